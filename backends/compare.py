@@ -1,0 +1,149 @@
+"""Judging parity: the one table of tolerances and the per-tensor comparison.
+
+Per tensor we report the max absolute error ``max|a - b|`` and the max relative error
+``max|a - b| / max(max|b|, tiny)`` where ``b`` is the reference tensor (relative to the tensor's
+scale, so near-zero entries do not explode it). The relative error is what is asserted.
+
+Tensors are compared in the order backprop is debugged, which names the first divergence:
+forward (layer by layer, ``z`` then ``h``), loss, deltas (last layer first), gradients (last layer
+first), updated parameters (step by step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnparity.reference.results import Gradients, Trace
+
+# The one tolerance table (DESIGN.md): relative error, keyed by dtype and model family.
+TOLERANCES: dict[tuple[str, str], float] = {
+    ("float64", "mlp"): 1e-10,
+    ("float64", "cnn"): 1e-10,
+    ("float32", "mlp"): 1e-5,
+    ("float32", "cnn"): 1e-4,
+}
+# Finite differences against hand-derived gradients, float64.
+GRADCHECK_TOLERANCE = 1e-7
+# Measured float64 agreement is near 1e-14; above this a passing result still deserves a look.
+FLOAT64_WATCH = 1e-12
+TINY = np.finfo(np.float64).tiny
+
+STAGES = ("forward", "loss", "delta", "grad", "update")
+STAGE_TITLES = {"forward": "forward", "loss": "loss", "delta": "deltas", "grad": "gradients",
+                "update": "updates"}
+
+
+def tolerance(dtype: str, family: str = "mlp") -> float:
+    """Relative tolerance for a dtype (``float64``/``float32``) and family (``mlp``/``cnn``)."""
+    try:
+        return TOLERANCES[(str(dtype), family)]
+    except KeyError:
+        raise ValueError(f"no tolerance for dtype {dtype!r} and family {family!r}") from None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One tensor of one backend against the reference."""
+
+    stage: str
+    name: str
+    shape: tuple[int, ...]
+    max_abs: float
+    max_rel: float
+    tol: float
+    passed: bool
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        """``"delta layer2"``-style label used in reports."""
+        return f"{self.stage} {self.name}"
+
+
+def compare_tensor(
+    stage: str, name: str, actual: np.ndarray | None, expected: np.ndarray, tol: float
+) -> Comparison:
+    """Compare ``actual`` to the reference ``expected``: shape and dtype first, then values."""
+    expected = np.asarray(expected)
+    if actual is None:
+        return Comparison(stage, name, expected.shape, np.inf, np.inf, tol, False, "missing")
+    actual = np.asarray(actual)
+    if actual.shape != expected.shape:
+        note = f"shape {actual.shape} != {expected.shape}"
+        return Comparison(stage, name, expected.shape, np.inf, np.inf, tol, False, note)
+    if actual.dtype != expected.dtype:
+        note = f"dtype {actual.dtype} != {expected.dtype}"
+        return Comparison(stage, name, expected.shape, np.inf, np.inf, tol, False, note)
+    a, b = actual.astype(np.float64), expected.astype(np.float64)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        same = np.array_equal(a, b, equal_nan=True)
+        note = "" if same else "non-finite values"
+        err = 0.0 if same else np.inf
+        return Comparison(stage, name, expected.shape, err, err, tol, same, note)
+    max_abs = float(np.max(np.abs(a - b))) if a.size else 0.0
+    scale = float(np.max(np.abs(b))) if b.size else 0.0
+    max_rel = max_abs / max(scale, TINY)
+    return Comparison(stage, name, expected.shape, max_abs, max_rel, tol, max_rel <= tol)
+
+
+Tensors = dict[tuple[str, str], np.ndarray]
+
+
+def compare_all(actual: Tensors, expected: Tensors, tol: float) -> list[Comparison]:
+    """Compare every tensor of ``expected`` (in its order) with ``actual``; extra keys ignored."""
+    return [compare_tensor(stage, name, actual.get((stage, name)), value, tol)
+            for (stage, name), value in expected.items()]
+
+
+def first_divergence(comparisons: list[Comparison]) -> Comparison | None:
+    """The first failing comparison in comparison order, or ``None`` when all pass."""
+    return next((c for c in comparisons if not c.passed), None)
+
+
+def describe_divergence(comparisons: list[Comparison]) -> str:
+    """One sentence: which stages match and where the first difference is.
+
+    e.g. ``"forward and loss match; delta of layer2 differs (max rel 3.1e-01)"``.
+    """
+    first = first_divergence(comparisons)
+    if first is None:
+        return "all tensors match"
+    matched = []
+    for stage in STAGES:
+        if stage == first.stage:
+            break
+        if any(c.stage == stage for c in comparisons):
+            matched.append(STAGE_TITLES[stage])
+    prefix = (" and ".join([", ".join(matched[:-1]), matched[-1]] if len(matched) > 1 else matched)
+              + " match; ") if matched else ""
+    detail = first.note or f"max rel {first.max_rel:.1e}"
+    return f"{prefix}{first.stage} of {first.name} differs ({detail})"
+
+
+def collect(
+    trace: Trace | None = None,
+    gradients: Gradients | None = None,
+    updates: list[tuple[str, dict[str, np.ndarray]]] | tuple = (),
+) -> Tensors:
+    """Flatten results into ``(stage, name) -> array`` in comparison order.
+
+    Forward: ``z.<layer>``, ``h.<layer>`` per layer in order; loss: ``loss`` (float64 scalar);
+    deltas and gradients last layer first; updates as ``<label>.<param>`` (e.g. ``step1.W1``).
+    """
+    tensors: Tensors = {}
+    if trace is not None:
+        for layer in trace.z:
+            tensors[("forward", f"z.{layer}")] = trace.z[layer]
+            tensors[("forward", f"h.{layer}")] = trace.h[layer]
+    if gradients is not None:
+        tensors[("loss", "loss")] = np.asarray(gradients.loss, dtype=np.float64)
+        for layer in reversed(list(gradients.deltas)):
+            tensors[("delta", layer)] = gradients.deltas[layer]
+        for name in reversed(list(gradients.grads)):
+            tensors[("grad", name)] = gradients.grads[name]
+    for label, params in updates:
+        for name, value in params.items():
+            tensors[("update", f"{label}.{name}")] = value
+    return tensors

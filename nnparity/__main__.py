@@ -1,0 +1,5 @@
+"""``python -m nnparity``."""
+
+from nnparity.cli import main
+
+raise SystemExit(main())

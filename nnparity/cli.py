@@ -1,0 +1,68 @@
+"""The ``nnparity`` command line.
+
+Each subcommand lives in ``nnparity/commands/<name>.py`` and defines ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``. Exit codes: 0 success, 1 a check failed,
+2 bad usage or bad input. Expected errors print one line on stderr (``--debug`` shows the
+traceback); command modules import frameworks only inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from types import ModuleType
+
+from nnparity import __version__, commands
+from nnparity.backends.registry import BackendUnavailable
+from nnparity.errors import NnparityError
+
+ORDER = ("info", "check", "gradcheck", "train", "reproduce", "data", "verify", "vectors", "bench")
+
+
+def _command_modules() -> dict[str, ModuleType]:
+    names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+    names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    return {n: importlib.import_module(f"nnparity.commands.{n}") for n in names}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per command module."""
+    parser = argparse.ArgumentParser(
+        prog="nnparity",
+        description="Reference NumPy backpropagation and parity checks against PyTorch and "
+        "TensorFlow.",
+    )
+    parser.add_argument("--version", action="version", version=f"nnparity {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in _command_modules().items():
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        cmd.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show tracebacks for errors")
+        module.add_arguments(cmd)
+        cmd.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("nnparity: interrupted", file=sys.stderr)
+        return 130
+    except (NnparityError, BackendUnavailable, ValueError, OSError, FloatingPointError) as exc:
+        if args.debug:
+            raise
+        code = exc.exit_code if isinstance(exc, NnparityError) else 2
+        if isinstance(exc, FloatingPointError):
+            code = 1
+        print(f"nnparity {args.command}: error: {exc}", file=sys.stderr)
+        return code

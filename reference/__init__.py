@@ -1,0 +1,27 @@
+"""The canonical NumPy implementation (imports NumPy only)."""
+
+from .activations import ACTIVATIONS, get_activation
+from .init import SCHEMES, init_params
+from .mlp import backward, check_params, forward, gradients, loss, predict
+from .optim import Optimizer, init_state, step
+from .results import Gradients, Trace
+from .spec import MLPSpec
+
+__all__ = [
+    "ACTIVATIONS",
+    "SCHEMES",
+    "Gradients",
+    "MLPSpec",
+    "Optimizer",
+    "Trace",
+    "backward",
+    "check_params",
+    "forward",
+    "get_activation",
+    "gradients",
+    "init_params",
+    "init_state",
+    "loss",
+    "predict",
+    "step",
+]

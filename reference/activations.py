@@ -1,0 +1,114 @@
+"""Activation functions as value/derivative pairs, in the seeds' signature ``f'(z, h)``.
+
+Every function takes and returns arrays of one shape (any shape). The derivative receives both the
+pre-activation ``z`` and the activation ``h = f(z)`` and uses whichever is exact and cheapest:
+sigmoid and tanh use ``h`` (seed 000: ``f' = h (1 - h)``), relu uses ``z`` (seed 000 revised).
+
+Conventions:
+- relu'(0) = 0, as in seed 000, PyTorch and TensorFlow (seed 003 uses 1).
+- sigmoid is evaluated without overflow for any finite ``z`` (no warnings for |z| up to 1e308).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+LEAKY_SLOPE = 0.01
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A named activation: ``f(z) -> h`` and ``df(z, h) -> dh/dz`` (elementwise)."""
+
+    name: str
+    f: Callable[[np.ndarray], np.ndarray]
+    df: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-z))`` computed as ``exp(min(z,0)) / (1 + exp(-|z|))``: never overflows."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+
+
+def sigmoid_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``h (1 - h)`` (seed 000)."""
+    return h * (1.0 - h)
+
+
+def tanh(z: np.ndarray) -> np.ndarray:
+    """``tanh(z)``."""
+    return np.tanh(z)
+
+
+def tanh_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``1 - h^2`` (seed 001)."""
+    return 1.0 - h * h
+
+
+def relu(z: np.ndarray) -> np.ndarray:
+    """``max(z, 0)``."""
+    return np.maximum(z, 0)
+
+
+def relu_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``1 if z > 0 else 0``: relu'(0) = 0."""
+    return (z > 0).astype(z.dtype)
+
+
+def identity(z: np.ndarray) -> np.ndarray:
+    """``z`` (seed 000's "no_active")."""
+    return z
+
+
+def identity_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``1`` everywhere."""
+    return np.ones_like(z)
+
+
+def relu3(z: np.ndarray) -> np.ndarray:
+    """``relu(z)^3`` (seed 004's RELU3)."""
+    r = np.maximum(z, 0)
+    return r * r * r
+
+
+def relu3_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``3 relu(z)^2``."""
+    r = np.maximum(z, 0)
+    return 3 * r * r
+
+
+def leaky_relu(z: np.ndarray) -> np.ndarray:
+    """``z if z > 0 else 0.01 z`` (PyTorch's and Keras' default slope 0.01)."""
+    return np.where(z > 0, z, LEAKY_SLOPE * z)
+
+
+def leaky_relu_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``1 if z > 0 else 0.01``: the derivative at 0 is the slope, as in the frameworks."""
+    return np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        Activation("sigmoid", sigmoid, sigmoid_grad),
+        Activation("tanh", tanh, tanh_grad),
+        Activation("relu", relu, relu_grad),
+        Activation("identity", identity, identity_grad),
+        Activation("relu3", relu3, relu3_grad),
+        Activation("leaky_relu", leaky_relu, leaky_relu_grad),
+    )
+}
+ALIASES = {"no_active": "identity", "linear": "identity", "none": "identity"}
+
+
+def get_activation(name: str) -> Activation:
+    """Look up an activation by name (or a seed alias such as ``no_active``)."""
+    key = ALIASES.get(name, name)
+    if key not in ACTIVATIONS:
+        known = ", ".join(sorted(ACTIVATIONS))
+        raise ValueError(f"unknown activation {name!r}; known: {known}")
+    return ACTIVATIONS[key]

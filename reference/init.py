@@ -1,0 +1,57 @@
+"""Initialisation schemes, named after their source; all draw from a seeded ``numpy.random.Generator``.
+
+| scheme          | weights ``W [D_in, D_out]``            | biases | source                 |
+|-----------------|----------------------------------------|--------|------------------------|
+| seed000-sigmoid | ``0.2 * randn - 0.1``                  | 0.1    | seed 000, sigmoid nets |
+| seed000-relu    | ``0.01 * randn``                       | 0.1    | seed 000, relu nets    |
+| seed002         | ``0.01 * randn``                       | 0      | seed 002 TwoLayerNet   |
+| seed004         | ``U(-1, 1)``                           | U(-1,1)| seed 004               |
+| xavier          | ``U(-a, a)``, ``a = sqrt(6/(in+out))`` | 0      | Glorot & Bengio 2010   |
+| he              | ``sqrt(2/in) * randn``                 | 0      | He et al. 2015         |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .spec import MLPSpec
+
+Draw = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
+
+
+def _xavier(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    limit = np.sqrt(6.0 / (shape[0] + shape[1]))
+    return rng.uniform(-limit, limit, size=shape)
+
+
+def _he(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return np.sqrt(2.0 / shape[0]) * rng.standard_normal(shape)
+
+
+def _constant(value: float) -> Draw:
+    return lambda rng, shape: np.full(shape, value)
+
+
+SCHEMES: dict[str, tuple[Draw, Draw]] = {
+    "seed000-sigmoid": (lambda rng, s: 0.2 * rng.standard_normal(s) - 0.1, _constant(0.1)),
+    "seed000-relu": (lambda rng, s: 0.01 * rng.standard_normal(s), _constant(0.1)),
+    "seed002": (lambda rng, s: 0.01 * rng.standard_normal(s), _constant(0.0)),
+    "seed004": (lambda rng, s: rng.uniform(-1, 1, size=s), lambda rng, s: rng.uniform(-1, 1, s)),
+    "xavier": (_xavier, _constant(0.0)),
+    "he": (_he, _constant(0.0)),
+}
+
+
+def init_params(spec: MLPSpec, scheme: str = "xavier", seed: int = 0) -> dict[str, np.ndarray]:
+    """Fresh parameters ``W1, b1, ...`` in the spec's dtype, reproducible for a given ``seed``."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown init scheme {scheme!r}; known: {', '.join(SCHEMES)}")
+    draw_w, draw_b = SCHEMES[scheme]
+    rng = np.random.default_rng(seed)
+    params = {}
+    for name, shape in spec.param_shapes().items():
+        draw = draw_w if spec.is_weight(name) else draw_b
+        params[name] = np.asarray(draw(rng, shape), dtype=spec.dtype)
+    return params

@@ -1,0 +1,123 @@
+"""Optimisers as pure functions of (params, grads, state) -> (params, state).
+
+Where the frameworks differ, each formulation is a named variant, so every framework's step can be
+reproduced exactly (``g`` is the gradient, ``t`` the 1-based step count):
+
+- ``sgd``:                 ``p <- p - lr g``
+- ``momentum``, ``torch``: ``v <- mu v + g``;        ``p <- p - lr v``  (``torch.optim.SGD``)
+- ``momentum``, ``keras``: ``v <- mu v - lr g``;     ``p <- p + v``     (``keras.optimizers.SGD``)
+- ``adam``, ``torch``:     ``m <- m + (1-b1)(g-m)``; ``v <- b2 v + (1-b2) g^2``;
+  ``p <- p - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)``   (``torch.optim.Adam``, the paper)
+- ``adam``, ``keras``:     ``m <- m + (g-m)(1-b1)``; ``v <- v + (g^2-v)(1-b2)``;
+  ``alpha = lr sqrt(1-b2^t)/(1-b1^t)``; ``p <- p - m alpha / (sqrt(v) + eps)``
+  (``keras.optimizers.Adam``: epsilon is the paper's epsilon-hat, added to ``sqrt(v)``
+  before the bias correction, so the two variants differ whenever eps matters).
+Defaults follow each framework: eps 1e-8 for ``torch``, 1e-7 for ``keras``.
+
+State is a flat ``dict[str, np.ndarray]`` (``"t"``, ``"m.W1"``, ``"v.W1"``, ...), so it can be
+saved in an ``.npz`` checkpoint beside the params.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+VARIANTS = ("torch", "keras")
+
+State = dict[str, np.ndarray]
+Params = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """An optimiser configuration: ``name`` in ``sgd | momentum | adam``, ``variant`` in
+    ``torch | keras``; ``eps=None`` takes the variant's framework default."""
+
+    name: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float | None = None
+    variant: str = "torch"
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.name!r}; known: {', '.join(OPTIMIZERS)}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r}; known: {', '.join(VARIANTS)}")
+        if not self.lr > 0:
+            raise ValueError(f"learning rate must be > 0, got {self.lr!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"Adam betas must be in [0, 1), got {self.beta1!r}, {self.beta2!r}")
+        if self.eps is None:
+            object.__setattr__(self, "eps", 1e-8 if self.variant == "torch" else 1e-7)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def init_state(opt: Optimizer, params: Params) -> State:
+    """Zero state for ``params``: nothing for sgd, ``v.*`` for momentum, ``t, m.*, v.*`` for adam."""
+    state: State = {}
+    if opt.name == "adam":
+        state["t"] = np.array(0)
+        for k, p in params.items():
+            state[f"m.{k}"] = np.zeros_like(p)
+            state[f"v.{k}"] = np.zeros_like(p)
+    elif opt.name == "momentum":
+        for k, p in params.items():
+            state[f"v.{k}"] = np.zeros_like(p)
+    return state
+
+
+def step(opt: Optimizer, params: Params, grads: Params, state: State) -> tuple[Params, State]:
+    """One update; returns new dicts and leaves the inputs untouched."""
+    if opt.name == "sgd":
+        return {k: p - opt.lr * grads[k] for k, p in params.items()}, dict(state)
+    if opt.name == "momentum":
+        return _momentum(opt, params, grads, state)
+    return _adam(opt, params, grads, state)
+
+
+def _momentum(opt: Optimizer, params: Params, grads: Params, state: State) -> tuple[Params, State]:
+    new_params, new_state = {}, {}
+    for k, p in params.items():
+        v = state[f"v.{k}"]
+        if opt.variant == "torch":
+            v = opt.momentum * v + grads[k]
+            new_params[k] = p - opt.lr * v
+        else:
+            v = opt.momentum * v - opt.lr * grads[k]
+            new_params[k] = p + v
+        new_state[f"v.{k}"] = v
+    return new_params, new_state
+
+
+def _adam(opt: Optimizer, params: Params, grads: Params, state: State) -> tuple[Params, State]:
+    t = int(state["t"]) + 1
+    b1, b2 = opt.beta1, opt.beta2
+    new_params, new_state = {}, {"t": np.array(t)}
+    for k, p in params.items():
+        g, m, v = grads[k], state[f"m.{k}"], state[f"v.{k}"]
+        if opt.variant == "torch":
+            m = m + (1 - b1) * (g - m)
+            v = v * b2 + (1 - b2) * g * g
+            step_size = opt.lr / (1 - b1**t)
+            denom = np.sqrt(v) / math.sqrt(1 - b2**t) + opt.eps
+            new_params[k] = p - step_size * m / denom
+        else:
+            m = m + (g - m) * (1 - b1)
+            v = v + (g * g - v) * (1 - b2)
+            alpha = opt.lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+            new_params[k] = p - m * alpha / (np.sqrt(v) + opt.eps)
+        new_state[f"m.{k}"], new_state[f"v.{k}"] = m, v
+    return new_params, new_state

@@ -1,0 +1,148 @@
+"""The immutable description of an MLP, validated on construction and serialisable to JSON.
+
+Parameter names are 1-based like the seeds' ``W^(1)``: ``W1, b1, W2, b2, ...``; layer names are
+``layer1, layer2, ...``. Canonical shapes (seed 000): ``W_l [D_{l-1}, D_l]``, ``b_l [1, D_l]``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .activations import ALIASES, get_activation
+
+LOSSES = ("l2", "ce", "bce")
+REDUCTIONS = ("sum", "mean")
+DTYPES = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class MLPSpec:
+    """A fully connected network.
+
+    - ``input_dim``: width of ``x [N, input_dim]``.
+    - ``layers``: output width of each layer, e.g. ``(20, 20, 3)``.
+    - ``activations``: one name per layer (``sigmoid``, ``tanh``, ``relu``, ``identity``, ...).
+    - ``loss``: ``l2`` (``0.5 sum (o - L)^2``), ``ce`` (softmax cross-entropy on logits ``o``),
+      ``bce`` (sigmoid log-loss on a single logit).
+    - ``reduction``: ``sum`` over the batch (seed 000) or ``mean`` over samples (seeds 002/003).
+    - ``weight_decay``: lambda in ``0.5 * lambda * sum(W^2)`` over weights (not biases).
+    - ``bias``: whether layers have biases (seed 001's known-answer net has none).
+    - ``dtype``: ``float64`` or ``float32``.
+    """
+
+    input_dim: int
+    layers: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str = "ce"
+    reduction: str = "sum"
+    weight_decay: float = 0.0
+    bias: bool = True
+    dtype: str = "float64"
+    family: str = field(default="mlp", init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        acts = tuple(ALIASES.get(a, a) for a in self.activations)
+        object.__setattr__(self, "activations", acts)
+        _validate(self)
+
+    @property
+    def depth(self) -> int:
+        """Number of layers."""
+        return len(self.layers)
+
+    @property
+    def layer_names(self) -> list[str]:
+        """``['layer1', ..., 'layerL']``."""
+        return [f"layer{i}" for i in range(1, self.depth + 1)]
+
+    @property
+    def widths(self) -> list[int]:
+        """``[input_dim, *layers]``."""
+        return [self.input_dim, *self.layers]
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Canonical name -> shape, in order ``W1, b1, W2, b2, ...``."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for i in range(1, self.depth + 1):
+            shapes[f"W{i}"] = (self.widths[i - 1], self.widths[i])
+            if self.bias:
+                shapes[f"b{i}"] = (1, self.widths[i])
+        return shapes
+
+    def is_weight(self, name: str) -> bool:
+        """True for the tensors weight decay applies to."""
+        return name.startswith("W")
+
+    @property
+    def output_dim(self) -> int:
+        """Width of the last layer."""
+        return self.layers[-1]
+
+    def with_(self, **changes: Any) -> MLPSpec:
+        """A copy with some fields changed (validated again)."""
+        data = self.to_dict()
+        data.update(changes)
+        return MLPSpec.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (lists for tuples)."""
+        data = asdict(self)
+        data["layers"] = list(self.layers)
+        data["activations"] = list(self.activations)
+        return data
+
+    def to_json(self) -> str:
+        """Compact JSON text."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MLPSpec:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        data = dict(data)
+        family = data.pop("family", "mlp")
+        if family != "mlp":
+            raise ValueError(f"spec family is {family!r}, expected 'mlp'")
+        known = {"input_dim", "layers", "activations", "loss", "reduction", "weight_decay",
+                 "bias", "dtype"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown spec field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> MLPSpec:
+        """Inverse of :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))
+
+
+def _validate(spec: MLPSpec) -> None:
+    if isinstance(spec.input_dim, bool) or not isinstance(spec.input_dim, int) \
+            or spec.input_dim <= 0:
+        raise ValueError(f"input_dim must be a positive integer, got {spec.input_dim!r}")
+    if not spec.layers:
+        raise ValueError("layers is empty: an MLP needs at least one layer")
+    for i, width in enumerate(spec.layers, 1):
+        if isinstance(width, bool) or not isinstance(width, int) or width <= 0:
+            raise ValueError(f"layer {i} width must be a positive integer, got {width!r}")
+    if len(spec.activations) != len(spec.layers):
+        raise ValueError(
+            f"{len(spec.layers)} layers but {len(spec.activations)} activations: give one per layer"
+        )
+    for name in spec.activations:
+        get_activation(name)
+    if spec.loss not in LOSSES:
+        raise ValueError(f"unknown loss {spec.loss!r}; known: {', '.join(LOSSES)}")
+    if spec.reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {spec.reduction!r}; known: {', '.join(REDUCTIONS)}")
+    if spec.dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {spec.dtype!r}; known: {', '.join(DTYPES)}")
+    if not spec.weight_decay >= 0:
+        raise ValueError(f"weight_decay must be >= 0, got {spec.weight_decay!r}")
+    out = spec.layers[-1]
+    if spec.loss == "ce" and out < 2:
+        raise ValueError(f"loss 'ce' needs an output width >= 2 (softmax over classes), got {out}")
+    if spec.loss == "bce" and out != 1:
+        raise ValueError(f"loss 'bce' needs an output width of 1 (one logit), got {out}")

@@ -1,0 +1,181 @@
+"""Minibatch training, backend-agnostic: any object with the :class:`Trainer` shape can be trained.
+
+Batching (``sampling``):
+- ``epoch``: shuffle every epoch, take ``N // batch`` minibatches, drop the last partial one
+  (seed 000);
+- ``replacement``: ``N // batch`` minibatches per epoch, each drawn with replacement (seed 002).
+Error rate = share of rows whose argmax differs from the label (seed 000); for a single output
+(``bce``) the prediction is ``o > 0``. Training stops with ``FloatingPointError`` on a non-finite
+loss, naming the epoch and step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from . import mlp
+from .optim import Optimizer, init_state, step
+from .spec import MLPSpec
+
+SAMPLINGS = ("epoch", "replacement")
+
+
+class Trainer(Protocol):
+    """A model being trained: one optimiser step at a time, NumPy in and out."""
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Update on batch ``(x, y)``; return the loss before the update."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Network output ``o [N, K]`` for ``x``."""
+
+    def params(self) -> dict[str, np.ndarray]:
+        """Current parameters in the canonical layout."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Current optimiser state in the reference's format."""
+
+
+class NumpyTrainer:
+    """The reference trainer: :func:`mlp.gradients` then :func:`optim.step`."""
+
+    def __init__(
+        self,
+        spec: MLPSpec,
+        params: dict[str, np.ndarray],
+        optimizer: Optimizer,
+        state: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        self.spec, self.optimizer = spec, optimizer
+        self._params = {k: np.asarray(v, dtype=spec.dtype) for k, v in params.items()}
+        self._state = init_state(optimizer, self._params) if state is None else dict(state)
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        result = mlp.gradients(self.spec, self._params, x, y)
+        self._params, self._state = step(self.optimizer, self._params, result.grads, self._state)
+        return result.loss
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return mlp.forward(self.spec, self._params, x).output
+
+    def params(self) -> dict[str, np.ndarray]:
+        return dict(self._params)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return dict(self._state)
+
+
+def minibatches(n: int, batch: int, rng: np.random.Generator, sampling: str) -> Iterator[np.ndarray]:
+    """Index arrays for one epoch over ``n`` rows: ``n // batch`` batches of ``batch`` rows."""
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"unknown sampling {sampling!r}; known: {', '.join(SAMPLINGS)}")
+    if not 0 < batch <= n:
+        raise ValueError(f"batch size {batch} must be between 1 and the {n} training rows")
+    if sampling == "epoch":
+        order = rng.permutation(n)
+        for i in range(n // batch):
+            yield order[i * batch:(i + 1) * batch]
+    else:
+        for _ in range(n // batch):
+            yield rng.integers(0, n, size=batch)
+
+
+def error_rate(output: np.ndarray, y: np.ndarray) -> float:
+    """Share of rows predicted wrong: argmax for ``K > 1`` outputs, ``o > 0`` for one output."""
+    y = np.asarray(y)
+    if output.shape[1] == 1:
+        truth = y.reshape(-1) > 0.5
+        return float(np.mean((output[:, 0] > 0) != truth))
+    truth = y if y.ndim == 1 else np.argmax(y, axis=1)
+    return float(np.mean(np.argmax(output, axis=1) != truth))
+
+
+@dataclass
+class EpochRecord:
+    """Metrics of one epoch: mean batch loss, error rates, wall time."""
+
+    epoch: int
+    loss: float
+    train_error: float
+    test_error: float
+    seconds: float
+
+
+@dataclass
+class History:
+    """Every epoch's record, in order."""
+
+    epochs: list[EpochRecord] = field(default_factory=list)
+
+
+def evaluate(
+    trainer: Trainer,
+    x: np.ndarray,
+    y: np.ndarray,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+    chunk: int = 10000,
+) -> float:
+    """Error rate of ``trainer`` on ``(x, y)`` (NaN when empty), predicted in chunks of rows."""
+    if len(x) == 0:
+        return float("nan")
+    prepare = prepare or (lambda a: a)
+    outputs = [trainer.predict(prepare(x[i:i + chunk])) for i in range(0, len(x), chunk)]
+    return error_rate(np.concatenate(outputs), y)
+
+
+def train(
+    trainer: Trainer,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    epochs: int,
+    batch: int,
+    seed: int = 0,
+    sampling: str = "epoch",
+    start_epoch: int = 0,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> History:
+    """Train for epochs ``start_epoch+1 .. epochs``; deterministic for a seed.
+
+    ``prepare`` converts a stored batch (e.g. uint8 images) to model input, per batch;
+    ``on_step(epoch, step)`` and ``on_epoch(record)`` report progress. Epoch ``e`` uses the
+    generator ``default_rng([seed, e])``, so a resumed run draws the same batches.
+    """
+    prepare = prepare or (lambda a: a)
+    history = History()
+    n = len(x_train)
+    for epoch in range(start_epoch + 1, epochs + 1):
+        started = time.perf_counter()
+        rng = np.random.default_rng([seed, epoch])
+        losses = []
+        for i, idx in enumerate(minibatches(n, batch, rng, sampling), 1):
+            loss = trainer.step(prepare(x_train[idx]), y_train[idx])
+            if not np.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss became {loss} at epoch {epoch}, step {i}: lower the learning rate "
+                    "or change the initialisation"
+                )
+            losses.append(loss)
+            if on_step:
+                on_step(epoch, i)
+        record = EpochRecord(
+            epoch=epoch,
+            loss=float(np.mean(losses)),
+            train_error=evaluate(trainer, x_train, y_train, prepare),
+            test_error=evaluate(trainer, x_test, y_test, prepare),
+            seconds=time.perf_counter() - started,
+        )
+        history.epochs.append(record)
+        if on_epoch:
+            on_epoch(record)
+    return history
+
