@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import numpy as np
-
-from types import ModuleType
 
 from nnparity.reference import mlp
 from nnparity.reference.optim import Optimizer

@@ -1,10 +1,11 @@
-"""Initialisation schemes, named after their source; all draw from a seeded ``numpy.random.Generator``.
+"""Initialisation schemes named after their source; all draw from a seeded ``np.random.Generator``.
 
 | scheme          | weights ``W [D_in, D_out]``            | biases | source                 |
 |-----------------|----------------------------------------|--------|------------------------|
 | seed000-sigmoid | ``0.2 * randn - 0.1``                  | 0.1    | seed 000, sigmoid nets |
 | seed000-relu    | ``0.01 * randn``                       | 0.1    | seed 000, relu nets    |
 | seed002         | ``0.01 * randn``                       | 0      | seed 002 TwoLayerNet   |
+| seed003         | ``0.01 * randn``                       | 0      | seed 003 (same draws)  |
 | seed004         | ``U(-1, 1)``                           | U(-1,1)| seed 004               |
 | xavier          | ``U(-a, a)``, ``a = sqrt(6/(in+out))`` | 0      | Glorot & Bengio 2010   |
 | he              | ``sqrt(2/in) * randn``                 | 0      | He et al. 2015         |
@@ -38,6 +39,7 @@ SCHEMES: dict[str, tuple[Draw, Draw]] = {
     "seed000-sigmoid": (lambda rng, s: 0.2 * rng.standard_normal(s) - 0.1, _constant(0.1)),
     "seed000-relu": (lambda rng, s: 0.01 * rng.standard_normal(s), _constant(0.1)),
     "seed002": (lambda rng, s: 0.01 * rng.standard_normal(s), _constant(0.0)),
+    "seed003": (lambda rng, s: 0.01 * rng.standard_normal(s), _constant(0.0)),
     "seed004": (lambda rng, s: rng.uniform(-1, 1, size=s), lambda rng, s: rng.uniform(-1, 1, s)),
     "xavier": (_xavier, _constant(0.0)),
     "he": (_he, _constant(0.0)),

@@ -77,7 +77,7 @@ def loss_and_grad(
 
 
 def probabilities(loss: str, o: np.ndarray) -> np.ndarray:
-    """What the network predicts: softmax for ``ce``, sigmoid for ``bce``, ``o`` itself for ``l2``."""
+    """Predictions: softmax for ``ce``, sigmoid for ``bce``, ``o`` itself for ``l2``."""
     if loss == "ce":
         return softmax(o)
     if loss == "bce":

@@ -27,7 +27,8 @@ def check_params(spec: MLPSpec, params: dict[str, np.ndarray]) -> None:
     extra = [k for k in params if k not in shapes]
     if missing or extra:
         raise ValueError(
-            f"parameters do not match the spec: missing {missing or 'none'}, extra {extra or 'none'}"
+            f"parameters do not match the spec: missing {missing or 'none'}, "
+            f"extra {extra or 'none'}"
         )
     for name, shape in shapes.items():
         got = np.shape(params[name])
@@ -46,7 +47,7 @@ def forward(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray) -> Trac
     """Run the network on ``x [N, D_0]``; record every layer's ``z`` and ``h``."""
     h = _as_input(spec, x)
     trace = Trace(output=h)
-    for i, (name, act) in enumerate(zip(spec.layer_names, spec.activations), 1):
+    for i, (name, act) in enumerate(zip(spec.layer_names, spec.activations, strict=True), 1):
         z = h @ params[f"W{i}"].astype(spec.dtype, copy=False)
         if spec.bias:
             z = z + params[f"b{i}"].astype(spec.dtype, copy=False)

@@ -66,7 +66,7 @@ class Optimizer:
 
 
 def init_state(opt: Optimizer, params: Params) -> State:
-    """Zero state for ``params``: nothing for sgd, ``v.*`` for momentum, ``t, m.*, v.*`` for adam."""
+    """Zero state: nothing for sgd, ``v.*`` for momentum, ``t, m.*, v.*`` for adam."""
     state: State = {}
     if opt.name == "adam":
         state["t"] = np.array(0)

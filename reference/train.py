@@ -70,7 +70,9 @@ class NumpyTrainer:
         return dict(self._state)
 
 
-def minibatches(n: int, batch: int, rng: np.random.Generator, sampling: str) -> Iterator[np.ndarray]:
+def minibatches(
+    n: int, batch: int, rng: np.random.Generator, sampling: str
+) -> Iterator[np.ndarray]:
     """Index arrays for one epoch over ``n`` rows: ``n // batch`` batches of ``batch`` rows."""
     if sampling not in SAMPLINGS:
         raise ValueError(f"unknown sampling {sampling!r}; known: {', '.join(SAMPLINGS)}")

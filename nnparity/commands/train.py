@@ -1,0 +1,104 @@
+"""``nnparity train``: train an MLP on a dataset with any installed backend."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nnparity.errors import InputError
+from nnparity.presets import PRESETS, preset
+from nnparity.reference.init import SCHEMES
+from nnparity.reference.train import EpochRecord
+from nnparity.training import TrainConfig, run_training, write_metrics
+
+HELP = "train an MLP (seed configurations via --preset) and report loss and error per epoch"
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") \
+            from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(","))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="start from a seed's configuration (options below override it)")
+    parser.add_argument("--dataset", help="iris, xor, and, or, nand, nor, not, diamond, linreg")
+    parser.add_argument("--n-train", type=int, help="training rows drawn at random (iris)")
+    parser.add_argument("--layers", type=_ints, help="layer widths, e.g. 20,20,3")
+    parser.add_argument("--activations", type=_names,
+                        help="one per layer, e.g. sigmoid,sigmoid,identity")
+    parser.add_argument("--loss", choices=["l2", "ce", "bce"])
+    parser.add_argument("--reduction", choices=["sum", "mean"])
+    parser.add_argument("--weight-decay", type=float, help="lambda of 0.5*lambda*sum(W^2)")
+    parser.add_argument("--no-bias", dest="bias", action="store_const", const=False)
+    parser.add_argument("--dtype", choices=["float64", "float32"])
+    parser.add_argument("--init", choices=sorted(SCHEMES))
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch", type=int)
+    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--optimizer", choices=["sgd", "momentum", "adam"])
+    parser.add_argument("--momentum", type=float)
+    parser.add_argument("--variant", choices=["torch", "keras"],
+                        help="momentum/Adam formulation (default: the backend's own)")
+    parser.add_argument("--eps", type=float, help="Adam epsilon (default: the variant's)")
+    parser.add_argument("--sampling", choices=["epoch", "replacement"],
+                        help="shuffle per epoch (seed 000) or draw with replacement (seed 002)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--backend", help="numpy (default), torch or tensorflow")
+    parser.add_argument("--metrics", metavar="FILE", help="write per-epoch metrics (.csv or .json)")
+    parser.add_argument("--save", metavar="FILE", help="write the trained weights (.npz)")
+    parser.add_argument("--checkpoint", metavar="FILE",
+                        help="write params and optimiser state after every epoch (.npz)")
+    parser.add_argument("--resume", metavar="FILE", help="continue from a checkpoint")
+    parser.add_argument("--every", type=int, default=1, metavar="N",
+                        help="print one line every N epochs (default 1)")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Preset (if any) overridden by every option given on the command line."""
+    data = preset(args.preset) if args.preset else {}
+    for name in TrainConfig.__dataclass_fields__:
+        value = getattr(args, name, None)
+        if value is not None:
+            data[name] = value
+    config = TrainConfig.from_dict(data)
+    if len(config.activations) != len(config.layers):
+        raise InputError(f"{len(config.layers)} layers but {len(config.activations)} activations")
+    for name in ("epochs", "batch", "every"):
+        value = getattr(config, name, None) if name != "every" else args.every
+        if value is not None and value <= 0:
+            raise InputError(f"--{name} must be positive, got {value}")
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    print(f"training {config.dataset} on {config.backend}: layers {list(config.layers)}, "
+          f"{config.loss}/{config.reduction}, {config.optimizer} lr {config.lr}, "
+          f"batch {config.batch}, {config.epochs} epochs, seed {config.seed}", flush=True)
+
+    def line(record: EpochRecord) -> None:
+        if record.epoch % args.every == 0 or record.epoch == config.epochs:
+            print(f"epoch {record.epoch:>5}/{config.epochs}  loss {record.loss:.6g}  "
+                  f"train err {100 * record.train_error:6.2f}%  "
+                  f"test err {100 * record.test_error:6.2f}%  {record.seconds:.2f}s", flush=True)
+
+    result = run_training(config, checkpoint=args.checkpoint, resume=args.resume, on_epoch=line)
+    if args.metrics:
+        write_metrics(args.metrics, result.history)
+    if args.save:
+        from nnparity.reference.weights import save_weights
+
+        save_weights(args.save, result.spec, result.params,
+                     meta={"epochs": config.epochs, "dataset": config.dataset})
+    if result.history.epochs:
+        last = result.history.epochs[-1]
+        print(f"final test accuracy {100 * (1 - last.test_error):.2f}%", file=sys.stdout)
+    return 0

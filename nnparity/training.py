@@ -1,0 +1,153 @@
+"""Training runs for ``nnparity train``: configuration, data, backend trainer, metrics, checkpoints.
+
+A run is deterministic for its configuration: parameters from ``init_params(spec, init, seed)``,
+epoch ``e``'s batches from ``default_rng([seed, e])``. A checkpoint (params, optimiser state,
+epoch, configuration) is written atomically after every epoch, so ``--resume`` continues exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnparity.backends import registry
+from nnparity.datasets.named import load_embedded
+from nnparity.datasets.split import Split
+from nnparity.errors import InputError
+from nnparity.reference import MLPSpec, Optimizer, init_params
+from nnparity.reference.train import EpochRecord, History, train
+from nnparity.reference.weights import atomic_path, load_weights, save_weights
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (presets fill these; the CLI overrides them)."""
+
+    dataset: str = "iris"
+    n_train: int | None = None
+    layers: tuple[int, ...] = (20, 20, 3)
+    activations: tuple[str, ...] = ("sigmoid", "sigmoid", "identity")
+    loss: str = "ce"
+    reduction: str = "sum"
+    weight_decay: float = 0.0
+    bias: bool = True
+    dtype: str = "float64"
+    init: str = "seed000-sigmoid"
+    epochs: int = 200
+    batch: int = 4
+    lr: float = 0.01
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    variant: str | None = None
+    eps: float | None = None
+    sampling: str = "epoch"
+    seed: int = 0
+    backend: str = "numpy"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict, ignoring ``None`` values (unset options)."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InputError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**{k: v for k, v in data.items() if v is not None})
+
+
+@dataclass
+class TrainResult:
+    """A finished run."""
+
+    spec: MLPSpec
+    params: dict[str, np.ndarray]
+    history: History
+    split: Split
+
+
+def load_split(config: TrainConfig) -> Split:
+    """The dataset named by the configuration."""
+    return load_embedded(config.dataset, seed=config.seed, n_train=config.n_train)
+
+
+def input_width(split: Split) -> int:
+    """Features per row once a batch is prepared (images are flattened)."""
+    return int(np.prod(split.x_train.shape[1:]))
+
+
+def batch_preparer(split: Split, dtype: str) -> Callable[[np.ndarray], np.ndarray]:
+    """Per-batch conversion: uint8 images -> ``[N, H*W]`` in ``[0, 1]``; other data cast only."""
+    if split.x_train.dtype == np.uint8:
+        return lambda a: a.reshape(len(a), -1).astype(dtype) / np.asarray(255, dtype)
+    return lambda a: a.astype(dtype, copy=False)
+
+
+def make_spec(config: TrainConfig, split: Split) -> MLPSpec:
+    """The MLP spec of the run (input width taken from the data)."""
+    return MLPSpec(input_width(split), tuple(config.layers), tuple(config.activations),
+                   loss=config.loss, reduction=config.reduction,
+                   weight_decay=config.weight_decay, bias=config.bias, dtype=config.dtype)
+
+
+def make_optimizer(config: TrainConfig) -> Optimizer:
+    """The optimiser, in the backend's native variant unless one is given."""
+    native = getattr(registry.get(config.backend), "optimizer_variant", "torch")
+    return Optimizer(name=config.optimizer, lr=config.lr, momentum=config.momentum,
+                     eps=config.eps, variant=config.variant or native)
+
+
+def run_training(
+    config: TrainConfig,
+    *,
+    checkpoint: str | None = None,
+    resume: str | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Train as configured; continue from ``resume`` (a checkpoint) when given."""
+    split = load_split(config)
+    spec = make_spec(config, split)
+    backend = registry.get(config.backend)
+    optimizer = make_optimizer(config)
+    params, state, start = init_params(spec, config.init, config.seed), None, 0
+    if resume:
+        saved = load_weights(resume)
+        if saved.spec != spec:
+            raise InputError(f"{resume}: checkpoint spec does not match this run's configuration")
+        params, state, start = saved.params, saved.state, int(saved.meta.get("epoch", 0))
+    trainer = backend.trainer(spec, params, optimizer, state)
+
+    def epoch_done(record: EpochRecord) -> None:
+        if checkpoint:
+            save_weights(checkpoint, spec, trainer.params(), trainer.state(),
+                         meta={"epoch": record.epoch, "config": _jsonable(config)})
+        if on_epoch:
+            on_epoch(record)
+
+    history = train(trainer, split.x_train, split.y_train, split.x_test, split.y_test,
+                    epochs=config.epochs, batch=config.batch, seed=config.seed,
+                    sampling=config.sampling, start_epoch=start,
+                    prepare=batch_preparer(split, config.dtype), on_step=on_step,
+                    on_epoch=epoch_done)
+    return TrainResult(spec, trainer.params(), history, split)
+
+
+def _jsonable(config: TrainConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(config)))
+
+
+def write_metrics(path: str, history: History) -> None:
+    """Per-epoch metrics as CSV (``.csv``) or JSON (anything else), written atomically."""
+    rows = [asdict(r) for r in history.epochs]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        if Path(path).suffix.lower() == ".csv":
+            writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(EpochRecord)])
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            json.dump({"epochs": rows}, handle, indent=2)
