@@ -1,0 +1,146 @@
+"""The reference MLP against the seeds' known answers and the deltas written out by hand."""
+
+import numpy as np
+import pytest
+
+from nnparity.datasets.toy import logic_gate
+from nnparity.reference import MLPSpec, forward, gradients, init_params, predict
+from nnparity.reference.activations import get_activation, sigmoid
+from nnparity.reference.losses import log_softmax, softmax
+
+# Seed 001's known-answer net: no biases; sigmoid, sigmoid, softmax.
+W1 = np.array([[2, -1, 1, 4], [-1, 2, -3, 1], [3, -2, -1, 5]], dtype=float)
+W2 = np.array([[3, 1, -2, 1], [-2, 4, 1, -4], [-1, -3, 2, -5], [3, 1, 1, 1]], dtype=float)
+W3 = np.array([[-1, 3, -2], [1, -1, -3], [3, -2, 2], [1, 2, 1]], dtype=float)
+SEED001 = MLPSpec(3, (4, 4, 3), ("sigmoid", "sigmoid", "identity"), loss="ce", bias=False)
+BATCH = np.array([[.5, .8, .2], [.1, .9, .6], [.2, .2, .3], [.6, .1, .9], [.5, .5, .4],
+                  [.9, .1, .9], [.1, .8, .7]])
+EXPECTED = np.array([
+    [0.72780576, 0.26927918, 0.00291506], [0.62054212, 0.37682531, 0.00263257],
+    [0.69267581, 0.30361576, 0.00370844], [0.36618794, 0.63016955, 0.00364252],
+    [0.57199769, 0.4251982, 0.00280411], [0.38373781, 0.61163804, 0.00462415],
+    [0.52510443, 0.4725011, 0.00239447],
+])
+
+
+def test_seed001_known_answer_single_row():
+    params = {"W1": W1, "W2": W2, "W3": W3}
+    trace = forward(SEED001, params, BATCH[:1])
+    np.testing.assert_allclose(trace.z["layer1"], [[0.8, 0.7, -2.1, 3.8]], atol=1e-12)
+    np.testing.assert_allclose(trace.h["layer1"],
+                               [[0.68997448, 0.66818777, 0.10909682, 0.97811873]], atol=1e-8)
+    np.testing.assert_allclose(predict(SEED001, params, BATCH[:1]), EXPECTED[:1], atol=1e-8)
+
+
+def test_seed001_known_answer_batch():
+    params = {"W1": W1, "W2": W2, "W3": W3}
+    np.testing.assert_allclose(predict(SEED001, params, BATCH), EXPECTED, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("weights", "gate"),
+    [((20, 20, -10), "or"), ((-10, -10, 14), "nand")],
+)
+def test_seed001_single_neuron_gates(weights, gate):
+    spec = MLPSpec(2, (1,), ("sigmoid",), loss="l2")
+    params = {"W1": np.array([[weights[0]], [weights[1]]], dtype=float),
+              "b1": np.array([[weights[2]]], dtype=float)}
+    x, truth = logic_gate(gate)
+    out = forward(spec, params, x).output[:, 0]
+    np.testing.assert_array_equal(out > 0.5, truth.astype(bool))
+    assert np.all(np.abs(out - truth) < 0.02)  # sigmoid(4) = 0.982 is the loosest
+
+
+def test_seed001_xor_is_and_of_or_and_nand():
+    spec = MLPSpec(2, (2, 1), ("sigmoid", "sigmoid"), loss="l2")
+    # Hidden units: OR and NAND; output: AND(h1, h2) = (20, 20, -30).
+    params = {"W1": np.array([[20.0, -10.0], [20.0, -10.0]]), "b1": np.array([[-10.0, 14.0]]),
+              "W2": np.array([[20.0], [20.0]]), "b2": np.array([[-30.0]])}
+    x, truth = logic_gate("xor")
+    out = forward(spec, params, x).output[:, 0]
+    np.testing.assert_array_equal(out > 0.5, truth.astype(bool))
+
+
+def test_deltas_equal_the_recursion_written_out_by_hand():
+    spec = MLPSpec(4, (5, 3, 2), ("tanh", "relu", "identity"), loss="l2", reduction="sum")
+    p = init_params(spec, "xavier", seed=3)
+    rng = np.random.default_rng(7)
+    x, t = rng.standard_normal((6, 4)), rng.standard_normal((6, 2))
+    # Forward, by hand.
+    z1 = x @ p["W1"] + p["b1"]
+    h1 = np.tanh(z1)
+    z2 = h1 @ p["W2"] + p["b2"]
+    h2 = np.maximum(z2, 0)
+    z3 = h2 @ p["W3"] + p["b3"]
+    o = z3
+    # Backward, seed 000's recursion: delta_L = (o - t) * 1; delta_l = (delta @ W.T) * f'.
+    d3 = (o - t) * 1.0
+    d2 = (d3 @ p["W3"].T) * (z2 > 0)
+    d1 = (d2 @ p["W2"].T) * (1 - h1**2)
+    result = gradients(spec, p, x, t)
+    np.testing.assert_allclose(result.deltas["layer3"], d3, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(result.deltas["layer2"], d2, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(result.deltas["layer1"], d1, rtol=0, atol=1e-14)
+    for name, h_in, d in (("1", x, d1), ("2", h1, d2), ("3", h2, d3)):
+        np.testing.assert_allclose(result.grads[f"W{name}"], h_in.T @ d, atol=1e-14)
+        np.testing.assert_allclose(result.grads[f"b{name}"], d.sum(0, keepdims=True), atol=1e-14)
+    assert result.loss == pytest.approx(0.5 * np.sum((o - t) ** 2), rel=1e-15)
+
+
+def test_mean_reduction_divides_deltas_and_loss_by_batch_size():
+    base = MLPSpec(3, (4, 3), ("sigmoid", "identity"), loss="ce", reduction="sum")
+    p = init_params(base, "seed000-sigmoid", seed=1)
+    x, y = np.random.default_rng(0).standard_normal((8, 3)), np.arange(8) % 3
+    summed = gradients(base, p, x, y)
+    mean = gradients(base.with_(reduction="mean"), p, x, y)
+    assert mean.loss == pytest.approx(summed.loss / 8, rel=1e-14)
+    for k in summed.grads:
+        np.testing.assert_allclose(mean.grads[k], summed.grads[k] / 8, rtol=1e-13)
+
+
+def test_weight_decay_adds_half_lambda_w_squared_and_lambda_w():
+    spec = MLPSpec(3, (4, 3), ("sigmoid", "identity"), weight_decay=0.1)
+    p = init_params(spec, "xavier", seed=2)
+    x, y = np.random.default_rng(0).standard_normal((5, 3)), np.arange(5) % 3
+    plain = gradients(spec.with_(weight_decay=0.0), p, x, y)
+    decayed = gradients(spec, p, x, y)
+    penalty = 0.05 * (np.sum(p["W1"] ** 2) + np.sum(p["W2"] ** 2))
+    assert decayed.loss == pytest.approx(plain.loss + penalty, rel=1e-14)
+    np.testing.assert_allclose(decayed.grads["W1"], plain.grads["W1"] + 0.1 * p["W1"], rtol=1e-14)
+    np.testing.assert_array_equal(decayed.grads["b1"], plain.grads["b1"])
+
+
+def test_sigmoid_is_stable_for_huge_inputs():
+    z = np.array([-1e4, -800.0, -40.0, 0.0, 40.0, 800.0, 1e4])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        h = sigmoid(z)
+    assert np.all(np.isfinite(h))
+    assert h[0] == 0.0 and h[-1] == 1.0 and h[3] == 0.5
+
+
+def test_cross_entropy_is_finite_for_logits_of_1e3():
+    o = np.array([[1e3, -1e3, 0.0], [-1e3, 1e3, 5.0]])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        ls = log_softmax(o)
+        p = softmax(o)
+    assert np.all(np.isfinite(ls)) and np.all(np.isfinite(p))
+    assert ls[0, 1] == pytest.approx(-2e3)
+
+
+def test_relu_derivative_at_zero_is_zero():
+    relu = get_activation("relu")
+    z = np.array([-1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(relu.df(z, relu.f(z)), [0.0, 0.0, 1.0])
+
+
+def test_no_active_alias_is_identity():
+    spec = MLPSpec(2, (2,), ("no_active",))
+    assert spec.activations == ("identity",)
+
+
+def test_float32_spec_computes_in_float32():
+    spec = MLPSpec(3, (4, 3), ("tanh", "identity"), dtype="float32")
+    p = init_params(spec, "xavier")
+    result = gradients(spec, p, np.ones((2, 3)), np.array([0, 2]))
+    assert all(g.dtype == np.float32 for g in result.grads.values())
+    assert all(d.dtype == np.float32 for d in result.deltas.values())
