@@ -85,6 +85,9 @@ def load_weights(path: str | os.PathLike[str]) -> WeightsFile:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            raise ValueError(f"{path}: not an .npz weights file (no zip header)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: _read(archive, key, path) for key in archive.files}
