@@ -1,0 +1,1 @@
+"""``nnparity verify``: a learner's own backpropagation, side by side with the reference."""
