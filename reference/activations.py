@@ -4,6 +4,9 @@ Every function takes and returns arrays of one shape (any shape). The derivative
 pre-activation ``z`` and the activation ``h = f(z)`` and uses whichever is exact and cheapest:
 sigmoid and tanh use ``h`` (seed 000: ``f' = h (1 - h)``), relu uses ``z`` (seed 000 revised).
 
+``prelu`` (seed 002's ``nn.PReLU()``: one learnable slope per layer, initial 0.25) carries a
+parameter ``a{l}`` and has its own three functions below.
+
 Conventions:
 - relu'(0) = 0, as in seed 000, PyTorch and TensorFlow (seed 003 uses 1).
 - sigmoid is evaluated without overflow for any finite ``z`` (no warnings for |z| up to 1e308).
@@ -91,6 +94,26 @@ def leaky_relu_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
     return np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype)
 
 
+PRELU_INIT = 0.25  # torch.nn.PReLU's default slope
+
+
+def prelu(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``z if z > 0 else a z`` with one learnable slope ``a [1]`` per layer (``nn.PReLU()``)."""
+    return np.where(z > 0, z, a * z)
+
+
+def prelu_grad(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``dh/dz = 1 if z > 0 else a`` (the slope at 0, as the frameworks do)."""
+    return np.where(z > 0, np.ones_like(z), a * np.ones_like(z))
+
+
+def prelu_slope_grad(z: np.ndarray, upstream: np.ndarray) -> np.ndarray:
+    """``dL/da = sum(dL/dh * min(z, 0))`` over every entry: shape ``[1]``."""
+    return np.sum(upstream * np.where(z > 0, 0, z), keepdims=True).reshape(1)
+
+
+PARAMETRIC = ("prelu",)
+
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
@@ -102,6 +125,8 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("leaky_relu", leaky_relu, leaky_relu_grad),
     )
 }
+# prelu has a parameter, so it is not an (f, df) pair; mlp.py calls the three functions above.
+KNOWN = (*ACTIVATIONS, *PARAMETRIC)
 ALIASES = {"no_active": "identity", "linear": "identity", "none": "identity"}
 
 
@@ -109,6 +134,5 @@ def get_activation(name: str) -> Activation:
     """Look up an activation by name (or a seed alias such as ``no_active``)."""
     key = ALIASES.get(name, name)
     if key not in ACTIVATIONS:
-        known = ", ".join(sorted(ACTIVATIONS))
-        raise ValueError(f"unknown activation {name!r}; known: {known}")
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(sorted(KNOWN))}")
     return ACTIVATIONS[key]

@@ -9,6 +9,8 @@
 | seed004         | ``U(-1, 1)``                           | U(-1,1)| seed 004               |
 | xavier          | ``U(-a, a)``, ``a = sqrt(6/(in+out))`` | 0      | Glorot & Bengio 2010   |
 | he              | ``sqrt(2/in) * randn``                 | 0      | He et al. 2015         |
+
+PReLU slopes ``a{l}`` start at 0.25 under every scheme (``torch.nn.PReLU``'s default).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .activations import PRELU_INIT
 from .spec import MLPSpec
 
 Draw = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
@@ -54,6 +57,9 @@ def init_params(spec: MLPSpec, scheme: str = "xavier", seed: int = 0) -> dict[st
     rng = np.random.default_rng(seed)
     params = {}
     for name, shape in spec.param_shapes().items():
+        if name.startswith("a"):
+            params[name] = np.full(shape, PRELU_INIT, dtype=spec.dtype)
+            continue
         draw = draw_w if spec.is_weight(name) else draw_b
         params[name] = np.asarray(draw(rng, shape), dtype=spec.dtype)
     return params

@@ -7,6 +7,7 @@ Backward (seed 000, deltas are ``dL/dz``):
     ``delta_L = dE/do * f_L'(z_L, h_L)``
     ``delta_l = (delta_{l+1} @ W_{l+1}.T) * f_l'(z_l, h_l)``
     ``dW_l = h_{l-1}.T @ delta_l + lambda W_l``,  ``db_l = 1^T delta_l``
+    (prelu layers: ``f_l'`` is ``1`` or ``a_l``, and ``da_l = sum(dL/dh_l * min(z_l, 0))``)
 where ``dE/do`` already carries the ``1/N`` of the ``mean`` reduction.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import get_activation
+from .activations import get_activation, prelu, prelu_grad, prelu_slope_grad
 from .losses import as_targets, loss_and_grad, probabilities
 from .results import Gradients, Trace
 from .spec import MLPSpec
@@ -51,7 +52,7 @@ def forward(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray) -> Trac
         z = h @ params[f"W{i}"].astype(spec.dtype, copy=False)
         if spec.bias:
             z = z + params[f"b{i}"].astype(spec.dtype, copy=False)
-        h = get_activation(act).f(z)
+        h = prelu(z, params[f"a{i}"]) if act == "prelu" else get_activation(act).f(z)
         trace.z[name], trace.h[name] = z, h
     trace.output = h
     return trace
@@ -80,8 +81,12 @@ def backward(
     upstream = d_out
     for i in range(spec.depth, 0, -1):
         name = names[i - 1]
-        act = get_activation(spec.activations[i - 1])
-        delta = upstream * act.df(trace.z[name], trace.h[name])
+        z = trace.z[name]
+        if spec.activations[i - 1] == "prelu":
+            grads[f"a{i}"] = prelu_slope_grad(z, upstream)
+            delta = upstream * prelu_grad(z, params[f"a{i}"])
+        else:
+            delta = upstream * get_activation(spec.activations[i - 1]).df(z, trace.h[name])
         deltas[name] = delta
         W = params[f"W{i}"].astype(spec.dtype, copy=False)
         grads[f"W{i}"] = inputs[i - 1].T @ delta + spec.weight_decay * W

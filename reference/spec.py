@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .activations import ALIASES, get_activation
+from .activations import ALIASES, KNOWN
 
 LOSSES = ("l2", "ce", "bce")
 REDUCTIONS = ("sum", "mean")
@@ -23,7 +23,8 @@ class MLPSpec:
 
     - ``input_dim``: width of ``x [N, input_dim]``.
     - ``layers``: output width of each layer, e.g. ``(20, 20, 3)``.
-    - ``activations``: one name per layer (``sigmoid``, ``tanh``, ``relu``, ``identity``, ...).
+    - ``activations``: one name per layer (``sigmoid``, ``tanh``, ``relu``, ``identity``, ...;
+      ``prelu`` adds a learnable slope ``a{l} [1]``).
     - ``loss``: ``l2`` (``0.5 sum (o - L)^2``), ``ce`` (softmax cross-entropy on logits ``o``),
       ``bce`` (sigmoid log-loss on a single logit).
     - ``reduction``: ``sum`` over the batch (seed 000) or ``mean`` over samples (seeds 002/003).
@@ -64,12 +65,14 @@ class MLPSpec:
         return [self.input_dim, *self.layers]
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Canonical name -> shape, in order ``W1, b1, W2, b2, ...``."""
+        """Canonical name -> shape, in order ``W1, b1, [a1,] W2, ...`` (``a`` = prelu slope)."""
         shapes: dict[str, tuple[int, ...]] = {}
         for i in range(1, self.depth + 1):
             shapes[f"W{i}"] = (self.widths[i - 1], self.widths[i])
             if self.bias:
                 shapes[f"b{i}"] = (1, self.widths[i])
+            if self.activations[i - 1] == "prelu":
+                shapes[f"a{i}"] = (1,)
         return shapes
 
     def is_weight(self, name: str) -> bool:
@@ -132,7 +135,8 @@ def _validate(spec: MLPSpec) -> None:
             f"{len(spec.layers)} layers but {len(spec.activations)} activations: give one per layer"
         )
     for name in spec.activations:
-        get_activation(name)
+        if name not in KNOWN:
+            raise ValueError(f"unknown activation {name!r}; known: {', '.join(sorted(KNOWN))}")
     if spec.loss not in LOSSES:
         raise ValueError(f"unknown loss {spec.loss!r}; known: {', '.join(LOSSES)}")
     if spec.reduction not in REDUCTIONS:
