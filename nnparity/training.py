@@ -21,7 +21,7 @@ from nnparity.datasets.named import load_embedded
 from nnparity.datasets.split import Split
 from nnparity.errors import InputError
 from nnparity.reference import MLPSpec, Optimizer, init_params
-from nnparity.reference.train import EpochRecord, History, train
+from nnparity.reference.train import EpochRecord, History, Trainer, predict_all, train
 from nnparity.reference.weights import atomic_path, load_weights, save_weights
 
 
@@ -68,6 +68,7 @@ class TrainResult:
     params: dict[str, np.ndarray]
     history: History
     split: Split
+    trainer: Trainer
 
 
 def load_split(config: TrainConfig) -> Split:
@@ -134,7 +135,7 @@ def run_training(
                     sampling=config.sampling, start_epoch=start,
                     prepare=batch_preparer(split, config.dtype), on_step=on_step,
                     on_epoch=epoch_done)
-    return TrainResult(spec, trainer.params(), history, split)
+    return TrainResult(spec, trainer.params(), history, split, trainer)
 
 
 def _jsonable(config: TrainConfig) -> dict[str, Any]:
@@ -151,3 +152,21 @@ def write_metrics(path: str, history: History) -> None:
             writer.writerows(rows)
         else:
             json.dump({"epochs": rows}, handle, indent=2)
+
+
+def write_plots(result: TrainResult, config: TrainConfig, folder: Path) -> list[Path]:
+    """``curves.png`` always; ``misclassified.png`` for image data with test errors."""
+    from nnparity import plots
+
+    note = f" ({result.split.note})" if result.split.note else ""
+    title = f"{config.dataset}{note}: {list(config.layers)} on {config.backend}"
+    written = [plots.plot_curves(result.history, folder / "curves.png", title)]
+    split = result.split
+    if split.x_test.ndim >= 3 and len(split.x_test):
+        prepare = batch_preparer(split, config.dtype)
+        output = predict_all(result.trainer, split.x_test, prepare)
+        path = plots.plot_misclassified(split.x_test, split.y_test, output.argmax(axis=1),
+                                        split.classes, folder / "misclassified.png")
+        if path:
+            written.append(path)
+    return written

@@ -115,19 +115,28 @@ class History:
     epochs: list[EpochRecord] = field(default_factory=list)
 
 
+def predict_all(
+    trainer: Trainer,
+    x: np.ndarray,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+    chunk: int = 10000,
+) -> np.ndarray:
+    """Outputs ``[N, K]`` for every row of ``x``, predicted in chunks to bound memory."""
+    prepare = prepare or (lambda a: a)
+    return np.concatenate([trainer.predict(prepare(x[i:i + chunk]))
+                           for i in range(0, len(x), chunk)])
+
+
 def evaluate(
     trainer: Trainer,
     x: np.ndarray,
     y: np.ndarray,
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
-    chunk: int = 10000,
 ) -> float:
-    """Error rate of ``trainer`` on ``(x, y)`` (NaN when empty), predicted in chunks of rows."""
+    """Error rate of ``trainer`` on ``(x, y)``; NaN when there are no rows."""
     if len(x) == 0:
         return float("nan")
-    prepare = prepare or (lambda a: a)
-    outputs = [trainer.predict(prepare(x[i:i + chunk])) for i in range(0, len(x), chunk)]
-    return error_rate(np.concatenate(outputs), y)
+    return error_rate(predict_all(trainer, x, prepare), y)
 
 
 def train(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from nnparity.errors import InputError
 from nnparity.presets import PRESETS, preset
 from nnparity.reference.init import SCHEMES
 from nnparity.reference.train import EpochRecord
-from nnparity.training import TrainConfig, run_training, write_metrics
+from nnparity.training import TrainConfig, run_training, write_metrics, write_plots
 
 HELP = "train an MLP (seed configurations via --preset) and report loss and error per epoch"
 
@@ -57,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", metavar="FILE",
                         help="write params and optimiser state after every epoch (.npz)")
     parser.add_argument("--resume", metavar="FILE", help="continue from a checkpoint")
+    parser.add_argument("--plot", metavar="DIR",
+                        help="write curves.png (and misclassified.png for image data) to DIR")
     parser.add_argument("--every", type=int, default=1, metavar="N",
                         help="print one line every N epochs (default 1)")
 
@@ -98,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
 
         save_weights(args.save, result.spec, result.params,
                      meta={"epochs": config.epochs, "dataset": config.dataset})
+    if args.plot:
+        for path in write_plots(result, config, Path(args.plot)):
+            print(f"wrote {path}")
     if result.history.epochs:
         last = result.history.epochs[-1]
         print(f"final test accuracy {100 * (1 - last.test_error):.2f}%", file=sys.stdout)
