@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from nnparity.backends import registry
+from nnparity.datasets import catalog
+from nnparity.datasets.load import load_idx_dataset
 from nnparity.datasets.named import load_embedded
 from nnparity.datasets.split import Split
 from nnparity.errors import InputError
@@ -71,9 +73,21 @@ class TrainResult:
     trainer: Trainer
 
 
-def load_split(config: TrainConfig) -> Split:
-    """The dataset named by the configuration."""
-    return load_embedded(config.dataset, seed=config.seed, n_train=config.n_train)
+def load_split(config: TrainConfig, data_dir: str | None = None) -> Split:
+    """The dataset named by the configuration: embedded, or an IDX set of the catalog (found in
+    ``data_dir``, ``$NNPARITY_DATA`` or the cache; never downloaded here). For image sets,
+    ``n_train`` keeps that many training rows of a seeded permutation (for short runs)."""
+    if config.dataset not in catalog.DATASETS:
+        return load_embedded(config.dataset, seed=config.seed, n_train=config.n_train)
+    x_train, y_train = load_idx_dataset(config.dataset, "train", data_dir=data_dir)
+    x_test, y_test = load_idx_dataset(config.dataset, "test", data_dir=data_dir)
+    if config.n_train:
+        keep = np.sort(np.random.default_rng(config.seed).permutation(len(x_train))[
+            :config.n_train])
+        x_train, y_train = x_train[keep], y_train[keep]
+    dataset = catalog.get_dataset(config.dataset)
+    return Split(x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64),
+                 list(dataset.classes), note=dataset.note)
 
 
 def input_width(split: Split) -> int:
@@ -107,11 +121,12 @@ def run_training(
     *,
     checkpoint: str | None = None,
     resume: str | None = None,
+    data_dir: str | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     on_step: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Train as configured; continue from ``resume`` (a checkpoint) when given."""
-    split = load_split(config)
+    split = load_split(config, data_dir)
     spec = make_spec(config, split)
     backend = registry.get(config.backend)
     optimizer = make_optimizer(config)

