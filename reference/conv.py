@@ -1,0 +1,168 @@
+"""2-D convolution (cross-correlation, as in every framework) in NHWC with HWIO kernels.
+
+Shapes: ``x [N, H, W, C]``, ``W [kh, kw, C, F]``, ``b [F]``, ``z [N, Ho, Wo, F]``.
+
+Forward, with ``xp`` the zero-padded input and stride ``s``::
+
+    z[n, i, j, f] = b[f] + sum_{p, q, c} xp[n, s*i + p, s*j + q, c] * W[p, q, c, f]
+
+computed as one matrix product: the im2col matrix ``cols [N*Ho*Wo, kh*kw*C]`` (every window
+flattened in ``(p, q, c)`` order, the order of ``W.reshape(kh*kw*C, F)``) times that matrix.
+
+Backward, given ``dz = dL/dz [N, Ho, Wo, F]``::
+
+    db[f]          = sum_{n, i, j} dz[n, i, j, f]
+    dW[p, q, c, f] = sum_{n, i, j} xp[n, s*i + p, s*j + q, c] * dz[n, i, j, f]   (cols^T @ dz)
+    dxp[n, s*i + p, s*j + q, c] += sum_f dz[n, i, j, f] * W[p, q, c, f]          (col2im)
+
+and ``dx`` is ``dxp`` with the padding cropped off. col2im loops over the ``kh*kw`` kernel
+offsets only (never over pixels or samples).
+
+Padding follows TensorFlow exactly, per spatial axis of size ``n`` with window ``k``:
+
+- ``VALID``: no padding, ``out = ceil((n - k + 1) / s)``;
+- ``SAME``: ``out = ceil(n / s)``, ``total = max((out - 1) * s + k - n, 0)``,
+  ``before = total // 2``, ``after = total - before``: an odd total puts the extra row/column at
+  the bottom/right. PyTorch's symmetric ``padding=`` cannot express this; a torch backend must pad
+  explicitly with :func:`padding_amounts`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PADDINGS = ("SAME", "VALID")
+
+
+def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's SAME padding ``(before, after)`` along one axis of length ``size``."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2
+
+
+def padding_amounts(
+    hw: tuple[int, int], window: tuple[int, int], stride: int, padding: str
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((top, bottom), (left, right))`` for an ``H x W`` map and a ``kh x kw`` window."""
+    if padding == "VALID":
+        return (0, 0), (0, 0)
+    if padding != "SAME":
+        raise ValueError(f"unknown padding {padding!r}; known: {', '.join(PADDINGS)}")
+    return same_padding(hw[0], window[0], stride), same_padding(hw[1], window[1], stride)
+
+
+def pad(
+    x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], value: float = 0.0
+) -> np.ndarray:
+    """``x [N, H, W, C]`` padded with ``value``: ``[N, H + top + bottom, W + left + right, C]``."""
+    if pads == ((0, 0), (0, 0)):
+        return x
+    return np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=value)
+
+
+def output_size(size: int, window: int, stride: int, padding: str) -> int:
+    """Output length along one axis: ``ceil(size / s)`` for SAME, ``ceil((size - k + 1) / s)`` for
+    VALID (0 or less when the window does not fit)."""
+    if padding == "SAME":
+        return -(-size // stride)
+    if padding != "VALID":
+        raise ValueError(f"unknown padding {padding!r}; known: {', '.join(PADDINGS)}")
+    return -(-(size - window + 1) // stride)
+
+
+def output_hw(
+    hw: tuple[int, int], window: tuple[int, int], stride: int, padding: str
+) -> tuple[int, int]:
+    """``(Ho, Wo)`` of an ``H x W`` map (see :func:`output_size`); raises when it would be empty."""
+    ho = output_size(hw[0], window[0], stride, padding)
+    wo = output_size(hw[1], window[1], stride, padding)
+    if ho <= 0 or wo <= 0:
+        raise ValueError(f"a {window[0]}x{window[1]} window does not fit a {hw[0]}x{hw[1]} input "
+                         f"with {padding} padding")
+    return ho, wo
+
+
+def windows(xp: np.ndarray, window: tuple[int, int], stride: int) -> np.ndarray:
+    """Strided view of every window of a padded ``xp [N, Hp, Wp, C]``: ``[N, Ho, Wo, C, kh, kw]``.
+
+    No copy (``sliding_window_view``); ``windows[n, i, j, c, p, q] = xp[n, s*i + p, s*j + q, c]``.
+    """
+    view = np.lib.stride_tricks.sliding_window_view(xp, window, axis=(1, 2))
+    return view[:, ::stride, ::stride]
+
+
+def im2col(x: np.ndarray, window: tuple[int, int], stride: int, padding: str) -> np.ndarray:
+    """The im2col matrix of ``x [N, H, W, C]``: ``cols [N, Ho, Wo, kh*kw*C]``, ``(p, q, c)`` order.
+
+    ``cols[n, i, j, (p*kw + q)*C + c] = xp[n, s*i + p, s*j + q, c]``.
+    """
+    output_hw(x.shape[1:3], window, stride, padding)  # raises when the window does not fit
+    xp = pad(x, padding_amounts(x.shape[1:3], window, stride, padding))
+    view = windows(xp, window, stride)                      # [N, Ho, Wo, C, kh, kw]
+    n, ho, wo, c, kh, kw = view.shape
+    return view.transpose(0, 1, 2, 4, 5, 3).reshape(n, ho, wo, kh * kw * c)
+
+
+def conv2d(
+    x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1, padding: str = "SAME"
+) -> np.ndarray:
+    """Forward: ``z [N, Ho, Wo, F] = conv(x [N, H, W, C], W [kh, kw, C, F]) + b [F]``."""
+    return conv2d_cols(im2col(x, W.shape[:2], stride, padding), W, b)
+
+
+def conv2d_cols(cols: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """Forward from a precomputed ``cols [N, Ho, Wo, kh*kw*C]``: ``cols @ W.reshape(-1, F) + b``."""
+    kh, kw, c, f = W.shape
+    n, ho, wo, _ = cols.shape
+    z = cols.reshape(n * ho * wo, kh * kw * c) @ W.reshape(kh * kw * c, f)  # one 2-D GEMM
+    if b is not None:
+        z += b
+    return z.reshape(n, ho, wo, f)
+
+
+def conv2d_backward(
+    dz: np.ndarray,
+    x: np.ndarray,
+    W: np.ndarray,
+    stride: int = 1,
+    padding: str = "SAME",
+    *,
+    cols: np.ndarray | None = None,
+    need_dx: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Backward: ``(dx [N, H, W, C], dW [kh, kw, C, F], db [F])`` from ``dz [N, Ho, Wo, F]``.
+
+    ``cols`` (from :func:`im2col` of the same ``x``) saves recomputing the im2col matrix;
+    ``need_dx=False`` skips ``dx`` (the first layer's input needs no gradient) and returns None.
+    """
+    kh, kw, c, f = W.shape
+    n, ho, wo, _ = dz.shape
+    if cols is None:
+        cols = im2col(x, (kh, kw), stride, padding)
+    dz2 = dz.reshape(n * ho * wo, f)
+    db = dz2.sum(axis=0)
+    dW = (cols.reshape(n * ho * wo, kh * kw * c).T @ dz2).reshape(kh, kw, c, f)
+    if not need_dx:
+        return None, dW, db
+    # dcols[p, q] = dz2 @ W[p, q].T: one [N*Ho*Wo, C] block per kernel offset (batched GEMM)
+    dcols = np.matmul(dz2, W.reshape(kh * kw, c, f).transpose(0, 2, 1))
+    return col2im(dcols.reshape(kh, kw, n, ho, wo, c), x.shape, stride, padding), dW, db
+
+
+def col2im(
+    dcols: np.ndarray, x_shape: tuple[int, ...], stride: int, padding: str
+) -> np.ndarray:
+    """Adjoint of :func:`im2col`: add ``dcols [kh, kw, N, Ho, Wo, C]`` back onto ``[N, H, W, C]``.
+
+    ``dxp[n, s*i + p, s*j + q, c] += dcols[p, q, n, i, j, c]``, looping over ``(p, q)`` only;
+    the padding is then cropped off. (Offsets first, so each added block is contiguous.)
+    """
+    kh, kw, n, ho, wo, c = dcols.shape
+    (top, bottom), (left, right) = padding_amounts(x_shape[1:3], (kh, kw), stride, padding)
+    hp, wp = x_shape[1] + top + bottom, x_shape[2] + left + right
+    dxp = np.zeros((n, hp, wp, c), dtype=dcols.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :] += dcols[p, q]
+    return dxp[:, top:top + x_shape[1], left:left + x_shape[2], :]

@@ -1,0 +1,86 @@
+"""Max-pooling in NHWC, with the gradient routed to one arg-max per window.
+
+Shapes: ``x [N, H, W, C]`` -> ``y [N, Ho, Wo, C]`` for a ``k x k`` window and stride ``s``
+(seed 002: ``k = s = 2``, SAME). Padding follows TensorFlow's rule (:mod:`conv`): ``VALID`` or
+``SAME`` with the extra row/column at the bottom/right; padded cells hold ``-inf``, so they never
+win and every SAME window contains at least one real cell.
+
+Forward::
+
+    y[n, i, j, c] = max_{p, q} xp[n, s*i + p, s*j + q, c]
+
+Backward: each window passes its upstream gradient to exactly one input cell, its arg-max
+``(p*, q*)``; windows that overlap (``s < k``) add up::
+
+    dxp[n, s*i + p*, s*j + q*, c] += dy[n, i, j, c]
+
+Tie rule: when several cells of a window hold the maximum, the arg-max is the **first** one in
+row-major window order (rows top to bottom, each row left to right: the smallest ``p*k + q``;
+``np.argmax`` over the flattened window picks the same cell). Checked empirically in float32 and
+float64, on a 4x4 input whose 2x2 windows tie along a row, a diagonal and an anti-diagonal (so
+row-major and column-major order disagree) and on an all-equal input with overlapping 3x3
+stride-1 windows: PyTorch 2.13 CPU (``F.max_pool2d`` backward) and TensorFlow 2.21 CPU
+(``tf.nn.max_pool2d`` gradient, i.e. ``MaxPoolGrad``, with ``TF_ENABLE_ONEDNN_OPTS`` 0 and 1) both
+route the gradient to the first maximum in row-major order, so all three backends agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .conv import output_hw, pad, padding_amounts
+
+
+def maxpool2d_argmax(
+    x: np.ndarray, k: int, stride: int, padding: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forward with arg-max: ``(y [N, Ho, Wo, C], arg [N, Ho, Wo, C])``, where ``arg = p*k + q``
+    is the window offset of the first maximum in row-major order.
+
+    Scans the ``k*k`` offsets in row-major order keeping a running maximum; a later cell replaces
+    it only when strictly greater, so ties keep the first maximum.
+    """
+    ho, wo = output_hw(x.shape[1:3], (k, k), stride, padding)
+    xp = pad(x, padding_amounts(x.shape[1:3], (k, k), stride, padding), value=-np.inf)
+    y = xp[:, 0:stride * ho:stride, 0:stride * wo:stride, :].copy()
+    arg = np.zeros(y.shape, dtype=np.int32)
+    for p in range(k):
+        for q in range(k):
+            if p == q == 0:
+                continue
+            cell = xp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :]
+            better = cell > y
+            np.copyto(y, cell, where=better)
+            np.copyto(arg, p * k + q, where=better)
+    return y, arg
+
+
+def maxpool2d(x: np.ndarray, k: int = 2, stride: int = 2, padding: str = "SAME") -> np.ndarray:
+    """Forward: ``y [N, Ho, Wo, C]``, the maximum of each ``k x k`` window of ``x [N, H, W, C]``."""
+    return maxpool2d_argmax(x, k, stride, padding)[0]
+
+
+def maxpool2d_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    k: int = 2,
+    stride: int = 2,
+    padding: str = "SAME",
+    *,
+    arg: np.ndarray | None = None,
+) -> np.ndarray:
+    """Backward: ``dx [N, H, W, C]`` from ``dy [N, Ho, Wo, C]``, one arg-max per window (first
+    maximum in row-major window order). ``arg`` from :func:`maxpool2d_argmax` of the same ``x``
+    saves recomputing it. Loops over the ``k*k`` window offsets only."""
+    if arg is None:
+        _, arg = maxpool2d_argmax(x, k, stride, padding)
+    (top, bottom), (left, right) = padding_amounts(x.shape[1:3], (k, k), stride, padding)
+    n, h, w, c = x.shape
+    _, ho, wo, _ = dy.shape
+    dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dy.dtype)
+    zero = dy.dtype.type(0)
+    for p in range(k):
+        for q in range(k):
+            routed = np.where(arg == p * k + q, dy, zero)
+            dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :] += routed
+    return dxp[:, top:top + h, left:left + w, :]
