@@ -3,15 +3,19 @@
 Where the frameworks differ, each formulation is a named variant, so every framework's step can be
 reproduced exactly (``g`` is the gradient, ``t`` the 1-based step count):
 
-- ``sgd``:                 ``p <- p - lr g``
+- ``sgd``:                 ``p <- p - lr g`` (``torch``), ``p <- p - lr' g`` (``keras``)
 - ``momentum``, ``torch``: ``v <- mu v + g``;        ``p <- p - lr v``  (``torch.optim.SGD``)
-- ``momentum``, ``keras``: ``v <- mu v - lr g``;     ``p <- p + v``     (``keras.optimizers.SGD``)
+- ``momentum``, ``keras``: ``v <- mu' v - lr' g``;   ``p <- p + v``     (``keras.optimizers.SGD``)
 - ``adam``, ``torch``:     ``m <- m + (1-b1)(g-m)``; ``v <- b2 v + (1-b2) g^2``;
   ``p <- p - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)``   (``torch.optim.Adam``, the paper)
 - ``adam``, ``keras``:     ``m <- m + (g-m)(1-b1)``; ``v <- v + (g^2-v)(1-b2)``;
-  ``alpha = lr sqrt(1-b2^t)/(1-b1^t)``; ``p <- p - m alpha / (sqrt(v) + eps)``
+  ``alpha = lr' sqrt(1-b2'^t)/(1-b1'^t)``; ``p <- p - m alpha / (sqrt(v) + eps)``
   (``keras.optimizers.Adam``: epsilon is the paper's epsilon-hat, added to ``sqrt(v)``
   before the bias correction, so the two variants differ whenever eps matters).
+  A prime marks a hyperparameter Keras (on TensorFlow) rounds to float32 even for float64
+  variables: the learning rate lives in a ``floatx`` (float32) variable, and ``ops.cast`` of the
+  Python floats ``momentum``, ``beta_1``, ``beta_2`` goes through a float32 tensor. ``1 - b1``,
+  ``1 - b2`` and ``eps`` enter as exact Python floats. (``float32(0.9)`` is 2.6e-8 relative off.)
 Defaults follow each framework: eps 1e-8 for ``torch``, 1e-7 for ``keras``.
 
 State is a flat ``dict[str, np.ndarray]`` (``"t"``, ``"m.W1"``, ``"v.W1"``, ...), so it can be
@@ -82,21 +86,28 @@ def init_state(opt: Optimizer, params: Params) -> State:
 def step(opt: Optimizer, params: Params, grads: Params, state: State) -> tuple[Params, State]:
     """One update; returns new dicts and leaves the inputs untouched."""
     if opt.name == "sgd":
-        return {k: p - opt.lr * grads[k] for k, p in params.items()}, dict(state)
+        lr = opt.lr if opt.variant == "torch" else _float32(opt.lr)
+        return {k: p - lr * grads[k] for k, p in params.items()}, dict(state)
     if opt.name == "momentum":
         return _momentum(opt, params, grads, state)
     return _adam(opt, params, grads, state)
 
 
+def _float32(value: float) -> float:
+    """``value`` rounded to float32, as Keras on TensorFlow stores or casts hyperparameters."""
+    return float(np.float32(value))
+
+
 def _momentum(opt: Optimizer, params: Params, grads: Params, state: State) -> tuple[Params, State]:
     new_params, new_state = {}, {}
+    mu_keras, lr_keras = _float32(opt.momentum), _float32(opt.lr)
     for k, p in params.items():
         v = state[f"v.{k}"]
         if opt.variant == "torch":
             v = opt.momentum * v + grads[k]
             new_params[k] = p - opt.lr * v
         else:
-            v = opt.momentum * v - opt.lr * grads[k]
+            v = mu_keras * v - lr_keras * grads[k]
             new_params[k] = p + v
         new_state[f"v.{k}"] = v
     return new_params, new_state
@@ -117,7 +128,8 @@ def _adam(opt: Optimizer, params: Params, grads: Params, state: State) -> tuple[
         else:
             m = m + (g - m) * (1 - b1)
             v = v + (g * g - v) * (1 - b2)
-            alpha = opt.lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+            b1_keras, b2_keras = _float32(b1), _float32(b2)
+            alpha = _float32(opt.lr) * math.sqrt(1 - b2_keras**t) / (1 - b1_keras**t)
             new_params[k] = p - m * alpha / (np.sqrt(v) + opt.eps)
         new_state[f"m.{k}"], new_state[f"v.{k}"] = m, v
     return new_params, new_state
