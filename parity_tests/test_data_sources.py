@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnparity.datasets import catalog, npm, sources
+from nnparity.datasets import catalog, sources
 from nnparity.datasets.cache import ChecksumError, cache_root, verify_file
 from nnparity.datasets.catalog import MNIST_CLASSES, Dataset, FileSpec, NpmPackage
 from nnparity.datasets.idx import IdxError, idx_bytes, read_idx
@@ -149,6 +149,17 @@ def test_checksum_mismatch_names_the_file_and_both_hashes(tmp_path, monkeypatch)
     assert NAMES["train", "labels"] not in listing(tmp_path / "cache")
     with pytest.raises(ChecksumError, match="checksum mismatch"):
         load_mnist("tiny", data_dir=folder)
+
+
+def test_corrupt_cache_file_is_replaced_by_the_next_source(tmp_path, monkeypatch):
+    arrays = tiny_arrays()
+    register(monkeypatch, arrays)
+    cache = write_files(tmp_path / "cache" / "nnparity" / "tiny", arrays)
+    (cache / NAMES["train", "images"]).write_bytes(b"\x00\x00\x08\x03 torn")
+    with pytest.raises(SourceError, match=r"cache .*: checksum mismatch"):
+        fetch("tiny")
+    fetch("tiny", write_files(tmp_path / "mine", arrays))
+    np.testing.assert_array_equal(load_mnist("tiny")[0], arrays[NAMES["train", "images"]])
 
 
 def test_gzip_checked_against_both_hashes(tmp_path, monkeypatch):
@@ -371,7 +382,3 @@ def test_safe_extract_skips_links_and_subfolders(tmp_path):
     assert [p.name for p in out] == ["file"]
     assert listing(tmp_path / "out") == ["file"]
 
-
-def test_npm_module_uses_no_registry_host():
-    text = Path(npm.__file__).read_text() + Path(sources.__file__).read_text()
-    assert "registry" not in text.replace("configured registry", "")
