@@ -1,0 +1,47 @@
+"""``nnparity reproduce``: the seeds' reported figures beside ours, on real data."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from nnparity.errors import InputError
+from nnparity.reference.weights import atomic_path
+from nnparity.reproduce import ROWS, Outcome, markdown_table, reproduce
+
+HELP = "train the seeds' configurations on real data and compare with their reported figures"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true",
+                        help="shortened runs, one seed (checks the pipeline, not the figures)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
+    parser.add_argument("--backend", default="numpy", help="numpy (default), torch, tensorflow")
+    parser.add_argument("-k", dest="pattern", help="only rows whose preset matches this regex")
+    parser.add_argument("--data-dir", metavar="DIR", help="folder holding the IDX files")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.seeds <= 0:
+        raise InputError("--seeds must be positive")
+    try:
+        pattern = re.compile(args.pattern or "")
+    except re.error as exc:
+        raise InputError(f"-k {args.pattern!r} is not a valid regex: {exc}") from None
+    rows = [r for r in ROWS if pattern.search(r.preset)]
+    if not rows:
+        raise InputError(f"no configuration matches -k {args.pattern!r}")
+
+    def done(o: Outcome) -> None:
+        print(f"{o.row.preset:<26} reported {o.row.reported:<16} ours {o.summary}", flush=True)
+
+    outcomes = reproduce(rows, backend=args.backend, seeds=args.seeds, quick=args.quick,
+                         data_dir=args.data_dir, on_done=done)
+    table = markdown_table(outcomes, args.quick)
+    print()
+    print(table)
+    if args.markdown:
+        with atomic_path(args.markdown) as tmp:
+            tmp.write_text(table + "\n")
+    return 0
