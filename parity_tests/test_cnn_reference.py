@@ -1,0 +1,293 @@
+"""The NumPy CNN (seed 002): spec, shapes, dropout, and finite differences of every parameter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nnparity.backends.compare import GRADCHECK_TOLERANCE
+from nnparity.reference import cnn, dropout
+from nnparity.reference.cnn import CNNSpec, ConvBlock
+from nnparity.reference.gradcheck import gradcheck
+from nnparity.reference.losses import softmax
+
+# Finite-difference step for the whole network. relu and max-pool kinks lie about 1e-3 from these
+# random test points; the stencil's +-2 * 1e-5 stays clear of them (the default 1e-4 does not),
+# and its rounding (~1e-16 / step, about 5e-9 of the gradient scale here) is far below tolerance.
+STEP = 1e-5
+
+VARIANTS = {
+    "tiny": CNNSpec.tiny(),
+    "tiny-sum-wd": CNNSpec.tiny(reduction="sum", weight_decay=0.01),
+    "stride2-k4-valid-nopool": CNNSpec(
+        input_shape=(9, 8, 2),
+        conv=(ConvBlock(3, 4, stride=2, padding="SAME", pool=2, pool_padding="SAME"),
+              ConvBlock(4, 2, padding="VALID", pool=0)),
+        dense=(6,), keep_prob=0.5, classes=3),
+    "no-hidden-dense": CNNSpec(input_shape=(6, 6, 1), conv=(ConvBlock(2, 3, pool_padding="VALID"),),
+                               keep_prob=0.5, classes=2),
+}
+
+
+def batch(spec, n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, *spec.input_shape)), rng.integers(0, spec.classes, n)
+
+
+# ----------------------------------------------------------------------------------- spec
+def test_seed002_shapes():
+    spec = CNNSpec.seed002()
+    assert spec.family == "cnn" and spec.dtype == "float32"
+    assert spec.feature_shapes() == [(28, 28, 1), (14, 14, 32), (7, 7, 64)]
+    assert spec.flat_dim == 3136 and spec.dropout_units == 1024 and spec.keep_prob == 0.5
+    assert spec.param_shapes() == {
+        "conv1.W": (5, 5, 1, 32), "conv1.b": (32,), "conv2.W": (5, 5, 32, 64), "conv2.b": (64,),
+        "fc1.W": (3136, 1024), "fc1.b": (1024,), "fc2.W": (1024, 10), "fc2.b": (10,)}
+    assert spec.layer_names == ["conv1", "conv2", "fc1", "fc2"]
+    assert [spec.is_weight(k) for k in spec.param_shapes()] == [True, False] * 4
+
+
+def test_seed002_forward_at_batch_2():
+    spec = CNNSpec.seed002()
+    params = cnn.init_params(spec, seed=0)
+    x = np.random.default_rng(0).random((2, 28, 28, 1))
+    mask = cnn.draw_dropout_mask(spec, 2, 0)
+    trace = cnn.forward(spec, params, x, dropout_mask=mask)
+    assert list(trace.z) == ["conv1", "conv2", "fc1", "fc2"]
+    assert list(trace.h) == ["conv1", "pool1", "conv2", "pool2", "flatten", "fc1", "dropout",
+                             "fc2"]
+    shapes = {k: v.shape for k, v in trace.h.items()}
+    assert shapes == {"conv1": (2, 28, 28, 32), "pool1": (2, 14, 14, 32),
+                      "conv2": (2, 14, 14, 64), "pool2": (2, 7, 7, 64), "flatten": (2, 3136),
+                      "fc1": (2, 1024), "dropout": (2, 1024), "fc2": (2, 10)}
+    assert all(v.dtype == np.float32 for v in [*trace.z.values(), *trace.h.values()])
+    assert trace.output is trace.h["fc2"]
+
+
+def test_json_round_trip_and_with():
+    for spec in [CNNSpec.seed002(), *VARIANTS.values()]:
+        assert CNNSpec.from_json(spec.to_json()) == spec
+        assert CNNSpec.from_dict(spec.to_dict()) == spec
+    spec = CNNSpec.tiny()
+    assert spec.with_(keep_prob=1.0).keep_prob == 1.0
+    assert spec.to_dict()["conv"][0] == {"filters": 3, "kernel": 3, "stride": 1, "padding": "SAME",
+                                         "activation": "relu", "pool": 2, "pool_stride": 2,
+                                         "pool_padding": "SAME"}
+
+
+def test_weights_module_reads_the_family():
+    from nnparity.reference.weights import spec_from_dict
+
+    spec = CNNSpec.tiny()
+    assert spec_from_dict(spec.to_dict()) == spec
+
+
+GOOD = dict(input_shape=(8, 8, 1), conv=(ConvBlock(2, 3),), dense=(4,), classes=3)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"input_shape": (8, 8)}, r"input_shape must be \(H, W, C\)"),
+    ({"input_shape": (8, 0, 1)}, "input width must be a positive integer"),
+    ({"conv": ()}, "conv is empty"),
+    ({"conv": ({"filters": 2, "kernel": 3, "colour": 1},)}, "unknown conv block field"),
+    ({"conv": (ConvBlock(2, 9, padding="VALID"),)}, "conv1: kernel 9 with VALID padding"),
+    ({"conv": (ConvBlock(2, 3), ConvBlock(2, 3, pool=5, pool_padding="VALID"))},
+     "conv2: pool 5 with VALID padding does not fit"),
+    ({"dense": (4, 0)}, "dense layer 2 width must be a positive integer"),
+    ({"dense_activations": ("relu", "relu")}, "1 dense layers but 2 dense_activations"),
+    ({"dense_activations": ("swish",)}, "unknown activation 'swish'"),
+    ({"classes": 1}, "classes >= 2"),
+    ({"loss": "l2"}, "unknown loss 'l2'"),
+    ({"reduction": "median"}, "unknown reduction"),
+    ({"dtype": "float16"}, "unknown dtype"),
+    ({"keep_prob": 0.0}, r"keep_prob must be in \(0, 1\]"),
+    ({"keep_prob": 1.5}, r"keep_prob must be in \(0, 1\]"),
+    ({"weight_decay": -1.0}, "weight_decay must be >= 0"),
+])
+def test_bad_spec_errors(changes, message):
+    with pytest.raises(ValueError, match=message):
+        CNNSpec(**{**GOOD, **changes})
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"filters": 0, "kernel": 3}, "filters must be a positive integer"),
+    ({"filters": 2, "kernel": 3, "stride": 1.5}, "stride must be a positive integer"),
+    ({"filters": 2, "kernel": 3, "padding": "same"}, "unknown padding 'same'"),
+    ({"filters": 2, "kernel": 3, "pool": -1}, "pool must be a window size"),
+    ({"filters": 2, "kernel": 3, "pool_padding": "FULL"}, "unknown pool_padding"),
+    ({"filters": 2, "kernel": 3, "pool": 0, "pool_stride": 2}, "without a pool"),
+    ({"filters": 2, "kernel": 3, "activation": "nope"}, "unknown activation"),
+])
+def test_bad_conv_block_errors(fields, message):
+    with pytest.raises(ValueError, match=message):
+        ConvBlock(**fields)
+
+
+def test_from_dict_errors():
+    data = CNNSpec.tiny().to_dict()
+    with pytest.raises(ValueError, match="unknown spec field"):
+        CNNSpec.from_dict({**data, "optimizer": "adam"})
+    with pytest.raises(ValueError, match="expected 'cnn'"):
+        CNNSpec.from_dict({**data, "family": "mlp"})
+
+
+# ------------------------------------------------------------------------ params and input
+def test_init_params_seed002_scheme():
+    spec = CNNSpec.seed002(dtype="float64")
+    params = cnn.init_params(spec, seed=3)
+    assert list(params) == list(spec.param_shapes())
+    W = params["fc1.W"]
+    assert np.abs(W).max() <= 0.2  # truncated at 2 std
+    assert abs(W.std() - 0.088) < 0.002  # std of N(0, 0.1^2) truncated at 2 std: 0.0880
+    assert all(np.all(params[k] == 0.1) for k in params if k.endswith(".b"))
+    again = cnn.init_params(spec, seed=3)
+    assert all(np.array_equal(params[k], again[k]) for k in params)
+    assert cnn.init_params(CNNSpec.tiny(dtype="float32"))["conv1.W"].dtype == np.float32
+    with pytest.raises(ValueError, match="unknown CNN init scheme"):
+        cnn.init_params(spec, scheme="glorot")
+
+
+def test_check_params_and_input_errors():
+    spec = CNNSpec.tiny()
+    params = cnn.init_params(spec)
+    x, y = batch(spec)
+    bad = {**params, "conv1.W": params["conv1.W"][..., :2]}
+    with pytest.raises(ValueError, match=r"conv1\.W has shape"):
+        cnn.check_params(spec, bad)
+    with pytest.raises(ValueError, match="missing"):
+        cnn.gradients(spec, {k: v for k, v in params.items() if k != "fc2.b"}, x, y)
+    with pytest.raises(ValueError, match=r"does not fit \[N, 8, 8, 2\] \(NHWC\)"):
+        cnn.forward(spec, params, x.transpose(0, 3, 1, 2))
+    with pytest.raises(ValueError, match="dropout mask has shape"):
+        cnn.forward(spec, params, x, dropout_mask=np.ones((3, 5)))
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        cnn.forward(spec, params, x, dropout_mask=np.full((3, 6), 2.0))
+
+
+# ---------------------------------------------------------------------------------- dropout
+def test_dropout_scales_kept_units():
+    h = np.arange(1.0, 9.0).reshape(2, 4)
+    mask = np.array([[1, 0, 1, 1], [0, 0, 1, 0]])
+    np.testing.assert_array_equal(dropout.dropout(h, mask, 0.5), h * mask * 2)
+    np.testing.assert_array_equal(dropout.dropout_backward(h, mask, 0.25), h * mask * 4)
+    assert dropout.dropout(h, None, 0.5) is h  # evaluation: no mask, no scaling
+
+
+def test_draw_mask_is_seeded_and_keeps_about_keep_prob():
+    a = dropout.draw_mask(7, (200, 50), 0.3)
+    b = dropout.draw_mask(np.random.default_rng(7), (200, 50), 0.3)
+    np.testing.assert_array_equal(a, b)
+    assert set(np.unique(a)) == {0.0, 1.0}
+    assert abs(a.mean() - 0.3) < 0.02
+    assert dropout.draw_mask(0, (3, 4), 1.0).all()
+    with pytest.raises(ValueError, match="keep_prob"):
+        dropout.draw_mask(0, (3, 4), 0.0)
+
+
+def test_dropout_in_the_network():
+    spec = CNNSpec.tiny()
+    params = cnn.init_params(spec)
+    x, _ = batch(spec)
+    mask = cnn.draw_dropout_mask(spec, 3, 1)
+    assert mask.shape == (3, spec.dropout_units)
+    trace = cnn.forward(spec, params, x, dropout_mask=mask)
+    np.testing.assert_array_equal(trace.h["dropout"], trace.h["fc1"] * mask / 0.5)
+    evaluation = cnn.forward(spec, params, x)
+    assert evaluation.h["dropout"] is evaluation.h["fc1"]
+    ones = cnn.forward(spec, params, x, dropout_mask=np.ones((3, 6)))
+    np.testing.assert_allclose(ones.h["dropout"], 2 * evaluation.h["fc1"])
+
+
+# --------------------------------------------------------------------- forward and backward
+def test_flatten_is_nhwc_order():
+    spec = CNNSpec.tiny()
+    trace = cnn.forward(spec, cnn.init_params(spec), batch(spec)[0])
+    pooled, flat = trace.h["pool2"], trace.h["flatten"]
+    _, _, wo, c = pooled.shape
+    n, i, j, k = 1, 1, 0, 3
+    assert flat[n, (i * wo + j) * c + k] == pooled[n, i, j, k]
+
+
+def test_deltas_and_gradients_are_consistent():
+    spec = CNNSpec.tiny()
+    params = cnn.init_params(spec, seed=1)
+    x, y = batch(spec, n=4, seed=1)
+    mask = cnn.draw_dropout_mask(spec, 4, 2)
+    result = cnn.gradients(spec, params, x, y, dropout_mask=mask)
+    trace = cnn.forward(spec, params, x, dropout_mask=mask)
+    assert list(result.deltas) == spec.layer_names
+    assert list(result.grads) == list(spec.param_shapes())
+    for name in spec.layer_names:
+        assert result.deltas[name].shape == trace.z[name].shape
+    t = np.eye(3)[y]
+    np.testing.assert_allclose(result.deltas["fc2"], (softmax(trace.output) - t) / 4)
+    np.testing.assert_allclose(result.grads["fc2.W"], trace.h["dropout"].T @ result.deltas["fc2"])
+    np.testing.assert_allclose(result.grads["fc1.W"], trace.h["flatten"].T @ result.deltas["fc1"])
+    for name in ("conv1", "conv2", "fc1", "fc2"):
+        delta = result.deltas[name]
+        np.testing.assert_allclose(result.grads[f"{name}.b"],
+                                   delta.sum(axis=tuple(range(delta.ndim - 1))))
+    # a dropped unit passes no gradient back into fc1
+    assert np.all(result.deltas["fc1"][mask == 0] == 0)
+    assert result.loss == pytest.approx(cnn.loss(spec, params, x, y, dropout_mask=mask))
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("with_mask", [True, False], ids=["dropout", "no-dropout"])
+def test_gradcheck_every_parameter(name, with_mask):
+    spec = VARIANTS[name]
+    params = cnn.init_params(spec, seed=0)
+    x, y = batch(spec, n=3, seed=100)
+    mask = cnn.draw_dropout_mask(spec, 3, 5) if with_mask else None
+    result = cnn.gradients(spec, params, x, y, dropout_mask=mask)
+
+    def loss(p):
+        return cnn.loss(spec, p, x, y, dropout_mask=mask)
+
+    checks = gradcheck(loss, params, result.grads, step=STEP, max_entries=60, seed=0)
+    assert [c.name for c in checks] == list(spec.param_shapes())
+    for check in checks:
+        assert check.max_rel <= GRADCHECK_TOLERANCE, check
+
+
+def test_float32_gradients_stay_float32():
+    spec = CNNSpec.tiny(dtype="float32")
+    params = cnn.init_params(spec)
+    x, y = batch(spec)
+    result = cnn.gradients(spec, params, x, y, dropout_mask=cnn.draw_dropout_mask(spec, 3, 0))
+    assert all(g.dtype == np.float32 for g in [*result.grads.values(), *result.deltas.values()])
+
+
+def test_predict_is_softmax_without_dropout():
+    spec = CNNSpec.tiny()
+    params = cnn.init_params(spec)
+    x, _ = batch(spec)
+    probs = cnn.predict(spec, params, x)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    np.testing.assert_allclose(probs, softmax(cnn.forward(spec, params, x).output))
+
+
+def test_numpy_backend_dispatches_to_the_cnn():
+    from nnparity.backends.numpy_backend import BACKEND
+
+    spec = CNNSpec.tiny()
+    params = cnn.init_params(spec)
+    x, y = batch(spec)
+    mask = cnn.draw_dropout_mask(spec, 3, 0)
+    got = BACKEND.gradients(spec, params, x, y, dropout_mask=mask)
+    want = cnn.gradients(spec, params, x, y, dropout_mask=mask)
+    assert got.loss == want.loss
+    trace = BACKEND.forward(spec, params, x, dropout_mask=mask)
+    np.testing.assert_array_equal(trace.output, want.output)
+
+
+def test_reference_imports_numpy_only():
+    code = ("import sys\n"
+            "import nnparity.reference.cnn, nnparity.reference.conv, nnparity.reference.pool\n"
+            "import nnparity.reference.dropout\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'tensorflow'}))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
