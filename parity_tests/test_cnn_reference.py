@@ -291,3 +291,23 @@ def test_reference_imports_numpy_only():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'tensorflow'}))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_numpy_trainer_steps_the_cnn():
+    from nnparity.reference.optim import Optimizer, init_state, step
+    from nnparity.reference.train import NumpyTrainer
+
+    spec = CNNSpec.tiny()
+    params = cnn.init_params(spec)
+    x, y = batch(spec)
+    mask = cnn.draw_dropout_mask(spec, 3, 0)
+    opt = Optimizer("adam", lr=1e-3)
+    trainer = NumpyTrainer(spec, params, opt)
+    loss = trainer.step(x, y, dropout_mask=mask)
+    result = cnn.gradients(spec, params, x, y, dropout_mask=mask)
+    expected, _ = step(opt, params, result.grads, init_state(opt, params))
+    assert loss == result.loss
+    for name, value in trainer.params().items():
+        np.testing.assert_array_equal(value, expected[name])
+    np.testing.assert_array_equal(trainer.predict(x), cnn.forward(spec, expected, x).output)
+    trainer.step(x, y)  # draws its own mask (keep_prob 0.5)

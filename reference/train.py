@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from . import mlp
+from . import cnn, mlp
 from .optim import Optimizer, init_state, step
 from .spec import MLPSpec
 
@@ -42,7 +42,9 @@ class Trainer(Protocol):
 
 
 class NumpyTrainer:
-    """The reference trainer: :func:`mlp.gradients` then :func:`optim.step`."""
+    """The reference trainer: :func:`mlp.gradients` (or :func:`cnn.gradients` for a ``CNNSpec``)
+    then :func:`optim.step`. A CNN with ``keep_prob < 1`` draws a dropout mask per step from
+    ``default_rng(dropout_seed)`` unless ``step`` is given one; ``predict`` never drops out."""
 
     def __init__(
         self,
@@ -50,18 +52,28 @@ class NumpyTrainer:
         params: dict[str, np.ndarray],
         optimizer: Optimizer,
         state: dict[str, np.ndarray] | None = None,
+        dropout_seed: int = 0,
     ) -> None:
         self.spec, self.optimizer = spec, optimizer
         self._params = {k: np.asarray(v, dtype=spec.dtype) for k, v in params.items()}
         self._state = init_state(optimizer, self._params) if state is None else dict(state)
+        self._dropout_rng = np.random.default_rng(dropout_seed)
 
-    def step(self, x: np.ndarray, y: np.ndarray) -> float:
-        result = mlp.gradients(self.spec, self._params, x, y)
+    def step(
+        self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None
+    ) -> float:
+        if self.spec.family == "cnn":
+            if dropout_mask is None and self.spec.keep_prob < 1:
+                dropout_mask = cnn.draw_dropout_mask(self.spec, len(x), self._dropout_rng)
+            result = cnn.gradients(self.spec, self._params, x, y, dropout_mask=dropout_mask)
+        else:
+            result = mlp.gradients(self.spec, self._params, x, y)
         self._params, self._state = step(self.optimizer, self._params, result.grads, self._state)
         return result.loss
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return mlp.forward(self.spec, self._params, x).output
+        model = cnn if self.spec.family == "cnn" else mlp
+        return model.forward(self.spec, self._params, x).output
 
     def params(self) -> dict[str, np.ndarray]:
         return dict(self._params)
