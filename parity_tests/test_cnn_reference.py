@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from nnparity.backends.compare import GRADCHECK_TOLERANCE
 from nnparity.reference import cnn, dropout
@@ -311,3 +313,42 @@ def test_numpy_trainer_steps_the_cnn():
         np.testing.assert_array_equal(value, expected[name])
     np.testing.assert_array_equal(trainer.predict(x), cnn.forward(spec, expected, x).output)
     trainer.step(x, y)  # draws its own mask (keep_prob 0.5)
+
+
+@st.composite
+def cnn_specs(draw):
+    """Small random specs; combinations whose maps would vanish are rejected by the spec itself."""
+    blocks = []
+    for _ in range(draw(st.integers(1, 2))):
+        pool = draw(st.sampled_from([0, 2, 3]))
+        blocks.append(dict(
+            filters=draw(st.integers(1, 3)), kernel=draw(st.integers(1, 4)),
+            stride=draw(st.integers(1, 2)), padding=draw(st.sampled_from(["SAME", "VALID"])),
+            pool=pool, pool_stride=draw(st.integers(1, 2)) if pool else None,
+            pool_padding=draw(st.sampled_from(["SAME", "VALID"]))))
+    try:
+        return CNNSpec(
+            input_shape=(draw(st.integers(4, 9)), draw(st.integers(4, 9)), draw(st.integers(1, 2))),
+            conv=blocks, dense=draw(st.lists(st.integers(1, 4), max_size=2)),
+            keep_prob=draw(st.sampled_from([0.5, 1.0])), classes=draw(st.integers(2, 4)),
+            reduction=draw(st.sampled_from(["sum", "mean"])))
+    except ValueError:
+        assume(False)
+
+
+@given(cnn_specs())
+def test_random_specs_round_trip_and_run(spec):
+    assert CNNSpec.from_json(spec.to_json()) == spec
+    params = cnn.init_params(spec)
+    assert {k: v.shape for k, v in params.items()} == spec.param_shapes()
+    x, y = batch(spec, n=2)
+    mask = cnn.draw_dropout_mask(spec, 2, 0)
+    trace = cnn.forward(spec, params, x, dropout_mask=mask)
+    for i, shape in enumerate(spec.feature_shapes()[1:], 1):
+        name = f"pool{i}" if spec.conv[i - 1].pool else f"conv{i}"
+        assert trace.h[name].shape == (2, *shape)
+    assert trace.h["flatten"].shape == (2, spec.flat_dim)
+    assert trace.output.shape == (2, spec.classes)
+    result = cnn.gradients(spec, params, x, y, dropout_mask=mask)
+    assert {k: v.shape for k, v in result.grads.items()} == spec.param_shapes()
+    assert all(result.deltas[k].shape == trace.z[k].shape for k in spec.layer_names)
