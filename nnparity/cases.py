@@ -1,0 +1,340 @@
+"""The parity case matrix: named, regex-selectable cases on embedded or seeded synthetic data.
+
+A case name lists every dimension, e.g. ``relu-ce-sum-wd0-adam-f64-b4-iris``:
+hidden activation, loss, reduction, weight decay, optimiser, dtype, batch size, architecture.
+
+Dimensions (issue 3): activation {sigmoid, tanh, relu, identity} x loss {l2, ce} x reduction
+{sum, mean} x weight decay {0, 1e-3} x optimiser {sgd, momentum, adam} x dtype {float64, float32}
+x batch {1, 4, 20} x architecture (the seeds' nets, :data:`ARCHITECTURES`). The full product
+(6912 cases) is too big, so three covering designs are used:
+
+- ``quick``: every *pair* of values of activation, loss, reduction, optimiser and dtype
+  (greedy pairwise covering array), on the small nets (iris, xor) at batch 4; plus the odd shapes.
+- ``default`` (what ``nnparity check`` runs): every *pair* of values of all eight dimensions
+  (greedy pairwise covering array, architectures and batch sizes included); plus the odd shapes.
+- ``full``: every combination of the six dimensions that change the math (activation, loss,
+  reduction, weight decay, optimiser, dtype: 192 cases) with architecture and batch size rotated
+  deterministically so that every architecture meets every value of every other dimension and
+  every batch size; plus the default cases and the odd shapes.
+
+The activation dimension is the hidden layers' activation. The output layer is chosen per loss,
+which is where the senseless pairs are left out rather than run:
+- ``ce`` always takes logits (identity output): softmax cross-entropy after a squashing
+  activation is not what any framework's CE-from-logits computes.
+- ``l2`` uses the hidden activation at the output (seed 000: sigmoid/tanh outputs with L2), except
+  relu, which gets an identity output: L2 on a relu output lets whole output units die, and a
+  comparison of all-zero deltas proves nothing.
+Odd shapes (:data:`ODD_SHAPES`): a width-1 hidden layer, five layers, ``bce`` with a single
+output, and seed 001's bias-free net.
+
+Data is deterministic from ``(seed, case name)``: iris rows from :mod:`nnparity.datasets` when
+available (else Gaussian features of width 4), MNIST-shaped inputs as uniform pixels in [0, 1],
+otherwise standard normal features. Labels are class indices for ``ce``, one-hot float targets for
+``l2`` and 0/1 targets for ``bce``. Every case runs :data:`STEPS` optimiser steps on distinct
+batches, the same for every backend.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from typing import Any
+
+import numpy as np
+
+from nnparity.reference.init import init_params
+from nnparity.reference.optim import Optimizer
+from nnparity.reference.spec import MLPSpec
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
+LOSSES = ("l2", "ce")
+REDUCTIONS = ("sum", "mean")
+WEIGHT_DECAYS = (0.0, 1e-3)
+OPTIMIZERS = ("sgd", "momentum", "adam")
+DTYPES = ("float64", "float32")
+BATCHES = (1, 4, 20)
+# name -> (input width, hidden widths + output width); the output width is replaced for bce.
+ARCHITECTURES: dict[str, tuple[int, tuple[int, ...]]] = {
+    "iris": (4, (20, 20, 3)),  # seed 000/003 iris net
+    "mnist": (784, (30, 20, 10)),  # seed 000 MNIST, sigmoid
+    "mnist5": (784, (30, 5, 10)),  # seed 000 MNIST, relu variant
+    "xor": (2, (6, 2)),  # seed 003 TwoNet on XOR
+    "twolayer": (784, (50, 10)),  # seed 002 TwoLayerNet
+    "threenet": (784, (200, 80, 10)),  # seed 003 ThreeNet on MNIST
+}
+SMALL_ARCHITECTURES = ("iris", "xor")
+SELECTIONS = ("quick", "default", "full")
+STEPS = 10
+# Base learning rates. SGD/momentum rates are divided by the curvature scale (the batch size for
+# a summed loss times the mean squared norm of an input row), so that 10 steps neither diverge
+# nor saturate, which would make float32 comparisons measure chaos instead of bugs.
+LEARNING_RATES = {"sgd": 0.2, "momentum": 0.03, "adam": 1e-3}
+BIAS_RANGE = 0.5  # initial biases ~ U(-0.5, 0.5), weights by the case's init scheme
+IRIS_ENERGY = 58.0
+# Adam's first step moves each weight by lr * g / (|g| + eps): for entries with |g| near eps it
+# is ill-conditioned, amplifying a gradient's rounding by lr / eps. In float32 (rounding ~1e-7 of
+# the largest gradient) that alone reached 1.2e-4 relative on the MNIST-shaped nets at the
+# frameworks' eps (1e-8/1e-7), so float32 Adam cases use eps = 1e-3 (worst measured: 4e-6 < 1e-5).
+# Float64 cases keep the framework defaults.
+ADAM_EPS_FLOAT32 = 1e-3  # mean squared norm of an iris row (cm^2)
+DTYPE_TAGS = {"float64": "f64", "float32": "f32"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One parity case: a spec, an optimiser, a batch size and a data recipe.
+
+    ``spec`` is any model spec with a ``family`` (``MLPSpec`` now, ``CNNSpec`` later);
+    ``dropout_mask`` (if any) is passed to ``forward``/``gradients`` of every backend.
+    """
+
+    name: str
+    spec: Any
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    batch: int = 4
+    architecture: str = ""
+    init: str = "xavier"
+    steps: int = STEPS
+    eps: float | None = None  # Adam's epsilon; None: the variant's framework default
+    dropout_mask: np.ndarray | None = field(default=None, compare=False)
+
+    @property
+    def dtype(self) -> str:
+        """The spec's dtype."""
+        return str(self.spec.dtype)
+
+    def make_optimizer(self, variant: str = "torch") -> Optimizer:
+        """The case's optimiser in a framework's formulation (``torch`` or ``keras``)."""
+        return Optimizer(self.optimizer, lr=self.lr, eps=self.eps, variant=variant)
+
+    def rng(self, seed: int, purpose: str) -> np.random.Generator:
+        """A generator determined by ``seed``, the case name and a purpose tag."""
+        return np.random.default_rng([seed, zlib.crc32(f"{self.name}/{purpose}".encode())])
+
+    def params(self, seed: int = 0) -> dict[str, np.ndarray]:
+        """Initial parameters, reproducible from ``seed`` and the case name."""
+        rng = self.rng(seed, "init")
+        draw = int(rng.integers(2**31))
+        if self.spec.family == "mlp":
+            params = init_params(self.spec, self.init, draw)
+        else:
+            from nnparity.backends.numpy_backend import model_module
+
+            params = model_module(self.spec).init_params(self.spec, self.init, draw)
+        # Non-zero biases: zero ones would hide a bias that is never copied into a backend, and
+        # make post-update biases pure gradient noise (a zero-sum CE bias gradient in float32).
+        for name, value in params.items():
+            if not self.spec.is_weight(name):
+                params[name] = rng.uniform(-BIAS_RANGE, BIAS_RANGE, value.shape).astype(value.dtype)
+        return params
+
+    def batches(self, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``steps`` batches ``(x, y)`` of ``batch`` rows each (the first also drives forward)."""
+        rng = self.rng(seed, "data")
+        return [make_batch(self.spec, self.architecture, self.batch, rng)
+                for _ in range(max(self.steps, 1))]
+
+
+def make_batch(
+    spec: Any, architecture: str, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """One seeded batch of inputs and targets fitting ``spec`` (see the module docstring)."""
+    shape = tuple(getattr(spec, "input_shape", None) or (spec.input_dim,))
+    if architecture == "iris" and shape == (4,) and (table := _iris()) is not None:
+        features, labels = table
+        rows = rng.choice(len(features), size=n, replace=n > len(features))
+        x, y_idx = features[rows], labels[rows]
+    else:
+        if shape[-1] == 784 or len(shape) == 3:
+            x = rng.uniform(0.0, 1.0, size=(n, *shape))
+        else:
+            x = rng.standard_normal((n, *shape))
+        y_idx = rng.integers(0, max(spec.output_dim, 2), size=n)
+    x = x.astype(spec.dtype)
+    if spec.loss == "ce":
+        return x, y_idx.astype(np.int64)
+    if spec.loss == "bce":
+        return x, (y_idx % 2).astype(spec.dtype)
+    return x, np.eye(spec.output_dim, dtype=spec.dtype)[y_idx % spec.output_dim]
+
+
+@lru_cache(maxsize=1)
+def _iris() -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        from nnparity.datasets.iris import iris_table
+    except ImportError:
+        return None
+    return iris_table()
+
+
+def output_activation(hidden: str, loss: str) -> str:
+    """Identity (logits) for ce/bce; the hidden activation for l2, except relu -> identity."""
+    if loss != "l2" or hidden == "relu":
+        return "identity"
+    return hidden
+
+
+def learning_rate(optimizer: str, spec: Any, batch: int, architecture: str) -> float:
+    """The case's learning rate: the base rate over the curvature scale (Adam: the base)."""
+    base = LEARNING_RATES[optimizer]
+    if optimizer == "adam":
+        return base
+    width = int(np.prod(getattr(spec, "input_shape", None) or (spec.input_dim,)))
+    energy = IRIS_ENERGY if architecture == "iris" else width / 3 if width == 784 else width
+    return base / ((batch if spec.reduction == "sum" else 1) * max(energy, 1.0))
+
+
+def _wd_tag(weight_decay: float) -> str:
+    return "wd0" if weight_decay == 0 else "wd" + f"{weight_decay:.0e}".replace("e-0", "e-")
+
+
+def mlp_case(
+    activation: str,
+    loss: str,
+    reduction: str,
+    weight_decay: float,
+    optimizer: str,
+    dtype: str,
+    batch: int,
+    architecture: str,
+) -> Case:
+    """The matrix case for one value of every dimension."""
+    input_dim, widths = ARCHITECTURES[architecture]
+    acts = (activation,) * (len(widths) - 1) + (output_activation(activation, loss),)
+    spec = MLPSpec(input_dim, widths, acts, loss=loss, reduction=reduction,
+                   weight_decay=weight_decay, dtype=dtype)
+    name = "-".join([activation, loss, reduction, _wd_tag(weight_decay), optimizer,
+                     DTYPE_TAGS[dtype], f"b{batch}", architecture])
+    return _case(name, spec, optimizer, batch, architecture)
+
+
+def _odd(name: str, optimizer: str, batch: int, **fields: Any) -> Case:
+    return _case(name, MLPSpec(**fields), optimizer, batch, "odd")
+
+
+def _case(name: str, spec: Any, optimizer: str, batch: int, architecture: str) -> Case:
+    eps = ADAM_EPS_FLOAT32 if optimizer == "adam" and spec.dtype == "float32" else None
+    return Case(name, spec, optimizer, learning_rate(optimizer, spec, batch, architecture), batch,
+                architecture, eps=eps)
+
+
+# Odd shapes, in both dtypes: they stress shape handling rather than the formulas.
+ODD_SHAPES: tuple[Case, ...] = tuple(
+    case
+    for dtype in DTYPES
+    for case in (
+        _odd(f"odd-width1-tanh-ce-mean-momentum-{DTYPE_TAGS[dtype]}-b4", "momentum", 4,
+             input_dim=5, layers=(1, 3), activations=("tanh", "identity"), loss="ce",
+             reduction="mean", dtype=dtype),
+        _odd(f"odd-five-layers-sigmoid-l2-sum-wd1e-3-adam-{DTYPE_TAGS[dtype]}-b4", "adam", 4,
+             input_dim=6, layers=(8, 7, 6, 5, 4), activations=("sigmoid",) * 5, loss="l2",
+             reduction="sum", weight_decay=1e-3, dtype=dtype),
+        _odd(f"odd-bce-single-output-relu-mean-sgd-{DTYPE_TAGS[dtype]}-b20", "sgd", 20,
+             input_dim=3, layers=(4, 1), activations=("relu", "identity"), loss="bce",
+             reduction="mean", dtype=dtype),
+        # seed 001's known-answer net shape: no biases, sigmoid, sigmoid, softmax-CE.
+        _odd(f"odd-nobias-sigmoid-ce-sum-adam-{DTYPE_TAGS[dtype]}-b1", "adam", 1,
+             input_dim=3, layers=(4, 4, 3), activations=("sigmoid", "sigmoid", "identity"),
+             loss="ce", reduction="sum", bias=False, dtype=dtype),
+    )
+)
+
+
+def pairwise(dimensions: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """A deterministic greedy covering array: every pair of values of two dimensions appears.
+
+    Each new row is the first row of the full product that covers the most still-uncovered
+    pairs (vectorised over the product, which is small: a few thousand rows).
+    """
+    names = list(dimensions)
+    sizes = [len(dimensions[n]) for n in names]
+    grid = np.array(list(itertools.product(*(range(s) for s in sizes))), dtype=np.int64)
+    pair_ids, offset = [], 0
+    for i, j in itertools.combinations(range(len(names)), 2):
+        pair_ids.append(offset + grid[:, i] * sizes[j] + grid[:, j])
+        offset += sizes[i] * sizes[j]
+    ids = np.stack(pair_ids, axis=1)  # [candidates, pairs of dimensions]
+    uncovered = np.ones(offset, dtype=bool)
+    rows: list[dict[str, Any]] = []
+    while uncovered.any():
+        best = int(np.argmax(uncovered[ids].sum(axis=1)))
+        uncovered[ids[best]] = False
+        rows.append({n: dimensions[n][k] for n, k in zip(names, grid[best], strict=True)})
+    return rows
+
+
+MAIN_DIMENSIONS: dict[str, Sequence[Any]] = {
+    "activation": ACTIVATIONS, "loss": LOSSES, "reduction": REDUCTIONS,
+    "weight_decay": WEIGHT_DECAYS, "optimizer": OPTIMIZERS, "dtype": DTYPES,
+}
+
+
+def _quick() -> list[Case]:
+    return [mlp_case(batch=4, architecture=SMALL_ARCHITECTURES[i % 2], **row)
+            for i, row in enumerate(pairwise(MAIN_DIMENSIONS))]
+
+
+def _default() -> list[Case]:
+    dims = {**MAIN_DIMENSIONS, "batch": BATCHES, "architecture": tuple(ARCHITECTURES)}
+    return [mlp_case(**row) for row in pairwise(dims)]
+
+
+def _full() -> list[Case]:
+    archs = tuple(ARCHITECTURES)
+    cases = []
+    for i, values in enumerate(itertools.product(*MAIN_DIMENSIONS.values())):
+        row = dict(zip(MAIN_DIMENSIONS, values, strict=True))
+        # i runs dtype fastest (period 2), then optimiser (6), weight decay (12), reduction
+        # (24), loss (48), activation (96). Shifting the architecture by i // 6 as well makes it
+        # meet every value of every dimension; the batch cycles with period 18 = 3 x 6.
+        row["architecture"] = archs[(i + i // 6) % len(archs)]
+        row["batch"] = BATCHES[(i // len(archs)) % len(BATCHES)]
+        cases.append(mlp_case(**row))
+    return cases
+
+
+@cache
+def _selection(selection: str) -> tuple[Case, ...]:
+    if selection == "quick":
+        main = _quick()
+    elif selection == "default":
+        main = _default()
+    elif selection == "full":
+        main = _full() + _default()
+    else:
+        raise ValueError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}")
+    odd = ODD_SHAPES if selection != "quick" else ODD_SHAPES[:2]
+    return tuple(_unique([*main, *odd]))
+
+
+def _unique(cases: Iterable[Case]) -> list[Case]:
+    seen: dict[str, Case] = {}
+    for case in cases:
+        seen.setdefault(case.name, case)
+    return list(seen.values())
+
+
+def select(
+    selection: str = "default", *, pattern: str | None = None, dtype: str | None = None
+) -> list[Case]:
+    """Cases of a selection (``quick``/``default``/``full``), filtered by dtype and a regex.
+
+    ``pattern`` is searched (``re.search``) in the case name; ``re.error`` propagates.
+    """
+    regex = re.compile(pattern) if pattern else None
+    return [case for case in _selection(selection)
+            if (dtype is None or case.dtype == dtype)
+            and (regex is None or regex.search(case.name))]
+
+
+def get(name: str) -> Case:
+    """The case called ``name`` (searched in the full selection)."""
+    for case in _selection("full"):
+        if case.name == name:
+            return case
+    raise KeyError(f"no parity case named {name!r}")

@@ -1,0 +1,156 @@
+"""The parity runner: one case on one backend, judged against the NumPy reference.
+
+For a framework backend, the reference and the backend each run, on the same params and batches:
+the forward pass of batch 1, loss/deltas/gradients of batch 1, then ``case.steps`` optimiser steps
+in lockstep (same batches, same order), keeping the params after step 1 and after the last step.
+Both use the optimiser formulation native to the backend (``backend.optimizer_variant``,
+``"torch"`` when absent). Everything is collected with :func:`compare.collect` and judged with
+:func:`compare.compare_all` at :func:`compare.tolerance` for the spec's dtype and family.
+
+The ``numpy`` backend *is* the reference, so comparing it with itself would prove nothing: it is
+judged against central finite differences instead (float64 cases only, at
+:data:`compare.GRADCHECK_TOLERANCE`), so a NumPy-only install still checks something real.
+
+Nothing here depends on the model family: specs carry ``family``, and a case's ``dropout_mask``
+is passed to ``forward``/``gradients`` when present.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from nnparity.backends import registry
+from nnparity.backends.compare import (
+    GRADCHECK_TOLERANCE,
+    Comparison,
+    Tensors,
+    collect,
+    compare_all,
+    tolerance,
+)
+from nnparity.backends.protocol import Backend, Params
+from nnparity.cases import Case
+from nnparity.reference.gradcheck import gradcheck
+from nnparity.reference.optim import Optimizer
+from nnparity.report import CaseResult
+
+Batches = Sequence[tuple[np.ndarray, np.ndarray]]
+GRADCHECK_ENTRIES = 50  # entries perturbed per tensor (a seeded sample for big tensors)
+# A small step keeps the stencil off relu's kinks (a crossing within +-2 steps spoils an entry);
+# the fourth-order stencil's truncation error is negligible at this step.
+GRADCHECK_STEP = 1e-6
+
+
+def _copy(params: Params) -> Params:
+    return {k: np.array(v, copy=True) for k, v in params.items()}
+
+
+def _mask_kwargs(dropout_mask: np.ndarray | None) -> dict[str, Any]:
+    return {} if dropout_mask is None else {"dropout_mask": dropout_mask}
+
+
+def variant_of(backend: Backend) -> str:
+    """The optimiser formulation native to ``backend`` (``torch`` unless it says otherwise)."""
+    return getattr(backend, "optimizer_variant", "torch")
+
+
+def run_backend(
+    backend: Backend,
+    spec: Any,
+    params: Params,
+    batches: Batches,
+    optimizer: Optimizer,
+    *,
+    dropout_mask: np.ndarray | None = None,
+) -> Tensors:
+    """Forward and gradients on ``batches[0]``, then one step per batch; collected tensors."""
+    x0, y0 = batches[0]
+    kwargs = _mask_kwargs(dropout_mask)
+    trace = backend.forward(spec, _copy(params), x0, **kwargs)
+    grads = backend.gradients(spec, _copy(params), x0, y0, **kwargs)
+    trainer = backend.trainer(spec, _copy(params), optimizer)
+    updates: list[tuple[str, Params]] = []
+    for i, (x, y) in enumerate(batches, 1):
+        trainer.step(x, y)
+        if i == 1 or i == len(batches):
+            updates.append((f"step{i}", _copy(trainer.params())))
+    return collect(trace, grads, updates)
+
+
+def compare_backend(
+    backend: Backend,
+    spec: Any,
+    params: Params,
+    batches: Batches,
+    make_optimizer: Callable[[str], Optimizer],
+    *,
+    dropout_mask: np.ndarray | None = None,
+) -> list[Comparison]:
+    """Every tensor of ``backend`` against the reference, in comparison order.
+
+    ``make_optimizer(variant)`` builds the optimiser in the backend's native formulation; the
+    reference runs with the very same optimiser.
+    """
+    optimizer = make_optimizer(variant_of(backend))
+    reference = registry.get("numpy")
+    expected = run_backend(reference, spec, params, batches, optimizer, dropout_mask=dropout_mask)
+    actual = run_backend(backend, spec, params, batches, optimizer, dropout_mask=dropout_mask)
+    return compare_all(actual, expected, tolerance(spec.dtype, spec.family))
+
+
+def gradcheck_comparisons(
+    spec: Any,
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    dropout_mask: np.ndarray | None = None,
+    seed: int = 0,
+) -> list[Comparison]:
+    """The reference's gradients against central finite differences (float64 only)."""
+    from nnparity.backends.numpy_backend import model_module
+
+    if spec.dtype != "float64":
+        raise ValueError("finite differences need float64")
+    model = model_module(spec)
+    kwargs = _mask_kwargs(dropout_mask)
+    analytic = registry.get("numpy").gradients(spec, params, x, y, **kwargs)
+
+    def loss_fn(p: Params) -> float:
+        return float(model.loss(spec, p, x, y, **kwargs))
+
+    checks = gradcheck(loss_fn, params, analytic.grads, step=GRADCHECK_STEP,
+                       max_entries=GRADCHECK_ENTRIES, seed=seed)
+    order = list(reversed(list(analytic.grads)))  # last layer first, like compare.collect
+    checks.sort(key=lambda c: order.index(c.name))
+    return [Comparison("grad", c.name, tuple(np.shape(params[c.name])), c.max_abs, c.max_rel,
+                       GRADCHECK_TOLERANCE, c.max_rel <= GRADCHECK_TOLERANCE)
+            for c in checks]
+
+
+def run_case(case: Case, backend: Backend, *, seed: int = 0, name: str | None = None) -> CaseResult:
+    """Run ``case`` on ``backend`` (registry name ``name``); never raises for a backend error."""
+    name = name or getattr(backend, "name", "") or type(backend).__name__
+    result = CaseResult(case.name, name, spec=case.spec.to_dict())
+    started = time.perf_counter()
+    try:
+        params, batches = case.params(seed), case.batches(seed)
+        if name == "numpy":
+            if case.dtype != "float64":
+                result.skipped = "numpy is the reference; finite differences need float64"
+            else:
+                x, y = batches[0]
+                result.comparisons = gradcheck_comparisons(
+                    case.spec, params, x, y, dropout_mask=case.dropout_mask, seed=seed)
+        else:
+            result.comparisons = compare_backend(backend, case.spec, params, batches,
+                                                 case.make_optimizer,
+                                                 dropout_mask=case.dropout_mask)
+    except Exception as exc:  # a backend that raises fails its case; the run goes on
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.seconds = time.perf_counter() - started
+    return result

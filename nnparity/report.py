@@ -1,0 +1,280 @@
+"""Rendering parity results: terminal table, summary line, JSON (versioned schema) and JUnit XML.
+
+Rendering only reads :class:`CaseResult` objects, whoever produced their comparisons (the parity
+runner of ``nnparity check``, a user's own backprop in ``nnparity verify``, ...).
+
+JSON schema (``schema_version`` 1; additions keep the version, renames or removals bump it)::
+
+    {
+      "schema": "nnparity.report",
+      "schema_version": 1,
+      "nnparity_version": "0.1.0",
+      "created": "2026-01-01T00:00:00Z",            # UTC, ISO 8601
+      "command": {...},                              # what was run (free-form, e.g. options)
+      "environment": {...},                          # determinism.describe() when available
+      "summary": {"passed": 3, "failed": 1, "skipped": 0, "total": 4},
+      "skipped_backends": {"tensorflow": "not installed: pip install nnparity[tensorflow]"},
+      "cases": {
+        "<case name>": {
+          "spec": {...} | null,                      # spec.to_dict() when known
+          "backends": {
+            "<backend>": {
+              "status": "pass" | "fail" | "skip",
+              "passed": true,
+              "reason": null | "<why skipped / the error raised>",
+              "first_divergence": null | "<sentence>",
+              "seconds": 0.12,
+              "comparisons": [
+                {"stage": "forward" | "loss" | "delta" | "grad" | "update",
+                 "name": "z.layer1", "shape": [4, 20],
+                 "max_abs": 1e-16, "max_rel": 2e-16,  # null when not finite (see note)
+                 "tol": 1e-10, "passed": true, "note": ""}
+              ]
+            }
+          }
+        }
+      }
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from nnparity.backends.compare import Comparison, describe_divergence
+
+SCHEMA = "nnparity.report"
+SCHEMA_VERSION = 1
+COLUMNS = ("case", "backend", "stage", "tensor", "max abs", "max rel", "tol", "result")
+
+
+@dataclass
+class CaseResult:
+    """One case on one backend: its comparisons, or why it did not run / what it raised."""
+
+    case: str
+    backend: str
+    comparisons: list[Comparison] = field(default_factory=list)
+    skipped: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    spec: dict[str, Any] | None = None
+
+    @property
+    def passed(self) -> bool:
+        """True when it ran, raised nothing and every comparison passed (skips are not passes)."""
+        return (self.skipped is None and self.error is None
+                and all(c.passed for c in self.comparisons))
+
+    @property
+    def status(self) -> str:
+        """``pass``, ``fail`` or ``skip``."""
+        if self.skipped is not None:
+            return "skip"
+        return "pass" if self.passed else "fail"
+
+    @property
+    def divergence(self) -> str:
+        """Where it first differs: the compare module's sentence, or the error raised."""
+        if self.skipped is not None:
+            return f"skipped ({self.skipped})"
+        if self.error is not None:
+            return f"raised {self.error}"
+        return describe_divergence(self.comparisons)
+
+    @property
+    def sentence(self) -> str:
+        """``"torch, case relu-ce-sum-b4: forward and loss match; delta of layer2 differs ..."``."""
+        return f"{self.backend}, case {self.case}: {self.divergence}"
+
+    def worst(self) -> Comparison | None:
+        """The comparison with the largest relative error relative to its tolerance."""
+        return max(self.comparisons, key=_badness, default=None)
+
+
+def _badness(c: Comparison) -> float:
+    return math.inf if not c.passed and not math.isfinite(c.max_rel) else c.max_rel / c.tol
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1e}" if math.isfinite(value) else str(value)
+
+
+def table_rows(results: Iterable[CaseResult], verbose: bool = False) -> list[tuple[str, ...]]:
+    """Rows of the terminal table: per case/backend the worst tensor plus every failing one
+    (``verbose``: every tensor). Skips and errors get one row each."""
+    rows: list[tuple[str, ...]] = []
+    for r in results:
+        if r.skipped is not None:  # the reason is in the summary line
+            rows.append((r.case, r.backend, "-", "(skipped)", "", "", "", "SKIP"))
+            continue
+        if r.error is not None:
+            rows.append((r.case, r.backend, "-", "(raised, see below)", "", "", "", "ERROR"))
+            continue
+        worst = r.worst()
+        shown = [c for c in r.comparisons if verbose or not c.passed or c is worst]
+        for c in shown:
+            rows.append((r.case, r.backend, c.stage, c.name + (f" ({c.note})" if c.note else ""),
+                         _fmt(c.max_abs), _fmt(c.max_rel), f"{c.tol:.0e}",
+                         "PASS" if c.passed else "FAIL"))
+    return rows
+
+
+def render_table(results: Iterable[CaseResult], verbose: bool = False) -> str:
+    """The table as aligned text (header included)."""
+    rows = [COLUMNS, *table_rows(results, verbose)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    numeric = {4, 5, 6}
+    lines = ["  ".join(cell.rjust(w) if i in numeric else cell.ljust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+             for row in rows]
+    return "\n".join(lines)
+
+
+def counts(results: Sequence[CaseResult]) -> dict[str, int]:
+    """``{"passed", "failed", "skipped", "total"}`` over case x backend results."""
+    statuses = [r.status for r in results]
+    return {"passed": statuses.count("pass"), "failed": statuses.count("fail"),
+            "skipped": statuses.count("skip"), "total": len(statuses)}
+
+
+def summary_line(results: Sequence[CaseResult], skipped_backends: dict[str, str] | None = None,
+                 seconds: float | None = None) -> str:
+    """``"52 passed, 1 failed, 2 skipped (...) (2 backends: numpy, torch) in 12.3s;
+    tensorflow skipped: not installed: ..."``."""
+    n = counts(results)
+    parts = [f"{n['passed']} passed", f"{n['failed']} failed"]
+    if n["skipped"]:
+        reasons = sorted({f"{r.backend}: {r.skipped}" for r in results if r.skipped is not None})
+        parts.append(f"{n['skipped']} skipped ({'; '.join(reasons)})")
+    backends = sorted({r.backend for r in results})
+    text = ", ".join(parts) + f" ({len(backends)} backend{'s' * (len(backends) != 1)}"
+    text += f": {', '.join(backends)})" if backends else ")"
+    if seconds is not None:
+        text += f" in {seconds:.1f}s"
+    for name, why in (skipped_backends or {}).items():
+        text += f"; {name} skipped: {why}"
+    return text
+
+
+def divergences(results: Iterable[CaseResult]) -> list[str]:
+    """The first-divergence sentence of every failing result."""
+    return [r.sentence for r in results if r.status == "fail"]
+
+
+def _number(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def comparison_dict(c: Comparison) -> dict[str, Any]:
+    """One comparison as JSON (non-finite errors become null; ``note`` says why)."""
+    return {"stage": c.stage, "name": c.name, "shape": list(c.shape),
+            "max_abs": _number(c.max_abs), "max_rel": _number(c.max_rel), "tol": c.tol,
+            "passed": bool(c.passed), "note": c.note}
+
+
+def to_json(
+    results: Sequence[CaseResult],
+    *,
+    skipped_backends: dict[str, str] | None = None,
+    environment: dict[str, Any] | None = None,
+    command: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The report as a JSON-ready dict (schema in the module docstring)."""
+    from nnparity import __version__
+
+    cases: dict[str, Any] = {}
+    for r in results:
+        entry = cases.setdefault(r.case, {"spec": r.spec, "backends": {}})
+        entry["spec"] = entry["spec"] or r.spec
+        entry["backends"][r.backend] = {
+            "status": r.status, "passed": r.passed,
+            "reason": r.skipped if r.skipped is not None else r.error,
+            "first_divergence": None if r.status == "pass" else r.divergence,
+            "seconds": round(r.seconds, 4),
+            "comparisons": [comparison_dict(c) for c in r.comparisons],
+        }
+    return {
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "nnparity_version": __version__,
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command or {}, "environment": environment or {},
+        "summary": counts(results), "skipped_backends": dict(skipped_backends or {}),
+        "cases": cases,
+    }
+
+
+def to_junit(results: Sequence[CaseResult], suite: str = "nnparity.check",
+             skipped_backends: dict[str, str] | None = None) -> str:
+    """JUnit XML: one ``testcase`` per case x backend; failure message = divergence sentence."""
+    n = counts(results)
+    root = ET.Element("testsuites", name=suite)
+    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(n["total"]),
+                       failures=str(sum(r.error is None and r.status == "fail" for r in results)),
+                       errors=str(sum(r.error is not None for r in results)),
+                       skipped=str(n["skipped"]),
+                       time=f"{sum(r.seconds for r in results):.3f}")
+    if skipped_backends:
+        props = ET.SubElement(ts, "properties")
+        for name, why in skipped_backends.items():
+            ET.SubElement(props, "property", name=f"skipped_backend.{name}", value=why)
+    for r in results:
+        tc = ET.SubElement(ts, "testcase", classname=f"{suite}.{r.backend}", name=r.case,
+                           time=f"{r.seconds:.3f}")
+        if r.skipped is not None:
+            ET.SubElement(tc, "skipped", message=r.skipped)
+        elif r.error is not None:
+            ET.SubElement(tc, "error", message=r.sentence).text = r.error
+        elif not r.passed:
+            failing = "\n".join(
+                f"{c.stage} {c.name}: max abs {_fmt(c.max_abs)}, max rel {_fmt(c.max_rel)}, "
+                f"tol {c.tol:.0e}{' (' + c.note + ')' if c.note else ''}"
+                for c in r.comparisons if not c.passed)
+            ET.SubElement(tc, "failure", message=r.sentence, type="ParityFailure").text = failing
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Raise ``OSError`` with a clear message if ``path`` cannot be written (checked up front)."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise OSError(f"cannot write {target}: it is a directory")
+    if not folder.is_dir():
+        raise OSError(f"cannot write {target}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise OSError(f"cannot write {target}: folder {folder} is not writable")
+    return target
+
+
+def atomic_write(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to a temporary file in the same folder, then ``os.replace`` it in place."""
+    target = check_writable(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                               dir=target.parent if str(target.parent) else ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike[str], results: Sequence[CaseResult], **meta: Any) -> None:
+    """:func:`to_json` written atomically (``meta``: skipped_backends, environment, command)."""
+    atomic_write(path, json.dumps(to_json(results, **meta), indent=2, allow_nan=False) + "\n")
+
+
+def write_junit(path: str | os.PathLike[str], results: Sequence[CaseResult], **meta: Any) -> None:
+    """:func:`to_junit` written atomically."""
+    atomic_write(path, to_junit(results, **meta))
