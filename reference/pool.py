@@ -35,23 +35,29 @@ def maxpool2d_argmax(
     x: np.ndarray, k: int, stride: int, padding: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Forward with arg-max: ``(y [N, Ho, Wo, C], arg [N, Ho, Wo, C])``, where ``arg = p*k + q``
-    is the window offset of the first maximum in row-major order.
+    is the window offset of the first maximum in row-major order (int8, int32 for k > 11).
 
-    Scans the ``k*k`` offsets in row-major order keeping a running maximum; a later cell replaces
-    it only when strictly greater, so ties keep the first maximum.
+    ``y`` is the running ``maximum`` over the ``k*k`` window offsets; then, scanning the offsets
+    in row-major order, ``arg`` takes the first offset whose cell equals ``y``.
     """
     ho, wo = output_hw(x.shape[1:3], (k, k), stride, padding)
     xp = pad(x, padding_amounts(x.shape[1:3], (k, k), stride, padding), value=-np.inf)
-    y = xp[:, 0:stride * ho:stride, 0:stride * wo:stride, :].copy()
-    arg = np.zeros(y.shape, dtype=np.int32)
-    for p in range(k):
-        for q in range(k):
-            if p == q == 0:
-                continue
-            cell = xp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :]
-            better = cell > y
-            np.copyto(y, cell, where=better)
-            np.copyto(arg, p * k + q, where=better)
+
+    def cell(p: int, q: int) -> np.ndarray:
+        """``xp[n, s*i + p, s*j + q, c]`` for every window ``(i, j)``: a strided view."""
+        return xp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :]
+
+    offsets = [(p, q) for p in range(k) for q in range(k)]
+    y = cell(0, 0).copy()
+    for p, q in offsets[1:]:
+        np.maximum(y, cell(p, q), out=y)
+    arg = np.zeros(y.shape, dtype=np.int8 if k * k <= 127 else np.int32)
+    found = np.zeros(y.shape, dtype=bool)
+    for index, (p, q) in enumerate(offsets):
+        first = cell(p, q) == y
+        first &= ~found                      # an earlier offset already holds the maximum
+        found |= first
+        arg += first * arg.dtype.type(index)
     return y, arg
 
 
@@ -78,9 +84,8 @@ def maxpool2d_backward(
     n, h, w, c = x.shape
     _, ho, wo, _ = dy.shape
     dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dy.dtype)
-    zero = dy.dtype.type(0)
     for p in range(k):
         for q in range(k):
-            routed = np.where(arg == p * k + q, dy, zero)
+            routed = dy * (arg == p * k + q)
             dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :] += routed
     return dxp[:, top:top + h, left:left + w, :]
