@@ -222,13 +222,13 @@ def join_state(
     t: int | None, slots: dict[str, dict[str, np.ndarray]], order: Sequence[str]
 ) -> dict[str, np.ndarray]:
     """Inverse of :func:`split_state`: ``t`` (``None`` for no step count) and per-param slots
-    -> the reference's flat state, ``"t"`` first, then slots in ``m``, ``v`` and param order."""
+    -> the reference's flat state, ordered as the reference orders it: ``"t"`` first, then
+    per parameter (in ``order``) its ``m`` before its ``v``."""
     state: dict[str, np.ndarray] = {} if t is None else {"t": np.array(t)}
-    names = sorted({s for per in slots.values() for s in per}, key=lambda s: (s != "m", s))
-    for slot in names:
-        for name in order:
-            if slot in slots.get(name, {}):
-                state[f"{slot}.{name}"] = slots[name][slot]
+    for name in order:
+        per = slots.get(name, {})
+        for slot in sorted(per, key=lambda s: (s != "m", s)):
+            state[f"{slot}.{name}"] = per[slot]
     return state
 
 

@@ -213,7 +213,8 @@ _cache = _Cache(CACHE_SIZE)
 
 
 def _numpy(t: Any) -> np.ndarray:
-    return np.array(t)
+    """A NumPy copy of an eager tensor or a Keras variable."""
+    return np.array(t.numpy(), copy=True)
 
 
 class KerasTrainer:
