@@ -235,6 +235,10 @@ def test_deltas_and_gradients_are_consistent():
     # a dropped unit passes no gradient back into fc1
     assert np.all(result.deltas["fc1"][mask == 0] == 0)
     assert result.loss == pytest.approx(cnn.loss(spec, params, x, y, dropout_mask=mask))
+    # the public backward (no forward cache: im2col and arg-max recomputed) gives the same
+    again = cnn.backward(spec, params, x, trace, y, dropout_mask=mask)
+    for name in result.grads:
+        np.testing.assert_array_equal(again.grads[name], result.grads[name])
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
@@ -270,6 +274,9 @@ def test_predict_is_softmax_without_dropout():
     probs = cnn.predict(spec, params, x)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     np.testing.assert_allclose(probs, softmax(cnn.forward(spec, params, x).output))
+    chunked = cnn.logits(spec, params, x, chunk=2)
+    np.testing.assert_allclose(chunked, cnn.forward(spec, params, x).output, rtol=1e-12)
+    assert cnn.logits(spec, params, x[:0]).shape == (0, 3)
 
 
 def test_numpy_backend_dispatches_to_the_cnn():

@@ -59,6 +59,7 @@ __all__ = [
     "forward",
     "gradients",
     "init_params",
+    "logits",
     "loss",
     "predict",
     "truncated_normal",
@@ -148,10 +149,10 @@ def _param(spec: CNNSpec, params: Params, name: str) -> np.ndarray:
 
 
 def _forward(
-    spec: CNNSpec, params: Params, x: np.ndarray, mask: np.ndarray | None
+    spec: CNNSpec, params: Params, x: np.ndarray, mask: np.ndarray | None, keep: bool = True
 ) -> tuple[Trace, dict[str, np.ndarray]]:
-    """The forward pass plus a cache (``cols.<conv>``: im2col matrices, ``arg.<pool>``: arg-maxes)
-    that spares the backward pass recomputing them."""
+    """The forward pass plus, when ``keep``, a cache (``cols.<conv>``: im2col matrices,
+    ``arg.<pool>``: arg-maxes) that spares the backward pass recomputing them."""
     trace = Trace(output=x)
     cache: dict[str, np.ndarray] = {}
     a = x
@@ -160,11 +161,15 @@ def _forward(
         cols = im2col(a, k, block.stride, block.padding)
         z = conv2d_cols(cols, _param(spec, params, f"{name}.W"), _param(spec, params, f"{name}.b"))
         h = get_activation(block.activation).f(z)
-        trace.z[name], trace.h[name], cache[f"cols.{name}"] = z, h, cols
+        trace.z[name], trace.h[name] = z, h
         a = h
         if block.pool:
             a, arg = maxpool2d_argmax(h, block.pool, block.pool_stride, block.pool_padding)
-            trace.h[f"pool{i}"], cache[f"arg.pool{i}"] = a, arg
+            trace.h[f"pool{i}"] = a
+            if keep:
+                cache[f"arg.pool{i}"] = arg
+        if keep:
+            cache[f"cols.{name}"] = cols
     h = a.reshape(a.shape[0], -1)
     trace.h["flatten"] = h
     names, acts = spec.fc_names, (*spec.dense_activations, "identity")
@@ -185,7 +190,18 @@ def forward(
     """Run the network on ``x [N, H, W, C]``; ``dropout_mask [N, spec.dropout_units]`` of 0/1
     (training) or None (evaluation). Returns every layer's ``z`` and ``h`` (keys: module doc)."""
     x = _as_input(spec, x)
-    return _forward(spec, params, x, _as_mask(spec, dropout_mask, x.shape[0]))[0]
+    return _forward(spec, params, x, _as_mask(spec, dropout_mask, x.shape[0]), keep=False)[0]
+
+
+def logits(spec: CNNSpec, params: Params, x: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """The output ``o [N, classes]`` at evaluation (no dropout), computed ``chunk`` rows at a time
+    so that memory stays bounded (seed 002's conv2 im2col is 0.6 MB per image in float32)."""
+    x = _as_input(spec, x)
+    parts = [_forward(spec, params, x[i:i + chunk], None, keep=False)[0].output
+             for i in range(0, len(x), chunk)]
+    if not parts:
+        return np.zeros((0, spec.classes), dtype=spec.dtype)
+    return np.concatenate(parts)
 
 
 # --------------------------------------------------------------------------------- backward
@@ -289,5 +305,5 @@ def loss(
 
 
 def predict(spec: CNNSpec, params: Params, x: np.ndarray) -> np.ndarray:
-    """Class probabilities ``softmax(o) [N, classes]`` at evaluation (no dropout)."""
-    return probabilities(spec.loss, forward(spec, params, x).output)
+    """Class probabilities ``softmax(o) [N, classes]`` at evaluation (no dropout), in chunks."""
+    return probabilities(spec.loss, logits(spec, params, x))

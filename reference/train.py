@@ -72,8 +72,9 @@ class NumpyTrainer:
         return result.loss
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        model = cnn if self.spec.family == "cnn" else mlp
-        return model.forward(self.spec, self._params, x).output
+        if self.spec.family == "cnn":
+            return cnn.logits(self.spec, self._params, x)  # in chunks: bounded memory
+        return mlp.forward(self.spec, self._params, x).output
 
     def params(self) -> dict[str, np.ndarray]:
         return dict(self._params)
