@@ -1,6 +1,7 @@
 """The canonical NumPy implementation (imports NumPy only)."""
 
 from .activations import ACTIVATIONS, get_activation
+from .cnn_spec import CNNSpec, ConvBlock
 from .init import SCHEMES, init_params
 from .mlp import backward, check_params, forward, gradients, loss, predict
 from .optim import Optimizer, init_state, step
@@ -10,6 +11,8 @@ from .spec import MLPSpec
 __all__ = [
     "ACTIVATIONS",
     "SCHEMES",
+    "CNNSpec",
+    "ConvBlock",
     "Gradients",
     "MLPSpec",
     "Optimizer",
