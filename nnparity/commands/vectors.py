@@ -1,0 +1,44 @@
+"""``nnparity vectors export DIR``: golden vectors (.npz + JSON + README) for any language."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nnparity.errors import InputError
+from nnparity.verify.adapters import make_spec, parse_json_option
+from nnparity.verify.problem import DEFAULT_BATCH, DEFAULT_LR
+from nnparity.verify.vectors import DEFAULT_SPECS, export
+
+HELP = "export golden vectors (inputs, weights, expected results) for programs in any language"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["export"], help="what to do (export)")
+    parser.add_argument("folder", type=Path, metavar="DIR", help="where to write the vectors")
+    parser.add_argument("--spec", metavar="JSON|FILE",
+                        help="one network (MLPSpec fields) instead of the default set: "
+                        f"{', '.join(DEFAULT_SPECS)}")
+    parser.add_argument("--name", default="custom", help="the vector's name with --spec (custom)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights and batch (0)")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
+                        help=f"rows in the batch ({DEFAULT_BATCH})")
+    parser.add_argument("--lr", type=float, default=DEFAULT_LR,
+                        help=f"learning rate of the SGD step ({DEFAULT_LR})")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.folder.exists() and not args.folder.is_dir():
+        raise InputError(f"{args.folder}: exists and is not a folder")
+    if not args.name.replace("-", "").replace("_", "").isalnum():
+        raise InputError(f"--name {args.name!r}: use letters, digits, '-' and '_' only")
+    specs = DEFAULT_SPECS
+    if args.spec:
+        specs = {args.name: make_spec(parse_json_option(args.spec, "--spec"), "--spec")}
+    if not args.lr > 0:
+        raise InputError(f"--lr must be positive, got {args.lr}")
+    names = export(args.folder, specs, args.seed, args.batch, args.lr)
+    print(f"wrote {len(names)} vector(s) to {args.folder}: {', '.join(names)}")
+    print(f"see {args.folder / 'README.md'}; check a results file with "
+          f"`nnparity verify --results FILE --vectors {args.folder}`")
+    return 0

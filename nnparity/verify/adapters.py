@@ -1,0 +1,257 @@
+"""The adapter declaration: which names in a learner's file hold what, in the learner's layout.
+
+The declaration is a module-level dict called ``NNPARITY`` in the user's file (read here with
+:mod:`ast`, never imported: the user's code only runs in the subprocess) or the same dict as JSON
+given on the command line (``--adapter``). Keys:
+
+Model and data
+- ``spec``: the MLPSpec fields (``input_dim``, ``layers``, ``activations``, ``loss``,
+  ``reduction``, ``weight_decay``, ``bias``, ``dtype``); ``--spec`` overrides it.
+- ``layout``: ``"row"`` (seed 000: ``x [N, D]``, ``W [in, out]``, ``z = x @ W + b``) or
+  ``"column"`` (seed 004: ``x [D, N]`` column vectors, ``W [out, in]``, ``P = W X + b``).
+- ``bias_shape``: ``"row"`` ``[1, D]`` / ``"column"`` ``[D, 1]`` / ``"flat"`` ``[D]``
+  (default: the layout's own).
+- ``labels``: ``"onehot"`` (default; ``[N, K]``, or ``[K, N]`` in column layout) or ``"index"``
+  (class indices ``[N]``, ``ce`` only).
+- ``grads_reduction``: ``"sum"`` or ``"mean"``: what the exposed deltas and gradients are, when
+  it differs from the spec (seed 004 sums gradients and divides by N in its update).
+- ``grads_after``: ``"backward"`` (default) or ``"update"``: read ``loss``, ``delta``, ``dW``
+  and ``db`` after the update step instead (seed 003 adds the L2 term to ``dW`` in ``update``).
+- ``lr``: the learning rate the user's update uses: a number, or the name of a global in the
+  user's file (e.g. ``"learning_rate"``). Default 0.1.
+
+Steps (Python expressions, evaluated in the user's module with ``x``, ``y``, ``W`` and ``b``
+(lists per layer), ``W1, b1, ...``, ``lr``, ``N`` and the results of earlier steps in scope):
+- ``model``: builds the user's model (bound to ``model``), e.g. ``"TwoNet(W1, b1, W2, b2)"``;
+- ``forward``: result bound to ``out``, e.g. ``"fead_forward(x, model)"``;
+- ``backward``: result bound to ``back``, e.g. ``"model.backward(y)"``;
+- ``update``: result bound to ``upd``, e.g. ``"model.update()"``.
+
+Where the numbers are (expressions read after their step; per layer either a template using
+``{i}`` (0-based) or ``{l}`` (1-based), or a list with one expression per layer, ``None`` to skip):
+- after ``forward``: ``output``, ``z``, ``h``;
+- after ``backward``: ``loss``, ``delta`` (dL/dz), ``dW``, ``db``;
+- ``W``, ``b``: where the model keeps its weights; the tool writes its weights there after
+  ``model`` (so a model that draws random weights is fine) and reads them back after the last
+  step as the updated parameters when there is an ``update`` step;
+- ``W_new``, ``b_new``: where the updated weights are, when not where ``W``/``b`` say (e.g.
+  ``"back[0][{i}]['w']"``); giving them also turns the update comparison on.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nnparity.errors import InputError
+from nnparity.reference.spec import MLPSpec
+
+NAME = "NNPARITY"
+LAYOUTS = ("row", "column")
+BIAS_SHAPES = ("row", "column", "flat")
+LABELS = ("onehot", "index")
+STEPS = ("model", "forward", "backward", "update")
+FORWARD_ROLES = ("z", "h")
+BACKWARD_ROLES = ("delta", "dW", "db")
+UPDATE_ROLES = ("W_new", "b_new")
+PER_LAYER = ("z", "h", "delta", "dW", "db", "W", "b", "W_new", "b_new")
+SCALARS = ("output", "loss")
+OPTIONS = ("spec", "layout", "bias_shape", "labels", "grads_reduction", "grads_after", "lr")
+KEYS = (*OPTIONS, *STEPS, *SCALARS, *PER_LAYER)
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A validated declaration; ``roles`` maps a per-layer role to one expression per layer."""
+
+    spec: MLPSpec
+    layout: str = "row"
+    bias_shape: str = "row"
+    labels: str = "onehot"
+    grads_reduction: str = "sum"
+    grads_after: str = "backward"
+    lr: float | str = 0.1
+    steps: dict[str, str] = field(default_factory=dict)
+    scalars: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, list[str | None]] = field(default_factory=dict)
+
+    @property
+    def compares_updates(self) -> bool:
+        """True when updated parameters are read (an ``update`` step or ``W_new``/``b_new``)."""
+        return "update" in self.steps or any(r in self.roles for r in UPDATE_ROLES)
+
+    def to_json(self) -> dict[str, Any]:
+        """What the subprocess needs (plain JSON)."""
+        return {"layout": self.layout, "bias_shape": self.bias_shape, "labels": self.labels,
+                "lr": self.lr, "grads_after": self.grads_after, "steps": self.steps,
+                "scalars": self.scalars,
+                "roles": self.roles, "depth": self.spec.depth, "bias": self.spec.bias}
+
+
+def read_declaration(path: Path) -> dict[str, Any]:
+    """The literal ``NNPARITY = {...}`` (or ``dict(...)``) of a Python file, without running it."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except SyntaxError as exc:
+        raise InputError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a UTF-8 Python file ({exc.reason})") from None
+    for node in tree.body:
+        target = _assigned_name(node)
+        if target == NAME:
+            try:
+                return _literal(node.value)  # type: ignore[union-attr]
+            except ValueError as exc:
+                raise InputError(f"{path}:{node.lineno}: {NAME} must be a literal dict of "
+                                 f"strings, numbers, lists and dicts ({exc})") from None
+    return {}
+
+
+def _assigned_name(node: ast.stmt) -> str | None:
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+            and isinstance(node.targets[0], ast.Name):
+        return node.targets[0].id
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+        return node.target.id
+    return None
+
+
+def _literal(node: ast.expr) -> Any:
+    """``ast.literal_eval`` that also accepts ``dict(key=literal, ...)`` calls."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" \
+            and not node.args and all(k.arg for k in node.keywords):
+        return {k.arg: _literal(k.value) for k in node.keywords}
+    if isinstance(node, ast.Dict):
+        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values, strict=True)
+                if k is not None}
+    if isinstance(node, ast.List | ast.Tuple):
+        return [_literal(e) for e in node.elts]
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise ValueError(f"line {node.lineno}: {ast.unparse(node)!r} is not a literal") from None
+
+
+def parse_json_option(text: str, what: str) -> dict[str, Any]:
+    """A JSON object given inline or as the path of a ``.json`` file (``--spec``/``--adapter``)."""
+    source = text
+    if not text.lstrip().startswith("{"):
+        path = Path(text)
+        if not path.is_file():
+            raise InputError(f"{what}: {text!r} is neither JSON text nor an existing file")
+        source = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{what}: invalid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{what}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def make_spec(data: Any, where: str) -> MLPSpec:
+    """An MLPSpec from a declaration's ``spec`` entry, with the error pointing at ``where``."""
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: no spec: give 'spec' in {NAME} or --spec")
+    try:
+        return MLPSpec.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{where}: invalid spec: {exc}") from None
+
+
+def build_adapter(declaration: dict[str, Any], spec: MLPSpec | None, where: str) -> Adapter:
+    """Validate a declaration (``spec`` given separately overrides the declared one)."""
+    unknown = sorted(set(declaration) - set(KEYS))
+    if unknown:
+        raise InputError(f"{where}: unknown {NAME} key(s) {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(KEYS)}")
+    spec = spec or make_spec(declaration.get("spec"), where)
+    layout = _choice(declaration, "layout", LAYOUTS, "row", where)
+    options = dict(
+        layout=layout,
+        bias_shape=_choice(declaration, "bias_shape", BIAS_SHAPES, layout, where),
+        labels=_choice(declaration, "labels", LABELS, "onehot", where),
+        grads_reduction=_choice(declaration, "grads_reduction", ("sum", "mean"),
+                                spec.reduction, where),
+        grads_after=_choice(declaration, "grads_after", ("backward", "update"), "backward",
+                            where),
+    )
+    if options["labels"] == "index" and spec.loss != "ce":
+        raise InputError(f"{where}: labels 'index' needs the 'ce' loss, the spec has "
+                         f"{spec.loss!r}")
+    lr = declaration.get("lr", 0.1)
+    if isinstance(lr, bool) or not isinstance(lr, int | float | str) or \
+            (not isinstance(lr, str) and not lr > 0):
+        raise InputError(f"{where}: lr must be a positive number or a global's name, got {lr!r}")
+    steps = {k: _expression(declaration[k], k, where) for k in STEPS if k in declaration}
+    scalars = {k: _expression(declaration[k], k, where) for k in SCALARS if k in declaration}
+    roles = {k: _per_layer(declaration[k], k, spec.depth, where)
+             for k in PER_LAYER if k in declaration}
+    if not spec.bias:
+        for role in ("b", "db", "b_new"):
+            roles.pop(role, None)
+    adapter = Adapter(spec, lr=lr, steps=steps, scalars=scalars, roles=roles, **options)
+    _check_steps(adapter, where)
+    return adapter
+
+
+def _choice(data: dict[str, Any], key: str, allowed: tuple[str, ...], default: str,
+            where: str) -> str:
+    value = data.get(key, default)
+    if value not in allowed:
+        raise InputError(f"{where}: {key} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _expression(value: Any, key: str, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{where}: {NAME}[{key!r}] must be a Python expression as a string, "
+                         f"got {value!r}")
+    try:
+        ast.parse(value.replace("{i}", "0").replace("{l}", "1"), mode="eval")
+    except SyntaxError as exc:
+        raise InputError(f"{where}: {NAME}[{key!r}] = {value!r} is not a Python expression "
+                         f"({exc.msg})") from None
+    return value
+
+
+def _per_layer(value: Any, key: str, depth: int, where: str) -> list[str | None]:
+    """One expression per layer from a ``{i}``/``{l}`` template or an explicit list."""
+    if isinstance(value, str):
+        if "{i}" not in value and "{l}" not in value:
+            raise InputError(f"{where}: {NAME}[{key!r}] = {value!r} names one thing for "
+                             f"{depth} layers: use {{i}} (0-based) or {{l}} (1-based), or a list")
+        return [_expression(value.replace("{i}", str(i)).replace("{l}", str(i + 1)), key, where)
+                for i in range(depth)]
+    if isinstance(value, list):
+        if len(value) != depth:
+            raise InputError(f"{where}: {NAME}[{key!r}] lists {len(value)} expressions for "
+                             f"{depth} layers")
+        return [None if v is None else _expression(v, key, where) for v in value]
+    raise InputError(f"{where}: {NAME}[{key!r}] must be a template string or a list, "
+                     f"got {value!r}")
+
+
+def _check_steps(adapter: Adapter, where: str) -> None:
+    needs = {"forward": [*FORWARD_ROLES, "output"], "backward": [*BACKWARD_ROLES, "loss"]}
+    declared = set(adapter.roles) | set(adapter.scalars)
+    if not adapter.steps.keys() & {"forward", "backward", "update"}:
+        raise InputError(f"{where}: {NAME} names no step to run: give 'forward', 'backward' "
+                         "and/or 'update' expressions")
+    if "forward" not in adapter.steps and "backward" not in adapter.steps \
+            and declared & {*FORWARD_ROLES, "output"}:
+        raise InputError(f"{where}: z/h/output are declared but there is no 'forward' step")
+    if adapter.grads_after == "update" and "update" not in adapter.steps:
+        raise InputError(f"{where}: grads_after is 'update' but there is no 'update' step")
+    if "backward" not in adapter.steps and declared & set(needs["backward"]):
+        raise InputError(f"{where}: loss/delta/dW/db are declared but there is no 'backward' "
+                         "step")
+    if adapter.compares_updates and not ({"W", "W_new"} & set(adapter.roles)):
+        raise InputError(f"{where}: an update is run but neither 'W' nor 'W_new' says where the "
+                         "updated weights are")
+    if not declared - {"W", "b"} and not adapter.compares_updates:
+        raise InputError(f"{where}: {NAME} exposes nothing to compare: declare output, z, h, "
+                         "loss, delta, dW, db or the updated weights")

@@ -1,0 +1,99 @@
+"""Conversions between the learner's layout (as the adapter declares it) and the canonical one.
+
+Canonical (seed 000): ``x, z, h, delta [N, D]``, ``W [D_in, D_out]``, ``b [1, D]``. Column
+layout (seed 004): the transposes, ``x [D, N]`` column vectors and ``W [D_out, D_in]``. Biases
+come in the declared ``bias_shape``; any bias with the right number of entries is read back.
+
+Raw results from the subprocess are keyed ``"output"``, ``"loss"`` or ``"<role>/<layer>"``
+(1-based), e.g. ``"dW/2"``; canonical ones ``(stage, name)`` as in
+:func:`nnparity.backends.compare.collect`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnparity.backends.compare import Tensors
+from nnparity.reference.losses import as_targets
+from nnparity.reference.spec import MLPSpec
+
+from .adapters import Adapter
+
+STEP_LABEL = "step1"
+# role -> (stage, canonical name pattern, kind); kinds: "act" [N, D], "weight", "bias".
+ROLES = {
+    "z": ("forward", "z.layer{l}", "act"),
+    "h": ("forward", "h.layer{l}", "act"),
+    "delta": ("delta", "layer{l}", "act"),
+    "dW": ("grad", "W{l}", "weight"),
+    "db": ("grad", "b{l}", "bias"),
+    "W_new": ("update", STEP_LABEL + ".W{l}", "weight"),
+    "b_new": ("update", STEP_LABEL + ".b{l}", "bias"),
+}
+GRADIENT_ROLES = ("delta", "dW", "db")
+
+
+def targets(spec: MLPSpec, y: np.ndarray) -> np.ndarray:
+    """Dense targets ``[N, K]`` in the spec's dtype (one-hot for class indices)."""
+    return as_targets(spec.loss, y, len(y), spec.output_dim, np.dtype(spec.dtype))
+
+
+def user_inputs(
+    adapter: Adapter, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray
+) -> dict[str, np.ndarray]:
+    """``x``, ``y``, ``W1, b1, ...`` in the learner's layout (fresh C-contiguous copies)."""
+    column = adapter.layout == "column"
+    labels = y if adapter.labels == "index" else targets(adapter.spec, y)
+    arrays = {"x": x.T if column else x, "y": labels.T if column and labels.ndim == 2 else labels}
+    for name, value in params.items():
+        if name.startswith("W"):
+            arrays[name] = value.T if column else value
+        else:
+            arrays[name] = _bias_to_user(value, adapter.bias_shape)
+    return {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+
+
+def _bias_to_user(b: np.ndarray, shape: str) -> np.ndarray:
+    flat = b.reshape(-1)
+    return {"row": flat.reshape(1, -1), "column": flat.reshape(-1, 1), "flat": flat}[shape]
+
+
+def canonical_key(role: str, layer: int) -> tuple[str, str]:
+    """``("grad", "W2")`` for ``("dW", 2)``."""
+    stage, pattern, _ = ROLES[role]
+    return stage, pattern.format(l=layer)
+
+
+def to_canonical(adapter: Adapter, raw: dict[str, np.ndarray], n: int) -> Tensors:
+    """The learner's results in the canonical layout, keyed and ordered like ``collect``."""
+    spec = adapter.spec
+    scale = 1.0
+    if adapter.grads_reduction != spec.reduction:
+        scale = 1.0 / n if adapter.grads_reduction == "sum" else float(n)
+    tensors: Tensors = {}
+    for key, value in raw.items():
+        if key == "loss":
+            tensors[("loss", "loss")] = np.asarray(value, dtype=np.float64).reshape(()) \
+                if np.size(value) == 1 else np.asarray(value)
+            continue
+        role, layer = ("h", spec.depth) if key == "output" else (key.split("/")[0],
+                                                                  int(key.split("/")[1]))
+        if key == "output" and f"h/{spec.depth}" in raw:
+            continue
+        _, _, kind = ROLES[role]
+        value = from_user(value, kind, adapter.layout)
+        if role in GRADIENT_ROLES and scale != 1.0:
+            value = value * value.dtype.type(scale) if value.dtype.kind == "f" else value
+        tensors[canonical_key(role, layer)] = value
+    return tensors
+
+
+def from_user(value: np.ndarray, kind: str, layout: str) -> np.ndarray:
+    """One tensor from the learner's layout to the canonical one (shape errors left for compare)."""
+    value = np.asarray(value)
+    if kind == "bias":
+        squeezable = value.ndim < 2 or (value.ndim == 2 and 1 in value.shape)
+        return value.reshape(1, -1) if squeezable else value
+    if layout == "column" and value.ndim == 2:
+        return value.T
+    return value

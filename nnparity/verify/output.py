@@ -1,0 +1,101 @@
+"""What ``verify`` prints and writes, on top of :mod:`nnparity.report` (table, JSON, JUnit).
+
+The JSON report is ``nnparity.report`` schema 1 with one addition per learner result:
+``cases.<case>.backends.yours.diagnosis`` = ``null`` or ``{"code", "title", "detail",
+"evidence"}``, plus ``warnings`` (warnings raised in the learner's file). In JUnit XML the
+diagnosis is appended to the failure text of the ``yours`` test case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from typing import Any
+
+from nnparity import report
+
+from .session import YOURS, Verdict
+
+SUITE = "nnparity.verify"
+WIDTH = 100
+
+
+def render(verdict: Verdict, verbose: bool = False) -> str:
+    """The learner's table (every tensor), the backends' table, first divergence, diagnosis."""
+    yours, others = verdict.results[0], verdict.results[1:]
+    lines = [f"Your code against the reference ({verdict.case}):",
+             report.render_table([yours], verbose=True)]
+    if others:
+        lines += ["", "Framework backends against the reference, same inputs:",
+                  report.render_table(others, verbose=verbose)]
+    lines += [f"  {r.backend} raised {r.error}" for r in others if r.error is not None]
+    for name, why in verdict.skipped_backends.items():
+        lines.append(f"  {name}: skipped ({why})")
+    lines.append("")
+    if yours.error is not None:
+        lines.append(f"error: {yours.error}")
+    elif yours.passed:
+        lines.append(f"result: all {len(yours.comparisons)} tensors you expose match the "
+                     "reference")
+    else:
+        lines.append(f"first divergence: {yours.divergence}")
+        lines += _diagnosis_lines(verdict)
+    return "\n".join(lines)
+
+
+def _diagnosis_lines(verdict: Verdict) -> list[str]:
+    diag = verdict.diagnosis
+    if diag is None:
+        hint = "no known pattern matches; compare the tensor named above with its derivation"
+        return [f"diagnosis: {hint}"] + [f"  warning in your code: {w}" for w in verdict.warnings]
+    wrap = textwrap.TextWrapper(width=WIDTH, initial_indent="  ", subsequent_indent="  ")
+    return [f"diagnosis: {diag.title}", *wrap.wrap(diag.detail),
+            *wrap.wrap(f"checked: {diag.evidence}")]
+
+
+def summary(verdicts: Sequence[Verdict], seconds: float | None = None) -> str:
+    """The report module's summary line over every case and backend."""
+    results = [r for v in verdicts for r in v.results]
+    skipped = {k: w for v in verdicts for k, w in v.skipped_backends.items()}
+    return report.summary_line(results, skipped, seconds)
+
+
+def to_json(verdicts: Sequence[Verdict], command: dict[str, Any]) -> dict[str, Any]:
+    """The report's JSON with the diagnosis and warnings added to each learner result."""
+    results = [r for v in verdicts for r in v.results]
+    skipped = {k: w for v in verdicts for k, w in v.skipped_backends.items()}
+    data = report.to_json(results, skipped_backends=skipped, command=command)
+    for v in verdicts:
+        entry = data["cases"][v.case]["backends"][YOURS]
+        entry["diagnosis"] = v.diagnosis.to_dict() if v.diagnosis else None
+        entry["warnings"] = v.warnings
+    return data
+
+
+def to_junit(verdicts: Sequence[Verdict]) -> str:
+    """The report's JUnit XML, the diagnosis appended to each failing learner case."""
+    results = [r for v in verdicts for r in v.results]
+    skipped = {k: w for v in verdicts for k, w in v.skipped_backends.items()}
+    root = ET.fromstring(report.to_junit(results, suite=SUITE, skipped_backends=skipped))
+    diagnoses = {v.case: v.diagnosis for v in verdicts if v.diagnosis}
+    for tc in root.iter("testcase"):
+        failure = tc.find("failure")
+        diag = diagnoses.get(tc.get("name", ""))
+        if failure is not None and diag and tc.get("classname") == f"{SUITE}.{YOURS}":
+            failure.text = (failure.text or "") + \
+                f"\ndiagnosis: {diag.title}\n{diag.detail}\nchecked: {diag.evidence}"
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_reports(verdicts: Sequence[Verdict], json_path: str | os.PathLike[str] | None,
+                  junit_path: str | os.PathLike[str] | None, command: dict[str, Any]) -> None:
+    """Write the requested reports atomically."""
+    if json_path:
+        text = json.dumps(to_json(verdicts, command), indent=2, allow_nan=False) + "\n"
+        report.atomic_write(json_path, text)
+    if junit_path:
+        report.atomic_write(junit_path, to_junit(verdicts))

@@ -1,0 +1,89 @@
+"""Judge a learner's tensors: compare them with the reference, show the backends alongside, and
+diagnose the first divergence. Shared by ``verify FILE`` and ``verify --results --vectors``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from nnparity.backends import registry
+from nnparity.backends.compare import Comparison, Tensors, compare_all, first_divergence, tolerance
+from nnparity.report import CaseResult
+
+from .diagnose import Context, Diagnosis, diagnose
+from .problem import Problem, backend_tensors, reference_tensors, variant_of
+
+YOURS = "yours"
+
+
+@dataclass
+class Verdict:
+    """One case: the learner's result first, then each backend's; the diagnosis if any."""
+
+    case: str
+    results: list[CaseResult]
+    diagnosis: Diagnosis | None = None
+    skipped_backends: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def yours(self) -> CaseResult:
+        """The learner's result."""
+        return self.results[0]
+
+    @property
+    def first(self) -> Comparison | None:
+        """The learner's first diverging tensor."""
+        return first_divergence(self.yours.comparisons)
+
+    @property
+    def passed(self) -> bool:
+        """True when the learner's code and every backend that ran match the reference."""
+        return all(r.passed or r.status == "skip" for r in self.results)
+
+
+def judge(
+    case: str,
+    problem: Problem,
+    user: Tensors,
+    *,
+    seconds: float = 0.0,
+    warnings: Sequence[str] = (),
+    backends: Sequence[str] = (),
+    reference: Tensors | None = None,
+) -> Verdict:
+    """Compare ``user`` (canonical layout) with the reference; run ``backends`` alongside."""
+    spec = problem.spec
+    reference = reference if reference is not None else reference_tensors(problem)
+    tol = tolerance(spec.dtype, spec.family)
+    expected = {k: v for k, v in reference.items() if k in user}
+    comparisons = compare_all(user, expected, tol)
+    yours = CaseResult(case, YOURS, comparisons, seconds=seconds, spec=spec.to_dict())
+    verdict = Verdict(case, [yours], warnings=list(warnings))
+    ctx = Context(problem, reference, user, list(warnings))
+    verdict.diagnosis = diagnose(ctx, first_divergence(comparisons))
+    for name in backends:
+        why = registry.reason(name)
+        if why is not None:
+            verdict.skipped_backends[name] = why
+            continue
+        start = time.perf_counter()
+        result = CaseResult(case, name, spec=spec.to_dict())
+        try:
+            backend = registry.get(name)
+            variant = variant_of(backend)
+            expected = reference if variant == "torch" else \
+                reference_tensors(problem, variant=variant)
+            result.comparisons = compare_all(backend_tensors(backend, problem), expected, tol)
+        except Exception as exc:  # a backend bug must not hide the learner's verdict
+            result.error = f"{type(exc).__name__}: {exc}"
+        result.seconds = time.perf_counter() - start
+        verdict.results.append(result)
+    return verdict
+
+
+def failed_run(case: str, problem: Problem, error: str, seconds: float) -> Verdict:
+    """The verdict when the learner's code raised, exited or timed out before any result."""
+    return Verdict(case, [CaseResult(case, YOURS, error=error, seconds=seconds,
+                                     spec=problem.spec.to_dict())])

@@ -1,0 +1,208 @@
+"""Golden vectors for any language: export them, and read back a program's results file.
+
+A vector set is a folder with ``index.json``, ``README.md`` (:mod:`.vectors_doc`) and, per
+vector, ``<name>.npz`` and its twin ``<name>.json``. Tensor names (canonical row layout,
+``W [in, out]``, layers numbered from 1):
+
+- inputs: ``x [N, D0]``, ``y [N, K]`` (dense targets), ``labels [N]`` (class indices, ``ce``
+  only), ``W<l>``, ``b<l> [1, D_l]``;
+- expected: ``z<l>``, ``h<l>``, ``loss`` (scalar), ``delta<l>`` (dL/dz), ``dW<l>``, ``db<l>``,
+  ``W<l>_new``, ``b<l>_new`` (one SGD step with the vector's ``lr``).
+
+In the ``.npz``, ``spec`` and ``meta`` are JSON strings; in the ``.json`` each tensor is
+``{"shape": [...], "data": [...]}`` with ``data`` flattened in row-major (C) order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnparity.backends.compare import Tensors
+from nnparity.errors import InputError
+from nnparity.reference.spec import MLPSpec
+from nnparity.reference.weights import atomic_path
+
+from .layout import STEP_LABEL, from_user, targets
+from .problem import Problem, make_problem, reference_tensors
+from .vectors_doc import readme
+
+FORMAT = "nnparity.vectors"
+RESULTS_FORMAT = "nnparity.results"
+VERSION = 1
+# The default set: the seeds' shapes, small enough to read by eye.
+DEFAULT_SPECS: dict[str, MLPSpec] = {
+    "seed000-sigmoid-l2-sum": MLPSpec(3, (4, 2), ("sigmoid", "sigmoid"), loss="l2",
+                                      reduction="sum"),
+    "seed000-tanh-ce-sum": MLPSpec(4, (5, 4, 3), ("tanh", "tanh", "identity"), loss="ce",
+                                   reduction="sum"),
+    "seed003-relu-ce-mean-l2reg": MLPSpec(4, (6, 3), ("relu", "identity"), loss="ce",
+                                          reduction="mean", weight_decay=1e-3),
+    "seed001-nobias-bce-sum": MLPSpec(3, (4, 1), ("sigmoid", "identity"), loss="bce",
+                                      reduction="sum", bias=False),
+}
+# vector tensor name <-> (stage, name) of compare.collect
+PATTERNS = (
+    (re.compile(r"z(\d+)"), "forward", "z.layer{}", "act"),
+    (re.compile(r"h(\d+)"), "forward", "h.layer{}", "act"),
+    (re.compile(r"loss()"), "loss", "loss", "scalar"),
+    (re.compile(r"delta(\d+)"), "delta", "layer{}", "act"),
+    (re.compile(r"dW(\d+)"), "grad", "W{}", "weight"),
+    (re.compile(r"db(\d+)"), "grad", "b{}", "bias"),
+    (re.compile(r"W(\d+)_new"), "update", STEP_LABEL + ".W{}", "weight"),
+    (re.compile(r"b(\d+)_new"), "update", STEP_LABEL + ".b{}", "bias"),
+)
+
+
+@dataclass
+class Vector:
+    """One golden vector: its problem and the expected tensors (canonical keys)."""
+
+    name: str
+    problem: Problem
+    expected: Tensors
+
+
+def vector_name(key: tuple[str, str]) -> str:
+    """``"dW2"`` for ``("grad", "W2")``."""
+    stage, name = key
+    for regex, s, pattern, _ in PATTERNS:
+        match = re.fullmatch(re.escape(pattern).replace(r"\{\}", r"(\d+)"), name)
+        if s == stage and match:
+            layer = match.group(1) if match.groups() else ""
+            return regex.pattern.replace(r"(\d+)", layer).replace("()", "")
+    raise KeyError(key)
+
+
+def parse_name(name: str) -> tuple[tuple[str, str], str]:
+    """``(("grad", "W2"), "weight")`` for ``"dW2"``; ``KeyError`` for an unknown name."""
+    for regex, stage, pattern, kind in PATTERNS:
+        match = regex.fullmatch(name)
+        if match:
+            return (stage, pattern.format(*match.groups())), kind
+    raise KeyError(name)
+
+
+def _tensors(problem: Problem, expected: Tensors) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {"x": problem.x,
+                                     "y": targets(problem.spec, problem.y)}
+    if problem.spec.loss == "ce":
+        arrays["labels"] = problem.y
+    arrays.update(problem.params)
+    arrays.update({vector_name(k): np.asarray(v) for k, v in expected.items()})
+    return arrays
+
+
+def export(folder: Path, specs: dict[str, MLPSpec], seed: int, batch: int, lr: float) -> list[str]:
+    """Write every vector (``.npz`` + ``.json``), ``index.json`` and ``README.md``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, spec in specs.items():
+        problem = make_problem(spec, seed, batch, lr)
+        arrays = _tensors(problem, reference_tensors(problem))
+        meta = {"lr": lr, "seed": seed, "batch": batch, "optimizer": "sgd"}
+        with atomic_path(folder / f"{name}.npz") as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, allow_pickle=False, spec=np.array(spec.to_json()),
+                     meta=np.array(json.dumps(meta)), **arrays)
+        twin = {"format": FORMAT, "version": VERSION, "name": name, "spec": spec.to_dict(),
+                **meta, "layout": "row",
+                "tensors": {k: {"shape": list(v.shape), "data": v.reshape(-1).tolist()}
+                            for k, v in arrays.items()}}
+        _write_text(folder / f"{name}.json", json.dumps(twin, indent=1) + "\n")
+    index = {"format": FORMAT, "version": VERSION, "vectors": list(specs),
+             "specs": {k: s.to_dict() for k, s in specs.items()}}
+    _write_text(folder / "index.json", json.dumps(index, indent=2) + "\n")
+    _write_text(folder / "README.md", readme(specs, seed, batch, lr, str(folder)))
+    return list(specs)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def load_vector(folder: Path, name: str) -> Vector:
+    """Read ``<name>.npz`` from a vector folder."""
+    path = folder / f"{name}.npz"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.npz"))
+        raise InputError(f"{folder}: no vector named {name!r} (have: {', '.join(known) or 'none'})")
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    spec = MLPSpec.from_json(str(arrays.pop("spec")))
+    meta = json.loads(str(arrays.pop("meta")))
+    params = {k: arrays[k] for k in spec.param_shapes()}
+    y = arrays["labels"] if spec.loss == "ce" else arrays["y"]
+    problem = Problem(spec, params, arrays["x"], y, float(meta["lr"]))
+    expected: Tensors = {}
+    for key in reference_tensors(problem):
+        expected[key] = arrays[vector_name(key)]
+    return Vector(name, problem, expected)
+
+
+def read_results(path: Path) -> tuple[dict[str, dict[str, np.ndarray]], str]:
+    """A results file (``.json`` or ``.npz``) as ``{vector: {tensor name: array}}`` and layout."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such results file")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            entries = {k: archive[k] for k in archive.files}
+        layout = str(entries.pop("layout", "row"))
+        vectors: dict[str, dict[str, Any]] = {}
+        for key, value in entries.items():
+            vector, sep, tensor = key.partition("/")
+            if not sep:
+                raise InputError(f"{path}: entry {key!r} is not named '<vector>/<tensor>'")
+            vectors.setdefault(vector, {})[tensor] = value
+    else:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: not a JSON results file ({exc})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("vectors"), dict):
+            raise InputError(f"{path}: expected an object with a 'vectors' object (see the "
+                             "README written by `nnparity vectors export`)")
+        layout, vectors = data.get("layout", "row"), data["vectors"]
+    if layout not in ("row", "column"):
+        raise InputError(f"{path}: layout must be 'row' or 'column', got {layout!r}")
+    return {v: {k: _array(path, v, k, t) for k, t in tensors.items()}
+            for v, tensors in vectors.items()}, layout
+
+
+def _array(path: Path, vector: str, name: str, value: Any) -> np.ndarray:
+    if isinstance(value, dict):
+        if set(value) != {"shape", "data"}:
+            raise InputError(f"{path}: {vector}/{name} must be {{\"shape\", \"data\"}}, a "
+                             "nested list or a number")
+        try:
+            return np.asarray(value["data"], dtype=np.float64).reshape(value["shape"])
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"{path}: {vector}/{name}: {exc}") from None
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{path}: {vector}/{name} is not numeric ({exc})") from None
+
+
+def user_tensors(path: Path, vector: Vector, tensors: dict[str, np.ndarray],
+                 layout: str) -> Tensors:
+    """A program's tensors for one vector, in canonical layout and comparison order."""
+    found: Tensors = {}
+    for name, value in tensors.items():
+        try:
+            key, kind = parse_name(name)
+        except KeyError:
+            raise InputError(f"{path}: {vector.name}/{name}: unknown tensor name (use z1, h1, "
+                             "loss, delta1, dW1, db1, W1_new, b1_new, ...)") from None
+        if key not in vector.expected:
+            raise InputError(f"{path}: {vector.name}/{name}: vector {vector.name!r} has no "
+                             "such tensor")
+        found[key] = value.reshape(()) if kind == "scalar" and value.size == 1 else \
+            from_user(value, kind, layout)
+    if not found:
+        raise InputError(f"{path}: vector {vector.name!r} lists no tensors")
+    return {k: found[k] for k in vector.expected if k in found}
