@@ -15,8 +15,8 @@ Model and data
   (class indices ``[N]``, ``ce`` only).
 - ``grads_reduction``: ``"sum"`` or ``"mean"``: what the exposed deltas and gradients are, when
   it differs from the spec (seed 004 sums gradients and divides by N in its update).
-- ``grads_after``: ``"backward"`` (default) or ``"update"``: read ``loss``, ``delta``, ``dW``
-  and ``db`` after the update step instead (seed 003 adds the L2 term to ``dW`` in ``update``).
+- ``grads_after``: ``"backward"`` (default) or ``"update"``: read ``delta``, ``dW`` and ``db``
+  after the update step instead (seed 003 adds the L2 term to ``dW`` in ``update``).
 - ``lr``: the learning rate the user's update uses: a number, or the name of a global in the
   user's file (e.g. ``"learning_rate"``). Default 0.1.
 

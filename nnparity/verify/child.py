@@ -174,11 +174,11 @@ def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray]) \
             if expr is not None:
                 runner.assign(expr, values[layer - 1].copy(),
                               f"NNPARITY[{role!r}] for layer {layer}")
-    backward_roles = ("loss", "delta", "dW", "db")
+    gradients = ("delta", "dW", "db")
     late = adapter["grads_after"] == "update"
     plan = [("forward", "out", ("output", "z", "h")),
-            ("backward", "back", () if late else backward_roles),
-            ("update", "upd", backward_roles if late else ())]
+            ("backward", "back", ("loss",) if late else ("loss", *gradients)),
+            ("update", "upd", gradients if late else ())]
     pending: tuple[str, ...] = ()
     for step, name, roles in plan:
         if step not in steps:

@@ -101,7 +101,7 @@ Hypothesis = Callable[[Context, tuple[str, str]], Diagnosis | None]
 
 
 def _label(key: tuple[str, str]) -> str:
-    return f"{key[0]} {key[1]}"
+    return "loss" if key[0] == "loss" else f"{key[0]} {key[1]}"
 
 
 def _agreement(c: Comparison) -> str:
@@ -131,7 +131,7 @@ def softmax_overflow(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
         "overflow.",
         f"the logits reach {logits.max():.1f}; exp overflows above {limit:.2f} in "
         f"{logits.dtype} ({overflows} of {logits.size} entries); your {_label(key)} has "
-        f"{int(np.sum(~np.isfinite(user)))} non-finite entries"
+        f"{int(np.sum(~np.isfinite(user)))} non-finite value(s)"
         + (f"; your code warned: {cited[0]}" if cited else ""),
     )
 
@@ -303,8 +303,9 @@ def l2_factor(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     return Diagnosis(
         "l2-factor", "L2 regularisation applied with the wrong factor",
         f"Your {_label(key)} carries {c:.6g} * {param} as its L2 term: {hint}.",
-        f"the reference without weight decay plus {c:.6g} * {param} (a least-squares fit) "
-        f"reproduces it ({_agreement(result)})",
+        f"the reference without weight decay plus {c:.6g} * {param} "
+        f"({'exactly ' + ratio + ' * lambda' if ratio else 'a least-squares fit'}) reproduces it "
+        f"({_agreement(result)})",
     )
 
 
