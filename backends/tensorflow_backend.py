@@ -5,9 +5,12 @@
   of a small function for ``relu(z)^3`` and leaky relu), so every pre-activation ``z`` is
   observable. ``Dense.kernel`` is the canonical ``W [D_in, D_out]``;
   ``Dense.bias`` is ``b.reshape(-1)``. Layers and variables are in the spec's dtype.
-- Loss: Keras' ``categorical_crossentropy`` / ``sparse_categorical_crossentropy`` /
-  ``binary_crossentropy`` with ``from_logits=True`` per sample, or ``0.5 * sum((o - t)^2)`` per
-  sample; summed or averaged over the N samples; plus ``0.5 * lambda * sum(W^2)`` over kernels.
+- Loss: TensorFlow's ``softmax_cross_entropy_with_logits`` (sparse for class indices) and
+  ``sigmoid_cross_entropy_with_logits`` per sample, or ``0.5 * sum((o - t)^2)`` per sample;
+  summed or averaged over the N samples; plus ``0.5 * lambda * sum(W^2)`` over kernels.
+  Not ``keras.losses``: given ``from_logits=True`` and an output made by a Keras sigmoid or
+  softmax activation, Keras silently takes that activation's *input* as the logits (with only a
+  warning), so a net with a sigmoid output layer would get a different loss (a test shows it).
 - Gradients and deltas ``dL/dz`` from one ``tf.GradientTape``.
 - Steps by ``keras.optimizers.SGD`` (momentum 0 or mu) and ``keras.optimizers.Adam``: the
   reference's ``"keras"`` optimiser variant, under ``tf.function``. Keras rounds the learning
@@ -104,12 +107,11 @@ def loss_fn(spec: MLPSpec, named: dict[str, Any], output: Any, labels: Any) -> A
     """Reduced loss of ``output [N, K]`` plus weight decay; ``labels`` are int class indices
     ``[N]`` (sparse cross-entropy) or dense targets ``[N, K]`` in the output's dtype."""
     if spec.loss == "ce" and labels.dtype.is_integer:
-        per_sample = keras.losses.sparse_categorical_crossentropy(labels, output,
-                                                                  from_logits=True)
+        per_sample = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, output)
     elif spec.loss == "ce":
-        per_sample = keras.losses.categorical_crossentropy(labels, output, from_logits=True)
+        per_sample = tf.nn.softmax_cross_entropy_with_logits(labels, output)
     elif spec.loss == "bce":
-        per_sample = keras.losses.binary_crossentropy(labels, output, from_logits=True)
+        per_sample = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels, output), axis=1)
     else:
         per_sample = 0.5 * tf.reduce_sum(tf.square(output - labels), axis=1)
     value = tf.reduce_sum(per_sample) if spec.reduction == "sum" else tf.reduce_mean(per_sample)

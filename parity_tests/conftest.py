@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from hypothesis import settings
+from hypothesis import strategies as st
 
 from nnparity.backends import registry
 from nnparity.backends.compare import (
@@ -173,6 +174,9 @@ def _edge_cases() -> list[EdgeCase]:
     sig_params = {k: 30.0 * v for k, v in init_params(sig, "seed004", seed=4).items()}
     ce = MLPSpec(2, (3,), ("identity",), "ce", "mean")
     ce_params = {"W1": np.array([[1e3, -1e3, 0.0], [0.0, 5e2, -1e3]]), "b1": np.zeros((1, 3))}
+    ce_sig = MLPSpec(2, (3, 2), ("tanh", "sigmoid"), "ce")
+    bce = MLPSpec(2, (1,), ("sigmoid",), "bce", "mean")
+    bce_params = init_params(bce, "seed004", seed=5)
     x2 = np.array([[1.0, 2.0], [-2.0, 1.0], [0.5, -0.5]])
     return [
         EdgeCase("relu-z-exactly-0", relu, ones, np.zeros((2, 2)), np.array([0, 1])),
@@ -180,6 +184,10 @@ def _edge_cases() -> list[EdgeCase]:
         EdgeCase("ce-logits-1e3", ce, ce_params, x2, np.array([0, 2, 1])),
         EdgeCase("ce-one-hot-labels", ce, ce_params, x2, np.eye(3)[[0, 2, 1]]),
         EdgeCase("batch-of-one", ce, ce_params, x2[:1] * 1e-3, np.array([1])),
+        # the loss takes the sigmoid's output as logits (Keras' own losses would take its input)
+        EdgeCase("ce-on-sigmoid-output", ce_sig, init_params(ce_sig, "seed004", seed=6), x2,
+                 np.eye(2)[[0, 1, 1]]),
+        EdgeCase("bce-on-sigmoid-output", bce, bce_params, x2, np.array([1.0, 0.0, 1.0])),
     ]
 
 
@@ -197,6 +205,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                              ids=[f"{c.id}-{o}" for c, o in LOCKSTEP_CASES])
     if "edge_case" in metafunc.fixturenames:
         metafunc.parametrize("edge_case", EDGE_CASES, ids=[c.name for c in EDGE_CASES])
+
+
+@st.composite
+def random_mlp_cases(draw: st.DrawFn, dtype: str = "float64") -> MLPCase:
+    """Random specs (1-4 layers of width 1-6, any activation but relu3, any loss, reduction and
+    weight decay), random U(-1, 1) weights and batch sizes 1-6."""
+    loss = draw(st.sampled_from(LOSSES))
+    hidden = draw(st.lists(st.integers(1, 6), min_size=0, max_size=3))
+    out = {"ce": draw(st.integers(2, 4)), "bce": 1, "l2": draw(st.integers(1, 3))}[loss]
+    acts = draw(st.lists(st.sampled_from([a for a in ACTIVATIONS if a != "relu3"]),
+                         min_size=len(hidden) + 1, max_size=len(hidden) + 1))
+    spec = MLPSpec(draw(st.integers(1, 5)), (*hidden, out), tuple(acts), loss,
+                   draw(st.sampled_from(("sum", "mean"))), draw(st.sampled_from((0.0, 1e-3))),
+                   bias=draw(st.booleans()), dtype=dtype)
+    return MLPCase(spec, draw(st.integers(1, 6)), seed=draw(st.integers(0, 2**16)))
 
 
 # --- the checks ----------------------------------------------------------------------------------

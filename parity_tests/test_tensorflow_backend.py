@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import random_mlp_cases
+from hypothesis import given
 
 from nnparity.backends import registry
 from nnparity.backends.compare import tolerance
@@ -19,6 +21,11 @@ def tf_backend():
 
 def test_forward_loss_deltas_gradients(tf_backend, parity, mlp_case) -> None:
     parity.gradients(tf_backend, mlp_case)
+
+
+@given(case=random_mlp_cases())
+def test_random_specs_and_weights(tf_backend, parity, case) -> None:
+    parity.gradients(tf_backend, case)
 
 
 def test_lockstep_training(tf_backend, parity, lockstep_case) -> None:
@@ -100,6 +107,22 @@ def test_keras_leaky_relu_layer_slope_is_float32() -> None:
     print(f"keras LeakyReLU float64 max rel error: {err:.2e}")
     assert err > tolerance("float64")
     assert err < tolerance("float32")
+
+
+def test_keras_losses_skip_a_sigmoid_output_layer() -> None:
+    """Why the backend uses ``tf.nn`` losses: on the output of a Keras sigmoid, Keras'
+    cross-entropy with ``from_logits=True`` uses the sigmoid's input as the logits."""
+    import keras
+    import tensorflow as tf
+
+    z = tf.constant([[0.3, -1.2, 2.0]], dtype=tf.float64)
+    h = keras.layers.Activation("sigmoid", dtype="float64")(z)
+    with pytest.warns(UserWarning, match="from_logits=True"):
+        keras_loss = keras.losses.categorical_crossentropy([[0.0, 1.0, 0.0]], h, from_logits=True)
+    on_z = tf.nn.softmax_cross_entropy_with_logits([[0.0, 1.0, 0.0]], z)
+    on_h = tf.nn.softmax_cross_entropy_with_logits([[0.0, 1.0, 0.0]], h)
+    np.testing.assert_allclose(keras_loss.numpy(), on_z.numpy(), rtol=1e-15)
+    assert abs(keras_loss.numpy()[0] - on_h.numpy()[0]) > 0.1
 
 
 def test_determinism_profile_applied() -> None:

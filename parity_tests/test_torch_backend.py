@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import random_mlp_cases
+from hypothesis import given
 
 from nnparity.backends import registry
 from nnparity.backends.determinism import describe
@@ -21,6 +23,11 @@ def torch_backend():
 
 def test_forward_loss_deltas_gradients(torch_backend, parity, mlp_case) -> None:
     parity.gradients(torch_backend, mlp_case)
+
+
+@given(case=random_mlp_cases())
+def test_random_specs_and_weights(torch_backend, parity, case) -> None:
+    parity.gradients(torch_backend, case)
 
 
 def test_lockstep_training(torch_backend, parity, lockstep_case) -> None:
