@@ -222,6 +222,12 @@ def random_mlp_cases(draw: st.DrawFn, dtype: str = "float64") -> MLPCase:
     return MLPCase(spec, draw(st.integers(1, 6)), seed=draw(st.integers(0, 2**16)))
 
 
+@pytest.fixture(scope="session")
+def random_mlp_case() -> st.SearchStrategy[MLPCase]:
+    """The :func:`random_mlp_cases` strategy (draw from it with ``st.data()``)."""
+    return random_mlp_cases()
+
+
 # --- the checks ----------------------------------------------------------------------------------
 
 LEARNING_RATES = {"sgd": 0.02, "momentum": 0.01, "adam": 0.01}

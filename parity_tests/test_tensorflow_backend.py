@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import random_mlp_cases
 from hypothesis import given
+from hypothesis import strategies as st
 
 from nnparity.backends import registry
 from nnparity.backends.compare import tolerance
@@ -23,9 +23,9 @@ def test_forward_loss_deltas_gradients(tf_backend, parity, mlp_case) -> None:
     parity.gradients(tf_backend, mlp_case)
 
 
-@given(case=random_mlp_cases())
-def test_random_specs_and_weights(tf_backend, parity, case) -> None:
-    parity.gradients(tf_backend, case)
+@given(data=st.data())
+def test_random_specs_and_weights(tf_backend, parity, random_mlp_case, data) -> None:
+    parity.gradients(tf_backend, data.draw(random_mlp_case))
 
 
 def test_lockstep_training(tf_backend, parity, lockstep_case) -> None:
