@@ -98,8 +98,8 @@ class Case:
     lr: float = 0.01
     batch: int = 4
     architecture: str = ""
-    init: str = "xavier"
-    steps: int = STEPS
+    init: str = "xavier"  # MLP init scheme; other families use their module's default
+    steps: int = STEPS  # lockstep optimiser steps (0: forward and gradients only)
     eps: float | None = None  # Adam's epsilon; None: the variant's framework default
     dropout_mask: np.ndarray | None = field(default=None, compare=False)
 
@@ -125,7 +125,7 @@ class Case:
         else:
             from nnparity.backends.numpy_backend import model_module
 
-            params = model_module(self.spec).init_params(self.spec, self.init, draw)
+            params = model_module(self.spec).init_params(self.spec, draw)  # family default
         # Non-zero biases: zero ones would hide a bias that is never copied into a backend, and
         # make post-update biases pure gradient noise (a zero-sum CE bias gradient in float32).
         for name, value in params.items():

@@ -65,19 +65,23 @@ def run_backend(
     batches: Batches,
     optimizer: Optimizer,
     *,
+    steps: int | None = None,
     dropout_mask: np.ndarray | None = None,
 ) -> Tensors:
-    """Forward and gradients on ``batches[0]``, then one step per batch; collected tensors."""
+    """Forward and gradients on ``batches[0]``, then one step per batch (``steps`` of them,
+    default all; 0 skips training), keeping params after the first and the last step."""
     x0, y0 = batches[0]
     kwargs = _mask_kwargs(dropout_mask)
     trace = backend.forward(spec, _copy(params), x0, **kwargs)
     grads = backend.gradients(spec, _copy(params), x0, y0, **kwargs)
-    trainer = backend.trainer(spec, _copy(params), optimizer)
+    steps = len(batches) if steps is None else steps
     updates: list[tuple[str, Params]] = []
-    for i, (x, y) in enumerate(batches, 1):
-        trainer.step(x, y)
-        if i == 1 or i == len(batches):
-            updates.append((f"step{i}", _copy(trainer.params())))
+    if steps:
+        trainer = backend.trainer(spec, _copy(params), optimizer)
+        for i, (x, y) in enumerate(batches[:steps], 1):
+            trainer.step(x, y)
+            if i == 1 or i == steps:
+                updates.append((f"step{i}", _copy(trainer.params())))
     return collect(trace, grads, updates)
 
 
@@ -88,17 +92,18 @@ def compare_backend(
     batches: Batches,
     make_optimizer: Callable[[str], Optimizer],
     *,
+    steps: int | None = None,
     dropout_mask: np.ndarray | None = None,
 ) -> list[Comparison]:
     """Every tensor of ``backend`` against the reference, in comparison order.
 
     ``make_optimizer(variant)`` builds the optimiser in the backend's native formulation; the
-    reference runs with the very same optimiser.
+    reference runs with the very same optimiser. ``steps`` as for :func:`run_backend`.
     """
     optimizer = make_optimizer(variant_of(backend))
     reference = registry.get("numpy")
-    expected = run_backend(reference, spec, params, batches, optimizer, dropout_mask=dropout_mask)
-    actual = run_backend(backend, spec, params, batches, optimizer, dropout_mask=dropout_mask)
+    expected, actual = (run_backend(b, spec, params, batches, optimizer, steps=steps,
+                                    dropout_mask=dropout_mask) for b in (reference, backend))
     return compare_all(actual, expected, tolerance(spec.dtype, spec.family))
 
 
@@ -148,7 +153,7 @@ def run_case(case: Case, backend: Backend, *, seed: int = 0, name: str | None = 
                     case.spec, params, x, y, dropout_mask=case.dropout_mask, seed=seed)
         else:
             result.comparisons = compare_backend(backend, case.spec, params, batches,
-                                                 case.make_optimizer,
+                                                 case.make_optimizer, steps=case.steps,
                                                  dropout_mask=case.dropout_mask)
     except Exception as exc:  # a backend that raises fails its case; the run goes on
         result.error = f"{type(exc).__name__}: {exc}"

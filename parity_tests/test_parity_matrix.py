@@ -188,3 +188,25 @@ def test_runner_catches_a_mismatched_optimizer_formulation(optimizer: str, stage
     result = runner.run_case(case, WrongVariant())
     assert not result.passed
     assert f"gradients match; update of {stage}." in result.sentence
+
+
+def test_runner_is_generic_over_the_model_family() -> None:
+    # A CNN case with a dropout mask: the mask reaches forward/gradients of both sides (a clone
+    # of the reference must match exactly), and the reference passes finite differences.
+    cnn_spec = pytest.importorskip("nnparity.reference.cnn_spec")
+    cnn = pytest.importorskip("nnparity.reference.cnn")
+    spec = cnn_spec.CNNSpec.tiny()
+    mask = cnn.draw_dropout_mask(spec, 3, 0)
+    case = cases.Case("cnn-tiny-f64-b3", spec, batch=3, architecture="cnn", steps=0,
+                      dropout_mask=mask)
+
+    class Clone(NumpyBackend):
+        name = "clone"
+
+    cloned = runner.run_case(case, Clone())
+    assert cloned.passed and {c.stage for c in cloned.comparisons} == {
+        "forward", "loss", "delta", "grad"}, cloned.sentence
+    checked = runner.run_case(case, registry.get("numpy"))
+    assert checked.passed and checked.comparisons, checked.sentence
+    unmasked = runner.run_case(dataclasses.replace(case, dropout_mask=None), Clone())
+    assert unmasked.passed  # the reference draws no mask of its own: same without one
