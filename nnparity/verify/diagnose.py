@@ -245,7 +245,7 @@ def relu_at_zero(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
         "Your relu derivative is 1 at z = 0 (a mask like `z >= 0` or `dz[z < 0] = 0`, as in "
         "seed 003). The convention here, as in seed 000, PyTorch and TensorFlow, is "
         "relu'(0) = 0: use `z > 0` (or `dz[z <= 0] = 0`).",
-        f"the batch has exact zeros ({where}; input row 0 is all zeros); the reference with "
+        f"the batch has exact zeros ({where}); the reference with "
         f"relu'(0) = 1 reproduces your {_label(key)} ({_agreement(result)})",
     )
 

@@ -1,8 +1,10 @@
 """The test problem fed to the learner's code, the reference and the backends, and their results.
 
 The batch is built to expose the classic bugs, not only to be random:
-- input row 0 is all zeros and half of layer 1's biases are exactly 0, so some ``z`` entries are
-  exactly 0 (a relu derivative taken as 1 at 0 shows up there);
+- input row 0 is the unit vector ``e_1`` and half of layer 1's biases are ``-W1[0, j]``, so
+  ``z1[0, j] = W1[0, j] - W1[0, j]`` is exactly 0 (a relu derivative taken as 1 at 0 shows up
+  there, and through ``x.T @ delta`` in ``dW1`` too); input row 1 is all zeros, so without biases
+  ``z1[1]`` is exactly 0 as well;
 - every bias is non-zero elsewhere (``b - lr * b`` instead of ``b - lr * db`` shows up);
 - for softmax cross-entropy in float64 the output biases carry a common offset of
   :data:`LOGIT_SHIFT` (softmax is shift-invariant, so the math does not change), which makes
@@ -59,17 +61,19 @@ def make_problem(spec: MLPSpec, seed: int = 0, batch: int = DEFAULT_BATCH,
         raise ValueError(f"--batch must be at least 2 (sum and mean must differ), got {batch}")
     rng = np.random.default_rng([seed, 6])
     params = init_params(spec, "xavier", seed)
+    x = rng.standard_normal((batch, spec.input_dim)).astype(spec.dtype)
+    x[0], x[1] = 0.0, 0.0
+    x[0, 0] = 1.0
     if spec.bias:
         for i in range(1, spec.depth + 1):
             shape = (1, spec.widths[i])
             b = rng.uniform(0.1, 0.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
             if i == 1:
-                b[0, : (spec.widths[1] + 1) // 2] = 0.0
+                half = (spec.widths[1] + 1) // 2
+                b[0, :half] = -params["W1"][0, :half]
             if i == spec.depth and spec.loss == "ce":
                 b = b + LOGIT_SHIFT[spec.dtype]
             params[f"b{i}"] = b.astype(spec.dtype)
-    x = rng.standard_normal((batch, spec.input_dim)).astype(spec.dtype)
-    x[0] = 0.0
     classes = rng.permutation(np.resize(np.arange(max(spec.output_dim, 2)), batch))
     if spec.loss == "ce":
         y = classes.astype(np.int64)

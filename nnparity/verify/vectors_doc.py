@@ -49,8 +49,8 @@ Reading the JSON: C and Julia read `data` in row-major order as is; in MATLAB/Oc
 - `loss`: `l2` is `0.5 * sum((o - y)^2)`; `ce` is softmax cross-entropy on the logits `o`;
   `bce` is the sigmoid log-loss on one logit. `reduction` `sum` adds over the batch, `mean`
   divides by N (so do `delta`, `dW` and `db`).
-- relu'(0) = 0. Row 0 of `x` is all zeros and some first-layer biases are exactly 0, so some
-  `z` entries are exactly 0 and the convention is tested.
+- relu'(0) = 0. Row 0 of `x` is the unit vector `e_1` and half of the first layer's biases are
+  `-W1[0, j]`; row 1 is all zeros. So some `z` entries are exactly 0 and the convention is tested.
 - Softmax cross-entropy vectors carry a constant 1000 in the output biases: softmax does not
   change, but `exp(o)` overflows unless each row's maximum is subtracted first.
 

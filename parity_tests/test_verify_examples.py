@@ -1,0 +1,87 @@
+"""``nnparity verify`` on examples/verify: every correct file passes, every faulty file fails at
+its exact first divergence with its diagnosis (one learner subprocess per file)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from nnparity.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "verify"
+CORRECT = ("correct_function_row", "correct_class_row", "correct_class_gradient",
+           "correct_column")
+# file -> (stage, tensor) of the first divergence, diagnosis code
+FAULTY = {
+    "faulty_sum_vs_mean": (("grad", "b2"), "sum-vs-mean"),
+    "faulty_sign": (("delta", "layer3"), "sign"),
+    "faulty_transposed": (("grad", "W2"), "transposed"),
+    "faulty_bias_update": (("update", "step1.b2"), "bias-with-bias"),
+    "faulty_relu_zero": (("delta", "layer1"), "relu-at-zero"),
+    "faulty_softmax_overflow": (("loss", "loss"), "softmax-overflow"),
+    "faulty_last_derivative": (("delta", "layer3"), "last-derivative"),
+    "faulty_l2_factor": (("grad", "W2"), "l2-factor"),
+}
+
+
+def verify(name: str, tmp_path: Path, *extra: str) -> tuple[int, dict]:
+    report = tmp_path / f"{name}.json"
+    code = main(["verify", str(EXAMPLES / f"{name}.py"), "--backends", "none",
+                 "--json", str(report), *extra])
+    return code, json.loads(report.read_text())["cases"][f"{name}.py"]["backends"]["yours"]
+
+
+@pytest.mark.parametrize("name", CORRECT)
+def test_correct_examples_pass(name, tmp_path, capsys):
+    code, result = verify(name, tmp_path)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert result["status"] == "pass" and result["diagnosis"] is None
+    assert len(result["comparisons"]) >= 5
+    assert "tensors you expose match the reference" in out
+
+
+@pytest.mark.parametrize("name", sorted(FAULTY))
+def test_faulty_examples_name_first_divergence_and_diagnosis(name, tmp_path, capsys):
+    (stage, tensor), diagnosis = FAULTY[name]
+    code, result = verify(name, tmp_path)
+    out = capsys.readouterr().out
+    assert code == 1, out
+    first = next(c for c in result["comparisons"] if not c["passed"])
+    assert (first["stage"], first["name"]) == (stage, tensor)
+    assert f"{stage} of {tensor} differs" in result["first_divergence"]
+    assert result["diagnosis"]["code"] == diagnosis, out
+    assert "first divergence: " in out and f"diagnosis: {result['diagnosis']['title']}" in out
+    assert "checked: " in out
+
+
+def test_every_diagnosis_has_a_faulty_example():
+    from nnparity.verify.diagnose import HYPOTHESES
+
+    generic = {"non_finite", "shape"}
+    codes = {h.__name__.replace("_", "-") for h in HYPOTHESES if h.__name__ not in generic}
+    assert codes == {d for _, d in FAULTY.values()}
+    assert {p.stem for p in EXAMPLES.glob("*.py")} == set(CORRECT) | set(FAULTY)
+
+
+def test_junit_report_carries_the_diagnosis(tmp_path, capsys):
+    junit = tmp_path / "out.xml"
+    code = main(["verify", str(EXAMPLES / "faulty_bias_update.py"), "--backends", "none",
+                 "--junit", str(junit)])
+    capsys.readouterr()
+    assert code == 1
+    failure = ET.parse(junit).getroot().find(".//testcase/failure")
+    assert failure is not None and "update of step1.b2 differs" in failure.get("message", "")
+    assert "diagnosis: bias updated with the bias instead of its gradient" in failure.text
+
+
+@pytest.mark.torch
+def test_framework_backends_are_shown_alongside(tmp_path, capsys):
+    pytest.importorskip("torch")
+    code, _ = verify("correct_class_gradient", tmp_path, "--backends", "torch")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Framework backends against the reference" in out and " torch " in out
