@@ -121,3 +121,22 @@ def test_inputs_are_checked_and_cast() -> None:
         layout.as_input(spec, np.ones((4, 2)))
     with pytest.raises(ValueError, match="mlp family"):
         layout.check_mlp(object(), "torch")
+
+
+def test_edge_modules_import_no_framework() -> None:
+    """``layout`` and ``determinism`` are NumPy only; applying the profile imports no framework
+    (frameworks imported later are configured by their backends)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from nnparity.backends import layout\n"
+        "from nnparity.backends.determinism import apply_determinism, describe\n"
+        "profile = apply_determinism(threads=2, seed=3)\n"
+        "info = describe()\n"
+        "assert info['profile'] == {'seed': 3, 'threads': 2}, info\n"
+        "assert info['TF_ENABLE_ONEDNN_OPTS'] == '0' and info['cpu']\n"
+        "assert not {'torch', 'tensorflow', 'keras'} & set(sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
