@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write a JSON report")
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--verbose", action="store_true", help="every backend tensor in the table")
+    parser.epilog = ("The NNPARITY declaration, the diagnoses and the results-file format are "
+                     "described in examples/verify/README.md.")
 
 
 def _backends(text: str) -> list[str]:
@@ -67,6 +69,8 @@ def _backends(text: str) -> list[str]:
 
 def _verify_file(args: argparse.Namespace) -> list[Verdict]:
     path: Path = args.file
+    if not args.timeout > 0:
+        raise InputError(f"--timeout must be positive, got {args.timeout}")
     if not path.is_file() or path.suffix != ".py":
         raise InputError(f"{path}: not a Python file")
     declaration = read_declaration(path)
@@ -125,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     for verdict in verdicts:
         print(output.render(verdict, verbose=args.verbose))
         print()
+    if len(verdicts) > 1:
+        print("\n".join(output.failures(verdicts)))
     print(output.summary(verdicts, time.perf_counter() - start))
     command = {"name": "verify", "file": str(args.file) if args.file else None,
                "results": str(args.results) if args.results else None, "seed": args.seed,

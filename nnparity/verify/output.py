@@ -63,6 +63,16 @@ def summary(verdicts: Sequence[Verdict], seconds: float | None = None) -> str:
     return report.summary_line(results, skipped, seconds)
 
 
+def failures(verdicts: Sequence[Verdict]) -> list[str]:
+    """One line per failing case: where it first differs and the diagnosis title."""
+    lines = []
+    for v in verdicts:
+        if not v.yours.passed:
+            title = f"; diagnosis: {v.diagnosis.title}" if v.diagnosis else ""
+            lines.append(f"FAILED {v.case}: {v.yours.divergence}{title}")
+    return lines
+
+
 def to_json(verdicts: Sequence[Verdict], command: dict[str, Any]) -> dict[str, Any]:
     """The report's JSON with the diagnosis and warnings added to each learner result."""
     results = [r for v in verdicts for r in v.results]
