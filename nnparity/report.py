@@ -50,7 +50,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from nnparity.backends.compare import Comparison, describe_divergence
+from nnparity.backends.compare import FLOAT64_WATCH, Comparison, describe_divergence, tolerance
 
 SCHEMA = "nnparity.report"
 SCHEMA_VERSION = 1
@@ -169,6 +169,18 @@ def summary_line(results: Sequence[CaseResult], skipped_backends: dict[str, str]
 def divergences(results: Iterable[CaseResult]) -> list[str]:
     """The first-divergence sentence of every failing result."""
     return [r.sentence for r in results if r.status == "fail"]
+
+
+def watch_line(results: Iterable[CaseResult], level: float = FLOAT64_WATCH) -> str | None:
+    """A note when float64-tolerance tensors pass above ``level`` (DESIGN.md: worth a look)."""
+    tol = tolerance("float64")
+    above = [(c.max_rel, r, c) for r in results for c in r.comparisons
+             if c.passed and c.tol == tol and c.max_rel > level]
+    if not above:
+        return None
+    rel, r, c = max(above, key=lambda item: item[0])
+    return (f"float64 watch: {len(above)} tensor{'s' * (len(above) != 1)} passed above "
+            f"{level:.0e} (worst: {r.backend}, case {r.case}, {c.stage} {c.name}, {rel:.1e})")
 
 
 def _number(value: float) -> float | None:

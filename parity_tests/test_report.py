@@ -150,3 +150,11 @@ def test_progress_disabled_is_silent_and_track_yields_everything() -> None:
     assert list(track(range(4), desc="x", enabled=False, stream=out)) == [0, 1, 2, 3]
     assert list(track(iter("ab"), stream=out, interval=1e9, bar=False)) == ["a", "b"]
     assert out.getvalue() == ""
+
+
+def test_float64_watch_line() -> None:
+    assert report.watch_line(_results()) is None
+    close = CaseResult("c", "torch", [_c("update", "step1.W1", 3.4e-12), _c("grad", "W1", 1e-14)])
+    assert report.watch_line([close]) == (
+        "float64 watch: 1 tensor passed above 1e-12 (worst: torch, case c, update step1.W1, "
+        "3.4e-12)")

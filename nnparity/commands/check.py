@@ -110,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
         print("\nfirst divergence per failing case:")
         for line in failures:
             print(f"  {line}")
+    watch = report.watch_line(results)
+    if watch:
+        print("\n" + watch)
     print("\n" + report.summary_line(results, skipped, seconds))
     meta = {"skipped_backends": skipped}
     if args.json:
