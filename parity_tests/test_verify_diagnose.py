@@ -63,6 +63,11 @@ def test_each_mistake_is_recognised(spec_name):
         plain = reference_tensors(problem, backward_spec=spec.with_(weight_decay=0))
         user[("grad", "W1")] = plain[("grad", "W1")] + (2 * spec.weight_decay + 0.03) * w
     assert judge(spec, l2_twice) == (("grad", "W1"), "l2-factor")
+    if spec.weight_decay:
+        def loss_without_l2(problem, user):
+            plain = reference_tensors(problem, backward_spec=spec.with_(weight_decay=0))
+            user[("loss", "loss")] = plain[("loss", "loss")]
+        assert judge(spec, loss_without_l2) == (("loss", "loss"), "l2-factor")
 
 
 def test_relu_at_zero_and_last_derivative_through_the_update():

@@ -85,3 +85,24 @@ def test_framework_backends_are_shown_alongside(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "Framework backends against the reference" in out and " torch " in out
+
+
+def test_a_disagreeing_backend_is_noted_but_does_not_fail_the_learner(tmp_path, capsys,
+                                                                      monkeypatch):
+    from nnparity.backends import registry
+    from nnparity.backends.numpy_backend import NumpyBackend
+
+    class Skewed(NumpyBackend):
+        name = "torch"
+
+        def gradients(self, spec, params, x, y, *, dropout_mask=None):
+            result = super().gradients(spec, params, x, y)
+            result.grads = {k: 2 * v for k, v in result.grads.items()}
+            return result
+
+    monkeypatch.setattr(registry, "reason", lambda name: None)
+    monkeypatch.setattr(registry, "get", lambda name: Skewed())
+    code, result = verify("correct_class_gradient", tmp_path, "--backends", "torch")
+    out = capsys.readouterr().out
+    assert code == 0 and result["status"] == "pass"
+    assert "note: torch disagrees with the reference" in out

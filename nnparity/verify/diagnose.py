@@ -270,41 +270,44 @@ def last_derivative(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 
 
 def l2_factor(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
-    """The L2 term of a weight gradient is ``c * W`` with ``c`` other than the spec's lambda."""
+    """The L2 term is ``c * W`` (gradient) or ``c/2 * sum(W^2)`` (loss) with ``c != lambda``."""
     stage, name = key
     param = name.split(".", 1)[-1]
     user = ctx.user.get(key)
-    if stage not in ("grad", "update") or not param.startswith("W") or user is None \
-            or user.shape != ctx.reference[key].shape:
+    if user is None or user.shape != ctx.reference[key].shape:
         return None
-    spec, lr = ctx.problem.spec, ctx.problem.lr
-    w = ctx.problem.params[param].astype(np.float64)
-    plain = ctx.variant("no-l2", backward_spec=spec.with_(weight_decay=0.0))[("grad", param)]
-    residual = user - plain if stage == "grad" else (w - lr * plain - user) / lr
+    spec = ctx.problem.spec
+    plain = ctx.variant("no-l2", backward_spec=spec.with_(weight_decay=0.0))
     lam = spec.weight_decay
-    nice = [(label, f * lam) for label, f in NICE_L2_FACTORS.items() if lam]
-    c = float(np.sum(residual * w) / np.sum(w * w))
-    ratio = None
-    for label, factor in [*nice, (None, c)]:
-        result = ctx.check(key, {("grad", param): plain + factor * w})
-        if result is not None:
-            ratio, c = label, factor
-            break
+    candidates = [(label, f * lam) for label, f in NICE_L2_FACTORS.items() if lam]
+    if stage == "loss" and lam:
+        penalty = (ctx.reference[key] - plain[key]) / lam  # 0.5 * sum(W^2)
+        found = next(((label, c, r) for label, c in candidates
+                      if (r := ctx.matches(key, plain[key] + c * penalty)).passed), None)
+        what, term = "the loss", "c/2 * sum(W^2)"
+    elif stage in ("grad", "update") and param.startswith("W"):
+        w, lr = ctx.problem.params[param].astype(np.float64), ctx.problem.lr
+        g = plain[("grad", param)]
+        residual = user - g if stage == "grad" else (w - lr * g - user) / lr
+        candidates.append((None, float(np.sum(residual * w) / np.sum(w * w))))
+        found = next(((label, c, r) for label, c in candidates
+                      if (r := ctx.check(key, {("grad", param): g + c * w})) is not None), None)
+        what, term = f"{_label(key)}", f"c * {param}"
     else:
         return None
+    if found is None:
+        return None
+    ratio, c, result = found
     if ratio == "0":
-        hint = "the L2 term is missing from this gradient (is it added only later?)"
-    elif ratio:
-        hint = (f"you use {ratio} * lambda; the gradient of 0.5 * lambda * sum(W^2) is "
-                "lambda * W")
+        hint = f"the L2 term is missing from {what} (is it added only later?)"
     else:
-        hint = (f"lambda = {lam:g} in the spec; the gradient of 0.5 * lambda * sum(W^2) is "
+        hint = (f"c = {c:.6g} ({ratio + ' * lambda' if ratio else 'a least-squares fit'}), but "
+                f"lambda = {lam:g}: the loss term is 0.5 * lambda * sum(W^2), its gradient "
                 "lambda * W")
     return Diagnosis(
         "l2-factor", "L2 regularisation applied with the wrong factor",
-        f"Your {_label(key)} carries {c:.6g} * {param} as its L2 term: {hint}.",
-        f"the reference without weight decay plus {c:.6g} * {param} "
-        f"({'exactly ' + ratio + ' * lambda' if ratio else 'a least-squares fit'}) reproduces it "
+        f"Your {what} carries {term} as its L2 term: {hint}.",
+        f"the reference without weight decay plus that term with c = {c:.6g} reproduces it "
         f"({_agreement(result)})",
     )
 

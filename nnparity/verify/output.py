@@ -31,7 +31,9 @@ def render(verdict: Verdict, verbose: bool = False) -> str:
     if others:
         lines += ["", "Framework backends against the reference, same inputs:",
                   report.render_table(others, verbose=verbose)]
-    lines += [f"  {r.backend} raised {r.error}" for r in others if r.error is not None]
+    lines += [f"  note: {r.backend} disagrees with the reference ({r.divergence}); your "
+              "result is judged against the reference only"
+              for r in others if r.status == "fail"]
     for name, why in verdict.skipped_backends.items():
         lines.append(f"  {name}: skipped ({why})")
     lines.append("")

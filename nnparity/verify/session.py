@@ -39,8 +39,9 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        """True when the learner's code and every backend that ran match the reference."""
-        return all(r.passed or r.status == "skip" for r in self.results)
+        """True when the learner's tensors match the reference (the exit code follows this;
+        a backend that disagrees is reported, but is not the learner's fault)."""
+        return self.yours.passed
 
 
 def judge(
