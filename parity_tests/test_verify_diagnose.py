@@ -94,3 +94,12 @@ def test_no_diagnosis_for_an_unrelated_difference(spec_name):
             user[key] = user[key] + 1e-3 * rng.standard_normal(user[key].shape)
     first, code = judge(SPECS[spec_name], noise)
     assert first is not None and code is None
+
+
+def test_probabilities_declared_as_the_output():
+    from nnparity.reference.losses import softmax
+
+    def probs(problem, user):
+        user[("forward", "h.layer3")] = softmax(user[("forward", "h.layer3")])
+    spec = SPECS["relu-ce-mean-wd"]
+    assert judge(spec, probs) == (("forward", "h.layer3"), "probabilities")

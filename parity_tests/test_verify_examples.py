@@ -61,7 +61,7 @@ def test_faulty_examples_name_first_divergence_and_diagnosis(name, tmp_path, cap
 def test_every_diagnosis_has_a_faulty_example():
     from nnparity.verify.diagnose import HYPOTHESES
 
-    generic = {"non_finite", "shape"}
+    generic = {"non_finite", "shape", "probabilities"}
     codes = {h.__name__.replace("_", "-") for h in HYPOTHESES if h.__name__ not in generic}
     assert codes == {d for _, d in FAULTY.values()}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == set(CORRECT) | set(FAULTY)

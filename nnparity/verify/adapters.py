@@ -125,8 +125,10 @@ def _literal(node: ast.expr) -> Any:
             and not node.args and all(k.arg for k in node.keywords):
         return {k.arg: _literal(k.value) for k in node.keywords}
     if isinstance(node, ast.Dict):
-        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values, strict=True)
-                if k is not None}
+        if any(k is None for k in node.keys):
+            raise ValueError(f"line {node.lineno}: '**' unpacking is not a literal")
+        return {_literal(k): _literal(v)  # type: ignore[arg-type]
+                for k, v in zip(node.keys, node.values, strict=True)}
     if isinstance(node, ast.List | ast.Tuple):
         return [_literal(e) for e in node.elts]
     try:
@@ -236,7 +238,6 @@ def _per_layer(value: Any, key: str, depth: int, where: str) -> list[str | None]
 
 
 def _check_steps(adapter: Adapter, where: str) -> None:
-    needs = {"forward": [*FORWARD_ROLES, "output"], "backward": [*BACKWARD_ROLES, "loss"]}
     declared = set(adapter.roles) | set(adapter.scalars)
     if not adapter.steps.keys() & {"forward", "backward", "update"}:
         raise InputError(f"{where}: {NAME} names no step to run: give 'forward', 'backward' "
@@ -246,7 +247,7 @@ def _check_steps(adapter: Adapter, where: str) -> None:
         raise InputError(f"{where}: z/h/output are declared but there is no 'forward' step")
     if adapter.grads_after == "update" and "update" not in adapter.steps:
         raise InputError(f"{where}: grads_after is 'update' but there is no 'update' step")
-    if "backward" not in adapter.steps and declared & set(needs["backward"]):
+    if "backward" not in adapter.steps and declared & {*BACKWARD_ROLES, "loss"}:
         raise InputError(f"{where}: loss/delta/dW/db are declared but there is no 'backward' "
                          "step")
     if adapter.compares_updates and not ({"W", "W_new"} & set(adapter.roles)):

@@ -15,7 +15,8 @@ learner's tensor matches that prediction within the tolerance of
 - ``l2-factor``: the L2 gradient ``c * W`` fitted by least squares (the fit must be exact).
 
 Updated parameters are checked through their gradient: ``p - lr * g`` with ``g`` the predicted
-gradient. A non-finite or mis-shaped tensor nothing explains gets a plain description.
+gradient. Declaring softmax probabilities as the output (``probabilities``) is recognised too; a
+non-finite or mis-shaped tensor nothing explains gets a plain description.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 
 from nnparity.backends.compare import Comparison, Tensors, compare_tensor, tolerance
 from nnparity.reference.activations import get_activation
+from nnparity.reference.losses import probabilities as predict_probabilities
 from nnparity.reference.results import Trace
 
 from .problem import Problem, reference_tensors
@@ -312,6 +314,23 @@ def l2_factor(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     )
 
 
+def probabilities(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """The declared output is softmax/sigmoid probabilities, where the reference has logits."""
+    spec = ctx.problem.spec
+    if key != ("forward", f"h.layer{spec.depth}") or spec.loss == "l2":
+        return None
+    result = ctx.matches(key, predict_probabilities(spec.loss, ctx.reference[key]))
+    if not result.passed:
+        return None
+    return Diagnosis(
+        "probabilities", "your output is probabilities, not logits",
+        f"The last layer's h/output you declared holds the {spec.loss} probabilities; the "
+        "reference compares the logits o (the loss applies softmax/sigmoid). Point 'output' (or "
+        "the last 'h') at the logits, e.g. the last layer's z.",
+        f"the reference's probabilities reproduce it ({_agreement(result)})",
+    )
+
+
 def shape(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """A mis-shaped tensor nothing else explains."""
     user, ref = ctx.user.get(key), np.asarray(ctx.reference[key])
@@ -328,8 +347,8 @@ def shape(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 
 # Most specific first; each is tried on the first diverging tensor only.
 HYPOTHESES: tuple[Hypothesis, ...] = (
-    softmax_overflow, non_finite, transposed, shape, bias_with_bias, sign, sum_vs_mean,
-    relu_at_zero, last_derivative, l2_factor,
+    softmax_overflow, non_finite, transposed, shape, probabilities, bias_with_bias, sign,
+    sum_vs_mean, relu_at_zero, last_derivative, l2_factor,
 )
 
 
