@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from nnparity.backends.determinism import apply_determinism
 from nnparity.errors import InputError
 from nnparity.presets import PRESETS, preset
 from nnparity.reference.init import SCHEMES
@@ -64,6 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", metavar="FILE", help="continue from a checkpoint")
     parser.add_argument("--plot", metavar="DIR",
                         help="write curves.png (and misclassified.png for image data) to DIR")
+    parser.add_argument("--threads", type=int,
+                        help="framework threads (default $NNPARITY_THREADS or 1: reproducible)")
     parser.add_argument("--every", type=int, default=1, metavar="N",
                         help="print one line every N epochs (default 1)")
 
@@ -87,6 +90,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    apply_determinism(threads=args.threads, seed=config.seed)
     print(f"training {config.dataset} on {config.backend}: layers {list(config.layers)}, "
           f"{config.loss}/{config.reduction}, {config.optimizer} lr {config.lr}, "
           f"batch {config.batch}, {config.epochs} epochs, seed {config.seed}", flush=True)
