@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from nnparity import cases, report
+from nnparity import cases, parity, report
 from nnparity.backends import registry
 from nnparity.errors import InputError
 from nnparity.progress import Progress
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only cases whose name matches REGEX (re.search)")
     parser.add_argument("--list", action="store_true", help="list the selected cases and exit")
     parser.add_argument("--json", metavar="FILE", help="write a JSON report (schema version "
-                        f"{report.SCHEMA_VERSION}, see the README)")
+                        f"{report.SCHEMA_VERSION}, documented in nnparity/report.py)")
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="show every compared tensor, not just the worst per case")
@@ -93,8 +93,6 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     results: list[report.CaseResult] = []
     with Progress(len(selected) * len(names), "check") as progress:
-        from nnparity import parity
-
         for name in names:
             backend = registry.get(name)
             for case in selected:
