@@ -9,13 +9,15 @@ x batch {1, 4, 20} x architecture (the seeds' nets, :data:`ARCHITECTURES`). The 
 (6912 cases) is too big, so three covering designs are used:
 
 - ``quick``: every *pair* of values of activation, loss, reduction, optimiser and dtype
-  (greedy pairwise covering array), on the small nets (iris, xor) at batch 4; plus the odd shapes.
+  (greedy pairwise covering array), on the small nets (iris, xor) at batch 4; plus two odd
+  shapes (12 + 2 = 14 cases).
 - ``default`` (what ``nnparity check`` runs): every *pair* of values of all eight dimensions
-  (greedy pairwise covering array, architectures and batch sizes included); plus the odd shapes.
+  (greedy pairwise covering array, architectures and batch sizes included); plus the odd shapes
+  (26 + 8 = 34 cases).
 - ``full``: every combination of the six dimensions that change the math (activation, loss,
   reduction, weight decay, optimiser, dtype: 192 cases) with architecture and batch size rotated
   deterministically so that every architecture meets every value of every other dimension and
-  every batch size; plus the default cases and the odd shapes.
+  every batch size; plus the default cases and the odd shapes (224 distinct cases).
 
 The activation dimension is the hidden layers' activation. The output layer is chosen per loss,
 which is where the senseless pairs are left out rather than run:
