@@ -114,3 +114,12 @@ def test_export_a_custom_spec(tmp_path, capsys):
     twin = json.loads((tmp_path / "mine.json").read_text())
     assert twin["tensors"]["x"]["shape"] == [3, 2] and twin["spec"]["layers"] == [3, 2]
     assert "wrote 1 vector(s)" in capsys.readouterr().out
+
+
+def test_export_a_chosen_set_and_bad_names(tmp_path, capsys):
+    spec = {"input_dim": 2, "layers": [2], "activations": ["identity"], "loss": "l2"}
+    specs = {"a": spec, "b": {**spec, "reduction": "mean"}}
+    assert main(["vectors", "export", str(tmp_path), "--spec", json.dumps(specs)]) == 0
+    assert json.loads((tmp_path / "index.json").read_text())["vectors"] == ["a", "b"]
+    assert main(["vectors", "export", str(tmp_path), "--spec", json.dumps({"../x": spec})]) == 2
+    assert "use letters, digits" in capsys.readouterr().err

@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["export"], help="what to do (export)")
     parser.add_argument("folder", type=Path, metavar="DIR", help="where to write the vectors")
     parser.add_argument("--spec", metavar="JSON|FILE",
-                        help="one network (MLPSpec fields) instead of the default set: "
-                        f"{', '.join(DEFAULT_SPECS)}")
+                        help="instead of the default set (" + ", ".join(DEFAULT_SPECS) + "): one "
+                        "network (MLPSpec fields, named by --name) or an object {name: spec}")
     parser.add_argument("--name", default="custom", help="the vector's name with --spec (custom)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and batch (0)")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
@@ -30,11 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.folder.exists() and not args.folder.is_dir():
         raise InputError(f"{args.folder}: exists and is not a folder")
-    if not args.name.replace("-", "").replace("_", "").isalnum():
-        raise InputError(f"--name {args.name!r}: use letters, digits, '-' and '_' only")
     specs = DEFAULT_SPECS
     if args.spec:
-        specs = {args.name: make_spec(parse_json_option(args.spec, "--spec"), "--spec")}
+        data = parse_json_option(args.spec, "--spec")
+        chosen = data if "layers" not in data else {args.name: data}
+        specs = {name: make_spec(value, f"--spec {name}") for name, value in chosen.items()}
+    bad = [n for n in specs if not n.replace("-", "").replace("_", "").isalnum()]
+    if bad or not specs:
+        raise InputError(f"vector names {bad or '(none)'}: use letters, digits, '-' and '_'")
     if not args.lr > 0:
         raise InputError(f"--lr must be positive, got {args.lr}")
     names = export(args.folder, specs, args.seed, args.batch, args.lr)
