@@ -91,7 +91,7 @@ class Context:
         return None
 
     def check(self, key: tuple[str, str], grads: Tensors) -> Comparison | None:
-        """Does the learner's tensor equal what ``grads`` imply? ``None`` when not applicable."""
+        """The passing comparison if the learner's tensor is what ``grads`` imply, else None."""
         predicted = self.gradient_prediction(key, grads)
         if predicted is None:
             return None
