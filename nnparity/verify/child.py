@@ -33,7 +33,7 @@ class Failure(Exception):
     """Stops the run; ``kind`` is ``adapter`` or ``exception``."""
 
     def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(" ".join(message.split("\n")))  # one line on the terminal
         self.kind = kind
 
 
