@@ -64,10 +64,20 @@ def judge(
     verdict = Verdict(case, [yours], warnings=list(warnings))
     ctx = Context(problem, reference, user, list(warnings))
     verdict.diagnosis = diagnose(ctx, first_divergence(comparisons))
+    verdict.results += alongside(case, problem, reference, backends, verdict.skipped_backends)
+    return verdict
+
+
+def alongside(case: str, problem: Problem, reference: Tensors, backends: Sequence[str],
+              skipped: dict[str, str]) -> list[CaseResult]:
+    """Each installed backend on the same problem against the reference (its optimiser
+    variant's update); missing ones go to ``skipped`` with the registry's reason."""
+    spec = problem.spec
+    results = []
     for name in backends:
         why = registry.reason(name)
         if why is not None:
-            verdict.skipped_backends[name] = why
+            skipped[name] = why
             continue
         start = time.perf_counter()
         result = CaseResult(case, name, spec=spec.to_dict())
@@ -76,12 +86,13 @@ def judge(
             variant = variant_of(backend)
             expected = reference if variant == "torch" else \
                 reference_tensors(problem, variant=variant)
-            result.comparisons = compare_all(backend_tensors(backend, problem), expected, tol)
+            result.comparisons = compare_all(backend_tensors(backend, problem), expected,
+                                             tolerance(spec.dtype, spec.family))
         except Exception as exc:  # a backend bug must not hide the learner's verdict
             result.error = f"{type(exc).__name__}: {exc}"
         result.seconds = time.perf_counter() - start
-        verdict.results.append(result)
-    return verdict
+        results.append(result)
+    return results
 
 
 def failed_run(case: str, problem: Problem, error: str, seconds: float) -> Verdict:
