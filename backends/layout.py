@@ -11,9 +11,15 @@ Canonical layouts (the reference's, DESIGN.md) against the frameworks':
 | first dense after conv | rows in NHWC order     | rows in NCHW order       | NHWC   |
 
 Besides the tensor layouts, this module holds the other edge conversions both framework backends
-share, so neither writes them twice: labels (class indices or dense targets), the reference's
-flat optimiser state (``"t"``, ``"m.W1"``, ``"v.W1"``) split per parameter and joined back, and
-the assembly of per-layer framework results into :class:`Trace` / :class:`Gradients`.
+share, so neither writes them twice: inputs (NHWC images become NCHW for torch), dropout masks
+and the trainers' mask rule, labels (class indices or dense targets), the reference's flat
+optimiser state (``"t"``, ``"m.W1"``, ``"v.W1"``) split per parameter and joined back, and the
+assembly of framework results (named ``z.<layer>`` / ``h.<layer>`` tensors) into
+:class:`Trace` / :class:`Gradients` in the canonical layout.
+
+Parameters are converted by name and family: :func:`to_framework` / :func:`from_framework` take
+the spec, so ``conv1.W`` (HWIO <-> OIHW) and ``fc1.W`` (NHWC <-> NCHW row order, then the
+transpose) are handled where the MLP's ``W1`` is.
 
 Every function returns a new C-contiguous array (never a view into its argument), so a framework
 tensor made from the result owns its memory.
@@ -26,10 +32,13 @@ from typing import Any
 
 import numpy as np
 
+from nnparity.reference.cnn import draw_dropout_mask
+from nnparity.reference.dropout import check_mask
 from nnparity.reference.losses import as_targets
 from nnparity.reference.results import Gradients, Trace
 
 FRAMEWORKS = ("torch", "keras")
+FAMILIES = ("mlp", "cnn")
 
 
 def _copy(a: np.ndarray) -> np.ndarray:
@@ -70,23 +79,54 @@ def bias_from_framework(b: np.ndarray, family: str = "mlp") -> np.ndarray:
     return _copy(flat.reshape(1, -1) if family == "mlp" else flat)
 
 
-def to_framework(framework: str, name: str, value: np.ndarray) -> np.ndarray:
-    """An MLP parameter (or a same-shaped optimiser slot) ``W<i>``/``b<i>`` in ``framework``'s
-    layout: ``torch`` transposes weights, both flatten biases to ``[D]``."""
+def to_framework(framework: str, name: str, value: np.ndarray, spec: Any = None) -> np.ndarray:
+    """A parameter (or a same-shaped optimiser slot) in ``framework``'s layout.
+
+    MLP (``spec`` None or an ``MLPSpec``): ``W<i>`` transposed for ``torch``, ``b<i>`` flattened
+    to ``[D]``. CNN: ``conv<i>.W`` HWIO -> OIHW for ``torch`` (unchanged for ``keras``),
+    ``fc1.W`` rows permuted NHWC -> NCHW flatten order for ``torch``, then every ``fc<j>.W``
+    transposed for ``torch``; biases ``[D]`` unchanged.
+    """
     _check_framework(framework)
-    if name.startswith("b"):
+    torch = framework == "torch"
+    layer, kind = _split_name(name, spec)
+    if kind == "b":
         return bias_to_framework(value)
-    return dense_weight_to_torch(value) if framework == "torch" else dense_weight_to_keras(value)
+    if layer.startswith("conv"):
+        return hwio_to_oihw(value) if torch else _copy(value)
+    if torch and layer == "fc1":
+        value = dense_rows_nhwc_to_nchw(value, *spec.feature_shapes()[-1])
+    return dense_weight_to_torch(value) if torch else dense_weight_to_keras(value)
 
 
-def from_framework(framework: str, name: str, value: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`to_framework`: back to ``W [D_in, D_out]`` / ``b [1, D]``."""
+def from_framework(framework: str, name: str, value: np.ndarray, spec: Any = None) -> np.ndarray:
+    """Inverse of :func:`to_framework`: back to the canonical layout (``b [1, D]`` for the MLP,
+    ``[D]`` for the CNN)."""
     _check_framework(framework)
-    if name.startswith("b"):
-        return bias_from_framework(value, "mlp")
-    if framework == "torch":
-        return dense_weight_from_torch(value)
-    return dense_weight_from_keras(value)
+    torch = framework == "torch"
+    layer, kind = _split_name(name, spec)
+    if kind == "b":
+        return bias_from_framework(value, family_of(spec))
+    if layer.startswith("conv"):
+        return oihw_to_hwio(value) if torch else _copy(value)
+    w = dense_weight_from_torch(value) if torch else dense_weight_from_keras(value)
+    if torch and layer == "fc1":
+        w = dense_rows_nchw_to_nhwc(w, *spec.feature_shapes()[-1])
+    return w
+
+
+def family_of(spec: Any) -> str:
+    """``spec.family``; ``mlp`` for ``None`` (the MLP-only callers' default)."""
+    return "mlp" if spec is None else getattr(spec, "family", None)
+
+
+def _split_name(name: str, spec: Any) -> tuple[str, str]:
+    """``(layer, kind)``: ``conv1.W -> (conv1, W)``; MLP ``W1 -> (layer1, W)``,
+    ``b1 -> (layer1, b)``."""
+    if family_of(spec) == "cnn":
+        layer, _, kind = name.partition(".")
+        return layer, kind
+    return f"layer{name[1:]}", name[0]
 
 
 def _check_framework(framework: str) -> None:
@@ -144,6 +184,15 @@ def dense_rows_nchw_to_nhwc(w: np.ndarray, h: int, width: int, c: int) -> np.nda
     return out
 
 
+def flat_nchw_to_nhwc(flat: np.ndarray, h: int, width: int, c: int) -> np.ndarray:
+    """A torch flatten ``[N, C*H*W]`` (NCHW order) -> the NHWC flatten ``[N, H*W*C]`` of the same
+    feature map (what the reference's ``h['flatten']`` holds)."""
+    flat = np.asarray(flat)
+    out = np.empty_like(flat)
+    out[:, nchw_flatten_order(h, width, c)] = flat
+    return out
+
+
 def _check_rows(w: np.ndarray, h: int, width: int, c: int) -> None:
     if w.ndim != 2 or w.shape[0] != h * width * c:
         raise ValueError(
@@ -154,13 +203,12 @@ def _check_rows(w: np.ndarray, h: int, width: int, c: int) -> None:
 # --- inputs and labels ---------------------------------------------------------------------------
 
 
-def check_mlp(spec: Any, backend: str, dropout_mask: np.ndarray | None = None) -> None:
-    """Raise ``ValueError`` unless ``spec`` is an MLP spec and no dropout mask is given."""
+def check_spec(spec: Any, backend: str) -> None:
+    """Raise ``ValueError`` unless ``spec`` is an MLP or a CNN spec."""
     family = getattr(spec, "family", None)
-    if family != "mlp":
-        raise ValueError(f"the {backend} backend supports the mlp family, not {family!r}")
-    if dropout_mask is not None:
-        raise ValueError("the MLP has no dropout: dropout_mask must be None")
+    if family not in FAMILIES:
+        raise ValueError(f"the {backend} backend supports the mlp family and the cnn family, "
+                         f"not {family!r}")
 
 
 def check_variant(optimizer: Any, variant: str, backend: str, api: str) -> None:
@@ -174,11 +222,42 @@ def check_variant(optimizer: Any, variant: str, backend: str, api: str) -> None:
 
 
 def as_input(spec: Any, x: np.ndarray) -> np.ndarray:
-    """``x [N, input_dim]`` as a C-contiguous copy in the spec's dtype (shape checked)."""
+    """A C-contiguous copy in the spec's dtype of ``x [N, input_dim]`` (MLP) or
+    ``x [N, H, W, C]`` (CNN, NHWC); the shape is checked."""
     x = np.asarray(x, dtype=spec.dtype)
-    if x.ndim != 2 or x.shape[1] != spec.input_dim:
+    if family_of(spec) == "cnn":
+        if x.ndim != 4 or x.shape[1:] != tuple(spec.input_shape):
+            h, w, c = spec.input_shape
+            raise ValueError(f"input of shape {x.shape} does not fit [N, {h}, {w}, {c}] (NHWC)")
+    elif x.ndim != 2 or x.shape[1] != spec.input_dim:
         raise ValueError(f"input of shape {x.shape} does not fit input_dim {spec.input_dim}")
     return _copy(x)
+
+
+def input_to_framework(framework: str, spec: Any, x: np.ndarray) -> np.ndarray:
+    """:func:`as_input`, then NHWC -> NCHW for a ``torch`` CNN."""
+    x = as_input(spec, x)
+    return nhwc_to_nchw(x) if framework == "torch" and x.ndim == 4 else x
+
+
+def as_dropout_mask(spec: Any, mask: np.ndarray | None, n: int) -> np.ndarray | None:
+    """A checked 0/1 mask ``[n, spec.dropout_units]`` in the spec's dtype, or ``None``
+    (evaluation). The MLP has no dropout: a mask for it is an error."""
+    if mask is None:
+        return None
+    if family_of(spec) != "cnn":
+        raise ValueError("the MLP has no dropout: dropout_mask must be None")
+    return _copy(check_mask(mask, (n, spec.dropout_units)).astype(spec.dtype))
+
+
+def training_mask(spec: Any, n: int, mask: np.ndarray | None,
+                  rng: np.random.Generator) -> np.ndarray | None:
+    """The mask of one training step, by the reference trainer's rule (``NumpyTrainer.step``):
+    the given ``mask``, else for a CNN with ``keep_prob < 1`` a fresh one drawn from ``rng`` by
+    ``draw_dropout_mask``, else ``None``. Same ``rng`` seed -> same masks in every backend."""
+    if mask is None and family_of(spec) == "cnn" and spec.keep_prob < 1:
+        mask = draw_dropout_mask(spec, n, rng)
+    return as_dropout_mask(spec, mask, n)
 
 
 def split_labels(
@@ -235,30 +314,43 @@ def join_state(
 # --- results -------------------------------------------------------------------------------------
 
 
-def make_trace(layer_names: Sequence[str], zs: Sequence[np.ndarray],
-               hs: Sequence[np.ndarray]) -> Trace:
-    """A :class:`Trace` from per-layer ``z`` and ``h`` arrays (first layer first)."""
-    trace = Trace(output=hs[-1])
-    for name, z, h in zip(layer_names, zs, hs, strict=True):
-        trace.z[name], trace.h[name] = z, h
+def tensor_from_framework(framework: str, spec: Any, key: str, value: np.ndarray) -> np.ndarray:
+    """A traced tensor (``z.conv1``, ``h.pool1``, ``h.flatten``, ``z.fc1``, ...) or a delta
+    (keyed ``z.<layer>``) -> canonical layout: torch's NCHW maps -> NHWC, torch's NCHW-order
+    ``h.flatten`` -> NHWC order; everything else is copied."""
+    value = np.asarray(value)
+    if framework == "torch" and value.ndim == 4:
+        return nchw_to_nhwc(value)
+    if framework == "torch" and key == "h.flatten":
+        return flat_nchw_to_nhwc(value, *spec.feature_shapes()[-1])
+    return _copy(value)
+
+
+def make_trace(framework: str, spec: Any, tensors: dict[str, np.ndarray]) -> Trace:
+    """A :class:`Trace` from framework-layout tensors keyed ``z.<layer>`` / ``h.<name>`` in
+    forward order; the output is the last ``h``."""
+    trace = Trace(output=np.empty(0))
+    for key, value in tensors.items():
+        kind, _, name = key.partition(".")
+        getattr(trace, kind)[name] = tensor_from_framework(framework, spec, key, value)
+    trace.output = list(trace.h.values())[-1]
     return trace
 
 
 def make_gradients(
     framework: str,
-    spec_param_names: Sequence[str],
+    spec: Any,
     loss: float,
     grads: dict[str, np.ndarray],
-    layer_names: Sequence[str],
-    deltas: Sequence[np.ndarray],
+    deltas: dict[str, np.ndarray],
     output: np.ndarray,
 ) -> Gradients:
-    """A :class:`Gradients` from framework-layout ``grads`` (by canonical name) and per-layer
-    ``dL/dz`` arrays; gradients are converted back to the canonical layout."""
-    canonical = {k: from_framework(framework, k, grads[k]) for k in spec_param_names}
+    """A :class:`Gradients` from framework-layout ``grads`` (by canonical name, in the spec's
+    parameter order) and ``deltas`` ``dL/dz`` (by layer name), converted to the canonical
+    layout."""
     return Gradients(
         loss=float(loss),
-        grads=canonical,
-        deltas=dict(zip(layer_names, deltas, strict=True)),
-        output=output,
+        grads={k: from_framework(framework, k, g, spec) for k, g in grads.items()},
+        deltas={k: tensor_from_framework(framework, spec, f"z.{k}", d) for k, d in deltas.items()},
+        output=_copy(output),
     )

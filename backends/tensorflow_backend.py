@@ -1,10 +1,16 @@
-"""The ``tensorflow`` backend: an ordinary Keras model built from an :class:`MLPSpec`.
+"""The ``tensorflow`` backend: an ordinary Keras model built from an :class:`MLPSpec` or a
+:class:`CNNSpec`.
 
-- Model: ``keras.Sequential`` of ``Dense`` layers without activation, each followed by its own
+- MLP: ``keras.Sequential`` of ``Dense`` layers without activation, each followed by its own
   activation layer (``Activation("sigmoid" | "tanh" | "relu" | "linear")``, or an ``Activation``
   of a small function for ``relu(z)^3`` and leaky relu), so every pre-activation ``z`` is
   observable. ``Dense.kernel`` is the canonical ``W [D_in, D_out]``;
   ``Dense.bias`` is ``b.reshape(-1)``. Layers and variables are in the spec's dtype.
+- CNN (seed 002): :class:`KerasCNN`, on NHWC, per block ``Conv2D`` -> activation ->
+  ``MaxPool2D`` with TensorFlow's own SAME/VALID padding, then ``Flatten`` and ``Dense`` layers.
+  The canonical layout is TensorFlow's: ``Conv2D.kernel`` is the HWIO ``conv<i>.W`` and
+  ``fc1``'s kernel rows are already in NHWC flatten order. Dropout applies the given 0/1 mask,
+  ``h * (mask / keep_prob)``: no TensorFlow RNG.
 - Loss: TensorFlow's ``softmax_cross_entropy_with_logits`` (sparse for class indices) and
   ``sigmoid_cross_entropy_with_logits`` per sample, or ``0.5 * sum((o - t)^2)`` per sample;
   summed or averaged over the N samples; plus ``0.5 * lambda * sum(W^2)`` over kernels.
@@ -31,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from nnparity.reference.cnn_spec import CNNSpec
 from nnparity.reference.mlp import check_params
 from nnparity.reference.optim import Optimizer, init_state
 from nnparity.reference.results import Gradients, Trace
@@ -71,8 +78,14 @@ def _relu3(z: Any) -> Any:
     return r * r * r
 
 
-def build_model(spec: MLPSpec) -> Any:
-    """``keras.Sequential([Input, Dense, Activation, Dense, ...])`` in ``spec.dtype``."""
+def build_model(spec: MLPSpec | CNNSpec) -> Any:
+    """The Keras model for ``spec``, in ``spec.dtype``: for the MLP
+    ``keras.Sequential([Input, Dense, Activation, Dense, ...])``, for the CNN a built
+    :class:`KerasCNN`."""
+    if spec.family == "cnn":
+        model = KerasCNN(spec)
+        model.trace(tf.zeros((1, *spec.input_shape), spec.dtype))  # creates the variables
+        return model
     layers: list[Any] = [keras.Input(shape=(spec.input_dim,), dtype=spec.dtype)]
     for i, (width, act) in enumerate(zip(spec.layers, spec.activations, strict=True), 1):
         layers.append(keras.layers.Dense(width, use_bias=spec.bias, dtype=spec.dtype,
@@ -81,21 +94,86 @@ def build_model(spec: MLPSpec) -> Any:
     return keras.Sequential(layers)
 
 
-def trace(model: Any, x: Any) -> tuple[list[Any], list[Any]]:
-    """``([z_1..z_L], [h_1..h_L])`` of the Sequential ``model``, each ``[N, D_l]``."""
-    zs, hs = [], []
+class KerasCNN(keras.Model):
+    """A :class:`CNNSpec` on NHWC: per block ``Conv2D`` -> activation -> ``MaxPool2D``
+    (TensorFlow's own SAME/VALID padding), ``Flatten`` (NHWC order, so ``fc1.W`` is the canonical
+    kernel), ``Dense`` layers, and explicit dropout ``h * (mask / keep_prob)`` on the output
+    layer's input. ``x [N, H, W, C]`` in, logits ``[N, classes]`` out."""
+
+    def __init__(self, spec: CNNSpec) -> None:
+        super().__init__(dtype=spec.dtype)
+        dtype = spec.dtype
+        self.conv_names, self.fc_names = spec.conv_names, spec.fc_names
+        self.keep_prob = spec.keep_prob
+        self.convs = [keras.layers.Conv2D(b.filters, b.kernel, strides=b.stride,
+                                          padding=b.padding.lower(), dtype=dtype, name=name)
+                      for name, b in zip(spec.conv_names, spec.conv, strict=True)]
+        self.conv_activations = [activation_layer(b.activation, dtype) for b in spec.conv]
+        self.pools = [keras.layers.MaxPool2D(b.pool, b.pool_stride, b.pool_padding.lower(),
+                                             dtype=dtype) if b.pool else None
+                      for b in spec.conv]
+        self.flatten = keras.layers.Flatten(dtype=dtype)
+        widths = spec.dense_widths[1:]
+        self.denses = [keras.layers.Dense(width, dtype=dtype, name=name)
+                       for name, width in zip(spec.fc_names, widths, strict=True)]
+        self.dense_activations = [activation_layer(a, dtype)
+                                  for a in (*spec.dense_activations, "identity")]
+
+    def trace(self, x: Any, dropout_mask: Any = None) -> dict[str, Any]:
+        """Every ``z``/``h`` in forward order under the reference's keys (``z.conv1``,
+        ``h.conv1``, ``h.pool1``, ..., ``h.flatten``, ``z.fc1``, ..., ``h.dropout``, ...)."""
+        out: dict[str, Any] = {}
+        a = x
+        for i, (name, conv, act, pool) in enumerate(zip(
+                self.conv_names, self.convs, self.conv_activations, self.pools, strict=True), 1):
+            z = out[f"z.{name}"] = conv(a)
+            a = out[f"h.{name}"] = act(z)
+            if pool is not None:
+                a = out[f"h.pool{i}"] = pool(a)
+        h = out["h.flatten"] = self.flatten(a)
+        last = len(self.denses) - 1
+        for j, (name, dense, act) in enumerate(zip(self.fc_names, self.denses,
+                                                   self.dense_activations, strict=True)):
+            if j == last:
+                if dropout_mask is not None:
+                    h = h * (dropout_mask / self.keep_prob)
+                out["h.dropout"] = h
+            z = out[f"z.{name}"] = dense(h)
+            h = out[f"h.{name}"] = act(z)
+        return out
+
+    def call(self, x: Any, dropout_mask: Any = None) -> Any:
+        return self.trace(x, dropout_mask)[f"h.{self.fc_names[-1]}"]
+
+
+def trace(model: Any, x: Any, dropout_mask: Any = None) -> dict[str, Any]:
+    """Every ``z``/``h`` of ``model`` on ``x`` in forward order: for the MLP
+    ``{"z.layer1": z_1, "h.layer1": h_1, ...}`` (each ``[N, D_l]``), for the CNN
+    :meth:`KerasCNN.trace`."""
+    if isinstance(model, KerasCNN):
+        return model.trace(x, dropout_mask)
+    out: dict[str, Any] = {}
     h = x
-    for dense, activation in zip(model.layers[0::2], model.layers[1::2], strict=True):
-        z = dense(h)
-        h = activation(z)
-        zs.append(z)
-        hs.append(h)
-    return zs, hs
+    for i, (dense, activation) in enumerate(zip(model.layers[0::2], model.layers[1::2],
+                                                strict=True), 1):
+        z = out[f"z.layer{i}"] = dense(h)
+        h = out[f"h.layer{i}"] = activation(z)
+    return out
 
 
-def named_variables(spec: MLPSpec, model: Any) -> dict[str, Any]:
-    """Canonical name -> Keras variable (``W1 -> dense1.kernel``, ``b1 -> dense1.bias``, ...)."""
+def output_of(tensors: dict[str, Any]) -> Any:
+    """The network output: the last ``h`` of a :func:`trace`."""
+    return tensors[next(k for k in reversed(tensors) if k.startswith("h."))]
+
+
+def named_variables(spec: MLPSpec | CNNSpec, model: Any) -> dict[str, Any]:
+    """Canonical name -> Keras variable, in the spec's parameter order (``W1 -> dense1.kernel``,
+    ``b1 -> dense1.bias``; ``conv1.W -> conv1.kernel``, ``fc1.b -> fc1.bias``, ...)."""
     named = {}
+    if isinstance(model, KerasCNN):
+        for layer in model.convs + model.denses:
+            named[f"{layer.name}.W"], named[f"{layer.name}.b"] = layer.kernel, layer.bias
+        return named
     for i, dense in enumerate(model.layers[0::2], 1):
         named[f"W{i}"] = dense.kernel
         if spec.bias:
@@ -103,7 +181,7 @@ def named_variables(spec: MLPSpec, model: Any) -> dict[str, Any]:
     return named
 
 
-def loss_fn(spec: MLPSpec, named: dict[str, Any], output: Any, labels: Any) -> Any:
+def loss_fn(spec: MLPSpec | CNNSpec, named: dict[str, Any], output: Any, labels: Any) -> Any:
     """Reduced loss of ``output [N, K]`` plus weight decay; ``labels`` are int class indices
     ``[N]`` (sparse cross-entropy) or dense targets ``[N, K]`` in the output's dtype."""
     if spec.loss == "ce" and labels.dtype.is_integer:
@@ -122,7 +200,7 @@ def loss_fn(spec: MLPSpec, named: dict[str, Any], output: Any, labels: Any) -> A
     return value
 
 
-def _labels(spec: MLPSpec, y: np.ndarray, n: int) -> np.ndarray:
+def _labels(spec: MLPSpec | CNNSpec, y: np.ndarray, n: int) -> np.ndarray:
     targets, indices = layout.split_labels(spec.loss, y, n, spec.output_dim, spec.dtype)
     return targets if indices is None else indices
 
@@ -151,7 +229,7 @@ def optimizer_slots(optimizer: Optimizer, keras_opt: Any) -> dict[str, list[Any]
 class _Compiled:
     """A Keras model (and optionally its optimiser and ``tf.function`` training steps)."""
 
-    def __init__(self, spec: MLPSpec, optimizer: Optimizer | None) -> None:
+    def __init__(self, spec: MLPSpec | CNNSpec, optimizer: Optimizer | None) -> None:
         self.spec, self.optimizer = spec, optimizer
         self.model = build_model(spec)
         self.named = named_variables(spec, self.model)
@@ -164,21 +242,28 @@ class _Compiled:
 
     def assign(self, params: Params) -> None:
         for name, variable in self.named.items():
-            variable.assign(layout.to_framework(FRAMEWORK, name, params[name]))
+            variable.assign(layout.to_framework(FRAMEWORK, name, params[name], self.spec))
 
     def train_step(self, sparse: bool) -> Any:
-        """The compiled step for int labels ``[N]`` (``sparse``) or dense targets ``[N, K]``."""
+        """The compiled step ``(x, labels[, mask]) -> loss`` for int labels ``[N]`` (``sparse``)
+        or dense targets ``[N, K]``; ``x [N, input_dim]`` (MLP) or ``[N, H, W, C]`` (CNN, which
+        also takes a 0/1 dropout mask ``[N, dropout_units]``, all ones for no dropout)."""
         if sparse not in self._steps:
             spec = self.spec
-            x_spec = tf.TensorSpec([None, spec.input_dim], spec.dtype)
-            y_spec = tf.TensorSpec([None], tf.int64) if sparse \
-                else tf.TensorSpec([None, spec.output_dim], spec.dtype)
+            cnn = spec.family == "cnn"
+            x_shape = spec.input_shape if cnn else (spec.input_dim,)
+            signature = [tf.TensorSpec([None, *x_shape], spec.dtype),
+                         tf.TensorSpec([None], tf.int64) if sparse
+                         else tf.TensorSpec([None, spec.output_dim], spec.dtype)]
+            if cnn:
+                signature.append(tf.TensorSpec([None, spec.dropout_units], spec.dtype))
             variables = list(self.named.values())
 
-            @tf.function(input_signature=[x_spec, y_spec])
-            def step(x: Any, labels: Any) -> Any:
+            @tf.function(input_signature=signature)
+            def step(x: Any, labels: Any, *mask: Any) -> Any:
                 with tf.GradientTape() as tape:
-                    loss = loss_fn(spec, self.named, self.model(x, training=True), labels)
+                    output = output_of(trace(self.model, x, *mask))
+                    loss = loss_fn(spec, self.named, output, labels)
                 grads = tape.gradient(loss, variables)
                 self.keras_opt.apply_gradients(zip(grads, variables, strict=True))
                 return loss
@@ -192,10 +277,10 @@ class _Cache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[MLPSpec, Optimizer | None], list[_Compiled]] = \
+        self._entries: OrderedDict[tuple[MLPSpec | CNNSpec, Optimizer | None], list[_Compiled]] = \
             OrderedDict()
 
-    def acquire(self, spec: MLPSpec, optimizer: Optimizer | None,
+    def acquire(self, spec: MLPSpec | CNNSpec, optimizer: Optimizer | None,
                 owner: object | None = None) -> _Compiled:
         """A free entry for the key (made if needed), owned by ``owner`` while it lives."""
         key = (spec, optimizer)
@@ -220,16 +305,21 @@ def _numpy(t: Any) -> np.ndarray:
 
 
 class KerasTrainer:
-    """A cached Keras model and optimiser with a compiled training step; NumPy in and out."""
+    """A cached Keras model and optimiser with a compiled training step; NumPy in and out.
 
-    def __init__(self, spec: MLPSpec, params: Params, optimizer: Optimizer,
-                 state: State | None = None) -> None:
+    A CNN with ``keep_prob < 1`` draws each step's dropout mask from
+    ``default_rng(dropout_seed)`` unless ``step`` is given one, as the reference trainer does.
+    """
+
+    def __init__(self, spec: MLPSpec | CNNSpec, params: Params, optimizer: Optimizer,
+                 state: State | None = None, dropout_seed: int = 0) -> None:
         check_params(spec, params)
         layout.check_variant(optimizer, VARIANT, "tensorflow", "keras.optimizers")
         self.spec, self.optimizer = spec, optimizer
         self._entry = _cache.acquire(spec, optimizer, owner=self)
         self._entry.assign(params)
         self._load_state(init_state(optimizer, params) if state is None else state)
+        self._dropout_rng = np.random.default_rng(dropout_seed)
 
     def _load_state(self, state: State) -> None:
         t, slots = layout.split_state(state)
@@ -237,19 +327,25 @@ class KerasTrainer:
         names = list(self._entry.named)
         for slot, variables in optimizer_slots(self.optimizer, self._entry.keras_opt).items():
             for name, variable in zip(names, variables, strict=True):
-                variable.assign(layout.to_framework(FRAMEWORK, name, slots[name][slot]))
+                variable.assign(layout.to_framework(FRAMEWORK, name, slots[name][slot],
+                                                    self.spec))
 
-    def step(self, x: np.ndarray, y: np.ndarray) -> float:
-        x = layout.as_input(self.spec, x)
-        labels = _labels(self.spec, y, x.shape[0])
+    def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:
+        spec = self.spec
+        x = layout.as_input(spec, x)
+        mask = layout.training_mask(spec, len(x), dropout_mask, self._dropout_rng)
+        if mask is None and spec.family == "cnn":
+            mask = np.ones((len(x), spec.dropout_units), spec.dtype)  # h * (1 / 1) == h
+        labels = _labels(spec, y, x.shape[0])
         sparse = labels.dtype.kind == "i"
-        return float(self._entry.train_step(sparse)(x, labels))
+        inputs = (x, labels) if mask is None else (x, labels, mask)
+        return float(self._entry.train_step(sparse)(*inputs))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return _numpy(self._entry.model(layout.as_input(self.spec, x)))
+        return _numpy(output_of(trace(self._entry.model, layout.as_input(self.spec, x))))
 
     def params(self) -> Params:
-        return {k: layout.from_framework(FRAMEWORK, k, _numpy(v))
+        return {k: layout.from_framework(FRAMEWORK, k, _numpy(v), self.spec)
                 for k, v in self._entry.named.items()}
 
     def state(self) -> State:
@@ -257,50 +353,53 @@ class KerasTrainer:
         slots: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
         for slot, variables in optimizer_slots(self.optimizer, keras_opt).items():
             for name, variable in zip(names, variables, strict=True):
-                slots[name][slot] = layout.from_framework(FRAMEWORK, name, _numpy(variable))
+                slots[name][slot] = layout.from_framework(FRAMEWORK, name, _numpy(variable),
+                                                          self.spec)
         t = int(keras_opt.iterations.numpy()) if self.optimizer.name == "adam" else None
         return layout.join_state(t, slots, names)
 
 
 class TensorFlowBackend(Backend):
-    """Keras on TensorFlow: ``Sequential`` + Keras losses + ``GradientTape`` + Keras optimisers."""
+    """Keras on TensorFlow: Keras layers + ``tf.nn`` losses + ``GradientTape`` + Keras
+    optimisers."""
 
     name = "tensorflow"
     optimizer_variant = VARIANT
 
-    def _model(self, spec: MLPSpec, params: Params, dropout_mask: np.ndarray | None) -> _Compiled:
-        layout.check_mlp(spec, self.name, dropout_mask)
+    def _trace(self, spec: MLPSpec | CNNSpec, params: Params, x: np.ndarray,
+               dropout_mask: np.ndarray | None) -> tuple[_Compiled, dict[str, Any]]:
+        """The cached model holding ``params``, and its trace of ``x`` (call under a tape to
+        differentiate)."""
+        layout.check_spec(spec, self.name)
         check_params(spec, params)
+        x = layout.as_input(spec, x)
+        mask = layout.as_dropout_mask(spec, dropout_mask, len(x))
         entry = _cache.acquire(spec, None)
         entry.assign(params)
-        return entry
+        return entry, trace(entry.model, x, mask)
 
-    def forward(self, spec: MLPSpec, params: Params, x: np.ndarray, *,
+    def forward(self, spec: MLPSpec | CNNSpec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:
-        entry = self._model(spec, params, dropout_mask)
-        zs, hs = trace(entry.model, layout.as_input(spec, x))
-        return layout.make_trace(spec.layer_names, [_numpy(z) for z in zs],
-                                 [_numpy(h) for h in hs])
+        _, tensors = self._trace(spec, params, x, dropout_mask)
+        return layout.make_trace(FRAMEWORK, spec, {k: _numpy(t) for k, t in tensors.items()})
 
-    def gradients(self, spec: MLPSpec, params: Params, x: np.ndarray, y: np.ndarray, *,
-                  dropout_mask: np.ndarray | None = None) -> Gradients:
-        entry = self._model(spec, params, dropout_mask)
-        x = layout.as_input(spec, x)
-        labels = tf.convert_to_tensor(_labels(spec, y, x.shape[0]))
-        variables = list(entry.named.values())
+    def gradients(self, spec: MLPSpec | CNNSpec, params: Params, x: np.ndarray, y: np.ndarray,
+                  *, dropout_mask: np.ndarray | None = None) -> Gradients:
+        labels = tf.convert_to_tensor(_labels(spec, y, len(x)))
         with tf.GradientTape() as tape:
-            zs, hs = trace(entry.model, x)
-            loss = loss_fn(spec, entry.named, hs[-1], labels)
-        d_zs, d_vars = tape.gradient(loss, (zs, variables))
+            entry, tensors = self._trace(spec, params, x, dropout_mask)
+            output = output_of(tensors)
+            loss = loss_fn(spec, entry.named, output, labels)
+        zs = {layer: tensors[f"z.{layer}"] for layer in spec.layer_names}
+        d_zs, d_vars = tape.gradient(loss, (zs, list(entry.named.values())))
         grads = {k: _numpy(g) for k, g in zip(entry.named, d_vars, strict=True)}
-        return layout.make_gradients(FRAMEWORK, list(entry.named), float(loss), grads,
-                                     spec.layer_names, [_numpy(d) for d in d_zs],
-                                     _numpy(hs[-1]))
+        return layout.make_gradients(FRAMEWORK, spec, float(loss), grads,
+                                     {k: _numpy(d) for k, d in d_zs.items()}, _numpy(output))
 
-    def trainer(self, spec: MLPSpec, params: Params, optimizer: Optimizer,
-                state: State | None = None) -> KerasTrainer:
-        layout.check_mlp(spec, self.name)
-        return KerasTrainer(spec, params, optimizer, state)
+    def trainer(self, spec: MLPSpec | CNNSpec, params: Params, optimizer: Optimizer,
+                state: State | None = None, dropout_seed: int = 0) -> KerasTrainer:
+        layout.check_spec(spec, self.name)
+        return KerasTrainer(spec, params, optimizer, state, dropout_seed)
 
 
 BACKEND = TensorFlowBackend()

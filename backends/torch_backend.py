@@ -1,24 +1,36 @@
-"""The ``torch`` backend: an ordinary ``torch.nn.Module`` built from an :class:`MLPSpec`.
+"""The ``torch`` backend: an ordinary ``torch.nn.Module`` built from an :class:`MLPSpec` or a
+:class:`CNNSpec`.
 
-- Model: ``nn.Linear`` layers, each followed by an activation module (``nn.Sigmoid``, ``nn.Tanh``,
+- MLP: ``nn.Linear`` layers, each followed by an activation module (``nn.Sigmoid``, ``nn.Tanh``,
   ``nn.ReLU``, ``nn.Identity``, ``nn.LeakyReLU(0.01)``, or the tiny :class:`ReLU3`), in the spec's
   dtype. Weights are copied in from the canonical layout by :mod:`.layout`
   (``Linear.weight = W.T``, ``Linear.bias = b.reshape(-1)``).
+- CNN (seed 002): on NCHW, per block ``nn.Conv2d`` -> activation -> ``nn.MaxPool2d``, then
+  ``nn.Flatten`` and ``nn.Linear`` layers. :mod:`.layout` converts kernels HWIO -> OIHW and
+  permutes ``fc1``'s rows from NHWC to NCHW flatten order. SAME padding follows TensorFlow: a
+  symmetric one is the layer's ``padding``, an asymmetric one (stride 2, even window) an explicit
+  ``nn.ConstantPad2d`` (zeros before a conv, ``-inf`` before a pool). Dropout applies the given
+  0/1 mask, ``h * (mask / keep_prob)``: no torch RNG.
 - Loss: ``F.cross_entropy`` on logits (class indices or dense targets),
   ``F.binary_cross_entropy_with_logits``, or ``0.5 * sum((o - t)^2)``; reduction ``sum`` or
   ``mean`` (divided by N samples), plus ``0.5 * lambda * sum(W^2)`` over weights.
-- Gradients by autograd; deltas ``dL/dz`` are the gradients of the retained pre-activations.
+- Gradients by autograd; deltas ``dL/dz`` are the gradients of the retained pre-activations,
+  returned (like every traced map) in the canonical NHWC layout.
 - Steps by ``torch.optim.SGD`` (with or without momentum) and ``torch.optim.Adam``: the reference's
   ``"torch"`` optimiser variant. Optimiser state moves to and from the reference's flat format.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
+from nnparity.reference.conv import output_size, padding_amounts
 from nnparity.reference.mlp import check_params
 from nnparity.reference.optim import Optimizer, init_state
 from nnparity.reference.results import Gradients, Trace
@@ -68,50 +80,159 @@ class TorchMLP(nn.Module):
         super().__init__()
         dtype = DTYPES[spec.dtype]
         widths = spec.widths
+        self.layer_names = spec.layer_names
         self.linears = nn.ModuleList(
             nn.Linear(widths[i], widths[i + 1], bias=spec.bias, dtype=dtype)
             for i in range(spec.depth)
         )
         self.activations = nn.ModuleList(activation_module(a) for a in spec.activations)
 
-    def trace(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """``([z_1..z_L], [h_1..h_L])``, each ``[N, D_l]``."""
-        zs, hs = [], []
+    def trace(self, x: torch.Tensor, dropout_mask: None = None) -> dict[str, torch.Tensor]:
+        """``{"z.layer1": z_1, "h.layer1": h_1, ...}`` in forward order, each ``[N, D_l]``."""
+        out: dict[str, torch.Tensor] = {}
         h = x
-        for linear, activation in zip(self.linears, self.activations, strict=True):
-            z = linear(h)
-            h = activation(z)
-            zs.append(z)
-            hs.append(h)
-        return zs, hs
+        for name, linear, activation in zip(self.layer_names, self.linears, self.activations,
+                                            strict=True):
+            z = out[f"z.{name}"] = linear(h)
+            h = out[f"h.{name}"] = activation(z)
+        return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trace(x)[1][-1]
+    def forward(self, x: torch.Tensor, dropout_mask: None = None) -> torch.Tensor:
+        return self.trace(x)[f"h.{self.layer_names[-1]}"]
 
-
-def _named_parameters(spec: MLPSpec, model: TorchMLP) -> dict[str, nn.Parameter]:
-    """Canonical name -> the module's parameter (``W1 -> linears[0].weight``, ...)."""
-    named: dict[str, nn.Parameter] = {}
-    for i, linear in enumerate(model.linears, 1):
-        named[f"W{i}"] = linear.weight
-        if spec.bias:
-            named[f"b{i}"] = linear.bias
-    return named
+    def canonical_parameters(self) -> dict[str, nn.Parameter]:
+        """Canonical name -> parameter (``W1 -> linears[0].weight``, ``b1 -> ...bias``)."""
+        named: dict[str, nn.Parameter] = {}
+        for i, linear in enumerate(self.linears, 1):
+            named[f"W{i}"] = linear.weight
+            if linear.bias is not None:
+                named[f"b{i}"] = linear.bias
+        return named
 
 
-def build_model(spec: MLPSpec, params: Params) -> tuple[TorchMLP, dict[str, nn.Parameter]]:
-    """A :class:`TorchMLP` holding ``params`` (canonical layout), and its parameters by name."""
+def tf_same_pad(hw: tuple[int, int], window: int, stride: int, padding: str,
+                value: float = 0.0) -> tuple[nn.Module, int | tuple[int, int]]:
+    """TensorFlow's padding rule as torch modules: ``(pad module, padding for the conv/pool)``.
+
+    A symmetric SAME padding (odd window, stride 1) goes to the layer's own ``padding``; an
+    asymmetric one (stride 2 or even window: the extra pixel bottom/right, see
+    :func:`reference.conv.padding_amounts`) is an explicit ``nn.ConstantPad2d`` with
+    ``(left, right, top, bottom)`` and ``value`` (``-inf`` before a max-pool) before a layer
+    with ``padding=0``. VALID: no padding.
+    """
+    (top, bottom), (left, right) = padding_amounts(hw, (window, window), stride, padding)
+    if top == bottom and left == right:
+        return nn.Identity(), (top, left)
+    return nn.ConstantPad2d((left, right, top, bottom), value), 0
+
+
+class TorchConvBlock(nn.Module):
+    """One :class:`ConvBlock` on NCHW: ``[pad] -> nn.Conv2d -> activation -> [pad -inf] ->
+    [nn.MaxPool2d]``; ``x [N, C, H, W]`` -> ``(z, h, pooled)`` (``pooled`` None without pool)."""
+
+    def __init__(self, block: ConvBlock, cin: int, hw: tuple[int, int], dtype: torch.dtype) -> None:
+        super().__init__()
+        k, s = block.kernel, block.stride
+        self.pad, padding = tf_same_pad(hw, k, s, block.padding)
+        self.conv = nn.Conv2d(cin, block.filters, k, stride=s, padding=padding, dtype=dtype)
+        self.activation = activation_module(block.activation)
+        self.pool: nn.Module | None = None
+        if block.pool:
+            conv_hw = tuple(output_size(n, k, s, block.padding) for n in hw)
+            self.pool_pad, padding = tf_same_pad(conv_hw, block.pool, block.pool_stride,
+                                                 block.pool_padding, value=-math.inf)
+            self.pool = nn.MaxPool2d(block.pool, block.pool_stride, padding=padding)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        z = self.conv(self.pad(x))
+        h = self.activation(z)
+        return z, h, None if self.pool is None else self.pool(self.pool_pad(h))
+
+
+class TorchCNN(nn.Module):
+    """A :class:`CNNSpec` on NCHW: conv blocks -> ``nn.Flatten`` (NCHW order) -> ``nn.Linear``
+    layers, with explicit dropout ``h * (mask / keep_prob)`` on the output layer's input.
+
+    ``x [N, C, H, W]`` in, logits ``[N, classes]`` out. ``fc1``'s rows are in NCHW flatten order
+    (the layout module permutes them from the canonical NHWC order).
+    """
+
+    def __init__(self, spec: CNNSpec) -> None:
+        super().__init__()
+        dtype = DTYPES[spec.dtype]
+        shapes = spec.feature_shapes()
+        self.conv_names, self.fc_names = spec.conv_names, spec.fc_names
+        self.keep_prob = spec.keep_prob
+        self.blocks = nn.ModuleList(
+            TorchConvBlock(block, cin, (h, w), dtype)
+            for block, (h, w, cin) in zip(spec.conv, shapes[:-1], strict=True)
+        )
+        self.flatten = nn.Flatten()
+        widths = spec.dense_widths
+        self.linears = nn.ModuleList(nn.Linear(widths[j], widths[j + 1], dtype=dtype)
+                                     for j in range(len(widths) - 1))
+        self.activations = nn.ModuleList(activation_module(a)
+                                         for a in (*spec.dense_activations, "identity"))
+
+    def trace(self, x: torch.Tensor,
+              dropout_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Every ``z``/``h`` in forward order under the reference's keys (``z.conv1``,
+        ``h.conv1``, ``h.pool1``, ..., ``h.flatten``, ``z.fc1``, ..., ``h.dropout``, ...);
+        maps are NCHW, ``h.flatten`` is in NCHW order."""
+        out: dict[str, torch.Tensor] = {}
+        a = x
+        for i, (name, block) in enumerate(zip(self.conv_names, self.blocks, strict=True), 1):
+            out[f"z.{name}"], out[f"h.{name}"], pooled = block(a)
+            a = out[f"h.{name}"] if pooled is None else pooled
+            if pooled is not None:
+                out[f"h.pool{i}"] = pooled
+        h = out["h.flatten"] = self.flatten(a)
+        last = len(self.linears) - 1
+        for j, (name, linear, act) in enumerate(zip(self.fc_names, self.linears,
+                                                    self.activations, strict=True)):
+            if j == last:
+                if dropout_mask is not None:
+                    h = h * (dropout_mask / self.keep_prob)
+                out["h.dropout"] = h
+            z = out[f"z.{name}"] = linear(h)
+            h = out[f"h.{name}"] = act(z)
+        return out
+
+    def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.trace(x, dropout_mask)[f"h.{self.fc_names[-1]}"]
+
+    def canonical_parameters(self) -> dict[str, nn.Parameter]:
+        """Canonical name -> parameter (``conv1.W -> blocks[0].conv.weight``,
+        ``fc1.W -> linears[0].weight``, ...), in the spec's parameter order."""
+        named: dict[str, nn.Parameter] = {}
+        modules = [b.conv for b in self.blocks] + list(self.linears)
+        for name, module in zip(self.conv_names + self.fc_names, modules, strict=True):
+            named[f"{name}.W"], named[f"{name}.b"] = module.weight, module.bias
+        return named
+
+
+Model = TorchMLP | TorchCNN
+
+
+def build_model(spec: MLPSpec | CNNSpec, params: Params) -> tuple[Model, dict[str, nn.Parameter]]:
+    """The model for ``spec`` (:class:`TorchMLP` or :class:`TorchCNN`) holding ``params``
+    (canonical layout, converted by :mod:`.layout`), and its parameters by canonical name."""
     check_params(spec, params)
-    model = TorchMLP(spec)
-    named = _named_parameters(spec, model)
+    model = TorchCNN(spec) if spec.family == "cnn" else TorchMLP(spec)
+    named = model.canonical_parameters()
     with torch.no_grad():
         for name, parameter in named.items():
-            parameter.copy_(_tensor(layout.to_framework(FRAMEWORK, name, params[name]), spec))
+            parameter.copy_(_tensor(layout.to_framework(FRAMEWORK, name, params[name], spec),
+                                    spec))
     return model, named
 
 
-def _tensor(a: np.ndarray, spec: MLPSpec) -> torch.Tensor:
+def _tensor(a: np.ndarray, spec: MLPSpec | CNNSpec) -> torch.Tensor:
     return torch.from_numpy(np.asarray(a, dtype=spec.dtype).copy())
+
+
+def _optional(a: np.ndarray | None) -> torch.Tensor | None:
+    return None if a is None else torch.from_numpy(a)
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -140,8 +261,8 @@ def _loss(spec: MLPSpec, named: dict[str, nn.Parameter], output: torch.Tensor,
     return value
 
 
-def _input(spec: MLPSpec, x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(layout.as_input(spec, x))
+def _input(spec: MLPSpec | CNNSpec, x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(layout.input_to_framework(FRAMEWORK, spec, x))
 
 
 def torch_optimizer(optimizer: Optimizer, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -158,20 +279,25 @@ def torch_optimizer(optimizer: Optimizer, parameters: list[nn.Parameter]) -> tor
 
 
 class TorchTrainer:
-    """A :class:`TorchMLP` and its ``torch.optim`` optimiser; NumPy in and out."""
+    """A torch model and its ``torch.optim`` optimiser; NumPy in and out.
 
-    def __init__(self, spec: MLPSpec, params: Params, optimizer: Optimizer,
-                 state: State | None = None) -> None:
+    A CNN with ``keep_prob < 1`` draws each step's dropout mask from
+    ``default_rng(dropout_seed)`` unless ``step`` is given one, as the reference trainer does.
+    """
+
+    def __init__(self, spec: MLPSpec | CNNSpec, params: Params, optimizer: Optimizer,
+                 state: State | None = None, dropout_seed: int = 0) -> None:
         self.spec, self.optimizer = spec, optimizer
         self.model, self._named = build_model(spec, params)
         self._opt = torch_optimizer(optimizer, list(self._named.values()))
         self._load_state(init_state(optimizer, params) if state is None else state)
+        self._dropout_rng = np.random.default_rng(dropout_seed)
 
     def _load_state(self, state: State) -> None:
         t, slots = layout.split_state(state)
         for name, per in slots.items():
             parameter = self._named[name]
-            native = {s: _tensor(layout.to_framework(FRAMEWORK, name, a), self.spec)
+            native = {s: _tensor(layout.to_framework(FRAMEWORK, name, a, self.spec), self.spec)
                       for s, a in per.items()}
             if self.optimizer.name == "adam":
                 self._opt.state[parameter] = {
@@ -182,9 +308,11 @@ class TorchTrainer:
             else:
                 self._opt.state[parameter] = {"momentum_buffer": native["v"]}
 
-    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+    def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:
+        mask = layout.training_mask(self.spec, len(x), dropout_mask, self._dropout_rng)
         self._opt.zero_grad(set_to_none=True)
-        loss = _loss(self.spec, self._named, self.model(_input(self.spec, x)), y)
+        output = self.model(_input(self.spec, x), _optional(mask))
+        loss = _loss(self.spec, self._named, output, y)
         loss.backward()
         self._opt.step()
         return float(loss.item())
@@ -194,7 +322,8 @@ class TorchTrainer:
             return _numpy(self.model(_input(self.spec, x)))
 
     def params(self) -> Params:
-        return {k: layout.from_framework(FRAMEWORK, k, _numpy(p)) for k, p in self._named.items()}
+        return {k: layout.from_framework(FRAMEWORK, k, _numpy(p), self.spec)
+                for k, p in self._named.items()}
 
     def state(self) -> State:
         if self.optimizer.name == "sgd":
@@ -204,7 +333,8 @@ class TorchTrainer:
         slots, t = {}, None
         for name, parameter in self._named.items():
             native = self._opt.state[parameter]
-            slots[name] = {s: layout.from_framework(FRAMEWORK, name, _numpy(native[key]))
+            slots[name] = {s: layout.from_framework(FRAMEWORK, name, _numpy(native[key]),
+                                                    self.spec)
                            for s, key in keys.items()}
             if "step" in native:
                 t = int(native["step"].item())
@@ -217,33 +347,38 @@ class TorchBackend(Backend):
     name = "torch"
     optimizer_variant = VARIANT
 
-    def forward(self, spec: MLPSpec, params: Params, x: np.ndarray, *,
-                dropout_mask: np.ndarray | None = None) -> Trace:
-        layout.check_mlp(spec, self.name, dropout_mask)
-        model, _ = build_model(spec, params)
-        with torch.no_grad():
-            zs, hs = model.trace(_input(spec, x))
-        return layout.make_trace(spec.layer_names, [_numpy(z) for z in zs],
-                                 [_numpy(h) for h in hs])
-
-    def gradients(self, spec: MLPSpec, params: Params, x: np.ndarray, y: np.ndarray, *,
-                  dropout_mask: np.ndarray | None = None) -> Gradients:
-        layout.check_mlp(spec, self.name, dropout_mask)
+    def _run(self, spec: MLPSpec | CNNSpec, params: Params, x: np.ndarray,
+             dropout_mask: np.ndarray | None) -> tuple[dict[str, nn.Parameter],
+                                                       dict[str, torch.Tensor]]:
+        """Build the model and trace ``x``: ``(params by name, traced tensors)``."""
+        layout.check_spec(spec, self.name)
         model, named = build_model(spec, params)
-        zs, hs = model.trace(_input(spec, x))
-        for z in zs:
-            z.retain_grad()
-        loss = _loss(spec, named, hs[-1], y)
-        loss.backward()
-        grads = {k: _numpy(p.grad) for k, p in named.items()}
-        return layout.make_gradients(FRAMEWORK, list(named), loss.item(), grads,
-                                     spec.layer_names, [_numpy(z.grad) for z in zs],
-                                     _numpy(hs[-1]))
+        mask = layout.as_dropout_mask(spec, dropout_mask, len(x))
+        return named, model.trace(_input(spec, x), _optional(mask))
 
-    def trainer(self, spec: MLPSpec, params: Params, optimizer: Optimizer,
-                state: State | None = None) -> TorchTrainer:
-        layout.check_mlp(spec, self.name)
-        return TorchTrainer(spec, params, optimizer, state)
+    def forward(self, spec: MLPSpec | CNNSpec, params: Params, x: np.ndarray, *,
+                dropout_mask: np.ndarray | None = None) -> Trace:
+        with torch.no_grad():
+            _, tensors = self._run(spec, params, x, dropout_mask)
+        return layout.make_trace(FRAMEWORK, spec, {k: _numpy(t) for k, t in tensors.items()})
+
+    def gradients(self, spec: MLPSpec | CNNSpec, params: Params, x: np.ndarray, y: np.ndarray,
+                  *, dropout_mask: np.ndarray | None = None) -> Gradients:
+        named, tensors = self._run(spec, params, x, dropout_mask)
+        zs = {layer: tensors[f"z.{layer}"] for layer in spec.layer_names}
+        for z in zs.values():
+            z.retain_grad()
+        output = tensors[f"h.{spec.layer_names[-1]}"]
+        loss = _loss(spec, named, output, y)
+        loss.backward()
+        return layout.make_gradients(
+            FRAMEWORK, spec, loss.item(), {k: _numpy(p.grad) for k, p in named.items()},
+            {k: _numpy(z.grad) for k, z in zs.items()}, _numpy(output))
+
+    def trainer(self, spec: MLPSpec | CNNSpec, params: Params, optimizer: Optimizer,
+                state: State | None = None, dropout_seed: int = 0) -> TorchTrainer:
+        layout.check_spec(spec, self.name)
+        return TorchTrainer(spec, params, optimizer, state, dropout_seed)
 
 
 BACKEND = TorchBackend()

@@ -120,7 +120,7 @@ def test_inputs_are_checked_and_cast() -> None:
     with pytest.raises(ValueError, match="input_dim"):
         layout.as_input(spec, np.ones((4, 2)))
     with pytest.raises(ValueError, match="mlp family"):
-        layout.check_mlp(object(), "torch")
+        layout.check_spec(object(), "torch")
 
 
 def test_edge_modules_import_no_framework() -> None:
