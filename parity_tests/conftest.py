@@ -254,7 +254,7 @@ def random_mlp_case() -> st.SearchStrategy[MLPCase]:
 # --- the checks ----------------------------------------------------------------------------------
 
 LEARNING_RATES = {"sgd": 0.02, "momentum": 0.01, "adam": 0.01}
-_worst: dict[tuple[str, str], float] = {}
+_worst: dict[tuple[str, str, str], float] = {}
 
 
 class Parity:
@@ -263,11 +263,13 @@ class Parity:
     def __init__(self, reference: Backend) -> None:
         self.reference = reference
 
-    def check(self, name: str, dtype: str, actual: dict, expected: dict) -> list[Comparison]:
+    def check(self, name: str, dtype: str, actual: dict, expected: dict,
+              family: str = "mlp") -> list[Comparison]:
         """Compare collected tensors, record the worst error, fail naming the first divergence."""
-        comparisons = compare_all(actual, expected, tolerance(dtype))
+        comparisons = compare_all(actual, expected, tolerance(dtype, family))
         worst = max(c.max_rel for c in comparisons)
-        _worst[(name, dtype)] = max(_worst.get((name, dtype), 0.0), worst)
+        key = (family, name, dtype)
+        _worst[key] = max(_worst.get(key, 0.0), worst)
         assert all(c.passed for c in comparisons), f"{name}: {describe_divergence(comparisons)}"
         return comparisons
 
@@ -327,10 +329,11 @@ def parity(reference: Backend) -> Parity:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the worst max relative error per backend and dtype seen by the parity checks."""
+    """Print the worst max relative error per family, backend and dtype seen by the parity
+    checks."""
     if not _worst:
         return
     terminalreporter.section("parity: worst max relative error")
-    for (name, dtype), value in sorted(_worst.items()):
-        line = f"{name:<11} {dtype:<8} {value:.2e}  (tol {tolerance(dtype):g})"
+    for (family, name, dtype), value in sorted(_worst.items()):
+        line = f"{family:<4} {name:<11} {dtype:<8} {value:.2e}  (tol {tolerance(dtype, family):g})"
         terminalreporter.write_line(line)

@@ -1,0 +1,228 @@
+"""CNN parity: the torch and tensorflow backends against the NumPy reference.
+
+Every tensor is compared (``compare.tolerance(dtype, "cnn")``): forward ``z`` and ``h`` of every
+layer (conv maps, pools, the flatten, the dropped-out input of the output layer, the logits),
+the loss, every delta ``dL/dz`` and every gradient, and for training the parameters after steps 1
+and 5 (and the optimiser state), each framework with its own optimiser variant and the reference
+with the same one. A dropout mask is always given explicitly, except where the trainers' own
+mask draws are under test.
+
+The tiny matrix is the full product kernel {3, 5} x stride {1, 2} x padding {SAME, VALID} x
+{1, 2} conv blocks, batch 1 or 4, in float64 and float32. Inputs are non-square with an odd
+height and an even width, so both of TensorFlow's asymmetric SAME paddings occur (stride-2 convs
+on the even side, 2x2 pools on the odd side) and a swapped H/W cannot pass.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from nnparity.backends.compare import Tensors, collect
+from nnparity.backends.protocol import Backend
+from nnparity.reference import CNNSpec, ConvBlock, Optimizer
+from nnparity.reference.cnn import draw_dropout_mask, init_params
+from nnparity.reference.results import Gradients, Trace
+
+DTYPES = ("float64", "float32")
+# (H, W) candidates, smallest first: the first that fits a case's blocks is used.
+SIZES = ((9, 8), (13, 12), (17, 16), (21, 20), (29, 28))
+LEARNING_RATES = {"sgd": 0.05, "adam": 0.01}
+
+
+def tiny_spec(kernel: int, stride: int, padding: str, blocks: int, dtype: str,
+              **changes: object) -> CNNSpec:
+    """``CNNSpec.tiny`` with ``blocks`` conv blocks (3 then 4 filters) of the given kernel,
+    stride and padding, on the smallest input of :data:`SIZES` the blocks fit."""
+    conv = (ConvBlock(3, kernel, stride, padding), ConvBlock(4, kernel, stride, padding))[:blocks]
+    for h, w in SIZES:
+        try:
+            return CNNSpec.tiny(dtype, conv=conv, input_shape=(h, w, 2), **changes)
+        except ValueError:
+            continue
+    raise AssertionError(f"no input size fits {conv}")
+
+
+@dataclass(frozen=True)
+class Case:
+    """A spec, a batch size and a seed; :meth:`batch` draws reproducible data and a mask."""
+
+    spec: CNNSpec
+    batch: int
+    seed: int
+    name: str
+
+    def params(self) -> dict[str, np.ndarray]:
+        scheme = ("seed002", "he")[self.seed % 2]
+        return init_params(self.spec, self.seed, scheme=scheme)
+
+    def batch_data(self, i: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(x [B, H, W, C], y, mask [B, units])`` for batch ``i``; labels alternate between
+        class indices and one-hot rows."""
+        spec, rng = self.spec, np.random.default_rng([self.seed, i])
+        x = rng.standard_normal((self.batch, *spec.input_shape)).astype(spec.dtype)
+        y = rng.integers(0, spec.classes, self.batch)
+        if (self.seed + i) % 2:
+            y = np.eye(spec.classes, dtype=spec.dtype)[y]
+        return x, y, draw_dropout_mask(spec, self.batch, rng)
+
+
+def _gradient_cases() -> list[Case]:
+    cases = []
+    combos = itertools.product((3, 5), (1, 2), ("SAME", "VALID"), (1, 2))
+    for i, (k, s, pad, blocks) in enumerate(combos):
+        for dtype in DTYPES:
+            batch = (1, 4)[(i + (dtype == "float32")) % 2]
+            wd, red = (0.0, 1e-3)[i // 2 % 2], ("mean", "sum")[i // 4 % 2]
+            spec = tiny_spec(k, s, pad, blocks, dtype, weight_decay=wd, reduction=red)
+            name = f"k{k}-s{s}-{pad.lower()}-{blocks}blocks-{dtype}-b{batch}"
+            cases.append(Case(spec, batch, seed=i, name=name))
+    # beyond the matrix: an even kernel, an overlapping SAME pool, a block without pool, 2 fc
+    extras = {
+        "k4-s1-same-even-kernel": (ConvBlock(3, 4), ConvBlock(4, 2, 2)),
+        "k3-pool3-s2-overlapping": (ConvBlock(3, 3, pool=3, pool_stride=2),),
+        "k3-no-pool-then-valid-pool": (ConvBlock(3, 3, pool=0),
+                                       ConvBlock(4, 3, 2, pool=2, pool_padding="VALID")),
+    }
+    for j, (name, conv) in enumerate(extras.items()):
+        for dtype in DTYPES:
+            spec = CNNSpec.tiny(dtype, conv=conv, input_shape=(9, 8, 2), dense=(6, 5))
+            cases.append(Case(spec, 3, seed=100 + j, name=f"{name}-{dtype}-b3"))
+    return cases
+
+
+GRADIENT_CASES = _gradient_cases()
+# Training: two specs (seed-002-like SAME/stride 1 and a stride-2 VALID one) x dtype x optimiser.
+LOCKSTEP_SPECS = {"k3-s1-same-2blocks": (3, 1, "SAME", 2), "k5-s2-valid-1block": (5, 2, "VALID", 1)}
+
+
+def forward_tensors(trace: Trace) -> Tensors:
+    """Every ``z`` and ``h`` in forward order (``compare.collect`` keeps only each layer's
+    ``h``; this adds the pools, the flatten and the dropout output)."""
+    tensors: Tensors = {}
+    for key, h in trace.h.items():
+        if key in trace.z:
+            tensors[("forward", f"z.{key}")] = trace.z[key]
+        tensors[("forward", f"h.{key}")] = h
+    return tensors
+
+
+def gradient_tensors(backend: Backend, spec: CNNSpec, params: dict, x: np.ndarray,
+                     y: np.ndarray, mask: np.ndarray | None) -> Tensors:
+    """Forward, loss, deltas and gradients of ``backend`` on one batch, in comparison order."""
+    trace = backend.forward(spec, params, x, dropout_mask=mask)
+    grads: Gradients = backend.gradients(spec, params, x, y, dropout_mask=mask)
+    return {**forward_tensors(trace), **collect(gradients=grads)}
+
+
+def check_gradients(parity, backend: Backend, spec: CNNSpec, params: dict, x: np.ndarray,
+                    y: np.ndarray, mask: np.ndarray | None) -> None:
+    expected = gradient_tensors(parity.reference, spec, params, x, y, mask)
+    actual = gradient_tensors(backend, spec, params, x, y, mask)
+    assert list(actual) == list(expected)
+    parity.check(backend.name, spec.dtype, actual, expected, family="cnn")
+
+
+@pytest.mark.parametrize("case", GRADIENT_CASES, ids=[c.name for c in GRADIENT_CASES])
+def test_forward_loss_deltas_gradients(backend, parity, case: Case) -> None:
+    x, y, mask = case.batch_data()
+    check_gradients(parity, backend, case.spec, case.params(), x, y, mask)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_seed002_full_shape(backend, parity, dtype: str) -> None:
+    """Seed 002's net (28x28x1, 5x5x32, 5x5x64, 3136 -> 1024 -> 10) at batch 2."""
+    spec = CNNSpec.seed002(dtype)
+    case = Case(spec, 2, seed=2, name="seed002")
+    x, y, mask = case.batch_data()
+    check_gradients(parity, backend, spec, init_params(spec, 2), x, y, mask)
+
+
+def test_evaluation_without_mask(backend, parity) -> None:
+    """No mask: no dropout (``h.dropout`` is ``h.fc1``), logits as in evaluation."""
+    case = GRADIENT_CASES[0]
+    x, y, _ = case.batch_data()
+    check_gradients(parity, backend, case.spec, case.params(), x, y, None)
+
+
+def _lockstep(backend: Backend, reference: Backend, spec: CNNSpec, optimizer: Optimizer,
+              steps: int, masks: bool) -> tuple[Tensors, Tensors]:
+    """Both trainers on the same ``steps`` batches (with explicit masks when ``masks``, else
+    each trainer draws its own from its default seed): loss at every step, params after step 1
+    and the last, optimiser state after the last."""
+    case = Case(spec, 4, seed=11, name="lockstep")
+    params = case.params()
+    trainers = [b.trainer(spec, params, optimizer) for b in (backend, reference)]
+    tensors: list[Tensors] = [{}, {}]
+    for i in range(1, steps + 1):
+        x, y, mask = case.batch_data(2 * i)  # even: integer labels, one traced step in TF
+        for trainer, out in zip(trainers, tensors, strict=True):
+            loss = trainer.step(x, y, dropout_mask=mask if masks else None)
+            out[("loss", f"step{i}")] = np.float64(loss)
+            if i in (1, steps):
+                out.update(collect(updates=[(f"step{i}", trainer.params())]))
+    for trainer, out in zip(trainers, tensors, strict=True):
+        out.update(collect(updates=[(f"state{steps}", trainer.state())]))
+    return tensors[0], tensors[1]
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", LOCKSTEP_SPECS.values(), ids=list(LOCKSTEP_SPECS))
+def test_lockstep_training(backend, parity, shape: tuple, dtype: str, opt: str) -> None:
+    """Five steps with explicit masks, each framework's own optimiser variant."""
+    spec = tiny_spec(*shape, dtype)
+    optimizer = Optimizer(opt, lr=LEARNING_RATES[opt], variant=backend.optimizer_variant)
+    actual, expected = _lockstep(backend, parity.reference, spec, optimizer, 5, masks=True)
+    parity.check(backend.name, dtype, actual, expected, family="cnn")
+
+
+def test_trainers_draw_the_reference_masks(backend, parity) -> None:
+    """Without masks every trainer draws the reference trainer's masks (``default_rng(0)``):
+    lockstep training stays identical, and ``Backend.step`` (a fresh trainer per call) too."""
+    spec = tiny_spec(*LOCKSTEP_SPECS["k3-s1-same-2blocks"], "float64")
+    optimizer = Optimizer("sgd", lr=LEARNING_RATES["sgd"], variant=backend.optimizer_variant)
+    actual, expected = _lockstep(backend, parity.reference, spec, optimizer, 3, masks=False)
+    parity.check(backend.name, "float64", actual, expected, family="cnn")
+
+    case = Case(spec, 4, seed=12, name="protocol")
+    runs = []
+    for b in (backend, parity.reference):
+        params, state = case.params(), None
+        for i in (2, 4):
+            x, y, _ = case.batch_data(i)
+            params, state, _ = b.step(spec, params, state, x, y, optimizer)
+        runs.append(collect(updates=[("step2", params)]))
+    parity.check(backend.name, "float64", *runs, family="cnn")
+
+
+@pytest.mark.tensorflow
+def test_tensorflow_cnn_step_is_traced_once() -> None:
+    """The compiled CNN step (with its mask input) is traced once across batch sizes."""
+    from nnparity.backends import registry
+    from nnparity.backends import tensorflow_backend as tfb
+
+    spec = tiny_spec(*LOCKSTEP_SPECS["k5-s2-valid-1block"], "float32")
+    optimizer = Optimizer("adam", lr=LEARNING_RATES["adam"], variant="keras")
+    backend, params, state = registry.get("tensorflow"), init_params(spec), None
+    rng = np.random.default_rng(3)
+    for batch in (1, 3, 4):
+        x, y = rng.standard_normal((batch, *spec.input_shape)), rng.integers(0, 3, batch)
+        params, state, _ = backend.step(spec, params, state, x, y, optimizer)
+    entries = tfb._cache._entries[(spec, optimizer)]
+    assert len(entries) == 1
+    assert entries[0].train_step(sparse=True).experimental_get_tracing_count() == 1
+
+
+def test_masks_and_inputs_are_checked(backend) -> None:
+    spec = CNNSpec.tiny()
+    params, x = init_params(spec), np.zeros((2, *spec.input_shape))
+    with pytest.raises(ValueError, match="dropout mask has shape"):
+        backend.forward(spec, params, x, dropout_mask=np.ones((2, 5)))
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        backend.forward(spec, params, x, dropout_mask=np.full((2, 6), 0.5))
+    with pytest.raises(ValueError, match="NHWC"):
+        backend.forward(spec, params, np.zeros((2, 2, 8, 8)))
