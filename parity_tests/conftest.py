@@ -37,7 +37,7 @@ from nnparity.backends.determinism import apply_determinism
 from nnparity.backends.protocol import Backend
 from nnparity.datasets.catalog import get_dataset
 from nnparity.datasets.sources import DatasetMissing, locate
-from nnparity.reference import MLPSpec, Optimizer, init_params
+from nnparity.reference import CNNSpec, MLPSpec, Optimizer, Trace, init_params
 
 apply_determinism()
 
@@ -257,6 +257,17 @@ LEARNING_RATES = {"sgd": 0.02, "momentum": 0.01, "adam": 0.01}
 _worst: dict[tuple[str, str, str], float] = {}
 
 
+def all_forward_tensors(trace: Trace) -> dict[tuple[str, str], np.ndarray]:
+    """Every ``z`` and ``h`` of a trace in forward order (``compare.collect`` keeps each
+    layer's ``h`` only; this adds a CNN's pools, flatten and dropout output)."""
+    tensors = {}
+    for key, h in trace.h.items():
+        if key in trace.z:
+            tensors[("forward", f"z.{key}")] = trace.z[key]
+        tensors[("forward", f"h.{key}")] = h
+    return tensors
+
+
 class Parity:
     """Runs a backend beside the reference and asserts every tensor within ``tolerance``."""
 
@@ -284,6 +295,18 @@ class Parity:
                            self.reference.gradients(spec, params, x, y))
         actual = collect(backend.forward(spec, params, x), backend.gradients(spec, params, x, y))
         return self.check(backend.name, spec.dtype, actual, expected)
+
+    def cnn_gradients(self, backend: Backend, spec: CNNSpec, params: dict, x: np.ndarray,
+                      y: np.ndarray, dropout_mask: np.ndarray | None) -> list[Comparison]:
+        """A CNN on one batch: every forward ``z`` and ``h`` (pools, flatten and dropout output
+        included), loss, every delta and every gradient, at the CNN tolerance."""
+        tensors = []
+        for b in (backend, self.reference):
+            trace = b.forward(spec, params, x, dropout_mask=dropout_mask)
+            grads = b.gradients(spec, params, x, y, dropout_mask=dropout_mask)
+            tensors.append({**all_forward_tensors(trace), **collect(gradients=grads)})
+        assert list(tensors[0]) == list(tensors[1])
+        return self.check(backend.name, spec.dtype, *tensors, family="cnn")
 
     def lockstep(self, backend: Backend, case: MLPCase, opt_name: str,
                  steps: int = 10) -> list[Comparison]:

@@ -25,7 +25,6 @@ from nnparity.backends.compare import Tensors, collect
 from nnparity.backends.protocol import Backend
 from nnparity.reference import CNNSpec, ConvBlock, Optimizer
 from nnparity.reference.cnn import draw_dropout_mask, init_params
-from nnparity.reference.results import Gradients, Trace
 
 DTYPES = ("float64", "float32")
 # (H, W) candidates, smallest first: the first that fits a case's blocks is used.
@@ -99,37 +98,10 @@ GRADIENT_CASES = _gradient_cases()
 LOCKSTEP_SPECS = {"k3-s1-same-2blocks": (3, 1, "SAME", 2), "k5-s2-valid-1block": (5, 2, "VALID", 1)}
 
 
-def forward_tensors(trace: Trace) -> Tensors:
-    """Every ``z`` and ``h`` in forward order (``compare.collect`` keeps only each layer's
-    ``h``; this adds the pools, the flatten and the dropout output)."""
-    tensors: Tensors = {}
-    for key, h in trace.h.items():
-        if key in trace.z:
-            tensors[("forward", f"z.{key}")] = trace.z[key]
-        tensors[("forward", f"h.{key}")] = h
-    return tensors
-
-
-def gradient_tensors(backend: Backend, spec: CNNSpec, params: dict, x: np.ndarray,
-                     y: np.ndarray, mask: np.ndarray | None) -> Tensors:
-    """Forward, loss, deltas and gradients of ``backend`` on one batch, in comparison order."""
-    trace = backend.forward(spec, params, x, dropout_mask=mask)
-    grads: Gradients = backend.gradients(spec, params, x, y, dropout_mask=mask)
-    return {**forward_tensors(trace), **collect(gradients=grads)}
-
-
-def check_gradients(parity, backend: Backend, spec: CNNSpec, params: dict, x: np.ndarray,
-                    y: np.ndarray, mask: np.ndarray | None) -> None:
-    expected = gradient_tensors(parity.reference, spec, params, x, y, mask)
-    actual = gradient_tensors(backend, spec, params, x, y, mask)
-    assert list(actual) == list(expected)
-    parity.check(backend.name, spec.dtype, actual, expected, family="cnn")
-
-
 @pytest.mark.parametrize("case", GRADIENT_CASES, ids=[c.name for c in GRADIENT_CASES])
 def test_forward_loss_deltas_gradients(backend, parity, case: Case) -> None:
     x, y, mask = case.batch_data()
-    check_gradients(parity, backend, case.spec, case.params(), x, y, mask)
+    parity.cnn_gradients(backend, case.spec, case.params(), x, y, mask)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -138,14 +110,14 @@ def test_seed002_full_shape(backend, parity, dtype: str) -> None:
     spec = CNNSpec.seed002(dtype)
     case = Case(spec, 2, seed=2, name="seed002")
     x, y, mask = case.batch_data()
-    check_gradients(parity, backend, spec, init_params(spec, 2), x, y, mask)
+    parity.cnn_gradients(backend, spec, init_params(spec, 2), x, y, mask)
 
 
 def test_evaluation_without_mask(backend, parity) -> None:
     """No mask: no dropout (``h.dropout`` is ``h.fc1``), logits as in evaluation."""
     case = GRADIENT_CASES[0]
     x, y, _ = case.batch_data()
-    check_gradients(parity, backend, case.spec, case.params(), x, y, None)
+    parity.cnn_gradients(backend, case.spec, case.params(), x, y, None)
 
 
 def _lockstep(backend: Backend, reference: Backend, spec: CNNSpec, optimizer: Optimizer,
