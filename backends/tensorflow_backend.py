@@ -30,6 +30,7 @@ it is alive, so two live trainers never share variables.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -103,8 +104,7 @@ class KerasCNN(keras.Model):
     def __init__(self, spec: CNNSpec) -> None:
         super().__init__(dtype=spec.dtype)
         dtype = spec.dtype
-        self.conv_names, self.fc_names = spec.conv_names, spec.fc_names
-        self.keep_prob = spec.keep_prob
+        self.spec = spec
         self.convs = [keras.layers.Conv2D(b.filters, b.kernel, strides=b.stride,
                                           padding=b.padding.lower(), dtype=dtype, name=name)
                       for name, b in zip(spec.conv_names, spec.conv, strict=True)]
@@ -119,31 +119,22 @@ class KerasCNN(keras.Model):
         self.dense_activations = [activation_layer(a, dtype)
                                   for a in (*spec.dense_activations, "identity")]
 
+    def block(self, i: int, a: Any) -> tuple[Any, Any, Any]:
+        """Conv block ``i`` (0-based) on ``a [N, H, W, C]``: ``(z, h, pooled or None)``."""
+        z = self.convs[i](a)
+        h = self.conv_activations[i](z)
+        return z, h, None if self.pools[i] is None else self.pools[i](h)
+
     def trace(self, x: Any, dropout_mask: Any = None) -> dict[str, Any]:
-        """Every ``z``/``h`` in forward order under the reference's keys (``z.conv1``,
-        ``h.conv1``, ``h.pool1``, ..., ``h.flatten``, ``z.fc1``, ..., ``h.dropout``, ...)."""
-        out: dict[str, Any] = {}
-        a = x
-        for i, (name, conv, act, pool) in enumerate(zip(
-                self.conv_names, self.convs, self.conv_activations, self.pools, strict=True), 1):
-            z = out[f"z.{name}"] = conv(a)
-            a = out[f"h.{name}"] = act(z)
-            if pool is not None:
-                a = out[f"h.pool{i}"] = pool(a)
-        h = out["h.flatten"] = self.flatten(a)
-        last = len(self.denses) - 1
-        for j, (name, dense, act) in enumerate(zip(self.fc_names, self.denses,
-                                                   self.dense_activations, strict=True)):
-            if j == last:
-                if dropout_mask is not None:
-                    h = h * (dropout_mask / self.keep_prob)
-                out["h.dropout"] = h
-            z = out[f"z.{name}"] = dense(h)
-            h = out[f"h.{name}"] = act(z)
-        return out
+        """Every ``z``/``h`` in forward order under the reference's keys
+        (:func:`layout.trace_cnn`)."""
+        blocks = [functools.partial(self.block, i) for i in range(len(self.convs))]
+        return layout.trace_cnn(self.spec, x, blocks, self.flatten,
+                                list(zip(self.denses, self.dense_activations, strict=True)),
+                                dropout_mask)
 
     def call(self, x: Any, dropout_mask: Any = None) -> Any:
-        return self.trace(x, dropout_mask)[f"h.{self.fc_names[-1]}"]
+        return self.trace(x, dropout_mask)[f"h.{self.spec.fc_names[-1]}"]
 
 
 def trace(model: Any, x: Any, dropout_mask: Any = None) -> dict[str, Any]:

@@ -161,8 +161,7 @@ class TorchCNN(nn.Module):
         super().__init__()
         dtype = DTYPES[spec.dtype]
         shapes = spec.feature_shapes()
-        self.conv_names, self.fc_names = spec.conv_names, spec.fc_names
-        self.keep_prob = spec.keep_prob
+        self.spec = spec
         self.blocks = nn.ModuleList(
             TorchConvBlock(block, cin, (h, w), dtype)
             for block, (h, w, cin) in zip(spec.conv, shapes[:-1], strict=True)
@@ -176,37 +175,21 @@ class TorchCNN(nn.Module):
 
     def trace(self, x: torch.Tensor,
               dropout_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Every ``z``/``h`` in forward order under the reference's keys (``z.conv1``,
-        ``h.conv1``, ``h.pool1``, ..., ``h.flatten``, ``z.fc1``, ..., ``h.dropout``, ...);
-        maps are NCHW, ``h.flatten`` is in NCHW order."""
-        out: dict[str, torch.Tensor] = {}
-        a = x
-        for i, (name, block) in enumerate(zip(self.conv_names, self.blocks, strict=True), 1):
-            out[f"z.{name}"], out[f"h.{name}"], pooled = block(a)
-            a = out[f"h.{name}"] if pooled is None else pooled
-            if pooled is not None:
-                out[f"h.pool{i}"] = pooled
-        h = out["h.flatten"] = self.flatten(a)
-        last = len(self.linears) - 1
-        for j, (name, linear, act) in enumerate(zip(self.fc_names, self.linears,
-                                                    self.activations, strict=True)):
-            if j == last:
-                if dropout_mask is not None:
-                    h = h * (dropout_mask / self.keep_prob)
-                out["h.dropout"] = h
-            z = out[f"z.{name}"] = linear(h)
-            h = out[f"h.{name}"] = act(z)
-        return out
+        """Every ``z``/``h`` in forward order under the reference's keys
+        (:func:`layout.trace_cnn`); maps are NCHW, ``h.flatten`` is in NCHW order."""
+        return layout.trace_cnn(self.spec, x, self.blocks, self.flatten,
+                                list(zip(self.linears, self.activations, strict=True)),
+                                dropout_mask)
 
     def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.trace(x, dropout_mask)[f"h.{self.fc_names[-1]}"]
+        return self.trace(x, dropout_mask)[f"h.{self.spec.fc_names[-1]}"]
 
     def canonical_parameters(self) -> dict[str, nn.Parameter]:
         """Canonical name -> parameter (``conv1.W -> blocks[0].conv.weight``,
         ``fc1.W -> linears[0].weight``, ...), in the spec's parameter order."""
         named: dict[str, nn.Parameter] = {}
         modules = [b.conv for b in self.blocks] + list(self.linears)
-        for name, module in zip(self.conv_names + self.fc_names, modules, strict=True):
+        for name, module in zip(self.spec.layer_names, modules, strict=True):
             named[f"{name}.W"], named[f"{name}.b"] = module.weight, module.bias
         return named
 
