@@ -250,6 +250,16 @@ def as_dropout_mask(spec: Any, mask: np.ndarray | None, n: int) -> np.ndarray | 
     return _copy(check_mask(mask, (n, spec.dropout_units)).astype(spec.dtype))
 
 
+def dropout_mask_to_framework(framework: str, spec: Any,
+                              mask: np.ndarray | None) -> np.ndarray | None:
+    """A canonical mask ``[N, units]`` in the order of the framework's dropout input: permuted
+    to NCHW flatten order for a torch CNN whose dropout follows the flatten directly (no hidden
+    dense layer), else unchanged."""
+    if mask is None or not _in_nchw_flatten_order(framework, spec, "h.dropout"):
+        return mask
+    return _copy(mask[:, nchw_flatten_order(*spec.feature_shapes()[-1])])
+
+
 def training_mask(spec: Any, n: int, mask: np.ndarray | None,
                   rng: np.random.Generator) -> np.ndarray | None:
     """The mask of one training step, by the reference trainer's rule (``NumpyTrainer.step``):
@@ -357,9 +367,17 @@ def tensor_from_framework(framework: str, spec: Any, key: str, value: np.ndarray
     value = np.asarray(value)
     if framework == "torch" and value.ndim == 4:
         return nchw_to_nhwc(value)
-    if framework == "torch" and key == "h.flatten":
+    if _in_nchw_flatten_order(framework, spec, key):
         return flat_nchw_to_nhwc(value, *spec.feature_shapes()[-1])
     return _copy(value)
+
+
+def _in_nchw_flatten_order(framework: str, spec: Any, key: str) -> bool:
+    """Whether the traced ``key`` is laid out along torch's NCHW flatten: ``h.flatten``, and
+    ``h.dropout`` (with its mask) when dropout follows the flatten directly (no hidden dense
+    layer)."""
+    return framework == "torch" and (key == "h.flatten" or (key == "h.dropout"
+                                                            and not spec.dense))
 
 
 def make_trace(framework: str, spec: Any, tensors: dict[str, np.ndarray]) -> Trace:

@@ -214,8 +214,10 @@ def _tensor(a: np.ndarray, spec: MLPSpec | CNNSpec) -> torch.Tensor:
     return torch.from_numpy(np.asarray(a, dtype=spec.dtype).copy())
 
 
-def _optional(a: np.ndarray | None) -> torch.Tensor | None:
-    return None if a is None else torch.from_numpy(a)
+def _mask(spec: MLPSpec | CNNSpec, mask: np.ndarray | None) -> torch.Tensor | None:
+    """A checked canonical dropout mask as a tensor in the order of the model's dropout input."""
+    mask = layout.dropout_mask_to_framework(FRAMEWORK, spec, mask)
+    return None if mask is None else torch.from_numpy(mask)
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -294,7 +296,7 @@ class TorchTrainer:
     def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:
         mask = layout.training_mask(self.spec, len(x), dropout_mask, self._dropout_rng)
         self._opt.zero_grad(set_to_none=True)
-        output = self.model(_input(self.spec, x), _optional(mask))
+        output = self.model(_input(self.spec, x), _mask(self.spec, mask))
         loss = _loss(self.spec, self._named, output, y)
         loss.backward()
         self._opt.step()
@@ -337,7 +339,7 @@ class TorchBackend(Backend):
         layout.check_spec(spec, self.name)
         model, named = build_model(spec, params)
         mask = layout.as_dropout_mask(spec, dropout_mask, len(x))
-        return named, model.trace(_input(spec, x), _optional(mask))
+        return named, model.trace(_input(spec, x), _mask(spec, mask))
 
     def forward(self, spec: MLPSpec | CNNSpec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:

@@ -119,3 +119,26 @@ def test_backend_blocks_pad_like_tensorflow() -> None:
     assert first.pool_pad.padding == (0, 0, 0, 1)  # pool on 9x8: one -inf row at the bottom
     assert first.pool_pad.value == -np.inf
     assert second.pad.padding == (0, 1, 1, 1) and second.conv.padding == (0, 0)  # 5x4, s2
+
+
+def test_dropout_right_after_the_flatten_needs_a_permuted_mask() -> None:
+    """Without a hidden dense layer the mask ``[N, H*W*C]`` multiplies torch's NCHW flatten:
+    it must be permuted like ``fc1``'s rows (a bug found by the random-spec parity test)."""
+    import torch
+
+    from nnparity.backends.torch_backend import build_model
+    from nnparity.reference.cnn import draw_dropout_mask, forward
+
+    spec = CNNSpec.tiny(dense=())
+    params = init_params(spec, 6)
+    x = RNG.standard_normal((3, *spec.input_shape))
+    mask = draw_dropout_mask(spec, 3, 6)
+    expected = forward(spec, params, x, dropout_mask=mask).output
+    model, _ = build_model(spec, params)
+    x_nchw = torch.from_numpy(layout.nhwc_to_nchw(x))
+    with torch.no_grad():
+        unpermuted = model(x_nchw, torch.from_numpy(mask)).numpy()
+        permuted_mask = layout.dropout_mask_to_framework("torch", spec, mask)
+        permuted = model(x_nchw, torch.from_numpy(permuted_mask)).numpy()
+    assert _rel(unpermuted, expected) > 0.05
+    assert _rel(permuted, expected) < tolerance("float64", "cnn")
