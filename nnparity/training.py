@@ -22,14 +22,20 @@ from nnparity.datasets.load import load_idx_dataset
 from nnparity.datasets.named import load_embedded
 from nnparity.datasets.split import Split
 from nnparity.errors import InputError
-from nnparity.reference import MLPSpec, Optimizer, init_params
+from nnparity.reference import CNNSpec, ConvBlock, MLPSpec, Optimizer, cnn, init_params
 from nnparity.reference.train import EpochRecord, History, Trainer, predict_all, train
 from nnparity.reference.weights import atomic_path, load_weights, save_weights
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run (presets fill these; the CLI overrides them)."""
+    """Everything that defines a training run (presets fill these; the CLI overrides them).
+
+    ``model="mlp"`` uses ``layers``/``activations``; ``model="cnn"`` builds seed 002's CNN from
+    the data's image shape: a conv block (``kernel`` x ``kernel``, SAME, relu, 2x2 max-pool) per
+    entry of ``conv``, then the hidden dense ``layers[:-1]`` (relu), dropout with ``keep_prob``,
+    and the output layer ``layers[-1]``; ``init`` is ``seed002`` or ``he`` for it.
+    """
 
     dataset: str = "iris"
     n_train: int | None = None
@@ -51,6 +57,10 @@ class TrainConfig:
     sampling: str = "epoch"
     seed: int = 0
     backend: str = "numpy"
+    model: str = "mlp"
+    conv: tuple[int, ...] = (32, 64)
+    kernel: int = 5
+    keep_prob: float = 0.5
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -66,7 +76,7 @@ class TrainConfig:
 class TrainResult:
     """A finished run."""
 
-    spec: MLPSpec
+    spec: MLPSpec | CNNSpec
     params: dict[str, np.ndarray]
     history: History
     split: Split
@@ -95,18 +105,50 @@ def input_width(split: Split) -> int:
     return int(np.prod(split.x_train.shape[1:]))
 
 
-def batch_preparer(split: Split, dtype: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Per-batch conversion: uint8 images -> ``[N, H*W]`` in ``[0, 1]``; other data cast only."""
-    if split.x_train.dtype == np.uint8:
-        return lambda a: a.reshape(len(a), -1).astype(dtype) / np.asarray(255, dtype)
-    return lambda a: a.astype(dtype, copy=False)
+def batch_preparer(
+    split: Split, dtype: str, model: str = "mlp"
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Per-batch conversion of stored rows to model input: uint8 images -> ``[N, H*W]`` (MLP)
+    or ``[N, H, W, C]`` (CNN) in ``[0, 1]``; other data is only cast."""
+    if split.x_train.dtype != np.uint8:
+        return lambda a: a.astype(dtype, copy=False)
+    scale = np.asarray(255, dtype)
+    if model == "cnn":
+        return lambda a: a.reshape(len(a), *image_shape(split)).astype(dtype) / scale
+    return lambda a: a.reshape(len(a), -1).astype(dtype) / scale
 
 
-def make_spec(config: TrainConfig, split: Split) -> MLPSpec:
-    """The MLP spec of the run (input width taken from the data)."""
+def image_shape(split: Split) -> tuple[int, int, int]:
+    """``(H, W, C)`` of the image rows (a missing channel axis counts as 1)."""
+    shape = split.x_train.shape[1:]
+    if len(shape) not in (2, 3):
+        raise InputError(f"a CNN needs image data, but rows of this dataset have shape {shape}")
+    return (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
+
+
+def make_spec(config: TrainConfig, split: Split) -> MLPSpec | CNNSpec:
+    """The spec of the run (input width or image shape taken from the data)."""
+    if config.model == "cnn":
+        hidden_acts = tuple(config.activations[:-1]) if len(config.activations) == len(
+            config.layers) else ()
+        return CNNSpec(image_shape(split),
+                       tuple(ConvBlock(f, config.kernel) for f in config.conv),
+                       dense=tuple(config.layers[:-1]), dense_activations=hidden_acts,
+                       keep_prob=config.keep_prob, classes=config.layers[-1],
+                       loss=config.loss, reduction=config.reduction,
+                       weight_decay=config.weight_decay, dtype=config.dtype)
+    if config.model != "mlp":
+        raise InputError(f"unknown model {config.model!r}; known: mlp, cnn")
     return MLPSpec(input_width(split), tuple(config.layers), tuple(config.activations),
                    loss=config.loss, reduction=config.reduction,
                    weight_decay=config.weight_decay, bias=config.bias, dtype=config.dtype)
+
+
+def initial_params(spec: MLPSpec | CNNSpec, scheme: str, seed: int) -> dict[str, np.ndarray]:
+    """``init_params`` of the spec's family."""
+    if spec.family == "cnn":
+        return cnn.init_params(spec, seed, scheme=scheme)
+    return init_params(spec, scheme, seed)
 
 
 def make_optimizer(config: TrainConfig) -> Optimizer:
@@ -123,14 +165,14 @@ def run_training(
     resume: str | None = None,
     data_dir: str | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
-    on_step: Callable[[int, int], None] | None = None,
+    on_step: Callable[[Trainer, int, np.ndarray, np.ndarray], None] | None = None,
 ) -> TrainResult:
     """Train as configured; continue from ``resume`` (a checkpoint) when given."""
     split = load_split(config, data_dir)
     spec = make_spec(config, split)
     backend = registry.get(config.backend)
     optimizer = make_optimizer(config)
-    params, state, start = init_params(spec, config.init, config.seed), None, 0
+    params, state, start = initial_params(spec, config.init, config.seed), None, 0
     if resume:
         saved = load_weights(resume)
         if saved.spec != spec:
@@ -148,7 +190,7 @@ def run_training(
     history = train(trainer, split.x_train, split.y_train, split.x_test, split.y_test,
                     epochs=config.epochs, batch=config.batch, seed=config.seed,
                     sampling=config.sampling, start_epoch=start,
-                    prepare=batch_preparer(split, config.dtype), on_step=on_step,
+                    prepare=batch_preparer(split, config.dtype, config.model), on_step=on_step,
                     on_epoch=epoch_done)
     return TrainResult(spec, trainer.params(), history, split, trainer)
 
@@ -178,7 +220,7 @@ def write_plots(result: TrainResult, config: TrainConfig, folder: Path) -> list[
     written = [plots.plot_curves(result.history, folder / "curves.png", title)]
     split = result.split
     if split.x_test.ndim >= 3 and len(split.x_test):
-        prepare = batch_preparer(split, config.dtype)
+        prepare = batch_preparer(split, config.dtype, config.model)
         output = predict_all(result.trainer, split.x_test, prepare)
         path = plots.plot_misclassified(split.x_test, split.y_test, output.argmax(axis=1),
                                         split.classes, folder / "misclassified.png")

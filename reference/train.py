@@ -165,14 +165,17 @@ def train(
     sampling: str = "epoch",
     start_epoch: int = 0,
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
-    on_step: Callable[[int, int], None] | None = None,
+    on_step: Callable[[Trainer, int, np.ndarray, np.ndarray], None] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> History:
     """Train for epochs ``start_epoch+1 .. epochs``; deterministic for a seed.
 
     ``prepare`` converts a stored batch (e.g. uint8 images) to model input, per batch;
-    ``on_step(epoch, step)`` and ``on_epoch(record)`` report progress. Epoch ``e`` uses the
-    generator ``default_rng([seed, e])``, so a resumed run draws the same batches.
+    ``on_step(trainer, step, x, y)`` sees each prepared batch *before* the update (``step``
+    counts from 0 over the whole run, as seed 002's loop does); ``on_epoch(record)`` sees each
+    finished epoch.
+    Epoch ``e`` uses the generator ``default_rng([seed, e])``, so a resumed run draws the same
+    batches.
     """
     prepare = prepare or (lambda a: a)
     history = History()
@@ -182,15 +185,16 @@ def train(
         rng = np.random.default_rng([seed, epoch])
         losses = []
         for i, idx in enumerate(minibatches(n, batch, rng, sampling), 1):
-            loss = trainer.step(prepare(x_train[idx]), y_train[idx])
+            xb, yb = prepare(x_train[idx]), y_train[idx]
+            if on_step:
+                on_step(trainer, (epoch - 1) * (n // batch) + i - 1, xb, yb)
+            loss = trainer.step(xb, yb)
             if not np.isfinite(loss):
                 raise FloatingPointError(
                     f"loss became {loss} at epoch {epoch}, step {i}: lower the learning rate "
                     "or change the initialisation"
                 )
             losses.append(loss)
-            if on_step:
-                on_step(epoch, i)
         record = EpochRecord(
             epoch=epoch,
             loss=float(np.mean(losses)),

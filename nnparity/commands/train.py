@@ -40,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=_ints, help="layer widths, e.g. 20,20,3")
     parser.add_argument("--activations", type=_names,
                         help="one per layer, e.g. sigmoid,sigmoid,identity")
+    parser.add_argument("--model", choices=["mlp", "cnn"],
+                        help="mlp (default) or seed 002's CNN (conv blocks, then --layers)")
+    parser.add_argument("--conv", type=_ints, help="CNN: filters per conv block, e.g. 32,64")
+    parser.add_argument("--kernel", type=int, help="CNN: kernel size (default 5)")
+    parser.add_argument("--keep-prob", type=float, help="CNN: dropout keep probability")
     parser.add_argument("--loss", choices=["l2", "ce", "bce"])
     parser.add_argument("--reduction", choices=["sum", "mean"])
     parser.add_argument("--weight-decay", type=float, help="lambda of 0.5*lambda*sum(W^2)")
@@ -79,7 +84,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         if value is not None:
             data[name] = value
     config = TrainConfig.from_dict(data)
-    if len(config.activations) != len(config.layers):
+    if config.model == "mlp" and len(config.activations) != len(config.layers):
         raise InputError(f"{len(config.layers)} layers but {len(config.activations)} activations")
     for name in ("epochs", "batch", "every"):
         value = getattr(config, name, None) if name != "every" else args.every
