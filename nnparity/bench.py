@@ -1,23 +1,30 @@
 """Speed comparisons between backends, in one run (``nnparity bench``); not tests.
 
 Each benchmark times the same work on every installed backend and reports the ratio to the
-NumPy reference. Training benchmarks use synthetic data of MNIST's size (float32, seeded), the
-same batches for every backend, plain SGD, and exclude a short warm-up (TensorFlow traces its
+NumPy reference (MLP) or to PyTorch (CNN). The MLP benchmarks train one epoch on synthetic data
+of MNIST's size (float32, seeded), the same batches for every backend, plain SGD; the CNN one
+times an Adam step of seed 002's net. Warm-up steps are excluded (TensorFlow traces its
 ``tf.function`` there). Times are wall-clock seconds, the best of ``repeats`` runs.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
+import resource
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from nnparity.backends import registry
-from nnparity.reference import MLPSpec, Optimizer, init_params
+from nnparity.reference import CNNSpec, MLPSpec, Optimizer, cnn, init_params
+from nnparity.reference.conv import output_size
 
 MNIST_ROWS, MNIST_WIDTH = 60000, 784
 
@@ -103,11 +110,93 @@ def run_mlp_benchmarks(
     return timings
 
 
+CNN_BATCH = 50
+
+
+def cnn_step_flops(spec: Any) -> float:
+    """Floating-point operations of one training step: forward ``2 * MACs`` of every conv and
+    dense layer, backward twice that (input and weight gradients) less the first layer's
+    input gradient, which nobody needs."""
+    forward = []
+    shapes = spec.feature_shapes()
+    for block, (h, w, cin) in zip(spec.conv, shapes, strict=False):
+        ho = output_size(h, block.kernel, block.stride, block.padding)
+        wo = output_size(w, block.kernel, block.stride, block.padding)
+        forward.append(2.0 * ho * wo * block.kernel**2 * cin * block.filters)
+    widths = spec.dense_widths
+    forward += [2.0 * a * b for a, b in itertools.pairwise(widths)]
+    return CNN_BATCH * (3 * sum(forward) - forward[0])
+
+
+def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
+    """This machine's float32 matmul rate (FLOP/s) through NumPy, best of ``repeats``."""
+    rng = np.random.default_rng(0)
+    a = rng.random((size, size), dtype=np.float32)
+    b = rng.random((size, size), dtype=np.float32)
+    a @ b
+    return 2.0 * size**3 / _best_of(repeats, lambda: a @ b)
+
+
+def time_cnn_step(backend_name: str, repeats: int) -> float:
+    """Seconds for one Adam step of seed 002's CNN at batch 50, float32, explicit dropout mask
+    drawn by the trainer (best of ``repeats`` after two warm-up steps)."""
+    spec = CNNSpec.seed002(dtype="float32")
+    rng = np.random.default_rng(0)
+    x = rng.random((CNN_BATCH, *spec.input_shape), dtype=np.float32)
+    y = rng.integers(0, spec.classes, size=CNN_BATCH)
+    backend = registry.get(backend_name)
+    variant = getattr(backend, "optimizer_variant", "torch")
+    trainer = backend.trainer(spec, cnn.init_params(spec, 0),
+                              Optimizer("adam", lr=1e-4, variant=variant))
+    for _ in range(2):
+        trainer.step(x, y)
+    return _best_of(repeats, lambda: trainer.step(x, y))
+
+
+def run_cnn_benchmarks(
+    backends: list[str], repeats: int = 3, report: Callable[[Timing], None] | None = None,
+) -> tuple[list[Timing], float, float]:
+    """One CNN step per backend with ratios to torch (to numpy without torch); also the float32
+    matmul peak (FLOP/s) and the step's FLOP count, measured in the same run."""
+    name = f"seed 002 CNN, one Adam step, batch {CNN_BATCH}"
+    timings = []
+    for backend in backends:
+        timing = Timing(name, backend, time_cnn_step(backend, repeats))
+        timings.append(timing)
+        if report:
+            report(timing)
+    base_name = "torch" if "torch" in backends else "numpy"
+    base = next(t.seconds for t in timings if t.backend == base_name)
+    for t in timings:
+        t.ratio = t.seconds / base
+    return timings, matmul_peak(), cnn_step_flops(CNNSpec.seed002())
+
+
+def peak_rss_of_training(argv: list[str]) -> float:
+    """Peak resident memory (MiB) of ``nnparity train ARGV`` run in a child process."""
+    subprocess.run([sys.executable, "-m", "nnparity", "train", *argv], check=True,
+                   capture_output=True)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def machine_line() -> str:
     """CPU, core count and the BLAS-related environment, for the record."""
     blas = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "MKL_"))}
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
             f"numpy {np.__version__}, BLAS env {blas or 'unset'}")
+
+
+def cnn_markdown(timings: list[Timing], peak: float, flops: float) -> str:
+    """Markdown: backend, seconds per step, ratio, share of the float32 matmul peak."""
+    base = "torch" if any(t.backend == "torch" for t in timings) else "numpy"
+    lines = [f"| seed 002 CNN, one Adam step, batch {CNN_BATCH}, float32 | seconds / step | "
+             f"x {base} | GFLOP/s | share of NumPy matmul peak |",
+             "|---|---:|---:|---:|---:|"]
+    lines += [f"| {t.backend} | {t.seconds:.4f} | {t.ratio:.2f} | {flops / t.seconds / 1e9:.1f} | "
+              f"{100 * flops / t.seconds / peak:.0f} % |" for t in timings]
+    lines.append(f"\nStep: {flops / 1e9:.2f} GFLOP; float32 matmul peak (2048^2 NumPy matmul, "
+                 f"same run): {peak / 1e9:.1f} GFLOP/s.")
+    return "\n".join(lines)
 
 
 def markdown_table(timings: list[Timing], rows: int) -> str:

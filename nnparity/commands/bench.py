@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 
 from nnparity.backends import registry
-from nnparity.bench import MNIST_ROWS, Timing, machine_line, markdown_table, run_mlp_benchmarks
+from nnparity.bench import (
+    MNIST_ROWS,
+    Timing,
+    cnn_markdown,
+    machine_line,
+    markdown_table,
+    peak_rss_of_training,
+    run_cnn_benchmarks,
+    run_mlp_benchmarks,
+)
+from nnparity.datasets.sources import DatasetMissing
 from nnparity.errors import InputError
 from nnparity.reference.weights import atomic_path
 
@@ -17,7 +28,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=MNIST_ROWS,
                         help=f"synthetic training rows per epoch (default {MNIST_ROWS})")
     parser.add_argument("--repeats", type=int, default=1, help="best of N runs (default 1)")
+    parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                        help="mlp: one epoch per backend, ratio to numpy (default); "
+                        "cnn: one seed-002 step per backend, ratio to torch")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+
+
+MEMORY_RUN = ["--preset", "seed000-mnist-sigmoid", "--epochs", "1"]
+
+
+def memory_line() -> str:
+    """Peak RSS of one reference epoch on real MNIST (images kept uint8), when MNIST is here."""
+    try:
+        mib = peak_rss_of_training(MEMORY_RUN)
+    except subprocess.CalledProcessError as exc:
+        if DatasetMissing.__name__ in exc.stderr.decode() or "not fetched" in exc.stderr.decode():
+            return "\n\nPeak RSS of a reference MNIST epoch: MNIST not fetched."
+        raise
+    return (f"\n\nPeak RSS of `nnparity train {' '.join(MEMORY_RUN)}` (real MNIST, "
+            f"uint8 images converted per batch): {mib:.0f} MiB.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,8 +62,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{t.benchmark:<42} {t.backend:<11} {t.seconds:8.3f} s", flush=True)
 
     print(machine_line())
-    timings = run_mlp_benchmarks(names, rows=args.rows, repeats=args.repeats, report=show)
-    table = markdown_table(timings, args.rows)
+    if args.model == "cnn":
+        timings, peak, flops = run_cnn_benchmarks(names, repeats=args.repeats, report=show)
+        table = cnn_markdown(timings, peak, flops)
+    else:
+        timings = run_mlp_benchmarks(names, rows=args.rows, repeats=args.repeats, report=show)
+        table = markdown_table(timings, args.rows) + memory_line()
     print()
     print(table)
     if args.markdown:
