@@ -129,14 +129,17 @@ def collect(
 ) -> Tensors:
     """Flatten results into ``(stage, name) -> array`` in comparison order.
 
-    Forward: ``z.<layer>``, ``h.<layer>`` per layer in order; loss: ``loss`` (float64 scalar);
-    deltas and gradients last layer first; updates as ``<label>.<param>`` (e.g. ``step1.W1``).
+    Forward: ``z.<layer>`` (layers with a pre-activation) and ``h.<layer>`` for every entry of
+    ``trace.h`` in order (a CNN's pools, flatten and dropout outputs included); loss: ``loss``
+    (float64 scalar); deltas and gradients last layer first; updates as ``<label>.<param>``
+    (e.g. ``step1.W1``).
     """
     tensors: Tensors = {}
     if trace is not None:
-        for layer in trace.z:
-            tensors[("forward", f"z.{layer}")] = trace.z[layer]
-            tensors[("forward", f"h.{layer}")] = trace.h[layer]
+        for layer, h in trace.h.items():
+            if layer in trace.z:
+                tensors[("forward", f"z.{layer}")] = trace.z[layer]
+            tensors[("forward", f"h.{layer}")] = h
     if gradients is not None:
         tensors[("loss", "loss")] = np.asarray(gradients.loss, dtype=np.float64)
         for layer in reversed(list(gradients.deltas)):

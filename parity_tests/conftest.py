@@ -37,7 +37,7 @@ from nnparity.backends.determinism import apply_determinism
 from nnparity.backends.protocol import Backend
 from nnparity.datasets.catalog import get_dataset
 from nnparity.datasets.sources import DatasetMissing, locate
-from nnparity.reference import CNNSpec, MLPSpec, Optimizer, Trace, init_params
+from nnparity.reference import CNNSpec, MLPSpec, Optimizer, init_params
 
 apply_determinism()
 
@@ -257,17 +257,6 @@ LEARNING_RATES = {"sgd": 0.02, "momentum": 0.01, "adam": 0.01}
 _worst: dict[tuple[str, str, str], float] = {}
 
 
-def all_forward_tensors(trace: Trace) -> dict[tuple[str, str], np.ndarray]:
-    """Every ``z`` and ``h`` of a trace in forward order (``compare.collect`` keeps each
-    layer's ``h`` only; this adds a CNN's pools, flatten and dropout output)."""
-    tensors = {}
-    for key, h in trace.h.items():
-        if key in trace.z:
-            tensors[("forward", f"z.{key}")] = trace.z[key]
-        tensors[("forward", f"h.{key}")] = h
-    return tensors
-
-
 class Parity:
     """Runs a backend beside the reference and asserts every tensor within ``tolerance``."""
 
@@ -304,7 +293,7 @@ class Parity:
         for b in (backend, self.reference):
             trace = b.forward(spec, params, x, dropout_mask=dropout_mask)
             grads = b.gradients(spec, params, x, y, dropout_mask=dropout_mask)
-            tensors.append({**all_forward_tensors(trace), **collect(gradients=grads)})
+            tensors.append(collect(trace, grads))
         assert list(tensors[0]) == list(tensors[1])
         return self.check(backend.name, spec.dtype, *tensors, family="cnn")
 
