@@ -48,6 +48,8 @@ from typing import Any
 
 import numpy as np
 
+from nnparity.reference import cnn
+from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
 from nnparity.reference.init import init_params
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.spec import MLPSpec
@@ -70,6 +72,7 @@ ARCHITECTURES: dict[str, tuple[int, tuple[int, ...]]] = {
 }
 SMALL_ARCHITECTURES = ("iris", "xor")
 SELECTIONS = ("quick", "default", "full")
+MODELS = ("all", "mlp", "cnn")
 STEPS = 10
 # Base learning rates. SGD/momentum rates are divided by the curvature scale (the batch size for
 # a summed loss times the mean squared norm of an input row), so that 10 steps neither diverge
@@ -247,6 +250,47 @@ ODD_SHAPES: tuple[Case, ...] = tuple(
 )
 
 
+# CNN cases (issue 5): a tiny net on 24x23x2 images (odd height, odd width: TensorFlow's
+# asymmetric SAME padding occurs at stride 2) -> conv blocks of 3 and 4 filters (relu, 2x2 SAME
+# max-pool) -> dense 6 (relu) -> dropout (keep 0.5, an explicit mask) -> 3 classes, softmax CE
+# (mean); and seed 002's full net at batch 2. Every CNN case runs CNN_STEPS lockstep steps.
+CNN_DIMENSIONS: dict[str, Sequence[Any]] = {
+    "kernel": (3, 5), "stride": (1, 2), "padding": ("SAME", "VALID"), "blocks": (1, 2),
+    "batch": (1, 4), "optimizer": ("sgd", "adam"), "dtype": DTYPES,
+}
+CNN_INPUT = (24, 23, 2)
+CNN_STEPS = 5
+CNN_LEARNING_RATES = {"sgd": 0.05, "momentum": 0.02, "adam": 1e-3}
+
+
+def cnn_case(kernel: int, stride: int, padding: str, blocks: int, batch: int, optimizer: str,
+             dtype: str) -> Case:
+    """The tiny-CNN case for one value of every CNN dimension, with a seeded dropout mask."""
+    conv = tuple(ConvBlock(filters, kernel, stride, padding) for filters in (3, 4)[:blocks])
+    spec = CNNSpec(CNN_INPUT, conv, dense=(6,), keep_prob=0.5, classes=3, dtype=dtype)
+    name = "-".join(["cnn", f"k{kernel}", f"s{stride}", padding.lower(), f"{blocks}block",
+                     optimizer, DTYPE_TAGS[dtype], f"b{batch}"])
+    return _cnn(name, spec, optimizer, batch)
+
+
+def _cnn(name: str, spec: CNNSpec, optimizer: str, batch: int) -> Case:
+    eps = ADAM_EPS_FLOAT32 if optimizer == "adam" and spec.dtype == "float32" else None
+    mask = cnn.draw_dropout_mask(spec, batch, np.random.default_rng(zlib.crc32(name.encode())))
+    return Case(name, spec, optimizer, CNN_LEARNING_RATES[optimizer], batch, "cnn",
+                steps=CNN_STEPS, eps=eps, dropout_mask=mask)
+
+
+def _cnn_cases() -> list[Case]:
+    """Pairwise over :data:`CNN_DIMENSIONS`, plus seed 002's net (float32 and float64, batch 2,
+    Adam 1e-4 as in the seed, one step)."""
+    cases = [cnn_case(**row) for row in pairwise(CNN_DIMENSIONS)]
+    for dtype in DTYPES:
+        seed002 = _cnn(f"cnn-seed002-adam-{DTYPE_TAGS[dtype]}-b2", CNNSpec.seed002(dtype=dtype),
+                       "adam", 2)
+        cases.append(Case(**{**seed002.__dict__, "lr": 1e-4, "steps": 1}))
+    return cases
+
+
 def pairwise(dimensions: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """A deterministic greedy covering array: every pair of values of two dimensions appears.
 
@@ -311,7 +355,8 @@ def _selection(selection: str) -> tuple[Case, ...]:
     else:
         raise ValueError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}")
     odd = ODD_SHAPES if selection != "quick" else ODD_SHAPES[:2]
-    return tuple(_unique([*main, *odd]))
+    cnns = _cnn_cases() if selection != "quick" else _cnn_cases()[:2]
+    return tuple(_unique([*main, *odd, *cnns]))
 
 
 def _unique(cases: Iterable[Case]) -> list[Case]:
@@ -322,15 +367,21 @@ def _unique(cases: Iterable[Case]) -> list[Case]:
 
 
 def select(
-    selection: str = "default", *, pattern: str | None = None, dtype: str | None = None
+    selection: str = "default", *, pattern: str | None = None, dtype: str | None = None,
+    model: str = "all",
 ) -> list[Case]:
-    """Cases of a selection (``quick``/``default``/``full``), filtered by dtype and a regex.
+    """Cases of a selection (``quick``/``default``/``full``) and model family (``all``, ``mlp``,
+    ``cnn``), filtered by dtype and a regex. The CNN cases are the same in every selection but
+    ``quick``, which keeps the first two.
 
     ``pattern`` is searched (``re.search``) in the case name; ``re.error`` propagates.
     """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
     regex = re.compile(pattern) if pattern else None
     return [case for case in _selection(selection)
-            if (dtype is None or case.dtype == dtype)
+            if model in ("all", case.spec.family)
+            and (dtype is None or case.dtype == dtype)
             and (regex is None or regex.search(case.name))]
 
 

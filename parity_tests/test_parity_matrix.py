@@ -75,7 +75,8 @@ def _dimensions(case: cases.Case) -> dict[str, Any]:
 
 
 def _matrix_cases(selection: str) -> list[dict[str, Any]]:
-    return [_dimensions(c) for c in cases.select(selection) if not c.name.startswith("odd-")]
+    return [_dimensions(c) for c in cases.select(selection, model="mlp")
+            if not c.name.startswith("odd-")]
 
 
 def _pairs(rows: list[dict[str, Any]], dims: list[str]) -> set[tuple[str, str, str, str]]:
@@ -121,6 +122,25 @@ def test_quick_covers_every_pair_of_the_math_dimensions() -> None:
     full = _matrix_cases("full")
     assert _pairs(rows, MAIN) == _pairs(full, MAIN)
     assert len(cases.select("quick")) < len(cases.select("default")) < len(cases.select("full"))
+
+
+def test_cnn_cases_cover_every_pair_and_seed002() -> None:
+    chosen = cases.select(model="cnn")
+    assert chosen and all(c.spec.family == "cnn" and c.dropout_mask is not None for c in chosen)
+    tiny = [c for c in chosen if "seed002" not in c.name]
+    dims = list(cases.CNN_DIMENSIONS)
+    rows = [dict(zip(dims, _cnn_values(c), strict=True)) for c in tiny]
+    wanted = {(a, va, b, vb) for a, b in itertools.combinations(dims, 2)
+              for va in cases.CNN_DIMENSIONS[a] for vb in cases.CNN_DIMENSIONS[b]}
+    assert {(a, r[a], b, r[b]) for r in rows for a, b in itertools.combinations(dims, 2)} == wanted
+    assert {c.dtype for c in chosen if "seed002" in c.name} == {"float64", "float32"}
+    assert not any(c.spec.family == "cnn" for c in cases.select(model="mlp"))
+
+
+def _cnn_values(case: cases.Case) -> tuple:
+    block = case.spec.conv[0]
+    return (block.kernel, block.stride, block.padding, len(case.spec.conv), case.batch,
+            case.optimizer, case.dtype)
 
 
 def test_odd_shapes_are_in_default() -> None:

@@ -10,10 +10,10 @@ import argparse
 import re
 import sys
 import time
-from typing import Any
 
 from nnparity import cases, parity, report
 from nnparity.backends import registry
+from nnparity.backends.determinism import apply_determinism, describe
 from nnparity.errors import InputError
 from nnparity.progress import Progress
 
@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated backends (default: every installed one; "
                         f"known: {', '.join(registry.NAMES)})")
     parser.add_argument("--dtype", choices=cases.DTYPES, help="only cases of this dtype")
+    parser.add_argument("--model", choices=cases.MODELS, default="all",
+                        help="model family: all (default), mlp or cnn")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a small pairwise-covering subset")
     size.add_argument("--full", action="store_true",
@@ -60,20 +62,11 @@ def _backends(requested: str | None) -> tuple[list[str], dict[str, str]]:
     return names, {}
 
 
-def _determinism(seed: int) -> dict[str, Any]:
-    """Apply the determinism profile if the module exists; return its description (or {})."""
-    try:
-        from nnparity.backends import determinism
-    except ImportError:
-        return {}
-    determinism.apply_determinism(seed=seed)
-    return determinism.describe() if hasattr(determinism, "describe") else {}
-
-
 def run(args: argparse.Namespace) -> int:
     selection = "quick" if args.quick else "full" if args.full else "default"
     try:
-        selected = cases.select(selection, pattern=args.pattern, dtype=args.dtype)
+        selected = cases.select(selection, pattern=args.pattern, dtype=args.dtype,
+                                model=args.model)
     except re.error as exc:
         raise InputError(f"bad -k regex {args.pattern!r}: {exc}") from None
     if not selected:
@@ -88,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                 report.check_writable(path)
             except OSError as exc:
                 raise InputError(str(exc)) from None
-    _determinism(args.seed)  # before any framework import (TensorFlow's oneDNN switch)
+    apply_determinism(seed=args.seed)  # before any framework import (TF's oneDNN switch)
     names, skipped = _backends(args.backends)
     started = time.perf_counter()
     results: list[report.CaseResult] = []
@@ -114,18 +107,11 @@ def run(args: argparse.Namespace) -> int:
     print("\n" + report.summary_line(results, skipped, seconds))
     meta = {"skipped_backends": skipped}
     if args.json:
-        command = {"selection": selection, "backends": names, "dtype": args.dtype,
-                   "pattern": args.pattern, "seed": args.seed, "argv": sys.argv[1:]}
-        environment = _environment()
-        report.write_json(args.json, results, environment=environment, command=command, **meta)
+        command = {"selection": selection, "model": args.model, "backends": names,
+                   "dtype": args.dtype, "pattern": args.pattern, "seed": args.seed,
+                   "argv": sys.argv[1:]}
+        report.write_json(args.json, results, environment=describe(), command=command, **meta)
     if args.junit:
         report.write_junit(args.junit, results, **meta)
     return 1 if failures else 0
 
-
-def _environment() -> dict[str, Any]:
-    try:
-        from nnparity.backends.determinism import describe
-    except ImportError:
-        return {}
-    return describe()
