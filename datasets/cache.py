@@ -12,11 +12,9 @@ import gzip
 import hashlib
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from .atomic import atomic_path
 from .catalog import Dataset, FileSpec
 from .idx import DataError
 
@@ -111,26 +109,6 @@ def verify_file(path: Path, spec: FileSpec) -> None:
             )
 
 
-@contextmanager
-def atomic_path(dest: Path) -> Iterator[Path]:
-    """A temporary path next to ``dest``: write it inside the ``with``; on success it is renamed
-    to ``dest`` (``os.replace``), on any error deleted. Nothing partial is left at ``dest``."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
-        os.replace(tmp_path, dest)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def install_file(src: Path, spec: FileSpec, folder: Path) -> Path:

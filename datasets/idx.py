@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_path
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -163,16 +164,9 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | No
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then ``os.replace`` it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` through :func:`atomic.atomic_path` (nothing partial left)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def to_float(batch: np.ndarray, dtype: type | np.dtype = np.float32, *, flatten: bool = False

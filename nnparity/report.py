@@ -42,7 +42,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from nnparity.backends.compare import FLOAT64_WATCH, Comparison, describe_divergence, tolerance
+from nnparity.reference.weights import atomic_path
 
 SCHEMA = "nnparity.report"
 SCHEMA_VERSION = 1
@@ -269,17 +269,9 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
 
 
 def atomic_write(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to a temporary file in the same folder, then ``os.replace`` it in place."""
-    target = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                               dir=target.parent if str(target.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` atomically (:func:`nnparity.reference.weights.atomic_path`)."""
+    with atomic_path(check_writable(path)) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_json(path: str | os.PathLike[str], results: Sequence[CaseResult], **meta: Any) -> None:
