@@ -83,13 +83,16 @@ def to_framework(framework: str, name: str, value: np.ndarray, spec: Any = None)
     """A parameter (or a same-shaped optimiser slot) in ``framework``'s layout.
 
     MLP (``spec`` None or an ``MLPSpec``): ``W<i>`` transposed for ``torch``, ``b<i>`` flattened
-    to ``[D]``. CNN: ``conv<i>.W`` HWIO -> OIHW for ``torch`` (unchanged for ``keras``),
+    to ``[D]``, a PReLU slope ``a<i> [1]`` unchanged (``nn.PReLU.weight``, Keras' shared
+    ``alpha``). CNN: ``conv<i>.W`` HWIO -> OIHW for ``torch`` (unchanged for ``keras``),
     ``fc1.W`` rows permuted NHWC -> NCHW flatten order for ``torch``, then every ``fc<j>.W``
     transposed for ``torch``; biases ``[D]`` unchanged.
     """
     _check_framework(framework)
     torch = framework == "torch"
     layer, kind = _split_name(name, spec)
+    if kind == "a":
+        return _copy(value)
     if kind == "b":
         return bias_to_framework(value)
     if layer.startswith("conv"):
@@ -105,6 +108,8 @@ def from_framework(framework: str, name: str, value: np.ndarray, spec: Any = Non
     _check_framework(framework)
     torch = framework == "torch"
     layer, kind = _split_name(name, spec)
+    if kind == "a":
+        return _copy(np.asarray(value).reshape(1))
     if kind == "b":
         return bias_from_framework(value, family_of(spec))
     if layer.startswith("conv"):
@@ -122,7 +127,7 @@ def family_of(spec: Any) -> str:
 
 def _split_name(name: str, spec: Any) -> tuple[str, str]:
     """``(layer, kind)``: ``conv1.W -> (conv1, W)``; MLP ``W1 -> (layer1, W)``,
-    ``b1 -> (layer1, b)``."""
+    ``b1 -> (layer1, b)``, ``a1 -> (layer1, a)``."""
     if family_of(spec) == "cnn":
         layer, _, kind = name.partition(".")
         return layer, kind

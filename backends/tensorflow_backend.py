@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from nnparity.reference.activations import PRELU_INIT
 from nnparity.reference.cnn_spec import CNNSpec
 from nnparity.reference.mlp import check_params
 from nnparity.reference.optim import Optimizer, init_state
@@ -55,8 +56,24 @@ VARIANT = "keras"
 CACHE_SIZE = 64
 
 
+class PReLU(keras.layers.PReLU):
+    """``keras.layers.PReLU`` with one shared slope (``shared_axes=[1]``, 0.25 at start, as
+    ``nn.PReLU()``), computed as ``where(z > 0, z, alpha z)``: Keras' own
+    ``relu(z) - alpha relu(-z)`` has derivative 0 at ``z = 0``, the convention here is ``alpha``
+    (torch's, the reference's)."""
+
+    def __init__(self, dtype: str) -> None:
+        super().__init__(alpha_initializer=keras.initializers.Constant(PRELU_INIT),
+                         shared_axes=[1], dtype=dtype)
+
+    def call(self, inputs: Any) -> Any:
+        return keras.ops.where(inputs > 0, inputs, self.alpha * inputs)
+
+
 def activation_layer(name: str, dtype: str) -> Any:
     """The Keras layer for a reference activation name."""
+    if name == "prelu":
+        return PReLU(dtype)
     builtin = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "identity": "linear",
                "relu3": _relu3, "leaky_relu": _leaky_relu}
     if name not in builtin:
@@ -165,10 +182,13 @@ def named_variables(spec: MLPSpec | CNNSpec, model: Any) -> dict[str, Any]:
         for layer in model.convs + model.denses:
             named[f"{layer.name}.W"], named[f"{layer.name}.b"] = layer.kernel, layer.bias
         return named
-    for i, dense in enumerate(model.layers[0::2], 1):
+    for i, (dense, activation) in enumerate(zip(model.layers[0::2], model.layers[1::2],
+                                                strict=True), 1):
         named[f"W{i}"] = dense.kernel
         if spec.bias:
             named[f"b{i}"] = dense.bias
+        if isinstance(activation, PReLU):
+            named[f"a{i}"] = activation.alpha
     return named
 
 

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nnparity.reference.activations import PRELU_INIT
 from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
 from nnparity.reference.conv import output_size, padding_amounts
 from nnparity.reference.mlp import check_params
@@ -55,9 +56,11 @@ class ReLU3(nn.Module):
         return r * r * r
 
 
-def activation_module(name: str) -> nn.Module:
-    """The torch module for a reference activation name."""
+def activation_module(name: str, dtype: torch.dtype = torch.float64) -> nn.Module:
+    """The torch module for a reference activation name (``prelu``: ``nn.PReLU()``, one slope
+    initialised to 0.25, in ``dtype``)."""
     modules = {
+        "prelu": lambda: nn.PReLU(num_parameters=1, init=PRELU_INIT, dtype=dtype),
         "sigmoid": nn.Sigmoid,
         "tanh": nn.Tanh,
         "relu": nn.ReLU,
@@ -85,7 +88,7 @@ class TorchMLP(nn.Module):
             nn.Linear(widths[i], widths[i + 1], bias=spec.bias, dtype=dtype)
             for i in range(spec.depth)
         )
-        self.activations = nn.ModuleList(activation_module(a) for a in spec.activations)
+        self.activations = nn.ModuleList(activation_module(a, dtype) for a in spec.activations)
 
     def trace(self, x: torch.Tensor, dropout_mask: None = None) -> dict[str, torch.Tensor]:
         """``{"z.layer1": z_1, "h.layer1": h_1, ...}`` in forward order, each ``[N, D_l]``."""
@@ -101,12 +104,16 @@ class TorchMLP(nn.Module):
         return self.trace(x)[f"h.{self.layer_names[-1]}"]
 
     def canonical_parameters(self) -> dict[str, nn.Parameter]:
-        """Canonical name -> parameter (``W1 -> linears[0].weight``, ``b1 -> ...bias``)."""
+        """Canonical name -> parameter (``W1 -> linears[0].weight``, ``b1 -> ...bias``,
+        ``a1 -> activations[0].weight`` for ``nn.PReLU``)."""
         named: dict[str, nn.Parameter] = {}
-        for i, linear in enumerate(self.linears, 1):
+        for i, (linear, activation) in enumerate(zip(self.linears, self.activations,
+                                                     strict=True), 1):
             named[f"W{i}"] = linear.weight
             if linear.bias is not None:
                 named[f"b{i}"] = linear.bias
+            if isinstance(activation, nn.PReLU):
+                named[f"a{i}"] = activation.weight
         return named
 
 

@@ -99,7 +99,7 @@ def need_dataset() -> Callable[[str], dict[str, Path]]:
 
 # --- the case matrices -------------------------------------------------------------------------
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity", "relu3", "leaky_relu")
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity", "relu3", "leaky_relu", "prelu")
 LOSSES = ("ce", "l2", "bce")
 OUTPUT_WIDTH = {"ce": 3, "l2": 2, "bce": 1}
 
@@ -201,8 +201,13 @@ def _edge_cases() -> list[EdgeCase]:
     bce = MLPSpec(2, (1,), ("sigmoid",), "bce", "mean")
     bce_params = init_params(bce, "seed004", seed=5)
     x2 = np.array([[1.0, 2.0], [-2.0, 1.0], [0.5, -0.5]])
+    prelu = MLPSpec(2, (3, 2), ("prelu", "identity"), "ce")
+    prelu_params = {**init_params(prelu, "seed004", seed=7), "a1": np.array([0.3])}
+    prelu_params["b1"] = np.zeros((1, 3))  # x = 0 gives z1 = 0: prelu'(0) = a (torch's rule)
     return [
         EdgeCase("relu-z-exactly-0", relu, ones, np.zeros((2, 2)), np.array([0, 1])),
+        EdgeCase("prelu-z-exactly-0", prelu, prelu_params, np.vstack([np.zeros((1, 2)), x2]),
+                 np.array([0, 1, 1, 0])),
         EdgeCase("sigmoid-saturated", sig, sig_params, 3 * x2, np.ones((3, 2))),
         EdgeCase("ce-logits-1e3", ce, ce_params, x2, np.array([0, 2, 1])),
         EdgeCase("ce-one-hot-labels", ce, ce_params, x2, np.eye(3)[[0, 2, 1]]),
