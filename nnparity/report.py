@@ -45,7 +45,7 @@ import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +217,7 @@ def to_json(
         }
     return {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "nnparity_version": __version__,
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command or {}, "environment": environment or {},
         "summary": counts(results), "skipped_backends": dict(skipped_backends or {}),
         "cases": cases,

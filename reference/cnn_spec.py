@@ -19,13 +19,13 @@ The rows of ``fc1.W`` follow the NHWC flatten order of the last feature map (ind
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .activations import ALIASES, get_activation
 from .conv import PADDINGS, output_size
+from .serial import SpecSerial
 
 LOSSES = ("ce",)
 REDUCTIONS = ("sum", "mean")
@@ -88,7 +88,7 @@ class ConvBlock:
 
 
 @dataclass(frozen=True)
-class CNNSpec:
+class CNNSpec(SpecSerial):
     """A convolutional network (seed 002's TensorFlow CNN and its generalisations).
 
     - ``input_shape``: ``(H, W, C)`` of one NHWC image.
@@ -228,12 +228,6 @@ class CNNSpec:
         return cls(**data)
 
     # ------------------------------------------------------------------------ serialising
-    def with_(self, **changes: Any) -> CNNSpec:
-        """A copy with some fields changed (validated again)."""
-        data = self.to_dict()
-        data.update(changes)
-        return CNNSpec.from_dict(data)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (lists for tuples, a list of dicts for the conv blocks)."""
         data = asdict(self)
@@ -242,28 +236,6 @@ class CNNSpec:
         data["dense"] = list(self.dense)
         data["dense_activations"] = list(self.dense_activations)
         return data
-
-    def to_json(self) -> str:
-        """Compact JSON text."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CNNSpec:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        data = dict(data)
-        family = data.pop("family", "cnn")
-        if family != "cnn":
-            raise ValueError(f"spec family is {family!r}, expected 'cnn'")
-        known = {f for f in cls.__dataclass_fields__ if f != "family"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown spec field(s): {', '.join(unknown)}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, text: str) -> CNNSpec:
-        """Inverse of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
 
 
 def _validate(spec: CNNSpec) -> None:

@@ -6,11 +6,11 @@ Parameter names are 1-based like the seeds' ``W^(1)``: ``W1, b1, W2, b2, ...``; 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .activations import ALIASES, KNOWN
+from .serial import SpecSerial
 
 LOSSES = ("l2", "ce", "bce")
 REDUCTIONS = ("sum", "mean")
@@ -18,7 +18,7 @@ DTYPES = ("float64", "float32")
 
 
 @dataclass(frozen=True)
-class MLPSpec:
+class MLPSpec(SpecSerial):
     """A fully connected network.
 
     - ``input_dim``: width of ``x [N, input_dim]``.
@@ -84,12 +84,6 @@ class MLPSpec:
         """Width of the last layer."""
         return self.layers[-1]
 
-    def with_(self, **changes: Any) -> MLPSpec:
-        """A copy with some fields changed (validated again)."""
-        data = self.to_dict()
-        data.update(changes)
-        return MLPSpec.from_dict(data)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (lists for tuples)."""
         data = asdict(self)
@@ -97,28 +91,6 @@ class MLPSpec:
         data["activations"] = list(self.activations)
         return data
 
-    def to_json(self) -> str:
-        """Compact JSON text."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MLPSpec:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        data = dict(data)
-        family = data.pop("family", "mlp")
-        if family != "mlp":
-            raise ValueError(f"spec family is {family!r}, expected 'mlp'")
-        known = {"input_dim", "layers", "activations", "loss", "reduction", "weight_decay",
-                 "bias", "dtype"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown spec field(s): {', '.join(unknown)}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, text: str) -> MLPSpec:
-        """Inverse of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
 
 
 def _validate(spec: MLPSpec) -> None:
