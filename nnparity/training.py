@@ -22,6 +22,7 @@ from nnparity.datasets.load import load_idx_dataset
 from nnparity.datasets.named import load_embedded
 from nnparity.datasets.split import Split
 from nnparity.errors import InputError
+from nnparity.progress import Progress
 from nnparity.reference import CNNSpec, ConvBlock, MLPSpec, Optimizer, cnn, init_params
 from nnparity.reference.train import EpochRecord, History, Trainer, predict_all, train
 from nnparity.reference.weights import atomic_path, load_weights, save_weights
@@ -166,8 +167,10 @@ def run_training(
     data_dir: str | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     on_step: Callable[[Trainer, int, np.ndarray, np.ndarray], None] | None = None,
+    progress: bool = False,
 ) -> TrainResult:
-    """Train as configured; continue from ``resume`` (a checkpoint) when given."""
+    """Train as configured; continue from ``resume`` (a checkpoint) when given. ``progress``
+    shows each epoch's steps (a bar on a terminal, occasional plain lines in logs)."""
     split = load_split(config, data_dir)
     spec = make_spec(config, split)
     backend = registry.get(config.backend)
@@ -179,8 +182,20 @@ def run_training(
             raise InputError(f"{resume}: checkpoint spec does not match this run's configuration")
         params, state, start = saved.params, saved.state, int(saved.meta.get("epoch", 0))
     trainer = backend.trainer(spec, params, optimizer, state)
+    steps = len(split.x_train) // config.batch
+    bar: list[Progress] = []
+
+    def step_started(trainer: Trainer, step: int, x: np.ndarray, y: np.ndarray) -> None:
+        if progress:
+            if step % steps == 0:
+                bar[:] = [Progress(steps, f"epoch {step // steps + 1}/{config.epochs}")]
+            bar[0].update()
+        if on_step:
+            on_step(trainer, step, x, y)
 
     def epoch_done(record: EpochRecord) -> None:
+        for b in bar:
+            b.close()
         if checkpoint:
             save_weights(checkpoint, spec, trainer.params(), trainer.state(),
                          meta={"epoch": record.epoch, "config": _jsonable(config)})
@@ -190,7 +205,7 @@ def run_training(
     history = train(trainer, split.x_train, split.y_train, split.x_test, split.y_test,
                     epochs=config.epochs, batch=config.batch, seed=config.seed,
                     sampling=config.sampling, start_epoch=start,
-                    prepare=batch_preparer(split, config.dtype, config.model), on_step=on_step,
+                    prepare=batch_preparer(split, config.dtype, config.model), on_step=step_started,
                     on_epoch=epoch_done)
     return TrainResult(spec, trainer.params(), history, split, trainer)
 

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
                   f"test err {100 * record.test_error:6.2f}%  {record.seconds:.2f}s", flush=True)
 
     result = run_training(config, checkpoint=args.checkpoint, resume=args.resume,
-                          data_dir=args.data_dir, on_epoch=line)
+                          data_dir=args.data_dir, on_epoch=line, progress=True)
     if args.metrics:
         write_metrics(args.metrics, result.history)
     if args.save:
