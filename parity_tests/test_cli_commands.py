@@ -46,6 +46,7 @@ def test_every_reproduce_row_names_a_preset():
 @pytest.mark.data
 def test_train_cnn_on_a_slice_of_mnist(need_dataset, tmp_path, capsys):
     need_dataset("mnist")
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib (pip install nnparity[plot])")
     argv = ["train", "--preset", "seed002-cnn", "--n-train", "500", "--epochs", "1",
             "--plot", str(tmp_path)]
     assert main(argv) == 0

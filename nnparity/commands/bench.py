@@ -51,10 +51,10 @@ def memory_line() -> str:
 
 def run(args: argparse.Namespace) -> int:
     names = args.backends.split(",") if args.backends else registry.available()
-    for name in names:
-        registry.get(name)
     if "numpy" not in names:
         raise InputError("--backends must include numpy: ratios are to the reference")
+    for name in names:
+        registry.get(name)
     if args.rows <= 0 or args.repeats <= 0:
         raise InputError("--rows and --repeats must be positive")
 
