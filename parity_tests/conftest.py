@@ -8,7 +8,8 @@ MLP parity cases and checks used by the backend test files.
   matrices below for any test that asks for them, and ``parity`` runs the comparisons.
 - ``need_dataset(name)`` skips a real-data test when the dataset is not fetched, saying how to
   fetch it, and fails instead when ``NNPARITY_REQUIRE_DATA=1`` (CI fetches the data first).
-- Hypothesis: profile ``default`` (quick) and ``ci`` (``--hypothesis-profile ci``, more examples).
+- Hypothesis: profile ``default`` (quick) and ``ci`` (more examples; loaded when ``CI`` is set,
+  or by ``--hypothesis-profile ci``).
 - The worst relative error seen per backend and dtype is printed at the end of the run.
 """
 
@@ -43,6 +44,8 @@ apply_determinism()
 
 settings.register_profile("default", max_examples=20, deadline=None)
 settings.register_profile("ci", max_examples=200, deadline=None)
+# CI (the CI variable set) draws more examples; --hypothesis-profile still overrides this.
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 FRAMEWORKS = ("torch", "tensorflow")
 
