@@ -41,7 +41,9 @@ def run(name: str, extra: list[str]) -> str:
         proc = subprocess.run(argv, env=env, capture_output=True, text=True)
         if proc.returncode not in (0, 1):
             raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.strip()}")
-        return f"```console\n$ {' '.join(argv)}\n{proc.stdout.rstrip()}\n```\n"
+        last = proc.stdout.rstrip().splitlines()[-1]
+        return (f"<details><summary><code>$ {' '.join(argv)}</code>: {last}</summary>\n\n"
+                f"```\n{proc.stdout.rstrip()}\n```\n\n</details>\n")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "table.md"
         argv = [*COMMANDS[name], *extra, "--markdown", str(out)]
