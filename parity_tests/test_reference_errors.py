@@ -178,6 +178,15 @@ def test_cli_bad_input_exits_2_with_one_line(argv, code, message, capsys):
     assert "Traceback" not in err
 
 
+def test_diverging_training_stops_with_exit_1_and_one_line(capsys):
+    argv = ["train", "--preset", "seed000-iris", "--lr", "1e4", "--loss", "l2",
+            "--activations", "relu,relu,identity", "--init", "he"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "loss became inf at epoch 2, step 1: lower the learning rate" in err
+    assert "Traceback" not in err and "RuntimeWarning" not in err
+
+
 def test_cli_gradcheck_passes_and_train_writes_files(tmp_path, capsys):
     assert main(["gradcheck", "--layers", "6,3", "--activations", "sigmoid,identity"]) == 0
     assert "6 passed, 0 failed" not in capsys.readouterr().out  # 2 layers -> 4 tensors

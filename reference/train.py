@@ -188,7 +188,8 @@ def train(
             xb, yb = prepare(x_train[idx]), y_train[idx]
             if on_step:
                 on_step(trainer, (epoch - 1) * (n // batch) + i - 1, xb, yb)
-            loss = trainer.step(xb, yb)
+            with np.errstate(over="ignore", invalid="ignore"):  # reported just below
+                loss = trainer.step(xb, yb)
             if not np.isfinite(loss):
                 raise FloatingPointError(
                     f"loss became {loss} at epoch {epoch}, step {i}: lower the learning rate "

@@ -1,4 +1,4 @@
-"""``nnparity train``: train an MLP on a dataset with any installed backend."""
+"""``nnparity train``: train an MLP or CNN on a dataset with any installed backend."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from nnparity.reference.init import SCHEMES
 from nnparity.reference.train import EpochRecord
 from nnparity.training import TrainConfig, run_training, write_metrics, write_plots
 
-HELP = "train an MLP (seed configurations via --preset) and report loss and error per epoch"
+HELP = "train an MLP or CNN (seed configurations via --preset), one line per epoch"
 
 
 def _ints(text: str) -> tuple[int, ...]:
