@@ -178,13 +178,16 @@ def test_cli_bad_input_exits_2_with_one_line(argv, code, message, capsys):
     assert "Traceback" not in err
 
 
-def test_diverging_training_stops_with_exit_1_and_one_line(capsys):
-    argv = ["train", "--preset", "seed000-iris", "--lr", "1e4", "--loss", "l2",
-            "--activations", "relu,relu,identity", "--init", "he"]
-    assert main(argv) == 1
-    err = capsys.readouterr().err
-    assert "loss became inf at epoch 2, step 1: lower the learning rate" in err
-    assert "Traceback" not in err and "RuntimeWarning" not in err
+def test_diverging_training_stops_with_exit_1_and_one_line():
+    # A subprocess, so that Python's own warning output reaches stderr (pytest captures it).
+    proc = subprocess.run(
+        [sys.executable, "-m", "nnparity", "train", "--preset", "seed000-iris", "--lr", "1e4",
+         "--loss", "l2", "--activations", "relu,relu,identity", "--init", "he"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "nnparity train: error: loss became inf at epoch 2, step 1: lower the learning rate "
+        "or change the initialisation"]
 
 
 def test_cli_gradcheck_passes_and_train_writes_files(tmp_path, capsys):
