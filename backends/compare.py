@@ -24,6 +24,11 @@ TOLERANCES: dict[tuple[str, str], float] = {
     ("float32", "mlp"): 1e-5,
     ("float32", "cnn"): 1e-4,
 }
+# The same float64 computation in another order (a permuted matmul, an adjoint pair, chunked
+# evaluation): only summation order differs, so agreement is to a few ulps.
+REORDERED_FLOAT64 = 1e-12
+# uint8 pixels / 255 converted to float32 against float64: one float32 rounding.
+FLOAT32_ROUNDING = 1e-7
 # Finite differences against hand-derived gradients, float64.
 GRADCHECK_TOLERANCE = 1e-7
 # Measured float64 agreement is near 1e-14; above this a passing result still deserves a look.

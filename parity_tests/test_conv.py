@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from nnparity.backends.compare import GRADCHECK_TOLERANCE, tolerance
+from nnparity.backends.compare import GRADCHECK_TOLERANCE, REORDERED_FLOAT64, tolerance
 from nnparity.reference import conv
 from nnparity.reference.gradcheck import gradcheck
 
@@ -112,7 +112,7 @@ def test_col2im_is_the_adjoint_of_im2col():
     C = rng.standard_normal(cols.shape)
     dcols = C.reshape(*C.shape[:3], 4, 4, 3).transpose(3, 4, 0, 1, 2, 5)
     back = conv.col2im(dcols, x.shape, 2, "SAME")
-    assert np.isclose(np.sum(cols * C), np.sum(x * back), rtol=1e-12)
+    assert np.isclose(np.sum(cols * C), np.sum(x * back), rtol=REORDERED_FLOAT64)
 
 
 def test_backward_reuses_cols_and_skips_dx():

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+from nnparity.backends.compare import FLOAT32_ROUNDING
 from nnparity.datasets import idx
 from nnparity.datasets.idx import (
     IMAGES_MAGIC,
@@ -135,7 +136,7 @@ def test_per_batch_conversion():
     a = _images(7)
     x = to_float(a[:3], flatten=True)
     assert x.dtype == np.float32 and x.shape == (3, 784)
-    np.testing.assert_allclose(x, a[:3].reshape(3, -1) / 255.0, rtol=1e-7)
+    np.testing.assert_allclose(x, a[:3].reshape(3, -1) / 255.0, rtol=FLOAT32_ROUNDING)
     assert to_float(a[:2], np.float64).dtype == np.float64
     assert to_float(a[:2], np.float64).shape == (2, 28, 28)
     assert flatten_images(a).shape == (7, 784)

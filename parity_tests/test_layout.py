@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nnparity.backends import layout
+from nnparity.backends.compare import REORDERED_FLOAT64
 
 RNG = np.random.default_rng(0)
 
@@ -61,7 +62,8 @@ def test_dense_row_permutation_matches_flatten_orders(shape: tuple[int, int, int
     weight = RNG.standard_normal((h * w * c, 5))
     permuted = layout.dense_rows_nhwc_to_nchw(weight, h, w, c)
     nchw_flat = layout.nhwc_to_nchw(x).reshape(3, -1)
-    np.testing.assert_allclose(nchw_flat @ permuted, x.reshape(3, -1) @ weight, rtol=1e-13)
+    np.testing.assert_allclose(nchw_flat @ permuted, x.reshape(3, -1) @ weight,
+                               rtol=REORDERED_FLOAT64)
     np.testing.assert_array_equal(layout.dense_rows_nchw_to_nhwc(permuted, h, w, c), weight)
     order = layout.nchw_flatten_order(h, w, c)
     np.testing.assert_array_equal(x.reshape(3, -1)[:, order], nchw_flat)
@@ -85,7 +87,7 @@ def test_row_permutation_with_torch_flatten_and_linear() -> None:
         linear.weight.copy_(torch.from_numpy(layout.dense_weight_to_torch(permuted)))
         linear.bias.copy_(torch.from_numpy(layout.bias_to_framework(bias)))
         got = linear(torch.flatten(torch.from_numpy(layout.nhwc_to_nchw(x)), 1)).numpy()
-    np.testing.assert_allclose(got, x.reshape(2, -1) @ weight + bias, rtol=1e-13)
+    np.testing.assert_allclose(got, x.reshape(2, -1) @ weight + bias, rtol=REORDERED_FLOAT64)
 
 
 def test_labels_split_into_targets_and_indices() -> None:
