@@ -1,16 +1,17 @@
 """The protocol every backend implements: NumPy arrays in, NumPy arrays out.
 
-A backend converts at its edges only (see :mod:`nnparity.backends.layout`); params, grads, deltas
-and optimiser state always travel in the canonical layout and under the canonical names.
+A backend converts at its edges only (:mod:`.layout` for parameters and traced tensors,
+:mod:`.edges` for inputs, masks, labels, optimiser state and results); params, grads, deltas and
+optimiser state always travel in the canonical layout and under the canonical names.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
 
 import numpy as np
 
+from nnparity.reference.family import Spec
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.results import Gradients, Trace
 from nnparity.reference.train import Trainer
@@ -20,20 +21,31 @@ State = dict[str, np.ndarray]
 
 
 class Backend(ABC):
-    """One implementation of the models. ``spec`` is an ``MLPSpec`` (or ``CNNSpec``)."""
+    """One implementation of the models, for every family in :data:`reference.FAMILIES`.
+
+    - ``name``: the registry name.
+    - ``optimizer_variant``: the optimiser formulation it implements natively (``torch`` or
+      ``keras``: see :mod:`reference.optim`); it refuses the other one.
+    - ``device``: where it computes (``cpu`` for every backend here).
+    - dropout: masks are explicit inputs; a trainer draws its own per step from
+      ``default_rng(dropout_seed)`` by :func:`reference.dropout.draw_dropout_mask`, so every
+      backend draws the same masks for the same seed.
+    """
 
     name: str = ""
+    optimizer_variant: str = "torch"
+    device: str = "cpu"
 
     @abstractmethod
     def forward(
-        self, spec: Any, params: Params, x: np.ndarray, *, dropout_mask: np.ndarray | None = None
+        self, spec: Spec, params: Params, x: np.ndarray, *, dropout_mask: np.ndarray | None = None
     ) -> Trace:
         """Output and every layer's pre-activation ``z`` and activation ``h``."""
 
     @abstractmethod
     def gradients(
         self,
-        spec: Any,
+        spec: Spec,
         params: Params,
         x: np.ndarray,
         y: np.ndarray,
@@ -44,13 +56,18 @@ class Backend(ABC):
 
     @abstractmethod
     def trainer(
-        self, spec: Any, params: Params, optimizer: Optimizer, state: State | None = None
+        self,
+        spec: Spec,
+        params: Params,
+        optimizer: Optimizer,
+        state: State | None = None,
+        dropout_seed: int = 0,
     ) -> Trainer:
         """A stateful trainer that starts from ``params`` and optimiser ``state``."""
 
     def step(
         self,
-        spec: Any,
+        spec: Spec,
         params: Params,
         state: State | None,
         x: np.ndarray,

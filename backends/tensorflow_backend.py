@@ -40,12 +40,14 @@ import numpy as np
 
 from nnparity.reference.activations import PRELU_INIT
 from nnparity.reference.cnn_spec import CNNSpec
-from nnparity.reference.mlp import check_params
+from nnparity.reference.family import Spec
 from nnparity.reference.optim import Optimizer, init_state
+from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
 from nnparity.reference.spec import MLPSpec
 
-from . import layout
+from . import edges, layout
+from .cnn_graph import trace_cnn
 from .determinism import import_tensorflow
 from .protocol import Backend, Params, State
 
@@ -96,20 +98,21 @@ def _relu3(z: Any) -> Any:
     return r * r * r
 
 
-def build_model(spec: MLPSpec | CNNSpec) -> Any:
-    """The Keras model for ``spec``, in ``spec.dtype``: for the MLP
-    ``keras.Sequential([Input, Dense, Activation, Dense, ...])``, for the CNN a built
-    :class:`KerasCNN`."""
-    if spec.family == "cnn":
-        model = KerasCNN(spec)
-        model.trace(tf.zeros((1, *spec.input_shape), spec.dtype))  # creates the variables
-        return model
+def build_mlp(spec: MLPSpec) -> Any:
+    """``keras.Sequential([Input, Dense, Activation, Dense, ...])`` in ``spec.dtype``."""
     layers: list[Any] = [keras.Input(shape=(spec.input_dim,), dtype=spec.dtype)]
     for i, (width, act) in enumerate(zip(spec.layers, spec.activations, strict=True), 1):
         layers.append(keras.layers.Dense(width, use_bias=spec.bias, dtype=spec.dtype,
                                          name=f"dense{i}"))
         layers.append(activation_layer(act, spec.dtype))
     return keras.Sequential(layers)
+
+
+def build_cnn(spec: CNNSpec) -> Any:
+    """A :class:`KerasCNN` with its variables created."""
+    model = KerasCNN(spec)
+    model.trace(tf.zeros((1, *spec.input_shape), spec.dtype))
+    return model
 
 
 class KerasCNN(keras.Model):
@@ -144,14 +147,22 @@ class KerasCNN(keras.Model):
 
     def trace(self, x: Any, dropout_mask: Any = None) -> dict[str, Any]:
         """Every ``z``/``h`` in forward order under the reference's keys
-        (:func:`layout.trace_cnn`)."""
+        (:func:`cnn_graph.trace_cnn`)."""
         blocks = [functools.partial(self.block, i) for i in range(len(self.convs))]
-        return layout.trace_cnn(self.spec, x, blocks, self.flatten,
+        return trace_cnn(self.spec, x, blocks, self.flatten,
                                 list(zip(self.denses, self.dense_activations, strict=True)),
                                 dropout_mask)
 
     def call(self, x: Any, dropout_mask: Any = None) -> Any:
         return self.trace(x, dropout_mask)[f"h.{self.spec.fc_names[-1]}"]
+
+
+BUILDERS: dict[str, Callable[[Any], Any]] = {"mlp": build_mlp, "cnn": build_cnn}
+
+
+def build_model(spec: Spec) -> Any:
+    """The Keras model for ``spec``, in ``spec.dtype`` (:func:`build_mlp`, :func:`build_cnn`)."""
+    return BUILDERS[spec.family](spec)
 
 
 def trace(model: Any, x: Any, dropout_mask: Any = None) -> dict[str, Any]:
@@ -174,7 +185,7 @@ def output_of(tensors: dict[str, Any]) -> Any:
     return tensors[next(k for k in reversed(tensors) if k.startswith("h."))]
 
 
-def named_variables(spec: MLPSpec | CNNSpec, model: Any) -> dict[str, Any]:
+def named_variables(spec: Spec, model: Any) -> dict[str, Any]:
     """Canonical name -> Keras variable, in the spec's parameter order (``W1 -> dense1.kernel``,
     ``b1 -> dense1.bias``; ``conv1.W -> conv1.kernel``, ``fc1.b -> fc1.bias``, ...)."""
     named = {}
@@ -192,7 +203,7 @@ def named_variables(spec: MLPSpec | CNNSpec, model: Any) -> dict[str, Any]:
     return named
 
 
-def loss_fn(spec: MLPSpec | CNNSpec, named: dict[str, Any], output: Any, labels: Any) -> Any:
+def loss_fn(spec: Spec, named: dict[str, Any], output: Any, labels: Any) -> Any:
     """Reduced loss of ``output [N, K]`` plus weight decay; ``labels`` are int class indices
     ``[N]`` (sparse cross-entropy) or dense targets ``[N, K]`` in the output's dtype."""
     if spec.loss == "ce" and labels.dtype.is_integer:
@@ -211,15 +222,15 @@ def loss_fn(spec: MLPSpec | CNNSpec, named: dict[str, Any], output: Any, labels:
     return value
 
 
-def _labels(spec: MLPSpec | CNNSpec, y: np.ndarray, n: int) -> np.ndarray:
-    targets, indices = layout.split_labels(spec.loss, y, n, spec.output_dim, spec.dtype)
+def _labels(spec: Spec, y: np.ndarray, n: int) -> np.ndarray:
+    targets, indices = edges.split_labels(spec.loss, y, n, spec.output_dim, spec.dtype)
     return targets if indices is None else indices
 
 
 def keras_optimizer(optimizer: Optimizer) -> Any:
     """``keras.optimizers.SGD`` / ``SGD(momentum=mu)`` / ``Adam`` for a reference
     :class:`Optimizer`. Raises ``ValueError`` for the ``torch`` variant."""
-    layout.check_variant(optimizer, VARIANT, "tensorflow", "keras.optimizers")
+    edges.check_variant(optimizer, VARIANT, "tensorflow", "keras.optimizers")
     lr = float(optimizer.lr)
     if optimizer.name == "adam":
         return keras.optimizers.Adam(learning_rate=lr, beta_1=optimizer.beta1,
@@ -240,7 +251,7 @@ def optimizer_slots(optimizer: Optimizer, keras_opt: Any) -> dict[str, list[Any]
 class _Compiled:
     """A Keras model (and optionally its optimiser and ``tf.function`` training steps)."""
 
-    def __init__(self, spec: MLPSpec | CNNSpec, optimizer: Optimizer | None) -> None:
+    def __init__(self, spec: Spec, optimizer: Optimizer | None) -> None:
         self.spec, self.optimizer = spec, optimizer
         self.model = build_model(spec)
         self.named = named_variables(spec, self.model)
@@ -261,12 +272,11 @@ class _Compiled:
         also takes a 0/1 dropout mask ``[N, dropout_units]``, all ones for no dropout)."""
         if sparse not in self._steps:
             spec = self.spec
-            cnn = spec.family == "cnn"
-            x_shape = spec.input_shape if cnn else (spec.input_dim,)
+            x_shape = spec.input_shape
             signature = [tf.TensorSpec([None, *x_shape], spec.dtype),
                          tf.TensorSpec([None], tf.int64) if sparse
                          else tf.TensorSpec([None, spec.output_dim], spec.dtype)]
-            if cnn:
+            if spec.dropout_units:
                 signature.append(tf.TensorSpec([None, spec.dropout_units], spec.dtype))
             variables = list(self.named.values())
 
@@ -288,10 +298,10 @@ class _Cache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[MLPSpec | CNNSpec, Optimizer | None], list[_Compiled]] = \
+        self._entries: OrderedDict[tuple[Spec, Optimizer | None], list[_Compiled]] = \
             OrderedDict()
 
-    def acquire(self, spec: MLPSpec | CNNSpec, optimizer: Optimizer | None,
+    def acquire(self, spec: Spec, optimizer: Optimizer | None,
                 owner: object | None = None) -> _Compiled:
         """A free entry for the key (made if needed), owned by ``owner`` while it lives."""
         key = (spec, optimizer)
@@ -322,10 +332,10 @@ class KerasTrainer:
     ``default_rng(dropout_seed)`` unless ``step`` is given one, as the reference trainer does.
     """
 
-    def __init__(self, spec: MLPSpec | CNNSpec, params: Params, optimizer: Optimizer,
+    def __init__(self, spec: Spec, params: Params, optimizer: Optimizer,
                  state: State | None = None, dropout_seed: int = 0) -> None:
         check_params(spec, params)
-        layout.check_variant(optimizer, VARIANT, "tensorflow", "keras.optimizers")
+        edges.check_variant(optimizer, VARIANT, "tensorflow", "keras.optimizers")
         self.spec, self.optimizer = spec, optimizer
         self._entry = _cache.acquire(spec, optimizer, owner=self)
         self._entry.assign(params)
@@ -333,7 +343,7 @@ class KerasTrainer:
         self._dropout_rng = np.random.default_rng(dropout_seed)
 
     def _load_state(self, state: State) -> None:
-        t, slots = layout.split_state(state)
+        t, slots = edges.split_state(state)
         self._entry.keras_opt.iterations.assign(t)
         names = list(self._entry.named)
         for slot, variables in optimizer_slots(self.optimizer, self._entry.keras_opt).items():
@@ -343,9 +353,9 @@ class KerasTrainer:
 
     def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:
         spec = self.spec
-        x = layout.as_input(spec, x)
-        mask = layout.training_mask(spec, len(x), dropout_mask, self._dropout_rng)
-        if mask is None and spec.family == "cnn":
+        x = edges.as_input(spec, x)
+        mask = edges.training_mask(spec, len(x), dropout_mask, self._dropout_rng)
+        if mask is None and spec.dropout_units:
             mask = np.ones((len(x), spec.dropout_units), spec.dtype)  # h * (1 / 1) == h
         labels = _labels(spec, y, x.shape[0])
         sparse = labels.dtype.kind == "i"
@@ -353,7 +363,7 @@ class KerasTrainer:
         return float(self._entry.train_step(sparse)(*inputs))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return _numpy(output_of(trace(self._entry.model, layout.as_input(self.spec, x))))
+        return _numpy(output_of(trace(self._entry.model, edges.as_input(self.spec, x))))
 
     def params(self) -> Params:
         return {k: layout.from_framework(FRAMEWORK, k, _numpy(v), self.spec)
@@ -367,7 +377,7 @@ class KerasTrainer:
                 slots[name][slot] = layout.from_framework(FRAMEWORK, name, _numpy(variable),
                                                           self.spec)
         t = int(keras_opt.iterations.numpy()) if self.optimizer.name == "adam" else None
-        return layout.join_state(t, slots, names)
+        return edges.join_state(t, slots, names)
 
 
 class TensorFlowBackend(Backend):
@@ -377,24 +387,24 @@ class TensorFlowBackend(Backend):
     name = "tensorflow"
     optimizer_variant = VARIANT
 
-    def _trace(self, spec: MLPSpec | CNNSpec, params: Params, x: np.ndarray,
+    def _trace(self, spec: Spec, params: Params, x: np.ndarray,
                dropout_mask: np.ndarray | None) -> tuple[_Compiled, dict[str, Any]]:
         """The cached model holding ``params``, and its trace of ``x`` (call under a tape to
         differentiate)."""
-        layout.check_spec(spec, self.name)
+        edges.check_spec(spec, self.name)
         check_params(spec, params)
-        x = layout.as_input(spec, x)
-        mask = layout.as_dropout_mask(spec, dropout_mask, len(x))
+        x = edges.as_input(spec, x)
+        mask = edges.as_dropout_mask(spec, dropout_mask, len(x))
         entry = _cache.acquire(spec, None)
         entry.assign(params)
         return entry, trace(entry.model, x, mask)
 
-    def forward(self, spec: MLPSpec | CNNSpec, params: Params, x: np.ndarray, *,
+    def forward(self, spec: Spec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:
         _, tensors = self._trace(spec, params, x, dropout_mask)
-        return layout.make_trace(FRAMEWORK, spec, {k: _numpy(t) for k, t in tensors.items()})
+        return edges.make_trace(FRAMEWORK, spec, {k: _numpy(t) for k, t in tensors.items()})
 
-    def gradients(self, spec: MLPSpec | CNNSpec, params: Params, x: np.ndarray, y: np.ndarray,
+    def gradients(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray,
                   *, dropout_mask: np.ndarray | None = None) -> Gradients:
         labels = tf.convert_to_tensor(_labels(spec, y, len(x)))
         with tf.GradientTape() as tape:
@@ -404,12 +414,12 @@ class TensorFlowBackend(Backend):
         zs = {layer: tensors[f"z.{layer}"] for layer in spec.layer_names}
         d_zs, d_vars = tape.gradient(loss, (zs, list(entry.named.values())))
         grads = {k: _numpy(g) for k, g in zip(entry.named, d_vars, strict=True)}
-        return layout.make_gradients(FRAMEWORK, spec, float(loss), grads,
+        return edges.make_gradients(FRAMEWORK, spec, float(loss), grads,
                                      {k: _numpy(d) for k, d in d_zs.items()}, _numpy(output))
 
-    def trainer(self, spec: MLPSpec | CNNSpec, params: Params, optimizer: Optimizer,
+    def trainer(self, spec: Spec, params: Params, optimizer: Optimizer,
                 state: State | None = None, dropout_seed: int = 0) -> KerasTrainer:
-        layout.check_spec(spec, self.name)
+        edges.check_spec(spec, self.name)
         return KerasTrainer(spec, params, optimizer, state, dropout_seed)
 
 

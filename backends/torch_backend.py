@@ -32,12 +32,14 @@ from torch import nn
 from nnparity.reference.activations import PRELU_INIT
 from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
 from nnparity.reference.conv import output_size, padding_amounts
-from nnparity.reference.mlp import check_params
+from nnparity.reference.family import Spec
 from nnparity.reference.optim import Optimizer, init_state
+from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
 from nnparity.reference.spec import MLPSpec
 
-from . import layout
+from . import edges, layout
+from .cnn_graph import trace_cnn
 from .determinism import configure_torch
 from .protocol import Backend, Params, State
 
@@ -184,7 +186,7 @@ class TorchCNN(nn.Module):
               dropout_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Every ``z``/``h`` in forward order under the reference's keys
         (:func:`layout.trace_cnn`); maps are NCHW, ``h.flatten`` is in NCHW order."""
-        return layout.trace_cnn(self.spec, x, self.blocks, self.flatten,
+        return trace_cnn(self.spec, x, self.blocks, self.flatten,
                                 list(zip(self.linears, self.activations, strict=True)),
                                 dropout_mask)
 
@@ -202,13 +204,14 @@ class TorchCNN(nn.Module):
 
 
 Model = TorchMLP | TorchCNN
+MODELS: dict[str, type[TorchMLP] | type[TorchCNN]] = {"mlp": TorchMLP, "cnn": TorchCNN}
 
 
-def build_model(spec: MLPSpec | CNNSpec, params: Params) -> tuple[Model, dict[str, nn.Parameter]]:
+def build_model(spec: Spec, params: Params) -> tuple[Model, dict[str, nn.Parameter]]:
     """The model for ``spec`` (:class:`TorchMLP` or :class:`TorchCNN`) holding ``params``
     (canonical layout, converted by :mod:`.layout`), and its parameters by canonical name."""
     check_params(spec, params)
-    model = TorchCNN(spec) if spec.family == "cnn" else TorchMLP(spec)
+    model = MODELS[spec.family](spec)
     named = model.canonical_parameters()
     with torch.no_grad():
         for name, parameter in named.items():
@@ -217,13 +220,13 @@ def build_model(spec: MLPSpec | CNNSpec, params: Params) -> tuple[Model, dict[st
     return model, named
 
 
-def _tensor(a: np.ndarray, spec: MLPSpec | CNNSpec) -> torch.Tensor:
+def _tensor(a: np.ndarray, spec: Spec) -> torch.Tensor:
     return torch.from_numpy(np.asarray(a, dtype=spec.dtype).copy())
 
 
-def _mask(spec: MLPSpec | CNNSpec, mask: np.ndarray | None) -> torch.Tensor | None:
+def _mask(spec: Spec, mask: np.ndarray | None) -> torch.Tensor | None:
     """A checked canonical dropout mask as a tensor in the order of the model's dropout input."""
-    mask = layout.dropout_mask_to_framework(FRAMEWORK, spec, mask)
+    mask = edges.dropout_mask_to_framework(FRAMEWORK, spec, mask)
     return None if mask is None else torch.from_numpy(mask)
 
 
@@ -235,7 +238,7 @@ def _loss(spec: MLPSpec, named: dict[str, nn.Parameter], output: torch.Tensor,
           y: np.ndarray) -> torch.Tensor:
     """The reduced loss of ``output [N, K]`` against labels ``y``, plus weight decay."""
     n, k = output.shape
-    targets, indices = layout.split_labels(spec.loss, y, n, k, spec.dtype)
+    targets, indices = edges.split_labels(spec.loss, y, n, k, spec.dtype)
     reduction = spec.reduction
     if spec.loss == "ce":
         labels = torch.from_numpy(indices) if indices is not None else _tensor(targets, spec)
@@ -253,8 +256,8 @@ def _loss(spec: MLPSpec, named: dict[str, nn.Parameter], output: torch.Tensor,
     return value
 
 
-def _input(spec: MLPSpec | CNNSpec, x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(layout.input_to_framework(FRAMEWORK, spec, x))
+def _input(spec: Spec, x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(edges.input_to_framework(FRAMEWORK, spec, x))
 
 
 def torch_optimizer(optimizer: Optimizer, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -262,7 +265,7 @@ def torch_optimizer(optimizer: Optimizer, parameters: list[nn.Parameter]) -> tor
 
     Raises ``ValueError`` for the ``keras`` variant.
     """
-    layout.check_variant(optimizer, VARIANT, "torch", "torch.optim")
+    edges.check_variant(optimizer, VARIANT, "torch", "torch.optim")
     if optimizer.name == "adam":
         return torch.optim.Adam(parameters, lr=optimizer.lr,
                                 betas=(optimizer.beta1, optimizer.beta2), eps=optimizer.eps)
@@ -277,7 +280,7 @@ class TorchTrainer:
     ``default_rng(dropout_seed)`` unless ``step`` is given one, as the reference trainer does.
     """
 
-    def __init__(self, spec: MLPSpec | CNNSpec, params: Params, optimizer: Optimizer,
+    def __init__(self, spec: Spec, params: Params, optimizer: Optimizer,
                  state: State | None = None, dropout_seed: int = 0) -> None:
         self.spec, self.optimizer = spec, optimizer
         self.model, self._named = build_model(spec, params)
@@ -286,7 +289,7 @@ class TorchTrainer:
         self._dropout_rng = np.random.default_rng(dropout_seed)
 
     def _load_state(self, state: State) -> None:
-        t, slots = layout.split_state(state)
+        t, slots = edges.split_state(state)
         for name, per in slots.items():
             parameter = self._named[name]
             native = {s: _tensor(layout.to_framework(FRAMEWORK, name, a, self.spec), self.spec)
@@ -301,7 +304,7 @@ class TorchTrainer:
                 self._opt.state[parameter] = {"momentum_buffer": native["v"]}
 
     def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:
-        mask = layout.training_mask(self.spec, len(x), dropout_mask, self._dropout_rng)
+        mask = edges.training_mask(self.spec, len(x), dropout_mask, self._dropout_rng)
         self._opt.zero_grad(set_to_none=True)
         output = self.model(_input(self.spec, x), _mask(self.spec, mask))
         loss = _loss(self.spec, self._named, output, y)
@@ -330,7 +333,7 @@ class TorchTrainer:
                            for s, key in keys.items()}
             if "step" in native:
                 t = int(native["step"].item())
-        return layout.join_state(t, slots, list(self._named))
+        return edges.join_state(t, slots, list(self._named))
 
 
 class TorchBackend(Backend):
@@ -339,22 +342,22 @@ class TorchBackend(Backend):
     name = "torch"
     optimizer_variant = VARIANT
 
-    def _run(self, spec: MLPSpec | CNNSpec, params: Params, x: np.ndarray,
+    def _run(self, spec: Spec, params: Params, x: np.ndarray,
              dropout_mask: np.ndarray | None) -> tuple[dict[str, nn.Parameter],
                                                        dict[str, torch.Tensor]]:
         """Build the model and trace ``x``: ``(params by name, traced tensors)``."""
-        layout.check_spec(spec, self.name)
+        edges.check_spec(spec, self.name)
         model, named = build_model(spec, params)
-        mask = layout.as_dropout_mask(spec, dropout_mask, len(x))
+        mask = edges.as_dropout_mask(spec, dropout_mask, len(x))
         return named, model.trace(_input(spec, x), _mask(spec, mask))
 
-    def forward(self, spec: MLPSpec | CNNSpec, params: Params, x: np.ndarray, *,
+    def forward(self, spec: Spec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:
         with torch.no_grad():
             _, tensors = self._run(spec, params, x, dropout_mask)
-        return layout.make_trace(FRAMEWORK, spec, {k: _numpy(t) for k, t in tensors.items()})
+        return edges.make_trace(FRAMEWORK, spec, {k: _numpy(t) for k, t in tensors.items()})
 
-    def gradients(self, spec: MLPSpec | CNNSpec, params: Params, x: np.ndarray, y: np.ndarray,
+    def gradients(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray,
                   *, dropout_mask: np.ndarray | None = None) -> Gradients:
         named, tensors = self._run(spec, params, x, dropout_mask)
         zs = {layer: tensors[f"z.{layer}"] for layer in spec.layer_names}
@@ -363,13 +366,13 @@ class TorchBackend(Backend):
         output = tensors[f"h.{spec.layer_names[-1]}"]
         loss = _loss(spec, named, output, y)
         loss.backward()
-        return layout.make_gradients(
+        return edges.make_gradients(
             FRAMEWORK, spec, loss.item(), {k: _numpy(p.grad) for k, p in named.items()},
             {k: _numpy(z.grad) for k, z in zs.items()}, _numpy(output))
 
-    def trainer(self, spec: MLPSpec | CNNSpec, params: Params, optimizer: Optimizer,
+    def trainer(self, spec: Spec, params: Params, optimizer: Optimizer,
                 state: State | None = None, dropout_seed: int = 0) -> TorchTrainer:
-        layout.check_spec(spec, self.name)
+        edges.check_spec(spec, self.name)
         return TorchTrainer(spec, params, optimizer, state, dropout_seed)
 
 

@@ -14,7 +14,8 @@ import os
 import shutil
 from pathlib import Path
 
-from .atomic import atomic_path
+from nnparity.atomic import atomic_path
+
 from .catalog import Dataset, FileSpec
 from .idx import DataError
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
+from nnparity.atomic import write_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -159,14 +159,8 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | No
     data = idx_bytes(array)
     if compress:
         data = gzip.compress(data, compresslevel=6, mtime=0)
-    atomic_write_bytes(path, data)
+    write_bytes(path, data)
     return path
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through :func:`atomic.atomic_path` (nothing partial left)."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
 
 
 def to_float(batch: np.ndarray, dtype: type | np.dtype = np.float32, *, flatten: bool = False

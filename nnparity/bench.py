@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from nnparity.backends import registry
-from nnparity.reference import CNNSpec, MLPSpec, Optimizer, cnn, init_params
+from nnparity.reference import CNNSpec, MLPSpec, Optimizer, init_params
 from nnparity.reference.conv import output_size
 
 MNIST_ROWS, MNIST_WIDTH = 60000, 784
@@ -77,7 +77,7 @@ def time_mlp_epoch(bench: MLPBenchmark, backend_name: str, rows: int, repeats: i
     batches = [(x[i * bench.batch:(i + 1) * bench.batch], y[i * bench.batch:(i + 1) * bench.batch])
                for i in range(steps)]
     backend = registry.get(backend_name)
-    variant = getattr(backend, "optimizer_variant", "torch")
+    variant = backend.optimizer_variant
     trainer = backend.trainer(spec, init_params(spec, "xavier", 0),
                               Optimizer("sgd", lr=0.01, variant=variant))
     for xb, yb in batches[:5]:
@@ -145,8 +145,8 @@ def time_cnn_step(backend_name: str, repeats: int) -> float:
     x = rng.random((CNN_BATCH, *spec.input_shape), dtype=np.float32)
     y = rng.integers(0, spec.classes, size=CNN_BATCH)
     backend = registry.get(backend_name)
-    variant = getattr(backend, "optimizer_variant", "torch")
-    trainer = backend.trainer(spec, cnn.init_params(spec, 0),
+    variant = backend.optimizer_variant
+    trainer = backend.trainer(spec, init_params(spec, seed=0),
                               Optimizer("adam", lr=1e-4, variant=variant))
     for _ in range(2):
         trainer.step(x, y)

@@ -50,7 +50,7 @@ import numpy as np
 
 from nnparity.reference import cnn
 from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
-from nnparity.reference.init import init_params
+from nnparity.reference.family import init_params
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.spec import MLPSpec
 
@@ -93,7 +93,7 @@ DTYPE_TAGS = {"float64": "f64", "float32": "f32"}
 class Case:
     """One parity case: a spec, an optimiser, a batch size and a data recipe.
 
-    ``spec`` is any model spec with a ``family`` (``MLPSpec`` now, ``CNNSpec`` later);
+    ``spec`` is any model spec (``MLPSpec``, ``CNNSpec``);
     ``dropout_mask`` (if any) is passed to ``forward``/``gradients`` of every backend.
     """
 
@@ -103,7 +103,7 @@ class Case:
     lr: float = 0.01
     batch: int = 4
     architecture: str = ""
-    init: str = "xavier"  # MLP init scheme; other families use their module's default
+    init: str | None = None  # init scheme of the spec's family; None: the family's default
     steps: int = STEPS  # lockstep optimiser steps (0: forward and gradients only)
     eps: float | None = None  # Adam's epsilon; None: the variant's framework default
     dropout_mask: np.ndarray | None = field(default=None, compare=False)
@@ -125,12 +125,7 @@ class Case:
         """Initial parameters, reproducible from ``seed`` and the case name."""
         rng = self.rng(seed, "init")
         draw = int(rng.integers(2**31))
-        if self.spec.family == "mlp":
-            params = init_params(self.spec, self.init, draw)
-        else:
-            from nnparity.backends.numpy_backend import model_module
-
-            params = model_module(self.spec).init_params(self.spec, draw)  # family default
+        params = init_params(self.spec, self.init, draw)
         # Non-zero biases: zero ones would hide a bias that is never copied into a backend, and
         # make post-update biases pure gradient noise (a zero-sum CE bias gradient in float32).
         for name, value in params.items():

@@ -3,16 +3,15 @@
 For a framework backend, the reference and the backend each run, on the same params and batches:
 the forward pass of batch 1, loss/deltas/gradients of batch 1, then ``case.steps`` optimiser steps
 in lockstep (same batches, same order), keeping the params after step 1 and after the last step.
-Both use the optimiser formulation native to the backend (``backend.optimizer_variant``,
-``"torch"`` when absent). Everything is collected with :func:`compare.collect` and judged with
-:func:`compare.compare_all` at :func:`compare.tolerance` for the spec's dtype and family.
+Both use the optimiser formulation native to the backend (``backend.optimizer_variant``).
+Everything is collected with :func:`compare.collect` and judged with :func:`compare.compare_all` at :func:`compare.tolerance` for the spec's dtype and family.
 
 The ``numpy`` backend *is* the reference, so comparing it with itself would prove nothing: it is
 judged against central finite differences instead (float64 cases only, at
 :data:`compare.GRADCHECK_TOLERANCE`), so a NumPy-only install still checks something real.
 
-Nothing here depends on the model family: specs carry ``family``, and a case's ``dropout_mask``
-is passed to ``forward``/``gradients`` when present.
+Nothing here depends on the model family: a case's ``dropout_mask`` is passed to
+``forward``/``gradients`` when present.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from nnparity.backends.compare import (
 )
 from nnparity.backends.protocol import Backend, Params
 from nnparity.cases import Case
+from nnparity.reference.family import Spec, family_of
 from nnparity.reference.gradcheck import gradcheck
 from nnparity.reference.optim import Optimizer
 from nnparity.report import CaseResult
@@ -53,14 +53,9 @@ def _mask_kwargs(dropout_mask: np.ndarray | None) -> dict[str, Any]:
     return {} if dropout_mask is None else {"dropout_mask": dropout_mask}
 
 
-def variant_of(backend: Backend) -> str:
-    """The optimiser formulation native to ``backend`` (``torch`` unless it says otherwise)."""
-    return getattr(backend, "optimizer_variant", "torch")
-
-
 def run_backend(
     backend: Backend,
-    spec: Any,
+    spec: Spec,
     params: Params,
     batches: Batches,
     optimizer: Optimizer,
@@ -87,7 +82,7 @@ def run_backend(
 
 def compare_backend(
     backend: Backend,
-    spec: Any,
+    spec: Spec,
     params: Params,
     batches: Batches,
     make_optimizer: Callable[[str], Optimizer],
@@ -100,7 +95,7 @@ def compare_backend(
     ``make_optimizer(variant)`` builds the optimiser in the backend's native formulation; the
     reference runs with the very same optimiser. ``steps`` as for :func:`run_backend`.
     """
-    optimizer = make_optimizer(variant_of(backend))
+    optimizer = make_optimizer(backend.optimizer_variant)
     reference = registry.get("numpy")
     expected, actual = (run_backend(b, spec, params, batches, optimizer, steps=steps,
                                     dropout_mask=dropout_mask) for b in (reference, backend))
@@ -108,7 +103,7 @@ def compare_backend(
 
 
 def gradcheck_comparisons(
-    spec: Any,
+    spec: Spec,
     params: Params,
     x: np.ndarray,
     y: np.ndarray,
@@ -117,11 +112,9 @@ def gradcheck_comparisons(
     seed: int = 0,
 ) -> list[Comparison]:
     """The reference's gradients against central finite differences (float64 only)."""
-    from nnparity.backends.numpy_backend import model_module
-
     if spec.dtype != "float64":
         raise ValueError("finite differences need float64")
-    model = model_module(spec)
+    model = family_of(spec).model
     kwargs = _mask_kwargs(dropout_mask)
     analytic = registry.get("numpy").gradients(spec, params, x, y, **kwargs)
 

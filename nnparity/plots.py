@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nnparity.atomic import atomic_path
 from nnparity.errors import InputError
 from nnparity.reference.train import History
-from nnparity.reference.weights import atomic_path
 
 
 def _pyplot():

@@ -49,8 +49,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nnparity.atomic import atomic_path
 from nnparity.backends.compare import FLOAT64_WATCH, Comparison, describe_divergence, tolerance
-from nnparity.reference.weights import atomic_path
 
 SCHEMA = "nnparity.report"
 SCHEMA_VERSION = 1
@@ -269,7 +269,7 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
 
 
 def atomic_write(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` atomically (:func:`nnparity.reference.weights.atomic_path`)."""
+    """Write ``text`` atomically (:func:`nnparity.atomic.atomic_path`)."""
     with atomic_path(check_writable(path)) as tmp:
         tmp.write_text(text, encoding="utf-8")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nnparity.atomic import atomic_path
 from nnparity.backends import registry
 from nnparity.datasets import catalog
 from nnparity.datasets.load import load_idx_dataset
@@ -23,9 +24,9 @@ from nnparity.datasets.named import load_embedded
 from nnparity.datasets.split import Split
 from nnparity.errors import InputError
 from nnparity.progress import Progress
-from nnparity.reference import CNNSpec, ConvBlock, MLPSpec, Optimizer, cnn, init_params
+from nnparity.reference import CNNSpec, ConvBlock, MLPSpec, Optimizer, Spec, init_params
 from nnparity.reference.train import EpochRecord, History, Trainer, predict_all, train
-from nnparity.reference.weights import atomic_path, load_weights, save_weights
+from nnparity.weights import load_weights, save_weights
 
 
 @dataclass
@@ -106,17 +107,14 @@ def input_width(split: Split) -> int:
     return int(np.prod(split.x_train.shape[1:]))
 
 
-def batch_preparer(
-    split: Split, dtype: str, model: str = "mlp"
-) -> Callable[[np.ndarray], np.ndarray]:
-    """Per-batch conversion of stored rows to model input: uint8 images -> ``[N, H*W]`` (MLP)
-    or ``[N, H, W, C]`` (CNN) in ``[0, 1]``; other data is only cast."""
+def batch_preparer(split: Split, spec: Spec) -> Callable[[np.ndarray], np.ndarray]:
+    """Per-batch conversion of stored rows to model input ``[N, *spec.input_shape]`` in the
+    spec's dtype: uint8 images are scaled to ``[0, 1]`` (flattened for the MLP, NHWC for the
+    CNN); other data is only cast."""
     if split.x_train.dtype != np.uint8:
-        return lambda a: a.astype(dtype, copy=False)
-    scale = np.asarray(255, dtype)
-    if model == "cnn":
-        return lambda a: a.reshape(len(a), *image_shape(split)).astype(dtype) / scale
-    return lambda a: a.reshape(len(a), -1).astype(dtype) / scale
+        return lambda a: a.astype(spec.dtype, copy=False)
+    scale = np.asarray(255, spec.dtype)
+    return lambda a: a.reshape(len(a), *spec.input_shape).astype(spec.dtype) / scale
 
 
 def image_shape(split: Split) -> tuple[int, int, int]:
@@ -127,34 +125,39 @@ def image_shape(split: Split) -> tuple[int, int, int]:
     return (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
 
 
-def make_spec(config: TrainConfig, split: Split) -> MLPSpec | CNNSpec:
-    """The spec of the run (input width or image shape taken from the data)."""
-    if config.model == "cnn":
-        hidden_acts = tuple(config.activations[:-1]) if len(config.activations) == len(
-            config.layers) else ()
-        return CNNSpec(image_shape(split),
-                       tuple(ConvBlock(f, config.kernel) for f in config.conv),
-                       dense=tuple(config.layers[:-1]), dense_activations=hidden_acts,
-                       keep_prob=config.keep_prob, classes=config.layers[-1],
-                       loss=config.loss, reduction=config.reduction,
-                       weight_decay=config.weight_decay, dtype=config.dtype)
-    if config.model != "mlp":
-        raise InputError(f"unknown model {config.model!r}; known: mlp, cnn")
+def _mlp_spec(config: TrainConfig, split: Split) -> MLPSpec:
     return MLPSpec(input_width(split), tuple(config.layers), tuple(config.activations),
                    loss=config.loss, reduction=config.reduction,
                    weight_decay=config.weight_decay, bias=config.bias, dtype=config.dtype)
 
 
-def initial_params(spec: MLPSpec | CNNSpec, scheme: str, seed: int) -> dict[str, np.ndarray]:
-    """``init_params`` of the spec's family."""
-    if spec.family == "cnn":
-        return cnn.init_params(spec, seed, scheme=scheme)
-    return init_params(spec, scheme, seed)
+def _cnn_spec(config: TrainConfig, split: Split) -> CNNSpec:
+    hidden_acts = tuple(config.activations[:-1]) if len(config.activations) == len(
+        config.layers) else ()
+    return CNNSpec(image_shape(split),
+                   tuple(ConvBlock(f, config.kernel) for f in config.conv),
+                   dense=tuple(config.layers[:-1]), dense_activations=hidden_acts,
+                   keep_prob=config.keep_prob, classes=config.layers[-1],
+                   loss=config.loss, reduction=config.reduction,
+                   weight_decay=config.weight_decay, dtype=config.dtype)
+
+
+SPEC_BUILDERS: dict[str, Callable[[TrainConfig, Split], Spec]] = {
+    "mlp": _mlp_spec, "cnn": _cnn_spec,
+}
+
+
+def make_spec(config: TrainConfig, split: Split) -> Spec:
+    """The spec of the run, of the family ``config.model`` names (input width or image shape
+    taken from the data)."""
+    if config.model not in SPEC_BUILDERS:
+        raise InputError(f"unknown model {config.model!r}; known: {', '.join(SPEC_BUILDERS)}")
+    return SPEC_BUILDERS[config.model](config, split)
 
 
 def make_optimizer(config: TrainConfig) -> Optimizer:
     """The optimiser, in the backend's native variant unless one is given."""
-    native = getattr(registry.get(config.backend), "optimizer_variant", "torch")
+    native = registry.get(config.backend).optimizer_variant
     return Optimizer(name=config.optimizer, lr=config.lr, momentum=config.momentum,
                      eps=config.eps, variant=config.variant or native)
 
@@ -175,7 +178,7 @@ def run_training(
     spec = make_spec(config, split)
     backend = registry.get(config.backend)
     optimizer = make_optimizer(config)
-    params, state, start = initial_params(spec, config.init, config.seed), None, 0
+    params, state, start = init_params(spec, config.init, config.seed), None, 0
     if resume:
         saved = load_weights(resume)
         if saved.spec != spec:
@@ -205,7 +208,7 @@ def run_training(
     history = train(trainer, split.x_train, split.y_train, split.x_test, split.y_test,
                     epochs=config.epochs, batch=config.batch, seed=config.seed,
                     sampling=config.sampling, start_epoch=start,
-                    prepare=batch_preparer(split, config.dtype, config.model), on_step=step_started,
+                    prepare=batch_preparer(split, spec), on_step=step_started,
                     on_epoch=epoch_done)
     return TrainResult(spec, trainer.params(), history, split, trainer)
 
@@ -235,7 +238,7 @@ def write_plots(result: TrainResult, config: TrainConfig, folder: Path) -> list[
     written = [plots.plot_curves(result.history, folder / "curves.png", title)]
     split = result.split
     if split.x_test.ndim >= 3 and len(split.x_test):
-        prepare = batch_preparer(split, config.dtype, config.model)
+        prepare = batch_preparer(split, result.spec)
         output = predict_all(result.trainer, split.x_test, prepare)
         path = plots.plot_misclassified(split.x_test, split.y_test, output.argmax(axis=1),
                                         split.classes, folder / "misclassified.png")

@@ -15,11 +15,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnparity.backends import layout
+from nnparity.backends import edges, layout
 from nnparity.backends.compare import compare_tensor, tolerance
 from nnparity.reference import CNNSpec, ConvBlock
-from nnparity.reference.cnn import init_params
 from nnparity.reference.conv import conv2d, padding_amounts
+from nnparity.reference.family import init_params
 from nnparity.reference.pool import maxpool2d
 
 pytestmark = pytest.mark.torch
@@ -38,7 +38,7 @@ def test_plain_reshape_of_fc1_breaks_torch_forward_parity() -> None:
     from nnparity.reference.cnn import forward
 
     spec = CNNSpec.tiny()  # last feature map 2x2x4: NHWC and NCHW orders differ
-    params = init_params(spec, 3)
+    params = init_params(spec, seed=3)
     x = RNG.standard_normal((4, *spec.input_shape))
     expected = forward(spec, params, x).output
     model, named = build_model(spec, params)  # fc1 rows permuted NHWC -> NCHW by layout
@@ -127,10 +127,11 @@ def test_dropout_right_after_the_flatten_needs_a_permuted_mask() -> None:
     import torch
 
     from nnparity.backends.torch_backend import build_model
-    from nnparity.reference.cnn import draw_dropout_mask, forward
+    from nnparity.reference.cnn import forward
+    from nnparity.reference.dropout import draw_dropout_mask
 
     spec = CNNSpec.tiny(dense=())
-    params = init_params(spec, 6)
+    params = init_params(spec, seed=6)
     x = RNG.standard_normal((3, *spec.input_shape))
     mask = draw_dropout_mask(spec, 3, 6)
     expected = forward(spec, params, x, dropout_mask=mask).output
@@ -138,7 +139,7 @@ def test_dropout_right_after_the_flatten_needs_a_permuted_mask() -> None:
     x_nchw = torch.from_numpy(layout.nhwc_to_nchw(x))
     with torch.no_grad():
         unpermuted = model(x_nchw, torch.from_numpy(mask)).numpy()
-        permuted_mask = layout.dropout_mask_to_framework("torch", spec, mask)
+        permuted_mask = edges.dropout_mask_to_framework("torch", spec, mask)
         permuted = model(x_nchw, torch.from_numpy(permuted_mask)).numpy()
     assert _rel(unpermuted, expected) > 0.05
     assert _rel(permuted, expected) < tolerance("float64", "cnn")

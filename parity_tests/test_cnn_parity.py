@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from nnparity.backends.compare import Tensors, collect
 from nnparity.backends.protocol import Backend
 from nnparity.reference import CNNSpec, ConvBlock, Optimizer
-from nnparity.reference.cnn import draw_dropout_mask, init_params
+from nnparity.reference.dropout import draw_dropout_mask
+from nnparity.reference.family import init_params
 
 DTYPES = ("float64", "float32")
 # (H, W) candidates, smallest first: the first that fits a case's blocks is used.
@@ -59,7 +60,7 @@ class Case:
 
     def params(self) -> dict[str, np.ndarray]:
         scheme = self.scheme or ("seed002", "he")[self.seed % 2]
-        return init_params(self.spec, self.seed, scheme=scheme)
+        return init_params(self.spec, scheme, self.seed)
 
     def batch_data(self, i: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(x [B, H, W, C], y, mask [B, units])`` for batch ``i``; labels alternate between
@@ -115,7 +116,7 @@ def test_seed002_full_shape(backend, parity, dtype: str) -> None:
     spec = CNNSpec.seed002(dtype)
     case = Case(spec, 2, seed=2, name="seed002")
     x, y, mask = case.batch_data()
-    parity.cnn_gradients(backend, spec, init_params(spec, 2), x, y, mask)
+    parity.cnn_gradients(backend, spec, init_params(spec, seed=2), x, y, mask)
 
 
 @st.composite

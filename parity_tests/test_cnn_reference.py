@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from nnparity.backends.compare import GRADCHECK_TOLERANCE, REORDERED_FLOAT64
 from nnparity.reference import cnn, dropout
-from nnparity.reference.cnn import CNNSpec, ConvBlock
+from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
+from nnparity.reference.dropout import draw_dropout_mask
+from nnparity.reference.family import init_params
 from nnparity.reference.gradcheck import gradcheck
 from nnparity.reference.losses import softmax
 
@@ -54,9 +56,9 @@ def test_seed002_shapes():
 
 def test_seed002_forward_at_batch_2():
     spec = CNNSpec.seed002()
-    params = cnn.init_params(spec, seed=0)
+    params = init_params(spec, seed=0)
     x = np.random.default_rng(0).random((2, 28, 28, 1))
-    mask = cnn.draw_dropout_mask(spec, 2, 0)
+    mask = draw_dropout_mask(spec, 2, 0)
     trace = cnn.forward(spec, params, x, dropout_mask=mask)
     assert list(trace.z) == ["conv1", "conv2", "fc1", "fc2"]
     assert list(trace.h) == ["conv1", "pool1", "conv2", "pool2", "flatten", "fc1", "dropout",
@@ -81,7 +83,7 @@ def test_json_round_trip_and_with():
 
 
 def test_weights_module_reads_the_family():
-    from nnparity.reference.weights import spec_from_dict
+    from nnparity.reference.family import spec_from_dict
 
     spec = CNNSpec.tiny()
     assert spec_from_dict(spec.to_dict()) == spec
@@ -139,22 +141,22 @@ def test_from_dict_errors():
 # ------------------------------------------------------------------------ params and input
 def test_init_params_seed002_scheme():
     spec = CNNSpec.seed002(dtype="float64")
-    params = cnn.init_params(spec, seed=3)
+    params = init_params(spec, seed=3)
     assert list(params) == list(spec.param_shapes())
     W = params["fc1.W"]
     assert np.abs(W).max() <= 0.2  # truncated at 2 std
     assert abs(W.std() - 0.088) < 0.002  # std of N(0, 0.1^2) truncated at 2 std: 0.0880
     assert all(np.all(params[k] == 0.1) for k in params if k.endswith(".b"))
-    again = cnn.init_params(spec, seed=3)
+    again = init_params(spec, seed=3)
     assert all(np.array_equal(params[k], again[k]) for k in params)
-    assert cnn.init_params(CNNSpec.tiny(dtype="float32"))["conv1.W"].dtype == np.float32
+    assert init_params(CNNSpec.tiny(dtype="float32"))["conv1.W"].dtype == np.float32
     with pytest.raises(ValueError, match="unknown CNN init scheme"):
-        cnn.init_params(spec, scheme="glorot")
+        init_params(spec, scheme="glorot")
 
 
 def test_check_params_and_input_errors():
     spec = CNNSpec.tiny()
-    params = cnn.init_params(spec)
+    params = init_params(spec)
     x, y = batch(spec)
     bad = {**params, "conv1.W": params["conv1.W"][..., :2]}
     with pytest.raises(ValueError, match=r"conv1\.W has shape"):
@@ -191,9 +193,9 @@ def test_draw_mask_is_seeded_and_keeps_about_keep_prob():
 
 def test_dropout_in_the_network():
     spec = CNNSpec.tiny()
-    params = cnn.init_params(spec)
+    params = init_params(spec)
     x, _ = batch(spec)
-    mask = cnn.draw_dropout_mask(spec, 3, 1)
+    mask = draw_dropout_mask(spec, 3, 1)
     assert mask.shape == (3, spec.dropout_units)
     trace = cnn.forward(spec, params, x, dropout_mask=mask)
     np.testing.assert_array_equal(trace.h["dropout"], trace.h["fc1"] * mask / 0.5)
@@ -206,7 +208,7 @@ def test_dropout_in_the_network():
 # --------------------------------------------------------------------- forward and backward
 def test_flatten_is_nhwc_order():
     spec = CNNSpec.tiny()
-    trace = cnn.forward(spec, cnn.init_params(spec), batch(spec)[0])
+    trace = cnn.forward(spec, init_params(spec), batch(spec)[0])
     pooled, flat = trace.h["pool2"], trace.h["flatten"]
     _, _, wo, c = pooled.shape
     n, i, j, k = 1, 1, 0, 3
@@ -215,9 +217,9 @@ def test_flatten_is_nhwc_order():
 
 def test_deltas_and_gradients_are_consistent():
     spec = CNNSpec.tiny()
-    params = cnn.init_params(spec, seed=1)
+    params = init_params(spec, seed=1)
     x, y = batch(spec, n=4, seed=1)
-    mask = cnn.draw_dropout_mask(spec, 4, 2)
+    mask = draw_dropout_mask(spec, 4, 2)
     result = cnn.gradients(spec, params, x, y, dropout_mask=mask)
     trace = cnn.forward(spec, params, x, dropout_mask=mask)
     assert list(result.deltas) == spec.layer_names
@@ -245,9 +247,9 @@ def test_deltas_and_gradients_are_consistent():
 @pytest.mark.parametrize("with_mask", [True, False], ids=["dropout", "no-dropout"])
 def test_gradcheck_every_parameter(name, with_mask):
     spec = VARIANTS[name]
-    params = cnn.init_params(spec, seed=0)
+    params = init_params(spec, seed=0)
     x, y = batch(spec, n=3, seed=100)
-    mask = cnn.draw_dropout_mask(spec, 3, 5) if with_mask else None
+    mask = draw_dropout_mask(spec, 3, 5) if with_mask else None
     result = cnn.gradients(spec, params, x, y, dropout_mask=mask)
 
     def loss(p):
@@ -261,15 +263,15 @@ def test_gradcheck_every_parameter(name, with_mask):
 
 def test_float32_gradients_stay_float32():
     spec = CNNSpec.tiny(dtype="float32")
-    params = cnn.init_params(spec)
+    params = init_params(spec)
     x, y = batch(spec)
-    result = cnn.gradients(spec, params, x, y, dropout_mask=cnn.draw_dropout_mask(spec, 3, 0))
+    result = cnn.gradients(spec, params, x, y, dropout_mask=draw_dropout_mask(spec, 3, 0))
     assert all(g.dtype == np.float32 for g in [*result.grads.values(), *result.deltas.values()])
 
 
 def test_predict_is_softmax_without_dropout():
     spec = CNNSpec.tiny()
-    params = cnn.init_params(spec)
+    params = init_params(spec)
     x, _ = batch(spec)
     probs = cnn.predict(spec, params, x)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
@@ -283,9 +285,9 @@ def test_numpy_backend_dispatches_to_the_cnn():
     from nnparity.backends.numpy_backend import BACKEND
 
     spec = CNNSpec.tiny()
-    params = cnn.init_params(spec)
+    params = init_params(spec)
     x, y = batch(spec)
-    mask = cnn.draw_dropout_mask(spec, 3, 0)
+    mask = draw_dropout_mask(spec, 3, 0)
     got = BACKEND.gradients(spec, params, x, y, dropout_mask=mask)
     want = cnn.gradients(spec, params, x, y, dropout_mask=mask)
     assert got.loss == want.loss
@@ -307,9 +309,9 @@ def test_numpy_trainer_steps_the_cnn():
     from nnparity.reference.train import NumpyTrainer
 
     spec = CNNSpec.tiny()
-    params = cnn.init_params(spec)
+    params = init_params(spec)
     x, y = batch(spec)
-    mask = cnn.draw_dropout_mask(spec, 3, 0)
+    mask = draw_dropout_mask(spec, 3, 0)
     opt = Optimizer("adam", lr=1e-3)
     trainer = NumpyTrainer(spec, params, opt)
     loss = trainer.step(x, y, dropout_mask=mask)
@@ -346,10 +348,10 @@ def cnn_specs(draw):
 @given(cnn_specs())
 def test_random_specs_round_trip_and_run(spec):
     assert CNNSpec.from_json(spec.to_json()) == spec
-    params = cnn.init_params(spec)
+    params = init_params(spec)
     assert {k: v.shape for k, v in params.items()} == spec.param_shapes()
     x, y = batch(spec, n=2)
-    mask = cnn.draw_dropout_mask(spec, 2, 0)
+    mask = draw_dropout_mask(spec, 2, 0)
     trace = cnn.forward(spec, params, x, dropout_mask=mask)
     for i, shape in enumerate(spec.feature_shapes()[1:], 1):
         name = f"pool{i}" if spec.conv[i - 1].pool else f"conv{i}"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnparity.backends import layout
+from nnparity.backends import edges, layout
 from nnparity.backends.compare import REORDERED_FLOAT64
+from nnparity.reference.spec import MLPSpec
 
 RNG = np.random.default_rng(0)
 
@@ -23,22 +24,24 @@ def test_dense_weight_torch_is_the_transpose_and_keras_the_same() -> None:
     assert torch_w.flags.c_contiguous and not np.shares_memory(torch_w, w)
 
 
-def test_bias_round_trip_per_family() -> None:
+def test_bias_round_trip_to_the_declared_shape() -> None:
     b = RNG.standard_normal((1, 4))
     flat = layout.bias_to_framework(b)
     assert flat.shape == (4,)
-    np.testing.assert_array_equal(layout.bias_from_framework(flat, "mlp"), b)
-    assert layout.bias_from_framework(flat, "cnn").shape == (4,)
+    np.testing.assert_array_equal(layout.bias_from_framework(flat, (1, 4)), b)
+    assert layout.bias_from_framework(flat, (4,)).shape == (4,)
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 def test_params_round_trip_by_name(framework: str) -> None:
-    params = {"W1": RNG.standard_normal((3, 4)), "b1": RNG.standard_normal((1, 4))}
+    spec = MLPSpec(3, (4,), ("prelu",))
+    params = {"W1": RNG.standard_normal((3, 4)), "b1": RNG.standard_normal((1, 4)),
+              "a1": RNG.standard_normal(1)}
     for name, value in params.items():
-        native = layout.to_framework(framework, name, value)
-        np.testing.assert_array_equal(layout.from_framework(framework, name, native), value)
+        native = layout.to_framework(framework, name, value, spec)
+        np.testing.assert_array_equal(layout.from_framework(framework, name, native, spec), value)
     with pytest.raises(ValueError, match="unknown framework"):
-        layout.to_framework("jax", "W1", params["W1"])
+        layout.to_framework("mxnet", "W1", params["W1"], spec)
 
 
 def test_images_and_kernels_round_trip() -> None:
@@ -91,49 +94,49 @@ def test_row_permutation_with_torch_flatten_and_linear() -> None:
 
 
 def test_labels_split_into_targets_and_indices() -> None:
-    targets, indices = layout.split_labels("ce", np.array([2, 0]), 2, 3, "float32")
+    targets, indices = edges.split_labels("ce", np.array([2, 0]), 2, 3, "float32")
     np.testing.assert_array_equal(targets, [[0, 0, 1], [1, 0, 0]])
     assert targets.dtype == np.float32 and indices.dtype == np.int64
-    one_hot = layout.split_labels("ce", np.eye(3)[[2, 0]], 2, 3, "float64")
+    one_hot = edges.split_labels("ce", np.eye(3)[[2, 0]], 2, 3, "float64")
     assert one_hot[1] is None and one_hot[0].shape == (2, 3)
-    assert layout.split_labels("bce", np.array([1, 0]), 2, 1, "float64")[1] is None
+    assert edges.split_labels("bce", np.array([1, 0]), 2, 1, "float64")[1] is None
     with pytest.raises(ValueError, match="outside"):
-        layout.split_labels("ce", np.array([3, 0]), 2, 3, "float64")
+        edges.split_labels("ce", np.array([3, 0]), 2, 3, "float64")
 
 
 def test_state_split_and_join_round_trip() -> None:
     state = {"t": np.array(3), "m.W1": np.ones((2, 2)), "v.W1": np.zeros((2, 2)),
              "m.b1": np.ones((1, 2)), "v.b1": np.zeros((1, 2))}
-    t, slots = layout.split_state(state)
+    t, slots = edges.split_state(state)
     assert t == 3 and set(slots) == {"W1", "b1"} and set(slots["W1"]) == {"m", "v"}
-    joined = layout.join_state(t, slots, ["W1", "b1"])
+    joined = edges.join_state(t, slots, ["W1", "b1"])
     assert list(joined) == list(state)  # the reference's order
     momentum = {"v.W1": np.ones((2, 2))}
-    assert list(layout.join_state(None, layout.split_state(momentum)[1], ["W1"])) == ["v.W1"]
+    assert list(edges.join_state(None, edges.split_state(momentum)[1], ["W1"])) == ["v.W1"]
     with pytest.raises(ValueError, match="unknown optimizer state"):
-        layout.split_state({"W1": np.ones(1)})
+        edges.split_state({"W1": np.ones(1)})
 
 
 def test_inputs_are_checked_and_cast() -> None:
     from nnparity.reference import MLPSpec
 
     spec = MLPSpec(3, (2,), ("identity",), "l2", dtype="float32")
-    assert layout.as_input(spec, np.ones((4, 3))).dtype == np.float32
+    assert edges.as_input(spec, np.ones((4, 3))).dtype == np.float32
     with pytest.raises(ValueError, match="input_dim"):
-        layout.as_input(spec, np.ones((4, 2)))
-    with pytest.raises(ValueError, match="mlp family"):
-        layout.check_spec(object(), "torch")
+        edges.as_input(spec, np.ones((4, 2)))
+    with pytest.raises(ValueError, match="unknown model family"):
+        edges.check_spec(object(), "torch")
 
 
 def test_edge_modules_import_no_framework() -> None:
-    """``layout`` and ``determinism`` are NumPy only; applying the profile imports no framework
-    (frameworks imported later are configured by their backends)."""
+    """``layout``, ``edges``, ``cnn_graph`` and ``determinism`` are NumPy only; applying the
+    profile imports no framework (frameworks imported later are configured by their backends)."""
     import subprocess
     import sys
 
     code = (
         "import sys\n"
-        "from nnparity.backends import layout\n"
+        "from nnparity.backends import cnn_graph, edges, layout\n"
         "from nnparity.backends.determinism import apply_determinism, describe\n"
         "profile = apply_determinism(threads=2, seed=3)\n"
         "info = describe()\n"

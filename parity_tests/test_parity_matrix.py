@@ -213,10 +213,11 @@ def test_runner_catches_a_mismatched_optimizer_formulation(optimizer: str, stage
 def test_runner_is_generic_over_the_model_family() -> None:
     # A CNN case with a dropout mask: the mask reaches forward/gradients of both sides (a clone
     # of the reference must match exactly), and the reference passes finite differences.
-    cnn_spec = pytest.importorskip("nnparity.reference.cnn_spec")
-    cnn = pytest.importorskip("nnparity.reference.cnn")
+    from nnparity.reference import cnn_spec
+    from nnparity.reference.dropout import draw_dropout_mask
+
     spec = cnn_spec.CNNSpec.tiny()
-    mask = cnn.draw_dropout_mask(spec, 3, 0)
+    mask = draw_dropout_mask(spec, 3, 0)
     case = cases.Case("cnn-tiny-f64-b3", spec, batch=3, architecture="cnn", steps=0,
                       dropout_mask=mask)
 

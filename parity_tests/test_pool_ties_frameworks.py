@@ -17,7 +17,8 @@ import pytest
 
 from nnparity.backends import layout
 from nnparity.reference import CNNSpec, ConvBlock
-from nnparity.reference.cnn import draw_dropout_mask, init_params
+from nnparity.reference.dropout import draw_dropout_mask
+from nnparity.reference.family import init_params
 from nnparity.reference.pool import maxpool2d, maxpool2d_backward
 
 DTYPES = ("float64", "float32")
@@ -111,7 +112,7 @@ def test_all_tied_pools_in_the_whole_network(backend, parity, dtype: str) -> Non
     """Zero conv kernels: every conv output is its bias, every pool window a tie; the conv1
     kernel gradient then depends on which tied cell gets the gradient."""
     spec = CNNSpec.tiny(dtype, input_shape=(9, 8, 2), conv=(ConvBlock(3, 3), ConvBlock(4, 3)))
-    params = init_params(spec, 4)
+    params = init_params(spec, seed=4)
     params["conv2.W"][:] = 0
     rng = np.random.default_rng(4)
     x = rng.standard_normal((3, *spec.input_shape)).astype(dtype)

@@ -10,7 +10,7 @@ import pytest
 from nnparity.cli import main
 from nnparity.reference import MLPSpec, Optimizer, gradients, init_params
 from nnparity.reference.losses import as_targets
-from nnparity.reference.weights import load_weights, save_weights
+from nnparity.weights import load_weights, save_weights
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 from .activations import ACTIVATIONS, get_activation
 from .cnn_spec import CNNSpec, ConvBlock
-from .init import SCHEMES, init_params
+from .family import FAMILIES, Family, Spec, family_of, init_params, spec_from_dict
+from .init import SCHEMES
 from .mlp import backward, check_params, forward, gradients, loss, predict
 from .optim import Optimizer, init_state, step
 from .results import Gradients, Trace
@@ -10,15 +11,19 @@ from .spec import MLPSpec
 
 __all__ = [
     "ACTIVATIONS",
+    "FAMILIES",
     "SCHEMES",
     "CNNSpec",
     "ConvBlock",
+    "Family",
     "Gradients",
     "MLPSpec",
     "Optimizer",
+    "Spec",
     "Trace",
     "backward",
     "check_params",
+    "family_of",
     "forward",
     "get_activation",
     "gradients",
@@ -26,5 +31,6 @@ __all__ = [
     "init_state",
     "loss",
     "predict",
+    "spec_from_dict",
     "step",
 ]

@@ -1,16 +1,16 @@
-"""Seed 002's CNN: forward pass, hand-derived backward pass, initialisation, predictions.
+"""The TensorFlow tutorial's CNN: forward pass, hand-derived backward pass, predictions.
 
-Shapes (seed 002 in brackets): ``x [N, H, W, C]`` ([N, 28, 28, 1]); ``conv_i.W [k, k, cin, cout]``
-(HWIO), ``conv_i.b [cout]``; ``fc_j.W [in, out]``, ``fc_j.b [out]``; the first dense layer's
+Shapes (the tutorial's net in brackets): ``x [N, H, W, C]`` ([N, 28, 28, 1]);
+``conv_i.W [k, k, cin, cout]`` (HWIO), ``conv_i.b [cout]``; ``fc_j.W [in, out]``, ``fc_j.b [out]``; the first dense layer's
 rows follow the NHWC flatten order of the last feature map ([N, 7, 7, 64] -> [N, 3136]).
 
-Forward (``f`` the block's activation, relu in seed 002)::
+Forward (``f`` the block's activation, relu in the tutorial)::
 
     z_conv_i = conv(a_{i-1}, W_i) + b_i          a_0 = x                       (conv.py)
     h_conv_i = f(z_conv_i)
     a_i      = maxpool(h_conv_i)  (or h_conv_i when the block has no pool)    (pool.py)
     flat     = reshape(a_K, [N, -1])              NHWC order
-    z_fc_j   = h_fc_{j-1} @ W_fc_j + b_fc_j       h_fc_0 = flat
+    z_fc_j   = h_fc_{j-1} @ W_fc_j + b_fc_j       h_fc_0 = flat                 (dense.py)
     h_fc_j   = f_j(z_fc_j)                        hidden dense layers
     d        = h_fc_{M-1} * mask / keep_prob      dropout on the output layer's input (dropout.py)
     o        = z_fc_M = d @ W_fc_M + b_fc_M       logits; loss = CE(o, t) (losses.py)
@@ -26,7 +26,7 @@ Backward (deltas are ``dL/dz``; ``dE/do`` carries the ``1/N`` of the ``mean`` re
     d a_{i-1}, dW_conv_i, db_conv_i = conv_backward(delta_conv_i)
     dW_fc_j = h_fc_{j-1}.T @ delta_fc_j (+ lambda W),  db_fc_j = sum_n delta_fc_j
 
-``Trace`` keys, in forward order (seed 002): ``z``: ``conv1, conv2, fc1, fc2``; ``h``:
+``Trace`` keys, in forward order (the tutorial's net): ``z``: ``conv1, conv2, fc1, fc2``; ``h``:
 ``conv1, pool1, conv2, pool2, flatten, fc1, dropout, fc2``. ``h['conv_i']`` is the activation
 ``f(z)`` before pooling, ``h['pool_i']`` the pooled map (only for blocks with a pool),
 ``h['flatten']`` the ``[N, flat_dim]`` input of ``fc1``, ``h['dropout']`` the output layer's
@@ -39,105 +39,28 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import get_activation
-from .cnn_spec import CNNSpec, ConvBlock
+from .cnn_spec import CNNSpec
 from .conv import conv2d_backward, conv2d_cols, im2col
-from .dropout import check_mask, draw_mask, dropout, dropout_backward
+from .dense import dense, dense_backward
+from .dropout import check_mask, draw_dropout_mask, dropout, dropout_backward
 from .losses import as_targets, loss_and_grad, probabilities
-from .mlp import check_params as _check_param_shapes
-from .mlp import weight_decay_loss
+from .params import Params, check_params, weight_decay_loss
 from .pool import maxpool2d_argmax, maxpool2d_backward
 from .results import Gradients, Trace
 
 __all__ = [
-    "CNNSpec",
-    "ConvBlock",
     "backward",
     "check_params",
-    "dense",
-    "dense_backward",
     "draw_dropout_mask",
     "forward",
     "gradients",
-    "init_params",
     "logits",
     "loss",
     "predict",
-    "truncated_normal",
 ]
-
-Params = dict[str, np.ndarray]
-SCHEMES = ("seed002", "he")
-
-
-# --------------------------------------------------------------------------- initialisation
-def truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
-    """``N(0, std^2)`` draws, each redrawn until it lies within 2 std (``tf.truncated_normal``)."""
-    values = rng.standard_normal(shape)
-    bad = np.abs(values) > 2
-    while bad.any():
-        values[bad] = rng.standard_normal(int(bad.sum()))
-        bad = np.abs(values) > 2
-    return std * values
-
-
-def init_params(spec: CNNSpec, seed: int = 0, *, scheme: str = "seed002") -> Params:
-    """Fresh parameters in the spec's dtype and canonical order, reproducible for ``seed``.
-
-    - ``seed002``: every weight truncated normal with std 0.1, every bias 0.1 (seed 002).
-    - ``he``: weights ``N(0, 2 / fan_in)`` with ``fan_in = k*k*cin`` or ``in``, biases 0.
-    """
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown CNN init scheme {scheme!r}; known: {', '.join(SCHEMES)}")
-    rng = np.random.default_rng(seed)
-    params: Params = {}
-    for name, shape in spec.param_shapes().items():
-        if not spec.is_weight(name):
-            value = np.full(shape, 0.1 if scheme == "seed002" else 0.0)
-        elif scheme == "seed002":
-            value = truncated_normal(rng, shape, 0.1)
-        else:
-            fan_in = int(np.prod(shape[:-1]))
-            value = np.sqrt(2.0 / fan_in) * rng.standard_normal(shape)
-        params[name] = value.astype(spec.dtype)
-    return params
-
-
-def check_params(spec: CNNSpec, params: Params) -> None:
-    """Raise ``ValueError`` naming the first missing, extra or mis-shaped parameter."""
-    _check_param_shapes(spec, params)  # only uses spec.param_shapes(): shared with the MLP
-
-
-def draw_dropout_mask(
-    spec: CNNSpec, n: int, rng: np.random.Generator | int
-) -> np.ndarray:
-    """A training mask ``[n, spec.dropout_units]`` with keep probability ``spec.keep_prob``."""
-    return draw_mask(rng, (n, spec.dropout_units), spec.keep_prob, spec.dtype)
-
-
-# ------------------------------------------------------------------------------ dense layer
-def dense(h: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``z [N, out] = h [N, in] @ W [in, out] + b [out]``."""
-    return h @ W + b
-
-
-def dense_backward(
-    delta: np.ndarray, h: np.ndarray, W: np.ndarray, *, need_dx: bool = True
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """From ``delta = dL/dz [N, out]``: ``(dL/dh = delta @ W.T, dW = h.T @ delta,
-    db = 1^T delta)``; ``need_dx=False`` skips ``dL/dh`` (returns None)."""
-    dh = delta @ W.T if need_dx else None
-    return dh, h.T @ delta, delta.sum(axis=0)
 
 
 # ---------------------------------------------------------------------------------- forward
-def _as_input(spec: CNNSpec, x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=spec.dtype)
-    if x.ndim != 4 or x.shape[1:] != spec.input_shape:
-        h, w, c = spec.input_shape
-        raise ValueError(f"input of shape {x.shape} does not fit [N, {h}, {w}, {c}] (NHWC)")
-    return x
-
-
 def _as_mask(spec: CNNSpec, mask: np.ndarray | None, n: int) -> np.ndarray | None:
     if mask is None:
         return None
@@ -189,14 +112,14 @@ def forward(
 ) -> Trace:
     """Run the network on ``x [N, H, W, C]``; ``dropout_mask [N, spec.dropout_units]`` of 0/1
     (training) or None (evaluation). Returns every layer's ``z`` and ``h`` (keys: module doc)."""
-    x = _as_input(spec, x)
+    x = spec.as_input(x)
     return _forward(spec, params, x, _as_mask(spec, dropout_mask, x.shape[0]), keep=False)[0]
 
 
 def logits(spec: CNNSpec, params: Params, x: np.ndarray, chunk: int = 256) -> np.ndarray:
     """The output ``o [N, classes]`` at evaluation (no dropout), computed ``chunk`` rows at a time
-    so that memory stays bounded (seed 002's conv2 im2col is 0.6 MB per image in float32)."""
-    x = _as_input(spec, x)
+    so that memory stays bounded (the tutorial net's conv2 im2col: 0.6 MB per float32 image)."""
+    x = spec.as_input(x)
     parts = [_forward(spec, params, x[i:i + chunk], None, keep=False)[0].output
              for i in range(0, len(x), chunk)]
     if not parts:
@@ -217,7 +140,7 @@ def backward(
 ) -> Gradients:
     """Deltas and gradients for the ``trace`` of ``x`` (with the same ``dropout_mask``) and labels
     ``y`` (class indices ``[N]`` or targets ``[N, K]``). ``cache`` comes from the forward pass."""
-    x = _as_input(spec, x)
+    x = spec.as_input(x)
     n = x.shape[0]
     mask = _as_mask(spec, dropout_mask, n)
     cache = cache or {}
@@ -235,7 +158,8 @@ def backward(
         name = names[j]
         delta = upstream * get_activation(acts[j]).df(trace.z[name], trace.h[name])
         W = _param(spec, params, f"{name}.W")
-        upstream, grads[f"{name}.W"], grads[f"{name}.b"] = dense_backward(delta, inputs[j], W)
+        upstream, grads[f"{name}.W"], grads[f"{name}.b"] = dense_backward(
+            delta, inputs[j], W, (spec.dense_widths[j + 1],))
         if wd:
             grads[f"{name}.W"] = grads[f"{name}.W"] + wd * W
         deltas[name] = delta
@@ -263,7 +187,7 @@ def backward(
 
     ordered_grads = {k: grads[k] for k in spec.param_shapes()}
     ordered_deltas = {k: deltas[k] for k in spec.layer_names}
-    total = float(value) + float(weight_decay_loss(spec, params))
+    total = float(value) + weight_decay_loss(spec, params)
     return Gradients(loss=total, grads=ordered_grads, deltas=ordered_deltas, output=trace.output)
 
 
@@ -282,7 +206,7 @@ def gradients(
 ) -> Gradients:
     """Forward then backward: loss, ``dL/dparam`` for every parameter, ``dL/dz`` per layer."""
     check_params(spec, params)
-    x = _as_input(spec, x)
+    x = spec.as_input(x)
     mask = _as_mask(spec, dropout_mask, x.shape[0])
     trace, cache = _forward(spec, params, x, mask)
     return backward(spec, params, x, trace, y, dropout_mask=mask, cache=cache)
@@ -301,7 +225,7 @@ def loss(
     n = trace.output.shape[0]
     t = as_targets(spec.loss, y, n, spec.output_dim, np.dtype(spec.dtype))
     value, _ = loss_and_grad(spec.loss, trace.output, t, spec.reduction)
-    return float(value) + float(weight_decay_loss(spec, params))
+    return float(value) + weight_decay_loss(spec, params)
 
 
 def predict(spec: CNNSpec, params: Params, x: np.ndarray) -> np.ndarray:

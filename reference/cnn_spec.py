@@ -1,4 +1,4 @@
-"""The immutable description of a CNN (seed 002's TensorFlow net), validated and JSON-serialisable.
+"""The immutable description of a CNN (the TensorFlow tutorial's net), validated, JSON-serialisable.
 
 The network, in order::
 
@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+import numpy as np
 
 from .activations import ALIASES, get_activation
 from .conv import PADDINGS, output_size
@@ -44,9 +46,9 @@ class ConvBlock:
     - ``filters``: output channels ``cout``.
     - ``kernel``: square kernel size ``k`` (kernel ``[k, k, cin, cout]``).
     - ``stride``, ``padding`` (``SAME`` | ``VALID``) of the convolution.
-    - ``activation``: any name of :mod:`activations` (seed 002: ``relu``).
+    - ``activation``: any name of :mod:`activations` (the tutorial: ``relu``).
     - ``pool``: max-pool window size (``0`` = no pool); ``pool_stride`` defaults to ``pool``;
-      ``pool_padding`` ``SAME`` (seed 002) or ``VALID``.
+      ``pool_padding`` ``SAME`` (the tutorial) or ``VALID``.
     """
 
     filters: int
@@ -89,17 +91,17 @@ class ConvBlock:
 
 @dataclass(frozen=True)
 class CNNSpec(SpecSerial):
-    """A convolutional network (seed 002's TensorFlow CNN and its generalisations).
+    """A convolutional network (the TensorFlow tutorial's CNN and its generalisations).
 
     - ``input_shape``: ``(H, W, C)`` of one NHWC image.
     - ``conv``: the conv blocks, in order (:class:`ConvBlock`, or dicts of its fields).
-    - ``dense``: widths of the hidden dense layers (seed 002: ``(1024,)``).
+    - ``dense``: widths of the hidden dense layers (the tutorial: ``(1024,)``).
     - ``dense_activations``: one name per hidden dense layer; empty means ``relu`` for all.
     - ``keep_prob``: dropout keep probability used in training, applied to the input of the output
-      layer (seed 002: 0.5 after ``fc1``); 1 means no dropout. The mask itself is always explicit.
+      layer (the tutorial: 0.5 after ``fc1``); 1 means no dropout. The mask is always explicit.
     - ``classes``: width of the output (logits) layer.
     - ``loss``: ``ce`` (softmax cross-entropy on logits).
-    - ``reduction``: ``mean`` over the batch (seed 002) or ``sum``.
+    - ``reduction``: ``mean`` over the batch (the tutorial) or ``sum``.
     - ``weight_decay``: lambda in ``0.5 * lambda * sum(W^2)`` over ``*.W`` (not biases).
     - ``dtype``: ``float64`` or ``float32``.
     """
@@ -143,7 +145,7 @@ class CNNSpec(SpecSerial):
 
     @property
     def flat_dim(self) -> int:
-        """Width of the flattened last feature map (seed 002: ``7 * 7 * 64 = 3136``)."""
+        """Width of the flattened last feature map (the tutorial: ``7 * 7 * 64 = 3136``)."""
         return math.prod(self.feature_shapes()[-1])
 
     @property
@@ -194,11 +196,38 @@ class CNNSpec(SpecSerial):
         """True for the tensors weight decay applies to (``*.W``)."""
         return name.endswith(".W")
 
+    def param_kind(self, name: str) -> str:
+        """``conv`` (``conv<i>.W``, HWIO), ``dense`` (``fc<j>.W``) or ``bias`` (``*.b``)."""
+        layer, _, kind = name.partition(".")
+        return "bias" if kind == "b" else "conv" if layer.startswith("conv") else "dense"
+
+    @property
+    def flat_map(self) -> tuple[int, int, int]:
+        """``(H, W, C)`` of the last feature map, whose NHWC flatten feeds ``fc1``."""
+        return self.feature_shapes()[-1]
+
+    flat_params: ClassVar[tuple[str, ...]] = ("fc1.W",)
+    """Parameters whose rows follow the flatten of :attr:`flat_map` (NHWC order)."""
+
+    @property
+    def flat_tensors(self) -> tuple[str, ...]:
+        """Traced ``h`` tensors laid out along that flatten: ``flatten``, and ``dropout`` when it
+        follows the flatten directly (no hidden dense layer)."""
+        return ("flatten",) if self.dense else ("flatten", "dropout")
+
+    def as_input(self, x: Any) -> np.ndarray:
+        """``x`` as ``[N, H, W, C]`` in the spec's dtype; ``ValueError`` on another shape."""
+        x = np.asarray(x, dtype=self.dtype)
+        if x.ndim != 4 or x.shape[1:] != self.input_shape:
+            h, w, c = self.input_shape
+            raise ValueError(f"input of shape {x.shape} does not fit [N, {h}, {w}, {c}] (NHWC)")
+        return x
+
     # ----------------------------------------------------------------------- constructors
     @classmethod
     def seed002(cls, dtype: str = "float32", **changes: Any) -> CNNSpec:
-        """Seed 002's net: 28x28x1 -> conv5x5x32 SAME relu -> pool 2x2 SAME -> conv5x5x64 SAME
-        relu -> pool 2x2 SAME -> 3136 -> dense 1024 relu -> dropout 0.5 -> dense 10, CE mean."""
+        """The TF tutorial's net: 28x28x1 -> conv5x5x32 SAME relu -> pool 2x2 SAME -> conv5x5x64
+        SAME relu -> pool 2x2 SAME -> 3136 -> dense 1024 relu -> dropout 0.5 -> dense 10, CE mean."""
         data: dict[str, Any] = dict(
             input_shape=(28, 28, 1),
             conv=(ConvBlock(32, 5), ConvBlock(64, 5)),
@@ -213,7 +242,7 @@ class CNNSpec(SpecSerial):
 
     @classmethod
     def tiny(cls, dtype: str = "float64", **changes: Any) -> CNNSpec:
-        """A seed-002-shaped net small enough for finite differences: 8x8x2 -> conv3x3x3 SAME relu
+        """A tutorial-shaped net small enough for finite differences: 8x8x2 -> conv3x3x3 SAME relu
         -> pool -> conv3x3x4 SAME relu -> pool -> 16 -> dense 6 relu -> dropout 0.5 -> dense 3."""
         data: dict[str, Any] = dict(
             input_shape=(8, 8, 2),

@@ -1,4 +1,4 @@
-"""Inverted dropout with an explicit mask (seed 002's ``tf.nn.dropout(h, keep_prob)``).
+"""Inverted dropout with an explicit mask (the TF tutorial's ``tf.nn.dropout(h, keep_prob)``).
 
 Shapes: ``h [N, D]``, ``mask [N, D]`` of 0/1, ``keep_prob`` in (0, 1].
 
@@ -11,6 +11,8 @@ the model, so every backend applies the identical mask (framework RNGs differ ev
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +39,12 @@ def draw_mask(
         raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob!r}")
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     return (gen.random(shape) < keep_prob).astype(dtype)
+
+
+def draw_dropout_mask(spec: Any, n: int, rng: np.random.Generator | int) -> np.ndarray:
+    """A training mask ``[n, spec.dropout_units]`` with keep probability ``spec.keep_prob`` in
+    the spec's dtype (the rule every trainer follows: same ``rng`` seed, same masks)."""
+    return draw_mask(rng, (n, spec.dropout_units), spec.keep_prob, spec.dtype)
 
 
 def dropout(h: np.ndarray, mask: np.ndarray | None, keep_prob: float) -> np.ndarray:

@@ -1,17 +1,28 @@
 """Initialisation schemes named after their source; all draw from a seeded ``np.random.Generator``.
 
+Scheme names keep the short tags of the source documents (``seed000`` = the BP lecture notes,
+``seed002`` = the DLFS book's TwoLayerNet and the TensorFlow tutorial's CNN, ``seed003`` = the
+blog, ``seed004`` = the PReLU article: see the README's "Sources"). Each family has its own table.
+
+MLP schemes (:data:`SCHEMES`):
+
 | scheme          | weights ``W [D_in, D_out]``            | biases | source                 |
 |-----------------|----------------------------------------|--------|------------------------|
-| seed000-sigmoid | ``0.2 * randn - 0.1``                  | 0.1    | seed 000, sigmoid nets |
-| seed000-relu    | ``0.01 * randn``                       | 0.1    | seed 000, relu nets    |
-| seed002         | ``0.01 * randn``                       | 0      | seed 002 TwoLayerNet   |
-| seed003         | ``0.01 * randn``                       | 0      | seed 003 (same draws)  |
-| seed004         | ``U(-1, 1)``                           | U(-1,1)| seed 004               |
+| seed000-sigmoid | ``0.2 * randn - 0.1``                  | 0.1    | lecture notes, sigmoid |
+| seed000-relu    | ``0.01 * randn``                       | 0.1    | lecture notes, relu    |
+| seed002         | ``0.01 * randn``                       | 0      | DLFS TwoLayerNet       |
+| seed003         | ``0.01 * randn``                       | 0      | the blog (same draws)  |
+| seed004         | ``U(-1, 1)``                           | U(-1,1)| the PReLU article      |
 | xavier          | ``U(-a, a)``, ``a = sqrt(6/(in+out))`` | 0      | Glorot & Bengio 2010   |
 | he              | ``sqrt(2/in) * randn``                 | 0      | He et al. 2015         |
 | torch-default   | ``U(-1/sqrt(in), 1/sqrt(in))``         | same   | ``nn.Linear``'s reset  |
 
 PReLU slopes ``a{l}`` start at 0.25 under every scheme (``torch.nn.PReLU``'s default).
+
+CNN schemes (:data:`CNN_SCHEMES`):
+
+- ``seed002``: every weight truncated normal with std 0.1, every bias 0.1 (the TF tutorial).
+- ``he``: weights ``N(0, 2 / fan_in)`` with ``fan_in = k*k*cin`` or ``in``, biases 0.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .activations import PRELU_INIT
+from .cnn_spec import CNNSpec
 from .spec import MLPSpec
 
 # draw(rng, shape, fan_in) -> array of that shape; fan_in is the layer's input width.
@@ -56,10 +68,17 @@ SCHEMES: dict[str, tuple[Draw, Draw]] = {
 }
 
 
-def init_params(spec: MLPSpec, scheme: str = "xavier", seed: int = 0) -> dict[str, np.ndarray]:
-    """Fresh parameters ``W1, b1, ...`` in the spec's dtype, reproducible for a given ``seed``."""
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown init scheme {scheme!r}; known: {', '.join(SCHEMES)}")
+CNN_SCHEMES = ("seed002", "he")
+
+
+def _check_scheme(scheme: str, known: tuple[str, ...] | dict[str, object], family: str) -> None:
+    if scheme not in known:
+        raise ValueError(f"unknown {family} init scheme {scheme!r}; known: {', '.join(known)}")
+
+
+def init_mlp(spec: MLPSpec, scheme: str = "xavier", seed: int = 0) -> dict[str, np.ndarray]:
+    """Fresh MLP parameters ``W1, b1, ...`` in the spec's dtype, reproducible for ``seed``."""
+    _check_scheme(scheme, SCHEMES, "MLP")
     draw_w, draw_b = SCHEMES[scheme]
     rng = np.random.default_rng(seed)
     params = {}
@@ -70,4 +89,32 @@ def init_params(spec: MLPSpec, scheme: str = "xavier", seed: int = 0) -> dict[st
         draw = draw_w if spec.is_weight(name) else draw_b
         fan_in = spec.widths[int(name[1:]) - 1]
         params[name] = np.asarray(draw(rng, shape, fan_in), dtype=spec.dtype)
+    return params
+
+
+def truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
+    """``N(0, std^2)`` draws, each redrawn until it lies within 2 std (``tf.truncated_normal``)."""
+    values = rng.standard_normal(shape)
+    bad = np.abs(values) > 2
+    while bad.any():
+        values[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(values) > 2
+    return std * values
+
+
+def init_cnn(spec: CNNSpec, scheme: str = "seed002", seed: int = 0) -> dict[str, np.ndarray]:
+    """Fresh CNN parameters in the spec's dtype and canonical order, reproducible for ``seed``
+    (schemes: module docstring)."""
+    _check_scheme(scheme, CNN_SCHEMES, "CNN")
+    rng = np.random.default_rng(seed)
+    params: dict[str, np.ndarray] = {}
+    for name, shape in spec.param_shapes().items():
+        if not spec.is_weight(name):
+            value = np.full(shape, 0.1 if scheme == "seed002" else 0.0)
+        elif scheme == "seed002":
+            value = truncated_normal(rng, shape, 0.1)
+        else:
+            fan_in = int(np.prod(shape[:-1]))
+            value = np.sqrt(2.0 / fan_in) * rng.standard_normal(shape)
+        params[name] = value.astype(spec.dtype)
     return params

@@ -1,14 +1,19 @@
-"""The MLP of seed 000: forward pass, hand-derived backward pass, predictions.
+"""The MLP of the BP lecture notes: forward pass, hand-derived backward pass, predictions.
 
 Shapes: ``x [N, D_0]``, ``W_l [D_{l-1}, D_l]``, ``b_l [1, D_l]``, ``z_l, h_l [N, D_l]``.
 
-Forward (seed 000):  ``z_l = h_{l-1} @ W_l + b_l``, ``h_l = f_l(z_l)``, ``h_0 = x``, ``o = h_L``.
-Backward (seed 000, deltas are ``dL/dz``):
+Forward (the BP lecture notes):
+    ``z_l = h_{l-1} @ W_l + b_l``, ``h_l = f_l(z_l)``, ``h_0 = x``, ``o = h_L``.
+Backward (the BP lecture notes; deltas are ``dL/dz``; the dense layer's part is
+:mod:`.dense`):
     ``delta_L = dE/do * f_L'(z_L, h_L)``
     ``delta_l = (delta_{l+1} @ W_{l+1}.T) * f_l'(z_l, h_l)``
     ``dW_l = h_{l-1}.T @ delta_l + lambda W_l``,  ``db_l = 1^T delta_l``
     (prelu layers: ``f_l'`` is ``1`` or ``a_l``, and ``da_l = sum(dL/dh_l * min(z_l, 0))``)
 where ``dE/do`` already carries the ``1/N`` of the ``mean`` reduction.
+
+The MLP has no dropout: every function takes ``dropout_mask`` (as the CNN's do) and refuses one
+that is not None.
 """
 
 from __future__ import annotations
@@ -16,65 +21,51 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import get_activation, prelu, prelu_grad, prelu_slope_grad
+from .dense import dense, dense_backward
 from .losses import as_targets, loss_and_grad, probabilities
+from .params import check_params, weight_decay_loss
 from .results import Gradients, Trace
 from .spec import MLPSpec
 
-
-def check_params(spec: MLPSpec, params: dict[str, np.ndarray]) -> None:
-    """Raise ``ValueError`` naming the first missing, extra or mis-shaped parameter."""
-    shapes = spec.param_shapes()
-    missing = [k for k in shapes if k not in params]
-    extra = [k for k in params if k not in shapes]
-    if missing or extra:
-        raise ValueError(
-            f"parameters do not match the spec: missing {missing or 'none'}, "
-            f"extra {extra or 'none'}"
-        )
-    for name, shape in shapes.items():
-        got = np.shape(params[name])
-        if got != shape:
-            raise ValueError(f"parameter {name} has shape {got}, the spec needs {shape}")
+__all__ = ["backward", "check_params", "forward", "gradients", "logits", "loss", "predict"]
 
 
-def _as_input(spec: MLPSpec, x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=spec.dtype)
-    if x.ndim != 2 or x.shape[1] != spec.input_dim:
-        raise ValueError(f"input of shape {x.shape} does not fit input_dim {spec.input_dim}")
-    return x
+def _no_dropout(mask: np.ndarray | None) -> None:
+    if mask is not None:
+        raise ValueError("the MLP has no dropout: dropout_mask must be None")
 
 
-def forward(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray) -> Trace:
+def _param(spec: MLPSpec, params: dict[str, np.ndarray], name: str) -> np.ndarray | None:
+    """``params[name]`` in the spec's dtype, or None for a bias the spec does not have."""
+    if name not in params and not spec.bias:
+        return None
+    return params[name].astype(spec.dtype, copy=False)
+
+
+def forward(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, *,
+            dropout_mask: np.ndarray | None = None) -> Trace:
     """Run the network on ``x [N, D_0]``; record every layer's ``z`` and ``h``."""
-    h = _as_input(spec, x)
+    _no_dropout(dropout_mask)
+    h = spec.as_input(x)
     trace = Trace(output=h)
     for i, (name, act) in enumerate(zip(spec.layer_names, spec.activations, strict=True), 1):
-        z = h @ params[f"W{i}"].astype(spec.dtype, copy=False)
-        if spec.bias:
-            z = z + params[f"b{i}"].astype(spec.dtype, copy=False)
+        z = dense(h, _param(spec, params, f"W{i}"), _param(spec, params, f"b{i}"))
         h = prelu(z, params[f"a{i}"]) if act == "prelu" else get_activation(act).f(z)
         trace.z[name], trace.h[name] = z, h
     trace.output = h
     return trace
 
 
-def weight_decay_loss(spec: MLPSpec, params: dict[str, np.ndarray]) -> float:
-    """``0.5 * lambda * sum_l sum(W_l^2)`` (seed 003), 0 when lambda is 0."""
-    if not spec.weight_decay:
-        return 0.0
-    total = sum(np.sum(params[k].astype(spec.dtype) ** 2) for k in params if spec.is_weight(k))
-    return 0.5 * spec.weight_decay * total
-
-
 def backward(
     spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, trace: Trace, y: np.ndarray
 ) -> Gradients:
     """Deltas and gradients for the ``trace`` of ``x`` with labels ``y`` (indices or dense)."""
-    x = _as_input(spec, x)
+    x = spec.as_input(x)
     n = x.shape[0]
     t = as_targets(spec.loss, y, n, spec.output_dim, np.dtype(spec.dtype))
     value, d_out = loss_and_grad(spec.loss, trace.output, t, spec.reduction)
     names = spec.layer_names
+    shapes = spec.param_shapes()
     inputs = [x] + [trace.h[name] for name in names[:-1]]
     deltas: dict[str, np.ndarray] = {}
     grads: dict[str, np.ndarray] = {}
@@ -88,32 +79,41 @@ def backward(
         else:
             delta = upstream * get_activation(spec.activations[i - 1]).df(z, trace.h[name])
         deltas[name] = delta
-        W = params[f"W{i}"].astype(spec.dtype, copy=False)
-        grads[f"W{i}"] = inputs[i - 1].T @ delta + spec.weight_decay * W
-        if spec.bias:
-            grads[f"b{i}"] = delta.sum(axis=0, keepdims=True)
-        upstream = delta @ W.T
-    ordered_grads = {k: grads[k] for k in spec.param_shapes()}
+        W = _param(spec, params, f"W{i}")
+        upstream, dW, db = dense_backward(delta, inputs[i - 1], W, shapes.get(f"b{i}"),
+                                          need_dh=i > 1)
+        grads[f"W{i}"] = dW + spec.weight_decay * W if spec.weight_decay else dW
+        if db is not None:
+            grads[f"b{i}"] = db
+    ordered_grads = {k: grads[k] for k in shapes}
     ordered_deltas = {k: deltas[k] for k in names}
-    loss = float(value) + float(weight_decay_loss(spec, params))
+    loss = float(value) + weight_decay_loss(spec, params)
     return Gradients(loss=loss, grads=ordered_grads, deltas=ordered_deltas, output=trace.output)
 
 
 def gradients(
-    spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray
+    spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, *,
+    dropout_mask: np.ndarray | None = None,
 ) -> Gradients:
     """Forward then backward: loss, ``dL/dparam`` for every parameter, ``dL/dz`` per layer."""
+    _no_dropout(dropout_mask)
     check_params(spec, params)
     return backward(spec, params, x, forward(spec, params, x), y)
 
 
-def loss(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
+def loss(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, *,
+         dropout_mask: np.ndarray | None = None) -> float:
     """The reduced loss plus weight decay (what :func:`gradients` differentiates)."""
-    trace = forward(spec, params, x)
-    x = _as_input(spec, x)
+    trace = forward(spec, params, x, dropout_mask=dropout_mask)
+    x = spec.as_input(x)
     t = as_targets(spec.loss, y, x.shape[0], spec.output_dim, np.dtype(spec.dtype))
     value, _ = loss_and_grad(spec.loss, trace.output, t, spec.reduction)
-    return float(value) + float(weight_decay_loss(spec, params))
+    return float(value) + weight_decay_loss(spec, params)
+
+
+def logits(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The output ``o [N, K]`` at evaluation (what a trainer's ``predict`` returns)."""
+    return forward(spec, params, x).output
 
 
 def predict(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:

@@ -1,13 +1,16 @@
 """The immutable description of an MLP, validated on construction and serialisable to JSON.
 
-Parameter names are 1-based like the seeds' ``W^(1)``: ``W1, b1, W2, b2, ...``; layer names are
-``layer1, layer2, ...``. Canonical shapes (seed 000): ``W_l [D_{l-1}, D_l]``, ``b_l [1, D_l]``.
+Parameter names are 1-based like the lecture notes' ``W^(1)``: ``W1, b1, W2, b2, ...``; layer
+names are ``layer1, layer2, ...``. Canonical shapes (the BP lecture notes): ``W_l [D_{l-1}, D_l]``,
+``b_l [1, D_l]``.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+import numpy as np
 
 from .activations import ALIASES, KNOWN
 from .serial import SpecSerial
@@ -27,9 +30,10 @@ class MLPSpec(SpecSerial):
       ``prelu`` adds a learnable slope ``a{l} [1]``).
     - ``loss``: ``l2`` (``0.5 sum (o - L)^2``), ``ce`` (softmax cross-entropy on logits ``o``),
       ``bce`` (sigmoid log-loss on a single logit).
-    - ``reduction``: ``sum`` over the batch (seed 000) or ``mean`` over samples (seeds 002/003).
+    - ``reduction``: ``sum`` over the batch (the lecture notes) or ``mean`` over samples (the DLFS
+      book, the blog).
     - ``weight_decay``: lambda in ``0.5 * lambda * sum(W^2)`` over weights (not biases).
-    - ``bias``: whether layers have biases (seed 001's known-answer net has none).
+    - ``bias``: whether layers have biases (the worked example's known-answer net has none).
     - ``dtype``: ``float64`` or ``float32``.
     """
 
@@ -78,6 +82,25 @@ class MLPSpec(SpecSerial):
     def is_weight(self, name: str) -> bool:
         """True for the tensors weight decay applies to."""
         return name.startswith("W")
+
+    def param_kind(self, name: str) -> str:
+        """``dense`` (``W<i>``), ``bias`` (``b<i>``) or ``slope`` (a PReLU's ``a<i>``)."""
+        return {"W": "dense", "b": "bias", "a": "slope"}[name[0]]
+
+    # An MLP has no feature maps and no dropout; these keep the CNN's interface.
+    input_shape = property(lambda self: (self.input_dim,), doc="``(input_dim,)``.")
+    dropout_units = 0
+    keep_prob = 1.0
+    flat_map = None
+    flat_params: ClassVar[tuple[str, ...]] = ()
+    flat_tensors: ClassVar[tuple[str, ...]] = ()
+
+    def as_input(self, x: Any) -> np.ndarray:
+        """``x`` as ``[N, input_dim]`` in the spec's dtype; ``ValueError`` on another shape."""
+        x = np.asarray(x, dtype=self.dtype)
+        if x.ndim != 2 or x.shape[1] != self.input_dim:
+            raise ValueError(f"input of shape {x.shape} does not fit input_dim {self.input_dim}")
+        return x
 
     @property
     def output_dim(self) -> int:

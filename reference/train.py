@@ -2,10 +2,11 @@
 
 Batching (``sampling``):
 - ``epoch``: shuffle every epoch, take ``N // batch`` minibatches, drop the last partial one
-  (seed 000);
-- ``replacement``: ``N // batch`` minibatches per epoch, each drawn with replacement (seed 002).
-Error rate = share of rows whose argmax differs from the label (seed 000); for a single output
-(``bce``) the prediction is ``o > 0``. Training stops with ``FloatingPointError`` on a non-finite
+  (the BP lecture notes);
+- ``replacement``: ``N // batch`` minibatches per epoch, each drawn with replacement (the DLFS
+  book).
+Error rate = share of rows whose argmax differs from the label (the lecture notes); for a single
+output (``bce``) the prediction is ``o > 0``. Training stops with ``FloatingPointError`` on a non-finite
 loss, naming the epoch and step.
 """
 
@@ -18,9 +19,9 @@ from typing import Protocol
 
 import numpy as np
 
-from . import cnn, mlp
+from .dropout import draw_dropout_mask
+from .family import Spec, family_of
 from .optim import Optimizer, init_state, step
-from .spec import MLPSpec
 
 SAMPLINGS = ("epoch", "replacement")
 
@@ -42,19 +43,20 @@ class Trainer(Protocol):
 
 
 class NumpyTrainer:
-    """The reference trainer: :func:`mlp.gradients` (or :func:`cnn.gradients` for a ``CNNSpec``)
-    then :func:`optim.step`. A CNN with ``keep_prob < 1`` draws a dropout mask per step from
-    ``default_rng(dropout_seed)`` unless ``step`` is given one; ``predict`` never drops out."""
+    """The reference trainer: the family's ``gradients`` then :func:`optim.step`. A spec with
+    ``keep_prob < 1`` draws a dropout mask per step from ``default_rng(dropout_seed)`` unless
+    ``step`` is given one; ``predict`` never drops out."""
 
     def __init__(
         self,
-        spec: MLPSpec,
+        spec: Spec,
         params: dict[str, np.ndarray],
         optimizer: Optimizer,
         state: dict[str, np.ndarray] | None = None,
         dropout_seed: int = 0,
     ) -> None:
         self.spec, self.optimizer = spec, optimizer
+        self._model = family_of(spec).model
         self._params = {k: np.asarray(v, dtype=spec.dtype) for k, v in params.items()}
         self._state = init_state(optimizer, self._params) if state is None else dict(state)
         self._dropout_rng = np.random.default_rng(dropout_seed)
@@ -62,19 +64,14 @@ class NumpyTrainer:
     def step(
         self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None
     ) -> float:
-        if self.spec.family == "cnn":
-            if dropout_mask is None and self.spec.keep_prob < 1:
-                dropout_mask = cnn.draw_dropout_mask(self.spec, len(x), self._dropout_rng)
-            result = cnn.gradients(self.spec, self._params, x, y, dropout_mask=dropout_mask)
-        else:
-            result = mlp.gradients(self.spec, self._params, x, y)
+        if dropout_mask is None and self.spec.keep_prob < 1:
+            dropout_mask = draw_dropout_mask(self.spec, len(x), self._dropout_rng)
+        result = self._model.gradients(self.spec, self._params, x, y, dropout_mask=dropout_mask)
         self._params, self._state = step(self.optimizer, self._params, result.grads, self._state)
         return result.loss
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        if self.spec.family == "cnn":
-            return cnn.logits(self.spec, self._params, x)  # in chunks: bounded memory
-        return mlp.forward(self.spec, self._params, x).output
+        return self._model.logits(self.spec, self._params, x)  # CNN: in chunks, bounded memory
 
     def params(self) -> dict[str, np.ndarray]:
         return dict(self._params)

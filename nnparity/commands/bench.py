@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 
+from nnparity.atomic import atomic_path
 from nnparity.backends import registry
 from nnparity.bench import (
     MNIST_ROWS,
@@ -18,7 +19,6 @@ from nnparity.bench import (
 )
 from nnparity.datasets.sources import DatasetMissing
 from nnparity.errors import InputError
-from nnparity.reference.weights import atomic_path
 
 HELP = "benchmark backends against the NumPy reference (ratios, one run)"
 

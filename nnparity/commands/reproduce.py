@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 
+from nnparity.atomic import atomic_path
 from nnparity.errors import InputError
-from nnparity.reference.weights import atomic_path
 from nnparity.reproduce import ROWS, Outcome, markdown_table, reproduce
 
 HELP = "train the seeds' configurations on real data and compare with their reported figures"

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics:
         write_metrics(args.metrics, result.history)
     if args.save:
-        from nnparity.reference.weights import save_weights
+        from nnparity.weights import save_weights
 
         save_weights(args.save, result.spec, result.params,
                      meta={"epochs": config.epochs, "dataset": config.dataset})

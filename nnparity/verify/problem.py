@@ -21,7 +21,7 @@ import numpy as np
 from nnparity.backends.compare import Tensors, collect
 from nnparity.backends.protocol import Backend
 from nnparity.reference import mlp
-from nnparity.reference.init import init_params
+from nnparity.reference.family import init_params
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.optim import step as optimizer_step
 from nnparity.reference.results import Trace

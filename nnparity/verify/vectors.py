@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from nnparity.atomic import atomic_path
 from nnparity.backends.compare import Tensors
 from nnparity.errors import InputError
 from nnparity.reference.spec import MLPSpec
-from nnparity.reference.weights import atomic_path
 
 from .layout import STEP_LABEL, from_user, targets
 from .problem import Problem, make_problem, reference_tensors

@@ -4,66 +4,29 @@ Layout inside the archive: ``spec`` (the spec as JSON text), ``meta`` (JSON text
 caller adds, e.g. the epoch), ``param/<name>`` and ``state/<name>`` arrays in the canonical layout.
 Nothing is ever unpickled (``allow_pickle=False``); loading checks names, shapes and dtypes
 against the spec and refuses anything else with a one-line ``ValueError`` naming the file.
-Writes are atomic: a temporary file in the same folder, then ``os.replace``.
+Writes are atomic (:mod:`nnparity.atomic`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .spec import MLPSpec
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it to ``path``, else delete it.
-
-    Every file nnparity writes (weights, checkpoints, reports, metrics, plots) goes through
-    this, so an interrupted write never leaves a partial file under the final name.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600; give the usual mode
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def spec_from_dict(data: dict[str, Any]) -> Any:
-    """An ``MLPSpec`` or ``CNNSpec`` from its dict, chosen by ``family``."""
-    family = data.get("family", "mlp")
-    if family == "mlp":
-        return MLPSpec.from_dict(data)
-    if family == "cnn":
-        from .cnn import CNNSpec
-
-        return CNNSpec.from_dict(data)
-    raise ValueError(f"unknown model family {family!r}")
+from nnparity.atomic import atomic_path
+from nnparity.reference.family import Spec, spec_from_dict
 
 
 @dataclass
 class WeightsFile:
     """What a weights file holds."""
 
-    spec: Any
+    spec: Spec
     params: dict[str, np.ndarray]
     state: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
@@ -71,7 +34,7 @@ class WeightsFile:
 
 def save_weights(
     path: str | os.PathLike[str],
-    spec: Any,
+    spec: Spec,
     params: dict[str, np.ndarray],
     state: dict[str, np.ndarray] | None = None,
     meta: dict[str, Any] | None = None,

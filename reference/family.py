@@ -1,0 +1,89 @@
+"""Model families: what differs between the MLP and the CNN, in one object each.
+
+A :class:`Family` bundles a family's spec class, its reference model module, its init schemes
+and its default scheme. Code outside this module never branches on ``spec.family``: it asks
+:func:`family_of` (or calls the spec's own methods: ``param_shapes``, ``is_weight``,
+``param_kind``, ``as_input``, ``dropout_units``, ...), so adding a family means adding one
+entry to :data:`FAMILIES`.
+
+Every model module has the same functions, with the same signatures::
+
+    forward(spec, params, x, *, dropout_mask=None) -> Trace
+    backward(spec, params, x, trace, y, ...) -> Gradients
+    gradients(spec, params, x, y, *, dropout_mask=None) -> Gradients
+    loss(spec, params, x, y, *, dropout_mask=None) -> float
+    logits(spec, params, x) -> output [N, K] at evaluation
+    predict(spec, params, x) -> probabilities (or raw outputs for l2)
+    check_params(spec, params) -> None (ValueError naming the first bad parameter)
+
+A family without dropout (``spec.dropout_units == 0``) refuses a ``dropout_mask``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from . import cnn, mlp
+from .cnn_spec import CNNSpec
+from .init import CNN_SCHEMES, SCHEMES, init_cnn, init_mlp
+from .params import Params
+from .spec import MLPSpec
+
+Spec = MLPSpec | CNNSpec
+"""Any model spec (the union grows with :data:`FAMILIES`)."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family: ``name`` (the spec's ``family`` field), its spec class, its reference
+    ``model`` module (module docstring), its init function and schemes."""
+
+    name: str
+    spec_class: type[MLPSpec] | type[CNNSpec]
+    model: ModuleType
+    init: Callable[[Any, str, int], Params]
+    schemes: tuple[str, ...]
+    default_scheme: str
+
+    def init_params(self, spec: Spec, scheme: str | None = None, seed: int = 0) -> Params:
+        """Fresh parameters by ``scheme`` (the family's default when None) for ``seed``."""
+        return self.init(spec, scheme or self.default_scheme, seed)
+
+    def spec_from_dict(self, data: dict[str, Any]) -> Spec:
+        """The family's spec from its ``to_dict()`` form."""
+        return self.spec_class.from_dict(data)
+
+
+FAMILIES: dict[str, Family] = {
+    "mlp": Family("mlp", MLPSpec, mlp, init_mlp, tuple(SCHEMES), "xavier"),
+    "cnn": Family("cnn", CNNSpec, cnn, init_cnn, CNN_SCHEMES, "seed002"),
+}
+
+
+def family_named(name: str) -> Family:
+    """The family called ``name``; ``ValueError`` listing the known ones otherwise."""
+    if name not in FAMILIES:
+        raise ValueError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def family_of(spec: Spec) -> Family:
+    """The family of ``spec`` (by its ``family`` field)."""
+    return family_named(getattr(spec, "family", None))
+
+
+def spec_from_dict(data: dict[str, Any]) -> Spec:
+    """A spec from its ``to_dict()`` form, of the family its ``family`` key names (``mlp`` when
+    absent, as files written before the CNN existed have no such key)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a spec must be a JSON object, got {type(data).__name__}")
+    return family_named(data.get("family", "mlp")).spec_from_dict(data)
+
+
+def init_params(spec: Spec, scheme: str | None = None, seed: int = 0) -> Params:
+    """Fresh parameters for any spec: ``scheme`` of its family (default: ``xavier`` for the MLP,
+    ``seed002`` for the CNN), reproducible for ``seed``."""
+    return family_of(spec).init_params(spec, scheme, seed)
