@@ -4,7 +4,8 @@ For a framework backend, the reference and the backend each run, on the same par
 the forward pass of batch 1, loss/deltas/gradients of batch 1, then ``case.steps`` optimiser steps
 in lockstep (same batches, same order), keeping the params after step 1 and after the last step.
 Both use the optimiser formulation native to the backend (``backend.optimizer_variant``).
-Everything is collected with :func:`compare.collect` and judged with :func:`compare.compare_all` at :func:`compare.tolerance` for the spec's dtype and family.
+Everything is collected with :func:`compare.collect` and judged with :func:`compare.compare_all`
+at :func:`compare.tolerance` for the spec's dtype and family.
 
 The ``numpy`` backend *is* the reference, so comparing it with itself would prove nothing: it is
 judged against central finite differences instead (float64 cases only, at

@@ -227,7 +227,8 @@ class CNNSpec(SpecSerial):
     @classmethod
     def seed002(cls, dtype: str = "float32", **changes: Any) -> CNNSpec:
         """The TF tutorial's net: 28x28x1 -> conv5x5x32 SAME relu -> pool 2x2 SAME -> conv5x5x64
-        SAME relu -> pool 2x2 SAME -> 3136 -> dense 1024 relu -> dropout 0.5 -> dense 10, CE mean."""
+        SAME relu -> pool 2x2 SAME -> 3136 -> dense 1024 relu -> dropout 0.5 -> dense 10, CE
+        mean."""
         data: dict[str, Any] = dict(
             input_shape=(28, 28, 1),
             conv=(ConvBlock(32, 5), ConvBlock(64, 5)),

@@ -6,8 +6,8 @@ Batching (``sampling``):
 - ``replacement``: ``N // batch`` minibatches per epoch, each drawn with replacement (the DLFS
   book).
 Error rate = share of rows whose argmax differs from the label (the lecture notes); for a single
-output (``bce``) the prediction is ``o > 0``. Training stops with ``FloatingPointError`` on a non-finite
-loss, naming the epoch and step.
+output (``bce``) the prediction is ``o > 0``. Training stops with ``FloatingPointError`` on a
+non-finite loss, naming the epoch and step.
 """
 
 from __future__ import annotations
