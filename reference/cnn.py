@@ -2,7 +2,8 @@
 
 Shapes (the tutorial's net in brackets): ``x [N, H, W, C]`` ([N, 28, 28, 1]);
 ``conv_i.W [k, k, cin, cout]`` (HWIO), ``conv_i.b [cout]``; ``fc_j.W [in, out]``,
-``fc_j.b [out]``; the first dense layer's rows follow the NHWC flatten order of the last feature map ([N, 7, 7, 64] -> [N, 3136]).
+``fc_j.b [out]``; the first dense layer's rows follow the NHWC flatten order of the last feature
+map ([N, 7, 7, 64] -> [N, 3136]).
 
 Forward (``f`` the block's activation, relu in the tutorial)::
 
