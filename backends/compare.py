@@ -17,7 +17,7 @@ import numpy as np
 
 from nnparity.reference.results import Gradients, Trace
 
-# The one tolerance table (DESIGN.md): relative error, keyed by dtype and model family.
+# The one tolerance table (ARCHITECTURE.md): relative error, keyed by dtype and model family.
 TOLERANCES: dict[tuple[str, str], float] = {
     ("float64", "mlp"): 1e-10,
     ("float64", "cnn"): 1e-10,

@@ -48,8 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from nnparity.reference import cnn
 from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
+from nnparity.reference.dropout import draw_dropout_mask
 from nnparity.reference.family import init_params
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.spec import MLPSpec
@@ -87,6 +87,8 @@ IRIS_ENERGY = 58.0
 # Float64 cases keep the framework defaults.
 ADAM_EPS_FLOAT32 = 1e-3  # mean squared norm of an iris row (cm^2)
 DTYPE_TAGS = {"float64": "f64", "float32": "f32"}
+Params = dict[str, np.ndarray]
+Batch = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,11 @@ class Case:
     steps: int = STEPS  # lockstep optimiser steps (0: forward and gradients only)
     eps: float | None = None  # Adam's epsilon; None: the variant's framework default
     dropout_mask: np.ndarray | None = field(default=None, compare=False)
+    # Hand-made params and one batch (edge cases), used instead of the seeded draws.
+    given: tuple[Params, Batch] | None = field(default=None, compare=False)
+    # Inputs placed exactly on a kink (relu/prelu at z = 0): a finite difference straddles it
+    # and measures neither one-sided derivative, so the reference's own check skips the case.
+    at_kink: bool = False
 
     @property
     def dtype(self) -> str:
@@ -122,7 +129,9 @@ class Case:
         return np.random.default_rng([seed, zlib.crc32(f"{self.name}/{purpose}".encode())])
 
     def params(self, seed: int = 0) -> dict[str, np.ndarray]:
-        """Initial parameters, reproducible from ``seed`` and the case name."""
+        """Initial parameters, reproducible from ``seed`` and the case name (or the given ones)."""
+        if self.given is not None:
+            return {k: np.array(v, dtype=self.dtype) for k, v in self.given[0].items()}
         rng = self.rng(seed, "init")
         draw = int(rng.integers(2**31))
         params = init_params(self.spec, self.init, draw)
@@ -133,8 +142,12 @@ class Case:
                 params[name] = rng.uniform(-BIAS_RANGE, BIAS_RANGE, value.shape).astype(value.dtype)
         return params
 
-    def batches(self, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``steps`` batches ``(x, y)`` of ``batch`` rows each (the first also drives forward)."""
+    def batches(self, seed: int = 0) -> list[Batch]:
+        """``steps`` batches ``(x, y)`` of ``batch`` rows each (the first also drives forward),
+        or the one given batch."""
+        if self.given is not None:
+            x, y = self.given[1]
+            return [(np.asarray(x, dtype=self.dtype), np.asarray(y))]
         rng = self.rng(seed, "data")
         return [make_batch(self.spec, self.architecture, self.batch, rng)
                 for _ in range(max(self.steps, 1))]
@@ -270,7 +283,7 @@ def cnn_case(kernel: int, stride: int, padding: str, blocks: int, batch: int, op
 
 def _cnn(name: str, spec: CNNSpec, optimizer: str, batch: int) -> Case:
     eps = ADAM_EPS_FLOAT32 if optimizer == "adam" and spec.dtype == "float32" else None
-    mask = cnn.draw_dropout_mask(spec, batch, np.random.default_rng(zlib.crc32(name.encode())))
+    mask = draw_dropout_mask(spec, batch, np.random.default_rng(zlib.crc32(name.encode())))
     return Case(name, spec, optimizer, CNN_LEARNING_RATES[optimizer], batch, "cnn",
                 steps=CNN_STEPS, eps=eps, dropout_mask=mask)
 
@@ -307,6 +320,113 @@ def pairwise(dimensions: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
         uncovered[ids[best]] = False
         rows.append({n: dimensions[n][k] for n, k in zip(names, grid[best], strict=True)})
     return rows
+
+
+# Convention cases: every activation (the seed nets' and the rest) with every loss, each
+# optimiser in lockstep, and hand-made inputs at the edges of the conventions (ARCHITECTURE.md).
+# Nets are 3 -> hidden -> K with U(-1, 1) weights (init ``seed004``) on standard normal inputs.
+CONVENTION_ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity", "relu3", "leaky_relu", "prelu")
+CONVENTION_LOSSES = ("ce", "l2", "bce")
+CONVENTION_OUTPUTS = {"ce": 3, "l2": 2, "bce": 1}
+CONVENTION_LEARNING_RATES = {"sgd": 0.02, "momentum": 0.01, "adam": 0.01}
+
+
+def convention_spec(activation: str, loss: str, reduction: str = "sum",
+                    weight_decay: float = 0.0, dtype: str = "float64") -> MLPSpec:
+    """``3 -> hidden -> K``: ``activation`` on the hidden layers; identity on logits (``ce``,
+    ``bce``), ``activation`` on the output for ``l2``. Hidden layers ``(5, 4)``, but ``(5,)``
+    for relu3: cubes of cubes saturate the output (|o| ~ 1e2), and then a whole delta tensor
+    can be 0 in one framework and 1e-71 in another, which no relative error can judge."""
+    hidden = (5,) if activation == "relu3" else (5, 4)
+    out = activation if loss == "l2" else "identity"
+    return MLPSpec(3, (*hidden, CONVENTION_OUTPUTS[loss]), (activation,) * len(hidden) + (out,),
+                   loss, reduction, weight_decay, dtype=dtype)
+
+
+def _convention(name: str, spec: MLPSpec, batch: int, optimizer: str = "sgd",
+                steps: int = 0) -> Case:
+    return Case(name, spec, optimizer, CONVENTION_LEARNING_RATES[optimizer], batch,
+                "conventions", init="seed004", steps=steps)
+
+
+def _tags(spec: MLPSpec) -> str:
+    return "-".join([spec.activations[0], spec.loss, spec.reduction, _wd_tag(spec.weight_decay),
+                     DTYPE_TAGS[spec.dtype]])
+
+
+def gradient_cases() -> list[Case]:
+    """Forward, loss, deltas and gradients (no steps). float64: every activation x loss x
+    reduction x weight decay; float32: every activation x loss (reduction and weight decay
+    rotate). Batch sizes rotate through 1, 4, 7."""
+    cases = []
+    combos = itertools.product(CONVENTION_ACTIVATIONS, CONVENTION_LOSSES, REDUCTIONS,
+                               WEIGHT_DECAYS)
+    for i, (act, loss, red, wd) in enumerate(combos):
+        spec = convention_spec(act, loss, red, wd)
+        batch = (1, 4, 7)[i % 3]
+        cases.append(_convention(f"grad-{_tags(spec)}-b{batch}", spec, batch))
+    for i, (act, loss) in enumerate(itertools.product(CONVENTION_ACTIVATIONS, CONVENTION_LOSSES)):
+        spec = convention_spec(act, loss, REDUCTIONS[i % 2], WEIGHT_DECAYS[i // 2 % 2], "float32")
+        batch = (4, 1, 7)[i % 3]
+        cases.append(_convention(f"grad-{_tags(spec)}-b{batch}", spec, batch))
+    return cases
+
+
+def lockstep_cases() -> list[Case]:
+    """Each optimiser, 10 steps, on four specs per dtype (every activation and loss appears)."""
+    picks = [("sigmoid", "ce", "sum", 0.0), ("tanh", "l2", "mean", 1e-3),
+             ("relu", "bce", "mean", 0.0), ("leaky_relu", "ce", "mean", 1e-3),
+             ("relu3", "ce", "mean", 0.0), ("identity", "l2", "sum", 1e-3)]
+    cases = []
+    for dtype, chosen in (("float64", picks[:4]), ("float32", picks[2:])):
+        for i, (act, loss, red, wd) in enumerate(chosen):
+            spec, batch = convention_spec(act, loss, red, wd, dtype), 1 if i == 0 else 4
+            cases.extend(_convention(f"lockstep-{_tags(spec)}-{opt}-b{batch}", spec, batch, opt,
+                                     STEPS) for opt in OPTIMIZERS)
+    return cases
+
+
+def _edge(name: str, spec: MLPSpec, params: Params, x: np.ndarray, y: np.ndarray,
+          at_kink: bool = False) -> Case:
+    return Case(f"edge-{name}", spec, batch=len(x), architecture="edge", steps=0,
+                given=(params, (x, y)), at_kink=at_kink)
+
+
+def edge_cases() -> list[Case]:
+    """Hand-made inputs that each exercise one convention at the edges (float64)."""
+    relu = MLPSpec(2, (3, 2), ("relu", "identity"), "ce")
+    ones = {k: np.ones(v.shape) for k, v in init_params(relu).items()}
+    ones["b1"][:] = 0  # x = 0 and b1 = 0 give z1 = 0 exactly: relu'(0) = 0 everywhere
+    sig = MLPSpec(2, (3, 2), ("sigmoid", "identity"), "l2", "mean")
+    sig_params = {k: 30.0 * v for k, v in init_params(sig, "seed004", seed=4).items()}
+    ce = MLPSpec(2, (3,), ("identity",), "ce", "mean")
+    ce_params = {"W1": np.array([[1e3, -1e3, 0.0], [0.0, 5e2, -1e3]]), "b1": np.zeros((1, 3))}
+    ce_sig = MLPSpec(2, (3, 2), ("tanh", "sigmoid"), "ce")
+    bce = MLPSpec(2, (1,), ("sigmoid",), "bce", "mean")
+    x2 = np.array([[1.0, 2.0], [-2.0, 1.0], [0.5, -0.5]])
+    prelu = MLPSpec(2, (3, 2), ("prelu", "identity"), "ce")
+    prelu_params = {**init_params(prelu, "seed004", seed=7), "a1": np.array([0.3])}
+    prelu_params["b1"] = np.zeros((1, 3))  # x = 0 gives z1 = 0: prelu'(0) = a (torch's rule)
+    return [
+        _edge("relu-z-exactly-0", relu, ones, np.zeros((2, 2)), np.array([0, 1]), True),
+        _edge("prelu-z-exactly-0", prelu, prelu_params, np.vstack([np.zeros((1, 2)), x2]),
+              np.array([0, 1, 1, 0]), True),
+        _edge("sigmoid-saturated", sig, sig_params, 3 * x2, np.ones((3, 2))),
+        _edge("ce-logits-1e3", ce, ce_params, x2, np.array([0, 2, 1])),
+        _edge("ce-one-hot-labels", ce, ce_params, x2, np.eye(3)[[0, 2, 1]]),
+        _edge("batch-of-one", ce, ce_params, x2[:1] * 1e-3, np.array([1])),
+        # the loss takes the sigmoid's output as logits (Keras' own losses would take its input)
+        _edge("ce-on-sigmoid-output", ce_sig, init_params(ce_sig, "seed004", seed=6), x2,
+              np.eye(2)[[0, 1, 1]]),
+        _edge("bce-on-sigmoid-output", bce, init_params(bce, "seed004", seed=5), x2,
+              np.array([1.0, 0.0, 1.0])),
+    ]
+
+
+@cache
+def convention_cases() -> tuple[Case, ...]:
+    """:func:`gradient_cases`, :func:`lockstep_cases` and :func:`edge_cases` (in ``full``)."""
+    return (*gradient_cases(), *lockstep_cases(), *edge_cases())
 
 
 MAIN_DIMENSIONS: dict[str, Sequence[Any]] = {
@@ -346,7 +466,7 @@ def _selection(selection: str) -> tuple[Case, ...]:
     elif selection == "default":
         main = _default()
     elif selection == "full":
-        main = _full() + _default()
+        main = _full() + _default() + list(convention_cases())
     else:
         raise ValueError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}")
     odd = ODD_SHAPES if selection != "quick" else ODD_SHAPES[:2]

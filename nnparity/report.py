@@ -172,7 +172,8 @@ def divergences(results: Iterable[CaseResult]) -> list[str]:
 
 
 def watch_line(results: Iterable[CaseResult], level: float = FLOAT64_WATCH) -> str | None:
-    """A note when float64-tolerance tensors pass above ``level`` (DESIGN.md: worth a look)."""
+    """A note when float64-tolerance tensors pass above ``level`` (ARCHITECTURE.md: worth a
+    look)."""
     tol = tolerance("float64")
     above = [(c.max_rel, r, c) for r in results for c in r.comparisons
              if c.passed and c.tol == tol and c.max_rel > level]

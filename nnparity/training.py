@@ -126,6 +126,8 @@ def image_shape(split: Split) -> tuple[int, int, int]:
 
 
 def _mlp_spec(config: TrainConfig, split: Split) -> MLPSpec:
+    if len(config.activations) != len(config.layers):
+        raise InputError(f"{len(config.layers)} layers but {len(config.activations)} activations")
     return MLPSpec(input_width(split), tuple(config.layers), tuple(config.activations),
                    loss=config.loss, reduction=config.reduction,
                    weight_decay=config.weight_decay, bias=config.bias, dtype=config.dtype)

@@ -1,9 +1,9 @@
 """Max-pooling in NHWC, with the gradient routed to one arg-max per window.
 
 Shapes: ``x [N, H, W, C]`` -> ``y [N, Ho, Wo, C]`` for a ``k x k`` window and stride ``s``
-(seed 002: ``k = s = 2``, SAME). Padding follows TensorFlow's rule (:mod:`conv`): ``VALID`` or
-``SAME`` with the extra row/column at the bottom/right; padded cells hold ``-inf``, so they never
-win and every SAME window contains at least one real cell.
+(the TF notes' net: ``k = s = 2``, SAME). Padding follows TensorFlow's rule (:mod:`conv`):
+``VALID`` or ``SAME`` with the extra row/column at the bottom/right; padded cells hold ``-inf``,
+so they never win and every SAME window contains at least one real cell.
 
 Forward::
 
@@ -16,12 +16,9 @@ Backward: each window passes its upstream gradient to exactly one input cell, it
 
 Tie rule: when several cells of a window hold the maximum, the arg-max is the **first** one in
 row-major window order (rows top to bottom, each row left to right: the smallest ``p*k + q``;
-``np.argmax`` over the flattened window picks the same cell). Checked empirically in float32 and
-float64, on a 4x4 input whose 2x2 windows tie along a row, a diagonal and an anti-diagonal (so
-row-major and column-major order disagree) and on an all-equal input with overlapping 3x3
-stride-1 windows: PyTorch 2.13 CPU (``F.max_pool2d`` backward) and TensorFlow 2.21 CPU
-(``tf.nn.max_pool2d`` gradient, i.e. ``MaxPoolGrad``, with ``TF_ENABLE_ONEDNN_OPTS`` 0 and 1) both
-route the gradient to the first maximum in row-major order, so all three backends agree.
+``np.argmax`` over the flattened window picks the same cell). Every backend follows this rule:
+``parity_tests`` check it against each framework's own max-pool gradient on windows that tie
+along a row, a diagonal and an anti-diagonal, and on overlapping all-equal windows.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+from collections.abc import Callable
 
 from nnparity.atomic import atomic_path
 from nnparity.backends import registry
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=MNIST_ROWS,
                         help=f"synthetic training rows per epoch (default {MNIST_ROWS})")
     parser.add_argument("--repeats", type=int, default=1, help="best of N runs (default 1)")
-    parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+    parser.add_argument("--model", choices=list(BENCHMARKS), default="mlp",
                         help="mlp: one epoch per backend, ratio to numpy (default); "
                         "cnn: one seed-002 step per backend, ratio to torch")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
@@ -49,6 +50,21 @@ def memory_line() -> str:
             f"uint8 images converted per batch): {mib:.0f} MiB.")
 
 
+def mlp_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing], None]) -> str:
+    """One MNIST-sized epoch per backend, ratios to numpy, and the reference's peak RSS."""
+    timings = run_mlp_benchmarks(names, rows=args.rows, repeats=args.repeats, report=show)
+    return markdown_table(timings, args.rows) + memory_line()
+
+
+def cnn_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing], None]) -> str:
+    """One CNN step per backend, ratios to torch, share of the float32 matmul peak."""
+    timings, peak, flops = run_cnn_benchmarks(names, repeats=args.repeats, report=show)
+    return cnn_markdown(timings, peak, flops)
+
+
+BENCHMARKS = {"mlp": mlp_table, "cnn": cnn_table}
+
+
 def run(args: argparse.Namespace) -> int:
     names = args.backends.split(",") if args.backends else registry.available()
     if "numpy" not in names:
@@ -62,12 +78,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{t.benchmark:<42} {t.backend:<11} {t.seconds:8.3f} s", flush=True)
 
     print(machine_line())
-    if args.model == "cnn":
-        timings, peak, flops = run_cnn_benchmarks(names, repeats=args.repeats, report=show)
-        table = cnn_markdown(timings, peak, flops)
-    else:
-        timings = run_mlp_benchmarks(names, rows=args.rows, repeats=args.repeats, report=show)
-        table = markdown_table(timings, args.rows) + memory_line()
+    table = BENCHMARKS[args.model](names, args, show)
     print()
     print(table)
     if args.markdown:

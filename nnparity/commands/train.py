@@ -11,7 +11,13 @@ from nnparity.errors import InputError
 from nnparity.presets import PRESETS, preset
 from nnparity.reference.init import SCHEMES
 from nnparity.reference.train import EpochRecord
-from nnparity.training import TrainConfig, run_training, write_metrics, write_plots
+from nnparity.training import (
+    SPEC_BUILDERS,
+    TrainConfig,
+    run_training,
+    write_metrics,
+    write_plots,
+)
 
 HELP = "train an MLP or CNN (seed configurations via --preset), one line per epoch"
 
@@ -40,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=_ints, help="layer widths, e.g. 20,20,3")
     parser.add_argument("--activations", type=_names,
                         help="one per layer, e.g. sigmoid,sigmoid,identity")
-    parser.add_argument("--model", choices=["mlp", "cnn"],
+    parser.add_argument("--model", choices=list(SPEC_BUILDERS),
                         help="mlp (default) or seed 002's CNN (conv blocks, then --layers)")
     parser.add_argument("--conv", type=_ints, help="CNN: filters per conv block, e.g. 32,64")
     parser.add_argument("--kernel", type=int, help="CNN: kernel size (default 5)")
@@ -84,8 +90,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         if value is not None:
             data[name] = value
     config = TrainConfig.from_dict(data)
-    if config.model == "mlp" and len(config.activations) != len(config.layers):
-        raise InputError(f"{len(config.layers)} layers but {len(config.activations)} activations")
     for name in ("epochs", "batch", "every"):
         value = getattr(config, name, None) if name != "every" else args.every
         if value is not None and value <= 0:

@@ -33,7 +33,6 @@ from .problem import Problem, make_problem, reference_tensors
 from .vectors_doc import readme
 
 FORMAT = "nnparity.vectors"
-RESULTS_FORMAT = "nnparity.results"
 VERSION = 1
 # The default set: the seeds' shapes, small enough to read by eye.
 DEFAULT_SPECS: dict[str, MLPSpec] = {

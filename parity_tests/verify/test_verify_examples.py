@@ -11,7 +11,7 @@ import pytest
 
 from nnparity.cli import main
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "verify"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "verify"
 CORRECT = ("correct_function_row", "correct_class_row", "correct_class_gradient",
            "correct_column")
 # file -> (stage, tensor) of the first divergence, diagnosis code

@@ -46,7 +46,7 @@ def test_relu_pre_activations_exactly_zero(backend_name: str, dtype: str) -> Non
     zero = z == 0
     assert zero[:, 0].all() and zero[2, 3]  # precondition
     deltas = registry.get(backend_name).gradients(spec, params, x, y).deltas["layer1"]
-    assert np.all(deltas[zero] == 0), "relu'(0) must be 0 (DESIGN.md)"
+    assert np.all(deltas[zero] == 0), "relu'(0) must be 0 (ARCHITECTURE.md, edge conventions)"
     _assert_parity(backend_name, spec, params, [(x, y)] * 3)
 
 

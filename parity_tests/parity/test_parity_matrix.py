@@ -76,7 +76,7 @@ def _dimensions(case: cases.Case) -> dict[str, Any]:
 
 def _matrix_cases(selection: str) -> list[dict[str, Any]]:
     return [_dimensions(c) for c in cases.select(selection, model="mlp")
-            if not c.name.startswith("odd-")]
+            if c.architecture in cases.ARCHITECTURES]
 
 
 def _pairs(rows: list[dict[str, Any]], dims: list[str]) -> set[tuple[str, str, str, str]]:
@@ -201,13 +201,14 @@ class WrongVariant(NumpyBackend):
                                state)
 
 
-@pytest.mark.parametrize("optimizer, stage", [("momentum", "step10"), ("adam", "step1")])
+@pytest.mark.parametrize("optimizer, stage", [("momentum", r"step[2-9]"), ("adam", r"step1\.")])
 def test_runner_catches_a_mismatched_optimizer_formulation(optimizer: str, stage: str) -> None:
-    # Keras momentum equals torch's on the first step (both p - lr g): only lockstep steps show it.
+    # Keras momentum equals torch's on the first step (both p - lr g): a later step's loss (Keras
+    # rounds mu to float32) is the first tensor to show it.
     case = cases.mlp_case("tanh", "ce", "sum", 0.0, optimizer, "float64", 4, "iris")
     result = runner.run_case(case, WrongVariant())
     assert not result.passed
-    assert f"gradients match; update of {stage}." in result.sentence
+    assert re.search(f"gradients match; update of {stage}", result.sentence), result.sentence
 
 
 def test_runner_is_generic_over_the_model_family() -> None:

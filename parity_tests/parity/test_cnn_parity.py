@@ -23,11 +23,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from nnparity.backends.compare import Tensors, collect
+from nnparity import cases
+from nnparity.backends.compare import Tensors, collect, compare_all, tolerance
 from nnparity.backends.protocol import Backend
+from nnparity.parity import run_case
 from nnparity.reference import CNNSpec, ConvBlock, Optimizer
 from nnparity.reference.dropout import draw_dropout_mask
 from nnparity.reference.family import init_params
+from nnparity.report import CaseResult
 
 DTYPES = ("float64", "float32")
 # (H, W) candidates, smallest first: the first that fits a case's blocks is used.
@@ -50,7 +53,8 @@ def tiny_spec(kernel: int, stride: int, padding: str, blocks: int, dtype: str,
 
 @dataclass(frozen=True)
 class Case:
-    """A spec, a batch size and a seed; :meth:`batch` draws reproducible data and a mask."""
+    """A spec, a batch size and a seed; :meth:`batch_data` draws reproducible data and a mask,
+    :meth:`parity_case` makes it a case of the CLI's case system."""
 
     spec: CNNSpec
     batch: int
@@ -71,6 +75,19 @@ class Case:
         if (self.seed + i) % 2:
             y = np.eye(spec.classes, dtype=spec.dtype)[y]
         return x, y, draw_dropout_mask(spec, self.batch, rng)
+
+    def parity_case(self, masked: bool = True) -> cases.Case:
+        """Forward, loss, deltas and gradients on :meth:`batch_data` (with its mask, or none)."""
+        x, y, mask = self.batch_data()
+        return cases.Case(self.name, self.spec, batch=self.batch, architecture="cnn", steps=0,
+                          dropout_mask=mask if masked else None, given=(self.params(), (x, y)))
+
+
+def _judge(backend_name: str, spec: CNNSpec, actual: Tensors, expected: Tensors,
+           name: str) -> CaseResult:
+    """Tensors collected by hand, as a runner result (for ``assert_parity``)."""
+    comparisons = compare_all(actual, expected, tolerance(spec.dtype, spec.family))
+    return CaseResult(name, backend_name, comparisons, spec=spec.to_dict())
 
 
 def _gradient_cases() -> list[Case]:
@@ -105,18 +122,15 @@ LOCKSTEP_SPECS = {"k3-s1-same-2blocks": (3, 1, "SAME", 2), "k5-s2-valid-1block":
 
 
 @pytest.mark.parametrize("case", GRADIENT_CASES, ids=[c.name for c in GRADIENT_CASES])
-def test_forward_loss_deltas_gradients(backend, parity, case: Case) -> None:
-    x, y, mask = case.batch_data()
-    parity.cnn_gradients(backend, case.spec, case.params(), x, y, mask)
+def test_forward_loss_deltas_gradients(backend, backend_name, assert_parity, case: Case) -> None:
+    assert_parity(run_case(case.parity_case(), backend, name=backend_name))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_seed002_full_shape(backend, parity, dtype: str) -> None:
-    """Seed 002's net (28x28x1, 5x5x32, 5x5x64, 3136 -> 1024 -> 10) at batch 2."""
-    spec = CNNSpec.seed002(dtype)
-    case = Case(spec, 2, seed=2, name="seed002")
-    x, y, mask = case.batch_data()
-    parity.cnn_gradients(backend, spec, init_params(spec, seed=2), x, y, mask)
+def test_seed002_full_shape(backend, backend_name, assert_parity, dtype: str) -> None:
+    """The notes' CNN (28x28x1, 5x5x32, 5x5x64, 3136 -> 1024 -> 10) at batch 2."""
+    case = Case(CNNSpec.seed002(dtype), 2, seed=2, name="seed002", scheme="seed002")
+    assert_parity(run_case(case.parity_case(), backend, name=backend_name))
 
 
 @st.composite
@@ -146,17 +160,15 @@ def random_cases(draw: st.DrawFn) -> Case:
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # stateless fixtures
 @given(data=st.data())
-def test_random_specs_and_weights(backend, parity, data) -> None:
+def test_random_specs_and_weights(backend, backend_name, assert_parity, data) -> None:
     case = data.draw(random_cases())
-    x, y, mask = case.batch_data()
-    parity.cnn_gradients(backend, case.spec, case.params(), x, y, mask)
+    assert_parity(run_case(case.parity_case(), backend, name=backend_name))
 
 
-def test_evaluation_without_mask(backend, parity) -> None:
+def test_evaluation_without_mask(backend, backend_name, assert_parity) -> None:
     """No mask: no dropout (``h.dropout`` is ``h.fc1``), logits as in evaluation."""
-    case = GRADIENT_CASES[0]
-    x, y, _ = case.batch_data()
-    parity.cnn_gradients(backend, case.spec, case.params(), x, y, None)
+    case = GRADIENT_CASES[0].parity_case(masked=False)
+    assert_parity(run_case(case, backend, name=backend_name))
 
 
 def _lockstep(backend: Backend, reference: Backend, spec: CNNSpec, optimizer: Optimizer,
@@ -183,31 +195,33 @@ def _lockstep(backend: Backend, reference: Backend, spec: CNNSpec, optimizer: Op
 @pytest.mark.parametrize("opt", ["sgd", "adam"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", LOCKSTEP_SPECS.values(), ids=list(LOCKSTEP_SPECS))
-def test_lockstep_training(backend, parity, shape: tuple, dtype: str, opt: str) -> None:
+def test_lockstep_training(backend, backend_name, reference, assert_parity, shape: tuple,
+                           dtype: str, opt: str) -> None:
     """Five steps with explicit masks, each framework's own optimiser variant."""
     spec = tiny_spec(*shape, dtype)
     optimizer = Optimizer(opt, lr=LEARNING_RATES[opt], variant=backend.optimizer_variant)
-    actual, expected = _lockstep(backend, parity.reference, spec, optimizer, 5, masks=True)
-    parity.check(backend.name, dtype, actual, expected, family="cnn")
+    actual, expected = _lockstep(backend, reference, spec, optimizer, 5, masks=True)
+    assert_parity(_judge(backend_name, spec, actual, expected, "lockstep"))
 
 
-def test_trainers_draw_the_reference_masks(backend, parity) -> None:
+def test_trainers_draw_the_reference_masks(backend, backend_name, reference,
+                                          assert_parity) -> None:
     """Without masks every trainer draws the reference trainer's masks (``default_rng(0)``):
     lockstep training stays identical, and ``Backend.step`` (a fresh trainer per call) too."""
     spec = tiny_spec(*LOCKSTEP_SPECS["k3-s1-same-2blocks"], "float64")
     optimizer = Optimizer("sgd", lr=LEARNING_RATES["sgd"], variant=backend.optimizer_variant)
-    actual, expected = _lockstep(backend, parity.reference, spec, optimizer, 3, masks=False)
-    parity.check(backend.name, "float64", actual, expected, family="cnn")
+    actual, expected = _lockstep(backend, reference, spec, optimizer, 3, masks=False)
+    assert_parity(_judge(backend_name, spec, actual, expected, "drawn-masks"))
 
     case = Case(spec, 4, seed=12, name="protocol")
     runs = []
-    for b in (backend, parity.reference):
+    for b in (backend, reference):
         params, state = case.params(), None
         for i in (2, 4):
             x, y, _ = case.batch_data(i)
             params, state, _ = b.step(spec, params, state, x, y, optimizer)
         runs.append(collect(updates=[("step2", params)]))
-    parity.check(backend.name, "float64", *runs, family="cnn")
+    assert_parity(_judge(backend_name, spec, *runs, "protocol"))
 
 
 @pytest.mark.tensorflow

@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nnparity import cases
 from nnparity.backends import layout
+from nnparity.parity import run_case
 from nnparity.reference import CNNSpec, ConvBlock
 from nnparity.reference.dropout import draw_dropout_mask
 from nnparity.reference.family import init_params
@@ -108,7 +110,8 @@ def test_the_rule_on_the_tied_map() -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_all_tied_pools_in_the_whole_network(backend, parity, dtype: str) -> None:
+def test_all_tied_pools_in_the_whole_network(backend, backend_name, assert_parity,
+                                            dtype: str) -> None:
     """Zero conv kernels: every conv output is its bias, every pool window a tie; the conv1
     kernel gradient then depends on which tied cell gets the gradient."""
     spec = CNNSpec.tiny(dtype, input_shape=(9, 8, 2), conv=(ConvBlock(3, 3), ConvBlock(4, 3)))
@@ -117,4 +120,6 @@ def test_all_tied_pools_in_the_whole_network(backend, parity, dtype: str) -> Non
     rng = np.random.default_rng(4)
     x = rng.standard_normal((3, *spec.input_shape)).astype(dtype)
     y, mask = rng.integers(0, 3, 3), draw_dropout_mask(spec, 3, rng)
-    parity.cnn_gradients(backend, spec, params, x, y, mask)
+    case = cases.Case("all-tied-pools", spec, batch=3, architecture="cnn", steps=0,
+                      dropout_mask=mask, given=(params, (x, y)))
+    assert_parity(run_case(case, backend, name=backend_name))

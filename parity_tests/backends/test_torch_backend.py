@@ -1,11 +1,10 @@
-"""The torch backend against the NumPy reference, and what makes it an ordinary torch model."""
+"""What makes the torch backend an ordinary torch model (its parity with the reference is in
+``test_parity_conventions.py`` and the parity matrix, once for every backend)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from nnparity.backends import registry
 from nnparity.backends.determinism import describe
@@ -19,20 +18,6 @@ SPEC = MLPSpec(3, (4, 2), ("tanh", "identity"), "ce", "mean", 1e-3)
 @pytest.fixture(scope="module")
 def torch_backend():
     return registry.get("torch")
-
-
-def test_forward_loss_deltas_gradients(torch_backend, parity, mlp_case) -> None:
-    parity.gradients(torch_backend, mlp_case)
-
-
-@given(data=st.data())
-def test_random_specs_and_weights(torch_backend, parity, random_mlp_case, data) -> None:
-    parity.gradients(torch_backend, data.draw(random_mlp_case))
-
-
-def test_lockstep_training(torch_backend, parity, lockstep_case) -> None:
-    case, optimizer = lockstep_case
-    parity.lockstep(torch_backend, case, optimizer)
 
 
 def test_model_is_plain_torch_with_transposed_weights() -> None:
@@ -62,15 +47,6 @@ def test_float32_results_are_float32(torch_backend) -> None:
     assert all(g.dtype == np.float32 for g in result.grads.values())
     assert all(d.dtype == np.float32 for d in result.deltas.values())
     assert torch_backend.forward(spec, params, x).output.dtype == np.float32
-
-
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
-def test_protocol_step_carries_state(torch_backend, parity, optimizer) -> None:
-    parity.protocol_steps(torch_backend, optimizer)
-
-
-def test_edge_cases(torch_backend, parity, edge_case) -> None:
-    parity.gradients(torch_backend, edge_case)
 
 
 def test_keras_variant_is_refused(torch_backend) -> None:

@@ -1,11 +1,10 @@
-"""The tensorflow backend against the NumPy reference, and what makes it an ordinary Keras model."""
+"""What makes the tensorflow backend an ordinary Keras model (its parity with the reference is in
+``test_parity_conventions.py`` and the parity matrix, once for every backend)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from nnparity.backends import registry
 from nnparity.backends.compare import tolerance
@@ -17,29 +16,6 @@ pytestmark = pytest.mark.tensorflow
 @pytest.fixture(scope="module")
 def tf_backend():
     return registry.get("tensorflow")
-
-
-def test_forward_loss_deltas_gradients(tf_backend, parity, mlp_case) -> None:
-    parity.gradients(tf_backend, mlp_case)
-
-
-@given(data=st.data())
-def test_random_specs_and_weights(tf_backend, parity, random_mlp_case, data) -> None:
-    parity.gradients(tf_backend, data.draw(random_mlp_case))
-
-
-def test_lockstep_training(tf_backend, parity, lockstep_case) -> None:
-    case, optimizer = lockstep_case
-    parity.lockstep(tf_backend, case, optimizer)
-
-
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
-def test_protocol_step_carries_state(tf_backend, parity, optimizer) -> None:
-    parity.protocol_steps(tf_backend, optimizer)
-
-
-def test_edge_cases(tf_backend, parity, edge_case) -> None:
-    parity.gradients(tf_backend, edge_case)
 
 
 def test_model_is_plain_keras_with_canonical_kernels() -> None:

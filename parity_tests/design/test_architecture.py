@@ -1,0 +1,97 @@
+"""The package's shape, checked: no module outside the family registry branches on the model
+family, the reference imports no I/O, framework or CLI code, and no file cites a document
+outside the repository."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from nnparity.reference.family import FAMILIES
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("nnparity", "reference", "backends", "datasets")
+# The family registry itself: where a family is defined and a spec's family field is checked.
+REGISTRY = {Path("reference/family.py"), Path("reference/serial.py")}
+SPEC_CLASSES = {family.spec_class.__name__ for family in FAMILIES.values()}
+
+
+def _sources() -> list[Path]:
+    return sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py"))
+
+
+def _mentions_family(node: ast.AST) -> bool:
+    """``x.family``, a name ``family``, or a call ``family_of(...)``."""
+    if isinstance(node, ast.Attribute) and node.attr == "family":
+        return True
+    if isinstance(node, ast.Name) and node.id == "family":
+        return True
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "family_of")
+
+
+def family_branches(tree: ast.AST) -> list[tuple[int, str]]:
+    """``(line, what)`` for every comparison with the family or a family's name, and every
+    ``isinstance`` test against a spec class."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(_mentions_family(o) for o in operands):
+                found.append((node.lineno, "compares the model family"))
+            elif any(isinstance(o, ast.Constant) and o.value in FAMILIES for o in operands):
+                found.append((node.lineno, "compares with a family name"))
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "isinstance" and len(node.args) == 2):
+            names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+            if names & SPEC_CLASSES:
+                found.append((node.lineno, "dispatches on the spec class"))
+    return found
+
+
+@pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_nothing_outside_the_registry_branches_on_the_family(path: Path) -> None:
+    relative = path.relative_to(ROOT)
+    if relative in REGISTRY:
+        return
+    branches = family_branches(ast.parse(path.read_text(), str(path)))
+    assert not branches, f"{relative}: " + "; ".join(f"line {n} {w}" for n, w in branches)
+
+
+def test_the_detector_finds_each_kind_of_branch() -> None:
+    code = (
+        "if spec.family == 'cnn': pass\n"
+        "if family_of(spec) != x: pass\n"
+        "if config.model == 'mlp': pass\n"
+        "if isinstance(spec, (MLPSpec, int)): pass\n"
+        "table = {'mlp': 1}[spec.family]\n"
+    )
+    lines = [line for line, _ in family_branches(ast.parse(code))]
+    assert lines == [1, 2, 3, 4]
+
+
+def test_reference_imports_no_io_framework_or_cli() -> None:
+    """The math package is NumPy only: no file I/O modules, frameworks or CLI."""
+    banned = {"torch", "tensorflow", "keras", "jax", "nnparity.weights", "nnparity.atomic",
+              "nnparity.cli", "nnparity.commands", "nnparity.backends", "nnparity.datasets",
+              "zipfile", "tempfile", "json"}
+    allowed = {Path("reference/serial.py"): {"json"}}  # a spec's JSON text round trip
+    for path in sorted((ROOT / "reference").glob("*.py")):
+        relative = path.relative_to(ROOT)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                hit = {b for b in banned if name == b or name.startswith(b + ".")}
+                assert not hit - allowed.get(relative, set()), f"{relative} imports {name}"
+
+
+def test_no_file_cites_a_document_outside_the_repository() -> None:
+    files = [*_sources(), *(ROOT / "parity_tests").rglob("*.py"), ROOT / "README.md",
+             ROOT / "ARCHITECTURE.md", *(ROOT / "examples").rglob("*.md")]
+    for path in files:
+        text = path.read_text()
+        for outside in ("DESIGN.md", "SEEDS.md", "../shared", "shared/seeds"):
+            assert outside not in text or path == Path(__file__), f"{path} cites {outside}"
