@@ -6,7 +6,7 @@
   of a small function for ``relu(z)^3`` and leaky relu), so every pre-activation ``z`` is
   observable. ``Dense.kernel`` is the canonical ``W [D_in, D_out]``;
   ``Dense.bias`` is ``b.reshape(-1)``. Layers and variables are in the spec's dtype.
-- CNN (seed 002): :class:`KerasCNN`, on NHWC, per block ``Conv2D`` -> activation ->
+- CNN (the three-framework notes): :class:`KerasCNN`, on NHWC, per block ``Conv2D`` -> activation ->
   ``MaxPool2D`` with TensorFlow's own SAME/VALID padding, then ``Flatten`` and ``Dense`` layers.
   The canonical layout is TensorFlow's: ``Conv2D.kernel`` is the HWIO ``conv<i>.W`` and
   ``fc1``'s kernel rows are already in NHWC flatten order. Dropout applies the given 0/1 mask,
@@ -93,7 +93,7 @@ def _leaky_relu(z: Any) -> Any:
 
 
 def _relu3(z: Any) -> Any:
-    """``relu(z)^3`` (seed 004's RELU3)."""
+    """``relu(z)^3`` (the Fashion-MNIST report's RELU3)."""
     r = keras.ops.relu(z)
     return r * r * r
 

@@ -5,7 +5,8 @@
   ``nn.ReLU``, ``nn.Identity``, ``nn.LeakyReLU(0.01)``, or the tiny :class:`ReLU3`), in the spec's
   dtype. Weights are copied in from the canonical layout by :mod:`.layout`
   (``Linear.weight = W.T``, ``Linear.bias = b.reshape(-1)``).
-- CNN (seed 002): on NCHW, per block ``nn.Conv2d`` -> activation -> ``nn.MaxPool2d``, then
+- CNN (the three-framework notes): on NCHW, per block ``nn.Conv2d`` -> activation ->
+``nn.MaxPool2d``, then
   ``nn.Flatten`` and ``nn.Linear`` layers. :mod:`.layout` converts kernels HWIO -> OIHW and
   permutes ``fc1``'s rows from NHWC to NCHW flatten order. SAME padding follows TensorFlow: a
   symmetric one is the layer's ``padding``, an asymmetric one (stride 2, even window) an explicit
@@ -51,7 +52,7 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 class ReLU3(nn.Module):
-    """``relu(z)^3`` (seed 004's RELU3); autograd gives ``3 relu(z)^2``."""
+    """``relu(z)^3`` (the Fashion-MNIST report's RELU3); autograd gives ``3 relu(z)^2``."""
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         r = torch.relu(z)

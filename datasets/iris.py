@@ -24,6 +24,7 @@ def iris_table() -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_iris(n_train: int = 100, seed: int = 0) -> Split:
-    """Seed 000's set-up: ``n_train`` rows drawn at random for training, the rest for testing."""
+    """The BP lecture's set-up: ``n_train`` rows drawn at random for training, the rest for
+    testing."""
     x, y = iris_table()
     return random_split(x, y, n_train, seed, CLASSES)

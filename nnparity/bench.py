@@ -3,7 +3,8 @@
 Each benchmark times the same work on every installed backend and reports the ratio to the
 NumPy reference (MLP) or to PyTorch (CNN). The MLP benchmarks train one epoch on synthetic data
 of MNIST's size (float32, seeded), the same batches for every backend, plain SGD; the CNN one
-times an Adam step of seed 002's net. Warm-up steps are excluded (TensorFlow traces its
+times an Adam step of the three-framework notes' net. Warm-up steps are excluded (TensorFlow traces
+its
 ``tf.function`` there). Times are wall-clock seconds, the best of ``repeats`` runs.
 """
 
@@ -138,7 +139,8 @@ def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
 
 
 def time_cnn_step(backend_name: str, repeats: int) -> float:
-    """Seconds for one Adam step of seed 002's CNN at batch 50, float32, explicit dropout mask
+    """Seconds for one Adam step of the three-framework notes' CNN at batch 50, float32, explicit
+    dropout mask
     drawn by the trainer (best of ``repeats`` after two warm-up steps)."""
     spec = CNNSpec.seed002(dtype="float32")
     rng = np.random.default_rng(0)
@@ -158,7 +160,7 @@ def run_cnn_benchmarks(
 ) -> tuple[list[Timing], float, float]:
     """One CNN step per backend with ratios to torch (to numpy without torch); also the float32
     matmul peak (FLOP/s) and the step's FLOP count, measured in the same run."""
-    name = f"seed 002 CNN, one Adam step, batch {CNN_BATCH}"
+    name = f"notes' CNN, one Adam step, batch {CNN_BATCH}"
     timings = []
     for backend in backends:
         timing = Timing(name, backend, time_cnn_step(backend, repeats))
@@ -189,7 +191,7 @@ def machine_line() -> str:
 def cnn_markdown(timings: list[Timing], peak: float, flops: float) -> str:
     """Markdown: backend, seconds per step, ratio, share of the float32 matmul peak."""
     base = "torch" if any(t.backend == "torch" for t in timings) else "numpy"
-    lines = [f"| seed 002 CNN, one Adam step, batch {CNN_BATCH}, float32 | seconds / step | "
+    lines = [f"| notes' CNN, one Adam step, batch {CNN_BATCH}, float32 | seconds / step | "
              f"x {base} | GFLOP/s | share of NumPy matmul peak |",
              "|---|---:|---:|---:|---:|"]
     lines += [f"| {t.backend} | {t.seconds:.4f} | {t.ratio:.2f} | {flops / t.seconds / 1e9:.1f} | "

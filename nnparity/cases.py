@@ -5,7 +5,7 @@ hidden activation, loss, reduction, weight decay, optimiser, dtype, batch size, 
 
 Dimensions (issue 3): activation {sigmoid, tanh, relu, identity} x loss {l2, ce} x reduction
 {sum, mean} x weight decay {0, 1e-3} x optimiser {sgd, momentum, adam} x dtype {float64, float32}
-x batch {1, 4, 20} x architecture (the seeds' nets, :data:`ARCHITECTURES`). The full product
+x batch {1, 4, 20} x architecture (the source documents' nets, :data:`ARCHITECTURES`). The full product
 (6912 cases) is too big, so three covering designs are used:
 
 - ``quick``: every *pair* of values of activation, loss, reduction, optimiser and dtype
@@ -23,11 +23,12 @@ The activation dimension is the hidden layers' activation. The output layer is c
 which is where the senseless pairs are left out rather than run:
 - ``ce`` always takes logits (identity output): softmax cross-entropy after a squashing
   activation is not what any framework's CE-from-logits computes.
-- ``l2`` uses the hidden activation at the output (seed 000: sigmoid/tanh outputs with L2), except
+- ``l2`` uses the hidden activation at the output (the BP lecture: sigmoid/tanh outputs with L2),
+except
   relu, which gets an identity output: L2 on a relu output lets whole output units die, and a
   comparison of all-zero deltas proves nothing.
 Odd shapes (:data:`ODD_SHAPES`): a width-1 hidden layer, five layers, ``bce`` with a single
-output, and seed 001's bias-free net.
+output, and the NumPy basics lecture's bias-free net.
 
 Data is deterministic from ``(seed, case name)``: iris rows from :mod:`nnparity.datasets` when
 available (else Gaussian features of width 4), MNIST-shaped inputs as uniform pixels in [0, 1],
@@ -63,12 +64,12 @@ DTYPES = ("float64", "float32")
 BATCHES = (1, 4, 20)
 # name -> (input width, hidden widths + output width); the output width is replaced for bce.
 ARCHITECTURES: dict[str, tuple[int, tuple[int, ...]]] = {
-    "iris": (4, (20, 20, 3)),  # seed 000/003 iris net
-    "mnist": (784, (30, 20, 10)),  # seed 000 MNIST, sigmoid
-    "mnist5": (784, (30, 5, 10)),  # seed 000 MNIST, relu variant
-    "xor": (2, (6, 2)),  # seed 003 TwoNet on XOR
-    "twolayer": (784, (50, 10)),  # seed 002 TwoLayerNet
-    "threenet": (784, (200, 80, 10)),  # seed 003 ThreeNet on MNIST
+    "iris": (4, (20, 20, 3)),  # the BP lecture and the NumPy blog iris net
+    "mnist": (784, (30, 20, 10)),  # the BP lecture MNIST, sigmoid
+    "mnist5": (784, (30, 5, 10)),  # the BP lecture MNIST, relu variant
+    "xor": (2, (6, 2)),  # the NumPy blog TwoNet on XOR
+    "twolayer": (784, (50, 10)),  # the three-framework notes' TwoLayerNet
+    "threenet": (784, (200, 80, 10)),  # the NumPy blog ThreeNet on MNIST
 }
 SMALL_ARCHITECTURES = ("iris", "xor")
 SELECTIONS = ("quick", "default", "full")
@@ -250,7 +251,8 @@ ODD_SHAPES: tuple[Case, ...] = tuple(
         _odd(f"odd-bce-single-output-relu-mean-sgd-{DTYPE_TAGS[dtype]}-b20", "sgd", 20,
              input_dim=3, layers=(4, 1), activations=("relu", "identity"), loss="bce",
              reduction="mean", dtype=dtype),
-        # seed 001's known-answer net shape: no biases, sigmoid, sigmoid, softmax-CE.
+        # the NumPy basics lecture's known-answer net shape: no biases, sigmoid, sigmoid,
+        # softmax-CE.
         _odd(f"odd-nobias-sigmoid-ce-sum-adam-{DTYPE_TAGS[dtype]}-b1", "adam", 1,
              input_dim=3, layers=(4, 4, 3), activations=("sigmoid", "sigmoid", "identity"),
              loss="ce", reduction="sum", bias=False, dtype=dtype),
@@ -261,7 +263,8 @@ ODD_SHAPES: tuple[Case, ...] = tuple(
 # CNN cases (issue 5): a tiny net on 24x23x2 images (odd height, odd width: TensorFlow's
 # asymmetric SAME padding occurs at stride 2) -> conv blocks of 3 and 4 filters (relu, 2x2 SAME
 # max-pool) -> dense 6 (relu) -> dropout (keep 0.5, an explicit mask) -> 3 classes, softmax CE
-# (mean); and seed 002's full net at batch 2. Every CNN case runs CNN_STEPS lockstep steps.
+# (mean); and the three-framework notes' full net at batch 2. Every CNN case runs CNN_STEPS
+# lockstep steps.
 CNN_DIMENSIONS: dict[str, Sequence[Any]] = {
     "kernel": (3, 5), "stride": (1, 2), "padding": ("SAME", "VALID"), "blocks": (1, 2),
     "batch": (1, 4), "optimizer": ("sgd", "adam"), "dtype": DTYPES,
@@ -289,7 +292,8 @@ def _cnn(name: str, spec: CNNSpec, optimizer: str, batch: int) -> Case:
 
 
 def _cnn_cases() -> list[Case]:
-    """Pairwise over :data:`CNN_DIMENSIONS`, plus seed 002's net (float32 and float64, batch 2,
+    """Pairwise over :data:`CNN_DIMENSIONS`, plus the three-framework notes' net (float32 and
+    float64, batch 2,
     Adam 1e-4 as in the seed, one step)."""
     cases = [cnn_case(**row) for row in pairwise(CNN_DIMENSIONS)]
     for dtype in DTYPES:

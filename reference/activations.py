@@ -1,14 +1,16 @@
-"""Activation functions as value/derivative pairs, in the seeds' signature ``f'(z, h)``.
+"""Activation functions as value/derivative pairs, in the source documents' signature ``f'(z, h)``.
 
 Every function takes and returns arrays of one shape (any shape). The derivative receives both the
 pre-activation ``z`` and the activation ``h = f(z)`` and uses whichever is exact and cheapest:
-sigmoid and tanh use ``h`` (seed 000: ``f' = h (1 - h)``), relu uses ``z`` (seed 000 revised).
+sigmoid and tanh use ``h`` (the BP lecture: ``f' = h (1 - h)``), relu uses ``z`` (the BP lecture
+revised).
 
-``prelu`` (seed 002's ``nn.PReLU()``: one learnable slope per layer, initial 0.25) carries a
+``prelu`` (the three-framework notes' ``nn.PReLU()``: one learnable slope per layer, initial 0.25)
+carries a
 parameter ``a{l}`` and has its own three functions below.
 
 Conventions:
-- relu'(0) = 0, as in seed 000, PyTorch and TensorFlow (seed 003 uses 1).
+- relu'(0) = 0, as in the BP lecture, PyTorch and TensorFlow (the NumPy blog uses 1).
 - sigmoid is evaluated without overflow for any finite ``z`` (no warnings for |z| up to 1e308).
 """
 
@@ -38,7 +40,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def sigmoid_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """``h (1 - h)`` (seed 000)."""
+    """``h (1 - h)`` (the BP lecture)."""
     return h * (1.0 - h)
 
 
@@ -48,7 +50,7 @@ def tanh(z: np.ndarray) -> np.ndarray:
 
 
 def tanh_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """``1 - h^2`` (seed 001)."""
+    """``1 - h^2`` (the NumPy basics lecture)."""
     return 1.0 - h * h
 
 
@@ -63,7 +65,7 @@ def relu_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 
 def identity(z: np.ndarray) -> np.ndarray:
-    """``z`` (seed 000's "no_active")."""
+    """``z`` (the BP lecture's "no_active")."""
     return z
 
 
@@ -73,7 +75,7 @@ def identity_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 
 def relu3(z: np.ndarray) -> np.ndarray:
-    """``relu(z)^3`` (seed 004's RELU3)."""
+    """``relu(z)^3`` (the Fashion-MNIST report's RELU3)."""
     r = np.maximum(z, 0)
     return r * r * r
 

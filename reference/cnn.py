@@ -1,11 +1,11 @@
-"""The TensorFlow tutorial's CNN: forward pass, hand-derived backward pass, predictions.
+"""The three-framework notes' CNN: forward pass, hand-derived backward pass, predictions.
 
-Shapes (the tutorial's net in brackets): ``x [N, H, W, C]`` ([N, 28, 28, 1]);
+Shapes (the notes' CNN in brackets): ``x [N, H, W, C]`` ([N, 28, 28, 1]);
 ``conv_i.W [k, k, cin, cout]`` (HWIO), ``conv_i.b [cout]``; ``fc_j.W [in, out]``,
 ``fc_j.b [out]``; the first dense layer's rows follow the NHWC flatten order of the last feature
 map ([N, 7, 7, 64] -> [N, 3136]).
 
-Forward (``f`` the block's activation, relu in the tutorial)::
+Forward (``f`` the block's activation, relu in the notes' CNN)::
 
     z_conv_i = conv(a_{i-1}, W_i) + b_i          a_0 = x                       (conv.py)
     h_conv_i = f(z_conv_i)
@@ -27,7 +27,7 @@ Backward (deltas are ``dL/dz``; ``dE/do`` carries the ``1/N`` of the ``mean`` re
     d a_{i-1}, dW_conv_i, db_conv_i = conv_backward(delta_conv_i)
     dW_fc_j = h_fc_{j-1}.T @ delta_fc_j (+ lambda W),  db_fc_j = sum_n delta_fc_j
 
-``Trace`` keys, in forward order (the tutorial's net): ``z``: ``conv1, conv2, fc1, fc2``; ``h``:
+``Trace`` keys, in forward order (the notes' CNN): ``z``: ``conv1, conv2, fc1, fc2``; ``h``:
 ``conv1, pool1, conv2, pool2, flatten, fc1, dropout, fc2``. ``h['conv_i']`` is the activation
 ``f(z)`` before pooling, ``h['pool_i']`` the pooled map (only for blocks with a pool),
 ``h['flatten']`` the ``[N, flat_dim]`` input of ``fc1``, ``h['dropout']`` the output layer's
@@ -119,7 +119,7 @@ def forward(
 
 def logits(spec: CNNSpec, params: Params, x: np.ndarray, chunk: int = 256) -> np.ndarray:
     """The output ``o [N, classes]`` at evaluation (no dropout), computed ``chunk`` rows at a time
-    so that memory stays bounded (the tutorial net's conv2 im2col: 0.6 MB per float32 image)."""
+    so that memory stays bounded (the notes' CNN's conv2 im2col: 0.6 MB per float32 image)."""
     x = spec.as_input(x)
     parts = [_forward(spec, params, x[i:i + chunk], None, keep=False)[0].output
              for i in range(0, len(x), chunk)]

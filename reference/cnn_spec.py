@@ -1,4 +1,5 @@
-"""The immutable description of a CNN (the TensorFlow tutorial's net), validated, JSON-serialisable.
+"""The immutable description of a CNN (the three-framework notes' net), validated,
+JSON-serialisable.
 
 The network, in order::
 
@@ -46,9 +47,9 @@ class ConvBlock:
     - ``filters``: output channels ``cout``.
     - ``kernel``: square kernel size ``k`` (kernel ``[k, k, cin, cout]``).
     - ``stride``, ``padding`` (``SAME`` | ``VALID``) of the convolution.
-    - ``activation``: any name of :mod:`activations` (the tutorial: ``relu``).
+    - ``activation``: any name of :mod:`activations` (the notes' CNN: ``relu``).
     - ``pool``: max-pool window size (``0`` = no pool); ``pool_stride`` defaults to ``pool``;
-      ``pool_padding`` ``SAME`` (the tutorial) or ``VALID``.
+      ``pool_padding`` ``SAME`` (the notes' CNN) or ``VALID``.
     """
 
     filters: int
@@ -91,17 +92,17 @@ class ConvBlock:
 
 @dataclass(frozen=True)
 class CNNSpec(SpecSerial):
-    """A convolutional network (the TensorFlow tutorial's CNN and its generalisations).
+    """A convolutional network (the three-framework notes' CNN and its generalisations).
 
     - ``input_shape``: ``(H, W, C)`` of one NHWC image.
     - ``conv``: the conv blocks, in order (:class:`ConvBlock`, or dicts of its fields).
-    - ``dense``: widths of the hidden dense layers (the tutorial: ``(1024,)``).
+    - ``dense``: widths of the hidden dense layers (the notes' CNN: ``(1024,)``).
     - ``dense_activations``: one name per hidden dense layer; empty means ``relu`` for all.
     - ``keep_prob``: dropout keep probability used in training, applied to the input of the output
-      layer (the tutorial: 0.5 after ``fc1``); 1 means no dropout. The mask is always explicit.
+      layer (the notes' CNN: 0.5 after ``fc1``); 1 means no dropout. The mask is always explicit.
     - ``classes``: width of the output (logits) layer.
     - ``loss``: ``ce`` (softmax cross-entropy on logits).
-    - ``reduction``: ``mean`` over the batch (the tutorial) or ``sum``.
+    - ``reduction``: ``mean`` over the batch (the notes' CNN) or ``sum``.
     - ``weight_decay``: lambda in ``0.5 * lambda * sum(W^2)`` over ``*.W`` (not biases).
     - ``dtype``: ``float64`` or ``float32``.
     """
@@ -145,7 +146,7 @@ class CNNSpec(SpecSerial):
 
     @property
     def flat_dim(self) -> int:
-        """Width of the flattened last feature map (the tutorial: ``7 * 7 * 64 = 3136``)."""
+        """Width of the flattened last feature map (the notes' CNN: ``7 * 7 * 64 = 3136``)."""
         return math.prod(self.feature_shapes()[-1])
 
     @property
@@ -226,7 +227,8 @@ class CNNSpec(SpecSerial):
     # ----------------------------------------------------------------------- constructors
     @classmethod
     def seed002(cls, dtype: str = "float32", **changes: Any) -> CNNSpec:
-        """The TF tutorial's net: 28x28x1 -> conv5x5x32 SAME relu -> pool 2x2 SAME -> conv5x5x64
+        """The three-framework notes' CNN: 28x28x1 -> conv5x5x32 SAME relu -> pool 2x2 SAME ->
+        conv5x5x64
         SAME relu -> pool 2x2 SAME -> 3136 -> dense 1024 relu -> dropout 0.5 -> dense 10, CE
         mean."""
         data: dict[str, Any] = dict(

@@ -5,7 +5,7 @@ broadcast over the batch the same way, so this layer takes either; each family's
 ``param_shapes()`` states which one it stores (the rule is documented in ARCHITECTURE.md).
 
 Forward:  ``z = h @ W + b``.
-Backward, from ``delta = dL/dz [N, D_out]`` (the BP lecture notes' delta)::
+Backward, from ``delta = dL/dz [N, D_out]`` (the BP lecture's delta)::
 
     dL/dh = delta @ W.T                  [N, D_in]
     dL/dW = h.T @ delta                  [D_in, D_out]

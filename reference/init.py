@@ -1,21 +1,22 @@
 """Initialisation schemes named after their source; all draw from a seeded ``np.random.Generator``.
 
-Scheme names keep the short tags of the source documents (``seed000`` = the BP lecture notes,
-``seed002`` = the DLFS book's TwoLayerNet and the TensorFlow tutorial's CNN, ``seed003`` = the
-blog, ``seed004`` = the PReLU article: see the README's "Sources"). Each family has its own table.
+Scheme names keep the short tags of the source documents (``seed000`` = the BP lecture,
+``seed002`` = the three-framework notes' TwoLayerNet and CNN, ``seed003`` = the
+NumPy blog, ``seed004`` = the Fashion-MNIST report: see the README's "Sources"). Each family has
+its own table.
 
 MLP schemes (:data:`SCHEMES`):
 
-| scheme          | weights ``W [D_in, D_out]``            | biases | source                 |
-|-----------------|----------------------------------------|--------|------------------------|
-| seed000-sigmoid | ``0.2 * randn - 0.1``                  | 0.1    | lecture notes, sigmoid |
-| seed000-relu    | ``0.01 * randn``                       | 0.1    | lecture notes, relu    |
-| seed002         | ``0.01 * randn``                       | 0      | DLFS TwoLayerNet       |
-| seed003         | ``0.01 * randn``                       | 0      | the blog (same draws)  |
-| seed004         | ``U(-1, 1)``                           | U(-1,1)| the PReLU article      |
-| xavier          | ``U(-a, a)``, ``a = sqrt(6/(in+out))`` | 0      | Glorot & Bengio 2010   |
-| he              | ``sqrt(2/in) * randn``                 | 0      | He et al. 2015         |
-| torch-default   | ``U(-1/sqrt(in), 1/sqrt(in))``         | same   | ``nn.Linear``'s reset  |
+| scheme          | weights ``W [D_in, D_out]``            | biases  | source                   |
+|-----------------|----------------------------------------|---------|--------------------------|
+| seed000-sigmoid | ``0.2 * randn - 0.1``                  | 0.1     | BP lecture, sigmoid nets |
+| seed000-relu    | ``0.01 * randn``                       | 0.1     | BP lecture, relu nets    |
+| seed002         | ``0.01 * randn``                       | 0       | notes' TwoLayerNet       |
+| seed003         | ``0.01 * randn``                       | 0       | NumPy blog (same draws)  |
+| seed004         | ``U(-1, 1)``                           | U(-1,1) | Fashion-MNIST report     |
+| xavier          | ``U(-a, a)``, ``a = sqrt(6/(in+out))`` | 0       | Glorot & Bengio 2010     |
+| he              | ``sqrt(2/in) * randn``                 | 0       | He et al. 2015           |
+| torch-default   | ``U(-1/sqrt(in), 1/sqrt(in))``         | same    | ``nn.Linear``'s reset    |
 
 PReLU slopes ``a{l}`` start at 0.25 under every scheme (``torch.nn.PReLU``'s default).
 

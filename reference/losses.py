@@ -1,14 +1,16 @@
 """Losses on the network output ``o [N, K]`` and targets ``t [N, K]``, with ``dE/do``.
 
-- ``l2``:  ``E = 0.5 * sum((o - t)^2)``, ``dE/do = o - t`` (seed 000).
+- ``l2``:  ``E = 0.5 * sum((o - t)^2)``, ``dE/do = o - t`` (the BP lecture).
 - ``ce``:  softmax cross-entropy on logits, ``E = -sum(t * log softmax(o))``, ``dE/do = P - t``;
   ``log softmax`` uses log-sum-exp, so logits of 1e3 stay finite.
 - ``bce``: sigmoid log-loss on one logit per row,
   ``E = -sum(t log s(o) + (1 - t) log(1 - s(o)))`` computed as
-  ``max(o, 0) - o t + log1p(exp(-|o|))``; ``dE/do = s(o) - t`` (seeds 001/003).
+  ``max(o, 0) - o t + log1p(exp(-|o|))``; ``dE/do = s(o) - t`` (the NumPy basics lecture and the
+  NumPy blog).
 
-Reduction ``sum`` adds over the batch (seed 000); ``mean`` divides the sum by N, the number of
-samples (seeds 002/003), not by the number of elements. Weight decay is added by the model.
+Reduction ``sum`` adds over the batch (the BP lecture); ``mean`` divides the sum by N, the number of
+samples (the three-framework notes and the NumPy blog), not by the number of elements. Weight decay
+is added by the model.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def log_softmax(o: np.ndarray) -> np.ndarray:
 
 
 def softmax(o: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``o [N, K]`` with the max subtracted (seed 002)."""
+    """Row-wise softmax of ``o [N, K]`` with the max subtracted (the three-framework notes)."""
     e = np.exp(o - o.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 

@@ -1,10 +1,10 @@
-"""The MLP of the BP lecture notes: forward pass, hand-derived backward pass, predictions.
+"""The MLP of the BP lecture: forward pass, hand-derived backward pass, predictions.
 
 Shapes: ``x [N, D_0]``, ``W_l [D_{l-1}, D_l]``, ``b_l [1, D_l]``, ``z_l, h_l [N, D_l]``.
 
-Forward (the BP lecture notes):
+Forward (the BP lecture):
     ``z_l = h_{l-1} @ W_l + b_l``, ``h_l = f_l(z_l)``, ``h_0 = x``, ``o = h_L``.
-Backward (the BP lecture notes; deltas are ``dL/dz``; the dense layer's part is
+Backward (the BP lecture; deltas are ``dL/dz``; the dense layer's part is
 :mod:`.dense`):
     ``delta_L = dE/do * f_L'(z_L, h_L)``
     ``delta_l = (delta_{l+1} @ W_{l+1}.T) * f_l'(z_l, h_l)``

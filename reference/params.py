@@ -30,7 +30,8 @@ def check_params(spec: Any, params: Params) -> None:
 
 
 def weight_decay_loss(spec: Any, params: Params) -> float:
-    """``0.5 * lambda * sum(W^2)`` over the weights (the blog's L2 term), 0 when lambda is 0."""
+    """``0.5 * lambda * sum(W^2)`` over the weights (the NumPy blog's L2 term), 0 when lambda is
+    0."""
     if not spec.weight_decay:
         return 0.0
     total = sum(np.sum(params[k].astype(spec.dtype) ** 2) for k in params if spec.is_weight(k))

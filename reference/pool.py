@@ -1,7 +1,7 @@
 """Max-pooling in NHWC, with the gradient routed to one arg-max per window.
 
 Shapes: ``x [N, H, W, C]`` -> ``y [N, Ho, Wo, C]`` for a ``k x k`` window and stride ``s``
-(the TF notes' net: ``k = s = 2``, SAME). Padding follows TensorFlow's rule (:mod:`conv`):
+(the notes' CNN: ``k = s = 2``, SAME). Padding follows TensorFlow's rule (:mod:`conv`):
 ``VALID`` or ``SAME`` with the extra row/column at the bottom/right; padded cells hold ``-inf``,
 so they never win and every SAME window contains at least one real cell.
 

@@ -27,7 +27,7 @@ class Gradients:
 
     - ``loss``: the reduced loss plus weight decay (a Python float).
     - ``grads``: parameter name -> ``dL/dparam`` (same names and shapes as the params).
-    - ``deltas``: layer name -> ``dL/dz`` (same shapes as ``Trace.z``), seed 000's deltas.
+    - ``deltas``: layer name -> ``dL/dz`` (same shapes as ``Trace.z``), the BP lecture's deltas.
     - ``output``: the network output of the forward pass the gradients came from.
     """
 

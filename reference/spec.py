@@ -1,7 +1,7 @@
 """The immutable description of an MLP, validated on construction and serialisable to JSON.
 
-Parameter names are 1-based like the lecture notes' ``W^(1)``: ``W1, b1, W2, b2, ...``; layer
-names are ``layer1, layer2, ...``. Canonical shapes (the BP lecture notes): ``W_l [D_{l-1}, D_l]``,
+Parameter names are 1-based like the BP lecture's ``W^(1)``: ``W1, b1, W2, b2, ...``; layer
+names are ``layer1, layer2, ...``. Canonical shapes (the BP lecture): ``W_l [D_{l-1}, D_l]``,
 ``b_l [1, D_l]``.
 """
 
@@ -30,10 +30,11 @@ class MLPSpec(SpecSerial):
       ``prelu`` adds a learnable slope ``a{l} [1]``).
     - ``loss``: ``l2`` (``0.5 sum (o - L)^2``), ``ce`` (softmax cross-entropy on logits ``o``),
       ``bce`` (sigmoid log-loss on a single logit).
-    - ``reduction``: ``sum`` over the batch (the lecture notes) or ``mean`` over samples (the DLFS
-      book, the blog).
+    - ``reduction``: ``sum`` over the batch (the BP lecture) or ``mean`` over samples (the
+    three-framework
+      notes, the NumPy blog).
     - ``weight_decay``: lambda in ``0.5 * lambda * sum(W^2)`` over weights (not biases).
-    - ``bias``: whether layers have biases (the worked example's known-answer net has none).
+    - ``bias``: whether layers have biases (the NumPy basics lecture's known-answer net has none).
     - ``dtype``: ``float64`` or ``float32``.
     """
 

@@ -2,10 +2,11 @@
 
 Batching (``sampling``):
 - ``epoch``: shuffle every epoch, take ``N // batch`` minibatches, drop the last partial one
-  (the BP lecture notes);
-- ``replacement``: ``N // batch`` minibatches per epoch, each drawn with replacement (the DLFS
-  book).
-Error rate = share of rows whose argmax differs from the label (the lecture notes); for a single
+  (the BP lecture);
+- ``replacement``: ``N // batch`` minibatches per epoch, each drawn with replacement (the
+three-framework
+  notes).
+Error rate = share of rows whose argmax differs from the label (the BP lecture); for a single
 output (``bce``) the prediction is ``o > 0``. Training stops with ``FloatingPointError`` on a
 non-finite loss, naming the epoch and step.
 """
@@ -169,7 +170,8 @@ def train(
 
     ``prepare`` converts a stored batch (e.g. uint8 images) to model input, per batch;
     ``on_step(trainer, step, x, y)`` sees each prepared batch *before* the update (``step``
-    counts from 0 over the whole run, as seed 002's loop does); ``on_epoch(record)`` sees each
+    counts from 0 over the whole run, as the three-framework notes' loop does);
+    ``on_epoch(record)`` sees each
     finished epoch.
     Epoch ``e`` uses the generator ``default_rng([seed, e])``, so a resumed run draws the same
     batches.

@@ -1,4 +1,4 @@
-"""``nnparity reproduce``: the seeds' reported figures beside ours, on real data."""
+"""``nnparity reproduce``: the source documents' reported figures beside ours, on real data."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from nnparity.atomic import atomic_path
 from nnparity.errors import InputError
 from nnparity.reproduce import ROWS, Outcome, markdown_table, reproduce
 
-HELP = "train the seeds' configurations on real data and compare with their reported figures"
+HELP = "train the source documents' configurations on real data and compare with their reported figures"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -47,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activations", type=_names,
                         help="one per layer, e.g. sigmoid,sigmoid,identity")
     parser.add_argument("--model", choices=list(SPEC_BUILDERS),
-                        help="mlp (default) or seed 002's CNN (conv blocks, then --layers)")
+                        help="mlp (default) or the three-framework notes' CNN "
+                        "(conv blocks, then --layers)")
     parser.add_argument("--conv", type=_ints, help="CNN: filters per conv block, e.g. 32,64")
     parser.add_argument("--kernel", type=int, help="CNN: kernel size (default 5)")
     parser.add_argument("--keep-prob", type=float, help="CNN: dropout keep probability")
@@ -66,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="momentum/Adam formulation (default: the backend's own)")
     parser.add_argument("--eps", type=float, help="Adam epsilon (default: the variant's)")
     parser.add_argument("--sampling", choices=["epoch", "replacement"],
-                        help="shuffle per epoch (seed 000) or draw with replacement (seed 002)")
+                        help="shuffle per epoch (the BP lecture) or draw with replacement "
+                        "(the three-framework notes)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--backend", help="numpy (default), torch or tensorflow")
     parser.add_argument("--metrics", metavar="FILE", help="write per-epoch metrics (.csv or .json)")

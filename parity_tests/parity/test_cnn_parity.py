@@ -137,7 +137,8 @@ def test_seed002_full_shape(backend, backend_name, assert_parity, dtype: str) ->
 def random_cases(draw: st.DrawFn) -> Case:
     """Random float64 specs: 1-2 blocks of kernel 1-4, stride 1-2, SAME or VALID, pool 0, 2 or 3
     with stride 1-3 and either padding, on non-square 4-10 pixel inputs with 1-3 channels,
-    0-2 hidden dense layers, batch 1-3. Seed 002's small init: ``he`` weights can saturate the
+    0-2 hidden dense layers, batch 1-3. The three-framework notes' small init: ``he`` weights can
+    saturate the
     softmax, and then a bias gradient is a sum that cancels to ~1e-7 of its terms (its
     rounding, not a bug, then exceeds any relative tolerance)."""
     blocks = []

@@ -19,7 +19,8 @@ from nnparity.backends import registry
 from nnparity.backends.compare import describe_divergence
 from nnparity.reference import MLPSpec, Optimizer, forward
 
-# Near saturation, f'(z) from h (1 - h^2 for tanh, h (1 - h) for sigmoid, seed 000's formulas and
+# Near saturation, f'(z) from h (1 - h^2 for tanh, h (1 - h) for sigmoid, the BP lecture's formulas
+# and
 # the frameworks') loses digits: one ulp of difference in h (NumPy's and torch's tanh differ by
 # one) becomes a relative error of eps / (1 - |h|). When such a unit dominates a delta tensor that
 # measures rounding, not a bug (hypothesis found 1.3e-9 with tanh(z) at |z| ~ 10 as the only

@@ -1,4 +1,5 @@
-"""The NumPy CNN (seed 002): spec, shapes, dropout, and finite differences of every parameter."""
+"""The NumPy CNN (the three-framework notes): spec, shapes, dropout, and finite differences of
+every parameter."""
 
 from __future__ import annotations
 

@@ -57,11 +57,11 @@ def test_forward_matches_naive_loop(hw, k, stride, padding):
 
 
 @pytest.mark.parametrize(("size", "k", "stride", "expected"), [
-    (28, 5, 1, (2, 2)),   # seed 002: symmetric
+    (28, 5, 1, (2, 2)),   # the three-framework notes: symmetric
     (8, 4, 1, (1, 2)),    # even kernel: the extra pixel goes after (bottom/right)
     (8, 3, 2, (0, 1)),    # stride 2: total 1, all of it after
     (7, 3, 2, (1, 1)),
-    (28, 2, 2, (0, 0)),   # seed 002's pool
+    (28, 2, 2, (0, 0)),   # the three-framework notes' pool
     (7, 2, 2, (0, 1)),
     (5, 7, 1, (3, 3)),    # kernel wider than the input
 ])

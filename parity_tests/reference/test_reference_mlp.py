@@ -1,4 +1,4 @@
-"""The reference MLP against the seeds' known answers and the deltas written out by hand."""
+"""The reference MLP against the source documents' known answers and the deltas written out by hand."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from nnparity.reference import MLPSpec, forward, gradients, init_params, predict
 from nnparity.reference.activations import get_activation, sigmoid
 from nnparity.reference.losses import log_softmax, softmax
 
-# Seed 001's known-answer net: no biases; sigmoid, sigmoid, softmax.
+# The NumPy basics lecture's known-answer net: no biases; sigmoid, sigmoid, softmax.
 W1 = np.array([[2, -1, 1, 4], [-1, 2, -3, 1], [3, -2, -1, 5]], dtype=float)
 W2 = np.array([[3, 1, -2, 1], [-2, 4, 1, -4], [-1, -3, 2, -5], [3, 1, 1, 1]], dtype=float)
 W3 = np.array([[-1, 3, -2], [1, -1, -3], [3, -2, 2], [1, 2, 1]], dtype=float)
@@ -73,7 +73,7 @@ def test_deltas_equal_the_recursion_written_out_by_hand():
     h2 = np.maximum(z2, 0)
     z3 = h2 @ p["W3"] + p["b3"]
     o = z3
-    # Backward, seed 000's recursion: delta_L = (o - t) * 1; delta_l = (delta @ W.T) * f'.
+    # Backward, the BP lecture's recursion: delta_L = (o - t) * 1; delta_l = (delta @ W.T) * f'.
     d3 = (o - t) * 1.0
     d2 = (d3 @ p["W3"].T) * (z2 > 0)
     d1 = (d2 @ p["W2"].T) * (1 - h1**2)

@@ -1,4 +1,4 @@
-"""Training with the reference reproduces the seeds' small results."""
+"""Training with the reference reproduces the source documents' small results."""
 
 import numpy as np
 
