@@ -57,7 +57,7 @@ def as_input(spec: Spec, x: np.ndarray) -> np.ndarray:
     return owned_copy(spec.as_input(x))
 
 
-def input_to_framework(framework: str, spec: Any, x: np.ndarray) -> np.ndarray:
+def input_to_framework(framework: str, spec: Spec, x: np.ndarray) -> np.ndarray:
     """:func:`as_input`, then NHWC -> NCHW for a ``torch`` CNN."""
     x = as_input(spec, x)
     return nhwc_to_nchw(x) if framework == "torch" and x.ndim == 4 else x
@@ -73,7 +73,7 @@ def as_dropout_mask(spec: Spec, mask: np.ndarray | None, n: int) -> np.ndarray |
     return owned_copy(check_mask(mask, (n, spec.dropout_units)).astype(spec.dtype))
 
 
-def dropout_mask_to_framework(framework: str, spec: Any,
+def dropout_mask_to_framework(framework: str, spec: Spec,
                               mask: np.ndarray | None) -> np.ndarray | None:
     """A canonical mask ``[N, units]`` in the order of the framework's dropout input: permuted
     to NCHW flatten order for a torch CNN whose dropout follows the flatten directly (no hidden
@@ -141,7 +141,7 @@ def join_state(
     return state
 
 
-def make_trace(framework: str, spec: Any, tensors: dict[str, np.ndarray]) -> Trace:
+def make_trace(framework: str, spec: Spec, tensors: dict[str, np.ndarray]) -> Trace:
     """A :class:`Trace` from framework-layout tensors keyed ``z.<layer>`` / ``h.<name>`` in
     forward order; the output is the last ``h``."""
     trace = Trace(output=np.empty(0))
@@ -154,7 +154,7 @@ def make_trace(framework: str, spec: Any, tensors: dict[str, np.ndarray]) -> Tra
 
 def make_gradients(
     framework: str,
-    spec: Any,
+    spec: Spec,
     loss: float,
     grads: dict[str, np.ndarray],
     deltas: dict[str, np.ndarray],

@@ -20,9 +20,12 @@ tensor made from the result owns its memory.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from nnparity.reference.family import Spec
 
 FRAMEWORKS = ("torch", "keras")
 
@@ -73,7 +76,7 @@ def bias_from_framework(b: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 # --- parameters by name --------------------------------------------------------------------------
 
 
-def to_framework(framework: str, name: str, value: np.ndarray, spec: Any) -> np.ndarray:
+def to_framework(framework: str, name: str, value: np.ndarray, spec: Spec) -> np.ndarray:
     """A parameter (or a same-shaped optimiser slot) in ``framework``'s layout.
 
     By kind: ``dense`` weights transposed for ``torch`` (rows first permuted from NHWC to NCHW
@@ -94,7 +97,7 @@ def to_framework(framework: str, name: str, value: np.ndarray, spec: Any) -> np.
     return dense_weight_to_torch(value) if torch else dense_weight_to_keras(value)
 
 
-def from_framework(framework: str, name: str, value: np.ndarray, spec: Any) -> np.ndarray:
+def from_framework(framework: str, name: str, value: np.ndarray, spec: Spec) -> np.ndarray:
     """Inverse of :func:`to_framework`: back to the canonical layout and shape."""
     _check_framework(framework)
     torch = framework == "torch"
@@ -178,7 +181,7 @@ def _check_rows(w: np.ndarray, h: int, width: int, c: int) -> None:
 # --- traced tensors ------------------------------------------------------------------------------
 
 
-def tensor_from_framework(framework: str, spec: Any, key: str, value: np.ndarray) -> np.ndarray:
+def tensor_from_framework(framework: str, spec: Spec, key: str, value: np.ndarray) -> np.ndarray:
     """A traced tensor (``z.conv1``, ``h.pool1``, ``h.flatten``, ``z.fc1``, ...) or a delta
     (keyed ``z.<layer>``) -> canonical layout: torch's NCHW maps -> NHWC, torch's NCHW-order
     ``h.flatten`` -> NHWC order; everything else is copied."""
@@ -190,7 +193,7 @@ def tensor_from_framework(framework: str, spec: Any, key: str, value: np.ndarray
     return owned_copy(value)
 
 
-def in_nchw_flatten_order(framework: str, spec: Any, key: str) -> bool:
+def in_nchw_flatten_order(framework: str, spec: Spec, key: str) -> bool:
     """Whether the traced ``key`` (``h.<name>``) is laid out along torch's NCHW flatten: the
     spec's ``flat_tensors`` (``h.flatten``, and ``h.dropout`` when dropout follows the flatten
     directly)."""

@@ -19,7 +19,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -114,7 +113,7 @@ def run_mlp_benchmarks(
 CNN_BATCH = 50
 
 
-def cnn_step_flops(spec: Any) -> float:
+def cnn_step_flops(spec: CNNSpec) -> float:
     """Floating-point operations of one training step: forward ``2 * MACs`` of every conv and
     dense layer, backward twice that (input and weight gradients) less the first layer's
     input gradient, which nobody needs."""

@@ -5,7 +5,8 @@ hidden activation, loss, reduction, weight decay, optimiser, dtype, batch size, 
 
 Dimensions (issue 3): activation {sigmoid, tanh, relu, identity} x loss {l2, ce} x reduction
 {sum, mean} x weight decay {0, 1e-3} x optimiser {sgd, momentum, adam} x dtype {float64, float32}
-x batch {1, 4, 20} x architecture (the source documents' nets, :data:`ARCHITECTURES`). The full product
+x batch {1, 4, 20} x architecture (the source documents' nets, :data:`ARCHITECTURES`). The full
+product
 (6912 cases) is too big, so three covering designs are used:
 
 - ``quick``: every *pair* of values of activation, loss, reduction, optimiser and dtype
@@ -51,7 +52,7 @@ import numpy as np
 
 from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
 from nnparity.reference.dropout import draw_dropout_mask
-from nnparity.reference.family import init_params
+from nnparity.reference.family import Spec, init_params
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.spec import MLPSpec
 
@@ -101,7 +102,7 @@ class Case:
     """
 
     name: str
-    spec: Any
+    spec: Spec
     optimizer: str = "sgd"
     lr: float = 0.01
     batch: int = 4
@@ -155,7 +156,7 @@ class Case:
 
 
 def make_batch(
-    spec: Any, architecture: str, n: int, rng: np.random.Generator
+    spec: Spec, architecture: str, n: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """One seeded batch of inputs and targets fitting ``spec`` (see the module docstring)."""
     shape = tuple(getattr(spec, "input_shape", None) or (spec.input_dim,))
@@ -193,7 +194,7 @@ def output_activation(hidden: str, loss: str) -> str:
     return hidden
 
 
-def learning_rate(optimizer: str, spec: Any, batch: int, architecture: str) -> float:
+def learning_rate(optimizer: str, spec: Spec, batch: int, architecture: str) -> float:
     """The case's learning rate: the base rate over the curvature scale (Adam: the base)."""
     base = LEARNING_RATES[optimizer]
     if optimizer == "adam":
@@ -231,7 +232,7 @@ def _odd(name: str, optimizer: str, batch: int, **fields: Any) -> Case:
     return _case(name, MLPSpec(**fields), optimizer, batch, "odd")
 
 
-def _case(name: str, spec: Any, optimizer: str, batch: int, architecture: str) -> Case:
+def _case(name: str, spec: Spec, optimizer: str, batch: int, architecture: str) -> Case:
     eps = ADAM_EPS_FLOAT32 if optimizer == "adam" and spec.dtype == "float32" else None
     return Case(name, spec, optimizer, learning_rate(optimizer, spec, batch, architecture), batch,
                 architecture, eps=eps)

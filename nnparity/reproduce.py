@@ -1,4 +1,5 @@
-"""``nnparity reproduce``: train the source documents' configurations and set our figures beside theirs.
+"""``nnparity reproduce``: train the source documents' configurations and set our figures beside
+theirs.
 
 Each row trains one preset for several seeds and reports the final test accuracy as mean and
 spread (min-max), with the seed's reported figure and the wall time per run. ``quick`` runs a

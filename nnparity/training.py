@@ -79,7 +79,7 @@ class TrainConfig:
 class TrainResult:
     """A finished run."""
 
-    spec: MLPSpec | CNNSpec
+    spec: Spec
     params: dict[str, np.ndarray]
     history: History
     split: Split

@@ -90,7 +90,7 @@ def _read(archive: Any, key: str, path: Path) -> np.ndarray:
             from None
 
 
-def _check(path: Path, spec: Any, params: dict[str, np.ndarray]) -> None:
+def _check(path: Path, spec: Spec, params: dict[str, np.ndarray]) -> None:
     shapes = spec.param_shapes()
     missing = [k for k in shapes if k not in params]
     extra = [k for k in params if k not in shapes]

@@ -13,9 +13,12 @@ the model, so every backend applies the identical mask (framework RNGs differ ev
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .family import Spec
 
 
 def check_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -42,7 +45,7 @@ def draw_mask(
     return (gen.random(shape) < keep_prob).astype(dtype)
 
 
-def draw_dropout_mask(spec: Any, n: int, rng: np.random.Generator | int) -> np.ndarray:
+def draw_dropout_mask(spec: Spec, n: int, rng: np.random.Generator | int) -> np.ndarray:
     """A training mask ``[n, spec.dropout_units]`` with keep probability ``spec.keep_prob`` in
     the spec's dtype (the rule every trainer follows: same ``rng`` seed, same masks)."""
     return draw_mask(rng, (n, spec.dropout_units), spec.keep_prob, spec.dtype)

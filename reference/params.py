@@ -6,14 +6,17 @@ Both only read ``spec.param_shapes()`` (canonical name -> shape, in the canonica
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .family import Spec
 
 Params = dict[str, np.ndarray]
 
 
-def check_params(spec: Any, params: Params) -> None:
+def check_params(spec: Spec, params: Params) -> None:
     """Raise ``ValueError`` naming the first missing, extra or mis-shaped parameter."""
     shapes = spec.param_shapes()
     missing = [k for k in shapes if k not in params]
@@ -29,7 +32,7 @@ def check_params(spec: Any, params: Params) -> None:
             raise ValueError(f"parameter {name} has shape {got}, the spec needs {shape}")
 
 
-def weight_decay_loss(spec: Any, params: Params) -> float:
+def weight_decay_loss(spec: Spec, params: Params) -> float:
     """``0.5 * lambda * sum(W^2)`` over the weights (the NumPy blog's L2 term), 0 when lambda is
     0."""
     if not spec.weight_decay:

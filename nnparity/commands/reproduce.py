@@ -9,7 +9,8 @@ from nnparity.atomic import atomic_path
 from nnparity.errors import InputError
 from nnparity.reproduce import ROWS, Outcome, markdown_table, reproduce
 
-HELP = "train the source documents' configurations on real data and compare with their reported figures"
+HELP = ("train the source documents' configurations on real data and compare with their "
+        "reported figures")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

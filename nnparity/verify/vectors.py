@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nnparity.atomic import atomic_path
+from nnparity.atomic import atomic_path, write_text
 from nnparity.backends.compare import Tensors
 from nnparity.errors import InputError
 from nnparity.reference.spec import MLPSpec
@@ -111,17 +111,12 @@ def export(folder: Path, specs: dict[str, MLPSpec], seed: int, batch: int, lr: f
                 **meta, "layout": "row",
                 "tensors": {k: {"shape": list(v.shape), "data": v.reshape(-1).tolist()}
                             for k, v in arrays.items()}}
-        _write_text(folder / f"{name}.json", json.dumps(twin, indent=1) + "\n")
+        write_text(folder / f"{name}.json", json.dumps(twin, indent=1) + "\n")
     index = {"format": FORMAT, "version": VERSION, "vectors": list(specs),
              "specs": {k: s.to_dict() for k, s in specs.items()}}
-    _write_text(folder / "index.json", json.dumps(index, indent=2) + "\n")
-    _write_text(folder / "README.md", readme(specs, seed, batch, lr, str(folder)))
+    write_text(folder / "index.json", json.dumps(index, indent=2) + "\n")
+    write_text(folder / "README.md", readme(specs, seed, batch, lr, str(folder)))
     return list(specs)
-
-
-def _write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def load_vector(folder: Path, name: str) -> Vector:

@@ -1,4 +1,5 @@
-"""The reference MLP against the source documents' known answers and the deltas written out by hand."""
+"""The reference MLP against the source documents' known answers and the deltas written out by
+hand."""
 
 import numpy as np
 import pytest
