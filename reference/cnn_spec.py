@@ -228,36 +228,20 @@ class CNNSpec(SpecSerial):
     @classmethod
     def seed002(cls, dtype: str = "float32", **changes: Any) -> CNNSpec:
         """The three-framework notes' CNN: 28x28x1 -> conv5x5x32 SAME relu -> pool 2x2 SAME ->
-        conv5x5x64
-        SAME relu -> pool 2x2 SAME -> 3136 -> dense 1024 relu -> dropout 0.5 -> dense 10, CE
-        mean."""
-        data: dict[str, Any] = dict(
-            input_shape=(28, 28, 1),
-            conv=(ConvBlock(32, 5), ConvBlock(64, 5)),
-            dense=(1024,),
-            keep_prob=0.5,
-            classes=10,
-            reduction="mean",
-            dtype=dtype,
-        )
-        data.update(changes)
-        return cls(**data)
+        conv5x5x64 SAME relu -> pool 2x2 SAME -> 3136 -> dense 1024 relu -> dropout 0.5 ->
+        dense 10, CE mean."""
+        return cls(**{"input_shape": (28, 28, 1), "conv": (ConvBlock(32, 5), ConvBlock(64, 5)),
+                      "dense": (1024,), "keep_prob": 0.5, "classes": 10, "reduction": "mean",
+                      "dtype": dtype, **changes})
 
     @classmethod
     def tiny(cls, dtype: str = "float64", **changes: Any) -> CNNSpec:
-        """A tutorial-shaped net small enough for finite differences: 8x8x2 -> conv3x3x3 SAME relu
-        -> pool -> conv3x3x4 SAME relu -> pool -> 16 -> dense 6 relu -> dropout 0.5 -> dense 3."""
-        data: dict[str, Any] = dict(
-            input_shape=(8, 8, 2),
-            conv=(ConvBlock(3, 3), ConvBlock(4, 3)),
-            dense=(6,),
-            keep_prob=0.5,
-            classes=3,
-            reduction="mean",
-            dtype=dtype,
-        )
-        data.update(changes)
-        return cls(**data)
+        """The notes' CNN in miniature, small enough for finite differences: 8x8x2 -> conv3x3x3
+        SAME relu -> pool -> conv3x3x4 SAME relu -> pool -> 16 -> dense 6 relu -> dropout 0.5 ->
+        dense 3."""
+        return cls(**{"input_shape": (8, 8, 2), "conv": (ConvBlock(3, 3), ConvBlock(4, 3)),
+                      "dense": (6,), "keep_prob": 0.5, "classes": 3, "reduction": "mean",
+                      "dtype": dtype, **changes})
 
     # ------------------------------------------------------------------------ serialising
     def to_dict(self) -> dict[str, Any]:
