@@ -6,8 +6,7 @@
   dtype. Weights are copied in from the canonical layout by :mod:`.layout`
   (``Linear.weight = W.T``, ``Linear.bias = b.reshape(-1)``).
 - CNN (the three-framework notes): on NCHW, per block ``nn.Conv2d`` -> activation ->
-``nn.MaxPool2d``, then
-  ``nn.Flatten`` and ``nn.Linear`` layers. :mod:`.layout` converts kernels HWIO -> OIHW and
+  ``nn.MaxPool2d``, then ``nn.Flatten`` and ``nn.Linear`` layers. :mod:`.layout` converts kernels HWIO -> OIHW and
   permutes ``fc1``'s rows from NHWC to NCHW flatten order. SAME padding follows TensorFlow: a
   symmetric one is the layer's ``padding``, an asymmetric one (stride 2, even window) an explicit
   ``nn.ConstantPad2d`` (zeros before a conv, ``-inf`` before a pool). Dropout applies the given

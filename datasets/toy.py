@@ -1,8 +1,7 @@
 """Small generated sets from the seeds, all deterministic for a seed.
 
-- logic gates (the NumPy basics lecture and the NumPy blog): the four rows of {0,1}^2 (two rows of
-{0,1} for NOT) and the truth
-  table as labels ``[N]`` int64;
+- logic gates (the NumPy basics lecture and the NumPy blog): the four rows of {0,1}^2 (two rows
+  of {0,1} for NOT) and the truth table as labels ``[N]`` int64;
 - the seed-001 "diamond": ``x`` uniform in ``[-1, 1]^2`` plus a constant-1 column, label
   ``|x1| + |x2| < 1``;
 - the seed-001 linear-regression set: ``y = 1.5 + 2 x1 + 5 x2 + N(0, 0.5^2)``, ``x`` in
@@ -44,8 +43,8 @@ def gate_split(name: str) -> Split:
 
 
 def diamond(n: int = 500, seed: int = 0, n_train: int | None = None) -> Split:
-    """The NumPy basics lecture's diamond: ``x [n, 3]`` (x1, x2, 1), label ``|x1| + |x2| < 1``; 80
-    % train."""
+    """The NumPy basics lecture's diamond: ``x [n, 3]`` (x1, x2, 1), label
+    ``|x1| + |x2| < 1``; 80 % train."""
     rng = np.random.default_rng(seed)
     xy = rng.uniform(-1, 1, size=(n, 2))
     x = np.concatenate([xy, np.ones((n, 1))], axis=1)
@@ -54,8 +53,8 @@ def diamond(n: int = 500, seed: int = 0, n_train: int | None = None) -> Split:
 
 
 def linear_regression(n: int = 100, seed: int = 0) -> Split:
-    """The NumPy basics lecture's regression set: ``x [n, 2]`` in ``[0, 10]^2``, ``y [n, 1]``; 80 %
-    train."""
+    """The NumPy basics lecture's regression set: ``x [n, 2]`` in ``[0, 10]^2``, ``y [n, 1]``;
+    80 % train."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 10, size=(n, 2))
     b, t1, t2 = LINEAR_TRUTH

@@ -1,10 +1,9 @@
 """Speed comparisons between backends, in one run (``nnparity bench``); not tests.
 
 Each benchmark times the same work on every installed backend and reports the ratio to the
-NumPy reference (MLP) or to PyTorch (CNN). The MLP benchmarks train one epoch on synthetic data
-of MNIST's size (float32, seeded), the same batches for every backend, plain SGD; the CNN one
-times an Adam step of the three-framework notes' net. Warm-up steps are excluded (TensorFlow traces
-its
+NumPy reference (MLP) or to PyTorch (CNN). The MLP benchmarks train one epoch on synthetic data of
+MNIST's size (float32, seeded), the same batches for every backend, plain SGD; the CNN one times an
+Adam step of the three-framework notes' net. Warm-up steps are excluded (TensorFlow traces its
 ``tf.function`` there). Times are wall-clock seconds, the best of ``repeats`` runs.
 """
 
@@ -138,9 +137,8 @@ def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
 
 
 def time_cnn_step(backend_name: str, repeats: int) -> float:
-    """Seconds for one Adam step of the three-framework notes' CNN at batch 50, float32, explicit
-    dropout mask
-    drawn by the trainer (best of ``repeats`` after two warm-up steps)."""
+    """Seconds for one Adam step of the three-framework notes' CNN at batch 50, float32,
+    explicit dropout mask drawn by the trainer (best of ``repeats`` after two warm-up steps)."""
     spec = CNNSpec.seed002(dtype="float32")
     rng = np.random.default_rng(0)
     x = rng.random((CNN_BATCH, *spec.input_shape), dtype=np.float32)

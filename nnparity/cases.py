@@ -3,11 +3,10 @@
 A case name lists every dimension, e.g. ``relu-ce-sum-wd0-adam-f64-b4-iris``:
 hidden activation, loss, reduction, weight decay, optimiser, dtype, batch size, architecture.
 
-Dimensions (issue 3): activation {sigmoid, tanh, relu, identity} x loss {l2, ce} x reduction
+Dimensions: activation {sigmoid, tanh, relu, identity} x loss {l2, ce} x reduction
 {sum, mean} x weight decay {0, 1e-3} x optimiser {sgd, momentum, adam} x dtype {float64, float32}
 x batch {1, 4, 20} x architecture (the source documents' nets, :data:`ARCHITECTURES`). The full
-product
-(6912 cases) is too big, so three covering designs are used:
+product (6912 cases) is too big, so three covering designs are used:
 
 - ``quick``: every *pair* of values of activation, loss, reduction, optimiser and dtype
   (greedy pairwise covering array), on the small nets (iris, xor) at batch 4; plus two odd
@@ -24,10 +23,9 @@ The activation dimension is the hidden layers' activation. The output layer is c
 which is where the senseless pairs are left out rather than run:
 - ``ce`` always takes logits (identity output): softmax cross-entropy after a squashing
   activation is not what any framework's CE-from-logits computes.
-- ``l2`` uses the hidden activation at the output (the BP lecture: sigmoid/tanh outputs with L2),
-except
-  relu, which gets an identity output: L2 on a relu output lets whole output units die, and a
-  comparison of all-zero deltas proves nothing.
+- ``l2`` uses the hidden activation at the output (the BP lecture: sigmoid/tanh outputs with
+  L2), except relu, which gets an identity output: L2 on a relu output lets whole output units die,
+  and a comparison of all-zero deltas proves nothing.
 Odd shapes (:data:`ODD_SHAPES`): a width-1 hidden layer, five layers, ``bce`` with a single
 output, and the NumPy basics lecture's bias-free net.
 
@@ -252,8 +250,7 @@ ODD_SHAPES: tuple[Case, ...] = tuple(
         _odd(f"odd-bce-single-output-relu-mean-sgd-{DTYPE_TAGS[dtype]}-b20", "sgd", 20,
              input_dim=3, layers=(4, 1), activations=("relu", "identity"), loss="bce",
              reduction="mean", dtype=dtype),
-        # the NumPy basics lecture's known-answer net shape: no biases, sigmoid, sigmoid,
-        # softmax-CE.
+        # the NumPy basics lecture's known-answer net: no biases, sigmoid, sigmoid, softmax-CE.
         _odd(f"odd-nobias-sigmoid-ce-sum-adam-{DTYPE_TAGS[dtype]}-b1", "adam", 1,
              input_dim=3, layers=(4, 4, 3), activations=("sigmoid", "sigmoid", "identity"),
              loss="ce", reduction="sum", bias=False, dtype=dtype),
@@ -261,11 +258,11 @@ ODD_SHAPES: tuple[Case, ...] = tuple(
 )
 
 
-# CNN cases (issue 5): a tiny net on 24x23x2 images (odd height, odd width: TensorFlow's
+# CNN cases: a tiny net on 24x23x2 images (odd height, odd width: TensorFlow's
 # asymmetric SAME padding occurs at stride 2) -> conv blocks of 3 and 4 filters (relu, 2x2 SAME
 # max-pool) -> dense 6 (relu) -> dropout (keep 0.5, an explicit mask) -> 3 classes, softmax CE
-# (mean); and the three-framework notes' full net at batch 2. Every CNN case runs CNN_STEPS
-# lockstep steps.
+# (mean); and the three-framework notes' full net at batch 2. Every CNN case runs
+# CNN_STEPS lockstep steps.
 CNN_DIMENSIONS: dict[str, Sequence[Any]] = {
     "kernel": (3, 5), "stride": (1, 2), "padding": ("SAME", "VALID"), "blocks": (1, 2),
     "batch": (1, 4), "optimizer": ("sgd", "adam"), "dtype": DTYPES,
@@ -294,8 +291,7 @@ def _cnn(name: str, spec: CNNSpec, optimizer: str, batch: int) -> Case:
 
 def _cnn_cases() -> list[Case]:
     """Pairwise over :data:`CNN_DIMENSIONS`, plus the three-framework notes' net (float32 and
-    float64, batch 2,
-    Adam 1e-4 as in the seed, one step)."""
+    float64, batch 2, Adam 1e-4 as in the source, one step)."""
     cases = [cnn_case(**row) for row in pairwise(CNN_DIMENSIONS)]
     for dtype in DTYPES:
         seed002 = _cnn(f"cnn-seed002-adam-{DTYPE_TAGS[dtype]}-b2", CNNSpec.seed002(dtype=dtype),

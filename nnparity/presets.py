@@ -40,7 +40,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         dataset="mnist", layers=(256, 10), activations=("prelu", "identity"), loss="ce",
         reduction="mean", init="torch-default", epochs=9, batch=64, lr=0.01, optimizer="sgd",
     ),
-    # The three-framework notes' TensorFlow CNN: 1000 Adam steps at batch 50 in the seed; 5 epochs
+    # The three-framework notes' TensorFlow CNN: 1000 Adam steps at batch 50 there; 5 epochs
     # here.
     "seed002-cnn": dict(
         dataset="mnist", model="cnn", conv=(32, 64), kernel=5, layers=(1024, 10),

@@ -116,8 +116,7 @@ def reproduce(
 
 def _probe(row: Row, outcome: Outcome) -> Callable[[Trainer, int, np.ndarray, np.ndarray], None]:
     """The three-framework notes' measurement: accuracy on the batch about to be trained at
-    ``probe_step``
-    (evaluated without dropout, before the update)."""
+    ``probe_step`` (evaluated without dropout, before the update)."""
 
     def on_step(trainer: Trainer, step: int, x: np.ndarray, y: np.ndarray) -> None:
         if step == row.probe_step:

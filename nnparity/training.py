@@ -34,10 +34,9 @@ class TrainConfig:
     """Everything that defines a training run (presets fill these; the CLI overrides them).
 
     ``model="mlp"`` uses ``layers``/``activations``; ``model="cnn"`` builds the three-framework
-    notes' CNN from
-    the data's image shape: a conv block (``kernel`` x ``kernel``, SAME, relu, 2x2 max-pool) per
-    entry of ``conv``, then the hidden dense ``layers[:-1]`` (relu), dropout with ``keep_prob``,
-    and the output layer ``layers[-1]``; ``init`` is ``seed002`` or ``he`` for it.
+    notes' CNN from the data's image shape: a conv block (``kernel`` x ``kernel``, SAME, relu, 2x2
+    max-pool) per entry of ``conv``, then the hidden dense ``layers[:-1]`` (relu), dropout with
+    ``keep_prob``, and the output layer ``layers[-1]``; ``init`` is ``seed002`` or ``he`` for it.
     """
 
     dataset: str = "iris"

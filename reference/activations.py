@@ -2,12 +2,11 @@
 
 Every function takes and returns arrays of one shape (any shape). The derivative receives both the
 pre-activation ``z`` and the activation ``h = f(z)`` and uses whichever is exact and cheapest:
-sigmoid and tanh use ``h`` (the BP lecture: ``f' = h (1 - h)``), relu uses ``z`` (the BP lecture
-revised).
+sigmoid and tanh use ``h`` (the BP lecture: ``f' = h (1 - h)``), relu uses ``z`` (its revised
+version).
 
 ``prelu`` (the three-framework notes' ``nn.PReLU()``: one learnable slope per layer, initial 0.25)
-carries a
-parameter ``a{l}`` and has its own three functions below.
+carries a parameter ``a{l}`` and has its own three functions below.
 
 Conventions:
 - relu'(0) = 0, as in the BP lecture, PyTorch and TensorFlow (the NumPy blog uses 1).

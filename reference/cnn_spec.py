@@ -1,4 +1,4 @@
-"""The immutable description of a CNN (the three-framework notes' net), validated,
+"""The immutable description of a CNN (the three-framework notes' net), validated and
 JSON-serialisable.
 
 The network, in order::

@@ -1,5 +1,5 @@
-"""Inverted dropout with an explicit mask (the three-framework notes' ``tf.nn.dropout(h,
-keep_prob)``).
+"""Inverted dropout with an explicit mask (the three-framework notes'
+``tf.nn.dropout(h, keep_prob)``).
 
 Shapes: ``h [N, D]``, ``mask [N, D]`` of 0/1, ``keep_prob`` in (0, 1].
 

@@ -1,9 +1,9 @@
 """Initialisation schemes named after their source; all draw from a seeded ``np.random.Generator``.
 
 Scheme names keep the short tags of the source documents (``seed000`` = the BP lecture,
-``seed002`` = the three-framework notes' TwoLayerNet and CNN, ``seed003`` = the
-NumPy blog, ``seed004`` = the Fashion-MNIST report: see the README's "Sources"). Each family has
-its own table.
+``seed002`` = the three-framework notes' TwoLayerNet and CNN, ``seed003`` = the NumPy blog,
+``seed004`` = the Fashion-MNIST report: see the README's "Sources"). Each family has its own
+table.
 
 MLP schemes (:data:`SCHEMES`):
 

@@ -31,8 +31,7 @@ class MLPSpec(SpecSerial):
     - ``loss``: ``l2`` (``0.5 sum (o - L)^2``), ``ce`` (softmax cross-entropy on logits ``o``),
       ``bce`` (sigmoid log-loss on a single logit).
     - ``reduction``: ``sum`` over the batch (the BP lecture) or ``mean`` over samples (the
-    three-framework
-      notes, the NumPy blog).
+      three-framework notes, the NumPy blog).
     - ``weight_decay``: lambda in ``0.5 * lambda * sum(W^2)`` over weights (not biases).
     - ``bias``: whether layers have biases (the NumPy basics lecture's known-answer net has none).
     - ``dtype``: ``float64`` or ``float32``.

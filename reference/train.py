@@ -4,8 +4,7 @@ Batching (``sampling``):
 - ``epoch``: shuffle every epoch, take ``N // batch`` minibatches, drop the last partial one
   (the BP lecture);
 - ``replacement``: ``N // batch`` minibatches per epoch, each drawn with replacement (the
-three-framework
-  notes).
+  three-framework notes).
 Error rate = share of rows whose argmax differs from the label (the BP lecture); for a single
 output (``bce``) the prediction is ``o > 0``. Training stops with ``FloatingPointError`` on a
 non-finite loss, naming the epoch and step.
