@@ -6,11 +6,11 @@
   dtype. Weights are copied in from the canonical layout by :mod:`.layout`
   (``Linear.weight = W.T``, ``Linear.bias = b.reshape(-1)``).
 - CNN (the three-framework notes): on NCHW, per block ``nn.Conv2d`` -> activation ->
-  ``nn.MaxPool2d``, then ``nn.Flatten`` and ``nn.Linear`` layers. :mod:`.layout` converts kernels HWIO -> OIHW and
-  permutes ``fc1``'s rows from NHWC to NCHW flatten order. SAME padding follows TensorFlow: a
-  symmetric one is the layer's ``padding``, an asymmetric one (stride 2, even window) an explicit
-  ``nn.ConstantPad2d`` (zeros before a conv, ``-inf`` before a pool). Dropout applies the given
-  0/1 mask, ``h * (mask / keep_prob)``: no torch RNG.
+  ``nn.MaxPool2d``, then ``nn.Flatten`` and ``nn.Linear`` layers. :mod:`.layout` converts kernels
+  HWIO -> OIHW and permutes ``fc1``'s rows from NHWC to NCHW flatten order. SAME padding follows
+  TensorFlow: a symmetric one is the layer's ``padding``, an asymmetric one (stride 2, even window)
+  an explicit ``nn.ConstantPad2d`` (zeros before a conv, ``-inf`` before a pool). Dropout applies
+  the given 0/1 mask, ``h * (mask / keep_prob)``: no torch RNG.
 - Loss: ``F.cross_entropy`` on logits (class indices or dense targets),
   ``F.binary_cross_entropy_with_logits``, or ``0.5 * sum((o - t)^2)``; reduction ``sum`` or
   ``mean`` (divided by N samples), plus ``0.5 * lambda * sum(W^2)`` over weights.
