@@ -117,6 +117,7 @@ def fashion_json_to_idx(folder: Path, dest: Path) -> dict[str, Path]:
             n = int(mask.sum())
             splits[split].append((images[mask], np.full(n, k, np.uint8), np.arange(n)))
     written = {}
+    dest.mkdir(parents=True, exist_ok=True)
     for split, prefix in (("train", "train"), ("test", "t10k")):
         images = np.concatenate([s[0] for s in splits[split]])
         labels = np.concatenate([s[1] for s in splits[split]])
