@@ -12,6 +12,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import zipfile
 from types import ModuleType
 
 from nnparity import __version__, commands
@@ -58,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nnparity: interrupted", file=sys.stderr)
         return 130
+    except (zipfile.BadZipFile, EOFError) as exc:
+        if args.debug:
+            raise
+        print(f"nnparity {args.command}: error: a file is damaged or truncated "
+              f"({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 2
     except MemoryError as exc:
         if args.debug:
             raise

@@ -7,6 +7,7 @@ import re
 
 from nnparity.atomic import atomic_path
 from nnparity.errors import InputError
+from nnparity.outputs import output_file
 from nnparity.reproduce import ROWS, Outcome, markdown_table, reproduce
 
 HELP = ("train the source documents' configurations on real data and compare with their "
@@ -26,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.seeds <= 0:
         raise InputError("--seeds must be positive")
+    if args.markdown:
+        output_file(args.markdown)
     try:
         pattern = re.compile(args.pattern or "")
     except re.error as exc:

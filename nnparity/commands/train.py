@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from nnparity.backends.determinism import apply_determinism
+from nnparity.commands._args import seed
 from nnparity.errors import InputError
 from nnparity.outputs import make_output_folder, output_file, output_folder
 from nnparity.presets import PRESETS, preset
@@ -70,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampling", choices=["epoch", "replacement"],
                         help="shuffle per epoch (the BP lecture) or draw with replacement "
                         "(the three-framework notes)")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seed", type=seed)
     parser.add_argument("--backend", help="numpy (default), torch or tensorflow")
     parser.add_argument("--metrics", metavar="FILE",
                         help="write per-epoch metrics (FILE ends in .csv or .json)")
