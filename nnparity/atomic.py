@@ -8,12 +8,19 @@ atomic), written by the caller, given the usual mode (``0666 & ~umask``; ``mkste
 disk: "[Errno 28] No space left on device") is raised again naming the destination. The folder
 must exist: user-named outputs are checked up front (:mod:`nnparity.outputs`) and caches create
 their own folders.
+
+Temporary names carry the writing process, ``.<name>~<host>~<pid>~<random>.part`` (see
+:func:`temp_prefix`), so that leftovers of a process killed outright (``kill -9``) can be told
+from a live writer's files and removed later (:func:`remove_leftovers`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +31,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it to ``path``, else delete it."""
     target = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".part",
+                                   dir=target.parent)
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write {target}: {exc.strerror}") from None
     os.close(fd)
@@ -57,3 +65,50 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+TEMP_NAME = re.compile(r"^\.(?P<name>.*)~(?P<host>[^~/]+)~(?P<pid>\d+)~[^~/]*$")
+"""A temporary name made with :func:`temp_prefix` (``.part`` files and work folders)."""
+
+
+def _host() -> str:
+    return socket.gethostname().replace("~", "-") or "localhost"
+
+
+def temp_prefix(name: str) -> str:
+    """``.<name>~<host>~<pid>~``: the prefix of this process's temporary files and folders."""
+    return f".{name}~{_host()}~{os.getpid()}~"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Delete the temporary files and folders in ``folder`` whose writer, a process of this host,
+    no longer exists; return what was deleted. Another host's or a live process's are kept."""
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    host = _host()
+    for entry in entries:
+        match = TEMP_NAME.match(entry.name)
+        if not match or match["host"] != host or not _gone(int(match["pid"])):
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:
+            continue
+        removed.append(entry)
+    return removed
