@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(message: str) -> str:
+    """``message`` on one line: line breaks (from a file's names or values) shown escaped."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
@@ -78,5 +83,5 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.exit_code if isinstance(exc, NnparityError) else 2
         if isinstance(exc, FloatingPointError):
             code = 1
-        print(f"nnparity {args.command}: error: {exc}", file=sys.stderr)
+        print(f"nnparity {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return code
