@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     names = args.backends.split(",") if args.backends else registry.available()
     unknown = [n for n in names if n not in registry.NAMES]
     if unknown:
-        raise InputError(f"unknown backend(s) {', '.join(map(repr, unknown))}; known: "
-                         f"{', '.join(registry.NAMES)}")
+        raise InputError(f"unknown backend{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(map(repr, unknown))}; known: {', '.join(registry.NAMES)}")
     if "numpy" not in names:
         raise InputError("--backends must include numpy: ratios are to the reference")
     for name in names:

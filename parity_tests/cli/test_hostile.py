@@ -377,7 +377,7 @@ def test_bad_arguments_name_the_value(argv, phrase, capsys):
 
 
 @pytest.mark.parametrize(("argv", "phrase"), [
-    (["bench", "--backends", "nosuch"], "unknown backend(s) 'nosuch'; known: numpy"),
+    (["bench", "--backends", "nosuch"], "unknown backend 'nosuch'; known: numpy"),
     (["train", "--model", "cnn", "--dataset", "iris"], "a CNN needs image data"),
 ])
 def test_messages_name_the_problem(argv, phrase, capsys):
