@@ -20,7 +20,7 @@ import numpy as np
 from nnparity.errors import InputError
 from nnparity.reference import Optimizer, Spec
 from nnparity.reference.optim import init_state
-from nnparity.weights import load_weights
+from nnparity.weights import check_names, load_weights
 
 
 @dataclass
@@ -85,11 +85,7 @@ def load_checkpoint(path: str, spec: Spec, optimizer: Optimizer, backend: str, e
 
 
 def _check_state(path: Path, state: dict[str, np.ndarray], fresh: dict[str, np.ndarray]) -> None:
-    missing = [k for k in fresh if k not in state]
-    extra = [k for k in state if k not in fresh]
-    if missing or extra:
-        raise InputError(f"{path}: optimiser state does not match the optimiser (missing "
-                         f"{missing or 'none'}, unexpected {extra or 'none'})")
+    check_names(path, "optimiser state does not match the optimiser", fresh, state)
     for name, expected in fresh.items():
         value = state[name]
         floating = expected.dtype.kind == "f"

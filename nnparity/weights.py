@@ -98,13 +98,19 @@ def _read(archive: Any, key: str, path: Path) -> np.ndarray:
         raise ValueError(f"{path}: entry '{key}' is damaged ({exc})") from None
 
 
+def check_names(path: str | os.PathLike[str], what: str, expected: Any, got: Any) -> None:
+    """``ValueError`` naming the file, ``what`` and the missing and unexpected names when the
+    keys of ``got`` are not those of ``expected``."""
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    if missing or extra:
+        raise ValueError(f"{path}: {what} (missing {missing or 'none'}, unexpected "
+                         f"{extra or 'none'})")
+
+
 def _check(path: Path, spec: Spec, params: dict[str, np.ndarray]) -> None:
     shapes = spec.param_shapes()
-    missing = [k for k in shapes if k not in params]
-    extra = [k for k in params if k not in shapes]
-    if missing or extra:
-        raise ValueError(f"{path}: parameter names do not match the spec "
-                         f"(missing {missing or 'none'}, unexpected {extra or 'none'})")
+    check_names(path, "parameter names do not match the spec", shapes, params)
     for name, shape in shapes.items():
         value = params[name]
         if value.shape != tuple(shape):
