@@ -216,6 +216,42 @@ def test_truncated_results_npz(tmp_path, capsys):
             "damaged or truncated", capsys, tmp_path)
 
 
+VERIFY_OWNED = pytest.mark.xfail(
+    strict=True, reason="in nnparity/verify/, fixed with verify's own issue; remove this mark then")
+
+
+@pytest.fixture
+def tanh_vectors(tmp_path_factory) -> Path:
+    """The default golden vectors (``seed000-tanh-ce-sum`` among them)."""
+    folder = tmp_path_factory.mktemp("vectors") / "vectors"
+    assert main(["vectors", "export", str(folder)]) == 0
+    return folder
+
+
+@VERIFY_OWNED
+@pytest.mark.parametrize(("entry", "phrase"), [
+    (5, "seed000-tanh-ce-sum"),
+    ({"dW1": {"shape": [-1, 5], "data": [1, 2, 3, 4, 5]}}, "dW1"),
+])
+def test_results_entries_of_the_wrong_kind(entry, phrase, tanh_vectors, tmp_path, capsys):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"vectors": {"seed000-tanh-ce-sum": entry}}))
+    capsys.readouterr()
+    refused(["verify", "--results", str(results), "--vectors", str(tanh_vectors)], 2, phrase,
+            capsys, tmp_path)
+
+
+@VERIFY_OWNED
+def test_truncated_vectors_npz_names_the_file(tanh_vectors, tmp_path, capsys):
+    vector = tanh_vectors / "seed000-tanh-ce-sum.npz"
+    vector.write_bytes(vector.read_bytes()[:500])
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"vectors": {"seed000-tanh-ce-sum": {}}}))
+    capsys.readouterr()
+    refused(["verify", "--results", str(results), "--vectors", str(tanh_vectors)], 2,
+            str(vector), capsys, tmp_path)
+
+
 # ------------------------------------------------------------------- 5. silently accepted
 @pytest.mark.parametrize(("dtype", "phrase"), [
     (np.float16, "W1 has dtype float16, the spec's dtype is float64"),
