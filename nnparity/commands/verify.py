@@ -10,6 +10,7 @@ written by a program in any language against golden vectors. Exit 0 when everyth
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -19,8 +20,9 @@ from nnparity.errors import InputError
 from nnparity.verify import output
 from nnparity.verify.adapters import build_adapter, make_spec, parse_json_option, read_declaration
 from nnparity.verify.layout import to_canonical, user_inputs
-from nnparity.verify.problem import DEFAULT_BATCH, make_problem
+from nnparity.verify.problem import DEFAULT_BATCH, check_batch, make_problem
 from nnparity.verify.runner import run_user_file
+from nnparity.verify.sandbox import MODES, not_sandboxed_warning, resolve_mode
 from nnparity.verify.session import Verdict, failed_run, judge
 from nnparity.verify.vectors import load_vector, read_results, user_tensors
 
@@ -42,7 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frameworks shown alongside: all (default), none, or a comma list "
                         f"of {', '.join(FRAMEWORKS)}")
     parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds your code may run (60)")
+                        help="seconds your code may run (60; inf: no limit)")
+    parser.add_argument("--sandbox", default="auto", choices=MODES,
+                        help="run your code in a bubblewrap sandbox: require, auto (default: "
+                        "when bwrap works, else unsandboxed with a warning), off")
     parser.add_argument("--results", type=Path, metavar="FILE",
                         help="a results file (.json or .npz) to check against --vectors")
     parser.add_argument("--vectors", type=Path, metavar="DIR",
@@ -86,15 +91,22 @@ def _verify_file(args: argparse.Namespace) -> list[Verdict]:
         from nnparity.backends.determinism import apply_determinism
 
         apply_determinism(seed=args.seed)
+    memory = check_batch(adapter.spec, args.batch, adapter.steps)
+    sandbox = resolve_mode(args.sandbox)
+    if sandbox == "scratch":
+        print(not_sandboxed_warning(args.sandbox), file=sys.stderr)
     problem = make_problem(adapter.spec, args.seed, args.batch)
     inputs = user_inputs(adapter, problem.params, problem.x, problem.y)
-    outcome = run_user_file(path, adapter, inputs, problem.n, args.timeout)
-    if outcome.error is not None:
+    outcome = run_user_file(path, adapter, inputs, problem.n, timeout=args.timeout,
+                            sandbox=sandbox, memory=memory)
+    if outcome.error is not None and not outcome.raw:
         return [failed_run(path.name, problem, outcome.error, outcome.seconds)]
     problem.lr = float(outcome.lr or problem.lr)
+    problem.optimizer = adapter.make_optimizer(problem.lr) if adapter.optimizer else None
+    problem.steps = adapter.steps
     user = to_canonical(adapter, outcome.raw, problem.n)
     return [judge(path.name, problem, user, seconds=outcome.seconds, warnings=outcome.warnings,
-                  backends=backends)]
+                  backends=backends if outcome.error is None else (), crash=outcome.error)]
 
 
 def _verify_results(args: argparse.Namespace) -> list[Verdict]:

@@ -47,20 +47,25 @@ from pathlib import Path
 from typing import Any
 
 from nnparity.errors import InputError
+from nnparity.reference.optim import Optimizer
 from nnparity.reference.spec import MLPSpec
 
 NAME = "NNPARITY"
 LAYOUTS = ("row", "column")
 BIAS_SHAPES = ("row", "column", "flat")
 LABELS = ("onehot", "index")
-STEPS = ("model", "forward", "backward", "update")
+CALLS = ("model", "forward", "backward", "update")
 FORWARD_ROLES = ("z", "h")
 BACKWARD_ROLES = ("delta", "dW", "db")
 UPDATE_ROLES = ("W_new", "b_new")
 PER_LAYER = ("z", "h", "delta", "dW", "db", "W", "b", "W_new", "b_new")
 SCALARS = ("output", "loss")
-OPTIONS = ("spec", "layout", "bias_shape", "labels", "grads_reduction", "grads_after", "lr")
-KEYS = (*OPTIONS, *STEPS, *SCALARS, *PER_LAYER)
+OPTIONS = ("spec", "layout", "bias_shape", "labels", "grads_reduction", "grads_after", "lr",
+           "optimizer", "steps")
+KEYS = (*OPTIONS, *CALLS, *SCALARS, *PER_LAYER)
+OPTIMIZER_KEYS = ("name", "lr", "momentum", "beta1", "beta2", "eps", "variant", "weight_decay")
+DEFAULT_STEPS = 3  # with an optimizer: enough for momentum's and Adam's state to matter
+MAX_STEPS = 100
 
 
 @dataclass(frozen=True)
@@ -74,19 +79,27 @@ class Adapter:
     grads_reduction: str = "sum"
     grads_after: str = "backward"
     lr: float | str = 0.1
-    steps: dict[str, str] = field(default_factory=dict)
+    calls: dict[str, str] = field(default_factory=dict)
     scalars: dict[str, str] = field(default_factory=dict)
     roles: dict[str, list[str | None]] = field(default_factory=dict)
+    optimizer: dict[str, Any] | None = None
+    steps: int = 1
+
+    def make_optimizer(self, lr: float) -> Optimizer:
+        """The reference optimiser of the declaration (plain SGD without one) at ``lr``."""
+        options = {k: v for k, v in (self.optimizer or {}).items() if k != "weight_decay"}
+        return Optimizer(**{"name": "sgd", **options, "lr": options.get("lr", lr)})
 
     @property
     def compares_updates(self) -> bool:
         """True when updated parameters are read (an ``update`` step or ``W_new``/``b_new``)."""
-        return "update" in self.steps or any(r in self.roles for r in UPDATE_ROLES)
+        return "update" in self.calls or any(r in self.roles for r in UPDATE_ROLES)
 
     def to_json(self) -> dict[str, Any]:
         """What the subprocess needs (plain JSON)."""
         return {"layout": self.layout, "bias_shape": self.bias_shape, "labels": self.labels,
-                "lr": self.lr, "grads_after": self.grads_after, "steps": self.steps,
+                "lr": self.lr, "grads_after": self.grads_after, "calls": self.calls,
+                "steps": self.steps,
                 "scalars": self.scalars,
                 "roles": self.roles, "depth": self.spec.depth, "bias": self.spec.bias}
 
@@ -184,20 +197,56 @@ def build_adapter(declaration: dict[str, Any], spec: MLPSpec | None, where: str)
     if options["labels"] == "index" and spec.loss != "ce":
         raise InputError(f"{where}: labels 'index' needs the 'ce' loss, the spec has "
                          f"{spec.loss!r}")
-    lr = declaration.get("lr", 0.1)
+    lr = declaration.get("lr", (declaration.get("optimizer") or {}).get("lr", 0.1))
     if isinstance(lr, bool) or not isinstance(lr, int | float | str) or \
             (not isinstance(lr, str) and not lr > 0):
         raise InputError(f"{where}: lr must be a positive number or a global's name, got {lr!r}")
-    steps = {k: _expression(declaration[k], k, where) for k in STEPS if k in declaration}
+    optimizer = _optimizer(declaration.get("optimizer"), where)
+    if optimizer and "weight_decay" in optimizer:
+        wd = optimizer["weight_decay"]
+        if spec.weight_decay not in (0.0, wd):
+            raise InputError(f"{where}: optimizer weight_decay {wd!r} and spec weight_decay "
+                             f"{spec.weight_decay!r} differ: give one")
+        spec = spec.with_(weight_decay=float(wd))
+    steps = declaration.get("steps", DEFAULT_STEPS if optimizer else 1)
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise InputError(f"{where}: steps must be a whole number from 1 to {MAX_STEPS}, "
+                         f"got {steps!r}")
+    calls = {k: _expression(declaration[k], k, where) for k in CALLS if k in declaration}
     scalars = {k: _expression(declaration[k], k, where) for k in SCALARS if k in declaration}
     roles = {k: _per_layer(declaration[k], k, spec.depth, where)
              for k in PER_LAYER if k in declaration}
     if not spec.bias:
         for role in ("b", "db", "b_new"):
             roles.pop(role, None)
-    adapter = Adapter(spec, lr=lr, steps=steps, scalars=scalars, roles=roles, **options)
+    adapter = Adapter(spec, lr=lr, calls=calls, scalars=scalars, roles=roles,
+                      optimizer=optimizer, steps=steps, **options)
     _check_steps(adapter, where)
     return adapter
+
+
+def _optimizer(value: Any, where: str) -> dict[str, Any] | None:
+    """The declared ``optimizer`` dict, checked by building the reference optimiser from it."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: optimizer must be a dict like {{'name': 'adam', 'lr': 0.01}}"
+                         f", got {value!r}")
+    unknown = sorted(set(value) - set(OPTIMIZER_KEYS))
+    if unknown:
+        raise InputError(f"{where}: unknown optimizer key(s) {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(OPTIMIZER_KEYS)}")
+    for key, number in value.items():
+        if key not in ("name", "variant") and (isinstance(number, bool)
+                                               or not isinstance(number, int | float)):
+            raise InputError(f"{where}: optimizer {key} must be a number, got {number!r}")
+    if value.get("weight_decay", 0) < 0:
+        raise InputError(f"{where}: optimizer weight_decay must be >= 0")
+    try:
+        Optimizer(**{"lr": 0.1, **{k: v for k, v in value.items() if k != "weight_decay"}})
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{where}: optimizer: {exc}") from None
+    return dict(value)
 
 
 def _choice(data: dict[str, Any], key: str, allowed: tuple[str, ...], default: str,
@@ -239,15 +288,15 @@ def _per_layer(value: Any, key: str, depth: int, where: str) -> list[str | None]
 
 def _check_steps(adapter: Adapter, where: str) -> None:
     declared = set(adapter.roles) | set(adapter.scalars)
-    if not adapter.steps.keys() & {"forward", "backward", "update"}:
+    if not adapter.calls.keys() & {"forward", "backward", "update"}:
         raise InputError(f"{where}: {NAME} names no step to run: give 'forward', 'backward' "
                          "and/or 'update' expressions")
-    if "forward" not in adapter.steps and "backward" not in adapter.steps \
+    if "forward" not in adapter.calls and "backward" not in adapter.calls \
             and declared & {*FORWARD_ROLES, "output"}:
         raise InputError(f"{where}: z/h/output are declared but there is no 'forward' step")
-    if adapter.grads_after == "update" and "update" not in adapter.steps:
+    if adapter.grads_after == "update" and "update" not in adapter.calls:
         raise InputError(f"{where}: grads_after is 'update' but there is no 'update' step")
-    if "backward" not in adapter.steps and declared & {*BACKWARD_ROLES, "loss"}:
+    if "backward" not in adapter.calls and declared & {*BACKWARD_ROLES, "loss"}:
         raise InputError(f"{where}: loss/delta/dW/db are declared but there is no 'backward' "
                          "step")
     if adapter.compares_updates and not ({"W", "W_new"} & set(adapter.roles)):

@@ -81,14 +81,18 @@ class Context:
         return self.variants[mistake]
 
     def gradient_prediction(self, key: tuple[str, str], grads: Tensors) -> np.ndarray | None:
-        """The tensor at ``key`` implied by gradients ``grads`` (``p - lr * g`` for updates)."""
+        """The tensor at ``key`` implied by ``grads``: the tensor itself when ``grads`` holds it
+        (a full variant of the reference), else for the first update ``p - lr * g`` (plain SGD
+        only; later steps and other optimisers need a full variant)."""
         stage, name = key
-        if stage in ("delta", "grad", "loss"):
+        if key in grads or stage in ("delta", "grad", "loss"):
             return grads.get(key)
-        if stage == "update":
-            param = name.split(".", 1)[1]
-            return self.problem.params[param] - self.problem.lr * grads[("grad", param)]
-        return None
+        label, param = name.split(".", 1)
+        rule = self.problem.update_rule()
+        if stage != "update" or label != "step1" or rule.name != "sgd" \
+                or ("grad", param) not in grads:
+            return None
+        return self.problem.params[param] - rule.lr * grads[("grad", param)]
 
     def check(self, key: tuple[str, str], grads: Tensors) -> Comparison | None:
         """The passing comparison if the learner's tensor is what ``grads`` imply, else None."""
@@ -111,7 +115,7 @@ def _agreement(c: Comparison) -> str:
 
 
 def _negated(tensors: Tensors) -> Tensors:
-    return {k: -v if k[0] in ("delta", "grad") else v for k, v in tensors.items()}
+    return {k: -v for k, v in tensors.items() if k[0] in ("delta", "grad")}
 
 
 def softmax_overflow(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nnparity import report
+from nnparity.backends.compare import describe_divergence
 
 from .session import YOURS, Verdict
 
@@ -37,14 +38,19 @@ def render(verdict: Verdict, verbose: bool = False) -> str:
     for name, why in verdict.skipped_backends.items():
         lines.append(f"  {name}: skipped ({why})")
     lines.append("")
-    if yours.error is not None:
+    if yours.error is not None and not yours.comparisons:
         lines.append(f"error: {yours.error}")
     elif yours.passed:
         lines.append(f"result: all {len(yours.comparisons)} tensors you expose match the "
                      "reference")
+    elif verdict.first is None:
+        lines.append("all the tensors read before your code failed match the reference")
+        lines.append(f"error: {yours.error}")
     else:
-        lines.append(f"first divergence: {yours.divergence}")
+        lines.append(f"first divergence: {describe_divergence(yours.comparisons)}")
         lines += _diagnosis_lines(verdict)
+        if yours.error is not None:
+            lines.append(f"then your code failed: {yours.error}")
     return "\n".join(lines)
 
 
@@ -71,7 +77,7 @@ def failures(verdicts: Sequence[Verdict]) -> list[str]:
     for v in verdicts:
         if not v.yours.passed:
             title = f"; diagnosis: {v.diagnosis.title}" if v.diagnosis else ""
-            lines.append(f"FAILED {v.case}: {v.yours.divergence}{title}")
+            lines.append(f"FAILED {v.case}: {v.divergence}{title}")
     return lines
 
 
@@ -82,6 +88,7 @@ def to_json(verdicts: Sequence[Verdict], command: dict[str, Any]) -> dict[str, A
     data = report.to_json(results, skipped_backends=skipped, command=command)
     for v in verdicts:
         entry = data["cases"][v.case]["backends"][YOURS]
+        entry["first_divergence"] = v.divergence
         entry["diagnosis"] = v.diagnosis.to_dict() if v.diagnosis else None
         entry["warnings"] = v.warnings
     return data

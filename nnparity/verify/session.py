@@ -8,11 +8,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nnparity.backends import registry
-from nnparity.backends.compare import Comparison, Tensors, compare_all, first_divergence, tolerance
+from nnparity.backends.compare import (
+    Comparison,
+    Tensors,
+    compare_all,
+    describe_divergence,
+    first_divergence,
+    tolerance,
+)
 from nnparity.report import CaseResult
 
 from .diagnose import Context, Diagnosis, diagnose
-from .problem import Problem, backend_tensors, reference_tensors, variant_of
+from .problem import Problem, backend_tensors, reference_tensors
 
 YOURS = "yours"
 
@@ -31,6 +38,14 @@ class Verdict:
     def yours(self) -> CaseResult:
         """The learner's result."""
         return self.results[0]
+
+    @property
+    def divergence(self) -> str:
+        """The first wrong tensor of the stages that ran, then the crash, if any."""
+        comparisons, error = self.yours.comparisons, self.yours.error
+        if error is None or not comparisons:
+            return self.yours.divergence
+        return f"{describe_divergence(comparisons)}; then your code failed: {error}"
 
     @property
     def first(self) -> Comparison | None:
@@ -53,14 +68,20 @@ def judge(
     warnings: Sequence[str] = (),
     backends: Sequence[str] = (),
     reference: Tensors | None = None,
+    crash: str | None = None,
 ) -> Verdict:
-    """Compare ``user`` (canonical layout) with the reference; run ``backends`` alongside."""
+    """Compare ``user`` (canonical layout) with the reference; run ``backends`` alongside.
+
+    ``crash``: the learner's code failed after the stages that produced ``user`` (which are
+    judged and diagnosed all the same; the crash is reported after them).
+    """
     spec = problem.spec
     reference = reference if reference is not None else reference_tensors(problem)
     tol = tolerance(spec.dtype, spec.family)
     expected = {k: v for k, v in reference.items() if k in user}
     comparisons = compare_all(user, expected, tol)
-    yours = CaseResult(case, YOURS, comparisons, seconds=seconds, spec=spec.to_dict())
+    yours = CaseResult(case, YOURS, comparisons, seconds=seconds, spec=spec.to_dict(),
+                       error=crash)
     verdict = Verdict(case, [yours], warnings=list(warnings))
     ctx = Context(problem, reference, user, list(warnings))
     verdict.diagnosis = diagnose(ctx, first_divergence(comparisons))
@@ -83,10 +104,10 @@ def alongside(case: str, problem: Problem, reference: Tensors, backends: Sequenc
         result = CaseResult(case, name, spec=spec.to_dict())
         try:
             backend = registry.get(name)
-            variant = variant_of(backend)
-            expected = reference if variant == "torch" else \
-                reference_tensors(problem, variant=variant)
-            result.comparisons = compare_all(backend_tensors(backend, problem), expected,
+            rule = problem.update_rule(backend.optimizer_variant)
+            expected = reference if rule == problem.update_rule() else \
+                reference_tensors(problem, optimizer=rule)
+            result.comparisons = compare_all(backend_tensors(backend, problem, rule), expected,
                                              tolerance(spec.dtype, spec.family))
         except Exception as exc:  # a backend bug must not hide the learner's verdict
             result.error = f"{type(exc).__name__}: {exc}"
