@@ -10,6 +10,7 @@ written by a program in any language against golden vectors. Exit 0 when everyth
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -127,7 +128,20 @@ def _verify_results(args: argparse.Namespace) -> list[Verdict]:
     return verdicts
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: unwinds through the runner, which kills the learner's processes."""
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
+    previous = signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     for target in (args.json, args.junit):
         if target:
             report.check_writable(target)

@@ -43,6 +43,7 @@ def render(verdict: Verdict, verbose: bool = False) -> str:
     elif yours.passed:
         lines.append(f"result: all {len(yours.comparisons)} tensors you expose match the "
                      "reference")
+        lines += [f"  note: {w}" for w in verdict.warnings]
     elif verdict.first is None:
         lines.append("all the tensors read before your code failed match the reference")
         lines.append(f"error: {yours.error}")

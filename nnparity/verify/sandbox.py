@@ -140,11 +140,11 @@ def _bwrap_command(folder: Path, copy: Path, script: Path, python: list[str]) ->
            "--size", str(FILE_SIZE), "--tmpfs", "/tmp"]
     for hidden in _hidden_folders():
         cmd += ["--tmpfs", str(hidden)]
-    if folder.parent != folder and Path(tempfile.gettempdir()) in folder.parents:
-        cmd += ["--ro-bind", str(folder.parent), str(folder.parent)]  # os.pardir imports
-    cmd += ["--bind", str(copy), str(folder), "--ro-bind", str(script), CHILD_SCRIPT,
-            "--chdir", str(folder), "--unshare-all", "--die-with-parent", "--new-session",
-            "--", *python, CHILD_SCRIPT]
+    cmd += ["--ro-bind", str(script), CHILD_SCRIPT]
+    if Path("/tmp") in folder.parent.parents:  # os.pardir imports, under the private /tmp
+        cmd += ["--ro-bind", str(folder.parent), str(folder.parent)]
+    cmd += ["--bind", str(copy), str(folder), "--chdir", str(folder), "--unshare-all",
+            "--die-with-parent", "--new-session", "--", *python, CHILD_SCRIPT]
     return cmd
 
 
@@ -265,8 +265,8 @@ def run_confined(folder: Path, job: bytes, *, mode: str, timeout: float, channel
                 os.close(results_w)
                 results_w = -1
                 finished = _communicate(proc, job, results_r, timeout, channel_limit)
-            if mode == "scratch":
-                finished.left_behind += _kill_orphans(token)
+                if mode == "scratch":  # before the group is killed: name what was left
+                    finished.left_behind = _kill_orphans(token) or finished.left_behind
         finally:
             os.close(results_r)
             if results_w >= 0:
