@@ -7,16 +7,17 @@ given on the command line (``--adapter``). Keys:
 Model and data
 - ``spec``: the MLPSpec fields (``input_dim``, ``layers``, ``activations``, ``loss``,
   ``reduction``, ``weight_decay``, ``bias``, ``dtype``); ``--spec`` overrides it.
-- ``layout``: ``"row"`` (seed 000: ``x [N, D]``, ``W [in, out]``, ``z = x @ W + b``) or
-  ``"column"`` (seed 004: ``x [D, N]`` column vectors, ``W [out, in]``, ``P = W X + b``).
+- ``layout``: ``"row"`` (the BP lecture: ``x [N, D]``, ``W [in, out]``, ``z = x @ W + b``) or
+  ``"column"`` (the Fashion-MNIST report: ``x [D, N]`` column vectors, ``W [out, in]``,
+  ``P = W X + b``).
 - ``bias_shape``: ``"row"`` ``[1, D]`` / ``"column"`` ``[D, 1]`` / ``"flat"`` ``[D]``
   (default: the layout's own).
 - ``labels``: ``"onehot"`` (default; ``[N, K]``, or ``[K, N]`` in column layout) or ``"index"``
   (class indices ``[N]``, ``ce`` only).
 - ``grads_reduction``: ``"sum"`` or ``"mean"``: what the exposed deltas and gradients are, when
-  it differs from the spec (seed 004 sums gradients and divides by N in its update).
+  it differs from the spec (the Fashion-MNIST report sums gradients and divides by N in its update).
 - ``grads_after``: ``"backward"`` (default) or ``"update"``: read ``delta``, ``dW`` and ``db``
-  after the update step instead (seed 003 adds the L2 term to ``dW`` in ``update``).
+  after the update step instead (the NumPy blog adds the L2 term to ``dW`` in ``update``).
 - ``lr``: the learning rate the user's update uses: a number, or the name of a global in the
   user's file (e.g. ``"learning_rate"``). Default 0.1.
 

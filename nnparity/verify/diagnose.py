@@ -8,7 +8,7 @@ learner's tensor matches that prediction within the tolerance of
 - ``sum-vs-mean``: the reference run with the other reduction (off by exactly the batch size N);
 - ``sign``: the negated reference gradient;
 - ``transposed``: the transpose of the learner's tensor against the reference;
-- ``bias-with-bias``: ``b - lr * b`` (seed 003's update) instead of ``b - lr * db``;
+- ``bias-with-bias``: ``b - lr * b`` (the NumPy blog's update) instead of ``b - lr * db``;
 - ``relu-at-zero``: the reference with relu'(0) = 1 at the batch's exact zeros of ``z``;
 - ``softmax-overflow``: a non-finite tensor where ``exp`` of the reference logits overflows;
 - ``last-derivative``: the reference without the last layer's activation derivative;
@@ -167,15 +167,15 @@ def transposed(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     return Diagnosis(
         "transposed", "transposed",
         f"Your {_label(key)} is the transpose of the reference ({user.shape} vs {ref.shape}). "
-        "In row layout (W [in, out], seed 000) dW = h_in.T @ delta; in column layout "
-        "(W [out, in], seed 004) dW = delta @ h_in.T. Either fix the product or declare the "
-        "layout your code uses (\"layout\": \"column\").",
+        "In row layout (W [in, out], the BP lecture) dW = h_in.T @ delta; in column layout "
+        "(W [out, in], the Fashion-MNIST report) dW = delta @ h_in.T. Either fix the product "
+        "or declare the layout your code uses (\"layout\": \"column\").",
         f"your tensor transposed equals the reference ({_agreement(result)})",
     )
 
 
 def bias_with_bias(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
-    """``b - lr * b`` (seed 003's bug) instead of ``b - lr * db``."""
+    """``b - lr * b`` (the NumPy blog's bug) instead of ``b - lr * db``."""
     stage, name = key
     param = name.split(".", 1)[-1]
     if stage != "update" or not param.startswith("b"):
@@ -187,7 +187,7 @@ def bias_with_bias(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     return Diagnosis(
         "bias-with-bias", "bias updated with the bias instead of its gradient",
         f"Your update computes {param} - lr * {param}; it should be {param} - lr * d{param} "
-        "(the bug in seed 003's TwoNet/ThreeNet.update).",
+        "(the bug in the NumPy blog's TwoNet/ThreeNet.update).",
         f"your updated {param} equals {param} - lr * {param} with lr = {ctx.problem.lr:g} "
         f"({_agreement(result)})",
     )
@@ -215,10 +215,11 @@ def sum_vs_mean(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
         return None
     if other == "sum":
         detail = (f"Your {_label(key)} is N = {n} times the reference: it sums over the batch, "
-                  "but the spec's reduction is 'mean' (seeds 002/003): divide dE/do by N.")
+                  "but the spec's reduction is 'mean' (the three-framework notes, the NumPy "
+                  "blog): divide dE/do by N.")
     else:
         detail = (f"Your {_label(key)} is 1/N = 1/{n} of the reference: it divides by the batch "
-                  "size, but the spec's reduction is 'sum' (seed 000): drop the division, or "
+                  "size, but the spec's reduction is 'sum' (the BP lecture): drop the division, or "
                   "declare reduction 'mean'.")
     return Diagnosis("sum-vs-mean", "off by exactly the batch size (sum vs mean)", detail,
                      f"the reference with reduction '{other}' reproduces it "
@@ -226,7 +227,7 @@ def sum_vs_mean(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 
 
 def relu_at_zero(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
-    """relu'(0) taken as 1 (seed 003's ``1(z >= 0)``) at exact zeros of ``z``."""
+    """relu'(0) taken as 1 (the NumPy blog's ``1(z >= 0)``) at exact zeros of ``z``."""
     spec = ctx.problem.spec
     layers = [name for name, act in zip(spec.layer_names, spec.activations, strict=True)
               if act in RELU_FAMILY]
@@ -249,7 +250,7 @@ def relu_at_zero(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     return Diagnosis(
         "relu-at-zero", "relu derivative at 0",
         "Your relu derivative is 1 at z = 0 (a mask like `z >= 0` or `dz[z < 0] = 0`, as in "
-        "seed 003). The convention here, as in seed 000, PyTorch and TensorFlow, is "
+        "the NumPy blog). The convention here, as in the BP lecture, PyTorch and TensorFlow, is "
         "relu'(0) = 0: use `z > 0` (or `dz[z <= 0] = 0`).",
         f"the batch has exact zeros ({where}); the reference with "
         f"relu'(0) = 1 reproduces your {_label(key)} ({_agreement(result)})",
@@ -269,7 +270,7 @@ def last_derivative(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     return Diagnosis(
         "last-derivative", "missing activation derivative on the last layer",
         f"Your delta of the last layer is dE/do without the factor {last}'(z): "
-        f"delta_L = dE/do * f'(z_L, h_L) (seed 000: `deltas0 * de_act_fun(z, h)`).",
+        f"delta_L = dE/do * f'(z_L, h_L) (the BP lecture: `deltas0 * de_act_fun(z, h)`).",
         f"the reference without that factor reproduces your {_label(key)} "
         f"({_agreement(result)})",
     )

@@ -1,8 +1,9 @@
 """Conversions between the learner's layout (as the adapter declares it) and the canonical one.
 
-Canonical (seed 000): ``x, z, h, delta [N, D]``, ``W [D_in, D_out]``, ``b [1, D]``. Column
-layout (seed 004): the transposes, ``x [D, N]`` column vectors and ``W [D_out, D_in]``. Biases
-come in the declared ``bias_shape``; any bias with the right number of entries is read back.
+Canonical (the BP lecture): ``x, z, h, delta [N, D]``, ``W [D_in, D_out]``, ``b [1, D]``.
+Column layout (the Fashion-MNIST report): the transposes, ``x [D, N]`` column vectors and
+``W [D_out, D_in]``. Biases come in the declared ``bias_shape``; any bias with the right number
+of entries is read back.
 
 Raw results from the subprocess are keyed ``"output"``, ``"loss"`` or ``"<role>/<layer>"``
 (1-based), e.g. ``"dW/2"``; canonical ones ``(stage, name)`` as in
