@@ -107,7 +107,8 @@ def _verify_file(args: argparse.Namespace) -> list[Verdict]:
     problem.steps = adapter.steps
     user = to_canonical(adapter, outcome.raw, problem.n)
     return [judge(path.name, problem, user, seconds=outcome.seconds, warnings=outcome.warnings,
-                  backends=backends if outcome.error is None else (), crash=outcome.error)]
+                  backends=backends if outcome.error is None else (), crash=outcome.error,
+                  layout=adapter.layout)]
 
 
 def _verify_results(args: argparse.Namespace) -> list[Verdict]:

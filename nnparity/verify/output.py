@@ -59,7 +59,13 @@ def _diagnosis_lines(verdict: Verdict) -> list[str]:
     diag = verdict.diagnosis
     if diag is None:
         hint = "no known pattern matches; compare the tensor named above with its derivation"
-        return [f"diagnosis: {hint}"] + [f"  warning in your code: {w}" for w in verdict.warnings]
+        sides = [f"  at {tuple(e['index'])}: yours {e['yours']:.6g}, reference "
+                 f"{e['reference']:.6g}" if all(isinstance(e[k], float) for k in
+                                               ("yours", "reference"))
+                 else f"  at {tuple(e['index'])}: yours {e['yours']}, reference {e['reference']}"
+                 for e in verdict.worst_elements]
+        return [f"diagnosis: {hint}"] + (["  where they differ most:", *sides] if sides else []) \
+            + [f"  warning in your code: {w}" for w in verdict.warnings]
     wrap = textwrap.TextWrapper(width=WIDTH, initial_indent="  ", subsequent_indent="  ")
     return [f"diagnosis: {diag.title}", *wrap.wrap(diag.detail),
             *wrap.wrap(f"checked: {diag.evidence}")]
@@ -91,6 +97,8 @@ def to_json(verdicts: Sequence[Verdict], command: dict[str, Any]) -> dict[str, A
         entry = data["cases"][v.case]["backends"][YOURS]
         entry["first_divergence"] = v.divergence
         entry["diagnosis"] = v.diagnosis.to_dict() if v.diagnosis else None
+        if v.worst_elements:
+            entry["worst_elements"] = v.worst_elements
         entry["warnings"] = v.warnings
     return data
 

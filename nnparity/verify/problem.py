@@ -14,7 +14,6 @@ The batch is built to expose the classic bugs, not only to be random:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,10 +26,10 @@ from nnparity.reference import mlp
 from nnparity.reference.family import init_params
 from nnparity.reference.optim import Optimizer, init_state
 from nnparity.reference.optim import step as optimizer_step
-from nnparity.reference.results import Trace
 from nnparity.reference.spec import MLPSpec
 
 from .layout import step_label
+from .mistakes import Backward, Update
 
 # exp() overflows above log(max float64) = 709.78; float32 would lose the tolerance at this scale.
 LOGIT_SHIFT = {"float64": 1000.0, "float32": 0.0}
@@ -97,26 +96,25 @@ def make_problem(spec: MLPSpec, seed: int = 0, batch: int = DEFAULT_BATCH,
 
 def reference_tensors(
     problem: Problem,
-    backward_spec: MLPSpec | None = None,
-    backward_trace: Callable[[Trace], Trace] | None = None,
+    backward: Backward = mlp.backward,
+    update: Update = optimizer_step,
     optimizer: Optimizer | None = None,
 ) -> Tensors:
     """Forward, loss, deltas and gradients of the reference on the problem's parameters, then
     the parameters after each of ``problem.steps`` updates on the same batch, in compare order.
 
-    ``backward_spec`` and ``backward_trace`` replace the spec and the forward trace seen by the
-    backward pass only, and ``optimizer`` the update rule (a framework's formulation, or a
-    mistake): that is how :mod:`nnparity.verify.diagnose` builds a mistake on purpose.
+    ``backward`` and ``update`` replace the reference's backward pass and optimiser step (that
+    is how :mod:`nnparity.verify.mistakes` builds a mistake on purpose); ``optimizer`` the update
+    rule (a framework's formulation).
     """
     rule = optimizer or problem.update_rule()
     params, state = problem.params, init_state(rule, problem.params)
     first, updates = None, []
     for step in range(1, problem.steps + 1):
         trace = mlp.forward(problem.spec, params, problem.x)
-        seen = backward_trace(trace) if backward_trace else trace
-        grads = mlp.backward(backward_spec or problem.spec, params, problem.x, seen, problem.y)
+        grads = backward(problem.spec, params, problem.x, trace, problem.y)
         first = first or (trace, grads)
-        params, state = optimizer_step(rule, params, grads.grads, state)
+        params, state = update(rule, params, grads.grads, state)
         updates.append((step_label(step), params))
     assert first is not None
     return collect(*first, updates)

@@ -9,6 +9,7 @@ import pytest
 from nnparity.backends.compare import compare_all, first_divergence, tolerance
 from nnparity.reference import MLPSpec
 from nnparity.verify.diagnose import Context, diagnose
+from nnparity.verify.mistakes import with_spec, with_trace
 from nnparity.verify.problem import make_problem, reference_tensors
 
 SPECS = {
@@ -60,28 +61,28 @@ def test_each_mistake_is_recognised(spec_name):
 
     def l2_twice(problem, user):
         w = problem.params["W1"]
-        plain = reference_tensors(problem, backward_spec=spec.with_(weight_decay=0))
+        plain = reference_tensors(problem, with_spec(spec.with_(weight_decay=0)))
         user[("grad", "W1")] = plain[("grad", "W1")] + (2 * spec.weight_decay + 0.03) * w
     assert judge(spec, l2_twice) == (("grad", "W1"), "l2-factor")
     if spec.weight_decay:
         def loss_without_l2(problem, user):
-            plain = reference_tensors(problem, backward_spec=spec.with_(weight_decay=0))
+            plain = reference_tensors(problem, with_spec(spec.with_(weight_decay=0)))
             user[("loss", "loss")] = plain[("loss", "loss")]
-        assert judge(spec, loss_without_l2) == (("loss", "loss"), "l2-factor")
+        assert judge(spec, loss_without_l2) == (("loss", "loss"), "weight-decay-missing")
 
 
 def test_relu_at_zero_and_last_derivative_through_the_update():
     relu_spec, sigmoid_spec = SPECS["relu-ce-mean-wd"], SPECS["sigmoid-l2-sum"]
 
     def relu_one(problem, user):
-        variant = reference_tensors(problem, backward_trace=lambda t: t.__class__(
-            t.output, {k: np.where(v == 0, 1e-300, v) for k, v in t.z.items()}, t.h))
+        variant = reference_tensors(problem, with_trace(lambda t: t.__class__(
+            t.output, {k: np.where(v == 0, 1e-300, v) for k, v in t.z.items()}, t.h)))
         user[("update", "step1.W1")] = variant[("update", "step1.W1")]
     assert judge(relu_spec, relu_one) == (("update", "step1.W1"), "relu-at-zero")
 
     def no_last(problem, user):
         spec = sigmoid_spec.with_(activations=("sigmoid", "identity"))
-        variant = reference_tensors(problem, backward_spec=spec)
+        variant = reference_tensors(problem, with_spec(spec))
         user[("update", "step1.b1")] = variant[("update", "step1.b1")]
     assert judge(sigmoid_spec, no_last) == (("update", "step1.b1"), "last-derivative")
 
