@@ -71,8 +71,21 @@ class Runner:
             raise self._failure(exc, expression, label, after) from None
 
     def assign(self, expression: str, value: np.ndarray, label: str) -> None:
-        """Store ``value`` where ``expression`` points (a global, an attribute or an item)."""
+        """Store ``value`` where ``expression`` points (a global, an attribute or an item).
+
+        An array of the same shape already there is overwritten in place, so that every object
+        sharing it (a layer built from ``model.params['W1']``) sees the new weights; anything
+        else is rebound.
+        """
         node = ast.parse(expression, mode="eval").body
+        try:
+            current = self.evaluate(expression, label, "the model was built")
+        except Failure:
+            current = None
+        if isinstance(current, np.ndarray) and current.shape == value.shape \
+                and current.flags.writeable and current.dtype == value.dtype:
+            np.copyto(current, value)
+            return
         try:
             if isinstance(node, ast.Name):
                 self.module.__dict__[node.id] = value

@@ -70,6 +70,8 @@ from .problem import Problem, reference_tensors
 
 RELU_FAMILY = ("relu", "leaky_relu")
 NICE_L2_FACTORS = {"0": 0.0, "1/2": 0.5, "2": 2.0}  # c / lambda, named in the message
+DERIVATIVES = {"sigmoid": ("h * (1 - h)", "sigmoid(z) * (1 - sigmoid(z))"),
+               "tanh": ("1 - h**2", "1 - tanh(z)**2")}  # (in terms of h, in terms of z)
 LOG_EPSILONS = (1e-7, 1e-8, 1e-10, 1e-12, 1e-15)  # as in log(p + 1e-7)
 
 
@@ -426,8 +428,18 @@ def bias_axis(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 
 def _full(ctx: Context, key: tuple[str, str], mistake: str, backward: Backward = mlp.backward,
           update: Update = optimizer_step) -> Comparison | None:
-    """The passing comparison when the reference with ``mistake`` reproduces the tensor."""
-    return ctx.check(key, ctx.variant(mistake, backward, update))
+    """The passing comparison when the reference with ``mistake`` reproduces the tensor (for an
+    updated parameter: at this step and at every later one the learner exposes)."""
+    variant = ctx.variant(mistake, backward, update)
+    result = ctx.check(key, variant)
+    if result is None or key[0] != "update":
+        return result
+    label, param = key[1].split(".", 1)
+    for step in range(int(label.removeprefix("step")) + 1, ctx.problem.steps + 1):
+        later = ("update", f"step{step}.{param}")
+        if later in ctx.user and ctx.check(later, variant) is None:
+            return None
+    return result
 
 
 def no_change(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
@@ -508,14 +520,15 @@ def derivative_argument_mixup(ctx: Context, key: tuple[str, str]) -> Diagnosis |
     if not layers or key[0] in ("forward", "loss"):
         return None
     acts = sorted({a for a in spec.activations if a in SMOOTH})
-    for on, formula, other in (("z", "h * (1 - h)` or `1 - h**2", "h"),
-                               ("h", "s(z) * (1 - s(z))` or `1 - tanh(z)**2", "z")):
+    in_h = " or ".join(f"`{DERIVATIVES[a][0]}`" for a in acts)
+    in_z = " or ".join(f"`{DERIVATIVES[a][1]}`" for a in acts)
+    for on, formula, other in (("z", in_h, "h"), ("h", in_z, "z")):
         result = _full(ctx, key, f"derivative-on-{on}", derivative_argument(layers, on))
         if result is not None:
             return Diagnosis(
                 f"derivative-on-{on}", f"activation derivative evaluated on {on} instead of "
                 f"{other}",
-                f"Your {'/'.join(acts)} derivative is written in terms of {other} (`{formula}`) "
+                f"Your {'/'.join(acts)} derivative is written in terms of {other} ({formula}) "
                 f"but is given {on}: pass it {other}, or write it in terms of {on}.",
                 f"the reference with the derivative evaluated on {on} reproduces your "
                 f"{_label(key)} ({_agreement(result)})")
@@ -632,9 +645,9 @@ def log_epsilon(ctx: Context) -> float | None:
 
 # Most specific first; each is tried on the first diverging tensor only.
 HYPOTHESES: tuple[Hypothesis, ...] = (
-    softmax_overflow, non_finite, bias_axis, transposed, shape, probabilities, no_change,
-    bias_with_bias, sign, sum_vs_mean, off_by_n, factor_two, relu_at_zero,
-    derivative_argument_mixup, last_derivative, stale, weight_decay, l2_factor, momentum, adam,
+    softmax_overflow, non_finite, bias_axis, transposed, shape, probabilities, momentum, adam,
+    no_change, bias_with_bias, sign, sum_vs_mean, off_by_n, factor_two, relu_at_zero,
+    derivative_argument_mixup, last_derivative, stale, weight_decay, l2_factor,
 )
 
 
