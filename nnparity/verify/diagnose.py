@@ -614,7 +614,7 @@ def adam(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
             ("adam-eps-inside", adam_with(correct=True, eps_inside=True),
              "inside the square root, sqrt(v_hat + eps)"),
             ("adam-eps-before", adam_eps_before_correction,
-             "to sqrt(v) before the bias correction (the Keras form)")):
+             "to sqrt(v) before the bias correction (the Keras and DLFS book form)")):
         if (result := _full(ctx, key, mistake, update=update)) is not None:
             return Diagnosis(
                 "adam-epsilon", "Adam's epsilon in the wrong place",
@@ -642,6 +642,14 @@ def log_epsilon(ctx: Context) -> float | None:
             return eps
     return None
 
+
+# Every code a hypothesis can report (the JSON's diagnosis.code), and the ones that only describe.
+CODES = ("softmax-overflow", "non-finite", "bias-axis", "transposed", "shape", "probabilities",
+         "momentum-order", "momentum-average", "adam-bias-correction", "adam-epsilon",
+         "no-update", "bias-with-bias", "sign", "sum-vs-mean", "off-by-n", "factor-two",
+         "relu-at-zero", "derivative-on-z", "derivative-on-h", "last-derivative",
+         "stale-weights", "weight-decay-on-bias", "weight-decay-missing", "l2-factor")
+DESCRIPTIVE = ("non-finite", "shape")
 
 # Most specific first; each is tried on the first diverging tensor only.
 HYPOTHESES: tuple[Hypothesis, ...] = (
