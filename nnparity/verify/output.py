@@ -71,6 +71,27 @@ def _diagnosis_lines(verdict: Verdict) -> list[str]:
             *wrap.wrap(f"checked: {diag.evidence}")]
 
 
+def student_line(verdict: Verdict) -> str:
+    """One line per graded file: ``PASS``, ``FAIL`` (where, and the diagnosis code) or ``ERROR``
+    (the code could not be checked: it crashed before any tensor, or its declaration is wrong)."""
+    yours = verdict.yours
+    if yours.passed:
+        notes = f" ({len(verdict.warnings)} note(s))" if verdict.warnings else ""
+        return f"PASS   {verdict.case}: {len(yours.comparisons)} tensors match{notes}"
+    if yours.error is not None and not yours.comparisons:
+        return f"ERROR  {verdict.case}: {yours.error}"
+    code = verdict.diagnosis.code if verdict.diagnosis else "no diagnosis"
+    return f"FAIL   {verdict.case}: {verdict.divergence} [{code}]"
+
+
+def grade_summary(verdicts: Sequence[Verdict]) -> str:
+    """``graded 4 files: 2 passed, 1 failed, 1 error``."""
+    passed = sum(v.yours.passed for v in verdicts)
+    errors = sum(1 for v in verdicts if v.yours.error is not None and not v.yours.comparisons)
+    return (f"graded {len(verdicts)} files: {passed} passed, {len(verdicts) - passed - errors} "
+            f"failed, {errors} error(s)")
+
+
 def summary(verdicts: Sequence[Verdict], seconds: float | None = None) -> str:
     """The report module's summary line over every case and backend."""
     results = [r for v in verdicts for r in v.results]

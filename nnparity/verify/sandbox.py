@@ -25,7 +25,6 @@ import ctypes
 import functools
 import math
 import os
-import resource
 import secrets
 import selectors
 import shutil
@@ -33,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -52,6 +52,7 @@ TOKEN_VARIABLE = "NNPARITY_VERIFY_JOB"
 SKIP_COPY = shutil.ignore_patterns("__pycache__", ".git", "*.pyc")
 PR_SET_CHILD_SUBREAPER = 36
 CHILD_SCRIPT = "/tmp/.nnparity/child.py"  # where the child script is mounted inside bwrap
+cancel = threading.Event()  # set: every running learner is stopped (Ctrl-C while grading)
 
 
 @dataclass
@@ -148,14 +149,24 @@ def _bwrap_command(folder: Path, copy: Path, script: Path, python: list[str]) ->
     return cmd
 
 
-def _limits(address_space: int, cpu_seconds: float) -> None:
-    """rlimits of the learner's process (runs between fork and exec)."""
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE, FILE_SIZE))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if math.isfinite(cpu_seconds):
-        cpu = int(cpu_seconds) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+# Sets the rlimits, then becomes the command (a launcher, as preexec_fn is unsafe with threads).
+LIMITER = """import os, resource, sys
+space, cpu, size = map(int, sys.argv[1:4])
+resource.setrlimit(resource.RLIMIT_AS, (space, space))
+resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+if cpu > 0:
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+os.execvp(sys.argv[4], sys.argv[4:])
+"""
+
+
+def _limited(cmd: list[str], address_space: int, cpu_seconds: float) -> list[str]:
+    """``cmd`` run under the rlimits: address space, CPU seconds (none for an infinite
+    timeout), file size, no core dumps."""
+    cpu = int(cpu_seconds) + 1 if math.isfinite(cpu_seconds) else 0
+    return [sys.executable, "-I", "-c", LIMITER, str(address_space), str(cpu), str(FILE_SIZE),
+            *cmd]
 
 
 def _become_subreaper() -> bool:
@@ -223,9 +234,9 @@ def _spawned(cmd: list[str], cwd: Path, env: dict[str, str], address_space: int,
              cpu_seconds: float, results_w: int) -> Iterator[subprocess.Popen[bytes]]:
     """The process, killed with its whole process group whatever happens in the block."""
     proc = subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, pass_fds=(results_w,), start_new_session=True,
-        preexec_fn=functools.partial(_limits, address_space, cpu_seconds),
+        _limited(cmd, address_space, cpu_seconds), cwd=cwd, env=env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(results_w,),
+        start_new_session=True,
     )
     try:
         yield proc
@@ -298,6 +309,8 @@ def _communicate(proc: subprocess.Popen[bytes], job: bytes, results_r: int, time
         sel.register(fd, selectors.EVENT_READ)
     exited_at = math.inf
     while len(sel.get_map()) > 0:
+        if cancel.is_set():
+            raise KeyboardInterrupt
         now = time.monotonic()
         if now >= deadline:
             sel.close()

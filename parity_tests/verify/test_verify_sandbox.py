@@ -255,3 +255,24 @@ def test_sandbox_require_without_bubblewrap_is_exit_2(tmp_path, capsys, monkeypa
     assert code == 2 and "--sandbox require: bubblewrap (bwrap) is not installed" in err
     _, _, err = verify(path, capsys, "--sandbox", "auto")
     assert "NOT sandboxed" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("mode", ["require", "off"])
+def test_ctrl_c_while_grading_in_parallel_leaves_no_learner_process(tmp_path, mode, request):
+    if mode == "require":
+        request.getfixturevalue("sandboxed")
+    marker = f"learner-{uuid.uuid4().hex}"
+    folder = tmp_path / marker
+    for name in ("one.py", "two.py"):
+        learner(folder, HANGER, name)
+    proc = subprocess.Popen([sys.executable, "-m", "nnparity", "verify", str(folder), "--jobs",
+                             "2", "--timeout", "inf", "--sandbox", mode],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while len(_marked(marker, "sleep")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(_marked(marker, "sleep")) == 2, "the learners' grandchildren never started"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130, proc.stderr.read() if proc.stderr else ""
+    time.sleep(0.2)
+    assert _marked(marker) == []
