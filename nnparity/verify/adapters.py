@@ -19,7 +19,13 @@ Model and data
 - ``grads_after``: ``"backward"`` (default) or ``"update"``: read ``delta``, ``dW`` and ``db``
   after the update step instead (the NumPy blog adds the L2 term to ``dW`` in ``update``).
 - ``lr``: the learning rate the user's update uses: a number, or the name of a global in the
-  user's file (e.g. ``"learning_rate"``). Default 0.1.
+  user's file (e.g. ``"learning_rate"``). Default: the optimizer's ``lr``, else 0.1.
+- ``optimizer``: the update rule the user's code implements, a dict of
+  :data:`OPTIMIZER_KEYS` (``name`` ``sgd``/``momentum``/``adam`` and the hyperparameters of
+  :class:`nnparity.reference.optim.Optimizer`; ``weight_decay`` is the spec's L2 lambda);
+  without it, one plain SGD step.
+- ``steps``: updates run on the same batch, the user's code carrying its optimiser state
+  (default :data:`DEFAULT_STEPS` with an optimizer, 1 without).
 
 Steps (Python expressions, evaluated in the user's module with ``x``, ``y``, ``W`` and ``b``
 (lists per layer), ``W1, b1, ...``, ``lr``, ``N`` and the results of earlier steps in scope):
@@ -33,8 +39,9 @@ Where the numbers are (expressions read after their step; per layer either a tem
 - after ``forward``: ``output``, ``z``, ``h``;
 - after ``backward``: ``loss``, ``delta`` (dL/dz), ``dW``, ``db``;
 - ``W``, ``b``: where the model keeps its weights; the tool writes its weights there after
-  ``model`` (so a model that draws random weights is fine) and reads them back after the last
-  step as the updated parameters when there is an ``update`` step;
+  ``model`` (in place when an array of that shape and dtype is there, so layers sharing it see
+  them; a model that draws random weights is fine) and reads them back after each step as the
+  updated parameters when there is an ``update`` step;
 - ``W_new``, ``b_new``: where the updated weights are, when not where ``W``/``b`` say (e.g.
   ``"back[0][{i}]['w']"``); giving them also turns the update comparison on.
 """
