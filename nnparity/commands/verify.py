@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -132,6 +133,8 @@ def _interrupted(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return _run(args)  # signal handlers can only be set from the main thread
     previous = signal.signal(signal.SIGTERM, _interrupted)
     try:
         return _run(args)
