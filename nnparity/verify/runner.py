@@ -50,7 +50,7 @@ def run_user_file(path: Path, adapter: Adapter, inputs: dict[str, np.ndarray], n
     path = path.resolve()
     job = encode({"file": str(path), "adapter": {**adapter.to_json(), "n": n}}, inputs)
     limit = 4 * adapter.steps * memory + CHANNEL_SLACK
-    done = run_confined(path.parent, job, mode=sandbox, timeout=timeout, channel_limit=limit,
+    done = run_confined(path, job, mode=sandbox, timeout=timeout, channel_limit=limit,
                         memory=memory)
     outcome = _outcome(path, done, timeout)
     outcome.seconds = done.seconds

@@ -121,9 +121,9 @@ def _hidden_folders() -> list[Path]:
     return sorted(folders)
 
 
-def _copy_folder(folder: Path, scratch: Path) -> Path:
-    """A writable copy of ``folder`` under ``scratch`` (just the learner's file when the folder
-    is larger than :data:`COPY_LIMIT`)."""
+def _copy_folder(folder: Path, scratch: Path, keep: Path) -> Path:
+    """A writable copy of ``folder`` under ``scratch`` (only the learner's file ``keep`` when
+    the folder holds more than :data:`COPY_LIMIT` bytes)."""
     target = scratch / "work" / folder.name
     size = 0
     for entry in folder.rglob("*"):
@@ -131,6 +131,7 @@ def _copy_folder(folder: Path, scratch: Path) -> Path:
             size += entry.stat().st_size
             if size > COPY_LIMIT:
                 target.mkdir(parents=True)
+                shutil.copy2(keep, target / keep.name)
                 return target
     shutil.copytree(folder, target, symlinks=True, ignore=SKIP_COPY)
     return target
@@ -249,9 +250,9 @@ def _spawned(cmd: list[str], cwd: Path, env: dict[str, str], address_space: int,
                 stream.close()
 
 
-def run_confined(folder: Path, job: bytes, *, mode: str, timeout: float, channel_limit: int,
+def run_confined(path: Path, job: bytes, *, mode: str, timeout: float, channel_limit: int,
                  memory: int) -> Finished:
-    """Run the child script on ``job`` (its stdin) for the learner's ``folder``.
+    """Run the child script on ``job`` (its stdin) for the learner's file ``path``.
 
     ``mode`` is ``bwrap`` or ``scratch`` (:func:`resolve_mode`); ``channel_limit`` bounds the
     results channel (a learner flooding it is stopped); ``memory`` is the problem's estimated
@@ -262,7 +263,8 @@ def run_confined(folder: Path, job: bytes, *, mode: str, timeout: float, channel
     python = [sys.executable, "-I", "-B"]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nnparity-verify-") as tmp:
-        copy = _copy_folder(folder, Path(tmp))
+        folder = path.parent
+        copy = _copy_folder(folder, Path(tmp), path)
         if mode == "bwrap":
             cmd, cwd = _bwrap_command(folder, copy, script, python), copy
         else:

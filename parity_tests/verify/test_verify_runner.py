@@ -164,3 +164,15 @@ def test_adapter_and_spec_from_the_command_line(tmp_path, capsys):
     code, out, err = run(path, capsys, "--adapter", json.dumps(adapter),
                          "--spec", json.dumps(spec))
     assert code == 0, out + err
+
+
+@pytest.mark.parametrize("where", ["model.params['{key}{l}']", "model.layers['Affine{l}'].{key}"])
+def test_layer_objects_take_the_weights_through_either_name(tmp_path, capsys, where):
+    """The DLFS book's net keeps its weights in params, shared with its Affine layers: loading
+    through either name reaches both (in place)."""
+    examples = Path(__file__).resolve().parents[2] / "examples" / "verify"
+    adapter = {"W": where.format(key="W", l="{l}"), "b": where.format(key="b", l="{l}")}
+    code = main(["verify", str(examples / "correct_layers.py"), "--backends", "none",
+                 "--adapter", json.dumps(adapter)])
+    out = capsys.readouterr().out
+    assert code == 0, out
