@@ -278,3 +278,23 @@ def test_ctrl_c_while_grading_in_parallel_leaves_no_learner_process(tmp_path, mo
     assert proc.wait(timeout=30) == 130, proc.stderr.read() if proc.stderr else ""
     time.sleep(0.2)
     assert _marked(marker) == []
+
+
+def test_no_network_in_the_sandbox(tmp_path, capsys, sandboxed):
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        path = learner(tmp_path / "net", f"""
+            import socket
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+                REACHED = True
+            except OSError:
+                REACHED = False
+            assert not REACHED, "the network is reachable"
+            """)
+        code, out, _ = verify(path, capsys, "--sandbox", "require")
+    assert code == 0, out
