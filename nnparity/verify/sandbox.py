@@ -12,10 +12,10 @@ Two paths, chosen by ``--sandbox require|auto|off`` (auto by default):
   descendants can be found and killed, and a one-line warning that the run is not sandboxed.
 
 On both paths: resource limits (address space, CPU seconds, file size) set generously, since
-NumPy and OpenBLAS reserve much virtual memory; stdin carries the job, an inherited pipe the results
-(a pipe the parent reads, never a file), stdout and stderr are drained concurrently keeping only
-a bounded tail; the wall-clock timeout is ``math.inf`` for no limit; every exit path (return,
-timeout, exception, SIGINT/SIGTERM turned into an exception by the caller) kills the learner and
+NumPy and OpenBLAS reserve much virtual memory; stdin carries the job and an inherited pipe the
+results (never a file); stdout and stderr are drained concurrently keeping only a bounded tail;
+the wall-clock timeout is ``math.inf`` for no limit; every exit path (return, timeout,
+exception, SIGINT/SIGTERM turned into an exception by the caller) kills the learner and
 everything it started.
 """
 
