@@ -1,10 +1,11 @@
 """``nnparity verify``: check a learner's own backpropagation against the reference.
 
-``nnparity verify my_net.py`` runs the file (in a subprocess, with a timeout) as its ``NNPARITY``
-declaration says, on the same weights, batch and labels as the reference and the installed
-framework backends; ``nnparity verify --results FILE --vectors DIR`` checks a results file
-written by a program in any language against golden vectors. Exit 0 when everything matches,
-1 when something differs (or the learner's code fails), 2 for bad usage or a bad declaration.
+``nnparity verify my_net.py`` runs the file (confined: see :mod:`nnparity.verify.sandbox`) as
+its ``NNPARITY`` declaration says, on the same weights, batch and labels as the reference and the
+installed framework backends; ``nnparity verify FOLDER ...`` grades many files, one line each;
+``nnparity verify --results FILE --vectors DIR`` checks a results file written by a program in
+any language against golden vectors. Exit 0 when everything matches, 1 when something differs
+(or the learner's code fails), 2 for bad usage or a bad declaration.
 """
 
 from __future__ import annotations
