@@ -65,10 +65,10 @@ def _diagnosis_lines(verdict: Verdict) -> list[str]:
                  else f"  at {tuple(e['index'])}: yours {e['yours']}, reference {e['reference']}"
                  for e in verdict.worst_elements]
         return [f"diagnosis: {hint}"] + (["  where they differ most:", *sides] if sides else []) \
-            + [f"  warning in your code: {w}" for w in verdict.warnings]
+            + [f"  note: {w}" for w in verdict.warnings]
     wrap = textwrap.TextWrapper(width=WIDTH, initial_indent="  ", subsequent_indent="  ")
     return [f"diagnosis: {diag.title}", *wrap.wrap(diag.detail),
-            *wrap.wrap(f"checked: {diag.evidence}")]
+            *wrap.wrap(f"checked: {diag.evidence}")] + [f"  note: {w}" for w in verdict.warnings]
 
 
 def student_line(verdict: Verdict) -> str:
