@@ -151,8 +151,9 @@ def _bwrap_command(folder: Path, copy: Path, script: Path, python: list[str]) ->
 
 
 # Sets the rlimits, then becomes the command (a launcher, as preexec_fn is unsafe with threads).
-LIMITER = """import os, resource, sys
+LIMITER = """import ctypes, os, resource, signal, sys
 space, cpu, size = map(int, sys.argv[1:4])
+ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG: die with verify
 resource.setrlimit(resource.RLIMIT_AS, (space, space))
 resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
