@@ -610,11 +610,12 @@ def adam(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
             "small with the usual betas).",
             f"the reference without bias correction reproduces your {_label(key)} "
             f"({_agreement(result)})")
-    for mistake, update, where in (
-            ("adam-eps-inside", adam_with(correct=True, eps_inside=True),
-             "inside the square root, sqrt(v_hat + eps)"),
-            ("adam-eps-before", adam_eps_before_correction,
-             "to sqrt(v) before the bias correction (the Keras and DLFS book form)")):
+    placements = [("adam-eps-inside", adam_with(correct=True, eps_inside=True),
+                   "inside the square root, sqrt(v_hat + eps)")]
+    if ctx.rule.variant == "torch":
+        placements.append(("adam-eps-before", adam_eps_before_correction,
+                           "to sqrt(v) before the bias correction (the Keras and DLFS book form)"))
+    for mistake, update, where in placements:
         if (result := _full(ctx, key, mistake, update=update)) is not None:
             return Diagnosis(
                 "adam-epsilon", "Adam's epsilon in the wrong place",

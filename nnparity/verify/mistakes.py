@@ -176,3 +176,16 @@ def adam_eps_before_correction(opt: Optimizer, params: Params, grads: Params,
         new_params[k] = p - alpha * m / (np.sqrt(v) + eps)
         new_state[f"m.{k}"], new_state[f"v.{k}"] = m, v
     return new_params, new_state
+
+
+def keras_exact(opt: Optimizer, params: Params, grads: Params,
+                state: Params) -> tuple[Params, Params]:
+    """The Keras formulation (``v = mu v - lr g; p += v``; Adam's epsilon before the bias
+    correction) with the hyperparameters as given, not rounded to float32 as Keras does."""
+    if opt.name == "adam":
+        return adam_eps_before_correction(opt, params, grads, state)
+    if opt.name == "momentum":
+        velocity = {f"v.{k}": opt.momentum * state[f"v.{k}"] - opt.lr * grads[k]
+                    for k in params}
+        return {k: p + velocity[f"v.{k}"] for k, p in params.items()}, velocity
+    return {k: p - opt.lr * grads[k] for k, p in params.items()}, dict(state)

@@ -22,6 +22,7 @@ from nnparity.backends.compare import (
 from nnparity.report import CaseResult
 
 from .diagnose import Context, Diagnosis, diagnose, log_epsilon
+from .mistakes import keras_exact
 from .problem import Problem, backend_tensors, reference_tensors
 
 YOURS = "yours"
@@ -87,7 +88,7 @@ def judge(
     expected = {k: v for k, v in reference.items() if k in user}
     comparisons = compare_all(user, expected, tol)
     ctx = Context(problem, reference, user, list(warnings), layout)
-    notes = _accept_log_epsilon(ctx, comparisons)
+    notes = _accept_log_epsilon(ctx, comparisons) + _accept_keras_exact(ctx, comparisons)
     yours = CaseResult(case, YOURS, comparisons, seconds=seconds, spec=spec.to_dict(),
                        error=crash)
     verdict = Verdict(case, [yours], warnings=[*warnings, *notes])
@@ -111,6 +112,26 @@ def _accept_log_epsilon(ctx: Context, comparisons: list[Comparison]) -> list[str
     comparisons[at] = replace(loss, passed=True, note=f"log(p + {eps:g})")
     return [f"your loss computes log(p + {eps:g}) (as the DLFS book does): it differs from the "
             f"reference by {loss.max_abs:.1e}: accepted"]
+
+
+def _accept_keras_exact(ctx: Context, comparisons: list[Comparison]) -> list[str]:
+    """Updates that follow the declared Keras rule with the hyperparameters as given (Keras
+    rounds them to float32) pass with a note: a NumPy code has no reason to round them."""
+    if ctx.rule.variant != "keras":
+        return []
+    at = [i for i, c in enumerate(comparisons) if c.stage == "update"]
+    if all(comparisons[i].passed for i in at):
+        return []
+    exact = ctx.variant("keras-exact", update=keras_exact)
+    checked = {i: ctx.matches((comparisons[i].stage, comparisons[i].name),
+                              exact[(comparisons[i].stage, comparisons[i].name)]) for i in at}
+    if not all(c.passed for c in checked.values()):
+        return []
+    for i in at:
+        if not comparisons[i].passed:
+            comparisons[i] = replace(comparisons[i], passed=True, note="float64 hyperparameters")
+    return ["your update is the Keras rule with float64 hyperparameters (Keras rounds lr, "
+            "momentum and the betas to float32): accepted"]
 
 
 def worst_elements(user: np.ndarray | None, reference: np.ndarray,

@@ -13,7 +13,8 @@ from nnparity.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "verify"
 CORRECT = ("correct_function_row", "correct_class_row", "correct_class_gradient",
-           "correct_column", "correct_layers", "correct_momentum", "correct_adam")
+           "correct_column", "correct_layers", "correct_layers_adam", "correct_momentum",
+           "correct_adam")
 # file -> (stage, tensor) of the first divergence, diagnosis code
 FAULTY = {
     # functions (the BP lecture's style)
@@ -98,6 +99,15 @@ def test_the_dlfs_loss_epsilon_is_a_note(tmp_path, capsys):
     loss = next(c for c in result["comparisons"] if c["stage"] == "loss")
     assert loss["passed"] and loss["max_abs"] > 0
     assert "note: your loss computes log(p + 1e-07)" in out
+
+
+def test_the_keras_rule_in_float64_is_a_note(tmp_path, capsys):
+    code, result = verify("correct_layers_adam", tmp_path)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    notes = [c["note"] for c in result["comparisons"] if c["stage"] == "update"]
+    assert len(notes) == 12 and "float64 hyperparameters" in notes
+    assert "note: your update is the Keras rule with float64 hyperparameters" in out
 
 
 def test_junit_report_carries_the_diagnosis(tmp_path, capsys):
