@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backends", default=None, metavar="LIST",
                         help="frameworks shown alongside: all (default for one file), none "
                         f"(default when grading many), or a comma list of {', '.join(FRAMEWORKS)}")
+    parser.add_argument("--force", action="store_true",
+                        help="run even when the memory estimate says --batch does not fit")
     parser.add_argument("--jobs", type=int, default=1,
                         help="files verified in parallel when grading many (1)")
     parser.add_argument("--timeout", type=float, default=60.0,
@@ -92,7 +94,8 @@ def _options(args: argparse.Namespace, many: bool) -> Options:
     sandbox = resolve_mode(args.sandbox)
     if sandbox == "scratch":
         print(not_sandboxed_warning(args.sandbox), file=sys.stderr)
-    return Options(sandbox, args.timeout, args.seed, args.batch, adapter, spec, tuple(backends))
+    return Options(sandbox, args.timeout, args.seed, args.batch, adapter, spec, tuple(backends),
+                   args.force)
 
 
 def _verify_files(args: argparse.Namespace) -> list[Verdict]:

@@ -32,6 +32,7 @@ class Options:
     adapter: dict[str, Any] = field(default_factory=dict)  # --adapter, over each declaration
     spec: MLPSpec | None = None  # --spec
     backends: tuple[str, ...] = ()
+    force: bool = False  # --force: no memory check
 
 
 def expand(paths: Sequence[Path]) -> list[Path]:
@@ -64,7 +65,8 @@ def verify_file(path: Path, case: str, options: Options) -> Verdict:
         raise InputError(f"{path}: no NNPARITY declaration (and no --adapter): see "
                          "examples/verify/README.md for its keys")
     adapter = build_adapter(declaration, options.spec, str(path))
-    memory = check_batch(adapter.spec, options.batch, adapter.steps)
+    memory = check_batch(adapter.spec, options.batch,
+                         (adapter.optimizer or {}).get("name", "sgd"), options.force)
     problem = make_problem(adapter.spec, options.seed, options.batch)
     inputs = user_inputs(adapter, problem.params, problem.x, problem.y)
     outcome = run_user_file(path, adapter, inputs, problem.n, timeout=options.timeout,

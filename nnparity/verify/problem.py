@@ -13,15 +13,14 @@ The batch is built to expose the classic bugs, not only to be random:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
 from nnparity.backends.compare import Tensors, collect
 from nnparity.backends.protocol import Backend
 from nnparity.errors import InputError
+from nnparity.memory import check_memory, estimate_bytes
 from nnparity.reference import mlp
 from nnparity.reference.family import init_params
 from nnparity.reference.optim import Optimizer, init_state
@@ -35,6 +34,7 @@ from .mistakes import Backward, Update
 LOGIT_SHIFT = {"float64": 1000.0, "float32": 0.0}
 DEFAULT_BATCH = 5
 DEFAULT_LR = 0.1
+PROCESSES = 3  # the learner's run; in verify, the reference's run and the learner's results
 
 
 @dataclass
@@ -132,33 +132,15 @@ def backend_tensors(backend: Backend, problem: Problem, rule: Optimizer) -> Tens
     return collect(trace, grads, updates)
 
 
-def problem_bytes(spec: MLPSpec, batch: int, steps: int) -> int:
-    """Bytes one run holds: the batch's activations, deltas and the parameters per step, for the
-    learner's process and this one together (each keeps inputs, results and their frame)."""
-    itemsize = np.dtype(spec.dtype).itemsize
-    params = sum(int(np.prod(shape)) for shape in spec.param_shapes().values())
-    per_process = itemsize * (batch * (spec.input_dim + 4 * sum(spec.widths[1:]))
-                              + params * (3 + steps))
-    return 4 * per_process
-
-
-def check_batch(spec: MLPSpec, batch: int, steps: int) -> int:
-    """:func:`problem_bytes`, or exit 2 when it exceeds half the memory available now."""
+def check_batch(spec: MLPSpec, batch: int, optimizer: str = "sgd", force: bool = False) -> int:
+    """The bytes the learner's process needs for ``batch`` rows (the shared estimator of
+    :mod:`nnparity.memory`), after checking that it and this process's own copies (the
+    reference's tensors, the learner's results) fit in the memory available: exit 2 if not
+    (``force``: no check)."""
     if batch < 2:
         raise InputError(f"--batch must be at least 2 (sum and mean must differ), got {batch}")
-    need = problem_bytes(spec, batch, steps)
-    available = _available_memory()
-    if available is not None and need > available // 2:
-        raise InputError(f"--batch {batch}: this network needs about {need / 2**30:.1f} GiB, "
-                         f"more than half of the {available / 2**30:.1f} GiB available")
-    return need
-
-
-def _available_memory() -> int | None:
-    """``MemAvailable`` of ``/proc/meminfo`` in bytes (``None`` where there is none)."""
-    try:
-        text = Path("/proc/meminfo").read_text(encoding="ascii")
-    except OSError:
-        return None
-    found = re.search(r"^MemAvailable:\s+(\d+) kB", text, re.MULTILINE)
-    return int(found.group(1)) * 1024 if found else None
+    data = batch * (spec.input_dim + spec.output_dim) * np.dtype(spec.dtype).itemsize
+    learner = estimate_bytes(spec, batch, optimizer=optimizer, data_bytes=data)
+    check_memory(PROCESSES * learner, f"--batch {batch} (your code and verify together)",
+                 "lower --batch", force)
+    return learner
