@@ -159,3 +159,10 @@ def test_adam_epsilon_inside_the_square_root():
     inside = mistakes.adam_with(correct=True, eps_inside=True)
     assert judge(spec, _built(update=inside), OPTIMIZERS["adam"], steps=3) == \
         (("update", "step1.W1"), "adam-epsilon")
+
+
+@pytest.mark.parametrize("rule", ["momentum", "adam"])
+def test_an_update_that_climbs_is_the_sign(rule):
+    spec = SPECS["sigmoid-l2-sum"]
+    assert judge(spec, _built(update=mistakes.negated_update), OPTIMIZERS[rule], steps=3) == \
+        (("update", "step1.W1"), "sign")
