@@ -263,7 +263,7 @@ def run_confined(path: Path, job: bytes, *, mode: str, timeout: float, channel_l
     script = Path(__file__).with_name("child.py")
     python = [sys.executable, "-I", "-B"]
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="nnparity-verify-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nnparity-verify-", ignore_cleanup_errors=True) as tmp:
         folder = path.parent
         copy = _copy_folder(folder, Path(tmp), path)
         if mode == "bwrap":
