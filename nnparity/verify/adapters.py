@@ -206,6 +206,9 @@ def build_adapter(declaration: dict[str, Any], spec: MLPSpec | None, where: str)
         raise InputError(f"{where}: labels 'index' needs the 'ce' loss, the spec has "
                          f"{spec.loss!r}")
     lr = declaration.get("lr", (declaration.get("optimizer") or {}).get("lr", 0.1))
+    if "lr" in (declaration.get("optimizer") or {}) and declaration["optimizer"]["lr"] != lr:
+        raise InputError(f"{where}: lr {lr!r} and optimizer lr "
+                         f"{declaration['optimizer']['lr']!r} differ: give one")
     if isinstance(lr, bool) or not isinstance(lr, int | float | str) or \
             (not isinstance(lr, str) and not lr > 0):
         raise InputError(f"{where}: lr must be a positive number or a global's name, got {lr!r}")

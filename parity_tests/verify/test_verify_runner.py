@@ -132,6 +132,10 @@ def test_a_crash_of_the_process_is_reported(tmp_path, capsys):
     ("", {'"z": "out[{i}]",': '"z": "out[{i}",'}, "is not a Python expression"),
     ("", {'"loss": "l2"': '"loss": "hinge"'}, "invalid spec: unknown loss 'hinge'"),
     ("", {"NNPARITY = {": "NNPARITY = {'lr': 0.1 * 2, "}, "must be a literal dict"),
+    ('"optimizer": {"name": "nesterov"},', {}, "optimizer: unknown optimizer 'nesterov'"),
+    ('"optimizer": {"name": "adam", "gamma": 1},', {}, "unknown optimizer key(s) 'gamma'"),
+    ('"optimizer": {"name": "adam", "lr": 0.01}, "lr": 0.1,', {}, "differ: give one"),
+    ('"steps": 0,', {}, "steps must be a whole number from 1 to 100"),
 ])
 def test_bad_declarations_exit_2_without_running_the_code(tmp_path, capsys, extra, replace,
                                                           message):
