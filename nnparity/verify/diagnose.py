@@ -72,6 +72,7 @@ RELU_FAMILY = ("relu", "leaky_relu")
 NICE_L2_FACTORS = {"0": 0.0, "1/2": 0.5, "2": 2.0}  # c / lambda, named in the message
 DERIVATIVES = {"sigmoid": ("h * (1 - h)", "sigmoid(z) * (1 - sigmoid(z))"),
                "tanh": ("1 - h**2", "1 - tanh(z)**2")}  # (in terms of h, in terms of z)
+SHARED_VARIANTS = ("no-l2",)  # used by several hypotheses and by log_epsilon
 LOG_EPSILONS = (1e-7, 1e-8, 1e-10, 1e-12, 1e-15)  # as in log(p + 1e-7)
 
 
@@ -672,4 +673,6 @@ def diagnose(ctx: Context, first: Comparison | None) -> Diagnosis | None:
             found = hypothesis(ctx, key)
             if found is not None:
                 return found
+            # a variant is a whole run of the reference: keep only the one several share
+            ctx.variants = {k: v for k, v in ctx.variants.items() if k in SHARED_VARIANTS}
     return None
