@@ -35,6 +35,7 @@ FAULTY = {
     # classes with layer objects (the DLFS book)
     "faulty_layers_bias_axis": (("grad", "b2"), "bias-axis"),
     "faulty_layers_derivative_on_z": (("grad", "b1"), "derivative-on-z"),
+    "faulty_layers_transposed": (("grad", "W2"), "transposed"),
     # column layout (the Fashion-MNIST report)
     "faulty_column_bias_axis": (("grad", "b2"), "bias-axis"),
     "faulty_column_off_by_n": (("delta", "layer2"), "off-by-n"),
@@ -46,7 +47,8 @@ FAULTY = {
     "faulty_adam_bias_correction": (("update", "step1.W1"), "adam-bias-correction"),
     "faulty_adam_epsilon": (("update", "step1.W1"), "adam-epsilon"),
 }
-CRASHING = {"faulty_layers_bias_axis": "ValueError"}  # caught before the update crashes
+CRASHING = {"faulty_layers_bias_axis": "ValueError",  # caught before the update crashes
+            "faulty_layers_transposed": "ValueError"}
 
 
 def verify(name: str, tmp_path: Path, *extra: str) -> tuple[int, dict]:
