@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from nnparity.errors import InputError
+from nnparity.reference import MLPSpec
 from nnparity.reference.family import Spec, family_of
 
 BASELINE_BYTES = 60 * 2**20
@@ -65,13 +66,12 @@ JSON_VALUE_BYTES = 170
 text and the encoder's chunks (measured: 164)."""
 
 
-def vector_bytes(spec: Spec, batch: int) -> int:
-    """Bytes that exporting one golden vector of ``spec`` on ``batch`` rows holds besides the
-    run itself: every tensor of one step (input, targets, labels, parameters, ``z``, ``h`` and
-    deltas, gradients, updated parameters) in the spec's dtype and again in the JSON twin."""
-    model = family_of(spec).model
-    values = (batch * (math.prod(spec.input_shape) + 2 * spec.output_dim + 1)
-              + 3 * model.working_values(spec, batch, training=False) // 2
+def vector_bytes(spec: MLPSpec, batch: int) -> int:
+    """Bytes that exporting one golden vector (an MLP's: vectors are MLP-only) on ``batch`` rows
+    holds besides the run itself: every tensor of one step (input, targets, labels, parameters,
+    each layer's ``z``, ``h`` and delta, gradients, updated parameters) in the spec's dtype and
+    again in the JSON twin."""
+    values = (batch * (spec.input_dim + 2 * spec.output_dim + 1 + 3 * sum(spec.layers))
               + 3 * param_count(spec))
     return values * (np.dtype(spec.dtype).itemsize + JSON_VALUE_BYTES)
 

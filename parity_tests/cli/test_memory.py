@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnparity.cli import main
+from nnparity.cli import build_parser, main
+from nnparity.commands.train import config_from_args
 from nnparity.memory import available_bytes, check_memory, estimate_bytes, human, vector_bytes
 from nnparity.peakmem import nnparity_argv, run_measured
 from nnparity.reference import CNNSpec, MLPSpec
+from nnparity.training import load_split, make_spec, run_bytes
 
 STEP = """
 import json, sys
@@ -62,6 +64,19 @@ def test_vectors_export_estimate_within_30_percent(tmp_path):
                                           spec.to_json(), "--batch", "20000"))
     assert measured.returncode == 0, measured.stderr.decode()
     estimate = estimate_bytes(spec, 20000, data_bytes=vector_bytes(spec, 20000))
+    assert 0.7 <= estimate / measured.peak_bytes <= 1.3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_train_estimate_within_30_percent(optimizer):
+    argv = ["--preset", "seed000-iris", "--layers", "200000,3", "--activations",
+            "sigmoid,identity", "--epochs", "1", "--optimizer", optimizer]
+    measured = run_measured(nnparity_argv("train", *argv))
+    assert measured.returncode == 0, measured.stderr.decode()
+    config = config_from_args(build_parser().parse_args(["train", *argv]))
+    split = load_split(config)
+    estimate = run_bytes(config, split, make_spec(config, split))
     assert 0.7 <= estimate / measured.peak_bytes <= 1.3
 
 
