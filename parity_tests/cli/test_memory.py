@@ -14,7 +14,14 @@ import pytest
 
 from nnparity.cli import build_parser, main
 from nnparity.commands.train import config_from_args
-from nnparity.memory import available_bytes, check_memory, estimate_bytes, human, vector_bytes
+from nnparity.memory import (
+    available_bytes,
+    cgroup_room,
+    check_memory,
+    estimate_bytes,
+    human,
+    vector_bytes,
+)
 from nnparity.peakmem import nnparity_argv, run_measured
 from nnparity.reference import CNNSpec, MLPSpec
 from nnparity.training import load_split, make_spec, run_bytes
@@ -126,3 +133,19 @@ def test_available_bytes_is_below_memavailable():
     text = Path("/proc/meminfo").read_text()
     total = int(next(line for line in text.splitlines() if line.startswith("MemTotal")).split()[1])
     assert 0 <= figure < total * 1024
+
+
+@pytest.mark.parametrize(("line", "files", "room"), [
+    ("0::/job", {"job/memory.max": "3000", "job/memory.current": "1000"}, 2000),
+    ("0::/job", {"job/memory.max": "max", "job/memory.current": "1000"}, None),
+    ("4:memory:/job", {"memory/job/memory.limit_in_bytes": "5000",
+                       "memory/job/memory.usage_in_bytes": "500"}, 4500),
+    ("4:memory:/elsewhere", {"memory/memory.limit_in_bytes": "9223372036854771712"}, None),
+    ("garbage", {}, None),
+])
+def test_cgroup_room_reads_v1_and_v2(line, files, room, tmp_path):
+    (tmp_path / "cgroup").write_text(f"9:pids:/\n{line}\n")
+    for name, text in files.items():
+        (tmp_path / "fs" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "fs" / name).write_text(text + "\n")
+    assert cgroup_room(tmp_path / "cgroup", tmp_path / "fs") == room
