@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
 from nnparity.commands._args import folder, probability, seed
 from nnparity.errors import InputError
@@ -72,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shuffle per epoch (the BP lecture) or draw with replacement "
                         "(the three-framework notes)")
     parser.add_argument("--seed", type=seed)
-    parser.add_argument("--backend", help="numpy (default), torch or tensorflow")
+    parser.add_argument("--backend", help=f"one of {', '.join(registry.NAMES)} (default numpy)")
     parser.add_argument("--metrics", metavar="FILE",
                         help="write per-epoch metrics (FILE ends in .csv or .json)")
     parser.add_argument("--save", metavar="FILE", help="write the trained weights (.npz)")
