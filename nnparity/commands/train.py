@@ -16,6 +16,7 @@ from nnparity.reference.train import EpochRecord
 from nnparity.training import (
     MODEL_DEFAULTS,
     SPEC_BUILDERS,
+    Diverged,
     TrainConfig,
     run_training,
     write_metrics,
@@ -152,11 +153,16 @@ def run(args: argparse.Namespace) -> int:
                   f"train err {100 * record.train_error:6.2f}%  "
                   f"test err {100 * record.test_error:6.2f}%  {record.seconds:.2f}s", flush=True)
 
-    result = run_training(config, checkpoint=args.checkpoint, resume=args.resume,
-                          data_dir=args.data_dir, on_epoch=line, progress=True,
-                          force=args.force or shipped_sizes(args, config),
-                          reset_optimizer=args.reset_optimizer,
-                          stop_on_divergence=args.stop_on_divergence)
+    try:
+        result = run_training(config, checkpoint=args.checkpoint, resume=args.resume,
+                              data_dir=args.data_dir, on_epoch=line, progress=True,
+                              force=args.force or shipped_sizes(args, config),
+                              reset_optimizer=args.reset_optimizer,
+                              stop_on_divergence=args.stop_on_divergence)
+    except Diverged as stopped:
+        if args.metrics:
+            write_metrics(args.metrics, stopped.history)
+        raise
     if args.metrics:
         write_metrics(args.metrics, result.history)
     if args.save:
