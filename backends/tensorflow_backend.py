@@ -13,7 +13,8 @@
   ``h * (mask / keep_prob)``: no TensorFlow RNG.
 - Loss: TensorFlow's ``softmax_cross_entropy_with_logits`` (sparse for class indices) and
   ``sigmoid_cross_entropy_with_logits`` per sample, or ``0.5 * sum((o - t)^2)`` per sample;
-  summed or averaged over the N samples; plus ``0.5 * lambda * sum(W^2)`` over kernels.
+  summed or averaged over the N samples (``mse``: ``(o - t)^2`` summed or averaged over N·K);
+  plus ``0.5 * lambda * sum(W^2)`` over kernels.
   Not ``keras.losses``: given ``from_logits=True`` and an output made by a Keras sigmoid or
   softmax activation, Keras silently takes that activation's *input* as the logits (with only a
   warning), so a net with a sigmoid output layer would get a different loss (a test shows it).
@@ -212,9 +213,19 @@ def loss_fn(spec: Spec, named: dict[str, Any], output: Any, labels: Any) -> Any:
         per_sample = tf.nn.softmax_cross_entropy_with_logits(labels, output)
     elif spec.loss == "bce":
         per_sample = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels, output), axis=1)
+    elif spec.loss == "mse":
+        # sum of squares, or their mean over all N*K entries (keras.losses.MeanSquaredError)
+        squares = tf.square(output - labels)
+        return _with_decay(spec, named, tf.reduce_sum(squares) if spec.reduction == "sum"
+                           else tf.reduce_mean(squares))
     else:
         per_sample = 0.5 * tf.reduce_sum(tf.square(output - labels), axis=1)
     value = tf.reduce_sum(per_sample) if spec.reduction == "sum" else tf.reduce_mean(per_sample)
+    return _with_decay(spec, named, value)
+
+
+def _with_decay(spec: Spec, named: dict[str, Any], value: Any) -> Any:
+    """``value + 0.5 * lambda * sum(W^2)`` over the weights."""
     if spec.weight_decay:
         squares = tf.add_n([tf.reduce_sum(tf.square(v)) for k, v in named.items()
                             if spec.is_weight(k)])

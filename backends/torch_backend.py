@@ -12,8 +12,9 @@
   an explicit ``nn.ConstantPad2d`` (zeros before a conv, ``-inf`` before a pool). Dropout applies
   the given 0/1 mask, ``h * (mask / keep_prob)``: no torch RNG.
 - Loss: ``F.cross_entropy`` on logits (class indices or dense targets),
-  ``F.binary_cross_entropy_with_logits``, or ``0.5 * sum((o - t)^2)``; reduction ``sum`` or
-  ``mean`` (divided by N samples), plus ``0.5 * lambda * sum(W^2)`` over weights.
+  ``F.binary_cross_entropy_with_logits``, ``F.mse_loss`` (``mse``: its ``mean`` is over N·K
+  elements), or ``0.5 * sum((o - t)^2)``; reduction ``sum`` or ``mean`` (divided by N samples),
+  plus ``0.5 * lambda * sum(W^2)`` over weights.
 - Gradients by autograd; deltas ``dL/dz`` are the gradients of the retained pre-activations,
   returned (like every traced map) in the canonical NHWC layout.
 - Steps by ``torch.optim.SGD`` (with or without momentum) and ``torch.optim.Adam``: the reference's
@@ -246,6 +247,8 @@ def _loss(spec: MLPSpec, named: dict[str, nn.Parameter], output: torch.Tensor,
     elif spec.loss == "bce":
         value = F.binary_cross_entropy_with_logits(output, _tensor(targets, spec),
                                                    reduction=reduction)
+    elif spec.loss == "mse":
+        value = F.mse_loss(output, _tensor(targets, spec), reduction=reduction)
     else:
         value = 0.5 * torch.sum(torch.square(output - _tensor(targets, spec)))
         if reduction == "mean":

@@ -15,7 +15,7 @@ import numpy as np
 from .activations import ALIASES, KNOWN
 from .serial import SpecSerial
 
-LOSSES = ("l2", "ce", "bce")
+LOSSES = ("l2", "ce", "bce", "mse")
 REDUCTIONS = ("sum", "mean")
 DTYPES = ("float64", "float32")
 
@@ -29,7 +29,8 @@ class MLPSpec(SpecSerial):
     - ``activations``: one name per layer (``sigmoid``, ``tanh``, ``relu``, ``identity``, ...;
       ``prelu`` adds a learnable slope ``a{l} [1]``).
     - ``loss``: ``l2`` (``0.5 sum (o - L)^2``), ``ce`` (softmax cross-entropy on logits ``o``),
-      ``bce`` (sigmoid log-loss on a single logit).
+      ``bce`` (sigmoid log-loss on a single logit), ``mse`` (the frameworks' ``sum (o - L)^2``,
+      no ½; its ``mean`` divides by N·K).
     - ``reduction``: ``sum`` over the batch (the BP lecture) or ``mean`` over samples (the
       three-framework notes, the NumPy blog).
     - ``weight_decay``: lambda in ``0.5 * lambda * sum(W^2)`` over weights (not biases).

@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conv", type=_ints, help="CNN: filters per conv block, e.g. 32,64")
     parser.add_argument("--kernel", type=int, help="CNN: kernel size (default 5)")
     parser.add_argument("--keep-prob", type=float, help="CNN: dropout keep probability")
-    parser.add_argument("--loss", choices=["l2", "ce", "bce"])
+    parser.add_argument("--loss", choices=["l2", "ce", "bce", "mse"])
     parser.add_argument("--reduction", choices=["sum", "mean"])
     parser.add_argument("--weight-decay", type=float, help="lambda of 0.5*lambda*sum(W^2)")
     parser.add_argument("--no-bias", dest="bias", action="store_const", const=False)
