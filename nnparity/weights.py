@@ -104,3 +104,29 @@ def _check(path: Path, spec: Spec, params: dict[str, np.ndarray]) -> None:
                 f"{path}: {name} has shape {value.shape}, the spec needs {tuple(shape)}")
         if value.dtype.kind != "f":
             raise ValueError(f"{path}: {name} has dtype {value.dtype}, expected floating point")
+
+
+def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """The named arrays of an ``.npz`` (never unpickled) or ``.safetensors`` file, e.g. a
+    ``state_dict`` saved by ``safetensors.torch.save_file`` or ``np.savez``; ``ValueError``
+    naming the file when it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.numpy import load_file
+        except ImportError:
+            raise ValueError(f"{path}: reading .safetensors needs the safetensors package "
+                             "(pip install nnparity[all])") from None
+        try:
+            return dict(load_file(str(path)))
+        except Exception as exc:  # safetensors raises its own error types
+            raise ValueError(f"{path}: not a readable .safetensors file ({exc})") from None
+    if path.suffix != ".npz":
+        raise ValueError(f"{path}: weights must be .npz or .safetensors")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: _read(archive, key, path) for key in archive.files}
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
