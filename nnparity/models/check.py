@@ -110,5 +110,5 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
     actual = collect(trace, grads, actual_updates)
     result.comparisons = compare_all(actual, expected, tolerance(spec.dtype, spec.family))
     if not result.passed:
-        result.diagnosis = diagnose(model, params, (x, y), mask, trace.output,
+        result.diagnosis = diagnose(model, params, (x, y), mask, (trace, grads),
                                     result.comparisons)
