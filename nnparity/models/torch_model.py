@@ -142,6 +142,11 @@ def _describe_function(func: Callable, args: tuple, kwargs: dict, out: torch.Ten
     raise unsupported(label)
 
 
+def _label(name: str, module: nn.Module) -> str:
+    """How reports name a module: ``module fc1 (Linear)``."""
+    return f"module {name} ({type(module).__name__})"
+
+
 class _Recorder(TorchFunctionMode):
     """Records ``(layer factory, input, output)`` of leaf modules (hooks) and of functions
     called outside them, in execution order."""
@@ -163,7 +168,7 @@ class _Recorder(TorchFunctionMode):
         self.depth += 1
 
     def _leave(self, label: str, module: nn.Module) -> Callable:
-        text = f"{label} ({type(module).__name__})"
+        text = _label(label, module)
 
         def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
             self.depth -= 1
@@ -316,7 +321,7 @@ class TorchUserModel:
     def _named(self, layers: list[Layer]) -> dict[str, nn.Parameter]:
         modules = {}
         for label, module in self.model.named_modules():
-            modules[f"{label} ({type(module).__name__})"] = module
+            modules[_label(label, module)] = module
         named = {}
         for name, (index, role) in self.structure.params.items():
             module = modules[layers[index].label]
