@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--model-file", action="append", metavar="PATH.py:NAME",
                         help="check the torch.nn.Module / keras.Model that NAME in PATH.py "
                         "returns (or a dict with model, optimizer, loss) against the reference; "
-                        "repeatable")
+                        "repeatable: the others are also checked as ports of the first")
     models.add_argument("--input-shape", metavar="H,W,C",
                         help="input shape, canonical NHWC whatever the framework, where it "
                         "cannot be inferred (CNNs)")
@@ -94,12 +94,16 @@ def _run_models(args: argparse.Namespace) -> tuple[list[report.CaseResult], floa
     from nnparity.weights import read_arrays
 
     weights = read_arrays(args.weights) if args.weights else None
+    from nnparity.models.port import port
+
     started = time.perf_counter()
-    results = []
+    results, models = [], []
     for target in args.model_file:
         source = load(target, _shape(args.input_shape))
-        model = model_check.adapt(source, args.dtype, weights)
-        results.append(model_check.check(model, source.label, seed=args.seed))
+        models.append(model_check.adapt(source, args.dtype, weights))
+        results.append(model_check.check(models[-1], source.label, seed=args.seed))
+    for target, model in zip(args.model_file[1:], models[1:], strict=True):
+        results.append(port(models[0], model, (args.model_file[0], target), seed=args.seed))
     return results, time.perf_counter() - started
 
 

@@ -43,11 +43,16 @@ class UserModel(Protocol):
     def params(self) -> dict[str, np.ndarray]:
         """Current parameters, canonical layout."""
 
-    def run(self, x: np.ndarray, y: np.ndarray) -> tuple[Trace, Gradients, np.ndarray | None]:
-        """Forward and backward of one batch, and the dropout mask drawn (canonical)."""
+    def run(self, x: np.ndarray, y: np.ndarray,
+            training: bool = True) -> tuple[Trace, Gradients, np.ndarray | None]:
+        """Forward and backward of one batch, and the dropout mask drawn (canonical; none and
+        no dropout with ``training=False``)."""
 
     def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray | None]:
         """One optimiser step: loss before it, the dropout mask drawn."""
+
+    def load_params(self, params: dict[str, np.ndarray]) -> None:
+        """Set the parameters from the canonical layout."""
 
 
 def adapt(source: ModelSource, dtype: str | None = None,

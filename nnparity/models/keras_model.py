@@ -250,12 +250,18 @@ class KerasUserModel:
             outputs.append(h)
         return outputs, h
 
-    def _forward(self, x: np.ndarray, y: np.ndarray) -> tuple[Any, dict[str, Any], Any]:
-        outputs, _ = self._run(tf.constant(edges.as_input(self.spec, x)), training=True)
+    def load_params(self, params: dict[str, np.ndarray]) -> None:
+        """Set the model's variables from the canonical layout (a port's transfer)."""
+        for k, v in self.named.items():
+            v.assign(layout.to_framework(FRAMEWORK, k, params[k], self.spec).astype(self.dtype))
+
+    def _forward(self, x: np.ndarray, y: np.ndarray,
+                 training: bool = True) -> tuple[Any, dict[str, Any], Any]:
+        outputs, _ = self._run(tf.constant(edges.as_input(self.spec, x)), training=training)
         tensors = {key: outputs[i] for key, i in self.structure.keys.items()}
         mask = None
         index = self.structure.keys.get("h.dropout")
-        if index is not None and self.steps[index][0].kind == "dropout":
+        if index is not None and self.steps[index][0].kind == "dropout" and training:
             mask = (np.asarray(outputs[index]) != 0).astype(self.spec.dtype)
         n, k = len(x), self.spec.output_dim
         targets = np.asarray(y, dtype=np.int64) if self.sparse and np.ndim(y) == 1 \
@@ -263,11 +269,12 @@ class KerasUserModel:
         loss = self.loss_fn(tf.constant(targets), tensors[list(tensors)[-1]])
         return loss, tensors, mask
 
-    def run(self, x: np.ndarray, y: np.ndarray) -> tuple[Trace, Gradients, np.ndarray | None]:
+    def run(self, x: np.ndarray, y: np.ndarray,
+            training: bool = True) -> tuple[Trace, Gradients, np.ndarray | None]:
         """Forward, loss, deltas and gradients of batch ``(x, y)`` (canonical layout) and the
-        dropout mask drawn."""
+        dropout mask drawn (none with ``training=False``)."""
         with tf.GradientTape() as tape:
-            loss, tensors, mask = self._forward(x, y)
+            loss, tensors, mask = self._forward(x, y, training)
         zs = {k[2:]: t for k, t in tensors.items() if k.startswith("z.")}
         d_zs, d_vars = tape.gradient(loss, (zs, list(self.named.values())))
         trace = edges.make_trace(FRAMEWORK, self.spec,

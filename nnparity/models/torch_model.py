@@ -338,6 +338,13 @@ class TorchUserModel:
         return {k: layout.from_framework(FRAMEWORK, k, p.detach().cpu().numpy(), self.spec)
                 for k, p in self.named.items()}
 
+    def load_params(self, params: dict[str, np.ndarray]) -> None:
+        """Set the model's parameters from the canonical layout (a port's transfer)."""
+        with torch.no_grad():
+            for k, p in self.named.items():
+                value = layout.to_framework(FRAMEWORK, k, params[k], self.spec)
+                p.copy_(torch.from_numpy(value.astype(self.spec.dtype)))
+
     def _input(self, x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(edges.input_to_framework(FRAMEWORK, self.spec, x))
 
@@ -356,18 +363,23 @@ class TorchUserModel:
         tensors = {key: events[i][2] for key, i in self.structure.keys.items()}
         mask = None
         index = self.structure.keys.get("h.dropout")
-        if index is not None and layers[index].kind == "dropout":
+        if index is not None and layers[index].kind == "dropout" and self.model.training:
             out = events[index][2].detach().cpu().numpy()
             mask = layout.tensor_from_framework(FRAMEWORK, self.spec, "h.dropout",
                                                 (out != 0).astype(self.spec.dtype))
         loss = self.loss_fn(tensors[list(tensors)[-1]], self._targets(y, len(x)))
         return loss, tensors, mask
 
-    def run(self, x: np.ndarray, y: np.ndarray) -> tuple[Trace, Gradients, np.ndarray | None]:
+    def run(self, x: np.ndarray, y: np.ndarray,
+            training: bool = True) -> tuple[Trace, Gradients, np.ndarray | None]:
         """Forward, loss, deltas and gradients of batch ``(x, y)``, in the canonical layout,
-        and the dropout mask the model drew (canonical, or None)."""
+        and the dropout mask the model drew (canonical, or None; none in eval mode)."""
         self.model.zero_grad(set_to_none=True)
-        loss, tensors, mask = self._forward(x, y)
+        self.model.train(training)
+        try:
+            loss, tensors, mask = self._forward(x, y)
+        finally:
+            self.model.train()
         zs = {k[2:]: t for k, t in tensors.items() if k.startswith("z.")}
         for z in zs.values():
             z.retain_grad()
