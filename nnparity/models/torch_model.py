@@ -160,7 +160,7 @@ class _Recorder(TorchFunctionMode):
             leaf = not any(True for _ in module.children()) or type(module).__name__ in names
             inside = any(label.startswith(other + ".") for other, m in model.named_modules()
                          if other and type(m).__name__ in names)
-            if leaf and not inside and module is not model:
+            if leaf and not inside:
                 self.handles.append(module.register_forward_pre_hook(self._enter))
                 self.handles.append(module.register_forward_hook(self._leave(label, module)))
 
@@ -311,6 +311,11 @@ class TorchUserModel:
         try:
             with recorder:
                 output = self.model(x)
+        except InputError:
+            raise
+        except Exception as exc:  # the user's forward: its error, in one line
+            raise InputError(f"{self.source.label}: the model raised {type(exc).__name__} on "
+                             f"an input of shape {tuple(x.shape)}: {exc}") from None
         finally:
             recorder.remove()
         if not isinstance(output, torch.Tensor):
