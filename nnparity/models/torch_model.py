@@ -232,7 +232,7 @@ def _optimizer(source: ModelSource, model: nn.Module) -> tuple[Any, Optimizer | 
                          "groups; the reference has one set of hyperparameters")
     g = opt.param_groups[0]
     name = type(opt).__name__
-    if g.get("weight_decay", 0):
+    if type(opt) in (torch.optim.SGD, torch.optim.Adam) and g.get("weight_decay", 0):
         raise InputError(f"{source.label}: {name}(weight_decay={g['weight_decay']}) decays "
                          "biases too; the reference's decay covers weights only")
     if g.get("maximize"):
