@@ -55,10 +55,13 @@ def drift(a: UserModel, b: UserModel, seed: int, label: str) -> str | None:
         runs.append(trainer.params())
     worst = max((compare_tensor("update", k, runs[1][k], runs[0][k], np.inf) for k in params),
                 key=lambda c: c.max_rel)
-    return (f"optimisers differ by design ({a.optimizer.variant} {a.optimizer.name} vs "
-            f"{b.optimizer.variant} {b.optimizer.name}): each is judged against its own variant; "
-            f"expected drift after {STEPS} steps (the reference run with each): max rel "
-            f"{worst.max_rel:.1e} in {worst.name}")
+    oa, ob = a.optimizer, b.optimizer
+    what = (f"{oa.name} differs by design ({oa.variant}'s vs {ob.variant}'s formulation)"
+            if oa.name == ob.name and oa.variant != ob.variant
+            else f"the optimisers differ ({oa.variant} {oa.name} vs {ob.variant} {ob.name})")
+    return (f"{what}: each is judged against its own in its own check; expected drift after "
+            f"{STEPS} steps (the reference run with each): max rel {worst.max_rel:.1e} in "
+            f"{worst.name}")
 
 
 def port(a: UserModel, b: UserModel, labels: tuple[str, str], *, seed: int = 0) -> CaseResult:
