@@ -72,9 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--backend", help="numpy (default), torch or tensorflow")
     parser.add_argument("--metrics", metavar="FILE", help="write per-epoch metrics (.csv or .json)")
-    parser.add_argument("--save", metavar="FILE", help="write the trained weights (.npz)")
+    parser.add_argument("--save", metavar="FILE",
+                        help="write the trained weights (.npz or .safetensors)")
     parser.add_argument("--checkpoint", metavar="FILE",
-                        help="write params and optimiser state after every epoch (.npz)")
+                        help="write params and optimiser state after every epoch "
+                        "(.npz or .safetensors)")
     parser.add_argument("--resume", metavar="FILE", help="continue from a checkpoint")
     parser.add_argument("--plot", metavar="DIR",
                         help="write curves.png (and misclassified.png for image data) to DIR")
