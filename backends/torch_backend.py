@@ -42,6 +42,7 @@ from nnparity.reference.spec import MLPSpec
 from . import edges, layout
 from .cnn_graph import trace_cnn
 from .determinism import configure_torch
+from .precision import check_device
 from .protocol import Backend, Params, State
 
 configure_torch()
@@ -208,11 +209,13 @@ Model = TorchMLP | TorchCNN
 MODELS: dict[str, type[TorchMLP] | type[TorchCNN]] = {"mlp": TorchMLP, "cnn": TorchCNN}
 
 
-def build_model(spec: Spec, params: Params) -> tuple[Model, dict[str, nn.Parameter]]:
+def build_model(spec: Spec, params: Params,
+                device: str = "cpu") -> tuple[Model, dict[str, nn.Parameter]]:
     """The model for ``spec`` (:class:`TorchMLP` or :class:`TorchCNN`) holding ``params``
-    (canonical layout, converted by :mod:`.layout`), and its parameters by canonical name."""
+    (canonical layout, converted by :mod:`.layout`) on ``device``, and its parameters by
+    canonical name."""
     check_params(spec, params)
-    model = MODELS[spec.family](spec)
+    model = MODELS[spec.family](spec).to(device)
     named = model.canonical_parameters()
     with torch.no_grad():
         for name, parameter in named.items():
@@ -221,18 +224,18 @@ def build_model(spec: Spec, params: Params) -> tuple[Model, dict[str, nn.Paramet
     return model, named
 
 
-def _tensor(a: np.ndarray, spec: Spec) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(a, dtype=spec.dtype).copy())
+def _tensor(a: np.ndarray, spec: Spec, device: str | torch.device = "cpu") -> torch.Tensor:
+    return torch.from_numpy(np.asarray(a, dtype=spec.dtype).copy()).to(device)
 
 
-def _mask(spec: Spec, mask: np.ndarray | None) -> torch.Tensor | None:
+def _mask(spec: Spec, mask: np.ndarray | None, device: str = "cpu") -> torch.Tensor | None:
     """A checked canonical dropout mask as a tensor in the order of the model's dropout input."""
     mask = edges.dropout_mask_to_framework(FRAMEWORK, spec, mask)
-    return None if mask is None else torch.from_numpy(mask)
+    return None if mask is None else torch.from_numpy(mask).to(device)
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().numpy().copy()
+    return t.detach().cpu().numpy().copy()
 
 
 def _loss(spec: MLPSpec, named: dict[str, nn.Parameter], output: torch.Tensor,
@@ -240,17 +243,17 @@ def _loss(spec: MLPSpec, named: dict[str, nn.Parameter], output: torch.Tensor,
     """The reduced loss of ``output [N, K]`` against labels ``y``, plus weight decay."""
     n, k = output.shape
     targets, indices = edges.split_labels(spec.loss, y, n, k, spec.dtype)
-    reduction = spec.reduction
+    reduction, device = spec.reduction, output.device
+    target = _tensor(targets, spec, device)
     if spec.loss == "ce":
-        labels = torch.from_numpy(indices) if indices is not None else _tensor(targets, spec)
+        labels = torch.from_numpy(indices).to(device) if indices is not None else target
         value = F.cross_entropy(output, labels, reduction=reduction)
     elif spec.loss == "bce":
-        value = F.binary_cross_entropy_with_logits(output, _tensor(targets, spec),
-                                                   reduction=reduction)
+        value = F.binary_cross_entropy_with_logits(output, target, reduction=reduction)
     elif spec.loss == "mse":
-        value = F.mse_loss(output, _tensor(targets, spec), reduction=reduction)
+        value = F.mse_loss(output, target, reduction=reduction)
     else:
-        value = 0.5 * torch.sum(torch.square(output - _tensor(targets, spec)))
+        value = 0.5 * torch.sum(torch.square(output - target))
         if reduction == "mean":
             value = value / n
     if spec.weight_decay:
@@ -259,8 +262,8 @@ def _loss(spec: MLPSpec, named: dict[str, nn.Parameter], output: torch.Tensor,
     return value
 
 
-def _input(spec: Spec, x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(edges.input_to_framework(FRAMEWORK, spec, x))
+def _input(spec: Spec, x: np.ndarray, device: str = "cpu") -> torch.Tensor:
+    return torch.from_numpy(edges.input_to_framework(FRAMEWORK, spec, x)).to(device)
 
 
 def torch_optimizer(optimizer: Optimizer, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -284,9 +287,9 @@ class TorchTrainer:
     """
 
     def __init__(self, spec: Spec, params: Params, optimizer: Optimizer,
-                 state: State | None = None, dropout_seed: int = 0) -> None:
-        self.spec, self.optimizer = spec, optimizer
-        self.model, self._named = build_model(spec, params)
+                 state: State | None = None, dropout_seed: int = 0, device: str = "cpu") -> None:
+        self.spec, self.optimizer, self.device = spec, optimizer, device
+        self.model, self._named = build_model(spec, params, device)
         self._opt = torch_optimizer(optimizer, list(self._named.values()))
         self._load_state(init_state(optimizer, params) if state is None else state)
         self._dropout_rng = np.random.default_rng(dropout_seed)
@@ -295,8 +298,8 @@ class TorchTrainer:
         t, slots = edges.split_state(state)
         for name, per in slots.items():
             parameter = self._named[name]
-            native = {s: _tensor(layout.to_framework(FRAMEWORK, name, a, self.spec), self.spec)
-                      for s, a in per.items()}
+            native = {s: _tensor(layout.to_framework(FRAMEWORK, name, a, self.spec), self.spec,
+                                 self.device) for s, a in per.items()}
             if self.optimizer.name == "adam":
                 self._opt.state[parameter] = {
                     "step": torch.tensor(float(t), dtype=torch.get_default_dtype()),
@@ -309,7 +312,8 @@ class TorchTrainer:
     def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:
         mask = edges.training_mask(self.spec, len(x), dropout_mask, self._dropout_rng)
         self._opt.zero_grad(set_to_none=True)
-        output = self.model(_input(self.spec, x), _mask(self.spec, mask))
+        output = self.model(_input(self.spec, x, self.device),
+                            _mask(self.spec, mask, self.device))
         loss = _loss(self.spec, self._named, output, y)
         loss.backward()
         self._opt.step()
@@ -317,7 +321,7 @@ class TorchTrainer:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return _numpy(self.model(_input(self.spec, x)))
+            return _numpy(self.model(_input(self.spec, x, self.device)))
 
     def params(self) -> Params:
         return {k: layout.from_framework(FRAMEWORK, k, _numpy(p), self.spec)
@@ -345,14 +349,23 @@ class TorchBackend(Backend):
     name = "torch"
     optimizer_variant = VARIANT
 
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+
+    def on(self, device: str) -> TorchBackend:
+        """This backend computing on ``device`` (``cpu`` or ``cuda``; see
+        :func:`.precision.check_device`)."""
+        check_device("torch", device)
+        return self if device == self.device else TorchBackend(device)
+
     def _run(self, spec: Spec, params: Params, x: np.ndarray,
              dropout_mask: np.ndarray | None) -> tuple[dict[str, nn.Parameter],
                                                        dict[str, torch.Tensor]]:
         """Build the model and trace ``x``: ``(params by name, traced tensors)``."""
         edges.check_spec(spec, self.name)
-        model, named = build_model(spec, params)
+        model, named = build_model(spec, params, self.device)
         mask = edges.as_dropout_mask(spec, dropout_mask, len(x))
-        return named, model.trace(_input(spec, x), _mask(spec, mask))
+        return named, model.trace(_input(spec, x, self.device), _mask(spec, mask, self.device))
 
     def forward(self, spec: Spec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:
@@ -376,7 +389,7 @@ class TorchBackend(Backend):
     def trainer(self, spec: Spec, params: Params, optimizer: Optimizer,
                 state: State | None = None, dropout_seed: int = 0) -> TorchTrainer:
         edges.check_spec(spec, self.name)
-        return TorchTrainer(spec, params, optimizer, state, dropout_seed)
+        return TorchTrainer(spec, params, optimizer, state, dropout_seed, self.device)
 
 
 BACKEND = TorchBackend()

@@ -15,7 +15,15 @@ import time
 
 from nnparity import cases, parity, report
 from nnparity.backends import registry
+from nnparity.backends.compare import first_divergence
 from nnparity.backends.determinism import apply_determinism, describe
+from nnparity.backends.precision import (
+    DEVICES,
+    check_device,
+    pin_torch_precision,
+    precision_flags,
+    tf32_note,
+)
 from nnparity.errors import InputError
 from nnparity.progress import Progress
 
@@ -46,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show every compared tensor, not just the worst per case")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the case data and initial weights (default 0)")
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="where torch computes (built-in backend and model files; the "
+                        "reference stays on the CPU; default cpu); float32 is pinned to full "
+                        "precision on GPU")
+    parser.add_argument("--allow-tf32", action="store_true",
+                        help="keep PyTorch's TF32 defaults on GPU and explain failures of TF32 "
+                        "size instead of pinning full float32")
     models = parser.add_argument_group("your own models")
     models.add_argument("--model-file", action="append", metavar="PATH.py:NAME",
                         help="check the torch.nn.Module / keras.Model that NAME in PATH.py "
@@ -100,7 +115,8 @@ def _run_models(args: argparse.Namespace) -> tuple[list[report.CaseResult], floa
     results, models = [], []
     for target in args.model_file:
         source = load(target, _shape(args.input_shape))
-        models.append(model_check.adapt(source, args.dtype, weights))
+        models.append(model_check.adapt(source, args.dtype, weights, args.device))
+        pin_torch_precision(args.allow_tf32)
         results.append(model_check.check(models[-1], source.label, seed=args.seed))
     for target, model in zip(args.model_file[1:], models[1:], strict=True):
         results.append(port(models[0], model, (args.model_file[0], target), seed=args.seed))
@@ -114,6 +130,11 @@ def run(args: argparse.Namespace) -> int:
                 report.check_writable(path)
             except OSError as exc:
                 raise InputError(str(exc)) from None
+    if args.device != "cpu":
+        try:
+            check_device("torch", args.device)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     if args.model_file:
         apply_determinism(seed=args.seed)
         results, seconds = _run_models(args)
@@ -137,9 +158,19 @@ def run(args: argparse.Namespace) -> int:
     names, skipped = _backends(args.backends)
     started = time.perf_counter()
     results: list[report.CaseResult] = []
+    backends = {}
+    for name in list(names):
+        try:
+            backends[name] = registry.get(name)
+            if name != "numpy":  # the reference stays on the CPU
+                backends[name] = backends[name].on(args.device)
+        except ValueError as exc:
+            names.remove(name)
+            skipped[name] = str(exc)
+    pin_torch_precision(args.allow_tf32)
     with Progress(len(selected) * len(names), "check") as progress:
         for name in names:
-            backend = registry.get(name)
+            backend = backends[name]
             for case in selected:
                 results.append(parity.run_case(case, backend, seed=args.seed, name=name))
                 progress.update(postfix=f"{name} {case.name}")
@@ -155,6 +186,12 @@ def run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace, results: list[report.CaseResult], skipped: dict[str, str],
             seconds: float, command: dict) -> int:
     """Print the table, divergences, notes and summary; write --json/--junit; the exit code."""
+    for r in results:
+        first = first_divergence(r.comparisons)
+        note = first and tf32_note((r.spec or {}).get("dtype", ""), first.max_rel,
+                                   args.allow_tf32)
+        if note and not r.diagnosis:
+            r.diagnosis = note
     print(report.render_table(results, verbose=args.verbose))
     failures = report.divergences(results)
     if failures:
@@ -172,7 +209,8 @@ def _report(args: argparse.Namespace, results: list[report.CaseResult], skipped:
     print("\n" + report.summary_line(results, skipped, seconds))
     meta = {"skipped_backends": skipped}
     if args.json:
-        report.write_json(args.json, results, environment=describe(), command=command, **meta)
+        environment = {**describe(), "precision": precision_flags(args.device)}
+        report.write_json(args.json, results, environment=environment, command=command, **meta)
     if args.junit:
         report.write_junit(args.junit, results, **meta)
     return 1 if failures else 0

@@ -56,16 +56,16 @@ class UserModel(Protocol):
 
 
 def adapt(source: ModelSource, dtype: str | None = None,
-          weights: dict[str, np.ndarray] | None = None) -> UserModel:
+          weights: dict[str, np.ndarray] | None = None, device: str = "cpu") -> UserModel:
     """The framework adapter for ``source``: ``weights`` (a state_dict / Keras weights by
-    variable path) loaded first, then ``dtype`` conversion (torch only)."""
+    variable path) loaded first, then ``dtype`` conversion and ``device`` (torch only)."""
     if source.framework == "torch":
         from .torch_model import TorchUserModel
 
-        return TorchUserModel(source, dtype, weights)
-    if dtype is not None:
-        raise InputError(f"{source.label}: --dtype converts torch models only; build the Keras "
-                         "model in the dtype to check")
+        return TorchUserModel(source, dtype, weights, device)
+    if dtype is not None or device != "cpu":
+        raise InputError(f"{source.label}: --dtype and --device apply to torch models only; "
+                         "build the Keras model in the dtype to check (it runs on the CPU)")
     from .keras_model import KerasUserModel
 
     return KerasUserModel(source, weights)

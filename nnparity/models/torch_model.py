@@ -10,8 +10,9 @@ Running: the user's own modules run, forward and backward: pre-activations ``z``
 of the Linear/Conv2d modules, kept with ``retain_grad`` so their gradients are the deltas
 ``dL/dz``; gradients are the parameters' ``.grad``; steps are the user's optimiser's. A dropout
 module's mask is read from its input and output (``output != 0``) and given to the reference.
-Models run in train mode; an in-place activation is switched to out-of-place for the check (the
-same math; in place it would overwrite the recorded ``z``).
+Models run in train mode, on the device asked for (``cpu`` or ``cuda``); an in-place activation
+is switched to out-of-place for the check (the same math; in place it would overwrite the
+recorded ``z``).
 """
 
 from __future__ import annotations
@@ -266,12 +267,13 @@ class TorchUserModel:
     backend = "torch-model"
 
     def __init__(self, source: ModelSource, dtype: str | None = None,
-                 weights: dict[str, np.ndarray] | None = None) -> None:
-        self.source, model = source, source.model
+                 weights: dict[str, np.ndarray] | None = None, device: str = "cpu") -> None:
+        self.source, model, self.device = source, source.model, device
         if weights is not None:
             _load_state_dict(source, model, weights)
         if dtype is not None:
             model.to(dtype={"float64": torch.float64, "float32": torch.float32}[dtype])
+        model.to(device)
         for module in model.modules():
             if getattr(module, "inplace", False):
                 module.inplace = False
@@ -304,7 +306,8 @@ class TorchUserModel:
         if not shape:
             raise InputError(f"{self.source.label}: give --input-shape H,W,C")
         native = (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
-        return torch.zeros((2, *native), dtype=next(self.model.parameters()).dtype)
+        first = next(self.model.parameters())
+        return torch.zeros((2, *native), dtype=first.dtype, device=first.device)
 
     def _trace(self, x: torch.Tensor) -> tuple[list[Layer], list[tuple]]:
         recorder = _Recorder(self.model, self.source.layers)
@@ -351,13 +354,13 @@ class TorchUserModel:
                 p.copy_(torch.from_numpy(value.astype(self.spec.dtype)))
 
     def _input(self, x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(edges.input_to_framework(FRAMEWORK, self.spec, x))
+        return torch.from_numpy(edges.input_to_framework(FRAMEWORK, self.spec, x)).to(self.device)
 
     def _targets(self, y: np.ndarray, n: int) -> torch.Tensor:
         if self.loss_name == "ce" and np.asarray(y).ndim == 1:
-            return torch.from_numpy(np.asarray(y, dtype=np.int64))
+            return torch.from_numpy(np.asarray(y, dtype=np.int64)).to(self.device)
         t = as_targets(self.loss_name, y, n, self.spec.output_dim, np.dtype(self.spec.dtype))
-        return torch.from_numpy(t)
+        return torch.from_numpy(t).to(self.device)
 
     def _forward(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, dict, Any]:
         """Run the model (recording); ``(loss, tensors by canonical key, canonical mask)``."""
