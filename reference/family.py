@@ -15,6 +15,7 @@ Every model module has the same functions, with the same signatures::
     logits(spec, params, x) -> output [N, K] at evaluation
     predict(spec, params, x) -> probabilities (or raw outputs for l2)
     check_params(spec, params) -> None (ValueError naming the first bad parameter)
+    preactivation_scale(spec, params, x, trace) -> {layer: sum |input * W| + |b| per unit}
 
 A family without dropout (``spec.dropout_units == 0``) refuses a ``dropout_mask``.
 """

@@ -27,7 +27,16 @@ from .params import check_params, weight_decay_loss
 from .results import Gradients, Trace
 from .spec import MLPSpec
 
-__all__ = ["backward", "check_params", "forward", "gradients", "logits", "loss", "predict"]
+__all__ = [
+    "backward",
+    "check_params",
+    "forward",
+    "gradients",
+    "logits",
+    "loss",
+    "preactivation_scale",
+    "predict",
+]
 
 
 def _no_dropout(mask: np.ndarray | None) -> None:
@@ -109,6 +118,19 @@ def loss(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndar
     t = as_targets(spec.loss, y, x.shape[0], spec.output_dim, np.dtype(spec.dtype))
     value, _ = loss_and_grad(spec.loss, trace.output, t, spec.reduction)
     return float(value) + weight_decay_loss(spec, params)
+
+
+def preactivation_scale(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray,
+                        trace: Trace) -> dict[str, np.ndarray]:
+    """Per layer, ``sum_i |h_i W_ij| + |b_j|`` for every unit of ``z`` (the size of the terms
+    that rounding acts on): ``|h_{l-1}| @ |W_l| + |b_l|``."""
+    inputs = [spec.as_input(x)] + [trace.h[name] for name in spec.layer_names[:-1]]
+    scale = {}
+    for i, (name, h) in enumerate(zip(spec.layer_names, inputs, strict=True), 1):
+        b = _param(spec, params, f"b{i}")
+        scale[name] = dense(np.abs(h), np.abs(_param(spec, params, f"W{i}")),
+                            None if b is None else np.abs(b))
+    return scale
 
 
 def logits(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:

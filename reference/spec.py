@@ -65,6 +65,11 @@ class MLPSpec(SpecSerial):
         return [f"layer{i}" for i in range(1, self.depth + 1)]
 
     @property
+    def layer_activations(self) -> dict[str, str]:
+        """Layer name -> its activation's name."""
+        return dict(zip(self.layer_names, self.activations, strict=True))
+
+    @property
     def widths(self) -> list[int]:
         """``[input_dim, *layers]``."""
         return [self.input_dim, *self.layers]
