@@ -42,7 +42,7 @@ import numpy as np
 from nnparity.reference.activations import PRELU_INIT
 from nnparity.reference.cnn_spec import CNNSpec
 from nnparity.reference.family import Spec
-from nnparity.reference.optim import Optimizer, init_state
+from nnparity.reference.optim import ADAMS, Optimizer, init_state
 from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
 from nnparity.reference.spec import MLPSpec
@@ -239,20 +239,22 @@ def _labels(spec: Spec, y: np.ndarray, n: int) -> np.ndarray:
 
 
 def keras_optimizer(optimizer: Optimizer) -> Any:
-    """``keras.optimizers.SGD`` / ``SGD(momentum=mu)`` / ``Adam`` for a reference
+    """``keras.optimizers.SGD`` / ``SGD(momentum=mu)`` / ``Adam`` (``adamw``: with its
+    decoupled ``weight_decay``, which is what ``keras.optimizers.AdamW`` is) for a reference
     :class:`Optimizer`. Raises ``ValueError`` for the ``torch`` variant."""
     edges.check_variant(optimizer, VARIANT, "tensorflow", "keras.optimizers")
     lr = float(optimizer.lr)
-    if optimizer.name == "adam":
+    if optimizer.name in ADAMS:
+        decay = {"weight_decay": optimizer.decay} if optimizer.name == "adamw" else {}
         return keras.optimizers.Adam(learning_rate=lr, beta_1=optimizer.beta1,
-                                     beta_2=optimizer.beta2, epsilon=optimizer.eps)
+                                     beta_2=optimizer.beta2, epsilon=optimizer.eps, **decay)
     momentum = float(optimizer.momentum) if optimizer.name == "momentum" else 0.0
     return keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
 
 
 def optimizer_slots(optimizer: Optimizer, keras_opt: Any) -> dict[str, list[Any]]:
     """Reference slot name -> Keras' slot variables, in the order of the built variable list."""
-    if optimizer.name == "adam":
+    if optimizer.name in ADAMS:
         return {"m": keras_opt._momentums, "v": keras_opt._velocities}
     if optimizer.name == "momentum":
         return {"v": keras_opt.momentums}
@@ -387,7 +389,7 @@ class KerasTrainer:
             for name, variable in zip(names, variables, strict=True):
                 slots[name][slot] = layout.from_framework(FRAMEWORK, name, _numpy(variable),
                                                           self.spec)
-        t = int(keras_opt.iterations.numpy()) if self.optimizer.name == "adam" else None
+        t = int(keras_opt.iterations.numpy()) if self.optimizer.name in ADAMS else None
         return edges.join_state(t, slots, names)
 
 

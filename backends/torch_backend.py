@@ -34,7 +34,7 @@ from nnparity.reference.activations import PRELU_INIT
 from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
 from nnparity.reference.conv import output_size, padding_amounts
 from nnparity.reference.family import Spec
-from nnparity.reference.optim import Optimizer, init_state
+from nnparity.reference.optim import ADAMS, Optimizer, init_state
 from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
 from nnparity.reference.spec import MLPSpec
@@ -267,11 +267,16 @@ def _input(spec: Spec, x: np.ndarray, device: str = "cpu") -> torch.Tensor:
 
 
 def torch_optimizer(optimizer: Optimizer, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
-    """``torch.optim.SGD`` / ``SGD(momentum=mu)`` / ``Adam`` for a reference :class:`Optimizer`.
+    """``torch.optim.SGD`` / ``SGD(momentum=mu)`` / ``Adam`` / ``AdamW`` for a reference
+    :class:`Optimizer`.
 
     Raises ``ValueError`` for the ``keras`` variant.
     """
     edges.check_variant(optimizer, VARIANT, "torch", "torch.optim")
+    if optimizer.name == "adamw":
+        return torch.optim.AdamW(parameters, lr=optimizer.lr,
+                                 betas=(optimizer.beta1, optimizer.beta2), eps=optimizer.eps,
+                                 weight_decay=optimizer.decay)
     if optimizer.name == "adam":
         return torch.optim.Adam(parameters, lr=optimizer.lr,
                                 betas=(optimizer.beta1, optimizer.beta2), eps=optimizer.eps)
@@ -300,7 +305,7 @@ class TorchTrainer:
             parameter = self._named[name]
             native = {s: _tensor(layout.to_framework(FRAMEWORK, name, a, self.spec), self.spec,
                                  self.device) for s, a in per.items()}
-            if self.optimizer.name == "adam":
+            if self.optimizer.name in ADAMS:
                 self._opt.state[parameter] = {
                     "step": torch.tensor(float(t), dtype=torch.get_default_dtype()),
                     "exp_avg": native["m"],
@@ -330,7 +335,7 @@ class TorchTrainer:
     def state(self) -> State:
         if self.optimizer.name == "sgd":
             return {}
-        keys = {"m": "exp_avg", "v": "exp_avg_sq"} if self.optimizer.name == "adam" \
+        keys = {"m": "exp_avg", "v": "exp_avg_sq"} if self.optimizer.name in ADAMS \
             else {"v": "momentum_buffer"}
         slots, t = {}, None
         for name, parameter in self._named.items():

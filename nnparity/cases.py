@@ -329,7 +329,8 @@ def pairwise(dimensions: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
 CONVENTION_ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity", "relu3", "leaky_relu", "prelu")
 CONVENTION_LOSSES = ("ce", "l2", "bce", "mse")
 CONVENTION_OUTPUTS = {"ce": 3, "l2": 2, "bce": 1, "mse": 2}
-CONVENTION_LEARNING_RATES = {"sgd": 0.02, "momentum": 0.01, "adam": 0.01}
+CONVENTION_LEARNING_RATES = {"sgd": 0.02, "momentum": 0.01, "adam": 0.01, "adamw": 0.01}
+LOCKSTEP_OPTIMIZERS = (*OPTIMIZERS, "adamw")
 
 
 def convention_spec(activation: str, loss: str, reduction: str = "sum",
@@ -374,8 +375,8 @@ def gradient_cases() -> list[Case]:
 
 
 def lockstep_cases() -> list[Case]:
-    """Each optimiser, 10 steps, on five specs in float64 and four in float32 (every activation
-    and loss appears)."""
+    """Each optimiser (AdamW included), 10 steps, on five specs in float64 and four in float32
+    (every activation and loss appears)."""
     picks = [("sigmoid", "ce", "sum", 0.0), ("tanh", "l2", "mean", 1e-3),
              ("relu", "bce", "mean", 0.0), ("leaky_relu", "ce", "mean", 1e-3),
              ("relu3", "ce", "mean", 0.0), ("identity", "l2", "sum", 1e-3),
@@ -385,7 +386,7 @@ def lockstep_cases() -> list[Case]:
         for i, (act, loss, red, wd) in enumerate(chosen):
             spec, batch = convention_spec(act, loss, red, wd, dtype), 1 if i == 0 else 4
             cases.extend(_convention(f"lockstep-{_tags(spec)}-{opt}-b{batch}", spec, batch, opt,
-                                     STEPS) for opt in OPTIMIZERS)
+                                     STEPS) for opt in LOCKSTEP_OPTIMIZERS)
     return cases
 
 

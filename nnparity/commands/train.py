@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch", type=int)
     parser.add_argument("--lr", type=float, help="learning rate")
-    parser.add_argument("--optimizer", choices=["sgd", "momentum", "adam"])
+    parser.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw"])
     parser.add_argument("--momentum", type=float)
     parser.add_argument("--variant", choices=["torch", "keras"],
                         help="momentum/Adam formulation (default: the backend's own)")

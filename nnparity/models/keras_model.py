@@ -158,20 +158,23 @@ def _optimizer(source: ModelSource) -> tuple[Any, Optimizer | None]:
     if not isinstance(opt, keras.optimizers.Optimizer):
         opt = opt()
     name = type(opt).__name__
+    decoupled = isinstance(opt, keras.optimizers.Adam) and bool(opt.weight_decay)
     extras = [k for k in ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm")
-              if getattr(opt, k, None)] + (["use_ema"] if opt.use_ema else [])
+              if getattr(opt, k, None) and not (k == "weight_decay" and decoupled)]
+    extras += ["use_ema"] if opt.use_ema else []
     lr = float(opt.learning_rate.numpy()) if hasattr(opt.learning_rate, "numpy") else None
     if not extras and lr is not None:
         if type(opt) is keras.optimizers.SGD and not opt.nesterov:
             kind = "momentum" if opt.momentum else "sgd"
             return opt, Optimizer(kind, lr=lr, momentum=opt.momentum or 0.9, variant="keras")
-        if type(opt) is keras.optimizers.Adam and not opt.amsgrad:
-            return opt, Optimizer("adam", lr=lr, beta1=opt.beta_1, beta2=opt.beta_2,
-                                  eps=opt.epsilon, variant="keras")
+        if type(opt) in (keras.optimizers.Adam, keras.optimizers.AdamW) and not opt.amsgrad:
+            return opt, Optimizer("adamw" if decoupled else "adam", lr=lr, beta1=opt.beta_1,
+                                  beta2=opt.beta_2, eps=opt.epsilon, variant="keras",
+                                  decay=float(opt.weight_decay) if decoupled else 0.01)
     raise InputError(f"{source.label}: optimiser {name} ({', '.join(extras) or 'a schedule'}) "
                      "has no exact counterpart in the reference (SGD with or without momentum, "
-                     "not nesterov; Adam without amsgrad; no weight decay, clipping, EMA, "
-                     "learning-rate schedule)")
+                     "not nesterov; Adam or AdamW without amsgrad; no weight decay on SGD, no "
+                     "clipping, EMA, learning-rate schedule)")
 
 
 class KerasUserModel:

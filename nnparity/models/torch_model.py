@@ -241,13 +241,15 @@ def _optimizer(source: ModelSource, model: nn.Module) -> tuple[Any, Optimizer | 
     if type(opt) is torch.optim.SGD and not g["nesterov"] and not g["dampening"]:
         kind = "momentum" if g["momentum"] else "sgd"
         return opt, Optimizer(kind, lr=g["lr"], momentum=g["momentum"] or 0.9, variant="torch")
-    if type(opt) is torch.optim.Adam and not g["amsgrad"]:
+    if type(opt) in (torch.optim.Adam, torch.optim.AdamW) and not g["amsgrad"]:
         b1, b2 = g["betas"]
-        return opt, Optimizer("adam", lr=g["lr"], beta1=b1, beta2=b2, eps=g["eps"],
-                              variant="torch")
+        adamw = type(opt) is torch.optim.AdamW
+        return opt, Optimizer("adamw" if adamw else "adam", lr=g["lr"], beta1=b1, beta2=b2,
+                              eps=g["eps"], variant="torch",
+                              decay=g["weight_decay"] if adamw else 0.01)
     raise InputError(f"{source.label}: optimiser {name} with {dict(g, params='...')} has no exact "
                      "counterpart in the reference (SGD with or without momentum, no dampening "
-                     "or nesterov; Adam without amsgrad; no weight decay)")
+                     "or nesterov; Adam or AdamW without amsgrad; no weight decay in SGD/Adam)")
 
 
 def _load_state_dict(source: ModelSource, model: nn.Module,

@@ -1,8 +1,8 @@
 """The reference's optimiser variants against the frameworks' own optimisers, step by step.
 
-``torch`` must reproduce ``torch.optim.SGD``/``Adam`` and ``keras`` must reproduce
-``keras.optimizers.SGD``/``Adam`` to float64 rounding; the two Adam variants themselves differ
-(epsilon placement, Keras' float32 hyperparameters), and one test shows by how much.
+``torch`` must reproduce ``torch.optim.SGD``/``Adam``/``AdamW`` and ``keras`` must reproduce
+``keras.optimizers.SGD``/``Adam``/``AdamW`` to float64 rounding; the two Adam variants themselves
+differ (epsilon placement, Keras' float32 hyperparameters), and one test shows by how much.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ CONFIGS = {
     "sgd": {"name": "sgd", "lr": 0.03},
     "momentum": {"name": "momentum", "lr": 0.03, "momentum": 0.8},
     "adam": {"name": "adam", "lr": 0.003, "beta1": 0.8, "beta2": 0.95},
+    "adamw": {"name": "adamw", "lr": 0.003, "beta1": 0.8, "beta2": 0.95, "decay": 0.05},
 }
 
 
@@ -56,7 +57,11 @@ def test_torch_variant_equals_torch_optim(config: str) -> None:
     optimizer = Optimizer(**CONFIGS[config], variant="torch")
     params, grads = _problem()
     tensors = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in params.values()]
-    if optimizer.name == "adam":
+    if optimizer.name == "adamw":
+        opt = torch.optim.AdamW(tensors, lr=optimizer.lr, eps=optimizer.eps,
+                                betas=(optimizer.beta1, optimizer.beta2),
+                                weight_decay=optimizer.decay)
+    elif optimizer.name == "adam":
         opt = torch.optim.Adam(tensors, lr=optimizer.lr, betas=(optimizer.beta1, optimizer.beta2),
                                eps=optimizer.eps)
     else:
@@ -81,7 +86,11 @@ def test_keras_variant_equals_keras_optimizers(config: str) -> None:
     optimizer = Optimizer(**CONFIGS[config], variant="keras")
     params, grads = _problem()
     variables = [keras.Variable(v.copy(), dtype="float64") for v in params.values()]
-    if optimizer.name == "adam":
+    if optimizer.name == "adamw":
+        opt = keras.optimizers.AdamW(learning_rate=optimizer.lr, beta_1=optimizer.beta1,
+                                     beta_2=optimizer.beta2, epsilon=optimizer.eps,
+                                     weight_decay=optimizer.decay)
+    elif optimizer.name == "adam":
         opt = keras.optimizers.Adam(learning_rate=optimizer.lr, beta_1=optimizer.beta1,
                                     beta_2=optimizer.beta2, epsilon=optimizer.eps)
     else:

@@ -31,6 +31,23 @@ def test_custom_gradient_activation_faulty_fails_at_its_delta_and_is_diagnosed(c
     assert "the backward of dense" in result.diagnosis and "faulty_tanh" in result.diagnosis
 
 
+def test_keras_adamw_maps_to_the_references_decoupled_decay(tmp_path):
+    target = _write(tmp_path, """
+def model():
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((3,), dtype="float64"),
+                            L.Dense(4, activation="relu", dtype="float64"),
+                            L.Dense(2, dtype="float64")])
+    return {"model": net, "loss": keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, dtype="float64"),
+            "optimizer": lambda: keras.optimizers.AdamW(learning_rate=0.01, weight_decay=0.1)}
+""")
+    model = check.adapt(load(target))
+    assert (model.optimizer.name, model.optimizer.variant) == ("adamw", "keras")
+    result = check.check(model, target)
+    assert result.passed, result.divergence
+
+
 def _write(tmp_path, body: str) -> str:
     path = tmp_path / "user_keras.py"
     path.write_text("import keras\nL = keras.layers\n" + body)
@@ -58,7 +75,7 @@ def model():
     ("def model():\n    return keras.Sequential([keras.Input((3,)), L.Dense(4), L.PReLU(), "
      "L.Dense(2)])\n", "a slope per unit"),
     ("def model():\n    return {'model': keras.Sequential([keras.Input((3,)), L.Dense(2)]), "
-     "'optimizer': keras.optimizers.AdamW()}\n", "optimiser AdamW"),
+     "'optimizer': keras.optimizers.SGD(weight_decay=0.1)}\n", "optimiser SGD"),
     ("def model():\n    x = keras.Input((3,))\n    a = L.Dense(2)(x)\n    b = L.Dense(2)(x)\n"
      "    return keras.Model(x, L.Add()([a, b]))\n", "unsupported layer add"),
 ])

@@ -101,7 +101,7 @@ def model():
 
 @pytest.mark.parametrize(("body", "message"), [
     ("def model():\n    return {'model': nn.Linear(3, 2), 'optimizer': lambda p: "
-     "torch.optim.AdamW(p)}\n", "optimiser AdamW"),
+     "torch.optim.RMSprop(p)}\n", "optimiser RMSprop"),
     ("def model():\n    return {'model': nn.Linear(3, 2).double(), 'optimizer': lambda p: "
      "torch.optim.SGD(p, lr=0.1, weight_decay=1e-3)}\n", "decays biases too"),
     ("def model():\n    return {'model': nn.Linear(3, 2), 'loss': nn.CrossEntropyLoss("
@@ -113,6 +113,16 @@ def test_what_has_no_exact_counterpart_is_refused(tmp_path, body, message):
     source = load(_write(tmp_path, body) + ":model", (8, 8, 1) if "Conv2d" in body else ())
     with pytest.raises(InputError, match=message):
         check.adapt(source)
+
+
+def test_adamw_maps_to_the_references_decoupled_decay(tmp_path):
+    target = _write(tmp_path, "def model():\n    torch.manual_seed(0)\n    return {'model': "
+                    "nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double(), "
+                    "'optimizer': lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1)}\n")
+    model = check.adapt(load(target + ":model"))
+    assert (model.optimizer.name, model.optimizer.decay) == ("adamw", 0.1)
+    result = check.check(model, target)
+    assert result.passed, result.divergence
 
 
 def test_weights_file_is_loaded_into_the_model_first(tmp_path, check_file, example):
