@@ -61,22 +61,23 @@ CACHE_SIZE = 64
 
 class PReLU(keras.layers.PReLU):
     """``keras.layers.PReLU`` with one shared slope (``shared_axes=[1]``, 0.25 at start, as
-    ``nn.PReLU()``), computed as ``where(z > 0, z, alpha z)``: Keras' own
-    ``relu(z) - alpha relu(-z)`` has derivative 0 at ``z = 0``, the convention here is ``alpha``
-    (torch's, the reference's)."""
+    ``nn.PReLU()``) or one per unit (``shared=False``, Keras' default), computed as
+    ``where(z > 0, z, alpha z)``: Keras' own ``relu(z) - alpha relu(-z)`` has derivative 0 at
+    ``z = 0``, the convention here is ``alpha`` (torch's, the reference's)."""
 
-    def __init__(self, dtype: str) -> None:
+    def __init__(self, dtype: str, shared: bool = True) -> None:
         super().__init__(alpha_initializer=keras.initializers.Constant(PRELU_INIT),
-                         shared_axes=[1], dtype=dtype)
+                         shared_axes=[1] if shared else None, dtype=dtype)
 
     def call(self, inputs: Any) -> Any:
         return keras.ops.where(inputs > 0, inputs, self.alpha * inputs)
 
 
-def activation_layer(name: str, dtype: str) -> Any:
-    """The Keras layer for a reference activation name."""
+def activation_layer(name: str, dtype: str, shared_slope: bool = True) -> Any:
+    """The Keras layer for a reference activation name (``prelu``: one slope, or one per unit
+    without ``shared_slope``)."""
     if name == "prelu":
-        return PReLU(dtype)
+        return PReLU(dtype, shared_slope)
     builtin = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "identity": "linear",
                "relu3": _relu3, "leaky_relu": _leaky_relu}
     if name not in builtin:
@@ -105,7 +106,7 @@ def build_mlp(spec: MLPSpec) -> Any:
     for i, (width, act) in enumerate(zip(spec.layers, spec.activations, strict=True), 1):
         layers.append(keras.layers.Dense(width, use_bias=spec.bias, dtype=spec.dtype,
                                          name=f"dense{i}"))
-        layers.append(activation_layer(act, spec.dtype))
+        layers.append(activation_layer(act, spec.dtype, spec.prelu_slopes == "shared"))
     return keras.Sequential(layers)
 
 

@@ -60,11 +60,12 @@ class ReLU3(nn.Module):
         return r * r * r
 
 
-def activation_module(name: str, dtype: torch.dtype = torch.float64) -> nn.Module:
-    """The torch module for a reference activation name (``prelu``: ``nn.PReLU()``, one slope
-    initialised to 0.25, in ``dtype``)."""
+def activation_module(name: str, dtype: torch.dtype = torch.float64,
+                      slopes: int = 1) -> nn.Module:
+    """The torch module for a reference activation name (``prelu``: ``nn.PReLU()`` with
+    ``slopes`` slopes, 1 shared or one per unit, initialised to 0.25, in ``dtype``)."""
     modules = {
-        "prelu": lambda: nn.PReLU(num_parameters=1, init=PRELU_INIT, dtype=dtype),
+        "prelu": lambda: nn.PReLU(num_parameters=slopes, init=PRELU_INIT, dtype=dtype),
         "sigmoid": nn.Sigmoid,
         "tanh": nn.Tanh,
         "relu": nn.ReLU,
@@ -92,7 +93,9 @@ class TorchMLP(nn.Module):
             nn.Linear(widths[i], widths[i + 1], bias=spec.bias, dtype=dtype)
             for i in range(spec.depth)
         )
-        self.activations = nn.ModuleList(activation_module(a, dtype) for a in spec.activations)
+        slopes = spec.layers if spec.prelu_slopes == "unit" else (1,) * spec.depth
+        self.activations = nn.ModuleList(activation_module(a, dtype, n)
+                                         for a, n in zip(spec.activations, slopes, strict=True))
 
     def trace(self, x: torch.Tensor, dropout_mask: None = None) -> dict[str, torch.Tensor]:
         """``{"z.layer1": z_1, "h.layer1": h_1, ...}`` in forward order, each ``[N, D_l]``."""

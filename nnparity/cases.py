@@ -427,10 +427,23 @@ def edge_cases() -> list[Case]:
     ]
 
 
+def prelu_unit_cases() -> list[Case]:
+    """PReLU with one slope per unit (Keras' default): gradients and Adam in lockstep, per
+    dtype."""
+    out = []
+    for dtype in DTYPES:
+        spec = convention_spec("prelu", "ce", "mean", dtype=dtype).with_(prelu_slopes="unit")
+        tag = f"prelu_unit-ce-mean-wd0-{DTYPE_TAGS[dtype]}"
+        out.append(_convention(f"grad-{tag}-b4", spec, 4))
+        out.append(_convention(f"lockstep-{tag}-adam-b4", spec, 4, "adam", STEPS))
+    return out
+
+
 @cache
 def convention_cases() -> tuple[Case, ...]:
-    """:func:`gradient_cases`, :func:`lockstep_cases` and :func:`edge_cases` (in ``full``)."""
-    return (*gradient_cases(), *lockstep_cases(), *edge_cases())
+    """:func:`gradient_cases`, :func:`lockstep_cases`, :func:`prelu_unit_cases` and
+    :func:`edge_cases` (in ``full``)."""
+    return (*gradient_cases(), *lockstep_cases(), *prelu_unit_cases(), *edge_cases())
 
 
 MAIN_DIMENSIONS: dict[str, Sequence[Any]] = {

@@ -9,7 +9,8 @@ Backward (the BP lecture; deltas are ``dL/dz``; the dense layer's part is
     ``delta_L = dE/do * f_L'(z_L, h_L)``
     ``delta_l = (delta_{l+1} @ W_{l+1}.T) * f_l'(z_l, h_l)``
     ``dW_l = h_{l-1}.T @ delta_l + lambda W_l``,  ``db_l = 1^T delta_l``
-    (prelu layers: ``f_l'`` is ``1`` or ``a_l``, and ``da_l = sum(dL/dh_l * min(z_l, 0))``)
+    (prelu layers: ``f_l'`` is ``1`` or ``a_l``, and ``da_l = sum(dL/dh_l * min(z_l, 0))``,
+    summed over the batch only for one slope per unit)
 where ``dE/do`` already carries the ``1/N`` of the ``mean`` reduction.
 
 The MLP has no dropout: every function takes ``dropout_mask`` (as the CNN's do) and refuses one
@@ -83,7 +84,7 @@ def backward(
         name = names[i - 1]
         z = trace.z[name]
         if spec.activations[i - 1] == "prelu":
-            grads[f"a{i}"] = prelu_slope_grad(z, upstream)
+            grads[f"a{i}"] = prelu_slope_grad(z, upstream, shapes[f"a{i}"])
             delta = upstream * prelu_grad(z, params[f"a{i}"])
         else:
             delta = upstream * get_activation(spec.activations[i - 1]).df(z, trace.h[name])

@@ -18,6 +18,7 @@ from .serial import SpecSerial
 LOSSES = ("l2", "ce", "bce", "mse")
 REDUCTIONS = ("sum", "mean")
 DTYPES = ("float64", "float32")
+PRELU_SLOPES = ("shared", "unit")
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,9 @@ class MLPSpec(SpecSerial):
     - ``input_dim``: width of ``x [N, input_dim]``.
     - ``layers``: output width of each layer, e.g. ``(20, 20, 3)``.
     - ``activations``: one name per layer (``sigmoid``, ``tanh``, ``relu``, ``identity``, ...;
-      ``prelu`` adds a learnable slope ``a{l} [1]``).
+      ``prelu`` adds a learnable slope ``a{l}``: ``[1]`` shared by the layer, as
+      ``nn.PReLU()``, or ``[1, D_l]`` one per unit, as Keras' default ``PReLU()``:
+      ``prelu_slopes``).
     - ``loss``: ``l2`` (``0.5 sum (o - L)^2``), ``ce`` (softmax cross-entropy on logits ``o``),
       ``bce`` (sigmoid log-loss on a single logit), ``mse`` (the frameworks' ``sum (o - L)^2``,
       no ½; its ``mean`` divides by N·K).
@@ -36,6 +39,7 @@ class MLPSpec(SpecSerial):
     - ``weight_decay``: lambda in ``0.5 * lambda * sum(W^2)`` over weights (not biases).
     - ``bias``: whether layers have biases (the NumPy basics lecture's known-answer net has none).
     - ``dtype``: ``float64`` or ``float32``.
+    - ``prelu_slopes``: ``shared`` (one slope per prelu layer) or ``unit`` (one per unit).
     """
 
     input_dim: int
@@ -46,6 +50,7 @@ class MLPSpec(SpecSerial):
     weight_decay: float = 0.0
     bias: bool = True
     dtype: str = "float64"
+    prelu_slopes: str = "shared"
     family: str = field(default="mlp", init=False)
 
     def __post_init__(self) -> None:
@@ -82,7 +87,7 @@ class MLPSpec(SpecSerial):
             if self.bias:
                 shapes[f"b{i}"] = (1, self.widths[i])
             if self.activations[i - 1] == "prelu":
-                shapes[f"a{i}"] = (1,)
+                shapes[f"a{i}"] = (1,) if self.prelu_slopes == "shared" else (1, self.widths[i])
         return shapes
 
     def is_weight(self, name: str) -> bool:
@@ -144,6 +149,9 @@ def _validate(spec: MLPSpec) -> None:
         raise ValueError(f"unknown reduction {spec.reduction!r}; known: {', '.join(REDUCTIONS)}")
     if spec.dtype not in DTYPES:
         raise ValueError(f"unknown dtype {spec.dtype!r}; known: {', '.join(DTYPES)}")
+    if spec.prelu_slopes not in PRELU_SLOPES:
+        raise ValueError(f"unknown prelu_slopes {spec.prelu_slopes!r}; known: "
+                         f"{', '.join(PRELU_SLOPES)}")
     if not spec.weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {spec.weight_decay!r}")
     out = spec.layers[-1]

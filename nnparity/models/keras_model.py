@@ -110,10 +110,12 @@ def _steps(layer: Any, names: dict[str, str]) -> list[Step]:
     elif isinstance(layer, layers.LeakyReLU) and abs(layer.negative_slope - 0.01) < 1e-12:
         described = Layer("activation", label, {"name": "leaky_relu"})
     elif isinstance(layer, layers.PReLU):
-        if int(np.prod(layer.alpha.shape)) != 1:
-            raise unsupported(f"{label} (a slope per unit, Keras' default: the reference has one "
-                              "shared slope; use PReLU(shared_axes=[1]) on a Dense output)")
-        described = Layer("activation", label, {"name": "prelu"})
+        size = int(np.prod(layer.alpha.shape))
+        if size != 1 and len(layer.alpha.shape) != 1:
+            raise unsupported(f"{label} (slopes of shape {tuple(layer.alpha.shape)}: the "
+                              "reference has one shared slope or one per unit of a dense layer)")
+        described = Layer("activation", label, {"name": "prelu",
+                                                "slopes": "shared" if size == 1 else "unit"})
     else:
         raise unsupported(label)
     return [(described, call, layer)]

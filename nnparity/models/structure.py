@@ -35,7 +35,8 @@ from nnparity.reference.spec import MLPSpec
 KINDS = ("dense", "conv", "activation", "pool", "flatten", "dropout", "softmax", "identity")
 SUPPORTED = ("Linear/Dense, Conv2d/Conv2D (VALID or TensorFlow SAME padding), MaxPool2d/"
              "MaxPooling2D, Flatten, Dropout (CNN: on the output layer's input), "
-             "ReLU/Sigmoid/Tanh/LeakyReLU(0.01)/PReLU (one shared slope)/identity, a final "
+             "ReLU/Sigmoid/Tanh/LeakyReLU(0.01)/PReLU (MLP: one shared slope or one per unit)/"
+             "identity, a final "
              "Softmax before a cross-entropy (diagnosed), and modules or activations named in "
              "the file's NNPARITY_LAYERS")
 
@@ -157,6 +158,11 @@ def _mlp(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
             params[f"b{n}"] = (i, "bias")
         if act == "prelu":
             params[f"a{n}"] = (found["activation"], "slope")
+    slopes = {layers[i].info.get("slopes", "shared") for i, layer in enumerate(layers)
+              if layer.kind == "activation" and layer.info["name"] == "prelu"}
+    if len(slopes) > 1:
+        raise InputError("some PReLU layers share one slope and some have one per unit: the "
+                         "reference's MLP has one kind")
     if len(biases) > 1:
         raise InputError("some Linear/Dense layers have a bias and some do not: the reference's "
                          "MLP has biases on every layer or on none")
@@ -165,7 +171,8 @@ def _mlp(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
         raise InputError(f"--input-shape {input_shape} has {_prod(input_shape)} values but the "
                          f"first layer takes {input_dim}")
     spec = MLPSpec(input_dim, tuple(widths), tuple(acts), loss=loss, reduction=reduction,
-                   bias=biases.pop(), dtype=dtype)
+                   bias=biases.pop(), dtype=dtype,
+                   prelu_slopes=slopes.pop() if slopes else "shared")
     return Structure(spec, keys, params, softmax, labels)
 
 

@@ -102,9 +102,12 @@ def _describe_module(label: str, module: nn.Module, inputs: tuple, names: dict[s
         return Layer("dropout", label, {"keep_prob": 1.0 - module.p})
     if isinstance(module, nn.LeakyReLU) and module.negative_slope == 0.01:
         return Layer("activation", label, {"name": "leaky_relu"})
-    if isinstance(module, nn.PReLU) and module.num_parameters != 1:
-        raise unsupported(f"{label} (PReLU with {module.num_parameters} slopes: the "
-                          "reference has one shared slope, nn.PReLU())")
+    if isinstance(module, nn.PReLU):
+        slopes = "shared" if module.num_parameters == 1 else "unit"
+        if slopes == "unit" and (x is None or x.ndim != 2 or x.shape[1] != module.num_parameters):
+            raise unsupported(f"{label} (PReLU with {module.num_parameters} slopes: the "
+                              "reference has one shared slope or one per unit of a dense layer)")
+        return Layer("activation", label, {"name": "prelu", "slopes": slopes})
     if isinstance(module, nn.Softmax) and module.dim in (1, -1):
         return Layer("softmax", label)
     for cls, name in ACTIVATION_MODULES.items():

@@ -48,6 +48,22 @@ def model():
     assert result.passed, result.divergence
 
 
+def test_keras_default_prelu_has_a_slope_per_unit_and_passes(tmp_path):
+    target = _write(tmp_path, """
+def model():
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((3,), dtype="float64"), L.Dense(4, dtype="float64"),
+                            L.PReLU(dtype="float64"), L.Dense(2, dtype="float64")])
+    return {"model": net, "loss": keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, dtype="float64"),
+            "optimizer": lambda: keras.optimizers.SGD(learning_rate=0.1)}
+""")
+    model = check.adapt(load(target))
+    assert model.spec.prelu_slopes == "unit" and model.spec.param_shapes()["a1"] == (1, 4)
+    result = check.check(model, target)
+    assert result.passed, result.divergence
+
+
 def _write(tmp_path, body: str) -> str:
     path = tmp_path / "user_keras.py"
     path.write_text("import keras\nL = keras.layers\n" + body)
@@ -72,8 +88,6 @@ def model():
 @pytest.mark.parametrize(("body", "message"), [
     ("def model():\n    return keras.Sequential([keras.Input((3,)), L.Dense(4), "
      "L.BatchNormalization(), L.Dense(2)])\n", "unsupported layer batch_normalization"),
-    ("def model():\n    return keras.Sequential([keras.Input((3,)), L.Dense(4), L.PReLU(), "
-     "L.Dense(2)])\n", "a slope per unit"),
     ("def model():\n    return {'model': keras.Sequential([keras.Input((3,)), L.Dense(2)]), "
      "'optimizer': keras.optimizers.SGD(weight_decay=0.1)}\n", "optimiser SGD"),
     ("def model():\n    x = keras.Input((3,))\n    a = L.Dense(2)(x)\n    b = L.Dense(2)(x)\n"

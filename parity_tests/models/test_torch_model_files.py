@@ -115,6 +115,17 @@ def test_what_has_no_exact_counterpart_is_refused(tmp_path, body, message):
         check.adapt(source)
 
 
+@pytest.mark.parametrize("slopes", [1, 4])
+def test_prelu_shared_or_per_unit_passes(tmp_path, slopes):
+    target = _write(tmp_path, "def model():\n    torch.manual_seed(0)\n    return {'model': "
+                    f"nn.Sequential(nn.Linear(3, 4), nn.PReLU({slopes}), nn.Linear(4, 2))"
+                    ".double(), 'optimizer': lambda p: torch.optim.SGD(p, lr=0.1)}\n")
+    model = check.adapt(load(target + ":model"))
+    assert model.spec.prelu_slopes == ("shared" if slopes == 1 else "unit")
+    result = check.check(model, target)
+    assert result.passed, result.divergence
+
+
 def test_adamw_maps_to_the_references_decoupled_decay(tmp_path):
     target = _write(tmp_path, "def model():\n    torch.manual_seed(0)\n    return {'model': "
                     "nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double(), "
