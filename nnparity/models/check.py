@@ -111,8 +111,9 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
             actual_updates.append((f"step{i}", {**model.params(), "loss": np.float64(loss)}))
             expected_updates.append((f"step{i}", {**trainer.params(),
                                                   "loss": np.float64(expected)}))
-    expected = collect(reference.forward(spec, params, x, **kwargs),
-                       reference.gradients(spec, params, x, y, **kwargs), expected_updates)
+    reference_grads = reference.gradients(spec, params, x, y, **kwargs)
+    expected = collect(reference.forward(spec, params, x, **kwargs), reference_grads,
+                       expected_updates)
     actual = collect(trace, grads, actual_updates)
     comparisons = compare_all(actual, expected, tolerance(spec.dtype, spec.family))
     result.comparisons, kinks = rejudge(spec, params, x, y, mask, actual, comparisons)
@@ -121,4 +122,4 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
                             "them judged by the reference with the model's side there")
     if not result.passed:
         result.diagnosis = diagnose(model, params, (x, y), mask, (trace, grads),
-                                    result.comparisons)
+                                    result.comparisons, actual, reference_grads)

@@ -166,10 +166,10 @@ def _optimizer(source: ModelSource) -> tuple[Any, Optimizer | None]:
     extras += ["use_ema"] if opt.use_ema else []
     lr = float(opt.learning_rate.numpy()) if hasattr(opt.learning_rate, "numpy") else None
     if not extras and lr is not None:
-        if type(opt) is keras.optimizers.SGD and not opt.nesterov:
+        if isinstance(opt, keras.optimizers.SGD) and not opt.nesterov:
             kind = "momentum" if opt.momentum else "sgd"
             return opt, Optimizer(kind, lr=lr, momentum=opt.momentum or 0.9, variant="keras")
-        if type(opt) in (keras.optimizers.Adam, keras.optimizers.AdamW) and not opt.amsgrad:
+        if isinstance(opt, keras.optimizers.Adam) and not opt.amsgrad:
             return opt, Optimizer("adamw" if decoupled else "adam", lr=lr, beta1=opt.beta_1,
                                   beta2=opt.beta_2, eps=opt.epsilon, variant="keras",
                                   decay=float(opt.weight_decay) if decoupled else 0.01)

@@ -236,17 +236,20 @@ def _optimizer(source: ModelSource, model: nn.Module) -> tuple[Any, Optimizer | 
                          "groups; the reference has one set of hyperparameters")
     g = opt.param_groups[0]
     name = type(opt).__name__
-    if type(opt) in (torch.optim.SGD, torch.optim.Adam) and g.get("weight_decay", 0):
+    # a subclass (its own step) is judged against its base class's formulation
+    base = next((c for c in (torch.optim.AdamW, torch.optim.Adam, torch.optim.SGD)
+                 if isinstance(opt, c)), None)
+    if base in (torch.optim.SGD, torch.optim.Adam) and g.get("weight_decay", 0):
         raise InputError(f"{source.label}: {name}(weight_decay={g['weight_decay']}) decays "
                          "biases too; the reference's decay covers weights only")
     if g.get("maximize"):
         raise InputError(f"{source.label}: {name}(maximize=True)")
-    if type(opt) is torch.optim.SGD and not g["nesterov"] and not g["dampening"]:
+    if base is torch.optim.SGD and not g["nesterov"] and not g["dampening"]:
         kind = "momentum" if g["momentum"] else "sgd"
         return opt, Optimizer(kind, lr=g["lr"], momentum=g["momentum"] or 0.9, variant="torch")
-    if type(opt) in (torch.optim.Adam, torch.optim.AdamW) and not g["amsgrad"]:
+    if base in (torch.optim.Adam, torch.optim.AdamW) and not g["amsgrad"]:
         b1, b2 = g["betas"]
-        adamw = type(opt) is torch.optim.AdamW
+        adamw = base is torch.optim.AdamW
         return opt, Optimizer("adamw" if adamw else "adam", lr=g["lr"], beta1=b1, beta2=b2,
                               eps=g["eps"], variant="torch",
                               decay=g["weight_decay"] if adamw else 0.01)

@@ -63,6 +63,19 @@ def test_double_softmax_is_diagnosed_by_rerunning_the_reference_with_the_extra_s
     assert result.notes == ["updates not checked: the file gives no optimiser"]
 
 
+def test_a_hand_written_adam_subclass_runs_and_passes(check_file):
+    result = check_file("torch_custom_adam.py:correct")
+    assert result.passed, result.divergence
+
+
+def test_adam_epsilon_placement_is_diagnosed_by_the_references_first_step(check_file):
+    result = check_file("torch_custom_adam.py:faulty")
+    assert result.divergence.startswith("forward, loss, deltas and gradients match; update of "
+                                        "step1.")
+    assert result.diagnosis.startswith("Adam's epsilon added to sqrt(v) before the bias "
+                                       "correction (epsilon-hat, Keras' placement)")
+
+
 def _write(tmp_path, body: str) -> str:
     path = tmp_path / "user_model.py"
     path.write_text("import torch\nfrom torch import nn\n" + body)
@@ -124,6 +137,26 @@ def test_prelu_shared_or_per_unit_passes(tmp_path, slopes):
     assert model.spec.prelu_slopes == ("shared" if slopes == 1 else "unit")
     result = check.check(model, target)
     assert result.passed, result.divergence
+
+
+def test_momentum_with_dampening_is_diagnosed(tmp_path):
+    target = _write(tmp_path, """
+class Damped(torch.optim.SGD):
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            mu, lr = group["momentum"], group["lr"]
+            for p in group["params"]:
+                v = self.state[p].setdefault("v", torch.zeros_like(p))
+                v.mul_(mu).add_(p.grad, alpha=1 - mu)  # dampened: not torch's momentum
+                p.sub_(lr * v)
+def model():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    return {"model": net, "optimizer": lambda p: Damped(p, lr=0.1, momentum=0.9)}
+""") + ":model"
+    result = check.check(check.adapt(load(target)), target)
+    assert result.diagnosis.startswith("momentum with dampening: v = mu v + (1 - mu) g")
 
 
 def test_adamw_maps_to_the_references_decoupled_decay(tmp_path):
