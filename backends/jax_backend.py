@@ -12,12 +12,13 @@
   ``h * (mask / keep_prob)`` on the output layer's input (the shared graph of
   :func:`cnn_graph.trace_cnn`).
 - Loss: ``optax.losses`` per sample (``softmax_cross_entropy`` on dense targets,
-  ``sigmoid_binary_cross_entropy``, ``l2_loss`` = ``0.5 (o - t)^2``), summed or averaged over
-  the N samples, plus ``0.5 * lambda * sum(W^2)`` over the weights.
+  ``sigmoid_binary_cross_entropy``, ``l2_loss`` = ``0.5 (o - t)^2``, ``squared_error`` for
+  ``mse``), summed or averaged over the N samples (``mse``: the N·K elements), plus
+  ``0.5 * lambda * sum(W^2)`` over the weights.
 - Gradients by ``jax.value_and_grad``; the deltas ``dL/dz`` are the gradients with respect to
   zero "probes" added to every pre-activation (``z + p`` at ``p = 0``).
-- Steps by ``optax.sgd`` (with ``momentum=mu`` or none) and ``optax.adam``: the reference's
-  ``"torch"`` variant (``optax.trace``: ``v <- g + mu v``; ``optax.scale_by_adam`` adds epsilon
+- Steps by ``optax.sgd`` (with ``momentum=mu`` or none), ``optax.adam`` and ``optax.adamw``
+  (decoupled decay of every parameter): the reference's ``"torch"`` variant (``optax.trace``: ``v <- g + mu v``; ``optax.scale_by_adam`` adds epsilon
   after the bias-corrected ``sqrt(v)``). Optimiser state moves to and from the reference's flat
   format (``t`` <-> ``count``, ``m`` <-> ``mu``, ``v`` <-> ``nu`` or ``trace``).
 - Compilation: one ``jax.jit``'ed program per spec and batch shape, :func:`evaluate` (the trace,
@@ -49,7 +50,7 @@ from jax import lax
 
 from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
 from nnparity.reference.family import Spec
-from nnparity.reference.optim import Optimizer
+from nnparity.reference.optim import ADAMS, Optimizer
 from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
 from nnparity.reference.spec import MLPSpec
@@ -180,6 +181,7 @@ PER_SAMPLE: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
     "ce": optax.losses.softmax_cross_entropy,  # -sum(t log_softmax(o)) per row
     "bce": lambda o, t: jnp.sum(optax.losses.sigmoid_binary_cross_entropy(o, t), axis=-1),
     "l2": lambda o, t: jnp.sum(optax.losses.l2_loss(o, t), axis=-1),  # 0.5 (o - t)^2
+    "mse": lambda o, t: jnp.sum(optax.losses.squared_error(o, t), axis=-1),  # (o - t)^2
 }
 
 
@@ -187,8 +189,8 @@ def loss_value(spec: Spec, params: Tree, output: jax.Array, targets: jax.Array) 
     """The reduced loss of ``output [N, K]`` against dense ``targets [N, K]`` plus
     ``0.5 * lambda * sum(W^2)`` over weights (not biases, not slopes)."""
     value = jnp.sum(PER_SAMPLE[spec.loss](output, targets))
-    if spec.reduction == "mean":
-        value = value / output.shape[0]
+    if spec.reduction == "mean":  # over N samples; mse: over the N*K elements, as frameworks do
+        value = value / (output.shape[0] * (output.shape[1] if spec.loss == "mse" else 1))
     if spec.weight_decay:
         squares = sum(jnp.sum(p * p) for name, p in params.items() if spec.is_weight(name))
         value = value + 0.5 * spec.weight_decay * squares
@@ -232,7 +234,8 @@ def update(optimizer: Optimizer, params: Tree, opt_state: Any,
 # --- optimisers ----------------------------------------------------------------------------------
 
 # The reference's state slots -> the optax state fields holding them (Adam's "t" is "count").
-SLOTS = {"sgd": {}, "momentum": {"v": "trace"}, "adam": {"m": "mu", "v": "nu"}}
+SLOTS = {"sgd": {}, "momentum": {"v": "trace"}, "adam": {"m": "mu", "v": "nu"},
+         "adamw": {"m": "mu", "v": "nu"}}
 
 
 def transformation(optimizer: Optimizer) -> optax.GradientTransformation:
@@ -243,6 +246,9 @@ def transformation(optimizer: Optimizer) -> optax.GradientTransformation:
     Raises ``ValueError`` for the ``keras`` variant.
     """
     edges.check_variant(optimizer, VARIANT, "jax", "optax")
+    if optimizer.name == "adamw":  # decoupled decay of every parameter, as torch.optim.AdamW
+        return optax.adamw(optimizer.lr, b1=optimizer.beta1, b2=optimizer.beta2,
+                           eps=optimizer.eps, weight_decay=optimizer.decay)
     if optimizer.name == "adam":
         return optax.adam(optimizer.lr, b1=optimizer.beta1, b2=optimizer.beta2,
                           eps=optimizer.eps)
@@ -310,7 +316,7 @@ class JaxTrainer:
                     for name, per in slots.items()}
             for slot, field in SLOTS[self.optimizer.name].items()
         }
-        if self.optimizer.name == "adam":
+        if self.optimizer.name in ADAMS:
             fields["count"] = jnp.asarray(t, dtype=jnp.int32)
         return optax.tree.set(self._state, **fields) if fields else self._state
 
@@ -339,7 +345,7 @@ class JaxTrainer:
             for name, value in optax.tree.get(self._state, field).items():
                 slots.setdefault(name, {})[slot] = layout.from_framework(
                     FRAMEWORK, name, np.asarray(value), self.spec)
-        t = int(optax.tree.get(self._state, "count")) if self.optimizer.name == "adam" else None
+        t = int(optax.tree.get(self._state, "count")) if self.optimizer.name in ADAMS else None
         return edges.join_state(t, slots, list(self.spec.param_shapes()))
 
 
