@@ -18,8 +18,9 @@
 - Gradients by ``jax.value_and_grad``; the deltas ``dL/dz`` are the gradients with respect to
   zero "probes" added to every pre-activation (``z + p`` at ``p = 0``).
 - Steps by ``optax.sgd`` (with ``momentum=mu`` or none), ``optax.adam`` and ``optax.adamw``
-  (decoupled decay of every parameter): the reference's ``"torch"`` variant (``optax.trace``: ``v <- g + mu v``; ``optax.scale_by_adam`` adds epsilon
-  after the bias-corrected ``sqrt(v)``). Optimiser state moves to and from the reference's flat
+  (decoupled decay of every parameter): the reference's ``"torch"`` variant (``optax.trace``:
+  ``v <- g + mu v``; ``optax.scale_by_adam`` adds epsilon after the bias-corrected
+  ``sqrt(v)``). Optimiser state moves to and from the reference's flat
   format (``t`` <-> ``count``, ``m`` <-> ``mu``, ``v`` <-> ``nu`` or ``trace``).
 - Compilation: one ``jax.jit``'ed program per spec and batch shape, :func:`evaluate` (the trace,
   the loss, the gradients and the deltas), serves ``forward``, ``gradients`` and every training
