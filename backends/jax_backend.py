@@ -49,7 +49,7 @@ import numpy as np
 import optax
 from jax import lax
 
-from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
+from nnparity.reference.optim import Optimizer
 from nnparity.reference.family import Spec
 from nnparity.reference.optim import ADAMS, Optimizer
 from nnparity.reference.params import check_params
@@ -317,7 +317,7 @@ class JaxTrainer:
                     for name, per in slots.items()}
             for slot, field in SLOTS[self.optimizer.name].items()
         }
-        if self.optimizer.name in ADAMS:
+        if "m" in SLOTS[self.optimizer.name]:  # Adam's state: its step count too
             fields["count"] = jnp.asarray(t, dtype=jnp.int32)
         return optax.tree.set(self._state, **fields) if fields else self._state
 
@@ -346,7 +346,8 @@ class JaxTrainer:
             for name, value in optax.tree.get(self._state, field).items():
                 slots.setdefault(name, {})[slot] = layout.from_framework(
                     FRAMEWORK, name, np.asarray(value), self.spec)
-        t = int(optax.tree.get(self._state, "count")) if self.optimizer.name in ADAMS else None
+        adam = "m" in SLOTS[self.optimizer.name]
+        t = int(optax.tree.get(self._state, "count")) if adam else None
         return edges.join_state(t, slots, list(self.spec.param_shapes()))
 
 
