@@ -20,8 +20,8 @@
 - Steps by ``optax.sgd`` (with ``momentum=mu`` or none), ``optax.adam`` and ``optax.adamw``
   (decoupled decay of every parameter): the reference's ``"torch"`` variant (``optax.trace``:
   ``v <- g + mu v``; ``optax.scale_by_adam`` adds epsilon after the bias-corrected
-  ``sqrt(v)``). Optimiser state moves to and from the reference's flat
-  format (``t`` <-> ``count``, ``m`` <-> ``mu``, ``v`` <-> ``nu`` or ``trace``).
+  ``sqrt(v)``). Optimiser state moves to and from the reference's flat format (``t`` <->
+  ``count``, ``m`` <-> ``mu``, ``v`` <-> ``nu`` or ``trace``).
 - Compilation: one ``jax.jit``'ed program per spec and batch shape, :func:`evaluate` (the trace,
   the loss, the gradients and the deltas), serves ``forward``, ``gradients`` and every training
   step, followed in a step by the ``jax.jit``'ed optax :func:`update`; so XLA compiles each model
@@ -49,9 +49,9 @@ import numpy as np
 import optax
 from jax import lax
 
-from nnparity.reference.optim import Optimizer
+from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
 from nnparity.reference.family import Spec
-from nnparity.reference.optim import ADAMS, Optimizer
+from nnparity.reference.optim import Optimizer
 from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
 from nnparity.reference.spec import MLPSpec
