@@ -69,10 +69,20 @@ Tree = dict[str, jax.Array]
 
 
 @contextlib.contextmanager
-def scope() -> Iterator[None]:
-    """The context of every call of this backend: x64 on, the CPU device."""
-    with jax.enable_x64(True), jax.default_device(jax.devices("cpu")[0]):
+def scope(device: str = "cpu") -> Iterator[None]:
+    """The context of every call of this backend: x64 on, the CPU device (or the first GPU for
+    ``device="cuda"``)."""
+    platform = "cpu" if device == "cpu" else "gpu"
+    with jax.enable_x64(True), jax.default_device(jax.devices(platform)[0]):
         yield
+
+
+def check_gpu() -> None:
+    """``ValueError`` (one line) unless JAX sees a GPU."""
+    try:
+        jax.devices("gpu")
+    except RuntimeError:
+        raise ValueError("--device cuda: jax sees no GPU (jax.devices('gpu') fails)") from None
 
 
 # --- activations ---------------------------------------------------------------------------------
@@ -297,11 +307,11 @@ class JaxTrainer:
     """
 
     def __init__(self, spec: Spec, params: Params, optimizer: Optimizer,
-                 state: State | None = None, dropout_seed: int = 0) -> None:
+                 state: State | None = None, dropout_seed: int = 0, device: str = "cpu") -> None:
         check_params(spec, params)
-        self.spec, self.optimizer = spec, optimizer
+        self.spec, self.optimizer, self.device = spec, optimizer, device
         tx = transformation(optimizer)
-        with scope():
+        with scope(self.device):
             self._params = _to_jax(spec, params)
             self._state = tx.init(self._params)
             if state is not None:
@@ -323,7 +333,7 @@ class JaxTrainer:
 
     def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:
         mask = edges.training_mask(self.spec, len(x), dropout_mask, self._dropout_rng)
-        with scope():
+        with scope(self.device):
             _, loss, grads, _ = evaluate(self.spec, self._params, _input(self.spec, x),
                                          _targets(self.spec, y, len(x)),
                                          _mask(self.spec, mask, len(x)))
@@ -331,7 +341,7 @@ class JaxTrainer:
             return float(loss)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        with scope():
+        with scope(self.device):
             tensors, *_ = evaluate(self.spec, self._params, _input(self.spec, x),
                                    _targets(self.spec, None, len(x)), None)
             return np.array(_output(tensors))
@@ -357,12 +367,24 @@ class JaxBackend(Backend):
     name = "jax"
     optimizer_variant = VARIANT
 
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+
+    def on(self, device: str) -> JaxBackend:
+        """This backend on ``device`` (``cpu`` or ``cuda``: the first GPU JAX sees; matmuls and
+        convolutions stay at ``HIGHEST`` precision)."""
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"unknown device {device!r}; known: cpu, cuda")
+        if device == "cuda":
+            check_gpu()
+        return self if device == self.device else JaxBackend(device)
+
     def _evaluate(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray | None,
                   dropout_mask: np.ndarray | None) -> tuple[Any, ...]:
         """:func:`evaluate` on NumPy inputs (``y`` None: zero targets), NumPy results."""
         edges.check_spec(spec, self.name)
         check_params(spec, params)
-        with scope():
+        with scope(self.device):
             return _numpy(evaluate(spec, _to_jax(spec, params), _input(spec, x),
                                    _targets(spec, y, len(x)), _mask(spec, dropout_mask, len(x))))
 
@@ -381,7 +403,7 @@ class JaxBackend(Backend):
     def trainer(self, spec: Spec, params: Params, optimizer: Optimizer,
                 state: State | None = None, dropout_seed: int = 0) -> JaxTrainer:
         edges.check_spec(spec, self.name)
-        return JaxTrainer(spec, params, optimizer, state, dropout_seed)
+        return JaxTrainer(spec, params, optimizer, state, dropout_seed, self.device)
 
 
 BACKEND = JaxBackend()

@@ -55,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the case data and initial weights (default 0)")
     parser.add_argument("--device", choices=DEVICES, default="cpu",
-                        help="where torch computes (built-in backend and model files; the "
-                        "reference stays on the CPU; default cpu); float32 is pinned to full "
+                        help="where torch and JAX compute (built-in backends; torch model files); "
+                        "the reference stays on the CPU; default cpu; float32 is pinned to full "
                         "precision on GPU")
     parser.add_argument("--allow-tf32", action="store_true",
                         help="keep PyTorch's TF32 defaults on GPU and explain failures of TF32 "
@@ -130,12 +130,12 @@ def run(args: argparse.Namespace) -> int:
                 report.check_writable(path)
             except OSError as exc:
                 raise InputError(str(exc)) from None
-    if args.device != "cpu":
-        try:
-            check_device("torch", args.device)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
     if args.model_file:
+        if args.device != "cpu":
+            try:
+                check_device("torch", args.device)
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
         apply_determinism(seed=args.seed)
         results, seconds = _run_models(args)
         command = {"model_files": args.model_file, "input_shape": args.input_shape,
@@ -167,6 +167,9 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             names.remove(name)
             skipped[name] = str(exc)
+    if args.device != "cpu" and names in ([], ["numpy"]):
+        raise InputError(f"no backend runs on {args.device}: "
+                         + "; ".join(f"{n}: {why}" for n, why in skipped.items()))
     pin_torch_precision(args.allow_tf32)
     with Progress(len(selected) * len(names), "check") as progress:
         for name in names:

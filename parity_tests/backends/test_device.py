@@ -61,6 +61,27 @@ def test_the_seed002_cnn_passes_on_gpu_with_full_float32_pinned(name):
     assert result.passed, result.divergence
 
 
+@pytest.mark.jax
+def test_jax_on_cuda_without_a_gpu_is_refused_with_one_line():
+    import jax
+
+    try:
+        jax.devices("gpu")
+        pytest.skip("JAX sees a GPU")
+    except RuntimeError:
+        pass
+    with pytest.raises(ValueError, match="jax sees no GPU"):
+        registry.get("jax").on("cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.jax
+def test_the_jax_backend_passes_the_seed002_cnn_on_gpu():
+    result = run_case(cases.get("cnn-seed002-adam-f32-b2"), registry.get("jax").on("cuda"),
+                      name="jax")
+    assert result.passed, result.divergence
+
+
 @pytest.mark.gpu
 def test_a_model_file_runs_on_gpu():
     from pathlib import Path
