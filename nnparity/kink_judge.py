@@ -2,7 +2,9 @@
 
 When a delta, gradient or the loss fails and some units sit at a kink, the reference's backward
 pass is re-run with the backend's own ``z`` at exactly those units (so the reference takes the
-one-sided derivative the backend took there) and the failing tensors are judged again. A tensor
+one-sided derivative the backend took there), and with the backend's own activations at the
+cells tied in a max-pool window (so its arg-max follows the backend's), and the failing tensors
+are judged again. A tensor
 that then matches passes with the note ``at a kink``; one that still differs fails: a real bug
 next to a kink is not excused, since everywhere else the reference's own ``z`` is kept.
 """
@@ -15,7 +17,7 @@ import numpy as np
 
 from nnparity.backends.compare import Comparison, Tensors, collect, compare_tensor
 from nnparity.reference.family import Spec, family_of
-from nnparity.reference.kinks import kink_units
+from nnparity.reference.kinks import kink_units, tie_units
 
 STAGES = ("loss", "delta", "grad")
 
@@ -31,16 +33,18 @@ def rejudge(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndar
     model = family_of(spec).model
     kwargs = {} if dropout_mask is None else {"dropout_mask": dropout_mask}
     trace = model.forward(spec, params, x, **kwargs)
-    units = kink_units(spec, params, x, trace)
+    units = {("z", k): m for k, m in kink_units(spec, params, x, trace).items()}
+    units |= {("h", k): m for k, m in tie_units(spec, params, x, trace).items()}
     count = sum(int(mask.sum()) for mask in units.values())
     if not count:
         return comparisons, 0
-    for layer, mask in units.items():
-        theirs = actual.get(("forward", f"z.{layer}"))
+    for (kind, layer), mask in units.items():
+        theirs = actual.get(("forward", f"{kind}.{layer}"))
+        tensors = getattr(trace, kind)
         if theirs is not None and np.shape(theirs) == mask.shape:
-            z = trace.z[layer].copy()
-            z[mask] = theirs[mask]
-            trace.z[layer] = z
+            value = tensors[layer].copy()
+            value[mask] = theirs[mask]
+            tensors[layer] = value
     rerun = collect(None, model.backward(spec, params, x, trace, y, **kwargs))
     judged = []
     for c in comparisons:

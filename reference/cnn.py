@@ -48,7 +48,7 @@ from .dense import dense, dense_backward
 from .dropout import check_mask, draw_dropout_mask, dropout, dropout_backward
 from .losses import as_targets, loss_and_grad, probabilities
 from .params import Params, check_params, weight_decay_loss
-from .pool import maxpool2d_argmax, maxpool2d_backward
+from .pool import maxpool2d_argmax, maxpool2d_backward, near_ties
 from .results import Gradients, Trace
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "gradients",
     "logits",
     "loss",
+    "pool_ties",
     "preactivation_scale",
     "predict",
     "working_values",
@@ -219,6 +220,18 @@ def preactivation_scale(spec: CNNSpec, params: Params, x: np.ndarray,
         scale[name] = dense(np.abs(h), np.abs(_param(spec, params, f"{name}.W")),
                             np.abs(_param(spec, params, f"{name}.b")))
     return scale
+
+
+def pool_ties(spec: CNNSpec, trace: Trace, scales: dict[str, np.ndarray],
+              tol: float) -> dict[str, np.ndarray]:
+    """Per conv block with a pool, the cells of ``h[conv_i]`` tied for their window's maximum
+    within ``tol`` times their pre-activation ``scales`` (:func:`pool.near_ties`)."""
+    ties = {}
+    for name, block in zip(spec.conv_names, spec.conv, strict=True):
+        if block.pool:
+            ties[name] = near_ties(trace.h[name], scales[name], block.pool, block.pool_stride,
+                                   block.pool_padding, tol)
+    return ties
 
 
 def _block_output(spec: CNNSpec, trace: Trace, i: int) -> np.ndarray:

@@ -9,6 +9,9 @@ terms that make it, and its sign is not determined by the math (PyTorch's fused 
 kernels reorder sums by less than ``4 eps`` times the terms' size on the nets here; 16 leaves a
 margin, while a unit genuinely away from the kink (``|z|`` of the order of its terms) is never
 caught.
+
+Max-pool windows tie likewise: cells of a window within ``KINK_C * eps`` times their terms'
+size of its maximum (:func:`tie_units`), where rounding decides which one gets the gradient.
 """
 
 from __future__ import annotations
@@ -21,6 +24,18 @@ from .results import Trace
 
 KINK_C = 16.0
 KINKED = ("relu", "leaky_relu", "prelu")
+
+
+def _tol(spec: Spec) -> float:
+    return KINK_C * float(np.finfo(np.dtype(spec.dtype)).eps)
+
+
+def tie_units(spec: Spec, params: Params, x: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:
+    """Layer -> boolean mask over ``trace.h[layer]`` of the cells tied in a max-pool window
+    (layers without a tie are left out)."""
+    model = family_of(spec).model
+    scales = model.preactivation_scale(spec, params, x, trace)
+    return {k: m for k, m in model.pool_ties(spec, trace, scales, _tol(spec)).items() if m.any()}
 
 
 def kink_units(spec: Spec, params: Params, x: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:

@@ -35,6 +35,7 @@ __all__ = [
     "gradients",
     "logits",
     "loss",
+    "pool_ties",
     "preactivation_scale",
     "predict",
     "working_values",
@@ -133,6 +134,12 @@ def preactivation_scale(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndar
         scale[name] = dense(np.abs(h), np.abs(_param(spec, params, f"W{i}")),
                             None if b is None else np.abs(b))
     return scale
+
+
+def pool_ties(spec: MLPSpec, trace: Trace, scales: dict[str, np.ndarray],
+              tol: float) -> dict[str, np.ndarray]:
+    """The MLP has no pools: no ties (the CNN's interface)."""
+    return {}
 
 
 def logits(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:

@@ -125,7 +125,8 @@ def _describe_function(func: Callable, args: tuple, kwargs: dict, out: torch.Ten
         return Layer("activation", label, {"name": names[name]})
     if name in ACTIVATION_FUNCTIONS:
         return Layer("activation", label, {"name": ACTIVATION_FUNCTIONS[name]})
-    if name == "leaky_relu" and kwargs.get("negative_slope", args[1:2] or [0.01]) in (0.01, [0.01]):
+    slope = kwargs.get("negative_slope", args[1] if len(args) > 1 else 0.01)
+    if name == "leaky_relu" and slope == 0.01:
         return Layer("activation", label, {"name": "leaky_relu"})
     if name == "softmax":
         return Layer("softmax", label)
