@@ -51,14 +51,20 @@ def save_weights(
     arrays.update({f"param/{k}": np.asarray(v) for k, v in params.items()})
     arrays.update({f"state/{k}": np.asarray(v) for k, v in (state or {}).items()})
     if Path(path).suffix == ".safetensors":
-        save_file = _safetensors(Path(path)).save_file
         header = {key: str(arrays.pop(key)) for key in ("spec", "meta")}
-        tensors = {k: np.array(v, order="C") for k, v in arrays.items()}  # keeps 0-d
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata=header)
+        write_safetensors(path, arrays, header)
         return
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, allow_pickle=False, **arrays)
+
+
+def write_safetensors(path: str | os.PathLike[str], arrays: dict[str, np.ndarray],
+                      header: dict[str, str]) -> None:
+    """``arrays`` (numeric) with the string ``header`` as a ``.safetensors`` file, atomically."""
+    save_file = _safetensors(Path(path)).save_file
+    tensors = {k: np.array(v, order="C") for k, v in arrays.items()}  # keeps 0-d arrays 0-d
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
 
 
 def _safetensors(path: Path) -> Any:
@@ -71,7 +77,7 @@ def _safetensors(path: Path) -> Any:
     return safetensors.numpy
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """``(tensors, header metadata)`` of a ``.safetensors`` file."""
     _safetensors(path)
     from safetensors import safe_open
@@ -90,7 +96,7 @@ def load_weights(path: str | os.PathLike[str]) -> WeightsFile:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
     if path.suffix == ".safetensors":
-        arrays, header = _read_safetensors(path)
+        arrays, header = read_safetensors(path)
         arrays.update({k: np.array(header[k]) for k in ("spec", "meta") if k in header})
     else:
         arrays = _read_npz(path)
@@ -156,7 +162,7 @@ def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
     if path.suffix == ".safetensors":
-        return _read_safetensors(path)[0]
+        return read_safetensors(path)[0]
     if path.suffix != ".npz":
         raise ValueError(f"{path}: weights must be .npz or .safetensors")
     return _read_npz(path)
