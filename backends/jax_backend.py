@@ -257,6 +257,8 @@ def transformation(optimizer: Optimizer) -> optax.GradientTransformation:
     Raises ``ValueError`` for the ``keras`` variant.
     """
     edges.check_variant(optimizer, VARIANT, "jax", "optax")
+    if optimizer.l2:
+        raise ValueError("the jax backend has no l2 (torch.optim's weight_decay) transform")
     if optimizer.name == "adamw":  # decoupled decay of every parameter, as torch.optim.AdamW
         return optax.adamw(optimizer.lr, b1=optimizer.beta1, b2=optimizer.beta2,
                            eps=optimizer.eps, weight_decay=optimizer.decay)

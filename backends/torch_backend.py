@@ -281,10 +281,11 @@ def torch_optimizer(optimizer: Optimizer, parameters: list[nn.Parameter]) -> tor
                                  betas=(optimizer.beta1, optimizer.beta2), eps=optimizer.eps,
                                  weight_decay=optimizer.decay)
     if optimizer.name == "adam":
-        return torch.optim.Adam(parameters, lr=optimizer.lr,
+        return torch.optim.Adam(parameters, lr=optimizer.lr, weight_decay=optimizer.l2,
                                 betas=(optimizer.beta1, optimizer.beta2), eps=optimizer.eps)
     momentum = optimizer.momentum if optimizer.name == "momentum" else 0.0
-    return torch.optim.SGD(parameters, lr=optimizer.lr, momentum=momentum)
+    return torch.optim.SGD(parameters, lr=optimizer.lr, momentum=momentum,
+                           weight_decay=optimizer.l2)
 
 
 class TorchTrainer:

@@ -23,6 +23,10 @@ reproduced exactly (``g`` is the gradient, ``t`` the 1-based step count):
   ``1 - b2`` and ``eps`` enter as exact Python floats. (``float32(0.9)`` is 2.6e-8 relative off.)
 Defaults follow each framework: eps 1e-8 for ``torch``, 1e-7 for ``keras``.
 
+``l2`` (``torch`` variant only) is ``torch.optim``'s own ``weight_decay`` in SGD and Adam: inside
+the optimiser, ``g <- g + l2 p`` on every parameter, biases and slopes included, before the step
+(the model's ``weight_decay`` decays weights only, through the loss).
+
 State is a flat ``dict[str, np.ndarray]`` (``"t"``, ``"m.W1"``, ``"v.W1"``, ...), so it can be
 saved in an ``.npz`` checkpoint beside the params.
 """
@@ -57,6 +61,7 @@ class Optimizer:
     eps: float | None = None
     variant: str = "torch"
     decay: float = 0.01
+    l2: float = 0.0
 
     def __post_init__(self) -> None:
         if self.name not in OPTIMIZERS:
@@ -71,6 +76,11 @@ class Optimizer:
             raise ValueError(f"Adam betas must be in [0, 1), got {self.beta1!r}, {self.beta2!r}")
         if not self.decay >= 0:
             raise ValueError(f"decoupled weight decay must be >= 0, got {self.decay!r}")
+        if not self.l2 >= 0:
+            raise ValueError(f"l2 must be >= 0, got {self.l2!r}")
+        if self.l2 and (self.variant != "torch" or self.name == "adamw"):
+            raise ValueError("l2 (torch.optim's weight_decay in SGD and Adam) exists in the torch "
+                             "variant of sgd, momentum and adam only")
         if self.eps is None:
             object.__setattr__(self, "eps", 1e-8 if self.variant == "torch" else 1e-7)
 
@@ -95,6 +105,8 @@ def init_state(opt: Optimizer, params: Params) -> State:
 
 def step(opt: Optimizer, params: Params, grads: Params, state: State) -> tuple[Params, State]:
     """One update; returns new dicts and leaves the inputs untouched."""
+    if opt.l2:
+        grads = {k: g + opt.l2 * params[k] for k, g in grads.items()}
     if opt.name == "sgd":
         lr = opt.lr if opt.variant == "torch" else _float32(opt.lr)
         return {k: p - lr * grads[k] for k, p in params.items()}, dict(state)

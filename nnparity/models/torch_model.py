@@ -240,23 +240,23 @@ def _optimizer(source: ModelSource, model: nn.Module) -> tuple[Any, Optimizer | 
     # a subclass (its own step) is judged against its base class's formulation
     base = next((c for c in (torch.optim.AdamW, torch.optim.Adam, torch.optim.SGD)
                  if isinstance(opt, c)), None)
-    if base in (torch.optim.SGD, torch.optim.Adam) and g.get("weight_decay", 0):
-        raise InputError(f"{source.label}: {name}(weight_decay={g['weight_decay']}) decays "
-                         "biases too; the reference's decay covers weights only")
+    # SGD's and Adam's weight_decay: L2 inside the optimiser on every parameter (``l2``)
+    l2 = g.get("weight_decay", 0) if base in (torch.optim.SGD, torch.optim.Adam) else 0.0
     if g.get("maximize"):
         raise InputError(f"{source.label}: {name}(maximize=True)")
     if base is torch.optim.SGD and not g["nesterov"] and not g["dampening"]:
         kind = "momentum" if g["momentum"] else "sgd"
-        return opt, Optimizer(kind, lr=g["lr"], momentum=g["momentum"] or 0.9, variant="torch")
+        return opt, Optimizer(kind, lr=g["lr"], momentum=g["momentum"] or 0.9, variant="torch",
+                              l2=l2)
     if base in (torch.optim.Adam, torch.optim.AdamW) and not g["amsgrad"]:
         b1, b2 = g["betas"]
         adamw = base is torch.optim.AdamW
         return opt, Optimizer("adamw" if adamw else "adam", lr=g["lr"], beta1=b1, beta2=b2,
                               eps=g["eps"], variant="torch",
-                              decay=g["weight_decay"] if adamw else 0.01)
+                              decay=g["weight_decay"] if adamw else 0.01, l2=l2)
     raise InputError(f"{source.label}: optimiser {name} with {dict(g, params='...')} has no exact "
                      "counterpart in the reference (SGD with or without momentum, no dampening "
-                     "or nesterov; Adam or AdamW without amsgrad; no weight decay in SGD/Adam)")
+                     "or nesterov; Adam or AdamW without amsgrad)")
 
 
 def _load_state_dict(source: ModelSource, model: nn.Module,

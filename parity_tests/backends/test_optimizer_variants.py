@@ -78,6 +78,30 @@ def test_torch_variant_equals_torch_optim(config: str) -> None:
     assert worst <= FLOAT64_WATCH
 
 
+@pytest.mark.torch
+@pytest.mark.parametrize("config", ["sgd", "momentum", "adam"])
+def test_l2_is_torch_optims_weight_decay_on_every_parameter(config: str) -> None:
+    import torch
+
+    optimizer = Optimizer(**CONFIGS[config], variant="torch", l2=0.05)
+    params, grads = _problem()
+    tensors = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in params.values()]
+    kwargs = {"lr": optimizer.lr, "weight_decay": 0.05}
+    opt = (torch.optim.Adam(tensors, betas=(optimizer.beta1, optimizer.beta2), eps=optimizer.eps,
+                            **kwargs) if config == "adam" else
+           torch.optim.SGD(tensors, momentum=optimizer.momentum if config == "momentum" else 0,
+                           **kwargs))
+    got = []
+    for g in grads:
+        for t, k in zip(tensors, params, strict=True):
+            t.grad = torch.from_numpy(g[k].copy())
+        opt.step()
+        got.append({k: t.detach().numpy().copy() for k, t in zip(params, tensors, strict=True)})
+    assert _worst(got, _reference(optimizer, params, grads)) <= FLOAT64_WATCH
+    with pytest.raises(ValueError, match="torch variant"):
+        Optimizer(**CONFIGS[config], variant="keras", l2=0.05)
+
+
 @pytest.mark.tensorflow
 @pytest.mark.parametrize("config", CONFIGS)
 def test_keras_variant_equals_keras_optimizers(config: str) -> None:

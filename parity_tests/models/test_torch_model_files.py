@@ -115,8 +115,6 @@ def model():
 @pytest.mark.parametrize(("body", "message"), [
     ("def model():\n    return {'model': nn.Linear(3, 2), 'optimizer': lambda p: "
      "torch.optim.RMSprop(p)}\n", "optimiser RMSprop"),
-    ("def model():\n    return {'model': nn.Linear(3, 2).double(), 'optimizer': lambda p: "
-     "torch.optim.SGD(p, lr=0.1, weight_decay=1e-3)}\n", "decays biases too"),
     ("def model():\n    return {'model': nn.Linear(3, 2), 'loss': nn.CrossEntropyLoss("
      "label_smoothing=0.1)}\n", "no exact counterpart"),
     ("def model():\n    return nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1), "
@@ -157,6 +155,18 @@ def model():
 """) + ":model"
     result = check.check(check.adapt(load(target)), target)
     assert result.diagnosis.startswith("momentum with dampening: v = mu v + (1 - mu) g")
+
+
+@pytest.mark.parametrize("optimizer", ["SGD(p, lr=0.1, momentum=0.9, weight_decay=0.05)",
+                                       "Adam(p, lr=0.01, weight_decay=0.05)"])
+def test_weight_decay_of_sgd_and_adam_maps_to_l2_on_every_parameter(tmp_path, optimizer):
+    target = _write(tmp_path, "def model():\n    torch.manual_seed(0)\n    return {'model': "
+                    "nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double(), "
+                    f"'optimizer': lambda p: torch.optim.{optimizer}}}\n")
+    model = check.adapt(load(target + ":model"))
+    assert model.optimizer.l2 == 0.05 and model.spec.weight_decay == 0
+    result = check.check(model, target)
+    assert result.passed, result.divergence
 
 
 def test_adamw_maps_to_the_references_decoupled_decay(tmp_path):
