@@ -32,8 +32,13 @@ def _same_network(a: UserModel, b: UserModel, labels: tuple[str, str]) -> None:
     if shapes_a != shapes_b:
         diff = next((k for k in shapes_a if shapes_b.get(k) != shapes_a[k]), None) \
             or next(k for k in shapes_b if k not in shapes_a)
+        hint = ""
+        if diff in shapes_a and diff in shapes_b and a.spec.param_kind(diff) == "slope":
+            hint = ("; PReLU slope sharing: Keras' PReLU() has one slope per unit, torch's "
+                    "nn.PReLU() one shared (use nn.PReLU(num_parameters=D), or "
+                    "PReLU(shared_axes=[1]) in Keras)")
         raise InputError(f"{labels[1]} is not a port of {labels[0]}: parameter {diff} is "
-                         f"{shapes_b.get(diff)} there and {shapes_a.get(diff)} here")
+                         f"{shapes_b.get(diff)} there and {shapes_a.get(diff)} here{hint}")
     for what in ("loss", "reduction", "layer_names"):
         if getattr(a.spec, what) != getattr(b.spec, what):
             raise InputError(f"{labels[1]} is not a port of {labels[0]}: {what} "

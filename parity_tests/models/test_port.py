@@ -36,6 +36,18 @@ def test_a_port_with_other_shapes_is_refused(example):
         port(torch_mlp, sigmoid, ("a", "b"))
 
 
+def test_prelu_slope_sharing_between_frameworks_is_named(tmp_path):
+    torch_file, keras_file = tmp_path / "t.py", tmp_path / "k.py"
+    torch_file.write_text("import torch\nfrom torch import nn\ndef model():\n    return "
+                          "nn.Sequential(nn.Linear(3, 4), nn.PReLU(), nn.Linear(4, 2))\n")
+    keras_file.write_text("import keras\ndef model():\n    return keras.Sequential(["
+                          "keras.Input((3,)), keras.layers.Dense(4), keras.layers.PReLU(), "
+                          "keras.layers.Dense(2)])\n")
+    a, b = (check.adapt(load(f"{f}:model")) for f in (keras_file, torch_file))
+    with pytest.raises(InputError, match="PReLU slope sharing: Keras' PReLU"):
+        port(a, b, ("keras", "torch"))
+
+
 @pytest.mark.slow
 def test_the_seed002_cnn_in_keras_and_its_torch_port(example, capsys):
     targets = [example("seed002_keras.py:model"), example("seed002_torch.py:model")]
