@@ -23,14 +23,19 @@ from pathlib import Path
 import numpy as np
 
 from nnparity.errors import InputError
-from nnparity.reference import MLPSpec
+from nnparity.reference import MLPSpec, Optimizer
 from nnparity.reference.family import Spec, family_of
+from nnparity.reference.optim import OPTIMIZERS, init_state
 
 BASELINE_BYTES = 60 * 2**20
 """Python, NumPy and nnparity imported (measured: about 45 MiB)."""
 
-OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adam": 2}
-"""State tensors per parameter (``v``; ``m`` and ``v``)."""
+def optimizer_slots(name: str) -> int:
+    """State tensors the optimiser ``name`` keeps per parameter (momentum ``v``; Adam ``m``,
+    ``v``), as :func:`nnparity.reference.optim.init_state` makes them."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    return sum(key.endswith(".p") for key in init_state(Optimizer(name), {"p": np.zeros(1)}))
 
 EVAL_ROWS = 10000
 """Rows :func:`nnparity.reference.train.predict_all` passes to a model at a time."""
@@ -47,13 +52,11 @@ def param_count(spec: Spec) -> int:
 def estimate_bytes(spec: Spec, batch: int, *, optimizer: str = "sgd", eval_rows: int = 0,
                    data_bytes: int = 0) -> int:
     """Peak bytes of a run of ``spec``: training steps on ``batch`` rows with ``optimizer``
-    (``sgd``, ``momentum``, ``adam``), evaluation of ``eval_rows`` rows (0: none), plus
-    ``data_bytes`` of data the command holds and the interpreter's baseline."""
-    if optimizer not in OPTIMIZER_SLOTS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZER_SLOTS)}")
+    (a name of :data:`nnparity.reference.optim.OPTIMIZERS`), evaluation of ``eval_rows`` rows
+    (0: none), plus ``data_bytes`` of data the command holds and the interpreter's baseline."""
     model = family_of(spec).model
     itemsize = np.dtype(spec.dtype).itemsize
-    count, slots = param_count(spec), OPTIMIZER_SLOTS[optimizer]
+    count, slots = param_count(spec), optimizer_slots(optimizer)
     backward = count * (2 + slots) + model.working_values(spec, batch)
     update = count * (4 + 2 * slots)
     evaluation = count * (1 + slots) + model.working_values(
