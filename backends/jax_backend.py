@@ -349,8 +349,9 @@ class JaxTrainer:
             return np.array(_output(tensors))
 
     def params(self) -> Params:
-        return {k: layout.from_framework(FRAMEWORK, k, np.asarray(p), self.spec)
-                for k, p in self._params.items()}
+        # in the spec's order: JAX returns dicts from a tree map with their keys sorted
+        return {k: layout.from_framework(FRAMEWORK, k, np.asarray(self._params[k]), self.spec)
+                for k in self.spec.param_shapes()}
 
     def state(self) -> State:
         slots: dict[str, dict[str, np.ndarray]] = {}
