@@ -155,6 +155,7 @@ def predict(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray) -> np.n
 def working_values(spec: MLPSpec, rows: int, *, training: bool = True) -> int:
     """Values held at the peak of a training step on ``rows`` samples (``training``) or of
     :func:`logits` on them, besides the input (the caller's) and the parameters, for memory
-    estimates: per sample every layer's ``z`` and ``h``, and in training the backward pass's
-    delta, upstream gradient and activation derivative of the widest layer."""
-    return rows * (2 * sum(spec.layers) + (3 * max(spec.layers) if training else 0))
+    estimates: per sample every layer's ``z`` and ``h``, and for the widest layer the
+    activation's temporaries (two) or, in training, the backward pass's delta, upstream gradient
+    and activation derivative (three)."""
+    return rows * (2 * sum(spec.layers) + (3 if training else 2) * max(spec.layers))

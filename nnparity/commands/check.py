@@ -24,6 +24,7 @@ from nnparity.backends.precision import (
     precision_flags,
     tf32_note,
 )
+from nnparity.commands._args import seed
 from nnparity.errors import InputError
 from nnparity.progress import Progress
 
@@ -52,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="show every compared tensor, not just the worst per case")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=seed, default=0,
                         help="seed of the case data and initial weights (default 0)")
     parser.add_argument("--device", choices=DEVICES, default="cpu",
                         help="where torch and JAX compute (built-in backends; torch model files); "

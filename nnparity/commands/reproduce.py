@@ -6,7 +6,10 @@ import argparse
 import re
 
 from nnparity.atomic import atomic_path
+from nnparity.backends import registry
+from nnparity.commands._args import folder
 from nnparity.errors import InputError
+from nnparity.outputs import output_file
 from nnparity.reproduce import ROWS, Outcome, markdown_table, reproduce
 
 HELP = ("train the source documents' configurations on real data and compare with their "
@@ -17,15 +20,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="shortened runs, one seed (checks the pipeline, not the figures)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
-    parser.add_argument("--backend", default="numpy", help="numpy (default), torch, tensorflow")
+    parser.add_argument("--backend", default="numpy",
+                        help=f"one of {', '.join(registry.NAMES)} (default numpy)")
     parser.add_argument("-k", dest="pattern", help="only rows whose preset matches this regex")
-    parser.add_argument("--data-dir", metavar="DIR", help="folder holding the IDX files")
+    parser.add_argument("--data-dir", metavar="DIR", type=folder,
+                        help="folder holding the IDX files")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.seeds <= 0:
         raise InputError("--seeds must be positive")
+    if args.markdown:
+        output_file(args.markdown)
     try:
         pattern = re.compile(args.pattern or "")
     except re.error as exc:

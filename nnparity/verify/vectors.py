@@ -31,7 +31,7 @@ from nnparity.errors import InputError
 from nnparity.reference.spec import MLPSpec
 from nnparity.weights import read_safetensors, write_safetensors
 
-from .layout import STEP_LABEL, from_user, targets
+from .layout import from_user, step_label, targets
 from .problem import Problem, make_problem, reference_tensors
 from .vectors_doc import readme
 
@@ -56,8 +56,8 @@ PATTERNS = (
     (re.compile(r"delta(\d+)"), "delta", "layer{}", "act"),
     (re.compile(r"dW(\d+)"), "grad", "W{}", "weight"),
     (re.compile(r"db(\d+)"), "grad", "b{}", "bias"),
-    (re.compile(r"W(\d+)_new"), "update", STEP_LABEL + ".W{}", "weight"),
-    (re.compile(r"b(\d+)_new"), "update", STEP_LABEL + ".b{}", "bias"),
+    (re.compile(r"W(\d+)_new"), "update", step_label(1) + ".W{}", "weight"),
+    (re.compile(r"b(\d+)_new"), "update", step_label(1) + ".b{}", "bias"),
 )
 
 
