@@ -62,10 +62,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         activations=("relu", "relu", "identity"), loss="ce", reduction="mean",
         weight_decay=1e-3, init="seed003", epochs=10000, batch=120, lr=0.05, optimizer="sgd",
     ),
+    # The NumPy blog reads its PNGs with cv2.imread and never divides by 255: raw pixels.
     "seed003-mnist": dict(
         dataset="mnist", layers=(200, 80, 10), activations=("relu", "relu", "identity"),
         loss="ce", reduction="mean", weight_decay=1e-3, init="seed003", epochs=200, batch=256,
-        lr=1e-3, optimizer="sgd",
+        lr=1e-3, optimizer="sgd", input_scale=1.0,
     ),
     # The Fashion-MNIST report regressed the label with one output (32.15 %); a softmax MLP is the
     # proper set-up.

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
+from multiprocessing import get_context
 
 import numpy as np
 
@@ -87,40 +90,70 @@ def quick_config(config: TrainConfig) -> TrainConfig:
     return TrainConfig.from_dict({**config.__dict__, "epochs": max(epochs, 1), "n_train": rows})
 
 
+@dataclass
+class SeedRun:
+    """One seed's run of a row: final and first-epoch test accuracy (%), the step probe, time."""
+
+    accuracy: float
+    first_epoch: float
+    probe: list[float]
+    seconds: float
+    dataset_note: str
+
+
+def run_seed(row: Row, seed: int, backend: str, quick: bool, data_dir: str | None) -> SeedRun:
+    """Train ``row`` once with ``seed`` (a module-level function, so worker processes can run
+    it)."""
+    config = TrainConfig.from_dict({**preset(row.preset), "seed": seed, "backend": backend})
+    if quick:
+        config = quick_config(config)
+    probe: list[float] = []
+    started = time.perf_counter()
+    result = run_training(config, data_dir=data_dir,
+                          on_step=_probe(row.probe_step, probe) if row.probe_step else None)
+    epochs = result.history.epochs
+    return SeedRun(100 * (1 - epochs[-1].test_error), 100 * (1 - epochs[0].test_error), probe,
+                   time.perf_counter() - started, result.split.note)
+
+
 def reproduce(
     rows: list[Row], *, backend: str, seeds: int, quick: bool, data_dir: str | None,
-    on_done: Callable[[Outcome], None] | None = None,
+    on_done: Callable[[Outcome], None] | None = None, jobs: int = 1,
 ) -> list[Outcome]:
-    """Train every row for ``seeds`` seeds (1 when ``quick``)."""
+    """Train every row for ``seeds`` seeds (1 when ``quick``), ``jobs`` seeds at a time in
+    worker processes (the results do not depend on ``jobs``)."""
     outcomes = []
-    for row in rows:
-        outcome = Outcome(row, backend)
-        for seed in range(1 if quick else min(seeds, row.seeds or seeds)):
-            config = TrainConfig.from_dict({**preset(row.preset), "seed": seed,
-                                            "backend": backend})
-            if quick:
-                config = quick_config(config)
-            started = time.perf_counter()
-            result = run_training(config, data_dir=data_dir,
-                                  on_step=_probe(row, outcome) if row.probe_step else None)
-            outcome.seconds.append(time.perf_counter() - started)
-            epochs = result.history.epochs
-            outcome.accuracies.append(100 * (1 - epochs[-1].test_error))
-            outcome.first_epoch.append(100 * (1 - epochs[0].test_error))
-            outcome.dataset_note = result.split.note
-        outcomes.append(outcome)
-        if on_done:
-            on_done(outcome)
+    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) if jobs > 1 else None
+    try:
+        for row in rows:
+            one = partial(run_seed, row, backend=backend, quick=quick, data_dir=data_dir)
+            count = 1 if quick else min(seeds, row.seeds or seeds)
+            runs = list((pool.map if pool else map)(one, range(count)))
+            outcome = Outcome(row, backend)
+            for r in runs:
+                outcome.accuracies.append(r.accuracy)
+                outcome.first_epoch.append(r.first_epoch)
+                outcome.probe.extend(r.probe)
+                outcome.seconds.append(r.seconds)
+                outcome.dataset_note = r.dataset_note
+            outcomes.append(outcome)
+            if on_done:
+                on_done(outcome)
+    finally:
+        if pool:
+            pool.shutdown()
     return outcomes
 
 
-def _probe(row: Row, outcome: Outcome) -> Callable[[Trainer, int, np.ndarray, np.ndarray], None]:
+def _probe(
+    probe_step: int, probe: list[float]
+) -> Callable[[Trainer, int, np.ndarray, np.ndarray], None]:
     """The three-framework notes' measurement: accuracy on the batch about to be trained at
-    ``probe_step`` (evaluated without dropout, before the update)."""
+    ``probe_step`` (evaluated without dropout, before the update), appended to ``probe``."""
 
     def on_step(trainer: Trainer, step: int, x: np.ndarray, y: np.ndarray) -> None:
-        if step == row.probe_step:
-            outcome.probe.append(100 * (1 - error_rate(trainer.predict(x), y)))
+        if step == probe_step:
+            probe.append(100 * (1 - error_rate(trainer.predict(x), y)))
 
     return on_step
 

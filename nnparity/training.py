@@ -37,6 +37,7 @@ class TrainConfig:
     notes' CNN from the data's image shape: a conv block (``kernel`` x ``kernel``, SAME, relu, 2x2
     max-pool) per entry of ``conv``, then the hidden dense ``layers[:-1]`` (relu), dropout with
     ``keep_prob``, and the output layer ``layers[-1]``; ``init`` is ``seed002`` or ``he`` for it.
+    ``input_scale`` divides uint8 image pixels (255: ``[0, 1]``; 1: the raw 0-255 values).
     """
 
     dataset: str = "iris"
@@ -63,6 +64,7 @@ class TrainConfig:
     conv: tuple[int, ...] = (32, 64)
     kernel: int = 5
     keep_prob: float = 0.5
+    input_scale: float = 255.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -107,13 +109,17 @@ def input_width(split: Split) -> int:
     return int(np.prod(split.x_train.shape[1:]))
 
 
-def batch_preparer(split: Split, spec: Spec) -> Callable[[np.ndarray], np.ndarray]:
+def batch_preparer(
+    split: Split, spec: Spec, input_scale: float = 255.0
+) -> Callable[[np.ndarray], np.ndarray]:
     """Per-batch conversion of stored rows to model input ``[N, *spec.input_shape]`` in the
-    spec's dtype: uint8 images are scaled to ``[0, 1]`` (flattened for the MLP, NHWC for the
-    CNN); other data is only cast."""
+    spec's dtype: uint8 images are divided by ``input_scale`` (255: ``[0, 1]``; 1: raw pixels)
+    and flattened for the MLP, NHWC for the CNN; other data is only cast."""
+    if not input_scale > 0:
+        raise InputError(f"--input-scale must be positive, got {input_scale}")
     if split.x_train.dtype != np.uint8:
         return lambda a: a.astype(spec.dtype, copy=False)
-    scale = np.asarray(255, spec.dtype)
+    scale = np.asarray(input_scale, spec.dtype)
     return lambda a: a.reshape(len(a), *spec.input_shape).astype(spec.dtype) / scale
 
 
@@ -178,6 +184,7 @@ def run_training(
     shows each epoch's steps (a bar on a terminal, occasional plain lines in logs)."""
     split = load_split(config, data_dir)
     spec = make_spec(config, split)
+    prepare = batch_preparer(split, spec, config.input_scale)
     backend = registry.get(config.backend)
     optimizer = make_optimizer(config)
     params, state, start = init_params(spec, config.init, config.seed), None, 0
@@ -186,6 +193,10 @@ def run_training(
         if saved.spec != spec:
             raise InputError(f"{resume}: checkpoint spec does not match this run's configuration")
         params, state, start = saved.params, saved.state, int(saved.meta.get("epoch", 0))
+        scale = checkpoint_input_scale(saved.meta)
+        if scale != config.input_scale:
+            raise InputError(f"{resume}: checkpoint was trained with --input-scale {scale:g}, "
+                             f"this run uses {config.input_scale:g}")
     trainer = backend.trainer(spec, params, optimizer, state)
     steps = len(split.x_train) // config.batch
     bar: list[Progress] = []
@@ -210,9 +221,14 @@ def run_training(
     history = train(trainer, split.x_train, split.y_train, split.x_test, split.y_test,
                     epochs=config.epochs, batch=config.batch, seed=config.seed,
                     sampling=config.sampling, start_epoch=start,
-                    prepare=batch_preparer(split, spec), on_step=step_started,
+                    prepare=prepare, on_step=step_started,
                     on_epoch=epoch_done)
     return TrainResult(spec, trainer.params(), history, split, trainer)
+
+
+def checkpoint_input_scale(meta: dict[str, Any]) -> float:
+    """The input scale a checkpoint's run used (255 for checkpoints that predate the setting)."""
+    return float(meta.get("config", {}).get("input_scale", 255.0))
 
 
 def _jsonable(config: TrainConfig) -> dict[str, Any]:
@@ -240,7 +256,7 @@ def write_plots(result: TrainResult, config: TrainConfig, folder: Path) -> list[
     written = [plots.plot_curves(result.history, folder / "curves.png", title)]
     split = result.split
     if split.x_test.ndim >= 3 and len(split.x_test):
-        prepare = batch_preparer(split, result.spec)
+        prepare = batch_preparer(split, result.spec, config.input_scale)
         output = predict_all(result.trainer, split.x_test, prepare)
         path = plots.plot_misclassified(split.x_test, split.y_test, output.argmax(axis=1),
                                         split.classes, folder / "misclassified.png")

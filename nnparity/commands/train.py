@@ -51,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(conv blocks, then --layers)")
     parser.add_argument("--conv", type=_ints, help="CNN: filters per conv block, e.g. 32,64")
     parser.add_argument("--kernel", type=int, help="CNN: kernel size (default 5)")
+    parser.add_argument("--input-scale", type=float, metavar="D",
+                        help="image pixels are divided by D (default 255: [0, 1]; 1: raw 0-255)")
     parser.add_argument("--keep-prob", type=float, help="CNN: dropout keep probability")
     parser.add_argument("--loss", choices=["l2", "ce", "bce"])
     parser.add_argument("--reduction", choices=["sum", "mean"])
@@ -120,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         from nnparity.weights import save_weights
 
         save_weights(args.save, result.spec, result.params,
-                     meta={"epochs": config.epochs, "dataset": config.dataset})
+                     meta={"epochs": config.epochs, "dataset": config.dataset,
+                           "config": {"input_scale": config.input_scale}})
     if args.plot:
         for path in write_plots(result, config, Path(args.plot)):
             print(f"wrote {path}")

@@ -53,3 +53,15 @@ def test_train_cnn_on_a_slice_of_mnist(need_dataset, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "epoch     1/1" in out
     assert (tmp_path / "curves.png").exists() and (tmp_path / "misclassified.png").exists()
+
+
+def test_reproduce_jobs_give_the_same_table(tmp_path, capsys):
+    tables = []
+    for jobs in ("1", "2"):
+        path = tmp_path / f"jobs{jobs}.md"
+        argv = ["reproduce", "-k", "^seed000-iris$", "--seeds", "2", "--jobs", jobs,
+                "--markdown", str(path)]
+        assert main(argv) == 0
+        tables.append(path.read_text().split(" | numpy |")[0])
+    assert tables[0] == tables[1] and "2 seeds" in tables[0]
+    assert "seed000-iris" in capsys.readouterr().out
