@@ -3,16 +3,22 @@
     python benchmarks/update_readme.py check      # `nnparity check` (its terminal output)
     python benchmarks/update_readme.py bench      # `nnparity bench` -> <!-- bench --> block
     python benchmarks/update_readme.py reproduce  # `nnparity reproduce` -> <!-- reproduce -->
+    python benchmarks/update_readme.py reproduce -k '^seed003-mnist$'  # re-measure rows only
 
 Each block in README.md sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``; the
 command's Markdown output replaces it, together with the exact command line that made it. The
 benchmark runs with the OpenBLAS core-type override unset (it slows current NumPy builds).
+A reproduce block regenerated with ``-k`` keeps its other rows: the matching rows are replaced
+and a note under the table names the command, the date and the machine that measured them.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
+import platform
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -54,6 +60,45 @@ def run(name: str, extra: list[str]) -> str:
         return f"Produced by `{shown}`:\n\n{out.read_text().strip()}\n"
 
 
+def table_rows(text: str) -> dict[str, str]:
+    """Table lines keyed by the preset they name (the first backquoted cell)."""
+    rows = {}
+    for line in text.splitlines():
+        match = re.match(r"\|[^|]*\| `([^`]+)` \|", line)
+        if match:
+            rows[match.group(1)] = line
+    return rows
+
+
+def merge_rows(name: str, body: str, extra: list[str]) -> str:
+    """The README's block ``name`` with the rows of ``body`` replaced, and a note saying which
+    command re-measured them, when and on what machine."""
+    fresh = table_rows(body)
+    names = ("Row " if len(fresh) == 1 else "Rows ") + ", ".join(f"`{key}`" for key in fresh)
+    lines = []
+    for line in block(name).splitlines():
+        if "re-measured by" in line and all(f"`{key}`" in line for key in fresh):
+            continue  # the previous note on these rows
+        key = next(iter(table_rows(line)), None)
+        lines.append(fresh.pop(key) if key in fresh else line)
+    if fresh:
+        raise SystemExit(f"block {name} has no row for {', '.join(fresh)}: regenerate it whole")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    command = shlex.join([*COMMANDS[name][:2], *extra])  # the last -k is the one that counts
+    note = (f"{names} re-measured by `{command}` on "
+            f"{datetime.date.today()} ({platform.machine()}, {os.cpu_count()} cores).")
+    return "\n".join([*lines, "", note]) + "\n"
+
+
+def block(name: str) -> str:
+    """The current body of block ``name`` in README.md."""
+    match = re.search(rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", README.read_text(), re.S)
+    if not match:
+        raise SystemExit(f"README.md has no <!-- {name}:start --> block")
+    return match.group(1)
+
+
 def splice(name: str, body: str) -> None:
     """Replace the block ``name`` in README.md with ``body``."""
     text = README.read_text()
@@ -66,4 +111,8 @@ def splice(name: str, body: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         raise SystemExit(f"usage: update_readme.py {{{','.join(COMMANDS)}}} [extra args]")
-    splice(sys.argv[1], run(sys.argv[1], sys.argv[2:]))
+    name, extra = sys.argv[1], sys.argv[2:]
+    body = run(name, extra)
+    if name.startswith("reproduce") and "-k" in extra:
+        body = merge_rows(name, body, extra)
+    splice(name, body)
