@@ -37,6 +37,7 @@ class TrainConfig:
     notes' CNN from the data's image shape: a conv block (``kernel`` x ``kernel``, SAME, relu, 2x2
     max-pool) per entry of ``conv``, then the hidden dense ``layers[:-1]`` (relu), dropout with
     ``keep_prob``, and the output layer ``layers[-1]``; ``init`` is ``seed002`` or ``he`` for it.
+    ``steps`` ends the run after that many optimiser steps (within ``epochs``).
     ``input_scale`` divides uint8 image pixels (255: ``[0, 1]``; 1: the raw 0-255 values).
     """
 
@@ -51,6 +52,7 @@ class TrainConfig:
     dtype: str = "float64"
     init: str = "seed000-sigmoid"
     epochs: int = 200
+    steps: int | None = None
     batch: int = 4
     lr: float = 0.01
     optimizer: str = "sgd"
@@ -198,13 +200,13 @@ def run_training(
             raise InputError(f"{resume}: checkpoint was trained with --input-scale {scale:g}, "
                              f"this run uses {config.input_scale:g}")
     trainer = backend.trainer(spec, params, optimizer, state)
-    steps = len(split.x_train) // config.batch
+    per_epoch = len(split.x_train) // config.batch
     bar: list[Progress] = []
 
     def step_started(trainer: Trainer, step: int, x: np.ndarray, y: np.ndarray) -> None:
         if progress:
-            if step % steps == 0:
-                bar[:] = [Progress(steps, f"epoch {step // steps + 1}/{config.epochs}")]
+            if step % per_epoch == 0:
+                bar[:] = [Progress(per_epoch, f"epoch {step // per_epoch + 1}/{config.epochs}")]
             bar[0].update()
         if on_step:
             on_step(trainer, step, x, y)
@@ -219,8 +221,8 @@ def run_training(
             on_epoch(record)
 
     history = train(trainer, split.x_train, split.y_train, split.x_test, split.y_test,
-                    epochs=config.epochs, batch=config.batch, seed=config.seed,
-                    sampling=config.sampling, start_epoch=start,
+                    epochs=config.epochs, steps=config.steps, batch=config.batch,
+                    seed=config.seed, sampling=config.sampling, start_epoch=start,
                     prepare=prepare, on_step=step_started,
                     on_epoch=epoch_done)
     return TrainResult(spec, trainer.params(), history, split, trainer)

@@ -161,11 +161,15 @@ def train(
     seed: int = 0,
     sampling: str = "epoch",
     start_epoch: int = 0,
+    steps: int | None = None,
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
     on_step: Callable[[Trainer, int, np.ndarray, np.ndarray], None] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> History:
     """Train for epochs ``start_epoch+1 .. epochs``; deterministic for a seed.
+
+    ``steps`` stops the run after that many optimiser steps in all (counted from the run's
+    start); the epoch it stops in is recorded as it stands.
 
     ``prepare`` converts a stored batch (e.g. uint8 images) to model input, per batch;
     ``on_step(trainer, step, x, y)`` sees each prepared batch *before* the update (``step``
@@ -178,14 +182,20 @@ def train(
     prepare = prepare or (lambda a: a)
     history = History()
     n = len(x_train)
+    last = epochs * (n // batch) if steps is None else min(steps, epochs * (n // batch))
     for epoch in range(start_epoch + 1, epochs + 1):
+        first = (epoch - 1) * (n // batch)
+        if first >= last:
+            break
         started = time.perf_counter()
         rng = np.random.default_rng([seed, epoch])
         losses = []
         for i, idx in enumerate(minibatches(n, batch, rng, sampling), 1):
+            if first + i > last:
+                break
             xb, yb = prepare(x_train[idx]), y_train[idx]
             if on_step:
-                on_step(trainer, (epoch - 1) * (n // batch) + i - 1, xb, yb)
+                on_step(trainer, first + i - 1, xb, yb)
             with np.errstate(over="ignore", invalid="ignore"):  # reported just below
                 loss = trainer.step(xb, yb)
             if not np.isfinite(loss):

@@ -61,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=["float64", "float32"])
     parser.add_argument("--init", choices=sorted(SCHEMES))
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--steps", type=int,
+                        help="stop after this many optimiser steps (within --epochs)")
     parser.add_argument("--batch", type=int)
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--optimizer", choices=["sgd", "momentum", "adam"])
@@ -94,7 +96,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         if value is not None:
             data[name] = value
     config = TrainConfig.from_dict(data)
-    for name in ("epochs", "batch", "every"):
+    for name in ("epochs", "steps", "batch", "every"):
         value = getattr(config, name, None) if name != "every" else args.every
         if value is not None and value <= 0:
             raise InputError(f"--{name} must be positive, got {value}")

@@ -4,7 +4,7 @@ import pytest
 
 from nnparity.cli import main
 from nnparity.presets import PRESETS
-from nnparity.reproduce import ROWS
+from nnparity.reproduce import ROWS, Outcome
 
 
 def test_bench_mlp_on_numpy_prints_a_ratio_table(tmp_path, capsys, monkeypatch):
@@ -65,3 +65,14 @@ def test_reproduce_jobs_give_the_same_table(tmp_path, capsys):
         tables.append(path.read_text().split(" | numpy |")[0])
     assert tables[0] == tables[1] and "2 seeds" in tables[0]
     assert "seed000-iris" in capsys.readouterr().out
+
+
+def test_cnn_rows_show_the_batch_accuracy_trajectory():
+    row = next(r for r in ROWS if r.preset == "seed002-cnn-1000")
+    assert row.probes == tuple(range(0, 1000, 100))
+    assert PRESETS[row.preset]["steps"] == 1000 and PRESETS[row.preset]["batch"] == 50
+    outcome = Outcome(row, "numpy", accuracies=[98.5], probes=[[6.0, 80.0, 90.4] + [98.0] * 7])
+    assert outcome.summary == ("98.50 %; batch accuracy at steps 0-900: "
+                               "6, 80, 90, 98, 98, 98, 98, 98, 98, 98 %")
+    five = Outcome(ROWS[-2], "numpy", accuracies=[99.0], probes=[[96.0]], first_epoch=[97.0])
+    assert five.summary == "99.00 %; batch accuracy at step 700: 96 %; after epoch 1: 97.00 %"
