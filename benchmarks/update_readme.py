@@ -7,7 +7,8 @@
 
 Each block in README.md sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``; the
 command's Markdown output replaces it, together with the exact command line that made it. The
-benchmark runs with the OpenBLAS core-type override unset (it slows current NumPy builds).
+benchmark runs with the OpenBLAS core-type override unset (it slows current NumPy builds) and
+one thread for every row (NumPy's BLAS and the frameworks alike).
 A reproduce block regenerated with ``-k`` keeps its other rows: the matching rows are replaced
 and a note under the table names the command, the date and the machine that measured them.
 """
@@ -33,6 +34,7 @@ COMMANDS = {
     "cnn-bench": ["nnparity", "bench", "--model", "cnn", "--repeats", "3"],
 }
 UNSET_FOR_BENCH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+THREADS_FOR_BENCH = {"OPENBLAS_NUM_THREADS": "1", "NNPARITY_THREADS": "1"}  # every row one thread
 TERMINAL_OUTPUT = ("check",)  # blocks that show the command's terminal output, not a table
 
 
@@ -42,6 +44,7 @@ def run(name: str, extra: list[str]) -> str:
     if "bench" in name:
         for key in UNSET_FOR_BENCH:
             env.pop(key, None)
+        env.update(THREADS_FOR_BENCH)
     if name in TERMINAL_OUTPUT:
         argv = [*COMMANDS[name], *extra]
         proc = subprocess.run(argv, env=env, capture_output=True, text=True)
@@ -56,7 +59,8 @@ def run(name: str, extra: list[str]) -> str:
         subprocess.run(argv, check=True, env=env)
         shown = " ".join(argv[:-2])
         if "bench" in name:
-            shown = f"env -u {' -u '.join(UNSET_FOR_BENCH)} {shown}"
+            fixed = " ".join(f"{k}={v}" for k, v in THREADS_FOR_BENCH.items())
+            shown = f"env -u {' -u '.join(UNSET_FOR_BENCH)} {fixed} {shown}"
         return f"Produced by `{shown}`:\n\n{out.read_text().strip()}\n"
 
 

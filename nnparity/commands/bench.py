@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from nnparity.atomic import atomic_path
 from nnparity.backends import registry
+from nnparity.backends.determinism import apply_determinism
 from nnparity.bench import (
     MNIST_ROWS,
     Timing,
@@ -18,6 +19,7 @@ from nnparity.bench import (
     run_cnn_benchmarks,
     run_mlp_benchmarks,
 )
+from nnparity.bench_loops import available_loops
 from nnparity.datasets.sources import DatasetMissing
 from nnparity.errors import InputError
 
@@ -25,13 +27,18 @@ HELP = "benchmark backends against the NumPy reference (ratios, one run)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backends", help="comma-separated (default: every installed backend)")
+    parser.add_argument("--backends",
+                        help="comma-separated backends and, for mlp, loops (numpy floor, torch "
+                        "plain, keras tape, jax jit); default: every installed one")
     parser.add_argument("--rows", type=int, default=MNIST_ROWS,
                         help=f"synthetic training rows per epoch (default {MNIST_ROWS})")
     parser.add_argument("--repeats", type=int, default=1, help="best of N runs (default 1)")
     parser.add_argument("--model", choices=list(BENCHMARKS), default="mlp",
                         help="mlp: one epoch per backend, ratio to numpy (default); "
                         "cnn: one seed-002 step per backend, ratio to torch")
+    parser.add_argument("--threads", type=int,
+                        help="framework threads (default $NNPARITY_THREADS or 1); NumPy's BLAS "
+                        "threads follow OPENBLAS_NUM_THREADS")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
 
 
@@ -66,13 +73,17 @@ BENCHMARKS = {"mlp": mlp_table, "cnn": cnn_table}
 
 
 def run(args: argparse.Namespace) -> int:
-    names = args.backends.split(",") if args.backends else registry.available()
+    loops = available_loops() if args.model == "mlp" else []
+    names = args.backends.split(",") if args.backends else [*loops[:1], *registry.available(),
+                                                            *loops[1:]]
     if "numpy" not in names:
         raise InputError("--backends must include numpy: ratios are to the reference")
     for name in names:
-        registry.get(name)
-    if args.rows <= 0 or args.repeats <= 0:
-        raise InputError("--rows and --repeats must be positive")
+        if name not in loops:
+            registry.get(name)
+    if args.rows <= 0 or args.repeats <= 0 or (args.threads is not None and args.threads <= 0):
+        raise InputError("--rows, --repeats and --threads must be positive")
+    apply_determinism(threads=args.threads)
 
     def show(t: Timing) -> None:
         print(f"{t.benchmark:<42} {t.backend:<11} {t.seconds:8.3f} s", flush=True)

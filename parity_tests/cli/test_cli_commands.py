@@ -2,6 +2,8 @@
 
 import pytest
 
+from nnparity.bench import MLP_BENCHMARKS, mlp_batches, mlp_epoch
+from nnparity.bench_loops import LOOPS, available_loops
 from nnparity.cli import main
 from nnparity.presets import PRESETS
 from nnparity.reproduce import ROWS, Outcome
@@ -14,6 +16,28 @@ def test_bench_mlp_on_numpy_prints_a_ratio_table(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "| seed000 MNIST [784-30-20-10], batch 20 | numpy |" in out
     assert "| 1.00 |" in table.read_text()
+
+
+def test_bench_shows_the_floor_and_ratios_to_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("nnparity.commands.bench.memory_line", lambda: "")
+    table = tmp_path / "bench.md"
+    argv = ["bench", "--rows", "600", "--backends", "numpy floor,numpy", "--markdown", str(table)]
+    assert main(argv) == 0
+    text = table.read_text()
+    assert "| x floor | x reference |" in text
+    assert "| ThreeNet [784-200-80-10], batch 256 | numpy floor |" in text
+    floor_row = next(line for line in text.splitlines() if "| numpy floor |" in line)
+    assert "| 1.00 |" in floor_row
+
+
+@pytest.mark.parametrize("loop", list(LOOPS))
+def test_every_plain_loop_trains_the_benchmark_net(loop):
+    if loop not in available_loops():
+        pytest.skip(f"{LOOPS[loop][0]} is not installed")
+    bench = MLP_BENCHMARKS[0]
+    epoch = mlp_epoch(bench, loop, mlp_batches(100, bench.batch))
+    epoch(2)
+    epoch(None)
 
 
 @pytest.mark.parametrize(
