@@ -76,6 +76,8 @@ def backward(
         if spec.activations[i - 1] == "prelu":
             grads[f"a{i}"] = prelu_slope_grad(z, upstream)
             delta = upstream * prelu_grad(z, params[f"a{i}"])
+        elif get_activation(spec.activations[i - 1]).name == "identity":
+            delta = upstream  # f' = 1
         else:
             delta = upstream * get_activation(spec.activations[i - 1]).df(z, trace.h[name])
         deltas[name] = delta
@@ -93,11 +95,13 @@ def backward(
 
 def gradients(
     spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, *,
-    dropout_mask: np.ndarray | None = None,
+    dropout_mask: np.ndarray | None = None, checked: bool = False,
 ) -> Gradients:
-    """Forward then backward: loss, ``dL/dparam`` for every parameter, ``dL/dz`` per layer."""
+    """Forward then backward: loss, ``dL/dparam`` for every parameter, ``dL/dz`` per layer.
+    ``checked``: the caller has checked ``params`` against the spec (a trainer does, once)."""
     _no_dropout(dropout_mask)
-    check_params(spec, params)
+    if not checked:
+        check_params(spec, params)
     return backward(spec, params, x, forward(spec, params, x), y)
 
 

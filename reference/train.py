@@ -21,7 +21,7 @@ import numpy as np
 
 from .dropout import draw_dropout_mask
 from .family import Spec, family_of
-from .optim import Optimizer, init_state, step
+from .optim import Optimizer, init_state, update
 
 SAMPLINGS = ("epoch", "replacement")
 
@@ -43,9 +43,10 @@ class Trainer(Protocol):
 
 
 class NumpyTrainer:
-    """The reference trainer: the family's ``gradients`` then :func:`optim.step`. A spec with
-    ``keep_prob < 1`` draws a dropout mask per step from ``default_rng(dropout_seed)`` unless
-    ``step`` is given one; ``predict`` never drops out."""
+    """The reference trainer: the family's ``gradients`` then :func:`optim.update` (in place, on
+    the trainer's own copies of params and state; ``params()``/``state()`` return copies). A
+    spec with ``keep_prob < 1`` draws a dropout mask per step from ``default_rng(dropout_seed)``
+    unless ``step`` is given one; ``predict`` never drops out."""
 
     def __init__(
         self,
@@ -57,8 +58,10 @@ class NumpyTrainer:
     ) -> None:
         self.spec, self.optimizer = spec, optimizer
         self._model = family_of(spec).model
-        self._params = {k: np.asarray(v, dtype=spec.dtype) for k, v in params.items()}
-        self._state = init_state(optimizer, self._params) if state is None else dict(state)
+        self._model.check_params(spec, params)  # once, here: every step reuses these arrays
+        self._params = {k: np.array(v, dtype=spec.dtype) for k, v in params.items()}
+        self._state = init_state(optimizer, self._params) if state is None else {
+            k: np.array(v) for k, v in state.items()}
         self._dropout_rng = np.random.default_rng(dropout_seed)
 
     def step(
@@ -66,18 +69,19 @@ class NumpyTrainer:
     ) -> float:
         if dropout_mask is None and self.spec.keep_prob < 1:
             dropout_mask = draw_dropout_mask(self.spec, len(x), self._dropout_rng)
-        result = self._model.gradients(self.spec, self._params, x, y, dropout_mask=dropout_mask)
-        self._params, self._state = step(self.optimizer, self._params, result.grads, self._state)
+        result = self._model.gradients(self.spec, self._params, x, y, dropout_mask=dropout_mask,
+                                       checked=True)
+        update(self.optimizer, self._params, result.grads, self._state)
         return result.loss
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self._model.logits(self.spec, self._params, x)  # CNN: in chunks, bounded memory
 
     def params(self) -> dict[str, np.ndarray]:
-        return dict(self._params)
+        return {k: v.copy() for k, v in self._params.items()}
 
     def state(self) -> dict[str, np.ndarray]:
-        return dict(self._state)
+        return {k: v.copy() for k, v in self._state.items()}
 
 
 def minibatches(
