@@ -122,7 +122,13 @@ def batch_preparer(
     if split.x_train.dtype != np.uint8:
         return lambda a: a.astype(spec.dtype, copy=False)
     scale = np.asarray(input_scale, spec.dtype)
-    return lambda a: a.reshape(len(a), *spec.input_shape).astype(spec.dtype) / scale
+
+    def prepare(a: np.ndarray) -> np.ndarray:
+        x = a.reshape(len(a), *spec.input_shape).astype(spec.dtype)
+        x /= scale  # in place: one array per batch, not two
+        return x
+
+    return prepare
 
 
 def image_shape(split: Split) -> tuple[int, int, int]:

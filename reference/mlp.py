@@ -37,9 +37,8 @@ def _no_dropout(mask: np.ndarray | None) -> None:
 
 def _param(spec: MLPSpec, params: dict[str, np.ndarray], name: str) -> np.ndarray | None:
     """``params[name]`` in the spec's dtype, or None for a bias the spec does not have."""
-    if name not in params and not spec.bias:
-        return None
-    return params[name].astype(spec.dtype, copy=False)
+    p = params.get(name)
+    return p if p is None or p.dtype == spec.dtype else p.astype(spec.dtype)
 
 
 def forward(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, *,
@@ -76,7 +75,7 @@ def backward(
         if spec.activations[i - 1] == "prelu":
             grads[f"a{i}"] = prelu_slope_grad(z, upstream)
             delta = upstream * prelu_grad(z, params[f"a{i}"])
-        elif get_activation(spec.activations[i - 1]).name == "identity":
+        elif spec.activations[i - 1] == "identity":
             delta = upstream  # f' = 1
         else:
             delta = upstream * get_activation(spec.activations[i - 1]).df(z, trace.h[name])

@@ -133,9 +133,10 @@ def predict_all(
     trainer: Trainer,
     x: np.ndarray,
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
-    chunk: int = 10000,
+    chunk: int = 2000,
 ) -> np.ndarray:
-    """Outputs ``[N, K]`` for every row of ``x``, predicted in chunks to bound memory."""
+    """Outputs ``[N, K]`` for every row of ``x``, predicted ``chunk`` rows at a time to bound
+    memory (2000 MNIST rows in float64: 12.5 MB per prepared chunk)."""
     prepare = prepare or (lambda a: a)
     return np.concatenate([trainer.predict(prepare(x[i:i + chunk]))
                            for i in range(0, len(x), chunk)])

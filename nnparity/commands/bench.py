@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 from nnparity.atomic import atomic_path
 from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
 from nnparity.bench import (
+    CLOCKS,
+    FLOOR,
     MNIST_ROWS,
     Timing,
     cnn_markdown,
@@ -22,6 +25,7 @@ from nnparity.bench import (
 from nnparity.bench_loops import available_loops
 from nnparity.datasets.sources import DatasetMissing
 from nnparity.errors import InputError
+from nnparity.sweep import SWEEP_ROWS, Point, run_sweep, sweep_markdown
 
 HELP = "benchmark backends against the NumPy reference (ratios, one run)"
 
@@ -39,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int,
                         help="framework threads (default $NNPARITY_THREADS or 1); NumPy's BLAS "
                         "threads follow OPENBLAS_NUM_THREADS")
+    parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
+                        help="wall (default) or cpu: the process's CPU time, robust on a loaded "
+                        "machine (every row runs one thread)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="step time against batch size (1-1024) and width (30-4096) for the "
+                        "floor, the reference and plain torch, instead of the epoch table")
+    parser.add_argument("--plot", metavar="FILE", help="--sweep: also draw it (PNG)")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
 
 
@@ -57,9 +68,26 @@ def memory_line() -> str:
             f"uint8 images converted per batch): {mib:.0f} MiB.")
 
 
+def sweep_table(args: argparse.Namespace) -> str:
+    """Both sweeps, as a table (and a plot with ``--plot``)."""
+    rows = [r for r in SWEEP_ROWS if r in [FLOOR, *registry.available(), *available_loops()]]
+
+    def show(p: Point) -> None:
+        cells = "  ".join(f"{r} {p.micros[r]:9.0f}" for r in rows)
+        print(f"{p.axis} {p.value:<5} {cells} us/step", flush=True)
+
+    points = run_sweep(rows, args.repeats, report=show, clock=args.clock)
+    if args.plot:
+        from nnparity.plots import plot_sweep
+
+        print(f"wrote {plot_sweep(points, rows, Path(args.plot))}")
+    return sweep_markdown(points, rows)
+
+
 def mlp_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing], None]) -> str:
     """One MNIST-sized epoch per backend, ratios to numpy, and the reference's peak RSS."""
-    timings = run_mlp_benchmarks(names, rows=args.rows, repeats=args.repeats, report=show)
+    timings = run_mlp_benchmarks(names, rows=args.rows, repeats=args.repeats, report=show,
+                                 clock=args.clock)
     return markdown_table(timings, args.rows) + memory_line()
 
 
@@ -89,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{t.benchmark:<42} {t.backend:<11} {t.seconds:8.3f} s", flush=True)
 
     print(machine_line())
-    table = BENCHMARKS[args.model](names, args, show)
+    table = sweep_table(args) if args.sweep else BENCHMARKS[args.model](names, args, show)
     print()
     print(table)
     if args.markdown:

@@ -5,8 +5,10 @@ import pytest
 from nnparity.bench import MLP_BENCHMARKS, mlp_batches, mlp_epoch
 from nnparity.bench_loops import LOOPS, available_loops
 from nnparity.cli import main
+from nnparity.plots import plot_sweep
 from nnparity.presets import PRESETS
 from nnparity.reproduce import ROWS, Outcome
+from nnparity.sweep import run_sweep, sweep_markdown
 
 
 def test_bench_mlp_on_numpy_prints_a_ratio_table(tmp_path, capsys, monkeypatch):
@@ -100,3 +102,15 @@ def test_cnn_rows_show_the_batch_accuracy_trajectory():
                                "6, 80, 90, 98, 98, 98, 98, 98, 98, 98 %")
     five = Outcome(ROWS[-2], "numpy", accuracies=[99.0], probes=[[96.0]], first_epoch=[97.0])
     assert five.summary == "99.00 %; batch accuracy at step 700: 96 %; after epoch 1: 97.00 %"
+
+
+def test_sweep_times_every_point_for_every_row(monkeypatch, tmp_path):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib (pip install nnparity[plot])")
+    monkeypatch.setattr("nnparity.sweep.SWEEP_BATCHES", (1, 8))
+    monkeypatch.setattr("nnparity.sweep.SWEEP_WIDTHS", (30,))
+    rows = ["numpy floor", "numpy"]
+    points = run_sweep(rows, repeats=1, steps=2, clock="cpu")
+    assert [(p.axis, p.value) for p in points] == [("batch", 1), ("batch", 8), ("width", 30)]
+    table = sweep_markdown(points, rows)
+    assert "| width 30, [784-30-10], batch 64 |" in table and "reference / numpy floor" in table
+    assert plot_sweep(points, rows, tmp_path / "sweep.png").stat().st_size > 0
