@@ -2,6 +2,7 @@
 
     python benchmarks/update_readme.py check      # `nnparity check` (its terminal output)
     python benchmarks/update_readme.py bench      # `nnparity bench` -> <!-- bench --> block
+    python benchmarks/update_readme.py sweep      # `nnparity bench --sweep` (table and plot)
     python benchmarks/update_readme.py reproduce  # `nnparity reproduce` -> <!-- reproduce -->
     python benchmarks/update_readme.py reproduce -k '^seed003-mnist$'  # re-measure rows only
 
@@ -27,7 +28,9 @@ from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 COMMANDS = {
-    "bench": ["nnparity", "bench", "--repeats", "3"],
+    "bench": ["nnparity", "bench", "--repeats", "3", "--clock", "cpu"],
+    "sweep": ["nnparity", "bench", "--sweep", "--repeats", "3", "--clock", "cpu",
+              "--plot", "benchmarks/sweep.png"],
     "check": ["nnparity", "check"],
     "reproduce": ["nnparity", "reproduce", "-k", "^(?!.*cnn)"],
     "reproduce-cnn": ["nnparity", "reproduce", "-k", "cnn"],
@@ -56,12 +59,16 @@ def run(name: str, extra: list[str]) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "table.md"
         argv = [*COMMANDS[name], *extra, "--markdown", str(out)]
-        subprocess.run(argv, check=True, env=env)
+        subprocess.run(argv, check=True, env=env, cwd=README.parent)
         shown = " ".join(argv[:-2])
         if "bench" in name:
             fixed = " ".join(f"{k}={v}" for k, v in THREADS_FOR_BENCH.items())
             shown = f"env -u {' -u '.join(UNSET_FOR_BENCH)} {fixed} {shown}"
-        return f"Produced by `{shown}`:\n\n{out.read_text().strip()}\n"
+        body = f"Produced by `{shown}`:\n\n{out.read_text().strip()}\n"
+        if "--plot" in argv:
+            plot = argv[argv.index("--plot") + 1]
+            body += f"\n![{name}]({plot})\n"
+        return body
 
 
 def table_rows(text: str) -> dict[str, str]:

@@ -3,8 +3,10 @@
 Each benchmark times the same work on every installed backend and reports the ratio to the
 NumPy reference (MLP) or to PyTorch (CNN). The MLP benchmarks train one epoch on synthetic data of
 MNIST's size (float32, seeded), the same batches for every backend, plain SGD; the CNN one times an
-Adam step of the three-framework notes' net. Warm-up steps are excluded (TensorFlow traces its
-``tf.function`` there). Times are wall-clock seconds, the best of ``repeats`` runs.
+Adam step of the three-framework notes' net. Warm-up steps are excluded from the timings and the
+first of them is reported on its own (``first_step``): that is where TensorFlow traces its
+``tf.function`` and XLA compiles the JAX backend's program, once per spec. Times are wall-clock
+seconds, the best of ``repeats`` runs.
 """
 
 from __future__ import annotations
@@ -12,9 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 import platform
-import resource
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +24,8 @@ import numpy as np
 
 from nnparity.backends import registry
 from nnparity.bench_loops import LOOPS, Batches, Epoch
+from nnparity.memory import estimate_bytes
+from nnparity.peakmem import nnparity_argv, run_measured
 from nnparity.reference import CNNSpec, MLPSpec, Optimizer, init_params
 from nnparity.reference.conv import output_size
 
@@ -53,11 +55,13 @@ MLP_BENCHMARKS = (
 
 @dataclass
 class Timing:
-    """Seconds per unit of work for one benchmark and backend."""
+    """Seconds per unit of work for one benchmark and backend, and of the first training step
+    (tracing and compilation included; not part of ``seconds``)."""
 
     benchmark: str
     backend: str
     seconds: float
+    first_step: float = float("nan")
     ratio: float = float("nan")
     floor_ratio: float = float("nan")
 
@@ -97,11 +101,31 @@ def mlp_batches(rows: int, batch: int) -> Batches:
     return [(x[i:i + batch], y[i:i + batch]) for i in range(0, rows - batch + 1, batch)]
 
 
+def mlp_bench_bytes(rows: int) -> int:
+    """Estimated peak bytes of the MLP benchmarks on ``rows`` synthetic rows: the float32 inputs
+    and int64 labels, one ``(x, y)`` view pair per batch, and the largest benchmark's run."""
+    data = rows * (4 * MNIST_WIDTH + 8)
+    return max(estimate_bytes(_mlp_spec(bench), bench.batch,
+                              data_bytes=data + 200 * (rows // bench.batch))
+               for bench in MLP_BENCHMARKS)
+
+
+def _mlp_spec(bench: MLPBenchmark) -> MLPSpec:
+    return MLPSpec(MNIST_WIDTH, bench.layers, bench.activations, loss="ce", reduction="mean",
+                   dtype="float32")
+
+
+def _first_step(step: Callable[[], object]) -> float:
+    """Seconds of one call of ``step`` (the first: tracing and compilation included)."""
+    started = time.perf_counter()
+    step()
+    return time.perf_counter() - started
+
+
 def mlp_epoch(bench: MLPBenchmark, name: str, batches: Batches) -> Epoch:
     """``epoch(limit)`` of row ``name`` (a backend's trainer, or one of :data:`LOOPS`) for
     ``bench``, from the same initial parameters (xavier, seed 0) and SGD at ``MLP_LR``."""
-    spec = MLPSpec(MNIST_WIDTH, bench.layers, bench.activations, loss="ce", reduction="mean",
-                   dtype="float32")
+    spec = _mlp_spec(bench)
     params = {k: v.astype(np.float32) for k, v in init_params(spec, "xavier", 0).items()}
     if name in LOOPS:
         depth = range(1, len(bench.layers) + 1)
@@ -129,11 +153,12 @@ def run_mlp_benchmarks(
     for bench in MLP_BENCHMARKS:
         batches = mlp_batches(rows, bench.batch)
         epochs = {name: mlp_epoch(bench, name, batches) for name in names}
+        first = {name: _first_step(partial(epoch, 1)) for name, epoch in epochs.items()}
         for epoch in epochs.values():
             epoch(WARMUP_STEPS)
         best = best_interleaved({k: partial(e, None) for k, e in epochs.items()}, repeats, clock)
         for name in names:
-            t = Timing(bench.name, name, best[name])
+            t = Timing(bench.name, name, best[name], first[name])
             t.ratio = t.seconds / best["numpy"] if "numpy" in best else float("nan")
             t.floor_ratio = t.seconds / best[FLOOR] if FLOOR in best else float("nan")
             timings.append(t)
@@ -169,9 +194,10 @@ def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
     return 2.0 * size**3 / _best_of(repeats, lambda: a @ b)
 
 
-def time_cnn_step(backend_name: str, repeats: int) -> float:
-    """Seconds for one Adam step of the three-framework notes' CNN at batch 50, float32,
-    explicit dropout mask drawn by the trainer (best of ``repeats`` after two warm-up steps)."""
+def time_cnn_step(backend_name: str, repeats: int) -> tuple[float, float]:
+    """``(seconds, seconds of the first step)`` for one Adam step of the three-framework notes'
+    CNN at batch 50, float32, explicit dropout mask drawn by the trainer (best of ``repeats``
+    after two warm-up steps)."""
     spec = CNNSpec.seed002(dtype="float32")
     rng = np.random.default_rng(0)
     x = rng.random((CNN_BATCH, *spec.input_shape), dtype=np.float32)
@@ -180,9 +206,9 @@ def time_cnn_step(backend_name: str, repeats: int) -> float:
     variant = backend.optimizer_variant
     trainer = backend.trainer(spec, init_params(spec, seed=0),
                               Optimizer("adam", lr=1e-4, variant=variant))
-    for _ in range(2):
-        trainer.step(x, y)
-    return _best_of(repeats, lambda: trainer.step(x, y))
+    first = _first_step(lambda: trainer.step(x, y))
+    trainer.step(x, y)
+    return _best_of(repeats, lambda: trainer.step(x, y)), first
 
 
 def run_cnn_benchmarks(
@@ -193,7 +219,7 @@ def run_cnn_benchmarks(
     name = f"notes' CNN, one Adam step, batch {CNN_BATCH}"
     timings = []
     for backend in backends:
-        timing = Timing(name, backend, time_cnn_step(backend, repeats))
+        timing = Timing(name, backend, *time_cnn_step(backend, repeats))
         timings.append(timing)
         if report:
             report(timing)
@@ -205,10 +231,14 @@ def run_cnn_benchmarks(
 
 
 def peak_rss_of_training(argv: list[str]) -> float:
-    """Peak resident memory (MiB) of ``nnparity train ARGV`` run in a child process."""
-    subprocess.run([sys.executable, "-m", "nnparity", "train", *argv], check=True,
-                   capture_output=True)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    """Peak resident memory (MiB) of ``nnparity train ARGV`` run in a child process: the child's
+    own peak (:mod:`nnparity.peakmem`), not this process's. ``CalledProcessError`` when the run
+    fails."""
+    measured = run_measured(nnparity_argv("train", *argv))
+    if measured.returncode:
+        raise subprocess.CalledProcessError(measured.returncode, argv, measured.stdout,
+                                            measured.stderr)
+    return measured.peak_mib
 
 
 def machine_line() -> str:
@@ -222,10 +252,10 @@ def cnn_markdown(timings: list[Timing], peak: float, flops: float) -> str:
     """Markdown: backend, seconds per step, ratio, share of the float32 matmul peak."""
     base = "torch" if any(t.backend == "torch" for t in timings) else "numpy"
     lines = [f"| notes' CNN, one Adam step, batch {CNN_BATCH}, float32 | seconds / step | "
-             f"x {base} | GFLOP/s | share of NumPy matmul peak |",
-             "|---|---:|---:|---:|---:|"]
+             f"x {base} | GFLOP/s | share of NumPy matmul peak | first step (s) |",
+             "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {t.backend} | {t.seconds:.4f} | {t.ratio:.2f} | {flops / t.seconds / 1e9:.1f} | "
-              f"{100 * flops / t.seconds / peak:.0f} % |" for t in timings]
+              f"{100 * flops / t.seconds / peak:.0f} % | {t.first_step:.3f} |" for t in timings]
     lines.append(f"\nStep: {flops / 1e9:.2f} GFLOP; float32 matmul peak (2048^2 NumPy matmul, "
                  f"same run): {peak / 1e9:.1f} GFLOP/s.")
     return "\n".join(lines)
@@ -233,9 +263,9 @@ def cnn_markdown(timings: list[Timing], peak: float, flops: float) -> str:
 
 def markdown_table(timings: list[Timing], rows: int) -> str:
     """Markdown: benchmark, backend or loop, seconds per epoch, ratios to the floor and to the
-    reference."""
+    reference, the first step (tracing and compilation included)."""
     lines = [f"| benchmark ({rows} rows, float32) | backend | seconds / epoch | x floor | "
-             "x reference |", "|---|---|---:|---:|---:|"]
+             "x reference | first step (s) |", "|---|---|---:|---:|---:|---:|"]
     lines += [f"| {t.benchmark} | {t.backend} | {t.seconds:.3f} | {t.floor_ratio:.2f} | "
-              f"{t.ratio:.2f} |" for t in timings]
+              f"{t.ratio:.2f} | {t.first_step:.3f} |" for t in timings]
     return "\n".join(lines)

@@ -117,7 +117,7 @@ def run_seed(row: Row, seed: int, backend: str, quick: bool, data_dir: str | Non
         config = quick_config(config)
     probes: list[float] = []
     started = time.perf_counter()
-    result = run_training(config, data_dir=data_dir,
+    result = run_training(config, data_dir=data_dir, force=True,
                           on_step=_probe(row.probes, probes) if row.probes else None)
     epochs = result.history.epochs
     first = 100 * (1 - epochs[0].test_error) if len(epochs) > 1 else None

@@ -18,6 +18,7 @@ from nnparity.bench import (
     cnn_markdown,
     machine_line,
     markdown_table,
+    mlp_bench_bytes,
     peak_rss_of_training,
     run_cnn_benchmarks,
     run_mlp_benchmarks,
@@ -25,6 +26,7 @@ from nnparity.bench import (
 from nnparity.bench_loops import available_loops
 from nnparity.datasets.sources import DatasetMissing
 from nnparity.errors import InputError
+from nnparity.memory import check_memory
 from nnparity.sweep import SWEEP_ROWS, Point, run_sweep, sweep_markdown
 
 HELP = "benchmark backends against the NumPy reference (ratios, one run)"
@@ -51,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "floor, the reference and plain torch, instead of the epoch table")
     parser.add_argument("--plot", metavar="FILE", help="--sweep: also draw it (PNG)")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    parser.add_argument("--force", action="store_true",
+                        help="run even when the memory estimate exceeds what is available")
 
 
 MEMORY_RUN = ["--preset", "seed000-mnist-sigmoid", "--epochs", "1"]
@@ -86,6 +90,8 @@ def sweep_table(args: argparse.Namespace) -> str:
 
 def mlp_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing], None]) -> str:
     """One MNIST-sized epoch per backend, ratios to numpy, and the reference's peak RSS."""
+    check_memory(mlp_bench_bytes(args.rows), f"bench --rows {args.rows}", "lower --rows",
+                 args.force)
     timings = run_mlp_benchmarks(names, rows=args.rows, repeats=args.repeats, report=show,
                                  clock=args.clock)
     return markdown_table(timings, args.rows) + memory_line()
@@ -114,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     apply_determinism(threads=args.threads)
 
     def show(t: Timing) -> None:
-        print(f"{t.benchmark:<42} {t.backend:<11} {t.seconds:8.3f} s", flush=True)
+        print(f"{t.benchmark:<42} {t.backend:<11} {t.seconds:8.3f} s  (first step "
+              f"{t.first_step:.3f} s)", flush=True)
 
     print(machine_line())
     table = sweep_table(args) if args.sweep else BENCHMARKS[args.model](names, args, show)

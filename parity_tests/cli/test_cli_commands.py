@@ -18,6 +18,7 @@ def test_bench_mlp_on_numpy_prints_a_ratio_table(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "| seed000 MNIST [784-30-20-10], batch 20 | numpy |" in out
     assert "| 1.00 |" in table.read_text()
+    assert "first step (s)" in table.read_text()
 
 
 def test_bench_shows_the_floor_and_ratios_to_it(tmp_path, capsys, monkeypatch):
