@@ -11,7 +11,8 @@ command's Markdown output replaces it, together with the exact command line that
 benchmark runs with the OpenBLAS core-type override unset (it slows current NumPy builds) and
 one thread for every row (NumPy's BLAS and the frameworks alike).
 A reproduce block regenerated with ``-k`` keeps its other rows: the matching rows are replaced
-and a note under the table names the command, the date and the machine that measured them.
+(or added) and a note under the table names the command, the date and the machine that
+measured them.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ def table_rows(text: str) -> dict[str, str]:
 
 
 def merge_rows(name: str, body: str, extra: list[str]) -> str:
-    """The README's block ``name`` with the rows of ``body`` replaced, and a note saying which
-    command re-measured them, when and on what machine."""
+    """The README's block ``name`` with the rows of ``body`` replaced (or added after its last
+    row), and a note saying which command re-measured them, when and on what machine."""
     fresh = table_rows(body)
     names = ("Row " if len(fresh) == 1 else "Rows ") + ", ".join(f"`{key}`" for key in fresh)
     lines = []
@@ -92,8 +93,8 @@ def merge_rows(name: str, body: str, extra: list[str]) -> str:
             continue  # the previous note on these rows
         key = next(iter(table_rows(line)), None)
         lines.append(fresh.pop(key) if key in fresh else line)
-    if fresh:
-        raise SystemExit(f"block {name} has no row for {', '.join(fresh)}: regenerate it whole")
+    last = max(i for i, line in enumerate(lines) if line.startswith("|"))
+    lines[last + 1:last + 1] = fresh.values()  # rows the table did not have yet
     while lines and not lines[-1].strip():
         lines.pop()
     command = shlex.join([*COMMANDS[name][:2], *extra])  # the last -k is the one that counts
