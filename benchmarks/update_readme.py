@@ -45,7 +45,8 @@ TERMINAL_OUTPUT = ("check",)  # blocks that show the command's terminal output, 
 def run(name: str, extra: list[str]) -> str:
     """Run the block's command and return the Markdown it wrote (or its terminal output)."""
     env = dict(os.environ)
-    if "bench" in name:
+    bench = "bench" in COMMANDS[name]
+    if bench:
         for key in UNSET_FOR_BENCH:
             env.pop(key, None)
         env.update(THREADS_FOR_BENCH)
@@ -62,7 +63,7 @@ def run(name: str, extra: list[str]) -> str:
         argv = [*COMMANDS[name], *extra, "--markdown", str(out)]
         subprocess.run(argv, check=True, env=env, cwd=README.parent)
         shown = " ".join(argv[:-2])
-        if "bench" in name:
+        if bench:
             fixed = " ".join(f"{k}={v}" for k, v in THREADS_FOR_BENCH.items())
             shown = f"env -u {' -u '.join(UNSET_FOR_BENCH)} {fixed} {shown}"
         body = f"Produced by `{shown}`:\n\n{out.read_text().strip()}\n"
