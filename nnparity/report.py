@@ -24,6 +24,8 @@ JSON schema (``schema_version`` 1; additions keep the version, renames or remova
               "reason": null | "<why skipped / the error raised>",
               "first_divergence": null | "<sentence>",
               "seconds": 0.12,
+              "diagnosis": null | "<what explains the failure>",
+              "notes": ["<what was not checked, and why>"],
               "comparisons": [
                 {"stage": "forward" | "loss" | "delta" | "grad" | "update",
                  "name": "z.layer1", "shape": [4, 20],
@@ -51,6 +53,7 @@ from typing import Any
 
 from nnparity.atomic import atomic_path
 from nnparity.backends.compare import FLOAT64_WATCH, Comparison, describe_divergence, tolerance
+from nnparity.outputs import output_file
 
 SCHEMA = "nnparity.report"
 SCHEMA_VERSION = 1
@@ -68,6 +71,8 @@ class CaseResult:
     error: str | None = None
     seconds: float = 0.0
     spec: dict[str, Any] | None = None
+    diagnosis: str | None = None  # what explains a failure, confirmed by re-running the reference
+    notes: list[str] = field(default_factory=list)  # what was not checked, and why
 
     @property
     def passed(self) -> bool:
@@ -89,7 +94,8 @@ class CaseResult:
             return f"skipped ({self.skipped})"
         if self.error is not None:
             return f"raised {self.error}"
-        return describe_divergence(self.comparisons)
+        sentence = describe_divergence(self.comparisons)
+        return f"{sentence}; diagnosis: {self.diagnosis}" if self.diagnosis else sentence
 
     @property
     def sentence(self) -> str:
@@ -214,6 +220,8 @@ def to_json(
             "reason": r.skipped if r.skipped is not None else r.error,
             "first_divergence": None if r.status == "pass" else r.divergence,
             "seconds": round(r.seconds, 4),
+            "diagnosis": r.diagnosis,
+            "notes": list(r.notes),
             "comparisons": [comparison_dict(c) for c in r.comparisons],
         }
     return {
@@ -257,16 +265,8 @@ def to_junit(results: Sequence[CaseResult], suite: str = "nnparity.check",
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
-    """Raise ``OSError`` with a clear message if ``path`` cannot be written (checked up front)."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise OSError(f"cannot write {target}: it is a directory")
-    if not folder.is_dir():
-        raise OSError(f"cannot write {target}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise OSError(f"cannot write {target}: folder {folder} is not writable")
-    return target
+    """``path`` checked up front as an output file (:func:`nnparity.outputs.output_file`)."""
+    return output_file(path)
 
 
 def atomic_write(path: str | os.PathLike[str], text: str) -> None:

@@ -23,10 +23,11 @@ from nnparity.bench import (
     run_cnn_benchmarks,
     run_mlp_benchmarks,
 )
-from nnparity.bench_loops import available_loops
+from nnparity.bench_loops import LOOPS, available_loops
 from nnparity.datasets.sources import DatasetMissing
 from nnparity.errors import InputError
 from nnparity.memory import check_memory
+from nnparity.outputs import output_file
 from nnparity.sweep import SWEEP_ROWS, Point, run_sweep, sweep_markdown
 
 HELP = "benchmark backends against the NumPy reference (ratios, one run)"
@@ -110,14 +111,23 @@ def run(args: argparse.Namespace) -> int:
     loops = available_loops() if args.model == "mlp" else []
     names = args.backends.split(",") if args.backends else [*loops[:1], *registry.available(),
                                                             *loops[1:]]
+    known = [*registry.NAMES, *(LOOPS if args.model == "mlp" else [])]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InputError(f"unknown backend{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(map(repr, unknown))}; known: {', '.join(known)}")
     if "numpy" not in names:
         raise InputError("--backends must include numpy: ratios are to the reference")
     for name in names:
-        if name not in loops:
+        if name not in LOOPS:
             registry.get(name)
+        elif name not in loops:
+            raise InputError(f"{name!r} needs {LOOPS[name][0]}, which is not installed")
     if args.rows <= 0 or args.repeats <= 0 or (args.threads is not None and args.threads <= 0):
         raise InputError("--rows, --repeats and --threads must be positive")
     apply_determinism(threads=args.threads)
+    if args.markdown:
+        output_file(args.markdown)
 
     def show(t: Timing) -> None:
         print(f"{t.benchmark:<42} {t.backend:<11} {t.seconds:8.3f} s  (first step "

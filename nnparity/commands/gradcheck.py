@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 
 from nnparity.backends.compare import GRADCHECK_TOLERANCE
+from nnparity.commands._args import seed
 from nnparity.commands.train import _ints, _names
 from nnparity.memory import check_memory, estimate_bytes
 from nnparity.reference import MLPSpec, gradients, init_params, loss
@@ -21,13 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=_ints, default=(5, 3), help="widths (default 5,3)")
     parser.add_argument("--activations", type=_names, default=("tanh", "identity"),
                         help="one per layer (default tanh,identity)")
-    parser.add_argument("--loss", choices=["l2", "ce", "bce"], default="ce")
+    parser.add_argument("--loss", choices=["l2", "ce", "bce", "mse"], default="ce")
     parser.add_argument("--reduction", choices=["sum", "mean"], default="sum")
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--no-bias", dest="bias", action="store_false")
     parser.add_argument("--init", choices=sorted(SCHEMES), default="xavier")
     parser.add_argument("--batch", type=int, default=5, help="rows in the random batch")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--max-entries", type=int, default=200,
                         help="entries checked per tensor (a seeded sample beyond this)")
     parser.add_argument("--force", action="store_true",
