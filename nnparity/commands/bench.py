@@ -105,13 +105,14 @@ def cnn_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing
 
 
 BENCHMARKS = {"mlp": mlp_table, "cnn": cnn_table}
+WITH_LOOPS = {"mlp": True, "cnn": False}  # the floor and plain loops exist for the MLP table
 
 
 def run(args: argparse.Namespace) -> int:
-    loops = available_loops() if args.model == "mlp" else []
+    loops = available_loops() if WITH_LOOPS[args.model] else []
     names = args.backends.split(",") if args.backends else [*loops[:1], *registry.available(),
                                                             *loops[1:]]
-    known = [*registry.NAMES, *(LOOPS if args.model == "mlp" else [])]
+    known = [*registry.NAMES, *(LOOPS if WITH_LOOPS[args.model] else [])]
     unknown = [n for n in names if n not in known]
     if unknown:
         raise InputError(f"unknown backend{'s' if len(unknown) > 1 else ''} "

@@ -55,7 +55,8 @@ def test_checkpoint_without_a_scale_loads_as_255(tmp_path):
     ckpt = str(tmp_path / "old.npz")
     run_training(_iris(1, 255.0), checkpoint=ckpt)
     saved = load_weights(ckpt)
-    save_weights(ckpt, saved.spec, saved.params, saved.state, meta={"epoch": 1})
+    del saved.meta["config"]["input_scale"]  # as written before the setting existed
+    save_weights(ckpt, saved.spec, saved.params, saved.state, meta=saved.meta)
     assert len(run_training(_iris(2, 255.0), resume=ckpt).history.epochs) == 1
     with pytest.raises(InputError, match="--input-scale 255, this run uses 1"):
         run_training(_iris(2, 1.0), resume=ckpt)
