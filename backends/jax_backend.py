@@ -130,15 +130,19 @@ def _probe(probes: Probes, layer: str) -> jax.Array | float:
     return 0.0 if probes is None else probes[layer]
 
 
-def trace_mlp(spec: MLPSpec, params: Tree, x: jax.Array, mask: None = None,
+def trace_mlp(spec: MLPSpec, params: Tree, x: jax.Array, mask: jax.Array | None = None,
               probes: Probes = None) -> OrderedDict[str, jax.Array]:
-    """``{"z.layer1": z_1, "h.layer1": h_1, ...}`` in forward order, each ``[N, D_l]``."""
+    """``{"z.layer1": z_1, "h.layer1": h_1, ...}`` in forward order, each ``[N, D_l]``; with a
+    mask also ``"h.dropout<l>": h_l * (mask_l / keep_prob)`` (the next layer's input)."""
     out: OrderedDict[str, jax.Array] = OrderedDict()
     h = x
+    columns = spec.dropout_columns
     for i, (name, act) in enumerate(zip(spec.layer_names, spec.activations, strict=True), 1):
         linear = _dense(params[f"W{i}"], params.get(f"b{i}"), _probe(probes, name))
         z = out[f"z.{name}"] = linear(h)
         h = out[f"h.{name}"] = activation(act, params.get(f"a{i}"))(z)
+        if mask is not None and name in columns:
+            h = out[f"h.dropout{i}"] = h * (mask[:, columns[name]] / spec.keep_prob)
     return out
 
 

@@ -107,7 +107,9 @@ def build_mlp(spec: MLPSpec) -> Any:
         layers.append(keras.layers.Dense(width, use_bias=spec.bias, dtype=spec.dtype,
                                          name=f"dense{i}"))
         layers.append(activation_layer(act, spec.dtype, spec.prelu_slopes == "shared"))
-    return keras.Sequential(layers)
+    model = keras.Sequential(layers)
+    model.nnparity_spec = spec  # :func:`trace` applies its dropout between the layers
+    return model
 
 
 def build_cnn(spec: CNNSpec) -> Any:
@@ -175,10 +177,13 @@ def trace(model: Any, x: Any, dropout_mask: Any = None) -> dict[str, Any]:
         return model.trace(x, dropout_mask)
     out: dict[str, Any] = {}
     h = x
+    columns, keep_prob = model.nnparity_spec.dropout_columns, model.nnparity_spec.keep_prob
     for i, (dense, activation) in enumerate(zip(model.layers[0::2], model.layers[1::2],
                                                 strict=True), 1):
         z = out[f"z.layer{i}"] = dense(h)
         h = out[f"h.layer{i}"] = activation(z)
+        if dropout_mask is not None and f"layer{i}" in columns:
+            h = out[f"h.dropout{i}"] = h * (dropout_mask[:, columns[f"layer{i}"]] / keep_prob)
     return out
 
 

@@ -89,6 +89,7 @@ class TorchMLP(nn.Module):
         dtype = DTYPES[spec.dtype]
         widths = spec.widths
         self.layer_names = spec.layer_names
+        self.columns, self.keep_prob = spec.dropout_columns, spec.keep_prob
         self.linears = nn.ModuleList(
             nn.Linear(widths[i], widths[i + 1], bias=spec.bias, dtype=dtype)
             for i in range(spec.depth)
@@ -97,18 +98,23 @@ class TorchMLP(nn.Module):
         self.activations = nn.ModuleList(activation_module(a, dtype, n)
                                          for a, n in zip(spec.activations, slopes, strict=True))
 
-    def trace(self, x: torch.Tensor, dropout_mask: None = None) -> dict[str, torch.Tensor]:
-        """``{"z.layer1": z_1, "h.layer1": h_1, ...}`` in forward order, each ``[N, D_l]``."""
+    def trace(self, x: torch.Tensor,
+              dropout_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``{"z.layer1": z_1, "h.layer1": h_1, ...}`` in forward order, each ``[N, D_l]``;
+        with a mask also ``"h.dropout<l>": h_l * (mask_l / keep_prob)`` (the next input)."""
         out: dict[str, torch.Tensor] = {}
         h = x
-        for name, linear, activation in zip(self.layer_names, self.linears, self.activations,
-                                            strict=True):
+        for i, (name, linear, activation) in enumerate(zip(self.layer_names, self.linears,
+                                                           self.activations, strict=True), 1):
             z = out[f"z.{name}"] = linear(h)
             h = out[f"h.{name}"] = activation(z)
+            if dropout_mask is not None and name in self.columns:
+                h = out[f"h.dropout{i}"] = h * (dropout_mask[:, self.columns[name]]
+                                                / self.keep_prob)
         return out
 
-    def forward(self, x: torch.Tensor, dropout_mask: None = None) -> torch.Tensor:
-        return self.trace(x)[f"h.{self.layer_names[-1]}"]
+    def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.trace(x, dropout_mask)[f"h.{self.layer_names[-1]}"]
 
     def canonical_parameters(self) -> dict[str, nn.Parameter]:
         """Canonical name -> parameter (``W1 -> linears[0].weight``, ``b1 -> ...bias``,

@@ -42,7 +42,7 @@ import itertools
 import re
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from typing import Any
 
@@ -439,11 +439,28 @@ def prelu_unit_cases() -> list[Case]:
     return out
 
 
+def mlp_dropout_cases() -> list[Case]:
+    """Dropout (keep 0.5) after both hidden layers of the relu MLP, with a seeded explicit
+    mask: gradients and momentum in lockstep (each step's mask from the trainers' rule), per
+    dtype."""
+    out = []
+    for dtype in DTYPES:
+        spec = convention_spec("relu", "ce", "mean", dtype=dtype).with_(
+            keep_prob=0.5, dropout_after=(1, 2))
+        tag = f"relu_dropout-ce-mean-wd0-{DTYPE_TAGS[dtype]}"
+        for name, optimizer, steps in ((f"grad-{tag}-b4", "sgd", 0),
+                                       (f"lockstep-{tag}-momentum-b4", "momentum", STEPS)):
+            mask = draw_dropout_mask(spec, 4, np.random.default_rng(zlib.crc32(name.encode())))
+            out.append(replace(_convention(name, spec, 4, optimizer, steps), dropout_mask=mask))
+    return out
+
+
 @cache
 def convention_cases() -> tuple[Case, ...]:
-    """:func:`gradient_cases`, :func:`lockstep_cases`, :func:`prelu_unit_cases` and
-    :func:`edge_cases` (in ``full``)."""
-    return (*gradient_cases(), *lockstep_cases(), *prelu_unit_cases(), *edge_cases())
+    """:func:`gradient_cases`, :func:`lockstep_cases`, :func:`prelu_unit_cases`,
+    :func:`mlp_dropout_cases` and :func:`edge_cases` (in ``full``)."""
+    return (*gradient_cases(), *lockstep_cases(), *prelu_unit_cases(), *mlp_dropout_cases(),
+            *edge_cases())
 
 
 MAIN_DIMENSIONS: dict[str, Sequence[Any]] = {

@@ -13,8 +13,10 @@ Backward (the BP lecture; deltas are ``dL/dz``; the dense layer's part is
     summed over the batch only for one slope per unit)
 where ``dE/do`` already carries the ``1/N`` of the ``mean`` reduction.
 
-The MLP has no dropout: every function takes ``dropout_mask`` (as the CNN's do) and refuses one
-that is not None.
+Dropout (``spec.dropout_after``, :mod:`.dropout`): in training the ``h_l`` of those layers is
+replaced by ``d_l = h_l * mask_l / keep_prob`` as the next layer's input (``trace.h['dropout<l>']``;
+``mask_l`` is the layer's columns of ``dropout_mask [N, spec.dropout_units]``), and backward
+``dL/dh_l = dL/dd_l * mask_l / keep_prob`` before ``f_l'``. No mask: evaluation, ``d_l = h_l``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from .activations import get_activation, prelu, prelu_grad, prelu_slope_grad
 from .dense import dense, dense_backward
+from .dropout import check_mask, dropout, dropout_backward
 from .losses import as_targets, loss_and_grad, probabilities
 from .params import check_params, weight_decay_loss
 from .results import Gradients, Trace
@@ -42,9 +45,19 @@ __all__ = [
 ]
 
 
-def _no_dropout(mask: np.ndarray | None) -> None:
-    if mask is not None:
-        raise ValueError("the MLP has no dropout: dropout_mask must be None")
+def _as_mask(spec: MLPSpec, mask: np.ndarray | None, n: int) -> np.ndarray | None:
+    """A checked ``[n, spec.dropout_units]`` 0/1 mask in the spec's dtype, or None."""
+    if mask is None:
+        return None
+    if not spec.dropout_units:
+        raise ValueError("this MLP has no dropout: dropout_mask must be None")
+    return check_mask(mask, (n, spec.dropout_units)).astype(spec.dtype, copy=False)
+
+
+def _inputs(spec: MLPSpec, x: np.ndarray, trace: Trace) -> list[np.ndarray]:
+    """Each layer's input: ``x``, then every hidden ``h_l`` after its dropout."""
+    return [x] + [trace.h.get(f"dropout{i}", trace.h[name])
+                  for i, name in enumerate(spec.layer_names[:-1], 1)]
 
 
 def _param(spec: MLPSpec, params: dict[str, np.ndarray], name: str) -> np.ndarray | None:
@@ -55,35 +68,45 @@ def _param(spec: MLPSpec, params: dict[str, np.ndarray], name: str) -> np.ndarra
 
 def forward(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, *,
             dropout_mask: np.ndarray | None = None) -> Trace:
-    """Run the network on ``x [N, D_0]``; record every layer's ``z`` and ``h``."""
-    _no_dropout(dropout_mask)
+    """Run the network on ``x [N, D_0]``; record every layer's ``z`` and ``h`` (and ``d_l`` as
+    ``h['dropout<l>']`` for a layer of ``dropout_after`` given a mask)."""
     h = spec.as_input(x)
+    mask = _as_mask(spec, dropout_mask, h.shape[0])
+    columns = spec.dropout_columns
     trace = Trace(output=h)
     for i, (name, act) in enumerate(zip(spec.layer_names, spec.activations, strict=True), 1):
         z = dense(h, _param(spec, params, f"W{i}"), _param(spec, params, f"b{i}"))
         h = prelu(z, params[f"a{i}"]) if act == "prelu" else get_activation(act).f(z)
         trace.z[name], trace.h[name] = z, h
+        if mask is not None and name in columns:
+            h = trace.h[f"dropout{i}"] = dropout(h, mask[:, columns[name]], spec.keep_prob)
     trace.output = h
     return trace
 
 
 def backward(
-    spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, trace: Trace, y: np.ndarray
+    spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, trace: Trace, y: np.ndarray,
+    *, dropout_mask: np.ndarray | None = None,
 ) -> Gradients:
-    """Deltas and gradients for the ``trace`` of ``x`` with labels ``y`` (indices or dense)."""
+    """Deltas and gradients for the ``trace`` of ``x`` (with the same ``dropout_mask``) and
+    labels ``y`` (indices or dense)."""
     x = spec.as_input(x)
     n = x.shape[0]
+    mask = _as_mask(spec, dropout_mask, n)
+    columns = spec.dropout_columns
     t = as_targets(spec.loss, y, n, spec.output_dim, np.dtype(spec.dtype))
     value, d_out = loss_and_grad(spec.loss, trace.output, t, spec.reduction)
     names = spec.layer_names
     shapes = spec.param_shapes()
-    inputs = [x] + [trace.h[name] for name in names[:-1]]
+    inputs = _inputs(spec, x, trace)
     deltas: dict[str, np.ndarray] = {}
     grads: dict[str, np.ndarray] = {}
     upstream = d_out
     for i in range(spec.depth, 0, -1):
         name = names[i - 1]
         z = trace.z[name]
+        if mask is not None and name in columns:
+            upstream = dropout_backward(upstream, mask[:, columns[name]], spec.keep_prob)
         if spec.activations[i - 1] == "prelu":
             grads[f"a{i}"] = prelu_slope_grad(z, upstream, shapes[f"a{i}"])
             delta = upstream * prelu_grad(z, params[f"a{i}"])
@@ -110,10 +133,10 @@ def gradients(
 ) -> Gradients:
     """Forward then backward: loss, ``dL/dparam`` for every parameter, ``dL/dz`` per layer.
     ``checked``: the caller has checked ``params`` against the spec (a trainer does, once)."""
-    _no_dropout(dropout_mask)
     if not checked:
         check_params(spec, params)
-    return backward(spec, params, x, forward(spec, params, x), y)
+    trace = forward(spec, params, x, dropout_mask=dropout_mask)
+    return backward(spec, params, x, trace, y, dropout_mask=dropout_mask)
 
 
 def loss(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, *,
@@ -130,7 +153,7 @@ def preactivation_scale(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndar
                         trace: Trace) -> dict[str, np.ndarray]:
     """Per layer, ``sum_i |h_i W_ij| + |b_j|`` for every unit of ``z`` (the size of the terms
     that rounding acts on): ``|h_{l-1}| @ |W_l| + |b_l|``."""
-    inputs = [spec.as_input(x)] + [trace.h[name] for name in spec.layer_names[:-1]]
+    inputs = _inputs(spec, spec.as_input(x), trace)
     scale = {}
     for i, (name, h) in enumerate(zip(spec.layer_names, inputs, strict=True), 1):
         b = _param(spec, params, f"b{i}")

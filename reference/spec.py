@@ -41,6 +41,9 @@ class MLPSpec(SpecSerial):
     - ``bias``: whether layers have biases (the NumPy basics lecture's known-answer net has none).
     - ``dtype``: ``float64`` or ``float32``.
     - ``prelu_slopes``: ``shared`` (one slope per prelu layer) or ``unit`` (one per unit).
+    - ``dropout_after``: 1-based hidden layers whose ``h`` is dropped out in training (inverted
+      dropout, keep probability ``keep_prob``, :mod:`.dropout`); the mask ``[N, dropout_units]``
+      is their masks side by side, in layer order. Empty (the default): no dropout.
     """
 
     input_dim: int
@@ -52,10 +55,13 @@ class MLPSpec(SpecSerial):
     bias: bool = True
     dtype: str = "float64"
     prelu_slopes: str = "shared"
+    keep_prob: float = 1.0
+    dropout_after: tuple[int, ...] = ()
     family: str = field(default="mlp", init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "dropout_after", tuple(self.dropout_after))
         acts = tuple(ALIASES.get(a, a) for a in self.activations)
         object.__setattr__(self, "activations", acts)
         _validate(self)
@@ -104,10 +110,22 @@ class MLPSpec(SpecSerial):
         """``dense`` (``W<i>``), ``bias`` (``b<i>``) or ``slope`` (a PReLU's ``a<i>``)."""
         return {"W": "dense", "b": "bias", "a": "slope"}[name[0]]
 
-    # An MLP has no feature maps and no dropout; these keep the CNN's interface.
+    @cached_property
+    def dropout_columns(self) -> dict[str, slice]:
+        """Layer name -> its columns of the dropout mask (the layers of ``dropout_after``)."""
+        columns, start = {}, 0
+        for i in self.dropout_after:
+            columns[self.layer_names[i - 1]] = slice(start, start + self.layers[i - 1])
+            start += self.layers[i - 1]
+        return columns
+
+    @property
+    def dropout_units(self) -> int:
+        """Width of the dropout mask ``[N, units]``: the widths of ``dropout_after``'s layers."""
+        return sum(self.layers[i - 1] for i in self.dropout_after)
+
+    # An MLP has no feature maps; these keep the CNN's interface.
     input_shape = property(lambda self: (self.input_dim,), doc="``(input_dim,)``.")
-    dropout_units = 0
-    keep_prob = 1.0
     flat_map = None
     flat_params: ClassVar[tuple[str, ...]] = ()
     flat_tensors: ClassVar[tuple[str, ...]] = ()
@@ -129,6 +147,10 @@ class MLPSpec(SpecSerial):
         data = asdict(self)
         data["layers"] = list(self.layers)
         data["activations"] = list(self.activations)
+        if not self.dropout_after:  # specs without dropout keep their recorded form
+            del data["keep_prob"], data["dropout_after"]
+        else:
+            data["dropout_after"] = list(self.dropout_after)
         return data
 
 
@@ -158,6 +180,16 @@ def _validate(spec: MLPSpec) -> None:
     if spec.prelu_slopes not in PRELU_SLOPES:
         raise ValueError(f"unknown prelu_slopes {spec.prelu_slopes!r}; known: "
                          f"{', '.join(PRELU_SLOPES)}")
+    if isinstance(spec.keep_prob, bool) or not 0 < spec.keep_prob <= 1:
+        raise ValueError(f"keep_prob must be in (0, 1], got {spec.keep_prob!r}")
+    after = spec.dropout_after
+    if list(after) != sorted(set(after)) or any(
+            isinstance(i, bool) or not isinstance(i, int) or not 1 <= i < len(spec.layers)
+            for i in after):
+        raise ValueError(f"dropout_after must list hidden layers 1..{len(spec.layers) - 1} in "
+                         f"increasing order, got {list(after)!r}")
+    if spec.keep_prob < 1 and not after:
+        raise ValueError("keep_prob < 1 needs dropout_after: the hidden layers to drop out")
     if not 0 <= spec.weight_decay < float("inf"):
         raise ValueError(f"weight_decay must be >= 0 and finite, got {spec.weight_decay!r}")
     out = spec.layers[-1]

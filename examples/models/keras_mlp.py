@@ -16,3 +16,18 @@ def model() -> dict:
     return {"model": net,
             "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype="float64"),
             "optimizer": lambda: keras.optimizers.Adam(learning_rate=0.01)}
+
+
+def dropout() -> dict:
+    """The net with Dropout(0.25) after both hidden layers. Expected: every tensor matches."""
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([
+        keras.Input((4,), dtype="float64"),
+        keras.layers.Dense(16, activation="relu", dtype="float64"),
+        keras.layers.Dropout(0.25, dtype="float64"),
+        keras.layers.Dense(8, activation="tanh", dtype="float64"),
+        keras.layers.Dropout(0.25, dtype="float64"),
+        keras.layers.Dense(3, dtype="float64"),
+    ])
+    return {"model": net, "loss": "ce",
+            "optimizer": lambda: keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)}

@@ -31,3 +31,25 @@ def adam_float32() -> dict:
     return {"model": Net(), "loss": "ce",
             "optimizer": lambda params: torch.optim.Adam(params, lr=1e-3, eps=1e-3)}
 
+
+
+class DropoutNet(nn.Module):
+    """The net with dropout (p 0.25) after both hidden layers: a module and a function."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1, self.fc2, self.out = nn.Linear(4, 16), nn.Linear(16, 8), nn.Linear(8, 3)
+        self.drop1 = nn.Dropout(0.25)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.drop1(torch.relu(self.fc1(x)))
+        h = nn.functional.dropout(torch.tanh(self.fc2(h)), 0.25, self.training)
+        return self.out(h)
+
+
+def dropout() -> dict:
+    """Dropout after the hidden layers: each step's masks are read from the model and given to
+    the reference. Expected: every tensor matches."""
+    return {"model": DropoutNet().double(), "loss": "ce",
+            "optimizer": lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9)}

@@ -267,9 +267,9 @@ class KerasUserModel:
         outputs, _ = self._run(tf.constant(edges.as_input(self.spec, x)), training=training)
         tensors = {key: outputs[i] for key, i in self.structure.keys.items()}
         mask = None
-        index = self.structure.keys.get("h.dropout")
-        if index is not None and self.steps[index][0].kind == "dropout" and training:
-            mask = (np.asarray(outputs[index]) != 0).astype(self.spec.dtype)
+        if self.structure.dropouts and training:
+            mask = np.concatenate([(np.asarray(tensors[key]) != 0).astype(self.spec.dtype)
+                                   for key in self.structure.dropouts], axis=1)
         n, k = len(x), self.spec.output_dim
         targets = np.asarray(y, dtype=np.int64) if self.sparse and np.ndim(y) == 1 \
             else as_targets(self.loss_name, y, n, k, np.dtype(self.spec.dtype))

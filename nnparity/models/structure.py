@@ -12,7 +12,8 @@ is one the reference can express and returns the spec with two maps:
 
 Chains the reference expresses:
 
-- MLP: ``(dense [activation])+``, flatten allowed first;
+- MLP: ``(dense [activation] [dropout])+``, flatten allowed first, no dropout after the last
+  dense layer, one keep probability for every dropout layer;
 - CNN: ``(conv [activation] [pool])+ flatten (dense [activation])* [dropout] dense``, the last
   dense layer without activation (logits), loss ``ce``.
 
@@ -34,7 +35,8 @@ from nnparity.reference.spec import MLPSpec
 
 KINDS = ("dense", "conv", "activation", "pool", "flatten", "dropout", "softmax", "identity")
 SUPPORTED = ("Linear/Dense, Conv2d/Conv2D (VALID or TensorFlow SAME padding), MaxPool2d/"
-             "MaxPooling2D, Flatten, Dropout (CNN: on the output layer's input), "
+             "MaxPooling2D, Flatten, Dropout (MLP: after hidden layers, one rate; CNN: on the "
+             "output layer's input), "
              "ReLU/Sigmoid/Tanh/LeakyReLU(0.01)/PReLU (MLP: one shared slope or one per unit)/"
              "identity, a final "
              "Softmax before a cross-entropy (diagnosed), and modules or activations named in "
@@ -64,6 +66,8 @@ class Structure:
     softmax_output: bool = False
     activations: dict[str, str] = field(default_factory=dict)
     """Layer name -> label of the user's activation layer after it (when it has one)."""
+    dropouts: list[str] = field(default_factory=list)
+    """Traced keys of the user's dropout layers, in the order of their columns of the mask."""
 
 
 def unsupported(label: str) -> InputError:
@@ -139,11 +143,12 @@ def _mlp(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
     params: dict[str, tuple[int, str]] = {}
     widths, acts, biases, softmax = [], [], set(), False
     labels: dict[str, str] = {}
+    dropouts: dict[int, Layer] = {}
     for n, (i, rest) in enumerate(groups, 1):
         dense = layers[i]
         if dense.kind != "dense":
             raise unsupported(f"{dense.label} after a dense layer")
-        found = _after(layers, rest, ("activation", "softmax"))
+        found = _after(layers, rest, ("activation", "dropout", "softmax"))
         softmax = _softmax_last(layers, found, n == len(groups), loss)
         act = _activation(layers, found)
         widths.append(dense.info["out"])
@@ -158,6 +163,9 @@ def _mlp(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
             params[f"b{n}"] = (i, "bias")
         if act == "prelu":
             params[f"a{n}"] = (found["activation"], "slope")
+        if "dropout" in found:
+            dropouts[n] = layers[found["dropout"]]
+            keys[f"h.dropout{n}"] = found["dropout"]
     slopes = {layers[i].info.get("slopes", "shared") for i, layer in enumerate(layers)
               if layer.kind == "activation" and layer.info["name"] == "prelu"}
     if len(slopes) > 1:
@@ -166,14 +174,28 @@ def _mlp(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
     if len(biases) > 1:
         raise InputError("some Linear/Dense layers have a bias and some do not: the reference's "
                          "MLP has biases on every layer or on none")
+    keep_prob = _keep_prob(dropouts, len(groups))
     input_dim = layers[groups[0][0]].info["in"]
     if input_shape and int(_prod(input_shape)) != input_dim:
         raise InputError(f"--input-shape {input_shape} has {_prod(input_shape)} values but the "
                          f"first layer takes {input_dim}")
     spec = MLPSpec(input_dim, tuple(widths), tuple(acts), loss=loss, reduction=reduction,
                    bias=biases.pop(), dtype=dtype,
-                   prelu_slopes=slopes.pop() if slopes else "shared")
-    return Structure(spec, keys, params, softmax, labels)
+                   prelu_slopes=slopes.pop() if slopes else "shared", keep_prob=keep_prob,
+                   dropout_after=tuple(dropouts))
+    return Structure(spec, keys, params, softmax, labels, [f"h.dropout{n}" for n in dropouts])
+
+
+def _keep_prob(dropouts: dict[int, Layer], depth: int) -> float:
+    """The one keep probability of an MLP's dropout layers (1 without any)."""
+    if depth in dropouts:
+        raise unsupported(f"{dropouts[depth].label} after the output layer")
+    rates = {layer.info["keep_prob"] for layer in dropouts.values()}
+    if len(rates) > 1:
+        names = ", ".join(layer.label for layer in dropouts.values())
+        raise InputError(f"dropout layers with different rates ({names}): the reference's MLP "
+                         "has one keep probability")
+    return rates.pop() if rates else 1.0
 
 
 def _prod(shape: tuple[int, ...]) -> int:
@@ -250,4 +272,5 @@ def _cnn(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
         if n == len(denses):
             order.append("h.dropout")
         order += [f"z.fc{n}", f"h.fc{n}"]
-    return Structure(spec, {k: keys[k] for k in order}, params, softmax, labels)
+    dropouts = ["h.dropout"] if layers[keys["h.dropout"]].kind == "dropout" else []
+    return Structure(spec, {k: keys[k] for k in order}, params, softmax, labels, dropouts)

@@ -379,11 +379,11 @@ class TorchUserModel:
                              "this batch than when it was traced")
         tensors = {key: events[i][2] for key, i in self.structure.keys.items()}
         mask = None
-        index = self.structure.keys.get("h.dropout")
-        if index is not None and layers[index].kind == "dropout" and self.model.training:
-            out = events[index][2].detach().cpu().numpy()
-            mask = layout.tensor_from_framework(FRAMEWORK, self.spec, "h.dropout",
-                                                (out != 0).astype(self.spec.dtype))
+        if self.structure.dropouts and self.model.training:
+            mask = np.concatenate([layout.tensor_from_framework(
+                FRAMEWORK, self.spec, key,
+                (tensors[key].detach().cpu().numpy() != 0).astype(self.spec.dtype))
+                for key in self.structure.dropouts], axis=1)
         loss = self.loss_fn(tensors[list(tensors)[-1]], self._targets(y, len(x)))
         return loss, tensors, mask
 

@@ -20,6 +20,13 @@ def test_keras_mlp_matches_every_tensor_and_three_adam_steps(check_file):
     assert max(c.max_rel for c in result.comparisons) < 1e-13
 
 
+def test_keras_mlp_dropout_masks_are_read_and_every_tensor_matches(check_file):
+    result = check_file("keras_mlp.py:dropout")
+    assert result.passed, result.divergence
+    assert {"forward h.dropout1", "forward h.dropout2", "update step3.W2"} <= {
+        c.label for c in result.comparisons}
+
+
 def test_custom_gradient_activation_correct_passes(check_file):
     result = check_file("keras_custom_gradient.py:correct")
     assert result.passed, result.divergence

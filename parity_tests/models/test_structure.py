@@ -48,12 +48,26 @@ def test_a_final_softmax_before_cross_entropy_is_recorded_not_refused():
     assert s.softmax_output and s.keys["h.layer1"] == 1
 
 
+def test_mlp_dropout_after_hidden_layers_maps_to_the_spec_and_its_mask_columns():
+    drop = Layer("dropout", "drop", {"keep_prob": 0.75})
+    layers = [dense(4, 5), act("relu"), drop, dense(5, 6), drop, dense(6, 3)]
+    s = build(layers, (), "ce", "mean", "float64")
+    assert s.spec.dropout_after == (1, 2) and s.spec.keep_prob == 0.75
+    assert s.spec.dropout_units == 11 and s.dropouts == ["h.dropout1", "h.dropout2"]
+    assert s.keys["h.dropout1"] == 2 and s.keys["h.dropout2"] == 4
+
+
 @pytest.mark.parametrize(("layers", "message"), [
     ([dense(4, 3), Layer("batchnorm", "bn (BatchNorm1d)")], "unsupported layer bn (BatchNorm1d)"),
     ([dense(4, 3), act("gelu")], "unsupported layer gelu"),
     ([act("relu"), dense(4, 3)], "comes before any Linear/Dense"),
-    ([dense(4, 5), act("relu"), Layer("dropout", "drop", {"keep_prob": 0.5}), dense(5, 3)],
-     "unsupported layer drop at this place"),
+    ([dense(4, 5), Layer("dropout", "drop", {"keep_prob": 0.5}), act("relu"), dense(5, 3)],
+     "unsupported layer relu at this place"),
+    ([dense(4, 5), act("relu"), dense(5, 3), Layer("dropout", "drop", {"keep_prob": 0.5})],
+     "unsupported layer drop after the output layer"),
+    ([dense(4, 5), Layer("dropout", "d1", {"keep_prob": 0.5}), dense(5, 5),
+      Layer("dropout", "d2", {"keep_prob": 0.8}), dense(5, 3)],
+     "dropout layers with different rates (d1, d2)"),
     ([dense(4, 5, bias=False), dense(5, 3)], "some Linear/Dense layers have a bias"),
 ])
 def test_what_the_reference_cannot_express_is_refused_naming_the_layer(layers, message):

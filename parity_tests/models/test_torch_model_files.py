@@ -25,6 +25,18 @@ def test_torch_mlp_matches_every_tensor_and_three_sgd_momentum_steps(check_file)
     assert worst < 1e-13  # float64: near machine precision, not just under the 1e-10 tolerance
 
 
+def test_mlp_dropout_module_and_function_masks_are_read_and_every_tensor_matches(check_file,
+                                                                                example):
+    result = check_file("torch_mlp.py:dropout")
+    assert result.passed, result.divergence
+    assert {"forward h.dropout1", "forward h.dropout2", "update step3.W2"} <= {
+        c.label for c in result.comparisons}
+    model = check.adapt(load(example("torch_mlp.py:dropout")))
+    x, y = check.batches(model.spec, "drop", 0, 1)[0]
+    _, _, mask = model.run(x, y)
+    assert mask.shape == (4, 24) and 0 < mask.mean() < 1  # a real mask, both layers' columns
+
+
 def test_the_traced_structure_includes_functions_called_in_forward(example):
     model = check.adapt(load(example("torch_mlp.py:model")))
     assert model.spec.activations == ("relu", "tanh", "identity")
