@@ -3,7 +3,8 @@
 
 The user's model (:class:`UserModel`: :mod:`.torch_model` or :mod:`.keras_model`) runs; its
 parameters, copied into the canonical layout, start the reference. Each step gives the
-reference the dropout mask the user's model drew. Tensors are judged at the tolerance of the
+reference the dropout mask the user's model drew; with dropout, the output at evaluation (no
+mask) is compared too (``forward eval.output``). Tensors are judged at the tolerance of the
 model's dtype and family (``backends/compare.py``); the first failure is diagnosed where a classic
 port bug explains it (:mod:`.diagnose`).
 """
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from nnparity.backends import registry
-from nnparity.backends.compare import collect, compare_all, tolerance
+from nnparity.backends.compare import collect, compare_all, compare_tensor, tolerance
 from nnparity.cases import make_batch
 from nnparity.errors import InputError
 from nnparity.kink_judge import rejudge
@@ -100,6 +101,11 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
     x, y = data[0]
     trace, grads, mask = model.run(x, y)
     kwargs = {} if mask is None else {"dropout_mask": mask}
+    tol = tolerance(spec.dtype, spec.family)
+    # with dropout, evaluation too: no mask, no scaling (before the steps change the weights)
+    at_eval = None if mask is None else compare_tensor(
+        "forward", "eval.output", model.run(x, y, training=False)[0].output,
+        reference.forward(spec, params, x).output, tol)
     expected_updates, actual_updates = [], []
     if model.optimizer is None:
         result.notes.append("updates not checked: the file gives no optimiser")
@@ -115,8 +121,10 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
     expected = collect(reference.forward(spec, params, x, **kwargs), reference_grads,
                        expected_updates)
     actual = collect(trace, grads, actual_updates)
-    comparisons = compare_all(actual, expected, tolerance(spec.dtype, spec.family))
+    comparisons = compare_all(actual, expected, tol)
     result.comparisons, kinks = rejudge(spec, params, x, y, mask, actual, comparisons)
+    if at_eval is not None:
+        result.comparisons.append(at_eval)
     if kinks:
         result.notes.append(f"{kinks} unit{'s' * (kinks != 1)} at a kink: failing tensors after "
                             "them judged by the reference with the model's side there")

@@ -3,6 +3,9 @@ reference with the mistake (or, for a backward, by the tensors around it).
 
 - ``softmax before cross-entropy``: the model's output equals the softmax of the reference's
   logits (the loss already applies softmax: the model applies it twice);
+- ``dropout scaling``: the model's output equals the reference's with the same mask but kept
+  units not scaled by ``1 / keep_prob`` (non-inverted dropout, ``h * mask``: the reference
+  re-run at ``keep_prob = 1``);
 - ``loss precision``: a Keras loss object computes in its own dtype (``floatx``, float32, by
   default) whatever the model's: the reference's loss of the model's output rounded to that dtype
   matches the model's loss;
@@ -49,6 +52,22 @@ def _double_softmax(model: Any, params: dict, batch: tuple, mask: Any,
     return ("softmax applied before a cross-entropy that already includes it: the model's "
             "output is the softmax of the reference's logits (re-run with the extra softmax: "
             f"max rel {rerun.max_rel:.1e}); drop the final softmax, or use NLLLoss on its log")
+
+
+def _dropout_scaling(model: Any, params: dict, batch: tuple, mask: Any,
+                     output: np.ndarray) -> str | None:
+    """The model's output against the reference's with the mask but no ``1 / keep_prob``."""
+    spec = model.spec
+    if mask is None or spec.keep_prob == 1:
+        return None
+    plain = spec.with_(keep_prob=1.0)
+    rerun = registry.get("numpy").forward(plain, params, batch[0], dropout_mask=mask).output
+    check = compare_tensor("forward", "output", output, rerun, tolerance(spec.dtype, spec.family))
+    if not check.passed:
+        return None
+    return (f"dropout is not inverted: kept units are not scaled by 1/keep_prob = "
+            f"{1 / spec.keep_prob:.4g} in training (re-run of the reference with h * mask: max "
+            f"rel {check.max_rel:.1e}); scale by 1/keep_prob in training and not at evaluation")
 
 
 def _loss_precision(model: Any, batch: tuple, trace: Trace, grads: Gradients,
@@ -145,6 +164,7 @@ def diagnose(model: Any, params: dict, batch: tuple, mask: Any, actual: tuple[Tr
     collected tensors; ``expected``: the reference's gradients of the batch)."""
     trace, grads = actual
     return (_double_softmax(model, params, batch, mask, trace.output)
+            or _dropout_scaling(model, params, batch, mask, trace.output)
             or _loss_precision(model, batch, trace, grads, comparisons)
             or _optimizer_formula(model, params, expected, tensors, comparisons)
             or _activation_backward(model, comparisons))

@@ -72,6 +72,8 @@ def _padding(label: str, torch_padding: Any, hw: tuple[int, int], window: int,
 
 def _describe_module(label: str, module: nn.Module, inputs: tuple, names: dict[str, str]) -> Layer:
     kind = type(module).__name__
+    if kind in names and names[kind] == "dropout":  # the user's own dropout module, rate ``p``
+        return Layer("dropout", label, {"keep_prob": 1.0 - float(getattr(module, "p", 0.0))})
     if kind in names:
         return Layer("activation", label, {"name": names[kind]})
     x = inputs[0] if inputs else None

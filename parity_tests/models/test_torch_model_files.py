@@ -37,6 +37,27 @@ def test_mlp_dropout_module_and_function_masks_are_read_and_every_tensor_matches
     assert mask.shape == (4, 24) and 0 < mask.mean() < 1  # a real mask, both layers' columns
 
 
+def test_hand_written_inverted_dropout_passes_at_training_and_evaluation(check_file):
+    result = check_file("torch_dropout_scaling.py:correct")
+    assert result.passed, result.divergence
+    assert "forward eval.output" in {c.label for c in result.comparisons}
+
+
+def test_non_inverted_dropout_is_diagnosed_by_rerunning_the_reference_without_the_scaling(
+        check_file):
+    result = check_file("torch_dropout_scaling.py:faulty")
+    assert not result.passed
+    assert result.divergence.startswith("forward of h.dropout1 differs")
+    assert result.diagnosis.startswith("dropout is not inverted: kept units are not scaled by "
+                                       "1/keep_prob = 1.667 in training")
+
+
+def test_dropout_scaled_again_at_evaluation_fails_at_the_evaluation_output(check_file):
+    result = check_file("torch_dropout_scaling.py:eval_scaled")
+    failed = [c.label for c in result.comparisons if not c.passed]
+    assert failed == ["forward eval.output"] and result.diagnosis is None
+
+
 def test_the_traced_structure_includes_functions_called_in_forward(example):
     model = check.adapt(load(example("torch_mlp.py:model")))
     assert model.spec.activations == ("relu", "tanh", "identity")
