@@ -31,6 +31,23 @@ def check_device(framework: str, device: str) -> None:
                              "(torch.cuda.is_available() is False)")
 
 
+def tensorflow_device(device: str) -> str:
+    """TensorFlow's name for ``device`` (``/CPU:0``, ``/GPU:0``) for a ``tf.device`` scope;
+    ``ValueError`` (one line) for ``cuda`` when ``tf.config.list_physical_devices('GPU')`` is
+    empty. TensorFlow's GPU path cannot be tested where there is none (CI has none)."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; known: {', '.join(DEVICES)}")
+    if device == "cpu":
+        return "/CPU:0"
+    from .determinism import import_tensorflow
+
+    tf, _ = import_tensorflow()
+    if not tf.config.list_physical_devices("GPU"):
+        raise ValueError("--device cuda: tensorflow sees no GPU "
+                         "(tf.config.list_physical_devices('GPU') is empty)")
+    return "/GPU:0"
+
+
 def pin_torch_precision(allow_tf32: bool = False) -> None:
     """Full-precision float32 on GPU (TF32 off for cuBLAS and cuDNN, matmul precision
     ``highest``), or, with ``allow_tf32``, the user's defaults left as they are."""

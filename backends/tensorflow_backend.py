@@ -50,6 +50,7 @@ from nnparity.reference.spec import MLPSpec
 from . import edges, layout
 from .cnn_graph import trace_cnn
 from .determinism import import_tensorflow
+from .precision import tensorflow_device
 from .protocol import Backend, Params, State
 
 tf, keras = import_tensorflow()
@@ -352,13 +353,15 @@ class KerasTrainer:
     """
 
     def __init__(self, spec: Spec, params: Params, optimizer: Optimizer,
-                 state: State | None = None, dropout_seed: int = 0) -> None:
+                 state: State | None = None, dropout_seed: int = 0,
+                 tf_device: str = "/CPU:0") -> None:
         check_params(spec, params)
         edges.check_variant(optimizer, VARIANT, "tensorflow", "keras.optimizers")
-        self.spec, self.optimizer = spec, optimizer
-        self._entry = _cache.acquire(spec, optimizer, owner=self)
-        self._entry.assign(params)
-        self._load_state(init_state(optimizer, params) if state is None else state)
+        self.spec, self.optimizer, self.tf_device = spec, optimizer, tf_device
+        with tf.device(tf_device):
+            self._entry = _cache.acquire(spec, optimizer, owner=self)
+            self._entry.assign(params)
+            self._load_state(init_state(optimizer, params) if state is None else state)
         self._dropout_rng = np.random.default_rng(dropout_seed)
 
     def _load_state(self, state: State) -> None:
@@ -379,10 +382,12 @@ class KerasTrainer:
         labels = _labels(spec, y, x.shape[0])
         sparse = labels.dtype.kind == "i"
         inputs = (x, labels) if mask is None else (x, labels, mask)
-        return float(self._entry.train_step(sparse)(*inputs))
+        with tf.device(self.tf_device):
+            return float(self._entry.train_step(sparse)(*inputs))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return _numpy(output_of(trace(self._entry.model, edges.as_input(self.spec, x))))
+        with tf.device(self.tf_device):
+            return _numpy(output_of(trace(self._entry.model, edges.as_input(self.spec, x))))
 
     def params(self) -> Params:
         return {k: layout.from_framework(FRAMEWORK, k, _numpy(v), self.spec)
@@ -406,6 +411,14 @@ class TensorFlowBackend(Backend):
     name = "tensorflow"
     optimizer_variant = VARIANT
 
+    def __init__(self, device: str = "cpu") -> None:
+        self.device, self.tf_device = device, tensorflow_device(device)
+
+    def on(self, device: str) -> TensorFlowBackend:
+        """This backend computing on ``device``: ``cuda`` is TensorFlow's first GPU when
+        ``tf.config.list_physical_devices('GPU')`` lists one, else ``ValueError`` saying so."""
+        return self if device == self.device else TensorFlowBackend(device)
+
     def _trace(self, spec: Spec, params: Params, x: np.ndarray,
                dropout_mask: np.ndarray | None) -> tuple[_Compiled, dict[str, Any]]:
         """The cached model holding ``params``, and its trace of ``x`` (call under a tape to
@@ -420,18 +433,20 @@ class TensorFlowBackend(Backend):
 
     def forward(self, spec: Spec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:
-        _, tensors = self._trace(spec, params, x, dropout_mask)
+        with tf.device(self.tf_device):
+            _, tensors = self._trace(spec, params, x, dropout_mask)
         return edges.make_trace(FRAMEWORK, spec, {k: _numpy(t) for k, t in tensors.items()})
 
     def gradients(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray,
                   *, dropout_mask: np.ndarray | None = None) -> Gradients:
         labels = tf.convert_to_tensor(_labels(spec, y, len(x)))
-        with tf.GradientTape() as tape:
-            entry, tensors = self._trace(spec, params, x, dropout_mask)
-            output = output_of(tensors)
-            loss = loss_fn(spec, entry.named, output, labels)
-        zs = {layer: tensors[f"z.{layer}"] for layer in spec.layer_names}
-        d_zs, d_vars = tape.gradient(loss, (zs, list(entry.named.values())))
+        with tf.device(self.tf_device):
+            with tf.GradientTape() as tape:
+                entry, tensors = self._trace(spec, params, x, dropout_mask)
+                output = output_of(tensors)
+                loss = loss_fn(spec, entry.named, output, labels)
+            zs = {layer: tensors[f"z.{layer}"] for layer in spec.layer_names}
+            d_zs, d_vars = tape.gradient(loss, (zs, list(entry.named.values())))
         grads = {k: _numpy(g) for k, g in zip(entry.named, d_vars, strict=True)}
         return edges.make_gradients(FRAMEWORK, spec, float(loss), grads,
                                      {k: _numpy(d) for k, d in d_zs.items()}, _numpy(output))
@@ -439,7 +454,7 @@ class TensorFlowBackend(Backend):
     def trainer(self, spec: Spec, params: Params, optimizer: Optimizer,
                 state: State | None = None, dropout_seed: int = 0) -> KerasTrainer:
         edges.check_spec(spec, self.name)
-        return KerasTrainer(spec, params, optimizer, state, dropout_seed)
+        return KerasTrainer(spec, params, optimizer, state, dropout_seed, self.tf_device)
 
 
 BACKEND = TensorFlowBackend()

@@ -19,7 +19,6 @@ from nnparity.backends.compare import first_divergence
 from nnparity.backends.determinism import apply_determinism, describe
 from nnparity.backends.precision import (
     DEVICES,
-    check_device,
     pin_torch_precision,
     precision_flags,
     tf32_note,
@@ -133,12 +132,7 @@ def run(args: argparse.Namespace) -> int:
                 report.check_writable(path)
             except OSError as exc:
                 raise InputError(str(exc)) from None
-    if args.model_file:
-        if args.device != "cpu":
-            try:
-                check_device("torch", args.device)
-            except ValueError as exc:
-                raise InputError(str(exc)) from None
+    if args.model_file:  # each model's framework checks --device when it is loaded
         apply_determinism(seed=args.seed)
         results, seconds = _run_models(args)
         command = {"model_files": args.model_file, "input_shape": args.input_shape,

@@ -19,6 +19,7 @@ import numpy as np
 
 from nnparity.backends import registry
 from nnparity.backends.compare import collect, compare_all, compare_tensor, tolerance
+from nnparity.backends.precision import check_device, tensorflow_device
 from nnparity.cases import make_batch
 from nnparity.errors import InputError
 from nnparity.kink_judge import rejudge
@@ -60,17 +61,25 @@ class UserModel(Protocol):
 def adapt(source: ModelSource, dtype: str | None = None,
           weights: dict[str, np.ndarray] | None = None, device: str = "cpu") -> UserModel:
     """The framework adapter for ``source``: ``weights`` (a state_dict / Keras weights by
-    variable path) loaded first, then ``dtype`` conversion and ``device`` (torch only)."""
+    variable path) loaded first, then ``dtype`` conversion (torch only) and ``device`` (torch's
+    CUDA device, or TensorFlow's first GPU: refused with the reason where there is none)."""
+    try:
+        if source.framework == "torch":
+            check_device("torch", device)
+        else:
+            tf_device = tensorflow_device(device)
+    except ValueError as exc:
+        raise InputError(f"{source.label}: {exc}") from None
     if source.framework == "torch":
         from .torch_model import TorchUserModel
 
         return TorchUserModel(source, dtype, weights, device)
-    if dtype is not None or device != "cpu":
-        raise InputError(f"{source.label}: --dtype and --device apply to torch models only; "
-                         "build the Keras model in the dtype to check (it runs on the CPU)")
+    if dtype is not None:
+        raise InputError(f"{source.label}: --dtype applies to torch models only; build the "
+                         "Keras model in the dtype to check")
     from .keras_model import KerasUserModel
 
-    return KerasUserModel(source, weights)
+    return KerasUserModel(source, weights, tf_device)
 
 
 def batches(spec: Spec, label: str, seed: int, count: int) -> list[tuple[np.ndarray, Any]]:

@@ -7,7 +7,8 @@ equal ``model(x)`` (otherwise the model is not a chain and is refused). A Dense 
 user's layer with its activation swapped for the identity, then the user's own activation
 function gives ``h`` (a ``tf.custom_gradient`` function included: its gradient is what gets
 checked). Deltas and gradients come from one ``tf.GradientTape``; steps are the user's
-optimiser's ``apply_gradients``. A Dropout layer runs with ``training=True`` and its mask is read
+optimiser's ``apply_gradients``, under a ``tf.device`` scope (the CPU, or TensorFlow's first GPU
+for ``--device cuda``). A Dropout layer runs with ``training=True`` and its mask is read
 from its output (``output != 0``) and given to the reference.
 """
 
@@ -186,8 +187,9 @@ class KerasUserModel:
 
     backend = "keras-model"
 
-    def __init__(self, source: ModelSource, weights: dict[str, np.ndarray] | None = None) -> None:
-        self.source, model = source, source.model
+    def __init__(self, source: ModelSource, weights: dict[str, np.ndarray] | None = None,
+                 tf_device: str = "/CPU:0") -> None:
+        self.source, model, self.tf_device = source, source.model, tf_device
         self.model = model
         chain = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
         self.steps = [step for layer in chain for step in _steps(layer, source.layers)]
@@ -280,10 +282,11 @@ class KerasUserModel:
             training: bool = True) -> tuple[Trace, Gradients, np.ndarray | None]:
         """Forward, loss, deltas and gradients of batch ``(x, y)`` (canonical layout) and the
         dropout mask drawn (none with ``training=False``)."""
-        with tf.GradientTape() as tape:
-            loss, tensors, mask = self._forward(x, y, training)
-        zs = {k[2:]: t for k, t in tensors.items() if k.startswith("z.")}
-        d_zs, d_vars = tape.gradient(loss, (zs, list(self.named.values())))
+        with tf.device(self.tf_device):
+            with tf.GradientTape() as tape:
+                loss, tensors, mask = self._forward(x, y, training)
+            zs = {k[2:]: t for k, t in tensors.items() if k.startswith("z.")}
+            d_zs, d_vars = tape.gradient(loss, (zs, list(self.named.values())))
         trace = edges.make_trace(FRAMEWORK, self.spec,
                                  {k: np.asarray(t) for k, t in tensors.items()})
         grads = edges.make_gradients(
@@ -295,8 +298,9 @@ class KerasUserModel:
     def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray | None]:
         """One ``apply_gradients`` of the user's optimiser: ``(loss before it, mask drawn)``."""
         variables = list(self.named.values())
-        with tf.GradientTape() as tape:
-            loss, _, mask = self._forward(x, y)
-        grads = tape.gradient(loss, variables)
-        self.keras_optimizer.apply_gradients(zip(grads, variables, strict=True))
+        with tf.device(self.tf_device):
+            with tf.GradientTape() as tape:
+                loss, _, mask = self._forward(x, y)
+            grads = tape.gradient(loss, variables)
+            self.keras_optimizer.apply_gradients(zip(grads, variables, strict=True))
         return float(loss), mask

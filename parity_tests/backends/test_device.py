@@ -93,3 +93,45 @@ def test_a_model_file_runs_on_gpu():
     model = check.adapt(load(target), device="cuda")
     result = check.check(model, target)
     assert result.passed, result.divergence
+
+
+def _tf_has_gpu() -> bool:
+    from nnparity.backends.determinism import import_tensorflow
+
+    tf, _ = import_tensorflow()
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+@pytest.mark.tensorflow
+def test_tensorflow_on_cuda_is_refused_with_the_reason_where_it_lists_no_gpu():
+    if _tf_has_gpu():
+        pytest.skip("TensorFlow lists a GPU")
+    backend = registry.get("tensorflow")
+    assert backend.on("cpu") is backend and backend.tf_device == "/CPU:0"
+    with pytest.raises(ValueError, match=r"tensorflow sees no GPU \(tf.config.list_physical_"
+                                         r"devices\('GPU'\) is empty\)"):
+        backend.on("cuda")
+
+
+@pytest.mark.tensorflow
+def test_a_keras_model_file_on_cuda_exits_2_naming_the_reason_where_tensorflow_has_no_gpu(
+        capsys):
+    if _tf_has_gpu():
+        pytest.skip("TensorFlow lists a GPU")
+    from pathlib import Path
+
+    target = str(Path(__file__).resolve().parents[2] / "examples/models/keras_mlp.py") + ":model"
+    assert main(["check", "--model-file", target, "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "keras_mlp.py:model: --device cuda: tensorflow sees no GPU" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.gpu
+@pytest.mark.tensorflow
+def test_the_tensorflow_backend_runs_a_case_on_its_gpu():
+    if not _tf_has_gpu():
+        pytest.skip("TensorFlow lists no GPU (tf.config.list_physical_devices('GPU') is empty)")
+    name = "cnn-seed002-adam-f64-b2"
+    result = run_case(cases.get(name), registry.get("tensorflow").on("cuda"), name="tensorflow")
+    assert result.passed, result.divergence
