@@ -1,0 +1,133 @@
+"""JAX, idiomatically, one function per building block of the teaching page.
+
+Each function is what the page shows in the JAX column and what it runs to measure parity: pure
+functions of ``jax.numpy`` / ``jax.nn`` / ``jax.lax`` / ``optax``, the backward pass by
+``jax.vjp`` (or ``jax.value_and_grad`` for a scalar loss). JAX's layout is the reference's
+(NHWC, HWIO). Float64 needs ``jax_enable_x64``, switched on when this module is imported.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+jax.config.update("jax_enable_x64", True)
+
+
+def dense(x, W, b, dz):
+    z, vjp = jax.vjp(lambda x, W, b: x @ W + b, x, W, b)
+    dx, dW, db = vjp(dz)
+    return {"z": z, "dx": dx, "dW": dW, "db": db}
+
+
+def sigmoid(z, dh):
+    h, vjp = jax.vjp(jax.nn.sigmoid, z)
+    return {"h": h, "dz": vjp(dh)[0]}
+
+
+def tanh(z, dh):
+    h, vjp = jax.vjp(jnp.tanh, z)
+    return {"h": h, "dz": vjp(dh)[0]}
+
+
+def relu(z, dh):
+    h, vjp = jax.vjp(jax.nn.relu, z)  # relu'(0) = 0
+    return {"h": h, "dz": vjp(dh)[0]}
+
+
+def relu3(z, dh):
+    h, vjp = jax.vjp(lambda z: jax.nn.relu(z) ** 3, z)
+    return {"h": h, "dz": vjp(dh)[0]}
+
+
+def identity(z, dh):
+    h, vjp = jax.vjp(lambda z: z, z)
+    return {"h": h, "dz": vjp(dh)[0]}
+
+
+def prelu(z, a, dh):
+    h, vjp = jax.vjp(lambda z, a: jnp.where(z > 0, z, a * z), z, a)
+    dz, da = vjp(dh)
+    return {"h": h, "dz": dz, "da": da}
+
+
+def softmax_ce(o, y):
+    loss, do = jax.value_and_grad(
+        lambda o: optax.softmax_cross_entropy_with_integer_labels(o, y).sum())(o)
+    return {"loss": loss, "do": do}
+
+
+def l2(o, t):
+    loss, do = jax.value_and_grad(lambda o: optax.l2_loss(o, t).sum())(o)  # 0.5 (o - t)^2
+    return {"loss": loss, "do": do}
+
+
+def log_loss(o, t):
+    loss, do = jax.value_and_grad(lambda o: optax.sigmoid_binary_cross_entropy(o, t).sum())(o)
+    return {"loss": loss, "do": do}
+
+
+def mean_ce(o, y):
+    loss, do = jax.value_and_grad(
+        lambda o: optax.softmax_cross_entropy_with_integer_labels(o, y).mean())(o)
+    return {"loss": loss, "do": do}
+
+
+def weight_decay(W, g, lr, wd):
+    penalty, dW = jax.value_and_grad(lambda W: 0.5 * wd * jnp.sum(W**2))(W)
+    return {"penalty": penalty, "dW": dW}
+
+
+def conv2d(x, W, b, dz, stride, padding):
+    def conv(x, W, b):  # lax's SAME is TensorFlow's: the odd pixel bottom/right
+        return jax.lax.conv_general_dilated(x, W, (stride, stride), padding,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+    z, vjp = jax.vjp(conv, x, W, b)
+    dx, dW, db = vjp(dz)
+    return {"z": z, "dx": dx, "dW": dW, "db": db}
+
+
+def maxpool2d(x, dy, k, stride):
+    def pool(x):
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, k, k, 1),
+                                     (1, stride, stride, 1), "SAME")
+    y, vjp = jax.vjp(pool, x)
+    return {"y": y, "dx": vjp(dy)[0]}
+
+
+def flatten_dense(x, W, b, dz):
+    z, vjp = jax.vjp(lambda x, W: x.reshape(x.shape[0], -1) @ W + b, x, W)  # NHWC order
+    dx, dW = vjp(dz)
+    return {"z": z, "dx": dx, "dW": dW}
+
+
+def dropout(h, mask, keep_prob, dy):
+    y, vjp = jax.vjp(lambda h: h * mask / keep_prob, h)  # explicit mask: no PRNG key
+    return {"y": y, "dh": vjp(dy)[0]}
+
+
+def _run(optimizer, W, grads):
+    state = optimizer.init(W)
+    for g in grads:
+        updates, state = optimizer.update(g, state, W)
+        W = optax.apply_updates(W, updates)
+    return W
+
+
+def sgd(W, grads, lr):
+    return {"W (torch formula)": _run(optax.sgd(lr), W, grads)}
+
+
+def momentum(W, grads, lr, mu):
+    return {"W (torch formula)": _run(optax.sgd(lr, momentum=mu), W, grads)}
+
+
+def adam(W, grads, lr):
+    return {"W (torch formula)": _run(optax.adam(lr, eps=1e-8), W, grads)}
+
+
+def to_numpy(t) -> np.ndarray:
+    """A returned array as a NumPy array."""
+    return np.asarray(t)
