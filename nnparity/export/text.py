@@ -1,0 +1,28 @@
+"""What every exported file shares: its docstring header and names for the optimiser."""
+
+from __future__ import annotations
+
+from .graph import Network
+
+
+def optimizer_name(net: Network) -> str:
+    """``"SGD (lr 0.01)"``-style description of the network's optimiser."""
+    opt = net.optimizer
+    extra = {"sgd": "", "momentum": f", momentum {opt.momentum}",
+             "adam": f", betas {opt.beta1}/{opt.beta2}, eps {opt.eps}"}[opt.name]
+    return f"{opt.name} (lr {opt.lr}{extra})"
+
+
+def shapes_table(net: Network) -> str:
+    """One line per canonical parameter: ``W1 [4, 20]``."""
+    return "\n".join(f"    {name:<8} {list(shape)}" for name, shape in net.shapes.items())
+
+
+def header(net: Network, framework: str, needs: str, layout: str) -> str:
+    """The module docstring of an exported file."""
+    return (f'"""{net.title}: a standalone {framework} model file (needs only {needs}).\n\n'
+            f"Input {list(net.input_shape)} per sample (canonical layout; this file: {layout}); "
+            f"{net.outputs} outputs.\nLoss {net.loss} ({net.reduction}), weight decay "
+            f"{net.weight_decay}, {net.dtype}, optimiser {optimizer_name(net)}.\n"
+            "Parameters in the canonical layout (the reference's names and shapes):\n\n"
+            f"{shapes_table(net)}\n\nWritten by `nnparity export`.\n\"\"\"\n")
