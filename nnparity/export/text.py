@@ -26,3 +26,9 @@ def header(net: Network, framework: str, needs: str, layout: str) -> str:
             f"{net.weight_decay}, {net.dtype}, optimiser {optimizer_name(net)}.\n"
             "Parameters in the canonical layout (the reference's names and shapes):\n\n"
             f"{shapes_table(net)}\n\nWritten by `nnparity export`.\n\"\"\"\n")
+
+
+def shapes_constant(net: Network) -> str:
+    """``SHAPES = {...}``: canonical name -> shape, one per line."""
+    rows = "".join(f'    "{name}": {tuple(shape)!r},\n' for name, shape in net.shapes.items())
+    return f"SHAPES = {{\n{rows}}}\n"
