@@ -27,7 +27,7 @@ PENALTY = '''def penalty(W):
     return 0.5 * WEIGHT_DECAY * keras.ops.sum(W * W)'''
 LOSSES = {
     "ce": "keras.losses.SparseCategoricalCrossentropy(\n        from_logits=True, "
-          "reduction={reduction})",
+          "reduction={reduction}, dtype=DTYPE)",
     "bce": "keras.losses.BinaryCrossentropy(\n        from_logits=True, reduction={reduction})",
     "l2": "half_squared_error",
 }
@@ -48,24 +48,27 @@ def _layers(layer: object, decay: str) -> list[str]:
     if isinstance(layer, Dense):
         bias = "" if layer.bias else ", use_bias=False"
         return [f"# kernel = {layer.weight} [{layer.d_in}, {layer.d_out}]",
-                f'keras.layers.Dense({layer.d_out}{bias}{decay}, name="{layer.name}"),']
+                f'keras.layers.Dense({layer.d_out}{bias}{decay}, dtype=DTYPE, '
+                f'name="{layer.name}"),']
     if isinstance(layer, Act):
         if layer.kind == "prelu":
             return ["# one shared slope, 0.25 at start; Keras' derivative at z = 0 is 0, not a",
                     "keras.layers.PReLU(keras.initializers.Constant(0.25), shared_axes=[1],",
-                    f'                   name="{layer.name}"),']
-        return [f'keras.layers.Activation({ACTIVATIONS[layer.kind]}, name="{layer.name}"),']
+                    f'                   dtype=DTYPE, name="{layer.name}"),']
+        return [f'keras.layers.Activation({ACTIVATIONS[layer.kind]}, dtype=DTYPE, '
+                f'name="{layer.name}"),']
     if isinstance(layer, Conv):
         return [f"# kernel = {layer.weight} (HWIO); {layer.padding} as TensorFlow pads it",
                 f'keras.layers.Conv2D({layer.c_out}, {layer.k}, strides={layer.stride}, '
-                f'padding="{layer.padding.lower()}"{decay}, name="{layer.name}"),']
+                f'padding="{layer.padding.lower()}"{decay},',
+                f'                    dtype=DTYPE, name="{layer.name}"),']
     if isinstance(layer, Pool):
         return [f'keras.layers.MaxPool2D({layer.k}, {layer.stride}, '
-                f'padding="{layer.padding.lower()}", name="{layer.name}"),']
+                f'padding="{layer.padding.lower()}", dtype=DTYPE, name="{layer.name}"),']
     if isinstance(layer, Flatten):
-        return ['keras.layers.Flatten(name="flatten"),  # NHWC order, as the reference']
+        return ['keras.layers.Flatten(dtype=DTYPE, name="flatten"),  # NHWC, as the reference']
     if isinstance(layer, Dropout):
-        return [f'keras.layers.Dropout({1 - layer.keep_prob!r}, name="dropout"),'
+        return [f'keras.layers.Dropout({1 - layer.keep_prob!r}, dtype=DTYPE, name="dropout"),'
                 "  # Keras draws the mask"]
     raise TypeError(f"no Keras layer for {layer!r}")
 
@@ -81,8 +84,7 @@ def write(net: Network) -> str:
     parts = [
         header(net, "Keras", "keras", "the same")
         + "\nimport keras\n\n"
-        + f'DTYPE = "{net.dtype}"\n'
-        + "keras.config.set_floatx(DTYPE)  # every layer, loss and metric in DTYPE\n"
+        + f'DTYPE = "{net.dtype}"  # every layer and the loss; hyperparameters stay float32\n'
         + f"WEIGHT_DECAY = {net.weight_decay!r}  # lambda: 0.5 * lambda * sum(W ** 2), weights",
         *(FUNCTIONS[k] for k in sorted(kinds & set(FUNCTIONS))),
         PENALTY if net.weight_decay else "",
@@ -92,7 +94,7 @@ def write(net: Network) -> str:
         "def model():\n"
         '    """The network, layer by layer (names as the reference\'s)."""\n'
         "    return keras.Sequential([\n"
-        f"        keras.Input(shape=({shape})),\n" + "\n".join(entries)
+        f"        keras.Input(shape=({shape}), dtype=DTYPE),\n" + "\n".join(entries)
         + "\n    ])",
         "def build():\n"
         '    """Model, optimiser and loss, as `nnparity check --model-file FILE:build` loads."""\n'
@@ -101,6 +103,7 @@ def write(net: Network) -> str:
         "    return {\"model\": model(), \"optimizer\": optimizer, \"loss\": loss}",
         "if __name__ == \"__main__\":\n"
         "    import numpy as np\n\n"
+        "    keras.config.set_floatx(DTYPE)  # fit's loss bookkeeping in DTYPE too\n"
         "    parts = build()\n"
         "    rng = np.random.default_rng(0)\n"
         f"    x = rng.standard_normal((4, {shape.rstrip(',')})).astype(DTYPE)\n"

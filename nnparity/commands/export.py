@@ -1,0 +1,40 @@
+"""``nnparity export``: a spec as a standalone model file for one framework."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nnparity.atomic import write_text
+from nnparity.export import jax_file, keras_file, numpy_file, source, torch_file
+from nnparity.export.graph import network
+from nnparity.reference.optim import OPTIMIZERS
+
+HELP = "print a standalone PyTorch, Keras, JAX or NumPy model file for a spec or a preset"
+
+WRITERS = {"torch": torch_file.write, "keras": keras_file.write, "jax": jax_file.write,
+           "numpy": numpy_file.write}
+VARIANTS = {"torch": "torch", "keras": "keras", "jax": "torch", "numpy": "torch"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", metavar="SPEC.json|PRESET",
+                        help="a spec as to_dict() writes it, or a preset name (seed000-iris, ...)")
+    parser.add_argument("--framework", choices=sorted(WRITERS), required=True)
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the preset's, or sgd")
+    parser.add_argument("--lr", type=float, help="default: the preset's, or 0.01")
+    parser.add_argument("--momentum", type=float, help="default: the preset's, or 0.9")
+    parser.add_argument("--dtype", choices=["float64", "float32"], help="default: the spec's")
+
+
+def run(args: argparse.Namespace) -> int:
+    spec, optimizer, title = source.load(args.spec, {
+        "optimizer": args.optimizer, "lr": args.lr, "momentum": args.momentum,
+        "dtype": args.dtype, "variant": VARIANTS[args.framework]})
+    text = WRITERS[args.framework](network(spec, optimizer, title))
+    if args.output:
+        write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
