@@ -14,8 +14,10 @@ HOW = ("On a machine with an NVIDIA GPU: nnparity check --device cuda --json "
        "one.")
 
 
-def latest(folder: Path = REPORTS) -> tuple[Path, dict[str, Any]] | None:
-    """The newest report (by its ``created`` field) in ``folder``, or None."""
+def latest(folder: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The newest report (by its ``created`` field) in ``folder`` (default :data:`REPORTS`),
+    or None."""
+    folder = REPORTS if folder is None else folder
     found = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
