@@ -25,19 +25,20 @@ CNN_BLOCKS = ("conv-same-stride2", "conv-valid", "maxpool", "flatten")
 
 @dataclass(frozen=True)
 class Framework:
-    """A column of the page: ``key``, display ``title``, the module of its block functions and
-    the distribution that must be importable for it."""
+    """A column of the page: ``key``, display ``title``, the module of its block functions,
+    the package that must be importable for it and the distribution whose version is shown."""
 
     key: str
     title: str
     module: str
     requires: str
+    distribution: str
 
 
 FRAMEWORKS = (
-    Framework("torch", "PyTorch", "nnparity.teach.torch_blocks", "torch"),
-    Framework("keras", "Keras", "nnparity.teach.keras_blocks", "tensorflow"),
-    Framework("jax", "JAX", "nnparity.teach.jax_blocks", "jax"),
+    Framework("torch", "PyTorch", "nnparity.teach.torch_blocks", "torch", "torch"),
+    Framework("keras", "Keras", "nnparity.teach.keras_blocks", "tensorflow", "keras"),
+    Framework("jax", "JAX", "nnparity.teach.jax_blocks", "jax", "jax"),
 )
 
 

@@ -121,7 +121,7 @@ def _figures_section(out: Path, metrics: list[Path]) -> str:
 
 def _intro(modules: dict[str, ModuleType | str]) -> str:
     rows = [("numpy (the reference)", _version("numpy"))]
-    rows += [(f.title, _version(f.requires) if not isinstance(modules[f.key], str)
+    rows += [(f.title, _version(f.distribution) if not isinstance(modules[f.key], str)
               else "not installed") for f in FRAMEWORKS]
     tolerances = ", ".join(f"{dtype} {family}: {tol:g}" for (dtype, family), tol in
                            TOLERANCES.items())
