@@ -67,8 +67,9 @@ def write(net: Network) -> str:
         "    o = forward(params, x, mask)\n"
         f"    data = ({LOSSES[net.loss]}).{reduce}\n"
         "    return data + 0.5 * WEIGHT_DECAY * sum(jnp.sum(params[k] ** 2) for k in WEIGHTS)",
+        "@jax.jit\n"
         "def gradients(params, x, y, mask=None):\n"
-        '    """(loss, dL/dparams) by reverse-mode autodiff."""\n'
+        '    """(loss, dL/dparams) by reverse-mode autodiff, compiled by XLA."""\n'
         "    return jax.value_and_grad(loss)(params, x, y, mask)",
         step_source(net.optimizer, "jnp"),
         "if __name__ == \"__main__\":\n"

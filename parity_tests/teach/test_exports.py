@@ -84,7 +84,7 @@ def test_numpy_export_with_a_dropout_mask(tmp_path: Path) -> None:
     _assert_close({"loss": value, **grads}, {"loss": ref.loss, **ref.grads}, "numpy, mask")
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", [*PRESETS[:2], pytest.param(PRESETS[2], marks=pytest.mark.slow)])
 def test_jax_export(preset: str, tmp_path: Path) -> None:
     pytest.importorskip("jax", reason="jax is not installed")
     module, text = _export("jax", preset, tmp_path)
