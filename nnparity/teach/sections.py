@@ -30,7 +30,8 @@ class Block:
     """One section of the page: ``key`` (anchor and seed), ``title``, ``intro`` (plain text),
     ``forward``/``backward`` (LaTeX), ``shapes`` (plain text), ``code`` (module, function name)
     pairs shown as the reference's code, ``example(rng, dtype) -> inputs``,
-    ``reference(inputs) -> outputs`` and the framework function's name."""
+    ``reference(inputs) -> outputs``, the framework function's name and the captions of the
+    two formulas."""
 
     key: str
     title: str
@@ -42,6 +43,7 @@ class Block:
     example: Callable[[np.random.Generator, str], Inputs]
     reference: Callable[[Inputs], Outputs]
     function: str
+    labels: tuple[str, str] = ("forward", "backward")
 
     def inputs(self, dtype: str) -> Inputs:
         """The fixed example in ``dtype`` (the same numbers on every generation)."""
@@ -240,7 +242,8 @@ def _optimizer_blocks() -> list[Block]:
     return [
         Block("sgd", "SGD", "Three steps from the same gradients; the learning rate 0.1.",
               r"W \leftarrow W - \eta\, g", r"\text{(no state)}", "W, g: any shape",
-              ((optim, "step"),), _optimizer_example, _optimizer("sgd"), "sgd"),
+              ((optim, "step"),), _optimizer_example, _optimizer("sgd"), "sgd",
+              ("update", "state")),
         Block("momentum", "Momentum: both frameworks' formulas",
               "PyTorch accumulates the gradient and scales by the learning rate at the update; "
               "Keras accumulates the scaled step. Each framework is compared with its own "
@@ -249,7 +252,7 @@ def _optimizer_blocks() -> list[Block]:
               r"\text{torch: } v \leftarrow \mu v + g,\; W \leftarrow W - \eta v",
               r"\text{keras: } v \leftarrow \mu v - \eta g,\; W \leftarrow W + v",
               "W, g, v: any shape", ((optim, "_momentum"),), _momentum_example,
-              _optimizer("momentum"), "momentum"),
+              _optimizer("momentum"), "momentum", ("PyTorch, optax", "Keras")),
         Block("adam", "Adam: both epsilon placements",
               "PyTorch (and optax) add epsilon after the bias correction of sqrt(v), as the "
               "paper does; Keras adds epsilon-hat to sqrt(v) before it, with a default of 1e-7 "
@@ -259,7 +262,7 @@ def _optimizer_blocks() -> list[Block]:
               r"\text{keras: } \alpha = \eta \frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t},\; "
               r"W \leftarrow W - \alpha \frac{m}{\sqrt{v} + \hat\epsilon}",
               "W, g, m, v: any shape", ((optim, "_adam"),), _optimizer_example,
-              _optimizer("adam"), "adam"),
+              _optimizer("adam"), "adam", ("PyTorch, optax", "Keras")),
     ]
 
 

@@ -54,8 +54,8 @@ def _block_section(block: Block, modules: dict[str, ModuleType | str]) -> str:
         cols.append((framework.title, page.code(page.source_of(function, module))))
         results.append((framework, [measure(block, module, dtype) for dtype in DTYPES]))
     body = (f"<p>{page.esc(block.intro)}</p>"
-            f'<div class="formulas"><div><h4>forward</h4>{page.math(block.forward)}</div>'
-            f"<div><h4>backward</h4>{page.math(block.backward)}</div></div>"
+            f'<div class="formulas"><div><h4>{block.labels[0]}</h4>{page.math(block.forward)}'
+            f"</div><div><h4>{block.labels[1]}</h4>{page.math(block.backward)}</div></div>"
             f'<p class="shapes">Shapes: {page.esc(block.shapes)}</p>'
             + page.columns(cols)
             + "<h4>Measured now, on the fixed example above (max over its tensors)</h4>"
