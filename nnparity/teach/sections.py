@@ -278,7 +278,10 @@ def blocks() -> list[Block]:
               "h [N, D_in], W [D_in, D_out], b [D_out], z [N, D_out]",
               ((dense, "dense"), (dense, "dense_backward")), _dense_example, _dense, "dense"),
         *_activation_blocks(),
-        Block("prelu", "PReLU", "One learnable slope per layer (nn.PReLU()); PReLU'(0) = a.",
+        Block("prelu", "PReLU",
+              "One learnable slope per layer (nn.PReLU()); PReLU'(0) = a. Keras' PReLU layer "
+              "computes relu(z) - a relu(-z), whose derivative at 0 is 0: the example holds a "
+              "z = 0, and the Keras rows show the difference.",
               r"h = \begin{cases} z & z > 0 \\ a z & z \le 0 \end{cases}",
               r"\frac{\partial L}{\partial z} = \frac{\partial L}{\partial h} \odot "
               r"\begin{cases} 1 & z > 0 \\ a & z \le 0 \end{cases},\; "
@@ -312,7 +315,9 @@ def blocks() -> list[Block]:
               _loss("ce", "mean", "y"), "mean_ce"),
         Block("weight-decay", "Weight decay",
               "Added to the loss for weights only (not biases, not PReLU slopes); PyTorch's "
-              "SGD(weight_decay=λ) adds λW to the gradient, which is the same step.",
+              "SGD(weight_decay=λ) adds λW to the gradient, which is the same step. Keras' L2 "
+              "regulariser casts its factor through float32: its float64 rows are about 2e-8 "
+              "off.",
               r"L \mathrel{+}= \tfrac{\lambda}{2} \sum W^2",
               r"\frac{\partial L}{\partial W} \mathrel{+}= \lambda W", "W [D_in, D_out]",
               ((params, "weight_decay_loss"),), _decay_example, _weight_decay, "weight_decay"),
