@@ -142,3 +142,12 @@ def test_a_metrics_file_is_plotted(tmp_path: Path) -> None:
     figures.training_curves(plt, figures.read_metrics(path), "run", tmp_path / "run.svg")
     assert (tmp_path / "run.svg").read_text().startswith("<?xml")
     np.testing.assert_array_equal(figures.read_metrics(path)["epoch"], [1, 2])
+
+
+def test_the_traps_say_not_installed_without_frameworks() -> None:
+    for trap in TRAPS:
+        rows = trap.run({}).rows
+        frameworks_rows = [r for r in rows if r[0] in {f.title for f in FRAMEWORKS}]
+        assert all(r[-1] == "not installed" for r in frameworks_rows)
+        if trap.key in ("trap-flatten", "trap-same"):
+            assert rows == [("not installed",)]
