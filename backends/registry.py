@@ -14,6 +14,7 @@ MODULES = {
     "numpy": ("nnparity.backends.numpy_backend", None),
     "torch": ("nnparity.backends.torch_backend", "torch"),
     "tensorflow": ("nnparity.backends.tensorflow_backend", "tensorflow"),
+    "jax": ("nnparity.backends.jax_backend", "jax"),
 }
 NAMES = tuple(MODULES)
 

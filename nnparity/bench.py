@@ -12,9 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import platform
-import resource
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnparity.backends import registry
+from nnparity.memory import estimate_bytes
+from nnparity.peakmem import nnparity_argv, run_measured
 from nnparity.reference import CNNSpec, MLPSpec, Optimizer, init_params
 from nnparity.reference.conv import output_size
 
@@ -65,10 +65,23 @@ def _best_of(repeats: int, run: Callable[[], None]) -> float:
     return best
 
 
+def mlp_bench_bytes(rows: int) -> int:
+    """Estimated peak bytes of the MLP benchmarks on ``rows`` synthetic rows: the float32 inputs
+    and int64 labels, one ``(x, y)`` view pair per batch, and the largest benchmark's run."""
+    data = rows * (4 * MNIST_WIDTH + 8)
+    return max(estimate_bytes(_mlp_spec(bench), bench.batch,
+                              data_bytes=data + 200 * (rows // bench.batch))
+               for bench in MLP_BENCHMARKS)
+
+
+def _mlp_spec(bench: MLPBenchmark) -> MLPSpec:
+    return MLPSpec(MNIST_WIDTH, bench.layers, bench.activations, loss="ce", reduction="mean",
+                   dtype="float32")
+
+
 def time_mlp_epoch(bench: MLPBenchmark, backend_name: str, rows: int, repeats: int) -> float:
     """Seconds for ``rows // batch`` SGD steps of ``bench`` on ``backend_name`` (float32)."""
-    spec = MLPSpec(MNIST_WIDTH, bench.layers, bench.activations, loss="ce", reduction="mean",
-                   dtype="float32")
+    spec = _mlp_spec(bench)
     rng = np.random.default_rng(0)
     x = rng.random((rows, MNIST_WIDTH), dtype=np.float32)
     y = rng.integers(0, 10, size=rows)
@@ -172,10 +185,14 @@ def run_cnn_benchmarks(
 
 
 def peak_rss_of_training(argv: list[str]) -> float:
-    """Peak resident memory (MiB) of ``nnparity train ARGV`` run in a child process."""
-    subprocess.run([sys.executable, "-m", "nnparity", "train", *argv], check=True,
-                   capture_output=True)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    """Peak resident memory (MiB) of ``nnparity train ARGV`` run in a child process: the child's
+    own peak (:mod:`nnparity.peakmem`), not this process's. ``CalledProcessError`` when the run
+    fails."""
+    measured = run_measured(nnparity_argv("train", *argv))
+    if measured.returncode:
+        raise subprocess.CalledProcessError(measured.returncode, argv, measured.stdout,
+                                            measured.stderr)
+    return measured.peak_mib
 
 
 def machine_line() -> str:

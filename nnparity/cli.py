@@ -59,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nnparity: interrupted", file=sys.stderr)
         return 130
+    except MemoryError as exc:
+        if args.debug:
+            raise
+        detail = f" ({exc})" if str(exc) else ""
+        print(f"nnparity {args.command}: error: out of memory{detail}: lower the sizes "
+              "(--batch, --layers, --rows, ...)", file=sys.stderr)
+        return 2
     except (NnparityError, BackendUnavailable, ValueError, OSError, FloatingPointError) as exc:
         if args.debug:
             raise

@@ -101,7 +101,7 @@ def reproduce(
             if quick:
                 config = quick_config(config)
             started = time.perf_counter()
-            result = run_training(config, data_dir=data_dir,
+            result = run_training(config, data_dir=data_dir, force=True,
                                   on_step=_probe(row, outcome) if row.probe_step else None)
             outcome.seconds.append(time.perf_counter() - started)
             epochs = result.history.epochs

@@ -23,6 +23,7 @@ from nnparity.datasets.load import load_idx_dataset
 from nnparity.datasets.named import load_embedded
 from nnparity.datasets.split import Split
 from nnparity.errors import InputError
+from nnparity.memory import EVAL_ROWS, check_memory, estimate_bytes
 from nnparity.progress import Progress
 from nnparity.reference import CNNSpec, ConvBlock, MLPSpec, Optimizer, Spec, init_params
 from nnparity.reference.train import EpochRecord, History, Trainer, predict_all, train
@@ -157,6 +158,18 @@ def make_spec(config: TrainConfig, split: Split) -> Spec:
     return SPEC_BUILDERS[config.model](config, split)
 
 
+def run_bytes(config: TrainConfig, split: Split, spec: Spec) -> int:
+    """Estimated peak bytes of the run: the dataset's arrays, each prepared batch (and
+    evaluation chunk) twice (stored rows converted, then scaled), and the model's own needs
+    (:func:`nnparity.memory.estimate_bytes`)."""
+    arrays = (split.x_train, split.y_train, split.x_test, split.y_test)
+    rows = max(len(split.x_train), len(split.x_test))
+    prepared = 2 * max(config.batch, min(rows, EVAL_ROWS)) * input_width(split) \
+        * np.dtype(spec.dtype).itemsize
+    return estimate_bytes(spec, config.batch, optimizer=config.optimizer, eval_rows=rows,
+                          data_bytes=sum(a.nbytes for a in arrays) + prepared)
+
+
 def make_optimizer(config: TrainConfig) -> Optimizer:
     """The optimiser, in the backend's native variant unless one is given."""
     native = registry.get(config.backend).optimizer_variant
@@ -173,11 +186,18 @@ def run_training(
     on_epoch: Callable[[EpochRecord], None] | None = None,
     on_step: Callable[[Trainer, int, np.ndarray, np.ndarray], None] | None = None,
     progress: bool = False,
+    force: bool = False,
 ) -> TrainResult:
     """Train as configured; continue from ``resume`` (a checkpoint) when given. ``progress``
-    shows each epoch's steps (a bar on a terminal, occasional plain lines in logs)."""
+    shows each epoch's steps (a bar on a terminal, occasional plain lines in logs). A run whose
+    memory estimate exceeds what is available is refused (``InputError``) unless ``force``."""
     split = load_split(config, data_dir)
     spec = make_spec(config, split)
+    if config.batch > len(split.x_train):
+        raise InputError(f"--batch {config.batch} is larger than the {len(split.x_train)} "
+                         f"training rows of {config.dataset}")
+    check_memory(run_bytes(config, split, spec), "this training run",
+                 "lower --batch, --layers or --n-train", force)
     backend = registry.get(config.backend)
     optimizer = make_optimizer(config)
     params, state, start = init_params(spec, config.init, config.seed), None, 0

@@ -37,11 +37,13 @@ input after dropout (the same array as the layer before it when there is no mask
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .activations import get_activation
 from .cnn_spec import CNNSpec
-from .conv import conv2d_backward, conv2d_cols, im2col
+from .conv import conv2d_backward, conv2d_cols, im2col, output_size
 from .dense import dense, dense_backward
 from .dropout import check_mask, draw_dropout_mask, dropout, dropout_backward
 from .losses import as_targets, loss_and_grad, probabilities
@@ -58,6 +60,7 @@ __all__ = [
     "logits",
     "loss",
     "predict",
+    "working_values",
 ]
 
 
@@ -117,7 +120,12 @@ def forward(
     return _forward(spec, params, x, _as_mask(spec, dropout_mask, x.shape[0]), keep=False)[0]
 
 
-def logits(spec: CNNSpec, params: Params, x: np.ndarray, chunk: int = 256) -> np.ndarray:
+LOGITS_CHUNK = 256
+"""Rows :func:`logits` computes at a time."""
+
+
+def logits(spec: CNNSpec, params: Params, x: np.ndarray, chunk: int = LOGITS_CHUNK) \
+        -> np.ndarray:
     """The output ``o [N, classes]`` at evaluation (no dropout), computed ``chunk`` rows at a time
     so that memory stays bounded (the notes' CNN's conv2 im2col: 0.6 MB per float32 image)."""
     x = spec.as_input(x)
@@ -232,3 +240,25 @@ def loss(
 def predict(spec: CNNSpec, params: Params, x: np.ndarray) -> np.ndarray:
     """Class probabilities ``softmax(o) [N, classes]`` at evaluation (no dropout), in chunks."""
     return probabilities(spec.loss, logits(spec, params, x))
+
+
+def working_values(spec: CNNSpec, rows: int, *, training: bool = True) -> int:
+    """Values held at the peak of a training step on ``rows`` samples (``training``) or of
+    :func:`logits` on them (``LOGITS_CHUNK`` rows at a time), besides the input (the caller's)
+    and the parameters, for memory estimates. Per sample: per conv block its im2col matrix,
+    ``z``, ``h``, and the pooled map with its arg-maxes; the dense layers' ``z``, ``h`` and
+    dropout output; in training also the largest block's backward buffers (``dcols``, the
+    padded input gradient, delta and upstream)."""
+    shapes = spec.feature_shapes()
+    kept, backward = 0, 0
+    for block, (h, w, c), pooled in zip(spec.conv, shapes[:-1], shapes[1:], strict=True):
+        ho = output_size(h, block.kernel, block.stride, block.padding)
+        wo = output_size(w, block.kernel, block.stride, block.padding)
+        cols, maps = ho * wo * block.kernel**2 * c, ho * wo * block.filters
+        kept += cols + 2 * maps + (2 * math.prod(pooled) if block.pool else 0)
+        backward = max(backward, cols + (h + block.kernel) * (w + block.kernel) * c + 2 * maps)
+    dense = spec.dense_widths
+    per_sample = kept + 2 * sum(dense[1:]) + dense[-2]
+    if training:
+        return rows * (per_sample + backward + 3 * max(dense))
+    return min(rows, LOGITS_CHUNK) * per_sample + rows * spec.classes

@@ -27,7 +27,8 @@ from .params import check_params, weight_decay_loss
 from .results import Gradients, Trace
 from .spec import MLPSpec
 
-__all__ = ["backward", "check_params", "forward", "gradients", "logits", "loss", "predict"]
+__all__ = ["backward", "check_params", "forward", "gradients", "logits", "loss", "predict",
+           "working_values"]
 
 
 def _no_dropout(mask: np.ndarray | None) -> None:
@@ -119,3 +120,11 @@ def logits(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray) -> np.nd
 def predict(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     """Softmax (``ce``), sigmoid (``bce``) or raw output (``l2``) of ``x``: ``[N, K]``."""
     return probabilities(spec.loss, forward(spec, params, x).output)
+
+
+def working_values(spec: MLPSpec, rows: int, *, training: bool = True) -> int:
+    """Values held at the peak of a training step on ``rows`` samples (``training``) or of
+    :func:`logits` on them, besides the input (the caller's) and the parameters, for memory
+    estimates: per sample every layer's ``z`` and ``h``, and in training the backward pass's
+    delta, upstream gradient and activation derivative of the widest layer."""
+    return rows * (2 * sum(spec.layers) + (3 * max(spec.layers) if training else 0))

@@ -14,12 +14,14 @@ from nnparity.bench import (
     cnn_markdown,
     machine_line,
     markdown_table,
+    mlp_bench_bytes,
     peak_rss_of_training,
     run_cnn_benchmarks,
     run_mlp_benchmarks,
 )
 from nnparity.datasets.sources import DatasetMissing
 from nnparity.errors import InputError
+from nnparity.memory import check_memory
 
 HELP = "benchmark backends against the NumPy reference (ratios, one run)"
 
@@ -33,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mlp: one epoch per backend, ratio to numpy (default); "
                         "cnn: one seed-002 step per backend, ratio to torch")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    parser.add_argument("--force", action="store_true",
+                        help="run even when the memory estimate exceeds what is available")
 
 
 MEMORY_RUN = ["--preset", "seed000-mnist-sigmoid", "--epochs", "1"]
@@ -52,6 +56,8 @@ def memory_line() -> str:
 
 def mlp_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing], None]) -> str:
     """One MNIST-sized epoch per backend, ratios to numpy, and the reference's peak RSS."""
+    check_memory(mlp_bench_bytes(args.rows), f"bench --rows {args.rows}", "lower --rows",
+                 args.force)
     timings = run_mlp_benchmarks(names, rows=args.rows, repeats=args.repeats, report=show)
     return markdown_table(timings, args.rows) + memory_line()
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from nnparity.backends.compare import GRADCHECK_TOLERANCE
 from nnparity.commands.train import _ints, _names
+from nnparity.memory import check_memory, estimate_bytes
 from nnparity.reference import MLPSpec, gradients, init_params, loss
 from nnparity.reference.gradcheck import gradcheck
 from nnparity.reference.init import SCHEMES
@@ -29,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-entries", type=int, default=200,
                         help="entries checked per tensor (a seeded sample beyond this)")
+    parser.add_argument("--force", action="store_true",
+                        help="run even when the memory estimate exceeds what is available")
 
 
 def _labels(spec: MLPSpec, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -44,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--batch and --max-entries must be positive")
     spec = MLPSpec(args.input_dim, args.layers, args.activations, loss=args.loss,
                    reduction=args.reduction, weight_decay=args.weight_decay, bias=args.bias)
+    check_memory(estimate_bytes(spec, args.batch, data_bytes=8 * args.batch * spec.input_dim),
+                 "gradcheck", "lower --layers, --input-dim or --batch", args.force)
     params = init_params(spec, args.init, args.seed)
     rng = np.random.default_rng([args.seed, 1])
     x = rng.standard_normal((args.batch, spec.input_dim))

@@ -82,6 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="framework threads (default $NNPARITY_THREADS or 1: reproducible)")
     parser.add_argument("--every", type=int, default=1, metavar="N",
                         help="print one line every N epochs (default 1)")
+    parser.add_argument("--force", action="store_true",
+                        help="run even when the memory estimate exceeds what is available "
+                        "(never needed for a preset's own sizes)")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -99,6 +102,18 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return config
 
 
+SIZES = ("dataset", "n_train", "model", "layers", "conv", "kernel", "batch", "dtype", "optimizer")
+"""The options that set how much memory a run needs."""
+
+
+def shipped_sizes(args: argparse.Namespace, config: TrainConfig) -> bool:
+    """Whether the run keeps a shipped preset's sizes (those are never refused for memory)."""
+    if not args.preset:
+        return False
+    shipped = TrainConfig.from_dict(preset(args.preset))
+    return all(getattr(config, name) == getattr(shipped, name) for name in SIZES)
+
+
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     apply_determinism(threads=args.threads, seed=config.seed)
@@ -113,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
                   f"test err {100 * record.test_error:6.2f}%  {record.seconds:.2f}s", flush=True)
 
     result = run_training(config, checkpoint=args.checkpoint, resume=args.resume,
-                          data_dir=args.data_dir, on_epoch=line, progress=True)
+                          data_dir=args.data_dir, on_epoch=line, progress=True,
+                          force=args.force or shipped_sizes(args, config))
     if args.metrics:
         write_metrics(args.metrics, result.history)
     if args.save:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from nnparity.errors import InputError
+from nnparity.memory import check_memory, estimate_bytes, vector_bytes
 from nnparity.verify.adapters import make_spec, parse_json_option
 from nnparity.verify.problem import DEFAULT_BATCH, DEFAULT_LR
 from nnparity.verify.vectors import DEFAULT_SPECS, export
@@ -25,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"rows in the batch ({DEFAULT_BATCH})")
     parser.add_argument("--lr", type=float, default=DEFAULT_LR,
                         help=f"learning rate of the SGD step ({DEFAULT_LR})")
+    parser.add_argument("--force", action="store_true",
+                        help="run even when the memory estimate exceeds what is available")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"vector names {bad or '(none)'}: use letters, digits, '-' and '_'")
     if not args.lr > 0:
         raise InputError(f"--lr must be positive, got {args.lr}")
+    if args.batch > 0:
+        needed = max(estimate_bytes(spec, args.batch, data_bytes=vector_bytes(spec, args.batch))
+                     for spec in specs.values())
+        check_memory(needed, "vectors export", "lower --batch or the --spec sizes", args.force)
     names = export(args.folder, specs, args.seed, args.batch, args.lr)
     print(f"wrote {len(names)} vector(s) to {args.folder}: {', '.join(names)}")
     print(f"see {args.folder / 'README.md'}; check a results file with "

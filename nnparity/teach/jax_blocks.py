@@ -3,17 +3,23 @@
 Each function is what the page shows in the JAX column and what it runs to measure parity: pure
 functions of ``jax.numpy`` / ``jax.nn`` / ``jax.lax`` / ``optax``, the backward pass by
 ``jax.vjp`` (or ``jax.value_and_grad`` for a scalar loss). JAX's layout is the reference's
-(NHWC, HWIO). Float64 needs ``jax_enable_x64``, switched on when this module is imported.
+(NHWC, HWIO). Float64 needs x64: the page calls every function inside :func:`context`
+(``jax.enable_x64(True)``, thread-local), so importing this module changes no global setting.
 """
 
 from __future__ import annotations
+
+from contextlib import AbstractContextManager
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-jax.config.update("jax_enable_x64", True)
+
+def context() -> AbstractContextManager:
+    """What every call runs inside: x64 on (float64 stays float64), for this thread only."""
+    return jax.enable_x64(True)
 
 
 def dense(x, W, b, dz):

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from contextlib import nullcontext
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +54,14 @@ def load(framework: Framework) -> ModuleType | str:
         return f"{framework.requires} cannot be imported: {exc}"
 
 
+def call(module: ModuleType, function: str, **inputs: Any) -> dict[str, np.ndarray]:
+    """``module.function(**inputs)`` inside the module's ``context()`` (JAX: x64 on), its
+    outputs as NumPy arrays."""
+    with getattr(module, "context", nullcontext)():
+        outputs = getattr(module, function)(**inputs)
+        return {name: np.asarray(module.to_numpy(value)) for name, value in outputs.items()}
+
+
 @dataclass(frozen=True)
 class Measurement:
     """One framework, one dtype, one block: every compared tensor (empty when not run)."""
@@ -70,10 +80,10 @@ def measure(block: Block, module: ModuleType, dtype: str) -> Measurement:
     it returns with the reference's (outputs the framework does not expose are not compared)."""
     inputs = block.inputs(dtype)
     expected = block.reference(block.inputs(dtype))
-    actual = getattr(module, block.function)(**inputs)
+    actual = call(module, block.function, **inputs)
     tol = tolerance(dtype, "cnn" if block.key in CNN_BLOCKS else "mlp")
     comparisons = tuple(
-        compare_tensor("block", name, np.asarray(module.to_numpy(value)).reshape(
-            np.shape(expected[name])), expected[name], tol)
+        compare_tensor("block", name, value.reshape(np.shape(expected[name])), expected[name],
+                       tol)
         for name, value in actual.items() if name in expected)
     return Measurement(dtype, comparisons)

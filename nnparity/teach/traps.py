@@ -16,7 +16,7 @@ import numpy as np
 from nnparity.backends.compare import compare_tensor
 from nnparity.reference import activations, conv, optim, pool
 
-from .measure import FRAMEWORKS
+from .measure import FRAMEWORKS, call
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def relu_at_zero(modules: Modules) -> Table:
             ("the NumPy blog", "1")]
     for framework in FRAMEWORKS:
         module = modules.get(framework.key)
-        value = f"{module.to_numpy(module.relu(z, dh)['dz'])[0, 1]:g}" if module else \
+        value = f"{call(module, 'relu', z=z, dh=dh)['dz'][0, 1]:g}" if module else \
             "not installed"
         rows.append((framework.title, value))
     return Table(("who", "relu'(0)"), rows)
@@ -120,8 +120,8 @@ def pool_ties(modules: Modules) -> Table:
     rows = [("reference", receiver(pool.maxpool2d_backward(dy, x, 2, 2, "VALID")))]
     for framework in FRAMEWORKS:
         module = modules.get(framework.key)
-        got = receiver(module.to_numpy(module.maxpool2d(x, dy, 2, 2)["dx"])) if module else \
-            "not installed"
+        got = receiver(call(module, "maxpool2d", x=x, dy=dy, k=2, stride=2)["dx"]) if module \
+            else "not installed"
         rows.append((framework.title, got))
     return Table(("who", "cell that receives dL/dy"), rows)
 

@@ -11,6 +11,7 @@ nnparity.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -84,9 +85,18 @@ def test_numpy_export_with_a_dropout_mask(tmp_path: Path) -> None:
     _assert_close({"loss": value, **grads}, {"loss": ref.loss, **ref.grads}, "numpy, mask")
 
 
+@pytest.fixture
+def jax_x64_restored() -> Iterator[None]:
+    """The exported JAX file switches x64 on for its process: give the test process its own
+    setting back afterwards."""
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    previous = jax.config.jax_enable_x64
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
 @pytest.mark.parametrize("preset", [*PRESETS[:2], pytest.param(PRESETS[2], marks=pytest.mark.slow)])
-def test_jax_export(preset: str, tmp_path: Path) -> None:
-    pytest.importorskip("jax", reason="jax is not installed")
+def test_jax_export(preset: str, tmp_path: Path, jax_x64_restored: None) -> None:
     module, text = _export("jax", preset, tmp_path)
     _standalone(text)
     p = _problem(preset, "torch")

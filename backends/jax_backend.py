@@ -1,0 +1,379 @@
+"""The ``jax`` backend: the models as pure functions of a parameter dict, differentiated by JAX.
+
+- Layout: JAX holds every tensor as Keras does (the canonical layout, but biases ``[D]``):
+  dense ``W [D_in, D_out]``, NHWC maps, HWIO kernels, ``fc1.W`` rows in NHWC flatten order.
+- MLP: ``z_l = h_{l-1} @ W_l + b_l``, ``h_l = f_l(z_l)`` (``jax.nn.sigmoid``, ``jnp.tanh``,
+  ``jax.nn.relu`` whose derivative at 0 is 0, ``relu(z)^3``, leaky relu and PReLU as
+  ``where(z > 0, z, slope z)``, so the derivative at 0 is the slope).
+- CNN (the three-framework notes): per block ``lax.conv_general_dilated`` on NHWC/HWIO with
+  TensorFlow's SAME padding (an odd total pads the extra row/column bottom/right), activation,
+  ``lax.reduce_window`` max-pool (padding holds ``-inf``; the gradient goes to the first maximum
+  of a window, row-major), then flatten (NHWC order) and dense layers, with explicit dropout
+  ``h * (mask / keep_prob)`` on the output layer's input (the shared graph of
+  :func:`cnn_graph.trace_cnn`).
+- Loss: ``optax.losses`` per sample (``softmax_cross_entropy`` on dense targets,
+  ``sigmoid_binary_cross_entropy``, ``l2_loss`` = ``0.5 (o - t)^2``), summed or averaged over
+  the N samples, plus ``0.5 * lambda * sum(W^2)`` over the weights.
+- Gradients by ``jax.value_and_grad``; the deltas ``dL/dz`` are the gradients with respect to
+  zero "probes" added to every pre-activation (``z + p`` at ``p = 0``).
+- Steps by ``optax.sgd`` (with ``momentum=mu`` or none) and ``optax.adam``: the reference's
+  ``"torch"`` variant (``optax.trace``: ``v <- g + mu v``; ``optax.scale_by_adam`` adds epsilon
+  after the bias-corrected ``sqrt(v)``). Optimiser state moves to and from the reference's flat
+  format (``t`` <-> ``count``, ``m`` <-> ``mu``, ``v`` <-> ``nu`` or ``trace``).
+- Compilation: one ``jax.jit``'ed program per spec and batch shape, :func:`evaluate` (the trace,
+  the loss, the gradients and the deltas), serves ``forward``, ``gradients`` and every training
+  step, followed in a step by the ``jax.jit``'ed optax :func:`update`; so XLA compiles each model
+  once, not once per entry point.
+- float64: JAX computes in float32 unless ``jax_enable_x64`` is on. Every call of this backend
+  runs inside ``jax.enable_x64(True)``, a thread-local context manager, so the caller's own JAX
+  defaults (float32 arrays and dtypes) are untouched. A float32 spec stays float32 (every array
+  is made with the spec's dtype; Python scalars are weakly typed), but with x64 on, optax's
+  ``1 - b^t`` is computed in float64 as torch computes it (in Python floats): with x64 off it is
+  a float32 power, ``1 - float32(0.999)`` is 1.3e-5 relative off, and float32 Adam drifts 2e-5
+  from the reference in 10 steps (torch: 1.2e-6). Every call is pinned to the CPU (``device``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
+from nnparity.reference.family import Spec
+from nnparity.reference.optim import Optimizer
+from nnparity.reference.params import check_params
+from nnparity.reference.results import Gradients, Trace
+from nnparity.reference.spec import MLPSpec
+
+from . import edges, layout
+from .cnn_graph import trace_cnn
+from .protocol import Backend, Params, State
+
+FRAMEWORK = "keras"  # the layout JAX holds tensors in (see the module docstring)
+VARIANT = "torch"
+DIMENSIONS = ("NHWC", "HWIO", "NHWC")  # conv_general_dilated: input, kernel, output
+HIGHEST = lax.Precision.HIGHEST  # full precision matmuls and convolutions on every device
+LEAKY_SLOPE = 0.01
+Tree = dict[str, jax.Array]
+
+
+@contextlib.contextmanager
+def scope() -> Iterator[None]:
+    """The context of every call of this backend: x64 on, the CPU device."""
+    with jax.enable_x64(True), jax.default_device(jax.devices("cpu")[0]):
+        yield
+
+
+# --- activations ---------------------------------------------------------------------------------
+
+
+def _where_positive(z: jax.Array, slope: jax.Array | float) -> jax.Array:
+    """``z if z > 0 else slope * z``: the derivative at 0 is ``slope``."""
+    return jnp.where(z > 0, z, slope * z)
+
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,  # a custom JVP with relu'(0) = 0
+    "identity": lambda z: z,
+    "relu3": lambda z: jax.nn.relu(z) ** 3,
+    "leaky_relu": partial(_where_positive, slope=LEAKY_SLOPE),
+}
+
+
+def activation(name: str, slope: jax.Array | None = None) -> Callable[[jax.Array], jax.Array]:
+    """The function for a reference activation name; ``prelu`` takes its learnable ``slope``."""
+    if name == "prelu":
+        return partial(_where_positive, slope=slope)
+    if name not in ACTIVATIONS:
+        raise ValueError(f"the jax backend has no activation {name!r}")
+    return ACTIVATIONS[name]
+
+
+# --- models: (spec, params, x, mask, probes) -> every z and h in forward order -------------------
+
+Probes = dict[str, jax.Array] | None
+
+
+def _dense(w: jax.Array, b: jax.Array | None, probe: jax.Array | float) -> Callable:
+    """``h -> h @ w + b + probe`` (``b`` absent for a bias-free layer)."""
+    def linear(h: jax.Array) -> jax.Array:
+        z = jnp.matmul(h, w, precision=HIGHEST)
+        return (z if b is None else z + b) + probe
+    return linear
+
+
+def _probe(probes: Probes, layer: str) -> jax.Array | float:
+    return 0.0 if probes is None else probes[layer]
+
+
+def trace_mlp(spec: MLPSpec, params: Tree, x: jax.Array, mask: None = None,
+              probes: Probes = None) -> OrderedDict[str, jax.Array]:
+    """``{"z.layer1": z_1, "h.layer1": h_1, ...}`` in forward order, each ``[N, D_l]``."""
+    out: OrderedDict[str, jax.Array] = OrderedDict()
+    h = x
+    for i, (name, act) in enumerate(zip(spec.layer_names, spec.activations, strict=True), 1):
+        linear = _dense(params[f"W{i}"], params.get(f"b{i}"), _probe(probes, name))
+        z = out[f"z.{name}"] = linear(h)
+        h = out[f"h.{name}"] = activation(act, params.get(f"a{i}"))(z)
+    return out
+
+
+def _conv_block(block: ConvBlock, w: jax.Array, b: jax.Array,
+                probe: jax.Array | float) -> Callable:
+    """``a [N, H, W, C] -> (z, h, pooled or None)`` for one :class:`ConvBlock`."""
+    def run(a: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+        s, p, ps = block.stride, block.pool, block.pool_stride
+        z = lax.conv_general_dilated(a, w, (s, s), block.padding, dimension_numbers=DIMENSIONS,
+                                     precision=HIGHEST) + b + probe
+        h = activation(block.activation)(z)
+        if not p:
+            return z, h, None
+        pooled = lax.reduce_window(h, -jnp.inf, lax.max, (1, p, p, 1), (1, ps, ps, 1),
+                                   block.pool_padding)
+        return z, h, pooled
+    return run
+
+
+def trace_cnn_jax(spec: CNNSpec, params: Tree, x: jax.Array, mask: jax.Array | None = None,
+                  probes: Probes = None) -> OrderedDict[str, jax.Array]:
+    """Every ``z``/``h`` of :func:`cnn_graph.trace_cnn` in forward order, NHWC maps."""
+    blocks = [_conv_block(block, params[f"{name}.W"], params[f"{name}.b"], _probe(probes, name))
+              for name, block in zip(spec.conv_names, spec.conv, strict=True)]
+    dense = [(_dense(params[f"{name}.W"], params[f"{name}.b"], _probe(probes, name)),
+              activation(act))
+             for name, act in zip(spec.fc_names, (*spec.dense_activations, "identity"),
+                                  strict=True)]
+    return OrderedDict(trace_cnn(spec, x, blocks, lambda a: a.reshape(a.shape[0], -1), dense,
+                                 mask))
+
+
+# Traces keep an OrderedDict: JAX keeps its keys in insertion order through jit (a plain dict
+# comes back sorted), and the output is the last h.
+MODELS: dict[str, Callable[..., OrderedDict[str, jax.Array]]] = {
+    "mlp": trace_mlp, "cnn": trace_cnn_jax,
+}
+
+
+def _trace(spec: Spec, params: Tree, x: jax.Array, mask: jax.Array | None,
+           probes: Probes = None) -> OrderedDict[str, jax.Array]:
+    return MODELS[spec.family](spec, params, x, mask, probes)
+
+
+def _output(tensors: OrderedDict[str, jax.Array]) -> jax.Array:
+    return next(reversed(tensors.values()))
+
+
+# --- loss ----------------------------------------------------------------------------------------
+
+PER_SAMPLE: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
+    "ce": optax.losses.softmax_cross_entropy,  # -sum(t log_softmax(o)) per row
+    "bce": lambda o, t: jnp.sum(optax.losses.sigmoid_binary_cross_entropy(o, t), axis=-1),
+    "l2": lambda o, t: jnp.sum(optax.losses.l2_loss(o, t), axis=-1),  # 0.5 (o - t)^2
+}
+
+
+def loss_value(spec: Spec, params: Tree, output: jax.Array, targets: jax.Array) -> jax.Array:
+    """The reduced loss of ``output [N, K]`` against dense ``targets [N, K]`` plus
+    ``0.5 * lambda * sum(W^2)`` over weights (not biases, not slopes)."""
+    value = jnp.sum(PER_SAMPLE[spec.loss](output, targets))
+    if spec.reduction == "mean":
+        value = value / output.shape[0]
+    if spec.weight_decay:
+        squares = sum(jnp.sum(p * p) for name, p in params.items() if spec.is_weight(name))
+        value = value + 0.5 * spec.weight_decay * squares
+    return value
+
+
+# --- compiled functions (spec and optimiser static) ----------------------------------------------
+
+
+@partial(jax.jit, static_argnums=0)
+def evaluate(spec: Spec, params: Tree, x: jax.Array, targets: jax.Array,
+             mask: jax.Array | None) -> tuple[OrderedDict[str, jax.Array], jax.Array, Tree, Tree]:
+    """One forward and backward pass: ``(every traced tensor in forward order, loss,
+    dL/dparams, dL/dz by layer)``. The deltas are the gradients with respect to zero probes
+    added to each pre-activation.
+
+    The one program XLA compiles per spec and batch shape: ``forward`` (with zero targets),
+    ``gradients`` and every training step run it.
+    """
+    shapes = jax.eval_shape(partial(_trace, spec), params, x, mask)
+    probes = {layer: jnp.zeros(shapes[f"z.{layer}"].shape, shapes[f"z.{layer}"].dtype)
+              for layer in spec.layer_names}
+
+    def objective(params: Tree, probes: Tree) -> tuple[jax.Array, OrderedDict[str, jax.Array]]:
+        tensors = _trace(spec, params, x, mask, probes)
+        return loss_value(spec, params, _output(tensors), targets), tensors
+
+    (loss, tensors), (grads, deltas) = jax.value_and_grad(
+        objective, argnums=(0, 1), has_aux=True)(params, probes)
+    return tensors, loss, grads, deltas
+
+
+@partial(jax.jit, static_argnums=0)
+def update(optimizer: Optimizer, params: Tree, opt_state: Any,
+           grads: Tree) -> tuple[Tree, Any]:
+    """One optax update: ``(new params, new optimiser state)``."""
+    updates, opt_state = transformation(optimizer).update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+
+# --- optimisers ----------------------------------------------------------------------------------
+
+# The reference's state slots -> the optax state fields holding them (Adam's "t" is "count").
+SLOTS = {"sgd": {}, "momentum": {"v": "trace"}, "adam": {"m": "mu", "v": "nu"}}
+
+
+def transformation(optimizer: Optimizer) -> optax.GradientTransformation:
+    """``optax.sgd(lr)``, ``optax.sgd(lr, momentum=mu)`` or ``optax.adam(lr, b1, b2, eps)``:
+    exactly the ``torch`` variant (:mod:`reference.optim`). Weight decay is not an optax
+    transform here: it is the L2 term in the loss, on weights only, as in the reference.
+
+    Raises ``ValueError`` for the ``keras`` variant.
+    """
+    edges.check_variant(optimizer, VARIANT, "jax", "optax")
+    if optimizer.name == "adam":
+        return optax.adam(optimizer.lr, b1=optimizer.beta1, b2=optimizer.beta2,
+                          eps=optimizer.eps)
+    momentum = optimizer.momentum if optimizer.name == "momentum" else None
+    return optax.sgd(optimizer.lr, momentum=momentum)
+
+
+# --- the edges: NumPy in, NumPy out --------------------------------------------------------------
+
+
+def _to_jax(spec: Spec, params: Params) -> Tree:
+    """Canonical params -> JAX arrays in the Keras layout (biases ``[D]``), in the spec's dtype."""
+    return {name: jnp.asarray(layout.to_framework(FRAMEWORK, name, params[name], spec),
+                              dtype=spec.dtype)
+            for name in spec.param_shapes()}
+
+
+def _numpy(tree: Any) -> Any:
+    return jax.tree.map(lambda a: np.array(a, copy=True), tree)
+
+
+def _mask(spec: Spec, mask: np.ndarray | None, n: int) -> jax.Array | None:
+    mask = edges.dropout_mask_to_framework(FRAMEWORK, spec, edges.as_dropout_mask(spec, mask, n))
+    return None if mask is None else jnp.asarray(mask)
+
+
+def _targets(spec: Spec, y: np.ndarray | None, n: int) -> jax.Array:
+    """Dense targets ``[n, K]`` from labels ``y``; zeros for ``None`` (a forward pass only)."""
+    if y is None:
+        return jnp.zeros((n, spec.output_dim), spec.dtype)
+    targets, _ = edges.split_labels(spec.loss, y, n, spec.output_dim, spec.dtype)
+    return jnp.asarray(targets)
+
+
+def _input(spec: Spec, x: np.ndarray) -> jax.Array:
+    return jnp.asarray(edges.as_input(spec, x))
+
+
+class JaxTrainer:
+    """Params and optax state as JAX arrays; a step is the compiled :func:`evaluate` (the
+    gradients) then the compiled optax :func:`update`.
+
+    A CNN with ``keep_prob < 1`` draws each step's dropout mask from
+    ``default_rng(dropout_seed)`` unless ``step`` is given one, as the reference trainer does.
+    """
+
+    def __init__(self, spec: Spec, params: Params, optimizer: Optimizer,
+                 state: State | None = None, dropout_seed: int = 0) -> None:
+        check_params(spec, params)
+        self.spec, self.optimizer = spec, optimizer
+        tx = transformation(optimizer)
+        with scope():
+            self._params = _to_jax(spec, params)
+            self._state = tx.init(self._params)
+            if state is not None:
+                self._state = self._load_state(state)
+        self._dropout_rng = np.random.default_rng(dropout_seed)
+
+    def _load_state(self, state: State) -> Any:
+        """The reference's flat state in optax's state tree (``t`` -> ``count``)."""
+        t, slots = edges.split_state(state)
+        fields: dict[str, Any] = {
+            field: {name: jnp.asarray(layout.to_framework(FRAMEWORK, name, per[slot], self.spec),
+                                      dtype=self.spec.dtype)
+                    for name, per in slots.items()}
+            for slot, field in SLOTS[self.optimizer.name].items()
+        }
+        if self.optimizer.name == "adam":
+            fields["count"] = jnp.asarray(t, dtype=jnp.int32)
+        return optax.tree.set(self._state, **fields) if fields else self._state
+
+    def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:
+        mask = edges.training_mask(self.spec, len(x), dropout_mask, self._dropout_rng)
+        with scope():
+            _, loss, grads, _ = evaluate(self.spec, self._params, _input(self.spec, x),
+                                         _targets(self.spec, y, len(x)),
+                                         _mask(self.spec, mask, len(x)))
+            self._params, self._state = update(self.optimizer, self._params, self._state, grads)
+            return float(loss)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        with scope():
+            tensors, *_ = evaluate(self.spec, self._params, _input(self.spec, x),
+                                   _targets(self.spec, None, len(x)), None)
+            return np.array(_output(tensors))
+
+    def params(self) -> Params:
+        return {k: layout.from_framework(FRAMEWORK, k, np.asarray(p), self.spec)
+                for k, p in self._params.items()}
+
+    def state(self) -> State:
+        slots: dict[str, dict[str, np.ndarray]] = {}
+        for slot, field in SLOTS[self.optimizer.name].items():
+            for name, value in optax.tree.get(self._state, field).items():
+                slots.setdefault(name, {})[slot] = layout.from_framework(
+                    FRAMEWORK, name, np.asarray(value), self.spec)
+        t = int(optax.tree.get(self._state, "count")) if self.optimizer.name == "adam" else None
+        return edges.join_state(t, slots, list(self.spec.param_shapes()))
+
+
+class JaxBackend(Backend):
+    """JAX: pure functions + ``jax.value_and_grad`` + ``jax.jit`` + ``optax``."""
+
+    name = "jax"
+    optimizer_variant = VARIANT
+
+    def _evaluate(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray | None,
+                  dropout_mask: np.ndarray | None) -> tuple[Any, ...]:
+        """:func:`evaluate` on NumPy inputs (``y`` None: zero targets), NumPy results."""
+        edges.check_spec(spec, self.name)
+        check_params(spec, params)
+        with scope():
+            return _numpy(evaluate(spec, _to_jax(spec, params), _input(spec, x),
+                                   _targets(spec, y, len(x)), _mask(spec, dropout_mask, len(x))))
+
+    def forward(self, spec: Spec, params: Params, x: np.ndarray, *,
+                dropout_mask: np.ndarray | None = None) -> Trace:
+        tensors, *_ = self._evaluate(spec, params, x, None, dropout_mask)
+        return edges.make_trace(FRAMEWORK, spec, tensors)
+
+    def gradients(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray,
+                  *, dropout_mask: np.ndarray | None = None) -> Gradients:
+        tensors, loss, grads, deltas = self._evaluate(spec, params, x, y, dropout_mask)
+        return edges.make_gradients(
+            FRAMEWORK, spec, loss, {k: grads[k] for k in spec.param_shapes()},
+            {k: deltas[k] for k in spec.layer_names}, _output(tensors))
+
+    def trainer(self, spec: Spec, params: Params, optimizer: Optimizer,
+                state: State | None = None, dropout_seed: int = 0) -> JaxTrainer:
+        edges.check_spec(spec, self.name)
+        return JaxTrainer(spec, params, optimizer, state, dropout_seed)
+
+
+BACKEND = JaxBackend()

@@ -1,0 +1,146 @@
+"""The memory estimator against measured peaks, the availability figure, the refusal, and the
+child-peak measurement (``nnparity.memory``, ``nnparity.peakmem``)."""
+
+from __future__ import annotations
+
+import math
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnparity.cli import main
+from nnparity.memory import available_bytes, check_memory, estimate_bytes, human, vector_bytes
+from nnparity.peakmem import nnparity_argv, run_measured
+from nnparity.reference import CNNSpec, MLPSpec
+
+STEP = """
+import json, sys
+import numpy as np
+from nnparity.reference import Optimizer
+from nnparity.reference.family import init_params, spec_from_dict
+from nnparity.reference.train import NumpyTrainer
+spec = spec_from_dict(json.loads(sys.argv[1]))
+batch, name = int(sys.argv[2]), sys.argv[3]
+rng = np.random.default_rng(0)
+x = rng.standard_normal((batch, *spec.input_shape), dtype=spec.dtype)
+y = rng.integers(0, spec.output_dim, size=batch)
+trainer = NumpyTrainer(spec, init_params(spec), Optimizer(name))
+trainer.step(x, y)
+trainer.step(x, y)
+"""
+"""Two reference training steps of a spec (JSON), batch and optimiser given on the command line."""
+
+RUNS = [
+    pytest.param(MLPSpec(500, (20000, 10), ("tanh", "identity")), 8, "sgd", id="mlp-params-sgd"),
+    pytest.param(MLPSpec(200, (20000, 10), ("tanh", "identity")), 8, "adam", id="mlp-params-adam"),
+    pytest.param(MLPSpec(1000, (100, 10), ("relu", "identity")), 20000, "sgd", id="mlp-batch"),
+    pytest.param(MLPSpec(100, (3000, 3000, 10), ("relu", "relu", "identity"), dtype="float32"),
+                 2000, "momentum", id="mlp-both-f32"),
+    pytest.param(CNNSpec.seed002(), 120, "adam", id="cnn-f32"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("spec", "batch", "optimizer"), RUNS)
+def test_estimate_within_30_percent_of_the_measured_peak(spec, batch, optimizer):
+    measured = run_measured([sys.executable, "-c", STEP, spec.to_json(), str(batch), optimizer])
+    assert measured.returncode == 0, measured.stderr.decode()
+    data = batch * (math.prod(spec.input_shape) * np.dtype(spec.dtype).itemsize + 8)
+    estimate = estimate_bytes(spec, batch, optimizer=optimizer, data_bytes=data)
+    ratio = estimate / measured.peak_bytes
+    assert 0.7 <= ratio <= 1.3, f"estimate {human(estimate)}, measured {human(measured.peak_bytes)}"
+
+
+@pytest.mark.slow
+def test_vectors_export_estimate_within_30_percent(tmp_path):
+    spec = MLPSpec(20, (20, 3), ("tanh", "identity"))
+    measured = run_measured(nnparity_argv("vectors", "export", str(tmp_path / "v"), "--spec",
+                                          spec.to_json(), "--batch", "20000"))
+    assert measured.returncode == 0, measured.stderr.decode()
+    estimate = estimate_bytes(spec, 20000, data_bytes=vector_bytes(spec, 20000))
+    assert 0.7 <= estimate / measured.peak_bytes <= 1.3
+
+
+def test_a_child_reports_its_own_peak_not_its_large_parents():
+    ballast = np.ones(40_000_000)  # 320 MB in this process
+    measured = run_measured([sys.executable, "-c", "import numpy; a = numpy.ones(12_500_000)"])
+    assert ballast[-1] == 1 and measured.returncode == 0
+    # numpy imported (~30 MB) plus 100 MB of ones; the parent's 320 MB must not show
+    assert 100 * 2**20 < measured.peak_bytes < 200 * 2**20
+
+
+def test_a_child_exit_code_and_output_come_back():
+    measured = run_measured([sys.executable, "-c", "import sys; print('hi'); sys.exit(3)"])
+    assert (measured.returncode, measured.stdout.strip()) == (3, b"hi")
+
+
+def test_available_bytes_honours_an_address_space_limit():
+    limit = 3 * 2**30
+    code = (f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({limit}, "
+            f"{resource.RLIM_INFINITY})); "
+            "from nnparity.memory import available_bytes; print(available_bytes())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert 0 < int(out.stdout) < limit
+
+
+def test_refusal_names_both_figures_and_what_to_lower(monkeypatch):
+    monkeypatch.setattr("nnparity.memory.available_bytes", lambda: 20 * 10**9)
+    with pytest.raises(Exception, match=r"needs ~22 GB, 20 GB available: lower --batch"):
+        check_memory(22 * 10**9, "vectors export", "lower --batch")
+    check_memory(22 * 10**9, "vectors export", "lower --batch", force=True)
+    check_memory(19 * 10**9, "vectors export", "lower --batch")
+
+
+@pytest.mark.parametrize(
+    ("argv", "what"),
+    [
+        (["vectors", "export", "{out}", "--batch", "100000000"], "vectors export needs ~"),
+        (["gradcheck", "--layers", "1000000000,3"], "gradcheck needs ~"),
+        (["gradcheck", "--input-dim", "1000000000"], "gradcheck needs ~"),
+        (["gradcheck", "--batch", "1000000000"], "gradcheck needs ~"),
+        (["vectors", "export", "{out}", "--spec",
+          '{"input_dim": 4, "layers": [1000000000, 3], "activations": ["tanh", "identity"]}'],
+         "vectors export needs ~"),
+        (["bench", "--rows", "10000000000"], "bench --rows 10000000000 needs ~"),
+        (["train", "--preset", "seed000-iris", "--layers", "100000000,3",
+          "--activations", "sigmoid,identity"], "this training run needs ~"),
+    ],
+)
+def test_huge_sizes_are_refused_before_any_allocation(argv, what, tmp_path, capsys):
+    out = tmp_path / "vectors"
+    assert main([a.replace("{out}", str(out)) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert what in err and "available" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_shipped_presets_are_never_refused(monkeypatch, capsys):
+    monkeypatch.setattr("nnparity.memory.available_bytes", lambda: 0)
+    assert main(["train", "--preset", "seed000-iris", "--epochs", "1"]) == 0
+    assert main(["train", "--preset", "seed000-iris", "--epochs", "1", "--batch", "8"]) == 2
+    assert "available" in capsys.readouterr().err
+    assert main(["train", "--preset", "seed000-iris", "--epochs", "1", "--batch", "8",
+                 "--force"]) == 0
+
+
+def test_memory_error_is_a_clean_exit_2(monkeypatch, capsys):
+    def boom(args):
+        raise MemoryError("Unable to allocate 7.5 GiB for an array with shape (1000000000,)")
+
+    monkeypatch.setattr("nnparity.commands.gradcheck.run", boom)
+    assert main(["gradcheck"]) == 2
+    err = capsys.readouterr().err
+    assert "out of memory" in err and "7.5 GiB" in err and "Traceback" not in err
+
+
+def test_available_bytes_is_below_memavailable():
+    figure = available_bytes()
+    if figure is None:
+        pytest.skip("no /proc/meminfo here")
+    text = Path("/proc/meminfo").read_text()
+    total = int(next(line for line in text.splitlines() if line.startswith("MemTotal")).split()[1])
+    assert 0 <= figure < total * 1024
