@@ -28,7 +28,8 @@ PENALTY = '''def penalty(W):
 LOSSES = {
     "ce": "keras.losses.SparseCategoricalCrossentropy(\n        from_logits=True, "
           "reduction={reduction}, dtype=DTYPE)",
-    "bce": "keras.losses.BinaryCrossentropy(\n        from_logits=True, reduction={reduction})",
+    "bce": "keras.losses.BinaryCrossentropy(\n        from_logits=True, "
+           "reduction={reduction}, dtype=DTYPE)",
     "l2": "half_squared_error",
 }
 REDUCTIONS = {"sum": '"sum"', "mean": '"sum_over_batch_size"'}

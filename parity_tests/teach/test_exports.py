@@ -26,6 +26,8 @@ from nnparity.reference import optim
 from nnparity.reference.family import family_of, init_params
 
 PRESETS = ("seed000-iris", "seed003-iris", "seed002-cnn")
+# Beyond the seed networks: the log-loss without biases, PReLU.
+OTHERS = ("seed001-diamond", "seed002-fc-prelu-lr0.1")
 
 
 def _export(framework: str, preset: str, folder: Path) -> tuple[ModuleType, str]:
@@ -44,7 +46,8 @@ def _problem(preset: str, variant: str) -> dict:
     params = init_params(spec, seed=1)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, *spec.input_shape))
-    y = rng.integers(0, spec.output_dim, 3)
+    y = (rng.integers(0, spec.output_dim, 3) if spec.loss == "ce"
+         else rng.integers(0, 2, (3, spec.output_dim)).astype("float64"))  # dense 0/1 targets
     model = family_of(spec).model
     ref = model.gradients(spec, params, x, y)
     stepped, _ = optim.step(opt, params, ref.grads, optim.init_state(opt, params))
@@ -62,7 +65,7 @@ def _standalone(text: str) -> None:
     assert "import nnparity" not in text and "from nnparity" not in text
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", PRESETS + OTHERS)
 def test_numpy_export(preset: str, tmp_path: Path) -> None:
     module, text = _export("numpy", preset, tmp_path)
     _standalone(text)
@@ -95,7 +98,8 @@ def jax_x64_restored() -> Iterator[None]:
     jax.config.update("jax_enable_x64", previous)
 
 
-@pytest.mark.parametrize("preset", [*PRESETS[:2], pytest.param(PRESETS[2], marks=pytest.mark.slow)])
+@pytest.mark.parametrize("preset", [*PRESETS[:2], pytest.param(PRESETS[2], marks=pytest.mark.slow),
+                                    *OTHERS])
 def test_jax_export(preset: str, tmp_path: Path, jax_x64_restored: None) -> None:
     module, text = _export("jax", preset, tmp_path)
     _standalone(text)
@@ -109,7 +113,7 @@ def test_jax_export(preset: str, tmp_path: Path, jax_x64_restored: None) -> None
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", PRESETS + OTHERS)
 def test_torch_export(preset: str, tmp_path: Path) -> None:
     import torch
 
@@ -141,7 +145,7 @@ def test_torch_export(preset: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.tensorflow
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", PRESETS + OTHERS)
 def test_keras_export(preset: str, tmp_path: Path) -> None:
     from nnparity.backends.determinism import import_tensorflow
 
