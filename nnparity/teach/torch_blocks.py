@@ -13,13 +13,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+Array = np.ndarray  # inputs: NumPy arrays in the canonical layout
+Out = dict[str, torch.Tensor]  # outputs by the reference's names
+
 
 def leaf(a: np.ndarray) -> torch.Tensor:
     """A tensor autograd differentiates with respect to (same dtype as ``a``)."""
     return torch.tensor(a, requires_grad=True)
 
 
-def dense(x, W, b, dz):
+def dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
     layer = nn.Linear(*W.shape, dtype=torch.from_numpy(W).dtype)
     with torch.no_grad():
         layer.weight.copy_(torch.from_numpy(W.T))  # nn.Linear keeps W.T: [D_out, D_in]
@@ -30,42 +33,42 @@ def dense(x, W, b, dz):
     return {"z": z, "dx": x.grad, "dW": layer.weight.grad.T, "db": layer.bias.grad}
 
 
-def sigmoid(z, dh):
+def sigmoid(z: Array, dh: Array) -> Out:
     z = leaf(z)
     h = torch.sigmoid(z)
     h.backward(torch.from_numpy(dh))
     return {"h": h, "dz": z.grad}
 
 
-def tanh(z, dh):
+def tanh(z: Array, dh: Array) -> Out:
     z = leaf(z)
     h = torch.tanh(z)
     h.backward(torch.from_numpy(dh))
     return {"h": h, "dz": z.grad}
 
 
-def relu(z, dh):
+def relu(z: Array, dh: Array) -> Out:
     z = leaf(z)
     h = torch.relu(z)  # autograd: relu'(0) = 0
     h.backward(torch.from_numpy(dh))
     return {"h": h, "dz": z.grad}
 
 
-def relu3(z, dh):
+def relu3(z: Array, dh: Array) -> Out:
     z = leaf(z)
     h = torch.relu(z) ** 3
     h.backward(torch.from_numpy(dh))
     return {"h": h, "dz": z.grad}
 
 
-def identity(z, dh):
+def identity(z: Array, dh: Array) -> Out:
     z = leaf(z)
     h = nn.Identity()(z)
     h.backward(torch.from_numpy(dh))
     return {"h": h, "dz": z.grad}
 
 
-def prelu(z, a, dh):
+def prelu(z: Array, a: Array, dh: Array) -> Out:
     act = nn.PReLU(init=float(a[0]), dtype=torch.from_numpy(z).dtype)  # one shared slope
     z = leaf(z)
     h = act(z)
@@ -73,35 +76,35 @@ def prelu(z, a, dh):
     return {"h": h, "dz": z.grad, "da": act.weight.grad}
 
 
-def softmax_ce(o, y):
+def softmax_ce(o: Array, y: Array) -> Out:
     o = leaf(o)
     loss = F.cross_entropy(o, torch.from_numpy(y), reduction="sum")  # softmax inside
     loss.backward()
     return {"loss": loss, "do": o.grad}
 
 
-def l2(o, t):
+def l2(o: Array, t: Array) -> Out:
     o = leaf(o)
     loss = 0.5 * F.mse_loss(o, torch.from_numpy(t), reduction="sum")
     loss.backward()
     return {"loss": loss, "do": o.grad}
 
 
-def log_loss(o, t):
+def log_loss(o: Array, t: Array) -> Out:
     o = leaf(o)
     loss = F.binary_cross_entropy_with_logits(o, torch.from_numpy(t), reduction="sum")
     loss.backward()
     return {"loss": loss, "do": o.grad}
 
 
-def mean_ce(o, y):
+def mean_ce(o: Array, y: Array) -> Out:
     o = leaf(o)
     loss = F.cross_entropy(o, torch.from_numpy(y))  # reduction="mean": divides by N
     loss.backward()
     return {"loss": loss, "do": o.grad}
 
 
-def weight_decay(W, g, lr, wd):
+def weight_decay(W: Array, g: Array, lr: float, wd: float) -> Out:
     W = leaf(W)
     penalty = 0.5 * wd * (W**2).sum()  # torch has no penalty object: written out
     (dW,) = torch.autograd.grad(penalty, W)
@@ -111,14 +114,14 @@ def weight_decay(W, g, lr, wd):
     return {"penalty": penalty, "dW": dW, "W after one SGD step": W}
 
 
-def tf_same_pads(h, w, k, stride):
+def tf_same_pads(h: int, w: int, k: int, stride: int) -> tuple[int, int, int, int]:
     """TensorFlow's SAME padding as ``F.pad`` wants it: (left, right, top, bottom)."""
     ph = max((-(-h // stride) - 1) * stride + k - h, 0)
     pw = max((-(-w // stride) - 1) * stride + k - w, 0)
     return (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)  # the odd pixel: bottom/right
 
 
-def conv2d(x, W, b, dz, stride, padding):
+def conv2d(x: Array, W: Array, b: Array, dz: Array, stride: int, padding: str) -> Out:
     k, _, c_in, c_out = W.shape
     conv = nn.Conv2d(c_in, c_out, k, stride=stride, padding=0, dtype=torch.from_numpy(W).dtype)
     with torch.no_grad():
@@ -132,7 +135,7 @@ def conv2d(x, W, b, dz, stride, padding):
             "dW": conv.weight.grad.permute(2, 3, 1, 0), "db": conv.bias.grad}
 
 
-def maxpool2d(x, dy, k, stride):
+def maxpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
     pads = tf_same_pads(*x.shape[1:3], k, stride)  # SAME; a padded cell must never win
     x = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().requires_grad_()
     y = F.max_pool2d(F.pad(x, pads, value=-torch.inf), k, stride)
@@ -140,7 +143,7 @@ def maxpool2d(x, dy, k, stride):
     return {"y": y.permute(0, 2, 3, 1), "dx": x.grad.permute(0, 2, 3, 1)}
 
 
-def flatten_dense(x, W, b, dz):
+def flatten_dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
     h, w, c = x.shape[1:]
     order = np.arange(h * w * c).reshape(h, w, c).transpose(2, 0, 1).reshape(-1)
     layer = nn.Linear(*W.shape, dtype=torch.from_numpy(W).dtype)
@@ -153,14 +156,15 @@ def flatten_dense(x, W, b, dz):
     return {"z": z, "dx": x.grad.permute(0, 2, 3, 1), "dW": layer.weight.grad.T[np.argsort(order)]}
 
 
-def dropout(h, mask, keep_prob, dy):
+def dropout(h: Array, mask: Array, keep_prob: float, dy: Array) -> Out:
     h = leaf(h)  # F.dropout draws its own mask; an explicit one is a multiplication
     y = h * torch.from_numpy(mask) / keep_prob
     y.backward(torch.from_numpy(dy))
     return {"y": y, "dh": h.grad}
 
 
-def _run(opt_class, W, grads, **hyper):
+def _run(opt_class: type[torch.optim.Optimizer], W: Array, grads: list[Array],
+         **hyper: float) -> torch.Tensor:
     W = leaf(W)
     opt = opt_class([W], **hyper)
     for g in grads:
@@ -169,15 +173,15 @@ def _run(opt_class, W, grads, **hyper):
     return W
 
 
-def sgd(W, grads, lr):
+def sgd(W: Array, grads: list[Array], lr: float) -> Out:
     return {"W (torch formula)": _run(torch.optim.SGD, W, grads, lr=lr)}
 
 
-def momentum(W, grads, lr, mu):
+def momentum(W: Array, grads: list[Array], lr: float, mu: float) -> Out:
     return {"W (torch formula)": _run(torch.optim.SGD, W, grads, lr=lr, momentum=mu)}
 
 
-def adam(W, grads, lr):
+def adam(W: Array, grads: list[Array], lr: float) -> Out:
     return {"W (torch formula)": _run(torch.optim.Adam, W, grads, lr=lr, eps=1e-8)}
 
 
