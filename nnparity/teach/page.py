@@ -44,7 +44,7 @@ def code(source: str) -> str:
 def helpers_of(function: Callable[..., Any], module: ModuleType) -> list[Callable[..., Any]]:
     """The functions of ``module`` that ``function`` calls by name (shown before it)."""
     names: list[str] = []
-    stack = [function.__code__]
+    stack = [inspect.unwrap(function).__code__]  # through jax.jit and other wrappers
     while stack:
         current = stack.pop()
         names += current.co_names
@@ -52,8 +52,9 @@ def helpers_of(function: Callable[..., Any], module: ModuleType) -> list[Callabl
     found = []
     for name in dict.fromkeys(names):
         value = getattr(module, name, None)
-        if inspect.isfunction(value) and value.__module__ == module.__name__ and value is not \
-                function and value.__name__ != "to_numpy":
+        plain = inspect.unwrap(value) if callable(value) else None
+        if inspect.isfunction(plain) and plain.__module__ == module.__name__ and value is not \
+                function and name != "to_numpy":
             found.append(value)
     return found
 

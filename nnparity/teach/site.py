@@ -66,9 +66,10 @@ def _block_section(block: Block, modules: dict[str, ModuleType | str]) -> str:
 def _tf32_section() -> str:
     found = gpu_report.latest()
     if found is None:
-        body = ("<p>TF32 (TensorFloat-32) lets an NVIDIA GPU round float32 matrix products to a "
-                "10-bit mantissa; a float32 parity check then fails by about 1e-3. It cannot be "
-                "recomputed on a CPU, so this section reads a committed report.</p>"
+        body = ("<p>TF32 (TensorFloat-32) lets an NVIDIA GPU round the inputs of float32 matrix "
+                "products to a 10-bit mantissa (a relative rounding of up to 2^-11, about 5e-4), "
+                "far above the float32 tolerance of 1e-5. It cannot be recomputed on a CPU, so "
+                "this section reads a committed report.</p>"
                 '<p class="note">No GPU measurement has been committed yet. '
                 f"{page.esc(gpu_report.HOW)}</p>")
     else:
