@@ -1,8 +1,8 @@
 """JAX, idiomatically, one function per building block of the teaching page.
 
 Each function is what the page shows in the JAX column and what it runs to measure parity: pure
-functions of ``jax.numpy`` / ``jax.nn`` / ``jax.lax`` / ``optax``, the backward pass by
-``jax.vjp`` (or ``jax.value_and_grad`` for a scalar loss). JAX's layout is the reference's
+functions of ``jax.numpy`` / ``jax.nn`` / ``jax.lax`` / ``optax`` under ``jax.jit``, the backward
+pass by ``jax.vjp`` (or ``jax.value_and_grad`` for a scalar loss). JAX's layout is the reference's
 (NHWC, HWIO). Float64 needs x64: the page calls every function inside :func:`context`
 (``jax.enable_x64(True)``, thread-local), so importing this module changes no global setting.
 """
