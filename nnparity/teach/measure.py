@@ -83,7 +83,6 @@ def measure(block: Block, module: ModuleType, dtype: str) -> Measurement:
     actual = call(module, block.function, **inputs)
     tol = tolerance(dtype, "cnn" if block.key in CNN_BLOCKS else "mlp")
     comparisons = tuple(
-        compare_tensor("block", name, value.reshape(np.shape(expected[name])), expected[name],
-                       tol)
-        for name, value in actual.items() if name in expected)
+        compare_tensor("block", name, actual[name].reshape(np.shape(value)), value, tol)
+        for name, value in expected.items() if name in actual)  # in the reference's order
     return Measurement(dtype, comparisons)
