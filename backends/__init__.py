@@ -1,4 +1,4 @@
-"""Backends (numpy, torch, tensorflow) behind one protocol, plus layouts and parity judging."""
+"""Backends (numpy, torch, tensorflow, jax) behind one protocol, plus layouts and parity judging."""
 
 from .protocol import Backend
 from .registry import BackendUnavailable, available, get, reason, status

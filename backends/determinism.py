@@ -158,6 +158,8 @@ def describe() -> dict[str, Any]:
         "torch": _version("torch"),
         "tensorflow": _version("tensorflow", "tensorflow-cpu"),
         "keras": _version("keras"),
+        "jax": _version("jax"),
+        "optax": _version("optax"),
         "platform": platform.platform(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),

@@ -330,8 +330,9 @@ class JaxTrainer:
             return np.array(_output(tensors))
 
     def params(self) -> Params:
-        return {k: layout.from_framework(FRAMEWORK, k, np.asarray(p), self.spec)
-                for k, p in self._params.items()}
+        """In the spec's parameter order (a dict out of ``jax.jit`` has its keys sorted)."""
+        return {k: layout.from_framework(FRAMEWORK, k, np.asarray(self._params[k]), self.spec)
+                for k in self.spec.param_shapes()}
 
     def state(self) -> State:
         slots: dict[str, dict[str, np.ndarray]] = {}

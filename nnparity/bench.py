@@ -3,8 +3,10 @@
 Each benchmark times the same work on every installed backend and reports the ratio to the
 NumPy reference (MLP) or to PyTorch (CNN). The MLP benchmarks train one epoch on synthetic data of
 MNIST's size (float32, seeded), the same batches for every backend, plain SGD; the CNN one times an
-Adam step of the three-framework notes' net. Warm-up steps are excluded (TensorFlow traces its
-``tf.function`` there). Times are wall-clock seconds, the best of ``repeats`` runs.
+Adam step of the three-framework notes' net. Warm-up steps are excluded from the timings and the
+first of them is reported on its own (``first_step``): that is where TensorFlow traces its
+``tf.function`` and XLA compiles the JAX backend's program, once per spec. Times are wall-clock
+seconds, the best of ``repeats`` runs.
 """
 
 from __future__ import annotations
@@ -48,11 +50,13 @@ MLP_BENCHMARKS = (
 
 @dataclass
 class Timing:
-    """Seconds per unit of work for one benchmark and backend."""
+    """Seconds per unit of work for one benchmark and backend, and of the first training step
+    (tracing and compilation included; not part of ``seconds``)."""
 
     benchmark: str
     backend: str
     seconds: float
+    first_step: float = float("nan")
     ratio: float = float("nan")
 
 
@@ -79,8 +83,17 @@ def _mlp_spec(bench: MLPBenchmark) -> MLPSpec:
                    dtype="float32")
 
 
-def time_mlp_epoch(bench: MLPBenchmark, backend_name: str, rows: int, repeats: int) -> float:
-    """Seconds for ``rows // batch`` SGD steps of ``bench`` on ``backend_name`` (float32)."""
+def _first_step(step: Callable[[], object]) -> float:
+    """Seconds of one call of ``step`` (the first: tracing and compilation included)."""
+    started = time.perf_counter()
+    step()
+    return time.perf_counter() - started
+
+
+def time_mlp_epoch(bench: MLPBenchmark, backend_name: str, rows: int,
+                   repeats: int) -> tuple[float, float]:
+    """``(seconds for rows // batch SGD steps, seconds of the first step)`` of ``bench`` on
+    ``backend_name`` (float32)."""
     spec = _mlp_spec(bench)
     rng = np.random.default_rng(0)
     x = rng.random((rows, MNIST_WIDTH), dtype=np.float32)
@@ -92,14 +105,15 @@ def time_mlp_epoch(bench: MLPBenchmark, backend_name: str, rows: int, repeats: i
     variant = backend.optimizer_variant
     trainer = backend.trainer(spec, init_params(spec, "xavier", 0),
                               Optimizer("sgd", lr=0.01, variant=variant))
-    for xb, yb in batches[:5]:
+    first = _first_step(lambda: trainer.step(*batches[0]))
+    for xb, yb in batches[1:5]:
         trainer.step(xb, yb)
 
     def epoch() -> None:
         for xb, yb in batches:
             trainer.step(xb, yb)
 
-    return _best_of(repeats, epoch)
+    return _best_of(repeats, epoch), first
 
 
 def run_mlp_benchmarks(
@@ -111,7 +125,7 @@ def run_mlp_benchmarks(
     for bench in MLP_BENCHMARKS:
         row = []
         for name in backends:
-            timing = Timing(bench.name, name, time_mlp_epoch(bench, name, rows, repeats))
+            timing = Timing(bench.name, name, *time_mlp_epoch(bench, name, rows, repeats))
             row.append(timing)
             if report:
                 report(timing)
@@ -149,9 +163,10 @@ def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
     return 2.0 * size**3 / _best_of(repeats, lambda: a @ b)
 
 
-def time_cnn_step(backend_name: str, repeats: int) -> float:
-    """Seconds for one Adam step of the three-framework notes' CNN at batch 50, float32,
-    explicit dropout mask drawn by the trainer (best of ``repeats`` after two warm-up steps)."""
+def time_cnn_step(backend_name: str, repeats: int) -> tuple[float, float]:
+    """``(seconds, seconds of the first step)`` for one Adam step of the three-framework notes'
+    CNN at batch 50, float32, explicit dropout mask drawn by the trainer (best of ``repeats``
+    after two warm-up steps)."""
     spec = CNNSpec.seed002(dtype="float32")
     rng = np.random.default_rng(0)
     x = rng.random((CNN_BATCH, *spec.input_shape), dtype=np.float32)
@@ -160,9 +175,9 @@ def time_cnn_step(backend_name: str, repeats: int) -> float:
     variant = backend.optimizer_variant
     trainer = backend.trainer(spec, init_params(spec, seed=0),
                               Optimizer("adam", lr=1e-4, variant=variant))
-    for _ in range(2):
-        trainer.step(x, y)
-    return _best_of(repeats, lambda: trainer.step(x, y))
+    first = _first_step(lambda: trainer.step(x, y))
+    trainer.step(x, y)
+    return _best_of(repeats, lambda: trainer.step(x, y)), first
 
 
 def run_cnn_benchmarks(
@@ -173,7 +188,7 @@ def run_cnn_benchmarks(
     name = f"notes' CNN, one Adam step, batch {CNN_BATCH}"
     timings = []
     for backend in backends:
-        timing = Timing(name, backend, time_cnn_step(backend, repeats))
+        timing = Timing(name, backend, *time_cnn_step(backend, repeats))
         timings.append(timing)
         if report:
             report(timing)
@@ -206,10 +221,10 @@ def cnn_markdown(timings: list[Timing], peak: float, flops: float) -> str:
     """Markdown: backend, seconds per step, ratio, share of the float32 matmul peak."""
     base = "torch" if any(t.backend == "torch" for t in timings) else "numpy"
     lines = [f"| notes' CNN, one Adam step, batch {CNN_BATCH}, float32 | seconds / step | "
-             f"x {base} | GFLOP/s | share of NumPy matmul peak |",
-             "|---|---:|---:|---:|---:|"]
+             f"x {base} | GFLOP/s | share of NumPy matmul peak | first step (s) |",
+             "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {t.backend} | {t.seconds:.4f} | {t.ratio:.2f} | {flops / t.seconds / 1e9:.1f} | "
-              f"{100 * flops / t.seconds / peak:.0f} % |" for t in timings]
+              f"{100 * flops / t.seconds / peak:.0f} % | {t.first_step:.3f} |" for t in timings]
     lines.append(f"\nStep: {flops / 1e9:.2f} GFLOP; float32 matmul peak (2048^2 NumPy matmul, "
                  f"same run): {peak / 1e9:.1f} GFLOP/s.")
     return "\n".join(lines)
@@ -217,8 +232,9 @@ def cnn_markdown(timings: list[Timing], peak: float, flops: float) -> str:
 
 def markdown_table(timings: list[Timing], rows: int) -> str:
     """Markdown: benchmark, backend, seconds per epoch, ratio to the reference."""
-    lines = [f"| benchmark ({rows} rows, float32) | backend | seconds / epoch | x reference |",
-             "|---|---|---:|---:|"]
-    lines += [f"| {t.benchmark} | {t.backend} | {t.seconds:.3f} | {t.ratio:.2f} |"
-              for t in timings]
+    lines = [f"| benchmark ({rows} rows, float32) | backend | seconds / epoch | x reference | "
+             "first step (s) |",
+             "|---|---|---:|---:|---:|"]
+    lines += [f"| {t.benchmark} | {t.backend} | {t.seconds:.3f} | {t.ratio:.2f} | "
+              f"{t.first_step:.3f} |" for t in timings]
     return "\n".join(lines)

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--rows and --repeats must be positive")
 
     def show(t: Timing) -> None:
-        print(f"{t.benchmark:<42} {t.backend:<11} {t.seconds:8.3f} s", flush=True)
+        print(f"{t.benchmark:<42} {t.backend:<11} {t.seconds:8.3f} s  (first step "
+              f"{t.first_step:.3f} s)", flush=True)
 
     print(machine_line())
     table = BENCHMARKS[args.model](names, args, show)

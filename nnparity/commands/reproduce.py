@@ -6,6 +6,7 @@ import argparse
 import re
 
 from nnparity.atomic import atomic_path
+from nnparity.backends import registry
 from nnparity.errors import InputError
 from nnparity.reproduce import ROWS, Outcome, markdown_table, reproduce
 
@@ -17,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="shortened runs, one seed (checks the pipeline, not the figures)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
-    parser.add_argument("--backend", default="numpy", help="numpy (default), torch, tensorflow")
+    parser.add_argument("--backend", default="numpy",
+                        help=f"one of {', '.join(registry.NAMES)} (default numpy)")
     parser.add_argument("-k", dest="pattern", help="only rows whose preset matches this regex")
     parser.add_argument("--data-dir", metavar="DIR", help="folder holding the IDX files")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")

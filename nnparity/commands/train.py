@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
 from nnparity.errors import InputError
 from nnparity.presets import PRESETS, preset
@@ -70,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shuffle per epoch (the BP lecture) or draw with replacement "
                         "(the three-framework notes)")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--backend", help="numpy (default), torch or tensorflow")
+    parser.add_argument("--backend", help=f"one of {', '.join(registry.NAMES)} (default numpy)")
     parser.add_argument("--metrics", metavar="FILE", help="write per-epoch metrics (.csv or .json)")
     parser.add_argument("--save", metavar="FILE", help="write the trained weights (.npz)")
     parser.add_argument("--checkpoint", metavar="FILE",

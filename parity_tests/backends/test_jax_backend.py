@@ -143,3 +143,51 @@ def test_optax_adam_bias_correction_is_float32_without_x64() -> None:
     with jax.enable_x64(True):
         on = abs(first_step() - exact) / exact
     assert off > 4e-6 and on < 1e-6
+
+
+# --- the layout traps, in JAX -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("size", "kernel", "stride"), [(8, 3, 2), (8, 4, 1), (9, 2, 2), (8, 5, 2)])
+def test_lax_same_padding_is_tensorflows_rule(size: int, kernel: int, stride: int) -> None:
+    """``lax``'s ``"SAME"`` pads as TensorFlow does (the odd pixel bottom/right), so the backend
+    passes the string; a symmetric ``k // 2`` pad shifts every window or changes the shape."""
+    import jax
+    from jax import lax
+
+    from nnparity.backends.jax_backend import DIMENSIONS
+    from nnparity.reference.conv import conv2d, padding_amounts
+
+    pads = padding_amounts((size, size), (kernel, kernel), stride, "SAME")
+    assert pads[0][0] != pads[0][1]  # asymmetric
+    assert [tuple(p) for p in lax.padtype_to_pads((size, size), (kernel, kernel),
+                                                  (stride, stride), "SAME")] == list(pads)
+    rng = np.random.default_rng(kernel)
+    x, k = rng.standard_normal((2, size, size, 3)), rng.standard_normal((kernel, kernel, 3, 2))
+    expected = conv2d(x, k, None, stride, "SAME")
+    with jax.enable_x64(True):
+        same = np.asarray(lax.conv_general_dilated(x, k, (stride, stride), "SAME",
+                                                   dimension_numbers=DIMENSIONS))
+        half = kernel // 2
+        symmetric = np.asarray(lax.conv_general_dilated(x, k, (stride, stride),
+                                                        [(half, half)] * 2,
+                                                        dimension_numbers=DIMENSIONS))
+    np.testing.assert_allclose(same, expected, rtol=0, atol=1e-13)
+    assert symmetric.shape != expected.shape or np.abs(symmetric - expected).max() > 0.05
+
+
+def test_reduce_window_same_pads_with_minus_infinity_bottom_right() -> None:
+    """A 2x2/2 SAME max-pool on a 9x8 map of negative numbers: one padded row at the bottom,
+    holding ``-inf`` (a zero pad would win every window of the last row)."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    from nnparity.reference.pool import maxpool2d
+
+    x = -1.0 - np.random.default_rng(9).uniform(size=(2, 9, 8, 3))
+    with jax.enable_x64(True):
+        pooled = np.asarray(lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1),
+                                              "SAME"))
+    np.testing.assert_array_equal(pooled, maxpool2d(x, 2, 2, "SAME"))
+    assert pooled.shape == (2, 5, 4, 3) and (pooled[:, -1] < 0).all()

@@ -1,6 +1,6 @@
 """The CNN mirror test (micrograd style): one conv + max-pool + dense computation written line by
-line three times, in NumPy by hand, in torch with autograd and in TensorFlow with a GradientTape,
-all float64, all equal.
+line four times, in NumPy by hand, in torch with autograd, in TensorFlow with a GradientTape and
+in JAX with ``jax.grad`` (``lax`` conv and ``reduce_window`` max-pool), all float64, all equal.
 
 The network, canonical (TensorFlow) layouts::
 
@@ -96,9 +96,37 @@ def tensorflow_tape() -> dict[str, np.ndarray]:
     return {name: v.numpy() for name, v in out.items()}
 
 
+def jax_grad() -> dict[str, np.ndarray]:
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    def forward(params, probes):
+        k, b1, w2, b2 = params
+        z1 = lax.conv_general_dilated(X, k, (1, 1), "SAME",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC")) + b1 + probes[0]
+        h1 = jax.nn.relu(z1)
+        pool = lax.reduce_window(h1, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+        f = pool.reshape(2, -1)
+        z2 = f @ w2 + b2 + probes[1]
+        loss = -jnp.sum(T * jax.nn.log_softmax(z2, axis=1))
+        return loss, (z1, h1, pool, z2)
+
+    with jax.enable_x64(True):
+        params = tuple(jnp.asarray(a) for a in (K, B1, W2, B2))
+        probes = (jnp.zeros((2, 5, 4, 3)), jnp.zeros((2, 3)))
+        (loss, (z1, h1, pool, z2)), (grads, (d1, d2)) = jax.value_and_grad(
+            forward, argnums=(0, 1), has_aux=True)(params, probes)
+        dK, db1, dW2, db2 = grads
+        out = {"z1": z1, "h1": h1, "pool": pool, "z2": z2, "loss": loss, "d2": d2, "d1": d1,
+               "dW2": dW2, "db2": db2, "dK": dK, "db1": db1}
+        return {name: np.asarray(v) for name, v in out.items()}
+
+
 MIRRORS = {
     "torch": pytest.param(torch_autograd, marks=pytest.mark.torch, id="torch"),
     "tensorflow": pytest.param(tensorflow_tape, marks=pytest.mark.tensorflow, id="tensorflow"),
+    "jax": pytest.param(jax_grad, marks=pytest.mark.jax, id="jax"),
 }
 
 

@@ -1,8 +1,9 @@
-"""The mirror test (micrograd style): one tiny MLP written line by line three times, in NumPy by
-hand, in torch with autograd and in TensorFlow with a GradientTape, all float64, all equal.
+"""The mirror test (micrograd style): one tiny MLP written line by line four times, in NumPy by
+hand, in torch with autograd, in TensorFlow with a GradientTape and in JAX with ``jax.grad``
+(deltas as gradients of zero probes added to ``z``), all float64, all equal.
 
 The network: ``x [3, 2] -> z1 = x W1 + b1 [3, 3] -> h1 = sigmoid(z1) -> z2 = h1 W2 + b2 [3, 2]``,
-softmax cross-entropy summed over the batch against one-hot targets ``t``. Read the three
+softmax cross-entropy summed over the batch against one-hot targets ``t``. Read the four
 functions side by side: that is what "framework equivalence" means here.
 """
 
@@ -73,9 +74,34 @@ def tensorflow_tape() -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in out.items()}
 
 
+def jax_grad() -> dict[str, np.ndarray]:
+    import jax
+    import jax.numpy as jnp
+
+    def forward(params, probes):
+        w1, b1, w2, b2 = params
+        z1 = X @ w1 + b1 + probes[0]
+        h1 = jax.nn.sigmoid(z1)
+        z2 = h1 @ w2 + b2 + probes[1]
+        log_p = jax.nn.log_softmax(z2, axis=1)
+        loss = -jnp.sum(T * log_p)
+        return loss, (z1, h1, z2)
+
+    with jax.enable_x64(True):
+        params = tuple(jnp.asarray(a) for a in (W1, B1, W2, B2))
+        probes = (jnp.zeros((3, 3)), jnp.zeros((3, 2)))
+        (loss, (z1, h1, z2)), (grads, (d1, d2)) = jax.value_and_grad(
+            forward, argnums=(0, 1), has_aux=True)(params, probes)
+        dW1, db1, dW2, db2 = grads
+        out = {"z1": z1, "h1": h1, "z2": z2, "loss": loss, "d2": d2, "d1": d1,
+               "dW2": dW2, "db2": db2, "dW1": dW1, "db1": db1}
+        return {k: np.asarray(v) for k, v in out.items()}
+
+
 MIRRORS = {
     "torch": pytest.param(torch_autograd, marks=pytest.mark.torch, id="torch"),
     "tensorflow": pytest.param(tensorflow_tape, marks=pytest.mark.tensorflow, id="tensorflow"),
+    "jax": pytest.param(jax_grad, marks=pytest.mark.jax, id="jax"),
 }
 
 

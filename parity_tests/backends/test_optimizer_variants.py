@@ -1,8 +1,9 @@
 """The reference's optimiser variants against the frameworks' own optimisers, step by step.
 
-``torch`` must reproduce ``torch.optim.SGD``/``Adam`` and ``keras`` must reproduce
-``keras.optimizers.SGD``/``Adam`` to float64 rounding; the two Adam variants themselves differ
-(epsilon placement, Keras' float32 hyperparameters), and one test shows by how much.
+``torch`` must reproduce ``torch.optim.SGD``/``Adam`` (and the JAX backend's
+``optax.sgd``/``adam``) and ``keras`` must reproduce ``keras.optimizers.SGD``/``Adam`` to float64
+rounding; the two Adam variants themselves differ (epsilon placement, Keras' float32
+hyperparameters), and one test shows by how much.
 """
 
 from __future__ import annotations
@@ -70,6 +71,27 @@ def test_torch_variant_equals_torch_optim(config: str) -> None:
         got.append({k: t.detach().numpy().copy() for k, t in zip(params, tensors, strict=True)})
     worst = _worst(got, _reference(optimizer, params, grads))
     print(f"torch.optim {config}: max rel {worst:.1e}")
+    assert worst <= FLOAT64_WATCH
+
+
+@pytest.mark.jax
+@pytest.mark.parametrize("config", CONFIGS)
+def test_torch_variant_equals_the_jax_backends_optax(config: str) -> None:
+    import optax
+
+    from nnparity.backends.jax_backend import scope, transformation
+
+    optimizer = Optimizer(**CONFIGS[config], variant="torch")
+    params, grads = _problem()
+    with scope():
+        tx = transformation(optimizer)
+        current, state, got = params, tx.init(params), []
+        for g in grads:
+            updates, state = tx.update(g, state, current)
+            current = optax.apply_updates(current, updates)
+            got.append({k: np.asarray(v) for k, v in current.items()})
+    worst = _worst(got, _reference(optimizer, params, grads))
+    print(f"optax {config}: max rel {worst:.1e}")
     assert worst <= FLOAT64_WATCH
 
 

@@ -1,4 +1,4 @@
-"""Max-pool ties against both frameworks: the documented rule (``reference/pool.py``) is that a
+"""Max-pool ties against every framework: the documented rule (``reference/pool.py``) is that a
 window whose maximum is held by several cells sends its whole gradient to the **first** of them
 in row-major window order (rows top to bottom, each left to right).
 
@@ -77,10 +77,24 @@ def tensorflow_pool_gradient(x: np.ndarray, k: int, s: int, padding: str,
     return tape.gradient(y, t, output_gradients=tf.constant(dy)).numpy()
 
 
+def jax_pool_gradient(x: np.ndarray, k: int, s: int, padding: str,
+                      dy: np.ndarray) -> np.ndarray:
+    """``dL/dx`` of ``lax.reduce_window`` max on NHWC (JAX's own SAME), by ``jax.vjp``."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    with jax.enable_x64(True):
+        _, pullback = jax.vjp(lambda t: lax.reduce_window(t, -jnp.inf, lax.max, (1, k, k, 1),
+                                                          (1, s, s, 1), padding), jnp.asarray(x))
+        return np.asarray(pullback(jnp.asarray(dy))[0])
+
+
 FRAMEWORKS = {
     "torch": pytest.param(torch_pool_gradient, marks=pytest.mark.torch, id="torch"),
     "tensorflow": pytest.param(tensorflow_pool_gradient, marks=pytest.mark.tensorflow,
                                id="tensorflow"),
+    "jax": pytest.param(jax_pool_gradient, marks=pytest.mark.jax, id="jax"),
 }
 
 

@@ -14,6 +14,7 @@ def test_bench_mlp_on_numpy_prints_a_ratio_table(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "| seed000 MNIST [784-30-20-10], batch 20 | numpy |" in out
     assert "| 1.00 |" in table.read_text()
+    assert "first step (s)" in table.read_text()
 
 
 @pytest.mark.parametrize(

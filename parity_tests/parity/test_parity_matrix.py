@@ -22,7 +22,7 @@ from nnparity.backends import registry
 from nnparity.backends.numpy_backend import NumpyBackend
 from nnparity.reference.train import NumpyTrainer
 
-FRAMEWORKS = ("torch", "tensorflow")
+FRAMEWORKS = tuple(name for name in registry.NAMES if name != "numpy")
 DEFAULT = {case.name for case in cases.select("default")}
 NAME = re.compile(r"^(?P<activation>\w+)-(?P<loss>l2|ce)-(?P<reduction>sum|mean)-wd(?P<wd>\S+?)-"
                   r"(?P<optimizer>sgd|momentum|adam)-(?P<dtype>f64|f32)-b(?P<batch>\d+)-"
