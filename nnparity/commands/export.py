@@ -6,15 +6,12 @@ import argparse
 import sys
 
 from nnparity.atomic import write_text
-from nnparity.export import jax_file, keras_file, numpy_file, source, torch_file
+from nnparity.export import source
 from nnparity.export.graph import network
+from nnparity.export.writers import VARIANTS, WRITERS
 from nnparity.reference.optim import OPTIMIZERS
 
 HELP = "print a standalone PyTorch, Keras, JAX or NumPy model file for a spec or a preset"
-
-WRITERS = {"torch": torch_file.write, "keras": keras_file.write, "jax": jax_file.write,
-           "numpy": numpy_file.write}
-VARIANTS = {"torch": "torch", "keras": "keras", "jax": "torch", "numpy": "torch"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

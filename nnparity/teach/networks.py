@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnparity.atomic import write_text
-from nnparity.commands.export import VARIANTS, WRITERS
 from nnparity.export import source
 from nnparity.export.graph import Act, Conv, Dense, Dropout, Flatten, Layer, Network, Pool, network
+from nnparity.export.writers import VARIANTS, WRITERS
 
 SEED_NETWORKS = (
     ("seed000-iris", "The BP lecture's MLP (iris)"),

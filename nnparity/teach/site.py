@@ -8,6 +8,7 @@ now, the training curves come from a run made now (or from metrics files given).
 
 from __future__ import annotations
 
+import inspect
 import platform
 import time
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
+
+import numpy as np
 
 from nnparity.atomic import write_text
 from nnparity.backends.compare import TOLERANCES
@@ -39,7 +42,7 @@ def _version(name: str) -> str:
 
 
 def _block_section(block: Block, modules: dict[str, ModuleType | str]) -> str:
-    sources = "\n\n".join(f"# {name}\n" + page.inspect.getsource(fn)
+    sources = "\n\n".join(f"# {name}\n" + inspect.getsource(fn)
                           for name, fn in block.sources())
     cols = [("NumPy reference (extracted from the source now)", page.code(sources))]
     results: list[tuple[Framework, str | list[Measurement]]] = []
@@ -102,7 +105,7 @@ def _figures_section(out: Path, metrics: list[Path]) -> str:
     for record in history.epochs:
         for key, values in columns.items():
             values.append(getattr(record, key))
-    figures.training_curves(plt, {k: figures.np.array(v) for k, v in columns.items()},
+    figures.training_curves(plt, {k: np.array(v) for k, v in columns.items()},
                             LIVE_RUN, out / "figures" / f"train-{LIVE_RUN}.svg")
     parts += [f"<h3>Training: the BP lecture's iris network ({LIVE_RUN})</h3>",
               f"<p>Source run: <code>nnparity train --preset {LIVE_RUN}</code> (numpy backend, "
@@ -152,7 +155,7 @@ def build(out: Path, metrics: list[Path] | None = None) -> Path:
         nav.append((block.key, block.title))
     for trap in TRAPS:
         parts.append(page.section(trap.key, trap.title, page.trap_body(
-            trap.text, page.inspect.getsource(trap.run), trap.run(loaded)), "trap"))
+            trap.text, inspect.getsource(trap.run), trap.run(loaded)), "trap"))
         nav.append((trap.key, trap.title))
     parts.append(_tf32_section())
     nav.append(("trap-tf32", "Trap: TF32 on a GPU"))
