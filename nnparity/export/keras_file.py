@@ -10,7 +10,7 @@ written as a function: ``keras.regularizers.L2`` casts its factor through float3
 from __future__ import annotations
 
 from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
-from .text import header
+from .text import build_extras, custom_layers, header
 
 ACTIVATIONS = {"sigmoid": '"sigmoid"', "tanh": '"tanh"', "relu": '"relu"',
                "identity": '"linear"', "relu3": "relu3", "leaky_relu": "leaky_relu"}
@@ -88,6 +88,7 @@ def write(net: Network) -> str:
         + f'DTYPE = "{net.dtype}"  # every layer and the loss; hyperparameters stay float32\n'
         + f"WEIGHT_DECAY = {net.weight_decay!r}  # lambda: 0.5 * lambda * sum(W ** 2), weights",
         *(FUNCTIONS[k] for k in sorted(kinds & set(FUNCTIONS))),
+        custom_layers({k: k for k in kinds & set(FUNCTIONS)}),
         PENALTY if net.weight_decay else "",
         HALF_SQUARED.format(what="summed" if net.reduction == "sum" else "averaged",
                             scale="" if net.reduction == "sum" else " / keras.ops.shape(o)[0]")
@@ -101,7 +102,8 @@ def write(net: Network) -> str:
         '    """Model, optimiser and loss, as `nnparity check --model-file FILE:build` loads."""\n'
         f"    optimizer = {OPTIMIZERS[opt.name].format(**opt.to_dict())}\n"
         f"    loss = {loss}\n"
-        "    return {\"model\": model(), \"optimizer\": optimizer, \"loss\": loss}",
+        "    return {\"model\": model(), \"optimizer\": optimizer, \"loss\": loss"
+        f"{build_extras(net)}}}",
         "if __name__ == \"__main__\":\n"
         "    import numpy as np\n\n"
         "    keras.config.set_floatx(DTYPE)  # fit's loss bookkeeping in DTYPE too\n"

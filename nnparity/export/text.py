@@ -32,3 +32,20 @@ def shapes_constant(net: Network) -> str:
     """``SHAPES = {...}``: canonical name -> shape, one per line."""
     rows = "".join(f'    "{name}": {tuple(shape)!r},\n' for name, shape in net.shapes.items())
     return f"SHAPES = {{\n{rows}}}\n"
+
+
+def build_extras(net: Network) -> str:
+    """Keys ``build()`` adds for ``nnparity check --model-file``: the canonical NHWC input
+    shape of a CNN, which a model does not declare."""
+    if len(net.input_shape) != 3:
+        return ""
+    return f', "input_shape": {tuple(net.input_shape)!r}'
+
+
+def custom_layers(names: dict[str, str]) -> str:
+    """``NNPARITY_LAYERS``: which custom module or function computes which reference
+    activation (read by ``nnparity check --model-file``)."""
+    if not names:
+        return ""
+    entries = ", ".join(f'"{k}": "{v}"' for k, v in sorted(names.items()))
+    return f"NNPARITY_LAYERS = {{{entries}}}  # for nnparity check --model-file"

@@ -10,7 +10,7 @@ flatten is NCHW order; weight decay as the optimiser's ``weight_decay`` on weigh
 from __future__ import annotations
 
 from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
-from .text import header
+from .text import build_extras, custom_layers, header
 
 ACTIVATIONS = {"sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "relu": "nn.ReLU()",
                "identity": "nn.Identity()", "leaky_relu": "nn.LeakyReLU(0.01)",
@@ -108,6 +108,7 @@ def write(net: Network) -> str:
         + f"DTYPE = torch.{net.dtype}\n"
         + f"WEIGHT_DECAY = {net.weight_decay!r}  # lambda: 0.5 * lambda * sum(W ** 2), weights",
         RELU3.strip() if "relu3" in kinds else "",
+        custom_layers({"ReLU3": "relu3"} if "relu3" in kinds else {}),
         HALF_SQUARED.strip() if net.loss == "l2" else "",
         "def model():\n"
         '    """The network, layer by layer (names as the reference\'s)."""\n'
@@ -122,7 +123,8 @@ def write(net: Network) -> str:
         "              {\"params\": others}]\n"
         f"    optimizer = {OPTIMIZERS[opt.name].format(**opt.to_dict())}\n"
         f"    loss = {LOSSES[net.loss].format(reduction=net.reduction)}\n"
-        "    return {\"model\": net, \"optimizer\": optimizer, \"loss\": loss}",
+        "    return {\"model\": net, \"optimizer\": optimizer, \"loss\": loss"
+        f"{build_extras(net)}}}",
         "if __name__ == \"__main__\":\n"
         "    parts = build()\n"
         "    torch.manual_seed(0)\n"
