@@ -79,7 +79,7 @@ def measure(block: Block, module: ModuleType, dtype: str) -> Measurement:
     """Run ``module``'s function for ``block`` on the example in ``dtype``; compare each output
     it returns with the reference's (outputs the framework does not expose are not compared)."""
     inputs = block.inputs(dtype)
-    expected = block.reference(block.inputs(dtype))
+    expected = block.reference(block.inputs(dtype))  # its own copy: nothing shared, nothing mutated
     actual = call(module, block.function, **inputs)
     tol = tolerance(dtype, "cnn" if block.key in CNN_BLOCKS else "mlp")
     comparisons = tuple(

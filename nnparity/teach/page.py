@@ -37,8 +37,7 @@ def math(latex: str) -> str:
 
 def code(source: str) -> str:
     """Highlighted Python."""
-    return highlight(inspect.cleandoc(source) if source.startswith(" ") else source,
-                     PythonLexer(), FORMATTER)
+    return highlight(source, PythonLexer(), FORMATTER)
 
 
 def helpers_of(function: Callable[..., Any], module: ModuleType) -> list[Callable[..., Any]]:

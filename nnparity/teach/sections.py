@@ -247,8 +247,9 @@ def _optimizer_blocks() -> list[Block]:
         Block("momentum", "Momentum: both frameworks' formulas",
               "PyTorch accumulates the gradient and scales by the learning rate at the update; "
               "Keras accumulates the scaled step. Each framework is compared with its own "
-              "formula (the reference implements both); with a constant learning rate they "
-              "agree.",
+              "formula (the reference implements both). With a constant learning rate the two "
+              "are the same update (v_keras = -lr v_torch), up to Keras' float32 rounding of "
+              "the learning rate and the momentum.",
               r"\text{torch: } v \leftarrow \mu v + g,\; W \leftarrow W - \eta v",
               r"\text{keras: } v \leftarrow \mu v - \eta g,\; W \leftarrow W + v",
               "W, g, v: any shape", ((optim, "_momentum"),), _momentum_example,
