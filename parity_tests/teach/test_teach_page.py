@@ -151,3 +151,15 @@ def test_the_traps_say_not_installed_without_frameworks() -> None:
         assert all(r[-1] == "not installed" for r in frameworks_rows)
         if trap.key in ("trap-flatten", "trap-same"):
             assert rows == [("not installed",)]
+
+
+def test_the_page_builds_without_any_framework(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(site, "load", lambda f: f"{f.requires} is not installed")
+    page = site.build(tmp_path).read_text()
+    for block in blocks():
+        section = _section(page, block.key)
+        assert section.count("not installed") >= 2 * len(FRAMEWORKS)
+        assert "data-framework" not in section
+    for trap in TRAPS:
+        assert "not installed" in _text(_section(page, trap.key)) or trap.key == "trap-adam"
