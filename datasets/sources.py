@@ -21,6 +21,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from nnparity.atomic import remove_leftovers, temp_prefix
+
 from .cache import cache_dir, env_dir, find_file, install_file, user_dirs, verify_file
 from .catalog import Dataset, FileSpec, get_dataset
 from .idx import DataError
@@ -113,7 +115,7 @@ def _progress_bar(total: int | None, desc: str):
 
 
 def _from_dir(ds: Dataset, folder: Path, missing: list[FileSpec], dest: Path,
-              copy: bool) -> tuple[dict[str, Path], str | None]:
+              copy: bool, log: Log = _quiet) -> tuple[dict[str, Path], str | None]:
     got: dict[str, Path] = {}
     reasons: list[str] = []
     for spec in missing:
@@ -128,6 +130,7 @@ def _from_dir(ds: Dataset, folder: Path, missing: list[FileSpec], dest: Path,
         except DataError as exc:
             got.pop(spec.name, None)
             reasons.append(str(exc))
+            log(f"rejected {paths[0]}: {exc}; trying the next source")
     return got, _summary(reasons)
 
 
@@ -154,7 +157,7 @@ def _from_url(base: str, missing: list[FileSpec], dest: Path, *, progress: bool,
     for spec in missing:
         url = base + spec.gz_name
         dest.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{spec.gz_name}.", suffix=".part", dir=dest)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(spec.gz_name), suffix=".part", dir=dest)
         os.close(fd)
         try:
             download(url, Path(tmp), progress=progress, log=log)
@@ -196,7 +199,10 @@ def fetch(name: str, from_dir: str | os.PathLike | None = None, *, progress: boo
     """Make ``name``'s four files available and verified; ``(where, {file name: path})``.
 
     Tries the sources in the order of the module docstring, file by file, and stops as soon as
-    every file is there. Raises :class:`SourceError` naming every source tried.
+    every file is there; a file of a user folder that fails its check is reported through
+    ``log`` before the next source is tried. Temporary files and folders left in the cache by
+    a fetch whose process is gone are removed first (and reported). Raises
+    :class:`SourceError` naming every source tried.
     """
     ds = get_dataset(name)
     dest = cache_dir(ds)
@@ -217,11 +223,15 @@ def fetch(name: str, from_dir: str | os.PathLike | None = None, *, progress: boo
         elif missing:
             tried.append(f"{label}: incomplete")
 
+    for folder in (dest, dest.parent):
+        for path in remove_leftovers(folder):
+            log(f"removed {path}: left by an interrupted fetch whose process is gone")
     if from_dir is not None:
-        attempt(f"--from {from_dir}", _from_dir(ds, Path(from_dir), missing, dest, copy=True))
+        attempt(f"--from {from_dir}",
+                _from_dir(ds, Path(from_dir), missing, dest, copy=True, log=log))
     env = env_dir()
     if missing and env is not None:
-        attempt(f"$NNPARITY_DATA={env}", _from_dir(ds, env, missing, dest, copy=False))
+        attempt(f"$NNPARITY_DATA={env}", _from_dir(ds, env, missing, dest, copy=False, log=log))
     if missing:
         attempt(f"cache {dest}", _from_cache(ds, missing, dest))
     for base in ds.urls:

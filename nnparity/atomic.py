@@ -4,13 +4,23 @@ leaves a partial file under the final name.
 
 A temporary file is created beside the destination (same folder, so the final ``os.replace`` is
 atomic), written by the caller, given the usual mode (``0666 & ~umask``; ``mkstemp`` makes
-``0600``) and renamed; on any error it is deleted.
+``0600``) and renamed; on any error it is deleted, and an ``OSError`` that names no file (a full
+disk: "[Errno 28] No space left on device") is raised again naming the destination. The folder
+must exist: user-named outputs are checked up front (:mod:`nnparity.outputs`) and caches create
+their own folders.
+
+Temporary names carry the writing process, ``.<name>~<host>~<pid>~<random>.part`` (see
+:func:`temp_prefix`), so that leftovers of a process killed outright (``kill -9``) can be told
+from a live writer's files and removed later (:func:`remove_leftovers`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,14 +30,21 @@ from pathlib import Path
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it to ``path``, else delete it."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".part",
+                                   dir=target.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write {target}: {exc.strerror}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, target)
+    except OSError as exc:
+        if exc.filename is not None or str(target) in str(exc):
+            raise
+        raise OSError(exc.errno, f"writing {target}: {exc.strerror or exc}") from None
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -48,3 +65,50 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+TEMP_NAME = re.compile(r"^\.(?P<name>.*)~(?P<host>[^~/]+)~(?P<pid>\d+)~[^~/]*$")
+"""A temporary name made with :func:`temp_prefix` (``.part`` files and work folders)."""
+
+
+def _host() -> str:
+    return socket.gethostname().replace("~", "-") or "localhost"
+
+
+def temp_prefix(name: str) -> str:
+    """``.<name>~<host>~<pid>~``: the prefix of this process's temporary files and folders."""
+    return f".{name}~{_host()}~{os.getpid()}~"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Delete the temporary files and folders in ``folder`` whose writer, a process of this host,
+    no longer exists; return what was deleted. Another host's or a live process's are kept."""
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    host = _host()
+    for entry in entries:
+        match = TEMP_NAME.match(entry.name)
+        if not match or match["host"] != host or not _gone(int(match["pid"])):
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:
+            continue
+        removed.append(entry)
+    return removed

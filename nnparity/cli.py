@@ -12,6 +12,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import zipfile
 from types import ModuleType
 
 from nnparity import __version__, commands
@@ -47,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(message: str) -> str:
+    """``message`` on one line: line breaks (from a file's names or values) shown escaped."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
@@ -59,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nnparity: interrupted", file=sys.stderr)
         return 130
+    except (zipfile.BadZipFile, EOFError) as exc:
+        if args.debug:
+            raise
+        print(f"nnparity {args.command}: error: a file is damaged or truncated "
+              f"({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 2
     except MemoryError as exc:
         if args.debug:
             raise
@@ -72,5 +84,5 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.exit_code if isinstance(exc, NnparityError) else 2
         if isinstance(exc, FloatingPointError):
             code = 1
-        print(f"nnparity {args.command}: error: {exc}", file=sys.stderr)
+        print(f"nnparity {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return code

@@ -51,6 +51,7 @@ from typing import Any
 
 from nnparity.atomic import atomic_path
 from nnparity.backends.compare import FLOAT64_WATCH, Comparison, describe_divergence, tolerance
+from nnparity.outputs import output_file
 
 SCHEMA = "nnparity.report"
 SCHEMA_VERSION = 1
@@ -257,16 +258,8 @@ def to_junit(results: Sequence[CaseResult], suite: str = "nnparity.check",
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
-    """Raise ``OSError`` with a clear message if ``path`` cannot be written (checked up front)."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise OSError(f"cannot write {target}: it is a directory")
-    if not folder.is_dir():
-        raise OSError(f"cannot write {target}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise OSError(f"cannot write {target}: folder {folder} is not writable")
-    return target
+    """``path`` checked up front as an output file (:func:`nnparity.outputs.output_file`)."""
+    return output_file(path)
 
 
 def atomic_write(path: str | os.PathLike[str], text: str) -> None:

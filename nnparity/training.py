@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -22,12 +23,14 @@ from nnparity.datasets import catalog
 from nnparity.datasets.load import load_idx_dataset
 from nnparity.datasets.named import load_embedded
 from nnparity.datasets.split import Split
-from nnparity.errors import InputError
+from nnparity.errors import CheckFailed, InputError
 from nnparity.memory import EVAL_ROWS, check_memory, estimate_bytes
 from nnparity.progress import Progress
 from nnparity.reference import CNNSpec, ConvBlock, MLPSpec, Optimizer, Spec, init_params
+from nnparity.reference.family import family_of
 from nnparity.reference.train import EpochRecord, History, Trainer, predict_all, train
-from nnparity.weights import load_weights, save_weights
+from nnparity.resume import checkpoint_meta, load_checkpoint
+from nnparity.weights import save_weights
 
 
 @dataclass
@@ -94,6 +97,9 @@ def load_split(config: TrainConfig, data_dir: str | None = None) -> Split:
         return load_embedded(config.dataset, seed=config.seed, n_train=config.n_train)
     x_train, y_train = load_idx_dataset(config.dataset, "train", data_dir=data_dir)
     x_test, y_test = load_idx_dataset(config.dataset, "test", data_dir=data_dir)
+    if config.n_train and config.n_train > len(x_train):
+        raise InputError(f"--n-train {config.n_train} is more than the {len(x_train)} training "
+                         f"rows of {config.dataset}")
     if config.n_train:
         keep = np.sort(np.random.default_rng(config.seed).permutation(len(x_train))[
             :config.n_train])
@@ -150,6 +156,15 @@ SPEC_BUILDERS: dict[str, Callable[[TrainConfig, Split], Spec]] = {
 }
 
 
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "mlp": {},
+    "cnn": {"layers": (1024, 10), "activations": ("relu", "identity"), "init": "seed002",
+            "reduction": "mean"},
+}
+"""Defaults per model family where :class:`TrainConfig`'s (the BP lecture's iris MLP) do not
+fit, applied by ``train --model`` without a preset."""
+
+
 def make_spec(config: TrainConfig, split: Split) -> Spec:
     """The spec of the run, of the family ``config.model`` names (input width or image shape
     taken from the data)."""
@@ -177,6 +192,19 @@ def make_optimizer(config: TrainConfig) -> Optimizer:
                      eps=config.eps, variant=config.variant or native)
 
 
+DIVERGENCE_FACTOR = 1000.0
+"""An epoch whose mean loss exceeds this multiple of the starting loss (the run's first batch,
+before any update) is called diverging."""
+
+
+class Diverged(CheckFailed):
+    """Training stopped at a diverging epoch (``stop_on_divergence``): exit 1."""
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def run_training(
     config: TrainConfig,
     *,
@@ -187,45 +215,72 @@ def run_training(
     on_step: Callable[[Trainer, int, np.ndarray, np.ndarray], None] | None = None,
     progress: bool = False,
     force: bool = False,
+    reset_optimizer: bool = False,
+    stop_on_divergence: bool = False,
+    warn: Callable[[str], None] = _warn,
 ) -> TrainResult:
-    """Train as configured; continue from ``resume`` (a checkpoint) when given. ``progress``
-    shows each epoch's steps (a bar on a terminal, occasional plain lines in logs). A run whose
-    memory estimate exceeds what is available is refused (``InputError``) unless ``force``."""
+    """Train as configured; continue from ``resume`` (a checkpoint, checked by
+    :func:`nnparity.resume.load_checkpoint`; ``reset_optimizer`` starts its optimiser state
+    afresh) when given. ``progress`` shows each epoch's steps (a bar on a terminal, occasional
+    plain lines in logs). A run whose memory estimate exceeds what is available is refused
+    (``InputError``) unless ``force``. The first epoch whose loss exceeds ``DIVERGENCE_FACTOR``
+    times the starting loss (kept in checkpoints) is reported through ``warn`` (with its epoch
+    and the word "diverging"); with ``stop_on_divergence`` training stops there with
+    :class:`Diverged`, and the checkpoint keeps the last good epoch."""
     split = load_split(config, data_dir)
     spec = make_spec(config, split)
     if config.batch > len(split.x_train):
         raise InputError(f"--batch {config.batch} is larger than the {len(split.x_train)} "
                          f"training rows of {config.dataset}")
-    check_memory(run_bytes(config, split, spec), "this training run",
-                 "lower --batch, --layers or --n-train", force)
     backend = registry.get(config.backend)
     optimizer = make_optimizer(config)
-    params, state, start = init_params(spec, config.init, config.seed), None, 0
+    check_memory(run_bytes(config, split, spec), "this training run",
+                 "lower --batch, --layers or --n-train", force)
     if resume:
-        saved = load_weights(resume)
-        if saved.spec != spec:
-            raise InputError(f"{resume}: checkpoint spec does not match this run's configuration")
-        params, state, start = saved.params, saved.state, int(saved.meta.get("epoch", 0))
+        resumed = load_checkpoint(resume, spec, optimizer, config.backend, config.epochs,
+                                  reset_optimizer=reset_optimizer)
+        params, state, start, first = (resumed.params, resumed.state, resumed.epoch,
+                                       resumed.first_loss)
+    else:
+        params, state, start, first = init_params(spec, config.init, config.seed), None, 0, None
     trainer = backend.trainer(spec, params, optimizer, state)
     steps = len(split.x_train) // config.batch
     bar: list[Progress] = []
+    first_loss: list[float] = [] if first is None else [first]
+    saved: list[int] = []
+    warned: list[int] = []
 
     def step_started(trainer: Trainer, step: int, x: np.ndarray, y: np.ndarray) -> None:
         if progress:
             if step % steps == 0:
                 bar[:] = [Progress(steps, f"epoch {step // steps + 1}/{config.epochs}")]
             bar[0].update()
+        if not first_loss:
+            with np.errstate(all="ignore"):
+                first_loss[:] = [family_of(spec).model.loss(spec, trainer.params(), x, y)]
         if on_step:
             on_step(trainer, step, x, y)
 
     def epoch_done(record: EpochRecord) -> None:
         for b in bar:
             b.close()
-        if checkpoint:
+        diverging = record.loss > DIVERGENCE_FACTOR * max(first_loss[0], 1e-12)
+        if checkpoint and not (diverging and stop_on_divergence):
             save_weights(checkpoint, spec, trainer.params(), trainer.state(),
-                         meta={"epoch": record.epoch, "config": _jsonable(config)})
+                         meta=checkpoint_meta(record.epoch, optimizer, config.backend,
+                                              first_loss[0], _jsonable(config)))
+            saved[:] = [record.epoch]
         if on_epoch:
             on_epoch(record)
+        if diverging and not warned:
+            warned.append(record.epoch)
+            warn(f"epoch {record.epoch}: loss {record.loss:.6g} is over "
+                 f"{DIVERGENCE_FACTOR:.0f}x the starting loss {first_loss[0]:.6g}: diverging "
+                 "(lower --lr)")
+            if stop_on_divergence:
+                kept = f"; {checkpoint} keeps epoch {saved[0]}" if saved else ""
+                raise Diverged(f"stopped at epoch {record.epoch}: diverging "
+                               f"(--stop-on-divergence){kept}")
 
     history = train(trainer, split.x_train, split.y_train, split.x_test, split.y_test,
                     epochs=config.epochs, batch=config.batch, seed=config.seed,

@@ -2,8 +2,9 @@
 
 Layout inside the archive: ``spec`` (the spec as JSON text), ``meta`` (JSON text: anything the
 caller adds, e.g. the epoch), ``param/<name>`` and ``state/<name>`` arrays in the canonical layout.
-Nothing is ever unpickled (``allow_pickle=False``); loading checks names, shapes and dtypes
-against the spec and refuses anything else with a one-line ``ValueError`` naming the file.
+Nothing is ever unpickled (``allow_pickle=False``); loading checks names, shapes, dtypes (the
+spec's own) and finiteness against the spec and refuses anything else with a one-line
+``ValueError`` naming the file.
 Writes are atomic (:mod:`nnparity.atomic`).
 """
 
@@ -67,12 +68,17 @@ def load_weights(path: str | os.PathLike[str]) -> WeightsFile:
         if key not in arrays or arrays[key].dtype.kind != "U" or arrays[key].shape != ():
             raise ValueError(f"{path}: missing or malformed '{key}' entry")
     try:
-        spec = spec_from_dict(json.loads(str(arrays.pop("spec"))))
+        spec_data = json.loads(str(arrays.pop("spec")))
         meta = json.loads(str(arrays.pop("meta")))
-    except (json.JSONDecodeError, TypeError) as exc:
+    except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: the spec or meta entry is not valid JSON ({exc})") from None
-    except ValueError as exc:
+    try:
+        spec = spec_from_dict(spec_data)
+    except (ValueError, TypeError) as exc:
         raise ValueError(f"{path}: invalid spec: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: the meta entry must be a JSON object, got "
+                         f"{type(meta).__name__}")
     params = {k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")}
     state = {k.removeprefix("state/"): v for k, v in arrays.items() if k.startswith("state/")}
     stray = [k for k in arrays if not k.startswith(("param/", "state/"))]
@@ -85,22 +91,33 @@ def load_weights(path: str | os.PathLike[str]) -> WeightsFile:
 def _read(archive: Any, key: str, path: Path) -> np.ndarray:
     try:
         return archive[key]
-    except ValueError:
-        raise ValueError(f"{path}: entry '{key}' holds Python objects; refusing to unpickle") \
-            from None
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise ValueError(f"{path}: entry '{key}' holds Python objects; refusing to "
+                             "unpickle") from None
+        raise ValueError(f"{path}: entry '{key}' is damaged ({exc})") from None
+
+
+def check_names(path: str | os.PathLike[str], what: str, expected: Any, got: Any) -> None:
+    """``ValueError`` naming the file, ``what`` and the missing and unexpected names when the
+    keys of ``got`` are not those of ``expected``."""
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    if missing or extra:
+        raise ValueError(f"{path}: {what} (missing {missing or 'none'}, unexpected "
+                         f"{extra or 'none'})")
 
 
 def _check(path: Path, spec: Spec, params: dict[str, np.ndarray]) -> None:
     shapes = spec.param_shapes()
-    missing = [k for k in shapes if k not in params]
-    extra = [k for k in params if k not in shapes]
-    if missing or extra:
-        raise ValueError(f"{path}: parameter names do not match the spec "
-                         f"(missing {missing or 'none'}, unexpected {extra or 'none'})")
+    check_names(path, "parameter names do not match the spec", shapes, params)
     for name, shape in shapes.items():
         value = params[name]
         if value.shape != tuple(shape):
             raise ValueError(
                 f"{path}: {name} has shape {value.shape}, the spec needs {tuple(shape)}")
-        if value.dtype.kind != "f":
-            raise ValueError(f"{path}: {name} has dtype {value.dtype}, expected floating point")
+        if value.dtype != np.dtype(spec.dtype):
+            raise ValueError(f"{path}: {name} has dtype {value.dtype}, the spec's dtype is "
+                             f"{spec.dtype}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{path}: {name} holds non-finite values (nan or inf)")

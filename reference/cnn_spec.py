@@ -279,8 +279,8 @@ def _validate(spec: CNNSpec) -> None:
         raise ValueError(f"unknown dtype {spec.dtype!r}; known: {', '.join(DTYPES)}")
     if isinstance(spec.keep_prob, bool) or not 0 < spec.keep_prob <= 1:
         raise ValueError(f"keep_prob must be in (0, 1], got {spec.keep_prob!r}")
-    if not spec.weight_decay >= 0:
-        raise ValueError(f"weight_decay must be >= 0, got {spec.weight_decay!r}")
+    if not 0 <= spec.weight_decay < float("inf"):
+        raise ValueError(f"weight_decay must be >= 0 and finite, got {spec.weight_decay!r}")
     # Every feature map must stay non-empty; name the block that empties it.
     h, w, _ = spec.input_shape
     for i, block in enumerate(spec.conv, 1):

@@ -55,14 +55,16 @@ class Optimizer:
             raise ValueError(f"unknown optimizer {self.name!r}; known: {', '.join(OPTIMIZERS)}")
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r}; known: {', '.join(VARIANTS)}")
-        if not self.lr > 0:
-            raise ValueError(f"learning rate must be > 0, got {self.lr!r}")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"learning rate must be > 0 and finite, got {self.lr!r}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"Adam betas must be in [0, 1), got {self.beta1!r}, {self.beta2!r}")
         if self.eps is None:
             object.__setattr__(self, "eps", 1e-8 if self.variant == "torch" else 1e-7)
+        if not 0 < self.eps < math.inf:
+            raise ValueError(f"epsilon must be > 0 and finite, got {self.eps!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""

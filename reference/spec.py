@@ -138,8 +138,8 @@ def _validate(spec: MLPSpec) -> None:
         raise ValueError(f"unknown reduction {spec.reduction!r}; known: {', '.join(REDUCTIONS)}")
     if spec.dtype not in DTYPES:
         raise ValueError(f"unknown dtype {spec.dtype!r}; known: {', '.join(DTYPES)}")
-    if not spec.weight_decay >= 0:
-        raise ValueError(f"weight_decay must be >= 0, got {spec.weight_decay!r}")
+    if not 0 <= spec.weight_decay < float("inf"):
+        raise ValueError(f"weight_decay must be >= 0 and finite, got {spec.weight_decay!r}")
     out = spec.layers[-1]
     if spec.loss == "ce" and out < 2:
         raise ValueError(f"loss 'ce' needs an output width >= 2 (softmax over classes), got {out}")

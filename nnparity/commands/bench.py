@@ -22,6 +22,7 @@ from nnparity.bench import (
 from nnparity.datasets.sources import DatasetMissing
 from nnparity.errors import InputError
 from nnparity.memory import check_memory
+from nnparity.outputs import output_file
 
 HELP = "benchmark backends against the NumPy reference (ratios, one run)"
 
@@ -73,12 +74,18 @@ BENCHMARKS = {"mlp": mlp_table, "cnn": cnn_table}
 
 def run(args: argparse.Namespace) -> int:
     names = args.backends.split(",") if args.backends else registry.available()
+    unknown = [n for n in names if n not in registry.NAMES]
+    if unknown:
+        raise InputError(f"unknown backend{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(map(repr, unknown))}; known: {', '.join(registry.NAMES)}")
     if "numpy" not in names:
         raise InputError("--backends must include numpy: ratios are to the reference")
     for name in names:
         registry.get(name)
     if args.rows <= 0 or args.repeats <= 0:
         raise InputError("--rows and --repeats must be positive")
+    if args.markdown:
+        output_file(args.markdown)
 
     def show(t: Timing) -> None:
         print(f"{t.benchmark:<42} {t.backend:<11} {t.seconds:8.3f} s  (first step "

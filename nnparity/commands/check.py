@@ -14,6 +14,7 @@ import time
 from nnparity import cases, parity, report
 from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism, describe
+from nnparity.commands._args import seed
 from nnparity.errors import InputError
 from nnparity.progress import Progress
 
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="show every compared tensor, not just the worst per case")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=seed, default=0,
                         help="seed of the case data and initial weights (default 0)")
 
 

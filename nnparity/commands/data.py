@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 
+from nnparity.commands._args import folder
 from nnparity.datasets.cache import ChecksumError, verify_file
 from nnparity.datasets.catalog import DATASETS, get_dataset
 from nnparity.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, DataError, read_idx
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ):
         p = sub.add_parser(action, help=text, description=text)
         p.add_argument("name", metavar="NAME", help=", ".join(DATASETS))
-        p.add_argument("--from", dest="from_dir", metavar="DIR",
+        p.add_argument("--from", dest="from_dir", metavar="DIR", type=folder,
                        help="a directory holding the files (DIR/NAME/ or DIR/)")
         if action == "fetch":
             p.add_argument("--quiet", action="store_true", help="no progress output")

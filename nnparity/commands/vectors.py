@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nnparity.commands._args import seed
 from nnparity.errors import InputError
 from nnparity.memory import check_memory, estimate_bytes, vector_bytes
+from nnparity.outputs import output_folder
 from nnparity.verify.adapters import make_spec, parse_json_option
 from nnparity.verify.problem import DEFAULT_BATCH, DEFAULT_LR
 from nnparity.verify.vectors import DEFAULT_SPECS, export
@@ -21,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="instead of the default set (" + ", ".join(DEFAULT_SPECS) + "): one "
                         "network (MLPSpec fields, named by --name) or an object {name: spec}")
     parser.add_argument("--name", default="custom", help="the vector's name with --spec (custom)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights and batch (0)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of weights and batch (0)")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                         help=f"rows in the batch ({DEFAULT_BATCH})")
     parser.add_argument("--lr", type=float, default=DEFAULT_LR,
@@ -31,8 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.folder.exists() and not args.folder.is_dir():
-        raise InputError(f"{args.folder}: exists and is not a folder")
+    output_folder(args.folder)
     specs = DEFAULT_SPECS
     if args.spec:
         data = parse_json_option(args.spec, "--spec")

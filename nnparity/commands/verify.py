@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nnparity import report
 from nnparity.backends.registry import NAMES
+from nnparity.commands._args import seed
 from nnparity.errors import InputError
 from nnparity.verify import output
 from nnparity.verify.adapters import build_adapter, make_spec, parse_json_option, read_declaration
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the network (MLPSpec fields); default: the declaration's 'spec'")
     parser.add_argument("--adapter", metavar="JSON|FILE",
                         help="declaration keys, added to (and overriding) the file's NNPARITY")
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights and batch (0)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of weights and batch (0)")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                         help=f"rows in the batch ({DEFAULT_BATCH})")
     parser.add_argument("--backends", default="all", metavar="LIST",

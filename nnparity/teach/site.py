@@ -21,6 +21,7 @@ import numpy as np
 
 from nnparity.atomic import write_text
 from nnparity.backends.compare import TOLERANCES
+from nnparity.outputs import make_output_folder
 from nnparity.presets import preset
 from nnparity.training import TrainConfig, run_training
 
@@ -144,7 +145,9 @@ def _intro(modules: dict[str, ModuleType | str]) -> str:
 def build(out: Path, metrics: list[Path] | None = None) -> Path:
     """Write the page into ``out``; returns the path of ``index.html``."""
     start = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_folder(out)
+    for sub in ("models", "figures"):  # the page's own folders, inside its output folder
+        (out / sub).mkdir(exist_ok=True)
     modules = {f.key: load(f) for f in FRAMEWORKS}
     loaded = {k: m for k, m in modules.items() if not isinstance(m, str)}
     all_blocks = blocks()

@@ -186,6 +186,8 @@ def test_diverging_training_stops_with_exit_1_and_one_line():
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
+        "warning: epoch 1: loss 3.30906e+304 is over 1000x the starting loss 77.2057: diverging "
+        "(lower --lr)",
         "nnparity train: error: loss became inf at epoch 2, step 1: lower the learning rate "
         "or change the initialisation"]
 

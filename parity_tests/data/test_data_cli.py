@@ -110,7 +110,8 @@ def test_verify_bad_file_from_dir(capsys, tiny):
 
 
 def test_fetch_all_sources_failing_is_one_line(capsys, tiny, tmp_path):
-    code, _, err = run(capsys, "fetch", "tiny", "--from", str(tmp_path / "nowhere"), "--quiet")
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(capsys, "fetch", "tiny", "--from", str(tmp_path / "empty"), "--quiet")
     line = one_error_line(err)
     assert code == 2
     assert line.startswith("nnparity data: error: could not fetch tiny")

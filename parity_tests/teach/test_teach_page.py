@@ -163,3 +163,12 @@ def test_the_page_builds_without_any_framework(tmp_path: Path,
         assert "data-framework" not in section
     for trap in TRAPS:
         assert "not installed" in _text(_section(page, trap.key)) or trap.key == "trap-adam"
+
+
+def test_teach_and_export_refuse_an_output_in_a_missing_folder(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "no" / "such"
+    assert main(["teach", "--out", str(missing / "site")]) == 2
+    assert main(["export", "--framework", "numpy", "seed000-iris", "-o", str(missing / "f.py")]) \
+        == 2
+    assert capsys.readouterr().err.count("does not exist") == 2
+    assert not (tmp_path / "no").exists()
