@@ -32,6 +32,19 @@ def latest(folder: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
     return path, data
 
 
+WHERE = ("device", "device_name", "torch_cuda_matmul_allow_tf32", "torch_cudnn_allow_tf32",
+         "torch_float32_matmul_precision", "torch_cuda_version", "gpu", "torch", "tensorflow",
+         "jax", "platform")
+
+
+def where(data: dict[str, Any]) -> str:
+    """Where a report was measured: device, its name, the TF32 switches and versions, read from
+    its ``environment`` (and the ``precision`` flags ``check --device`` records there)."""
+    env = data.get("environment", {})
+    flat = {**env, **(env.get("precision") or {})}
+    return ", ".join(f"{k} {flat[k]}" for k in WHERE if flat.get(k) is not None)
+
+
 def worst_float32(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     """``(backend, worst float32 tensor, max rel)`` per backend of a check report."""
     worst: dict[str, tuple[float, str]] = {}

@@ -78,11 +78,9 @@ def _tf32_section() -> str:
                 f"{page.esc(gpu_report.HOW)}</p>")
     else:
         path, data = found
-        env = data.get("environment", {})
-        where = ", ".join(f"{k} {v}" for k, v in env.items()
-                          if k in ("device", "gpu", "cuda", "torch", "tensorflow", "platform"))
+        where = gpu_report.where(data) or "environment not given"
         body = (f"<p>From the committed report <code>{page.esc(path.name)}</code>, created "
-                f"{page.esc(data.get('created'))} ({page.esc(where or 'environment not given')}),"
+                f"{page.esc(data.get('created'))} ({page.esc(where)}),"
                 f" command {page.esc(data.get('command'))}: summary "
                 f"{page.esc(data.get('summary'))}. Worst float32 errors:</p>"
                 + page.table(("backend", "where", "max rel"), gpu_report.worst_float32(data))

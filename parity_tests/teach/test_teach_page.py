@@ -108,12 +108,15 @@ def test_the_tf32_section_reads_the_newest_committed_report(
     monkeypatch.setattr(gpu_report, "REPORTS", tmp_path)
     assert "No GPU measurement has been committed yet" in site._tf32_section()
     report = {"created": "2026-11-01T10:00:00Z", "command": {"device": "cuda"},
-              "environment": {"gpu": "NVIDIA H200"}, "summary": {"passed": 1},
+              "environment": {"torch": "2.13.0", "precision": {
+                  "device": "cuda", "device_name": "NVIDIA H200",
+                  "torch_cuda_matmul_allow_tf32": True}}, "summary": {"passed": 1},
               "cases": {"relu-ce-f32-b4": {"backends": {"torch": {"comparisons": [
                   {"stage": "grad", "name": "W1", "max_rel": 1.2e-3}]}}}}}
     (tmp_path / "check-cuda.json").write_text(json.dumps(report))
     body = _text(site._tf32_section())
-    assert "2026-11-01T10:00:00Z" in body and "NVIDIA H200" in body and "1.2e-03" in body
+    assert "2026-11-01T10:00:00Z" in body and "1.2e-03" in body
+    assert "device_name NVIDIA H200" in body and "torch_cuda_matmul_allow_tf32 True" in body
 
 
 def test_the_exported_model_files_are_on_the_page(site: Path) -> None:
