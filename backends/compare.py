@@ -124,7 +124,8 @@ def describe_divergence(comparisons: list[Comparison]) -> str:
     prefix = (" and ".join([", ".join(matched[:-1]), matched[-1]] if len(matched) > 1 else matched)
               + " match; ") if matched else ""
     detail = first.note or f"max rel {first.max_rel:.1e}"
-    return f"{prefix}{first.stage} of {first.name} differs ({detail})"
+    what = "the loss" if first.stage == "loss" else f"{first.stage} of {first.name}"
+    return f"{prefix}{what} differs ({detail})"
 
 
 def collect(

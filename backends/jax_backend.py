@@ -12,14 +12,16 @@
   ``h * (mask / keep_prob)`` on the output layer's input (the shared graph of
   :func:`cnn_graph.trace_cnn`).
 - Loss: ``optax.losses`` per sample (``softmax_cross_entropy`` on dense targets,
-  ``sigmoid_binary_cross_entropy``, ``l2_loss`` = ``0.5 (o - t)^2``), summed or averaged over
-  the N samples, plus ``0.5 * lambda * sum(W^2)`` over the weights.
+  ``sigmoid_binary_cross_entropy``, ``l2_loss`` = ``0.5 (o - t)^2``, ``squared_error`` for
+  ``mse``), summed or averaged over the N samples (``mse``: the N·K elements), plus
+  ``0.5 * lambda * sum(W^2)`` over the weights.
 - Gradients by ``jax.value_and_grad``; the deltas ``dL/dz`` are the gradients with respect to
   zero "probes" added to every pre-activation (``z + p`` at ``p = 0``).
-- Steps by ``optax.sgd`` (with ``momentum=mu`` or none) and ``optax.adam``: the reference's
-  ``"torch"`` variant (``optax.trace``: ``v <- g + mu v``; ``optax.scale_by_adam`` adds epsilon
-  after the bias-corrected ``sqrt(v)``). Optimiser state moves to and from the reference's flat
-  format (``t`` <-> ``count``, ``m`` <-> ``mu``, ``v`` <-> ``nu`` or ``trace``).
+- Steps by ``optax.sgd`` (with ``momentum=mu`` or none), ``optax.adam`` and ``optax.adamw``
+  (decoupled decay of every parameter): the reference's ``"torch"`` variant (``optax.trace``:
+  ``v <- g + mu v``; ``optax.scale_by_adam`` adds epsilon after the bias-corrected
+  ``sqrt(v)``). Optimiser state moves to and from the reference's flat format (``t`` <->
+  ``count``, ``m`` <-> ``mu``, ``v`` <-> ``nu`` or ``trace``).
 - Compilation: one ``jax.jit``'ed program per spec and batch shape, :func:`evaluate` (the trace,
   the loss, the gradients and the deltas), serves ``forward``, ``gradients`` and every training
   step, followed in a step by the ``jax.jit``'ed optax :func:`update`; so XLA compiles each model
@@ -29,8 +31,9 @@
   defaults (float32 arrays and dtypes) are untouched. A float32 spec stays float32 (every array
   is made with the spec's dtype; Python scalars are weakly typed), but with x64 on, optax's
   ``1 - b^t`` is computed in float64 as torch computes it (in Python floats): with x64 off it is
-  a float32 power, ``1 - float32(0.999)`` is 1.3e-5 relative off, and float32 Adam drifts 2e-5
-  from the reference in 10 steps (torch: 1.2e-6). Every call is pinned to the CPU (``device``).
+  a float32 power, ``1 - float32(0.999)`` is 1.3e-5 relative off, and a float32 Adam case
+  drifted 2.1e-5 from the reference in 10 steps, past the 1e-5 tolerance (with x64 on: 2.0e-6;
+  torch: 4.1e-6). Every call is pinned to the CPU (``device``).
 """
 
 from __future__ import annotations
@@ -67,10 +70,20 @@ Tree = dict[str, jax.Array]
 
 
 @contextlib.contextmanager
-def scope() -> Iterator[None]:
-    """The context of every call of this backend: x64 on, the CPU device."""
-    with jax.enable_x64(True), jax.default_device(jax.devices("cpu")[0]):
+def scope(device: str = "cpu") -> Iterator[None]:
+    """The context of every call of this backend: x64 on, the CPU device (or the first GPU for
+    ``device="cuda"``)."""
+    platform = "cpu" if device == "cpu" else "gpu"
+    with jax.enable_x64(True), jax.default_device(jax.devices(platform)[0]):
         yield
+
+
+def check_gpu() -> None:
+    """``ValueError`` (one line) unless JAX sees a GPU."""
+    try:
+        jax.devices("gpu")
+    except RuntimeError:
+        raise ValueError("--device cuda: jax sees no GPU (jax.devices('gpu') fails)") from None
 
 
 # --- activations ---------------------------------------------------------------------------------
@@ -180,6 +193,7 @@ PER_SAMPLE: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
     "ce": optax.losses.softmax_cross_entropy,  # -sum(t log_softmax(o)) per row
     "bce": lambda o, t: jnp.sum(optax.losses.sigmoid_binary_cross_entropy(o, t), axis=-1),
     "l2": lambda o, t: jnp.sum(optax.losses.l2_loss(o, t), axis=-1),  # 0.5 (o - t)^2
+    "mse": lambda o, t: jnp.sum(optax.losses.squared_error(o, t), axis=-1),  # (o - t)^2
 }
 
 
@@ -187,8 +201,8 @@ def loss_value(spec: Spec, params: Tree, output: jax.Array, targets: jax.Array) 
     """The reduced loss of ``output [N, K]`` against dense ``targets [N, K]`` plus
     ``0.5 * lambda * sum(W^2)`` over weights (not biases, not slopes)."""
     value = jnp.sum(PER_SAMPLE[spec.loss](output, targets))
-    if spec.reduction == "mean":
-        value = value / output.shape[0]
+    if spec.reduction == "mean":  # over N samples; mse: over the N*K elements, as frameworks do
+        value = value / (output.shape[0] * (output.shape[1] if spec.loss == "mse" else 1))
     if spec.weight_decay:
         squares = sum(jnp.sum(p * p) for name, p in params.items() if spec.is_weight(name))
         value = value + 0.5 * spec.weight_decay * squares
@@ -232,7 +246,8 @@ def update(optimizer: Optimizer, params: Tree, opt_state: Any,
 # --- optimisers ----------------------------------------------------------------------------------
 
 # The reference's state slots -> the optax state fields holding them (Adam's "t" is "count").
-SLOTS = {"sgd": {}, "momentum": {"v": "trace"}, "adam": {"m": "mu", "v": "nu"}}
+SLOTS = {"sgd": {}, "momentum": {"v": "trace"}, "adam": {"m": "mu", "v": "nu"},
+         "adamw": {"m": "mu", "v": "nu"}}
 
 
 def transformation(optimizer: Optimizer) -> optax.GradientTransformation:
@@ -243,6 +258,11 @@ def transformation(optimizer: Optimizer) -> optax.GradientTransformation:
     Raises ``ValueError`` for the ``keras`` variant.
     """
     edges.check_variant(optimizer, VARIANT, "jax", "optax")
+    if optimizer.l2:
+        raise ValueError("the jax backend has no l2 (torch.optim's weight_decay) transform")
+    if optimizer.name == "adamw":  # decoupled decay of every parameter, as torch.optim.AdamW
+        return optax.adamw(optimizer.lr, b1=optimizer.beta1, b2=optimizer.beta2,
+                           eps=optimizer.eps, weight_decay=optimizer.decay)
     if optimizer.name == "adam":
         return optax.adam(optimizer.lr, b1=optimizer.beta1, b2=optimizer.beta2,
                           eps=optimizer.eps)
@@ -290,11 +310,11 @@ class JaxTrainer:
     """
 
     def __init__(self, spec: Spec, params: Params, optimizer: Optimizer,
-                 state: State | None = None, dropout_seed: int = 0) -> None:
+                 state: State | None = None, dropout_seed: int = 0, device: str = "cpu") -> None:
         check_params(spec, params)
-        self.spec, self.optimizer = spec, optimizer
+        self.spec, self.optimizer, self.device = spec, optimizer, device
         tx = transformation(optimizer)
-        with scope():
+        with scope(self.device):
             self._params = _to_jax(spec, params)
             self._state = tx.init(self._params)
             if state is not None:
@@ -310,13 +330,13 @@ class JaxTrainer:
                     for name, per in slots.items()}
             for slot, field in SLOTS[self.optimizer.name].items()
         }
-        if self.optimizer.name == "adam":
+        if "m" in SLOTS[self.optimizer.name]:  # Adam's state: its step count too
             fields["count"] = jnp.asarray(t, dtype=jnp.int32)
         return optax.tree.set(self._state, **fields) if fields else self._state
 
     def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:
         mask = edges.training_mask(self.spec, len(x), dropout_mask, self._dropout_rng)
-        with scope():
+        with scope(self.device):
             _, loss, grads, _ = evaluate(self.spec, self._params, _input(self.spec, x),
                                          _targets(self.spec, y, len(x)),
                                          _mask(self.spec, mask, len(x)))
@@ -324,7 +344,7 @@ class JaxTrainer:
             return float(loss)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        with scope():
+        with scope(self.device):
             tensors, *_ = evaluate(self.spec, self._params, _input(self.spec, x),
                                    _targets(self.spec, None, len(x)), None)
             return np.array(_output(tensors))
@@ -340,7 +360,8 @@ class JaxTrainer:
             for name, value in optax.tree.get(self._state, field).items():
                 slots.setdefault(name, {})[slot] = layout.from_framework(
                     FRAMEWORK, name, np.asarray(value), self.spec)
-        t = int(optax.tree.get(self._state, "count")) if self.optimizer.name == "adam" else None
+        adam = "m" in SLOTS[self.optimizer.name]
+        t = int(optax.tree.get(self._state, "count")) if adam else None
         return edges.join_state(t, slots, list(self.spec.param_shapes()))
 
 
@@ -350,12 +371,24 @@ class JaxBackend(Backend):
     name = "jax"
     optimizer_variant = VARIANT
 
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+
+    def on(self, device: str) -> JaxBackend:
+        """This backend on ``device`` (``cpu`` or ``cuda``: the first GPU JAX sees; matmuls and
+        convolutions stay at ``HIGHEST`` precision)."""
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"unknown device {device!r}; known: cpu, cuda")
+        if device == "cuda":
+            check_gpu()
+        return self if device == self.device else JaxBackend(device)
+
     def _evaluate(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray | None,
                   dropout_mask: np.ndarray | None) -> tuple[Any, ...]:
         """:func:`evaluate` on NumPy inputs (``y`` None: zero targets), NumPy results."""
         edges.check_spec(spec, self.name)
         check_params(spec, params)
-        with scope():
+        with scope(self.device):
             return _numpy(evaluate(spec, _to_jax(spec, params), _input(spec, x),
                                    _targets(spec, y, len(x)), _mask(spec, dropout_mask, len(x))))
 
@@ -374,7 +407,7 @@ class JaxBackend(Backend):
     def trainer(self, spec: Spec, params: Params, optimizer: Optimizer,
                 state: State | None = None, dropout_seed: int = 0) -> JaxTrainer:
         edges.check_spec(spec, self.name)
-        return JaxTrainer(spec, params, optimizer, state, dropout_seed)
+        return JaxTrainer(spec, params, optimizer, state, dropout_seed, self.device)
 
 
 BACKEND = JaxBackend()

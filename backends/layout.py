@@ -81,14 +81,13 @@ def to_framework(framework: str, name: str, value: np.ndarray, spec: Spec) -> np
 
     By kind: ``dense`` weights transposed for ``torch`` (rows first permuted from NHWC to NCHW
     flatten order for ``spec.flat_params``); ``conv`` kernels HWIO -> OIHW for ``torch``;
-    biases flattened to ``[D]``; a PReLU ``slope`` unchanged. The ``keras`` layout is canonical.
+    biases and PReLU slopes flattened to ``[D]`` (``[1]`` for a shared slope). The ``keras``
+    layout is canonical.
     """
     _check_framework(framework)
     torch = framework == "torch"
     kind = spec.param_kind(name)
-    if kind == "slope":
-        return owned_copy(value)
-    if kind == "bias":
+    if kind in ("slope", "bias"):
         return bias_to_framework(value)
     if kind == "conv":
         return hwio_to_oihw(value) if torch else owned_copy(value)

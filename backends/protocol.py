@@ -26,7 +26,8 @@ class Backend(ABC):
     - ``name``: the registry name.
     - ``optimizer_variant``: the optimiser formulation it implements natively (``torch`` or
       ``keras``: see :mod:`reference.optim`); it refuses the other one.
-    - ``device``: where it computes (``cpu`` for every backend here).
+    - ``device``: where it computes (``cpu``; :meth:`on` gives the backend on another device
+      where the framework supports one: torch on ``cuda``).
     - dropout: masks are explicit inputs; a trainer draws its own per step from
       ``default_rng(dropout_seed)`` by :func:`reference.dropout.draw_dropout_mask`, so every
       backend draws the same masks for the same seed.
@@ -64,6 +65,13 @@ class Backend(ABC):
         dropout_seed: int = 0,
     ) -> Trainer:
         """A stateful trainer that starts from ``params`` and optimiser ``state``."""
+
+    def on(self, device: str) -> Backend:
+        """This backend on ``device``; a backend that computes on the CPU only refuses any other
+        with ``ValueError`` (the torch backend also runs on ``cuda``)."""
+        if device != self.device:
+            raise ValueError(f"the {self.name} backend runs on {self.device} only, not {device}")
+        return self
 
     def step(
         self,

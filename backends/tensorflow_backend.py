@@ -13,7 +13,8 @@
   ``h * (mask / keep_prob)``: no TensorFlow RNG.
 - Loss: TensorFlow's ``softmax_cross_entropy_with_logits`` (sparse for class indices) and
   ``sigmoid_cross_entropy_with_logits`` per sample, or ``0.5 * sum((o - t)^2)`` per sample;
-  summed or averaged over the N samples; plus ``0.5 * lambda * sum(W^2)`` over kernels.
+  summed or averaged over the N samples (``mse``: ``(o - t)^2`` summed or averaged over N·K);
+  plus ``0.5 * lambda * sum(W^2)`` over kernels.
   Not ``keras.losses``: given ``from_logits=True`` and an output made by a Keras sigmoid or
   softmax activation, Keras silently takes that activation's *input* as the logits (with only a
   warning), so a net with a sigmoid output layer would get a different loss (a test shows it).
@@ -41,7 +42,7 @@ import numpy as np
 from nnparity.reference.activations import PRELU_INIT
 from nnparity.reference.cnn_spec import CNNSpec
 from nnparity.reference.family import Spec
-from nnparity.reference.optim import Optimizer, init_state
+from nnparity.reference.optim import ADAMS, Optimizer, init_state
 from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
 from nnparity.reference.spec import MLPSpec
@@ -60,22 +61,23 @@ CACHE_SIZE = 64
 
 class PReLU(keras.layers.PReLU):
     """``keras.layers.PReLU`` with one shared slope (``shared_axes=[1]``, 0.25 at start, as
-    ``nn.PReLU()``), computed as ``where(z > 0, z, alpha z)``: Keras' own
-    ``relu(z) - alpha relu(-z)`` has derivative 0 at ``z = 0``, the convention here is ``alpha``
-    (torch's, the reference's)."""
+    ``nn.PReLU()``) or one per unit (``shared=False``, Keras' default), computed as
+    ``where(z > 0, z, alpha z)``: Keras' own ``relu(z) - alpha relu(-z)`` has derivative 0 at
+    ``z = 0``, the convention here is ``alpha`` (torch's, the reference's)."""
 
-    def __init__(self, dtype: str) -> None:
+    def __init__(self, dtype: str, shared: bool = True) -> None:
         super().__init__(alpha_initializer=keras.initializers.Constant(PRELU_INIT),
-                         shared_axes=[1], dtype=dtype)
+                         shared_axes=[1] if shared else None, dtype=dtype)
 
     def call(self, inputs: Any) -> Any:
         return keras.ops.where(inputs > 0, inputs, self.alpha * inputs)
 
 
-def activation_layer(name: str, dtype: str) -> Any:
-    """The Keras layer for a reference activation name."""
+def activation_layer(name: str, dtype: str, shared_slope: bool = True) -> Any:
+    """The Keras layer for a reference activation name (``prelu``: one slope, or one per unit
+    without ``shared_slope``)."""
     if name == "prelu":
-        return PReLU(dtype)
+        return PReLU(dtype, shared_slope)
     builtin = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "identity": "linear",
                "relu3": _relu3, "leaky_relu": _leaky_relu}
     if name not in builtin:
@@ -104,7 +106,7 @@ def build_mlp(spec: MLPSpec) -> Any:
     for i, (width, act) in enumerate(zip(spec.layers, spec.activations, strict=True), 1):
         layers.append(keras.layers.Dense(width, use_bias=spec.bias, dtype=spec.dtype,
                                          name=f"dense{i}"))
-        layers.append(activation_layer(act, spec.dtype))
+        layers.append(activation_layer(act, spec.dtype, spec.prelu_slopes == "shared"))
     return keras.Sequential(layers)
 
 
@@ -212,9 +214,19 @@ def loss_fn(spec: Spec, named: dict[str, Any], output: Any, labels: Any) -> Any:
         per_sample = tf.nn.softmax_cross_entropy_with_logits(labels, output)
     elif spec.loss == "bce":
         per_sample = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels, output), axis=1)
+    elif spec.loss == "mse":
+        # sum of squares, or their mean over all N*K entries (keras.losses.MeanSquaredError)
+        squares = tf.square(output - labels)
+        return _with_decay(spec, named, tf.reduce_sum(squares) if spec.reduction == "sum"
+                           else tf.reduce_mean(squares))
     else:
         per_sample = 0.5 * tf.reduce_sum(tf.square(output - labels), axis=1)
     value = tf.reduce_sum(per_sample) if spec.reduction == "sum" else tf.reduce_mean(per_sample)
+    return _with_decay(spec, named, value)
+
+
+def _with_decay(spec: Spec, named: dict[str, Any], value: Any) -> Any:
+    """``value + 0.5 * lambda * sum(W^2)`` over the weights."""
     if spec.weight_decay:
         squares = tf.add_n([tf.reduce_sum(tf.square(v)) for k, v in named.items()
                             if spec.is_weight(k)])
@@ -228,20 +240,22 @@ def _labels(spec: Spec, y: np.ndarray, n: int) -> np.ndarray:
 
 
 def keras_optimizer(optimizer: Optimizer) -> Any:
-    """``keras.optimizers.SGD`` / ``SGD(momentum=mu)`` / ``Adam`` for a reference
+    """``keras.optimizers.SGD`` / ``SGD(momentum=mu)`` / ``Adam`` (``adamw``: with its
+    decoupled ``weight_decay``, which is what ``keras.optimizers.AdamW`` is) for a reference
     :class:`Optimizer`. Raises ``ValueError`` for the ``torch`` variant."""
     edges.check_variant(optimizer, VARIANT, "tensorflow", "keras.optimizers")
     lr = float(optimizer.lr)
-    if optimizer.name == "adam":
+    if optimizer.name in ADAMS:
+        decay = {"weight_decay": optimizer.decay} if optimizer.name == "adamw" else {}
         return keras.optimizers.Adam(learning_rate=lr, beta_1=optimizer.beta1,
-                                     beta_2=optimizer.beta2, epsilon=optimizer.eps)
+                                     beta_2=optimizer.beta2, epsilon=optimizer.eps, **decay)
     momentum = float(optimizer.momentum) if optimizer.name == "momentum" else 0.0
     return keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
 
 
 def optimizer_slots(optimizer: Optimizer, keras_opt: Any) -> dict[str, list[Any]]:
     """Reference slot name -> Keras' slot variables, in the order of the built variable list."""
-    if optimizer.name == "adam":
+    if optimizer.name in ADAMS:
         return {"m": keras_opt._momentums, "v": keras_opt._velocities}
     if optimizer.name == "momentum":
         return {"v": keras_opt.momentums}
@@ -376,7 +390,7 @@ class KerasTrainer:
             for name, variable in zip(names, variables, strict=True):
                 slots[name][slot] = layout.from_framework(FRAMEWORK, name, _numpy(variable),
                                                           self.spec)
-        t = int(keras_opt.iterations.numpy()) if self.optimizer.name == "adam" else None
+        t = int(keras_opt.iterations.numpy()) if self.optimizer.name in ADAMS else None
         return edges.join_state(t, slots, names)
 
 

@@ -12,8 +12,9 @@
   an explicit ``nn.ConstantPad2d`` (zeros before a conv, ``-inf`` before a pool). Dropout applies
   the given 0/1 mask, ``h * (mask / keep_prob)``: no torch RNG.
 - Loss: ``F.cross_entropy`` on logits (class indices or dense targets),
-  ``F.binary_cross_entropy_with_logits``, or ``0.5 * sum((o - t)^2)``; reduction ``sum`` or
-  ``mean`` (divided by N samples), plus ``0.5 * lambda * sum(W^2)`` over weights.
+  ``F.binary_cross_entropy_with_logits``, ``F.mse_loss`` (``mse``: its ``mean`` is over N·K
+  elements), or ``0.5 * sum((o - t)^2)``; reduction ``sum`` or ``mean`` (divided by N samples),
+  plus ``0.5 * lambda * sum(W^2)`` over weights.
 - Gradients by autograd; deltas ``dL/dz`` are the gradients of the retained pre-activations,
   returned (like every traced map) in the canonical NHWC layout.
 - Steps by ``torch.optim.SGD`` (with or without momentum) and ``torch.optim.Adam``: the reference's
@@ -33,7 +34,7 @@ from nnparity.reference.activations import PRELU_INIT
 from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
 from nnparity.reference.conv import output_size, padding_amounts
 from nnparity.reference.family import Spec
-from nnparity.reference.optim import Optimizer, init_state
+from nnparity.reference.optim import ADAMS, Optimizer, init_state
 from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
 from nnparity.reference.spec import MLPSpec
@@ -41,6 +42,7 @@ from nnparity.reference.spec import MLPSpec
 from . import edges, layout
 from .cnn_graph import trace_cnn
 from .determinism import configure_torch
+from .precision import check_device
 from .protocol import Backend, Params, State
 
 configure_torch()
@@ -58,11 +60,12 @@ class ReLU3(nn.Module):
         return r * r * r
 
 
-def activation_module(name: str, dtype: torch.dtype = torch.float64) -> nn.Module:
-    """The torch module for a reference activation name (``prelu``: ``nn.PReLU()``, one slope
-    initialised to 0.25, in ``dtype``)."""
+def activation_module(name: str, dtype: torch.dtype = torch.float64,
+                      slopes: int = 1) -> nn.Module:
+    """The torch module for a reference activation name (``prelu``: ``nn.PReLU()`` with
+    ``slopes`` slopes, 1 shared or one per unit, initialised to 0.25, in ``dtype``)."""
     modules = {
-        "prelu": lambda: nn.PReLU(num_parameters=1, init=PRELU_INIT, dtype=dtype),
+        "prelu": lambda: nn.PReLU(num_parameters=slopes, init=PRELU_INIT, dtype=dtype),
         "sigmoid": nn.Sigmoid,
         "tanh": nn.Tanh,
         "relu": nn.ReLU,
@@ -90,7 +93,9 @@ class TorchMLP(nn.Module):
             nn.Linear(widths[i], widths[i + 1], bias=spec.bias, dtype=dtype)
             for i in range(spec.depth)
         )
-        self.activations = nn.ModuleList(activation_module(a, dtype) for a in spec.activations)
+        slopes = spec.layers if spec.prelu_slopes == "unit" else (1,) * spec.depth
+        self.activations = nn.ModuleList(activation_module(a, dtype, n)
+                                         for a, n in zip(spec.activations, slopes, strict=True))
 
     def trace(self, x: torch.Tensor, dropout_mask: None = None) -> dict[str, torch.Tensor]:
         """``{"z.layer1": z_1, "h.layer1": h_1, ...}`` in forward order, each ``[N, D_l]``."""
@@ -207,11 +212,13 @@ Model = TorchMLP | TorchCNN
 MODELS: dict[str, type[TorchMLP] | type[TorchCNN]] = {"mlp": TorchMLP, "cnn": TorchCNN}
 
 
-def build_model(spec: Spec, params: Params) -> tuple[Model, dict[str, nn.Parameter]]:
+def build_model(spec: Spec, params: Params,
+                device: str = "cpu") -> tuple[Model, dict[str, nn.Parameter]]:
     """The model for ``spec`` (:class:`TorchMLP` or :class:`TorchCNN`) holding ``params``
-    (canonical layout, converted by :mod:`.layout`), and its parameters by canonical name."""
+    (canonical layout, converted by :mod:`.layout`) on ``device``, and its parameters by
+    canonical name."""
     check_params(spec, params)
-    model = MODELS[spec.family](spec)
+    model = MODELS[spec.family](spec).to(device)
     named = model.canonical_parameters()
     with torch.no_grad():
         for name, parameter in named.items():
@@ -220,18 +227,18 @@ def build_model(spec: Spec, params: Params) -> tuple[Model, dict[str, nn.Paramet
     return model, named
 
 
-def _tensor(a: np.ndarray, spec: Spec) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(a, dtype=spec.dtype).copy())
+def _tensor(a: np.ndarray, spec: Spec, device: str | torch.device = "cpu") -> torch.Tensor:
+    return torch.from_numpy(np.asarray(a, dtype=spec.dtype).copy()).to(device)
 
 
-def _mask(spec: Spec, mask: np.ndarray | None) -> torch.Tensor | None:
+def _mask(spec: Spec, mask: np.ndarray | None, device: str = "cpu") -> torch.Tensor | None:
     """A checked canonical dropout mask as a tensor in the order of the model's dropout input."""
     mask = edges.dropout_mask_to_framework(FRAMEWORK, spec, mask)
-    return None if mask is None else torch.from_numpy(mask)
+    return None if mask is None else torch.from_numpy(mask).to(device)
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().numpy().copy()
+    return t.detach().cpu().numpy().copy()
 
 
 def _loss(spec: MLPSpec, named: dict[str, nn.Parameter], output: torch.Tensor,
@@ -239,15 +246,17 @@ def _loss(spec: MLPSpec, named: dict[str, nn.Parameter], output: torch.Tensor,
     """The reduced loss of ``output [N, K]`` against labels ``y``, plus weight decay."""
     n, k = output.shape
     targets, indices = edges.split_labels(spec.loss, y, n, k, spec.dtype)
-    reduction = spec.reduction
+    reduction, device = spec.reduction, output.device
+    target = _tensor(targets, spec, device)
     if spec.loss == "ce":
-        labels = torch.from_numpy(indices) if indices is not None else _tensor(targets, spec)
+        labels = torch.from_numpy(indices).to(device) if indices is not None else target
         value = F.cross_entropy(output, labels, reduction=reduction)
     elif spec.loss == "bce":
-        value = F.binary_cross_entropy_with_logits(output, _tensor(targets, spec),
-                                                   reduction=reduction)
+        value = F.binary_cross_entropy_with_logits(output, target, reduction=reduction)
+    elif spec.loss == "mse":
+        value = F.mse_loss(output, target, reduction=reduction)
     else:
-        value = 0.5 * torch.sum(torch.square(output - _tensor(targets, spec)))
+        value = 0.5 * torch.sum(torch.square(output - target))
         if reduction == "mean":
             value = value / n
     if spec.weight_decay:
@@ -256,21 +265,27 @@ def _loss(spec: MLPSpec, named: dict[str, nn.Parameter], output: torch.Tensor,
     return value
 
 
-def _input(spec: Spec, x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(edges.input_to_framework(FRAMEWORK, spec, x))
+def _input(spec: Spec, x: np.ndarray, device: str = "cpu") -> torch.Tensor:
+    return torch.from_numpy(edges.input_to_framework(FRAMEWORK, spec, x)).to(device)
 
 
 def torch_optimizer(optimizer: Optimizer, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
-    """``torch.optim.SGD`` / ``SGD(momentum=mu)`` / ``Adam`` for a reference :class:`Optimizer`.
+    """``torch.optim.SGD`` / ``SGD(momentum=mu)`` / ``Adam`` / ``AdamW`` for a reference
+    :class:`Optimizer`.
 
     Raises ``ValueError`` for the ``keras`` variant.
     """
     edges.check_variant(optimizer, VARIANT, "torch", "torch.optim")
+    if optimizer.name == "adamw":
+        return torch.optim.AdamW(parameters, lr=optimizer.lr,
+                                 betas=(optimizer.beta1, optimizer.beta2), eps=optimizer.eps,
+                                 weight_decay=optimizer.decay)
     if optimizer.name == "adam":
-        return torch.optim.Adam(parameters, lr=optimizer.lr,
+        return torch.optim.Adam(parameters, lr=optimizer.lr, weight_decay=optimizer.l2,
                                 betas=(optimizer.beta1, optimizer.beta2), eps=optimizer.eps)
     momentum = optimizer.momentum if optimizer.name == "momentum" else 0.0
-    return torch.optim.SGD(parameters, lr=optimizer.lr, momentum=momentum)
+    return torch.optim.SGD(parameters, lr=optimizer.lr, momentum=momentum,
+                           weight_decay=optimizer.l2)
 
 
 class TorchTrainer:
@@ -281,9 +296,9 @@ class TorchTrainer:
     """
 
     def __init__(self, spec: Spec, params: Params, optimizer: Optimizer,
-                 state: State | None = None, dropout_seed: int = 0) -> None:
-        self.spec, self.optimizer = spec, optimizer
-        self.model, self._named = build_model(spec, params)
+                 state: State | None = None, dropout_seed: int = 0, device: str = "cpu") -> None:
+        self.spec, self.optimizer, self.device = spec, optimizer, device
+        self.model, self._named = build_model(spec, params, device)
         self._opt = torch_optimizer(optimizer, list(self._named.values()))
         self._load_state(init_state(optimizer, params) if state is None else state)
         self._dropout_rng = np.random.default_rng(dropout_seed)
@@ -292,9 +307,9 @@ class TorchTrainer:
         t, slots = edges.split_state(state)
         for name, per in slots.items():
             parameter = self._named[name]
-            native = {s: _tensor(layout.to_framework(FRAMEWORK, name, a, self.spec), self.spec)
-                      for s, a in per.items()}
-            if self.optimizer.name == "adam":
+            native = {s: _tensor(layout.to_framework(FRAMEWORK, name, a, self.spec), self.spec,
+                                 self.device) for s, a in per.items()}
+            if self.optimizer.name in ADAMS:
                 self._opt.state[parameter] = {
                     "step": torch.tensor(float(t), dtype=torch.get_default_dtype()),
                     "exp_avg": native["m"],
@@ -306,7 +321,8 @@ class TorchTrainer:
     def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:
         mask = edges.training_mask(self.spec, len(x), dropout_mask, self._dropout_rng)
         self._opt.zero_grad(set_to_none=True)
-        output = self.model(_input(self.spec, x), _mask(self.spec, mask))
+        output = self.model(_input(self.spec, x, self.device),
+                            _mask(self.spec, mask, self.device))
         loss = _loss(self.spec, self._named, output, y)
         loss.backward()
         self._opt.step()
@@ -314,7 +330,7 @@ class TorchTrainer:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return _numpy(self.model(_input(self.spec, x)))
+            return _numpy(self.model(_input(self.spec, x, self.device)))
 
     def params(self) -> Params:
         return {k: layout.from_framework(FRAMEWORK, k, _numpy(p), self.spec)
@@ -323,7 +339,7 @@ class TorchTrainer:
     def state(self) -> State:
         if self.optimizer.name == "sgd":
             return {}
-        keys = {"m": "exp_avg", "v": "exp_avg_sq"} if self.optimizer.name == "adam" \
+        keys = {"m": "exp_avg", "v": "exp_avg_sq"} if self.optimizer.name in ADAMS \
             else {"v": "momentum_buffer"}
         slots, t = {}, None
         for name, parameter in self._named.items():
@@ -342,14 +358,23 @@ class TorchBackend(Backend):
     name = "torch"
     optimizer_variant = VARIANT
 
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+
+    def on(self, device: str) -> TorchBackend:
+        """This backend computing on ``device`` (``cpu`` or ``cuda``; see
+        :func:`.precision.check_device`)."""
+        check_device("torch", device)
+        return self if device == self.device else TorchBackend(device)
+
     def _run(self, spec: Spec, params: Params, x: np.ndarray,
              dropout_mask: np.ndarray | None) -> tuple[dict[str, nn.Parameter],
                                                        dict[str, torch.Tensor]]:
         """Build the model and trace ``x``: ``(params by name, traced tensors)``."""
         edges.check_spec(spec, self.name)
-        model, named = build_model(spec, params)
+        model, named = build_model(spec, params, self.device)
         mask = edges.as_dropout_mask(spec, dropout_mask, len(x))
-        return named, model.trace(_input(spec, x), _mask(spec, mask))
+        return named, model.trace(_input(spec, x, self.device), _mask(spec, mask, self.device))
 
     def forward(self, spec: Spec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:
@@ -373,7 +398,7 @@ class TorchBackend(Backend):
     def trainer(self, spec: Spec, params: Params, optimizer: Optimizer,
                 state: State | None = None, dropout_seed: int = 0) -> TorchTrainer:
         edges.check_spec(spec, self.name)
-        return TorchTrainer(spec, params, optimizer, state, dropout_seed)
+        return TorchTrainer(spec, params, optimizer, state, dropout_seed, self.device)
 
 
 BACKEND = TorchBackend()

@@ -327,19 +327,20 @@ def pairwise(dimensions: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
 # optimiser in lockstep, and hand-made inputs at the edges of the conventions (ARCHITECTURE.md).
 # Nets are 3 -> hidden -> K with U(-1, 1) weights (init ``seed004``) on standard normal inputs.
 CONVENTION_ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity", "relu3", "leaky_relu", "prelu")
-CONVENTION_LOSSES = ("ce", "l2", "bce")
-CONVENTION_OUTPUTS = {"ce": 3, "l2": 2, "bce": 1}
-CONVENTION_LEARNING_RATES = {"sgd": 0.02, "momentum": 0.01, "adam": 0.01}
+CONVENTION_LOSSES = ("ce", "l2", "bce", "mse")
+CONVENTION_OUTPUTS = {"ce": 3, "l2": 2, "bce": 1, "mse": 2}
+CONVENTION_LEARNING_RATES = {"sgd": 0.02, "momentum": 0.01, "adam": 0.01, "adamw": 0.01}
+LOCKSTEP_OPTIMIZERS = (*OPTIMIZERS, "adamw")
 
 
 def convention_spec(activation: str, loss: str, reduction: str = "sum",
                     weight_decay: float = 0.0, dtype: str = "float64") -> MLPSpec:
     """``3 -> hidden -> K``: ``activation`` on the hidden layers; identity on logits (``ce``,
-    ``bce``), ``activation`` on the output for ``l2``. Hidden layers ``(5, 4)``, but ``(5,)``
-    for relu3: cubes of cubes saturate the output (|o| ~ 1e2), and then a whole delta tensor
-    can be 0 in one framework and 1e-71 in another, which no relative error can judge."""
+    ``bce``), ``activation`` on the output for ``l2`` and ``mse``. Hidden layers ``(5, 4)``, but
+    ``(5,)`` for relu3: cubes of cubes saturate the output (|o| ~ 1e2), and then a whole delta
+    tensor can be 0 in one framework and 1e-71 in another, which no relative error can judge."""
     hidden = (5,) if activation == "relu3" else (5, 4)
-    out = activation if loss == "l2" else "identity"
+    out = activation if loss in ("l2", "mse") else "identity"
     return MLPSpec(3, (*hidden, CONVENTION_OUTPUTS[loss]), (activation,) * len(hidden) + (out,),
                    loss, reduction, weight_decay, dtype=dtype)
 
@@ -374,16 +375,18 @@ def gradient_cases() -> list[Case]:
 
 
 def lockstep_cases() -> list[Case]:
-    """Each optimiser, 10 steps, on four specs per dtype (every activation and loss appears)."""
+    """Each optimiser (AdamW included), 10 steps, on five specs in float64 and four in float32
+    (every activation and loss appears)."""
     picks = [("sigmoid", "ce", "sum", 0.0), ("tanh", "l2", "mean", 1e-3),
              ("relu", "bce", "mean", 0.0), ("leaky_relu", "ce", "mean", 1e-3),
-             ("relu3", "ce", "mean", 0.0), ("identity", "l2", "sum", 1e-3)]
+             ("relu3", "ce", "mean", 0.0), ("identity", "l2", "sum", 1e-3),
+             ("sigmoid", "mse", "mean", 0.0)]
     cases = []
-    for dtype, chosen in (("float64", picks[:4]), ("float32", picks[2:])):
+    for dtype, chosen in (("float64", [*picks[:4], picks[6]]), ("float32", picks[2:])):
         for i, (act, loss, red, wd) in enumerate(chosen):
             spec, batch = convention_spec(act, loss, red, wd, dtype), 1 if i == 0 else 4
             cases.extend(_convention(f"lockstep-{_tags(spec)}-{opt}-b{batch}", spec, batch, opt,
-                                     STEPS) for opt in OPTIMIZERS)
+                                     STEPS) for opt in LOCKSTEP_OPTIMIZERS)
     return cases
 
 
@@ -424,10 +427,23 @@ def edge_cases() -> list[Case]:
     ]
 
 
+def prelu_unit_cases() -> list[Case]:
+    """PReLU with one slope per unit (Keras' default): gradients and Adam in lockstep, per
+    dtype."""
+    out = []
+    for dtype in DTYPES:
+        spec = convention_spec("prelu", "ce", "mean", dtype=dtype).with_(prelu_slopes="unit")
+        tag = f"prelu_unit-ce-mean-wd0-{DTYPE_TAGS[dtype]}"
+        out.append(_convention(f"grad-{tag}-b4", spec, 4))
+        out.append(_convention(f"lockstep-{tag}-adam-b4", spec, 4, "adam", STEPS))
+    return out
+
+
 @cache
 def convention_cases() -> tuple[Case, ...]:
-    """:func:`gradient_cases`, :func:`lockstep_cases` and :func:`edge_cases` (in ``full``)."""
-    return (*gradient_cases(), *lockstep_cases(), *edge_cases())
+    """:func:`gradient_cases`, :func:`lockstep_cases`, :func:`prelu_unit_cases` and
+    :func:`edge_cases` (in ``full``)."""
+    return (*gradient_cases(), *lockstep_cases(), *prelu_unit_cases(), *edge_cases())
 
 
 MAIN_DIMENSIONS: dict[str, Sequence[Any]] = {

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from nnparity.errors import InputError
+from nnparity.reference import MLPSpec
 from nnparity.reference.family import Spec, family_of
 
 BASELINE_BYTES = 60 * 2**20
@@ -65,13 +66,12 @@ JSON_VALUE_BYTES = 170
 text and the encoder's chunks (measured: 164)."""
 
 
-def vector_bytes(spec: Spec, batch: int) -> int:
-    """Bytes that exporting one golden vector of ``spec`` on ``batch`` rows holds besides the
-    run itself: every tensor of one step (input, targets, labels, parameters, ``z``, ``h`` and
-    deltas, gradients, updated parameters) in the spec's dtype and again in the JSON twin."""
-    model = family_of(spec).model
-    values = (batch * (math.prod(spec.input_shape) + 2 * spec.output_dim + 1)
-              + 3 * model.working_values(spec, batch, training=False) // 2
+def vector_bytes(spec: MLPSpec, batch: int) -> int:
+    """Bytes that exporting one golden vector (an MLP's: vectors are MLP-only) on ``batch`` rows
+    holds besides the run itself: every tensor of one step (input, targets, labels, parameters,
+    each layer's ``z``, ``h`` and delta, gradients, updated parameters) in the spec's dtype and
+    again in the JSON twin."""
+    values = (batch * (spec.input_dim + 2 * spec.output_dim + 1 + 3 * sum(spec.layers))
               + 3 * param_count(spec))
     return values * (np.dtype(spec.dtype).itemsize + JSON_VALUE_BYTES)
 
@@ -96,18 +96,24 @@ def _meminfo(field: str) -> int | None:
     return None
 
 
-def _cgroup_room() -> int | None:
-    """Limit less usage of this process's memory cgroup (v2, else v1); None without a limit."""
+def cgroup_room(proc: Path = Path("/proc/self/cgroup"),
+                root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Limit less usage of this process's memory cgroup (v2 ``memory.max``, or v1
+    ``memory.limit_in_bytes``), read from ``proc`` and the hierarchy under ``root``; None when
+    there is no limit or it cannot be read."""
     try:
-        entries = Path("/proc/self/cgroup").read_text().splitlines()
+        entries = proc.read_text().splitlines()
     except OSError:
         return None
     for entry in entries:
-        _, controllers, path = entry.split(":", 2)
+        parts = entry.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
         if controllers == "":
-            base, limit_file, usage_file = Path("/sys/fs/cgroup"), "memory.max", "memory.current"
+            base, limit_file, usage_file = root, "memory.max", "memory.current"
         elif "memory" in controllers.split(","):
-            base, limit_file = Path("/sys/fs/cgroup/memory"), "memory.limit_in_bytes"
+            base, limit_file = root / "memory", "memory.limit_in_bytes"
             usage_file = "memory.usage_in_bytes"
         else:
             continue
@@ -133,7 +139,7 @@ def _rlimit_room() -> int | None:
 def available_bytes() -> int | None:
     """Bytes a run may still allocate: the lowest of ``MemAvailable``, the cgroup's room and the
     rlimit's room, less a margin; None when none of them can be read (not Linux)."""
-    figures = [f for f in (_meminfo("MemAvailable"), _cgroup_room(), _rlimit_room())
+    figures = [f for f in (_meminfo("MemAvailable"), cgroup_room(), _rlimit_room())
                if f is not None]
     if not figures:
         return None

@@ -24,6 +24,8 @@ JSON schema (``schema_version`` 1; additions keep the version, renames or remova
               "reason": null | "<why skipped / the error raised>",
               "first_divergence": null | "<sentence>",
               "seconds": 0.12,
+              "diagnosis": null | "<what explains the failure>",
+              "notes": ["<what was not checked, and why>"],
               "comparisons": [
                 {"stage": "forward" | "loss" | "delta" | "grad" | "update",
                  "name": "z.layer1", "shape": [4, 20],
@@ -69,6 +71,8 @@ class CaseResult:
     error: str | None = None
     seconds: float = 0.0
     spec: dict[str, Any] | None = None
+    diagnosis: str | None = None  # what explains a failure, confirmed by re-running the reference
+    notes: list[str] = field(default_factory=list)  # what was not checked, and why
 
     @property
     def passed(self) -> bool:
@@ -90,7 +94,8 @@ class CaseResult:
             return f"skipped ({self.skipped})"
         if self.error is not None:
             return f"raised {self.error}"
-        return describe_divergence(self.comparisons)
+        sentence = describe_divergence(self.comparisons)
+        return f"{sentence}; diagnosis: {self.diagnosis}" if self.diagnosis else sentence
 
     @property
     def sentence(self) -> str:
@@ -215,6 +220,8 @@ def to_json(
             "reason": r.skipped if r.skipped is not None else r.error,
             "first_divergence": None if r.status == "pass" else r.divergence,
             "seconds": round(r.seconds, 4),
+            "diagnosis": r.diagnosis,
+            "notes": list(r.notes),
             "comparisons": [comparison_dict(c) for c in r.comparisons],
         }
     return {

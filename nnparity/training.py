@@ -198,7 +198,12 @@ before any update) is called diverging."""
 
 
 class Diverged(CheckFailed):
-    """Training stopped at a diverging epoch (``stop_on_divergence``): exit 1."""
+    """Training stopped at a diverging epoch (``stop_on_divergence``): exit 1. ``history`` holds
+    the epochs run, the diverging one last."""
+
+    def __init__(self, message: str, history: History) -> None:
+        super().__init__(message)
+        self.history = history
 
 
 def _warn(message: str) -> None:
@@ -247,8 +252,10 @@ def run_training(
     steps = len(split.x_train) // config.batch
     bar: list[Progress] = []
     first_loss: list[float] = [] if first is None else [first]
-    saved: list[int] = []
+    same_file = bool(checkpoint and resume and Path(checkpoint).resolve() == Path(resume).resolve())
+    saved: list[int] = [start] if same_file else []
     warned: list[int] = []
+    done = History()
 
     def step_started(trainer: Trainer, step: int, x: np.ndarray, y: np.ndarray) -> None:
         if progress:
@@ -264,6 +271,7 @@ def run_training(
     def epoch_done(record: EpochRecord) -> None:
         for b in bar:
             b.close()
+        done.epochs.append(record)
         diverging = record.loss > DIVERGENCE_FACTOR * max(first_loss[0], 1e-12)
         if checkpoint and not (diverging and stop_on_divergence):
             save_weights(checkpoint, spec, trainer.params(), trainer.state(),
@@ -280,7 +288,7 @@ def run_training(
             if stop_on_divergence:
                 kept = f"; {checkpoint} keeps epoch {saved[0]}" if saved else ""
                 raise Diverged(f"stopped at epoch {record.epoch}: diverging "
-                               f"(--stop-on-divergence){kept}")
+                               f"(--stop-on-divergence){kept}", done)
 
     history = train(trainer, split.x_train, split.y_train, split.x_test, split.y_test,
                     epochs=config.epochs, batch=config.batch, seed=config.seed,

@@ -1,7 +1,11 @@
-"""Weight files: params (plus optional optimiser state and metadata) and the spec, as ``.npz``.
+"""Weight files: params (plus optional optimiser state and metadata) and the spec, as ``.npz`` or
+``.safetensors`` (by the file's suffix).
 
 Layout inside the archive: ``spec`` (the spec as JSON text), ``meta`` (JSON text: anything the
 caller adds, e.g. the epoch), ``param/<name>`` and ``state/<name>`` arrays in the canonical layout.
+In a ``.safetensors`` file ``spec`` and ``meta`` are the header's metadata strings and the
+arrays its tensors, under the same names. :func:`read_arrays` reads any named arrays (a user's
+``state_dict``) from either format.
 Nothing is ever unpickled (``allow_pickle=False``); loading checks names, shapes, dtypes (the
 spec's own) and finiteness against the spec and refuses anything else with a one-line
 ``ValueError`` naming the file.
@@ -47,8 +51,44 @@ def save_weights(
     }
     arrays.update({f"param/{k}": np.asarray(v) for k, v in params.items()})
     arrays.update({f"state/{k}": np.asarray(v) for k, v in (state or {}).items()})
+    if Path(path).suffix == ".safetensors":
+        header = {key: str(arrays.pop(key)) for key in ("spec", "meta")}
+        write_safetensors(path, arrays, header)
+        return
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, allow_pickle=False, **arrays)
+
+
+def write_safetensors(path: str | os.PathLike[str], arrays: dict[str, np.ndarray],
+                      header: dict[str, str]) -> None:
+    """``arrays`` (numeric) with the string ``header`` as a ``.safetensors`` file, atomically."""
+    save_file = _safetensors(Path(path)).save_file
+    tensors = {k: np.array(v, order="C") for k, v in arrays.items()}  # keeps 0-d arrays 0-d
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
+
+
+def _safetensors(path: Path) -> Any:
+    """``safetensors.numpy``, or a ``ValueError`` naming the file when it is not installed."""
+    try:
+        import safetensors.numpy
+    except ImportError:
+        raise ValueError(f"{path}: .safetensors needs the safetensors package "
+                         "(pip install nnparity[all])") from None
+    return safetensors.numpy
+
+
+def read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """``(tensors, header metadata)`` of a ``.safetensors`` file."""
+    _safetensors(path)
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            names = handle.keys()  # a safe_open handle has no __iter__
+            return {k: handle.get_tensor(k) for k in names}, handle.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types
+        raise ValueError(f"{path}: not a readable .safetensors file ({exc})") from None
 
 
 def load_weights(path: str | os.PathLike[str]) -> WeightsFile:
@@ -56,14 +96,11 @@ def load_weights(path: str | os.PathLike[str]) -> WeightsFile:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
-    with open(path, "rb") as handle:
-        if handle.read(4) != b"PK\x03\x04":
-            raise ValueError(f"{path}: not an .npz weights file (no zip header)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: _read(archive, key, path) for key in archive.files}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable .npz weights file ({exc})") from None
+    if path.suffix == ".safetensors":
+        arrays, header = read_safetensors(path)
+        arrays.update({k: np.array(header[k]) for k in ("spec", "meta") if k in header})
+    else:
+        arrays = _read_npz(path)
     for key in ("spec", "meta"):
         if key not in arrays or arrays[key].dtype.kind != "U" or arrays[key].shape != ():
             raise ValueError(f"{path}: missing or malformed '{key}' entry")
@@ -86,6 +123,17 @@ def load_weights(path: str | os.PathLike[str]) -> WeightsFile:
         raise ValueError(f"{path}: unexpected entries {stray}")
     _check(path, spec, params)
     return WeightsFile(spec, params, state, meta)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            raise ValueError(f"{path}: not an .npz weights file (no zip header)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: _read(archive, key, path) for key in archive.files}
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable .npz weights file ({exc})") from None
 
 
 def _read(archive: Any, key: str, path: Path) -> np.ndarray:
@@ -121,3 +169,17 @@ def _check(path: Path, spec: Spec, params: dict[str, np.ndarray]) -> None:
                              f"{spec.dtype}")
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{path}: {name} holds non-finite values (nan or inf)")
+
+
+def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """The named arrays of an ``.npz`` (never unpickled) or ``.safetensors`` file, e.g. a
+    ``state_dict`` saved by ``safetensors.torch.save_file`` or ``np.savez``; ``ValueError``
+    naming the file when it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    if path.suffix == ".safetensors":
+        return read_safetensors(path)[0]
+    if path.suffix != ".npz":
+        raise ValueError(f"{path}: weights must be .npz or .safetensors")
+    return _read_npz(path)

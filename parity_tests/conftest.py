@@ -3,7 +3,8 @@ parity assertion. The cases themselves come from :mod:`nnparity.cases` and run t
 runner (:mod:`nnparity.parity`): the tests and ``nnparity check`` share one case system.
 
 - Tests marked with a framework backend's name (``torch``, ``tensorflow``, ...) are skipped, with
-  the registry's reason (``pytest -rs``), when that backend is not installed.
+  the registry's reason (``pytest -rs``), when that backend is not installed; tests marked
+  ``gpu`` are skipped when there is no CUDA device.
 - Fixtures: ``backend_name`` (each installed framework backend; missing ones skip with the
   reason), ``backend``, ``reference``; ``assert_parity`` asserts a runner result passed, naming
   the first divergence, and records its worst error.
@@ -45,6 +46,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Skip tests marked with a framework whose backend is not installed, saying why."""
     reasons: dict[str, str | None] = {}
     for item in items:
+        if item.get_closest_marker("gpu") is not None:
+            why = _no_gpu()
+            if why:
+                item.add_marker(pytest.mark.skip(reason=why))
         for name in FRAMEWORKS:
             if item.get_closest_marker(name) is None:
                 continue
@@ -52,6 +57,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 reasons[name] = registry.reason(name)
             if reasons[name]:
                 item.add_marker(pytest.mark.skip(reason=f"{name} backend {reasons[name]}"))
+
+
+def _no_gpu() -> str | None:
+    """Why GPU tests cannot run here, or None."""
+    if registry.reason("torch"):
+        return "no torch: GPU tests run the torch backend"
+    import torch
+
+    return None if torch.cuda.is_available() else "no CUDA device (torch.cuda.is_available())"
 
 
 @pytest.fixture(params=[pytest.param(n, marks=getattr(pytest.mark, n), id=n) for n in FRAMEWORKS])

@@ -5,8 +5,8 @@ pre-activation ``z`` and the activation ``h = f(z)`` and uses whichever is exact
 sigmoid and tanh use ``h`` (the BP lecture: ``f' = h (1 - h)``), relu uses ``z`` (its revised
 version).
 
-``prelu`` (the three-framework notes' ``nn.PReLU()``: one learnable slope per layer, initial 0.25)
-carries a parameter ``a{l}`` and has its own three functions below.
+``prelu`` (the three-framework notes' ``nn.PReLU()``: one learnable slope per layer, initial 0.25;
+or one per unit) carries a parameter ``a{l}`` and has its own three functions below.
 
 Conventions:
 - relu'(0) = 0, as in the BP lecture, PyTorch and TensorFlow (the NumPy blog uses 1).
@@ -108,9 +108,14 @@ def prelu_grad(z: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.where(z > 0, np.ones_like(z), a * np.ones_like(z))
 
 
-def prelu_slope_grad(z: np.ndarray, upstream: np.ndarray) -> np.ndarray:
-    """``dL/da = sum(dL/dh * min(z, 0))`` over every entry: shape ``[1]``."""
-    return np.sum(upstream * np.where(z > 0, 0, z), keepdims=True).reshape(1)
+def prelu_slope_grad(z: np.ndarray, upstream: np.ndarray,
+                     shape: tuple[int, ...] = (1,)) -> np.ndarray:
+    """``dL/da = sum(dL/dh * min(z, 0))``: over every entry for a shared slope (``shape``
+    ``[1]``), over the batch for one slope per unit (``shape`` ``[1, D]``)."""
+    terms = upstream * np.where(z > 0, 0, z)
+    if tuple(shape) == (1,):
+        return np.sum(terms, keepdims=True).reshape(1)
+    return np.sum(terms, axis=0, keepdims=True)
 
 
 PARAMETRIC = ("prelu",)

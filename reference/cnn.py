@@ -43,12 +43,12 @@ import numpy as np
 
 from .activations import get_activation
 from .cnn_spec import CNNSpec
-from .conv import conv2d_backward, conv2d_cols, im2col, output_size
+from .conv import conv2d, conv2d_backward, conv2d_cols, im2col, output_size
 from .dense import dense, dense_backward
 from .dropout import check_mask, draw_dropout_mask, dropout, dropout_backward
 from .losses import as_targets, loss_and_grad, probabilities
 from .params import Params, check_params, weight_decay_loss
-from .pool import maxpool2d_argmax, maxpool2d_backward
+from .pool import maxpool2d_argmax, maxpool2d_backward, near_ties
 from .results import Gradients, Trace
 
 __all__ = [
@@ -59,6 +59,8 @@ __all__ = [
     "gradients",
     "logits",
     "loss",
+    "pool_ties",
+    "preactivation_scale",
     "predict",
     "working_values",
 ]
@@ -198,6 +200,38 @@ def backward(
     ordered_deltas = {k: deltas[k] for k in spec.layer_names}
     total = float(value) + weight_decay_loss(spec, params)
     return Gradients(loss=total, grads=ordered_grads, deltas=ordered_deltas, output=trace.output)
+
+
+def preactivation_scale(spec: CNNSpec, params: Params, x: np.ndarray,
+                        trace: Trace) -> dict[str, np.ndarray]:
+    """Per layer, ``sum_i |a_i W_ij| + |b_j|`` for every unit of ``z`` (the size of the terms
+    that rounding acts on): the layer applied to ``|input|`` with ``|W|``, ``|b|``."""
+    x = spec.as_input(x)
+    scale = {}
+    for i, (name, block) in enumerate(zip(spec.conv_names, spec.conv, strict=True), 1):
+        a_in = x if i == 1 else _block_output(spec, trace, i - 1)
+        scale[name] = conv2d(np.abs(a_in), np.abs(_param(spec, params, f"{name}.W")),
+                             np.abs(_param(spec, params, f"{name}.b")), block.stride,
+                             block.padding)
+    names = spec.fc_names
+    inputs = [trace.h["flatten"], *(trace.h[m] for m in names[:-1])]
+    inputs[-1] = trace.h["dropout"]
+    for name, h in zip(names, inputs, strict=True):
+        scale[name] = dense(np.abs(h), np.abs(_param(spec, params, f"{name}.W")),
+                            np.abs(_param(spec, params, f"{name}.b")))
+    return scale
+
+
+def pool_ties(spec: CNNSpec, trace: Trace, scales: dict[str, np.ndarray],
+              tol: float) -> dict[str, np.ndarray]:
+    """Per conv block with a pool, the cells of ``h[conv_i]`` tied for their window's maximum
+    within ``tol`` times their pre-activation ``scales`` (:func:`pool.near_ties`)."""
+    ties = {}
+    for name, block in zip(spec.conv_names, spec.conv, strict=True):
+        if block.pool:
+            ties[name] = near_ties(trace.h[name], scales[name], block.pool, block.pool_stride,
+                                   block.pool_padding, tol)
+    return ties
 
 
 def _block_output(spec: CNNSpec, trace: Trace, i: int) -> np.ndarray:

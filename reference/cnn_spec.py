@@ -175,6 +175,12 @@ class CNNSpec(SpecSerial):
         return self.conv_names + self.fc_names
 
     @property
+    def layer_activations(self) -> dict[str, str]:
+        """Layer name -> its activation's name (the output layer's is ``identity``)."""
+        acts = [b.activation for b in self.conv] + [*self.dense_activations, "identity"]
+        return dict(zip(self.layer_names, acts, strict=True))
+
+    @property
     def output_dim(self) -> int:
         """Number of classes."""
         return self.classes

@@ -15,6 +15,8 @@ Every model module has the same functions, with the same signatures::
     logits(spec, params, x) -> output [N, K] at evaluation
     predict(spec, params, x) -> probabilities (or raw outputs for l2)
     check_params(spec, params) -> None (ValueError naming the first bad parameter)
+    preactivation_scale(spec, params, x, trace) -> {layer: sum |input * W| + |b| per unit}
+    pool_ties(spec, trace, scales, tol) -> {layer: cells of h tied in a max-pool window}
     working_values(spec, rows, *, training=True) -> values a step (or logits) on rows holds
 
 A family without dropout (``spec.dropout_units == 0``) refuses a ``dropout_mask``.

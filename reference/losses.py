@@ -3,14 +3,18 @@
 - ``l2``:  ``E = 0.5 * sum((o - t)^2)``, ``dE/do = o - t`` (the BP lecture).
 - ``ce``:  softmax cross-entropy on logits, ``E = -sum(t * log softmax(o))``, ``dE/do = P - t``;
   ``log softmax`` uses log-sum-exp, so logits of 1e3 stay finite.
+- ``mse``: the frameworks' mean-squared error (``torch.nn.MSELoss``,
+  ``keras.losses.MeanSquaredError``):
+  ``E = sum((o - t)^2)`` with no ½, ``dE/do = 2 (o - t)``; its ``mean`` reduction divides by N·K,
+  the number of elements, as the frameworks do.
 - ``bce``: sigmoid log-loss on one logit per row,
   ``E = -sum(t log s(o) + (1 - t) log(1 - s(o)))`` computed as
   ``max(o, 0) - o t + log1p(exp(-|o|))``; ``dE/do = s(o) - t`` (the NumPy basics lecture and the
   NumPy blog).
 
 Reduction ``sum`` adds over the batch (the BP lecture); ``mean`` divides the sum by N, the number of
-samples (the three-framework notes and the NumPy blog), not by the number of elements. Weight decay
-is added by the model.
+samples (the three-framework notes and the NumPy blog), not by the number of elements (``mse``
+excepted, see above). Weight decay is added by the model.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ def softmax(o: np.ndarray) -> np.ndarray:
 def as_targets(loss: str, y: np.ndarray, n: int, k: int, dtype: np.dtype) -> np.ndarray:
     """Targets ``[n, k]`` of ``dtype`` from class indices ``[n]`` or a dense ``[n, k]`` array.
 
-    Integer labels ``[n]`` are one-hot encoded for ``ce`` and ``l2``; ``bce`` reads ``[n]`` as one
-    0/1 (or probability) target per row. Dense targets must already be ``[n, k]``.
+    Integer labels ``[n]`` are one-hot encoded for ``ce``, ``l2`` and ``mse``; ``bce`` reads
+    ``[n]`` as one 0/1 (or probability) target per row. Dense targets must already be ``[n, k]``.
     """
     y = np.asarray(y)
     if y.dtype.kind not in "biuf":
@@ -67,19 +71,22 @@ def loss_and_grad(
     elif loss == "ce":
         value = -np.sum(t * log_softmax(o))
         grad = softmax(o) - t
+    elif loss == "mse":
+        diff = o - t
+        value, grad = np.sum(diff * diff), 2 * diff
     elif loss == "bce":
         value = np.sum(np.maximum(o, 0) - o * t + np.log1p(np.exp(-np.abs(o))))
         grad = sigmoid(o) - t
     else:
         raise ValueError(f"unknown loss {loss!r}")
     if reduction == "mean":
-        n = o.shape[0]
+        n = o.shape[0] * (o.shape[1] if loss == "mse" else 1)
         return value / n, grad / n
     return value, grad
 
 
 def probabilities(loss: str, o: np.ndarray) -> np.ndarray:
-    """Predictions: softmax for ``ce``, sigmoid for ``bce``, ``o`` itself for ``l2``."""
+    """Predictions: softmax for ``ce``, sigmoid for ``bce``, ``o`` itself for ``l2`` and ``mse``."""
     if loss == "ce":
         return softmax(o)
     if loss == "bce":

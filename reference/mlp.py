@@ -9,7 +9,8 @@ Backward (the BP lecture; deltas are ``dL/dz``; the dense layer's part is
     ``delta_L = dE/do * f_L'(z_L, h_L)``
     ``delta_l = (delta_{l+1} @ W_{l+1}.T) * f_l'(z_l, h_l)``
     ``dW_l = h_{l-1}.T @ delta_l + lambda W_l``,  ``db_l = 1^T delta_l``
-    (prelu layers: ``f_l'`` is ``1`` or ``a_l``, and ``da_l = sum(dL/dh_l * min(z_l, 0))``)
+    (prelu layers: ``f_l'`` is ``1`` or ``a_l``, and ``da_l = sum(dL/dh_l * min(z_l, 0))``,
+    summed over the batch only for one slope per unit)
 where ``dE/do`` already carries the ``1/N`` of the ``mean`` reduction.
 
 The MLP has no dropout: every function takes ``dropout_mask`` (as the CNN's do) and refuses one
@@ -27,8 +28,18 @@ from .params import check_params, weight_decay_loss
 from .results import Gradients, Trace
 from .spec import MLPSpec
 
-__all__ = ["backward", "check_params", "forward", "gradients", "logits", "loss", "predict",
-           "working_values"]
+__all__ = [
+    "backward",
+    "check_params",
+    "forward",
+    "gradients",
+    "logits",
+    "loss",
+    "pool_ties",
+    "preactivation_scale",
+    "predict",
+    "working_values",
+]
 
 
 def _no_dropout(mask: np.ndarray | None) -> None:
@@ -75,7 +86,7 @@ def backward(
         name = names[i - 1]
         z = trace.z[name]
         if spec.activations[i - 1] == "prelu":
-            grads[f"a{i}"] = prelu_slope_grad(z, upstream)
+            grads[f"a{i}"] = prelu_slope_grad(z, upstream, shapes[f"a{i}"])
             delta = upstream * prelu_grad(z, params[f"a{i}"])
         else:
             delta = upstream * get_activation(spec.activations[i - 1]).df(z, trace.h[name])
@@ -112,6 +123,25 @@ def loss(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndar
     return float(value) + weight_decay_loss(spec, params)
 
 
+def preactivation_scale(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray,
+                        trace: Trace) -> dict[str, np.ndarray]:
+    """Per layer, ``sum_i |h_i W_ij| + |b_j|`` for every unit of ``z`` (the size of the terms
+    that rounding acts on): ``|h_{l-1}| @ |W_l| + |b_l|``."""
+    inputs = [spec.as_input(x)] + [trace.h[name] for name in spec.layer_names[:-1]]
+    scale = {}
+    for i, (name, h) in enumerate(zip(spec.layer_names, inputs, strict=True), 1):
+        b = _param(spec, params, f"b{i}")
+        scale[name] = dense(np.abs(h), np.abs(_param(spec, params, f"W{i}")),
+                            None if b is None else np.abs(b))
+    return scale
+
+
+def pool_ties(spec: MLPSpec, trace: Trace, scales: dict[str, np.ndarray],
+              tol: float) -> dict[str, np.ndarray]:
+    """The MLP has no pools: no ties (the CNN's interface)."""
+    return {}
+
+
 def logits(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     """The output ``o [N, K]`` at evaluation (what a trainer's ``predict`` returns)."""
     return forward(spec, params, x).output
@@ -125,6 +155,7 @@ def predict(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray) -> np.n
 def working_values(spec: MLPSpec, rows: int, *, training: bool = True) -> int:
     """Values held at the peak of a training step on ``rows`` samples (``training``) or of
     :func:`logits` on them, besides the input (the caller's) and the parameters, for memory
-    estimates: per sample every layer's ``z`` and ``h``, and in training the backward pass's
-    delta, upstream gradient and activation derivative of the widest layer."""
-    return rows * (2 * sum(spec.layers) + (3 * max(spec.layers) if training else 0))
+    estimates: per sample every layer's ``z`` and ``h``, and for the widest layer the
+    activation's temporaries (two) or, in training, the backward pass's delta, upstream gradient
+    and activation derivative (three)."""
+    return rows * (2 * sum(spec.layers) + (3 if training else 2) * max(spec.layers))

@@ -12,11 +12,20 @@ reproduced exactly (``g`` is the gradient, ``t`` the 1-based step count):
   ``alpha = lr' sqrt(1-b2'^t)/(1-b1'^t)``; ``p <- p - m alpha / (sqrt(v) + eps)``
   (``keras.optimizers.Adam``: epsilon is the paper's epsilon-hat, added to ``sqrt(v)``
   before the bias correction, so the two variants differ whenever eps matters).
+- ``adamw``: decoupled weight decay on every parameter (biases included), then the ``adam``
+  step of the same variant on the decayed parameters: ``p <- p (1 - lr wd)`` (``torch``,
+  ``torch.optim.AdamW``), ``p <- p - p wd' lr'`` (``keras``, ``keras.optimizers.AdamW``:
+  ``tf.cast`` of the Python float ``wd`` goes through a float32 tensor too). Unlike
+  the model's ``weight_decay`` (``0.5 lambda W^2`` in the loss), it never enters the gradient.
   A prime marks a hyperparameter Keras (on TensorFlow) rounds to float32 even for float64
   variables: the learning rate lives in a ``floatx`` (float32) variable, and ``ops.cast`` of the
   Python floats ``momentum``, ``beta_1``, ``beta_2`` goes through a float32 tensor. ``1 - b1``,
   ``1 - b2`` and ``eps`` enter as exact Python floats. (``float32(0.9)`` is 2.6e-8 relative off.)
 Defaults follow each framework: eps 1e-8 for ``torch``, 1e-7 for ``keras``.
+
+``l2`` (``torch`` variant only) is ``torch.optim``'s own ``weight_decay`` in SGD and Adam: inside
+the optimiser, ``g <- g + l2 p`` on every parameter, biases and slopes included, before the step
+(the model's ``weight_decay`` decays weights only, through the loss).
 
 State is a flat ``dict[str, np.ndarray]`` (``"t"``, ``"m.W1"``, ``"v.W1"``, ...), so it can be
 saved in an ``.npz`` checkpoint beside the params.
@@ -30,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-OPTIMIZERS = ("sgd", "momentum", "adam")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+ADAMS = ("adam", "adamw")  # the optimisers with Adam's state (t, m, v)
 VARIANTS = ("torch", "keras")
 
 State = dict[str, np.ndarray]
@@ -39,8 +49,9 @@ Params = dict[str, np.ndarray]
 
 @dataclass(frozen=True)
 class Optimizer:
-    """An optimiser configuration: ``name`` in ``sgd | momentum | adam``, ``variant`` in
-    ``torch | keras``; ``eps=None`` takes the variant's framework default."""
+    """An optimiser configuration: ``name`` in ``sgd | momentum | adam | adamw``, ``variant``
+    in ``torch | keras``; ``eps=None`` takes the variant's framework default; ``decay`` is
+    ``adamw``'s decoupled weight decay (torch's default 0.01)."""
 
     name: str = "sgd"
     lr: float = 0.01
@@ -49,6 +60,8 @@ class Optimizer:
     beta2: float = 0.999
     eps: float | None = None
     variant: str = "torch"
+    decay: float = 0.01
+    l2: float = 0.0
 
     def __post_init__(self) -> None:
         if self.name not in OPTIMIZERS:
@@ -61,6 +74,13 @@ class Optimizer:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"Adam betas must be in [0, 1), got {self.beta1!r}, {self.beta2!r}")
+        if not self.decay >= 0:
+            raise ValueError(f"decoupled weight decay must be >= 0, got {self.decay!r}")
+        if not self.l2 >= 0:
+            raise ValueError(f"l2 must be >= 0, got {self.l2!r}")
+        if self.l2 and (self.variant != "torch" or self.name == "adamw"):
+            raise ValueError("l2 (torch.optim's weight_decay in SGD and Adam) exists in the torch "
+                             "variant of sgd, momentum and adam only")
         if self.eps is None:
             object.__setattr__(self, "eps", 1e-8 if self.variant == "torch" else 1e-7)
         if not 0 < self.eps < math.inf:
@@ -74,7 +94,7 @@ class Optimizer:
 def init_state(opt: Optimizer, params: Params) -> State:
     """Zero state: nothing for sgd, ``v.*`` for momentum, ``t, m.*, v.*`` for adam."""
     state: State = {}
-    if opt.name == "adam":
+    if opt.name in ADAMS:
         state["t"] = np.array(0)
         for k, p in params.items():
             state[f"m.{k}"] = np.zeros_like(p)
@@ -87,12 +107,24 @@ def init_state(opt: Optimizer, params: Params) -> State:
 
 def step(opt: Optimizer, params: Params, grads: Params, state: State) -> tuple[Params, State]:
     """One update; returns new dicts and leaves the inputs untouched."""
+    if opt.l2:
+        grads = {k: g + opt.l2 * params[k] for k, g in grads.items()}
     if opt.name == "sgd":
         lr = opt.lr if opt.variant == "torch" else _float32(opt.lr)
         return {k: p - lr * grads[k] for k, p in params.items()}, dict(state)
     if opt.name == "momentum":
         return _momentum(opt, params, grads, state)
+    if opt.name == "adamw":
+        params = _decoupled_decay(opt, params)
     return _adam(opt, params, grads, state)
+
+
+def _decoupled_decay(opt: Optimizer, params: Params) -> Params:
+    """AdamW's decay of every parameter before its Adam step (module docstring)."""
+    if opt.variant == "torch":
+        return {k: p * (1 - opt.lr * opt.decay) for k, p in params.items()}
+    lr, decay = _float32(opt.lr), _float32(opt.decay)
+    return {k: p - p * decay * lr for k, p in params.items()}
 
 
 def _float32(value: float) -> float:

@@ -58,6 +58,31 @@ def maxpool2d_argmax(
     return y, arg
 
 
+def near_ties(x: np.ndarray, scale: np.ndarray, k: int, stride: int, padding: str,
+              tol: float) -> np.ndarray:
+    """Cells of ``x [N, H, W, C]`` tied for their window's maximum within rounding: within
+    ``tol * scale`` (the largest ``scale`` of the window) of it, in a window with two or more
+    such cells and a non-zero maximum (relu's zeros pass no gradient either way). Boolean,
+    shaped like ``x``; a cell of overlapping windows is marked when any of them ties."""
+    pads = padding_amounts(x.shape[1:3], (k, k), stride, padding)
+    ho, wo = output_hw(x.shape[1:3], (k, k), stride, padding)
+    xp, sp = pad(x, pads, value=-np.inf), pad(np.abs(scale), pads)
+    offsets = [(p, q) for p in range(k) for q in range(k)]
+
+    def cell(a: np.ndarray, p: int, q: int) -> np.ndarray:
+        return a[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :]
+
+    top = np.max([cell(xp, p, q) for p, q in offsets], axis=0)
+    bound = tol * np.max([cell(sp, p, q) for p, q in offsets], axis=0)
+    near = [np.abs(cell(xp, p, q) - top) <= bound for p, q in offsets]
+    tied = (np.sum(near, axis=0) >= 2) & (top != 0)
+    marked = np.zeros(xp.shape, dtype=bool)
+    for (p, q), close in zip(offsets, near, strict=True):
+        cell(marked, p, q)[...] |= close & tied
+    (t, _), (left, _) = pads
+    return marked[:, t:t + x.shape[1], left:left + x.shape[2], :]
+
+
 def maxpool2d(x: np.ndarray, k: int = 2, stride: int = 2, padding: str = "SAME") -> np.ndarray:
     """Forward: ``y [N, Ho, Wo, C]``, the maximum of each ``k x k`` window of ``x [N, H, W, C]``."""
     return maxpool2d_argmax(x, k, stride, padding)[0]

@@ -15,9 +15,10 @@ import numpy as np
 from .activations import ALIASES, KNOWN
 from .serial import SpecSerial
 
-LOSSES = ("l2", "ce", "bce")
+LOSSES = ("l2", "ce", "bce", "mse")
 REDUCTIONS = ("sum", "mean")
 DTYPES = ("float64", "float32")
+PRELU_SLOPES = ("shared", "unit")
 
 
 @dataclass(frozen=True)
@@ -27,14 +28,18 @@ class MLPSpec(SpecSerial):
     - ``input_dim``: width of ``x [N, input_dim]``.
     - ``layers``: output width of each layer, e.g. ``(20, 20, 3)``.
     - ``activations``: one name per layer (``sigmoid``, ``tanh``, ``relu``, ``identity``, ...;
-      ``prelu`` adds a learnable slope ``a{l} [1]``).
+      ``prelu`` adds a learnable slope ``a{l}``: ``[1]`` shared by the layer, as
+      ``nn.PReLU()``, or ``[1, D_l]`` one per unit, as Keras' default ``PReLU()``:
+      ``prelu_slopes``).
     - ``loss``: ``l2`` (``0.5 sum (o - L)^2``), ``ce`` (softmax cross-entropy on logits ``o``),
-      ``bce`` (sigmoid log-loss on a single logit).
+      ``bce`` (sigmoid log-loss on a single logit), ``mse`` (the frameworks' ``sum (o - L)^2``,
+      no ½; its ``mean`` divides by N·K).
     - ``reduction``: ``sum`` over the batch (the BP lecture) or ``mean`` over samples (the
       three-framework notes, the NumPy blog).
     - ``weight_decay``: lambda in ``0.5 * lambda * sum(W^2)`` over weights (not biases).
     - ``bias``: whether layers have biases (the NumPy basics lecture's known-answer net has none).
     - ``dtype``: ``float64`` or ``float32``.
+    - ``prelu_slopes``: ``shared`` (one slope per prelu layer) or ``unit`` (one per unit).
     """
 
     input_dim: int
@@ -45,6 +50,7 @@ class MLPSpec(SpecSerial):
     weight_decay: float = 0.0
     bias: bool = True
     dtype: str = "float64"
+    prelu_slopes: str = "shared"
     family: str = field(default="mlp", init=False)
 
     def __post_init__(self) -> None:
@@ -64,6 +70,11 @@ class MLPSpec(SpecSerial):
         return [f"layer{i}" for i in range(1, self.depth + 1)]
 
     @property
+    def layer_activations(self) -> dict[str, str]:
+        """Layer name -> its activation's name."""
+        return dict(zip(self.layer_names, self.activations, strict=True))
+
+    @property
     def widths(self) -> list[int]:
         """``[input_dim, *layers]``."""
         return [self.input_dim, *self.layers]
@@ -76,7 +87,7 @@ class MLPSpec(SpecSerial):
             if self.bias:
                 shapes[f"b{i}"] = (1, self.widths[i])
             if self.activations[i - 1] == "prelu":
-                shapes[f"a{i}"] = (1,)
+                shapes[f"a{i}"] = (1,) if self.prelu_slopes == "shared" else (1, self.widths[i])
         return shapes
 
     def is_weight(self, name: str) -> bool:
@@ -138,6 +149,9 @@ def _validate(spec: MLPSpec) -> None:
         raise ValueError(f"unknown reduction {spec.reduction!r}; known: {', '.join(REDUCTIONS)}")
     if spec.dtype not in DTYPES:
         raise ValueError(f"unknown dtype {spec.dtype!r}; known: {', '.join(DTYPES)}")
+    if spec.prelu_slopes not in PRELU_SLOPES:
+        raise ValueError(f"unknown prelu_slopes {spec.prelu_slopes!r}; known: "
+                         f"{', '.join(PRELU_SLOPES)}")
     if not 0 <= spec.weight_decay < float("inf"):
         raise ValueError(f"weight_decay must be >= 0 and finite, got {spec.weight_decay!r}")
     out = spec.layers[-1]

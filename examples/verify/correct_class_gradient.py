@@ -1,4 +1,5 @@
-"""A correct TwoLayerNet in the class style of seed 002: gradient(x, t) returns a dict of grads.
+"""A correct TwoLayerNet in the class style of the three-framework notes: gradient(x, t)
+returns a dict of grads.
 
 Biases are flat vectors [D] (np.zeros(hidden_size)), hence "bias_shape": "flat"; targets are
 one-hot; mean cross-entropy. Check it with

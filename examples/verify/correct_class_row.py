@@ -1,7 +1,8 @@
-"""A correct two-layer net in the class style of seed 003 (TwoNet), with L2 regularisation.
+"""A correct two-layer net in the class style of the NumPy blog (TwoNet), with L2 regularisation.
 
 forward(x) / backward(labels) / update(); gradients in attributes; the L2 term is added to dw in
-update(), as seed 003 does, so the adapter reads the gradients after the update ("grads_after").
+update(), as the NumPy blog does, so the adapter reads the gradients after the update
+("grads_after").
 Mean cross-entropy over the batch; relu'(0) = 0; softmax with the max shift. Check it with
 
     nnparity verify examples/verify/correct_class_row.py

@@ -1,8 +1,10 @@
-"""A correct MLP in the column-vector convention of seed 004: W^(k) is [D_k, D_(k-1)], P = W X + b.
+"""A correct MLP in the column-vector convention of the Fashion-MNIST report: W^(k) is
+[D_k, D_(k-1)], P = W X + b.
 
 Samples are the columns of X [D, N]; backpropagation returns the pre-activations, the deltas and
-the gradients summed over the batch; the update divides by N (mean squared error, as seed 004's
-GD does with 1/len(X)), hence "grads_reduction": "sum" beside the spec's "mean". Check it with
+the gradients summed over the batch; the update divides by N (mean squared error, as the
+Fashion-MNIST report's GD does with 1/len(X)), hence "grads_reduction": "sum" beside the spec's
+"mean". Check it with
 
     nnparity verify examples/verify/correct_column.py
 """

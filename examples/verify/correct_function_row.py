@@ -1,8 +1,8 @@
-"""A correct MLP in the function style of seed 000 (row layout: x [N, D], w [D_in, D_out]).
+"""A correct MLP in the function style of the BP lecture (row layout: x [N, D], w [D_in, D_out]).
 
 Layers are dicts {"w", "b", "act_fun", "de_act_fun"}; fead_forward returns every layer's input,
 every pre-activation z and the output; updata_wb returns the updated layers, the loss and the
-deltas. Loss summed over the batch (seed 000). Check it with
+deltas. Loss summed over the batch (the BP lecture). Check it with
 
     nnparity verify examples/verify/correct_function_row.py
 """

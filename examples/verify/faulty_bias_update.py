@@ -1,4 +1,4 @@
-"""FAULTY (bias updated with the bias): seed 003's TwoNet.update as the blog wrote it.
+"""FAULTY (bias updated with the bias): the NumPy blog's TwoNet.update as the blog wrote it.
 
 `self.b2 = self.b2 - learning_rate * self.b2` subtracts the bias itself instead of its gradient
 db2. Forward, loss, deltas and gradients match; `nnparity verify` names update step1.b2 first and
@@ -69,7 +69,7 @@ class TwoNet:
         self.dw += lambda_rate * self.w
 
         self.w2 = self.w2 - learning_rate * self.dw2
-        self.b2 = self.b2 - learning_rate * self.b2     # BUG (seed 003): db2, not b2
+        self.b2 = self.b2 - learning_rate * self.b2     # BUG (the NumPy blog): db2, not b2
 
         self.w = self.w - learning_rate * self.dw
         self.b = self.b - learning_rate * self.db

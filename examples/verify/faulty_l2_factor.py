@@ -1,4 +1,4 @@
-"""FAULTY (L2 factor): seed 003's TwoNet with the regularisation gradient doubled.
+"""FAULTY (L2 factor): the NumPy blog's TwoNet with the regularisation gradient doubled.
 
 The loss adds 0.5 * lambda * ||W||^2, whose gradient is lambda * W, but update() adds
 2 * lambda * W. `nnparity verify` names grad W2 first and diagnoses "L2 regularisation applied

@@ -1,4 +1,4 @@
-"""FAULTY (missing last activation derivative): seed 000's function style, sigmoid output, L2.
+"""FAULTY (missing last activation derivative): the BP lecture's function style, sigmoid output, L2.
 
 The last layer's delta must be dE/do * sigmoid'(z) = (o - L) * h * (1 - h); this file uses
 dE/do alone. `nnparity verify` names delta layer3 first and diagnoses "missing activation

@@ -1,8 +1,9 @@
-"""FAULTY (relu derivative at 0): seed 003's TwoNet backward with its relu mask `dz1[z1 < 0] = 0`.
+"""FAULTY (relu derivative at 0): the NumPy blog's TwoNet backward with its relu mask
+`dz1[z1 < 0] = 0`.
 
-That mask keeps the gradient where z1 == 0 exactly, i.e. relu'(0) = 1, while seed 000, PyTorch
-and TensorFlow use relu'(0) = 0. The verify batch contains exact zeros in z1, so `nnparity verify`
-names delta layer1 first and diagnoses "relu derivative at 0".
+That mask keeps the gradient where z1 == 0 exactly, i.e. relu'(0) = 1, while the BP lecture,
+PyTorch and TensorFlow use relu'(0) = 0. The verify batch contains exact zeros in z1, so
+`nnparity verify` names delta layer1 first and diagnoses "relu derivative at 0".
 """
 
 import numpy as np
@@ -59,7 +60,7 @@ class TwoNet:
 
         da1 = delta.dot(self.w2.T)
         dz1 = da1
-        dz1[self.z1 < 0] = 0     # BUG (seed 003): keeps z1 == 0
+        dz1[self.z1 < 0] = 0     # BUG (the NumPy blog): keeps z1 == 0
         self.delta1 = dz1
         self.dw = self.a0.T.dot(dz1)
         self.db = np.sum(dz1, axis=0, keepdims=True)

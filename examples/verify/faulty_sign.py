@@ -1,4 +1,4 @@
-"""FAULTY (opposite sign): seed 000's function style with dE/do written as L - o.
+"""FAULTY (opposite sign): the BP lecture's function style with dE/do written as L - o.
 
 For E = 0.5 * sum((L - o)^2) the derivative is o - L; this file returns lab - o, so every delta
 and gradient has the wrong sign (and gradient descent climbs). `nnparity verify` names delta

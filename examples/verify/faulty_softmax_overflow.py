@@ -1,4 +1,5 @@
-"""FAULTY (softmax overflow): seed 000's function style with its softmax as the lecture wrote it.
+"""FAULTY (softmax overflow): the BP lecture's function style with its softmax as the lecture
+wrote it.
 
 p = exp(o) / sum(exp(o)) without subtracting the row maximum overflows for large logits (the
 verify batch has logits near 1000), so the loss becomes NaN. `nnparity verify` names the loss
@@ -43,7 +44,7 @@ def de_no_active(z, h):
 
 
 def softmax(o):
-    e = np.exp(o)     # BUG (seed 000): no max shift, exp overflows
+    e = np.exp(o)     # BUG (the BP lecture): no max shift, exp overflows
     return e / np.sum(e, axis=1, keepdims=True)
 
 

@@ -1,4 +1,5 @@
-"""FAULTY (sum vs mean): seed 002's TwoLayerNet with the division by the batch size forgotten.
+"""FAULTY (sum vs mean): the three-framework notes' TwoLayerNet with the division by the batch
+size forgotten.
 
 The loss is the mean over the batch, but dy = y - t is not divided by N, so every gradient is
 N times too large. `nnparity verify` names grad b2 first and diagnoses "off by exactly the batch

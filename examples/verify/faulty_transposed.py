@@ -1,4 +1,5 @@
-"""FAULTY (transposed): seed 002's TwoLayerNet with the last weight gradient transposed.
+"""FAULTY (transposed): the three-framework notes' TwoLayerNet with the last weight gradient
+transposed.
 
 grads["w2"] is computed as dy.T @ z1, [3, 5], instead of z1.T @ dy, [5, 3]. `nnparity verify`
 names grad W2 first (a shape mismatch) and diagnoses "transposed".

@@ -1,7 +1,9 @@
-"""``nnparity check``: run the parity matrix on every installed backend (the main job).
+"""``nnparity check``: run the parity matrix on every installed backend (the main job), or
+check users' own models (``--model-file PATH.py:NAME``, repeatable; :mod:`nnparity.models`).
 
 Exit 0 when every case passes on every backend, 1 when any fails, 2 on bad usage (unknown or
-explicitly requested but missing backend, bad regex, unwritable report file, empty selection).
+explicitly requested but missing backend, bad regex, unwritable report file, empty selection, a
+model file that cannot be loaded or has a layer without an exact counterpart).
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ import time
 
 from nnparity import cases, parity, report
 from nnparity.backends import registry
+from nnparity.backends.compare import first_divergence
 from nnparity.backends.determinism import apply_determinism, describe
+from nnparity.backends.precision import (
+    DEVICES,
+    check_device,
+    pin_torch_precision,
+    precision_flags,
+    tf32_note,
+)
 from nnparity.commands._args import seed
 from nnparity.errors import InputError
 from nnparity.progress import Progress
@@ -26,7 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backends", metavar="NAMES",
                         help="comma-separated backends (default: every installed one; "
                         f"known: {', '.join(registry.NAMES)})")
-    parser.add_argument("--dtype", choices=cases.DTYPES, help="only cases of this dtype")
+    parser.add_argument("--dtype", choices=cases.DTYPES,
+                        help="only cases of this dtype (with --model-file: convert a torch "
+                        "model to it first, e.g. float64 for the exact check)")
     parser.add_argument("--model", choices=cases.MODELS, default="all",
                         help="model family: all (default), mlp or cnn")
     size = parser.add_mutually_exclusive_group()
@@ -43,6 +55,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show every compared tensor, not just the worst per case")
     parser.add_argument("--seed", type=seed, default=0,
                         help="seed of the case data and initial weights (default 0)")
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="where torch and JAX compute (built-in backends; torch model files); "
+                        "the reference stays on the CPU; default cpu; float32 is pinned to full "
+                        "precision on GPU")
+    parser.add_argument("--allow-tf32", action="store_true",
+                        help="keep PyTorch's TF32 defaults on GPU and explain failures of TF32 "
+                        "size instead of pinning full float32")
+    models = parser.add_argument_group("your own models")
+    models.add_argument("--model-file", action="append", metavar="PATH.py:NAME",
+                        help="check the torch.nn.Module / keras.Model that NAME in PATH.py "
+                        "returns (or a dict with model, optimizer, loss) against the reference; "
+                        "repeatable: the others are also checked as ports of the first")
+    models.add_argument("--input-shape", metavar="H,W,C",
+                        help="input shape, canonical NHWC whatever the framework, where it "
+                        "cannot be inferred (CNNs)")
+    models.add_argument("--weights", metavar="FILE",
+                        help="load a state_dict / Keras weights (.npz, .safetensors) first")
 
 
 def _backends(requested: str | None) -> tuple[list[str], dict[str, str]]:
@@ -63,7 +92,57 @@ def _backends(requested: str | None) -> tuple[list[str], dict[str, str]]:
     return names, {}
 
 
+def _shape(text: str | None) -> tuple[int, ...]:
+    if text is None:
+        return ()
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) not in (1, 3) or min(shape) <= 0:
+        raise InputError(f"--input-shape {text!r}: expected H,W,C (or D) positive integers")
+    return shape
+
+
+def _run_models(args: argparse.Namespace) -> tuple[list[report.CaseResult], float]:
+    from nnparity.models import check as model_check
+    from nnparity.models.source import load
+    from nnparity.weights import read_arrays
+
+    weights = read_arrays(args.weights) if args.weights else None
+    from nnparity.models.port import port
+
+    started = time.perf_counter()
+    results, models = [], []
+    for target in args.model_file:
+        source = load(target, _shape(args.input_shape))
+        models.append(model_check.adapt(source, args.dtype, weights, args.device))
+        pin_torch_precision(args.allow_tf32)
+        results.append(model_check.check(models[-1], source.label, seed=args.seed))
+    for target, model in zip(args.model_file[1:], models[1:], strict=True):
+        results.append(port(models[0], model, (args.model_file[0], target), seed=args.seed))
+    return results, time.perf_counter() - started
+
+
 def run(args: argparse.Namespace) -> int:
+    for path in (args.json, args.junit):
+        if path:
+            try:
+                report.check_writable(path)
+            except OSError as exc:
+                raise InputError(str(exc)) from None
+    if args.model_file:
+        if args.device != "cpu":
+            try:
+                check_device("torch", args.device)
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
+        apply_determinism(seed=args.seed)
+        results, seconds = _run_models(args)
+        command = {"model_files": args.model_file, "input_shape": args.input_shape,
+                   "weights": args.weights, "dtype": args.dtype, "seed": args.seed,
+                   "argv": sys.argv[1:]}
+        return _report(args, results, {}, seconds, command)
     selection = "quick" if args.quick else "full" if args.full else "default"
     try:
         selected = cases.select(selection, pattern=args.pattern, dtype=args.dtype,
@@ -76,31 +155,57 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         print("\n".join(case.name for case in selected))
         return 0
-    for path in (args.json, args.junit):
-        if path:
-            try:
-                report.check_writable(path)
-            except OSError as exc:
-                raise InputError(str(exc)) from None
     apply_determinism(seed=args.seed)  # before any framework import (TF's oneDNN switch)
     names, skipped = _backends(args.backends)
     started = time.perf_counter()
     results: list[report.CaseResult] = []
+    backends = {}
+    for name in list(names):
+        try:
+            backends[name] = registry.get(name)
+            if name != "numpy":  # the reference stays on the CPU
+                backends[name] = backends[name].on(args.device)
+        except ValueError as exc:
+            names.remove(name)
+            skipped[name] = str(exc)
+    if args.device != "cpu" and names in ([], ["numpy"]):
+        raise InputError(f"no backend runs on {args.device}: "
+                         + "; ".join(f"{n}: {why}" for n, why in skipped.items()))
+    pin_torch_precision(args.allow_tf32)
     with Progress(len(selected) * len(names), "check") as progress:
         for name in names:
-            backend = registry.get(name)
+            backend = backends[name]
             for case in selected:
                 results.append(parity.run_case(case, backend, seed=args.seed, name=name))
                 progress.update(postfix=f"{name} {case.name}")
     seconds = time.perf_counter() - started
     order = {case.name: i for i, case in enumerate(selected)}
     results.sort(key=lambda r: (order[r.case], names.index(r.backend)))
+    command = {"selection": selection, "model": args.model, "backends": names,
+               "dtype": args.dtype, "pattern": args.pattern, "seed": args.seed,
+               "argv": sys.argv[1:]}
+    return _report(args, results, skipped, seconds, command)
 
+
+def _report(args: argparse.Namespace, results: list[report.CaseResult], skipped: dict[str, str],
+            seconds: float, command: dict) -> int:
+    """Print the table, divergences, notes and summary; write --json/--junit; the exit code."""
+    for r in results:
+        first = first_divergence(r.comparisons)
+        note = first and tf32_note((r.spec or {}).get("dtype", ""), first.max_rel,
+                                   args.allow_tf32)
+        if note and not r.diagnosis:
+            r.diagnosis = note
     print(report.render_table(results, verbose=args.verbose))
     failures = report.divergences(results)
     if failures:
         print("\nfirst divergence per failing case:")
         for line in failures:
+            print(f"  {line}")
+    notes = [f"{r.case}: {note}" for r in results for note in r.notes]
+    if notes:
+        print("\nnotes:")
+        for line in notes:
             print(f"  {line}")
     watch = report.watch_line(results)
     if watch:
@@ -108,10 +213,8 @@ def run(args: argparse.Namespace) -> int:
     print("\n" + report.summary_line(results, skipped, seconds))
     meta = {"skipped_backends": skipped}
     if args.json:
-        command = {"selection": selection, "model": args.model, "backends": names,
-                   "dtype": args.dtype, "pattern": args.pattern, "seed": args.seed,
-                   "argv": sys.argv[1:]}
-        report.write_json(args.json, results, environment=describe(), command=command, **meta)
+        environment = {**describe(), "precision": precision_flags(args.device)}
+        report.write_json(args.json, results, environment=environment, command=command, **meta)
     if args.junit:
         report.write_junit(args.junit, results, **meta)
     return 1 if failures else 0

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=_ints, default=(5, 3), help="widths (default 5,3)")
     parser.add_argument("--activations", type=_names, default=("tanh", "identity"),
                         help="one per layer (default tanh,identity)")
-    parser.add_argument("--loss", choices=["l2", "ce", "bce"], default="ce")
+    parser.add_argument("--loss", choices=["l2", "ce", "bce", "mse"], default="ce")
     parser.add_argument("--reduction", choices=["sum", "mean"], default="sum")
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--no-bias", dest="bias", action="store_false")

@@ -16,6 +16,7 @@ from nnparity.reference.train import EpochRecord
 from nnparity.training import (
     MODEL_DEFAULTS,
     SPEC_BUILDERS,
+    Diverged,
     TrainConfig,
     run_training,
     write_metrics,
@@ -55,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conv", type=_ints, help="CNN: filters per conv block, e.g. 32,64")
     parser.add_argument("--kernel", type=int, help="CNN: kernel size (default 5)")
     parser.add_argument("--keep-prob", type=probability, help="CNN: dropout keep probability")
-    parser.add_argument("--loss", choices=["l2", "ce", "bce"])
+    parser.add_argument("--loss", choices=["l2", "ce", "bce", "mse"])
     parser.add_argument("--reduction", choices=["sum", "mean"])
     parser.add_argument("--weight-decay", type=float, help="lambda of 0.5*lambda*sum(W^2)")
     parser.add_argument("--no-bias", dest="bias", action="store_const", const=False)
@@ -64,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch", type=int)
     parser.add_argument("--lr", type=float, help="learning rate")
-    parser.add_argument("--optimizer", choices=["sgd", "momentum", "adam"])
+    parser.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw"])
     parser.add_argument("--momentum", type=float)
     parser.add_argument("--variant", choices=["torch", "keras"],
                         help="momentum/Adam formulation (default: the backend's own)")
@@ -76,9 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", help=f"one of {', '.join(registry.NAMES)} (default numpy)")
     parser.add_argument("--metrics", metavar="FILE",
                         help="write per-epoch metrics (FILE ends in .csv or .json)")
-    parser.add_argument("--save", metavar="FILE", help="write the trained weights (.npz)")
+    parser.add_argument("--save", metavar="FILE",
+                        help="write the trained weights (.npz or .safetensors)")
     parser.add_argument("--checkpoint", metavar="FILE",
-                        help="write params and optimiser state after every epoch (.npz)")
+                        help="write params and optimiser state after every epoch "
+                        "(.npz or .safetensors)")
     parser.add_argument("--resume", metavar="FILE", help="continue from a checkpoint (same "
                         "optimiser, variant and backend)")
     parser.add_argument("--reset-optimizer", action="store_true",
@@ -152,11 +155,16 @@ def run(args: argparse.Namespace) -> int:
                   f"train err {100 * record.train_error:6.2f}%  "
                   f"test err {100 * record.test_error:6.2f}%  {record.seconds:.2f}s", flush=True)
 
-    result = run_training(config, checkpoint=args.checkpoint, resume=args.resume,
-                          data_dir=args.data_dir, on_epoch=line, progress=True,
-                          force=args.force or shipped_sizes(args, config),
-                          reset_optimizer=args.reset_optimizer,
-                          stop_on_divergence=args.stop_on_divergence)
+    try:
+        result = run_training(config, checkpoint=args.checkpoint, resume=args.resume,
+                              data_dir=args.data_dir, on_epoch=line, progress=True,
+                              force=args.force or shipped_sizes(args, config),
+                              reset_optimizer=args.reset_optimizer,
+                              stop_on_divergence=args.stop_on_divergence)
+    except Diverged as stopped:
+        if args.metrics:
+            write_metrics(args.metrics, stopped.history)
+        raise
     if args.metrics:
         write_metrics(args.metrics, result.history)
     if args.save:

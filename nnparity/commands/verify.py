@@ -1,15 +1,19 @@
 """``nnparity verify``: check a learner's own backpropagation against the reference.
 
-``nnparity verify my_net.py`` runs the file (in a subprocess, with a timeout) as its ``NNPARITY``
-declaration says, on the same weights, batch and labels as the reference and the installed
-framework backends; ``nnparity verify --results FILE --vectors DIR`` checks a results file
-written by a program in any language against golden vectors. Exit 0 when everything matches,
-1 when something differs (or the learner's code fails), 2 for bad usage or a bad declaration.
+``nnparity verify my_net.py`` runs the file (confined: see :mod:`nnparity.verify.sandbox`) as
+its ``NNPARITY`` declaration says, on the same weights, batch and labels as the reference and the
+installed framework backends; ``nnparity verify FOLDER ...`` grades many files, one line each;
+``nnparity verify --results FILE --vectors DIR`` checks a results file written by a program in
+any language against golden vectors. Exit 0 when everything matches, 1 when something differs
+(or the learner's code fails), 2 for bad usage or a bad declaration.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,11 +22,11 @@ from nnparity.backends.registry import NAMES
 from nnparity.commands._args import seed
 from nnparity.errors import InputError
 from nnparity.verify import output
-from nnparity.verify.adapters import build_adapter, make_spec, parse_json_option, read_declaration
-from nnparity.verify.layout import to_canonical, user_inputs
-from nnparity.verify.problem import DEFAULT_BATCH, make_problem
-from nnparity.verify.runner import run_user_file
-from nnparity.verify.session import Verdict, failed_run, judge
+from nnparity.verify.adapters import make_spec, parse_json_option
+from nnparity.verify.grade import Options, expand, grade, verify_file
+from nnparity.verify.problem import DEFAULT_BATCH
+from nnparity.verify.sandbox import MODES, not_sandboxed_warning, resolve_mode
+from nnparity.verify.session import Verdict, judge
 from nnparity.verify.vectors import load_vector, read_results, user_tensors
 
 HELP = "check your own backpropagation (a Python file, or a results file against golden vectors)"
@@ -30,8 +34,9 @@ FRAMEWORKS = tuple(n for n in NAMES if n != "numpy")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", nargs="?", type=Path,
-                        help="your Python file with an NNPARITY declaration")
+    parser.add_argument("file", nargs="*", type=Path,
+                        help="your Python file with an NNPARITY declaration; several files or "
+                        "folders (their *.py files) to grade many, one line each")
     parser.add_argument("--spec", metavar="JSON|FILE",
                         help="the network (MLPSpec fields); default: the declaration's 'spec'")
     parser.add_argument("--adapter", metavar="JSON|FILE",
@@ -39,11 +44,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed, default=0, help="seed of weights and batch (0)")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                         help=f"rows in the batch ({DEFAULT_BATCH})")
-    parser.add_argument("--backends", default="all", metavar="LIST",
-                        help="frameworks shown alongside: all (default), none, or a comma list "
-                        f"of {', '.join(FRAMEWORKS)}")
+    parser.add_argument("--backends", default=None, metavar="LIST",
+                        help="frameworks shown alongside: all (default for one file), none "
+                        f"(default when grading many), or a comma list of {', '.join(FRAMEWORKS)}")
+    parser.add_argument("--force", action="store_true",
+                        help="run even when the memory estimate says --batch does not fit")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="files verified in parallel when grading many (1)")
     parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds your code may run (60)")
+                        help="seconds your code may run (60; inf: no limit)")
+    parser.add_argument("--sandbox", default="auto", choices=MODES,
+                        help="run your code in a bubblewrap sandbox: require, auto (default: "
+                        "when bwrap works, else unsandboxed with a warning), off")
     parser.add_argument("--results", type=Path, metavar="FILE",
                         help="a results file (.json or .npz) to check against --vectors")
     parser.add_argument("--vectors", type=Path, metavar="DIR",
@@ -68,41 +80,45 @@ def _backends(text: str) -> list[str]:
     return names
 
 
-def _verify_file(args: argparse.Namespace) -> list[Verdict]:
-    path: Path = args.file
+def _options(args: argparse.Namespace, many: bool) -> Options:
     if not args.timeout > 0:
-        raise InputError(f"--timeout must be positive, got {args.timeout}")
-    if not path.is_file() or path.suffix != ".py":
-        raise InputError(f"{path}: not a Python file")
-    declaration = read_declaration(path)
-    if args.adapter:
-        declaration = {**declaration, **parse_json_option(args.adapter, "--adapter")}
-    if not declaration:
-        raise InputError(f"{path}: no NNPARITY declaration (and no --adapter): see "
-                         "examples/verify/README.md for its keys")
+        raise InputError(f"--timeout must be positive (or inf), got {args.timeout}")
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {args.jobs}")
+    adapter = parse_json_option(args.adapter, "--adapter") if args.adapter else {}
     spec = make_spec(parse_json_option(args.spec, "--spec"), "--spec") if args.spec else None
-    adapter = build_adapter(declaration, spec, str(path))
-    backends = _backends(args.backends)
+    backends = _backends(args.backends or ("none" if many else "all"))
     if backends:
         from nnparity.backends.determinism import apply_determinism
 
         apply_determinism(seed=args.seed)
-    problem = make_problem(adapter.spec, args.seed, args.batch)
-    inputs = user_inputs(adapter, problem.params, problem.x, problem.y)
-    outcome = run_user_file(path, adapter, inputs, problem.n, args.timeout)
-    if outcome.error is not None:
-        return [failed_run(path.name, problem, outcome.error, outcome.seconds)]
-    problem.lr = float(outcome.lr or problem.lr)
-    user = to_canonical(adapter, outcome.raw, problem.n)
-    return [judge(path.name, problem, user, seconds=outcome.seconds, warnings=outcome.warnings,
-                  backends=backends)]
+    sandbox = resolve_mode(args.sandbox)
+    if sandbox == "scratch":
+        print(not_sandboxed_warning(args.sandbox), file=sys.stderr)
+    return Options(sandbox, args.timeout, args.seed, args.batch, adapter, spec, tuple(backends),
+                   args.force)
+
+
+def _verify_files(args: argparse.Namespace) -> list[Verdict]:
+    files = expand(args.file)
+    many = len(files) > 1 or any(p.is_dir() for p in args.file)
+    options = _options(args, many)
+    if not many:
+        verdict = verify_file(files[0], files[0].name, options)
+        print(output.render(verdict, verbose=args.verbose))
+        print()
+        return [verdict]
+    verdicts = grade(files, options, args.jobs,
+                     lambda v: print(output.student_line(v), flush=True))
+    print(output.grade_summary(verdicts))
+    return verdicts
 
 
 def _verify_results(args: argparse.Namespace) -> list[Verdict]:
     if not args.vectors:
         raise InputError("--results needs --vectors DIR (the folder the vectors came from)")
     if args.file:
-        raise InputError("give either a Python file or --results, not both")
+        raise InputError("give either Python files or --results, not both")
     if not args.vectors.is_dir():
         raise InputError(f"{args.vectors}: no such vector folder")
     results, layout = read_results(args.results)
@@ -116,24 +132,39 @@ def _verify_results(args: argparse.Namespace) -> list[Verdict]:
     return verdicts
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: unwinds through the runner, which kills the learner's processes."""
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return _run(args)  # signal handlers can only be set from the main thread
+    previous = signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     for target in (args.json, args.junit):
         if target:
             report.check_writable(target)
     start = time.perf_counter()
     if args.results:
         verdicts = _verify_results(args)
+        for verdict in verdicts:
+            print(output.render(verdict, verbose=args.verbose))
+            print()
+        if len(verdicts) > 1:
+            print("\n".join(output.failures(verdicts)))
     elif args.file:
-        verdicts = _verify_file(args)
+        verdicts = _verify_files(args)
     else:
-        raise InputError("give your Python file, or --results FILE --vectors DIR")
-    for verdict in verdicts:
-        print(output.render(verdict, verbose=args.verbose))
-        print()
-    if len(verdicts) > 1:
-        print("\n".join(output.failures(verdicts)))
+        raise InputError("give your Python file(s) or folder(s), or --results FILE --vectors DIR")
     print(output.summary(verdicts, time.perf_counter() - start))
-    command = {"name": "verify", "file": str(args.file) if args.file else None,
+    command = {"name": "verify", "files": [str(f) for f in args.file],
                "results": str(args.results) if args.results else None, "seed": args.seed,
                "batch": args.batch}
     output.write_reports(verdicts, args.json, args.junit, command)

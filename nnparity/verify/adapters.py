@@ -7,18 +7,25 @@ given on the command line (``--adapter``). Keys:
 Model and data
 - ``spec``: the MLPSpec fields (``input_dim``, ``layers``, ``activations``, ``loss``,
   ``reduction``, ``weight_decay``, ``bias``, ``dtype``); ``--spec`` overrides it.
-- ``layout``: ``"row"`` (seed 000: ``x [N, D]``, ``W [in, out]``, ``z = x @ W + b``) or
-  ``"column"`` (seed 004: ``x [D, N]`` column vectors, ``W [out, in]``, ``P = W X + b``).
+- ``layout``: ``"row"`` (the BP lecture: ``x [N, D]``, ``W [in, out]``, ``z = x @ W + b``) or
+  ``"column"`` (the Fashion-MNIST report: ``x [D, N]`` column vectors, ``W [out, in]``,
+  ``P = W X + b``).
 - ``bias_shape``: ``"row"`` ``[1, D]`` / ``"column"`` ``[D, 1]`` / ``"flat"`` ``[D]``
   (default: the layout's own).
 - ``labels``: ``"onehot"`` (default; ``[N, K]``, or ``[K, N]`` in column layout) or ``"index"``
   (class indices ``[N]``, ``ce`` only).
 - ``grads_reduction``: ``"sum"`` or ``"mean"``: what the exposed deltas and gradients are, when
-  it differs from the spec (seed 004 sums gradients and divides by N in its update).
+  it differs from the spec (the Fashion-MNIST report sums gradients and divides by N in its update).
 - ``grads_after``: ``"backward"`` (default) or ``"update"``: read ``delta``, ``dW`` and ``db``
-  after the update step instead (seed 003 adds the L2 term to ``dW`` in ``update``).
+  after the update step instead (the NumPy blog adds the L2 term to ``dW`` in ``update``).
 - ``lr``: the learning rate the user's update uses: a number, or the name of a global in the
-  user's file (e.g. ``"learning_rate"``). Default 0.1.
+  user's file (e.g. ``"learning_rate"``). Default: the optimizer's ``lr``, else 0.1.
+- ``optimizer``: the update rule the user's code implements, a dict of
+  :data:`OPTIMIZER_KEYS` (``name`` ``sgd``/``momentum``/``adam`` and the hyperparameters of
+  :class:`nnparity.reference.optim.Optimizer`; ``weight_decay`` is the spec's L2 lambda);
+  without it, one plain SGD step.
+- ``steps``: updates run on the same batch, the user's code carrying its optimiser state
+  (default :data:`DEFAULT_STEPS` with an optimizer, 1 without).
 
 Steps (Python expressions, evaluated in the user's module with ``x``, ``y``, ``W`` and ``b``
 (lists per layer), ``W1, b1, ...``, ``lr``, ``N`` and the results of earlier steps in scope):
@@ -32,8 +39,9 @@ Where the numbers are (expressions read after their step; per layer either a tem
 - after ``forward``: ``output``, ``z``, ``h``;
 - after ``backward``: ``loss``, ``delta`` (dL/dz), ``dW``, ``db``;
 - ``W``, ``b``: where the model keeps its weights; the tool writes its weights there after
-  ``model`` (so a model that draws random weights is fine) and reads them back after the last
-  step as the updated parameters when there is an ``update`` step;
+  ``model`` (in place when an array of that shape and dtype is there, so layers sharing it see
+  them; a model that draws random weights is fine) and reads them back after each step as the
+  updated parameters when there is an ``update`` step;
 - ``W_new``, ``b_new``: where the updated weights are, when not where ``W``/``b`` say (e.g.
   ``"back[0][{i}]['w']"``); giving them also turns the update comparison on.
 """
@@ -47,20 +55,25 @@ from pathlib import Path
 from typing import Any
 
 from nnparity.errors import InputError
+from nnparity.reference.optim import Optimizer
 from nnparity.reference.spec import MLPSpec
 
 NAME = "NNPARITY"
 LAYOUTS = ("row", "column")
 BIAS_SHAPES = ("row", "column", "flat")
 LABELS = ("onehot", "index")
-STEPS = ("model", "forward", "backward", "update")
+CALLS = ("model", "forward", "backward", "update")
 FORWARD_ROLES = ("z", "h")
 BACKWARD_ROLES = ("delta", "dW", "db")
 UPDATE_ROLES = ("W_new", "b_new")
 PER_LAYER = ("z", "h", "delta", "dW", "db", "W", "b", "W_new", "b_new")
 SCALARS = ("output", "loss")
-OPTIONS = ("spec", "layout", "bias_shape", "labels", "grads_reduction", "grads_after", "lr")
-KEYS = (*OPTIONS, *STEPS, *SCALARS, *PER_LAYER)
+OPTIONS = ("spec", "layout", "bias_shape", "labels", "grads_reduction", "grads_after", "lr",
+           "optimizer", "steps")
+KEYS = (*OPTIONS, *CALLS, *SCALARS, *PER_LAYER)
+OPTIMIZER_KEYS = ("name", "lr", "momentum", "beta1", "beta2", "eps", "variant", "weight_decay")
+DEFAULT_STEPS = 3  # with an optimizer: enough for momentum's and Adam's state to matter
+MAX_STEPS = 100
 
 
 @dataclass(frozen=True)
@@ -74,19 +87,27 @@ class Adapter:
     grads_reduction: str = "sum"
     grads_after: str = "backward"
     lr: float | str = 0.1
-    steps: dict[str, str] = field(default_factory=dict)
+    calls: dict[str, str] = field(default_factory=dict)
     scalars: dict[str, str] = field(default_factory=dict)
     roles: dict[str, list[str | None]] = field(default_factory=dict)
+    optimizer: dict[str, Any] | None = None
+    steps: int = 1
+
+    def make_optimizer(self, lr: float) -> Optimizer:
+        """The reference optimiser of the declaration (plain SGD without one) at ``lr``."""
+        options = {k: v for k, v in (self.optimizer or {}).items() if k != "weight_decay"}
+        return Optimizer(**{"name": "sgd", **options, "lr": options.get("lr", lr)})
 
     @property
     def compares_updates(self) -> bool:
         """True when updated parameters are read (an ``update`` step or ``W_new``/``b_new``)."""
-        return "update" in self.steps or any(r in self.roles for r in UPDATE_ROLES)
+        return "update" in self.calls or any(r in self.roles for r in UPDATE_ROLES)
 
     def to_json(self) -> dict[str, Any]:
         """What the subprocess needs (plain JSON)."""
         return {"layout": self.layout, "bias_shape": self.bias_shape, "labels": self.labels,
-                "lr": self.lr, "grads_after": self.grads_after, "steps": self.steps,
+                "lr": self.lr, "grads_after": self.grads_after, "calls": self.calls,
+                "steps": self.steps,
                 "scalars": self.scalars,
                 "roles": self.roles, "depth": self.spec.depth, "bias": self.spec.bias}
 
@@ -184,20 +205,59 @@ def build_adapter(declaration: dict[str, Any], spec: MLPSpec | None, where: str)
     if options["labels"] == "index" and spec.loss != "ce":
         raise InputError(f"{where}: labels 'index' needs the 'ce' loss, the spec has "
                          f"{spec.loss!r}")
-    lr = declaration.get("lr", 0.1)
+    lr = declaration.get("lr", (declaration.get("optimizer") or {}).get("lr", 0.1))
+    if "lr" in (declaration.get("optimizer") or {}) and declaration["optimizer"]["lr"] != lr:
+        raise InputError(f"{where}: lr {lr!r} and optimizer lr "
+                         f"{declaration['optimizer']['lr']!r} differ: give one")
     if isinstance(lr, bool) or not isinstance(lr, int | float | str) or \
             (not isinstance(lr, str) and not lr > 0):
         raise InputError(f"{where}: lr must be a positive number or a global's name, got {lr!r}")
-    steps = {k: _expression(declaration[k], k, where) for k in STEPS if k in declaration}
+    optimizer = _optimizer(declaration.get("optimizer"), where)
+    if optimizer and "weight_decay" in optimizer:
+        wd = optimizer["weight_decay"]
+        if spec.weight_decay not in (0.0, wd):
+            raise InputError(f"{where}: optimizer weight_decay {wd!r} and spec weight_decay "
+                             f"{spec.weight_decay!r} differ: give one")
+        spec = spec.with_(weight_decay=float(wd))
+    steps = declaration.get("steps", DEFAULT_STEPS if optimizer else 1)
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise InputError(f"{where}: steps must be a whole number from 1 to {MAX_STEPS}, "
+                         f"got {steps!r}")
+    calls = {k: _expression(declaration[k], k, where) for k in CALLS if k in declaration}
     scalars = {k: _expression(declaration[k], k, where) for k in SCALARS if k in declaration}
     roles = {k: _per_layer(declaration[k], k, spec.depth, where)
              for k in PER_LAYER if k in declaration}
     if not spec.bias:
         for role in ("b", "db", "b_new"):
             roles.pop(role, None)
-    adapter = Adapter(spec, lr=lr, steps=steps, scalars=scalars, roles=roles, **options)
+    adapter = Adapter(spec, lr=lr, calls=calls, scalars=scalars, roles=roles,
+                      optimizer=optimizer, steps=steps, **options)
     _check_steps(adapter, where)
     return adapter
+
+
+def _optimizer(value: Any, where: str) -> dict[str, Any] | None:
+    """The declared ``optimizer`` dict, checked by building the reference optimiser from it."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: optimizer must be a dict like {{'name': 'adam', 'lr': 0.01}}"
+                         f", got {value!r}")
+    unknown = sorted(set(value) - set(OPTIMIZER_KEYS))
+    if unknown:
+        raise InputError(f"{where}: unknown optimizer key(s) {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(OPTIMIZER_KEYS)}")
+    for key, number in value.items():
+        if key not in ("name", "variant") and (isinstance(number, bool)
+                                               or not isinstance(number, int | float)):
+            raise InputError(f"{where}: optimizer {key} must be a number, got {number!r}")
+    if value.get("weight_decay", 0) < 0:
+        raise InputError(f"{where}: optimizer weight_decay must be >= 0")
+    try:
+        Optimizer(**{"lr": 0.1, **{k: v for k, v in value.items() if k != "weight_decay"}})
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{where}: optimizer: {exc}") from None
+    return dict(value)
 
 
 def _choice(data: dict[str, Any], key: str, allowed: tuple[str, ...], default: str,
@@ -239,15 +299,15 @@ def _per_layer(value: Any, key: str, depth: int, where: str) -> list[str | None]
 
 def _check_steps(adapter: Adapter, where: str) -> None:
     declared = set(adapter.roles) | set(adapter.scalars)
-    if not adapter.steps.keys() & {"forward", "backward", "update"}:
+    if not adapter.calls.keys() & {"forward", "backward", "update"}:
         raise InputError(f"{where}: {NAME} names no step to run: give 'forward', 'backward' "
                          "and/or 'update' expressions")
-    if "forward" not in adapter.steps and "backward" not in adapter.steps \
+    if "forward" not in adapter.calls and "backward" not in adapter.calls \
             and declared & {*FORWARD_ROLES, "output"}:
         raise InputError(f"{where}: z/h/output are declared but there is no 'forward' step")
-    if adapter.grads_after == "update" and "update" not in adapter.steps:
+    if adapter.grads_after == "update" and "update" not in adapter.calls:
         raise InputError(f"{where}: grads_after is 'update' but there is no 'update' step")
-    if "backward" not in adapter.steps and declared & {*BACKWARD_ROLES, "loss"}:
+    if "backward" not in adapter.calls and declared & {*BACKWARD_ROLES, "loss"}:
         raise InputError(f"{where}: loss/delta/dW/db are declared but there is no 'backward' "
                          "step")
     if adapter.compares_updates and not ({"W", "W_new"} & set(adapter.roles)):

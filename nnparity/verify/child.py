@@ -1,21 +1,32 @@
-"""The subprocess that runs a learner's file: ``python -m nnparity.verify.child JOB_DIR``.
+"""The process that runs a learner's file: ``python -I child.py`` (run as a script, by path).
 
-Reads ``job.json`` (the user's file and the adapter as JSON) and ``inputs.npz`` (``x``, ``y``,
-``W1, b1, ...`` in the user's layout), imports the user's file under a name other than
-``__main__`` (so ``if __name__ == "__main__":`` blocks do not run), evaluates the adapter's steps
-and reads the declared tensors after each step, and writes ``results.npz`` (keys ``output``,
-``loss``, ``<role>/<layer>``) plus ``meta.json`` (the learning rate used, warnings raised in the
-user's file) or ``error.json`` (``kind``: ``adapter`` for a missing name or unusable value,
-``exception`` for an error raised by the user's code; ``message`` points at the file and line).
+Reads the job from stdin: a frame (:func:`encode`) whose metadata is the user's file and the
+adapter as JSON and whose arrays are ``x``, ``y``, ``W1, b1, ...`` in the user's layout. Imports
+the user's file under a name other than ``__main__`` (so ``if __name__ == "__main__":`` blocks
+do not run), evaluates the adapter's expressions ``steps`` times (forward, backward, update on
+the same batch) and reads the declared tensors after their stage. Sends one frame on the results
+pipe (whose descriptor number ``NNPARITY_VERIFY_CHANNEL`` gives; moved to a close-on-exec
+descriptor before the user's code runs): arrays
+``output``, ``loss``, ``<role>/<layer>`` and ``W_new/<layer>@<step>``; metadata ``lr``,
+``warnings``, ``left_behind`` (processes the user's code left running) and ``error`` (``null``,
+or ``kind`` ``adapter`` for a missing name or unusable value, ``exception`` for an error raised
+by the user's code, with a ``message`` pointing at the file and line; the tensors read before
+the error are sent too).
 
-Imports NumPy and the standard library only; nothing is pickled.
+Imports NumPy and the standard library only (nnparity itself is not importable here); nothing
+is pickled.
 """
 
 from __future__ import annotations
 
 import ast
+import fcntl
+import importlib.abc
 import importlib.util
+import io
 import json
+import os
+import struct
 import sys
 import traceback
 import warnings
@@ -27,6 +38,9 @@ import numpy as np
 
 MODULE_NAME = "nnparity_user_code"
 MAX_WARNINGS = 5
+MAGIC = b"NNPVERIFY1"
+CHANNEL_VARIABLE = "NNPARITY_VERIFY_CHANNEL"  # the results pipe's descriptor number
+BLOCKED = "nnparity"
 
 
 class Failure(Exception):
@@ -57,8 +71,21 @@ class Runner:
             raise self._failure(exc, expression, label, after) from None
 
     def assign(self, expression: str, value: np.ndarray, label: str) -> None:
-        """Store ``value`` where ``expression`` points (a global, an attribute or an item)."""
+        """Store ``value`` where ``expression`` points (a global, an attribute or an item).
+
+        An array of the same shape already there is overwritten in place, so that every object
+        sharing it (a layer built from ``model.params['W1']``) sees the new weights; anything
+        else is rebound.
+        """
         node = ast.parse(expression, mode="eval").body
+        try:
+            current = self.evaluate(expression, label, "the model was built")
+        except Failure:
+            current = None
+        if isinstance(current, np.ndarray) and current.shape == value.shape \
+                and current.flags.writeable and current.dtype == value.dtype:
+            np.copyto(current, value)
+            return
         try:
             if isinstance(node, ast.Name):
                 self.module.__dict__[node.id] = value
@@ -156,9 +183,27 @@ def learning_rate(runner: Runner, lr: float | str) -> float:
     return float(value)
 
 
-def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray]) \
-        -> tuple[dict[str, np.ndarray], float]:
-    """Run the steps; return the raw results and the learning rate used."""
+def _read_updates(runner: Runner, adapter: dict[str, Any], step: int,
+                  results: dict[str, np.ndarray]) -> None:
+    """The updated weights after ``step`` (keys ``W_new/<layer>@<step>``), fed back into the
+    scope's ``W1, b1, ..., W, b`` for the next step's expressions."""
+    scope = runner.scope
+    for role, fallback, name in (("W_new", "W", "W"), ("b_new", "b", "b")):
+        exprs = adapter["roles"].get(role) or adapter["roles"].get(fallback, [])
+        for layer, expr in enumerate(exprs, 1):
+            if expr is None:
+                continue
+            label = f"NNPARITY[{role!r}] for layer {layer}"
+            value = as_array(runner.evaluate(expr, label, f"update {step}"), label, expr)
+            results[f"{role}/{layer}@{step}"] = value
+            scope[f"{name}{layer}"] = value.copy()
+            if len(scope[name]) >= layer:
+                scope[name][layer - 1] = scope[f"{name}{layer}"]
+
+
+def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray],
+        results: dict[str, np.ndarray]) -> float:
+    """Run the steps, filling ``results`` as tensors are read; return the learning rate."""
     module = load_module(path)
     depth = adapter["depth"]
     weights = [inputs[f"W{i}"] for i in range(1, depth + 1)]
@@ -166,9 +211,9 @@ def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray]) \
     scope: dict[str, Any] = {**inputs, "W": weights, "b": biases, "N": adapter["n"]}
     runner = Runner(module, path, scope)
     scope["lr"] = learning_rate(runner, adapter["lr"])
-    steps, results = adapter["steps"], {}
-    if "model" in steps:
-        scope["model"] = runner.evaluate(steps["model"], "NNPARITY['model']", "import")
+    calls = adapter["calls"]
+    if "model" in calls:
+        scope["model"] = runner.evaluate(calls["model"], "NNPARITY['model']", "import")
     for role, values in (("W", weights), ("b", biases)):
         for layer, expr in enumerate(adapter["roles"].get(role, []), 1):
             if expr is not None:
@@ -179,23 +224,71 @@ def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray]) \
     plan = [("forward", "out", ("output", "z", "h")),
             ("backward", "back", ("loss",) if late else ("loss", *gradients)),
             ("update", "upd", gradients if late else ())]
-    pending: tuple[str, ...] = ()
-    for step, name, roles in plan:
-        if step not in steps:
-            pending += roles
-            continue
-        scope[name] = runner.evaluate(steps[step], f"NNPARITY[{step!r}]", "the earlier steps")
-        read_roles(runner, adapter, pending + roles, f"the {step} step", results)
-        pending = ()
-    if "update" in steps or any(r in adapter["roles"] for r in ("W_new", "b_new")):
-        for role, fallback in (("W_new", "W"), ("b_new", "b")):
-            exprs = adapter["roles"].get(role) or adapter["roles"].get(fallback, [])
-            for layer, expr in enumerate(exprs, 1):
-                if expr is not None:
-                    label = f"NNPARITY[{role!r}] for layer {layer}"
-                    results[f"{role}/{layer}"] = as_array(
-                        runner.evaluate(expr, label, "the last step"), label, expr)
-    return results, scope["lr"]
+    updates = "update" in calls or any(r in adapter["roles"] for r in ("W_new", "b_new"))
+    for step in range(1, adapter["steps"] + 1):
+        pending: tuple[str, ...] = ()
+        for stage, name, roles in plan:
+            if stage not in calls:
+                pending += roles
+                continue
+            scope[name] = runner.evaluate(calls[stage], f"NNPARITY[{stage!r}]",
+                                          "the earlier steps")
+            if step == 1:
+                read_roles(runner, adapter, pending + roles, f"the {stage} step", results)
+            pending = ()
+        if updates:
+            _read_updates(runner, adapter, step, results)
+    return float(scope["lr"])
+
+
+def encode(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    """One frame: magic, JSON metadata and an ``.npz`` archive, each length-prefixed."""
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    head = json.dumps(meta).encode()
+    body = buffer.getvalue()
+    return MAGIC + struct.pack(">QQ", len(head), len(body)) + head + body
+
+
+def decode(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metadata and arrays of exactly one frame; ``ValueError`` for anything else."""
+    fixed = len(MAGIC) + 16
+    if len(data) < fixed or not data.startswith(MAGIC):
+        raise ValueError("no results frame")
+    head_len, body_len = struct.unpack(">QQ", data[len(MAGIC):fixed])
+    if len(data) != fixed + head_len + body_len:
+        raise ValueError(f"{len(data)} bytes where one frame of "
+                         f"{fixed + head_len + body_len} was expected")
+    meta = json.loads(data[fixed:fixed + head_len])
+    with np.load(io.BytesIO(data[fixed + head_len:]), allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    if not isinstance(meta, dict):
+        raise ValueError("metadata is not an object")
+    return meta, arrays
+
+
+class _Blocked(importlib.abc.MetaPathFinder):
+    """nnparity's reference stays out of the learner's reach (see the module docstring)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == BLOCKED or name.startswith(BLOCKED + "."):
+            raise ImportError(f"{name} is not available to the code being verified")
+
+
+def left_behind() -> list[str]:
+    """Processes still running besides this one and its sandbox's init (own PID namespace
+    only: outside a sandbox, ``/proc`` shows the whole machine and nothing is listed)."""
+    if os.getpid() > 2:
+        return []
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) not in (1, os.getpid()):
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            except OSError:
+                continue
+            found.append(cmd[:80] or f"pid {entry.name}")
+    return found
 
 
 def collect_warnings(caught: list[warnings.WarningMessage], path: Path) -> list[str]:
@@ -209,26 +302,31 @@ def collect_warnings(caught: list[warnings.WarningMessage], path: Path) -> list[
     return seen[:MAX_WARNINGS]
 
 
-def main(job_dir: str) -> int:
-    """Run one job; always exits 0 unless the process itself is killed or exits."""
-    folder = Path(job_dir)
-    job = json.loads((folder / "job.json").read_text(encoding="utf-8"))
-    path = Path(job["file"]).resolve()
-    with np.load(folder / "inputs.npz", allow_pickle=False) as archive:
-        inputs = {k: archive[k] for k in archive.files}
+def main() -> int:
+    """Run one job from stdin; send one frame on the results pipe; exit 0."""
+    given = int(os.environ.pop(CHANNEL_VARIABLE))
+    channel = fcntl.fcntl(given, fcntl.F_DUPFD_CLOEXEC, 100)
+    os.close(given)
+    job, inputs = decode(sys.stdin.buffer.read())
+    with open(os.devnull, "rb") as null:
+        os.dup2(null.fileno(), 0)
+    sys.meta_path.insert(0, _Blocked())
+    path = Path(job["file"])
+    results: dict[str, np.ndarray] = {}
+    meta: dict[str, Any] = {"lr": None, "error": None}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            results, lr = run(path, job["adapter"], inputs)
+            meta["lr"] = run(path, job["adapter"], inputs, results)
         except Failure as failure:
-            error = {"kind": failure.kind, "message": str(failure)}
-            (folder / "error.json").write_text(json.dumps(error), encoding="utf-8")
-            return 0
-    np.savez(folder / "results.npz", allow_pickle=False, **results)
-    meta = {"lr": lr, "warnings": collect_warnings(caught, path)}
-    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+            meta["error"] = {"kind": failure.kind, "message": str(failure)}
+    meta["warnings"] = collect_warnings(caught, path)
+    meta["left_behind"] = left_behind()
+    frame = encode(meta, results)
+    with os.fdopen(channel, "wb") as out:
+        out.write(frame)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main())

@@ -1,22 +1,36 @@
 """Likely causes of a first divergence, each confirmed numerically before it is reported.
 
 Every hypothesis predicts what the diverging tensor would be *if* the learner had made that
-mistake, computed by the reference with the mistake built in, and is reported only when the
-learner's tensor matches that prediction within the tolerance of
-:func:`nnparity.backends.compare.tolerance`:
+mistake, computed by the reference with the mistake built in (:mod:`nnparity.verify.mistakes`),
+and is reported only when the learner's tensor matches that prediction within the tolerance of
+:func:`nnparity.backends.compare.tolerance`. Codes (stable, for tests and the JSON report):
 
-- ``sum-vs-mean``: the reference run with the other reduction (off by exactly the batch size N);
-- ``sign``: the negated reference gradient;
-- ``transposed``: the transpose of the learner's tensor against the reference;
-- ``bias-with-bias``: ``b - lr * b`` (seed 003's update) instead of ``b - lr * db``;
-- ``relu-at-zero``: the reference with relu'(0) = 1 at the batch's exact zeros of ``z``;
-- ``softmax-overflow``: a non-finite tensor where ``exp`` of the reference logits overflows;
-- ``last-derivative``: the reference without the last layer's activation derivative;
-- ``l2-factor``: the L2 gradient ``c * W`` fitted by least squares (the fit must be exact).
+- ``softmax-overflow``: non-finite where ``exp`` of the reference logits overflows;
+- ``non-finite``: NaN or inf nothing else explains (described, not explained);
+- ``bias-axis``: the bias gradient summed over the wrong axis (named) or over every axis;
+- ``transposed``: the transpose of the reference; ``shape``: a wrong shape, described;
+- ``probabilities``: softmax/sigmoid probabilities declared where the logits are compared;
+- ``no-update``: an update that leaves the parameters as they were;
+- ``bias-with-bias``: ``b - lr * b`` (the NumPy blog's update) instead of ``b - lr * db``;
+- ``sign``: the negated gradient (for updates: the declared rule fed ``-g``);
+- ``sum-vs-mean``: the reference run with the other reduction (off by exactly N);
+- ``off-by-n``: off by exactly N the other way (divided by N twice, or N times a sum);
+- ``factor-two``: the gradient twice or half the reference, or the loss without (or with a
+  doubled) ``1/2`` of the L2 loss;
+- ``relu-at-zero``: relu'(0) = 1 at the batch's exact zeros of ``z``;
+- ``derivative-on-z`` / ``derivative-on-h``: a sigmoid or tanh derivative evaluated on the
+  wrong argument;
+- ``last-derivative``: the last layer's activation derivative left out;
+- ``stale-weights``: a layer updated before the delta below it was computed with it;
+- ``weight-decay-on-bias``, ``weight-decay-missing``, ``l2-factor`` (``c * W`` with ``c``
+  fitted);
+- ``momentum-order``, ``momentum-average``: momentum applied in the wrong order, or averaged;
+- ``adam-bias-correction``, ``adam-epsilon``: Adam without bias correction, or its epsilon in
+  another place.
 
-Updated parameters are checked through their gradient: ``p - lr * g`` with ``g`` the predicted
-gradient. Declaring softmax probabilities as the output (``probabilities``) is recognised too; a
-non-finite or mis-shaped tensor nothing explains gets a plain description.
+A loss that differs only by an epsilon inside its log (``log(p + 1e-7)``) while everything
+else matches is not a failure: :func:`log_epsilon` recognises it and the caller accepts it
+with a note.
 """
 
 from __future__ import annotations
@@ -24,19 +38,42 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
 
 import numpy as np
 
 from nnparity.backends.compare import Comparison, Tensors, compare_tensor, tolerance
+from nnparity.reference import mlp
 from nnparity.reference.activations import get_activation
+from nnparity.reference.losses import as_targets, softmax
 from nnparity.reference.losses import probabilities as predict_probabilities
+from nnparity.reference.optim import Optimizer
+from nnparity.reference.optim import step as optimizer_step
 from nnparity.reference.results import Trace
 
+from .mistakes import (
+    SMOOTH,
+    Backward,
+    Update,
+    adam_eps_before_correction,
+    adam_with,
+    bias_decay,
+    derivative_argument,
+    momentum_average,
+    momentum_late,
+    negated_update,
+    scaled,
+    stale_weights,
+    with_spec,
+    with_trace,
+)
 from .problem import Problem, reference_tensors
 
 RELU_FAMILY = ("relu", "leaky_relu")
 NICE_L2_FACTORS = {"0": 0.0, "1/2": 0.5, "2": 2.0}  # c / lambda, named in the message
+DERIVATIVES = {"sigmoid": ("h * (1 - h)", "sigmoid(z) * (1 - sigmoid(z))"),
+               "tanh": ("1 - h**2", "1 - tanh(z)**2")}  # (in terms of h, in terms of z)
+SHARED_VARIANTS = ("no-l2",)  # used by several hypotheses and by log_epsilon
+LOG_EPSILONS = (1e-7, 1e-8, 1e-10, 1e-12, 1e-15)  # as in log(p + 1e-7)
 
 
 @dataclass(frozen=True)
@@ -63,6 +100,7 @@ class Context:
     reference: Tensors
     user: Tensors
     warnings: list[str] = field(default_factory=list)
+    layout: str = "row"
     variants: dict[str, Tensors] = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -74,21 +112,32 @@ class Context:
         predicted = np.asarray(predicted, dtype=np.asarray(self.reference[key]).dtype)
         return compare_tensor(key[0], key[1], self.user.get(key), predicted, self.tol)
 
-    def variant(self, mistake: str, **kwargs: Any) -> Tensors:
-        """The reference with ``mistake`` built into its backward pass (computed once)."""
+    def variant(self, mistake: str, backward: Backward = mlp.backward,
+                update: Update = optimizer_step) -> Tensors:
+        """The reference with ``mistake`` built into its backward pass or its update (computed
+        once)."""
         if mistake not in self.variants:
-            self.variants[mistake] = reference_tensors(self.problem, **kwargs)
+            self.variants[mistake] = reference_tensors(self.problem, backward, update)
         return self.variants[mistake]
 
+    @property
+    def rule(self) -> Optimizer:
+        """The problem's update rule."""
+        return self.problem.update_rule()
+
     def gradient_prediction(self, key: tuple[str, str], grads: Tensors) -> np.ndarray | None:
-        """The tensor at ``key`` implied by gradients ``grads`` (``p - lr * g`` for updates)."""
+        """The tensor at ``key`` implied by ``grads``: the tensor itself when ``grads`` holds it
+        (a full variant of the reference), else for the first update ``p - lr * g`` (plain SGD
+        only; later steps and other optimisers need a full variant)."""
         stage, name = key
-        if stage in ("delta", "grad", "loss"):
+        if key in grads or stage in ("delta", "grad", "loss"):
             return grads.get(key)
-        if stage == "update":
-            param = name.split(".", 1)[1]
-            return self.problem.params[param] - self.problem.lr * grads[("grad", param)]
-        return None
+        label, param = name.split(".", 1)
+        rule = self.problem.update_rule()
+        if stage != "update" or label != "step1" or rule.name != "sgd" \
+                or ("grad", param) not in grads:
+            return None
+        return self.problem.params[param] - rule.lr * grads[("grad", param)]
 
     def check(self, key: tuple[str, str], grads: Tensors) -> Comparison | None:
         """The passing comparison if the learner's tensor is what ``grads`` imply, else None."""
@@ -111,7 +160,7 @@ def _agreement(c: Comparison) -> str:
 
 
 def _negated(tensors: Tensors) -> Tensors:
-    return {k: -v if k[0] in ("delta", "grad") else v for k, v in tensors.items()}
+    return {k: -v for k, v in tensors.items() if k[0] in ("delta", "grad")}
 
 
 def softmax_overflow(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
@@ -163,18 +212,18 @@ def transposed(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     return Diagnosis(
         "transposed", "transposed",
         f"Your {_label(key)} is the transpose of the reference ({user.shape} vs {ref.shape}). "
-        "In row layout (W [in, out], seed 000) dW = h_in.T @ delta; in column layout "
-        "(W [out, in], seed 004) dW = delta @ h_in.T. Either fix the product or declare the "
-        "layout your code uses (\"layout\": \"column\").",
+        "In row layout (W [in, out], the BP lecture) dW = h_in.T @ delta; in column layout "
+        "(W [out, in], the Fashion-MNIST report) dW = delta @ h_in.T. Either fix the product "
+        "or declare the layout your code uses (\"layout\": \"column\").",
         f"your tensor transposed equals the reference ({_agreement(result)})",
     )
 
 
 def bias_with_bias(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
-    """``b - lr * b`` (seed 003's bug) instead of ``b - lr * db``."""
+    """``b - lr * b`` (the NumPy blog's bug) instead of ``b - lr * db``."""
     stage, name = key
     param = name.split(".", 1)[-1]
-    if stage != "update" or not param.startswith("b"):
+    if stage != "update" or not name.startswith("step1.b") or ctx.rule.name != "sgd":
         return None
     b = ctx.problem.params[param]
     result = ctx.matches(key, b - ctx.problem.lr * b)
@@ -183,7 +232,7 @@ def bias_with_bias(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     return Diagnosis(
         "bias-with-bias", "bias updated with the bias instead of its gradient",
         f"Your update computes {param} - lr * {param}; it should be {param} - lr * d{param} "
-        "(the bug in seed 003's TwoNet/ThreeNet.update).",
+        "(the bug in the NumPy blog's TwoNet/ThreeNet.update).",
         f"your updated {param} equals {param} - lr * {param} with lr = {ctx.problem.lr:g} "
         f"({_agreement(result)})",
     )
@@ -191,8 +240,11 @@ def bias_with_bias(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 
 def sign(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """The gradient (or delta) has the opposite sign."""
-    result = ctx.check(key, _negated(ctx.reference))
-    if result is None or key[0] == "loss":
+    if key[0] == "loss":
+        return None
+    negated = {**ctx.variant("sign", update=negated_update), **_negated(ctx.reference)}
+    result = ctx.check(key, negated)
+    if result is None:
         return None
     return Diagnosis(
         "sign", "opposite sign",
@@ -206,15 +258,16 @@ def sum_vs_mean(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """Off by exactly the batch size: summed where the spec averages, or the reverse."""
     spec, n = ctx.problem.spec, ctx.problem.n
     other = "sum" if spec.reduction == "mean" else "mean"
-    result = ctx.check(key, ctx.variant(other, backward_spec=spec.with_(reduction=other)))
+    result = ctx.check(key, ctx.variant(other, with_spec(spec.with_(reduction=other))))
     if result is None:
         return None
     if other == "sum":
         detail = (f"Your {_label(key)} is N = {n} times the reference: it sums over the batch, "
-                  "but the spec's reduction is 'mean' (seeds 002/003): divide dE/do by N.")
+                  "but the spec's reduction is 'mean' (the three-framework notes, the NumPy "
+                  "blog): divide dE/do by N.")
     else:
         detail = (f"Your {_label(key)} is 1/N = 1/{n} of the reference: it divides by the batch "
-                  "size, but the spec's reduction is 'sum' (seed 000): drop the division, or "
+                  "size, but the spec's reduction is 'sum' (the BP lecture): drop the division, or "
                   "declare reduction 'mean'.")
     return Diagnosis("sum-vs-mean", "off by exactly the batch size (sum vs mean)", detail,
                      f"the reference with reduction '{other}' reproduces it "
@@ -222,7 +275,7 @@ def sum_vs_mean(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 
 
 def relu_at_zero(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
-    """relu'(0) taken as 1 (seed 003's ``1(z >= 0)``) at exact zeros of ``z``."""
+    """relu'(0) taken as 1 (the NumPy blog's ``1(z >= 0)``) at exact zeros of ``z``."""
     spec = ctx.problem.spec
     layers = [name for name, act in zip(spec.layer_names, spec.activations, strict=True)
               if act in RELU_FAMILY]
@@ -238,14 +291,14 @@ def relu_at_zero(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     zeros = {k: int(np.sum(ctx.reference[("forward", f"z.{k}")] == 0)) for k in layers}
     if not any(zeros.values()):
         return None
-    result = ctx.check(key, ctx.variant("relu-at-zero", backward_trace=nudge))
+    result = ctx.check(key, ctx.variant("relu-at-zero", with_trace(nudge)))
     if result is None:
         return None
     where = ", ".join(f"{count} in z.{k}" for k, count in zeros.items() if count)
     return Diagnosis(
         "relu-at-zero", "relu derivative at 0",
         "Your relu derivative is 1 at z = 0 (a mask like `z >= 0` or `dz[z < 0] = 0`, as in "
-        "seed 003). The convention here, as in seed 000, PyTorch and TensorFlow, is "
+        "the NumPy blog). The convention here, as in the BP lecture, PyTorch and TensorFlow, is "
         "relu'(0) = 0: use `z > 0` (or `dz[z <= 0] = 0`).",
         f"the batch has exact zeros ({where}); the reference with "
         f"relu'(0) = 1 reproduces your {_label(key)} ({_agreement(result)})",
@@ -259,13 +312,13 @@ def last_derivative(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     if get_activation(last).name == "identity":
         return None
     variant = spec.with_(activations=(*spec.activations[:-1], "identity"))
-    result = ctx.check(key, ctx.variant("last-derivative", backward_spec=variant))
+    result = ctx.check(key, ctx.variant("last-derivative", with_spec(variant)))
     if result is None:
         return None
     return Diagnosis(
         "last-derivative", "missing activation derivative on the last layer",
         f"Your delta of the last layer is dE/do without the factor {last}'(z): "
-        f"delta_L = dE/do * f'(z_L, h_L) (seed 000: `deltas0 * de_act_fun(z, h)`).",
+        f"delta_L = dE/do * f'(z_L, h_L) (the BP lecture: `deltas0 * de_act_fun(z, h)`).",
         f"the reference without that factor reproduces your {_label(key)} "
         f"({_agreement(result)})",
     )
@@ -279,7 +332,7 @@ def l2_factor(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     if user is None or user.shape != ctx.reference[key].shape:
         return None
     spec = ctx.problem.spec
-    plain = ctx.variant("no-l2", backward_spec=spec.with_(weight_decay=0.0))
+    plain = ctx.variant("no-l2", with_spec(spec.with_(weight_decay=0.0)))
     lam = spec.weight_decay
     candidates = [(label, f * lam) for label, f in NICE_L2_FACTORS.items() if lam]
     if stage == "loss" and lam:
@@ -345,10 +398,266 @@ def shape(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     )
 
 
+def _layout_axes(ctx: Context) -> tuple[int, int]:
+    """(batch axis, feature axis) of an activation in the learner's layout."""
+    return (1, 0) if ctx.layout == "column" else (0, 1)
+
+
+def bias_axis(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """``db`` summed over the features (or over everything) instead of over the batch."""
+    stage, name = key
+    user = ctx.user.get(key)
+    if stage != "grad" or not name.startswith("b") or user is None:
+        return None
+    layer = f"layer{name[1:]}"
+    delta = np.asarray(ctx.reference[("delta", layer)])  # canonical [N, D]
+    batch, features = _layout_axes(ctx)
+    candidates = {f"axis={features} (the features)": delta.sum(axis=1).reshape(1, -1),
+                  "every axis (no axis given)": delta.sum().reshape(1, 1)}
+    for where, predicted in candidates.items():
+        result = compare_tensor(stage, name, user, predicted, ctx.tol)
+        if result.passed:
+            return Diagnosis(
+                "bias-axis", "bias gradient summed over the wrong axis",
+                f"Your d{name} sums delta over {where}; the bias gradient sums over the batch: "
+                f"np.sum(delta, axis={batch}, keepdims=True) in your layout "
+                f"({ctx.layout}), giving one value per unit of the layer.",
+                f"delta of {layer} summed over {where} gives your values ({_agreement(result)})",
+            )
+    return None
+
+
+def _full(ctx: Context, key: tuple[str, str], mistake: str, backward: Backward = mlp.backward,
+          update: Update = optimizer_step) -> Comparison | None:
+    """The passing comparison when the reference with ``mistake`` reproduces the tensor (for an
+    updated parameter: at this step and at every later one the learner exposes)."""
+    variant = ctx.variant(mistake, backward, update)
+    result = ctx.check(key, variant)
+    if result is None or key[0] != "update":
+        return result
+    label, param = key[1].split(".", 1)
+    for step in range(int(label.removeprefix("step")) + 1, ctx.problem.steps + 1):
+        later = ("update", f"step{step}.{param}")
+        if later in ctx.user and ctx.check(later, variant) is None:
+            return None
+    return result
+
+
+def no_change(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """The update leaves the parameters as they were."""
+    stage, name = key
+    if stage != "update":
+        return None
+    label, param = name.split(".", 1)
+    step = int(label.removeprefix("step"))
+    before = ctx.problem.params[param] if step == 1 else \
+        ctx.user.get(("update", f"step{step - 1}.{param}"))
+    if before is None:
+        return None
+    result = ctx.matches(key, before)
+    if not result.passed:
+        return None
+    return Diagnosis(
+        "no-update", "the update changes nothing",
+        f"Your {param} after update {step} is the {param} it started from. Does the update "
+        "assign the new values back to the model (p = p - lr * dp, or p -= lr * dp on the "
+        "array itself, not on a copy)?",
+        f"your {_label(key)} equals the parameters before that step ({_agreement(result)})",
+    )
+
+
+def off_by_n(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """Off by exactly N in the direction :func:`sum_vs_mean` does not explain."""
+    spec, n = ctx.problem.spec, ctx.problem.n
+    factor = 1.0 / n if spec.reduction == "mean" else float(n)
+    if key[0] == "loss" or (result := _full(ctx, key, "off-by-n", scaled(factor))) is None:
+        return None
+    if spec.reduction == "mean":
+        detail = (f"Your {_label(key)} is 1/N = 1/{n} of the reference: the batch mean is "
+                  "taken twice (dE/do divided by N, then the gradient divided by N again).")
+    else:
+        detail = (f"Your {_label(key)} is N = {n} times the reference, whose reduction is "
+                  "'sum': something multiplies by the batch size.")
+    return Diagnosis("off-by-n", "off by exactly the batch size N", detail,
+                     f"the reference with deltas scaled by {factor:g} reproduces it "
+                     f"({_agreement(result)})")
+
+
+def factor_two(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """Twice or half the gradient; or the loss without (or with twice) the 1/2 of L2."""
+    spec = ctx.problem.spec
+    if key[0] == "loss":
+        if spec.loss != "l2":
+            return None
+        plain = ctx.variant("no-l2", with_spec(spec.with_(weight_decay=0.0)))[key]
+        penalty = ctx.reference[key] - plain
+        for factor, what in ((2.0, "without the 1/2"), (0.5, "with the 1/2 taken twice")):
+            result = ctx.matches(key, factor * plain + penalty)
+            if result.passed:
+                return Diagnosis(
+                    "factor-two", f"the L2 loss {what}",
+                    f"Your loss is {factor:g} times the reference's squared error: the L2 "
+                    "loss here is 0.5 * sum((o - t)^2), whose gradient is o - t.",
+                    f"{factor:g} times the reference's data loss reproduces it "
+                    f"({_agreement(result)})")
+        return None
+    for factor in (2.0, 0.5):
+        result = _full(ctx, key, f"factor-{factor}", scaled(factor))
+        if result is not None:
+            return Diagnosis(
+                "factor-two", f"gradient {'twice' if factor == 2 else 'half'} the reference",
+                f"Your {_label(key)} is {factor:g} times the reference: with the L2 loss "
+                "0.5 * sum((o - t)^2), dE/do = o - t (no factor 2); with the 1/2 left out of "
+                "the loss, keep the factor 2 in both.",
+                f"the reference with deltas scaled by {factor:g} reproduces it "
+                f"({_agreement(result)})")
+    return None
+
+
+def derivative_argument_mixup(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """A sigmoid/tanh derivative evaluated on z where it takes h, or on h where it takes z."""
+    spec = ctx.problem.spec
+    layers = [n for n, a in zip(spec.layer_names, spec.activations, strict=True) if a in SMOOTH]
+    if not layers or key[0] in ("forward", "loss"):
+        return None
+    acts = sorted({a for a in spec.activations if a in SMOOTH})
+    in_h = " or ".join(f"`{DERIVATIVES[a][0]}`" for a in acts)
+    in_z = " or ".join(f"`{DERIVATIVES[a][1]}`" for a in acts)
+    for on, formula, other in (("z", in_h, "h"), ("h", in_z, "z")):
+        result = _full(ctx, key, f"derivative-on-{on}", derivative_argument(layers, on))
+        if result is not None:
+            return Diagnosis(
+                f"derivative-on-{on}", f"activation derivative evaluated on {on} instead of "
+                f"{other}",
+                f"Your {'/'.join(acts)} derivative is written in terms of {other} ({formula}) "
+                f"but is given {on}: pass it {other}, or write it in terms of {on}.",
+                f"the reference with the derivative evaluated on {on} reproduces your "
+                f"{_label(key)} ({_agreement(result)})")
+    return None
+
+
+def stale(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """A layer's weights updated before the delta below was computed with them (plain SGD)."""
+    spec, rule = ctx.problem.spec, ctx.rule
+    if spec.depth < 2 or rule.name != "sgd" or key[0] in ("forward", "loss"):
+        return None
+    result = _full(ctx, key, "stale-weights", stale_weights(rule.lr))
+    if result is None:
+        return None
+    return Diagnosis(
+        "stale-weights", "weights updated before the layer below used them",
+        "Your backward pass updates a layer's W before computing the delta of the layer below "
+        "with it: delta_(l-1) must use the W_l of the forward pass. Compute every gradient "
+        "first, then update.",
+        f"the reference with each W updated as soon as its gradient is known reproduces your "
+        f"{_label(key)} ({_agreement(result)})")
+
+
+def weight_decay(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """Weight decay on the biases too, or none at all."""
+    spec = ctx.problem.spec
+    if not spec.weight_decay or key[0] == "forward":
+        return None
+    lam = spec.weight_decay
+    if key[0] != "loss" and (result := _full(ctx, key, "weight-decay-on-bias",
+                                             bias_decay)) is not None:
+        return Diagnosis(
+            "weight-decay-on-bias", "weight decay applied to the biases",
+            f"Your {_label(key)} includes lambda * b = {lam:g} * b: the L2 term 0.5 * lambda * "
+            "sum(W^2) covers the weights only, so the bias gradient has no decay term.",
+            f"the reference with lambda * b added to db reproduces it ({_agreement(result)})")
+    result = _full(ctx, key, "no-l2", with_spec(spec.with_(weight_decay=0.0)))
+    if result is None:
+        return None
+    return Diagnosis(
+        "weight-decay-missing", "weight decay missing",
+        f"Your {_label(key)} has no L2 term; the spec's weight_decay is {lam:g}: the loss gets "
+        "0.5 * lambda * sum(W^2) and each dW gets lambda * W.",
+        f"the reference without weight decay reproduces it ({_agreement(result)})")
+
+
+def momentum(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """Momentum in the wrong order, or as a moving average."""
+    rule = ctx.rule
+    if rule.name != "momentum" or key[0] != "update":
+        return None
+    if (result := _full(ctx, key, "momentum-order", update=momentum_late)) is not None:
+        return Diagnosis(
+            "momentum-order", "momentum applied in the wrong order",
+            "Your update moves the parameters with the velocity before adding this step's "
+            "gradient to it: first v = mu * v + g, then p = p - lr * v.",
+            f"the reference updating p before v reproduces your {_label(key)} "
+            f"({_agreement(result)})")
+    if (result := _full(ctx, key, "momentum-average", update=momentum_average)) is not None:
+        return Diagnosis(
+            "momentum-average", "momentum as a moving average",
+            f"Your velocity is v = mu * v + (1 - mu) * g; the declared rule ({rule.variant}) is "
+            "v = mu * v + g (declare it as you mean it, or drop the (1 - mu)).",
+            f"the reference with the averaged velocity reproduces your {_label(key)} "
+            f"({_agreement(result)})")
+    return None
+
+
+def adam(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """Adam without bias correction, or with its epsilon elsewhere."""
+    if ctx.rule.name != "adam" or key[0] != "update":
+        return None
+    if (result := _full(ctx, key, "adam-no-correction",
+                        update=adam_with(correct=False, eps_inside=False))) is not None:
+        return Diagnosis(
+            "adam-bias-correction", "Adam without bias correction",
+            "Your Adam uses m and v as they are; divide them by (1 - beta1^t) and "
+            "(1 - beta2^t), t the 1-based step count (at t = 1 they are 10 and 1000 times too "
+            "small with the usual betas).",
+            f"the reference without bias correction reproduces your {_label(key)} "
+            f"({_agreement(result)})")
+    placements = [("adam-eps-inside", adam_with(correct=True, eps_inside=True),
+                   "inside the square root, sqrt(v_hat + eps)")]
+    if ctx.rule.variant == "torch":
+        placements.append(("adam-eps-before", adam_eps_before_correction,
+                           "to sqrt(v) before the bias correction (the Keras and DLFS book form)"))
+    for mistake, update, where in placements:
+        if (result := _full(ctx, key, mistake, update=update)) is not None:
+            return Diagnosis(
+                "adam-epsilon", "Adam's epsilon in the wrong place",
+                f"Your Adam adds epsilon {where}; the declared rule ({ctx.rule.variant}) "
+                "divides by sqrt(v_hat) + eps" + (" after the bias correction"
+                                                  if ctx.rule.variant == "torch" else "") + ".",
+                f"the reference with that placement reproduces your {_label(key)} "
+                f"({_agreement(result)})")
+    return None
+
+
+def log_epsilon(ctx: Context) -> float | None:
+    """The epsilon in ``log(p + eps)`` that explains the learner's loss exactly, if one does."""
+    spec, key = ctx.problem.spec, ("loss", "loss")
+    if spec.loss != "ce" or key not in ctx.user:
+        return None
+    logits = np.asarray(ctx.reference[("forward", f"h.layer{spec.depth}")], dtype=np.float64)
+    t = as_targets(spec.loss, ctx.problem.y, ctx.problem.n, spec.output_dim, np.float64)
+    data = ctx.reference[key] - ctx.variant("no-l2", with_spec(
+        spec.with_(weight_decay=0.0)))[key]
+    for eps in LOG_EPSILONS:
+        loss = -np.sum(t * np.log(softmax(logits) + eps))
+        loss = loss / ctx.problem.n if spec.reduction == "mean" else loss
+        if ctx.matches(key, loss + data).passed:
+            return eps
+    return None
+
+
+# Every code a hypothesis can report (the JSON's diagnosis.code), and the ones that only describe.
+CODES = ("softmax-overflow", "non-finite", "bias-axis", "transposed", "shape", "probabilities",
+         "momentum-order", "momentum-average", "adam-bias-correction", "adam-epsilon",
+         "no-update", "bias-with-bias", "sign", "sum-vs-mean", "off-by-n", "factor-two",
+         "relu-at-zero", "derivative-on-z", "derivative-on-h", "last-derivative",
+         "stale-weights", "weight-decay-on-bias", "weight-decay-missing", "l2-factor")
+DESCRIPTIVE = ("non-finite", "shape")
+
 # Most specific first; each is tried on the first diverging tensor only.
 HYPOTHESES: tuple[Hypothesis, ...] = (
-    softmax_overflow, non_finite, transposed, shape, probabilities, bias_with_bias, sign,
-    sum_vs_mean, relu_at_zero, last_derivative, l2_factor,
+    softmax_overflow, non_finite, bias_axis, transposed, shape, probabilities, momentum, adam,
+    no_change, bias_with_bias, sign, sum_vs_mean, off_by_n, factor_two, relu_at_zero,
+    derivative_argument_mixup, last_derivative, stale, weight_decay, l2_factor,
 )
 
 
@@ -364,4 +673,6 @@ def diagnose(ctx: Context, first: Comparison | None) -> Diagnosis | None:
             found = hypothesis(ctx, key)
             if found is not None:
                 return found
+            # a variant is a whole run of the reference: keep only the one several share
+            ctx.variants = {k: v for k, v in ctx.variants.items() if k in SHARED_VARIANTS}
     return None

@@ -1,8 +1,9 @@
 """Conversions between the learner's layout (as the adapter declares it) and the canonical one.
 
-Canonical (seed 000): ``x, z, h, delta [N, D]``, ``W [D_in, D_out]``, ``b [1, D]``. Column
-layout (seed 004): the transposes, ``x [D, N]`` column vectors and ``W [D_out, D_in]``. Biases
-come in the declared ``bias_shape``; any bias with the right number of entries is read back.
+Canonical (the BP lecture): ``x, z, h, delta [N, D]``, ``W [D_in, D_out]``, ``b [1, D]``.
+Column layout (the Fashion-MNIST report): the transposes, ``x [D, N]`` column vectors and
+``W [D_out, D_in]``. Biases come in the declared ``bias_shape``; any bias with the right number
+of entries is read back.
 
 Raw results from the subprocess are keyed ``"output"``, ``"loss"`` or ``"<role>/<layer>"``
 (1-based), e.g. ``"dW/2"``; canonical ones ``(stage, name)`` as in
@@ -19,7 +20,6 @@ from nnparity.reference.spec import MLPSpec
 
 from .adapters import Adapter
 
-STEP_LABEL = "step1"
 # role -> (stage, canonical name pattern, kind); kinds: "act" [N, D], "weight", "bias".
 ROLES = {
     "z": ("forward", "z.layer{l}", "act"),
@@ -27,8 +27,8 @@ ROLES = {
     "delta": ("delta", "layer{l}", "act"),
     "dW": ("grad", "W{l}", "weight"),
     "db": ("grad", "b{l}", "bias"),
-    "W_new": ("update", STEP_LABEL + ".W{l}", "weight"),
-    "b_new": ("update", STEP_LABEL + ".b{l}", "bias"),
+    "W_new": ("update", "step{s}.W{l}", "weight"),
+    "b_new": ("update", "step{s}.b{l}", "bias"),
 }
 GRADIENT_ROLES = ("delta", "dW", "db")
 
@@ -58,10 +58,15 @@ def _bias_to_user(b: np.ndarray, shape: str) -> np.ndarray:
     return {"row": flat.reshape(1, -1), "column": flat.reshape(-1, 1), "flat": flat}[shape]
 
 
-def canonical_key(role: str, layer: int) -> tuple[str, str]:
-    """``("grad", "W2")`` for ``("dW", 2)``."""
+def step_label(step: int) -> str:
+    """The update stage's label of optimiser step ``step`` (1-based): ``step1``, ``step2``..."""
+    return f"step{step}"
+
+
+def canonical_key(role: str, layer: int, step: int = 1) -> tuple[str, str]:
+    """``("grad", "W2")`` for ``("dW", 2)``; ``("update", "step3.W2")`` for ``("W_new", 2, 3)``."""
     stage, pattern, _ = ROLES[role]
-    return stage, pattern.format(l=layer)
+    return stage, pattern.format(l=layer, s=step)
 
 
 def to_canonical(adapter: Adapter, raw: dict[str, np.ndarray], n: int) -> Tensors:
@@ -76,16 +81,22 @@ def to_canonical(adapter: Adapter, raw: dict[str, np.ndarray], n: int) -> Tensor
             tensors[("loss", "loss")] = np.asarray(value, dtype=np.float64).reshape(()) \
                 if np.size(value) == 1 else np.asarray(value)
             continue
-        role, layer = ("h", spec.depth) if key == "output" else (key.split("/")[0],
-                                                                  int(key.split("/")[1]))
         if key == "output" and f"h/{spec.depth}" in raw:
             continue
+        role, layer, step = ("h", spec.depth, 1) if key == "output" else _parse_key(key)
         _, _, kind = ROLES[role]
         value = from_user(value, kind, adapter.layout)
         if role in GRADIENT_ROLES and scale != 1.0:
             value = value * value.dtype.type(scale) if value.dtype.kind == "f" else value
-        tensors[canonical_key(role, layer)] = value
+        tensors[canonical_key(role, layer, step)] = value
     return tensors
+
+
+def _parse_key(key: str) -> tuple[str, int, int]:
+    """``"dW/2"`` -> ``("dW", 2, 1)``; ``"W_new/2@3"`` -> ``("W_new", 2, 3)``."""
+    role, rest = key.split("/")
+    layer, _, step = rest.partition("@")
+    return role, int(layer), int(step or 1)
 
 
 def from_user(value: np.ndarray, kind: str, layout: str) -> np.ndarray:

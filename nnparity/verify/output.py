@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nnparity import report
+from nnparity.backends.compare import describe_divergence
 
 from .session import YOURS, Verdict
 
@@ -37,14 +38,20 @@ def render(verdict: Verdict, verbose: bool = False) -> str:
     for name, why in verdict.skipped_backends.items():
         lines.append(f"  {name}: skipped ({why})")
     lines.append("")
-    if yours.error is not None:
+    if yours.error is not None and not yours.comparisons:
         lines.append(f"error: {yours.error}")
     elif yours.passed:
         lines.append(f"result: all {len(yours.comparisons)} tensors you expose match the "
                      "reference")
+        lines += [f"  note: {w}" for w in verdict.warnings]
+    elif verdict.first is None:
+        lines.append("all the tensors read before your code failed match the reference")
+        lines.append(f"error: {yours.error}")
     else:
-        lines.append(f"first divergence: {yours.divergence}")
+        lines.append(f"first divergence: {describe_divergence(yours.comparisons)}")
         lines += _diagnosis_lines(verdict)
+        if yours.error is not None:
+            lines.append(f"then your code failed: {yours.error}")
     return "\n".join(lines)
 
 
@@ -52,10 +59,37 @@ def _diagnosis_lines(verdict: Verdict) -> list[str]:
     diag = verdict.diagnosis
     if diag is None:
         hint = "no known pattern matches; compare the tensor named above with its derivation"
-        return [f"diagnosis: {hint}"] + [f"  warning in your code: {w}" for w in verdict.warnings]
+        sides = [f"  at {tuple(e['index'])}: yours {e['yours']:.6g}, reference "
+                 f"{e['reference']:.6g}" if all(isinstance(e[k], float) for k in
+                                               ("yours", "reference"))
+                 else f"  at {tuple(e['index'])}: yours {e['yours']}, reference {e['reference']}"
+                 for e in verdict.worst_elements]
+        return [f"diagnosis: {hint}"] + (["  where they differ most:", *sides] if sides else []) \
+            + [f"  note: {w}" for w in verdict.warnings]
     wrap = textwrap.TextWrapper(width=WIDTH, initial_indent="  ", subsequent_indent="  ")
     return [f"diagnosis: {diag.title}", *wrap.wrap(diag.detail),
-            *wrap.wrap(f"checked: {diag.evidence}")]
+            *wrap.wrap(f"checked: {diag.evidence}")] + [f"  note: {w}" for w in verdict.warnings]
+
+
+def student_line(verdict: Verdict) -> str:
+    """One line per graded file: ``PASS``, ``FAIL`` (where, and the diagnosis code) or ``ERROR``
+    (the code could not be checked: it crashed before any tensor, or its declaration is wrong)."""
+    yours = verdict.yours
+    if yours.passed:
+        notes = f" ({len(verdict.warnings)} note(s))" if verdict.warnings else ""
+        return f"PASS   {verdict.case}: {len(yours.comparisons)} tensors match{notes}"
+    if yours.error is not None and not yours.comparisons:
+        return f"ERROR  {verdict.case}: {yours.error}"
+    code = verdict.diagnosis.code if verdict.diagnosis else "no diagnosis"
+    return f"FAIL   {verdict.case}: {verdict.divergence} [{code}]"
+
+
+def grade_summary(verdicts: Sequence[Verdict]) -> str:
+    """``graded 4 files: 2 passed, 1 failed, 1 error``."""
+    passed = sum(v.yours.passed for v in verdicts)
+    errors = sum(1 for v in verdicts if v.yours.error is not None and not v.yours.comparisons)
+    return (f"graded {len(verdicts)} files: {passed} passed, {len(verdicts) - passed - errors} "
+            f"failed, {errors} error(s)")
 
 
 def summary(verdicts: Sequence[Verdict], seconds: float | None = None) -> str:
@@ -71,7 +105,7 @@ def failures(verdicts: Sequence[Verdict]) -> list[str]:
     for v in verdicts:
         if not v.yours.passed:
             title = f"; diagnosis: {v.diagnosis.title}" if v.diagnosis else ""
-            lines.append(f"FAILED {v.case}: {v.yours.divergence}{title}")
+            lines.append(f"FAILED {v.case}: {v.divergence}{title}")
     return lines
 
 
@@ -82,7 +116,10 @@ def to_json(verdicts: Sequence[Verdict], command: dict[str, Any]) -> dict[str, A
     data = report.to_json(results, skipped_backends=skipped, command=command)
     for v in verdicts:
         entry = data["cases"][v.case]["backends"][YOURS]
+        entry["first_divergence"] = v.divergence
         entry["diagnosis"] = v.diagnosis.to_dict() if v.diagnosis else None
+        if v.worst_elements:
+            entry["worst_elements"] = v.worst_elements
         entry["warnings"] = v.warnings
     return data
 

@@ -13,26 +13,28 @@ The batch is built to expose the classic bugs, not only to be random:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from nnparity.backends.compare import Tensors, collect
 from nnparity.backends.protocol import Backend
+from nnparity.errors import InputError
+from nnparity.memory import check_memory, estimate_bytes
 from nnparity.reference import mlp
 from nnparity.reference.family import init_params
-from nnparity.reference.optim import Optimizer
+from nnparity.reference.optim import Optimizer, init_state
 from nnparity.reference.optim import step as optimizer_step
-from nnparity.reference.results import Trace
 from nnparity.reference.spec import MLPSpec
 
-from .layout import STEP_LABEL
+from .layout import step_label
+from .mistakes import Backward, Update
 
 # exp() overflows above log(max float64) = 709.78; float32 would lose the tolerance at this scale.
 LOGIT_SHIFT = {"float64": 1000.0, "float32": 0.0}
 DEFAULT_BATCH = 5
 DEFAULT_LR = 0.1
+PROCESSES = 3  # the learner's run; in verify, the reference's run and the learner's results
 
 
 @dataclass
@@ -47,6 +49,14 @@ class Problem:
     x: np.ndarray
     y: np.ndarray
     lr: float = DEFAULT_LR
+    optimizer: Optimizer | None = None
+    steps: int = 1
+
+    def update_rule(self, variant: str | None = None) -> Optimizer:
+        """The optimiser of each step (the declared one, else plain SGD at ``lr``), in
+        ``variant``'s formulation when given (a backend implements its own only)."""
+        rule = self.optimizer or Optimizer("sgd", lr=self.lr)
+        return rule if variant in (None, rule.variant) else replace(rule, variant=variant)
 
     @property
     def n(self) -> int:
@@ -84,43 +94,53 @@ def make_problem(spec: MLPSpec, seed: int = 0, batch: int = DEFAULT_BATCH,
     return Problem(spec, params, x, y, lr)
 
 
-def updated(problem: Problem, grads: dict[str, np.ndarray], variant: str = "torch") \
-        -> dict[str, np.ndarray]:
-    """One plain SGD step ``p - lr * g`` with the reference optimiser (a framework's variant)."""
-    optimizer = Optimizer("sgd", lr=problem.lr, variant=variant)
-    new, _ = optimizer_step(optimizer, problem.params, grads, {})
-    return new
-
-
 def reference_tensors(
     problem: Problem,
-    backward_spec: MLPSpec | None = None,
-    backward_trace: Callable[[Trace], Trace] | None = None,
-    variant: str = "torch",
+    backward: Backward = mlp.backward,
+    update: Update = optimizer_step,
+    optimizer: Optimizer | None = None,
 ) -> Tensors:
-    """Forward, loss, deltas, gradients and the SGD update of the reference, in compare order.
+    """Forward, loss, deltas and gradients of the reference on the problem's parameters, then
+    the parameters after each of ``problem.steps`` updates on the same batch, in compare order.
 
-    ``backward_spec`` and ``backward_trace`` replace the spec and the forward trace seen by the
-    backward pass only: that is how :mod:`nnparity.verify.diagnose` builds a bug on purpose.
-    ``variant`` is the optimiser formulation of a framework (Keras rounds lr to float32).
+    ``backward`` and ``update`` replace the reference's backward pass and optimiser step (that
+    is how :mod:`nnparity.verify.mistakes` builds a mistake on purpose); ``optimizer`` the update
+    rule (a framework's formulation).
     """
-    trace = mlp.forward(problem.spec, problem.params, problem.x)
-    seen = backward_trace(trace) if backward_trace else trace
-    grads = mlp.backward(backward_spec or problem.spec, problem.params, problem.x, seen,
-                         problem.y)
-    return collect(trace, grads, [(STEP_LABEL, updated(problem, grads.grads, variant))])
+    rule = optimizer or problem.update_rule()
+    params, state = problem.params, init_state(rule, problem.params)
+    first, updates = None, []
+    for step in range(1, problem.steps + 1):
+        trace = mlp.forward(problem.spec, params, problem.x)
+        grads = backward(problem.spec, params, problem.x, trace, problem.y)
+        first = first or (trace, grads)
+        params, state = update(rule, params, grads.grads, state)
+        updates.append((step_label(step), params))
+    assert first is not None
+    return collect(*first, updates)
 
 
-def variant_of(backend: Backend) -> str:
-    """The optimiser formulation a backend implements (``torch`` or ``keras``)."""
-    return str(getattr(backend, "optimizer_variant", "torch"))
-
-
-def backend_tensors(backend: Backend, problem: Problem) -> Tensors:
-    """The same tensors from a registered backend (forward, gradients, one SGD step)."""
+def backend_tensors(backend: Backend, problem: Problem, rule: Optimizer) -> Tensors:
+    """The same tensors from a registered backend (forward, gradients, ``rule``'s steps)."""
     spec, params, x, y = problem.spec, problem.params, problem.x, problem.y
     trace = backend.forward(spec, params, x)
     grads = backend.gradients(spec, params, x, y)
-    optimizer = Optimizer("sgd", lr=problem.lr, variant=variant_of(backend))
-    new, _, _ = backend.step(spec, params, None, x, y, optimizer)
-    return collect(trace, grads, [(STEP_LABEL, new)])
+    state, updates = None, []
+    for step in range(1, problem.steps + 1):
+        params, state, _ = backend.step(spec, params, state, x, y, rule)
+        updates.append((step_label(step), params))
+    return collect(trace, grads, updates)
+
+
+def check_batch(spec: MLPSpec, batch: int, optimizer: str = "sgd", force: bool = False) -> int:
+    """The bytes the learner's process needs for ``batch`` rows (the shared estimator of
+    :mod:`nnparity.memory`), after checking that it and this process's own copies (the
+    reference's tensors, the learner's results) fit in the memory available: exit 2 if not
+    (``force``: no check)."""
+    if batch < 2:
+        raise InputError(f"--batch must be at least 2 (sum and mean must differ), got {batch}")
+    data = batch * (spec.input_dim + spec.output_dim) * np.dtype(spec.dtype).itemsize
+    learner = estimate_bytes(spec, batch, optimizer=optimizer, data_bytes=data)
+    check_memory(PROCESSES * learner, f"--batch {batch} (your code and verify together)",
+                 "lower --batch", force)
+    return learner

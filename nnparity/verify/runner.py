@@ -1,21 +1,18 @@
-"""Run a learner's file in a separate process with a timeout (see :mod:`nnparity.verify.child`).
+"""Run a learner's file confined (see :mod:`nnparity.verify.sandbox` and
+:mod:`nnparity.verify.child`) and turn what came back into results or one clear message.
 
-Data goes in and results come back as ``.npz`` files in a temporary folder (never pickled). The
-outcome is either the raw results, or one clear message: a problem with the adapter (a missing
-name, a value that is not an array: :class:`AdapterError`, exit 2) or a failure of the user's
-code (an exception, ``exit()``, a crash or a timeout: ``RunOutcome.error``, reported as a failed
-check, exit 1).
+The job goes in on the child's stdin and the results come back on a pipe as one frame (never a
+file the learner could write, never pickled). The outcome is the raw results, possibly partial
+(the tensors read before the learner's code failed) with the failure in ``error``; or one
+message: a problem with the adapter (a missing name, a value that is not an array:
+:class:`AdapterError`, exit 2) or a failure of the user's code (an exception, ``exit()``, a
+crash, a timeout, a tampered results channel: ``RunOutcome.error``, a failed check, exit 1).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +21,11 @@ import numpy as np
 from nnparity.errors import InputError
 
 from .adapters import Adapter
+from .child import decode, encode
+from .sandbox import Finished, run_confined
 
-STDERR_TAIL = 5
+STDERR_LINES = 5
+CHANNEL_SLACK = 1 << 20  # bytes of metadata and archive headers on top of the tensors
 
 
 class AdapterError(InputError):
@@ -34,7 +34,7 @@ class AdapterError(InputError):
 
 @dataclass
 class RunOutcome:
-    """What the subprocess produced: raw results, or the reason it produced none."""
+    """What the subprocess produced: raw results (maybe partial) and/or the reason it stopped."""
 
     raw: dict[str, np.ndarray] = field(default_factory=dict)
     lr: float | None = None
@@ -43,52 +43,60 @@ class RunOutcome:
     seconds: float = 0.0
 
 
-def run_user_file(
-    path: Path, adapter: Adapter, inputs: dict[str, np.ndarray], n: int, timeout: float
-) -> RunOutcome:
-    """Run ``path`` on ``inputs`` (user layout) as the adapter declares; ``n`` is the batch size."""
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="nnparity-verify-") as tmp:
-        folder = Path(tmp)
-        job = {"file": str(path.resolve()), "adapter": {**adapter.to_json(), "n": n}}
-        (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
-        np.savez(folder / "inputs.npz", allow_pickle=False, **inputs)
-        returncode, stderr = _spawn(folder, path, timeout)
-        seconds = time.perf_counter() - start
-        if returncode is None:
-            return RunOutcome(error=f"{path.name} did not finish within {timeout:g} s: an "
-                              "endless loop, or training code that runs on import? (put it under "
-                              "`if __name__ == \"__main__\":`; raise the limit with --timeout)",
-                              seconds=seconds)
-        if (folder / "error.json").is_file():
-            error = json.loads((folder / "error.json").read_text(encoding="utf-8"))
-            if error["kind"] == "adapter":
-                raise AdapterError(f"{path.name}: {error['message']}")
-            return RunOutcome(error=error["message"], seconds=seconds)
-        if returncode != 0 or not (folder / "results.npz").is_file():
-            tail = " | ".join(stderr.strip().splitlines()[-STDERR_TAIL:])
-            return RunOutcome(error=f"{path.name}: the process running your code ended with "
-                              f"status {returncode} before returning results"
-                              + (f" ({tail})" if tail else ""), seconds=seconds)
-        with np.load(folder / "results.npz", allow_pickle=False) as archive:
-            raw = {k: archive[k] for k in archive.files}
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    return RunOutcome(raw, meta["lr"], None, meta["warnings"], seconds)
+def run_user_file(path: Path, adapter: Adapter, inputs: dict[str, np.ndarray], n: int, *,
+                  timeout: float, sandbox: str, memory: int) -> RunOutcome:
+    """Run ``path`` on ``inputs`` (user layout) as the adapter declares; ``n`` is the batch size,
+    ``sandbox`` ``bwrap`` or ``scratch``, ``memory`` the problem's estimated bytes."""
+    path = path.resolve()
+    job = encode({"file": str(path), "adapter": {**adapter.to_json(), "n": n}}, inputs)
+    limit = 4 * adapter.steps * memory + CHANNEL_SLACK
+    done = run_confined(path, job, mode=sandbox, timeout=timeout, channel_limit=limit,
+                        memory=memory)
+    outcome = _outcome(path, done, timeout)
+    outcome.seconds = done.seconds
+    return outcome
 
 
-def _spawn(folder: Path, path: Path, timeout: float) -> tuple[int | None, str]:
-    """Run the child in its own process group; ``None`` as return code when it timed out."""
-    env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1",
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nnparity.verify.child", str(folder)], cwd=path.parent,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env, start_new_session=True,
-    )
+def _outcome(path: Path, done: Finished, timeout: float) -> RunOutcome:
+    name = path.name
+    left = ("; it left process(es) running, killed by verify: " + ", ".join(done.left_behind)
+            if done.left_behind else "")
+    if done.returncode is None:
+        return RunOutcome(error=f"{name} did not finish within {timeout:g} s: an endless loop, "
+                          "or training code that runs on import? (put it under `if __name__ == "
+                          "\"__main__\":`; raise the limit with --timeout)" + left)
+    if done.overflow:
+        return RunOutcome(error=f"{name}: more data than the declared tensors came back on the "
+                          "results channel; the run was stopped" + left)
+    if not done.channel:
+        return RunOutcome(error=f"{name}: the process running your code ended with "
+                          f"{_status(done.returncode)} before returning results"
+                          + _tail(done.stderr) + left)
     try:
-        _, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return None, ""
-    return proc.returncode, stderr
+        meta, raw = decode(done.channel)
+    except (ValueError, KeyError, json.JSONDecodeError, OSError) as exc:
+        return RunOutcome(error=f"{name}: the results channel does not hold verify's one "
+                          f"results frame ({exc}): was it written to by your code?" + left)
+    warnings = [str(w) for w in meta.get("warnings", [])]
+    gone = [*done.left_behind, *meta.get("left_behind", [])]
+    if gone:
+        warnings.append("your code left process(es) running after it returned, killed by "
+                        f"verify: {', '.join(map(str, gone))}")
+    error = meta.get("error")
+    if error is not None and error.get("kind") == "adapter":
+        raise AdapterError(f"{name}: {error['message']}")
+    return RunOutcome(raw, meta.get("lr"), error["message"] if error else None, warnings)
+
+
+def _status(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"status {returncode}"
+
+
+def _tail(stderr: bytes) -> str:
+    lines = stderr.decode(errors="replace").strip().splitlines()[-STDERR_LINES:]
+    return f" ({' | '.join(lines)})" if lines else ""

@@ -5,16 +5,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
 
 from nnparity.backends import registry
-from nnparity.backends.compare import Comparison, Tensors, compare_all, first_divergence, tolerance
+from nnparity.backends.compare import (
+    Comparison,
+    Tensors,
+    compare_all,
+    describe_divergence,
+    first_divergence,
+    tolerance,
+)
 from nnparity.report import CaseResult
 
-from .diagnose import Context, Diagnosis, diagnose
-from .problem import Problem, backend_tensors, reference_tensors, variant_of
+from .diagnose import Context, Diagnosis, diagnose, log_epsilon
+from .mistakes import keras_exact
+from .problem import Problem, backend_tensors, reference_tensors
 
 YOURS = "yours"
+WORST = 3  # elements shown side by side when no diagnosis matches
 
 
 @dataclass
@@ -26,11 +38,20 @@ class Verdict:
     diagnosis: Diagnosis | None = None
     skipped_backends: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    worst_elements: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def yours(self) -> CaseResult:
         """The learner's result."""
         return self.results[0]
+
+    @property
+    def divergence(self) -> str:
+        """The first wrong tensor of the stages that ran, then the crash, if any."""
+        comparisons, error = self.yours.comparisons, self.yours.error
+        if error is None or not comparisons:
+            return self.yours.divergence
+        return f"{describe_divergence(comparisons)}; then your code failed: {error}"
 
     @property
     def first(self) -> Comparison | None:
@@ -53,19 +74,83 @@ def judge(
     warnings: Sequence[str] = (),
     backends: Sequence[str] = (),
     reference: Tensors | None = None,
+    crash: str | None = None,
+    layout: str = "row",
 ) -> Verdict:
-    """Compare ``user`` (canonical layout) with the reference; run ``backends`` alongside."""
+    """Compare ``user`` (canonical layout) with the reference; run ``backends`` alongside.
+
+    ``crash``: the learner's code failed after the stages that produced ``user`` (which are
+    judged and diagnosed all the same; the crash is reported after them).
+    """
     spec = problem.spec
     reference = reference if reference is not None else reference_tensors(problem)
     tol = tolerance(spec.dtype, spec.family)
     expected = {k: v for k, v in reference.items() if k in user}
     comparisons = compare_all(user, expected, tol)
-    yours = CaseResult(case, YOURS, comparisons, seconds=seconds, spec=spec.to_dict())
-    verdict = Verdict(case, [yours], warnings=list(warnings))
-    ctx = Context(problem, reference, user, list(warnings))
-    verdict.diagnosis = diagnose(ctx, first_divergence(comparisons))
+    ctx = Context(problem, reference, user, list(warnings), layout)
+    notes = _accept_log_epsilon(ctx, comparisons) + _accept_keras_exact(ctx, comparisons)
+    yours = CaseResult(case, YOURS, comparisons, seconds=seconds, spec=spec.to_dict(),
+                       error=crash)
+    verdict = Verdict(case, [yours], warnings=[*warnings, *notes])
+    first = first_divergence(comparisons)
+    verdict.diagnosis = diagnose(ctx, first)
+    if first is not None and verdict.diagnosis is None:
+        verdict.worst_elements = worst_elements(user.get((first.stage, first.name)),
+                                                reference[(first.stage, first.name)])
     verdict.results += alongside(case, problem, reference, backends, verdict.skipped_backends)
     return verdict
+
+
+def _accept_log_epsilon(ctx: Context, comparisons: list[Comparison]) -> list[str]:
+    """A loss that differs from the reference only by an epsilon inside its log passes with a
+    note (the gradients, judged on their own, do not see it)."""
+    at = next((i for i, c in enumerate(comparisons) if c.stage == "loss" and not c.passed), None)
+    eps = None if at is None else log_epsilon(ctx)
+    if at is None or eps is None:
+        return []
+    loss = comparisons[at]
+    comparisons[at] = replace(loss, passed=True, note=f"log(p + {eps:g})")
+    return [f"your loss computes log(p + {eps:g}) (as the DLFS book does): it differs from the "
+            f"reference by {loss.max_abs:.1e}: accepted"]
+
+
+def _accept_keras_exact(ctx: Context, comparisons: list[Comparison]) -> list[str]:
+    """Updates that follow the declared Keras rule with the hyperparameters as given (Keras
+    rounds them to float32) pass with a note: a NumPy code has no reason to round them."""
+    if ctx.rule.variant != "keras":
+        return []
+    at = [i for i, c in enumerate(comparisons) if c.stage == "update"]
+    if all(comparisons[i].passed for i in at):
+        return []
+    exact = ctx.variant("keras-exact", update=keras_exact)
+    checked = {i: ctx.matches((comparisons[i].stage, comparisons[i].name),
+                              exact[(comparisons[i].stage, comparisons[i].name)]) for i in at}
+    if not all(c.passed for c in checked.values()):
+        return []
+    for i in at:
+        if not comparisons[i].passed:
+            comparisons[i] = replace(comparisons[i], passed=True, note="float64 hyperparameters")
+    return ["your update is the Keras rule with float64 hyperparameters (Keras rounds lr, "
+            "momentum and the betas to float32): accepted"]
+
+
+def worst_elements(user: np.ndarray | None, reference: np.ndarray,
+                   count: int = WORST) -> list[dict[str, Any]]:
+    """The ``count`` entries where the two tensors differ most: index, yours, reference."""
+    if user is None or np.shape(user) != np.shape(reference) or not np.size(reference):
+        return []
+    a, b = np.asarray(user, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        diff = np.where(np.isfinite(a - b), np.abs(a - b), np.inf)
+    order = np.argsort(-diff, axis=None, kind="stable")[:count]
+    return [{"index": [int(i) for i in np.unravel_index(flat, a.shape)],
+             "yours": _number(a.flat[flat]), "reference": _number(b.flat[flat])}
+            for flat in order]
+
+
+def _number(value: float) -> float | str:
+    """A JSON-safe number: NaN and inf as their names."""
+    return float(value) if np.isfinite(value) else str(float(value))
 
 
 def alongside(case: str, problem: Problem, reference: Tensors, backends: Sequence[str],
@@ -83,10 +168,10 @@ def alongside(case: str, problem: Problem, reference: Tensors, backends: Sequenc
         result = CaseResult(case, name, spec=spec.to_dict())
         try:
             backend = registry.get(name)
-            variant = variant_of(backend)
-            expected = reference if variant == "torch" else \
-                reference_tensors(problem, variant=variant)
-            result.comparisons = compare_all(backend_tensors(backend, problem), expected,
+            rule = problem.update_rule(backend.optimizer_variant)
+            expected = reference if rule == problem.update_rule() else \
+                reference_tensors(problem, optimizer=rule)
+            result.comparisons = compare_all(backend_tensors(backend, problem, rule), expected,
                                              tolerance(spec.dtype, spec.family))
         except Exception as exc:  # a backend bug must not hide the learner's verdict
             result.error = f"{type(exc).__name__}: {exc}"

@@ -1,8 +1,9 @@
 """Golden vectors for any language: export them, and read back a program's results file.
 
 A vector set is a folder with ``index.json``, ``README.md`` (:mod:`.vectors_doc`) and, per
-vector, ``<name>.npz`` and its twin ``<name>.json``. Tensor names (canonical row layout,
-``W [in, out]``, layers numbered from 1):
+vector, ``<name>.npz``, its twin ``<name>.json`` and, when ``safetensors`` is installed,
+``<name>.safetensors`` (the same tensors; ``spec`` and ``meta`` in its header). Tensor names
+(canonical row layout, ``W [in, out]``, layers numbered from 1):
 
 - inputs: ``x [N, D0]``, ``y [N, K]`` (dense targets), ``labels [N]`` (class indices, ``ce``
   only), ``W<l>``, ``b<l> [1, D_l]``;
@@ -15,6 +16,7 @@ In the ``.npz``, ``spec`` and ``meta`` are JSON strings; in the ``.json`` each t
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from dataclasses import dataclass
@@ -27,8 +29,9 @@ from nnparity.atomic import atomic_path, write_text
 from nnparity.backends.compare import Tensors
 from nnparity.errors import InputError
 from nnparity.reference.spec import MLPSpec
+from nnparity.weights import read_safetensors, write_safetensors
 
-from .layout import STEP_LABEL, from_user, targets
+from .layout import from_user, step_label, targets
 from .problem import Problem, make_problem, reference_tensors
 from .vectors_doc import readme
 
@@ -53,8 +56,8 @@ PATTERNS = (
     (re.compile(r"delta(\d+)"), "delta", "layer{}", "act"),
     (re.compile(r"dW(\d+)"), "grad", "W{}", "weight"),
     (re.compile(r"db(\d+)"), "grad", "b{}", "bias"),
-    (re.compile(r"W(\d+)_new"), "update", STEP_LABEL + ".W{}", "weight"),
-    (re.compile(r"b(\d+)_new"), "update", STEP_LABEL + ".b{}", "bias"),
+    (re.compile(r"W(\d+)_new"), "update", step_label(1) + ".W{}", "weight"),
+    (re.compile(r"b(\d+)_new"), "update", step_label(1) + ".b{}", "bias"),
 )
 
 
@@ -107,6 +110,9 @@ def export(folder: Path, specs: dict[str, MLPSpec], seed: int, batch: int, lr: f
         with atomic_path(folder / f"{name}.npz") as tmp, open(tmp, "wb") as handle:
             np.savez(handle, allow_pickle=False, spec=np.array(spec.to_json()),
                      meta=np.array(json.dumps(meta)), **arrays)
+        if importlib.util.find_spec("safetensors") is not None:
+            write_safetensors(folder / f"{name}.safetensors", arrays,
+                              {"spec": spec.to_json(), "meta": json.dumps(meta)})
         twin = {"format": FORMAT, "version": VERSION, "name": name, "spec": spec.to_dict(),
                 **meta, "layout": "row",
                 "tensors": {k: {"shape": list(v.shape), "data": v.reshape(-1).tolist()}
@@ -139,12 +145,20 @@ def load_vector(folder: Path, name: str) -> Vector:
 
 
 def read_results(path: Path) -> tuple[dict[str, dict[str, np.ndarray]], str]:
-    """A results file (``.json`` or ``.npz``) as ``{vector: {tensor name: array}}`` and layout."""
+    """A results file (``.json``, ``.npz`` or ``.safetensors``: ``layout`` in its header) as
+    ``{vector: {tensor name: array}}`` and layout."""
     if not path.is_file():
         raise InputError(f"{path}: no such results file")
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            entries = {k: archive[k] for k in archive.files}
+    if path.suffix in (".npz", ".safetensors"):
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                entries = {k: archive[k] for k in archive.files}
+        else:
+            try:
+                entries, header = read_safetensors(path)
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
+            entries["layout"] = np.array(header.get("layout", "row"))
         layout = str(entries.pop("layout", "row"))
         vectors: dict[str, dict[str, Any]] = {}
         for key, value in entries.items():

@@ -23,7 +23,7 @@ checked number by number.
 - `index.json`: the list of vectors and their specs.
 
 ## Names, shapes and layout
-Row layout, as in seed 000: a batch is `x [N, D0]`, one row per sample, and
+Row layout, as in the BP lecture: a batch is `x [N, D0]`, one row per sample, and
 `z_l = h_(l-1) @ W_l + b_l`, `h_l = f_l(z_l)`, `h_0 = x`. Layers are numbered from 1.
 
 | name | shape | meaning |
@@ -38,8 +38,8 @@ Row layout, as in seed 000: a batch is `x [N, D0]`, one row per sample, and
 | `dW<l>`, `db<l>` | like `W<l>`, `b<l>` | gradients (including `weight_decay * W`) |
 | `W<l>_new`, `b<l>_new` | like `W<l>`, `b<l>` | after one step `p - lr * dp` |
 
-Column layout (seed 004, `W [out, in]`, `P = W X + b`): transpose every 2-D tensor; biases
-become `[D_l, 1]`.
+Column layout (the Fashion-MNIST report, `W [out, in]`, `P = W X + b`): transpose every 2-D
+tensor; biases become `[D_l, 1]`.
 
 Reading the JSON: C and Julia read `data` in row-major order as is; in MATLAB/Octave use
 `reshape(t.data, fliplr(t.shape))'` for a 2-D tensor; in Julia

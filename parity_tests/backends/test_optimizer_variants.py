@@ -1,8 +1,8 @@
 """The reference's optimiser variants against the frameworks' own optimisers, step by step.
 
-``torch`` must reproduce ``torch.optim.SGD``/``Adam`` (and the JAX backend's
-``optax.sgd``/``adam``) and ``keras`` must reproduce ``keras.optimizers.SGD``/``Adam`` to float64
-rounding; the two Adam variants themselves differ (epsilon placement, Keras' float32
+``torch`` must reproduce ``torch.optim.SGD``/``Adam``/``AdamW`` (and the JAX backend's
+``optax.sgd``/``adam``) and ``keras`` must reproduce ``keras.optimizers.SGD``/``Adam``/``AdamW``
+to float64 rounding; the two Adam variants themselves differ (epsilon placement, Keras' float32
 hyperparameters), and one test shows by how much.
 """
 
@@ -46,6 +46,7 @@ CONFIGS = {
     "sgd": {"name": "sgd", "lr": 0.03},
     "momentum": {"name": "momentum", "lr": 0.03, "momentum": 0.8},
     "adam": {"name": "adam", "lr": 0.003, "beta1": 0.8, "beta2": 0.95},
+    "adamw": {"name": "adamw", "lr": 0.003, "beta1": 0.8, "beta2": 0.95, "decay": 0.05},
 }
 
 
@@ -57,7 +58,11 @@ def test_torch_variant_equals_torch_optim(config: str) -> None:
     optimizer = Optimizer(**CONFIGS[config], variant="torch")
     params, grads = _problem()
     tensors = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in params.values()]
-    if optimizer.name == "adam":
+    if optimizer.name == "adamw":
+        opt = torch.optim.AdamW(tensors, lr=optimizer.lr, eps=optimizer.eps,
+                                betas=(optimizer.beta1, optimizer.beta2),
+                                weight_decay=optimizer.decay)
+    elif optimizer.name == "adam":
         opt = torch.optim.Adam(tensors, lr=optimizer.lr, betas=(optimizer.beta1, optimizer.beta2),
                                eps=optimizer.eps)
     else:
@@ -93,6 +98,28 @@ def test_torch_variant_equals_the_jax_backends_optax(config: str) -> None:
     worst = _worst(got, _reference(optimizer, params, grads))
     print(f"optax {config}: max rel {worst:.1e}")
     assert worst <= FLOAT64_WATCH
+@pytest.mark.torch
+@pytest.mark.parametrize("config", ["sgd", "momentum", "adam"])
+def test_l2_is_torch_optims_weight_decay_on_every_parameter(config: str) -> None:
+    import torch
+
+    optimizer = Optimizer(**CONFIGS[config], variant="torch", l2=0.05)
+    params, grads = _problem()
+    tensors = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in params.values()]
+    kwargs = {"lr": optimizer.lr, "weight_decay": 0.05}
+    opt = (torch.optim.Adam(tensors, betas=(optimizer.beta1, optimizer.beta2), eps=optimizer.eps,
+                            **kwargs) if config == "adam" else
+           torch.optim.SGD(tensors, momentum=optimizer.momentum if config == "momentum" else 0,
+                           **kwargs))
+    got = []
+    for g in grads:
+        for t, k in zip(tensors, params, strict=True):
+            t.grad = torch.from_numpy(g[k].copy())
+        opt.step()
+        got.append({k: t.detach().numpy().copy() for k, t in zip(params, tensors, strict=True)})
+    assert _worst(got, _reference(optimizer, params, grads)) <= FLOAT64_WATCH
+    with pytest.raises(ValueError, match="torch variant"):
+        Optimizer(**CONFIGS[config], variant="keras", l2=0.05)
 
 
 @pytest.mark.tensorflow
@@ -103,7 +130,11 @@ def test_keras_variant_equals_keras_optimizers(config: str) -> None:
     optimizer = Optimizer(**CONFIGS[config], variant="keras")
     params, grads = _problem()
     variables = [keras.Variable(v.copy(), dtype="float64") for v in params.values()]
-    if optimizer.name == "adam":
+    if optimizer.name == "adamw":
+        opt = keras.optimizers.AdamW(learning_rate=optimizer.lr, beta_1=optimizer.beta1,
+                                     beta_2=optimizer.beta2, epsilon=optimizer.eps,
+                                     weight_decay=optimizer.decay)
+    elif optimizer.name == "adam":
         opt = keras.optimizers.Adam(learning_rate=optimizer.lr, beta_1=optimizer.beta1,
                                     beta_2=optimizer.beta2, epsilon=optimizer.eps)
     else:

@@ -317,10 +317,12 @@ def test_stop_on_divergence_keeps_the_last_good_checkpoint(tmp_path, capsys):
     ckpt = tmp_path / "ckpt.npz"
     assert main([*IRIS, "--lr", "0.3", "--epochs", "3", "--checkpoint", str(ckpt)]) == 0
     capsys.readouterr()
+    metrics = tmp_path / "m.csv"
     refused([*IRIS, "--lr", "1e3", "--epochs", "6", "--resume", str(ckpt), "--checkpoint",
-             str(ckpt), "--stop-on-divergence"], 1,
-            "stopped at epoch 4: diverging (--stop-on-divergence)", capsys)
+             str(ckpt), "--stop-on-divergence", "--metrics", str(metrics)], 1,
+            f"stopped at epoch 4: diverging (--stop-on-divergence); {ckpt} keeps epoch 3", capsys)
     assert load_weights(ckpt).meta["epoch"] == 3
+    assert metrics.read_text().splitlines()[-1].startswith("4,")  # the diverging epoch
 
 
 # ------------------------------------------------------------------------- 7. output paths

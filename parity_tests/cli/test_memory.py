@@ -12,10 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnparity.cli import main
-from nnparity.memory import available_bytes, check_memory, estimate_bytes, human, vector_bytes
+from nnparity.cli import build_parser, main
+from nnparity.commands.train import config_from_args
+from nnparity.memory import (
+    available_bytes,
+    cgroup_room,
+    check_memory,
+    estimate_bytes,
+    human,
+    vector_bytes,
+)
 from nnparity.peakmem import nnparity_argv, run_measured
 from nnparity.reference import CNNSpec, MLPSpec
+from nnparity.training import load_split, make_spec, run_bytes
 
 STEP = """
 import json, sys
@@ -65,6 +74,19 @@ def test_vectors_export_estimate_within_30_percent(tmp_path):
     assert 0.7 <= estimate / measured.peak_bytes <= 1.3
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_train_estimate_within_30_percent(optimizer):
+    argv = ["--preset", "seed000-iris", "--layers", "200000,3", "--activations",
+            "sigmoid,identity", "--epochs", "1", "--optimizer", optimizer]
+    measured = run_measured(nnparity_argv("train", *argv))
+    assert measured.returncode == 0, measured.stderr.decode()
+    config = config_from_args(build_parser().parse_args(["train", *argv]))
+    split = load_split(config)
+    estimate = run_bytes(config, split, make_spec(config, split))
+    assert 0.7 <= estimate / measured.peak_bytes <= 1.3
+
+
 def test_a_child_reports_its_own_peak_not_its_large_parents():
     ballast = np.ones(40_000_000)  # 320 MB in this process
     measured = run_measured([sys.executable, "-c", "import numpy; a = numpy.ones(12_500_000)"])
@@ -111,3 +133,19 @@ def test_available_bytes_is_below_memavailable():
     text = Path("/proc/meminfo").read_text()
     total = int(next(line for line in text.splitlines() if line.startswith("MemTotal")).split()[1])
     assert 0 <= figure < total * 1024
+
+
+@pytest.mark.parametrize(("line", "files", "room"), [
+    ("0::/job", {"job/memory.max": "3000", "job/memory.current": "1000"}, 2000),
+    ("0::/job", {"job/memory.max": "max", "job/memory.current": "1000"}, None),
+    ("4:memory:/job", {"memory/job/memory.limit_in_bytes": "5000",
+                       "memory/job/memory.usage_in_bytes": "500"}, 4500),
+    ("4:memory:/elsewhere", {"memory/memory.limit_in_bytes": "9223372036854771712"}, None),
+    ("garbage", {}, None),
+])
+def test_cgroup_room_reads_v1_and_v2(line, files, room, tmp_path):
+    (tmp_path / "cgroup").write_text(f"9:pids:/\n{line}\n")
+    for name, text in files.items():
+        (tmp_path / "fs" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "fs" / name).write_text(text + "\n")
+    assert cgroup_room(tmp_path / "cgroup", tmp_path / "fs") == room

@@ -98,16 +98,28 @@ def _spec_and_params():
     return spec, init_params(spec)
 
 
-def test_weights_round_trip_with_state_and_meta(tmp_path):
+@pytest.mark.parametrize("name", ["w.npz", "w.safetensors"])
+def test_weights_round_trip_with_state_and_meta(tmp_path, name):
+    if name.endswith(".safetensors"):
+        pytest.importorskip("safetensors", reason="safetensors is not installed")
     spec, params = _spec_and_params()
-    path = tmp_path / "w.npz"
+    path = tmp_path / name
     save_weights(path, spec, params, {"t": np.array(3)}, {"epoch": 3})
     loaded = load_weights(path)
     assert loaded.spec == spec and loaded.meta == {"epoch": 3}
     assert int(loaded.state["t"]) == 3
     for k in params:
         np.testing.assert_array_equal(loaded.params[k], params[k])
-    assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]  # no temporary file left
+        assert loaded.params[k].dtype == params[k].dtype
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left
+
+
+def test_safetensors_weights_are_refused_with_a_one_line_error_when_unreadable(tmp_path):
+    pytest.importorskip("safetensors", reason="safetensors is not installed")
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match=r"broken\.safetensors: not a readable \.safetensors file"):
+        load_weights(path)
 
 
 def _write_raw(path, spec, arrays):

@@ -92,6 +92,26 @@ def test_npz_results_in_column_layout_and_nested_lists(vectors, tmp_path, capsys
     assert verify(nested, vectors, tmp_path, capsys)[0] == 0
 
 
+def test_safetensors_vectors_and_results(vectors, tmp_path, capsys):
+    """Each vector also as ``.safetensors`` (spec and meta in the header), and a results file in
+    that format (layout in the header) is read like the ``.npz`` one."""
+    pytest.importorskip("safetensors", reason="safetensors is not installed")
+    from nnparity.weights import read_safetensors, write_safetensors
+
+    name = "seed000-sigmoid-l2-sum"
+    tensors, header = read_safetensors(vectors / f"{name}.safetensors")
+    assert json.loads(header["spec"]) == json.loads((vectors / f"{name}.json").read_text())["spec"]
+    with np.load(vectors / f"{name}.npz", allow_pickle=False) as archive:
+        for key, value in tensors.items():
+            np.testing.assert_array_equal(value, archive[key])
+    results = tmp_path / "results.safetensors"
+    write_safetensors(results, {f"{name}/dW1": tensors["dW1"].T, f"{name}/loss": tensors["loss"]},
+                      {"layout": "column"})
+    code, cases, out = verify(results, vectors, tmp_path, capsys)
+    assert code == 0, out
+    assert len(cases[name]["backends"]["yours"]["comparisons"]) == 2
+
+
 @pytest.mark.parametrize("results, message", [
     ({"vectors": {"nope": {"loss": 1.0}}}, "no vector named 'nope'"),
     ({"vectors": {"seed000-sigmoid-l2-sum": {"dQ1": 1.0}}}, "unknown tensor name"),

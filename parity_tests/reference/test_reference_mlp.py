@@ -7,7 +7,7 @@ import pytest
 from nnparity.datasets.toy import logic_gate
 from nnparity.reference import MLPSpec, forward, gradients, init_params, predict
 from nnparity.reference.activations import get_activation, sigmoid
-from nnparity.reference.losses import log_softmax, softmax
+from nnparity.reference.losses import log_softmax, loss_and_grad, softmax
 
 # The NumPy basics lecture's known-answer net: no biases; sigmoid, sigmoid, softmax.
 W1 = np.array([[2, -1, 1, 4], [-1, 2, -3, 1], [3, -2, -1, 5]], dtype=float)
@@ -145,3 +145,16 @@ def test_float32_spec_computes_in_float32():
     result = gradients(spec, p, np.ones((2, 3)), np.array([0, 2]))
     assert all(g.dtype == np.float32 for g in result.grads.values())
     assert all(d.dtype == np.float32 for d in result.deltas.values())
+
+
+def test_mse_is_the_frameworks_mean_squared_error_without_a_half():
+    """``mse``: ``sum((o - t)^2)`` under ``sum``, divided by N*K under ``mean`` (not by N), and
+    ``dE/do = 2 (o - t)`` with the same divisor, as ``torch.nn.MSELoss`` and Keras compute it."""
+    o = np.array([[1.0, -2.0, 0.5], [3.0, 0.0, -1.0]])
+    t = np.array([[0.0, -1.0, 0.5], [1.0, 1.0, 1.0]])
+    squares = np.sum((o - t) ** 2)
+    value, grad = loss_and_grad("mse", o, t, "sum")
+    assert value == squares and np.array_equal(grad, 2 * (o - t))
+    value, grad = loss_and_grad("mse", o, t, "mean")
+    assert value == pytest.approx(squares / 6, rel=1e-15)
+    np.testing.assert_allclose(grad, 2 * (o - t) / 6, rtol=1e-15)

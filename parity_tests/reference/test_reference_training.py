@@ -1,6 +1,7 @@
 """Training with the reference reproduces the source documents' small results."""
 
 import numpy as np
+import pytest
 
 from nnparity.presets import preset
 from nnparity.reference.train import minibatches
@@ -46,8 +47,11 @@ def test_replacement_sampling_draws_n_over_batch_batches():
     assert len(batches) == 3 and all(len(b) == 3 for b in batches)
 
 
-def test_resume_from_checkpoint_continues_exactly(tmp_path):
-    ckpt = str(tmp_path / "ckpt.npz")
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_resume_from_checkpoint_continues_exactly(tmp_path, suffix):
+    if suffix == ".safetensors":
+        pytest.importorskip("safetensors", reason="safetensors is not installed")
+    ckpt = str(tmp_path / f"ckpt{suffix}")
     config = TrainConfig.from_dict({**preset("seed000-iris"), "epochs": 6,
                                     "optimizer": "adam", "lr": 0.01})
     full = run_training(config)

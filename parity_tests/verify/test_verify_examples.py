@@ -13,18 +13,42 @@ from nnparity.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "verify"
 CORRECT = ("correct_function_row", "correct_class_row", "correct_class_gradient",
-           "correct_column")
+           "correct_column", "correct_layers", "correct_layers_adam", "correct_momentum",
+           "correct_adam")
 # file -> (stage, tensor) of the first divergence, diagnosis code
 FAULTY = {
-    "faulty_sum_vs_mean": (("grad", "b2"), "sum-vs-mean"),
+    # functions (the BP lecture's style)
     "faulty_sign": (("delta", "layer3"), "sign"),
+    "faulty_softmax_overflow": (("loss", "loss"), "softmax-overflow"),
+    "faulty_last_derivative": (("delta", "layer3"), "last-derivative"),
+    "faulty_stale_weights": (("delta", "layer2"), "stale-weights"),
+    "faulty_factor_two": (("loss", "loss"), "factor-two"),
+    "faulty_derivative_on_h": (("delta", "layer2"), "derivative-on-h"),
+    # classes with attributes (the NumPy blog, the three-framework notes)
+    "faulty_sum_vs_mean": (("grad", "b2"), "sum-vs-mean"),
     "faulty_transposed": (("grad", "W2"), "transposed"),
     "faulty_bias_update": (("update", "step1.b2"), "bias-with-bias"),
     "faulty_relu_zero": (("delta", "layer1"), "relu-at-zero"),
-    "faulty_softmax_overflow": (("loss", "loss"), "softmax-overflow"),
-    "faulty_last_derivative": (("delta", "layer3"), "last-derivative"),
     "faulty_l2_factor": (("grad", "W2"), "l2-factor"),
+    "faulty_weight_decay_bias": (("grad", "b2"), "weight-decay-on-bias"),
+    "faulty_weight_decay_missing": (("grad", "W2"), "weight-decay-missing"),
+    # classes with layer objects (the DLFS book)
+    "faulty_layers_bias_axis": (("grad", "b2"), "bias-axis"),
+    "faulty_layers_derivative_on_z": (("grad", "b1"), "derivative-on-z"),
+    "faulty_layers_transposed": (("grad", "W2"), "transposed"),
+    # column layout (the Fashion-MNIST report)
+    "faulty_column_bias_axis": (("grad", "b2"), "bias-axis"),
+    "faulty_column_off_by_n": (("delta", "layer2"), "off-by-n"),
+    # momentum
+    "faulty_momentum_order": (("update", "step1.W1"), "momentum-order"),
+    "faulty_momentum_average": (("update", "step1.W1"), "momentum-average"),
+    "faulty_no_update": (("update", "step1.W1"), "no-update"),
+    # Adam
+    "faulty_adam_bias_correction": (("update", "step1.W1"), "adam-bias-correction"),
+    "faulty_adam_epsilon": (("update", "step1.W1"), "adam-epsilon"),
 }
+CRASHING = {"faulty_layers_bias_axis": "ValueError",  # caught before the update crashes
+            "faulty_layers_transposed": "ValueError"}
 
 
 def verify(name: str, tmp_path: Path, *extra: str) -> tuple[int, dict]:
@@ -52,19 +76,40 @@ def test_faulty_examples_name_first_divergence_and_diagnosis(name, tmp_path, cap
     assert code == 1, out
     first = next(c for c in result["comparisons"] if not c["passed"])
     assert (first["stage"], first["name"]) == (stage, tensor)
-    assert f"{stage} of {tensor} differs" in result["first_divergence"]
+    what = "the loss" if stage == "loss" else f"{stage} of {tensor}"
+    assert f"{what} differs" in result["first_divergence"]
     assert result["diagnosis"]["code"] == diagnosis, out
     assert "first divergence: " in out and f"diagnosis: {result['diagnosis']['title']}" in out
     assert "checked: " in out
+    if name in CRASHING:
+        assert f"then your code failed: {name}.py:" in out and CRASHING[name] in out
+        assert f"then your code failed: {name}.py:" in result["first_divergence"]
+        assert CRASHING[name] in result["reason"]
 
 
 def test_every_diagnosis_has_a_faulty_example():
-    from nnparity.verify.diagnose import HYPOTHESES
+    from nnparity.verify.diagnose import CODES, DESCRIPTIVE
 
-    generic = {"non_finite", "shape", "probabilities"}
-    codes = {h.__name__.replace("_", "-") for h in HYPOTHESES if h.__name__ not in generic}
-    assert codes == {d for _, d in FAULTY.values()}
+    assert set(CODES) - set(DESCRIPTIVE) - {"probabilities"} == {d for _, d in FAULTY.values()}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == set(CORRECT) | set(FAULTY)
+
+
+def test_the_dlfs_loss_epsilon_is_a_note(tmp_path, capsys):
+    code, result = verify("correct_layers", tmp_path)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    loss = next(c for c in result["comparisons"] if c["stage"] == "loss")
+    assert loss["passed"] and loss["max_abs"] > 0
+    assert "note: your loss computes log(p + 1e-07)" in out
+
+
+def test_the_keras_rule_in_float64_is_a_note(tmp_path, capsys):
+    code, result = verify("correct_layers_adam", tmp_path)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    notes = [c["note"] for c in result["comparisons"] if c["stage"] == "update"]
+    assert len(notes) == 12 and "float64 hyperparameters" in notes
+    assert "note: your update is the Keras rule with float64 hyperparameters" in out
 
 
 def test_junit_report_carries_the_diagnosis(tmp_path, capsys):

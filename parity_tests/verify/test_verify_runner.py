@@ -132,6 +132,10 @@ def test_a_crash_of_the_process_is_reported(tmp_path, capsys):
     ("", {'"z": "out[{i}]",': '"z": "out[{i}",'}, "is not a Python expression"),
     ("", {'"loss": "l2"': '"loss": "hinge"'}, "invalid spec: unknown loss 'hinge'"),
     ("", {"NNPARITY = {": "NNPARITY = {'lr': 0.1 * 2, "}, "must be a literal dict"),
+    ('"optimizer": {"name": "nesterov"},', {}, "optimizer: unknown optimizer 'nesterov'"),
+    ('"optimizer": {"name": "adam", "gamma": 1},', {}, "unknown optimizer key(s) 'gamma'"),
+    ('"optimizer": {"name": "adam", "lr": 0.01}, "lr": 0.1,', {}, "differ: give one"),
+    ('"steps": 0,', {}, "steps must be a whole number from 1 to 100"),
 ])
 def test_bad_declarations_exit_2_without_running_the_code(tmp_path, capsys, extra, replace,
                                                           message):
@@ -164,3 +168,15 @@ def test_adapter_and_spec_from_the_command_line(tmp_path, capsys):
     code, out, err = run(path, capsys, "--adapter", json.dumps(adapter),
                          "--spec", json.dumps(spec))
     assert code == 0, out + err
+
+
+@pytest.mark.parametrize("where", ["model.params['{key}{l}']", "model.layers['Affine{l}'].{key}"])
+def test_layer_objects_take_the_weights_through_either_name(tmp_path, capsys, where):
+    """The DLFS book's net keeps its weights in params, shared with its Affine layers: loading
+    through either name reaches both (in place)."""
+    examples = Path(__file__).resolve().parents[2] / "examples" / "verify"
+    adapter = {"W": where.format(key="W", l="{l}"), "b": where.format(key="b", l="{l}")}
+    code = main(["verify", str(examples / "correct_layers.py"), "--backends", "none",
+                 "--adapter", json.dumps(adapter)])
+    out = capsys.readouterr().out
+    assert code == 0, out

@@ -1,0 +1,125 @@
+"""Checking a user's model against the reference: forward, loss, deltas, gradients, and
+:data:`STEPS` steps of the user's optimiser, on seeded batches.
+
+The user's model (:class:`UserModel`: :mod:`.torch_model` or :mod:`.keras_model`) runs; its
+parameters, copied into the canonical layout, start the reference. Each step gives the
+reference the dropout mask the user's model drew. Tensors are judged at the tolerance of the
+model's dtype and family (``backends/compare.py``); the first failure is diagnosed where a classic
+port bug explains it (:mod:`.diagnose`).
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from typing import Any, Protocol
+
+import numpy as np
+
+from nnparity.backends import registry
+from nnparity.backends.compare import collect, compare_all, tolerance
+from nnparity.cases import make_batch
+from nnparity.errors import InputError
+from nnparity.kink_judge import rejudge
+from nnparity.reference.family import Spec
+from nnparity.reference.optim import Optimizer
+from nnparity.reference.results import Gradients, Trace
+from nnparity.report import CaseResult
+
+from .diagnose import diagnose
+from .source import ModelSource
+
+STEPS = 3
+BATCH = 4
+
+
+class UserModel(Protocol):
+    """A user's model made checkable: its mapped ``spec``, its optimiser's reference
+    counterpart (``None`` without one), and runs on NumPy batches in the canonical layout."""
+
+    backend: str
+    spec: Spec
+    optimizer: Optimizer | None
+
+    def params(self) -> dict[str, np.ndarray]:
+        """Current parameters, canonical layout."""
+
+    def run(self, x: np.ndarray, y: np.ndarray,
+            training: bool = True) -> tuple[Trace, Gradients, np.ndarray | None]:
+        """Forward and backward of one batch, and the dropout mask drawn (canonical; none and
+        no dropout with ``training=False``)."""
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray | None]:
+        """One optimiser step: loss before it, the dropout mask drawn."""
+
+    def load_params(self, params: dict[str, np.ndarray]) -> None:
+        """Set the parameters from the canonical layout."""
+
+
+def adapt(source: ModelSource, dtype: str | None = None,
+          weights: dict[str, np.ndarray] | None = None, device: str = "cpu") -> UserModel:
+    """The framework adapter for ``source``: ``weights`` (a state_dict / Keras weights by
+    variable path) loaded first, then ``dtype`` conversion and ``device`` (torch only)."""
+    if source.framework == "torch":
+        from .torch_model import TorchUserModel
+
+        return TorchUserModel(source, dtype, weights, device)
+    if dtype is not None or device != "cpu":
+        raise InputError(f"{source.label}: --dtype and --device apply to torch models only; "
+                         "build the Keras model in the dtype to check (it runs on the CPU)")
+    from .keras_model import KerasUserModel
+
+    return KerasUserModel(source, weights)
+
+
+def batches(spec: Spec, label: str, seed: int, count: int) -> list[tuple[np.ndarray, Any]]:
+    """``count`` seeded batches of :data:`BATCH` rows fitting ``spec`` (as the parity cases')."""
+    rng = np.random.default_rng([seed, zlib.crc32(label.encode())])
+    return [make_batch(spec, "", BATCH, rng) for _ in range(count)]
+
+
+def check(model: UserModel, label: str, *, seed: int = 0, steps: int = STEPS) -> CaseResult:
+    """The case ``label`` for ``model``: every tensor against the reference. An exception
+    raised by the user's model fails the case with it (as a backend's does in the matrix)."""
+    spec = model.spec
+    result = CaseResult(label, model.backend, spec=spec.to_dict())
+    started = time.perf_counter()
+    try:
+        _compare(model, label, seed, steps, result)
+    except Exception as exc:  # the user's code raised: that is the result
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseResult) -> None:
+    spec = model.spec
+    reference = registry.get("numpy")
+    data = batches(spec, label, seed, max(steps, 1))
+    params = model.params()
+    x, y = data[0]
+    trace, grads, mask = model.run(x, y)
+    kwargs = {} if mask is None else {"dropout_mask": mask}
+    expected_updates, actual_updates = [], []
+    if model.optimizer is None:
+        result.notes.append("updates not checked: the file gives no optimiser")
+    else:
+        trainer = reference.trainer(spec, params, model.optimizer)
+        for i, (xb, yb) in enumerate(data[:steps], 1):
+            loss, step_mask = model.step(xb, yb)
+            expected = trainer.step(xb, yb, dropout_mask=step_mask)
+            actual_updates.append((f"step{i}", {**model.params(), "loss": np.float64(loss)}))
+            expected_updates.append((f"step{i}", {**trainer.params(),
+                                                  "loss": np.float64(expected)}))
+    reference_grads = reference.gradients(spec, params, x, y, **kwargs)
+    expected = collect(reference.forward(spec, params, x, **kwargs), reference_grads,
+                       expected_updates)
+    actual = collect(trace, grads, actual_updates)
+    comparisons = compare_all(actual, expected, tolerance(spec.dtype, spec.family))
+    result.comparisons, kinks = rejudge(spec, params, x, y, mask, actual, comparisons)
+    if kinks:
+        result.notes.append(f"{kinks} unit{'s' * (kinks != 1)} at a kink: failing tensors after "
+                            "them judged by the reference with the model's side there")
+    if not result.passed:
+        result.diagnosis = diagnose(model, params, (x, y), mask, (trace, grads),
+                                    result.comparisons, actual, reference_grads)

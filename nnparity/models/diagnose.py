@@ -1,0 +1,150 @@
+"""What explains a user's model failing its check, each explanation confirmed by re-running the
+reference with the mistake (or, for a backward, by the tensors around it).
+
+- ``softmax before cross-entropy``: the model's output equals the softmax of the reference's
+  logits (the loss already applies softmax: the model applies it twice);
+- ``loss precision``: a Keras loss object computes in its own dtype (``floatx``, float32, by
+  default) whatever the model's: the reference's loss of the model's output rounded to that dtype
+  matches the model's loss;
+- ``optimiser formula`` (a user's optimiser subclass with its own step): gradients match,
+  the first update does not, and the reference's step with a classic mistake reproduces it:
+  Adam's epsilon added as the other framework adds it, AdamW's decay put into the gradient as
+  L2, momentum with dampening ``(1 - mu)``;
+- ``activation backward``: forward and the deltas of the later layers match, the delta of one
+  layer does not: the backward of that layer's activation (a custom module or autograd
+  Function) disagrees with the derivative of its forward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnparity.backends import registry
+from nnparity.backends.compare import (
+    Comparison,
+    Tensors,
+    compare_tensor,
+    first_divergence,
+    tolerance,
+)
+from nnparity.reference.losses import as_targets, loss_and_grad, softmax
+from nnparity.reference.optim import Optimizer, init_state, step
+from nnparity.reference.results import Gradients, Trace
+
+
+def _double_softmax(model: Any, params: dict, batch: tuple, mask: Any,
+                    output: np.ndarray) -> str | None:
+    """The model's output against softmax of the reference's logits."""
+    if not getattr(model.structure, "softmax_output", False):
+        return None
+    spec = model.spec
+    kwargs = {} if mask is None else {"dropout_mask": mask}
+    logits = registry.get("numpy").forward(spec, params, batch[0], **kwargs).output
+    rerun = compare_tensor("forward", "output", output, softmax(logits),
+                           tolerance(spec.dtype, spec.family))
+    if not rerun.passed:
+        return None
+    return ("softmax applied before a cross-entropy that already includes it: the model's "
+            "output is the softmax of the reference's logits (re-run with the extra softmax: "
+            f"max rel {rerun.max_rel:.1e}); drop the final softmax, or use NLLLoss on its log")
+
+
+def _loss_precision(model: Any, batch: tuple, trace: Trace, grads: Gradients,
+                    comparisons: list[Comparison]) -> str | None:
+    """The reference's loss on the output rounded to the loss object's dtype."""
+    spec, dtype = model.spec, getattr(model, "loss_dtype", model.spec.dtype)
+    first = first_divergence(comparisons)
+    if dtype == spec.dtype or first is None or first.stage != "loss":
+        return None
+    output = trace.output.astype(dtype)
+    t = as_targets(spec.loss, batch[1], len(output), spec.output_dim, np.dtype(dtype))
+    value, _ = loss_and_grad(spec.loss, output, t, spec.reduction)
+    rerun = compare_tensor("loss", "loss", np.float64(grads.loss), np.float64(value),
+                           tolerance(dtype, spec.family))
+    if not rerun.passed:
+        return None
+    return (f"the loss object computes in {dtype} while the model is {spec.dtype} (re-run in "
+            f"{dtype}: max rel {rerun.max_rel:.1e}); give the loss dtype='{spec.dtype}'")
+
+
+def _adam_first_step(opt: Optimizer, params: dict, grads: dict, eps_hat: bool) -> dict:
+    """Adam's first step from zero state with epsilon added after the bias-corrected
+    ``sqrt(v)`` (torch) or to ``sqrt(v)`` before it (``eps_hat``, Keras), hyperparameters as
+    ``opt``'s variant holds them (Keras: float32)."""
+    f32 = (lambda v: float(np.float32(v))) if opt.variant == "keras" else float
+    lr, b1, b2 = f32(opt.lr), f32(opt.beta1), f32(opt.beta2)
+    out = {}
+    for k, g in grads.items():
+        m, v = (1 - opt.beta1) * g, (1 - opt.beta2) * g * g
+        if eps_hat:
+            out[k] = params[k] - lr * np.sqrt(1 - b2) / (1 - b1) * m / (np.sqrt(v) + opt.eps)
+        else:
+            out[k] = params[k] - lr / (1 - b1) * m / (np.sqrt(v) / np.sqrt(1 - b2) + opt.eps)
+    return out
+
+
+def _mistakes(opt: Optimizer, params: dict, grads: dict) -> list[tuple[str, dict]]:
+    """``(description, first step's params)`` for each classic mistake in ``opt``'s formula."""
+    out = []
+    if opt.name == "adam":
+        eps_hat = opt.variant == "torch"
+        placement = ("to sqrt(v) before the bias correction (epsilon-hat, Keras' placement)"
+                     if eps_hat else "after the bias-corrected sqrt(v) (torch's placement)")
+        out.append((f"Adam's epsilon added {placement}",
+                    _adam_first_step(opt, params, grads, eps_hat)))
+    if opt.name == "adamw":
+        l2 = {k: g + opt.decay * params[k] for k, g in grads.items()}
+        adam = Optimizer(**{**opt.to_dict(), "name": "adam"})
+        out.append(("AdamW's decoupled decay applied as L2 in the gradient (Adam with "
+                    "g + wd p)", step(adam, params, l2, init_state(adam, params))[0]))
+    if opt.name == "momentum":
+        damped = {k: (1 - opt.momentum) * g for k, g in grads.items()}
+        out.append(("momentum with dampening: v = mu v + (1 - mu) g",
+                    step(opt, params, damped, init_state(opt, params))[0]))
+    return out
+
+
+def _optimizer_formula(model: Any, params: dict, grads: Gradients, actual: Tensors,
+                       comparisons: list[Comparison]) -> str | None:
+    first = first_divergence(comparisons)
+    if model.optimizer is None or first is None or first.stage != "update" \
+            or not first.name.startswith("step1."):
+        return None
+    spec = model.spec
+    tol = tolerance(spec.dtype, spec.family)
+    reference = {k: np.asarray(v) for k, v in grads.grads.items()}
+    for text, stepped in _mistakes(model.optimizer, params, reference):
+        checks = [compare_tensor("update", k, actual.get(("update", f"step1.{k}")), v, tol)
+                  for k, v in stepped.items()]
+        if all(c.passed for c in checks):
+            worst = max(c.max_rel for c in checks)
+            return (f"{text}: the reference's first step with that mistake reproduces the "
+                    f"model's (max rel {worst:.1e})")
+    return None
+
+
+def _activation_backward(model: Any, comparisons: list[Comparison]) -> str | None:
+    first = first_divergence(comparisons)
+    if first is None or first.stage != "delta":
+        return None
+    if any(not c.passed for c in comparisons if c.stage in ("forward", "loss")):
+        return None
+    layer = first.name
+    label = model.structure.activations.get(layer)
+    if label is None:
+        return None
+    return (f"forward, loss and the deltas after {layer} match, the delta of {layer} does not: "
+            f"the backward of {label} disagrees with the derivative of its forward")
+
+
+def diagnose(model: Any, params: dict, batch: tuple, mask: Any, actual: tuple[Trace, Gradients],
+             comparisons: list[Comparison], tensors: Tensors, expected: Gradients) -> str | None:
+    """The first explanation that its re-run confirms, or None (``tensors``: the model's
+    collected tensors; ``expected``: the reference's gradients of the batch)."""
+    trace, grads = actual
+    return (_double_softmax(model, params, batch, mask, trace.output)
+            or _loss_precision(model, batch, trace, grads, comparisons)
+            or _optimizer_formula(model, params, expected, tensors, comparisons)
+            or _activation_backward(model, comparisons))

@@ -1,0 +1,253 @@
+"""A user's model as a chain of layers, mapped onto an :class:`MLPSpec` or a :class:`CNNSpec`.
+
+The framework adapters (:mod:`.torch_model`, :mod:`.keras_model`) trace the user's model and
+describe every layer it ran, in order, as a :class:`Layer`; :func:`build` checks that the chain
+is one the reference can express and returns the spec with two maps:
+
+- ``keys``: canonical traced key (``z.layer1``, ``h.layer1``, ``h.pool1``, ``h.flatten``, ...)
+  -> index of the layer whose output that tensor is (a dense or conv layer without an
+  activation after it gives its output as both ``z`` and ``h``);
+- ``params``: canonical parameter name (``W1``, ``conv1.W``, ...) -> ``(layer index, role)``
+  with role ``weight``, ``bias`` or ``slope``.
+
+Chains the reference expresses:
+
+- MLP: ``(dense [activation])+``, flatten allowed first;
+- CNN: ``(conv [activation] [pool])+ flatten (dense [activation])* [dropout] dense``, the last
+  dense layer without activation (logits), loss ``ce``.
+
+A softmax after the last layer of a ``ce`` model is accepted and recorded
+(``softmax_output``): it is the classic double-softmax port bug, and the check shows and
+diagnoses it rather than refusing the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nnparity.errors import InputError
+from nnparity.reference.activations import KNOWN
+from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
+from nnparity.reference.family import Spec
+from nnparity.reference.spec import MLPSpec
+
+KINDS = ("dense", "conv", "activation", "pool", "flatten", "dropout", "softmax", "identity")
+SUPPORTED = ("Linear/Dense, Conv2d/Conv2D (VALID or TensorFlow SAME padding), MaxPool2d/"
+             "MaxPooling2D, Flatten, Dropout (CNN: on the output layer's input), "
+             "ReLU/Sigmoid/Tanh/LeakyReLU(0.01)/PReLU (MLP: one shared slope or one per unit)/"
+             "identity, a final "
+             "Softmax before a cross-entropy (diagnosed), and modules or activations named in "
+             "the file's NNPARITY_LAYERS")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer the user's model ran: ``kind`` (:data:`KINDS`), ``label`` (how the user knows
+    it, e.g. ``fc1 (Linear)``) and ``info``: ``dense`` ``in``, ``out``, ``bias``; ``conv``
+    ``cin``, ``cout``, ``kernel``, ``stride``, ``padding`` (``SAME``/``VALID``); ``activation``
+    ``name`` (a reference activation); ``pool`` ``window``, ``stride``, ``padding``;
+    ``dropout`` ``keep_prob``."""
+
+    kind: str
+    label: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Structure:
+    """The spec and the maps of :func:`build` (module docstring)."""
+
+    spec: Spec
+    keys: dict[str, int]
+    params: dict[str, tuple[int, str]]
+    softmax_output: bool = False
+    activations: dict[str, str] = field(default_factory=dict)
+    """Layer name -> label of the user's activation layer after it (when it has one)."""
+
+
+def unsupported(label: str) -> InputError:
+    """The exit-2 error for a layer without an exact counterpart in the reference."""
+    return InputError(f"unsupported layer {label}: the reference has no exact counterpart; "
+                      f"supported: {SUPPORTED}")
+
+
+def _groups(layers: list[Layer]) -> list[tuple[int, list[int]]]:
+    """``(index of a dense/conv layer, indices of the layers after it up to the next one)``."""
+    groups: list[tuple[int, list[int]]] = []
+    for i, layer in enumerate(layers):
+        if layer.kind in ("dense", "conv"):
+            groups.append((i, []))
+        elif layer.kind == "identity":
+            continue
+        elif not groups:
+            if layer.kind != "flatten":
+                raise InputError(f"{layer.label} comes before any Linear/Dense or Conv layer: "
+                                 "the reference's models start with one")
+        else:
+            groups[-1][1].append(i)
+    if not groups:
+        raise InputError("the model has no Linear/Dense or Conv layer")
+    return groups
+
+
+def build(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction: str,
+          dtype: str) -> Structure:
+    """Map the traced ``layers`` onto a spec; :class:`InputError` naming the first layer that
+    does not fit (see the module docstring)."""
+    for layer in layers:
+        if layer.kind not in KINDS:
+            raise unsupported(layer.label)
+        if layer.kind == "activation" and layer.info["name"] not in KNOWN:
+            raise unsupported(layer.label)
+    groups = _groups(layers)
+    cnn = layers[groups[0][0]].kind == "conv"
+    try:
+        return (_cnn if cnn else _mlp)(layers, groups, input_shape, loss, reduction, dtype)
+    except ValueError as exc:  # the spec's own validation, e.g. a bce model with two outputs
+        raise InputError(f"the model does not fit the reference: {exc}") from None
+
+
+def _after(layers: list[Layer], rest: list[int], allowed: tuple[str, ...]) -> dict[str, int]:
+    """``kind -> index`` of the layers after a dense/conv layer, in the allowed order."""
+    found: dict[str, int] = {}
+    position = 0
+    for i in rest:
+        kind = layers[i].kind
+        if kind not in allowed[position:] or kind in found:
+            raise unsupported(f"{layers[i].label} at this place")
+        position = allowed.index(kind)
+        found[kind] = i
+    return found
+
+
+def _activation(layers: list[Layer], found: dict[str, int]) -> str:
+    return layers[found["activation"]].info["name"] if "activation" in found else "identity"
+
+
+def _softmax_last(layers: list[Layer], found: dict[str, int], last: bool, loss: str) -> bool:
+    if "softmax" not in found:
+        return False
+    if not last or loss != "ce" or "activation" in found:
+        raise unsupported(layers[found["softmax"]].label)
+    return True
+
+
+def _mlp(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: tuple[int, ...],
+         loss: str, reduction: str, dtype: str) -> Structure:
+    keys: dict[str, int] = {}
+    params: dict[str, tuple[int, str]] = {}
+    widths, acts, biases, softmax = [], [], set(), False
+    labels: dict[str, str] = {}
+    for n, (i, rest) in enumerate(groups, 1):
+        dense = layers[i]
+        if dense.kind != "dense":
+            raise unsupported(f"{dense.label} after a dense layer")
+        found = _after(layers, rest, ("activation", "softmax"))
+        softmax = _softmax_last(layers, found, n == len(groups), loss)
+        act = _activation(layers, found)
+        widths.append(dense.info["out"])
+        acts.append(act)
+        biases.add(dense.info["bias"])
+        keys[f"z.layer{n}"] = i
+        if "activation" in found:
+            labels[f"layer{n}"] = layers[found["activation"]].label
+        keys[f"h.layer{n}"] = found.get("softmax", found.get("activation", i))
+        params[f"W{n}"] = (i, "weight")
+        if dense.info["bias"]:
+            params[f"b{n}"] = (i, "bias")
+        if act == "prelu":
+            params[f"a{n}"] = (found["activation"], "slope")
+    slopes = {layers[i].info.get("slopes", "shared") for i, layer in enumerate(layers)
+              if layer.kind == "activation" and layer.info["name"] == "prelu"}
+    if len(slopes) > 1:
+        raise InputError("some PReLU layers share one slope and some have one per unit: the "
+                         "reference's MLP has one kind")
+    if len(biases) > 1:
+        raise InputError("some Linear/Dense layers have a bias and some do not: the reference's "
+                         "MLP has biases on every layer or on none")
+    input_dim = layers[groups[0][0]].info["in"]
+    if input_shape and int(_prod(input_shape)) != input_dim:
+        raise InputError(f"--input-shape {input_shape} has {_prod(input_shape)} values but the "
+                         f"first layer takes {input_dim}")
+    spec = MLPSpec(input_dim, tuple(widths), tuple(acts), loss=loss, reduction=reduction,
+                   bias=biases.pop(), dtype=dtype,
+                   prelu_slopes=slopes.pop() if slopes else "shared")
+    return Structure(spec, keys, params, softmax, labels)
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    out = 1
+    for s in shape:
+        out *= s
+    return out
+
+
+def _cnn(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: tuple[int, ...],
+         loss: str, reduction: str, dtype: str) -> Structure:
+    if len(input_shape) != 3:
+        raise InputError("the model starts with a convolution: give --input-shape H,W,C "
+                         "(NHWC, whatever the framework)")
+    if loss != "ce":
+        raise InputError(f"the reference's CNN has the ce loss only, not {loss!r}")
+    keys: dict[str, int] = {}
+    params: dict[str, tuple[int, str]] = {}
+    blocks: list[ConvBlock] = []
+    labels: dict[str, str] = {}
+    convs = [(i, rest) for i, rest in groups if layers[i].kind == "conv"]
+    denses = groups[len(convs):]
+    if any(layers[i].kind != "dense" for i, _ in denses) or not denses:
+        raise InputError("the CNN must be conv blocks, a flatten, then dense layers")
+    for n, (i, rest) in enumerate(convs, 1):
+        allowed = ("activation", "pool", "flatten") if n == len(convs) else ("activation", "pool")
+        found = _after(layers, rest, allowed)
+        conv, pool = layers[i].info, layers[found["pool"]].info if "pool" in found else {}
+        if not conv["bias"]:
+            raise InputError(f"{layers[i].label} has no bias: the reference's CNN has biases")
+        blocks.append(ConvBlock(conv["cout"], conv["kernel"], conv["stride"], conv["padding"],
+                                _activation(layers, found), pool.get("window", 0),
+                                pool.get("stride"), pool.get("padding", "SAME")))
+        keys[f"z.conv{n}"] = i
+        if "activation" in found:
+            labels[f"conv{n}"] = layers[found["activation"]].label
+        keys[f"h.conv{n}"] = found.get("activation", i)
+        if "pool" in found:
+            keys[f"h.pool{n}"] = found["pool"]
+        params[f"conv{n}.W"], params[f"conv{n}.b"] = (i, "weight"), (i, "bias")
+        if n == len(convs):
+            if "flatten" not in found:
+                raise InputError("no Flatten between the last convolution and the first dense "
+                                 "layer")
+            keys["h.flatten"] = found["flatten"]
+    hidden, acts, keep_prob = [], [], 1.0
+    for n, (i, rest) in enumerate(denses, 1):
+        last = n == len(denses)
+        if not layers[i].info["bias"]:
+            raise InputError(f"{layers[i].label} has no bias: the reference's CNN has biases")
+        found = _after(layers, rest, ("softmax",) if last else ("activation", "dropout"))
+        if "dropout" in found and n != len(denses) - 1:
+            raise InputError(f"{layers[found['dropout']].label}: the reference's CNN has dropout "
+                             "only on the output layer's input")
+        keys[f"z.fc{n}"] = i
+        if "activation" in found:
+            labels[f"fc{n}"] = layers[found["activation"]].label
+        keys[f"h.fc{n}"] = found.get("softmax", found.get("activation", i))
+        params[f"fc{n}.W"], params[f"fc{n}.b"] = (i, "weight"), (i, "bias")
+        if "dropout" in found:
+            keep_prob = layers[found["dropout"]].info["keep_prob"]
+            keys["h.dropout"] = found["dropout"]
+        if not last:
+            hidden.append(layers[i].info["out"])
+            acts.append(_activation(layers, found))
+    keys.setdefault("h.dropout", keys[f"h.fc{len(denses) - 1}"] if len(denses) > 1
+                    else keys["h.flatten"])
+    softmax = "softmax" in _after(layers, denses[-1][1], ("softmax",))
+    spec = CNNSpec(tuple(input_shape), tuple(blocks), tuple(hidden), tuple(acts), keep_prob,
+                   layers[denses[-1][0]].info["out"], loss, reduction, dtype=dtype)
+    order = [*(k for k in keys if not k.startswith("h.fc") and not k.startswith("z.fc")
+               and k != "h.dropout")]
+    for n in range(1, len(denses) + 1):
+        if n == len(denses):
+            order.append("h.dropout")
+        order += [f"z.fc{n}", f"h.fc{n}"]
+    return Structure(spec, {k: keys[k] for k in order}, params, softmax, labels)

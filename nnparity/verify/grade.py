@@ -1,0 +1,112 @@
+"""Verify one learner's file, or grade many: expand folders, run files in parallel, one verdict
+per file (a bad declaration in one submission fails that submission, not the run)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nnparity.errors import InputError
+from nnparity.reference.spec import MLPSpec
+from nnparity.report import CaseResult
+
+from .adapters import build_adapter, read_declaration
+from .layout import to_canonical, user_inputs
+from .problem import check_batch, make_problem
+from .runner import run_user_file
+from .sandbox import cancel
+from .session import YOURS, Verdict, failed_run, judge
+
+
+@dataclass(frozen=True)
+class Options:
+    """What every file is verified with (the command line's options)."""
+
+    sandbox: str  # bwrap or scratch (resolved)
+    timeout: float
+    seed: int
+    batch: int
+    adapter: dict[str, Any] = field(default_factory=dict)  # --adapter, over each declaration
+    spec: MLPSpec | None = None  # --spec
+    backends: tuple[str, ...] = ()
+    force: bool = False  # --force: no memory check
+
+
+def expand(paths: Sequence[Path]) -> list[Path]:
+    """Files as given, folders as the ``*.py`` files directly inside them (sorted); exit 2 for
+    anything else or for nothing at all."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.py") if p.is_file())
+            if not found:
+                raise InputError(f"{path}: no .py files in this folder")
+            files += found
+        elif path.is_file() and path.suffix == ".py":
+            files.append(path)
+        else:
+            raise InputError(f"{path}: not a Python file or a folder of them")
+    return files
+
+
+def case_names(files: Sequence[Path]) -> list[str]:
+    """File names, or their paths where two files share a name."""
+    names = [f.name for f in files]
+    return [str(f) if names.count(f.name) > 1 else f.name for f in files]
+
+
+def verify_file(path: Path, case: str, options: Options) -> Verdict:
+    """One file against the reference (see :mod:`nnparity.verify`)."""
+    declaration = {**read_declaration(path), **options.adapter}
+    if not declaration:
+        raise InputError(f"{path}: no NNPARITY declaration (and no --adapter): see "
+                         "examples/verify/README.md for its keys")
+    adapter = build_adapter(declaration, options.spec, str(path))
+    memory = check_batch(adapter.spec, options.batch,
+                         (adapter.optimizer or {}).get("name", "sgd"), options.force)
+    problem = make_problem(adapter.spec, options.seed, options.batch)
+    inputs = user_inputs(adapter, problem.params, problem.x, problem.y)
+    outcome = run_user_file(path, adapter, inputs, problem.n, timeout=options.timeout,
+                            sandbox=options.sandbox, memory=memory)
+    if outcome.error is not None and not outcome.raw:
+        return failed_run(case, problem, outcome.error, outcome.seconds)
+    problem.lr = float(outcome.lr or problem.lr)
+    problem.optimizer = adapter.make_optimizer(problem.lr) if adapter.optimizer else None
+    problem.steps = adapter.steps
+    user = to_canonical(adapter, outcome.raw, problem.n)
+    return judge(case, problem, user, seconds=outcome.seconds, warnings=outcome.warnings,
+                 backends=options.backends if outcome.error is None else (),
+                 crash=outcome.error, layout=adapter.layout)
+
+
+def grade(files: Sequence[Path], options: Options, jobs: int,
+          progress: Callable[[Verdict], None]) -> list[Verdict]:
+    """Every file, ``jobs`` at a time, in the given order; ``progress`` sees each verdict as it
+    is ready (from the calling thread). A file whose declaration or sizes are wrong gets an
+    error verdict; Ctrl-C stops every running learner before it propagates."""
+    names = case_names(files)
+    cancel.clear()
+
+    def one(index: int) -> Verdict:
+        try:
+            return verify_file(files[index], names[index], options)
+        except InputError as exc:
+            return Verdict(names[index], [CaseResult(names[index], YOURS, error=str(exc))])
+
+    verdicts: list[Verdict] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(one, i) for i in range(len(files))]
+        try:
+            for future in futures:
+                verdict = future.result()
+                verdicts.append(verdict)
+                progress(verdict)
+        except BaseException:
+            cancel.set()
+            for future in futures:
+                future.cancel()
+            raise
+    return verdicts

@@ -1,0 +1,95 @@
+"""``--device`` and float32 precision on GPU: refusals here, the TF32 explanation, and the GPU
+runs (marked ``gpu``: skipped with the reason where there is no CUDA device, as in CI)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nnparity import cases
+from nnparity.backends import registry
+from nnparity.backends.precision import TF32_ROUNDOFF, check_device, precision_flags, tf32_note
+from nnparity.cli import main
+from nnparity.parity import run_case
+
+
+def test_tf32_note_explains_only_float32_failures_of_tf32_size_when_tf32_was_allowed():
+    assert tf32_note("float32", 3.3e-4, allow_tf32=True).startswith("the size of TF32 rounding")
+    assert tf32_note("float32", 3.3e-4, allow_tf32=False) is None
+    assert tf32_note("float64", 3.3e-4, allow_tf32=True) is None
+    assert tf32_note("float32", 0.66, allow_tf32=True) is None  # far beyond TF32 rounding
+    assert TF32_ROUNDOFF == 2.0**-11
+
+
+def test_unknown_device_and_cpu_only_backends_are_refused():
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        check_device("torch", "tpu")
+    with pytest.raises(ValueError, match="runs on cpu only, not cuda"):
+        registry.get("numpy").on("cuda")
+
+
+@pytest.mark.torch
+def test_cuda_without_a_cuda_device_exits_2_with_one_line(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    assert main(["check", "--quick", "--device", "cuda"]) == 2
+    assert "torch sees no CUDA device" in capsys.readouterr().err
+
+
+@pytest.mark.torch
+def test_the_report_environment_records_every_precision_flag(tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["check", "--quick", "-k", "xor", "--backends", "torch", "--json",
+                 str(out)]) == 0
+    import json
+
+    flags = json.loads(out.read_text())["environment"]["precision"]
+    assert flags["device"] == "cpu"
+    assert flags["torch_cudnn_allow_tf32"] is False  # pinned by default
+    assert flags["torch_float32_matmul_precision"] == "highest"
+    assert set(precision_flags()) <= set(flags)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["cnn-seed002-adam-f32-b2", "cnn-seed002-adam-f64-b2"])
+def test_the_seed002_cnn_passes_on_gpu_with_full_float32_pinned(name):
+    from nnparity.backends.precision import pin_torch_precision
+
+    pin_torch_precision()
+    result = run_case(cases.get(name), registry.get("torch").on("cuda"), name="torch")
+    assert result.passed, result.divergence
+
+
+@pytest.mark.jax
+def test_jax_on_cuda_without_a_gpu_is_refused_with_one_line():
+    import jax
+
+    try:
+        jax.devices("gpu")
+        pytest.skip("JAX sees a GPU")
+    except RuntimeError:
+        pass
+    with pytest.raises(ValueError, match="jax sees no GPU"):
+        registry.get("jax").on("cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.jax
+def test_the_jax_backend_passes_the_seed002_cnn_on_gpu():
+    result = run_case(cases.get("cnn-seed002-adam-f32-b2"), registry.get("jax").on("cuda"),
+                      name="jax")
+    assert result.passed, result.divergence
+
+
+@pytest.mark.gpu
+def test_a_model_file_runs_on_gpu():
+    from pathlib import Path
+
+    from nnparity.models import check
+    from nnparity.models.source import load
+
+    target = str(Path(__file__).resolve().parents[2] / "examples/models/torch_mlp.py") + ":model"
+    model = check.adapt(load(target), device="cuda")
+    result = check.check(model, target)
+    assert result.passed, result.divergence
