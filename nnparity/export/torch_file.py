@@ -33,6 +33,12 @@ def _pad(pads: tuple[tuple[int, int], tuple[int, int]]) -> str:
 NO_PADS = ((0, 0), (0, 0))
 
 
+def _symmetric(pads: tuple[tuple[int, int], tuple[int, int]]) -> tuple[int, int] | None:
+    """torch's ``padding=(h, w)`` when TensorFlow's pads are symmetric, else None."""
+    (top, bottom), (left, right) = pads
+    return (top, left) if top == bottom and left == right else None
+
+
 def _modules(layer: object) -> list[tuple[str, str, str]]:
     """``(name, constructor, comment)`` of the modules of one layer."""
     if isinstance(layer, Dense):
@@ -42,18 +48,31 @@ def _modules(layer: object) -> list[tuple[str, str, str]]:
     if isinstance(layer, Act):
         return [(layer.name, ACTIVATIONS[layer.kind], "")]
     if isinstance(layer, Conv):
-        pad = [] if layer.pads == NO_PADS else [(
-            f"pad_{layer.name}", f"nn.ZeroPad2d({_pad(layer.pads)})",
-            f"{layer.padding} as TensorFlow pads it: (left, right, top, bottom)")]
-        return [*pad, (layer.name, f"nn.Conv2d({layer.c_in}, {layer.c_out}, {layer.k}, "
-                       f"stride={layer.stride}, dtype=DTYPE)",
-                       f"weight = {layer.weight} as OIHW [{layer.c_out}, {layer.c_in}, "
-                       f"{layer.k}, {layer.k}]")]
+        conv = f"nn.Conv2d({layer.c_in}, {layer.c_out}, {layer.k}, stride={layer.stride}"
+        kernel = (f"weight = {layer.weight} as OIHW [{layer.c_out}, {layer.c_in}, {layer.k}, "
+                  f"{layer.k}]")
+        padding = _symmetric(layer.pads)
+        if layer.pads == NO_PADS:
+            return [(layer.name, f"{conv}, dtype=DTYPE)", kernel)]
+        if layer.stride == 1:  # torch's "same" puts the odd pixel bottom/right, as TensorFlow
+            return [(layer.name, f'{conv}, padding="same", dtype=DTYPE)', kernel)]
+        if padding:
+            return [(layer.name, f"{conv}, padding={padding}, dtype=DTYPE)",
+                     f"{kernel}; TensorFlow's SAME is symmetric here")]
+        return [(f"pad_{layer.name}", f"nn.ZeroPad2d({_pad(layer.pads)})",
+                 f"{layer.padding} as TensorFlow pads it: (left, right, top, bottom)"),
+                (layer.name, f"{conv}, dtype=DTYPE)", kernel)]
     if isinstance(layer, Pool):
-        pad = [] if layer.pads == NO_PADS else [(
-            f"pad_{layer.name}", f"nn.ConstantPad2d({_pad(layer.pads)}, -math.inf)",
-            f"{layer.padding} as TensorFlow pads it; a padded cell never wins")]
-        return [*pad, (layer.name, f"nn.MaxPool2d({layer.k}, {layer.stride})", "")]
+        pool = f"nn.MaxPool2d({layer.k}, {layer.stride}"
+        padding = _symmetric(layer.pads)
+        if layer.pads == NO_PADS:
+            return [(layer.name, f"{pool})", "")]
+        if padding:
+            return [(layer.name, f"{pool}, padding={padding})",
+                     f"{layer.padding}: symmetric here; torch pads a max-pool with -inf")]
+        return [(f"pad_{layer.name}", f"nn.ConstantPad2d({_pad(layer.pads)}, -math.inf)",
+                 f"{layer.padding} as TensorFlow pads it; a padded cell never wins"),
+                (layer.name, f"{pool})", "")]
     if isinstance(layer, Flatten):
         return [("flatten", "nn.Flatten()",
                  f"NCHW order: the next weight's rows are the NHWC rows permuted "
@@ -82,6 +101,15 @@ class HalfSquaredError(nn.Module):
         total = 0.5 * ((o - t) ** 2).sum()
         return total / o.shape[0] if self.reduction == "mean" else total
 '''
+PLAIN_GROUPS = "    groups = net.parameters()\n"
+# Weights only: torch's weight_decay on every parameter would decay biases too.
+DECAY_GROUPS = (
+    "    decayed = [m.weight for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]\n"
+    "    others = [p for p in net.parameters() if all(p is not q for q in decayed)]\n"
+    "    # weight_decay adds lambda * W to W's gradient: the derivative of the penalty;\n"
+    "    # weights only (nnparity check --model-file reads one group and refuses two)\n"
+    "    groups = [{\"params\": decayed, \"weight_decay\": WEIGHT_DECAY},\n"
+    "              {\"params\": others}]\n")
 OPTIMIZERS = {
     "sgd": "torch.optim.SGD(groups, lr={lr!r})",
     "momentum": "torch.optim.SGD(groups, lr={lr!r}, momentum={momentum!r})",
@@ -99,7 +127,7 @@ def write(net: Network) -> str:
     kinds = {layer.kind for layer in net.layers if isinstance(layer, Act)}
     opt = net.optimizer
     needs_math = any(isinstance(layer, Pool) and layer.pads != NO_PADS
-                     for layer in net.layers)
+                     and not _symmetric(layer.pads) for layer in net.layers)
     layout = "NCHW images" if len(net.input_shape) == 3 else "[N, features]"
     parts = [
         header(net, "PyTorch", "torch", layout)
@@ -115,13 +143,8 @@ def write(net: Network) -> str:
         "    return nn.Sequential(OrderedDict([\n" + "\n".join(lines) + "\n    ]))",
         "def build():\n"
         '    """Model, optimiser and loss, as `nnparity check --model-file FILE:build` loads."""\n'
-        "    net = model()\n"
-        "    decayed = [m.weight for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]\n"
-        "    others = [p for p in net.parameters() if all(p is not q for q in decayed)]\n"
-        "    # weight_decay adds lambda * W to W's gradient: the derivative of the penalty\n"
-        "    groups = [{\"params\": decayed, \"weight_decay\": WEIGHT_DECAY},\n"
-        "              {\"params\": others}]\n"
-        f"    optimizer = {OPTIMIZERS[opt.name].format(**opt.to_dict())}\n"
+        "    net = model()\n" + (DECAY_GROUPS if net.weight_decay else PLAIN_GROUPS)
+        + f"    optimizer = {OPTIMIZERS[opt.name].format(**opt.to_dict())}\n"
         f"    loss = {LOSSES[net.loss].format(reduction=net.reduction)}\n"
         "    return {\"model\": net, \"optimizer\": optimizer, \"loss\": loss"
         f"{build_extras(net)}}}",

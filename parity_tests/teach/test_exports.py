@@ -11,6 +11,7 @@ nnparity.
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -22,18 +23,31 @@ from nnparity.backends import layout
 from nnparity.backends.compare import REORDERED_FLOAT64, compare_tensor
 from nnparity.cli import main
 from nnparity.export import source
-from nnparity.reference import optim
+from nnparity.reference import CNNSpec, ConvBlock, optim
 from nnparity.reference.family import family_of, init_params
 
 PRESETS = ("seed000-iris", "seed003-iris", "seed002-cnn")
-# Beyond the seed networks: the log-loss without biases, PReLU.
-OTHERS = ("seed001-diamond", "seed002-fc-prelu-lr0.1")
+# Beyond the seed networks: the log-loss without biases, PReLU, and a CNN with every padding
+# case (stride-2 convs, an even kernel, asymmetric and overlapping pools, VALID).
+OTHERS = ("seed001-diamond", "seed002-fc-prelu-lr0.1", "odd-cnn")
+ODD_CNN = CNNSpec(input_shape=(17, 16, 2), conv=(
+    ConvBlock(3, 3, stride=2, pool=3, pool_stride=1), ConvBlock(4, 4, stride=2),
+    ConvBlock(3, 2, padding="VALID", pool=0)), dense=(5,), keep_prob=0.5, classes=3)
+
+
+def _source(name: str, folder: Path) -> str:
+    """A preset name, or the path of a spec file written for ``odd-cnn``."""
+    if name != "odd-cnn":
+        return name
+    path = folder / "odd-cnn.json"
+    path.write_text(json.dumps(ODD_CNN.to_dict()))
+    return str(path)
 
 
 def _export(framework: str, preset: str, folder: Path) -> tuple[ModuleType, str]:
     path = folder / f"{preset}_{framework}.py"
-    assert main(["export", "--framework", framework, preset, "--dtype", "float64",
-                 "-o", str(path)]) == 0
+    assert main(["export", "--framework", framework, _source(preset, folder), "--dtype",
+                 "float64", "-o", str(path)]) == 0
     text = path.read_text()
     module_spec = importlib.util.spec_from_file_location(path.stem.replace("-", "_"), path)
     module = importlib.util.module_from_spec(module_spec)
@@ -41,8 +55,8 @@ def _export(framework: str, preset: str, folder: Path) -> tuple[ModuleType, str]
     return module, text
 
 
-def _problem(preset: str, variant: str) -> dict:
-    spec, opt, _ = source.load(preset, {"dtype": "float64", "variant": variant})
+def _problem(preset: str, variant: str, folder: Path) -> dict:
+    spec, opt, _ = source.load(_source(preset, folder), {"dtype": "float64", "variant": variant})
     params = init_params(spec, seed=1)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, *spec.input_shape))
@@ -69,7 +83,7 @@ def _standalone(text: str) -> None:
 def test_numpy_export(preset: str, tmp_path: Path) -> None:
     module, text = _export("numpy", preset, tmp_path)
     _standalone(text)
-    p = _problem(preset, "torch")
+    p = _problem(preset, "torch", tmp_path)
     out, _ = module.forward(p["params"], p["x"])
     value, grads = module.gradients(p["params"], p["x"], p["y"])
     stepped, _ = module.step(p["params"], module.init_state(p["params"]), grads)
@@ -80,7 +94,7 @@ def test_numpy_export(preset: str, tmp_path: Path) -> None:
 
 def test_numpy_export_with_a_dropout_mask(tmp_path: Path) -> None:
     module, _ = _export("numpy", "seed002-cnn", tmp_path)
-    p = _problem("seed002-cnn", "torch")
+    p = _problem("seed002-cnn", "torch", tmp_path)
     spec = p["spec"]
     mask = np.random.default_rng(3).integers(0, 2, (3, spec.dropout_units)).astype("float64")
     ref = family_of(spec).model.gradients(spec, p["params"], p["x"], p["y"], dropout_mask=mask)
@@ -103,7 +117,7 @@ def jax_x64_restored() -> Iterator[None]:
 def test_jax_export(preset: str, tmp_path: Path, jax_x64_restored: None) -> None:
     module, text = _export("jax", preset, tmp_path)
     _standalone(text)
-    p = _problem(preset, "torch")
+    p = _problem(preset, "torch", tmp_path)
     value, grads = module.gradients(p["params"], p["x"], p["y"])
     stepped, _ = module.step(p["params"], module.init_state(p["params"]), grads)
     _assert_close({"o": module.forward(p["params"], p["x"]), "loss": value},
@@ -119,7 +133,7 @@ def test_torch_export(preset: str, tmp_path: Path) -> None:
 
     module, text = _export("torch", preset, tmp_path)
     _standalone(text)
-    p = _problem(preset, "torch")
+    p = _problem(preset, "torch", tmp_path)
     spec, params = p["spec"], p["params"]
     parts = module.build()
     net = parts["model"].eval()  # no dropout: the reference without a mask
@@ -152,7 +166,7 @@ def test_keras_export(preset: str, tmp_path: Path) -> None:
     tf, _ = import_tensorflow()
     module, text = _export("keras", preset, tmp_path)
     _standalone(text)
-    p = _problem(preset, "keras")
+    p = _problem(preset, "keras", tmp_path)
     spec, params = p["spec"], p["params"]
     parts = module.build()
     net, names = parts["model"], list(spec.param_shapes())
@@ -176,7 +190,7 @@ def test_keras_export(preset: str, tmp_path: Path) -> None:
 def test_a_spec_file_exports_and_bad_input_is_one_line(tmp_path: Path, capsys) -> None:
     spec_file = tmp_path / "spec.json"
     spec, _, _ = source.load("seed000-iris", {})
-    spec_file.write_text(__import__("json").dumps(spec.to_dict()))
+    spec_file.write_text(json.dumps(spec.to_dict()))
     assert main(["export", "--framework", "numpy", str(spec_file)]) == 0
     assert "def gradients(params, x, y, mask=None):" in capsys.readouterr().out
     (tmp_path / "bad.json").write_text("{")
