@@ -12,8 +12,8 @@ from __future__ import annotations
 from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
 from .text import build_extras, custom_layers, header
 
-ACTIVATIONS = {"sigmoid": '"sigmoid"', "tanh": '"tanh"', "relu": '"relu"',
-               "identity": '"linear"', "relu3": "relu3", "leaky_relu": "leaky_relu"}
+ACTIVATIONS = {"sigmoid": '"sigmoid"', "tanh": '"tanh"', "relu": '"relu"', "relu3": "relu3",
+               "leaky_relu": "leaky_relu"}
 FUNCTIONS = {
     "relu3": '''def relu3(z):
     """relu(z) ** 3 (the Fashion-MNIST report's RELU3)."""
@@ -52,6 +52,8 @@ def _layers(layer: object, decay: str) -> list[str]:
                 f'keras.layers.Dense({layer.d_out}{bias}{decay}, dtype=DTYPE, '
                 f'name="{layer.name}"),']
     if isinstance(layer, Act):
+        if layer.kind == "identity":  # no layer: the logits are the last Dense's output
+            return []
         if layer.kind == "prelu":
             return ["# one shared slope, 0.25 at start; Keras' derivative at z = 0 is 0, not a",
                     "keras.layers.PReLU(keras.initializers.Constant(0.25), shared_axes=[1],",

@@ -13,7 +13,7 @@ from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
 from .text import build_extras, custom_layers, header
 
 ACTIVATIONS = {"sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "relu": "nn.ReLU()",
-               "identity": "nn.Identity()", "leaky_relu": "nn.LeakyReLU(0.01)",
+               "leaky_relu": "nn.LeakyReLU(0.01)",
                "relu3": "ReLU3()", "prelu": "nn.PReLU(dtype=DTYPE)"}
 RELU3 = '''
 
@@ -45,8 +45,8 @@ def _modules(layer: object) -> list[tuple[str, str, str]]:
         bias = "" if layer.bias else ", bias=False"
         return [(layer.name, f"nn.Linear({layer.d_in}, {layer.d_out}{bias}, dtype=DTYPE)",
                  f"weight = {layer.weight}.T [{layer.d_out}, {layer.d_in}]")]
-    if isinstance(layer, Act):
-        return [(layer.name, ACTIVATIONS[layer.kind], "")]
+    if isinstance(layer, Act):  # identity: no module (the logits are the last Linear's output)
+        return [] if layer.kind == "identity" else [(layer.name, ACTIVATIONS[layer.kind], "")]
     if isinstance(layer, Conv):
         conv = f"nn.Conv2d({layer.c_in}, {layer.c_out}, {layer.k}, stride={layer.stride}"
         kernel = (f"weight = {layer.weight} as OIHW [{layer.c_out}, {layer.c_in}, {layer.k}, "

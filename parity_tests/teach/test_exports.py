@@ -199,3 +199,26 @@ def test_a_spec_file_exports_and_bad_input_is_one_line(tmp_path: Path, capsys) -
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.json: not JSON" in err
     assert not (tmp_path / "out.py").exists()
+
+
+@pytest.mark.parametrize(("framework", "preset"), [
+    pytest.param("torch", "seed000-iris", marks=pytest.mark.torch),
+    pytest.param("keras", "seed003-iris", marks=pytest.mark.tensorflow),
+    pytest.param("torch", "seed002-cnn", marks=[pytest.mark.torch, pytest.mark.slow]),
+])
+def test_check_model_file_passes_an_export(framework: str, preset: str, tmp_path: Path,
+                                           capsys) -> None:
+    path = tmp_path / f"{preset}_{framework}.py"
+    assert main(["export", "--framework", framework, preset, "--dtype", "float64",
+                 "-o", str(path)]) == 0
+    assert main(["check", "--model-file", f"{path}:build"]) == 0, capsys.readouterr()
+
+
+@pytest.mark.torch
+def test_check_model_file_refuses_torch_weight_decay_on_weights_only(tmp_path: Path,
+                                                                     capsys) -> None:
+    """The file decays weights only (two parameter groups); check reads one group."""
+    path = tmp_path / "threenet_torch.py"
+    assert main(["export", "--framework", "torch", "seed003-iris", "-o", str(path)]) == 0
+    assert main(["check", "--model-file", f"{path}:build"]) == 2
+    assert "2 parameter groups" in capsys.readouterr().err
