@@ -251,23 +251,25 @@ SLOTS = {"sgd": {}, "momentum": {"v": "trace"}, "adam": {"m": "mu", "v": "nu"},
 
 
 def transformation(optimizer: Optimizer) -> optax.GradientTransformation:
-    """``optax.sgd(lr)``, ``optax.sgd(lr, momentum=mu)`` or ``optax.adam(lr, b1, b2, eps)``:
-    exactly the ``torch`` variant (:mod:`reference.optim`). Weight decay is not an optax
-    transform here: it is the L2 term in the loss, on weights only, as in the reference.
+    """``optax.sgd(lr)``, ``optax.sgd(lr, momentum=mu)``, ``optax.adam(lr, b1, b2, eps)`` or
+    ``optax.adamw(...)``: exactly the ``torch`` variant (:mod:`reference.optim`). The optimiser's
+    ``l2`` (torch.optim's ``weight_decay``, every parameter) is ``optax.add_decayed_weights``
+    chained before it. The model's weight decay is not an optax transform: it is the L2 term in
+    the loss, on weights only, as in the reference.
 
     Raises ``ValueError`` for the ``keras`` variant.
     """
     edges.check_variant(optimizer, VARIANT, "jax", "optax")
-    if optimizer.l2:
-        raise ValueError("the jax backend has no l2 (torch.optim's weight_decay) transform")
     if optimizer.name == "adamw":  # decoupled decay of every parameter, as torch.optim.AdamW
         return optax.adamw(optimizer.lr, b1=optimizer.beta1, b2=optimizer.beta2,
                            eps=optimizer.eps, weight_decay=optimizer.decay)
     if optimizer.name == "adam":
-        return optax.adam(optimizer.lr, b1=optimizer.beta1, b2=optimizer.beta2,
-                          eps=optimizer.eps)
-    momentum = optimizer.momentum if optimizer.name == "momentum" else None
-    return optax.sgd(optimizer.lr, momentum=momentum)
+        tx = optax.adam(optimizer.lr, b1=optimizer.beta1, b2=optimizer.beta2, eps=optimizer.eps)
+    else:
+        momentum = optimizer.momentum if optimizer.name == "momentum" else None
+        tx = optax.sgd(optimizer.lr, momentum=momentum)
+    # l2, torch.optim's weight_decay: g + l2 p on every parameter before the step
+    return optax.chain(optax.add_decayed_weights(optimizer.l2), tx) if optimizer.l2 else tx
 
 
 # --- the edges: NumPy in, NumPy out --------------------------------------------------------------

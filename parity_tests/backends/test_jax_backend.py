@@ -69,12 +69,13 @@ def test_keras_variant_is_refused(jax_backend) -> None:
     assert jax_backend.optimizer_variant == "torch"
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
-def test_optimizer_state_round_trips_and_resumes(jax_backend, name: str) -> None:
+@pytest.mark.parametrize(("name", "l2"), [("sgd", 0.0), ("momentum", 0.0), ("adam", 0.0),
+                                          ("momentum", 0.01), ("adam", 0.01)])
+def test_optimizer_state_round_trips_and_resumes(jax_backend, name: str, l2: float) -> None:
     """State in the reference's flat format goes into optax and comes back unchanged; a trainer
     resumed from ``params()``/``state()`` continues exactly like one that never stopped."""
     spec = MLPSpec(3, (4, 3), ("sigmoid", "identity"), "ce", "mean", weight_decay=1e-3)
-    params, optimizer = init_params(spec, seed=3), Optimizer(name, lr=0.05)
+    params, optimizer = init_params(spec, seed=3), Optimizer(name, lr=0.05, l2=l2)
     batches = [_batch(spec, seed=s) for s in range(3)]
     reference = NumpyTrainer(spec, params, optimizer)
     reference.step(*batches[0])

@@ -80,13 +80,15 @@ def test_torch_variant_equals_torch_optim(config: str) -> None:
 
 
 @pytest.mark.jax
-@pytest.mark.parametrize("config", CONFIGS)
-def test_torch_variant_equals_the_jax_backends_optax(config: str) -> None:
+@pytest.mark.parametrize(("config", "l2"), [*((c, 0.0) for c in CONFIGS),
+                                            *((c, 0.05) for c in ("sgd", "momentum", "adam"))])
+def test_torch_variant_equals_the_jax_backends_optax(config: str, l2: float) -> None:
+    """Also with ``l2`` (torch.optim's ``weight_decay``: ``optax.add_decayed_weights`` first)."""
     import optax
 
     from nnparity.backends.jax_backend import scope, transformation
 
-    optimizer = Optimizer(**CONFIGS[config], variant="torch")
+    optimizer = Optimizer(**CONFIGS[config], variant="torch", l2=l2)
     params, grads = _problem()
     with scope():
         tx = transformation(optimizer)
@@ -96,8 +98,10 @@ def test_torch_variant_equals_the_jax_backends_optax(config: str) -> None:
             current = optax.apply_updates(current, updates)
             got.append({k: np.asarray(v) for k, v in current.items()})
     worst = _worst(got, _reference(optimizer, params, grads))
-    print(f"optax {config}: max rel {worst:.1e}")
+    print(f"optax {config}, l2 {l2}: max rel {worst:.1e}")
     assert worst <= FLOAT64_WATCH
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize("config", ["sgd", "momentum", "adam"])
 def test_l2_is_torch_optims_weight_decay_on_every_parameter(config: str) -> None:
