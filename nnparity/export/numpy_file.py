@@ -19,10 +19,6 @@ from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
 from .steps import hyperparameters, step_source
 from .text import header, shapes_constant
 
-CONV_FUNCTIONS = (conv.same_padding, conv.padding_amounts, conv.pad, conv.output_size,
-                  conv.output_hw, conv.windows, conv.im2col, conv.conv2d, conv.conv2d_cols,
-                  conv.conv2d_backward, conv.col2im)
-POOL_FUNCTIONS = (pool.maxpool2d_argmax, pool.maxpool2d, pool.maxpool2d_backward)
 ACTIVATIONS = {
     "sigmoid": (activations.sigmoid, activations.sigmoid_grad),
     "tanh": (activations.tanh, activations.tanh_grad),
@@ -80,19 +76,44 @@ def _backward(layer: object, h: str, out: str, first: bool) -> list[str]:
     raise TypeError(f"no NumPy code for {layer!r}")
 
 
-def _functions(net: Network) -> list[Callable[..., Any]]:
-    """The reference functions the file needs, in dependency order."""
-    needed: list[Callable[..., Any]] = [activations.sigmoid]  # the log-loss uses it
+def _dependencies(function: Callable[..., Any], found: dict[str, Any],
+                  seen: set[str] | None = None) -> None:
+    """Add to ``found`` (in dependency order) the reference functions and constants that
+    ``function`` names, then ``function`` itself (``seen``: names already being visited)."""
+    seen = set() if seen is None else seen
+    seen.add(function.__name__)
+    code = inspect.unwrap(function).__code__
+    names, stack = [], [code]
+    while stack:
+        current = stack.pop()
+        names += current.co_names
+        stack += [c for c in current.co_consts if inspect.iscode(c)]
+    for name in dict.fromkeys(names):
+        value = function.__globals__.get(name)
+        if name in found or name in seen or value is None:
+            continue
+        if inspect.isfunction(value) and value.__module__.startswith("nnparity.reference"):
+            _dependencies(value, found, seen)
+        elif isinstance(value, int | float | str | tuple) and name.isupper():
+            found[name] = value
+    found.setdefault(function.__name__, function)
+
+
+def _functions(net: Network) -> dict[str, Any]:
+    """The reference functions (and the constants they read) the file needs, in dependency
+    order, by name."""
+    needed: list[Callable[..., Any]] = [losses.loss_and_grad, dense.dense, dense.dense_backward]
     for layer in net.layers:
         if isinstance(layer, Act):
-            needed += [f for f in ACTIVATIONS[layer.kind] if f not in needed]
-    needed += [losses.log_softmax, losses.softmax, losses.loss_and_grad, dense.dense,
-               dense.dense_backward]
+            needed += ACTIVATIONS[layer.kind]
     if any(isinstance(layer, Conv | Pool) for layer in net.layers):
-        needed += [*CONV_FUNCTIONS, *POOL_FUNCTIONS]
+        needed += [conv.conv2d, conv.conv2d_backward, pool.maxpool2d, pool.maxpool2d_backward]
     if any(isinstance(layer, Dropout) for layer in net.layers):
         needed += [dropout.dropout, dropout.dropout_backward]
-    return needed
+    found: dict[str, Any] = {}
+    for function in needed:
+        _dependencies(function, found)
+    return found
 
 
 def _bodies(net: Network) -> tuple[str, str]:
@@ -111,16 +132,13 @@ def _bodies(net: Network) -> tuple[str, str]:
 def write(net: Network) -> str:
     """The file's source."""
     forward, backward = _bodies(net)
-    functions = _functions(net)
+    needed = _functions(net)
+    constants = [f"{k} = {v!r}" for k, v in needed.items() if not callable(v)]
+    functions = [v for v in needed.values() if callable(v)]
     weights = ", ".join(f'"{w}"' for w in net.weights)
     shape = ", ".join(map(str, net.input_shape))
     labels = (f"rng.integers(0, {net.outputs}, 4)" if net.loss == "ce"
               else f"rng.random((4, {net.outputs}))")
-    constants = []
-    if activations.leaky_relu in functions:
-        constants.append(f"LEAKY_SLOPE = {activations.LEAKY_SLOPE!r}")
-    if conv.padding_amounts in functions:
-        constants.append(f"PADDINGS = {conv.PADDINGS!r}")
     parts = [
         header(net, "NumPy", "numpy", "the same")
         + ("\nimport math\n" if net.optimizer.name == "adam" else "")

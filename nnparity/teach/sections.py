@@ -295,7 +295,7 @@ def blocks() -> list[Block]:
               r"L = -\sum_{n} \log \mathrm{softmax}(o_n)_{y_n}",
               r"\frac{\partial L}{\partial o} = \mathrm{softmax}(o) - t",
               "o, t [N, K] (t one-hot), y [N]",
-              ((losses, "log_softmax"), (losses, "softmax"), (losses, "loss_and_grad")),
+              ((losses, "log_softmax_and_softmax"), (losses, "loss_and_grad")),
               _class_example, _loss("ce", "sum", "y"), "softmax_ce"),
         Block("l2", "L2 loss", "The BP lecture's squared error.",
               r"L = \tfrac{1}{2} \sum (o - t)^2", r"\frac{\partial L}{\partial o} = o - t",
