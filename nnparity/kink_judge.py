@@ -7,6 +7,12 @@ cells tied in a max-pool window (so its arg-max follows the backend's), and the 
 are judged again. A tensor
 that then matches passes with the note ``at a kink``; one that still differs fails: a real bug
 next to a kink is not excused, since everywhere else the reference's own ``z`` is kept.
+
+Updates: when a gradient passed only as ``at a kink`` and the first step's parameters fail, the
+reference's first step is taken again from those kink-side gradients (same optimiser, fresh
+state) and the failing ``step1.<param>`` tensors are judged against it. Only without dropout in
+training (the first step's batch then is the judged batch, without a mask) and only step 1:
+later steps still follow the reference's own trajectory and fail if the kink changed it.
 """
 
 from __future__ import annotations
@@ -18,16 +24,19 @@ import numpy as np
 from nnparity.backends.compare import Comparison, Tensors, collect, compare_tensor
 from nnparity.reference.family import Spec, family_of
 from nnparity.reference.kinks import kink_units, tie_units
+from nnparity.reference.optim import Optimizer, init_state, step
 
 STAGES = ("loss", "delta", "grad")
 
 
 def rejudge(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
             dropout_mask: np.ndarray | None, actual: Tensors,
-            comparisons: list[Comparison]) -> tuple[list[Comparison], int]:
+            comparisons: list[Comparison],
+            optimizer: Optimizer | None = None) -> tuple[list[Comparison], int]:
     """``(comparisons, units at a kink)``: failing loss/delta/grad comparisons of the batch
     ``(x, y)`` judged again against the reference re-run with the backend's side at the units
-    at a kink; the others unchanged."""
+    at a kink, and then failing ``step1`` parameters against ``optimizer``'s first step from
+    those gradients (module docstring); the others unchanged."""
     if all(c.passed or c.stage not in STAGES for c in comparisons):
         return comparisons, 0
     model = family_of(spec).model
@@ -45,13 +54,28 @@ def rejudge(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndar
             value = tensors[layer].copy()
             value[mask] = theirs[mask]
             tensors[layer] = value
-    rerun = collect(None, model.backward(spec, params, x, trace, y, **kwargs))
+    kink_side = model.backward(spec, params, x, trace, y, **kwargs)
+    rerun = collect(None, kink_side)
+    note = f"at a kink: {count} unit{'s' * (count != 1)}"
+    judged = _judge(comparisons, actual, rerun, note)
+    if optimizer is not None and spec.keep_prob == 1 and any(
+            c.stage == "grad" and c.note == note for c in judged):
+        stepped = step(optimizer, params, kink_side.grads, init_state(optimizer, params))[0]
+        expected = {("update", f"step1.{k}"): v for k, v in stepped.items()}
+        judged = _judge(judged, actual, expected, f"{note} (step 1 from the backend's side)")
+    return judged, count
+
+
+def _judge(comparisons: list[Comparison], actual: Tensors, expected: Tensors,
+           note: str) -> list[Comparison]:
+    """The failing comparisons that have a tensor in ``expected`` judged against it: passed
+    with ``note`` when that matches, else unchanged."""
     judged = []
     for c in comparisons:
         key = (c.stage, c.name)
-        if not c.passed and key in rerun and key in actual:
-            again = compare_tensor(c.stage, c.name, actual[key], rerun[key], c.tol)
+        if not c.passed and key in expected and key in actual:
+            again = compare_tensor(c.stage, c.name, actual[key], expected[key], c.tol)
             if again.passed:
-                c = replace(again, note=f"at a kink: {count} unit{'s' * (count != 1)}")
+                c = replace(again, note=note)
         judged.append(c)
-    return judged, count
+    return judged

@@ -108,7 +108,7 @@ def compare_backend(
                                     dropout_mask=dropout_mask) for b in (reference, backend))
     comparisons = compare_all(actual, expected, tolerance(spec.dtype, spec.family))
     x0, y0 = batches[0]
-    return rejudge(spec, params, x0, y0, dropout_mask, actual, comparisons)[0]
+    return rejudge(spec, params, x0, y0, dropout_mask, actual, comparisons, optimizer)[0]
 
 
 def gradcheck_comparisons(

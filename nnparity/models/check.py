@@ -131,7 +131,8 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
                        expected_updates)
     actual = collect(trace, grads, actual_updates)
     comparisons = compare_all(actual, expected, tol)
-    result.comparisons, kinks = rejudge(spec, params, x, y, mask, actual, comparisons)
+    result.comparisons, kinks = rejudge(spec, params, x, y, mask, actual, comparisons,
+                                        model.optimizer)
     if at_eval is not None:
         result.comparisons.append(at_eval)
     if kinks:

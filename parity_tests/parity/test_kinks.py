@@ -16,6 +16,7 @@ from nnparity.reference import MLPSpec
 from nnparity.reference.cnn_spec import CNNSpec
 from nnparity.reference.family import family_of, init_params
 from nnparity.reference.kinks import KINK_C, kink_units, tie_units
+from nnparity.reference.optim import init_state, step
 from nnparity.reference.results import Gradients, Trace
 
 SPEC = MLPSpec(2, (3, 2), ("relu", "identity"), "ce")
@@ -81,6 +82,54 @@ def test_a_real_bug_next_to_a_kink_still_fails(bug):
     result = run_case(CASE, OtherSide(bug), name="other-side")
     assert not result.passed
     assert result.divergence.startswith("forward and loss match; delta of layer1 differs")
+
+
+class OtherSideSteps(OtherSide):
+    """:class:`OtherSide` that also trains: its SGD steps use its own (kink-side) gradients;
+    ``step_bug`` scales the first update (a real bug in the optimiser)."""
+
+    def __init__(self, bug: float = 1.0, step_bug: float = 1.0) -> None:
+        super().__init__(bug)
+        self.step_bug = step_bug
+
+    def trainer(self, spec: Any, params: Any, optimizer: Any, state: Any = None,
+                dropout_seed: int = 0) -> Any:
+        backend = self
+
+        class Trainer:
+            def __init__(self) -> None:
+                self.p, self.s = dict(params), init_state(optimizer, params)
+
+            def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: Any = None) -> float:
+                g = backend.gradients(spec, self.p, x, y)
+                scaled = {k: v * backend.step_bug for k, v in g.grads.items()}
+                self.p, self.s = step(optimizer, self.p, scaled, self.s)
+                return g.loss
+
+            def params(self) -> dict[str, np.ndarray]:
+                return dict(self.p)
+
+            def state(self) -> dict[str, np.ndarray]:
+                return dict(self.s)
+        return Trainer()
+
+
+STEP_CASE = cases.Case("kink-row-step", SPEC, lr=0.1, batch=3, architecture="edge", steps=1,
+                       given=(_params(), (X, Y)), at_kink=True)
+
+
+def test_an_update_after_a_kink_is_judged_by_the_references_step_from_the_backends_side():
+    result = run_case(STEP_CASE, OtherSideSteps(), name="other-side")
+    assert result.passed, result.divergence
+    stepped = {c.label: c.note for c in result.comparisons if c.stage == "update" and c.note}
+    assert stepped == {"update step1.b1": "at a kink: 3 units (step 1 from the backend's side)"}
+
+
+def test_a_wrong_update_after_a_kink_still_fails():
+    result = run_case(STEP_CASE, OtherSideSteps(step_bug=1.01), name="other-side")
+    assert not result.passed
+    assert result.divergence.startswith("forward, loss, deltas and gradients match; update of "
+                                        "step1.W1 differs")
 
 
 CNN = CNNSpec.tiny(keep_prob=1.0)
