@@ -68,6 +68,9 @@ class Structure:
     """Layer name -> label of the user's activation layer after it (when it has one)."""
     dropouts: list[str] = field(default_factory=list)
     """Traced keys of the user's dropout layers, in the order of their columns of the mask."""
+    symmetric: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Conv layer name -> ``(label, p)`` for a convolution padded symmetrically by ``p`` where
+    TensorFlow's SAME (as which it is mapped) pads asymmetrically: the port bug diagnosed."""
 
 
 def unsupported(label: str) -> InputError:
@@ -216,6 +219,7 @@ def _cnn(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
     params: dict[str, tuple[int, str]] = {}
     blocks: list[ConvBlock] = []
     labels: dict[str, str] = {}
+    symmetric: dict[str, tuple[str, int]] = {}
     convs = [(i, rest) for i, rest in groups if layers[i].kind == "conv"]
     denses = groups[len(convs):]
     if any(layers[i].kind != "dense" for i, _ in denses) or not denses:
@@ -230,6 +234,8 @@ def _cnn(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
                                 _activation(layers, found), pool.get("window", 0),
                                 pool.get("stride"), pool.get("padding", "SAME")))
         keys[f"z.conv{n}"] = i
+        if "symmetric" in conv:
+            symmetric[f"conv{n}"] = (layers[i].label, conv["symmetric"])
         if "activation" in found:
             labels[f"conv{n}"] = layers[found["activation"]].label
         keys[f"h.conv{n}"] = found.get("activation", i)
@@ -273,4 +279,5 @@ def _cnn(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
             order.append("h.dropout")
         order += [f"z.fc{n}", f"h.fc{n}"]
     dropouts = ["h.dropout"] if layers[keys["h.dropout"]].kind == "dropout" else []
-    return Structure(spec, {k: keys[k] for k in order}, params, softmax, labels, dropouts)
+    return Structure(spec, {k: keys[k] for k in order}, params, softmax, labels, dropouts,
+                     symmetric)

@@ -53,10 +53,12 @@ def _pair(value: Any) -> int:
 
 
 def _padding(label: str, torch_padding: Any, hw: tuple[int, int], window: int,
-             stride: int) -> str:
+             stride: int, symmetric: bool = False) -> str:
     """``VALID`` or ``SAME`` (TensorFlow's rule) for torch's padding on an ``hw`` input; exit 2
     for a padding that is neither (e.g. symmetric padding where TensorFlow's SAME is
-    asymmetric: an even window or stride 2)."""
+    asymmetric: an even window or stride 2). With ``symmetric`` (a convolution), a symmetric
+    padding giving SAME's output size is ``SYMMETRIC``: mapped as SAME, the check then shows
+    and diagnoses the difference."""
     if torch_padding in ("valid", 0, (0, 0)):
         return "VALID"
     if torch_padding == "same":
@@ -65,6 +67,9 @@ def _padding(label: str, torch_padding: Any, hw: tuple[int, int], window: int,
     (top, bottom), (left, right) = padding_amounts(hw, (window, window), stride, "SAME")
     if (top, bottom, left, right) == (p, p, p, p):
         return "SAME"
+    if symmetric and p and all((n + 2 * p - window) // stride + 1 == -(-n // stride)
+                               for n in hw):
+        return "SYMMETRIC"
     raise InputError(f"{label}: padding {torch_padding} on a {hw[0]}x{hw[1]} input is neither "
                      f"VALID nor TensorFlow's SAME (top/bottom {top}/{bottom}, left/right "
                      f"{left}/{right}); the reference has those two")
@@ -87,9 +92,13 @@ def _describe_module(label: str, module: nn.Module, inputs: tuple, names: dict[s
             raise unsupported(f"{label} (non-square kernel or stride, dilation, groups or "
                               f"padding mode {module.padding_mode!r})")
         hw = tuple(x.shape[2:])
-        return Layer("conv", label, {"cin": module.in_channels, "cout": module.out_channels,
-                                     "kernel": k, "stride": s, "bias": module.bias is not None,
-                                     "padding": _padding(label, module.padding, hw, k, s)})
+        padding = _padding(label, module.padding, hw, k, s, symmetric=True)
+        info = {"cin": module.in_channels, "cout": module.out_channels, "kernel": k,
+                "stride": s, "bias": module.bias is not None,
+                "padding": "SAME" if padding == "SYMMETRIC" else padding}
+        if padding == "SYMMETRIC":
+            info["symmetric"] = _pair(module.padding)
+        return Layer("conv", label, info)
     if isinstance(module, nn.MaxPool2d):
         k = _pair(module.kernel_size)
         s = _pair(module.stride if module.stride is not None else k)

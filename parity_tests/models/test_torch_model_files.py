@@ -150,8 +150,8 @@ def model():
      "torch.optim.RMSprop(p)}\n", "optimiser RMSprop"),
     ("def model():\n    return {'model': nn.Linear(3, 2), 'loss': nn.CrossEntropyLoss("
      "label_smoothing=0.1)}\n", "no exact counterpart"),
-    ("def model():\n    return nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1), "
-     "nn.Flatten(), nn.Linear(2 * 4 * 4, 3))\n", "neither VALID nor TensorFlow's SAME"),
+    ("def model():\n    return nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=2), "
+     "nn.Flatten(), nn.Linear(2 * 5 * 5, 3))\n", "neither VALID nor TensorFlow's SAME"),
 ])
 def test_what_has_no_exact_counterpart_is_refused(tmp_path, body, message):
     source = load(_write(tmp_path, body) + ":model", (8, 8, 1) if "Conv2d" in body else ())
@@ -253,3 +253,13 @@ def test_cli_reports_json_with_the_diagnosis(tmp_path, capsys, example):
     entry = json.loads(out.read_text())["cases"][example("torch_custom_sigmoid.py:faulty")]
     assert entry["backends"]["torch-model"]["diagnosis"].startswith("forward, loss and the")
     assert "diagnosis:" in capsys.readouterr().out
+
+
+def test_symmetric_padding_where_same_is_asymmetric_is_diagnosed_by_a_rerun(check_file):
+    result = check_file("torch_symmetric_padding.py:model")
+    assert not result.passed
+    assert result.divergence.startswith("forward of z.conv1 differs")
+    assert result.diagnosis.startswith(
+        "module 0 (Conv2d) pads 1 on every side where TensorFlow's SAME pads top/bottom 0/1, "
+        "left/right 0/1: the reference's convolution with the symmetric padding reproduces "
+        "the model's z.conv1")

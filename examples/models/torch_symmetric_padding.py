@@ -1,0 +1,15 @@
+"""A PyTorch port of a Keras CNN whose ``Conv2D(3, 3, strides=2, padding="same")`` became
+``nn.Conv2d(2, 3, 3, stride=2, padding=1)``: on an 8x8 input TensorFlow's SAME pads 0 above and
+1 below (0 left, 1 right), torch's ``padding=1`` pads 1 on every side. The output has the same
+size but is shifted by one pixel. Expected (``--input-shape 8,8,2``): fails at ``z.conv1``,
+diagnosed by re-running the reference's convolution with the symmetric padding."""
+
+import torch
+from torch import nn
+
+
+def model() -> dict:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 3, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(3 * 4 * 4, 3)).double()
+    return {"model": net, "loss": "ce", "input_shape": (8, 8, 2)}
