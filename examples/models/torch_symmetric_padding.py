@@ -13,3 +13,23 @@ def model() -> dict:
     net = nn.Sequential(nn.Conv2d(2, 3, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
                         nn.Linear(3 * 4 * 4, 3)).double()
     return {"model": net, "loss": "ce", "input_shape": (8, 8, 2)}
+
+
+class Fixed(nn.Module):
+    """The port fixed: TensorFlow's SAME amounts by ``F.pad`` (left, right, top, bottom), then
+    a ``padding=0`` convolution. Expected: every tensor matches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(2, 3, 3, stride=2)
+        self.fc = nn.Linear(3 * 4 * 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.conv(nn.functional.pad(x, (0, 1, 0, 1))))
+        return self.fc(torch.flatten(h, 1))
+
+
+def fixed() -> dict:
+    return {"model": Fixed().double(), "loss": "ce", "input_shape": (8, 8, 2),
+            "optimizer": lambda params: torch.optim.SGD(params, lr=0.1)}

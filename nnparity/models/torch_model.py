@@ -145,6 +145,14 @@ def _describe_function(func: Callable, args: tuple, kwargs: dict, out: torch.Ten
         return Layer("identity", label)
     if name in RESHAPES and out.ndim == 2 and x is not None and x.ndim in (2, 4):
         return Layer("flatten", label)
+    if name == "pad" and x is not None and x.ndim == 4:
+        amounts = tuple(kwargs.get("pad", args[1] if len(args) > 1 else ()))
+        mode = kwargs.get("mode", args[2] if len(args) > 2 else "constant")
+        value = kwargs.get("value", args[3] if len(args) > 3 else None)
+        if len(amounts) == 4 and mode == "constant" and not value:
+            left, right, top, bottom = amounts
+            return Layer("pad", label, {"amounts": (top, bottom, left, right),
+                                        "hw": tuple(x.shape[2:])})
     if name == "dropout":
         p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
         return Layer("dropout", label, {"keep_prob": 1.0 - p})
@@ -156,6 +164,23 @@ def _describe_function(func: Callable, args: tuple, kwargs: dict, out: torch.Ten
         return Layer("pool", label, {"window": k, "stride": s, "padding": _padding(
             label, params.get("padding", 0), tuple(x.shape[2:]), k, s)})
     raise unsupported(label)
+
+
+def _explicit_same(layers: list[Layer]) -> list[Layer]:
+    """``F.pad`` by exactly TensorFlow's SAME amounts before a ``padding=0`` convolution (how a
+    port pads asymmetrically) is that convolution with SAME padding; the pad is then neutral."""
+    out = list(layers)
+    for i, layer in enumerate(out[:-1]):
+        conv = out[i + 1]
+        if layer.kind != "pad" or conv.kind != "conv" or conv.info["padding"] != "VALID":
+            continue
+        k, s = conv.info["kernel"], conv.info["stride"]
+        (top, bottom), (left, right) = padding_amounts(layer.info["hw"], (k, k), s, "SAME")
+        if layer.info["amounts"] == (top, bottom, left, right):
+            out[i] = Layer("identity", layer.label)
+            out[i + 1] = Layer("conv", conv.label, {**conv.info, "padding": "SAME"})
+    return [Layer("unsupported", layer.label) if layer.kind == "pad" else layer
+            for layer in out]
 
 
 def _label(name: str, module: nn.Module) -> str:
@@ -344,7 +369,7 @@ class TorchUserModel:
         if not isinstance(output, torch.Tensor):
             raise InputError(f"{self.source.label}: the model returned a "
                              f"{type(output).__name__}, not one tensor")
-        return [make() for make, _, _ in recorder.events], recorder.events
+        return _explicit_same([make() for make, _, _ in recorder.events]), recorder.events
 
     def _named(self, layers: list[Layer]) -> dict[str, nn.Parameter]:
         modules = {}

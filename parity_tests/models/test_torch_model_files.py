@@ -263,3 +263,19 @@ def test_symmetric_padding_where_same_is_asymmetric_is_diagnosed_by_a_rerun(chec
         "module 0 (Conv2d) pads 1 on every side where TensorFlow's SAME pads top/bottom 0/1, "
         "left/right 0/1: the reference's convolution with the symmetric padding reproduces "
         "the model's z.conv1")
+
+
+def test_tensorflows_same_amounts_by_f_pad_before_a_padding_0_conv_is_same_and_passes(check_file):
+    result = check_file("torch_symmetric_padding.py:fixed")
+    assert result.passed, result.divergence
+
+
+def test_f_pad_by_other_amounts_is_refused_naming_it(tmp_path):
+    target = _write(tmp_path, "class Net(nn.Module):\n    def __init__(self):\n"
+                    "        super().__init__()\n        self.conv = nn.Conv2d(1, 2, 3, stride=2)\n"
+                    "        self.fc = nn.Linear(2 * 4 * 4, 3)\n    def forward(self, x):\n"
+                    "        h = self.conv(nn.functional.pad(x, (1, 1, 1, 1)))\n"
+                    "        return self.fc(torch.flatten(h, 1))\n"
+                    "def model():\n    return Net()\n")
+    with pytest.raises(InputError, match=r"unsupported layer pad\(\) in forward"):
+        check.adapt(load(target + ":model", (8, 8, 1)))
