@@ -183,5 +183,7 @@ def working_values(spec: MLPSpec, rows: int, *, training: bool = True) -> int:
     :func:`logits` on them, besides the input (the caller's) and the parameters, for memory
     estimates: per sample every layer's ``z`` and ``h``, and for the widest layer the
     activation's temporaries (two) or, in training, the backward pass's delta, upstream gradient
-    and activation derivative (three)."""
-    return rows * (2 * sum(spec.layers) + (3 if training else 2) * max(spec.layers))
+    and activation derivative (three); in training also the dropped-out ``d_l`` of
+    ``dropout_after``."""
+    dropped = spec.dropout_units if training else 0
+    return rows * (2 * sum(spec.layers) + dropped + (3 if training else 2) * max(spec.layers))

@@ -55,9 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed, default=0,
                         help="seed of the case data and initial weights (default 0)")
     parser.add_argument("--device", choices=DEVICES, default="cpu",
-                        help="where torch and JAX compute (built-in backends; torch model files); "
-                        "the reference stays on the CPU; default cpu; float32 is pinned to full "
-                        "precision on GPU")
+                        help="where torch, JAX and TensorFlow compute (built-in backends and "
+                        "model files; TensorFlow only where it lists a GPU); the reference stays "
+                        "on the CPU; default cpu; float32 is pinned to full precision on GPU")
     parser.add_argument("--allow-tf32", action="store_true",
                         help="keep PyTorch's TF32 defaults on GPU and explain failures of TF32 "
                         "size instead of pinning full float32")
