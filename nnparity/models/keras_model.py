@@ -60,6 +60,9 @@ def _steps(layer: Any, names: dict[str, str]) -> list[Step]:
     """The chain steps of one Keras layer: one, or two for a Dense/Conv2D with an activation."""
     label = f"{layer.name} ({type(layer).__name__})"
     kind = type(layer).__name__
+    if kind in names and names[kind] == "dropout":  # the user's own dropout layer, ``rate``
+        return [(Layer("dropout", label, {"keep_prob": 1.0 - float(getattr(layer, "rate", 0))}),
+                 lambda x, training: layer(x, training=training), layer)]
     if kind in names:
         return [(Layer("activation", label, {"name": names[kind]}),
                  lambda x, training: layer(x), layer)]

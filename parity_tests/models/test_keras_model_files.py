@@ -103,3 +103,29 @@ def model():
 def test_what_has_no_exact_counterpart_is_refused(tmp_path, body, message):
     with pytest.raises(InputError, match=message):
         check.adapt(load(_write(tmp_path, body)))
+
+
+def test_a_keras_dropout_layer_without_inverted_scaling_is_diagnosed(tmp_path):
+    target = _write(tmp_path, """
+import tensorflow as tf
+NNPARITY_LAYERS = {"PlainDropout": "dropout"}
+class PlainDropout(L.Layer):
+    def __init__(self, rate, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+    def call(self, h, training=False):
+        if not training:
+            return h * (1 - self.rate)
+        return h * tf.cast(tf.random.uniform(tf.shape(h)) >= self.rate, h.dtype)
+def model():
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((4,), dtype="float64"),
+                            L.Dense(8, activation="tanh", dtype="float64"),
+                            PlainDropout(0.4, dtype="float64"), L.Dense(3, dtype="float64")])
+    return {"model": net, "loss": "ce"}
+""")
+    model = check.adapt(load(target))
+    assert model.spec.dropout_after == (1,) and model.spec.keep_prob == 0.6
+    result = check.check(model, target)
+    assert result.divergence.startswith("forward of h.dropout1 differs")
+    assert result.diagnosis.startswith("dropout is not inverted")
