@@ -47,7 +47,8 @@ SUPPORTED = ("Linear/Dense, Conv2d/Conv2D (VALID or TensorFlow SAME padding), Ma
 class Layer:
     """One layer the user's model ran: ``kind`` (:data:`KINDS`), ``label`` (how the user knows
     it, e.g. ``fc1 (Linear)``) and ``info``: ``dense`` ``in``, ``out``, ``bias``; ``conv``
-    ``cin``, ``cout``, ``kernel``, ``stride``, ``padding`` (``SAME``/``VALID``); ``activation``
+    ``cin``, ``cout``, ``kernel``, ``stride``, ``padding`` (``SAME``/``VALID``), ``symmetric``
+    (a torch padding ``p`` on every side, mapped as SAME and diagnosed); ``activation``
     ``name`` (a reference activation); ``pool`` ``window``, ``stride``, ``padding``;
     ``dropout`` ``keep_prob``."""
 

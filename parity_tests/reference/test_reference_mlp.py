@@ -158,3 +158,35 @@ def test_mse_is_the_frameworks_mean_squared_error_without_a_half():
     value, grad = loss_and_grad("mse", o, t, "mean")
     assert value == pytest.approx(squares / 6, rel=1e-15)
     np.testing.assert_allclose(grad, 2 * (o - t) / 6, rtol=1e-15)
+
+
+def test_dropout_after_hidden_layers_is_inverted_with_each_layers_mask_columns():
+    spec = MLPSpec(3, (4, 2, 2), ("tanh", "relu", "identity"), keep_prob=0.5,
+                   dropout_after=(1, 2))
+    assert spec.dropout_units == 6 and spec.to_dict()["dropout_after"] == [1, 2]
+    assert MLPSpec.from_dict(spec.to_dict()) == spec
+    assert "keep_prob" not in MLPSpec(3, (2,), ("identity",)).to_dict()  # recorded form kept
+    params = init_params(spec, seed=1)
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    mask = np.ones((5, 6))
+    mask[:, [0, 4]] = 0  # unit 1 of layer 1, unit 1 of layer 2
+    trace = forward(spec, params, x, dropout_mask=mask)
+    expected = trace.h["layer1"] * np.array([0, 2, 2, 2])
+    np.testing.assert_array_equal(trace.h["dropout1"], expected)
+    np.testing.assert_allclose(trace.z["layer2"], expected @ params["W2"] + params["b2"],
+                               rtol=1e-15)
+    g = gradients(spec, params, x, np.arange(5) % 2, dropout_mask=mask)
+    assert not g.deltas["layer1"][:, 0].any() and not g.deltas["layer2"][:, 0].any()
+    assert not g.grads["W2"][0].any()  # the dropped unit feeds nothing forward
+    assert forward(spec, params, x).h.keys() == {"layer1", "layer2", "layer3"}  # evaluation
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"dropout_after": (3,)}, "dropout_after must list hidden layers 1..2"),
+    ({"dropout_after": (2, 1)}, "in increasing order"),
+    ({"keep_prob": 0.5}, "keep_prob < 1 needs dropout_after"),
+    ({"keep_prob": 0.0, "dropout_after": (1,)}, "keep_prob must be in"),
+])
+def test_mlp_dropout_fields_are_validated(fields, message):
+    with pytest.raises(ValueError, match=message):
+        MLPSpec(3, (4, 2, 2), ("tanh", "relu", "identity"), **fields)
