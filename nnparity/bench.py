@@ -18,16 +18,21 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from nnparity.backends import registry
+from nnparity.bench_loops import LOOPS, Batches, Epoch
 from nnparity.memory import estimate_bytes
 from nnparity.peakmem import nnparity_argv, run_measured
 from nnparity.reference import CNNSpec, MLPSpec, Optimizer, init_params
 from nnparity.reference.conv import output_size
 
 MNIST_ROWS, MNIST_WIDTH = 60000, 784
+MLP_LR = 0.01
+WARMUP_STEPS = 5
+FLOOR = "numpy floor"
 
 
 @dataclass(frozen=True)
@@ -58,15 +63,42 @@ class Timing:
     seconds: float
     first_step: float = float("nan")
     ratio: float = float("nan")
+    floor_ratio: float = float("nan")
 
 
-def _best_of(repeats: int, run: Callable[[], None]) -> float:
+# wall: elapsed time; cpu: the process's CPU time, which a loaded machine does not inflate (a
+# fair measure when every row runs one thread, as `bench` sets them up).
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _best_of(repeats: int, run: Callable[[], None], clock: str = "wall") -> float:
+    now = CLOCKS[clock]
     best = float("inf")
     for _ in range(repeats):
-        started = time.perf_counter()
+        started = now()
         run()
-        best = min(best, time.perf_counter() - started)
+        best = min(best, now() - started)
     return best
+
+
+def best_interleaved(
+    runs: dict[str, Callable[[], None]], repeats: int, clock: str = "wall"
+) -> dict[str, float]:
+    """Best seconds of ``repeats`` runs of each entry, the entries taking turns in every round
+    (so a slow moment of a loaded machine hits every row alike), on ``clock``."""
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):
+        for name, run in runs.items():
+            best[name] = min(best[name], _best_of(1, run, clock))
+    return best
+
+
+def mlp_batches(rows: int, batch: int) -> Batches:
+    """The epoch's batches, the same for every row: MNIST-shaped float32 rows (seeded)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((rows, MNIST_WIDTH), dtype=np.float32)
+    y = rng.integers(0, 10, size=rows)
+    return [(x[i:i + batch], y[i:i + batch]) for i in range(0, rows - batch + 1, batch)]
 
 
 def mlp_bench_bytes(rows: int) -> int:
@@ -90,49 +122,48 @@ def _first_step(step: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def time_mlp_epoch(bench: MLPBenchmark, backend_name: str, rows: int,
-                   repeats: int) -> tuple[float, float]:
-    """``(seconds for rows // batch SGD steps, seconds of the first step)`` of ``bench`` on
-    ``backend_name`` (float32)."""
+def mlp_epoch(bench: MLPBenchmark, name: str, batches: Batches) -> Epoch:
+    """``epoch(limit)`` of row ``name`` (a backend's trainer, or one of :data:`LOOPS`) for
+    ``bench``, from the same initial parameters (xavier, seed 0) and SGD at ``MLP_LR``."""
     spec = _mlp_spec(bench)
-    rng = np.random.default_rng(0)
-    x = rng.random((rows, MNIST_WIDTH), dtype=np.float32)
-    y = rng.integers(0, 10, size=rows)
-    steps = rows // bench.batch
-    batches = [(x[i * bench.batch:(i + 1) * bench.batch], y[i * bench.batch:(i + 1) * bench.batch])
-               for i in range(steps)]
-    backend = registry.get(backend_name)
-    variant = backend.optimizer_variant
-    trainer = backend.trainer(spec, init_params(spec, "xavier", 0),
-                              Optimizer("sgd", lr=0.01, variant=variant))
-    first = _first_step(lambda: trainer.step(*batches[0]))
-    for xb, yb in batches[1:5]:
-        trainer.step(xb, yb)
+    params = {k: v.astype(np.float32) for k, v in init_params(spec, "xavier", 0).items()}
+    if name in LOOPS:
+        depth = range(1, len(bench.layers) + 1)
+        return LOOPS[name][1]([params[f"W{i}"] for i in depth], [params[f"b{i}"] for i in depth],
+                              bench.activations[0], batches, MLP_LR)
+    backend = registry.get(name)
+    trainer = backend.trainer(spec, params,
+                              Optimizer("sgd", lr=MLP_LR, variant=backend.optimizer_variant))
 
-    def epoch() -> None:
-        for xb, yb in batches:
+    def epoch(limit: int | None = None) -> None:
+        for xb, yb in batches[:limit]:
             trainer.step(xb, yb)
 
-    return _best_of(repeats, epoch), first
+    return epoch
 
 
 def run_mlp_benchmarks(
-    backends: list[str], rows: int = MNIST_ROWS, repeats: int = 1,
-    report: Callable[[Timing], None] | None = None,
+    names: list[str], rows: int = MNIST_ROWS, repeats: int = 1,
+    report: Callable[[Timing], None] | None = None, clock: str = "wall",
 ) -> list[Timing]:
-    """Every MLP benchmark on every backend in ``backends``, with ratios to ``numpy``."""
+    """Every MLP benchmark for every row in ``names`` (backends and :data:`LOOPS`), after a
+    warm-up of ``WARMUP_STEPS`` steps, best of ``repeats`` interleaved, with ratios to the
+    reference (``numpy``) and to the floor (``numpy floor``) when they run."""
     timings = []
     for bench in MLP_BENCHMARKS:
-        row = []
-        for name in backends:
-            timing = Timing(bench.name, name, *time_mlp_epoch(bench, name, rows, repeats))
-            row.append(timing)
+        batches = mlp_batches(rows, bench.batch)
+        epochs = {name: mlp_epoch(bench, name, batches) for name in names}
+        first = {name: _first_step(partial(epoch, 1)) for name, epoch in epochs.items()}
+        for epoch in epochs.values():
+            epoch(WARMUP_STEPS)
+        best = best_interleaved({k: partial(e, None) for k, e in epochs.items()}, repeats, clock)
+        for name in names:
+            t = Timing(bench.name, name, best[name], first[name])
+            t.ratio = t.seconds / best["numpy"] if "numpy" in best else float("nan")
+            t.floor_ratio = t.seconds / best[FLOOR] if FLOOR in best else float("nan")
+            timings.append(t)
             if report:
-                report(timing)
-        base = next((t.seconds for t in row if t.backend == "numpy"), None)
-        for t in row:
-            t.ratio = t.seconds / base if base else float("nan")
-        timings.extend(row)
+                report(t)
     return timings
 
 
@@ -231,10 +262,10 @@ def cnn_markdown(timings: list[Timing], peak: float, flops: float) -> str:
 
 
 def markdown_table(timings: list[Timing], rows: int) -> str:
-    """Markdown: benchmark, backend, seconds per epoch, ratio to the reference."""
-    lines = [f"| benchmark ({rows} rows, float32) | backend | seconds / epoch | x reference | "
-             "first step (s) |",
-             "|---|---|---:|---:|---:|"]
-    lines += [f"| {t.benchmark} | {t.backend} | {t.seconds:.3f} | {t.ratio:.2f} | "
-              f"{t.first_step:.3f} |" for t in timings]
+    """Markdown: benchmark, backend or loop, seconds per epoch, ratios to the floor and to the
+    reference, the first step (tracing and compilation included)."""
+    lines = [f"| benchmark ({rows} rows, float32) | backend | seconds / epoch | x floor | "
+             "x reference | first step (s) |", "|---|---|---:|---:|---:|---:|"]
+    lines += [f"| {t.benchmark} | {t.backend} | {t.seconds:.3f} | {t.floor_ratio:.2f} | "
+              f"{t.ratio:.2f} | {t.first_step:.3f} |" for t in timings]
     return "\n".join(lines)

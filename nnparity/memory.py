@@ -2,8 +2,9 @@
 
 :func:`estimate_bytes` takes the largest of three moments of a run, in the spec's dtype: the
 backward pass (parameters, optimiser state, gradients, and the ``working_values`` of the spec's
-family for the batch: activations, deltas, im2col matrices), the optimiser update (old and new
-parameters and state, gradients, one temporary) and evaluation; then adds the data arrays the
+family for the batch: activations, deltas, im2col matrices), the optimiser update (in place:
+parameters, state and gradients, and the temporaries of the largest parameter's update) and
+evaluation; then adds the data arrays the
 command holds and the interpreter with NumPy. Measured within about 10 % of the peak RSS when
 the sized parts dominate (``parity_tests/cli/test_memory.py`` holds it to 30 %).
 
@@ -23,14 +24,23 @@ from pathlib import Path
 import numpy as np
 
 from nnparity.errors import InputError
-from nnparity.reference import MLPSpec
+from nnparity.reference import MLPSpec, Optimizer
 from nnparity.reference.family import Spec, family_of
+from nnparity.reference.optim import OPTIMIZERS, init_state
 
 BASELINE_BYTES = 60 * 2**20
 """Python, NumPy and nnparity imported (measured: about 45 MiB)."""
 
-OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adam": 2}
-"""State tensors per parameter (``v``; ``m`` and ``v``)."""
+def optimizer_slots(name: str) -> int:
+    """State tensors the optimiser ``name`` keeps per parameter (momentum ``v``; Adam ``m``,
+    ``v``), as :func:`nnparity.reference.optim.init_state` makes them."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    return sum(key.endswith(".p") for key in init_state(Optimizer(name), {"p": np.zeros(1)}))
+
+OPTIMIZER_TEMPORARIES = {"sgd": 1, "momentum": 1, "adam": 3}
+"""Temporaries of one parameter's size alive at once in :func:`nnparity.reference.optim.update`
+(``lr g``; ``lr v``; Adam's denominator, ``step m`` and their quotient)."""
 
 EVAL_ROWS = 10000
 """Rows :func:`nnparity.reference.train.predict_all` passes to a model at a time."""
@@ -47,15 +57,14 @@ def param_count(spec: Spec) -> int:
 def estimate_bytes(spec: Spec, batch: int, *, optimizer: str = "sgd", eval_rows: int = 0,
                    data_bytes: int = 0) -> int:
     """Peak bytes of a run of ``spec``: training steps on ``batch`` rows with ``optimizer``
-    (``sgd``, ``momentum``, ``adam``), evaluation of ``eval_rows`` rows (0: none), plus
-    ``data_bytes`` of data the command holds and the interpreter's baseline."""
-    if optimizer not in OPTIMIZER_SLOTS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZER_SLOTS)}")
+    (a name of :data:`nnparity.reference.optim.OPTIMIZERS`), evaluation of ``eval_rows`` rows
+    (0: none), plus ``data_bytes`` of data the command holds and the interpreter's baseline."""
     model = family_of(spec).model
     itemsize = np.dtype(spec.dtype).itemsize
-    count, slots = param_count(spec), OPTIMIZER_SLOTS[optimizer]
+    count, slots = param_count(spec), optimizer_slots(optimizer)
     backward = count * (2 + slots) + model.working_values(spec, batch)
-    update = count * (4 + 2 * slots)
+    largest = max(math.prod(shape) for shape in spec.param_shapes().values())
+    update = count * (2 + slots) + largest * OPTIMIZER_TEMPORARIES[optimizer]
     evaluation = count * (1 + slots) + model.working_values(
         spec, min(eval_rows, EVAL_ROWS), training=False)
     return BASELINE_BYTES + data_bytes + itemsize * max(backward, update, evaluation)

@@ -7,12 +7,16 @@ non-interactive Agg backend; every file is written atomically.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nnparity.atomic import atomic_path
 from nnparity.errors import InputError
 from nnparity.reference.train import History
+
+if TYPE_CHECKING:
+    from nnparity.sweep import Point
 
 
 def _pyplot():
@@ -63,6 +67,27 @@ def plot_misclassified(
     for ax, i in zip(axes.flat, wrong, strict=False):
         ax.imshow(images[i].reshape(images.shape[1], images.shape[2]), cmap="gray")
         ax.set_title(f"{name(int(truth[i]))} -> {name(int(predicted[i]))}", fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_sweep(points: list[Point], rows: list[str], path: Path) -> Path:
+    """Two log-log panels of ``nnparity bench --sweep``: microseconds per step against batch
+    size and against width, one line per row."""
+    from nnparity.sweep import WIDTH_BATCH
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    labels = ("batch size ([784-200-80-10])", f"hidden width W ([784-W-10], batch {WIDTH_BATCH})")
+    for ax, axis, label in zip(axes, ("batch", "width"), labels, strict=True):
+        mine = [p for p in points if p.axis == axis]
+        for row in rows:
+            ax.plot([p.value for p in mine], [p.micros[row] for p in mine], marker="o", label=row)
+        ax.set(xscale="log", yscale="log", xlabel=label, ylabel="microseconds per SGD step")
+        ax.legend()
+    fig.suptitle("One float32 SGD step: time against batch size and width")
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

@@ -40,8 +40,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         dataset="mnist", layers=(256, 10), activations=("prelu", "identity"), loss="ce",
         reduction="mean", init="torch-default", epochs=9, batch=64, lr=0.01, optimizer="sgd",
     ),
-    # The three-framework notes' TensorFlow CNN: 1000 Adam steps at batch 50 there; 5 epochs
-    # here.
+    # The three-framework notes' TensorFlow CNN as they run it: 1000 Adam steps at batch 50
+    # (under one epoch), then the test accuracy.
+    "seed002-cnn-1000": dict(
+        dataset="mnist", model="cnn", conv=(32, 64), kernel=5, layers=(1024, 10),
+        activations=("relu", "identity"), keep_prob=0.5, loss="ce", reduction="mean",
+        init="seed002", dtype="float32", epochs=1, steps=1000, batch=50, lr=1e-4,
+        optimizer="adam",
+    ),
+    # The same net trained longer: 5 epochs.
     "seed002-cnn": dict(
         dataset="mnist", model="cnn", conv=(32, 64), kernel=5, layers=(1024, 10),
         activations=("relu", "identity"), keep_prob=0.5, loss="ce", reduction="mean",
@@ -62,10 +69,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         activations=("relu", "relu", "identity"), loss="ce", reduction="mean",
         weight_decay=1e-3, init="seed003", epochs=10000, batch=120, lr=0.05, optimizer="sgd",
     ),
+    # The NumPy blog reads its PNGs with cv2.imread and never divides by 255: raw pixels.
     "seed003-mnist": dict(
         dataset="mnist", layers=(200, 80, 10), activations=("relu", "relu", "identity"),
         loss="ce", reduction="mean", weight_decay=1e-3, init="seed003", epochs=200, batch=256,
-        lr=1e-3, optimizer="sgd",
+        lr=1e-3, optimizer="sgd", input_scale=1.0,
     ),
     # The Fashion-MNIST report regressed the label with one output (32.15 %); a softmax MLP is the
     # proper set-up.

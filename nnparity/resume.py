@@ -3,8 +3,9 @@
 A checkpoint (``train --checkpoint``) is a weights file (:mod:`nnparity.weights`) whose
 ``meta`` holds ``epoch`` (the last finished one), ``optimizer`` (``{"name", "variant"}``),
 ``backend``, ``first_loss`` (the run's starting loss, for the divergence warning) and the
-run's ``config``. Resuming refuses, with one line naming the file: a checkpoint without an epoch,
-one at or past ``--epochs``, another optimiser or variant or backend than the run's (unless
+run's ``config`` (its ``input_scale`` included: a checkpoint without one counts as 255).
+Resuming refuses, with one line naming the file: another input scale, a checkpoint without an
+epoch, one at or past ``--epochs``, another optimiser or variant or backend than the run's (unless
 ``--reset-optimizer``, which keeps the parameters and starts the optimiser state afresh), and
 optimiser state whose names, shapes or dtypes are not the ones the optimiser keeps.
 """
@@ -56,13 +57,23 @@ def _describe(name: str | None, variant: str | None, backend: str | None) -> str
             f"on backend {backend or '(not recorded)'}")
 
 
+def checkpoint_input_scale(meta: dict[str, Any]) -> float:
+    """The input scale a checkpoint's run used (255 for checkpoints that predate the setting)."""
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    return float(config.get("input_scale", 255.0))
+
+
 def load_checkpoint(path: str, spec: Spec, optimizer: Optimizer, backend: str, epochs: int,
-                    *, reset_optimizer: bool = False) -> Resumed:
+                    *, reset_optimizer: bool = False, input_scale: float = 255.0) -> Resumed:
     """Read ``path`` and check it can continue this run (module docstring); ``InputError``
     naming the file and the problem otherwise."""
     saved = load_weights(path)
     if saved.spec != spec:
         raise InputError(f"{path}: checkpoint spec does not match this run's configuration")
+    scale = checkpoint_input_scale(saved.meta)
+    if scale != input_scale:
+        raise InputError(f"{path}: checkpoint was trained with --input-scale {scale:g}, "
+                         f"this run uses {input_scale:g}")
     epoch = saved.meta.get("epoch")
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise InputError(f"{path}: no epoch recorded (epoch {epoch!r}); not a checkpoint "

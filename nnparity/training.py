@@ -41,6 +41,8 @@ class TrainConfig:
     notes' CNN from the data's image shape: a conv block (``kernel`` x ``kernel``, SAME, relu, 2x2
     max-pool) per entry of ``conv``, then the hidden dense ``layers[:-1]`` (relu), dropout with
     ``keep_prob``, and the output layer ``layers[-1]``; ``init`` is ``seed002`` or ``he`` for it.
+    ``steps`` ends the run after that many optimiser steps (within ``epochs``).
+    ``input_scale`` divides uint8 image pixels (255: ``[0, 1]``; 1: the raw 0-255 values).
     """
 
     dataset: str = "iris"
@@ -54,6 +56,7 @@ class TrainConfig:
     dtype: str = "float64"
     init: str = "seed000-sigmoid"
     epochs: int = 200
+    steps: int | None = None
     batch: int = 4
     lr: float = 0.01
     optimizer: str = "sgd"
@@ -67,6 +70,7 @@ class TrainConfig:
     conv: tuple[int, ...] = (32, 64)
     kernel: int = 5
     keep_prob: float = 0.5
+    input_scale: float = 255.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -114,14 +118,24 @@ def input_width(split: Split) -> int:
     return int(np.prod(split.x_train.shape[1:]))
 
 
-def batch_preparer(split: Split, spec: Spec) -> Callable[[np.ndarray], np.ndarray]:
+def batch_preparer(
+    split: Split, spec: Spec, input_scale: float = 255.0
+) -> Callable[[np.ndarray], np.ndarray]:
     """Per-batch conversion of stored rows to model input ``[N, *spec.input_shape]`` in the
-    spec's dtype: uint8 images are scaled to ``[0, 1]`` (flattened for the MLP, NHWC for the
-    CNN); other data is only cast."""
+    spec's dtype: uint8 images are divided by ``input_scale`` (255: ``[0, 1]``; 1: raw pixels)
+    and flattened for the MLP, NHWC for the CNN; other data is only cast."""
+    if not input_scale > 0:
+        raise InputError(f"--input-scale must be positive, got {input_scale}")
     if split.x_train.dtype != np.uint8:
         return lambda a: a.astype(spec.dtype, copy=False)
-    scale = np.asarray(255, spec.dtype)
-    return lambda a: a.reshape(len(a), *spec.input_shape).astype(spec.dtype) / scale
+    scale = np.asarray(input_scale, spec.dtype)
+
+    def prepare(a: np.ndarray) -> np.ndarray:
+        x = a.reshape(len(a), *spec.input_shape).astype(spec.dtype)
+        x /= scale  # in place: one array per batch, not two
+        return x
+
+    return prepare
 
 
 def image_shape(split: Split) -> tuple[int, int, int]:
@@ -237,19 +251,20 @@ def run_training(
     if config.batch > len(split.x_train):
         raise InputError(f"--batch {config.batch} is larger than the {len(split.x_train)} "
                          f"training rows of {config.dataset}")
+    prepare = batch_preparer(split, spec, config.input_scale)
     backend = registry.get(config.backend)
     optimizer = make_optimizer(config)
     check_memory(run_bytes(config, split, spec), "this training run",
                  "lower --batch, --layers or --n-train", force)
     if resume:
         resumed = load_checkpoint(resume, spec, optimizer, config.backend, config.epochs,
-                                  reset_optimizer=reset_optimizer)
+                                  reset_optimizer=reset_optimizer, input_scale=config.input_scale)
         params, state, start, first = (resumed.params, resumed.state, resumed.epoch,
                                        resumed.first_loss)
     else:
         params, state, start, first = init_params(spec, config.init, config.seed), None, 0, None
     trainer = backend.trainer(spec, params, optimizer, state)
-    steps = len(split.x_train) // config.batch
+    per_epoch = len(split.x_train) // config.batch
     bar: list[Progress] = []
     first_loss: list[float] = [] if first is None else [first]
     same_file = bool(checkpoint and resume and Path(checkpoint).resolve() == Path(resume).resolve())
@@ -259,8 +274,8 @@ def run_training(
 
     def step_started(trainer: Trainer, step: int, x: np.ndarray, y: np.ndarray) -> None:
         if progress:
-            if step % steps == 0:
-                bar[:] = [Progress(steps, f"epoch {step // steps + 1}/{config.epochs}")]
+            if step % per_epoch == 0:
+                bar[:] = [Progress(per_epoch, f"epoch {step // per_epoch + 1}/{config.epochs}")]
             bar[0].update()
         if not first_loss:
             with np.errstate(all="ignore"):
@@ -291,9 +306,9 @@ def run_training(
                                f"(--stop-on-divergence){kept}", done)
 
     history = train(trainer, split.x_train, split.y_train, split.x_test, split.y_test,
-                    epochs=config.epochs, batch=config.batch, seed=config.seed,
-                    sampling=config.sampling, start_epoch=start,
-                    prepare=batch_preparer(split, spec), on_step=step_started,
+                    epochs=config.epochs, steps=config.steps, batch=config.batch,
+                    seed=config.seed, sampling=config.sampling, start_epoch=start,
+                    prepare=prepare, on_step=step_started,
                     on_epoch=epoch_done)
     return TrainResult(spec, trainer.params(), history, split, trainer)
 
@@ -323,7 +338,7 @@ def write_plots(result: TrainResult, config: TrainConfig, folder: Path) -> list[
     written = [plots.plot_curves(result.history, folder / "curves.png", title)]
     split = result.split
     if split.x_test.ndim >= 3 and len(split.x_test):
-        prepare = batch_preparer(split, result.spec)
+        prepare = batch_preparer(split, result.spec, config.input_scale)
         output = predict_all(result.trainer, split.x_test, prepare)
         path = plots.plot_misclassified(split.x_test, split.y_test, output.argmax(axis=1),
                                         split.classes, folder / "misclassified.png")

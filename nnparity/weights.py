@@ -128,12 +128,12 @@ def load_weights(path: str | os.PathLike[str]) -> WeightsFile:
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     with open(path, "rb") as handle:
         if handle.read(4) != b"PK\x03\x04":
-            raise ValueError(f"{path}: not an .npz weights file (no zip header)")
+            raise ValueError(f"{path}: not an .npz file (no zip header)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {key: _read(archive, key, path) for key in archive.files}
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable .npz weights file ({exc})") from None
+        raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
 
 
 def _read(archive: Any, key: str, path: Path) -> np.ndarray:

@@ -246,9 +246,12 @@ def gradients(
     y: np.ndarray,
     *,
     dropout_mask: np.ndarray | None = None,
+    checked: bool = False,
 ) -> Gradients:
-    """Forward then backward: loss, ``dL/dparam`` for every parameter, ``dL/dz`` per layer."""
-    check_params(spec, params)
+    """Forward then backward: loss, ``dL/dparam`` for every parameter, ``dL/dz`` per layer.
+    ``checked``: the caller has checked ``params`` against the spec (a trainer does, once)."""
+    if not checked:
+        check_params(spec, params)
     x = spec.as_input(x)
     mask = _as_mask(spec, dropout_mask, x.shape[0])
     trace, cache = _forward(spec, params, x, mask)

@@ -36,6 +36,14 @@ def softmax(o: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def log_softmax_and_softmax(o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`log_softmax` and :func:`softmax` of ``o [N, K]`` from one shift and one ``exp``."""
+    shifted = o - o.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    total = e.sum(axis=1, keepdims=True)
+    return shifted - np.log(total), e / total
+
+
 def as_targets(loss: str, y: np.ndarray, n: int, k: int, dtype: np.dtype) -> np.ndarray:
     """Targets ``[n, k]`` of ``dtype`` from class indices ``[n]`` or a dense ``[n, k]`` array.
 
@@ -69,8 +77,9 @@ def loss_and_grad(
         diff = o - t
         value, grad = 0.5 * np.sum(diff * diff), diff
     elif loss == "ce":
-        value = -np.sum(t * log_softmax(o))
-        grad = softmax(o) - t
+        log_p, p = log_softmax_and_softmax(o)
+        value = -np.sum(t * log_p)
+        grad = p - t
     elif loss == "mse":
         diff = o - t
         value, grad = np.sum(diff * diff), 2 * diff

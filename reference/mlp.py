@@ -49,9 +49,8 @@ def _no_dropout(mask: np.ndarray | None) -> None:
 
 def _param(spec: MLPSpec, params: dict[str, np.ndarray], name: str) -> np.ndarray | None:
     """``params[name]`` in the spec's dtype, or None for a bias the spec does not have."""
-    if name not in params and not spec.bias:
-        return None
-    return params[name].astype(spec.dtype, copy=False)
+    p = params.get(name)
+    return p if p is None or p.dtype == spec.dtype else p.astype(spec.dtype)
 
 
 def forward(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, *,
@@ -88,6 +87,8 @@ def backward(
         if spec.activations[i - 1] == "prelu":
             grads[f"a{i}"] = prelu_slope_grad(z, upstream, shapes[f"a{i}"])
             delta = upstream * prelu_grad(z, params[f"a{i}"])
+        elif spec.activations[i - 1] == "identity":
+            delta = upstream  # f' = 1
         else:
             delta = upstream * get_activation(spec.activations[i - 1]).df(z, trace.h[name])
         deltas[name] = delta
@@ -105,11 +106,13 @@ def backward(
 
 def gradients(
     spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, *,
-    dropout_mask: np.ndarray | None = None,
+    dropout_mask: np.ndarray | None = None, checked: bool = False,
 ) -> Gradients:
-    """Forward then backward: loss, ``dL/dparam`` for every parameter, ``dL/dz`` per layer."""
+    """Forward then backward: loss, ``dL/dparam`` for every parameter, ``dL/dz`` per layer.
+    ``checked``: the caller has checked ``params`` against the spec (a trainer does, once)."""
     _no_dropout(dropout_mask)
-    check_params(spec, params)
+    if not checked:
+        check_params(spec, params)
     return backward(spec, params, x, forward(spec, params, x), y)
 
 

@@ -1,4 +1,5 @@
-"""Optimisers as pure functions of (params, grads, state) -> (params, state).
+"""Optimisers: :func:`update` (in place) and :func:`step` (pure: (params, grads, state) ->
+(params, state)).
 
 Where the frameworks differ, each formulation is a named variant, so every framework's step can be
 reproduced exactly (``g`` is the gradient, ``t`` the 1-based step count):
@@ -106,25 +107,40 @@ def init_state(opt: Optimizer, params: Params) -> State:
 
 
 def step(opt: Optimizer, params: Params, grads: Params, state: State) -> tuple[Params, State]:
-    """One update; returns new dicts and leaves the inputs untouched."""
+    """One update; returns new dicts and leaves the inputs untouched (:func:`update` on
+    copies)."""
+    new_params = {k: np.array(p, dtype=np.result_type(p, grads[k])) for k, p in params.items()}
+    new_state = {k: np.array(v) for k, v in state.items()}
+    update(opt, new_params, grads, new_state)
+    return new_params, new_state
+
+
+def update(opt: Optimizer, params: Params, grads: Params, state: State) -> None:
+    """One update in place: the arrays of ``params`` and ``state`` are overwritten (``t`` is
+    replaced). Every formula is evaluated in the order written in the module docstring, so the
+    result is the same to the bit as computing new arrays."""
     if opt.l2:
         grads = {k: g + opt.l2 * params[k] for k, g in grads.items()}
     if opt.name == "sgd":
         lr = opt.lr if opt.variant == "torch" else _float32(opt.lr)
-        return {k: p - lr * grads[k] for k, p in params.items()}, dict(state)
-    if opt.name == "momentum":
-        return _momentum(opt, params, grads, state)
-    if opt.name == "adamw":
-        params = _decoupled_decay(opt, params)
-    return _adam(opt, params, grads, state)
+        for k, p in params.items():
+            p -= lr * grads[k]
+    elif opt.name == "momentum":
+        _momentum(opt, params, grads, state)
+    else:
+        if opt.name == "adamw":
+            _decoupled_decay(opt, params)
+        _adam(opt, params, grads, state)
 
 
-def _decoupled_decay(opt: Optimizer, params: Params) -> Params:
-    """AdamW's decay of every parameter before its Adam step (module docstring)."""
-    if opt.variant == "torch":
-        return {k: p * (1 - opt.lr * opt.decay) for k, p in params.items()}
+def _decoupled_decay(opt: Optimizer, params: Params) -> None:
+    """AdamW's decay of every parameter before its Adam step (module docstring), in place."""
     lr, decay = _float32(opt.lr), _float32(opt.decay)
-    return {k: p - p * decay * lr for k, p in params.items()}
+    for p in params.values():
+        if opt.variant == "torch":
+            p *= 1 - opt.lr * opt.decay
+        else:
+            p -= p * decay * lr
 
 
 def _float32(value: float) -> float:
@@ -132,38 +148,36 @@ def _float32(value: float) -> float:
     return float(np.float32(value))
 
 
-def _momentum(opt: Optimizer, params: Params, grads: Params, state: State) -> tuple[Params, State]:
-    new_params, new_state = {}, {}
+def _momentum(opt: Optimizer, params: Params, grads: Params, state: State) -> None:
     mu_keras, lr_keras = _float32(opt.momentum), _float32(opt.lr)
     for k, p in params.items():
         v = state[f"v.{k}"]
         if opt.variant == "torch":
-            v = opt.momentum * v + grads[k]
-            new_params[k] = p - opt.lr * v
+            v *= opt.momentum  # v <- mu v + g
+            v += grads[k]
+            p -= opt.lr * v
         else:
-            v = mu_keras * v - lr_keras * grads[k]
-            new_params[k] = p + v
-        new_state[f"v.{k}"] = v
-    return new_params, new_state
+            v *= mu_keras  # v <- mu' v - lr' g
+            v -= lr_keras * grads[k]
+            p += v
 
 
-def _adam(opt: Optimizer, params: Params, grads: Params, state: State) -> tuple[Params, State]:
+def _adam(opt: Optimizer, params: Params, grads: Params, state: State) -> None:
     t = int(state["t"]) + 1
     b1, b2 = opt.beta1, opt.beta2
-    new_params, new_state = {}, {"t": np.array(t)}
+    state["t"] = np.array(t)
     for k, p in params.items():
         g, m, v = grads[k], state[f"m.{k}"], state[f"v.{k}"]
         if opt.variant == "torch":
-            m = m + (1 - b1) * (g - m)
-            v = v * b2 + (1 - b2) * g * g
+            m += (1 - b1) * (g - m)
+            v *= b2  # v <- b2 v + (1 - b2) g^2
+            v += (1 - b2) * g * g
             step_size = opt.lr / (1 - b1**t)
             denom = np.sqrt(v) / math.sqrt(1 - b2**t) + opt.eps
-            new_params[k] = p - step_size * m / denom
+            p -= step_size * m / denom
         else:
-            m = m + (g - m) * (1 - b1)
-            v = v + (g * g - v) * (1 - b2)
+            m += (g - m) * (1 - b1)
+            v += (g * g - v) * (1 - b2)
             b1_keras, b2_keras = _float32(b1), _float32(b2)
             alpha = _float32(opt.lr) * math.sqrt(1 - b2_keras**t) / (1 - b1_keras**t)
-            new_params[k] = p - m * alpha / (np.sqrt(v) + opt.eps)
-        new_state[f"m.{k}"], new_state[f"v.{k}"] = m, v
-    return new_params, new_state
+            p -= m * alpha / (np.sqrt(v) + opt.eps)

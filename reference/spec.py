@@ -8,6 +8,7 @@ names are ``layer1, layer2, ...``. Canonical shapes (the BP lecture): ``W_l [D_{
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -64,9 +65,9 @@ class MLPSpec(SpecSerial):
         """Number of layers."""
         return len(self.layers)
 
-    @property
+    @cached_property
     def layer_names(self) -> list[str]:
-        """``['layer1', ..., 'layerL']``."""
+        """``['layer1', ..., 'layerL']`` (computed once: every training step asks)."""
         return [f"layer{i}" for i in range(1, self.depth + 1)]
 
     @property
@@ -81,6 +82,11 @@ class MLPSpec(SpecSerial):
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Canonical name -> shape, in order ``W1, b1, [a1,] W2, ...`` (``a`` = prelu slope)."""
+        return dict(self._param_shapes)
+
+    @cached_property
+    def _param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """:meth:`param_shapes`, computed once (every training step asks)."""
         shapes: dict[str, tuple[int, ...]] = {}
         for i in range(1, self.depth + 1):
             shapes[f"W{i}"] = (self.widths[i - 1], self.widths[i])

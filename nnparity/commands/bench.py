@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 from nnparity.atomic import atomic_path
 from nnparity.backends import registry
+from nnparity.backends.determinism import apply_determinism
 from nnparity.bench import (
+    CLOCKS,
+    FLOOR,
     MNIST_ROWS,
     Timing,
     cnn_markdown,
@@ -19,22 +23,36 @@ from nnparity.bench import (
     run_cnn_benchmarks,
     run_mlp_benchmarks,
 )
+from nnparity.bench_loops import LOOPS, available_loops
 from nnparity.datasets.sources import DatasetMissing
 from nnparity.errors import InputError
 from nnparity.memory import check_memory
 from nnparity.outputs import output_file
+from nnparity.sweep import SWEEP_ROWS, Point, run_sweep, sweep_markdown
 
 HELP = "benchmark backends against the NumPy reference (ratios, one run)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backends", help="comma-separated (default: every installed backend)")
+    parser.add_argument("--backends",
+                        help="comma-separated backends and, for mlp, loops (numpy floor, torch "
+                        "plain, keras tape, jax jit); default: every installed one")
     parser.add_argument("--rows", type=int, default=MNIST_ROWS,
                         help=f"synthetic training rows per epoch (default {MNIST_ROWS})")
     parser.add_argument("--repeats", type=int, default=1, help="best of N runs (default 1)")
     parser.add_argument("--model", choices=list(BENCHMARKS), default="mlp",
                         help="mlp: one epoch per backend, ratio to numpy (default); "
                         "cnn: one seed-002 step per backend, ratio to torch")
+    parser.add_argument("--threads", type=int,
+                        help="framework threads (default $NNPARITY_THREADS or 1); NumPy's BLAS "
+                        "threads follow OPENBLAS_NUM_THREADS")
+    parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
+                        help="wall (default) or cpu: the process's CPU time, robust on a loaded "
+                        "machine (every row runs one thread)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="step time against batch size (1-1024) and width (30-4096) for the "
+                        "floor, the reference and plain torch, instead of the epoch table")
+    parser.add_argument("--plot", metavar="FILE", help="--sweep: also draw it (PNG)")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     parser.add_argument("--force", action="store_true",
                         help="run even when the memory estimate exceeds what is available")
@@ -55,11 +73,28 @@ def memory_line() -> str:
             f"uint8 images converted per batch): {mib:.0f} MiB.")
 
 
+def sweep_table(args: argparse.Namespace) -> str:
+    """Both sweeps, as a table (and a plot with ``--plot``)."""
+    rows = [r for r in SWEEP_ROWS if r in [FLOOR, *registry.available(), *available_loops()]]
+
+    def show(p: Point) -> None:
+        cells = "  ".join(f"{r} {p.micros[r]:9.0f}" for r in rows)
+        print(f"{p.axis} {p.value:<5} {cells} us/step", flush=True)
+
+    points = run_sweep(rows, args.repeats, report=show, clock=args.clock)
+    if args.plot:
+        from nnparity.plots import plot_sweep
+
+        print(f"wrote {plot_sweep(points, rows, Path(args.plot))}")
+    return sweep_markdown(points, rows)
+
+
 def mlp_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing], None]) -> str:
     """One MNIST-sized epoch per backend, ratios to numpy, and the reference's peak RSS."""
     check_memory(mlp_bench_bytes(args.rows), f"bench --rows {args.rows}", "lower --rows",
                  args.force)
-    timings = run_mlp_benchmarks(names, rows=args.rows, repeats=args.repeats, report=show)
+    timings = run_mlp_benchmarks(names, rows=args.rows, repeats=args.repeats, report=show,
+                                 clock=args.clock)
     return markdown_table(timings, args.rows) + memory_line()
 
 
@@ -70,20 +105,28 @@ def cnn_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing
 
 
 BENCHMARKS = {"mlp": mlp_table, "cnn": cnn_table}
+WITH_LOOPS = {"mlp": True, "cnn": False}  # the floor and plain loops exist for the MLP table
 
 
 def run(args: argparse.Namespace) -> int:
-    names = args.backends.split(",") if args.backends else registry.available()
-    unknown = [n for n in names if n not in registry.NAMES]
+    loops = available_loops() if WITH_LOOPS[args.model] else []
+    names = args.backends.split(",") if args.backends else [*loops[:1], *registry.available(),
+                                                            *loops[1:]]
+    known = [*registry.NAMES, *(LOOPS if WITH_LOOPS[args.model] else [])]
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise InputError(f"unknown backend{'s' if len(unknown) > 1 else ''} "
-                         f"{', '.join(map(repr, unknown))}; known: {', '.join(registry.NAMES)}")
+                         f"{', '.join(map(repr, unknown))}; known: {', '.join(known)}")
     if "numpy" not in names:
         raise InputError("--backends must include numpy: ratios are to the reference")
     for name in names:
-        registry.get(name)
-    if args.rows <= 0 or args.repeats <= 0:
-        raise InputError("--rows and --repeats must be positive")
+        if name not in LOOPS:
+            registry.get(name)
+        elif name not in loops:
+            raise InputError(f"{name!r} needs {LOOPS[name][0]}, which is not installed")
+    if args.rows <= 0 or args.repeats <= 0 or (args.threads is not None and args.threads <= 0):
+        raise InputError("--rows, --repeats and --threads must be positive")
+    apply_determinism(threads=args.threads)
     if args.markdown:
         output_file(args.markdown)
 
@@ -92,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
               f"{t.first_step:.3f} s)", flush=True)
 
     print(machine_line())
-    table = BENCHMARKS[args.model](names, args, show)
+    table = sweep_table(args) if args.sweep else BENCHMARKS[args.model](names, args, show)
     print()
     print(table)
     if args.markdown:

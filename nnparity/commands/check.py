@@ -113,14 +113,16 @@ def _run_models(args: argparse.Namespace) -> tuple[list[report.CaseResult], floa
     from nnparity.models.port import port
 
     started = time.perf_counter()
-    results, models = [], []
+    results, models, loaded = [], [], []
     for target in args.model_file:
         source = load(target, _shape(args.input_shape))
         models.append(model_check.adapt(source, args.dtype, weights, args.device))
+        loaded.append(models[-1].params())  # before the check trains it
         pin_torch_precision(args.allow_tf32)
         results.append(model_check.check(models[-1], source.label, seed=args.seed))
-    for target, model in zip(args.model_file[1:], models[1:], strict=True):
-        results.append(port(models[0], model, (args.model_file[0], target), seed=args.seed))
+    for target, model, own in zip(args.model_file[1:], models[1:], loaded[1:], strict=True):
+        results.append(port(models[0], model, (args.model_file[0], target), seed=args.seed,
+                            own=(loaded[0], own)))
     return results, time.perf_counter() - started
 
 

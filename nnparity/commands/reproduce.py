@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
     parser.add_argument("--backend", default="numpy",
                         help=f"one of {', '.join(registry.NAMES)} (default numpy)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="seeds trained at once, in worker processes (default 1)")
     parser.add_argument("-k", dest="pattern", help="only rows whose preset matches this regex")
     parser.add_argument("--data-dir", metavar="DIR", type=folder,
                         help="folder holding the IDX files")
@@ -29,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seeds <= 0:
-        raise InputError("--seeds must be positive")
+    if args.seeds <= 0 or args.jobs <= 0:
+        raise InputError("--seeds and --jobs must be positive")
     if args.markdown:
         output_file(args.markdown)
     try:
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{o.row.preset:<26} reported {o.row.reported:<16} ours {o.summary}", flush=True)
 
     outcomes = reproduce(rows, backend=args.backend, seeds=args.seeds, quick=args.quick,
-                         data_dir=args.data_dir, on_done=done)
+                         data_dir=args.data_dir, on_done=done, jobs=args.jobs)
     table = markdown_table(outcomes, args.quick)
     print()
     print(table)

@@ -55,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(conv blocks, then --layers)")
     parser.add_argument("--conv", type=_ints, help="CNN: filters per conv block, e.g. 32,64")
     parser.add_argument("--kernel", type=int, help="CNN: kernel size (default 5)")
+    parser.add_argument("--input-scale", type=float, metavar="D",
+                        help="image pixels are divided by D (default 255: [0, 1]; 1: raw 0-255)")
     parser.add_argument("--keep-prob", type=probability, help="CNN: dropout keep probability")
     parser.add_argument("--loss", choices=["l2", "ce", "bce", "mse"])
     parser.add_argument("--reduction", choices=["sum", "mean"])
@@ -63,6 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=["float64", "float32"])
     parser.add_argument("--init", choices=sorted(SCHEMES))
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--steps", type=int,
+                        help="stop after this many optimiser steps (within --epochs)")
     parser.add_argument("--batch", type=int)
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw"])
@@ -109,7 +113,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         if value is not None:
             data[name] = value
     config = TrainConfig.from_dict(data)
-    for name in ("epochs", "batch", "every", "n_train"):
+    for name in ("epochs", "steps", "batch", "every", "n_train"):
         value = getattr(config, name, None) if name != "every" else args.every
         if value is not None and value <= 0:
             raise InputError(f"--{name.replace('_', '-')} must be positive, got {value}")
@@ -171,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
         from nnparity.weights import save_weights
 
         save_weights(args.save, result.spec, result.params,
-                     meta={"epochs": config.epochs, "dataset": config.dataset})
+                     meta={"epochs": config.epochs, "dataset": config.dataset,
+                           "config": {"input_scale": config.input_scale}})
     if args.plot:
         for path in write_plots(result, config, make_output_folder(args.plot)):
             print(f"wrote {path}")

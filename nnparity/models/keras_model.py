@@ -121,19 +121,21 @@ def _steps(layer: Any, names: dict[str, str]) -> list[Step]:
     return [(described, call, layer)]
 
 
-def _loss(source: ModelSource) -> tuple[str, str, Callable[[Any, Any], Any], bool]:
-    """``(reference loss, reduction, loss(targets, output), sparse labels?)``."""
+def _loss(source: ModelSource, dtype: str) -> tuple[str, str, Callable[[Any, Any], Any], bool]:
+    """``(reference loss, reduction, loss(targets, output), sparse labels?)``; a loss given by
+    name computes in the model's ``dtype``."""
     loss, losses = source.loss, keras.losses
     if isinstance(loss, str):
         reduction = {"mean": "sum_over_batch_size", "sum": "sum"}[source.reduction]
+        kw = {"reduction": reduction, "dtype": dtype}
         if loss == "l2":
             def l2(t: Any, o: Any) -> Any:
                 value = 0.5 * tf.reduce_sum(tf.square(o - t))
                 return value / o.shape[0] if source.reduction == "mean" else value
             return "l2", source.reduction, l2, False
-        made = {"ce": lambda: losses.SparseCategoricalCrossentropy(True, reduction=reduction),
-                "bce": lambda: losses.BinaryCrossentropy(True, reduction=reduction),
-                "mse": lambda: losses.MeanSquaredError(reduction=reduction)}[loss]()
+        made = {"ce": lambda: losses.SparseCategoricalCrossentropy(True, **kw),
+                "bce": lambda: losses.BinaryCrossentropy(True, **kw),
+                "mse": lambda: losses.MeanSquaredError(**kw)}[loss]()
         return loss, source.reduction, made, loss == "ce"
     reduction = REDUCTIONS.get(getattr(loss, "reduction", None))
     kwargs = getattr(loss, "_fn_kwargs", {})
@@ -199,7 +201,7 @@ class KerasUserModel:
         if self.dtype not in ("float64", "float32"):
             raise InputError(f"{source.label}: variables of dtype {self.dtype}; the reference has "
                              "float64 and float32")
-        self.loss_name, reduction, self.loss_fn, self.sparse = _loss(source)
+        self.loss_name, reduction, self.loss_fn, self.sparse = _loss(source, self.dtype)
         self.loss_dtype = str(getattr(self.loss_fn, "dtype", None) or self.dtype)
         self.structure: Structure = build([s[0] for s in self.steps], tuple(shape),
                                           self.loss_name, reduction, self.dtype)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from nnparity.atomic import atomic_path, write_text
 from nnparity.backends.compare import Tensors
 from nnparity.errors import InputError
 from nnparity.reference.spec import MLPSpec
-from nnparity.weights import read_safetensors, write_safetensors
+from nnparity.weights import read_arrays, read_safetensors, write_safetensors
 
 from .layout import from_user, step_label, targets
 from .problem import Problem, make_problem, reference_tensors
@@ -131,17 +132,29 @@ def load_vector(folder: Path, name: str) -> Vector:
     if not path.is_file():
         known = sorted(p.stem for p in folder.glob("*.npz"))
         raise InputError(f"{folder}: no vector named {name!r} (have: {', '.join(known) or 'none'})")
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {k: archive[k] for k in archive.files}
-    spec = MLPSpec.from_json(str(arrays.pop("spec")))
-    meta = json.loads(str(arrays.pop("meta")))
-    params = {k: arrays[k] for k in spec.param_shapes()}
-    y = arrays["labels"] if spec.loss == "ce" else arrays["y"]
-    problem = Problem(spec, params, arrays["x"], y, float(meta["lr"]))
-    expected: Tensors = {}
-    for key in reference_tensors(problem):
-        expected[key] = arrays[vector_name(key)]
+    arrays = _arrays(path)
+    try:
+        spec = MLPSpec.from_json(str(arrays.pop("spec")))
+        meta = json.loads(str(arrays.pop("meta")))
+        params = {k: arrays[k] for k in spec.param_shapes()}
+        y = arrays["labels"] if spec.loss == "ce" else arrays["y"]
+        problem = Problem(spec, params, arrays["x"], y, float(meta["lr"]))
+        expected = {key: arrays[vector_name(key)] for key in reference_tensors(problem)}
+    except KeyError as exc:
+        raise InputError(f"{path}: not a vector file (no entry {exc}); export the vectors "
+                         "again with `nnparity vectors export`") from None
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{path}: damaged vector file ({exc})") from None
     return Vector(name, problem, expected)
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` or ``.safetensors`` file, as an :class:`InputError` naming the
+    file when it cannot be read."""
+    try:
+        return read_arrays(path)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def read_results(path: Path) -> tuple[dict[str, dict[str, np.ndarray]], str]:
@@ -151,8 +164,7 @@ def read_results(path: Path) -> tuple[dict[str, dict[str, np.ndarray]], str]:
         raise InputError(f"{path}: no such results file")
     if path.suffix in (".npz", ".safetensors"):
         if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                entries = {k: archive[k] for k in archive.files}
+            entries = _arrays(path)
         else:
             try:
                 entries, header = read_safetensors(path)
@@ -175,6 +187,10 @@ def read_results(path: Path) -> tuple[dict[str, dict[str, np.ndarray]], str]:
             raise InputError(f"{path}: expected an object with a 'vectors' object (see the "
                              "README written by `nnparity vectors export`)")
         layout, vectors = data.get("layout", "row"), data["vectors"]
+        for vector, tensors in vectors.items():
+            if not isinstance(tensors, dict):
+                raise InputError(f"{path}: vectors/{vector} must be an object of tensors "
+                                 f"({{\"dW1\": ...}}), got {type(tensors).__name__}")
     if layout not in ("row", "column"):
         raise InputError(f"{path}: layout must be 'row' or 'column', got {layout!r}")
     return {v: {k: _array(path, v, k, t) for k, t in tensors.items()}
@@ -186,10 +202,21 @@ def _array(path: Path, vector: str, name: str, value: Any) -> np.ndarray:
         if set(value) != {"shape", "data"}:
             raise InputError(f"{path}: {vector}/{name} must be {{\"shape\", \"data\"}}, a "
                              "nested list or a number")
+        shape = value["shape"]
+        if not (isinstance(shape, list)
+                and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                        for n in shape)):
+            raise InputError(f"{path}: {vector}/{name}: shape must be a list of non-negative "
+                             f"integers, got {shape!r}")
         try:
-            return np.asarray(value["data"], dtype=np.float64).reshape(value["shape"])
+            data = np.asarray(value["data"], dtype=np.float64).reshape(-1)
         except (ValueError, TypeError) as exc:
-            raise InputError(f"{path}: {vector}/{name}: {exc}") from None
+            raise InputError(f"{path}: {vector}/{name}: data is not a flat list of numbers "
+                             f"({exc})") from None
+        if data.size != math.prod(shape):
+            raise InputError(f"{path}: {vector}/{name}: shape {shape} needs "
+                             f"{math.prod(shape)} numbers, data has {data.size}")
+        return data.reshape(shape)
     try:
         return np.asarray(value, dtype=np.float64)
     except (ValueError, TypeError) as exc:

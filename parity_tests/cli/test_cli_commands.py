@@ -2,9 +2,13 @@
 
 import pytest
 
+from nnparity.bench import MLP_BENCHMARKS, mlp_batches, mlp_epoch
+from nnparity.bench_loops import LOOPS, available_loops
 from nnparity.cli import main
+from nnparity.plots import plot_sweep
 from nnparity.presets import PRESETS
-from nnparity.reproduce import ROWS
+from nnparity.reproduce import ROWS, Outcome
+from nnparity.sweep import run_sweep, sweep_markdown
 
 
 def test_bench_mlp_on_numpy_prints_a_ratio_table(tmp_path, capsys, monkeypatch):
@@ -15,6 +19,28 @@ def test_bench_mlp_on_numpy_prints_a_ratio_table(tmp_path, capsys, monkeypatch):
     assert "| seed000 MNIST [784-30-20-10], batch 20 | numpy |" in out
     assert "| 1.00 |" in table.read_text()
     assert "first step (s)" in table.read_text()
+
+
+def test_bench_shows_the_floor_and_ratios_to_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("nnparity.commands.bench.memory_line", lambda: "")
+    table = tmp_path / "bench.md"
+    argv = ["bench", "--rows", "600", "--backends", "numpy floor,numpy", "--markdown", str(table)]
+    assert main(argv) == 0
+    text = table.read_text()
+    assert "| x floor | x reference |" in text
+    assert "| ThreeNet [784-200-80-10], batch 256 | numpy floor |" in text
+    floor_row = next(line for line in text.splitlines() if "| numpy floor |" in line)
+    assert "| 1.00 |" in floor_row
+
+
+@pytest.mark.parametrize("loop", list(LOOPS))
+def test_every_plain_loop_trains_the_benchmark_net(loop):
+    if loop not in available_loops():
+        pytest.skip(f"{LOOPS[loop][0]} is not installed")
+    bench = MLP_BENCHMARKS[0]
+    epoch = mlp_epoch(bench, loop, mlp_batches(100, bench.batch))
+    epoch(2)
+    epoch(None)
 
 
 @pytest.mark.parametrize(
@@ -54,3 +80,38 @@ def test_train_cnn_on_a_slice_of_mnist(need_dataset, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "epoch     1/1" in out
     assert (tmp_path / "curves.png").exists() and (tmp_path / "misclassified.png").exists()
+
+
+def test_reproduce_jobs_give_the_same_table(tmp_path, capsys):
+    tables = []
+    for jobs in ("1", "2"):
+        path = tmp_path / f"jobs{jobs}.md"
+        argv = ["reproduce", "-k", "^seed000-iris$", "--seeds", "2", "--jobs", jobs,
+                "--markdown", str(path)]
+        assert main(argv) == 0
+        tables.append(path.read_text().split(" | numpy |")[0])
+    assert tables[0] == tables[1] and "2 seeds" in tables[0]
+    assert "seed000-iris" in capsys.readouterr().out
+
+
+def test_cnn_rows_show_the_batch_accuracy_trajectory():
+    row = next(r for r in ROWS if r.preset == "seed002-cnn-1000")
+    assert row.probes == tuple(range(0, 1000, 100))
+    assert PRESETS[row.preset]["steps"] == 1000 and PRESETS[row.preset]["batch"] == 50
+    outcome = Outcome(row, "numpy", accuracies=[98.5], probes=[[6.0, 80.0, 90.4] + [98.0] * 7])
+    assert outcome.summary == ("98.50 %; batch accuracy at steps 0-900: "
+                               "6, 80, 90, 98, 98, 98, 98, 98, 98, 98 %")
+    five = Outcome(ROWS[-2], "numpy", accuracies=[99.0], probes=[[96.0]], first_epoch=[97.0])
+    assert five.summary == "99.00 %; batch accuracy at step 700: 96 %; after epoch 1: 97.00 %"
+
+
+def test_sweep_times_every_point_for_every_row(monkeypatch, tmp_path):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib (pip install nnparity[plot])")
+    monkeypatch.setattr("nnparity.sweep.SWEEP_BATCHES", (1, 8))
+    monkeypatch.setattr("nnparity.sweep.SWEEP_WIDTHS", (30,))
+    rows = ["numpy floor", "numpy"]
+    points = run_sweep(rows, repeats=1, steps=2, clock="cpu")
+    assert [(p.axis, p.value) for p in points] == [("batch", 1), ("batch", 8), ("width", 30)]
+    table = sweep_markdown(points, rows)
+    assert "| width 30, [784-30-10], batch 64 |" in table and "reference / numpy floor" in table
+    assert plot_sweep(points, rows, tmp_path / "sweep.png").stat().st_size > 0

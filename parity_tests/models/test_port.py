@@ -3,6 +3,7 @@ layout, the optimisers' designed drift stated instead of failed."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from nnparity.cli import main
@@ -55,3 +56,49 @@ def test_the_seed002_cnn_in_keras_and_its_torch_port(example, capsys):
     out = capsys.readouterr().out
     assert "3 passed, 0 failed" in out
     assert "adam differs by design (keras's vs torch's formulation)" in out
+
+
+KERAS_CNN = """
+import keras
+def model():
+    keras.utils.set_random_seed(7)
+    L = keras.layers
+    return keras.Sequential([keras.Input((6, 6, 2), dtype="float64"),
+                             L.Conv2D(3, 3, padding="same", activation="relu", dtype="float64"),
+                             L.MaxPooling2D(2, dtype="float64"), L.Flatten(dtype="float64"),
+                             L.Dense(4, dtype="float64")])
+"""
+
+TORCH_PORT = """
+import numpy as np
+import torch
+from torch import nn
+def model():
+    w = np.load({weights!r})
+    net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                        nn.Linear(27, 4)).double()
+    state = {{"0.weight": w["conv"].transpose(3, 2, 0, 1), "0.bias": w["conv_b"],
+             "4.weight": w["fc"].T{permute}, "4.bias": w["fc_b"]}}
+    net.load_state_dict({{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}})
+    return {{"model": net, "input_shape": (6, 6, 2)}}
+"""
+
+
+@pytest.mark.parametrize("permute", [False, True])
+def test_weights_converted_without_the_flatten_permutation_are_named(tmp_path, permute):
+    """A torch port whose weights were converted from the Keras model's by hand: kernels
+    transposed, the first dense layer's rows left in NHWC order (the classic bug) or permuted."""
+    (tmp_path / "k.py").write_text(KERAS_CNN)
+    keras_model = check.adapt(load(f"{tmp_path / 'k.py'}:model"))
+    conv, conv_b, fc, fc_b = (v.numpy() for v in keras_model.model.weights)
+    np.savez(tmp_path / "w.npz", conv=conv, conv_b=conv_b, fc=fc, fc_b=fc_b)
+    rows = "[:, np.arange(27).reshape(3, 3, 3).transpose(2, 0, 1).reshape(-1)]" if permute else ""
+    (tmp_path / "t.py").write_text(TORCH_PORT.format(weights=str(tmp_path / "w.npz"),
+                                                     permute=rows))
+    torch_model = check.adapt(load(f"{tmp_path / 't.py'}:model"))
+    result = port(keras_model, torch_model, ("keras", "torch"))
+    assert result.passed, result.divergence  # the transfer itself goes through the canonical layout
+    flagged = [n for n in result.notes if n.startswith("flatten order")]
+    assert bool(flagged) != permute
+    if flagged:
+        assert "the rows of fc1.W are in the other flatten order" in flagged[0]

@@ -199,6 +199,17 @@ def test_weights_file_is_loaded_into_the_model_first(tmp_path, check_file, examp
                  "--weights", str(tmp_path / "bad.npz")]) == 2
 
 
+def test_cli_junit_names_the_model_file_case_and_its_divergence(tmp_path, example):
+    import xml.etree.ElementTree as ET
+
+    out = tmp_path / "r.xml"
+    target = example("torch_double_softmax.py:model")
+    assert main(["check", "--model-file", target, "--junit", str(out)]) == 1
+    case = ET.parse(out).getroot().find(".//testcase")
+    assert target in case.get("name") + case.get("classname", "")
+    assert "softmax applied before a cross-entropy" in case.find("failure").get("message")
+
+
 def test_cli_reports_json_with_the_diagnosis(tmp_path, capsys, example):
     out = tmp_path / "r.json"
     code = main(["check", "--model-file", example("torch_custom_sigmoid.py:faulty"),

@@ -61,3 +61,11 @@ def test_resume_from_checkpoint_continues_exactly(tmp_path, suffix):
     assert [r.epoch for r in resumed.history.epochs] == [4, 5, 6]
     for k in full.params:
         np.testing.assert_array_equal(full.params[k], resumed.params[k])
+
+
+def test_steps_stop_the_run_inside_an_epoch():
+    seen = []
+    config = TrainConfig.from_dict({**preset("seed000-iris"), "epochs": 5, "steps": 60})
+    result = run_training(config, on_step=lambda trainer, step, x, y: seen.append(step))
+    assert seen == list(range(60))  # 25 steps an epoch: two epochs and 10 steps of the third
+    assert [r.epoch for r in result.history.epochs] == [1, 2, 3]
