@@ -19,7 +19,8 @@ from nnparity import __version__, commands
 from nnparity.backends.registry import BackendUnavailable
 from nnparity.errors import NnparityError
 
-ORDER = ("info", "check", "gradcheck", "train", "reproduce", "data", "verify", "vectors", "bench")
+ORDER = ("info", "check", "gradcheck", "train", "reproduce", "data", "verify", "vectors", "bench",
+         "teach", "export")
 
 
 def _command_modules() -> dict[str, ModuleType]:

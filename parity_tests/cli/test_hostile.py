@@ -465,8 +465,9 @@ def _clean(code: int, err: str) -> None:
 @given(spec=SPECS)
 def test_fuzz_spec_json_exits_0_or_cleanly_2(spec, tmp_path_factory, capsys):
     out = tmp_path_factory.mktemp("fuzz") / "vectors"
-    code = main(["vectors", "export", str(out), "--batch", "3", "--spec",
-                 json.dumps(spec, allow_nan=True)])
+    # --spec=JSON: a JSON number may start with "-", which argparse would take for an option
+    code = main(["vectors", "export", str(out), "--batch", "3",
+                 f"--spec={json.dumps(spec, allow_nan=True)}"])
     _clean(code, capsys.readouterr().err)
 
 

@@ -1,0 +1,85 @@
+"""A :class:`~.graph.Network` as a standalone JAX file: ``forward``, ``loss``, ``gradients``
+(``jax.value_and_grad``), ``init_state`` and ``step``, over a dict of parameters in the
+canonical layout (JAX's own: NHWC, HWIO, ``W [D_in, D_out]``), and a ``__main__`` demo."""
+
+from __future__ import annotations
+
+from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
+from .steps import hyperparameters, step_source
+from .text import header, shapes_constant
+
+ACTIVATIONS = {"sigmoid": "jax.nn.sigmoid(h)", "tanh": "jnp.tanh(h)", "relu": "jax.nn.relu(h)",
+               "identity": "", "relu3": "jax.nn.relu(h) ** 3",
+               "leaky_relu": "jnp.where(h > 0, h, 0.01 * h)"}
+LOSSES = {
+    "ce": "-jnp.take_along_axis(jax.nn.log_softmax(o), y[:, None], axis=1)[:, 0]",
+    "l2": "0.5 * jnp.sum((o - y) ** 2, axis=1)",
+    "bce": "jnp.sum(jnp.maximum(o, 0) - o * y + jnp.log1p(jnp.exp(-jnp.abs(o))), axis=1)",
+}
+
+
+def _lines(layer: object) -> list[str]:
+    if isinstance(layer, Dense):
+        bias = f' + params["{layer.bias}"]' if layer.bias else ""
+        return [f'h = h @ params["{layer.weight}"]{bias}  # {layer.name}: '
+                f"[N, {layer.d_in}] -> [N, {layer.d_out}]"]
+    if isinstance(layer, Act):
+        if layer.slope:
+            return [f'h = jnp.where(h > 0, h, params["{layer.slope}"] * h)  # PReLU']
+        return [f"h = {ACTIVATIONS[layer.kind]}"] if ACTIVATIONS[layer.kind] else []
+    if isinstance(layer, Conv):
+        return [f'h = jax.lax.conv_general_dilated(h, params["{layer.weight}"], '
+                f'({layer.stride}, {layer.stride}), "{layer.padding}",',
+                f'                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))'
+                f' + params["{layer.bias}"]']
+    if isinstance(layer, Pool):
+        return [f"h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, {layer.k}, {layer.k}, "
+                f'1), (1, {layer.stride}, {layer.stride}, 1), "{layer.padding}")']
+    if isinstance(layer, Flatten):
+        return [f"h = h.reshape(h.shape[0], -1)  # NHWC order: [N, {layer.h * layer.w * layer.c}]"]
+    if isinstance(layer, Dropout):
+        return ["if mask is not None:  # inverted dropout with an explicit 0/1 mask",
+                f"    h = h * mask / {layer.keep_prob!r}"]
+    raise TypeError(f"no JAX code for {layer!r}")
+
+
+def write(net: Network) -> str:
+    """The file's source."""
+    body = "\n".join(f"    {line}" for layer in net.layers for line in _lines(layer))
+    weights = ", ".join(f'"{w}"' for w in net.weights)
+    reduce = "sum()" if net.reduction == "sum" else "mean()"
+    shape = ", ".join(map(str, net.input_shape))
+    labels = (f"jax.random.randint(ky, (4,), 0, {net.outputs})" if net.loss == "ce"
+              else f"jax.random.uniform(ky, (4, {net.outputs}), DTYPE)")
+    parts = [
+        header(net, "JAX", "jax", "the same")
+        + ("\nimport math\n" if net.optimizer.name == "adam" else "")
+        + "\nimport jax\nimport jax.numpy as jnp\n\n"
+        + 'jax.config.update("jax_enable_x64", True)\n\n'
+        + f"DTYPE = jnp.{net.dtype}\n" + shapes_constant(net)
+        + f"WEIGHT_DECAY = {net.weight_decay!r}  # 0.5 * lambda * sum(W ** 2) over WEIGHTS\n"
+        + f"WEIGHTS = ({weights},)\n" + hyperparameters(net.optimizer),
+        "def forward(params, x, mask=None):\n"
+        f'    """The output (logits) [N, {net.outputs}] of x [N, {shape}]; mask: dropout."""\n'
+        "    h = x\n" + body + "\n    return h",
+        "def loss(params, x, y, mask=None):\n"
+        f'    """{net.loss} ({net.reduction} over the N samples) plus weight decay."""\n'
+        "    o = forward(params, x, mask)\n"
+        f"    data = ({LOSSES[net.loss]}).{reduce}\n"
+        "    return data + 0.5 * WEIGHT_DECAY * sum(jnp.sum(params[k] ** 2) for k in WEIGHTS)",
+        "@jax.jit\n"
+        "def gradients(params, x, y, mask=None):\n"
+        '    """(loss, dL/dparams) by reverse-mode autodiff, compiled by XLA."""\n'
+        "    return jax.value_and_grad(loss)(params, x, y, mask)",
+        step_source(net.optimizer, "jnp"),
+        "if __name__ == \"__main__\":\n"
+        "    kx, ky, *kp = jax.random.split(jax.random.PRNGKey(0), 2 + len(SHAPES))\n"
+        "    params = {k: 0.1 * jax.random.normal(key, s, DTYPE)\n"
+        "              for key, (k, s) in zip(kp, SHAPES.items(), strict=True)}\n"
+        f"    x = jax.random.normal(kx, (4, {shape}), DTYPE)\n"
+        f"    y = {labels}\n"
+        "    value, grads = gradients(params, x, y)\n"
+        "    params, state = step(params, init_state(params), grads)\n"
+        "    print(f\"loss {float(value):.6f}; one step taken\")",
+    ]
+    return "\n\n\n".join(parts) + "\n"

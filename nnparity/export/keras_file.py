@@ -1,0 +1,126 @@
+"""A :class:`~.graph.Network` as a standalone Keras file: ``build()`` returns the model (a
+``keras.Sequential`` whose layers carry the reference's layer names), its optimiser and its loss,
+the form ``nnparity check --model-file FILE:build`` loads.
+
+Keras' layout is the canonical one (NHWC, HWIO, ``kernel = W``) and its SAME padding is
+TensorFlow's, so nothing is permuted or padded by hand. Weight decay is a ``kernel_regularizer``
+written as a function: ``keras.regularizers.L2`` casts its factor through float32.
+"""
+
+from __future__ import annotations
+
+from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
+from .text import build_extras, custom_layers, header
+
+ACTIVATIONS = {"sigmoid": '"sigmoid"', "tanh": '"tanh"', "relu": '"relu"', "relu3": "relu3",
+               "leaky_relu": "leaky_relu"}
+FUNCTIONS = {
+    "relu3": '''def relu3(z):
+    """relu(z) ** 3 (the Fashion-MNIST report's RELU3)."""
+    return keras.ops.relu(z) ** 3''',
+    "leaky_relu": '''def leaky_relu(z):
+    """z if z > 0 else 0.01 z (LeakyReLU's op keeps its slope in float32)."""
+    return keras.ops.where(z > 0, z, 0.01 * z)''',
+}
+PENALTY = '''def penalty(W):
+    """0.5 * lambda * sum(W ** 2): the weight decay of one kernel."""
+    return 0.5 * WEIGHT_DECAY * keras.ops.sum(W * W)'''
+LOSSES = {
+    "ce": "keras.losses.SparseCategoricalCrossentropy(\n        from_logits=True, "
+          "reduction={reduction}, dtype=DTYPE)",
+    "bce": "keras.losses.BinaryCrossentropy(\n        from_logits=True, "
+           "reduction={reduction}, dtype=DTYPE)",
+    "l2": "half_squared_error",
+}
+REDUCTIONS = {"sum": '"sum"', "mean": '"sum_over_batch_size"'}
+HALF_SQUARED = '''def half_squared_error(t, o):
+    """0.5 * sum((o - t) ** 2), {what} over the N samples (not the N * K entries)."""
+    return 0.5 * keras.ops.sum((o - t) ** 2){scale}'''
+OPTIMIZERS = {
+    "sgd": "keras.optimizers.SGD({lr!r})",
+    "momentum": "keras.optimizers.SGD({lr!r}, momentum={momentum!r})",
+    "adam": "keras.optimizers.Adam({lr!r}, beta_1={beta1!r}, beta_2={beta2!r}, "
+            "epsilon={eps!r})",
+}
+
+
+def _layers(layer: object, decay: str) -> list[str]:
+    """The lines (comments and Keras layers) of one layer."""
+    if isinstance(layer, Dense):
+        bias = "" if layer.bias else ", use_bias=False"
+        return [f"# kernel = {layer.weight} [{layer.d_in}, {layer.d_out}]",
+                f'keras.layers.Dense({layer.d_out}{bias}{decay}, dtype=DTYPE, '
+                f'name="{layer.name}"),']
+    if isinstance(layer, Act):
+        if layer.kind == "identity":  # no layer: the logits are the last Dense's output
+            return []
+        if layer.kind == "prelu":
+            return ["# one shared slope, 0.25 at start; Keras' derivative at z = 0 is 0, not a",
+                    "keras.layers.PReLU(keras.initializers.Constant(0.25), shared_axes=[1],",
+                    f'                   dtype=DTYPE, name="{layer.name}"),']
+        return [f'keras.layers.Activation({ACTIVATIONS[layer.kind]}, dtype=DTYPE, '
+                f'name="{layer.name}"),']
+    if isinstance(layer, Conv):
+        return [f"# kernel = {layer.weight} (HWIO); {layer.padding} as TensorFlow pads it",
+                f'keras.layers.Conv2D({layer.c_out}, {layer.k}, strides={layer.stride}, '
+                f'padding="{layer.padding.lower()}"{decay},',
+                f'                    dtype=DTYPE, name="{layer.name}"),']
+    if isinstance(layer, Pool):
+        return [f'keras.layers.MaxPool2D({layer.k}, {layer.stride}, '
+                f'padding="{layer.padding.lower()}", dtype=DTYPE, name="{layer.name}"),']
+    if isinstance(layer, Flatten):
+        return ['keras.layers.Flatten(dtype=DTYPE, name="flatten"),  # NHWC, as the reference']
+    if isinstance(layer, Dropout):
+        return [f'keras.layers.Dropout({1 - layer.keep_prob!r}, dtype=DTYPE, name="dropout"),'
+                "  # Keras draws the mask"]
+    raise TypeError(f"no Keras layer for {layer!r}")
+
+
+def write(net: Network) -> str:
+    """The file's source."""
+    decay = ", kernel_regularizer=penalty" if net.weight_decay else ""
+    entries = [f"        {line}" for layer in net.layers for line in _layers(layer, decay)]
+    kinds = {layer.kind for layer in net.layers if isinstance(layer, Act)}
+    opt = net.optimizer
+    shape = ", ".join(map(str, net.input_shape)) + ("," if len(net.input_shape) == 1 else "")
+    loss = LOSSES[net.loss].format(reduction=REDUCTIONS[net.reduction])
+    parts = [
+        header(net, "Keras", "keras", "the same")
+        + "\nimport keras\n\n"
+        + f'DTYPE = "{net.dtype}"  # every layer and the loss; hyperparameters stay float32\n'
+        + f"WEIGHT_DECAY = {net.weight_decay!r}  # lambda: 0.5 * lambda * sum(W ** 2), weights",
+        *(FUNCTIONS[k] for k in sorted(kinds & set(FUNCTIONS))),
+        custom_layers({k: k for k in kinds & set(FUNCTIONS)}),
+        PENALTY if net.weight_decay else "",
+        HALF_SQUARED.format(what="summed" if net.reduction == "sum" else "averaged",
+                            scale="" if net.reduction == "sum" else " / keras.ops.shape(o)[0]")
+        if net.loss == "l2" else "",
+        "def model():\n"
+        '    """The network, layer by layer (names as the reference\'s)."""\n'
+        "    return keras.Sequential([\n"
+        f"        keras.Input(shape=({shape}), dtype=DTYPE),\n" + "\n".join(entries)
+        + "\n    ])",
+        "def build():\n"
+        '    """Model, optimiser and loss, as `nnparity check --model-file FILE:build` loads."""\n'
+        f"    optimizer = {OPTIMIZERS[opt.name].format(**opt.to_dict())}\n"
+        f"    loss = {loss}\n"
+        "    return {\"model\": model(), \"optimizer\": optimizer, \"loss\": loss"
+        f"{build_extras(net)}}}",
+        "if __name__ == \"__main__\":\n"
+        "    import numpy as np\n\n"
+        "    keras.config.set_floatx(DTYPE)  # fit's loss bookkeeping in DTYPE too\n"
+        "    parts = build()\n"
+        "    rng = np.random.default_rng(0)\n"
+        f"    x = rng.standard_normal((4, {shape.rstrip(',')})).astype(DTYPE)\n"
+        f"    y = {_demo_labels(net)}\n"
+        "    parts[\"model\"].compile(optimizer=parts[\"optimizer\"], loss=parts[\"loss\"])\n"
+        "    loss = parts[\"model\"].train_on_batch(x, y)\n"
+        "    print(f\"loss {float(loss):.6f}; one step taken\")",
+    ]
+    return "\n\n\n".join(part for part in parts if part) + "\n"
+
+
+def _demo_labels(net: Network) -> str:
+    if net.loss == "ce":
+        return f"rng.integers(0, {net.outputs}, 4)"
+    return f"rng.random((4, {net.outputs})).astype(DTYPE)"

@@ -1,0 +1,176 @@
+"""A :class:`~.graph.Network` as a standalone NumPy file: ``forward``, ``gradients`` (the
+hand-derived backward pass, layer by layer in reverse), ``init_state`` and ``step``, and a
+``__main__`` demo.
+
+The layer functions (dense, activations, losses, convolution, max-pool, dropout) are the
+reference's own, copied in by :func:`inspect.getsource` when the file is written, so an export
+computes exactly what the reference does and never imports nnparity.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from nnparity.reference import activations, conv, dense, dropout, losses, pool
+
+from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
+from .steps import hyperparameters, step_source
+from .text import header, shapes_constant
+
+ACTIVATIONS = {
+    "sigmoid": (activations.sigmoid, activations.sigmoid_grad),
+    "tanh": (activations.tanh, activations.tanh_grad),
+    "relu": (activations.relu, activations.relu_grad),
+    "identity": (activations.identity, activations.identity_grad),
+    "relu3": (activations.relu3, activations.relu3_grad),
+    "leaky_relu": (activations.leaky_relu, activations.leaky_relu_grad),
+    "prelu": (activations.prelu, activations.prelu_grad, activations.prelu_slope_grad),
+}
+
+def _forward(layer: object, h: str) -> str:
+    """The expression of one layer's output, given its input expression ``h``."""
+    if isinstance(layer, Dense):
+        bias = f'params["{layer.bias}"]' if layer.bias else "None"
+        return f'dense({h}, params["{layer.weight}"], {bias})'
+    if isinstance(layer, Act):
+        if layer.slope:
+            return f'prelu({h}, params["{layer.slope}"])'
+        return f"{ACTIVATIONS[layer.kind][0].__name__}({h})"
+    if isinstance(layer, Conv):
+        return (f'conv2d({h}, params["{layer.weight}"], params["{layer.bias}"], {layer.stride}, '
+                f'"{layer.padding}")')
+    if isinstance(layer, Pool):
+        return f'maxpool2d({h}, {layer.k}, {layer.stride}, "{layer.padding}")'
+    if isinstance(layer, Flatten):
+        return f"{h}.reshape(len({h}), -1)"
+    if isinstance(layer, Dropout):
+        return f"dropout({h}, mask, {layer.keep_prob!r})"
+    raise TypeError(f"no NumPy code for {layer!r}")
+
+
+def _backward(layer: object, h: str, out: str, first: bool) -> list[str]:
+    """The lines taking ``d = dL/d(output)`` of one layer to ``dL/d(input)``."""
+    if isinstance(layer, Dense):
+        shape = f'params["{layer.bias}"].shape' if layer.bias else "None"
+        db = f', grads["{layer.bias}"]' if layer.bias else ", _"
+        need = ", need_dh=False" if first else ""
+        return [f'd, grads["{layer.weight}"]{db} = dense_backward(',
+                f'    d, {h}, params["{layer.weight}"], {shape}{need})']
+    if isinstance(layer, Act):
+        if layer.slope:
+            return [f'grads["{layer.slope}"] = prelu_slope_grad({h}, d)',
+                    f'd = d * prelu_grad({h}, params["{layer.slope}"])']
+        return [f"d = d * {ACTIVATIONS[layer.kind][1].__name__}({h}, {out})"]
+    if isinstance(layer, Conv):
+        need = ", need_dx=False" if first else ""
+        return [f'd, grads["{layer.weight}"], grads["{layer.bias}"] = conv2d_backward(',
+                f'    d, {h}, params["{layer.weight}"], {layer.stride}, "{layer.padding}"{need})']
+    if isinstance(layer, Pool):
+        return [f'd = maxpool2d_backward(d, {h}, {layer.k}, {layer.stride}, "{layer.padding}")']
+    if isinstance(layer, Flatten):
+        return [f"d = d.reshape({h}.shape)"]
+    if isinstance(layer, Dropout):
+        return [f"d = dropout_backward(d, mask, {layer.keep_prob!r})"]
+    raise TypeError(f"no NumPy code for {layer!r}")
+
+
+def _dependencies(function: Callable[..., Any], found: dict[str, Any],
+                  seen: set[str] | None = None) -> None:
+    """Add to ``found`` (in dependency order) the reference functions and constants that
+    ``function`` names, then ``function`` itself (``seen``: names already being visited)."""
+    seen = set() if seen is None else seen
+    seen.add(function.__name__)
+    code = inspect.unwrap(function).__code__
+    names, stack = [], [code]
+    while stack:
+        current = stack.pop()
+        names += current.co_names
+        stack += [c for c in current.co_consts if inspect.iscode(c)]
+    for name in dict.fromkeys(names):
+        value = function.__globals__.get(name)
+        if name in found or name in seen or value is None:
+            continue
+        if inspect.isfunction(value) and value.__module__.startswith("nnparity.reference"):
+            _dependencies(value, found, seen)
+        elif isinstance(value, int | float | str | tuple) and name.isupper():
+            found[name] = value
+    found.setdefault(function.__name__, function)
+
+
+def _functions(net: Network) -> dict[str, Any]:
+    """The reference functions (and the constants they read) the file needs, in dependency
+    order, by name."""
+    needed: list[Callable[..., Any]] = [losses.loss_and_grad, dense.dense, dense.dense_backward]
+    for layer in net.layers:
+        if isinstance(layer, Act):
+            needed += ACTIVATIONS[layer.kind]
+    if any(isinstance(layer, Conv | Pool) for layer in net.layers):
+        needed += [conv.conv2d, conv.conv2d_backward, pool.maxpool2d, pool.maxpool2d_backward]
+    if any(isinstance(layer, Dropout) for layer in net.layers):
+        needed += [dropout.dropout, dropout.dropout_backward]
+    found: dict[str, Any] = {}
+    for function in needed:
+        _dependencies(function, found)
+    return found
+
+
+def _bodies(net: Network) -> tuple[str, str]:
+    """The bodies of ``forward`` and of the backward part of ``gradients``."""
+    forward, backward = [], []
+    names = [getattr(layer, "name", type(layer).__name__.lower()) for layer in net.layers]
+    for i, layer in enumerate(net.layers):
+        forward.append(f"hs.append({_forward(layer, f'hs[{i}]')})  # {names[i]}")
+    for i in reversed(range(len(net.layers))):
+        lines = _backward(net.layers[i], f"hs[{i}]", f"hs[{i + 1}]", first=i == 0)
+        backward += [f"# {names[i]}", *lines]
+    return "\n".join(f"    {line}" for line in forward), \
+        "\n".join(f"    {line}" for line in backward)
+
+
+def write(net: Network) -> str:
+    """The file's source."""
+    forward, backward = _bodies(net)
+    needed = _functions(net)
+    constants = [f"{k} = {v!r}" for k, v in needed.items() if not callable(v)]
+    functions = [v for v in needed.values() if callable(v)]
+    weights = ", ".join(f'"{w}"' for w in net.weights)
+    shape = ", ".join(map(str, net.input_shape))
+    labels = (f"rng.integers(0, {net.outputs}, 4)" if net.loss == "ce"
+              else f"rng.random((4, {net.outputs}))")
+    parts = [
+        header(net, "NumPy", "numpy", "the same")
+        + ("\nimport math\n" if net.optimizer.name == "adam" else "")
+        + "\nimport numpy as np\n\n"
+        + f'DTYPE = "{net.dtype}"\nLOSS, REDUCTION = "{net.loss}", "{net.reduction}"\n'
+        + shapes_constant(net)
+        + f"WEIGHT_DECAY = {net.weight_decay!r}  # 0.5 * lambda * sum(W ** 2) over WEIGHTS\n"
+        + f"WEIGHTS = ({weights},)\n" + "\n".join([hyperparameters(net.optimizer), *constants]),
+        "# The reference's layer functions, copied verbatim when this file was written.",
+        *(inspect.getsource(f).strip() for f in functions),
+        "def forward(params, x, mask=None):\n"
+        '    """The output [N, K] of x and every layer\'s output hs[1:] (hs[0] is x)."""\n'
+        "    hs = [np.asarray(x, DTYPE)]\n" + forward + "\n    return hs[-1], hs",
+        "def gradients(params, x, y, mask=None):\n"
+        '    """(loss, dL/dparams): the forward pass, then every layer\'s backward pass in '
+        'reverse."""\n'
+        "    o, hs = forward(params, x, mask)\n"
+        "    t = np.eye(o.shape[1], dtype=DTYPE)[y] if LOSS == \"ce\" else np.asarray(y, DTYPE)\n"
+        "    value, d = loss_and_grad(LOSS, o, t, REDUCTION)  # d = dL/do\n"
+        "    grads = {}\n" + backward + "\n"
+        "    for k in WEIGHTS:  # weight decay\n"
+        "        value = value + 0.5 * WEIGHT_DECAY * np.sum(params[k] ** 2)\n"
+        "        grads[k] = grads[k] + WEIGHT_DECAY * params[k]\n"
+        "    return float(value), {k: grads[k] for k in SHAPES}",
+        step_source(net.optimizer, "np"),
+        "if __name__ == \"__main__\":\n"
+        "    rng = np.random.default_rng(0)\n"
+        "    params = {k: 0.1 * rng.standard_normal(s) for k, s in SHAPES.items()}\n"
+        f"    x = rng.standard_normal((4, {shape}))\n"
+        f"    y = {labels}\n"
+        "    value, grads = gradients(params, x, y)\n"
+        "    params, state = step(params, init_state(params), grads)\n"
+        "    print(f\"loss {value:.6f}; one step taken\")",
+    ]
+    return "\n\n\n".join(parts) + "\n"

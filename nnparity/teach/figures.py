@@ -1,0 +1,80 @@
+"""The page's figures (SVG, written beside the page): activation curves with their derivatives,
+and training curves of runs made while generating or given as metrics files.
+
+matplotlib is optional: without it :func:`pyplot` returns None and the page says so.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from nnparity.atomic import atomic_path
+from nnparity.reference import activations
+
+CURVES = ("sigmoid", "tanh", "relu", "relu3", "identity", "leaky_relu")
+
+
+def pyplot() -> ModuleType | None:
+    """``matplotlib.pyplot`` on the Agg backend, or None when matplotlib is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "nnparity"  # identical files for identical figures
+    return plt
+
+
+def _save(plt: ModuleType, fig: object, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="svg", metadata={"Date": None})
+    plt.close(fig)
+
+
+def activation_curves(plt: ModuleType, path: Path) -> None:
+    """f(z) and f'(z) of every activation on [-3, 3], from the reference's functions."""
+    z = np.linspace(-3, 3, 601)
+    fig, axes = plt.subplots(2, 3, figsize=(9, 5), sharex=True)
+    for ax, name in zip(axes.flat, CURVES, strict=True):
+        act = activations.get_activation(name)
+        h = act.f(z)
+        ax.plot(z, np.clip(h, -3, 3), label="f(z)")
+        ax.plot(z, np.clip(act.df(z, h), -3, 3), label="f'(z)", linestyle="--")
+        ax.set_title(name)
+        ax.axhline(0, color="grey", linewidth=0.5)
+        ax.set_ylim(-1.5, 3.2)
+    axes.flat[0].legend(loc="upper left")
+    fig.tight_layout()
+    _save(plt, fig, path)
+
+
+def read_metrics(path: Path) -> dict[str, np.ndarray]:
+    """The columns of a ``nnparity train --metrics FILE.csv`` file as arrays."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "epoch" not in rows[0]:
+        raise ValueError(f"{path}: not a metrics CSV of nnparity train (no epoch column)")
+    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+
+
+def training_curves(plt: ModuleType, metrics: dict[str, np.ndarray], title: str,
+                    path: Path) -> None:
+    """Mean training loss and train/test error per epoch."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.plot(metrics["epoch"], metrics["loss"])
+    left.set_xlabel("epoch")
+    left.set_ylabel("mean batch loss")
+    right.plot(metrics["epoch"], 100 * metrics["train_error"], label="train")
+    right.plot(metrics["epoch"], 100 * metrics["test_error"], label="test")
+    right.set_xlabel("epoch")
+    right.set_ylabel("error (%)")
+    right.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(plt, fig, path)

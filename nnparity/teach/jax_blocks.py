@@ -1,0 +1,162 @@
+"""JAX, idiomatically, one function per building block of the teaching page.
+
+Each function is what the page shows in the JAX column and what it runs to measure parity: pure
+functions of ``jax.numpy`` / ``jax.nn`` / ``jax.lax`` / ``optax`` under ``jax.jit``, the backward
+pass by ``jax.vjp`` (or ``jax.value_and_grad`` for a scalar loss). JAX's layout is the reference's
+(NHWC, HWIO). Float64 needs x64: the page calls every function inside :func:`context`
+(``jax.enable_x64(True)``, thread-local), so importing this module changes no global setting.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+Array = np.ndarray  # inputs: NumPy arrays in the canonical layout
+Out = dict[str, jax.Array]  # outputs by the reference's names
+
+
+def context() -> AbstractContextManager:
+    """What every call runs inside: x64 on (float64 stays float64), for this thread only."""
+    return jax.enable_x64(True)
+
+
+@jax.jit
+def dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
+    z, vjp = jax.vjp(lambda x, W, b: x @ W + b, x, W, b)
+    dx, dW, db = vjp(dz)
+    return {"z": z, "dx": dx, "dW": dW, "db": db}
+
+
+@jax.jit
+def sigmoid(z: Array, dh: Array) -> Out:
+    h, vjp = jax.vjp(jax.nn.sigmoid, z)
+    return {"h": h, "dz": vjp(dh)[0]}
+
+
+@jax.jit
+def tanh(z: Array, dh: Array) -> Out:
+    h, vjp = jax.vjp(jnp.tanh, z)
+    return {"h": h, "dz": vjp(dh)[0]}
+
+
+@jax.jit
+def relu(z: Array, dh: Array) -> Out:
+    h, vjp = jax.vjp(jax.nn.relu, z)  # relu'(0) = 0
+    return {"h": h, "dz": vjp(dh)[0]}
+
+
+@jax.jit
+def relu3(z: Array, dh: Array) -> Out:
+    h, vjp = jax.vjp(lambda z: jax.nn.relu(z) ** 3, z)
+    return {"h": h, "dz": vjp(dh)[0]}
+
+
+@jax.jit
+def identity(z: Array, dh: Array) -> Out:
+    h, vjp = jax.vjp(lambda z: z, z)
+    return {"h": h, "dz": vjp(dh)[0]}
+
+
+@jax.jit
+def prelu(z: Array, a: Array, dh: Array) -> Out:
+    h, vjp = jax.vjp(lambda z, a: jnp.where(z > 0, z, a * z), z, a)
+    dz, da = vjp(dh)
+    return {"h": h, "dz": dz, "da": da}
+
+
+@jax.jit
+def softmax_ce(o: Array, y: Array) -> Out:
+    loss, do = jax.value_and_grad(
+        lambda o: optax.softmax_cross_entropy_with_integer_labels(o, y).sum())(o)
+    return {"loss": loss, "do": do}
+
+
+@jax.jit
+def l2(o: Array, t: Array) -> Out:
+    loss, do = jax.value_and_grad(lambda o: optax.l2_loss(o, t).sum())(o)  # 0.5 (o - t)^2
+    return {"loss": loss, "do": do}
+
+
+@jax.jit
+def log_loss(o: Array, t: Array) -> Out:
+    loss, do = jax.value_and_grad(lambda o: optax.sigmoid_binary_cross_entropy(o, t).sum())(o)
+    return {"loss": loss, "do": do}
+
+
+@jax.jit
+def mean_ce(o: Array, y: Array) -> Out:
+    loss, do = jax.value_and_grad(
+        lambda o: optax.softmax_cross_entropy_with_integer_labels(o, y).mean())(o)
+    return {"loss": loss, "do": do}
+
+
+@jax.jit
+def weight_decay(W: Array, g: Array, lr: float, wd: float) -> Out:
+    penalty, dW = jax.value_and_grad(lambda W: 0.5 * wd * jnp.sum(W**2))(W)
+    return {"penalty": penalty, "dW": dW}
+
+
+@partial(jax.jit, static_argnames=("stride", "padding"))
+def conv2d(x: Array, W: Array, b: Array, dz: Array, stride: int, padding: str) -> Out:
+    def conv(x, W, b):  # lax's SAME is TensorFlow's: the odd pixel bottom/right
+        return jax.lax.conv_general_dilated(x, W, (stride, stride), padding,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+    z, vjp = jax.vjp(conv, x, W, b)
+    dx, dW, db = vjp(dz)
+    return {"z": z, "dx": dx, "dW": dW, "db": db}
+
+
+@partial(jax.jit, static_argnames=("k", "stride"))
+def maxpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
+    def pool(x):
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, k, k, 1),
+                                     (1, stride, stride, 1), "SAME")
+    y, vjp = jax.vjp(pool, x)
+    return {"y": y, "dx": vjp(dy)[0]}
+
+
+@jax.jit
+def flatten_dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
+    z, vjp = jax.vjp(lambda x, W: x.reshape(x.shape[0], -1) @ W + b, x, W)  # NHWC order
+    dx, dW = vjp(dz)
+    return {"z": z, "dx": dx, "dW": dW}
+
+
+@jax.jit
+def dropout(h: Array, mask: Array, keep_prob: float, dy: Array) -> Out:
+    y, vjp = jax.vjp(lambda h: h * mask / keep_prob, h)  # explicit mask: no PRNG key
+    return {"y": y, "dh": vjp(dy)[0]}
+
+
+def _run(optimizer: optax.GradientTransformation, W: Array, grads: list[Array]) -> jax.Array:
+    state = optimizer.init(W)
+    for g in grads:
+        updates, state = optimizer.update(g, state, W)
+        W = optax.apply_updates(W, updates)
+    return W
+
+
+@jax.jit
+def sgd(W: Array, grads: list[Array], lr: float) -> Out:
+    return {"W (torch formula)": _run(optax.sgd(lr), W, grads)}
+
+
+@jax.jit
+def momentum(W: Array, grads: list[Array], lr: float, mu: float) -> Out:
+    return {"W (torch formula)": _run(optax.sgd(lr, momentum=mu), W, grads)}
+
+
+@jax.jit
+def adam(W: Array, grads: list[Array], lr: float) -> Out:
+    return {"W (torch formula)": _run(optax.adam(lr, eps=1e-8), W, grads)}
+
+
+def to_numpy(t) -> np.ndarray:
+    """A returned array as a NumPy array."""
+    return np.asarray(t)

@@ -1,0 +1,177 @@
+"""``nnparity teach --out DIR``: build the static teaching page (``index.html``, ``style.css``,
+figures and model files beside it; no network, no CDN).
+
+Everything on the page is produced during the build: the reference's code is read from the live
+functions, every parity number is measured now, the traps run now, the model files are exported
+now, the training curves come from a run made now (or from metrics files given).
+"""
+
+from __future__ import annotations
+
+import inspect
+import platform
+import time
+from datetime import UTC, datetime
+from importlib import resources
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from nnparity.atomic import write_text
+from nnparity.backends.compare import TOLERANCES
+from nnparity.outputs import make_output_folder
+from nnparity.presets import preset
+from nnparity.training import TrainConfig, run_training
+
+from . import figures, gpu_report, page
+from .measure import DTYPES, FRAMEWORKS, Framework, Measurement, load, measure
+from .networks import write_networks
+from .sections import Block, blocks
+from .traps import TRAPS
+
+TITLE = "Backpropagation, four ways, measured"
+LIVE_RUN = "seed000-iris"
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _block_section(block: Block, modules: dict[str, ModuleType | str]) -> str:
+    sources = "\n\n".join(f"# {name}\n" + inspect.getsource(fn)
+                          for name, fn in block.sources())
+    cols = [("NumPy reference (extracted from the source now)", page.code(sources))]
+    results: list[tuple[Framework, str | list[Measurement]]] = []
+    for framework in FRAMEWORKS:
+        module = modules[framework.key]
+        if isinstance(module, str):
+            cols.append((framework.title, f'<p class="note">not installed: {page.esc(module)}'
+                                          "</p>"))
+            results.append((framework, module))
+            continue
+        function = getattr(module, block.function)
+        cols.append((framework.title, page.code(page.source_of(function, module))))
+        results.append((framework, [measure(block, module, dtype) for dtype in DTYPES]))
+    body = (f"<p>{page.esc(block.intro)}</p>"
+            f'<div class="formulas"><div><h4>{block.labels[0]}</h4>{page.math(block.forward)}'
+            f"</div><div><h4>{block.labels[1]}</h4>{page.math(block.backward)}</div></div>"
+            f'<p class="shapes">Shapes: {page.esc(block.shapes)}</p>'
+            + page.columns(cols)
+            + "<h4>Measured now, on the fixed example above (max over its tensors)</h4>"
+            + page.parity_table(block.key, results))
+    return page.section(block.key, block.title, body)
+
+
+def _tf32_section() -> str:
+    found = gpu_report.latest()
+    if found is None:
+        body = ("<p>TF32 (TensorFloat-32) lets an NVIDIA GPU round the inputs of float32 matrix "
+                "products to a 10-bit mantissa (a relative rounding of up to 2^-11, about 5e-4), "
+                "far above the float32 tolerance of 1e-5. It cannot be recomputed on a CPU, so "
+                "this section reads a committed report.</p>"
+                '<p class="note">No GPU measurement has been committed yet. '
+                f"{page.esc(gpu_report.HOW)}</p>")
+    else:
+        path, data = found
+        where = gpu_report.where(data) or "environment not given"
+        body = (f"<p>From the committed report <code>{page.esc(path.name)}</code>, created "
+                f"{page.esc(data.get('created'))} ({page.esc(where)}),"
+                f" command {page.esc(data.get('command'))}: summary "
+                f"{page.esc(data.get('summary'))}. Worst float32 errors:</p>"
+                + page.table(("backend", "where", "max rel"), gpu_report.worst_float32(data))
+                + f'<p class="note">Not recomputed here (no GPU). {page.esc(gpu_report.HOW)}</p>')
+    return page.section("trap-tf32", "Trap: TF32 on a GPU", body)
+
+
+def _figures_section(out: Path, metrics: list[Path]) -> str:
+    plt = figures.pyplot()
+    if plt is None:
+        return page.section("figures", "Figures", '<p class="note">not installed: matplotlib '
+                            "(pip install nnparity[teach]) draws the figures.</p>")
+    figures.activation_curves(plt, out / "figures" / "activations.svg")
+    parts = ["<h3>Activations and their derivatives (the reference's functions)</h3>",
+             '<img class="figure" src="figures/activations.svg" alt="activation curves">']
+    config = TrainConfig.from_dict(preset(LIVE_RUN))
+    start = time.perf_counter()
+    history = run_training(config).history
+    seconds = time.perf_counter() - start
+    columns = {"epoch": [], "loss": [], "train_error": [], "test_error": []}
+    for record in history.epochs:
+        for key, values in columns.items():
+            values.append(getattr(record, key))
+    figures.training_curves(plt, {k: np.array(v) for k, v in columns.items()},
+                            LIVE_RUN, out / "figures" / f"train-{LIVE_RUN}.svg")
+    parts += [f"<h3>Training: the BP lecture's iris network ({LIVE_RUN})</h3>",
+              f"<p>Source run: <code>nnparity train --preset {LIVE_RUN}</code> (numpy backend, "
+              f"seed {config.seed}, {config.epochs} epochs), made while generating this page in "
+              f"{seconds:.1f} s; final test error "
+              f"{100 * history.epochs[-1].test_error:.2f} %.</p>",
+              f'<img class="figure" src="figures/train-{LIVE_RUN}.svg" alt="training curves">']
+    for path in metrics:
+        name = f"train-{path.stem}.svg"
+        figures.training_curves(plt, figures.read_metrics(path), path.name, out / "figures" / name)
+        parts += [f"<h3>Training: {page.esc(path.name)}</h3>",
+                  f"<p>Source run: the metrics file <code>{page.esc(path.name)}</code> "
+                  "(written by <code>nnparity train --metrics</code>).</p>",
+                  f'<img class="figure" src="figures/{page.esc(name)}" alt="training curves">']
+    return page.section("figures", "Figures", "".join(parts))
+
+
+def _intro(modules: dict[str, ModuleType | str]) -> str:
+    rows = [("numpy (the reference)", _version("numpy"))]
+    rows += [(f.title, _version(f.distribution) if not isinstance(modules[f.key], str)
+              else "not installed") for f in FRAMEWORKS]
+    tolerances = ", ".join(f"{dtype} {family}: {tol:g}" for (dtype, family), tol in
+                           TOLERANCES.items())
+    body = ("<p>Each building block of backpropagation, four ways: the formula, the NumPy "
+            "reference's code (read from its source when this page was generated, so it cannot "
+            "drift), and idiomatic PyTorch, Keras and JAX code. The framework code shown is the "
+            "code that was run to produce the numbers beside it: on a fixed small example, in "
+            "float64 and float32, each output is compared with the reference's (max abs and max "
+            "rel error; relative to the reference tensor's largest entry). Tolerances: "
+            f"{page.esc(tolerances)}. Framework code takes and returns arrays in the reference's "
+            "layout (NHWC, HWIO, W [D_in, D_out]) and converts at its edges.</p>"
+            + page.table(("framework", "version"), rows))
+    return page.section("about", "What this page shows", body, "intro")
+
+
+def build(out: Path, metrics: list[Path] | None = None) -> Path:
+    """Write the page into ``out``; returns the path of ``index.html``."""
+    start = time.perf_counter()
+    make_output_folder(out)
+    for sub in ("models", "figures"):  # the page's own folders, inside its output folder
+        (out / sub).mkdir(exist_ok=True)
+    modules = {f.key: load(f) for f in FRAMEWORKS}
+    loaded = {k: m for k, m in modules.items() if not isinstance(m, str)}
+    all_blocks = blocks()
+    parts = [_intro(modules)]
+    nav = [("about", "What this page shows")]
+    for block in all_blocks:
+        parts.append(_block_section(block, modules))
+        nav.append((block.key, block.title))
+    for trap in TRAPS:
+        parts.append(page.section(trap.key, trap.title, page.trap_body(
+            trap.text, inspect.getsource(trap.run), trap.run(loaded)), "trap"))
+        nav.append((trap.key, trap.title))
+    parts.append(_tf32_section())
+    nav.append(("trap-tf32", "Trap: TF32 on a GPU"))
+    for seed in write_networks(out):
+        key = f"net-{seed.preset}"
+        parts.append(page.section(key, seed.title, page.network_section(seed), "network"))
+        nav.append((key, seed.title))
+    parts.append(_figures_section(out, metrics or []))
+    nav.append(("figures", "Figures"))
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    footer = (f"Generated by <code>nnparity teach</code> on {stamp} in "
+              f"{time.perf_counter() - start:.1f} s (Python {platform.python_version()}, "
+              f"{page.esc(platform.machine())}).")
+    css = resources.files("nnparity.teach").joinpath("style.css").read_text()
+    write_text(out / "style.css", page.stylesheet(css))
+    index = out / "index.html"
+    write_text(index, page.document(TITLE, nav, "".join(parts), footer))
+    return index
