@@ -11,11 +11,12 @@ import importlib
 
 from .protocol import Backend
 
+# name -> (module, the extra that installs it, the top-level packages that extra brings)
 MODULES = {
-    "numpy": ("nnparity.backends.numpy_backend", None),
-    "torch": ("nnparity.backends.torch_backend", "torch"),
-    "tensorflow": ("nnparity.backends.tensorflow_backend", "tensorflow"),
-    "jax": ("nnparity.backends.jax_backend", "jax"),
+    "numpy": ("nnparity.backends.numpy_backend", None, ()),
+    "torch": ("nnparity.backends.torch_backend", "torch", ("torch",)),
+    "tensorflow": ("nnparity.backends.tensorflow_backend", "tensorflow", ("tensorflow", "keras")),
+    "jax": ("nnparity.backends.jax_backend", "jax", ("jax", "jaxlib", "optax")),
 }
 NAMES = tuple(MODULES)
 
@@ -30,12 +31,12 @@ class BackendUnavailable(RuntimeError):
 def _load(name: str) -> None:
     if name in _loaded or name in _missing:
         return
-    module_name, extra = MODULES[name]
+    module_name, extra, packages = MODULES[name]
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         missing = getattr(exc, "name", None) or str(exc)
-        if extra and missing and missing.split(".")[0] in (extra, "keras"):
+        if missing and missing.split(".")[0] in packages:
             _missing[name] = f"not installed: pip install nnparity[{extra}]"
         else:
             _missing[name] = f"import failed: {exc}"

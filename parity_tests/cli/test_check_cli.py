@@ -38,8 +38,8 @@ class BrokenBackend(NumpyBackend):
 @pytest.fixture
 def fake_backends(monkeypatch: pytest.MonkeyPatch) -> None:
     """Register ``broken`` (installed) and ``ghost`` (not installed) next to the real ones."""
-    monkeypatch.setitem(registry.MODULES, "broken", ("tests.broken", None))
-    monkeypatch.setitem(registry.MODULES, "ghost", ("tests.ghost", "ghost"))
+    monkeypatch.setitem(registry.MODULES, "broken", ("tests.broken", None, ()))
+    monkeypatch.setitem(registry.MODULES, "ghost", ("tests.ghost", "ghost", ("ghost",)))
     monkeypatch.setattr(registry, "NAMES", (*registry.NAMES, "broken", "ghost"))
     monkeypatch.setitem(registry._loaded, "broken", BrokenBackend())
     monkeypatch.setitem(registry._missing, "ghost", "not installed: pip install nnparity[ghost]")

@@ -151,7 +151,7 @@ def broken_torch(tmp_path, monkeypatch):
     """``torch``'s backend module replaced by one that raises RuntimeError on import."""
     (tmp_path / "broken_framework.py").write_text("raise RuntimeError('CUDA driver too old')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(registry.MODULES, "torch", ("broken_framework", "torch"))
+    monkeypatch.setitem(registry.MODULES, "torch", ("broken_framework", "torch", ("torch",)))
     monkeypatch.setattr(registry, "_loaded", {})
     monkeypatch.setattr(registry, "_missing", {})
 
@@ -163,6 +163,17 @@ def test_a_broken_framework_is_unavailable_with_the_reason(broken_torch, capsys)
             "backend 'torch' is unavailable: import failed: RuntimeError: CUDA driver too old",
             capsys)
     refused([*IRIS, "--backend", "torch"], 2, "RuntimeError: CUDA driver too old", capsys)
+
+
+@pytest.mark.parametrize("package", ["jax", "jaxlib", "optax"])
+def test_a_missing_package_of_an_extra_names_the_extra(package, tmp_path, monkeypatch):
+    """Any package the ``jax`` extra brings, missing, gives the install hint, not a raw error."""
+    (tmp_path / "needs_it.py").write_text(f"import {package}._not_there\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(registry.MODULES, "jax", ("needs_it", "jax", ("jax", "jaxlib", "optax")))
+    monkeypatch.setattr(registry, "_loaded", {})
+    monkeypatch.setattr(registry, "_missing", {})
+    assert registry.reason("jax") == "not installed: pip install nnparity[jax]"
 
 
 # ---------------------------------------------------------------------- 4. malformed files
