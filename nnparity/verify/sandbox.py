@@ -121,6 +121,18 @@ def _hidden_folders() -> list[Path]:
     return sorted(folders)
 
 
+def _interpreter_folders() -> list[Path]:
+    """The folders the child's Python and NumPy live in, where the private ``/tmp`` would hide
+    them (a virtual environment under ``/tmp``, as tox makes in a checkout there)."""
+    import numpy
+
+    candidates = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix),
+                  Path(sys.executable).parent, Path(numpy.__file__).resolve().parent.parent}
+    tmp = Path("/tmp")
+    return sorted(p for p in candidates
+                  if tmp in p.parents or tmp in p.resolve().parents)
+
+
 def _copy_folder(folder: Path, scratch: Path, keep: Path) -> Path:
     """A writable copy of ``folder`` under ``scratch`` (only the learner's file ``keep`` when
     the folder holds more than :data:`COPY_LIMIT` bytes)."""
@@ -140,6 +152,8 @@ def _copy_folder(folder: Path, scratch: Path, keep: Path) -> Path:
 def _bwrap_command(folder: Path, copy: Path, script: Path, python: list[str]) -> list[str]:
     cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
            "--size", str(FILE_SIZE), "--tmpfs", "/tmp"]
+    for needed in _interpreter_folders():  # read-only, like the rest of the filesystem
+        cmd += ["--ro-bind", str(needed), str(needed)]
     for hidden in _hidden_folders():
         cmd += ["--tmpfs", str(hidden)]
     cmd += ["--ro-bind", str(script), CHILD_SCRIPT]

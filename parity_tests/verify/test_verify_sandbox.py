@@ -301,3 +301,18 @@ def test_no_network_in_the_sandbox(tmp_path, capsys, sandboxed):
             """)
         code, out, _ = verify(path, capsys, "--sandbox", "require")
     assert code == 0, out
+
+
+def test_an_interpreter_under_tmp_stays_visible_in_the_sandbox(monkeypatch, tmp_path):
+    """The private ``/tmp`` must not hide a virtual environment that lives under ``/tmp`` (tox's,
+    in a checkout there): its folder is bound read-only before nnparity's folders are hidden."""
+    from nnparity.verify import sandbox
+
+    venv = Path("/tmp/some-checkout/.tox/all")
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    cmd = sandbox._bwrap_command(tmp_path, tmp_path, Path("child.py"), [f"{venv}/bin/python"])
+    bind = cmd.index(str(venv)) - 1
+    assert cmd[bind] == "--ro-bind" and cmd[bind + 2] == str(venv)
+    assert bind > cmd.index("/tmp")  # after the private /tmp, which would hide it otherwise
+    first_hidden = min(i for i, arg in enumerate(cmd) if arg == "--tmpfs" and cmd[i + 1] != "/tmp")
+    assert bind < first_hidden
