@@ -11,6 +11,7 @@ launcher (``python -I -S``, about 10 MB) that spawns it and reads its ``ru_maxrs
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -53,7 +54,8 @@ def run_measured(argv: list[str], *, timeout: float | None = None, capture: bool
 
     The child gets ``env`` (default: this process's environment) and ``cwd``; its output is
     captured when ``capture``. On ``timeout`` the launcher and the child are killed (they share a
-    new session) and ``subprocess.TimeoutExpired`` is raised.
+    new session) and ``subprocess.TimeoutExpired`` is raised; on any other way out (Ctrl-C
+    included) they are killed too before the exception goes on.
     """
     read_fd, write_fd = os.pipe()
     try:
@@ -66,8 +68,8 @@ def run_measured(argv: list[str], *, timeout: float | None = None, capture: bool
         write_fd = -1
         try:
             out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+        except BaseException:  # a timeout, Ctrl-C (its own session does not see it), anything
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
             raise
         with os.fdopen(read_fd, "rb") as pipe:

@@ -10,9 +10,11 @@ reproduction.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing import get_context
@@ -125,6 +127,13 @@ def run_seed(row: Row, seed: int, backend: str, quick: bool, data_dir: str | Non
                    time.perf_counter() - started, result.split.note)
 
 
+def _die_with_parent() -> None:
+    """In a worker: be killed when the parent dies (Linux ``PR_SET_PDEATHSIG``), so a parent
+    killed outright leaves no worker training on."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the pool's termination
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+
+
 def reproduce(
     rows: list[Row], *, backend: str, seeds: int, quick: bool, data_dir: str | None,
     on_done: Callable[[Outcome], None] | None = None, jobs: int = 1,
@@ -132,7 +141,7 @@ def reproduce(
     """Train every row for ``seeds`` seeds (1 when ``quick``), ``jobs`` seeds at a time in
     worker processes (the results do not depend on ``jobs``)."""
     outcomes = []
-    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) if jobs > 1 else None
+    pool = get_context("spawn").Pool(jobs, initializer=_die_with_parent) if jobs > 1 else None
     try:
         for row in rows:
             one = partial(run_seed, row, backend=backend, quick=quick, data_dir=data_dir)
@@ -149,9 +158,14 @@ def reproduce(
             outcomes.append(outcome)
             if on_done:
                 on_done(outcome)
+    except BaseException:  # Ctrl-C, SIGTERM turned into an exception, an error: stop the workers
+        if pool:
+            pool.terminate()
+        raise
     finally:
         if pool:
-            pool.shutdown()
+            pool.close()
+            pool.join()
     return outcomes
 
 

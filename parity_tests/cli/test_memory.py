@@ -7,6 +7,7 @@ import math
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +150,29 @@ def test_cgroup_room_reads_v1_and_v2(line, files, room, tmp_path):
         (tmp_path / "fs" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "fs" / name).write_text(text + "\n")
     assert cgroup_room(tmp_path / "cgroup", tmp_path / "fs") == room
+
+
+def test_ctrl_c_while_measuring_kills_the_child(monkeypatch, tmp_path):
+    """The measured child runs in its own session (a terminal's Ctrl-C does not reach it), so an
+    interrupt in the parent must kill it and its launcher before going on."""
+    marker = tmp_path / "pid"
+    child = [sys.executable, "-c",
+             f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); "
+             "time.sleep(60)"]
+    real = subprocess.Popen.communicate
+
+    def interrupted(self, *args, **kwargs):
+        if kwargs.get("timeout") == 30:
+            while not marker.exists():
+                time.sleep(0.01)
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "communicate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_measured(child, timeout=30)
+    pid = int(marker.read_text())
+    time.sleep(0.2)
+    alive = Path(f"/proc/{pid}").exists() and "Z" not in \
+        Path(f"/proc/{pid}/stat").read_text().split()[2]
+    assert not alive
