@@ -27,6 +27,9 @@ TOLERANCES: dict[tuple[str, str], float] = {
 # The same float64 computation in another order (a permuted matmul, an adjoint pair, chunked
 # evaluation): only summation order differs, so agreement is to a few ulps.
 REORDERED_FLOAT64 = 1e-12
+# The same float64 operations through another library's kernels (a fused multiply-add, another
+# BLAS blocking, an XLA fusion) on a small problem: a few ulps of each element.
+SAME_OPS_FLOAT64 = 1e-13
 # uint8 pixels / 255 converted to float32 against float64: one float32 rounding.
 FLOAT32_ROUNDING = 1e-7
 # Finite differences against hand-derived gradients, float64.

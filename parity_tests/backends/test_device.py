@@ -32,7 +32,8 @@ def test_cuda_without_a_cuda_device_exits_2_with_one_line(capsys):
     import torch
 
     if torch.cuda.is_available():
-        pytest.skip("a CUDA device is present")
+        pytest.skip("checks the refusal without a CUDA device; this machine has one "
+                    "(the GPU tests run instead)")
     assert main(["check", "--quick", "--device", "cuda"]) == 2
     assert "torch sees no CUDA device" in capsys.readouterr().err
 
@@ -67,7 +68,8 @@ def test_jax_on_cuda_without_a_gpu_is_refused_with_one_line():
 
     try:
         jax.devices("gpu")
-        pytest.skip("JAX sees a GPU")
+        pytest.skip("checks the refusal where JAX sees no GPU; this machine has one "
+                    "(the GPU tests run instead)")
     except RuntimeError:
         pass
     with pytest.raises(ValueError, match="jax sees no GPU"):
@@ -105,7 +107,8 @@ def _tf_has_gpu() -> bool:
 @pytest.mark.tensorflow
 def test_tensorflow_on_cuda_is_refused_with_the_reason_where_it_lists_no_gpu():
     if _tf_has_gpu():
-        pytest.skip("TensorFlow lists a GPU")
+        pytest.skip("checks the refusal where TensorFlow lists no GPU; this machine lists "
+                    "one (the GPU test runs instead)")
     backend = registry.get("tensorflow")
     assert backend.on("cpu") is backend and backend.tf_device == "/CPU:0"
     with pytest.raises(ValueError, match=r"tensorflow sees no GPU \(tf.config.list_physical_"
@@ -117,7 +120,8 @@ def test_tensorflow_on_cuda_is_refused_with_the_reason_where_it_lists_no_gpu():
 def test_a_keras_model_file_on_cuda_exits_2_naming_the_reason_where_tensorflow_has_no_gpu(
         capsys):
     if _tf_has_gpu():
-        pytest.skip("TensorFlow lists a GPU")
+        pytest.skip("checks the refusal where TensorFlow lists no GPU; this machine lists "
+                    "one (the GPU test runs instead)")
     from pathlib import Path
 
     target = str(Path(__file__).resolve().parents[2] / "examples/models/keras_mlp.py") + ":model"
@@ -131,7 +135,8 @@ def test_a_keras_model_file_on_cuda_exits_2_naming_the_reason_where_tensorflow_h
 @pytest.mark.tensorflow
 def test_the_tensorflow_backend_runs_a_case_on_its_gpu():
     if not _tf_has_gpu():
-        pytest.skip("TensorFlow lists no GPU (tf.config.list_physical_devices('GPU') is empty)")
+        pytest.skip("needs a GPU TensorFlow can use: tf.config.list_physical_devices('GPU') is "
+                    "empty here (tensorflow-cpu has none)")
     name = "cnn-seed002-adam-f64-b2"
     result = run_case(cases.get(name), registry.get("tensorflow").on("cuda"), name="tensorflow")
     assert result.passed, result.divergence

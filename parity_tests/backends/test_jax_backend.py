@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from nnparity.backends import registry
+from nnparity.backends.compare import SAME_OPS_FLOAT64
 from nnparity.reference import MLPSpec, Optimizer, init_params
 from nnparity.reference.cnn_spec import CNNSpec
 from nnparity.reference.optim import init_state
@@ -37,7 +38,8 @@ def test_float64_is_scoped_to_the_backends_calls(jax_backend) -> None:
     grads = jax_backend.gradients(spec, params, x, y)
     expected = registry.get("numpy").gradients(spec, params, x, y)
     assert grads.grads["W1"].dtype == np.float64
-    np.testing.assert_allclose(grads.grads["W1"], expected.grads["W1"], rtol=0, atol=1e-13)
+    np.testing.assert_allclose(grads.grads["W1"], expected.grads["W1"], rtol=0,
+                               atol=SAME_OPS_FLOAT64)
     trainer = jax_backend.trainer(spec, params, Optimizer("adam"))
     trainer.step(x, y)
     assert trainer.params()["W1"].dtype == np.float64
@@ -90,7 +92,7 @@ def test_optimizer_state_round_trips_and_resumes(jax_backend, name: str, l2: flo
         resumed.step(x, y)
         straight.step(x, y)
     for key, value in straight.params().items():
-        np.testing.assert_allclose(resumed.params()[key], value, rtol=0, atol=1e-14)
+        np.testing.assert_allclose(resumed.params()[key], value, rtol=0, atol=SAME_OPS_FLOAT64)
     assert list(straight.state()) == list(init_state(optimizer, params))
 
 
@@ -173,7 +175,7 @@ def test_lax_same_padding_is_tensorflows_rule(size: int, kernel: int, stride: in
         symmetric = np.asarray(lax.conv_general_dilated(x, k, (stride, stride),
                                                         [(half, half)] * 2,
                                                         dimension_numbers=DIMENSIONS))
-    np.testing.assert_allclose(same, expected, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(same, expected, rtol=0, atol=SAME_OPS_FLOAT64)
     assert symmetric.shape != expected.shape or np.abs(symmetric - expected).max() > 0.05
 
 
