@@ -92,8 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --resume: keep the checkpoint's weights but start the "
                         "optimiser state afresh (allows another optimiser or backend)")
     parser.add_argument("--stop-on-divergence", action="store_true",
-                        help="stop (exit 1) at the first epoch whose loss exceeds 1000x the first "
-                        "epoch's; the checkpoint keeps the last good epoch")
+                        help="stop (exit 1) at the first epoch whose mean loss exceeds 1000x the "
+                        "starting loss (the first batch, before any update); the checkpoint "
+                        "keeps the last good epoch")
     parser.add_argument("--plot", metavar="DIR",
                         help="write curves.png (and misclassified.png for image data) to DIR")
     parser.add_argument("--threads", type=int,
