@@ -153,6 +153,13 @@ def test_the_reference_cannot_be_imported(tmp_path, capsys, mode, request):
     assert code == 1 and "importing the file raised" in out and "nnparity" in out, out
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before exec: SIGINT at its default, as under a terminal's Ctrl-C. A test run
+    started in the background of a shell without job control inherits SIGINT ignored, and
+    Python keeps an ignored SIGINT ignored, so the interrupt would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _marked(marker: str, command: str = "") -> list[int]:
     """Processes whose environment mentions ``marker`` (the learner's unique folder name) and
     whose command line starts with ``command``."""
@@ -189,7 +196,8 @@ def test_a_signal_to_verify_leaves_no_learner_process(tmp_path, mode, sig, reque
     path = learner(tmp_path / marker, HANGER)
     proc = subprocess.Popen([sys.executable, "-m", "nnparity", "verify", str(path), "--backends",
                              "none", "--timeout", "inf", "--sandbox", mode],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=_as_from_a_terminal)
     deadline = time.monotonic() + 30
     while not _marked(marker, "sleep") and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -272,7 +280,8 @@ def test_ctrl_c_while_grading_in_parallel_leaves_no_learner_process(tmp_path, mo
         learner(folder, HANGER, name)
     proc = subprocess.Popen([sys.executable, "-m", "nnparity", "verify", str(folder), "--jobs",
                              "2", "--timeout", "inf", "--sandbox", mode],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=_as_from_a_terminal)
     deadline = time.monotonic() + 30
     while len(_marked(marker, "sleep")) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
