@@ -10,9 +10,9 @@ Each block in README.md sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end
 command's Markdown output replaces it, together with the exact command line that made it. The
 benchmark runs with the OpenBLAS core-type override unset (it slows current NumPy builds) and
 one thread for every row (NumPy's BLAS and the frameworks alike).
-A reproduce block regenerated with ``-k`` keeps its other rows: the matching rows are replaced
-(or added) and a note under the table names the command, the date and the machine that
-measured them.
+A reproduce block regenerated with options (``-k``, ``--backend``) keeps its other cells: the
+cells of the rows and backend columns that ran are replaced (or added) and a note under the
+table names the command, the date and the machine that measured them.
 """
 
 from __future__ import annotations
@@ -73,35 +73,61 @@ def run(name: str, extra: list[str]) -> str:
         return body
 
 
-def table_rows(text: str) -> dict[str, str]:
-    """Table lines keyed by the preset they name (the first backquoted cell)."""
-    rows = {}
+def parse_table(text: str) -> tuple[list[str], dict[str, list[str]], list[str], list[str]]:
+    """A results table in ``text``: its header cells, its rows' cells keyed by preset (the
+    second cell, backquoted), the lines before the table and the lines after it."""
+    header: list[str] = []
+    rows: dict[str, list[str]] = {}
+    before: list[str] = []
+    after: list[str] = []
     for line in text.splitlines():
-        match = re.match(r"\|[^|]*\| `([^`]+)` \|", line)
-        if match:
-            rows[match.group(1)] = line
-    return rows
+        if not line.startswith("|"):
+            (after if header else before).append(line)
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if not header:
+            header = cells
+        elif not set(line) <= set("|-: "):
+            rows[cells[1].strip("`")] = cells
+    return header, rows, before, after
+
+
+def note_covers(note: str, presets: set[str], columns: set[str]) -> bool:
+    """Whether a re-measurement note is about cells that are all being re-measured now (a
+    note without a column names numpy's)."""
+    named = set(re.findall(r"`([^`]+)`", note.split(" re-measured by ")[0]))
+    match = re.search(r"columns? ([\w, ]+):", note)
+    noted = {c.strip() for c in match.group(1).split(",")} if match else {"numpy"}
+    return named <= presets and noted <= columns
 
 
 def merge_rows(name: str, body: str, extra: list[str]) -> str:
-    """The README's block ``name`` with the rows of ``body`` replaced (or added after its last
-    row), and a note saying which command re-measured them, when and on what machine."""
-    fresh = table_rows(body)
+    """The README's block ``name`` with the cells of ``body`` (its backends' columns of its
+    rows) replaced, rows and columns it lacks added, and a note saying which command
+    re-measured them, when and on what machine."""
+    fresh_header, fresh, _, _ = parse_table(body)
+    header, rows, before, after = parse_table(block(name))
+    columns = fresh_header[3:]
+    for column in columns:
+        if column not in header:
+            header.append(column)
+            for cells in rows.values():
+                cells.append("–")
+    for key, cells in fresh.items():
+        row = rows.setdefault(key, cells[:3] + ["–"] * (len(header) - 3))
+        row[:3] = cells[:3]
+        for column, value in zip(columns, cells[3:], strict=True):
+            row[header.index(column)] = value
+    notes = [line for line in after if line.strip()
+             and not ("re-measured by" in line and note_covers(line, set(fresh), set(columns)))]
     names = ("Row " if len(fresh) == 1 else "Rows ") + ", ".join(f"`{key}`" for key in fresh)
-    lines = []
-    for line in block(name).splitlines():
-        if "re-measured by" in line and all(f"`{key}`" in line for key in fresh):
-            continue  # the previous note on these rows
-        key = next(iter(table_rows(line)), None)
-        lines.append(fresh.pop(key) if key in fresh else line)
-    last = max(i for i, line in enumerate(lines) if line.startswith("|"))
-    lines[last + 1:last + 1] = fresh.values()  # rows the table did not have yet
-    while lines and not lines[-1].strip():
-        lines.pop()
-    command = shlex.join([*COMMANDS[name][:2], *extra])  # the last -k is the one that counts
-    note = (f"{names} re-measured by `{command}` on "
-            f"{datetime.date.today()} ({platform.machine()}, {os.cpu_count()} cores).")
-    return "\n".join([*lines, "", note]) + "\n"
+    names += (", column " if len(columns) == 1 else ", columns ") + ", ".join(columns)
+    command = shlex.join([*COMMANDS[name][:2], *extra])
+    notes.append(f"{names}: re-measured by `{command}` on "
+                 f"{datetime.date.today()} ({platform.machine()}, {os.cpu_count()} cores).")
+    table = ["| " + " | ".join(header) + " |", "|---|---|---|" + "---|" * (len(header) - 3)]
+    table += ["| " + " | ".join(cells) + " |" for cells in rows.values()]
+    return "\n".join([*before, *table, "", "\n\n".join(notes)]) + "\n"
 
 
 def block(name: str) -> str:
@@ -126,6 +152,6 @@ if __name__ == "__main__":
         raise SystemExit(f"usage: update_readme.py {{{','.join(COMMANDS)}}} [extra args]")
     name, extra = sys.argv[1], sys.argv[2:]
     body = run(name, extra)
-    if name.startswith("reproduce") and "-k" in extra:
+    if name.startswith("reproduce") and extra:
         body = merge_rows(name, body, extra)
     splice(name, body)

@@ -19,9 +19,13 @@ HELP = ("train the source documents' configurations on real data and compare wit
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="shortened runs, one seed (checks the pipeline, not the figures)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="seeds per row on the NumPy reference (default 3)")
+    parser.add_argument("--framework-seeds", type=int, default=1,
+                        help="seeds per row on each framework (default 1)")
     parser.add_argument("--backend", default="numpy",
-                        help=f"one of {', '.join(registry.NAMES)} (default numpy)")
+                        help=f"one of {', '.join(registry.NAMES)}, a comma-separated list, or "
+                        "all (a column each; default numpy)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="seeds trained at once, in worker processes (default 1)")
     parser.add_argument("-k", dest="pattern", help="only rows whose preset matches this regex")
@@ -31,8 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seeds <= 0 or args.jobs <= 0:
-        raise InputError("--seeds and --jobs must be positive")
+    if min(args.seeds, args.framework_seeds, args.jobs) <= 0:
+        raise InputError("--seeds, --framework-seeds and --jobs must be positive")
+    plan = [(name, args.seeds if name == "numpy" else args.framework_seeds)
+            for name in backend_names(args.backend)]
     if args.markdown:
         output_file(args.markdown)
     try:
@@ -44,10 +50,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"no configuration matches -k {args.pattern!r}")
 
     def done(o: Outcome) -> None:
-        print(f"{o.row.preset:<26} reported {o.row.reported:<16} ours {o.summary}", flush=True)
+        print(f"{o.row.preset:<26} reported {o.row.reported:<16} ours {o.summary} "
+              f"[{o.backend}]", flush=True)
 
-    outcomes = reproduce(rows, backend=args.backend, seeds=args.seeds, quick=args.quick,
-                         data_dir=args.data_dir, on_done=done, jobs=args.jobs)
+    outcomes = reproduce(rows, plan=plan, quick=args.quick, data_dir=args.data_dir,
+                         on_done=done, jobs=args.jobs)
     table = markdown_table(outcomes, args.quick)
     print()
     print(table)
@@ -55,3 +62,14 @@ def run(args: argparse.Namespace) -> int:
         with atomic_path(args.markdown) as tmp:
             tmp.write_text(table + "\n")
     return 0
+
+
+def backend_names(text: str) -> list[str]:
+    """``all`` or a comma-separated list of backend names, each installed; ``InputError``
+    naming the unknown or missing one otherwise."""
+    names = list(registry.NAMES) if text == "all" else [n.strip() for n in text.split(",")]
+    for name in names:
+        why = registry.reason(name)
+        if why is not None:
+            raise InputError(f"--backend {name}: {why}")
+    return list(dict.fromkeys(names))
