@@ -60,10 +60,11 @@ def _inputs(spec: MLPSpec, x: np.ndarray, trace: Trace) -> list[np.ndarray]:
                   for i, name in enumerate(spec.layer_names[:-1], 1)]
 
 
-def _param(spec: MLPSpec, params: dict[str, np.ndarray], name: str) -> np.ndarray | None:
-    """``params[name]`` in the spec's dtype, or None for a bias the spec does not have."""
-    p = params.get(name)
-    return p if p is None or p.dtype == spec.dtype else p.astype(spec.dtype)
+def _in_dtype(spec: MLPSpec, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``params`` with every weight and bias in the spec's dtype (converted only where needed;
+    PReLU slopes as given)."""
+    return {k: p if k.startswith("a") or p.dtype == spec.dtype else p.astype(spec.dtype)
+            for k, p in params.items()}
 
 
 def forward(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, *,
@@ -71,17 +72,18 @@ def forward(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, *,
     """Run the network on ``x [N, D_0]``; record every layer's ``z`` and ``h`` (and ``d_l`` as
     ``h['dropout<l>']`` for a layer of ``dropout_after`` given a mask)."""
     x = spec.as_input(x)
-    return _forward(spec, params, x, _as_mask(spec, dropout_mask, x.shape[0]))
+    return _forward(spec, _in_dtype(spec, params), x, _as_mask(spec, dropout_mask, x.shape[0]))
 
 
 def _forward(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray,
              mask: np.ndarray | None) -> Trace:
-    """:func:`forward` of a checked input ``x`` and mask (:func:`_as_mask`)."""
+    """:func:`forward` of a checked input ``x`` and mask (:func:`_as_mask`), ``params`` in the
+    spec's dtype (:func:`_in_dtype`)."""
     columns = spec.dropout_columns
     trace = Trace(output=x)
     h = x
     for i, (name, act) in enumerate(zip(spec.layer_names, spec.activations, strict=True), 1):
-        z = dense(h, _param(spec, params, f"W{i}"), _param(spec, params, f"b{i}"))
+        z = dense(h, params[f"W{i}"], params.get(f"b{i}"))
         h = prelu(z, params[f"a{i}"]) if act == "prelu" else ACTIVATIONS[act].f(z)
         trace.z[name], trace.h[name] = z, h
         if mask is not None and name in columns:
@@ -97,14 +99,16 @@ def backward(
     """Deltas and gradients for the ``trace`` of ``x`` (with the same ``dropout_mask``) and
     labels ``y`` (indices or dense)."""
     x = spec.as_input(x)
-    return _backward(spec, params, x, trace, y, _as_mask(spec, dropout_mask, x.shape[0]))
+    return _backward(spec, _in_dtype(spec, params), x, trace, y,
+                     _as_mask(spec, dropout_mask, x.shape[0]))
 
 
 def _backward(
     spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, trace: Trace, y: np.ndarray,
     mask: np.ndarray | None,
 ) -> Gradients:
-    """:func:`backward` of a checked input ``x`` and mask (:func:`_as_mask`)."""
+    """:func:`backward` of a checked input ``x`` and mask (:func:`_as_mask`), ``params`` in the
+    spec's dtype (:func:`_in_dtype`)."""
     n = x.shape[0]
     columns = spec.dropout_columns
     t = as_targets(spec.loss, y, n, spec.output_dim, np.dtype(spec.dtype))
@@ -129,7 +133,7 @@ def _backward(
         else:
             delta = upstream * ACTIVATIONS[act].df(z, trace.h[name])
         deltas[name] = delta
-        W = _param(spec, params, f"W{i}")
+        W = params[f"W{i}"]
         upstream, dW, db = dense_backward(delta, inputs[i - 1], W, shapes.get(f"b{i}"),
                                           need_dh=i > 1)
         grads[f"W{i}"] = dW + spec.weight_decay * W if spec.weight_decay else dW
@@ -144,9 +148,11 @@ def gradients(
     dropout_mask: np.ndarray | None = None, checked: bool = False,
 ) -> Gradients:
     """Forward then backward: loss, ``dL/dparam`` for every parameter, ``dL/dz`` per layer.
-    ``checked``: the caller has checked ``params`` against the spec (a trainer does, once)."""
+    ``checked``: the caller has checked ``params`` against the spec and holds them in its dtype
+    (a trainer does, once)."""
     if not checked:
         check_params(spec, params)
+        params = _in_dtype(spec, params)
     x = spec.as_input(x)
     mask = _as_mask(spec, dropout_mask, x.shape[0])
     return _backward(spec, params, x, _forward(spec, params, x, mask), y, mask)
@@ -167,10 +173,11 @@ def preactivation_scale(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndar
     """Per layer, ``sum_i |h_i W_ij| + |b_j|`` for every unit of ``z`` (the size of the terms
     that rounding acts on): ``|h_{l-1}| @ |W_l| + |b_l|``."""
     inputs = _inputs(spec, spec.as_input(x), trace)
+    params = _in_dtype(spec, params)
     scale = {}
     for i, (name, h) in enumerate(zip(spec.layer_names, inputs, strict=True), 1):
-        b = _param(spec, params, f"b{i}")
-        scale[name] = dense(np.abs(h), np.abs(_param(spec, params, f"W{i}")),
+        b = params.get(f"b{i}")
+        scale[name] = dense(np.abs(h), np.abs(params[f"W{i}"]),
                             None if b is None else np.abs(b))
     return scale
 
