@@ -11,6 +11,7 @@ seconds, the best of ``repeats`` runs.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import platform
@@ -142,13 +143,35 @@ def mlp_epoch(bench: MLPBenchmark, name: str, batches: Batches) -> Epoch:
     return epoch
 
 
+# glibc's mallopt parameters (malloc.h) and the values run_mlp_benchmarks pins them to.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+TRIM_BYTES, MMAP_BYTES = 64 << 20, 32 << 20  # 32 MiB: the largest mmap threshold glibc takes
+
+
+def pin_allocator() -> bool:
+    """Fix glibc malloc's trim and mmap thresholds for this process (64 MiB, 32 MiB), so that a
+    freed block stays in the heap for the next step. Left to itself glibc moves both as the
+    process frees memory, and a trainer that allocates per step then pays page faults or not
+    depending on what ran before it (the reference at batch 256: 600 faults and twice the CPU
+    time per step after the batch-20 benchmark, none when run first). False where the C
+    library has no ``mallopt`` (not glibc)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_TRIM_THRESHOLD, TRIM_BYTES)) and bool(mallopt(M_MMAP_THRESHOLD,
+                                                                         MMAP_BYTES))
+
+
 def run_mlp_benchmarks(
     names: list[str], rows: int = MNIST_ROWS, repeats: int = 1,
     report: Callable[[Timing], None] | None = None, clock: str = "wall",
 ) -> list[Timing]:
     """Every MLP benchmark for every row in ``names`` (backends and :data:`LOOPS`), after a
     warm-up of ``WARMUP_STEPS`` steps, best of ``repeats`` interleaved, with ratios to the
-    reference (``numpy``) and to the floor (``numpy floor``) when they run."""
+    reference (``numpy``) and to the floor (``numpy floor``) when they run; glibc's allocator
+    pinned first (:func:`pin_allocator`)."""
+    pin_allocator()
     timings = []
     for bench in MLP_BENCHMARKS:
         batches = mlp_batches(rows, bench.batch)

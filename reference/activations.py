@@ -34,8 +34,13 @@ class Activation:
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-z))`` computed as ``exp(min(z,0)) / (1 + exp(-|z|))``: never overflows."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+    h = np.exp(np.minimum(z, 0))
+    e = np.abs(z)
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # e = exp(-|z|), in place
+    e += 1.0
+    h /= e
+    return h
 
 
 def sigmoid_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:

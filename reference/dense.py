@@ -18,9 +18,12 @@ import numpy as np
 
 
 def dense(h: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-    """``z [N, D_out] = h [N, D_in] @ W [D_in, D_out] (+ b)``; ``b`` None: no bias."""
+    """``z [N, D_out] = h [N, D_in] @ W [D_in, D_out] (+ b)``; ``b`` None: no bias. ``z`` keeps
+    the dtype of ``h @ W`` (the models pass every array in the spec's dtype)."""
     z = h @ W
-    return z if b is None else z + b
+    if b is not None:
+        z += b  # in place: z is this call's own array
+    return z
 
 
 def dense_backward(

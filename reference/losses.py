@@ -57,11 +57,14 @@ def as_targets(loss: str, y: np.ndarray, n: int, k: int, dtype: np.dtype) -> np.
         rows = y.shape[0] if y.ndim else 0
         raise ValueError(f"labels have {rows} rows but the batch has {n}")
     if y.ndim == 1 and y.dtype.kind in "biu" and loss != "bce":
-        if y.size and (y.min() < 0 or y.max() >= k):
+        try:  # the label check: every (row, label) must lie in the [n, k] grid
+            ones = np.ravel_multi_index((np.arange(n), y), (n, k))
+        except ValueError:
             bad = int(y.min() if y.min() < 0 else y.max())
-            raise ValueError(f"class index {bad} is outside 0..{k - 1} for an output of width {k}")
+            raise ValueError(
+                f"class index {bad} is outside 0..{k - 1} for an output of width {k}") from None
         t = np.zeros((n, k), dtype=dtype)
-        t[np.arange(n), y] = 1
+        t.reshape(-1)[ones] = 1
         return t
     t = y.reshape(n, 1) if y.ndim == 1 else y
     if t.shape != (n, k):
@@ -78,7 +81,7 @@ def loss_and_grad(
         value, grad = 0.5 * np.sum(diff * diff), diff
     elif loss == "ce":
         log_p, p = log_softmax_and_softmax(o)
-        value = -np.sum(t * log_p)
+        value = -(t * log_p).sum()
         grad = p - t
     elif loss == "mse":
         diff = o - t

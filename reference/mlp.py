@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import get_activation, prelu, prelu_grad, prelu_slope_grad
+from .activations import ACTIVATIONS, prelu, prelu_grad, prelu_slope_grad
 from .dense import dense, dense_backward
 from .dropout import check_mask, dropout, dropout_backward
 from .losses import as_targets, loss_and_grad, probabilities
@@ -60,23 +60,31 @@ def _inputs(spec: MLPSpec, x: np.ndarray, trace: Trace) -> list[np.ndarray]:
                   for i, name in enumerate(spec.layer_names[:-1], 1)]
 
 
-def _param(spec: MLPSpec, params: dict[str, np.ndarray], name: str) -> np.ndarray | None:
-    """``params[name]`` in the spec's dtype, or None for a bias the spec does not have."""
-    p = params.get(name)
-    return p if p is None or p.dtype == spec.dtype else p.astype(spec.dtype)
+def _in_dtype(spec: MLPSpec, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``params`` with every weight and bias in the spec's dtype (converted only where needed;
+    PReLU slopes as given)."""
+    return {k: p if k.startswith("a") or p.dtype == spec.dtype else p.astype(spec.dtype)
+            for k, p in params.items()}
 
 
 def forward(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, *,
             dropout_mask: np.ndarray | None = None) -> Trace:
     """Run the network on ``x [N, D_0]``; record every layer's ``z`` and ``h`` (and ``d_l`` as
     ``h['dropout<l>']`` for a layer of ``dropout_after`` given a mask)."""
-    h = spec.as_input(x)
-    mask = _as_mask(spec, dropout_mask, h.shape[0])
+    x = spec.as_input(x)
+    return _forward(spec, _in_dtype(spec, params), x, _as_mask(spec, dropout_mask, x.shape[0]))
+
+
+def _forward(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray,
+             mask: np.ndarray | None) -> Trace:
+    """:func:`forward` of a checked input ``x`` and mask (:func:`_as_mask`), ``params`` in the
+    spec's dtype (:func:`_in_dtype`)."""
     columns = spec.dropout_columns
-    trace = Trace(output=h)
+    trace = Trace(output=x)
+    h = x
     for i, (name, act) in enumerate(zip(spec.layer_names, spec.activations, strict=True), 1):
-        z = dense(h, _param(spec, params, f"W{i}"), _param(spec, params, f"b{i}"))
-        h = prelu(z, params[f"a{i}"]) if act == "prelu" else get_activation(act).f(z)
+        z = dense(h, params[f"W{i}"], params.get(f"b{i}"))
+        h = prelu(z, params[f"a{i}"]) if act == "prelu" else ACTIVATIONS[act].f(z)
         trace.z[name], trace.h[name] = z, h
         if mask is not None and name in columns:
             h = trace.h[f"dropout{i}"] = dropout(h, mask[:, columns[name]], spec.keep_prob)
@@ -91,40 +99,48 @@ def backward(
     """Deltas and gradients for the ``trace`` of ``x`` (with the same ``dropout_mask``) and
     labels ``y`` (indices or dense)."""
     x = spec.as_input(x)
+    return _backward(spec, _in_dtype(spec, params), x, trace, y,
+                     _as_mask(spec, dropout_mask, x.shape[0]))
+
+
+def _backward(
+    spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, trace: Trace, y: np.ndarray,
+    mask: np.ndarray | None,
+) -> Gradients:
+    """:func:`backward` of a checked input ``x`` and mask (:func:`_as_mask`), ``params`` in the
+    spec's dtype (:func:`_in_dtype`)."""
     n = x.shape[0]
-    mask = _as_mask(spec, dropout_mask, n)
     columns = spec.dropout_columns
     t = as_targets(spec.loss, y, n, spec.output_dim, np.dtype(spec.dtype))
     value, d_out = loss_and_grad(spec.loss, trace.output, t, spec.reduction)
     names = spec.layer_names
     shapes = spec.param_shapes()
     inputs = _inputs(spec, x, trace)
-    deltas: dict[str, np.ndarray] = {}
-    grads: dict[str, np.ndarray] = {}
+    # filled from the last layer back; created in the canonical order callers read them in
+    deltas: dict[str, np.ndarray] = dict.fromkeys(names)
+    grads: dict[str, np.ndarray] = dict.fromkeys(shapes)
     upstream = d_out
     for i in range(spec.depth, 0, -1):
-        name = names[i - 1]
+        name, act = names[i - 1], spec.activations[i - 1]
         z = trace.z[name]
         if mask is not None and name in columns:
             upstream = dropout_backward(upstream, mask[:, columns[name]], spec.keep_prob)
-        if spec.activations[i - 1] == "prelu":
+        if act == "prelu":
             grads[f"a{i}"] = prelu_slope_grad(z, upstream, shapes[f"a{i}"])
             delta = upstream * prelu_grad(z, params[f"a{i}"])
-        elif spec.activations[i - 1] == "identity":
+        elif act == "identity":
             delta = upstream  # f' = 1
         else:
-            delta = upstream * get_activation(spec.activations[i - 1]).df(z, trace.h[name])
+            delta = upstream * ACTIVATIONS[act].df(z, trace.h[name])
         deltas[name] = delta
-        W = _param(spec, params, f"W{i}")
+        W = params[f"W{i}"]
         upstream, dW, db = dense_backward(delta, inputs[i - 1], W, shapes.get(f"b{i}"),
                                           need_dh=i > 1)
         grads[f"W{i}"] = dW + spec.weight_decay * W if spec.weight_decay else dW
         if db is not None:
             grads[f"b{i}"] = db
-    ordered_grads = {k: grads[k] for k in shapes}
-    ordered_deltas = {k: deltas[k] for k in names}
     loss = float(value) + weight_decay_loss(spec, params)
-    return Gradients(loss=loss, grads=ordered_grads, deltas=ordered_deltas, output=trace.output)
+    return Gradients(loss=loss, grads=grads, deltas=deltas, output=trace.output)
 
 
 def gradients(
@@ -132,11 +148,14 @@ def gradients(
     dropout_mask: np.ndarray | None = None, checked: bool = False,
 ) -> Gradients:
     """Forward then backward: loss, ``dL/dparam`` for every parameter, ``dL/dz`` per layer.
-    ``checked``: the caller has checked ``params`` against the spec (a trainer does, once)."""
+    ``checked``: the caller has checked ``params`` against the spec and holds them in its dtype
+    (a trainer does, once)."""
     if not checked:
         check_params(spec, params)
-    trace = forward(spec, params, x, dropout_mask=dropout_mask)
-    return backward(spec, params, x, trace, y, dropout_mask=dropout_mask)
+        params = _in_dtype(spec, params)
+    x = spec.as_input(x)
+    mask = _as_mask(spec, dropout_mask, x.shape[0])
+    return _backward(spec, params, x, _forward(spec, params, x, mask), y, mask)
 
 
 def loss(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, *,
@@ -154,10 +173,11 @@ def preactivation_scale(spec: MLPSpec, params: dict[str, np.ndarray], x: np.ndar
     """Per layer, ``sum_i |h_i W_ij| + |b_j|`` for every unit of ``z`` (the size of the terms
     that rounding acts on): ``|h_{l-1}| @ |W_l| + |b_l|``."""
     inputs = _inputs(spec, spec.as_input(x), trace)
+    params = _in_dtype(spec, params)
     scale = {}
     for i, (name, h) in enumerate(zip(spec.layer_names, inputs, strict=True), 1):
-        b = _param(spec, params, f"b{i}")
-        scale[name] = dense(np.abs(h), np.abs(_param(spec, params, f"W{i}")),
+        b = params.get(f"b{i}")
+        scale[name] = dense(np.abs(h), np.abs(params[f"W{i}"]),
                             None if b is None else np.abs(b))
     return scale
 
