@@ -23,6 +23,7 @@ from nnparity.bench import (
     best_interleaved,
     mlp_batches,
     mlp_epoch,
+    pin_allocator,
 )
 
 SWEEP_BATCHES = (1, 4, 16, 64, 256, 1024)
@@ -54,7 +55,9 @@ def sweep_benchmarks() -> list[tuple[str, int, MLPBenchmark]]:
 
 def run_sweep(rows: list[str], repeats: int, report: Callable[[Point], None] | None = None,
               steps: int = SWEEP_STEPS, clock: str = "wall") -> list[Point]:
-    """Every point of both sweeps for ``rows`` (names as in ``nnparity bench``)."""
+    """Every point of both sweeps for ``rows`` (names as in ``nnparity bench``), glibc's
+    allocator pinned first as for the benchmark table."""
+    pin_allocator()
     points = []
     for axis, value, bench in sweep_benchmarks():
         batches = mlp_batches(steps * bench.batch, bench.batch)
