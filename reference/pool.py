@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv import output_hw, pad, padding_amounts
+from .conv import output_hw, pad, padded_zeros, padding_amounts
 
 
 def maxpool2d_argmax(
@@ -102,12 +102,10 @@ def maxpool2d_backward(
     saves recomputing it. Loops over the ``k*k`` window offsets only."""
     if arg is None:
         _, arg = maxpool2d_argmax(x, k, stride, padding)
-    (top, bottom), (left, right) = padding_amounts(x.shape[1:3], (k, k), stride, padding)
-    n, h, w, c = x.shape
+    dxp, crop = padded_zeros(x.shape, (k, k), stride, padding, dy.dtype)
     _, ho, wo, _ = dy.shape
-    dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dy.dtype)
     for p in range(k):
         for q in range(k):
             routed = dy * (arg == p * k + q)
             dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :] += routed
-    return dxp[:, top:top + h, left:left + w, :]
+    return dxp[crop]
