@@ -100,7 +100,8 @@ def mlp_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing
 
 def cnn_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing], None]) -> str:
     """One CNN step per backend, ratios to torch, share of the float32 matmul peak."""
-    timings, peak, flops = run_cnn_benchmarks(names, repeats=args.repeats, report=show)
+    timings, peak, flops = run_cnn_benchmarks(names, repeats=args.repeats, report=show,
+                                              clock=args.clock)
     return cnn_markdown(timings, peak, flops)
 
 
