@@ -99,13 +99,17 @@ def maxpool2d_backward(
 ) -> np.ndarray:
     """Backward: ``dx [N, H, W, C]`` from ``dy [N, Ho, Wo, C]``, one arg-max per window (first
     maximum in row-major window order). ``arg`` from :func:`maxpool2d_argmax` of the same ``x``
-    saves recomputing it. Loops over the ``k*k`` window offsets only."""
+    saves recomputing it. Loops over the ``k*k`` window offsets only, writing each offset's
+    routed gradient straight into place when the windows do not overlap (``s >= k``)."""
     if arg is None:
         _, arg = maxpool2d_argmax(x, k, stride, padding)
     dxp, crop = padded_zeros(x.shape, (k, k), stride, padding, dy.dtype)
     _, ho, wo, _ = dy.shape
     for p in range(k):
         for q in range(k):
-            routed = dy * (arg == p * k + q)
-            dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :] += routed
+            cell = dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :]
+            if stride >= k:  # windows do not overlap: no cell receives from two of them
+                np.multiply(dy, arg == p * k + q, out=cell)
+            else:
+                cell += dy * (arg == p * k + q)
     return dxp[crop]
