@@ -36,8 +36,10 @@ def test_bench_shows_the_floor_and_ratios_to_it(tmp_path, capsys, monkeypatch):
     assert "| 1.00 |" in floor_row
 
 
-def test_bench_cnn_interleaves_the_backends_and_counts_the_steps_flops(tmp_path, capsys):
+def test_bench_cnn_interleaves_the_backends_and_counts_the_steps_flops(tmp_path, monkeypatch):
     pytest.importorskip("torch", reason="the CNN table's ratios are to torch")
+    runs = []
+    monkeypatch.setattr("nnparity.commands.bench.memory_line", lambda run: runs.append(run) or "")
     table = tmp_path / "cnn.md"
     argv = ["bench", "--model", "cnn", "--backends", "numpy,torch", "--repeats", "1",
             "--clock", "cpu", "--markdown", str(table)]
@@ -50,6 +52,7 @@ def test_bench_cnn_interleaves_the_backends_and_counts_the_steps_flops(tmp_path,
     # backward twice that less conv1's input gradient, 50 samples
     assert cnn_step_flops(CNNSpec.seed002()) == 50 * (3 * 27_767_808 - 1_254_400)
     assert "Step: 4.10 GFLOP" in text
+    assert runs == [["--preset", "seed002-cnn", "--epochs", "1", "--steps", "300"]]
 
 
 @pytest.mark.parametrize("loop", list(LOOPS))
