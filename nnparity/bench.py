@@ -208,49 +208,47 @@ def cnn_step_flops(spec: CNNSpec) -> float:
     return CNN_BATCH * (3 * sum(forward) - forward[0])
 
 
-def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
+def matmul_peak(size: int = 2048, repeats: int = 5, clock: str = "wall") -> float:
     """This machine's float32 matmul rate (FLOP/s) through NumPy, best of ``repeats``."""
     rng = np.random.default_rng(0)
     a = rng.random((size, size), dtype=np.float32)
     b = rng.random((size, size), dtype=np.float32)
     a @ b
-    return 2.0 * size**3 / _best_of(repeats, lambda: a @ b)
+    return 2.0 * size**3 / _best_of(repeats, lambda: a @ b, clock)
 
 
-def time_cnn_step(backend_name: str, repeats: int) -> tuple[float, float]:
-    """``(seconds, seconds of the first step)`` for one Adam step of the three-framework notes'
-    CNN at batch 50, float32, explicit dropout mask drawn by the trainer (best of ``repeats``
-    after two warm-up steps)."""
+def cnn_step(backend_name: str) -> Callable[[], None]:
+    """One Adam step of the three-framework notes' CNN at batch 50, float32, on ``backend_name``
+    (a fresh trainer; the dropout mask drawn by the trainer), on the same seeded batch each call."""
     spec = CNNSpec.seed002(dtype="float32")
     rng = np.random.default_rng(0)
     x = rng.random((CNN_BATCH, *spec.input_shape), dtype=np.float32)
     y = rng.integers(0, spec.classes, size=CNN_BATCH)
     backend = registry.get(backend_name)
-    variant = backend.optimizer_variant
     trainer = backend.trainer(spec, init_params(spec, seed=0),
-                              Optimizer("adam", lr=1e-4, variant=variant))
-    first = _first_step(lambda: trainer.step(x, y))
-    trainer.step(x, y)
-    return _best_of(repeats, lambda: trainer.step(x, y)), first
+                              Optimizer("adam", lr=1e-4, variant=backend.optimizer_variant))
+    return lambda: trainer.step(x, y)
 
 
 def run_cnn_benchmarks(
     backends: list[str], repeats: int = 3, report: Callable[[Timing], None] | None = None,
+    clock: str = "wall",
 ) -> tuple[list[Timing], float, float]:
-    """One CNN step per backend with ratios to torch (to numpy without torch); also the float32
-    matmul peak (FLOP/s) and the step's FLOP count, measured in the same run."""
+    """One CNN step per backend (best of ``repeats`` after two warm-up steps, the backends taking
+    turns in every round) with ratios to torch (to numpy without torch); also the float32 matmul
+    peak (FLOP/s, same ``clock``) and the step's FLOP count, measured in the same run."""
     name = f"notes' CNN, one Adam step, batch {CNN_BATCH}"
-    timings = []
-    for backend in backends:
-        timing = Timing(name, backend, *time_cnn_step(backend, repeats))
-        timings.append(timing)
-        if report:
+    steps = {backend: cnn_step(backend) for backend in backends}
+    first = {backend: _first_step(step) for backend, step in steps.items()}
+    for step in steps.values():
+        step()
+    best = best_interleaved(steps, repeats, clock)
+    base = best["torch" if "torch" in backends else "numpy"]
+    timings = [Timing(name, b, best[b], first[b], ratio=best[b] / base) for b in backends]
+    if report:
+        for timing in timings:
             report(timing)
-    base_name = "torch" if "torch" in backends else "numpy"
-    base = next(t.seconds for t in timings if t.backend == base_name)
-    for t in timings:
-        t.ratio = t.seconds / base
-    return timings, matmul_peak(), cnn_step_flops(CNNSpec.seed002())
+    return timings, matmul_peak(clock=clock), cnn_step_flops(CNNSpec.seed002())
 
 
 def peak_rss_of_training(argv: list[str]) -> float:

@@ -38,9 +38,10 @@ def optimizer_slots(name: str) -> int:
         raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
     return sum(key.endswith(".p") for key in init_state(Optimizer(name), {"p": np.zeros(1)}))
 
-OPTIMIZER_TEMPORARIES = {"sgd": 1, "momentum": 1, "adam": 3}
+OPTIMIZER_TEMPORARIES = {"sgd": 1, "momentum": 1, "adam": 0}
 """Temporaries of one parameter's size alive at once in :func:`nnparity.reference.optim.update`
-(``lr g``; ``lr v``; Adam's denominator, ``step m`` and their quotient)."""
+(``lr g``; ``lr v``; none for Adam, which works through two scratch buffers of
+``optim.ADAM_CHUNK`` values)."""
 
 EVAL_ROWS = 10000
 """Rows :func:`nnparity.reference.train.predict_all` passes to a model at a time."""

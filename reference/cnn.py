@@ -43,7 +43,7 @@ import numpy as np
 
 from .activations import get_activation
 from .cnn_spec import CNNSpec
-from .conv import conv2d, conv2d_backward, conv2d_cols, im2col, output_size
+from .conv import DCOLS_CHUNK, conv2d, conv2d_backward, conv2d_cols, im2col, output_size
 from .dense import dense, dense_backward
 from .dropout import check_mask, draw_dropout_mask, dropout, dropout_backward
 from .losses import as_targets, loss_and_grad, probabilities
@@ -122,14 +122,16 @@ def forward(
     return _forward(spec, params, x, _as_mask(spec, dropout_mask, x.shape[0]), keep=False)[0]
 
 
-LOGITS_CHUNK = 256
-"""Rows :func:`logits` computes at a time."""
+LOGITS_CHUNK = 64
+"""Rows :func:`logits` computes at a time: the notes' CNN holds about 0.9 MB per float32 row at
+the peak of its forward pass (conv2's im2col matrix 0.6 MB of it), so 64 rows stay near 60 MB;
+larger chunks are no faster (the GEMMs already have 3136 rows or more)."""
 
 
 def logits(spec: CNNSpec, params: Params, x: np.ndarray, chunk: int = LOGITS_CHUNK) \
         -> np.ndarray:
     """The output ``o [N, classes]`` at evaluation (no dropout), computed ``chunk`` rows at a time
-    so that memory stays bounded (the notes' CNN's conv2 im2col: 0.6 MB per float32 image)."""
+    so that memory stays bounded (:data:`LOGITS_CHUNK`)."""
     x = spec.as_input(x)
     parts = [_forward(spec, params, x[i:i + chunk], None, keep=False)[0].output
              for i in range(0, len(x), chunk)]
@@ -284,18 +286,19 @@ def working_values(spec: CNNSpec, rows: int, *, training: bool = True) -> int:
     :func:`logits` on them (``LOGITS_CHUNK`` rows at a time), besides the input (the caller's)
     and the parameters, for memory estimates. Per sample: per conv block its im2col matrix,
     ``z``, ``h``, and the pooled map with its arg-maxes; the dense layers' ``z``, ``h`` and
-    dropout output; in training also the largest block's backward buffers (``dcols``, the
-    padded input gradient, delta and upstream)."""
+    dropout output; in training also the largest block's backward buffers (the padded input
+    gradient, delta and upstream per sample; ``dcols``: ``DCOLS_CHUNK`` values or one sample's)."""
     shapes = spec.feature_shapes()
-    kept, backward = 0, 0
+    kept, backward, dcols = 0, 0, 0
     for block, (h, w, c), pooled in zip(spec.conv, shapes[:-1], shapes[1:], strict=True):
         ho = output_size(h, block.kernel, block.stride, block.padding)
         wo = output_size(w, block.kernel, block.stride, block.padding)
         cols, maps = ho * wo * block.kernel**2 * c, ho * wo * block.filters
         kept += cols + 2 * maps + (2 * math.prod(pooled) if block.pool else 0)
-        backward = max(backward, cols + (h + block.kernel) * (w + block.kernel) * c + 2 * maps)
+        backward = max(backward, (h + block.kernel) * (w + block.kernel) * c + 2 * maps)
+        dcols = max(dcols, min(rows * cols, max(DCOLS_CHUNK, cols)))
     dense = spec.dense_widths
     per_sample = kept + 2 * sum(dense[1:]) + dense[-2]
     if training:
-        return rows * (per_sample + backward + 3 * max(dense))
+        return rows * (per_sample + backward + 3 * max(dense)) + dcols
     return min(rows, LOGITS_CHUNK) * per_sample + rows * spec.classes

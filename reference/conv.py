@@ -16,7 +16,8 @@ Backward, given ``dz = dL/dz [N, Ho, Wo, F]``::
     dxp[n, s*i + p, s*j + q, c] += sum_f dz[n, i, j, f] * W[p, q, c, f]          (col2im)
 
 and ``dx`` is ``dxp`` with the padding cropped off. col2im loops over the ``kh*kw`` kernel
-offsets only (never over pixels or samples).
+offsets only (never over pixels); the backward pass computes ``dcols`` and adds it back a few
+samples at a time (:data:`DCOLS_CHUNK`), so each chunk is still in cache when it is added.
 
 Padding follows TensorFlow exactly, per spatial axis of size ``n`` with window ``k``:
 
@@ -121,6 +122,13 @@ def conv2d_cols(cols: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> np.nda
     return z.reshape(n, ho, wo, f)
 
 
+DCOLS_CHUNK = 1 << 20
+"""Values of the input gradient's ``dcols`` that :func:`conv2d_backward` holds at a time (4 MB
+in float32): it computes ``dx`` a few samples at a time, so each chunk's ``dcols`` is added back
+(col2im) while still in cache, and the full ``[kh*kw, N*Ho*Wo, C]`` matrix (31 MB for the notes'
+CNN's conv2 at batch 50) never exists."""
+
+
 def conv2d_backward(
     dz: np.ndarray,
     x: np.ndarray,
@@ -145,24 +153,43 @@ def conv2d_backward(
     dW = (cols.reshape(n * ho * wo, kh * kw * c).T @ dz2).reshape(kh, kw, c, f)
     if not need_dx:
         return None, dW, db
-    # dcols[p, q] = dz2 @ W[p, q].T: one [N*Ho*Wo, C] block per kernel offset (batched GEMM)
-    dcols = np.matmul(dz2, W.reshape(kh * kw, c, f).transpose(0, 2, 1))
-    return col2im(dcols.reshape(kh, kw, n, ho, wo, c), x.shape, stride, padding), dW, db
+    dxp, crop = padded_zeros(x.shape, (kh, kw), stride, padding, dz.dtype)
+    W_t = W.reshape(kh * kw, c, f).transpose(0, 2, 1)  # W[p, q].T, one [F, C] per offset
+    rows = max(1, DCOLS_CHUNK // (ho * wo * kh * kw * c))
+    for s in range(0, n, rows):  # a few samples at a time: their dcols stay in cache for col2im
+        dz_s = dz2[s * ho * wo:(s + rows) * ho * wo]
+        # dcols[p, q] = dz @ W[p, q].T: one [rows*Ho*Wo, C] block per kernel offset
+        dcols = np.matmul(dz_s, W_t).reshape(kh, kw, -1, ho, wo, c)
+        col2im_add(dcols, dxp[s:s + rows], stride)
+    return dxp[crop], dW, db
 
 
 def col2im(
     dcols: np.ndarray, x_shape: tuple[int, ...], stride: int, padding: str
 ) -> np.ndarray:
-    """Adjoint of :func:`im2col`: add ``dcols [kh, kw, N, Ho, Wo, C]`` back onto ``[N, H, W, C]``.
+    """Adjoint of :func:`im2col`: add ``dcols [kh, kw, N, Ho, Wo, C]`` back onto ``[N, H, W, C]``
+    (:func:`col2im_add` onto zeros of the padded shape), then crop the padding off."""
+    dxp, crop = padded_zeros(x_shape, dcols.shape[:2], stride, padding, dcols.dtype)
+    col2im_add(dcols, dxp, stride)
+    return dxp[crop]
 
-    ``dxp[n, s*i + p, s*j + q, c] += dcols[p, q, n, i, j, c]``, looping over ``(p, q)`` only;
-    the padding is then cropped off. (Offsets first, so each added block is contiguous.)
-    """
-    kh, kw, n, ho, wo, c = dcols.shape
-    (top, bottom), (left, right) = padding_amounts(x_shape[1:3], (kh, kw), stride, padding)
-    hp, wp = x_shape[1] + top + bottom, x_shape[2] + left + right
-    dxp = np.zeros((n, hp, wp, c), dtype=dcols.dtype)
+
+def padded_zeros(
+    x_shape: tuple[int, ...], window: tuple[int, int], stride: int, padding: str, dtype: np.dtype
+) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """Zeros shaped like ``x [N, H, W, C]`` padded for ``window`` (the ``dxp`` that gradients
+    are added onto), and the index that crops the padding off again."""
+    (top, bottom), (left, right) = padding_amounts(x_shape[1:3], window, stride, padding)
+    n, h, w, c = x_shape
+    dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dtype)
+    return dxp, (slice(None), slice(top, top + h), slice(left, left + w), slice(None))
+
+
+def col2im_add(dcols: np.ndarray, dxp: np.ndarray, stride: int) -> None:
+    """``dxp[n, s*i + p, s*j + q, c] += dcols[p, q, n, i, j, c]`` in place on the padded
+    ``dxp [N, Hp, Wp, C]``, looping over the ``(p, q)`` offsets only (offsets first in
+    ``dcols``, so each added block is contiguous)."""
+    kh, kw, _, ho, wo, _ = dcols.shape
     for p in range(kh):
         for q in range(kw):
             dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :] += dcols[p, q]
-    return dxp[:, top:top + x_shape[1], left:left + x_shape[2], :]

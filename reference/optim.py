@@ -162,22 +162,66 @@ def _momentum(opt: Optimizer, params: Params, grads: Params, state: State) -> No
             p += v
 
 
+ADAM_CHUNK = 1 << 16
+"""Elements :func:`_adam` updates at a time: the chunk's ``p, g, m, v`` and two scratch buffers
+(float32: 1.5 MiB) stay in cache through the dozen passes of the formulas, instead of streaming
+the notes' CNN's 3.2 M fc1 weights (12.8 MB per array) through memory once per pass."""
+
+
+def _chunks(*arrays: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+    """Matching flat slices of same-shaped ``arrays``, ``ADAM_CHUNK`` elements at a time (views,
+    so updating a slice updates its array); one whole-array chunk when any is not C-contiguous."""
+    if not all(a.flags.c_contiguous for a in arrays):
+        return [arrays]
+    flat = [a.reshape(-1) for a in arrays]
+    starts = range(0, max(flat[0].size, 1), ADAM_CHUNK)  # an empty array: one empty chunk
+    return [tuple(a[i:i + ADAM_CHUNK] for a in flat) for i in starts]
+
+
 def _adam(opt: Optimizer, params: Params, grads: Params, state: State) -> None:
+    """Adam in place, chunk by chunk (:data:`ADAM_CHUNK`), each formula as written in the module
+    docstring but through two scratch buffers (``out=``): elementwise, so the result is the same
+    to the bit as evaluating the formulas on whole arrays. Intermediates take the common dtype of
+    ``p, g, m, v`` (the dtype of the whole-array temporaries when the four share one)."""
     t = int(state["t"]) + 1
     b1, b2 = opt.beta1, opt.beta2
     state["t"] = np.array(t)
-    for k, p in params.items():
-        g, m, v = grads[k], state[f"m.{k}"], state[f"v.{k}"]
-        if opt.variant == "torch":
-            m += (1 - b1) * (g - m)
-            v *= b2  # v <- b2 v + (1 - b2) g^2
-            v += (1 - b2) * g * g
-            step_size = opt.lr / (1 - b1**t)
-            denom = np.sqrt(v) / math.sqrt(1 - b2**t) + opt.eps
-            p -= step_size * m / denom
-        else:
-            m += (g - m) * (1 - b1)
-            v += (g * g - v) * (1 - b2)
-            b1_keras, b2_keras = _float32(b1), _float32(b2)
-            alpha = _float32(opt.lr) * math.sqrt(1 - b2_keras**t) / (1 - b1_keras**t)
-            p -= m * alpha / (np.sqrt(v) + opt.eps)
+    if opt.variant == "torch":
+        step_size, root = opt.lr / (1 - b1**t), math.sqrt(1 - b2**t)
+    else:
+        b1_keras, b2_keras = _float32(b1), _float32(b2)
+        alpha = _float32(opt.lr) * math.sqrt(1 - b2_keras**t) / (1 - b1_keras**t)
+    for k, p_all in params.items():
+        arrays = (p_all, grads[k], state[f"m.{k}"], state[f"v.{k}"])
+        chunks = _chunks(*arrays)
+        work = np.empty(max(c[0].size for c in chunks), np.result_type(*arrays))
+        upd = np.empty_like(work)
+        for p, g, m, v in chunks:
+            w, u = work[:m.size].reshape(m.shape), upd[:m.size].reshape(m.shape)
+            if opt.variant == "torch":
+                np.subtract(g, m, out=w)  # m <- m + (1 - b1) (g - m)
+                w *= 1 - b1
+                m += w
+                v *= b2  # v <- b2 v + (1 - b2) g^2
+                np.multiply(g, 1 - b2, out=w)
+                w *= g
+                v += w
+                np.sqrt(v, out=w)  # denom = sqrt(v) / sqrt(1 - b2^t) + eps
+                w /= root
+                w += opt.eps
+                np.multiply(m, step_size, out=u)  # p <- p - step_size m / denom
+                u /= w
+                p -= u
+            else:
+                np.subtract(g, m, out=w)  # m <- m + (g - m)(1 - b1)
+                w *= 1 - b1
+                m += w
+                np.multiply(g, g, out=w)  # v <- v + (g^2 - v)(1 - b2)
+                w -= v
+                w *= 1 - b2
+                v += w
+                np.multiply(m, alpha, out=u)  # p <- p - m alpha / (sqrt(v) + eps)
+                np.sqrt(v, out=w)
+                w += opt.eps
+                u /= w
+                p -= u

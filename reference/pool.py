@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv import output_hw, pad, padding_amounts
+from .conv import output_hw, pad, padded_zeros, padding_amounts
 
 
 def maxpool2d_argmax(
@@ -99,15 +99,17 @@ def maxpool2d_backward(
 ) -> np.ndarray:
     """Backward: ``dx [N, H, W, C]`` from ``dy [N, Ho, Wo, C]``, one arg-max per window (first
     maximum in row-major window order). ``arg`` from :func:`maxpool2d_argmax` of the same ``x``
-    saves recomputing it. Loops over the ``k*k`` window offsets only."""
+    saves recomputing it. Loops over the ``k*k`` window offsets only, writing each offset's
+    routed gradient straight into place when the windows do not overlap (``s >= k``)."""
     if arg is None:
         _, arg = maxpool2d_argmax(x, k, stride, padding)
-    (top, bottom), (left, right) = padding_amounts(x.shape[1:3], (k, k), stride, padding)
-    n, h, w, c = x.shape
+    dxp, crop = padded_zeros(x.shape, (k, k), stride, padding, dy.dtype)
     _, ho, wo, _ = dy.shape
-    dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dy.dtype)
     for p in range(k):
         for q in range(k):
-            routed = dy * (arg == p * k + q)
-            dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :] += routed
-    return dxp[:, top:top + h, left:left + w, :]
+            cell = dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :]
+            if stride >= k:  # windows do not overlap: no cell receives from two of them
+                np.multiply(dy, arg == p * k + q, out=cell)
+            else:
+                cell += dy * (arg == p * k + q)
+    return dxp[crop]

@@ -59,17 +59,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 MEMORY_RUN = ["--preset", "seed000-mnist-sigmoid", "--epochs", "1"]
+CNN_MEMORY_RUN = ["--preset", "seed002-cnn", "--epochs", "1", "--steps", "300"]
+"""300 steps (the step's buffers reach their plateau in the first) and the epoch's evaluation of
+every training and test row, the CNN's peak."""
 
 
-def memory_line() -> str:
-    """Peak RSS of one reference epoch on real MNIST (images kept uint8), when MNIST is here."""
+def memory_line(run: list[str] = MEMORY_RUN) -> str:
+    """Peak RSS of ``nnparity train RUN`` on real MNIST (images kept uint8), when MNIST is here."""
     try:
-        mib = peak_rss_of_training(MEMORY_RUN)
+        mib = peak_rss_of_training(run)
     except subprocess.CalledProcessError as exc:
         if DatasetMissing.__name__ in exc.stderr.decode() or "not fetched" in exc.stderr.decode():
             return "\n\nPeak RSS of a reference MNIST epoch: MNIST not fetched."
         raise
-    return (f"\n\nPeak RSS of `nnparity train {' '.join(MEMORY_RUN)}` (real MNIST, "
+    return (f"\n\nPeak RSS of `nnparity train {' '.join(run)}` (real MNIST, "
             f"uint8 images converted per batch): {mib:.0f} MiB.")
 
 
@@ -99,9 +102,11 @@ def mlp_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing
 
 
 def cnn_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing], None]) -> str:
-    """One CNN step per backend, ratios to torch, share of the float32 matmul peak."""
-    timings, peak, flops = run_cnn_benchmarks(names, repeats=args.repeats, report=show)
-    return cnn_markdown(timings, peak, flops)
+    """One CNN step per backend, ratios to torch, share of the float32 matmul peak, and the
+    reference's peak RSS on an MNIST epoch's evaluation."""
+    timings, peak, flops = run_cnn_benchmarks(names, repeats=args.repeats, report=show,
+                                              clock=args.clock)
+    return cnn_markdown(timings, peak, flops) + memory_line(CNN_MEMORY_RUN)
 
 
 BENCHMARKS = {"mlp": mlp_table, "cnn": cnn_table}

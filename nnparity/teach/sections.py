@@ -340,7 +340,8 @@ def blocks() -> list[Block]:
               r"\frac{\partial L}{\partial x_{n,i+p,j+q,c}} \mathrel{+}= "
               r"\sum_f \frac{\partial L}{\partial z_{n,i,j,f}} W_{p,q,c,f}",
               "x [N, H, W, C], W [k, k, C, F], z [N, H-k+1, W-k+1, F]",
-              ((conv, "im2col"), (conv, "col2im")), _conv_example(1, "VALID"), _conv, "conv2d"),
+              ((conv, "im2col"), (conv, "col2im"), (conv, "col2im_add")),
+              _conv_example(1, "VALID"), _conv, "conv2d"),
         Block("maxpool", "Max-pool (ties)",
               "2x2 windows at stride 2, SAME, on a 5x5 map of small integers, so many windows "
               "tie: the gradient goes to the first maximum in row-major window order.",

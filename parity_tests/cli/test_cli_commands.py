@@ -4,11 +4,12 @@ import re
 
 import pytest
 
-from nnparity.bench import MLP_BENCHMARKS, mlp_batches, mlp_epoch
+from nnparity.bench import MLP_BENCHMARKS, cnn_step_flops, mlp_batches, mlp_epoch
 from nnparity.bench_loops import LOOPS, available_loops
 from nnparity.cli import main
 from nnparity.plots import plot_sweep
 from nnparity.presets import PRESETS
+from nnparity.reference import CNNSpec
 from nnparity.reproduce import ROWS, Outcome
 from nnparity.sweep import run_sweep, sweep_markdown
 
@@ -33,6 +34,25 @@ def test_bench_shows_the_floor_and_ratios_to_it(tmp_path, capsys, monkeypatch):
     assert "| ThreeNet [784-200-80-10], batch 256 | numpy floor |" in text
     floor_row = next(line for line in text.splitlines() if "| numpy floor |" in line)
     assert "| 1.00 |" in floor_row
+
+
+def test_bench_cnn_interleaves_the_backends_and_counts_the_steps_flops(tmp_path, monkeypatch):
+    pytest.importorskip("torch", reason="the CNN table's ratios are to torch")
+    runs = []
+    monkeypatch.setattr("nnparity.commands.bench.memory_line", lambda run: runs.append(run) or "")
+    table = tmp_path / "cnn.md"
+    argv = ["bench", "--model", "cnn", "--backends", "numpy,torch", "--repeats", "1",
+            "--clock", "cpu", "--markdown", str(table)]
+    assert main(argv) == 0
+    text = table.read_text()
+    torch_row = next(line for line in text.splitlines() if line.startswith("| torch |"))
+    assert "| 1.00 |" in torch_row
+    assert any(line.startswith("| numpy |") for line in text.splitlines())
+    # forward 2 * MACs (conv1 1.25 M, conv2 20.07 M, fc1 6.42 M, fc2 0.02 M FLOP per sample),
+    # backward twice that less conv1's input gradient, 50 samples
+    assert cnn_step_flops(CNNSpec.seed002()) == 50 * (3 * 27_767_808 - 1_254_400)
+    assert "Step: 4.10 GFLOP" in text
+    assert runs == [["--preset", "seed002-cnn", "--epochs", "1", "--steps", "300"]]
 
 
 @pytest.mark.parametrize("loop", list(LOOPS))

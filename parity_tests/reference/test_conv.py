@@ -142,3 +142,17 @@ def test_window_that_does_not_fit_is_an_error():
         conv.conv2d(np.zeros((1, 3, 3, 1)), np.zeros((5, 5, 1, 1)), None, 1, "VALID")
     with pytest.raises(ValueError, match="unknown padding"):
         conv.conv2d(np.zeros((1, 3, 3, 1)), np.zeros((2, 2, 1, 1)), None, 1, "FULL")
+
+
+@pytest.mark.parametrize("samples_per_chunk", [1, 2])
+def test_dx_in_sample_chunks_equals_dx_at_once(samples_per_chunk, monkeypatch):
+    """``dx`` computed a few samples at a time (here 1 or 2 of 3: a ragged last chunk) is the
+    ``dx`` of the whole batch, and ``dW``, ``db`` do not depend on the chunking."""
+    rng = np.random.default_rng(6)
+    x, W = rng.standard_normal((3, 7, 8, 2)), rng.standard_normal((4, 4, 2, 5))
+    dz = rng.standard_normal((3, 4, 4, 5))
+    whole = conv.conv2d_backward(dz, x, W, 2, "SAME")
+    monkeypatch.setattr(conv, "DCOLS_CHUNK", samples_per_chunk * 4 * 4 * 4 * 4 * 2)
+    chunked = conv.conv2d_backward(dz, x, W, 2, "SAME")
+    for a, b in zip(chunked, whole, strict=True):
+        np.testing.assert_allclose(a, b, rtol=REORDERED_FLOAT64, atol=0)

@@ -60,6 +60,8 @@ def test_padding_never_wins():
     pytest.param((7, 9), 2, 2, "SAME", id="SAME-k2-s2"),
     pytest.param((8, 7), 3, 2, "SAME", id="SAME-k3-s2-overlap"),
     pytest.param((7, 6), 3, 1, "VALID", id="VALID-k3-s1-overlap"),
+    pytest.param((8, 9), 2, 3, "VALID", id="VALID-k2-s3-gaps"),
+    pytest.param((7, 8), 2, 3, "SAME", id="SAME-k2-s3-gaps"),
 ])
 def test_backward_matches_finite_differences(hw, k, stride, padding):
     """Random float64 input has no ties, so ``L = sum(y * R)`` is locally linear in x."""
