@@ -35,7 +35,7 @@ COMMANDS = {
     "check": ["nnparity", "check"],
     "reproduce": ["nnparity", "reproduce", "-k", "^(?!.*cnn)"],
     "reproduce-cnn": ["nnparity", "reproduce", "-k", "cnn"],
-    "cnn-bench": ["nnparity", "bench", "--model", "cnn", "--repeats", "3"],
+    "cnn-bench": ["nnparity", "bench", "--model", "cnn", "--repeats", "3", "--clock", "cpu"],
 }
 UNSET_FOR_BENCH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 THREADS_FOR_BENCH = {"OPENBLAS_NUM_THREADS": "1", "NNPARITY_THREADS": "1"}  # every row one thread
