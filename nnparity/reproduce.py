@@ -114,10 +114,12 @@ class SeedRun:
     dataset_note: str
 
 
-def run_seed(row: Row, seed: int, backend: str, quick: bool, data_dir: str | None) -> SeedRun:
+def run_seed(row: Row, seed: int, backend: str, quick: bool, data_dir: str | None,
+             variant: str | None = None) -> SeedRun:
     """Train ``row`` once with ``seed`` (a module-level function, so worker processes can run
-    it)."""
-    config = TrainConfig.from_dict({**preset(row.preset), "seed": seed, "backend": backend})
+    it), in the optimiser ``variant`` given or else the backend's native one."""
+    config = TrainConfig.from_dict({**preset(row.preset), "seed": seed, "backend": backend,
+                                    "variant": variant})
     if quick:
         config = quick_config(config)
     probes: list[float] = []
