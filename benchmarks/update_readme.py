@@ -17,6 +17,7 @@ table names the command, the date and the machine that measured them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import platform
@@ -25,6 +26,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -101,12 +103,12 @@ def note_covers(note: str, presets: set[str], columns: set[str]) -> bool:
     return named <= presets and noted <= columns
 
 
-def merge_rows(name: str, body: str, extra: list[str]) -> str:
-    """The README's block ``name`` with the cells of ``body`` (its backends' columns of its
-    rows) replaced, rows and columns it lacks added, and a note saying which command
-    re-measured them, when and on what machine."""
+def merge_rows(current: str, body: str, command: str, machine: str) -> str:
+    """The block ``current`` with the cells of ``body`` (its backends' columns of its rows)
+    replaced, rows and columns it lacks added, and a note saying that ``command`` re-measured
+    them, when and on what ``machine``; the notes about cells all re-measured now are dropped."""
     fresh_header, fresh, _, _ = parse_table(body)
-    header, rows, before, after = parse_table(block(name))
+    header, rows, before, after = parse_table(current)
     columns = fresh_header[3:]
     for column in columns:
         if column not in header:
@@ -122,12 +124,20 @@ def merge_rows(name: str, body: str, extra: list[str]) -> str:
              and not ("re-measured by" in line and note_covers(line, set(fresh), set(columns)))]
     names = ("Row " if len(fresh) == 1 else "Rows ") + ", ".join(f"`{key}`" for key in fresh)
     names += (", column " if len(columns) == 1 else ", columns ") + ", ".join(columns)
-    command = shlex.join([*COMMANDS[name][:2], *extra])
-    notes.append(f"{names}: re-measured by `{command}` on "
-                 f"{datetime.date.today()} ({platform.machine()}, {os.cpu_count()} cores).")
+    notes.append(f"{names}: re-measured by `{command}` on {datetime.date.today()} ({machine}).")
     table = ["| " + " | ".join(header) + " |", "|---|---|---|" + "---|" * (len(header) - 3)]
     table += ["| " + " | ".join(cells) + " |" for cells in rows.values()]
     return "\n".join([*before, *table, "", "\n\n".join(notes)]) + "\n"
+
+
+@contextlib.contextmanager
+def readme_locked() -> Iterator[None]:
+    """Hold an exclusive lock on README.md (POSIX ``flock``) while reading and rewriting it."""
+    import fcntl  # POSIX only, like the benchmark runs this script makes
+
+    with README.open() as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def block(name: str) -> str:
@@ -152,6 +162,8 @@ if __name__ == "__main__":
         raise SystemExit(f"usage: update_readme.py {{{','.join(COMMANDS)}}} [extra args]")
     name, extra = sys.argv[1], sys.argv[2:]
     body = run(name, extra)
-    if name.startswith("reproduce") and extra:
-        body = merge_rows(name, body, extra)
-    splice(name, body)
+    with readme_locked():  # runs regenerating cells side by side must not drop each other's
+        if name.startswith("reproduce") and extra:
+            body = merge_rows(block(name), body, shlex.join([*COMMANDS[name][:2], *extra]),
+                              f"{platform.machine()}, {os.cpu_count()} cores")
+        splice(name, body)
