@@ -22,6 +22,7 @@ from multiprocessing import get_context
 import numpy as np
 
 from nnparity.backends import registry
+from nnparity.backends.determinism import apply_determinism
 from nnparity.datasets import catalog
 from nnparity.presets import preset
 from nnparity.reference.train import Trainer, error_rate
@@ -115,9 +116,12 @@ class SeedRun:
 
 
 def run_seed(row: Row, seed: int, backend: str, quick: bool, data_dir: str | None,
-             variant: str | None = None) -> SeedRun:
+             variant: str | None = None, threads: int | None = None) -> SeedRun:
     """Train ``row`` once with ``seed`` (a module-level function, so worker processes can run
-    it), in the optimiser ``variant`` given or else the backend's native one."""
+    it), in the optimiser ``variant`` given or else the backend's native one, under the
+    determinism profile with ``threads`` framework threads (``None``: ``$NNPARITY_THREADS`` or
+    1), as ``nnparity train`` runs."""
+    apply_determinism(threads=threads, seed=seed)
     config = TrainConfig.from_dict({**preset(row.preset), "seed": seed, "backend": backend,
                                     "variant": variant})
     if quick:
@@ -141,17 +145,18 @@ def _die_with_parent() -> None:
 
 def reproduce(
     rows: list[Row], *, plan: list[tuple[str, int]], quick: bool, data_dir: str | None,
-    on_done: Callable[[Outcome], None] | None = None, jobs: int = 1,
+    on_done: Callable[[Outcome], None] | None = None, jobs: int = 1, threads: int | None = None,
 ) -> list[Outcome]:
     """Train every row on each ``(backend, seeds)`` of ``plan`` (one seed when ``quick``; a
     row's own ``seeds`` caps it), row by row, ``jobs`` seeds at a time in worker processes (the
-    results do not depend on ``jobs``)."""
+    results do not depend on ``jobs``), each with ``threads`` framework threads."""
     outcomes = []
     pool = get_context("spawn").Pool(jobs, initializer=_die_with_parent) if jobs > 1 else None
     try:
         for row in rows:
             for backend, seeds in plan:
-                one = partial(run_seed, row, backend=backend, quick=quick, data_dir=data_dir)
+                one = partial(run_seed, row, backend=backend, quick=quick, data_dir=data_dir,
+                              threads=threads)
                 count = 1 if quick else min(seeds, row.seeds or seeds)
                 outcome = Outcome(row, backend)
                 for r in (pool.map if pool else map)(one, range(count)):

@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "all (a column each; default numpy)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="seeds trained at once, in worker processes (default 1)")
+    parser.add_argument("--threads", type=int,
+                        help="framework threads per run (default $NNPARITY_THREADS or 1: "
+                        "reproducible)")
     parser.add_argument("-k", dest="pattern", help="only rows whose preset matches this regex")
     parser.add_argument("--data-dir", metavar="DIR", type=folder,
                         help="folder holding the IDX files")
@@ -35,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if min(args.seeds, args.framework_seeds, args.jobs) <= 0:
-        raise InputError("--seeds, --framework-seeds and --jobs must be positive")
+    threads = 1 if args.threads is None else args.threads
+    if min(args.seeds, args.framework_seeds, args.jobs, threads) <= 0:
+        raise InputError("--seeds, --framework-seeds, --jobs and --threads must be positive")
     plan = [(name, args.seeds if name == "numpy" else args.framework_seeds)
             for name in backend_names(args.backend)]
     if args.markdown:
@@ -54,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
               f"[{o.backend}]", flush=True)
 
     outcomes = reproduce(rows, plan=plan, quick=args.quick, data_dir=args.data_dir,
-                         on_done=done, jobs=args.jobs)
+                         on_done=done, jobs=args.jobs, threads=args.threads)
     table = markdown_table(outcomes, args.quick)
     print()
     print(table)

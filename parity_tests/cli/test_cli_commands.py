@@ -116,6 +116,17 @@ def test_reproduce_jobs_give_the_same_table(tmp_path, capsys):
     assert "seed000-iris" in capsys.readouterr().out
 
 
+def test_reproduce_trains_each_seed_under_the_determinism_profile(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr("nnparity.reproduce.apply_determinism",
+                        lambda threads, seed: calls.append((threads, seed)))
+    argv = ["reproduce", "-k", "^seed000-iris$", "--seeds", "2", "--threads", "3"]
+    assert main(argv) == 0
+    assert calls == [(3, 0), (3, 1)]  # framework threads fixed, as `nnparity train` runs
+    assert main(["reproduce", "-k", "^seed000-iris$", "--threads", "0"]) == 2
+    assert "--threads must be positive" in capsys.readouterr().err
+
+
 def test_cnn_rows_show_the_batch_accuracy_trajectory():
     row = next(r for r in ROWS if r.preset == "seed002-cnn-1000")
     assert row.probes == tuple(range(0, 1000, 100))
