@@ -70,6 +70,10 @@ class Timing:
 # wall: elapsed time; cpu: the process's CPU time, which a loaded machine does not inflate (a
 # fair measure when every row runs one thread, as `bench` sets them up).
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+# Pause before each timed run of an interleaved round: XLA's threads keep spinning for a few ms
+# after a jax step, and the process CPU clock charged that to the next row (measured: the numpy
+# CNN step read 0.0493 s after jax's rows, 0.0410 s after tensorflow's, 0.0432 s on the wall).
+SETTLE_SECONDS = 0.05
 
 
 def _best_of(repeats: int, run: Callable[[], None], clock: str = "wall") -> float:
@@ -90,6 +94,7 @@ def best_interleaved(
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
         for name, run in runs.items():
+            time.sleep(SETTLE_SECONDS)  # the previous row's helper threads go idle, untimed
             best[name] = min(best[name], _best_of(1, run, clock))
     return best
 
