@@ -4,6 +4,12 @@ Per tensor we report the max absolute error ``max|a - b|`` and the max relative 
 ``max|a - b| / max(max|b|, tiny)`` where ``b`` is the reference tensor (relative to the tensor's
 scale, so near-zero entries do not explode it). The relative error is what is asserted.
 
+A non-finite value (NaN, inf) never passes: the comparison fails with a note naming the kind,
+the tensor and the side(s) it is on (``non-finite: NaN in z.layer1 on both sides``), unless the
+caller says the tensor is expected to hold non-finite values (``expect_nonfinite``): then they
+must sit at the same positions with the same values on both sides, and the note says they were
+expected.
+
 Tensors are compared in the order backprop is debugged, which names the first divergence:
 forward (layer by layer, ``z`` then ``h``), loss, deltas (last layer first), gradients (last layer
 first), updated parameters (step by step).
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnparity.reference.gradcheck import TensorCheck
 from nnparity.reference.results import Gradients, Trace
 
 # The one tolerance table (ARCHITECTURE.md): relative error, keyed by dtype and model family.
@@ -37,6 +44,9 @@ GRADCHECK_TOLERANCE = 1e-7
 # Measured float64 agreement is near 1e-14; above this a passing result still deserves a look.
 FLOAT64_WATCH = 1e-12
 TINY = np.finfo(np.float64).tiny
+
+# How a comparison names its two sides: (the side judged, the side it is judged against).
+SIDES = ("the backend", "the reference")
 
 STAGES = ("forward", "loss", "delta", "grad", "update")
 STAGE_TITLES = {"forward": "forward", "loss": "loss", "delta": "deltas", "grad": "gradients",
@@ -70,10 +80,44 @@ class Comparison:
         return f"{self.stage} {self.name}"
 
 
+def nonfinite_kinds(values: np.ndarray) -> str:
+    """``"NaN"``, ``"inf"``, ``"NaN and inf"`` or ``""``: the non-finite values ``values``
+    holds (``inf`` covers both signs)."""
+    values = np.asarray(values, dtype=np.float64)
+    kinds = [kind for kind, present in (("NaN", np.isnan(values).any()),
+                                        ("inf", np.isinf(values).any())) if present]
+    return " and ".join(kinds)
+
+
+def nonfinite_note(name: str, actual: np.ndarray, expected: np.ndarray,
+                   sides: tuple[str, str] = SIDES) -> str | None:
+    """``"non-finite: NaN in z.layer1 on both sides"`` (or ``in the backend only``, ``in the
+    reference only``, ``inf in the backend, NaN in the reference``), or ``None`` when both
+    tensors are finite. ``sides`` names ``actual``'s and ``expected``'s side."""
+    ours, theirs = nonfinite_kinds(actual), nonfinite_kinds(expected)
+    if not ours and not theirs:
+        return None
+    if ours == theirs:
+        where = f"{ours} in {name} on both sides"
+    elif not theirs:
+        where = f"{ours} in {name} in {sides[0]} only"
+    elif not ours:
+        where = f"{theirs} in {name} in {sides[1]} only"
+    else:
+        where = f"{ours} in {name} in {sides[0]}, {theirs} in {sides[1]}"
+    return f"non-finite: {where}"
+
+
 def compare_tensor(
-    stage: str, name: str, actual: np.ndarray | None, expected: np.ndarray, tol: float
+    stage: str, name: str, actual: np.ndarray | None, expected: np.ndarray, tol: float, *,
+    expect_nonfinite: bool = False, sides: tuple[str, str] = SIDES,
 ) -> Comparison:
-    """Compare ``actual`` to the reference ``expected``: shape and dtype first, then values."""
+    """Compare ``actual`` to the reference ``expected``: shape and dtype first, then values.
+
+    Non-finite values fail (module docstring); with ``expect_nonfinite`` they pass where both
+    sides hold the same ones at the same positions, the finite entries judged as usual.
+    ``sides`` names the two sides in the non-finite note.
+    """
     expected = np.asarray(expected)
     if actual is None:
         return Comparison(stage, name, expected.shape, np.inf, np.inf, tol, False, "missing")
@@ -85,23 +129,41 @@ def compare_tensor(
         note = f"dtype {actual.dtype} != {expected.dtype}"
         return Comparison(stage, name, expected.shape, np.inf, np.inf, tol, False, note)
     a, b = actual.astype(np.float64), expected.astype(np.float64)
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        same = np.array_equal(a, b, equal_nan=True)
-        note = "" if same else "non-finite values"
-        err = 0.0 if same else np.inf
-        return Comparison(stage, name, expected.shape, err, err, tol, same, note)
+    note = nonfinite_note(name, a, b, sides)
+    finite = np.isfinite(b)
+    if note is not None:
+        same = np.array_equal(a[~finite], b[~finite], equal_nan=True) \
+            and np.array_equal(np.isfinite(a), finite)
+        if not (expect_nonfinite and same):
+            return Comparison(stage, name, expected.shape, np.inf, np.inf, tol, False, note)
+        a, b, note = a[finite], b[finite], f"expected {note}"
     max_abs = float(np.max(np.abs(a - b))) if a.size else 0.0
     scale = float(np.max(np.abs(b))) if b.size else 0.0
     max_rel = max_abs / max(scale, TINY)
-    return Comparison(stage, name, expected.shape, max_abs, max_rel, tol, max_rel <= tol)
+    return Comparison(stage, name, expected.shape, max_abs, max_rel, tol, max_rel <= tol,
+                      note or "")
+
+
+def gradcheck_comparison(check: TensorCheck, shape: tuple[int, ...]) -> Comparison:
+    """One tensor of a finite-difference check (``reference.gradcheck``) judged at
+    :data:`GRADCHECK_TOLERANCE`; a non-finite gradient or difference fails with its note."""
+    note = nonfinite_note(check.name, check.analytic, check.numeric,
+                          ("the analytic gradient", "the finite differences"))
+    if note is not None:
+        return Comparison("grad", check.name, shape, np.inf, np.inf, GRADCHECK_TOLERANCE,
+                          False, note)
+    return Comparison("grad", check.name, shape, check.max_abs, check.max_rel,
+                      GRADCHECK_TOLERANCE, check.max_rel <= GRADCHECK_TOLERANCE)
 
 
 Tensors = dict[tuple[str, str], np.ndarray]
 
 
-def compare_all(actual: Tensors, expected: Tensors, tol: float) -> list[Comparison]:
-    """Compare every tensor of ``expected`` (in its order) with ``actual``; extra keys ignored."""
-    return [compare_tensor(stage, name, actual.get((stage, name)), value, tol)
+def compare_all(actual: Tensors, expected: Tensors, tol: float,
+                sides: tuple[str, str] = SIDES) -> list[Comparison]:
+    """Compare every tensor of ``expected`` (in its order) with ``actual``; extra keys ignored;
+    ``sides`` as for :func:`compare_tensor`."""
+    return [compare_tensor(stage, name, actual.get((stage, name)), value, tol, sides=sides)
             for (stage, name), value in expected.items()]
 
 

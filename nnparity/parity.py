@@ -25,11 +25,11 @@ import numpy as np
 
 from nnparity.backends import registry
 from nnparity.backends.compare import (
-    GRADCHECK_TOLERANCE,
     Comparison,
     Tensors,
     collect,
     compare_all,
+    gradcheck_comparison,
     tolerance,
 )
 from nnparity.backends.protocol import Backend, Params
@@ -134,9 +134,7 @@ def gradcheck_comparisons(
                        max_entries=GRADCHECK_ENTRIES, seed=seed)
     order = list(reversed(list(analytic.grads)))  # last layer first, like compare.collect
     checks.sort(key=lambda c: order.index(c.name))
-    return [Comparison("grad", c.name, tuple(np.shape(params[c.name])), c.max_abs, c.max_rel,
-                       GRADCHECK_TOLERANCE, c.max_rel <= GRADCHECK_TOLERANCE)
-            for c in checks]
+    return [gradcheck_comparison(c, tuple(np.shape(params[c.name]))) for c in checks]
 
 
 def run_case(case: Case, backend: Backend, *, seed: int = 0, name: str | None = None) -> CaseResult:

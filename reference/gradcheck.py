@@ -24,7 +24,8 @@ EPS = np.finfo(np.float64).eps
 
 @dataclass(frozen=True)
 class TensorCheck:
-    """Result for one parameter tensor."""
+    """Result for one parameter tensor; ``numeric`` and ``analytic``: the checked entries'
+    finite differences and hand-derived gradients (``[checked]``, float64)."""
 
     name: str
     checked: int
@@ -32,6 +33,8 @@ class TensorCheck:
     max_abs: float
     max_rel: float
     noise: float
+    numeric: np.ndarray
+    analytic: np.ndarray
 
 
 def gradcheck(
@@ -75,5 +78,6 @@ def gradcheck(
                     float(np.max(np.abs(analytic), initial=0)), TINY)
         noise = 4 * EPS * loss_scale / step
         max_rel = max(max_abs - noise, 0.0) / scale
-        results.append(TensorCheck(name, len(picked), count, max_abs, max_rel, noise))
+        results.append(TensorCheck(name, len(picked), count, max_abs, max_rel, noise, numeric,
+                                   analytic))
     return results

@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+
+# The one rule for every command's --seed: what every framework's seeding accepts (NumPy's
+# global seed and JAX's 32-bit keys stop at 2**32 - 1; NumPy refuses negative seeds).
+MAX_SEED = 2**32 - 1
+SEED_RANGE = "an integer from 0 to 2**32-1"
+# Seconds a user's code may run (verify's file, check's model files) unless --timeout says.
+DEFAULT_TIMEOUT = 60.0
 
 
 def seed(text: str) -> int:
-    """A random seed: a non-negative integer (NumPy refuses negative ones)."""
+    """A random seed: an integer in ``[0, MAX_SEED]``."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {text!r}") \
-            from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {value}")
+        raise argparse.ArgumentTypeError(f"a seed is {SEED_RANGE}, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is {SEED_RANGE}, got {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A time limit: a positive number of seconds, or ``inf`` for none."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds or inf, "
+                                         f"got {text!r}")
     return value
 
 

@@ -3,7 +3,8 @@ check users' own models (``--model-file PATH.py:NAME``, repeatable; :mod:`nnpari
 
 Exit 0 when every case passes on every backend, 1 when any fails, 2 on bad usage (unknown or
 explicitly requested but missing backend, bad regex, unwritable report file, empty selection, a
-model file that cannot be loaded or has a layer without an exact counterpart).
+model file that cannot be loaded or has a layer without an exact counterpart, a model file whose
+code raises or exits, or that runs past ``--timeout``: :mod:`nnparity.models.guard`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from nnparity.backends.precision import (
     precision_flags,
     tf32_note,
 )
-from nnparity.commands._args import seed
+from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seconds, seed
 from nnparity.errors import InputError
 from nnparity.progress import Progress
 
@@ -53,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="show every compared tensor, not just the worst per case")
     parser.add_argument("--seed", type=seed, default=0,
-                        help="seed of the case data and initial weights (default 0)")
+                        help=f"seed of the case data and initial weights ({SEED_RANGE}; "
+                        "default 0)")
     parser.add_argument("--device", choices=DEVICES, default="cpu",
                         help="where torch, JAX and TensorFlow compute (built-in backends and "
                         "model files; TensorFlow only where it lists a GPU); the reference stays "
@@ -71,6 +73,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "cannot be inferred (CNNs)")
     models.add_argument("--weights", metavar="FILE",
                         help="load a state_dict / Keras weights (.npz, .safetensors) first")
+    models.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help="seconds the model files may take to load, build and check, "
+                        f"ports included (default {DEFAULT_TIMEOUT:g}, as verify's; inf: no "
+                        "limit); past it, exit 2 naming the file")
 
 
 def _backends(requested: str | None) -> tuple[list[str], dict[str, str]]:
@@ -105,23 +111,26 @@ def _shape(text: str | None) -> tuple[int, ...]:
 
 def _run_models(args: argparse.Namespace) -> tuple[list[report.CaseResult], float]:
     from nnparity.models import check as model_check
+    from nnparity.models.guard import time_limit
     from nnparity.models.source import load
     from nnparity.weights import read_arrays
 
     weights = read_arrays(args.weights) if args.weights else None
     from nnparity.models.port import port
 
+    shape = _shape(args.input_shape)
     started = time.perf_counter()
     results, models, loaded = [], [], []
-    for target in args.model_file:
-        source = load(target, _shape(args.input_shape))
-        models.append(model_check.adapt(source, args.dtype, weights, args.device))
-        loaded.append(models[-1].params())  # before the check trains it
-        pin_torch_precision(args.allow_tf32)
-        results.append(model_check.check(models[-1], source.label, seed=args.seed))
-    for target, model, own in zip(args.model_file[1:], models[1:], loaded[1:], strict=True):
-        results.append(port(models[0], model, (args.model_file[0], target), seed=args.seed,
-                            own=(loaded[0], own)))
+    with time_limit(args.timeout, args.model_file):
+        for target in args.model_file:
+            source = load(target, shape)
+            models.append(model_check.adapt(source, args.dtype, weights, args.device))
+            loaded.append(models[-1].params())  # before the check trains it
+            pin_torch_precision(args.allow_tf32)
+            results.append(model_check.check(models[-1], source.label, seed=args.seed))
+        for target, model, own in zip(args.model_file[1:], models[1:], loaded[1:], strict=True):
+            results.append(port(models[0], model, (args.model_file[0], target), seed=args.seed,
+                                own=(loaded[0], own)))
     return results, time.perf_counter() - started
 
 

@@ -7,7 +7,7 @@ import sys
 
 from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
-from nnparity.commands._args import folder, probability, seed
+from nnparity.commands._args import SEED_RANGE, folder, probability, seed
 from nnparity.errors import InputError
 from nnparity.outputs import make_output_folder, output_file, output_folder
 from nnparity.presets import PRESETS, preset
@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampling", choices=["epoch", "replacement"],
                         help="shuffle per epoch (the BP lecture) or draw with replacement "
                         "(the three-framework notes)")
-    parser.add_argument("--seed", type=seed)
+    parser.add_argument("--seed", type=seed, help=f"the run's seed ({SEED_RANGE})")
     parser.add_argument("--backend", help=f"one of {', '.join(registry.NAMES)} (default numpy)")
     parser.add_argument("--metrics", metavar="FILE",
                         help="write per-epoch metrics (FILE ends in .csv or .json)")

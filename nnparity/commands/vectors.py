@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nnparity.commands._args import seed
+from nnparity.commands._args import SEED_RANGE, seed
 from nnparity.errors import InputError
 from nnparity.memory import check_memory, estimate_bytes, vector_bytes
 from nnparity.outputs import output_folder
@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="instead of the default set (" + ", ".join(DEFAULT_SPECS) + "): one "
                         "network (MLPSpec fields, named by --name) or an object {name: spec}")
     parser.add_argument("--name", default="custom", help="the vector's name with --spec (custom)")
-    parser.add_argument("--seed", type=seed, default=0, help="seed of weights and batch (0)")
+    parser.add_argument("--seed", type=seed, default=0,
+                        help=f"seed of weights and batch ({SEED_RANGE}; default 0)")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                         help=f"rows in the batch ({DEFAULT_BATCH})")
     parser.add_argument("--lr", type=float, default=DEFAULT_LR,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from nnparity import report
 from nnparity.backends.registry import NAMES
-from nnparity.commands._args import seed
+from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seed
 from nnparity.errors import InputError
 from nnparity.verify import output
 from nnparity.verify.adapters import make_spec, parse_json_option
@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the network (MLPSpec fields); default: the declaration's 'spec'")
     parser.add_argument("--adapter", metavar="JSON|FILE",
                         help="declaration keys, added to (and overriding) the file's NNPARITY")
-    parser.add_argument("--seed", type=seed, default=0, help="seed of weights and batch (0)")
+    parser.add_argument("--seed", type=seed, default=0,
+                        help=f"seed of weights and batch ({SEED_RANGE}; default 0)")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                         help=f"rows in the batch ({DEFAULT_BATCH})")
     parser.add_argument("--backends", default=None, metavar="LIST",
@@ -51,8 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run even when the memory estimate says --batch does not fit")
     parser.add_argument("--jobs", type=int, default=1,
                         help="files verified in parallel when grading many (1)")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds your code may run (60; inf: no limit)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds your code may run ({DEFAULT_TIMEOUT:g}; inf: no limit)")
     parser.add_argument("--sandbox", default="auto", choices=MODES,
                         help="run your code in a bubblewrap sandbox: require, auto (default: "
                         "when bwrap works, else unsandboxed with a warning), off")

@@ -21,7 +21,7 @@ from nnparity.backends import registry
 from nnparity.backends.compare import collect, compare_all, compare_tensor, tolerance
 from nnparity.backends.precision import check_device, tensorflow_device
 from nnparity.cases import make_batch
-from nnparity.errors import InputError
+from nnparity.errors import InputError, NnparityError
 from nnparity.kink_judge import rejudge
 from nnparity.reference.family import Spec
 from nnparity.reference.optim import Optimizer
@@ -89,14 +89,17 @@ def batches(spec: Spec, label: str, seed: int, count: int) -> list[tuple[np.ndar
 
 
 def check(model: UserModel, label: str, *, seed: int = 0, steps: int = STEPS) -> CaseResult:
-    """The case ``label`` for ``model``: every tensor against the reference. An exception
-    raised by the user's model fails the case with it (as a backend's does in the matrix)."""
+    """The case ``label`` for ``model``: every tensor against the reference. Anything the
+    user's code raises is an :class:`InputError` naming the file (:mod:`.guard`); another
+    exception while checking fails the case with it (as a backend's does in the matrix)."""
     spec = model.spec
     result = CaseResult(label, model.backend, spec=spec.to_dict())
     started = time.perf_counter()
     try:
         _compare(model, label, seed, steps, result)
-    except Exception as exc:  # the user's code raised: that is the result
+    except NnparityError:
+        raise
+    except Exception as exc:  # e.g. a tensor the model gave that cannot be converted
         result.error = f"{type(exc).__name__}: {exc}"
     result.seconds = time.perf_counter() - started
     return result

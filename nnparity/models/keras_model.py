@@ -26,6 +26,7 @@ from nnparity.reference.losses import as_targets
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.results import Gradients, Trace
 
+from .guard import user_code
 from .source import ModelSource
 from .structure import Layer, Structure, build, unsupported
 
@@ -164,7 +165,8 @@ def _optimizer(source: ModelSource) -> tuple[Any, Optimizer | None]:
     if opt is None:
         return None, None
     if not isinstance(opt, keras.optimizers.Optimizer):
-        opt = opt()
+        with user_code(source.label, "the optimizer factory"):
+            opt = opt()
     name = type(opt).__name__
     decoupled = isinstance(opt, keras.optimizers.Adam) and bool(opt.weight_decay)
     extras = [k for k in ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm")
@@ -233,7 +235,8 @@ class KerasUserModel:
         x = np.random.default_rng(0).standard_normal((2, *self.spec.input_shape))
         x = x.astype(self.dtype)
         ours = self._run(x, training=False)[1]
-        theirs = self.model(x, training=False)
+        with user_code(self.source.label, "the model", f" on an input of shape {x.shape}"):
+            theirs = self.model(x, training=False)
         if not np.array_equal(np.asarray(ours), np.asarray(theirs)):
             raise InputError(f"{self.source.label}: calling the layers one after another does "
                              "not give model(x): only chains of layers are supported")
@@ -257,9 +260,10 @@ class KerasUserModel:
 
     def _run(self, x: Any, training: bool) -> tuple[list[Any], Any]:
         outputs, h = [], x
-        for _, call, _ in self.steps:
-            h = call(h, training)
-            outputs.append(h)
+        with user_code(self.source.label, "the model", f" on an input of shape {x.shape}"):
+            for _, call, _ in self.steps:
+                h = call(h, training)
+                outputs.append(h)
         return outputs, h
 
     def load_params(self, params: dict[str, np.ndarray]) -> None:
@@ -278,7 +282,8 @@ class KerasUserModel:
         n, k = len(x), self.spec.output_dim
         targets = np.asarray(y, dtype=np.int64) if self.sparse and np.ndim(y) == 1 \
             else as_targets(self.loss_name, y, n, k, np.dtype(self.spec.dtype))
-        loss = self.loss_fn(tf.constant(targets), tensors[list(tensors)[-1]])
+        with user_code(self.source.label, "the loss"):
+            loss = self.loss_fn(tf.constant(targets), tensors[list(tensors)[-1]])
         return loss, tensors, mask
 
     def run(self, x: np.ndarray, y: np.ndarray,
@@ -289,7 +294,8 @@ class KerasUserModel:
             with tf.GradientTape() as tape:
                 loss, tensors, mask = self._forward(x, y, training)
             zs = {k[2:]: t for k, t in tensors.items() if k.startswith("z.")}
-            d_zs, d_vars = tape.gradient(loss, (zs, list(self.named.values())))
+            with user_code(self.source.label, "backward"):
+                d_zs, d_vars = tape.gradient(loss, (zs, list(self.named.values())))
         trace = edges.make_trace(FRAMEWORK, self.spec,
                                  {k: np.asarray(t) for k, t in tensors.items()})
         grads = edges.make_gradients(
@@ -304,6 +310,8 @@ class KerasUserModel:
         with tf.device(self.tf_device):
             with tf.GradientTape() as tape:
                 loss, _, mask = self._forward(x, y)
-            grads = tape.gradient(loss, variables)
-            self.keras_optimizer.apply_gradients(zip(grads, variables, strict=True))
+            with user_code(self.source.label, "backward"):
+                grads = tape.gradient(loss, variables)
+            with user_code(self.source.label, "the optimizer's step"):
+                self.keras_optimizer.apply_gradients(zip(grads, variables, strict=True))
         return float(loss), mask

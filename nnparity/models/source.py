@@ -19,6 +19,8 @@ from typing import Any
 
 from nnparity.errors import InputError
 
+from .guard import user_code
+
 LOSS_NAMES = ("ce", "l2", "bce", "mse")
 
 
@@ -46,10 +48,8 @@ def _import(path: Path) -> Any:
         raise InputError(f"{path}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    try:
+    with user_code(str(path), "loading it"):
         spec.loader.exec_module(module)
-    except Exception as exc:  # the user's file: any error is theirs, reported in one line
-        raise InputError(f"{path}: loading it raised {type(exc).__name__}: {exc}") from None
     return module
 
 
@@ -77,11 +77,9 @@ def load(target: str, input_shape: tuple[int, ...] = ()) -> ModelSource:
     if not hasattr(module, name):
         raise InputError(f"{path} defines no {name!r}")
     made = getattr(module, name)
-    try:
+    with user_code(target, "calling it"):
         made = made() if callable(made) and framework_of(made) is None else made
-    except Exception as exc:
-        raise InputError(f"{target}: calling it raised {type(exc).__name__}: {exc}") from None
-    entry = dict(made) if isinstance(made, dict) else {"model": made}
+        entry = dict(made) if isinstance(made, dict) else {"model": made}
     unknown = sorted(set(entry) - {"model", "optimizer", "loss", "reduction", "input_shape"})
     if unknown or "model" not in entry:
         raise InputError(f"{target}: a dict needs 'model' and may have 'optimizer', 'loss', "

@@ -32,6 +32,7 @@ from nnparity.reference.losses import as_targets
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.results import Gradients, Trace
 
+from .guard import user_code
 from .source import ModelSource
 from .structure import Layer, Structure, build, unsupported
 
@@ -267,7 +268,8 @@ def _optimizer(source: ModelSource, model: nn.Module) -> tuple[Any, Optimizer | 
     if opt is None:
         return None, None
     if not isinstance(opt, torch.optim.Optimizer):
-        opt = opt(model.parameters())
+        with user_code(source.label, "the optimizer factory"):
+            opt = opt(model.parameters())
     if len(opt.param_groups) != 1:
         raise InputError(f"{source.label}: an optimiser with {len(opt.param_groups)} parameter "
                          "groups; the reference has one set of hyperparameters")
@@ -357,13 +359,9 @@ class TorchUserModel:
     def _trace(self, x: torch.Tensor) -> tuple[list[Layer], list[tuple]]:
         recorder = _Recorder(self.model, self.source.layers)
         try:
-            with recorder:
+            with recorder, user_code(self.source.label, "the model",
+                                     f" on an input of shape {tuple(x.shape)}"):
                 output = self.model(x)
-        except InputError:
-            raise
-        except Exception as exc:  # the user's forward: its error, in one line
-            raise InputError(f"{self.source.label}: the model raised {type(exc).__name__} on "
-                             f"an input of shape {tuple(x.shape)}: {exc}") from None
         finally:
             recorder.remove()
         if not isinstance(output, torch.Tensor):
@@ -420,7 +418,9 @@ class TorchUserModel:
                 FRAMEWORK, self.spec, key,
                 (tensors[key].detach().cpu().numpy() != 0).astype(self.spec.dtype))
                 for key in self.structure.dropouts], axis=1)
-        loss = self.loss_fn(tensors[list(tensors)[-1]], self._targets(y, len(x)))
+        targets = self._targets(y, len(x))
+        with user_code(self.source.label, "the loss"):
+            loss = self.loss_fn(tensors[list(tensors)[-1]], targets)
         return loss, tensors, mask
 
     def run(self, x: np.ndarray, y: np.ndarray,
@@ -436,7 +436,8 @@ class TorchUserModel:
         zs = {k[2:]: t for k, t in tensors.items() if k.startswith("z.")}
         for z in zs.values():
             z.retain_grad()
-        loss.backward()
+        with user_code(self.source.label, "backward"):
+            loss.backward()
         numpy = {k: t.detach().cpu().numpy() for k, t in tensors.items()}
         trace = edges.make_trace(FRAMEWORK, self.spec, numpy)
         grads = edges.make_gradients(
@@ -447,8 +448,11 @@ class TorchUserModel:
 
     def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray | None]:
         """One step of the user's optimiser: ``(loss before it, the dropout mask drawn)``."""
-        self.torch_optimizer.zero_grad(set_to_none=True)
+        with user_code(self.source.label, "the optimizer's zero_grad"):
+            self.torch_optimizer.zero_grad(set_to_none=True)
         loss, _, mask = self._forward(x, y)
-        loss.backward()
-        self.torch_optimizer.step()
+        with user_code(self.source.label, "backward"):
+            loss.backward()
+        with user_code(self.source.label, "the optimizer's step"):
+            self.torch_optimizer.step()
         return float(loss.item()), mask
