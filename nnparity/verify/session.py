@@ -86,7 +86,7 @@ def judge(
     reference = reference if reference is not None else reference_tensors(problem)
     tol = tolerance(spec.dtype, spec.family)
     expected = {k: v for k, v in reference.items() if k in user}
-    comparisons = compare_all(user, expected, tol)
+    comparisons = compare_all(user, expected, tol, sides=("your result", "the reference"))
     ctx = Context(problem, reference, user, list(warnings), layout)
     notes = _accept_log_epsilon(ctx, comparisons) + _accept_keras_exact(ctx, comparisons)
     yours = CaseResult(case, YOURS, comparisons, seconds=seconds, spec=spec.to_dict(),

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from nnparity.atomic import atomic_path, write_text
-from nnparity.backends.compare import Tensors
+from nnparity.backends.compare import Tensors, nonfinite_kinds
 from nnparity.errors import InputError
 from nnparity.reference.spec import MLPSpec
 from nnparity.weights import read_arrays, read_safetensors, write_safetensors
@@ -102,11 +102,21 @@ def _tensors(problem: Problem, expected: Tensors) -> dict[str, np.ndarray]:
 
 
 def export(folder: Path, specs: dict[str, MLPSpec], seed: int, batch: int, lr: float) -> list[str]:
-    """Write every vector (``.npz`` + ``.json``), ``index.json`` and ``README.md``."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write every vector (``.npz`` + ``.json``), ``index.json`` and ``README.md``; nothing
+    when a vector would hold a non-finite value (:class:`InputError` naming it)."""
+    built = {}
     for name, spec in specs.items():
         problem = make_problem(spec, seed, batch, lr)
-        arrays = _tensors(problem, reference_tensors(problem))
+        with np.errstate(all="ignore"):  # an overflow is refused below, by name
+            built[name] = _tensors(problem, reference_tensors(problem))
+        for key, value in built[name].items():
+            kinds = nonfinite_kinds(value) if value.dtype.kind == "f" else ""
+            if kinds:
+                raise InputError(f"vector {name}: the reference gives {kinds} in {key}; golden "
+                                 "vectors hold finite values (lower --lr, or change --spec)")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, spec in specs.items():
+        arrays = built[name]
         meta = {"lr": lr, "seed": seed, "batch": batch, "optimizer": "sgd"}
         with atomic_path(folder / f"{name}.npz") as tmp, open(tmp, "wb") as handle:
             np.savez(handle, allow_pickle=False, spec=np.array(spec.to_json()),

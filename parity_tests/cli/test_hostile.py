@@ -408,8 +408,8 @@ def test_fetch_from_a_folder_with_a_corrupt_file_says_it_was_rejected(tmp_path):
 
 # ------------------------------------------------------------------ 9. messages with context
 @pytest.mark.parametrize(("argv", "phrase"), [
-    (["verify", "--seed", "-1"], "a seed is a non-negative integer, got -1"),
-    (["check", "--seed", "x"], "a seed is a non-negative integer, got 'x'"),
+    (["verify", "--seed", "-1"], "a seed is an integer from 0 to 2**32-1, got -1"),
+    (["check", "--seed", "x"], "a seed is an integer from 0 to 2**32-1, got 'x'"),
     (["data", "verify", "mnist", "--from", "/nonexistent"], "--from: no such folder"),
     (["train", "--data-dir", "/nonexistent"], "--data-dir: no such folder"),
     (["train", "--keep-prob", "2"], "--keep-prob: expected a number in (0, 1], got 2.0"),

@@ -84,7 +84,8 @@ def test_nan_is_reported_as_a_failed_check(tmp_path, capsys):
     path = write(tmp_path, "", **{"    return [z1, z2]": "    return [z1 * np.nan, z2]"})
     code, out, _ = run(path, capsys)
     assert code == 1
-    assert "forward of z.layer1 differs (non-finite values)" in out
+    assert ("forward of z.layer1 differs (non-finite: NaN in z.layer1 in your result "
+            "only)") in out
     assert "diagnosis: NaN or inf in your result" in out
 
 
