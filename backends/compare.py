@@ -4,11 +4,9 @@ Per tensor we report the max absolute error ``max|a - b|`` and the max relative 
 ``max|a - b| / max(max|b|, tiny)`` where ``b`` is the reference tensor (relative to the tensor's
 scale, so near-zero entries do not explode it). The relative error is what is asserted.
 
-A non-finite value (NaN, inf) never passes: the comparison fails with a note naming the kind,
-the tensor and the side(s) it is on (``non-finite: NaN in z.layer1 on both sides``), unless the
-caller says the tensor is expected to hold non-finite values (``expect_nonfinite``): then they
-must sit at the same positions with the same values on both sides, and the note says they were
-expected.
+A non-finite value (NaN, inf) never passes, not even at the same position on both sides: the
+comparison fails with a note naming the kind, the tensor and the side(s) it is on
+(``non-finite: NaN in z.layer1 on both sides``). No parity case expects a non-finite result.
 
 Tensors are compared in the order backprop is debugged, which names the first divergence:
 forward (layer by layer, ``z`` then ``h``), loss, deltas (last layer first), gradients (last layer
@@ -110,14 +108,11 @@ def nonfinite_note(name: str, actual: np.ndarray, expected: np.ndarray,
 
 def compare_tensor(
     stage: str, name: str, actual: np.ndarray | None, expected: np.ndarray, tol: float, *,
-    expect_nonfinite: bool = False, sides: tuple[str, str] = SIDES,
+    sides: tuple[str, str] = SIDES,
 ) -> Comparison:
-    """Compare ``actual`` to the reference ``expected``: shape and dtype first, then values.
-
-    Non-finite values fail (module docstring); with ``expect_nonfinite`` they pass where both
-    sides hold the same ones at the same positions, the finite entries judged as usual.
-    ``sides`` names the two sides in the non-finite note.
-    """
+    """Compare ``actual`` to the reference ``expected``: shape and dtype first, then values;
+    a non-finite value fails with the note of :func:`nonfinite_note` (``sides`` names the two
+    sides there)."""
     expected = np.asarray(expected)
     if actual is None:
         return Comparison(stage, name, expected.shape, np.inf, np.inf, tol, False, "missing")
@@ -130,18 +125,12 @@ def compare_tensor(
         return Comparison(stage, name, expected.shape, np.inf, np.inf, tol, False, note)
     a, b = actual.astype(np.float64), expected.astype(np.float64)
     note = nonfinite_note(name, a, b, sides)
-    finite = np.isfinite(b)
     if note is not None:
-        same = np.array_equal(a[~finite], b[~finite], equal_nan=True) \
-            and np.array_equal(np.isfinite(a), finite)
-        if not (expect_nonfinite and same):
-            return Comparison(stage, name, expected.shape, np.inf, np.inf, tol, False, note)
-        a, b, note = a[finite], b[finite], f"expected {note}"
+        return Comparison(stage, name, expected.shape, np.inf, np.inf, tol, False, note)
     max_abs = float(np.max(np.abs(a - b))) if a.size else 0.0
     scale = float(np.max(np.abs(b))) if b.size else 0.0
     max_rel = max_abs / max(scale, TINY)
-    return Comparison(stage, name, expected.shape, max_abs, max_rel, tol, max_rel <= tol,
-                      note or "")
+    return Comparison(stage, name, expected.shape, max_abs, max_rel, tol, max_rel <= tol)
 
 
 def gradcheck_comparison(check: TensorCheck, shape: tuple[int, ...]) -> Comparison:

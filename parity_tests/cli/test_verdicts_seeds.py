@@ -11,7 +11,8 @@ COMMANDS = (["check"], ["gradcheck"], ["vectors", "export", "out"], ["verify"], 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
 @pytest.mark.parametrize("value", [str(2**64), str(2**32), "-1"])
-def test_every_command_refuses_the_same_seeds(command, value, capsys):
+def test_every_command_refuses_the_same_seeds(command, value, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # were a seed accepted, what the command writes goes there
     with pytest.raises(SystemExit) as exit_:
         main([*command, "--seed", value])
     assert exit_.value.code == 2
