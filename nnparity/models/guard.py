@@ -49,7 +49,7 @@ def user_code(label: str, what: str, context: str = "") -> Iterator[None]:
     except BaseException as exc:  # the user's code: an exit is an error too
         detail = f": {exc}" if str(exc) else ""
         raise InputError(f"{label}: {what} raised {type(exc).__name__}{context}{detail}") \
-            from None
+            from exc  # chained for --debug
     finally:
         _running.pop()
 
@@ -94,7 +94,7 @@ def time_limit(seconds: float, files: list[str], prog: str = "nnparity check") -
     finally:
         if armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
         done.set()
     if expired:  # the user's code caught the signal and went on: still out of time
         raise InputError(expired[0])
