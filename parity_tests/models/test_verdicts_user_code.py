@@ -174,3 +174,14 @@ def test_timeout_is_documented_and_validated(capsys):
         main(["check", "--model-file", "x.py:m", "--timeout", "0"])
     assert exit_.value.code == 2
     assert "expected a positive number of seconds or inf, got '0'" in capsys.readouterr().err
+
+
+def test_an_endless_loop_in_a_port_ends_at_the_timeout(tmp_path, capsys):
+    original = _file(tmp_path, MLP, "original.py")
+    # the port's own check runs in training mode; the port comparison in evaluation mode
+    port = _file(tmp_path, FORWARD_EXIT.replace("if Net.calls > 1:", "if not self.training:")
+                 .replace("RAISE", "while True:\n                pass"), "port.py")
+    assert main(["check", "--model-file", f"{original}:build", "--model-file", f"{port}:build",
+                 "--timeout", "3"]) == 2
+    err = capsys.readouterr().err
+    assert f"{port}:build: still running after 3 s (--timeout 3)" in err
