@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampling", choices=["epoch", "replacement"],
                         help="shuffle per epoch (the BP lecture) or draw with replacement "
                         "(the three-framework notes)")
-    parser.add_argument("--seed", type=seed, help=f"the run's seed ({SEED_RANGE})")
+    parser.add_argument("--seed", type=seed, help=f"the run's seed ({SEED_RANGE}; default 0)")
     parser.add_argument("--backend", help=f"one of {', '.join(registry.NAMES)} (default numpy)")
     parser.add_argument("--metrics", metavar="FILE",
                         help="write per-epoch metrics (FILE ends in .csv or .json)")
