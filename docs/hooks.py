@@ -48,8 +48,9 @@ def lay_out_package(root: Path, target: Path) -> None:
               if entry.name != "__pycache__"}
     wanted |= {name.split(".", 1)[1]: root / folder for name, folder in mapping.items()
                if name.startswith("nnparity.")}
-    for stale in set(path.name for path in package.iterdir()) - set(wanted):
-        (package / stale).unlink()  # a module removed from the source since the last build
+    laid = {path.name for path in package.iterdir() if not path.name.startswith(".")}
+    for stale in laid - set(wanted):  # a module removed from the source since the last build
+        (package / stale).unlink(missing_ok=True)
     for name, source in sorted(wanted.items()):
         _link(package / name, source)
 
