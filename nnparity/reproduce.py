@@ -199,7 +199,8 @@ def cell(outcome: Outcome) -> str:
 
 
 def markdown_table(outcomes: list[Outcome], quick: bool) -> str:
-    """The README's results table: a row per configuration, a column per backend that ran."""
+    """The results table (docs/reproduction.md): a row per configuration, a column per backend
+    that ran."""
     backends = [name for name in registry.NAMES if any(o.backend == name for o in outcomes)]
     by_row: dict[str, dict[str, Outcome]] = {}
     for o in outcomes:

@@ -2,8 +2,8 @@
 
 Scheme names keep the short tags of the source documents (``seed000`` = the BP lecture,
 ``seed002`` = the three-framework notes' TwoLayerNet and CNN, ``seed003`` = the NumPy blog,
-``seed004`` = the Fashion-MNIST report: see the README's "Sources"). Each family has its own
-table.
+``seed004`` = the Fashion-MNIST report: see "Sources" in docs/index.md). Each family has its
+own table.
 
 MLP schemes (:data:`SCHEMES`):
 

@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--verbose", action="store_true", help="every backend tensor in the table")
     parser.epilog = ("The NNPARITY declaration, the diagnoses and the results-file format are "
-                     "described in examples/verify/README.md.")
+                     "described in docs/guide/verify.md.")
 
 
 def _backends(text: str) -> list[str]:

@@ -63,7 +63,7 @@ def verify_file(path: Path, case: str, options: Options) -> Verdict:
     declaration = {**read_declaration(path), **options.adapter}
     if not declaration:
         raise InputError(f"{path}: no NNPARITY declaration (and no --adapter): see "
-                         "examples/verify/README.md for its keys")
+                         "docs/guide/verify.md for its keys")
     adapter = build_adapter(declaration, options.spec, str(path))
     memory = check_batch(adapter.spec, options.batch,
                          (adapter.optimizer or {}).get("name", "sgd"), options.force)

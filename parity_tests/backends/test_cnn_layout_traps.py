@@ -54,7 +54,7 @@ def test_plain_reshape_of_fc1_breaks_torch_forward_parity() -> None:
 
 
 def test_flatten_orders_on_a_2x2x2_map() -> None:
-    """The table of the README: NHWC flatten index -> NCHW flatten index of each cell."""
+    """The table of docs/conventions.md: NHWC flatten index -> NCHW flatten index of each cell."""
     order = layout.nchw_flatten_order(2, 2, 2)  # flat_nchw = flat_nhwc[order]
     np.testing.assert_array_equal(order, [0, 2, 4, 6, 1, 3, 5, 7])
     x = np.arange(8).reshape(1, 2, 2, 2)  # value = NHWC flatten index

@@ -92,7 +92,8 @@ def test_no_file_cites_a_document_outside_the_repository() -> None:
     """The project's design notes and source summaries live outside the repository; users do not
     have them, so no file may point at them. This test names them only to refuse them."""
     files = [*_sources(), *(ROOT / "parity_tests").rglob("*.py"), ROOT / "README.md",
-             ROOT / "ARCHITECTURE.md", *(ROOT / "examples").rglob("*.md")]
+             ROOT / "ARCHITECTURE.md", *(ROOT / "examples").rglob("*.md"),
+             *(ROOT / "docs").rglob("*.md"), *(ROOT / "docs").rglob("*.py"), ROOT / "mkdocs.yml"]
     for path in files:
         text = path.read_text()
         for outside in ("DESIGN.md", "SEEDS.md", "../shared", "shared/seeds"):
