@@ -74,9 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--weights", metavar="FILE",
                         help="load a state_dict / Keras weights (.npz, .safetensors) first")
     models.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                        help="seconds the model files may take to load, build and check, "
-                        f"ports included (default {DEFAULT_TIMEOUT:g}, as verify's; inf: no "
-                        "limit); past it, exit 2 naming the file")
+                        help="seconds the model files' own code may run in all (loading, "
+                        "building, forward, loss, backward, steps; ports included; nnparity's "
+                        f"own work is not counted; default {DEFAULT_TIMEOUT:g}, as verify's; "
+                        "inf: no limit); past it, exit 2 naming the file")
 
 
 def _backends(requested: str | None) -> tuple[list[str], dict[str, str]]:
