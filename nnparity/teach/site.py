@@ -21,6 +21,7 @@ import numpy as np
 
 from nnparity.atomic import write_text
 from nnparity.backends.compare import TOLERANCES
+from nnparity.escape import html_url
 from nnparity.outputs import make_output_folder
 from nnparity.presets import preset
 from nnparity.training import TrainConfig, run_training
@@ -118,7 +119,7 @@ def _figures_section(out: Path, metrics: list[Path]) -> str:
         parts += [f"<h3>Training: {page.esc(path.name)}</h3>",
                   f"<p>Source run: the metrics file <code>{page.esc(path.name)}</code> "
                   "(written by <code>nnparity train --metrics</code>).</p>",
-                  f'<img class="figure" src="figures/{page.esc(name)}" alt="training curves">']
+                  f'<img class="figure" src="{html_url(f"figures/{name}")}" alt="training curves">']
     return page.section("figures", "Figures", "".join(parts))
 
 
