@@ -21,6 +21,7 @@ from nnparity import report
 from nnparity.backends.registry import NAMES
 from nnparity.commands._args import seed
 from nnparity.errors import InputError
+from nnparity.outputs import check_distinct, check_not_inputs, files_in
 from nnparity.verify import output
 from nnparity.verify.adapters import make_spec, parse_json_option
 from nnparity.verify.grade import Options, expand, grade, verify_file
@@ -151,6 +152,12 @@ def _run(args: argparse.Namespace) -> int:
     for target in (args.json, args.junit):
         if target:
             report.check_writable(target)
+    reports = {"--json": args.json, "--junit": args.junit}
+    check_distinct(reports)
+    check_not_inputs(reports, {
+        "FILE": [f for p in args.file for f in (sorted(p.glob("*.py")) if p.is_dir() else [p])],
+        "--spec": args.spec, "--adapter": args.adapter, "--results": args.results,
+        "--vectors": files_in(args.vectors)})
     start = time.perf_counter()
     if args.results:
         verdicts = _verify_results(args)
