@@ -155,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
     reports = {"--json": args.json, "--junit": args.junit}
     check_distinct(reports)
     check_not_inputs(reports, {
-        "FILE": [f for p in args.file for f in (sorted(p.glob("*.py")) if p.is_dir() else [p])],
+        "FILE": expand(args.file) if args.file and not args.results else None,
         "--spec": args.spec, "--adapter": args.adapter, "--results": args.results,
         "--vectors": files_in(args.vectors)})
     start = time.perf_counter()
