@@ -37,7 +37,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     FIFO is written into, never replaced; other special files are refused
     (:func:`nnparity.outputs.special_output`)."""
     special = special_output(path)
-    target = destination(path)
+    target = destination(path) if special is None else Path(path)
     folder = target.parent if special is None else None  # None: the system's temporary folder
     try:
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".part", dir=folder)

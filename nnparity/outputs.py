@@ -39,14 +39,17 @@ class OutputPathError(InputError, OSError):
     """A user-named output that cannot be written (exit 2; an ``OSError`` for older callers)."""
 
 
-_HELD: dict[str, int] = {}
-"""FIFOs opened for writing, by real path: kept open until :func:`release` (end of command)."""
+_HELD: dict[tuple[int, int], int] = {}
+"""FIFOs opened for writing, by (device, inode): kept open until :func:`release` (the end of
+the command)."""
 
 REFUSED = {stat.S_IFSOCK: "a socket", stat.S_IFBLK: "a block device", stat.S_IFDIR: "a directory"}
 
 
 def destination(path: PathLike) -> Path:
-    """The file a write to ``path`` goes to: ``path``, or what it names if it is a symlink."""
+    """Where a regular or new file ``path`` is renamed into place: ``path``, or what it names if
+    it is a symlink. (A device or a FIFO is opened through ``path`` itself, so that links the
+    kernel resolves, such as ``/dev/stdout`` to a pipe, work.)"""
     target = Path(path)
     return Path(os.path.realpath(target)) if target.is_symlink() else target
 
@@ -72,17 +75,18 @@ def _refuse_kind(mode: int, shown: Path) -> None:
                           "character devices (/dev/null) and FIFOs that a process reads")
 
 
-def _open_fifo(path: Path, shown: Path) -> int:
+def _open_fifo(path: Path) -> int:
     """``path`` opened for writing, held until :func:`release`; refused when nothing reads it."""
-    key = str(path.resolve())
+    info = os.stat(path)
+    key = (info.st_dev, info.st_ino)
     if key not in _HELD:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
         except OSError as exc:
             if exc.errno == errno.ENXIO:
-                raise OutputPathError(f"cannot write {shown}: it is a FIFO and no process is "
+                raise OutputPathError(f"cannot write {path}: it is a FIFO and no process is "
                                       "reading it (start the reader first)") from None
-            raise OutputPathError(f"cannot write {shown}: {exc.strerror}") from None
+            raise OutputPathError(f"cannot write {path}: {exc.strerror}") from None
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         _HELD[key] = fd
     return _HELD[key]
@@ -95,15 +99,14 @@ def output_file(path: PathLike, suffixes: tuple[str, ...] = ()) -> Path:
     if suffixes and shown.suffix.lower() not in suffixes:
         raise OutputPathError(f"cannot write {shown}: the file name must end in "
                               f"{' or '.join(suffixes)}")
-    target = destination(shown)
-    mode = _mode(target)
+    mode = _mode(shown)
     if mode is None or stat.S_ISREG(mode):
-        _parent(target, shown)
+        _parent(destination(shown), shown)
     elif stat.S_ISCHR(mode):
-        if not os.access(target, os.W_OK):
+        if not os.access(shown, os.W_OK):
             raise OutputPathError(f"cannot write {shown}: the device is not writable")
     elif stat.S_ISFIFO(mode):
-        _open_fifo(target, shown)
+        _open_fifo(shown)
     else:
         _refuse_kind(mode, shown)
     return shown
@@ -113,14 +116,13 @@ def special_output(path: PathLike) -> tuple[int, bool] | None:
     """How to write ``path`` without replacing it: ``(fd, close_after)`` for a character device
     or a FIFO, ``None`` for a regular or new file (written atomically); anything else refused.
     Called by the atomic writer for every file it writes."""
-    target = destination(path)
-    mode = _mode(target)
+    mode = _mode(Path(path))
     if mode is None or stat.S_ISREG(mode):
         return None
     if stat.S_ISCHR(mode):
-        return os.open(target, os.O_WRONLY), True
+        return os.open(path, os.O_WRONLY), True
     if stat.S_ISFIFO(mode):
-        return _open_fifo(target, Path(path)), False
+        return _open_fifo(Path(path)), False
     _refuse_kind(mode, Path(path))
     return None
 
@@ -177,7 +179,7 @@ def check_distinct(outputs: Mapping[str, Paths]) -> None:
     seen: dict[str, tuple[str, Path]] = {}
     for name, value in outputs.items():
         for output in _each(value):
-            mode = _mode(destination(output))
+            mode = _mode(output)
             if mode is not None and not stat.S_ISREG(mode):
                 continue
             key = os.path.realpath(output)

@@ -140,3 +140,21 @@ def test_a_fifo_inside_an_output_folder_is_not_replaced(tmp_path, capsys):
                  str(folder)]) == 2
     assert "it is a FIFO and no process is reading it" in capsys.readouterr().err
     assert stat.S_ISFIFO(os.lstat(folder / "curves.png").st_mode)
+
+
+def test_a_link_the_kernel_resolves_to_a_pipe_is_written_into(tmp_path, capsys):
+    """Like ``-o /dev/stdout`` when stdout is a pipe: the link's text names no file
+    (``pipe:[...]``), so the kind of the path is what ``stat`` finds through it."""
+    reader, writer = os.pipe()
+    link = tmp_path / "stdout"
+    link.symlink_to(f"/proc/self/fd/{writer}")
+    try:
+        assert main(_argv("export -o", link)) == 0, capsys.readouterr().err
+        os.close(writer)
+        received = b""
+        while chunk := os.read(reader, 1 << 16):
+            received += chunk
+    finally:
+        os.close(reader)
+    assert received.decode().startswith('"""Preset seed000-iris')
+    assert link.is_symlink()
