@@ -86,6 +86,7 @@ def xml_document(root: ET.Element) -> str:
 
 
 def plot_text(text: str) -> str:
-    """``text`` for a matplotlib title or label: ``$`` escaped (no mathtext) and characters
-    no font or SVG can hold replaced."""
-    return xml_text(text).replace("$", r"\$")
+    """``text`` for a matplotlib title or label: ``$`` escaped (no mathtext), every
+    non-printable character but the line feed replaced (no font draws them)."""
+    shown = "".join(c if c.isprintable() or c == "\n" else REPLACEMENT for c in text)
+    return shown.replace("$", r"\$")
