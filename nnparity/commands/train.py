@@ -152,9 +152,11 @@ def check_outputs(args: argparse.Namespace) -> None:
     if args.plot:
         output_folder(args.plot)
     plots = [Path(args.plot) / name for name in PLOT_FILES] if args.plot else None
-    # --checkpoint may name the --resume file: it is read in full before it is written again
+    data = files_in(args.data_dir)
     check_not_inputs({"--save": args.save, "--metrics": args.metrics, "--plot": plots},
-                     {"--resume": args.resume, "--data-dir": files_in(args.data_dir)})
+                     {"--resume": args.resume, "--data-dir": data})
+    # --checkpoint may name the --resume file: it is read in full before it is written again
+    check_not_inputs({"--checkpoint": args.checkpoint}, {"--data-dir": data})
     check_distinct({"--save": args.save, "--checkpoint": args.checkpoint,
                     "--metrics": args.metrics, "--plot": plots})
     if args.reset_optimizer and not args.resume:
