@@ -7,7 +7,9 @@ atomic), written by the caller, given the usual mode (``0666 & ~umask``; ``mkste
 ``0600``) and renamed; on any error it is deleted, and an ``OSError`` that names no file (a full
 disk: "[Errno 28] No space left on device") is raised again naming the destination. The folder
 must exist: user-named outputs are checked up front (:mod:`nnparity.outputs`) and caches create
-their own folders.
+their own folders. An existing path that is not a regular file is never replaced: a character
+device (``/dev/null``) or a FIFO gets the finished content written into it (the temporary file
+then lives in the system's temporary folder), anything else is refused; a symlink is followed.
 
 Temporary names carry the writing process, ``.<name>~<host>~<pid>~<random>.part`` (see
 :func:`temp_prefix`), so that leftovers of a process killed outright (``kill -9``) can be told
@@ -25,28 +27,50 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from nnparity.outputs import destination, special_output
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it to ``path``, else delete it."""
-    target = Path(path)
+    """Yield a temporary path for ``path``'s content; on success move it into place, else delete
+    it. A symlink is followed (its target is written, the link stays); a character device or a
+    FIFO is written into, never replaced; other special files are refused
+    (:func:`nnparity.outputs.special_output`)."""
+    special = special_output(path)
+    target = destination(path) if special is None else Path(path)
+    folder = target.parent if special is None else None  # None: the system's temporary folder
     try:
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".part",
-                                   dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".part", dir=folder)
     except OSError as exc:
+        if special is not None and special[1]:
+            os.close(special[0])
         raise OSError(exc.errno, f"cannot write {target}: {exc.strerror}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, target)
+        if special is None:
+            os.chmod(tmp_path, 0o666 & ~_umask())
+            os.replace(tmp_path, target)
+        else:
+            _copy_into(tmp_path, special[0])
     except OSError as exc:
         if exc.filename is not None or str(target) in str(exc):
             raise
         raise OSError(exc.errno, f"writing {target}: {exc.strerror or exc}") from None
     finally:
         tmp_path.unlink(missing_ok=True)
+        if special is not None and special[1]:
+            os.close(special[0])
+
+
+def _copy_into(source: Path, fd: int) -> None:
+    """The bytes of ``source`` written to the open descriptor ``fd`` (a device or a FIFO)."""
+    with open(source, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

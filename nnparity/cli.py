@@ -15,7 +15,7 @@ import sys
 import zipfile
 from types import ModuleType
 
-from nnparity import __version__, commands
+from nnparity import __version__, commands, outputs
 from nnparity.backends.registry import BackendUnavailable
 from nnparity.errors import NnparityError
 
@@ -86,3 +86,5 @@ def main(argv: list[str] | None = None) -> int:
             code = 1
         print(f"nnparity {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return code
+    finally:
+        outputs.release()  # FIFOs written to: their readers see the end of the stream

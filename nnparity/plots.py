@@ -13,6 +13,7 @@ import numpy as np
 
 from nnparity.atomic import atomic_path
 from nnparity.errors import InputError
+from nnparity.escape import plot_text
 from nnparity.reference.train import History
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def plot_curves(history: History, path: Path, title: str) -> Path:
     right.plot(epochs, [100 * r.test_error for r in history.epochs], label="test")
     right.set(xlabel="epoch", ylabel="error (%)", title="error rate")
     right.legend()
-    fig.suptitle(title)
+    fig.suptitle(plot_text(title))
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
@@ -66,7 +67,8 @@ def plot_misclassified(
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong, strict=False):
         ax.imshow(images[i].reshape(images.shape[1], images.shape[2]), cmap="gray")
-        ax.set_title(f"{name(int(truth[i]))} -> {name(int(predicted[i]))}", fontsize=7)
+        ax.set_title(plot_text(f"{name(int(truth[i]))} -> {name(int(predicted[i]))}"),
+                     fontsize=7)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

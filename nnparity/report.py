@@ -53,6 +53,7 @@ from typing import Any
 
 from nnparity.atomic import atomic_path
 from nnparity.backends.compare import FLOAT64_WATCH, Comparison, describe_divergence, tolerance
+from nnparity.escape import xml_document
 from nnparity.outputs import output_file
 
 SCHEMA = "nnparity.report"
@@ -235,7 +236,14 @@ def to_json(
 
 def to_junit(results: Sequence[CaseResult], suite: str = "nnparity.check",
              skipped_backends: dict[str, str] | None = None) -> str:
-    """JUnit XML: one ``testcase`` per case x backend; failure message = divergence sentence."""
+    """JUnit XML (:func:`junit_tree`, made XML-safe by :func:`nnparity.escape.xml_document`)."""
+    return xml_document(junit_tree(results, suite, skipped_backends))
+
+
+def junit_tree(results: Sequence[CaseResult], suite: str = "nnparity.check",
+               skipped_backends: dict[str, str] | None = None) -> ET.Element:
+    """JUnit's tree: one ``testcase`` per case x backend; failure message = divergence
+    sentence."""
     n = counts(results)
     root = ET.Element("testsuites", name=suite)
     ts = ET.SubElement(root, "testsuite", name=suite, tests=str(n["total"]),
@@ -260,8 +268,7 @@ def to_junit(results: Sequence[CaseResult], suite: str = "nnparity.check",
                 f"tol {c.tol:.0e}{' (' + c.note + ')' if c.note else ''}"
                 for c in r.comparisons if not c.passed)
             ET.SubElement(tc, "failure", message=r.sentence, type="ParityFailure").text = failing
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return root
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:

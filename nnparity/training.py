@@ -329,19 +329,23 @@ def write_metrics(path: str, history: History) -> None:
             json.dump({"epochs": rows}, handle, indent=2)
 
 
+PLOT_FILES = ("curves.png", "misclassified.png")
+"""The files :func:`write_plots` may write into its folder."""
+
+
 def write_plots(result: TrainResult, config: TrainConfig, folder: Path) -> list[Path]:
     """``curves.png`` always; ``misclassified.png`` for image data with test errors."""
     from nnparity import plots
 
     note = f" ({result.split.note})" if result.split.note else ""
     title = f"{config.dataset}{note}: {list(config.layers)} on {config.backend}"
-    written = [plots.plot_curves(result.history, folder / "curves.png", title)]
+    written = [plots.plot_curves(result.history, folder / PLOT_FILES[0], title)]
     split = result.split
     if split.x_test.ndim >= 3 and len(split.x_test):
         prepare = batch_preparer(split, result.spec, config.input_scale)
         output = predict_all(result.trainer, split.x_test, prepare)
         path = plots.plot_misclassified(split.x_test, split.y_test, output.argmax(axis=1),
-                                        split.classes, folder / "misclassified.png")
+                                        split.classes, folder / PLOT_FILES[1])
         if path:
             written.append(path)
     return written

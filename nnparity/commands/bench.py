@@ -27,7 +27,7 @@ from nnparity.bench_loops import LOOPS, available_loops
 from nnparity.datasets.sources import DatasetMissing
 from nnparity.errors import InputError
 from nnparity.memory import check_memory
-from nnparity.outputs import output_file
+from nnparity.outputs import check_distinct, output_file
 from nnparity.sweep import SWEEP_ROWS, Point, run_sweep, sweep_markdown
 
 HELP = "benchmark backends against the NumPy reference (ratios, one run)"
@@ -132,8 +132,10 @@ def run(args: argparse.Namespace) -> int:
     if args.rows <= 0 or args.repeats <= 0 or (args.threads is not None and args.threads <= 0):
         raise InputError("--rows, --repeats and --threads must be positive")
     apply_determinism(threads=args.threads)
-    if args.markdown:
-        output_file(args.markdown)
+    for path in (args.markdown, args.plot):
+        if path:
+            output_file(path)
+    check_distinct({"--markdown": args.markdown, "--plot": args.plot})
 
     def show(t: Timing) -> None:
         print(f"{t.benchmark:<42} {t.backend:<11} {t.seconds:8.3f} s  (first step "

@@ -26,6 +26,7 @@ from nnparity.backends.precision import (
 )
 from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seconds, seed
 from nnparity.errors import InputError
+from nnparity.outputs import check_distinct, check_not_inputs
 from nnparity.progress import Progress
 
 HELP = "check every backend against the NumPy reference on the parity case matrix"
@@ -142,6 +143,10 @@ def run(args: argparse.Namespace) -> int:
                 report.check_writable(path)
             except OSError as exc:
                 raise InputError(str(exc)) from None
+    reports = {"--json": args.json, "--junit": args.junit}
+    check_distinct(reports)
+    check_not_inputs(reports, {"--weights": args.weights, "--model-file": [
+        target.rpartition(":")[0] or target for target in args.model_file or ()]})
     if args.model_file:  # each model's framework checks --device when it is loaded
         apply_determinism(seed=args.seed)
         results, seconds = _run_models(args)

@@ -9,7 +9,7 @@ from nnparity.atomic import write_text
 from nnparity.export import source
 from nnparity.export.graph import network
 from nnparity.export.writers import VARIANTS, WRITERS
-from nnparity.outputs import output_file
+from nnparity.outputs import check_not_inputs, output_file
 from nnparity.reference.optim import OPTIMIZERS
 
 HELP = "print a standalone PyTorch, Keras, JAX or NumPy model file for a spec or a preset"
@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.output:
         output_file(args.output)  # its folder must exist: checked before any work
+        check_not_inputs({"-o": args.output}, {"SPEC": args.spec})
     spec, optimizer, title = source.load(args.spec, {
         "optimizer": args.optimizer, "lr": args.lr, "momentum": args.momentum,
         "dtype": args.dtype, "variant": VARIANTS[args.framework]})

@@ -9,7 +9,7 @@ from nnparity.atomic import atomic_path
 from nnparity.backends import registry
 from nnparity.commands._args import folder
 from nnparity.errors import InputError
-from nnparity.outputs import output_file
+from nnparity.outputs import check_not_inputs, files_in, output_file
 from nnparity.reproduce import ROWS, Outcome, markdown_table, reproduce
 
 HELP = ("train the source documents' configurations on real data and compare with their "
@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
             for name in backend_names(args.backend)]
     if args.markdown:
         output_file(args.markdown)
+        check_not_inputs({"--markdown": args.markdown}, {"--data-dir": files_in(args.data_dir)})
     try:
         pattern = re.compile(args.pattern or "")
     except re.error as exc:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from nnparity.errors import InputError
-from nnparity.outputs import output_folder
+from nnparity.outputs import check_not_inputs, output_folder
 
 HELP = "write the teaching page: each layer's math, NumPy, PyTorch, Keras and JAX, measured"
 
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from nnparity.teach.site import build
+        from nnparity.teach.site import build, files_written
     except ImportError as exc:
         raise InputError(f"the teaching page needs {exc.name}: pip install nnparity[teach]") \
             from None
@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     for path in metrics:
         if not path.is_file():
             raise InputError(f"{path}: no such metrics file")
+    check_not_inputs({"--out": files_written(out, metrics)}, {"--metrics": metrics})
     start = time.perf_counter()
     index = build(out, metrics)
     print(f"wrote {index} in {time.perf_counter() - start:.1f} s")

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
 from nnparity.commands._args import SEED_RANGE, folder, probability, seed
 from nnparity.errors import InputError
-from nnparity.outputs import make_output_folder, output_file, output_folder
+from nnparity.outputs import (
+    check_distinct,
+    check_not_inputs,
+    files_in,
+    make_output_folder,
+    output_file,
+    output_folder,
+)
 from nnparity.presets import PRESETS, preset
 from nnparity.reference.init import SCHEMES
 from nnparity.reference.train import EpochRecord
 from nnparity.training import (
     MODEL_DEFAULTS,
+    PLOT_FILES,
     SPEC_BUILDERS,
     Diverged,
     TrainConfig,
@@ -142,6 +151,14 @@ def check_outputs(args: argparse.Namespace) -> None:
             output_file(path)
     if args.plot:
         output_folder(args.plot)
+    plots = [Path(args.plot) / name for name in PLOT_FILES] if args.plot else None
+    data = files_in(args.data_dir)
+    check_not_inputs({"--save": args.save, "--metrics": args.metrics, "--plot": plots},
+                     {"--resume": args.resume, "--data-dir": data})
+    # --checkpoint may name the --resume file: it is read in full before it is written again
+    check_not_inputs({"--checkpoint": args.checkpoint}, {"--data-dir": data})
+    check_distinct({"--save": args.save, "--checkpoint": args.checkpoint,
+                    "--metrics": args.metrics, "--plot": plots})
     if args.reset_optimizer and not args.resume:
         raise InputError("--reset-optimizer needs --resume FILE")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from nnparity.commands._args import SEED_RANGE, seed
 from nnparity.errors import InputError
 from nnparity.memory import check_memory, estimate_bytes, vector_bytes
-from nnparity.outputs import output_folder
+from nnparity.outputs import check_not_inputs, output_folder
 from nnparity.verify.adapters import make_spec, parse_json_option
 from nnparity.verify.problem import DEFAULT_BATCH, DEFAULT_LR
-from nnparity.verify.vectors import DEFAULT_SPECS, export
+from nnparity.verify.vectors import DEFAULT_SPECS, export, files_written
 
 HELP = "export golden vectors (inputs, weights, expected results) for programs in any language"
 
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     bad = [n for n in specs if not n.replace("-", "").replace("_", "").isalnum()]
     if bad or not specs:
         raise InputError(f"vector names {bad or '(none)'}: use letters, digits, '-' and '_'")
+    check_not_inputs({"DIR": files_written(args.folder, list(specs))}, {"--spec": args.spec})
     if not args.lr > 0:
         raise InputError(f"--lr must be positive, got {args.lr}")
     if args.batch > 0:

@@ -21,6 +21,7 @@ from nnparity import report
 from nnparity.backends.registry import NAMES
 from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seed
 from nnparity.errors import InputError
+from nnparity.outputs import check_distinct, check_not_inputs, files_in
 from nnparity.verify import output
 from nnparity.verify.adapters import make_spec, parse_json_option
 from nnparity.verify.grade import Options, expand, grade, verify_file
@@ -152,6 +153,12 @@ def _run(args: argparse.Namespace) -> int:
     for target in (args.json, args.junit):
         if target:
             report.check_writable(target)
+    reports = {"--json": args.json, "--junit": args.junit}
+    check_distinct(reports)
+    check_not_inputs(reports, {
+        "FILE": expand(args.file) if args.file and not args.results else None,
+        "--spec": args.spec, "--adapter": args.adapter, "--results": args.results,
+        "--vectors": files_in(args.vectors)})
     start = time.perf_counter()
     if args.results:
         verdicts = _verify_results(args)

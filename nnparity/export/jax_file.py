@@ -4,6 +4,8 @@ canonical layout (JAX's own: NHWC, HWIO, ``W [D_in, D_out]``), and a ``__main__`
 
 from __future__ import annotations
 
+from nnparity.escape import python_comment, python_string
+
 from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
 from .steps import hyperparameters, step_source
 from .text import header, shapes_constant
@@ -20,21 +22,22 @@ LOSSES = {
 
 def _lines(layer: object) -> list[str]:
     if isinstance(layer, Dense):
-        bias = f' + params["{layer.bias}"]' if layer.bias else ""
-        return [f'h = h @ params["{layer.weight}"]{bias}  # {layer.name}: '
+        bias = f' + params[{python_string(layer.bias)}]' if layer.bias else ""
+        return [f"h = h @ params[{python_string(layer.weight)}]{bias}  "
+                f"# {python_comment(layer.name)}: "
                 f"[N, {layer.d_in}] -> [N, {layer.d_out}]"]
     if isinstance(layer, Act):
         if layer.slope:
-            return [f'h = jnp.where(h > 0, h, params["{layer.slope}"] * h)  # PReLU']
+            return [f'h = jnp.where(h > 0, h, params[{python_string(layer.slope)}] * h)  # PReLU']
         return [f"h = {ACTIVATIONS[layer.kind]}"] if ACTIVATIONS[layer.kind] else []
     if isinstance(layer, Conv):
-        return [f'h = jax.lax.conv_general_dilated(h, params["{layer.weight}"], '
-                f'({layer.stride}, {layer.stride}), "{layer.padding}",',
+        return [f'h = jax.lax.conv_general_dilated(h, params[{python_string(layer.weight)}], '
+                f'({layer.stride}, {layer.stride}), {python_string(layer.padding)},',
                 f'                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))'
-                f' + params["{layer.bias}"]']
+                f' + params[{python_string(layer.bias)}]']
     if isinstance(layer, Pool):
         return [f"h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, {layer.k}, {layer.k}, "
-                f'1), (1, {layer.stride}, {layer.stride}, 1), "{layer.padding}")']
+                f'1), (1, {layer.stride}, {layer.stride}, 1), {python_string(layer.padding)})']
     if isinstance(layer, Flatten):
         return [f"h = h.reshape(h.shape[0], -1)  # NHWC order: [N, {layer.h * layer.w * layer.c}]"]
     if isinstance(layer, Dropout):
@@ -46,7 +49,7 @@ def _lines(layer: object) -> list[str]:
 def write(net: Network) -> str:
     """The file's source."""
     body = "\n".join(f"    {line}" for layer in net.layers for line in _lines(layer))
-    weights = ", ".join(f'"{w}"' for w in net.weights)
+    weights = ", ".join(python_string(w) for w in net.weights)
     reduce = "sum()" if net.reduction == "sum" else "mean()"
     shape = ", ".join(map(str, net.input_shape))
     labels = (f"jax.random.randint(ky, (4,), 0, {net.outputs})" if net.loss == "ce"

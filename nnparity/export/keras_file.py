@@ -9,6 +9,8 @@ written as a function: ``keras.regularizers.L2`` casts its factor through float3
 
 from __future__ import annotations
 
+from nnparity.escape import python_comment, python_string
+
 from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
 from .text import build_extras, custom_layers, header
 
@@ -48,26 +50,28 @@ def _layers(layer: object, decay: str) -> list[str]:
     """The lines (comments and Keras layers) of one layer."""
     if isinstance(layer, Dense):
         bias = "" if layer.bias else ", use_bias=False"
-        return [f"# kernel = {layer.weight} [{layer.d_in}, {layer.d_out}]",
+        return [f"# kernel = {python_comment(layer.weight)} [{layer.d_in}, {layer.d_out}]",
                 f'keras.layers.Dense({layer.d_out}{bias}{decay}, dtype=DTYPE, '
-                f'name="{layer.name}"),']
+                f'name={python_string(layer.name)}),']
     if isinstance(layer, Act):
         if layer.kind == "identity":  # no layer: the logits are the last Dense's output
             return []
         if layer.kind == "prelu":
             return ["# one shared slope, 0.25 at start; Keras' derivative at z = 0 is 0, not a",
                     "keras.layers.PReLU(keras.initializers.Constant(0.25), shared_axes=[1],",
-                    f'                   dtype=DTYPE, name="{layer.name}"),']
+                    f'                   dtype=DTYPE, name={python_string(layer.name)}),']
         return [f'keras.layers.Activation({ACTIVATIONS[layer.kind]}, dtype=DTYPE, '
-                f'name="{layer.name}"),']
+                f'name={python_string(layer.name)}),']
     if isinstance(layer, Conv):
-        return [f"# kernel = {layer.weight} (HWIO); {layer.padding} as TensorFlow pads it",
+        return [f"# kernel = {python_comment(layer.weight)} (HWIO); "
+                f"{python_comment(layer.padding)} as TensorFlow pads it",
                 f'keras.layers.Conv2D({layer.c_out}, {layer.k}, strides={layer.stride}, '
-                f'padding="{layer.padding.lower()}"{decay},',
-                f'                    dtype=DTYPE, name="{layer.name}"),']
+                f'padding={python_string(layer.padding.lower())}{decay},',
+                f'                    dtype=DTYPE, name={python_string(layer.name)}),']
     if isinstance(layer, Pool):
         return [f'keras.layers.MaxPool2D({layer.k}, {layer.stride}, '
-                f'padding="{layer.padding.lower()}", dtype=DTYPE, name="{layer.name}"),']
+                f"padding={python_string(layer.padding.lower())}, dtype=DTYPE, "
+                f"name={python_string(layer.name)}),"]
     if isinstance(layer, Flatten):
         return ['keras.layers.Flatten(dtype=DTYPE, name="flatten"),  # NHWC, as the reference']
     if isinstance(layer, Dropout):
@@ -87,7 +91,8 @@ def write(net: Network) -> str:
     parts = [
         header(net, "Keras", "keras", "the same")
         + "\nimport keras\n\n"
-        + f'DTYPE = "{net.dtype}"  # every layer and the loss; hyperparameters stay float32\n'
+        + f"DTYPE = {python_string(net.dtype)}  "
+        "# every layer and the loss; hyperparameters stay float32\n"
         + f"WEIGHT_DECAY = {net.weight_decay!r}  # lambda: 0.5 * lambda * sum(W ** 2), weights",
         *(FUNCTIONS[k] for k in sorted(kinds & set(FUNCTIONS))),
         custom_layers({k: k for k in kinds & set(FUNCTIONS)}),

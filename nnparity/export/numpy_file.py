@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from nnparity.escape import python_comment, python_string
 from nnparity.reference import activations, conv, dense, dropout, losses, pool
 
 from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
@@ -32,17 +33,18 @@ ACTIVATIONS = {
 def _forward(layer: object, h: str) -> str:
     """The expression of one layer's output, given its input expression ``h``."""
     if isinstance(layer, Dense):
-        bias = f'params["{layer.bias}"]' if layer.bias else "None"
-        return f'dense({h}, params["{layer.weight}"], {bias})'
+        bias = f'params[{python_string(layer.bias)}]' if layer.bias else "None"
+        return f'dense({h}, params[{python_string(layer.weight)}], {bias})'
     if isinstance(layer, Act):
         if layer.slope:
-            return f'prelu({h}, params["{layer.slope}"])'
+            return f'prelu({h}, params[{python_string(layer.slope)}])'
         return f"{ACTIVATIONS[layer.kind][0].__name__}({h})"
     if isinstance(layer, Conv):
-        return (f'conv2d({h}, params["{layer.weight}"], params["{layer.bias}"], {layer.stride}, '
-                f'"{layer.padding}")')
+        return (f"conv2d({h}, params[{python_string(layer.weight)}], "
+                f"params[{python_string(layer.bias)}], {layer.stride}, "
+                f'{python_string(layer.padding)})')
     if isinstance(layer, Pool):
-        return f'maxpool2d({h}, {layer.k}, {layer.stride}, "{layer.padding}")'
+        return f'maxpool2d({h}, {layer.k}, {layer.stride}, {python_string(layer.padding)})'
     if isinstance(layer, Flatten):
         return f"{h}.reshape(len({h}), -1)"
     if isinstance(layer, Dropout):
@@ -53,22 +55,25 @@ def _forward(layer: object, h: str) -> str:
 def _backward(layer: object, h: str, out: str, first: bool) -> list[str]:
     """The lines taking ``d = dL/d(output)`` of one layer to ``dL/d(input)``."""
     if isinstance(layer, Dense):
-        shape = f'params["{layer.bias}"].shape' if layer.bias else "None"
-        db = f', grads["{layer.bias}"]' if layer.bias else ", _"
+        shape = f'params[{python_string(layer.bias)}].shape' if layer.bias else "None"
+        db = f', grads[{python_string(layer.bias)}]' if layer.bias else ", _"
         need = ", need_dh=False" if first else ""
-        return [f'd, grads["{layer.weight}"]{db} = dense_backward(',
-                f'    d, {h}, params["{layer.weight}"], {shape}{need})']
+        return [f'd, grads[{python_string(layer.weight)}]{db} = dense_backward(',
+                f'    d, {h}, params[{python_string(layer.weight)}], {shape}{need})']
     if isinstance(layer, Act):
         if layer.slope:
-            return [f'grads["{layer.slope}"] = prelu_slope_grad({h}, d)',
-                    f'd = d * prelu_grad({h}, params["{layer.slope}"])']
+            return [f'grads[{python_string(layer.slope)}] = prelu_slope_grad({h}, d)',
+                    f'd = d * prelu_grad({h}, params[{python_string(layer.slope)}])']
         return [f"d = d * {ACTIVATIONS[layer.kind][1].__name__}({h}, {out})"]
     if isinstance(layer, Conv):
         need = ", need_dx=False" if first else ""
-        return [f'd, grads["{layer.weight}"], grads["{layer.bias}"] = conv2d_backward(',
-                f'    d, {h}, params["{layer.weight}"], {layer.stride}, "{layer.padding}"{need})']
+        return [f"d, grads[{python_string(layer.weight)}], grads[{python_string(layer.bias)}]"
+                " = conv2d_backward(",
+                f"    d, {h}, params[{python_string(layer.weight)}], {layer.stride}, "
+                f"{python_string(layer.padding)}{need})"]
     if isinstance(layer, Pool):
-        return [f'd = maxpool2d_backward(d, {h}, {layer.k}, {layer.stride}, "{layer.padding}")']
+        return [f"d = maxpool2d_backward(d, {h}, {layer.k}, {layer.stride}, "
+                f"{python_string(layer.padding)})"]
     if isinstance(layer, Flatten):
         return [f"d = d.reshape({h}.shape)"]
     if isinstance(layer, Dropout):
@@ -121,10 +126,10 @@ def _bodies(net: Network) -> tuple[str, str]:
     forward, backward = [], []
     names = [getattr(layer, "name", type(layer).__name__.lower()) for layer in net.layers]
     for i, layer in enumerate(net.layers):
-        forward.append(f"hs.append({_forward(layer, f'hs[{i}]')})  # {names[i]}")
+        forward.append(f"hs.append({_forward(layer, f'hs[{i}]')})  # {python_comment(names[i])}")
     for i in reversed(range(len(net.layers))):
         lines = _backward(net.layers[i], f"hs[{i}]", f"hs[{i + 1}]", first=i == 0)
-        backward += [f"# {names[i]}", *lines]
+        backward += [f"# {python_comment(names[i])}", *lines]
     return "\n".join(f"    {line}" for line in forward), \
         "\n".join(f"    {line}" for line in backward)
 
@@ -135,7 +140,7 @@ def write(net: Network) -> str:
     needed = _functions(net)
     constants = [f"{k} = {v!r}" for k, v in needed.items() if not callable(v)]
     functions = [v for v in needed.values() if callable(v)]
-    weights = ", ".join(f'"{w}"' for w in net.weights)
+    weights = ", ".join(python_string(w) for w in net.weights)
     shape = ", ".join(map(str, net.input_shape))
     labels = (f"rng.integers(0, {net.outputs}, 4)" if net.loss == "ce"
               else f"rng.random((4, {net.outputs}))")
@@ -143,7 +148,8 @@ def write(net: Network) -> str:
         header(net, "NumPy", "numpy", "the same")
         + ("\nimport math\n" if net.optimizer.name == "adam" else "")
         + "\nimport numpy as np\n\n"
-        + f'DTYPE = "{net.dtype}"\nLOSS, REDUCTION = "{net.loss}", "{net.reduction}"\n'
+        + f"DTYPE = {python_string(net.dtype)}\n"
+        f"LOSS, REDUCTION = {python_string(net.loss)}, {python_string(net.reduction)}\n"
         + shapes_constant(net)
         + f"WEIGHT_DECAY = {net.weight_decay!r}  # 0.5 * lambda * sum(W ** 2) over WEIGHTS\n"
         + f"WEIGHTS = ({weights},)\n" + "\n".join([hyperparameters(net.optimizer), *constants]),

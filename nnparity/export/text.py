@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from nnparity.escape import python_docstring, python_string
+
 from .graph import Network
 
 
@@ -20,17 +22,19 @@ def shapes_table(net: Network) -> str:
 
 def header(net: Network, framework: str, needs: str, layout: str) -> str:
     """The module docstring of an exported file."""
-    return (f'"""{net.title}: a standalone {framework} model file (needs only {needs}).\n\n'
-            f"Input {list(net.input_shape)} per sample (canonical layout; this file: {layout}); "
-            f"{net.outputs} outputs.\nLoss {net.loss} ({net.reduction}), weight decay "
-            f"{net.weight_decay}, {net.dtype}, optimiser {optimizer_name(net)}.\n"
-            "Parameters in the canonical layout (the reference's names and shapes):\n\n"
-            f"{shapes_table(net)}\n\nWritten by `nnparity export`.\n\"\"\"\n")
+    return python_docstring(
+        f"{net.title}: a standalone {framework} model file (needs only {needs}).\n\n"
+        f"Input {list(net.input_shape)} per sample (canonical layout; this file: {layout}); "
+        f"{net.outputs} outputs.\nLoss {net.loss} ({net.reduction}), weight decay "
+        f"{net.weight_decay}, {net.dtype}, optimiser {optimizer_name(net)}.\n"
+        "Parameters in the canonical layout (the reference's names and shapes):\n\n"
+        f"{shapes_table(net)}\n\nWritten by `nnparity export`.\n") + "\n"
 
 
 def shapes_constant(net: Network) -> str:
     """``SHAPES = {...}``: canonical name -> shape, one per line."""
-    rows = "".join(f'    "{name}": {tuple(shape)!r},\n' for name, shape in net.shapes.items())
+    rows = "".join(f"    {python_string(name)}: {tuple(shape)!r},\n"
+                   for name, shape in net.shapes.items())
     return f"SHAPES = {{\n{rows}}}\n"
 
 
@@ -47,5 +51,5 @@ def custom_layers(names: dict[str, str]) -> str:
     activation (read by ``nnparity check --model-file``)."""
     if not names:
         return ""
-    entries = ", ".join(f'"{k}": "{v}"' for k, v in sorted(names.items()))
+    entries = ", ".join(f"{python_string(k)}: {python_string(v)}" for k, v in sorted(names.items()))
     return f"NNPARITY_LAYERS = {{{entries}}}  # for nnparity check --model-file"

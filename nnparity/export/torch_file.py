@@ -9,6 +9,8 @@ flatten is NCHW order; weight decay as the optimiser's ``weight_decay`` on weigh
 
 from __future__ import annotations
 
+from nnparity.escape import python_comment, python_string
+
 from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
 from .text import build_extras, custom_layers, header
 
@@ -122,8 +124,8 @@ def write(net: Network) -> str:
     lines = []
     for name, ctor, comment in (m for layer in net.layers for m in _modules(layer)):
         if comment:
-            lines.append(f"        # {comment}")
-        lines.append(f'        ("{name}", {ctor}),')
+            lines.append(f"        # {python_comment(comment)}")
+        lines.append(f'        ({python_string(name)}, {ctor}),')
     kinds = {layer.kind for layer in net.layers if isinstance(layer, Act)}
     opt = net.optimizer
     needs_math = any(isinstance(layer, Pool) and layer.pads != NO_PADS

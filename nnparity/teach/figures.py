@@ -13,6 +13,7 @@ from types import ModuleType
 import numpy as np
 
 from nnparity.atomic import atomic_path
+from nnparity.escape import plot_text
 from nnparity.reference import activations
 
 CURVES = ("sigmoid", "tanh", "relu", "relu3", "identity", "leaky_relu")
@@ -75,6 +76,6 @@ def training_curves(plt: ModuleType, metrics: dict[str, np.ndarray], title: str,
     right.set_xlabel("epoch")
     right.set_ylabel("error (%)")
     right.legend()
-    fig.suptitle(title)
+    fig.suptitle(plot_text(title))
     fig.tight_layout()
     _save(plt, fig, path)

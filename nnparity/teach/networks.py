@@ -72,6 +72,11 @@ class SeedNetwork:
     files: dict[str, str]
 
 
+def model_file(preset: str, framework: str) -> str:
+    """Where a seed network's exported file goes, relative to the page."""
+    return f"models/{preset}_{framework}.py"
+
+
 def write_networks(out: Path) -> list[SeedNetwork]:
     """Export every seed network for every framework into ``out/models``; describe them."""
     result = []
@@ -79,7 +84,7 @@ def write_networks(out: Path) -> list[SeedNetwork]:
         files = {}
         for framework, writer in WRITERS.items():
             spec, opt, _ = source.load(preset, {"variant": VARIANTS[framework]})
-            relative = f"models/{preset}_{framework}.py"
+            relative = model_file(preset, framework)
             write_text(out / relative, writer(network(spec, opt, title)))
             files[framework] = relative
         spec, opt, _ = source.load(preset, {})

@@ -6,7 +6,6 @@ highlighted by Pygments; every value shown is passed in by :mod:`.site`, which c
 
 from __future__ import annotations
 
-import html
 import inspect
 import re
 from collections.abc import Callable, Iterable
@@ -18,16 +17,14 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+from nnparity.escape import html_text as esc
+from nnparity.escape import html_url
+
 from .measure import Framework, Measurement
 from .networks import SeedNetwork
 from .traps import Table
 
 FORMATTER = HtmlFormatter(cssclass="hl")
-
-
-def esc(text: object) -> str:
-    """``text`` escaped for HTML."""
-    return html.escape(str(text))
 
 
 def math(latex: str) -> str:
@@ -84,14 +81,14 @@ def parity_table(key: str, results: list[tuple[Framework, str | list[Measurement
             verdict = "PASS" if all(c.passed for c in m.comparisons) else "FAIL"
             names = ", ".join(c.name for c in m.comparisons)
             rows.append(
-                f'<tr data-framework="{framework.key}" data-dtype="{m.dtype}">'
-                f"<td>{esc(framework.title)}</td><td>{m.dtype}</td><td>{esc(names)}</td>"
+                f'<tr data-framework="{esc(framework.key)}" data-dtype="{esc(m.dtype)}">'
+                f"<td>{esc(framework.title)}</td><td>{esc(m.dtype)}</td><td>{esc(names)}</td>"
                 f"<td>{esc(w.name)}</td><td class=\"abs\">{w.max_abs:.1e}</td>"
                 f"<td class=\"rel\">{w.max_rel:.1e}</td><td>{w.tol:.0e}</td>"
                 f'<td class="{verdict.lower()}">{verdict}</td></tr>')
     head = "".join(f"<th>{h}</th>" for h in ("framework", "dtype", "tensors compared",
                                              "worst", "max abs", "max rel", "tol", "result"))
-    return (f'<table class="parity" id="parity-{key}"><thead><tr>{head}</tr></thead>'
+    return (f'<table class="parity" id="parity-{esc(key)}"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
@@ -103,7 +100,7 @@ def columns(items: list[tuple[str, str]]) -> str:
 
 def section(key: str, title: str, body: str, kind: str = "block") -> str:
     """One ``<section>`` with an anchor."""
-    return f'<section id="{key}" class="{kind}"><h2>{esc(title)}</h2>{body}</section>'
+    return f'<section id="{esc(key)}" class="{esc(kind)}"><h2>{esc(title)}</h2>{body}</section>'
 
 
 def network_section(seed: SeedNetwork) -> str:
@@ -111,7 +108,8 @@ def network_section(seed: SeedNetwork) -> str:
     boxes = "".join(f'<li><span class="label">{esc(s.label)}</span>'
                     f'<span class="shape">[N, {", ".join(map(str, s.shape))}]</span></li>'
                     for s in seed.stages)
-    links = " · ".join(f'<a href="{esc(path)}">{esc(fw)}</a>' for fw, path in seed.files.items())
+    links = " · ".join(f'<a href="{html_url(path)}">{esc(fw)}</a>'
+                       for fw, path in seed.files.items())
     net = seed.net
     facts = (f"loss {net.loss} ({net.reduction}), weight decay {net.weight_decay}, "
              f"{net.dtype}; optimiser {net.optimizer.name}, learning rate {net.optimizer.lr}")
@@ -130,7 +128,7 @@ def trap_body(text: str, source: str, result: Table) -> str:
 
 def document(title: str, nav: list[tuple[str, str]], body: str, footer: str) -> str:
     """The whole page."""
-    links = "".join(f'<li><a href="#{key}">{esc(label)}</a></li>' for key, label in nav)
+    links = "".join(f'<li><a href="#{esc(key)}">{esc(label)}</a></li>' for key, label in nav)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>{esc(title)}</title><link rel="stylesheet" href="style.css"></head><body>'

@@ -21,13 +21,15 @@ import numpy as np
 
 from nnparity.atomic import write_text
 from nnparity.backends.compare import TOLERANCES
+from nnparity.escape import html_url
+from nnparity.export.writers import WRITERS
 from nnparity.outputs import make_output_folder
 from nnparity.presets import preset
 from nnparity.training import TrainConfig, run_training
 
 from . import figures, gpu_report, page
 from .measure import DTYPES, FRAMEWORKS, Framework, Measurement, load, measure
-from .networks import write_networks
+from .networks import SEED_NETWORKS, model_file, write_networks
 from .sections import Block, blocks
 from .traps import TRAPS
 
@@ -88,14 +90,31 @@ def _tf32_section() -> str:
     return page.section("trap-tf32", "Trap: TF32 on a GPU", body)
 
 
+ACTIVATIONS_FIGURE = "figures/activations.svg"
+
+
+def training_figure(stem: str) -> str:
+    """The figure of a training run (the live one, or a metrics file's), relative to the page."""
+    return f"figures/train-{stem}.svg"
+
+
+def files_written(out: Path, metrics: list[Path]) -> list[Path]:
+    """Every file :func:`build` writes into ``out`` (checked against the inputs up front)."""
+    names = ["index.html", "style.css", ACTIVATIONS_FIGURE, training_figure(LIVE_RUN),
+             *(training_figure(path.stem) for path in metrics),
+             *(model_file(preset, framework) for preset, _ in SEED_NETWORKS
+               for framework in WRITERS)]
+    return [out / name for name in names]
+
+
 def _figures_section(out: Path, metrics: list[Path]) -> str:
     plt = figures.pyplot()
     if plt is None:
         return page.section("figures", "Figures", '<p class="note">not installed: matplotlib '
                             "(pip install nnparity[teach]) draws the figures.</p>")
-    figures.activation_curves(plt, out / "figures" / "activations.svg")
+    figures.activation_curves(plt, out / ACTIVATIONS_FIGURE)
     parts = ["<h3>Activations and their derivatives (the reference's functions)</h3>",
-             '<img class="figure" src="figures/activations.svg" alt="activation curves">']
+             f'<img class="figure" src="{html_url(ACTIVATIONS_FIGURE)}" alt="activation curves">']
     config = TrainConfig.from_dict(preset(LIVE_RUN))
     start = time.perf_counter()
     history = run_training(config).history
@@ -105,20 +124,22 @@ def _figures_section(out: Path, metrics: list[Path]) -> str:
         for key, values in columns.items():
             values.append(getattr(record, key))
     figures.training_curves(plt, {k: np.array(v) for k, v in columns.items()},
-                            LIVE_RUN, out / "figures" / f"train-{LIVE_RUN}.svg")
+                            LIVE_RUN, out / training_figure(LIVE_RUN))
     parts += [f"<h3>Training: the BP lecture's iris network ({LIVE_RUN})</h3>",
               f"<p>Source run: <code>nnparity train --preset {LIVE_RUN}</code> (numpy backend, "
               f"seed {config.seed}, {config.epochs} epochs), made while generating this page in "
               f"{seconds:.1f} s; final test error "
               f"{100 * history.epochs[-1].test_error:.2f} %.</p>",
-              f'<img class="figure" src="figures/train-{LIVE_RUN}.svg" alt="training curves">']
+              f'<img class="figure" src="{html_url(training_figure(LIVE_RUN))}" '
+              'alt="training curves">']
     for path in metrics:
-        name = f"train-{path.stem}.svg"
-        figures.training_curves(plt, figures.read_metrics(path), path.name, out / "figures" / name)
+        figures.training_curves(plt, figures.read_metrics(path), path.name,
+                                out / training_figure(path.stem))
         parts += [f"<h3>Training: {page.esc(path.name)}</h3>",
                   f"<p>Source run: the metrics file <code>{page.esc(path.name)}</code> "
                   "(written by <code>nnparity train --metrics</code>).</p>",
-                  f'<img class="figure" src="figures/{page.esc(name)}" alt="training curves">']
+                  f'<img class="figure" src="{html_url(training_figure(path.stem))}" '
+                  'alt="training curves">']
     return page.section("figures", "Figures", "".join(parts))
 
 

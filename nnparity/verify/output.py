@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
 from nnparity import report
 from nnparity.backends.compare import describe_divergence
+from nnparity.escape import xml_document
 
 from .session import YOURS, Verdict
 
@@ -128,7 +128,7 @@ def to_junit(verdicts: Sequence[Verdict]) -> str:
     """The report's JUnit XML, the diagnosis appended to each failing learner case."""
     results = [r for v in verdicts for r in v.results]
     skipped = {k: w for v in verdicts for k, w in v.skipped_backends.items()}
-    root = ET.fromstring(report.to_junit(results, suite=SUITE, skipped_backends=skipped))
+    root = report.junit_tree(results, suite=SUITE, skipped_backends=skipped)
     diagnoses = {v.case: v.diagnosis for v in verdicts if v.diagnosis}
     for tc in root.iter("testcase"):
         failure = tc.find("failure")
@@ -136,8 +136,7 @@ def to_junit(verdicts: Sequence[Verdict]) -> str:
         if failure is not None and diag and tc.get("classname") == f"{SUITE}.{YOURS}":
             failure.text = (failure.text or "") + \
                 f"\ndiagnosis: {diag.title}\n{diag.detail}\nchecked: {diag.evidence}"
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return xml_document(root)
 
 
 def write_reports(verdicts: Sequence[Verdict], json_path: str | os.PathLike[str] | None,

@@ -101,6 +101,13 @@ def _tensors(problem: Problem, expected: Tensors) -> dict[str, np.ndarray]:
     return arrays
 
 
+def files_written(folder: Path, names: list[str]) -> list[Path]:
+    """Every file :func:`export` may write into ``folder`` for vectors ``names``."""
+    return [*(folder / f"{name}{ext}" for name in names
+              for ext in (".npz", ".safetensors", ".json")),
+            folder / "index.json", folder / "README.md"]
+
+
 def export(folder: Path, specs: dict[str, MLPSpec], seed: int, batch: int, lr: float) -> list[str]:
     """Write every vector (``.npz`` + ``.json``), ``index.json`` and ``README.md``; nothing
     when a vector would hold a non-finite value (:class:`InputError` naming it)."""
