@@ -24,8 +24,10 @@ from typing import Any
 LAYERS = ("namespaces", "landlock", "reaper")
 CONFINING = ("namespaces", "landlock")
 LAUNCHER = Path(__file__).with_name("launcher.py")
-SYSTEM_TREES = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc",
-                "/sys/devices/system/cpu")
+SYSTEM_TREES = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin",
+                "/sys/devices/system/cpu", *(f"/etc/{name}" for name in (
+                    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone",
+                    "passwd", "group", "nsswitch.conf", "os-release", "mime.types")))
 SCRIPT_AT = "/tmp/.nnparity/child.py"  # where the child script appears inside the namespaces
 
 
