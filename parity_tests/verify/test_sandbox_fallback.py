@@ -332,3 +332,27 @@ def test_a_fifo_in_the_folder_is_left_out_with_a_note(tmp_path, capsys):
     assert "1 special file(s) in your folder (FIFO, socket or device) were left out of the " \
            "copy your code ran in: results.fifo (FIFO)" in out
     assert "[(" not in out + err
+
+
+def test_the_probe_drops_a_layer_that_fails_and_says_why(monkeypatch):
+    tried: list[tuple[str, ...]] = []
+
+    def launch(path, job, *, layers, **kwargs):
+        tried.append(layers)
+        if "namespaces" in layers:
+            return sandbox.Finished(125, b"", b"", b"", setup_error="namespaces: unshare(user, "
+                                    "mount, PID, network, IPC, UTS): Operation not permitted")
+        return sandbox.Finished(0, b"", b"", b"")
+
+    monkeypatch.setattr(sandbox, "launch", launch)
+    monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
+    sandbox.fallback_layers.cache_clear()
+    try:
+        layers, missing = sandbox.fallback_layers()
+    finally:
+        sandbox.fallback_layers.cache_clear()
+    assert tried == [("namespaces", "reaper"), ("reaper",)]
+    assert layers == ("reaper",)
+    assert dict(missing) == {"landlock": "the kernel offers no Landlock",
+                             "namespaces": "namespaces: unshare(user, mount, PID, network, IPC, "
+                                           "UTS): Operation not permitted"}
