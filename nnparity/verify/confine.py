@@ -39,6 +39,7 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 SECURE_NOROOT = 0xEF  # NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE, locked; KEEP_CAPS off
 DEVICES = ("null", "zero", "full", "random", "urandom")
 PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus")
+PRIVATE = ("/tmp", "/dev", "/run", "/var/run")  # each replaced by an empty tmpfs (/run: sockets)
 NAMESPACES = ("user", "mount", "PID", "network", "IPC", "UTS")
 
 # Landlock access rights, by the ABI that introduced them.
@@ -114,11 +115,12 @@ def build_view(folder: Path, copy: Path, script: Path, script_at: Path, hide: li
                keep: list[Path], tmp_bytes: int) -> None:
     """The learner's filesystem (see the module docstring); ends in ``folder``.
 
-    ``script`` (the child script) appears read-only at ``script_at`` under the private
-    ``/tmp``; ``keep`` (the interpreter's folders) stay visible even inside a hidden folder or
-    ``/tmp``; ``folder``'s parent stays visible (read-only) for ``os.pardir`` imports.
+    ``script`` (the child script) appears read-only at ``script_at`` in the minimal ``/dev``;
+    ``keep`` (the interpreter's folders) stay visible even inside a hidden folder or ``/tmp``;
+    ``folder``'s parent stays visible (read-only) for ``os.pardir`` imports. The folders of
+    :data:`PRIVATE` become empty tmpfs (``/tmp`` writable, the others read-only).
     """
-    covers = [*hide, Path("/tmp"), Path("/dev")]
+    covers = [*hide, *(Path(p) for p in PRIVATE if os.path.isdir(p) and not os.path.islink(p))]
     binds = [(p, os.open(p, os.O_PATH), False) for p in keep if _covered(p, covers)]
     if _covered(folder.parent, covers) and not _covered(folder.parent, hide):
         binds.append((folder.parent, os.open(folder.parent, os.O_PATH), False))
@@ -140,8 +142,8 @@ def build_view(folder: Path, copy: Path, script: Path, script_at: Path, hide: li
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"/dev/{name}")
-    for cover in [*hide, Path("/dev")]:
-        if cover.is_dir():
+    for cover in covers:
+        if cover != Path("/tmp") and cover.is_dir():
             _set_attr(str(cover), read_only=True, recursive=False)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     # No nested user namespace, where a learner would hold capabilities again (where this

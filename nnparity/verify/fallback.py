@@ -28,7 +28,8 @@ SYSTEM_TREES = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin",
                 "/sys/devices/system/cpu", *(f"/etc/{name}" for name in (
                     "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone",
                     "passwd", "group", "nsswitch.conf", "os-release", "mime.types")))
-SCRIPT_AT = "/tmp/.nnparity/child.py"  # where the child script appears inside the namespaces
+SCRIPT_AT = "/dev/.nnparity/child.py"  # the child script inside the namespaces (not in /tmp,
+# which a learner's folder may be)
 
 
 @functools.cache

@@ -99,7 +99,8 @@ def exec_learner(config: dict[str, Any], in_namespaces: bool) -> None:
             raise SetupError("privileges", exc) from None
     if "landlock" in layers:
         trees = [Path(p) for p in config["read"]]
-        trees += [Path("/proc")] if in_namespaces else [Path(config["script"])]
+        trees.append(Path(script))
+        trees += [Path("/proc")] if in_namespaces else []
         rules = confine.readable_rules(trees, [Path(p) for p in config["holes"]])
         devices = [Path("/dev", d) for d in confine.DEVICES]
         try:

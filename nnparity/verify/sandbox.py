@@ -108,14 +108,14 @@ class Sandbox:
         """The one line printed once per run when bubblewrap is not used."""
         if self.kind == "bwrap":
             return None
+        head = f"warning: --sandbox {self.mode}: your code runs NOT sandboxed"
         if self.confined:
-            return (f"warning: your code runs NOT sandboxed by bubblewrap ({self.why}); the "
-                    f"fallback confines it with {self.describe()}: see docs/sandbox.md for what "
-                    "stays open")
-        missing = "; ".join(why for _, why in self.missing)
-        return (f"warning: your code runs NOT sandboxed ({self.why}"
-                f"{'; ' + missing if missing else ''}): it can read and write what you can; "
-                "only its working folder is a scratch copy")
+            return (f"{head} by bubblewrap ({self.why}); the fallback confines it with "
+                    f"{self.describe()}: see docs/sandbox.md for what stays open")
+        reasons = [] if self.mode == "off" else [self.why, *(why for _, why in self.missing)]
+        because = f" ({'; '.join(reasons)})" if reasons else ""
+        return (f"{head}{because}: it can read and write what you can; only its working folder "
+                "is a scratch copy")
 
     def to_json(self) -> dict[str, Any]:
         return {"mode": self.mode, "kind": self.kind, "layers": list(self.layers),

@@ -48,8 +48,10 @@ def _kind(mode: int) -> str | None:
 
 
 def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str]) -> None:
-    """Copy ``folder`` to ``target`` without caches and special files (named in
-    ``left_out``); only ``keep`` when the folder holds more than :data:`COPY_LIMIT` bytes."""
+    """Copy ``folder`` to ``target`` without caches, special files (named in ``left_out``) and
+    the scratch folder ``target`` lies in (a learner's file in ``/tmp``); only ``keep`` when the
+    folder holds more than :data:`COPY_LIMIT` bytes."""
+    scratch_root = str(target.parent.parent)
     size = 0
     for entry in folder.rglob("*"):
         if entry.is_file() and not entry.is_symlink():
@@ -60,7 +62,8 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str]) ->
                 return
 
     def ignore(where: str, names: list[str]) -> set[str]:
-        skipped = {n for n in names if n in SKIP_COPY or n.endswith(".pyc")}
+        skipped = {n for n in names if n in SKIP_COPY or n.endswith(".pyc")
+                   or os.path.join(where, n) == scratch_root}
         for name in set(names) - skipped:
             try:
                 kind = _kind(os.lstat(os.path.join(where, name)).st_mode)
