@@ -88,9 +88,8 @@ def launcher_config(layers: tuple[str, ...], *, folder: Path, copy: Path, tmp: P
         "folder": str(folder), "copy": str(copy), "tmp": str(tmp), "tmp_bytes": file_size,
         "script": str(script), "script_at": SCRIPT_AT,
         "python": [sys.executable, "-I", "-B"], "command": command,
-        "hide": hidden, "holes": [*hidden, str(folder)], "keep": list(map(str,
-                                                                          interpreter_folders())),
-        "read": readable_trees(),
+        "hide": hidden, "holes": [*hidden, str(folder)],
+        "keep": [str(p) for p in interpreter_folders()], "read": readable_trees(),
     }
 
 

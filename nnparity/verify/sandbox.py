@@ -322,33 +322,34 @@ def launch(path: Path, job: bytes, *, layers: tuple[str, ...], timeout: float,
                                  [sys.executable, "-I", "-B"]) if bwrap else None
         if "namespaces" not in layers:
             _become_subreaper()
-        results_r, results_w = os.pipe()
-        report_r, report_w = os.pipe()
+        (results_r, results_w), (report_r, report_w), (config_r, config_w) = \
+            os.pipe(), os.pipe(), os.pipe()
+        open_fds = {results_r, results_w, report_r, report_w, config_r, config_w}
         try:
             cpu = int(timeout) + 1 if math.isfinite(timeout) else 0
             config = fallback.launcher_config(
                 layers, folder=path.parent, copy=made.copy, tmp=made.tmp, script=made.script,
                 parent=os.getpid(), report_fd=report_w, command=command,
                 limits=(ADDRESS_SPACE + memory, cpu, FILE_SIZE))
+            open_fds.discard(config_w)
+            with os.fdopen(config_w, "w") as pipe:  # a few KiB: fits the pipe's buffer
+                pipe.write(json.dumps(config))
             env = _environment(path.parent if in_view else made.copy,
                                None if in_view else made.tmp, token)
             env[CHANNEL_VARIABLE] = str(results_w)
-            config_r, config_w = os.pipe()
-            with os.fdopen(config_w, "w") as pipe:  # a few KiB: fits the pipe's buffer
-                pipe.write(json.dumps(config))
+            inherited = (results_w, report_w, config_r)
             with _spawned(fallback.launcher_command(config_r), made.copy, env,
-                          (results_w, report_w, config_r)) as proc:
-                for fd in (results_w, report_w, config_r):
+                          inherited) as proc:
+                for fd in inherited:  # only the launcher holds them now
                     os.close(fd)
-                results_w = report_w = -1
+                    open_fds.discard(fd)
                 finished = _communicate(proc, job, results_r, timeout, channel_limit)
                 if "namespaces" not in layers:  # before the group is killed: name what was left
                     finished.left_behind = _kill_orphans(token) or finished.left_behind
             _take_report(finished, _read_report(report_r), made)
         finally:
-            for fd in (results_r, report_r, results_w, report_w):
-                if fd >= 0:
-                    os.close(fd)
+            for fd in open_fds:
+                os.close(fd)
             if "namespaces" not in layers:
                 _kill_orphans(token)
     finished.seconds = time.perf_counter() - start
