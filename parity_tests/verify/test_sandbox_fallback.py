@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -243,8 +243,8 @@ SPAWNER = """
 
 
 def _end_and_check(cmd: list[str], marker: str, ending: str, started: int) -> None:
-    """Run ``cmd`` (verify), wait for ``started`` marked processes, end verify by ``ending``;
-    nothing marked may be left running."""
+    """Run ``cmd`` (verify), wait for ``started`` marked processes (or more: a shell that has not
+    exited yet), end verify by ``ending``; nothing marked may be left running."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=_as_from_a_terminal)
     try:
@@ -252,7 +252,7 @@ def _end_and_check(cmd: list[str], marker: str, ending: str, started: int) -> No
             deadline = time.monotonic() + 60
             while len(_running(marker)) < started and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert len(_running(marker)) == started, "the learner's grandchildren never started"
+            assert len(_running(marker)) >= started, "the learner's grandchildren never started"
             proc.send_signal(ENDINGS[ending])
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == EXPECTED[ending], out[-2000:] + err[-2000:]
@@ -268,7 +268,7 @@ def _end_and_check(cmd: list[str], marker: str, ending: str, started: int) -> No
 
 def _marker() -> str:
     """A unique sleep duration, found in the command lines of the learner's processes."""
-    return f"{random.randint(4000, 9000)}.{random.randint(10**8, 10**9)}"
+    return f"{4000 + secrets.randbelow(5000)}.{secrets.randbelow(10**9):09d}"
 
 
 @pytest.mark.parametrize("ending", list(ENDINGS))
