@@ -14,6 +14,8 @@ from pathlib import Path
 
 from nnparity.errors import InputError
 
+from .fallback import hidden_folders
+
 COPY_LIMIT = 256 * 2**20  # a learner's folder larger than this is not copied
 SKIP_COPY = ("__pycache__", ".git")
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
@@ -48,10 +50,11 @@ def _kind(mode: int) -> str | None:
 
 
 def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str]) -> None:
-    """Copy ``folder`` to ``target`` without caches, special files (named in ``left_out``) and
-    the scratch folder ``target`` lies in (a learner's file in ``/tmp``); only ``keep`` when the
-    folder holds more than :data:`COPY_LIMIT` bytes."""
-    scratch_root = str(target.parent.parent)
+    """Copy ``folder`` to ``target`` without caches, special files (named in ``left_out``),
+    nnparity's own folders (a learner's file in its checkout) and the scratch folder ``target``
+    lies in (a learner's file in ``/tmp``); only ``keep`` when the folder holds more than
+    :data:`COPY_LIMIT` bytes."""
+    never = {str(target.parent.parent), *map(str, hidden_folders())}
     size = 0
     for entry in folder.rglob("*"):
         if entry.is_file() and not entry.is_symlink():
@@ -63,7 +66,7 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str]) ->
 
     def ignore(where: str, names: list[str]) -> set[str]:
         skipped = {n for n in names if n in SKIP_COPY or n.endswith(".pyc")
-                   or os.path.join(where, n) == scratch_root}
+                   or os.path.join(where, n) in never}
         for name in set(names) - skipped:
             try:
                 kind = _kind(os.lstat(os.path.join(where, name)).st_mode)
