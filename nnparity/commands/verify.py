@@ -26,7 +26,7 @@ from nnparity.verify import output
 from nnparity.verify.adapters import make_spec, parse_json_option
 from nnparity.verify.grade import Options, expand, grade, verify_file
 from nnparity.verify.problem import DEFAULT_BATCH
-from nnparity.verify.sandbox import MODES, not_sandboxed_warning, resolve_mode
+from nnparity.verify.sandbox import MODES, Sandbox, resolve
 from nnparity.verify.session import Verdict, judge
 from nnparity.verify.vectors import load_vector, read_results, user_tensors
 
@@ -56,8 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"seconds your code may run ({DEFAULT_TIMEOUT:g}; inf: no limit)")
     parser.add_argument("--sandbox", default="auto", choices=MODES,
-                        help="run your code in a bubblewrap sandbox: require, auto (default: "
-                        "when bwrap works, else unsandboxed with a warning), off")
+                        help="require: bubblewrap or exit 2; auto (default): bubblewrap when it "
+                        "works, else the fallback's layers that work here, with a warning "
+                        "(grading several files needs one that confines, or off); off: no "
+                        "sandbox (docs/sandbox.md)")
     parser.add_argument("--results", type=Path, metavar="FILE",
                         help="a results file (.json or .npz) to check against --vectors")
     parser.add_argument("--vectors", type=Path, metavar="DIR",
@@ -94,14 +96,19 @@ def _options(args: argparse.Namespace, many: bool) -> Options:
         from nnparity.backends.determinism import apply_determinism
 
         apply_determinism(seed=args.seed)
-    sandbox = resolve_mode(args.sandbox)
-    if sandbox == "scratch":
-        print(not_sandboxed_warning(args.sandbox), file=sys.stderr)
+    sandbox = resolve(args.sandbox)
+    if many and not sandbox.confined and args.sandbox != "off":
+        raise InputError(f"grading several files needs a sandbox, and none works here "
+                         f"({sandbox.why}): give --sandbox off to grade them unconfined "
+                         "(docs/sandbox.md)")
+    warning = sandbox.warning()
+    if warning:
+        print(warning, file=sys.stderr)  # once per run, whatever the number of files
     return Options(sandbox, args.timeout, args.seed, args.batch, adapter, spec, tuple(backends),
                    args.force)
 
 
-def _verify_files(args: argparse.Namespace) -> list[Verdict]:
+def _verify_files(args: argparse.Namespace) -> tuple[list[Verdict], Sandbox]:
     files = expand(args.file)
     many = len(files) > 1 or any(p.is_dir() for p in args.file)
     options = _options(args, many)
@@ -109,11 +116,11 @@ def _verify_files(args: argparse.Namespace) -> list[Verdict]:
         verdict = verify_file(files[0], files[0].name, options)
         print(output.render(verdict, verbose=args.verbose))
         print()
-        return [verdict]
+        return [verdict], options.sandbox
     verdicts = grade(files, options, args.jobs,
                      lambda v: print(output.student_line(v), flush=True))
     print(output.grade_summary(verdicts))
-    return verdicts
+    return verdicts, options.sandbox
 
 
 def _verify_results(args: argparse.Namespace) -> list[Verdict]:
@@ -160,6 +167,7 @@ def _run(args: argparse.Namespace) -> int:
         "--spec": args.spec, "--adapter": args.adapter, "--results": args.results,
         "--vectors": files_in(args.vectors)})
     start = time.perf_counter()
+    sandbox = None
     if args.results:
         verdicts = _verify_results(args)
         for verdict in verdicts:
@@ -168,12 +176,12 @@ def _run(args: argparse.Namespace) -> int:
         if len(verdicts) > 1:
             print("\n".join(output.failures(verdicts)))
     elif args.file:
-        verdicts = _verify_files(args)
+        verdicts, sandbox = _verify_files(args)
     else:
         raise InputError("give your Python file(s) or folder(s), or --results FILE --vectors DIR")
     print(output.summary(verdicts, time.perf_counter() - start))
     command = {"name": "verify", "files": [str(f) for f in args.file],
                "results": str(args.results) if args.results else None, "seed": args.seed,
-               "batch": args.batch}
+               "batch": args.batch, "sandbox": sandbox.to_json() if sandbox else None}
     output.write_reports(verdicts, args.json, args.junit, command)
     return 0 if all(v.passed for v in verdicts) else 1

@@ -311,7 +311,7 @@ def main() -> int:
     with open(os.devnull, "rb") as null:
         os.dup2(null.fileno(), 0)
     sys.meta_path.insert(0, _Blocked())
-    path = Path(job["file"])
+    path = Path.cwd() / Path(job["file"]).name  # the copy in the working folder
     results: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {"lr": None, "error": None}
     with warnings.catch_warnings(record=True) as caught:

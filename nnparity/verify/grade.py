@@ -17,7 +17,7 @@ from .adapters import build_adapter, read_declaration
 from .layout import to_canonical, user_inputs
 from .problem import check_batch, make_problem
 from .runner import run_user_file
-from .sandbox import cancel
+from .sandbox import Sandbox, cancel
 from .session import YOURS, Verdict, failed_run, judge
 
 
@@ -25,7 +25,7 @@ from .session import YOURS, Verdict, failed_run, judge
 class Options:
     """What every file is verified with (the command line's options)."""
 
-    sandbox: str  # bwrap or scratch (resolved)
+    sandbox: Sandbox
     timeout: float
     seed: int
     batch: int

@@ -22,7 +22,7 @@ from nnparity.errors import InputError
 
 from .adapters import Adapter
 from .child import decode, encode
-from .sandbox import Finished, run_confined
+from .sandbox import Finished, Sandbox, run_confined
 
 STDERR_LINES = 5
 CHANNEL_SLACK = 1 << 20  # bytes of metadata and archive headers on top of the tensors
@@ -44,16 +44,17 @@ class RunOutcome:
 
 
 def run_user_file(path: Path, adapter: Adapter, inputs: dict[str, np.ndarray], n: int, *,
-                  timeout: float, sandbox: str, memory: int) -> RunOutcome:
+                  timeout: float, sandbox: Sandbox, memory: int) -> RunOutcome:
     """Run ``path`` on ``inputs`` (user layout) as the adapter declares; ``n`` is the batch size,
-    ``sandbox`` ``bwrap`` or ``scratch``, ``memory`` the problem's estimated bytes."""
+    ``memory`` the problem's estimated bytes."""
     path = path.resolve()
     job = encode({"file": str(path), "adapter": {**adapter.to_json(), "n": n}}, inputs)
     limit = 4 * adapter.steps * memory + CHANNEL_SLACK
-    done = run_confined(path, job, mode=sandbox, timeout=timeout, channel_limit=limit,
+    done = run_confined(path, job, sandbox=sandbox, timeout=timeout, channel_limit=limit,
                         memory=memory)
     outcome = _outcome(path, done, timeout)
     outcome.seconds = done.seconds
+    outcome.warnings = [*done.notes, *outcome.warnings]
     return outcome
 
 
@@ -61,6 +62,9 @@ def _outcome(path: Path, done: Finished, timeout: float) -> RunOutcome:
     name = path.name
     left = ("; it left process(es) running, killed by verify: " + ", ".join(done.left_behind)
             if done.left_behind else "")
+    if done.setup_error is not None:
+        return RunOutcome(error=f"{name}: verify could not set up the sandbox for your code "
+                          f"({done.setup_error}): not your code's fault")
     if done.returncode is None:
         return RunOutcome(error=f"{name} did not finish within {timeout:g} s: an endless loop, "
                           "or training code that runs on import? (put it under `if __name__ == "

@@ -1,28 +1,29 @@
 """Run a learner's process confined, bounded and always cleaned up.
 
-Two paths, chosen by ``--sandbox require|auto|off`` (auto by default):
+``--sandbox require|auto|off`` (auto by default) picks the path, described by :class:`Sandbox`:
 
 - **bubblewrap** (``bwrap``, probed by running it once): a read-only view of the filesystem, a
   private writable ``/tmp``, a writable *copy* of the learner's folder mounted at the folder's own
   path as the working directory (so ``sys.path.append(os.pardir)`` imports keep working), the
   folders of nnparity's own packages hidden, no network, its own PID namespace (killing the
   sandbox kills every process in it, ``setsid`` or not), dying with its parent;
-- **scratch** (no usable ``bwrap``): the copy of the folder at a scratch path as the working
-  directory, the same resource limits, this process as the child subreaper so that orphaned
-  descendants can be found and killed, and a one-line warning that the run is not sandboxed.
+- **the fallback** (``auto`` without a usable ``bwrap``): the layers of
+  :mod:`nnparity.verify.fallback` that work on this machine (namespaces, Landlock, a reaper),
+  probed once per run by running the launcher; ``off``: the reaper only.
 
-On both paths: resource limits (address space, CPU seconds, file size) set generously, since
-NumPy and OpenBLAS reserve much virtual memory; stdin carries the job and an inherited pipe the
-results (never a file); stdout and stderr are drained concurrently keeping only a bounded tail;
-the wall-clock timeout is ``math.inf`` for no limit; every exit path (return, timeout,
-exception, SIGINT/SIGTERM turned into an exception by the caller) kills the learner and
-everything it started.
+Every run goes through :mod:`nnparity.verify.launcher` (rlimits clamped to verify's own hard
+limits: address space, CPU seconds, file size, set generously since NumPy and OpenBLAS reserve
+much virtual memory). stdin carries the job and an inherited pipe the results (never a file);
+stdout and stderr are drained concurrently keeping only a bounded tail; the wall-clock timeout
+is ``math.inf`` for no limit; every exit path (return, timeout, exception, SIGINT/SIGTERM turned
+into an exception by the caller) ends the learner and everything it started.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import json
 import math
 import os
 import secrets
@@ -38,27 +39,33 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nnparity.errors import InputError
 
+from . import fallback
 from .child import CHANNEL_VARIABLE
+from .confine import NAMESPACES, landlock_abi
+from .scratch import Scratch, scratch
 
 MODES = ("require", "auto", "off")
 TAIL_BYTES = 64 * 1024  # per stream
 ADDRESS_SPACE = 16 * 2**30  # bytes, on top of the problem's own estimate
 FILE_SIZE = 512 * 2**20  # largest file the learner may write (also bounds the private /tmp)
-COPY_LIMIT = 256 * 2**20  # a learner's folder larger than this is not copied
 TOKEN_VARIABLE = "NNPARITY_VERIFY_JOB"
-SKIP_COPY = shutil.ignore_patterns("__pycache__", ".git", "*.pyc")
 PR_SET_CHILD_SUBREAPER = 36
 CHILD_SCRIPT = "/tmp/.nnparity/child.py"  # where the child script is mounted inside bwrap
+GRACE_SECONDS = 5.0  # for the launcher to end what it started before it is killed
+SETUP_FAILED = 125  # the launcher's exit status when a layer could not be applied
+PROBE = "import numpy\n"
 cancel = threading.Event()  # set: every running learner is stopped (Ctrl-C while grading)
 
 
 @dataclass
 class Finished:
     """How the process ended: exit status (``None`` on timeout), the results channel's bytes,
-    the tails of stdout/stderr, whether the channel overflowed, what was left running."""
+    the tails of stdout/stderr, whether the channel overflowed, what was left running, notes
+    (special files left out of the copy), a sandbox that could not be set up."""
 
     returncode: int | None
     channel: bytes
@@ -67,6 +74,53 @@ class Finished:
     overflow: bool = False
     left_behind: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    setup_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """How learners run: ``mode`` as asked, ``kind`` ``bwrap`` or ``fallback`` with its
+    ``layers``; ``why`` bubblewrap is not used, ``missing`` why each other layer is not."""
+
+    mode: str
+    kind: str
+    layers: tuple[str, ...] = ()
+    why: str = ""
+    missing: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def confined(self) -> bool:
+        """The learner's filesystem is confined (bubblewrap, namespaces or Landlock)."""
+        return self.kind == "bwrap" or any(x in self.layers for x in fallback.CONFINING)
+
+    def describe(self) -> str:
+        """The layers in words, e.g. ``user, mount, PID, network, IPC, UTS namespaces;
+        Landlock ABI 7; process reaper``."""
+        if self.kind == "bwrap":
+            return "bubblewrap"
+        words = {"namespaces": f"{', '.join(NAMESPACES)} namespaces",
+                 "landlock": f"Landlock ABI {landlock_abi()}",
+                 "reaper": "a reaper of every process it starts"}
+        return "; ".join(words[x] for x in self.layers) or "nothing"
+
+    def warning(self) -> str | None:
+        """The one line printed once per run when bubblewrap is not used."""
+        if self.kind == "bwrap":
+            return None
+        head = f"warning: --sandbox {self.mode}: your code runs NOT sandboxed"
+        if self.confined:
+            return (f"{head} by bubblewrap ({self.why}); the fallback confines it with "
+                    f"{self.describe()}: see docs/sandbox.md for what stays open")
+        reasons = [] if self.mode == "off" else [self.why, *(why for _, why in self.missing)]
+        because = f" ({'; '.join(reasons)})" if reasons else ""
+        return (f"{head}{because}: it can read and write what you can; only its working folder "
+                "is a scratch copy")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mode": self.mode, "kind": self.kind, "layers": list(self.layers),
+                "confined": self.confined, "not_bubblewrap": self.why or None,
+                "missing_layers": dict(self.missing)}
 
 
 @functools.cache
@@ -87,74 +141,59 @@ def bwrap_works() -> str | None:
     return None
 
 
-def resolve_mode(mode: str) -> str:
-    """``bwrap`` or ``scratch`` for ``--sandbox MODE``; ``require`` without bubblewrap is exit 2."""
+@functools.cache
+def fallback_layers() -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The fallback's layers that work here (probed by running the launcher on a script that
+    imports NumPy, dropping the layer that failed until one run succeeds) and why the others
+    do not."""
+    layers = list(fallback.LAYERS)
+    missing: list[tuple[str, str]] = []
+    if landlock_abi() == 0:
+        layers.remove("landlock")
+        missing.append(("landlock", "the kernel offers no Landlock"))
+    with tempfile.TemporaryDirectory(prefix="nnparity-probe-") as tmp:
+        learner = Path(tmp, "probe", "probe.py")
+        learner.parent.mkdir()
+        learner.write_text(PROBE)
+        while True:
+            done = launch(learner, PROBE.encode(), layers=tuple(layers), timeout=60,
+                          channel_limit=0, memory=0, probe=True)
+            if done.returncode == 0:
+                break
+            failed = done.setup_error or f"the probe ended with status {done.returncode}"
+            named = failed.split(":", 1)[0]
+            left = [x for x in fallback.CONFINING if x in layers]
+            layer = named if named in left else (left[0] if left else None)
+            if layer is None:
+                break
+            layers.remove(layer)
+            missing.append((layer, f"{layer}: {failed.removeprefix(layer + ': ')}"))
+    if "namespaces" in layers:
+        layers.remove("reaper")  # the namespace's init ends every process in it
+    return tuple(layers), tuple(missing)
+
+
+def resolve(mode: str) -> Sandbox:
+    """The sandbox for ``--sandbox MODE``; ``require`` without bubblewrap is exit 2."""
     if mode not in MODES:
         raise InputError(f"--sandbox must be one of {', '.join(MODES)}, got {mode!r}")
     if mode == "off":
-        return "scratch"
+        return Sandbox(mode, "fallback", ("reaper",), "--sandbox off")
     why = bwrap_works()
     if why is None:
-        return "bwrap"
+        return Sandbox(mode, "bwrap")
     if mode == "require":
         raise InputError(f"--sandbox require: {why} (Debian/Ubuntu: apt-get install bubblewrap)")
-    return "scratch"
-
-
-def not_sandboxed_warning(mode: str) -> str:
-    """The one-line warning of the scratch path."""
-    why = bwrap_works() if mode == "auto" else "--sandbox off"
-    return (f"warning: your code runs NOT sandboxed ({why}): it can read and write what you can; "
-            "only its working folder is a scratch copy")
-
-
-def _hidden_folders() -> list[Path]:
-    """The folders of nnparity's packages: the child must not import the reference."""
-    import nnparity
-    import nnparity.backends
-    import nnparity.datasets
-    import nnparity.reference
-
-    folders = {Path(m.__file__).resolve().parent for m in
-               (nnparity, nnparity.reference, nnparity.backends, nnparity.datasets)
-               if m.__file__}
-    return sorted(folders)
-
-
-def _interpreter_folders() -> list[Path]:
-    """The folders the child's Python and NumPy live in, where the private ``/tmp`` would hide
-    them (a virtual environment under ``/tmp``, as tox makes in a checkout there)."""
-    import numpy
-
-    candidates = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix),
-                  Path(sys.executable).parent, Path(numpy.__file__).resolve().parent.parent}
-    tmp = Path("/tmp")
-    return sorted(p for p in candidates
-                  if tmp in p.parents or tmp in p.resolve().parents)
-
-
-def _copy_folder(folder: Path, scratch: Path, keep: Path) -> Path:
-    """A writable copy of ``folder`` under ``scratch`` (only the learner's file ``keep`` when
-    the folder holds more than :data:`COPY_LIMIT` bytes)."""
-    target = scratch / "work" / folder.name
-    size = 0
-    for entry in folder.rglob("*"):
-        if entry.is_file() and not entry.is_symlink():
-            size += entry.stat().st_size
-            if size > COPY_LIMIT:
-                target.mkdir(parents=True)
-                shutil.copy2(keep, target / keep.name)
-                return target
-    shutil.copytree(folder, target, symlinks=True, ignore=SKIP_COPY)
-    return target
+    layers, missing = fallback_layers()
+    return Sandbox(mode, "fallback", layers, why, missing)
 
 
 def _bwrap_command(folder: Path, copy: Path, script: Path, python: list[str]) -> list[str]:
     cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
            "--size", str(FILE_SIZE), "--tmpfs", "/tmp"]
-    for needed in _interpreter_folders():  # read-only, like the rest of the filesystem
+    for needed in fallback.interpreter_folders():  # read-only, like the rest of the filesystem
         cmd += ["--ro-bind", str(needed), str(needed)]
-    for hidden in _hidden_folders():
+    for hidden in fallback.hidden_folders():
         cmd += ["--tmpfs", str(hidden)]
     cmd += ["--ro-bind", str(script), CHILD_SCRIPT]
     if Path("/tmp") in folder.parent.parents:  # os.pardir imports, under the private /tmp
@@ -164,29 +203,9 @@ def _bwrap_command(folder: Path, copy: Path, script: Path, python: list[str]) ->
     return cmd
 
 
-# Sets the rlimits, then becomes the command (a launcher, as preexec_fn is unsafe with threads).
-LIMITER = """import ctypes, os, resource, signal, sys
-space, cpu, size = map(int, sys.argv[1:4])
-ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG: die with verify
-resource.setrlimit(resource.RLIMIT_AS, (space, space))
-resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-if cpu > 0:
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-os.execvp(sys.argv[4], sys.argv[4:])
-"""
-
-
-def _limited(cmd: list[str], address_space: int, cpu_seconds: float) -> list[str]:
-    """``cmd`` run under the rlimits: address space, CPU seconds (none for an infinite
-    timeout), file size, no core dumps."""
-    cpu = int(cpu_seconds) + 1 if math.isfinite(cpu_seconds) else 0
-    return [sys.executable, "-I", "-c", LIMITER, str(address_space), str(cpu), str(FILE_SIZE),
-            *cmd]
-
-
 def _become_subreaper() -> bool:
-    """Orphans of the learner's processes are re-parented to this process (Linux only)."""
+    """Orphans of the learner's processes are re-parented to this process (Linux only): the
+    backstop where no PID namespace holds them and the launcher itself was killed."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
@@ -195,7 +214,7 @@ def _become_subreaper() -> bool:
 
 
 def _orphans(token: str) -> list[int]:
-    """Our re-parented children that carry ``token`` in their environment (scratch path)."""
+    """Our re-parented children that carry ``token`` in their environment."""
     me, found = os.getpid(), []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -210,14 +229,6 @@ def _orphans(token: str) -> list[int]:
     return found
 
 
-def _command_line(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return f"pid {pid}"
-    return " ".join(raw.decode(errors="replace").split("\0")).strip()[:80] or f"pid {pid}"
-
-
 def _kill_orphans(token: str) -> list[str]:
     """Kill (and reap) the orphans carrying ``token``; their command lines."""
     killed = []
@@ -226,7 +237,7 @@ def _kill_orphans(token: str) -> list[str]:
         if not pids:
             break
         for pid in pids:
-            killed.append(_command_line(pid))
+            killed.append(f"pid {pid}")
             for kill in (os.killpg, os.kill):
                 with suppress(ProcessLookupError, PermissionError):
                     kill(pid, signal.SIGKILL)
@@ -235,28 +246,34 @@ def _kill_orphans(token: str) -> list[str]:
     return killed
 
 
-def _environment(folder: Path, token: str) -> dict[str, str]:
+def _environment(folder: Path, tmp: Path | None, token: str) -> dict[str, str]:
     """A clean environment: nothing of the caller's besides PATH, HOME and the locale."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.update(PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
                MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", PWD=str(folder),
                **{TOKEN_VARIABLE: token})
+    if tmp is not None:
+        env["TMPDIR"] = str(tmp)
     return env
 
 
 @contextmanager
-def _spawned(cmd: list[str], cwd: Path, env: dict[str, str], address_space: int,
-             cpu_seconds: float, results_w: int) -> Iterator[subprocess.Popen[bytes]]:
-    """The process, killed with its whole process group whatever happens in the block."""
-    proc = subprocess.Popen(
-        _limited(cmd, address_space, cpu_seconds), cwd=cwd, env=env, stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(results_w,),
-        start_new_session=True,
-    )
+def _spawned(cmd: list[str], cwd: Path, env: dict[str, str], pass_fds: tuple[int, ...]
+             ) -> Iterator[subprocess.Popen[bytes]]:
+    """The launcher; whatever happens in the block, it is asked to end everything it started
+    (SIGTERM), then killed with its whole process group."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds,
+                            start_new_session=True)
     try:
         yield proc
     finally:
+        if proc.poll() is None:
+            with suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(GRACE_SECONDS)
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -265,44 +282,89 @@ def _spawned(cmd: list[str], cwd: Path, env: dict[str, str], address_space: int,
                 stream.close()
 
 
-def run_confined(path: Path, job: bytes, *, mode: str, timeout: float, channel_limit: int,
-                 memory: int) -> Finished:
-    """Run the child script on ``job`` (its stdin) for the learner's file ``path``.
+def _read_report(fd: int) -> list[dict[str, Any]]:
+    """The launcher's messages (JSON lines) still in its report pipe."""
+    os.set_blocking(fd, False)
+    data = b""
+    with suppress(BlockingIOError):
+        while chunk := os.read(fd, 65536):
+            data += chunk
+    messages = []
+    for line in data.splitlines():
+        with suppress(ValueError):
+            messages.append(json.loads(line))
+    return [m for m in messages if isinstance(m, dict)]
 
-    ``mode`` is ``bwrap`` or ``scratch`` (:func:`resolve_mode`); ``channel_limit`` bounds the
-    results channel (a learner flooding it is stopped); ``memory`` is the problem's estimated
-    bytes, added to the address-space limit.
-    """
+
+def run_confined(path: Path, job: bytes, *, sandbox: Sandbox, timeout: float,
+                 channel_limit: int, memory: int) -> Finished:
+    """Run the child script on ``job`` (its stdin) for the learner's file ``path`` as
+    ``sandbox`` says (:func:`resolve`); ``channel_limit`` bounds the results channel (a learner
+    flooding it is stopped); ``memory`` is the problem's estimated bytes, added to the
+    address-space limit."""
+    bwrap = sandbox.kind == "bwrap"
+    return launch(path, job, layers=() if bwrap else sandbox.layers, bwrap=bwrap,
+                  timeout=timeout, channel_limit=channel_limit, memory=memory)
+
+
+def launch(path: Path, job: bytes, *, layers: tuple[str, ...], timeout: float,
+           channel_limit: int, memory: int, bwrap: bool = False, probe: bool = False
+           ) -> Finished:
+    """The launcher with ``layers`` (or bubblewrap) on ``path``'s scratch copy; ``probe``: run
+    ``path`` itself as the script, not the child script."""
     token = secrets.token_hex(8)
-    script = Path(__file__).with_name("child.py")
-    python = [sys.executable, "-I", "-B"]
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="nnparity-verify-", ignore_cleanup_errors=True) as tmp:
-        folder = path.parent
-        copy = _copy_folder(folder, Path(tmp), path)
-        if mode == "bwrap":
-            cmd, cwd = _bwrap_command(folder, copy, script, python), copy
-        else:
+    with scratch(path) as made:
+        if probe:
+            shutil.copyfile(path, made.script)
+        in_view = bwrap or "namespaces" in layers
+        command = _bwrap_command(path.parent, made.copy, made.script,
+                                 [sys.executable, "-I", "-B"]) if bwrap else None
+        if "namespaces" not in layers:
             _become_subreaper()
-            cmd, cwd = [*python, str(script)], copy
-        results_r, results_w = os.pipe()
+        (results_r, results_w), (report_r, report_w), (config_r, config_w) = \
+            os.pipe(), os.pipe(), os.pipe()
+        open_fds = {results_r, results_w, report_r, report_w, config_r, config_w}
         try:
-            env = _environment(folder if mode == "bwrap" else copy, token)
+            cpu = int(timeout) + 1 if math.isfinite(timeout) else 0
+            config = fallback.launcher_config(
+                layers, folder=path.parent, copy=made.copy, tmp=made.tmp, script=made.script,
+                parent=os.getpid(), report_fd=report_w, command=command,
+                limits=(ADDRESS_SPACE + memory, cpu, FILE_SIZE))
+            open_fds.discard(config_w)
+            with os.fdopen(config_w, "w") as pipe:  # a few KiB: fits the pipe's buffer
+                pipe.write(json.dumps(config))
+            env = _environment(path.parent if in_view else made.copy,
+                               None if in_view else made.tmp, token)
             env[CHANNEL_VARIABLE] = str(results_w)
-            with _spawned(cmd, cwd, env, ADDRESS_SPACE + memory, timeout, results_w) as proc:
-                os.close(results_w)
-                results_w = -1
+            inherited = (results_w, report_w, config_r)
+            with _spawned(fallback.launcher_command(config_r), made.copy, env,
+                          inherited) as proc:
+                for fd in inherited:  # only the launcher holds them now
+                    os.close(fd)
+                    open_fds.discard(fd)
                 finished = _communicate(proc, job, results_r, timeout, channel_limit)
-                if mode == "scratch":  # before the group is killed: name what was left
+                if "namespaces" not in layers:  # before the group is killed: name what was left
                     finished.left_behind = _kill_orphans(token) or finished.left_behind
+            _take_report(finished, _read_report(report_r), made)
         finally:
-            os.close(results_r)
-            if results_w >= 0:
-                os.close(results_w)
-            if mode == "scratch":
+            for fd in open_fds:
+                os.close(fd)
+            if "namespaces" not in layers:
                 _kill_orphans(token)
     finished.seconds = time.perf_counter() - start
     return finished
+
+
+def _take_report(finished: Finished, messages: list[dict[str, Any]], made: Scratch) -> None:
+    """The launcher's messages and the scratch copy's note into ``finished``."""
+    for message in messages:
+        if "error" in message:
+            finished.setup_error = str(message["error"])
+        finished.left_behind += [str(x) for x in message.get("left_behind", [])]
+    note = made.note()
+    if note:
+        finished.notes.append(note)
 
 
 def _communicate(proc: subprocess.Popen[bytes], job: bytes, results_r: int, timeout: float,

@@ -1,0 +1,98 @@
+"""verify's side of the fallback sandbox (no usable bubblewrap): the folders hidden from the
+learner, what it may read, and the launcher's configuration for one run.
+
+Layers (:mod:`nnparity.verify.launcher` applies them, :mod:`nnparity.verify.confine` holds the
+kernel calls), each used where this machine allows it:
+
+- ``namespaces``: user, mount, PID, network, IPC and UTS namespaces with a read-only view of the
+  filesystem that hides :func:`hidden_folders`, the original folder (its copy is bound there)
+  and every process outside (a fresh ``/proc``); the learner dies with its namespace's init;
+- ``landlock``: reading only :func:`readable_trees` minus the hidden folders and the original
+  folder, writing only the copy and a private temporary folder, no TCP (ABI 4), no signals out
+  (ABI 6);
+- ``reaper`` (without ``namespaces``): the launcher is the child subreaper and kills every
+  process descended from the learner when it exits.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any
+
+LAYERS = ("namespaces", "landlock", "reaper")
+CONFINING = ("namespaces", "landlock")
+LAUNCHER = Path(__file__).with_name("launcher.py")
+SYSTEM_TREES = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin",
+                "/sys/devices/system/cpu", *(f"/etc/{name}" for name in (
+                    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone",
+                    "passwd", "group", "nsswitch.conf", "os-release", "mime.types")))
+SCRIPT_AT = "/dev/.nnparity/child.py"  # the child script inside the namespaces (not in /tmp,
+# which a learner's folder may be)
+
+
+@functools.cache
+def hidden_folders() -> tuple[Path, ...]:
+    """nnparity's package folders and, for a source checkout, the checkout itself: the learner
+    must not read the reference (or the project's tests and examples)."""
+    import nnparity
+    import nnparity.backends
+    import nnparity.datasets
+    import nnparity.reference
+
+    folders = {Path(m.__file__).resolve().parent for m in
+               (nnparity, nnparity.reference, nnparity.backends, nnparity.datasets)
+               if m.__file__}
+    checkout = Path(nnparity.__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "reference").is_dir():
+        folders.add(checkout)
+    return tuple(sorted(folders))
+
+
+def interpreter_folders() -> tuple[Path, ...]:
+    """The folders the child's Python and NumPy need: prefixes, the executable's folder,
+    NumPy's, and the import path's other folders outside the hidden ones (chained
+    site-packages); none inside another."""
+    import numpy
+
+    own = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix),
+           Path(sys.executable).parent, Path(sys.executable).resolve().parent,
+           Path(numpy.__file__).resolve().parent.parent}
+    hidden = hidden_folders()
+    found = {p.resolve() for p in own}
+    for entry in sys.path:
+        path = Path(entry).resolve() if entry and Path(entry).is_absolute() else None
+        if path and path.is_dir() and not any(h == path or h in path.parents for h in hidden):
+            found.add(path)
+    found.discard(Path("/"))
+    return tuple(sorted(p for p in found if not any(q in p.parents for q in found)))
+
+
+def readable_trees() -> list[str]:
+    """What a Landlocked learner may read (the hidden folders are cut out of it)."""
+    return [*SYSTEM_TREES, *map(str, interpreter_folders())]
+
+
+def launcher_config(layers: tuple[str, ...], *, folder: Path, copy: Path, tmp: Path,
+                    script: Path, parent: int, report_fd: int, limits: tuple[int, int, int],
+                    command: list[str] | None = None) -> dict[str, Any]:
+    """The JSON the launcher reads: ``folder`` the learner's original folder, ``copy`` its
+    writable copy, ``tmp`` a private temporary folder (without namespaces), ``script`` the
+    child script; ``command`` replaces ``python script`` (bubblewrap's command line)."""
+    address_space, cpu_seconds, file_size = limits
+    hidden = [str(p) for p in hidden_folders()]
+    return {
+        "layers": list(layers), "parent": parent, "report_fd": report_fd,
+        "address_space": address_space, "cpu_seconds": cpu_seconds, "file_size": file_size,
+        "folder": str(folder), "copy": str(copy), "tmp": str(tmp), "tmp_bytes": file_size,
+        "script": str(script), "script_at": SCRIPT_AT,
+        "python": [sys.executable, "-I", "-B"], "command": command,
+        "hide": hidden, "holes": [*hidden, str(folder)],
+        "keep": [str(p) for p in interpreter_folders()], "read": readable_trees(),
+    }
+
+
+def launcher_command(config_fd: int) -> list[str]:
+    """The launcher, reading its configuration from the pipe ``config_fd``."""
+    return [sys.executable, "-I", "-B", str(LAUNCHER), str(config_fd)]
