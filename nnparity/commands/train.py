@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from nnparity.backends import registry
-from nnparity.backends.determinism import apply_determinism
+from nnparity.backends.determinism import THREADS_MAX, apply_determinism
 from nnparity.commands._args import folder, probability, seed
 from nnparity.errors import InputError
 from nnparity.outputs import make_output_folder, output_file, output_folder
@@ -98,7 +98,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="DIR",
                         help="write curves.png (and misclassified.png for image data) to DIR")
     parser.add_argument("--threads", type=int,
-                        help="framework threads (default $NNPARITY_THREADS or 1: reproducible)")
+                        help="framework threads (default $NNPARITY_THREADS or 1: reproducible; "
+                        f"at most {THREADS_MAX})")
     parser.add_argument("--every", type=int, default=1, metavar="N",
                         help="print one line every N epochs (default 1)")
     parser.add_argument("--force", action="store_true",

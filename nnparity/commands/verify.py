@@ -21,6 +21,7 @@ from nnparity import report
 from nnparity.backends.registry import NAMES
 from nnparity.commands._args import seed
 from nnparity.errors import InputError
+from nnparity.parallel import JOBS_MAX, check_jobs
 from nnparity.verify import output
 from nnparity.verify.adapters import make_spec, parse_json_option
 from nnparity.verify.grade import Options, expand, grade, verify_file
@@ -50,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="run even when the memory estimate says --batch does not fit")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="files verified in parallel when grading many (1)")
+                        help=f"files verified in parallel when grading many (1; at most "
+                        f"{JOBS_MAX}, and never more than the files)")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds your code may run (60; inf: no limit)")
     parser.add_argument("--sandbox", default="auto", choices=MODES,
@@ -83,8 +85,7 @@ def _backends(text: str) -> list[str]:
 def _options(args: argparse.Namespace, many: bool) -> Options:
     if not args.timeout > 0:
         raise InputError(f"--timeout must be positive (or inf), got {args.timeout}")
-    if args.jobs < 1:
-        raise InputError(f"--jobs must be at least 1, got {args.jobs}")
+    check_jobs(args.jobs)
     adapter = parse_json_option(args.adapter, "--adapter") if args.adapter else {}
     spec = make_spec(parse_json_option(args.spec, "--spec"), "--spec") if args.spec else None
     backends = _backends(args.backends or ("none" if many else "all"))
