@@ -12,7 +12,8 @@ from nnparity.errors import InputError
 from nnparity.outputs import make_output_folder, output_file, output_folder
 from nnparity.presets import PRESETS, preset
 from nnparity.reference.init import SCHEMES
-from nnparity.reference.train import EpochRecord
+from nnparity.reference.train import EpochRecord, History
+from nnparity.stopping import Stopped
 from nnparity.training import (
     MODEL_DEFAULTS,
     SPEC_BUILDERS,
@@ -147,6 +148,17 @@ def check_outputs(args: argparse.Namespace) -> None:
         raise InputError("--reset-optimizer needs --resume FILE")
 
 
+def _keep_finished(args: argparse.Namespace, finished: History, stopped: Stopped) -> None:
+    """On a stop, write the metrics of the finished epochs and say what was kept."""
+    if not finished.epochs:
+        return
+    if args.metrics:
+        write_metrics(args.metrics, finished)
+        stopped.kept.append(f"{args.metrics} ({len(finished.epochs)} finished epochs)")
+    if args.checkpoint:
+        stopped.kept.append(f"{args.checkpoint} (the last epoch saved)")
+
+
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     check_outputs(args)
@@ -155,7 +167,10 @@ def run(args: argparse.Namespace) -> int:
           f"{config.loss}/{config.reduction}, {config.optimizer} lr {config.lr}, "
           f"batch {config.batch}, {config.epochs} epochs, seed {config.seed}", flush=True)
 
+    finished = History()
+
     def line(record: EpochRecord) -> None:
+        finished.epochs.append(record)
         if record.epoch % args.every == 0 or record.epoch == config.epochs:
             print(f"epoch {record.epoch:>5}/{config.epochs}  loss {record.loss:.6g}  "
                   f"train err {100 * record.train_error:6.2f}%  "
@@ -170,6 +185,9 @@ def run(args: argparse.Namespace) -> int:
     except Diverged as stopped:
         if args.metrics:
             write_metrics(args.metrics, stopped.history)
+        raise
+    except Stopped as stopped:  # Ctrl-C or SIGTERM: keep the finished epochs
+        _keep_finished(args, finished, stopped)
         raise
     if args.metrics:
         write_metrics(args.metrics, result.history)

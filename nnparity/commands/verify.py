@@ -11,9 +11,7 @@ any language against golden vectors. Exit 0 when everything matches, 1 when some
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -133,22 +131,9 @@ def _verify_results(args: argparse.Namespace) -> list[Verdict]:
     return verdicts
 
 
-def _interrupted(signum: int, frame: object) -> None:
-    """SIGTERM as Ctrl-C: unwinds through the runner, which kills the learner's processes."""
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
-    if threading.current_thread() is not threading.main_thread():
-        return _run(args)  # signal handlers can only be set from the main thread
-    previous = signal.signal(signal.SIGTERM, _interrupted)
-    try:
-        return _run(args)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _run(args: argparse.Namespace) -> int:
+    """SIGINT and SIGTERM unwind through the runner, which kills the learner's processes
+    (:mod:`nnparity.stopping`)."""
     for target in (args.json, args.junit):
         if target:
             report.check_writable(target)
