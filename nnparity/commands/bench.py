@@ -114,6 +114,9 @@ WITH_LOOPS = {"mlp": True, "cnn": False}  # the floor and plain loops exist for 
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.rows <= 0 or args.repeats <= 0:
+        raise InputError("--rows and --repeats must be positive")
+    apply_determinism(threads=args.threads)  # checks --threads, before any framework import
     loops = available_loops() if WITH_LOOPS[args.model] else []
     names = args.backends.split(",") if args.backends else [*loops[:1], *registry.available(),
                                                             *loops[1:]]
@@ -129,9 +132,6 @@ def run(args: argparse.Namespace) -> int:
             registry.get(name)
         elif name not in loops:
             raise InputError(f"{name!r} needs {LOOPS[name][0]}, which is not installed")
-    if args.rows <= 0 or args.repeats <= 0:
-        raise InputError("--rows and --repeats must be positive")
-    apply_determinism(threads=args.threads)  # checks --threads
     if args.markdown:
         output_file(args.markdown)
 
