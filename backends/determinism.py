@@ -75,7 +75,8 @@ def thread_count(threads: int | None) -> int:
         source, raw = f"${THREADS_VARIABLE}", os.environ.get(THREADS_VARIABLE, "1")
         value = int(raw) if raw.strip().isdigit() and len(raw.strip()) < 10 else raw
     if not isinstance(value, int) or not 1 <= value <= THREADS_MAX:
-        raise ValueError(f"{source} must be positive and at most {THREADS_MAX}, got {value!r}")
+        raise ValueError(f"{source} must be a positive integer, got {value!r} (at most "
+                         f"{THREADS_MAX})")
     return value
 
 

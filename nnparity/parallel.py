@@ -13,7 +13,7 @@ thousand of them exhaust memory and threads long before they finish sooner."""
 def check_jobs(jobs: int) -> int:
     """``jobs`` when it is from 1 to :data:`JOBS_MAX`; an :class:`InputError` otherwise."""
     if not 1 <= jobs <= JOBS_MAX:
-        raise InputError(f"--jobs must be positive and at most {JOBS_MAX}, got {jobs}")
+        raise InputError(f"--jobs must be a positive integer, got {jobs} (at most {JOBS_MAX})")
     return jobs
 
 

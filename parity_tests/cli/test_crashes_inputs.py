@@ -194,8 +194,8 @@ def test_check_refuses_an_input_shape_that_cannot_fit(shape, phrase):
 ])
 def test_threads_beyond_the_maximum_are_refused(args):
     proc = nnparity(*args, "--threads", "100000")
-    refused(proc.stderr, proc.returncode, "--threads must be positive and at most 256, "
-            "got 100000")
+    refused(proc.stderr, proc.returncode, "--threads must be a positive integer, got 100000 "
+            "(at most 256)")
 
 
 @pytest.mark.torch
@@ -203,7 +203,8 @@ def test_nnparity_threads_beyond_the_maximum_is_refused():
     env = {**os.environ, "NNPARITY_THREADS": "100000"}
     proc = nnparity("train", "--preset", "seed000-iris", "--backend", "torch", "--epochs", "1",
                     env=env)
-    refused(proc.stderr, proc.returncode, "$NNPARITY_THREADS must be positive and at most 256")
+    refused(proc.stderr, proc.returncode,
+            "$NNPARITY_THREADS must be a positive integer, got 100000 (at most 256)")
 
 
 @pytest.mark.parametrize("args", [
@@ -212,7 +213,8 @@ def test_nnparity_threads_beyond_the_maximum_is_refused():
 ], ids=["reproduce", "verify"])
 def test_jobs_beyond_the_maximum_are_refused(args):
     proc = nnparity(*args, "--jobs", "1000")
-    refused(proc.stderr, proc.returncode, "--jobs must be positive and at most 32, got 1000")
+    refused(proc.stderr, proc.returncode,
+            "--jobs must be a positive integer, got 1000 (at most 32)")
 
 
 def test_reproduce_starts_no_more_workers_than_seeds(monkeypatch, capsys):
