@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nnparity",
         description="Reference NumPy backpropagation and parity checks against PyTorch and "
         "TensorFlow.",
+        epilog="Exit codes: 0 success, 1 a check failed, 2 bad usage or input (one line naming "
+        "the file, option or value; the limits are in docs/limits.md), 130/143 stopped by "
+        "Ctrl-C/SIGTERM.",
     )
     parser.add_argument("--version", action="version", version=f"nnparity {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")

@@ -57,12 +57,12 @@ def check_stop() -> None:
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM raise :class:`Stopped` (from the main thread only,
-    where Python runs signal handlers; elsewhere the block runs unchanged)."""
+    where Python runs signal handlers; elsewhere the block runs unchanged). A request is
+    forgotten when the block ends."""
     global _requested
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _requested = None
     previous = {s: signal.getsignal(s) for s in SIGNALS}
     for sig in SIGNALS:
         if previous[sig] is not signal.SIG_IGN:
@@ -72,3 +72,4 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        _requested = None

@@ -81,7 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed)
     parser.add_argument("--backend", help=f"one of {', '.join(registry.NAMES)} (default numpy)")
     parser.add_argument("--metrics", metavar="FILE",
-                        help="write per-epoch metrics (FILE ends in .csv or .json)")
+                        help="write per-epoch metrics (FILE ends in .csv or .json); stopped by "
+                        "Ctrl-C or SIGTERM, the run writes those of its finished epochs")
     parser.add_argument("--save", metavar="FILE",
                         help="write the trained weights (.npz or .safetensors)")
     parser.add_argument("--checkpoint", metavar="FILE",
