@@ -79,7 +79,10 @@ def test_sigint_stops_teach_after_it_removed_a_killed_builds_leftovers(tmp_path)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert err.strip() == "nnparity teach: stopped by SIGINT"
+    lines = err.strip().splitlines()
+    assert lines[-1] == "nnparity teach: stopped by SIGINT"
+    # one line, unless the interpreter reported the stop swallowed by a framework's hook
+    assert len(lines) == 1 or err.startswith("Exception ignored in"), err
     assert parts(tmp_path) == []
 
 
