@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from nnparity.cli import main
+from nnparity.npz import read_npz
 from nnparity.peakmem import nnparity_argv, run_measured
 from nnparity.reference import MLPSpec, init_params
 
@@ -231,3 +232,19 @@ def test_reproduce_starts_no_more_workers_than_seeds(monkeypatch, capsys):
     assert seeds == [0]
     assert "seed003-iris" in capsys.readouterr().out
 
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_the_npz_reader_reads_what_numpy_writes(tmp_path, save):
+    """Headers checked first, the data still read exactly: Fortran order, byte order, text,
+    scalars and empty arrays."""
+    arrays = {"fortran": np.arange(12.0).reshape(3, 4).T, "text": np.array("héllo"),
+              "flags": np.array([True, False]), "big_endian": np.arange(5, dtype=">i4"),
+              "complex": np.ones(3, complex), "empty": np.zeros((0, 3)),
+              "scalar": np.array(np.float32(2.5))}
+    save(tmp_path / "a.npz", **arrays)
+    read = read_npz(tmp_path / "a.npz")
+    assert list(read) == list(arrays)
+    for name, array in arrays.items():
+        assert read[name].dtype == array.dtype and read[name].shape == array.shape, name
+        np.testing.assert_array_equal(read[name], array)
