@@ -119,7 +119,7 @@ def load_weights(path: str | os.PathLike[str]) -> WeightsFile:
             arrays = {k: archive.read(k) for k in arrays}
     params = {k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")}
     state = {k.removeprefix("state/"): v for k, v in arrays.items() if k.startswith("state/")}
-    _check(path, spec, params)
+    _check_finite(path, params)
     return WeightsFile(spec, params, state, meta)
 
 
@@ -153,23 +153,20 @@ def _check_entries(path: Path, spec: Spec, entries: Mapping[str, _Shaped]) -> No
     stray = [k for k in entries if not k.startswith(("param/", "state/"))]
     if stray:
         raise ValueError(f"{path}: unexpected entries {stray}")
+    params = {k.removeprefix("param/"): v for k, v in entries.items() if k.startswith("param/")}
+    check_names(path, "parameter names do not match the spec", shapes, params)
+    for name, shape in shapes.items():
+        if tuple(params[name].shape) != tuple(shape):
+            raise ValueError(f"{path}: {name} has shape {tuple(params[name].shape)}, the spec "
+                             f"needs {tuple(shape)}")
+        if params[name].dtype != np.dtype(spec.dtype):
+            raise ValueError(f"{path}: {name} has dtype {params[name].dtype}, the spec's dtype "
+                             f"is {spec.dtype}")
     largest = max(math.prod(shape) for shape in shapes.values())
     for key, entry in entries.items():
-        name = key.partition("/")[2]
-        if key.startswith("param/") and name in shapes:
-            _check_param(path, spec, name, entry)
-        elif key.startswith("state/") and math.prod(entry.shape) > largest:
-            raise ValueError(f"{path}: optimiser state {name} has shape {tuple(entry.shape)}, "
-                             "larger than any parameter")
-
-
-def _check_param(path: Path, spec: Spec, name: str, value: _Shaped) -> None:
-    shape = tuple(spec.param_shapes()[name])
-    if tuple(value.shape) != shape:
-        raise ValueError(f"{path}: {name} has shape {tuple(value.shape)}, the spec needs {shape}")
-    if value.dtype != np.dtype(spec.dtype):
-        raise ValueError(f"{path}: {name} has dtype {value.dtype}, the spec's dtype is "
-                         f"{spec.dtype}")
+        if key.startswith("state/") and math.prod(entry.shape) > largest:
+            raise ValueError(f"{path}: optimiser state {key.removeprefix('state/')} has shape "
+                             f"{tuple(entry.shape)}, larger than any parameter")
 
 
 def check_names(path: str | os.PathLike[str], what: str, expected: Any, got: Any) -> None:
@@ -182,10 +179,8 @@ def check_names(path: str | os.PathLike[str], what: str, expected: Any, got: Any
                          f"{extra or 'none'})")
 
 
-def _check(path: Path, spec: Spec, params: dict[str, np.ndarray]) -> None:
-    check_names(path, "parameter names do not match the spec", spec.param_shapes(), params)
+def _check_finite(path: Path, params: dict[str, np.ndarray]) -> None:
     for name, value in params.items():
-        _check_param(path, spec, name, value)
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{path}: {name} holds non-finite values (nan or inf)")
 
