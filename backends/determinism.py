@@ -29,6 +29,10 @@ import numpy as np
 
 TF_ENVIRONMENT = {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
 THREADS_VARIABLE = "NNPARITY_THREADS"
+THREADS_MAX = 256
+"""The most framework threads a run may ask for (``--threads``, ``$NNPARITY_THREADS``): far above
+any CPU's useful count, far below the counts (100000) at which torch and TensorFlow crash while
+creating their thread pools."""
 
 
 @dataclass(frozen=True)
@@ -46,16 +50,11 @@ def apply_determinism(threads: int | None = None, seed: int = 0) -> Profile:
     """Apply the profile now and to frameworks imported later; return it.
 
     ``threads=None`` reads ``$NNPARITY_THREADS`` and defaults to 1 (the most reproducible
-    choice, and the fastest for the small nets of the parity suite).
+    choice, and the fastest for the small nets of the parity suite); either is checked by
+    :func:`thread_count`.
     """
     global _active
-    if threads is None:
-        raw = os.environ.get(THREADS_VARIABLE, "1")
-        if not raw.strip().isdigit():
-            raise ValueError(f"${THREADS_VARIABLE} must be a positive integer, got {raw!r}")
-        threads = int(raw)
-    if threads < 1:
-        raise ValueError(f"threads (--threads or ${THREADS_VARIABLE}) must be >= 1, got {threads}")
+    threads = thread_count(threads)
     prepare_tensorflow_environment()
     _active = Profile(seed=seed, threads=threads)
     random.seed(seed)
@@ -65,6 +64,20 @@ def apply_determinism(threads: int | None = None, seed: int = 0) -> Profile:
     if "tensorflow" in sys.modules:
         _configure_tensorflow(sys.modules["tensorflow"])
     return _active
+
+
+def thread_count(threads: int | None) -> int:
+    """The framework thread count of a run: ``threads`` (``--threads``), else
+    ``$NNPARITY_THREADS``, else 1; a ``ValueError`` naming the option or variable unless it is an
+    integer from 1 to :data:`THREADS_MAX`."""
+    source, value = "--threads", threads
+    if threads is None:
+        source, raw = f"${THREADS_VARIABLE}", os.environ.get(THREADS_VARIABLE, "1")
+        value = int(raw) if raw.strip().isdigit() and len(raw.strip()) < 10 else raw
+    if not isinstance(value, int) or not 1 <= value <= THREADS_MAX:
+        raise ValueError(f"{source} must be a positive integer, got {value!r} (at most "
+                         f"{THREADS_MAX})")
+    return value
 
 
 def active_profile() -> Profile | None:

@@ -13,7 +13,6 @@ ordered by (index within its class and split, class), so labels cycle 0, 1, ...,
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import tarfile
@@ -23,6 +22,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from nnparity.atomic import temp_prefix
+from nnparity.json_input import read_json
 
 from .catalog import Dataset
 from .idx import DataError, write_idx
@@ -100,8 +100,8 @@ def fashion_json_to_idx(folder: Path, dest: Path) -> dict[str, Path]:
         path = folder / f"{k}.json"
         if not path.is_file():
             raise NpmError(f"fashion-mnist package layout: missing {path.name}")
-        with open(path, encoding="utf-8") as f:
-            rows = json.load(f).get("data")
+        data = read_json(path)
+        rows = data.get("data") if isinstance(data, dict) else None
         if not isinstance(rows, list):
             raise NpmError(f"{path.name}: expected an object with a 'data' list")
         rows = [r for r in rows if len(r) != 0]

@@ -2,8 +2,9 @@
 
 Each subcommand lives in ``nnparity/commands/<name>.py`` and defines ``HELP`` (one line),
 ``add_arguments(parser)`` and ``run(args) -> int``. Exit codes: 0 success, 1 a check failed,
-2 bad usage or bad input. Expected errors print one line on stderr (``--debug`` shows the
-traceback); command modules import frameworks only inside ``run``.
+2 bad usage or bad input, 130/143 stopped by SIGINT/SIGTERM (:mod:`nnparity.stopping`).
+Expected errors print one line on stderr (``--debug`` shows the traceback); command modules
+import frameworks only inside ``run``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
 import zipfile
 from types import ModuleType
@@ -18,6 +20,7 @@ from types import ModuleType
 from nnparity import __version__, commands, outputs
 from nnparity.backends.registry import BackendUnavailable
 from nnparity.errors import NnparityError
+from nnparity.stopping import Stopped, check_stop, stop_on_signals
 
 ORDER = ("info", "check", "gradcheck", "train", "reproduce", "data", "verify", "vectors", "bench",
          "teach", "export")
@@ -35,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nnparity",
         description="Reference NumPy backpropagation and parity checks against PyTorch and "
         "TensorFlow.",
+        epilog="Exit codes: 0 success, 1 a check failed, 2 bad usage or input (one line naming "
+        "the file, option or value; the limits are in docs/limits.md), 130/143 stopped by "
+        "Ctrl-C/SIGTERM.",
     )
     parser.add_argument("--version", action="version", version=f"nnparity {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -60,11 +66,21 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    with stop_on_signals():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's exit code; an expected error as one line on stderr (module docstring)."""
     try:
-        return int(args.run(args) or 0)
-    except KeyboardInterrupt:
-        print("nnparity: interrupted", file=sys.stderr)
-        return 130
+        code = int(args.run(args) or 0)
+        check_stop()
+        return code
+    except KeyboardInterrupt as exc:
+        stopped = exc if isinstance(exc, Stopped) else Stopped(signal.SIGINT)
+        kept = f"; kept {', '.join(stopped.kept)}" if stopped.kept else ""
+        print(f"nnparity {args.command}: stopped by {stopped}{kept}", file=sys.stderr)
+        return stopped.exit_code
     except (zipfile.BadZipFile, EOFError) as exc:
         if args.debug:
             raise

@@ -71,6 +71,18 @@ def estimate_bytes(spec: Spec, batch: int, *, optimizer: str = "sgd", eval_rows:
     return BASELINE_BYTES + data_bytes + itemsize * max(backward, update, evaluation)
 
 
+MODEL_CHECK_ROWS, MODEL_CHECK_COPIES = 4, 3
+"""A model check's batch rows (``nnparity.models.check.BATCH``) and the copies of a batch it
+holds at once (the NumPy batch, the framework's tensor, the reference's)."""
+
+
+def model_input_bytes(input_shape: tuple[int, ...]) -> int:
+    """The least a check of a user's model with inputs of ``input_shape`` needs: its float64
+    batches alone, and the interpreter's baseline (the model's own activations come on top)."""
+    values = math.prod(input_shape) * MODEL_CHECK_ROWS * MODEL_CHECK_COPIES
+    return BASELINE_BYTES + 8 * values
+
+
 JSON_VALUE_BYTES = 170
 """Peak bytes per value of a JSON twin written with ``indent``: a Python float in a list, its
 text and the encoder's chunks (measured: 164)."""

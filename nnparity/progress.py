@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, TextIO, TypeVar
 
+from nnparity.stopping import check_stop
+
 T = TypeVar("T")
 
 
@@ -53,7 +55,9 @@ class Progress:
                              dynamic_ncols=True)
 
     def update(self, n: int = 1, postfix: str = "") -> None:
-        """Advance by ``n``; ``postfix`` names the item just finished."""
+        """Advance by ``n``; ``postfix`` names the item just finished. A stop asked for by a
+        signal is raised here (:func:`nnparity.stopping.check_stop`)."""
+        check_stop()
         self.count += n
         if not self.enabled:
             return

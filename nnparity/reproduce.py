@@ -24,6 +24,7 @@ import numpy as np
 from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
 from nnparity.datasets import catalog
+from nnparity.parallel import worker_count
 from nnparity.presets import preset
 from nnparity.reference.train import Trainer, error_rate
 from nnparity.training import TrainConfig, run_training
@@ -148,18 +149,24 @@ def reproduce(
     on_done: Callable[[Outcome], None] | None = None, jobs: int = 1, threads: int | None = None,
 ) -> list[Outcome]:
     """Train every row on each ``(backend, seeds)`` of ``plan`` (one seed when ``quick``; a
-    row's own ``seeds`` caps it), row by row, ``jobs`` seeds at a time in worker processes (the
+    row's own ``seeds`` caps it), row by row, ``jobs`` seeds at a time in worker processes (never
+    more workers than the most seeds of a row: :func:`nnparity.parallel.worker_count`; the
     results do not depend on ``jobs``), each with ``threads`` framework threads."""
     outcomes = []
-    pool = get_context("spawn").Pool(jobs, initializer=_die_with_parent) if jobs > 1 else None
+
+    def count(row: Row, seeds: int) -> int:
+        return 1 if quick else min(seeds, row.seeds or seeds)
+
+    workers = worker_count(jobs, max(count(row, seeds) for row in rows for _, seeds in plan))
+    pool = get_context("spawn").Pool(workers, initializer=_die_with_parent) if workers > 1 \
+        else None
     try:
         for row in rows:
             for backend, seeds in plan:
                 one = partial(run_seed, row, backend=backend, quick=quick, data_dir=data_dir,
                               threads=threads)
-                count = 1 if quick else min(seeds, row.seeds or seeds)
                 outcome = Outcome(row, backend)
-                for r in (pool.map if pool else map)(one, range(count)):
+                for r in (pool.map if pool else map)(one, range(count(row, seeds))):
                     outcome.accuracies.append(r.accuracy)
                     outcome.first_epoch.extend([] if r.first_epoch is None else [r.first_epoch])
                     if r.probes:

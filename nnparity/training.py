@@ -30,6 +30,7 @@ from nnparity.reference import CNNSpec, ConvBlock, MLPSpec, Optimizer, Spec, ini
 from nnparity.reference.family import family_of
 from nnparity.reference.train import EpochRecord, History, Trainer, predict_all, train
 from nnparity.resume import checkpoint_meta, load_checkpoint
+from nnparity.stopping import check_stop
 from nnparity.weights import save_weights
 
 
@@ -295,6 +296,7 @@ def run_training(
             saved[:] = [record.epoch]
         if on_epoch:
             on_epoch(record)
+        check_stop()  # a Ctrl-C or SIGTERM swallowed by a library stops here, the epoch kept
         if diverging and not warned:
             warned.append(record.epoch)
             warn(f"epoch {record.epoch}: loss {record.loss:.6g} is over "

@@ -6,24 +6,27 @@ caller adds, e.g. the epoch), ``param/<name>`` and ``state/<name>`` arrays in th
 In a ``.safetensors`` file ``spec`` and ``meta`` are the header's metadata strings and the
 arrays its tensors, under the same names. :func:`read_arrays` reads any named arrays (a user's
 ``state_dict``) from either format.
-Nothing is ever unpickled (``allow_pickle=False``); loading checks names, shapes, dtypes (the
-spec's own) and finiteness against the spec and refuses anything else with a one-line
-``ValueError`` naming the file.
+Nothing is ever unpickled; loading checks names, shapes, dtypes (the spec's own) and finiteness
+against the spec (in an ``.npz``, from each member's header before its data is read:
+:mod:`nnparity.npz`) and refuses anything else with a one-line ``ValueError`` naming the file.
 Writes are atomic (:mod:`nnparity.atomic`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from nnparity.atomic import atomic_path
+from nnparity.json_input import parse_json
+from nnparity.npz import open_npz, read_npz
 from nnparity.reference.family import Spec, spec_from_dict
 
 
@@ -91,24 +94,42 @@ def read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]
         raise ValueError(f"{path}: not a readable .safetensors file ({exc})") from None
 
 
+TEXT_ENTRY_BYTES = 2**20
+"""The most a ``spec`` or ``meta`` entry may hold (a spec's JSON is well under 1 kB)."""
+
+
 def load_weights(path: str | os.PathLike[str]) -> WeightsFile:
-    """Read and validate a file written by :func:`save_weights`."""
+    """Read and validate a file written by :func:`save_weights`; in an ``.npz`` every member's
+    header is checked against the spec before its data is read (:mod:`nnparity.npz`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
     if path.suffix == ".safetensors":
         arrays, header = read_safetensors(path)
         arrays.update({k: np.array(header[k]) for k in ("spec", "meta") if k in header})
+        spec, meta = _spec_and_meta(path, arrays)
+        _check_entries(path, spec, arrays)
     else:
-        arrays = _read_npz(path)
+        with open_npz(path) as archive:
+            text = {k: m for k, m in archive.members.items() if k in ("spec", "meta")
+                    and m.dtype.kind == "U" and m.nbytes <= TEXT_ENTRY_BYTES}
+            spec, meta = _spec_and_meta(path, {k: archive.read(k) for k in text})
+            arrays = {k: m for k, m in archive.members.items() if k not in ("spec", "meta")}
+            _check_entries(path, spec, arrays)
+            arrays = {k: archive.read(k) for k in arrays}
+    params = {k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")}
+    state = {k.removeprefix("state/"): v for k, v in arrays.items() if k.startswith("state/")}
+    _check_finite(path, params)
+    return WeightsFile(spec, params, state, meta)
+
+
+def _spec_and_meta(path: Path, arrays: dict[str, np.ndarray]) -> tuple[Spec, dict[str, Any]]:
+    """The spec and meta of the text entries ``spec`` and ``meta`` (popped from ``arrays``)."""
     for key in ("spec", "meta"):
         if key not in arrays or arrays[key].dtype.kind != "U" or arrays[key].shape != ():
             raise ValueError(f"{path}: missing or malformed '{key}' entry")
-    try:
-        spec_data = json.loads(str(arrays.pop("spec")))
-        meta = json.loads(str(arrays.pop("meta")))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: the spec or meta entry is not valid JSON ({exc})") from None
+    spec_data = parse_json(str(arrays.pop("spec")), f"{path}: entry 'spec'")
+    meta = parse_json(str(arrays.pop("meta")), f"{path}: entry 'meta'")
     try:
         spec = spec_from_dict(spec_data)
     except (ValueError, TypeError) as exc:
@@ -116,34 +137,36 @@ def load_weights(path: str | os.PathLike[str]) -> WeightsFile:
     if not isinstance(meta, dict):
         raise ValueError(f"{path}: the meta entry must be a JSON object, got "
                          f"{type(meta).__name__}")
-    params = {k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")}
-    state = {k.removeprefix("state/"): v for k, v in arrays.items() if k.startswith("state/")}
-    stray = [k for k in arrays if not k.startswith(("param/", "state/"))]
+    return spec, meta
+
+
+class _Shaped(Protocol):
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+def _check_entries(path: Path, spec: Spec, entries: Mapping[str, _Shaped]) -> None:
+    """Names, shapes and dtypes of the ``param/`` and ``state/`` entries (arrays, or members
+    whose headers describe them): parameters as the spec declares them, optimiser state no larger
+    than the largest parameter (:mod:`nnparity.resume` checks it further); others are refused."""
+    shapes = spec.param_shapes()
+    stray = [k for k in entries if not k.startswith(("param/", "state/"))]
     if stray:
         raise ValueError(f"{path}: unexpected entries {stray}")
-    _check(path, spec, params)
-    return WeightsFile(spec, params, state, meta)
-
-
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    with open(path, "rb") as handle:
-        if handle.read(4) != b"PK\x03\x04":
-            raise ValueError(f"{path}: not an .npz file (no zip header)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: _read(archive, key, path) for key in archive.files}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
-
-
-def _read(archive: Any, key: str, path: Path) -> np.ndarray:
-    try:
-        return archive[key]
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise ValueError(f"{path}: entry '{key}' holds Python objects; refusing to "
-                             "unpickle") from None
-        raise ValueError(f"{path}: entry '{key}' is damaged ({exc})") from None
+    params = {k.removeprefix("param/"): v for k, v in entries.items() if k.startswith("param/")}
+    check_names(path, "parameter names do not match the spec", shapes, params)
+    for name, shape in shapes.items():
+        if tuple(params[name].shape) != tuple(shape):
+            raise ValueError(f"{path}: {name} has shape {tuple(params[name].shape)}, the spec "
+                             f"needs {tuple(shape)}")
+        if params[name].dtype != np.dtype(spec.dtype):
+            raise ValueError(f"{path}: {name} has dtype {params[name].dtype}, the spec's dtype "
+                             f"is {spec.dtype}")
+    largest = max(math.prod(shape) for shape in shapes.values())
+    for key, entry in entries.items():
+        if key.startswith("state/") and math.prod(entry.shape) > largest:
+            raise ValueError(f"{path}: optimiser state {key.removeprefix('state/')} has shape "
+                             f"{tuple(entry.shape)}, larger than any parameter")
 
 
 def check_names(path: str | os.PathLike[str], what: str, expected: Any, got: Any) -> None:
@@ -156,17 +179,8 @@ def check_names(path: str | os.PathLike[str], what: str, expected: Any, got: Any
                          f"{extra or 'none'})")
 
 
-def _check(path: Path, spec: Spec, params: dict[str, np.ndarray]) -> None:
-    shapes = spec.param_shapes()
-    check_names(path, "parameter names do not match the spec", shapes, params)
-    for name, shape in shapes.items():
-        value = params[name]
-        if value.shape != tuple(shape):
-            raise ValueError(
-                f"{path}: {name} has shape {value.shape}, the spec needs {tuple(shape)}")
-        if value.dtype != np.dtype(spec.dtype):
-            raise ValueError(f"{path}: {name} has dtype {value.dtype}, the spec's dtype is "
-                             f"{spec.dtype}")
+def _check_finite(path: Path, params: dict[str, np.ndarray]) -> None:
+    for name, value in params.items():
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{path}: {name} holds non-finite values (nan or inf)")
 
@@ -182,4 +196,4 @@ def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         return read_safetensors(path)[0]
     if path.suffix != ".npz":
         raise ValueError(f"{path}: weights must be .npz or .safetensors")
-    return _read_npz(path)
+    return read_npz(path)

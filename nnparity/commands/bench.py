@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nnparity.atomic import atomic_path
 from nnparity.backends import registry
-from nnparity.backends.determinism import apply_determinism
+from nnparity.backends.determinism import THREADS_MAX, apply_determinism
 from nnparity.bench import (
     CLOCKS,
     FLOOR,
@@ -44,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mlp: one epoch per backend, ratio to numpy (default); "
                         "cnn: one seed-002 step per backend, ratio to torch")
     parser.add_argument("--threads", type=int,
-                        help="framework threads (default $NNPARITY_THREADS or 1); NumPy's BLAS "
-                        "threads follow OPENBLAS_NUM_THREADS")
+                        help="framework threads (default $NNPARITY_THREADS or 1; at most "
+                        f"{THREADS_MAX}); NumPy's BLAS threads follow OPENBLAS_NUM_THREADS")
     parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
                         help="wall (default) or cpu: the process's CPU time, robust on a loaded "
                         "machine (every row runs one thread)")
@@ -114,6 +114,9 @@ WITH_LOOPS = {"mlp": True, "cnn": False}  # the floor and plain loops exist for 
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.rows <= 0 or args.repeats <= 0:
+        raise InputError("--rows and --repeats must be positive")
+    apply_determinism(threads=args.threads)  # checks --threads, before any framework import
     loops = available_loops() if WITH_LOOPS[args.model] else []
     names = args.backends.split(",") if args.backends else [*loops[:1], *registry.available(),
                                                             *loops[1:]]
@@ -129,9 +132,6 @@ def run(args: argparse.Namespace) -> int:
             registry.get(name)
         elif name not in loops:
             raise InputError(f"{name!r} needs {LOOPS[name][0]}, which is not installed")
-    if args.rows <= 0 or args.repeats <= 0 or (args.threads is not None and args.threads <= 0):
-        raise InputError("--rows, --repeats and --threads must be positive")
-    apply_determinism(threads=args.threads)
     for path in (args.markdown, args.plot):
         if path:
             output_file(path)

@@ -26,8 +26,12 @@ from nnparity.backends.precision import (
 )
 from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seconds, seed
 from nnparity.errors import InputError
+from nnparity.memory import check_memory, model_input_bytes
 from nnparity.outputs import check_distinct, check_not_inputs
 from nnparity.progress import Progress
+
+DIMENSION_MAX = 2**31 - 1
+"""The largest input dimension: frameworks index a dimension with a 32-bit integer."""
 
 HELP = "check every backend against the NumPy reference on the parity case matrix"
 
@@ -72,6 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--input-shape", metavar="H,W,C",
                         help="input shape, canonical NHWC whatever the framework, where it "
                         "cannot be inferred (CNNs)")
+    models.add_argument("--force", action="store_true",
+                        help="run even when the memory estimate says --input-shape does not fit")
     models.add_argument("--weights", metavar="FILE",
                         help="load a state_dict / Keras weights (.npz, .safetensors) first")
     models.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
@@ -99,15 +105,18 @@ def _backends(requested: str | None) -> tuple[list[str], dict[str, str]]:
     return names, {}
 
 
-def _shape(text: str | None) -> tuple[int, ...]:
+def _shape(text: str | None, force: bool) -> tuple[int, ...]:
+    """``--input-shape`` as integers, refused up front when its batches alone do not fit."""
     if text is None:
         return ()
     try:
         shape = tuple(int(v) for v in text.split(","))
     except ValueError:
         shape = ()
-    if len(shape) not in (1, 3) or min(shape) <= 0:
-        raise InputError(f"--input-shape {text!r}: expected H,W,C (or D) positive integers")
+    if len(shape) not in (1, 3) or min(shape) <= 0 or max(shape) > DIMENSION_MAX:
+        raise InputError(f"--input-shape {text!r}: expected H,W,C (or D) positive integers "
+                         f"(at most {DIMENSION_MAX})")
+    check_memory(model_input_bytes(shape), f"--input-shape {text}", "lower --input-shape", force)
     return shape
 
 
@@ -117,6 +126,7 @@ def _run_models(args: argparse.Namespace) -> tuple[list[report.CaseResult], floa
     from nnparity.models.source import load
     from nnparity.weights import read_arrays
 
+    shape = _shape(args.input_shape, args.force)
     weights = read_arrays(args.weights) if args.weights else None
     from nnparity.models.port import port
 

@@ -7,9 +7,11 @@ import re
 
 from nnparity.atomic import atomic_path
 from nnparity.backends import registry
+from nnparity.backends.determinism import THREADS_MAX, thread_count
 from nnparity.commands._args import folder
 from nnparity.errors import InputError
 from nnparity.outputs import check_not_inputs, files_in, output_file
+from nnparity.parallel import JOBS_MAX, check_jobs
 from nnparity.reproduce import ROWS, Outcome, markdown_table, reproduce
 
 HELP = ("train the source documents' configurations on real data and compare with their "
@@ -27,10 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"one of {', '.join(registry.NAMES)}, a comma-separated list, or "
                         "all (a column each; default numpy)")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="seeds trained at once, in worker processes (default 1)")
+                        help="seeds trained at once, in worker processes (default 1; at most "
+                        f"{JOBS_MAX}, and never more workers than seeds to train)")
     parser.add_argument("--threads", type=int,
                         help="framework threads per run (default $NNPARITY_THREADS or 1: "
-                        "reproducible)")
+                        f"reproducible; at most {THREADS_MAX})")
     parser.add_argument("-k", dest="pattern", help="only rows whose preset matches this regex")
     parser.add_argument("--data-dir", metavar="DIR", type=folder,
                         help="folder holding the IDX files")
@@ -38,9 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    threads = 1 if args.threads is None else args.threads
-    if min(args.seeds, args.framework_seeds, args.jobs, threads) <= 0:
-        raise InputError("--seeds, --framework-seeds, --jobs and --threads must be positive")
+    if min(args.seeds, args.framework_seeds) <= 0:
+        raise InputError("--seeds and --framework-seeds must be positive")
+    check_jobs(args.jobs)
+    thread_count(args.threads)  # checked here, applied in each run
     plan = [(name, args.seeds if name == "numpy" else args.framework_seeds)
             for name in backend_names(args.backend)]
     if args.markdown:

@@ -21,16 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        from nnparity.teach.figures import read_metrics
         from nnparity.teach.site import build, files_written
     except ImportError as exc:
         raise InputError(f"the teaching page needs {exc.name}: pip install nnparity[teach]") \
             from None
     out = output_folder(args.out)  # its parent must exist: checked before any work
-    metrics = [Path(p) for p in args.metrics]
-    for path in metrics:
+    metrics = {}
+    for path in map(Path, args.metrics):  # read before any work
         if not path.is_file():
             raise InputError(f"{path}: no such metrics file")
-    check_not_inputs({"--out": files_written(out, metrics)}, {"--metrics": metrics})
+        metrics[path] = read_metrics(path)
+    check_not_inputs({"--out": files_written(out, list(metrics))}, {"--metrics": list(metrics)})
     start = time.perf_counter()
     index = build(out, metrics)
     print(f"wrote {index} in {time.perf_counter() - start:.1f} s")

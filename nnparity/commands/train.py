@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from nnparity.backends import registry
-from nnparity.backends.determinism import apply_determinism
+from nnparity.backends.determinism import THREADS_MAX, apply_determinism
 from nnparity.commands._args import SEED_RANGE, folder, probability, seed
 from nnparity.errors import InputError
 from nnparity.outputs import (
@@ -20,7 +20,8 @@ from nnparity.outputs import (
 )
 from nnparity.presets import PRESETS, preset
 from nnparity.reference.init import SCHEMES
-from nnparity.reference.train import EpochRecord
+from nnparity.reference.train import EpochRecord, History
+from nnparity.stopping import Stopped
 from nnparity.training import (
     MODEL_DEFAULTS,
     PLOT_FILES,
@@ -89,7 +90,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed, help=f"the run's seed ({SEED_RANGE}; default 0)")
     parser.add_argument("--backend", help=f"one of {', '.join(registry.NAMES)} (default numpy)")
     parser.add_argument("--metrics", metavar="FILE",
-                        help="write per-epoch metrics (FILE ends in .csv or .json)")
+                        help="write per-epoch metrics (FILE ends in .csv or .json); stopped by "
+                        "Ctrl-C or SIGTERM, the run writes those of its finished epochs")
     parser.add_argument("--save", metavar="FILE",
                         help="write the trained weights (.npz or .safetensors)")
     parser.add_argument("--checkpoint", metavar="FILE",
@@ -107,7 +109,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="DIR",
                         help="write curves.png (and misclassified.png for image data) to DIR")
     parser.add_argument("--threads", type=int,
-                        help="framework threads (default $NNPARITY_THREADS or 1: reproducible)")
+                        help="framework threads (default $NNPARITY_THREADS or 1: reproducible; "
+                        f"at most {THREADS_MAX})")
     parser.add_argument("--every", type=int, default=1, metavar="N",
                         help="print one line every N epochs (default 1)")
     parser.add_argument("--force", action="store_true",
@@ -163,6 +166,17 @@ def check_outputs(args: argparse.Namespace) -> None:
         raise InputError("--reset-optimizer needs --resume FILE")
 
 
+def _keep_finished(args: argparse.Namespace, finished: History, stopped: Stopped) -> None:
+    """On a stop, write the metrics of the finished epochs and say what was kept."""
+    if not finished.epochs:
+        return
+    if args.metrics:
+        write_metrics(args.metrics, finished)
+        stopped.kept.append(f"{args.metrics} ({len(finished.epochs)} finished epochs)")
+    if args.checkpoint:
+        stopped.kept.append(f"{args.checkpoint} (the last epoch saved)")
+
+
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     check_outputs(args)
@@ -171,7 +185,10 @@ def run(args: argparse.Namespace) -> int:
           f"{config.loss}/{config.reduction}, {config.optimizer} lr {config.lr}, "
           f"batch {config.batch}, {config.epochs} epochs, seed {config.seed}", flush=True)
 
+    finished = History()
+
     def line(record: EpochRecord) -> None:
+        finished.epochs.append(record)
         if record.epoch % args.every == 0 or record.epoch == config.epochs:
             print(f"epoch {record.epoch:>5}/{config.epochs}  loss {record.loss:.6g}  "
                   f"train err {100 * record.train_error:6.2f}%  "
@@ -186,6 +203,9 @@ def run(args: argparse.Namespace) -> int:
     except Diverged as stopped:
         if args.metrics:
             write_metrics(args.metrics, stopped.history)
+        raise
+    except Stopped as stopped:  # Ctrl-C or SIGTERM: keep the finished epochs
+        _keep_finished(args, finished, stopped)
         raise
     if args.metrics:
         write_metrics(args.metrics, result.history)

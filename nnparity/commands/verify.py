@@ -11,9 +11,7 @@ any language against golden vectors. Exit 0 when everything matches, 1 when some
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from nnparity.backends.registry import NAMES
 from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seed
 from nnparity.errors import InputError
 from nnparity.outputs import check_distinct, check_not_inputs, files_in
+from nnparity.parallel import JOBS_MAX, check_jobs
 from nnparity.verify import output
 from nnparity.verify.adapters import make_spec, parse_json_option
 from nnparity.verify.grade import Options, expand, grade, verify_file
@@ -52,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="run even when the memory estimate says --batch does not fit")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="files verified in parallel when grading many (1)")
+                        help=f"files verified in parallel when grading many (1; at most "
+                        f"{JOBS_MAX}, and never more than the files)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"seconds your code may run ({DEFAULT_TIMEOUT:g}; inf: no limit)")
     parser.add_argument("--sandbox", default="auto", choices=MODES,
@@ -87,8 +87,7 @@ def _backends(text: str) -> list[str]:
 def _options(args: argparse.Namespace, many: bool) -> Options:
     if not args.timeout > 0:
         raise InputError(f"--timeout must be positive (or inf), got {args.timeout}")
-    if args.jobs < 1:
-        raise InputError(f"--jobs must be at least 1, got {args.jobs}")
+    check_jobs(args.jobs)
     adapter = parse_json_option(args.adapter, "--adapter") if args.adapter else {}
     spec = make_spec(parse_json_option(args.spec, "--spec"), "--spec") if args.spec else None
     backends = _backends(args.backends or ("none" if many else "all"))
@@ -141,22 +140,9 @@ def _verify_results(args: argparse.Namespace) -> list[Verdict]:
     return verdicts
 
 
-def _interrupted(signum: int, frame: object) -> None:
-    """SIGTERM as Ctrl-C: unwinds through the runner, which kills the learner's processes."""
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
-    if threading.current_thread() is not threading.main_thread():
-        return _run(args)  # signal handlers can only be set from the main thread
-    previous = signal.signal(signal.SIGTERM, _interrupted)
-    try:
-        return _run(args)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _run(args: argparse.Namespace) -> int:
+    """SIGINT and SIGTERM unwind through the runner, which kills the learner's processes
+    (:mod:`nnparity.stopping`)."""
     for target in (args.json, args.junit):
         if target:
             report.check_writable(target)

@@ -6,7 +6,6 @@ set of the catalog is 28x28 grey (its IDX files' shape), so no data has to be fe
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from nnparity.datasets import catalog
 from nnparity.datasets.named import load_embedded
 from nnparity.datasets.split import Split
 from nnparity.errors import InputError
+from nnparity.json_input import read_json
 from nnparity.presets import PRESETS, preset
 from nnparity.reference.family import Spec, spec_from_dict
 from nnparity.reference.optim import Optimizer
@@ -47,10 +47,9 @@ def load(source: str, overrides: dict[str, Any]) -> tuple[Spec, Optimizer, str]:
         path = Path(source)
         if not path.is_file():
             raise InputError(f"{source}: neither a preset ({', '.join(PRESETS)}) nor a file")
+        data = read_json(path)
         try:
-            spec = spec_from_dict(json.loads(path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{source}: not JSON ({exc.msg}, line {exc.lineno})") from None
+            spec = spec_from_dict(data)
         except (TypeError, ValueError) as exc:
             raise InputError(f"{source}: not a spec: {exc}") from None
         base, title = {"name": "sgd", "lr": 0.01}, f"The network of {path.name}"

@@ -13,6 +13,7 @@ from types import ModuleType
 import numpy as np
 
 from nnparity.atomic import atomic_path
+from nnparity.errors import InputError
 from nnparity.escape import plot_text
 from nnparity.reference import activations
 
@@ -55,13 +56,32 @@ def activation_curves(plt: ModuleType, path: Path) -> None:
     _save(plt, fig, path)
 
 
+METRICS = ("epoch", "loss", "train_error", "test_error")
+"""The columns a training curve needs from a ``nnparity train --metrics FILE.csv`` file."""
+
+
 def read_metrics(path: Path) -> dict[str, np.ndarray]:
-    """The columns of a ``nnparity train --metrics FILE.csv`` file as arrays."""
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or "epoch" not in rows[0]:
-        raise ValueError(f"{path}: not a metrics CSV of nnparity train (no epoch column)")
-    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+    """The :data:`METRICS` columns of a ``nnparity train --metrics FILE.csv`` file as arrays;
+    an :class:`InputError` naming the file, and the column or line, when one is missing or not
+    a number (read before the page's work starts)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read the metrics CSV ({exc})") from None
+    missing = [k for k in METRICS if not rows or k not in rows[0]]
+    if missing:
+        raise InputError(f"{path}: not a metrics CSV of nnparity train (no "
+                         f"{', '.join(missing)} column{'s' if len(missing) > 1 else ''})")
+    columns: dict[str, list[float]] = {k: [] for k in METRICS}
+    for line, row in enumerate(rows, start=2):
+        for key in METRICS:
+            try:
+                columns[key].append(float(row[key]))
+            except (TypeError, ValueError):
+                raise InputError(f"{path}: line {line}: {key} {row[key]!r} is not a "
+                                 "number") from None
+    return {k: np.array(v) for k, v in columns.items()}
 
 
 def training_curves(plt: ModuleType, metrics: dict[str, np.ndarray], title: str,

@@ -4,9 +4,10 @@ repository root, and says where and when it was measured, or that none has been 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from nnparity.json_input import JSONInputError, read_json
 
 REPORTS = Path(__file__).resolve().parents[2] / "reports" / "gpu"
 HOW = ("On a machine with an NVIDIA GPU: nnparity check --device cuda --json "
@@ -21,8 +22,8 @@ def latest(folder: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
     found = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            data = read_json(path)
+        except JSONInputError:
             continue
         if isinstance(data, dict) and "created" in data and "cases" in data:
             found.append((str(data["created"]), path, data))

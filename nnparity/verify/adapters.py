@@ -49,12 +49,12 @@ Where the numbers are (expressions read after their step; per layer either a tem
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nnparity.errors import InputError
+from nnparity.json_input import parse_json, read_json
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.spec import MLPSpec
 
@@ -160,16 +160,13 @@ def _literal(node: ast.expr) -> Any:
 
 def parse_json_option(text: str, what: str) -> dict[str, Any]:
     """A JSON object given inline or as the path of a ``.json`` file (``--spec``/``--adapter``)."""
-    source = text
     if not text.lstrip().startswith("{"):
         path = Path(text)
         if not path.is_file():
             raise InputError(f"{what}: {text!r} is neither JSON text nor an existing file")
-        source = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(source)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{what}: invalid JSON ({exc})") from None
+        data = read_json(path)
+    else:
+        data = parse_json(text, what)
     if not isinstance(data, dict):
         raise InputError(f"{what}: expected a JSON object, got {type(data).__name__}")
     return data

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nnparity.errors import InputError
+from nnparity.parallel import worker_count
 from nnparity.reference.spec import MLPSpec
 from nnparity.report import CaseResult
 
@@ -97,7 +98,7 @@ def grade(files: Sequence[Path], options: Options, jobs: int,
             return Verdict(names[index], [CaseResult(names[index], YOURS, error=str(exc))])
 
     verdicts: list[Verdict] = []
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=worker_count(jobs, len(files))) as pool:
         futures = [pool.submit(one, i) for i in range(len(files))]
         try:
             for future in futures:

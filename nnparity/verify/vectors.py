@@ -29,6 +29,7 @@ import numpy as np
 from nnparity.atomic import atomic_path, write_text
 from nnparity.backends.compare import Tensors, nonfinite_kinds
 from nnparity.errors import InputError
+from nnparity.json_input import parse_json, read_json
 from nnparity.reference.spec import MLPSpec
 from nnparity.weights import read_arrays, read_safetensors, write_safetensors
 
@@ -151,8 +152,8 @@ def load_vector(folder: Path, name: str) -> Vector:
         raise InputError(f"{folder}: no vector named {name!r} (have: {', '.join(known) or 'none'})")
     arrays = _arrays(path)
     try:
-        spec = MLPSpec.from_json(str(arrays.pop("spec")))
-        meta = json.loads(str(arrays.pop("meta")))
+        spec = MLPSpec.from_dict(parse_json(str(arrays.pop("spec")), f"{path}: entry 'spec'"))
+        meta = parse_json(str(arrays.pop("meta")), f"{path}: entry 'meta'")
         params = {k: arrays[k] for k in spec.param_shapes()}
         y = arrays["labels"] if spec.loss == "ce" else arrays["y"]
         problem = Problem(spec, params, arrays["x"], y, float(meta["lr"]))
@@ -196,10 +197,7 @@ def read_results(path: Path) -> tuple[dict[str, dict[str, np.ndarray]], str]:
                 raise InputError(f"{path}: entry {key!r} is not named '<vector>/<tensor>'")
             vectors.setdefault(vector, {})[tensor] = value
     else:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: not a JSON results file ({exc})") from None
+        data = read_json(path)
         if not isinstance(data, dict) or not isinstance(data.get("vectors"), dict):
             raise InputError(f"{path}: expected an object with a 'vectors' object (see the "
                              "README written by `nnparity vectors export`)")

@@ -124,7 +124,7 @@ def test_reproduce_trains_each_seed_under_the_determinism_profile(monkeypatch, c
     assert main(argv) == 0
     assert calls == [(3, 0), (3, 1)]  # framework threads fixed, as `nnparity train` runs
     assert main(["reproduce", "-k", "^seed000-iris$", "--threads", "0"]) == 2
-    assert "--threads must be positive" in capsys.readouterr().err
+    assert "--threads must be a positive integer" in capsys.readouterr().err
 
 
 def test_cnn_rows_show_the_batch_accuracy_trajectory():

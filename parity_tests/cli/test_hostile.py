@@ -183,7 +183,7 @@ def test_a_missing_package_of_an_extra_names_the_extra(package, tmp_path, monkey
     ("spec", "[1, 2]", "invalid spec: a spec must be a JSON object, got list"),
     ("spec", "null", "invalid spec: a spec must be a JSON object, got NoneType"),
     ("spec", '{"layers": [3]}', "invalid spec:"),
-    ("meta", "{not json", "the spec or meta entry is not valid JSON"),
+    ("meta", "{not json", "entry 'meta': not JSON"),
 ])
 def test_malformed_checkpoint_json(entry, text, phrase, checkpoint, capsys):
     raw_entries(checkpoint, **{entry: np.array(text)})
