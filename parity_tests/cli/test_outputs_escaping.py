@@ -129,13 +129,14 @@ def test_a_metrics_file_name_is_escaped_on_the_page_and_in_its_link(tmp_path):
     pytest.importorskip("latex2mathml", reason="the page needs nnparity[teach]")
     pytest.importorskip("pygments", reason="the page needs nnparity[teach]")
     from nnparity.teach import site
+    from nnparity.teach.figures import read_metrics
 
     name = FILE_NAME + " #? %20 $x$ .csv"
     metrics = tmp_path / name
     metrics.write_text("epoch,loss,train_error,test_error\n1,0.5,0.2,0.25\n2,0.4,0.1,0.2\n")
     out = tmp_path / "site"
     (out / "figures").mkdir(parents=True)
-    found = Collect(site._figures_section(out, [metrics]))
+    found = Collect(site._figures_section(out, {metrics: read_metrics(metrics)}))
     images = [attrs["src"] for tag, attrs in found.tags if tag == "img"]
     assert unquote(urlsplit(images[-1]).path) == f"figures/train-{metrics.stem}.svg"
     assert (out / "figures" / f"train-{metrics.stem}.svg").is_file()
