@@ -130,7 +130,6 @@ def _run_models(args: argparse.Namespace) -> tuple[list[report.CaseResult], floa
     weights = read_arrays(args.weights) if args.weights else None
     from nnparity.models.port import port
 
-    shape = _shape(args.input_shape)
     started = time.perf_counter()
     results, models, loaded = [], [], []
     with time_limit(args.timeout, args.model_file):
