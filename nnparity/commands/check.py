@@ -86,9 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "SECOND's framework's format (torch: a state_dict as .safetensors or "
                         ".npz; Keras: .weights.h5)")
     models.add_argument("--loss", choices=LOSS_NAMES,
-                        help="the loss to check with (mean reduction), in place of the file's; "
-                        "needed where the builder gives none and the model is not a compiled "
-                        "Keras model")
+                        help="the loss (mean reduction) of models whose file gives none: "
+                        "needed where the builder returns no loss and the model is not a "
+                        "compiled Keras model")
     models.add_argument("--input-shape", metavar="H,W,C",
                         help="input shape, canonical NHWC whatever the framework, where it "
                         "cannot be inferred (CNNs)")

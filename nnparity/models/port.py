@@ -112,8 +112,13 @@ def _weights(a: UserModel, own: tuple[Params, Params], tol: float, rerun: list[C
     found = explain(a.spec, *own, tol)
     named = [f"{k}: {text}" for k, text in found.items() if text]
     unknown = [k for k, text in found.items() if not text]
-    parts = named + ([f"{', '.join(unknown)} differ{'s' * (len(unknown) == 1)} from the first "
-                      "model's by no known conversion mistake"] if unknown else [])
+    if len(unknown) == len(own[0]):
+        parts = ["every weight differs from the first model's by no known conversion mistake: "
+                 "the second model has weights of its own (e.g. its own random initialisation); "
+                 "convert the first's, or compare the architectures with --transfer-weights"]
+    else:
+        parts = named + ([f"{', '.join(unknown)} differ{'s' * (len(unknown) == 1)} from the "
+                          "first model's by no known conversion mistake"] if unknown else [])
     worst = max((c.max_rel for c in rerun), default=0.0)
     return (f"{EQUIVALENT}: {'; '.join(parts)} (confirmed: re-run with the first model's "
             f"weights converted through the canonical layout, every tensor matches, max rel "

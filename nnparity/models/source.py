@@ -8,8 +8,9 @@ loss given by name) and ``input_shape`` (``(H, W, C)``, canonical NHWC). The fil
 ``NNPARITY_LAYERS = {"MySigmoid": "sigmoid"}``: custom modules, layers or activation functions
 (by class or function name) that compute a reference activation.
 
-Nothing is guessed: the loss is ``--loss`` where given, else the builder's, else a compiled Keras
-model's (``model.compile(loss=...)``); a model with none of them is refused naming ``--loss``.
+Nothing is guessed: the loss is the builder's, else a compiled Keras model's
+(``model.compile(loss=...)``), else ``--loss``; a model with none of them is refused naming
+``--loss``.
 The optimiser is the builder's, else a compiled Keras model's; without one, updates are not
 checked. :attr:`ModelSource.origins` says where each came from, for the report. While the file
 loads and its builder runs, the file's folder is first on ``sys.path`` (a module beside it
@@ -98,20 +99,22 @@ def _compiled(model: Any, what: str) -> Any:
 
 
 def _loss(target: str, entry: dict, flag: str | None) -> tuple[Any, str]:
-    """``(loss, where it came from)``: ``--loss``, the builder's, a compiled model's."""
-    if flag is not None:
-        return flag, "--loss"
+    """``(loss, where it came from)``: the builder's, a compiled model's, else ``--loss``
+    (``flag``; stated as not applied where the file gives one)."""
+    ignored = f" (--loss {flag} applies to models without one)" if flag else ""
     if entry.get("loss") is not None:
-        return entry["loss"], "the builder"
+        return entry["loss"], "the builder" + ignored
     compiled = _compiled(entry["model"], "loss")
     if isinstance(compiled, str):
         if compiled not in KERAS_LOSS_NAMES:
             raise InputError(f"{target}: compiled loss {compiled!r} has no exact counterpart "
                              "in the reference (a cross-entropy by name takes probabilities); "
                              "compile with a loss object with from_logits=True, or give --loss")
-        return KERAS_LOSS_NAMES[compiled], "model.compile"
+        return KERAS_LOSS_NAMES[compiled], "model.compile" + ignored
     if compiled is not None:
-        return compiled, "model.compile"
+        return compiled, "model.compile" + ignored
+    if flag is not None:
+        return flag, "--loss"
     raise InputError(f"{target}: no loss: the builder gives none (a dict with 'loss') and the "
                      f"model is not a compiled Keras model; give --loss "
                      f"({', '.join(LOSS_NAMES)})")
