@@ -133,13 +133,6 @@ def _shape(text: str | None) -> tuple[int, ...]:
     return shape
 
 
-def _reseed(seed: int) -> None:
-    """Seed everything again, so that each model is built from ``--seed`` alone."""
-    apply_determinism(seed=seed)
-    if "keras" in sys.modules:
-        sys.modules["keras"].utils.set_random_seed(seed)
-
-
 def _targets(args: argparse.Namespace) -> list[str]:
     """The model files, in order: ``--port``'s two or the ``--model-file`` ones."""
     return list(args.port or args.model_file or [])
@@ -169,8 +162,7 @@ def _run_models(args: argparse.Namespace) -> tuple[list[report.CaseResult], floa
     results, models, loaded = [], [], []
     with time_limit(args.timeout, targets):
         for target, weights in zip(targets, _weights(args, len(targets)), strict=True):
-            _reseed(args.seed)
-            source = load(target, shape, args.loss)
+            source = load(target, shape, args.loss, args.seed)
             models.append(model_check.adapt(source, args.dtype, weights and
                                             native_weights.read(weights), args.device))
             loaded.append(models[-1].params())  # before the check trains it

@@ -14,18 +14,22 @@ Nothing is guessed: the loss is the builder's, else a compiled Keras model's
 The optimiser is the builder's, else a compiled Keras model's; without one, updates are not
 checked. :attr:`ModelSource.origins` says where each came from, for the report. While the file
 loads and its builder runs, the file's folder is first on ``sys.path`` (a module beside it
-imports), and removed afterwards.
+imports), and removed afterwards. The builder runs with Python, NumPy, torch and Keras seeded
+from ``--seed``: a model built there gets the same weights from any folder and spelling.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import random
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from nnparity.errors import InputError
 
@@ -91,6 +95,16 @@ def framework_of(model: Any) -> str | None:
     return None
 
 
+def seed_frameworks(seed: int) -> None:
+    """Seed Python, NumPy and the frameworks already imported (torch, Keras) with ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+    if "keras" in sys.modules:
+        sys.modules["keras"].utils.set_random_seed(seed)
+
+
 def _compiled(model: Any, what: str) -> Any:
     """A compiled Keras model's ``loss`` or ``optimizer`` (None for torch or uncompiled)."""
     if not getattr(model, "compiled", False):
@@ -120,9 +134,11 @@ def _loss(target: str, entry: dict, flag: str | None) -> tuple[Any, str]:
                      f"({', '.join(LOSS_NAMES)})")
 
 
-def load(target: str, input_shape: tuple[int, ...] = (), loss: str | None = None) -> ModelSource:
+def load(target: str, input_shape: tuple[int, ...] = (), loss: str | None = None,
+         seed: int = 0) -> ModelSource:
     """The :class:`ModelSource` of ``PATH.py:NAME`` (``loss``: ``--loss``, a name of
-    :data:`LOSS_NAMES`); :class:`InputError` (exit 2) naming the file on any problem."""
+    :data:`LOSS_NAMES`), its builder run with every framework seeded with ``seed``
+    (``--seed``); :class:`InputError` (exit 2) naming the file on any problem."""
     path_text, sep, name = target.rpartition(":")
     if not sep or not path_text.endswith(".py") or not name:
         raise InputError(f"--model-file {target!r}: expected PATH.py:NAME")
@@ -134,6 +150,7 @@ def load(target: str, input_shape: tuple[int, ...] = (), loss: str | None = None
         if not hasattr(module, name):
             raise InputError(f"{path} defines no {name!r}")
         made = getattr(module, name)
+        seed_frameworks(seed)
         with user_code(target, "calling it"):
             made = made() if callable(made) and framework_of(made) is None else made
             entry = dict(made) if isinstance(made, dict) else {"model": made}
