@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show every compared tensor, not just the worst per case")
     parser.add_argument("--seed", type=seed, default=0,
                         help=f"seed of the case data and initial weights ({SEED_RANGE}; "
-                        "default 0)")
+                        "default 0; model files: the batches, and Python, NumPy, torch and "
+                        "Keras seeded before each builder runs)")
     parser.add_argument("--device", choices=DEVICES, default="cpu",
                         help="where torch, JAX and TensorFlow compute (built-in backends and "
                         "model files; TensorFlow only where it lists a GPU); the reference stays "
