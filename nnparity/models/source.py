@@ -122,8 +122,9 @@ def _loss(target: str, entry: dict, flag: str | None) -> tuple[Any, str]:
     if isinstance(compiled, str):
         if compiled not in KERAS_LOSS_NAMES:
             raise InputError(f"{target}: compiled loss {compiled!r} has no exact counterpart "
-                             "in the reference (a cross-entropy by name takes probabilities); "
-                             "compile with a loss object with from_logits=True, or give --loss")
+                             "in the reference (a cross-entropy by name takes probabilities): "
+                             "compile with a loss object with from_logits=True, or return "
+                             "'loss' from the builder")
         return KERAS_LOSS_NAMES[compiled], "model.compile" + ignored
     if compiled is not None:
         return compiled, "model.compile" + ignored

@@ -83,6 +83,15 @@ def test_a_compiled_keras_regression_model_uses_its_loss_and_optimiser(tmp_path,
     assert {c["stage"] for c in entry["comparisons"]} >= {"loss", "update"}
 
 
+@pytest.mark.tensorflow
+def test_a_compiled_cross_entropy_by_name_is_refused_not_guessed(tmp_path, capsys):
+    path = tmp_path / "classifier.py"
+    path.write_text(KERAS_REGRESSION.replace('loss="mse"', 'loss="categorical_crossentropy"'))
+    assert main(["check", "--model-file", f"{path}:build", "--loss", "ce"]) == 2
+    assert (f"{path}:build: compiled loss 'categorical_crossentropy' has no exact counterpart"
+            in capsys.readouterr().err)
+
+
 @pytest.mark.torch
 def test_a_torch_model_without_a_loss_exits_2_naming_the_flag(tmp_path, capsys):
     path = tmp_path / "no_loss.py"
