@@ -13,13 +13,11 @@ not transposed, bias missing or shifted, PReLU slopes shared), each confirmed by
 With ``transfer=True`` (``--transfer-weights``) the transferred comparison is the verdict (the
 architecture comparison) and the as-loaded one is stated in a note.
 
-Optimiser steps are not compared between the two
-(each framework draws its own masks; each model's dropout is checked against the reference in
-its own check). Optimiser steps are not compared between the two: where the frameworks'
+Optimiser steps are not compared between the two directly: each model's updates are judged
+against the reference's with its own optimiser in its own check; where the frameworks'
 optimisers differ by design (torch's Adam vs Keras' epsilon-hat Adam, Keras' float32
-hyperparameters), each model is judged against its own variant in its own check, and the port's
-note states the expected drift between the two formulations after :data:`check.STEPS` steps,
-measured by running the reference with each.
+hyperparameters), the port's note states the expected drift between the two formulations after
+:data:`check.STEPS` steps, measured by running the reference with each.
 """
 
 from __future__ import annotations
@@ -120,6 +118,7 @@ def _weights(a: UserModel, own: tuple[Params, Params], tol: float, rerun: list[C
         parts = named + ([f"{', '.join(unknown)} differ{'s' * (len(unknown) == 1)} from the "
                           "first model's by no known conversion mistake"] if unknown else [])
     worst = max((c.max_rel for c in rerun), default=0.0)
+    parts = parts or ["no single weight differs beyond the tolerance"]
     return (f"{EQUIVALENT}: {'; '.join(parts)} (confirmed: re-run with the first model's "
             f"weights converted through the canonical layout, every tensor matches, max rel "
             f"{worst:.1e}; --write-weights FILE writes that conversion)")
