@@ -103,8 +103,8 @@ def _compare(a: UserModel, b: UserModel, batch: tuple, tol: float) -> list[Compa
     return compare_all(actual, expected, tol)
 
 
-def _weights(a: UserModel, own: tuple[Params, Params], tol: float, rerun: list[Comparison]) \
-        -> str:
+def _weights(a: UserModel, own: tuple[Params, Params], tol: float, rerun: list[Comparison],
+             transfer: bool) -> str:
     """Why the weights differ: each differing tensor's conversion mistake, confirmed by
     ``rerun`` (the second model with the first's weights, which matched)."""
     found = explain(a.spec, *own, tol)
@@ -112,8 +112,9 @@ def _weights(a: UserModel, own: tuple[Params, Params], tol: float, rerun: list[C
     unknown = [k for k, text in found.items() if not text]
     if len(unknown) == len(own[0]):
         parts = ["every weight differs from the first model's by no known conversion mistake: "
-                 "the second model has weights of its own (e.g. its own random initialisation); "
-                 "convert the first's, or compare the architectures with --transfer-weights"]
+                 "the second model has weights of its own (e.g. its own random initialisation)"
+                 + ("" if transfer else "; convert the first's, or compare the architectures "
+                    "with --transfer-weights")]
     else:
         parts = named + ([f"{', '.join(unknown)} differ{'s' * (len(unknown) == 1)} from the "
                           "first model's by no known conversion mistake"] if unknown else [])
@@ -143,8 +144,8 @@ def port(a: UserModel, b: UserModel, labels: tuple[str, str], *, seed: int = 0,
     transferred = as_loaded if all(c.passed for c in as_loaded) else _compare(a, b, batch, tol)
     result.comparisons = transferred if transfer else as_loaded
     if first_divergence(as_loaded) is not None:
-        weights = (_weights(a, own, tol, transferred) if first_divergence(transferred) is None
-                   else None)
+        weights = (_weights(a, own, tol, transferred, transfer)
+                   if first_divergence(transferred) is None else None)
         if transfer:
             result.notes.append(f"with each model's own weights: "
                                 f"{describe_divergence(as_loaded)}"
