@@ -1,5 +1,6 @@
 """``nnparity check``: run the parity matrix on every installed backend (the main job), or
-check users' own models (``--model-file PATH.py:NAME``, repeatable; :mod:`nnparity.models`).
+check users' own models (``--model-file PATH.py:NAME``, repeatable, each on its own; ``--port
+FIRST SECOND``, a port against its original, each with its own weights; :mod:`nnparity.models`).
 
 Exit 0 when every case passes on every backend, 1 when any fails, 2 on bad usage (unknown or
 explicitly requested but missing backend, bad regex, unwritable report file, empty selection, a
@@ -27,6 +28,7 @@ from nnparity.backends.precision import (
 from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seconds, seed
 from nnparity.errors import InputError
 from nnparity.memory import check_memory, model_input_bytes
+from nnparity.models.source import LOSS_NAMES
 from nnparity.outputs import check_distinct, check_not_inputs
 from nnparity.progress import Progress
 
@@ -60,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show every compared tensor, not just the worst per case")
     parser.add_argument("--seed", type=seed, default=0,
                         help=f"seed of the case data and initial weights ({SEED_RANGE}; "
-                        "default 0)")
+                        "default 0; model files: the batches, and Python, NumPy, torch and "
+                        "Keras seeded before each builder runs)")
     parser.add_argument("--device", choices=DEVICES, default="cpu",
                         help="where torch, JAX and TensorFlow compute (built-in backends and "
                         "model files; TensorFlow only where it lists a GPU); the reference stays "
@@ -69,17 +72,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep PyTorch's TF32 defaults on GPU and explain failures of TF32 "
                         "size instead of pinning full float32")
     models = parser.add_argument_group("your own models")
-    models.add_argument("--model-file", action="append", metavar="PATH.py:NAME",
-                        help="check the torch.nn.Module / keras.Model that NAME in PATH.py "
-                        "returns (or a dict with model, optimizer, loss) against the reference; "
-                        "repeatable: the others are also checked as ports of the first")
+    which = models.add_mutually_exclusive_group()
+    which.add_argument("--model-file", action="append", metavar="PATH.py:NAME",
+                       help="check the torch.nn.Module / keras.Model that NAME in PATH.py "
+                       "returns (or a dict with model, optimizer, loss) against the reference; "
+                       "repeatable: each model is checked on its own (a port: --port)")
+    which.add_argument("--port", nargs=2, metavar=("FIRST.py:NAME", "SECOND.py:NAME"),
+                       help="check both models, then SECOND (a port of FIRST) against FIRST "
+                       "layer by layer, each with the weights its own file gives (or "
+                       "--weights): a difference fails at the first diverging layer, with the "
+                       "weight-conversion mistake that explains it, confirmed by a re-run")
+    models.add_argument("--transfer-weights", action="store_true",
+                        help="with --port: compare the architectures instead: FIRST's weights "
+                        "transferred into SECOND through the canonical layout (SECOND's own "
+                        "weights are then only reported on)")
+    models.add_argument("--write-weights", metavar="FILE",
+                        help="with --port: write SECOND's weights converted from FIRST's, in "
+                        "SECOND's framework's format (torch: a state_dict as .safetensors or "
+                        ".npz; Keras: .weights.h5)")
+    models.add_argument("--loss", choices=LOSS_NAMES,
+                        help="the loss (mean reduction) of models whose file gives none: "
+                        "needed where the builder returns no loss and the model is not a "
+                        "compiled Keras model")
     models.add_argument("--input-shape", metavar="H,W,C",
                         help="input shape, canonical NHWC whatever the framework, where it "
                         "cannot be inferred (CNNs)")
     models.add_argument("--force", action="store_true",
                         help="run even when the memory estimate says --input-shape does not fit")
-    models.add_argument("--weights", metavar="FILE",
-                        help="load a state_dict / Keras weights (.npz, .safetensors) first")
+    models.add_argument("--weights", metavar="FILE", action="append",
+                        help="load a state_dict / Keras weights (.npz, .safetensors, Keras "
+                        ".weights.h5) first; repeatable: one per model, in the order the models "
+                        "are given ('-': that model's builder's own weights)")
     models.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help="seconds the model files' own code may run in all (loading, "
                         "building, forward, loss, backward, steps; ports included; nnparity's "
@@ -120,28 +143,50 @@ def _shape(text: str | None, force: bool) -> tuple[int, ...]:
     return shape
 
 
+def _targets(args: argparse.Namespace) -> list[str]:
+    """The model files, in order: ``--port``'s two or the ``--model-file`` ones."""
+    return list(args.port or args.model_file or [])
+
+
+def _weights(args: argparse.Namespace, count: int) -> list[str | None]:
+    """``--weights`` per model (None: the builder's own); exit 2 unless one per model."""
+    given = args.weights or []
+    if not given:
+        return [None] * count
+    if len(given) != count:
+        raise InputError(f"--weights given {len(given)} time{'s' * (len(given) != 1)} for "
+                         f"{count} models: give one per model, in their order ('-' for a "
+                         "model's own weights)")
+    return [None if path == "-" else path for path in given]
+
+
 def _run_models(args: argparse.Namespace) -> tuple[list[report.CaseResult], float]:
     from nnparity.models import check as model_check
+    from nnparity.models import native_weights
     from nnparity.models.guard import time_limit
-    from nnparity.models.source import load
-    from nnparity.weights import read_arrays
-
-    shape = _shape(args.input_shape, args.force)
-    weights = read_arrays(args.weights) if args.weights else None
     from nnparity.models.port import port
+    from nnparity.models.source import load
 
+    targets, shape = _targets(args), _shape(args.input_shape, args.force)
     started = time.perf_counter()
     results, models, loaded = [], [], []
-    with time_limit(args.timeout, args.model_file):
-        for target in args.model_file:
-            source = load(target, shape)
-            models.append(model_check.adapt(source, args.dtype, weights, args.device))
+    with time_limit(args.timeout, targets):
+        for target, weights in zip(targets, _weights(args, len(targets)), strict=True):
+            source = load(target, shape, args.loss, args.seed)
+            models.append(model_check.adapt(source, args.dtype, weights and
+                                            native_weights.read(weights), args.device))
             loaded.append(models[-1].params())  # before the check trains it
+        if args.write_weights:
+            native_weights.check_output(args.write_weights, models[1].source.framework)
+        for model in models:
             pin_torch_precision(args.allow_tf32)
-            results.append(model_check.check(models[-1], source.label, seed=args.seed))
-        for target, model, own in zip(args.model_file[1:], models[1:], loaded[1:], strict=True):
-            results.append(port(models[0], model, (args.model_file[0], target), seed=args.seed,
-                                own=(loaded[0], own)))
+            results.append(model_check.check(model, model.source.label, seed=args.seed))
+        if args.port:
+            results.append(port(models[0], models[1], (targets[0], targets[1]), seed=args.seed,
+                                own=(loaded[0], loaded[1]), transfer=args.transfer_weights))
+            if args.write_weights:
+                models[1].load_params(loaded[0])
+                native_weights.write(models[1], args.write_weights)
     return results, time.perf_counter() - started
 
 
@@ -153,15 +198,25 @@ def run(args: argparse.Namespace) -> int:
             except OSError as exc:
                 raise InputError(str(exc)) from None
     reports = {"--json": args.json, "--junit": args.junit}
-    check_distinct(reports)
-    check_not_inputs(reports, {"--weights": args.weights, "--model-file": [
-        target.rpartition(":")[0] or target for target in args.model_file or ()]})
-    if args.model_file:  # each model's framework checks --device when it is loaded
+    outputs = {**reports, "--write-weights": args.write_weights}
+    check_distinct(outputs)
+    check_not_inputs(outputs, {"--weights": [w for w in args.weights or () if w != "-"],
+                               "--model-file": [target.rpartition(":")[0] or target
+                                                for target in _targets(args)]})
+    for flag in ("transfer_weights", "write_weights"):
+        if getattr(args, flag) and not args.port:
+            raise InputError(f"--{flag.replace('_', '-')} applies to a port: --port FIRST SECOND")
+    if _targets(args):  # each model's framework checks --device when it is loaded
         apply_determinism(seed=args.seed)
         results, seconds = _run_models(args)
-        command = {"model_files": args.model_file, "input_shape": args.input_shape,
-                   "weights": args.weights, "dtype": args.dtype, "seed": args.seed,
-                   "argv": sys.argv[1:]}
+        command = {"model_files": _targets(args), "port": bool(args.port),
+                   "transfer_weights": args.transfer_weights, "input_shape": args.input_shape,
+                   "weights": args.weights, "loss": args.loss, "dtype": args.dtype,
+                   "seed": args.seed, "argv": sys.argv[1:]}
+        if args.model_file and len(args.model_file) > 1:
+            print("each model was checked on its own; to compare a port with its original: "
+                  "--port FIRST.py:NAME SECOND.py:NAME (--transfer-weights to compare the "
+                  "architectures only)\n")
         return _report(args, results, {}, seconds, command)
     selection = "quick" if args.quick else "full" if args.full else "default"
     try:

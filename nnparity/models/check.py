@@ -12,7 +12,7 @@ port bug explains it (:mod:`.diagnose`).
 from __future__ import annotations
 
 import time
-import zlib
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -40,6 +40,7 @@ class UserModel(Protocol):
     counterpart (``None`` without one), and runs on NumPy batches in the canonical layout."""
 
     backend: str
+    source: ModelSource
     spec: Spec
     optimizer: Optimizer | None
 
@@ -59,10 +60,11 @@ class UserModel(Protocol):
 
 
 def adapt(source: ModelSource, dtype: str | None = None,
-          weights: dict[str, np.ndarray] | None = None, device: str = "cpu") -> UserModel:
+          weights: dict[str, np.ndarray] | Path | None = None, device: str = "cpu") -> UserModel:
     """The framework adapter for ``source``: ``weights`` (a state_dict / Keras weights by
-    variable path) loaded first, then ``dtype`` conversion (torch only) and ``device`` (torch's
-    CUDA device, or TensorFlow's first GPU: refused with the reason where there is none)."""
+    variable path, or a Keras ``.weights.h5``: :mod:`.native_weights`) loaded first, then
+    ``dtype`` conversion (torch only) and ``device`` (torch's CUDA device, or TensorFlow's
+    first GPU: refused with the reason where there is none)."""
     try:
         if source.framework == "torch":
             check_device("torch", device)
@@ -73,6 +75,9 @@ def adapt(source: ModelSource, dtype: str | None = None,
     if source.framework == "torch":
         from .torch_model import TorchUserModel
 
+        if isinstance(weights, Path):
+            raise InputError(f"{source.label}: --weights {weights}: a torch model's weights are "
+                             "a state_dict as .safetensors or .npz")
         return TorchUserModel(source, dtype, weights, device)
     if dtype is not None:
         raise InputError(f"{source.label}: --dtype applies to torch models only; build the "
@@ -82,10 +87,21 @@ def adapt(source: ModelSource, dtype: str | None = None,
     return KerasUserModel(source, weights, tf_device)
 
 
-def batches(spec: Spec, label: str, seed: int, count: int) -> list[tuple[np.ndarray, Any]]:
-    """``count`` seeded batches of :data:`BATCH` rows fitting ``spec`` (as the parity cases')."""
-    rng = np.random.default_rng([seed, zlib.crc32(label.encode())])
+def batches(spec: Spec, seed: int, count: int) -> list[tuple[np.ndarray, Any]]:
+    """``count`` batches of :data:`BATCH` rows fitting ``spec`` (as the parity cases'), drawn
+    from ``seed`` and the spec's shapes only: never from how the model's path is spelled."""
+    rng = np.random.default_rng(seed)
     return [make_batch(spec, "", BATCH, rng) for _ in range(count)]
+
+
+def setup(model: UserModel) -> str:
+    """One line: the loss and optimiser the check uses and where each came from."""
+    spec, opt, origins = model.spec, model.optimizer, model.source.origins
+    line = f"loss {spec.loss} ({spec.reduction}) from {origins.get('loss', 'the builder')}; "
+    if opt is None:
+        return line + "no optimiser: updates not checked"
+    return (line + f"optimiser {opt.variant} {opt.name} (lr {opt.lr:g}) from "
+            f"{origins.get('optimizer', 'the builder')}")
 
 
 def check(model: UserModel, label: str, *, seed: int = 0, steps: int = STEPS) -> CaseResult:
@@ -94,6 +110,7 @@ def check(model: UserModel, label: str, *, seed: int = 0, steps: int = STEPS) ->
     exception while checking fails the case with it (as a backend's does in the matrix)."""
     spec = model.spec
     result = CaseResult(label, model.backend, spec=spec.to_dict())
+    result.notes.append(setup(model))
     started = time.perf_counter()
     try:
         _compare(model, label, seed, steps, result)
@@ -108,7 +125,7 @@ def check(model: UserModel, label: str, *, seed: int = 0, steps: int = STEPS) ->
 def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseResult) -> None:
     spec = model.spec
     reference = registry.get("numpy")
-    data = batches(spec, label, seed, max(steps, 1))
+    data = batches(spec, seed, max(steps, 1))
     params = model.params()
     x, y = data[0]
     trace, grads, mask = model.run(x, y)
@@ -119,9 +136,7 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
         "forward", "eval.output", model.run(x, y, training=False)[0].output,
         reference.forward(spec, params, x).output, tol)
     expected_updates, actual_updates = [], []
-    if model.optimizer is None:
-        result.notes.append("updates not checked: the file gives no optimiser")
-    else:
+    if model.optimizer is not None:
         trainer = reference.trainer(spec, params, model.optimizer)
         for i, (xb, yb) in enumerate(data[:steps], 1):
             loss, step_mask = model.step(xb, yb)

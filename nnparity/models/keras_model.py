@@ -15,6 +15,7 @@ from its output (``output != 0``) and given to the reference.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -192,7 +193,7 @@ class KerasUserModel:
 
     backend = "keras-model"
 
-    def __init__(self, source: ModelSource, weights: dict[str, np.ndarray] | None = None,
+    def __init__(self, source: ModelSource, weights: dict[str, np.ndarray] | Path | None = None,
                  tf_device: str = "/CPU:0") -> None:
         self.source, model, self.tf_device = source, source.model, tf_device
         self.model = model
@@ -217,7 +218,15 @@ class KerasUserModel:
         self.named = self._named()
         self.keras_optimizer, self.optimizer = _optimizer(source)
 
-    def _load(self, weights: dict[str, np.ndarray]) -> None:
+    def _load(self, weights: dict[str, np.ndarray] | Path) -> None:
+        if isinstance(weights, Path):
+            try:
+                self.model.load_weights(str(weights))
+            except Exception as exc:  # Keras' own message: what does not fit
+                raise InputError(f"{self.source.label}: --weights {weights} does not fit the "
+                                 f"model: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+                                 ) from None
+            return
         variables = {v.path: v for v in self.model.weights}
         missing = sorted(set(variables) - set(weights))
         extra = sorted(set(weights) - set(variables))

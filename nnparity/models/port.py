@@ -1,19 +1,23 @@
-"""The port check: two users' models (e.g. a Keras original and its PyTorch port) against each
-other, with the first model's weights transferred to the second through the canonical layout
-(flatten order, HWIO/OIHW kernels, ``W`` vs ``W.T``: :mod:`nnparity.backends.layout`).
+"""The port check: two users' models (e.g. a PyTorch original and its hand-written Keras port),
+each with the weights its own file gives (built in the builder, or ``--weights``), compared
+layer by layer: forward, loss, deltas and gradients, on a batch drawn from the seed with dropout
+off (each framework draws its own masks; each model's dropout is checked against the reference
+in its own check).
 
-Forward, loss, deltas and gradients of the two are compared on a seeded batch with dropout off
-(each framework draws its own masks; each model's dropout is checked against the reference in
-its own check). Optimiser steps are not compared between the two: where the frameworks'
+Where they differ, the second model is re-run with the first model's weights transferred to it
+through the canonical layout (flatten order, HWIO/OIHW kernels, ``W`` vs ``W.T``:
+:mod:`nnparity.backends.layout`). When that re-run matches, the architectures are equivalent and
+the weights are not: the differing tensors are explained by the conversion mistakes of
+:mod:`.conversion` (flatten order, transposed or flipped kernel, OIHW/HWIO mix-up, dense weight
+not transposed, bias missing or shifted, PReLU slopes shared), each confirmed by that re-run.
+With ``transfer=True`` (``--transfer-weights``) the transferred comparison is the verdict (the
+architecture comparison) and the as-loaded one is stated in a note.
+
+Optimiser steps are not compared between the two directly: each model's updates are judged
+against the reference's with its own optimiser in its own check; where the frameworks'
 optimisers differ by design (torch's Adam vs Keras' epsilon-hat Adam, Keras' float32
-hyperparameters), each model is judged against its own variant in its own check, and the port's
-note states the expected drift between the two formulations after :data:`check.STEPS` steps,
-measured by running the reference with each.
-
-Before the transfer, the second model's own weights are compared with the first's: when they
-are the same but for the rows of the first dense layer after the convolutions, which are the
-first model's rows in the other flatten order (NCHW vs NHWC), the port's weights were converted
-without that permutation, the classic flatten-order bug, and the note says so.
+hyperparameters), the port's note states the expected drift between the two formulations after
+:data:`check.STEPS` steps, measured by running the reference with each.
 """
 
 from __future__ import annotations
@@ -22,14 +26,22 @@ import time
 
 import numpy as np
 
-from nnparity.backends import layout, registry
-from nnparity.backends.compare import collect, compare_all, compare_tensor, tolerance
+from nnparity.backends import registry
+from nnparity.backends.compare import (
+    Comparison,
+    collect,
+    compare_all,
+    compare_tensor,
+    describe_divergence,
+    first_divergence,
+    tolerance,
+)
 from nnparity.errors import InputError
-from nnparity.reference.family import Spec
 from nnparity.reference.params import Params
 from nnparity.report import CaseResult
 
 from .check import STEPS, UserModel, batches
+from .conversion import explain
 
 BACKEND = "port"
 
@@ -52,7 +64,7 @@ def _same_network(a: UserModel, b: UserModel, labels: tuple[str, str]) -> None:
                              f"{getattr(b.spec, what)} vs {getattr(a.spec, what)}")
 
 
-def drift(a: UserModel, b: UserModel, seed: int, label: str) -> str | None:
+def drift(a: UserModel, b: UserModel, seed: int) -> str | None:
     """The expected drift between the two models' optimisers, measured on the reference."""
     if a.optimizer is None or b.optimizer is None:
         return None
@@ -62,7 +74,7 @@ def drift(a: UserModel, b: UserModel, seed: int, label: str) -> str | None:
     runs = []
     for model in (a, b):
         trainer = reference.trainer(a.spec, params, model.optimizer)
-        for x, y in batches(a.spec, label, seed, STEPS):
+        for x, y in batches(a.spec, seed, STEPS):
             trainer.step(x, y)
         runs.append(trainer.params())
     worst = max((compare_tensor("update", k, runs[1][k], runs[0][k], np.inf) for k in params),
@@ -76,53 +88,71 @@ def drift(a: UserModel, b: UserModel, seed: int, label: str) -> str | None:
             f"{worst.name}")
 
 
+EQUIVALENT = "the architectures are equivalent; your weights are not"
+
+
 def _dtype(a: UserModel, b: UserModel) -> str:
     """The looser of the two models' dtypes."""
     return "float32" if "float32" in (a.spec.dtype, b.spec.dtype) else "float64"
 
 
-def flatten_order(spec: Spec, ours: Params, theirs: Params, dtype: str) -> str | None:
-    """The flatten-order bug in the second model's own weights ``theirs`` relative to the
-    first's ``ours`` (canonical layout; module docstring)."""
-    if not spec.flat_params:
-        return None
-    tol = tolerance(dtype, spec.family)
-    same = [compare_tensor("update", k, theirs[k], ours[k], tol).passed
-            for k in ours if k not in spec.flat_params]
-    if not all(same):
-        return None
-    for name in spec.flat_params:
-        for permuted in (layout.dense_rows_nhwc_to_nchw(ours[name], *spec.flat_map),
-                         layout.dense_rows_nchw_to_nhwc(ours[name], *spec.flat_map)):
-            check = compare_tensor("update", name, theirs[name], permuted, tol)
-            if check.passed and not compare_tensor("update", name, theirs[name], ours[name],
-                                                   tol).passed:
-                return (f"flatten order: the second model's own weights are the first's, but "
-                        f"the rows of {name} are in the other flatten order (NCHW vs NHWC; max "
-                        f"rel {check.max_rel:.1e} once permuted): converted without permuting the "
-                        "first dense layer's rows; the port check below transfers them through "
-                        "the canonical layout instead")
-    return None
+def _compare(a: UserModel, b: UserModel, batch: tuple, tol: float) -> list[Comparison]:
+    """Every tensor of ``b`` against ``a``'s on ``batch``, in evaluation mode."""
+    runs = [model.run(*batch, training=False) for model in (a, b)]
+    expected, actual = (collect(trace, grads) for trace, grads, _ in runs)
+    return compare_all(actual, expected, tol)
+
+
+def _weights(a: UserModel, own: tuple[Params, Params], tol: float, rerun: list[Comparison],
+             transfer: bool) -> str:
+    """Why the weights differ: each differing tensor's conversion mistake, confirmed by
+    ``rerun`` (the second model with the first's weights, which matched)."""
+    found = explain(a.spec, *own, tol)
+    named = [f"{k}: {text}" for k, text in found.items() if text]
+    unknown = [k for k, text in found.items() if not text]
+    if len(unknown) == len(own[0]):
+        parts = ["every weight differs from the first model's by no known conversion mistake: "
+                 "the second model has weights of its own (e.g. its own random initialisation)"
+                 + ("" if transfer else "; convert the first's, or compare the architectures "
+                    "with --transfer-weights")]
+    else:
+        parts = named + ([f"{', '.join(unknown)} differ{'s' * (len(unknown) == 1)} from the "
+                          "first model's by no known conversion mistake"] if unknown else [])
+    worst = max((c.max_rel for c in rerun), default=0.0)
+    parts = parts or ["no single weight differs beyond the tolerance"]
+    return (f"{EQUIVALENT}: {'; '.join(parts)} (confirmed: re-run with the first model's "
+            f"weights converted through the canonical layout, every tensor matches, max rel "
+            f"{worst:.1e}; --write-weights FILE writes that conversion)")
 
 
 def port(a: UserModel, b: UserModel, labels: tuple[str, str], *, seed: int = 0,
-         own: tuple[Params, Params] | None = None) -> CaseResult:
-    """``b`` against ``a`` with ``a``'s weights transferred to ``b``; ``own``: the two models'
-    weights as loaded (before their checks trained them), searched for the flatten-order bug
-    (default: their weights now)."""
+         own: tuple[Params, Params] | None = None, transfer: bool = False) -> CaseResult:
+    """``b`` against ``a`` layer by layer, each with its own weights ``own`` (canonical; default:
+    their weights now); ``transfer``: the verdict is the comparison with ``a``'s weights
+    transferred to ``b`` (module docstring). The models are left with ``b`` holding the
+    transferred weights."""
     _same_network(a, b, labels)
-    label = f"{labels[0]} -> {labels[1]}"
-    result = CaseResult(label, BACKEND, spec=a.spec.to_dict())
+    own = own or (a.params(), b.params())
+    result = CaseResult(f"{labels[0]} -> {labels[1]}", BACKEND, spec=a.spec.to_dict())
     started = time.perf_counter()
-    bug = flatten_order(a.spec, *(own or (a.params(), b.params())), _dtype(a, b))
-    if bug:
-        result.notes.append(bug)
-    b.load_params(a.params())
-    x, y = batches(a.spec, label, seed, 1)[0]
-    runs = [model.run(x, y, training=False) for model in (a, b)]
-    expected, actual = (collect(trace, grads) for trace, grads, _ in runs)
-    result.comparisons = compare_all(actual, expected, tolerance(_dtype(a, b), a.spec.family))
-    note = drift(a, b, seed, label)
+    tol = tolerance(_dtype(a, b), a.spec.family)
+    batch = batches(a.spec, seed, 1)[0]
+    a.load_params(own[0])
+    b.load_params(own[1])
+    as_loaded = _compare(a, b, batch, tol)
+    b.load_params(own[0])
+    transferred = as_loaded if all(c.passed for c in as_loaded) else _compare(a, b, batch, tol)
+    result.comparisons = transferred if transfer else as_loaded
+    if first_divergence(as_loaded) is not None:
+        weights = (_weights(a, own, tol, transferred, transfer)
+                   if first_divergence(transferred) is None else None)
+        if transfer:
+            result.notes.append(f"with each model's own weights: "
+                                f"{describe_divergence(as_loaded)}"
+                                + (f"; {weights}" if weights else ""))
+        else:
+            result.diagnosis = weights
+    note = drift(a, b, seed)
     if note:
         result.notes.append(note)
     result.seconds = time.perf_counter() - started

@@ -27,6 +27,6 @@ def example():
 def check_file():
     """``check_file("torch_mlp.py:model", dtype=None) -> CaseResult``."""
     def run(target: str, dtype: str | None = None, **kwargs) -> CaseResult:
-        source = load(_example(target))
+        source = load(_example(target), loss="ce")
         return check.check(check.adapt(source, dtype, kwargs.get("weights")), source.label)
     return run

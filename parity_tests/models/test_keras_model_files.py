@@ -49,7 +49,7 @@ def model():
                 from_logits=True, dtype="float64"),
             "optimizer": lambda: keras.optimizers.AdamW(learning_rate=0.01, weight_decay=0.1)}
 """)
-    model = check.adapt(load(target))
+    model = check.adapt(load(target, loss="ce"))
     assert (model.optimizer.name, model.optimizer.variant) == ("adamw", "keras")
     result = check.check(model, target)
     assert result.passed, result.divergence
@@ -65,7 +65,7 @@ def model():
                 from_logits=True, dtype="float64"),
             "optimizer": lambda: keras.optimizers.SGD(learning_rate=0.1)}
 """)
-    model = check.adapt(load(target))
+    model = check.adapt(load(target, loss="ce"))
     assert model.spec.prelu_slopes == "unit" and model.spec.param_shapes()["a1"] == (1, 4)
     result = check.check(model, target)
     assert result.passed, result.divergence
@@ -86,7 +86,7 @@ def model():
     return {"model": net,
             "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
 """)
-    result = check.check(check.adapt(load(target)), target)
+    result = check.check(check.adapt(load(target, loss="ce")), target)
     assert not result.passed
     assert result.diagnosis.startswith("the loss object computes in float32 while the model "
                                        "is float64")
@@ -102,7 +102,7 @@ def model():
 ])
 def test_what_has_no_exact_counterpart_is_refused(tmp_path, body, message):
     with pytest.raises(InputError, match=message):
-        check.adapt(load(_write(tmp_path, body)))
+        check.adapt(load(_write(tmp_path, body), loss="ce"))
 
 
 def test_a_keras_dropout_layer_without_inverted_scaling_is_diagnosed(tmp_path):
@@ -124,7 +124,7 @@ def model():
                             PlainDropout(0.4, dtype="float64"), L.Dense(3, dtype="float64")])
     return {"model": net, "loss": "ce"}
 """)
-    model = check.adapt(load(target))
+    model = check.adapt(load(target, loss="ce"))
     assert model.spec.dropout_after == (1,) and model.spec.keep_prob == 0.6
     result = check.check(model, target)
     assert result.divergence.startswith("forward of h.dropout1 differs")

@@ -1,5 +1,6 @@
-"""The port check: two model files against each other, weights transferred through the canonical
-layout, the optimisers' designed drift stated instead of failed."""
+"""The port check: two model files against each other, each with its own weights (or, with
+``transfer=True``, the first's transferred through the canonical layout), the optimisers'
+designed drift stated instead of failed."""
 
 from __future__ import annotations
 
@@ -16,19 +17,30 @@ pytestmark = [pytest.mark.torch, pytest.mark.tensorflow]
 
 
 def _models(example, *targets):
-    return [check.adapt(load(example(t))) for t in targets]
+    return [check.adapt(load(example(t), loss="ce")) for t in targets]
 
 
 def test_a_keras_mlp_and_its_torch_port_agree_with_the_weights_transferred(example):
+    """--transfer-weights: the architecture comparison passes; the own weights are reported on."""
     keras_mlp, torch_mlp = _models(example, "keras_mlp.py:model", "torch_mlp.py:model")
     assert keras_mlp.params()["W1"].tolist() != torch_mlp.params()["W1"].tolist()
-    result = port(keras_mlp, torch_mlp, ("keras", "torch"))
+    result = port(keras_mlp, torch_mlp, ("keras", "torch"), transfer=True)
     assert result.passed, result.divergence
     assert torch_mlp.params()["W1"].tolist() == keras_mlp.params()["W1"].tolist()
     assert {c.stage for c in result.comparisons} == {"forward", "loss", "delta", "grad"}
-    [note] = result.notes
-    assert note.startswith("the optimisers differ (keras adam vs torch momentum)")
-    assert "expected drift after 3 steps" in note
+    own, drift = result.notes
+    assert own.startswith("with each model's own weights: forward of z.layer1 differs")
+    assert "the architectures are equivalent; your weights are not: every weight differs" in own
+    assert drift.startswith("the optimisers differ (keras adam vs torch momentum)")
+    assert "expected drift after 3 steps" in drift
+
+
+def test_two_independently_initialised_models_fail_as_a_port_on_their_own_weights(example):
+    keras_mlp, torch_mlp = _models(example, "keras_mlp.py:model", "torch_mlp.py:model")
+    result = port(keras_mlp, torch_mlp, ("keras", "torch"))
+    assert not result.passed
+    assert result.diagnosis.startswith("the architectures are equivalent; your weights are not: "
+                                       "every weight differs from the first model's")
 
 
 def test_a_port_with_other_shapes_is_refused(example):
@@ -44,7 +56,7 @@ def test_prelu_slope_sharing_between_frameworks_is_named(tmp_path):
     keras_file.write_text("import keras\ndef model():\n    return keras.Sequential(["
                           "keras.Input((3,)), keras.layers.Dense(4), keras.layers.PReLU(), "
                           "keras.layers.Dense(2)])\n")
-    a, b = (check.adapt(load(f"{f}:model")) for f in (keras_file, torch_file))
+    a, b = (check.adapt(load(f"{f}:model", loss="ce")) for f in (keras_file, torch_file))
     with pytest.raises(InputError, match="PReLU slope sharing: Keras' PReLU"):
         port(a, b, ("keras", "torch"))
 
@@ -52,7 +64,7 @@ def test_prelu_slope_sharing_between_frameworks_is_named(tmp_path):
 @pytest.mark.slow
 def test_the_seed002_cnn_in_keras_and_its_torch_port(example, capsys):
     targets = [example("seed002_keras.py:model"), example("seed002_torch.py:model")]
-    assert main(["check", "--model-file", targets[0], "--model-file", targets[1]]) == 0
+    assert main(["check", "--port", targets[0], targets[1], "--transfer-weights"]) == 0
     out = capsys.readouterr().out
     assert "3 passed, 0 failed" in out
     assert "adam differs by design (keras's vs torch's formulation)" in out
@@ -89,16 +101,17 @@ def test_weights_converted_without_the_flatten_permutation_are_named(tmp_path, p
     """A torch port whose weights were converted from the Keras model's by hand: kernels
     transposed, the first dense layer's rows left in NHWC order (the classic bug) or permuted."""
     (tmp_path / "k.py").write_text(KERAS_CNN)
-    keras_model = check.adapt(load(f"{tmp_path / 'k.py'}:model"))
+    keras_model = check.adapt(load(f"{tmp_path / 'k.py'}:model", loss="ce"))
     conv, conv_b, fc, fc_b = (v.numpy() for v in keras_model.model.weights)
     np.savez(tmp_path / "w.npz", conv=conv, conv_b=conv_b, fc=fc, fc_b=fc_b)
     rows = "[:, np.arange(27).reshape(3, 3, 3).transpose(2, 0, 1).reshape(-1)]" if permute else ""
     (tmp_path / "t.py").write_text(TORCH_PORT.format(weights=str(tmp_path / "w.npz"),
                                                      permute=rows))
-    torch_model = check.adapt(load(f"{tmp_path / 't.py'}:model"))
+    torch_model = check.adapt(load(f"{tmp_path / 't.py'}:model", loss="ce"))
     result = port(keras_model, torch_model, ("keras", "torch"))
-    assert result.passed, result.divergence  # the transfer itself goes through the canonical layout
-    flagged = [n for n in result.notes if n.startswith("flatten order")]
-    assert bool(flagged) != permute
-    if flagged:
-        assert "the rows of fc1.W are in the other flatten order" in flagged[0]
+    assert result.passed == permute, result.divergence
+    if not permute:
+        assert result.divergence.startswith("forward of z.fc1 differs")
+        assert "fc1.W: flatten order: the rows of fc1.W are in the other flatten order" \
+            in result.diagnosis
+        assert "(confirmed: re-run with the first model's weights converted" in result.diagnosis

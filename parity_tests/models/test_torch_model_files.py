@@ -31,8 +31,8 @@ def test_mlp_dropout_module_and_function_masks_are_read_and_every_tensor_matches
     assert result.passed, result.divergence
     assert {"forward h.dropout1", "forward h.dropout2", "update step3.W2"} <= {
         c.label for c in result.comparisons}
-    model = check.adapt(load(example("torch_mlp.py:dropout")))
-    x, y = check.batches(model.spec, "drop", 0, 1)[0]
+    model = check.adapt(load(example("torch_mlp.py:dropout"), loss="ce"))
+    x, y = check.batches(model.spec, 0, 1)[0]
     _, _, mask = model.run(x, y)
     assert mask.shape == (4, 24) and 0 < mask.mean() < 1  # a real mask, both layers' columns
 
@@ -59,7 +59,7 @@ def test_dropout_scaled_again_at_evaluation_fails_at_the_evaluation_output(check
 
 
 def test_the_traced_structure_includes_functions_called_in_forward(example):
-    model = check.adapt(load(example("torch_mlp.py:model")))
+    model = check.adapt(load(example("torch_mlp.py:model"), loss="ce"))
     assert model.spec.activations == ("relu", "tanh", "identity")
     assert model.structure.activations["layer2"] == "tanh() in forward"
 
@@ -93,7 +93,8 @@ def test_double_softmax_is_diagnosed_by_rerunning_the_reference_with_the_extra_s
     assert not result.passed
     assert result.divergence.startswith("forward of h.layer2 differs")
     assert result.diagnosis.startswith("softmax applied before a cross-entropy")
-    assert result.notes == ["updates not checked: the file gives no optimiser"]
+    assert result.notes == ["loss ce (mean) from the builder (--loss ce applies to models "
+                            "without one); no optimiser: updates not checked"]
 
 
 def test_a_hand_written_adam_subclass_runs_and_passes(check_file):
@@ -118,7 +119,7 @@ def _write(tmp_path, body: str) -> str:
 def test_unsupported_layer_exits_2_naming_it_and_listing_what_is_supported(tmp_path, capsys):
     target = _write(tmp_path, "def model():\n    return nn.Sequential(nn.Linear(3, 4), "
                     "nn.BatchNorm1d(4), nn.Linear(4, 2))\n") + ":model"
-    assert main(["check", "--model-file", target]) == 2
+    assert main(["check", "--loss", "ce", "--model-file", target]) == 2
     err = capsys.readouterr().err
     assert "unsupported layer module 1 (BatchNorm1d)" in err and "supported: Linear" in err
     assert len(err.strip().splitlines()) == 1
@@ -127,7 +128,7 @@ def test_unsupported_layer_exits_2_naming_it_and_listing_what_is_supported(tmp_p
 def test_a_model_that_raises_on_the_input_shape_exits_2(tmp_path):
     target = _write(tmp_path, "def model():\n    return nn.Linear(3, 2)\n") + ":model"
     with pytest.raises(InputError, match=r"raised RuntimeError on an input of shape \(2, 1, 8"):
-        check.adapt(load(target, (8, 8, 1)))
+        check.adapt(load(target, (8, 8, 1), loss="ce"))
 
 
 def test_unsupported_function_in_forward_is_named(tmp_path):
@@ -142,7 +143,7 @@ def model():
     return Net()
 """) + ":model"
     with pytest.raises(InputError, match=r"unsupported layer gelu\(\) in forward"):
-        check.adapt(load(target))
+        check.adapt(load(target, loss="ce"))
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -154,7 +155,8 @@ def model():
      "nn.Flatten(), nn.Linear(2 * 5 * 5, 3))\n", "neither VALID nor TensorFlow's SAME"),
 ])
 def test_what_has_no_exact_counterpart_is_refused(tmp_path, body, message):
-    source = load(_write(tmp_path, body) + ":model", (8, 8, 1) if "Conv2d" in body else ())
+    source = load(_write(tmp_path, body) + ":model", (8, 8, 1) if "Conv2d" in body else (),
+                  loss="ce")
     with pytest.raises(InputError, match=message):
         check.adapt(source)
 
@@ -164,7 +166,7 @@ def test_prelu_shared_or_per_unit_passes(tmp_path, slopes):
     target = _write(tmp_path, "def model():\n    torch.manual_seed(0)\n    return {'model': "
                     f"nn.Sequential(nn.Linear(3, 4), nn.PReLU({slopes}), nn.Linear(4, 2))"
                     ".double(), 'optimizer': lambda p: torch.optim.SGD(p, lr=0.1)}\n")
-    model = check.adapt(load(target + ":model"))
+    model = check.adapt(load(target + ":model", loss="ce"))
     assert model.spec.prelu_slopes == ("shared" if slopes == 1 else "unit")
     result = check.check(model, target)
     assert result.passed, result.divergence
@@ -186,7 +188,7 @@ def model():
     net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
     return {"model": net, "optimizer": lambda p: Damped(p, lr=0.1, momentum=0.9)}
 """) + ":model"
-    result = check.check(check.adapt(load(target)), target)
+    result = check.check(check.adapt(load(target, loss="ce")), target)
     assert result.diagnosis.startswith("momentum with dampening: v = mu v + (1 - mu) g")
 
 
@@ -196,7 +198,7 @@ def test_weight_decay_of_sgd_and_adam_maps_to_l2_on_every_parameter(tmp_path, op
     target = _write(tmp_path, "def model():\n    torch.manual_seed(0)\n    return {'model': "
                     "nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double(), "
                     f"'optimizer': lambda p: torch.optim.{optimizer}}}\n")
-    model = check.adapt(load(target + ":model"))
+    model = check.adapt(load(target + ":model", loss="ce"))
     assert model.optimizer.l2 == 0.05 and model.spec.weight_decay == 0
     result = check.check(model, target)
     assert result.passed, result.divergence
@@ -206,7 +208,7 @@ def test_adamw_maps_to_the_references_decoupled_decay(tmp_path):
     target = _write(tmp_path, "def model():\n    torch.manual_seed(0)\n    return {'model': "
                     "nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double(), "
                     "'optimizer': lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1)}\n")
-    model = check.adapt(load(target + ":model"))
+    model = check.adapt(load(target + ":model", loss="ce"))
     assert (model.optimizer.name, model.optimizer.decay) == ("adamw", 0.1)
     result = check.check(model, target)
     assert result.passed, result.divergence
@@ -215,7 +217,7 @@ def test_adamw_maps_to_the_references_decoupled_decay(tmp_path):
 def test_weights_file_is_loaded_into_the_model_first(tmp_path, check_file, example):
     from safetensors.numpy import save_file
 
-    source = load(example("torch_mlp.py:model"))
+    source = load(example("torch_mlp.py:model"), loss="ce")
     state = {k: np.full(v.shape, 0.01) * (i + 1) for i, (k, v) in
              enumerate(source.model.state_dict().items())}
     for name, save in (("w.npz", lambda p: np.savez(p, **state)),
@@ -223,12 +225,12 @@ def test_weights_file_is_loaded_into_the_model_first(tmp_path, check_file, examp
         save(tmp_path / name)
         from nnparity.weights import read_arrays
 
-        model = check.adapt(load(example("torch_mlp.py:model")), None,
+        model = check.adapt(load(example("torch_mlp.py:model"), loss="ce"), None,
                             read_arrays(tmp_path / name))
         assert np.array_equal(model.params()["W1"], np.full((4, 16), 0.01))
     bad = {**state, "extra": np.zeros(2)}
     np.savez(tmp_path / "bad.npz", **bad)
-    assert main(["check", "--model-file", example("torch_mlp.py:model"),
+    assert main(["check", "--loss", "ce", "--model-file", example("torch_mlp.py:model"),
                  "--weights", str(tmp_path / "bad.npz")]) == 2
 
 
@@ -237,7 +239,7 @@ def test_cli_junit_names_the_model_file_case_and_its_divergence(tmp_path, exampl
 
     out = tmp_path / "r.xml"
     target = example("torch_double_softmax.py:model")
-    assert main(["check", "--model-file", target, "--junit", str(out)]) == 1
+    assert main(["check", "--loss", "ce", "--model-file", target, "--junit", str(out)]) == 1
     case = ET.parse(out).getroot().find(".//testcase")
     assert target in case.get("name") + case.get("classname", "")
     assert "softmax applied before a cross-entropy" in case.find("failure").get("message")
@@ -245,7 +247,7 @@ def test_cli_junit_names_the_model_file_case_and_its_divergence(tmp_path, exampl
 
 def test_cli_reports_json_with_the_diagnosis(tmp_path, capsys, example):
     out = tmp_path / "r.json"
-    code = main(["check", "--model-file", example("torch_custom_sigmoid.py:faulty"),
+    code = main(["check", "--loss", "ce", "--model-file", example("torch_custom_sigmoid.py:faulty"),
                  "--json", str(out)])
     assert code == 1
     import json
@@ -278,4 +280,4 @@ def test_f_pad_by_other_amounts_is_refused_naming_it(tmp_path):
                     "        return self.fc(torch.flatten(h, 1))\n"
                     "def model():\n    return Net()\n")
     with pytest.raises(InputError, match=r"unsupported layer pad\(\) in forward"):
-        check.adapt(load(target + ":model", (8, 8, 1)))
+        check.adapt(load(target + ":model", (8, 8, 1), loss="ce"))

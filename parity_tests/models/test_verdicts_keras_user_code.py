@@ -38,7 +38,8 @@ def test_an_exit_in_a_keras_layer_is_an_error_naming_the_file(tmp_path, capsys, 
     path = tmp_path / "keras_model.py"
     path.write_text(MODEL.replace("LIMIT", str(limit)))
     report = tmp_path / "r.json"
-    assert main(["check", "--model-file", f"{path}:build", "--json", str(report)]) == 2
+    assert main(["check", "--loss", "ce", "--model-file", f"{path}:build",
+                 "--json", str(report)]) == 2
     err = capsys.readouterr().err
     assert f"{path}:{phrase}" in err
     assert err.count("\n") == 1 and not report.exists()

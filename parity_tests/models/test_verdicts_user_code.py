@@ -44,7 +44,8 @@ def nan():
     return made
 """)
     report = tmp_path / "r.json"
-    assert main(["check", "--model-file", f"{path}:nan", "--json", str(report)]) == 1
+    assert main(["check", "--loss", "ce", "--model-file", f"{path}:nan",
+                 "--json", str(report)]) == 1
     out = capsys.readouterr().out
     assert "forward of z.layer1 differs (non-finite: NaN in z.layer1 on both sides)" in out
     assert "0 passed, 1 failed" in out
@@ -59,7 +60,7 @@ def test_nan_weights_file_fails(tmp_path, capsys):
     weights = {"0.weight": np.full((3, 4), np.nan, np.float32), "0.bias": np.zeros(3, np.float32),
                "2.weight": np.ones((2, 3), np.float32), "2.bias": np.zeros(2, np.float32)}
     np.savez(tmp_path / "w.npz", **weights)
-    assert main(["check", "--model-file", f"{path}:build", "--weights",
+    assert main(["check", "--loss", "ce", "--model-file", f"{path}:build", "--weights",
                  str(tmp_path / "w.npz")]) == 1
     out = capsys.readouterr().out
     assert "non-finite: NaN in z.layer1 on both sides" in out and " PASS" not in out
@@ -122,7 +123,8 @@ def test_an_exit_or_exception_in_user_code_is_an_error_naming_the_file(tmp_path,
                                                                          source, phrase):
     path = _file(tmp_path, source)
     report = tmp_path / "r.json"
-    assert main(["check", "--model-file", f"{path}:build", "--json", str(report)]) == 2
+    assert main(["check", "--loss", "ce", "--model-file", f"{path}:build",
+                 "--json", str(report)]) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and phrase in lines[0] and path in lines[0], captured.err
@@ -146,8 +148,8 @@ def _cli(tmp_path: Path, *argv: str) -> tuple[subprocess.CompletedProcess, float
 ], ids=["python-loop", "signal-blocked"])
 def test_an_endless_loop_at_import_ends_at_the_timeout(tmp_path, source):
     path = _file(tmp_path, source)
-    done, seconds = _cli(tmp_path, "check", "--model-file", f"{path}:build", "--timeout", "2",
-                         "--json", str(tmp_path / "r.json"))
+    done, seconds = _cli(tmp_path, "check", "--loss", "ce", "--model-file", f"{path}:build",
+                         "--timeout", "2", "--json", str(tmp_path / "r.json"))
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and path in lines[0], done.stderr
@@ -159,7 +161,7 @@ def test_an_endless_loop_at_import_ends_at_the_timeout(tmp_path, source):
 def test_an_endless_loop_in_forward_ends_at_the_timeout(tmp_path, capsys):
     path = _file(tmp_path, FORWARD_EXIT.replace("RAISE", "while True:\n                pass"))
     started = time.monotonic()
-    assert main(["check", "--model-file", f"{path}:build", "--timeout", "2"]) == 2
+    assert main(["check", "--loss", "ce", "--model-file", f"{path}:build", "--timeout", "2"]) == 2
     assert time.monotonic() - started < 15
     err = capsys.readouterr().err
     assert f"{path}:build: still running after 2 s (--timeout 2)" in err
@@ -171,7 +173,7 @@ def test_timeout_is_documented_and_validated(capsys):
     assert exit_.value.code == 0
     assert "--timeout SECONDS" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_:
-        main(["check", "--model-file", "x.py:m", "--timeout", "0"])
+        main(["check", "--loss", "ce", "--model-file", "x.py:m", "--timeout", "0"])
     assert exit_.value.code == 2
     assert "expected a positive number of seconds or inf, got '0'" in capsys.readouterr().err
 
@@ -181,7 +183,7 @@ def test_an_endless_loop_in_a_port_ends_at_the_timeout(tmp_path, capsys):
     # the port's own check runs in training mode; the port comparison in evaluation mode
     port = _file(tmp_path, FORWARD_EXIT.replace("if Net.calls > 1:", "if not self.training:")
                  .replace("RAISE", "while True:\n                pass"), "port.py")
-    assert main(["check", "--model-file", f"{original}:build", "--model-file", f"{port}:build",
+    assert main(["check", "--loss", "ce", "--port", f"{original}:build", f"{port}:build",
                  "--timeout", "3"]) == 2
     err = capsys.readouterr().err
     assert f"{port}:build: still running after 3 s (--timeout 3)" in err
