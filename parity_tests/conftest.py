@@ -14,7 +14,7 @@ runner (:mod:`nnparity.parity`): the tests and ``nnparity check`` share one case
   or by ``--hypothesis-profile ci``).
 - The worst relative error seen per backend and dtype is printed at the end of the run.
 - Memory maps (:mod:`memory_maps`): after a test, JAX's caches are cleared once the process
-  holds 20,000 maps, and the run stops past 50,000, under Linux's default ``vm.max_map_count``;
+  holds 10,000 maps, and the run stops past 50,000, under Linux's default ``vm.max_map_count``;
   the most counted is printed at the end of the run.
 """
 

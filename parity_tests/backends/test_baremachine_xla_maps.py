@@ -44,7 +44,8 @@ def test_a_process_over_the_budget_stops_the_run_naming_the_count() -> None:
 
 def test_maps_are_counted_at_most_every_interval_and_cleared_only_past_the_threshold() -> None:
     counts, cleared = iter([15_000, 25_000, 9_000, 12_000]), []  # 9,000 after clearing
-    guard = MapGuard(count=lambda: next(counts), clear=lambda: cleared.append(1), every=0)
+    guard = MapGuard(count=lambda: next(counts), clear=lambda: cleared.append(1), clear_at=20_000,
+                     every=0)
     guard.after_test("a")
     assert cleared == [] and guard.peak == 15_000
     guard.after_test("b")
