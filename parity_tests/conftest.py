@@ -13,6 +13,9 @@ runner (:mod:`nnparity.parity`): the tests and ``nnparity check`` share one case
 - Hypothesis: profile ``default`` (quick) and ``ci`` (more examples; loaded when ``CI`` is set,
   or by ``--hypothesis-profile ci``).
 - The worst relative error seen per backend and dtype is printed at the end of the run.
+- Memory maps (:mod:`memory_maps`): after a test, JAX's caches are cleared once the process
+  holds 10,000 maps, and the run stops past 50,000, under Linux's default ``vm.max_map_count``;
+  the most counted is printed at the end of the run.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from memory_maps import MapGuard  # parity_tests/, beside this file
 
 from nnparity.backends import registry
 from nnparity.backends.compare import tolerance
@@ -129,9 +133,23 @@ def assert_parity() -> Callable[[CaseResult], CaseResult]:
     return record_and_assert
 
 
+# --- memory maps ---------------------------------------------------------------------------------
+
+_map_guard = MapGuard()
+
+
+def pytest_runtest_logfinish(nodeid: str) -> None:
+    """After each test (its fixtures torn down): keep the process's memory maps in bounds."""
+    _map_guard.after_test(nodeid)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the worst max relative error per family, backend and dtype seen by the parity
-    checks."""
+    """Print the most memory maps counted, and the worst max relative error per family,
+    backend and dtype seen by the parity checks."""
+    maps = _map_guard.summary()
+    if maps:
+        terminalreporter.section("memory maps")
+        terminalreporter.write_line(maps)
     if not _worst:
         return
     terminalreporter.section("parity: worst max relative error")
