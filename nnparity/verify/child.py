@@ -250,8 +250,8 @@ def encode(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
     return MAGIC + struct.pack(">QQ", len(head), len(body)) + head + body
 
 
-def decode(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The metadata and arrays of exactly one frame; ``ValueError`` for anything else."""
+def split_frame(data: bytes) -> tuple[bytes, bytes]:
+    """The JSON metadata and the ``.npz`` body of exactly one frame; ``ValueError`` otherwise."""
     fixed = len(MAGIC) + 16
     if len(data) < fixed or not data.startswith(MAGIC):
         raise ValueError("no results frame")
@@ -259,8 +259,15 @@ def decode(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if len(data) != fixed + head_len + body_len:
         raise ValueError(f"{len(data)} bytes where one frame of "
                          f"{fixed + head_len + body_len} was expected")
-    meta = json.loads(data[fixed:fixed + head_len])
-    with np.load(io.BytesIO(data[fixed + head_len:]), allow_pickle=False) as archive:
+    return data[fixed:fixed + head_len], data[fixed + head_len:]
+
+
+def decode(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metadata and arrays of the job frame verify sends (trusted: verify wrote it; the
+    learner's results are read by the runner, through nnparity's checked readers)."""
+    head, body = split_frame(data)
+    meta = json.loads(head)
+    with np.load(io.BytesIO(body), allow_pickle=False) as archive:
         arrays = {k: archive[k] for k in archive.files}
     if not isinstance(meta, dict):
         raise ValueError("metadata is not an object")

@@ -11,17 +11,20 @@ crash, a timeout, a tampered results channel: ``RunOutcome.error``, a failed che
 
 from __future__ import annotations
 
-import json
+import io
 import signal
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from nnparity.errors import InputError
+from nnparity.json_input import parse_json
+from nnparity.npz import Archive
 
 from .adapters import Adapter
-from .child import decode, encode
+from .child import encode, split_frame
 from .sandbox import Finished, Sandbox, run_confined
 
 STDERR_LINES = 5
@@ -58,6 +61,19 @@ def run_user_file(path: Path, adapter: Adapter, inputs: dict[str, np.ndarray], n
     return outcome
 
 
+def read_results(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    """The metadata and arrays of the learner's results frame, read as untrusted input: the JSON
+    through the one JSON reader, each array's header checked before its data
+    (:mod:`nnparity.npz`); ``ValueError`` (or ``zipfile.BadZipFile``) for anything else."""
+    head, body = split_frame(data)
+    meta = parse_json(head, "the results frame's metadata")
+    if not isinstance(meta, dict):
+        raise ValueError("metadata is not an object")
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        arrays = Archive(Path("the results frame"), archive)
+        return meta, {name: arrays.read(name) for name in arrays.members}
+
+
 def _outcome(path: Path, done: Finished, timeout: float) -> RunOutcome:
     name = path.name
     left = ("; it left process(es) running, killed by verify: " + ", ".join(done.left_behind)
@@ -77,8 +93,8 @@ def _outcome(path: Path, done: Finished, timeout: float) -> RunOutcome:
                           f"{_status(done.returncode)} before returning results"
                           + _tail(done.stderr) + left)
     try:
-        meta, raw = decode(done.channel)
-    except (ValueError, KeyError, json.JSONDecodeError, OSError) as exc:
+        meta, raw = read_results(done.channel)
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
         return RunOutcome(error=f"{name}: the results channel does not hold verify's one "
                           f"results frame ({exc}): was it written to by your code?" + left)
     warnings = [str(w) for w in meta.get("warnings", [])]
