@@ -227,7 +227,8 @@ def _kill(pids: list[int]) -> None:
 
 ENDINGS = {"finished": None, "SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT,
            "SIGKILL": signal.SIGKILL}
-EXPECTED = {"finished": 0, "SIGTERM": 130, "SIGINT": 130, "SIGKILL": -signal.SIGKILL}
+EXPECTED = {"finished": 0, "SIGTERM": 128 + signal.SIGTERM, "SIGINT": 128 + signal.SIGINT,
+            "SIGKILL": -signal.SIGKILL}
 
 
 SPAWNER = """
