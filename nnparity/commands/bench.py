@@ -13,6 +13,7 @@ from nnparity.backends.determinism import THREADS_MAX, apply_determinism
 from nnparity.bench import (
     CLOCKS,
     FLOOR,
+    MLP_BENCHMARKS,
     MNIST_ROWS,
     Timing,
     cnn_markdown,
@@ -94,6 +95,10 @@ def sweep_table(args: argparse.Namespace) -> str:
 
 def mlp_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing], None]) -> str:
     """One MNIST-sized epoch per backend, ratios to numpy, and the reference's peak RSS."""
+    largest = max(bench.batch for bench in MLP_BENCHMARKS)
+    if args.rows < largest:
+        raise InputError(f"--rows {args.rows}: the MLP benchmarks need at least one batch of "
+                         f"{largest} rows")
     check_memory(mlp_bench_bytes(args.rows), f"bench --rows {args.rows}", "lower --rows",
                  args.force)
     timings = run_mlp_benchmarks(names, rows=args.rows, repeats=args.repeats, report=show,

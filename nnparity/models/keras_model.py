@@ -246,7 +246,9 @@ class KerasUserModel:
         ours = self._run(x, training=False)[1]
         with user_code(self.source.label, "the model", f" on an input of shape {x.shape}"):
             theirs = self.model(x, training=False)
-        if not np.array_equal(np.asarray(ours), np.asarray(theirs)):
+        # equal_nan: a model with NaN weights is a chain all the same (its NaN output is then
+        # judged, and fails, as non-finite)
+        if not np.array_equal(np.asarray(ours), np.asarray(theirs), equal_nan=True):
             raise InputError(f"{self.source.label}: calling the layers one after another does "
                              "not give model(x): only chains of layers are supported")
 

@@ -124,10 +124,14 @@ def read_declaration(path: Path) -> dict[str, Any]:
         target = _assigned_name(node)
         if target == NAME:
             try:
-                return _literal(node.value)  # type: ignore[union-attr]
+                declaration = _literal(node.value)  # type: ignore[union-attr]
             except ValueError as exc:
                 raise InputError(f"{path}:{node.lineno}: {NAME} must be a literal dict of "
                                  f"strings, numbers, lists and dicts ({exc})") from None
+            if not isinstance(declaration, dict):
+                raise InputError(f"{path}:{node.lineno}: {NAME} must be a literal dict, not "
+                                 f"{type(declaration).__name__}")
+            return declaration
     return {}
 
 
