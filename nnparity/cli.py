@@ -14,6 +14,7 @@ import importlib
 import pkgutil
 import signal
 import sys
+import traceback
 import zipfile
 from types import ModuleType
 
@@ -82,21 +83,21 @@ def _run(args: argparse.Namespace) -> int:
         print(f"nnparity {args.command}: stopped by {stopped}{kept}", file=sys.stderr)
         return stopped.exit_code
     except (zipfile.BadZipFile, EOFError) as exc:
-        if args.debug:
-            raise
+        if args.debug:  # the traceback, then the same line and exit code
+            traceback.print_exc()
         print(f"nnparity {args.command}: error: a file is damaged or truncated "
               f"({type(exc).__name__}: {exc})", file=sys.stderr)
         return 2
     except MemoryError as exc:
-        if args.debug:
-            raise
+        if args.debug:  # the traceback, then the same line and exit code
+            traceback.print_exc()
         detail = f" ({exc})" if str(exc) else ""
         print(f"nnparity {args.command}: error: out of memory{detail}: lower the sizes "
               "(--batch, --layers, --rows, ...)", file=sys.stderr)
         return 2
     except (NnparityError, BackendUnavailable, ValueError, OSError, FloatingPointError) as exc:
-        if args.debug:
-            raise
+        if args.debug:  # the traceback, then the same line and exit code
+            traceback.print_exc()
         code = exc.exit_code if isinstance(exc, NnparityError) else 2
         if isinstance(exc, FloatingPointError):
             code = 1

@@ -51,3 +51,10 @@ def test_a_keras_model_with_nan_weights_fails_as_non_finite(tmp_path, capsys):
     assert main(["check", "--model-file", f"{model}:build"]) == 1
     out = capsys.readouterr().out
     assert "non-finite: NaN in z.layer1 on both sides" in out
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path, capsys):
+    assert main(["--debug", "export", "--framework", "numpy", str(tmp_path / "nope.json")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.strip().splitlines()[-1].startswith("nnparity export: error: ")
