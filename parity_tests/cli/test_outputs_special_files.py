@@ -31,7 +31,7 @@ COMMANDS = {
                      "{out}"],
     "verify --junit": ["verify", str(EXAMPLE), "--backends", "none", "--sandbox", "off",
                        "--junit", "{out}"],
-    "bench --markdown": ["bench", "--backends", "numpy", "--rows", "8", "--markdown", "{out}"],
+    "bench --markdown": ["bench", "--backends", "numpy", "--rows", "256", "--markdown", "{out}"],
 }
 
 
