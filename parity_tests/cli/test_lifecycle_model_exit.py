@@ -101,3 +101,12 @@ def test_sigterm_to_the_parent_ends_the_child(tmp_path):
     assert err == "nnparity check: stopped by SIGTERM\n"
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)
+
+
+def test_a_model_file_killed_by_a_signal_is_an_error(tmp_path):
+    done, report = _check(tmp_path, "import os, signal\ndef build():\n"
+                          "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    assert done.returncode == 2, done.stderr
+    assert "exits.py:build: the process was ended by SIGKILL before the check finished" \
+        in done.stderr
+    assert not report.exists()
