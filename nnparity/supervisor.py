@@ -33,10 +33,13 @@ def in_child() -> bool:
     """True in a supervised child; the pipe is taken out of the environment (and made
     non-inheritable) so that the child's own subprocesses cannot report for it."""
     global _report_fd
-    value = os.environ.pop(CHILD, None)
-    if value is not None:
-        _report_fd = int(value)
-        os.set_inheritable(_report_fd, False)
+    value = os.environ.pop(CHILD, "")
+    if value.isdigit():
+        try:
+            os.set_inheritable(int(value), False)
+            _report_fd = int(value)
+        except OSError:  # no such descriptor: not our child, run as the parent
+            pass
     return _report_fd is not None
 
 

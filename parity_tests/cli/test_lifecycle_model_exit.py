@@ -77,7 +77,8 @@ def test_a_normal_model_passes_with_the_same_output_as_in_process(tmp_path, caps
     assert timeless(done.stdout) == timeless(capsys.readouterr().out)
 
 
-def test_sigterm_to_the_parent_ends_the_child(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_to_the_parent_ends_the_child(tmp_path, signum):
     marker = tmp_path / "child.pid"
     path = tmp_path / "waits.py"
     path.write_text(f"import os, time\ndef build():\n    open({str(marker)!r}, 'w').write("
@@ -91,14 +92,14 @@ def test_sigterm_to_the_parent_ends_the_child(tmp_path):
         while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
             time.sleep(0.05)
         child = int(marker.read_text())
-        parent.send_signal(signal.SIGTERM)
+        os.killpg(parent.pid, signum)  # as a terminal's Ctrl-C: the parent's process group
         _, err = parent.communicate(timeout=20)
     finally:
         if parent.poll() is None:
             os.killpg(parent.pid, signal.SIGKILL)
             parent.wait()
-    assert parent.returncode == 143, err
-    assert err == "nnparity check: stopped by SIGTERM\n"
+    assert parent.returncode == 128 + signum, err
+    assert err == f"nnparity check: stopped by {signal.Signals(signum).name}\n"
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)
 
@@ -110,3 +111,8 @@ def test_a_model_file_killed_by_a_signal_is_an_error(tmp_path):
     assert "exits.py:build: the process was ended by SIGKILL before the check finished" \
         in done.stderr
     assert not report.exists()
+
+
+def test_a_stray_child_variable_is_not_trusted(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNPARITY_CHECK_CHILD", "not-a-descriptor")
+    _assert_error_naming_the_file(*_check(tmp_path, "import os\nos._exit(0)\n"))
