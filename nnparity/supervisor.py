@@ -9,7 +9,8 @@ variable :data:`CHILD` naming the write end of a pipe. The child writes its exit
 pipe at the very end of :func:`nnparity.cli.main` (:func:`finished`); a child that ends without
 writing it is an error naming the model files, exit 2. The parent imports no framework, forwards
 SIGINT and SIGTERM to the child (its own process group, so a terminal's Ctrl-C reaches it once)
-and exits ``128 + signal`` as :mod:`nnparity.stopping` does. Reports (``--json``) are written
+and exits ``128 + signal`` as :mod:`nnparity.stopping` does; on Linux the child is stopped
+when the parent dies (``kill -9``). Reports (``--json``) are written
 only by a child that finished the check.
 """
 
@@ -26,6 +27,7 @@ from nnparity.stopping import SIGNALS
 CHILD = "NNPARITY_CHECK_CHILD"
 """Set in the child: the file descriptor of the pipe to report its exit code on."""
 
+PR_SET_PDEATHSIG = 1  # Linux's prctl option: the signal a process gets when its parent dies
 _report_fd: int | None = None
 
 
@@ -40,7 +42,18 @@ def in_child() -> bool:
             _report_fd = int(value)
         except OSError:  # no such descriptor: not our child, run as the parent
             pass
+        else:
+            _end_with_parent()
     return _report_fd is not None
+
+
+def _end_with_parent() -> None:
+    """On Linux, SIGTERM (a stop: no report) reaches this child when its parent dies, even by
+    ``kill -9``; elsewhere the child finishes on its own."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def finished(code: int) -> None:

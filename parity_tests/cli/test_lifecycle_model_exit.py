@@ -77,8 +77,8 @@ def test_a_normal_model_passes_with_the_same_output_as_in_process(tmp_path, caps
     assert timeless(done.stdout) == timeless(capsys.readouterr().out)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_stop_signal_to_the_parent_ends_the_child(tmp_path, signum):
+def _started_waiting(tmp_path: Path) -> tuple[Path, subprocess.Popen]:
+    """A supervised check whose builder writes its process id to the marker, then sleeps."""
     marker = tmp_path / "child.pid"
     path = tmp_path / "waits.py"
     path.write_text(f"import os, time\ndef build():\n    open({str(marker)!r}, 'w').write("
@@ -87,11 +87,29 @@ def test_a_stop_signal_to_the_parent_ends_the_child(tmp_path, signum):
                                "--timeout", "inf", "--model-file", f"{path}:build"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               start_new_session=True)
+    return marker, parent
+
+
+def _child_pid(marker: Path) -> int:
+    deadline = time.monotonic() + 60
+    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return int(marker.read_text())
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie nobody reaped yet has ended)."""
     try:
-        deadline = time.monotonic() + 60
-        while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        child = int(marker.read_text())
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_to_the_parent_ends_the_child(tmp_path, signum):
+    marker, parent = _started_waiting(tmp_path)
+    try:
+        child = _child_pid(marker)
         os.killpg(parent.pid, signum)  # as a terminal's Ctrl-C: the parent's process group
         _, err = parent.communicate(timeout=20)
     finally:
@@ -116,3 +134,22 @@ def test_a_model_file_killed_by_a_signal_is_an_error(tmp_path):
 def test_a_stray_child_variable_is_not_trusted(tmp_path, monkeypatch):
     monkeypatch.setenv("NNPARITY_CHECK_CHILD", "not-a-descriptor")
     _assert_error_naming_the_file(*_check(tmp_path, "import os\nos._exit(0)\n"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_parent_killed_outright_takes_the_child_along(tmp_path):
+    marker, parent = _started_waiting(tmp_path)
+    try:
+        child = _child_pid(marker)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)
