@@ -7,11 +7,12 @@ process's own argv, not ``main(argv)`` called from Python) runs such a check as 
 itself: the same argv, stdout and stderr inherited (the output is unchanged), the environment
 variable :data:`CHILD` naming the write end of a pipe. The child writes its exit code to the
 pipe at the very end of :func:`nnparity.cli.main` (:func:`finished`); a child that ends without
-writing it is an error naming the model files, exit 2. The parent imports no framework, forwards
-SIGINT and SIGTERM to the child (its own process group, so a terminal's Ctrl-C reaches it once)
-and exits ``128 + signal`` as :mod:`nnparity.stopping` does; on Linux the child is stopped
-when the parent dies (``kill -9``). Reports (``--json``) are written
-only by a child that finished the check.
+writing it is an error naming the model files, exit 2. The parent imports no framework,
+forwards SIGINT and SIGTERM to the child (in a process group of its own, so that it gets each
+once; at a terminal, in the parent's, where the terminal's Ctrl-C and Ctrl-Z reach it directly)
+and exits ``128 + signal`` as :mod:`nnparity.stopping` does; on Linux the child is stopped when
+the parent dies (``kill -9``). Reports (``--json``) are written only by a child that finished
+the check.
 """
 
 from __future__ import annotations
@@ -78,16 +79,51 @@ def _how_it_ended(status: int) -> str:
            "in the model file?)"
 
 
+def _terminal_foreground() -> bool:
+    """Whether this process's group is the foreground of its controlling terminal (interactive
+    use): the terminal's Ctrl-C then reaches the child in the same group by itself."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _wait(child: subprocess.Popen) -> str:
+    """Wait for ``child`` to end; how it ended, when that is an error. A child stopped for using
+    the terminal from a background process group (``SIGTTIN``/``SIGTTOU``) would wait forever: it
+    is killed."""
+    used_terminal = False
+    while True:
+        _, status = os.waitpid(child.pid, os.WUNTRACED)
+        if not os.WIFSTOPPED(status):
+            break
+        if os.WSTOPSIG(status) in (signal.SIGTTIN, signal.SIGTTOU):
+            used_terminal = True
+            child.kill()
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if used_terminal:
+        return "the model file's code used the terminal (input(), breakpoint()?) from a check " \
+               "in the background"
+    return _how_it_ended(child.returncode)
+
+
 def supervise(argv: list[str], files: list[str], prog: str) -> int:
     """Run ``python -m nnparity ARGV`` as a supervised child; its reported exit code, ``128 +
     signal`` when stopped, else 2 with one line naming ``files``."""
     read_fd, write_fd = os.pipe()
     stopped: list[int] = []
     child: subprocess.Popen | None = None
+    interactive = _terminal_foreground()  # the child shares the terminal's Ctrl-C and Ctrl-Z
 
     def forward(signum: int, frame: FrameType | None) -> None:
         stopped.append(signum)
-        if child is not None:
+        if child is not None and not (interactive and signum == signal.SIGINT):
             child.send_signal(signum)
 
     previous = {s: signal.getsignal(s) for s in SIGNALS}
@@ -96,11 +132,12 @@ def supervise(argv: list[str], files: list[str], prog: str) -> int:
             signal.signal(sig, forward)
     try:
         child = subprocess.Popen([sys.executable, "-m", "nnparity", *argv], pass_fds=(write_fd,),
-                                 env={**os.environ, CHILD: str(write_fd)}, process_group=0)
+                                 env={**os.environ, CHILD: str(write_fd)},
+                                 process_group=None if interactive else 0)
         os.close(write_fd)
         for signum in stopped:  # arrived while it started
             child.send_signal(signum)
-        status = child.wait()
+        ended = _wait(child)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, signal.SIG_DFL if handler is None else handler)
@@ -119,5 +156,5 @@ def supervise(argv: list[str], files: list[str], prog: str) -> int:
     if stopped:
         print(f"{prog}: stopped by {signal.Signals(stopped[0]).name}", file=sys.stderr)
         return 128 + stopped[0]
-    print(f"{prog}: error: {', '.join(files)}: {_how_it_ended(status)}", file=sys.stderr)
+    print(f"{prog}: error: {', '.join(files)}: {ended}", file=sys.stderr)
     return 2
