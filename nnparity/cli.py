@@ -18,7 +18,7 @@ import traceback
 import zipfile
 from types import ModuleType
 
-from nnparity import __version__, commands, outputs
+from nnparity import __version__, commands, outputs, supervisor
 from nnparity.backends.registry import BackendUnavailable
 from nnparity.errors import NnparityError
 from nnparity.stopping import Stopped, check_stop, stop_on_signals
@@ -61,14 +61,21 @@ def one_line(message: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line (``argv``, else the process's own); returns the exit code. The
+    process's own ``check`` of model files runs in a supervised child (:mod:`nnparity.supervisor`).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    files = list(args.port or args.model_file or []) if args.command == "check" else []
+    if files and argv is None and not supervisor.in_child():
+        return supervisor.supervise(sys.argv[1:], files, f"nnparity {args.command}")
     with stop_on_signals():
-        return _run(args)
+        code = _run(args)
+    supervisor.finished(code)
+    return code
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@ user's code, and one time budget for all of it.
 forward, the loss, backward, the optimiser's factory and step): whatever escapes it, an
 ``Exception``, ``SystemExit``, ``KeyboardInterrupt`` or any other ``BaseException``, becomes an
 :class:`~nnparity.errors.InputError` naming the file (exit 2, one line), never a pass. nnparity's
-own errors (:class:`~nnparity.errors.NnparityError`) and the time limit pass through.
+own errors (:class:`~nnparity.errors.NnparityError`), the time limit and a stop by a signal
+(:class:`~nnparity.stopping.Stopped`: exit 130/143) pass through.
 
 :func:`time_limit` gives the user's code a budget of seconds, spent only inside
 :func:`user_code` blocks (nnparity's own work, the reference and the comparisons, is not
@@ -32,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nnparity.errors import InputError, NnparityError
+from nnparity.stopping import Stopped
+from nnparity.supervisor import finished
 
 GRACE = 3.0  # seconds between the signal and the watchdog's exit
 _running: list[str] = []  # the user's files being called into, innermost last
@@ -96,7 +99,7 @@ def user_code(label: str, what: str, context: str = "") -> Iterator[None]:
         with _clock(_budget):
             try:
                 yield
-            except (NnparityError, TimeLimit):
+            except (NnparityError, TimeLimit, Stopped):  # a signal's stop is not the user's code's
                 raise
             except BaseException as exc:  # the user's code: an exit is an error too
                 detail = f": {exc}" if str(exc) else ""
@@ -112,6 +115,7 @@ def _watchdog(done: threading.Event, budget: _Budget, prog: str) -> None:
         if deadline is not None and time.monotonic() > deadline + GRACE:
             print(f"{prog}: error: {_message(budget.files, budget.seconds)}", file=sys.stderr,
                   flush=True)
+            finished(2)  # the check ended with its verdict: not the user's code's exit
             os._exit(2)
 
 
