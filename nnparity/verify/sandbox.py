@@ -191,10 +191,15 @@ def resolve(mode: str) -> Sandbox:
 def _bwrap_command(folder: Path, copy: Path, script: Path, python: list[str]) -> list[str]:
     cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
            "--size", str(FILE_SIZE), "--tmpfs", "/tmp"]
-    for needed in fallback.interpreter_folders():  # read-only, like the rest of the filesystem
-        cmd += ["--ro-bind", str(needed), str(needed)]
-    for hidden in fallback.hidden_folders():
-        cmd += ["--tmpfs", str(hidden)]
+    # The interpreter's folders (read-only, like the rest) and nnparity's hidden ones, the
+    # shallower first: a deeper mount wins, so a virtual environment inside a hidden checkout
+    # (tox's .tox/) stays visible, and nnparity installed inside a visible environment stays
+    # hidden; at the same path, hidden wins.
+    mounts = [(needed, 0, ["--ro-bind", str(needed), str(needed)])
+              for needed in fallback.interpreter_folders()]
+    mounts += [(hidden, 1, ["--tmpfs", str(hidden)]) for hidden in fallback.hidden_folders()]
+    for _, _, args in sorted(mounts, key=lambda m: (len(m[0].parts), m[1])):
+        cmd += args
     cmd += ["--ro-bind", str(script), CHILD_SCRIPT]
     if Path("/tmp") in folder.parent.parents:  # os.pardir imports, under the private /tmp
         cmd += ["--ro-bind", str(folder.parent), str(folder.parent)]

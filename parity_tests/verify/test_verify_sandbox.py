@@ -314,14 +314,31 @@ def test_no_network_in_the_sandbox(tmp_path, capsys, sandboxed):
 
 def test_an_interpreter_under_tmp_stays_visible_in_the_sandbox(monkeypatch, tmp_path):
     """The private ``/tmp`` must not hide a virtual environment that lives under ``/tmp`` (tox's,
-    in a checkout there): its folder is bound read-only before nnparity's folders are hidden."""
-    from nnparity.verify import sandbox
+    in a checkout there), nor must a hidden checkout hide the environment inside it: every mount
+    comes after the shallower ones, so the deeper wins."""
+    from nnparity.verify import fallback, sandbox
 
-    venv = Path("/tmp/some-checkout/.tox/all")
+    checkout = Path("/tmp/some-checkout")
+    venv = checkout / ".tox" / "all"
     monkeypatch.setattr(sys, "prefix", str(venv))
+    monkeypatch.setattr(fallback, "hidden_folders", lambda: (checkout, checkout / "reference"))
     cmd = sandbox._bwrap_command(tmp_path, tmp_path, Path("child.py"), [f"{venv}/bin/python"])
     bind = cmd.index(str(venv)) - 1
     assert cmd[bind] == "--ro-bind" and cmd[bind + 2] == str(venv)
     assert bind > cmd.index("/tmp")  # after the private /tmp, which would hide it otherwise
-    first_hidden = min(i for i, arg in enumerate(cmd) if arg == "--tmpfs" and cmd[i + 1] != "/tmp")
-    assert bind < first_hidden
+    hide_checkout = cmd.index(str(checkout)) - 1
+    assert cmd[hide_checkout] == "--tmpfs" and hide_checkout < bind
+
+
+def test_nnparity_inside_a_visible_environment_stays_hidden(monkeypatch, tmp_path):
+    """nnparity installed into the interpreter's own site-packages: the environment is bound,
+    and nnparity's folder hidden after it."""
+    from nnparity.verify import fallback, sandbox
+
+    venv = Path("/opt/env")
+    package = venv / "lib" / "python3.11" / "site-packages" / "nnparity"
+    monkeypatch.setattr(fallback, "interpreter_folders", lambda: (venv,))
+    monkeypatch.setattr(fallback, "hidden_folders", lambda: (package,))
+    cmd = sandbox._bwrap_command(tmp_path, tmp_path, Path("child.py"), ["python"])
+    assert cmd.index(str(venv)) < cmd.index(str(package))
+    assert cmd[cmd.index(str(package)) - 1] == "--tmpfs"
