@@ -22,27 +22,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from learner_header import HEADER  # parity_tests/verify/, beside this file
 
 import nnparity.reference
 from nnparity.cli import main
 from nnparity.verify import sandbox
-
-HEADER = """\
-import os, subprocess, sys, time
-import numpy as np
-
-NNPARITY = {
-    "spec": {"input_dim": 3, "layers": [4, 2], "activations": ["tanh", "identity"],
-             "loss": "l2", "reduction": "sum"},
-    "forward": "forward(x, W1, b1, W2, b2)",
-    "z": "out[{i}]",
-}
-
-
-def forward(x, W1, b1, W2, b2):
-    z1 = x @ W1 + b1
-    return [z1, np.tanh(z1) @ W2 + b2]
-"""
 
 CONFINING = {"namespaces": ("namespaces",), "landlock": ("landlock", "reaper")}
 ALL = {**CONFINING, "reaper": ("reaper",)}
