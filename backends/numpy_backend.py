@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnparity.reference.family import Spec, family_of
+from nnparity.reference import network
+from nnparity.reference.family import Spec
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.results import Gradients, Trace
 from nnparity.reference.train import NumpyTrainer
@@ -19,17 +20,17 @@ class NumpyBackend(Backend):
 
     def forward(self, spec: Spec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:
-        model = family_of(spec).model
+        model = network
         model.check_params(spec, params)
         return model.forward(spec, params, x, dropout_mask=dropout_mask)
 
     def gradients(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray, *,
                   dropout_mask: np.ndarray | None = None) -> Gradients:
-        return family_of(spec).model.gradients(spec, params, x, y, dropout_mask=dropout_mask)
+        return network.gradients(spec, params, x, y, dropout_mask=dropout_mask)
 
     def trainer(self, spec: Spec, params: Params, optimizer: Optimizer,
                 state: State | None = None, dropout_seed: int = 0) -> NumpyTrainer:
-        family_of(spec).model.check_params(spec, params)
+        network.check_params(spec, params)
         return NumpyTrainer(spec, params, optimizer, state, dropout_seed)
 
 

@@ -22,7 +22,8 @@ from dataclasses import replace
 import numpy as np
 
 from nnparity.backends.compare import Comparison, Tensors, collect, compare_tensor
-from nnparity.reference.family import Spec, family_of
+from nnparity.reference import network
+from nnparity.reference.family import Spec
 from nnparity.reference.kinks import kink_units, tie_units
 from nnparity.reference.optim import Optimizer, init_state, step
 
@@ -39,7 +40,7 @@ def rejudge(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndar
     those gradients (module docstring); the others unchanged."""
     if all(c.passed or c.stage not in STAGES for c in comparisons):
         return comparisons, 0
-    model = family_of(spec).model
+    model = network
     kwargs = {} if dropout_mask is None else {"dropout_mask": dropout_mask}
     trace = model.forward(spec, params, x, **kwargs)
     units = {("z", k): m for k, m in kink_units(spec, params, x, trace).items()}

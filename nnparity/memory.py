@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from nnparity.errors import InputError
-from nnparity.reference import MLPSpec, Optimizer
-from nnparity.reference.family import Spec, family_of
+from nnparity.reference import MLPSpec, Optimizer, network
+from nnparity.reference.family import Spec
 from nnparity.reference.optim import OPTIMIZERS, init_state
 
 BASELINE_BYTES = 60 * 2**20
@@ -60,7 +60,7 @@ def estimate_bytes(spec: Spec, batch: int, *, optimizer: str = "sgd", eval_rows:
     """Peak bytes of a run of ``spec``: training steps on ``batch`` rows with ``optimizer``
     (a name of :data:`nnparity.reference.optim.OPTIMIZERS`), evaluation of ``eval_rows`` rows
     (0: none), plus ``data_bytes`` of data the command holds and the interpreter's baseline."""
-    model = family_of(spec).model
+    model = network
     itemsize = np.dtype(spec.dtype).itemsize
     count, slots = param_count(spec), optimizer_slots(optimizer)
     backward = count * (2 + slots) + model.working_values(spec, batch)

@@ -26,8 +26,7 @@ from nnparity.datasets.split import Split
 from nnparity.errors import CheckFailed, InputError
 from nnparity.memory import EVAL_ROWS, check_memory, estimate_bytes
 from nnparity.progress import Progress
-from nnparity.reference import CNNSpec, ConvBlock, MLPSpec, Optimizer, Spec, init_params
-from nnparity.reference.family import family_of
+from nnparity.reference import CNNSpec, ConvBlock, MLPSpec, Optimizer, Spec, init_params, network
 from nnparity.reference.train import EpochRecord, History, Trainer, predict_all, train
 from nnparity.resume import checkpoint_meta, load_checkpoint
 from nnparity.stopping import check_stop
@@ -280,7 +279,7 @@ def run_training(
             bar[0].update()
         if not first_loss:
             with np.errstate(all="ignore"):
-                first_loss[:] = [family_of(spec).model.loss(spec, trainer.params(), x, y)]
+                first_loss[:] = [network.loss(spec, trainer.params(), x, y)]
         if on_step:
             on_step(trainer, step, x, y)
 

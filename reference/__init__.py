@@ -4,7 +4,8 @@ from .activations import ACTIVATIONS, get_activation
 from .cnn_spec import CNNSpec, ConvBlock
 from .family import FAMILIES, Family, Spec, family_of, init_params, spec_from_dict
 from .init import SCHEMES
-from .mlp import backward, check_params, forward, gradients, loss, predict
+from .netspec import NetSpec
+from .network import backward, check_params, forward, gradients, loss, predict
 from .optim import Optimizer, init_state, step
 from .results import Gradients, Trace
 from .spec import MLPSpec
@@ -18,6 +19,7 @@ __all__ = [
     "Family",
     "Gradients",
     "MLPSpec",
+    "NetSpec",
     "Optimizer",
     "Spec",
     "Trace",

@@ -101,6 +101,7 @@ def leaky_relu_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 
 PRELU_INIT = 0.25  # torch.nn.PReLU's default slope
+PRELU_SLOPES = ("shared", "unit")  # one slope per layer, or one per unit (channel)
 
 
 def prelu(z: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -116,11 +117,12 @@ def prelu_grad(z: np.ndarray, a: np.ndarray) -> np.ndarray:
 def prelu_slope_grad(z: np.ndarray, upstream: np.ndarray,
                      shape: tuple[int, ...] = (1,)) -> np.ndarray:
     """``dL/da = sum(dL/dh * min(z, 0))``: over every entry for a shared slope (``shape``
-    ``[1]``), over the batch for one slope per unit (``shape`` ``[1, D]``)."""
+    ``[1]``), over every axis but the last for one slope per unit or channel (``shape`` ``[D]``
+    or ``[1, D]``)."""
     terms = upstream * np.where(z > 0, 0, z)
     if tuple(shape) == (1,):
         return np.sum(terms, keepdims=True).reshape(1)
-    return np.sum(terms, axis=0, keepdims=True)
+    return np.sum(terms, axis=tuple(range(terms.ndim - 1))).reshape(shape)
 
 
 PARAMETRIC = ("prelu",)
@@ -136,7 +138,8 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("leaky_relu", leaky_relu, leaky_relu_grad),
     )
 }
-# prelu has a parameter, so it is not an (f, df) pair; mlp.py calls the three functions above.
+# prelu has a parameter, so it is not an (f, df) pair: layers/activation.py's PReLU calls the
+# three functions above.
 KNOWN = (*ACTIVATIONS, *PARAMETRIC)
 ALIASES = {"no_active": "identity", "linear": "identity", "none": "identity"}
 

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from .activations import ALIASES, get_activation
 from .conv import PADDINGS, output_size
+from .layer_list import LayerList
+from .layers import Activation, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool
 from .serial import SpecSerial
 
 LOSSES = ("ce",)
@@ -91,7 +94,7 @@ class ConvBlock:
 
 
 @dataclass(frozen=True)
-class CNNSpec(SpecSerial):
+class CNNSpec(LayerList, SpecSerial):
     """A convolutional network (the three-framework notes' CNN and its generalisations).
 
     - ``input_shape``: ``(H, W, C)`` of one NHWC image.
@@ -155,11 +158,6 @@ class CNNSpec(SpecSerial):
         return [self.flat_dim, *self.dense, self.classes]
 
     @property
-    def dropout_units(self) -> int:
-        """Width of the dropout mask ``[N, units]``: the input width of the output layer."""
-        return self.dense_widths[-2]
-
-    @property
     def conv_names(self) -> list[str]:
         """``['conv1', ..., 'convK']``."""
         return [f"conv{i}" for i in range(1, len(self.conv) + 1)]
@@ -169,58 +167,26 @@ class CNNSpec(SpecSerial):
         """``['fc1', ..., 'fcM']``; the last is the output layer."""
         return [f"fc{j}" for j in range(1, len(self.dense) + 2)]
 
-    @property
-    def layer_names(self) -> list[str]:
-        """Keys of ``Trace.z`` and ``Gradients.deltas``: ``conv1, ..., convK, fc1, ..., fcM``."""
-        return self.conv_names + self.fc_names
-
-    @property
-    def layer_activations(self) -> dict[str, str]:
-        """Layer name -> its activation's name (the output layer's is ``identity``)."""
-        acts = [b.activation for b in self.conv] + [*self.dense_activations, "identity"]
-        return dict(zip(self.layer_names, acts, strict=True))
-
-    @property
-    def output_dim(self) -> int:
-        """Number of classes."""
-        return self.classes
-
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Canonical name -> shape in order ``conv1.W, conv1.b, ..., fc1.W, fc1.b, ...``."""
-        shapes: dict[str, tuple[int, ...]] = {}
-        cin = self.input_shape[2]
-        for name, block in zip(self.conv_names, self.conv, strict=True):
-            shapes[f"{name}.W"] = (block.kernel, block.kernel, cin, block.filters)
-            shapes[f"{name}.b"] = (block.filters,)
-            cin = block.filters
-        widths = self.dense_widths
-        for j, name in enumerate(self.fc_names):
-            shapes[f"{name}.W"] = (widths[j], widths[j + 1])
-            shapes[f"{name}.b"] = (widths[j + 1],)
-        return shapes
-
-    def is_weight(self, name: str) -> bool:
-        """True for the tensors weight decay applies to (``*.W``)."""
-        return name.endswith(".W")
-
-    def param_kind(self, name: str) -> str:
-        """``conv`` (``conv<i>.W``, HWIO), ``dense`` (``fc<j>.W``) or ``bias`` (``*.b``)."""
-        layer, _, kind = name.partition(".")
-        return "bias" if kind == "b" else "conv" if layer.startswith("conv") else "dense"
-
-    @property
-    def flat_map(self) -> tuple[int, int, int]:
-        """``(H, W, C)`` of the last feature map, whose NHWC flatten feeds ``fc1``."""
-        return self.feature_shapes()[-1]
-
-    flat_params: ClassVar[tuple[str, ...]] = ("fc1.W",)
-    """Parameters whose rows follow the flatten of :attr:`flat_map` (NHWC order)."""
-
-    @property
-    def flat_tensors(self) -> tuple[str, ...]:
-        """Traced ``h`` tensors laid out along that flatten: ``flatten``, and ``dropout`` when it
-        follows the flatten directly (no hidden dense layer)."""
-        return ("flatten",) if self.dense else ("flatten", "dropout")
+    @cached_property
+    def net(self) -> tuple[Layer, ...]:
+        """The layer list: per block ``conv<i>`` and its activation (and ``pool<i>``), then
+        ``flatten``, per hidden dense layer ``fc<j>`` and its activation, ``dropout`` (traced at
+        evaluation too) and the output layer ``fc<M>`` (logits: no activation)."""
+        net: list[Layer] = []
+        for i, block in enumerate(self.conv, 1):
+            net += [Conv2D(name=f"conv{i}", filters=block.filters, kernel=block.kernel,
+                           stride=block.stride, padding=block.padding),
+                    Activation(name=f"conv{i}", function=block.activation)]
+            if block.pool:
+                net.append(MaxPool(name=f"pool{i}", size=block.pool, stride=block.pool_stride,
+                                   padding=block.pool_padding))
+        net.append(Flatten(name="flatten"))
+        for name, width, act in zip(self.fc_names, self.dense, self.dense_activations,
+                                    strict=False):
+            net += [Dense(name=name, units=width), Activation(name=name, function=act)]
+        net += [Dropout(name="dropout", keep_prob=self.keep_prob, traced_without_mask=True),
+                Dense(name=self.fc_names[-1], units=self.classes)]
+        return tuple(net)
 
     def as_input(self, x: Any) -> np.ndarray:
         """``x`` as ``[N, H, W, C]`` in the spec's dtype; ``ValueError`` on another shape."""

@@ -1,12 +1,14 @@
-"""Model families: what differs between the MLP and the CNN, in one object each.
+"""Model families: the kinds of spec (the source documents' MLP and CNN, and a network
+written as a layer list), in one object each.
 
-A :class:`Family` bundles a family's spec class, its reference model module, its init schemes
-and its default scheme. Code outside this module never branches on ``spec.family``: it asks
+A :class:`Family` bundles a family's spec class, its init schemes and its default scheme. Every
+spec builds a layer list (``spec.net``) and every family's model is the one walk over it,
+:mod:`reference.network`. Code outside this module never branches on ``spec.family``: it asks
 :func:`family_of` (or calls the spec's own methods: ``param_shapes``, ``is_weight``,
 ``param_kind``, ``as_input``, ``dropout_units``, ...), so adding a family means adding one
 entry to :data:`FAMILIES`.
 
-Every model module has the same functions, with the same signatures::
+The model module has these functions::
 
     forward(spec, params, x, *, dropout_mask=None) -> Trace
     backward(spec, params, x, trace, y, ...) -> Gradients
@@ -19,7 +21,7 @@ Every model module has the same functions, with the same signatures::
     pool_ties(spec, trace, scales, tol) -> {layer: cells of h tied in a max-pool window}
     working_values(spec, rows, *, training=True) -> values a step (or logits) on rows holds
 
-A family without dropout (``spec.dropout_units == 0``) refuses a ``dropout_mask``.
+A spec without dropout (``spec.dropout_units == 0``) refuses a ``dropout_mask``.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from . import cnn, mlp
+from . import network
 from .cnn_spec import CNNSpec
-from .init import CNN_SCHEMES, SCHEMES, init_cnn, init_mlp
+from .init import CNN_SCHEMES, NET_SCHEMES, SCHEMES, init_cnn, init_mlp, init_net
+from .netspec import NetSpec
 from .params import Params
 from .spec import MLPSpec
 
-Spec = MLPSpec | CNNSpec
+Spec = MLPSpec | CNNSpec | NetSpec
 """Any model spec (the union grows with :data:`FAMILIES`)."""
 
 
@@ -45,15 +48,16 @@ class Family:
     ``model`` module (module docstring), its init function and schemes."""
 
     name: str
-    spec_class: type[MLPSpec] | type[CNNSpec]
+    spec_class: type[MLPSpec] | type[CNNSpec] | type[NetSpec]
     model: ModuleType
     init: Callable[[Any, str, int], Params]
     schemes: tuple[str, ...]
     default_scheme: str
 
     def init_params(self, spec: Spec, scheme: str | None = None, seed: int = 0) -> Params:
-        """Fresh parameters by ``scheme`` (the family's default when None) for ``seed``."""
-        return self.init(spec, scheme or self.default_scheme, seed)
+        """Fresh parameters by ``scheme`` (the spec's ``init``, else the family's default, when
+        None) for ``seed``."""
+        return self.init(spec, scheme or getattr(spec, "init", self.default_scheme), seed)
 
     def spec_from_dict(self, data: dict[str, Any]) -> Spec:
         """The family's spec from its ``to_dict()`` form."""
@@ -61,8 +65,9 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "mlp": Family("mlp", MLPSpec, mlp, init_mlp, tuple(SCHEMES), "xavier"),
-    "cnn": Family("cnn", CNNSpec, cnn, init_cnn, CNN_SCHEMES, "seed002"),
+    "mlp": Family("mlp", MLPSpec, network, init_mlp, tuple(SCHEMES), "xavier"),
+    "cnn": Family("cnn", CNNSpec, network, init_cnn, CNN_SCHEMES, "seed002"),
+    "net": Family("net", NetSpec, network, init_net, NET_SCHEMES, "xavier"),
 }
 
 
@@ -79,11 +84,13 @@ def family_of(spec: Spec) -> Family:
 
 
 def spec_from_dict(data: dict[str, Any]) -> Spec:
-    """A spec from its ``to_dict()`` form, of the family its ``family`` key names (``mlp`` when
-    absent, as files written before the CNN existed have no such key)."""
+    """A spec from its ``to_dict()`` form, of the family its ``family`` key names (when absent:
+    ``net`` for a dict with a ``net`` key, else ``mlp``, as files written before the CNN existed
+    have no such key)."""
     if not isinstance(data, dict):
         raise ValueError(f"a spec must be a JSON object, got {type(data).__name__}")
-    return family_named(data.get("family", "mlp")).spec_from_dict(data)
+    return family_named(data.get("family", "net" if "net" in data else "mlp")) \
+        .spec_from_dict(data)
 
 
 def init_params(spec: Spec, scheme: str | None = None, seed: int = 0) -> Params:

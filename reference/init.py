@@ -20,6 +20,11 @@ MLP schemes (:data:`SCHEMES`):
 
 PReLU slopes ``a{l}`` start at 0.25 under every scheme (``torch.nn.PReLU``'s default).
 
+Schemes of a network written as a layer list (:data:`NET_SCHEMES`, :func:`init_net`):
+``xavier``, ``he`` and ``torch-default`` as in the MLP table, with ``fan_in = in`` (dense) or
+``k*k*cin`` (conv) and ``fan_out = out`` or ``k*k*cout``; biases 0 (``torch-default``: the
+same uniform as the layer's weight), slopes 0.25.
+
 CNN schemes (:data:`CNN_SCHEMES`):
 
 - ``seed002``: every weight truncated normal with std 0.1, every bias 0.1 (the TF tutorial).
@@ -34,6 +39,7 @@ import numpy as np
 
 from .activations import PRELU_INIT
 from .cnn_spec import CNNSpec
+from .netspec import NetSpec
 from .spec import MLPSpec
 
 # draw(rng, shape, fan_in) -> array of that shape; fan_in is the layer's input width.
@@ -70,6 +76,7 @@ SCHEMES: dict[str, tuple[Draw, Draw]] = {
 
 
 CNN_SCHEMES = ("seed002", "he")
+NET_SCHEMES = ("xavier", "he", "torch-default")
 
 
 def _check_scheme(scheme: str, known: tuple[str, ...] | dict[str, object], family: str) -> None:
@@ -118,4 +125,35 @@ def init_cnn(spec: CNNSpec, scheme: str = "seed002", seed: int = 0) -> dict[str,
             fan_in = int(np.prod(shape[:-1]))
             value = np.sqrt(2.0 / fan_in) * rng.standard_normal(shape)
         params[name] = value.astype(spec.dtype)
+    return params
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a dense ``[in, out]`` or conv ``[k, k, cin, cout]`` weight."""
+    field = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    return field * shape[-2], field * shape[-1]
+
+
+def init_net(spec: NetSpec, scheme: str = "xavier", seed: int = 0) -> dict[str, np.ndarray]:
+    """Fresh parameters of a layer-list network in the spec's dtype and canonical order,
+    reproducible for ``seed`` (schemes: module docstring)."""
+    _check_scheme(scheme, NET_SCHEMES, "net")
+    rng = np.random.default_rng(seed)
+    params: dict[str, np.ndarray] = {}
+    fan_in = 1
+    for name, shape in spec.param_shapes().items():
+        kind = spec.param_kind(name)
+        if kind == "slope":
+            value = np.full(shape, PRELU_INIT)
+        elif kind == "bias":
+            value = _fan_in_uniform(rng, shape, fan_in) if scheme == "torch-default" \
+                else np.zeros(shape)
+        else:
+            fan_in, fan_out = _fans(shape)
+            if scheme == "xavier":
+                limit = np.sqrt(6.0 / (fan_in + fan_out))
+                value = rng.uniform(-limit, limit, size=shape)
+            else:
+                value = (_he if scheme == "he" else _fan_in_uniform)(rng, shape, fan_in)
+        params[name] = np.asarray(value, dtype=spec.dtype)
     return params

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .family import Spec, family_of
+from . import network
+from .family import Spec
 from .params import Params
 from .results import Trace
 
@@ -33,7 +34,7 @@ def _tol(spec: Spec) -> float:
 def tie_units(spec: Spec, params: Params, x: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:
     """Layer -> boolean mask over ``trace.h[layer]`` of the cells tied in a max-pool window
     (layers without a tie are left out)."""
-    model = family_of(spec).model
+    model = network
     scales = model.preactivation_scale(spec, params, x, trace)
     return {k: m for k, m in model.pool_ties(spec, trace, scales, _tol(spec)).items() if m.any()}
 
@@ -42,7 +43,7 @@ def kink_units(spec: Spec, params: Params, x: np.ndarray, trace: Trace) -> dict[
     """Layer -> boolean mask over ``trace.z[layer]`` of the units at a kink, for the layers whose
     activation has one (layers without a unit at a kink are left out)."""
     eps = np.finfo(np.dtype(spec.dtype)).eps
-    scales = family_of(spec).model.preactivation_scale(spec, params, x, trace)
+    scales = network.preactivation_scale(spec, params, x, trace)
     units = {}
     for layer, activation in spec.layer_activations.items():
         if activation in KINKED:

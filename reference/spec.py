@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from .activations import ALIASES, KNOWN
+from .activations import ALIASES, KNOWN, PRELU_SLOPES
+from .layer_list import LayerList
+from .layers import Activation, Dense, Dropout, Layer, PReLU
 from .serial import SpecSerial
 
 LOSSES = ("l2", "ce", "bce", "mse")
 REDUCTIONS = ("sum", "mean")
 DTYPES = ("float64", "float32")
-PRELU_SLOPES = ("shared", "unit")
 
 
 @dataclass(frozen=True)
-class MLPSpec(SpecSerial):
+class MLPSpec(LayerList, SpecSerial):
     """A fully connected network.
 
     - ``input_dim``: width of ``x [N, input_dim]``.
@@ -71,64 +72,32 @@ class MLPSpec(SpecSerial):
         """Number of layers."""
         return len(self.layers)
 
-    @cached_property
-    def layer_names(self) -> list[str]:
-        """``['layer1', ..., 'layerL']`` (computed once: every training step asks)."""
-        return [f"layer{i}" for i in range(1, self.depth + 1)]
-
-    @property
-    def layer_activations(self) -> dict[str, str]:
-        """Layer name -> its activation's name."""
-        return dict(zip(self.layer_names, self.activations, strict=True))
-
     @property
     def widths(self) -> list[int]:
         """``[input_dim, *layers]``."""
         return [self.input_dim, *self.layers]
 
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Canonical name -> shape, in order ``W1, b1, [a1,] W2, ...`` (``a`` = prelu slope)."""
-        return dict(self._param_shapes)
-
     @cached_property
-    def _param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """:meth:`param_shapes`, computed once (every training step asks)."""
-        shapes: dict[str, tuple[int, ...]] = {}
-        for i in range(1, self.depth + 1):
-            shapes[f"W{i}"] = (self.widths[i - 1], self.widths[i])
-            if self.bias:
-                shapes[f"b{i}"] = (1, self.widths[i])
-            if self.activations[i - 1] == "prelu":
-                shapes[f"a{i}"] = (1,) if self.prelu_slopes == "shared" else (1, self.widths[i])
-        return shapes
+    def net(self) -> tuple[Layer, ...]:
+        """The layer list: per layer ``l`` a dense layer ``layer<l>`` (``W<l> [D_{l-1}, D_l]``,
+        ``b<l> [1, D_l]``), its activation (a PReLU's slope ``a<l>``), and ``dropout<l>`` for
+        the layers of ``dropout_after``."""
+        net: list[Layer] = []
+        for i, (width, act) in enumerate(zip(self.layers, self.activations, strict=True), 1):
+            name = f"layer{i}"
+            net.append(Dense(name=name, units=width, use_bias=self.bias, weight=f"W{i}",
+                             bias=f"b{i}", flat_bias=False))
+            if act == "prelu":
+                net.append(PReLU(name=name, slopes=self.prelu_slopes, slope=f"a{i}",
+                                 row_slopes=True))
+            else:
+                net.append(Activation(name=name, function=act))
+            if i in self.dropout_after:
+                net.append(Dropout(name=f"dropout{i}", keep_prob=self.keep_prob))
+        return tuple(net)
 
-    def is_weight(self, name: str) -> bool:
-        """True for the tensors weight decay applies to."""
-        return name.startswith("W")
-
-    def param_kind(self, name: str) -> str:
-        """``dense`` (``W<i>``), ``bias`` (``b<i>``) or ``slope`` (a PReLU's ``a<i>``)."""
-        return {"W": "dense", "b": "bias", "a": "slope"}[name[0]]
-
-    @cached_property
-    def dropout_columns(self) -> dict[str, slice]:
-        """Layer name -> its columns of the dropout mask (the layers of ``dropout_after``)."""
-        columns, start = {}, 0
-        for i in self.dropout_after:
-            columns[self.layer_names[i - 1]] = slice(start, start + self.layers[i - 1])
-            start += self.layers[i - 1]
-        return columns
-
-    @property
-    def dropout_units(self) -> int:
-        """Width of the dropout mask ``[N, units]``: the widths of ``dropout_after``'s layers."""
-        return sum(self.layers[i - 1] for i in self.dropout_after)
-
-    # An MLP has no feature maps; these keep the CNN's interface.
+    # An MLP has no feature maps: its input shape is its width.
     input_shape = property(lambda self: (self.input_dim,), doc="``(input_dim,)``.")
-    flat_map = None
-    flat_params: ClassVar[tuple[str, ...]] = ()
-    flat_tensors: ClassVar[tuple[str, ...]] = ()
 
     def as_input(self, x: Any) -> np.ndarray:
         """``x`` as ``[N, input_dim]`` in the spec's dtype; ``ValueError`` on another shape."""
@@ -136,11 +105,6 @@ class MLPSpec(SpecSerial):
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise ValueError(f"input of shape {x.shape} does not fit input_dim {self.input_dim}")
         return x
-
-    @property
-    def output_dim(self) -> int:
-        """Width of the last layer."""
-        return self.layers[-1]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (lists for tuples)."""
@@ -152,7 +116,6 @@ class MLPSpec(SpecSerial):
         else:
             data["dropout_after"] = list(self.dropout_after)
         return data
-
 
 
 def _validate(spec: MLPSpec) -> None:

@@ -19,8 +19,9 @@ from typing import Protocol
 
 import numpy as np
 
+from . import network
 from .dropout import draw_dropout_mask
-from .family import Spec, family_of
+from .family import Spec
 from .optim import Optimizer, init_state, update
 
 SAMPLINGS = ("epoch", "replacement")
@@ -57,7 +58,7 @@ class NumpyTrainer:
         dropout_seed: int = 0,
     ) -> None:
         self.spec, self.optimizer = spec, optimizer
-        self._model = family_of(spec).model
+        self._model = network
         self._model.check_params(spec, params)  # once, here: every step reuses these arrays
         self._params = {k: np.array(v, dtype=spec.dtype) for k, v in params.items()}
         self._state = init_state(optimizer, self._params) if state is None else {

@@ -42,7 +42,7 @@ from functools import cached_property
 import numpy as np
 
 from nnparity.backends.compare import Comparison, Tensors, compare_tensor, tolerance
-from nnparity.reference import mlp
+from nnparity.reference import network
 from nnparity.reference.activations import get_activation
 from nnparity.reference.losses import as_targets, softmax
 from nnparity.reference.losses import probabilities as predict_probabilities
@@ -112,7 +112,7 @@ class Context:
         predicted = np.asarray(predicted, dtype=np.asarray(self.reference[key]).dtype)
         return compare_tensor(key[0], key[1], self.user.get(key), predicted, self.tol)
 
-    def variant(self, mistake: str, backward: Backward = mlp.backward,
+    def variant(self, mistake: str, backward: Backward = network.backward,
                 update: Update = optimizer_step) -> Tensors:
         """The reference with ``mistake`` built into its backward pass or its update (computed
         once)."""
@@ -427,7 +427,7 @@ def bias_axis(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     return None
 
 
-def _full(ctx: Context, key: tuple[str, str], mistake: str, backward: Backward = mlp.backward,
+def _full(ctx: Context, key: tuple[str, str], mistake: str, backward: Backward = network.backward,
           update: Update = optimizer_step) -> Comparison | None:
     """The passing comparison when the reference with ``mistake`` reproduces the tensor (for an
     updated parameter: at this step and at every later one the learner exposes)."""

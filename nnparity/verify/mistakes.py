@@ -1,7 +1,7 @@
 """Classic mistakes built into the reference on purpose, so a diagnosis can be checked by numbers.
 
 Each function returns a *backward* (``(spec, params, x, trace, y) -> Gradients``, the shape of
-:func:`nnparity.reference.mlp.backward`) or an *update* (``(optimizer, params, grads, state) ->
+:func:`nnparity.reference.network.backward`) or an *update* (``(optimizer, params, grads, state) ->
 (params, state)``, the shape of :func:`nnparity.reference.optim.step`) with one mistake in it;
 :func:`nnparity.verify.problem.reference_tensors` runs them in place of the correct ones.
 """
@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from nnparity.reference import mlp
+from nnparity.reference import network
 from nnparity.reference.activations import get_activation
 from nnparity.reference.dense import dense_backward
 from nnparity.reference.optim import Optimizer
@@ -30,19 +30,19 @@ SMOOTH = ("sigmoid", "tanh")  # activations whose derivative is written with h
 
 def with_spec(variant: MLPSpec) -> Backward:
     """The backward pass of another spec (another reduction, no weight decay, ...)."""
-    return lambda spec, params, x, trace, y: mlp.backward(variant, params, x, trace, y)
+    return lambda spec, params, x, trace, y: network.backward(variant, params, x, trace, y)
 
 
 def with_trace(change: Callable[[Trace], Trace]) -> Backward:
     """The backward pass seeing a changed forward trace."""
-    return lambda spec, params, x, trace, y: mlp.backward(spec, params, x, change(trace), y)
+    return lambda spec, params, x, trace, y: network.backward(spec, params, x, change(trace), y)
 
 
 def scaled(factor: float) -> Backward:
     """Deltas and data gradients ``factor`` times the reference's (the loss unchanged)."""
     def backward(spec: MLPSpec, params: Params, x: np.ndarray, trace: Trace,
                  y: np.ndarray) -> Gradients:
-        g = mlp.backward(spec, params, x, trace, y)
+        g = network.backward(spec, params, x, trace, y)
         deltas = {k: d * factor for k, d in g.deltas.items()}
         return regrad(spec, params, x, trace, replace(g, deltas=deltas))
     return backward
@@ -77,7 +77,7 @@ def derivative_argument(layers: list[str], on: str) -> Backward:
                 h[name] = trace.z[name]
             else:
                 z[name], h[name] = trace.h[name], get_activation(act).f(trace.h[name])
-        wrong = mlp.backward(spec, params, x, replace(trace, z=z, h=h), y)
+        wrong = network.backward(spec, params, x, replace(trace, z=z, h=h), y)
         return regrad(spec, params, x, trace, wrong)
     return backward
 
@@ -85,7 +85,7 @@ def derivative_argument(layers: list[str], on: str) -> Backward:
 def bias_decay(spec: MLPSpec, params: Params, x: np.ndarray, trace: Trace,
                y: np.ndarray) -> Gradients:
     """Weight decay applied to the biases too: ``db + lambda * b``."""
-    g = mlp.backward(spec, params, x, trace, y)
+    g = network.backward(spec, params, x, trace, y)
     grads = {k: v + spec.weight_decay * params[k] if k.startswith("b") else v
              for k, v in g.grads.items()}
     return replace(g, grads=grads)
@@ -96,12 +96,12 @@ def stale_weights(lr: float) -> Backward:
     from them: the delta of layer ``i`` sees the new ``W_{i+1}``."""
     def backward(spec: MLPSpec, params: Params, x: np.ndarray, trace: Trace,
                  y: np.ndarray) -> Gradients:
-        right = mlp.backward(spec, params, x, trace, y)
+        right = network.backward(spec, params, x, trace, y)
         grads, deltas, current = dict(right.grads), dict(right.deltas), dict(params)
         for i in range(spec.depth - 1, 0, -1):
             above = f"W{i + 1}"
             current[above] = params[above] - lr * grads[above]
-            g = mlp.backward(spec, current, x, trace, y)
+            g = network.backward(spec, current, x, trace, y)
             name = spec.layer_names[i - 1]
             deltas[name] = g.deltas[name]
             for key in (f"W{i}", f"b{i}"):

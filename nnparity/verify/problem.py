@@ -21,7 +21,7 @@ from nnparity.backends.compare import Tensors, collect
 from nnparity.backends.protocol import Backend
 from nnparity.errors import InputError
 from nnparity.memory import check_memory, estimate_bytes
-from nnparity.reference import mlp
+from nnparity.reference import network
 from nnparity.reference.family import init_params
 from nnparity.reference.optim import Optimizer, init_state
 from nnparity.reference.optim import step as optimizer_step
@@ -96,7 +96,7 @@ def make_problem(spec: MLPSpec, seed: int = 0, batch: int = DEFAULT_BATCH,
 
 def reference_tensors(
     problem: Problem,
-    backward: Backward = mlp.backward,
+    backward: Backward = network.backward,
     update: Update = optimizer_step,
     optimizer: Optimizer | None = None,
 ) -> Tensors:
@@ -111,7 +111,7 @@ def reference_tensors(
     params, state = problem.params, init_state(rule, problem.params)
     first, updates = None, []
     for step in range(1, problem.steps + 1):
-        trace = mlp.forward(problem.spec, params, problem.x)
+        trace = network.forward(problem.spec, params, problem.x)
         grads = backward(problem.spec, params, problem.x, trace, problem.y)
         first = first or (trace, grads)
         params, state = update(rule, params, grads.grads, state)

@@ -35,7 +35,7 @@ def test_plain_reshape_of_fc1_breaks_torch_forward_parity() -> None:
     import torch
 
     from nnparity.backends.torch_backend import build_model
-    from nnparity.reference.cnn import forward
+    from nnparity.reference.network import forward
 
     spec = CNNSpec.tiny()  # last feature map 2x2x4: NHWC and NCHW orders differ
     params = init_params(spec, seed=3)
@@ -127,8 +127,8 @@ def test_dropout_right_after_the_flatten_needs_a_permuted_mask() -> None:
     import torch
 
     from nnparity.backends.torch_backend import build_model
-    from nnparity.reference.cnn import forward
     from nnparity.reference.dropout import draw_dropout_mask
+    from nnparity.reference.network import forward
 
     spec = CNNSpec.tiny(dense=())
     params = init_params(spec, seed=6)

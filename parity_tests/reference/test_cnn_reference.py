@@ -12,7 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from nnparity.backends.compare import GRADCHECK_TOLERANCE, REORDERED_FLOAT64
-from nnparity.reference import cnn, dropout
+from nnparity.reference import dropout, network
 from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
 from nnparity.reference.dropout import draw_dropout_mask
 from nnparity.reference.family import init_params
@@ -60,7 +60,7 @@ def test_seed002_forward_at_batch_2():
     params = init_params(spec, seed=0)
     x = np.random.default_rng(0).random((2, 28, 28, 1))
     mask = draw_dropout_mask(spec, 2, 0)
-    trace = cnn.forward(spec, params, x, dropout_mask=mask)
+    trace = network.forward(spec, params, x, dropout_mask=mask)
     assert list(trace.z) == ["conv1", "conv2", "fc1", "fc2"]
     assert list(trace.h) == ["conv1", "pool1", "conv2", "pool2", "flatten", "fc1", "dropout",
                              "fc2"]
@@ -161,15 +161,15 @@ def test_check_params_and_input_errors():
     x, y = batch(spec)
     bad = {**params, "conv1.W": params["conv1.W"][..., :2]}
     with pytest.raises(ValueError, match=r"conv1\.W has shape"):
-        cnn.check_params(spec, bad)
+        network.check_params(spec, bad)
     with pytest.raises(ValueError, match="missing"):
-        cnn.gradients(spec, {k: v for k, v in params.items() if k != "fc2.b"}, x, y)
+        network.gradients(spec, {k: v for k, v in params.items() if k != "fc2.b"}, x, y)
     with pytest.raises(ValueError, match=r"does not fit \[N, 8, 8, 2\] \(NHWC\)"):
-        cnn.forward(spec, params, x.transpose(0, 3, 1, 2))
+        network.forward(spec, params, x.transpose(0, 3, 1, 2))
     with pytest.raises(ValueError, match="dropout mask has shape"):
-        cnn.forward(spec, params, x, dropout_mask=np.ones((3, 5)))
+        network.forward(spec, params, x, dropout_mask=np.ones((3, 5)))
     with pytest.raises(ValueError, match="only 0 and 1"):
-        cnn.forward(spec, params, x, dropout_mask=np.full((3, 6), 2.0))
+        network.forward(spec, params, x, dropout_mask=np.full((3, 6), 2.0))
 
 
 # ---------------------------------------------------------------------------------- dropout
@@ -198,18 +198,18 @@ def test_dropout_in_the_network():
     x, _ = batch(spec)
     mask = draw_dropout_mask(spec, 3, 1)
     assert mask.shape == (3, spec.dropout_units)
-    trace = cnn.forward(spec, params, x, dropout_mask=mask)
+    trace = network.forward(spec, params, x, dropout_mask=mask)
     np.testing.assert_array_equal(trace.h["dropout"], trace.h["fc1"] * mask / 0.5)
-    evaluation = cnn.forward(spec, params, x)
+    evaluation = network.forward(spec, params, x)
     assert evaluation.h["dropout"] is evaluation.h["fc1"]
-    ones = cnn.forward(spec, params, x, dropout_mask=np.ones((3, 6)))
+    ones = network.forward(spec, params, x, dropout_mask=np.ones((3, 6)))
     np.testing.assert_allclose(ones.h["dropout"], 2 * evaluation.h["fc1"])
 
 
 # --------------------------------------------------------------------- forward and backward
 def test_flatten_is_nhwc_order():
     spec = CNNSpec.tiny()
-    trace = cnn.forward(spec, init_params(spec), batch(spec)[0])
+    trace = network.forward(spec, init_params(spec), batch(spec)[0])
     pooled, flat = trace.h["pool2"], trace.h["flatten"]
     _, _, wo, c = pooled.shape
     n, i, j, k = 1, 1, 0, 3
@@ -221,8 +221,8 @@ def test_deltas_and_gradients_are_consistent():
     params = init_params(spec, seed=1)
     x, y = batch(spec, n=4, seed=1)
     mask = draw_dropout_mask(spec, 4, 2)
-    result = cnn.gradients(spec, params, x, y, dropout_mask=mask)
-    trace = cnn.forward(spec, params, x, dropout_mask=mask)
+    result = network.gradients(spec, params, x, y, dropout_mask=mask)
+    trace = network.forward(spec, params, x, dropout_mask=mask)
     assert list(result.deltas) == spec.layer_names
     assert list(result.grads) == list(spec.param_shapes())
     for name in spec.layer_names:
@@ -237,9 +237,9 @@ def test_deltas_and_gradients_are_consistent():
                                    delta.sum(axis=tuple(range(delta.ndim - 1))))
     # a dropped unit passes no gradient back into fc1
     assert np.all(result.deltas["fc1"][mask == 0] == 0)
-    assert result.loss == pytest.approx(cnn.loss(spec, params, x, y, dropout_mask=mask))
+    assert result.loss == pytest.approx(network.loss(spec, params, x, y, dropout_mask=mask))
     # the public backward (no forward cache: im2col and arg-max recomputed) gives the same
-    again = cnn.backward(spec, params, x, trace, y, dropout_mask=mask)
+    again = network.backward(spec, params, x, trace, y, dropout_mask=mask)
     for name in result.grads:
         np.testing.assert_array_equal(again.grads[name], result.grads[name])
 
@@ -251,10 +251,10 @@ def test_gradcheck_every_parameter(name, with_mask):
     params = init_params(spec, seed=0)
     x, y = batch(spec, n=3, seed=100)
     mask = draw_dropout_mask(spec, 3, 5) if with_mask else None
-    result = cnn.gradients(spec, params, x, y, dropout_mask=mask)
+    result = network.gradients(spec, params, x, y, dropout_mask=mask)
 
     def loss(p):
-        return cnn.loss(spec, p, x, y, dropout_mask=mask)
+        return network.loss(spec, p, x, y, dropout_mask=mask)
 
     checks = gradcheck(loss, params, result.grads, step=STEP, max_entries=60, seed=0)
     assert [c.name for c in checks] == list(spec.param_shapes())
@@ -266,7 +266,7 @@ def test_float32_gradients_stay_float32():
     spec = CNNSpec.tiny(dtype="float32")
     params = init_params(spec)
     x, y = batch(spec)
-    result = cnn.gradients(spec, params, x, y, dropout_mask=draw_dropout_mask(spec, 3, 0))
+    result = network.gradients(spec, params, x, y, dropout_mask=draw_dropout_mask(spec, 3, 0))
     assert all(g.dtype == np.float32 for g in [*result.grads.values(), *result.deltas.values()])
 
 
@@ -274,12 +274,13 @@ def test_predict_is_softmax_without_dropout():
     spec = CNNSpec.tiny()
     params = init_params(spec)
     x, _ = batch(spec)
-    probs = cnn.predict(spec, params, x)
+    probs = network.predict(spec, params, x)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
-    np.testing.assert_allclose(probs, softmax(cnn.forward(spec, params, x).output))
-    chunked = cnn.logits(spec, params, x, chunk=2)
-    np.testing.assert_allclose(chunked, cnn.forward(spec, params, x).output, rtol=REORDERED_FLOAT64)
-    assert cnn.logits(spec, params, x[:0]).shape == (0, 3)
+    np.testing.assert_allclose(probs, softmax(network.forward(spec, params, x).output))
+    chunked = network.logits(spec, params, x, chunk=2)
+    np.testing.assert_allclose(chunked, network.forward(spec, params, x).output,
+                               rtol=REORDERED_FLOAT64)
+    assert network.logits(spec, params, x[:0]).shape == (0, 3)
 
 
 def test_numpy_backend_dispatches_to_the_cnn():
@@ -290,7 +291,7 @@ def test_numpy_backend_dispatches_to_the_cnn():
     x, y = batch(spec)
     mask = draw_dropout_mask(spec, 3, 0)
     got = BACKEND.gradients(spec, params, x, y, dropout_mask=mask)
-    want = cnn.gradients(spec, params, x, y, dropout_mask=mask)
+    want = network.gradients(spec, params, x, y, dropout_mask=mask)
     assert got.loss == want.loss
     trace = BACKEND.forward(spec, params, x, dropout_mask=mask)
     np.testing.assert_array_equal(trace.output, want.output)
@@ -298,7 +299,7 @@ def test_numpy_backend_dispatches_to_the_cnn():
 
 def test_reference_imports_numpy_only():
     code = ("import sys\n"
-            "import nnparity.reference.cnn, nnparity.reference.conv, nnparity.reference.pool\n"
+            "import nnparity.reference.network, nnparity.reference.conv, nnparity.reference.pool\n"
             "import nnparity.reference.dropout\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'tensorflow'}))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
@@ -316,12 +317,12 @@ def test_numpy_trainer_steps_the_cnn():
     opt = Optimizer("adam", lr=1e-3)
     trainer = NumpyTrainer(spec, params, opt)
     loss = trainer.step(x, y, dropout_mask=mask)
-    result = cnn.gradients(spec, params, x, y, dropout_mask=mask)
+    result = network.gradients(spec, params, x, y, dropout_mask=mask)
     expected, _ = step(opt, params, result.grads, init_state(opt, params))
     assert loss == result.loss
     for name, value in trainer.params().items():
         np.testing.assert_array_equal(value, expected[name])
-    np.testing.assert_array_equal(trainer.predict(x), cnn.forward(spec, expected, x).output)
+    np.testing.assert_array_equal(trainer.predict(x), network.forward(spec, expected, x).output)
     trainer.step(x, y)  # draws its own mask (keep_prob 0.5)
 
 
@@ -353,12 +354,12 @@ def test_random_specs_round_trip_and_run(spec):
     assert {k: v.shape for k, v in params.items()} == spec.param_shapes()
     x, y = batch(spec, n=2)
     mask = draw_dropout_mask(spec, 2, 0)
-    trace = cnn.forward(spec, params, x, dropout_mask=mask)
+    trace = network.forward(spec, params, x, dropout_mask=mask)
     for i, shape in enumerate(spec.feature_shapes()[1:], 1):
         name = f"pool{i}" if spec.conv[i - 1].pool else f"conv{i}"
         assert trace.h[name].shape == (2, *shape)
     assert trace.h["flatten"].shape == (2, spec.flat_dim)
     assert trace.output.shape == (2, spec.classes)
-    result = cnn.gradients(spec, params, x, y, dropout_mask=mask)
+    result = network.gradients(spec, params, x, y, dropout_mask=mask)
     assert {k: v.shape for k, v in result.grads.items()} == spec.param_shapes()
     assert all(result.deltas[k].shape == trace.z[k].shape for k in spec.layer_names)

@@ -23,8 +23,8 @@ from nnparity.backends import layout
 from nnparity.backends.compare import REORDERED_FLOAT64, compare_tensor
 from nnparity.cli import main
 from nnparity.export import source
-from nnparity.reference import CNNSpec, ConvBlock, optim
-from nnparity.reference.family import family_of, init_params
+from nnparity.reference import CNNSpec, ConvBlock, network, optim
+from nnparity.reference.family import init_params
 
 PRESETS = ("seed000-iris", "seed003-iris", "seed002-cnn")
 # Beyond the seed networks: the log-loss without biases, PReLU, and a CNN with every padding
@@ -62,7 +62,7 @@ def _problem(preset: str, variant: str, folder: Path) -> dict:
     x = rng.standard_normal((3, *spec.input_shape))
     y = (rng.integers(0, spec.output_dim, 3) if spec.loss == "ce"
          else rng.integers(0, 2, (3, spec.output_dim)).astype("float64"))  # dense 0/1 targets
-    model = family_of(spec).model
+    model = network
     ref = model.gradients(spec, params, x, y)
     stepped, _ = optim.step(opt, params, ref.grads, optim.init_state(opt, params))
     return {"spec": spec, "params": params, "x": x, "y": y, "ref": ref, "step": stepped}
@@ -97,7 +97,7 @@ def test_numpy_export_with_a_dropout_mask(tmp_path: Path) -> None:
     p = _problem("seed002-cnn", "torch", tmp_path)
     spec = p["spec"]
     mask = np.random.default_rng(3).integers(0, 2, (3, spec.dropout_units)).astype("float64")
-    ref = family_of(spec).model.gradients(spec, p["params"], p["x"], p["y"], dropout_mask=mask)
+    ref = network.gradients(spec, p["params"], p["x"], p["y"], dropout_mask=mask)
     value, grads = module.gradients(p["params"], p["x"], p["y"], mask)
     _assert_close({"loss": value, **grads}, {"loss": ref.loss, **ref.grads}, "numpy, mask")
 

@@ -130,7 +130,7 @@ def test_no_diagnosis_for_noise_in_an_optimiser_step(spec_name, rule):
 def _built(backward=None, update=None):
     """A learner whose tensors are the reference's with a mistake built in."""
     def mutate(problem, user):
-        user.update(reference_tensors(problem, backward or mistakes.mlp.backward,
+        user.update(reference_tensors(problem, backward or mistakes.network.backward,
                                       update or mistakes.optimizer_step))
     return mutate
 

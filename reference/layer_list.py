@@ -1,0 +1,131 @@
+"""What every spec derives from its layer list (``spec.net``), so that no caller asks which
+kind of spec it holds: parameter names, shapes and kinds, layer (delta) names, each layer's
+activation, the dropout mask's columns, and the flatten between maps and dense layers.
+
+A spec class mixes in :class:`LayerList` and provides ``net`` (a tuple of
+:class:`~reference.layers.Layer`), ``input_shape`` (per sample) and ``dtype``.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from .layers import Dropout, Flatten, Layer, Shape
+
+
+class LayerList:
+    """Derived views of ``self.net``; each computed once (a training step asks)."""
+
+    net: tuple[Layer, ...]
+    input_shape: tuple[int, ...]
+    dtype: str
+
+    @cached_property
+    def layer_shapes(self) -> list[Shape]:
+        """Per-sample shapes: the input's, then each layer's output (``ValueError`` naming the
+        first layer that cannot take its input)."""
+        shapes: list[Shape] = [tuple(self.input_shape)]
+        for layer in self.net:
+            shapes.append(tuple(layer.output_shape(shapes[-1])))
+        return shapes
+
+    @cached_property
+    def _param_specs(self) -> dict[str, tuple[Shape, str]]:
+        specs: dict[str, tuple[Shape, str]] = {}
+        for layer, shape in zip(self.net, self.layer_shapes, strict=False):
+            specs.update(layer.param_specs(shape))
+        return specs
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Canonical name -> shape, in the order of the layers (each layer's own order)."""
+        return {name: shape for name, (shape, _) in self._param_specs.items()}
+
+    def param_kind(self, name: str) -> str:
+        """``dense``, ``conv`` (HWIO), ``bias`` or ``slope`` (a PReLU's)."""
+        return self._param_specs[name][1]
+
+    def is_weight(self, name: str) -> bool:
+        """True for the tensors weight decay applies to: dense and conv weights."""
+        return self._param_specs[name][1] in ("dense", "conv")
+
+    @cached_property
+    def layer_names(self) -> list[str]:
+        """Names of the layers with parameters, in order: keys of ``Trace.z`` and of
+        ``Gradients.deltas``."""
+        return [layer.name for layer in self.net if layer.role == "param"]
+
+    @property
+    def layer_activations(self) -> dict[str, str]:
+        """Layer name -> the kind of the activation that follows it (``identity`` when none)."""
+        acts = dict.fromkeys(self.layer_names, "identity")
+        for before, layer in zip(self.net, self.net[1:], strict=False):
+            if layer.role == "activation" and before.role == "param":
+                acts[before.name] = layer.kind
+        return acts
+
+    @cached_property
+    def dropout_columns(self) -> dict[str, slice]:
+        """Dropout layer name -> its columns of the mask ``[N, dropout_units]`` (the dropout
+        layers' masks side by side, in layer order)."""
+        columns, start = {}, 0
+        for layer, shape in zip(self.net, self.layer_shapes, strict=False):
+            if isinstance(layer, Dropout):
+                columns[layer.name] = slice(start, start + math.prod(shape))
+                start += math.prod(shape)
+        return columns
+
+    @property
+    def dropout_units(self) -> int:
+        """Width of the dropout mask ``[N, units]``."""
+        return sum(s.stop - s.start for s in self.dropout_columns.values())
+
+    @property
+    def output_dim(self) -> int:
+        """Width of the network's output."""
+        return self.layer_shapes[-1][0]
+
+    def _flatten_index(self) -> int | None:
+        return next((i for i, layer in enumerate(self.net) if isinstance(layer, Flatten)), None)
+
+    @property
+    def flat_map(self) -> tuple[int, ...] | None:
+        """``(H, W, C)`` of the map whose NHWC flatten feeds the dense layers (None: no
+        flatten of a map)."""
+        i = self._flatten_index()
+        return None if i is None or len(self.layer_shapes[i]) != 3 else self.layer_shapes[i]
+
+    @property
+    def flat_params(self) -> tuple[str, ...]:
+        """Parameters whose rows follow that flatten (the next dense layer's weight)."""
+        i = self._flatten_index()
+        if i is None or self.flat_map is None:
+            return ()
+        layer = next((x for x in self.net[i + 1:] if x.role == "param"), None)
+        return tuple(n for n, (_, kind) in layer.param_specs(self.layer_shapes[i + 1]).items()
+                     if kind == "dense") if layer is not None else ()
+
+    @property
+    def flat_tensors(self) -> tuple[str, ...]:
+        """Traced ``h`` tensors laid out along that flatten: the flatten's own, and the dropout
+        layers that follow it before a layer with parameters."""
+        i = self._flatten_index()
+        if i is None or self.flat_map is None:
+            return ()
+        names = [self.net[i].name]
+        for layer in self.net[i + 1:]:
+            if not isinstance(layer, Dropout):
+                break
+            names.append(layer.name)
+        return tuple(names)
+
+    def net_input(self, x: Any) -> np.ndarray:
+        """``x`` as ``[N, *input_shape]`` in the spec's dtype; ``ValueError`` on another shape."""
+        x = np.asarray(x, dtype=self.dtype)
+        if x.shape[1:] != tuple(self.input_shape) or x.ndim != len(self.input_shape) + 1:
+            shape = ", ".join(str(d) for d in self.input_shape)
+            raise ValueError(f"input of shape {x.shape} does not fit [N, {shape}]")
+        return x

@@ -1,0 +1,51 @@
+"""The layer kinds, one module each, and the one table from a kind's name to its class.
+
+Kinds: ``dense``, ``conv2d``, ``maxpool``, ``flatten``, ``dropout``, ``prelu`` and every
+parameter-free activation of :mod:`reference.activations` by its name (``sigmoid``, ``tanh``,
+``relu``, ``relu3``, ``leaky_relu``, ``identity``). Adding a kind: its module here, one row in
+:data:`KINDS`, and one row in every backend's table (``backends/*_layers.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..activations import ACTIVATIONS, ALIASES
+from .activation import Activation, PReLU
+from .base import Layer, Params, Run, Shape
+from .conv2d import Conv2D
+from .dense import Dense
+from .dropout import Dropout
+from .flatten import Flatten
+from .maxpool import MaxPool
+
+KINDS: dict[str, type[Layer]] = {
+    "dense": Dense,
+    "conv2d": Conv2D,
+    "maxpool": MaxPool,
+    "flatten": Flatten,
+    "dropout": Dropout,
+    "prelu": PReLU,
+    **dict.fromkeys(ACTIVATIONS, Activation),
+}
+"""Kind name -> layer class (every parameter-free activation shares :class:`Activation`)."""
+
+
+def make_layer(kind: str, name: str, **fields: Any) -> Layer:
+    """A layer of ``kind`` named ``name`` with its ``fields`` (``ValueError`` naming an unknown
+    kind or field)."""
+    kind = ALIASES.get(kind, kind)
+    if kind not in KINDS:
+        raise ValueError(f"unknown layer kind {kind!r}; known: {', '.join(KINDS)}")
+    cls = KINDS[kind]
+    if cls is Activation:
+        fields = {**fields, "function": kind}
+    allowed = set(cls.__dataclass_fields__) - {"name"}
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        raise ValueError(f"{name}: unknown field(s) of a {kind} layer: {', '.join(unknown)}")
+    return cls(name=name, **fields)
+
+
+__all__ = ["KINDS", "Activation", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MaxPool",
+           "PReLU", "Params", "Run", "Shape", "make_layer"]

@@ -1,0 +1,108 @@
+"""What every layer kind shares: the :class:`Layer` interface and the run state of one pass.
+
+A network is an ordered tuple of layers (``spec.net``). Each layer kind is one module of this
+package holding one frozen dataclass with a hand-derived forward/backward pair (Deep Learning
+from Scratch's layer pairs), its parameters (full names, shapes, kinds) and its output shape.
+:mod:`reference.network` walks the list: forward in order, backward in reverse.
+
+Roles (``Layer.role``) fix what a layer writes into a :class:`~reference.results.Trace`:
+
+- ``param`` (``dense``, ``conv2d``): its output is ``z[name]`` (and ``h[name]`` until an
+  activation overwrites it); in backward the upstream gradient at its output is the
+  delta ``dL/dz`` under ``name``.
+- ``activation``: its output is ``h[name]``, ``name`` being the layer it follows.
+- ``map`` (``maxpool``, ``flatten``, ``dropout``): its output is ``h[name]`` (dropout's only
+  in training, unless ``traced_without_mask``).
+
+Shapes are per sample (no batch axis): ``(D,)`` for a flat input, ``(H, W, C)`` for a map (NHWC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+Params = dict[str, np.ndarray]
+Shape = tuple[int, ...]
+
+
+@dataclass
+class Run:
+    """The state one pass shares with every layer: the spec's ``dtype``, the checked 0/1
+    dropout ``mask [N, units]`` (None: evaluation) with each dropout layer's ``columns``, and
+    ``keep``: whether layers keep what spares their backward recomputing it (im2col matrices,
+    arg-maxes)."""
+
+    dtype: np.dtype
+    mask: np.ndarray | None = None
+    columns: dict[str, slice] | None = None
+    keep: bool = True
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of a network. ``name`` keys its tensors in traces and deltas (set by the
+    spec that builds the list; see :mod:`reference.netspec` for the rule)."""
+
+    kind: ClassVar[str] = ""
+    role: ClassVar[str] = "map"
+    name: str
+
+    def output_shape(self, shape: Shape) -> Shape:
+        """Per-sample output shape for a per-sample input ``shape`` (``ValueError`` when the
+        layer cannot take it)."""
+        return shape
+
+    def param_specs(self, shape: Shape) -> dict[str, tuple[Shape, str]]:
+        """Full parameter name -> ``(shape, kind)`` for input ``shape``; kinds: ``dense``,
+        ``conv`` (weights decayed by weight decay), ``bias``, ``slope``."""
+        return {}
+
+    def forward(self, x: np.ndarray, params: Params, run: Run) -> tuple[np.ndarray, Any]:
+        """``(y, cache)`` for a batch ``x``; ``cache`` is handed back to :meth:`backward`."""
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray, x: np.ndarray, y: np.ndarray, cache: Any,
+                 params: Params, run: Run, need_dx: bool) -> tuple[np.ndarray | None, Params]:
+        """``(dL/dx, {param: dL/dparam})`` from ``dy = dL/dy``; ``dL/dx`` is None when not
+        ``need_dx`` (no layer before this one has parameters)."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """The layer's JSON form: ``kind`` and its fields, without the names the spec gives."""
+        data = {f.name: v for f, v in zip(fields(self), asdict(self).values(), strict=True)
+                if f.name not in NAME_FIELDS}
+        return {"kind": self.kind, **data}
+
+
+NAME_FIELDS = frozenset({"name", "weight", "bias", "slope", "flat_bias", "traced_without_mask"})
+"""Fields a spec sets when it builds the list (names and layout), not written by the user."""
+
+
+def as_param(params: Params, name: str, dtype: np.dtype) -> np.ndarray:
+    """``params[name]`` in the pass's dtype (no copy when it already is)."""
+    return np.asarray(params[name]).astype(dtype, copy=False)
+
+
+def positive_int(value: Any, what: str) -> int:
+    """``value`` when it is a positive integer, else ``ValueError`` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def flat(shape: Shape, kind: str) -> int:
+    """The width of a flat per-sample ``shape`` (``ValueError``: a map needs a flatten first)."""
+    if len(shape) != 1:
+        raise ValueError(f"{kind} needs a flat input, got a map of shape {list(shape)}: "
+                         "put a flatten layer before it")
+    return shape[0]
+
+
+def spatial(shape: Shape, kind: str) -> tuple[int, int, int]:
+    """``(H, W, C)`` of a map-shaped per-sample ``shape`` (``ValueError`` for a flat one)."""
+    if len(shape) != 3:
+        raise ValueError(f"{kind} needs an (H, W, C) input, got shape {list(shape)}")
+    return shape  # type: ignore[return-value]

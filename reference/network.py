@@ -1,0 +1,247 @@
+"""The one model: forward, backward and gradients as one walk over ``spec.net``, for every spec.
+
+Forward runs the layers in order (``h_0 = x``, ``h_i = layer_i(h_{i-1})``), recording each
+layer's tensors in a :class:`Trace` by its role (:mod:`reference.layers.base`): ``z[name]`` for
+a dense/conv layer, ``h[name]`` for its activation (``h = z`` without one), ``h[name]`` for a
+pool, flatten or (in training) dropout layer. Backward starts from ``dE/do`` (the loss's
+gradient, carrying the ``1/N`` of the ``mean`` reduction: :mod:`reference.losses`) and runs the
+layers in reverse; the upstream gradient at a dense/conv layer's output is its delta ``dL/dz``
+(the BP lecture's delta), and ``lambda W`` is added to each weight's gradient
+(``0.5 lambda sum W^2`` in the loss). The walk stops at the first layer with parameters: the
+input needs no gradient.
+
+Every spec (:class:`~reference.spec.MLPSpec`, :class:`~reference.cnn_spec.CNNSpec`,
+:class:`~reference.netspec.NetSpec`) builds its list; their traces, deltas and parameter names
+are each spec's own (the MLP: ``layer<l>``, ``W<l>``; the CNN: ``conv<i>``, ``fc<j>``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .conv import DCOLS_CHUNK
+from .dropout import check_mask, draw_dropout_mask
+from .layers import Conv2D, Dense, Dropout, MaxPool, Run
+from .losses import as_targets, loss_and_grad, probabilities
+from .params import Params, check_params, weight_decay_loss
+from .pool import near_ties
+from .results import Gradients, Trace
+
+if TYPE_CHECKING:
+    from .family import Spec
+
+__all__ = [
+    "backward",
+    "check_params",
+    "draw_dropout_mask",
+    "forward",
+    "gradients",
+    "logits",
+    "loss",
+    "pool_ties",
+    "preactivation_scale",
+    "predict",
+    "working_values",
+]
+
+Passed = list[tuple[np.ndarray, np.ndarray, Any]]
+"""Per layer: ``(input, output, cache)`` of a forward pass."""
+
+
+def _run(spec: Spec, mask: np.ndarray | None, n: int, keep: bool = True) -> Run:
+    """The pass's state with ``mask`` checked: ``[n, spec.dropout_units]`` of 0/1, in the spec's
+    dtype (a spec without dropout refuses one)."""
+    if mask is not None:
+        if not spec.dropout_units:
+            raise ValueError("this network has no dropout: dropout_mask must be None")
+        mask = check_mask(mask, (n, spec.dropout_units)).astype(spec.dtype, copy=False)
+    return Run(np.dtype(spec.dtype), mask, spec.dropout_columns, keep)
+
+
+def _record(trace: Trace, layer: Any, y: np.ndarray, run: Run) -> None:
+    if layer.role == "param":
+        trace.z[layer.name] = trace.h[layer.name] = y
+    elif not isinstance(layer, Dropout) or run.mask is not None or layer.traced_without_mask:
+        trace.h[layer.name] = y
+
+
+def _forward(spec: Spec, params: Params, x: np.ndarray, run: Run) -> tuple[Trace, Passed]:
+    trace = Trace(output=x)
+    passed: Passed = []
+    h = x
+    for layer in spec.net:
+        y, cache = layer.forward(h, params, run)
+        _record(trace, layer, y, run)
+        passed.append((h, y, cache))
+        h = y
+    trace.output = h
+    return trace, passed
+
+
+def _from_trace(spec: Spec, x: np.ndarray, trace: Trace) -> Passed:
+    """Each layer's ``(input, output, None)`` read back from a recorded ``trace`` of ``x``."""
+    passed: Passed = []
+    h = x
+    for layer in spec.net:
+        if layer.role == "param":
+            y = trace.z[layer.name]
+        else:
+            y = trace.h.get(layer.name, h) if isinstance(layer, Dropout) else trace.h[layer.name]
+        passed.append((h, y, None))
+        h = y
+    return passed
+
+
+def _backward(spec: Spec, params: Params, passed: Passed, output: np.ndarray, y: np.ndarray,
+              run: Run) -> Gradients:
+    n = output.shape[0]
+    t = as_targets(spec.loss, y, n, spec.output_dim, run.dtype)
+    value, upstream = loss_and_grad(spec.loss, output, t, spec.reduction)
+    first = next(i for i, layer in enumerate(spec.net) if layer.role == "param")
+    deltas: dict[str, np.ndarray] = {}
+    grads: dict[str, np.ndarray] = {}
+    wd = spec.weight_decay
+    for i in range(len(spec.net) - 1, first - 1, -1):
+        layer = spec.net[i]
+        if layer.role == "param":
+            deltas[layer.name] = upstream
+        x_in, y_out, cache = passed[i]
+        upstream, layer_grads = layer.backward(upstream, x_in, y_out, cache, params, run,
+                                               i > first)
+        for name, grad in layer_grads.items():
+            if wd and spec.is_weight(name):
+                grad = grad + wd * np.asarray(params[name]).astype(run.dtype, copy=False)
+            grads[name] = grad
+    total = float(value) + weight_decay_loss(spec, params)
+    return Gradients(loss=total, grads={k: grads[k] for k in spec.param_shapes()},
+                     deltas={k: deltas[k] for k in spec.layer_names}, output=output)
+
+
+def forward(spec: Spec, params: Params, x: np.ndarray, *,
+            dropout_mask: np.ndarray | None = None) -> Trace:
+    """Run the network on ``x [N, *input_shape]``; ``dropout_mask [N, spec.dropout_units]`` of
+    0/1 (training) or None (evaluation). Every layer's tensors, keyed as the module says."""
+    x = spec.as_input(x)
+    return _forward(spec, params, x, _run(spec, dropout_mask, x.shape[0], keep=False))[0]
+
+
+def backward(spec: Spec, params: Params, x: np.ndarray, trace: Trace, y: np.ndarray, *,
+             dropout_mask: np.ndarray | None = None) -> Gradients:
+    """Deltas and gradients for the ``trace`` of ``x`` (with the same ``dropout_mask``) and
+    labels ``y`` (class indices ``[N]`` or targets ``[N, K]``)."""
+    x = spec.as_input(x)
+    run = _run(spec, dropout_mask, x.shape[0], keep=False)
+    return _backward(spec, params, _from_trace(spec, x, trace), trace.output, y, run)
+
+
+def gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray, *,
+              dropout_mask: np.ndarray | None = None, checked: bool = False) -> Gradients:
+    """Forward then backward: loss, ``dL/dparam`` for every parameter, ``dL/dz`` per layer.
+    ``checked``: the caller has checked ``params`` against the spec (a trainer does, once)."""
+    if not checked:
+        check_params(spec, params)
+    x = spec.as_input(x)
+    run = _run(spec, dropout_mask, x.shape[0])
+    trace, passed = _forward(spec, params, x, run)
+    return _backward(spec, params, passed, trace.output, y, run)
+
+
+def loss(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray, *,
+         dropout_mask: np.ndarray | None = None) -> float:
+    """The reduced loss plus weight decay (what :func:`gradients` differentiates)."""
+    output = forward(spec, params, x, dropout_mask=dropout_mask).output
+    t = as_targets(spec.loss, y, output.shape[0], spec.output_dim, np.dtype(spec.dtype))
+    value, _ = loss_and_grad(spec.loss, output, t, spec.reduction)
+    return float(value) + weight_decay_loss(spec, params)
+
+
+LOGITS_CHUNK = 64
+"""Rows :func:`logits` computes at a time for a network with convolutions: the notes' CNN holds
+about 0.9 MB per float32 row at the peak of its forward pass (conv2's im2col matrix 0.6 MB of
+it), so 64 rows stay near 60 MB; larger chunks are no faster (the GEMMs already have 3136 rows
+or more). A network of dense layers runs in one pass."""
+
+
+def logits(spec: Spec, params: Params, x: np.ndarray, chunk: int | None = None) -> np.ndarray:
+    """The output ``o [N, K]`` at evaluation (no dropout), ``chunk`` rows at a time (default:
+    :data:`LOGITS_CHUNK` when the network convolves, else all at once), so that memory stays
+    bounded."""
+    x = spec.as_input(x)
+    if chunk is None:
+        chunk = LOGITS_CHUNK if any(isinstance(layer, Conv2D) for layer in spec.net) else 0
+    if not chunk:
+        return forward(spec, params, x).output
+    run = _run(spec, None, 0, keep=False)
+    parts = [_forward(spec, params, x[i:i + chunk], run)[0].output
+             for i in range(0, len(x), chunk)]
+    if not parts:
+        return np.zeros((0, spec.output_dim), dtype=spec.dtype)
+    return np.concatenate(parts)
+
+
+def predict(spec: Spec, params: Params, x: np.ndarray) -> np.ndarray:
+    """Softmax (``ce``), sigmoid (``bce``) or raw output (``l2``, ``mse``) of ``x``: ``[N, K]``."""
+    return probabilities(spec.loss, logits(spec, params, x))
+
+
+def preactivation_scale(spec: Spec, params: Params, x: np.ndarray,
+                        trace: Trace) -> dict[str, np.ndarray]:
+    """Per dense/conv layer, ``sum_i |in_i W_ij| + |b_j|`` for every unit of ``z`` (the size of
+    the terms that rounding acts on): the layer applied to ``|input|`` with ``|W|``, ``|b|``."""
+    x = spec.as_input(x)
+    run = _run(spec, None, 0, keep=False)
+    return {layer.name: layer.scale(x_in, params, run)
+            for layer, (x_in, _, _) in zip(spec.net, _from_trace(spec, x, trace), strict=True)
+            if layer.role == "param"}
+
+
+def pool_ties(spec: Spec, trace: Trace, scales: dict[str, np.ndarray],
+              tol: float) -> dict[str, np.ndarray]:
+    """Per max-pool that pools a dense/conv layer's ``h``, that layer's cells tied for their
+    window's maximum within ``tol`` times their pre-activation ``scales``
+    (:func:`reference.pool.near_ties`), keyed by that layer's name."""
+    ties = {}
+    owner = None
+    for layer in spec.net:
+        if isinstance(layer, MaxPool) and owner is not None:
+            ties[owner] = near_ties(trace.h[owner], scales[owner], layer.size, layer.stride,
+                                    layer.padding, tol)
+        owner = layer.name if layer.role in ("param", "activation") else None
+    return ties
+
+
+def working_values(spec: Spec, rows: int, *, training: bool = True) -> int:
+    """Values held at the peak of a training step on ``rows`` samples (``training``) or of
+    :func:`logits` on them, besides the input (the caller's) and the parameters, for memory
+    estimates. Per sample: every dense/conv layer's ``z`` and ``h`` (a conv layer's im2col
+    matrix too), a pool's output and arg-maxes, dropout's output (in training, or when traced
+    at evaluation); at the peak of the backward pass the largest conv layer's buffers (the
+    padded input gradient and two maps, plus the chunk of ``dcols`` it holds) and the widest
+    dense layer's delta, upstream gradient and activation derivative (its input's width too
+    when that needs a gradient); at evaluation the widest dense layer's two temporaries."""
+    kept, conv_peak, dense_peak, dcols = 0, 0, 0, 0
+    first = True
+    for layer, shape, out in zip(spec.net, spec.layer_shapes[:-1], spec.layer_shapes[1:],
+                                 strict=True):
+        size = int(np.prod(out))
+        if isinstance(layer, Conv2D):
+            h, w, c = shape
+            cols = size // layer.filters * layer.kernel ** 2 * c
+            kept += cols + 2 * size
+            conv_peak = max(conv_peak, (h + layer.kernel) * (w + layer.kernel) * c + 2 * size)
+            dcols = max(dcols, min(rows * cols, max(DCOLS_CHUNK, cols)))
+        elif isinstance(layer, MaxPool):
+            kept += 2 * size
+        elif isinstance(layer, Dropout):
+            kept += size if training or layer.traced_without_mask else 0
+        elif isinstance(layer, Dense):
+            kept += 2 * size
+            dense_peak = max(dense_peak, size, 0 if first else int(np.prod(shape)))
+        first = first and layer.role != "param"
+    if training:
+        return rows * (kept + conv_peak + 3 * dense_peak) + dcols
+    if any(isinstance(layer, Conv2D) for layer in spec.net):
+        return min(rows, LOGITS_CHUNK) * kept + rows * spec.output_dim
+    return rows * (kept + 2 * dense_peak)
