@@ -15,19 +15,26 @@ first), updated parameters (step by step).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nnparity.reference.gradcheck import TensorCheck
 from nnparity.reference.results import Gradients, Trace
 
-# The one tolerance table (ARCHITECTURE.md): relative error, keyed by dtype and model family.
+if TYPE_CHECKING:
+    from nnparity.reference.family import Spec
+
+# The one tolerance table (ARCHITECTURE.md): relative error, keyed by dtype and operation (the
+# kind of a network's weights: ``dense`` matmuls, ``conv`` convolutions, whose float32 sums run
+# over k*k*cin terms per output and through another order in each framework's kernels).
 TOLERANCES: dict[tuple[str, str], float] = {
-    ("float64", "mlp"): 1e-10,
-    ("float64", "cnn"): 1e-10,
-    ("float32", "mlp"): 1e-5,
-    ("float32", "cnn"): 1e-4,
+    ("float64", "dense"): 1e-10,
+    ("float64", "conv"): 1e-10,
+    ("float32", "dense"): 1e-5,
+    ("float32", "conv"): 1e-4,
 }
 # The same float64 computation in another order (a permuted matmul, an adjoint pair, chunked
 # evaluation): only summation order differs, so agreement is to a few ulps.
@@ -51,12 +58,21 @@ STAGE_TITLES = {"forward": "forward", "loss": "loss", "delta": "deltas", "grad":
                 "update": "updates"}
 
 
-def tolerance(dtype: str, family: str = "mlp") -> float:
-    """Relative tolerance for a dtype (``float64``/``float32``) and family (``mlp``/``cnn``)."""
+def tolerance(dtype: str, operations: Iterable[str] = ("dense",)) -> float:
+    """Relative tolerance for a dtype (``float64``/``float32``) and the operations a network
+    runs (``dense``, ``conv``): the loosest of their rows."""
     try:
-        return TOLERANCES[(str(dtype), family)]
-    except KeyError:
-        raise ValueError(f"no tolerance for dtype {dtype!r} and family {family!r}") from None
+        return max(TOLERANCES[(str(dtype), op)] for op in operations)
+    except (KeyError, ValueError):
+        raise ValueError(f"no tolerance for dtype {dtype!r} and operations "
+                         f"{sorted(operations)!r}") from None
+
+
+def tolerance_for(spec: Spec, dtype: str | None = None) -> float:
+    """The tolerance of ``spec``'s network (the kinds of its weights) in ``dtype`` (default:
+    the spec's)."""
+    operations = {spec.param_kind(name) for name in spec.param_shapes() if spec.is_weight(name)}
+    return tolerance(dtype or spec.dtype, operations)
 
 
 @dataclass(frozen=True)

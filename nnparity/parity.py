@@ -30,7 +30,7 @@ from nnparity.backends.compare import (
     collect,
     compare_all,
     gradcheck_comparison,
-    tolerance,
+    tolerance_for,
 )
 from nnparity.backends.protocol import Backend, Params
 from nnparity.cases import Case
@@ -107,7 +107,7 @@ def compare_backend(
     reference = registry.get("numpy")
     expected, actual = (run_backend(b, spec, params, batches, optimizer, steps=steps,
                                     dropout_mask=dropout_mask) for b in (reference, backend))
-    comparisons = compare_all(actual, expected, tolerance(spec.dtype, spec.family))
+    comparisons = compare_all(actual, expected, tolerance_for(spec))
     x0, y0 = batches[0]
     return rejudge(spec, params, x0, y0, dropout_mask, actual, comparisons, optimizer)[0]
 

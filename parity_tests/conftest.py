@@ -29,7 +29,6 @@ from hypothesis import settings
 from memory_maps import MapGuard  # parity_tests/, beside this file
 
 from nnparity.backends import registry
-from nnparity.backends.compare import tolerance
 from nnparity.backends.determinism import apply_determinism
 from nnparity.backends.protocol import Backend
 from nnparity.datasets.catalog import get_dataset
@@ -121,7 +120,8 @@ def record_and_assert(result: CaseResult) -> CaseResult:
     assert result.skipped is None, f"{result.case} on {result.backend}: {result.skipped}"
     assert result.comparisons, f"{result.case} on {result.backend}: nothing compared"
     spec = result.spec or {}
-    key = (spec.get("family", "mlp"), result.backend, spec.get("dtype", "float64"))
+    key = (spec.get("family", "mlp"), result.backend, spec.get("dtype", "float64"),
+           result.comparisons[0].tol)
     _worst[key] = max(_worst.get(key, 0.0), max(c.max_rel for c in result.comparisons))
     assert result.passed, f"{result.case} on {result.backend}: {result.sentence}"
     return result
@@ -153,6 +153,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _worst:
         return
     terminalreporter.section("parity: worst max relative error")
-    for (family, name, dtype), value in sorted(_worst.items()):
-        line = f"{family:<4} {name:<11} {dtype:<8} {value:.2e}  (tol {tolerance(dtype, family):g})"
+    for (family, name, dtype, tol), value in sorted(_worst.items()):
+        line = f"{family:<4} {name:<11} {dtype:<8} {value:.2e}  (tol {tol:g})"
         terminalreporter.write_line(line)

@@ -1,8 +1,8 @@
-"""A spec as a flat list of layers, the one description every export writer renders.
+"""A spec's layer list (``spec.net``) placed with its shapes: what every export writer renders.
 
-Layers carry the canonical parameter names (``W1``/``b1`` for the MLP, ``conv1.W``/``fc1.b`` for
-the CNN) and every shape, so a writer never looks at the spec's family: the family is looked up
-once, in :data:`LAYERS`.
+Each layer of the reference list becomes the record a writer needs (its parameter names as the
+spec gives them, ``W1``/``b1``, ``conv1.W``/``fc1.b``, ``dense1.W``, and every shape and
+padding), through one table keyed by layer kind, :data:`PLACERS`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nnparity.reference.cnn_spec import CNNSpec
-from nnparity.reference.conv import output_hw, padding_amounts
+from nnparity.reference.activations import ACTIVATIONS
+from nnparity.reference.conv import padding_amounts
 from nnparity.reference.family import Spec
 from nnparity.reference.optim import Optimizer
-from nnparity.reference.spec import MLPSpec
 
 Pads = tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
 
@@ -77,9 +76,12 @@ class Flatten:
 
 @dataclass(frozen=True)
 class Dropout:
-    """Inverted dropout with keep probability ``keep_prob``."""
+    """Inverted dropout with keep probability ``keep_prob`` on its ``columns`` ``(start,
+    stop)`` of the dropout mask ``[N, units]``."""
 
+    name: str
     keep_prob: float
+    columns: tuple[int, int]
 
 
 Layer = Dense | Act | Conv | Pool | Flatten | Dropout
@@ -107,46 +109,57 @@ class Network:
         return [layer.weight for layer in self.layers if isinstance(layer, Dense | Conv)]
 
 
-def _mlp_layers(spec: MLPSpec) -> list[Layer]:
-    layers: list[Layer] = []
-    for i, act in enumerate(spec.activations, 1):
-        layers.append(Dense(f"layer{i}", spec.widths[i - 1], spec.widths[i], f"W{i}",
-                            f"b{i}" if spec.bias else None))
-        layers.append(Act(f"act{i}", act, f"a{i}" if act == "prelu" else None))
-    return layers
+Placer = Callable[[Any, tuple[int, ...], tuple[int, ...], Spec], list[Layer]]
 
 
-def _cnn_layers(spec: CNNSpec) -> list[Layer]:
-    layers: list[Layer] = []
-    hw, c = spec.input_shape[:2], spec.input_shape[2]
-    for i, block in enumerate(spec.conv, 1):
-        k = (block.kernel, block.kernel)
-        layers.append(Conv(f"conv{i}", block.kernel, c, block.filters, block.stride,
-                           block.padding, padding_amounts(hw, k, block.stride, block.padding),
-                           f"conv{i}.W", f"conv{i}.b"))
-        layers.append(Act(f"act_conv{i}", block.activation))
-        hw, c = output_hw(hw, k, block.stride, block.padding), block.filters
-        if block.pool:
-            window = (block.pool, block.pool)
-            layers.append(Pool(f"pool{i}", block.pool, block.pool_stride, block.pool_padding,
-                               padding_amounts(hw, window, block.pool_stride, block.pool_padding)))
-            hw = output_hw(hw, window, block.pool_stride, block.pool_padding)
-    layers.append(Flatten(hw[0], hw[1], c))
-    widths = [spec.flat_dim, *spec.dense, spec.classes]
-    acts = (*spec.dense_activations, "identity")
-    for j, act in enumerate(acts, 1):
-        if j == len(acts) and spec.keep_prob < 1:
-            layers.append(Dropout(spec.keep_prob))
-        layers.append(Dense(f"fc{j}", widths[j - 1], widths[j], f"fc{j}.W", f"fc{j}.b"))
-        layers.append(Act(f"act_fc{j}", act))
-    return layers
+def _dense(layer: Any, shape: tuple[int, ...], out: tuple[int, ...], spec: Spec) -> list[Layer]:
+    return [Dense(layer.name, shape[0], layer.units, layer.weight,
+                  layer.bias if layer.use_bias else None)]
 
 
-LAYERS: dict[str, Callable[[Any], list[Layer]]] = {"mlp": _mlp_layers, "cnn": _cnn_layers}
+def _activation(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
+                spec: Spec) -> list[Layer]:
+    return [Act(f"act_{layer.name}", layer.kind, getattr(layer, "slope", None))]
+
+
+def _conv(layer: Any, shape: tuple[int, ...], out: tuple[int, ...], spec: Spec) -> list[Layer]:
+    k = (layer.kernel, layer.kernel)
+    return [Conv(layer.name, layer.kernel, shape[2], layer.filters, layer.stride, layer.padding,
+                 padding_amounts(shape[:2], k, layer.stride, layer.padding), layer.weight,
+                 layer.bias)]
+
+
+def _pool(layer: Any, shape: tuple[int, ...], out: tuple[int, ...], spec: Spec) -> list[Layer]:
+    window = (layer.size, layer.size)
+    return [Pool(layer.name, layer.size, layer.stride, layer.padding,
+                 padding_amounts(shape[:2], window, layer.stride, layer.padding))]
+
+
+def _flatten(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
+             spec: Spec) -> list[Layer]:
+    return [Flatten(*shape)] if len(shape) == 3 else []
+
+
+def _dropout(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
+             spec: Spec) -> list[Layer]:
+    """Written where it drops something (``keep_prob < 1``): keep 1 is the identity."""
+    columns = spec.dropout_columns[layer.name]
+    return [Dropout(layer.name, layer.keep_prob, (columns.start, columns.stop))] \
+        if layer.keep_prob < 1 else []
+
+
+PLACERS: dict[str, Placer] = {
+    "dense": _dense, "conv2d": _conv, "maxpool": _pool, "flatten": _flatten,
+    "dropout": _dropout, **dict.fromkeys((*ACTIVATIONS, "prelu"), _activation),
+}
+"""Layer kind -> the export layers it becomes, given its per-sample input and output shapes."""
 
 
 def network(spec: Spec, optimizer: Optimizer, title: str) -> Network:
-    """The export description of ``spec`` trained with ``optimizer``."""
-    return Network(title, tuple(LAYERS[spec.family](spec)), tuple(spec.input_shape),
-                   spec.output_dim, spec.loss, spec.reduction, spec.weight_decay, spec.dtype,
-                   spec.param_shapes(), optimizer)
+    """The export description of ``spec`` trained with ``optimizer``: its layer list, each
+    layer placed with its shapes."""
+    shapes = spec.layer_shapes
+    layers = [placed for layer, shape, out in zip(spec.net, shapes, shapes[1:], strict=False)
+              for placed in PLACERS[layer.kind](layer, shape, out, spec)]
+    return Network(title, tuple(layers), tuple(spec.input_shape), spec.output_dim, spec.loss,
+                   spec.reduction, spec.weight_decay, spec.dtype, spec.param_shapes(), optimizer)

@@ -42,7 +42,8 @@ def _lines(layer: object) -> list[str]:
         return [f"h = h.reshape(h.shape[0], -1)  # NHWC order: [N, {layer.h * layer.w * layer.c}]"]
     if isinstance(layer, Dropout):
         return ["if mask is not None:  # inverted dropout with an explicit 0/1 mask",
-                f"    h = h * mask / {layer.keep_prob!r}"]
+                f"    h = h * mask[:, {layer.columns[0]}:{layer.columns[1]}] / "
+                f"{layer.keep_prob!r}"]
     raise TypeError(f"no JAX code for {layer!r}")
 
 

@@ -75,8 +75,8 @@ def _layers(layer: object, decay: str) -> list[str]:
     if isinstance(layer, Flatten):
         return ['keras.layers.Flatten(dtype=DTYPE, name="flatten"),  # NHWC, as the reference']
     if isinstance(layer, Dropout):
-        return [f'keras.layers.Dropout({1 - layer.keep_prob!r}, dtype=DTYPE, name="dropout"),'
-                "  # Keras draws the mask"]
+        return [f'keras.layers.Dropout({1 - layer.keep_prob!r}, dtype=DTYPE, '
+                f'name={python_string(layer.name)}),  # Keras draws the mask']
     raise TypeError(f"no Keras layer for {layer!r}")
 
 

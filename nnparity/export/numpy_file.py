@@ -48,7 +48,9 @@ def _forward(layer: object, h: str) -> str:
     if isinstance(layer, Flatten):
         return f"{h}.reshape(len({h}), -1)"
     if isinstance(layer, Dropout):
-        return f"dropout({h}, mask, {layer.keep_prob!r})"
+        start, stop = layer.columns
+        return f"dropout({h}, None if mask is None else mask[:, {start}:{stop}], " \
+               f"{layer.keep_prob!r})"
     raise TypeError(f"no NumPy code for {layer!r}")
 
 
@@ -77,7 +79,9 @@ def _backward(layer: object, h: str, out: str, first: bool) -> list[str]:
     if isinstance(layer, Flatten):
         return [f"d = d.reshape({h}.shape)"]
     if isinstance(layer, Dropout):
-        return [f"d = dropout_backward(d, mask, {layer.keep_prob!r})"]
+        start, stop = layer.columns
+        return [f"d = dropout_backward(d, None if mask is None else mask[:, {start}:{stop}], "
+                f"{layer.keep_prob!r})"]
     raise TypeError(f"no NumPy code for {layer!r}")
 
 

@@ -80,7 +80,7 @@ def _modules(layer: object) -> list[tuple[str, str, str]]:
                  f"NCHW order: the next weight's rows are the NHWC rows permuted "
                  f"({layer.h}x{layer.w}x{layer.c})")]
     if isinstance(layer, Dropout):
-        return [("dropout", f"nn.Dropout({1 - layer.keep_prob!r})",
+        return [(layer.name, f"nn.Dropout({1 - layer.keep_prob!r})",
                  "inverted; torch draws the mask")]
     raise TypeError(f"no torch module for {layer!r}")
 

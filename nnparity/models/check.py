@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from nnparity.backends import registry
-from nnparity.backends.compare import collect, compare_all, compare_tensor, tolerance
+from nnparity.backends.compare import collect, compare_all, compare_tensor, tolerance_for
 from nnparity.backends.precision import check_device, tensorflow_device
 from nnparity.cases import make_batch
 from nnparity.errors import InputError, NnparityError
@@ -130,7 +130,7 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
     x, y = data[0]
     trace, grads, mask = model.run(x, y)
     kwargs = {} if mask is None else {"dropout_mask": mask}
-    tol = tolerance(spec.dtype, spec.family)
+    tol = tolerance_for(spec)
     # with dropout, evaluation too: no mask, no scaling (before the steps change the weights)
     at_eval = None if mask is None else compare_tensor(
         "forward", "eval.output", model.run(x, y, training=False)[0].output,

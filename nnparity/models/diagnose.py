@@ -33,7 +33,7 @@ from nnparity.backends.compare import (
     Tensors,
     compare_tensor,
     first_divergence,
-    tolerance,
+    tolerance_for,
 )
 from nnparity.reference.conv import conv2d, padding_amounts
 from nnparity.reference.losses import as_targets, loss_and_grad, softmax
@@ -50,7 +50,7 @@ def _double_softmax(model: Any, params: dict, batch: tuple, mask: Any,
     kwargs = {} if mask is None else {"dropout_mask": mask}
     logits = registry.get("numpy").forward(spec, params, batch[0], **kwargs).output
     rerun = compare_tensor("forward", "output", output, softmax(logits),
-                           tolerance(spec.dtype, spec.family))
+                           tolerance_for(spec))
     if not rerun.passed:
         return None
     return ("softmax applied before a cross-entropy that already includes it: the model's "
@@ -66,7 +66,7 @@ def _dropout_scaling(model: Any, params: dict, batch: tuple, mask: Any,
         return None
     plain = spec.with_(keep_prob=1.0)
     rerun = registry.get("numpy").forward(plain, params, batch[0], dropout_mask=mask).output
-    check = compare_tensor("forward", "output", output, rerun, tolerance(spec.dtype, spec.family))
+    check = compare_tensor("forward", "output", output, rerun, tolerance_for(spec))
     if not check.passed:
         return None
     return (f"dropout is not inverted: kept units are not scaled by 1/keep_prob = "
@@ -92,7 +92,7 @@ def _symmetric_padding(model: Any, params: dict, batch: tuple, mask: Any,
     padded = np.pad(a, ((0, 0), (p, p), (p, p), (0, 0)))
     rerun = conv2d(padded, params[f"{layer}.W"], params[f"{layer}.b"], block.stride, "VALID")
     check = compare_tensor("forward", first.name, tensors.get(("forward", first.name)), rerun,
-                           tolerance(spec.dtype, spec.family))
+                           tolerance_for(spec))
     if not check.passed:
         return None
     (top, bottom), (left, right) = padding_amounts(a.shape[1:3], (block.kernel,) * 2,
@@ -115,7 +115,7 @@ def _loss_precision(model: Any, batch: tuple, trace: Trace, grads: Gradients,
     t = as_targets(spec.loss, batch[1], len(output), spec.output_dim, np.dtype(dtype))
     value, _ = loss_and_grad(spec.loss, output, t, spec.reduction)
     rerun = compare_tensor("loss", "loss", np.float64(grads.loss), np.float64(value),
-                           tolerance(dtype, spec.family))
+                           tolerance_for(spec, dtype))
     if not rerun.passed:
         return None
     return (f"the loss object computes in {dtype} while the model is {spec.dtype} (re-run in "
@@ -166,7 +166,7 @@ def _optimizer_formula(model: Any, params: dict, grads: Gradients, actual: Tenso
             or not first.name.startswith("step1."):
         return None
     spec = model.spec
-    tol = tolerance(spec.dtype, spec.family)
+    tol = tolerance_for(spec)
     reference = {k: np.asarray(v) for k, v in grads.grads.items()}
     for text, stepped in _mistakes(model.optimizer, params, reference):
         checks = [compare_tensor("update", k, actual.get(("update", f"step1.{k}")), v, tol)

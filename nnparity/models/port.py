@@ -34,7 +34,7 @@ from nnparity.backends.compare import (
     compare_tensor,
     describe_divergence,
     first_divergence,
-    tolerance,
+    tolerance_for,
 )
 from nnparity.errors import InputError
 from nnparity.reference.params import Params
@@ -135,7 +135,7 @@ def port(a: UserModel, b: UserModel, labels: tuple[str, str], *, seed: int = 0,
     own = own or (a.params(), b.params())
     result = CaseResult(f"{labels[0]} -> {labels[1]}", BACKEND, spec=a.spec.to_dict())
     started = time.perf_counter()
-    tol = tolerance(_dtype(a, b), a.spec.family)
+    tol = tolerance_for(a.spec, _dtype(a, b))
     batch = batches(a.spec, seed, 1)[0]
     a.load_params(own[0])
     b.load_params(own[1])

@@ -81,7 +81,7 @@ def measure(block: Block, module: ModuleType, dtype: str) -> Measurement:
     inputs = block.inputs(dtype)
     expected = block.reference(block.inputs(dtype))  # its own copy: nothing shared, nothing mutated
     actual = call(module, block.function, **inputs)
-    tol = tolerance(dtype, "cnn" if block.key in CNN_BLOCKS else "mlp")
+    tol = tolerance(dtype, ("conv",) if block.key in CNN_BLOCKS else ("dense",))
     comparisons = tuple(
         compare_tensor("block", name, actual[name].reshape(np.shape(value)), value, tol)
         for name, value in expected.items() if name in actual)  # in the reference's order

@@ -41,7 +41,7 @@ from functools import cached_property
 
 import numpy as np
 
-from nnparity.backends.compare import Comparison, Tensors, compare_tensor, tolerance
+from nnparity.backends.compare import Comparison, Tensors, compare_tensor, tolerance_for
 from nnparity.reference import network
 from nnparity.reference.activations import get_activation
 from nnparity.reference.losses import as_targets, softmax
@@ -105,7 +105,7 @@ class Context:
 
     @cached_property
     def tol(self) -> float:
-        return tolerance(self.problem.spec.dtype, self.problem.spec.family)
+        return tolerance_for(self.problem.spec)
 
     def matches(self, key: tuple[str, str], predicted: np.ndarray) -> Comparison:
         """The learner's tensor at ``key`` against a prediction, at the standard tolerance."""

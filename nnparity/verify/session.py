@@ -17,7 +17,7 @@ from nnparity.backends.compare import (
     compare_all,
     describe_divergence,
     first_divergence,
-    tolerance,
+    tolerance_for,
 )
 from nnparity.report import CaseResult
 
@@ -84,7 +84,7 @@ def judge(
     """
     spec = problem.spec
     reference = reference if reference is not None else reference_tensors(problem)
-    tol = tolerance(spec.dtype, spec.family)
+    tol = tolerance_for(spec)
     expected = {k: v for k, v in reference.items() if k in user}
     comparisons = compare_all(user, expected, tol, sides=("your result", "the reference"))
     ctx = Context(problem, reference, user, list(warnings), layout)
@@ -172,7 +172,7 @@ def alongside(case: str, problem: Problem, reference: Tensors, backends: Sequenc
             expected = reference if rule == problem.update_rule() else \
                 reference_tensors(problem, optimizer=rule)
             result.comparisons = compare_all(backend_tensors(backend, problem, rule), expected,
-                                             tolerance(spec.dtype, spec.family))
+                                             tolerance_for(spec))
         except Exception as exc:  # a backend bug must not hide the learner's verdict
             result.error = f"{type(exc).__name__}: {exc}"
         result.seconds = time.perf_counter() - start

@@ -1,6 +1,6 @@
 """CNN parity: the torch and tensorflow backends against the NumPy reference.
 
-Every tensor is compared (``compare.tolerance(dtype, "cnn")``): forward ``z`` and ``h`` of every
+Every tensor is compared (``compare.tolerance_for(spec)``): forward ``z`` and ``h`` of every
 layer (conv maps, pools, the flatten, the dropped-out input of the output layer, the logits),
 the loss, every delta ``dL/dz`` and every gradient, and for training the parameters after steps 1
 and 5 (and the optimiser state), each framework with its own optimiser variant and the reference
@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from nnparity import cases
-from nnparity.backends.compare import Tensors, collect, compare_all, tolerance
+from nnparity.backends.compare import Tensors, collect, compare_all, tolerance_for
 from nnparity.backends.protocol import Backend
 from nnparity.parity import run_case
 from nnparity.reference import CNNSpec, ConvBlock, Optimizer
@@ -86,7 +86,7 @@ class Case:
 def _judge(backend_name: str, spec: CNNSpec, actual: Tensors, expected: Tensors,
            name: str) -> CaseResult:
     """Tensors collected by hand, as a runner result (for ``assert_parity``)."""
-    comparisons = compare_all(actual, expected, tolerance(spec.dtype, spec.family))
+    comparisons = compare_all(actual, expected, tolerance_for(spec))
     return CaseResult(name, backend_name, comparisons, spec=spec.to_dict())
 
 

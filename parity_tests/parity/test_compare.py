@@ -19,8 +19,8 @@ from nnparity.reference import MLPSpec, gradients, init_params
 
 def test_tolerance_table() -> None:
     assert tolerance("float64") == 1e-10
-    assert tolerance("float32", "mlp") == 1e-5
-    assert tolerance("float32", "cnn") == 1e-4
+    assert tolerance("float32", ("dense",)) == 1e-5
+    assert tolerance("float32", ("conv",)) == 1e-4
     assert compare.GRADCHECK_TOLERANCE == 1e-7
     with pytest.raises(ValueError, match="no tolerance"):
         tolerance("float16")

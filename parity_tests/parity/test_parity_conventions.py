@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from nnparity import cases
-from nnparity.backends.compare import collect, compare_all, describe_divergence, tolerance
+from nnparity.backends.compare import collect, compare_all, describe_divergence, tolerance_for
 from nnparity.backends.protocol import Backend
 from nnparity.parity import run_case
 from nnparity.reference import MLPSpec, Optimizer
@@ -44,7 +44,7 @@ def test_protocol_step_carries_params_and_state(backend: Backend, reference: Bac
             params, state, _ = b.step(spec, params, state, x, y, opt)
         runs.append(collect(updates=[("step5", {**params, **state})]))
     assert list(runs[0]) == list(runs[1])
-    comparisons = compare_all(*runs, tolerance(spec.dtype, spec.family))
+    comparisons = compare_all(*runs, tolerance_for(spec))
     assert all(c.passed for c in comparisons), describe_divergence(comparisons)
 
 

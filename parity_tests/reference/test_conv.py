@@ -53,7 +53,7 @@ def test_forward_matches_naive_loop(hw, k, stride, padding):
     got = conv.conv2d(x, W, b, stride, padding)
     want = naive_conv2d(x, W, b, stride, padding)
     assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=0, atol=tolerance("float64", "cnn") * 100)
+    np.testing.assert_allclose(got, want, rtol=0, atol=tolerance("float64", ("conv",)) * 100)
 
 
 @pytest.mark.parametrize(("size", "k", "stride", "expected"), [
