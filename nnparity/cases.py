@@ -282,11 +282,25 @@ def cnn_case(kernel: int, stride: int, padding: str, blocks: int, batch: int, op
     return _cnn(name, spec, optimizer, batch)
 
 
-def _cnn(name: str, spec: CNNSpec, optimizer: str, batch: int) -> Case:
+def _cnn(name: str, spec: Spec, optimizer: str, batch: int, architecture: str = "cnn") -> Case:
+    """A case of :data:`CNN_STEPS` steps at :data:`CNN_LEARNING_RATES`, with a dropout mask
+    seeded by its name when the network has dropout."""
     eps = ADAM_EPS_FLOAT32 if optimizer == "adam" and spec.dtype == "float32" else None
-    mask = draw_dropout_mask(spec, batch, np.random.default_rng(zlib.crc32(name.encode())))
-    return Case(name, spec, optimizer, CNN_LEARNING_RATES[optimizer], batch, "cnn",
+    mask = draw_dropout_mask(spec, batch, np.random.default_rng(zlib.crc32(name.encode()))) \
+        if spec.dropout_units else None
+    return Case(name, spec, optimizer, CNN_LEARNING_RATES[optimizer], batch, architecture,
                 steps=CNN_STEPS, eps=eps, dropout_mask=mask)
+
+
+SPEC_BATCH = 4
+
+
+def spec_cases(spec: Spec, label: str) -> list[Case]:
+    """A user's spec (``check --spec``) with SGD, momentum and Adam: one case each, named
+    ``<label>-<optimizer>-<dtype>-b4``, run like the CNN cases (a seeded dropout mask, five
+    steps)."""
+    return [_cnn(f"{label}-{optimizer}-{DTYPE_TAGS[spec.dtype]}-b{SPEC_BATCH}", spec, optimizer,
+                 SPEC_BATCH, "spec") for optimizer in OPTIMIZERS]
 
 
 def _cnn_cases() -> list[Case]:

@@ -1,5 +1,6 @@
-"""The one reader of JSON input: spec files, ``--spec``/``--adapter``, results files, the
-``spec`` and ``meta`` entries of weights files, checkpoints and vectors, downloaded data.
+"""The one reader of JSON input: spec files (:func:`spec_file`), ``--spec``/``--adapter``,
+results files, the ``spec`` and ``meta`` entries of weights files, checkpoints and vectors,
+downloaded data.
 
 Anything that is not JSON becomes a :class:`JSONInputError` (exit 2) naming where the text came
 from: a syntax error (with its line), text that is not UTF-8, or nesting deeper than the
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nnparity.errors import InputError
+from nnparity.reference.family import Spec, spec_from_dict
 
 
 class JSONInputError(InputError, ValueError):
@@ -40,3 +42,13 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     except OSError as exc:
         raise JSONInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     return parse_json(data, path)
+
+
+def spec_file(path: str | os.PathLike[str]) -> Spec:
+    """The model spec in the JSON file ``path`` (an MLP, a CNN, or a ``net`` list of layers);
+    :class:`InputError` naming the file and what is wrong otherwise."""
+    data = read_json(path)
+    try:
+        return spec_from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{path}: not a spec: {exc}") from None

@@ -14,6 +14,8 @@ import argparse
 import re
 import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 
 from nnparity import cases, parity, report
 from nnparity.backends import registry
@@ -27,6 +29,7 @@ from nnparity.backends.precision import (
 )
 from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seconds, seed
 from nnparity.errors import InputError
+from nnparity.json_input import spec_file
 from nnparity.memory import check_memory, model_input_bytes
 from nnparity.models.source import LOSS_NAMES
 from nnparity.outputs import check_distinct, check_not_inputs
@@ -77,6 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="check the torch.nn.Module / keras.Model that NAME in PATH.py "
                        "returns (or a dict with model, optimizer, loss) against the reference; "
                        "repeatable: each model is checked on its own (a port: --port)")
+    which.add_argument("--spec", metavar="FILE.json",
+                       help="check the network of a spec file (an MLP, a CNN or a 'net' list "
+                       "of layers) on every backend with SGD, momentum and Adam (--dtype: "
+                       "in that dtype instead of the file's)")
     which.add_argument("--port", nargs=2, metavar=("FIRST.py:NAME", "SECOND.py:NAME"),
                        help="check both models, then SECOND (a port of FIRST) against FIRST "
                        "layer by layer, each with the weights its own file gives (or "
@@ -160,6 +167,17 @@ def _weights(args: argparse.Namespace, count: int) -> list[str | None]:
     return [None if path == "-" else path for path in given]
 
 
+def _spec_cases(args: argparse.Namespace) -> list[cases.Case]:
+    """The cases of ``--spec FILE`` (in ``--dtype`` when given), filtered by ``-k``."""
+    spec = spec_file(args.spec)
+    if args.dtype:
+        spec = replace(spec, dtype=args.dtype)
+    label = Path(args.spec).stem or "spec"
+    regex = re.compile(args.pattern) if args.pattern else None
+    return [case for case in cases.spec_cases(spec, label)
+            if regex is None or regex.search(case.name)]
+
+
 def _run_models(args: argparse.Namespace) -> tuple[list[report.CaseResult], float]:
     from nnparity.models import check as model_check
     from nnparity.models import native_weights
@@ -220,8 +238,8 @@ def run(args: argparse.Namespace) -> int:
         return _report(args, results, {}, seconds, command)
     selection = "quick" if args.quick else "full" if args.full else "default"
     try:
-        selected = cases.select(selection, pattern=args.pattern, dtype=args.dtype,
-                                model=args.model)
+        selected = _spec_cases(args) if args.spec else cases.select(
+            selection, pattern=args.pattern, dtype=args.dtype, model=args.model)
     except re.error as exc:
         raise InputError(f"bad -k regex {args.pattern!r}: {exc}") from None
     if not selected:
@@ -256,7 +274,8 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     order = {case.name: i for i, case in enumerate(selected)}
     results.sort(key=lambda r: (order[r.case], names.index(r.backend)))
-    command = {"selection": selection, "model": args.model, "backends": names,
+    command = {"selection": "spec" if args.spec else selection, "spec": args.spec,
+               "model": args.model, "backends": names,
                "dtype": args.dtype, "pattern": args.pattern, "seed": args.seed,
                "argv": sys.argv[1:]}
     return _report(args, results, skipped, seconds, command)

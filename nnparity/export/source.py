@@ -16,9 +16,9 @@ from nnparity.datasets import catalog
 from nnparity.datasets.named import load_embedded
 from nnparity.datasets.split import Split
 from nnparity.errors import InputError
-from nnparity.json_input import read_json
+from nnparity.json_input import spec_file
 from nnparity.presets import PRESETS, preset
-from nnparity.reference.family import Spec, spec_from_dict
+from nnparity.reference.family import Spec
 from nnparity.reference.optim import Optimizer
 from nnparity.training import TrainConfig, make_spec
 
@@ -47,11 +47,7 @@ def load(source: str, overrides: dict[str, Any]) -> tuple[Spec, Optimizer, str]:
         path = Path(source)
         if not path.is_file():
             raise InputError(f"{source}: neither a preset ({', '.join(PRESETS)}) nor a file")
-        data = read_json(path)
-        try:
-            spec = spec_from_dict(data)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"{source}: not a spec: {exc}") from None
+        spec = spec_file(path)
         base, title = {"name": "sgd", "lr": 0.01}, f"The network of {path.name}"
     if "dtype" in given:
         spec = replace(spec, dtype=given.pop("dtype"))
