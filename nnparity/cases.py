@@ -50,7 +50,7 @@ import numpy as np
 
 from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
 from nnparity.reference.dropout import draw_dropout_mask
-from nnparity.reference.family import Spec, init_params
+from nnparity.reference.family import FAMILIES, Spec, init_params
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.spec import MLPSpec
 
@@ -72,7 +72,7 @@ ARCHITECTURES: dict[str, tuple[int, tuple[int, ...]]] = {
 }
 SMALL_ARCHITECTURES = ("iris", "xor")
 SELECTIONS = ("quick", "default", "full")
-MODELS = ("all", "mlp", "cnn")
+MODELS = ("all", *FAMILIES)  # check --model: every family of the registry
 STEPS = 10
 # Base learning rates. SGD/momentum rates are divided by the curvature scale (the batch size for
 # a summed loss times the mean squared norm of an input row), so that 10 steps neither diverge
@@ -543,9 +543,9 @@ def select(
         raise ValueError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
     regex = re.compile(pattern) if pattern else None
     return [case for case in _selection(selection)
-            if model in ("all", case.spec.family)
+            if model == "all" or (isinstance(case.spec, FAMILIES[model].spec_class)
             and (dtype is None or case.dtype == dtype)
-            and (regex is None or regex.search(case.name))]
+            and (regex is None or regex.search(case.name)))]
 
 
 def get(name: str) -> Case:
