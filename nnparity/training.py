@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -26,7 +27,8 @@ from nnparity.datasets.split import Split
 from nnparity.errors import CheckFailed, InputError
 from nnparity.memory import EVAL_ROWS, check_memory, estimate_bytes
 from nnparity.progress import Progress
-from nnparity.reference import CNNSpec, ConvBlock, MLPSpec, Optimizer, Spec, init_params, network
+from nnparity.reference import Optimizer, Spec, init_params, network
+from nnparity.reference.family import FAMILIES, spec_from_dict
 from nnparity.reference.train import EpochRecord, History, Trainer, predict_all, train
 from nnparity.resume import checkpoint_meta, load_checkpoint
 from nnparity.stopping import check_stop
@@ -37,10 +39,10 @@ from nnparity.weights import save_weights
 class TrainConfig:
     """Everything that defines a training run (presets fill these; the CLI overrides them).
 
-    ``model="mlp"`` uses ``layers``/``activations``; ``model="cnn"`` builds the three-framework
-    notes' CNN from the data's image shape: a conv block (``kernel`` x ``kernel``, SAME, relu, 2x2
-    max-pool) per entry of ``conv``, then the hidden dense ``layers[:-1]`` (relu), dropout with
-    ``keep_prob``, and the output layer ``layers[-1]``; ``init`` is ``seed002`` or ``he`` for it.
+    ``model`` names the family whose spec class builds the network from these options
+    (``from_training``: the MLP from ``layers``/``activations``; the three-framework notes' CNN
+    from the image shape, ``conv``, ``kernel``, ``layers`` and ``keep_prob``); ``spec`` (a spec
+    file's JSON, ``train --spec``) gives the network instead, any family or a ``net`` list.
     ``steps`` ends the run after that many optimiser steps (within ``epochs``).
     ``input_scale`` divides uint8 image pixels (255: ``[0, 1]``; 1: the raw 0-255 values).
     """
@@ -67,6 +69,7 @@ class TrainConfig:
     seed: int = 0
     backend: str = "numpy"
     model: str = "mlp"
+    spec: dict[str, Any] | None = None
     conv: tuple[int, ...] = (32, 64)
     kernel: int = 5
     keep_prob: float = 0.5
@@ -138,53 +141,27 @@ def batch_preparer(
     return prepare
 
 
-def image_shape(split: Split) -> tuple[int, int, int]:
-    """``(H, W, C)`` of the image rows (a missing channel axis counts as 1)."""
-    shape = split.x_train.shape[1:]
-    if len(shape) not in (2, 3):
-        raise InputError(f"a CNN needs image data, but rows of this dataset have shape {shape}")
-    return (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
-
-
-def _mlp_spec(config: TrainConfig, split: Split) -> MLPSpec:
-    if len(config.activations) != len(config.layers):
-        raise InputError(f"{len(config.layers)} layers but {len(config.activations)} activations")
-    return MLPSpec(input_width(split), tuple(config.layers), tuple(config.activations),
-                   loss=config.loss, reduction=config.reduction,
-                   weight_decay=config.weight_decay, bias=config.bias, dtype=config.dtype)
-
-
-def _cnn_spec(config: TrainConfig, split: Split) -> CNNSpec:
-    hidden_acts = tuple(config.activations[:-1]) if len(config.activations) == len(
-        config.layers) else ()
-    return CNNSpec(image_shape(split),
-                   tuple(ConvBlock(f, config.kernel) for f in config.conv),
-                   dense=tuple(config.layers[:-1]), dense_activations=hidden_acts,
-                   keep_prob=config.keep_prob, classes=config.layers[-1],
-                   loss=config.loss, reduction=config.reduction,
-                   weight_decay=config.weight_decay, dtype=config.dtype)
-
-
-SPEC_BUILDERS: dict[str, Callable[[TrainConfig, Split], Spec]] = {
-    "mlp": _mlp_spec, "cnn": _cnn_spec,
-}
-
-
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "mlp": {},
-    "cnn": {"layers": (1024, 10), "activations": ("relu", "identity"), "init": "seed002",
-            "reduction": "mean"},
-}
-"""Defaults per model family where :class:`TrainConfig`'s (the BP lecture's iris MLP) do not
-fit, applied by ``train --model`` without a preset."""
+TRAINABLE = tuple(name for name, family in FAMILIES.items() if family.train_defaults is not None)
+"""The families ``--model`` names: each spec class builds a run's spec by ``from_training``."""
 
 
 def make_spec(config: TrainConfig, split: Split) -> Spec:
-    """The spec of the run, of the family ``config.model`` names (input width or image shape
-    taken from the data)."""
-    if config.model not in SPEC_BUILDERS:
-        raise InputError(f"unknown model {config.model!r}; known: {', '.join(SPEC_BUILDERS)}")
-    return SPEC_BUILDERS[config.model](config, split)
+    """The spec of the run: ``config.spec`` (a spec file's, whose input must take the data's
+    rows), else the family ``config.model`` names, built from the options and the rows' shape
+    (an MLP flattens them; a CNN reads them as images)."""
+    rows = tuple(split.x_train.shape[1:])
+    try:
+        if config.spec is not None:
+            spec = spec_from_dict(config.spec)
+            if math.prod(spec.input_shape) != math.prod(rows):
+                raise InputError(f"the spec's input_shape {list(spec.input_shape)} does not fit "
+                                 f"the rows of {config.dataset}, of shape {list(rows)}")
+            return spec
+        if config.model not in TRAINABLE:
+            raise InputError(f"unknown model {config.model!r}; known: {', '.join(TRAINABLE)}")
+        return FAMILIES[config.model].spec_class.from_training(rows, **asdict(config))
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from None
 
 
 def run_bytes(config: TrainConfig, split: Split, spec: Spec) -> int:

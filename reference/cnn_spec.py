@@ -215,6 +215,25 @@ class CNNSpec(LayerList, SpecSerial):
                       "dense": (6,), "keep_prob": 0.5, "classes": 3, "reduction": "mean",
                       "dtype": dtype, **changes})
 
+    @classmethod
+    def from_training(cls, row_shape: tuple[int, ...], *, conv: tuple[int, ...], kernel: int,
+                      layers: tuple[int, ...], activations: tuple[str, ...], keep_prob: float,
+                      **fields: Any) -> CNNSpec:
+        """The three-framework notes' CNN a training run describes, on images of
+        ``row_shape`` (``[H, W]`` or ``[H, W, C]``): a conv block (``kernel``, SAME, relu,
+        2x2 max-pool) per entry of ``conv``, the hidden dense ``layers[:-1]`` (their
+        ``activations`` when one per layer is given, else relu), dropout ``keep_prob``, the
+        output ``layers[-1]``; ``fields``: ``loss``, ``reduction``, ``weight_decay``, ``dtype``."""
+        if len(row_shape) not in (2, 3):
+            raise ValueError(f"a CNN needs image data, but rows of this dataset have shape "
+                             f"{tuple(row_shape)}")
+        shape = (row_shape[0], row_shape[1], row_shape[2] if len(row_shape) == 3 else 1)
+        hidden = tuple(activations[:-1]) if len(activations) == len(layers) else ()
+        own = ("loss", "reduction", "weight_decay", "dtype")
+        return cls(shape, tuple(ConvBlock(f, kernel) for f in conv), dense=tuple(layers[:-1]),
+                   dense_activations=hidden, keep_prob=keep_prob, classes=layers[-1],
+                   **{k: v for k, v in fields.items() if k in own})
+
     # ------------------------------------------------------------------------ serialising
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (lists for tuples, a list of dicts for the conv blocks)."""

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
-from . import network
 from .cnn_spec import CNNSpec
 from .init import CNN_SCHEMES, NET_SCHEMES, SCHEMES, init_cnn, init_mlp, init_net
 from .netspec import NetSpec
@@ -44,20 +42,22 @@ Spec = MLPSpec | CNNSpec | NetSpec
 
 @dataclass(frozen=True)
 class Family:
-    """One model family: ``name`` (the spec's ``family`` field), its spec class, its reference
-    ``model`` module (module docstring), its init function and schemes."""
+    """One model family: ``name`` (the spec's ``family`` field), its spec class, its init
+    function and schemes, and ``train_defaults``: the training options that differ from
+    ``nnparity train``'s own when ``--model`` names the family (None: ``--model`` cannot name
+    it; its spec class builds a run's spec by ``from_training``)."""
 
     name: str
     spec_class: type[MLPSpec] | type[CNNSpec] | type[NetSpec]
-    model: ModuleType
     init: Callable[[Any, str, int], Params]
     schemes: tuple[str, ...]
     default_scheme: str
+    train_defaults: dict[str, Any] | None = None
 
     def init_params(self, spec: Spec, scheme: str | None = None, seed: int = 0) -> Params:
         """Fresh parameters by ``scheme`` (the spec's ``init``, else the family's default, when
         None) for ``seed``."""
-        return self.init(spec, scheme or getattr(spec, "init", self.default_scheme), seed)
+        return self.init(spec, scheme or default_scheme(spec), seed)
 
     def spec_from_dict(self, data: dict[str, Any]) -> Spec:
         """The family's spec from its ``to_dict()`` form."""
@@ -65,9 +65,11 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "mlp": Family("mlp", MLPSpec, network, init_mlp, tuple(SCHEMES), "xavier"),
-    "cnn": Family("cnn", CNNSpec, network, init_cnn, CNN_SCHEMES, "seed002"),
-    "net": Family("net", NetSpec, network, init_net, NET_SCHEMES, "xavier"),
+    "mlp": Family("mlp", MLPSpec, init_mlp, tuple(SCHEMES), "xavier", {}),
+    "cnn": Family("cnn", CNNSpec, init_cnn, CNN_SCHEMES, "seed002",
+                  {"layers": (1024, 10), "activations": ("relu", "identity"), "init": "seed002",
+                   "reduction": "mean"}),
+    "net": Family("net", NetSpec, init_net, NET_SCHEMES, "xavier"),
 }
 
 
@@ -81,6 +83,12 @@ def family_named(name: str) -> Family:
 def family_of(spec: Spec) -> Family:
     """The family of ``spec`` (by its ``family`` field)."""
     return family_named(getattr(spec, "family", None))
+
+
+def default_scheme(spec: Spec) -> str:
+    """The init scheme ``spec`` starts from without one named: its own ``init`` (a net spec's),
+    else its family's default."""
+    return getattr(spec, "init", None) or family_of(spec).default_scheme
 
 
 def spec_from_dict(data: dict[str, Any]) -> Spec:

@@ -7,6 +7,7 @@ names are ``layer1, layer2, ...``. Canonical shapes (the BP lecture): ``W_l [D_{
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
@@ -95,6 +96,18 @@ class MLPSpec(LayerList, SpecSerial):
             if i in self.dropout_after:
                 net.append(Dropout(name=f"dropout{i}", keep_prob=self.keep_prob))
         return tuple(net)
+
+    @classmethod
+    def from_training(cls, row_shape: tuple[int, ...], *, layers: tuple[int, ...],
+                      activations: tuple[str, ...], **fields: Any) -> MLPSpec:
+        """The MLP a training run describes: rows of ``row_shape`` flattened to the input,
+        ``layers`` and ``activations`` (one per layer); ``fields``: ``loss``, ``reduction``,
+        ``weight_decay``, ``bias``, ``dtype`` (others are the CNN's, ignored)."""
+        if len(activations) != len(layers):
+            raise ValueError(f"{len(layers)} layers but {len(activations)} activations")
+        own = ("loss", "reduction", "weight_decay", "bias", "dtype")
+        return cls(math.prod(row_shape), tuple(layers), tuple(activations),
+                   **{k: v for k, v in fields.items() if k in own})
 
     # An MLP has no feature maps: its input shape is its width.
     input_shape = property(lambda self: (self.input_dim,), doc="``(input_dim,)``.")

@@ -10,6 +10,7 @@ from nnparity.backends import registry
 from nnparity.backends.determinism import THREADS_MAX, apply_determinism
 from nnparity.commands._args import SEED_RANGE, folder, probability, seed
 from nnparity.errors import InputError
+from nnparity.json_input import spec_file
 from nnparity.outputs import (
     check_distinct,
     check_not_inputs,
@@ -19,13 +20,13 @@ from nnparity.outputs import (
     output_folder,
 )
 from nnparity.presets import PRESETS, preset
+from nnparity.reference.family import FAMILIES, default_scheme
 from nnparity.reference.init import SCHEMES
 from nnparity.reference.train import EpochRecord, History
 from nnparity.stopping import Stopped
 from nnparity.training import (
-    MODEL_DEFAULTS,
     PLOT_FILES,
-    SPEC_BUILDERS,
+    TRAINABLE,
     Diverged,
     TrainConfig,
     run_training,
@@ -60,9 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=_ints, help="layer widths, e.g. 20,20,3")
     parser.add_argument("--activations", type=_names,
                         help="one per layer, e.g. sigmoid,sigmoid,identity")
-    parser.add_argument("--model", choices=list(SPEC_BUILDERS),
+    parser.add_argument("--model", choices=TRAINABLE,
                         help="mlp (default) or the three-framework notes' CNN "
                         "(conv blocks, then --layers)")
+    parser.add_argument("--spec", metavar="FILE.json",
+                        help="train the network of a spec file (an MLP, a CNN or a 'net' list "
+                        "of layers) instead of --model/--layers; its input shape must take the "
+                        "dataset's rows; --dtype and --init override the file's")
     parser.add_argument("--conv", type=_ints, help="CNN: filters per conv block, e.g. 32,64")
     parser.add_argument("--kernel", type=int, help="CNN: kernel size (default 5)")
     parser.add_argument("--input-scale", type=float, metavar="D",
@@ -120,11 +125,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Preset (if any) overridden by every option given on the command line."""
-    data = preset(args.preset) if args.preset else dict(MODEL_DEFAULTS.get(args.model, {}))
+    data = preset(args.preset) if args.preset else dict(
+        FAMILIES[args.model or "mlp"].train_defaults)
     for name in TrainConfig.__dataclass_fields__:
         value = getattr(args, name, None)
-        if value is not None:
+        if value is not None and name != "spec":
             data[name] = value
+    if args.spec:
+        spec = spec_file(args.spec)
+        data["spec"] = spec.to_dict()
+        data.setdefault("init", default_scheme(spec))
+        if args.dtype:
+            data["spec"]["dtype"] = args.dtype
     config = TrainConfig.from_dict(data)
     for name in ("epochs", "steps", "batch", "every", "n_train"):
         value = getattr(config, name, None) if name != "every" else args.every
@@ -181,8 +193,11 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     check_outputs(args)
     apply_determinism(threads=args.threads, seed=config.seed)
-    print(f"training {config.dataset} on {config.backend}: layers {list(config.layers)}, "
-          f"{config.loss}/{config.reduction}, {config.optimizer} lr {config.lr}, "
+    network = f"the net of {args.spec}" if config.spec else f"layers {list(config.layers)}"
+    loss = f"{config.spec['loss']}/{config.spec['reduction']}" if config.spec \
+        else f"{config.loss}/{config.reduction}"
+    print(f"training {config.dataset} on {config.backend}: {network}, "
+          f"{loss}, {config.optimizer} lr {config.lr}, "
           f"batch {config.batch}, {config.epochs} epochs, seed {config.seed}", flush=True)
 
     finished = History()
