@@ -267,6 +267,7 @@ CNN_DIMENSIONS: dict[str, Sequence[Any]] = {
     "kernel": (3, 5), "stride": (1, 2), "padding": ("SAME", "VALID"), "blocks": (1, 2),
     "batch": (1, 4), "optimizer": ("sgd", "adam"), "dtype": DTYPES,
 }
+CNN_ARCHITECTURE = "cnn"  # the CNN cases' label and name prefix (check -k cnn selects them)
 CNN_INPUT = (24, 23, 2)
 CNN_STEPS = 5
 CNN_LEARNING_RATES = {"sgd": 0.05, "momentum": 0.02, "adam": 1e-3}
@@ -277,12 +278,13 @@ def cnn_case(kernel: int, stride: int, padding: str, blocks: int, batch: int, op
     """The tiny-CNN case for one value of every CNN dimension, with a seeded dropout mask."""
     conv = tuple(ConvBlock(filters, kernel, stride, padding) for filters in (3, 4)[:blocks])
     spec = CNNSpec(CNN_INPUT, conv, dense=(6,), keep_prob=0.5, classes=3, dtype=dtype)
-    name = "-".join(["cnn", f"k{kernel}", f"s{stride}", padding.lower(), f"{blocks}block",
-                     optimizer, DTYPE_TAGS[dtype], f"b{batch}"])
+    name = "-".join([CNN_ARCHITECTURE, f"k{kernel}", f"s{stride}", padding.lower(),
+                     f"{blocks}block", optimizer, DTYPE_TAGS[dtype], f"b{batch}"])
     return _cnn(name, spec, optimizer, batch)
 
 
-def _cnn(name: str, spec: Spec, optimizer: str, batch: int, architecture: str = "cnn") -> Case:
+def _cnn(name: str, spec: Spec, optimizer: str, batch: int,
+         architecture: str = CNN_ARCHITECTURE) -> Case:
     """A case of :data:`CNN_STEPS` steps at :data:`CNN_LEARNING_RATES`, with a dropout mask
     seeded by its name when the network has dropout."""
     eps = ADAM_EPS_FLOAT32 if optimizer == "adam" and spec.dtype == "float32" else None
@@ -308,7 +310,8 @@ def _cnn_cases() -> list[Case]:
     float64, batch 2, Adam 1e-4 as in the source, one step)."""
     cases = [cnn_case(**row) for row in pairwise(CNN_DIMENSIONS)]
     for dtype in DTYPES:
-        seed002 = _cnn(f"cnn-seed002-adam-{DTYPE_TAGS[dtype]}-b2", CNNSpec.seed002(dtype=dtype),
+        seed002 = _cnn(f"{CNN_ARCHITECTURE}-seed002-adam-{DTYPE_TAGS[dtype]}-b2",
+                       CNNSpec.seed002(dtype=dtype),
                        "adam", 2)
         cases.append(Case(**{**seed002.__dict__, "lr": 1e-4, "steps": 1}))
     return cases

@@ -126,7 +126,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Preset (if any) overridden by every option given on the command line."""
     data = preset(args.preset) if args.preset else dict(
-        FAMILIES[args.model or "mlp"].train_defaults)
+        FAMILIES[args.model or TrainConfig.model].train_defaults)
     for name in TrainConfig.__dataclass_fields__:
         value = getattr(args, name, None)
         if value is not None and name != "spec":

@@ -72,6 +72,53 @@ def test_the_detector_finds_each_kind_of_branch() -> None:
     assert lines == [1, 2, 3, 4]
 
 
+NAMED = {name for name in FAMILIES if name != "net"}
+"""Family names a line may not hold (``net`` is also the layer list's attribute and JSON key)."""
+OUTSIDE_REFERENCE = ("nnparity", "backends", "datasets")
+# The lines outside reference/ and the presets' data that still name a family, and why.
+ALLOWED_NAMES = {
+    (Path("nnparity/cases.py"), "CNN_ARCHITECTURE = "):
+        "the CNN parity cases' label and name prefix (users select them with -k cnn)",
+    (Path("nnparity/commands/bench.py"), "BENCHMARKS = "):
+        "bench's two workloads, named after the source documents' networks",
+    (Path("nnparity/training.py"), "model: str = "):
+        "the default of a training run's --model, data like the presets'",
+}
+
+
+def family_names(path: Path) -> list[tuple[int, str]]:
+    """``(line, text)`` of every line naming a family: a family name as a string, or a lookup
+    keyed by ``.family``."""
+    lines = path.read_text().splitlines()
+    found = set()
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        named = isinstance(node, ast.Constant) and node.value in NAMED
+        keyed = isinstance(node, ast.Subscript) and any(
+            _mentions_family(n) for n in ast.walk(node.slice))
+        if named or keyed:
+            found.add(node.lineno)
+    return [(n, lines[n - 1]) for n in sorted(found)]
+
+
+def test_no_line_outside_the_reference_names_a_family() -> None:
+    assert len(ALLOWED_NAMES) <= 3
+    lines = [(path.relative_to(ROOT), n, text)
+             for package in OUTSIDE_REFERENCE for path in sorted((ROOT / package).rglob("*.py"))
+             if path.relative_to(ROOT) != Path("nnparity/presets.py")
+             for n, text in family_names(path)]
+    unexplained = [f"{path}:{n}: {text.strip()}" for path, n, text in lines
+                   if not any(path == where and start in text
+                              for where, start in ALLOWED_NAMES)]
+    assert not unexplained, "lines naming a model family:\n" + "\n".join(unexplained)
+    assert len(lines) <= len(ALLOWED_NAMES), "an allowed line is repeated elsewhere"
+
+
+def test_the_family_name_detector_finds_strings_and_lookups(tmp_path: Path) -> None:
+    code = tmp_path / "code.py"
+    code.write_text("x = 'cnn'\ny = TABLE[spec.family]\nz = 'net'\nw = 'mlps'\n")
+    assert [n for n, _ in family_names(code)] == [1, 2]
+
+
 def test_reference_imports_no_io_framework_or_cli() -> None:
     """The math package is NumPy only: no file I/O modules, frameworks or CLI."""
     banned = {"torch", "tensorflow", "keras", "jax", "nnparity.weights", "nnparity.atomic",
