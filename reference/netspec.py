@@ -115,6 +115,16 @@ class NetSpec(LayerList, SpecSerial):
         """``x`` as ``[N, *input_shape]`` in the spec's dtype; ``ValueError`` on another shape."""
         return self.net_input(x)
 
+    def with_(self, **changes: Any) -> NetSpec:
+        """A copy with some fields changed (validated again); ``keep_prob`` sets every dropout
+        layer's, as the MLP's and the CNN's field does."""
+        data = self.to_dict()
+        if "keep_prob" in changes:
+            keep = changes.pop("keep_prob")
+            data["net"] = [{**entry, "keep_prob": keep} if entry["kind"] == "dropout" else entry
+                           for entry in data["net"]]
+        return type(self).from_dict({**data, **changes})
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: the module docstring's form."""
         return {"family": "net", "input_shape": list(self.input_shape),

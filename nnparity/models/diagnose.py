@@ -88,9 +88,9 @@ def _symmetric_padding(model: Any, params: dict, batch: tuple, mask: Any,
     trace = registry.get("numpy").forward(spec, params, batch[0], **kwargs)
     before = list(trace.h)[:list(trace.h).index(layer)]  # the h recorded before, in order
     a = trace.h[before[-1]] if before else spec.as_input(batch[0])
-    block = spec.conv[list(trace.z).index(layer)]
+    block = next(x for x in spec.net if x.name == layer and x.role == "param")
     padded = np.pad(a, ((0, 0), (p, p), (p, p), (0, 0)))
-    rerun = conv2d(padded, params[f"{layer}.W"], params[f"{layer}.b"], block.stride, "VALID")
+    rerun = conv2d(padded, params[block.weight], params[block.bias], block.stride, "VALID")
     check = compare_tensor("forward", first.name, tensors.get(("forward", first.name)), rerun,
                            tolerance_for(spec))
     if not check.passed:

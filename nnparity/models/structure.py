@@ -1,4 +1,5 @@
-"""A user's model as a chain of layers, mapped onto an :class:`MLPSpec` or a :class:`CNNSpec`.
+"""A user's model as a chain of layers, mapped onto an :class:`MLPSpec`, a :class:`CNNSpec`, or
+any other chain layer for layer onto a :class:`NetSpec`.
 
 The framework adapters (:mod:`.torch_model`, :mod:`.keras_model`) trace the user's model and
 describe every layer it ran, in order, as a :class:`Layer`; :func:`build` checks that the chain
@@ -17,6 +18,10 @@ Chains the reference expresses:
 - CNN: ``(conv [activation] [pool])+ flatten (dense [activation])* [dropout] dense``, the last
   dense layer without activation (logits), loss ``ce``.
 
+Any other chain of these layers is mapped one for one onto a ``net`` list (:func:`_net`:
+activations after a dense or conv layer, one keep probability, a flatten before dense layers
+on images), named by the list's rule (``dense1``, ``conv1``, ``pool1``, ...).
+
 A softmax after the last layer of a ``ce`` model is accepted and recorded
 (``softmax_output``): it is the classic double-softmax port bug, and the check shows and
 diagnoses it rather than refusing the model.
@@ -31,12 +36,12 @@ from nnparity.errors import InputError
 from nnparity.reference.activations import KNOWN
 from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
 from nnparity.reference.family import Spec
+from nnparity.reference.netspec import NetSpec
 from nnparity.reference.spec import MLPSpec
 
 KINDS = ("dense", "conv", "activation", "pool", "flatten", "dropout", "softmax", "identity")
 SUPPORTED = ("Linear/Dense, Conv2d/Conv2D (VALID or TensorFlow SAME padding), MaxPool2d/"
-             "MaxPooling2D, Flatten, Dropout (MLP: after hidden layers, one rate; CNN: on the "
-             "output layer's input), "
+             "MaxPooling2D, Flatten, Dropout (one rate), "
              "ReLU/Sigmoid/Tanh/LeakyReLU(0.01)/PReLU (MLP: one shared slope or one per unit)/"
              "identity, a final "
              "Softmax before a cross-entropy (diagnosed), and modules or activations named in "
@@ -112,8 +117,88 @@ def build(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reductio
     cnn = layers[groups[0][0]].kind == "conv"
     try:
         return (_cnn if cnn else _mlp)(layers, groups, input_shape, loss, reduction, dtype)
-    except ValueError as exc:  # the spec's own validation, e.g. a bce model with two outputs
+    except (InputError, ValueError) as exc:  # e.g. a bce model with two outputs
+        family_error = exc if isinstance(exc, InputError) else InputError(
+            f"the model does not fit the reference: {exc}")
+    try:
+        return _net(layers, input_shape, loss, reduction, dtype)
+    except InputError:
+        raise family_error from None
+
+
+def _net_entry(layer: Layer) -> dict[str, Any]:
+    """The ``net`` entry (:mod:`reference.netspec`) of one traced layer."""
+    info = layer.info
+    if layer.kind == "dense":
+        return {"kind": "dense", "units": info["out"], "use_bias": info["bias"]}
+    if layer.kind == "conv":
+        if not info["bias"]:
+            raise InputError(f"{layer.label} has no bias: the reference's conv2d has one")
+        return {"kind": "conv2d", "filters": info["cout"], "kernel": info["kernel"],
+                "stride": info["stride"], "padding": info["padding"]}
+    if layer.kind == "activation":
+        slopes = {"slopes": info.get("slopes", "shared")} if info["name"] == "prelu" else {}
+        return {"kind": info["name"], **slopes}
+    if layer.kind == "pool":
+        return {"kind": "maxpool", "size": info["window"], "stride": info["stride"],
+                "padding": info["padding"]}
+    if layer.kind == "dropout":
+        return {"kind": "dropout", "keep_prob": info["keep_prob"]}
+    return {"kind": "flatten"}
+
+
+def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction: str,
+         dtype: str) -> Structure:
+    """Any chain the layer list expresses, layer for layer, as a :class:`NetSpec` (names by
+    its rule: ``dense1``, ``conv1``, ...); a final softmax before ``ce`` is recorded."""
+    traced = [i for i, layer in enumerate(layers) if layer.kind != "identity"]
+    softmax_at = traced[-1] if traced and layers[traced[-1]].kind == "softmax" else None
+    if softmax_at is not None:
+        if loss != "ce":
+            raise unsupported(layers[softmax_at].label)
+        traced = traced[:-1]
+    first = layers[traced[0]]
+    if first.kind == "flatten" and len(input_shape) != 3:
+        traced = traced[1:]  # flattening the input rows: the net takes them flat
+    if any(layers[i].kind == "softmax" for i in traced):
+        raise unsupported(next(layers[i].label for i in traced if layers[i].kind == "softmax"))
+    shape = tuple(input_shape) if layers[traced[0]].kind != "dense" or len(input_shape) == 3 \
+        else (layers[traced[0]].info["in"],)
+    if layers[traced[0]].kind == "dense" and input_shape and \
+            int(_prod(input_shape)) != layers[traced[0]].info["in"]:
+        raise InputError(f"--input-shape {input_shape} has {_prod(input_shape)} values but the "
+                         f"first layer takes {layers[traced[0]].info['in']}")
+    if len(shape) == 3 and layers[traced[0]].kind == "dense":
+        raise InputError("the model flattens no image before its first Linear/Dense layer")
+    try:
+        spec = NetSpec(shape, [_net_entry(layers[i]) for i in traced], loss=loss,
+                       reduction=reduction, dtype=dtype)
+    except ValueError as exc:
         raise InputError(f"the model does not fit the reference: {exc}") from None
+    keys: dict[str, int] = {}
+    params: dict[str, tuple[int, str]] = {}
+    labels: dict[str, str] = {}
+    dropouts: list[str] = []
+    symmetric: dict[str, tuple[str, int]] = {}
+    for layer, i in zip(spec.net, traced, strict=True):
+        if layer.role == "param":
+            keys[f"z.{layer.name}"] = keys[f"h.{layer.name}"] = i
+            params[layer.weight] = (i, "weight")
+            if getattr(layer, "use_bias", True):
+                params[layer.bias] = (i, "bias")
+            if "symmetric" in layers[i].info:
+                symmetric[layer.name] = (layers[i].label, layers[i].info["symmetric"])
+        else:
+            keys[f"h.{layer.name}"] = i
+        if layer.role == "activation":
+            labels[layer.name] = layers[i].label
+            if layer.kind == "prelu":
+                params[layer.slope] = (i, "slope")
+        if layer.kind == "dropout":
+            dropouts.append(f"h.{layer.name}")
+    if softmax_at is not None:
+        keys[f"h.{spec.layer_names[-1]}"] = softmax_at
+    return Structure(spec, keys, params, softmax_at is not None, labels, dropouts, symmetric)
 
 
 def _after(layers: list[Layer], rest: list[int], allowed: tuple[str, ...]) -> dict[str, int]:

@@ -63,12 +63,9 @@ def test_mlp_dropout_after_hidden_layers_maps_to_the_spec_and_its_mask_columns()
     ([act("relu"), dense(4, 3)], "comes before any Linear/Dense"),
     ([dense(4, 5), Layer("dropout", "drop", {"keep_prob": 0.5}), act("relu"), dense(5, 3)],
      "unsupported layer relu at this place"),
-    ([dense(4, 5), act("relu"), dense(5, 3), Layer("dropout", "drop", {"keep_prob": 0.5})],
-     "unsupported layer drop after the output layer"),
     ([dense(4, 5), Layer("dropout", "d1", {"keep_prob": 0.5}), dense(5, 5),
       Layer("dropout", "d2", {"keep_prob": 0.8}), dense(5, 3)],
      "dropout layers with different rates (d1, d2)"),
-    ([dense(4, 5, bias=False), dense(5, 3)], "some Linear/Dense layers have a bias"),
 ])
 def test_what_the_reference_cannot_express_is_refused_naming_the_layer(layers, message):
     with pytest.raises(InputError, match=re.escape(message)) as info:
@@ -83,5 +80,25 @@ def test_a_cnn_needs_its_input_shape_and_the_ce_loss():
     layers = [conv, Layer("flatten", "f"), dense(8, 3)]
     with pytest.raises(InputError, match="--input-shape"):
         build(layers, (), "ce", "mean", "float64")
-    with pytest.raises(InputError, match="ce loss only"):
-        build(layers, (4, 4, 1), "mse", "mean", "float64")
+    regression = build(layers, (4, 4, 1), "mse", "mean", "float64")  # beyond the CNN: a net
+    assert regression.spec.family == "net" and regression.spec.loss == "mse"
+    assert list(regression.spec.param_shapes()) == ["conv1.W", "conv1.b", "dense1.W", "dense1.b"]
+    assert regression.keys == {"z.conv1": 0, "h.conv1": 0, "h.flatten1": 1, "z.dense1": 2,
+                               "h.dense1": 2}
+
+
+@pytest.mark.parametrize("layers", [
+    [dense(4, 5), act("relu"), dense(5, 3), Layer("dropout", "drop", {"keep_prob": 0.5})],
+    [dense(4, 5, bias=False), dense(5, 3)],
+    [dense(4, 5), act("tanh"), Layer("dropout", "d", {"keep_prob": 0.5}), dense(5, 5),
+     act("prelu"), dense(5, 3, bias=False)],
+])
+def test_chains_beyond_the_mlp_map_layer_for_layer_onto_a_net(layers):
+    s = build(layers, (), "ce", "mean", "float64")
+    kinds = [x.kind for x in layers]
+    assert s.spec.family == "net"
+    assert [x.kind for x in s.spec.net] == [{"activation": "", "dense": "dense"}.get(k, k)
+                                            or layers[i].info["name"]
+                                            for i, k in enumerate(kinds)]
+    assert sorted(s.keys.values())[-1] == len(layers) - 1
+    assert all(index < len(layers) for index, _ in s.params.values())
