@@ -40,6 +40,7 @@ configure_torch()
 FRAMEWORK = "torch"
 VARIANT = "torch"
 
+
 class TorchNetwork(nn.Module):
     """``spec.net`` folded over :data:`.torch_layers.LAYERS`: one torch module per layer, run
     in order, for every spec.
