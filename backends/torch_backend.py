@@ -1,16 +1,12 @@
-"""The ``torch`` backend: an ordinary ``torch.nn.Module`` built from an :class:`MLPSpec` or a
-:class:`CNNSpec`.
+"""The ``torch`` backend: an ordinary ``torch.nn.Module`` built from any spec's layer list.
 
-- MLP: ``nn.Linear`` layers, each followed by an activation module (``nn.Sigmoid``, ``nn.Tanh``,
-  ``nn.ReLU``, ``nn.Identity``, ``nn.LeakyReLU(0.01)``, or the tiny :class:`ReLU3`), in the spec's
-  dtype. Weights are copied in from the canonical layout by :mod:`.layout`
-  (``Linear.weight = W.T``, ``Linear.bias = b.reshape(-1)``).
-- CNN (the three-framework notes): on NCHW, per block ``nn.Conv2d`` -> activation ->
-  ``nn.MaxPool2d``, then ``nn.Flatten`` and ``nn.Linear`` layers. :mod:`.layout` converts kernels
-  HWIO -> OIHW and permutes ``fc1``'s rows from NHWC to NCHW flatten order. SAME padding follows
-  TensorFlow: a symmetric one is the layer's ``padding``, an asymmetric one (stride 2, even window)
-  an explicit ``nn.ConstantPad2d`` (zeros before a conv, ``-inf`` before a pool). Dropout applies
-  the given 0/1 mask, ``h * (mask / keep_prob)``: no torch RNG.
+- Model: :class:`TorchNetwork` folds :data:`.torch_layers.LAYERS` over ``spec.net``, one torch
+  module per layer (``nn.Linear``, ``nn.Conv2d`` on NCHW with TensorFlow's SAME rule,
+  ``nn.MaxPool2d``, ``nn.Flatten``, ``nn.PReLU``, activation modules, and dropout as the given
+  0/1 mask, ``h * (mask / keep_prob)``: no torch RNG), in the spec's dtype. Parameters are
+  copied in from the canonical layout by :mod:`.layout` (``Linear.weight = W.T``, biases
+  ``[D]``, kernels HWIO -> OIHW, the rows of the first dense weight after a flatten permuted
+  from NHWC to NCHW flatten order); inputs NHWC -> NCHW by :mod:`.edges`.
 - Loss: ``F.cross_entropy`` on logits (class indices or dense targets),
   ``F.binary_cross_entropy_with_logits``, ``F.mse_loss`` (``mse``: its ``mean`` is over N·K
   elements), or ``0.5 * sum((o - t)^2)``; reduction ``sum`` or ``mean`` (divided by N samples),
@@ -23,24 +19,18 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nnparity.reference.activations import PRELU_INIT
-from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
-from nnparity.reference.conv import output_size, padding_amounts
 from nnparity.reference.family import Spec
+from nnparity.reference.layers import Dropout
 from nnparity.reference.optim import ADAMS, Optimizer, init_state
 from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
-from nnparity.reference.spec import MLPSpec
 
-from . import edges, layout
-from .cnn_graph import trace_cnn
+from . import edges, layout, torch_layers
 from .determinism import configure_torch
 from .precision import check_device
 from .protocol import Backend, Params, State
@@ -49,182 +39,64 @@ configure_torch()
 
 FRAMEWORK = "torch"
 VARIANT = "torch"
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
-class ReLU3(nn.Module):
-    """``relu(z)^3`` (the Fashion-MNIST report's RELU3); autograd gives ``3 relu(z)^2``."""
+class TorchNetwork(nn.Module):
+    """``spec.net`` folded over :data:`.torch_layers.LAYERS`: one torch module per layer, run
+    in order, for every spec.
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        r = torch.relu(z)
-        return r * r * r
-
-
-def activation_module(name: str, dtype: torch.dtype = torch.float64,
-                      slopes: int = 1) -> nn.Module:
-    """The torch module for a reference activation name (``prelu``: ``nn.PReLU()`` with
-    ``slopes`` slopes, 1 shared or one per unit, initialised to 0.25, in ``dtype``)."""
-    modules = {
-        "prelu": lambda: nn.PReLU(num_parameters=slopes, init=PRELU_INIT, dtype=dtype),
-        "sigmoid": nn.Sigmoid,
-        "tanh": nn.Tanh,
-        "relu": nn.ReLU,
-        "identity": nn.Identity,
-        "relu3": ReLU3,
-        "leaky_relu": lambda: nn.LeakyReLU(negative_slope=0.01),
-    }
-    if name not in modules:
-        raise ValueError(f"the torch backend has no activation {name!r}")
-    return modules[name]()
-
-
-class TorchMLP(nn.Module):
-    """``z_l = h_{l-1} W_l^T + b_l`` by ``nn.Linear``, ``h_l = f_l(z_l)`` by an activation module.
-
-    ``x [N, D_0]`` in, ``o [N, D_L]`` out; :meth:`trace` also returns every ``z_l`` and ``h_l``.
+    ``x`` (NCHW images or ``[N, D]``) in, the last layer's output out. :meth:`trace` records
+    what the reference records (:mod:`reference.network`): ``z.<name>`` for a dense/conv layer
+    (and ``h.<name>`` until its activation overwrites it), ``h.<name>`` for an activation (the
+    name of the layer it follows), a pool, a flatten and a dropout layer (the last only with a
+    mask, unless ``traced_without_mask``). Maps are NCHW, a flatten's ``h`` in NCHW order.
     """
 
-    def __init__(self, spec: MLPSpec) -> None:
+    def __init__(self, spec: Spec) -> None:
         super().__init__()
-        dtype = DTYPES[spec.dtype]
-        widths = spec.widths
-        self.layer_names = spec.layer_names
-        self.columns, self.keep_prob = spec.dropout_columns, spec.keep_prob
-        self.linears = nn.ModuleList(
-            nn.Linear(widths[i], widths[i + 1], bias=spec.bias, dtype=dtype)
-            for i in range(spec.depth)
-        )
-        slopes = spec.layers if spec.prelu_slopes == "unit" else (1,) * spec.depth
-        self.activations = nn.ModuleList(activation_module(a, dtype, n)
-                                         for a, n in zip(spec.activations, slopes, strict=True))
+        self.net = spec.net
+        self.shapes = spec.layer_shapes[:-1]
+        self.layers = nn.ModuleList(torch_layers.build(layer, shape, spec)
+                                    for layer, shape in zip(self.net, self.shapes, strict=True))
 
-    def trace(self, x: torch.Tensor,
-              dropout_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """``{"z.layer1": z_1, "h.layer1": h_1, ...}`` in forward order, each ``[N, D_l]``;
-        with a mask also ``"h.dropout<l>": h_l * (mask_l / keep_prob)`` (the next input)."""
+    def run(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None
+            ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """``(traced tensors in forward order, output)``; ``dropout_mask [N, units]`` is the
+        canonical 0/1 mask (each dropout layer picks its columns), None at evaluation."""
         out: dict[str, torch.Tensor] = {}
         h = x
-        for i, (name, linear, activation) in enumerate(zip(self.layer_names, self.linears,
-                                                           self.activations, strict=True), 1):
-            z = out[f"z.{name}"] = linear(h)
-            h = out[f"h.{name}"] = activation(z)
-            if dropout_mask is not None and name in self.columns:
-                h = out[f"h.dropout{i}"] = h * (dropout_mask[:, self.columns[name]]
-                                                / self.keep_prob)
-        return out
-
-    def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.trace(x, dropout_mask)[f"h.{self.layer_names[-1]}"]
-
-    def canonical_parameters(self) -> dict[str, nn.Parameter]:
-        """Canonical name -> parameter (``W1 -> linears[0].weight``, ``b1 -> ...bias``,
-        ``a1 -> activations[0].weight`` for ``nn.PReLU``)."""
-        named: dict[str, nn.Parameter] = {}
-        for i, (linear, activation) in enumerate(zip(self.linears, self.activations,
-                                                     strict=True), 1):
-            named[f"W{i}"] = linear.weight
-            if linear.bias is not None:
-                named[f"b{i}"] = linear.bias
-            if isinstance(activation, nn.PReLU):
-                named[f"a{i}"] = activation.weight
-        return named
-
-
-def tf_same_pad(hw: tuple[int, int], window: int, stride: int, padding: str,
-                value: float = 0.0) -> tuple[nn.Module, int | tuple[int, int]]:
-    """TensorFlow's padding rule as torch modules: ``(pad module, padding for the conv/pool)``.
-
-    A symmetric SAME padding (odd window, stride 1) goes to the layer's own ``padding``; an
-    asymmetric one (stride 2 or even window: the extra pixel bottom/right, see
-    :func:`reference.conv.padding_amounts`) is an explicit ``nn.ConstantPad2d`` with
-    ``(left, right, top, bottom)`` and ``value`` (``-inf`` before a max-pool) before a layer
-    with ``padding=0``. VALID: no padding.
-    """
-    (top, bottom), (left, right) = padding_amounts(hw, (window, window), stride, padding)
-    if top == bottom and left == right:
-        return nn.Identity(), (top, left)
-    return nn.ConstantPad2d((left, right, top, bottom), value), 0
-
-
-class TorchConvBlock(nn.Module):
-    """One :class:`ConvBlock` on NCHW: ``[pad] -> nn.Conv2d -> activation -> [pad -inf] ->
-    [nn.MaxPool2d]``; ``x [N, C, H, W]`` -> ``(z, h, pooled)`` (``pooled`` None without pool)."""
-
-    def __init__(self, block: ConvBlock, cin: int, hw: tuple[int, int], dtype: torch.dtype) -> None:
-        super().__init__()
-        k, s = block.kernel, block.stride
-        self.pad, padding = tf_same_pad(hw, k, s, block.padding)
-        self.conv = nn.Conv2d(cin, block.filters, k, stride=s, padding=padding, dtype=dtype)
-        self.activation = activation_module(block.activation)
-        self.pool: nn.Module | None = None
-        if block.pool:
-            conv_hw = tuple(output_size(n, k, s, block.padding) for n in hw)
-            self.pool_pad, padding = tf_same_pad(conv_hw, block.pool, block.pool_stride,
-                                                 block.pool_padding, value=-math.inf)
-            self.pool = nn.MaxPool2d(block.pool, block.pool_stride, padding=padding)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        z = self.conv(self.pad(x))
-        h = self.activation(z)
-        return z, h, None if self.pool is None else self.pool(self.pool_pad(h))
-
-
-class TorchCNN(nn.Module):
-    """A :class:`CNNSpec` on NCHW: conv blocks -> ``nn.Flatten`` (NCHW order) -> ``nn.Linear``
-    layers, with explicit dropout ``h * (mask / keep_prob)`` on the output layer's input.
-
-    ``x [N, C, H, W]`` in, logits ``[N, classes]`` out. ``fc1``'s rows are in NCHW flatten order
-    (the layout module permutes them from the canonical NHWC order).
-    """
-
-    def __init__(self, spec: CNNSpec) -> None:
-        super().__init__()
-        dtype = DTYPES[spec.dtype]
-        shapes = spec.feature_shapes()
-        self.spec = spec
-        self.blocks = nn.ModuleList(
-            TorchConvBlock(block, cin, (h, w), dtype)
-            for block, (h, w, cin) in zip(spec.conv, shapes[:-1], strict=True)
-        )
-        self.flatten = nn.Flatten()
-        widths = spec.dense_widths
-        self.linears = nn.ModuleList(nn.Linear(widths[j], widths[j + 1], dtype=dtype)
-                                     for j in range(len(widths) - 1))
-        self.activations = nn.ModuleList(activation_module(a)
-                                         for a in (*spec.dense_activations, "identity"))
+        for layer, module in zip(self.net, self.layers, strict=True):
+            dropout = isinstance(layer, Dropout)
+            h = module(h, dropout_mask) if dropout else module(h)
+            if layer.role == "param":
+                out[f"z.{layer.name}"] = h
+            if not dropout or dropout_mask is not None or layer.traced_without_mask:
+                out[f"h.{layer.name}"] = h
+        return out, h
 
     def trace(self, x: torch.Tensor,
               dropout_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Every ``z``/``h`` in forward order under the reference's keys
-        (:func:`layout.trace_cnn`); maps are NCHW, ``h.flatten`` is in NCHW order."""
-        return trace_cnn(self.spec, x, self.blocks, self.flatten,
-                                list(zip(self.linears, self.activations, strict=True)),
-                                dropout_mask)
+        """Every traced tensor (class docstring) in forward order."""
+        return self.run(x, dropout_mask)[0]
 
     def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.trace(x, dropout_mask)[f"h.{self.spec.fc_names[-1]}"]
+        return self.run(x, dropout_mask)[1]
 
     def canonical_parameters(self) -> dict[str, nn.Parameter]:
-        """Canonical name -> parameter (``conv1.W -> blocks[0].conv.weight``,
-        ``fc1.W -> linears[0].weight``, ...), in the spec's parameter order."""
+        """Canonical name -> parameter (``W1 -> layers[0].weight``, ``conv1.W ->
+        layers[0].conv.weight``, ...), in the spec's parameter order."""
         named: dict[str, nn.Parameter] = {}
-        modules = [b.conv for b in self.blocks] + list(self.linears)
-        for name, module in zip(self.spec.layer_names, modules, strict=True):
-            named[f"{name}.W"], named[f"{name}.b"] = module.weight, module.bias
+        for layer, shape, module in zip(self.net, self.shapes, self.layers, strict=True):
+            named.update(torch_layers.variables(layer, shape, module))
         return named
-
-
-Model = TorchMLP | TorchCNN
-MODELS: dict[str, type[TorchMLP] | type[TorchCNN]] = {"mlp": TorchMLP, "cnn": TorchCNN}
 
 
 def build_model(spec: Spec, params: Params,
-                device: str = "cpu") -> tuple[Model, dict[str, nn.Parameter]]:
-    """The model for ``spec`` (:class:`TorchMLP` or :class:`TorchCNN`) holding ``params``
-    (canonical layout, converted by :mod:`.layout`) on ``device``, and its parameters by
-    canonical name."""
+                device: str = "cpu") -> tuple[TorchNetwork, dict[str, nn.Parameter]]:
+    """The :class:`TorchNetwork` of ``spec`` holding ``params`` (canonical layout, converted by
+    :mod:`.layout`) on ``device``, and its parameters by canonical name."""
     check_params(spec, params)
-    model = MODELS[spec.family](spec).to(device)
+    model = TorchNetwork(spec).to(device)
     named = model.canonical_parameters()
     with torch.no_grad():
         for name, parameter in named.items():
@@ -237,9 +109,9 @@ def _tensor(a: np.ndarray, spec: Spec, device: str | torch.device = "cpu") -> to
     return torch.from_numpy(np.asarray(a, dtype=spec.dtype).copy()).to(device)
 
 
-def _mask(spec: Spec, mask: np.ndarray | None, device: str = "cpu") -> torch.Tensor | None:
-    """A checked canonical dropout mask as a tensor in the order of the model's dropout input."""
-    mask = edges.dropout_mask_to_framework(FRAMEWORK, spec, mask)
+def _mask(mask: np.ndarray | None, device: str = "cpu") -> torch.Tensor | None:
+    """A checked canonical dropout mask ``[N, units]`` as a tensor (each dropout layer picks
+    its columns in its own order: :class:`.torch_layers.MaskedDropout`)."""
     return None if mask is None else torch.from_numpy(mask).to(device)
 
 
@@ -247,7 +119,7 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().copy()
 
 
-def _loss(spec: MLPSpec, named: dict[str, nn.Parameter], output: torch.Tensor,
+def _loss(spec: Spec, named: dict[str, nn.Parameter], output: torch.Tensor,
           y: np.ndarray) -> torch.Tensor:
     """The reduced loss of ``output [N, K]`` against labels ``y``, plus weight decay."""
     n, k = output.shape
@@ -297,7 +169,7 @@ def torch_optimizer(optimizer: Optimizer, parameters: list[nn.Parameter]) -> tor
 class TorchTrainer:
     """A torch model and its ``torch.optim`` optimiser; NumPy in and out.
 
-    A CNN with ``keep_prob < 1`` draws each step's dropout mask from
+    A spec with ``keep_prob < 1`` draws each step's dropout mask from
     ``default_rng(dropout_seed)`` unless ``step`` is given one, as the reference trainer does.
     """
 
@@ -328,7 +200,7 @@ class TorchTrainer:
         mask = edges.training_mask(self.spec, len(x), dropout_mask, self._dropout_rng)
         self._opt.zero_grad(set_to_none=True)
         output = self.model(_input(self.spec, x, self.device),
-                            _mask(self.spec, mask, self.device))
+                            _mask(mask, self.device))
         loss = _loss(self.spec, self._named, output, y)
         loss.backward()
         self._opt.step()
@@ -374,27 +246,26 @@ class TorchBackend(Backend):
         return self if device == self.device else TorchBackend(device)
 
     def _run(self, spec: Spec, params: Params, x: np.ndarray,
-             dropout_mask: np.ndarray | None) -> tuple[dict[str, nn.Parameter],
-                                                       dict[str, torch.Tensor]]:
-        """Build the model and trace ``x``: ``(params by name, traced tensors)``."""
+             dropout_mask: np.ndarray | None
+             ) -> tuple[dict[str, nn.Parameter], dict[str, torch.Tensor], torch.Tensor]:
+        """Build the model and run ``x``: ``(params by name, traced tensors, output)``."""
         edges.check_spec(spec, self.name)
         model, named = build_model(spec, params, self.device)
         mask = edges.as_dropout_mask(spec, dropout_mask, len(x))
-        return named, model.trace(_input(spec, x, self.device), _mask(spec, mask, self.device))
+        return named, *model.run(_input(spec, x, self.device), _mask(mask, self.device))
 
     def forward(self, spec: Spec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:
         with torch.no_grad():
-            _, tensors = self._run(spec, params, x, dropout_mask)
+            _, tensors, _ = self._run(spec, params, x, dropout_mask)
         return edges.make_trace(FRAMEWORK, spec, {k: _numpy(t) for k, t in tensors.items()})
 
     def gradients(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray,
                   *, dropout_mask: np.ndarray | None = None) -> Gradients:
-        named, tensors = self._run(spec, params, x, dropout_mask)
+        named, tensors, output = self._run(spec, params, x, dropout_mask)
         zs = {layer: tensors[f"z.{layer}"] for layer in spec.layer_names}
         for z in zs.values():
             z.retain_grad()
-        output = tensors[f"h.{spec.layer_names[-1]}"]
         loss = _loss(spec, named, output, y)
         loss.backward()
         return edges.make_gradients(

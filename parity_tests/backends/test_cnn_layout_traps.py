@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnparity.backends import edges, layout
+from nnparity.backends import layout
 from nnparity.backends.compare import compare_tensor, tolerance
 from nnparity.reference import CNNSpec, ConvBlock
 from nnparity.reference.conv import conv2d, padding_amounts
@@ -112,19 +112,22 @@ def test_backend_blocks_pad_like_tensorflow() -> None:
     asymmetric (and the whole net then matches, in ``test_cnn_parity``)."""
     from torch import nn
 
-    from nnparity.backends.torch_backend import TorchCNN
+    from nnparity.backends.torch_backend import TorchNetwork
 
     spec = CNNSpec.tiny(input_shape=(9, 8, 2), conv=(ConvBlock(3, 3), ConvBlock(4, 3, 2)))
-    first, second = TorchCNN(spec).blocks
+    layers = zip(spec.net, TorchNetwork(spec).layers, strict=True)
+    modules = {layer.name: module for layer, module in layers if layer.role != "activation"}
+    first, pool, second = modules["conv1"], modules["pool1"], modules["conv2"]
     assert isinstance(first.pad, nn.Identity) and first.conv.padding == (1, 1)  # 9x8, s1
-    assert first.pool_pad.padding == (0, 0, 0, 1)  # pool on 9x8: one -inf row at the bottom
-    assert first.pool_pad.value == -np.inf
+    assert pool.pad.padding == (0, 0, 0, 1)  # pool on 9x8: one -inf row at the bottom
+    assert pool.pad.value == -np.inf
     assert second.pad.padding == (0, 1, 1, 1) and second.conv.padding == (0, 0)  # 5x4, s2
 
 
 def test_dropout_right_after_the_flatten_needs_a_permuted_mask() -> None:
     """Without a hidden dense layer the mask ``[N, H*W*C]`` multiplies torch's NCHW flatten:
-    it must be permuted like ``fc1``'s rows (a bug found by the random-spec parity test)."""
+    the dropout module picks its columns permuted like ``fc1``'s rows (a bug found by the
+    random-spec parity test); the columns in canonical order give another function."""
     import torch
 
     from nnparity.backends.torch_backend import build_model
@@ -137,10 +140,11 @@ def test_dropout_right_after_the_flatten_needs_a_permuted_mask() -> None:
     mask = draw_dropout_mask(spec, 3, 6)
     expected = forward(spec, params, x, dropout_mask=mask).output
     model, _ = build_model(spec, params)
+    dropout = model.layers[[layer.name for layer in spec.net].index("dropout")]
     x_nchw = torch.from_numpy(layout.nhwc_to_nchw(x))
     with torch.no_grad():
+        permuted = model(x_nchw, torch.from_numpy(mask)).numpy()
+        dropout.index = torch.arange(spec.dropout_units)  # the canonical (NHWC) order
         unpermuted = model(x_nchw, torch.from_numpy(mask)).numpy()
-        permuted_mask = edges.dropout_mask_to_framework("torch", spec, mask)
-        permuted = model(x_nchw, torch.from_numpy(permuted_mask)).numpy()
     assert _rel(unpermuted, expected) > 0.05
     assert _rel(permuted, expected) < tolerance("float64", ("conv",))

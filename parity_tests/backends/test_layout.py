@@ -129,14 +129,14 @@ def test_inputs_are_checked_and_cast() -> None:
 
 
 def test_edge_modules_import_no_framework() -> None:
-    """``layout``, ``edges``, ``cnn_graph`` and ``determinism`` are NumPy only; applying the
+    """``layout``, ``edges`` and ``determinism`` are NumPy only; applying the
     profile imports no framework (frameworks imported later are configured by their backends)."""
     import subprocess
     import sys
 
     code = (
         "import sys\n"
-        "from nnparity.backends import cnn_graph, edges, layout\n"
+        "from nnparity.backends import edges, layout\n"
         "from nnparity.backends.determinism import apply_determinism, describe\n"
         "profile = apply_determinism(threads=2, seed=3)\n"
         "info = describe()\n"

@@ -29,14 +29,14 @@ def test_model_is_plain_torch_with_transposed_weights() -> None:
     spec = MLPSpec(3, (4, 4, 2), ("sigmoid", "leaky_relu", "identity"), "ce")
     params = init_params(spec, "seed004", seed=1)
     model, named = build_model(spec, params)
-    kinds = [type(m) for m in model.modules()][1:]
-    assert kinds.count(nn.Linear) == 3
-    assert {nn.Sigmoid, nn.LeakyReLU, nn.Identity} <= set(kinds)
-    assert model.linears[0].weight.shape == (4, 3)  # [D_out, D_in]
-    np.testing.assert_array_equal(model.linears[0].weight.detach().numpy(), params["W1"].T)
-    np.testing.assert_array_equal(model.linears[2].bias.detach().numpy(), params["b3"][0])
-    assert named["W2"] is model.linears[1].weight
-    assert model.linears[0].weight.dtype == torch.float64
+    kinds = [type(m) for m in model.layers]
+    assert kinds == [nn.Linear, nn.Sigmoid, nn.Linear, nn.LeakyReLU, nn.Linear, nn.Identity]
+    first, _, second, _, third, _ = model.layers
+    assert first.weight.shape == (4, 3)  # [D_out, D_in]
+    np.testing.assert_array_equal(first.weight.detach().numpy(), params["W1"].T)
+    np.testing.assert_array_equal(third.bias.detach().numpy(), params["b3"][0])
+    assert named["W2"] is second.weight
+    assert first.weight.dtype == torch.float64
 
 
 def test_float32_results_are_float32(torch_backend) -> None:
