@@ -28,6 +28,14 @@ Defaults follow each framework: eps 1e-8 for ``torch``, 1e-7 for ``keras``.
 the optimiser, ``g <- g + l2 p`` on every parameter, biases and slopes included, before the step
 (the model's ``weight_decay`` decays weights only, through the loss).
 
+**Known mistakes are parameters of these formulas** (:class:`Formula`), never copies of them:
+the other variant's formulation with the hyperparameters as given (``form``, ``rounded``:
+Adam's epsilon in the other place), Adam without bias correction (``bias_correction=False``:
+``p <- p - lr m / (sqrt(v) + eps)``), epsilon inside the root (``eps_inside_root``:
+``sqrt(v / (1 - b2^t) + eps)``), momentum stepping before the gradient is added (``momentum=
+"late"``: ``p <- p - lr v; v <- mu v + g``) or averaging it (``"average"``: ``v <- mu v +
+(1 - mu) g``). The diagnoses of ``verify`` and of users' models re-run these to confirm a mistake.
+
 State is a flat ``dict[str, np.ndarray]`` (``"t"``, ``"m.W1"``, ``"v.W1"``, ...), so it can be
 saved in an ``.npz`` checkpoint beside the params.
 """
@@ -35,6 +43,7 @@ saved in an ``.npz`` checkpoint beside the params.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -92,6 +101,47 @@ class Optimizer:
         return asdict(self)
 
 
+MOMENTUM_FORMS = ("heavy-ball", "late", "average")
+
+
+@dataclass(frozen=True)
+class Formula:
+    """How :func:`update` evaluates the optimiser (module docstring): the default is the
+    variant's own formula; every other value is a known mistake.
+
+    - ``form``: ``torch`` or ``keras`` formulation (None: the optimiser's variant);
+    - ``rounded``: hyperparameters rounded to float32 as Keras does (None: in the keras form
+      of a keras optimiser only);
+    - ``bias_correction``, ``eps_inside_root``: Adam's;
+    - ``momentum``: ``heavy-ball`` (the frameworks'), ``late``, ``average``.
+    """
+
+    form: str | None = None
+    rounded: bool | None = None
+    bias_correction: bool = True
+    eps_inside_root: bool = False
+    momentum: str = "heavy-ball"
+
+    def __post_init__(self) -> None:
+        if self.form not in (None, *VARIANTS):
+            raise ValueError(f"unknown form {self.form!r}; known: {', '.join(VARIANTS)}")
+        if self.momentum not in MOMENTUM_FORMS:
+            raise ValueError(f"unknown momentum form {self.momentum!r}")
+
+    def keras(self, opt: Optimizer) -> bool:
+        """Whether the keras formulation is evaluated."""
+        return (self.form or opt.variant) == "keras"
+
+    def rounding(self, opt: Optimizer) -> Callable[[float], float]:
+        """The hyperparameters' rounding: float32 (Keras) or none."""
+        rounded = self.rounded if self.rounded is not None else (
+            self.form in (None, "keras") and opt.variant == "keras")
+        return _float32 if rounded else float
+
+
+VARIANT_FORMULA = Formula()
+
+
 def init_state(opt: Optimizer, params: Params) -> State:
     """Zero state: nothing for sgd, ``v.*`` for momentum, ``t, m.*, v.*`` for adam."""
     state: State = {}
@@ -106,38 +156,42 @@ def init_state(opt: Optimizer, params: Params) -> State:
     return state
 
 
-def step(opt: Optimizer, params: Params, grads: Params, state: State) -> tuple[Params, State]:
+def step(opt: Optimizer, params: Params, grads: Params, state: State,
+         formula: Formula = VARIANT_FORMULA) -> tuple[Params, State]:
     """One update; returns new dicts and leaves the inputs untouched (:func:`update` on
     copies)."""
     new_params = {k: np.array(p, dtype=np.result_type(p, grads[k])) for k, p in params.items()}
     new_state = {k: np.array(v) for k, v in state.items()}
-    update(opt, new_params, grads, new_state)
+    update(opt, new_params, grads, new_state, formula)
     return new_params, new_state
 
 
-def update(opt: Optimizer, params: Params, grads: Params, state: State) -> None:
+def update(opt: Optimizer, params: Params, grads: Params, state: State,
+           formula: Formula = VARIANT_FORMULA) -> None:
     """One update in place: the arrays of ``params`` and ``state`` are overwritten (``t`` is
     replaced). Every formula is evaluated in the order written in the module docstring, so the
-    result is the same to the bit as computing new arrays."""
+    result is the same to the bit as computing new arrays; ``formula`` picks a known mistake
+    (:class:`Formula`)."""
     if opt.l2:
         grads = {k: g + opt.l2 * params[k] for k, g in grads.items()}
     if opt.name == "sgd":
-        lr = opt.lr if opt.variant == "torch" else _float32(opt.lr)
+        lr = formula.rounding(opt)(opt.lr)
         for k, p in params.items():
             p -= lr * grads[k]
     elif opt.name == "momentum":
-        _momentum(opt, params, grads, state)
+        _momentum(opt, params, grads, state, formula)
     else:
         if opt.name == "adamw":
-            _decoupled_decay(opt, params)
-        _adam(opt, params, grads, state)
+            _decoupled_decay(opt, params, formula)
+        _adam(opt, params, grads, state, formula)
 
 
-def _decoupled_decay(opt: Optimizer, params: Params) -> None:
+def _decoupled_decay(opt: Optimizer, params: Params, formula: Formula) -> None:
     """AdamW's decay of every parameter before its Adam step (module docstring), in place."""
-    lr, decay = _float32(opt.lr), _float32(opt.decay)
+    rounding = formula.rounding(opt)
+    lr, decay = rounding(opt.lr), rounding(opt.decay)
     for p in params.values():
-        if opt.variant == "torch":
+        if not formula.keras(opt):
             p *= 1 - opt.lr * opt.decay
         else:
             p -= p * decay * lr
@@ -148,11 +202,21 @@ def _float32(value: float) -> float:
     return float(np.float32(value))
 
 
-def _momentum(opt: Optimizer, params: Params, grads: Params, state: State) -> None:
-    mu_keras, lr_keras = _float32(opt.momentum), _float32(opt.lr)
+def _momentum(opt: Optimizer, params: Params, grads: Params, state: State,
+              formula: Formula) -> None:
+    rounding = formula.rounding(opt)
+    mu_keras, lr_keras = rounding(opt.momentum), rounding(opt.lr)
     for k, p in params.items():
         v = state[f"v.{k}"]
-        if opt.variant == "torch":
+        if formula.momentum == "late":  # p <- p - lr v; v <- mu v + g
+            p -= opt.lr * v
+            v *= opt.momentum
+            v += grads[k]
+        elif formula.momentum == "average":  # v <- mu v + (1 - mu) g; p <- p - lr v
+            v *= opt.momentum
+            v += (1 - opt.momentum) * grads[k]
+            p -= opt.lr * v
+        elif not formula.keras(opt):
             v *= opt.momentum  # v <- mu v + g
             v += grads[k]
             p -= opt.lr * v
@@ -178,7 +242,8 @@ def _chunks(*arrays: np.ndarray) -> list[tuple[np.ndarray, ...]]:
     return [tuple(a[i:i + ADAM_CHUNK] for a in flat) for i in starts]
 
 
-def _adam(opt: Optimizer, params: Params, grads: Params, state: State) -> None:
+def _adam(opt: Optimizer, params: Params, grads: Params, state: State,
+          formula: Formula) -> None:
     """Adam in place, chunk by chunk (:data:`ADAM_CHUNK`), each formula as written in the module
     docstring but through two scratch buffers (``out=``): elementwise, so the result is the same
     to the bit as evaluating the formulas on whole arrays. Intermediates take the common dtype of
@@ -186,11 +251,15 @@ def _adam(opt: Optimizer, params: Params, grads: Params, state: State) -> None:
     t = int(state["t"]) + 1
     b1, b2 = opt.beta1, opt.beta2
     state["t"] = np.array(t)
-    if opt.variant == "torch":
-        step_size, root = opt.lr / (1 - b1**t), math.sqrt(1 - b2**t)
+    keras, correct = formula.keras(opt), formula.bias_correction
+    if not keras:
+        step_size = opt.lr / (1 - b1**t) if correct else opt.lr
+        root = math.sqrt(1 - b2**t) if correct else 1.0
     else:
-        b1_keras, b2_keras = _float32(b1), _float32(b2)
-        alpha = _float32(opt.lr) * math.sqrt(1 - b2_keras**t) / (1 - b1_keras**t)
+        rounding = formula.rounding(opt)
+        b1_keras, b2_keras = rounding(b1), rounding(b2)
+        alpha = rounding(opt.lr) * math.sqrt(1 - b2_keras**t) / (1 - b1_keras**t) \
+            if correct else rounding(opt.lr)
     for k, p_all in params.items():
         arrays = (p_all, grads[k], state[f"m.{k}"], state[f"v.{k}"])
         chunks = _chunks(*arrays)
@@ -198,7 +267,7 @@ def _adam(opt: Optimizer, params: Params, grads: Params, state: State) -> None:
         upd = np.empty_like(work)
         for p, g, m, v in chunks:
             w, u = work[:m.size].reshape(m.shape), upd[:m.size].reshape(m.shape)
-            if opt.variant == "torch":
+            if not keras:
                 np.subtract(g, m, out=w)  # m <- m + (1 - b1) (g - m)
                 w *= 1 - b1
                 m += w
@@ -206,9 +275,14 @@ def _adam(opt: Optimizer, params: Params, grads: Params, state: State) -> None:
                 np.multiply(g, 1 - b2, out=w)
                 w *= g
                 v += w
-                np.sqrt(v, out=w)  # denom = sqrt(v) / sqrt(1 - b2^t) + eps
-                w /= root
-                w += opt.eps
+                if formula.eps_inside_root:  # denom = sqrt(v / (1 - b2^t) + eps): a mistake
+                    np.divide(v, root * root, out=w)
+                    w += opt.eps
+                    np.sqrt(w, out=w)
+                else:
+                    np.sqrt(v, out=w)  # denom = sqrt(v) / sqrt(1 - b2^t) + eps
+                    w /= root
+                    w += opt.eps
                 np.multiply(m, step_size, out=u)  # p <- p - step_size m / denom
                 u /= w
                 p -= u

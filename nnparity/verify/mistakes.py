@@ -8,7 +8,6 @@ Each function returns a *backward* (``(spec, params, x, trace, y) -> Gradients``
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -17,7 +16,7 @@ import numpy as np
 from nnparity.reference import network
 from nnparity.reference.activations import get_activation
 from nnparity.reference.dense import dense_backward
-from nnparity.reference.optim import Optimizer
+from nnparity.reference.optim import Formula, Optimizer
 from nnparity.reference.optim import step as optimizer_step
 from nnparity.reference.results import Gradients, Trace
 from nnparity.reference.spec import MLPSpec
@@ -123,69 +122,29 @@ def no_update(opt: Optimizer, params: Params, grads: Params,
     return dict(params), state
 
 
-def momentum_late(opt: Optimizer, params: Params, grads: Params,
-                  state: Params) -> tuple[Params, Params]:
-    """Momentum in the wrong order: the step uses the velocity before this gradient is added
-    (``p -= lr * v; v = mu * v + g``)."""
-    new_params = {k: p - opt.lr * state[f"v.{k}"] for k, p in params.items()}
-    return new_params, {f"v.{k}": opt.momentum * state[f"v.{k}"] + grads[k] for k in params}
+def with_formula(formula: Formula) -> Update:
+    """The declared rule evaluated with one of the formula's known mistakes
+    (:class:`nnparity.reference.optim.Formula`: momentum late or averaged, Adam without bias
+    correction, epsilon inside the root, epsilon in the other place)."""
+    return lambda opt, params, grads, state: optimizer_step(opt, params, grads, state, formula)
 
 
-def momentum_average(opt: Optimizer, params: Params, grads: Params,
-                     state: Params) -> tuple[Params, Params]:
-    """Momentum as a moving average, ``v = mu * v + (1 - mu) * g``, where the declared rule
-    adds the whole gradient."""
-    velocity = {f"v.{k}": opt.momentum * state[f"v.{k}"] + (1 - opt.momentum) * grads[k]
-                for k in params}
-    return {k: p - opt.lr * velocity[f"v.{k}"] for k, p in params.items()}, velocity
+momentum_late = with_formula(Formula(momentum="late"))
+"""Momentum in the wrong order: ``p -= lr * v; v = mu * v + g``."""
+momentum_average = with_formula(Formula(momentum="average"))
+"""Momentum as a moving average, ``v = mu * v + (1 - mu) * g``."""
+adam_eps_before_correction = with_formula(Formula(form="keras", rounded=False))
+"""Adam with epsilon added to ``sqrt(v)`` before the bias correction (the Keras form, at the
+declared hyperparameters) where the declared rule adds it after."""
 
 
 def adam_with(correct: bool, eps_inside: bool) -> Update:
-    """Adam (the paper's formulation) without bias correction (``correct=False``) or with the
+    """Adam (torch's formulation) without bias correction (``correct=False``) or with the
     epsilon inside the square root (``eps_inside=True``)."""
-    def update(opt: Optimizer, params: Params, grads: Params,
-               state: Params) -> tuple[Params, Params]:
-        t = int(state["t"]) + 1
-        b1, b2, eps = opt.beta1, opt.beta2, float(opt.eps or 0.0)
-        new_params, new_state = {}, {"t": np.array(t)}
-        for k, p in params.items():
-            g = grads[k]
-            m = b1 * state[f"m.{k}"] + (1 - b1) * g
-            v = b2 * state[f"v.{k}"] + (1 - b2) * g * g
-            m_hat = m / (1 - b1**t) if correct else m
-            v_hat = v / (1 - b2**t) if correct else v
-            denom = np.sqrt(v_hat + eps) if eps_inside else np.sqrt(v_hat) + eps
-            new_params[k] = p - opt.lr * m_hat / denom
-            new_state[f"m.{k}"], new_state[f"v.{k}"] = m, v
-        return new_params, new_state
-    return update
+    return with_formula(Formula(form="torch", bias_correction=correct,
+                                eps_inside_root=eps_inside))
 
 
-def adam_eps_before_correction(opt: Optimizer, params: Params, grads: Params,
-                               state: Params) -> tuple[Params, Params]:
-    """Adam with epsilon added to ``sqrt(v)`` before the bias correction (the Keras form, at the
-    declared hyperparameters) where the declared rule adds it after."""
-    t = int(state["t"]) + 1
-    b1, b2, eps = opt.beta1, opt.beta2, float(opt.eps or 0.0)
-    new_params, new_state = {}, {"t": np.array(t)}
-    alpha = opt.lr * math.sqrt(1 - b2**t) / (1 - b1**t)
-    for k, p in params.items():
-        g = grads[k]
-        m = b1 * state[f"m.{k}"] + (1 - b1) * g
-        v = b2 * state[f"v.{k}"] + (1 - b2) * g * g
-        new_params[k] = p - alpha * m / (np.sqrt(v) + eps)
-        new_state[f"m.{k}"], new_state[f"v.{k}"] = m, v
-    return new_params, new_state
-
-
-def keras_exact(opt: Optimizer, params: Params, grads: Params,
-                state: Params) -> tuple[Params, Params]:
-    """The Keras formulation (``v = mu v - lr g; p += v``; Adam's epsilon before the bias
-    correction) with the hyperparameters as given, not rounded to float32 as Keras does."""
-    if opt.name == "adam":
-        return adam_eps_before_correction(opt, params, grads, state)
-    if opt.name == "momentum":
-        velocity = {f"v.{k}": opt.momentum * state[f"v.{k}"] - opt.lr * grads[k]
-                    for k in params}
-        return {k: p + velocity[f"v.{k}"] for k, p in params.items()}, velocity
-    return {k: p - opt.lr * grads[k] for k, p in params.items()}, dict(state)
+keras_exact = with_formula(Formula(form="keras", rounded=False))
+"""The Keras formulation (``v = mu v - lr g; p += v``; Adam's epsilon before the bias
+correction) with the hyperparameters as given, not rounded to float32 as Keras does."""
