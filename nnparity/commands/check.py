@@ -269,8 +269,9 @@ def _report(args: argparse.Namespace, results: list[report.CaseResult], skipped:
         first = first_divergence(r.comparisons)
         note = first and tf32_note((r.spec or {}).get("dtype", ""), first.max_rel,
                                    args.allow_tf32)
-        if note and not r.diagnosis:
-            r.diagnosis = note
+        if note and not r.diagnoses:
+            r.diagnoses.append(report.Diagnosis("tf32", note, f"first divergence max rel "
+                                                f"{first.max_rel:.1e} within TF32 rounding"))
     print(report.render_table(results, verbose=args.verbose))
     failures = report.divergences(results)
     if failures:

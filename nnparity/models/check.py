@@ -157,5 +157,6 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
         result.notes.append(f"{kinks} unit{'s' * (kinks != 1)} at a kink: failing tensors after "
                             "them judged by the reference with the model's side there")
     if not result.passed:
-        result.diagnosis = diagnose(model, params, (x, y), mask, (trace, grads),
-                                    result.comparisons, actual, reference_grads)
+        found = diagnose(model, params, (x, y), mask, (trace, grads), result.comparisons,
+                         actual, reference_grads)
+        result.diagnoses += [found] if found else []

@@ -100,7 +100,7 @@ def test_json_and_junit_reports(fake_backends: None, tmp_path: Path,
                         "float64", "--json", str(json_path), "--junit", str(junit_path))
     assert code == 1
     data = json.loads(json_path.read_text())
-    assert data["schema_version"] == 1 and data["nnparity_version"]
+    assert data["schema_version"] == 2 and data["nnparity_version"]
     assert data["command"]["backends"] == ["numpy", "broken"]
     assert data["command"]["selection"] == "quick" and data["command"]["dtype"] == "float64"
     assert "numpy" in data["environment"]
