@@ -120,3 +120,15 @@ def test_an_error_in_a_flax_models_code_is_a_model_error():
     with pytest.raises(nnparity.ModelError, match=r"raised ValueError.*oops"):
         nnparity.check_model(nnx.Sequential(nnx.Linear(4, 3, rngs=nnx.Rngs(0)), broken),
                              loss="ce")
+
+
+def test_a_model_files_builder_may_return_a_flax_model(tmp_path, capsys):
+    from nnparity.cli import main
+
+    (tmp_path / "flax_mlp.py").write_text(
+        "from flax import nnx\n\n\ndef build():\n"
+        "    return nnx.Sequential(nnx.Linear(4, 8, rngs=nnx.Rngs(0)), nnx.sigmoid,\n"
+        "                          nnx.Linear(8, 3, rngs=nnx.Rngs(1)))\n")
+    assert main(["check", "--loss", "ce", "--model-file",
+                 f"{tmp_path / 'flax_mlp.py'}:build"]) == 0
+    assert "1 passed, 0 failed (1 backend: flax-model)" in capsys.readouterr().out
