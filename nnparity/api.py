@@ -17,6 +17,7 @@ is not).
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,8 +76,8 @@ class Report:
         return self._text
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON report (schema 2, ``nnparity/schemas/report-2.json``)."""
-        return self._data
+        """The JSON report (schema 2, ``nnparity/schemas/report-2.json``), a fresh copy."""
+        return copy.deepcopy(self._data)
 
     def assert_ok(self) -> None:
         """Raise ``AssertionError`` with the table and the diagnoses unless :attr:`ok`."""

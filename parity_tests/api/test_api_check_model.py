@@ -140,7 +140,9 @@ def test_a_port_with_its_own_weights_fails_with_the_diagnosis_and_its_architectu
 def test_verify_file_reports_a_learners_file_as_verify_does():
     good = nnparity.verify_file(EXAMPLES / "correct_function_row.py", sandbox="off")
     assert good.ok and good.diagnoses == []
-    bad = nnparity.verify_file(EXAMPLES / "faulty_sign.py", sandbox="off")
+    assert any("NOT sandboxed" in note for note in good.to_json()["cases"][
+        "correct_function_row.py"]["backends"]["yours"]["notes"])
+    bad = nnparity.verify_file(EXAMPLES / "faulty_sign.py")  # sandboxed, as verify is
     assert not bad.ok
     assert (bad.first_divergence.stage, bad.first_divergence.tensor) == ("delta", "layer3")
     assert [d.code for d in bad.diagnoses] == ["sign"]
