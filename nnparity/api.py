@@ -131,7 +131,9 @@ def check_model(model: Any, *, loss: Any = None, optimizer: Any = None,
     object (a torch loss module, a Keras loss); a compiled Keras model's own loss comes first,
     and without either the check is refused (nothing is guessed). ``optimizer``: a torch
     optimiser (or a factory called with the parameters), a Keras optimiser (or a compiled
-    model's); ``None``: updates are not checked (a Flax model: always). ``input_shape``:
+    model's), for a Flax model the pair ``(optax transformation, nnparity.Optimizer)`` (the
+    transformation runs the steps; the formula it claims is the reference's); ``None``: updates
+    are not checked. ``input_shape``:
     canonical NHWC ``(H, W, C)`` (or ``(D,)``) where the model does not say it (CNNs).
     ``dtype``: convert a torch model to ``float32``/``float64`` first (it stays converted).
     ``name``: how the report names the model. ``layers``: custom modules, layers or activation

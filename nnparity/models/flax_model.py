@@ -13,9 +13,12 @@ Running: the user's items run on the model's own parameters, taken out of the mo
 ``nnx.split`` and put back with ``nnx.merge`` inside one ``jax.value_and_grad``: gradients are
 the parameters', and each Linear/Conv output gets a zero added whose gradient is the delta
 ``dL/dz``. The loss is given by name (``ce``, ``bce``, ``mse``, ``l2``; optax's and jnp's
-formulas); an optax optimiser is refused (a ``GradientTransformation`` does not expose its
-formula, so there is no reference counterpart to judge its updates against). Parameters, kernels
-and images are in the canonical layout already (``[D_in, D_out]``, HWIO, NHWC).
+formulas). An optax ``GradientTransformation`` does not expose its formula, so the optimiser is
+given as a pair: the user's transformation, which runs the steps (``tx.update``,
+``optax.apply_updates``), and the :class:`~nnparity.reference.optim.Optimizer` it claims to
+implement, which the reference runs (optax's Adam is the ``torch`` variant); a bare
+transformation is refused. Parameters, kernels and images are in the canonical layout already
+(``[D_in, D_out]``, HWIO, NHWC).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from flax import nnx
 from nnparity.backends import edges, layout
 from nnparity.errors import InputError
 from nnparity.reference.losses import as_targets
+from nnparity.reference.optim import Optimizer
 from nnparity.reference.results import Gradients, Trace
 
 from .guard import user_code
@@ -95,6 +99,20 @@ def _describe(i: int, item: Any, x: Any, out: Any) -> Layer:
     raise unsupported(label)
 
 
+def _optimizer(source: ModelSource) -> tuple[Any, Optimizer | None]:
+    """``(the user's optax transformation, the formula it claims)``, ``(None, None)`` without."""
+    given = source.optimizer
+    if given is None:
+        return None, None
+    if not (isinstance(given, tuple) and len(given) == 2 and isinstance(given[1], Optimizer)
+            and callable(getattr(given[0], "update", None))):
+        raise InputError(f"{source.label}: an optax optimiser does not expose its formula: give "
+                         "the pair (tx, nnparity.Optimizer(...)) it implements, e.g. "
+                         "(optax.adam(1e-3), Optimizer('adam', lr=1e-3)), or optimizer=None "
+                         "(forward, loss, deltas and gradients)")
+    return given
+
+
 def _loss(source: ModelSource) -> tuple[str, Callable[[Any, Any], Any]]:
     """``(reference loss, loss(output, targets))`` for a loss given by name."""
     name, mean = source.loss, source.reduction == "mean"
@@ -125,10 +143,6 @@ class FlaxUserModel:
             raise InputError(f"{source.label}: a Flax NNX model is checked as an nnx.Sequential "
                              f"of layers and functions; a {type(self.model).__name__} with its "
                              "own __call__ cannot be read as a chain of layers")
-        if source.optimizer is not None:
-            raise InputError(f"{source.label}: an optax optimiser does not expose its formula, "
-                             "so its updates have no reference counterpart: check a Flax model "
-                             "with optimizer=None (forward, loss, deltas and gradients)")
         self.items = list(self.model.layers)
         self.graphdef, state = nnx.split(self.model)
         paths, self.tree = jax.tree_util.tree_flatten_with_path(state)
@@ -152,7 +166,8 @@ class FlaxUserModel:
                                           source.reduction, self.dtype)
         self.spec = self.structure.spec
         self.index = self._index([path for path, _ in paths])
-        self.optimizer = None
+        self.tx, self.optimizer = _optimizer(source)
+        self.tx_state: Any = None
 
     def _trace(self, probe: np.ndarray) -> list[Layer]:
         """The chain's layers, checked to compute ``model(x)`` on ``probe``."""
@@ -205,17 +220,14 @@ class FlaxUserModel:
         return jnp.asarray(as_targets(self.loss_name, y, n, self.spec.output_dim,
                                       np.dtype(self.dtype)))
 
-    def run(self, x: np.ndarray, y: np.ndarray,
-            training: bool = True) -> tuple[Trace, Gradients, None]:
-        """Forward, loss, deltas and gradients of batch ``(x, y)`` in the canonical layout (no
-        dropout: ``training`` changes nothing)."""
-        keys = self.structure.keys
-        zs = {key[2:]: i for key, i in keys.items() if key.startswith("z.")}
+    def _loss_of(self, x: np.ndarray, y: np.ndarray) -> tuple[Callable, jnp.ndarray]:
+        """``(loss_of(leaves, zeros) -> (loss, every item's output), inputs)`` for batch
+        ``(x, y)``: the user's items run on ``leaves``, ``zeros[i]`` added to item ``i``."""
         inputs = jnp.asarray(edges.as_input(self.spec, x), dtype=self.dtype)
         targets = self._targets(y, len(x))
         graphdef, tree, items = self.graphdef, self.tree, range(len(self.items))
 
-        def loss_of(leaves: list, zeros: dict[str, Any]) -> tuple[Any, list]:
+        def loss_of(leaves: list, zeros: dict[int, Any]) -> tuple[Any, list]:
             model = nnx.merge(graphdef, jax.tree_util.tree_unflatten(tree, leaves))
             outputs, h = [], inputs
             for i in items:
@@ -223,7 +235,15 @@ class FlaxUserModel:
                 h = h + zeros[i] if i in zeros else h
                 outputs.append(h)
             return self.loss_fn(outputs[-1], targets), outputs
+        return loss_of, inputs
 
+    def run(self, x: np.ndarray, y: np.ndarray,
+            training: bool = True) -> tuple[Trace, Gradients, None]:
+        """Forward, loss, deltas and gradients of batch ``(x, y)`` in the canonical layout (no
+        dropout: ``training`` changes nothing)."""
+        keys = self.structure.keys
+        zs = {key[2:]: i for key, i in keys.items() if key.startswith("z.")}
+        loss_of, inputs = self._loss_of(x, y)
         with user_code(self.source.label, "the model", f" on an input of shape {inputs.shape}"):
             shapes = [np.shape(h) for h in loss_of(list(self.leaves), {})[1]]
             zeros = {i: jnp.zeros(shapes[i], dtype=self.dtype) for i in zs.values()}
@@ -236,3 +256,17 @@ class FlaxUserModel:
             {k: np.asarray(d_leaves[i]) for k, i in self.index.items()},
             {layer: np.asarray(d_zeros[i]) for layer, i in zs.items()}, trace.output)
         return trace, grads, None
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, None]:
+        """One step of the user's optax transformation: ``(loss before it, no mask)``."""
+        loss_of, inputs = self._loss_of(x, y)
+        leaves = [jnp.asarray(leaf) for leaf in self.leaves]
+        with user_code(self.source.label, "the model", f" on an input of shape {inputs.shape}"):
+            loss, grads = jax.value_and_grad(lambda p: loss_of(p, {})[0])(leaves)
+        with user_code(self.source.label, "the optimizer's update"):
+            if self.tx_state is None:
+                self.tx_state = self.tx.init(leaves)
+            updates, self.tx_state = self.tx.update(grads, self.tx_state, leaves)
+            stepped = optax.apply_updates(leaves, updates)
+        self.leaves = [np.asarray(leaf) for leaf in stepped]
+        return float(loss), None
