@@ -90,9 +90,12 @@ def test_the_fixture_passes_correct_models_and_fails_faulty_ones(pytester):
 
 
 @pytest.mark.slow
+@pytest.mark.tensorflow
 def test_the_fixture_works_under_xdist(pytester):
     pytest.importorskip("xdist")
-    pytester.makepyfile(test_models=TORCH_MODELS)
+    pytest.importorskip("flax.nnx", reason="flax is not installed: pip install nnparity[all]")
+    pytester.makepyfile(test_models=TORCH_MODELS + OTHER_MODELS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "-n", "2")
-    result.assert_outcomes(passed=1, failed=1)
-    assert "diagnosis [activation-backward]: " in result.stdout.str()
+    result.assert_outcomes(passed=3, failed=2)
+    out = result.stdout.str()
+    assert "diagnosis [activation-backward]: " in out and "diagnosis [double-softmax]: " in out
