@@ -1,7 +1,8 @@
 """The ``parity`` fixture, registered through the ``pytest11`` entry point (nothing in the
 generated test files names the plugin): a project's test file using it on a correct and a faulty
-torch model, a Keras model and Flax NNX models passes and fails as expected, with the table and
-the diagnosis in the failure; under ``pytest -n 2`` (xdist) too."""
+torch model, a model whose code raises, a Keras model and Flax NNX models passes and fails as
+expected, with the table and the diagnosis (or the model's error) in the failure; under
+``pytest -n 2`` (xdist) too."""
 
 from __future__ import annotations
 
@@ -47,6 +48,15 @@ def test_correct_torch_model(parity):
 
 def test_faulty_torch_model(parity):
     parity(mlp(FaultyTanh()), loss="ce", layers={"FaultyTanh": "tanh"})
+
+
+class Broken(nn.Module):
+    def forward(self, x):
+        raise RuntimeError("a bug in the model's code")
+
+
+def test_torch_model_whose_code_raises(parity):
+    parity(nn.Sequential(nn.Linear(4, 3), Broken()), loss="ce", layers={"Broken": "identity"})
 '''
 
 OTHER_MODELS = '''
@@ -81,9 +91,10 @@ def test_the_fixture_passes_correct_models_and_fails_faulty_ones(pytester):
     pytest.importorskip("flax.nnx", reason="flax is not installed: pip install nnparity[all]")
     pytester.makepyfile(test_models=TORCH_MODELS + OTHER_MODELS)
     result = pytester.runpytest("-p", "no:cacheprovider", "-q")
-    result.assert_outcomes(passed=3, failed=2)
+    result.assert_outcomes(passed=3, failed=3)
     out = result.stdout.str()
     assert "FAILED test_models.py::test_faulty_torch_model" in out
+    assert "nnparity could not check the model: " in out and "a bug in the model's code" in out
     assert "FAILED test_models.py::test_flax_model_with_a_double_softmax" in out
     assert "diagnosis [activation-backward]: " in out and "diagnosis [double-softmax]: " in out
     assert re.search(r"torch-model +delta +layer1 .* FAIL", out)  # the table
@@ -96,6 +107,6 @@ def test_the_fixture_works_under_xdist(pytester):
     pytest.importorskip("flax.nnx", reason="flax is not installed: pip install nnparity[all]")
     pytester.makepyfile(test_models=TORCH_MODELS + OTHER_MODELS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "-n", "2")
-    result.assert_outcomes(passed=3, failed=2)
+    result.assert_outcomes(passed=3, failed=3)
     out = result.stdout.str()
     assert "diagnosis [activation-backward]: " in out and "diagnosis [double-softmax]: " in out
