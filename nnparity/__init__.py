@@ -1,6 +1,16 @@
-"""nnparity: a reference NumPy backpropagation and parity checks against PyTorch and TensorFlow."""
+"""nnparity: a reference NumPy backpropagation and parity checks against PyTorch and TensorFlow.
 
+The Python API (:mod:`nnparity.api`): :func:`check_model`, :func:`check_port` and
+:func:`verify_file` return a :class:`Report`; the pytest plugin (:mod:`nnparity.pytest_plugin`)
+gives tests the ``parity`` fixture.
+"""
+
+from nnparity.api import Divergence, Report, check_model, check_port, verify_file
+from nnparity.errors import InputError, ModelError
 from nnparity.reference import MLPSpec, Optimizer, gradients, init_params
+from nnparity.report import Diagnosis
 
 __version__ = "0.1.0"
-__all__ = ["MLPSpec", "Optimizer", "__version__", "gradients", "init_params"]
+__all__ = ["Diagnosis", "Divergence", "InputError", "MLPSpec", "ModelError", "Optimizer",
+           "Report", "__version__", "check_model", "check_port", "gradients", "init_params",
+           "verify_file"]

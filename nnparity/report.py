@@ -3,11 +3,12 @@
 Rendering only reads :class:`CaseResult` objects, whoever produced their comparisons (the parity
 runner of ``nnparity check``, a user's own backprop in ``nnparity verify``, ...).
 
-JSON schema (``schema_version`` 1; additions keep the version, renames or removals bump it)::
+JSON schema (``schema_version`` 2, shipped as ``nnparity/schemas/report-2.json``; additions keep
+the version, renames or removals bump it; version 2 made ``diagnosis`` a list of objects)::
 
     {
       "schema": "nnparity.report",
-      "schema_version": 1,
+      "schema_version": 2,
       "nnparity_version": "0.1.0",
       "created": "2026-01-01T00:00:00Z",            # UTC, ISO 8601
       "command": {...},                              # what was run (free-form, e.g. options)
@@ -24,11 +25,12 @@ JSON schema (``schema_version`` 1; additions keep the version, renames or remova
               "reason": null | "<why skipped / the error raised>",
               "first_divergence": null | "<sentence>",
               "seconds": 0.12,
-              "diagnosis": null | "<what explains the failure>",
+              "diagnosis": [{"code": "<stable code>", "message": "<what explains
+                             the failure>", "evidence": "<the re-run confirming it>"}],
               "notes": ["<what was not checked, and why>"],
               "comparisons": [
                 {"stage": "forward" | "loss" | "delta" | "grad" | "update",
-                 "name": "z.layer1", "shape": [4, 20],
+                 "name": "z.layer1", "tensor": "z.layer1", "shape": [4, 20],
                  "max_abs": 1e-16, "max_rel": 2e-16,  # null when not finite (see note)
                  "tol": 1e-10, "passed": true, "note": ""}
               ]
@@ -57,8 +59,22 @@ from nnparity.escape import xml_document
 from nnparity.outputs import output_file
 
 SCHEMA = "nnparity.report"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 COLUMNS = ("case", "backend", "stage", "tensor", "max abs", "max rel", "tol", "result")
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What explains a failure: a stable ``code`` (for tests and tools), the ``message`` a user
+    reads, and the ``evidence`` that confirms it (a re-run of the reference with the mistake)."""
+
+    code: str
+    message: str
+    evidence: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON object of schema 2's ``diagnosis`` list."""
+        return {"code": self.code, "message": self.message, "evidence": self.evidence}
 
 
 @dataclass
@@ -72,8 +88,13 @@ class CaseResult:
     error: str | None = None
     seconds: float = 0.0
     spec: dict[str, Any] | None = None
-    diagnosis: str | None = None  # what explains a failure, confirmed by re-running the reference
+    diagnoses: list[Diagnosis] = field(default_factory=list)  # what explains a failure
     notes: list[str] = field(default_factory=list)  # what was not checked, and why
+
+    @property
+    def diagnosis(self) -> str | None:
+        """The diagnoses' messages as one text (None without any)."""
+        return "; ".join(d.message for d in self.diagnoses) or None
 
     @property
     def passed(self) -> bool:
@@ -147,6 +168,25 @@ def render_table(results: Iterable[CaseResult], verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+def render_text(results: Sequence[CaseResult], skipped_backends: dict[str, str] | None = None,
+                seconds: float | None = None, verbose: bool = False) -> str:
+    """What ``nnparity check`` prints: the table, the first divergence (and diagnosis) per
+    failing case, the notes, the float64 watch line and the summary line."""
+    parts = [render_table(results, verbose=verbose)]
+    failures = divergences(results)
+    if failures:
+        parts.append("first divergence per failing case:\n"
+                     + "\n".join(f"  {line}" for line in failures))
+    notes = [f"{r.case}: {note}" for r in results for note in r.notes]
+    if notes:
+        parts.append("notes:\n" + "\n".join(f"  {line}" for line in notes))
+    watch = watch_line(results)
+    if watch:
+        parts.append(watch)
+    parts.append(summary_line(results, skipped_backends, seconds))
+    return "\n\n".join(parts)
+
+
 def counts(results: Sequence[CaseResult]) -> dict[str, int]:
     """``{"passed", "failed", "skipped", "total"}`` over case x backend results."""
     statuses = [r.status for r in results]
@@ -197,7 +237,7 @@ def _number(value: float) -> float | None:
 
 def comparison_dict(c: Comparison) -> dict[str, Any]:
     """One comparison as JSON (non-finite errors become null; ``note`` says why)."""
-    return {"stage": c.stage, "name": c.name, "shape": list(c.shape),
+    return {"stage": c.stage, "name": c.name, "tensor": c.name, "shape": list(c.shape),
             "max_abs": _number(c.max_abs), "max_rel": _number(c.max_rel), "tol": c.tol,
             "passed": bool(c.passed), "note": c.note}
 
@@ -221,7 +261,7 @@ def to_json(
             "reason": r.skipped if r.skipped is not None else r.error,
             "first_divergence": None if r.status == "pass" else r.divergence,
             "seconds": round(r.seconds, 4),
-            "diagnosis": r.diagnosis,
+            "diagnosis": [d.to_dict() for d in r.diagnoses],
             "notes": list(r.notes),
             "comparisons": [comparison_dict(c) for c in r.comparisons],
         }

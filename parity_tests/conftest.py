@@ -156,3 +156,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for (family, name, dtype, tol), value in sorted(_worst.items()):
         line = f"{family:<4} {name:<11} {dtype:<8} {value:.2e}  (tol {tol:g})"
         terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True)
+def _reports_follow_the_schema(monkeypatch: pytest.MonkeyPatch):
+    """Every JSON report written in a test is validated against the shipped schema."""
+    from report_schema import validating_writes  # parity_tests/, beside this file
+
+    with validating_writes(monkeypatch):
+        yield

@@ -288,23 +288,11 @@ def _report(args: argparse.Namespace, results: list[report.CaseResult], skipped:
         first = first_divergence(r.comparisons)
         note = first and tf32_note((r.spec or {}).get("dtype", ""), first.max_rel,
                                    args.allow_tf32)
-        if note and not r.diagnosis:
-            r.diagnosis = note
-    print(report.render_table(results, verbose=args.verbose))
+        if note and not r.diagnoses:
+            r.diagnoses.append(report.Diagnosis("tf32", note, f"first divergence max rel "
+                                                f"{first.max_rel:.1e} within TF32 rounding"))
+    print(report.render_text(results, skipped, seconds, verbose=args.verbose))
     failures = report.divergences(results)
-    if failures:
-        print("\nfirst divergence per failing case:")
-        for line in failures:
-            print(f"  {line}")
-    notes = [f"{r.case}: {note}" for r in results for note in r.notes]
-    if notes:
-        print("\nnotes:")
-        for line in notes:
-            print(f"  {line}")
-    watch = report.watch_line(results)
-    if watch:
-        print("\n" + watch)
-    print("\n" + report.summary_line(results, skipped, seconds))
     meta = {"skipped_backends": skipped}
     if args.json:
         environment = {**describe(), "precision": precision_flags(args.device)}

@@ -1,7 +1,8 @@
 """Checking a user's model against the reference: forward, loss, deltas, gradients, and
 :data:`STEPS` steps of the user's optimiser, on seeded batches.
 
-The user's model (:class:`UserModel`: :mod:`.torch_model` or :mod:`.keras_model`) runs; its
+The user's model (:class:`UserModel`: :mod:`.torch_model`, :mod:`.keras_model` or
+:mod:`.flax_model`) runs; its
 parameters, copied into the canonical layout, start the reference. Each step gives the
 reference the dropout mask the user's model drew; with dropout, the output at evaluation (no
 mask) is compared too (``forward eval.output``). Tensors are judged at the tolerance of the
@@ -65,6 +66,13 @@ def adapt(source: ModelSource, dtype: str | None = None,
     variable path, or a Keras ``.weights.h5``: :mod:`.native_weights`) loaded first, then
     ``dtype`` conversion (torch only) and ``device`` (torch's CUDA device, or TensorFlow's
     first GPU: refused with the reason where there is none)."""
+    if source.framework == "flax":
+        if device != "cpu" or dtype is not None or weights is not None:
+            raise InputError(f"{source.label}: a Flax model is checked on the CPU with its own "
+                             "weights and dtype")
+        from .flax_model import FlaxUserModel
+
+        return FlaxUserModel(source)
     try:
         if source.framework == "torch":
             check_device("torch", device)
@@ -157,5 +165,6 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
         result.notes.append(f"{kinks} unit{'s' * (kinks != 1)} at a kink: failing tensors after "
                             "them judged by the reference with the model's side there")
     if not result.passed:
-        result.diagnosis = diagnose(model, params, (x, y), mask, (trace, grads),
-                                    result.comparisons, actual, reference_grads)
+        found = diagnose(model, params, (x, y), mask, (trace, grads), result.comparisons,
+                         actual, reference_grads)
+        result.diagnoses += [found] if found else []

@@ -39,10 +39,11 @@ from nnparity.reference.conv import conv2d, padding_amounts
 from nnparity.reference.losses import as_targets, loss_and_grad, softmax
 from nnparity.reference.optim import Optimizer, init_state, step
 from nnparity.reference.results import Gradients, Trace
+from nnparity.report import Diagnosis
 
 
 def _double_softmax(model: Any, params: dict, batch: tuple, mask: Any,
-                    output: np.ndarray) -> str | None:
+                    output: np.ndarray) -> Diagnosis | None:
     """The model's output against softmax of the reference's logits."""
     if not getattr(model.structure, "softmax_output", False):
         return None
@@ -53,13 +54,14 @@ def _double_softmax(model: Any, params: dict, batch: tuple, mask: Any,
                            tolerance_for(spec))
     if not rerun.passed:
         return None
-    return ("softmax applied before a cross-entropy that already includes it: the model's "
-            "output is the softmax of the reference's logits (re-run with the extra softmax: "
-            f"max rel {rerun.max_rel:.1e}); drop the final softmax, or use NLLLoss on its log")
+    evidence = f"re-run with the extra softmax: max rel {rerun.max_rel:.1e}"
+    return Diagnosis("double-softmax", "softmax applied before a cross-entropy that already "
+                     "includes it: the model's output is the softmax of the reference's logits "
+                     f"({evidence}); drop the final softmax, or use NLLLoss on its log", evidence)
 
 
 def _dropout_scaling(model: Any, params: dict, batch: tuple, mask: Any,
-                     output: np.ndarray) -> str | None:
+                     output: np.ndarray) -> Diagnosis | None:
     """The model's output against the reference's with the mask but no ``1 / keep_prob``."""
     spec = model.spec
     if mask is None or spec.keep_prob == 1:
@@ -69,13 +71,14 @@ def _dropout_scaling(model: Any, params: dict, batch: tuple, mask: Any,
     check = compare_tensor("forward", "output", output, rerun, tolerance_for(spec))
     if not check.passed:
         return None
-    return (f"dropout is not inverted: kept units are not scaled by 1/keep_prob = "
-            f"{1 / spec.keep_prob:.4g} in training (re-run of the reference with h * mask: max "
-            f"rel {check.max_rel:.1e}); scale by 1/keep_prob in training and not at evaluation")
+    evidence = f"re-run of the reference with h * mask: max rel {check.max_rel:.1e}"
+    return Diagnosis("dropout-scaling", f"dropout is not inverted: kept units are not scaled by "
+                     f"1/keep_prob = {1 / spec.keep_prob:.4g} in training ({evidence}); scale "
+                     "by 1/keep_prob in training and not at evaluation", evidence)
 
 
 def _symmetric_padding(model: Any, params: dict, batch: tuple, mask: Any,
-                       comparisons: list[Comparison], tensors: Tensors) -> str | None:
+                       comparisons: list[Comparison], tensors: Tensors) -> Diagnosis | None:
     """The first failing ``z`` of a symmetrically padded convolution against the reference's
     convolution of its own input to that layer with the model's padding."""
     first = first_divergence(comparisons)
@@ -97,15 +100,16 @@ def _symmetric_padding(model: Any, params: dict, batch: tuple, mask: Any,
         return None
     (top, bottom), (left, right) = padding_amounts(a.shape[1:3], (block.kernel,) * 2,
                                                    block.stride, "SAME")
-    return (f"{label} pads {p} on every side where TensorFlow's SAME pads top/bottom "
-            f"{top}/{bottom}, left/right {left}/{right}: the reference's convolution with the "
-            f"symmetric padding reproduces the model's {first.name} (max rel "
-            f"{check.max_rel:.1e}); pad with F.pad(x, ({left}, {right}, {top}, {bottom})) "
-            "before a padding=0 convolution")
+    evidence = (f"the reference's convolution with the symmetric padding reproduces the "
+                f"model's {first.name} (max rel {check.max_rel:.1e})")
+    return Diagnosis("symmetric-padding", f"{label} pads {p} on every side where TensorFlow's "
+                     f"SAME pads top/bottom {top}/{bottom}, left/right {left}/{right}: "
+                     f"{evidence}; pad with F.pad(x, ({left}, {right}, {top}, {bottom})) "
+                     "before a padding=0 convolution", evidence)
 
 
 def _loss_precision(model: Any, batch: tuple, trace: Trace, grads: Gradients,
-                    comparisons: list[Comparison]) -> str | None:
+                    comparisons: list[Comparison]) -> Diagnosis | None:
     """The reference's loss on the output rounded to the loss object's dtype."""
     spec, dtype = model.spec, getattr(model, "loss_dtype", model.spec.dtype)
     first = first_divergence(comparisons)
@@ -118,8 +122,9 @@ def _loss_precision(model: Any, batch: tuple, trace: Trace, grads: Gradients,
                            tolerance_for(spec, dtype))
     if not rerun.passed:
         return None
-    return (f"the loss object computes in {dtype} while the model is {spec.dtype} (re-run in "
-            f"{dtype}: max rel {rerun.max_rel:.1e}); give the loss dtype='{spec.dtype}'")
+    evidence = f"re-run in {dtype}: max rel {rerun.max_rel:.1e}"
+    return Diagnosis("loss-precision", f"the loss object computes in {dtype} while the model is "
+                     f"{spec.dtype} ({evidence}); give the loss dtype='{spec.dtype}'", evidence)
 
 
 def _adam_first_step(opt: Optimizer, params: dict, grads: dict, eps_hat: bool) -> dict:
@@ -160,7 +165,7 @@ def _mistakes(opt: Optimizer, params: dict, grads: dict) -> list[tuple[str, dict
 
 
 def _optimizer_formula(model: Any, params: dict, grads: Gradients, actual: Tensors,
-                       comparisons: list[Comparison]) -> str | None:
+                       comparisons: list[Comparison]) -> Diagnosis | None:
     first = first_divergence(comparisons)
     if model.optimizer is None or first is None or first.stage != "update" \
             or not first.name.startswith("step1."):
@@ -173,12 +178,13 @@ def _optimizer_formula(model: Any, params: dict, grads: Gradients, actual: Tenso
                   for k, v in stepped.items()]
         if all(c.passed for c in checks):
             worst = max(c.max_rel for c in checks)
-            return (f"{text}: the reference's first step with that mistake reproduces the "
-                    f"model's (max rel {worst:.1e})")
+            evidence = (f"the reference's first step with that mistake reproduces the "
+                        f"model's (max rel {worst:.1e})")
+            return Diagnosis("optimizer-formula", f"{text}: {evidence}", evidence)
     return None
 
 
-def _activation_backward(model: Any, comparisons: list[Comparison]) -> str | None:
+def _activation_backward(model: Any, comparisons: list[Comparison]) -> Diagnosis | None:
     first = first_divergence(comparisons)
     if first is None or first.stage != "delta":
         return None
@@ -188,12 +194,14 @@ def _activation_backward(model: Any, comparisons: list[Comparison]) -> str | Non
     label = model.structure.activations.get(layer)
     if label is None:
         return None
-    return (f"forward, loss and the deltas after {layer} match, the delta of {layer} does not: "
-            f"the backward of {label} disagrees with the derivative of its forward")
+    evidence = f"forward, loss and the deltas after {layer} match, the delta of {layer} does not"
+    return Diagnosis("activation-backward", f"{evidence}: the backward of {label} disagrees "
+                     "with the derivative of its forward", evidence)
 
 
 def diagnose(model: Any, params: dict, batch: tuple, mask: Any, actual: tuple[Trace, Gradients],
-             comparisons: list[Comparison], tensors: Tensors, expected: Gradients) -> str | None:
+             comparisons: list[Comparison], tensors: Tensors,
+             expected: Gradients) -> Diagnosis | None:
     """The first explanation that its re-run confirms, or None (``tensors``: the model's
     collected tensors; ``expected``: the reference's gradients of the batch)."""
     trace, grads = actual

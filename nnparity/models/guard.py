@@ -3,10 +3,10 @@ user's code, and one time budget for all of it.
 
 :func:`user_code` wraps each call (importing the file, calling its builder, the model's
 forward, the loss, backward, the optimiser's factory and step): whatever escapes it, an
-``Exception``, ``SystemExit``, ``KeyboardInterrupt`` or any other ``BaseException``, becomes an
-:class:`~nnparity.errors.InputError` naming the file (exit 2, one line), never a pass. nnparity's
-own errors (:class:`~nnparity.errors.NnparityError`), the time limit and a stop by a signal
-(:class:`~nnparity.stopping.Stopped`: exit 130/143) pass through.
+``Exception``, ``SystemExit``, ``KeyboardInterrupt`` or any other ``BaseException``, becomes a
+:class:`~nnparity.errors.ModelError` (an input error) naming the file (exit 2, one line), never
+a pass. nnparity's own errors (:class:`~nnparity.errors.NnparityError`), the time limit and a
+stop by a signal (:class:`~nnparity.stopping.Stopped`: exit 130/143) pass through.
 
 :func:`time_limit` gives the user's code a budget of seconds, spent only inside
 :func:`user_code` blocks (nnparity's own work, the reference and the comparisons, is not
@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from nnparity.errors import InputError, NnparityError
+from nnparity.errors import InputError, ModelError, NnparityError
 from nnparity.stopping import Stopped
 from nnparity.supervisor import finished
 
@@ -103,7 +103,7 @@ def user_code(label: str, what: str, context: str = "") -> Iterator[None]:
                 raise
             except BaseException as exc:  # the user's code: an exit is an error too
                 detail = f": {exc}" if str(exc) else ""
-                raise InputError(f"{label}: {what} raised {type(exc).__name__}{context}"
+                raise ModelError(f"{label}: {what} raised {type(exc).__name__}{context}"
                                  f"{detail}") from exc  # chained for --debug
     finally:
         _running.pop()

@@ -38,7 +38,7 @@ from nnparity.backends.compare import (
 )
 from nnparity.errors import InputError
 from nnparity.reference.params import Params
-from nnparity.report import CaseResult
+from nnparity.report import CaseResult, Diagnosis
 
 from .check import STEPS, UserModel, batches
 from .conversion import explain
@@ -104,7 +104,7 @@ def _compare(a: UserModel, b: UserModel, batch: tuple, tol: float) -> list[Compa
 
 
 def _weights(a: UserModel, own: tuple[Params, Params], tol: float, rerun: list[Comparison],
-             transfer: bool) -> str:
+             transfer: bool) -> Diagnosis:
     """Why the weights differ: each differing tensor's conversion mistake, confirmed by
     ``rerun`` (the second model with the first's weights, which matched)."""
     found = explain(a.spec, *own, tol)
@@ -120,9 +120,10 @@ def _weights(a: UserModel, own: tuple[Params, Params], tol: float, rerun: list[C
                           "first model's by no known conversion mistake"] if unknown else [])
     worst = max((c.max_rel for c in rerun), default=0.0)
     parts = parts or ["no single weight differs beyond the tolerance"]
-    return (f"{EQUIVALENT}: {'; '.join(parts)} (confirmed: re-run with the first model's "
-            f"weights converted through the canonical layout, every tensor matches, max rel "
-            f"{worst:.1e}; --write-weights FILE writes that conversion)")
+    evidence = (f"re-run with the first model's weights converted through the canonical "
+                f"layout, every tensor matches, max rel {worst:.1e}")
+    return Diagnosis("weights-conversion", f"{EQUIVALENT}: {'; '.join(parts)} (confirmed: "
+                     f"{evidence}; --write-weights FILE writes that conversion)", evidence)
 
 
 def port(a: UserModel, b: UserModel, labels: tuple[str, str], *, seed: int = 0,
@@ -149,9 +150,9 @@ def port(a: UserModel, b: UserModel, labels: tuple[str, str], *, seed: int = 0,
         if transfer:
             result.notes.append(f"with each model's own weights: "
                                 f"{describe_divergence(as_loaded)}"
-                                + (f"; {weights}" if weights else ""))
-        else:
-            result.diagnosis = weights
+                                + (f"; {weights.message}" if weights else ""))
+        elif weights:
+            result.diagnoses.append(weights)
     note = drift(a, b, seed)
     if note:
         result.notes.append(note)

@@ -1,6 +1,7 @@
 """Loading a user's model file: ``PATH.py:NAME``.
 
-``NAME`` is a callable returning a ``torch.nn.Module`` or a ``keras.Model``, or a dict with
+``NAME`` is a callable returning a ``torch.nn.Module``, a ``keras.Model`` or a Flax NNX
+``nnx.Sequential`` (:mod:`.flax_model`), or a dict with
 ``model`` and optionally ``optimizer`` (an optimiser instance, or a factory: called with the
 model's parameters for torch, with nothing for Keras), ``loss`` (``ce``, ``l2``, ``bce``,
 ``mse`` or the framework's loss object), ``reduction`` (``mean`` (default) or ``sum``, for a
@@ -16,6 +17,8 @@ checked. :attr:`ModelSource.origins` says where each came from, for the report. 
 loads and its builder runs, the file's folder is first on ``sys.path`` (a module beside it
 imports), and removed afterwards. The builder runs with Python, NumPy, torch and Keras seeded
 from ``--seed``: a model built there gets the same weights from any folder and spelling.
+:func:`describe` makes the same :class:`ModelSource` of a model in memory (the Python API,
+:mod:`nnparity.api`, where ``loss=`` plays ``--loss``'s part).
 """
 
 from __future__ import annotations
@@ -85,13 +88,16 @@ def _import(path: Path) -> Any:
 
 
 def framework_of(model: Any) -> str | None:
-    """``torch`` or ``keras`` by the model's type (without importing a missing framework)."""
+    """``torch``, ``keras`` or ``flax`` (an NNX module) by the model's type (without importing a
+    missing framework)."""
     for cls in type(model).__mro__:
         module = cls.__module__
         if module.startswith("torch.nn"):
             return "torch"
         if module.startswith(("keras", "tf_keras", "tensorflow")):
             return "keras"
+        if module.startswith("flax.nnx"):
+            return "flax"
     return None
 
 
@@ -112,10 +118,11 @@ def _compiled(model: Any, what: str) -> Any:
     return getattr(model, what, None)
 
 
-def _loss(target: str, entry: dict, flag: str | None) -> tuple[Any, str]:
-    """``(loss, where it came from)``: the builder's, a compiled model's, else ``--loss``
-    (``flag``; stated as not applied where the file gives one)."""
-    ignored = f" (--loss {flag} applies to models without one)" if flag else ""
+def _loss(target: str, entry: dict, flag: Any, flag_name: str = "--loss") -> tuple[Any, str]:
+    """``(loss, where it came from)``: the builder's, a compiled model's, else ``flag`` (the
+    command line's ``--loss`` or the API's ``loss=``: ``flag_name``; stated as not applied
+    where the model gives one)."""
+    ignored = f" ({flag_name} {flag} applies to models without one)" if flag is not None else ""
     if entry.get("loss") is not None:
         return entry["loss"], "the builder" + ignored
     compiled = _compiled(entry["model"], "loss")
@@ -129,9 +136,9 @@ def _loss(target: str, entry: dict, flag: str | None) -> tuple[Any, str]:
     if compiled is not None:
         return compiled, "model.compile" + ignored
     if flag is not None:
-        return flag, "--loss"
+        return flag, flag_name
     raise InputError(f"{target}: no loss: the builder gives none (a dict with 'loss') and the "
-                     f"model is not a compiled Keras model; give --loss "
+                     f"model is not a compiled Keras model; give {flag_name} "
                      f"({', '.join(LOSS_NAMES)})")
 
 
@@ -159,18 +166,28 @@ def load(target: str, input_shape: tuple[int, ...] = (), loss: str | None = None
     if unknown or "model" not in entry:
         raise InputError(f"{target}: a dict needs 'model' and may have 'optimizer', 'loss', "
                          f"'reduction', 'input_shape' (got {', '.join(map(str, entry))})")
-    framework = framework_of(entry["model"])
-    if framework is None:
-        raise InputError(f"{target} gave a {type(entry['model']).__name__}, not a "
-                         "torch.nn.Module or a keras.Model")
     layers = getattr(module, "NNPARITY_LAYERS", {})
     if not isinstance(layers, dict):
         raise InputError(f"{path}: NNPARITY_LAYERS must be a dict of name -> activation")
-    loss, loss_origin = _loss(target, entry, loss)
+    return describe(target, entry, input_shape, loss, layers=dict(layers))
+
+
+def describe(target: str, entry: dict, input_shape: tuple[int, ...] = (), loss: Any = None,
+             *, flag_name: str = "--loss", given_by: str = "the builder",
+             layers: dict[str, str] | None = None) -> ModelSource:
+    """The :class:`ModelSource` of ``entry`` (a builder's dict: ``model`` and optionally
+    ``optimizer``, ``loss``, ``reduction``, ``input_shape``) labelled ``target``; ``loss``: the
+    caller's, for a model that gives none (``flag_name``: how the caller names it, ``--loss`` or
+    ``loss=``); ``given_by``: where the entry's optimiser came from, for the report."""
+    framework = framework_of(entry["model"])
+    if framework is None:
+        raise InputError(f"{target} gave a {type(entry['model']).__name__}, not a "
+                         "torch.nn.Module, a keras.Model or a Flax NNX module")
+    loss, loss_origin = _loss(target, entry, loss, flag_name)
     origins = {"loss": loss_origin}
     optimizer = entry.get("optimizer")
     if optimizer is not None:
-        origins["optimizer"] = "the builder"
+        origins["optimizer"] = given_by
     elif _compiled(entry["model"], "optimizer") is not None:
         optimizer, origins["optimizer"] = _compiled(entry["model"], "optimizer"), "model.compile"
     if isinstance(loss, str) and loss not in LOSS_NAMES:
@@ -181,4 +198,4 @@ def load(target: str, input_shape: tuple[int, ...] = (), loss: str | None = None
         raise InputError(f"{target}: reduction must be 'mean' or 'sum', got {reduction!r}")
     shape = tuple(input_shape or entry.get("input_shape", ()))
     return ModelSource(target, framework, entry["model"], optimizer, loss, reduction, shape,
-                       dict(layers), origins)
+                       layers or {}, origins)

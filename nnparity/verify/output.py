@@ -1,8 +1,9 @@
 """What ``verify`` prints and writes, on top of :mod:`nnparity.report` (table, JSON, JUnit).
 
-The JSON report is ``nnparity.report`` schema 1 with one addition per learner result:
-``cases.<case>.backends.yours.diagnosis`` = ``null`` or ``{"code", "title", "detail",
-"evidence"}``, plus ``warnings`` (warnings raised in the learner's file). In JUnit XML the
+The JSON report is ``nnparity.report`` schema 2; each learner result's
+``cases.<case>.backends.yours.diagnosis`` is the list of schema 2 (``[]`` or one
+``{"code", "message", "evidence", "title"}``: ``message`` is the title and the explanation),
+plus ``warnings`` (warnings raised in the learner's file). In JUnit XML the
 diagnosis is appended to the failure text of the ``yours`` test case.
 """
 
@@ -18,6 +19,7 @@ from nnparity import report
 from nnparity.backends.compare import describe_divergence
 from nnparity.escape import xml_document
 
+from .diagnose import Diagnosis
 from .session import YOURS, Verdict
 
 SUITE = "nnparity.verify"
@@ -109,6 +111,12 @@ def failures(verdicts: Sequence[Verdict]) -> list[str]:
     return lines
 
 
+def diagnosis_dict(diag: Diagnosis) -> dict[str, str]:
+    """A verify diagnosis as schema 2's object (its title kept as ``title``)."""
+    return {**report.Diagnosis(diag.code, f"{diag.title}: {diag.detail}",
+                               diag.evidence).to_dict(), "title": diag.title}
+
+
 def to_json(verdicts: Sequence[Verdict], command: dict[str, Any]) -> dict[str, Any]:
     """The report's JSON with the diagnosis and warnings added to each learner result."""
     results = [r for v in verdicts for r in v.results]
@@ -117,7 +125,7 @@ def to_json(verdicts: Sequence[Verdict], command: dict[str, Any]) -> dict[str, A
     for v in verdicts:
         entry = data["cases"][v.case]["backends"][YOURS]
         entry["first_divergence"] = v.divergence
-        entry["diagnosis"] = v.diagnosis.to_dict() if v.diagnosis else None
+        entry["diagnosis"] = [diagnosis_dict(v.diagnosis)] if v.diagnosis else []
         if v.worst_elements:
             entry["worst_elements"] = v.worst_elements
         entry["warnings"] = v.warnings

@@ -100,7 +100,7 @@ def test_json_and_junit_reports(fake_backends: None, tmp_path: Path,
                         "float64", "--json", str(json_path), "--junit", str(junit_path))
     assert code == 1
     data = json.loads(json_path.read_text())
-    assert data["schema_version"] == 1 and data["nnparity_version"]
+    assert data["schema_version"] == 2 and data["nnparity_version"]
     assert data["command"]["backends"] == ["numpy", "broken"]
     assert data["command"]["selection"] == "quick" and data["command"]["dtype"] == "float64"
     assert "numpy" in data["environment"]
@@ -112,8 +112,8 @@ def test_json_and_junit_reports(fake_backends: None, tmp_path: Path,
         assert "delta of layer2 differs" in broken["first_divergence"]
         assert case["backends"]["numpy"]["status"] == "pass"
         row = broken["comparisons"][0]
-        assert set(row) == {"stage", "name", "shape", "max_abs", "max_rel", "tol", "passed",
-                            "note"}
+        assert set(row) == {"stage", "name", "tensor", "shape", "max_abs", "max_rel", "tol",
+                            "passed", "note"}
     suite = ET.parse(junit_path).getroot().find("testsuite")
     assert suite is not None
     testcases = suite.findall("testcase")

@@ -73,7 +73,7 @@ def test_perturbed_tensor_is_named_and_diagnosed(vectors, tmp_path, capsys):
     assert code == 1 and "diagnosis: opposite sign" in out
     yours = cases[name]["backends"]["yours"]
     assert "grad of W2 differs" in yours["first_divergence"]
-    assert yours["diagnosis"]["code"] == "sign"
+    assert yours["diagnosis"][0]["code"] == "sign"
 
 
 def test_npz_results_in_column_layout_and_nested_lists(vectors, tmp_path, capsys):

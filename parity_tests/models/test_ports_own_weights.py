@@ -96,9 +96,12 @@ def test_a_wrong_hand_conversion_fails_at_the_first_diverging_layer_with_its_dia
     entry = _port_entry(report)
     assert entry["status"] == "fail"
     assert entry["first_divergence"].startswith(divergence)
-    assert entry["diagnosis"].startswith("the architectures are equivalent; your weights are "
-                                         f"not: {diagnosis}")
-    assert "(confirmed: re-run with the first model's weights converted" in entry["diagnosis"]
+    [found] = entry["diagnosis"]
+    assert found["code"] == "weights-conversion"
+    assert found["message"].startswith("the architectures are equivalent; your weights are "
+                                       f"not: {diagnosis}")
+    assert "(confirmed: re-run with the first model's weights converted" in found["message"]
+    assert found["evidence"].startswith("re-run with the first model's weights converted")
     assert "2 passed, 1 failed" in out  # each model on its own agrees with the reference
 
 
@@ -106,7 +109,7 @@ def test_a_correct_hand_conversion_passes(files, capsys, tmp_path):
     code, report, _ = _port(capsys, tmp_path, "--port", *files("correct"))
     assert code == 0
     entry = _port_entry(report)
-    assert entry["status"] == "pass" and entry["diagnosis"] is None
+    assert entry["status"] == "pass" and entry["diagnosis"] == []
     assert {c["stage"] for c in entry["comparisons"]} == {"forward", "loss", "delta", "grad"}
 
 

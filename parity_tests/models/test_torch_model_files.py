@@ -253,7 +253,9 @@ def test_cli_reports_json_with_the_diagnosis(tmp_path, capsys, example):
     import json
 
     entry = json.loads(out.read_text())["cases"][example("torch_custom_sigmoid.py:faulty")]
-    assert entry["backends"]["torch-model"]["diagnosis"].startswith("forward, loss and the")
+    [found] = entry["backends"]["torch-model"]["diagnosis"]
+    assert found["code"] == "activation-backward"
+    assert found["message"].startswith("forward, loss and the")
     assert "diagnosis:" in capsys.readouterr().out
 
 

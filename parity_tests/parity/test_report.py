@@ -73,7 +73,7 @@ def test_json_schema() -> None:
                           environment={"cpu": "x"}, command={"seed": 0})
     text = json.dumps(data, allow_nan=False)  # strict JSON: no NaN/Infinity
     data = json.loads(text)
-    assert data["schema"] == "nnparity.report" and data["schema_version"] == 1
+    assert data["schema"] == "nnparity.report" and data["schema_version"] == 2
     assert set(data) >= {"nnparity_version", "created", "environment", "command", "summary",
                          "skipped_backends", "cases"}
     assert data["summary"] == {"passed": 1, "failed": 2, "skipped": 1, "total": 4}
@@ -83,7 +83,8 @@ def test_json_schema() -> None:
     assert tf["status"] == "fail" and tf["passed"] is False
     assert tf["first_divergence"].startswith("forward and loss match; delta of layer2")
     row = tf["comparisons"][2]
-    assert row == {"stage": "delta", "name": "layer2", "shape": [2, 3], "max_abs": 0.62,
+    assert row == {"stage": "delta", "name": "layer2", "tensor": "layer2", "shape": [2, 3],
+                   "max_abs": 0.62,
                    "max_rel": 0.31, "tol": 1e-10, "passed": False, "note": ""}
     assert tf["comparisons"][3]["max_rel"] is None  # non-finite -> null
     assert case["backends"]["torch"]["first_divergence"] is None
@@ -109,7 +110,7 @@ def test_junit_xml() -> None:
 def test_atomic_write(tmp_path: Path) -> None:
     target = tmp_path / "report.json"
     report.write_json(target, _results())
-    assert json.loads(target.read_text())["schema_version"] == 1
+    assert json.loads(target.read_text())["schema_version"] == 2
     report.write_junit(tmp_path / "junit.xml", _results())
     ET.parse(tmp_path / "junit.xml")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junit.xml", "report.json"]
