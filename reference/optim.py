@@ -251,12 +251,11 @@ def _adam(opt: Optimizer, params: Params, grads: Params, state: State,
     t = int(state["t"]) + 1
     b1, b2 = opt.beta1, opt.beta2
     state["t"] = np.array(t)
-    keras, correct = formula.keras(opt), formula.bias_correction
-    if not keras:
-        step_size = opt.lr / (1 - b1**t) if correct else opt.lr
-        root = math.sqrt(1 - b2**t) if correct else 1.0
+    keras, correct, rounding = formula.keras(opt), formula.bias_correction, formula.rounding(opt)
+    if not keras:  # rounding: only where a mistake asks for Keras' hyperparameters here
+        step_size = rounding(opt.lr) / (1 - rounding(b1)**t) if correct else rounding(opt.lr)
+        root = math.sqrt(1 - rounding(b2)**t) if correct else 1.0
     else:
-        rounding = formula.rounding(opt)
         b1_keras, b2_keras = rounding(b1), rounding(b2)
         alpha = rounding(opt.lr) * math.sqrt(1 - b2_keras**t) / (1 - b1_keras**t) \
             if correct else rounding(opt.lr)

@@ -37,7 +37,7 @@ from nnparity.backends.compare import (
 )
 from nnparity.reference.conv import conv2d, padding_amounts
 from nnparity.reference.losses import as_targets, loss_and_grad, softmax
-from nnparity.reference.optim import Optimizer, init_state, step
+from nnparity.reference.optim import Formula, Optimizer, init_state, step
 from nnparity.reference.results import Gradients, Trace
 from nnparity.report import Diagnosis
 
@@ -127,22 +127,6 @@ def _loss_precision(model: Any, batch: tuple, trace: Trace, grads: Gradients,
                      f"{spec.dtype} ({evidence}); give the loss dtype='{spec.dtype}'", evidence)
 
 
-def _adam_first_step(opt: Optimizer, params: dict, grads: dict, eps_hat: bool) -> dict:
-    """Adam's first step from zero state with epsilon added after the bias-corrected
-    ``sqrt(v)`` (torch) or to ``sqrt(v)`` before it (``eps_hat``, Keras), hyperparameters as
-    ``opt``'s variant holds them (Keras: float32)."""
-    f32 = (lambda v: float(np.float32(v))) if opt.variant == "keras" else float
-    lr, b1, b2 = f32(opt.lr), f32(opt.beta1), f32(opt.beta2)
-    out = {}
-    for k, g in grads.items():
-        m, v = (1 - opt.beta1) * g, (1 - opt.beta2) * g * g
-        if eps_hat:
-            out[k] = params[k] - lr * np.sqrt(1 - b2) / (1 - b1) * m / (np.sqrt(v) + opt.eps)
-        else:
-            out[k] = params[k] - lr / (1 - b1) * m / (np.sqrt(v) / np.sqrt(1 - b2) + opt.eps)
-    return out
-
-
 def _mistakes(opt: Optimizer, params: dict, grads: dict) -> list[tuple[str, dict]]:
     """``(description, first step's params)`` for each classic mistake in ``opt``'s formula."""
     out = []
@@ -150,8 +134,9 @@ def _mistakes(opt: Optimizer, params: dict, grads: dict) -> list[tuple[str, dict
         eps_hat = opt.variant == "torch"
         placement = ("to sqrt(v) before the bias correction (epsilon-hat, Keras' placement)"
                      if eps_hat else "after the bias-corrected sqrt(v) (torch's placement)")
+        other = Formula(form="keras" if eps_hat else "torch", rounded=opt.variant == "keras")
         out.append((f"Adam's epsilon added {placement}",
-                    _adam_first_step(opt, params, grads, eps_hat)))
+                    step(opt, params, grads, init_state(opt, params), other)[0]))
     if opt.name == "adamw":
         l2 = {k: g + opt.decay * params[k] for k, g in grads.items()}
         adam = Optimizer(**{**opt.to_dict(), "name": "adam"})
