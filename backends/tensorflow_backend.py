@@ -1,16 +1,14 @@
-"""The ``tensorflow`` backend: an ordinary Keras model built from an :class:`MLPSpec` or a
-:class:`CNNSpec`.
+"""The ``tensorflow`` backend: one ordinary Keras model for every spec (``MLPSpec``,
+``CNNSpec``, ``NetSpec``), :class:`KerasNet`, built by folding the table of
+:mod:`backends.keras_layers` over ``spec.net``.
 
-- MLP: ``keras.Sequential`` of ``Dense`` layers without activation, each followed by its own
-  activation layer (``Activation("sigmoid" | "tanh" | "relu" | "linear")``, or an ``Activation``
-  of a small function for ``relu(z)^3`` and leaky relu), so every pre-activation ``z`` is
-  observable. ``Dense.kernel`` is the canonical ``W [D_in, D_out]``;
-  ``Dense.bias`` is ``b.reshape(-1)``. Layers and variables are in the spec's dtype.
-- CNN (the three-framework notes): :class:`KerasCNN`, on NHWC, per block ``Conv2D`` -> activation ->
-  ``MaxPool2D`` with TensorFlow's own SAME/VALID padding, then ``Flatten`` and ``Dense`` layers.
-  The canonical layout is TensorFlow's: ``Conv2D.kernel`` is the HWIO ``conv<i>.W`` and
-  ``fc1``'s kernel rows are already in NHWC flatten order. Dropout applies the given 0/1 mask,
-  ``h * (mask / keep_prob)``: no TensorFlow RNG.
+- Model: per reference layer its idiomatic Keras layer (``Dense``, ``Conv2D`` with TensorFlow's
+  own SAME/VALID padding, ``MaxPooling2D``, ``Flatten``, ``PReLU``, ``Activation``), so every
+  pre-activation ``z`` is observable: the trace holds the reference's keys. The canonical
+  layout is Keras': NHWC maps, ``Dense.kernel`` is ``W [D_in, D_out]`` (the first one after a
+  flatten already in NHWC row order), ``Conv2D.kernel`` HWIO, biases ``b.reshape(-1)``. Dropout
+  applies the given 0/1 mask, ``h * (mask[:, columns] / keep_prob)``: no TensorFlow RNG. Layers
+  and variables are in the spec's dtype.
 - Loss: TensorFlow's ``softmax_cross_entropy_with_logits`` (sparse for class indices) and
   ``sigmoid_cross_entropy_with_logits`` per sample, or ``0.5 * sum((o - t)^2)`` per sample;
   summed or averaged over the N samples (``mse``: ``(o - t)^2`` summed or averaged over N·K);
@@ -31,7 +29,6 @@ it is alive, so two live trainers never share variables.
 
 from __future__ import annotations
 
-import functools
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -39,17 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from nnparity.reference.activations import PRELU_INIT
-from nnparity.reference.cnn_spec import CNNSpec
 from nnparity.reference.family import Spec
 from nnparity.reference.optim import ADAMS, Optimizer, init_state
 from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
-from nnparity.reference.spec import MLPSpec
 
 from . import edges, layout
-from .cnn_graph import trace_cnn
 from .determinism import import_tensorflow
+from .keras_layers import keras_layer, variables_of
 from .precision import tensorflow_device
 from .protocol import Backend, Params, State
 
@@ -60,155 +54,52 @@ VARIANT = "keras"
 CACHE_SIZE = 64
 
 
-class PReLU(keras.layers.PReLU):
-    """``keras.layers.PReLU`` with one shared slope (``shared_axes=[1]``, 0.25 at start, as
-    ``nn.PReLU()``) or one per unit (``shared=False``, Keras' default), computed as
-    ``where(z > 0, z, alpha z)``: Keras' own ``relu(z) - alpha relu(-z)`` has derivative 0 at
-    ``z = 0``, the convention here is ``alpha`` (torch's, the reference's)."""
+class KerasNet(keras.Model):
+    """``spec.net`` folded over :data:`keras_layers.LAYERS`: one Keras layer per reference
+    layer, in order, on the canonical layout (NHWC maps, ``Dense.kernel [D_in, D_out]``,
+    HWIO ``Conv2D.kernel``). ``x [N, *spec.input_shape]`` in, the output ``[N, K]`` out."""
 
-    def __init__(self, dtype: str, shared: bool = True) -> None:
-        super().__init__(alpha_initializer=keras.initializers.Constant(PRELU_INIT),
-                         shared_axes=[1] if shared else None, dtype=dtype)
-
-    def call(self, inputs: Any) -> Any:
-        return keras.ops.where(inputs > 0, inputs, self.alpha * inputs)
-
-
-def activation_layer(name: str, dtype: str, shared_slope: bool = True) -> Any:
-    """The Keras layer for a reference activation name (``prelu``: one slope, or one per unit
-    without ``shared_slope``)."""
-    if name == "prelu":
-        return PReLU(dtype, shared_slope)
-    builtin = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "identity": "linear",
-               "relu3": _relu3, "leaky_relu": _leaky_relu}
-    if name not in builtin:
-        raise ValueError(f"the tensorflow backend has no activation {name!r}")
-    return keras.layers.Activation(builtin[name], dtype=dtype)
-
-
-def _leaky_relu(z: Any) -> Any:
-    """``z if z > 0 else 0.01 z`` (derivative 0.01 at 0).
-
-    Not ``keras.layers.LeakyReLU``: its TensorFlow op keeps ``alpha`` as a float32 attribute, so
-    in float64 the slope is ``0.009999999776``, 2.2e-9 relative off (a test shows it).
-    """
-    return keras.ops.where(z > 0, z, 0.01 * z)
-
-
-def _relu3(z: Any) -> Any:
-    """``relu(z)^3`` (the Fashion-MNIST report's RELU3)."""
-    r = keras.ops.relu(z)
-    return r * r * r
-
-
-def build_mlp(spec: MLPSpec) -> Any:
-    """``keras.Sequential([Input, Dense, Activation, Dense, ...])`` in ``spec.dtype``."""
-    layers: list[Any] = [keras.Input(shape=(spec.input_dim,), dtype=spec.dtype)]
-    for i, (width, act) in enumerate(zip(spec.layers, spec.activations, strict=True), 1):
-        layers.append(keras.layers.Dense(width, use_bias=spec.bias, dtype=spec.dtype,
-                                         name=f"dense{i}"))
-        layers.append(activation_layer(act, spec.dtype, spec.prelu_slopes == "shared"))
-    model = keras.Sequential(layers)
-    model.nnparity_spec = spec  # :func:`trace` applies its dropout between the layers
-    return model
-
-
-def build_cnn(spec: CNNSpec) -> Any:
-    """A :class:`KerasCNN` with its variables created."""
-    model = KerasCNN(spec)
-    model.trace(tf.zeros((1, *spec.input_shape), spec.dtype))
-    return model
-
-
-class KerasCNN(keras.Model):
-    """A :class:`CNNSpec` on NHWC: per block ``Conv2D`` -> activation -> ``MaxPool2D``
-    (TensorFlow's own SAME/VALID padding), ``Flatten`` (NHWC order, so ``fc1.W`` is the canonical
-    kernel), ``Dense`` layers, and explicit dropout ``h * (mask / keep_prob)`` on the output
-    layer's input. ``x [N, H, W, C]`` in, logits ``[N, classes]`` out."""
-
-    def __init__(self, spec: CNNSpec) -> None:
+    def __init__(self, spec: Spec) -> None:
         super().__init__(dtype=spec.dtype)
-        dtype = spec.dtype
         self.spec = spec
-        self.convs = [keras.layers.Conv2D(b.filters, b.kernel, strides=b.stride,
-                                          padding=b.padding.lower(), dtype=dtype, name=name)
-                      for name, b in zip(spec.conv_names, spec.conv, strict=True)]
-        self.conv_activations = [activation_layer(b.activation, dtype) for b in spec.conv]
-        self.pools = [keras.layers.MaxPool2D(b.pool, b.pool_stride, b.pool_padding.lower(),
-                                             dtype=dtype) if b.pool else None
-                      for b in spec.conv]
-        self.flatten = keras.layers.Flatten(dtype=dtype)
-        widths = spec.dense_widths[1:]
-        self.denses = [keras.layers.Dense(width, dtype=dtype, name=name)
-                       for name, width in zip(spec.fc_names, widths, strict=True)]
-        self.dense_activations = [activation_layer(a, dtype)
-                                  for a in (*spec.dense_activations, "identity")]
+        self.stack = [keras_layer(layer, shape, spec)
+                      for layer, shape in zip(spec.net, spec.layer_shapes, strict=False)]
 
-    def block(self, i: int, a: Any) -> tuple[Any, Any, Any]:
-        """Conv block ``i`` (0-based) on ``a [N, H, W, C]``: ``(z, h, pooled or None)``."""
-        z = self.convs[i](a)
-        h = self.conv_activations[i](z)
-        return z, h, None if self.pools[i] is None else self.pools[i](h)
-
-    def trace(self, x: Any, dropout_mask: Any = None) -> dict[str, Any]:
-        """Every ``z``/``h`` in forward order under the reference's keys
-        (:func:`cnn_graph.trace_cnn`)."""
-        blocks = [functools.partial(self.block, i) for i in range(len(self.convs))]
-        return trace_cnn(self.spec, x, blocks, self.flatten,
-                                list(zip(self.denses, self.dense_activations, strict=True)),
-                                dropout_mask)
+    def trace(self, x: Any, dropout_mask: Any = None) -> tuple[Any, dict[str, Any]]:
+        """``(output, tensors)``: every ``z``/``h`` in forward order under the reference's keys
+        (``z.<name>`` and ``h.<name>`` of a dense/conv layer, ``h.<name>`` overwritten by its
+        activation, ``h.<name>`` of a pool, flatten or dropout layer, a dropout's only with
+        ``dropout_mask [N, dropout_units]`` unless ``traced_without_mask``)."""
+        tensors: dict[str, Any] = {}
+        h = x
+        for layer, built in zip(self.spec.net, self.stack, strict=True):
+            if layer.kind == "dropout":
+                h = built(h, dropout_mask=dropout_mask)
+                if dropout_mask is None and not layer.traced_without_mask:
+                    continue
+            else:
+                h = built(h)
+            if layer.role == "param":
+                tensors[f"z.{layer.name}"] = h
+            tensors[f"h.{layer.name}"] = h
+        return h, tensors
 
     def call(self, x: Any, dropout_mask: Any = None) -> Any:
-        return self.trace(x, dropout_mask)[f"h.{self.spec.fc_names[-1]}"]
+        return self.trace(x, dropout_mask)[0]
+
+    def named_variables(self) -> dict[str, Any]:
+        """Canonical name -> Keras variable, in the spec's parameter order (``W1 ->
+        layer1.kernel``, ``conv1.b -> conv1.bias``, ``a1 -> PReLU.alpha``, ...)."""
+        return {name: variable
+                for layer, built in zip(self.spec.net, self.stack, strict=True)
+                for name, variable in variables_of(layer, built).items()}
 
 
-BUILDERS: dict[str, Callable[[Any], Any]] = {"mlp": build_mlp, "cnn": build_cnn}
-
-
-def build_model(spec: Spec) -> Any:
-    """The Keras model for ``spec``, in ``spec.dtype`` (:func:`build_mlp`, :func:`build_cnn`)."""
-    return BUILDERS[spec.family](spec)
-
-
-def trace(model: Any, x: Any, dropout_mask: Any = None) -> dict[str, Any]:
-    """Every ``z``/``h`` of ``model`` on ``x`` in forward order: for the MLP
-    ``{"z.layer1": z_1, "h.layer1": h_1, ...}`` (each ``[N, D_l]``), for the CNN
-    :meth:`KerasCNN.trace`."""
-    if isinstance(model, KerasCNN):
-        return model.trace(x, dropout_mask)
-    out: dict[str, Any] = {}
-    h = x
-    columns, keep_prob = model.nnparity_spec.dropout_columns, model.nnparity_spec.keep_prob
-    for i, (dense, activation) in enumerate(zip(model.layers[0::2], model.layers[1::2],
-                                                strict=True), 1):
-        z = out[f"z.layer{i}"] = dense(h)
-        h = out[f"h.layer{i}"] = activation(z)
-        if dropout_mask is not None and f"layer{i}" in columns:
-            h = out[f"h.dropout{i}"] = h * (dropout_mask[:, columns[f"layer{i}"]] / keep_prob)
-    return out
-
-
-def output_of(tensors: dict[str, Any]) -> Any:
-    """The network output: the last ``h`` of a :func:`trace`."""
-    return tensors[next(k for k in reversed(tensors) if k.startswith("h."))]
-
-
-def named_variables(spec: Spec, model: Any) -> dict[str, Any]:
-    """Canonical name -> Keras variable, in the spec's parameter order (``W1 -> dense1.kernel``,
-    ``b1 -> dense1.bias``; ``conv1.W -> conv1.kernel``, ``fc1.b -> fc1.bias``, ...)."""
-    named = {}
-    if isinstance(model, KerasCNN):
-        for layer in model.convs + model.denses:
-            named[f"{layer.name}.W"], named[f"{layer.name}.b"] = layer.kernel, layer.bias
-        return named
-    for i, (dense, activation) in enumerate(zip(model.layers[0::2], model.layers[1::2],
-                                                strict=True), 1):
-        named[f"W{i}"] = dense.kernel
-        if spec.bias:
-            named[f"b{i}"] = dense.bias
-        if isinstance(activation, PReLU):
-            named[f"a{i}"] = activation.alpha
-    return named
+def build_model(spec: Spec) -> KerasNet:
+    """The :class:`KerasNet` of ``spec`` with its variables created, in ``spec.dtype``."""
+    model = KerasNet(spec)
+    model(tf.zeros((1, *spec.input_shape), spec.dtype))
+    return model
 
 
 def loss_fn(spec: Spec, named: dict[str, Any], output: Any, labels: Any) -> Any:
@@ -274,7 +165,7 @@ class _Compiled:
     def __init__(self, spec: Spec, optimizer: Optimizer | None) -> None:
         self.spec, self.optimizer = spec, optimizer
         self.model = build_model(spec)
-        self.named = named_variables(spec, self.model)
+        self.named = self.model.named_variables()
         self.owner: Callable[[], object | None] = lambda: None
         self.keras_opt = None
         self._steps: dict[bool, Any] = {}
@@ -284,12 +175,12 @@ class _Compiled:
 
     def assign(self, params: Params) -> None:
         for name, variable in self.named.items():
-            variable.assign(layout.to_framework(FRAMEWORK, name, params[name], self.spec))
+            to_variable(variable, self.spec, name, params[name])
 
     def train_step(self, sparse: bool) -> Any:
         """The compiled step ``(x, labels[, mask]) -> loss`` for int labels ``[N]`` (``sparse``)
-        or dense targets ``[N, K]``; ``x [N, input_dim]`` (MLP) or ``[N, H, W, C]`` (CNN, which
-        also takes a 0/1 dropout mask ``[N, dropout_units]``, all ones for no dropout)."""
+        or dense targets ``[N, K]``; ``x [N, *input_shape]``; a spec with dropout also takes a
+        0/1 dropout mask ``[N, dropout_units]``, all ones for no dropout."""
         if sparse not in self._steps:
             spec = self.spec
             x_shape = spec.input_shape
@@ -303,7 +194,7 @@ class _Compiled:
             @tf.function(input_signature=signature)
             def step(x: Any, labels: Any, *mask: Any) -> Any:
                 with tf.GradientTape() as tape:
-                    output = output_of(trace(self.model, x, *mask))
+                    output = self.model.trace(x, *mask)[0]
                     loss = loss_fn(spec, self.named, output, labels)
                 grads = tape.gradient(loss, variables)
                 self.keras_opt.apply_gradients(zip(grads, variables, strict=True))
@@ -340,6 +231,14 @@ class _Cache:
 _cache = _Cache(CACHE_SIZE)
 
 
+def to_variable(variable: Any, spec: Spec, name: str, value: np.ndarray) -> None:
+    """Assign the canonical parameter (or same-shaped optimiser slot) ``name`` to its Keras
+    ``variable``: the ``keras`` layout, in the variable's shape (a PReLU's ``alpha`` on a map
+    is ``(1, 1, C)``)."""
+    variable.assign(np.reshape(layout.to_framework(FRAMEWORK, name, value, spec),
+                               variable.shape))
+
+
 def _numpy(t: Any) -> np.ndarray:
     """A NumPy copy of an eager tensor or a Keras variable."""
     return np.array(t.numpy(), copy=True)
@@ -348,7 +247,7 @@ def _numpy(t: Any) -> np.ndarray:
 class KerasTrainer:
     """A cached Keras model and optimiser with a compiled training step; NumPy in and out.
 
-    A CNN with ``keep_prob < 1`` draws each step's dropout mask from
+    A spec with ``keep_prob < 1`` draws each step's dropout mask from
     ``default_rng(dropout_seed)`` unless ``step`` is given one, as the reference trainer does.
     """
 
@@ -370,8 +269,7 @@ class KerasTrainer:
         names = list(self._entry.named)
         for slot, variables in optimizer_slots(self.optimizer, self._entry.keras_opt).items():
             for name, variable in zip(names, variables, strict=True):
-                variable.assign(layout.to_framework(FRAMEWORK, name, slots[name][slot],
-                                                    self.spec))
+                to_variable(variable, self.spec, name, slots[name][slot])
 
     def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:
         spec = self.spec
@@ -387,7 +285,7 @@ class KerasTrainer:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         with tf.device(self.tf_device):
-            return _numpy(output_of(trace(self._entry.model, edges.as_input(self.spec, x))))
+            return _numpy(self._entry.model(edges.as_input(self.spec, x)))
 
     def params(self) -> Params:
         return {k: layout.from_framework(FRAMEWORK, k, _numpy(v), self.spec)
@@ -420,21 +318,21 @@ class TensorFlowBackend(Backend):
         return self if device == self.device else TensorFlowBackend(device)
 
     def _trace(self, spec: Spec, params: Params, x: np.ndarray,
-               dropout_mask: np.ndarray | None) -> tuple[_Compiled, dict[str, Any]]:
-        """The cached model holding ``params``, and its trace of ``x`` (call under a tape to
-        differentiate)."""
+               dropout_mask: np.ndarray | None) -> tuple[_Compiled, Any, dict[str, Any]]:
+        """The cached model holding ``params``, and its output and trace of ``x`` (call under a
+        tape to differentiate)."""
         edges.check_spec(spec, self.name)
         check_params(spec, params)
         x = edges.as_input(spec, x)
         mask = edges.as_dropout_mask(spec, dropout_mask, len(x))
         entry = _cache.acquire(spec, None)
         entry.assign(params)
-        return entry, trace(entry.model, x, mask)
+        return entry, *entry.model.trace(x, mask)
 
     def forward(self, spec: Spec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:
         with tf.device(self.tf_device):
-            _, tensors = self._trace(spec, params, x, dropout_mask)
+            _, _, tensors = self._trace(spec, params, x, dropout_mask)
         return edges.make_trace(FRAMEWORK, spec, {k: _numpy(t) for k, t in tensors.items()})
 
     def gradients(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray,
@@ -442,8 +340,7 @@ class TensorFlowBackend(Backend):
         labels = tf.convert_to_tensor(_labels(spec, y, len(x)))
         with tf.device(self.tf_device):
             with tf.GradientTape() as tape:
-                entry, tensors = self._trace(spec, params, x, dropout_mask)
-                output = output_of(tensors)
+                entry, output, tensors = self._trace(spec, params, x, dropout_mask)
                 loss = loss_fn(spec, entry.named, output, labels)
             zs = {layer: tensors[f"z.{layer}"] for layer in spec.layer_names}
             d_zs, d_vars = tape.gradient(loss, (zs, list(entry.named.values())))

@@ -21,15 +21,16 @@ def tf_backend():
 def test_model_is_plain_keras_with_canonical_kernels() -> None:
     import keras
 
-    from nnparity.backends.tensorflow_backend import build_model, named_variables
+    from nnparity.backends.tensorflow_backend import build_model
 
     spec = MLPSpec(3, (4, 2), ("sigmoid", "identity"), "ce")
     params = init_params(spec, "seed004", seed=1)
     model = build_model(spec)
-    named = named_variables(spec, model)
+    named = model.named_variables()
+    assert list(named) == ["W1", "b1", "W2", "b2"]
     for name, variable in named.items():
         variable.assign(params[name].reshape(variable.shape))
-    assert isinstance(model, keras.Sequential)
+    assert isinstance(model, keras.Model)
     assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Activation"] * 2
     np.testing.assert_array_equal(model.layers[0].kernel.numpy(), params["W1"])  # [D_in, D_out]
     assert model.layers[0].kernel.dtype == "float64"

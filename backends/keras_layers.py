@@ -1,0 +1,169 @@
+"""The Keras layer of every layer kind of :data:`reference.layers.KINDS`, and where its
+parameters live: the one table, :data:`LAYERS`, that the ``tensorflow`` backend folds over
+``spec.net``.
+
+Each entry builds the idiomatic Keras layer from the reference layer's fields, its per-sample
+input shape (NHWC maps, as Keras computes them) and the spec (its dtype, the dropout mask's
+columns), and names its variables by the canonical names the reference layer carries
+(``Dense.weight -> Dense.kernel``, ``Dense.bias -> Dense.bias``, ``Conv2D`` likewise,
+``PReLU.slope -> PReLU.alpha``). Values cross in :mod:`backends.layout`'s ``keras`` layout
+(the canonical one); a PReLU's ``alpha`` keeps Keras' shape (``(1, 1, C)`` on a map), so a
+value is reshaped to its variable's shape on the way in.
+
+- ``dense``: ``Dense(units, use_bias)``; ``conv2d``: ``Conv2D`` with TensorFlow's own SAME/VALID;
+  ``maxpool``: ``MaxPooling2D``; ``flatten``: ``Flatten`` (NHWC order, the canonical one).
+- ``dropout``: :class:`MaskedDropout`, ``h * (mask[:, columns] / keep_prob)`` with the given 0/1
+  mask (no TensorFlow RNG; no mask: ``h``).
+- ``prelu``: :class:`PReLU`, ``shared_axes`` every axis (one slope) or all but the channel/unit
+  axis (``unit``).
+- activations: ``Activation("sigmoid" | "tanh" | "relu" | "linear")``, or an ``Activation`` of a
+  small function for ``relu(z)^3`` and leaky relu.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from nnparity.reference.activations import PRELU_INIT
+from nnparity.reference.family import Spec
+from nnparity.reference.layers import Layer, Shape
+
+from .determinism import import_tensorflow
+
+tf, keras = import_tensorflow()
+
+Builder = Callable[[Any, Shape, Spec], Any]
+"""``(reference layer, per-sample input shape, spec) -> Keras layer`` in ``spec.dtype``."""
+Variables = Callable[[Any, Any], dict[str, Any]]
+"""``(reference layer, its built Keras layer) -> {canonical name: Keras variable}``."""
+
+
+class PReLU(keras.layers.PReLU):
+    """``keras.layers.PReLU`` (0.25 at start, as ``nn.PReLU()``) computed as
+    ``where(z > 0, z, alpha z)``: Keras' own ``relu(z) - alpha relu(-z)`` has derivative 0 at
+    ``z = 0``, the convention here is ``alpha`` (torch's, the reference's)."""
+
+    def __init__(self, shared_axes: list[int] | None, dtype: str) -> None:
+        super().__init__(alpha_initializer=keras.initializers.Constant(PRELU_INIT),
+                         shared_axes=shared_axes, dtype=dtype)
+
+    def call(self, inputs: Any) -> Any:
+        return keras.ops.where(inputs > 0, inputs, self.alpha * inputs)
+
+
+class MaskedDropout(keras.layers.Layer):
+    """Inverted dropout with an explicit 0/1 mask: ``h * (dropout_mask[:, columns] / keep_prob)``
+    for ``h [N, D]`` and ``dropout_mask [N, dropout_units]``; ``h`` itself without a mask."""
+
+    def __init__(self, columns: slice, keep_prob: float, dtype: str) -> None:
+        super().__init__(dtype=dtype)
+        self.columns, self.keep_prob = columns, keep_prob
+
+    def call(self, inputs: Any, dropout_mask: Any = None) -> Any:
+        if dropout_mask is None:
+            return inputs
+        return inputs * (dropout_mask[:, self.columns] / self.keep_prob)
+
+
+def _leaky_relu(z: Any) -> Any:
+    """``z if z > 0 else 0.01 z`` (derivative 0.01 at 0).
+
+    Not ``keras.layers.LeakyReLU``: its TensorFlow op keeps ``alpha`` as a float32 attribute, so
+    in float64 the slope is ``0.009999999776``, 2.2e-9 relative off (a test shows it).
+    """
+    return keras.ops.where(z > 0, z, 0.01 * z)
+
+
+def _relu3(z: Any) -> Any:
+    """``relu(z)^3`` (the Fashion-MNIST report's RELU3)."""
+    r = keras.ops.relu(z)
+    return r * r * r
+
+
+def _no_variables(layer: Any, keras_layer: Any) -> dict[str, Any]:
+    return {}
+
+
+class KerasKind(NamedTuple):
+    """How one layer kind becomes Keras: the layer, and its variables by canonical name."""
+
+    build: Builder
+    variables: Variables = _no_variables
+
+
+def _dense(layer: Any, shape: Shape, spec: Spec) -> Any:
+    return keras.layers.Dense(layer.units, use_bias=layer.use_bias, dtype=spec.dtype,
+                              name=layer.name)
+
+
+def _conv2d(layer: Any, shape: Shape, spec: Spec) -> Any:
+    return keras.layers.Conv2D(layer.filters, layer.kernel, strides=layer.stride,
+                               padding=layer.padding.lower(), dtype=spec.dtype, name=layer.name)
+
+
+def _maxpool(layer: Any, shape: Shape, spec: Spec) -> Any:
+    return keras.layers.MaxPooling2D(layer.size, layer.stride, layer.padding.lower(),
+                                     dtype=spec.dtype)
+
+
+def _flatten(layer: Any, shape: Shape, spec: Spec) -> Any:
+    return keras.layers.Flatten(dtype=spec.dtype)
+
+
+def _dropout(layer: Any, shape: Shape, spec: Spec) -> Any:
+    return MaskedDropout(spec.dropout_columns[layer.name], layer.keep_prob, spec.dtype)
+
+
+def _prelu(layer: Any, shape: Shape, spec: Spec) -> Any:
+    """Axes 1.. of ``[N, *shape]`` share a slope: all of them, or all but the last (``unit``:
+    one slope per unit of a flat input, per channel of a map; none shared on a flat input)."""
+    last = len(shape) - 1 if layer.slopes == "unit" else len(shape)
+    return PReLU(list(range(1, last + 1)) or None, spec.dtype)
+
+
+def _activation(function: str | Callable[[Any], Any]) -> Builder:
+    """The builder of ``keras.layers.Activation(function)``."""
+    return lambda layer, shape, spec: keras.layers.Activation(function, dtype=spec.dtype)
+
+
+def _kernel_and_bias(layer: Any, keras_layer: Any) -> dict[str, Any]:
+    named = {layer.weight: keras_layer.kernel}
+    if keras_layer.use_bias:
+        named[layer.bias] = keras_layer.bias
+    return named
+
+
+def _slope(layer: Any, keras_layer: Any) -> dict[str, Any]:
+    return {layer.slope: keras_layer.alpha}
+
+
+LAYERS: dict[str, KerasKind] = {
+    "dense": KerasKind(_dense, _kernel_and_bias),
+    "conv2d": KerasKind(_conv2d, _kernel_and_bias),
+    "maxpool": KerasKind(_maxpool),
+    "flatten": KerasKind(_flatten),
+    "dropout": KerasKind(_dropout),
+    "prelu": KerasKind(_prelu, _slope),
+    "sigmoid": KerasKind(_activation("sigmoid")),
+    "tanh": KerasKind(_activation("tanh")),
+    "relu": KerasKind(_activation("relu")),
+    "relu3": KerasKind(_activation(_relu3)),
+    "leaky_relu": KerasKind(_activation(_leaky_relu)),
+    "identity": KerasKind(_activation("linear")),
+}
+"""Layer kind (``reference.layers.KINDS``) -> its Keras layer and variables."""
+
+
+def keras_layer(layer: Layer, shape: Shape, spec: Spec) -> Any:
+    """The Keras layer for ``layer`` on per-sample input ``shape`` (``ValueError`` naming a kind
+    the table lacks)."""
+    if layer.kind not in LAYERS:
+        raise ValueError(f"the tensorflow backend has no layer of kind {layer.kind!r}")
+    return LAYERS[layer.kind].build(layer, shape, spec)
+
+
+def variables_of(layer: Layer, built: Any) -> dict[str, Any]:
+    """``{canonical name: Keras variable}`` of ``layer``'s built Keras layer, in the reference
+    layer's parameter order."""
+    return LAYERS[layer.kind].variables(layer, built)
