@@ -1,16 +1,13 @@
-"""The ``jax`` backend: the models as pure functions of a parameter dict, differentiated by JAX.
+"""The ``jax`` backend: one model, a pure function of a parameter dict, differentiated by JAX.
 
 - Layout: JAX holds every tensor as Keras does (the canonical layout, but biases ``[D]``):
-  dense ``W [D_in, D_out]``, NHWC maps, HWIO kernels, ``fc1.W`` rows in NHWC flatten order.
-- MLP: ``z_l = h_{l-1} @ W_l + b_l``, ``h_l = f_l(z_l)`` (``jax.nn.sigmoid``, ``jnp.tanh``,
-  ``jax.nn.relu`` whose derivative at 0 is 0, ``relu(z)^3``, leaky relu and PReLU as
-  ``where(z > 0, z, slope z)``, so the derivative at 0 is the slope).
-- CNN (the three-framework notes): per block ``lax.conv_general_dilated`` on NHWC/HWIO with
-  TensorFlow's SAME padding (an odd total pads the extra row/column bottom/right), activation,
-  ``lax.reduce_window`` max-pool (padding holds ``-inf``; the gradient goes to the first maximum
-  of a window, row-major), then flatten (NHWC order) and dense layers, with explicit dropout
-  ``h * (mask / keep_prob)`` on the output layer's input (the shared graph of
-  :func:`cnn_graph.trace_cnn`).
+  dense ``W [D_in, D_out]``, NHWC maps, HWIO kernels, the first dense weight after a flatten with
+  its rows in NHWC flatten order.
+- The model, for every spec (MLPSpec, CNNSpec, NetSpec): the table of :mod:`.jax_layers` (layer
+  kind -> a pure function building the layer's apply: ``jnp.matmul``,
+  ``lax.conv_general_dilated``, ``lax.reduce_window``, the activations, explicit dropout
+  ``h * (mask[:, columns] / keep_prob)``) folded over ``spec.net``, tracing the tensors the
+  reference traces under its keys.
 - Loss: ``optax.losses`` per sample (``softmax_cross_entropy`` on dense targets,
   ``sigmoid_binary_cross_entropy``, ``l2_loss`` = ``0.5 (o - t)^2``, ``squared_error`` for
   ``mse``), summed or averaged over the N samples (``mse``: the N·K elements), plus
@@ -42,31 +39,26 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax import lax
 
-from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
 from nnparity.reference.family import Spec
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
-from nnparity.reference.spec import MLPSpec
 
-from . import edges, layout
-from .cnn_graph import trace_cnn
+from . import edges, jax_layers
+from .jax_layers import FRAMEWORK, Tree, param_from_jax, param_to_jax, params_to_jax
 from .protocol import Backend, Params, State
 
-FRAMEWORK = "keras"  # the layout JAX holds tensors in (see the module docstring)
+if TYPE_CHECKING:
+    from nnparity.reference.layers import Layer
+
 VARIANT = "torch"
-DIMENSIONS = ("NHWC", "HWIO", "NHWC")  # conv_general_dilated: input, kernel, output
-HIGHEST = lax.Precision.HIGHEST  # full precision matmuls and convolutions on every device
-LEAKY_SLOPE = 0.01
-Tree = dict[str, jax.Array]
 
 
 @contextlib.contextmanager
@@ -86,105 +78,37 @@ def check_gpu() -> None:
         raise ValueError("--device cuda: jax sees no GPU (jax.devices('gpu') fails)") from None
 
 
-# --- activations ---------------------------------------------------------------------------------
-
-
-def _where_positive(z: jax.Array, slope: jax.Array | float) -> jax.Array:
-    """``z if z > 0 else slope * z``: the derivative at 0 is ``slope``."""
-    return jnp.where(z > 0, z, slope * z)
-
-
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "sigmoid": jax.nn.sigmoid,
-    "tanh": jnp.tanh,
-    "relu": jax.nn.relu,  # a custom JVP with relu'(0) = 0
-    "identity": lambda z: z,
-    "relu3": lambda z: jax.nn.relu(z) ** 3,
-    "leaky_relu": partial(_where_positive, slope=LEAKY_SLOPE),
-}
-
-
-def activation(name: str, slope: jax.Array | None = None) -> Callable[[jax.Array], jax.Array]:
-    """The function for a reference activation name; ``prelu`` takes its learnable ``slope``."""
-    if name == "prelu":
-        return partial(_where_positive, slope=slope)
-    if name not in ACTIVATIONS:
-        raise ValueError(f"the jax backend has no activation {name!r}")
-    return ACTIVATIONS[name]
-
-
-# --- models: (spec, params, x, mask, probes) -> every z and h in forward order -------------------
+# --- the model: the table of :mod:`.jax_layers` folded over ``spec.net`` ------------------------
 
 Probes = dict[str, jax.Array] | None
 
 
-def _dense(w: jax.Array, b: jax.Array | None, probe: jax.Array | float) -> Callable:
-    """``h -> h @ w + b + probe`` (``b`` absent for a bias-free layer)."""
-    def linear(h: jax.Array) -> jax.Array:
-        z = jnp.matmul(h, w, precision=HIGHEST)
-        return (z if b is None else z + b) + probe
-    return linear
-
-
-def _probe(probes: Probes, layer: str) -> jax.Array | float:
-    return 0.0 if probes is None else probes[layer]
-
-
-def trace_mlp(spec: MLPSpec, params: Tree, x: jax.Array, mask: jax.Array | None = None,
-              probes: Probes = None) -> OrderedDict[str, jax.Array]:
-    """``{"z.layer1": z_1, "h.layer1": h_1, ...}`` in forward order, each ``[N, D_l]``; with a
-    mask also ``"h.dropout<l>": h_l * (mask_l / keep_prob)`` (the next layer's input)."""
-    out: OrderedDict[str, jax.Array] = OrderedDict()
-    h = x
-    columns = spec.dropout_columns
-    for i, (name, act) in enumerate(zip(spec.layer_names, spec.activations, strict=True), 1):
-        linear = _dense(params[f"W{i}"], params.get(f"b{i}"), _probe(probes, name))
-        z = out[f"z.{name}"] = linear(h)
-        h = out[f"h.{name}"] = activation(act, params.get(f"a{i}"))(z)
-        if mask is not None and name in columns:
-            h = out[f"h.dropout{i}"] = h * (mask[:, columns[name]] / spec.keep_prob)
-    return out
-
-
-def _conv_block(block: ConvBlock, w: jax.Array, b: jax.Array,
-                probe: jax.Array | float) -> Callable:
-    """``a [N, H, W, C] -> (z, h, pooled or None)`` for one :class:`ConvBlock`."""
-    def run(a: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array | None]:
-        s, p, ps = block.stride, block.pool, block.pool_stride
-        z = lax.conv_general_dilated(a, w, (s, s), block.padding, dimension_numbers=DIMENSIONS,
-                                     precision=HIGHEST) + b + probe
-        h = activation(block.activation)(z)
-        if not p:
-            return z, h, None
-        pooled = lax.reduce_window(h, -jnp.inf, lax.max, (1, p, p, 1), (1, ps, ps, 1),
-                                   block.pool_padding)
-        return z, h, pooled
-    return run
-
-
-def trace_cnn_jax(spec: CNNSpec, params: Tree, x: jax.Array, mask: jax.Array | None = None,
-                  probes: Probes = None) -> OrderedDict[str, jax.Array]:
-    """Every ``z``/``h`` of :func:`cnn_graph.trace_cnn` in forward order, NHWC maps."""
-    blocks = [_conv_block(block, params[f"{name}.W"], params[f"{name}.b"], _probe(probes, name))
-              for name, block in zip(spec.conv_names, spec.conv, strict=True)]
-    dense = [(_dense(params[f"{name}.W"], params[f"{name}.b"], _probe(probes, name)),
-              activation(act))
-             for name, act in zip(spec.fc_names, (*spec.dense_activations, "identity"),
-                                  strict=True)]
-    return OrderedDict(trace_cnn(spec, x, blocks, lambda a: a.reshape(a.shape[0], -1), dense,
-                                 mask))
-
-
-# Traces keep an OrderedDict: JAX keeps its keys in insertion order through jit (a plain dict
-# comes back sorted), and the output is the last h.
-MODELS: dict[str, Callable[..., OrderedDict[str, jax.Array]]] = {
-    "mlp": trace_mlp, "cnn": trace_cnn_jax,
-}
+def _traced(layer: Layer, masked: bool) -> bool:
+    """Whether a layer without parameters records ``h.<name>``: always, but a dropout layer only
+    with a mask or when ``traced_without_mask`` (the reference's rule)."""
+    return layer.kind != "dropout" or masked or layer.traced_without_mask
 
 
 def _trace(spec: Spec, params: Tree, x: jax.Array, mask: jax.Array | None,
            probes: Probes = None) -> OrderedDict[str, jax.Array]:
-    return MODELS[spec.family](spec, params, x, mask, probes)
+    """Every tensor the reference traces, in forward order and the Keras layout: a dense/conv
+    layer's ``z.<name>`` (plus its zero probe) and ``h.<name>`` (= z until an activation
+    overwrites it), a pool's, flatten's or dropout's ``h.<name>``.
+
+    Traces keep an OrderedDict: JAX keeps its keys in insertion order through jit (a plain dict
+    comes back sorted), and the output is the last ``h``.
+    """
+    out: OrderedDict[str, jax.Array] = OrderedDict()
+    run = jax_layers.Run(mask, spec.dropout_columns)
+    h = x
+    for layer in spec.net:
+        h = jax_layers.build(layer)(params, h, run)
+        if layer.role == "param":
+            h = h + (0.0 if probes is None else probes[layer.name])
+            out[f"z.{layer.name}"] = out[f"h.{layer.name}"] = h
+        elif _traced(layer, mask is not None):
+            out[f"h.{layer.name}"] = h
+    return out
 
 
 def _output(tensors: OrderedDict[str, jax.Array]) -> jax.Array:
@@ -279,13 +203,6 @@ def transformation(optimizer: Optimizer) -> optax.GradientTransformation:
 # --- the edges: NumPy in, NumPy out --------------------------------------------------------------
 
 
-def _to_jax(spec: Spec, params: Params) -> Tree:
-    """Canonical params -> JAX arrays in the Keras layout (biases ``[D]``), in the spec's dtype."""
-    return {name: jnp.asarray(layout.to_framework(FRAMEWORK, name, params[name], spec),
-                              dtype=spec.dtype)
-            for name in spec.param_shapes()}
-
-
 def _numpy(tree: Any) -> Any:
     return jax.tree.map(lambda a: np.array(a, copy=True), tree)
 
@@ -311,7 +228,7 @@ class JaxTrainer:
     """Params and optax state as JAX arrays; a step is the compiled :func:`evaluate` (the
     gradients) then the compiled optax :func:`update`.
 
-    A CNN with ``keep_prob < 1`` draws each step's dropout mask from
+    A spec with dropout (``keep_prob < 1``) draws each step's dropout mask from
     ``default_rng(dropout_seed)`` unless ``step`` is given one, as the reference trainer does.
     """
 
@@ -321,7 +238,7 @@ class JaxTrainer:
         self.spec, self.optimizer, self.device = spec, optimizer, device
         tx = transformation(optimizer)
         with scope(self.device):
-            self._params = _to_jax(spec, params)
+            self._params = params_to_jax(spec, params)
             self._state = tx.init(self._params)
             if state is not None:
                 self._state = self._load_state(state)
@@ -331,9 +248,7 @@ class JaxTrainer:
         """The reference's flat state in optax's state tree (``t`` -> ``count``)."""
         t, slots = edges.split_state(state)
         fields: dict[str, Any] = {
-            field: {name: jnp.asarray(layout.to_framework(FRAMEWORK, name, per[slot], self.spec),
-                                      dtype=self.spec.dtype)
-                    for name, per in slots.items()}
+            field: {name: param_to_jax(self.spec, name, per[slot]) for name, per in slots.items()}
             for slot, field in SLOTS[self.optimizer.name].items()
         }
         if "m" in SLOTS[self.optimizer.name]:  # Adam's state: its step count too
@@ -357,15 +272,13 @@ class JaxTrainer:
 
     def params(self) -> Params:
         """In the spec's parameter order (a dict out of ``jax.jit`` has its keys sorted)."""
-        return {k: layout.from_framework(FRAMEWORK, k, np.asarray(self._params[k]), self.spec)
-                for k in self.spec.param_shapes()}
+        return {k: param_from_jax(self.spec, k, self._params[k]) for k in self.spec.param_shapes()}
 
     def state(self) -> State:
         slots: dict[str, dict[str, np.ndarray]] = {}
         for slot, field in SLOTS[self.optimizer.name].items():
             for name, value in optax.tree.get(self._state, field).items():
-                slots.setdefault(name, {})[slot] = layout.from_framework(
-                    FRAMEWORK, name, np.asarray(value), self.spec)
+                slots.setdefault(name, {})[slot] = param_from_jax(self.spec, name, value)
         adam = "m" in SLOTS[self.optimizer.name]
         t = int(optax.tree.get(self._state, "count")) if adam else None
         return edges.join_state(t, slots, list(self.spec.param_shapes()))
@@ -395,7 +308,7 @@ class JaxBackend(Backend):
         edges.check_spec(spec, self.name)
         check_params(spec, params)
         with scope(self.device):
-            return _numpy(evaluate(spec, _to_jax(spec, params), _input(spec, x),
+            return _numpy(evaluate(spec, params_to_jax(spec, params), _input(spec, x),
                                    _targets(spec, y, len(x)), _mask(spec, dropout_mask, len(x))))
 
     def forward(self, spec: Spec, params: Params, x: np.ndarray, *,

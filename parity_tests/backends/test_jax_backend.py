@@ -117,11 +117,11 @@ def test_jax_leaky_relu_has_slope_one_at_zero() -> None:
     ``where(x >= 0, x, slope x)``, so its derivative at 0 is 1; the convention is the slope."""
     import jax
 
-    from nnparity.backends.jax_backend import activation
+    from nnparity.backends.jax_layers import ACTIVATIONS
 
     assert float(jax.grad(jax.nn.leaky_relu)(0.0)) == 1.0
-    assert float(jax.grad(activation("leaky_relu"))(0.0)) == pytest.approx(0.01)
-    assert float(jax.grad(activation("relu"))(0.0)) == 0.0
+    assert float(jax.grad(ACTIVATIONS["leaky_relu"])(0.0)) == pytest.approx(0.01)
+    assert float(jax.grad(ACTIVATIONS["relu"])(0.0)) == 0.0
 
 
 def test_optax_adam_bias_correction_is_float32_without_x64() -> None:
@@ -158,7 +158,7 @@ def test_lax_same_padding_is_tensorflows_rule(size: int, kernel: int, stride: in
     import jax
     from jax import lax
 
-    from nnparity.backends.jax_backend import DIMENSIONS
+    from nnparity.backends.jax_layers import DIMENSIONS
     from nnparity.reference.conv import conv2d, padding_amounts
 
     pads = padding_amounts((size, size), (kernel, kernel), stride, "SAME")

@@ -1,24 +1,26 @@
-"""The JAX backend computes its own math: from :mod:`reference` it imports specs, result types,
-the optimiser's configuration and the parameter check only, never a forward, backward, loss,
-activation or optimiser formula; from :mod:`backends`, only layouts, edges, the shared CNN graph
-and the protocol. (Shape checks aside, a bug copied from the reference would otherwise pass.)"""
+"""The JAX backend computes its own math: from :mod:`reference` its two modules import the spec
+type, result types, the optimiser's configuration, the parameter check and the layer classes (as
+type hints: their fields) only, never a forward, backward, loss, activation or optimiser
+formula; from :mod:`backends`, only layouts, edges, its layer table and the protocol. (Shape
+checks aside, a bug copied from the reference would otherwise pass.)"""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ROOT / "backends" / "jax_backend.py"
+SOURCES = [ROOT / "backends" / name for name in ("jax_backend.py", "jax_layers.py")]
 ALLOWED = {
-    "nnparity.reference.cnn_spec": {"CNNSpec", "ConvBlock"},
     "nnparity.reference.family": {"Spec"},
+    "nnparity.reference.layers": {"Conv2D", "Dense", "Dropout", "Layer", "MaxPool", "PReLU"},
     "nnparity.reference.optim": {"Optimizer"},
     "nnparity.reference.params": {"check_params"},
     "nnparity.reference.results": {"Gradients", "Trace"},
-    "nnparity.reference.spec": {"MLPSpec"},
-    ".": {"edges", "layout"},
-    ".cnn_graph": {"trace_cnn"},
+    ".": {"edges", "jax_layers", "layout"},
+    ".jax_layers": {"FRAMEWORK", "Tree", "param_from_jax", "param_to_jax", "params_to_jax"},
     ".protocol": {"Backend", "Params", "State"},
 }
 
@@ -37,16 +39,17 @@ def project_imports(tree: ast.AST) -> list[tuple[str, str]]:
     return found
 
 
-def test_jax_backend_imports_no_math_from_the_reference() -> None:
-    imports = project_imports(ast.parse(SOURCE.read_text(), str(SOURCE)))
+@pytest.mark.parametrize("source", SOURCES, ids=lambda path: path.name)
+def test_jax_backend_imports_no_math_from_the_reference(source: Path) -> None:
+    imports = project_imports(ast.parse(source.read_text(), str(source)))
     assert imports, "the scan found no project imports at all"
     banned = [f"{m}.{n}" for m, n in imports if n not in ALLOWED.get(m, set())]
-    assert not banned, f"backends/jax_backend.py imports {', '.join(banned)}"
+    assert not banned, f"backends/{source.name} imports {', '.join(banned)}"
 
 
 def test_the_scan_catches_a_math_import() -> None:
     tree = ast.parse("from nnparity.reference.losses import loss_and_grad\n"
-                     "from nnparity.reference import mlp\nimport nnparity.reference.optim\n")
+                     "from nnparity.reference import network\nimport nnparity.reference.optim\n")
     found = project_imports(tree)
     assert ("nnparity.reference.losses", "loss_and_grad") in found
     assert all(n not in ALLOWED.get(m, set()) for m, n in found)

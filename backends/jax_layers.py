@@ -1,0 +1,171 @@
+"""The JAX layer table: every kind of ``reference.layers.KINDS`` -> a pure function that builds
+the layer's apply from the layer's fields (the backend folds it over ``spec.net``).
+
+An apply is ``(params, h, run) -> y``: ``params`` the tree of JAX arrays under their canonical
+names (a layer's ``weight``, ``bias`` and ``slope`` fields name its entries), ``h`` the layer's
+input in the Keras layout (NHWC maps, flat ``[N, D]``), ``run`` the pass's dropout mask.
+
+- ``dense``: ``jnp.matmul(h, W)`` at ``HIGHEST`` precision, plus ``b`` unless ``use_bias`` is off.
+- ``conv2d``: ``lax.conv_general_dilated`` on NHWC/HWIO with TensorFlow's SAME padding (an odd
+  total pads the extra row/column bottom/right), plus ``b``.
+- ``maxpool``: ``lax.reduce_window`` max (padding holds ``-inf``; the gradient goes to the first
+  maximum of a window, row-major).
+- ``flatten``: ``[N, H, W, C] -> [N, H*W*C]`` in NHWC order.
+- ``dropout``: ``h * (mask[:, columns] / keep_prob)`` with the layer's columns of the pass's
+  mask; ``h`` itself without a mask (evaluation).
+- activations: ``jax.nn.sigmoid``, ``jnp.tanh``, ``jax.nn.relu`` (derivative 0 at 0),
+  ``relu(z)^3``, identity, and leaky relu and PReLU as ``where(z > 0, z, slope z)``, so that the
+  derivative at 0 is the slope (``jax.nn.leaky_relu``'s is 1).
+
+Parameters: a dict keyed by canonical name, each in the Keras layout (``backends.layout`` by
+``param_kind``: biases and slopes ``[D]``, the rest canonical), in the spec's dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from . import layout
+
+if TYPE_CHECKING:
+    from nnparity.reference.family import Spec
+    from nnparity.reference.layers import Conv2D, Dense, Dropout, Layer, MaxPool, PReLU
+
+FRAMEWORK = "keras"  # the layout JAX holds tensors in (see the module docstring)
+DIMENSIONS = ("NHWC", "HWIO", "NHWC")  # conv_general_dilated: input, kernel, output
+HIGHEST = lax.Precision.HIGHEST  # full precision matmuls and convolutions on every device
+LEAKY_SLOPE = 0.01
+Tree = dict[str, jax.Array]
+
+
+class Run(NamedTuple):
+    """What one pass shares with every layer: the 0/1 dropout ``mask [N, units]`` (None:
+    evaluation) and each dropout layer's ``columns`` of it."""
+
+    mask: jax.Array | None
+    columns: dict[str, slice]
+
+
+Apply = Callable[[Tree, jax.Array, Run], jax.Array]
+
+
+# --- activations ---------------------------------------------------------------------------------
+
+
+def _where_positive(z: jax.Array, slope: jax.Array | float) -> jax.Array:
+    """``z if z > 0 else slope * z``: the derivative at 0 is ``slope``."""
+    return jnp.where(z > 0, z, slope * z)
+
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,  # a custom JVP with relu'(0) = 0
+    "identity": lambda z: z,
+    "relu3": lambda z: jax.nn.relu(z) ** 3,
+    "leaky_relu": partial(_where_positive, slope=LEAKY_SLOPE),
+}
+"""The parameter-free activations by kind, elementwise on any shape."""
+
+
+def _elementwise(f: Callable[[jax.Array], jax.Array]) -> Callable[[Layer], Apply]:
+    """The builder of a parameter-free activation ``h -> f(h)``."""
+    def build(layer: Layer) -> Apply:
+        return lambda params, h, run: f(h)
+    return build
+
+
+def prelu(layer: PReLU) -> Apply:
+    """``where(h > 0, h, a h)`` with the slope ``a`` (``[1]`` shared, ``[D]``/``[C]`` per unit or
+    channel, broadcast along the last axis)."""
+    return lambda params, h, run: _where_positive(h, params[layer.slope])
+
+
+# --- layers with parameters ----------------------------------------------------------------------
+
+
+def dense(layer: Dense) -> Apply:
+    """``h [N, D_in] -> h @ W + b [N, D_out]`` (no ``b`` when ``use_bias`` is off)."""
+    def apply(params: Tree, h: jax.Array, run: Run) -> jax.Array:
+        z = jnp.matmul(h, params[layer.weight], precision=HIGHEST)
+        return z + params[layer.bias] if layer.use_bias else z
+    return apply
+
+
+def conv2d(layer: Conv2D) -> Apply:
+    """``h [N, H, W, C] -> conv(h, W [k, k, C, F]) + b [N, Ho, Wo, F]``."""
+    def apply(params: Tree, h: jax.Array, run: Run) -> jax.Array:
+        s = layer.stride
+        return lax.conv_general_dilated(h, params[layer.weight], (s, s), layer.padding,
+                                        dimension_numbers=DIMENSIONS,
+                                        precision=HIGHEST) + params[layer.bias]
+    return apply
+
+
+# --- maps ----------------------------------------------------------------------------------------
+
+
+def maxpool(layer: MaxPool) -> Apply:
+    """``h [N, H, W, C] -> [N, Ho, Wo, C]``, the max of each ``size x size`` window."""
+    p, s = layer.size, layer.stride
+    return lambda params, h, run: lax.reduce_window(h, -jnp.inf, lax.max, (1, p, p, 1),
+                                                    (1, s, s, 1), layer.padding)
+
+
+def flatten(layer: Layer) -> Apply:
+    """``h [N, H, W, C] -> [N, H*W*C]`` in NHWC order."""
+    return lambda params, h, run: h.reshape(h.shape[0], -1)
+
+
+def dropout(layer: Dropout) -> Apply:
+    """``h * (mask[:, columns] / keep_prob)`` in training, ``h`` at evaluation."""
+    def apply(params: Tree, h: jax.Array, run: Run) -> jax.Array:
+        if run.mask is None:
+            return h
+        return h * (run.mask[:, run.columns[layer.name]] / layer.keep_prob)
+    return apply
+
+
+LAYERS: dict[str, Callable[..., Apply]] = {
+    "dense": dense,
+    "conv2d": conv2d,
+    "maxpool": maxpool,
+    "flatten": flatten,
+    "dropout": dropout,
+    "prelu": prelu,
+    **{kind: _elementwise(f) for kind, f in ACTIVATIONS.items()},
+}
+"""Layer kind -> the builder of its apply (one row per kind of ``reference.layers.KINDS``)."""
+
+
+def build(layer: Layer) -> Apply:
+    """The apply of ``layer`` (``ValueError`` naming a kind the table lacks)."""
+    if layer.kind not in LAYERS:
+        raise ValueError(f"the jax backend has no layer kind {layer.kind!r}")
+    return LAYERS[layer.kind](layer)
+
+
+# --- parameters: canonical name -> the tree's entry ----------------------------------------------
+
+
+def param_to_jax(spec: Spec, name: str, value: np.ndarray) -> jax.Array:
+    """A canonical parameter (or a same-shaped optimiser slot) as the tree's entry ``name``: the
+    Keras layout (biases and slopes ``[D]``), in the spec's dtype."""
+    return jnp.asarray(layout.to_framework(FRAMEWORK, name, value, spec), dtype=spec.dtype)
+
+
+def param_from_jax(spec: Spec, name: str, value: jax.Array) -> np.ndarray:
+    """Inverse of :func:`param_to_jax`: the canonical layout and shape, as NumPy."""
+    return layout.from_framework(FRAMEWORK, name, np.asarray(value), spec)
+
+
+def params_to_jax(spec: Spec, params: dict[str, np.ndarray]) -> Tree:
+    """Every parameter of the spec (``param_shapes()`` order) as the tree JAX differentiates."""
+    return {name: param_to_jax(spec, name, params[name]) for name in spec.param_shapes()}
