@@ -23,6 +23,8 @@ from nnparity.outputs import check_distinct, check_not_inputs, files_in
 from nnparity.parallel import JOBS_MAX, check_jobs
 from nnparity.verify import output
 from nnparity.verify.adapters import make_spec, parse_json_option
+from nnparity.verify.edges import DEFAULT_MODE
+from nnparity.verify.edges import MODES as EDGE_MODES
 from nnparity.verify.grade import Options, expand, grade, verify_file
 from nnparity.verify.problem import DEFAULT_BATCH
 from nnparity.verify.sandbox import MODES, Sandbox, resolve
@@ -60,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "works, else the fallback's layers that work here, with a warning "
                         "(grading several files needs one that confines, or off); off: no "
                         "sandbox (docs/sandbox.md)")
+    parser.add_argument("--edge-cases", default=DEFAULT_MODE, choices=EDGE_MODES,
+                        help="the edge-case batch (exact zeros at relu's kink, a +1000 offset on "
+                        "the output biases), judged after the math passes: warn (default: "
+                        "findings such as softmax-overflow, relu-at-zero are warnings), fail, or "
+                        "off")
     parser.add_argument("--results", type=Path, metavar="FILE",
                         help="a results file (.json or .npz) to check against --vectors")
     parser.add_argument("--vectors", type=Path, metavar="DIR",
@@ -104,10 +111,11 @@ def _options(args: argparse.Namespace, many: bool) -> Options:
     if warning:
         print(warning, file=sys.stderr)  # once per run, whatever the number of files
     return Options(sandbox, args.timeout, args.seed, args.batch, adapter, spec, tuple(backends),
-                   args.force)
+                   args.force, args.edge_cases)
 
 
-def _verify_files(args: argparse.Namespace) -> tuple[list[Verdict], Sandbox]:
+def _verify_files(args: argparse.Namespace) -> tuple[list[Verdict], Sandbox, bool]:
+    """The verdicts, the sandbox they ran in, and whether many files were graded."""
     files = expand(args.file)
     many = len(files) > 1 or any(p.is_dir() for p in args.file)
     options = _options(args, many)
@@ -115,11 +123,10 @@ def _verify_files(args: argparse.Namespace) -> tuple[list[Verdict], Sandbox]:
         verdict = verify_file(files[0], files[0].name, options)
         print(output.render(verdict, verbose=args.verbose))
         print()
-        return [verdict], options.sandbox
+        return [verdict], options.sandbox, False
     verdicts = grade(files, options, args.jobs,
                      lambda v: print(output.student_line(v), flush=True))
-    print(output.grade_summary(verdicts))
-    return verdicts, options.sandbox
+    return verdicts, options.sandbox, True
 
 
 def _verify_results(args: argparse.Namespace) -> list[Verdict]:
@@ -153,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         "--spec": args.spec, "--adapter": args.adapter, "--results": args.results,
         "--vectors": files_in(args.vectors)})
     start = time.perf_counter()
-    sandbox = None
+    sandbox, graded_many = None, False
     if args.results:
         verdicts = _verify_results(args)
         for verdict in verdicts:
@@ -162,10 +169,11 @@ def run(args: argparse.Namespace) -> int:
         if len(verdicts) > 1:
             print("\n".join(output.failures(verdicts)))
     elif args.file:
-        verdicts, sandbox = _verify_files(args)
+        verdicts, sandbox, graded_many = _verify_files(args)
     else:
         raise InputError("give your Python file(s) or folder(s), or --results FILE --vectors DIR")
-    print(output.summary(verdicts, time.perf_counter() - start))
+    summary = output.grade_summary if graded_many else output.summary
+    print(summary(verdicts, time.perf_counter() - start))  # one summary line per run
     command = {"name": "verify", "files": [str(f) for f in args.file],
                "results": str(args.results) if args.results else None, "seed": args.seed,
                "batch": args.batch, "sandbox": sandbox.to_json() if sandbox else None}

@@ -24,6 +24,8 @@ Model and data
   :data:`OPTIMIZER_KEYS` (``name`` ``sgd``/``momentum``/``adam`` and the hyperparameters of
   :class:`nnparity.reference.optim.Optimizer`; ``weight_decay`` is the spec's L2 lambda);
   without it, one plain SGD step.
+- ``relu_at_zero``: ``"any"`` (default: relu'(0) = 1, a valid subgradient, is reported as an
+  edge-case warning) or ``0`` (the reference's convention asked for: relu'(0) = 1 fails);
 - ``steps``: updates run on the same batch, the user's code carrying its optimiser state
   (default :data:`DEFAULT_STEPS` with an optimizer, 1 without).
 
@@ -58,6 +60,8 @@ from nnparity.json_input import parse_json, read_json
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.spec import MLPSpec
 
+from .edges import CONVENTIONS
+
 NAME = "NNPARITY"
 LAYOUTS = ("row", "column")
 BIAS_SHAPES = ("row", "column", "flat")
@@ -69,7 +73,7 @@ UPDATE_ROLES = ("W_new", "b_new")
 PER_LAYER = ("z", "h", "delta", "dW", "db", "W", "b", "W_new", "b_new")
 SCALARS = ("output", "loss")
 OPTIONS = ("spec", "layout", "bias_shape", "labels", "grads_reduction", "grads_after", "lr",
-           "optimizer", "steps")
+           "optimizer", "steps", "relu_at_zero")
 KEYS = (*OPTIONS, *CALLS, *SCALARS, *PER_LAYER)
 OPTIMIZER_KEYS = ("name", "lr", "momentum", "beta1", "beta2", "eps", "variant", "weight_decay")
 DEFAULT_STEPS = 3  # with an optimizer: enough for momentum's and Adam's state to matter
@@ -92,6 +96,7 @@ class Adapter:
     roles: dict[str, list[str | None]] = field(default_factory=dict)
     optimizer: dict[str, Any] | None = None
     steps: int = 1
+    relu_at_zero: str | int = "any"
 
     def make_optimizer(self, lr: float) -> Optimizer:
         """The reference optimiser of the declaration (plain SGD without one) at ``lr``."""
@@ -224,6 +229,9 @@ def build_adapter(declaration: dict[str, Any], spec: MLPSpec | None, where: str)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         raise InputError(f"{where}: steps must be a whole number from 1 to {MAX_STEPS}, "
                          f"got {steps!r}")
+    relu_at_zero = declaration.get("relu_at_zero", "any")
+    if relu_at_zero not in CONVENTIONS or isinstance(relu_at_zero, bool):
+        raise InputError(f"{where}: relu_at_zero must be \"any\" or 0, got {relu_at_zero!r}")
     calls = {k: _expression(declaration[k], k, where) for k in CALLS if k in declaration}
     scalars = {k: _expression(declaration[k], k, where) for k in SCALARS if k in declaration}
     roles = {k: _per_layer(declaration[k], k, spec.depth, where)
@@ -232,7 +240,7 @@ def build_adapter(declaration: dict[str, Any], spec: MLPSpec | None, where: str)
         for role in ("b", "db", "b_new"):
             roles.pop(role, None)
     adapter = Adapter(spec, lr=lr, calls=calls, scalars=scalars, roles=roles,
-                      optimizer=optimizer, steps=steps, **options)
+                      optimizer=optimizer, steps=steps, relu_at_zero=relu_at_zero, **options)
     _check_steps(adapter, where)
     return adapter
 

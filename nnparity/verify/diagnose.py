@@ -298,8 +298,9 @@ def relu_at_zero(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     return Diagnosis(
         "relu-at-zero", "relu derivative at 0",
         "Your relu derivative is 1 at z = 0 (a mask like `z >= 0` or `dz[z < 0] = 0`, as in "
-        "the NumPy blog). The convention here, as in the BP lecture, PyTorch and TensorFlow, is "
-        "relu'(0) = 0: use `z > 0` (or `dz[z <= 0] = 0`).",
+        "the NumPy blog): a valid subgradient, but the reference, like the BP lecture, PyTorch "
+        "and TensorFlow, takes relu'(0) = 0 (`z > 0`, or `dz[z <= 0] = 0`); results differ "
+        "only where z is exactly 0.",
         f"the batch has exact zeros ({where}); the reference with "
         f"relu'(0) = 1 reproduces your {_label(key)} ({_agreement(result)})",
     )
@@ -339,7 +340,7 @@ def l2_factor(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
         penalty = (ctx.reference[key] - plain[key]) / lam  # 0.5 * sum(W^2)
         found = next(((label, c, r) for label, c in candidates
                       if (r := ctx.matches(key, plain[key] + c * penalty)).passed), None)
-        what, term = "the loss", "c/2 * sum(W^2)"
+        what, term = "loss", "c/2 * sum(W^2)"
     elif stage in ("grad", "update") and param.startswith("W"):
         w, lr = ctx.problem.params[param].astype(np.float64), ctx.problem.lr
         g = plain[("grad", param)]
@@ -354,7 +355,7 @@ def l2_factor(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
         return None
     ratio, c, result = found
     if ratio == "0":
-        hint = f"the L2 term is missing from {what} (is it added only later?)"
+        hint = f"the L2 term is missing from your {what} (is it added only later?)"
     else:
         hint = (f"c = {c:.6g} ({ratio + ' * lambda' if ratio else 'a least-squares fit'}), but "
                 f"lambda = {lam:g}: the loss term is 0.5 * lambda * sum(W^2), its gradient "

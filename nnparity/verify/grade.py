@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ from nnparity.parallel import worker_count
 from nnparity.reference.spec import MLPSpec
 from nnparity.report import CaseResult
 
-from .adapters import build_adapter, read_declaration
+from .adapters import Adapter, build_adapter, read_declaration
+from .edges import DEFAULT_MODE, combine, not_judged
 from .layout import to_canonical, user_inputs
 from .problem import check_batch, make_problem
 from .runner import run_user_file
@@ -34,6 +35,7 @@ class Options:
     spec: MLPSpec | None = None  # --spec
     backends: tuple[str, ...] = ()
     force: bool = False  # --force: no memory check
+    edge_cases: str = DEFAULT_MODE  # --edge-cases: off, warn, fail
 
 
 def expand(paths: Sequence[Path]) -> list[Path]:
@@ -60,7 +62,8 @@ def case_names(files: Sequence[Path]) -> list[str]:
 
 
 def verify_file(path: Path, case: str, options: Options) -> Verdict:
-    """One file against the reference (see :mod:`nnparity.verify`)."""
+    """One file against the reference (see :mod:`nnparity.verify`): the math on the generic
+    batch, then, when it passes, the edge cases on the edge batch (:mod:`.edges`)."""
     declaration = {**read_declaration(path), **options.adapter}
     if not declaration:
         raise InputError(f"{path}: no NNPARITY declaration (and no --adapter): see "
@@ -68,7 +71,21 @@ def verify_file(path: Path, case: str, options: Options) -> Verdict:
     adapter = build_adapter(declaration, options.spec, str(path))
     memory = check_batch(adapter.spec, options.batch,
                          (adapter.optimizer or {}).get("name", "sgd"), options.force)
-    problem = make_problem(adapter.spec, options.seed, options.batch)
+    math = _run(path, case, adapter, options, memory, edges=False)
+    if options.edge_cases == "off":
+        math.edges = not_judged("off", "--edge-cases off")
+        return math
+    if not math.passed:
+        math.edges = not_judged(options.edge_cases, "the math differs: fix it first")
+        return math
+    edge = _run(path, case, adapter, replace(options, backends=()), memory, edges=True)
+    return combine(math, edge, options.edge_cases, adapter.relu_at_zero)
+
+
+def _run(path: Path, case: str, adapter: Adapter, options: Options, memory: int,
+         edges: bool) -> Verdict:
+    """The learner's file on one batch (generic, or the edge cases'), judged."""
+    problem = make_problem(adapter.spec, options.seed, options.batch, edges=edges)
     inputs = user_inputs(adapter, problem.params, problem.x, problem.y)
     outcome = run_user_file(path, adapter, inputs, problem.n, timeout=options.timeout,
                             sandbox=options.sandbox, memory=memory)

@@ -42,7 +42,7 @@ def render(verdict: Verdict, verbose: bool = False) -> str:
         lines.append(f"error: {yours.error}")
     elif yours.passed:
         lines.append(f"result: all {len(yours.comparisons)} tensors you expose match the "
-                     "reference")
+                     "reference (the math, on a generic batch)")
         lines += [f"  note: {w}" for w in verdict.warnings]
     elif verdict.first is None:
         lines.append("all the tensors read before your code failed match the reference")
@@ -52,7 +52,34 @@ def render(verdict: Verdict, verbose: bool = False) -> str:
         lines += _diagnosis_lines(verdict)
         if yours.error is not None:
             lines.append(f"then your code failed: {yours.error}")
+    lines += edge_lines(verdict)
     return "\n".join(lines)
+
+
+def edge_lines(verdict: Verdict) -> list[str]:
+    """The edge-case verdict, apart from the math (:mod:`.edges`)."""
+    edges = verdict.edges
+    if edges is None:
+        return []
+    if edges.status in ("off", "not judged"):
+        return [f"edge cases: {edges.status} ({edges.reason})"]
+    if edges.status == "pass":
+        return ["edge cases: pass (exact zeros at relu's kink, +1000 offset on the output biases)"]
+    wrap = textwrap.TextWrapper(width=WIDTH, initial_indent="  ", subsequent_indent="  ")
+    lines = []
+    for f in edges.findings:
+        severity = "FAILURE" if f.fails else "warning"
+        lines += [f"edge cases: {severity} {f.code}: {f.title}", *wrap.wrap(f.detail),
+                  *wrap.wrap(f"on the edge batch: {f.where}")]
+    return lines
+
+
+def _edge_tag(verdict: Verdict) -> str:
+    edges = verdict.edges
+    if edges is None or not edges.findings:
+        return ""
+    return "; edge cases: " + ", ".join(
+        f"{f.code} ({'failure' if f.fails else 'warning'})" for f in edges.findings)
 
 
 def _diagnosis_lines(verdict: Verdict) -> list[str]:
@@ -77,19 +104,24 @@ def student_line(verdict: Verdict) -> str:
     yours = verdict.yours
     if yours.passed:
         notes = f" ({len(verdict.warnings)} note(s))" if verdict.warnings else ""
-        return f"PASS   {verdict.case}: {len(yours.comparisons)} tensors match{notes}"
+        return (f"PASS   {verdict.case}: {len(yours.comparisons)} tensors match{notes}"
+                f"{_edge_tag(verdict)}")
     if yours.error is not None and not yours.comparisons:
         return f"ERROR  {verdict.case}: {yours.error}"
     code = verdict.diagnosis.code if verdict.diagnosis else "no diagnosis"
-    return f"FAIL   {verdict.case}: {verdict.divergence} [{code}]"
+    return f"FAIL   {verdict.case}: {verdict.divergence} [{code}]{_edge_tag(verdict)}"
 
 
-def grade_summary(verdicts: Sequence[Verdict]) -> str:
-    """``graded 4 files: 2 passed, 1 failed, 1 error``."""
-    passed = sum(v.yours.passed for v in verdicts)
+def grade_summary(verdicts: Sequence[Verdict], seconds: float | None = None) -> str:
+    """The one summary line of a graded folder: ``graded 4 files: 2 passed, 1 failed, 1
+    error(s); 1 with edge-case warnings in 3.2s``."""
+    passed = sum(v.passed for v in verdicts)
     errors = sum(1 for v in verdicts if v.yours.error is not None and not v.yours.comparisons)
+    warned = sum(1 for v in verdicts if v.edges is not None and v.edges.status == "warn")
+    edges = f"; {warned} with edge-case warnings" if warned else ""
+    took = f" in {seconds:.1f}s" if seconds is not None else ""
     return (f"graded {len(verdicts)} files: {passed} passed, {len(verdicts) - passed - errors} "
-            f"failed, {errors} error(s)")
+            f"failed, {errors} error(s){edges}{took}")
 
 
 def summary(verdicts: Sequence[Verdict], seconds: float | None = None) -> str:
@@ -121,6 +153,7 @@ def to_json(verdicts: Sequence[Verdict], command: dict[str, Any]) -> dict[str, A
         if v.worst_elements:
             entry["worst_elements"] = v.worst_elements
         entry["warnings"] = v.warnings
+        entry["edge_cases"] = v.edges.to_dict() if v.edges else None
     return data
 
 

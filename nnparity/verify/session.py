@@ -22,6 +22,7 @@ from nnparity.backends.compare import (
 from nnparity.report import CaseResult
 
 from .diagnose import Context, Diagnosis, diagnose, log_epsilon
+from .edges import EdgeReport
 from .mistakes import keras_exact
 from .problem import Problem, backend_tensors, reference_tensors
 
@@ -39,6 +40,7 @@ class Verdict:
     skipped_backends: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     worst_elements: list[dict[str, Any]] = field(default_factory=list)
+    edges: EdgeReport | None = None  # the edge-case verdict (:mod:`.edges`), None: not asked
 
     @property
     def yours(self) -> CaseResult:
