@@ -8,7 +8,8 @@ the same batch) and reads the declared tensors after their stage. Sends one fram
 pipe (whose descriptor number ``NNPARITY_VERIFY_CHANNEL`` gives; moved to a close-on-exec
 descriptor before the user's code runs): arrays
 ``output``, ``loss``, ``<role>/<layer>`` and ``W_new/<layer>@<step>``; metadata ``lr``,
-``warnings``, ``left_behind`` (processes the user's code left running) and ``error`` (``null``,
+``warnings``, ``left_behind`` (processes the user's code left running), ``missing`` (declared
+tensors the learner's result does not hold: key -> why) and ``error`` (``null``,
 or ``kind`` ``adapter`` for a missing name or unusable value, ``exception`` for an error raised
 by the user's code, with a ``message`` pointing at the file and line; the tensors read before
 the error are sent too).
@@ -54,8 +55,9 @@ class Failure(Exception):
 class Runner:
     """Evaluates adapter expressions in the user's module, with the run's values in scope."""
 
-    def __init__(self, module: ModuleType, path: Path, scope: dict[str, Any]) -> None:
-        self.module, self.path, self.scope = module, path, scope
+    def __init__(self, module: ModuleType, path: Path, scope: dict[str, Any],
+                 missing: dict[str, str]) -> None:
+        self.module, self.path, self.scope, self.missing = module, path, scope, missing
 
     def _namespace(self) -> dict[str, Any]:
         return {**self.module.__dict__, **self.scope}
@@ -158,21 +160,35 @@ def as_array(value: Any, label: str, expression: str) -> np.ndarray:
     return array
 
 
+def read_tensor(runner: Runner, key: str, expression: str, label: str, after: str,
+                results: dict[str, np.ndarray]) -> np.ndarray | None:
+    """Copy one declared tensor into ``results[key]``; a name the learner's result lacks, or a
+    value that is not an array, goes to ``runner.missing`` (the submission fails at that
+    tensor); an exception raised in the learner's own code stops the run."""
+    try:
+        value = as_array(runner.evaluate(expression, label, after), label, expression)
+    except Failure as failure:
+        if failure.kind != "adapter":
+            raise
+        runner.missing[key] = str(failure)
+        return None
+    results[key] = value
+    return value
+
+
 def read_roles(runner: Runner, adapter: dict[str, Any], roles: tuple[str, ...], after: str,
                results: dict[str, np.ndarray]) -> None:
     """Copy every declared tensor of ``roles`` into ``results`` (now, before later steps)."""
     for role in roles:
         if role in ("output", "loss"):
             if role in adapter["scalars"]:
-                expr = adapter["scalars"][role]
-                label = f"NNPARITY[{role!r}]"
-                results[role] = as_array(runner.evaluate(expr, label, after), label, expr)
+                read_tensor(runner, role, adapter["scalars"][role], f"NNPARITY[{role!r}]",
+                            after, results)
             continue
         for layer, expr in enumerate(adapter["roles"].get(role, []), 1):
             if expr is not None:
-                label = f"NNPARITY[{role!r}] for layer {layer}"
-                results[f"{role}/{layer}"] = as_array(runner.evaluate(expr, label, after),
-                                                      label, expr)
+                read_tensor(runner, f"{role}/{layer}", expr,
+                            f"NNPARITY[{role!r}] for layer {layer}", after, results)
 
 
 def learning_rate(runner: Runner, lr: float | str) -> float:
@@ -193,23 +209,26 @@ def _read_updates(runner: Runner, adapter: dict[str, Any], step: int,
         for layer, expr in enumerate(exprs, 1):
             if expr is None:
                 continue
-            label = f"NNPARITY[{role!r}] for layer {layer}"
-            value = as_array(runner.evaluate(expr, label, f"update {step}"), label, expr)
-            results[f"{role}/{layer}@{step}"] = value
+            value = read_tensor(runner, f"{role}/{layer}@{step}", expr,
+                                f"NNPARITY[{role!r}] for layer {layer}", f"update {step}",
+                                results)
+            if value is None:
+                continue
             scope[f"{name}{layer}"] = value.copy()
             if len(scope[name]) >= layer:
                 scope[name][layer - 1] = scope[f"{name}{layer}"]
 
 
 def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray],
-        results: dict[str, np.ndarray]) -> float:
-    """Run the steps, filling ``results`` as tensors are read; return the learning rate."""
+        results: dict[str, np.ndarray], missing: dict[str, str]) -> float:
+    """Run the steps, filling ``results`` as tensors are read (and ``missing`` with the ones
+    that could not be: key -> why); return the learning rate."""
     module = load_module(path)
     depth = adapter["depth"]
     weights = [inputs[f"W{i}"] for i in range(1, depth + 1)]
     biases = [inputs[f"b{i}"] for i in range(1, depth + 1)] if adapter["bias"] else []
     scope: dict[str, Any] = {**inputs, "W": weights, "b": biases, "N": adapter["n"]}
-    runner = Runner(module, path, scope)
+    runner = Runner(module, path, scope, missing)
     scope["lr"] = learning_rate(runner, adapter["lr"])
     calls = adapter["calls"]
     if "model" in calls:
@@ -320,11 +339,11 @@ def main() -> int:
     sys.meta_path.insert(0, _Blocked())
     path = Path.cwd() / Path(job["file"]).name  # the copy in the working folder
     results: dict[str, np.ndarray] = {}
-    meta: dict[str, Any] = {"lr": None, "error": None}
+    meta: dict[str, Any] = {"lr": None, "error": None, "missing": {}}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            meta["lr"] = run(path, job["adapter"], inputs, results)
+            meta["lr"] = run(path, job["adapter"], inputs, results, meta["missing"])
         except Failure as failure:
             meta["error"] = {"kind": failure.kind, "message": str(failure)}
     meta["warnings"] = collect_warnings(caught, path)

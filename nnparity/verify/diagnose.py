@@ -101,6 +101,7 @@ class Context:
     user: Tensors
     warnings: list[str] = field(default_factory=list)
     layout: str = "row"
+    shapes: dict[tuple[str, str], tuple[tuple[int, ...], ...]] = field(default_factory=dict)
     variants: dict[str, Tensors] = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -390,12 +391,13 @@ def shape(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     user, ref = ctx.user.get(key), np.asarray(ctx.reference[key])
     if user is None or user.shape == ref.shape:
         return None
+    yours, declared = ctx.shapes.get(key, (user.shape, ref.shape))
     return Diagnosis(
         "shape", "wrong shape",
-        f"Your {_label(key)} has shape {user.shape}; the reference's is {ref.shape} "
-        "(converted from your declared layout). Check the adapter's layout/bias_shape and that "
-        "the expression names the tensor you mean.",
-        f"shape {user.shape} != {ref.shape}",
+        f"Your {_label(key)} has shape {yours}; your declaration's layout asks for {declared}. "
+        "Check the adapter's layout/bias_shape and that the expression names the tensor you "
+        "mean.",
+        f"shape {yours} != {declared}",
     )
 
 

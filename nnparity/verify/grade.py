@@ -16,8 +16,8 @@ from nnparity.report import CaseResult
 
 from .adapters import Adapter, build_adapter, read_declaration
 from .edges import DEFAULT_MODE, combine, not_judged
-from .layout import to_canonical, user_inputs
-from .problem import check_batch, make_problem
+from .layout import canonical_of, learner_shapes, to_canonical, user_inputs
+from .problem import check_batch, make_problem, reference_tensors
 from .runner import run_user_file
 from .sandbox import Sandbox, cancel
 from .session import YOURS, Verdict, failed_run, judge
@@ -89,15 +89,28 @@ def _run(path: Path, case: str, adapter: Adapter, options: Options, memory: int,
     inputs = user_inputs(adapter, problem.params, problem.x, problem.y)
     outcome = run_user_file(path, adapter, inputs, problem.n, timeout=options.timeout,
                             sandbox=options.sandbox, memory=memory)
-    if outcome.error is not None and not outcome.raw:
+    if outcome.error is not None and not outcome.raw and not outcome.missing:
         return failed_run(case, problem, outcome.error, outcome.seconds)
     problem.lr = float(outcome.lr or problem.lr)
     problem.optimizer = adapter.make_optimizer(problem.lr) if adapter.optimizer else None
     problem.steps = adapter.steps
     user = to_canonical(adapter, outcome.raw, problem.n)
+    reference = reference_tensors(problem)
+    unread = {key: why for raw, why in outcome.missing.items()
+              if (key := _canonical(adapter, raw, outcome.raw)) is not None}
     return judge(case, problem, user, seconds=outcome.seconds, warnings=outcome.warnings,
                  backends=options.backends if outcome.error is None else (),
-                 crash=outcome.error, layout=adapter.layout)
+                 reference=reference, crash=outcome.error, layout=adapter.layout,
+                 unread=unread, shapes=learner_shapes(adapter, outcome.raw, reference))
+
+
+def _canonical(adapter: Adapter, raw_key: str, raw: dict[str, Any]) -> tuple[str, str] | None:
+    """The canonical key of a key the child reported missing (``None`` for one it should not
+    have reported)."""
+    try:
+        return canonical_of(adapter, raw_key, raw)
+    except (KeyError, ValueError):
+        return None
 
 
 def grade(files: Sequence[Path], options: Options, jobs: int,

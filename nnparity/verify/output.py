@@ -18,7 +18,7 @@ from nnparity import report
 from nnparity.backends.compare import describe_divergence
 from nnparity.escape import xml_document
 
-from .session import YOURS, Verdict
+from .session import MISSING, YOURS, Verdict
 
 SUITE = "nnparity.verify"
 WIDTH = 100
@@ -84,6 +84,11 @@ def _edge_tag(verdict: Verdict) -> str:
 
 def _diagnosis_lines(verdict: Verdict) -> list[str]:
     diag = verdict.diagnosis
+    first = verdict.first
+    if diag is None and first is not None and first.note == MISSING:
+        return ["diagnosis: your result has no such tensor: store it under the name your "
+                "declaration reads (or correct the declaration)",
+                *[f"  note: {w}" for w in verdict.warnings]]
     if diag is None:
         hint = "no known pattern matches; compare the tensor named above with its derivation"
         sides = [f"  at {tuple(e['index'])}: yours {e['yours']:.6g}, reference "

@@ -3,9 +3,11 @@
 
 The job goes in on the child's stdin and the results come back on a pipe as one frame (never a
 file the learner could write, never pickled). The outcome is the raw results, possibly partial
-(the tensors read before the learner's code failed) with the failure in ``error``; or one
-message: a problem with the adapter (a missing name, a value that is not an array:
-:class:`AdapterError`, exit 2) or a failure of the user's code (an exception, ``exit()``, a
+(the tensors read before the learner's code failed) with the failure in ``error``, and the
+declared tensors the learner's result lacks (a missing or misnamed key, a value that is not an
+array: ``missing``, a failure of the submission at that tensor); or one message: a problem with
+the declaration's steps (a call that names nothing in the file: :class:`AdapterError`, exit 2)
+or a failure of the user's code (an exception, ``exit()``, a
 crash, a timeout, a tampered results channel: ``RunOutcome.error``, a failed check, exit 1).
 """
 
@@ -40,6 +42,7 @@ class RunOutcome:
     """What the subprocess produced: raw results (maybe partial) and/or the reason it stopped."""
 
     raw: dict[str, np.ndarray] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)  # declared tensors not read: why
     lr: float | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -105,7 +108,10 @@ def _outcome(path: Path, done: Finished, timeout: float) -> RunOutcome:
     error = meta.get("error")
     if error is not None and error.get("kind") == "adapter":
         raise AdapterError(f"{name}: {error['message']}")
-    return RunOutcome(raw, meta.get("lr"), error["message"] if error else None, warnings)
+    missing = meta.get("missing") or {}
+    missing = {str(k): str(v) for k, v in missing.items()} if isinstance(missing, dict) else {}
+    return RunOutcome(raw, missing, meta.get("lr"), error["message"] if error else None,
+                      warnings)
 
 
 def _status(returncode: int) -> str:

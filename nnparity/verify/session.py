@@ -27,6 +27,7 @@ from .mistakes import keras_exact
 from .problem import Problem, backend_tensors, reference_tensors
 
 YOURS = "yours"
+MISSING = "not in your result"  # the note of a declared tensor the learner's result lacks
 WORST = 3  # elements shown side by side when no diagnosis matches
 
 
@@ -78,22 +79,29 @@ def judge(
     reference: Tensors | None = None,
     crash: str | None = None,
     layout: str = "row",
+    unread: dict[tuple[str, str], str] | None = None,
+    shapes: dict[tuple[str, str], tuple[tuple[int, ...], ...]] | None = None,
 ) -> Verdict:
     """Compare ``user`` (canonical layout) with the reference; run ``backends`` alongside.
 
     ``crash``: the learner's code failed after the stages that produced ``user`` (which are
-    judged and diagnosed all the same; the crash is reported after them).
+    judged and diagnosed all the same; the crash is reported after them). ``unread``: declared
+    tensors the learner's result lacks (key -> why), each a failure at its stage. ``shapes``:
+    per key, the learner's shape and the declared one, in the learner's layout (what a shape
+    mismatch is described with).
     """
     spec = problem.spec
     reference = reference if reference is not None else reference_tensors(problem)
     tol = tolerance(spec.dtype, spec.family)
-    expected = {k: v for k, v in reference.items() if k in user}
-    comparisons = compare_all(user, expected, tol, sides=("your result", "the reference"))
-    ctx = Context(problem, reference, user, list(warnings), layout)
+    unread, shapes = unread or {}, shapes or {}
+    expected = {k: v for k, v in reference.items() if k in user or k in unread}
+    comparisons = [_in_learner_terms(c, unread, shapes) for c in
+                   compare_all(user, expected, tol, sides=("your result", "the reference"))]
+    ctx = Context(problem, reference, user, list(warnings), layout, shapes=shapes)
     notes = _accept_log_epsilon(ctx, comparisons) + _accept_keras_exact(ctx, comparisons)
     yours = CaseResult(case, YOURS, comparisons, seconds=seconds, spec=spec.to_dict(),
                        error=crash)
-    verdict = Verdict(case, [yours], warnings=[*warnings, *notes])
+    verdict = Verdict(case, [yours], warnings=[*warnings, *notes, *unread.values()])
     first = first_divergence(comparisons)
     verdict.diagnosis = diagnose(ctx, first)
     if first is not None and verdict.diagnosis is None:
@@ -101,6 +109,19 @@ def judge(
                                                 reference[(first.stage, first.name)])
     verdict.results += alongside(case, problem, reference, backends, verdict.skipped_backends)
     return verdict
+
+
+def _in_learner_terms(c: Comparison, unread: dict[tuple[str, str], str],
+                      shapes: dict[tuple[str, str], tuple[tuple[int, ...], ...]]) -> Comparison:
+    """A comparison's note in the learner's terms: why a tensor was not read, shapes as
+    declared (never the internal layout)."""
+    key = (c.stage, c.name)
+    if key in unread:
+        return replace(c, note=MISSING)
+    if key in shapes and c.note and c.note.startswith("shape "):
+        yours, declared = shapes[key]
+        return replace(c, note=f"shape {yours} != {declared}")
+    return c
 
 
 def _accept_log_epsilon(ctx: Context, comparisons: list[Comparison]) -> list[str]:
