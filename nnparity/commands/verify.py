@@ -26,6 +26,7 @@ from nnparity.verify.adapters import make_spec, parse_json_option
 from nnparity.verify.edges import DEFAULT_MODE
 from nnparity.verify.edges import MODES as EDGE_MODES
 from nnparity.verify.grade import Options, expand, grade, verify_file
+from nnparity.verify.interpreter import probe
 from nnparity.verify.problem import DEFAULT_BATCH
 from nnparity.verify.sandbox import MODES, Sandbox, resolve
 from nnparity.verify.session import Verdict, judge
@@ -67,6 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the output biases), judged after the math passes: warn (default: "
                         "findings such as softmax-overflow, relu-at-zero are warnings), fail, or "
                         "off")
+    parser.add_argument("--root", type=Path, metavar="DIR",
+                        help="the submission's tree, copied whole for your code to run in, the "
+                        "file run from its own folder inside it (os.pardir imports); default: "
+                        "the file's folder")
+    parser.add_argument("--python", metavar="PATH",
+                        help="the interpreter (a course's, a virtual environment's bin/python) "
+                        "that runs your file; it needs NumPy (default: verify's own, whose "
+                        "installed packages your code may import)")
     parser.add_argument("--results", type=Path, metavar="FILE",
                         help="a results file (.json or .npz) to check against --vectors")
     parser.add_argument("--vectors", type=Path, metavar="DIR",
@@ -91,7 +100,7 @@ def _backends(text: str) -> list[str]:
     return names
 
 
-def _options(args: argparse.Namespace, many: bool) -> Options:
+def _options(args: argparse.Namespace, files: list[Path], many: bool) -> Options:
     if not args.timeout > 0:
         raise InputError(f"--timeout must be positive (or inf), got {args.timeout}")
     check_jobs(args.jobs)
@@ -110,15 +119,29 @@ def _options(args: argparse.Namespace, many: bool) -> Options:
     warning = sandbox.warning()
     if warning:
         print(warning, file=sys.stderr)  # once per run, whatever the number of files
+    python = probe(args.python) if args.python else None
     return Options(sandbox, args.timeout, args.seed, args.batch, adapter, spec, tuple(backends),
-                   args.force, args.edge_cases)
+                   args.force, args.edge_cases, _root(args.root, files), python)
+
+
+def _root(root: Path | None, files: list[Path]) -> Path | None:
+    """``--root DIR``, checked: a folder holding every file to verify."""
+    if root is None:
+        return None
+    if not root.is_dir():
+        raise InputError(f"--root {root}: not a folder")
+    top = root.resolve()
+    outside = [f for f in files if top not in f.resolve().parents]
+    if outside:
+        raise InputError(f"--root {root}: {outside[0]} is not inside it")
+    return top
 
 
 def _verify_files(args: argparse.Namespace) -> tuple[list[Verdict], Sandbox, bool]:
     """The verdicts, the sandbox they ran in, and whether many files were graded."""
     files = expand(args.file)
     many = len(files) > 1 or any(p.is_dir() for p in args.file)
-    options = _options(args, many)
+    options = _options(args, files, many)
     if not many:
         verdict = verify_file(files[0], files[0].name, options)
         print(output.render(verdict, verbose=args.verbose))

@@ -1,7 +1,9 @@
 """The process that runs a learner's file: ``python -I child.py`` (run as a script, by path).
 
-Reads the job from stdin: a frame (:func:`encode`) whose metadata is the user's file and the
-adapter as JSON and whose arrays are ``x``, ``y``, ``W1, b1, ...`` in the user's layout. Imports
+Reads the job from stdin: a frame (:func:`encode`) whose metadata is the user's file, the
+adapter and the folders to add to the import path (verify's own: packages installed where verify
+runs are importable, nnparity never) as JSON and whose arrays are ``x``, ``y``, ``W1, b1, ...``
+in the user's layout. Imports
 the user's file under a name other than ``__main__`` (so ``if __name__ == "__main__":`` blocks
 do not run), evaluates the adapter's expressions ``steps`` times (forward, backward, update on
 the same batch) and reads the declared tensors after their stage. Sends one frame on the results
@@ -337,6 +339,7 @@ def main() -> int:
     with open(os.devnull, "rb") as null:
         os.dup2(null.fileno(), 0)
     sys.meta_path.insert(0, _Blocked())
+    sys.path += [p for p in job.get("path", []) if p not in sys.path]  # verify's import path
     path = Path.cwd() / Path(job["file"]).name  # the copy in the working folder
     results: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {"lr": None, "error": None, "missing": {}}

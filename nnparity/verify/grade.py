@@ -16,6 +16,7 @@ from nnparity.report import CaseResult
 
 from .adapters import Adapter, build_adapter, read_declaration
 from .edges import DEFAULT_MODE, combine, not_judged
+from .interpreter import Interpreter
 from .layout import canonical_of, learner_shapes, to_canonical, user_inputs
 from .problem import check_batch, make_problem, reference_tensors
 from .runner import run_user_file
@@ -36,6 +37,8 @@ class Options:
     backends: tuple[str, ...] = ()
     force: bool = False  # --force: no memory check
     edge_cases: str = DEFAULT_MODE  # --edge-cases: off, warn, fail
+    root: Path | None = None  # --root: the submission's tree, copied whole
+    python: Interpreter | None = None  # --python: the interpreter running the learner's file
 
 
 def expand(paths: Sequence[Path]) -> list[Path]:
@@ -76,7 +79,7 @@ def verify_file(path: Path, case: str, options: Options) -> Verdict:
         math.edges = not_judged("off", "--edge-cases off")
         return math
     if not math.passed:
-        math.edges = not_judged(options.edge_cases, "the math differs: fix it first")
+        math.edges = not_judged(options.edge_cases, "the math did not pass: fix it first")
         return math
     edge = _run(path, case, adapter, replace(options, backends=()), memory, edges=True)
     return combine(math, edge, options.edge_cases, adapter.relu_at_zero)
@@ -88,7 +91,8 @@ def _run(path: Path, case: str, adapter: Adapter, options: Options, memory: int,
     problem = make_problem(adapter.spec, options.seed, options.batch, edges=edges)
     inputs = user_inputs(adapter, problem.params, problem.x, problem.y)
     outcome = run_user_file(path, adapter, inputs, problem.n, timeout=options.timeout,
-                            sandbox=options.sandbox, memory=memory)
+                            sandbox=options.sandbox, memory=memory, root=options.root,
+                            python=options.python)
     if outcome.error is not None and not outcome.raw and not outcome.missing:
         return failed_run(case, problem, outcome.error, outcome.seconds)
     problem.lr = float(outcome.lr or problem.lr)

@@ -27,6 +27,7 @@ from nnparity.npz import Archive
 
 from .adapters import Adapter
 from .child import encode, split_frame
+from .interpreter import Interpreter, current
 from .sandbox import Finished, Sandbox, run_confined
 
 STDERR_LINES = 5
@@ -50,14 +51,19 @@ class RunOutcome:
 
 
 def run_user_file(path: Path, adapter: Adapter, inputs: dict[str, np.ndarray], n: int, *,
-                  timeout: float, sandbox: Sandbox, memory: int) -> RunOutcome:
+                  timeout: float, sandbox: Sandbox, memory: int, root: Path | None = None,
+                  python: Interpreter | None = None) -> RunOutcome:
     """Run ``path`` on ``inputs`` (user layout) as the adapter declares; ``n`` is the batch size,
-    ``memory`` the problem's estimated bytes."""
+    ``memory`` the problem's estimated bytes; ``root`` the tree copied whole (``--root``),
+    ``python`` the interpreter (``--python``; default verify's own, its import path handed
+    over)."""
     path = path.resolve()
-    job = encode({"file": str(path), "adapter": {**adapter.to_json(), "n": n}}, inputs)
+    python = python or current()
+    job = encode({"file": str(path), "adapter": {**adapter.to_json(), "n": n},
+                  "path": list(python.path)}, inputs)
     limit = 4 * adapter.steps * memory + CHANNEL_SLACK
     done = run_confined(path, job, sandbox=sandbox, timeout=timeout, channel_limit=limit,
-                        memory=memory)
+                        memory=memory, root=root.resolve() if root else None, python=python)
     outcome = _outcome(path, done, timeout)
     outcome.seconds = done.seconds
     outcome.warnings = [*done.notes, *outcome.warnings]
