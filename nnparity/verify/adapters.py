@@ -51,6 +51,7 @@ Where the numbers are (expressions read after their step; per layer either a tem
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ from nnparity.reference.optim import Optimizer
 from nnparity.reference.spec import MLPSpec
 
 from .edges import CONVENTIONS
+from .notebook import convert, is_notebook
 
 NAME = "NNPARITY"
 LAYOUTS = ("row", "column")
@@ -118,26 +120,38 @@ class Adapter:
 
 
 def read_declaration(path: Path) -> dict[str, Any]:
-    """The literal ``NNPARITY = {...}`` (or ``dict(...)``) of a Python file, without running it."""
+    """The literal ``NNPARITY = {...}`` (or ``dict(...)``) of a Python file, or of any code
+    cell of a notebook, without running it."""
+    text, where = _source(path)
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tree = ast.parse(text, filename=str(path))
     except SyntaxError as exc:
-        raise InputError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not a UTF-8 Python file ({exc.reason})") from None
+        raise InputError(f"{where(exc.lineno or 0)}: syntax error: {exc.msg}") from None
     for node in tree.body:
         target = _assigned_name(node)
         if target == NAME:
             try:
                 declaration = _literal(node.value)  # type: ignore[union-attr]
             except ValueError as exc:
-                raise InputError(f"{path}:{node.lineno}: {NAME} must be a literal dict of "
+                raise InputError(f"{where(node.lineno)}: {NAME} must be a literal dict of "
                                  f"strings, numbers, lists and dicts ({exc})") from None
             if not isinstance(declaration, dict):
-                raise InputError(f"{path}:{node.lineno}: {NAME} must be a literal dict, not "
+                raise InputError(f"{where(node.lineno)}: {NAME} must be a literal dict, not "
                                  f"{type(declaration).__name__}")
             return declaration
     return {}
+
+
+def _source(path: Path) -> tuple[str, Callable[[int], str]]:
+    """The file's Python source (a notebook's code cells as one script) and how to cite a line
+    of it (``file.py:12``; ``net.ipynb, cell 3, line 2``)."""
+    if is_notebook(path):
+        script = convert(path)
+        return script.source, lambda line: str(path.parent / script.where(line))
+    try:
+        return path.read_text(encoding="utf-8"), lambda line: f"{path}:{line}"
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a UTF-8 Python file ({exc.reason})") from None
 
 
 def _assigned_name(node: ast.stmt) -> str | None:

@@ -23,6 +23,8 @@ from .runner import run_user_file
 from .sandbox import Sandbox, cancel
 from .session import YOURS, Verdict, failed_run, judge
 
+SUFFIXES = (".py", ".ipynb")  # what a submission is
+
 
 @dataclass(frozen=True)
 class Options:
@@ -42,19 +44,19 @@ class Options:
 
 
 def expand(paths: Sequence[Path]) -> list[Path]:
-    """Files as given, folders as the ``*.py`` files directly inside them (sorted); exit 2 for
-    anything else or for nothing at all."""
+    """Files as given, folders as the ``*.py`` and ``*.ipynb`` files directly inside them
+    (sorted); exit 2 for anything else or for nothing at all."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.py") if p.is_file())
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in SUFFIXES)
             if not found:
-                raise InputError(f"{path}: no .py files in this folder")
+                raise InputError(f"{path}: no .py or .ipynb files in this folder")
             files += found
-        elif path.is_file() and path.suffix == ".py":
+        elif path.is_file() and path.suffix in SUFFIXES:
             files.append(path)
         else:
-            raise InputError(f"{path}: not a Python file or a folder of them")
+            raise InputError(f"{path}: not a Python file, a notebook or a folder of them")
     return files
 
 

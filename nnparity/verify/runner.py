@@ -28,6 +28,7 @@ from nnparity.npz import Archive
 from .adapters import Adapter
 from .child import encode, split_frame
 from .interpreter import Interpreter, current
+from .notebook import Script, convert, is_notebook, script_name
 from .sandbox import Finished, Sandbox, run_confined
 
 STDERR_LINES = 5
@@ -59,14 +60,25 @@ def run_user_file(path: Path, adapter: Adapter, inputs: dict[str, np.ndarray], n
     over)."""
     path = path.resolve()
     python = python or current()
-    job = encode({"file": str(path), "adapter": {**adapter.to_json(), "n": n},
+    script = convert(path) if is_notebook(path) else None  # run as the script of its cells
+    name = script_name(path) if script else path.name
+    job = encode({"file": name, "adapter": {**adapter.to_json(), "n": n},
                   "path": list(python.path)}, inputs)
     limit = 4 * adapter.steps * memory + CHANNEL_SLACK
     done = run_confined(path, job, sandbox=sandbox, timeout=timeout, channel_limit=limit,
-                        memory=memory, root=root.resolve() if root else None, python=python)
+                        memory=memory, root=root.resolve() if root else None, python=python,
+                        generated={name: script.source} if script else None)
     outcome = _outcome(path, done, timeout)
     outcome.seconds = done.seconds
-    outcome.warnings = [*done.notes, *outcome.warnings]
+    outcome.warnings = [*done.notes, *(script.notes if script else ()), *outcome.warnings]
+    return _cited(outcome, script) if script else outcome
+
+
+def _cited(outcome: RunOutcome, script: Script) -> RunOutcome:
+    """The outcome's messages citing the notebook's cells instead of the script's lines."""
+    outcome.error = script.cite(outcome.error) if outcome.error is not None else None
+    outcome.warnings = [script.cite(w) for w in outcome.warnings]
+    outcome.missing = {k: script.cite(v) for k, v in outcome.missing.items()}
     return outcome
 
 

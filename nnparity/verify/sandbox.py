@@ -309,21 +309,24 @@ def _read_report(fd: int) -> list[dict[str, Any]]:
 
 def run_confined(path: Path, job: bytes, *, sandbox: Sandbox, timeout: float,
                  channel_limit: int, memory: int, root: Path | None = None,
-                 python: Interpreter | None = None) -> Finished:
+                 python: Interpreter | None = None,
+                 generated: dict[str, str] | None = None) -> Finished:
     """Run the child script on ``job`` (its stdin) for the learner's file ``path`` as
     ``sandbox`` says (:func:`resolve`); ``channel_limit`` bounds the results channel (a learner
     flooding it is stopped); ``memory`` is the problem's estimated bytes, added to the
     address-space limit; ``root``: the folder copied whole (default: the file's); ``python``:
-    the interpreter running the child (default: verify's)."""
+    the interpreter running the child (default: verify's); ``generated``: files written beside
+    the learner's in the copy (a notebook's script)."""
     bwrap = sandbox.kind == "bwrap"
     return launch(path, job, layers=() if bwrap else sandbox.layers, bwrap=bwrap,
                   timeout=timeout, channel_limit=channel_limit, memory=memory, root=root,
-                  python=python)
+                  python=python, generated=generated)
 
 
 def launch(path: Path, job: bytes, *, layers: tuple[str, ...], timeout: float,
            channel_limit: int, memory: int, bwrap: bool = False, probe: bool = False,
-           root: Path | None = None, python: Interpreter | None = None) -> Finished:
+           root: Path | None = None, python: Interpreter | None = None,
+           generated: dict[str, str] | None = None) -> Finished:
     """The launcher with ``layers`` (or bubblewrap) on the scratch copy of ``root`` (default:
     ``path``'s folder), run from ``path``'s folder in it; ``probe``: run ``path`` itself as the
     script, not the child script."""
@@ -332,7 +335,7 @@ def launch(path: Path, job: bytes, *, layers: tuple[str, ...], timeout: float,
     tree = root or path.parent
     workdir = path.parent.relative_to(tree)
     python = python or Interpreter(sys.executable, fallback.interpreter_folders())
-    with scratch(path, root) as made:
+    with scratch(path, root, generated) as made:
         if probe:
             shutil.copyfile(path, made.script)
         in_view = bwrap or "namespaces" in layers

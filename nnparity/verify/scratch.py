@@ -91,15 +91,20 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
 
 
 @contextmanager
-def scratch(path: Path, root: Path | None = None) -> Iterator[Scratch]:
+def scratch(path: Path, root: Path | None = None,
+            generated: dict[str, str] | None = None) -> Iterator[Scratch]:
     """The scratch folder for the learner's file ``path``: a copy of ``root`` (``--root``: the
-    submission's tree; default: the file's folder), removed on exit."""
+    submission's tree; default: the file's folder) with the ``generated`` files (name: text, a
+    notebook's script) beside the file, removed on exit."""
     folder = root or path.parent
     with tempfile.TemporaryDirectory(prefix="nnparity-verify-", ignore_cleanup_errors=True) as tmp:
         base = Path(tmp)
         made = Scratch(base, base / "work" / (folder.name or "root"), base / "child.py",
                        base / "tmp")
         _copy_folder(folder, made.copy, path, made.left_out, whole=root is not None)
+        beside = made.copy / path.parent.relative_to(folder)
+        for name, text in (generated or {}).items():
+            (beside / name).write_text(text, encoding="utf-8")
         shutil.copyfile(CHILD_SCRIPT, made.script)
         made.tmp.mkdir()
         yield made
