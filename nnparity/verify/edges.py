@@ -33,13 +33,15 @@ class Finding:
     code: str
     title: str
     detail: str
+    evidence: str
     where: str
     fails: bool
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {"code": self.code, "title": self.title, "detail": self.detail,
-                "where": self.where, "severity": "failure" if self.fails else "warning"}
+                "evidence": self.evidence, "where": self.where,
+                "severity": "failure" if self.fails else "warning"}
 
 
 @dataclass
@@ -80,11 +82,12 @@ def judge_edges(edge: Verdict, mode: str, relu_convention: str | int = "any") ->
         detail = ("The math passes on a generic batch, but not on the batch with exact zeros "
                   "at relu's kink and a +1000 offset on the output biases"
                   + (f" (diagnosis: {diagnosis.title})" if diagnosis else "") + ".")
+        evidence = diagnosis.evidence if diagnosis else ""
     else:
         assert diagnosis is not None
-        title, detail = diagnosis.title, f"{diagnosis.detail} Checked: {diagnosis.evidence}"
+        title, detail, evidence = diagnosis.title, diagnosis.detail, diagnosis.evidence
     fails = mode == "fail" or (code == "relu-at-zero" and relu_convention == 0)
-    finding = Finding(code, title, detail, edge.divergence, fails)
+    finding = Finding(code, title, detail, evidence, edge.divergence, fails)
     return EdgeReport(mode, "fail" if fails else "warn", [finding])
 
 

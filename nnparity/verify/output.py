@@ -18,14 +18,19 @@ from nnparity import report
 from nnparity.backends.compare import describe_divergence
 from nnparity.escape import xml_document
 
+from . import feedback
+from .scoring import score
 from .session import MISSING, YOURS, Verdict
 
 SUITE = "nnparity.verify"
 WIDTH = 100
 
 
-def render(verdict: Verdict, verbose: bool = False) -> str:
-    """The learner's table (every tensor), the backends' table, first divergence, diagnosis."""
+def render(verdict: Verdict, verbose: bool = False, level: str = "full") -> str:
+    """The learner's table (every tensor), the backends' table, first divergence, diagnosis
+    (``level``: what the student sees, :mod:`.feedback`)."""
+    if level != "full":
+        return feedback.render(verdict, level)
     yours, others = verdict.results[0], verdict.results[1:]
     lines = [f"Your code against the reference ({verdict.case}):",
              report.render_table([yours], verbose=True)]
@@ -70,6 +75,7 @@ def edge_lines(verdict: Verdict) -> list[str]:
     for f in edges.findings:
         severity = "FAILURE" if f.fails else "warning"
         lines += [f"edge cases: {severity} {f.code}: {f.title}", *wrap.wrap(f.detail),
+                  *wrap.wrap(f"checked: {f.evidence}" if f.evidence else ""),
                   *wrap.wrap(f"on the edge batch: {f.where}")]
     return lines
 
@@ -103,9 +109,11 @@ def _diagnosis_lines(verdict: Verdict) -> list[str]:
             *wrap.wrap(f"checked: {diag.evidence}")] + [f"  note: {w}" for w in verdict.warnings]
 
 
-def student_line(verdict: Verdict) -> str:
+def student_line(verdict: Verdict, level: str = "full") -> str:
     """One line per graded file: ``PASS``, ``FAIL`` (where, and the diagnosis code) or ``ERROR``
     (the code could not be checked: it crashed before any tensor, or its declaration is wrong)."""
+    if level != "full":
+        return feedback.student_line(verdict, level)
     yours = verdict.yours
     if yours.passed:
         notes = f" ({len(verdict.warnings)} note(s))" if verdict.warnings else ""
@@ -146,8 +154,10 @@ def failures(verdicts: Sequence[Verdict]) -> list[str]:
     return lines
 
 
-def to_json(verdicts: Sequence[Verdict], command: dict[str, Any]) -> dict[str, Any]:
-    """The report's JSON with the diagnosis and warnings added to each learner result."""
+def to_json(verdicts: Sequence[Verdict], command: dict[str, Any], level: str = "full",
+            points: dict[str, float] | None = None) -> dict[str, Any]:
+    """The report's JSON with the diagnosis and warnings added to each learner result (at the
+    feedback ``level``; with ``points``, the score by stage)."""
     results = [r for v in verdicts for r in v.results]
     skipped = {k: w for v in verdicts for k, w in v.skipped_backends.items()}
     data = report.to_json(results, skipped_backends=skipped, command=command)
@@ -159,11 +169,18 @@ def to_json(verdicts: Sequence[Verdict], command: dict[str, Any]) -> dict[str, A
             entry["worst_elements"] = v.worst_elements
         entry["warnings"] = v.warnings
         entry["edge_cases"] = v.edges.to_dict() if v.edges else None
-    return data
+        if points is not None:
+            stages = score(v, points)
+            entry["points"] = {"score": sum(s.score for s in stages),
+                               "max_score": sum(s.max_score for s in stages),
+                               "stages": {s.stage: {"score": s.score, "max_score": s.max_score,
+                                                    "status": s.status} for s in stages}}
+    return data if level == "full" else feedback.redact_json(data, level)
 
 
-def to_junit(verdicts: Sequence[Verdict]) -> str:
-    """The report's JUnit XML, the diagnosis appended to each failing learner case."""
+def to_junit(verdicts: Sequence[Verdict], level: str = "full") -> str:
+    """The report's JUnit XML, the diagnosis appended to each failing learner case (at the
+    feedback ``level``)."""
     results = [r for v in verdicts for r in v.results]
     skipped = {k: w for v in verdicts for k, w in v.skipped_backends.items()}
     root = report.junit_tree(results, suite=SUITE, skipped_backends=skipped)
@@ -174,14 +191,19 @@ def to_junit(verdicts: Sequence[Verdict]) -> str:
         if failure is not None and diag and tc.get("classname") == f"{SUITE}.{YOURS}":
             failure.text = (failure.text or "") + \
                 f"\ndiagnosis: {diag.title}\n{diag.detail}\nchecked: {diag.evidence}"
+    if level != "full":
+        root = feedback.redact_junit(root, {v.case: v for v in verdicts}, level)
     return xml_document(root)
 
 
 def write_reports(verdicts: Sequence[Verdict], json_path: str | os.PathLike[str] | None,
-                  junit_path: str | os.PathLike[str] | None, command: dict[str, Any]) -> None:
-    """Write the requested reports atomically."""
+                  junit_path: str | os.PathLike[str] | None, command: dict[str, Any],
+                  level: str = "full", points: dict[str, float] | None = None) -> None:
+    """Write the requested reports atomically (at the feedback ``level``; ``points``: the
+    scores by stage in the JSON)."""
     if json_path:
-        text = json.dumps(to_json(verdicts, command), indent=2, allow_nan=False) + "\n"
+        text = json.dumps(to_json(verdicts, command, level, points), indent=2,
+                          allow_nan=False) + "\n"
         report.atomic_write(json_path, text)
     if junit_path:
-        report.atomic_write(junit_path, to_junit(verdicts))
+        report.atomic_write(junit_path, to_junit(verdicts, level))
