@@ -2,7 +2,8 @@
 stage, a histogram of the diagnosis codes with the files of each, and the slowest submissions.
 
 One table model, two renderings: Markdown and HTML, every string through
-:func:`nnparity.escape.html_text` (Markdown passes HTML through; its cells' ``|`` escaped too). Written atomically.
+:func:`nnparity.escape.html_text` (Markdown passes HTML through; its cells' ``|`` escaped
+too). Written atomically.
 """
 
 from __future__ import annotations
