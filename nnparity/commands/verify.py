@@ -21,7 +21,7 @@ from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seed
 from nnparity.errors import InputError
 from nnparity.outputs import check_distinct, check_not_inputs, files_in
 from nnparity.parallel import JOBS_MAX, check_jobs
-from nnparity.verify import class_summary, gradescope, output
+from nnparity.verify import class_summary, draft, gradescope, output
 from nnparity.verify.adapters import make_spec, parse_json_option
 from nnparity.verify.edges import DEFAULT_MODE
 from nnparity.verify.edges import MODES as EDGE_MODES
@@ -29,6 +29,7 @@ from nnparity.verify.feedback import LEVELS
 from nnparity.verify.grade import Options, expand, grade, verify_file
 from nnparity.verify.interpreter import probe
 from nnparity.verify.problem import DEFAULT_BATCH
+from nnparity.verify.runner import DescribeError, describe_file
 from nnparity.verify.sandbox import MODES, Sandbox, resolve
 from nnparity.verify.scoring import DEFAULT_POINTS, parse_points
 from nnparity.verify.session import Verdict, judge
@@ -82,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a results file (.json or .npz) to check against --vectors")
     parser.add_argument("--vectors", type=Path, metavar="DIR",
                         help="golden vectors written by `nnparity vectors export`")
+    parser.add_argument("--init", action="store_true",
+                        help="run FILE once in the sandbox and print a draft NNPARITY "
+                        "declaration guessed from its arrays, with a comment per guess")
     parser.add_argument("--feedback", default="full", choices=LEVELS,
                         help="what the student sees: full (default: every number), diagnosis "
                         "(each stage's verdict, the first divergence and the diagnosis, no number "
@@ -186,9 +190,32 @@ def _verify_results(args: argparse.Namespace) -> list[Verdict]:
     return verdicts
 
 
+def _init(args: argparse.Namespace) -> int:
+    """``--init FILE``: the draft declaration on stdout (exit 1 when the file cannot be run)."""
+    files = expand(args.file)
+    if len(files) != 1 or args.file[0].is_dir():
+        raise InputError("--init takes one Python file or notebook")
+    if not args.timeout > 0:
+        raise InputError(f"--timeout must be positive (or inf), got {args.timeout}")
+    sandbox = resolve(args.sandbox)
+    if sandbox.warning():
+        print(sandbox.warning(), file=sys.stderr)
+    try:
+        described = describe_file(files[0], timeout=args.timeout, sandbox=sandbox,
+                                  root=_root(args.root, files),
+                                  python=probe(args.python) if args.python else None)
+    except DescribeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(draft.build(described, files[0]), end="")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """SIGINT and SIGTERM unwind through the runner, which kills the learner's processes
     (:mod:`nnparity.stopping`)."""
+    if args.init:
+        return _init(args)
     files = expand(args.file) if args.file and not args.results else []
     many = len(files) > 1 or any(p.is_dir() for p in args.file)
     points = parse_points(args.points) if args.points else DEFAULT_POINTS

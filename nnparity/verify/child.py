@@ -26,6 +26,7 @@ import ast
 import fcntl
 import importlib.abc
 import importlib.util
+import inspect
 import io
 import json
 import os
@@ -330,6 +331,109 @@ def collect_warnings(caught: list[warnings.WarningMessage], path: Path) -> list[
     return seen[:MAX_WARNINGS]
 
 
+SIZES = (4, 5, 3, 6, 7)  # the sizes ``describe`` builds a learner's class with
+SIZE_WORDS = ("size", "dim", "input", "hidden", "output", "units", "n_", "num", "width")
+X_WORDS, Y_WORDS = ("x", "X", "inputs", "input", "data", "a0"), \
+    ("t", "y", "Y", "labels", "label", "target", "targets")
+FORWARD = ("forward", "predict", "feedforward", "feed_forward", "forward_pass")
+BACKWARD = ("backward", "gradient", "backprop", "backpropagation", "gradients", "grad")
+
+
+def _params(func: Any) -> list[tuple[str, bool]]:
+    """A callable's parameters: (name, required)."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return []
+    return [(p.name, p.default is inspect.Parameter.empty) for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"]
+
+
+def _arrays(value: Any, expr: str, found: list[dict[str, Any]], depth: int = 2) -> None:
+    """Every float array reachable from ``value`` (attributes, dict items, list items) as
+    ``{"expr", "shape"}``."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f":
+            found.append({"expr": expr, "shape": list(value.shape)})
+        return
+    if depth == 0 or len(found) > 200:
+        return
+    if isinstance(value, dict):
+        for key, item in list(value.items())[:50]:
+            if isinstance(key, str | int):
+                _arrays(item, f"{expr}[{key!r}]", found, depth - 1)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value[:50]):
+            _arrays(item, f"{expr}[{i}]", found, depth - 1)
+    elif hasattr(value, "__dict__") and type(value).__module__ == MODULE_NAME:
+        for key, item in list(vars(value).items())[:50]:
+            _arrays(item, f"{expr}.{key}", found, depth - 1)
+
+
+def _call(method: Any, x: np.ndarray, labels: list[np.ndarray]) -> tuple[str, Any] | None:
+    """``method`` called with ``x`` and each kind of labels until one works: its arguments'
+    text and result."""
+    params = [name for name, required in _params(method) if required]
+    if any(name not in X_WORDS + Y_WORDS for name in params):
+        return None
+    text = ", ".join("x" if name in X_WORDS else "y" for name in params)
+    for y in labels:
+        try:
+            return text, method(*(x if name in X_WORDS else y for name in params))
+        except Exception:  # the guess did not fit: try the other labels
+            continue
+    return None
+
+
+def describe(module: ModuleType) -> dict[str, Any]:
+    """What ``--init`` drafts a declaration from: the module's arrays, functions and classes;
+    each class built with :data:`SIZES` and its arrays read; its forward and backward methods
+    called on a batch, and the arrays they return."""
+    found: list[dict[str, Any]] = []
+    functions, classes = [], []
+    for name, value in list(vars(module).items()):
+        if name.startswith("_"):
+            continue
+        if inspect.isclass(value) and value.__module__ == MODULE_NAME:
+            classes.append(_describe_class(name, value))
+        elif inspect.isfunction(value) and value.__module__ == MODULE_NAME:
+            functions.append({"name": name, "params": [p for p, _ in _params(value)]})
+        else:
+            _arrays(value, name, found)
+    return {"arrays": found, "functions": functions, "classes": classes}
+
+
+def _describe_class(name: str, cls: type) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "params": [p for p, _ in _params(cls)],
+                             "methods": [m for m in vars(cls) if not m.startswith("_")]}
+    required = [p for p, needed in _params(cls) if needed]
+    if not all(any(w in p.lower() for w in SIZE_WORDS) for p in required) or \
+            len(required) > len(SIZES):
+        return entry
+    try:
+        model = cls(*SIZES[:len(required)])
+    except Exception:
+        return entry
+    entry["sizes"] = list(SIZES[:len(required)])
+    entry["arrays"] = []
+    _arrays(model, "model", entry["arrays"])
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, SIZES[0]))
+    classes = SIZES[len(required) - 1] if required else 3
+    labels = [np.eye(classes)[np.arange(5) % classes], np.arange(5) % classes]
+    for role, names in (("forward", FORWARD), ("backward", BACKWARD)):
+        method = next((m for m in names if callable(getattr(model, m, None))), None)
+        called = _call(getattr(model, method), x, labels) if method else None
+        if called is not None:
+            arrays: list[dict[str, Any]] = []
+            _arrays(called[1], "out" if role == "forward" else "back", arrays)
+            after: list[dict[str, Any]] = []
+            _arrays(model, "model", after)
+            entry[role] = {"call": f"model.{method}({called[0]})", "result": arrays,
+                           "model": after}
+    return entry
+
+
 def main() -> int:
     """Run one job from stdin; send one frame on the results pipe; exit 0."""
     given = int(os.environ.pop(CHANNEL_VARIABLE))
@@ -346,7 +450,10 @@ def main() -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            meta["lr"] = run(path, job["adapter"], inputs, results, meta["missing"])
+            if job.get("describe"):
+                meta["describe"] = describe(load_module(path))
+            else:
+                meta["lr"] = run(path, job["adapter"], inputs, results, meta["missing"])
         except Failure as failure:
             meta["error"] = {"kind": failure.kind, "message": str(failure)}
     meta["warnings"] = collect_warnings(caught, path)

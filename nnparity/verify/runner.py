@@ -18,6 +18,7 @@ import signal
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,10 @@ from .sandbox import Finished, Sandbox, run_confined
 
 STDERR_LINES = 5
 CHANNEL_SLACK = 1 << 20  # bytes of metadata and archive headers on top of the tensors
+
+
+class DescribeError(Exception):
+    """``--init`` could not import the learner's file (its code failed)."""
 
 
 class AdapterError(InputError):
@@ -80,6 +85,29 @@ def _cited(outcome: RunOutcome, script: Script) -> RunOutcome:
     outcome.warnings = [script.cite(w) for w in outcome.warnings]
     outcome.missing = {k: script.cite(v) for k, v in outcome.missing.items()}
     return outcome
+
+
+def describe_file(path: Path, *, timeout: float, sandbox: Sandbox, root: Path | None = None,
+                  python: Interpreter | None = None) -> dict[str, Any]:
+    """``--init``: the learner's file imported once in the sandbox, its arrays, functions and
+    classes described (:func:`nnparity.verify.child.describe`); a failure is exit 1's message
+    in :class:`DescribeError`."""
+    path = path.resolve()
+    python = python or current()
+    script = convert(path) if is_notebook(path) else None
+    name = script_name(path) if script else path.name
+    job = encode({"file": name, "describe": True, "path": list(python.path)}, {})
+    done = run_confined(path, job, sandbox=sandbox, timeout=timeout, channel_limit=CHANNEL_SLACK,
+                        memory=0, root=root.resolve() if root else None, python=python,
+                        generated={name: script.source} if script else None)
+    outcome = _outcome(path, done, timeout)
+    if outcome.error is not None:
+        raise DescribeError(script.cite(outcome.error) if script else outcome.error)
+    meta, _ = read_results(done.channel)
+    described = meta.get("describe")
+    if not isinstance(described, dict):
+        raise DescribeError(f"{path.name}: no description came back")
+    return described
 
 
 def read_results(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
