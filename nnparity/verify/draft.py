@@ -148,7 +148,8 @@ def build(description: dict[str, Any], path: Path) -> str:
     if model:
         sizes = ", ".join(map(str, model["sizes"]))
         lines.append(_entry("model", f"{model['name']}({sizes})", f"{model['name']}("
-                            f"{', '.join(model['params'])}): built with these sizes, it held the weights and biases named here"))
+                            f"{', '.join(model['params'])}): built with these sizes, it held "
+                            "the weights and biases named here"))
         if dims[:len(model["sizes"])] != model["sizes"]:
             lines.append(f"    # the weights found ({python_comment(_shapes(weights))}) do not "
                          f"account for every size the model was built with ({sizes}): check "
