@@ -223,6 +223,8 @@ def run(args: argparse.Namespace) -> int:
         if target:
             report.check_writable(target)
     if args.gradescope:
+        if args.results:
+            raise InputError("--gradescope grades Python files or notebooks, not --results")
         gradescope.check_target(args.gradescope, many)
     if args.summary:
         class_summary.check_target(args.summary)

@@ -98,6 +98,7 @@ def combine(math: Verdict, edge: Verdict, mode: str,
     report = judge_edges(edge, mode, relu_convention)
     chosen = edge if report.failed else math
     chosen.edges = report
+    chosen.yours.seconds = math.yours.seconds + edge.yours.seconds  # both runs of the file
     if report.failed:
         chosen.results += math.results[1:]
         chosen.skipped_backends = math.skipped_backends

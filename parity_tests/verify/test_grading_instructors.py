@@ -199,3 +199,11 @@ def test_the_class_summary(tmp_path, capsys):
     assert "&lt;b&gt;odd.py" in html and "<b>odd" not in html
     assert main(["verify", str(folder), "--summary", str(tmp_path / "class.txt")]) == 2
     assert "must end in .md or .html" in capsys.readouterr().err
+
+
+def test_gradescope_is_for_submissions_not_results_files(tmp_path, capsys):
+    results = tmp_path / "results.json"
+    results.write_text("{}")
+    assert main(["verify", "--results", str(results), "--vectors", str(tmp_path),
+                 "--gradescope", str(tmp_path / "gs.json")]) == 2
+    assert "--gradescope grades Python files or notebooks" in capsys.readouterr().err

@@ -112,3 +112,10 @@ def test_markdown_cells_are_not_run(tmp_path, capsys):
     path = write(tmp_path, "prose.ipynb", source)
     assert main(["verify", str(path), "--backends", "none"]) == 0
     capsys.readouterr()
+
+
+def test_init_drafts_a_declaration_for_a_notebook(capsys):
+    assert main(["verify", "--init", str(EXAMPLE)]) == 0
+    drafted = capsys.readouterr().out
+    assert '"model": "TwoLayerNet(4, 5, 3)"' in drafted
+    assert '"backward": "model.gradient(x, y)"' in drafted
