@@ -105,8 +105,12 @@ def judge(
     first = first_divergence(comparisons)
     verdict.diagnosis = diagnose(ctx, first)
     if first is not None and verdict.diagnosis is None:
-        verdict.worst_elements = worst_elements(user.get((first.stage, first.name)),
-                                                reference[(first.stage, first.name)])
+        key = (first.stage, first.name)
+        verdict.worst_elements = worst_elements(user.get(key), reference[key])
+        if key in shapes:  # indices in the learner's declared layout
+            for entry in verdict.worst_elements:
+                entry["index"] = learner_index(entry["index"], np.shape(reference[key]),
+                                               shapes[key][1], layout)
     verdict.results += alongside(case, problem, reference, backends, verdict.skipped_backends)
     return verdict
 
@@ -155,6 +159,18 @@ def _accept_keras_exact(ctx: Context, comparisons: list[Comparison]) -> list[str
             comparisons[i] = replace(comparisons[i], passed=True, note="float64 hyperparameters")
     return ["your update is the Keras rule with float64 hyperparameters (Keras rounds lr, "
             "momentum and the betas to float32): accepted"]
+
+
+def learner_index(index: list[int], shape: tuple[int, ...], declared: tuple[int, ...],
+                  layout: str) -> list[int]:
+    """A canonical index into ``shape`` as an index into the learner's ``declared`` shape: the
+    same entry of a reshaped bias, of a transposed (column layout) matrix."""
+    if len(shape) == 2 and layout == "column" and tuple(reversed(shape)) == tuple(declared):
+        return index[::-1]
+    if tuple(shape) != tuple(declared) and int(np.prod(shape)) == int(np.prod(declared)):
+        flat = np.ravel_multi_index(tuple(index), shape)
+        return [int(i) for i in np.unravel_index(flat, declared)]
+    return index
 
 
 def worst_elements(user: np.ndarray | None, reference: np.ndarray,

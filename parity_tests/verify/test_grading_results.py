@@ -74,3 +74,23 @@ def test_the_sandbox_warning_is_printed_once_per_run(tmp_path):
     assert run.returncode == 1, run.stderr
     assert run.stderr.count("warning: --sandbox off") == 1, run.stderr
     assert run.stdout.count("graded 3 files") == 1 and " failed (" not in run.stdout
+
+
+def test_where_they_differ_most_is_indexed_as_declared(tmp_path, capsys):
+    path = _variant(tmp_path, "correct_class_gradient", "grads['b1'] = np.sum(dz1, axis=0)",
+                    "grads['b1'] = np.sum(dz1, axis=0) + 0.01 * np.arange(5)", "odd_bias.py")
+    report = tmp_path / "r.json"
+    assert main(["verify", str(path), "--backends", "none", "--json", str(report)]) == 1
+    out = capsys.readouterr().out
+    worst = _yours(report, "odd_bias.py")["worst_elements"]
+    assert [w["index"] for w in worst] == [[4], [3], [2]]  # the flat bias (5,), not (1, 5)
+    assert "at (4,): yours" in out
+
+
+def test_learner_index_for_a_column_layout_and_reshaped_biases():
+    from nnparity.verify.session import learner_index
+
+    assert learner_index([1, 2], (3, 3), (3, 3), "column") == [2, 1]  # square, transposed
+    assert learner_index([1, 2], (3, 3), (3, 3), "row") == [1, 2]
+    assert learner_index([0, 2], (1, 4), (4, 1), "column") == [2, 0]
+    assert learner_index([0, 2], (1, 4), (4,), "row") == [2]
