@@ -7,6 +7,7 @@ copy: :mod:`.scratch`),
 :mod:`.child` and :mod:`.runner` (the learner's code in that process, its results back over a
 pipe), :mod:`.problem` (the test batch and the reference's tensors), :mod:`.mistakes` (the
 reference with a classic mistake built in), :mod:`.diagnose` (numerically checked causes),
+:mod:`.edges` (the edge-case verdict),
 :mod:`.session` (compare and judge), :mod:`.grade` (one file or many), :mod:`.output` (table,
 JSON, JUnit, one line per student), :mod:`.vectors` and :mod:`.vectors_doc` (golden vectors for
 other languages).

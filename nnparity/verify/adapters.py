@@ -24,6 +24,8 @@ Model and data
   :data:`OPTIMIZER_KEYS` (``name`` ``sgd``/``momentum``/``adam`` and the hyperparameters of
   :class:`nnparity.reference.optim.Optimizer`; ``weight_decay`` is the spec's L2 lambda);
   without it, one plain SGD step.
+- ``relu_at_zero``: ``"any"`` (default: relu'(0) = 1, a valid subgradient, is reported as an
+  edge-case warning) or ``0`` (the reference's convention asked for: relu'(0) = 1 fails);
 - ``steps``: updates run on the same batch, the user's code carrying its optimiser state
   (default :data:`DEFAULT_STEPS` with an optimizer, 1 without).
 
@@ -49,6 +51,7 @@ Where the numbers are (expressions read after their step; per layer either a tem
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,9 @@ from nnparity.errors import InputError
 from nnparity.json_input import parse_json, read_json
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.spec import MLPSpec
+
+from .edges import CONVENTIONS
+from .notebook import convert, is_notebook
 
 NAME = "NNPARITY"
 LAYOUTS = ("row", "column")
@@ -69,7 +75,7 @@ UPDATE_ROLES = ("W_new", "b_new")
 PER_LAYER = ("z", "h", "delta", "dW", "db", "W", "b", "W_new", "b_new")
 SCALARS = ("output", "loss")
 OPTIONS = ("spec", "layout", "bias_shape", "labels", "grads_reduction", "grads_after", "lr",
-           "optimizer", "steps")
+           "optimizer", "steps", "relu_at_zero")
 KEYS = (*OPTIONS, *CALLS, *SCALARS, *PER_LAYER)
 OPTIMIZER_KEYS = ("name", "lr", "momentum", "beta1", "beta2", "eps", "variant", "weight_decay")
 DEFAULT_STEPS = 3  # with an optimizer: enough for momentum's and Adam's state to matter
@@ -92,6 +98,7 @@ class Adapter:
     roles: dict[str, list[str | None]] = field(default_factory=dict)
     optimizer: dict[str, Any] | None = None
     steps: int = 1
+    relu_at_zero: str | int = "any"
 
     def make_optimizer(self, lr: float) -> Optimizer:
         """The reference optimiser of the declaration (plain SGD without one) at ``lr``."""
@@ -113,26 +120,38 @@ class Adapter:
 
 
 def read_declaration(path: Path) -> dict[str, Any]:
-    """The literal ``NNPARITY = {...}`` (or ``dict(...)``) of a Python file, without running it."""
+    """The literal ``NNPARITY = {...}`` (or ``dict(...)``) of a Python file, or of any code
+    cell of a notebook, without running it."""
+    text, where = _source(path)
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tree = ast.parse(text, filename=str(path))
     except SyntaxError as exc:
-        raise InputError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not a UTF-8 Python file ({exc.reason})") from None
+        raise InputError(f"{where(exc.lineno or 0)}: syntax error: {exc.msg}") from None
     for node in tree.body:
         target = _assigned_name(node)
         if target == NAME:
             try:
                 declaration = _literal(node.value)  # type: ignore[union-attr]
             except ValueError as exc:
-                raise InputError(f"{path}:{node.lineno}: {NAME} must be a literal dict of "
+                raise InputError(f"{where(node.lineno)}: {NAME} must be a literal dict of "
                                  f"strings, numbers, lists and dicts ({exc})") from None
             if not isinstance(declaration, dict):
-                raise InputError(f"{path}:{node.lineno}: {NAME} must be a literal dict, not "
+                raise InputError(f"{where(node.lineno)}: {NAME} must be a literal dict, not "
                                  f"{type(declaration).__name__}")
             return declaration
     return {}
+
+
+def _source(path: Path) -> tuple[str, Callable[[int], str]]:
+    """The file's Python source (a notebook's code cells as one script) and how to cite a line
+    of it (``file.py:12``; ``net.ipynb, cell 3, line 2``)."""
+    if is_notebook(path):
+        script = convert(path)
+        return script.source, lambda line: str(path.parent / script.where(line))
+    try:
+        return path.read_text(encoding="utf-8"), lambda line: f"{path}:{line}"
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a UTF-8 Python file ({exc.reason})") from None
 
 
 def _assigned_name(node: ast.stmt) -> str | None:
@@ -224,6 +243,9 @@ def build_adapter(declaration: dict[str, Any], spec: MLPSpec | None, where: str)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         raise InputError(f"{where}: steps must be a whole number from 1 to {MAX_STEPS}, "
                          f"got {steps!r}")
+    relu_at_zero = declaration.get("relu_at_zero", "any")
+    if relu_at_zero not in CONVENTIONS or isinstance(relu_at_zero, bool):
+        raise InputError(f"{where}: relu_at_zero must be \"any\" or 0, got {relu_at_zero!r}")
     calls = {k: _expression(declaration[k], k, where) for k in CALLS if k in declaration}
     scalars = {k: _expression(declaration[k], k, where) for k in SCALARS if k in declaration}
     roles = {k: _per_layer(declaration[k], k, spec.depth, where)
@@ -232,7 +254,7 @@ def build_adapter(declaration: dict[str, Any], spec: MLPSpec | None, where: str)
         for role in ("b", "db", "b_new"):
             roles.pop(role, None)
     adapter = Adapter(spec, lr=lr, calls=calls, scalars=scalars, roles=roles,
-                      optimizer=optimizer, steps=steps, **options)
+                      optimizer=optimizer, steps=steps, relu_at_zero=relu_at_zero, **options)
     _check_steps(adapter, where)
     return adapter
 

@@ -1,14 +1,17 @@
 """The process that runs a learner's file: ``python -I child.py`` (run as a script, by path).
 
-Reads the job from stdin: a frame (:func:`encode`) whose metadata is the user's file and the
-adapter as JSON and whose arrays are ``x``, ``y``, ``W1, b1, ...`` in the user's layout. Imports
+Reads the job from stdin: a frame (:func:`encode`) whose metadata is the user's file, the
+adapter and the folders to add to the import path (verify's own: packages installed where verify
+runs are importable, nnparity never) as JSON and whose arrays are ``x``, ``y``, ``W1, b1, ...``
+in the user's layout. Imports
 the user's file under a name other than ``__main__`` (so ``if __name__ == "__main__":`` blocks
 do not run), evaluates the adapter's expressions ``steps`` times (forward, backward, update on
 the same batch) and reads the declared tensors after their stage. Sends one frame on the results
 pipe (whose descriptor number ``NNPARITY_VERIFY_CHANNEL`` gives; moved to a close-on-exec
 descriptor before the user's code runs): arrays
 ``output``, ``loss``, ``<role>/<layer>`` and ``W_new/<layer>@<step>``; metadata ``lr``,
-``warnings``, ``left_behind`` (processes the user's code left running) and ``error`` (``null``,
+``warnings``, ``left_behind`` (processes the user's code left running), ``missing`` (declared
+tensors the learner's result does not hold: key -> why) and ``error`` (``null``,
 or ``kind`` ``adapter`` for a missing name or unusable value, ``exception`` for an error raised
 by the user's code, with a ``message`` pointing at the file and line; the tensors read before
 the error are sent too).
@@ -23,6 +26,7 @@ import ast
 import fcntl
 import importlib.abc
 import importlib.util
+import inspect
 import io
 import json
 import os
@@ -54,8 +58,9 @@ class Failure(Exception):
 class Runner:
     """Evaluates adapter expressions in the user's module, with the run's values in scope."""
 
-    def __init__(self, module: ModuleType, path: Path, scope: dict[str, Any]) -> None:
-        self.module, self.path, self.scope = module, path, scope
+    def __init__(self, module: ModuleType, path: Path, scope: dict[str, Any],
+                 missing: dict[str, str]) -> None:
+        self.module, self.path, self.scope, self.missing = module, path, scope, missing
 
     def _namespace(self) -> dict[str, Any]:
         return {**self.module.__dict__, **self.scope}
@@ -158,21 +163,35 @@ def as_array(value: Any, label: str, expression: str) -> np.ndarray:
     return array
 
 
+def read_tensor(runner: Runner, key: str, expression: str, label: str, after: str,
+                results: dict[str, np.ndarray]) -> np.ndarray | None:
+    """Copy one declared tensor into ``results[key]``; a name the learner's result lacks, or a
+    value that is not an array, goes to ``runner.missing`` (the submission fails at that
+    tensor); an exception raised in the learner's own code stops the run."""
+    try:
+        value = as_array(runner.evaluate(expression, label, after), label, expression)
+    except Failure as failure:
+        if failure.kind != "adapter":
+            raise
+        runner.missing[key] = str(failure)
+        return None
+    results[key] = value
+    return value
+
+
 def read_roles(runner: Runner, adapter: dict[str, Any], roles: tuple[str, ...], after: str,
                results: dict[str, np.ndarray]) -> None:
     """Copy every declared tensor of ``roles`` into ``results`` (now, before later steps)."""
     for role in roles:
         if role in ("output", "loss"):
             if role in adapter["scalars"]:
-                expr = adapter["scalars"][role]
-                label = f"NNPARITY[{role!r}]"
-                results[role] = as_array(runner.evaluate(expr, label, after), label, expr)
+                read_tensor(runner, role, adapter["scalars"][role], f"NNPARITY[{role!r}]",
+                            after, results)
             continue
         for layer, expr in enumerate(adapter["roles"].get(role, []), 1):
             if expr is not None:
-                label = f"NNPARITY[{role!r}] for layer {layer}"
-                results[f"{role}/{layer}"] = as_array(runner.evaluate(expr, label, after),
-                                                      label, expr)
+                read_tensor(runner, f"{role}/{layer}", expr,
+                            f"NNPARITY[{role!r}] for layer {layer}", after, results)
 
 
 def learning_rate(runner: Runner, lr: float | str) -> float:
@@ -193,23 +212,26 @@ def _read_updates(runner: Runner, adapter: dict[str, Any], step: int,
         for layer, expr in enumerate(exprs, 1):
             if expr is None:
                 continue
-            label = f"NNPARITY[{role!r}] for layer {layer}"
-            value = as_array(runner.evaluate(expr, label, f"update {step}"), label, expr)
-            results[f"{role}/{layer}@{step}"] = value
+            value = read_tensor(runner, f"{role}/{layer}@{step}", expr,
+                                f"NNPARITY[{role!r}] for layer {layer}", f"update {step}",
+                                results)
+            if value is None:
+                continue
             scope[f"{name}{layer}"] = value.copy()
             if len(scope[name]) >= layer:
                 scope[name][layer - 1] = scope[f"{name}{layer}"]
 
 
 def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray],
-        results: dict[str, np.ndarray]) -> float:
-    """Run the steps, filling ``results`` as tensors are read; return the learning rate."""
+        results: dict[str, np.ndarray], missing: dict[str, str]) -> float:
+    """Run the steps, filling ``results`` as tensors are read (and ``missing`` with the ones
+    that could not be: key -> why); return the learning rate."""
     module = load_module(path)
     depth = adapter["depth"]
     weights = [inputs[f"W{i}"] for i in range(1, depth + 1)]
     biases = [inputs[f"b{i}"] for i in range(1, depth + 1)] if adapter["bias"] else []
     scope: dict[str, Any] = {**inputs, "W": weights, "b": biases, "N": adapter["n"]}
-    runner = Runner(module, path, scope)
+    runner = Runner(module, path, scope, missing)
     scope["lr"] = learning_rate(runner, adapter["lr"])
     calls = adapter["calls"]
     if "model" in calls:
@@ -309,6 +331,109 @@ def collect_warnings(caught: list[warnings.WarningMessage], path: Path) -> list[
     return seen[:MAX_WARNINGS]
 
 
+SIZES = (4, 5, 3, 6, 7)  # the sizes ``describe`` builds a learner's class with
+SIZE_WORDS = ("size", "dim", "input", "hidden", "output", "units", "n_", "num", "width")
+X_WORDS, Y_WORDS = ("x", "X", "inputs", "input", "data", "a0"), \
+    ("t", "y", "Y", "labels", "label", "target", "targets")
+FORWARD = ("forward", "predict", "feedforward", "feed_forward", "forward_pass")
+BACKWARD = ("backward", "gradient", "backprop", "backpropagation", "gradients", "grad")
+
+
+def _params(func: Any) -> list[tuple[str, bool]]:
+    """A callable's parameters: (name, required)."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return []
+    return [(p.name, p.default is inspect.Parameter.empty) for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"]
+
+
+def _arrays(value: Any, expr: str, found: list[dict[str, Any]], depth: int = 2) -> None:
+    """Every float array reachable from ``value`` (attributes, dict items, list items) as
+    ``{"expr", "shape"}``."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f":
+            found.append({"expr": expr, "shape": list(value.shape)})
+        return
+    if depth == 0 or len(found) > 200:
+        return
+    if isinstance(value, dict):
+        for key, item in list(value.items())[:50]:
+            if isinstance(key, str | int):
+                _arrays(item, f"{expr}[{key!r}]", found, depth - 1)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value[:50]):
+            _arrays(item, f"{expr}[{i}]", found, depth - 1)
+    elif hasattr(value, "__dict__") and type(value).__module__ == MODULE_NAME:
+        for key, item in list(vars(value).items())[:50]:
+            _arrays(item, f"{expr}.{key}", found, depth - 1)
+
+
+def _call(method: Any, x: np.ndarray, labels: list[np.ndarray]) -> tuple[str, Any] | None:
+    """``method`` called with ``x`` and each kind of labels until one works: its arguments'
+    text and result."""
+    params = [name for name, required in _params(method) if required]
+    if any(name not in X_WORDS + Y_WORDS for name in params):
+        return None
+    text = ", ".join("x" if name in X_WORDS else "y" for name in params)
+    for y in labels:
+        try:
+            return text, method(*(x if name in X_WORDS else y for name in params))
+        except Exception:  # the guess did not fit: try the other labels
+            continue
+    return None
+
+
+def describe(module: ModuleType) -> dict[str, Any]:
+    """What ``--init`` drafts a declaration from: the module's arrays, functions and classes;
+    each class built with :data:`SIZES` and its arrays read; its forward and backward methods
+    called on a batch, and the arrays they return."""
+    found: list[dict[str, Any]] = []
+    functions, classes = [], []
+    for name, value in list(vars(module).items()):
+        if name.startswith("_"):
+            continue
+        if inspect.isclass(value) and value.__module__ == MODULE_NAME:
+            classes.append(_describe_class(name, value))
+        elif inspect.isfunction(value) and value.__module__ == MODULE_NAME:
+            functions.append({"name": name, "params": [p for p, _ in _params(value)]})
+        else:
+            _arrays(value, name, found)
+    return {"arrays": found, "functions": functions, "classes": classes}
+
+
+def _describe_class(name: str, cls: type) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "params": [p for p, _ in _params(cls)],
+                             "methods": [m for m in vars(cls) if not m.startswith("_")]}
+    required = [p for p, needed in _params(cls) if needed]
+    if not all(any(w in p.lower() for w in SIZE_WORDS) for p in required) or \
+            len(required) > len(SIZES):
+        return entry
+    try:
+        model = cls(*SIZES[:len(required)])
+    except Exception:
+        return entry
+    entry["sizes"] = list(SIZES[:len(required)])
+    entry["arrays"] = []
+    _arrays(model, "model", entry["arrays"])
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, SIZES[0]))
+    classes = SIZES[len(required) - 1] if required else 3
+    labels = [np.eye(classes)[np.arange(5) % classes], np.arange(5) % classes]
+    for role, names in (("forward", FORWARD), ("backward", BACKWARD)):
+        method = next((m for m in names if callable(getattr(model, m, None))), None)
+        called = _call(getattr(model, method), x, labels) if method else None
+        if called is not None:
+            arrays: list[dict[str, Any]] = []
+            _arrays(called[1], "out" if role == "forward" else "back", arrays)
+            after: list[dict[str, Any]] = []
+            _arrays(model, "model", after)
+            entry[role] = {"call": f"model.{method}({called[0]})", "result": arrays,
+                           "model": after}
+    return entry
+
+
 def main() -> int:
     """Run one job from stdin; send one frame on the results pipe; exit 0."""
     given = int(os.environ.pop(CHANNEL_VARIABLE))
@@ -318,13 +443,17 @@ def main() -> int:
     with open(os.devnull, "rb") as null:
         os.dup2(null.fileno(), 0)
     sys.meta_path.insert(0, _Blocked())
+    sys.path += [p for p in job.get("path", []) if p not in sys.path]  # verify's import path
     path = Path.cwd() / Path(job["file"]).name  # the copy in the working folder
     results: dict[str, np.ndarray] = {}
-    meta: dict[str, Any] = {"lr": None, "error": None}
+    meta: dict[str, Any] = {"lr": None, "error": None, "missing": {}}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            meta["lr"] = run(path, job["adapter"], inputs, results)
+            if job.get("describe"):
+                meta["describe"] = describe(load_module(path))
+            else:
+                meta["lr"] = run(path, job["adapter"], inputs, results, meta["missing"])
         except Failure as failure:
             meta["error"] = {"kind": failure.kind, "message": str(failure)}
     meta["warnings"] = collect_warnings(caught, path)

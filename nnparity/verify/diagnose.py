@@ -101,6 +101,7 @@ class Context:
     user: Tensors
     warnings: list[str] = field(default_factory=list)
     layout: str = "row"
+    shapes: dict[tuple[str, str], tuple[tuple[int, ...], ...]] = field(default_factory=dict)
     variants: dict[str, Tensors] = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -298,8 +299,9 @@ def relu_at_zero(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     return Diagnosis(
         "relu-at-zero", "relu derivative at 0",
         "Your relu derivative is 1 at z = 0 (a mask like `z >= 0` or `dz[z < 0] = 0`, as in "
-        "the NumPy blog). The convention here, as in the BP lecture, PyTorch and TensorFlow, is "
-        "relu'(0) = 0: use `z > 0` (or `dz[z <= 0] = 0`).",
+        "the NumPy blog): a valid subgradient, but the reference, like the BP lecture, PyTorch "
+        "and TensorFlow, takes relu'(0) = 0 (`z > 0`, or `dz[z <= 0] = 0`); results differ "
+        "only where z is exactly 0.",
         f"the batch has exact zeros ({where}); the reference with "
         f"relu'(0) = 1 reproduces your {_label(key)} ({_agreement(result)})",
     )
@@ -339,7 +341,7 @@ def l2_factor(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
         penalty = (ctx.reference[key] - plain[key]) / lam  # 0.5 * sum(W^2)
         found = next(((label, c, r) for label, c in candidates
                       if (r := ctx.matches(key, plain[key] + c * penalty)).passed), None)
-        what, term = "the loss", "c/2 * sum(W^2)"
+        what, term = "loss", "c/2 * sum(W^2)"
     elif stage in ("grad", "update") and param.startswith("W"):
         w, lr = ctx.problem.params[param].astype(np.float64), ctx.problem.lr
         g = plain[("grad", param)]
@@ -354,7 +356,7 @@ def l2_factor(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
         return None
     ratio, c, result = found
     if ratio == "0":
-        hint = f"the L2 term is missing from {what} (is it added only later?)"
+        hint = f"the L2 term is missing from your {what} (is it added only later?)"
     else:
         hint = (f"c = {c:.6g} ({ratio + ' * lambda' if ratio else 'a least-squares fit'}), but "
                 f"lambda = {lam:g}: the loss term is 0.5 * lambda * sum(W^2), its gradient "
@@ -389,12 +391,13 @@ def shape(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     user, ref = ctx.user.get(key), np.asarray(ctx.reference[key])
     if user is None or user.shape == ref.shape:
         return None
+    yours, declared = ctx.shapes.get(key, (user.shape, ref.shape))
     return Diagnosis(
         "shape", "wrong shape",
-        f"Your {_label(key)} has shape {user.shape}; the reference's is {ref.shape} "
-        "(converted from your declared layout). Check the adapter's layout/bias_shape and that "
-        "the expression names the tensor you mean.",
-        f"shape {user.shape} != {ref.shape}",
+        f"Your {_label(key)} has shape {yours}; your declaration's layout asks for {declared}. "
+        "Check the adapter's layout/bias_shape and that the expression names the tensor you "
+        "mean.",
+        f"shape {yours} != {declared}",
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -51,45 +52,59 @@ def hidden_folders() -> tuple[Path, ...]:
 
 
 def interpreter_folders() -> tuple[Path, ...]:
-    """The folders the child's Python and NumPy need: prefixes, the executable's folder,
-    NumPy's, and the import path's other folders outside the hidden ones (chained
-    site-packages); none inside another."""
+    """The folders the child's Python and NumPy need, for the interpreter running verify:
+    prefixes, the executable's folder, NumPy's, and the import path's other folders outside
+    the hidden ones (chained site-packages); none inside another."""
     import numpy
 
-    own = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix),
-           Path(sys.executable).parent, Path(sys.executable).resolve().parent,
-           Path(numpy.__file__).resolve().parent.parent}
+    own = (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.executable,
+           Path(numpy.__file__).resolve().parent.parent)
+    return needed_folders(own, sys.path)
+
+
+def needed_folders(own: Iterable[str | Path], path: Iterable[str]) -> tuple[Path, ...]:
+    """``own`` (prefixes, an executable: its folder and its target's, NumPy's parent) and the
+    absolute folders of the import ``path`` outside the hidden ones; none inside another."""
+    found: set[Path] = set()
+    for entry in map(Path, own):
+        found |= {entry.parent, entry.resolve().parent} if entry.is_file() else {entry.resolve()}
     hidden = hidden_folders()
-    found = {p.resolve() for p in own}
-    for entry in sys.path:
-        path = Path(entry).resolve() if entry and Path(entry).is_absolute() else None
-        if path and path.is_dir() and not any(h == path or h in path.parents for h in hidden):
-            found.add(path)
+    for entry in path:
+        folder = Path(entry).resolve() if entry and Path(entry).is_absolute() else None
+        if folder and folder.is_dir() and not any(h == folder or h in folder.parents
+                                                  for h in hidden):
+            found.add(folder)
     found.discard(Path("/"))
     return tuple(sorted(p for p in found if not any(q in p.parents for q in found)))
 
 
-def readable_trees() -> list[str]:
-    """What a Landlocked learner may read (the hidden folders are cut out of it)."""
-    return [*SYSTEM_TREES, *map(str, interpreter_folders())]
+def readable_trees(folders: Iterable[Path] | None = None) -> list[str]:
+    """What a Landlocked learner may read (the hidden folders are cut out of it): the system's
+    trees and the interpreter's ``folders`` (default: verify's own)."""
+    folders = interpreter_folders() if folders is None else folders
+    return [*SYSTEM_TREES, *map(str, folders)]
 
 
 def launcher_config(layers: tuple[str, ...], *, folder: Path, copy: Path, tmp: Path,
                     script: Path, parent: int, report_fd: int, limits: tuple[int, int, int],
-                    command: list[str] | None = None) -> dict[str, Any]:
-    """The JSON the launcher reads: ``folder`` the learner's original folder, ``copy`` its
-    writable copy, ``tmp`` a private temporary folder (without namespaces), ``script`` the
-    child script; ``command`` replaces ``python script`` (bubblewrap's command line)."""
+                    command: list[str] | None = None, python: str | None = None,
+                    folders: tuple[Path, ...] | None = None, workdir: str = ".") -> dict[str, Any]:
+    """The JSON the launcher reads: ``folder`` the learner's original folder (its tree's root
+    with ``--root``), ``copy`` its writable copy, ``workdir`` the file's folder inside it,
+    ``tmp`` a private temporary folder (without namespaces), ``script`` the child script;
+    ``command`` replaces ``python script`` (bubblewrap's command line); ``python`` and
+    ``folders``: the learner's interpreter and the folders it needs (default: verify's)."""
     address_space, cpu_seconds, file_size = limits
     hidden = [str(p) for p in hidden_folders()]
+    folders = interpreter_folders() if folders is None else folders
     return {
         "layers": list(layers), "parent": parent, "report_fd": report_fd,
         "address_space": address_space, "cpu_seconds": cpu_seconds, "file_size": file_size,
-        "folder": str(folder), "copy": str(copy), "tmp": str(tmp), "tmp_bytes": file_size,
-        "script": str(script), "script_at": SCRIPT_AT,
-        "python": [sys.executable, "-I", "-B"], "command": command,
+        "folder": str(folder), "copy": str(copy), "workdir": workdir, "tmp": str(tmp),
+        "tmp_bytes": file_size, "script": str(script), "script_at": SCRIPT_AT,
+        "python": [python or sys.executable, "-I", "-B"], "command": command,
         "hide": hidden, "holes": [*hidden, str(folder)],
-        "keep": [str(p) for p in interpreter_folders()], "read": readable_trees(),
+        "keep": [str(p) for p in folders], "read": readable_trees(folders),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,16 @@ from nnparity.parallel import worker_count
 from nnparity.reference.spec import MLPSpec
 from nnparity.report import CaseResult
 
-from .adapters import build_adapter, read_declaration
-from .layout import to_canonical, user_inputs
-from .problem import check_batch, make_problem
+from .adapters import Adapter, build_adapter, read_declaration
+from .edges import DEFAULT_MODE, combine, not_judged
+from .interpreter import Interpreter
+from .layout import canonical_of, learner_shapes, to_canonical, user_inputs
+from .problem import check_batch, make_problem, reference_tensors
 from .runner import run_user_file
 from .sandbox import Sandbox, cancel
 from .session import YOURS, Verdict, failed_run, judge
+
+SUFFIXES = (".py", ".ipynb")  # what a submission is
 
 
 @dataclass(frozen=True)
@@ -34,22 +38,25 @@ class Options:
     spec: MLPSpec | None = None  # --spec
     backends: tuple[str, ...] = ()
     force: bool = False  # --force: no memory check
+    edge_cases: str = DEFAULT_MODE  # --edge-cases: off, warn, fail
+    root: Path | None = None  # --root: the submission's tree, copied whole
+    python: Interpreter | None = None  # --python: the interpreter running the learner's file
 
 
 def expand(paths: Sequence[Path]) -> list[Path]:
-    """Files as given, folders as the ``*.py`` files directly inside them (sorted); exit 2 for
-    anything else or for nothing at all."""
+    """Files as given, folders as the ``*.py`` and ``*.ipynb`` files directly inside them
+    (sorted); exit 2 for anything else or for nothing at all."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.py") if p.is_file())
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in SUFFIXES)
             if not found:
-                raise InputError(f"{path}: no .py files in this folder")
+                raise InputError(f"{path}: no .py or .ipynb files in this folder")
             files += found
-        elif path.is_file() and path.suffix == ".py":
+        elif path.is_file() and path.suffix in SUFFIXES:
             files.append(path)
         else:
-            raise InputError(f"{path}: not a Python file or a folder of them")
+            raise InputError(f"{path}: not a Python file, a notebook or a folder of them")
     return files
 
 
@@ -60,7 +67,8 @@ def case_names(files: Sequence[Path]) -> list[str]:
 
 
 def verify_file(path: Path, case: str, options: Options) -> Verdict:
-    """One file against the reference (see :mod:`nnparity.verify`)."""
+    """One file against the reference (see :mod:`nnparity.verify`): the math on the generic
+    batch, then, when it passes, the edge cases on the edge batch (:mod:`.edges`)."""
     declaration = {**read_declaration(path), **options.adapter}
     if not declaration:
         raise InputError(f"{path}: no NNPARITY declaration (and no --adapter): see "
@@ -68,19 +76,47 @@ def verify_file(path: Path, case: str, options: Options) -> Verdict:
     adapter = build_adapter(declaration, options.spec, str(path))
     memory = check_batch(adapter.spec, options.batch,
                          (adapter.optimizer or {}).get("name", "sgd"), options.force)
-    problem = make_problem(adapter.spec, options.seed, options.batch)
+    math = _run(path, case, adapter, options, memory, edges=False)
+    if options.edge_cases == "off":
+        math.edges = not_judged("off", "--edge-cases off")
+        return math
+    if not math.passed:
+        math.edges = not_judged(options.edge_cases, "the math did not pass: fix it first")
+        return math
+    edge = _run(path, case, adapter, replace(options, backends=()), memory, edges=True)
+    return combine(math, edge, options.edge_cases, adapter.relu_at_zero)
+
+
+def _run(path: Path, case: str, adapter: Adapter, options: Options, memory: int,
+         edges: bool) -> Verdict:
+    """The learner's file on one batch (generic, or the edge cases'), judged."""
+    problem = make_problem(adapter.spec, options.seed, options.batch, edges=edges)
     inputs = user_inputs(adapter, problem.params, problem.x, problem.y)
     outcome = run_user_file(path, adapter, inputs, problem.n, timeout=options.timeout,
-                            sandbox=options.sandbox, memory=memory)
-    if outcome.error is not None and not outcome.raw:
+                            sandbox=options.sandbox, memory=memory, root=options.root,
+                            python=options.python)
+    if outcome.error is not None and not outcome.raw and not outcome.missing:
         return failed_run(case, problem, outcome.error, outcome.seconds)
     problem.lr = float(outcome.lr or problem.lr)
     problem.optimizer = adapter.make_optimizer(problem.lr) if adapter.optimizer else None
     problem.steps = adapter.steps
     user = to_canonical(adapter, outcome.raw, problem.n)
+    reference = reference_tensors(problem)
+    unread = {key: why for raw, why in outcome.missing.items()
+              if (key := _canonical(adapter, raw, outcome.raw)) is not None}
     return judge(case, problem, user, seconds=outcome.seconds, warnings=outcome.warnings,
                  backends=options.backends if outcome.error is None else (),
-                 crash=outcome.error, layout=adapter.layout)
+                 reference=reference, crash=outcome.error, layout=adapter.layout,
+                 unread=unread, shapes=learner_shapes(adapter, outcome.raw, reference))
+
+
+def _canonical(adapter: Adapter, raw_key: str, raw: dict[str, Any]) -> tuple[str, str] | None:
+    """The canonical key of a key the child reported missing (``None`` for one it should not
+    have reported)."""
+    try:
+        return canonical_of(adapter, raw_key, raw)
+    except (KeyError, ValueError):
+        return None
 
 
 def grade(files: Sequence[Path], options: Options, jobs: int,

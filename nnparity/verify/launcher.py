@@ -90,8 +90,7 @@ def exec_learner(config: dict[str, Any], in_namespaces: bool) -> None:
     tmp = Path("/tmp" if in_namespaces else config["tmp"])
     script = config["script_at"] if in_namespaces else config["script"]
     command = config["command"] or [*config["python"], script]
-    if not in_namespaces:
-        os.chdir(folder)
+    os.chdir(folder / config["workdir"])  # the file's folder inside its copied tree
     if "namespaces" in layers or "landlock" in layers:
         try:
             confine.drop_privileges()

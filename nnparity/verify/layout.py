@@ -12,6 +12,8 @@ Raw results from the subprocess are keyed ``"output"``, ``"loss"`` or ``"<role>/
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from nnparity.backends.compare import Tensors
@@ -20,17 +22,16 @@ from nnparity.reference.spec import MLPSpec
 
 from .adapters import Adapter
 
-# role -> (stage, canonical name pattern, kind); kinds: "act" [N, D], "weight", "bias".
+# role -> (stage, canonical name pattern)
 ROLES = {
-    "z": ("forward", "z.layer{l}", "act"),
-    "h": ("forward", "h.layer{l}", "act"),
-    "delta": ("delta", "layer{l}", "act"),
-    "dW": ("grad", "W{l}", "weight"),
-    "db": ("grad", "b{l}", "bias"),
-    "W_new": ("update", "step{s}.W{l}", "weight"),
-    "b_new": ("update", "step{s}.b{l}", "bias"),
+    "z": ("forward", "z.layer{l}"),
+    "h": ("forward", "h.layer{l}"),
+    "delta": ("delta", "layer{l}"),
+    "dW": ("grad", "W{l}"),
+    "db": ("grad", "b{l}"),
+    "W_new": ("update", "step{s}.W{l}"),
+    "b_new": ("update", "step{s}.b{l}"),
 }
-GRADIENT_ROLES = ("delta", "dW", "db")
 
 
 def targets(spec: MLPSpec, y: np.ndarray) -> np.ndarray:
@@ -65,8 +66,20 @@ def step_label(step: int) -> str:
 
 def canonical_key(role: str, layer: int, step: int = 1) -> tuple[str, str]:
     """``("grad", "W2")`` for ``("dW", 2)``; ``("update", "step3.W2")`` for ``("W_new", 2, 3)``."""
-    stage, pattern, _ = ROLES[role]
+    stage, pattern = ROLES[role]
     return stage, pattern.format(l=layer, s=step)
+
+
+def canonical_of(adapter: Adapter, key: str, raw_keys: Collection[str] = ()) -> \
+        tuple[str, str] | None:
+    """The canonical key of the learner's raw key ``key`` (``None`` for ``output`` when the
+    last layer's ``h`` is in ``raw_keys`` too)."""
+    depth = adapter.spec.depth
+    if key == "loss":
+        return ("loss", "loss")
+    if key == "output":
+        return None if f"h/{depth}" in raw_keys else canonical_key("h", depth)
+    return canonical_key(*_parse_key(key))
 
 
 def to_canonical(adapter: Adapter, raw: dict[str, np.ndarray], n: int) -> Tensors:
@@ -77,19 +90,51 @@ def to_canonical(adapter: Adapter, raw: dict[str, np.ndarray], n: int) -> Tensor
         scale = 1.0 / n if adapter.grads_reduction == "sum" else float(n)
     tensors: Tensors = {}
     for key, value in raw.items():
-        if key == "loss":
-            tensors[("loss", "loss")] = np.asarray(value, dtype=np.float64).reshape(()) \
+        target = canonical_of(adapter, key, raw)
+        if target is None:
+            continue
+        if target[0] == "loss":
+            tensors[target] = np.asarray(value, dtype=np.float64).reshape(()) \
                 if np.size(value) == 1 else np.asarray(value)
             continue
-        if key == "output" and f"h/{spec.depth}" in raw:
-            continue
-        role, layer, step = ("h", spec.depth, 1) if key == "output" else _parse_key(key)
-        _, _, kind = ROLES[role]
-        value = from_user(value, kind, adapter.layout)
-        if role in GRADIENT_ROLES and scale != 1.0:
+        value = from_user(value, kind_of(target), adapter.layout)
+        if target[0] in ("delta", "grad") and scale != 1.0:
             value = value * value.dtype.type(scale) if value.dtype.kind == "f" else value
-        tensors[canonical_key(role, layer, step)] = value
+        tensors[target] = value
     return tensors
+
+
+def kind_of(key: tuple[str, str]) -> str:
+    """``act``, ``weight`` or ``bias`` for a canonical key (not the loss)."""
+    stage, name = key
+    if stage in ("forward", "delta"):
+        return "act"
+    return "bias" if name.split(".")[-1].startswith("b") else "weight"
+
+
+def user_shape(adapter: Adapter, key: tuple[str, str], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape a canonical tensor has in the learner's declared layout (a flat bias ``(D,)``,
+    a column bias ``(D, 1)``, a transposed weight in column layout, a scalar loss ``()``)."""
+    if key[0] == "loss":
+        return ()
+    kind = kind_of(key)
+    if kind == "bias":
+        return {"row": (1, shape[-1]), "column": (shape[-1], 1),
+                "flat": (shape[-1],)}[adapter.bias_shape]
+    return tuple(reversed(shape)) if adapter.layout == "column" and len(shape) == 2 else shape
+
+
+def learner_shapes(adapter: Adapter, raw: dict[str, np.ndarray],
+                   reference: Tensors) -> dict[tuple[str, str], tuple[tuple[int, ...], ...]]:
+    """Per canonical key: the shape the learner's tensor had and the one its declaration asks
+    for, both in the learner's layout (for messages: never the internal layout)."""
+    shapes = {}
+    for key, value in raw.items():
+        target = canonical_of(adapter, key, raw)
+        if target is not None and target in reference:
+            expected = user_shape(adapter, target, np.shape(reference[target]))
+            shapes[target] = (np.shape(value), expected)
+    return shapes
 
 
 def _parse_key(key: str) -> tuple[str, int, int]:

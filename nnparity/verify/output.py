@@ -19,15 +19,20 @@ from nnparity import report
 from nnparity.backends.compare import describe_divergence
 from nnparity.escape import xml_document
 
+from . import feedback
 from .diagnose import Diagnosis
-from .session import YOURS, Verdict
+from .scoring import score
+from .session import MISSING, YOURS, Verdict
 
 SUITE = "nnparity.verify"
 WIDTH = 100
 
 
-def render(verdict: Verdict, verbose: bool = False) -> str:
-    """The learner's table (every tensor), the backends' table, first divergence, diagnosis."""
+def render(verdict: Verdict, verbose: bool = False, level: str = "full") -> str:
+    """The learner's table (every tensor), the backends' table, first divergence, diagnosis
+    (``level``: what the student sees, :mod:`.feedback`)."""
+    if level != "full":
+        return feedback.render(verdict, level)
     yours, others = verdict.results[0], verdict.results[1:]
     lines = [f"Your code against the reference ({verdict.case}):",
              report.render_table([yours], verbose=True)]
@@ -44,7 +49,7 @@ def render(verdict: Verdict, verbose: bool = False) -> str:
         lines.append(f"error: {yours.error}")
     elif yours.passed:
         lines.append(f"result: all {len(yours.comparisons)} tensors you expose match the "
-                     "reference")
+                     "reference (the math, on a generic batch)")
         lines += [f"  note: {w}" for w in verdict.warnings]
     elif verdict.first is None:
         lines.append("all the tensors read before your code failed match the reference")
@@ -54,11 +59,44 @@ def render(verdict: Verdict, verbose: bool = False) -> str:
         lines += _diagnosis_lines(verdict)
         if yours.error is not None:
             lines.append(f"then your code failed: {yours.error}")
+    lines += edge_lines(verdict)
     return "\n".join(lines)
+
+
+def edge_lines(verdict: Verdict) -> list[str]:
+    """The edge-case verdict, apart from the math (:mod:`.edges`)."""
+    edges = verdict.edges
+    if edges is None:
+        return []
+    if edges.status in ("off", "not judged"):
+        return [f"edge cases: {edges.status} ({edges.reason})"]
+    if edges.status == "pass":
+        return ["edge cases: pass (exact zeros at relu's kink, +1000 offset on the output biases)"]
+    wrap = textwrap.TextWrapper(width=WIDTH, initial_indent="  ", subsequent_indent="  ")
+    lines = []
+    for f in edges.findings:
+        severity = "FAILURE" if f.fails else "warning"
+        lines += [f"edge cases: {severity} {f.code}: {f.title}", *wrap.wrap(f.detail),
+                  *wrap.wrap(f"checked: {f.evidence}" if f.evidence else ""),
+                  *wrap.wrap(f"on the edge batch: {f.where}")]
+    return lines
+
+
+def _edge_tag(verdict: Verdict) -> str:
+    edges = verdict.edges
+    if edges is None or not edges.findings:
+        return ""
+    return "; edge cases: " + ", ".join(
+        f"{f.code} ({'failure' if f.fails else 'warning'})" for f in edges.findings)
 
 
 def _diagnosis_lines(verdict: Verdict) -> list[str]:
     diag = verdict.diagnosis
+    first = verdict.first
+    if diag is None and first is not None and first.note == MISSING:
+        return ["diagnosis: your result has no such tensor: store it under the name your "
+                "declaration reads (or correct the declaration)",
+                *[f"  note: {w}" for w in verdict.warnings]]
     if diag is None:
         hint = "no known pattern matches; compare the tensor named above with its derivation"
         sides = [f"  at {tuple(e['index'])}: yours {e['yours']:.6g}, reference "
@@ -73,25 +111,32 @@ def _diagnosis_lines(verdict: Verdict) -> list[str]:
             *wrap.wrap(f"checked: {diag.evidence}")] + [f"  note: {w}" for w in verdict.warnings]
 
 
-def student_line(verdict: Verdict) -> str:
+def student_line(verdict: Verdict, level: str = "full") -> str:
     """One line per graded file: ``PASS``, ``FAIL`` (where, and the diagnosis code) or ``ERROR``
     (the code could not be checked: it crashed before any tensor, or its declaration is wrong)."""
+    if level != "full":
+        return feedback.student_line(verdict, level)
     yours = verdict.yours
     if yours.passed:
         notes = f" ({len(verdict.warnings)} note(s))" if verdict.warnings else ""
-        return f"PASS   {verdict.case}: {len(yours.comparisons)} tensors match{notes}"
+        return (f"PASS   {verdict.case}: {len(yours.comparisons)} tensors match{notes}"
+                f"{_edge_tag(verdict)}")
     if yours.error is not None and not yours.comparisons:
         return f"ERROR  {verdict.case}: {yours.error}"
     code = verdict.diagnosis.code if verdict.diagnosis else "no diagnosis"
-    return f"FAIL   {verdict.case}: {verdict.divergence} [{code}]"
+    return f"FAIL   {verdict.case}: {verdict.divergence} [{code}]{_edge_tag(verdict)}"
 
 
-def grade_summary(verdicts: Sequence[Verdict]) -> str:
-    """``graded 4 files: 2 passed, 1 failed, 1 error``."""
-    passed = sum(v.yours.passed for v in verdicts)
+def grade_summary(verdicts: Sequence[Verdict], seconds: float | None = None) -> str:
+    """The one summary line of a graded folder: ``graded 4 files: 2 passed, 1 failed, 1
+    error(s); 1 with edge-case warnings in 3.2s``."""
+    passed = sum(v.passed for v in verdicts)
     errors = sum(1 for v in verdicts if v.yours.error is not None and not v.yours.comparisons)
+    warned = sum(1 for v in verdicts if v.edges is not None and v.edges.status == "warn")
+    edges = f"; {warned} with edge-case warnings" if warned else ""
+    took = f" in {seconds:.1f}s" if seconds is not None else ""
     return (f"graded {len(verdicts)} files: {passed} passed, {len(verdicts) - passed - errors} "
-            f"failed, {errors} error(s)")
+            f"failed, {errors} error(s){edges}{took}")
 
 
 def summary(verdicts: Sequence[Verdict], seconds: float | None = None) -> str:
@@ -117,8 +162,10 @@ def diagnosis_dict(diag: Diagnosis) -> dict[str, str]:
                                diag.evidence).to_dict(), "title": diag.title}
 
 
-def to_json(verdicts: Sequence[Verdict], command: dict[str, Any]) -> dict[str, Any]:
-    """The report's JSON with the diagnosis and warnings added to each learner result."""
+def to_json(verdicts: Sequence[Verdict], command: dict[str, Any], level: str = "full",
+            points: dict[str, float] | None = None) -> dict[str, Any]:
+    """The report's JSON with the diagnosis and warnings added to each learner result (at the
+    feedback ``level``; with ``points``, the score by stage)."""
     results = [r for v in verdicts for r in v.results]
     skipped = {k: w for v in verdicts for k, w in v.skipped_backends.items()}
     data = report.to_json(results, skipped_backends=skipped, command=command)
@@ -129,11 +176,19 @@ def to_json(verdicts: Sequence[Verdict], command: dict[str, Any]) -> dict[str, A
         if v.worst_elements:
             entry["worst_elements"] = v.worst_elements
         entry["warnings"] = v.warnings
-    return data
+        entry["edge_cases"] = v.edges.to_dict() if v.edges else None
+        if points is not None:
+            stages = score(v, points)
+            entry["points"] = {"score": sum(s.score for s in stages),
+                               "max_score": sum(s.max_score for s in stages),
+                               "stages": {s.stage: {"score": s.score, "max_score": s.max_score,
+                                                    "status": s.status} for s in stages}}
+    return data if level == "full" else feedback.redact_json(data, level)
 
 
-def to_junit(verdicts: Sequence[Verdict]) -> str:
-    """The report's JUnit XML, the diagnosis appended to each failing learner case."""
+def to_junit(verdicts: Sequence[Verdict], level: str = "full") -> str:
+    """The report's JUnit XML, the diagnosis appended to each failing learner case (at the
+    feedback ``level``)."""
     results = [r for v in verdicts for r in v.results]
     skipped = {k: w for v in verdicts for k, w in v.skipped_backends.items()}
     root = report.junit_tree(results, suite=SUITE, skipped_backends=skipped)
@@ -144,14 +199,19 @@ def to_junit(verdicts: Sequence[Verdict]) -> str:
         if failure is not None and diag and tc.get("classname") == f"{SUITE}.{YOURS}":
             failure.text = (failure.text or "") + \
                 f"\ndiagnosis: {diag.title}\n{diag.detail}\nchecked: {diag.evidence}"
+    if level != "full":
+        root = feedback.redact_junit(root, {v.case: v for v in verdicts}, level)
     return xml_document(root)
 
 
 def write_reports(verdicts: Sequence[Verdict], json_path: str | os.PathLike[str] | None,
-                  junit_path: str | os.PathLike[str] | None, command: dict[str, Any]) -> None:
-    """Write the requested reports atomically."""
+                  junit_path: str | os.PathLike[str] | None, command: dict[str, Any],
+                  level: str = "full", points: dict[str, float] | None = None) -> None:
+    """Write the requested reports atomically (at the feedback ``level``; ``points``: the
+    scores by stage in the JSON)."""
     if json_path:
-        text = json.dumps(to_json(verdicts, command), indent=2, allow_nan=False) + "\n"
+        text = json.dumps(to_json(verdicts, command, level, points), indent=2,
+                          allow_nan=False) + "\n"
         report.atomic_write(json_path, text)
     if junit_path:
-        report.atomic_write(junit_path, to_junit(verdicts))
+        report.atomic_write(junit_path, to_junit(verdicts, level))

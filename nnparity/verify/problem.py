@@ -1,6 +1,8 @@
 """The test problem fed to the learner's code, the reference and the backends, and their results.
 
-The batch is built to expose the classic bugs, not only to be random:
+Two batches: the *generic* one (``edges=False``: random inputs and non-zero biases, no
+pre-activation at a kink, no offset; the math verdict) and the *edge-case* one (``edges=True``,
+the golden vectors' batch too), built to expose the classic bugs, not only to be random:
 - input row 0 is the unit vector ``e_1`` and half of layer 1's biases are ``-W1[0, j]``, so
   ``z1[0, j] = W1[0, j] - W1[0, j]`` is exactly 0 (a relu derivative taken as 1 at 0 shows up
   there, and through ``x.T @ delta`` in ``dW1`` too); input row 1 is all zeros, so without biases
@@ -65,23 +67,25 @@ class Problem:
 
 
 def make_problem(spec: MLPSpec, seed: int = 0, batch: int = DEFAULT_BATCH,
-                 lr: float = DEFAULT_LR) -> Problem:
-    """The seeded problem described in the module docstring."""
+                 lr: float = DEFAULT_LR, edges: bool = True) -> Problem:
+    """The seeded problem described in the module docstring: the edge-case batch, or with
+    ``edges=False`` the generic one (same weights, no exact zeros, no logit offset)."""
     if batch < 2:
         raise ValueError(f"--batch must be at least 2 (sum and mean must differ), got {batch}")
     rng = np.random.default_rng([seed, 6])
     params = init_params(spec, "xavier", seed)
     x = rng.standard_normal((batch, spec.input_dim)).astype(spec.dtype)
-    x[0], x[1] = 0.0, 0.0
-    x[0, 0] = 1.0
+    if edges:
+        x[0], x[1] = 0.0, 0.0
+        x[0, 0] = 1.0
     if spec.bias:
         for i in range(1, spec.depth + 1):
             shape = (1, spec.widths[i])
             b = rng.uniform(0.1, 0.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
-            if i == 1:
+            if i == 1 and edges:
                 half = (spec.widths[1] + 1) // 2
                 b[0, :half] = -params["W1"][0, :half]
-            if i == spec.depth and spec.loss == "ce":
+            if i == spec.depth and spec.loss == "ce" and edges:
                 b = b + LOGIT_SHIFT[spec.dtype]
             params[f"b{i}"] = b.astype(spec.dtype)
     classes = rng.permutation(np.resize(np.arange(max(spec.output_dim, 2)), batch))

@@ -3,9 +3,11 @@
 
 The job goes in on the child's stdin and the results come back on a pipe as one frame (never a
 file the learner could write, never pickled). The outcome is the raw results, possibly partial
-(the tensors read before the learner's code failed) with the failure in ``error``; or one
-message: a problem with the adapter (a missing name, a value that is not an array:
-:class:`AdapterError`, exit 2) or a failure of the user's code (an exception, ``exit()``, a
+(the tensors read before the learner's code failed) with the failure in ``error``, and the
+declared tensors the learner's result lacks (a missing or misnamed key, a value that is not an
+array: ``missing``, a failure of the submission at that tensor); or one message: a problem with
+the declaration's steps (a call that names nothing in the file: :class:`AdapterError`, exit 2)
+or a failure of the user's code (an exception, ``exit()``, a
 crash, a timeout, a tampered results channel: ``RunOutcome.error``, a failed check, exit 1).
 """
 
@@ -16,6 +18,7 @@ import signal
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,10 +28,16 @@ from nnparity.npz import Archive
 
 from .adapters import Adapter
 from .child import encode, split_frame
+from .interpreter import Interpreter, current
+from .notebook import Script, convert, is_notebook, script_name
 from .sandbox import Finished, Sandbox, run_confined
 
 STDERR_LINES = 5
 CHANNEL_SLACK = 1 << 20  # bytes of metadata and archive headers on top of the tensors
+
+
+class DescribeError(Exception):
+    """``--init`` could not import the learner's file (its code failed)."""
 
 
 class AdapterError(InputError):
@@ -40,6 +49,7 @@ class RunOutcome:
     """What the subprocess produced: raw results (maybe partial) and/or the reason it stopped."""
 
     raw: dict[str, np.ndarray] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)  # declared tensors not read: why
     lr: float | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -47,18 +57,57 @@ class RunOutcome:
 
 
 def run_user_file(path: Path, adapter: Adapter, inputs: dict[str, np.ndarray], n: int, *,
-                  timeout: float, sandbox: Sandbox, memory: int) -> RunOutcome:
+                  timeout: float, sandbox: Sandbox, memory: int, root: Path | None = None,
+                  python: Interpreter | None = None) -> RunOutcome:
     """Run ``path`` on ``inputs`` (user layout) as the adapter declares; ``n`` is the batch size,
-    ``memory`` the problem's estimated bytes."""
+    ``memory`` the problem's estimated bytes; ``root`` the tree copied whole (``--root``),
+    ``python`` the interpreter (``--python``; default verify's own, its import path handed
+    over)."""
     path = path.resolve()
-    job = encode({"file": str(path), "adapter": {**adapter.to_json(), "n": n}}, inputs)
+    python = python or current()
+    script = convert(path) if is_notebook(path) else None  # run as the script of its cells
+    name = script_name(path) if script else path.name
+    job = encode({"file": name, "adapter": {**adapter.to_json(), "n": n},
+                  "path": list(python.path)}, inputs)
     limit = 4 * adapter.steps * memory + CHANNEL_SLACK
     done = run_confined(path, job, sandbox=sandbox, timeout=timeout, channel_limit=limit,
-                        memory=memory)
+                        memory=memory, root=root.resolve() if root else None, python=python,
+                        generated={name: script.source} if script else None)
     outcome = _outcome(path, done, timeout)
     outcome.seconds = done.seconds
-    outcome.warnings = [*done.notes, *outcome.warnings]
+    outcome.warnings = [*done.notes, *(script.notes if script else ()), *outcome.warnings]
+    return _cited(outcome, script) if script else outcome
+
+
+def _cited(outcome: RunOutcome, script: Script) -> RunOutcome:
+    """The outcome's messages citing the notebook's cells instead of the script's lines."""
+    outcome.error = script.cite(outcome.error) if outcome.error is not None else None
+    outcome.warnings = [script.cite(w) for w in outcome.warnings]
+    outcome.missing = {k: script.cite(v) for k, v in outcome.missing.items()}
     return outcome
+
+
+def describe_file(path: Path, *, timeout: float, sandbox: Sandbox, root: Path | None = None,
+                  python: Interpreter | None = None) -> dict[str, Any]:
+    """``--init``: the learner's file imported once in the sandbox, its arrays, functions and
+    classes described (:func:`nnparity.verify.child.describe`); a failure is exit 1's message
+    in :class:`DescribeError`."""
+    path = path.resolve()
+    python = python or current()
+    script = convert(path) if is_notebook(path) else None
+    name = script_name(path) if script else path.name
+    job = encode({"file": name, "describe": True, "path": list(python.path)}, {})
+    done = run_confined(path, job, sandbox=sandbox, timeout=timeout, channel_limit=CHANNEL_SLACK,
+                        memory=0, root=root.resolve() if root else None, python=python,
+                        generated={name: script.source} if script else None)
+    outcome = _outcome(path, done, timeout)
+    if outcome.error is not None:
+        raise DescribeError(script.cite(outcome.error) if script else outcome.error)
+    meta, _ = read_results(done.channel)
+    described = meta.get("describe")
+    if not isinstance(described, dict):
+        raise DescribeError(f"{path.name}: no description came back")
+    return described
 
 
 def read_results(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
@@ -105,7 +154,10 @@ def _outcome(path: Path, done: Finished, timeout: float) -> RunOutcome:
     error = meta.get("error")
     if error is not None and error.get("kind") == "adapter":
         raise AdapterError(f"{name}: {error['message']}")
-    return RunOutcome(raw, meta.get("lr"), error["message"] if error else None, warnings)
+    missing = meta.get("missing") or {}
+    missing = {str(k): str(v) for k, v in missing.items()} if isinstance(missing, dict) else {}
+    return RunOutcome(raw, missing, meta.get("lr"), error["message"] if error else None,
+                      warnings)
 
 
 def _status(returncode: int) -> str:

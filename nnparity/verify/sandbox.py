@@ -46,6 +46,7 @@ from nnparity.errors import InputError
 from . import fallback
 from .child import CHANNEL_VARIABLE
 from .confine import NAMESPACES, landlock_abi
+from .interpreter import Interpreter
 from .scratch import Scratch, scratch
 
 MODES = ("require", "auto", "off")
@@ -188,22 +189,27 @@ def resolve(mode: str) -> Sandbox:
     return Sandbox(mode, "fallback", layers, why, missing)
 
 
-def _bwrap_command(folder: Path, copy: Path, script: Path, python: list[str]) -> list[str]:
+def _bwrap_command(folder: Path, copy: Path, script: Path, python: list[str],
+                   workdir: Path | None = None, folders: tuple[Path, ...] | None = None
+                   ) -> list[str]:
+    """bubblewrap's command line: ``copy`` bound at ``folder`` (the file's folder, or the root
+    of its tree), run from ``workdir`` (default ``folder``); ``folders``: the interpreter's
+    (default: verify's own)."""
+    folders = fallback.interpreter_folders() if folders is None else folders
     cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
            "--size", str(FILE_SIZE), "--tmpfs", "/tmp"]
     # The interpreter's folders (read-only, like the rest) and nnparity's hidden ones, the
     # shallower first: a deeper mount wins, so a virtual environment inside a hidden checkout
     # (tox's .tox/) stays visible, and nnparity installed inside a visible environment stays
     # hidden; at the same path, hidden wins.
-    mounts = [(needed, 0, ["--ro-bind", str(needed), str(needed)])
-              for needed in fallback.interpreter_folders()]
+    mounts = [(needed, 0, ["--ro-bind", str(needed), str(needed)]) for needed in folders]
     mounts += [(hidden, 1, ["--tmpfs", str(hidden)]) for hidden in fallback.hidden_folders()]
     for _, _, args in sorted(mounts, key=lambda m: (len(m[0].parts), m[1])):
         cmd += args
     cmd += ["--ro-bind", str(script), CHILD_SCRIPT]
     if Path("/tmp") in folder.parent.parents:  # os.pardir imports, under the private /tmp
         cmd += ["--ro-bind", str(folder.parent), str(folder.parent)]
-    cmd += ["--bind", str(copy), str(folder), "--chdir", str(folder), "--unshare-all",
+    cmd += ["--bind", str(copy), str(folder), "--chdir", str(workdir or folder), "--unshare-all",
             "--die-with-parent", "--new-session", "--", *python, CHILD_SCRIPT]
     return cmd
 
@@ -302,29 +308,39 @@ def _read_report(fd: int) -> list[dict[str, Any]]:
 
 
 def run_confined(path: Path, job: bytes, *, sandbox: Sandbox, timeout: float,
-                 channel_limit: int, memory: int) -> Finished:
+                 channel_limit: int, memory: int, root: Path | None = None,
+                 python: Interpreter | None = None,
+                 generated: dict[str, str] | None = None) -> Finished:
     """Run the child script on ``job`` (its stdin) for the learner's file ``path`` as
     ``sandbox`` says (:func:`resolve`); ``channel_limit`` bounds the results channel (a learner
     flooding it is stopped); ``memory`` is the problem's estimated bytes, added to the
-    address-space limit."""
+    address-space limit; ``root``: the folder copied whole (default: the file's); ``python``:
+    the interpreter running the child (default: verify's); ``generated``: files written beside
+    the learner's in the copy (a notebook's script)."""
     bwrap = sandbox.kind == "bwrap"
     return launch(path, job, layers=() if bwrap else sandbox.layers, bwrap=bwrap,
-                  timeout=timeout, channel_limit=channel_limit, memory=memory)
+                  timeout=timeout, channel_limit=channel_limit, memory=memory, root=root,
+                  python=python, generated=generated)
 
 
 def launch(path: Path, job: bytes, *, layers: tuple[str, ...], timeout: float,
-           channel_limit: int, memory: int, bwrap: bool = False, probe: bool = False
-           ) -> Finished:
-    """The launcher with ``layers`` (or bubblewrap) on ``path``'s scratch copy; ``probe``: run
-    ``path`` itself as the script, not the child script."""
+           channel_limit: int, memory: int, bwrap: bool = False, probe: bool = False,
+           root: Path | None = None, python: Interpreter | None = None,
+           generated: dict[str, str] | None = None) -> Finished:
+    """The launcher with ``layers`` (or bubblewrap) on the scratch copy of ``root`` (default:
+    ``path``'s folder), run from ``path``'s folder in it; ``probe``: run ``path`` itself as the
+    script, not the child script."""
     token = secrets.token_hex(8)
     start = time.perf_counter()
-    with scratch(path) as made:
+    tree = root or path.parent
+    workdir = path.parent.relative_to(tree)
+    python = python or Interpreter(sys.executable, fallback.interpreter_folders())
+    with scratch(path, root, generated) as made:
         if probe:
             shutil.copyfile(path, made.script)
         in_view = bwrap or "namespaces" in layers
-        command = _bwrap_command(path.parent, made.copy, made.script,
-                                 [sys.executable, "-I", "-B"]) if bwrap else None
+        command = _bwrap_command(tree, made.copy, made.script, [python.executable, "-I", "-B"],
+                                 path.parent, python.folders) if bwrap else None
         if "namespaces" not in layers:
             _become_subreaper()
         (results_r, results_w), (report_r, report_w), (config_r, config_w) = \
@@ -333,13 +349,14 @@ def launch(path: Path, job: bytes, *, layers: tuple[str, ...], timeout: float,
         try:
             cpu = int(timeout) + 1 if math.isfinite(timeout) else 0
             config = fallback.launcher_config(
-                layers, folder=path.parent, copy=made.copy, tmp=made.tmp, script=made.script,
+                layers, folder=tree, copy=made.copy, tmp=made.tmp, script=made.script,
                 parent=os.getpid(), report_fd=report_w, command=command,
-                limits=(ADDRESS_SPACE + memory, cpu, FILE_SIZE))
+                limits=(ADDRESS_SPACE + memory, cpu, FILE_SIZE), python=python.executable,
+                folders=python.folders, workdir=str(workdir))
             open_fds.discard(config_w)
             with os.fdopen(config_w, "w") as pipe:  # a few KiB: fits the pipe's buffer
                 pipe.write(json.dumps(config))
-            env = _environment(path.parent if in_view else made.copy,
+            env = _environment(path.parent if in_view else made.copy / workdir,
                                None if in_view else made.tmp, token)
             env[CHANNEL_VARIABLE] = str(results_w)
             inherited = (results_w, report_w, config_r)

@@ -23,7 +23,7 @@ CHILD_SCRIPT = Path(__file__).with_name("child.py")
 
 @dataclass
 class Scratch:
-    """``copy``: the learner's folder (or only its file); ``script``: the child script;
+    """``copy``: the learner's folder or tree (or only its file); ``script``: the child script;
     ``tmp``: a private temporary folder; ``left_out``: special files not copied."""
 
     root: Path
@@ -49,19 +49,25 @@ def _kind(mode: int) -> str | None:
             stat.S_IFBLK: "device"}.get(stat.S_IFMT(mode), "special file")
 
 
-def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str]) -> None:
+def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
+                 whole: bool = False) -> None:
     """Copy ``folder`` to ``target`` without caches, special files (named in ``left_out``),
     nnparity's own folders (a learner's file in its checkout) and the scratch folder ``target``
-    lies in (a learner's file in ``/tmp``); only ``keep`` when the folder holds more than
-    :data:`COPY_LIMIT` bytes."""
+    lies in (a learner's file in ``/tmp``); when the folder holds more than :data:`COPY_LIMIT`
+    bytes, only ``keep`` (at its place inside it), or exit 2 when the tree was asked for
+    (``whole``: ``--root``)."""
     never = {str(target.parent.parent), *map(str, hidden_folders())}
     size = 0
     for entry in folder.rglob("*"):
         if entry.is_file() and not entry.is_symlink():
             size += entry.stat().st_size
             if size > COPY_LIMIT:
-                target.mkdir(parents=True)
-                shutil.copy2(keep, target / keep.name)
+                if whole:
+                    raise InputError(f"--root {folder}: more than {COPY_LIMIT >> 20} MiB to "
+                                     "copy for your code to run in: give a smaller folder")
+                place = target / keep.parent.relative_to(folder)
+                place.mkdir(parents=True)
+                shutil.copy2(keep, place / keep.name)
                 return
 
     def ignore(where: str, names: list[str]) -> set[str]:
@@ -85,12 +91,20 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str]) ->
 
 
 @contextmanager
-def scratch(path: Path) -> Iterator[Scratch]:
-    """The scratch folder for the learner's file ``path`` (removed on exit)."""
+def scratch(path: Path, root: Path | None = None,
+            generated: dict[str, str] | None = None) -> Iterator[Scratch]:
+    """The scratch folder for the learner's file ``path``: a copy of ``root`` (``--root``: the
+    submission's tree; default: the file's folder) with the ``generated`` files (name: text, a
+    notebook's script) beside the file, removed on exit."""
+    folder = root or path.parent
     with tempfile.TemporaryDirectory(prefix="nnparity-verify-", ignore_cleanup_errors=True) as tmp:
-        root = Path(tmp)
-        made = Scratch(root, root / "work" / path.parent.name, root / "child.py", root / "tmp")
-        _copy_folder(path.parent, made.copy, path, made.left_out)
+        base = Path(tmp)
+        made = Scratch(base, base / "work" / (folder.name or "root"), base / "child.py",
+                       base / "tmp")
+        _copy_folder(folder, made.copy, path, made.left_out, whole=root is not None)
+        beside = made.copy / path.parent.relative_to(folder)
+        for name, text in (generated or {}).items():
+            (beside / name).write_text(text, encoding="utf-8")
         shutil.copyfile(CHILD_SCRIPT, made.script)
         made.tmp.mkdir()
         yield made

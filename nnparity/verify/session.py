@@ -22,10 +22,12 @@ from nnparity.backends.compare import (
 from nnparity.report import CaseResult
 
 from .diagnose import Context, Diagnosis, diagnose, log_epsilon
+from .edges import EdgeReport
 from .mistakes import keras_exact
 from .problem import Problem, backend_tensors, reference_tensors
 
 YOURS = "yours"
+MISSING = "not in your result"  # the note of a declared tensor the learner's result lacks
 WORST = 3  # elements shown side by side when no diagnosis matches
 
 
@@ -39,6 +41,7 @@ class Verdict:
     skipped_backends: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     worst_elements: list[dict[str, Any]] = field(default_factory=list)
+    edges: EdgeReport | None = None  # the edge-case verdict (:mod:`.edges`), None: not asked
 
     @property
     def yours(self) -> CaseResult:
@@ -76,29 +79,53 @@ def judge(
     reference: Tensors | None = None,
     crash: str | None = None,
     layout: str = "row",
+    unread: dict[tuple[str, str], str] | None = None,
+    shapes: dict[tuple[str, str], tuple[tuple[int, ...], ...]] | None = None,
 ) -> Verdict:
     """Compare ``user`` (canonical layout) with the reference; run ``backends`` alongside.
 
     ``crash``: the learner's code failed after the stages that produced ``user`` (which are
-    judged and diagnosed all the same; the crash is reported after them).
+    judged and diagnosed all the same; the crash is reported after them). ``unread``: declared
+    tensors the learner's result lacks (key -> why), each a failure at its stage. ``shapes``:
+    per key, the learner's shape and the declared one, in the learner's layout (what a shape
+    mismatch is described with).
     """
     spec = problem.spec
     reference = reference if reference is not None else reference_tensors(problem)
     tol = tolerance_for(spec)
-    expected = {k: v for k, v in reference.items() if k in user}
-    comparisons = compare_all(user, expected, tol, sides=("your result", "the reference"))
-    ctx = Context(problem, reference, user, list(warnings), layout)
+    unread, shapes = unread or {}, shapes or {}
+    expected = {k: v for k, v in reference.items() if k in user or k in unread}
+    comparisons = [_in_learner_terms(c, unread, shapes) for c in
+                   compare_all(user, expected, tol, sides=("your result", "the reference"))]
+    ctx = Context(problem, reference, user, list(warnings), layout, shapes=shapes)
     notes = _accept_log_epsilon(ctx, comparisons) + _accept_keras_exact(ctx, comparisons)
     yours = CaseResult(case, YOURS, comparisons, seconds=seconds, spec=spec.to_dict(),
                        error=crash)
-    verdict = Verdict(case, [yours], warnings=[*warnings, *notes])
+    verdict = Verdict(case, [yours], warnings=[*warnings, *notes, *unread.values()])
     first = first_divergence(comparisons)
     verdict.diagnosis = diagnose(ctx, first)
     if first is not None and verdict.diagnosis is None:
-        verdict.worst_elements = worst_elements(user.get((first.stage, first.name)),
-                                                reference[(first.stage, first.name)])
+        key = (first.stage, first.name)
+        verdict.worst_elements = worst_elements(user.get(key), reference[key])
+        if key in shapes:  # indices in the learner's declared layout
+            for entry in verdict.worst_elements:
+                entry["index"] = learner_index(entry["index"], np.shape(reference[key]),
+                                               shapes[key][1], layout)
     verdict.results += alongside(case, problem, reference, backends, verdict.skipped_backends)
     return verdict
+
+
+def _in_learner_terms(c: Comparison, unread: dict[tuple[str, str], str],
+                      shapes: dict[tuple[str, str], tuple[tuple[int, ...], ...]]) -> Comparison:
+    """A comparison's note in the learner's terms: why a tensor was not read, shapes as
+    declared (never the internal layout)."""
+    key = (c.stage, c.name)
+    if key in unread:
+        return replace(c, note=MISSING)
+    if key in shapes and c.note and c.note.startswith("shape "):
+        yours, declared = shapes[key]
+        return replace(c, note=f"shape {yours} != {declared}")
+    return c
 
 
 def _accept_log_epsilon(ctx: Context, comparisons: list[Comparison]) -> list[str]:
@@ -132,6 +159,18 @@ def _accept_keras_exact(ctx: Context, comparisons: list[Comparison]) -> list[str
             comparisons[i] = replace(comparisons[i], passed=True, note="float64 hyperparameters")
     return ["your update is the Keras rule with float64 hyperparameters (Keras rounds lr, "
             "momentum and the betas to float32): accepted"]
+
+
+def learner_index(index: list[int], shape: tuple[int, ...], declared: tuple[int, ...],
+                  layout: str) -> list[int]:
+    """A canonical index into ``shape`` as an index into the learner's ``declared`` shape: the
+    same entry of a reshaped bias, of a transposed (column layout) matrix."""
+    if len(shape) == 2 and layout == "column" and tuple(reversed(shape)) == tuple(declared):
+        return index[::-1]
+    if tuple(shape) != tuple(declared) and int(np.prod(shape)) == int(np.prod(declared)):
+        flat = np.ravel_multi_index(tuple(index), shape)
+        return [int(i) for i in np.unravel_index(flat, declared)]
+    return index
 
 
 def worst_elements(user: np.ndarray | None, reference: np.ndarray,
