@@ -89,12 +89,12 @@ def student_line(verdict: Verdict, level: str) -> str:
 
 def redact_entry(entry: dict[str, Any], level: str) -> dict[str, Any]:
     """A learner's JSON entry (``cases.<case>.backends.yours``) at a restricted ``level``."""
-    entry["comparisons"] = [{k: c[k] for k in ("stage", "name", "passed", "note")}
+    entry["comparisons"] = [{k: c[k] for k in ("stage", "name", "tensor", "passed", "note")}
                             for c in entry["comparisons"]]
     entry.pop("worst_elements", None)
-    diagnosis = entry.get("diagnosis")
-    entry["diagnosis"] = None if level == "pass-fail" or diagnosis is None else \
-        {k: diagnosis[k] for k in ("code", "title", "detail")}
+    entry["diagnosis"] = [] if level == "pass-fail" else [
+        {"code": d["code"], "title": d.get("title", ""), "message": d["message"],
+         "evidence": ""} for d in entry.get("diagnosis") or []]  # the evidence holds numbers
     entry["first_divergence"] = None if level == "pass-fail" else \
         sentence(entry.get("first_divergence"))
     edges = entry.get("edge_cases")

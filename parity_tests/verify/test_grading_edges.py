@@ -11,7 +11,7 @@ import pytest
 
 from nnparity.backends.compare import compare_all, first_divergence, tolerance
 from nnparity.cli import main
-from nnparity.reference import MLPSpec, mlp
+from nnparity.reference import MLPSpec, network
 from nnparity.verify.diagnose import Context, diagnose
 from nnparity.verify.mistakes import with_spec
 from nnparity.verify.problem import make_problem, reference_tensors
@@ -32,10 +32,10 @@ def test_the_generic_batch_has_no_kink_and_no_offset():
     generic, edge = make_problem(SPEC, edges=False), make_problem(SPEC)
     for problem in (generic, edge):
         assert np.array_equal(problem.params["W1"], edge.params["W1"])
-    z = mlp.forward(SPEC, generic.params, generic.x).z
+    z = network.forward(SPEC, generic.params, generic.x).z
     assert all(np.all(v != 0) for v in z.values())
     assert np.max(np.abs(generic.params["b2"])) < 1
-    assert np.any(mlp.forward(SPEC, edge.params, edge.x).z["layer1"] == 0)
+    assert np.any(network.forward(SPEC, edge.params, edge.x).z["layer1"] == 0)
     assert np.min(edge.params[f"b{SPEC.depth}"]) > 999
 
 
@@ -45,7 +45,7 @@ def test_a_robustness_finding_is_a_warning_by_default(name, code, tmp_path, caps
     exit_code, result = verify(name, tmp_path)
     out = capsys.readouterr().out
     assert exit_code == 0, out
-    assert result["status"] == "pass" and result["diagnosis"] is None
+    assert result["status"] == "pass" and result["diagnosis"] == []
     edges = result["edge_cases"]
     assert edges["mode"] == "warn" and edges["status"] == "warn"
     assert [(f["code"], f["severity"]) for f in edges["findings"]] == [(code, "warning")]
@@ -63,7 +63,7 @@ def test_edge_cases_fail_makes_a_finding_fail(tmp_path, capsys):
     exit_code, result = verify("faulty_relu_zero", tmp_path, "--edge-cases", "fail")
     out = capsys.readouterr().out
     assert exit_code == 1
-    assert result["status"] == "fail" and result["diagnosis"]["code"] == "relu-at-zero"
+    assert result["status"] == "fail" and result["diagnosis"][0]["code"] == "relu-at-zero"
     assert result["edge_cases"]["findings"][0]["severity"] == "failure"
     assert "edge cases: FAILURE relu-at-zero" in out
 

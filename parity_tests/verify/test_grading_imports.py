@@ -46,7 +46,7 @@ def test_packages_on_verifys_import_path_are_importable(tmp_path):
 
 
 def test_nnparity_stays_hidden_even_on_the_import_path(tmp_path):
-    path = learner(tmp_path / "sub", "peeks.py", "import reference.mlp  # noqa")
+    path = learner(tmp_path / "sub", "peeks.py", "import reference.network  # noqa")
     run = cli(str(path), env={"PYTHONPATH": str(CHECKOUT)})
     assert run.returncode == 1
     assert "ModuleNotFoundError: No module named 'reference'" in run.stdout

@@ -132,7 +132,7 @@ def test_forged_results_deceive_nobody(tmp_path, capsys, mode, request):
 def test_the_reference_cannot_be_imported(tmp_path, capsys, mode, request):
     if mode == "require":
         request.getfixturevalue("sandboxed")
-    path = learner(tmp_path / "importer", "from nnparity.reference import mlp\n")
+    path = learner(tmp_path / "importer", "from nnparity.reference import network\n")
     code, out, _ = verify(path, capsys, "--sandbox", mode)
     assert code == 1 and "importing the file raised" in out and "nnparity" in out, out
 
