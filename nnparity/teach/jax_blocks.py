@@ -1,29 +1,23 @@
-"""JAX, idiomatically, one function per building block of the teaching page.
+"""JAX as a user writes it, one function per building block of the teaching page.
 
-Each function is what the page shows in the JAX column and what it runs to measure parity: pure
-functions of ``jax.numpy`` / ``jax.nn`` / ``jax.lax`` / ``optax`` under ``jax.jit``, the backward
-pass by ``jax.vjp`` (or ``jax.value_and_grad`` for a scalar loss). JAX's layout is the reference's
-(NHWC, HWIO). Float64 needs x64: the page calls every function inside :func:`context`
-(``jax.enable_x64(True)``, thread-local), so importing this module changes no global setting.
+What the page shows in the JAX column: pure functions of ``jax.numpy`` / ``jax.nn`` /
+``jax.lax`` / ``optax`` under ``jax.jit``, the backward pass by ``jax.vjp`` from the gradient the
+layer above sends (or ``jax.value_and_grad`` for a scalar loss; ``jax.grad`` and an optax update
+for an optimiser's steps). JAX's layout is the reference's (NHWC, HWIO). The page runs these very
+functions through :mod:`.jax_feed` (inside ``jax.enable_x64``, so float64 stays float64).
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from functools import partial
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-Array = np.ndarray  # inputs: NumPy arrays in the canonical layout
+Array = jax.Array  # inputs in the canonical layout (NumPy arrays are accepted too)
 Out = dict[str, jax.Array]  # outputs by the reference's names
 
-
-def context() -> AbstractContextManager:
-    """What every call runs inside: x64 on (float64 stays float64), for this thread only."""
-    return jax.enable_x64(True)
 
 
 @jax.jit
@@ -134,29 +128,32 @@ def dropout(h: Array, mask: Array, keep_prob: float, dy: Array) -> Out:
     return {"y": y, "dh": vjp(dy)[0]}
 
 
-def _run(optimizer: optax.GradientTransformation, W: Array, grads: list[Array]) -> jax.Array:
+def linear_loss(W: jax.Array, g: jax.Array) -> jax.Array:
+    """A loss whose gradient with respect to ``W`` is ``g``."""
+    return jnp.sum(W * g)
+
+
+def train(optimizer: optax.GradientTransformation, W: jax.Array,
+          grads: list[jax.Array]) -> jax.Array:
+    """One step per gradient ``g``: ``jax.grad`` of a loss whose gradient is ``g``, then optax."""
     state = optimizer.init(W)
     for g in grads:
-        updates, state = optimizer.update(g, state, W)
+        dW = jax.grad(linear_loss)(W, g)
+        updates, state = optimizer.update(dW, state, W)
         W = optax.apply_updates(W, updates)
     return W
 
 
 @jax.jit
 def sgd(W: Array, grads: list[Array], lr: float) -> Out:
-    return {"W (torch formula)": _run(optax.sgd(lr), W, grads)}
+    return {"W (torch formula)": train(optax.sgd(lr), W, grads)}
 
 
 @jax.jit
 def momentum(W: Array, grads: list[Array], lr: float, mu: float) -> Out:
-    return {"W (torch formula)": _run(optax.sgd(lr, momentum=mu), W, grads)}
+    return {"W (torch formula)": train(optax.sgd(lr, momentum=mu), W, grads)}
 
 
 @jax.jit
 def adam(W: Array, grads: list[Array], lr: float) -> Out:
-    return {"W (torch formula)": _run(optax.adam(lr, eps=1e-8), W, grads)}
-
-
-def to_numpy(t) -> np.ndarray:
-    """A returned array as a NumPy array."""
-    return np.asarray(t)
+    return {"W (torch formula)": train(optax.adam(lr, eps=1e-8), W, grads)}

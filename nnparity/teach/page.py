@@ -22,6 +22,7 @@ from nnparity.escape import html_url
 
 from .measure import Framework, Measurement
 from .networks import SeedNetwork
+from .sources import Source
 from .traps import Table
 
 FORMATTER = HtmlFormatter(cssclass="hl")
@@ -50,7 +51,7 @@ def helpers_of(function: Callable[..., Any], module: ModuleType) -> list[Callabl
         value = getattr(module, name, None)
         plain = inspect.unwrap(value) if callable(value) else None
         if inspect.isfunction(plain) and plain.__module__ == module.__name__ and value is not \
-                function and name != "to_numpy":
+                function:
             found.append(value)
     return found
 
@@ -96,6 +97,33 @@ def columns(items: list[tuple[str, str]]) -> str:
     """Side-by-side code columns (stacked on a narrow screen): ``(title, html)`` each."""
     cells = "".join(f'<div class="column"><h4>{esc(t)}</h4>{body}</div>' for t, body in items)
     return f'<div class="columns">{cells}</div>'
+
+
+def fold(summary: str, body: str) -> str:
+    """A ``<details>`` fold, closed, titled ``summary`` (text), holding ``body`` (HTML)."""
+    return f"<details><summary>{esc(summary)}</summary>{body}</details>"
+
+
+def derivation(steps: Iterable[tuple[str, str]]) -> str:
+    """The derivation: each step's prose (text) and its formula (LaTeX, as MathML)."""
+    parts = "".join(f"<p>{esc(prose)}</p>{math(latex)}" for prose, latex in steps)
+    return f'<div class="derivation"><h4>Derivation</h4>{parts}</div>'
+
+
+def citations(sources: list[Source]) -> str:
+    """The section's sources as links to the list of sources (or a note that none has it)."""
+    if not sources:
+        return '<p class="cite">Sources: none of the source documents covers this block.</p>'
+    links = "; ".join(f'<a href="#source-{esc(s.key)}">{esc(s.nickname)}</a>' for s in sources)
+    return f'<p class="cite">Sources: {links}.</p>'
+
+
+def source_list(sources: Iterable[Source]) -> str:
+    """The full citations, each with its anchor."""
+    items = "".join(f'<li id="source-{esc(s.key)}"><b>{esc(s.nickname)}</b>: '
+                    f"{esc(s.citation())}</li>" for s in sources)
+    return ("<p>The documents this project was created from; the page refers to each by the "
+            f"nickname in bold.</p><ol>{items}</ol>")
 
 
 def section(key: str, title: str, body: str, kind: str = "block") -> str:
