@@ -142,7 +142,7 @@ def train(optimizer: keras.optimizers.Optimizer, W: keras.Variable,
     for g in grads:
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(W * g)
-        optimizer.apply_gradients(zip(tape.gradient(loss, [W]), [W]))
+        optimizer.apply_gradients([(tape.gradient(loss, W), W)])
     return W
 
 

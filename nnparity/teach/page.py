@@ -126,6 +126,36 @@ def source_list(sources: Iterable[Source]) -> str:
             f"nickname in bold.</p><ol>{items}</ol>")
 
 
+def verdict(result: dict) -> str:
+    """What ``nnparity verify`` said about a file, as it prints it (its JSON report's ``yours``
+    entry: first divergence, diagnosis with detail and evidence)."""
+    lines = [f"first divergence: {result.get('first_divergence')}"]
+    diagnosis = result.get("diagnosis")
+    if diagnosis:
+        lines += [f"diagnosis: {diagnosis['title']} [{diagnosis['code']}]",
+                  f"  {diagnosis['detail']}", f"  checked: {diagnosis['evidence']}"]
+    else:
+        lines.append("diagnosis: none")
+    return f'<pre class="verdict">{esc(chr(10).join(lines))}</pre>'
+
+
+def exercise(task: str, file_name: str, function: str, declaration: str, stub: str, bug: str,
+             solution: str, result: dict) -> str:
+    """An exercise: the task, the stub's function and declaration, the command that checks it,
+    the planted bug with verify's diagnosis of it, the solution in a fold."""
+    command = f"nnparity teach --exercises exercises\nnnparity verify exercises/{file_name}"
+    return (f'<div class="exercise"><h3>Exercise</h3><p>{esc(task)}</p>'
+            f"<p>Complete <code>{esc(function)}</code> in <code>{esc(file_name)}</code>:</p>"
+            f"{code(stub)}"
+            + fold("the file's NNPARITY declaration (where verify finds your numbers)",
+                   code(declaration))
+            + f"<p>Check it:</p><pre>{esc(command)}</pre>"
+            f"<p>A planted bug:</p>{code(bug)}"
+            f"<p>What verify says about it (run while this page was built):</p>"
+            f"{verdict(result)}"
+            + fold("solution", code(solution)) + "</div>")
+
+
 def section(key: str, title: str, body: str, kind: str = "block") -> str:
     """One ``<section>`` with an anchor."""
     return f'<section id="{esc(key)}" class="{esc(kind)}"><h2>{esc(title)}</h2>{body}</section>'

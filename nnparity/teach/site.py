@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import platform
+import tempfile
 import time
 from datetime import UTC, datetime
 from importlib import resources
@@ -29,7 +30,7 @@ from nnparity.presets import preset
 from nnparity.stopping import check_stop
 from nnparity.training import TrainConfig, run_training
 
-from . import figures, gpu_report, page, textbook
+from . import exercises, figures, gpu_report, page, textbook
 from .derivations import CITES, DERIVATIONS
 from .measure import DTYPES, FRAMEWORKS, Framework, Measurement, load, measure
 from .networks import SEED_NETWORKS, model_file, write_networks
@@ -69,6 +70,20 @@ def _framework_pane(block: Block, feed: ModuleType) -> str:
                         page.code(page.source_of(harness, feed))))
 
 
+def _exercise_part(key: str) -> str:
+    """The section's exercise, its planted bug run through ``nnparity verify`` now; or why the
+    section has none."""
+    exercise = exercises.BY_KEY.get(key)
+    if exercise is None:
+        return (f'<p class="note">No exercise: {page.esc(exercises.WITHOUT_EXERCISE[key])}.'
+                "</p>")
+    with tempfile.TemporaryDirectory(prefix="nnparity-exercise-") as folder:
+        _, result = exercises.verify(exercise, "bug", Path(folder))
+    return page.exercise(exercise.task, exercise.file_name, exercise.function,
+                         exercises.declaration_source(exercise),
+                         exercises.stub(exercise), exercise.bug, exercise.solution, result)
+
+
 def _block_section(block: Block, modules: dict[str, ModuleType | str]) -> str:
     cols = [("NumPy: the textbook form", _numpy_pane(block))]
     results: list[tuple[Framework, str | list[Measurement]]] = []
@@ -89,7 +104,8 @@ def _block_section(block: Block, modules: dict[str, ModuleType | str]) -> str:
             + page.citations([BY_KEY[key] for key in CITES[block.key]])
             + page.columns(cols)
             + "<h4>Measured now, on the fixed example above (max over its tensors)</h4>"
-            + page.parity_table(block.key, results))
+            + page.parity_table(block.key, results)
+            + _exercise_part(block.key))
     return page.section(block.key, block.title, body)
 
 
