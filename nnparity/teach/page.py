@@ -106,7 +106,8 @@ def fold(summary: str, body: str) -> str:
 
 def derivation(steps: Iterable[tuple[str, str]]) -> str:
     """The derivation: each step's prose (text) and its formula (LaTeX, as MathML)."""
-    parts = "".join(f"<p>{esc(prose)}</p>{math(latex)}" for prose, latex in steps)
+    parts = "".join(f'<p>{esc(prose)}</p><div class="formula">{math(latex)}</div>'
+                    for prose, latex in steps)
     return f'<div class="derivation"><h4>Derivation</h4>{parts}</div>'
 
 
