@@ -73,13 +73,15 @@ def softmax_ce(o: Array, y: Array) -> Out:
 
 @jax.jit
 def l2(o: Array, t: Array) -> Out:
-    loss, do = jax.value_and_grad(lambda o: optax.l2_loss(o, t).sum())(o)  # 0.5 (o - t)^2
+    # optax.l2_loss is 0.5 (o - t)^2
+    loss, do = jax.value_and_grad(lambda o: optax.l2_loss(o, t).sum())(o)
     return {"loss": loss, "do": do}
 
 
 @jax.jit
 def log_loss(o: Array, t: Array) -> Out:
-    loss, do = jax.value_and_grad(lambda o: optax.sigmoid_binary_cross_entropy(o, t).sum())(o)
+    loss, do = jax.value_and_grad(
+        lambda o: optax.sigmoid_binary_cross_entropy(o, t).sum())(o)
     return {"loss": loss, "do": do}
 
 
@@ -97,10 +99,12 @@ def weight_decay(W: Array, g: Array, lr: float, wd: float) -> Out:
 
 
 @partial(jax.jit, static_argnames=("stride", "padding"))
-def conv2d(x: Array, W: Array, b: Array, dz: Array, stride: int, padding: str) -> Out:
+def conv2d(x: Array, W: Array, b: Array, dz: Array, stride: int,
+           padding: str) -> Out:
     def conv(x, W, b):  # lax's SAME is TensorFlow's: the odd pixel bottom/right
-        return jax.lax.conv_general_dilated(x, W, (stride, stride), padding,
-                                            dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+        layout = ("NHWC", "HWIO", "NHWC")
+        return jax.lax.conv_general_dilated(
+            x, W, (stride, stride), padding, dimension_numbers=layout) + b
     z, vjp = jax.vjp(conv, x, W, b)
     dx, dW, db = vjp(dz)
     return {"z": z, "dx": dx, "dW": dW, "db": db}
@@ -117,14 +121,17 @@ def maxpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
 
 @jax.jit
 def flatten_dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
-    z, vjp = jax.vjp(lambda x, W: x.reshape(x.shape[0], -1) @ W + b, x, W)  # NHWC order
+    def layer(x, W):
+        return x.reshape(x.shape[0], -1) @ W + b  # NHWC flatten order
+    z, vjp = jax.vjp(layer, x, W)
     dx, dW = vjp(dz)
     return {"z": z, "dx": dx, "dW": dW}
 
 
 @jax.jit
 def dropout(h: Array, mask: Array, keep_prob: float, dy: Array) -> Out:
-    y, vjp = jax.vjp(lambda h: h * mask / keep_prob, h)  # explicit mask: no PRNG key
+    # an explicit mask: no PRNG key
+    y, vjp = jax.vjp(lambda h: h * mask / keep_prob, h)
     return {"y": y, "dh": vjp(dy)[0]}
 
 

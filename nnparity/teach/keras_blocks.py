@@ -24,7 +24,8 @@ def dense(layer: keras.layers.Dense, x: Tensor, dz: Tensor) -> Out:
     with tf.GradientTape() as tape:
         tape.watch(x)
         z = layer(x)  # x @ layer.kernel + layer.bias
-    dx, dW, db = tape.gradient(z, [x, layer.kernel, layer.bias], output_gradients=dz)
+    wrt = [x, layer.kernel, layer.bias]
+    dx, dW, db = tape.gradient(z, wrt, output_gradients=dz)
     return {"z": z, "dx": dx, "dW": dW, "db": db}
 
 
@@ -86,12 +87,14 @@ def l2(o: Tensor, t: Tensor) -> Out:
 
 
 def log_loss(o: Tensor, t: Tensor) -> Out:
-    bce = keras.losses.BinaryCrossentropy(from_logits=True, reduction="sum", dtype=o.dtype)
+    bce = keras.losses.BinaryCrossentropy(from_logits=True, reduction="sum",
+                                          dtype=o.dtype)
     return loss_and_grad(bce, o, t)
 
 
 def mean_ce(o: Tensor, y: Tensor) -> Out:
-    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=o.dtype)  # mean
+    # reduction="sum_over_batch_size" (the default): the mean
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=o.dtype)
     return loss_and_grad(ce, o, y)
 
 
@@ -104,10 +107,12 @@ def weight_decay(W: keras.Variable, g: Tensor, lr: float, wd: float) -> Out:
 
 def conv2d(conv: keras.layers.Conv2D, x: Tensor, dz: Tensor, stride: int,
            padding: str) -> Out:
-    with tf.GradientTape() as tape:  # conv = Conv2D(F, k, strides=stride, padding="same")
+    # conv = keras.layers.Conv2D(F, k, strides=stride, padding="same")
+    with tf.GradientTape() as tape:
         tape.watch(x)
         z = conv(x)  # NHWC, HWIO: Keras' layout is the reference's
-    dx, dW, db = tape.gradient(z, [x, conv.kernel, conv.bias], output_gradients=dz)
+    wrt = [x, conv.kernel, conv.bias]
+    dx, dW, db = tape.gradient(z, wrt, output_gradients=dz)
     return {"z": z, "dx": dx, "dW": dW, "db": db}
 
 
@@ -120,7 +125,7 @@ def maxpool2d(x: Tensor, dy: Tensor, k: int, stride: int) -> Out:
 
 
 def flatten_dense(layer: keras.layers.Dense, x: Tensor, dz: Tensor) -> Out:
-    flatten = keras.layers.Flatten(dtype=x.dtype)  # NHWC order: W's rows as they are
+    flatten = keras.layers.Flatten(dtype=x.dtype)  # NHWC order
     with tf.GradientTape() as tape:
         tape.watch(x)
         z = layer(flatten(x))
@@ -129,7 +134,7 @@ def flatten_dense(layer: keras.layers.Dense, x: Tensor, dz: Tensor) -> Out:
 
 
 def dropout(h: Tensor, mask: Tensor, keep_prob: float, dy: Tensor) -> Out:
-    # keras.layers.Dropout draws its own mask; an explicit one is a multiplication
+    # keras.layers.Dropout would draw its own mask
     with tf.GradientTape() as tape:
         tape.watch(h)
         y = h * mask / keep_prob
@@ -150,9 +155,12 @@ def sgd(W: keras.Variable, grads: list[Tensor], lr: float) -> Out:
     return {"W (keras formula)": train(keras.optimizers.SGD(lr), W, grads)}
 
 
-def momentum(W: keras.Variable, grads: list[Tensor], lr: float, mu: float) -> Out:
-    return {"W (keras formula)": train(keras.optimizers.SGD(lr, momentum=mu), W, grads)}
+def momentum(W: keras.Variable, grads: list[Tensor], lr: float,
+             mu: float) -> Out:
+    optimizer = keras.optimizers.SGD(lr, momentum=mu)
+    return {"W (keras formula)": train(optimizer, W, grads)}
 
 
 def adam(W: keras.Variable, grads: list[Tensor], lr: float) -> Out:
-    return {"W (keras formula)": train(keras.optimizers.Adam(lr, epsilon=1e-7), W, grads)}
+    optimizer = keras.optimizers.Adam(lr, epsilon=1e-7)
+    return {"W (keras formula)": train(optimizer, W, grads)}

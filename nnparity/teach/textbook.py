@@ -90,7 +90,8 @@ def mean_ce(o: Array, y: Array) -> Out:
 def weight_decay(W: Array, g: Array, lr: float, wd: float) -> Out:
     penalty = wd / 2 * np.sum(W**2)
     dW = wd * W
-    return {"penalty": penalty, "dW": dW, "W after one SGD step": W - lr * (g + dW)}
+    W_next = W - lr * (g + dW)  # one SGD step with the data gradient g
+    return {"penalty": penalty, "dW": dW, "W after one SGD step": W_next}
 
 
 def same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
@@ -99,49 +100,57 @@ def same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def pad_input(x: Array, k: int, stride: int, padding: str, value: float = 0.0) -> Array:
+def pad(x: Array, k: int, stride: int, padding: str, value: float = 0.0) -> Array:
     """``x [N, H, W, C]`` padded on H and W (nothing for VALID)."""
     if padding == "VALID":
         return x
-    (top, bottom), (left, right) = same_pads(x.shape[1], k, stride), same_pads(x.shape[2], k,
-                                                                                stride)
-    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+    rows, cols = same_pads(x.shape[1], k, stride), same_pads(x.shape[2], k, stride)
+    return np.pad(x, ((0, 0), rows, cols, (0, 0)), constant_values=value)
 
 
-def conv2d(x: Array, W: Array, b: Array, dz: Array, stride: int, padding: str) -> Out:
+def unpad(xp: Array, x: Array, k: int, stride: int, padding: str) -> Array:
+    """The part of the padded ``xp`` that is ``x``."""
+    if padding == "VALID":
+        return xp
+    top, left = same_pads(x.shape[1], k, stride)[0], same_pads(x.shape[2], k, stride)[0]
+    return xp[:, top:top + x.shape[1], left:left + x.shape[2], :]
+
+
+def at(i: int, j: int, k: int, stride: int) -> tuple[slice, slice, slice, slice]:
+    """The index of the k x k window of output position (i, j) in ``[N, H, W, C]``."""
+    return (slice(None), slice(i * stride, i * stride + k),
+            slice(j * stride, j * stride + k), slice(None))
+
+
+def conv2d(x: Array, W: Array, b: Array, dz: Array, stride: int,
+           padding: str) -> Out:
     k = W.shape[0]
-    xp = pad_input(x, k, stride, padding)
-    n, ho, wo, f = dz.shape
-    z = np.empty((n, ho, wo, f))
+    xp = pad(x, k, stride, padding)
+    z = np.empty(dz.shape)
     dxp, dW = np.zeros_like(xp), np.zeros_like(W)
-    for i in range(ho):
-        for j in range(wo):
-            patch = xp[:, i * stride:i * stride + k, j * stride:j * stride + k, :]
-            z[:, i, j, :] = np.einsum("npqc,pqcf->nf", patch, W) + b
-            dW += np.einsum("npqc,nf->pqcf", patch, dz[:, i, j, :])
-            dxp[:, i * stride:i * stride + k, j * stride:j * stride + k, :] += \
-                np.einsum("nf,pqcf->npqc", dz[:, i, j, :], W)
-    top, left = (same_pads(x.shape[a], k, stride)[0] for a in (1, 2)) if padding == "SAME" \
-        else (0, 0)
-    dx = dxp[:, top:top + x.shape[1], left:left + x.shape[2], :]
+    for i in range(dz.shape[1]):
+        for j in range(dz.shape[2]):
+            patch = xp[at(i, j, k, stride)]  # [N, k, k, C]
+            z[:, i, j] = np.einsum("npqc,pqcf->nf", patch, W) + b
+            dW += np.einsum("npqc,nf->pqcf", patch, dz[:, i, j])
+            dxp[at(i, j, k, stride)] += np.einsum("nf,pqcf->npqc", dz[:, i, j], W)
+    dx = unpad(dxp, x, k, stride, padding)
     return {"z": z, "dx": dx, "dW": dW, "db": dz.sum(axis=(0, 1, 2))}
 
 
 def maxpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
-    xp = pad_input(x, k, stride, "SAME", value=-np.inf)  # a padded cell never wins
-    n, ho, wo, c = dy.shape
+    xp = pad(x, k, stride, "SAME", value=-np.inf)  # padding never wins
+    n, _, _, c = dy.shape
     y, dxp = np.empty(dy.shape), np.zeros_like(xp)
-    for i in range(ho):
-        for j in range(wo):
-            window = xp[:, i * stride:i * stride + k, j * stride:j * stride + k, :]
-            flat = window.reshape(n, -1, c)
-            first = flat.argmax(axis=1)  # the first maximum in row-major order wins a tie
-            y[:, i, j, :] = flat.max(axis=1)
-            p, q = np.divmod(first, window.shape[2])
-            rows, chans = np.arange(n)[:, None], np.arange(c)[None, :]
-            np.add.at(dxp, (rows, i * stride + p, j * stride + q, chans), dy[:, i, j, :])
-    top, left = same_pads(x.shape[1], k, stride)[0], same_pads(x.shape[2], k, stride)[0]
-    return {"y": y, "dx": dxp[:, top:top + x.shape[1], left:left + x.shape[2], :]}
+    for i in range(dy.shape[1]):
+        for j in range(dy.shape[2]):
+            window = xp[at(i, j, k, stride)].reshape(n, k * k, c)
+            y[:, i, j] = window.max(axis=1)
+            first = window.argmax(axis=1)  # a tie: the first maximum wins
+            grad = np.zeros_like(window)
+            np.put_along_axis(grad, first[:, None], dy[:, i, j][:, None], axis=1)
+            dxp[at(i, j, k, stride)] += grad.reshape(n, k, k, c)
+    return {"y": y, "dx": unpad(dxp, x, k, stride, "SAME")}
 
 
 def flatten_dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
@@ -172,9 +181,9 @@ def momentum(W: Array, grads: list[Array], lr: float, mu: float) -> Out:
     torch_W, torch_v = W, 0.0
     keras_W, keras_v = W, 0.0
     for g in grads:
-        torch_v = mu * torch_v + g                      # PyTorch: v accumulates g
+        torch_v = mu * torch_v + g  # PyTorch: v sums the gradients
         torch_W = torch_W - lr * torch_v
-        keras_v = keras32(mu) * keras_v - keras32(lr) * g  # Keras: v accumulates the step
+        keras_v = keras32(mu) * keras_v - keras32(lr) * g  # Keras: the steps
         keras_W = keras_W + keras_v
     return {"W (torch formula)": torch_W, "W (keras formula)": keras_W}
 
@@ -183,12 +192,15 @@ def adam(W: Array, grads: list[Array], lr: float, beta1: float = 0.9,
          beta2: float = 0.999) -> Out:
     torch_W, keras_W = W, W
     m = v = 0.0
+    b1, b2 = keras32(beta1), keras32(beta2)  # as Keras keeps them
     for t, g in enumerate(grads, start=1):
-        m = beta1 * m + (1 - beta1) * g           # first moment
-        v = beta2 * v + (1 - beta2) * g**2        # second moment
-        m_hat = m / (1 - beta1**t)                # bias corrections
+        m = beta1 * m + (1 - beta1) * g     # first moment
+        v = beta2 * v + (1 - beta2) * g**2  # second moment
+        m_hat = m / (1 - beta1**t)          # bias corrections
         v_hat = v / (1 - beta2**t)
-        torch_W = torch_W - lr * m_hat / (np.sqrt(v_hat) + 1e-8)  # the paper, PyTorch
-        alpha = keras32(lr) * np.sqrt(1 - keras32(beta2)**t) / (1 - keras32(beta1)**t)
-        keras_W = keras_W - alpha * m / (np.sqrt(v) + 1e-7)      # Keras: eps-hat
+        # the paper, PyTorch: epsilon after the correction
+        torch_W = torch_W - lr * m_hat / (np.sqrt(v_hat) + 1e-8)
+        # Keras: the corrections in alpha, epsilon-hat before them
+        alpha = keras32(lr) * np.sqrt(1 - b2**t) / (1 - b1**t)
+        keras_W = keras_W - alpha * m / (np.sqrt(v) + 1e-7)
     return {"W (torch formula)": torch_W, "W (keras formula)": keras_W}

@@ -20,7 +20,8 @@ Out = dict[str, Tensor]  # outputs by the reference's names, in torch's layout
 def dense(layer: nn.Linear, x: Tensor, dz: Tensor) -> Out:
     z = layer(x)       # x @ layer.weight.T + layer.bias
     z.backward(dz)     # dL/dz arrives from the layer above
-    return {"z": z, "dx": x.grad, "dW": layer.weight.grad, "db": layer.bias.grad}
+    dW, db = layer.weight.grad, layer.bias.grad  # dW: [D_out, D_in]
+    return {"z": z, "dx": x.grad, "dW": dW, "db": db}
 
 
 def sigmoid(z: Tensor, dh: Tensor) -> Out:
@@ -60,7 +61,7 @@ def prelu(act: nn.PReLU, z: Tensor, dh: Tensor) -> Out:
 
 
 def softmax_ce(o: Tensor, y: Tensor) -> Out:
-    loss = F.cross_entropy(o, y, reduction="sum")  # softmax inside, labels as indices
+    loss = F.cross_entropy(o, y, reduction="sum")  # softmax inside
     loss.backward()
     return {"loss": loss, "do": o.grad}
 
@@ -84,9 +85,10 @@ def mean_ce(o: Tensor, y: Tensor) -> Out:
 
 
 def weight_decay(W: nn.Parameter, g: Tensor, lr: float, wd: float) -> Out:
-    penalty = 0.5 * wd * (W**2).sum()  # torch has no penalty object: written out
+    penalty = 0.5 * wd * (W**2).sum()  # written out: no penalty object
     (dW,) = torch.autograd.grad(penalty, W)
-    optimizer = torch.optim.SGD([W], lr=lr, weight_decay=wd)  # adds wd * W to W.grad
+    # weight_decay=wd adds wd * W to W.grad in the step
+    optimizer = torch.optim.SGD([W], lr=lr, weight_decay=wd)
     loss = (W * g).sum()  # a data loss whose gradient is g
     loss.backward()
     optimizer.step()
@@ -100,34 +102,39 @@ def tf_same_pads(h: int, w: int, k: int, stride: int) -> tuple[int, int, int, in
     return (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)  # the odd pixel: bottom/right
 
 
-def conv2d(conv: nn.Conv2d, x: Tensor, dz: Tensor, stride: int, padding: str) -> Out:
+def conv2d(conv: nn.Conv2d, x: Tensor, dz: Tensor, stride: int,
+           padding: str) -> Out:
     k = conv.kernel_size[0]
-    pads = tf_same_pads(*x.shape[2:], k, stride) if padding == "SAME" else (0, 0, 0, 0)
-    z = conv(F.pad(x, pads))  # x: NCHW; padding=1 would pad both sides, not TF's SAME
+    pads = (0, 0, 0, 0)
+    if padding == "SAME":  # padding=1 would pad both sides: not TF's SAME
+        pads = tf_same_pads(*x.shape[2:], k, stride)
+    z = conv(F.pad(x, pads))  # x: NCHW
     z.backward(dz)
-    return {"z": z, "dx": x.grad, "dW": conv.weight.grad, "db": conv.bias.grad}
+    dW, db = conv.weight.grad, conv.bias.grad  # dW: OIHW
+    return {"z": z, "dx": x.grad, "dW": dW, "db": db}
 
 
 def maxpool2d(x: Tensor, dy: Tensor, k: int, stride: int) -> Out:
-    pads = tf_same_pads(*x.shape[2:], k, stride)  # SAME; a padded cell must never win
+    pads = tf_same_pads(*x.shape[2:], k, stride)  # padding never wins
     y = F.max_pool2d(F.pad(x, pads, value=-torch.inf), k, stride)
     y.backward(dy)
     return {"y": y, "dx": x.grad}
 
 
 def flatten_dense(layer: nn.Linear, x: Tensor, dz: Tensor) -> Out:
-    z = layer(torch.flatten(x, 1))  # NCHW flatten: one channel plane after another
+    z = layer(torch.flatten(x, 1))  # NCHW: one channel plane after another
     z.backward(dz)
     return {"z": z, "dx": x.grad, "dW": layer.weight.grad}
 
 
 def dropout(h: Tensor, mask: Tensor, keep_prob: float, dy: Tensor) -> Out:
-    y = h * mask / keep_prob  # F.dropout draws its own mask; an explicit one multiplies
+    y = h * mask / keep_prob  # F.dropout would draw its own mask
     y.backward(dy)
     return {"y": y, "dh": h.grad}
 
 
-def train(optimizer: torch.optim.Optimizer, W: nn.Parameter, grads: list[Tensor]) -> Tensor:
+def train(optimizer: torch.optim.Optimizer, W: nn.Parameter,
+          grads: list[Tensor]) -> Tensor:
     """One step per gradient ``g``, each from a loss whose gradient is ``g``."""
     for g in grads:
         optimizer.zero_grad()
@@ -138,13 +145,16 @@ def train(optimizer: torch.optim.Optimizer, W: nn.Parameter, grads: list[Tensor]
 
 
 def sgd(W: nn.Parameter, grads: list[Tensor], lr: float) -> Out:
-    return {"W (torch formula)": train(torch.optim.SGD([W], lr=lr), W, grads)}
+    optimizer = torch.optim.SGD([W], lr=lr)
+    return {"W (torch formula)": train(optimizer, W, grads)}
 
 
-def momentum(W: nn.Parameter, grads: list[Tensor], lr: float, mu: float) -> Out:
+def momentum(W: nn.Parameter, grads: list[Tensor], lr: float,
+             mu: float) -> Out:
     optimizer = torch.optim.SGD([W], lr=lr, momentum=mu)
     return {"W (torch formula)": train(optimizer, W, grads)}
 
 
 def adam(W: nn.Parameter, grads: list[Tensor], lr: float) -> Out:
-    return {"W (torch formula)": train(torch.optim.Adam([W], lr=lr, eps=1e-8), W, grads)}
+    optimizer = torch.optim.Adam([W], lr=lr, eps=1e-8)
+    return {"W (torch formula)": train(optimizer, W, grads)}
