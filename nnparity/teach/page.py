@@ -122,7 +122,8 @@ def citations(sources: list[Source]) -> str:
 def source_list(sources: Iterable[Source]) -> str:
     """The full citations, each with its anchor."""
     items = "".join(f'<li id="source-{esc(s.key)}"><b>{esc(s.nickname)}</b>: '
-                    f"{esc(s.citation())}</li>" for s in sources)
+                    f'{esc(s.parts()[0])}<cite lang="zh">{esc(s.parts()[1])}</cite>'
+                    f"{esc(s.parts()[2])}</li>" for s in sources)
     return ("<p>The documents this project was created from; the page refers to each by the "
             f"nickname in bold.</p><ol>{items}</ol>")
 

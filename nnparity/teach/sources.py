@@ -27,6 +27,12 @@ class Source:
         who = f"{self.author}: " if self.author else ""
         return f"{who}“{self.title}” ({self.english}). {self.details}."
 
+    def parts(self) -> tuple[str, str, str]:
+        """The citation cut around the title (in the document's language): before, title,
+        after; ``"".join(parts()) == citation()``."""
+        before, rest = self.citation().split(self.title, 1)
+        return before, self.title, rest
+
 
 SOURCES = (
     Source("bp-lecture", "the BP lecture", "于泓 (Yu Hong)",

@@ -174,7 +174,8 @@ def sgd(W: Array, grads: list[Array], lr: float) -> Out:
     for g in grads:
         torch_W = torch_W - lr * g
         keras_W = keras_W - keras32(lr) * g
-    return {"W (torch formula)": torch_W, "W (keras formula)": keras_W}
+    return {"W (torch formula)": torch_W,
+            "W (keras formula)": keras_W}
 
 
 def momentum(W: Array, grads: list[Array], lr: float, mu: float) -> Out:
@@ -185,11 +186,12 @@ def momentum(W: Array, grads: list[Array], lr: float, mu: float) -> Out:
         torch_W = torch_W - lr * torch_v
         keras_v = keras32(mu) * keras_v - keras32(lr) * g  # Keras: the steps
         keras_W = keras_W + keras_v
-    return {"W (torch formula)": torch_W, "W (keras formula)": keras_W}
+    return {"W (torch formula)": torch_W,
+            "W (keras formula)": keras_W}
 
 
-def adam(W: Array, grads: list[Array], lr: float, beta1: float = 0.9,
-         beta2: float = 0.999) -> Out:
+def adam(W: Array, grads: list[Array], lr: float,
+         beta1: float = 0.9, beta2: float = 0.999) -> Out:
     torch_W, keras_W = W, W
     m = v = 0.0
     b1, b2 = keras32(beta1), keras32(beta2)  # as Keras keeps them
@@ -203,4 +205,5 @@ def adam(W: Array, grads: list[Array], lr: float, beta1: float = 0.9,
         # Keras: the corrections in alpha, epsilon-hat before them
         alpha = keras32(lr) * np.sqrt(1 - b2**t) / (1 - b1**t)
         keras_W = keras_W - alpha * m / (np.sqrt(v) + 1e-7)
-    return {"W (torch formula)": torch_W, "W (keras formula)": keras_W}
+    return {"W (torch formula)": torch_W,
+            "W (keras formula)": keras_W}
