@@ -10,7 +10,8 @@ from pathlib import Path
 from nnparity.errors import InputError
 from nnparity.outputs import check_distinct, check_not_inputs, output_folder
 
-HELP = "write the teaching page: each layer's math, NumPy, PyTorch, Keras and JAX, measured"
+HELP = ("write the teaching page (each layer's math, NumPy, PyTorch, Keras and JAX, measured) "
+        "and its exercises for nnparity verify")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +34,7 @@ def _write_exercises(folder: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if args.out is None and args.exercises is None:
-        raise InputError("teach: give --out DIR (the page), --exercises DIR (the stubs) or both")
+        raise InputError("give --out DIR (the page), --exercises DIR (the stubs) or both")
     if args.out is None:
         return _write_exercises(args.exercises)
     try:
