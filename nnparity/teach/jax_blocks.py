@@ -1,29 +1,23 @@
-"""JAX, idiomatically, one function per building block of the teaching page.
+"""JAX as a user writes it, one function per building block of the teaching page.
 
-Each function is what the page shows in the JAX column and what it runs to measure parity: pure
-functions of ``jax.numpy`` / ``jax.nn`` / ``jax.lax`` / ``optax`` under ``jax.jit``, the backward
-pass by ``jax.vjp`` (or ``jax.value_and_grad`` for a scalar loss). JAX's layout is the reference's
-(NHWC, HWIO). Float64 needs x64: the page calls every function inside :func:`context`
-(``jax.enable_x64(True)``, thread-local), so importing this module changes no global setting.
+What the page shows in the JAX column: pure functions of ``jax.numpy`` / ``jax.nn`` /
+``jax.lax`` / ``optax`` under ``jax.jit``, the backward pass by ``jax.vjp`` from the gradient the
+layer above sends (or ``jax.value_and_grad`` for a scalar loss; ``jax.grad`` and an optax update
+for an optimiser's steps). JAX's layout is the reference's (NHWC, HWIO). The page runs these very
+functions through :mod:`.jax_feed` (inside ``jax.enable_x64``, so float64 stays float64).
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from functools import partial
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-Array = np.ndarray  # inputs: NumPy arrays in the canonical layout
+Array = jax.Array  # inputs in the canonical layout (NumPy arrays are accepted too)
 Out = dict[str, jax.Array]  # outputs by the reference's names
 
-
-def context() -> AbstractContextManager:
-    """What every call runs inside: x64 on (float64 stays float64), for this thread only."""
-    return jax.enable_x64(True)
 
 
 @jax.jit
@@ -79,13 +73,15 @@ def softmax_ce(o: Array, y: Array) -> Out:
 
 @jax.jit
 def l2(o: Array, t: Array) -> Out:
-    loss, do = jax.value_and_grad(lambda o: optax.l2_loss(o, t).sum())(o)  # 0.5 (o - t)^2
+    # optax.l2_loss is 0.5 (o - t)^2
+    loss, do = jax.value_and_grad(lambda o: optax.l2_loss(o, t).sum())(o)
     return {"loss": loss, "do": do}
 
 
 @jax.jit
 def log_loss(o: Array, t: Array) -> Out:
-    loss, do = jax.value_and_grad(lambda o: optax.sigmoid_binary_cross_entropy(o, t).sum())(o)
+    loss, do = jax.value_and_grad(
+        lambda o: optax.sigmoid_binary_cross_entropy(o, t).sum())(o)
     return {"loss": loss, "do": do}
 
 
@@ -103,10 +99,12 @@ def weight_decay(W: Array, g: Array, lr: float, wd: float) -> Out:
 
 
 @partial(jax.jit, static_argnames=("stride", "padding"))
-def conv2d(x: Array, W: Array, b: Array, dz: Array, stride: int, padding: str) -> Out:
+def conv2d(x: Array, W: Array, b: Array, dz: Array, stride: int,
+           padding: str) -> Out:
     def conv(x, W, b):  # lax's SAME is TensorFlow's: the odd pixel bottom/right
-        return jax.lax.conv_general_dilated(x, W, (stride, stride), padding,
-                                            dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+        layout = ("NHWC", "HWIO", "NHWC")
+        return jax.lax.conv_general_dilated(
+            x, W, (stride, stride), padding, dimension_numbers=layout) + b
     z, vjp = jax.vjp(conv, x, W, b)
     dx, dW, db = vjp(dz)
     return {"z": z, "dx": dx, "dW": dW, "db": db}
@@ -123,40 +121,46 @@ def maxpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
 
 @jax.jit
 def flatten_dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
-    z, vjp = jax.vjp(lambda x, W: x.reshape(x.shape[0], -1) @ W + b, x, W)  # NHWC order
+    def layer(x, W):
+        return x.reshape(x.shape[0], -1) @ W + b  # NHWC flatten order
+    z, vjp = jax.vjp(layer, x, W)
     dx, dW = vjp(dz)
     return {"z": z, "dx": dx, "dW": dW}
 
 
 @jax.jit
 def dropout(h: Array, mask: Array, keep_prob: float, dy: Array) -> Out:
-    y, vjp = jax.vjp(lambda h: h * mask / keep_prob, h)  # explicit mask: no PRNG key
+    # an explicit mask: no PRNG key
+    y, vjp = jax.vjp(lambda h: h * mask / keep_prob, h)
     return {"y": y, "dh": vjp(dy)[0]}
 
 
-def _run(optimizer: optax.GradientTransformation, W: Array, grads: list[Array]) -> jax.Array:
+def linear_loss(W: jax.Array, g: jax.Array) -> jax.Array:
+    """A loss whose gradient with respect to ``W`` is ``g``."""
+    return jnp.sum(W * g)
+
+
+def train(optimizer: optax.GradientTransformation, W: jax.Array,
+          grads: list[jax.Array]) -> jax.Array:
+    """One step per gradient ``g``: ``jax.grad`` of a loss whose gradient is ``g``, then optax."""
     state = optimizer.init(W)
     for g in grads:
-        updates, state = optimizer.update(g, state, W)
+        dW = jax.grad(linear_loss)(W, g)
+        updates, state = optimizer.update(dW, state, W)
         W = optax.apply_updates(W, updates)
     return W
 
 
 @jax.jit
 def sgd(W: Array, grads: list[Array], lr: float) -> Out:
-    return {"W (torch formula)": _run(optax.sgd(lr), W, grads)}
+    return {"W (torch formula)": train(optax.sgd(lr), W, grads)}
 
 
 @jax.jit
 def momentum(W: Array, grads: list[Array], lr: float, mu: float) -> Out:
-    return {"W (torch formula)": _run(optax.sgd(lr, momentum=mu), W, grads)}
+    return {"W (torch formula)": train(optax.sgd(lr, momentum=mu), W, grads)}
 
 
 @jax.jit
 def adam(W: Array, grads: list[Array], lr: float) -> Out:
-    return {"W (torch formula)": _run(optax.adam(lr, eps=1e-8), W, grads)}
-
-
-def to_numpy(t) -> np.ndarray:
-    """A returned array as a NumPy array."""
-    return np.asarray(t)
+    return {"W (torch formula)": train(optax.adam(lr, eps=1e-8), W, grads)}

@@ -27,8 +27,9 @@ CNN_BLOCKS = ("conv-same-stride2", "conv-valid", "maxpool", "flatten")
 
 @dataclass(frozen=True)
 class Framework:
-    """A column of the page: ``key``, display ``title``, the module of its block functions,
-    the package that must be importable for it and the distribution whose version is shown."""
+    """A column of the page: ``key``, display ``title``, the harness module that runs its block
+    functions (``feed.BLOCKS`` is the module the page shows), the package that must be
+    importable for it and the distribution whose version is shown."""
 
     key: str
     title: str
@@ -38,14 +39,14 @@ class Framework:
 
 
 FRAMEWORKS = (
-    Framework("torch", "PyTorch", "nnparity.teach.torch_blocks", "torch", "torch"),
-    Framework("keras", "Keras", "nnparity.teach.keras_blocks", "tensorflow", "keras"),
-    Framework("jax", "JAX", "nnparity.teach.jax_blocks", "jax", "jax"),
+    Framework("torch", "PyTorch", "nnparity.teach.torch_feed", "torch", "torch"),
+    Framework("keras", "Keras", "nnparity.teach.keras_feed", "tensorflow", "keras"),
+    Framework("jax", "JAX", "nnparity.teach.jax_feed", "jax", "jax"),
 )
 
 
 def load(framework: Framework) -> ModuleType | str:
-    """The framework's block module, or the reason it cannot be used (``not installed``)."""
+    """The framework's harness module, or the reason it cannot be used (``not installed``)."""
     if importlib.util.find_spec(framework.requires) is None:
         return f"{framework.requires} is not installed"
     try:
@@ -55,11 +56,10 @@ def load(framework: Framework) -> ModuleType | str:
 
 
 def call(module: ModuleType, function: str, **inputs: Any) -> dict[str, np.ndarray]:
-    """``module.function(**inputs)`` inside the module's ``context()`` (JAX: x64 on), its
-    outputs as NumPy arrays."""
+    """The block function ``function`` run by the harness ``module`` on ``inputs`` inside the
+    harness's ``context()`` (JAX: x64 on), its outputs as NumPy arrays."""
     with getattr(module, "context", nullcontext)():
-        outputs = getattr(module, function)(**inputs)
-        return {name: np.asarray(module.to_numpy(value)) for name, value in outputs.items()}
+        return {name: np.asarray(value) for name, value in module.run(function, inputs).items()}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from nnparity.escape import html_url
 
 from .measure import Framework, Measurement
 from .networks import SeedNetwork
+from .sources import Source
 from .traps import Table
 
 FORMATTER = HtmlFormatter(cssclass="hl")
@@ -50,7 +51,7 @@ def helpers_of(function: Callable[..., Any], module: ModuleType) -> list[Callabl
         value = getattr(module, name, None)
         plain = inspect.unwrap(value) if callable(value) else None
         if inspect.isfunction(plain) and plain.__module__ == module.__name__ and value is not \
-                function and name != "to_numpy":
+                function:
             found.append(value)
     return found
 
@@ -96,6 +97,65 @@ def columns(items: list[tuple[str, str]]) -> str:
     """Side-by-side code columns (stacked on a narrow screen): ``(title, html)`` each."""
     cells = "".join(f'<div class="column"><h4>{esc(t)}</h4>{body}</div>' for t, body in items)
     return f'<div class="columns">{cells}</div>'
+
+
+def fold(summary: str, body: str) -> str:
+    """A ``<details>`` fold, closed, titled ``summary`` (text), holding ``body`` (HTML)."""
+    return f"<details><summary>{esc(summary)}</summary>{body}</details>"
+
+
+def derivation(steps: Iterable[tuple[str, str]]) -> str:
+    """The derivation: each step's prose (text) and its formula (LaTeX, as MathML)."""
+    parts = "".join(f'<p>{esc(prose)}</p><div class="formula">{math(latex)}</div>'
+                    for prose, latex in steps)
+    return f'<div class="derivation"><h4>Derivation</h4>{parts}</div>'
+
+
+def citations(sources: list[Source]) -> str:
+    """The section's sources as links to the list of sources (or a note that none has it)."""
+    if not sources:
+        return '<p class="cite">Sources: none of the source documents covers this block.</p>'
+    links = "; ".join(f'<a href="#source-{esc(s.key)}">{esc(s.nickname)}</a>' for s in sources)
+    return f'<p class="cite">Sources: {links}.</p>'
+
+
+def source_list(sources: Iterable[Source]) -> str:
+    """The full citations, each with its anchor."""
+    items = "".join(f'<li id="source-{esc(s.key)}"><b>{esc(s.nickname)}</b>: '
+                    f'{esc(s.parts()[0])}<cite lang="zh">{esc(s.parts()[1])}</cite>'
+                    f"{esc(s.parts()[2])}</li>" for s in sources)
+    return ("<p>The documents this project was created from; the page refers to each by the "
+            f"nickname in bold.</p><ol>{items}</ol>")
+
+
+def verdict(result: dict) -> str:
+    """What ``nnparity verify`` said about a file, as it prints it (its JSON report's ``yours``
+    entry: first divergence, diagnosis with detail and evidence)."""
+    lines = [f"first divergence: {result.get('first_divergence')}"]
+    diagnosis = result.get("diagnosis")
+    if diagnosis:
+        lines += [f"diagnosis: {diagnosis['title']} [{diagnosis['code']}]",
+                  f"  {diagnosis['detail']}", f"  checked: {diagnosis['evidence']}"]
+    else:
+        lines.append("diagnosis: none")
+    return f'<pre class="verdict">{esc(chr(10).join(lines))}</pre>'
+
+
+def exercise(task: str, file_name: str, function: str, declaration: str, stub: str, bug: str,
+             solution: str, result: dict) -> str:
+    """An exercise: the task, the stub's function and declaration, the command that checks it,
+    the planted bug with verify's diagnosis of it, the solution in a fold."""
+    command = f"nnparity teach --exercises exercises\nnnparity verify exercises/{file_name}"
+    return (f'<div class="exercise"><h3>Exercise</h3><p>{esc(task)}</p>'
+            f"<p>Complete <code>{esc(function)}</code> in <code>{esc(file_name)}</code>:</p>"
+            f"{code(stub)}"
+            + fold("the file's NNPARITY declaration (where verify finds your numbers)",
+                   code(declaration))
+            + f"<p>Check it:</p><pre>{esc(command)}</pre>"
+            f"<p>A planted bug:</p>{code(bug)}"
+            f"<p>What verify says about it (run while this page was built):</p>"
+            f"{verdict(result)}"
+            + fold("solution", code(solution)) + "</div>")
 
 
 def section(key: str, title: str, body: str, kind: str = "block") -> str:

@@ -3,9 +3,10 @@
 A :class:`Block` names the reference functions whose source the page shows (looked up on their
 module when the page is generated, so a changed function changes the page), the forward and
 backward formulas (LaTeX), a fixed small example (inputs drawn from a generator seeded by the
-block's key, in float64 or float32) and the reference's outputs on it. Each framework module
-(``torch_blocks``, ``keras_blocks``, ``jax_blocks``) has a function named ``block.function``
-with the example's inputs as keyword arguments and outputs under the same names.
+block's key, in float64 or float32) and the reference's outputs on it. ``textbook`` has a
+function named ``block.function`` with the example's inputs as keyword arguments and outputs
+under the same names; so has each framework module (``torch_blocks``, ``keras_blocks``,
+``jax_blocks``), its arguments built from the example by the framework's ``*_feed`` module.
 """
 
 from __future__ import annotations

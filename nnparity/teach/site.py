@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import platform
+import tempfile
 import time
 from datetime import UTC, datetime
 from importlib import resources
@@ -29,10 +30,12 @@ from nnparity.presets import preset
 from nnparity.stopping import check_stop
 from nnparity.training import TrainConfig, run_training
 
-from . import figures, gpu_report, page
+from . import exercises, figures, gpu_report, page, textbook
+from .derivations import CITES, DERIVATIONS
 from .measure import DTYPES, FRAMEWORKS, Framework, Measurement, load, measure
 from .networks import SEED_NETWORKS, model_file, write_networks
 from .sections import Block, blocks
+from .sources import BY_KEY, SOURCES
 from .traps import TRAPS
 
 TITLE = "Backpropagation, four ways, measured"
@@ -46,10 +49,43 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+def _numpy_pane(block: Block) -> str:
+    """The textbook form, and the reference's own code in a fold."""
+    reference = "\n\n".join(f"# {name}\n" + inspect.getsource(fn)
+                            for name, fn in block.sources())
+    form = getattr(textbook, block.function)
+    return (page.code(page.source_of(form, textbook))
+            + page.fold("how the reference makes it fast",
+                        "<p>The reference's code (read from its source now); a test asserts that "
+                        "the textbook form above equals it on random float64 inputs.</p>"
+                        + page.code(reference)))
+
+
+def _framework_pane(block: Block, feed: ModuleType) -> str:
+    """The code a user writes, and the harness that feeds it the example in a fold."""
+    shown = feed.BLOCKS
+    harness = feed.feeder(block.function)
+    return (page.code(page.source_of(getattr(shown, block.function), shown))
+            + page.fold("the harness that feeds it the example (not part of the lesson)",
+                        page.code(page.source_of(harness, feed))))
+
+
+def _exercise_part(key: str) -> str:
+    """The section's exercise, its planted bug run through ``nnparity verify`` now; or why the
+    section has none."""
+    exercise = exercises.BY_KEY.get(key)
+    if exercise is None:
+        return (f'<p class="note">No exercise: {page.esc(exercises.WITHOUT_EXERCISE[key])}.'
+                "</p>")
+    with tempfile.TemporaryDirectory(prefix="nnparity-exercise-") as folder:
+        _, result = exercises.verify(exercise, "bug", Path(folder))
+    return page.exercise(exercise.task, exercise.file_name, exercise.function,
+                         exercises.declaration_source(exercise),
+                         exercises.stub(exercise), exercise.bug, exercise.solution, result)
+
+
 def _block_section(block: Block, modules: dict[str, ModuleType | str]) -> str:
-    sources = "\n\n".join(f"# {name}\n" + inspect.getsource(fn)
-                          for name, fn in block.sources())
-    cols = [("NumPy reference (extracted from the source now)", page.code(sources))]
+    cols = [("NumPy: the textbook form", _numpy_pane(block))]
     results: list[tuple[Framework, str | list[Measurement]]] = []
     for framework in FRAMEWORKS:
         module = modules[framework.key]
@@ -58,16 +94,18 @@ def _block_section(block: Block, modules: dict[str, ModuleType | str]) -> str:
                                           "</p>"))
             results.append((framework, module))
             continue
-        function = getattr(module, block.function)
-        cols.append((framework.title, page.code(page.source_of(function, module))))
+        cols.append((framework.title, _framework_pane(block, module)))
         results.append((framework, [measure(block, module, dtype) for dtype in DTYPES]))
     body = (f"<p>{page.esc(block.intro)}</p>"
             f'<div class="formulas"><div><h4>{block.labels[0]}</h4>{page.math(block.forward)}'
             f"</div><div><h4>{block.labels[1]}</h4>{page.math(block.backward)}</div></div>"
             f'<p class="shapes">Shapes: {page.esc(block.shapes)}</p>'
+            + page.derivation(DERIVATIONS[block.key])
+            + page.citations([BY_KEY[key] for key in CITES[block.key]])
             + page.columns(cols)
             + "<h4>Measured now, on the fixed example above (max over its tensors)</h4>"
-            + page.parity_table(block.key, results))
+            + page.parity_table(block.key, results)
+            + _exercise_part(block.key))
     return page.section(block.key, block.title, body)
 
 
@@ -150,14 +188,17 @@ def _intro(modules: dict[str, ModuleType | str]) -> str:
               else "not installed") for f in FRAMEWORKS]
     tolerances = ", ".join(f"{dtype} {family}: {tol:g}" for (dtype, family), tol in
                            TOLERANCES.items())
-    body = ("<p>Each building block of backpropagation, four ways: the formula, the NumPy "
-            "reference's code (read from its source when this page was generated, so it cannot "
-            "drift), and idiomatic PyTorch, Keras and JAX code. The framework code shown is the "
-            "code that was run to produce the numbers beside it: on a fixed small example, in "
+    body = ("<p>Each building block of backpropagation, four ways: the formula and its "
+            "derivation, the textbook form in NumPy (equal, by a test, to the reference's "
+            "optimised code, which a fold shows as read from its source when this page was "
+            "generated), and the PyTorch, Keras and JAX code a user writes. The framework code "
+            "shown is the code that was run to produce the numbers beside it (the harness that "
+            "feeds it the example's weights is in a fold): on a fixed small example, in "
             "float64 and float32, each output is compared with the reference's (max abs and max "
             "rel error; relative to the reference tensor's largest entry). Tolerances: "
-            f"{page.esc(tolerances)}. Framework code takes and returns arrays in the reference's "
-            "layout (NHWC, HWIO, W [D_in, D_out]) and converts at its edges.</p>"
+            f"{page.esc(tolerances)}. Framework code works in its framework's own layout "
+            "(PyTorch: NCHW, OIHW, Linear.weight [D_out, D_in]); the harness converts from and "
+            "to the reference's (NHWC, HWIO, W [D_in, D_out]).</p>"
             + page.table(("framework", "version"), rows))
     return page.section("about", "What this page shows", body, "intro")
 
@@ -209,6 +250,8 @@ def _write(out: Path, metrics: dict[Path, dict[str, np.ndarray]]) -> Path:
         nav.append((key, seed.title))
     parts.append(_figures_section(out, metrics))
     nav.append(("figures", "Figures"))
+    parts.append(page.section("sources", "Sources", page.source_list(SOURCES), "sources"))
+    nav.append(("sources", "Sources"))
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     footer = (f"Generated by <code>nnparity teach</code> on {stamp} in "
               f"{time.perf_counter() - start:.1f} s (Python {platform.python_version()}, "

@@ -1,116 +1,97 @@
-"""PyTorch, idiomatically, one function per building block of the teaching page.
+"""PyTorch as a user writes it, one function per building block of the teaching page.
 
-Each function is both what the page shows in the PyTorch column and what it runs to measure
-parity: it takes NumPy arrays in the canonical layout (NHWC, HWIO, ``W [D_in, D_out]``), builds
-the ordinary torch objects, lets autograd do the backward pass from an upstream gradient, and
-returns tensors named as the reference's outputs (in the canonical layout again).
+What the page shows in the PyTorch column: modules (``nn.Linear``, ``nn.Conv2d``, ``nn.PReLU``),
+losses, ``backward()`` and ``torch.optim`` steps, on torch's own layout (``Linear.weight``
+``[D_out, D_in]``, NCHW, OIHW). A layer's backward starts from the gradient the layer above
+sends (``z.backward(dz)``); an optimiser's steps from a loss whose gradient is the given one.
+The page runs these very functions: :mod:`.torch_feed` builds their arguments from the fixed
+example (weights copied in, layouts converted) and converts the results back.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
-Array = np.ndarray  # inputs: NumPy arrays in the canonical layout
-Out = dict[str, torch.Tensor]  # outputs by the reference's names
-
-
-def leaf(a: np.ndarray) -> torch.Tensor:
-    """A tensor autograd differentiates with respect to (same dtype as ``a``)."""
-    return torch.tensor(a, requires_grad=True)
+Out = dict[str, Tensor]  # outputs by the reference's names, in torch's layout
 
 
-def dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
-    layer = nn.Linear(*W.shape, dtype=torch.from_numpy(W).dtype)
-    with torch.no_grad():
-        layer.weight.copy_(torch.from_numpy(W.T))  # nn.Linear keeps W.T: [D_out, D_in]
-        layer.bias.copy_(torch.from_numpy(b))
-    x = leaf(x)
-    z = layer(x)
-    z.backward(torch.from_numpy(dz))
-    return {"z": z, "dx": x.grad, "dW": layer.weight.grad.T, "db": layer.bias.grad}
+def dense(layer: nn.Linear, x: Tensor, dz: Tensor) -> Out:
+    z = layer(x)       # x @ layer.weight.T + layer.bias
+    z.backward(dz)     # dL/dz arrives from the layer above
+    dW, db = layer.weight.grad, layer.bias.grad  # dW: [D_out, D_in]
+    return {"z": z, "dx": x.grad, "dW": dW, "db": db}
 
 
-def sigmoid(z: Array, dh: Array) -> Out:
-    z = leaf(z)
+def sigmoid(z: Tensor, dh: Tensor) -> Out:
     h = torch.sigmoid(z)
-    h.backward(torch.from_numpy(dh))
+    h.backward(dh)
     return {"h": h, "dz": z.grad}
 
 
-def tanh(z: Array, dh: Array) -> Out:
-    z = leaf(z)
+def tanh(z: Tensor, dh: Tensor) -> Out:
     h = torch.tanh(z)
-    h.backward(torch.from_numpy(dh))
+    h.backward(dh)
     return {"h": h, "dz": z.grad}
 
 
-def relu(z: Array, dh: Array) -> Out:
-    z = leaf(z)
+def relu(z: Tensor, dh: Tensor) -> Out:
     h = torch.relu(z)  # autograd: relu'(0) = 0
-    h.backward(torch.from_numpy(dh))
+    h.backward(dh)
     return {"h": h, "dz": z.grad}
 
 
-def relu3(z: Array, dh: Array) -> Out:
-    z = leaf(z)
+def relu3(z: Tensor, dh: Tensor) -> Out:
     h = torch.relu(z) ** 3
-    h.backward(torch.from_numpy(dh))
+    h.backward(dh)
     return {"h": h, "dz": z.grad}
 
 
-def identity(z: Array, dh: Array) -> Out:
-    z = leaf(z)
+def identity(z: Tensor, dh: Tensor) -> Out:
     h = nn.Identity()(z)
-    h.backward(torch.from_numpy(dh))
+    h.backward(dh)
     return {"h": h, "dz": z.grad}
 
 
-def prelu(z: Array, a: Array, dh: Array) -> Out:
-    act = nn.PReLU(init=float(a[0]), dtype=torch.from_numpy(z).dtype)  # one shared slope
-    z = leaf(z)
-    h = act(z)
-    h.backward(torch.from_numpy(dh))
+def prelu(act: nn.PReLU, z: Tensor, dh: Tensor) -> Out:
+    h = act(z)  # one shared slope: act.weight
+    h.backward(dh)
     return {"h": h, "dz": z.grad, "da": act.weight.grad}
 
 
-def softmax_ce(o: Array, y: Array) -> Out:
-    o = leaf(o)
-    loss = F.cross_entropy(o, torch.from_numpy(y), reduction="sum")  # softmax inside
+def softmax_ce(o: Tensor, y: Tensor) -> Out:
+    loss = F.cross_entropy(o, y, reduction="sum")  # softmax inside
     loss.backward()
     return {"loss": loss, "do": o.grad}
 
 
-def l2(o: Array, t: Array) -> Out:
-    o = leaf(o)
-    loss = 0.5 * F.mse_loss(o, torch.from_numpy(t), reduction="sum")
+def l2(o: Tensor, t: Tensor) -> Out:
+    loss = 0.5 * F.mse_loss(o, t, reduction="sum")
     loss.backward()
     return {"loss": loss, "do": o.grad}
 
 
-def log_loss(o: Array, t: Array) -> Out:
-    o = leaf(o)
-    loss = F.binary_cross_entropy_with_logits(o, torch.from_numpy(t), reduction="sum")
+def log_loss(o: Tensor, t: Tensor) -> Out:
+    loss = F.binary_cross_entropy_with_logits(o, t, reduction="sum")
     loss.backward()
     return {"loss": loss, "do": o.grad}
 
 
-def mean_ce(o: Array, y: Array) -> Out:
-    o = leaf(o)
-    loss = F.cross_entropy(o, torch.from_numpy(y))  # reduction="mean": divides by N
+def mean_ce(o: Tensor, y: Tensor) -> Out:
+    loss = F.cross_entropy(o, y)  # reduction="mean": divides by N
     loss.backward()
     return {"loss": loss, "do": o.grad}
 
 
-def weight_decay(W: Array, g: Array, lr: float, wd: float) -> Out:
-    W = leaf(W)
-    penalty = 0.5 * wd * (W**2).sum()  # torch has no penalty object: written out
+def weight_decay(W: nn.Parameter, g: Tensor, lr: float, wd: float) -> Out:
+    penalty = 0.5 * wd * (W**2).sum()  # written out: no penalty object
     (dW,) = torch.autograd.grad(penalty, W)
-    opt = torch.optim.SGD([W], lr=lr, weight_decay=wd)  # adds wd * W to W.grad
-    W.grad = torch.from_numpy(g)
-    opt.step()
+    # weight_decay=wd adds wd * W to W.grad in the step
+    optimizer = torch.optim.SGD([W], lr=lr, weight_decay=wd)
+    loss = (W * g).sum()  # a data loss whose gradient is g
+    loss.backward()
+    optimizer.step()
     return {"penalty": penalty, "dW": dW, "W after one SGD step": W}
 
 
@@ -121,70 +102,59 @@ def tf_same_pads(h: int, w: int, k: int, stride: int) -> tuple[int, int, int, in
     return (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)  # the odd pixel: bottom/right
 
 
-def conv2d(x: Array, W: Array, b: Array, dz: Array, stride: int, padding: str) -> Out:
-    k, _, c_in, c_out = W.shape
-    conv = nn.Conv2d(c_in, c_out, k, stride=stride, padding=0, dtype=torch.from_numpy(W).dtype)
-    with torch.no_grad():
-        conv.weight.copy_(torch.from_numpy(W).permute(3, 2, 0, 1))  # HWIO -> OIHW
-        conv.bias.copy_(torch.from_numpy(b))
-    pads = tf_same_pads(*x.shape[1:3], k, stride) if padding == "SAME" else (0, 0, 0, 0)
-    x = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().requires_grad_()  # NHWC -> NCHW
-    z = conv(F.pad(x, pads))
-    z.backward(torch.from_numpy(dz).permute(0, 3, 1, 2))
-    return {"z": z.permute(0, 2, 3, 1), "dx": x.grad.permute(0, 2, 3, 1),
-            "dW": conv.weight.grad.permute(2, 3, 1, 0), "db": conv.bias.grad}
+def conv2d(conv: nn.Conv2d, x: Tensor, dz: Tensor, stride: int,
+           padding: str) -> Out:
+    k = conv.kernel_size[0]
+    pads = (0, 0, 0, 0)
+    if padding == "SAME":  # padding=1 would pad both sides: not TF's SAME
+        pads = tf_same_pads(*x.shape[2:], k, stride)
+    z = conv(F.pad(x, pads))  # x: NCHW
+    z.backward(dz)
+    dW, db = conv.weight.grad, conv.bias.grad  # dW: OIHW
+    return {"z": z, "dx": x.grad, "dW": dW, "db": db}
 
 
-def maxpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
-    pads = tf_same_pads(*x.shape[1:3], k, stride)  # SAME; a padded cell must never win
-    x = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().requires_grad_()
+def maxpool2d(x: Tensor, dy: Tensor, k: int, stride: int) -> Out:
+    pads = tf_same_pads(*x.shape[2:], k, stride)  # padding never wins
     y = F.max_pool2d(F.pad(x, pads, value=-torch.inf), k, stride)
-    y.backward(torch.from_numpy(dy).permute(0, 3, 1, 2))
-    return {"y": y.permute(0, 2, 3, 1), "dx": x.grad.permute(0, 2, 3, 1)}
+    y.backward(dy)
+    return {"y": y, "dx": x.grad}
 
 
-def flatten_dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
-    h, w, c = x.shape[1:]
-    order = np.arange(h * w * c).reshape(h, w, c).transpose(2, 0, 1).reshape(-1)
-    layer = nn.Linear(*W.shape, dtype=torch.from_numpy(W).dtype)
-    with torch.no_grad():
-        layer.weight.copy_(torch.from_numpy(W[order].T))  # rows NHWC -> NCHW flatten order
-        layer.bias.copy_(torch.from_numpy(b))
-    x = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().requires_grad_()
-    z = layer(torch.flatten(x, 1))  # NCHW flatten: one channel plane after another
-    z.backward(torch.from_numpy(dz))
-    return {"z": z, "dx": x.grad.permute(0, 2, 3, 1), "dW": layer.weight.grad.T[np.argsort(order)]}
+def flatten_dense(layer: nn.Linear, x: Tensor, dz: Tensor) -> Out:
+    z = layer(torch.flatten(x, 1))  # NCHW: one channel plane after another
+    z.backward(dz)
+    return {"z": z, "dx": x.grad, "dW": layer.weight.grad}
 
 
-def dropout(h: Array, mask: Array, keep_prob: float, dy: Array) -> Out:
-    h = leaf(h)  # F.dropout draws its own mask; an explicit one is a multiplication
-    y = h * torch.from_numpy(mask) / keep_prob
-    y.backward(torch.from_numpy(dy))
+def dropout(h: Tensor, mask: Tensor, keep_prob: float, dy: Tensor) -> Out:
+    y = h * mask / keep_prob  # F.dropout would draw its own mask
+    y.backward(dy)
     return {"y": y, "dh": h.grad}
 
 
-def _run(opt_class: type[torch.optim.Optimizer], W: Array, grads: list[Array],
-         **hyper: float) -> torch.Tensor:
-    W = leaf(W)
-    opt = opt_class([W], **hyper)
+def train(optimizer: torch.optim.Optimizer, W: nn.Parameter,
+          grads: list[Tensor]) -> Tensor:
+    """One step per gradient ``g``, each from a loss whose gradient is ``g``."""
     for g in grads:
-        W.grad = torch.from_numpy(g)
-        opt.step()
+        optimizer.zero_grad()
+        loss = (W * g).sum()
+        loss.backward()
+        optimizer.step()
     return W
 
 
-def sgd(W: Array, grads: list[Array], lr: float) -> Out:
-    return {"W (torch formula)": _run(torch.optim.SGD, W, grads, lr=lr)}
+def sgd(W: nn.Parameter, grads: list[Tensor], lr: float) -> Out:
+    optimizer = torch.optim.SGD([W], lr=lr)
+    return {"W (torch formula)": train(optimizer, W, grads)}
 
 
-def momentum(W: Array, grads: list[Array], lr: float, mu: float) -> Out:
-    return {"W (torch formula)": _run(torch.optim.SGD, W, grads, lr=lr, momentum=mu)}
+def momentum(W: nn.Parameter, grads: list[Tensor], lr: float,
+             mu: float) -> Out:
+    optimizer = torch.optim.SGD([W], lr=lr, momentum=mu)
+    return {"W (torch formula)": train(optimizer, W, grads)}
 
 
-def adam(W: Array, grads: list[Array], lr: float) -> Out:
-    return {"W (torch formula)": _run(torch.optim.Adam, W, grads, lr=lr, eps=1e-8)}
-
-
-def to_numpy(t) -> np.ndarray:
-    """A returned tensor as a NumPy array."""
-    return t.detach().numpy()
+def adam(W: nn.Parameter, grads: list[Tensor], lr: float) -> Out:
+    optimizer = torch.optim.Adam([W], lr=lr, eps=1e-8)
+    return {"W (torch formula)": train(optimizer, W, grads)}
