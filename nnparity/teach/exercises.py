@@ -49,6 +49,15 @@ class Exercise:
     outputs: int = 3
     weight_decay: float = 0.0
     optimizer: dict | None = field(default=None)
+    edge_case: bool = False
+    """The planted bug is right on a generic batch and fails only at an edge (relu'(0) = 1, a
+    softmax without the max shift): verify names it as a robustness finding, and fails it
+    with ``--edge-cases fail``, the option its command carries."""
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The options of its ``nnparity verify`` command."""
+        return ("--edge-cases", "fail") if self.edge_case else ()
 
     @property
     def file_name(self) -> str:
@@ -218,10 +227,11 @@ def backward(x, y, W, b, out):
 '''
 
 
-def _activation_exercise(name: str, bug: str, diagnosis: str, loss: str = "ce") -> Exercise:
+def _activation_exercise(name: str, bug: str, diagnosis: str, loss: str = "ce",
+                         edge_case: bool = False) -> Exercise:
     return Exercise(name, f"Write activation_grad for {name}: dh/dz of the hidden layer, "
                     "given z and h.", "activation_grad", ACTIVATIONS[name][1], bug, diagnosis,
-                    activation=name, loss=loss)
+                    activation=name, loss=loss, edge_case=edge_case)
 
 
 EXERCISES = (
@@ -238,7 +248,7 @@ EXERCISES = (
 ''', "derivative-on-h"),
     _activation_exercise("relu", '''def activation_grad(z, h):
     return (z >= 0).astype(z.dtype)  # relu'(0) = 1
-''', "relu-at-zero"),
+''', "relu-at-zero", edge_case=True),
     _activation_exercise("relu3", '''def activation_grad(z, h):
     return -3 * np.maximum(z, 0) ** 2  # the sign flipped
 ''', "sign"),
@@ -251,7 +261,7 @@ EXERCISES = (
              '''def loss_and_grad(o, y):
     p = np.exp(o) / np.exp(o).sum(axis=1, keepdims=True)  # no max shift
     return -np.sum(y * np.log(p)), p - y
-''', "softmax-overflow"),
+''', "softmax-overflow", edge_case=True),
     Exercise("l2", "Write loss_and_grad: the L2 loss 1/2 sum (o - y)^2 and its gradient.",
              "loss_and_grad", LOSSES[("l2", "sum")], '''def loss_and_grad(o, y):
     return np.sum((o - y) ** 2), o - y  # the 1/2 forgotten in the loss
@@ -349,9 +359,10 @@ def source(exercise: Exercise, variant: str = "stub") -> str:
     others = [_function(exercise, n, part, variant) for i, (n, part) in
               enumerate(zip(names, given, strict=True)) if i != task]
     declaration = declaration_source(exercise)
+    command = " ".join(("nnparity verify", exercise.file_name, *exercise.options))
     doc = python_docstring(
         f"Exercise {exercise.key}: {exercise.task}\n\nComplete {exercise.function} below, "
-        f"then check it with\n\n    nnparity verify {exercise.file_name}\n\nThe rest of the "
+        f"then check it with\n\n    {command}\n\nThe rest of the "
         "network is given: a two-layer MLP (row layout: x [N, D], W [D_in, D_out], "
         "b [1, D_out], one-hot labels y [N, K]); NNPARITY tells verify where its numbers are.")
     return "\n".join([
@@ -395,5 +406,5 @@ def verify(exercise: Exercise, variant: str, folder: Path) -> tuple[int, dict[st
     report = path.with_suffix(".json")
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         code = main(["verify", str(path), "--backends", "none", "--sandbox", "off", "--json",
-                     str(report)])
+                     str(report), *exercise.options])
     return code, read_json(report)["cases"][path.name]["backends"]["yours"]

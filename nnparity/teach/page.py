@@ -132,20 +132,21 @@ def verdict(result: dict) -> str:
     """What ``nnparity verify`` said about a file, as it prints it (its JSON report's ``yours``
     entry: first divergence, diagnosis with detail and evidence)."""
     lines = [f"first divergence: {result.get('first_divergence')}"]
-    diagnosis = result.get("diagnosis")
-    if diagnosis:
-        lines += [f"diagnosis: {diagnosis['title']} [{diagnosis['code']}]",
-                  f"  {diagnosis['detail']}", f"  checked: {diagnosis['evidence']}"]
-    else:
+    for diagnosis in result.get("diagnosis") or []:  # report schema 2: a list of objects
+        lines += [f"diagnosis [{diagnosis['code']}]: {diagnosis['message']}",
+                  f"  checked: {diagnosis['evidence']}"]
+    if not result.get("diagnosis"):
         lines.append("diagnosis: none")
     return f'<pre class="verdict">{esc(chr(10).join(lines))}</pre>'
 
 
 def exercise(task: str, file_name: str, function: str, declaration: str, stub: str, bug: str,
-             solution: str, result: dict) -> str:
-    """An exercise: the task, the stub's function and declaration, the command that checks it,
-    the planted bug with verify's diagnosis of it, the solution in a fold."""
-    command = f"nnparity teach --exercises exercises\nnnparity verify exercises/{file_name}"
+             solution: str, result: dict, options: str = "") -> str:
+    """An exercise: the task, the stub's function and declaration, the command that checks it
+    (with ``options``), the planted bug with verify's diagnosis of it, the solution in a
+    fold."""
+    command = (f"nnparity teach --exercises exercises\nnnparity verify exercises/{file_name}"
+               + (f" {options}" if options else ""))
     return (f'<div class="exercise"><h3>Exercise</h3><p>{esc(task)}</p>'
             f"<p>Complete <code>{esc(function)}</code> in <code>{esc(file_name)}</code>:</p>"
             f"{code(stub)}"

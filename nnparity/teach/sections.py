@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from nnparity.reference import activations, cnn, conv, dense, dropout, losses, optim, params, pool
+from nnparity.reference import activations, conv, dense, dropout, losses, optim, params, pool
+from nnparity.reference.layers import flatten as flatten_layer
 from nnparity.reference.spec import MLPSpec
 
 Inputs = dict[str, Any]
@@ -358,7 +359,7 @@ def blocks() -> list[Block]:
               r"z = \mathrm{flat}_{\mathrm{NHWC}}(x)\, W + b",
               r"\frac{\partial L}{\partial x} = \mathrm{unflat}\Big(\frac{\partial L}{\partial z}"
               r" W^\top\Big)",
-              "x [N, H, W, C], W [H W C, D] (rows in NHWC order)", ((cnn, "_forward"),),
+              "x [N, H, W, C], W [H W C, D] (rows in NHWC order)", ((flatten_layer, "Flatten"),),
               _flatten_example, _flatten, "flatten_dense"),
         Block("dropout", "Dropout (inverted, explicit mask)",
               "The mask is an input, so every framework applies the same one; kept units are "

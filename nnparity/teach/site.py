@@ -81,7 +81,8 @@ def _exercise_part(key: str) -> str:
         _, result = exercises.verify(exercise, "bug", Path(folder))
     return page.exercise(exercise.task, exercise.file_name, exercise.function,
                          exercises.declaration_source(exercise),
-                         exercises.stub(exercise), exercise.bug, exercise.solution, result)
+                         exercises.stub(exercise), exercise.bug, exercise.solution, result,
+                         " ".join(exercise.options))
 
 
 def _block_section(block: Block, modules: dict[str, ModuleType | str]) -> str:

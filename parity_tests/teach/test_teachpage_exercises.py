@@ -18,11 +18,11 @@ from nnparity.teach.exercises import EXERCISES, WITHOUT_EXERCISE, source, verify
 @pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.key)
 def test_the_solution_passes_and_the_planted_bug_is_diagnosed(exercise, tmp_path: Path) -> None:
     code, result = verify(exercise, "solution", tmp_path)
-    assert (code, result["status"], result["diagnosis"]) == (0, "pass", None), result
+    assert (code, result["status"], result["diagnosis"]) == (0, "pass", []), result
     code, result = verify(exercise, "bug", tmp_path)
     assert code == 1 and result["status"] == "fail", result
-    assert result["diagnosis"] is not None, result["first_divergence"]
-    assert result["diagnosis"]["code"] == exercise.diagnosis, result["diagnosis"]
+    assert result["diagnosis"], result["first_divergence"]
+    assert result["diagnosis"][0]["code"] == exercise.diagnosis, result["diagnosis"]
 
 
 def test_a_stub_is_not_a_pass(tmp_path: Path) -> None:
