@@ -6,7 +6,8 @@ tanh and dropout. Every tensor is compared with a dropout mask given: forward ``
 layer, the loss, every delta and gradient, then one SGD, one momentum and one Adam step (the
 parameters and the optimiser state after it), at ``max rel <= 1e-12`` in float64 and
 ``compare.tolerance("float32")`` in float32. Parameters are perturbed from their initial values
-so that biases are non-zero and per-unit slopes differ from unit to unit.
+so that biases are non-zero and per-unit slopes differ from unit to unit. The same fold runs an
+``MLPSpec``'s dropout layers too.
 """
 
 from __future__ import annotations
