@@ -6,7 +6,8 @@ tanh and dropout. Every tensor is compared with a dropout mask given: forward ``
 layer, the loss, every delta and gradient, then one SGD, one momentum and one Adam step (the
 parameters and the optimiser state after it), at ``max rel <= 1e-12`` in float64 and
 ``compare.tolerance("float32")`` in float32. Parameters are perturbed from their initial values
-so that biases are non-zero and per-unit slopes differ from unit to unit.
+so that biases are non-zero and per-unit slopes differ from unit to unit. The same fold runs an
+``MLPSpec``'s dropout layers too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from nnparity.parity import run_backend
 from nnparity.reference.dropout import draw_dropout_mask
 from nnparity.reference.family import init_params, spec_from_dict
 from nnparity.reference.optim import Optimizer
+from nnparity.reference.spec import MLPSpec
 
 pytestmark = pytest.mark.jax
 
@@ -101,4 +103,21 @@ def test_netspec_evaluation_traces_what_the_reference_traces(jax_backend: Any, n
     actual = collect(jax_backend.forward(spec, params, x))
     assert list(actual) == list(expected)
     assert ("forward", "h.dropout1") not in expected
+    _compare(actual, expected, "float64")
+
+
+def test_an_mlpspec_dropout_mask_is_applied(jax_backend: Any) -> None:
+    """The same fold runs an ``MLPSpec``'s dropout layers, whose mask columns are keyed by the
+    dropout layer's name (``dropout1``): the mask reaches every dropout layer, as in the
+    reference (the per-family model looked the columns up by ``layer1`` and dropped nothing)."""
+    spec = MLPSpec(5, (6, 6, 3), ("relu", "tanh", "identity"), keep_prob=0.5,
+                   dropout_after=(1, 2))
+    rng = np.random.default_rng(3)
+    params = init_params(spec, seed=3)
+    x, y = rng.standard_normal((4, 5)), rng.integers(0, 3, 4)
+    mask = draw_dropout_mask(spec, 4, rng)
+    expected, actual = (run_backend(backend, spec, params, [(x, y)], STEPS["sgd"],
+                                    dropout_mask=mask)
+                        for backend in (registry.get("numpy"), jax_backend))
+    assert ("forward", "h.dropout2") in expected
     _compare(actual, expected, "float64")
