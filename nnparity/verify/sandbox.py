@@ -55,7 +55,8 @@ ADDRESS_SPACE = 16 * 2**30  # bytes, on top of the problem's own estimate
 FILE_SIZE = 512 * 2**20  # largest file the learner may write (also bounds the private /tmp)
 TOKEN_VARIABLE = "NNPARITY_VERIFY_JOB"
 PR_SET_CHILD_SUBREAPER = 36
-CHILD_SCRIPT = "/tmp/.nnparity/child.py"  # where the child script is mounted inside bwrap
+CHILD_SCRIPT = fallback.SCRIPT_AT  # where the child script is mounted inside bwrap: not in
+# /tmp, which a learner's folder may be (a file in /tmp itself would hide it)
 GRACE_SECONDS = 5.0  # for the launcher to end what it started before it is killed
 SETUP_FAILED = 125  # the launcher's exit status when a layer could not be applied
 PROBE = "import numpy\n"
