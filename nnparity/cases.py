@@ -546,9 +546,9 @@ def select(
         raise ValueError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
     regex = re.compile(pattern) if pattern else None
     return [case for case in _selection(selection)
-            if model == "all" or (isinstance(case.spec, FAMILIES[model].spec_class)
+            if (model == "all" or isinstance(case.spec, FAMILIES[model].spec_class))
             and (dtype is None or case.dtype == dtype)
-            and (regex is None or regex.search(case.name)))]
+            and (regex is None or regex.search(case.name))]
 
 
 def get(name: str) -> Case:

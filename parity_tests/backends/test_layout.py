@@ -124,7 +124,7 @@ def test_inputs_are_checked_and_cast() -> None:
     assert edges.as_input(spec, np.ones((4, 3))).dtype == np.float32
     with pytest.raises(ValueError, match="input_dim"):
         edges.as_input(spec, np.ones((4, 2)))
-    with pytest.raises(ValueError, match="unknown model family"):
+    with pytest.raises(ValueError, match="not a model spec"):
         edges.check_spec(object(), "torch")
 
 
