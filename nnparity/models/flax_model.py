@@ -147,7 +147,7 @@ class FlaxUserModel:
     def _merged(self, leaves: list, training: bool) -> nnx.Module:
         """A copy of the user's module on ``leaves``, its dropout on (``training``) or off."""
         model = nnx.merge(self.graphdef, jax.tree_util.tree_unflatten(self.tree, leaves),
-                          self.rest)
+                          self.rest, copy=True)
         if training:
             model.train()
         else:

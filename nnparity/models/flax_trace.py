@@ -6,8 +6,10 @@
 classes, the activation functions the user's code reaches by module attribute (``nnx.relu``,
 ``nnx.sigmoid``, ``nnx.tanh``, ``nnx.leaky_relu``, ``nnx.softmax``, the same names in
 ``jax.nn``, ``jnp.tanh``), ``nnx.max_pool``, ``jnp.reshape`` and an array's ``reshape`` and
-``+``. Calls made inside a recorded call are not recorded (a Linear's own bias add); a submodule
-of another kind inside which nothing was recorded is recorded as that unknown layer. With
+``+``. Calls made inside a recorded call are not recorded (a Linear's own bias add). A
+submodule of another kind is transparent (a block of layers) where everything recorded inside
+it is a layer the reference has, else (nothing recorded, or something refused: a ``LayerNorm``)
+it is recorded as that unknown layer. With
 ``zeros``, the ``k``-th Linear/Conv call's output gets ``zeros[k]`` added (the deltas' probes).
 
 :func:`check_chain` then checks that the calls form a chain: each one was given exactly the
@@ -197,7 +199,8 @@ class Recorder:
             if not isinstance(module, LAYERS):  # a container, or a layer nnparity doesn't know
                 before = len(self.events)
                 out = original(module, *args, **kwargs)
-                if len(self.events) == before and not self.depth:
+                if not self.depth and not all(map(_supported, self.events[before:] or [None])):
+                    del self.events[before:]
                     self.events.append(Event(lambda: Layer("unsupported", label), x, out))
                 return out
             self.depth += 1
@@ -211,6 +214,14 @@ class Recorder:
             self.events.append(Event(lambda: describe_module(label, module), x, out, module))
             return out
         return call
+
+
+def _supported(event: Event | None) -> bool:
+    """Whether ``event`` describes a layer the reference has."""
+    try:
+        return event is not None and event.describe().kind != "unsupported"
+    except Exception:  # a layer it refuses, or a traced array it cannot look at
+        return False
 
 
 def check_chain(source: str, x: Any, events: list[Event], layers: list[Layer],
