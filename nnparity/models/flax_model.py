@@ -1,24 +1,37 @@
-"""A user's Flax NNX model (an ``nnx.Sequential``), mapped onto a spec and run for the check.
+"""A user's Flax NNX model (an ``nnx.Sequential`` or a module with its own ``__call__``), mapped
+onto a spec and run for the check.
 
-Tracing: the Sequential's items are the chain, in order: ``nnx.Linear``, ``nnx.Conv`` (square
-kernel and stride, ``SAME``/``VALID`` padding: lax's SAME is TensorFlow's), the activation
-functions ``nnx.relu``, ``nnx.sigmoid``, ``nnx.tanh``, ``nnx.leaky_relu`` (slope 0.01) and a
-final ``nnx.softmax`` (diagnosed before a cross-entropy), ``functools.partial(nnx.max_pool,
-window_shape=..., strides=..., padding=...)``, and a function that flattens (any callable whose
-output on a random probe is exactly ``x.reshape(len(x), -1)``). Anything else, a model that is
-not a Sequential (its ``__call__`` cannot be read as a chain) and an ``nnx.Dropout`` are refused
-with one error. The items called one after another must give ``model(x)``.
+Tracing: a Sequential's items are the chain, in order; a module with its own ``__call__`` is
+run once on a random probe while :class:`~.flax_trace.Recorder` records, in call order, the
+calls of its ``nnx.Linear``, ``nnx.Conv`` and ``nnx.Dropout`` layers and of the functions below
+(reached by module attribute: ``nnx.relu(...)``, ``jax.nn.relu(...)``, ``x.reshape(...)``), and
+:func:`~.flax_trace.check_chain` checks that each call was given the previous one's output and
+the last one's is what ``__call__`` returns. Layers: ``nnx.Linear``, ``nnx.Conv`` (square kernel
+and stride, ``SAME``/``VALID`` padding: lax's SAME is TensorFlow's), ``nnx.Dropout`` (its
+rate), the activation functions ``relu``, ``sigmoid``, ``tanh``, ``leaky_relu`` (slope 0.01)
+and a final ``softmax`` (diagnosed before a cross-entropy), ``nnx.max_pool`` (in a Sequential
+as ``functools.partial(nnx.max_pool, window_shape=..., strides=..., padding=...)``), and a
+reshape that flattens (exactly ``x.reshape(len(x), -1)`` on the probe). Anything else (a
+branch, a residual add, an unknown layer, a layer called twice) is refused with one error
+naming it.
 
-Running: the user's items run on the model's own parameters, taken out of the module with
-``nnx.split`` and put back with ``nnx.merge`` inside one ``jax.value_and_grad``: gradients are
-the parameters', and each Linear/Conv output gets a zero added whose gradient is the delta
-``dL/dz``. The loss is given by name (``ce``, ``bce``, ``mse``, ``l2``; optax's and jnp's
-formulas). An optax ``GradientTransformation`` does not expose its formula, so the optimiser is
-given as a pair: the user's transformation, which runs the steps (``tx.update``,
-``optax.apply_updates``), and the :class:`~nnparity.reference.optim.Optimizer` it claims to
-implement, which the reference runs (optax's Adam is the ``torch`` variant); a bare
-transformation is refused. Parameters, kernels and images are in the canonical layout already
-(``[D_in, D_out]``, HWIO, NHWC).
+Dropout: the layer holds its stream (``nnx.Dropout(rate, rngs=rngs)``, ``rngs`` having a
+``dropout`` or ``default`` stream); in training its mask is read from its output (nonzero =
+kept) and given to the reference, and the gradient pass replays the same draws (it starts from
+the same stream state); the stream then moves on, so each batch draws its own mask. The
+evaluation pass runs the module in ``eval()`` mode.
+
+Running: the user's items or ``__call__`` run on the model's own parameters, taken out of the
+module with ``nnx.split`` and put back with ``nnx.merge`` inside one ``jax.value_and_grad``:
+gradients are the parameters', and each Linear/Conv output gets a zero added (for a
+``__call__``, by the recorder's patch) whose gradient is the delta ``dL/dz``; the forward
+tensors come from one recorded pass before it. The loss is given by name (``ce``, ``bce``,
+``mse``, ``l2``; optax's and jnp's formulas). An optax ``GradientTransformation`` does not
+expose its formula, so the optimiser is given as a pair: the user's transformation, which runs
+the steps (``tx.update``, ``optax.apply_updates``), and the
+:class:`~nnparity.reference.optim.Optimizer` it claims to implement, which the reference runs
+(optax's Adam is the ``torch`` variant); a bare transformation is refused. Parameters, kernels
+and images are in the canonical layout already (``[D_in, D_out]``, HWIO, NHWC).
 """
 
 from __future__ import annotations
