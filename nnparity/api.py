@@ -1,6 +1,6 @@
 """The Python API: check a model in memory from a project's own code or tests.
 
-- :func:`check_model`: a ``torch.nn.Module``, a ``keras.Model`` or a Flax NNX ``nnx.Sequential``
+- :func:`check_model`: a ``torch.nn.Module``, a ``keras.Model`` or a Flax NNX module
   against the NumPy reference (forward, loss, deltas, gradients, ``steps`` optimiser steps),
   as ``nnparity check --model-file`` does;
 - :func:`check_port`: two models (a port and its original) each on its own, then layer by

@@ -1,24 +1,37 @@
-"""A user's Flax NNX model (an ``nnx.Sequential``), mapped onto a spec and run for the check.
+"""A user's Flax NNX model (an ``nnx.Sequential`` or a module with its own ``__call__``), mapped
+onto a spec and run for the check.
 
-Tracing: the Sequential's items are the chain, in order: ``nnx.Linear``, ``nnx.Conv`` (square
-kernel and stride, ``SAME``/``VALID`` padding: lax's SAME is TensorFlow's), the activation
-functions ``nnx.relu``, ``nnx.sigmoid``, ``nnx.tanh``, ``nnx.leaky_relu`` (slope 0.01) and a
-final ``nnx.softmax`` (diagnosed before a cross-entropy), ``functools.partial(nnx.max_pool,
-window_shape=..., strides=..., padding=...)``, and a function that flattens (any callable whose
-output on a random probe is exactly ``x.reshape(len(x), -1)``). Anything else, a model that is
-not a Sequential (its ``__call__`` cannot be read as a chain) and an ``nnx.Dropout`` are refused
-with one error. The items called one after another must give ``model(x)``.
+Tracing: a Sequential's items are the chain, in order; a module with its own ``__call__`` is
+run once on a random probe while :class:`~.flax_trace.Recorder` records, in call order, the
+calls of its ``nnx.Linear``, ``nnx.Conv`` and ``nnx.Dropout`` layers and of the functions below
+(reached by module attribute: ``nnx.relu(...)``, ``jax.nn.relu(...)``, ``x.reshape(...)``), and
+:func:`~.flax_trace.check_chain` checks that each call was given the previous one's output and
+the last one's is what ``__call__`` returns. Layers: ``nnx.Linear``, ``nnx.Conv`` (square kernel
+and stride, ``SAME``/``VALID`` padding: lax's SAME is TensorFlow's), ``nnx.Dropout`` (its
+rate), the activation functions ``relu``, ``sigmoid``, ``tanh``, ``leaky_relu`` (slope 0.01)
+and a final ``softmax`` (diagnosed before a cross-entropy), ``nnx.max_pool`` (in a Sequential
+as ``functools.partial(nnx.max_pool, window_shape=..., strides=..., padding=...)``), and a
+reshape that flattens (exactly ``x.reshape(len(x), -1)`` on the probe). Anything else (a
+branch, a residual add, an unknown layer, a layer called twice) is refused with one error
+naming it.
 
-Running: the user's items run on the model's own parameters, taken out of the module with
-``nnx.split`` and put back with ``nnx.merge`` inside one ``jax.value_and_grad``: gradients are
-the parameters', and each Linear/Conv output gets a zero added whose gradient is the delta
-``dL/dz``. The loss is given by name (``ce``, ``bce``, ``mse``, ``l2``; optax's and jnp's
-formulas). An optax ``GradientTransformation`` does not expose its formula, so the optimiser is
-given as a pair: the user's transformation, which runs the steps (``tx.update``,
-``optax.apply_updates``), and the :class:`~nnparity.reference.optim.Optimizer` it claims to
-implement, which the reference runs (optax's Adam is the ``torch`` variant); a bare
-transformation is refused. Parameters, kernels and images are in the canonical layout already
-(``[D_in, D_out]``, HWIO, NHWC).
+Dropout: the layer holds its stream (``nnx.Dropout(rate, rngs=rngs)``, ``rngs`` having a
+``dropout`` or ``default`` stream); in training its mask is read from its output (nonzero =
+kept) and given to the reference, and the gradient pass replays the same draws (it starts from
+the same stream state); the stream then moves on, so each batch draws its own mask. The
+evaluation pass runs the module in ``eval()`` mode.
+
+Running: the user's items or ``__call__`` run on the model's own parameters, taken out of the
+module with ``nnx.split`` and put back with ``nnx.merge`` inside one ``jax.value_and_grad``:
+gradients are the parameters', and each Linear/Conv output gets a zero added (for a
+``__call__``, by the recorder's patch) whose gradient is the delta ``dL/dz``; the forward
+tensors come from one recorded pass before it. The loss is given by name (``ce``, ``bce``,
+``mse``, ``l2``; optax's and jnp's formulas). An optax ``GradientTransformation`` does not
+expose its formula, so the optimiser is given as a pair: the user's transformation, which runs
+the steps (``tx.update``, ``optax.apply_updates``), and the
+:class:`~nnparity.reference.optim.Optimizer` it claims to implement, which the reference runs
+(optax's Adam is the ``torch`` variant); a bare transformation is refused. Parameters, kernels
+and images are in the canonical layout already (``[D_in, D_out]``, HWIO, NHWC).
 """
 
 from __future__ import annotations
@@ -39,61 +52,36 @@ from nnparity.reference.losses import as_targets
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.results import Gradients, Trace
 
+from .flax_trace import (
+    Event,
+    Recorder,
+    check_chain,
+    describe_function,
+    describe_module,
+    modules_in_order,
+)
 from .guard import user_code
 from .source import ModelSource
 from .structure import Layer, Structure, build, unsupported
 
 LAYOUT = "keras"  # Flax holds parameters and images in the canonical layout, as Keras does
-ACTIVATIONS = ((nnx.relu, "relu"), (nnx.sigmoid, "sigmoid"), (nnx.tanh, "tanh"),
-               (nnx.leaky_relu, "leaky_relu"))
+FUNCTIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "softmax")
 ATTRIBUTES = {"weight": "kernel", "bias": "bias"}
-
-
-def _square(value: Any, label: str, what: str) -> int:
-    """One int from an int or a pair of equal ints (a kernel needs the pair)."""
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or pair[0] != pair[1]:
-        raise unsupported(f"{label} ({what} {value}: the reference has square 2-D windows)")
-    return int(pair[0])
-
-
-def _padding(value: Any, label: str) -> str:
-    if not isinstance(value, str) or value.upper() not in ("SAME", "VALID"):
-        raise unsupported(f"{label} (padding {value!r}: the reference has SAME and VALID)")
-    return value.upper()
 
 
 def _describe(i: int, item: Any, x: Any, out: Any) -> Layer:
     """The chain layer of the Sequential's item ``i`` (``x``, ``out``: its probe input and
     output)."""
-    name = getattr(item, "__name__", type(item).__name__)
-    label = f"layers[{i}] ({name})"
-    if isinstance(item, nnx.Linear):
-        return Layer("dense", label, {"in": item.in_features, "out": item.out_features,
-                                      "bias": item.use_bias})
-    if isinstance(item, nnx.Conv):
-        if isinstance(item.kernel_size, int) or item.feature_group_count != 1 \
-                or item.mask is not None or any(
-                    d not in (1, (1, 1), None) for d in (item.kernel_dilation,
-                                                         item.input_dilation)):
-            raise unsupported(f"{label} (a 1-D kernel, dilation, groups or a mask)")
-        return Layer("conv", label, {"cin": item.in_features, "cout": item.out_features,
-                                     "kernel": _square(item.kernel_size, label, "kernel"),
-                                     "stride": _square(item.strides, label, "strides"),
-                                     "padding": _padding(item.padding, label),
-                                     "bias": item.use_bias})
+    label = f"layers[{i}] ({getattr(item, '__name__', type(item).__name__)})"
+    if isinstance(item, nnx.Module):
+        return describe_module(label, item)
     if isinstance(item, functools.partial) and item.func is nnx.max_pool and not item.args:
-        kw = item.keywords
-        window = _square(kw.get("window_shape", ()), label, "window")
-        return Layer("pool", f"layers[{i}] (max_pool)", {
-            "window": window, "stride": _square(kw.get("strides") or (1, 1), label, "strides"),
-            "padding": _padding(kw.get("padding", "VALID"), label)})
-    if item is nnx.softmax:
-        return Layer("softmax", label)
-    for function, activation in ACTIVATIONS:
-        if item is function:
-            return Layer("activation", label, {"name": activation})
-    if not isinstance(item, nnx.Module) and callable(item) and np.ndim(out) == 2 \
+        return describe_function("max_pool", f"layers[{i}] (max_pool)", (x,), item.keywords,
+                                 out)
+    for name in FUNCTIONS:
+        if item is getattr(nnx, name):
+            return describe_function(name, label, (x,), {}, out)
+    if callable(item) and np.ndim(out) == 2 \
             and np.array_equal(np.asarray(out), np.asarray(x).reshape(len(x), -1)):
         return Layer("flatten", label)
     raise unsupported(label)
@@ -133,22 +121,19 @@ def _loss(source: ModelSource) -> tuple[str, Callable[[Any, Any], Any]]:
 
 
 class FlaxUserModel:
-    """The user's ``nnx.Sequential``, traced once (:attr:`structure`), run on NumPy batches."""
+    """The user's NNX module (an ``nnx.Sequential`` or a module with its own ``__call__``),
+    traced once (:attr:`structure`), run on NumPy batches."""
 
     backend = "flax-model"
 
     def __init__(self, source: ModelSource) -> None:
         self.source, self.model = source, source.model
-        if not isinstance(self.model, nnx.Sequential):
-            raise InputError(f"{source.label}: a Flax NNX model is checked as an nnx.Sequential "
-                             f"of layers and functions; a {type(self.model).__name__} with its "
-                             "own __call__ cannot be read as a chain of layers")
-        self.items = list(self.model.layers)
-        self.graphdef, state = nnx.split(self.model)
+        self.sequential = isinstance(self.model, nnx.Sequential)
+        self.graphdef, state, self.rest = nnx.split(self.model, nnx.Param, ...)
         paths, self.tree = jax.tree_util.tree_flatten_with_path(state)
         self.leaves = [np.asarray(leaf) for _, leaf in paths]
-        first = next((item for item in self.items if isinstance(item, nnx.Linear | nnx.Conv)),
-                     None)
+        first = next((m for m in modules_in_order(self.model)
+                      if isinstance(m, nnx.Linear | nnx.Conv)), None)
         if first is None:
             raise InputError(f"{source.label}: the model has no nnx.Linear or nnx.Conv layer")
         self.dtype = str(first.kernel[...].dtype)
@@ -161,44 +146,85 @@ class FlaxUserModel:
         if not shape:
             raise InputError(f"{source.label}: the model starts with a convolution: give "
                              "input_shape (H, W, C)")
-        layers = self._trace(np.random.default_rng(0).standard_normal((2, *shape)))
+        layers, module_paths = self._trace(np.random.default_rng(0).standard_normal((2, *shape)))
+        self.kinds = [layer.kind for layer in layers]
         self.structure: Structure = build(layers, tuple(shape), self.loss_name,
                                           source.reduction, self.dtype)
         self.spec = self.structure.spec
-        self.index = self._index([path for path, _ in paths])
+        self.index = self._index([path for path, _ in paths], module_paths)
+        ordinals = [i for i, kind in enumerate(self.kinds) if kind in ("dense", "conv")]
+        self.z_ordinal = {i: n for n, i in enumerate(ordinals)}
         self.tx, self.optimizer = _optimizer(source)
         self.tx_state: Any = None
 
-    def _trace(self, probe: np.ndarray) -> list[Layer]:
-        """The chain's layers, checked to compute ``model(x)`` on ``probe``."""
+    def _merged(self, leaves: list, training: bool) -> nnx.Module:
+        """A copy of the user's module on ``leaves``, its dropout on (``training``) or off."""
+        model = nnx.merge(self.graphdef, jax.tree_util.tree_unflatten(self.tree, leaves),
+                          self.rest, copy=True)
+        if training:
+            model.train()
+        else:
+            model.eval()
+        return model
+
+    def _forward(self, model: nnx.Module, x: Any, zeros: dict[int, Any]) -> tuple[Any,
+                                                                                 list[Event]]:
+        """``(model(x), the calls it made)``, ``zeros[k]`` added to the ``k``-th Linear/Conv
+        output: a Sequential's items one after another, else the user's ``__call__``
+        recorded."""
+        if not self.sequential:
+            with Recorder(model, zeros) as recorder:
+                return model(x), recorder.events
+        events, h, n = [], x, 0
+        for i, item in enumerate(model.layers):
+            out = item(h)
+            if isinstance(item, nnx.Linear | nnx.Conv):
+                out = out + zeros[n] if n in zeros else out
+                n += 1
+            events.append(Event(functools.partial(_describe, i, item, h, out), h, out,
+                                item if isinstance(item, nnx.Module) else None))
+            h = out
+        return h, events
+
+    def _trace(self, probe: np.ndarray) -> tuple[list[Layer], list[tuple | None]]:
+        """The chain's layers, checked to compute ``model(x)`` on ``probe``, and the path in
+        the module of each one's Linear/Conv/Dropout (None for a function)."""
         x = jnp.asarray(probe, dtype=self.dtype)
-        layers, h = [], x
+        model = self._merged(self.leaves, True)
         with user_code(self.source.label, "the model", f" on an input of shape {x.shape}"):
-            for i, item in enumerate(self.items):
-                out = item(h)
-                layers.append(_describe(i, item, h, out))
-                h = out
-            whole = self.model(x)
-        if not np.array_equal(np.asarray(h), np.asarray(whole), equal_nan=True):
+            output, events = self._forward(model, x, {})
+            whole = self._merged(self.leaves, True)(x) if self.sequential else output
+        if not isinstance(output, jax.Array):
+            raise InputError(f"{self.source.label}: the model returned a "
+                             f"{type(output).__name__}, not one array")
+        layers = [event.describe() for event in events]
+        for layer in layers:
+            if layer.kind == "unsupported":
+                raise unsupported(layer.label)
+        if not self.sequential:
+            check_chain(self.source.label, x, events, layers, output)
+        elif not np.array_equal(np.asarray(output), np.asarray(whole), equal_nan=True):
             raise InputError(f"{self.source.label}: calling the Sequential's items one after "
                              "another does not give model(x): only chains are supported")
-        return layers
+        where = {id(node): tuple(path) for path, node in nnx.iter_graph(model)}
+        module_paths = [where[id(e.module)] if e.module is not None else None for e in events]
+        for i, (layer, path) in enumerate(zip(layers, module_paths, strict=True)):
+            if layer.kind in ("dense", "conv") and path in module_paths[:i]:
+                raise InputError(f"{self.source.label}: {layer.label} is called twice: the "
+                                 "reference's layers each have their own weights")
+        return layers, module_paths
 
-    def _index(self, paths: list[tuple]) -> dict[str, int]:
-        """Canonical parameter name -> position of its leaf in the model's state."""
-        where = {}
-        for k, path in enumerate(paths):
-            keys = [getattr(p, "key", getattr(p, "name", None)) for p in path]
-            if len(keys) >= 3 and keys[0] == "layers":
-                where[(keys[1], keys[2])] = k
-        index = {}
-        for name, (i, role) in self.structure.params.items():
-            index[name] = where[(i, ATTRIBUTES[role])]
+    def _index(self, paths: list[tuple], module_paths: list[tuple | None]) -> dict[str, int]:
+        """Canonical parameter name -> position of its leaf in the model's parameters."""
+        where = {tuple(p.key for p in path if hasattr(p, "key")): k
+                 for k, path in enumerate(paths)}
+        index = {name: where[(*module_paths[i], ATTRIBUTES[role])]
+                 for name, (i, role) in self.structure.params.items()}
         unused = set(range(len(paths))) - set(index.values())
         if unused:
             label = jax.tree_util.keystr(paths[min(unused)])
-            raise InputError(f"{self.source.label}: state {label} is not one the reference's "
-                             "model has")
+            raise InputError(f"{self.source.label}: parameter {label} is not one the "
+                             "reference's model has")
         return index
 
     def params(self) -> dict[str, np.ndarray]:
@@ -220,53 +246,72 @@ class FlaxUserModel:
         return jnp.asarray(as_targets(self.loss_name, y, n, self.spec.output_dim,
                                       np.dtype(self.dtype)))
 
-    def _loss_of(self, x: np.ndarray, y: np.ndarray) -> tuple[Callable, jnp.ndarray]:
-        """``(loss_of(leaves, zeros) -> (loss, every item's output), inputs)`` for batch
-        ``(x, y)``: the user's items run on ``leaves``, ``zeros[i]`` added to item ``i``."""
+    def _recorded(self, inputs: Any, training: bool) -> tuple[dict[str, np.ndarray],
+                                                              np.ndarray | None, Any]:
+        """One forward pass of the user's module: ``(tensors by canonical key, the dropout
+        mask it drew (canonical; None without dropout or training), the dropout streams'
+        state after it)``. The caller's gradient pass starts from the state before it, so it
+        draws the same mask; the caller then moves :attr:`rest` on to the state after it."""
+        model = self._merged(self.leaves, training)
+        with user_code(self.source.label, "the model", f" on an input of shape {inputs.shape}"):
+            _, events = self._forward(model, inputs, {})
+        if [event.describe().kind for event in events] != self.kinds:
+            raise InputError(f"{self.source.label}: the model ran another chain of layers on "
+                             "this batch than when it was traced")
+        tensors = {key: np.asarray(events[i].out) for key, i in self.structure.keys.items()}
+        mask = None
+        if self.structure.dropouts and training:
+            mask = np.concatenate([layout.tensor_from_framework(
+                LAYOUT, self.spec, key, (tensors[key] != 0).astype(self.spec.dtype))
+                for key in self.structure.dropouts], axis=1)
+        return tensors, mask, nnx.split(model, nnx.Param, ...)[2]
+
+    def _loss_of(self, x: np.ndarray, y: np.ndarray,
+                 training: bool) -> tuple[Callable[[list, dict], Any], jnp.ndarray]:
+        """``(loss_of(leaves, zeros), inputs)`` for batch ``(x, y)``: the user's module on
+        ``leaves``, ``zeros[k]`` added to its ``k``-th Linear/Conv output."""
         inputs = jnp.asarray(edges.as_input(self.spec, x), dtype=self.dtype)
         targets = self._targets(y, len(x))
-        graphdef, tree, items = self.graphdef, self.tree, range(len(self.items))
 
-        def loss_of(leaves: list, zeros: dict[int, Any]) -> tuple[Any, list]:
-            model = nnx.merge(graphdef, jax.tree_util.tree_unflatten(tree, leaves))
-            outputs, h = [], inputs
-            for i in items:
-                h = model.layers[i](h)
-                h = h + zeros[i] if i in zeros else h
-                outputs.append(h)
-            return self.loss_fn(outputs[-1], targets), outputs
+        def loss_of(leaves: list, zeros: dict[int, Any]) -> Any:
+            return self.loss_fn(self._forward(self._merged(leaves, training), inputs, zeros)[0],
+                                targets)
         return loss_of, inputs
 
     def run(self, x: np.ndarray, y: np.ndarray,
-            training: bool = True) -> tuple[Trace, Gradients, None]:
-        """Forward, loss, deltas and gradients of batch ``(x, y)`` in the canonical layout (no
-        dropout: ``training`` changes nothing)."""
-        keys = self.structure.keys
-        zs = {key[2:]: i for key, i in keys.items() if key.startswith("z.")}
-        loss_of, inputs = self._loss_of(x, y)
+            training: bool = True) -> tuple[Trace, Gradients, np.ndarray | None]:
+        """Forward, loss, deltas and gradients of batch ``(x, y)`` in the canonical layout, and
+        the dropout mask drawn (read from the dropout layers' outputs, nonzero = kept)."""
+        loss_of, inputs = self._loss_of(x, y, training)
+        tensors, mask, drawn = self._recorded(inputs, training)
+        zs = {key[2:]: i for key, i in self.structure.keys.items() if key.startswith("z.")}
+        zeros = {self.z_ordinal[i]: jnp.zeros(tensors[f"z.{layer}"].shape, dtype=self.dtype)
+                 for layer, i in zs.items()}
         with user_code(self.source.label, "the model", f" on an input of shape {inputs.shape}"):
-            shapes = [np.shape(h) for h in loss_of(list(self.leaves), {})[1]]
-            zeros = {i: jnp.zeros(shapes[i], dtype=self.dtype) for i in zs.values()}
-            (loss, outputs), (d_leaves, d_zeros) = jax.value_and_grad(
-                loss_of, argnums=(0, 1), has_aux=True)(list(self.leaves), zeros)
-        tensors = {key: np.asarray(outputs[i]) for key, i in keys.items()}
+            loss, (d_leaves, d_zeros) = jax.value_and_grad(loss_of, argnums=(0, 1))(
+                [jnp.asarray(leaf) for leaf in self.leaves], zeros)
+        self.rest = drawn
         trace = edges.make_trace(LAYOUT, self.spec, tensors)
         grads = edges.make_gradients(
             LAYOUT, self.spec, float(loss),
             {k: np.asarray(d_leaves[i]) for k, i in self.index.items()},
-            {layer: np.asarray(d_zeros[i]) for layer, i in zs.items()}, trace.output)
-        return trace, grads, None
+            {layer: np.asarray(d_zeros[self.z_ordinal[i]]) for layer, i in zs.items()},
+            trace.output)
+        return trace, grads, mask
 
-    def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, None]:
-        """One step of the user's optax transformation: ``(loss before it, no mask)``."""
-        loss_of, inputs = self._loss_of(x, y)
+    def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray | None]:
+        """One step of the user's optax transformation: ``(loss before it, the dropout mask
+        drawn)``."""
+        loss_of, inputs = self._loss_of(x, y, True)
+        _, mask, drawn = self._recorded(inputs, True)
         leaves = [jnp.asarray(leaf) for leaf in self.leaves]
         with user_code(self.source.label, "the model", f" on an input of shape {inputs.shape}"):
-            loss, grads = jax.value_and_grad(lambda p: loss_of(p, {})[0])(leaves)
+            loss, grads = jax.value_and_grad(lambda p: loss_of(p, {}))(leaves)
+        self.rest = drawn
         with user_code(self.source.label, "the optimizer's update"):
             if self.tx_state is None:
                 self.tx_state = self.tx.init(leaves)
             updates, self.tx_state = self.tx.update(grads, self.tx_state, leaves)
             stepped = optax.apply_updates(leaves, updates)
         self.leaves = [np.asarray(leaf) for leaf in stepped]
-        return float(loss), None
+        return float(loss), mask

@@ -1,7 +1,7 @@
 """Loading a user's model file: ``PATH.py:NAME``.
 
-``NAME`` is a callable returning a ``torch.nn.Module``, a ``keras.Model`` or a Flax NNX
-``nnx.Sequential`` (:mod:`.flax_model`), or a dict with
+``NAME`` is a callable returning a ``torch.nn.Module``, a ``keras.Model`` or a Flax NNX module
+(an ``nnx.Sequential`` or one with its own ``__call__``: :mod:`.flax_model`), or a dict with
 ``model`` and optionally ``optimizer`` (an optimiser instance, or a factory: called with the
 model's parameters for torch, with nothing for Keras), ``loss`` (``ce``, ``l2``, ``bce``,
 ``mse`` or the framework's loss object), ``reduction`` (``mean`` (default) or ``sum``, for a
