@@ -10,46 +10,15 @@ Skipped with its reason when chromium, its driver or selenium is missing; a fail
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
+import browsers  # parity_tests/teach/, beside this file
 import pytest
-
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--window-size=1280,900")
-
-
-def _missing() -> str | None:
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install nnparity[teach])"
-    for program in ("chromium", "chromedriver"):
-        if shutil.which(program) is None:
-            return f"{program} is not on the PATH (apt-get install chromium chromium-driver)"
-    return None
 
 
 @pytest.fixture
 def browser(tmp_path: Path):
-    why = _missing()
-    if why:
-        if os.environ.get("NNPARITY_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"NNPARITY_REQUIRE_BROWSER=1 but {why}")
-        pytest.skip(why)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
-    yield driver
-    driver.quit()
+    yield from browsers.driver(tmp_path / "profile", "--window-size=1280,900", browser_log=True)
 
 
 def test_the_page_loads_renders_math_and_shows_every_section(site: Path, browser,

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from importlib import resources
 from pathlib import Path
 
+import browsers  # parity_tests/teach/, beside this file
 import pytest
 
 # (name, CSS width, CSS height, device pixels per CSS pixel): 1920x1080 at 150 % is 1280x720
@@ -61,36 +61,9 @@ def test_the_built_page_links_the_stylesheet(site: Path) -> None:
     assert "white-space: pre-wrap" in (site / "style.css").read_text()
 
 
-def _missing() -> str | None:
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install nnparity[teach])"
-    for program in ("chromium", "chromedriver"):
-        if shutil.which(program) is None:
-            return f"{program} is not on the PATH (apt-get install chromium chromium-driver)"
-    return None
-
-
 @pytest.fixture
 def chromium(tmp_path: Path):
-    why = _missing()
-    if why:
-        if os.environ.get("NNPARITY_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"NNPARITY_REQUIRE_BROWSER=1 but {why}")
-        pytest.skip(why)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
-    yield driver
-    driver.quit()
+    yield from browsers.driver(tmp_path / "profile")
 
 
 @pytest.mark.parametrize(("name", "width", "height", "scale"), SIZES, ids=[s[0] for s in SIZES])
