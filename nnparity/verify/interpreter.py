@@ -68,5 +68,6 @@ def probe(executable: str) -> Interpreter:
     except (ValueError, KeyError, IndexError, TypeError):
         raise InputError(f"--python {executable}: an unexpected answer to verify's "
                          "question") from None
-    own[-1] = str(Path(own[-1]).parent.parent)  # NumPy's parent folder
+    own[-1] = str(Path(own[-1]).resolve().parent.parent)  # NumPy's parent folder, where NumPy
+    # really is (a symlinked NumPy's target, as verify's own interpreter's)
     return Interpreter(str(exe.absolute()), needed_folders(own, path))
