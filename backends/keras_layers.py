@@ -11,11 +11,14 @@ columns), and names its variables by the canonical names the reference layer car
 value is reshaped to its variable's shape on the way in.
 
 - ``dense``: ``Dense(units, use_bias)``; ``conv2d``: ``Conv2D`` with TensorFlow's own SAME/VALID;
-  ``maxpool``: ``MaxPooling2D``; ``flatten``: ``Flatten`` (NHWC order, the canonical one).
+  ``maxpool``: ``MaxPooling2D``; ``avgpool``: ``AveragePooling2D`` (VALID); ``flatten``:
+  ``Flatten`` (NHWC order, the canonical one).
 - ``dropout``: :class:`MaskedDropout`, ``h * (mask[:, columns] / keep_prob)`` with the given 0/1
   mask (no TensorFlow RNG; no mask: ``h``).
 - ``prelu``: :class:`PReLU`, ``shared_axes`` every axis (one slope) or all but the channel/unit
   axis (``unit``).
+- ``gelu``: ``Activation`` of ``keras.activations.gelu`` with ``approximate`` False (``none``)
+  or True (``tanh``).
 - activations: ``Activation("sigmoid" | "tanh" | "relu" | "linear")``, or an ``Activation`` of a
   small function for ``relu(z)^3`` and leaky relu.
 """
@@ -107,6 +110,16 @@ def _maxpool(layer: Any, shape: Shape, spec: Spec) -> Any:
                                      dtype=spec.dtype)
 
 
+def _avgpool(layer: Any, shape: Shape, spec: Spec) -> Any:
+    return keras.layers.AveragePooling2D(layer.size, layer.stride, "valid", dtype=spec.dtype)
+
+
+def _gelu(layer: Any, shape: Shape, spec: Spec) -> Any:
+    tanh_form = layer.approximate == "tanh"
+    return keras.layers.Activation(lambda z: keras.activations.gelu(z, approximate=tanh_form),
+                                   dtype=spec.dtype)
+
+
 def _flatten(layer: Any, shape: Shape, spec: Spec) -> Any:
     return keras.layers.Flatten(dtype=spec.dtype)
 
@@ -142,9 +155,11 @@ LAYERS: dict[str, KerasKind] = {
     "dense": KerasKind(_dense, _kernel_and_bias),
     "conv2d": KerasKind(_conv2d, _kernel_and_bias),
     "maxpool": KerasKind(_maxpool),
+    "avgpool": KerasKind(_avgpool),
     "flatten": KerasKind(_flatten),
     "dropout": KerasKind(_dropout),
     "prelu": KerasKind(_prelu, _slope),
+    "gelu": KerasKind(_gelu),
     "sigmoid": KerasKind(_activation("sigmoid")),
     "tanh": KerasKind(_activation("tanh")),
     "relu": KerasKind(_activation("relu")),

@@ -14,6 +14,7 @@ from its output (``output != 0``) and given to the reference.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,14 @@ Step = tuple[Layer, Callable[[Any, bool], Any], Any]  # (layer, call(x, training
 
 
 def _function_layer(label: str, fn: Callable, names: dict[str, str]) -> Layer:
+    if isinstance(fn, functools.partial) and fn.func is keras.activations.gelu and not fn.args \
+            and set(fn.keywords) <= {"approximate"}:
+        tanh_form = bool(fn.keywords.get("approximate", False))
+        return Layer("activation", f"{label}: gelu",
+                     {"name": "gelu", "approximate": "tanh" if tanh_form else "none"})
     name = getattr(fn, "__name__", type(fn).__name__)
+    if name == "gelu":  # keras.activations.gelu's default: approximate=False, exact
+        return Layer("activation", f"{label}: gelu", {"name": "gelu", "approximate": "none"})
     if name in names:
         return Layer("activation", f"{label}: {name}", {"name": names[name]})
     if name == "softmax":
@@ -101,6 +109,13 @@ def _steps(layer: Any, names: dict[str, str]) -> list[Step]:
                 "stride": _square(layer.strides, label, "strides"),
                 "padding": layer.padding.upper()}
         described = Layer("pool", label, info)
+    elif isinstance(layer, layers.AveragePooling2D):
+        if layer.padding.upper() != "VALID":
+            raise unsupported(f"{label} (SAME padding: Keras averages the real cells only, "
+                              "torch counts the padded ones; the reference's avgpool is VALID)")
+        described = Layer("avgpool", label, {"window": _square(layer.pool_size, label, "pool"),
+                                             "stride": _square(layer.strides, label, "strides"),
+                                             "padding": "VALID"})
     elif isinstance(layer, layers.Flatten):
         described = Layer("flatten", label)
     elif isinstance(layer, layers.Dropout):

@@ -22,6 +22,30 @@ from ..conv import output_size
 from .base import Layer, Params, Run, Shape, positive_int, spatial
 
 
+def _window_slices(k: int, stride: int, ho: int, wo: int) -> list[tuple[slice, slice]]:
+    """Per window offset ``(p, q)``: the input rows and columns it reads for every output."""
+    return [(slice(p, p + stride * (ho - 1) + 1, stride), slice(q, q + stride * (wo - 1) + 1,
+                                                               stride))
+            for p in range(k) for q in range(k)]
+
+
+def avgpool2d(x: np.ndarray, k: int, stride: int) -> np.ndarray:
+    """``x [N, H, W, C] -> y [N, Ho, Wo, C]``, the mean of each VALID ``k x k`` window."""
+    ho, wo = (-(-(size - k + 1) // stride) for size in x.shape[1:3])
+    total = sum(x[:, rows, cols, :] for rows, cols in _window_slices(k, stride, ho, wo))
+    return total / k ** 2
+
+
+def avgpool2d_backward(dy: np.ndarray, x: np.ndarray, k: int, stride: int) -> np.ndarray:
+    """``dL/dx [N, H, W, C]`` from ``dy [N, Ho, Wo, C]``: ``dy / k^2`` on every cell of each
+    window, overlapping windows adding up."""
+    share = dy / k ** 2
+    dx = np.zeros(x.shape, dtype=dy.dtype)
+    for rows, cols in _window_slices(k, stride, *dy.shape[1:3]):
+        dx[:, rows, cols, :] += share
+    return dx
+
+
 @dataclass(frozen=True)
 class AvgPool(Layer):
     """A ``size`` window moved by ``stride`` (default: ``size``), ``padding`` ``VALID``."""
@@ -49,21 +73,9 @@ class AvgPool(Layer):
             raise ValueError(f"{self.name}: avgpool {self.size} does not fit the {h}x{w} input")
         return (*sizes, c)
 
-    def _windows(self, ho: int, wo: int) -> list[tuple[slice, slice]]:
-        """Per window offset ``(p, q)``: the input rows and columns it reads for every output."""
-        k, s = self.size, self.stride
-        return [(slice(p, p + s * (ho - 1) + 1, s), slice(q, q + s * (wo - 1) + 1, s))
-                for p in range(k) for q in range(k)]
-
     def forward(self, x: np.ndarray, params: Params, run: Run) -> tuple[np.ndarray, Any]:
-        ho, wo, _ = self.output_shape(x.shape[1:])
-        total = sum(x[:, rows, cols, :] for rows, cols in self._windows(ho, wo))
-        return total / self.size ** 2, None
+        return avgpool2d(x, self.size, self.stride), None
 
     def backward(self, dy: np.ndarray, x: np.ndarray, y: np.ndarray, cache: Any,
                  params: Params, run: Run, need_dx: bool) -> tuple[np.ndarray | None, Params]:
-        share = dy / self.size ** 2
-        dx = np.zeros_like(x, dtype=dy.dtype)
-        for rows, cols in self._windows(*dy.shape[1:3]):
-            dx[:, rows, cols, :] += share
-        return dx, {}
+        return avgpool2d_backward(dy, x, self.size, self.stride), {}

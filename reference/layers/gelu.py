@@ -28,6 +28,26 @@ INV_SQRT_2PI = 0.3989422804014327  # 1/sqrt(2 pi), correctly rounded
 TANH_CUBIC = 0.044715
 
 
+def gelu_inner(z: np.ndarray, approximate: str) -> np.ndarray:
+    """``tanh u`` (``tanh``) or ``Phi(z)`` (``none``): what the forward and backward share."""
+    if approximate == "tanh":
+        return np.tanh(SQRT_2_OVER_PI * (z + TANH_CUBIC * z ** 3))
+    return 0.5 * (1.0 + erf(z * INV_SQRT_2))
+
+
+def gelu(z: np.ndarray, inner: np.ndarray, approximate: str) -> np.ndarray:
+    """``h = gelu(z)`` given ``inner = gelu_inner(z, approximate)``."""
+    return 0.5 * z * (1.0 + inner) if approximate == "tanh" else z * inner
+
+
+def gelu_grad(z: np.ndarray, inner: np.ndarray, approximate: str) -> np.ndarray:
+    """``dh/dz`` given ``inner = gelu_inner(z, approximate)`` (module docstring)."""
+    if approximate == "tanh":
+        du = SQRT_2_OVER_PI * (1.0 + 3.0 * TANH_CUBIC * z * z)
+        return 0.5 * (1.0 + inner) + 0.5 * z * (1.0 - inner * inner) * du
+    return inner + z * INV_SQRT_2PI * np.exp(-0.5 * z * z)
+
+
 @dataclass(frozen=True)
 class Gelu(Layer):
     """GELU in the form ``approximate`` (``none``: exact erf; ``tanh``); module docstring."""
@@ -41,21 +61,11 @@ class Gelu(Layer):
             raise ValueError(f"{self.name}: unknown gelu approximate {self.approximate!r}; "
                              f"known: {', '.join(GELU_FORMS)}")
 
-    def _inner(self, x: np.ndarray) -> np.ndarray:
-        """``tanh u`` (``tanh``) or ``Phi(z)`` (``none``): what forward and backward share."""
-        if self.approximate == "tanh":
-            return np.tanh(SQRT_2_OVER_PI * (x + TANH_CUBIC * x ** 3))
-        return 0.5 * (1.0 + erf(x * INV_SQRT_2))
-
     def forward(self, x: np.ndarray, params: Params, run: Run) -> tuple[np.ndarray, Any]:
-        inner = self._inner(x)
-        y = 0.5 * x * (1.0 + inner) if self.approximate == "tanh" else x * inner
-        return y, inner if run.keep else None
+        inner = gelu_inner(x, self.approximate)
+        return gelu(x, inner, self.approximate), inner if run.keep else None
 
     def backward(self, dy: np.ndarray, x: np.ndarray, y: np.ndarray, cache: Any,
                  params: Params, run: Run, need_dx: bool) -> tuple[np.ndarray | None, Params]:
-        inner = cache if cache is not None else self._inner(x)
-        if self.approximate == "tanh":
-            du = SQRT_2_OVER_PI * (1.0 + 3.0 * TANH_CUBIC * x * x)
-            return dy * (0.5 * (1.0 + inner) + 0.5 * x * (1.0 - inner * inner) * du), {}
-        return dy * (inner + x * INV_SQRT_2PI * np.exp(-0.5 * x * x)), {}
+        inner = cache if cache is not None else gelu_inner(x, self.approximate)
+        return dy * gelu_grad(x, inner, self.approximate), {}
