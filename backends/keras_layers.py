@@ -17,8 +17,8 @@ value is reshaped to its variable's shape on the way in.
   mask (no TensorFlow RNG; no mask: ``h``).
 - ``prelu``: :class:`PReLU`, ``shared_axes`` every axis (one slope) or all but the channel/unit
   axis (``unit``).
-- ``gelu``: ``Activation`` of ``keras.activations.gelu`` with ``approximate`` False (``none``)
-  or True (``tanh``).
+- ``gelu``: ``Activation`` of :func:`gelu_exact` (``none``) or :func:`gelu_tanh`, GELU written
+  with ``keras.ops`` (``keras.activations.gelu`` casts its constants through float32).
 - activations: ``Activation("sigmoid" | "tanh" | "relu" | "linear")``, or an ``Activation`` of a
   small function for ``relu(z)^3`` and leaky relu.
 """
@@ -114,10 +114,24 @@ def _avgpool(layer: Any, shape: Shape, spec: Spec) -> Any:
     return keras.layers.AveragePooling2D(layer.size, layer.stride, "valid", dtype=spec.dtype)
 
 
+def gelu_exact(z: Any) -> Any:
+    """``0.5 z (1 + erf(z / sqrt 2))``.
+
+    Not ``keras.activations.gelu``: TensorFlow's ``tf.nn.gelu`` casts its constants
+    (``1/sqrt 2``, ``0.044715``) through float32, so in float64 it is ~1e-9 relative off (a
+    test shows it)."""
+    return 0.5 * z * (1.0 + keras.ops.erf(z * 0.7071067811865476))
+
+
+def gelu_tanh(z: Any) -> Any:
+    """``0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))`` (float64 constants, as
+    :func:`gelu_exact`)."""
+    return 0.5 * z * (1.0 + keras.ops.tanh(0.7978845608028654 * (z + 0.044715 * z * z * z)))
+
+
 def _gelu(layer: Any, shape: Shape, spec: Spec) -> Any:
-    tanh_form = layer.approximate == "tanh"
-    return keras.layers.Activation(lambda z: keras.activations.gelu(z, approximate=tanh_form),
-                                   dtype=spec.dtype)
+    function = gelu_tanh if layer.approximate == "tanh" else gelu_exact
+    return keras.layers.Activation(function, dtype=spec.dtype)
 
 
 def _flatten(layer: Any, shape: Shape, spec: Spec) -> Any:

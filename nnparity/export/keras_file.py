@@ -24,11 +24,13 @@ FUNCTIONS = {
     """z if z > 0 else 0.01 z (LeakyReLU's op keeps its slope in float32)."""
     return keras.ops.where(z > 0, z, 0.01 * z)''',
     "gelu_none": '''def gelu_none(z):
-    """The exact GELU, 0.5 z (1 + erf(z / sqrt 2))."""
-    return keras.activations.gelu(z, approximate=False)''',
+    """The exact GELU, 0.5 z (1 + erf(z / sqrt 2)) (keras.activations.gelu casts its
+    constants through float32)."""
+    return 0.5 * z * (1.0 + keras.ops.erf(z * 0.7071067811865476))''',
     "gelu_tanh": '''def gelu_tanh(z):
-    """GELU's tanh form, 0.5 z (1 + tanh(sqrt(2 / pi) (z + 0.044715 z^3)))."""
-    return keras.activations.gelu(z, approximate=True)''',
+    """GELU's tanh form, 0.5 z (1 + tanh(sqrt(2 / pi) (z + 0.044715 z^3))), constants in
+    float64 (keras.activations.gelu casts them through float32)."""
+    return 0.5 * z * (1.0 + keras.ops.tanh(0.7978845608028654 * (z + 0.044715 * z * z * z)))''',
 }
 PENALTY = '''def penalty(W):
     """0.5 * lambda * sum(W ** 2): the weight decay of one kernel."""
@@ -66,7 +68,7 @@ def _layers(layer: object, decay: str) -> list[str]:
             return ["# one shared slope, 0.25 at start; Keras' derivative at z = 0 is 0, not a",
                     "keras.layers.PReLU(keras.initializers.Constant(0.25), shared_axes=[1],",
                     f'                   dtype=DTYPE, name={python_string(layer.name)}),']
-        if layer.approximate:  # Keras' gelu is exact unless approximate=True
+        if layer.approximate:  # the form named: Keras' own gelu is exact unless approximate
             return [f"keras.layers.Activation(gelu_{layer.approximate}, dtype=DTYPE, "
                     f"name={python_string(layer.name)}),"]
         return [f'keras.layers.Activation({ACTIVATIONS[layer.kind]}, dtype=DTYPE, '

@@ -30,7 +30,7 @@ from nnparity.reference.results import Gradients, Trace
 
 from .guard import user_code
 from .source import ModelSource
-from .structure import Layer, Structure, build, unsupported
+from .structure import Layer, Structure, build, named_activation, unsupported
 
 tf, keras = import_tensorflow()
 
@@ -51,7 +51,7 @@ def _function_layer(label: str, fn: Callable, names: dict[str, str]) -> Layer:
     if name == "gelu":  # keras.activations.gelu's default: approximate=False, exact
         return Layer("activation", f"{label}: gelu", {"name": "gelu", "approximate": "none"})
     if name in names:
-        return Layer("activation", f"{label}: {name}", {"name": names[name]})
+        return named_activation(f"{label}: {name}", names[name])
     if name == "softmax":
         return Layer("softmax", f"{label}: softmax")
     if name in ACTIVATIONS:
@@ -74,7 +74,7 @@ def _steps(layer: Any, names: dict[str, str]) -> list[Step]:
         return [(Layer("dropout", label, {"keep_prob": 1.0 - float(getattr(layer, "rate", 0))}),
                  lambda x, training: layer(x, training=training), layer)]
     if kind in names:
-        return [(Layer("activation", label, {"name": names[kind]}),
+        return [(named_activation(label, names[kind]),
                  lambda x, training: layer(x), layer)]
     layers = keras.layers
     if isinstance(layer, layers.Dense | layers.Conv2D):

@@ -83,6 +83,18 @@ class Structure:
     TensorFlow's SAME (as which it is mapped) pads asymmetrically: the port bug diagnosed."""
 
 
+GELU_NAMES = {"gelu": "none", "gelu_none": "none", "gelu_tanh": "tanh"}
+"""How a file's ``NNPARITY_LAYERS`` names GELU's two forms (``gelu`` alone: the exact one)."""
+
+
+def named_activation(label: str, name: str) -> Layer:
+    """The ``activation`` layer of a reference activation ``name`` given by the user's
+    ``NNPARITY_LAYERS`` (:data:`GELU_NAMES` for GELU's forms)."""
+    if name in GELU_NAMES:
+        return Layer("activation", label, {"name": "gelu", "approximate": GELU_NAMES[name]})
+    return Layer("activation", label, {"name": name})
+
+
 def unsupported(label: str) -> InputError:
     """The exit-2 error for a layer without an exact counterpart in the reference."""
     return InputError(f"unsupported layer {label}: the reference has no exact counterpart; "

@@ -34,7 +34,7 @@ from nnparity.reference.results import Gradients, Trace
 
 from .guard import user_code
 from .source import ModelSource
-from .structure import Layer, Structure, build, unsupported
+from .structure import Layer, Structure, build, named_activation, unsupported
 
 FRAMEWORK = "torch"
 ACTIVATION_MODULES = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh",
@@ -81,7 +81,7 @@ def _describe_module(label: str, module: nn.Module, inputs: tuple, names: dict[s
     if kind in names and names[kind] == "dropout":  # the user's own dropout module, rate ``p``
         return Layer("dropout", label, {"keep_prob": 1.0 - float(getattr(module, "p", 0.0))})
     if kind in names:
-        return Layer("activation", label, {"name": names[kind]})
+        return named_activation(label, names[kind])
     x = inputs[0] if inputs else None
     if isinstance(module, nn.Linear):
         return Layer("dense", label, {"in": module.in_features, "out": module.out_features,
@@ -141,7 +141,7 @@ def _describe_function(func: Callable, args: tuple, kwargs: dict, out: torch.Ten
     label = f"{name}() in forward"
     x = args[0] if args and isinstance(args[0], torch.Tensor) else None
     if name in names:
-        return Layer("activation", label, {"name": names[name]})
+        return named_activation(label, names[name])
     if name in ACTIVATION_FUNCTIONS:
         return Layer("activation", label, {"name": ACTIVATION_FUNCTIONS[name]})
     slope = kwargs.get("negative_slope", args[1] if len(args) > 1 else 0.01)
