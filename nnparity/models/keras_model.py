@@ -41,15 +41,25 @@ REDUCTIONS = {"sum_over_batch_size": "mean", "sum": "sum"}
 Step = tuple[Layer, Callable[[Any, bool], Any], Any]  # (layer, call(x, training), variable owner)
 
 
+def _gelu_form(fn: Callable) -> str | None:
+    """GELU's form (``none``, ``tanh``) when ``fn`` is Keras' gelu or a ``functools.partial``
+    of it setting only ``approximate``; None otherwise. The defaults differ:
+    ``keras.activations.gelu`` (``"gelu"``) is exact, ``keras.ops.gelu`` the tanh form."""
+    keywords: dict[str, Any] = {}
+    if isinstance(fn, functools.partial) and not fn.args:
+        fn, keywords = fn.func, dict(fn.keywords)
+    default = next((tanh for gelu, tanh in ((keras.activations.gelu, False),
+                                            (keras.ops.gelu, True)) if fn is gelu), None)
+    if default is None or set(keywords) - {"approximate"}:
+        return None
+    return "tanh" if keywords.get("approximate", default) else "none"
+
+
 def _function_layer(label: str, fn: Callable, names: dict[str, str]) -> Layer:
-    if isinstance(fn, functools.partial) and fn.func is keras.activations.gelu and not fn.args \
-            and set(fn.keywords) <= {"approximate"}:
-        tanh_form = bool(fn.keywords.get("approximate", False))
-        return Layer("activation", f"{label}: gelu",
-                     {"name": "gelu", "approximate": "tanh" if tanh_form else "none"})
+    form = _gelu_form(fn)
+    if form is not None:
+        return Layer("activation", f"{label}: gelu", {"name": "gelu", "approximate": form})
     name = getattr(fn, "__name__", type(fn).__name__)
-    if name == "gelu":  # keras.activations.gelu's default: approximate=False, exact
-        return Layer("activation", f"{label}: gelu", {"name": "gelu", "approximate": "none"})
     if name in names:
         return named_activation(f"{label}: {name}", names[name])
     if name == "softmax":

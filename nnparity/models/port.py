@@ -89,8 +89,8 @@ def drift(a: UserModel, b: UserModel, seed: int) -> str | None:
 
 
 EQUIVALENT = "the architectures are equivalent; your weights are not"
-GELU_DEFAULTS = ("torch's nn.GELU() and Keras' gelu are exact (erf) by default, "
-                 "jax.nn.gelu and flax's nnx.gelu the tanh form")
+GELU_DEFAULTS = ("torch's nn.GELU() and keras.activations.gelu (\"gelu\") are exact (erf) by "
+                 "default; keras.ops.gelu, jax.nn.gelu and flax's nnx.gelu the tanh form")
 
 
 def layer_difference(a: UserModel, b: UserModel, labels: tuple[str, str]) -> Diagnosis | None:
