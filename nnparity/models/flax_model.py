@@ -65,7 +65,8 @@ from .source import ModelSource
 from .structure import Layer, Structure, build, unsupported
 
 LAYOUT = "keras"  # Flax holds parameters and images in the canonical layout, as Keras does
-FUNCTIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "softmax")
+FUNCTIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "gelu", "softmax")
+PARTIALS = ("max_pool", "avg_pool", "gelu")  # a functools.partial of these is read
 ATTRIBUTES = {"weight": "kernel", "bias": "bias"}
 
 
@@ -75,9 +76,10 @@ def _describe(i: int, item: Any, x: Any, out: Any) -> Layer:
     label = f"layers[{i}] ({getattr(item, '__name__', type(item).__name__)})"
     if isinstance(item, nnx.Module):
         return describe_module(label, item)
-    if isinstance(item, functools.partial) and item.func is nnx.max_pool and not item.args:
-        return describe_function("max_pool", f"layers[{i}] (max_pool)", (x,), item.keywords,
-                                 out)
+    if isinstance(item, functools.partial) and not item.args:
+        name = next((n for n in PARTIALS if item.func is getattr(nnx, n)), None)
+        if name:
+            return describe_function(name, f"layers[{i}] ({name})", (x,), item.keywords, out)
     for name in FUNCTIONS:
         if item is getattr(nnx, name):
             return describe_function(name, label, (x,), {}, out)
