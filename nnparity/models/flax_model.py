@@ -8,9 +8,11 @@ calls of its ``nnx.Linear``, ``nnx.Conv`` and ``nnx.Dropout`` layers and of the 
 :func:`~.flax_trace.check_chain` checks that each call was given the previous one's output and
 the last one's is what ``__call__`` returns. Layers: ``nnx.Linear``, ``nnx.Conv`` (square kernel
 and stride, ``SAME``/``VALID`` padding: lax's SAME is TensorFlow's), ``nnx.Dropout`` (its
-rate), the activation functions ``relu``, ``sigmoid``, ``tanh``, ``leaky_relu`` (slope 0.01)
-and a final ``softmax`` (diagnosed before a cross-entropy), ``nnx.max_pool`` (in a Sequential
-as ``functools.partial(nnx.max_pool, window_shape=..., strides=..., padding=...)``), and a
+rate), the activation functions ``relu``, ``sigmoid``, ``tanh``, ``leaky_relu`` (slope 0.01),
+``gelu`` (JAX's default: the tanh form; ``approximate=False`` the exact one) and a final
+``softmax`` (diagnosed before a cross-entropy), ``nnx.max_pool`` and ``nnx.avg_pool`` (VALID
+only; in a Sequential as ``functools.partial(nnx.max_pool, window_shape=..., strides=...,
+padding=...)``, likewise ``gelu`` with ``approximate``), and a
 reshape that flattens (exactly ``x.reshape(len(x), -1)`` on the probe). Anything else (a
 branch, a residual add, an unknown layer, a layer called twice) is refused with one error
 naming it.
