@@ -123,6 +123,33 @@ def test_a_port_of_torch_gelu_to_keras_gelu(gelu: str, code: int, tmp_path: Path
         assert "keras.ops.gelu, jax.nn.gelu and flax's nnx.gelu the tanh form" in out
 
 
+KERAS_FLOAT64_GELU = """
+import keras
+def model():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((4,), dtype="float64"),
+                             keras.layers.Dense(6, dtype="float64"),
+                             keras.layers.Activation({gelu}, dtype="float64"),
+                             keras.layers.Dense(3, dtype="float64")])
+def gelu_exact(z):
+    return 0.5 * z * (1.0 + keras.ops.erf(z * 0.7071067811865476))
+"""
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize(("gelu", "code"), [('"gelu"', 1), ("gelu_exact", 0)])
+def test_a_float64_keras_gelu(gelu: str, code: int, tmp_path: Path, capsys) -> None:
+    """Keras' own gelu is ~4e-9 off in float64 (TensorFlow's float32 constants): the check
+    fails at the GELU layer; GELU written with keras.ops passes."""
+    text = KERAS_FLOAT64_GELU.format(gelu=gelu)
+    if gelu == "gelu_exact":
+        text += 'NNPARITY_LAYERS = {"gelu_exact": "gelu"}\n'
+    target = _file(tmp_path, "model.py", text)
+    assert main(["check", "--model-file", target, "--loss", "ce"]) == code
+    if code:
+        assert "forward of h.dense1 differs" in capsys.readouterr().out
+
+
 def test_check_spec_with_gelu_and_avgpool(tmp_path: Path) -> None:
     spec = tmp_path / "net.json"
     spec.write_text(json.dumps({
