@@ -10,12 +10,14 @@ input in the Keras layout (NHWC maps, flat ``[N, D]``), ``run`` the pass's dropo
   total pads the extra row/column bottom/right), plus ``b``.
 - ``maxpool``: ``lax.reduce_window`` max (padding holds ``-inf``; the gradient goes to the first
   maximum of a window, row-major).
+- ``avgpool``: ``lax.reduce_window`` add over VALID windows, divided by the window's cells.
 - ``flatten``: ``[N, H, W, C] -> [N, H*W*C]`` in NHWC order.
 - ``dropout``: ``h * (mask[:, columns] / keep_prob)`` with the layer's columns of the pass's
   mask; ``h`` itself without a mask (evaluation).
 - activations: ``jax.nn.sigmoid``, ``jnp.tanh``, ``jax.nn.relu`` (derivative 0 at 0),
   ``relu(z)^3``, identity, and leaky relu and PReLU as ``where(z > 0, z, slope z)``, so that the
-  derivative at 0 is the slope (``jax.nn.leaky_relu``'s is 1).
+  derivative at 0 is the slope (``jax.nn.leaky_relu``'s is 1); ``gelu``:
+  ``jax.nn.gelu(approximate=False | True)`` for ``none`` | ``tanh`` (JAX's default is tanh).
 
 Parameters: a dict keyed by canonical name, each in the Keras layout (``backends.layout`` by
 ``param_kind``: biases and slopes ``[D]``, the rest canonical), in the spec's dtype.
@@ -36,7 +38,16 @@ from . import layout
 
 if TYPE_CHECKING:
     from nnparity.reference.family import Spec
-    from nnparity.reference.layers import Conv2D, Dense, Dropout, Layer, MaxPool, PReLU
+    from nnparity.reference.layers import (
+        AvgPool,
+        Conv2D,
+        Dense,
+        Dropout,
+        Gelu,
+        Layer,
+        MaxPool,
+        PReLU,
+    )
 
 FRAMEWORK = "keras"  # the layout JAX holds tensors in (see the module docstring)
 DIMENSIONS = ("NHWC", "HWIO", "NHWC")  # conv_general_dilated: input, kernel, output
@@ -88,6 +99,12 @@ def prelu(layer: PReLU) -> Apply:
     return lambda params, h, run: _where_positive(h, params[layer.slope])
 
 
+def gelu(layer: Gelu) -> Apply:
+    """``jax.nn.gelu`` in the layer's form (``approximate`` ``tanh`` -> True, ``none`` -> False)."""
+    tanh_form = layer.approximate == "tanh"
+    return lambda params, h, run: jax.nn.gelu(h, approximate=tanh_form)
+
+
 # --- layers with parameters ----------------------------------------------------------------------
 
 
@@ -119,6 +136,13 @@ def maxpool(layer: MaxPool) -> Apply:
                                                     (1, s, s, 1), layer.padding)
 
 
+def avgpool(layer: AvgPool) -> Apply:
+    """``h [N, H, W, C] -> [N, Ho, Wo, C]``, the mean of each VALID ``size x size`` window."""
+    p, s = layer.size, layer.stride
+    return lambda params, h, run: lax.reduce_window(h, 0.0, lax.add, (1, p, p, 1),
+                                                    (1, s, s, 1), "VALID") / (p * p)
+
+
 def flatten(layer: Layer) -> Apply:
     """``h [N, H, W, C] -> [N, H*W*C]`` in NHWC order."""
     return lambda params, h, run: h.reshape(h.shape[0], -1)
@@ -137,9 +161,11 @@ LAYERS: dict[str, Callable[..., Apply]] = {
     "dense": dense,
     "conv2d": conv2d,
     "maxpool": maxpool,
+    "avgpool": avgpool,
     "flatten": flatten,
     "dropout": dropout,
     "prelu": prelu,
+    "gelu": gelu,
     **{kind: _elementwise(f) for kind, f in ACTIVATIONS.items()},
 }
 """Layer kind -> the builder of its apply (one row per kind of ``reference.layers.KINDS``)."""

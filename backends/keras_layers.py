@@ -11,11 +11,14 @@ columns), and names its variables by the canonical names the reference layer car
 value is reshaped to its variable's shape on the way in.
 
 - ``dense``: ``Dense(units, use_bias)``; ``conv2d``: ``Conv2D`` with TensorFlow's own SAME/VALID;
-  ``maxpool``: ``MaxPooling2D``; ``flatten``: ``Flatten`` (NHWC order, the canonical one).
+  ``maxpool``: ``MaxPooling2D``; ``avgpool``: ``AveragePooling2D`` (VALID); ``flatten``:
+  ``Flatten`` (NHWC order, the canonical one).
 - ``dropout``: :class:`MaskedDropout`, ``h * (mask[:, columns] / keep_prob)`` with the given 0/1
   mask (no TensorFlow RNG; no mask: ``h``).
 - ``prelu``: :class:`PReLU`, ``shared_axes`` every axis (one slope) or all but the channel/unit
   axis (``unit``).
+- ``gelu``: ``Activation`` of :func:`gelu_exact` (``none``) or :func:`gelu_tanh`, GELU written
+  with ``keras.ops`` (``keras.activations.gelu`` casts its constants through float32).
 - activations: ``Activation("sigmoid" | "tanh" | "relu" | "linear")``, or an ``Activation`` of a
   small function for ``relu(z)^3`` and leaky relu.
 """
@@ -107,6 +110,30 @@ def _maxpool(layer: Any, shape: Shape, spec: Spec) -> Any:
                                      dtype=spec.dtype)
 
 
+def _avgpool(layer: Any, shape: Shape, spec: Spec) -> Any:
+    return keras.layers.AveragePooling2D(layer.size, layer.stride, "valid", dtype=spec.dtype)
+
+
+def gelu_exact(z: Any) -> Any:
+    """``0.5 z (1 + erf(z / sqrt 2))``.
+
+    Not ``keras.activations.gelu``: TensorFlow's ``tf.nn.gelu`` casts its constants
+    (``1/sqrt 2``, ``0.044715``) through float32, so in float64 it is ~1e-9 relative off (a
+    test shows it)."""
+    return 0.5 * z * (1.0 + keras.ops.erf(z * 0.7071067811865476))
+
+
+def gelu_tanh(z: Any) -> Any:
+    """``0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))`` (float64 constants, as
+    :func:`gelu_exact`)."""
+    return 0.5 * z * (1.0 + keras.ops.tanh(0.7978845608028654 * (z + 0.044715 * z * z * z)))
+
+
+def _gelu(layer: Any, shape: Shape, spec: Spec) -> Any:
+    function = gelu_tanh if layer.approximate == "tanh" else gelu_exact
+    return keras.layers.Activation(function, dtype=spec.dtype)
+
+
 def _flatten(layer: Any, shape: Shape, spec: Spec) -> Any:
     return keras.layers.Flatten(dtype=spec.dtype)
 
@@ -142,9 +169,11 @@ LAYERS: dict[str, KerasKind] = {
     "dense": KerasKind(_dense, _kernel_and_bias),
     "conv2d": KerasKind(_conv2d, _kernel_and_bias),
     "maxpool": KerasKind(_maxpool),
+    "avgpool": KerasKind(_avgpool),
     "flatten": KerasKind(_flatten),
     "dropout": KerasKind(_dropout),
     "prelu": KerasKind(_prelu, _slope),
+    "gelu": KerasKind(_gelu),
     "sigmoid": KerasKind(_activation("sigmoid")),
     "tanh": KerasKind(_activation("tanh")),
     "relu": KerasKind(_activation("relu")),

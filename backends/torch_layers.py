@@ -9,10 +9,12 @@ module from the layer, the layer's per-sample canonical input shape (``(D,)`` or
 - ``conv2d``: ``nn.Conv2d(C, filters, kernel, stride)`` (OIHW kernel) after
   :func:`tf_same_pad`, the pair named ``pad`` and ``conv`` in an ``nn.Sequential``;
 - ``maxpool``: ``nn.MaxPool2d(size, stride)`` after :func:`tf_same_pad` with ``-inf``;
+- ``avgpool``: ``nn.AvgPool2d(size, stride)`` (VALID only, so no padded cell is counted);
 - ``flatten``: ``nn.Flatten()`` (NCHW order: :mod:`.layout` permutes the next dense weight's
   rows);
 - ``dropout``: :class:`MaskedDropout`, the given 0/1 mask times ``1 / keep_prob`` (no torch RNG);
 - ``prelu``: ``nn.PReLU(num_parameters=1)`` shared, ``C``/``D`` per channel or unit;
+- ``gelu``: ``nn.GELU(approximate='none' | 'tanh')``;
 - the parameter-free activations: ``nn.Sigmoid``, ``nn.Tanh``, ``nn.ReLU``, ``nn.Identity``,
   ``nn.LeakyReLU(0.01)`` and :class:`ReLU3`.
 
@@ -35,7 +37,7 @@ from torch import nn
 from nnparity.reference.activations import PRELU_INIT
 from nnparity.reference.conv import padding_amounts
 from nnparity.reference.family import Spec
-from nnparity.reference.layers import Conv2D, Dense, Dropout, Layer, MaxPool, PReLU
+from nnparity.reference.layers import AvgPool, Conv2D, Dense, Dropout, Gelu, Layer, MaxPool, PReLU
 
 from .layout import nchw_flatten_order
 
@@ -107,6 +109,14 @@ def _maxpool(layer: MaxPool, shape: Shape, spec: Spec) -> nn.Module:
                                                                 padding=padding)))
 
 
+def _avgpool(layer: AvgPool, shape: Shape, spec: Spec) -> nn.Module:
+    return nn.AvgPool2d(layer.size, layer.stride)
+
+
+def _gelu(layer: Gelu, shape: Shape, spec: Spec) -> nn.Module:
+    return nn.GELU(approximate=layer.approximate)
+
+
 def _dropout(layer: Dropout, shape: Shape, spec: Spec) -> nn.Module:
     columns = spec.dropout_columns[layer.name]
     index = np.arange(columns.start, columns.stop)
@@ -139,9 +149,11 @@ LAYERS: dict[str, TorchLayer] = {
     "dense": TorchLayer(_linear, (("weight", "weight"), ("bias", "bias"))),
     "conv2d": TorchLayer(_conv2d, (("weight", "conv.weight"), ("bias", "conv.bias"))),
     "maxpool": TorchLayer(_maxpool),
+    "avgpool": TorchLayer(_avgpool),
     "flatten": TorchLayer(_plain(nn.Flatten)),
     "dropout": TorchLayer(_dropout),
     "prelu": TorchLayer(_prelu, (("slope", "weight"),)),
+    "gelu": TorchLayer(_gelu),
     "sigmoid": TorchLayer(_plain(nn.Sigmoid)),
     "tanh": TorchLayer(_plain(nn.Tanh)),
     "relu": TorchLayer(_plain(nn.ReLU)),

@@ -9,11 +9,11 @@
 ```
 
 **The naming rule.** A layer that is not an activation is named by its kind's prefix and its
-rank among the layers of that prefix, from 1: ``conv1``, ``pool1``, ``flatten1``, ``dense1``,
-``dropout1``. An activation takes the name of the dense or conv layer it follows (it must follow
-one). Parameters are ``<layer>.W`` (dense ``[in, out]``, conv ``[k, k, cin, cout]`` HWIO),
-``<layer>.b`` (``[out]``) and a PReLU's slope ``<layer>.a`` (``[1]`` shared, ``[D]``/``[C]`` per
-unit). Deltas and ``Trace.z`` are keyed by the dense/conv layer names.
+rank among the layers of that prefix, from 1: ``conv1``, ``pool1``, ``avgpool1``, ``flatten1``,
+``dense1``, ``dropout1``. An activation takes the name of the dense or conv layer it follows (it
+must follow one). Parameters are ``<layer>.W`` (dense ``[in, out]``, conv ``[k, k, cin, cout]``
+HWIO), ``<layer>.b`` (``[out]``) and a PReLU's slope ``<layer>.a`` (``[1]`` shared,
+``[D]``/``[C]`` per unit). Deltas and ``Trace.z`` are keyed by the dense/conv layer names.
 
 Inputs are NHWC maps ``[N, H, W, C]`` (``input_shape`` of three) or flat ``[N, D]`` (of one).
 Every dropout layer shares one ``keep_prob`` (the mask is drawn with it).
@@ -36,8 +36,8 @@ LOSSES = ("l2", "ce", "bce", "mse")
 REDUCTIONS = ("sum", "mean")
 DTYPES = ("float64", "float32")
 INITS = ("xavier", "he", "torch-default")
-PREFIXES = {"dense": "dense", "conv2d": "conv", "maxpool": "pool", "flatten": "flatten",
-            "dropout": "dropout"}
+PREFIXES = {"dense": "dense", "conv2d": "conv", "maxpool": "pool", "avgpool": "avgpool",
+            "flatten": "flatten", "dropout": "dropout"}
 """Kind -> the prefix of its layers' names (activations are named after the layer they follow)."""
 
 

@@ -32,11 +32,13 @@ class Dense:
 
 @dataclass(frozen=True)
 class Act:
-    """An activation by reference name; ``slope`` is the PReLU parameter's name."""
+    """An activation by reference name; ``slope`` is the PReLU parameter's name,
+    ``approximate`` GELU's form (``none``: exact erf, ``tanh``)."""
 
     name: str
     kind: str
     slope: str | None = None
+    approximate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,15 @@ class Conv:
 
 @dataclass(frozen=True)
 class Pool:
-    """A ``k x k`` max-pool; padded cells hold ``-inf``."""
+    """A ``k x k`` pool, ``mode`` ``max`` (padded cells hold ``-inf``) or ``avg`` (VALID only:
+    the mean of each window's ``k * k`` cells)."""
 
     name: str
     k: int
     stride: int
     padding: str
     pads: Pads
+    mode: str = "max"
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,8 @@ def _dense(layer: Any, shape: tuple[int, ...], out: tuple[int, ...], spec: Spec)
 
 def _activation(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
                 spec: Spec) -> list[Layer]:
-    return [Act(f"act_{layer.name}", layer.kind, getattr(layer, "slope", None))]
+    return [Act(f"act_{layer.name}", layer.kind, getattr(layer, "slope", None),
+                getattr(layer, "approximate", None))]
 
 
 def _conv(layer: Any, shape: tuple[int, ...], out: tuple[int, ...], spec: Spec) -> list[Layer]:
@@ -132,7 +137,8 @@ def _conv(layer: Any, shape: tuple[int, ...], out: tuple[int, ...], spec: Spec) 
 def _pool(layer: Any, shape: tuple[int, ...], out: tuple[int, ...], spec: Spec) -> list[Layer]:
     window = (layer.size, layer.size)
     return [Pool(layer.name, layer.size, layer.stride, layer.padding,
-                 padding_amounts(shape[:2], window, layer.stride, layer.padding))]
+                 padding_amounts(shape[:2], window, layer.stride, layer.padding),
+                 "avg" if layer.kind == "avgpool" else "max")]
 
 
 def _flatten(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
@@ -149,8 +155,8 @@ def _dropout(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
 
 
 PLACERS: dict[str, Placer] = {
-    "dense": _dense, "conv2d": _conv, "maxpool": _pool, "flatten": _flatten,
-    "dropout": _dropout, **dict.fromkeys((*ACTIVATIONS, "prelu"), _activation),
+    "dense": _dense, "conv2d": _conv, "maxpool": _pool, "avgpool": _pool, "flatten": _flatten,
+    "dropout": _dropout, **dict.fromkeys((*ACTIVATIONS, "prelu", "gelu"), _activation),
 }
 """Layer kind -> the export layers it becomes, given its per-sample input and output shapes."""
 

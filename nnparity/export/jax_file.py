@@ -29,12 +29,17 @@ def _lines(layer: object) -> list[str]:
     if isinstance(layer, Act):
         if layer.slope:
             return [f'h = jnp.where(h > 0, h, params[{python_string(layer.slope)}] * h)  # PReLU']
+        if layer.approximate:  # jax.nn.gelu's default is the tanh form
+            return [f"h = jax.nn.gelu(h, approximate={layer.approximate == 'tanh'})"]
         return [f"h = {ACTIVATIONS[layer.kind]}"] if ACTIVATIONS[layer.kind] else []
     if isinstance(layer, Conv):
         return [f'h = jax.lax.conv_general_dilated(h, params[{python_string(layer.weight)}], '
                 f'({layer.stride}, {layer.stride}), {python_string(layer.padding)},',
                 f'                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))'
                 f' + params[{python_string(layer.bias)}]']
+    if isinstance(layer, Pool) and layer.mode == "avg":
+        return [f"h = jax.lax.reduce_window(h, 0.0, jax.lax.add, (1, {layer.k}, {layer.k}, 1), "
+                f'(1, {layer.stride}, {layer.stride}, 1), "VALID") / {layer.k * layer.k}']
     if isinstance(layer, Pool):
         return [f"h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, {layer.k}, {layer.k}, "
                 f'1), (1, {layer.stride}, {layer.stride}, 1), {python_string(layer.padding)})']

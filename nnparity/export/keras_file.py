@@ -23,6 +23,14 @@ FUNCTIONS = {
     "leaky_relu": '''def leaky_relu(z):
     """z if z > 0 else 0.01 z (LeakyReLU's op keeps its slope in float32)."""
     return keras.ops.where(z > 0, z, 0.01 * z)''',
+    "gelu_none": '''def gelu_none(z):
+    """The exact GELU, 0.5 z (1 + erf(z / sqrt 2)) (keras.activations.gelu casts its
+    constants through float32)."""
+    return 0.5 * z * (1.0 + keras.ops.erf(z * 0.7071067811865476))''',
+    "gelu_tanh": '''def gelu_tanh(z):
+    """GELU's tanh form, 0.5 z (1 + tanh(sqrt(2 / pi) (z + 0.044715 z^3))), constants in
+    float64 (keras.activations.gelu casts them through float32)."""
+    return 0.5 * z * (1.0 + keras.ops.tanh(0.7978845608028654 * (z + 0.044715 * z * z * z)))''',
 }
 PENALTY = '''def penalty(W):
     """0.5 * lambda * sum(W ** 2): the weight decay of one kernel."""
@@ -60,6 +68,9 @@ def _layers(layer: object, decay: str) -> list[str]:
             return ["# one shared slope, 0.25 at start; Keras' derivative at z = 0 is 0, not a",
                     "keras.layers.PReLU(keras.initializers.Constant(0.25), shared_axes=[1],",
                     f'                   dtype=DTYPE, name={python_string(layer.name)}),']
+        if layer.approximate:  # the form named: Keras' own gelu is exact unless approximate
+            return [f"keras.layers.Activation(gelu_{layer.approximate}, dtype=DTYPE, "
+                    f"name={python_string(layer.name)}),"]
         return [f'keras.layers.Activation({ACTIVATIONS[layer.kind]}, dtype=DTYPE, '
                 f'name={python_string(layer.name)}),']
     if isinstance(layer, Conv):
@@ -68,6 +79,9 @@ def _layers(layer: object, decay: str) -> list[str]:
                 f'keras.layers.Conv2D({layer.c_out}, {layer.k}, strides={layer.stride}, '
                 f'padding={python_string(layer.padding.lower())}{decay},',
                 f'                    dtype=DTYPE, name={python_string(layer.name)}),']
+    if isinstance(layer, Pool) and layer.mode == "avg":
+        return [f'keras.layers.AveragePooling2D({layer.k}, {layer.stride}, padding="valid", '
+                f"dtype=DTYPE, name={python_string(layer.name)}),"]
     if isinstance(layer, Pool):
         return [f'keras.layers.MaxPool2D({layer.k}, {layer.stride}, '
                 f"padding={python_string(layer.padding.lower())}, dtype=DTYPE, "
@@ -84,7 +98,8 @@ def write(net: Network) -> str:
     """The file's source."""
     decay = ", kernel_regularizer=penalty" if net.weight_decay else ""
     entries = [f"        {line}" for layer in net.layers for line in _layers(layer, decay)]
-    kinds = {layer.kind for layer in net.layers if isinstance(layer, Act)}
+    kinds = {f"gelu_{layer.approximate}" if layer.approximate else layer.kind
+             for layer in net.layers if isinstance(layer, Act)}
     opt = net.optimizer
     shape = ", ".join(map(str, net.input_shape)) + ("," if len(net.input_shape) == 1 else "")
     loss = LOSSES[net.loss].format(reduction=REDUCTIONS[net.reduction])

@@ -2,7 +2,8 @@
 hand-derived backward pass, layer by layer in reverse), ``init_state`` and ``step``, and a
 ``__main__`` demo.
 
-The layer functions (dense, activations, losses, convolution, max-pool, dropout) are the
+The layer functions (dense, activations, GELU and its erf, losses, convolution, max- and
+average-pool, dropout) are the
 reference's own, copied in by :func:`inspect.getsource` when the file is written, so an export
 computes exactly what the reference does and never imports nnparity.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from nnparity.escape import python_comment, python_string
 from nnparity.reference import activations, conv, dense, dropout, losses, pool
+from nnparity.reference.layers import avgpool, gelu
 
 from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
 from .steps import hyperparameters, step_source
@@ -28,6 +30,7 @@ ACTIVATIONS = {
     "relu3": (activations.relu3, activations.relu3_grad),
     "leaky_relu": (activations.leaky_relu, activations.leaky_relu_grad),
     "prelu": (activations.prelu, activations.prelu_grad, activations.prelu_slope_grad),
+    "gelu": (gelu.gelu_inner, gelu.gelu, gelu.gelu_grad),
 }
 
 def _forward(layer: object, h: str) -> str:
@@ -38,11 +41,16 @@ def _forward(layer: object, h: str) -> str:
     if isinstance(layer, Act):
         if layer.slope:
             return f'prelu({h}, params[{python_string(layer.slope)}])'
+        if layer.approximate:
+            form = python_string(layer.approximate)
+            return f"gelu({h}, gelu_inner({h}, {form}), {form})"
         return f"{ACTIVATIONS[layer.kind][0].__name__}({h})"
     if isinstance(layer, Conv):
         return (f"conv2d({h}, params[{python_string(layer.weight)}], "
                 f"params[{python_string(layer.bias)}], {layer.stride}, "
                 f'{python_string(layer.padding)})')
+    if isinstance(layer, Pool) and layer.mode == "avg":
+        return f"avgpool2d({h}, {layer.k}, {layer.stride})"
     if isinstance(layer, Pool):
         return f'maxpool2d({h}, {layer.k}, {layer.stride}, {python_string(layer.padding)})'
     if isinstance(layer, Flatten):
@@ -66,6 +74,9 @@ def _backward(layer: object, h: str, out: str, first: bool) -> list[str]:
         if layer.slope:
             return [f'grads[{python_string(layer.slope)}] = prelu_slope_grad({h}, d)',
                     f'd = d * prelu_grad({h}, params[{python_string(layer.slope)}])']
+        if layer.approximate:
+            form = python_string(layer.approximate)
+            return [f"d = d * gelu_grad({h}, gelu_inner({h}, {form}), {form})"]
         return [f"d = d * {ACTIVATIONS[layer.kind][1].__name__}({h}, {out})"]
     if isinstance(layer, Conv):
         need = ", need_dx=False" if first else ""
@@ -73,6 +84,8 @@ def _backward(layer: object, h: str, out: str, first: bool) -> list[str]:
                 " = conv2d_backward(",
                 f"    d, {h}, params[{python_string(layer.weight)}], {layer.stride}, "
                 f"{python_string(layer.padding)}{need})"]
+    if isinstance(layer, Pool) and layer.mode == "avg":
+        return [f"d = avgpool2d_backward(d, {h}, {layer.k}, {layer.stride})"]
     if isinstance(layer, Pool):
         return [f"d = maxpool2d_backward(d, {h}, {layer.k}, {layer.stride}, "
                 f"{python_string(layer.padding)})"]
@@ -115,6 +128,8 @@ def _functions(net: Network) -> dict[str, Any]:
     for layer in net.layers:
         if isinstance(layer, Act):
             needed += ACTIVATIONS[layer.kind]
+        if isinstance(layer, Pool) and layer.mode == "avg":
+            needed += [avgpool.avgpool2d, avgpool.avgpool2d_backward]
     if any(isinstance(layer, Conv | Pool) for layer in net.layers):
         needed += [conv.conv2d, conv.conv2d_backward, pool.maxpool2d, pool.maxpool2d_backward]
     if any(isinstance(layer, Dropout) for layer in net.layers):

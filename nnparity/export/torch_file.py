@@ -48,6 +48,9 @@ def _modules(layer: object) -> list[tuple[str, str, str]]:
         return [(layer.name, f"nn.Linear({layer.d_in}, {layer.d_out}{bias}, dtype=DTYPE)",
                  f"weight = {layer.weight}.T [{layer.d_out}, {layer.d_in}]")]
     if isinstance(layer, Act):  # identity: no module (the logits are the last Linear's output)
+        if layer.approximate:
+            return [(layer.name, f"nn.GELU(approximate={python_string(layer.approximate)})",
+                     "")]
         return [] if layer.kind == "identity" else [(layer.name, ACTIVATIONS[layer.kind], "")]
     if isinstance(layer, Conv):
         conv = f"nn.Conv2d({layer.c_in}, {layer.c_out}, {layer.k}, stride={layer.stride}"
@@ -64,6 +67,8 @@ def _modules(layer: object) -> list[tuple[str, str, str]]:
         return [(f"pad_{layer.name}", f"nn.ZeroPad2d({_pad(layer.pads)})",
                  f"{layer.padding} as TensorFlow pads it: (left, right, top, bottom)"),
                 (layer.name, f"{conv}, dtype=DTYPE)", kernel)]
+    if isinstance(layer, Pool) and layer.mode == "avg":  # VALID: no padded cell to count
+        return [(layer.name, f"nn.AvgPool2d({layer.k}, {layer.stride})", "")]
     if isinstance(layer, Pool):
         pool = f"nn.MaxPool2d({layer.k}, {layer.stride}"
         padding = _symmetric(layer.pads)

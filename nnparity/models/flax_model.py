@@ -8,9 +8,11 @@ calls of its ``nnx.Linear``, ``nnx.Conv`` and ``nnx.Dropout`` layers and of the 
 :func:`~.flax_trace.check_chain` checks that each call was given the previous one's output and
 the last one's is what ``__call__`` returns. Layers: ``nnx.Linear``, ``nnx.Conv`` (square kernel
 and stride, ``SAME``/``VALID`` padding: lax's SAME is TensorFlow's), ``nnx.Dropout`` (its
-rate), the activation functions ``relu``, ``sigmoid``, ``tanh``, ``leaky_relu`` (slope 0.01)
-and a final ``softmax`` (diagnosed before a cross-entropy), ``nnx.max_pool`` (in a Sequential
-as ``functools.partial(nnx.max_pool, window_shape=..., strides=..., padding=...)``), and a
+rate), the activation functions ``relu``, ``sigmoid``, ``tanh``, ``leaky_relu`` (slope 0.01),
+``gelu`` (JAX's default: the tanh form; ``approximate=False`` the exact one) and a final
+``softmax`` (diagnosed before a cross-entropy), ``nnx.max_pool`` and ``nnx.avg_pool`` (VALID
+only; in a Sequential as ``functools.partial(nnx.max_pool, window_shape=..., strides=...,
+padding=...)``, likewise ``gelu`` with ``approximate``), and a
 reshape that flattens (exactly ``x.reshape(len(x), -1)`` on the probe). Anything else (a
 branch, a residual add, an unknown layer, a layer called twice) is refused with one error
 naming it.
@@ -65,7 +67,8 @@ from .source import ModelSource
 from .structure import Layer, Structure, build, unsupported
 
 LAYOUT = "keras"  # Flax holds parameters and images in the canonical layout, as Keras does
-FUNCTIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "softmax")
+FUNCTIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "gelu", "softmax")
+PARTIALS = ("max_pool", "avg_pool", "gelu")  # a functools.partial of these is read
 ATTRIBUTES = {"weight": "kernel", "bias": "bias"}
 
 
@@ -75,9 +78,10 @@ def _describe(i: int, item: Any, x: Any, out: Any) -> Layer:
     label = f"layers[{i}] ({getattr(item, '__name__', type(item).__name__)})"
     if isinstance(item, nnx.Module):
         return describe_module(label, item)
-    if isinstance(item, functools.partial) and item.func is nnx.max_pool and not item.args:
-        return describe_function("max_pool", f"layers[{i}] (max_pool)", (x,), item.keywords,
-                                 out)
+    if isinstance(item, functools.partial) and not item.args:
+        name = next((n for n in PARTIALS if item.func is getattr(nnx, n)), None)
+        if name:
+            return describe_function(name, f"layers[{i}] ({name})", (x,), item.keywords, out)
     for name in FUNCTIONS:
         if item is getattr(nnx, name):
             return describe_function(name, label, (x,), {}, out)

@@ -35,8 +35,8 @@ from nnparity.errors import InputError
 from .structure import Layer, unsupported
 
 ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "leaky_relu": "leaky_relu"}
-FUNCTIONS = ((nnx, (*ACTIVATIONS, "softmax", "max_pool")),
-             (jax.nn, ("relu", "sigmoid", "leaky_relu", "softmax")),
+FUNCTIONS = ((nnx, (*ACTIVATIONS, "gelu", "softmax", "max_pool", "avg_pool")),
+             (jax.nn, ("relu", "sigmoid", "leaky_relu", "gelu", "softmax")),
              (jnp, ("tanh", "reshape")),
              (ArrayImpl, ("reshape", "__add__", "__radd__")))
 LAYERS = (nnx.Linear, nnx.Conv, nnx.Dropout)
@@ -80,17 +80,24 @@ def describe_module(label: str, module: nnx.Module) -> Layer:
 
 
 def describe_function(name: str, label: str, args: tuple, kwargs: dict, out: Any) -> Layer:
-    """The layer of one call of a function :data:`FUNCTIONS` names (``args[0]``: its input)."""
+    """The layer of one call of a function :data:`FUNCTIONS` names (``args[0]``: its input);
+    ``gelu`` takes JAX's default, the tanh form."""
     x = args[0] if args else None
     if name in ACTIVATIONS and (name != "leaky_relu" or kwargs.get(
             "negative_slope", args[1] if len(args) > 1 else 0.01) == 0.01):
         return Layer("activation", label, {"name": ACTIVATIONS[name]})
     if name == "softmax" and kwargs.get("axis", args[1] if len(args) > 1 else -1) in (-1, 1):
         return Layer("softmax", label)
-    if name == "max_pool":
+    if name == "gelu":  # jax.nn.gelu (nnx.gelu): the tanh form unless approximate=False
+        tanh_form = kwargs.get("approximate", args[1] if len(args) > 1 else True)
+        return Layer("activation", label, {"name": "gelu",
+                                           "approximate": "tanh" if tanh_form else "none"})
+    if name in ("max_pool", "avg_pool"):
         given = dict(zip(("window_shape", "strides", "padding"), args[1:], strict=False))
         given.update(kwargs)
-        return Layer("pool", label, {
+        if name == "avg_pool" and padding(given.get("padding", "VALID"), label) != "VALID":
+            raise unsupported(f"{label} (SAME padding: the reference's avgpool is VALID)")
+        return Layer("pool" if name == "max_pool" else "avgpool", label, {
             "window": square(given.get("window_shape", ()), label, "window"),
             "stride": square(given.get("strides") or (1, 1), label, "strides"),
             "padding": padding(given.get("padding", "VALID"), label)})

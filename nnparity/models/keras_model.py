@@ -14,6 +14,7 @@ from its output (``output != 0``) and given to the reference.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from nnparity.reference.results import Gradients, Trace
 
 from .guard import user_code
 from .source import ModelSource
-from .structure import Layer, Structure, build, unsupported
+from .structure import Layer, Structure, build, named_activation, unsupported
 
 tf, keras = import_tensorflow()
 
@@ -40,10 +41,27 @@ REDUCTIONS = {"sum_over_batch_size": "mean", "sum": "sum"}
 Step = tuple[Layer, Callable[[Any, bool], Any], Any]  # (layer, call(x, training), variable owner)
 
 
+def _gelu_form(fn: Callable) -> str | None:
+    """GELU's form (``none``, ``tanh``) when ``fn`` is Keras' gelu or a ``functools.partial``
+    of it setting only ``approximate``; None otherwise. The defaults differ:
+    ``keras.activations.gelu`` (``"gelu"``) is exact, ``keras.ops.gelu`` the tanh form."""
+    keywords: dict[str, Any] = {}
+    if isinstance(fn, functools.partial) and not fn.args:
+        fn, keywords = fn.func, dict(fn.keywords)
+    default = next((tanh for gelu, tanh in ((keras.activations.gelu, False),
+                                            (keras.ops.gelu, True)) if fn is gelu), None)
+    if default is None or set(keywords) - {"approximate"}:
+        return None
+    return "tanh" if keywords.get("approximate", default) else "none"
+
+
 def _function_layer(label: str, fn: Callable, names: dict[str, str]) -> Layer:
+    form = _gelu_form(fn)
+    if form is not None:
+        return Layer("activation", f"{label}: gelu", {"name": "gelu", "approximate": form})
     name = getattr(fn, "__name__", type(fn).__name__)
     if name in names:
-        return Layer("activation", f"{label}: {name}", {"name": names[name]})
+        return named_activation(f"{label}: {name}", names[name])
     if name == "softmax":
         return Layer("softmax", f"{label}: softmax")
     if name in ACTIVATIONS:
@@ -66,7 +84,7 @@ def _steps(layer: Any, names: dict[str, str]) -> list[Step]:
         return [(Layer("dropout", label, {"keep_prob": 1.0 - float(getattr(layer, "rate", 0))}),
                  lambda x, training: layer(x, training=training), layer)]
     if kind in names:
-        return [(Layer("activation", label, {"name": names[kind]}),
+        return [(named_activation(label, names[kind]),
                  lambda x, training: layer(x), layer)]
     layers = keras.layers
     if isinstance(layer, layers.Dense | layers.Conv2D):
@@ -101,6 +119,13 @@ def _steps(layer: Any, names: dict[str, str]) -> list[Step]:
                 "stride": _square(layer.strides, label, "strides"),
                 "padding": layer.padding.upper()}
         described = Layer("pool", label, info)
+    elif isinstance(layer, layers.AveragePooling2D):
+        if layer.padding.upper() != "VALID":
+            raise unsupported(f"{label} (SAME padding: Keras averages the real cells only, "
+                              "torch counts the padded ones; the reference's avgpool is VALID)")
+        described = Layer("avgpool", label, {"window": _square(layer.pool_size, label, "pool"),
+                                             "stride": _square(layer.strides, label, "strides"),
+                                             "padding": "VALID"})
     elif isinstance(layer, layers.Flatten):
         described = Layer("flatten", label)
     elif isinstance(layer, layers.Dropout):

@@ -89,6 +89,22 @@ def drift(a: UserModel, b: UserModel, seed: int) -> str | None:
 
 
 EQUIVALENT = "the architectures are equivalent; your weights are not"
+GELU_DEFAULTS = ("torch's nn.GELU() and keras.activations.gelu (\"gelu\") are exact (erf) by "
+                 "default; keras.ops.gelu, jax.nn.gelu and flax's nnx.gelu the tanh form")
+
+
+def layer_difference(a: UserModel, b: UserModel, labels: tuple[str, str]) -> Diagnosis | None:
+    """The first layer whose settings differ between the two models' layer lists (same
+    parameters, another computation: GELU's form, a pool's kind), as a diagnosis; None when
+    the lists agree."""
+    for first, second in zip(a.spec.net, b.spec.net, strict=False):
+        if first.to_dict() != second.to_dict():
+            what = f"{first.kind} {first.to_dict()} in {labels[0]} vs {second.to_dict()} in " \
+                   f"{labels[1]} (layer {first.name})"
+            hint = f"; {GELU_DEFAULTS}" if first.kind == second.kind == "gelu" else ""
+            return Diagnosis("layer-settings", f"the models compute different layers: {what}"
+                             f"{hint}", "the two models' layer lists as traced")
+    return None
 
 
 def _dtype(a: UserModel, b: UserModel) -> str:
@@ -153,6 +169,9 @@ def port(a: UserModel, b: UserModel, labels: tuple[str, str], *, seed: int = 0,
                                 + (f"; {weights.message}" if weights else ""))
         elif weights:
             result.diagnoses.append(weights)
+    differs = layer_difference(a, b, labels)
+    if differs and first_divergence(result.comparisons) is not None:
+        result.diagnoses.append(differs)
     note = drift(a, b, seed)
     if note:
         result.notes.append(note)

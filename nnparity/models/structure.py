@@ -39,11 +39,14 @@ from nnparity.reference.family import Spec
 from nnparity.reference.netspec import NetSpec
 from nnparity.reference.spec import MLPSpec
 
-KINDS = ("dense", "conv", "activation", "pool", "flatten", "dropout", "softmax", "identity")
+KINDS = ("dense", "conv", "activation", "pool", "avgpool", "flatten", "dropout", "softmax",
+         "identity")
+ACTIVATION_NAMES = (*KNOWN, "gelu")
+"""The reference activations a traced ``activation`` may name (``gelu`` with ``approximate``)."""
 SUPPORTED = ("Linear/Dense, Conv2d/Conv2D (VALID or TensorFlow SAME padding), MaxPool2d/"
-             "MaxPooling2D, Flatten, Dropout (one rate), "
+             "MaxPooling2D, AvgPool2d/AveragePooling2D (VALID), Flatten, Dropout (one rate), "
              "ReLU/Sigmoid/Tanh/LeakyReLU(0.01)/PReLU (MLP: one shared slope or one per unit)/"
-             "identity, a final "
+             "GELU (exact or tanh)/identity, a final "
              "Softmax before a cross-entropy (diagnosed), and modules or activations named in "
              "the file's NNPARITY_LAYERS")
 
@@ -54,7 +57,8 @@ class Layer:
     it, e.g. ``fc1 (Linear)``) and ``info``: ``dense`` ``in``, ``out``, ``bias``; ``conv``
     ``cin``, ``cout``, ``kernel``, ``stride``, ``padding`` (``SAME``/``VALID``), ``symmetric``
     (a torch padding ``p`` on every side, mapped as SAME and diagnosed); ``activation``
-    ``name`` (a reference activation); ``pool`` ``window``, ``stride``, ``padding``;
+    ``name`` (a reference activation; ``gelu`` also ``approximate``, ``none`` or ``tanh``);
+    ``pool`` (max) and ``avgpool`` ``window``, ``stride``, ``padding``;
     ``dropout`` ``keep_prob``."""
 
     kind: str
@@ -77,6 +81,18 @@ class Structure:
     symmetric: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Conv layer name -> ``(label, p)`` for a convolution padded symmetrically by ``p`` where
     TensorFlow's SAME (as which it is mapped) pads asymmetrically: the port bug diagnosed."""
+
+
+GELU_NAMES = {"gelu": "none", "gelu_none": "none", "gelu_tanh": "tanh"}
+"""How a file's ``NNPARITY_LAYERS`` names GELU's two forms (``gelu`` alone: the exact one)."""
+
+
+def named_activation(label: str, name: str) -> Layer:
+    """The ``activation`` layer of a reference activation ``name`` given by the user's
+    ``NNPARITY_LAYERS`` (:data:`GELU_NAMES` for GELU's forms)."""
+    if name in GELU_NAMES:
+        return Layer("activation", label, {"name": "gelu", "approximate": GELU_NAMES[name]})
+    return Layer("activation", label, {"name": name})
 
 
 def unsupported(label: str) -> InputError:
@@ -111,7 +127,7 @@ def build(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reductio
     for layer in layers:
         if layer.kind not in KINDS:
             raise unsupported(layer.label)
-        if layer.kind == "activation" and layer.info["name"] not in KNOWN:
+        if layer.kind == "activation" and layer.info["name"] not in ACTIVATION_NAMES:
             raise unsupported(layer.label)
     groups = _groups(layers)
     cnn = layers[groups[0][0]].kind == "conv"
@@ -137,11 +153,12 @@ def _net_entry(layer: Layer) -> dict[str, Any]:
         return {"kind": "conv2d", "filters": info["cout"], "kernel": info["kernel"],
                 "stride": info["stride"], "padding": info["padding"]}
     if layer.kind == "activation":
-        slopes = {"slopes": info.get("slopes", "shared")} if info["name"] == "prelu" else {}
-        return {"kind": info["name"], **slopes}
-    if layer.kind == "pool":
-        return {"kind": "maxpool", "size": info["window"], "stride": info["stride"],
-                "padding": info["padding"]}
+        extra = {"prelu": {"slopes": info.get("slopes", "shared")},
+                 "gelu": {"approximate": info.get("approximate", "none")}}
+        return {"kind": info["name"], **extra.get(info["name"], {})}
+    if layer.kind in ("pool", "avgpool"):
+        return {"kind": "maxpool" if layer.kind == "pool" else "avgpool",
+                "size": info["window"], "stride": info["stride"], "padding": info["padding"]}
     if layer.kind == "dropout":
         return {"kind": "dropout", "keep_prob": info["keep_prob"]}
     return {"kind": "flatten"}

@@ -34,7 +34,7 @@ from nnparity.reference.results import Gradients, Trace
 
 from .guard import user_code
 from .source import ModelSource
-from .structure import Layer, Structure, build, unsupported
+from .structure import Layer, Structure, build, named_activation, unsupported
 
 FRAMEWORK = "torch"
 ACTIVATION_MODULES = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh",
@@ -81,7 +81,7 @@ def _describe_module(label: str, module: nn.Module, inputs: tuple, names: dict[s
     if kind in names and names[kind] == "dropout":  # the user's own dropout module, rate ``p``
         return Layer("dropout", label, {"keep_prob": 1.0 - float(getattr(module, "p", 0.0))})
     if kind in names:
-        return Layer("activation", label, {"name": names[kind]})
+        return named_activation(label, names[kind])
     x = inputs[0] if inputs else None
     if isinstance(module, nn.Linear):
         return Layer("dense", label, {"in": module.in_features, "out": module.out_features,
@@ -108,6 +108,13 @@ def _describe_module(label: str, module: nn.Module, inputs: tuple, names: dict[s
         return Layer("pool", label, {"window": k, "stride": s,
                                      "padding": _padding(label, module.padding,
                                                          tuple(x.shape[2:]), k, s)})
+    if isinstance(module, nn.AvgPool2d):
+        k = _pair(module.kernel_size)
+        s = _pair(module.stride if module.stride is not None else k)
+        return _avgpool(label, k, s, module.padding, module.ceil_mode,
+                        module.divisor_override)
+    if isinstance(module, nn.GELU):
+        return Layer("activation", label, {"name": "gelu", "approximate": module.approximate})
     if isinstance(module, nn.Flatten):
         return Layer("flatten", label)
     if isinstance(module, nn.Dropout):
@@ -134,7 +141,7 @@ def _describe_function(func: Callable, args: tuple, kwargs: dict, out: torch.Ten
     label = f"{name}() in forward"
     x = args[0] if args and isinstance(args[0], torch.Tensor) else None
     if name in names:
-        return Layer("activation", label, {"name": names[name]})
+        return named_activation(label, names[name])
     if name in ACTIVATION_FUNCTIONS:
         return Layer("activation", label, {"name": ACTIVATION_FUNCTIONS[name]})
     slope = kwargs.get("negative_slope", args[1] if len(args) > 1 else 0.01)
@@ -157,6 +164,16 @@ def _describe_function(func: Callable, args: tuple, kwargs: dict, out: torch.Ten
     if name == "dropout":
         p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
         return Layer("dropout", label, {"keep_prob": 1.0 - p})
+    if name == "gelu":
+        form = kwargs.get("approximate", args[1] if len(args) > 1 else "none")
+        return Layer("activation", label, {"name": "gelu", "approximate": form})
+    if name == "avg_pool2d":
+        params = dict(zip(("kernel_size", "stride", "padding", "ceil_mode"), args[1:],
+                          strict=False))
+        params.update(kwargs)
+        k = _pair(params["kernel_size"])
+        return _avgpool(label, k, _pair(params.get("stride") or k), params.get("padding", 0),
+                        params.get("ceil_mode", False), params.get("divisor_override"))
     if name == "max_pool2d":
         params = dict(zip(("kernel_size", "stride", "padding"), args[1:], strict=False))
         params.update(kwargs)
@@ -165,6 +182,16 @@ def _describe_function(func: Callable, args: tuple, kwargs: dict, out: torch.Ten
         return Layer("pool", label, {"window": k, "stride": s, "padding": _padding(
             label, params.get("padding", 0), tuple(x.shape[2:]), k, s)})
     raise unsupported(label)
+
+
+def _avgpool(label: str, k: int, s: int, padding: Any, ceil_mode: bool,
+             divisor_override: Any) -> Layer:
+    """An ``avgpool`` layer: square window and stride, no padding (torch counts padded cells in
+    the mean, Keras does not, so the reference has VALID only), no ceil mode or divisor."""
+    if not k or not s or _pair(padding) != 0 or ceil_mode or divisor_override:
+        raise unsupported(f"{label} (non-square window or stride, padding, ceil_mode or "
+                          "divisor_override: the reference's avgpool is VALID)")
+    return Layer("avgpool", label, {"window": k, "stride": s, "padding": "VALID"})
 
 
 def _explicit_same(layers: list[Layer]) -> list[Layer]:

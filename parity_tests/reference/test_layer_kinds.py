@@ -29,7 +29,11 @@ def _net(kind: str) -> NetSpec:
         layers = [*MAP, {"kind": "relu"},
                   {"kind": "maxpool", "size": 3, "stride": 1, "padding": "valid"}, *TAIL]
         return NetSpec((7, 6, 2), layers, loss="ce", reduction="mean")
-    extra = {"slopes": "unit"} if kind == "prelu" else {}
+    if kind == "avgpool":  # overlapping windows (stride 1), then non-overlapping ones
+        layers = [*MAP, {"kind": "gelu"}, {"kind": "avgpool", "size": 2, "stride": 1},
+                  {"kind": "avgpool", "size": 2}, *TAIL]
+        return NetSpec((9, 9, 2), layers, loss="ce", reduction="mean")
+    extra = {"prelu": {"slopes": "unit"}, "gelu": {"approximate": "tanh"}}.get(kind, {})
     layers = [*MAP, {"kind": kind, **extra}, *TAIL[:1], *FLAT, {"kind": kind},
               {"kind": "dense", "units": 2}]
     return NetSpec((5, 5, 2), layers, loss="l2", reduction="mean")

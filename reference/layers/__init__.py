@@ -1,6 +1,7 @@
 """The layer kinds, one module each, and the one table from a kind's name to its class.
 
-Kinds: ``dense``, ``conv2d``, ``maxpool``, ``flatten``, ``dropout``, ``prelu`` and every
+Kinds: ``dense``, ``conv2d``, ``maxpool``, ``avgpool``, ``flatten``, ``dropout``, ``prelu``,
+``gelu`` and every
 parameter-free activation of :mod:`reference.activations` by its name (``sigmoid``, ``tanh``,
 ``relu``, ``relu3``, ``leaky_relu``, ``identity``). Adding a kind: its module here, one row in
 :data:`KINDS`, and one row in every backend's table (``backends/*_layers.py``).
@@ -12,20 +13,24 @@ from typing import Any
 
 from ..activations import ACTIVATIONS, ALIASES
 from .activation import Activation, PReLU
+from .avgpool import AvgPool
 from .base import Layer, Params, Run, Shape
 from .conv2d import Conv2D
 from .dense import Dense
 from .dropout import Dropout
 from .flatten import Flatten
+from .gelu import Gelu
 from .maxpool import MaxPool
 
 KINDS: dict[str, type[Layer]] = {
     "dense": Dense,
     "conv2d": Conv2D,
     "maxpool": MaxPool,
+    "avgpool": AvgPool,
     "flatten": Flatten,
     "dropout": Dropout,
     "prelu": PReLU,
+    "gelu": Gelu,
     **dict.fromkeys(ACTIVATIONS, Activation),
 }
 """Kind name -> layer class (every parameter-free activation shares :class:`Activation`)."""
@@ -47,5 +52,5 @@ def make_layer(kind: str, name: str, **fields: Any) -> Layer:
     return cls(name=name, **fields)
 
 
-__all__ = ["KINDS", "Activation", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MaxPool",
-           "PReLU", "Params", "Run", "Shape", "make_layer"]
+__all__ = ["KINDS", "Activation", "AvgPool", "Conv2D", "Dense", "Dropout", "Flatten", "Gelu",
+           "Layer", "MaxPool", "PReLU", "Params", "Run", "Shape", "make_layer"]
