@@ -51,6 +51,7 @@ Where the numbers are (expressions read after their step; per layer either a tem
 from __future__ import annotations
 
 import ast
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,12 +120,24 @@ class Adapter:
                 "roles": self.roles, "depth": self.spec.depth, "bias": self.spec.bias}
 
 
+PARSE_LOCK = threading.Lock()
+"""Held by every ``ast.parse`` here: CPython 3.11's parser is not safe to run from two threads
+at once (``SystemError: AST constructor recursion depth mismatch``, seen when ``verify DIR
+--jobs N`` read two declarations together)."""
+
+
+def parse(source: str, **options: Any) -> ast.AST:
+    """``ast.parse(source, **options)``, one thread at a time (:data:`PARSE_LOCK`)."""
+    with PARSE_LOCK:
+        return ast.parse(source, **options)
+
+
 def read_declaration(path: Path) -> dict[str, Any]:
     """The literal ``NNPARITY = {...}`` (or ``dict(...)``) of a Python file, or of any code
     cell of a notebook, without running it."""
     text, where = _source(path)
     try:
-        tree = ast.parse(text, filename=str(path))
+        tree = parse(text, filename=str(path))
     except SyntaxError as exc:
         raise InputError(f"{where(exc.lineno or 0)}: syntax error: {exc.msg}") from None
     for node in tree.body:
@@ -296,7 +309,7 @@ def _expression(value: Any, key: str, where: str) -> str:
         raise InputError(f"{where}: {NAME}[{key!r}] must be a Python expression as a string, "
                          f"got {value!r}")
     try:
-        ast.parse(value.replace("{i}", "0").replace("{l}", "1"), mode="eval")
+        parse(value.replace("{i}", "0").replace("{l}", "1"), mode="eval")
     except SyntaxError as exc:
         raise InputError(f"{where}: {NAME}[{key!r}] = {value!r} is not a Python expression "
                          f"({exc.msg})") from None
