@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nnparity
-from nnparity.backends.compare import GRADCHECK_TOLERANCE
+from nnparity.backends.compare import GRADCHECK_TOLERANCE, REORDERED_FLOAT64
 from nnparity.reference import CNNSpec, MLPSpec, NetSpec, network
 from nnparity.reference.family import init_params, spec_from_dict
 from nnparity.reference.gradcheck import gradcheck
@@ -82,7 +82,7 @@ def test_deltas_are_the_loss_gradient_in_z(kind: str) -> None:
     first = spec.layer_names[0]
     axes = tuple(range(result.deltas[first].ndim - 1))
     np.testing.assert_allclose(result.deltas[first].sum(axis=axes), result.grads[f"{first}.b"],
-                               rtol=1e-12)
+                               rtol=REORDERED_FLOAT64)
 
 
 def test_the_naming_rule() -> None:
