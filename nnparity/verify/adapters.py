@@ -6,10 +6,16 @@ given on the command line (``--adapter``). Keys:
 
 Model and data
 - ``spec``: the MLPSpec fields (``input_dim``, ``layers``, ``activations``, ``loss``,
-  ``reduction``, ``weight_decay``, ``bias``, ``dtype``); ``--spec`` overrides it.
+  ``reduction``, ``weight_decay``, ``bias``, ``dtype``), or any other spec's JSON (a layer list
+  under ``net``, a CNN's fields with ``"family": "cnn"``); ``--spec`` overrides it. Layers are
+  numbered as :mod:`nnparity.verify.netview` says (dense and conv layers, from 1).
 - ``layout``: ``"row"`` (the BP lecture: ``x [N, D]``, ``W [in, out]``, ``z = x @ W + b``) or
   ``"column"`` (the Fashion-MNIST report: ``x [D, N]`` column vectors, ``W [out, in]``,
   ``P = W X + b``).
+- ``maps``: ``"NHWC"`` (default, the reference's) or ``"NCHW"``: the learner's images, feature
+  maps and their deltas; ``kernel``: ``"HWIO"`` (default) or ``"OIHW"``; ``flatten``: the order
+  in which the learner's flatten lays a map out, ``"NHWC"`` or ``"NCHW"`` (default: ``maps``'s):
+  the rows of the first dense weight after it follow it. Only for a network with feature maps.
 - ``bias_shape``: ``"row"`` ``[1, D]`` / ``"column"`` ``[D, 1]`` / ``"flat"`` ``[D]``
   (default: the layout's own).
 - ``labels``: ``"onehot"`` (default; ``[N, K]``, or ``[K, N]`` in column layout) or ``"index"``
@@ -59,24 +65,27 @@ from typing import Any
 
 from nnparity.errors import InputError
 from nnparity.json_input import parse_json, read_json
+from nnparity.reference.family import Spec, spec_from_dict
 from nnparity.reference.optim import Optimizer
-from nnparity.reference.spec import MLPSpec
 
 from .edges import CONVENTIONS
+from .netview import ParamLayer, has_maps, param_layers
 from .notebook import convert, is_notebook
 
 NAME = "NNPARITY"
 LAYOUTS = ("row", "column")
 BIAS_SHAPES = ("row", "column", "flat")
 LABELS = ("onehot", "index")
+MAP_LAYOUTS = ("NHWC", "NCHW")
+KERNEL_LAYOUTS = ("HWIO", "OIHW")
 CALLS = ("model", "forward", "backward", "update")
 FORWARD_ROLES = ("z", "h")
 BACKWARD_ROLES = ("delta", "dW", "db")
 UPDATE_ROLES = ("W_new", "b_new")
 PER_LAYER = ("z", "h", "delta", "dW", "db", "W", "b", "W_new", "b_new")
 SCALARS = ("output", "loss")
-OPTIONS = ("spec", "layout", "bias_shape", "labels", "grads_reduction", "grads_after", "lr",
-           "optimizer", "steps", "relu_at_zero")
+OPTIONS = ("spec", "layout", "maps", "kernel", "flatten", "bias_shape", "labels",
+           "grads_reduction", "grads_after", "lr", "optimizer", "steps", "relu_at_zero")
 KEYS = (*OPTIONS, *CALLS, *SCALARS, *PER_LAYER)
 OPTIMIZER_KEYS = ("name", "lr", "momentum", "beta1", "beta2", "eps", "variant", "weight_decay")
 DEFAULT_STEPS = 3  # with an optimizer: enough for momentum's and Adam's state to matter
@@ -87,8 +96,11 @@ MAX_STEPS = 100
 class Adapter:
     """A validated declaration; ``roles`` maps a per-layer role to one expression per layer."""
 
-    spec: MLPSpec
+    spec: Spec
     layout: str = "row"
+    maps: str = "NHWC"
+    kernel: str = "HWIO"
+    flatten: str = "NHWC"
     bias_shape: str = "row"
     labels: str = "onehot"
     grads_reduction: str = "sum"
@@ -107,6 +119,21 @@ class Adapter:
         return Optimizer(**{"name": "sgd", **options, "lr": options.get("lr", lr)})
 
     @property
+    def layers(self) -> list[ParamLayer]:
+        """The learner's layers, numbered from 1 (:mod:`nnparity.verify.netview`)."""
+        return param_layers(self.spec)
+
+    @property
+    def depth(self) -> int:
+        """How many layers have parameters."""
+        return len(self.spec.layer_names)
+
+    @property
+    def bias(self) -> bool:
+        """True when every layer has a bias (the ``b`` list has one per layer)."""
+        return all(layer.bias for layer in self.layers)
+
+    @property
     def compares_updates(self) -> bool:
         """True when updated parameters are read (an ``update`` step or ``W_new``/``b_new``)."""
         return "update" in self.calls or any(r in self.roles for r in UPDATE_ROLES)
@@ -117,7 +144,7 @@ class Adapter:
                 "lr": self.lr, "grads_after": self.grads_after, "calls": self.calls,
                 "steps": self.steps,
                 "scalars": self.scalars,
-                "roles": self.roles, "depth": self.spec.depth, "bias": self.spec.bias}
+                "roles": self.roles, "depth": self.depth, "bias": self.bias}
 
 
 PARSE_LOCK = threading.Lock()
@@ -208,17 +235,21 @@ def parse_json_option(text: str, what: str) -> dict[str, Any]:
     return data
 
 
-def make_spec(data: Any, where: str) -> MLPSpec:
-    """An MLPSpec from a declaration's ``spec`` entry, with the error pointing at ``where``."""
+def make_spec(data: Any, where: str) -> Spec:
+    """The spec of a declaration's ``spec`` entry (an MLP's fields, a ``net`` layer list, or a
+    spec with its ``family``), with the error pointing at ``where``; exit 2 for a spec whose
+    parameters cannot be handed to the learner."""
     if not isinstance(data, dict):
         raise InputError(f"{where}: no spec: give 'spec' in {NAME} or --spec")
     try:
-        return MLPSpec.from_dict(data)
+        spec = spec_from_dict(data)
+        param_layers(spec)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{where}: invalid spec: {exc}") from None
+    return spec
 
 
-def build_adapter(declaration: dict[str, Any], spec: MLPSpec | None, where: str) -> Adapter:
+def build_adapter(declaration: dict[str, Any], spec: Spec | None, where: str) -> Adapter:
     """Validate a declaration (``spec`` given separately overrides the declared one)."""
     unknown = sorted(set(declaration) - set(KEYS))
     if unknown:
@@ -228,6 +259,7 @@ def build_adapter(declaration: dict[str, Any], spec: MLPSpec | None, where: str)
     layout = _choice(declaration, "layout", LAYOUTS, "row", where)
     options = dict(
         layout=layout,
+        **_map_layouts(declaration, spec, where),
         bias_shape=_choice(declaration, "bias_shape", BIAS_SHAPES, layout, where),
         labels=_choice(declaration, "labels", LABELS, "onehot", where),
         grads_reduction=_choice(declaration, "grads_reduction", ("sum", "mean"),
@@ -261,15 +293,28 @@ def build_adapter(declaration: dict[str, Any], spec: MLPSpec | None, where: str)
         raise InputError(f"{where}: relu_at_zero must be \"any\" or 0, got {relu_at_zero!r}")
     calls = {k: _expression(declaration[k], k, where) for k in CALLS if k in declaration}
     scalars = {k: _expression(declaration[k], k, where) for k in SCALARS if k in declaration}
-    roles = {k: _per_layer(declaration[k], k, spec.depth, where)
+    depth = len(spec.layer_names)
+    roles = {k: _per_layer(declaration[k], k, depth, where)
              for k in PER_LAYER if k in declaration}
-    if not spec.bias:
+    if not all(layer.bias for layer in param_layers(spec)):
         for role in ("b", "db", "b_new"):
             roles.pop(role, None)
     adapter = Adapter(spec, lr=lr, calls=calls, scalars=scalars, roles=roles,
                       optimizer=optimizer, steps=steps, relu_at_zero=relu_at_zero, **options)
     _check_steps(adapter, where)
     return adapter
+
+
+def _map_layouts(declaration: dict[str, Any], spec: Spec, where: str) -> dict[str, str]:
+    """``maps``, ``kernel`` and ``flatten`` as declared (exit 2 for them on a network without
+    feature maps)."""
+    given = [k for k in ("maps", "kernel", "flatten") if k in declaration]
+    if given and not has_maps(spec):
+        raise InputError(f"{where}: {', '.join(given)} declared, but the spec's network has no "
+                         "feature maps")
+    maps = _choice(declaration, "maps", MAP_LAYOUTS, "NHWC", where)
+    return {"maps": maps, "kernel": _choice(declaration, "kernel", KERNEL_LAYOUTS, "HWIO", where),
+            "flatten": _choice(declaration, "flatten", MAP_LAYOUTS, maps, where)}
 
 
 def _optimizer(value: Any, where: str) -> dict[str, Any] | None:

@@ -44,6 +44,7 @@ import numpy as np
 from nnparity.backends.compare import Comparison, Tensors, compare_tensor, tolerance_for
 from nnparity.reference import network
 from nnparity.reference.activations import get_activation
+from nnparity.reference.family import Spec
 from nnparity.reference.losses import as_targets, softmax
 from nnparity.reference.losses import probabilities as predict_probabilities
 from nnparity.reference.optim import Optimizer
@@ -65,7 +66,9 @@ from .mistakes import (
     stale_weights,
     with_spec,
     with_trace,
+    without_derivatives,
 )
+from .netview import param_layers
 from .problem import Problem, reference_tensors
 
 RELU_FAMILY = ("relu", "leaky_relu")
@@ -152,6 +155,11 @@ class Context:
 Hypothesis = Callable[[Context, tuple[str, str]], Diagnosis | None]
 
 
+def _output_key(spec: Spec) -> tuple[str, str]:
+    """The canonical key of the network's output (the last layer's ``h``)."""
+    return ("forward", f"h.{spec.layer_names[-1]}")
+
+
 def _label(key: tuple[str, str]) -> str:
     return "loss" if key[0] == "loss" else f"{key[0]} {key[1]}"
 
@@ -169,7 +177,7 @@ def softmax_overflow(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     spec, user = ctx.problem.spec, ctx.user.get(key)
     if spec.loss != "ce" or user is None or np.all(np.isfinite(user)) or key[0] == "forward":
         return None
-    logits = np.asarray(ctx.reference[("forward", f"h.layer{spec.depth}")])
+    logits = np.asarray(ctx.reference[_output_key(spec)])
     with np.errstate(over="ignore"):
         overflows = int(np.sum(~np.isfinite(np.exp(logits))))
     if not overflows:
@@ -278,8 +286,7 @@ def sum_vs_mean(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 def relu_at_zero(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """relu'(0) taken as 1 (the NumPy blog's ``1(z >= 0)``) at exact zeros of ``z``."""
     spec = ctx.problem.spec
-    layers = [name for name, act in zip(spec.layer_names, spec.activations, strict=True)
-              if act in RELU_FAMILY]
+    layers = [name for name, act in spec.layer_activations.items() if act in RELU_FAMILY]
     if not layers:
         return None
     tiny = np.finfo(spec.dtype).tiny
@@ -310,10 +317,10 @@ def relu_at_zero(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 def last_derivative(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """The output layer's activation derivative left out of delta_L."""
     spec = ctx.problem.spec
-    last = spec.activations[-1]
+    name, last = list(spec.layer_activations.items())[-1]
     if get_activation(last).name == "identity":
         return None
-    variant = spec.with_(activations=(*spec.activations[:-1], "identity"))
+    variant = without_derivatives(spec, [name])
     result = ctx.check(key, ctx.variant("last-derivative", with_spec(variant)))
     if result is None:
         return None
@@ -372,7 +379,7 @@ def l2_factor(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 def probabilities(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """The declared output is softmax/sigmoid probabilities, where the reference has logits."""
     spec = ctx.problem.spec
-    if key != ("forward", f"h.layer{spec.depth}") or spec.loss == "l2":
+    if key != _output_key(spec) or spec.loss == "l2":
         return None
     result = ctx.matches(key, predict_probabilities(spec.loss, ctx.reference[key]))
     if not result.passed:
@@ -410,13 +417,17 @@ def bias_axis(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """``db`` summed over the features (or over everything) instead of over the batch."""
     stage, name = key
     user = ctx.user.get(key)
-    if stage != "grad" or not name.startswith("b") or user is None:
+    spec = ctx.problem.spec
+    if stage != "grad" or user is None or spec.param_kind(name) != "bias":
         return None
-    layer = f"layer{name[1:]}"
+    layer = next(entry.name for entry in param_layers(spec) if entry.bias == name)
     delta = np.asarray(ctx.reference[("delta", layer)])  # canonical [N, D]
+    if delta.ndim != 2:
+        return None
     batch, features = _layout_axes(ctx)
-    candidates = {f"axis={features} (the features)": delta.sum(axis=1).reshape(1, -1),
-                  "every axis (no axis given)": delta.sum().reshape(1, 1)}
+    ndim = len(spec.param_shapes()[name])
+    candidates = {f"axis={features} (the features)": delta.sum(axis=1).reshape((1, -1)[-ndim:]),
+                  "every axis (no axis given)": delta.sum().reshape((1, 1)[-ndim:])}
     for where, predicted in candidates.items():
         result = compare_tensor(stage, name, user, predicted, ctx.tol)
         if result.passed:
@@ -520,10 +531,10 @@ def factor_two(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 def derivative_argument_mixup(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """A sigmoid/tanh derivative evaluated on z where it takes h, or on h where it takes z."""
     spec = ctx.problem.spec
-    layers = [n for n, a in zip(spec.layer_names, spec.activations, strict=True) if a in SMOOTH]
+    layers = [n for n, a in spec.layer_activations.items() if a in SMOOTH]
     if not layers or key[0] in ("forward", "loss"):
         return None
-    acts = sorted({a for a in spec.activations if a in SMOOTH})
+    acts = sorted({a for a in spec.layer_activations.values() if a in SMOOTH})
     in_h = " or ".join(f"`{DERIVATIVES[a][0]}`" for a in acts)
     in_z = " or ".join(f"`{DERIVATIVES[a][1]}`" for a in acts)
     for on, formula, other in (("z", in_h, "h"), ("h", in_z, "z")):
@@ -542,7 +553,7 @@ def derivative_argument_mixup(ctx: Context, key: tuple[str, str]) -> Diagnosis |
 def stale(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """A layer's weights updated before the delta below was computed with them (plain SGD)."""
     spec, rule = ctx.problem.spec, ctx.rule
-    if spec.depth < 2 or rule.name != "sgd" or key[0] in ("forward", "loss"):
+    if len(spec.layer_names) < 2 or rule.name != "sgd" or key[0] in ("forward", "loss"):
         return None
     result = _full(ctx, key, "stale-weights", stale_weights(rule.lr))
     if result is None:
@@ -636,7 +647,7 @@ def log_epsilon(ctx: Context) -> float | None:
     spec, key = ctx.problem.spec, ("loss", "loss")
     if spec.loss != "ce" or key not in ctx.user:
         return None
-    logits = np.asarray(ctx.reference[("forward", f"h.layer{spec.depth}")], dtype=np.float64)
+    logits = np.asarray(ctx.reference[_output_key(spec)], dtype=np.float64)
     t = as_targets(spec.loss, ctx.problem.y, ctx.problem.n, spec.output_dim, np.float64)
     data = ctx.reference[key] - ctx.variant("no-l2", with_spec(
         spec.with_(weight_decay=0.0)))[key]

@@ -11,7 +11,7 @@ from typing import Any
 
 from nnparity.errors import InputError
 from nnparity.parallel import worker_count
-from nnparity.reference.spec import MLPSpec
+from nnparity.reference.family import Spec
 from nnparity.report import CaseResult
 
 from .adapters import Adapter, build_adapter, read_declaration
@@ -35,7 +35,7 @@ class Options:
     seed: int
     batch: int
     adapter: dict[str, Any] = field(default_factory=dict)  # --adapter, over each declaration
-    spec: MLPSpec | None = None  # --spec
+    spec: Spec | None = None  # --spec
     backends: tuple[str, ...] = ()
     force: bool = False  # --force: no memory check
     edge_cases: str = DEFAULT_MODE  # --edge-cases: off, warn, fail

@@ -15,19 +15,45 @@ import numpy as np
 
 from nnparity.reference import network
 from nnparity.reference.activations import get_activation
-from nnparity.reference.dense import dense_backward
+from nnparity.reference.family import Spec
+from nnparity.reference.layers import Activation, Dropout, Layer, Run
 from nnparity.reference.optim import Formula, Optimizer
 from nnparity.reference.optim import step as optimizer_step
 from nnparity.reference.results import Gradients, Trace
-from nnparity.reference.spec import MLPSpec
+
+from .netview import param_layers
 
 Params = dict[str, np.ndarray]
-Backward = Callable[[MLPSpec, Params, np.ndarray, Trace, np.ndarray], Gradients]
+Backward = Callable[[Spec, Params, np.ndarray, Trace, np.ndarray], Gradients]
 Update = Callable[[Optimizer, Params, Params, Params], tuple[Params, Params]]
 SMOOTH = ("sigmoid", "tanh")  # activations whose derivative is written with h
 
 
-def with_spec(variant: MLPSpec) -> Backward:
+class NetVariant:
+    """``spec`` with another layer list (the same names and shapes, a mistake built into some
+    layers): every attribute but ``net`` is the spec's own."""
+
+    def __init__(self, spec: Spec, net: tuple[Layer, ...]) -> None:
+        self.spec, self.net = spec, net
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.spec, name)
+
+
+def with_layers(spec: Spec, change: Callable[[Layer], Layer]) -> NetVariant:
+    """``spec`` with every layer passed through ``change`` (which returns the layer itself
+    where it builds no mistake)."""
+    return NetVariant(spec, tuple(change(layer) for layer in spec.net))
+
+
+def without_derivatives(spec: Spec, layers: list[str]) -> NetVariant:
+    """``spec`` whose activations after ``layers`` are the identity (their derivative left
+    out when it runs only in the backward pass)."""
+    return with_layers(spec, lambda layer: Activation(name=layer.name, function="identity")
+                       if layer.role == "activation" and layer.name in layers else layer)
+
+
+def with_spec(variant: Spec) -> Backward:
     """The backward pass of another spec (another reduction, no weight decay, ...)."""
     return lambda spec, params, x, trace, y: network.backward(variant, params, x, trace, y)
 
@@ -39,7 +65,7 @@ def with_trace(change: Callable[[Trace], Trace]) -> Backward:
 
 def scaled(factor: float) -> Backward:
     """Deltas and data gradients ``factor`` times the reference's (the loss unchanged)."""
-    def backward(spec: MLPSpec, params: Params, x: np.ndarray, trace: Trace,
+    def backward(spec: Spec, params: Params, x: np.ndarray, trace: Trace,
                  y: np.ndarray) -> Gradients:
         g = network.backward(spec, params, x, trace, y)
         deltas = {k: d * factor for k, d in g.deltas.items()}
@@ -47,18 +73,22 @@ def scaled(factor: float) -> Backward:
     return backward
 
 
-def regrad(spec: MLPSpec, params: Params, x: np.ndarray, trace: Trace, g: Gradients) -> Gradients:
-    """Parameter gradients recomputed from ``g``'s deltas and the true layer inputs."""
-    inputs = [spec.as_input(x)] + [trace.h[name] for name in spec.layer_names[:-1]]
-    shapes = spec.param_shapes()
+def regrad(spec: Spec, params: Params, x: np.ndarray, trace: Trace, g: Gradients) -> Gradients:
+    """Parameter gradients recomputed from ``g``'s deltas and the true layer inputs (read from
+    ``trace`` as :mod:`reference.network` reads them), weight decay added."""
+    run = Run(np.dtype(spec.dtype))
     grads = dict(g.grads)
-    for i, name in enumerate(spec.layer_names, 1):
-        W = params[f"W{i}"]
-        _, dW, db = dense_backward(g.deltas[name], inputs[i - 1], W, shapes.get(f"b{i}"),
-                                   need_dh=False)
-        grads[f"W{i}"] = dW + spec.weight_decay * W if spec.weight_decay else dW
-        if db is not None:
-            grads[f"b{i}"] = db
+    h = spec.as_input(x)
+    for layer in spec.net:
+        if layer.role == "param":
+            _, own = layer.backward(g.deltas[layer.name], h, trace.z[layer.name], None, params,
+                                    run, False)
+            for name, grad in own.items():
+                decay = spec.weight_decay if spec.is_weight(name) else 0.0
+                grads[name] = grad + decay * params[name] if decay else grad
+            h = trace.z[layer.name]
+        else:
+            h = trace.h.get(layer.name, h) if isinstance(layer, Dropout) else trace.h[layer.name]
     return replace(g, grads=grads)
 
 
@@ -66,10 +96,10 @@ def derivative_argument(layers: list[str], on: str) -> Backward:
     """The activation derivative of ``layers`` evaluated on the wrong argument: ``on="z"``, the
     formula in h (``h (1 - h)``, ``1 - h^2``) applied to z; ``on="h"``, the formula in z
     (``s(z)(1 - s(z))``, ``1 - tanh(z)^2``) applied to h."""
-    def backward(spec: MLPSpec, params: Params, x: np.ndarray, trace: Trace,
+    def backward(spec: Spec, params: Params, x: np.ndarray, trace: Trace,
                  y: np.ndarray) -> Gradients:
         z, h = dict(trace.z), dict(trace.h)
-        for name, act in zip(spec.layer_names, spec.activations, strict=True):
+        for name, act in spec.layer_activations.items():
             if name not in layers:
                 continue
             if on == "z":
@@ -81,11 +111,11 @@ def derivative_argument(layers: list[str], on: str) -> Backward:
     return backward
 
 
-def bias_decay(spec: MLPSpec, params: Params, x: np.ndarray, trace: Trace,
+def bias_decay(spec: Spec, params: Params, x: np.ndarray, trace: Trace,
                y: np.ndarray) -> Gradients:
     """Weight decay applied to the biases too: ``db + lambda * b``."""
     g = network.backward(spec, params, x, trace, y)
-    grads = {k: v + spec.weight_decay * params[k] if k.startswith("b") else v
+    grads = {k: v + spec.weight_decay * params[k] if spec.param_kind(k) == "bias" else v
              for k, v in g.grads.items()}
     return replace(g, grads=grads)
 
@@ -93,18 +123,17 @@ def bias_decay(spec: MLPSpec, params: Params, x: np.ndarray, trace: Trace,
 def stale_weights(lr: float) -> Backward:
     """Each layer's weights updated (``W - lr * dW``) before the delta below them is computed
     from them: the delta of layer ``i`` sees the new ``W_{i+1}``."""
-    def backward(spec: MLPSpec, params: Params, x: np.ndarray, trace: Trace,
+    def backward(spec: Spec, params: Params, x: np.ndarray, trace: Trace,
                  y: np.ndarray) -> Gradients:
         right = network.backward(spec, params, x, trace, y)
         grads, deltas, current = dict(right.grads), dict(right.deltas), dict(params)
-        for i in range(spec.depth - 1, 0, -1):
-            above = f"W{i + 1}"
-            current[above] = params[above] - lr * grads[above]
+        layers = param_layers(spec)
+        for below, above in zip(layers[-2::-1], layers[:0:-1], strict=True):
+            current[above.weight] = params[above.weight] - lr * grads[above.weight]
             g = network.backward(spec, current, x, trace, y)
-            name = spec.layer_names[i - 1]
-            deltas[name] = g.deltas[name]
-            for key in (f"W{i}", f"b{i}"):
-                if key in g.grads:
+            deltas[below.name] = g.deltas[below.name]
+            for key in (below.weight, below.bias):
+                if key is not None:
                     grads[key] = g.grads[key]
         return replace(right, grads=grads, deltas=deltas)
     return backward

@@ -3,10 +3,11 @@
 Two batches: the *generic* one (``edges=False``: random inputs and non-zero biases, no
 pre-activation at a kink, no offset; the math verdict) and the *edge-case* one (``edges=True``,
 the golden vectors' batch too), built to expose the classic bugs, not only to be random:
-- input row 0 is the unit vector ``e_1`` and half of layer 1's biases are ``-W1[0, j]``, so
-  ``z1[0, j] = W1[0, j] - W1[0, j]`` is exactly 0 (a relu derivative taken as 1 at 0 shows up
-  there, and through ``x.T @ delta`` in ``dW1`` too); input row 1 is all zeros, so without biases
-  ``z1[1]`` is exactly 0 as well;
+- input row 0 is the unit vector ``e_1`` (an image: one pixel of one channel set) and, when
+  layer 1 is dense, half of its biases are ``-W1[0, j]``, so ``z1[0, j] = W1[0, j] - W1[0, j]``
+  is exactly 0 (a relu derivative taken as 1 at 0 shows up there, and through
+  ``x.T @ delta`` in ``dW1`` too); input row 1 is all zeros, so without biases ``z1[1]`` is
+  exactly 0 as well;
 - every bias is non-zero elsewhere (``b - lr * b`` instead of ``b - lr * db`` shows up);
 - for softmax cross-entropy in float64 the output biases carry a common offset of
   :data:`LOGIT_SHIFT` (softmax is shift-invariant, so the math does not change), which makes
@@ -24,13 +25,13 @@ from nnparity.backends.protocol import Backend
 from nnparity.errors import InputError
 from nnparity.memory import check_memory, estimate_bytes
 from nnparity.reference import network
-from nnparity.reference.family import init_params
+from nnparity.reference.family import Spec, family_of, init_params
 from nnparity.reference.optim import Optimizer, init_state
 from nnparity.reference.optim import step as optimizer_step
-from nnparity.reference.spec import MLPSpec
 
 from .layout import step_label
 from .mistakes import Backward, Update
+from .netview import param_layers
 
 # exp() overflows above log(max float64) = 709.78; float32 would lose the tolerance at this scale.
 LOGIT_SHIFT = {"float64": 1000.0, "float32": 0.0}
@@ -46,7 +47,7 @@ class Problem:
     ``y`` is what the reference takes: class indices for ``ce``, dense targets otherwise.
     """
 
-    spec: MLPSpec
+    spec: Spec
     params: dict[str, np.ndarray]
     x: np.ndarray
     y: np.ndarray
@@ -66,28 +67,31 @@ class Problem:
         return int(self.x.shape[0])
 
 
-def make_problem(spec: MLPSpec, seed: int = 0, batch: int = DEFAULT_BATCH,
+def make_problem(spec: Spec, seed: int = 0, batch: int = DEFAULT_BATCH,
                  lr: float = DEFAULT_LR, edges: bool = True) -> Problem:
     """The seeded problem described in the module docstring: the edge-case batch, or with
-    ``edges=False`` the generic one (same weights, no exact zeros, no logit offset)."""
+    ``edges=False`` the generic one (same weights, no exact zeros, no logit offset). Weights
+    are drawn by the ``xavier`` scheme where the spec's family has it, else its default."""
     if batch < 2:
         raise ValueError(f"--batch must be at least 2 (sum and mean must differ), got {batch}")
     rng = np.random.default_rng([seed, 6])
-    params = init_params(spec, "xavier", seed)
-    x = rng.standard_normal((batch, spec.input_dim)).astype(spec.dtype)
+    params = init_params(spec, "xavier" if "xavier" in family_of(spec).schemes else None, seed)
+    x = rng.standard_normal((batch, *spec.input_shape)).astype(spec.dtype)
     if edges:
         x[0], x[1] = 0.0, 0.0
-        x[0, 0] = 1.0
-    if spec.bias:
-        for i in range(1, spec.depth + 1):
-            shape = (1, spec.widths[i])
-            b = rng.uniform(0.1, 0.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
-            if i == 1 and edges:
-                half = (spec.widths[1] + 1) // 2
-                b[0, :half] = -params["W1"][0, :half]
-            if i == spec.depth and spec.loss == "ce" and edges:
-                b = b + LOGIT_SHIFT[spec.dtype]
-            params[f"b{i}"] = b.astype(spec.dtype)
+        x[0].flat[0] = 1.0
+    layers = param_layers(spec)
+    for layer in layers:
+        if layer.bias is None:
+            continue
+        shape = (1, int(np.prod(params[layer.bias].shape)))
+        b = rng.uniform(0.1, 0.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+        if layer.index == 1 and layer.kind == "dense" and edges:
+            half = (shape[1] + 1) // 2
+            b[0, :half] = -params[layer.weight][0, :half]
+        if layer.index == len(layers) and spec.loss == "ce" and edges:
+            b = b + LOGIT_SHIFT[spec.dtype]
+        params[layer.bias] = b.reshape(params[layer.bias].shape).astype(spec.dtype)
     classes = rng.permutation(np.resize(np.arange(max(spec.output_dim, 2)), batch))
     if spec.loss == "ce":
         y = classes.astype(np.int64)
@@ -136,14 +140,15 @@ def backend_tensors(backend: Backend, problem: Problem, rule: Optimizer) -> Tens
     return collect(trace, grads, updates)
 
 
-def check_batch(spec: MLPSpec, batch: int, optimizer: str = "sgd", force: bool = False) -> int:
+def check_batch(spec: Spec, batch: int, optimizer: str = "sgd", force: bool = False) -> int:
     """The bytes the learner's process needs for ``batch`` rows (the shared estimator of
     :mod:`nnparity.memory`), after checking that it and this process's own copies (the
     reference's tensors, the learner's results) fit in the memory available: exit 2 if not
     (``force``: no check)."""
     if batch < 2:
         raise InputError(f"--batch must be at least 2 (sum and mean must differ), got {batch}")
-    data = batch * (spec.input_dim + spec.output_dim) * np.dtype(spec.dtype).itemsize
+    data = batch * (int(np.prod(spec.input_shape)) + spec.output_dim) \
+        * np.dtype(spec.dtype).itemsize
     learner = estimate_bytes(spec, batch, optimizer=optimizer, data_bytes=data)
     check_memory(PROCESSES * learner, f"--batch {batch} (your code and verify together)",
                  "lower --batch", force)
