@@ -42,6 +42,7 @@ from functools import cached_property
 import numpy as np
 
 from nnparity.backends.compare import Comparison, Tensors, compare_tensor, tolerance_for
+from nnparity.backends.layout import nchw_flatten_order
 from nnparity.reference import network
 from nnparity.reference.activations import get_activation
 from nnparity.reference.family import Spec
@@ -55,20 +56,27 @@ from .mistakes import (
     SMOOTH,
     Backward,
     Update,
+    adam_counter_per_parameter,
     adam_eps_before_correction,
     adam_with,
     bias_decay,
     derivative_argument,
+    flattened_in_order,
     momentum_average,
     momentum_late,
     negated_update,
+    one_hot_left_out,
+    padded_on_the_other_side,
+    pool_to_all,
     scaled,
     stale_weights,
+    unflipped,
+    untransposed,
     with_spec,
     with_trace,
     without_derivatives,
 )
-from .netview import param_layers
+from .netview import ParamLayer, param_layers
 from .problem import Problem, reference_tensors
 
 RELU_FAMILY = ("relu", "leaky_relu")
@@ -117,11 +125,12 @@ class Context:
         return compare_tensor(key[0], key[1], self.user.get(key), predicted, self.tol)
 
     def variant(self, mistake: str, backward: Backward = network.backward,
-                update: Update = optimizer_step) -> Tensors:
-        """The reference with ``mistake`` built into its backward pass or its update (computed
-        once)."""
+                update: Update = optimizer_step, problem: Problem | None = None) -> Tensors:
+        """The reference with ``mistake`` built into its backward pass or its update, or run on
+        another ``problem`` (the same one with a layer list or parameters holding the mistake);
+        computed once."""
         if mistake not in self.variants:
-            self.variants[mistake] = reference_tensors(self.problem, backward, update)
+            self.variants[mistake] = reference_tensors(problem or self.problem, backward, update)
         return self.variants[mistake]
 
     @property
@@ -442,10 +451,10 @@ def bias_axis(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 
 
 def _full(ctx: Context, key: tuple[str, str], mistake: str, backward: Backward = network.backward,
-          update: Update = optimizer_step) -> Comparison | None:
+          update: Update = optimizer_step, problem: Problem | None = None) -> Comparison | None:
     """The passing comparison when the reference with ``mistake`` reproduces the tensor (for an
     updated parameter: at this step and at every later one the learner exposes)."""
-    variant = ctx.variant(mistake, backward, update)
+    variant = ctx.variant(mistake, backward, update, problem)
     result = ctx.check(key, variant)
     if result is None or key[0] != "update":
         return result
@@ -625,6 +634,20 @@ def adam(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
             "small with the usual betas).",
             f"the reference without bias correction reproduces your {_label(key)} "
             f"({_agreement(result)})")
+    spec = ctx.problem.spec
+    names = list(spec.param_shapes())
+    weights_first = [n for n in names if spec.is_weight(n)] + \
+        [n for n in names if not spec.is_weight(n)]
+    for order in (names, weights_first):
+        if (result := _full(ctx, key, f"adam-counter-{order}",
+                            update=adam_counter_per_parameter(order))) is not None:
+            return Diagnosis(
+                "adam-step-counter", "Adam's step counter advanced once per parameter",
+                f"Your Adam adds 1 to t inside the loop over the parameters, so t grows by "
+                f"{len(order)} per step and the bias correction of every parameter but the "
+                "first is off: advance t once per step, before the loop.",
+                f"the reference advancing t per parameter (in the order "
+                f"{', '.join(order)}) reproduces your {_label(key)} ({_agreement(result)})")
     placements = [("adam-eps-inside", adam_with(correct=True, eps_inside=True),
                    "inside the square root, sqrt(v_hat + eps)")]
     if ctx.rule.variant == "torch":
@@ -638,6 +661,227 @@ def adam(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
                 "divides by sqrt(v_hat) + eps" + (" after the bias correction"
                                                   if ctx.rule.variant == "torch" else "") + ".",
                 f"the reference with that placement reproduces your {_label(key)} "
+                f"({_agreement(result)})")
+    return None
+
+
+def _layer_of(ctx: Context, key: tuple[str, str]) -> ParamLayer | None:
+    """The layer with parameters a forward or delta key names (``z.conv1``, ``layer2``)."""
+    name = key[1].split(".", 1)[-1] if key[0] == "forward" else key[1]
+    return next((e for e in param_layers(ctx.problem.spec) if e.name == name), None)
+
+
+def constant_gradient(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """A gradient that is one constant (``grads['b1'] = 0.0``) where the reference's is not."""
+    user, ref = ctx.user.get(key), np.asarray(ctx.reference[key])
+    if key[0] != "grad" or user is None or not np.size(user) or np.ptp(ref) == 0:
+        return None
+    flat = np.asarray(user, dtype=np.float64).reshape(-1)
+    if flat.size not in (1, ref.size) or not np.all(flat == flat[0]):
+        return None
+    value = flat[0]
+    return Diagnosis(
+        "constant-gradient", "a gradient set to a constant",
+        f"Your d{key[1]} is {value:g} everywhere (a line like grads['{key[1]}'] = {value:g}, "
+        "left from a test or a placeholder?); the reference's varies: compute it from the "
+        "layer's delta.",
+        f"your {_label(key)} holds the one value {value:g} ({flat.size} entries); the "
+        f"reference's {ref.shape} ranges from {ref.min():.3g} to {ref.max():.3g}")
+
+
+def bias_missing(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """A layer's bias left out of its forward pass."""
+    layer = _layer_of(ctx, key)
+    if key[0] != "forward" or layer is None or layer.bias is None:
+        return None
+    params = {**ctx.problem.params,
+              layer.bias: np.zeros_like(ctx.problem.params[layer.bias])}
+    result = _full(ctx, key, f"bias-missing-{layer.name}",
+                   problem=replace(ctx.problem, params=params))
+    if result is None:
+        return None
+    return Diagnosis(
+        "bias-missing", f"the bias of {layer.name} left out of the forward pass",
+        f"Your {_label(key)} is the layer's output without its bias: add b{layer.index} "
+        f"(z = x W + b).",
+        f"the reference with {layer.bias} = 0 reproduces it ({_agreement(result)})")
+
+
+def hidden_derivative(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """The hidden layers' activation derivative left out of their deltas."""
+    spec = ctx.problem.spec
+    hidden = [name for name, act in list(spec.layer_activations.items())[:-1]
+              if get_activation(act).name != "identity"]
+    if not hidden or key[0] in ("forward", "loss"):
+        return None
+    for layers in [hidden, *([name] for name in hidden if len(hidden) > 1)]:
+        result = _full(ctx, key, f"hidden-derivative-{layers}",
+                       with_spec(without_derivatives(spec, layers)))
+        if result is not None:
+            acts = ", ".join(f"{spec.layer_activations[n]}' of {n}" for n in layers)
+            return Diagnosis(
+                "hidden-derivative", "a hidden layer's activation derivative left out",
+                f"Your delta of a hidden layer is the gradient from above without the factor "
+                f"f'(z) ({acts}): delta_l = (delta_(l+1) @ W_(l+1).T) * f'(z_l).",
+                f"the reference without that factor reproduces your {_label(key)} "
+                f"({_agreement(result)})")
+    return None
+
+
+def transpose_missing(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """``delta @ W`` where ``delta @ W.T`` belongs (a square weight, so the shapes agree)."""
+    spec, params = ctx.problem.spec, ctx.problem.params
+    square = [e.name for e in param_layers(spec)[1:] if e.kind == "dense"
+              and params[e.weight].shape[0] == params[e.weight].shape[1]]
+    if not square or key[0] in ("forward", "loss"):
+        return None
+    for name in square:
+        result = _full(ctx, key, f"transpose-{name}", with_spec(untransposed(spec, [name])))
+        if result is not None:
+            weight = next(e for e in param_layers(spec) if e.name == name).weight
+            return Diagnosis(
+                "transpose-missing", f"{weight} used where {weight}.T belongs",
+                f"Your backward passes the delta of {name} down with {weight} instead of its "
+                f"transpose: delta_below = (delta @ {weight}.T) * f'(z) in row layout. The "
+                "shapes agree only because the weight is square, so nothing crashed.",
+                f"the reference passing delta @ {weight} down reproduces your {_label(key)} "
+                f"({_agreement(result)})")
+    return None
+
+
+def constant_factor(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """Every delta and gradient a constant times the reference (a hard-coded batch size)."""
+    user, ref = ctx.user.get(key), np.asarray(ctx.reference[key], dtype=np.float64)
+    if key[0] not in ("delta", "grad") or user is None or np.shape(user) != ref.shape \
+            or not np.any(ref):
+        return None
+    factor = float(np.sum(np.asarray(user, dtype=np.float64) * ref) / np.sum(ref * ref))
+    n = ctx.problem.n
+    if not np.isfinite(factor) or factor <= 0 or \
+            any(np.isclose(factor, f) for f in (1.0, 2.0, 0.5, n, 1 / n)):
+        return None
+    result = _full(ctx, key, "constant-factor", scaled(factor))
+    if result is None:
+        return None
+    batch = n / factor
+    guess = (f": a hard-coded batch of {round(batch)} where the batch is {n}?"
+             if ctx.problem.spec.reduction == "mean" and abs(batch - round(batch)) < 1e-6
+             else "")
+    what = "d" + key[1] if key[0] == "grad" else f"delta of {key[1]}"
+    return Diagnosis(
+        "constant-factor", f"every number {factor:.4g}x the reference",
+        f"Your {what} (and every delta and gradient) is {factor:.4g}x the reference{guess} "
+        "Divide by the batch's own size (len(x), x.shape[0]), not a number written in the code.",
+        f"the reference with every delta scaled by {factor:.4g} reproduces it "
+        f"({_agreement(result)})")
+
+
+def one_hot_missing(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """The softmax cross-entropy gradient without the one-hot subtracted (``p`` for ``p - t``)."""
+    if ctx.problem.spec.loss != "ce" or key[0] not in ("delta", "grad", "update"):
+        return None
+    result = _full(ctx, key, "one-hot-missing", one_hot_left_out)
+    if result is None:
+        return None
+    return Diagnosis(
+        "one-hot-missing", "softmax gradient without the one-hot subtracted",
+        "Your dE/do is softmax(o): the gradient of softmax cross-entropy is softmax(o) - t "
+        "(subtract 1 at each sample's class: p[range(N), labels] -= 1).",
+        f"the reference from dE/do = softmax(o) reproduces your {_label(key)} "
+        f"({_agreement(result)})")
+
+
+def bias_decay_in_loss(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """The L2 term of the loss summed over the biases too."""
+    spec, params = ctx.problem.spec, ctx.problem.params
+    if key[0] != "loss" or not spec.weight_decay:
+        return None
+    biases = sum(float(np.sum(np.asarray(params[e.bias], dtype=np.float64) ** 2))
+                 for e in param_layers(spec) if e.bias is not None)
+    result = ctx.matches(key, ctx.reference[key] + 0.5 * spec.weight_decay * biases)
+    if not biases or not result.passed:
+        return None
+    return Diagnosis(
+        "weight-decay-on-bias-loss", "weight decay on the biases in the loss",
+        f"Your loss adds 0.5 * lambda * sum(b^2) (lambda = {spec.weight_decay:g}): the L2 term "
+        "covers the weights only, in the loss as in the gradients.",
+        f"the reference's loss plus 0.5 * lambda * sum(b^2) = "
+        f"{0.5 * spec.weight_decay * biases:.3g} reproduces yours ({_agreement(result)})")
+
+
+def kernel_flip(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """The input gradient of a convolution computed with the kernel not rotated by 180
+    degrees (or rotated twice)."""
+    spec = ctx.problem.spec
+    if key[0] in ("forward", "loss") or not any(e.kind == "conv" for e in param_layers(spec)):
+        return None
+    result = _full(ctx, key, "kernel-flip", with_spec(unflipped(spec)))
+    if result is None:
+        return None
+    return Diagnosis(
+        "kernel-flip", "kernel not flipped in the backward convolution",
+        "Your convolution's input gradient correlates the delta with the kernel as it is: the "
+        "forward pass is a correlation, so dL/dx is the full correlation of the (padded) delta "
+        "with the kernel rotated by 180 degrees, W[:, :, ::-1, ::-1] in OIHW (or flipped "
+        "twice: a convolution routine that flips, fed a flipped kernel).",
+        f"the reference with the kernel unflipped in the backward reproduces your "
+        f"{_label(key)} ({_agreement(result)})")
+
+
+def maxpool_to_all(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """The max-pool gradient sent to every cell of the window, not only to its maximum."""
+    spec = ctx.problem.spec
+    if key[0] in ("forward", "loss") or not any(getattr(layer, "kind", "") == "maxpool"
+                                                  for layer in spec.net):
+        return None
+    result = _full(ctx, key, "maxpool-all", problem=replace(ctx.problem,
+                                                             spec=pool_to_all(spec)))
+    if result is None:
+        return None
+    return Diagnosis(
+        "maxpool-all", "max-pool gradient sent to every cell of the window",
+        "Your max-pool backward gives each window's gradient to all of its cells; only the "
+        "maximum passed its value on, so only it gets the gradient (a mask of the argmax).",
+        f"the reference routing the pool's gradient to every cell reproduces your "
+        f"{_label(key)} ({_agreement(result)})")
+
+
+def padding_side(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """SAME's extra row and column put at the top/left instead of the bottom/right."""
+    variant = padded_on_the_other_side(ctx.problem.spec)
+    if variant is None or key[0] == "loss":
+        return None
+    result = _full(ctx, key, "padding-side", problem=replace(ctx.problem, spec=variant))
+    if result is None:
+        return None
+    return Diagnosis(
+        "padding-side", "padding on the wrong side",
+        "Your SAME padding puts the odd extra row and column at the top/left; TensorFlow's "
+        "rule (the reference's) puts it at the bottom/right: pad (total // 2) before and the "
+        "rest after.",
+        f"the reference padding top/left reproduces your {_label(key)} ({_agreement(result)})")
+
+
+def flatten_order(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+    """The map flattened in the other order (NCHW for NHWC or the reverse) than declared."""
+    spec = ctx.problem.spec
+    if spec.flat_map is None or key[0] == "loss":
+        return None
+    order = nchw_flatten_order(*spec.flat_map)
+    inverse = np.argsort(order)
+    for mistake, permutation in (("flatten-order", order), ("flatten-order-inverse", inverse)):
+        if np.array_equal(permutation, np.arange(permutation.size)):
+            return None
+        result = _full(ctx, key, mistake,
+                       problem=replace(ctx.problem, spec=flattened_in_order(spec, permutation)))
+        if result is not None:
+            return Diagnosis(
+                "flatten-order", "the map flattened in the other order",
+                "Your flatten lays the feature map out in another order than your declaration's "
+                "'flatten' says (NCHW: x.reshape(N, -1) of an NCHW map; NHWC: of an NHWC map): "
+                "the next dense weight's rows follow the declared order. Declare the order "
+                "your code uses, or flatten as declared (and unflatten the same way).",
+                f"the reference flattening in the other order reproduces your {_label(key)} "
                 f"({_agreement(result)})")
     return None
 
@@ -664,14 +908,19 @@ CODES = ("softmax-overflow", "non-finite", "bias-axis", "transposed", "shape", "
          "momentum-order", "momentum-average", "adam-bias-correction", "adam-epsilon",
          "no-update", "bias-with-bias", "sign", "sum-vs-mean", "off-by-n", "factor-two",
          "relu-at-zero", "derivative-on-z", "derivative-on-h", "last-derivative",
-         "stale-weights", "weight-decay-on-bias", "weight-decay-missing", "l2-factor")
+         "stale-weights", "weight-decay-on-bias", "weight-decay-missing", "l2-factor",
+         "constant-gradient", "bias-missing", "hidden-derivative", "transpose-missing",
+         "constant-factor", "one-hot-missing", "weight-decay-on-bias-loss",
+         "adam-step-counter", "kernel-flip", "maxpool-all", "padding-side", "flatten-order")
 DESCRIPTIVE = ("non-finite", "shape")
 
 # Most specific first; each is tried on the first diverging tensor only.
 HYPOTHESES: tuple[Hypothesis, ...] = (
-    softmax_overflow, non_finite, bias_axis, transposed, shape, probabilities, momentum, adam,
-    no_change, bias_with_bias, sign, sum_vs_mean, off_by_n, factor_two, relu_at_zero,
-    derivative_argument_mixup, last_derivative, stale, weight_decay, l2_factor,
+    softmax_overflow, non_finite, bias_axis, transposed, constant_gradient, shape,
+    probabilities, momentum, adam, no_change, bias_with_bias, sign, sum_vs_mean, off_by_n,
+    factor_two, relu_at_zero, derivative_argument_mixup, last_derivative, stale, weight_decay,
+    l2_factor, bias_decay_in_loss, bias_missing, flatten_order, padding_side, kernel_flip,
+    maxpool_to_all, hidden_derivative, transpose_missing, one_hot_missing, constant_factor,
 )
 
 

@@ -9,14 +9,26 @@ Each function returns a *backward* (``(spec, params, x, trace, y) -> Gradients``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
 from nnparity.reference import network
 from nnparity.reference.activations import get_activation
+from nnparity.reference.conv import padding_amounts
 from nnparity.reference.family import Spec
-from nnparity.reference.layers import Activation, Dropout, Layer, Run
+from nnparity.reference.layers import (
+    Activation,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPool,
+    Run,
+)
+from nnparity.reference.layers.base import as_param
 from nnparity.reference.optim import Formula, Optimizer
 from nnparity.reference.optim import step as optimizer_step
 from nnparity.reference.results import Gradients, Trace
@@ -177,3 +189,157 @@ def adam_with(correct: bool, eps_inside: bool) -> Update:
 keras_exact = with_formula(Formula(form="keras", rounded=False))
 """The Keras formulation (``v = mu v - lr g; p += v``; Adam's epsilon before the bias
 correction) with the hyperparameters as given, not rounded to float32 as Keras does."""
+
+
+def _init_fields(layer: Layer) -> dict[str, object]:
+    return {f.name: getattr(layer, f.name) for f in fields(layer) if f.init}
+
+
+@dataclass(frozen=True)
+class UntransposedDense(Dense):
+    """A dense layer whose backward passes ``dy @ W`` down where ``dy @ W.T`` belongs (``W``
+    square: ``delta @ W2`` for ``delta @ W2.T``)."""
+
+    def backward(self, dy: np.ndarray, x: np.ndarray, y: np.ndarray, cache: Any,
+                 params: Params, run: Run, need_dx: bool) -> tuple[np.ndarray | None, Params]:
+        dx, grads = super().backward(dy, x, y, cache, params, run, need_dx)
+        return (dy @ as_param(params, self.weight, run.dtype) if need_dx else dx), grads
+
+
+def untransposed(spec: Spec, layers: list[str]) -> NetVariant:
+    """``spec`` with the dense ``layers`` (square weights) passing ``dy @ W`` down."""
+    return with_layers(spec, lambda layer: UntransposedDense(**_init_fields(layer))
+                       if isinstance(layer, Dense) and layer.name in layers else layer)
+
+
+@dataclass(frozen=True)
+class UnflippedConv(Conv2D):
+    """A convolution whose backward correlates the delta with the kernel as it is, not rotated
+    by 180 degrees (the kernel not flipped, or flipped twice): only ``dL/dx`` changes."""
+
+    def backward(self, dy: np.ndarray, x: np.ndarray, y: np.ndarray, cache: Any,
+                 params: Params, run: Run, need_dx: bool) -> tuple[np.ndarray | None, Params]:
+        flipped = {**params, self.weight: as_param(params, self.weight, run.dtype)[::-1, ::-1]}
+        dx, _ = super().backward(dy, x, y, cache, flipped, run, need_dx)
+        return dx, super().backward(dy, x, y, cache, params, run, False)[1]
+
+
+def unflipped(spec: Spec) -> NetVariant:
+    """``spec`` whose convolutions pass their delta down with the kernel unflipped."""
+    return with_layers(spec, lambda layer: UnflippedConv(**_init_fields(layer))
+                       if isinstance(layer, Conv2D) else layer)
+
+
+@dataclass(frozen=True)
+class PoolToAll(MaxPool):
+    """A max-pool whose backward sends each window's gradient to every cell of the window."""
+
+    def backward(self, dy: np.ndarray, x: np.ndarray, y: np.ndarray, cache: Any,
+                 params: Params, run: Run, need_dx: bool) -> tuple[np.ndarray | None, Params]:
+        n, h, w, c = x.shape
+        (top, bottom), (left, right) = padding_amounts((h, w), (self.size, self.size),
+                                                       self.stride, self.padding)
+        dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dy.dtype)
+        s, k = self.stride, self.size
+        for i in range(dy.shape[1]):
+            for j in range(dy.shape[2]):
+                dxp[:, i * s:i * s + k, j * s:j * s + k, :] += dy[:, i:i + 1, j:j + 1, :]
+        return dxp[:, top:top + h, left:left + w, :], {}
+
+
+def pool_to_all(spec: Spec) -> NetVariant:
+    """``spec`` whose max-pools route the gradient to every cell of each window."""
+    return with_layers(spec, lambda layer: PoolToAll(**_init_fields(layer))
+                       if isinstance(layer, MaxPool) else layer)
+
+
+class MirroredPadding:
+    """``inner`` (a conv or a pool) with SAME's extra row and column on the other side
+    (top/left): the layer run on the map mirrored in H and W (its kernel mirrored too), the
+    result mirrored back."""
+
+    def __init__(self, inner: Layer) -> None:
+        self.inner, self.name, self.role, self.kind = inner, inner.name, inner.role, inner.kind
+
+    def _params(self, params: Params) -> Params:
+        weight = getattr(self.inner, "weight", None)
+        return {**params, weight: params[weight][::-1, ::-1]} if weight else params
+
+    def forward(self, x: np.ndarray, params: Params, run: Run) -> tuple[np.ndarray, Any]:
+        y, cache = self.inner.forward(x[:, ::-1, ::-1], self._params(params), run)
+        return y[:, ::-1, ::-1], cache
+
+    def backward(self, dy: np.ndarray, x: np.ndarray, y: np.ndarray, cache: Any,
+                 params: Params, run: Run, need_dx: bool) -> tuple[np.ndarray | None, Params]:
+        dx, grads = self.inner.backward(dy[:, ::-1, ::-1], x[:, ::-1, ::-1], y[:, ::-1, ::-1],
+                                        cache, self._params(params), run, need_dx)
+        grads = {k: g[::-1, ::-1] if g.ndim == 4 else g for k, g in grads.items()}
+        return (None if dx is None else dx[:, ::-1, ::-1]), grads
+
+
+def padded_on_the_other_side(spec: Spec) -> NetVariant | None:
+    """``spec`` with every conv and pool whose SAME padding is uneven padded top/left instead
+    of bottom/right (None: no layer pads unevenly)."""
+    def uneven(layer: Layer, shape: tuple[int, ...]) -> bool:
+        window = getattr(layer, "kernel", None) or getattr(layer, "size", None)
+        if not isinstance(layer, Conv2D | MaxPool) or layer.padding != "SAME":
+            return False
+        pads = padding_amounts(shape[:2], (window, window), layer.stride, "SAME")
+        return any(before != after for before, after in pads)
+
+    changed = [layer.name for layer, shape in zip(spec.net, spec.layer_shapes, strict=False)
+               if uneven(layer, shape)]
+    if not changed:
+        return None
+    return NetVariant(spec, tuple(MirroredPadding(layer) if layer.name in changed
+                                  and isinstance(layer, Conv2D | MaxPool) else layer
+                                  for layer in spec.net))  # type: ignore[arg-type]
+
+
+class PermutedFlatten:
+    """A flatten laying the map out in another order: ``flat[:, j] = nhwc_flat[:, order[j]]``."""
+
+    role, kind = "map", "flatten"
+
+    def __init__(self, name: str, order: np.ndarray) -> None:
+        self.name, self.order = name, order
+
+    def forward(self, x: np.ndarray, params: Params, run: Run) -> tuple[np.ndarray, Any]:
+        return x.reshape(x.shape[0], -1)[:, self.order], None
+
+    def backward(self, dy: np.ndarray, x: np.ndarray, y: np.ndarray, cache: Any,
+                 params: Params, run: Run, need_dx: bool) -> tuple[np.ndarray | None, Params]:
+        dx = np.empty_like(dy)
+        dx[:, self.order] = dy
+        return dx.reshape(x.shape), {}
+
+
+def flattened_in_order(spec: Spec, order: np.ndarray) -> NetVariant:
+    """``spec`` whose flatten (before the dense layers) lays its map out by ``order``."""
+    return with_layers(spec, lambda layer: PermutedFlatten(layer.name, order)  # type: ignore
+                       if isinstance(layer, Flatten) else layer)
+
+
+def one_hot_left_out(spec: Spec, params: Params, x: np.ndarray, trace: Trace,
+                     y: np.ndarray) -> Gradients:
+    """The backward pass from ``dE/do = softmax(o)`` (the one-hot targets never subtracted)."""
+    zeros = np.zeros((len(trace.output), spec.output_dim), dtype=trace.output.dtype)
+    return network.backward(spec, params, x, trace, zeros)
+
+
+def adam_counter_per_parameter(order: list[str]) -> Update:
+    """Adam whose step counter ``t`` is advanced once per parameter (in ``order``) instead of
+    once per step: the ``k``-th parameter of step ``s`` sees ``t = (s - 1) P + k``."""
+    def update(opt: Optimizer, params: Params, grads: Params,
+               state: Params) -> tuple[Params, Params]:
+        new_params, new_state = dict(params), dict(state)
+        t = int(state["t"])
+        for k, name in enumerate(order):
+            own = {"t": np.array(t + k), **{f"{s}.{name}": state[f"{s}.{name}"]
+                                            for s in ("m", "v")}}
+            stepped, own = optimizer_step(opt, {name: params[name]}, {name: grads[name]}, own)
+            new_params[name] = stepped[name]
+            new_state.update({key: value for key, value in own.items() if key != "t"})
+        new_state["t"] = np.array(t + len(order))
+        return new_params, new_state
+    return update
