@@ -15,7 +15,7 @@ from nnparity.verify.edges import ROBUSTNESS
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "verify"
 CORRECT = ("correct_function_row", "correct_class_row", "correct_class_gradient",
            "correct_column", "correct_layers", "correct_layers_adam", "correct_momentum",
-           "correct_adam")
+           "correct_adam", "correct_cnn_loops", "correct_cnn_im2col")
 # file -> (stage, tensor) of the first divergence, diagnosis code
 FAULTY = {
     # functions (the BP lecture's style)
@@ -92,9 +92,13 @@ def test_faulty_examples_name_first_divergence_and_diagnosis(name, tmp_path, cap
 
 
 def test_every_diagnosis_has_a_faulty_example():
+    from planted_bugs import CNN, MLP  # the diagnoses shown by a bug planted into an example
+
     from nnparity.verify.diagnose import CODES, DESCRIPTIVE
 
-    assert set(CODES) - set(DESCRIPTIVE) - {"probabilities"} == {d for _, d in FAULTY.values()}
+    planted = {bug.code for bug in (*CNN.values(), *MLP.values())}
+    assert set(CODES) - set(DESCRIPTIVE) - {"probabilities"} == \
+        {d for _, d in FAULTY.values()} | planted
     assert {p.stem for p in EXAMPLES.glob("*.py")} == set(CORRECT) | set(FAULTY)
 
 
