@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from nnparity.errors import InputError
-from nnparity.reference import MLPSpec, Optimizer, network
+from nnparity.reference import Optimizer, network
 from nnparity.reference.family import Spec
 from nnparity.reference.optim import OPTIMIZERS, init_state
 
@@ -88,12 +88,14 @@ JSON_VALUE_BYTES = 170
 text and the encoder's chunks (measured: 164)."""
 
 
-def vector_bytes(spec: MLPSpec, batch: int) -> int:
-    """Bytes that exporting one golden vector (an MLP's: vectors are MLP-only) on ``batch`` rows
-    holds besides the run itself: every tensor of one step (input, targets, labels, parameters,
-    each layer's ``z``, ``h`` and delta, gradients, updated parameters) in the spec's dtype and
-    again in the JSON twin."""
-    values = (batch * (spec.input_dim + 2 * spec.output_dim + 1 + 3 * sum(spec.layers))
+def vector_bytes(spec: Spec, batch: int) -> int:
+    """Bytes that exporting one golden vector on ``batch`` rows holds besides the run itself:
+    every tensor of one step (input, targets, labels, parameters, each dense or conv layer's
+    ``z``, ``h`` and delta, gradients, updated parameters) in the spec's dtype and again in the
+    JSON twin."""
+    outputs = sum(math.prod(shape) for layer, shape in zip(spec.net, spec.layer_shapes[1:],
+                                                           strict=True) if layer.role == "param")
+    values = (batch * (math.prod(spec.input_shape) + 2 * spec.output_dim + 1 + 3 * outputs)
               + 3 * param_count(spec))
     return values * (np.dtype(spec.dtype).itemsize + JSON_VALUE_BYTES)
 

@@ -100,7 +100,7 @@ class Net:
 
     def forward(self, x):
         self.z, h = [], x
-        for conv, W, b in zip(self.convs, self.W, self.b):
+        for conv, W, b in zip(self.convs, self.W[:2], self.b[:2], strict=True):
             self.z.append(conv.forward(h, W, b))
             h = np.maximum(self.z[-1], 0)
         self.pooled = self.pool.forward(h)

@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", type=Path, metavar="DIR", help="where to write the vectors")
     parser.add_argument("--spec", metavar="JSON|FILE",
                         help="instead of the default set (" + ", ".join(DEFAULT_SPECS) + "): one "
-                        "network (MLPSpec fields, named by --name) or an object {name: spec}")
+                        "network (MLPSpec fields, or a layer list under 'net'; named by --name) "
+                        "or an object {name: spec}")
     parser.add_argument("--name", default="custom", help="the vector's name with --spec (custom)")
     parser.add_argument("--seed", type=seed, default=0,
                         help=f"seed of weights and batch ({SEED_RANGE}; default 0)")
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     specs = DEFAULT_SPECS
     if args.spec:
         data = parse_json_option(args.spec, "--spec")
-        chosen = data if "layers" not in data else {args.name: data}
+        one = any(key in data for key in ("layers", "net", "family"))  # one spec, not a set
+        chosen = {args.name: data} if one else data
         specs = {name: make_spec(value, f"--spec {name}") for name, value in chosen.items()}
     bad = [n for n in specs if not n.replace("-", "").replace("_", "").isalnum()]
     if bad or not specs:

@@ -680,13 +680,15 @@ def constant_gradient(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     if flat.size not in (1, ref.size) or not np.all(flat == flat[0]):
         return None
     value = flat[0]
+    yours, declared = ctx.shapes.get(key, (np.shape(user), ref.shape))
     return Diagnosis(
         "constant-gradient", "a gradient set to a constant",
         f"Your d{key[1]} is {value:g} everywhere (a line like grads['{key[1]}'] = {value:g}, "
         "left from a test or a placeholder?); the reference's varies: compute it from the "
         "layer's delta.",
-        f"your {_label(key)} holds the one value {value:g} ({flat.size} entries); the "
-        f"reference's {ref.shape} ranges from {ref.min():.3g} to {ref.max():.3g}")
+        f"your {_label(key)} has shape {yours}; your declaration's layout asks for "
+        f"{declared}; it holds the one value {value:g}, the reference's ranges from "
+        f"{ref.min():.3g} to {ref.max():.3g}")
 
 
 def bias_missing(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:

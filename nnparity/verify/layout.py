@@ -225,17 +225,16 @@ def _parse_key(key: str) -> tuple[str, int, int]:
     return role, int(layer), int(step or 1)
 
 
-def from_user(value: np.ndarray, kind: str, layout: str,
-              shape: tuple[int, ...] | None = None) -> np.ndarray:
+def from_user(value: np.ndarray, kind: str, layout: str, shape: tuple[int, ...]) -> np.ndarray:
     """A golden vector's tensor of ``kind`` (``act``, ``weight``, ``bias``) from a program's
-    ``layout`` (``row``/``column``) to the canonical one; a bias of ``shape``'s size takes
-    ``shape`` (default ``[1, D]``). Shape errors are left for compare."""
+    ``layout`` (``row``/``column``) to the canonical one, whose shape is ``shape``: a bias of
+    its size takes it. Shape errors are left for compare."""
     value = np.asarray(value)
     if kind == "bias":
-        squeezable = value.ndim < 2 or (value.ndim == 2 and 1 in value.shape)
-        if shape is not None and value.size == int(np.prod(shape)):
+        if value.size == int(np.prod(shape)):
             return value.reshape(shape)
-        return value.reshape(1, -1) if squeezable and shape is None else value
+        squeezable = value.ndim < 2 or (value.ndim == 2 and 1 in value.shape)
+        return value.reshape((1, -1)[-len(shape):]) if squeezable else value
     if layout == "column" and value.ndim == 2:
         return value.T
     return value

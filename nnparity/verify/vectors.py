@@ -3,12 +3,16 @@
 A vector set is a folder with ``index.json``, ``README.md`` (:mod:`.vectors_doc`) and, per
 vector, ``<name>.npz``, its twin ``<name>.json`` and, when ``safetensors`` is installed,
 ``<name>.safetensors`` (the same tensors; ``spec`` and ``meta`` in its header). Tensor names
-(canonical row layout, ``W [in, out]``, layers numbered from 1):
+(canonical row layout, ``W [in, out]``, layers with parameters numbered from 1, dense and conv
+alike, as :mod:`nnparity.verify.netview` numbers them):
 
-- inputs: ``x [N, D0]``, ``y [N, K]`` (dense targets), ``labels [N]`` (class indices, ``ce``
-  only), ``W<l>``, ``b<l> [1, D_l]``;
-- expected: ``z<l>``, ``h<l>``, ``loss`` (scalar), ``delta<l>`` (dL/dz), ``dW<l>``, ``db<l>``,
-  ``W<l>_new``, ``b<l>_new`` (one SGD step with the vector's ``lr``).
+- inputs: ``x [N, D0]`` (a CNN's images ``[N, H, W, C]``), ``y [N, K]`` (dense targets),
+  ``labels [N]`` (class indices, ``ce`` only), ``W<l>`` (a conv kernel HWIO ``[k, k, C, F]``;
+  the first dense weight after a flatten has its rows in NHWC order), ``b<l>`` (``[1, D_l]``
+  for an MLP, ``[D_l]`` otherwise);
+- expected: ``z<l>``, ``h<l>`` (a conv layer's NHWC maps), ``loss`` (scalar), ``delta<l>``
+  (dL/dz), ``dW<l>``, ``db<l>``, ``W<l>_new``, ``b<l>_new`` (one SGD step with the vector's
+  ``lr``).
 
 In the ``.npz``, ``spec`` and ``meta`` are JSON strings; in the ``.json`` each tensor is
 ``{"shape": [...], "data": [...]}`` with ``data`` flattened in row-major (C) order.
@@ -30,17 +34,20 @@ from nnparity.atomic import atomic_path, write_text
 from nnparity.backends.compare import Tensors, nonfinite_kinds
 from nnparity.errors import InputError
 from nnparity.json_input import parse_json, read_json
+from nnparity.reference.family import Spec, spec_from_dict
+from nnparity.reference.netspec import NetSpec
 from nnparity.reference.spec import MLPSpec
 from nnparity.weights import read_arrays, read_safetensors, write_safetensors
 
 from .layout import from_user, step_label, targets
+from .netview import param_layers
 from .problem import Problem, make_problem, reference_tensors
 from .vectors_doc import readme
 
 FORMAT = "nnparity.vectors"
 VERSION = 1
 # The default set: the seeds' shapes, small enough to read by eye.
-DEFAULT_SPECS: dict[str, MLPSpec] = {
+DEFAULT_SPECS: dict[str, Spec] = {
     "seed000-sigmoid-l2-sum": MLPSpec(3, (4, 2), ("sigmoid", "sigmoid"), loss="l2",
                                       reduction="sum"),
     "seed000-tanh-ce-sum": MLPSpec(4, (5, 4, 3), ("tanh", "tanh", "identity"), loss="ce",
@@ -49,18 +56,49 @@ DEFAULT_SPECS: dict[str, MLPSpec] = {
                                           reduction="mean", weight_decay=1e-3),
     "seed001-nobias-bce-sum": MLPSpec(3, (4, 1), ("sigmoid", "identity"), loss="bce",
                                       reduction="sum", bias=False),
+    "cnn-conv-pool-relu-ce-mean": NetSpec.from_dict({
+        "input_shape": [4, 4, 1], "loss": "ce", "reduction": "mean",
+        "net": [{"kind": "conv2d", "filters": 2, "kernel": 3, "padding": "same"},
+                {"kind": "relu"}, {"kind": "maxpool", "size": 2}, {"kind": "flatten"},
+                {"kind": "dense", "units": 3}]}),
 }
-# vector tensor name <-> (stage, name) of compare.collect
-PATTERNS = (
-    (re.compile(r"z(\d+)"), "forward", "z.layer{}", "act"),
-    (re.compile(r"h(\d+)"), "forward", "h.layer{}", "act"),
-    (re.compile(r"loss()"), "loss", "loss", "scalar"),
-    (re.compile(r"delta(\d+)"), "delta", "layer{}", "act"),
-    (re.compile(r"dW(\d+)"), "grad", "W{}", "weight"),
-    (re.compile(r"db(\d+)"), "grad", "b{}", "bias"),
-    (re.compile(r"W(\d+)_new"), "update", step_label(1) + ".W{}", "weight"),
-    (re.compile(r"b(\d+)_new"), "update", step_label(1) + ".b{}", "bias"),
-)
+KINDS = {"z": "act", "h": "act", "delta": "act", "dW": "weight", "db": "bias", "W_new": "weight",
+         "b_new": "bias", "loss": "scalar"}
+
+
+def tensor_names(spec: Spec) -> dict[tuple[str, str], str]:
+    """Canonical key (``collect``'s) -> vector tensor name, for every tensor a vector of
+    ``spec`` expects: ``("grad", "conv1.W") -> "dW1"``."""
+    names = {("loss", "loss"): "loss"}
+    for layer in param_layers(spec):
+        l = layer.index  # noqa: E741 (the layer number, as in the names)
+        names |= {("forward", f"z.{layer.name}"): f"z{l}", ("forward", f"h.{layer.name}"): f"h{l}",
+                  ("delta", layer.name): f"delta{l}", ("grad", layer.weight): f"dW{l}",
+                  ("update", f"{step_label(1)}.{layer.weight}"): f"W{l}_new"}
+        if layer.bias is not None:
+            names |= {("grad", layer.bias): f"db{l}",
+                      ("update", f"{step_label(1)}.{layer.bias}"): f"b{l}_new"}
+    return names
+
+
+def input_names(spec: Spec) -> dict[str, str]:
+    """Parameter name -> vector tensor name (``conv1.W -> W1``)."""
+    names = {}
+    for layer in param_layers(spec):
+        names[layer.weight] = f"W{layer.index}"
+        if layer.bias is not None:
+            names[layer.bias] = f"b{layer.index}"
+    return names
+
+
+def kind_of_name(name: str) -> str:
+    """``act``, ``weight``, ``bias`` or ``scalar`` for a vector tensor name (``KeyError`` for
+    one that is none of the expected names)."""
+    match = re.fullmatch(r"(z|h|delta|dW|db)(\d+)|([Wb])(\d+)_new|loss", name)
+    if match is None:
+        raise KeyError(name)
+    role = match.group(1) or (f"{match.group(3)}_new" if match.group(3) else "loss")
+    return KINDS[role]
 
 
 @dataclass
@@ -72,33 +110,14 @@ class Vector:
     expected: Tensors
 
 
-def vector_name(key: tuple[str, str]) -> str:
-    """``"dW2"`` for ``("grad", "W2")``."""
-    stage, name = key
-    for regex, s, pattern, _ in PATTERNS:
-        match = re.fullmatch(re.escape(pattern).replace(r"\{\}", r"(\d+)"), name)
-        if s == stage and match:
-            layer = match.group(1) if match.groups() else ""
-            return regex.pattern.replace(r"(\d+)", layer).replace("()", "")
-    raise KeyError(key)
-
-
-def parse_name(name: str) -> tuple[tuple[str, str], str]:
-    """``(("grad", "W2"), "weight")`` for ``"dW2"``; ``KeyError`` for an unknown name."""
-    for regex, stage, pattern, kind in PATTERNS:
-        match = regex.fullmatch(name)
-        if match:
-            return (stage, pattern.format(*match.groups())), kind
-    raise KeyError(name)
-
-
 def _tensors(problem: Problem, expected: Tensors) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {"x": problem.x,
                                      "y": targets(problem.spec, problem.y)}
     if problem.spec.loss == "ce":
         arrays["labels"] = problem.y
-    arrays.update(problem.params)
-    arrays.update({vector_name(k): np.asarray(v) for k, v in expected.items()})
+    arrays.update({name: problem.params[p] for p, name in input_names(problem.spec).items()})
+    names = tensor_names(problem.spec)
+    arrays.update({names[k]: np.asarray(v) for k, v in expected.items() if k in names})
     return arrays
 
 
@@ -109,7 +128,7 @@ def files_written(folder: Path, names: list[str]) -> list[Path]:
             folder / "index.json", folder / "README.md"]
 
 
-def export(folder: Path, specs: dict[str, MLPSpec], seed: int, batch: int, lr: float) -> list[str]:
+def export(folder: Path, specs: dict[str, Spec], seed: int, batch: int, lr: float) -> list[str]:
     """Write every vector (``.npz`` + ``.json``), ``index.json`` and ``README.md``; nothing
     when a vector would hold a non-finite value (:class:`InputError` naming it)."""
     built = {}
@@ -152,12 +171,14 @@ def load_vector(folder: Path, name: str) -> Vector:
         raise InputError(f"{folder}: no vector named {name!r} (have: {', '.join(known) or 'none'})")
     arrays = _arrays(path)
     try:
-        spec = MLPSpec.from_dict(parse_json(str(arrays.pop("spec")), f"{path}: entry 'spec'"))
+        spec = spec_from_dict(parse_json(str(arrays.pop("spec")), f"{path}: entry 'spec'"))
         meta = parse_json(str(arrays.pop("meta")), f"{path}: entry 'meta'")
-        params = {k: arrays[k] for k in spec.param_shapes()}
+        params = {k: arrays[name] for k, name in input_names(spec).items()}
         y = arrays["labels"] if spec.loss == "ce" else arrays["y"]
         problem = Problem(spec, params, arrays["x"], y, float(meta["lr"]))
-        expected = {key: arrays[vector_name(key)] for key in reference_tensors(problem)}
+        names = tensor_names(spec)
+        expected = {key: arrays[names[key]] for key in reference_tensors(problem)
+                    if key in names}
     except KeyError as exc:
         raise InputError(f"{path}: not a vector file (no entry {exc}); export the vectors "
                          "again with `nnparity vectors export`") from None
@@ -242,17 +263,19 @@ def user_tensors(path: Path, vector: Vector, tensors: dict[str, np.ndarray],
                  layout: str) -> Tensors:
     """A program's tensors for one vector, in canonical layout and comparison order."""
     found: Tensors = {}
+    keys = {name: key for key, name in tensor_names(vector.problem.spec).items()}
     for name, value in tensors.items():
         try:
-            key, kind = parse_name(name)
+            kind = kind_of_name(name)
         except KeyError:
             raise InputError(f"{path}: {vector.name}/{name}: unknown tensor name (use z1, h1, "
                              "loss, delta1, dW1, db1, W1_new, b1_new, ...)") from None
+        key = keys.get(name)
         if key not in vector.expected:
             raise InputError(f"{path}: {vector.name}/{name}: vector {vector.name!r} has no "
                              "such tensor")
         found[key] = value.reshape(()) if kind == "scalar" and value.size == 1 else \
-            from_user(value, kind, layout)
+            from_user(value, kind, layout, np.shape(vector.expected[key]))
     if not found:
         raise InputError(f"{path}: vector {vector.name!r} lists no tensors")
     return {k: found[k] for k in vector.expected if k in found}

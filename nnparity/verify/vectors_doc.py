@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nnparity.reference.spec import MLPSpec
+from nnparity.reference.family import Spec
 
 TEMPLATE = """\
 # nnparity golden vectors
@@ -37,6 +37,14 @@ Row layout, as in the BP lecture: a batch is `x [N, D0]`, one row per sample, an
 | `delta<l>` | `[N, D_l]` | dL/dz of layer l |
 | `dW<l>`, `db<l>` | like `W<l>`, `b<l>` | gradients (including `weight_decay * W`) |
 | `W<l>_new`, `b<l>_new` | like `W<l>`, `b<l>` | after one step `p - lr * dp` |
+
+A CNN's vector (a spec with a `net` list of layers) numbers its dense and conv layers together
+from 1 (`conv1` is layer 1, the dense layer after the flatten layer 2). Its images and feature
+maps are NHWC (`x [N, H, W, C]`, `z<l>` of a conv layer `[N, Ho, Wo, F]`), its kernels HWIO
+(`W<l> [k, k, C, F]`, a cross-correlation, TensorFlow's SAME padding: an odd extra row/column at
+the bottom/right), its biases `[D_l]`, and the first dense weight after the flatten has its rows
+in NHWC flatten order (index `(h * W + w) * C + c`): a program working in NCHW permutes them.
+Max-pool ties send the gradient to the first maximum of the window in row-major order.
 
 Column layout (the Fashion-MNIST report, `W [out, in]`, `P = W X + b`): transpose every 2-D
 tensor; biases become `[D_l, 1]`.
@@ -74,7 +82,7 @@ likely mistake; it exits 0 when everything matches and 1 otherwise.
 """
 
 
-def readme(specs: dict[str, MLPSpec], seed: int, batch: int, lr: float,
+def readme(specs: dict[str, Spec], seed: int, batch: int, lr: float,
            folder: str = "DIR") -> str:
     """The README text for a folder holding ``specs``."""
     rows = "\n".join(f"| `{name}` | `{spec.to_json()}` |" for name, spec in specs.items())
