@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from nnparity.report import CaseResult
 from .adapters import Adapter, build_adapter, read_declaration
 from .edges import DEFAULT_MODE, combine, not_judged
 from .interpreter import Interpreter
-from .layout import canonical_of, learner_shapes, to_canonical, user_inputs
+from .layout import canonical_of, learner_index, learner_shapes, to_canonical, user_inputs
 from .problem import check_batch, make_problem, reference_tensors
 from .runner import run_user_file
 from .sandbox import Sandbox, cancel
@@ -107,7 +108,8 @@ def _run(path: Path, case: str, adapter: Adapter, options: Options, memory: int,
     return judge(case, problem, user, seconds=outcome.seconds, warnings=outcome.warnings,
                  backends=options.backends if outcome.error is None else (),
                  reference=reference, crash=outcome.error, layout=adapter.layout,
-                 unread=unread, shapes=learner_shapes(adapter, outcome.raw, reference))
+                 unread=unread, shapes=learner_shapes(adapter, outcome.raw, reference),
+                 index_of=partial(learner_index, adapter))
 
 
 def _canonical(adapter: Adapter, raw_key: str, raw: dict[str, Any]) -> tuple[str, str] | None:

@@ -205,6 +205,18 @@ def user_shape(adapter: Adapter, key: tuple[str, str], shape: tuple[int, ...]) -
     return tuple(to_learner(adapter, key, np.zeros(shape)).shape)
 
 
+def learner_index(adapter: Adapter, key: tuple[str, str], shape: tuple[int, ...],
+                  index: list[int]) -> list[int]:
+    """The index, in the learner's layout, of entry ``index`` of the canonical tensor of
+    ``shape`` at ``key`` (through the very conversion its values take: transposed, NCHW,
+    OIHW, rows in the learner's flatten order, a reshaped bias)."""
+    if key[0] == "loss":
+        return index
+    positions = np.arange(int(np.prod(shape))).reshape(shape)
+    flat = np.ravel_multi_index(tuple(index), shape)
+    return [int(i) for i in np.argwhere(to_learner(adapter, key, positions) == flat)[0]]
+
+
 def learner_shapes(adapter: Adapter, raw: dict[str, np.ndarray],
                    reference: Tensors) -> dict[tuple[str, str], tuple[tuple[int, ...], ...]]:
     """Per canonical key: the shape the learner's tensor had and the one its declaration asks

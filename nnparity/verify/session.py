@@ -4,7 +4,7 @@ diagnose the first divergence. Shared by ``verify FILE`` and ``verify --results 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -81,6 +81,7 @@ def judge(
     layout: str = "row",
     unread: dict[tuple[str, str], str] | None = None,
     shapes: dict[tuple[str, str], tuple[tuple[int, ...], ...]] | None = None,
+    index_of: Callable[[tuple[str, str], tuple[int, ...], list[int]], list[int]] | None = None,
 ) -> Verdict:
     """Compare ``user`` (canonical layout) with the reference; run ``backends`` alongside.
 
@@ -88,7 +89,8 @@ def judge(
     judged and diagnosed all the same; the crash is reported after them). ``unread``: declared
     tensors the learner's result lacks (key -> why), each a failure at its stage. ``shapes``:
     per key, the learner's shape and the declared one, in the learner's layout (what a shape
-    mismatch is described with).
+    mismatch is described with). ``index_of``: the learner's index of a canonical entry
+    (``(key, canonical shape, index)``; default :func:`learner_index` from ``shapes``).
     """
     spec = problem.spec
     reference = reference if reference is not None else reference_tensors(problem)
@@ -107,10 +109,11 @@ def judge(
     if first is not None and verdict.diagnosis is None:
         key = (first.stage, first.name)
         verdict.worst_elements = worst_elements(user.get(key), reference[key])
-        if key in shapes:  # indices in the learner's declared layout
+        if index_of is not None or key in shapes:  # indices in the learner's declared layout
             for entry in verdict.worst_elements:
-                entry["index"] = learner_index(entry["index"], np.shape(reference[key]),
-                                               shapes[key][1], layout)
+                entry["index"] = index_of(key, np.shape(reference[key]), entry["index"]) \
+                    if index_of is not None else \
+                    learner_index(entry["index"], np.shape(reference[key]), shapes[key][1], layout)
     verdict.results += alongside(case, problem, reference, backends, verdict.skipped_backends)
     return verdict
 

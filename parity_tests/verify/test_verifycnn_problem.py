@@ -13,7 +13,7 @@ from nnparity.cli import main
 from nnparity.errors import InputError
 from nnparity.reference import network
 from nnparity.verify.adapters import build_adapter, read_declaration
-from nnparity.verify.layout import to_canonical, user_inputs
+from nnparity.verify.layout import learner_index, to_canonical, user_inputs
 from nnparity.verify.problem import make_problem, reference_tensors
 
 DECLARED = read_declaration(EXAMPLES / "correct_cnn_loops.py")
@@ -106,3 +106,20 @@ def test_a_cnn_passes_beside_the_frameworks(capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "torch" in out and "2 passed, 0 failed" in out
+
+
+def test_where_they_differ_most_is_indexed_in_nchw(tmp_path, capsys):
+    bug = Planted("correct_cnn_loops",
+                  (('self.z1 = conv2d(x, p["W1"], p["b1"], 1)',
+                    'self.z1 = conv2d(x, p["W1"], p["b1"], 1)\n        self.z1[0, 2, 1, 3] += 1'),),
+                  ("forward", "z.conv1"), "")
+    assert main(["verify", str(bug.write(tmp_path, "one_entry")), "--backends", "none"]) == 1
+    assert "at (0, 2, 1, 3): yours" in capsys.readouterr().out
+
+
+def test_learner_index_follows_the_flatten_order_and_the_kernel_layout():
+    ad = adapter(flatten="NCHW", kernel="OIHW")
+    order = nchw_flatten_order(3, 3, 4)
+    row = int(order[7])
+    assert learner_index(ad, ("grad", "dense1.W"), (36, 3), [row, 1]) == [7, 1]
+    assert learner_index(ad, ("grad", "conv1.W"), (3, 3, 2, 3), [0, 1, 1, 2]) == [2, 1, 0, 1]
