@@ -25,7 +25,7 @@ from nnparity.backends.protocol import Backend
 from nnparity.errors import InputError
 from nnparity.memory import check_memory, estimate_bytes
 from nnparity.reference import network
-from nnparity.reference.family import Spec, family_of, init_params
+from nnparity.reference.family import Spec, init_params
 from nnparity.reference.optim import Optimizer, init_state
 from nnparity.reference.optim import step as optimizer_step
 
@@ -71,11 +71,11 @@ def make_problem(spec: Spec, seed: int = 0, batch: int = DEFAULT_BATCH,
                  lr: float = DEFAULT_LR, edges: bool = True) -> Problem:
     """The seeded problem described in the module docstring: the edge-case batch, or with
     ``edges=False`` the generic one (same weights, no exact zeros, no logit offset). Weights
-    are drawn by the ``xavier`` scheme where the spec's family has it, else its default."""
+    are drawn by the spec's default scheme (``xavier`` for an MLP and a layer list)."""
     if batch < 2:
         raise ValueError(f"--batch must be at least 2 (sum and mean must differ), got {batch}")
     rng = np.random.default_rng([seed, 6])
-    params = init_params(spec, "xavier" if "xavier" in family_of(spec).schemes else None, seed)
+    params = init_params(spec, seed=seed)
     x = rng.standard_normal((batch, *spec.input_shape)).astype(spec.dtype)
     if edges:
         x[0], x[1] = 0.0, 0.0
