@@ -123,3 +123,15 @@ def test_learner_index_follows_the_flatten_order_and_the_kernel_layout():
     row = int(order[7])
     assert learner_index(ad, ("grad", "dense1.W"), (36, 3), [row, 1]) == [7, 1]
     assert learner_index(ad, ("grad", "conv1.W"), (3, 3, 2, 3), [0, 1, 1, 2]) == [2, 1, 0, 1]
+
+
+def test_a_cnn_spec_by_its_family_fields_is_the_same_problem(capsys):
+    """The im2col example declared as the CNN family's fields (conv blocks, classes) instead of
+    a layer list: the same layers with parameters, the same verdict."""
+    spec = ('{"family": "cnn", "input_shape": [5, 5, 2], "classes": 3, "reduction": "mean", '
+            '"conv": [{"filters": 3, "kernel": 3, "pool": 0}, {"filters": 4, "kernel": 3}]}')
+    code = main(["verify", str(EXAMPLES / "correct_cnn_im2col.py"), "--backends", "none",
+                 "--edge-cases", "off", "--spec", spec])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "grad     fc1.W" in out and "all 20 tensors you expose match" in out
