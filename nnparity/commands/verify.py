@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="your Python file with an NNPARITY declaration; several files or "
                         "folders (their *.py files) to grade many, one line each")
     parser.add_argument("--spec", metavar="JSON|FILE",
-                        help="the network (MLPSpec fields); default: the declaration's 'spec'")
+                        help="the network (MLPSpec fields, or a layer list under 'net'); "
+                        "default: the declaration's 'spec'")
     parser.add_argument("--adapter", metavar="JSON|FILE",
                         help="declaration keys, added to (and overriding) the file's NNPARITY")
     parser.add_argument("--seed", type=seed, default=0,

@@ -60,6 +60,7 @@ import ast
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,7 @@ class Adapter:
         options = {k: v for k, v in (self.optimizer or {}).items() if k != "weight_decay"}
         return Optimizer(**{"name": "sgd", **options, "lr": options.get("lr", lr)})
 
-    @property
+    @cached_property
     def layers(self) -> list[ParamLayer]:
         """The learner's layers, numbered from 1 (:mod:`nnparity.verify.netview`)."""
         return param_layers(self.spec)
