@@ -752,12 +752,20 @@ def transpose_missing(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 
 
 def constant_factor(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
-    """Every delta and gradient a constant times the reference (a hard-coded batch size)."""
+    """Every delta and gradient a constant times the reference (a hard-coded batch size); seen
+    in a gradient, a delta, or the first plain SGD step ``p - lr * c * g``."""
     user, ref = ctx.user.get(key), np.asarray(ctx.reference[key], dtype=np.float64)
-    if key[0] not in ("delta", "grad") or user is None or np.shape(user) != ref.shape \
-            or not np.any(ref):
+    step = key[0] == "update" and key[1].startswith("step1.") and ctx.rule.name == "sgd"
+    if (key[0] not in ("delta", "grad") and not step) or user is None \
+            or np.shape(user) != ref.shape:
         return None
-    factor = float(np.sum(np.asarray(user, dtype=np.float64) * ref) / np.sum(ref * ref))
+    mine = np.asarray(user, dtype=np.float64)
+    if step:  # the steps taken: p - p_new
+        before = np.asarray(ctx.problem.params[key[1].split(".", 1)[1]], dtype=np.float64)
+        mine, ref = before - mine, before - ref
+    if not np.any(ref):
+        return None
+    factor = float(np.sum(mine * ref) / np.sum(ref * ref))
     n = ctx.problem.n
     if not np.isfinite(factor) or factor <= 0 or \
             any(np.isclose(factor, f) for f in (1.0, 2.0, 0.5, n, 1 / n)):
@@ -765,15 +773,20 @@ def constant_factor(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     result = _full(ctx, key, "constant-factor", scaled(factor))
     if result is None:
         return None
-    batch = n / factor
-    guess = (f": a hard-coded batch of {round(batch)} where the batch is {n}?"
-             if ctx.problem.spec.reduction == "mean" and abs(batch - round(batch)) < 1e-6
-             else "")
-    what = "d" + key[1] if key[0] == "grad" else f"delta of {key[1]}"
+    batch, divisor = n / factor, 1 / factor
+    if ctx.problem.spec.reduction == "mean" and abs(batch - round(batch)) < 1e-6:
+        guess = (f": a hard-coded batch of {round(batch)} where the batch is {n}? Divide by "
+                 "the batch's own size (len(x), x.shape[0]), not a number written in the code.")
+    elif abs(divisor - round(divisor)) < 1e-6:
+        guess = (f": a division by {round(divisor)} that the spec's reduction "
+                 f"('{ctx.problem.spec.reduction}') does not have?")
+    else:
+        guess = ": look for a constant factor in dE/do or in the update."
+    what = f"step on {key[1].split('.', 1)[1]}" if step else \
+        f"d{key[1]}" if key[0] == "grad" else f"delta of {key[1]}"
     return Diagnosis(
         "constant-factor", f"every number {factor:.4g}x the reference",
-        f"Your {what} (and every delta and gradient) is {factor:.4g}x the reference{guess} "
-        "Divide by the batch's own size (len(x), x.shape[0]), not a number written in the code.",
+        f"Your {what} (and every delta and gradient) is {factor:.4g}x the reference{guess}",
         f"the reference with every delta scaled by {factor:.4g} reproduces it "
         f"({_agreement(result)})")
 

@@ -50,6 +50,14 @@ CNN = {
           "dpooled = (self.d3 @ p[\"W3\"].T).reshape(\n"
           "            self.pooled.transpose(0, 2, 3, 1).shape).transpose(0, 3, 1, 2)")),
         ("forward", "z.dense1"), "flatten-order"),
+    "flatten_nchw_declared_nhwc": Planted(
+        "correct_cnn_im2col",
+        (("self.flat = self.pooled.reshape(len(x), -1)",
+          "self.flat = self.pooled.transpose(0, 3, 1, 2).reshape(len(x), -1)"),
+         ("(d @ self.W[2].T).reshape(self.pooled.shape)",
+          "(d @ self.W[2].T).reshape(\n"
+          "            self.pooled.transpose(0, 3, 1, 2).shape).transpose(0, 2, 3, 1)")),
+        ("forward", "z.dense1"), "flatten-order"),
     "padding_top_left": Planted(
         "correct_cnn_loops",
         (("top, left = 0, 0", "top, left = 2 * ho - height, 2 * wo - width"),),
@@ -77,6 +85,11 @@ MLP = {
     "hard_coded_batch": Planted(
         "correct_class_row", (("delta /= self.N", "delta /= 20"),),
         ("delta", "layer2"), "constant-factor"),
+    "hard_coded_batch_seen_in_the_update": Planted(
+        "correct_function_row",
+        (("deltas0 = de_loss_fun(output, labs)", "deltas0 = de_loss_fun(output, labs) / 4"),),
+        ("update", "step1.W1"), "constant-factor",
+        ('--adapter={"delta": [null, null, null]}',)),
     "one_hot_missing": Planted(
         "correct_class_row", (("delta[range(self.N), output] -= 1", "pass"),),
         ("delta", "layer2"), "one-hot-missing"),
