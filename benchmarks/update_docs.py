@@ -5,6 +5,7 @@
     python benchmarks/update_docs.py sweep      # `nnparity bench --sweep` (table and plot)
     python benchmarks/update_docs.py cnn-bench  # `nnparity bench --model cnn`
     python benchmarks/update_docs.py reproduce  # `nnparity reproduce` -> docs/reproduction.md
+    python benchmarks/update_docs.py grading    # 200 submissions through `nnparity verify DIR`
     python benchmarks/update_docs.py reproduce -k '^seed003-mnist$'  # re-measure rows only
 
 Each block sits in its page (``PAGES``) between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``;
@@ -42,6 +43,7 @@ COMMANDS = {
     "reproduce": ["nnparity", "reproduce", "-k", "^(?!.*cnn)"],
     "reproduce-cnn": ["nnparity", "reproduce", "-k", "cnn"],
     "cnn-bench": ["nnparity", "bench", "--model", "cnn", "--repeats", "3", "--clock", "cpu"],
+    "grading": [sys.executable, "benchmarks/grading.py", "--files", "200", "--jobs", "2"],
 }
 PAGES = {  # the page (under docs/) that holds each block
     "check": "guide/check.md",
@@ -50,7 +52,10 @@ PAGES = {  # the page (under docs/) that holds each block
     "cnn-bench": "benchmarks.md",
     "reproduce": "reproduction.md",
     "reproduce-cnn": "reproduction.md",
+    "grading": "guide/verify.md",
 }
+README = ROOT / "README.md"
+README_SUMMARY = ("grading",)  # blocks whose first line the README quotes (its block of the name)
 UNSET_FOR_BENCH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 THREADS_FOR_BENCH = {"OPENBLAS_NUM_THREADS": "1", "NNPARITY_THREADS": "1"}  # every row one thread
 TERMINAL_OUTPUT = ("check",)  # blocks that show the command's terminal output, not a table
@@ -96,7 +101,7 @@ def run(name: str, extra: list[str]) -> str:
         out = Path(tmp) / "table.md"
         argv = [*COMMANDS[name], *extra, "--markdown", str(out)]
         subprocess.run(argv, check=True, env=env, cwd=ROOT)
-        shown = " ".join(argv[:-2])
+        shown = " ".join(["python" if a == sys.executable else a for a in argv[:-2]])
         if bench:
             fixed = " ".join(f"{k}={v}" for k, v in THREADS_FOR_BENCH.items())
             shown = f"env -u {' -u '.join(UNSET_FOR_BENCH)} {fixed} {shown}"
@@ -213,6 +218,11 @@ def update(name: str, extra: list[str]) -> None:
         else:
             body += f"\n{provenance(None, today, machine(), merged=False)}\n"
         splice(page, name, body)
+    if name in README_SUMMARY:
+        with page_locked(README):
+            figure = next(line for line in body.splitlines()
+                          if line.strip() and not line.startswith("Produced by"))
+            splice(README, name, f"{figure} Measured on {today}.\n")
 
 
 if __name__ == "__main__":
