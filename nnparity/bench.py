@@ -11,7 +11,6 @@ seconds, the best of ``repeats`` runs.
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import os
 import platform
@@ -23,6 +22,7 @@ from functools import partial
 
 import numpy as np
 
+from nnparity.allocator import pin_allocator
 from nnparity.backends import registry
 from nnparity.bench_loops import LOOPS, Batches, Epoch
 from nnparity.memory import estimate_bytes
@@ -146,26 +146,6 @@ def mlp_epoch(bench: MLPBenchmark, name: str, batches: Batches) -> Epoch:
             trainer.step(xb, yb)
 
     return epoch
-
-
-# glibc's mallopt parameters (malloc.h) and the values run_mlp_benchmarks pins them to.
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-TRIM_BYTES, MMAP_BYTES = 64 << 20, 32 << 20  # 32 MiB: the largest mmap threshold glibc takes
-
-
-def pin_allocator() -> bool:
-    """Fix glibc malloc's trim and mmap thresholds for this process (64 MiB, 32 MiB), so that a
-    freed block stays in the heap for the next step. Left to itself glibc moves both as the
-    process frees memory, and a trainer that allocates per step then pays page faults or not
-    depending on what ran before it (the reference at batch 256: 600 faults and twice the CPU
-    time per step after the batch-20 benchmark, none when run first). False where the C
-    library has no ``mallopt`` (not glibc)."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_TRIM_THRESHOLD, TRIM_BYTES)) and bool(mallopt(M_MMAP_THRESHOLD,
-                                                                         MMAP_BYTES))
 
 
 def run_mlp_benchmarks(

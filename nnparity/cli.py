@@ -18,7 +18,7 @@ import traceback
 import zipfile
 from types import ModuleType
 
-from nnparity import __version__, commands, outputs, supervisor
+from nnparity import __version__, commands, jax_cache, outputs, supervisor
 from nnparity.backends.registry import BackendUnavailable
 from nnparity.errors import NnparityError
 from nnparity.stopping import Stopped, check_stop, stop_on_signals
@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     files = list(args.port or args.model_file or []) if args.command == "check" else []
     if files and argv is None and not supervisor.in_child():
         return supervisor.supervise(sys.argv[1:], files, f"nnparity {args.command}")
+    jax_cache.enable()
     with stop_on_signals():
         code = _run(args)
     supervisor.finished(code)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from nnparity.allocator import pin_allocator
 from nnparity.bench import (
     FLOOR,
     WARMUP_STEPS,
@@ -23,7 +24,6 @@ from nnparity.bench import (
     best_interleaved,
     mlp_batches,
     mlp_epoch,
-    pin_allocator,
 )
 
 SWEEP_BATCHES = (1, 4, 16, 64, 256, 1024)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from nnparity.allocator import pin_allocator
 from nnparity.atomic import atomic_path
 from nnparity.backends import registry
 from nnparity.datasets import catalog
@@ -240,6 +241,7 @@ def run_training(
                                        resumed.first_loss)
     else:
         params, state, start, first = init_params(spec, config.init, config.seed), None, 0, None
+    pin_allocator()  # as bench does: the step's freed blocks stay for the next step
     trainer = backend.trainer(spec, params, optimizer, state)
     per_epoch = len(split.x_train) // config.batch
     bar: list[Progress] = []

@@ -40,6 +40,11 @@ class LayerList:
             specs.update(layer.param_specs(shape))
         return specs
 
+    @cached_property
+    def param_names(self) -> tuple[str, ...]:
+        """Every parameter's full name, in the order of :meth:`param_shapes`."""
+        return tuple(self._param_specs)
+
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Canonical name -> shape, in the order of the layers (each layer's own order)."""
         return {name: shape for name, (shape, _) in self._param_specs.items()}

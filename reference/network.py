@@ -115,7 +115,7 @@ def _backward(spec: Spec, params: Params, passed: Passed, output: np.ndarray, y:
                 grad = grad + wd * np.asarray(params[name]).astype(run.dtype, copy=False)
             grads[name] = grad
     total = float(value) + weight_decay_loss(spec, params)
-    return Gradients(loss=total, grads={k: grads[k] for k in spec.param_shapes()},
+    return Gradients(loss=total, grads={k: grads[k] for k in spec.param_names},
                      deltas={k: deltas[k] for k in spec.layer_names}, output=output)
 
 

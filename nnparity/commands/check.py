@@ -27,6 +27,7 @@ from nnparity.backends.precision import (
     precision_flags,
     tf32_note,
 )
+from nnparity.check_timing import CheckTiming
 from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seconds, seed
 from nnparity.errors import InputError
 from nnparity.json_input import spec_file
@@ -117,10 +118,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "inf: no limit); past it, exit 2 naming the file")
 
 
-def _backends(requested: str | None) -> tuple[list[str], dict[str, str]]:
-    """(backends to run, implicitly skipped backend -> reason); explicit problems exit 2."""
+def _backends(requested: str | None, timing: CheckTiming) -> tuple[list[str], dict[str, str]]:
+    """(backends to run, implicitly skipped backend -> reason); explicit problems exit 2. Each
+    backend's import is timed into ``timing``."""
     if requested is None:
-        status = registry.status()
+        status = {}
+        for name in registry.NAMES:
+            with timing.importing(name):
+                status[name] = registry.reason(name)
         return ([n for n, why in status.items() if why is None],
                 {n: why for n, why in status.items() if why is not None})
     names = list(dict.fromkeys(n.strip() for n in requested.split(",") if n.strip()))
@@ -129,7 +134,8 @@ def _backends(requested: str | None) -> tuple[list[str], dict[str, str]]:
     for name in names:
         if name not in registry.NAMES:
             raise InputError(f"unknown backend {name!r}; known: {', '.join(registry.NAMES)}")
-        why = registry.reason(name)
+        with timing.importing(name):
+            why = registry.reason(name)
         if why is not None:
             raise InputError(f"backend {name!r} is unavailable: {why}")
     return names, {}
@@ -249,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(case.name for case in selected))
         return 0
     apply_determinism(seed=args.seed)  # before any framework import (TF's oneDNN switch)
-    names, skipped = _backends(args.backends)
+    timing = CheckTiming()
+    names, skipped = _backends(args.backends, timing)
     started = time.perf_counter()
     results: list[report.CaseResult] = []
     backends = {}
@@ -265,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"no backend runs on {args.device}: "
                          + "; ".join(f"{n}: {why}" for n, why in skipped.items()))
     pin_torch_precision(args.allow_tf32)
-    with Progress(len(selected) * len(names), "check") as progress:
+    with Progress(len(selected) * len(names), "check") as progress, timing.running():
         for name in names:
             backend = backends[name]
             for case in selected:
@@ -278,6 +285,8 @@ def run(args: argparse.Namespace) -> int:
                "model": args.model, "backends": names,
                "dtype": args.dtype, "pattern": args.pattern, "seed": args.seed,
                "argv": sys.argv[1:]}
+    if args.verbose:
+        print(timing.line())
     return _report(args, results, skipped, seconds, command)
 
 

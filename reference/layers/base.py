@@ -83,7 +83,10 @@ NAME_FIELDS = frozenset({"name", "weight", "bias", "slope", "flat_bias", "traced
 
 def as_param(params: Params, name: str, dtype: np.dtype) -> np.ndarray:
     """``params[name]`` in the pass's dtype (no copy when it already is)."""
-    return np.asarray(params[name]).astype(dtype, copy=False)
+    value = params[name]
+    if type(value) is np.ndarray and value.dtype == dtype:  # a trainer's own arrays: every step
+        return value
+    return np.asarray(value).astype(dtype, copy=False)
 
 
 def positive_int(value: Any, what: str) -> int:
