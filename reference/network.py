@@ -60,7 +60,10 @@ def _run(spec: Spec, mask: np.ndarray | None, n: int, keep: bool = True) -> Run:
     return Run(np.dtype(spec.dtype), mask, spec.dropout_columns, keep)
 
 
-def _record(trace: Trace, layer: Any, y: np.ndarray, run: Run) -> None:
+def _record(trace: Trace, layer: Any, y: np.ndarray, run: Run, cache: Any = None) -> None:
+    if layer.role == "block":  # a residual: its sub-list's tensors, then its output
+        for inner, (_, inner_y, inner_cache) in zip(layer.net, cache[0], strict=True):
+            _record(trace, inner, inner_y, run, inner_cache)
     if layer.role == "param":
         trace.z[layer.name] = trace.h[layer.name] = y
     elif not isinstance(layer, Dropout) or run.mask is not None or layer.traced_without_mask:
@@ -73,18 +76,23 @@ def _forward(spec: Spec, params: Params, x: np.ndarray, run: Run) -> tuple[Trace
     h = x
     for layer in spec.net:
         y, cache = layer.forward(h, params, run)
-        _record(trace, layer, y, run)
+        _record(trace, layer, y, run, cache)
         passed.append((h, y, cache))
         h = y
     trace.output = h
     return trace, passed
 
 
-def _from_trace(spec: Spec, x: np.ndarray, trace: Trace) -> Passed:
-    """Each layer's ``(input, output, None)`` read back from a recorded ``trace`` of ``x``."""
+def _from_trace(net: tuple[Any, ...], x: np.ndarray, trace: Trace) -> Passed:
+    """Each layer's ``(input, output, None)`` read back from a recorded ``trace`` of ``x`` (a
+    residual's cache: its sub-list's, read back the same way)."""
     passed: Passed = []
     h = x
-    for layer in spec.net:
+    for layer in net:
+        if layer.role == "block":
+            passed.append((h, trace.h[layer.name], (_from_trace(layer.net, h, trace), None)))
+            h = trace.h[layer.name]
+            continue
         if layer.role == "param":
             y = trace.z[layer.name]
         else:
@@ -99,7 +107,7 @@ def _backward(spec: Spec, params: Params, passed: Passed, output: np.ndarray, y:
     n = output.shape[0]
     t = as_targets(spec.loss, y, n, spec.output_dim, run.dtype)
     value, upstream = loss_and_grad(spec.loss, output, t, spec.reduction)
-    first = next(i for i, layer in enumerate(spec.net) if layer.role == "param")
+    first = next(i for i, layer in enumerate(spec.net) if layer.role in ("param", "block"))
     deltas: dict[str, np.ndarray] = {}
     grads: dict[str, np.ndarray] = {}
     wd = spec.weight_decay
@@ -108,8 +116,13 @@ def _backward(spec: Spec, params: Params, passed: Passed, output: np.ndarray, y:
         if layer.role == "param":
             deltas[layer.name] = upstream
         x_in, y_out, cache = passed[i]
-        upstream, layer_grads = layer.backward(upstream, x_in, y_out, cache, params, run,
-                                               i > first)
+        if layer.role == "block":
+            upstream, layer_grads, inner = layer.backward_with_deltas(
+                upstream, x_in, y_out, cache, params, run, i > first)
+            deltas.update(inner)
+        else:
+            upstream, layer_grads = layer.backward(upstream, x_in, y_out, cache, params, run,
+                                                   i > first)
         for name, grad in layer_grads.items():
             if wd and spec.is_weight(name):
                 grad = grad + wd * np.asarray(params[name]).astype(run.dtype, copy=False)
@@ -133,7 +146,7 @@ def backward(spec: Spec, params: Params, x: np.ndarray, trace: Trace, y: np.ndar
     labels ``y`` (class indices ``[N]`` or targets ``[N, K]``)."""
     x = spec.as_input(x)
     run = _run(spec, dropout_mask, x.shape[0], keep=False)
-    return _backward(spec, params, _from_trace(spec, x, trace), trace.output, y, run)
+    return _backward(spec, params, _from_trace(spec.net, x, trace), trace.output, y, run)
 
 
 def gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray, *,
@@ -193,8 +206,18 @@ def preactivation_scale(spec: Spec, params: Params, x: np.ndarray,
     x = spec.as_input(x)
     run = _run(spec, None, 0, keep=False)
     return {layer.name: layer.scale(x_in, params, run)
-            for layer, (x_in, _, _) in zip(spec.net, _from_trace(spec, x, trace), strict=True)
-            if layer.role == "param"}
+            for layer, x_in in _param_inputs(spec.net, _from_trace(spec.net, x, trace))}
+
+
+def _param_inputs(net: tuple[Any, ...], passed: Passed) -> list[tuple[Any, np.ndarray]]:
+    """Every dense/conv layer with its input, a residual's inner layers included."""
+    found = []
+    for layer, (x_in, _, cache) in zip(net, passed, strict=True):
+        if layer.role == "block":
+            found.extend(_param_inputs(layer.net, cache[0]))
+        elif layer.role == "param":
+            found.append((layer, x_in))
+    return found
 
 
 def pool_ties(spec: Spec, trace: Trace, scales: dict[str, np.ndarray],
