@@ -99,7 +99,7 @@ def model():
      "'optimizer': keras.optimizers.SGD(weight_decay=0.1)}\n", "optimiser SGD"),
     ("def model():\n    x = keras.Input((3,))\n    a = L.Dense(2)(L.Dense(2)(x))\n"
      "    b = L.Dense(2)(L.Dense(2)(x))\n"
-     "    return keras.Model(x, L.Add()([a, b]))\n", "a sum that is not x + f(x)"),
+     "    return keras.Model(x, L.Add()([a, b]))\n", r"a sum that is not x \+ f\(x\)"),
 ])
 def test_what_has_no_exact_counterpart_is_refused(tmp_path, body, message):
     with pytest.raises(InputError, match=message):
