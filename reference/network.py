@@ -8,7 +8,9 @@ gradient, carrying the ``1/N`` of the ``mean`` reduction: :mod:`reference.losses
 layers in reverse; the upstream gradient at a dense/conv layer's output is its delta ``dL/dz``
 (the BP lecture's delta), and ``lambda W`` is added to each weight's gradient
 (``0.5 lambda sum W^2`` in the loss). The walk stops at the first layer with parameters: the
-input needs no gradient.
+input needs no gradient. A residual block (``role`` ``block``) walks its own sub-list in both
+passes; the walk records the sub-list's tensors from the block's cache and takes its inner
+deltas from :meth:`~reference.layers.residual.Residual.backward_with_deltas`.
 
 Every spec (:class:`~reference.spec.MLPSpec`, :class:`~reference.cnn_spec.CNNSpec`,
 :class:`~reference.netspec.NetSpec`) builds its list; their traces, deltas and parameter names
@@ -24,6 +26,7 @@ import numpy as np
 from .conv import DCOLS_CHUNK
 from .dropout import check_mask, draw_dropout_mask
 from .layers import Conv2D, Dense, Dropout, MaxPool, Run
+from .layers.residual import each_layer, layer_lists
 from .losses import as_targets, loss_and_grad, probabilities
 from .params import Params, check_params, weight_decay_loss
 from .pool import near_ties
@@ -183,7 +186,8 @@ def logits(spec: Spec, params: Params, x: np.ndarray, chunk: int | None = None) 
     bounded."""
     x = spec.as_input(x)
     if chunk is None:
-        chunk = LOGITS_CHUNK if any(isinstance(layer, Conv2D) for layer in spec.net) else 0
+        chunk = LOGITS_CHUNK if any(isinstance(layer, Conv2D) for layer in each_layer(spec.net)) \
+            else 0
     if not chunk:
         return forward(spec, params, x).output
     run = _run(spec, None, 0, keep=False)
@@ -226,12 +230,13 @@ def pool_ties(spec: Spec, trace: Trace, scales: dict[str, np.ndarray],
     window's maximum within ``tol`` times their pre-activation ``scales``
     (:func:`reference.pool.near_ties`), keyed by that layer's name."""
     ties = {}
-    owner = None
-    for layer in spec.net:
-        if isinstance(layer, MaxPool) and owner is not None:
-            ties[owner] = near_ties(trace.h[owner], scales[owner], layer.size, layer.stride,
-                                    layer.padding, tol)
-        owner = layer.name if layer.role in ("param", "activation") else None
+    for net in layer_lists(spec.net):  # a residual block's sub-list too
+        owner = None
+        for layer in net:
+            if isinstance(layer, MaxPool) and owner is not None:
+                ties[owner] = near_ties(trace.h[owner], scales[owner], layer.size, layer.stride,
+                                        layer.padding, tol)
+            owner = layer.name if layer.role in ("param", "activation") else None
     return ties
 
 
