@@ -56,7 +56,7 @@ class Cnn(nn.Module):
 
 
 def cnn() -> dict:
-    """Input 6x6x2 (``--input-shape 6,6,2``), SGD with momentum."""
+    """Input 6x6x2 (NHWC, as the reference writes it), SGD with momentum."""
     torch.manual_seed(0)
-    return {"model": Cnn().double(), "loss": nn.CrossEntropyLoss(),
+    return {"model": Cnn().double(), "loss": nn.CrossEntropyLoss(), "input_shape": (6, 6, 2),
             "optimizer": lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9)}
