@@ -240,6 +240,16 @@ def pool_ties(spec: Spec, trace: Trace, scales: dict[str, np.ndarray],
     return ties
 
 
+def _placed(net: tuple[Any, ...], shapes: list[Any]) -> list[tuple[Any, Any, Any]]:
+    """``(layer, input shape, output shape)`` of every layer, a block's sub-list before it."""
+    found = []
+    for layer, shape, out in zip(net, shapes[:-1], shapes[1:], strict=True):
+        if layer.role == "block":
+            found += _placed(layer.net, layer.inner_shapes(shape))
+        found.append((layer, shape, out))
+    return found
+
+
 def working_values(spec: Spec, rows: int, *, training: bool = True) -> int:
     """Values held at the peak of a training step on ``rows`` samples (``training``) or of
     :func:`logits` on them, besides the input (the caller's) and the parameters, for memory
@@ -251,9 +261,10 @@ def working_values(spec: Spec, rows: int, *, training: bool = True) -> int:
     when that needs a gradient); at evaluation the widest dense layer's two temporaries."""
     kept, conv_peak, dense_peak, dcols = 0, 0, 0, 0
     first = True
-    for layer, shape, out in zip(spec.net, spec.layer_shapes[:-1], spec.layer_shapes[1:],
-                                 strict=True):
+    for layer, shape, out in _placed(spec.net, spec.layer_shapes):
         size = int(np.prod(out))
+        if layer.role == "block":  # its output (and its projection's), besides its sub-list's
+            kept += 2 * size
         if isinstance(layer, Conv2D):
             h, w, c = shape
             cols = size // layer.filters * layer.kernel ** 2 * c
@@ -270,6 +281,6 @@ def working_values(spec: Spec, rows: int, *, training: bool = True) -> int:
         first = first and layer.role != "param"
     if training:
         return rows * (kept + conv_peak + 3 * dense_peak) + dcols
-    if any(isinstance(layer, Conv2D) for layer in spec.net):
+    if any(isinstance(layer, Conv2D) for layer in each_layer(spec.net)):
         return min(rows, LOGITS_CHUNK) * kept + rows * spec.output_dim
     return rows * (kept + 2 * dense_peak)

@@ -138,3 +138,12 @@ def test_a_block_after_a_flattened_map_is_refused() -> None:
         NetSpec((3, 3, 2), [{"kind": "conv2d", "filters": 2, "kernel": 3}, {"kind": "flatten"},
                             {"kind": "residual", "net": [{"kind": "dense", "units": 18}]},
                             {"kind": "dense", "units": 2}])
+
+
+def test_memory_estimates_count_the_sub_list() -> None:
+    """A block's layers hold values through a step: the estimate grows with the block."""
+    with_block = _spec((4,), FLAT_NET)
+    without = _spec((4,), [*FLAT_NET[:2], *FLAT_NET[3:]])
+    for training in (True, False):
+        assert network.working_values(with_block, 8, training=training) \
+            > network.working_values(without, 8, training=training)
