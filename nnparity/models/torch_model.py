@@ -155,6 +155,9 @@ def _describe_function(func: Callable, args: tuple, kwargs: dict, out: torch.Ten
         return Layer("softmax", label)
     if name in ADDS and _two_tensors(args) and kwargs.get("alpha", 1) == 1:
         return Layer("add", label)
+    if name in ("__iadd__", "add_"):
+        raise InputError(f"{label}: an in-place sum (out += x) overwrites the layer output it "
+                         "adds to; write out = out + x for a residual block")
     if name in NEUTRAL or (x is not None and name in RESHAPES and out.shape == x.shape):
         return Layer("identity", label)
     if name in RESHAPES and out.ndim == 2 and x is not None and x.ndim in (2, 4):

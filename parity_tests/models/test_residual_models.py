@@ -70,12 +70,23 @@ class Unbiased(nn.Module):
         self.fc, self.skip, self.out = nn.Linear(4, 3), nn.Linear(4, 3, bias=False), nn.Linear(3, 2)
     def forward(self, x):
         return self.out(torch.tanh(self.fc(x)) + self.skip(x))
+class InPlace(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc, self.out = nn.Linear(4, 4), nn.Linear(4, 2)
+    def forward(self, x):
+        h = self.fc(x)
+        h += x
+        return self.out(h)
 def named():
     torch.manual_seed(0)
     return nn.Sequential(Residual(), nn.Linear(4, 2)).double()
 def branches():
     torch.manual_seed(0)
     return TwoBranches().double()
+def in_place():
+    torch.manual_seed(0)
+    return InPlace().double()
 def unbiased():
     torch.manual_seed(0)
     return Unbiased().double()
@@ -87,6 +98,7 @@ def unbiased():
     ("named", 0, ""),
     ("branches", 2, "add() in forward: a sum that is not x + f(x) over a chain of layers"),
     ("unbiased", 2, "module skip (Linear) on a residual block's skip path has no bias"),
+    ("in_place", 2, "add_() in forward: an in-place sum (out += x) overwrites"),
 ])
 def test_torch_sums_are_traced_not_guessed(builder: str, code: int, message: str,
                                           tmp_path: Path, capsys) -> None:
