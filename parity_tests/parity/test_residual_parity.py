@@ -7,6 +7,7 @@ state). An identity and a projected skip on flat inputs (a dropout after the blo
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 
 from nnparity.backends import registry
 from nnparity.backends.compare import compare_all, describe_divergence, tolerance_for
+from nnparity.cli import main
 from nnparity.parity import run_backend
 from nnparity.reference import Optimizer
 from nnparity.reference.family import init_params
@@ -71,3 +73,13 @@ def test_residual_blocks_match_the_reference(backend: str, dtype: str, net: str)
     assert all(c.passed for c in comparisons), \
         f"{describe_divergence(comparisons)}; worst {worst.label} {worst.max_rel:.1e}"
     assert {c.stage for c in comparisons} == {"forward", "loss", "delta", "grad", "update"}
+
+
+def test_check_spec_passes_a_net_with_blocks(tmp_path, capsys) -> None:
+    """``nnparity check --spec`` on a ``net`` with both kinds of block: every installed backend
+    passes (float64)."""
+    path = tmp_path / "residual.json"
+    path.write_text(json.dumps({**MAP, "dtype": "float64"}))
+    assert main(["check", "--spec", str(path), "-k", "adam"]) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "0 failed" in out and "torch" in out
