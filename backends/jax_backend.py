@@ -99,15 +99,19 @@ def _trace(spec: Spec, params: Tree, x: jax.Array, mask: jax.Array | None,
     comes back sorted), and the output is the last ``h``.
     """
     out: OrderedDict[str, jax.Array] = OrderedDict()
-    run = jax_layers.Run(mask, spec.dropout_columns)
-    h = x
-    for layer in spec.net:
-        h = jax_layers.build(layer)(params, h, run)
-        if layer.role == "param":
-            h = h + (0.0 if probes is None else probes[layer.name])
-            out[f"z.{layer.name}"] = out[f"h.{layer.name}"] = h
-        elif _traced(layer, mask is not None):
-            out[f"h.{layer.name}"] = h
+
+    def chain(layers: tuple[Layer, ...], params: Tree, h: jax.Array) -> jax.Array:
+        for layer in layers:  # a residual block's apply runs its sub-list through chain
+            h = jax_layers.build(layer)(params, h, run)
+            if layer.role == "param":
+                h = h + (0.0 if probes is None else probes[layer.name])
+                out[f"z.{layer.name}"] = out[f"h.{layer.name}"] = h
+            elif _traced(layer, mask is not None):
+                out[f"h.{layer.name}"] = h
+        return h
+
+    run = jax_layers.Run(mask, spec.dropout_columns, chain)
+    chain(spec.net, params, x)
     return out
 
 

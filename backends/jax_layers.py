@@ -3,7 +3,8 @@ the layer's apply from the layer's fields (the backend folds it over ``spec.net`
 
 An apply is ``(params, h, run) -> y``: ``params`` the tree of JAX arrays under their canonical
 names (a layer's ``weight``, ``bias`` and ``slope`` fields name its entries), ``h`` the layer's
-input in the Keras layout (NHWC maps, flat ``[N, D]``), ``run`` the pass's dropout mask.
+input in the Keras layout (NHWC maps, flat ``[N, D]``), ``run`` the pass's dropout mask and
+the fold itself (``run.chain``), which a residual block applies to its sub-list.
 
 - ``dense``: ``jnp.matmul(h, W)`` at ``HIGHEST`` precision, plus ``b`` unless ``use_bias`` is off.
 - ``conv2d``: ``lax.conv_general_dilated`` on NHWC/HWIO with TensorFlow's SAME padding (an odd
@@ -14,6 +15,9 @@ input in the Keras layout (NHWC maps, flat ``[N, D]``), ``run`` the pass's dropo
 - ``flatten``: ``[N, H, W, C] -> [N, H*W*C]`` in NHWC order.
 - ``dropout``: ``h * (mask[:, columns] / keep_prob)`` with the layer's columns of the pass's
   mask; ``h`` itself without a mask (evaluation).
+- ``residual``: ``run.chain(net, params, h)`` (the backend's fold over the sub-list, which
+  traces the inner tensors) plus ``h``, or plus its projection (the ``dense`` or 1x1 ``conv2d``
+  apply of :meth:`Residual.skip`).
 - activations: ``jax.nn.sigmoid``, ``jnp.tanh``, ``jax.nn.relu`` (derivative 0 at 0),
   ``relu(z)^3``, identity, and leaky relu and PReLU as ``where(z > 0, z, slope z)``, so that the
   derivative at 0 is the slope (``jax.nn.leaky_relu``'s is 1); ``gelu``:
@@ -47,6 +51,7 @@ if TYPE_CHECKING:
         Layer,
         MaxPool,
         PReLU,
+        Residual,
     )
 
 FRAMEWORK = "keras"  # the layout JAX holds tensors in (see the module docstring)
@@ -58,10 +63,13 @@ Tree = dict[str, jax.Array]
 
 class Run(NamedTuple):
     """What one pass shares with every layer: the 0/1 dropout ``mask [N, units]`` (None:
-    evaluation) and each dropout layer's ``columns`` of it."""
+    evaluation), each dropout layer's ``columns`` of it, and ``chain``: the fold
+    ``(layers, params, h) -> output`` that runs a sub-list (None: :func:`fold`, tracing
+    nothing)."""
 
     mask: jax.Array | None
     columns: dict[str, slice]
+    chain: Callable[[tuple[Layer, ...], Tree, jax.Array], jax.Array] | None = None
 
 
 Apply = Callable[[Tree, jax.Array, Run], jax.Array]
@@ -157,6 +165,23 @@ def dropout(layer: Dropout) -> Apply:
     return apply
 
 
+def residual(layer: Residual) -> Apply:
+    """``skip(h) + f(h)``: the sub-list ``f`` through ``run.chain``, the skip the identity or
+    the projection's apply."""
+    def apply(params: Tree, h: jax.Array, run: Run) -> jax.Array:
+        inner = (run.chain or partial(fold, run=run))(layer.net, params, h)
+        skip = layer.skip(tuple(h.shape[1:]))
+        return (h if skip is None else build(skip)(params, h, run)) + inner
+    return apply
+
+
+def fold(layers: tuple[Layer, ...], params: Tree, h: jax.Array, run: Run) -> jax.Array:
+    """The layers' applies in order on ``h`` (no trace)."""
+    for layer in layers:
+        h = build(layer)(params, h, run)
+    return h
+
+
 LAYERS: dict[str, Callable[..., Apply]] = {
     "dense": dense,
     "conv2d": conv2d,
@@ -166,6 +191,7 @@ LAYERS: dict[str, Callable[..., Apply]] = {
     "dropout": dropout,
     "prelu": prelu,
     "gelu": gelu,
+    "residual": residual,
     **{kind: _elementwise(f) for kind, f in ACTIVATIONS.items()},
 }
 """Layer kind -> the builder of its apply (one row per kind of ``reference.layers.KINDS``)."""

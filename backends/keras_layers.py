@@ -19,6 +19,9 @@ value is reshaped to its variable's shape on the way in.
   axis (``unit``).
 - ``gelu``: ``Activation`` of :func:`gelu_exact` (``none``) or :func:`gelu_tanh`, GELU written
   with ``keras.ops`` (``keras.activations.gelu`` casts its constants through float32).
+- ``residual``: :class:`ResidualBlock`, the sub-list's Keras layers (``body``) and
+  ``keras.layers.Add`` of the input (or its projection ``skip``: a ``Dense`` on a flat input, a
+  1x1 ``Conv2D`` on a map) and the body's output: the functional API's residual idiom.
 - activations: ``Activation("sigmoid" | "tanh" | "relu" | "linear")``, or an ``Activation`` of a
   small function for ``relu(z)^3`` and leaky relu.
 """
@@ -30,7 +33,7 @@ from typing import Any, NamedTuple
 
 from nnparity.reference.activations import PRELU_INIT
 from nnparity.reference.family import Spec
-from nnparity.reference.layers import Layer, Shape
+from nnparity.reference.layers import Layer, Residual, Shape
 
 from .determinism import import_tensorflow
 
@@ -165,6 +168,64 @@ def _slope(layer: Any, keras_layer: Any) -> dict[str, Any]:
     return {layer.slope: keras_layer.alpha}
 
 
+class ResidualBlock(keras.layers.Layer):
+    """``Add()([skip(x), body(x)])``: a residual block's sub-list (its reference layers ``net`` and
+    their Keras layers ``body``, run by :func:`trace_chain`) plus its input, through ``skip``
+    (None: the input itself; else the projection's ``Dense`` or 1x1 ``Conv2D``)."""
+
+    def __init__(self, layers: tuple[Layer, ...], body: list[Any], skip: Any, dtype: str) -> None:
+        super().__init__(dtype=dtype)
+        self.net, self.body, self.skip = layers, body, skip
+        self.add = keras.layers.Add(dtype=dtype)
+        self.built = True  # no state of its own: its sub-layers build when first called
+
+    def join(self, x: Any, inner: Any) -> Any:
+        """The block's output from its input ``x`` and its body's output ``inner``."""
+        return self.add([x if self.skip is None else self.skip(x), inner])
+
+    def call(self, inputs: Any, dropout_mask: Any = None) -> Any:
+        return self.join(inputs, trace_chain(self.net, self.body, inputs, dropout_mask, None))
+
+
+def _residual(layer: Any, shape: Shape, spec: Spec) -> Any:
+    body = [keras_layer(inner, inner_shape, spec) for inner, inner_shape
+            in zip(layer.net, layer.inner_shapes(shape), strict=False)]
+    skip = layer.skip(shape)
+    return ResidualBlock(layer.net, body, None if skip is None else keras_layer(skip, shape, spec),
+                         spec.dtype)
+
+
+def _residual_variables(layer: Any, keras_layer: Any) -> dict[str, Any]:
+    named = {name: variable for inner, built in zip(layer.net, keras_layer.body, strict=True)
+             for name, variable in variables_of(inner, built).items()}
+    return named if keras_layer.skip is None else {**named,
+                                                   **_kernel_and_bias(layer, keras_layer.skip)}
+
+
+def trace_chain(layers: tuple[Layer, ...], stack: list[Any], h: Any, dropout_mask: Any,
+                tensors: dict[str, Any] | None) -> Any:
+    """Run the Keras layers ``stack`` (built from ``layers``) on ``h`` in order; into
+    ``tensors`` (None: no trace) go the reference's keys: ``z.<name>`` and ``h.<name>`` of a
+    dense/conv layer, ``h.<name>`` overwritten by its activation, ``h.<name>`` of a pool,
+    flatten, residual block (after its sub-list's) or dropout layer, a dropout's only with
+    ``dropout_mask [N, dropout_units]`` unless ``traced_without_mask``."""
+    for layer, built in zip(layers, stack, strict=True):
+        if isinstance(layer, Residual):
+            h = built.join(h, trace_chain(layer.net, built.body, h, dropout_mask, tensors))
+        elif layer.kind == "dropout":
+            h = built(h, dropout_mask=dropout_mask)
+            if dropout_mask is None and not layer.traced_without_mask:
+                continue
+        else:
+            h = built(h)
+        if tensors is None:
+            continue
+        if layer.role == "param":
+            tensors[f"z.{layer.name}"] = h
+        tensors[f"h.{layer.name}"] = h
+    return h
+
+
 LAYERS: dict[str, KerasKind] = {
     "dense": KerasKind(_dense, _kernel_and_bias),
     "conv2d": KerasKind(_conv2d, _kernel_and_bias),
@@ -174,6 +235,7 @@ LAYERS: dict[str, KerasKind] = {
     "dropout": KerasKind(_dropout),
     "prelu": KerasKind(_prelu, _slope),
     "gelu": KerasKind(_gelu),
+    "residual": KerasKind(_residual, _residual_variables),
     "sigmoid": KerasKind(_activation("sigmoid")),
     "tanh": KerasKind(_activation("tanh")),
     "relu": KerasKind(_activation("relu")),

@@ -43,7 +43,7 @@ from nnparity.reference.results import Gradients, Trace
 
 from . import edges, layout
 from .determinism import import_tensorflow
-from .keras_layers import keras_layer, variables_of
+from .keras_layers import keras_layer, trace_chain, variables_of
 from .precision import tensorflow_device
 from .protocol import Backend, Params, State
 
@@ -71,17 +71,7 @@ class KerasNet(keras.Model):
         activation, ``h.<name>`` of a pool, flatten or dropout layer, a dropout's only with
         ``dropout_mask [N, dropout_units]`` unless ``traced_without_mask``)."""
         tensors: dict[str, Any] = {}
-        h = x
-        for layer, built in zip(self.spec.net, self.stack, strict=True):
-            if layer.kind == "dropout":
-                h = built(h, dropout_mask=dropout_mask)
-                if dropout_mask is None and not layer.traced_without_mask:
-                    continue
-            else:
-                h = built(h)
-            if layer.role == "param":
-                tensors[f"z.{layer.name}"] = h
-            tensors[f"h.{layer.name}"] = h
+        h = trace_chain(self.spec.net, self.stack, x, dropout_mask, tensors)
         return h, tensors
 
     def call(self, x: Any, dropout_mask: Any = None) -> Any:

@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnparity.reference.family import Spec
-from nnparity.reference.layers import Dropout
 from nnparity.reference.optim import ADAMS, Optimizer, init_state
 from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
@@ -64,14 +63,7 @@ class TorchNetwork(nn.Module):
         """``(traced tensors in forward order, output)``; ``dropout_mask [N, units]`` is the
         canonical 0/1 mask (each dropout layer picks its columns), None at evaluation."""
         out: dict[str, torch.Tensor] = {}
-        h = x
-        for layer, module in zip(self.net, self.layers, strict=True):
-            dropout = isinstance(layer, Dropout)
-            h = module(h, dropout_mask) if dropout else module(h)
-            if layer.role == "param":
-                out[f"z.{layer.name}"] = h
-            if not dropout or dropout_mask is not None or layer.traced_without_mask:
-                out[f"h.{layer.name}"] = h
+        h = torch_layers.run_chain(self.net, self.layers, x, dropout_mask, out)
         return out, h
 
     def trace(self, x: torch.Tensor,

@@ -15,6 +15,9 @@ module from the layer, the layer's per-sample canonical input shape (``(D,)`` or
 - ``dropout``: :class:`MaskedDropout`, the given 0/1 mask times ``1 / keep_prob`` (no torch RNG);
 - ``prelu``: ``nn.PReLU(num_parameters=1)`` shared, ``C``/``D`` per channel or unit;
 - ``gelu``: ``nn.GELU(approximate='none' | 'tanh')``;
+- ``residual``: :class:`ResidualBlock`, an ``nn.Module`` holding the sub-list's modules
+  (``body``) and adding its input, through ``skip``: ``nn.Identity``, or the projection's
+  ``nn.Linear`` (flat) / 1x1 ``nn.Conv2d`` (map) built by the dense/conv2d rows;
 - the parameter-free activations: ``nn.Sigmoid``, ``nn.Tanh``, ``nn.ReLU``, ``nn.Identity``,
   ``nn.LeakyReLU(0.01)`` and :class:`ReLU3`.
 
@@ -37,7 +40,17 @@ from torch import nn
 from nnparity.reference.activations import PRELU_INIT
 from nnparity.reference.conv import padding_amounts
 from nnparity.reference.family import Spec
-from nnparity.reference.layers import AvgPool, Conv2D, Dense, Dropout, Gelu, Layer, MaxPool, PReLU
+from nnparity.reference.layers import (
+    AvgPool,
+    Conv2D,
+    Dense,
+    Dropout,
+    Gelu,
+    Layer,
+    MaxPool,
+    PReLU,
+    Residual,
+)
 
 from .layout import nchw_flatten_order
 
@@ -130,6 +143,51 @@ def _prelu(layer: PReLU, shape: Shape, spec: Spec) -> nn.Module:
     return nn.PReLU(num_parameters=slopes, init=PRELU_INIT, dtype=DTYPES[spec.dtype])
 
 
+class ResidualBlock(nn.Module):
+    """``skip(x) + body(x)``: the residual block's sub-list (its reference ``layers`` and their
+    modules ``body``, run by :func:`run_chain`) plus the input through ``skip`` (identity or the
+    projection)."""
+
+    def __init__(self, layers: tuple[Layer, ...], body: nn.ModuleList, skip: nn.Module) -> None:
+        super().__init__()
+        self.layers, self.body, self.skip = layers, body, skip
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                traced: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        return self.skip(x) + run_chain(self.layers, self.body, x, mask, traced)
+
+
+def _residual(layer: Residual, shape: Shape, spec: Spec) -> nn.Module:
+    body = nn.ModuleList(build(inner, inner_shape, spec) for inner, inner_shape
+                         in zip(layer.net, layer.inner_shapes(shape), strict=False))
+    skip = layer.skip(shape)
+    return ResidualBlock(layer.net, body,
+                         nn.Identity() if skip is None else build(skip, shape, spec))
+
+
+def run_chain(layers: tuple[Layer, ...], modules: nn.ModuleList, h: torch.Tensor,
+              mask: torch.Tensor | None, traced: dict[str, torch.Tensor] | None) -> torch.Tensor:
+    """Run ``modules`` (built from ``layers``) on ``h`` in order; into ``traced`` (None: no
+    trace) go the reference's keys: ``z.<name>`` of a dense/conv layer, ``h.<name>`` of every
+    layer (a dropout's only with a ``mask`` or ``traced_without_mask``), a residual block's
+    sub-list before the block's own ``h``."""
+    for layer, module in zip(layers, modules, strict=True):
+        dropout = isinstance(layer, Dropout)
+        if dropout:
+            h = module(h, mask)
+        elif isinstance(layer, Residual):
+            h = module(h, mask, traced)
+        else:
+            h = module(h)
+        if traced is None:
+            continue
+        if layer.role == "param":
+            traced[f"z.{layer.name}"] = h
+        if not dropout or mask is not None or layer.traced_without_mask:
+            traced[f"h.{layer.name}"] = h
+    return h
+
+
 def _plain(module: Callable[[], nn.Module]) -> Callable[[Any, Shape, Spec], nn.Module]:
     """A row's builder for a module without parameters or settings from the layer."""
     return lambda layer, shape, spec: module()
@@ -154,6 +212,7 @@ LAYERS: dict[str, TorchLayer] = {
     "dropout": TorchLayer(_dropout),
     "prelu": TorchLayer(_prelu, (("slope", "weight"),)),
     "gelu": TorchLayer(_gelu),
+    "residual": TorchLayer(_residual),  # parameters: its sub-list's and skip's (variables)
     "sigmoid": TorchLayer(_plain(nn.Sigmoid)),
     "tanh": TorchLayer(_plain(nn.Tanh)),
     "relu": TorchLayer(_plain(nn.ReLU)),
@@ -174,6 +233,14 @@ def build(layer: Layer, shape: Shape, spec: Spec) -> nn.Module:
 
 def variables(layer: Layer, shape: Shape, module: nn.Module) -> dict[str, nn.Parameter]:
     """Canonical name -> the module's parameter, for every parameter ``layer`` declares (in the
-    layer's order; a dense layer without bias declares none)."""
+    layer's order; a dense layer without bias declares none; a residual block's are its
+    sub-list's, then its projection's)."""
+    if isinstance(layer, Residual):
+        named: dict[str, nn.Parameter] = {}
+        for inner, inner_shape, inner_module in zip(layer.net, layer.inner_shapes(shape),
+                                                    module.body, strict=False):
+            named.update(variables(inner, inner_shape, inner_module))
+        skip = layer.skip(shape)
+        return named if skip is None else {**named, **variables(skip, shape, module.skip)}
     paths = {getattr(layer, field): path for field, path in LAYERS[layer.kind].variables}
     return {name: module.get_parameter(paths[name]) for name in layer.param_specs(shape)}

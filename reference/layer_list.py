@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from functools import cached_property
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from .layers import Dropout, Flatten, Layer, Shape
+from .layers.residual import each_layer, layer_lists
 
 
 class LayerList:
@@ -60,16 +62,17 @@ class LayerList:
     @cached_property
     def layer_names(self) -> list[str]:
         """Names of the layers with parameters, in order: keys of ``Trace.z`` and of
-        ``Gradients.deltas``."""
-        return [layer.name for layer in self.net if layer.role == "param"]
+        ``Gradients.deltas`` (a residual block's inner layers included, in forward order)."""
+        return [layer.name for layer in each_layer(self.net) if layer.role == "param"]
 
     @property
     def layer_activations(self) -> dict[str, str]:
         """Layer name -> the kind of the activation that follows it (``identity`` when none)."""
         acts = dict.fromkeys(self.layer_names, "identity")
-        for before, layer in zip(self.net, self.net[1:], strict=False):
-            if layer.role == "activation" and before.role == "param":
-                acts[before.name] = layer.kind
+        for net in layer_lists(self.net):
+            for before, layer in pairwise(net):
+                if layer.role == "activation" and before.role == "param":
+                    acts[before.name] = layer.kind
         return acts
 
     @cached_property

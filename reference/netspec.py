@@ -10,7 +10,10 @@
 
 **The naming rule.** A layer that is not an activation is named by its kind's prefix and its
 rank among the layers of that prefix, from 1: ``conv1``, ``pool1``, ``avgpool1``, ``flatten1``,
-``dense1``, ``dropout1``. An activation takes the name of the dense or conv layer it follows (it
+``dense1``, ``dropout1``, ``res1``. A residual block's sub-list (``{"kind": "residual", "net":
+[...], "projection": false}``) continues the same counters (``res1`` holding ``dense2``,
+``dense3``), so every name stays unique; its projection's parameters are ``res1.W``, ``res1.b``.
+An activation takes the name of the dense or conv layer it follows (it
 must follow one). Parameters are ``<layer>.W`` (dense ``[in, out]``, conv ``[k, k, cin, cout]``
 HWIO), ``<layer>.b`` (``[out]``) and a PReLU's slope ``<layer>.a`` (``[1]`` shared,
 ``[D]``/``[C]`` per unit). Deltas and ``Trace.z`` are keyed by the dense/conv layer names.
@@ -37,38 +40,47 @@ REDUCTIONS = ("sum", "mean")
 DTYPES = ("float64", "float32")
 INITS = ("xavier", "he", "torch-default")
 PREFIXES = {"dense": "dense", "conv2d": "conv", "maxpool": "pool", "avgpool": "avgpool",
-            "flatten": "flatten", "dropout": "dropout"}
+            "flatten": "flatten", "dropout": "dropout", "residual": "res"}
 """Kind -> the prefix of its layers' names (activations are named after the layer they follow)."""
 
 
 def build_net(layers: list[dict[str, Any]] | tuple[Any, ...]) -> tuple[Layer, ...]:
     """The named layer list from its JSON form (one object per layer, or :class:`Layer`
     objects, renamed by the rule); ``ValueError`` naming the first bad entry."""
+    return _build(layers, {}, "net entry ")
+
+
+def _build(layers: Any, counts: dict[str, int], where: str) -> tuple[Layer, ...]:
+    """:func:`build_net` over one list with the network's name ``counts`` (a residual's
+    sub-list continues them: entry ``where`` ``3.1`` is the first layer of entry 3's block)."""
     if not isinstance(layers, list | tuple) or not layers:
-        raise ValueError("net must be a non-empty list of layers")
-    counts: dict[str, int] = {}
+        raise ValueError("net must be a non-empty list of layers" if where == "net entry "
+                         else f"{where.removesuffix('.')}: a residual needs a non-empty "
+                         "\"net\" list of layers")
     owner = None
     net: list[Layer] = []
     for i, entry in enumerate(layers, 1):
         data = entry.to_dict() if isinstance(entry, Layer) else entry
         if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
-            raise ValueError(f"net entry {i}: a layer is an object with a \"kind\" string")
+            raise ValueError(f"{where}{i}: a layer is an object with a \"kind\" string")
         data = dict(data)
         kind = data.pop("kind")
         given = sorted(set(data) & (NAME_FIELDS | {"function"}))
         if given:
-            raise ValueError(f"net entry {i}: field(s) {', '.join(given)} are set by nnparity "
+            raise ValueError(f"{where}{i}: field(s) {', '.join(given)} are set by nnparity "
                              "(the naming rule), not by the spec")
         cls = KINDS.get(kind)
         if cls is not None and cls.role == "activation":
             if owner is None:
-                raise ValueError(f"net entry {i}: activation {kind!r} must follow a dense or "
+                raise ValueError(f"{where}{i}: activation {kind!r} must follow a dense or "
                                  "conv2d layer")
             name, owner = owner, None
         else:
             prefix = PREFIXES.get(kind, kind)
             counts[prefix] = counts.get(prefix, 0) + 1
             name = f"{prefix}{counts[prefix]}"
+        if cls is not None and cls.role == "block":
+            data["net"] = _build(data.get("net"), counts, f"{where}{i}.")
         layer = make_layer(kind, name, **data)
         owner = name if layer.role == "param" else None
         net.append(layer)
@@ -148,6 +160,10 @@ def _validate(spec: NetSpec) -> None:
     if len(spec.layer_shapes[-1]) != 1:
         raise ValueError(f"the net's output has shape {list(spec.layer_shapes[-1])}: end with a "
                          "flatten and a dense layer")
+    for before, layer in zip(spec.net, spec.net[1:], strict=False):
+        if layer.role == "block" and before.name in spec.flat_tensors:
+            raise ValueError(f"{layer.name}: a residual block cannot take a flattened map (the "
+                             "frameworks flatten in another order): put a dense layer before it")
     keeps = {layer.keep_prob for layer in spec.net if isinstance(layer, Dropout)}
     if len(keeps) > 1:
         raise ValueError(f"dropout layers have keep_prob {sorted(keeps)}: give them one value")

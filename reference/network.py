@@ -8,7 +8,9 @@ gradient, carrying the ``1/N`` of the ``mean`` reduction: :mod:`reference.losses
 layers in reverse; the upstream gradient at a dense/conv layer's output is its delta ``dL/dz``
 (the BP lecture's delta), and ``lambda W`` is added to each weight's gradient
 (``0.5 lambda sum W^2`` in the loss). The walk stops at the first layer with parameters: the
-input needs no gradient.
+input needs no gradient. A residual block (``role`` ``block``) walks its own sub-list in both
+passes; the walk records the sub-list's tensors from the block's cache and takes its inner
+deltas from :meth:`~reference.layers.residual.Residual.backward_with_deltas`.
 
 Every spec (:class:`~reference.spec.MLPSpec`, :class:`~reference.cnn_spec.CNNSpec`,
 :class:`~reference.netspec.NetSpec`) builds its list; their traces, deltas and parameter names
@@ -24,6 +26,7 @@ import numpy as np
 from .conv import DCOLS_CHUNK
 from .dropout import check_mask, draw_dropout_mask
 from .layers import Conv2D, Dense, Dropout, MaxPool, Run
+from .layers.residual import each_layer, layer_lists
 from .losses import as_targets, loss_and_grad, probabilities
 from .params import Params, check_params, weight_decay_loss
 from .pool import near_ties
@@ -60,7 +63,10 @@ def _run(spec: Spec, mask: np.ndarray | None, n: int, keep: bool = True) -> Run:
     return Run(np.dtype(spec.dtype), mask, spec.dropout_columns, keep)
 
 
-def _record(trace: Trace, layer: Any, y: np.ndarray, run: Run) -> None:
+def _record(trace: Trace, layer: Any, y: np.ndarray, run: Run, cache: Any = None) -> None:
+    if layer.role == "block":  # a residual: its sub-list's tensors, then its output
+        for inner, (_, inner_y, inner_cache) in zip(layer.net, cache[0], strict=True):
+            _record(trace, inner, inner_y, run, inner_cache)
     if layer.role == "param":
         trace.z[layer.name] = trace.h[layer.name] = y
     elif not isinstance(layer, Dropout) or run.mask is not None or layer.traced_without_mask:
@@ -73,18 +79,23 @@ def _forward(spec: Spec, params: Params, x: np.ndarray, run: Run) -> tuple[Trace
     h = x
     for layer in spec.net:
         y, cache = layer.forward(h, params, run)
-        _record(trace, layer, y, run)
+        _record(trace, layer, y, run, cache)
         passed.append((h, y, cache))
         h = y
     trace.output = h
     return trace, passed
 
 
-def _from_trace(spec: Spec, x: np.ndarray, trace: Trace) -> Passed:
-    """Each layer's ``(input, output, None)`` read back from a recorded ``trace`` of ``x``."""
+def _from_trace(net: tuple[Any, ...], x: np.ndarray, trace: Trace) -> Passed:
+    """Each layer's ``(input, output, None)`` read back from a recorded ``trace`` of ``x`` (a
+    residual's cache: its sub-list's, read back the same way)."""
     passed: Passed = []
     h = x
-    for layer in spec.net:
+    for layer in net:
+        if layer.role == "block":
+            passed.append((h, trace.h[layer.name], (_from_trace(layer.net, h, trace), None)))
+            h = trace.h[layer.name]
+            continue
         if layer.role == "param":
             y = trace.z[layer.name]
         else:
@@ -99,7 +110,7 @@ def _backward(spec: Spec, params: Params, passed: Passed, output: np.ndarray, y:
     n = output.shape[0]
     t = as_targets(spec.loss, y, n, spec.output_dim, run.dtype)
     value, upstream = loss_and_grad(spec.loss, output, t, spec.reduction)
-    first = next(i for i, layer in enumerate(spec.net) if layer.role == "param")
+    first = next(i for i, layer in enumerate(spec.net) if layer.role in ("param", "block"))
     deltas: dict[str, np.ndarray] = {}
     grads: dict[str, np.ndarray] = {}
     wd = spec.weight_decay
@@ -108,8 +119,13 @@ def _backward(spec: Spec, params: Params, passed: Passed, output: np.ndarray, y:
         if layer.role == "param":
             deltas[layer.name] = upstream
         x_in, y_out, cache = passed[i]
-        upstream, layer_grads = layer.backward(upstream, x_in, y_out, cache, params, run,
-                                               i > first)
+        if layer.role == "block":
+            upstream, layer_grads, inner = layer.backward_with_deltas(
+                upstream, x_in, y_out, cache, params, run, i > first)
+            deltas.update(inner)
+        else:
+            upstream, layer_grads = layer.backward(upstream, x_in, y_out, cache, params, run,
+                                                   i > first)
         for name, grad in layer_grads.items():
             if wd and spec.is_weight(name):
                 grad = grad + wd * np.asarray(params[name]).astype(run.dtype, copy=False)
@@ -133,7 +149,7 @@ def backward(spec: Spec, params: Params, x: np.ndarray, trace: Trace, y: np.ndar
     labels ``y`` (class indices ``[N]`` or targets ``[N, K]``)."""
     x = spec.as_input(x)
     run = _run(spec, dropout_mask, x.shape[0], keep=False)
-    return _backward(spec, params, _from_trace(spec, x, trace), trace.output, y, run)
+    return _backward(spec, params, _from_trace(spec.net, x, trace), trace.output, y, run)
 
 
 def gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray, *,
@@ -170,7 +186,8 @@ def logits(spec: Spec, params: Params, x: np.ndarray, chunk: int | None = None) 
     bounded."""
     x = spec.as_input(x)
     if chunk is None:
-        chunk = LOGITS_CHUNK if any(isinstance(layer, Conv2D) for layer in spec.net) else 0
+        chunk = LOGITS_CHUNK if any(isinstance(layer, Conv2D) for layer in each_layer(spec.net)) \
+            else 0
     if not chunk:
         return forward(spec, params, x).output
     run = _run(spec, None, 0, keep=False)
@@ -193,8 +210,18 @@ def preactivation_scale(spec: Spec, params: Params, x: np.ndarray,
     x = spec.as_input(x)
     run = _run(spec, None, 0, keep=False)
     return {layer.name: layer.scale(x_in, params, run)
-            for layer, (x_in, _, _) in zip(spec.net, _from_trace(spec, x, trace), strict=True)
-            if layer.role == "param"}
+            for layer, x_in in _param_inputs(spec.net, _from_trace(spec.net, x, trace))}
+
+
+def _param_inputs(net: tuple[Any, ...], passed: Passed) -> list[tuple[Any, np.ndarray]]:
+    """Every dense/conv layer with its input, a residual's inner layers included."""
+    found = []
+    for layer, (x_in, _, cache) in zip(net, passed, strict=True):
+        if layer.role == "block":
+            found.extend(_param_inputs(layer.net, cache[0]))
+        elif layer.role == "param":
+            found.append((layer, x_in))
+    return found
 
 
 def pool_ties(spec: Spec, trace: Trace, scales: dict[str, np.ndarray],
@@ -203,13 +230,24 @@ def pool_ties(spec: Spec, trace: Trace, scales: dict[str, np.ndarray],
     window's maximum within ``tol`` times their pre-activation ``scales``
     (:func:`reference.pool.near_ties`), keyed by that layer's name."""
     ties = {}
-    owner = None
-    for layer in spec.net:
-        if isinstance(layer, MaxPool) and owner is not None:
-            ties[owner] = near_ties(trace.h[owner], scales[owner], layer.size, layer.stride,
-                                    layer.padding, tol)
-        owner = layer.name if layer.role in ("param", "activation") else None
+    for net in layer_lists(spec.net):  # a residual block's sub-list too
+        owner = None
+        for layer in net:
+            if isinstance(layer, MaxPool) and owner is not None:
+                ties[owner] = near_ties(trace.h[owner], scales[owner], layer.size, layer.stride,
+                                        layer.padding, tol)
+            owner = layer.name if layer.role in ("param", "activation") else None
     return ties
+
+
+def _placed(net: tuple[Any, ...], shapes: list[Any]) -> list[tuple[Any, Any, Any]]:
+    """``(layer, input shape, output shape)`` of every layer, a block's sub-list before it."""
+    found = []
+    for layer, shape, out in zip(net, shapes[:-1], shapes[1:], strict=True):
+        if layer.role == "block":
+            found += _placed(layer.net, layer.inner_shapes(shape))
+        found.append((layer, shape, out))
+    return found
 
 
 def working_values(spec: Spec, rows: int, *, training: bool = True) -> int:
@@ -223,9 +261,10 @@ def working_values(spec: Spec, rows: int, *, training: bool = True) -> int:
     when that needs a gradient); at evaluation the widest dense layer's two temporaries."""
     kept, conv_peak, dense_peak, dcols = 0, 0, 0, 0
     first = True
-    for layer, shape, out in zip(spec.net, spec.layer_shapes[:-1], spec.layer_shapes[1:],
-                                 strict=True):
+    for layer, shape, out in _placed(spec.net, spec.layer_shapes):
         size = int(np.prod(out))
+        if layer.role == "block":  # its output (and its projection's), besides its sub-list's
+            kept += 2 * size
         if isinstance(layer, Conv2D):
             h, w, c = shape
             cols = size // layer.filters * layer.kernel ** 2 * c
@@ -242,6 +281,6 @@ def working_values(spec: Spec, rows: int, *, training: bool = True) -> int:
         first = first and layer.role != "param"
     if training:
         return rows * (kept + conv_peak + 3 * dense_peak) + dcols
-    if any(isinstance(layer, Conv2D) for layer in spec.net):
+    if any(isinstance(layer, Conv2D) for layer in each_layer(spec.net)):
         return min(rows, LOGITS_CHUNK) * kept + rows * spec.output_dim
     return rows * (kept + 2 * dense_peak)

@@ -88,7 +88,28 @@ class Dropout:
     columns: tuple[int, int]
 
 
-Layer = Dense | Act | Conv | Pool | Flatten | Dropout
+@dataclass(frozen=True)
+class Residual:
+    """``y = skip(x) + body(x)``: the ``body`` layers placed in order, ``skip`` None (the
+    identity) or the projection (a :class:`Dense`, or a 1x1 VALID :class:`Conv`) named like
+    the block, its parameters ``<name>.W``, ``<name>.b``."""
+
+    name: str
+    body: tuple[Dense | Act | Conv | Pool, ...]
+    skip: Dense | Conv | None
+
+
+Layer = Dense | Act | Conv | Pool | Flatten | Dropout | Residual
+
+
+def each_layer(layers: tuple[Layer, ...]) -> list[Any]:
+    """Every placed layer, a block's body and projection after the block itself."""
+    found: list[Any] = []
+    for layer in layers:
+        found.append(layer)
+        if isinstance(layer, Residual):
+            found += each_layer(layer.body) + ([layer.skip] if layer.skip else [])
+    return found
 
 
 @dataclass(frozen=True)
@@ -110,7 +131,8 @@ class Network:
     @property
     def weights(self) -> list[str]:
         """Names of the tensors weight decay applies to."""
-        return [layer.weight for layer in self.layers if isinstance(layer, Dense | Conv)]
+        return [layer.weight for layer in each_layer(self.layers)
+                if isinstance(layer, Dense | Conv)]
 
 
 Placer = Callable[[Any, tuple[int, ...], tuple[int, ...], Spec], list[Layer]]
@@ -154,9 +176,20 @@ def _dropout(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
         if layer.keep_prob < 1 else []
 
 
+def _residual(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
+              spec: Spec) -> list[Layer]:
+    shapes = layer.inner_shapes(shape)
+    body = [placed for inner, a, b in zip(layer.net, shapes, shapes[1:], strict=False)
+            for placed in PLACERS[inner.kind](inner, a, b, spec)]
+    skip = layer.skip(shape)
+    placed = None if skip is None else PLACERS[skip.kind](skip, shape, out, spec)[0]
+    return [Residual(layer.name, tuple(body), placed)]
+
+
 PLACERS: dict[str, Placer] = {
     "dense": _dense, "conv2d": _conv, "maxpool": _pool, "avgpool": _pool, "flatten": _flatten,
     "dropout": _dropout, **dict.fromkeys((*ACTIVATIONS, "prelu", "gelu"), _activation),
+    "residual": _residual,
 }
 """Layer kind -> the export layers it becomes, given its per-sample input and output shapes."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from nnparity.escape import python_comment, python_string
 
-from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
+from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool, Residual
 from .steps import hyperparameters, step_source
 from .text import header, shapes_constant
 
@@ -49,6 +49,13 @@ def _lines(layer: object) -> list[str]:
         return ["if mask is not None:  # inverted dropout with an explicit 0/1 mask",
                 f"    h = h * mask[:, {layer.columns[0]}:{layer.columns[1]}] / "
                 f"{layer.keep_prob!r}"]
+    if isinstance(layer, Residual):  # body(h) + h, or + the projection of h
+        keep = f"x_{layer.name}"
+        lines = [f"{keep} = h  # {python_comment(layer.name)}: the block's input",
+                 *(line for inner in layer.body for line in _lines(inner))]
+        if layer.skip is None:
+            return [*lines, f"h = h + {keep}"]
+        return [*lines, f"body, h = h, {keep}", *_lines(layer.skip), "h = body + h"]
     raise TypeError(f"no JAX code for {layer!r}")
 
 

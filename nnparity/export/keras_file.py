@@ -1,6 +1,8 @@
 """A :class:`~.graph.Network` as a standalone Keras file: ``build()`` returns the model (a
 ``keras.Sequential`` whose layers carry the reference's layer names), its optimiser and its loss,
-the form ``nnparity check --model-file FILE:build`` loads.
+the form ``nnparity check --model-file FILE:build`` loads. A network with residual blocks is a
+functional ``keras.Model`` instead: each block ``keras.layers.Add()([body(h), h])`` (or of the
+projection ``Dense``/1x1 ``Conv2D`` of ``h``), the Keras idiom.
 
 Keras' layout is the canonical one (NHWC, HWIO, ``kernel = W``) and its SAME padding is
 TensorFlow's, so nothing is permuted or padded by hand. Weight decay is a ``kernel_regularizer``
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from nnparity.escape import python_comment, python_string
 
-from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
+from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool, Residual, each_layer
 from .text import build_extras, custom_layers, header
 
 ACTIVATIONS = {"sigmoid": '"sigmoid"', "tanh": '"tanh"', "relu": '"relu"', "relu3": "relu3",
@@ -94,12 +96,47 @@ def _layers(layer: object, decay: str) -> list[str]:
     raise TypeError(f"no Keras layer for {layer!r}")
 
 
+def _calls(layers: tuple[object, ...], decay: str, h: str = "h") -> list[str]:
+    """The functional form of ``layers``: ``h = Layer(...)(h)`` lines (with their comments)."""
+    lines: list[str] = []
+    for layer in layers:
+        if isinstance(layer, Residual):
+            keep = f"x_{layer.name}"
+            lines += [f"{keep} = {h}  # {python_comment(layer.name)}: the block's input",
+                      *_calls(layer.body, decay, h)]
+            if layer.skip is not None:  # the projection, after the body: x_res = P(x_res)
+                lines += _calls((layer.skip,), decay, keep)
+            lines.append(f"{h} = keras.layers.Add(dtype=DTYPE, name="
+                         f"{python_string(layer.name + '_add')})([{h}, {keep}])")
+            continue
+        text = _layers(layer, decay)
+        comments = [line for line in text if line.startswith("#")]
+        code = "\n".join(line for line in text if not line.startswith("#"))
+        if code:
+            end = code.rfind("),")
+            lines += [*comments, f"{h} = {code[:end]})({h}){code[end + 2:]}"]
+    return lines
+
+
+def _model(net: Network, decay: str, shape: str) -> str:
+    """``model()``: a ``keras.Sequential``, or a functional model when the net has blocks."""
+    head = ("def model():\n"
+            '    """The network, layer by layer (names as the reference\'s)."""\n')
+    if not any(isinstance(layer, Residual) for layer in net.layers):
+        entries = [f"        {line}" for layer in net.layers for line in _layers(layer, decay)]
+        return (head + "    return keras.Sequential([\n"
+                f"        keras.Input(shape=({shape}), dtype=DTYPE),\n" + "\n".join(entries)
+                + "\n    ])")
+    body = "\n".join(f"    {line}" for line in _calls(net.layers, decay))
+    return (head + f"    x = keras.Input(shape=({shape}), dtype=DTYPE)\n    h = x\n" + body
+            + "\n    return keras.Model(x, h)")
+
+
 def write(net: Network) -> str:
     """The file's source."""
     decay = ", kernel_regularizer=penalty" if net.weight_decay else ""
-    entries = [f"        {line}" for layer in net.layers for line in _layers(layer, decay)]
     kinds = {f"gelu_{layer.approximate}" if layer.approximate else layer.kind
-             for layer in net.layers if isinstance(layer, Act)}
+             for layer in each_layer(net.layers) if isinstance(layer, Act)}
     opt = net.optimizer
     shape = ", ".join(map(str, net.input_shape)) + ("," if len(net.input_shape) == 1 else "")
     loss = LOSSES[net.loss].format(reduction=REDUCTIONS[net.reduction])
@@ -115,11 +152,7 @@ def write(net: Network) -> str:
         HALF_SQUARED.format(what="summed" if net.reduction == "sum" else "averaged",
                             scale="" if net.reduction == "sum" else " / keras.ops.shape(o)[0]")
         if net.loss == "l2" else "",
-        "def model():\n"
-        '    """The network, layer by layer (names as the reference\'s)."""\n'
-        "    return keras.Sequential([\n"
-        f"        keras.Input(shape=({shape}), dtype=DTYPE),\n" + "\n".join(entries)
-        + "\n    ])",
+        _model(net, decay, shape),
         "def build():\n"
         '    """Model, optimiser and loss, as `nnparity check --model-file FILE:build` loads."""\n'
         f"    optimizer = {OPTIMIZERS[opt.name].format(**opt.to_dict())}\n"

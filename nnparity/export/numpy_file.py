@@ -18,7 +18,7 @@ from nnparity.escape import python_comment, python_string
 from nnparity.reference import activations, conv, dense, dropout, losses, pool
 from nnparity.reference.layers import avgpool, gelu
 
-from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
+from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool, Residual, each_layer
 from .steps import hyperparameters, step_source
 from .text import header, shapes_constant
 
@@ -125,12 +125,12 @@ def _functions(net: Network) -> dict[str, Any]:
     """The reference functions (and the constants they read) the file needs, in dependency
     order, by name."""
     needed: list[Callable[..., Any]] = [losses.loss_and_grad, dense.dense, dense.dense_backward]
-    for layer in net.layers:
+    for layer in each_layer(net.layers):
         if isinstance(layer, Act):
             needed += ACTIVATIONS[layer.kind]
         if isinstance(layer, Pool) and layer.mode == "avg":
             needed += [avgpool.avgpool2d, avgpool.avgpool2d_backward]
-    if any(isinstance(layer, Conv | Pool) for layer in net.layers):
+    if any(isinstance(layer, Conv | Pool) for layer in each_layer(net.layers)):
         needed += [conv.conv2d, conv.conv2d_backward, pool.maxpool2d, pool.maxpool2d_backward]
     if any(isinstance(layer, Dropout) for layer in net.layers):
         needed += [dropout.dropout, dropout.dropout_backward]
@@ -141,14 +141,38 @@ def _functions(net: Network) -> dict[str, Any]:
 
 
 def _bodies(net: Network) -> tuple[str, str]:
-    """The bodies of ``forward`` and of the backward part of ``gradients``."""
-    forward, backward = [], []
-    names = [getattr(layer, "name", type(layer).__name__.lower()) for layer in net.layers]
-    for i, layer in enumerate(net.layers):
-        forward.append(f"hs.append({_forward(layer, f'hs[{i}]')})  # {python_comment(names[i])}")
-    for i in reversed(range(len(net.layers))):
-        lines = _backward(net.layers[i], f"hs[{i}]", f"hs[{i + 1}]", first=i == 0)
-        backward += [f"# {python_comment(names[i])}", *lines]
+    """The bodies of ``forward`` and of the backward part of ``gradients``: every layer's
+    output appended to ``hs`` (a residual block's body layers too, then the block's sum), and
+    the backward chunks in reverse (a block's sum keeps ``dL/dy`` for the skip path, added back
+    at the block's input)."""
+    forward: list[str] = []
+    chunks: list[list[str]] = []  # in forward order, run in reverse
+
+    def walk(layers: tuple[object, ...], top: bool) -> None:
+        for layer in layers:
+            i = len(forward)
+            name = python_comment(getattr(layer, "name", type(layer).__name__.lower()))
+            if not isinstance(layer, Residual):
+                forward.append(f"hs.append({_forward(layer, f'hs[{i}]')})  # {name}")
+                chunks.append([f"# {name}", *_backward(layer, f"hs[{i}]", f"hs[{i + 1}]",
+                                                       first=top and i == 0)])
+                continue
+            keep = f"d_{layer.name}"  # dL/dy of the block, the skip path's gradient
+            skip = f"hs[{i}]" if layer.skip is None else _forward(layer.skip, f"hs[{i}]")
+            entry = [f"# {name}: the skip path"]
+            if layer.skip is None:
+                entry.append(f"d = d + {keep}")
+            else:
+                entry += ["d_body = d", f"d = {keep}",
+                          *_backward(layer.skip, f"hs[{i}]", "", first=False), "d = d + d_body"]
+            chunks.append(entry)
+            walk(layer.body, False)
+            end = len(forward)
+            forward.append(f"hs.append(hs[{end}] + {skip})  # {name}: body + skip")
+            chunks.append([f"# {name}: the sum", f"{keep} = d"])
+
+    walk(net.layers, True)
+    backward = [line for chunk in reversed(chunks) for line in chunk]
     return "\n".join(f"    {line}" for line in forward), \
         "\n".join(f"    {line}" for line in backward)
 

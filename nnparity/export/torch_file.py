@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from nnparity.escape import python_comment, python_string
 
-from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool
+from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool, Residual, each_layer
 from .text import build_extras, custom_layers, header
 
 ACTIVATIONS = {"sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "relu": "nn.ReLU()",
@@ -24,6 +24,19 @@ class ReLU3(nn.Module):
 
     def forward(self, z):
         return torch.relu(z) ** 3
+'''
+
+RESIDUAL = '''
+
+class Residual(nn.Module):
+    """body(x) + x, or body(x) + skip(x) with a projection (a residual block)."""
+
+    def __init__(self, body, skip=None):
+        super().__init__()
+        self.body, self.skip = body, skip
+
+    def forward(self, x):
+        return self.body(x) + (x if self.skip is None else self.skip(x))
 '''
 
 
@@ -87,7 +100,22 @@ def _modules(layer: object) -> list[tuple[str, str, str]]:
     if isinstance(layer, Dropout):
         return [(layer.name, f"nn.Dropout({1 - layer.keep_prob!r})",
                  "inverted; torch draws the mask")]
+    if isinstance(layer, Residual):
+        skip = "None" if layer.skip is None else _modules(layer.skip)[0][1]
+        body = "\n".join(_sequential(layer.body, "            "))
+        return [(layer.name, f"Residual(nn.Sequential(OrderedDict([\n{body}\n        ])), "
+                 f"skip={skip})", "the body's output plus the input (or its projection)")]
     raise TypeError(f"no torch module for {layer!r}")
+
+
+def _sequential(layers: tuple[object, ...], indent: str) -> list[str]:
+    """The ``(name, module),`` lines (with their comments) of an ``nn.Sequential``."""
+    lines = []
+    for name, ctor, comment in (m for layer in layers for m in _modules(layer)):
+        if comment:
+            lines.append(f"{indent}# {python_comment(comment)}")
+        lines.append(f"{indent}({python_string(name)}, {ctor}),")
+    return lines
 
 
 LOSSES = {
@@ -126,15 +154,12 @@ OPTIMIZERS = {
 
 def write(net: Network) -> str:
     """The file's source."""
-    lines = []
-    for name, ctor, comment in (m for layer in net.layers for m in _modules(layer)):
-        if comment:
-            lines.append(f"        # {python_comment(comment)}")
-        lines.append(f'        ({python_string(name)}, {ctor}),')
-    kinds = {layer.kind for layer in net.layers if isinstance(layer, Act)}
+    lines = _sequential(net.layers, "        ")
+    placed = each_layer(net.layers)
+    kinds = {layer.kind for layer in placed if isinstance(layer, Act)}
     opt = net.optimizer
     needs_math = any(isinstance(layer, Pool) and layer.pads != NO_PADS
-                     and not _symmetric(layer.pads) for layer in net.layers)
+                     and not _symmetric(layer.pads) for layer in placed)
     layout = "NCHW images" if len(net.input_shape) == 3 else "[N, features]"
     parts = [
         header(net, "PyTorch", "torch", layout)
@@ -143,6 +168,7 @@ def write(net: Network) -> str:
         + f"DTYPE = torch.{net.dtype}\n"
         + f"WEIGHT_DECAY = {net.weight_decay!r}  # lambda: 0.5 * lambda * sum(W ** 2), weights",
         RELU3.strip() if "relu3" in kinds else "",
+        RESIDUAL.strip() if any(isinstance(layer, Residual) for layer in net.layers) else "",
         custom_layers({"ReLU3": "relu3"} if "relu3" in kinds else {}),
         HALF_SQUARED.strip() if net.loss == "l2" else "",
         "def model():\n"

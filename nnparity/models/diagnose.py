@@ -36,6 +36,7 @@ from nnparity.backends.compare import (
     tolerance_for,
 )
 from nnparity.reference.conv import conv2d, padding_amounts
+from nnparity.reference.layers.residual import each_layer
 from nnparity.reference.losses import as_targets, loss_and_grad, softmax
 from nnparity.reference.optim import Formula, Optimizer, init_state, step
 from nnparity.reference.results import Gradients, Trace
@@ -91,7 +92,7 @@ def _symmetric_padding(model: Any, params: dict, batch: tuple, mask: Any,
     trace = registry.get("numpy").forward(spec, params, batch[0], **kwargs)
     before = list(trace.h)[:list(trace.h).index(layer)]  # the h recorded before, in order
     a = trace.h[before[-1]] if before else spec.as_input(batch[0])
-    block = next(x for x in spec.net if x.name == layer and x.role == "param")
+    block = next(x for x in each_layer(spec.net) if x.name == layer and x.role == "param")
     padded = np.pad(a, ((0, 0), (p, p), (p, p), (0, 0)))
     rerun = conv2d(padded, params[block.weight], params[block.bias], block.stride, "VALID")
     check = compare_tensor("forward", first.name, tensors.get(("forward", first.name)), rerun,

@@ -10,6 +10,10 @@ checked). Deltas and gradients come from one ``tf.GradientTape``; steps are the 
 optimiser's ``apply_gradients``, under a ``tf.device`` scope (the CPU, or TensorFlow's first GPU
 for ``--device cuda``). A Dropout layer runs with ``training=True`` and its mask is read
 from its output (``output != 0``) and given to the reference.
+
+A functional model with ``keras.layers.Add`` is run along its graph: each step takes the outputs
+of the steps that the layer's inbound node names (its ``sources``), and a sum of a chain's input
+and its output (or a projection of it) is a residual block (:func:`.structure.residuals`).
 """
 
 from __future__ import annotations
@@ -135,6 +139,8 @@ def _steps(layer: Any, names: dict[str, str]) -> list[Step]:
         described = _function_layer(label, layer.activation, names)
     elif isinstance(layer, layers.Softmax):
         described = Layer("softmax", label)
+    elif isinstance(layer, layers.Add):
+        described = Layer("add", label)  # called on the list of its inputs (``_run``)
     elif isinstance(layer, layers.ReLU) and layer.max_value is None \
             and not layer.negative_slope and not layer.threshold:
         described = Layer("activation", label, {"name": "relu"})
@@ -213,6 +219,26 @@ def _optimizer(source: ModelSource) -> tuple[Any, Optimizer | None]:
                      "clipping, EMA, learning-rate schedule)")
 
 
+def _sources(source: ModelSource, chain: list[Any],
+             per_layer: list[list[Step]]) -> list[tuple[int, ...]]:
+    """Per step, the indices of the steps whose outputs it takes (-1: the model's input), read
+    from each layer's inbound node (a Dense/Conv2D's activation step takes its layer's
+    output)."""
+    last: dict[int, int] = {}
+    sources: list[tuple[int, ...]] = []
+    for layer, steps in zip(chain, per_layer, strict=True):
+        nodes = layer._inbound_nodes  # Keras' functional graph: the layer's calls
+        if len(nodes) != 1:
+            raise InputError(f"{source.label}: layer {layer.name} is called {len(nodes)} times; "
+                             "each layer of the reference's model runs once")
+        inputs = tuple(last.get(id(t._keras_history.operation), -1)
+                       for t in nodes[0].input_tensors)
+        for k in range(len(steps)):
+            sources.append(inputs if k == 0 else (len(sources) - 1,))
+        last[id(layer)] = len(sources) - 1
+    return sources
+
+
 class KerasUserModel:
     """The user's Keras model as a chain of steps, traced once (:attr:`structure`)."""
 
@@ -223,7 +249,10 @@ class KerasUserModel:
         self.source, model, self.tf_device = source, source.model, tf_device
         self.model = model
         chain = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-        self.steps = [step for layer in chain for step in _steps(layer, source.layers)]
+        per_layer = [_steps(layer, source.layers) for layer in chain]
+        self.steps = [step for steps in per_layer for step in steps]
+        self.sources = _sources(source, chain, per_layer) \
+            if any(isinstance(layer, keras.layers.Add) for layer in chain) else None
         shape = source.input_shape or tuple(d for d in (model.input_shape or ())[1:])
         if not shape or None in shape:
             raise InputError(f"{source.label}: give --input-shape (H,W,C or D)")
@@ -237,7 +266,7 @@ class KerasUserModel:
         self.loss_name, reduction, self.loss_fn, self.sparse = _loss(source, self.dtype)
         self.loss_dtype = str(getattr(self.loss_fn, "dtype", None) or self.dtype)
         self.structure: Structure = build([s[0] for s in self.steps], tuple(shape),
-                                          self.loss_name, reduction, self.dtype)
+                                          self.loss_name, reduction, self.dtype, self.sources)
         self.spec = self.structure.spec
         self._check_chain()
         self.named = self._named()
@@ -297,7 +326,10 @@ class KerasUserModel:
     def _run(self, x: Any, training: bool) -> tuple[list[Any], Any]:
         outputs, h = [], x
         with user_code(self.source.label, "the model", f" on an input of shape {x.shape}"):
-            for _, call, _ in self.steps:
+            for i, (_, call, _) in enumerate(self.steps):
+                if self.sources is not None:  # along the graph; an Add takes a list
+                    inputs = [x if s < 0 else outputs[s] for s in self.sources[i]]
+                    h = inputs[0] if len(inputs) == 1 else inputs
                 h = call(h, training)
                 outputs.append(h)
         return outputs, h

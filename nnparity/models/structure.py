@@ -22,6 +22,13 @@ Any other chain of these layers is mapped one for one onto a ``net`` list (:func
 activations after a dense or conv layer, one keep probability, a flatten before dense layers
 on images), named by the list's rule (``dense1``, ``conv1``, ``pool1``, ...).
 
+Residual blocks are found from the traced data flow, never from names: the adapters give each
+traced layer its ``sources`` (the indices of the layers whose outputs it takes; -1 for the
+model's input), and a traced sum of two tensors (``add``), one of them the input ``t`` of a
+chain of layers ending in the other, is the block ``t + f(t)`` (:func:`residuals`); a sum whose
+other operand is a single dense (1x1 conv) layer on ``t`` is the block with a projection. It is
+mapped onto a ``residual`` entry of the ``net`` list, its sub-list named by the list's rule.
+
 A softmax after the last layer of a ``ce`` model is accepted and recorded
 (``softmax_output``): it is the classic double-softmax port bug, and the check shows and
 diagnoses it rather than refusing the model.
@@ -40,13 +47,14 @@ from nnparity.reference.netspec import NetSpec
 from nnparity.reference.spec import MLPSpec
 
 KINDS = ("dense", "conv", "activation", "pool", "avgpool", "flatten", "dropout", "softmax",
-         "identity")
+         "identity", "residual")
 ACTIVATION_NAMES = (*KNOWN, "gelu")
 """The reference activations a traced ``activation`` may name (``gelu`` with ``approximate``)."""
 SUPPORTED = ("Linear/Dense, Conv2d/Conv2D (VALID or TensorFlow SAME padding), MaxPool2d/"
              "MaxPooling2D, AvgPool2d/AveragePooling2D (VALID), Flatten, Dropout (one rate), "
              "ReLU/Sigmoid/Tanh/LeakyReLU(0.01)/PReLU (MLP: one shared slope or one per unit)/"
-             "GELU (exact or tanh)/identity, a final "
+             "GELU (exact or tanh)/identity, residual blocks x + f(x) (torch: a "
+             "module adding its input; Keras: functional Add), a final "
              "Softmax before a cross-entropy (diagnosed), and modules or activations named in "
              "the file's NNPARITY_LAYERS")
 
@@ -59,7 +67,9 @@ class Layer:
     (a torch padding ``p`` on every side, mapped as SAME and diagnosed); ``activation``
     ``name`` (a reference activation; ``gelu`` also ``approximate``, ``none`` or ``tanh``);
     ``pool`` (max) and ``avgpool`` ``window``, ``stride``, ``padding``;
-    ``dropout`` ``keep_prob``."""
+    ``dropout`` ``keep_prob``; ``residual`` (made by :func:`residuals` from a traced ``add``)
+    ``body`` (the sub-list's ``(index, Layer)`` pairs) and ``projection`` (the skip path's
+    ``(index, Layer)``, or None)."""
 
     kind: str
     label: str
@@ -101,6 +111,58 @@ def unsupported(label: str) -> InputError:
                       f"supported: {SUPPORTED}")
 
 
+def residuals(layers: list[Layer], sources: list[tuple[int, ...]]) -> list[Layer]:
+    """``layers`` with each traced ``add`` of two tensors made a ``residual`` layer (module
+    docstring), from ``sources`` (per layer, the indices of the layers whose outputs it takes;
+    -1: the model's input). :class:`InputError` for a sum that is no residual block."""
+    out = list(layers)
+    for j, layer in enumerate(layers):
+        if layer.kind != "add":
+            continue
+        if len(sources[j]) != 2:
+            raise unsupported(f"{layer.label} (a sum of {len(sources[j])} tensors)")
+        block = _block(layers, sources, j, *sources[j]) or _block(layers, sources, j,
+                                                                 *sources[j][::-1])
+        if block is None:
+            raise InputError(f"{layer.label}: a sum that is not x + f(x) over a chain of layers "
+                             "(the reference's residual block)")
+        body, projection = block
+        if any(layers[i].kind in ("add", "residual") for i in body):
+            raise InputError(f"{layer.label}: a residual block inside a residual block; the "
+                             "reference's blocks do not nest")
+        out[j] = Layer("residual", layer.label, {
+            "body": [(i, out[i]) for i in body],
+            "projection": None if projection is None else (projection, out[projection])})
+    return out
+
+
+def _block(layers: list[Layer], sources: list[tuple[int, ...]], j: int, skip: int,
+           end: int) -> tuple[list[int], int | None] | None:
+    """``(body indices, projection index or None)`` when ``skip + end`` (the sum at ``j``) is a
+    block: ``end`` closes a chain of layers that starts from the block's input, which is ``skip``
+    itself or the input of ``skip``, a single dense/conv layer (the projection); None if not."""
+    candidates: list[tuple[int, int | None]] = []
+    def single(i: int) -> bool:  # one dense/conv layer on one input
+        return i >= 0 and layers[i].kind in ("dense", "conv") and len(sources[i]) == 1
+
+    # of two single layers on the same input, the later one is taken for the projection
+    tie = single(end) and sources[end] == sources[skip] and end > skip
+    if single(skip) and not tie:
+        candidates.append((sources[skip][0], skip))
+    candidates.append((skip, None))
+    for start, projection in candidates:
+        body = [i for i in range(start + 1, j) if i != projection]
+        previous = start
+        for i in body:
+            if sources[i] != (previous,):
+                break
+            previous = i
+        else:
+            if body and previous == end:
+                return body, projection
+    return None
+
+
 def _groups(layers: list[Layer]) -> list[tuple[int, list[int]]]:
     """``(index of a dense/conv layer, indices of the layers after it up to the next one)``."""
     groups: list[tuple[int, list[int]]] = []
@@ -121,14 +183,19 @@ def _groups(layers: list[Layer]) -> list[tuple[int, list[int]]]:
 
 
 def build(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction: str,
-          dtype: str) -> Structure:
+          dtype: str, sources: list[tuple[int, ...]] | None = None) -> Structure:
     """Map the traced ``layers`` onto a spec; :class:`InputError` naming the first layer that
-    does not fit (see the module docstring)."""
+    does not fit (see the module docstring). ``sources``: each layer's inputs (by index, -1 the
+    model's input), which finds residual blocks; None: a chain."""
+    if sources is not None:
+        layers = residuals(layers, sources)
     for layer in layers:
         if layer.kind not in KINDS:
             raise unsupported(layer.label)
         if layer.kind == "activation" and layer.info["name"] not in ACTIVATION_NAMES:
             raise unsupported(layer.label)
+    if any(layer.kind == "residual" for layer in layers):
+        return _net(layers, input_shape, loss, reduction, dtype)
     groups = _groups(layers)
     cnn = layers[groups[0][0]].kind == "conv"
     try:
@@ -161,14 +228,39 @@ def _net_entry(layer: Layer) -> dict[str, Any]:
                 "size": info["window"], "stride": info["stride"], "padding": info["padding"]}
     if layer.kind == "dropout":
         return {"kind": "dropout", "keep_prob": info["keep_prob"]}
+    if layer.kind == "residual":
+        if info["projection"] is not None:
+            _projection(info["projection"][1])
+        return {"kind": "residual", "projection": info["projection"] is not None,
+                "net": [_net_entry(inner) for _, inner in info["body"]
+                        if inner.kind != "identity"]}
     return {"kind": "flatten"}
+
+
+def _inner(block: Layer) -> list[int]:
+    """The traced indices a residual layer holds: its body's and its projection's."""
+    projection = block.info["projection"]
+    return [i for i, _ in block.info["body"]] + ([] if projection is None else [projection[0]])
+
+
+def _projection(layer: Layer) -> None:
+    """Refuse a skip path the reference's projection (a dense or 1x1 stride-1 conv with a bias)
+    does not compute."""
+    info = layer.info
+    if layer.kind == "conv" and (info["kernel"] != 1 or info["stride"] != 1):
+        raise InputError(f"{layer.label} on a residual block's skip path: the reference's "
+                         "projection is a 1x1 convolution of stride 1")
+    if not info["bias"]:
+        raise InputError(f"{layer.label} on a residual block's skip path has no bias: the "
+                         "reference's projection has one")
 
 
 def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction: str,
          dtype: str) -> Structure:
     """Any chain the layer list expresses, layer for layer, as a :class:`NetSpec` (names by
     its rule: ``dense1``, ``conv1``, ...); a final softmax before ``ce`` is recorded."""
-    traced = [i for i, layer in enumerate(layers) if layer.kind != "identity"]
+    inside = {i for layer in layers if layer.kind == "residual" for i in _inner(layer)}
+    traced = [i for i, layer in enumerate(layers) if layer.kind != "identity" and i not in inside]
     softmax_at = traced[-1] if traced and layers[traced[-1]].kind == "softmax" else None
     if softmax_at is not None:
         if loss != "ce":
@@ -179,13 +271,15 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
         traced = traced[1:]  # flattening the input rows: the net takes them flat
     if any(layers[i].kind == "softmax" for i in traced):
         raise unsupported(next(layers[i].label for i in traced if layers[i].kind == "softmax"))
-    shape = tuple(input_shape) if layers[traced[0]].kind != "dense" or len(input_shape) == 3 \
-        else (layers[traced[0]].info["in"],)
-    if layers[traced[0]].kind == "dense" and input_shape and \
-            int(_prod(input_shape)) != layers[traced[0]].info["in"]:
+    head = layers[traced[0]]
+    if head.kind == "residual":  # a block first: its first layer takes the input
+        head = head.info["body"][0][1]
+    shape = tuple(input_shape) if head.kind != "dense" or len(input_shape) == 3 \
+        else (head.info["in"],)
+    if head.kind == "dense" and input_shape and int(_prod(input_shape)) != head.info["in"]:
         raise InputError(f"--input-shape {input_shape} has {_prod(input_shape)} values but the "
-                         f"first layer takes {layers[traced[0]].info['in']}")
-    if len(shape) == 3 and layers[traced[0]].kind == "dense":
+                         f"first layer takes {head.info['in']}")
+    if len(shape) == 3 and head.kind == "dense":
         raise InputError("the model flattens no image before its first Linear/Dense layer")
     try:
         spec = NetSpec(shape, [_net_entry(layers[i]) for i in traced], loss=loss,
@@ -197,22 +291,33 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
     labels: dict[str, str] = {}
     dropouts: list[str] = []
     symmetric: dict[str, tuple[str, int]] = {}
-    for layer, i in zip(spec.net, traced, strict=True):
-        if layer.role == "param":
-            keys[f"z.{layer.name}"] = keys[f"h.{layer.name}"] = i
-            params[layer.weight] = (i, "weight")
-            if getattr(layer, "use_bias", True):
-                params[layer.bias] = (i, "bias")
-            if "symmetric" in layers[i].info:
-                symmetric[layer.name] = (layers[i].label, layers[i].info["symmetric"])
-        else:
-            keys[f"h.{layer.name}"] = i
-        if layer.role == "activation":
-            labels[layer.name] = layers[i].label
-            if layer.kind == "prelu":
-                params[layer.slope] = (i, "slope")
-        if layer.kind == "dropout":
-            dropouts.append(f"h.{layer.name}")
+
+    def visit(net: tuple[Any, ...], indices: list[int]) -> None:
+        """Map the spec's layers ``net`` onto the traced layers at ``indices``."""
+        for layer, i in zip(net, indices, strict=True):
+            if layer.role == "block":
+                info = layers[i].info
+                visit(layer.net, [k for k, inner in info["body"] if inner.kind != "identity"])
+                if info["projection"] is not None:
+                    params[layer.weight] = (info["projection"][0], "weight")
+                    params[layer.bias] = (info["projection"][0], "bias")
+            if layer.role == "param":
+                keys[f"z.{layer.name}"] = keys[f"h.{layer.name}"] = i
+                params[layer.weight] = (i, "weight")
+                if getattr(layer, "use_bias", True):
+                    params[layer.bias] = (i, "bias")
+                if "symmetric" in layers[i].info:
+                    symmetric[layer.name] = (layers[i].label, layers[i].info["symmetric"])
+            else:
+                keys[f"h.{layer.name}"] = i
+            if layer.role == "activation":
+                labels[layer.name] = layers[i].label
+                if layer.kind == "prelu":
+                    params[layer.slope] = (i, "slope")
+            if layer.kind == "dropout":
+                dropouts.append(f"h.{layer.name}")
+
+    visit(spec.net, traced)
     if softmax_at is not None:
         keys[f"h.{spec.layer_names[-1]}"] = softmax_at
     return Structure(spec, keys, params, softmax_at is not None, labels, dropouts, symmetric)

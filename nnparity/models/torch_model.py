@@ -5,6 +5,9 @@ or one named in ``NNPARITY_LAYERS``) and a :class:`~torch.overrides.TorchFunctio
 records the torch functions the model calls *outside* those modules (``F.relu(self.fc1(x))``,
 ``x.view(n, -1)``, ``torch.flatten``, ``F.max_pool2d``, ...). The recorded chain, in execution
 order, becomes :class:`~.structure.Layer` objects; nothing is guessed from attribute order.
+A sum of two tensors outside the leaf modules (``x + self.body(x)`` in a module's forward) is
+recorded with both operands; each recorded call's inputs are matched to the calls that produced
+them (by tensor identity), which is how :func:`.structure.residuals` finds residual blocks.
 
 Running: the user's own modules run, forward and backward: pre-activations ``z`` are the outputs
 of the Linear/Conv2d modules, kept with ``retain_grad`` so their gradients are the deltas
@@ -41,6 +44,7 @@ ACTIVATION_MODULES = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh",
                       nn.Identity: "identity", nn.PReLU: "prelu"}
 ACTIVATION_FUNCTIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
 RESHAPES = ("flatten", "view", "reshape")
+ADDS = ("add", "__add__", "__radd__")
 NEUTRAL = ("contiguous",)
 DTYPES = {torch.float64: "float64", torch.float32: "float32"}
 
@@ -149,6 +153,11 @@ def _describe_function(func: Callable, args: tuple, kwargs: dict, out: torch.Ten
         return Layer("activation", label, {"name": "leaky_relu"})
     if name == "softmax":
         return Layer("softmax", label)
+    if name in ADDS and _two_tensors(args) and kwargs.get("alpha", 1) == 1:
+        return Layer("add", label)
+    if name in ("__iadd__", "add_"):
+        raise InputError(f"{label}: an in-place sum (out += x) overwrites the layer output it "
+                         "adds to; write out = out + x for a residual block")
     if name in NEUTRAL or (x is not None and name in RESHAPES and out.shape == x.shape):
         return Layer("identity", label)
     if name in RESHAPES and out.ndim == 2 and x is not None and x.ndim in (2, 4):
@@ -182,6 +191,11 @@ def _describe_function(func: Callable, args: tuple, kwargs: dict, out: torch.Ten
         return Layer("pool", label, {"window": k, "stride": s, "padding": _padding(
             label, params.get("padding", 0), tuple(x.shape[2:]), k, s)})
     raise unsupported(label)
+
+
+def _two_tensors(args: tuple) -> bool:
+    """Whether a call's positional arguments are two tensors (a sum of two tensors)."""
+    return len(args) == 2 and all(isinstance(a, torch.Tensor) for a in args)
 
 
 def _avgpool(label: str, k: int, s: int, padding: Any, ceil_mode: bool,
@@ -251,7 +265,10 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         if self.depth == 0 and isinstance(out, torch.Tensor):
-            x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            x: Any = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            name = getattr(func, "__name__", "")
+            if name in ADDS and _two_tensors(args):
+                x = tuple(args)  # both operands: a residual block's sum
             self.events.append((lambda: _describe_function(func, args, kwargs, out, self.names),
                                 x, out))
         return out
@@ -259,6 +276,14 @@ class _Recorder(TorchFunctionMode):
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
+
+
+def _sources(events: list[tuple]) -> list[tuple[int, ...]]:
+    """Per recorded call, the indices of the calls whose outputs are its tensor inputs (-1: a
+    tensor no recorded call made, the model's input)."""
+    made = {id(out): i for i, (_, _, out) in enumerate(events)}
+    return [tuple(made.get(id(t), -1) for t in (x if isinstance(x, tuple) else (x,)))
+            for _, x, _ in events]
 
 
 def _loss_function(source: ModelSource) -> tuple[str, str, Callable]:
@@ -360,9 +385,9 @@ class TorchUserModel:
             raise InputError(f"{source.label}: parameters of dtype {first.dtype}; the reference "
                              "has float64 and float32")
         self.loss_name, reduction, self.loss_fn = _loss_function(source)
-        layers, _ = self._trace(self._probe())
+        layers, events = self._trace(self._probe())
         self.structure: Structure = build(layers, source.input_shape, self.loss_name, reduction,
-                                          self.dtype)
+                                          self.dtype, _sources(events))
         self.spec = self.structure.spec
         self.named = self._named(layers)
         self.kinds = [layer.kind for layer in layers]

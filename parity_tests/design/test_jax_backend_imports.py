@@ -16,7 +16,8 @@ SOURCES = [ROOT / "backends" / name for name in ("jax_backend.py", "jax_layers.p
 ALLOWED = {
     "nnparity.reference.family": {"Spec"},
     "nnparity.reference.layers": {"AvgPool", "Conv2D", "Dense", "Dropout", "Gelu", "Layer",
-                                  "MaxPool", "PReLU"},
+                                  "MaxPool", "PReLU"}
+    | {"Residual"},
     "nnparity.reference.optim": {"Optimizer"},
     "nnparity.reference.params": {"check_params"},
     "nnparity.reference.results": {"Gradients", "Trace"},

@@ -97,8 +97,9 @@ def model():
      "L.BatchNormalization(), L.Dense(2)])\n", "unsupported layer batch_normalization"),
     ("def model():\n    return {'model': keras.Sequential([keras.Input((3,)), L.Dense(2)]), "
      "'optimizer': keras.optimizers.SGD(weight_decay=0.1)}\n", "optimiser SGD"),
-    ("def model():\n    x = keras.Input((3,))\n    a = L.Dense(2)(x)\n    b = L.Dense(2)(x)\n"
-     "    return keras.Model(x, L.Add()([a, b]))\n", "unsupported layer add"),
+    ("def model():\n    x = keras.Input((3,))\n    a = L.Dense(2)(L.Dense(2)(x))\n"
+     "    b = L.Dense(2)(L.Dense(2)(x))\n"
+     "    return keras.Model(x, L.Add()([a, b]))\n", r"a sum that is not x \+ f\(x\)"),
 ])
 def test_what_has_no_exact_counterpart_is_refused(tmp_path, body, message):
     with pytest.raises(InputError, match=message):

@@ -33,6 +33,12 @@ def _net(kind: str) -> NetSpec:
         layers = [*MAP, {"kind": "gelu"}, {"kind": "avgpool", "size": 2, "stride": 1},
                   {"kind": "avgpool", "size": 2}, *TAIL]
         return NetSpec((9, 9, 2), layers, loss="ce", reduction="mean")
+    if kind == "residual":  # identity skip on a map, projected skip on a flat input
+        block = [{"kind": "conv2d", "filters": 2, "kernel": 3}, {"kind": "tanh"}]
+        layers = [{"kind": "residual", "net": block}, *TAIL, {"kind": "tanh"},
+                  {"kind": "residual", "projection": True, "net": [*FLAT, {"kind": "gelu"}]},
+                  {"kind": "dense", "units": 2}]
+        return NetSpec((5, 5, 2), layers, loss="l2", reduction="mean", weight_decay=0.01)
     extra = {"prelu": {"slopes": "unit"}, "gelu": {"approximate": "tanh"}}.get(kind, {})
     layers = [*MAP, {"kind": kind, **extra}, *TAIL[:1], *FLAT, {"kind": kind},
               {"kind": "dense", "units": 2}]

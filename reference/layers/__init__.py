@@ -1,7 +1,7 @@
 """The layer kinds, one module each, and the one table from a kind's name to its class.
 
 Kinds: ``dense``, ``conv2d``, ``maxpool``, ``avgpool``, ``flatten``, ``dropout``, ``prelu``,
-``gelu`` and every
+``gelu``, ``residual`` (a block over a sub-list) and every
 parameter-free activation of :mod:`reference.activations` by its name (``sigmoid``, ``tanh``,
 ``relu``, ``relu3``, ``leaky_relu``, ``identity``). Adding a kind: its module here, one row in
 :data:`KINDS`, and one row in every backend's table (``backends/*_layers.py``).
@@ -21,6 +21,7 @@ from .dropout import Dropout
 from .flatten import Flatten
 from .gelu import Gelu
 from .maxpool import MaxPool
+from .residual import Residual
 
 KINDS: dict[str, type[Layer]] = {
     "dense": Dense,
@@ -31,6 +32,7 @@ KINDS: dict[str, type[Layer]] = {
     "dropout": Dropout,
     "prelu": PReLU,
     "gelu": Gelu,
+    "residual": Residual,
     **dict.fromkeys(ACTIVATIONS, Activation),
 }
 """Kind name -> layer class (every parameter-free activation shares :class:`Activation`)."""
@@ -53,4 +55,4 @@ def make_layer(kind: str, name: str, **fields: Any) -> Layer:
 
 
 __all__ = ["KINDS", "Activation", "AvgPool", "Conv2D", "Dense", "Dropout", "Flatten", "Gelu",
-           "Layer", "MaxPool", "PReLU", "Params", "Run", "Shape", "make_layer"]
+           "Layer", "MaxPool", "PReLU", "Params", "Residual", "Run", "Shape", "make_layer"]

@@ -13,6 +13,9 @@ Roles (``Layer.role``) fix what a layer writes into a :class:`~reference.results
 - ``activation``: its output is ``h[name]``, ``name`` being the layer it follows.
 - ``map`` (``maxpool``, ``flatten``, ``dropout``): its output is ``h[name]`` (dropout's only
   in training, unless ``traced_without_mask``).
+- ``block`` (``residual``): a layer holding a sub-list (``net``) of layers; the walk records the
+  sub-list's tensors (by their own roles) from the block's cache, then the block's output as
+  ``h[name]``, and takes the sub-list's deltas from the block's backward.
 
 Shapes are per sample (no batch axis): ``(D,)`` for a flat input, ``(H, W, C)`` for a map (NHWC).
 """
