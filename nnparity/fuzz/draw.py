@@ -138,12 +138,6 @@ class Drawn:
     spec: dict[str, Any]
     optimizer: str
 
-    @property
-    def label(self) -> str:
-        """``fuzz-<seed>-<index>``: the case label, and the stem of its finding's spec file (so
-        that ``check --spec`` replays it on the same data)."""
-        return f"fuzz-{self.seed}-{self.index}"
-
 
 def _next_shape(shape: Shape, kind: str, fields: dict[str, Any]) -> Shape:
     """The per-sample shape after a layer of ``kind`` with ``fields`` (generated, so valid)."""
@@ -192,7 +186,8 @@ def draw(seed: int, index: int) -> Drawn:
         after_param = kind in ("dense", "conv2d")
     if len(shape) == 3:
         net.append({"kind": "flatten"})
-    net.append({"kind": "dense", "units": int(rng.integers(OUTPUTS[loss][0], OUTPUTS[loss][1] + 1))})
+    low, high = OUTPUTS[loss]
+    net.append({"kind": "dense", "units": int(rng.integers(low, high + 1))})
     if rng.random() < OUTPUT_ACTIVATION:
         kind, fields = _layer(Slot(rng, shape, True, keep_prob), activations)
         net.append({"kind": kind, **fields})

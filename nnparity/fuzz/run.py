@@ -1,8 +1,9 @@
 """One spec on the backends against the reference: the task a fuzz run sends out per spec.
 
 A spec runs as ``check --spec`` runs it (:func:`nnparity.cases.spec_cases`: a seeded batch of
-four, five lockstep steps) with the optimiser it was drawn with, under the case label its
-finding's file will carry, so that replaying the file draws the same data. Each backend that
+four, five lockstep steps) with the optimiser it was drawn with, on each backend under the case
+label its finding's file will carry (``fuzz-<seed>-<index>-<backend>``), so that replaying the
+file draws the same data. Each backend that
 fails (a tensor beyond tolerance, or an exception) gives a :class:`Finding` with the spec shrunk
 (:mod:`.shrink`) while it still fails on that backend. The task is a pure function of its
 :class:`SpecTask`: a task run twice (a worker lost mid-run) gives the same outcome.
@@ -76,6 +77,11 @@ def check(spec: dict[str, Any], label: str, optimizer: str, backend: str) -> Cas
     return run_case(case, registry.get(backend), name=backend)
 
 
+def label(seed: int, index: int, backend: str) -> str:
+    """The case label of spec ``index`` on ``backend``: its finding's file stem."""
+    return f"fuzz-{seed}-{index}-{backend}"
+
+
 def _finding(index: int, label: str, backend: str, optimizer: str, drawn: dict[str, Any],
              budget: int) -> Finding:
     shrunk = shrink(drawn, lambda s: check(s, label, optimizer, backend).status == "fail",
@@ -93,8 +99,9 @@ def run_task(task: SpecTask) -> SpecOutcome:
     statuses: dict[str, str] = {}
     findings = []
     for backend in task.backends:
-        statuses[backend] = check(drawn.spec, drawn.label, drawn.optimizer, backend).status
+        name = label(task.seed, task.index, backend)
+        statuses[backend] = check(drawn.spec, name, drawn.optimizer, backend).status
         if statuses[backend] == "fail":
-            findings.append(_finding(task.index, drawn.label, backend, drawn.optimizer,
-                                     drawn.spec, task.shrink_budget))
+            findings.append(_finding(task.index, name, backend, drawn.optimizer, drawn.spec,
+                                     task.shrink_budget))
     return SpecOutcome(task.index, statuses, tuple(findings))

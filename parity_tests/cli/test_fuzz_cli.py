@@ -1,0 +1,125 @@
+"""``nnparity fuzz`` end to end in this process: exit codes 0/1/2, the ``--json`` document, a
+planted bug found and minimised to a spec file that ``check --spec`` replays.
+
+The planted backend is the reference with tanh's derivative wrong (the weight gradient of every
+layer a tanh follows scaled by 1.5), injected into the registry by the test only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nnparity.backends import registry
+from nnparity.backends.numpy_backend import NumpyBackend
+from nnparity.cli import main
+from nnparity.reference.results import Gradients
+
+PLANTED_SPECS = 30
+
+
+class TanhBugBackend(NumpyBackend):
+    """The reference with a wrong weight gradient under every tanh."""
+
+    name = "planted"
+
+    def gradients(self, spec: Any, params: Any, x: np.ndarray, y: np.ndarray,
+                  **kwargs: Any) -> Gradients:
+        result = super().gradients(spec, params, x, y, **kwargs)
+        for layer in spec.net:
+            if layer.kind == "tanh":
+                result.grads[f"{layer.name}.W"] = result.grads[f"{layer.name}.W"] * 1.5
+        return result
+
+
+@pytest.fixture
+def planted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register ``planted`` next to the real backends."""
+    monkeypatch.setitem(registry.MODULES, "planted", ("tests.planted", None, ()))
+    monkeypatch.setattr(registry, "NAMES", (*registry.NAMES, "planted"))
+    monkeypatch.setitem(registry._loaded, "planted", TanhBugBackend())
+
+
+def _fuzz(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["fuzz", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_planted_bug_is_found_minimised_and_replayed(
+        planted: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "fuzz.json"
+    code, out, _ = _fuzz(capsys, "--specs", str(PLANTED_SPECS), "--seed", "1", "--backends",
+                         "planted", "--out", str(tmp_path), "--json", str(report))
+    assert code == 1, out
+    doc = json.loads(report.read_text())
+    findings = doc["findings"]
+    assert findings and doc["summary"]["findings"] == len(findings)
+    assert doc["summary"]["agreed"] == PLANTED_SPECS - len(findings)
+    for finding in findings:
+        kinds = [layer["kind"] for layer in finding["spec"]["net"]]
+        assert finding["backend"] == "planted" and "tanh" in kinds
+        assert finding["layers"] == len(kinds) <= 3
+        assert finding["tensor"].startswith("grad") and finding["error"] > 0.1
+        assert finding["raised"] is None
+        path = Path(finding["file"])
+        assert path.name == f"fuzz-1-{finding['index']}-planted.json"
+        assert json.loads(path.read_text()) == finding["spec"]
+        assert f"spec {finding['index']} [planted]" in out
+    assert any(f["drawn_layers"] > 3 for f in findings)  # something was minimised
+    replay = Path(findings[0]["file"])
+    assert main(["check", "--spec", str(replay), "--backends", "planted"]) == 1
+    assert main(["check", "--spec", str(replay), "--backends", "numpy"]) == 0
+    capsys.readouterr()
+
+
+def test_agreement_exits_0_with_the_json_schema(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "fuzz.json"
+    code, out, _ = _fuzz(capsys, "--specs", "3", "--seed", "1", "--backends", "numpy",
+                         "--out", str(tmp_path), "--json", str(report))
+    assert code == 0, out
+    doc = json.loads(report.read_text())
+    assert doc["schema"] == "nnparity-fuzz/1"
+    assert doc["setup"] == {"seed": 1, "specs": 3, "backends": ["numpy"], "shrink_budget": 60,
+                            "scheduler": None, "workers": ["local"]}
+    assert doc["summary"]["specs"] == doc["summary"]["agreed"] == 3
+    assert sum(doc["summary"]["statuses"]["numpy"].values()) == 3
+    assert doc["findings"] == []
+    assert list(tmp_path.iterdir()) == [report]
+
+
+def test_same_seed_gives_the_same_findings(
+        planted: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    docs = []
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        report = tmp_path / run / "fuzz.json"
+        _fuzz(capsys, "--specs", "12", "--seed", "4", "--backends", "planted", "--out",
+              str(tmp_path / run), "--json", str(report))
+        doc = json.loads(report.read_text())
+        docs.append([{k: v for k, v in f.items() if k != "file"} for f in doc["findings"]])
+    assert docs[0] == docs[1] and docs[0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--specs", "0"], "--specs must be from 1"),
+    (["--backends", "nosuch"], "unknown backend 'nosuch'"),
+    (["--shrink-budget", "-1"], "--shrink-budget must be >= 0"),
+])
+def test_bad_usage_exits_2(args: list[str], message: str, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _fuzz(capsys, *args, "--out", str(tmp_path))
+    assert code == 2 and message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_seed_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["fuzz", "--seed", "-1"])
+    assert stop.value.code == 2
+    assert "a seed is" in capsys.readouterr().err
