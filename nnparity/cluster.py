@@ -49,7 +49,7 @@ def _client(scheduler: str) -> Any:
         raise InputError(f"--scheduler {scheduler}: Dask distributed is not installed "
                          f"({EXTRA})") from None
     try:
-        return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        return Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
         raise InputError(f"--scheduler {scheduler}: cannot reach a Dask scheduler there "
                          f"({type(exc).__name__}: {exc})") from None

@@ -1,47 +1,27 @@
 """``nnparity fuzz`` end to end in this process: exit codes 0/1/2, the ``--json`` document, a
 planted bug found and minimised to a spec file that ``check --spec`` replays.
 
-The planted backend is the reference with tanh's derivative wrong (the weight gradient of every
-layer a tanh follows scaled by 1.5), injected into the registry by the test only.
+The planted backend (``parity_tests/fuzz_planted.py``) is the reference with tanh's derivative
+wrong, injected into the registry by the test only.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
+from fuzz_planted import register  # parity_tests/, beside the conftest
 
-from nnparity.backends import registry
-from nnparity.backends.numpy_backend import NumpyBackend
 from nnparity.cli import main
-from nnparity.reference.results import Gradients
 
 PLANTED_SPECS = 30
-
-
-class TanhBugBackend(NumpyBackend):
-    """The reference with a wrong weight gradient under every tanh."""
-
-    name = "planted"
-
-    def gradients(self, spec: Any, params: Any, x: np.ndarray, y: np.ndarray,
-                  **kwargs: Any) -> Gradients:
-        result = super().gradients(spec, params, x, y, **kwargs)
-        for layer in spec.net:
-            if layer.kind == "tanh":
-                result.grads[f"{layer.name}.W"] = result.grads[f"{layer.name}.W"] * 1.5
-        return result
 
 
 @pytest.fixture
 def planted(monkeypatch: pytest.MonkeyPatch) -> None:
     """Register ``planted`` next to the real backends."""
-    monkeypatch.setitem(registry.MODULES, "planted", ("tests.planted", None, ()))
-    monkeypatch.setattr(registry, "NAMES", (*registry.NAMES, "planted"))
-    monkeypatch.setitem(registry._loaded, "planted", TanhBugBackend())
+    register(monkeypatch.setitem, monkeypatch.setattr)
 
 
 def _fuzz(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
