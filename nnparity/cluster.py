@@ -1,19 +1,21 @@
 """Tasks run in this process or on a Dask distributed cluster: the one layer ``fuzz`` and
 ``reproduce`` send their work through.
 
-:func:`run_tasks` takes a module-level function and its items and yields each result as it
-finishes (:class:`Done`: the item's index, the worker that ran it, the value). Without a
-scheduler address the items run here, in order, one after the other (worker ``local``); with
-one (``--scheduler tcp://HOST:PORT``) each item is one Dask task. Dask reruns the task of a
-worker lost mid-run on another worker, and each task's future completes once, so no result is
-lost or counted twice; the functions sent are pure, so a rerun gives the same value. Workers
-need nnparity and the same backends installed (and, for ``reproduce``, the data folder).
+:func:`connect` gives the :class:`Tasks` of a scheduler address (or of this process), whose
+``run`` takes a module-level function and its items and yields each result as it finishes
+(:class:`Done`: the item's index, the worker that ran it, the value). Without a scheduler
+address the items run here, in order, one after the other (worker ``local``); with one
+(``--scheduler tcp://HOST:PORT``) each item is one Dask task. Dask reruns the task of a worker
+lost mid-run on another worker, and each task's future completes once, so no result is lost or
+counted twice; the functions sent are pure, so a rerun gives the same value. Workers need
+nnparity and the same backends installed (and, for ``reproduce``, the data folder).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -55,25 +57,41 @@ def _client(scheduler: str) -> Any:
                          f"({type(exc).__name__}: {exc})") from None
 
 
-def run_tasks(fn: Callable[[A], R], items: Sequence[A], scheduler: str | None = None
-              ) -> Iterator[Done[R]]:
-    """``fn`` over ``items``, each result yielded as it finishes (module docstring). Stopping
-    the iteration early cancels the tasks not yet done."""
-    if scheduler is None:
-        for index, item in enumerate(items):
-            yield Done(index, LOCAL, fn(item))
-        return
-    from distributed import as_completed
+class Tasks:
+    """Where a command's tasks run: this process (``client`` None) or a Dask cluster."""
 
-    client = _client(scheduler)
-    run = uuid.uuid4().hex[:12]
-    futures: dict[Any, int] = {}
+    def __init__(self, client: Any = None) -> None:
+        self.client = client
+
+    def run(self, fn: Callable[[A], R], items: Sequence[A]) -> Iterator[Done[R]]:
+        """``fn`` over ``items``, each result yielded as it finishes (module docstring).
+        Stopping the iteration early cancels the tasks not yet done."""
+        if self.client is None:
+            for index, item in enumerate(items):
+                yield Done(index, LOCAL, fn(item))
+            return
+        from distributed import as_completed
+
+        run = uuid.uuid4().hex[:12]
+        futures: dict[Any, int] = {}
+        try:
+            for index, item in enumerate(items):
+                key = f"nnparity-{run}-{index}"
+                futures[self.client.submit(_on_worker, fn, item, key=key)] = index
+            for future in as_completed(futures):
+                worker, value = future.result()
+                yield Done(futures[future], worker, value)
+        finally:
+            self.client.cancel(list(futures))
+
+
+@contextmanager
+def connect(scheduler: str | None) -> Iterator[Tasks]:
+    """The :class:`Tasks` of ``--scheduler`` (None: this process), connected before any work
+    starts (an unreachable scheduler is an :class:`InputError`), closed on the way out."""
+    client = None if scheduler is None else _client(scheduler)
     try:
-        for index, item in enumerate(items):
-            futures[client.submit(_on_worker, fn, item, key=f"nnparity-{run}-{index}")] = index
-        for future in as_completed(futures):
-            worker, value = future.result()
-            yield Done(futures[future], worker, value)
+        yield Tasks(client)
     finally:
-        client.cancel(list(futures))
-        client.close()
+        if client is not None:
+            client.close()

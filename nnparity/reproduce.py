@@ -23,7 +23,7 @@ import numpy as np
 
 from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
-from nnparity.cluster import run_tasks
+from nnparity.cluster import connect
 from nnparity.datasets import catalog
 from nnparity.parallel import worker_count
 from nnparity.presets import preset
@@ -224,16 +224,17 @@ def _on_cluster(runs: list[SeedTask], scheduler: str, train: Callable[[SeedTask]
         groups.setdefault((task.row.preset, task.backend), []).append(index)
     results: dict[int, SeedRun] = {}
     outcomes: dict[tuple[str, str], Outcome] = {}
-    for done in run_tasks(train, runs, scheduler):
-        results[done.index] = done.value
-        task = runs[done.index]
-        key = (task.row.preset, task.backend)
-        if all(i in results for i in groups[key]):
-            outcome = outcomes[key] = Outcome(task.row, task.backend)
-            for i in groups[key]:
-                _add(outcome, results[i])
-            if on_done:
-                on_done(outcome)
+    with connect(scheduler) as cluster:
+        for done in cluster.run(train, runs):
+            results[done.index] = done.value
+            task = runs[done.index]
+            key = (task.row.preset, task.backend)
+            if all(i in results for i in groups[key]):
+                outcome = outcomes[key] = Outcome(task.row, task.backend)
+                for i in groups[key]:
+                    _add(outcome, results[i])
+                if on_done:
+                    on_done(outcome)
     return [outcomes[key] for key in groups]
 
 

@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nnparity.cluster import run_tasks
+    from nnparity.cluster import connect
     from nnparity.commands.check import _backends
     from nnparity.fuzz.findings import Setup, document, write_spec
     from nnparity.fuzz.run import SpecTask, run_task
@@ -56,23 +56,25 @@ def run(args: argparse.Namespace) -> int:
     backends, _ = _backends(args.backends)
     if args.json:
         output_file(args.json)
-    folder = make_output_folder(args.out)
-    setup = Setup(args.seed, args.specs, backends, budget, args.scheduler)
-    tasks = [SpecTask(args.seed, i, tuple(backends), budget) for i in range(args.specs)]
-    where = f"on {args.scheduler}" if args.scheduler else "here"
-    print(f"fuzz: {args.specs} specs, seed {args.seed}, on {', '.join(backends)}, run {where}",
-          flush=True)
-    outcomes = []
-    started = time.perf_counter()
-    with Progress(len(tasks), "fuzz", interval=5.0) as bar:
-        for done in run_tasks(run_task, tasks, args.scheduler):
-            setup.workers.add(done.worker)
-            outcomes.append(done.value)
-            for finding in done.value.findings:
-                path = write_spec(finding, folder)
-                print(f"spec {finding.index} [{finding.backend}]: {finding.divergence}; "
-                      f"minimised to {len(finding.spec['net'])} layer(s): {path}", flush=True)
-            bar.update(postfix=f"spec {done.index}")
+    with connect(args.scheduler) as cluster:
+        folder = make_output_folder(args.out)
+        setup = Setup(args.seed, args.specs, backends, budget, args.scheduler)
+        tasks = [SpecTask(args.seed, i, tuple(backends), budget) for i in range(args.specs)]
+        where = f"on {args.scheduler}" if args.scheduler else "here"
+        print(f"fuzz: {args.specs} specs, seed {args.seed}, on {', '.join(backends)}, run "
+              f"{where}", flush=True)
+        outcomes = []
+        started = time.perf_counter()
+        with Progress(len(tasks), "fuzz", interval=5.0) as bar:
+            for done in cluster.run(run_task, tasks):
+                setup.workers.add(done.worker)
+                outcomes.append(done.value)
+                for finding in done.value.findings:
+                    path = write_spec(finding, folder)
+                    print(f"spec {finding.index} [{finding.backend}]: {finding.divergence}; "
+                          f"minimised to {len(finding.spec['net'])} layer(s): {path}",
+                          flush=True)
+                bar.update(postfix=f"spec {done.index}")
     seconds = time.perf_counter() - started
     doc = document(setup, outcomes, Path(args.out), seconds)
     summary = doc["summary"]
