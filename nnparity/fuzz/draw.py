@@ -20,8 +20,7 @@ import numpy as np
 
 from nnparity.cases import OPTIMIZERS
 from nnparity.reference.activations import ACTIVATIONS, PRELU_SLOPES
-from nnparity.reference.conv import output_size
-from nnparity.reference.layers import KINDS
+from nnparity.reference.layers import KINDS, make_layer
 from nnparity.reference.layers.gelu import GELU_FORMS
 from nnparity.reference.netspec import DTYPES, INITS, REDUCTIONS, NetSpec
 
@@ -140,17 +139,8 @@ class Drawn:
 
 
 def _next_shape(shape: Shape, kind: str, fields: dict[str, Any]) -> Shape:
-    """The per-sample shape after a layer of ``kind`` with ``fields`` (generated, so valid)."""
-    if kind == "dense":
-        return (fields["units"],)
-    if kind == "flatten":
-        return (int(np.prod(shape)),)
-    if kind in ("conv2d", "maxpool", "avgpool"):
-        size = fields.get("kernel", fields.get("size"))
-        rows, cols = (output_size(s, size, fields["stride"], fields["padding"].upper())
-                      for s in shape[:2])
-        return (rows, cols, fields.get("filters", shape[2]))
-    return shape
+    """The per-sample shape after a layer of ``kind`` with ``fields``, by the layer's own rule."""
+    return make_layer(kind, "drawn", **fields).output_shape(shape)
 
 
 def _layer(slot: Slot, kinds: list[str]) -> tuple[str, dict[str, Any]]:
