@@ -4,7 +4,8 @@ A spec runs as ``check --spec`` runs it (:func:`nnparity.cases.spec_cases`: a se
 four, five lockstep steps) with the optimiser it was drawn with, on each backend under the case
 label its finding's file will carry (``fuzz-<seed>-<index>-<backend>``), so that replaying the
 file draws the same data. Each backend that
-fails (a tensor beyond tolerance, or an exception) gives a :class:`Finding` with the spec shrunk
+fails (a tensor beyond tolerance, or an exception; a spec on which the reference itself is not
+finite is skipped) gives a :class:`Finding` with the spec shrunk
 (:mod:`.shrink`) while it still fails on that backend. The task is a pure function of its
 :class:`SpecTask`: a task run twice (a worker lost mid-run) gives the same outcome.
 """
@@ -15,10 +16,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import numpy as np
+
 from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
-from nnparity.cases import spec_cases
-from nnparity.parity import run_case
+from nnparity.cases import Case, spec_cases
+from nnparity.parity import run_backend, run_case
 from nnparity.reference.netspec import NetSpec
 from nnparity.report import CaseResult
 
@@ -70,11 +73,26 @@ def _determinism() -> None:
     apply_determinism(threads=1, seed=0)
 
 
+def _reference_finite(case: Case, variant: str) -> bool:
+    """Whether every tensor the reference computes for ``case`` (its forward, gradients and
+    steps in the optimiser ``variant``) is finite."""
+    tensors = run_backend(registry.get("numpy"), case.spec, case.params(), case.batches(),
+                          case.make_optimizer(variant), steps=case.steps,
+                          dropout_mask=case.dropout_mask)
+    return all(np.isfinite(value).all() for value in tensors.values())
+
+
 def check(spec: dict[str, Any], label: str, optimizer: str, backend: str) -> CaseResult:
-    """``spec`` on ``backend`` as ``check --spec <label>.json`` runs it with ``optimizer``."""
+    """``spec`` on ``backend`` as ``check --spec <label>.json`` runs it with ``optimizer``. A
+    failure where the reference itself is not finite (a spec whose training diverges) is a skip
+    here: such a spec fails on every backend, which says nothing about any of them."""
     _determinism()
     case = next(c for c in spec_cases(NetSpec.from_dict(spec), label) if c.optimizer == optimizer)
-    return run_case(case, registry.get(backend), name=backend)
+    chosen = registry.get(backend)
+    result = run_case(case, chosen, name=backend)
+    if result.status == "fail" and not _reference_finite(case, chosen.optimizer_variant):
+        result.skipped = "the reference itself is not finite on this spec (training diverges)"
+    return result
 
 
 def label(seed: int, index: int, backend: str) -> str:
