@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     if min(args.seeds, args.framework_seeds) <= 0:
         raise InputError("--seeds and --framework-seeds must be positive")
     check_jobs(args.jobs)
+    if args.scheduler and args.jobs != 1:
+        raise InputError("--jobs starts local worker processes and --scheduler sends the runs to "
+                         "a cluster's workers: give one of them")
     thread_count(args.threads)  # checked here, applied in each run
     plan = [(name, args.seeds if name == "numpy" else args.framework_seeds)
             for name in backend_names(args.backend)]

@@ -124,3 +124,9 @@ def test_bad_seed_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
         main(["fuzz", "--seed", "-1"])
     assert stop.value.code == 2
     assert "a seed is" in capsys.readouterr().err
+
+
+def test_reproduce_takes_a_scheduler_or_jobs_not_both(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["reproduce", "--quick", "-k", "iris", "--jobs", "2", "--scheduler",
+                 "tcp://127.0.0.1:1"])
+    assert code == 2 and "give one of them" in capsys.readouterr().err
