@@ -23,6 +23,7 @@ import numpy as np
 
 from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
+from nnparity.cluster import connect
 from nnparity.datasets import catalog
 from nnparity.parallel import worker_count
 from nnparity.presets import preset
@@ -147,16 +148,24 @@ def _die_with_parent() -> None:
 def reproduce(
     rows: list[Row], *, plan: list[tuple[str, int]], quick: bool, data_dir: str | None,
     on_done: Callable[[Outcome], None] | None = None, jobs: int = 1, threads: int | None = None,
+    scheduler: str | None = None,
 ) -> list[Outcome]:
     """Train every row on each ``(backend, seeds)`` of ``plan`` (one seed when ``quick``; a
     row's own ``seeds`` caps it), row by row, ``jobs`` seeds at a time in worker processes (never
     more workers than the most seeds of a row: :func:`nnparity.parallel.worker_count`; the
-    results do not depend on ``jobs``), each with ``threads`` framework threads."""
+    results do not depend on ``jobs``), each with ``threads`` framework threads. With a Dask
+    ``scheduler`` address, every seed's run of every row is one task on that cluster instead
+    (:mod:`nnparity.cluster`): the same outcomes, each reported when its last seed is in."""
     outcomes = []
 
     def count(row: Row, seeds: int) -> int:
         return 1 if quick else min(seeds, row.seeds or seeds)
 
+    if scheduler is not None:
+        runs = [SeedTask(row, backend, seed) for row in rows for backend, seeds in plan
+                for seed in range(count(row, seeds))]
+        return _on_cluster(runs, scheduler, partial(_run_task, quick=quick, data_dir=data_dir,
+                                                    threads=threads), on_done)
     workers = worker_count(jobs, max(count(row, seeds) for row in rows for _, seeds in plan))
     pool = get_context("spawn").Pool(workers, initializer=_die_with_parent) if workers > 1 \
         else None
@@ -167,12 +176,7 @@ def reproduce(
                               threads=threads)
                 outcome = Outcome(row, backend)
                 for r in (pool.map if pool else map)(one, range(count(row, seeds))):
-                    outcome.accuracies.append(r.accuracy)
-                    outcome.first_epoch.extend([] if r.first_epoch is None else [r.first_epoch])
-                    if r.probes:
-                        outcome.probes.append(r.probes)
-                    outcome.seconds.append(r.seconds)
-                    outcome.dataset_note = r.dataset_note
+                    _add(outcome, r)
                 outcomes.append(outcome)
                 if on_done:
                     on_done(outcome)
@@ -185,6 +189,53 @@ def reproduce(
             pool.close()
             pool.join()
     return outcomes
+
+
+def _add(outcome: Outcome, run: SeedRun) -> None:
+    """One seed's run into its row's outcome."""
+    outcome.accuracies.append(run.accuracy)
+    outcome.first_epoch.extend([] if run.first_epoch is None else [run.first_epoch])
+    if run.probes:
+        outcome.probes.append(run.probes)
+    outcome.seconds.append(run.seconds)
+    outcome.dataset_note = run.dataset_note
+
+
+@dataclass(frozen=True)
+class SeedTask:
+    """One training run of a cluster's reproduce: ``row`` on ``backend`` with ``seed``."""
+
+    row: Row
+    backend: str
+    seed: int
+
+
+def _run_task(task: SeedTask, quick: bool, data_dir: str | None,
+              threads: int | None) -> SeedRun:
+    return run_seed(task.row, task.seed, task.backend, quick, data_dir, threads=threads)
+
+
+def _on_cluster(runs: list[SeedTask], scheduler: str, train: Callable[[SeedTask], SeedRun],
+                on_done: Callable[[Outcome], None] | None) -> list[Outcome]:
+    """Every run of ``runs`` a task on ``scheduler``; outcomes in ``runs``' order, each passed
+    to ``on_done`` as soon as its seeds are all in (a seed's results in seed order)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, task in enumerate(runs):
+        groups.setdefault((task.row.preset, task.backend), []).append(index)
+    results: dict[int, SeedRun] = {}
+    outcomes: dict[tuple[str, str], Outcome] = {}
+    with connect(scheduler) as cluster:
+        for done in cluster.run(train, runs):
+            results[done.index] = done.value
+            task = runs[done.index]
+            key = (task.row.preset, task.backend)
+            if all(i in results for i in groups[key]):
+                outcome = outcomes[key] = Outcome(task.row, task.backend)
+                for i in groups[key]:
+                    _add(outcome, results[i])
+                if on_done:
+                    on_done(outcome)
+    return [outcomes[key] for key in groups]
 
 
 def _probe(

@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int,
                         help="framework threads per run (default $NNPARITY_THREADS or 1: "
                         f"reproducible; at most {THREADS_MAX})")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="a Dask scheduler (tcp://HOST:PORT): every seed's run is a task on "
+                        "that cluster (workers need the data; default: run here, --jobs "
+                        "processes; needs nnparity[distributed])")
     parser.add_argument("-k", dest="pattern", help="only rows whose preset matches this regex")
     parser.add_argument("--data-dir", metavar="DIR", type=folder,
                         help="folder holding the IDX files")
@@ -44,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     if min(args.seeds, args.framework_seeds) <= 0:
         raise InputError("--seeds and --framework-seeds must be positive")
     check_jobs(args.jobs)
+    if args.scheduler and args.jobs != 1:
+        raise InputError("--jobs starts local worker processes and --scheduler sends the runs to "
+                         "a cluster's workers: give one of them")
     thread_count(args.threads)  # checked here, applied in each run
     plan = [(name, args.seeds if name == "numpy" else args.framework_seeds)
             for name in backend_names(args.backend)]
@@ -63,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
               f"[{o.backend}]", flush=True)
 
     outcomes = reproduce(rows, plan=plan, quick=args.quick, data_dir=args.data_dir,
-                         on_done=done, jobs=args.jobs, threads=args.threads)
+                         on_done=done, jobs=args.jobs, threads=args.threads,
+                         scheduler=args.scheduler)
     table = markdown_table(outcomes, args.quick)
     print()
     print(table)
