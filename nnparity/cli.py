@@ -23,8 +23,8 @@ from nnparity.backends.registry import BackendUnavailable
 from nnparity.errors import NnparityError
 from nnparity.stopping import Stopped, check_stop, stop_on_signals
 
-ORDER = ("info", "check", "gradcheck", "train", "reproduce", "data", "verify", "vectors", "bench",
-         "teach", "export")
+ORDER = ("info", "check", "gradcheck", "fuzz", "train", "reproduce", "data", "verify", "vectors",
+         "bench", "teach", "export")
 
 
 def _command_modules() -> dict[str, ModuleType]:
