@@ -4,8 +4,9 @@ file for ``nnparity verify`` in which the learner writes one layer's forward and
 Every file is a NumPy network in the function style of the MLP exercises (``x [N, H, W, C]``
 NHWC maps, ``W [k, k, C, F]`` HWIO kernels, flat biases ``b [F]``, one-hot labels ``y [N, K]``,
 softmax cross-entropy summed, one SGD step), walked over its layer list ``NET``, with its
-``NNPARITY`` declaration (the spec's ``net`` is the same list). Before a max-pool or flatten
-task sits a given 1x1 convolution, so that verify compares the task's input gradient too. The
+``NNPARITY`` declaration (the spec's ``net`` is the same list). Before the task's layer sits a
+given 1x1 convolution, so that verify compares the task's input gradient too (it never sees
+the gradient of the network's input). The
 task's functions raise ``NotImplementedError`` in the stub, so the stub fails verify naming the
 function to write. The solutions are not shipped (the tests keep them). Dropout and PReLU have
 no exercise (:data:`nnparity.teach.exercises.WITHOUT_EXERCISE` says why).
@@ -34,6 +35,8 @@ class CNNExercise:
     input_shape: tuple[int, int, int]
     net: tuple[dict, ...]
     flatten: str = "NHWC"
+    im2col: bool = False
+    """The file's convolutions are one matrix product of im2col's patches (``conv_cols``)."""
     edge_case: bool = False
     """Ties are checked on the edge-case batch only (its zero image makes every window of a
     map tie): the command carries ``--edge-cases fail``."""
@@ -86,6 +89,12 @@ SIGNATURES = {
     "flatten_forward": ('def flatten_forward(a):',
                         "a [N, H, W, C] -> [N, C*H*W] in NCHW order (channel by channel), the "
                         "order the next dense weight's rows follow."),
+    "im2col": ('def im2col(x, k):',
+               "x [N, H, W, C] -> cols [N*Ho*Wo, k*k*C] (VALID, stride 1): row (n, i, j) holds "
+               "the k x k x C patch under output (i, j), in the kernel's HWIO order."),
+    "col2im": ('def col2im(dcols, shape, k):',
+               "The adjoint of im2col: dL/dx [N, H, W, C] (shape), each entry of dcols "
+               "[N*Ho*Wo, k*k*C] added back where im2col took it from."),
     "flatten_backward": ('def flatten_backward(d, shape):',
                          "dL/da [N, H, W, C] (shape) from d = dL/dflat [N, C*H*W]."),
 }
@@ -99,6 +108,22 @@ def pointwise_backward(d, x, W):
     """From d = dL/dz [N, H, W, F]: dL/dx, dL/dW, dL/db."""
     dW = np.tensordot(x, d, axes=([0, 1, 2], [0, 1, 2]))[None, None]
     return d @ W[0, 0].T, dW, d.sum(axis=(0, 1, 2))
+'''
+
+CONV_COLS = '''def conv_cols_forward(x, W, b):
+    """VALID, stride 1, as one matrix product: z [N, Ho, Wo, F] = im2col(x) W + b."""
+    n, height, width, _ = x.shape
+    k, filters = W.shape[0], W.shape[3]
+    z = im2col(x, k) @ W.reshape(-1, filters) + b
+    return z.reshape(n, height - k + 1, width - k + 1, filters)
+
+
+def conv_cols_backward(d, x, W):
+    """From d = dL/dz [N, Ho, Wo, F]: dL/dx (through col2im), dL/dW, dL/db."""
+    k, filters = W.shape[0], W.shape[3]
+    d2 = d.reshape(-1, filters)
+    dW = (im2col(x, k).T @ d2).reshape(W.shape)
+    return col2im(d2 @ W.reshape(-1, filters).T, x.shape, k), dW, d2.sum(axis=0)
 '''
 
 FLATTEN_NHWC = '''def flatten_forward(a):
@@ -128,6 +153,7 @@ UPDATE = '''def update(W, b, dW, db):
 # delta and gradients)
 FORWARD_BRANCH = {
     "conv": "y, cache = conv_forward(h, W[i], b[i], *args), None",
+    "conv_cols": "y, cache = conv_cols_forward(h, W[i], b[i]), None",
     "pointwise": "y, cache = pointwise_forward(h, W[i], b[i]), None",
     "dense": "y, cache = h @ W[i] + b[i], None",
     "relu": "y, cache = np.maximum(h, 0), None",
@@ -136,20 +162,23 @@ FORWARD_BRANCH = {
 }
 BACKWARD_BRANCH = {
     "conv": "d, dW[i], db[i] = conv_backward(d, h, W[i], *args)",
+    "conv_cols": "d, dW[i], db[i] = conv_cols_backward(d, h, W[i])",
     "pointwise": "d, dW[i], db[i] = pointwise_backward(d, h, W[i])",
     "dense": "d, dW[i], db[i] = d @ W[i].T, h.T @ d, d.sum(axis=0)",
     "relu": "d = d * (h > 0)",
     "maxpool": "d = maxpool_backward(d, cache)",
     "flatten": "d = flatten_backward(d, h.shape)",
 }
-PARAM_KINDS = ("conv", "pointwise", "dense")
+PARAM_KINDS = ("conv", "conv_cols", "pointwise", "dense")
 
 
-def _net_entry(layer: dict) -> tuple:
+def _net_entry(layer: dict, im2col: bool) -> tuple:
     """The file's ``NET`` entry of a spec layer: ``(kind, *args)`` of its walk's call."""
     kind = layer["kind"]
     if kind == "conv2d" and layer["kernel"] == 1:
         return ("pointwise",)
+    if kind == "conv2d" and im2col:
+        return ("conv_cols",)
     if kind == "conv2d":
         return ("conv", layer.get("stride", 1), layer.get("padding", "valid"))
     if kind == "maxpool":
@@ -206,6 +235,8 @@ def _given(exercise: CNNExercise, kinds: list[str]) -> list[str]:
     given = [PADS] if {"conv", "maxpool"} & set(kinds) else []
     if "pointwise" in kinds:
         given.append(POINTWISE)
+    if "conv_cols" in kinds:
+        given.append(CONV_COLS)
     if "flatten" in kinds and "flatten_forward" not in exercise.functions:
         given.append(FLATTEN_NHWC)
     return [*given, LOSS, UPDATE]
@@ -218,7 +249,7 @@ def declaration_source(exercise: CNNExercise) -> str:
 
 def source(exercise: CNNExercise) -> str:
     """The exercise's stub file."""
-    entries = [_net_entry(layer) for layer in exercise.net]
+    entries = [_net_entry(layer, exercise.im2col) for layer in exercise.net]
     kinds = list(dict.fromkeys(entry[0] for entry in entries))
     command = " ".join(("nnparity verify", exercise.file_name, *exercise.options))
     doc = python_docstring(
@@ -242,29 +273,31 @@ def _conv(filters: int, stride: int, padding: str, kernel: int = 3) -> dict:
             "padding": padding}
 
 
-_CONV_TASK = ("Write conv_forward and conv_backward: the convolution (a cross-correlation) at "
-              "stride {stride}, {padding} padding, and its gradients of the input, kernel and "
-              "bias.")
 RELU, FLATTEN, OUTPUT = {"kind": "relu"}, {"kind": "flatten"}, {"kind": "dense", "units": 3}
+POINTWISE_LAYER = _conv(3, 1, "valid", kernel=1)  # given, before the task's layer
 
 EXERCISES = (
-    CNNExercise("conv-same-stride2", _CONV_TASK.format(stride=2, padding="SAME"),
+    CNNExercise("conv-same-stride2", "Write conv_forward and conv_backward: the convolution (a "
+                "cross-correlation) at stride 2 with SAME padding, and its gradients of the "
+                "input, kernel and bias.",
                 ("conv_forward", "conv_backward"), (7, 6, 2),
-                (_conv(3, 2, "same"), RELU, FLATTEN, OUTPUT)),
-    CNNExercise("conv-valid", _CONV_TASK.format(stride=1, padding="VALID (no)"),
-                ("conv_forward", "conv_backward"), (5, 5, 2),
-                (_conv(4, 1, "valid"), RELU, FLATTEN, OUTPUT)),
+                (POINTWISE_LAYER, RELU, _conv(4, 2, "same"), RELU, FLATTEN, OUTPUT)),
+    CNNExercise("conv-valid", "Write im2col and col2im: the patches that a VALID, stride-1 "
+                "convolution multiplies by its kernel in one matrix product, and their adjoint, "
+                "which carries the gradient back to the input.", ("im2col", "col2im"),
+                (5, 5, 2), (POINTWISE_LAYER, RELU, _conv(4, 1, "valid"), RELU, FLATTEN, OUTPUT),
+                im2col=True),
     CNNExercise("maxpool", "Write maxpool_forward and maxpool_backward: 2x2 max-pool at stride "
                 "2, SAME (-inf padding), the gradient to each window's first maximum.",
                 ("maxpool_forward", "maxpool_backward"), (5, 5, 2),
-                (_conv(3, 1, "valid", kernel=1), RELU,
-                 {"kind": "maxpool", "size": 2, "padding": "same"}, FLATTEN, OUTPUT),
+                (POINTWISE_LAYER, RELU, {"kind": "maxpool", "size": 2, "padding": "same"},
+                 FLATTEN, OUTPUT),
                 edge_case=True),
     CNNExercise("flatten", "Write flatten_forward and flatten_backward: flatten NHWC maps in "
                 "NCHW order (as torch's x.reshape(N, -1) of an NCHW map), the order the dense "
                 "weight's rows follow, and its backward.",
                 ("flatten_forward", "flatten_backward"), (3, 4, 2),
-                (_conv(3, 1, "valid", kernel=1), RELU, FLATTEN, OUTPUT), flatten="NCHW"),
+                (POINTWISE_LAYER, RELU, FLATTEN, OUTPUT), flatten="NCHW"),
 )
 
 BY_KEY = {exercise.key: exercise for exercise in EXERCISES}

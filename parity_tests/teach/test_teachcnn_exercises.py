@@ -72,6 +72,27 @@ def maxpool_backward(dout, cache):
     return dap[:, top:top + shape[1], left:left + shape[2], :]
 '''
 
+IM2COL = '''def im2col(x, k):
+    n, height, width, c = x.shape
+    ho, wo = height - k + 1, width - k + 1
+    cols = np.empty((n, ho, wo, k, k, c))
+    for i in range(k):
+        for j in range(k):
+            cols[:, :, :, i, j, :] = x[:, i:i + ho, j:j + wo, :]
+    return cols.reshape(n * ho * wo, k * k * c)
+
+
+def col2im(dcols, shape, k):
+    n, height, width, c = shape
+    ho, wo = height - k + 1, width - k + 1
+    dcols = dcols.reshape(n, ho, wo, k, k, c)
+    dx = np.zeros(shape)
+    for i in range(k):
+        for j in range(k):
+            dx[:, i:i + ho, j:j + wo, :] += dcols[:, :, :, i, j, :]
+    return dx
+'''
+
 FLATTEN = '''def flatten_forward(a):
     return a.transpose(0, 3, 1, 2).reshape(len(a), -1)
 
@@ -81,7 +102,7 @@ def flatten_backward(d, shape):
     return d.reshape(n, c, height, width).transpose(0, 2, 3, 1)
 '''
 
-SOLUTIONS = {"conv-same-stride2": CONV, "conv-valid": CONV, "maxpool": MAXPOOL,
+SOLUTIONS = {"conv-same-stride2": CONV, "conv-valid": IM2COL, "maxpool": MAXPOOL,
              "flatten": FLATTEN}
 
 
@@ -137,8 +158,8 @@ def test_the_stub_declares_the_network_it_walks() -> None:
                   if isinstance(node, ast.Assign) and node.targets[0].id in ("NNPARITY", "NET")}
         assert values["NNPARITY"] == exercise.declaration()
         assert [entry[0] for entry in values["NET"]] == [
-            ("pointwise" if layer.get("kernel") == 1 else "conv") if layer["kind"] == "conv2d"
-            else layer["kind"]
+            ("pointwise" if layer.get("kernel") == 1 else "conv_cols" if exercise.im2col
+             else "conv") if layer["kind"] == "conv2d" else layer["kind"]
             for layer in values["NNPARITY"]["spec"]["net"]]
         for name in SOLUTIONS[exercise.key].split("def ")[1:]:
             assert f"def {name.split('(')[0]}(" in source(exercise)
@@ -148,7 +169,7 @@ def test_no_solution_is_shipped() -> None:
     for exercise in EXERCISES:
         text = source(exercise)
         assert "np.tensordot(patch" not in text and "transpose(0, 3, 1, 2)" not in text
-        assert "argmax" not in text
+        assert "argmax" not in text and "dcols.reshape(n, ho, wo" not in text
 
 
 def test_every_section_has_an_exercise_or_a_reason() -> None:
@@ -187,3 +208,23 @@ def test_each_cnn_section_shows_its_exercise_and_dropout_says_why_not(site: Path
         assert "NotImplementedError: write " + exercise.functions[0] in body
     for key in ("dropout", "prelu"):
         assert "No exercise: verify cannot check" in sections[key]
+
+
+def test_a_col2im_that_overwrites_overlapping_patches_fails(tmp_path) -> None:
+    """col2im carries the gradient to the layer's input: the given 1x1 conv before it sees
+    the mistake."""
+    exercise = cnn_exercises.BY_KEY["conv-valid"]
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text(solved(exercise).replace("dx[:, i:i + ho, j:j + wo, :] +=",
+                                              "dx[:, i:i + ho, j:j + wo, :] ="))
+    code, result = exercises.verify_file(wrong)
+    assert code == 1 and "delta of conv1 differs" in result["first_divergence"], result
+
+
+def test_a_strided_conv_backward_that_overwrites_its_input_gradient_fails(tmp_path) -> None:
+    exercise = cnn_exercises.BY_KEY["conv-same-stride2"]
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text(solved(exercise).replace("dxp[:, rows, cols, :] +=",
+                                              "dxp[:, rows, cols, :] ="))
+    code, result = exercises.verify_file(wrong)
+    assert code == 1 and "delta of conv1 differs" in result["first_divergence"], result
