@@ -228,3 +228,18 @@ def test_a_strided_conv_backward_that_overwrites_its_input_gradient_fails(tmp_pa
                                               "dxp[:, rows, cols, :] ="))
     code, result = exercises.verify_file(wrong)
     assert code == 1 and "delta of conv1 differs" in result["first_divergence"], result
+
+
+def test_verify_runs_dropout_as_the_identity_so_dropout_has_no_exercise(tmp_path) -> None:
+    """A file declaring a dropout layer but applying none passes: verify hands no mask and its
+    reference runs without dropout, so a dropout exercise could not fail (the section says so)."""
+    exercise = cnn_exercises.BY_KEY["flatten"]
+    text = solved(exercise)
+    flatten = '                "kind": "flatten"\n            },\n'
+    assert text.count(flatten) == 1
+    path = tmp_path / "no_dropout.py"
+    path.write_text(text.replace(flatten, flatten + '            {"kind": "dropout", '
+                                 '"keep_prob": 0.5},\n'))
+    code, result = exercises.verify_file(path)
+    assert (code, result["status"]) == (0, "pass"), result
+    assert "no dropout mask" in exercises.WITHOUT_EXERCISE["dropout"]
