@@ -7,8 +7,8 @@ layout: ``x [N, D]``, ``W [D_in, D_out]``, ``b [1, D_out]``, one-hot labels ``y 
 optimiser) is chosen for the block, and one function of it is the task. :func:`source` writes
 the file three ways: the stub (the task's body raises ``NotImplementedError``), the solution,
 and the planted bug, whose diagnosis by ``nnparity verify`` is :attr:`Exercise.diagnosis`
-(tested). Sections with no exercise: verify checks NumPy MLPs only (no convolution, pooling,
-flatten, dropout mask or PReLU slope in its declaration).
+(tested). The convolution, max-pool and flatten sections have theirs in
+:mod:`nnparity.teach.cnn_exercises`; dropout and PReLU have none (:data:`WITHOUT_EXERCISE`).
 """
 
 from __future__ import annotations
@@ -318,14 +318,12 @@ EXERCISES = (
 BY_KEY = {exercise.key: exercise for exercise in EXERCISES}
 VARIANTS = ("stub", "solution", "bug")
 
-_MLP_ONLY = "verify checks NumPy MLPs only: its declaration has no convolution, pooling or flatten"
 WITHOUT_EXERCISE = {  # section key -> why it has no exercise
-    "prelu": "verify's declaration has no place for a PReLU slope (W and b only)",
-    "conv-same-stride2": _MLP_ONLY,
-    "conv-valid": _MLP_ONLY,
-    "maxpool": _MLP_ONLY,
-    "flatten": _MLP_ONLY,
-    "dropout": "verify's declaration has no dropout mask (its reference runs without dropout)",
+    "prelu": "verify cannot check a PReLU layer: it hands your code weights and biases only, "
+             "no slope (a network with PReLU is exit 2)",
+    "dropout": "verify cannot check a dropout layer: it hands your code no dropout mask, and "
+               "its reference runs the network without dropout (the identity), so your mask "
+               "and its 1/keep_prob scaling would go unchecked",
 }
 
 
@@ -376,35 +374,49 @@ def source(exercise: Exercise, variant: str = "stub") -> str:
         "\n\n".join(others), "", FORWARD_BACKWARD])
 
 
+def _stubs() -> list[tuple[str, str]]:
+    """Every exercise's ``(file name, stub text)``: the MLP ones, then the CNN ones."""
+    from . import cnn_exercises  # here: it builds on this module's steps
+
+    return ([(e.file_name, source(e, "stub")) for e in EXERCISES]
+            + [(e.file_name, cnn_exercises.source(e)) for e in cnn_exercises.EXERCISES])
+
+
 def files(folder: Path) -> list[Path]:
     """The stubs :func:`write_stubs` writes into ``folder``."""
-    return [folder / exercise.file_name for exercise in EXERCISES]
+    return [folder / name for name, _ in _stubs()]
 
 
 def write_stubs(folder: Path) -> list[Path]:
     """One stub per exercise in ``folder`` (created when missing; its parent must exist), each
     written atomically, every path checked by the output rules before the first is written;
     returns their paths."""
-    paths = files(output_folder(folder))
+    stubs = _stubs()
+    paths = [output_folder(folder) / name for name, _ in stubs]
     if folder.exists():
         paths = [output_file(path) for path in paths]
     make_output_folder(folder)
-    for exercise, path in zip(EXERCISES, paths, strict=True):
-        write_text(path, source(exercise, "stub"))
+    for (_, text), path in zip(stubs, paths, strict=True):
+        write_text(path, text)
     return paths
 
 
 def verify(exercise: Exercise, variant: str, folder: Path) -> tuple[int, dict[str, Any]]:
-    """Write the exercise's file in ``variant`` into ``folder`` and run ``nnparity verify`` on it
-    (``--backends none``; ``--sandbox off``: the file is nnparity's own, not a learner's): the
-    exit code and the ``yours`` entry of its JSON report (``status``, ``first_divergence``,
-    ``diagnosis``)."""
-    from nnparity.cli import main  # here: the command line loads every command's module
-
+    """Write the exercise's file in ``variant`` into ``folder`` and run :func:`verify_file` on
+    it."""
     path = folder / f"{variant}_{exercise.file_name}"
     path.write_text(source(exercise, variant))
+    return verify_file(path, exercise.options)
+
+
+def verify_file(path: Path, options: tuple[str, ...] = ()) -> tuple[int, dict[str, Any]]:
+    """Run ``nnparity verify`` on an exercise file (``--backends none``; ``--sandbox off``: the
+    file is nnparity's own, not a learner's) with ``options``: the exit code and the ``yours``
+    entry of its JSON report (``status``, ``first_divergence``, ``diagnosis``)."""
+    from nnparity.cli import main  # here: the command line loads every command's module
+
     report = path.with_suffix(".json")
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         code = main(["verify", str(path), "--backends", "none", "--sandbox", "off", "--json",
-                     str(report), *exercise.options])
+                     str(report), *options])
     return code, read_json(report)["cases"][path.name]["backends"]["yours"]

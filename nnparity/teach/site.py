@@ -30,7 +30,7 @@ from nnparity.presets import preset
 from nnparity.stopping import check_stop
 from nnparity.training import TrainConfig, run_training
 
-from . import exercises, figures, gpu_report, page, textbook
+from . import cnn_exercises, exercises, figures, gpu_report, page, textbook
 from .derivations import CITES, DERIVATIONS
 from .measure import DTYPES, FRAMEWORKS, Framework, Measurement, load, measure
 from .networks import SEED_NETWORKS, model_file, write_networks
@@ -71,8 +71,11 @@ def _framework_pane(block: Block, feed: ModuleType) -> str:
 
 
 def _exercise_part(key: str) -> str:
-    """The section's exercise, its planted bug run through ``nnparity verify`` now; or why the
-    section has none."""
+    """The section's exercise, its planted bug (a CNN exercise: its stub) run through
+    ``nnparity verify`` now; or why the section has none."""
+    cnn = cnn_exercises.BY_KEY.get(key)
+    if cnn is not None:
+        return _cnn_exercise_part(cnn)
     exercise = exercises.BY_KEY.get(key)
     if exercise is None:
         return (f'<p class="note">No exercise: {page.esc(exercises.WITHOUT_EXERCISE[key])}.'
@@ -83,6 +86,18 @@ def _exercise_part(key: str) -> str:
                          exercises.declaration_source(exercise),
                          exercises.stub(exercise), exercise.bug, exercise.solution, result,
                          " ".join(exercise.options))
+
+
+def _cnn_exercise_part(exercise: cnn_exercises.CNNExercise) -> str:
+    text = cnn_exercises.source(exercise)
+    with tempfile.TemporaryDirectory(prefix="nnparity-exercise-") as folder:
+        path = Path(folder) / exercise.file_name
+        path.write_text(text)
+        _, result = exercises.verify_file(path, exercise.options)
+    return page.stub_exercise(exercise.task, exercise.file_name,
+                              " and ".join(exercise.functions),
+                              cnn_exercises.declaration_source(exercise), text, result,
+                              " ".join(exercise.options))
 
 
 def _block_section(block: Block, modules: dict[str, ModuleType | str]) -> str:

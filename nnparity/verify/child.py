@@ -370,32 +370,37 @@ def _arrays(value: Any, expr: str, found: list[dict[str, Any]], depth: int = 2) 
             _arrays(item, f"{expr}.{key}", found, depth - 1)
 
 
-def _call(method: Any, x: np.ndarray, labels: list[np.ndarray]) -> tuple[str, Any] | None:
-    """``method`` called with ``x`` and each kind of labels until one works: its arguments'
-    text and result."""
+def _call(method: Any, x: np.ndarray, labels: list[tuple[str, np.ndarray]]
+          ) -> tuple[str, Any, str] | None:
+    """``method`` called with ``x`` and each kind of labels (``(kind, y)``) until one works:
+    its arguments' text, result and the kind of labels it took (``None`` when it took none)."""
     params = [name for name, required in _params(method) if required]
     if any(name not in X_WORDS + Y_WORDS for name in params):
         return None
     text = ", ".join("x" if name in X_WORDS else "y" for name in params)
-    for y in labels:
+    takes_y = any(name in Y_WORDS for name in params)
+    for kind, y in labels:
         try:
-            return text, method(*(x if name in X_WORDS else y for name in params))
+            result = method(*(x if name in X_WORDS else y for name in params))
         except Exception:  # the guess did not fit: try the other labels
             continue
+        return text, result, kind if takes_y else None
     return None
 
 
 def describe(module: ModuleType) -> dict[str, Any]:
     """What ``--init`` drafts a declaration from: the module's arrays, functions and classes;
-    each class built with :data:`SIZES` and its arrays read; its forward and backward methods
-    called on a batch, and the arrays they return."""
+    each class built (with :data:`SIZES`, or with the module's own arrays when its parameters
+    name them, e.g. ``ConvNet(W1, b1, ...)`` beside ``W1 = ...``) and its arrays read; its
+    forward and backward methods called on a batch (the module's ``x`` when it has one), and
+    the arrays they return."""
     found: list[dict[str, Any]] = []
     functions, classes = [], []
     for name, value in list(vars(module).items()):
         if name.startswith("_"):
             continue
         if inspect.isclass(value) and value.__module__ == MODULE_NAME:
-            classes.append(_describe_class(name, value))
+            classes.append(_describe_class(name, value, vars(module)))
         elif inspect.isfunction(value) and value.__module__ == MODULE_NAME:
             functions.append({"name": name, "params": [p for p, _ in _params(value)]})
         else:
@@ -403,26 +408,70 @@ def describe(module: ModuleType) -> dict[str, Any]:
     return {"arrays": found, "functions": functions, "classes": classes}
 
 
-def _describe_class(name: str, cls: type) -> dict[str, Any]:
+def _holds_arrays(value: Any) -> bool:
+    """An array, or a non-empty list or tuple of arrays."""
+    if isinstance(value, list | tuple):
+        return bool(value) and all(isinstance(v, np.ndarray) for v in value)
+    return isinstance(value, np.ndarray)
+
+
+def _build(cls: type, required: list[str], names: dict[str, Any]) -> tuple[Any, list] | None:
+    """The model and its arguments: built with :data:`SIZES` when its parameters are sizes,
+    with the module's arrays of the same names when they are those (copies: the module keeps
+    its own)."""
+    if all(any(w in p.lower() for w in SIZE_WORDS) for p in required) and \
+            len(required) <= len(SIZES):
+        args: list = list(SIZES[:len(required)])
+    elif required and all(_holds_arrays(names.get(p)) for p in required):
+        args = [[np.array(v) for v in names[p]] if isinstance(names[p], list | tuple)
+                else np.array(names[p]) for p in required]
+    else:
+        return None
+    try:
+        return cls(*args), args
+    except Exception:
+        return None
+
+
+def _batch(args: list, names: dict[str, Any]) -> tuple[np.ndarray | None, list[tuple[str, Any]]]:
+    """The batch a model built with ``args`` is called on: 5 rows of its first size, or for a
+    model built with arrays the module's own ``x`` (none: no batch); labels one-hot, then as
+    class indices."""
+    if all(isinstance(a, int) for a in args):
+        x = np.random.default_rng(0).standard_normal((5, SIZES[0]))
+        classes = args[-1] if args else 3
+    else:  # the module's x; classes: the columns of the last 2-D array given (row layout)
+        x = next((names[w] for w in X_WORDS if isinstance(names.get(w), np.ndarray)
+                  and names[w].dtype.kind == "f"), None)
+        flat = [a for arg in args for a in (arg if isinstance(arg, list) else [arg])]
+        last = next((a for a in reversed(flat) if a.ndim == 2), None)
+        classes = last.shape[1] if last is not None else 3
+    if x is None:
+        return None, []
+    n = len(x)
+    return x, [("onehot", np.eye(classes)[np.arange(n) % classes]),
+               ("index", np.arange(n) % classes)]
+
+
+def _describe_class(name: str, cls: type, names: dict[str, Any]) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": name, "params": [p for p, _ in _params(cls)],
                              "methods": [m for m in vars(cls) if not m.startswith("_")]}
     required = [p for p, needed in _params(cls) if needed]
-    if not all(any(w in p.lower() for w in SIZE_WORDS) for p in required) or \
-            len(required) > len(SIZES):
+    built = _build(cls, required, names)
+    if built is None:
         return entry
-    try:
-        model = cls(*SIZES[:len(required)])
-    except Exception:
-        return entry
-    entry["sizes"] = list(SIZES[:len(required)])
+    model, args = built
+    if all(isinstance(a, int) for a in args):
+        entry["sizes"] = args
+    else:
+        entry["built_with"] = required
     entry["arrays"] = []
     _arrays(model, "model", entry["arrays"])
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((5, SIZES[0]))
-    classes = SIZES[len(required) - 1] if required else 3
-    labels = [np.eye(classes)[np.arange(5) % classes], np.arange(5) % classes]
-    for role, names in (("forward", FORWARD), ("backward", BACKWARD)):
-        method = next((m for m in names if callable(getattr(model, m, None))), None)
+    x, labels = _batch(args, names)
+    for role, methods in (("forward", FORWARD), ("backward", BACKWARD)):
+        if x is None:
+            break
+        method = next((m for m in methods if callable(getattr(model, m, None))), None)
         called = _call(getattr(model, method), x, labels) if method else None
         if called is not None:
             arrays: list[dict[str, Any]] = []
@@ -430,7 +479,7 @@ def _describe_class(name: str, cls: type) -> dict[str, Any]:
             after: list[dict[str, Any]] = []
             _arrays(model, "model", after)
             entry[role] = {"call": f"model.{method}({called[0]})", "result": arrays,
-                           "model": after}
+                           "model": after, "labels": called[2]}
     return entry
 
 

@@ -28,6 +28,7 @@ GRAD_WEIGHT = re.compile(r"(?i)(^|[^a-z])(dw|grad_?w|w|weights?)" + END)
 GRAD_BIAS = re.compile(r"(?i)(^|[^a-z])(db|grad_?b|b|bias(es)?)" + END)
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 CE_WORDS = ("softmax", "cross_entropy", "crossentropy", "log_softmax")
+CNN_WORDS = ("conv", "im2col", "pool")  # a CNN's functions: its weights are worth asking for
 
 
 def _layered(arrays: list[dict[str, Any]], pattern: re.Pattern[str],
@@ -56,12 +57,13 @@ def _chain(weights: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]] | 
 
 
 def _template(exprs: list[str]) -> str | list[str]:
-    """``"model.params['W{l}']"`` when the expressions differ only by their 1-based layer
-    number, else the list."""
-    candidate = re.sub(r"\d+(?=\D*$)", "{l}", exprs[0])
-    if "{l}" in candidate and [candidate.replace("{l}", str(i)) for i in
-                                range(1, len(exprs) + 1)] == exprs:
-        return candidate
+    """``"model.params['W{l}']"`` (``"model.W[{i}]"``) when the expressions differ only by
+    their 1-based layer number (0-based index), else the list."""
+    for key, first in (("{l}", 1), ("{i}", 0)):
+        candidate = re.sub(r"\d+(?=\D*$)", key, exprs[0])
+        if key in candidate and [candidate.replace(key, str(i)) for i in
+                                 range(first, len(exprs) + first)] == exprs:
+            return candidate
     return exprs
 
 
@@ -94,34 +96,47 @@ def _entry(key: str, value: Any, comment: str) -> str:
 def _pick(results: list[dict[str, Any]], shapes: list[tuple[int, ...]],
           pattern: re.Pattern[str]) -> list[str] | None:
     """One returned array per layer with that layer's shape, preferring a name ``pattern``
-    matches."""
+    matches and one numbered like the layer (1-based, or 0-based), each array once."""
     picked = []
-    for shape in shapes:
+    for layer, shape in enumerate(shapes, 1):
         same = [a for a in results if tuple(a["shape"]) == shape]
         named = [a for a in same if pattern.search(a["expr"])]
-        choice = (named or same)[:1]
+        choice = sorted((a for a in named or same if a["expr"] not in picked),
+                        key=lambda a: _number(a["expr"]) not in (layer, layer - 1))[:1]
         if not choice:
             return None
         picked.append(choice[0]["expr"])
-    return picked if len(set(picked)) == len(picked) else None
+    return picked
 
 
 def build(description: dict[str, Any], path: Path) -> str:
-    """The draft declaration (Python text) for the file at ``path``."""
+    """The draft declaration (Python text) for the file at ``path`` (a CNN's from
+    :mod:`nnparity.verify.draft_cnn`)."""
+    from . import draft_cnn  # here: it builds on this module's readers
     lines = [f"# A draft NNPARITY for {python_comment(path.name)}, guessed by nnparity verify "
              "--init: check every line, then paste it into your file.", "NNPARITY = {"]
     names = {f["name"].lower() for f in description.get("functions", [])}
     for cls in description.get("classes", []):
         names |= {m.lower() for m in cls.get("methods", [])}
-    model = next((c for c in description.get("classes", []) if c.get("arrays")), None)
+    built = next((c for c in description.get("classes", []) if c.get("arrays")), None)
+    if draft_cnn.has_kernels(built["arrays"] if built else description.get("arrays", [])):
+        return "\n".join(draft_cnn.build(description, lines)) + "\n"
+    model = next((c for c in description.get("classes", []) if c.get("arrays")
+                  and "sizes" in c), None)  # an MLP's class, built with sizes
     arrays = model["arrays"] if model else description.get("arrays", [])
     weights = _layered(arrays, WEIGHT, (2,))
     chained = _chain(weights)
     if chained is None:
         lines += ["    # no weights found by name and shape (arrays named like W1, w2, weight): "
                   "give 'spec', 'W' and 'b' yourself",
-                  "    # arrays seen: " + python_comment(_shapes(arrays)[:300] or "none"), "}"]
-        return "\n".join(lines) + "\n"
+                  "    # arrays seen: " + python_comment(_shapes(arrays)[:300] or "none")]
+        lines += [f"    # {python_comment(c['name'])}({python_comment(', '.join(c['params']))}) "
+                  "takes its weights: give them values at the top level of your file, with "
+                  "these names and an input batch x (e.g. W1 = np.random.randn(8, 1, 3, 3)), "
+                  "and run --init again to have them read" for c in description.get("classes", [])
+                  if "sizes" not in c and any(WEIGHT.search(p) for p in c["params"])
+                  and any(word in name for name in names for word in CNN_WORDS)]
+        return "\n".join([*lines, "}"]) + "\n"
     layout, weights = chained
     shapes = [tuple(w["shape"]) for w in weights]
     dims = [shapes[0][0]] + [s[1] for s in shapes] if layout == "row" else \

@@ -1,0 +1,245 @@
+"""The CNN exercises (convolution, max-pool, flatten): each stub fails ``nnparity verify`` naming
+the function to write (not an adapter error), the same file with the solution filled in passes;
+the solutions live here only; ``teach --exercises`` writes them beside the MLP ones; the
+sections without an exercise (dropout, PReLU) say why."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from nnparity.cli import main
+from nnparity.teach import cnn_exercises, exercises
+from nnparity.teach.cnn_exercises import EXERCISES, source, stub_function
+
+CONV = '''def conv_forward(x, W, b, stride, padding):
+    k = W.shape[0]
+    top, bottom = pads(x.shape[1], k, stride, padding)
+    left, right = pads(x.shape[2], k, stride, padding)
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    ho, wo = (xp.shape[1] - k) // stride + 1, (xp.shape[2] - k) // stride + 1
+    z = np.empty((x.shape[0], ho, wo, W.shape[3]))
+    for i in range(ho):
+        for j in range(wo):
+            patch = xp[:, i * stride:i * stride + k, j * stride:j * stride + k, :]
+            z[:, i, j, :] = np.tensordot(patch, W, axes=3) + b
+    return z
+
+
+def conv_backward(d, x, W, stride, padding):
+    k = W.shape[0]
+    top, bottom = pads(x.shape[1], k, stride, padding)
+    left, right = pads(x.shape[2], k, stride, padding)
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    dxp, dW = np.zeros_like(xp), np.zeros_like(W)
+    for i in range(d.shape[1]):
+        for j in range(d.shape[2]):
+            rows, cols = slice(i * stride, i * stride + k), slice(j * stride, j * stride + k)
+            dW += np.tensordot(xp[:, rows, cols, :], d[:, i, j, :], axes=(0, 0))
+            dxp[:, rows, cols, :] += np.tensordot(d[:, i, j, :], W, axes=(1, 3))
+    dx = dxp[:, top:top + x.shape[1], left:left + x.shape[2], :]
+    return dx, dW, d.sum(axis=(0, 1, 2))
+'''
+
+MAXPOOL = '''def maxpool_forward(a, size, padding):
+    n, height, width, c = a.shape
+    top, bottom = pads(height, size, size, padding)
+    left, right = pads(width, size, size, padding)
+    ap = np.pad(a, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=-np.inf)
+    ho, wo = ap.shape[1] // size, ap.shape[2] // size
+    out, first = np.empty((n, ho, wo, c)), np.empty((n, ho, wo, c), dtype=int)
+    for i in range(ho):
+        for j in range(wo):
+            window = ap[:, i * size:(i + 1) * size, j * size:(j + 1) * size, :]
+            window = window.reshape(n, size * size, c)
+            first[:, i, j, :] = window.argmax(axis=1)
+            out[:, i, j, :] = window.max(axis=1)
+    return out, (a.shape, ap.shape, top, left, size, first)
+
+
+def maxpool_backward(dout, cache):
+    shape, padded, top, left, size, first = cache
+    n, ho, wo, c = dout.shape
+    dap = np.zeros(padded)
+    for i in range(ho):
+        for j in range(wo):
+            route = np.zeros((n, size * size, c))
+            np.put_along_axis(route, first[:, i, j, None, :], dout[:, i, j, None, :], axis=1)
+            dap[:, i * size:(i + 1) * size, j * size:(j + 1) * size, :] = route.reshape(
+                n, size, size, c)
+    return dap[:, top:top + shape[1], left:left + shape[2], :]
+'''
+
+IM2COL = '''def im2col(x, k):
+    n, height, width, c = x.shape
+    ho, wo = height - k + 1, width - k + 1
+    cols = np.empty((n, ho, wo, k, k, c))
+    for i in range(k):
+        for j in range(k):
+            cols[:, :, :, i, j, :] = x[:, i:i + ho, j:j + wo, :]
+    return cols.reshape(n * ho * wo, k * k * c)
+
+
+def col2im(dcols, shape, k):
+    n, height, width, c = shape
+    ho, wo = height - k + 1, width - k + 1
+    dcols = dcols.reshape(n, ho, wo, k, k, c)
+    dx = np.zeros(shape)
+    for i in range(k):
+        for j in range(k):
+            dx[:, i:i + ho, j:j + wo, :] += dcols[:, :, :, i, j, :]
+    return dx
+'''
+
+FLATTEN = '''def flatten_forward(a):
+    return a.transpose(0, 3, 1, 2).reshape(len(a), -1)
+
+
+def flatten_backward(d, shape):
+    n, height, width, c = shape
+    return d.reshape(n, c, height, width).transpose(0, 2, 3, 1)
+'''
+
+SOLUTIONS = {"conv-same-stride2": CONV, "conv-valid": IM2COL, "maxpool": MAXPOOL,
+             "flatten": FLATTEN}
+
+
+def solved(exercise: cnn_exercises.CNNExercise) -> str:
+    """The stub with its task's functions replaced by the solution."""
+    stubs = "\n\n".join(stub_function(name) for name in exercise.functions)
+    text = source(exercise)
+    assert text.count(stubs) == 1
+    return text.replace(stubs, SOLUTIONS[exercise.key])
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.key)
+def test_the_stub_fails_naming_its_task_and_the_solution_passes(exercise, tmp_path) -> None:
+    stub = tmp_path / exercise.file_name
+    stub.write_text(source(exercise))
+    code, result = exercises.verify_file(stub, exercise.options)
+    assert code == 1 and result["status"] == "fail", result
+    message = result["first_divergence"]
+    assert "NotImplementedError" in message and f"write {exercise.functions[0]}" in message
+    assert message.startswith("raised ") and "NNPARITY['forward']" in message  # by the code
+    # (exit 1: the learner's code raised; a declaration verify cannot use is exit 2)
+    solution = tmp_path / f"solution_{exercise.file_name}"
+    solution.write_text(solved(exercise))
+    code, result = exercises.verify_file(solution, exercise.options)
+    assert (code, result["status"], result["diagnosis"]) == (0, "pass", []), result
+
+
+def test_a_wrong_solution_fails(tmp_path) -> None:
+    """A max-pool routing a tie's gradient to its last maximum fails (on the edge-case batch,
+    whose zero image ties every window)."""
+    exercise = cnn_exercises.BY_KEY["maxpool"]
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text(solved(exercise).replace(
+        "window.argmax(axis=1)", "size * size - 1 - window[:, ::-1].argmax(axis=1)"))
+    code, result = exercises.verify_file(wrong, exercise.options)
+    assert code == 1 and result["status"] == "fail", result
+    assert "delta of conv1 differs" in str(result), result
+
+
+def test_a_flatten_backward_in_the_wrong_order_fails(tmp_path) -> None:
+    exercise = cnn_exercises.BY_KEY["flatten"]
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text(solved(exercise).replace(
+        "return d.reshape(n, c, height, width).transpose(0, 2, 3, 1)", "return d.reshape(shape)"))
+    code, result = exercises.verify_file(wrong)
+    assert code == 1 and "delta of conv1 differs" in result["first_divergence"], result
+
+
+def test_the_stub_declares_the_network_it_walks() -> None:
+    for exercise in EXERCISES:
+        tree = ast.parse(source(exercise))
+        values = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body
+                  if isinstance(node, ast.Assign) and node.targets[0].id in ("NNPARITY", "NET")}
+        assert values["NNPARITY"] == exercise.declaration()
+        assert [entry[0] for entry in values["NET"]] == [
+            ("pointwise" if layer.get("kernel") == 1 else "conv_cols" if exercise.im2col
+             else "conv") if layer["kind"] == "conv2d" else layer["kind"]
+            for layer in values["NNPARITY"]["spec"]["net"]]
+        for name in SOLUTIONS[exercise.key].split("def ")[1:]:
+            assert f"def {name.split('(')[0]}(" in source(exercise)
+
+
+def test_no_solution_is_shipped() -> None:
+    for exercise in EXERCISES:
+        text = source(exercise)
+        assert "np.tensordot(patch" not in text and "transpose(0, 3, 1, 2)" not in text
+        assert "argmax" not in text and "dcols.reshape(n, ho, wo" not in text
+
+
+def test_every_section_has_an_exercise_or_a_reason() -> None:
+    from nnparity.teach.sections import blocks
+
+    keys = {block.key for block in blocks()}
+    covered = set(exercises.BY_KEY) | set(cnn_exercises.BY_KEY)
+    assert covered | set(exercises.WITHOUT_EXERCISE) == keys
+    assert not covered & set(exercises.WITHOUT_EXERCISE)
+    assert set(exercises.WITHOUT_EXERCISE) == {"dropout", "prelu"}
+    assert "mask" in exercises.WITHOUT_EXERCISE["dropout"]
+
+
+def test_teach_exercises_writes_the_cnn_stubs_too(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "exercises"
+    assert main(["teach", "--exercises", str(folder)]) == 0
+    total = len(exercises.EXERCISES) + len(EXERCISES)
+    assert len(list(folder.iterdir())) == total == 18
+    for exercise in EXERCISES:
+        assert (folder / exercise.file_name).read_text() == source(exercise)
+    assert f"wrote {total} exercises" in capsys.readouterr().out
+
+
+def test_each_cnn_section_shows_its_exercise_and_dropout_says_why_not(site: Path) -> None:
+    import html
+    import re
+
+    text = (site / "index.html").read_text()
+    sections = dict(re.findall(r'<section id="([^"]+)" class="block">(.*?)</section>', text,
+                               re.S))
+    for exercise in EXERCISES:
+        anchor = "exercise-" + exercise.file_name.removesuffix(".py")
+        body = html.unescape(sections[exercise.key])
+        assert f'id="{anchor}"' in body and f'href="#{anchor}"' in body
+        assert f"nnparity verify exercises/{exercise.file_name}" in body
+        assert "NotImplementedError: write " + exercise.functions[0] in body
+    for key in ("dropout", "prelu"):
+        assert "No exercise: verify cannot check" in sections[key]
+
+
+def test_a_col2im_that_overwrites_overlapping_patches_fails(tmp_path) -> None:
+    """col2im carries the gradient to the layer's input: the given 1x1 conv before it sees
+    the mistake."""
+    exercise = cnn_exercises.BY_KEY["conv-valid"]
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text(solved(exercise).replace("dx[:, i:i + ho, j:j + wo, :] +=",
+                                              "dx[:, i:i + ho, j:j + wo, :] ="))
+    code, result = exercises.verify_file(wrong)
+    assert code == 1 and "delta of conv1 differs" in result["first_divergence"], result
+
+
+def test_a_strided_conv_backward_that_overwrites_its_input_gradient_fails(tmp_path) -> None:
+    exercise = cnn_exercises.BY_KEY["conv-same-stride2"]
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text(solved(exercise).replace("dxp[:, rows, cols, :] +=",
+                                              "dxp[:, rows, cols, :] ="))
+    code, result = exercises.verify_file(wrong)
+    assert code == 1 and "delta of conv1 differs" in result["first_divergence"], result
+
+
+def test_verify_runs_dropout_as_the_identity_so_dropout_has_no_exercise(tmp_path) -> None:
+    """A file declaring a dropout layer but applying none passes: verify hands no mask and its
+    reference runs without dropout, so a dropout exercise could not fail (the section says so)."""
+    exercise = cnn_exercises.BY_KEY["flatten"]
+    text = solved(exercise)
+    flatten = '                "kind": "flatten"\n            },\n'
+    assert text.count(flatten) == 1
+    path = tmp_path / "no_dropout.py"
+    path.write_text(text.replace(flatten, flatten + '            {"kind": "dropout", '
+                                 '"keep_prob": 0.5},\n'))
+    code, result = exercises.verify_file(path)
+    assert (code, result["status"]) == (0, "pass"), result
+    assert "no dropout mask" in exercises.WITHOUT_EXERCISE["dropout"]
