@@ -145,6 +145,8 @@ def init_net(spec: NetSpec, scheme: str = "xavier", seed: int = 0) -> dict[str, 
         kind = spec.param_kind(name)
         if kind == "slope":
             value = np.full(shape, PRELU_INIT)
+        elif kind == "scale":
+            value = np.ones(shape)
         elif kind == "bias":
             value = _fan_in_uniform(rng, shape, fan_in) if scheme == "torch-default" \
                 else np.zeros(shape)
