@@ -162,7 +162,8 @@ def global_avgpool(layer: Layer) -> Apply:
 
 
 def layernorm(layer: Layer) -> Apply:
-    """A ``layernorm`` layer's apply: ``h [N, D]`` normalised per row: ``(h - mean) / sqrt(var + epsilon) gamma + beta``."""
+    """A ``layernorm`` layer's apply: ``h [N, D]`` normalised per row,
+    ``(h - mean) / sqrt(var + epsilon) gamma + beta``."""
     def apply(params: Tree, h: jax.Array, run: Run) -> jax.Array:
         mean = jnp.mean(h, axis=-1, keepdims=True)
         var = jnp.var(h, axis=-1, keepdims=True)

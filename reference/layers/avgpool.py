@@ -27,8 +27,6 @@ import numpy as np
 from ..conv import output_size, pad, padding_amounts
 from .base import Layer, Params, Run, Shape, positive_int, spatial
 
-Pads = tuple[tuple[int, int], tuple[int, int]]
-
 
 def _window_slices(k: int, stride: int, ho: int, wo: int) -> list[tuple[slice, slice]]:
     """Per window offset ``(p, q)``: the input rows and columns it reads for every output."""
@@ -41,7 +39,8 @@ def _window_sums(xp: np.ndarray, k: int, stride: int, ho: int, wo: int) -> np.nd
     return sum(xp[:, rows, cols, :] for rows, cols in _window_slices(k, stride, ho, wo))
 
 
-def divisors(hw: tuple[int, int], k: int, stride: int, pads: Pads, count_include_pad: bool,
+def divisors(hw: tuple[int, int], k: int, stride: int,
+             pads: tuple[tuple[int, int], tuple[int, int]], count_include_pad: bool,
              dtype: np.dtype) -> np.ndarray | float:
     """Each output cell's divisor ``[1, Ho, Wo, 1]`` in ``dtype``: its window's real cells
     (``k^2`` when ``count_include_pad`` or nothing is padded)."""
