@@ -9,7 +9,8 @@ is one the reference can express and returns the spec with two maps:
   -> index of the layer whose output that tensor is (a dense or conv layer without an
   activation after it gives its output as both ``z`` and ``h``);
 - ``params``: canonical parameter name (``W1``, ``conv1.W``, ...) -> ``(layer index, role)``
-  with role ``weight``, ``bias`` or ``slope``.
+  with role ``weight``, ``bias``, ``slope``, or a layernorm's ``scale`` (gamma) and ``shift``
+  (beta).
 
 Chains the reference expresses:
 
@@ -40,11 +41,15 @@ from nnparity.reference.netspec import NetSpec
 from nnparity.reference.spec import MLPSpec
 
 KINDS = ("dense", "conv", "activation", "pool", "avgpool", "flatten", "dropout", "softmax",
-         "identity")
+         "identity", "layernorm", "global_avgpool")
+NET_ONLY = ("layernorm", "global_avgpool")
+"""Kinds only a ``net`` list expresses (the MLP and CNN families have none)."""
 ACTIVATION_NAMES = (*KNOWN, "gelu")
 """The reference activations a traced ``activation`` may name (``gelu`` with ``approximate``)."""
 SUPPORTED = ("Linear/Dense, Conv2d/Conv2D (VALID or TensorFlow SAME padding), MaxPool2d/"
-             "MaxPooling2D, AvgPool2d/AveragePooling2D (VALID), Flatten, Dropout (one rate), "
+             "MaxPooling2D, AvgPool2d/AveragePooling2D (VALID or TensorFlow SAME), "
+             "AdaptiveAvgPool2d(1)/GlobalAveragePooling2D, LayerNorm/LayerNormalization (over "
+             "the features of a flat input), Flatten, Dropout (one rate), "
              "ReLU/Sigmoid/Tanh/LeakyReLU(0.01)/PReLU (MLP: one shared slope or one per unit)/"
              "GELU (exact or tanh)/identity, a final "
              "Softmax before a cross-entropy (diagnosed), and modules or activations named in "
@@ -58,8 +63,10 @@ class Layer:
     ``cin``, ``cout``, ``kernel``, ``stride``, ``padding`` (``SAME``/``VALID``), ``symmetric``
     (a torch padding ``p`` on every side, mapped as SAME and diagnosed); ``activation``
     ``name`` (a reference activation; ``gelu`` also ``approximate``, ``none`` or ``tanh``);
-    ``pool`` (max) and ``avgpool`` ``window``, ``stride``, ``padding``;
-    ``dropout`` ``keep_prob``."""
+    ``pool`` (max) and ``avgpool`` ``window``, ``stride``, ``padding`` (``avgpool`` also
+    ``count_include_pad``: SAME's padded cells counted, torch's default);
+    ``dropout`` ``keep_prob``; ``layernorm`` ``d`` (the features), ``epsilon``;
+    ``global_avgpool`` nothing."""
 
     kind: str
     label: str
@@ -81,6 +88,10 @@ class Structure:
     symmetric: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Conv layer name -> ``(label, p)`` for a convolution padded symmetrically by ``p`` where
     TensorFlow's SAME (as which it is mapped) pads asymmetrically: the port bug diagnosed."""
+    loss_input: int | None = None
+    """Index of the traced layer whose output the loss takes when that is not the last mapped
+    tensor: the final sigmoid before a BCE on probabilities (``nn.BCELoss``,
+    ``BinaryCrossentropy(from_logits=False)``), mapped as the reference's logits loss."""
 
 
 GELU_NAMES = {"gelu": "none", "gelu_none": "none", "gelu_tanh": "tanh"}
@@ -121,14 +132,29 @@ def _groups(layers: list[Layer]) -> list[tuple[int, list[int]]]:
 
 
 def build(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction: str,
-          dtype: str) -> Structure:
+          dtype: str, sigmoid_output: str | None = None) -> Structure:
     """Map the traced ``layers`` onto a spec; :class:`InputError` naming the first layer that
-    does not fit (see the module docstring)."""
+    does not fit (see the module docstring). ``sigmoid_output`` (the loss's name): the loss is
+    a BCE on probabilities, so the model must end with a sigmoid, which is the loss's (mapped
+    as the reference's ``bce`` on the logits before it)."""
     for layer in layers:
         if layer.kind not in KINDS:
             raise unsupported(layer.label)
         if layer.kind == "activation" and layer.info["name"] not in ACTIVATION_NAMES:
             raise unsupported(layer.label)
+    if sigmoid_output:
+        last = max((i for i, layer in enumerate(layers) if layer.kind != "identity"), default=0)
+        if layers[last].kind != "activation" or layers[last].info["name"] != "sigmoid":
+            raise InputError(f"{sigmoid_output} takes probabilities, but the model's last layer "
+                             f"is {layers[last].label}, not a sigmoid: end the model with one, "
+                             "or give the logits to the loss's logits form (BCEWithLogitsLoss, "
+                             "BinaryCrossentropy(from_logits=True))")
+        layers = [*layers[:last], Layer("identity", layers[last].label), *layers[last + 1:]]
+        structure = build(layers, input_shape, loss, reduction, dtype)
+        structure.loss_input = last
+        return structure
+    if any(layer.kind in NET_ONLY for layer in layers):
+        return _net(layers, input_shape, loss, reduction, dtype)
     groups = _groups(layers)
     cnn = layers[groups[0][0]].kind == "conv"
     try:
@@ -157,8 +183,14 @@ def _net_entry(layer: Layer) -> dict[str, Any]:
                  "gelu": {"approximate": info.get("approximate", "none")}}
         return {"kind": info["name"], **extra.get(info["name"], {})}
     if layer.kind in ("pool", "avgpool"):
+        counted = {"count_include_pad": True} if info.get("count_include_pad") else {}
         return {"kind": "maxpool" if layer.kind == "pool" else "avgpool",
-                "size": info["window"], "stride": info["stride"], "padding": info["padding"]}
+                "size": info["window"], "stride": info["stride"], "padding": info["padding"],
+                **counted}
+    if layer.kind == "layernorm":
+        return {"kind": "layernorm", "epsilon": info["epsilon"]}
+    if layer.kind == "global_avgpool":
+        return {"kind": "global_avgpool"}
     if layer.kind == "dropout":
         return {"kind": "dropout", "keep_prob": info["keep_prob"]}
     return {"kind": "flatten"}
@@ -179,13 +211,13 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
         traced = traced[1:]  # flattening the input rows: the net takes them flat
     if any(layers[i].kind == "softmax" for i in traced):
         raise unsupported(next(layers[i].label for i in traced if layers[i].kind == "softmax"))
-    shape = tuple(input_shape) if layers[traced[0]].kind != "dense" or len(input_shape) == 3 \
-        else (layers[traced[0]].info["in"],)
-    if layers[traced[0]].kind == "dense" and input_shape and \
-            int(_prod(input_shape)) != layers[traced[0]].info["in"]:
+    width = {"dense": "in", "layernorm": "d"}.get(layers[traced[0]].kind)  # a flat first layer
+    shape = tuple(input_shape) if width is None or len(input_shape) == 3 \
+        else (layers[traced[0]].info[width],)
+    if width and input_shape and int(_prod(input_shape)) != layers[traced[0]].info[width]:
         raise InputError(f"--input-shape {input_shape} has {_prod(input_shape)} values but the "
-                         f"first layer takes {layers[traced[0]].info['in']}")
-    if len(shape) == 3 and layers[traced[0]].kind == "dense":
+                         f"first layer takes {layers[traced[0]].info[width]}")
+    if len(shape) == 3 and width:
         raise InputError("the model flattens no image before its first Linear/Dense layer")
     try:
         spec = NetSpec(shape, [_net_entry(layers[i]) for i in traced], loss=loss,
@@ -211,6 +243,8 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
             labels[layer.name] = layers[i].label
             if layer.kind == "prelu":
                 params[layer.slope] = (i, "slope")
+        if layer.kind == "layernorm":
+            params[layer.weight], params[layer.bias] = (i, "scale"), (i, "shift")
         if layer.kind == "dropout":
             dropouts.append(f"h.{layer.name}")
     if softmax_at is not None:
