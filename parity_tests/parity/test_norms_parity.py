@@ -5,6 +5,8 @@ loss, deltas, gradients and one Adam step (parameters and state after it). float
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 
 from nnparity.backends import registry
 from nnparity.backends.compare import compare_all, describe_divergence, tolerance_for
+from nnparity.cli import main
 from nnparity.parity import run_backend
 from nnparity.reference import Optimizer
 from nnparity.reference.family import init_params
@@ -68,3 +71,30 @@ def test_norm_kinds_match_the_reference(backend: str, dtype: str, net: str) -> N
         f"{describe_divergence(comparisons)}; worst {worst.label} {worst.max_rel:.1e}"
     assert {c.stage for c in comparisons} == {"forward", "loss", "delta", "grad", "update"}
     assert any(c.name.endswith(("gamma", "avgpool1")) for c in comparisons)
+
+
+SPEC_FILE = {
+    "input_shape": [7, 6, 2], "loss": "bce", "reduction": "mean", "dtype": "float64",
+    "net": [{"kind": "conv2d", "filters": 3, "kernel": 3, "stride": 1, "padding": "same"},
+            {"kind": "tanh"}, {"kind": "avgpool", "size": 2, "padding": "same"},
+            {"kind": "avgpool", "size": 3, "stride": 1, "padding": "same",
+             "count_include_pad": True},
+            {"kind": "global_avgpool"}, {"kind": "layernorm", "epsilon": 1e-3},
+            {"kind": "dense", "units": 4}, {"kind": "tanh"}, {"kind": "layernorm"},
+            {"kind": "dense", "units": 1}]}
+
+
+def test_check_spec_of_the_norm_kinds_agrees_to_1e_12(tmp_path: Path) -> None:
+    """``check --spec`` in float64 (SGD, momentum, Adam; a ``bce`` output): every tensor of
+    every framework backend within 1e-12 relative of the reference."""
+    spec, report = tmp_path / "net.json", tmp_path / "r.json"
+    spec.write_text(json.dumps(SPEC_FILE))
+    assert main(["check", "--spec", str(spec), "--json", str(report)]) == 0
+    rows = [(case, backend, c["tensor"], c["max_rel"])
+            for case, data in json.loads(report.read_text())["cases"].items()
+            for backend, result in data["backends"].items() if backend != "numpy"
+            for c in result["comparisons"]]
+    assert {backend for _, backend, _, _ in rows} >= {
+        b for b in ("torch", "tensorflow", "jax") if not registry.reason(b)}
+    worst = max(rows, key=lambda row: row[3])
+    assert worst[3] <= FLOAT64_TOLERANCE, worst
