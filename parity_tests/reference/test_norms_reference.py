@@ -108,3 +108,14 @@ def test_avgpool_json_keeps_its_old_form_by_default() -> None:
 def test_bad_layers_are_refused(kind: str, fields: dict, shape: tuple, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make_layer(kind, "x1", **fields).output_shape(shape)
+
+
+@pytest.mark.parametrize("scheme", ["xavier", "he", "torch-default"])
+def test_a_layernorm_starts_as_the_frameworks_start_it(scheme: str) -> None:
+    """gamma 1 and beta 0 under every scheme (torch-default draws the dense biases only)."""
+    spec = NetSpec((4,), [{"kind": "dense", "units": 3}, {"kind": "layernorm"},
+                          {"kind": "dense", "units": 2}], loss="l2")
+    params = init_params(spec, scheme, seed=0)
+    assert params["layernorm1.gamma"].tolist() == [1.0] * 3
+    assert params["layernorm1.beta"].tolist() == [0.0] * 3
+    assert (scheme == "torch-default") == bool(np.any(params["dense2.b"] != 0))
