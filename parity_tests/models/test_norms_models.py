@@ -90,7 +90,7 @@ import keras
 import tensorflow as tf
 def model():
     return keras.Sequential([keras.Input((4,)), keras.layers.Dense(5),
-                             keras.layers.Lambda(lambda h: tf.stop_gradient(h)),
+                             keras.layers.Lambda(lambda h: {stop}(h)),
                              keras.layers.Dense(3)])
 """
 
@@ -176,7 +176,9 @@ def test_a_detach_in_the_forward_is_refused(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.tensorflow
-def test_a_stop_gradient_in_the_forward_is_refused(tmp_path: Path, capsys) -> None:
-    assert main(["check", "--model-file", _file(tmp_path, KERAS_STOP), "--loss", "ce"]) == 2
+@pytest.mark.parametrize("stop", ["tf.stop_gradient", "keras.ops.stop_gradient"])
+def test_a_stop_gradient_in_the_forward_is_refused(stop: str, tmp_path: Path, capsys) -> None:
+    target = _file(tmp_path, KERAS_STOP.format(stop=stop))
+    assert main(["check", "--model-file", target, "--loss", "ce"]) == 2
     err = capsys.readouterr().err
     assert "calls tf.stop_gradient in its forward" in err and "changes the gradients" in err
