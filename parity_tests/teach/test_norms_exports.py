@@ -25,6 +25,7 @@ SPECS = {
         {"kind": "tanh"},
         {"kind": "avgpool", "size": 2, "padding": "same"},  # 7x6 -> 4x3, bottom row padded
         {"kind": "avgpool", "size": 3, "stride": 1, "padding": "same", "count_include_pad": True},
+        {"kind": "avgpool", "size": 3, "stride": 1, "padding": "same"},  # symmetric, real cells
         {"kind": "avgpool", "size": 2, "padding": "same", "count_include_pad": True},  # right
         {"kind": "global_avgpool"}, {"kind": "layernorm", "epsilon": 1e-3},
         {"kind": "dense", "units": 3}]),
