@@ -30,7 +30,7 @@ from nnparity.reference.results import Gradients, Trace
 
 from .guard import user_code
 from .source import ModelSource
-from .structure import Layer, Structure, build, named_activation, unsupported
+from .structure import Layer, Structure, build, explicit_same, named_activation, unsupported
 
 tf, keras = import_tensorflow()
 
@@ -123,6 +123,12 @@ def _steps(layer: Any, names: dict[str, str]) -> list[Step]:
         described = Layer("avgpool", label, {"window": _square(layer.pool_size, label, "pool"),
                                              "stride": _square(layer.strides, label, "strides"),
                                              "padding": layer.padding.upper()})
+    elif isinstance(layer, layers.ZeroPadding2D) and layer.data_format == "channels_last":
+        (top, bottom), (left, right) = layer.padding
+        shape = tuple(getattr(getattr(layer, "input", None), "shape", ()))
+        described = Layer("pad", label, {"amounts": (top, bottom, left, right),
+                                         "hw": shape[1:3]}) if len(shape) == 4 \
+            else Layer("unsupported", label)
     elif isinstance(layer, layers.GlobalAveragePooling2D):
         if layer.data_format != "channels_last" or layer.keepdims:
             raise unsupported(f"{label} (channels_first or keepdims)")
@@ -281,7 +287,7 @@ class KerasUserModel:
         self.loss_name, reduction, self.loss_fn, self.sparse = _loss(source, self.dtype)
         self.loss_dtype = str(getattr(self.loss_fn, "dtype", None) or self.dtype)
         from_logits = getattr(self.loss_fn, "_fn_kwargs", {}).get("from_logits", True)
-        self.structure: Structure = build([s[0] for s in self.steps], tuple(shape),
+        self.structure: Structure = build(explicit_same([s[0] for s in self.steps]), tuple(shape),
                                           self.loss_name, reduction, self.dtype,
                                           sigmoid_output=None if from_logits
                                           else "BinaryCrossentropy(from_logits=False)")

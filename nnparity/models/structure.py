@@ -36,6 +36,7 @@ from typing import Any
 from nnparity.errors import InputError
 from nnparity.reference.activations import KNOWN
 from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
+from nnparity.reference.conv import padding_amounts
 from nnparity.reference.family import Spec
 from nnparity.reference.netspec import NetSpec
 from nnparity.reference.spec import MLPSpec
@@ -110,6 +111,30 @@ def unsupported(label: str) -> InputError:
     """The exit-2 error for a layer without an exact counterpart in the reference."""
     return InputError(f"unsupported layer {label}: the reference has no exact counterpart; "
                       f"supported: {SUPPORTED}")
+
+
+def explicit_same(layers: list[Layer]) -> list[Layer]:
+    """A zero ``pad`` (``info``: ``amounts`` top, bottom, left, right; ``hw`` of its input) by
+    exactly TensorFlow's SAME amounts before a VALID convolution (how a port pads
+    asymmetrically) is that convolution with SAME padding; before a VALID average pool, that
+    pool with SAME padding counting the padded zeros (``count_include_pad``). The pad is then
+    neutral; any other pad is ``unsupported``."""
+    out = list(layers)
+    for i, layer in enumerate(out[:-1]):
+        after = out[i + 1]
+        if layer.kind != "pad" or after.kind not in ("conv", "avgpool") \
+                or after.info["padding"] != "VALID":
+            continue
+        k = after.info["kernel" if after.kind == "conv" else "window"]
+        (top, bottom), (left, right) = padding_amounts(layer.info["hw"], (k, k),
+                                                       after.info["stride"], "SAME")
+        if layer.info["amounts"] == (top, bottom, left, right):
+            counted = {"count_include_pad": True} if after.kind == "avgpool" else {}
+            out[i] = Layer("identity", layer.label)
+            out[i + 1] = Layer(after.kind, after.label,
+                               {**after.info, "padding": "SAME", **counted})
+    return [Layer("unsupported", layer.label) if layer.kind == "pad" else layer
+            for layer in out]
 
 
 def _groups(layers: list[Layer]) -> list[tuple[int, list[int]]]:

@@ -34,7 +34,7 @@ from nnparity.reference.results import Gradients, Trace
 
 from .guard import user_code
 from .source import ModelSource
-from .structure import Layer, Structure, build, named_activation, unsupported
+from .structure import Layer, Structure, build, explicit_same, named_activation, unsupported
 
 FRAMEWORK = "torch"
 ACTIVATION_MODULES = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh",
@@ -124,6 +124,10 @@ def _describe_module(label: str, module: nn.Module, inputs: tuple, names: dict[s
         return _layernorm(label, module, x)
     if isinstance(module, nn.GELU):
         return Layer("activation", label, {"name": "gelu", "approximate": module.approximate})
+    if isinstance(module, nn.ZeroPad2d) and x is not None and x.ndim == 4:
+        left, right, top, bottom = module.padding
+        return Layer("pad", label, {"amounts": (top, bottom, left, right),
+                                    "hw": tuple(x.shape[2:])})
     if isinstance(module, nn.Flatten):
         return Layer("flatten", label)
     if isinstance(module, nn.Dropout):
@@ -234,23 +238,6 @@ def _global_pool_flatten(layers: list[Layer]) -> list[Layer]:
             out[i] = Layer("identity", layer.label)
             out[i + 1] = Layer("global_avgpool", f"{layer.label} and {out[i + 1].label}")
     return out
-
-
-def _explicit_same(layers: list[Layer]) -> list[Layer]:
-    """``F.pad`` by exactly TensorFlow's SAME amounts before a ``padding=0`` convolution (how a
-    port pads asymmetrically) is that convolution with SAME padding; the pad is then neutral."""
-    out = list(layers)
-    for i, layer in enumerate(out[:-1]):
-        conv = out[i + 1]
-        if layer.kind != "pad" or conv.kind != "conv" or conv.info["padding"] != "VALID":
-            continue
-        k, s = conv.info["kernel"], conv.info["stride"]
-        (top, bottom), (left, right) = padding_amounts(layer.info["hw"], (k, k), s, "SAME")
-        if layer.info["amounts"] == (top, bottom, left, right):
-            out[i] = Layer("identity", layer.label)
-            out[i + 1] = Layer("conv", conv.label, {**conv.info, "padding": "SAME"})
-    return [Layer("unsupported", layer.label) if layer.kind == "pad" else layer
-            for layer in out]
 
 
 def _label(name: str, module: nn.Module) -> str:
@@ -447,7 +434,7 @@ class TorchUserModel:
             raise InputError(f"{self.source.label}: the model calls {recorder.detached} in its "
                              "forward: it cuts the gradient there, which changes the gradients "
                              "being checked (the reference differentiates through every layer)")
-        layers = _explicit_same([make() for make, _, _ in recorder.events])
+        layers = explicit_same([make() for make, _, _ in recorder.events])
         return _global_pool_flatten(layers), recorder.events
 
     def _named(self, layers: list[Layer]) -> dict[str, nn.Parameter]:

@@ -182,3 +182,48 @@ def test_a_stop_gradient_in_the_forward_is_refused(stop: str, tmp_path: Path, ca
     assert main(["check", "--model-file", target, "--loss", "ce"]) == 2
     err = capsys.readouterr().err
     assert "calls tf.stop_gradient in its forward" in err and "changes the gradients" in err
+
+
+TORCH_PADDED_POOL = """
+import torch
+from torch import nn
+def model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Tanh(), nn.ZeroPad2d({pads}),
+                         nn.AvgPool2d(2), nn.Flatten(), nn.Linear(27, 3))
+"""
+KERAS_PADDED_POOL = """
+import keras
+def model():
+    keras.utils.set_random_seed(0)
+    L = keras.layers
+    return keras.Sequential([keras.Input((5, 5, 2)), L.Conv2D(3, 3, padding="same"),
+                             L.Activation("tanh"), L.ZeroPadding2D({pads}),
+                             L.AveragePooling2D(2), L.Flatten(), L.Dense(3)])
+"""
+
+
+@pytest.mark.torch
+def test_a_torch_zero_pad_by_same_amounts_before_an_avg_pool_counts_them(tmp_path: Path) -> None:
+    """5x5, window 2, stride 2: TensorFlow's SAME pads one row and column at the bottom/right;
+    an explicit zero pad there and a VALID pool is SAME with the padded zeros counted."""
+    net = _net(_file(tmp_path, TORCH_PADDED_POOL.format(pads="(0, 1, 0, 1)")), tmp_path,
+               "--input-shape", "5,5,2", "--loss", "ce", "--dtype", "float64")
+    assert net[2] == {"kind": "avgpool", "size": 2, "stride": 2, "padding": "SAME",
+                      "count_include_pad": True}
+
+
+@pytest.mark.torch
+def test_a_zero_pad_by_other_amounts_is_refused(tmp_path: Path, capsys) -> None:
+    target = _file(tmp_path, TORCH_PADDED_POOL.format(pads="(1, 0, 1, 0)"))
+    assert main(["check", "--model-file", target, "--input-shape", "5,5,2", "--loss",
+                 "ce"]) == 2
+    assert "unsupported layer module 2 (ZeroPad2d)" in capsys.readouterr().err
+
+
+@pytest.mark.tensorflow
+def test_a_keras_zero_padding_before_a_valid_pool_is_a_counted_same_pool(tmp_path: Path) -> None:
+    net = _net(_file(tmp_path, KERAS_PADDED_POOL.format(pads="((0, 1), (0, 1))")), tmp_path,
+               "--loss", "ce")
+    assert net[2] == {"kind": "avgpool", "size": 2, "stride": 2, "padding": "SAME",
+                      "count_include_pad": True}
