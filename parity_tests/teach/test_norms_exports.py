@@ -118,3 +118,26 @@ def test_keras_export(name: str, tmp_path: Path) -> None:
     for key, var in zip(spec.param_shapes(), net.trainable_variables, strict=True):
         var.assign(layout.to_framework("keras", key, params[key], spec))
     _close(np.asarray(net(x)), ref.output, "output")
+
+
+ROUND_TRIP = NetSpec(input_shape=(5, 5, 2), loss="ce", net=[
+    {"kind": "conv2d", "filters": 3, "kernel": 3, "stride": 1, "padding": "same"},
+    {"kind": "tanh"},
+    {"kind": "avgpool", "size": 2, "padding": "same", "count_include_pad": True},  # zero pad
+    {"kind": "avgpool", "size": 3, "stride": 1, "padding": "same"},  # torch's own padding
+    {"kind": "global_avgpool"}, {"kind": "layernorm"}, {"kind": "dense", "units": 3}])
+
+
+@pytest.mark.parametrize("framework", [
+    pytest.param("torch", marks=pytest.mark.torch),
+    pytest.param("keras", marks=pytest.mark.tensorflow)])
+def test_the_exported_file_passes_check_model_file(framework: str, tmp_path: Path) -> None:
+    """The torch and Keras files of a net with the norm kinds map back onto the same list."""
+    spec_file, path = tmp_path / "net.json", tmp_path / f"rt_{framework}.py"
+    spec_file.write_text(json.dumps(ROUND_TRIP.to_dict()))
+    assert main(["export", "--framework", framework, str(spec_file), "-o", str(path)]) == 0
+    report = tmp_path / "r.json"
+    assert main(["check", "--model-file", f"{path}:build", "--input-shape", "5,5,2",
+                 "--json", str(report)]) == 0
+    (case,) = json.loads(report.read_text())["cases"].values()
+    assert NetSpec.from_dict(case["spec"]).net == ROUND_TRIP.net
