@@ -25,7 +25,12 @@ on images), named by the list's rule (``dense1``, ``conv1``, ``pool1``, ...).
 
 A softmax after the last layer of a ``ce`` model is accepted and recorded
 (``softmax_output``): it is the classic double-softmax port bug, and the check shows and
-diagnoses it rather than refusing the model.
+diagnoses it rather than refusing the model. A BCE on probabilities (``nn.BCELoss``,
+``BinaryCrossentropy(from_logits=False)``) takes the model's final sigmoid as its own: the
+chain before it is mapped with the reference's ``bce`` on logits (``Structure.loss_input``).
+A layer norm or a global average pool maps onto a ``net`` list only; a zero pad by exactly
+TensorFlow's SAME amounts before a VALID convolution or average pool is that layer with SAME
+padding (:func:`explicit_same`).
 """
 
 from __future__ import annotations
