@@ -11,7 +11,12 @@ the fold itself (``run.chain``), which a residual block applies to its sub-list.
   total pads the extra row/column bottom/right), plus ``b``.
 - ``maxpool``: ``lax.reduce_window`` max (padding holds ``-inf``; the gradient goes to the first
   maximum of a window, row-major).
-- ``avgpool``: ``lax.reduce_window`` add over VALID windows, divided by the window's cells.
+- ``avgpool``: ``lax.reduce_window`` add over VALID or SAME windows, divided by the window's
+  cells (SAME: its real cells, the same window sum over ones; ``count_include_pad``: all
+  ``k^2``).
+- ``global_avgpool``: ``jnp.mean`` over the map's two spatial axes, ``[N, C]``.
+- ``layernorm``: ``(h - mean) * lax.rsqrt(var + epsilon) * gamma + beta`` over the last axis
+  (``jnp.var``, biased; what ``flax.nnx.LayerNorm`` computes).
 - ``flatten``: ``[N, H, W, C] -> [N, H*W*C]`` in NHWC order.
 - ``dropout``: ``h * (mask[:, columns] / keep_prob)`` with the layer's columns of the pass's
   mask; ``h`` itself without a mask (evaluation).
@@ -145,10 +150,34 @@ def maxpool(layer: MaxPool) -> Apply:
 
 
 def avgpool(layer: AvgPool) -> Apply:
-    """``h [N, H, W, C] -> [N, Ho, Wo, C]``, the mean of each VALID ``size x size`` window."""
-    p, s = layer.size, layer.stride
-    return lambda params, h, run: lax.reduce_window(h, 0.0, lax.add, (1, p, p, 1),
-                                                    (1, s, s, 1), "VALID") / (p * p)
+    """``h [N, H, W, C] -> [N, Ho, Wo, C]``, the mean of each ``size x size`` window (SAME: of
+    its real cells, unless ``count_include_pad``)."""
+    window, strides = (1, layer.size, layer.size, 1), (1, layer.stride, layer.stride, 1)
+
+    def window_sums(h: jax.Array) -> jax.Array:
+        return lax.reduce_window(h, 0.0, lax.add, window, strides, layer.padding)
+
+    def apply(params: Tree, h: jax.Array, run: Run) -> jax.Array:
+        if layer.padding == "VALID" or layer.count_include_pad:
+            return window_sums(h) / (layer.size * layer.size)
+        return window_sums(h) / window_sums(jnp.ones((1, *h.shape[1:3], 1), h.dtype))
+    return apply
+
+
+def global_avgpool(layer: Layer) -> Apply:
+    """``h [N, H, W, C] -> [N, C]``, each channel's mean over the map."""
+    return lambda params, h, run: jnp.mean(h, axis=(1, 2))
+
+
+def layernorm(layer: Layer) -> Apply:
+    """A ``layernorm`` layer's apply: ``h [N, D]`` normalised per row,
+    ``(h - mean) / sqrt(var + epsilon) gamma + beta``."""
+    def apply(params: Tree, h: jax.Array, run: Run) -> jax.Array:
+        mean = jnp.mean(h, axis=-1, keepdims=True)
+        var = jnp.var(h, axis=-1, keepdims=True)
+        xhat = (h - mean) * lax.rsqrt(var + layer.epsilon)
+        return xhat * params[layer.weight] + params[layer.bias]
+    return apply
 
 
 def flatten(layer: Layer) -> Apply:
@@ -192,6 +221,8 @@ LAYERS: dict[str, Callable[..., Apply]] = {
     "prelu": prelu,
     "gelu": gelu,
     "residual": residual,
+    "layernorm": layernorm,
+    "global_avgpool": global_avgpool,
     **{kind: _elementwise(f) for kind, f in ACTIVATIONS.items()},
 }
 """Layer kind -> the builder of its apply (one row per kind of ``reference.layers.KINDS``)."""

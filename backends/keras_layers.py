@@ -11,8 +11,11 @@ columns), and names its variables by the canonical names the reference layer car
 value is reshaped to its variable's shape on the way in.
 
 - ``dense``: ``Dense(units, use_bias)``; ``conv2d``: ``Conv2D`` with TensorFlow's own SAME/VALID;
-  ``maxpool``: ``MaxPooling2D``; ``avgpool``: ``AveragePooling2D`` (VALID); ``flatten``:
-  ``Flatten`` (NHWC order, the canonical one).
+  ``maxpool``: ``MaxPooling2D``; ``avgpool``: ``AveragePooling2D`` (VALID, or SAME: the mean
+  of the real cells; with ``count_include_pad``, torch's default, ``ZeroPadding2D`` by SAME's
+  amounts then a VALID pool); ``flatten``: ``Flatten`` (NHWC order, the canonical one);
+  ``global_avgpool``: ``GlobalAveragePooling2D``.
+- ``layernorm``: ``LayerNormalization(epsilon=epsilon)`` (axis -1; ``gamma``, ``beta``).
 - ``dropout``: :class:`MaskedDropout`, ``h * (mask[:, columns] / keep_prob)`` with the given 0/1
   mask (no TensorFlow RNG; no mask: ``h``).
 - ``prelu``: :class:`PReLU`, ``shared_axes`` every axis (one slope) or all but the channel/unit
@@ -32,6 +35,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from nnparity.reference.activations import PRELU_INIT
+from nnparity.reference.conv import padding_amounts
 from nnparity.reference.family import Spec
 from nnparity.reference.layers import Layer, Residual, Shape
 
@@ -114,7 +118,26 @@ def _maxpool(layer: Any, shape: Shape, spec: Spec) -> Any:
 
 
 def _avgpool(layer: Any, shape: Shape, spec: Spec) -> Any:
-    return keras.layers.AveragePooling2D(layer.size, layer.stride, "valid", dtype=spec.dtype)
+    if not layer.count_include_pad:
+        return keras.layers.AveragePooling2D(layer.size, layer.stride, layer.padding.lower(),
+                                             dtype=spec.dtype)
+    pads = padding_amounts(shape[:2], (layer.size, layer.size), layer.stride, layer.padding)
+    return keras.Sequential([keras.layers.ZeroPadding2D(pads, dtype=spec.dtype),
+                             keras.layers.AveragePooling2D(layer.size, layer.stride, "valid",
+                                                           dtype=spec.dtype)])
+
+
+def _global_avgpool(layer: Any, shape: Shape, spec: Spec) -> Any:
+    return keras.layers.GlobalAveragePooling2D(dtype=spec.dtype)
+
+
+def _layernorm(layer: Any, shape: Shape, spec: Spec) -> Any:
+    return keras.layers.LayerNormalization(epsilon=layer.epsilon, dtype=spec.dtype,
+                                           name=layer.name)
+
+
+def _gamma_and_beta(layer: Any, keras_layer: Any) -> dict[str, Any]:
+    return {layer.weight: keras_layer.gamma, layer.bias: keras_layer.beta}
 
 
 def gelu_exact(z: Any) -> Any:
@@ -236,6 +259,8 @@ LAYERS: dict[str, KerasKind] = {
     "prelu": KerasKind(_prelu, _slope),
     "gelu": KerasKind(_gelu),
     "residual": KerasKind(_residual, _residual_variables),
+    "layernorm": KerasKind(_layernorm, _gamma_and_beta),
+    "global_avgpool": KerasKind(_global_avgpool),
     "sigmoid": KerasKind(_activation("sigmoid")),
     "tanh": KerasKind(_activation("tanh")),
     "relu": KerasKind(_activation("relu")),

@@ -81,13 +81,14 @@ def to_framework(framework: str, name: str, value: np.ndarray, spec: Spec) -> np
 
     By kind: ``dense`` weights transposed for ``torch`` (rows first permuted from NHWC to NCHW
     flatten order for ``spec.flat_params``); ``conv`` kernels HWIO -> OIHW for ``torch``;
-    biases and PReLU slopes flattened to ``[D]`` (``[1]`` for a shared slope). The ``keras``
+    biases, PReLU slopes and scales (a layernorm's gamma) flattened to
+    ``[D]`` (``[1]`` for a shared slope). The ``keras``
     layout is canonical.
     """
     _check_framework(framework)
     torch = framework == "torch"
     kind = spec.param_kind(name)
-    if kind in ("slope", "bias"):
+    if kind in ("slope", "bias", "scale"):
         return bias_to_framework(value)
     if kind == "conv":
         return hwio_to_oihw(value) if torch else owned_copy(value)
@@ -101,7 +102,7 @@ def from_framework(framework: str, name: str, value: np.ndarray, spec: Spec) -> 
     _check_framework(framework)
     torch = framework == "torch"
     kind = spec.param_kind(name)
-    if kind in ("slope", "bias"):
+    if kind in ("slope", "bias", "scale"):
         return bias_from_framework(value, spec.param_shapes()[name])
     if kind == "conv":
         return oihw_to_hwio(value) if torch else owned_copy(value)

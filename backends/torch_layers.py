@@ -9,7 +9,12 @@ module from the layer, the layer's per-sample canonical input shape (``(D,)`` or
 - ``conv2d``: ``nn.Conv2d(C, filters, kernel, stride)`` (OIHW kernel) after
   :func:`tf_same_pad`, the pair named ``pad`` and ``conv`` in an ``nn.Sequential``;
 - ``maxpool``: ``nn.MaxPool2d(size, stride)`` after :func:`tf_same_pad` with ``-inf``;
-- ``avgpool``: ``nn.AvgPool2d(size, stride)`` (VALID only, so no padded cell is counted);
+- ``avgpool``: ``nn.AvgPool2d(size, stride)``; SAME: its own symmetric ``padding`` with
+  ``count_include_pad`` as the layer's, or for an asymmetric SAME (the extra pixel
+  bottom/right) a zero ``nn.ConstantPad2d`` before it, the mean over real cells only then
+  :class:`RealCellsAvgPool`;
+- ``global_avgpool``: ``nn.AdaptiveAvgPool2d(1)`` then ``nn.Flatten()`` (``[N, C]``);
+- ``layernorm``: ``nn.LayerNorm(D, eps=epsilon)`` (``weight`` gamma, ``bias`` beta);
 - ``flatten``: ``nn.Flatten()`` (NCHW order: :mod:`.layout` permutes the next dense weight's
   rows);
 - ``dropout``: :class:`MaskedDropout`, the given 0/1 mask times ``1 / keep_prob`` (no torch RNG);
@@ -47,6 +52,7 @@ from nnparity.reference.layers import (
     Dropout,
     Gelu,
     Layer,
+    LayerNorm,
     MaxPool,
     PReLU,
     Residual,
@@ -122,8 +128,38 @@ def _maxpool(layer: MaxPool, shape: Shape, spec: Spec) -> nn.Module:
                                                                 padding=padding)))
 
 
+class RealCellsAvgPool(nn.Module):
+    """TensorFlow's SAME average pool where its padding is asymmetric (torch's own padding is
+    symmetric): the window sums of the zero-padded map divided by each window's count of real
+    cells, ``avg_pool(pad(x)) / avg_pool(pad(1))``."""
+
+    def __init__(self, size: int, stride: int, pads: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        self.pad, self.pool = nn.ConstantPad2d(pads, 0.0), nn.AvgPool2d(size, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones_like(x[:1, :1])
+        return self.pool(self.pad(x)) / self.pool(self.pad(ones))
+
+
 def _avgpool(layer: AvgPool, shape: Shape, spec: Spec) -> nn.Module:
-    return nn.AvgPool2d(layer.size, layer.stride)
+    (top, bottom), (left, right) = padding_amounts(shape[:2], (layer.size, layer.size),
+                                                   layer.stride, layer.padding)
+    if top == bottom and left == right:
+        return nn.AvgPool2d(layer.size, layer.stride, padding=(top, left),
+                            count_include_pad=layer.count_include_pad)
+    pads = (left, right, top, bottom)
+    if layer.count_include_pad:
+        return nn.Sequential(nn.ConstantPad2d(pads, 0.0), nn.AvgPool2d(layer.size, layer.stride))
+    return RealCellsAvgPool(layer.size, layer.stride, pads)
+
+
+def _global_avgpool(layer: Layer, shape: Shape, spec: Spec) -> nn.Module:
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def _layernorm(layer: LayerNorm, shape: Shape, spec: Spec) -> nn.Module:
+    return nn.LayerNorm(shape[0], eps=layer.epsilon, dtype=DTYPES[spec.dtype])
 
 
 def _gelu(layer: Gelu, shape: Shape, spec: Spec) -> nn.Module:
@@ -213,6 +249,8 @@ LAYERS: dict[str, TorchLayer] = {
     "prelu": TorchLayer(_prelu, (("slope", "weight"),)),
     "gelu": TorchLayer(_gelu),
     "residual": TorchLayer(_residual),  # parameters: its sub-list's and skip's (variables)
+    "layernorm": TorchLayer(_layernorm, (("weight", "weight"), ("bias", "bias"))),
+    "global_avgpool": TorchLayer(_global_avgpool),
     "sigmoid": TorchLayer(_plain(nn.Sigmoid)),
     "tanh": TorchLayer(_plain(nn.Tanh)),
     "relu": TorchLayer(_plain(nn.ReLU)),

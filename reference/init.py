@@ -23,7 +23,8 @@ PReLU slopes ``a{l}`` start at 0.25 under every scheme (``torch.nn.PReLU``'s def
 Schemes of a network written as a layer list (:data:`NET_SCHEMES`, :func:`init_net`):
 ``xavier``, ``he`` and ``torch-default`` as in the MLP table, with ``fan_in = in`` (dense) or
 ``k*k*cin`` (conv) and ``fan_out = out`` or ``k*k*cout``; biases 0 (``torch-default``: the
-same uniform as the layer's weight), slopes 0.25.
+same uniform as the layer's weight), slopes 0.25; a layernorm's gamma 1 and beta 0 (as torch's
+and Keras' own).
 
 CNN schemes (:data:`CNN_SCHEMES`):
 
@@ -141,13 +142,16 @@ def init_net(spec: NetSpec, scheme: str = "xavier", seed: int = 0) -> dict[str, 
     rng = np.random.default_rng(seed)
     params: dict[str, np.ndarray] = {}
     fan_in = 1
+    previous = ""
     for name, shape in spec.param_shapes().items():
         kind = spec.param_kind(name)
         if kind == "slope":
             value = np.full(shape, PRELU_INIT)
-        elif kind == "bias":
-            value = _fan_in_uniform(rng, shape, fan_in) if scheme == "torch-default" \
-                else np.zeros(shape)
+        elif kind == "scale":
+            value = np.ones(shape)
+        elif kind == "bias":  # a layernorm's beta (after its gamma) starts at 0 in torch too
+            value = _fan_in_uniform(rng, shape, fan_in) \
+                if scheme == "torch-default" and previous != "scale" else np.zeros(shape)
         else:
             fan_in, fan_out = _fans(shape)
             if scheme == "xavier":
@@ -156,4 +160,5 @@ def init_net(spec: NetSpec, scheme: str = "xavier", seed: int = 0) -> dict[str, 
             else:
                 value = (_he if scheme == "he" else _fan_in_uniform)(rng, shape, fan_in)
         params[name] = np.asarray(value, dtype=spec.dtype)
+        previous = kind
     return params

@@ -52,7 +52,8 @@ class LayerList:
         return {name: shape for name, (shape, _) in self._param_specs.items()}
 
     def param_kind(self, name: str) -> str:
-        """``dense``, ``conv`` (HWIO), ``bias`` or ``slope`` (a PReLU's)."""
+        """``dense``, ``conv`` (HWIO), ``bias``, ``slope`` (a PReLU's) or ``scale`` (a
+        layernorm's gamma)."""
         return self._param_specs[name][1]
 
     def is_weight(self, name: str) -> bool:

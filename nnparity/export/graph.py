@@ -58,8 +58,8 @@ class Conv:
 
 @dataclass(frozen=True)
 class Pool:
-    """A ``k x k`` pool, ``mode`` ``max`` (padded cells hold ``-inf``) or ``avg`` (VALID only:
-    the mean of each window's ``k * k`` cells)."""
+    """A ``k x k`` pool, ``mode`` ``max`` (padded cells hold ``-inf``) or ``avg`` (the mean of
+    each window's real cells; of all ``k * k`` with ``count_include_pad``, torch's default)."""
 
     name: str
     k: int
@@ -67,6 +67,29 @@ class Pool:
     padding: str
     pads: Pads
     mode: str = "max"
+    count_include_pad: bool = False
+
+
+@dataclass(frozen=True)
+class Norm:
+    """Layer normalisation of ``[N, d]`` rows: ``(h - mean) / sqrt(var + epsilon) * gamma +
+    beta``, ``weight`` naming gamma and ``bias`` beta."""
+
+    name: str
+    d: int
+    epsilon: float
+    weight: str
+    bias: str
+
+
+@dataclass(frozen=True)
+class GlobalPool:
+    """Each channel's mean over an ``h x w`` map: ``[N, h, w, c] -> [N, c]``."""
+
+    name: str
+    h: int
+    w: int
+    c: int
 
 
 @dataclass(frozen=True)
@@ -95,11 +118,11 @@ class Residual:
     the block, its parameters ``<name>.W``, ``<name>.b``."""
 
     name: str
-    body: tuple[Dense | Act | Conv | Pool, ...]
+    body: tuple[Dense | Act | Conv | Pool | Norm | GlobalPool, ...]
     skip: Dense | Conv | None
 
 
-Layer = Dense | Act | Conv | Pool | Flatten | Dropout | Residual
+Layer = Dense | Act | Conv | Pool | Flatten | Dropout | Norm | GlobalPool | Residual
 
 
 def each_layer(layers: tuple[Layer, ...]) -> list[Any]:
@@ -160,7 +183,18 @@ def _pool(layer: Any, shape: tuple[int, ...], out: tuple[int, ...], spec: Spec) 
     window = (layer.size, layer.size)
     return [Pool(layer.name, layer.size, layer.stride, layer.padding,
                  padding_amounts(shape[:2], window, layer.stride, layer.padding),
-                 "avg" if layer.kind == "avgpool" else "max")]
+                 "avg" if layer.kind == "avgpool" else "max",
+                 getattr(layer, "count_include_pad", False))]
+
+
+def _layernorm(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
+               spec: Spec) -> list[Layer]:
+    return [Norm(layer.name, shape[0], layer.epsilon, layer.weight, layer.bias)]
+
+
+def _global_avgpool(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
+                    spec: Spec) -> list[Layer]:
+    return [GlobalPool(layer.name, *shape)]
 
 
 def _flatten(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
@@ -189,7 +223,7 @@ def _residual(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
 PLACERS: dict[str, Placer] = {
     "dense": _dense, "conv2d": _conv, "maxpool": _pool, "avgpool": _pool, "flatten": _flatten,
     "dropout": _dropout, **dict.fromkeys((*ACTIVATIONS, "prelu", "gelu"), _activation),
-    "residual": _residual,
+    "residual": _residual, "layernorm": _layernorm, "global_avgpool": _global_avgpool,
 }
 """Layer kind -> the export layers it becomes, given its per-sample input and output shapes."""
 

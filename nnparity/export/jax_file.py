@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from nnparity.escape import python_comment, python_string
 
-from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool, Residual
+from .graph import Act, Conv, Dense, Dropout, Flatten, GlobalPool, Network, Norm, Pool, Residual
 from .steps import hyperparameters, step_source
 from .text import header, shapes_constant
 
@@ -38,8 +38,18 @@ def _lines(layer: object) -> list[str]:
                 f'                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))'
                 f' + params[{python_string(layer.bias)}]']
     if isinstance(layer, Pool) and layer.mode == "avg":
-        return [f"h = jax.lax.reduce_window(h, 0.0, jax.lax.add, (1, {layer.k}, {layer.k}, 1), "
-                f'(1, {layer.stride}, {layer.stride}, 1), "VALID") / {layer.k * layer.k}']
+        sums = (f"jax.lax.reduce_window({{}}, 0.0, jax.lax.add, (1, {layer.k}, {layer.k}, 1), "
+                f"(1, {layer.stride}, {layer.stride}, 1), {python_string(layer.padding)})")
+        if layer.pads == ((0, 0), (0, 0)) or layer.count_include_pad:
+            return [f"h = {sums.format('h')} / {layer.k * layer.k}  # every cell of the window"]
+        return [f"h = {sums.format('h')} / \\",
+                f"    {sums.format('jnp.ones_like(h[:1, :, :, :1])')}  # the real cells only"]
+    if isinstance(layer, Norm):
+        return ["mean, var = jnp.mean(h, -1, keepdims=True), jnp.var(h, -1, keepdims=True)",
+                f"h = (h - mean) * jax.lax.rsqrt(var + {layer.epsilon!r}) * "
+                f"params[{python_string(layer.weight)}] + params[{python_string(layer.bias)}]"]
+    if isinstance(layer, GlobalPool):
+        return [f"h = jnp.mean(h, axis=(1, 2))  # {python_comment(layer.name)}: [N, {layer.c}]"]
     if isinstance(layer, Pool):
         return [f"h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, {layer.k}, {layer.k}, "
                 f'1), (1, {layer.stride}, {layer.stride}, 1), {python_string(layer.padding)})']

@@ -13,7 +13,19 @@ from __future__ import annotations
 
 from nnparity.escape import python_comment, python_string
 
-from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool, Residual, each_layer
+from .graph import (
+    Act,
+    Conv,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalPool,
+    Network,
+    Norm,
+    Pool,
+    Residual,
+    each_layer,
+)
 from .text import build_extras, custom_layers, header
 
 ACTIVATIONS = {"sigmoid": '"sigmoid"', "tanh": '"tanh"', "relu": '"relu"', "relu3": "relu3",
@@ -81,9 +93,23 @@ def _layers(layer: object, decay: str) -> list[str]:
                 f'keras.layers.Conv2D({layer.c_out}, {layer.k}, strides={layer.stride}, '
                 f'padding={python_string(layer.padding.lower())}{decay},',
                 f'                    dtype=DTYPE, name={python_string(layer.name)}),']
-    if isinstance(layer, Pool) and layer.mode == "avg":
-        return [f'keras.layers.AveragePooling2D({layer.k}, {layer.stride}, padding="valid", '
+    if isinstance(layer, Pool) and layer.mode == "avg" and layer.count_include_pad:
+        return ["# torch's count_include_pad=True: the padded zeros counted in the mean",
+                f"keras.layers.ZeroPadding2D({layer.pads}, dtype=DTYPE),",
+                f'keras.layers.AveragePooling2D({layer.k}, {layer.stride}, padding="valid", '
                 f"dtype=DTYPE, name={python_string(layer.name)}),"]
+    if isinstance(layer, Pool) and layer.mode == "avg":  # SAME: the mean of the real cells
+        return [f'keras.layers.AveragePooling2D({layer.k}, {layer.stride}, '
+                f"padding={python_string(layer.padding.lower())}, dtype=DTYPE, "
+                f"name={python_string(layer.name)}),"]
+    if isinstance(layer, Norm):
+        return [f"# gamma = {python_comment(layer.weight)}, beta = {python_comment(layer.bias)};"
+                " epsilon: Keras' default 1e-3, torch's 1e-5",
+                f"keras.layers.LayerNormalization(epsilon={layer.epsilon!r}, dtype=DTYPE, "
+                f"name={python_string(layer.name)}),"]
+    if isinstance(layer, GlobalPool):
+        return [f"keras.layers.GlobalAveragePooling2D(dtype=DTYPE, "
+                f"name={python_string(layer.name)}),"]
     if isinstance(layer, Pool):
         return [f'keras.layers.MaxPool2D({layer.k}, {layer.stride}, '
                 f"padding={python_string(layer.padding.lower())}, dtype=DTYPE, "

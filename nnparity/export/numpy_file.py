@@ -3,7 +3,7 @@ hand-derived backward pass, layer by layer in reverse), ``init_state`` and ``ste
 ``__main__`` demo.
 
 The layer functions (dense, activations, GELU and its erf, losses, convolution, max- and
-average-pool, dropout) are the
+average-pool, layer normalisation, dropout) are the
 reference's own, copied in by :func:`inspect.getsource` when the file is written, so an export
 computes exactly what the reference does and never imports nnparity.
 """
@@ -16,9 +16,21 @@ from typing import Any
 
 from nnparity.escape import python_comment, python_string
 from nnparity.reference import activations, conv, dense, dropout, losses, pool
-from nnparity.reference.layers import avgpool, gelu
+from nnparity.reference.layers import avgpool, gelu, layernorm
 
-from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool, Residual, each_layer
+from .graph import (
+    Act,
+    Conv,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalPool,
+    Network,
+    Norm,
+    Pool,
+    Residual,
+    each_layer,
+)
 from .steps import hyperparameters, step_source
 from .text import header, shapes_constant
 
@@ -50,7 +62,11 @@ def _forward(layer: object, h: str) -> str:
                 f"params[{python_string(layer.bias)}], {layer.stride}, "
                 f'{python_string(layer.padding)})')
     if isinstance(layer, Pool) and layer.mode == "avg":
-        return f"avgpool2d({h}, {layer.k}, {layer.stride})"
+        return f"avgpool2d({h}, {_avg_settings(layer)})"
+    if isinstance(layer, Norm):
+        return f"layernorm({h}, {_norm_settings(layer)})[0]"
+    if isinstance(layer, GlobalPool):
+        return f"{h}.mean(axis=(1, 2))"
     if isinstance(layer, Pool):
         return f'maxpool2d({h}, {layer.k}, {layer.stride}, {python_string(layer.padding)})'
     if isinstance(layer, Flatten):
@@ -60,6 +76,16 @@ def _forward(layer: object, h: str) -> str:
         return f"dropout({h}, None if mask is None else mask[:, {start}:{stop}], " \
                f"{layer.keep_prob!r})"
     raise TypeError(f"no NumPy code for {layer!r}")
+
+
+def _avg_settings(layer: Pool) -> str:
+    return f"{layer.k}, {layer.stride}, {python_string(layer.padding)}, " \
+        f"{layer.count_include_pad}"
+
+
+def _norm_settings(layer: Norm) -> str:
+    return f"params[{python_string(layer.weight)}], params[{python_string(layer.bias)}], " \
+        f"{layer.epsilon!r}"
 
 
 def _backward(layer: object, h: str, out: str, first: bool) -> list[str]:
@@ -85,7 +111,15 @@ def _backward(layer: object, h: str, out: str, first: bool) -> list[str]:
                 f"    d, {h}, params[{python_string(layer.weight)}], {layer.stride}, "
                 f"{python_string(layer.padding)}{need})"]
     if isinstance(layer, Pool) and layer.mode == "avg":
-        return [f"d = avgpool2d_backward(d, {h}, {layer.k}, {layer.stride})"]
+        return [f"d = avgpool2d_backward(d, {h}, {_avg_settings(layer)})"]
+    if isinstance(layer, Norm):
+        return [f"d, grads[{python_string(layer.weight)}], grads[{python_string(layer.bias)}]"
+                " = layernorm_backward(",
+                f"    d, *layernorm({h}, {_norm_settings(layer)})[1], "
+                f"params[{python_string(layer.weight)}], {not first})"]
+    if isinstance(layer, GlobalPool):
+        return [f"d = np.broadcast_to(d[:, None, None, :] / {layer.h * layer.w}, "
+                f"{h}.shape).copy()"]
     if isinstance(layer, Pool):
         return [f"d = maxpool2d_backward(d, {h}, {layer.k}, {layer.stride}, "
                 f"{python_string(layer.padding)})"]
@@ -130,6 +164,8 @@ def _functions(net: Network) -> dict[str, Any]:
             needed += ACTIVATIONS[layer.kind]
         if isinstance(layer, Pool) and layer.mode == "avg":
             needed += [avgpool.avgpool2d, avgpool.avgpool2d_backward]
+        if isinstance(layer, Norm):
+            needed += [layernorm.layernorm, layernorm.layernorm_backward]
     if any(isinstance(layer, Conv | Pool) for layer in each_layer(net.layers)):
         needed += [conv.conv2d, conv.conv2d_backward, pool.maxpool2d, pool.maxpool2d_backward]
     if any(isinstance(layer, Dropout) for layer in net.layers):

@@ -11,7 +11,19 @@ from __future__ import annotations
 
 from nnparity.escape import python_comment, python_string
 
-from .graph import Act, Conv, Dense, Dropout, Flatten, Network, Pool, Residual, each_layer
+from .graph import (
+    Act,
+    Conv,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalPool,
+    Network,
+    Norm,
+    Pool,
+    Residual,
+    each_layer,
+)
 from .text import build_extras, custom_layers, header
 
 ACTIVATIONS = {"sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "relu": "nn.ReLU()",
@@ -80,8 +92,14 @@ def _modules(layer: object) -> list[tuple[str, str, str]]:
         return [(f"pad_{layer.name}", f"nn.ZeroPad2d({_pad(layer.pads)})",
                  f"{layer.padding} as TensorFlow pads it: (left, right, top, bottom)"),
                 (layer.name, f"{conv}, dtype=DTYPE)", kernel)]
-    if isinstance(layer, Pool) and layer.mode == "avg":  # VALID: no padded cell to count
-        return [(layer.name, f"nn.AvgPool2d({layer.k}, {layer.stride})", "")]
+    if isinstance(layer, Pool) and layer.mode == "avg":
+        return _avgpool(layer)
+    if isinstance(layer, Norm):
+        return [(layer.name, f"nn.LayerNorm({layer.d}, eps={layer.epsilon!r}, dtype=DTYPE)",
+                 "weight = gamma, bias = beta; eps: torch's default 1e-5, Keras' 1e-3")]
+    if isinstance(layer, GlobalPool):
+        return [(layer.name, "nn.AdaptiveAvgPool2d(1)", f"[N, {layer.c}, 1, 1]"),
+                (f"{layer.name}_flatten", "nn.Flatten()", f"[N, {layer.c}]")]
     if isinstance(layer, Pool):
         pool = f"nn.MaxPool2d({layer.k}, {layer.stride}"
         padding = _symmetric(layer.pads)
@@ -116,6 +134,42 @@ def _sequential(layers: tuple[object, ...], indent: str) -> list[str]:
             lines.append(f"{indent}# {python_comment(comment)}")
         lines.append(f"{indent}({python_string(name)}, {ctor}),")
     return lines
+def _avgpool(layer: Pool) -> list[tuple[str, str, str]]:
+    """An average pool: torch's own padding when TensorFlow's SAME pads symmetrically (which
+    cells the mean counts: ``count_include_pad``, True by torch's default), else an explicit
+    zero pad, the real cells counted by :data:`REAL_CELLS`' module."""
+    pool = f"nn.AvgPool2d({layer.k}, {layer.stride}"
+    padding = _symmetric(layer.pads)
+    if layer.pads == NO_PADS:
+        return [(layer.name, f"{pool})", "")]
+    if padding:
+        return [(layer.name, f"{pool}, padding={padding}, "
+                 f"count_include_pad={layer.count_include_pad})",
+                 "SAME, symmetric here; count_include_pad=False: the mean of the real cells "
+                 "(Keras' SAME), True: of the whole window (torch's default)")]
+    if layer.count_include_pad:
+        return [(f"pad_{layer.name}", f"nn.ZeroPad2d({_pad(layer.pads)})",
+                 f"{layer.padding} as TensorFlow pads it; the padded zeros counted"),
+                (layer.name, f"{pool})", "")]
+    return [(layer.name, f"RealCellsAvgPool({layer.k}, {layer.stride}, {_pad(layer.pads)})",
+             f"{layer.padding} as TensorFlow pads it (left, right, top, bottom); the mean of "
+             "the real cells, as Keras")]
+
+
+REAL_CELLS = '''
+
+class RealCellsAvgPool(nn.Module):
+    """TensorFlow's SAME average pool where it pads asymmetrically: the window sums of the
+    zero-padded map over each window's count of real cells."""
+
+    def __init__(self, size, stride, pads):
+        super().__init__()
+        self.pad, self.pool = nn.ZeroPad2d(pads), nn.AvgPool2d(size, stride)
+
+    def forward(self, x):
+        ones = torch.ones_like(x[:1, :1])
+        return self.pool(self.pad(x)) / self.pool(self.pad(ones))
+'''
 
 
 LOSSES = {
@@ -158,7 +212,7 @@ def write(net: Network) -> str:
     placed = each_layer(net.layers)
     kinds = {layer.kind for layer in placed if isinstance(layer, Act)}
     opt = net.optimizer
-    needs_math = any(isinstance(layer, Pool) and layer.pads != NO_PADS
+    needs_math = any(isinstance(layer, Pool) and layer.mode == "max" and layer.pads != NO_PADS
                      and not _symmetric(layer.pads) for layer in placed)
     layout = "NCHW images" if len(net.input_shape) == 3 else "[N, features]"
     parts = [
@@ -169,6 +223,9 @@ def write(net: Network) -> str:
         + f"WEIGHT_DECAY = {net.weight_decay!r}  # lambda: 0.5 * lambda * sum(W ** 2), weights",
         RELU3.strip() if "relu3" in kinds else "",
         RESIDUAL.strip() if any(isinstance(layer, Residual) for layer in net.layers) else "",
+        REAL_CELLS.strip() if any(
+            "RealCellsAvgPool" in ctor for layer in placed if isinstance(layer, Pool)
+            for _, ctor, _ in _modules(layer)) else "",
         custom_layers({"ReLU3": "relu3"} if "relu3" in kinds else {}),
         HALF_SQUARED.strip() if net.loss == "l2" else "",
         "def model():\n"

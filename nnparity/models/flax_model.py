@@ -11,9 +11,10 @@ and stride, ``SAME``/``VALID`` padding: lax's SAME is TensorFlow's), ``nnx.Dropo
 rate), the activation functions ``relu``, ``sigmoid``, ``tanh``, ``leaky_relu`` (slope 0.01),
 ``gelu`` (JAX's default: the tanh form; ``approximate=False`` the exact one) and a final
 ``softmax`` (diagnosed before a cross-entropy), ``nnx.max_pool`` and ``nnx.avg_pool`` (VALID
-only; in a Sequential as ``functools.partial(nnx.max_pool, window_shape=..., strides=...,
-padding=...)``, likewise ``gelu`` with ``approximate``), and a
-reshape that flattens (exactly ``x.reshape(len(x), -1)`` on the probe). Anything else (a
+or SAME, ``count_include_pad`` read: flax counts SAME's padded cells by default; in a
+Sequential as ``functools.partial(nnx.max_pool, window_shape=..., strides=..., padding=...)``,
+likewise ``gelu`` with ``approximate``), and a reshape that flattens (exactly
+``x.reshape(len(x), -1)`` on the probe). Anything else (a
 branch, a residual add, an unknown layer, a layer called twice) is refused with one error
 naming it.
 

@@ -93,14 +93,17 @@ def describe_function(name: str, label: str, args: tuple, kwargs: dict, out: Any
         return Layer("activation", label, {"name": "gelu",
                                            "approximate": "tanh" if tanh_form else "none"})
     if name in ("max_pool", "avg_pool"):
-        given = dict(zip(("window_shape", "strides", "padding"), args[1:], strict=False))
+        given = dict(zip(("window_shape", "strides", "padding", "count_include_pad"), args[1:],
+                         strict=False))
         given.update(kwargs)
-        if name == "avg_pool" and padding(given.get("padding", "VALID"), label) != "VALID":
-            raise unsupported(f"{label} (SAME padding: the reference's avgpool is VALID)")
-        return Layer("pool" if name == "max_pool" else "avgpool", label, {
-            "window": square(given.get("window_shape", ()), label, "window"),
-            "stride": square(given.get("strides") or (1, 1), label, "strides"),
-            "padding": padding(given.get("padding", "VALID"), label)})
+        mode = padding(given.get("padding", "VALID"), label)
+        info = {"window": square(given.get("window_shape", ()), label, "window"),
+                "stride": square(given.get("strides") or (1, 1), label, "strides"),
+                "padding": mode}
+        if name == "avg_pool":  # flax counts SAME's padded cells by default, as torch
+            info["count_include_pad"] = mode == "SAME" and bool(
+                given.get("count_include_pad", True))
+        return Layer("pool" if name == "max_pool" else "avgpool", label, info)
     if name == "reshape" and x is not None and np.shape(out) == np.shape(x):
         return Layer("identity", label)
     if name == "reshape" and x is not None and np.ndim(out) == 2 and np.ndim(x) in (2, 4) \

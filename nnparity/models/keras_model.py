@@ -34,7 +34,7 @@ from nnparity.reference.results import Gradients, Trace
 
 from .guard import user_code
 from .source import ModelSource
-from .structure import Layer, Structure, build, named_activation, unsupported
+from .structure import Layer, Structure, build, explicit_same, named_activation, unsupported
 
 tf, keras = import_tensorflow()
 
@@ -123,13 +123,22 @@ def _steps(layer: Any, names: dict[str, str]) -> list[Step]:
                 "stride": _square(layer.strides, label, "strides"),
                 "padding": layer.padding.upper()}
         described = Layer("pool", label, info)
-    elif isinstance(layer, layers.AveragePooling2D):
-        if layer.padding.upper() != "VALID":
-            raise unsupported(f"{label} (SAME padding: Keras averages the real cells only, "
-                              "torch counts the padded ones; the reference's avgpool is VALID)")
+    elif isinstance(layer, layers.AveragePooling2D):  # SAME: the mean of the real cells
         described = Layer("avgpool", label, {"window": _square(layer.pool_size, label, "pool"),
                                              "stride": _square(layer.strides, label, "strides"),
-                                             "padding": "VALID"})
+                                             "padding": layer.padding.upper()})
+    elif isinstance(layer, layers.ZeroPadding2D) and layer.data_format == "channels_last":
+        (top, bottom), (left, right) = layer.padding
+        shape = tuple(getattr(getattr(layer, "input", None), "shape", ()))
+        described = Layer("pad", label, {"amounts": (top, bottom, left, right),
+                                         "hw": shape[1:3]}) if len(shape) == 4 \
+            else Layer("unsupported", label)
+    elif isinstance(layer, layers.GlobalAveragePooling2D):
+        if layer.data_format != "channels_last" or layer.keepdims:
+            raise unsupported(f"{label} (channels_first or keepdims)")
+        described = Layer("global_avgpool", label)
+    elif isinstance(layer, layers.LayerNormalization):
+        described = _layernorm(label, layer)
     elif isinstance(layer, layers.Flatten):
         described = Layer("flatten", label)
     elif isinstance(layer, layers.Dropout):
@@ -158,6 +167,42 @@ def _steps(layer: Any, names: dict[str, str]) -> list[Step]:
     return [(described, call, layer)]
 
 
+def _layernorm(label: str, layer: Any) -> Layer:
+    """``LayerNormalization()`` over the last axis of a flat ``[N, D]`` input, with its
+    ``gamma`` and ``beta`` (``center``, ``scale``; no RMS scaling)."""
+    shape = tuple(layer.gamma.shape) if getattr(layer, "gamma", None) is not None else ()
+    axes = layer.axis if isinstance(layer.axis, list | tuple) else [layer.axis]
+    if len(shape) != 1 or list(axes) not in ([-1], [1]) or not layer.center \
+            or not layer.scale or getattr(layer, "rms_scaling", False):
+        raise unsupported(f"{label} (axis {layer.axis}, center {layer.center}, scale "
+                          f"{layer.scale}: the reference normalises the features of a flat "
+                          "[N, D] input, with gamma and beta)")
+    return Layer("layernorm", label, {"d": shape[0], "epsilon": float(layer.epsilon)})
+
+
+STOP_GRADIENT = "tf.stop_gradient"
+
+
+class _StopGradientWatch:
+    """While active, ``tf.stop_gradient`` (which ``keras.ops.stop_gradient`` calls) records
+    that it ran: ``used``."""
+
+    def __init__(self) -> None:
+        self.used = False
+        self.original = tf.stop_gradient
+
+    def _watch(self, *args: Any, **kwargs: Any) -> Any:
+        self.used = True
+        return self.original(*args, **kwargs)
+
+    def __enter__(self) -> _StopGradientWatch:
+        tf.stop_gradient = self._watch
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        tf.stop_gradient = self.original
+
+
 def _loss(source: ModelSource, dtype: str) -> tuple[str, str, Callable[[Any, Any], Any], bool]:
     """``(reference loss, reduction, loss(targets, output), sparse labels?)``; a loss given by
     name computes in the model's ``dtype``."""
@@ -178,6 +223,9 @@ def _loss(source: ModelSource, dtype: str) -> tuple[str, str, Callable[[Any, Any
     kwargs = getattr(loss, "_fn_kwargs", {})
     exact = (reduction is not None and kwargs.get("from_logits", True)
              and not kwargs.get("label_smoothing") and kwargs.get("ignore_class") is None)
+    if reduction is not None and type(loss) is losses.BinaryCrossentropy \
+            and not kwargs.get("label_smoothing"):
+        return "bce", reduction, loss, False  # from_logits=False: after a final sigmoid
     if exact and type(loss) is losses.SparseCategoricalCrossentropy:
         return "ce", reduction, loss, True
     if exact and type(loss) is losses.CategoricalCrossentropy:
@@ -188,7 +236,8 @@ def _loss(source: ModelSource, dtype: str) -> tuple[str, str, Callable[[Any, Any
         return "mse", reduction, loss, False
     raise InputError(f"{source.label}: loss {type(loss).__name__} ({kwargs}, reduction "
                      f"{getattr(loss, 'reduction', None)!r}) has no exact counterpart in the "
-                     "reference (cross-entropies with from_logits=True, MeanSquaredError; "
+                     "reference (cross-entropies with from_logits=True, BinaryCrossentropy also "
+                     "on a final sigmoid's probabilities, MeanSquaredError; "
                      "reduction sum_over_batch_size or sum; no label smoothing)")
 
 
@@ -249,13 +298,14 @@ class KerasUserModel:
         self.source, model, self.tf_device = source, source.model, tf_device
         self.model = model
         chain = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+        shape = source.input_shape or tuple(d for d in (model.input_shape or ())[1:])
+        if not shape or None in shape:
+            raise InputError(f"{source.label}: give --input-shape (H,W,C or D)")
+        self._refuse_stop_gradient(tuple(shape))
         per_layer = [_steps(layer, source.layers) for layer in chain]
         self.steps = [step for steps in per_layer for step in steps]
         self.sources = _sources(source, chain, per_layer) \
             if any(isinstance(layer, keras.layers.Add) for layer in chain) else None
-        shape = source.input_shape or tuple(d for d in (model.input_shape or ())[1:])
-        if not shape or None in shape:
-            raise InputError(f"{source.label}: give --input-shape (H,W,C or D)")
         if weights is not None:
             self._load(weights)
         dense = next(s for s in self.steps if s[0].kind in ("dense", "conv"))[2]
@@ -265,8 +315,11 @@ class KerasUserModel:
                              "float64 and float32")
         self.loss_name, reduction, self.loss_fn, self.sparse = _loss(source, self.dtype)
         self.loss_dtype = str(getattr(self.loss_fn, "dtype", None) or self.dtype)
-        self.structure: Structure = build([s[0] for s in self.steps], tuple(shape),
-                                          self.loss_name, reduction, self.dtype, self.sources)
+        from_logits = getattr(self.loss_fn, "_fn_kwargs", {}).get("from_logits", True)
+        self.structure: Structure = build(explicit_same([s[0] for s in self.steps]), tuple(shape),
+                                          self.loss_name, reduction, self.dtype, self.sources,
+                                          sigmoid_output=None if from_logits
+                                          else "BinaryCrossentropy(from_logits=False)")
         self.spec = self.structure.spec
         self._check_chain()
         self.named = self._named()
@@ -293,6 +346,18 @@ class KerasUserModel:
                                  f"the model's is {tuple(variable.shape)}")
             variable.assign(weights[path])
 
+    def _refuse_stop_gradient(self, shape: tuple[int, ...]) -> None:
+        """Exit 2 when the model's forward calls ``tf.stop_gradient`` (``keras.ops``' too)."""
+        dtype = str(self.model.weights[0].dtype) if self.model.weights else "float32"
+        x = np.zeros((2, *shape), dtype=dtype)
+        with _StopGradientWatch() as watch, user_code(
+                self.source.label, "the model", f" on an input of shape {x.shape}"):
+            self.model(x, training=False)
+        if watch.used:
+            raise InputError(f"{self.source.label}: the model calls {STOP_GRADIENT} in its "
+                             "forward: it cuts the gradient there, which changes the gradients "
+                             "being checked (the reference differentiates through every layer)")
+
     def _check_chain(self) -> None:
         """The steps in order must compute ``model(x)``: else the model is not a chain."""
         x = np.random.default_rng(0).standard_normal((2, *self.spec.input_shape))
@@ -309,7 +374,8 @@ class KerasUserModel:
     def _named(self) -> dict[str, Any]:
         named = {}
         for name, (index, role) in self.structure.params.items():
-            attribute = {"weight": "kernel", "bias": "bias", "slope": "alpha"}[role]
+            attribute = {"weight": "kernel", "bias": "bias", "slope": "alpha", "scale": "gamma",
+                         "shift": "beta"}[role]
             named[name] = getattr(self.steps[index][2], attribute)
         used = {id(v) for v in named.values()}
         for variable in self.model.trainable_variables:
@@ -350,8 +416,10 @@ class KerasUserModel:
         n, k = len(x), self.spec.output_dim
         targets = np.asarray(y, dtype=np.int64) if self.sparse and np.ndim(y) == 1 \
             else as_targets(self.loss_name, y, n, k, np.dtype(self.spec.dtype))
+        output = tensors[list(tensors)[-1]] if self.structure.loss_input is None \
+            else outputs[self.structure.loss_input]
         with user_code(self.source.label, "the loss"):
-            loss = self.loss_fn(tf.constant(targets), tensors[list(tensors)[-1]])
+            loss = self.loss_fn(tf.constant(targets), output)
         return loss, tensors, mask
 
     def run(self, x: np.ndarray, y: np.ndarray,

@@ -91,20 +91,57 @@ def drift(a: UserModel, b: UserModel, seed: int) -> str | None:
 EQUIVALENT = "the architectures are equivalent; your weights are not"
 GELU_DEFAULTS = ("torch's nn.GELU() and keras.activations.gelu (\"gelu\") are exact (erf) by "
                  "default; keras.ops.gelu, jax.nn.gelu and flax's nnx.gelu the tanh form")
+SETTING_HINTS = {
+    ("gelu", "approximate"): GELU_DEFAULTS,
+    ("layernorm", "epsilon"): "LayerNorm's epsilon left at the other framework's default: "
+                              "torch's nn.LayerNorm has eps=1e-5, Keras' LayerNormalization "
+                              "epsilon=1e-3 (flax's nnx.LayerNorm 1e-6); give the port the "
+                              "original's value",
+    ("avgpool", "count_include_pad"): "torch's AvgPool2d counts the padded cells in the mean "
+                                      "(count_include_pad=True by default), Keras' SAME "
+                                      "averages the real cells only; set count_include_pad="
+                                      "False in torch (or pad explicitly in Keras)",
+}
+"""``(kind, field)`` -> what a port that differs in that setting most likely got wrong."""
 
 
-def layer_difference(a: UserModel, b: UserModel, labels: tuple[str, str]) -> Diagnosis | None:
+def layer_difference(a: UserModel, b: UserModel, labels: tuple[str, str],
+                     confirmed: str | None = None) -> Diagnosis | None:
     """The first layer whose settings differ between the two models' layer lists (same
-    parameters, another computation: GELU's form, a pool's kind), as a diagnosis; None when
-    the lists agree."""
+    parameters, another computation: GELU's form, a layernorm's epsilon, which cells an
+    average pool counts, a pool's kind), as a diagnosis naming the frameworks' defaults for
+    that setting; None when the lists agree. ``confirmed``: the evidence of the reference
+    re-run with the second model's settings (:func:`rerun_settings`)."""
     for first, second in zip(a.spec.net, b.spec.net, strict=False):
-        if first.to_dict() != second.to_dict():
-            what = f"{first.kind} {first.to_dict()} in {labels[0]} vs {second.to_dict()} in " \
-                   f"{labels[1]} (layer {first.name})"
-            hint = f"; {GELU_DEFAULTS}" if first.kind == second.kind == "gelu" else ""
+        ours, theirs = first.to_dict(), second.to_dict()
+        if ours != theirs:
+            what = f"{first.kind} {ours} in {labels[0]} vs {theirs} in {labels[1]} " \
+                   f"(layer {first.name})"
+            fields = [k for k in {**ours, **theirs} if ours.get(k) != theirs.get(k)]
+            hints = [SETTING_HINTS[(first.kind, k)] for k in fields
+                     if first.kind == second.kind and (first.kind, k) in SETTING_HINTS]
+            hint = "".join(f"; {h}" for h in hints)
+            evidence = "the two models' layer lists as traced" + (
+                f"; {confirmed}" if confirmed else "")
             return Diagnosis("layer-settings", f"the models compute different layers: {what}"
-                             f"{hint}", "the two models' layer lists as traced")
+                             f"{hint}" + (f" (confirmed: {confirmed})" if confirmed else ""),
+                             evidence)
     return None
+
+
+def rerun_settings(a: UserModel, b: UserModel, params: Params, batch: tuple,
+                   tol: float) -> str | None:
+    """The reference re-run with the second model's layer list (its settings) and the first
+    model's ``params``: the evidence that the settings explain the second model's output
+    (None when that re-run does not match it)."""
+    x = batch[0]
+    theirs = b.run(*batch, training=False)[0].output
+    rerun = registry.get("numpy").forward(b.spec, params, x).output
+    check = compare_tensor("forward", "output", theirs, rerun, tol)
+    if not check.passed:
+        return None
+    return ("the reference re-run with the second model's layer settings and the first's "
+            f"weights reproduces the second's output, max rel {check.max_rel:.1e}")
 
 
 def _dtype(a: UserModel, b: UserModel) -> str:
@@ -146,8 +183,9 @@ def port(a: UserModel, b: UserModel, labels: tuple[str, str], *, seed: int = 0,
          own: tuple[Params, Params] | None = None, transfer: bool = False) -> CaseResult:
     """``b`` against ``a`` layer by layer, each with its own weights ``own`` (canonical; default:
     their weights now); ``transfer``: the verdict is the comparison with ``a``'s weights
-    transferred to ``b`` (module docstring). The models are left with ``b`` holding the
-    transferred weights."""
+    transferred to ``b`` (module docstring); where their layer lists differ in a setting, the
+    diagnosis is confirmed by the reference re-run with ``b``'s settings. The models are left
+    with ``b`` holding the transferred weights."""
     _same_network(a, b, labels)
     own = own or (a.params(), b.params())
     result = CaseResult(f"{labels[0]} -> {labels[1]}", BACKEND, spec=a.spec.to_dict())
@@ -169,9 +207,9 @@ def port(a: UserModel, b: UserModel, labels: tuple[str, str], *, seed: int = 0,
                                 + (f"; {weights.message}" if weights else ""))
         elif weights:
             result.diagnoses.append(weights)
-    differs = layer_difference(a, b, labels)
-    if differs and first_divergence(result.comparisons) is not None:
-        result.diagnoses.append(differs)
+    if first_divergence(result.comparisons) is not None and layer_difference(a, b, labels):
+        result.diagnoses.append(layer_difference(
+            a, b, labels, rerun_settings(a, b, own[0], batch, tol)))
     note = drift(a, b, seed)
     if note:
         result.notes.append(note)

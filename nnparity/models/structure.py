@@ -9,7 +9,8 @@ is one the reference can express and returns the spec with two maps:
   -> index of the layer whose output that tensor is (a dense or conv layer without an
   activation after it gives its output as both ``z`` and ``h``);
 - ``params``: canonical parameter name (``W1``, ``conv1.W``, ...) -> ``(layer index, role)``
-  with role ``weight``, ``bias`` or ``slope``.
+  with role ``weight``, ``bias``, ``slope``, or a layernorm's ``scale`` (gamma) and ``shift``
+  (beta).
 
 Chains the reference expresses:
 
@@ -31,7 +32,12 @@ mapped onto a ``residual`` entry of the ``net`` list, its sub-list named by the 
 
 A softmax after the last layer of a ``ce`` model is accepted and recorded
 (``softmax_output``): it is the classic double-softmax port bug, and the check shows and
-diagnoses it rather than refusing the model.
+diagnoses it rather than refusing the model. A BCE on probabilities (``nn.BCELoss``,
+``BinaryCrossentropy(from_logits=False)``) takes the model's final sigmoid as its own: the
+chain before it is mapped with the reference's ``bce`` on logits (``Structure.loss_input``).
+A layer norm or a global average pool maps onto a ``net`` list only; a zero pad by exactly
+TensorFlow's SAME amounts before a VALID convolution or average pool is that layer with SAME
+padding (:func:`explicit_same`).
 """
 
 from __future__ import annotations
@@ -42,16 +48,21 @@ from typing import Any
 from nnparity.errors import InputError
 from nnparity.reference.activations import KNOWN
 from nnparity.reference.cnn_spec import CNNSpec, ConvBlock
+from nnparity.reference.conv import padding_amounts
 from nnparity.reference.family import Spec
 from nnparity.reference.netspec import NetSpec
 from nnparity.reference.spec import MLPSpec
 
 KINDS = ("dense", "conv", "activation", "pool", "avgpool", "flatten", "dropout", "softmax",
-         "identity", "residual")
+         "identity", "residual", "layernorm", "global_avgpool")
+NET_ONLY = ("layernorm", "global_avgpool", "residual")
+"""Kinds only a ``net`` list expresses (the MLP and CNN families have none)."""
 ACTIVATION_NAMES = (*KNOWN, "gelu")
 """The reference activations a traced ``activation`` may name (``gelu`` with ``approximate``)."""
 SUPPORTED = ("Linear/Dense, Conv2d/Conv2D (VALID or TensorFlow SAME padding), MaxPool2d/"
-             "MaxPooling2D, AvgPool2d/AveragePooling2D (VALID), Flatten, Dropout (one rate), "
+             "MaxPooling2D, AvgPool2d/AveragePooling2D (VALID or TensorFlow SAME), "
+             "AdaptiveAvgPool2d(1)/GlobalAveragePooling2D, LayerNorm/LayerNormalization (over "
+             "the features of a flat input), Flatten, Dropout (one rate), "
              "ReLU/Sigmoid/Tanh/LeakyReLU(0.01)/PReLU (MLP: one shared slope or one per unit)/"
              "GELU (exact or tanh)/identity, residual blocks x + f(x) (torch: a "
              "module adding its input; Keras: functional Add), a final "
@@ -66,8 +77,10 @@ class Layer:
     ``cin``, ``cout``, ``kernel``, ``stride``, ``padding`` (``SAME``/``VALID``), ``symmetric``
     (a torch padding ``p`` on every side, mapped as SAME and diagnosed); ``activation``
     ``name`` (a reference activation; ``gelu`` also ``approximate``, ``none`` or ``tanh``);
-    ``pool`` (max) and ``avgpool`` ``window``, ``stride``, ``padding``;
-    ``dropout`` ``keep_prob``; ``residual`` (made by :func:`residuals` from a traced ``add``)
+    ``pool`` (max) and ``avgpool`` ``window``, ``stride``, ``padding`` (``avgpool`` also
+    ``count_include_pad``: SAME's padded cells counted, torch's default);
+    ``dropout`` ``keep_prob``; ``layernorm`` ``d`` (the features), ``epsilon``;
+    ``global_avgpool`` nothing; ``residual`` (made by :func:`residuals` from a traced ``add``)
     ``body`` (the sub-list's ``(index, Layer)`` pairs) and ``projection`` (the skip path's
     ``(index, Layer)``, or None)."""
 
@@ -91,6 +104,10 @@ class Structure:
     symmetric: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Conv layer name -> ``(label, p)`` for a convolution padded symmetrically by ``p`` where
     TensorFlow's SAME (as which it is mapped) pads asymmetrically: the port bug diagnosed."""
+    loss_input: int | None = None
+    """Index of the traced layer whose output the loss takes when that is not the last mapped
+    tensor: the final sigmoid before a BCE on probabilities (``nn.BCELoss``,
+    ``BinaryCrossentropy(from_logits=False)``), mapped as the reference's logits loss."""
 
 
 GELU_NAMES = {"gelu": "none", "gelu_none": "none", "gelu_tanh": "tanh"}
@@ -161,6 +178,28 @@ def _block(layers: list[Layer], sources: list[tuple[int, ...]], j: int, skip: in
             if body and previous == end:
                 return body, projection
     return None
+def explicit_same(layers: list[Layer]) -> list[Layer]:
+    """A zero ``pad`` (``info``: ``amounts`` top, bottom, left, right; ``hw`` of its input) by
+    exactly TensorFlow's SAME amounts before a VALID convolution (how a port pads
+    asymmetrically) is that convolution with SAME padding; before a VALID average pool, that
+    pool with SAME padding counting the padded zeros (``count_include_pad``). The pad is then
+    neutral; any other pad is ``unsupported``."""
+    out = list(layers)
+    for i, layer in enumerate(out[:-1]):
+        after = out[i + 1]
+        if layer.kind != "pad" or after.kind not in ("conv", "avgpool") \
+                or after.info["padding"] != "VALID":
+            continue
+        k = after.info["kernel" if after.kind == "conv" else "window"]
+        (top, bottom), (left, right) = padding_amounts(layer.info["hw"], (k, k),
+                                                       after.info["stride"], "SAME")
+        if layer.info["amounts"] == (top, bottom, left, right):
+            counted = {"count_include_pad": True} if after.kind == "avgpool" else {}
+            out[i] = Layer("identity", layer.label)
+            out[i + 1] = Layer(after.kind, after.label,
+                               {**after.info, "padding": "SAME", **counted})
+    return [Layer("unsupported", layer.label) if layer.kind == "pad" else layer
+            for layer in out]
 
 
 def _groups(layers: list[Layer]) -> list[tuple[int, list[int]]]:
@@ -183,10 +222,13 @@ def _groups(layers: list[Layer]) -> list[tuple[int, list[int]]]:
 
 
 def build(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction: str,
-          dtype: str, sources: list[tuple[int, ...]] | None = None) -> Structure:
+          dtype: str, sources: list[tuple[int, ...]] | None = None,
+          sigmoid_output: str | None = None) -> Structure:
     """Map the traced ``layers`` onto a spec; :class:`InputError` naming the first layer that
     does not fit (see the module docstring). ``sources``: each layer's inputs (by index, -1 the
-    model's input), which finds residual blocks; None: a chain."""
+    model's input), which finds residual blocks; None: a chain. ``sigmoid_output`` (the loss's
+    name): the loss is a BCE on probabilities, so the model must end with a sigmoid, which is
+    the loss's (mapped as the reference's ``bce`` on the logits before it)."""
     if sources is not None:
         layers = residuals(layers, sources)
     for layer in layers:
@@ -194,7 +236,18 @@ def build(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reductio
             raise unsupported(layer.label)
         if layer.kind == "activation" and layer.info["name"] not in ACTIVATION_NAMES:
             raise unsupported(layer.label)
-    if any(layer.kind == "residual" for layer in layers):
+    if sigmoid_output:
+        last = max((i for i, layer in enumerate(layers) if layer.kind != "identity"), default=0)
+        if layers[last].kind != "activation" or layers[last].info["name"] != "sigmoid":
+            raise InputError(f"{sigmoid_output} takes probabilities, but the model's last layer "
+                             f"is {layers[last].label}, not a sigmoid: end the model with one, "
+                             "or give the logits to the loss's logits form (BCEWithLogitsLoss, "
+                             "BinaryCrossentropy(from_logits=True))")
+        layers = [*layers[:last], Layer("identity", layers[last].label), *layers[last + 1:]]
+        structure = build(layers, input_shape, loss, reduction, dtype)
+        structure.loss_input = last
+        return structure
+    if any(layer.kind in NET_ONLY for layer in layers):
         return _net(layers, input_shape, loss, reduction, dtype)
     groups = _groups(layers)
     cnn = layers[groups[0][0]].kind == "conv"
@@ -224,8 +277,14 @@ def _net_entry(layer: Layer) -> dict[str, Any]:
                  "gelu": {"approximate": info.get("approximate", "none")}}
         return {"kind": info["name"], **extra.get(info["name"], {})}
     if layer.kind in ("pool", "avgpool"):
+        counted = {"count_include_pad": True} if info.get("count_include_pad") else {}
         return {"kind": "maxpool" if layer.kind == "pool" else "avgpool",
-                "size": info["window"], "stride": info["stride"], "padding": info["padding"]}
+                "size": info["window"], "stride": info["stride"], "padding": info["padding"],
+                **counted}
+    if layer.kind == "layernorm":
+        return {"kind": "layernorm", "epsilon": info["epsilon"]}
+    if layer.kind == "global_avgpool":
+        return {"kind": "global_avgpool"}
     if layer.kind == "dropout":
         return {"kind": "dropout", "keep_prob": info["keep_prob"]}
     if layer.kind == "residual":
@@ -274,12 +333,13 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
     head = layers[traced[0]]
     if head.kind == "residual":  # a block first: its first layer takes the input
         head = head.info["body"][0][1]
-    shape = tuple(input_shape) if head.kind != "dense" or len(input_shape) == 3 \
-        else (head.info["in"],)
-    if head.kind == "dense" and input_shape and int(_prod(input_shape)) != head.info["in"]:
+    width = {"dense": "in", "layernorm": "d"}.get(head.kind)  # a flat first layer
+    shape = tuple(input_shape) if width is None or len(input_shape) == 3 \
+        else (head.info[width],)
+    if width and input_shape and int(_prod(input_shape)) != head.info[width]:
         raise InputError(f"--input-shape {input_shape} has {_prod(input_shape)} values but the "
-                         f"first layer takes {head.info['in']}")
-    if len(shape) == 3 and head.kind == "dense":
+                         f"first layer takes {head.info[width]}")
+    if len(shape) == 3 and width:
         raise InputError("the model flattens no image before its first Linear/Dense layer")
     try:
         spec = NetSpec(shape, [_net_entry(layers[i]) for i in traced], loss=loss,
@@ -314,6 +374,8 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
                 labels[layer.name] = layers[i].label
                 if layer.kind == "prelu":
                     params[layer.slope] = (i, "slope")
+            if layer.kind == "layernorm":
+                params[layer.weight], params[layer.bias] = (i, "scale"), (i, "shift")
             if layer.kind == "dropout":
                 dropouts.append(f"h.{layer.name}")
 

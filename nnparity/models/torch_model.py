@@ -37,7 +37,7 @@ from nnparity.reference.results import Gradients, Trace
 
 from .guard import user_code
 from .source import ModelSource
-from .structure import Layer, Structure, build, named_activation, unsupported
+from .structure import Layer, Structure, build, explicit_same, named_activation, unsupported
 
 FRAMEWORK = "torch"
 ACTIVATION_MODULES = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh",
@@ -46,6 +46,8 @@ ACTIVATION_FUNCTIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
 RESHAPES = ("flatten", "view", "reshape")
 ADDS = ("add", "__add__", "__radd__")
 NEUTRAL = ("contiguous",)
+DETACHING = ("detach", "detach_")
+"""Tensor methods that cut the gradient: refused inside a model's forward."""
 DTYPES = {torch.float64: "float64", torch.float32: "float32"}
 
 
@@ -116,9 +118,20 @@ def _describe_module(label: str, module: nn.Module, inputs: tuple, names: dict[s
         k = _pair(module.kernel_size)
         s = _pair(module.stride if module.stride is not None else k)
         return _avgpool(label, k, s, module.padding, module.ceil_mode,
-                        module.divisor_override)
+                        module.divisor_override, module.count_include_pad, tuple(x.shape[2:]))
+    if isinstance(module, nn.AdaptiveAvgPool2d):
+        if module.output_size not in (1, (1, 1)) or x is None or x.ndim != 4:
+            raise unsupported(f"{label} (output size {module.output_size}: the reference's "
+                              "global_avgpool is AdaptiveAvgPool2d(1))")
+        return Layer("global_avgpool", label)
+    if isinstance(module, nn.LayerNorm):
+        return _layernorm(label, module, x)
     if isinstance(module, nn.GELU):
         return Layer("activation", label, {"name": "gelu", "approximate": module.approximate})
+    if isinstance(module, nn.ZeroPad2d) and x is not None and x.ndim == 4:
+        left, right, top, bottom = module.padding
+        return Layer("pad", label, {"amounts": (top, bottom, left, right),
+                                    "hw": tuple(x.shape[2:])})
     if isinstance(module, nn.Flatten):
         return Layer("flatten", label)
     if isinstance(module, nn.Dropout):
@@ -177,12 +190,16 @@ def _describe_function(func: Callable, args: tuple, kwargs: dict, out: torch.Ten
         form = kwargs.get("approximate", args[1] if len(args) > 1 else "none")
         return Layer("activation", label, {"name": "gelu", "approximate": form})
     if name == "avg_pool2d":
-        params = dict(zip(("kernel_size", "stride", "padding", "ceil_mode"), args[1:],
-                          strict=False))
+        params = dict(zip(("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+                          args[1:], strict=False))
         params.update(kwargs)
         k = _pair(params["kernel_size"])
         return _avgpool(label, k, _pair(params.get("stride") or k), params.get("padding", 0),
-                        params.get("ceil_mode", False), params.get("divisor_override"))
+                        params.get("ceil_mode", False), params.get("divisor_override"),
+                        params.get("count_include_pad", True), tuple(x.shape[2:]))
+    if name == "adaptive_avg_pool2d" and x is not None and x.ndim == 4 \
+            and kwargs.get("output_size", args[1] if len(args) > 1 else None) in (1, (1, 1)):
+        return Layer("global_avgpool", label)
     if name == "max_pool2d":
         params = dict(zip(("kernel_size", "stride", "padding"), args[1:], strict=False))
         params.update(kwargs)
@@ -199,30 +216,42 @@ def _two_tensors(args: tuple) -> bool:
 
 
 def _avgpool(label: str, k: int, s: int, padding: Any, ceil_mode: bool,
-             divisor_override: Any) -> Layer:
-    """An ``avgpool`` layer: square window and stride, no padding (torch counts padded cells in
-    the mean, Keras does not, so the reference has VALID only), no ceil mode or divisor."""
-    if not k or not s or _pair(padding) != 0 or ceil_mode or divisor_override:
-        raise unsupported(f"{label} (non-square window or stride, padding, ceil_mode or "
-                          "divisor_override: the reference's avgpool is VALID)")
-    return Layer("avgpool", label, {"window": k, "stride": s, "padding": "VALID"})
+             divisor_override: Any, count_include_pad: bool, hw: tuple[int, int]) -> Layer:
+    """An ``avgpool`` layer: square window and stride, no ceil mode or divisor, VALID or a
+    padding that is TensorFlow's SAME, with torch's ``count_include_pad`` (True by default:
+    the padded cells counted in the mean, where Keras' SAME averages the real cells only)."""
+    if not k or not s or ceil_mode or divisor_override:
+        raise unsupported(f"{label} (non-square window or stride, ceil_mode or "
+                          "divisor_override)")
+    padding = _padding(label, padding, hw, k, s)
+    return Layer("avgpool", label, {"window": k, "stride": s, "padding": padding,
+                                    "count_include_pad": padding == "SAME"
+                                    and bool(count_include_pad)})
 
 
-def _explicit_same(layers: list[Layer]) -> list[Layer]:
-    """``F.pad`` by exactly TensorFlow's SAME amounts before a ``padding=0`` convolution (how a
-    port pads asymmetrically) is that convolution with SAME padding; the pad is then neutral."""
+def _layernorm(label: str, module: nn.LayerNorm, x: torch.Tensor | None) -> Layer:
+    """A ``layernorm`` layer: ``nn.LayerNorm(D)`` over the features of a flat ``[N, D]``
+    input, with its learned scale and shift."""
+    shape = tuple(module.normalized_shape)
+    if x is None or x.ndim != 2 or len(shape) != 1 or module.weight is None \
+            or module.bias is None:
+        raise unsupported(f"{label} (normalized_shape {shape} on an input of shape "
+                          f"{None if x is None else tuple(x.shape)}: the reference normalises "
+                          "the features of a flat [N, D] input, with elementwise_affine and "
+                          "bias)")
+    return Layer("layernorm", label, {"d": shape[0], "epsilon": float(module.eps)})
+
+
+def _global_pool_flatten(layers: list[Layer]) -> list[Layer]:
+    """``AdaptiveAvgPool2d(1)`` gives ``[N, C, 1, 1]``; with the flatten after it, it is the
+    reference's ``global_avgpool`` (``[N, C]``): the pool becomes neutral, the flatten the
+    pool."""
     out = list(layers)
     for i, layer in enumerate(out[:-1]):
-        conv = out[i + 1]
-        if layer.kind != "pad" or conv.kind != "conv" or conv.info["padding"] != "VALID":
-            continue
-        k, s = conv.info["kernel"], conv.info["stride"]
-        (top, bottom), (left, right) = padding_amounts(layer.info["hw"], (k, k), s, "SAME")
-        if layer.info["amounts"] == (top, bottom, left, right):
+        if layer.kind == "global_avgpool" and out[i + 1].kind == "flatten":
             out[i] = Layer("identity", layer.label)
-            out[i + 1] = Layer("conv", conv.label, {**conv.info, "padding": "SAME"})
-    return [Layer("unsupported", layer.label) if layer.kind == "pad" else layer
-            for layer in out]
+            out[i + 1] = Layer("global_avgpool", f"{layer.label} and {out[i + 1].label}")
+    return out
 
 
 def _label(name: str, module: nn.Module) -> str:
@@ -237,6 +266,7 @@ class _Recorder(TorchFunctionMode):
     def __init__(self, model: nn.Module, names: dict[str, str]) -> None:
         super().__init__()
         self.names, self.depth = names, 0
+        self.detached: str | None = None  # the first gradient-cutting call, for its refusal
         self.events: list[tuple[Callable[[], Layer], torch.Tensor | None, torch.Tensor]] = []
         self.handles = []
         for label, module in model.named_modules():
@@ -264,6 +294,9 @@ class _Recorder(TorchFunctionMode):
                            kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        if name in DETACHING and self.detached is None:
+            self.detached = f"{name}()" + (" inside a module" if self.depth else "")
         if self.depth == 0 and isinstance(out, torch.Tensor):
             x: Any = args[0] if args and isinstance(args[0], torch.Tensor) else None
             name = getattr(func, "__name__", "")
@@ -306,11 +339,13 @@ def _loss_function(source: ModelSource) -> tuple[str, str, Callable]:
         return "ce", reduction, loss
     if type(loss) is nn.BCEWithLogitsLoss and loss.weight is None and loss.pos_weight is None:
         return "bce", reduction, loss
+    if type(loss) is nn.BCELoss and loss.weight is None:  # on a final sigmoid's probabilities
+        return "bce", reduction, loss
     if type(loss) is nn.MSELoss:
         return "mse", reduction, loss
     raise InputError(f"{source.label}: loss {loss!r} has no exact counterpart in the reference "
-                     "(CrossEntropyLoss, BCEWithLogitsLoss, MSELoss; no class weights, no label "
-                     "smoothing)")
+                     "(CrossEntropyLoss, BCEWithLogitsLoss, BCELoss after a final Sigmoid, "
+                     "MSELoss; no class weights, no label smoothing)")
 
 
 def _optimizer(source: ModelSource, model: nn.Module) -> tuple[Any, Optimizer | None]:
@@ -386,8 +421,10 @@ class TorchUserModel:
                              "has float64 and float32")
         self.loss_name, reduction, self.loss_fn = _loss_function(source)
         layers, events = self._trace(self._probe())
+        probabilities = "BCELoss" if isinstance(self.loss_fn, nn.BCELoss) else None
         self.structure: Structure = build(layers, source.input_shape, self.loss_name, reduction,
-                                          self.dtype, _sources(events))
+                                          self.dtype, _sources(events),
+                                          sigmoid_output=probabilities)
         self.spec = self.structure.spec
         self.named = self._named(layers)
         self.kinds = [layer.kind for layer in layers]
@@ -419,7 +456,12 @@ class TorchUserModel:
         if not isinstance(output, torch.Tensor):
             raise InputError(f"{self.source.label}: the model returned a "
                              f"{type(output).__name__}, not one tensor")
-        return _explicit_same([make() for make, _, _ in recorder.events]), recorder.events
+        if recorder.detached:
+            raise InputError(f"{self.source.label}: the model calls {recorder.detached} in its "
+                             "forward: it cuts the gradient there, which changes the gradients "
+                             "being checked (the reference differentiates through every layer)")
+        layers = explicit_same([make() for make, _, _ in recorder.events])
+        return _global_pool_flatten(layers), recorder.events
 
     def _named(self, layers: list[Layer]) -> dict[str, nn.Parameter]:
         modules = {}
@@ -428,7 +470,7 @@ class TorchUserModel:
         named = {}
         for name, (index, role) in self.structure.params.items():
             module = modules[layers[index].label]
-            named[name] = module.weight if role in ("weight", "slope") else module.bias
+            named[name] = module.weight if role in ("weight", "slope", "scale") else module.bias
         used = {id(p) for p in named.values()}
         for label, parameter in self.model.named_parameters():
             if id(parameter) not in used and parameter.requires_grad:
@@ -471,8 +513,10 @@ class TorchUserModel:
                 (tensors[key].detach().cpu().numpy() != 0).astype(self.spec.dtype))
                 for key in self.structure.dropouts], axis=1)
         targets = self._targets(y, len(x))
+        output = tensors[list(tensors)[-1]] if self.structure.loss_input is None \
+            else events[self.structure.loss_input][2]
         with user_code(self.source.label, "the loss"):
-            loss = self.loss_fn(tensors[list(tensors)[-1]], targets)
+            loss = self.loss_fn(output, targets)
         return loss, tensors, mask
 
     def run(self, x: np.ndarray, y: np.ndarray,

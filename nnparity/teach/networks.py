@@ -12,7 +12,19 @@ from pathlib import Path
 
 from nnparity.atomic import write_text
 from nnparity.export import source
-from nnparity.export.graph import Act, Conv, Dense, Dropout, Flatten, Layer, Network, Pool, network
+from nnparity.export.graph import (
+    Act,
+    Conv,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalPool,
+    Layer,
+    Network,
+    Norm,
+    Pool,
+    network,
+)
 from nnparity.export.writers import VARIANTS, WRITERS
 
 SEED_NETWORKS = (
@@ -40,10 +52,14 @@ def _after(layer: Layer, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
         h = (shape[0] + top + bottom - k) // s + 1
         w = (shape[1] + left + right - k) // s + 1
         c = layer.c_out if isinstance(layer, Conv) else shape[2]
-        kind = "conv" if isinstance(layer, Conv) else "max-pool"
+        kind = "conv" if isinstance(layer, Conv) else f"{layer.mode}-pool"
         return f"{layer.name}: {kind} {k}x{k}/{s} {layer.padding}", (h, w, c)
     if isinstance(layer, Flatten):
         return "flatten (NHWC order)", (layer.h * layer.w * layer.c,)
+    if isinstance(layer, Norm):
+        return f"{layer.name}: layer norm, eps {layer.epsilon:g}", shape
+    if isinstance(layer, GlobalPool):
+        return f"{layer.name}: global average pool", (layer.c,)
     if isinstance(layer, Dropout):
         return f"dropout, keep {layer.keep_prob}", shape
     if isinstance(layer, Act):

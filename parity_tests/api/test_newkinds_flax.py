@@ -30,12 +30,3 @@ def test_a_flax_net_with_gelu_and_avg_pool_matches():
     assert [(layer["kind"], layer.get("approximate")) for layer in net
             if layer["kind"] in ("gelu", "avgpool")] \
         == [("gelu", "none"), ("avgpool", None), ("gelu", "tanh")]
-
-
-def test_a_same_padded_flax_avg_pool_is_refused():
-    model = nnx.Sequential(
-        nnx.Conv(1, 2, (3, 3), padding="SAME", rngs=nnx.Rngs(0)),
-        functools.partial(nnx.avg_pool, window_shape=(2, 2), strides=(2, 2), padding="SAME"),
-        flatten, nnx.Linear(4 * 4 * 2, 3, rngs=nnx.Rngs(1)))
-    with pytest.raises(nnparity.InputError, match="the reference's avgpool is VALID"):
-        nnparity.check_model(model, loss="ce", input_shape=(8, 8, 1))

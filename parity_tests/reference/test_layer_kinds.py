@@ -39,6 +39,14 @@ def _net(kind: str) -> NetSpec:
                   {"kind": "residual", "projection": True, "net": [*FLAT, {"kind": "gelu"}]},
                   {"kind": "dense", "units": 2}]
         return NetSpec((5, 5, 2), layers, loss="l2", reduction="mean", weight_decay=0.01)
+    if kind == "layernorm":  # first (the input's rows), and after a dense layer's activation
+        layers = [{"kind": "layernorm", "epsilon": 1e-3}, *FLAT, {"kind": "tanh"},
+                  {"kind": "layernorm"}, {"kind": "dense", "units": 3}]
+        return NetSpec((4,), layers, loss="ce", reduction="mean")
+    if kind == "global_avgpool":  # flat output: a dense layer follows without a flatten
+        layers = [*MAP, {"kind": "tanh"}, {"kind": "global_avgpool"}, *FLAT[:1],
+                  {"kind": "dense", "units": 2}]
+        return NetSpec((5, 4, 2), layers, loss="l2", reduction="mean")
     extra = {"prelu": {"slopes": "unit"}, "gelu": {"approximate": "tanh"}}.get(kind, {})
     layers = [*MAP, {"kind": kind, **extra}, *TAIL[:1], *FLAT, {"kind": kind},
               {"kind": "dense", "units": 2}]

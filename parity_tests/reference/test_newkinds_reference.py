@@ -77,7 +77,7 @@ def test_avgpool_names_and_shapes() -> None:
 
 
 @pytest.mark.parametrize(("kind", "fields", "message"), [
-    ("avgpool", {"padding": "same"}, "avgpool takes padding 'valid' only, got 'same'"),
+    ("avgpool", {"padding": "full"}, "avgpool padding must be 'valid' or 'same', got 'full'"),
     ("avgpool", {"size": 0}, "size must be a positive integer"),
     ("gelu", {"approximate": "erf"}, "unknown gelu approximate 'erf'; known: none, tanh"),
 ])

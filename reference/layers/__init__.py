@@ -1,7 +1,7 @@
 """The layer kinds, one module each, and the one table from a kind's name to its class.
 
 Kinds: ``dense``, ``conv2d``, ``maxpool``, ``avgpool``, ``flatten``, ``dropout``, ``prelu``,
-``gelu``, ``residual`` (a block over a sub-list) and every
+``gelu``, ``residual`` (a block over a sub-list), ``layernorm``, ``global_avgpool`` and every
 parameter-free activation of :mod:`reference.activations` by its name (``sigmoid``, ``tanh``,
 ``relu``, ``relu3``, ``leaky_relu``, ``identity``). Adding a kind: its module here, one row in
 :data:`KINDS`, and one row in every backend's table (``backends/*_layers.py``).
@@ -20,6 +20,8 @@ from .dense import Dense
 from .dropout import Dropout
 from .flatten import Flatten
 from .gelu import Gelu
+from .global_avgpool import GlobalAvgPool
+from .layernorm import LayerNorm
 from .maxpool import MaxPool
 from .residual import Residual
 
@@ -33,6 +35,8 @@ KINDS: dict[str, type[Layer]] = {
     "prelu": PReLU,
     "gelu": Gelu,
     "residual": Residual,
+    "layernorm": LayerNorm,
+    "global_avgpool": GlobalAvgPool,
     **dict.fromkeys(ACTIVATIONS, Activation),
 }
 """Kind name -> layer class (every parameter-free activation shares :class:`Activation`)."""
@@ -55,4 +59,5 @@ def make_layer(kind: str, name: str, **fields: Any) -> Layer:
 
 
 __all__ = ["KINDS", "Activation", "AvgPool", "Conv2D", "Dense", "Dropout", "Flatten", "Gelu",
-           "Layer", "MaxPool", "PReLU", "Params", "Residual", "Run", "Shape", "make_layer"]
+           "GlobalAvgPool", "Layer", "LayerNorm", "MaxPool", "PReLU", "Params", "Residual", "Run",
+           "Shape", "make_layer"]
