@@ -134,6 +134,11 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return field * shape[-2], field * shape[-1]
 
 
+NORMALISATION_INIT = {"scale": 1.0, "mean": 0.0, "variance": 1.0}
+"""A batch normalisation's scale and running statistics at start, in every framework (its
+shift is a ``bias``: zeros, or torch-default's draw)."""
+
+
 def init_net(spec: NetSpec, scheme: str = "xavier", seed: int = 0) -> dict[str, np.ndarray]:
     """Fresh parameters of a layer-list network in the spec's dtype and canonical order,
     reproducible for ``seed`` (schemes: module docstring)."""
@@ -145,6 +150,8 @@ def init_net(spec: NetSpec, scheme: str = "xavier", seed: int = 0) -> dict[str, 
         kind = spec.param_kind(name)
         if kind == "slope":
             value = np.full(shape, PRELU_INIT)
+        elif kind in NORMALISATION_INIT:
+            value = np.full(shape, NORMALISATION_INIT[kind])
         elif kind == "bias":
             value = _fan_in_uniform(rng, shape, fan_in) if scheme == "torch-default" \
                 else np.zeros(shape)

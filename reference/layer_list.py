@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .layers import Dropout, Flatten, Layer, Shape
+from .layers import STATE_KINDS, Dropout, Flatten, Layer, Shape
 
 
 class LayerList:
@@ -51,6 +51,11 @@ class LayerList:
     def is_weight(self, name: str) -> bool:
         """True for the tensors weight decay applies to: dense and conv weights."""
         return self._param_specs[name][1] in ("dense", "conv")
+
+    def is_state(self, name: str) -> bool:
+        """True for state tensors (a batch normalisation's running statistics): no gradient,
+        no weight decay, no optimiser; each training pass replaces them."""
+        return self._param_specs[name][1] in STATE_KINDS
 
     @cached_property
     def layer_names(self) -> list[str]:
