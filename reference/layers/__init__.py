@@ -55,4 +55,5 @@ def make_layer(kind: str, name: str, **fields: Any) -> Layer:
 
 
 __all__ = ["KINDS", "STATE_KINDS", "Activation", "AvgPool", "BatchNorm", "Conv2D", "Dense",
-           "Dropout", "Flatten", "Gelu", "Layer", "MaxPool", "PReLU", "Params", "Run", "Shape", "make_layer"]
+           "Dropout", "Flatten", "Gelu", "Layer", "MaxPool", "PReLU", "Params", "Run",
+           "Shape", "make_layer"]
