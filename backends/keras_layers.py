@@ -19,6 +19,10 @@ value is reshaped to its variable's shape on the way in.
   axis (``unit``).
 - ``gelu``: ``Activation`` of :func:`gelu_exact` (``none``) or :func:`gelu_tanh`, GELU written
   with ``keras.ops`` (``keras.activations.gelu`` casts its constants through float32).
+- ``batchnorm``: ``BatchNormalization(axis=-1, momentum, epsilon)`` (Keras' ``momentum``
+  weighs the old value, as the reference's does); ``gamma``, ``beta``, ``moving_mean``,
+  ``moving_variance`` (the last two non-trainable); Keras keeps the biased batch variance, so an
+  ``unbiased`` layer is refused. Called with ``training`` by the model.
 - activations: ``Activation("sigmoid" | "tanh" | "relu" | "linear")``, or an ``Activation`` of a
   small function for ``relu(z)^3`` and leaky relu.
 """
@@ -134,6 +138,15 @@ def _gelu(layer: Any, shape: Shape, spec: Spec) -> Any:
     return keras.layers.Activation(function, dtype=spec.dtype)
 
 
+def _batchnorm(layer: Any, shape: Shape, spec: Spec) -> Any:
+    if layer.variance != "biased":
+        raise ValueError(f"{layer.name}: Keras' BatchNormalization keeps the biased moving "
+                         f"variance; this layer asks for variance {layer.variance!r}")
+    return keras.layers.BatchNormalization(axis=-1, momentum=layer.momentum,
+                                           epsilon=layer.epsilon, dtype=spec.dtype,
+                                           name=layer.name)
+
+
 def _flatten(layer: Any, shape: Shape, spec: Spec) -> Any:
     return keras.layers.Flatten(dtype=spec.dtype)
 
@@ -165,6 +178,11 @@ def _slope(layer: Any, keras_layer: Any) -> dict[str, Any]:
     return {layer.slope: keras_layer.alpha}
 
 
+def _normalisation(layer: Any, keras_layer: Any) -> dict[str, Any]:
+    return {layer.gamma: keras_layer.gamma, layer.beta: keras_layer.beta,
+            layer.mean: keras_layer.moving_mean, layer.var: keras_layer.moving_variance}
+
+
 LAYERS: dict[str, KerasKind] = {
     "dense": KerasKind(_dense, _kernel_and_bias),
     "conv2d": KerasKind(_conv2d, _kernel_and_bias),
@@ -174,6 +192,7 @@ LAYERS: dict[str, KerasKind] = {
     "dropout": KerasKind(_dropout),
     "prelu": KerasKind(_prelu, _slope),
     "gelu": KerasKind(_gelu),
+    "batchnorm": KerasKind(_batchnorm, _normalisation),
     "sigmoid": KerasKind(_activation("sigmoid")),
     "tanh": KerasKind(_activation("tanh")),
     "relu": KerasKind(_activation("relu")),

@@ -15,6 +15,10 @@ module from the layer, the layer's per-sample canonical input shape (``(D,)`` or
 - ``dropout``: :class:`MaskedDropout`, the given 0/1 mask times ``1 / keep_prob`` (no torch RNG);
 - ``prelu``: ``nn.PReLU(num_parameters=1)`` shared, ``C``/``D`` per channel or unit;
 - ``gelu``: ``nn.GELU(approximate='none' | 'tanh')``;
+- ``batchnorm``: ``nn.BatchNorm1d`` (flat) or ``nn.BatchNorm2d`` (maps) with torch's
+  ``momentum = 1 - momentum`` (torch weighs the new batch) and ``eps = epsilon``; gamma and beta
+  are its ``weight`` and ``bias``, the running statistics its buffers ``running_mean`` and
+  ``running_var`` (torch keeps the unbiased variance: a ``biased`` layer is refused);
 - the parameter-free activations: ``nn.Sigmoid``, ``nn.Tanh``, ``nn.ReLU``, ``nn.Identity``,
   ``nn.LeakyReLU(0.01)`` and :class:`ReLU3`.
 
@@ -37,7 +41,17 @@ from torch import nn
 from nnparity.reference.activations import PRELU_INIT
 from nnparity.reference.conv import padding_amounts
 from nnparity.reference.family import Spec
-from nnparity.reference.layers import AvgPool, Conv2D, Dense, Dropout, Gelu, Layer, MaxPool, PReLU
+from nnparity.reference.layers import (
+    AvgPool,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Gelu,
+    Layer,
+    MaxPool,
+    PReLU,
+)
 
 from .layout import nchw_flatten_order
 
@@ -130,6 +144,15 @@ def _prelu(layer: PReLU, shape: Shape, spec: Spec) -> nn.Module:
     return nn.PReLU(num_parameters=slopes, init=PRELU_INIT, dtype=DTYPES[spec.dtype])
 
 
+def _batchnorm(layer: BatchNorm, shape: Shape, spec: Spec) -> nn.Module:
+    if layer.variance != "unbiased":
+        raise ValueError(f"{layer.name}: torch's BatchNorm keeps the unbiased running variance "
+                         f"(n/(n-1)); this layer asks for variance {layer.variance!r}")
+    module = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+    return module(shape[-1], eps=layer.epsilon, momentum=1 - layer.momentum,
+                  dtype=DTYPES[spec.dtype])
+
+
 def _plain(module: Callable[[], nn.Module]) -> Callable[[Any, Shape, Spec], nn.Module]:
     """A row's builder for a module without parameters or settings from the layer."""
     return lambda layer, shape, spec: module()
@@ -154,6 +177,8 @@ LAYERS: dict[str, TorchLayer] = {
     "dropout": TorchLayer(_dropout),
     "prelu": TorchLayer(_prelu, (("slope", "weight"),)),
     "gelu": TorchLayer(_gelu),
+    "batchnorm": TorchLayer(_batchnorm, (("gamma", "weight"), ("beta", "bias"),
+                                         ("mean", "running_mean"), ("var", "running_var"))),
     "sigmoid": TorchLayer(_plain(nn.Sigmoid)),
     "tanh": TorchLayer(_plain(nn.Tanh)),
     "relu": TorchLayer(_plain(nn.ReLU)),
@@ -172,8 +197,11 @@ def build(layer: Layer, shape: Shape, spec: Spec) -> nn.Module:
     return LAYERS[layer.kind].build(layer, shape, spec)
 
 
-def variables(layer: Layer, shape: Shape, module: nn.Module) -> dict[str, nn.Parameter]:
-    """Canonical name -> the module's parameter, for every parameter ``layer`` declares (in the
-    layer's order; a dense layer without bias declares none)."""
+def variables(layer: Layer, shape: Shape, module: nn.Module) -> dict[str, torch.Tensor]:
+    """Canonical name -> the module's parameter (or buffer, for state such as running
+    statistics), for every parameter ``layer`` declares (in the layer's order; a dense layer
+    without bias declares none)."""
     paths = {getattr(layer, field): path for field, path in LAYERS[layer.kind].variables}
-    return {name: module.get_parameter(paths[name]) for name in layer.param_specs(shape)}
+    buffers = dict(module.named_buffers())
+    return {name: buffers[paths[name]] if paths[name] in buffers
+            else module.get_parameter(paths[name]) for name in layer.param_specs(shape)}
