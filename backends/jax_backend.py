@@ -48,7 +48,7 @@ import optax
 
 from nnparity.reference.family import Spec
 from nnparity.reference.optim import Optimizer
-from nnparity.reference.params import check_params, trainable
+from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
 
 from . import edges, jax_layers
@@ -206,6 +206,11 @@ def transformation(optimizer: Optimizer) -> optax.GradientTransformation:
 
 
 # --- the edges: NumPy in, NumPy out --------------------------------------------------------------
+
+
+def trainable(spec: Spec, tree: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``tree`` that take a gradient (all but state: running statistics)."""
+    return {k: v for k, v in tree.items() if not spec.is_state(k)}
 
 
 def _numpy(tree: Any) -> Any:

@@ -37,7 +37,7 @@ REDUCTIONS = ("sum", "mean")
 DTYPES = ("float64", "float32")
 INITS = ("xavier", "he", "torch-default")
 PREFIXES = {"dense": "dense", "conv2d": "conv", "maxpool": "pool", "avgpool": "avgpool",
-            "flatten": "flatten", "dropout": "dropout"}
+            "flatten": "flatten", "dropout": "dropout", "batchnorm": "batchnorm"}
 """Kind -> the prefix of its layers' names (activations are named after the layer they follow)."""
 
 

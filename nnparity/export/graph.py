@@ -154,9 +154,18 @@ def _dropout(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
         if layer.keep_prob < 1 else []
 
 
+def _batchnorm(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
+               spec: Spec) -> list[Layer]:
+    """Not written yet: a standalone file would need each framework's running statistics and
+    its training/evaluation switch (``ValueError`` naming the layer)."""
+    raise ValueError(f"{layer.name}: export does not write batchnorm layers yet; check the "
+                     "network with `nnparity check --spec` instead")
+
+
 PLACERS: dict[str, Placer] = {
     "dense": _dense, "conv2d": _conv, "maxpool": _pool, "avgpool": _pool, "flatten": _flatten,
     "dropout": _dropout, **dict.fromkeys((*ACTIVATIONS, "prelu", "gelu"), _activation),
+    "batchnorm": _batchnorm,
 }
 """Layer kind -> the export layers it becomes, given its per-sample input and output shapes."""
 
