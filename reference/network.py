@@ -123,12 +123,14 @@ def _backward(spec: Spec, params: Params, passed: Passed, output: np.ndarray, y:
 
 
 def forward(spec: Spec, params: Params, x: np.ndarray, *,
-            dropout_mask: np.ndarray | None = None) -> Trace:
+            dropout_mask: np.ndarray | None = None, training: bool | None = None) -> Trace:
     """Run the network on ``x [N, *input_shape]``; ``dropout_mask [N, spec.dropout_units]`` of
-    0/1 (training: batch normalisation on batch statistics) or None (evaluation: on the running
-    statistics). Every layer's tensors, keyed as the module says."""
+    0/1 or None. ``training``: batch normalisation on the batch's statistics, else on the
+    running ones (default: training when a mask is given). Every layer's tensors, keyed as the
+    module says."""
     x = spec.as_input(x)
-    run = _run(spec, dropout_mask, x.shape[0], keep=False, training=dropout_mask is not None)
+    training = dropout_mask is not None if training is None else training
+    run = _run(spec, dropout_mask, x.shape[0], keep=False, training=training)
     return _forward(spec, params, x, run)[0]
 
 

@@ -40,13 +40,14 @@ from nnparity.reference.netspec import NetSpec
 from nnparity.reference.spec import MLPSpec
 
 KINDS = ("dense", "conv", "activation", "pool", "avgpool", "flatten", "dropout", "softmax",
-         "identity")
+         "identity", "batchnorm")
 ACTIVATION_NAMES = (*KNOWN, "gelu")
 """The reference activations a traced ``activation`` may name (``gelu`` with ``approximate``)."""
 SUPPORTED = ("Linear/Dense, Conv2d/Conv2D (VALID or TensorFlow SAME padding), MaxPool2d/"
              "MaxPooling2D, AvgPool2d/AveragePooling2D (VALID), Flatten, Dropout (one rate), "
              "ReLU/Sigmoid/Tanh/LeakyReLU(0.01)/PReLU (MLP: one shared slope or one per unit)/"
-             "GELU (exact or tanh)/identity, a final "
+             "GELU (exact or tanh)/identity, BatchNorm1d/BatchNorm2d/BatchNormalization "
+             "(affine, running statistics kept), a final "
              "Softmax before a cross-entropy (diagnosed), and modules or activations named in "
              "the file's NNPARITY_LAYERS")
 
@@ -59,7 +60,8 @@ class Layer:
     (a torch padding ``p`` on every side, mapped as SAME and diagnosed); ``activation``
     ``name`` (a reference activation; ``gelu`` also ``approximate``, ``none`` or ``tanh``);
     ``pool`` (max) and ``avgpool`` ``window``, ``stride``, ``padding``;
-    ``dropout`` ``keep_prob``."""
+    ``dropout`` ``keep_prob``; ``batchnorm`` ``momentum`` (the reference's: the weight of the
+    old running value), ``epsilon``, ``variance`` (``biased``/``unbiased``)."""
 
     kind: str
     label: str
@@ -82,6 +84,10 @@ class Structure:
     """Conv layer name -> ``(label, p)`` for a convolution padded symmetrically by ``p`` where
     TensorFlow's SAME (as which it is mapped) pads asymmetrically: the port bug diagnosed."""
 
+
+BATCHNORM_ROLES = ("gamma", "beta", "mean", "var")
+"""A batchnorm layer's tensors by role (a :class:`Structure`'s ``params``): its scale, shift
+and running statistics."""
 
 GELU_NAMES = {"gelu": "none", "gelu_none": "none", "gelu_tanh": "tanh"}
 """How a file's ``NNPARITY_LAYERS`` names GELU's two forms (``gelu`` alone: the exact one)."""
@@ -161,6 +167,9 @@ def _net_entry(layer: Layer) -> dict[str, Any]:
                 "size": info["window"], "stride": info["stride"], "padding": info["padding"]}
     if layer.kind == "dropout":
         return {"kind": "dropout", "keep_prob": info["keep_prob"]}
+    if layer.kind == "batchnorm":
+        return {"kind": "batchnorm", "momentum": info["momentum"], "epsilon": info["epsilon"],
+                "variance": info["variance"]}
     return {"kind": "flatten"}
 
 
@@ -198,7 +207,11 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
     dropouts: list[str] = []
     symmetric: dict[str, tuple[str, int]] = {}
     for layer, i in zip(spec.net, traced, strict=True):
-        if layer.role == "param":
+        if layer.kind == "batchnorm":
+            keys[f"z.{layer.name}"] = keys[f"h.{layer.name}"] = i
+            for role in BATCHNORM_ROLES:
+                params[getattr(layer, role)] = (i, role)
+        elif layer.role == "param":
             keys[f"z.{layer.name}"] = keys[f"h.{layer.name}"] = i
             params[layer.weight] = (i, "weight")
             if getattr(layer, "use_bias", True):

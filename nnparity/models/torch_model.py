@@ -17,7 +17,8 @@ recorded ``z``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -115,6 +116,8 @@ def _describe_module(label: str, module: nn.Module, inputs: tuple, names: dict[s
                         module.divisor_override)
     if isinstance(module, nn.GELU):
         return Layer("activation", label, {"name": "gelu", "approximate": module.approximate})
+    if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+        return _batchnorm(label, module, x)
     if isinstance(module, nn.Flatten):
         return Layer("flatten", label)
     if isinstance(module, nn.Dropout):
@@ -184,6 +187,26 @@ def _describe_function(func: Callable, args: tuple, kwargs: dict, out: torch.Ten
     raise unsupported(label)
 
 
+TORCH_ATTRIBUTES = {"weight": "weight", "slope": "weight", "bias": "bias", "gamma": "weight",
+                    "beta": "bias", "mean": "running_mean", "var": "running_var"}
+"""A :class:`Structure` parameter role -> the torch module's attribute holding it."""
+
+
+def _batchnorm(label: str, module: nn.Module, x: Any) -> Layer:
+    """``BatchNorm1d`` on ``[N, D]`` or ``BatchNorm2d``, affine, with running statistics and a
+    momentum: torch weighs the new batch by ``momentum`` (the reference's is ``1 -`` it) and
+    keeps the unbiased running variance."""
+    if not module.affine or not module.track_running_stats or module.momentum is None:
+        raise unsupported(f"{label} (affine=False, track_running_stats=False or momentum=None: "
+                          "the reference's batchnorm has gamma, beta and exponential running "
+                          "statistics)")
+    if isinstance(module, nn.BatchNorm1d) and (x is None or x.ndim != 2):
+        raise unsupported(f"{label} (BatchNorm1d over a sequence: the reference normalises "
+                          "[N, D] features or NHWC channels)")
+    return Layer("batchnorm", label, {"momentum": 1 - float(module.momentum),
+                                      "epsilon": float(module.eps), "variance": "unbiased"})
+
+
 def _avgpool(label: str, k: int, s: int, padding: Any, ceil_mode: bool,
              divisor_override: Any) -> Layer:
     """An ``avgpool`` layer: square window and stride, no padding (torch counts padded cells in
@@ -209,6 +232,18 @@ def _explicit_same(layers: list[Layer]) -> list[Layer]:
             out[i + 1] = Layer("conv", conv.label, {**conv.info, "padding": "SAME"})
     return [Layer("unsupported", layer.label) if layer.kind == "pad" else layer
             for layer in out]
+
+
+@contextlib.contextmanager
+def _state_kept(model: nn.Module) -> Iterator[None]:
+    """Restores every buffer of ``model`` (batch normalisation's running statistics) on exit."""
+    saved = {k: b.detach().clone() for k, b in model.named_buffers()}
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for k, b in model.named_buffers():
+                b.copy_(saved[k])
 
 
 def _label(name: str, module: nn.Module) -> str:
@@ -360,7 +395,8 @@ class TorchUserModel:
             raise InputError(f"{source.label}: parameters of dtype {first.dtype}; the reference "
                              "has float64 and float32")
         self.loss_name, reduction, self.loss_fn = _loss_function(source)
-        layers, _ = self._trace(self._probe())
+        with _state_kept(model):  # the probe in training mode must not move running stats
+            layers, _ = self._trace(self._probe())
         self.structure: Structure = build(layers, source.input_shape, self.loss_name, reduction,
                                           self.dtype)
         self.spec = self.structure.spec
@@ -403,7 +439,7 @@ class TorchUserModel:
         named = {}
         for name, (index, role) in self.structure.params.items():
             module = modules[layers[index].label]
-            named[name] = module.weight if role in ("weight", "slope") else module.bias
+            named[name] = getattr(module, TORCH_ATTRIBUTES[role])
         used = {id(p) for p in named.values()}
         for label, parameter in self.model.named_parameters():
             if id(parameter) not in used and parameter.requires_grad:
@@ -469,7 +505,8 @@ class TorchUserModel:
         trace = edges.make_trace(FRAMEWORK, self.spec, numpy)
         grads = edges.make_gradients(
             FRAMEWORK, self.spec, loss.item(),
-            {k: p.grad.detach().cpu().numpy() for k, p in self.named.items()},
+            {k: p.grad.detach().cpu().numpy() for k, p in self.named.items()
+             if not self.spec.is_state(k)},
             {k: z.grad.detach().cpu().numpy() for k, z in zs.items()}, trace.output)
         return trace, grads, mask
 
