@@ -37,6 +37,7 @@ from nnparity.reference.family import Spec
 from nnparity.reference.layers import Layer, Shape
 
 from .determinism import import_tensorflow
+from .edges import ConventionRefused
 
 tf, keras = import_tensorflow()
 
@@ -140,8 +141,9 @@ def _gelu(layer: Any, shape: Shape, spec: Spec) -> Any:
 
 def _batchnorm(layer: Any, shape: Shape, spec: Spec) -> Any:
     if layer.variance != "biased":
-        raise ValueError(f"{layer.name}: Keras' BatchNormalization keeps the biased moving "
-                         f"variance; this layer asks for variance {layer.variance!r}")
+        raise ConventionRefused(f"{layer.name}: Keras' BatchNormalization keeps the biased "
+                                f"moving variance; this layer asks for variance "
+                                f"{layer.variance!r}")
     return keras.layers.BatchNormalization(axis=-1, momentum=layer.momentum,
                                            epsilon=layer.epsilon, dtype=spec.dtype,
                                            name=layer.name)

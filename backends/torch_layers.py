@@ -53,6 +53,7 @@ from nnparity.reference.layers import (
     PReLU,
 )
 
+from .edges import ConventionRefused
 from .layout import nchw_flatten_order
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -146,8 +147,9 @@ def _prelu(layer: PReLU, shape: Shape, spec: Spec) -> nn.Module:
 
 def _batchnorm(layer: BatchNorm, shape: Shape, spec: Spec) -> nn.Module:
     if layer.variance != "unbiased":
-        raise ValueError(f"{layer.name}: torch's BatchNorm keeps the unbiased running variance "
-                         f"(n/(n-1)); this layer asks for variance {layer.variance!r}")
+        raise ConventionRefused(f"{layer.name}: torch's BatchNorm keeps the unbiased running "
+                                f"variance (n/(n-1)); this layer asks for variance "
+                                f"{layer.variance!r}")
     module = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
     return module(shape[-1], eps=layer.epsilon, momentum=1 - layer.momentum,
                   dtype=DTYPES[spec.dtype])

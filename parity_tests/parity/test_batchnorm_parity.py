@@ -104,3 +104,33 @@ def test_a_variance_the_framework_cannot_keep_is_refused(backend: str, variance:
     x = np.ones((2, 5))
     with pytest.raises(ValueError, match=f"batchnorm1: .* variance .*{variance}"):
         registry.get(backend).forward(spec, params, x)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_check_spec_passes_where_the_framework_keeps_the_estimator(dtype: str, tmp_path,
+                                                                    capsys) -> None:
+    """``check --spec`` (SGD, momentum and Adam, five steps, running statistics compared after
+    each): every backend that keeps the spec's estimator passes; the other is skipped with its
+    reason, not failed."""
+    import json
+
+    from nnparity.cli import main
+
+    spec = tmp_path / "bn.json"
+    net = [{**entry, "variance": "unbiased"} if entry["kind"] == "batchnorm" else entry
+           for entry in CHANNELS]
+    spec.write_text(json.dumps({"input_shape": [6, 6, 2], "loss": "ce", "dtype": dtype,
+                                "net": net}))
+    report = tmp_path / "r.json"
+    assert main(["check", "--spec", str(spec), "--json", str(report)]) == 0, \
+        capsys.readouterr().out
+    cases = json.loads(report.read_text())["cases"].values()
+    results = {backend: result for case in cases
+               for backend, result in case["backends"].items()}
+    if not registry.reason("tensorflow"):
+        assert "keeps the biased moving variance" in results["tensorflow"]["reason"]
+    for backend in ("torch", "jax"):
+        if not registry.reason(backend):
+            assert results[backend]["passed"]
+            names = {c["tensor"] for c in results[backend]["comparisons"]}
+            assert {"step5.batchnorm1.mean", "step5.batchnorm1.var"} <= names
