@@ -134,3 +134,30 @@ def test_check_spec_passes_where_the_framework_keeps_the_estimator(dtype: str, t
             assert results[backend]["passed"]
             names = {c["tensor"] for c in results[backend]["comparisons"]}
             assert {"step5.batchnorm1.mean", "step5.batchnorm1.var"} <= names
+
+
+def test_the_kink_judge_reruns_the_training_pass() -> None:
+    """A relu right after a batchnorm sits at its kink where a sample equals its batch's mean:
+    the judge finds it on the batch's statistics (the pass the gradients come from, not the
+    running ones), and its optimiser re-step leaves the running statistics out."""
+    from dataclasses import replace
+
+    from nnparity.backends.compare import collect
+    from nnparity.kink_judge import rejudge
+    from nnparity.reference import network
+
+    spec = NetSpec((2,), [{"kind": "dense", "units": 2, "use_bias": False},
+                          {"kind": "batchnorm"}, {"kind": "relu"},
+                          {"kind": "dense", "units": 2}], loss="ce")
+    params = init_params(spec, seed=0)
+    params["dense1.W"] = np.eye(2)
+    params["batchnorm1.mean"], params["batchnorm1.var"] = np.full(2, 3.0), np.full(2, 2.0)
+    x, y = np.array([[-1.0, 2.0], [0.0, 5.0], [1.0, 8.0]]), np.array([0, 1, 0])
+    grads = network.gradients(spec, params, x, y)
+    actual = collect(network.forward(spec, params, x, training=True), grads)
+    comparisons = compare_all(actual, actual, FLOAT64_TOLERANCE)
+    comparisons = [replace(c, passed=False) if c.name == "dense2.W" else c for c in comparisons]
+    judged, count = rejudge(spec, params, x, y, None, actual, comparisons,
+                            Optimizer("adam", lr=0.1))
+    assert count == 2  # the middle sample, both features
+    assert all(c.passed for c in judged)
