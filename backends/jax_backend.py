@@ -22,7 +22,8 @@
 - Compilation: one ``jax.jit``'ed program per spec and batch shape, :func:`evaluate` (the trace,
   the loss, the gradients and the deltas), serves ``forward``, ``gradients`` and every training
   step, followed in a step by the ``jax.jit``'ed optax :func:`update`; so XLA compiles each model
-  once, not once per entry point.
+  once, not once per entry point (a model with batch normalisation twice: its training passes
+  on the batch's statistics, returning the running ones they leave, and its evaluation).
 - float64: JAX computes in float32 unless ``jax_enable_x64`` is on. Every call of this backend
   runs inside ``jax.enable_x64(True)``, a thread-local context manager, so the caller's own JAX
   defaults (float32 arrays and dtypes) are untouched. A float32 spec stays float32 (every array
@@ -208,6 +209,13 @@ def transformation(optimizer: Optimizer) -> optax.GradientTransformation:
 # --- the edges: NumPy in, NumPy out --------------------------------------------------------------
 
 
+def batch_statistics(spec: Spec, training: bool) -> bool:
+    """The ``training`` argument of :func:`evaluate`: true only for a training pass of a spec
+    with state (batch normalisation), so that one compiled program serves every pass of any
+    other spec."""
+    return training and any(spec.is_state(name) for name in spec.param_shapes())
+
+
 def trainable(spec: Spec, tree: dict[str, Any]) -> dict[str, Any]:
     """The entries of ``tree`` that take a gradient (all but state: running statistics)."""
     return {k: v for k, v in tree.items() if not spec.is_state(k)}
@@ -270,7 +278,8 @@ class JaxTrainer:
         with scope(self.device):
             _, loss, grads, _, running = evaluate(self.spec, self._params, _input(self.spec, x),
                                                   _targets(self.spec, y, len(x)),
-                                                  _mask(self.spec, mask, len(x)), True)
+                                                  _mask(self.spec, mask, len(x)),
+                                                  batch_statistics(self.spec, True))
             stepped, self._state = update(self.optimizer, trainable(self.spec, self._params),
                                           self._state, trainable(self.spec, grads))
             self._params = {**stepped, **running}
@@ -322,7 +331,7 @@ class JaxBackend(Backend):
         with scope(self.device):
             return _numpy(evaluate(spec, params_to_jax(spec, params), _input(spec, x),
                                    _targets(spec, y, len(x)), _mask(spec, dropout_mask, len(x)),
-                                   training))
+                                   batch_statistics(spec, training)))
 
     def forward(self, spec: Spec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:

@@ -161,3 +161,25 @@ def test_the_kink_judge_reruns_the_training_pass() -> None:
                             Optimizer("adam", lr=0.1))
     assert count == 2  # the middle sample, both features
     assert all(c.passed for c in judged)
+
+
+@pytest.mark.parametrize(("layers", "programs"), [
+    ([{"kind": "dense", "units": 4}, {"kind": "tanh"}, {"kind": "dense", "units": 3}], 1),
+    (FEATURES[:3] + FEATURES[4:], 2),  # batch statistics in training, running ones at evaluation
+])
+def test_jax_compiles_a_second_program_only_for_batch_normalisation(layers: list,
+                                                                      programs: int) -> None:
+    if registry.reason("jax"):
+        pytest.skip(f"jax: {registry.reason('jax')}")
+    from nnparity.backends import jax_backend as jb
+
+    spec = spec_of(layers, "biased", "float64")
+    rng = np.random.default_rng(3)
+    params = params_of(spec, rng)
+    x, y = rng.standard_normal((3, 5)), rng.integers(0, 3, 3)
+    compiled = jb.evaluate._cache_size()
+    backend = registry.get("jax")
+    backend.forward(spec, params, x)
+    backend.gradients(spec, params, x, y)
+    backend.trainer(spec, params, Optimizer("sgd", lr=0.1)).step(x, y)
+    assert jb.evaluate._cache_size() == compiled + programs
