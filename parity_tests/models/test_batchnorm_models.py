@@ -127,3 +127,27 @@ def test_settings_the_reference_lacks_are_refused(settings: str, tmp_path: Path,
     target = _file(tmp_path, "m.py", TORCH.format(settings=settings))
     assert main(["check", "--model-file", target, "--loss", "ce"]) == 2
     assert "the reference's batchnorm has gamma, beta" in capsys.readouterr().err
+
+
+TORCH_CNN = """
+import torch
+from torch import nn
+def model():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(3, momentum=0.2),
+                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(27, 3)).double()
+    return {"model": net, "loss": nn.CrossEntropyLoss(),
+            "optimizer": lambda p: torch.optim.Adam(p, lr=0.01)}
+"""
+
+
+@pytest.mark.torch
+def test_a_torch_cnn_with_batchnorm2d_passes(tmp_path: Path, capsys) -> None:
+    """Channels of an NCHW map: torch's running buffers [C] in the canonical NHWC layout."""
+    report = tmp_path / "r.json"
+    target = _file(tmp_path, "m.py", TORCH_CNN)
+    assert main(["check", "--model-file", target, "--input-shape", "6,6,2", "--timeout", "600",
+                 "--json", str(report)]) == 0, capsys.readouterr().out
+    (case,) = _report(report)["cases"].values()
+    (layer,) = [entry for entry in case["spec"]["net"] if entry["kind"] == "batchnorm"]
+    assert layer["momentum"] == pytest.approx(0.8) and layer["variance"] == "unbiased"
