@@ -26,6 +26,7 @@ from nnparity.errors import InputError, NnparityError
 from nnparity.kink_judge import rejudge
 from nnparity.reference import network
 from nnparity.reference.family import Spec
+from nnparity.reference.layers.batchnorm import cancelled_biases
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.results import Gradients, Trace
 from nnparity.report import CaseResult
@@ -120,6 +121,12 @@ def check(model: UserModel, label: str, *, seed: int = 0, steps: int = STEPS) ->
     spec = model.spec
     result = CaseResult(label, model.backend, spec=spec.to_dict())
     result.notes.append(setup(model))
+    cancelled = cancelled_biases(spec.net)
+    if cancelled:
+        result.notes.append(f"{', '.join(cancelled)}: a bias right before a batch normalisation "
+                            "has gradient zero in exact arithmetic, so its computed gradient is "
+                            "rounding noise that may fail the relative comparison; leave the "
+                            "bias out (bias=False, use_bias=False)")
     started = time.perf_counter()
     try:
         _compare(model, label, seed, steps, result)

@@ -151,3 +151,23 @@ def test_a_torch_cnn_with_batchnorm2d_passes(tmp_path: Path, capsys) -> None:
     (case,) = _report(report)["cases"].values()
     (layer,) = [entry for entry in case["spec"]["net"] if entry["kind"] == "batchnorm"]
     assert layer["momentum"] == pytest.approx(0.8) and layer["variance"] == "unbiased"
+
+
+@pytest.mark.tensorflow
+def test_a_bias_right_before_a_batchnorm_is_named_in_a_note(tmp_path: Path) -> None:
+    """Conv2D (with its bias) straight into BatchNormalization: the bias's gradient is zero in
+    exact arithmetic; the check says so, whatever its verdict on that noise."""
+    report = tmp_path / "r.json"
+    target = _file(tmp_path, "m.py", """
+import keras
+def model():
+    keras.utils.set_random_seed(0)
+    L = keras.layers
+    return keras.Sequential([keras.Input((6, 6, 2)), L.Conv2D(3, 3), L.BatchNormalization(),
+                             L.ReLU(), L.Flatten(), L.Dense(3)])
+""")
+    main(["check", "--model-file", target, "--loss", "ce", "--json", str(report)])
+    (case,) = _report(report)["cases"].values()
+    (result,) = case["backends"].values()
+    assert any(note.startswith("conv1.b: a bias right before a batch normalisation")
+               for note in result["notes"])
