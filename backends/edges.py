@@ -33,6 +33,11 @@ from .layout import (
 )
 
 
+class ConventionRefused(ValueError):
+    """A layer setting the backend's framework has no setting for (torch's running variance is
+    always the unbiased one, Keras' the biased one): the case is skipped with this reason."""
+
+
 def check_spec(spec: Any, backend: str) -> None:
     """Raise ``ValueError`` unless ``spec`` is a model spec (one with a layer list,
     ``spec.net``)."""

@@ -22,7 +22,8 @@
 - Compilation: one ``jax.jit``'ed program per spec and batch shape, :func:`evaluate` (the trace,
   the loss, the gradients and the deltas), serves ``forward``, ``gradients`` and every training
   step, followed in a step by the ``jax.jit``'ed optax :func:`update`; so XLA compiles each model
-  once, not once per entry point.
+  once, not once per entry point (a model with batch normalisation twice: its training passes
+  on the batch's statistics, returning the running ones they leave, and its evaluation).
 - float64: JAX computes in float32 unless ``jax_enable_x64`` is on. Every call of this backend
   runs inside ``jax.enable_x64(True)``, a thread-local context manager, so the caller's own JAX
   defaults (float32 arrays and dtypes) are untouched. A float32 spec stays float32 (every array
@@ -90,13 +91,15 @@ def _traced(layer: Layer, masked: bool) -> bool:
 
 
 def _trace(spec: Spec, params: Tree, x: jax.Array, mask: jax.Array | None,
-           probes: Probes = None) -> OrderedDict[str, jax.Array]:
+           probes: Probes = None, training: bool = False,
+           updates: Tree | None = None) -> OrderedDict[str, jax.Array]:
     """Every tensor the reference traces, in forward order and the Keras layout: a dense/conv
     layer's ``z.<name>`` (plus its zero probe) and ``h.<name>`` (= z until an activation
     overwrites it), a pool's, flatten's or dropout's ``h.<name>``.
 
     Traces keep an OrderedDict: JAX keeps its keys in insertion order through jit (a plain dict
-    comes back sorted), and the output is the last ``h``.
+    comes back sorted), and the output is the last ``h``. ``training``: batch normalisation on
+    the batch's statistics, the running ones it leaves written into ``updates``.
     """
     out: OrderedDict[str, jax.Array] = OrderedDict()
 
@@ -110,7 +113,7 @@ def _trace(spec: Spec, params: Tree, x: jax.Array, mask: jax.Array | None,
                 out[f"h.{layer.name}"] = h
         return h
 
-    run = jax_layers.Run(mask, spec.dropout_columns, chain)
+    run = jax_layers.Run(mask, spec.dropout_columns, chain, training, updates)
     chain(spec.net, params, x)
     return out
 
@@ -144,27 +147,30 @@ def loss_value(spec: Spec, params: Tree, output: jax.Array, targets: jax.Array) 
 # --- compiled functions (spec and optimiser static) ----------------------------------------------
 
 
-@partial(jax.jit, static_argnums=0)
+@partial(jax.jit, static_argnums=(0, 5))
 def evaluate(spec: Spec, params: Tree, x: jax.Array, targets: jax.Array,
-             mask: jax.Array | None) -> tuple[OrderedDict[str, jax.Array], jax.Array, Tree, Tree]:
+             mask: jax.Array | None, training: bool = False
+             ) -> tuple[OrderedDict[str, jax.Array], jax.Array, Tree, Tree, Tree]:
     """One forward and backward pass: ``(every traced tensor in forward order, loss,
-    dL/dparams, dL/dz by layer)``. The deltas are the gradients with respect to zero probes
-    added to each pre-activation.
+    dL/dparams, dL/dz by layer, the state the pass leaves)``. The deltas are the gradients with
+    respect to zero probes added to each pre-activation. ``training``: batch statistics (the
+    state: the running statistics they update; empty at evaluation).
 
     The one program XLA compiles per spec and batch shape: ``forward`` (with zero targets),
     ``gradients`` and every training step run it.
     """
-    shapes = jax.eval_shape(partial(_trace, spec), params, x, mask)
+    shapes = jax.eval_shape(partial(_trace, spec, training=training), params, x, mask)
     probes = {layer: jnp.zeros(shapes[f"z.{layer}"].shape, shapes[f"z.{layer}"].dtype)
               for layer in spec.layer_names}
 
-    def objective(params: Tree, probes: Tree) -> tuple[jax.Array, OrderedDict[str, jax.Array]]:
-        tensors = _trace(spec, params, x, mask, probes)
-        return loss_value(spec, params, _output(tensors), targets), tensors
+    def objective(params: Tree, probes: Tree) -> tuple[jax.Array, tuple[Any, Tree]]:
+        updates: Tree = {}
+        tensors = _trace(spec, params, x, mask, probes, training, updates)
+        return loss_value(spec, params, _output(tensors), targets), (tensors, updates)
 
-    (loss, tensors), (grads, deltas) = jax.value_and_grad(
+    (loss, (tensors, updates)), (grads, deltas) = jax.value_and_grad(
         objective, argnums=(0, 1), has_aux=True)(params, probes)
-    return tensors, loss, grads, deltas
+    return tensors, loss, grads, deltas, updates
 
 
 @partial(jax.jit, static_argnums=0)
@@ -207,6 +213,18 @@ def transformation(optimizer: Optimizer) -> optax.GradientTransformation:
 # --- the edges: NumPy in, NumPy out --------------------------------------------------------------
 
 
+def batch_statistics(spec: Spec, training: bool) -> bool:
+    """The ``training`` argument of :func:`evaluate`: true only for a training pass of a spec
+    with state (batch normalisation), so that one compiled program serves every pass of any
+    other spec."""
+    return training and any(spec.is_state(name) for name in spec.param_shapes())
+
+
+def trainable(spec: Spec, tree: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``tree`` that take a gradient (all but state: running statistics)."""
+    return {k: v for k, v in tree.items() if not spec.is_state(k)}
+
+
 def _numpy(tree: Any) -> Any:
     return jax.tree.map(lambda a: np.array(a, copy=True), tree)
 
@@ -243,7 +261,7 @@ class JaxTrainer:
         tx = transformation(optimizer)
         with scope(self.device):
             self._params = params_to_jax(spec, params)
-            self._state = tx.init(self._params)
+            self._state = tx.init(trainable(spec, self._params))  # running statistics left out
             if state is not None:
                 self._state = self._load_state(state)
         self._dropout_rng = np.random.default_rng(dropout_seed)
@@ -262,10 +280,13 @@ class JaxTrainer:
     def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:
         mask = edges.training_mask(self.spec, len(x), dropout_mask, self._dropout_rng)
         with scope(self.device):
-            _, loss, grads, _ = evaluate(self.spec, self._params, _input(self.spec, x),
-                                         _targets(self.spec, y, len(x)),
-                                         _mask(self.spec, mask, len(x)))
-            self._params, self._state = update(self.optimizer, self._params, self._state, grads)
+            _, loss, grads, _, running = evaluate(self.spec, self._params, _input(self.spec, x),
+                                                  _targets(self.spec, y, len(x)),
+                                                  _mask(self.spec, mask, len(x)),
+                                                  batch_statistics(self.spec, True))
+            stepped, self._state = update(self.optimizer, trainable(self.spec, self._params),
+                                          self._state, trainable(self.spec, grads))
+            self._params = {**stepped, **running}
             return float(loss)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -285,7 +306,7 @@ class JaxTrainer:
                 slots.setdefault(name, {})[slot] = param_from_jax(self.spec, name, value)
         adam = "m" in SLOTS[self.optimizer.name]
         t = int(optax.tree.get(self._state, "count")) if adam else None
-        return edges.join_state(t, slots, list(self.spec.param_shapes()))
+        return edges.join_state(t, slots, list(trainable(self.spec, self.spec.param_shapes())))
 
 
 class JaxBackend(Backend):
@@ -307,24 +328,27 @@ class JaxBackend(Backend):
         return self if device == self.device else JaxBackend(device)
 
     def _evaluate(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray | None,
-                  dropout_mask: np.ndarray | None) -> tuple[Any, ...]:
+                  dropout_mask: np.ndarray | None, training: bool) -> tuple[Any, ...]:
         """:func:`evaluate` on NumPy inputs (``y`` None: zero targets), NumPy results."""
         edges.check_spec(spec, self.name)
         check_params(spec, params)
         with scope(self.device):
             return _numpy(evaluate(spec, params_to_jax(spec, params), _input(spec, x),
-                                   _targets(spec, y, len(x)), _mask(spec, dropout_mask, len(x))))
+                                   _targets(spec, y, len(x)), _mask(spec, dropout_mask, len(x)),
+                                   batch_statistics(spec, training)))
 
     def forward(self, spec: Spec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:
-        tensors, *_ = self._evaluate(spec, params, x, None, dropout_mask)
+        tensors, *_ = self._evaluate(spec, params, x, None, dropout_mask,
+                                     dropout_mask is not None)
         return edges.make_trace(FRAMEWORK, spec, tensors)
 
     def gradients(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray,
                   *, dropout_mask: np.ndarray | None = None) -> Gradients:
-        tensors, loss, grads, deltas = self._evaluate(spec, params, x, y, dropout_mask)
+        tensors, loss, grads, deltas, _ = self._evaluate(spec, params, x, y, dropout_mask, True)
         return edges.make_gradients(
-            FRAMEWORK, spec, loss, {k: grads[k] for k in spec.param_shapes()},
+            FRAMEWORK, spec, loss, {k: grads[k] for k in spec.param_shapes()
+                                    if not spec.is_state(k)},
             {k: deltas[k] for k in spec.layer_names}, _output(tensors))
 
     def trainer(self, spec: Spec, params: Params, optimizer: Optimizer,

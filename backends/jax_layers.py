@@ -27,6 +27,10 @@ the fold itself (``run.chain``), which a residual block applies to its sub-list.
   ``relu(z)^3``, identity, and leaky relu and PReLU as ``where(z > 0, z, slope z)``, so that the
   derivative at 0 is the slope (``jax.nn.leaky_relu``'s is 1); ``gelu``:
   ``jax.nn.gelu(approximate=False | True)`` for ``none`` | ``tanh`` (JAX's default is tanh).
+- ``batchnorm``: written with ``jnp`` (as the reference writes it; the backend has no Flax):
+  in training the batch's mean and biased variance over every axis but the last, leaving the
+  running statistics in ``run.updates`` (``momentum`` weighing the old value, the batch variance
+  times ``m / (m - 1)`` for ``unbiased``: both conventions); at evaluation the running ones.
 
 Parameters: a dict keyed by canonical name, each in the Keras layout (``backends.layout`` by
 ``param_kind``: biases and slopes ``[D]``, the rest canonical), in the spec's dtype.
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
     from nnparity.reference.family import Spec
     from nnparity.reference.layers import (
         AvgPool,
+        BatchNorm,
         Conv2D,
         Dense,
         Dropout,
@@ -68,13 +73,16 @@ Tree = dict[str, jax.Array]
 
 class Run(NamedTuple):
     """What one pass shares with every layer: the 0/1 dropout ``mask [N, units]`` (None:
-    evaluation), each dropout layer's ``columns`` of it, and ``chain``: the fold
+    evaluation), each dropout layer's ``columns`` of it, ``chain``: the fold
     ``(layers, params, h) -> output`` that runs a sub-list (None: :func:`fold`, tracing
-    nothing)."""
+    nothing); ``training``: batch statistics, the state they leave (running statistics by
+    canonical name) in ``updates``."""
 
     mask: jax.Array | None
     columns: dict[str, slice]
     chain: Callable[[tuple[Layer, ...], Tree, jax.Array], jax.Array] | None = None
+    training: bool = False
+    updates: dict[str, jax.Array] | None = None
 
 
 Apply = Callable[[Tree, jax.Array, Run], jax.Array]
@@ -211,6 +219,33 @@ def fold(layers: tuple[Layer, ...], params: Tree, h: jax.Array, run: Run) -> jax
     return h
 
 
+def batchnorm(layer: BatchNorm) -> Apply:
+    """``gamma * (h - mean) / sqrt(var + epsilon) + beta`` over the last axis: the batch's
+    statistics in training (running ones updated into ``run.updates``), the running ones at
+    evaluation."""
+    def apply(params: Tree, h: jax.Array, run: Run) -> jax.Array:
+        gamma, beta = params[layer.gamma], params[layer.beta]
+        if not run.training:
+            xhat = (h - params[layer.mean]) / jnp.sqrt(params[layer.var] + layer.epsilon)
+            return gamma * xhat + beta
+        axes = tuple(range(h.ndim - 1))
+        mu = jnp.mean(h, axis=axes)
+        var = jnp.mean(jnp.square(h - mu), axis=axes)
+        m = h.size // h.shape[-1]
+        if layer.variance == "unbiased" and m < 2:
+            raise ValueError(f"{layer.name}: the unbiased running variance needs more than one "
+                             "value per feature in a training batch")
+        batch_var = var * (m / (m - 1)) if layer.variance == "unbiased" else var
+        keep = layer.momentum
+        if run.updates is not None:
+            run.updates[layer.mean] = lax.stop_gradient(
+                keep * params[layer.mean] + (1 - keep) * mu)
+            run.updates[layer.var] = lax.stop_gradient(
+                keep * params[layer.var] + (1 - keep) * batch_var)
+        return gamma * ((h - mu) / jnp.sqrt(var + layer.epsilon)) + beta
+    return apply
+
+
 LAYERS: dict[str, Callable[..., Apply]] = {
     "dense": dense,
     "conv2d": conv2d,
@@ -223,6 +258,7 @@ LAYERS: dict[str, Callable[..., Apply]] = {
     "residual": residual,
     "layernorm": layernorm,
     "global_avgpool": global_avgpool,
+    "batchnorm": batchnorm,
     **{kind: _elementwise(f) for kind, f in ACTIVATIONS.items()},
 }
 """Layer kind -> the builder of its apply (one row per kind of ``reference.layers.KINDS``)."""

@@ -25,6 +25,10 @@ value is reshaped to its variable's shape on the way in.
 - ``residual``: :class:`ResidualBlock`, the sub-list's Keras layers (``body``) and
   ``keras.layers.Add`` of the input (or its projection ``skip``: a ``Dense`` on a flat input, a
   1x1 ``Conv2D`` on a map) and the body's output: the functional API's residual idiom.
+- ``batchnorm``: ``BatchNormalization(axis=-1, momentum, epsilon)`` (Keras' ``momentum``
+  weighs the old value, as the reference's does); ``gamma``, ``beta``, ``moving_mean``,
+  ``moving_variance`` (the last two non-trainable); Keras keeps the biased batch variance, so an
+  ``unbiased`` layer is refused. Called with ``training`` by the model.
 - activations: ``Activation("sigmoid" | "tanh" | "relu" | "linear")``, or an ``Activation`` of a
   small function for ``relu(z)^3`` and leaky relu.
 """
@@ -40,6 +44,7 @@ from nnparity.reference.family import Spec
 from nnparity.reference.layers import Layer, Residual, Shape
 
 from .determinism import import_tensorflow
+from .edges import ConventionRefused
 
 tf, keras = import_tensorflow()
 
@@ -160,6 +165,16 @@ def _gelu(layer: Any, shape: Shape, spec: Spec) -> Any:
     return keras.layers.Activation(function, dtype=spec.dtype)
 
 
+def _batchnorm(layer: Any, shape: Shape, spec: Spec) -> Any:
+    if layer.variance != "biased":
+        raise ConventionRefused(f"{layer.name}: Keras' BatchNormalization keeps the biased "
+                                f"moving variance; this layer asks for variance "
+                                f"{layer.variance!r}")
+    return keras.layers.BatchNormalization(axis=-1, momentum=layer.momentum,
+                                           epsilon=layer.epsilon, dtype=spec.dtype,
+                                           name=layer.name)
+
+
 def _flatten(layer: Any, shape: Shape, spec: Spec) -> Any:
     return keras.layers.Flatten(dtype=spec.dtype)
 
@@ -206,8 +221,9 @@ class ResidualBlock(keras.layers.Layer):
         """The block's output from its input ``x`` and its body's output ``inner``."""
         return self.add([x if self.skip is None else self.skip(x), inner])
 
-    def call(self, inputs: Any, dropout_mask: Any = None) -> Any:
-        return self.join(inputs, trace_chain(self.net, self.body, inputs, dropout_mask, None))
+    def call(self, inputs: Any, dropout_mask: Any = None, training: bool = False) -> Any:
+        return self.join(inputs, trace_chain(self.net, self.body, inputs, dropout_mask, None,
+                                             training))
 
 
 def _residual(layer: Any, shape: Shape, spec: Spec) -> Any:
@@ -226,19 +242,23 @@ def _residual_variables(layer: Any, keras_layer: Any) -> dict[str, Any]:
 
 
 def trace_chain(layers: tuple[Layer, ...], stack: list[Any], h: Any, dropout_mask: Any,
-                tensors: dict[str, Any] | None) -> Any:
+                tensors: dict[str, Any] | None, training: bool = False) -> Any:
     """Run the Keras layers ``stack`` (built from ``layers``) on ``h`` in order; into
     ``tensors`` (None: no trace) go the reference's keys: ``z.<name>`` and ``h.<name>`` of a
     dense/conv layer, ``h.<name>`` overwritten by its activation, ``h.<name>`` of a pool,
     flatten, residual block (after its sub-list's) or dropout layer, a dropout's only with
-    ``dropout_mask [N, dropout_units]`` unless ``traced_without_mask``."""
+    ``dropout_mask [N, dropout_units]`` unless ``traced_without_mask``. ``training``: batch
+    normalisation on the batch's statistics."""
     for layer, built in zip(layers, stack, strict=True):
         if isinstance(layer, Residual):
-            h = built.join(h, trace_chain(layer.net, built.body, h, dropout_mask, tensors))
+            h = built.join(h, trace_chain(layer.net, built.body, h, dropout_mask, tensors,
+                                          training))
         elif layer.kind == "dropout":
             h = built(h, dropout_mask=dropout_mask)
             if dropout_mask is None and not layer.traced_without_mask:
                 continue
+        elif layer.kind == "batchnorm":
+            h = built(h, training=training)
         else:
             h = built(h)
         if tensors is None:
@@ -247,6 +267,11 @@ def trace_chain(layers: tuple[Layer, ...], stack: list[Any], h: Any, dropout_mas
             tensors[f"z.{layer.name}"] = h
         tensors[f"h.{layer.name}"] = h
     return h
+
+
+def _normalisation(layer: Any, keras_layer: Any) -> dict[str, Any]:
+    return {layer.gamma: keras_layer.gamma, layer.beta: keras_layer.beta,
+            layer.mean: keras_layer.moving_mean, layer.var: keras_layer.moving_variance}
 
 
 LAYERS: dict[str, KerasKind] = {
@@ -261,6 +286,7 @@ LAYERS: dict[str, KerasKind] = {
     "residual": KerasKind(_residual, _residual_variables),
     "layernorm": KerasKind(_layernorm, _gamma_and_beta),
     "global_avgpool": KerasKind(_global_avgpool),
+    "batchnorm": KerasKind(_batchnorm, _normalisation),
     "sigmoid": KerasKind(_activation("sigmoid")),
     "tanh": KerasKind(_activation("tanh")),
     "relu": KerasKind(_activation("relu")),

@@ -73,6 +73,9 @@ def bias_from_framework(b: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return owned_copy(np.asarray(b).reshape(shape))
 
 
+VECTOR_KINDS = ("slope", "bias", "scale", "mean", "variance")
+"""Parameter kinds held as ``[D]`` by every framework (a batch normalisation's four too)."""
+
 # --- parameters by name --------------------------------------------------------------------------
 
 
@@ -88,7 +91,7 @@ def to_framework(framework: str, name: str, value: np.ndarray, spec: Spec) -> np
     _check_framework(framework)
     torch = framework == "torch"
     kind = spec.param_kind(name)
-    if kind in ("slope", "bias", "scale"):
+    if kind in VECTOR_KINDS:
         return bias_to_framework(value)
     if kind == "conv":
         return hwio_to_oihw(value) if torch else owned_copy(value)
@@ -102,7 +105,7 @@ def from_framework(framework: str, name: str, value: np.ndarray, spec: Spec) -> 
     _check_framework(framework)
     torch = framework == "torch"
     kind = spec.param_kind(name)
-    if kind in ("slope", "bias", "scale"):
+    if kind in VECTOR_KINDS:
         return bias_from_framework(value, spec.param_shapes()[name])
     if kind == "conv":
         return oihw_to_hwio(value) if torch else owned_copy(value)

@@ -38,7 +38,7 @@ import numpy as np
 
 from nnparity.reference.family import Spec
 from nnparity.reference.optim import ADAMS, Optimizer, init_state
-from nnparity.reference.params import check_params
+from nnparity.reference.params import check_params, trainable
 from nnparity.reference.results import Gradients, Trace
 
 from . import edges, layout
@@ -65,13 +65,15 @@ class KerasNet(keras.Model):
         self.stack = [keras_layer(layer, shape, spec)
                       for layer, shape in zip(spec.net, spec.layer_shapes, strict=False)]
 
-    def trace(self, x: Any, dropout_mask: Any = None) -> tuple[Any, dict[str, Any]]:
+    def trace(self, x: Any, dropout_mask: Any = None,
+              training: bool = False) -> tuple[Any, dict[str, Any]]:
         """``(output, tensors)``: every ``z``/``h`` in forward order under the reference's keys
         (``z.<name>`` and ``h.<name>`` of a dense/conv layer, ``h.<name>`` overwritten by its
         activation, ``h.<name>`` of a pool, flatten or dropout layer, a dropout's only with
-        ``dropout_mask [N, dropout_units]`` unless ``traced_without_mask``)."""
+        ``dropout_mask [N, dropout_units]`` unless ``traced_without_mask``). ``training``:
+        batch normalisation on the batch's statistics (updating the moving ones)."""
         tensors: dict[str, Any] = {}
-        h = trace_chain(self.spec.net, self.stack, x, dropout_mask, tensors)
+        h = trace_chain(self.spec.net, self.stack, x, dropout_mask, tensors, training)
         return h, tensors
 
     def call(self, x: Any, dropout_mask: Any = None) -> Any:
@@ -156,12 +158,13 @@ class _Compiled:
         self.spec, self.optimizer = spec, optimizer
         self.model = build_model(spec)
         self.named = self.model.named_variables()
+        self.trained = trainable(spec, self.named)  # the moving statistics left out
         self.owner: Callable[[], object | None] = lambda: None
         self.keras_opt = None
         self._steps: dict[bool, Any] = {}
         if optimizer is not None:
             self.keras_opt = keras_optimizer(optimizer)
-            self.keras_opt.build(list(self.named.values()))
+            self.keras_opt.build(list(self.trained.values()))
 
     def assign(self, params: Params) -> None:
         for name, variable in self.named.items():
@@ -179,12 +182,12 @@ class _Compiled:
                          else tf.TensorSpec([None, spec.output_dim], spec.dtype)]
             if spec.dropout_units:
                 signature.append(tf.TensorSpec([None, spec.dropout_units], spec.dtype))
-            variables = list(self.named.values())
+            variables = list(self.trained.values())
 
             @tf.function(input_signature=signature)
             def step(x: Any, labels: Any, *mask: Any) -> Any:
                 with tf.GradientTape() as tape:
-                    output = self.model.trace(x, *mask)[0]
+                    output = self.model.trace(x, *mask, training=True)[0]
                     loss = loss_fn(spec, self.named, output, labels)
                 grads = tape.gradient(loss, variables)
                 self.keras_opt.apply_gradients(zip(grads, variables, strict=True))
@@ -250,13 +253,14 @@ class KerasTrainer:
         with tf.device(tf_device):
             self._entry = _cache.acquire(spec, optimizer, owner=self)
             self._entry.assign(params)
-            self._load_state(init_state(optimizer, params) if state is None else state)
+            self._load_state(init_state(optimizer, trainable(spec, params)) if state is None
+                             else state)
         self._dropout_rng = np.random.default_rng(dropout_seed)
 
     def _load_state(self, state: State) -> None:
         t, slots = edges.split_state(state)
         self._entry.keras_opt.iterations.assign(t)
-        names = list(self._entry.named)
+        names = list(self._entry.trained)
         for slot, variables in optimizer_slots(self.optimizer, self._entry.keras_opt).items():
             for name, variable in zip(names, variables, strict=True):
                 to_variable(variable, self.spec, name, slots[name][slot])
@@ -282,7 +286,7 @@ class KerasTrainer:
                 for k, v in self._entry.named.items()}
 
     def state(self) -> State:
-        keras_opt, names = self._entry.keras_opt, list(self._entry.named)
+        keras_opt, names = self._entry.keras_opt, list(self._entry.trained)
         slots: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
         for slot, variables in optimizer_slots(self.optimizer, keras_opt).items():
             for name, variable in zip(names, variables, strict=True):
@@ -308,21 +312,22 @@ class TensorFlowBackend(Backend):
         return self if device == self.device else TensorFlowBackend(device)
 
     def _trace(self, spec: Spec, params: Params, x: np.ndarray,
-               dropout_mask: np.ndarray | None) -> tuple[_Compiled, Any, dict[str, Any]]:
-        """The cached model holding ``params``, and its output and trace of ``x`` (call under a
-        tape to differentiate)."""
+               dropout_mask: np.ndarray | None,
+               training: bool) -> tuple[_Compiled, Any, dict[str, Any]]:
+        """The cached model holding ``params``, and its output and trace of ``x`` in training
+        or evaluation mode (call under a tape to differentiate)."""
         edges.check_spec(spec, self.name)
         check_params(spec, params)
         x = edges.as_input(spec, x)
         mask = edges.as_dropout_mask(spec, dropout_mask, len(x))
         entry = _cache.acquire(spec, None)
         entry.assign(params)
-        return entry, *entry.model.trace(x, mask)
+        return entry, *entry.model.trace(x, mask, training)
 
     def forward(self, spec: Spec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:
         with tf.device(self.tf_device):
-            _, _, tensors = self._trace(spec, params, x, dropout_mask)
+            _, _, tensors = self._trace(spec, params, x, dropout_mask, dropout_mask is not None)
         return edges.make_trace(FRAMEWORK, spec, {k: _numpy(t) for k, t in tensors.items()})
 
     def gradients(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray,
@@ -330,11 +335,11 @@ class TensorFlowBackend(Backend):
         labels = tf.convert_to_tensor(_labels(spec, y, len(x)))
         with tf.device(self.tf_device):
             with tf.GradientTape() as tape:
-                entry, output, tensors = self._trace(spec, params, x, dropout_mask)
+                entry, output, tensors = self._trace(spec, params, x, dropout_mask, True)
                 loss = loss_fn(spec, entry.named, output, labels)
             zs = {layer: tensors[f"z.{layer}"] for layer in spec.layer_names}
-            d_zs, d_vars = tape.gradient(loss, (zs, list(entry.named.values())))
-        grads = {k: _numpy(g) for k, g in zip(entry.named, d_vars, strict=True)}
+            d_zs, d_vars = tape.gradient(loss, (zs, list(entry.trained.values())))
+        grads = {k: _numpy(g) for k, g in zip(entry.trained, d_vars, strict=True)}
         return edges.make_gradients(FRAMEWORK, spec, float(loss), grads,
                                      {k: _numpy(d) for k, d in d_zs.items()}, _numpy(output))
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from nnparity.reference.family import Spec
 from nnparity.reference.optim import ADAMS, Optimizer, init_state
-from nnparity.reference.params import check_params
+from nnparity.reference.params import check_params, trainable
 from nnparity.reference.results import Gradients, Trace
 
 from . import edges, layout, torch_layers
@@ -74,19 +74,20 @@ class TorchNetwork(nn.Module):
     def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.run(x, dropout_mask)[1]
 
-    def canonical_parameters(self) -> dict[str, nn.Parameter]:
+    def canonical_parameters(self) -> dict[str, torch.Tensor]:
         """Canonical name -> parameter (``W1 -> layers[0].weight``, ``conv1.W ->
-        layers[0].conv.weight``, ...), in the spec's parameter order."""
-        named: dict[str, nn.Parameter] = {}
+        layers[0].conv.weight``, ...) or state buffer (``batchnorm1.mean ->
+        layers[1].running_mean``), in the spec's parameter order."""
+        named: dict[str, torch.Tensor] = {}
         for layer, shape, module in zip(self.net, self.shapes, self.layers, strict=True):
             named.update(torch_layers.variables(layer, shape, module))
         return named
 
 
 def build_model(spec: Spec, params: Params,
-                device: str = "cpu") -> tuple[TorchNetwork, dict[str, nn.Parameter]]:
+                device: str = "cpu") -> tuple[TorchNetwork, dict[str, torch.Tensor]]:
     """The :class:`TorchNetwork` of ``spec`` holding ``params`` (canonical layout, converted by
-    :mod:`.layout`) on ``device``, and its parameters by canonical name."""
+    :mod:`.layout`) on ``device``, and its parameters (and state buffers) by canonical name."""
     check_params(spec, params)
     model = TorchNetwork(spec).to(device)
     named = model.canonical_parameters()
@@ -111,7 +112,7 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().copy()
 
 
-def _loss(spec: Spec, named: dict[str, nn.Parameter], output: torch.Tensor,
+def _loss(spec: Spec, named: dict[str, torch.Tensor], output: torch.Tensor,
           y: np.ndarray) -> torch.Tensor:
     """The reduced loss of ``output [N, K]`` against labels ``y``, plus weight decay."""
     n, k = output.shape
@@ -169,14 +170,16 @@ class TorchTrainer:
                  state: State | None = None, dropout_seed: int = 0, device: str = "cpu") -> None:
         self.spec, self.optimizer, self.device = spec, optimizer, device
         self.model, self._named = build_model(spec, params, device)
-        self._opt = torch_optimizer(optimizer, list(self._named.values()))
-        self._load_state(init_state(optimizer, params) if state is None else state)
+        self._trained = trainable(spec, self._named)  # buffers (running statistics) left out
+        self._opt = torch_optimizer(optimizer, list(self._trained.values()))
+        self._load_state(init_state(optimizer, trainable(spec, params)) if state is None
+                         else state)
         self._dropout_rng = np.random.default_rng(dropout_seed)
 
     def _load_state(self, state: State) -> None:
         t, slots = edges.split_state(state)
         for name, per in slots.items():
-            parameter = self._named[name]
+            parameter = self._trained[name]
             native = {s: _tensor(layout.to_framework(FRAMEWORK, name, a, self.spec), self.spec,
                                  self.device) for s, a in per.items()}
             if self.optimizer.name in ADAMS:
@@ -191,6 +194,7 @@ class TorchTrainer:
     def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:
         mask = edges.training_mask(self.spec, len(x), dropout_mask, self._dropout_rng)
         self._opt.zero_grad(set_to_none=True)
+        self.model.train()  # batch statistics; torch updates the running ones in forward
         output = self.model(_input(self.spec, x, self.device),
                             _mask(mask, self.device))
         loss = _loss(self.spec, self._named, output, y)
@@ -199,6 +203,7 @@ class TorchTrainer:
         return float(loss.item())
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        self.model.eval()
         with torch.no_grad():
             return _numpy(self.model(_input(self.spec, x, self.device)))
 
@@ -212,14 +217,14 @@ class TorchTrainer:
         keys = {"m": "exp_avg", "v": "exp_avg_sq"} if self.optimizer.name in ADAMS \
             else {"v": "momentum_buffer"}
         slots, t = {}, None
-        for name, parameter in self._named.items():
+        for name, parameter in self._trained.items():
             native = self._opt.state[parameter]
             slots[name] = {s: layout.from_framework(FRAMEWORK, name, _numpy(native[key]),
                                                     self.spec)
                            for s, key in keys.items()}
             if "step" in native:
                 t = int(native["step"].item())
-        return edges.join_state(t, slots, list(self._named))
+        return edges.join_state(t, slots, list(self._trained))
 
 
 class TorchBackend(Backend):
@@ -238,30 +243,33 @@ class TorchBackend(Backend):
         return self if device == self.device else TorchBackend(device)
 
     def _run(self, spec: Spec, params: Params, x: np.ndarray,
-             dropout_mask: np.ndarray | None
-             ) -> tuple[dict[str, nn.Parameter], dict[str, torch.Tensor], torch.Tensor]:
-        """Build the model and run ``x``: ``(params by name, traced tensors, output)``."""
+             dropout_mask: np.ndarray | None, training: bool
+             ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+        """Build the model and run ``x`` in training (batch statistics) or evaluation mode:
+        ``(params by name, traced tensors, output)``."""
         edges.check_spec(spec, self.name)
         model, named = build_model(spec, params, self.device)
+        model.train(training)
         mask = edges.as_dropout_mask(spec, dropout_mask, len(x))
         return named, *model.run(_input(spec, x, self.device), _mask(mask, self.device))
 
     def forward(self, spec: Spec, params: Params, x: np.ndarray, *,
                 dropout_mask: np.ndarray | None = None) -> Trace:
         with torch.no_grad():
-            _, tensors, _ = self._run(spec, params, x, dropout_mask)
+            _, tensors, _ = self._run(spec, params, x, dropout_mask, dropout_mask is not None)
         return edges.make_trace(FRAMEWORK, spec, {k: _numpy(t) for k, t in tensors.items()})
 
     def gradients(self, spec: Spec, params: Params, x: np.ndarray, y: np.ndarray,
                   *, dropout_mask: np.ndarray | None = None) -> Gradients:
-        named, tensors, output = self._run(spec, params, x, dropout_mask)
+        named, tensors, output = self._run(spec, params, x, dropout_mask, True)
         zs = {layer: tensors[f"z.{layer}"] for layer in spec.layer_names}
         for z in zs.values():
             z.retain_grad()
         loss = _loss(spec, named, output, y)
         loss.backward()
         return edges.make_gradients(
-            FRAMEWORK, spec, loss.item(), {k: _numpy(p.grad) for k, p in named.items()},
+            FRAMEWORK, spec, loss.item(),
+            {k: _numpy(p.grad) for k, p in trainable(spec, named).items()},
             {k: _numpy(z.grad) for k, z in zs.items()}, _numpy(output))
 
     def trainer(self, spec: Spec, params: Params, optimizer: Optimizer,

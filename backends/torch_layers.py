@@ -23,6 +23,10 @@ module from the layer, the layer's per-sample canonical input shape (``(D,)`` or
 - ``residual``: :class:`ResidualBlock`, an ``nn.Module`` holding the sub-list's modules
   (``body``) and adding its input, through ``skip``: ``nn.Identity``, or the projection's
   ``nn.Linear`` (flat) / 1x1 ``nn.Conv2d`` (map) built by the dense/conv2d rows;
+- ``batchnorm``: ``nn.BatchNorm1d`` (flat) or ``nn.BatchNorm2d`` (maps) with torch's
+  ``momentum = 1 - momentum`` (torch weighs the new batch) and ``eps = epsilon``; gamma and beta
+  are its ``weight`` and ``bias``, the running statistics its buffers ``running_mean`` and
+  ``running_var`` (torch keeps the unbiased variance: a ``biased`` layer is refused);
 - the parameter-free activations: ``nn.Sigmoid``, ``nn.Tanh``, ``nn.ReLU``, ``nn.Identity``,
   ``nn.LeakyReLU(0.01)`` and :class:`ReLU3`.
 
@@ -47,6 +51,7 @@ from nnparity.reference.conv import padding_amounts
 from nnparity.reference.family import Spec
 from nnparity.reference.layers import (
     AvgPool,
+    BatchNorm,
     Conv2D,
     Dense,
     Dropout,
@@ -58,6 +63,7 @@ from nnparity.reference.layers import (
     Residual,
 )
 
+from .edges import ConventionRefused
 from .layout import nchw_flatten_order
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -222,6 +228,14 @@ def run_chain(layers: tuple[Layer, ...], modules: nn.ModuleList, h: torch.Tensor
         if not dropout or mask is not None or layer.traced_without_mask:
             traced[f"h.{layer.name}"] = h
     return h
+def _batchnorm(layer: BatchNorm, shape: Shape, spec: Spec) -> nn.Module:
+    if layer.variance != "unbiased":
+        raise ConventionRefused(f"{layer.name}: torch's BatchNorm keeps the unbiased running "
+                                f"variance (n/(n-1)); this layer asks for variance "
+                                f"{layer.variance!r}")
+    module = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+    return module(shape[-1], eps=layer.epsilon, momentum=1 - layer.momentum,
+                  dtype=DTYPES[spec.dtype])
 
 
 def _plain(module: Callable[[], nn.Module]) -> Callable[[Any, Shape, Spec], nn.Module]:
@@ -251,6 +265,8 @@ LAYERS: dict[str, TorchLayer] = {
     "residual": TorchLayer(_residual),  # parameters: its sub-list's and skip's (variables)
     "layernorm": TorchLayer(_layernorm, (("weight", "weight"), ("bias", "bias"))),
     "global_avgpool": TorchLayer(_global_avgpool),
+    "batchnorm": TorchLayer(_batchnorm, (("gamma", "weight"), ("beta", "bias"),
+                                         ("mean", "running_mean"), ("var", "running_var"))),
     "sigmoid": TorchLayer(_plain(nn.Sigmoid)),
     "tanh": TorchLayer(_plain(nn.Tanh)),
     "relu": TorchLayer(_plain(nn.ReLU)),
@@ -269,16 +285,19 @@ def build(layer: Layer, shape: Shape, spec: Spec) -> nn.Module:
     return LAYERS[layer.kind].build(layer, shape, spec)
 
 
-def variables(layer: Layer, shape: Shape, module: nn.Module) -> dict[str, nn.Parameter]:
-    """Canonical name -> the module's parameter, for every parameter ``layer`` declares (in the
-    layer's order; a dense layer without bias declares none; a residual block's are its
-    sub-list's, then its projection's)."""
+def variables(layer: Layer, shape: Shape, module: nn.Module) -> dict[str, torch.Tensor]:
+    """Canonical name -> the module's parameter (or buffer, for state such as running
+    statistics), for every parameter ``layer`` declares (in the layer's order; a dense layer
+    without bias declares none; a residual block's are its sub-list's, then its
+    projection's)."""
     if isinstance(layer, Residual):
-        named: dict[str, nn.Parameter] = {}
+        named: dict[str, torch.Tensor] = {}
         for inner, inner_shape, inner_module in zip(layer.net, layer.inner_shapes(shape),
                                                     module.body, strict=False):
             named.update(variables(inner, inner_shape, inner_module))
         skip = layer.skip(shape)
         return named if skip is None else {**named, **variables(skip, shape, module.skip)}
     paths = {getattr(layer, field): path for field, path in LAYERS[layer.kind].variables}
-    return {name: module.get_parameter(paths[name]) for name in layer.param_specs(shape)}
+    buffers = dict(module.named_buffers())
+    return {name: buffers[paths[name]] if paths[name] in buffers
+            else module.get_parameter(paths[name]) for name in layer.param_specs(shape)}

@@ -79,6 +79,7 @@ STEPS = 10
 # nor saturate, which would make float32 comparisons measure chaos instead of bugs.
 LEARNING_RATES = {"sgd": 0.2, "momentum": 0.03, "adam": 1e-3}
 BIAS_RANGE = 0.5  # initial biases ~ U(-0.5, 0.5), weights by the case's init scheme
+STATE_RANGE = (0.5, 1.5)  # running statistics ~ U(0.5, 1.5): an evaluation pass uses them
 IRIS_ENERGY = 58.0
 # Adam's first step moves each weight by lr * g / (|g| + eps): for entries with |g| near eps it
 # is ill-conditioned, amplifying a gradient's rounding by lr / eps. In float32 (rounding ~1e-7 of
@@ -138,7 +139,9 @@ class Case:
         # Non-zero biases: zero ones would hide a bias that is never copied into a backend, and
         # make post-update biases pure gradient noise (a zero-sum CE bias gradient in float32).
         for name, value in params.items():
-            if not self.spec.is_weight(name):
+            if self.spec.is_state(name):  # running statistics off their start (a variance > 0)
+                params[name] = rng.uniform(*STATE_RANGE, value.shape).astype(value.dtype)
+            elif not self.spec.is_weight(name):
                 params[name] = rng.uniform(-BIAS_RANGE, BIAS_RANGE, value.shape).astype(value.dtype)
         return params
 

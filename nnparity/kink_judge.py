@@ -26,6 +26,7 @@ from nnparity.reference import network
 from nnparity.reference.family import Spec
 from nnparity.reference.kinks import kink_units, tie_units
 from nnparity.reference.optim import Optimizer, init_state, step
+from nnparity.reference.params import trainable
 
 STAGES = ("loss", "delta", "grad")
 
@@ -42,7 +43,7 @@ def rejudge(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndar
         return comparisons, 0
     model = network
     kwargs = {} if dropout_mask is None else {"dropout_mask": dropout_mask}
-    trace = model.forward(spec, params, x, **kwargs)
+    trace = model.forward(spec, params, x, training=True, **kwargs)  # the gradients' pass
     units = {("z", k): m for k, m in kink_units(spec, params, x, trace).items()}
     units |= {("h", k): m for k, m in tie_units(spec, params, x, trace).items()}
     count = sum(int(mask.sum()) for mask in units.values())
@@ -61,7 +62,8 @@ def rejudge(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndar
     judged = _judge(comparisons, actual, rerun, note)
     if optimizer is not None and spec.keep_prob == 1 and any(
             c.stage == "grad" and c.note == note for c in judged):
-        stepped = step(optimizer, params, kink_side.grads, init_state(optimizer, params))[0]
+        trained = trainable(spec, params)  # running statistics take no optimiser step
+        stepped = step(optimizer, trained, kink_side.grads, init_state(optimizer, trained))[0]
         expected = {("update", f"step1.{k}"): v for k, v in stepped.items()}
         judged = _judge(judged, actual, expected, f"{note} (step 1 from the backend's side)")
     return judged, count

@@ -32,6 +32,7 @@ from nnparity.backends.compare import (
     gradcheck_comparison,
     tolerance_for,
 )
+from nnparity.backends.edges import ConventionRefused
 from nnparity.backends.protocol import Backend, Params
 from nnparity.cases import Case
 from nnparity.kink_judge import rejudge
@@ -161,6 +162,8 @@ def run_case(case: Case, backend: Backend, *, seed: int = 0, name: str | None = 
             if any(c.note.startswith("at a kink") for c in result.comparisons):
                 result.notes.append("tensors after units at a kink judged by the reference "
                                     "with the backend's side there")
+    except ConventionRefused as exc:  # a setting the framework cannot express: not its bug
+        result.skipped = str(exc)
     except Exception as exc:  # a backend that raises fails its case; the run goes on
         result.error = f"{type(exc).__name__}: {exc}"
     result.seconds = time.perf_counter() - started

@@ -21,6 +21,7 @@ import numpy as np
 from nnparity.errors import InputError
 from nnparity.reference import Optimizer, Spec
 from nnparity.reference.optim import init_state
+from nnparity.reference.params import trainable
 from nnparity.weights import check_names, load_weights
 
 
@@ -91,7 +92,7 @@ def load_checkpoint(path: str, spec: Spec, optimizer: Optimizer, backend: str, e
         raise InputError(f"{path}: checkpoint was written with {_describe(*recorded)}; this run "
                          f"uses {_describe(*wanted)}: resume with the same --optimizer, "
                          "--variant and --backend, or add --reset-optimizer")
-    _check_state(Path(path), saved.state, init_state(optimizer, saved.params))
+    _check_state(Path(path), saved.state, init_state(optimizer, trainable(spec, saved.params)))
     return Resumed(saved.params, saved.state, epoch, first_loss)
 
 

@@ -49,12 +49,15 @@ def gradcheck(
     """Compare analytic ``grads`` with central differences of ``loss_fn`` around ``params``.
 
     ``params`` must be float64 (float32 differences measure rounding, not bugs). At most
-    ``max_entries`` entries per tensor are perturbed, drawn with ``default_rng(seed)``.
+    ``max_entries`` entries per tensor are perturbed, drawn with ``default_rng(seed)``. Only
+    the tensors of ``grads`` are checked (state such as running statistics has no gradient).
     """
     rng = np.random.default_rng(seed)
     work = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
     results = []
     for name, value in work.items():
+        if name not in grads:
+            continue
         if value.dtype != np.float64 or np.asarray(params[name]).dtype != np.float64:
             raise ValueError(f"gradcheck needs float64 parameters; {name} is {params[name].dtype}")
         flat = value.reshape(-1)

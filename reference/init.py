@@ -135,6 +135,11 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return field * shape[-2], field * shape[-1]
 
 
+NORMALISATION_INIT = {"scale": 1.0, "mean": 0.0, "variance": 1.0}
+"""A normalisation's scale and a batch normalisation's running statistics at start, in every
+framework (its shift is a ``bias`` after the scale: zeros, torch's default too)."""
+
+
 def init_net(spec: NetSpec, scheme: str = "xavier", seed: int = 0) -> dict[str, np.ndarray]:
     """Fresh parameters of a layer-list network in the spec's dtype and canonical order,
     reproducible for ``seed`` (schemes: module docstring)."""
@@ -147,9 +152,9 @@ def init_net(spec: NetSpec, scheme: str = "xavier", seed: int = 0) -> dict[str, 
         kind = spec.param_kind(name)
         if kind == "slope":
             value = np.full(shape, PRELU_INIT)
-        elif kind == "scale":
-            value = np.ones(shape)
-        elif kind == "bias":  # a layernorm's beta (after its gamma) starts at 0 in torch too
+        elif kind in NORMALISATION_INIT:
+            value = np.full(shape, NORMALISATION_INIT[kind])
+        elif kind == "bias":  # a normalisation's beta (after its gamma) starts at 0 in torch too
             value = _fan_in_uniform(rng, shape, fan_in) \
                 if scheme == "torch-default" and previous != "scale" else np.zeros(shape)
         else:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .layers import Dropout, Flatten, Layer, Shape
+from .layers import STATE_KINDS, Dropout, Flatten, Layer, Shape
 from .layers.residual import each_layer, layer_lists
 
 
@@ -43,9 +43,10 @@ class LayerList:
         return specs
 
     @cached_property
-    def param_names(self) -> tuple[str, ...]:
-        """Every parameter's full name, in the order of :meth:`param_shapes`."""
-        return tuple(self._param_specs)
+    def trained_names(self) -> tuple[str, ...]:
+        """The parameters with a gradient (all but state), in :meth:`param_shapes`' order."""
+        return tuple(name for name, (_, kind) in self._param_specs.items()
+                     if kind not in STATE_KINDS)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Canonical name -> shape, in the order of the layers (each layer's own order)."""
@@ -59,6 +60,11 @@ class LayerList:
     def is_weight(self, name: str) -> bool:
         """True for the tensors weight decay applies to: dense and conv weights."""
         return self._param_specs[name][1] in ("dense", "conv")
+
+    def is_state(self, name: str) -> bool:
+        """True for state tensors (a batch normalisation's running statistics): no gradient,
+        no weight decay, no optimiser; each training pass replaces them."""
+        return self._param_specs[name][1] in STATE_KINDS
 
     @cached_property
     def layer_names(self) -> list[str]:

@@ -41,7 +41,7 @@ DTYPES = ("float64", "float32")
 INITS = ("xavier", "he", "torch-default")
 PREFIXES = {"dense": "dense", "conv2d": "conv", "maxpool": "pool", "avgpool": "avgpool",
             "flatten": "flatten", "dropout": "dropout", "residual": "res",
-            "layernorm": "layernorm", "global_avgpool": "global_avgpool"}
+            "layernorm": "layernorm", "global_avgpool": "global_avgpool", "batchnorm": "batchnorm"}
 """Kind -> the prefix of its layers' names (activations are named after the layer they follow)."""
 
 

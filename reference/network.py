@@ -53,14 +53,15 @@ Passed = list[tuple[np.ndarray, np.ndarray, Any]]
 """Per layer: ``(input, output, cache)`` of a forward pass."""
 
 
-def _run(spec: Spec, mask: np.ndarray | None, n: int, keep: bool = True) -> Run:
+def _run(spec: Spec, mask: np.ndarray | None, n: int, keep: bool = True,
+         training: bool = False) -> Run:
     """The pass's state with ``mask`` checked: ``[n, spec.dropout_units]`` of 0/1, in the spec's
-    dtype (a spec without dropout refuses one)."""
+    dtype (a spec without dropout refuses one); ``training``: batch statistics."""
     if mask is not None:
         if not spec.dropout_units:
             raise ValueError("this network has no dropout: dropout_mask must be None")
         mask = check_mask(mask, (n, spec.dropout_units)).astype(spec.dtype, copy=False)
-    return Run(np.dtype(spec.dtype), mask, spec.dropout_columns, keep)
+    return Run(np.dtype(spec.dtype), mask, spec.dropout_columns, keep, training)
 
 
 def _record(trace: Trace, layer: Any, y: np.ndarray, run: Run, cache: Any = None) -> None:
@@ -133,16 +134,21 @@ def _backward(spec: Spec, params: Params, passed: Passed, output: np.ndarray, y:
                 grad = grad + wd * np.asarray(params[name]).astype(run.dtype, copy=False)
             grads[name] = grad
     total = float(value) + weight_decay_loss(spec, params)
-    return Gradients(loss=total, grads={k: grads[k] for k in spec.param_names},
-                     deltas={k: deltas[k] for k in spec.layer_names}, output=output)
+    return Gradients(loss=total, grads={k: grads[k] for k in spec.trained_names},
+                     deltas={k: deltas[k] for k in spec.layer_names}, output=output,
+                     state=dict(run.updates))
 
 
 def forward(spec: Spec, params: Params, x: np.ndarray, *,
-            dropout_mask: np.ndarray | None = None) -> Trace:
+            dropout_mask: np.ndarray | None = None, training: bool | None = None) -> Trace:
     """Run the network on ``x [N, *input_shape]``; ``dropout_mask [N, spec.dropout_units]`` of
-    0/1 (training) or None (evaluation). Every layer's tensors, keyed as the module says."""
+    0/1 or None. ``training``: batch normalisation on the batch's statistics, else on the
+    running ones (default: training when a mask is given). Every layer's tensors, keyed as the
+    module says."""
     x = spec.as_input(x)
-    return _forward(spec, params, x, _run(spec, dropout_mask, x.shape[0], keep=False))[0]
+    training = dropout_mask is not None if training is None else training
+    run = _run(spec, dropout_mask, x.shape[0], keep=False, training=training)
+    return _forward(spec, params, x, run)[0]
 
 
 def backward(spec: Spec, params: Params, x: np.ndarray, trace: Trace, y: np.ndarray, *,
@@ -150,26 +156,30 @@ def backward(spec: Spec, params: Params, x: np.ndarray, trace: Trace, y: np.ndar
     """Deltas and gradients for the ``trace`` of ``x`` (with the same ``dropout_mask``) and
     labels ``y`` (class indices ``[N]`` or targets ``[N, K]``)."""
     x = spec.as_input(x)
-    run = _run(spec, dropout_mask, x.shape[0], keep=False)
+    run = _run(spec, dropout_mask, x.shape[0], keep=False, training=True)
     return _backward(spec, params, _from_trace(spec.net, x, trace), trace.output, y, run)
 
 
 def gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray, *,
               dropout_mask: np.ndarray | None = None, checked: bool = False) -> Gradients:
-    """Forward then backward: loss, ``dL/dparam`` for every parameter, ``dL/dz`` per layer.
-    ``checked``: the caller has checked ``params`` against the spec (a trainer does, once)."""
+    """Forward then backward of a training pass: loss, ``dL/dparam`` for every parameter but
+    state, ``dL/dz`` per layer, the state the pass leaves (``Gradients.state``). ``checked``:
+    the caller has checked ``params`` against the spec (a trainer does, once)."""
     if not checked:
         check_params(spec, params)
     x = spec.as_input(x)
-    run = _run(spec, dropout_mask, x.shape[0])
+    run = _run(spec, dropout_mask, x.shape[0], training=True)
     trace, passed = _forward(spec, params, x, run)
     return _backward(spec, params, passed, trace.output, y, run)
 
 
 def loss(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray, *,
          dropout_mask: np.ndarray | None = None) -> float:
-    """The reduced loss plus weight decay (what :func:`gradients` differentiates)."""
-    output = forward(spec, params, x, dropout_mask=dropout_mask).output
+    """The reduced loss plus weight decay of a training pass (what :func:`gradients`
+    differentiates)."""
+    x = spec.as_input(x)
+    run = _run(spec, dropout_mask, x.shape[0], keep=False, training=True)
+    output = _forward(spec, params, x, run)[0].output
     t = as_targets(spec.loss, y, output.shape[0], spec.output_dim, np.dtype(spec.dtype))
     value, _ = loss_and_grad(spec.loss, output, t, spec.reduction)
     return float(value) + weight_decay_loss(spec, params)

@@ -39,3 +39,9 @@ def weight_decay_loss(spec: Spec, params: Params) -> float:
         return 0.0
     total = sum(np.sum(params[k].astype(spec.dtype) ** 2) for k in params if spec.is_weight(k))
     return float(0.5 * spec.weight_decay * total)
+
+
+def trainable(spec: Spec, params: Params) -> Params:
+    """The entries of ``params`` that take a gradient (all but state: ``spec.is_state``), the
+    same arrays."""
+    return {k: v for k, v in params.items() if not spec.is_state(k)}

@@ -29,9 +29,12 @@ class Gradients:
     - ``grads``: parameter name -> ``dL/dparam`` (same names and shapes as the params).
     - ``deltas``: layer name -> ``dL/dz`` (same shapes as ``Trace.z``), the BP lecture's deltas.
     - ``output``: the network output of the forward pass the gradients came from.
+    - ``state``: the state tensors that training pass leaves (a batch normalisation's running
+      statistics, by parameter name; they take no gradient); empty without any.
     """
 
     loss: float
     grads: dict[str, np.ndarray]
     deltas: dict[str, np.ndarray]
     output: np.ndarray
+    state: dict[str, np.ndarray] = field(default_factory=dict)

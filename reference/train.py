@@ -23,6 +23,7 @@ from . import network
 from .dropout import draw_dropout_mask
 from .family import Spec
 from .optim import Optimizer, init_state, update
+from .params import trainable
 
 SAMPLINGS = ("epoch", "replacement")
 
@@ -61,7 +62,8 @@ class NumpyTrainer:
         self._model = network
         self._model.check_params(spec, params)  # once, here: every step reuses these arrays
         self._params = {k: np.array(v, dtype=spec.dtype) for k, v in params.items()}
-        self._state = init_state(optimizer, self._params) if state is None else {
+        self._trained = trainable(spec, self._params)  # the same arrays, state left out
+        self._state = init_state(optimizer, self._trained) if state is None else {
             k: np.array(v) for k, v in state.items()}
         self._dropout_rng = np.random.default_rng(dropout_seed)
 
@@ -72,7 +74,9 @@ class NumpyTrainer:
             dropout_mask = draw_dropout_mask(self.spec, len(x), self._dropout_rng)
         result = self._model.gradients(self.spec, self._params, x, y, dropout_mask=dropout_mask,
                                        checked=True)
-        update(self.optimizer, self._params, result.grads, self._state)
+        update(self.optimizer, self._trained, result.grads, self._state)
+        for name, value in result.state.items():  # running statistics: the pass's, not a step's
+            self._params[name][...] = value
         return result.loss
 
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -218,12 +218,19 @@ def _residual(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
     skip = layer.skip(shape)
     placed = None if skip is None else PLACERS[skip.kind](skip, shape, out, spec)[0]
     return [Residual(layer.name, tuple(body), placed)]
+def _batchnorm(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
+               spec: Spec) -> list[Layer]:
+    """Not written yet: a standalone file would need each framework's running statistics and
+    its training/evaluation switch (``ValueError`` naming the layer)."""
+    raise ValueError(f"{layer.name}: export does not write batchnorm layers yet; check the "
+                     "network with `nnparity check --spec` instead")
 
 
 PLACERS: dict[str, Placer] = {
     "dense": _dense, "conv2d": _conv, "maxpool": _pool, "avgpool": _pool, "flatten": _flatten,
     "dropout": _dropout, **dict.fromkeys((*ACTIVATIONS, "prelu", "gelu"), _activation),
     "residual": _residual, "layernorm": _layernorm, "global_avgpool": _global_avgpool,
+    "batchnorm": _batchnorm,
 }
 """Layer kind -> the export layers it becomes, given its per-sample input and output shapes."""
 

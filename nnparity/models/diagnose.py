@@ -16,6 +16,8 @@ reference with the mistake (or, for a backward, by the tensors around it).
   the first update does not, and the reference's step with a classic mistake reproduces it:
   Adam's epsilon added as the other framework adds it, AdamW's decay put into the gradient as
   L2, momentum with dampening ``(1 - mu)``;
+- ``batch normalisation in training mode at evaluation``: the evaluation output equals the
+  reference's forward on the batch's statistics (:mod:`.batchnorm_port`);
 - ``activation backward``: forward and the deltas of the later layers match, the delta of one
   layer does not: the backward of that layer's activation (a custom module or autograd
   Function) disagrees with the derivative of its forward.
@@ -39,8 +41,11 @@ from nnparity.reference.conv import conv2d, padding_amounts
 from nnparity.reference.layers.residual import each_layer
 from nnparity.reference.losses import as_targets, loss_and_grad, softmax
 from nnparity.reference.optim import Formula, Optimizer, init_state, step
+from nnparity.reference.params import trainable
 from nnparity.reference.results import Gradients, Trace
 from nnparity.report import Diagnosis
+
+from .batchnorm_port import training_mode
 
 
 def _double_softmax(model: Any, params: dict, batch: tuple, mask: Any,
@@ -157,6 +162,7 @@ def _optimizer_formula(model: Any, params: dict, grads: Gradients, actual: Tenso
             or not first.name.startswith("step1."):
         return None
     spec = model.spec
+    params = trainable(spec, params)  # running statistics are no optimiser's
     tol = tolerance_for(spec)
     reference = {k: np.asarray(v) for k, v in grads.grads.items()}
     for text, stepped in _mistakes(model.optimizer, params, reference):
@@ -185,6 +191,19 @@ def _activation_backward(model: Any, comparisons: list[Comparison]) -> Diagnosis
                      "with the derivative of its forward", evidence)
 
 
+def _training_mode(model: Any, params: dict, batch: tuple,
+                   comparisons: list[Comparison]) -> Diagnosis | None:
+    """A failing evaluation output that the reference's forward on the batch's statistics
+    reproduces (:func:`.batchnorm_port.training_mode`)."""
+    failed = next((c for c in comparisons if c.name == "eval.output" and not c.passed), None)
+    if failed is None:
+        return None
+    model.load_params(params)  # the steps moved them
+    output = model.run(*batch, training=False)[0].output
+    return training_mode(model.spec, params, batch[0], output, tolerance_for(model.spec),
+                         model.source.label)
+
+
 def diagnose(model: Any, params: dict, batch: tuple, mask: Any, actual: tuple[Trace, Gradients],
              comparisons: list[Comparison], tensors: Tensors,
              expected: Gradients) -> Diagnosis | None:
@@ -192,6 +211,7 @@ def diagnose(model: Any, params: dict, batch: tuple, mask: Any, actual: tuple[Tr
     collected tensors; ``expected``: the reference's gradients of the batch)."""
     trace, grads = actual
     return (_double_softmax(model, params, batch, mask, trace.output)
+            or _training_mode(model, params, batch, comparisons)
             or _dropout_scaling(model, params, batch, mask, trace.output)
             or _symmetric_padding(model, params, batch, mask, comparisons, tensors)
             or _loss_precision(model, batch, trace, grads, comparisons)

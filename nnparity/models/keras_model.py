@@ -73,6 +73,34 @@ def _function_layer(label: str, fn: Callable, names: dict[str, str]) -> Layer:
     raise unsupported(f"{label} (activation {name})")
 
 
+KERAS_ATTRIBUTES = {"weight": "kernel", "bias": "bias", "slope": "alpha", "gamma": "gamma",
+                    "beta": "beta", "mean": "moving_mean", "var": "moving_variance",
+                    "scale": "gamma", "shift": "beta"}
+"""A :class:`Structure` parameter role -> the Keras layer's attribute holding it."""
+
+
+def _last_axis(layer: Any) -> bool:
+    """Whether a ``BatchNormalization`` normalises its input's last axis."""
+    if layer.axis == -1:
+        return True
+    try:
+        return layer.axis == len(layer.input.shape) - 1
+    except (AttributeError, ValueError):  # a layer never called on a symbolic input
+        return False
+
+
+def _batchnorm(label: str, layer: Any) -> Layer:
+    """``BatchNormalization`` over the last axis with ``center`` and ``scale``: Keras'
+    ``momentum`` weighs the old value (as the reference's) and the moving variance is biased."""
+    if not _last_axis(layer):
+        raise unsupported(f"{label} (axis {layer.axis}: the reference normalises the last axis)")
+    if not layer.center or not layer.scale or getattr(layer, "renorm", False):
+        raise unsupported(f"{label} (center=False, scale=False or renorm: the reference's "
+                          "batchnorm has gamma and beta)")
+    return Layer("batchnorm", label, {"momentum": float(layer.momentum),
+                                      "epsilon": float(layer.epsilon), "variance": "biased"})
+
+
 def _square(value: Any, label: str, what: str) -> int:
     a, b = tuple(value)
     if a != b:
@@ -139,6 +167,9 @@ def _steps(layer: Any, names: dict[str, str]) -> list[Step]:
         described = Layer("global_avgpool", label)
     elif isinstance(layer, layers.LayerNormalization):
         described = _layernorm(label, layer)
+    elif isinstance(layer, layers.BatchNormalization):
+        described = _batchnorm(label, layer)
+        call = lambda x, training: layer(x, training=training)  # noqa: E731
     elif isinstance(layer, layers.Flatten):
         described = Layer("flatten", label)
     elif isinstance(layer, layers.Dropout):
@@ -323,6 +354,7 @@ class KerasUserModel:
         self.spec = self.structure.spec
         self._check_chain()
         self.named = self._named()
+        self.trained = {k: v for k, v in self.named.items() if not self.spec.is_state(k)}
         self.keras_optimizer, self.optimizer = _optimizer(source)
 
     def _load(self, weights: dict[str, np.ndarray] | Path) -> None:
@@ -374,9 +406,7 @@ class KerasUserModel:
     def _named(self) -> dict[str, Any]:
         named = {}
         for name, (index, role) in self.structure.params.items():
-            attribute = {"weight": "kernel", "bias": "bias", "slope": "alpha", "scale": "gamma",
-                         "shift": "beta"}[role]
-            named[name] = getattr(self.steps[index][2], attribute)
+            named[name] = getattr(self.steps[index][2], KERAS_ATTRIBUTES[role])
         used = {id(v) for v in named.values()}
         for variable in self.model.trainable_variables:
             if id(variable) not in used:
@@ -431,18 +461,18 @@ class KerasUserModel:
                 loss, tensors, mask = self._forward(x, y, training)
             zs = {k[2:]: t for k, t in tensors.items() if k.startswith("z.")}
             with user_code(self.source.label, "backward"):
-                d_zs, d_vars = tape.gradient(loss, (zs, list(self.named.values())))
+                d_zs, d_vars = tape.gradient(loss, (zs, list(self.trained.values())))
         trace = edges.make_trace(FRAMEWORK, self.spec,
                                  {k: np.asarray(t) for k, t in tensors.items()})
         grads = edges.make_gradients(
             FRAMEWORK, self.spec, float(loss),
-            {k: np.asarray(g) for k, g in zip(self.named, d_vars, strict=True)},
+            {k: np.asarray(g) for k, g in zip(self.trained, d_vars, strict=True)},
             {k: np.asarray(d) for k, d in d_zs.items()}, trace.output)
         return trace, grads, mask
 
     def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray | None]:
         """One ``apply_gradients`` of the user's optimiser: ``(loss before it, mask drawn)``."""
-        variables = list(self.named.values())
+        variables = list(self.trained.values())
         with tf.device(self.tf_device):
             with tf.GradientTape() as tape:
                 loss, _, mask = self._forward(x, y)

@@ -11,7 +11,9 @@ the weights are not: the differing tensors are explained by the conversion mista
 :mod:`.conversion` (flatten order, transposed or flipped kernel, OIHW/HWIO mix-up, dense weight
 not transposed, bias missing or shifted, PReLU slopes shared), each confirmed by that re-run.
 With ``transfer=True`` (``--transfer-weights``) the transferred comparison is the verdict (the
-architecture comparison) and the as-loaded one is stated in a note.
+architecture comparison) and the as-loaded one is stated in a note. A network with batch
+normalisation also compares the running statistics of one training pass, with the first
+model's weights (:mod:`.batchnorm_port`, which diagnoses its conventions).
 
 Optimiser steps are not compared between the two directly: each model's updates are judged
 against the reference's with its own optimiser in its own check; where the frameworks'
@@ -40,6 +42,7 @@ from nnparity.errors import InputError
 from nnparity.reference.params import Params
 from nnparity.report import CaseResult, Diagnosis
 
+from . import batchnorm_port
 from .check import STEPS, UserModel, batches
 from .conversion import explain
 
@@ -207,7 +210,14 @@ def port(a: UserModel, b: UserModel, labels: tuple[str, str], *, seed: int = 0,
                                 + (f"; {weights.message}" if weights else ""))
         elif weights:
             result.diagnoses.append(weights)
-    if first_divergence(result.comparisons) is not None and layer_difference(a, b, labels):
+    state, notes, found = batchnorm_port.training_pass(a, b, batch, tol, labels)
+    result.comparisons += state
+    result.notes += notes
+    evaluated = batchnorm_port.evaluation(a, b, batch, result.comparisons, tol, labels)
+    found += [evaluated] if evaluated else []
+    result.diagnoses += found
+    if not found and first_divergence(result.comparisons) is not None \
+            and layer_difference(a, b, labels):
         result.diagnoses.append(layer_difference(
             a, b, labels, rerun_settings(a, b, own[0], batch, tol)))
     note = drift(a, b, seed)

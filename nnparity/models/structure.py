@@ -54,8 +54,8 @@ from nnparity.reference.netspec import NetSpec
 from nnparity.reference.spec import MLPSpec
 
 KINDS = ("dense", "conv", "activation", "pool", "avgpool", "flatten", "dropout", "softmax",
-         "identity", "residual", "layernorm", "global_avgpool")
-NET_ONLY = ("layernorm", "global_avgpool", "residual")
+         "identity", "residual", "layernorm", "global_avgpool", "batchnorm")
+NET_ONLY = ("layernorm", "global_avgpool", "residual", "batchnorm")
 """Kinds only a ``net`` list expresses (the MLP and CNN families have none)."""
 ACTIVATION_NAMES = (*KNOWN, "gelu")
 """The reference activations a traced ``activation`` may name (``gelu`` with ``approximate``)."""
@@ -65,7 +65,9 @@ SUPPORTED = ("Linear/Dense, Conv2d/Conv2D (VALID or TensorFlow SAME padding), Ma
              "the features of a flat input), Flatten, Dropout (one rate), "
              "ReLU/Sigmoid/Tanh/LeakyReLU(0.01)/PReLU (MLP: one shared slope or one per unit)/"
              "GELU (exact or tanh)/identity, residual blocks x + f(x) (torch: a "
-             "module adding its input; Keras: functional Add), a final "
+             "module adding its input; Keras: functional Add), "
+             "BatchNorm1d/BatchNorm2d/BatchNormalization "
+             "(affine, running statistics kept), a final "
              "Softmax before a cross-entropy (diagnosed), and modules or activations named in "
              "the file's NNPARITY_LAYERS")
 
@@ -82,7 +84,8 @@ class Layer:
     ``dropout`` ``keep_prob``; ``layernorm`` ``d`` (the features), ``epsilon``;
     ``global_avgpool`` nothing; ``residual`` (made by :func:`residuals` from a traced ``add``)
     ``body`` (the sub-list's ``(index, Layer)`` pairs) and ``projection`` (the skip path's
-    ``(index, Layer)``, or None)."""
+    ``(index, Layer)``, or None); ``batchnorm`` ``momentum`` (the reference's: the weight of
+    the old running value), ``epsilon``, ``variance`` (``biased``/``unbiased``)."""
 
     kind: str
     label: str
@@ -109,6 +112,10 @@ class Structure:
     tensor: the final sigmoid before a BCE on probabilities (``nn.BCELoss``,
     ``BinaryCrossentropy(from_logits=False)``), mapped as the reference's logits loss."""
 
+
+BATCHNORM_ROLES = ("gamma", "beta", "mean", "var")
+"""A batchnorm layer's tensors by role (a :class:`Structure`'s ``params``): its scale, shift
+and running statistics."""
 
 GELU_NAMES = {"gelu": "none", "gelu_none": "none", "gelu_tanh": "tanh"}
 """How a file's ``NNPARITY_LAYERS`` names GELU's two forms (``gelu`` alone: the exact one)."""
@@ -293,6 +300,9 @@ def _net_entry(layer: Layer) -> dict[str, Any]:
         return {"kind": "residual", "projection": info["projection"] is not None,
                 "net": [_net_entry(inner) for _, inner in info["body"]
                         if inner.kind != "identity"]}
+    if layer.kind == "batchnorm":
+        return {"kind": "batchnorm", "momentum": info["momentum"], "epsilon": info["epsilon"],
+                "variance": info["variance"]}
     return {"kind": "flatten"}
 
 
@@ -361,7 +371,11 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
                 if info["projection"] is not None:
                     params[layer.weight] = (info["projection"][0], "weight")
                     params[layer.bias] = (info["projection"][0], "bias")
-            if layer.role == "param":
+            if layer.kind == "batchnorm":
+                keys[f"z.{layer.name}"] = keys[f"h.{layer.name}"] = i
+                for role in BATCHNORM_ROLES:
+                    params[getattr(layer, role)] = (i, role)
+            elif layer.role == "param":
                 keys[f"z.{layer.name}"] = keys[f"h.{layer.name}"] = i
                 params[layer.weight] = (i, "weight")
                 if getattr(layer, "use_bias", True):

@@ -20,7 +20,8 @@ recorded ``z``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -132,6 +133,8 @@ def _describe_module(label: str, module: nn.Module, inputs: tuple, names: dict[s
         left, right, top, bottom = module.padding
         return Layer("pad", label, {"amounts": (top, bottom, left, right),
                                     "hw": tuple(x.shape[2:])})
+    if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+        return _batchnorm(label, module, x)
     if isinstance(module, nn.Flatten):
         return Layer("flatten", label)
     if isinstance(module, nn.Dropout):
@@ -215,6 +218,27 @@ def _two_tensors(args: tuple) -> bool:
     return len(args) == 2 and all(isinstance(a, torch.Tensor) for a in args)
 
 
+TORCH_ATTRIBUTES = {"weight": "weight", "slope": "weight", "bias": "bias", "gamma": "weight",
+                    "beta": "bias", "mean": "running_mean", "var": "running_var",
+                    "scale": "weight", "shift": "bias"}
+"""A :class:`Structure` parameter role -> the torch module's attribute holding it."""
+
+
+def _batchnorm(label: str, module: nn.Module, x: Any) -> Layer:
+    """``BatchNorm1d`` on ``[N, D]`` or ``BatchNorm2d``, affine, with running statistics and a
+    momentum: torch weighs the new batch by ``momentum`` (the reference's is ``1 -`` it) and
+    keeps the unbiased running variance."""
+    if not module.affine or not module.track_running_stats or module.momentum is None:
+        raise unsupported(f"{label} (affine=False, track_running_stats=False or momentum=None: "
+                          "the reference's batchnorm has gamma, beta and exponential running "
+                          "statistics)")
+    if isinstance(module, nn.BatchNorm1d) and (x is None or x.ndim != 2):
+        raise unsupported(f"{label} (BatchNorm1d over a sequence: the reference normalises "
+                          "[N, D] features or NHWC channels)")
+    return Layer("batchnorm", label, {"momentum": 1 - float(module.momentum),
+                                      "epsilon": float(module.eps), "variance": "unbiased"})
+
+
 def _avgpool(label: str, k: int, s: int, padding: Any, ceil_mode: bool,
              divisor_override: Any, count_include_pad: bool, hw: tuple[int, int]) -> Layer:
     """An ``avgpool`` layer: square window and stride, no ceil mode or divisor, VALID or a
@@ -252,6 +276,18 @@ def _global_pool_flatten(layers: list[Layer]) -> list[Layer]:
             out[i] = Layer("identity", layer.label)
             out[i + 1] = Layer("global_avgpool", f"{layer.label} and {out[i + 1].label}")
     return out
+
+
+@contextlib.contextmanager
+def _state_kept(model: nn.Module) -> Iterator[None]:
+    """Restores every buffer of ``model`` (batch normalisation's running statistics) on exit."""
+    saved = {k: b.detach().clone() for k, b in model.named_buffers()}
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for k, b in model.named_buffers():
+                b.copy_(saved[k])
 
 
 def _label(name: str, module: nn.Module) -> str:
@@ -420,7 +456,8 @@ class TorchUserModel:
             raise InputError(f"{source.label}: parameters of dtype {first.dtype}; the reference "
                              "has float64 and float32")
         self.loss_name, reduction, self.loss_fn = _loss_function(source)
-        layers, events = self._trace(self._probe())
+        with _state_kept(model):  # the probe in training mode must not move running stats
+            layers, events = self._trace(self._probe())
         probabilities = "BCELoss" if isinstance(self.loss_fn, nn.BCELoss) else None
         self.structure: Structure = build(layers, source.input_shape, self.loss_name, reduction,
                                           self.dtype, _sources(events),
@@ -470,7 +507,7 @@ class TorchUserModel:
         named = {}
         for name, (index, role) in self.structure.params.items():
             module = modules[layers[index].label]
-            named[name] = module.weight if role in ("weight", "slope", "scale") else module.bias
+            named[name] = getattr(module, TORCH_ATTRIBUTES[role])
         used = {id(p) for p in named.values()}
         for label, parameter in self.model.named_parameters():
             if id(parameter) not in used and parameter.requires_grad:
@@ -538,7 +575,8 @@ class TorchUserModel:
         trace = edges.make_trace(FRAMEWORK, self.spec, numpy)
         grads = edges.make_gradients(
             FRAMEWORK, self.spec, loss.item(),
-            {k: p.grad.detach().cpu().numpy() for k, p in self.named.items()},
+            {k: p.grad.detach().cpu().numpy() for k, p in self.named.items()
+             if not self.spec.is_state(k)},
             {k: z.grad.detach().cpu().numpy() for k, z in zs.items()}, trace.output)
         return trace, grads, mask
 

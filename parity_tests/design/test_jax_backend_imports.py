@@ -15,9 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [ROOT / "backends" / name for name in ("jax_backend.py", "jax_layers.py")]
 ALLOWED = {
     "nnparity.reference.family": {"Spec"},
-    "nnparity.reference.layers": {"AvgPool", "Conv2D", "Dense", "Dropout", "Gelu", "Layer",
-                                  "MaxPool", "PReLU"}
-    | {"Residual"},
+    "nnparity.reference.layers": {"AvgPool", "BatchNorm", "Conv2D", "Dense", "Dropout", "Gelu",
+                                  "Layer", "MaxPool", "PReLU", "Residual"},
     "nnparity.reference.optim": {"Optimizer"},
     "nnparity.reference.params": {"check_params"},
     "nnparity.reference.results": {"Gradients", "Trace"},

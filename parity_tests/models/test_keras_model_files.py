@@ -94,7 +94,7 @@ def model():
 
 @pytest.mark.parametrize(("body", "message"), [
     ("def model():\n    return keras.Sequential([keras.Input((3,)), L.Dense(4), "
-     "L.BatchNormalization(), L.Dense(2)])\n", "unsupported layer batch_normalization"),
+     "L.UnitNormalization(), L.Dense(2)])\n", "unsupported layer unit_normalization"),
     ("def model():\n    return {'model': keras.Sequential([keras.Input((3,)), L.Dense(2)]), "
      "'optimizer': keras.optimizers.SGD(weight_decay=0.1)}\n", "optimiser SGD"),
     ("def model():\n    x = keras.Input((3,))\n    a = L.Dense(2)(L.Dense(2)(x))\n"

@@ -58,7 +58,7 @@ def test_mlp_dropout_after_hidden_layers_maps_to_the_spec_and_its_mask_columns()
 
 
 @pytest.mark.parametrize(("layers", "message"), [
-    ([dense(4, 3), Layer("batchnorm", "bn (BatchNorm1d)")], "unsupported layer bn (BatchNorm1d)"),
+    ([dense(4, 3), Layer("batchnorm3d", "bn (BatchNorm3d)")], "unsupported layer bn (BatchNorm3d)"),
     ([dense(4, 3), act("elu")], "unsupported layer elu"),
     ([act("relu"), dense(4, 3)], "comes before any Linear/Dense"),
     ([dense(4, 5), Layer("dropout", "drop", {"keep_prob": 0.5}), act("relu"), dense(5, 3)],

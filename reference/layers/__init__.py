@@ -1,7 +1,8 @@
 """The layer kinds, one module each, and the one table from a kind's name to its class.
 
 Kinds: ``dense``, ``conv2d``, ``maxpool``, ``avgpool``, ``flatten``, ``dropout``, ``prelu``,
-``gelu``, ``residual`` (a block over a sub-list), ``layernorm``, ``global_avgpool`` and every
+``gelu``, ``residual`` (a block over a sub-list), ``layernorm``, ``global_avgpool``,
+``batchnorm`` and every
 parameter-free activation of :mod:`reference.activations` by its name (``sigmoid``, ``tanh``,
 ``relu``, ``relu3``, ``leaky_relu``, ``identity``). Adding a kind: its module here, one row in
 :data:`KINDS`, and one row in every backend's table (``backends/*_layers.py``).
@@ -14,7 +15,8 @@ from typing import Any
 from ..activations import ACTIVATIONS, ALIASES
 from .activation import Activation, PReLU
 from .avgpool import AvgPool
-from .base import Layer, Params, Run, Shape
+from .base import STATE_KINDS, Layer, Params, Run, Shape
+from .batchnorm import BatchNorm
 from .conv2d import Conv2D
 from .dense import Dense
 from .dropout import Dropout
@@ -37,6 +39,7 @@ KINDS: dict[str, type[Layer]] = {
     "residual": Residual,
     "layernorm": LayerNorm,
     "global_avgpool": GlobalAvgPool,
+    "batchnorm": BatchNorm,
     **dict.fromkeys(ACTIVATIONS, Activation),
 }
 """Kind name -> layer class (every parameter-free activation shares :class:`Activation`)."""
@@ -58,6 +61,6 @@ def make_layer(kind: str, name: str, **fields: Any) -> Layer:
     return cls(name=name, **fields)
 
 
-__all__ = ["KINDS", "Activation", "AvgPool", "Conv2D", "Dense", "Dropout", "Flatten", "Gelu",
-           "GlobalAvgPool", "Layer", "LayerNorm", "MaxPool", "PReLU", "Params", "Residual", "Run",
-           "Shape", "make_layer"]
+__all__ = ["KINDS", "STATE_KINDS", "Activation", "AvgPool", "BatchNorm", "Conv2D", "Dense",
+           "Dropout", "Flatten", "Gelu", "GlobalAvgPool", "Layer", "LayerNorm", "MaxPool", "PReLU",
+           "Params", "Residual", "Run", "Shape", "make_layer"]

@@ -22,7 +22,7 @@ Shapes are per sample (no batch axis): ``(D,)`` for a flat input, ``(H, W, C)`` 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,12 +36,15 @@ class Run:
     """The state one pass shares with every layer: the spec's ``dtype``, the checked 0/1
     dropout ``mask [N, units]`` (None: evaluation) with each dropout layer's ``columns``, and
     ``keep``: whether layers keep what spares their backward recomputing it (im2col matrices,
-    arg-maxes)."""
+    arg-maxes); ``training``: layers use batch statistics (batch normalisation) and leave the
+    state they update (running statistics, by parameter name) in ``updates``."""
 
     dtype: np.dtype
     mask: np.ndarray | None = None
     columns: dict[str, slice] | None = None
     keep: bool = True
+    training: bool = False
+    updates: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,8 @@ class Layer:
 
     def param_specs(self, shape: Shape) -> dict[str, tuple[Shape, str]]:
         """Full parameter name -> ``(shape, kind)`` for input ``shape``; kinds: ``dense``,
-        ``conv`` (weights decayed by weight decay), ``bias``, ``slope``."""
+        ``conv`` (weights decayed by weight decay), ``bias``, ``slope``, ``scale``, and the
+        state kinds ``mean``, ``variance`` (no gradient: :data:`STATE_KINDS`)."""
         return {}
 
     def forward(self, x: np.ndarray, params: Params, run: Run) -> tuple[np.ndarray, Any]:
@@ -79,6 +83,9 @@ class Layer:
                 if f.name not in NAME_FIELDS}
         return {"kind": self.kind, **data}
 
+
+STATE_KINDS = frozenset({"mean", "variance"})
+"""Parameter kinds that are state: updated by a training pass, never by a gradient."""
 
 NAME_FIELDS = frozenset({"name", "weight", "bias", "slope", "flat_bias", "traced_without_mask"})
 """Fields a spec sets when it builds the list (names and layout), not written by the user."""
