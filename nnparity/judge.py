@@ -88,7 +88,7 @@ def run(backend: Backend, spec: Spec, params: Params, batches: Batches, optimize
         trainer = backend.trainer(spec, copy_params(params), optimizer)
         masks = iter(step_masks if step_masks is not None else [None] * steps)
         updates = lockstep(lambda x, y: trainer.step(x, y, **mask_kwargs(next(masks))),
-                           trainer.params, batches[:steps], keep or {1, steps})
+                           trainer.params, batches[:steps], {1, steps} if keep is None else keep)
         if state:
             updates.append((f"state{steps}", copy_params(trainer.state())))
     return Run(trace, grads, updates)
