@@ -147,10 +147,10 @@ class Case:
 
     def batches(self, seed: int = 0) -> list[Batch]:
         """``steps`` batches ``(x, y)`` of ``batch`` rows each (the first also drives forward),
-        or the one given batch."""
+        or the one given batch, once per step (at least once)."""
         if self.given is not None:
             x, y = self.given[1]
-            return [(np.asarray(x, dtype=self.dtype), np.asarray(y))]
+            return [(np.asarray(x, dtype=self.dtype), np.asarray(y))] * max(self.steps, 1)
         rng = self.rng(seed, "data")
         return [make_batch(self.spec, self.architecture, self.batch, rng)
                 for _ in range(max(self.steps, 1))]
@@ -320,6 +320,80 @@ def _cnn_cases() -> list[Case]:
     return cases
 
 
+# The CNN parity tests' cases (``parity_tests/parity/test_cnn_parity.py``; in no selection):
+# each a given case, its params from an init scheme and a seed, its batch and mask from the seed.
+TINY_CNN_SIZES = ((9, 8), (13, 12), (17, 16), (21, 20), (29, 28))  # (H, W), smallest first
+CNN_LOCKSTEP_SHAPES = {"k3-s1-same-2blocks": (3, 1, "SAME", 2),
+                       "k5-s2-valid-1block": (5, 2, "VALID", 1)}
+CNN_TEST_LEARNING_RATES = {"sgd": 0.05, "adam": 0.01}
+
+
+def tiny_cnn_spec(kernel: int, stride: int, padding: str, blocks: int, dtype: str,
+                  **changes: Any) -> CNNSpec:
+    """``CNNSpec.tiny`` with ``blocks`` conv blocks (3 then 4 filters) of the given kernel,
+    stride and padding, on the smallest input of :data:`TINY_CNN_SIZES` the blocks fit."""
+    conv = (ConvBlock(3, kernel, stride, padding), ConvBlock(4, kernel, stride, padding))[:blocks]
+    for h, w in TINY_CNN_SIZES:
+        try:
+            return CNNSpec.tiny(dtype, conv=conv, input_shape=(h, w, 2), **changes)
+        except ValueError:
+            continue
+    raise ValueError(f"no input size fits {conv}")
+
+
+def seeded_params(spec: Spec, seed: int, scheme: str = "") -> Params:
+    """Parameters of ``scheme`` drawn from ``seed`` (default: ``seed002`` and ``he`` by
+    turns)."""
+    return init_params(spec, scheme or ("seed002", "he")[seed % 2], seed)
+
+
+def seeded_batch(spec: CNNSpec, batch: int, seed: int,
+                 i: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(x [B, H, W, C], y, mask [B, units])`` number ``i`` drawn from ``seed``; labels are
+    class indices or one-hot rows by turns."""
+    rng = np.random.default_rng([seed, i])
+    x = rng.standard_normal((batch, *spec.input_shape)).astype(spec.dtype)
+    y = rng.integers(0, spec.classes, batch)
+    if (seed + i) % 2:
+        y = np.eye(spec.classes, dtype=spec.dtype)[y]
+    return x, y, draw_dropout_mask(spec, batch, rng)
+
+
+def seeded_case(name: str, spec: CNNSpec, batch: int, seed: int, scheme: str = "") -> Case:
+    """Forward, loss, deltas and gradients on :func:`seeded_batch` with its mask."""
+    x, y, mask = seeded_batch(spec, batch, seed)
+    return Case(name, spec, batch=batch, architecture=CNN_ARCHITECTURE, steps=0,
+                dropout_mask=mask, given=(seeded_params(spec, seed, scheme), (x, y)))
+
+
+def cnn_gradient_cases() -> list[Case]:
+    """The full product kernel {3, 5} x stride {1, 2} x padding x {1, 2} blocks per dtype (batch
+    1 or 4, weight decay and reduction by turns), and beyond it an even kernel, an overlapping
+    SAME pool, a block without pool, and no hidden dense layer (dropout right after the flatten:
+    torch's mask is permuted)."""
+    out = []
+    combos = itertools.product((3, 5), (1, 2), ("SAME", "VALID"), (1, 2))
+    for i, (k, s, pad, blocks) in enumerate(combos):
+        for dtype in DTYPES:
+            batch = (1, 4)[(i + (dtype == "float32")) % 2]
+            wd, red = (0.0, 1e-3)[i // 2 % 2], ("mean", "sum")[i // 4 % 2]
+            spec = tiny_cnn_spec(k, s, pad, blocks, dtype, weight_decay=wd, reduction=red)
+            out.append(seeded_case(f"k{k}-s{s}-{pad.lower()}-{blocks}blocks-{dtype}-b{batch}",
+                                   spec, batch, i))
+    extras = {
+        "k4-s1-same-even-kernel": ((ConvBlock(3, 4), ConvBlock(4, 2, 2)), (6, 5)),
+        "k3-pool3-s2-overlapping": ((ConvBlock(3, 3, pool=3, pool_stride=2),), (6, 5)),
+        "k3-no-pool-then-valid-pool": ((ConvBlock(3, 3, pool=0),
+                                        ConvBlock(4, 3, 2, pool=2, pool_padding="VALID")), (6, 5)),
+        "k3-no-hidden-dense": ((ConvBlock(3, 3), ConvBlock(4, 3)), ()),
+    }
+    for j, (name, (conv, dense)) in enumerate(extras.items()):
+        for dtype in DTYPES:
+            spec = CNNSpec.tiny(dtype, conv=conv, input_shape=(9, 8, 2), dense=dense)
+            out.append(seeded_case(f"{name}-{dtype}-b3", spec, 3, 100 + j))
+    return out
+
+
 def pairwise(dimensions: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """A deterministic greedy covering array: every pair of values of two dimensions appears.
 
@@ -445,6 +519,65 @@ def edge_cases() -> list[Case]:
         _edge("bce-on-sigmoid-output", bce, init_params(bce, "seed004", seed=5), x2,
               np.array([1.0, 0.0, 1.0])),
     ]
+
+
+EDGE_STEPS = 3  # lockstep steps of the edge tests' cases, each on its case's one batch
+
+
+def _edge_rng(key: int) -> np.random.Generator:
+    return np.random.default_rng([20260, key])
+
+
+def edge_lockstep_cases(dtype: str) -> dict[str, Case]:
+    """The edge-case tests' cases (``parity_tests/parity/test_edge_cases.py``; in no selection:
+    ``--full`` runs :func:`edge_cases`), by name, in ``dtype``: the same conventions on inputs
+    that mix units at the edge with others, each for :data:`EDGE_STEPS` lockstep steps.
+
+    ``relu-units-at-0``: unit 1 sees nothing and has no bias, and row 3 is 0, so units 1 and 4
+    are exactly 0 there (relu'(0) = 0); ``sigmoid-saturated``: weights x40 saturate most units
+    either way, unit 1 kept linear (in float32, ``h (1 - h)`` of a *nearly* saturated unit loses
+    digits to cancellation, which a delta made only of such units would measure);
+    ``ce-logits-1e3``: logits above 1e3 (log-sum-exp, no overflow); ``labels-indices`` and
+    ``labels-one-hot``: the same targets both ways; ``batch-of-one-<loss>-<reduction>``
+    (float64): three single-row batches, Adam."""
+    tag = DTYPE_TAGS[dtype]
+    relu = MLPSpec(3, (4, 3), ("relu", "identity"), loss="ce", dtype=dtype)
+    relu_params = init_params(relu, "xavier", 1)
+    relu_params["W1"][:, 0] = 0
+    relu_params["b1"][:] = np.array([[0.0, 0.5, -0.5, 0.0]], dtype=dtype)
+    relu_x = _edge_rng(1).standard_normal((4, 3)).astype(dtype)
+    relu_x[2] = 0
+    sig = MLPSpec(3, (6, 2), ("sigmoid", "identity"), loss="ce", dtype=dtype)
+    sig_params = init_params(sig, "xavier", 2)
+    sig_params["W1"] = (sig_params["W1"] * 40).astype(dtype)
+    sig_params["W1"][:, 0] /= 400
+    ce = MLPSpec(4, (3,), ("identity",), loss="ce", reduction="mean", dtype=dtype)
+    ce_params = init_params(ce, "xavier", 3)
+    ce_params["W1"] = (ce_params["W1"] * 1500).astype(dtype)
+    labels = MLPSpec(4, (5, 3), ("tanh", "identity"), loss="ce", dtype=dtype)
+    labels_x = _edge_rng(4).standard_normal((6, 4)).astype(dtype)
+    indices = np.array([2, 0, 1, 1, 2, 0])
+    given = {
+        "relu-units-at-0": (relu, relu_params, relu_x, np.array([0, 1, 2, 1]), 0.01),
+        "sigmoid-saturated": (sig, sig_params,
+                              _edge_rng(2).standard_normal((5, 3)).astype(dtype) * 3,
+                              np.array([0, 1, 1, 0, 1]), 0.01),
+        "ce-logits-1e3": (ce, ce_params, _edge_rng(3).standard_normal((6, 4)).astype(dtype),
+                          np.array([0, 1, 2, 2, 1, 0]), 1e-4),
+        "labels-indices": (labels, init_params(labels, "xavier", 4), labels_x, indices, 0.01),
+        "labels-one-hot": (labels, init_params(labels, "xavier", 4), labels_x,
+                           np.eye(3, dtype=dtype)[indices], 0.01),
+    }
+    out = {name: Case(f"edge-{name}-{tag}", spec, "sgd", lr, len(x), "edge", steps=EDGE_STEPS,
+                      given=(params, (x, y)), at_kink=name == "relu-units-at-0")
+           for name, (spec, params, x, y, lr) in given.items()}
+    if dtype == "float64":
+        for loss, reduction in itertools.product(("ce", "l2"), REDUCTIONS):
+            spec = MLPSpec(4, (5, 3), ("sigmoid", "identity"), loss=loss, reduction=reduction)
+            name = f"batch-of-one-{loss}-{reduction}"
+            out[name] = Case(f"edge-{name}-{tag}", spec, "adam", 1e-2, 1, "edge", init="xavier",
+                             steps=EDGE_STEPS)
+    return out
 
 
 def prelu_unit_cases() -> list[Case]:

@@ -1,11 +1,11 @@
 """The parity runner: one case on one backend, judged against the NumPy reference.
 
-For a framework backend, the reference and the backend each run, on the same params and batches:
-the forward pass of batch 1, loss/deltas/gradients of batch 1, then ``case.steps`` optimiser steps
-in lockstep (same batches, same order), keeping the params after step 1 and after the last step.
-Both use the optimiser formulation native to the backend (``backend.optimizer_variant``).
-Everything is collected with :func:`compare.collect` and judged with :func:`compare.compare_all`
-at :func:`compare.tolerance` for the spec's dtype and family.
+For a framework backend, the reference and the backend each make the one judge's run
+(:func:`nnparity.judge.run_backend`) on the same params and batches: the forward pass of batch 1,
+loss/deltas/gradients of batch 1, then ``case.steps`` optimiser steps in lockstep (same batches,
+same order), keeping the params after step 1 and after the last step. Both use the optimiser
+formulation native to the backend (``backend.optimizer_variant``). The tensors are judged by
+:func:`nnparity.judge.judge` (the tolerance table, then the kink judge).
 
 The ``numpy`` backend *is* the reference, so comparing it with itself would prove nothing: it is
 judged against central finite differences instead (float64 cases only, at
@@ -18,74 +18,26 @@ Nothing here depends on the model family: a case's ``dropout_mask`` is passed to
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
 from nnparity.backends import registry
-from nnparity.backends.compare import (
-    Comparison,
-    Tensors,
-    collect,
-    compare_all,
-    gradcheck_comparison,
-    tolerance_for,
-)
+from nnparity.backends.compare import Comparison, gradcheck_comparison
 from nnparity.backends.edges import ConventionRefused
 from nnparity.backends.protocol import Backend, Params
 from nnparity.cases import Case
-from nnparity.kink_judge import rejudge
+from nnparity.judge import Batches, judge, mask_kwargs, run_backend
 from nnparity.reference import network
 from nnparity.reference.family import Spec
 from nnparity.reference.gradcheck import gradcheck
 from nnparity.reference.optim import Optimizer
 from nnparity.report import CaseResult
 
-Batches = Sequence[tuple[np.ndarray, np.ndarray]]
 GRADCHECK_ENTRIES = 50  # entries perturbed per tensor (a seeded sample for big tensors)
 # A small step keeps the stencil off relu's kinks (a crossing within +-2 steps spoils an entry);
 # the fourth-order stencil's truncation error is negligible at this step.
 GRADCHECK_STEP = 1e-6
-
-
-def _copy(params: Params) -> Params:
-    return {k: np.array(v, copy=True) for k, v in params.items()}
-
-
-def _mask_kwargs(dropout_mask: np.ndarray | None) -> dict[str, Any]:
-    return {} if dropout_mask is None else {"dropout_mask": dropout_mask}
-
-
-def run_backend(
-    backend: Backend,
-    spec: Spec,
-    params: Params,
-    batches: Batches,
-    optimizer: Optimizer,
-    *,
-    steps: int | None = None,
-    dropout_mask: np.ndarray | None = None,
-) -> Tensors:
-    """Forward and gradients on ``batches[0]``, then one step per batch (``steps`` of them,
-    default all; 0 skips training), keeping every step's loss (``step<i>.loss``), the params
-    after the first and the last step (``step<i>.<param>``) and the optimiser state after the
-    last (``state<n>.<slot>``). Trainers draw their own dropout masks (``dropout_seed`` 0: the
-    same masks in every backend)."""
-    x0, y0 = batches[0]
-    kwargs = _mask_kwargs(dropout_mask)
-    trace = backend.forward(spec, _copy(params), x0, **kwargs)
-    grads = backend.gradients(spec, _copy(params), x0, y0, **kwargs)
-    steps = len(batches) if steps is None else steps
-    updates: list[tuple[str, Params]] = []
-    if steps:
-        trainer = backend.trainer(spec, _copy(params), optimizer)
-        for i, (x, y) in enumerate(batches[:steps], 1):
-            loss = {"loss": np.asarray(trainer.step(x, y), dtype=np.float64)}
-            params_now = _copy(trainer.params()) if i in (1, steps) else {}
-            updates.append((f"step{i}", {**params_now, **loss}))
-        updates.append((f"state{steps}", _copy(trainer.state())))
-    return collect(trace, grads, updates)
 
 
 def compare_backend(
@@ -108,9 +60,7 @@ def compare_backend(
     reference = registry.get("numpy")
     expected, actual = (run_backend(b, spec, params, batches, optimizer, steps=steps,
                                     dropout_mask=dropout_mask) for b in (reference, backend))
-    comparisons = compare_all(actual, expected, tolerance_for(spec))
-    x0, y0 = batches[0]
-    return rejudge(spec, params, x0, y0, dropout_mask, actual, comparisons, optimizer)[0]
+    return judge(spec, params, batches[0], dropout_mask, actual, expected, optimizer).comparisons
 
 
 def gradcheck_comparisons(
@@ -126,7 +76,7 @@ def gradcheck_comparisons(
     if spec.dtype != "float64":
         raise ValueError("finite differences need float64")
     model = network
-    kwargs = _mask_kwargs(dropout_mask)
+    kwargs = mask_kwargs(dropout_mask)
     analytic = registry.get("numpy").gradients(spec, params, x, y, **kwargs)
 
     def loss_fn(p: Params) -> float:

@@ -139,6 +139,49 @@ class Formula:
         return _float32 if rounded else float
 
 
+    def written(self, opt: Optimizer) -> tuple[str, ...]:
+        """The formula :func:`update` evaluates for one parameter, written as Python statements
+        (torch form only; the exports' text): over ``p``, ``g`` and the state slots ``m``, ``v``,
+        the 1-based step ``t``, the constants of :func:`constants`, ``math.sqrt`` for scalars
+        and ``{xp}.sqrt`` for arrays (``xp``: the array module). In the same operations and
+        order as :func:`update`, so the same bits (tested)."""
+        if self.keras(opt) or self.rounding(opt) is not float:
+            raise ValueError("the written formula is the torch form's")
+        lines = ["g = g + L2 * p"] if opt.l2 else []
+        if opt.name == "sgd":
+            return (*lines, "p = p - LR * g")
+        if opt.name == "momentum":
+            return (*lines, *{
+                "heavy-ball": ("v = MOMENTUM * v + g", "p = p - LR * v"),
+                "late": ("p = p - LR * v", "v = MOMENTUM * v + g"),
+                "average": ("v = MOMENTUM * v + (1 - MOMENTUM) * g", "p = p - LR * v"),
+            }[self.momentum])
+        if opt.name == "adamw":
+            lines.append("p = p * (1 - LR * DECAY)")
+        correct = self.bias_correction
+        lines += ["m = m + (1 - BETA1) * (g - m)", "v = BETA2 * v + (1 - BETA2) * g * g",
+                  "root = math.sqrt(1 - BETA2**t)" if correct else "root = 1.0"]
+        lines.append("denom = {xp}.sqrt(v / (root * root) + EPS)" if self.eps_inside_root
+                     else "denom = {xp}.sqrt(v) / root + EPS")
+        return (*lines, "p = p - LR / (1 - BETA1**t) * m / denom" if correct
+                else "p = p - LR * m / denom")
+
+
+def constants(opt: Optimizer) -> dict[str, float]:
+    """The hyperparameters :meth:`Formula.written` reads, by name."""
+    named = {"LR": opt.lr, "L2": opt.l2 or None,
+             "MOMENTUM": opt.momentum if opt.name == "momentum" else None}
+    if opt.name in ADAMS:
+        named |= {"BETA1": opt.beta1, "BETA2": opt.beta2, "EPS": opt.eps,
+                  "DECAY": opt.decay if opt.name == "adamw" else None}
+    return {k: v for k, v in named.items() if v is not None}
+
+
+def slots(opt: Optimizer) -> tuple[str, ...]:
+    """The per-parameter state slots of ``opt`` (``m``, ``v``: ``m.<name>``, ``v.<name>``)."""
+    return ("m", "v") if opt.name in ADAMS else ("v",) if opt.name == "momentum" else ()
+
+
 VARIANT_FORMULA = Formula()
 
 

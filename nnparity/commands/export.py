@@ -8,9 +8,8 @@ import sys
 from nnparity.atomic import write_text
 from nnparity.export import source
 from nnparity.export.graph import network
-from nnparity.export.writers import VARIANTS, WRITERS
+from nnparity.export.writers import OPTIMIZERS, VARIANTS, WRITERS
 from nnparity.outputs import check_not_inputs, output_file
-from nnparity.reference.optim import OPTIMIZERS
 
 HELP = "print a standalone PyTorch, Keras, JAX or NumPy model file for a spec or a preset"
 

@@ -14,3 +14,4 @@ WRITERS: dict[str, Callable[[Network], str]] = {
 # The optimiser variant written into each file (reference/optim.py): JAX and NumPy files use the
 # torch formulas, as optax does.
 VARIANTS = {"torch": "torch", "keras": "keras", "jax": "torch", "numpy": "torch"}
+OPTIMIZERS = ("sgd", "momentum", "adam")  # what every writer renders (not adamw)

@@ -19,11 +19,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from nnparity.backends import registry
-from nnparity.backends.compare import collect, compare_all, compare_tensor, tolerance_for
+from nnparity.backends.compare import collect, compare_tensor, tolerance_for
 from nnparity.backends.precision import check_device, tensorflow_device
 from nnparity.cases import make_batch
 from nnparity.errors import InputError, NnparityError
-from nnparity.kink_judge import rejudge
+from nnparity.judge import judge, lockstep, mask_kwargs, run
 from nnparity.reference import network
 from nnparity.reference.family import Spec
 from nnparity.reference.layers.batchnorm import cancelled_biases
@@ -148,29 +148,29 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
     stateful = any(spec.is_state(name) for name in params)
     if stateful:  # that training pass moved the running statistics: back to where they were
         model.load_params(params)
-    kwargs = {} if mask is None else {"dropout_mask": mask}
     tol = tolerance_for(spec)
     # with dropout or batch normalisation, evaluation too: no mask, no scaling, the running
     # statistics (before the steps change the weights)
     at_eval = None if mask is None and not stateful else compare_tensor(
         "forward", "eval.output", model.run(x, y, training=False)[0].output,
         reference.forward(spec, params, x).output, tol)
-    expected_updates, actual_updates = [], []
+    step_masks: list[np.ndarray | None] = []
+    actual_updates = []
     if model.optimizer is not None:
-        trainer = reference.trainer(spec, params, model.optimizer)
-        for i, (xb, yb) in enumerate(data[:steps], 1):
+        def model_step(xb: np.ndarray, yb: np.ndarray) -> float:
             loss, step_mask = model.step(xb, yb)
-            expected = trainer.step(xb, yb, dropout_mask=step_mask)
-            actual_updates.append((f"step{i}", {**model.params(), "loss": np.float64(loss)}))
-            expected_updates.append((f"step{i}", {**trainer.params(),
-                                                  "loss": np.float64(expected)}))
-    reference_grads = reference.gradients(spec, params, x, y, **kwargs)
-    expected = collect(network.forward(spec, params, x, training=True, **kwargs),
-                       reference_grads, expected_updates)
+            step_masks.append(step_mask)
+            return loss
+
+        actual_updates = lockstep(model_step, model.params, data[:steps])
+    expected = run(reference, spec, params, data, model.optimizer, steps=steps,
+                   dropout_mask=mask, step_masks=step_masks, keep=range(1, steps + 1),
+                   state=False)
+    # the model's trace is a training pass (batch normalisation on the batch's statistics)
+    expected.trace = network.forward(spec, params, x, training=True, **mask_kwargs(mask))
     actual = collect(trace, grads, actual_updates)
-    comparisons = compare_all(actual, expected, tol)
-    result.comparisons, kinks = rejudge(spec, params, x, y, mask, actual, comparisons,
-                                        model.optimizer)
+    judged = judge(spec, params, (x, y), mask, actual, expected.tensors, model.optimizer, tol)
+    result.comparisons, kinks = judged.comparisons, judged.kinks
     if at_eval is not None:
         result.comparisons.append(at_eval)
     if kinks:
@@ -178,5 +178,5 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
                             "them judged by the reference with the model's side there")
     if not result.passed:
         found = diagnose(model, params, (x, y), mask, (trace, grads), result.comparisons,
-                         actual, reference_grads)
+                         actual, expected.gradients)
         result.diagnoses += [found] if found else []

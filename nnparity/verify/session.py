@@ -19,6 +19,7 @@ from nnparity.backends.compare import (
     first_divergence,
     tolerance_for,
 )
+from nnparity.judge import judge as judge_run
 from nnparity.report import CaseResult
 
 from .diagnose import Context, Diagnosis, diagnose, log_epsilon
@@ -198,7 +199,8 @@ def _number(value: float) -> float | str:
 def alongside(case: str, problem: Problem, reference: Tensors, backends: Sequence[str],
               skipped: dict[str, str]) -> list[CaseResult]:
     """Each installed backend on the same problem against the reference (its optimiser
-    variant's update); missing ones go to ``skipped`` with the registry's reason."""
+    variant's update), judged as the parity matrix judges (:func:`nnparity.judge.judge`);
+    missing ones go to ``skipped`` with the registry's reason."""
     spec = problem.spec
     results = []
     for name in backends:
@@ -213,8 +215,9 @@ def alongside(case: str, problem: Problem, reference: Tensors, backends: Sequenc
             rule = problem.update_rule(backend.optimizer_variant)
             expected = reference if rule == problem.update_rule() else \
                 reference_tensors(problem, optimizer=rule)
-            result.comparisons = compare_all(backend_tensors(backend, problem, rule), expected,
-                                             tolerance_for(spec))
+            result.comparisons = judge_run(spec, problem.params, (problem.x, problem.y), None,
+                                           backend_tensors(backend, problem, rule), expected,
+                                           rule).comparisons
         except Exception as exc:  # a backend bug must not hide the learner's verdict
             result.error = f"{type(exc).__name__}: {exc}"
         result.seconds = time.perf_counter() - start
