@@ -118,9 +118,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "inf: no limit); past it, exit 2 naming the file")
 
 
-def _backends(requested: str | None, timing: CheckTiming) -> tuple[list[str], dict[str, str]]:
+def _backends(requested: str | None,
+              timing: CheckTiming | None = None) -> tuple[list[str], dict[str, str]]:
     """(backends to run, implicitly skipped backend -> reason); explicit problems exit 2. Each
-    backend's import is timed into ``timing``."""
+    backend's import is timed into ``timing`` (when given)."""
+    timing = timing or CheckTiming()
     if requested is None:
         status = {}
         for name in registry.NAMES:
