@@ -14,7 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
-from nnparity.atomic import atomic_path
+from nnparity.files.atomic import atomic_path
 
 from .catalog import Dataset, FileSpec
 from .idx import DataError

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnparity.atomic import write_bytes
+from nnparity.files.atomic import write_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 

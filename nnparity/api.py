@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nnparity import report
 from nnparity.backends.compare import first_divergence
 from nnparity.errors import InputError
-from nnparity.report import CaseResult, Diagnosis
+from nnparity.parity import report
+from nnparity.parity.report import CaseResult, Diagnosis
 
 DEFAULT_TIMEOUT = 60.0
 

@@ -18,9 +18,10 @@ import traceback
 import zipfile
 from types import ModuleType
 
-from nnparity import __version__, commands, jax_cache, outputs, supervisor
+from nnparity import __version__, commands, jax_cache, supervisor
 from nnparity.backends.registry import BackendUnavailable
 from nnparity.errors import NnparityError
+from nnparity.files import outputs
 from nnparity.stopping import Stopped, check_stop, stop_on_signals
 
 ORDER = ("info", "check", "gradcheck", "fuzz", "train", "reproduce", "data", "verify", "vectors",

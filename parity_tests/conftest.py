@@ -1,6 +1,7 @@
 """Shared test set-up: the determinism profile, framework markers, hypothesis profiles, and the
-parity assertion. The cases themselves come from :mod:`nnparity.cases` and run through the CLI's
-runner (:mod:`nnparity.parity`): the tests and ``nnparity check`` share one case system.
+parity assertion. The cases themselves come from :mod:`nnparity.parity.cases` and run through the
+CLI's
+runner (:mod:`nnparity.parity.runner`): the tests and ``nnparity check`` share one case system.
 
 - Tests marked with a framework backend's name (``torch``, ``tensorflow``, ...) are skipped, with
   the registry's reason (``pytest -rs``), when that backend is not installed; tests marked
@@ -33,7 +34,7 @@ from nnparity.backends.determinism import apply_determinism
 from nnparity.backends.protocol import Backend
 from nnparity.datasets.catalog import get_dataset
 from nnparity.datasets.sources import DatasetMissing, locate
-from nnparity.report import CaseResult
+from nnparity.parity.report import CaseResult
 
 apply_determinism()
 

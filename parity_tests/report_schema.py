@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from nnparity import report
+from nnparity.parity import report
 
 
 def schema() -> dict[str, Any]:

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nnparity.atomic import atomic_path
 from nnparity.backends import registry
 from nnparity.backends.determinism import THREADS_MAX, apply_determinism
-from nnparity.bench import (
+from nnparity.bench.loops import LOOPS, available_loops
+from nnparity.bench.speed import (
     CLOCKS,
     FLOOR,
     MLP_BENCHMARKS,
@@ -25,12 +25,12 @@ from nnparity.bench import (
     run_cnn_benchmarks,
     run_mlp_benchmarks,
 )
-from nnparity.bench_loops import LOOPS, available_loops
+from nnparity.bench.sweep import SWEEP_ROWS, Point, run_sweep, sweep_markdown
 from nnparity.datasets.sources import DatasetMissing
 from nnparity.errors import InputError
+from nnparity.files.atomic import atomic_path
+from nnparity.files.outputs import check_distinct, output_file
 from nnparity.memory import check_memory
-from nnparity.outputs import check_distinct, output_file
-from nnparity.sweep import SWEEP_ROWS, Point, run_sweep, sweep_markdown
 
 HELP = "benchmark backends against the NumPy reference (ratios, one run)"
 
@@ -88,7 +88,7 @@ def sweep_table(args: argparse.Namespace) -> str:
 
     points = run_sweep(rows, args.repeats, report=show, clock=args.clock)
     if args.plot:
-        from nnparity.plots import plot_sweep
+        from nnparity.training.plots import plot_sweep
 
         print(f"wrote {plot_sweep(points, rows, Path(args.plot))}")
     return sweep_markdown(points, rows)

@@ -17,7 +17,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from nnparity import cases, parity, report
 from nnparity.backends import registry
 from nnparity.backends.compare import first_divergence
 from nnparity.backends.determinism import apply_determinism, describe
@@ -27,13 +26,15 @@ from nnparity.backends.precision import (
     precision_flags,
     tf32_note,
 )
-from nnparity.check_timing import CheckTiming
 from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seconds, seed
 from nnparity.errors import InputError
-from nnparity.json_input import spec_file
+from nnparity.files.json_input import spec_file
+from nnparity.files.outputs import check_distinct, check_not_inputs
 from nnparity.memory import check_memory, model_input_bytes
 from nnparity.models.source import LOSS_NAMES
-from nnparity.outputs import check_distinct, check_not_inputs
+from nnparity.parity import cases, report
+from nnparity.parity import runner as parity
+from nnparity.parity.check_timing import CheckTiming
 from nnparity.progress import Progress
 
 DIMENSION_MAX = 2**31 - 1
@@ -60,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only cases whose name matches REGEX (re.search)")
     parser.add_argument("--list", action="store_true", help="list the selected cases and exit")
     parser.add_argument("--json", metavar="FILE", help="write a JSON report (schema version "
-                        f"{report.SCHEMA_VERSION}, documented in nnparity/report.py)")
+                        f"{report.SCHEMA_VERSION}, documented in nnparity/parity/report.py)")
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="show every compared tensor, not just the worst per case")

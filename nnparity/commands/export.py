@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nnparity.atomic import write_text
 from nnparity.export import source
 from nnparity.export.graph import network
 from nnparity.export.writers import OPTIMIZERS, VARIANTS, WRITERS
-from nnparity.outputs import check_not_inputs, output_file
+from nnparity.files.atomic import write_text
+from nnparity.files.outputs import check_not_inputs, output_file
 
 HELP = "print a standalone PyTorch, Keras, JAX or NumPy model file for a spec or a preset"
 

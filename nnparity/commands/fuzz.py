@@ -12,10 +12,10 @@ import json
 import time
 from pathlib import Path
 
-from nnparity.atomic import write_text
 from nnparity.commands._args import seed
 from nnparity.errors import InputError
-from nnparity.outputs import make_output_folder, output_file
+from nnparity.files.atomic import write_text
+from nnparity.files.outputs import make_output_folder, output_file
 from nnparity.progress import Progress
 
 HELP = ("draw random net specs, run each on every backend against the reference and minimise "

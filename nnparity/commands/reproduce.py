@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import re
 
-from nnparity.atomic import atomic_path
 from nnparity.backends import registry
 from nnparity.backends.determinism import THREADS_MAX, thread_count
 from nnparity.commands._args import folder
 from nnparity.errors import InputError
-from nnparity.outputs import check_not_inputs, files_in, output_file
+from nnparity.files.atomic import atomic_path
+from nnparity.files.outputs import check_not_inputs, files_in, output_file
 from nnparity.parallel import JOBS_MAX, check_jobs
-from nnparity.reproduce import ROWS, Outcome, markdown_table, reproduce
+from nnparity.training.reproduce import ROWS, Outcome, markdown_table, reproduce
 
 HELP = ("train the source documents' configurations on real data and compare with their "
         "reported figures")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from nnparity.errors import InputError
-from nnparity.outputs import check_distinct, check_not_inputs, output_folder
+from nnparity.files.outputs import check_distinct, check_not_inputs, output_folder
 
 HELP = ("write the teaching page (each layer's math, NumPy, PyTorch, Keras and JAX, measured) "
         "and its exercises for nnparity verify")

@@ -10,8 +10,8 @@ from nnparity.backends import registry
 from nnparity.backends.determinism import THREADS_MAX, apply_determinism
 from nnparity.commands._args import SEED_RANGE, folder, probability, seed
 from nnparity.errors import InputError
-from nnparity.json_input import spec_file
-from nnparity.outputs import (
+from nnparity.files.json_input import spec_file
+from nnparity.files.outputs import (
     check_distinct,
     check_not_inputs,
     files_in,
@@ -19,12 +19,12 @@ from nnparity.outputs import (
     output_file,
     output_folder,
 )
-from nnparity.presets import PRESETS, preset
 from nnparity.reference.family import FAMILIES, default_scheme
 from nnparity.reference.init import SCHEMES
 from nnparity.reference.train import EpochRecord, History
 from nnparity.stopping import Stopped
-from nnparity.training import (
+from nnparity.training.presets import PRESETS, preset
+from nnparity.training.run import (
     PLOT_FILES,
     TRAINABLE,
     Diverged,
@@ -158,7 +158,7 @@ def shipped_sizes(args: argparse.Namespace, config: TrainConfig) -> bool:
 
 
 def check_outputs(args: argparse.Namespace) -> None:
-    """Every output the run will write, checked before any work (:mod:`nnparity.outputs`)."""
+    """Every output the run will write, checked before any work (:mod:`nnparity.files.outputs`)."""
     if args.metrics:
         output_file(args.metrics, (".csv", ".json"))
     for path in (args.save, args.checkpoint):
@@ -225,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics:
         write_metrics(args.metrics, result.history)
     if args.save:
-        from nnparity.weights import save_weights
+        from nnparity.files.weights import save_weights
 
         save_weights(args.save, result.spec, result.params,
                      meta={"epochs": config.epochs, "dataset": config.dataset,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from nnparity.commands._args import SEED_RANGE, seed
 from nnparity.errors import InputError
+from nnparity.files.outputs import check_not_inputs, output_folder
 from nnparity.memory import check_memory, estimate_bytes, vector_bytes
-from nnparity.outputs import check_not_inputs, output_folder
 from nnparity.verify.adapters import make_spec, parse_json_option
 from nnparity.verify.problem import DEFAULT_BATCH, DEFAULT_LR
 from nnparity.verify.vectors import DEFAULT_SPECS, export, files_written

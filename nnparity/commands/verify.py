@@ -15,12 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-from nnparity import report
 from nnparity.backends.registry import NAMES
 from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seed
 from nnparity.errors import InputError
-from nnparity.outputs import check_distinct, check_not_inputs, files_in
+from nnparity.files.outputs import check_distinct, check_not_inputs, files_in
 from nnparity.parallel import JOBS_MAX, check_jobs
+from nnparity.parity import report
 from nnparity.verify import class_summary, draft, gradescope, output
 from nnparity.verify.adapters import make_spec, parse_json_option
 from nnparity.verify.edges import DEFAULT_MODE

@@ -4,7 +4,7 @@ canonical layout (JAX's own: NHWC, HWIO, ``W [D_in, D_out]``), and a ``__main__`
 
 from __future__ import annotations
 
-from nnparity.escape import python_comment, python_string
+from nnparity.files.escape import python_comment, python_string
 
 from .graph import Act, Conv, Dense, Dropout, Flatten, GlobalPool, Network, Norm, Pool, Residual
 from .steps import hyperparameters, step_source

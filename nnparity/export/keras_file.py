@@ -11,7 +11,7 @@ written as a function: ``keras.regularizers.L2`` casts its factor through float3
 
 from __future__ import annotations
 
-from nnparity.escape import python_comment, python_string
+from nnparity.files.escape import python_comment, python_string
 
 from .graph import (
     Act,

@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from nnparity.escape import python_comment, python_string
+from nnparity.files.escape import python_comment, python_string
 from nnparity.reference import activations, conv, dense, dropout, losses, pool
 from nnparity.reference.layers import avgpool, gelu, layernorm
 

@@ -16,11 +16,11 @@ from nnparity.datasets import catalog
 from nnparity.datasets.named import load_embedded
 from nnparity.datasets.split import Split
 from nnparity.errors import InputError
-from nnparity.json_input import spec_file
-from nnparity.presets import PRESETS, preset
+from nnparity.files.json_input import spec_file
 from nnparity.reference.family import Spec
 from nnparity.reference.optim import Optimizer
-from nnparity.training import TrainConfig, make_spec
+from nnparity.training.presets import PRESETS, preset
+from nnparity.training.run import TrainConfig, make_spec
 
 CATALOG_IMAGE = (28, 28)  # every catalog image set: [count, 28, 28] uint8
 

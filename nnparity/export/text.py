@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nnparity.escape import python_docstring, python_string
+from nnparity.files.escape import python_docstring, python_string
 
 from .graph import Network
 

@@ -9,7 +9,7 @@ flatten is NCHW order; weight decay as the optimiser's ``weight_decay`` on weigh
 
 from __future__ import annotations
 
-from nnparity.escape import python_comment, python_string
+from nnparity.files.escape import python_comment, python_string
 
 from .graph import (
     Act,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nnparity.cases import OPTIMIZERS
+from nnparity.parity.cases import OPTIMIZERS
 from nnparity.reference.activations import ACTIVATIONS, PRELU_SLOPES
 from nnparity.reference.layers import KINDS, make_layer
 from nnparity.reference.layers.gelu import GELU_FORMS

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nnparity import __version__
-from nnparity.atomic import write_text
+from nnparity.files.atomic import write_text
 
 from .run import Finding, SpecOutcome
 

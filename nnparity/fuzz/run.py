@@ -1,6 +1,6 @@
 """One spec on the backends against the reference: the task a fuzz run sends out per spec.
 
-A spec runs as ``check --spec`` runs it (:func:`nnparity.cases.spec_cases`: a seeded batch of
+A spec runs as ``check --spec`` runs it (:func:`nnparity.parity.cases.spec_cases`: a seeded batch of
 four, five lockstep steps) with the optimiser it was drawn with, on each backend under the case
 label its finding's file will carry (``fuzz-<seed>-<index>-<backend>``), so that replaying the
 file draws the same data. Each backend that
@@ -20,10 +20,10 @@ import numpy as np
 
 from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
-from nnparity.cases import Case, spec_cases
-from nnparity.parity import run_backend, run_case
+from nnparity.parity.cases import Case, spec_cases
+from nnparity.parity.report import CaseResult
+from nnparity.parity.runner import run_backend, run_case
 from nnparity.reference.netspec import NetSpec
-from nnparity.report import CaseResult
 
 from .draw import draw
 from .shrink import SHRINK_BUDGET, shrink

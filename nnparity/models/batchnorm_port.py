@@ -13,7 +13,7 @@ Flax the biased one: a factor ``m/(m-1)`` on each batch's contribution), is judg
 variants are: the reference runs with the second model's estimator, and a note states the
 difference by design and its size.
 
-Diagnoses (each a :class:`~nnparity.report.Diagnosis`):
+Diagnoses (each a :class:`~nnparity.parity.report.Diagnosis`):
 
 - ``batchnorm-momentum``: the second model's running statistics are the reference's with its
   own momentum (e.g. torch's ``momentum=0.1``, the weight of the *new* batch, copied verbatim
@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 
 from nnparity.backends.compare import Comparison, compare_tensor, first_divergence
+from nnparity.parity.report import Diagnosis
 from nnparity.reference import network
 from nnparity.reference.params import Params
-from nnparity.report import Diagnosis
 
 CONVENTIONS = ("torch's BatchNorm momentum (default 0.1) weighs the new batch, Keras' "
                "BatchNormalization and Flax NNX's BatchNorm momentum (default 0.99) the old "

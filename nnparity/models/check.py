@@ -21,15 +21,15 @@ import numpy as np
 from nnparity.backends import registry
 from nnparity.backends.compare import collect, compare_tensor, tolerance_for
 from nnparity.backends.precision import check_device, tensorflow_device
-from nnparity.cases import make_batch
 from nnparity.errors import InputError, NnparityError
-from nnparity.judge import judge, lockstep, mask_kwargs, run
+from nnparity.parity.cases import make_batch
+from nnparity.parity.judge import judge, lockstep, mask_kwargs, run
+from nnparity.parity.report import CaseResult
 from nnparity.reference import network
 from nnparity.reference.family import Spec
 from nnparity.reference.layers.batchnorm import cancelled_biases
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.results import Gradients, Trace
-from nnparity.report import CaseResult
 
 from .diagnose import diagnose
 from .source import ModelSource

@@ -37,13 +37,13 @@ from nnparity.backends.compare import (
     first_divergence,
     tolerance_for,
 )
+from nnparity.parity.report import Diagnosis
 from nnparity.reference.conv import conv2d, padding_amounts
 from nnparity.reference.layers.residual import each_layer
 from nnparity.reference.losses import as_targets, loss_and_grad, softmax
 from nnparity.reference.optim import Formula, Optimizer, init_state, step
 from nnparity.reference.params import trainable
 from nnparity.reference.results import Gradients, Trace
-from nnparity.report import Diagnosis
 
 from .batchnorm_port import training_mode
 

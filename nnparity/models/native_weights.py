@@ -1,9 +1,9 @@
 """A model's weights in its framework's own files: ``--weights`` read, ``--write-weights``
 written.
 
-torch: a ``state_dict`` as ``.safetensors`` or ``.npz`` (:mod:`nnparity.weights`; never a
+torch: a ``state_dict`` as ``.safetensors`` or ``.npz`` (:mod:`nnparity.files.weights`; never a
 pickle). Keras: those, by variable path, or Keras' own ``.weights.h5`` (``model.save_weights`` /
-``load_weights``). Writes are atomic (:mod:`nnparity.atomic`).
+``load_weights``). Writes are atomic (:mod:`nnparity.files.atomic`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from nnparity.atomic import atomic_path
 from nnparity.errors import InputError
-from nnparity.outputs import output_file
-from nnparity.weights import read_arrays, write_safetensors
+from nnparity.files.atomic import atomic_path
+from nnparity.files.outputs import output_file
+from nnparity.files.weights import read_arrays, write_safetensors
 
 KERAS_SUFFIX = ".weights.h5"
 SUFFIXES = {"torch": (".safetensors", ".npz"), "keras": (KERAS_SUFFIX,)}

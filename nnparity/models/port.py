@@ -39,8 +39,8 @@ from nnparity.backends.compare import (
     tolerance_for,
 )
 from nnparity.errors import InputError
+from nnparity.parity.report import CaseResult, Diagnosis
 from nnparity.reference.params import Params
-from nnparity.report import CaseResult, Diagnosis
 
 from . import batchnorm_port
 from .check import STEPS, UserModel, batches

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from nnparity.escape import python_docstring, python_string
+from nnparity.files.escape import python_docstring, python_string
 
 from .exercises import STEPS
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnparity.atomic import write_text
-from nnparity.escape import python_docstring, python_string
-from nnparity.json_input import read_json
-from nnparity.outputs import make_output_folder, output_file, output_folder
+from nnparity.files.atomic import write_text
+from nnparity.files.escape import python_docstring, python_string
+from nnparity.files.json_input import read_json
+from nnparity.files.outputs import make_output_folder, output_file, output_folder
 
 INPUT_DIM, HIDDEN = 4, 5
 

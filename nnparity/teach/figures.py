@@ -12,9 +12,9 @@ from types import ModuleType
 
 import numpy as np
 
-from nnparity.atomic import atomic_path
 from nnparity.errors import InputError
-from nnparity.escape import plot_text
+from nnparity.files.atomic import atomic_path
+from nnparity.files.escape import plot_text
 from nnparity.reference import activations
 
 CURVES = ("sigmoid", "tanh", "relu", "relu3", "identity", "leaky_relu")

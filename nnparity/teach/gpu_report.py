@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nnparity.json_input import JSONInputError, read_json
+from nnparity.files.json_input import JSONInputError, read_json
 
 REPORTS = Path(__file__).resolve().parents[2] / "reports" / "gpu"
 HOW = ("On a machine with an NVIDIA GPU: nnparity check --device cuda --json "

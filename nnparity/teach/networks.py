@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from nnparity.atomic import write_text
 from nnparity.export import source
 from nnparity.export.graph import (
     Act,
@@ -26,6 +25,7 @@ from nnparity.export.graph import (
     network,
 )
 from nnparity.export.writers import VARIANTS, WRITERS
+from nnparity.files.atomic import write_text
 
 SEED_NETWORKS = (
     ("seed000-iris", "The BP lecture's MLP (iris)"),

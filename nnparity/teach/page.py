@@ -17,8 +17,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from nnparity.escape import html_text as esc
-from nnparity.escape import html_url
+from nnparity.files.escape import html_text as esc
+from nnparity.files.escape import html_url
 
 from .measure import Framework, Measurement
 from .networks import SeedNetwork

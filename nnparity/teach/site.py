@@ -21,14 +21,14 @@ from types import ModuleType
 
 import numpy as np
 
-from nnparity.atomic import remove_leftovers, write_text
 from nnparity.backends.compare import TOLERANCES
-from nnparity.escape import html_url
 from nnparity.export.writers import WRITERS
-from nnparity.outputs import make_output_folder
-from nnparity.presets import preset
+from nnparity.files.atomic import remove_leftovers, write_text
+from nnparity.files.escape import html_url
+from nnparity.files.outputs import make_output_folder
 from nnparity.stopping import check_stop
-from nnparity.training import TrainConfig, run_training
+from nnparity.training.presets import preset
+from nnparity.training.run import TrainConfig, run_training
 
 from . import cnn_exercises, exercises, figures, gpu_report, page, textbook
 from .derivations import CITES, DERIVATIONS

@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from nnparity.errors import InputError
-from nnparity.json_input import parse_json, read_json
+from nnparity.files.json_input import parse_json, read_json
 from nnparity.reference.family import Spec, spec_from_dict
 from nnparity.reference.optim import Optimizer
 

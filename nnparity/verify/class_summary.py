@@ -2,7 +2,7 @@
 stage, a histogram of the diagnosis codes with the files of each, and the slowest submissions.
 
 One table model, two renderings: Markdown and HTML, every string through
-:func:`nnparity.escape.html_text` (Markdown passes HTML through; its cells' ``|`` escaped
+:func:`nnparity.files.escape.html_text` (Markdown passes HTML through; its cells' ``|`` escaped
 too). Written atomically.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from nnparity import atomic
 from nnparity.backends.compare import STAGES
-from nnparity.escape import html_text
-from nnparity.outputs import output_file
+from nnparity.files import atomic
+from nnparity.files.escape import html_text
+from nnparity.files.outputs import output_file
 
 from .scoring import stage_statuses
 from .session import Verdict

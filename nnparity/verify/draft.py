@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from nnparity.escape import python_comment, python_string
+from nnparity.files.escape import python_comment, python_string
 
 END = r"(\d*)['\"\]]*$"  # a layer number, then the closing quote and bracket of a key
 WEIGHT = re.compile(r"(?i)(^|[^a-z])(w|weights?)" + END)

@@ -19,7 +19,7 @@ import re
 from itertools import pairwise, product
 from typing import Any
 
-from nnparity.escape import python_comment, python_string
+from nnparity.files.escape import python_comment, python_string
 from nnparity.reference.netspec import NetSpec
 
 from .draft import (

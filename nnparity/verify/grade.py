@@ -12,8 +12,8 @@ from typing import Any
 
 from nnparity.errors import InputError
 from nnparity.parallel import worker_count
+from nnparity.parity.report import CaseResult
 from nnparity.reference.family import Spec
-from nnparity.report import CaseResult
 
 from .adapters import Adapter, build_adapter, read_declaration
 from .edges import DEFAULT_MODE, combine, not_judged

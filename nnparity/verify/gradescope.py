@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nnparity import atomic
-from nnparity.outputs import make_output_folder, output_file, output_folder
+from nnparity.files import atomic
+from nnparity.files.outputs import make_output_folder, output_file, output_folder
 
 from .feedback import sentence
 from .scoring import StageScore, score

@@ -1,4 +1,4 @@
-"""What ``verify`` prints and writes, on top of :mod:`nnparity.report` (table, JSON, JUnit).
+"""What ``verify`` prints and writes, on top of :mod:`nnparity.parity.report` (table, JSON, JUnit).
 
 The JSON report is ``nnparity.report`` schema 2; each learner result's
 ``cases.<case>.backends.yours.diagnosis`` is the list of schema 2 (``[]`` or one
@@ -15,9 +15,9 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from nnparity import report
 from nnparity.backends.compare import describe_divergence
-from nnparity.escape import xml_document
+from nnparity.files.escape import xml_document
+from nnparity.parity import report
 
 from . import feedback
 from .diagnose import Diagnosis

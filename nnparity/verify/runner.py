@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from nnparity.errors import InputError
-from nnparity.json_input import parse_json
-from nnparity.npz import Archive
+from nnparity.files.json_input import parse_json
+from nnparity.files.npz import Archive
 
 from .adapters import Adapter
 from .child import encode, split_frame
@@ -113,7 +113,7 @@ def describe_file(path: Path, *, timeout: float, sandbox: Sandbox, root: Path | 
 def read_results(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     """The metadata and arrays of the learner's results frame, read as untrusted input: the JSON
     through the one JSON reader, each array's header checked before its data
-    (:mod:`nnparity.npz`); ``ValueError`` (or ``zipfile.BadZipFile``) for anything else."""
+    (:mod:`nnparity.files.npz`); ``ValueError`` (or ``zipfile.BadZipFile``) for anything else."""
     head, body = split_frame(data)
     meta = parse_json(head, "the results frame's metadata")
     if not isinstance(meta, dict):

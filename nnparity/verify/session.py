@@ -19,8 +19,8 @@ from nnparity.backends.compare import (
     first_divergence,
     tolerance_for,
 )
-from nnparity.judge import judge as judge_run
-from nnparity.report import CaseResult
+from nnparity.parity.judge import judge as judge_run
+from nnparity.parity.report import CaseResult
 
 from .diagnose import Context, Diagnosis, diagnose, log_epsilon
 from .edges import EdgeReport
@@ -199,7 +199,7 @@ def _number(value: float) -> float | str:
 def alongside(case: str, problem: Problem, reference: Tensors, backends: Sequence[str],
               skipped: dict[str, str]) -> list[CaseResult]:
     """Each installed backend on the same problem against the reference (its optimiser
-    variant's update), judged as the parity matrix judges (:func:`nnparity.judge.judge`);
+    variant's update), judged as the parity matrix judges (:func:`nnparity.parity.judge.judge`);
     missing ones go to ``skipped`` with the registry's reason."""
     spec = problem.spec
     results = []

@@ -30,14 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from nnparity.atomic import atomic_path, write_text
 from nnparity.backends.compare import Tensors, nonfinite_kinds
 from nnparity.errors import InputError
-from nnparity.json_input import parse_json, read_json
+from nnparity.files.atomic import atomic_path, write_text
+from nnparity.files.json_input import parse_json, read_json
+from nnparity.files.weights import read_arrays, read_safetensors, write_safetensors
 from nnparity.reference.family import Spec, spec_from_dict
 from nnparity.reference.netspec import NetSpec
 from nnparity.reference.spec import MLPSpec
-from nnparity.weights import read_arrays, read_safetensors, write_safetensors
 
 from .layout import from_user, step_label, targets
 from .netview import param_layers

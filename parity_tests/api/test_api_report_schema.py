@@ -13,10 +13,10 @@ import jsonschema
 import pytest
 from report_schema import schema, validate  # parity_tests/, beside the conftest
 
-from nnparity import report
 from nnparity.backends.compare import Comparison
 from nnparity.cli import main
-from nnparity.report import CaseResult, Diagnosis
+from nnparity.parity import report
+from nnparity.parity.report import CaseResult, Diagnosis
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from nnparity import cases
 from nnparity.backends import registry
 from nnparity.backends.precision import TF32_ROUNDOFF, check_device, precision_flags, tf32_note
 from nnparity.cli import main
-from nnparity.parity import run_case
+from nnparity.parity import cases
+from nnparity.parity.runner import run_case
 
 
 def test_tf32_note_explains_only_float32_failures_of_tf32_size_when_tf32_was_allowed():

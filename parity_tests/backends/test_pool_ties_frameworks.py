@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnparity import cases
 from nnparity.backends import layout
-from nnparity.parity import run_case
+from nnparity.parity import cases
+from nnparity.parity.runner import run_case
 from nnparity.reference import CNNSpec, ConvBlock
 from nnparity.reference.dropout import draw_dropout_mask
 from nnparity.reference.family import init_params

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from nnparity.cli import main
-from nnparity.npz import read_npz
+from nnparity.files.npz import read_npz
 
 IRIS_BN = {"input_shape": [4], "loss": "ce", "reduction": "mean", "init": "he",
            "net": [{"kind": "dense", "units": 8, "use_bias": False},

@@ -4,7 +4,7 @@ left running (XLA's keep spinning for a few ms after a jax step)."""
 import threading
 import time
 
-from nnparity.bench import best_interleaved
+from nnparity.bench.speed import best_interleaved
 
 BUSY = 0.01  # seconds of CPU each row's own work takes
 

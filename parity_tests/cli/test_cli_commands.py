@@ -4,14 +4,14 @@ import re
 
 import pytest
 
-from nnparity.bench import MLP_BENCHMARKS, cnn_step_flops, mlp_batches, mlp_epoch
-from nnparity.bench_loops import LOOPS, available_loops
+from nnparity.bench.loops import LOOPS, available_loops
+from nnparity.bench.speed import MLP_BENCHMARKS, cnn_step_flops, mlp_batches, mlp_epoch
+from nnparity.bench.sweep import run_sweep, sweep_markdown
 from nnparity.cli import main
-from nnparity.plots import plot_sweep
-from nnparity.presets import PRESETS
 from nnparity.reference import CNNSpec
-from nnparity.reproduce import ROWS, Outcome
-from nnparity.sweep import run_sweep, sweep_markdown
+from nnparity.training.plots import plot_sweep
+from nnparity.training.presets import PRESETS
+from nnparity.training.reproduce import ROWS, Outcome
 
 
 def test_bench_mlp_on_numpy_prints_a_ratio_table(tmp_path, capsys, monkeypatch):
@@ -118,7 +118,7 @@ def test_reproduce_jobs_give_the_same_table(tmp_path, capsys):
 
 def test_reproduce_trains_each_seed_under_the_determinism_profile(monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr("nnparity.reproduce.apply_determinism",
+    monkeypatch.setattr("nnparity.training.reproduce.apply_determinism",
                         lambda threads, seed: calls.append((threads, seed)))
     argv = ["reproduce", "-k", "^seed000-iris$", "--seeds", "2", "--threads", "3"]
     assert main(argv) == 0
@@ -141,8 +141,8 @@ def test_cnn_rows_show_the_batch_accuracy_trajectory():
 
 def test_sweep_times_every_point_for_every_row(monkeypatch, tmp_path):
     pytest.importorskip("matplotlib", reason="--plot needs matplotlib (pip install nnparity[plot])")
-    monkeypatch.setattr("nnparity.sweep.SWEEP_BATCHES", (1, 8))
-    monkeypatch.setattr("nnparity.sweep.SWEEP_WIDTHS", (30,))
+    monkeypatch.setattr("nnparity.bench.sweep.SWEEP_BATCHES", (1, 8))
+    monkeypatch.setattr("nnparity.bench.sweep.SWEEP_WIDTHS", (30,))
     rows = ["numpy floor", "numpy"]
     points = run_sweep(rows, repeats=1, steps=2, clock="cpu")
     assert [(p.axis, p.value) for p in points] == [("batch", 1), ("batch", 8), ("width", 30)]

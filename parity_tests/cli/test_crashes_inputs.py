@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nnparity.bench.peakmem import nnparity_argv, run_measured
 from nnparity.cli import main
-from nnparity.npz import read_npz
-from nnparity.peakmem import nnparity_argv, run_measured
+from nnparity.files.npz import read_npz
 from nnparity.reference import MLPSpec, init_params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -219,7 +219,7 @@ def test_jobs_beyond_the_maximum_are_refused(args):
 
 
 def test_reproduce_starts_no_more_workers_than_seeds(monkeypatch, capsys):
-    from nnparity import reproduce
+    from nnparity.training import reproduce
 
     def no_pool(method: str) -> None:
         raise AssertionError("a worker pool was started for one seed")

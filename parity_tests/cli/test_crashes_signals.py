@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from nnparity.atomic import temp_prefix
+from nnparity.bench.peakmem import nnparity_argv
 from nnparity.cli import main
-from nnparity.peakmem import nnparity_argv
+from nnparity.files.atomic import temp_prefix
 from nnparity.stopping import check_stop
 
 

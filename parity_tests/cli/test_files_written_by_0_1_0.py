@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from nnparity.backends import registry
+from nnparity.files.weights import load_weights
 from nnparity.reference import CNNSpec, MLPSpec
 from nnparity.verify.problem import reference_tensors
 from nnparity.verify.vectors import load_vector
-from nnparity.weights import load_weights
 
 OLD = Path(__file__).resolve().parents[1] / "fixtures" / "written_by_0.1.0"
 

@@ -24,12 +24,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nnparity.atomic import TEMP_NAME, remove_leftovers, temp_prefix
 from nnparity.backends import registry
 from nnparity.cli import main
 from nnparity.datasets.catalog import get_dataset
 from nnparity.datasets.sources import _from_dir
-from nnparity.weights import load_weights, save_weights
+from nnparity.files.atomic import TEMP_NAME, remove_leftovers, temp_prefix
+from nnparity.files.weights import load_weights, save_weights
 
 IRIS = ["train", "--preset", "seed000-iris"]
 
@@ -364,7 +364,7 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch, capsys):
     def full(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("nnparity.atomic.os.replace", full)
+    monkeypatch.setattr("nnparity.files.atomic.os.replace", full)
     refused([*IRIS, "--epochs", "1", "--save", str(tmp_path / "w.npz")], 2,
             f"writing {tmp_path / 'w.npz'}: No space left on device", capsys, tmp_path)
 
@@ -372,7 +372,7 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch, capsys):
 # ---------------------------------------------------------------------------- 8. leftovers
 KILLED_WRITER = """
 import os, signal, sys
-from nnparity.atomic import atomic_path
+from nnparity.files.atomic import atomic_path
 with atomic_path(sys.argv[1]) as tmp:
     tmp.write_bytes(b"x" * 1000)
     os.kill(os.getpid(), signal.SIGKILL)

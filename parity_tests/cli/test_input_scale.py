@@ -6,10 +6,10 @@ import pytest
 from nnparity.cli import main
 from nnparity.datasets.split import Split
 from nnparity.errors import InputError
-from nnparity.presets import preset
+from nnparity.files.weights import load_weights, save_weights
 from nnparity.reference import MLPSpec
-from nnparity.training import TrainConfig, batch_preparer, run_training
-from nnparity.weights import load_weights, save_weights
+from nnparity.training.presets import preset
+from nnparity.training.run import TrainConfig, batch_preparer, run_training
 
 
 def _images() -> Split:

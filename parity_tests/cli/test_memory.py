@@ -1,5 +1,5 @@
 """The memory estimator against measured peaks, the availability figure, the refusal, and the
-child-peak measurement (``nnparity.memory``, ``nnparity.peakmem``)."""
+child-peak measurement (``nnparity.memory``, ``nnparity.bench.peakmem``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nnparity.bench.peakmem import nnparity_argv, run_measured
 from nnparity.cli import build_parser, main
 from nnparity.commands.train import config_from_args
 from nnparity.memory import (
@@ -23,9 +24,8 @@ from nnparity.memory import (
     human,
     vector_bytes,
 )
-from nnparity.peakmem import nnparity_argv, run_measured
 from nnparity.reference import CNNSpec, MLPSpec
-from nnparity.training import load_split, make_spec, run_bytes
+from nnparity.training.run import load_split, make_spec, run_bytes
 
 STEP = """
 import json, sys

@@ -1,5 +1,5 @@
 """Every string that reaches generated code or markup goes through one escaping rule per target
-(:mod:`nnparity.escape`): exported Python files, the teaching page's HTML, JUnit XML and the
+(:mod:`nnparity.files.escape`): exported Python files, the teaching page's HTML, JUnit XML and the
 figures' text. Each target is tested with quotes, triple quotes, backslashes, line breaks,
 ``</script>``, ``<!--``, ``]]>``, ``&``, a control character and non-ASCII: the output parses,
 nothing extra runs or appears, and the text comes back as it went in.
@@ -18,11 +18,12 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from nnparity import escape, report
 from nnparity.cli import main
 from nnparity.export import source
 from nnparity.export.graph import network
 from nnparity.export.writers import VARIANTS, WRITERS
+from nnparity.files import escape
+from nnparity.parity import report
 from nnparity.reference.spec import MLPSpec
 
 NASTY = ('y""";print("INJECTED");""" \'\'\';print(\'INJECTED\');\'\'\' \\ \\" \n#\r'

@@ -1,5 +1,5 @@
 """An output that is one of the command's inputs is refused before any work, exit 2, one line
-naming both (:func:`nnparity.outputs.check_not_inputs`), and the input is left as it was; two
+naming both (:func:`nnparity.files.outputs.check_not_inputs`), and the input is left as it was; two
 outputs naming the same file are refused too. The same file is found through symlinks and hard
 links. ``train --checkpoint`` may name the ``--resume`` file (it is read before it is written).
 """

@@ -1,4 +1,4 @@
-"""The output rule (:mod:`nnparity.outputs`, ``docs/outputs.md``) for paths that exist and are
+"""The output rule (:mod:`nnparity.files.outputs`, ``docs/outputs.md``) for paths that exist and are
 not regular files, through the real commands the issue named: ``export -o``, ``train --save`` and
 ``--metrics``, ``check --json``, ``verify --junit``, ``bench --markdown``.
 

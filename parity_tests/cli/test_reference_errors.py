@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from nnparity.cli import main
+from nnparity.files.weights import load_weights, save_weights
 from nnparity.reference import MLPSpec, Optimizer, gradients, init_params
 from nnparity.reference.losses import as_targets
-from nnparity.weights import load_weights, save_weights
 
 
 @pytest.mark.parametrize(

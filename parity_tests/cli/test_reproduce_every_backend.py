@@ -19,7 +19,7 @@ PRESETS = ("seed000-iris", "seed003-iris", "seed002-fc-prelu-lr0.1", "fashion-ml
 # with it instead of piling up in the test process.
 CHILD = """
 import json, sys
-from nnparity.reproduce import ROWS, run_seed
+from nnparity.training.reproduce import ROWS, run_seed
 preset, backend, variant = sys.argv[1:]
 row = next(r for r in ROWS if r.preset == preset)
 run = run_seed(row, 0, backend, quick=True, data_dir=None, variant=variant)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nnparity import jax_cache
-from nnparity.check_timing import JAX_COMPILE_EVENTS, CheckTiming
+from nnparity.parity.check_timing import JAX_COMPILE_EVENTS, CheckTiming
 
 
 def test_enable_sets_jax_options_under_the_cache_folder(tmp_path: Path,

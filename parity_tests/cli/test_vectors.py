@@ -96,7 +96,7 @@ def test_safetensors_vectors_and_results(vectors, tmp_path, capsys):
     """Each vector also as ``.safetensors`` (spec and meta in the header), and a results file in
     that format (layout in the header) is read like the ``.npz`` one."""
     pytest.importorskip("safetensors", reason="safetensors is not installed")
-    from nnparity.weights import read_safetensors, write_safetensors
+    from nnparity.files.weights import read_safetensors, write_safetensors
 
     name = "seed000-sigmoid-l2-sum"
     tensors, header = read_safetensors(vectors / f"{name}.safetensors")

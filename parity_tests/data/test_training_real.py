@@ -6,8 +6,8 @@ import pytest
 
 from nnparity.backends import registry
 from nnparity.backends.compare import collect, compare_all, describe_divergence, tolerance
-from nnparity.presets import preset
-from nnparity.training import TrainConfig, run_training
+from nnparity.training.presets import preset
+from nnparity.training.run import TrainConfig, run_training
 
 pytestmark = pytest.mark.data
 

@@ -77,11 +77,11 @@ NAMED = {name for name in FAMILIES if name != "net"}
 OUTSIDE_REFERENCE = ("nnparity", "backends", "datasets")
 # The lines outside reference/ and the presets' data that still name a family, and why.
 ALLOWED_NAMES = {
-    (Path("nnparity/cases.py"), "CNN_ARCHITECTURE = "):
+    (Path("nnparity/parity/cases.py"), "CNN_ARCHITECTURE = "):
         "the CNN parity cases' label and name prefix (users select them with -k cnn)",
     (Path("nnparity/commands/bench.py"), "BENCHMARKS = "):
         "bench's two workloads, named after the source documents' networks",
-    (Path("nnparity/training.py"), "model: str = "):
+    (Path("nnparity/training/run.py"), "model: str = "):
         "the default of a training run's --model, data like the presets'",
 }
 
@@ -104,7 +104,7 @@ def test_no_line_outside_the_reference_names_a_family() -> None:
     assert len(ALLOWED_NAMES) <= 3
     lines = [(path.relative_to(ROOT), n, text)
              for package in OUTSIDE_REFERENCE for path in sorted((ROOT / package).rglob("*.py"))
-             if path.relative_to(ROOT) != Path("nnparity/presets.py")
+             if path.relative_to(ROOT) != Path("nnparity/training/presets.py")
              for n, text in family_names(path)]
     unexplained = [f"{path}:{n}: {text.strip()}" for path, n, text in lines
                    if not any(path == where and start in text
@@ -121,7 +121,8 @@ def test_the_family_name_detector_finds_strings_and_lookups(tmp_path: Path) -> N
 
 def test_reference_imports_no_io_framework_or_cli() -> None:
     """The math package is NumPy only: no file I/O modules, frameworks or CLI."""
-    banned = {"torch", "tensorflow", "keras", "jax", "nnparity.weights", "nnparity.atomic",
+    banned = {"torch", "tensorflow", "keras", "jax", "nnparity.files.weights",
+              "nnparity.files.atomic",
               "nnparity.cli", "nnparity.commands", "nnparity.backends", "nnparity.datasets",
               "zipfile", "tempfile", "json"}
     allowed = {Path("reference/serial.py"): {"json"}}  # a spec's JSON text round trip
@@ -145,3 +146,17 @@ def test_no_file_cites_a_document_outside_the_repository() -> None:
         text = path.read_text()
         for outside in ("DESIGN.md", "SEEDS.md", "../shared", "shared/seeds"):
             assert outside not in text or path == Path(__file__), f"{path} cites {outside}"
+
+
+SHARED_ROOT = {"__init__", "__main__", "allocator", "api", "cli", "cluster", "errors", "jax_cache",
+               "memory", "parallel", "progress", "pytest_plugin", "stopping", "supervisor"}
+"""The modules of ``nnparity/``'s root: what the capability folders share (the command line,
+the API and its plugin, errors, memory and allocator, JAX's cache, the task cluster, jobs,
+progress, stopping, the supervised child). Everything else lives in its capability's folder."""
+
+
+def test_the_nnparity_root_holds_only_shared_modules() -> None:
+    found = {path.stem for path in (ROOT / "nnparity").glob("*.py")}
+    assert found - SHARED_ROOT == set(), (
+        f"{sorted(found - SHARED_ROOT)} in nnparity/: put each in its capability's folder "
+        "(parity/, training/, bench/, files/, verify/, models/, teach/, export/, fuzz/)")

@@ -8,7 +8,7 @@ import pytest
 
 from nnparity.models import check
 from nnparity.models.source import load
-from nnparity.report import CaseResult
+from nnparity.parity.report import CaseResult
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "models"
 

@@ -223,7 +223,7 @@ def test_weights_file_is_loaded_into_the_model_first(tmp_path, check_file, examp
     for name, save in (("w.npz", lambda p: np.savez(p, **state)),
                        ("w.safetensors", lambda p: save_file(state, str(p)))):
         save(tmp_path / name)
-        from nnparity.weights import read_arrays
+        from nnparity.files.weights import read_arrays
 
         model = check.adapt(load(example("torch_mlp.py:model"), loss="ce"), None,
                             read_arrays(tmp_path / name))

@@ -16,8 +16,8 @@ import pytest
 
 from nnparity.backends import registry
 from nnparity.backends.compare import compare_all, describe_divergence, tolerance_for
-from nnparity.cases import STATE_RANGE
-from nnparity.parity import run_backend
+from nnparity.parity.cases import STATE_RANGE
+from nnparity.parity.runner import run_backend
 from nnparity.reference import Optimizer
 from nnparity.reference.dropout import draw_dropout_mask
 from nnparity.reference.family import init_params
@@ -49,7 +49,7 @@ def spec_of(layers: list[dict[str, Any]], variance: str, dtype: str) -> NetSpec:
 
 def params_of(spec: NetSpec, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Seeded weights; biases, gamma, beta off their start; running statistics in
-    :data:`~nnparity.cases.STATE_RANGE`."""
+    :data:`~nnparity.parity.cases.STATE_RANGE`."""
     params = init_params(spec, seed=7)
     for name, value in params.items():
         if spec.is_state(name):
@@ -143,7 +143,7 @@ def test_the_kink_judge_reruns_the_training_pass() -> None:
     from dataclasses import replace
 
     from nnparity.backends.compare import collect
-    from nnparity.kink_judge import rejudge
+    from nnparity.parity.kink_judge import rejudge
     from nnparity.reference import network
 
     spec = NetSpec((2,), [{"kind": "dense", "units": 2, "use_bias": False},

@@ -22,14 +22,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from nnparity import cases
 from nnparity.backends.compare import Tensors, collect, compare_all, tolerance_for
 from nnparity.backends.protocol import Backend
-from nnparity.judge import run
-from nnparity.parity import run_case
+from nnparity.parity import cases
+from nnparity.parity.judge import run
+from nnparity.parity.report import CaseResult
+from nnparity.parity.runner import run_case
 from nnparity.reference import CNNSpec, ConvBlock, Optimizer
 from nnparity.reference.family import init_params
-from nnparity.report import CaseResult
 
 DTYPES = ("float64", "float32")
 GRADIENT_CASES = cases.cnn_gradient_cases()

@@ -1,7 +1,7 @@
 """Edge cases, each its own test, on every installed framework backend (``backend_name`` fixture
 of ``conftest.py``: a missing framework is skipped with the registry's reason).
 
-The cases are :func:`nnparity.cases.edge_lockstep_cases`. Each test first asserts its
+The cases are :func:`nnparity.parity.cases.edge_lockstep_cases`. Each test first asserts its
 precondition on the reference (the edge really is hit), then runs the full parity comparison
 (forward, loss, deltas, gradients, lockstep steps) through the CLI's runner.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnparity import cases
 from nnparity.backends import registry
 from nnparity.backends.compare import collect, compare_all, describe_divergence, tolerance
-from nnparity.parity import run_case
+from nnparity.parity import cases
+from nnparity.parity.runner import run_case
 from nnparity.reference import forward, gradients
 
 DTYPES = ("float64", "float32")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nnparity.backends.compare import REORDERED_FLOAT64, compare_tensor, tolerance
-from nnparity.floor import floor_trainer
+from nnparity.bench.floor import floor_trainer
 from nnparity.reference import MLPSpec, Optimizer, init_params
 from nnparity.reference.train import NumpyTrainer
 

@@ -19,7 +19,7 @@ import pytest
 
 from nnparity.backends import registry
 from nnparity.backends.compare import Tensors, collect, compare_all, tolerance
-from nnparity.parity import run_backend
+from nnparity.parity.runner import run_backend
 from nnparity.reference.dropout import draw_dropout_mask
 from nnparity.reference.family import init_params, spec_from_dict
 from nnparity.reference.optim import Optimizer

@@ -1,4 +1,5 @@
-"""The one judge (:mod:`nnparity.judge`): its runner records what the parity matrix and users'
+"""The one judge (:mod:`nnparity.parity.judge`): its runner records what the parity matrix and
+users'
 models compare, with the masks it is given, and its verdict is the tolerance table's."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ import numpy as np
 
 from nnparity.backends import registry
 from nnparity.backends.compare import tolerance_for
-from nnparity.judge import judge, lockstep, run
+from nnparity.parity.judge import judge, lockstep, run
 from nnparity.reference import MLPSpec, Optimizer
 from nnparity.reference.dropout import draw_dropout_mask
 from nnparity.reference.family import init_params

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nnparity import cases
 from nnparity.backends.numpy_backend import NumpyBackend
-from nnparity.parity import run_case
+from nnparity.parity import cases
+from nnparity.parity.runner import run_case
 from nnparity.reference import MLPSpec, network
 from nnparity.reference.cnn_spec import CNNSpec
 from nnparity.reference.family import init_params

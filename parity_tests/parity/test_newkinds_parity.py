@@ -12,7 +12,7 @@ import pytest
 
 from nnparity.backends import registry
 from nnparity.backends.compare import compare_all, describe_divergence, tolerance_for
-from nnparity.parity import run_backend
+from nnparity.parity.runner import run_backend
 from nnparity.reference import Optimizer
 from nnparity.reference.family import init_params
 from nnparity.reference.netspec import NetSpec

@@ -1,5 +1,5 @@
 """MLP parity on every framework backend, written once: the convention cases of
-:mod:`nnparity.cases` (every activation x loss x reduction x weight decay, each optimiser in
+:mod:`nnparity.parity.cases` (every activation x loss x reduction x weight decay, each optimiser in
 lockstep for 10 steps, hand-made edge inputs) run through the CLI's runner, and the protocol's
 ``Backend.step`` carrying params and state along.
 
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import pytest
 
-from nnparity import cases
 from nnparity.backends.compare import collect, compare_all, describe_divergence, tolerance_for
 from nnparity.backends.protocol import Backend
-from nnparity.parity import run_case
+from nnparity.parity import cases
+from nnparity.parity.runner import run_case
 from nnparity.reference import MLPSpec, Optimizer
 
 CONVENTIONS = cases.convention_cases()

@@ -1,4 +1,5 @@
-"""The parity matrix: every case of :mod:`nnparity.cases` on every installed framework backend.
+"""The parity matrix: every case of :mod:`nnparity.parity.cases` on every installed framework
+backend.
 
 Default cases run in the ordinary test run; the cases only in ``--full`` are marked ``slow``.
 A backend that is not installed is skipped with the registry's reason (``pytest -rs``). The
@@ -16,10 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nnparity import cases
-from nnparity import parity as runner
 from nnparity.backends import registry
 from nnparity.backends.numpy_backend import NumpyBackend
+from nnparity.parity import cases, runner
 from nnparity.reference.train import NumpyTrainer
 
 FRAMEWORKS = tuple(name for name in registry.NAMES if name != "numpy")

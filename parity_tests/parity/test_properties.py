@@ -13,10 +13,9 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from nnparity import cases
-from nnparity import parity as runner
 from nnparity.backends import registry
 from nnparity.backends.compare import describe_divergence
+from nnparity.parity import cases, runner
 from nnparity.reference import MLPSpec, Optimizer, forward
 from nnparity.reference.kinks import KINKED
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnparity import report
 from nnparity.backends.compare import Comparison
+from nnparity.parity import report
+from nnparity.parity.report import CaseResult
 from nnparity.progress import Progress, track
-from nnparity.report import CaseResult
 
 
 def _c(stage: str, name: str, rel: float, tol: float = 1e-10, note: str = "") -> Comparison:

@@ -20,7 +20,7 @@ import pytest
 
 from nnparity.backends import registry
 from nnparity.backends.compare import compare_all, describe_divergence, tolerance
-from nnparity.parity import run_backend
+from nnparity.parity.runner import run_backend
 from nnparity.reference import Optimizer
 from nnparity.reference.dropout import draw_dropout_mask
 from nnparity.reference.family import init_params

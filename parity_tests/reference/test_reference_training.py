@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from nnparity.presets import preset
 from nnparity.reference.train import minibatches
-from nnparity.training import TrainConfig, run_training
+from nnparity.training.presets import preset
+from nnparity.training.run import TrainConfig, run_training
 
 
 def test_seed000_iris_reaches_93_percent_for_4_of_5_seeds():

@@ -1,4 +1,5 @@
-"""The one judge: a run against the reference, for the parity matrix (:mod:`nnparity.parity`),
+"""The one judge: a run against the reference, for the parity matrix
+(:mod:`nnparity.parity.runner`),
 users' models (:mod:`nnparity.models.check`) and everything built on them.
 
 A run is the forward pass, loss, deltas and gradients of the first batch, then optimiser steps
@@ -8,7 +9,7 @@ steps kept (``step<i>.<param>``) and, for a backend, the optimiser state after t
 so; :func:`lockstep` records the steps of any trainer, a user's model included. :func:`judge`
 compares every tensor with the reference's at the tolerance table's tolerance
 (:func:`compare.tolerance_for`) and judges the failing tensors downstream of units at a kink
-again (:mod:`nnparity.kink_judge`).
+again (:mod:`nnparity.parity.kink_judge`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from nnparity.backends.compare import Comparison, Tensors, collect, compare_all, tolerance_for
 from nnparity.backends.protocol import Backend, Params
-from nnparity.kink_judge import rejudge
+from nnparity.parity.kink_judge import rejudge
 from nnparity.reference.family import Spec
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.results import Gradients, Trace

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nnparity.atomic import atomic_path
 from nnparity.errors import InputError
-from nnparity.escape import plot_text
+from nnparity.files.atomic import atomic_path
+from nnparity.files.escape import plot_text
 from nnparity.reference.train import History
 
 if TYPE_CHECKING:
-    from nnparity.sweep import Point
+    from nnparity.bench.sweep import Point
 
 
 def _pyplot():
@@ -78,7 +78,7 @@ def plot_misclassified(
 def plot_sweep(points: list[Point], rows: list[str], path: Path) -> Path:
     """Two log-log panels of ``nnparity bench --sweep``: microseconds per step against batch
     size and against width, one line per row."""
-    from nnparity.sweep import WIDTH_BATCH
+    from nnparity.bench.sweep import WIDTH_BATCH
 
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))

@@ -5,7 +5,8 @@ Two sweeps, float32, softmax cross-entropy ``mean``, plain SGD, the same batches
 - batch: the ThreeNet net ``[784-200-80-10]`` (relu) at batch 1 .. 1024;
 - width: ``[784-W-10]`` (relu) at batch 64 for W = 30 .. 4096.
 
-Rows are the floor (:mod:`nnparity.floor`), the reference trainer and plain PyTorch when installed.
+Rows are the floor (:mod:`nnparity.bench.floor`), the reference trainer and plain PyTorch when
+installed.
 Each point times ``SWEEP_STEPS`` steps after a warm-up, best of ``repeats`` with the rows taking
 turns, and reports microseconds per step.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from nnparity.allocator import pin_allocator
-from nnparity.bench import (
+from nnparity.bench.speed import (
     FLOOR,
     WARMUP_STEPS,
     MLPBenchmark,
@@ -36,7 +37,7 @@ SWEEP_ROWS = (FLOOR, "numpy", "torch plain")
 @dataclass(frozen=True)
 class Point:
     """One sweep point: its axis (``batch`` or ``width``), the value, microseconds per step per
-    row (what :func:`nnparity.plots.plot_sweep` draws)."""
+    row (what :func:`nnparity.training.plots.plot_sweep` draws)."""
 
     axis: str
     value: int

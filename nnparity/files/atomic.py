@@ -6,7 +6,8 @@ A temporary file is created beside the destination (same folder, so the final ``
 atomic), written by the caller, given the usual mode (``0666 & ~umask``; ``mkstemp`` makes
 ``0600``) and renamed; on any error it is deleted, and an ``OSError`` that names no file (a full
 disk: "[Errno 28] No space left on device") is raised again naming the destination. The folder
-must exist: user-named outputs are checked up front (:mod:`nnparity.outputs`) and caches create
+must exist: user-named outputs are checked up front (:mod:`nnparity.files.outputs`) and caches
+create
 their own folders. An existing path that is not a regular file is never replaced: a character
 device (``/dev/null``) or a FIFO gets the finished content written into it (the temporary file
 then lives in the system's temporary folder), anything else is refused; a symlink is followed.
@@ -27,7 +28,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from nnparity.outputs import destination, special_output
+from nnparity.files.outputs import destination, special_output
 
 
 @contextlib.contextmanager
@@ -35,7 +36,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path for ``path``'s content; on success move it into place, else delete
     it. A symlink is followed (its target is written, the link stays); a character device or a
     FIFO is written into, never replaced; other special files are refused
-    (:func:`nnparity.outputs.special_output`)."""
+    (:func:`nnparity.files.outputs.special_output`)."""
     special = special_output(path)
     target = destination(path) if special is None else Path(path)
     folder = target.parent if special is None else None  # None: the system's temporary folder

@@ -1,11 +1,12 @@
 """The parity runner: one case on one backend, judged against the NumPy reference.
 
 For a framework backend, the reference and the backend each make the one judge's run
-(:func:`nnparity.judge.run_backend`) on the same params and batches: the forward pass of batch 1,
+(:func:`nnparity.parity.judge.run_backend`) on the same params and batches: the forward pass of
+batch 1,
 loss/deltas/gradients of batch 1, then ``case.steps`` optimiser steps in lockstep (same batches,
 same order), keeping the params after step 1 and after the last step. Both use the optimiser
 formulation native to the backend (``backend.optimizer_variant``). The tensors are judged by
-:func:`nnparity.judge.judge` (the tolerance table, then the kink judge).
+:func:`nnparity.parity.judge.judge` (the tolerance table, then the kink judge).
 
 The ``numpy`` backend *is* the reference, so comparing it with itself would prove nothing: it is
 judged against central finite differences instead (float64 cases only, at
@@ -26,13 +27,13 @@ from nnparity.backends import registry
 from nnparity.backends.compare import Comparison, gradcheck_comparison
 from nnparity.backends.edges import ConventionRefused
 from nnparity.backends.protocol import Backend, Params
-from nnparity.cases import Case
-from nnparity.judge import Batches, judge, mask_kwargs, run_backend
+from nnparity.parity.cases import Case
+from nnparity.parity.judge import Batches, judge, mask_kwargs, run_backend
+from nnparity.parity.report import CaseResult
 from nnparity.reference import network
 from nnparity.reference.family import Spec
 from nnparity.reference.gradcheck import gradcheck
 from nnparity.reference.optim import Optimizer
-from nnparity.report import CaseResult
 
 GRADCHECK_ENTRIES = 50  # entries perturbed per tensor (a seeded sample for big tensors)
 # A small step keeps the stencil off relu's kinks (a crossing within +-2 steps spoils an entry);
@@ -54,7 +55,7 @@ def compare_backend(
 
     ``make_optimizer(variant)`` builds the optimiser in the backend's native formulation; the
     reference runs with the very same optimiser. ``steps`` as for :func:`run_backend`. Failing
-    tensors downstream of units at a kink are judged again (:mod:`nnparity.kink_judge`).
+    tensors downstream of units at a kink are judged again (:mod:`nnparity.parity.kink_judge`).
     """
     optimizer = make_optimizer(backend.optimizer_variant)
     reference = registry.get("numpy")

@@ -6,7 +6,8 @@ the epoch's batches, and returns ``epoch(limit=None)``, which trains one pass ov
 (the first ``limit`` only, for a warm-up) and returns when the work is done. Batches are
 converted to the framework's tensors once, before timing.
 
-- ``numpy floor``: :func:`nnparity.floor.floor_trainer`, the least a NumPy implementation does;
+- ``numpy floor``: :func:`nnparity.bench.floor.floor_trainer`, the least a NumPy implementation
+  does;
 - ``torch plain``: ``nn.Sequential`` + ``torch.optim.SGD``, what a PyTorch user writes;
 - ``keras tape``: a ``keras.Sequential`` stepped by a ``tf.function`` with ``GradientTape`` and
   ``keras.optimizers.SGD`` (no ``fit``);
@@ -20,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nnparity.floor import floor_trainer
+from nnparity.bench.floor import floor_trainer
 
 Batches = list[tuple[np.ndarray, np.ndarray]]
 Epoch = Callable[[int | None], None]

@@ -8,8 +8,8 @@ arrays its tensors, under the same names. :func:`read_arrays` reads any named ar
 ``state_dict``) from either format.
 Nothing is ever unpickled; loading checks names, shapes, dtypes (the spec's own) and finiteness
 against the spec (in an ``.npz``, from each member's header before its data is read:
-:mod:`nnparity.npz`) and refuses anything else with a one-line ``ValueError`` naming the file.
-Writes are atomic (:mod:`nnparity.atomic`).
+:mod:`nnparity.files.npz`) and refuses anything else with a one-line ``ValueError`` naming the file.
+Writes are atomic (:mod:`nnparity.files.atomic`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from nnparity.atomic import atomic_path
-from nnparity.json_input import parse_json
-from nnparity.npz import open_npz, read_npz
+from nnparity.files.atomic import atomic_path
+from nnparity.files.json_input import parse_json
+from nnparity.files.npz import open_npz, read_npz
 from nnparity.reference.family import Spec, spec_from_dict
 
 
@@ -100,7 +100,7 @@ TEXT_ENTRY_BYTES = 2**20
 
 def load_weights(path: str | os.PathLike[str]) -> WeightsFile:
     """Read and validate a file written by :func:`save_weights`; in an ``.npz`` every member's
-    header is checked against the spec before its data is read (:mod:`nnparity.npz`)."""
+    header is checked against the spec before its data is read (:mod:`nnparity.files.npz`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
@@ -148,7 +148,8 @@ class _Shaped(Protocol):
 def _check_entries(path: Path, spec: Spec, entries: Mapping[str, _Shaped]) -> None:
     """Names, shapes and dtypes of the ``param/`` and ``state/`` entries (arrays, or members
     whose headers describe them): parameters as the spec declares them, optimiser state no larger
-    than the largest parameter (:mod:`nnparity.resume` checks it further); others are refused."""
+    than the largest parameter (:mod:`nnparity.training.resume` checks it further); others are
+    refused."""
     shapes = spec.param_shapes()
     stray = [k for k in entries if not k.startswith(("param/", "state/"))]
     if stray:

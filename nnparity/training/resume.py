@@ -1,6 +1,6 @@
 """Checkpoints of training runs: what they record, and the checks before a run resumes from one.
 
-A checkpoint (``train --checkpoint``) is a weights file (:mod:`nnparity.weights`) whose
+A checkpoint (``train --checkpoint``) is a weights file (:mod:`nnparity.files.weights`) whose
 ``meta`` holds ``epoch`` (the last finished one), ``optimizer`` (``{"name", "variant"}``),
 ``backend``, ``first_loss`` (the run's starting loss, for the divergence warning) and the
 run's ``config`` (its ``input_scale`` included: a checkpoint without one counts as 255).
@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from nnparity.errors import InputError
+from nnparity.files.weights import check_names, load_weights
 from nnparity.reference import Optimizer, Spec
 from nnparity.reference.optim import init_state
 from nnparity.reference.params import trainable
-from nnparity.weights import check_names, load_weights
 
 
 @dataclass

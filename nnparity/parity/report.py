@@ -53,10 +53,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nnparity.atomic import atomic_path
 from nnparity.backends.compare import FLOAT64_WATCH, Comparison, describe_divergence, tolerance
-from nnparity.escape import xml_document
-from nnparity.outputs import output_file
+from nnparity.files.atomic import atomic_path
+from nnparity.files.escape import xml_document
+from nnparity.files.outputs import output_file
 
 SCHEMA = "nnparity.report"
 SCHEMA_VERSION = 2
@@ -276,7 +276,8 @@ def to_json(
 
 def to_junit(results: Sequence[CaseResult], suite: str = "nnparity.check",
              skipped_backends: dict[str, str] | None = None) -> str:
-    """JUnit XML (:func:`junit_tree`, made XML-safe by :func:`nnparity.escape.xml_document`)."""
+    """JUnit XML (:func:`junit_tree`, made XML-safe by
+    :func:`nnparity.files.escape.xml_document`)."""
     return xml_document(junit_tree(results, suite, skipped_backends))
 
 
@@ -312,12 +313,12 @@ def junit_tree(results: Sequence[CaseResult], suite: str = "nnparity.check",
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
-    """``path`` checked up front as an output file (:func:`nnparity.outputs.output_file`)."""
+    """``path`` checked up front as an output file (:func:`nnparity.files.outputs.output_file`)."""
     return output_file(path)
 
 
 def atomic_write(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` atomically (:func:`nnparity.atomic.atomic_path`)."""
+    """Write ``text`` atomically (:func:`nnparity.files.atomic.atomic_path`)."""
     with atomic_path(check_writable(path)) as tmp:
         tmp.write_text(text, encoding="utf-8")
 

@@ -19,21 +19,21 @@ from typing import Any
 import numpy as np
 
 from nnparity.allocator import pin_allocator
-from nnparity.atomic import atomic_path
 from nnparity.backends import registry
 from nnparity.datasets import catalog
 from nnparity.datasets.load import load_idx_dataset
 from nnparity.datasets.named import load_embedded
 from nnparity.datasets.split import Split
 from nnparity.errors import CheckFailed, InputError
+from nnparity.files.atomic import atomic_path
+from nnparity.files.weights import save_weights
 from nnparity.memory import EVAL_ROWS, check_memory, estimate_bytes
 from nnparity.progress import Progress
 from nnparity.reference import Optimizer, Spec, init_params, network
 from nnparity.reference.family import FAMILIES, spec_from_dict
 from nnparity.reference.train import EpochRecord, History, Trainer, predict_all, train
-from nnparity.resume import checkpoint_meta, load_checkpoint
 from nnparity.stopping import check_stop
-from nnparity.weights import save_weights
+from nnparity.training.resume import checkpoint_meta, load_checkpoint
 
 
 @dataclass
@@ -217,7 +217,7 @@ def run_training(
     warn: Callable[[str], None] = _warn,
 ) -> TrainResult:
     """Train as configured; continue from ``resume`` (a checkpoint, checked by
-    :func:`nnparity.resume.load_checkpoint`; ``reset_optimizer`` starts its optimiser state
+    :func:`nnparity.training.resume.load_checkpoint`; ``reset_optimizer`` starts its optimiser state
     afresh) when given. ``progress`` shows each epoch's steps (a bar on a terminal, occasional
     plain lines in logs). A run whose memory estimate exceeds what is available is refused
     (``InputError``) unless ``force``. The first epoch whose loss exceeds ``DIVERGENCE_FACTOR``
@@ -315,7 +315,7 @@ PLOT_FILES = ("curves.png", "misclassified.png")
 
 def write_plots(result: TrainResult, config: TrainConfig, folder: Path) -> list[Path]:
     """``curves.png`` always; ``misclassified.png`` for image data with test errors."""
-    from nnparity import plots
+    from nnparity.training import plots
 
     note = f" ({result.split.note})" if result.split.note else ""
     title = f"{config.dataset}{note}: {list(config.layers)} on {config.backend}"

@@ -3,7 +3,8 @@
 ``teach --out DIR``), checked before any work; user-facing in ``docs/outputs.md``.
 
 - A file: its parent folder must exist and be writable; it must not be a folder. A new or
-  regular file is written atomically (:mod:`nnparity.atomic`: a temporary file renamed over it).
+  regular file is written atomically (:mod:`nnparity.files.atomic`: a temporary file renamed over
+  it).
 - A path that exists and is not a regular file is never replaced: a **character device** (such
   as ``/dev/null``) is written into in place; a **FIFO** is written into only while a process
   reads it: it is opened up front with ``O_NONBLOCK`` (no reader: refused, exit 2, before any

@@ -26,9 +26,9 @@ from nnparity.backends.determinism import apply_determinism
 from nnparity.cluster import connect
 from nnparity.datasets import catalog
 from nnparity.parallel import worker_count
-from nnparity.presets import preset
 from nnparity.reference.train import Trainer, error_rate
-from nnparity.training import TrainConfig, run_training
+from nnparity.training.presets import preset
+from nnparity.training.run import TrainConfig, run_training
 
 QUICK_EPOCHS = 2
 QUICK_ROWS = 2000

@@ -24,9 +24,9 @@ import numpy as np
 
 from nnparity.allocator import pin_allocator
 from nnparity.backends import registry
-from nnparity.bench_loops import LOOPS, Batches, Epoch
+from nnparity.bench.loops import LOOPS, Batches, Epoch
+from nnparity.bench.peakmem import nnparity_argv, run_measured
 from nnparity.memory import estimate_bytes
-from nnparity.peakmem import nnparity_argv, run_measured
 from nnparity.reference import CNNSpec, MLPSpec, Optimizer, init_params
 from nnparity.reference.conv import output_size
 
@@ -238,7 +238,8 @@ def run_cnn_benchmarks(
 
 def peak_rss_of_training(argv: list[str]) -> float:
     """Peak resident memory (MiB) of ``nnparity train ARGV`` run in a child process: the child's
-    own peak (:mod:`nnparity.peakmem`), not this process's. ``CalledProcessError`` when the run
+    own peak (:mod:`nnparity.bench.peakmem`), not this process's. ``CalledProcessError`` when the
+    run
     fails."""
     measured = run_measured(nnparity_argv("train", *argv))
     if measured.returncode:

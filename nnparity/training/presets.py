@@ -1,7 +1,7 @@
 """The source documents' training configurations by name (``nnparity train --preset NAME``).
 
-Each preset is a dict of :class:`nnparity.training.TrainConfig` fields; command-line options
-override them. What each source document reported for them is in :mod:`nnparity.reproduce`.
+Each preset is a dict of :class:`nnparity.training.run.TrainConfig` fields; command-line options
+override them. What each source document reported for them is in :mod:`nnparity.training.reproduce`.
 """
 
 from __future__ import annotations
