@@ -83,6 +83,25 @@ class Norm:
 
 
 @dataclass(frozen=True)
+class BatchNorm:
+    """Batch normalisation of the last axis (``c`` features of ``[N, c]``, or channels of an
+    NHWC map when ``spatial``): batch statistics in training, the running ones (``mean``,
+    ``var``, state) at evaluation; ``momentum`` weighs the old running value, ``variance``
+    (``biased``/``unbiased``) is the running variance's estimator."""
+
+    name: str
+    c: int
+    spatial: bool
+    momentum: float
+    epsilon: float
+    variance: str
+    gamma: str
+    beta: str
+    mean: str
+    var: str
+
+
+@dataclass(frozen=True)
 class GlobalPool:
     """Each channel's mean over an ``h x w`` map: ``[N, h, w, c] -> [N, c]``."""
 
@@ -118,11 +137,11 @@ class Residual:
     the block, its parameters ``<name>.W``, ``<name>.b``."""
 
     name: str
-    body: tuple[Dense | Act | Conv | Pool | Norm | GlobalPool, ...]
+    body: tuple[Dense | Act | Conv | Pool | Norm | BatchNorm | GlobalPool, ...]
     skip: Dense | Conv | None
 
 
-Layer = Dense | Act | Conv | Pool | Flatten | Dropout | Norm | GlobalPool | Residual
+Layer = Dense | Act | Conv | Pool | Flatten | Dropout | Norm | BatchNorm | GlobalPool | Residual
 
 
 def each_layer(layers: tuple[Layer, ...]) -> list[Any]:
@@ -150,6 +169,12 @@ class Network:
     dtype: str
     shapes: dict[str, tuple[int, ...]]
     optimizer: Optimizer
+
+    @property
+    def state(self) -> list[str]:
+        """Names of the running statistics: state, never trained."""
+        return [name for layer in each_layer(self.layers) if isinstance(layer, BatchNorm)
+                for name in (layer.mean, layer.var)]
 
     @property
     def weights(self) -> list[str]:
@@ -218,12 +243,28 @@ def _residual(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
     skip = layer.skip(shape)
     placed = None if skip is None else PLACERS[skip.kind](skip, shape, out, spec)[0]
     return [Residual(layer.name, tuple(body), placed)]
+
+
 def _batchnorm(layer: Any, shape: tuple[int, ...], out: tuple[int, ...],
                spec: Spec) -> list[Layer]:
-    """Not written yet: a standalone file would need each framework's running statistics and
-    its training/evaluation switch (``ValueError`` naming the layer)."""
-    raise ValueError(f"{layer.name}: export does not write batchnorm layers yet; check the "
-                     "network with `nnparity check --spec` instead")
+    return [BatchNorm(layer.name, shape[-1], len(shape) == 3, layer.momentum, layer.epsilon,
+                      layer.variance, layer.gamma, layer.beta, layer.mean, layer.var)]
+
+
+def batchnorms(net: Network) -> list[BatchNorm]:
+    """The network's batch normalisations, blocks' bodies included."""
+    return [layer for layer in each_layer(net.layers) if isinstance(layer, BatchNorm)]
+
+
+def refuse_variance(net: Network, framework: str, keeps: str) -> None:
+    """``ValueError`` (one line, naming the layer) when a batchnorm's running variance is not
+    the estimator ``keeps`` that ``framework`` maintains: its file would train another model."""
+    for layer in batchnorms(net):
+        if layer.variance != keeps:
+            raise ValueError(
+                f"{layer.name}: {framework} keeps the {keeps} running variance, the layer asks "
+                f"for variance {layer.variance!r}; export it with variance {keeps!r}, or to "
+                "another framework")
 
 
 PLACERS: dict[str, Placer] = {

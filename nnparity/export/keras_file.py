@@ -15,6 +15,7 @@ from nnparity.files.escape import python_comment, python_string
 
 from .graph import (
     Act,
+    BatchNorm,
     Conv,
     Dense,
     Dropout,
@@ -25,6 +26,7 @@ from .graph import (
     Pool,
     Residual,
     each_layer,
+    refuse_variance,
 )
 from .text import build_extras, custom_layers, header
 
@@ -107,6 +109,13 @@ def _layers(layer: object, decay: str) -> list[str]:
                 " epsilon: Keras' default 1e-3, torch's 1e-5",
                 f"keras.layers.LayerNormalization(epsilon={layer.epsilon!r}, dtype=DTYPE, "
                 f"name={python_string(layer.name)}),"]
+    if isinstance(layer, BatchNorm):
+        return [f"# gamma = {python_comment(layer.gamma)}, beta = {python_comment(layer.beta)}, "
+                f"moving_mean/variance = {python_comment(layer.mean)}/"
+                f"{python_comment(layer.var)}; model(x, training=True) normalises with the "
+                "batch and updates them",
+                f"keras.layers.BatchNormalization(momentum={layer.momentum!r}, "
+                f"epsilon={layer.epsilon!r}, dtype=DTYPE, name={python_string(layer.name)}),"]
     if isinstance(layer, GlobalPool):
         return [f"keras.layers.GlobalAveragePooling2D(dtype=DTYPE, "
                 f"name={python_string(layer.name)}),"]
@@ -159,7 +168,9 @@ def _model(net: Network, decay: str, shape: str) -> str:
 
 
 def write(net: Network) -> str:
-    """The file's source."""
+    """The file's source (``ValueError`` for a batchnorm with the unbiased running variance,
+    which Keras does not keep)."""
+    refuse_variance(net, "Keras", "biased")
     decay = ", kernel_regularizer=penalty" if net.weight_decay else ""
     kinds = {f"gelu_{layer.approximate}" if layer.approximate else layer.kind
              for layer in each_layer(net.layers) if isinstance(layer, Act)}

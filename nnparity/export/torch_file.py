@@ -13,6 +13,7 @@ from nnparity.files.escape import python_comment, python_string
 
 from .graph import (
     Act,
+    BatchNorm,
     Conv,
     Dense,
     Dropout,
@@ -23,6 +24,7 @@ from .graph import (
     Pool,
     Residual,
     each_layer,
+    refuse_variance,
 )
 from .text import build_extras, custom_layers, header
 
@@ -97,6 +99,12 @@ def _modules(layer: object) -> list[tuple[str, str, str]]:
     if isinstance(layer, Norm):
         return [(layer.name, f"nn.LayerNorm({layer.d}, eps={layer.epsilon!r}, dtype=DTYPE)",
                  "weight = gamma, bias = beta; eps: torch's default 1e-5, Keras' 1e-3")]
+    if isinstance(layer, BatchNorm):
+        module = "nn.BatchNorm2d" if layer.spatial else "nn.BatchNorm1d"
+        return [(layer.name, f"{module}({layer.c}, eps={layer.epsilon!r}, "
+                 f"momentum={1 - layer.momentum!r}, dtype=DTYPE)",
+                 f"weight = {layer.gamma}, bias = {layer.beta}, buffers running_mean/var; "
+                 f"momentum: the new batch's weight, 1 - {layer.momentum!r}")]
     if isinstance(layer, GlobalPool):
         return [(layer.name, "nn.AdaptiveAvgPool2d(1)", f"[N, {layer.c}, 1, 1]"),
                 (f"{layer.name}_flatten", "nn.Flatten()", f"[N, {layer.c}]")]
@@ -207,7 +215,9 @@ OPTIMIZERS = {
 
 
 def write(net: Network) -> str:
-    """The file's source."""
+    """The file's source (``ValueError`` for a batchnorm with the biased running variance,
+    which torch does not keep)."""
+    refuse_variance(net, "torch", "unbiased")
     lines = _sequential(net.layers, "        ")
     placed = each_layer(net.layers)
     kinds = {layer.kind for layer in placed if isinstance(layer, Act)}
