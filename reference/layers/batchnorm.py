@@ -54,6 +54,46 @@ def batch_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return mu, var, x.size // x.shape[-1]
 
 
+def batchnorm_train(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, epsilon: float
+                    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """``(y, (xhat, inv, mu, var, m))``: the training pass with the batch's statistics (``mu``,
+    biased ``var``, over ``m`` values per feature), ``inv = 1 / sqrt(var + epsilon)``."""
+    mu, var, m = batch_statistics(x)
+    inv = 1 / np.sqrt(var + epsilon)
+    xhat = (x - mu) * inv
+    return gamma * xhat + beta, (xhat, inv, mu, var, m)
+
+
+def batchnorm_eval(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray,
+                   var: np.ndarray, epsilon: float) -> np.ndarray:
+    """The evaluation pass with the running statistics ``mean`` and ``var``."""
+    return gamma * ((x - mean) / np.sqrt(var + epsilon)) + beta
+
+
+def batchnorm_running(mean: np.ndarray, var: np.ndarray, mu: np.ndarray, batch_var: np.ndarray,
+                      m: int, momentum: float, unbiased: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The running statistics after a batch with ``mu`` and biased ``batch_var`` over ``m``
+    values; ``momentum`` weighs the old value, ``unbiased`` scales the batch's by m/(m - 1)."""
+    if unbiased:
+        if m < 2:
+            raise ValueError("the unbiased running variance needs more than one value per "
+                             "feature in a training batch")
+        batch_var = batch_var * (m / (m - 1))
+    return momentum * mean + (1 - momentum) * mu, momentum * var + (1 - momentum) * batch_var
+
+
+def batchnorm_backward(dy: np.ndarray, xhat: np.ndarray, inv: np.ndarray, gamma: np.ndarray,
+                       need_dx: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """``(dx, dgamma, dbeta)`` of the training pass (``dx`` None unless ``need_dx``)."""
+    axes = _reduce_axes(dy)
+    dbeta = np.sum(dy, axis=axes)
+    dgamma = np.sum(dy * xhat, axis=axes)
+    if not need_dx:
+        return None, dgamma, dbeta
+    m = dy.size // dy.shape[-1]
+    return (gamma * inv / m) * (m * dy - dbeta - xhat * dgamma), dgamma, dbeta
+
+
 @dataclass(frozen=True)
 class BatchNorm(Layer):
     """``momentum`` in [0, 1) (weight of the old running value), ``epsilon > 0``, ``variance``
@@ -114,44 +154,30 @@ class BatchNorm(Layer):
     def running_update(self, running_mean: np.ndarray, running_var: np.ndarray,
                        mu: np.ndarray, var: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
         """The running statistics after a batch with ``mu``, biased ``var`` over ``m`` values."""
-        if self.variance == "unbiased":
-            if m < 2:
-                raise ValueError(f"{self.name}: the unbiased running variance needs more than "
-                                 "one value per feature in a training batch")
-            var = var * (m / (m - 1))
-        keep = self.momentum
-        return keep * running_mean + (1 - keep) * mu, keep * running_var + (1 - keep) * var
+        try:
+            return batchnorm_running(running_mean, running_var, mu, var, m, self.momentum,
+                                     self.variance == "unbiased")
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: {exc}") from None
 
     def forward(self, x: np.ndarray, params: Params, run: Run) -> tuple[np.ndarray, Any]:
         gamma, beta = (as_param(params, n, run.dtype) for n in (self.gamma, self.beta))
         running_mean, running_var = (as_param(params, n, run.dtype) for n in (self.mean, self.var))
         if not run.training:
-            xhat = (x - running_mean) / np.sqrt(running_var + self.epsilon)
-            return gamma * xhat + beta, None
-        mu, var, m = batch_statistics(x)
-        inv = 1 / np.sqrt(var + self.epsilon)
-        xhat = (x - mu) * inv
+            return batchnorm_eval(x, gamma, beta, running_mean, running_var, self.epsilon), None
+        y, (xhat, inv, mu, var, m) = batchnorm_train(x, gamma, beta, self.epsilon)
         run.updates[self.mean], run.updates[self.var] = self.running_update(
             running_mean, running_var, mu, var, m)
-        return gamma * xhat + beta, (xhat, inv)
+        return y, (xhat, inv)
 
     def backward(self, dy: np.ndarray, x: np.ndarray, y: np.ndarray, cache: Any,
                  params: Params, run: Run, need_dx: bool) -> tuple[np.ndarray | None, Params]:
         if cache is None:  # a backward from a recorded trace: recompute the batch statistics
-            mu, var, _ = batch_statistics(x)
-            inv = 1 / np.sqrt(var + self.epsilon)
-            cache = ((x - mu) * inv, inv)
+            cache = batchnorm_train(x, 1, 0, self.epsilon)[1][:2]
         xhat, inv = cache
-        axes = _reduce_axes(dy)
-        dbeta = np.sum(dy, axis=axes)
-        dgamma = np.sum(dy * xhat, axis=axes)
-        grads = {self.gamma: dgamma, self.beta: dbeta}
-        if not need_dx:
-            return None, grads
-        m = dy.size // dy.shape[-1]
         gamma = as_param(params, self.gamma, run.dtype)
-        dx = (gamma * inv / m) * (m * dy - dbeta - xhat * dgamma)
-        return dx, grads
+        dx, dgamma, dbeta = batchnorm_backward(dy, xhat, inv, gamma, need_dx)
+        return dx, {self.gamma: dgamma, self.beta: dbeta}
 
     def scale(self, x: np.ndarray, params: Params, run: Run) -> np.ndarray:
         """``|gamma| (|x| + |mu|) / sqrt(var + epsilon) + |beta|`` with the batch statistics:
