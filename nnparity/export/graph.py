@@ -177,6 +177,11 @@ class Network:
                 for name in (layer.mean, layer.var)]
 
     @property
+    def trainable(self) -> list[str]:
+        """Names of the parameters an optimiser updates: every one but the state."""
+        return [name for name in self.shapes if name not in self.state]
+
+    @property
     def weights(self) -> list[str]:
         """Names of the tensors weight decay applies to."""
         return [layer.weight for layer in each_layer(self.layers)

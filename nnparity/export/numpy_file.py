@@ -16,10 +16,11 @@ from typing import Any
 
 from nnparity.files.escape import python_comment, python_string
 from nnparity.reference import activations, conv, dense, dropout, losses, pool
-from nnparity.reference.layers import avgpool, gelu, layernorm
+from nnparity.reference.layers import avgpool, batchnorm, gelu, layernorm
 
 from .graph import (
     Act,
+    BatchNorm,
     Conv,
     Dense,
     Dropout,
@@ -31,7 +32,7 @@ from .graph import (
     Residual,
     each_layer,
 )
-from .steps import hyperparameters, step_source
+from .steps import TRAIN_STEP, demo_step, hyperparameters, step_source, trainable_constant
 from .text import header, shapes_constant
 
 ACTIVATIONS = {
@@ -65,6 +66,12 @@ def _forward(layer: object, h: str) -> str:
         return f"avgpool2d({h}, {_avg_settings(layer)})"
     if isinstance(layer, Norm):
         return f"layernorm({h}, {_norm_settings(layer)})[0]"
+    if isinstance(layer, BatchNorm):
+        names = ", ".join(python_string(n) for n in (layer.gamma, layer.beta, layer.mean,
+                                                       layer.var))
+        return (f"batchnorm_layer({h}, params, ({names}), {layer.momentum!r}, "
+                f"{layer.epsilon!r}, {layer.variance == 'unbiased'}, "
+                "running if training else None)")
     if isinstance(layer, GlobalPool):
         return f"{h}.mean(axis=(1, 2))"
     if isinstance(layer, Pool):
@@ -117,6 +124,12 @@ def _backward(layer: object, h: str, out: str, first: bool) -> list[str]:
                 " = layernorm_backward(",
                 f"    d, *layernorm({h}, {_norm_settings(layer)})[1], "
                 f"params[{python_string(layer.weight)}], {not first})"]
+    if isinstance(layer, BatchNorm):
+        gamma = f"params[{python_string(layer.gamma)}]"
+        return [f"d, grads[{python_string(layer.gamma)}], grads[{python_string(layer.beta)}]"
+                " = batchnorm_backward(",
+                f"    d, *batchnorm_train({h}, {gamma}, params[{python_string(layer.beta)}], "
+                f"{layer.epsilon!r})[1][:2], {gamma}, {not first})"]
     if isinstance(layer, GlobalPool):
         return [f"d = np.broadcast_to(d[:, None, None, :] / {layer.h * layer.w}, "
                 f"{h}.shape).copy()"]
@@ -166,6 +179,9 @@ def _functions(net: Network) -> dict[str, Any]:
             needed += [avgpool.avgpool2d, avgpool.avgpool2d_backward]
         if isinstance(layer, Norm):
             needed += [layernorm.layernorm, layernorm.layernorm_backward]
+        if isinstance(layer, BatchNorm):
+            needed += [batchnorm.batchnorm_train, batchnorm.batchnorm_eval,
+                       batchnorm.batchnorm_running, batchnorm.batchnorm_backward]
     if any(isinstance(layer, Conv | Pool) for layer in each_layer(net.layers)):
         needed += [conv.conv2d, conv.conv2d_backward, pool.maxpool2d, pool.maxpool2d_backward]
     if any(isinstance(layer, Dropout) for layer in net.layers):
@@ -213,6 +229,54 @@ def _bodies(net: Network) -> tuple[str, str]:
         "\n".join(f"    {line}" for line in backward)
 
 
+BATCHNORM_LAYER = '''def batchnorm_layer(x, params, names, momentum, epsilon, unbiased, running):
+    """Batch normalisation of x (names: gamma, beta, running mean and variance): with running
+    None the evaluation pass on the running statistics, else the training pass on the batch's,
+    its new running statistics written into the dict running."""
+    gamma, beta, mean, var = (params[name] for name in names)
+    if running is None:
+        return batchnorm_eval(x, gamma, beta, mean, var, epsilon)
+    y, (_, _, mu, batch_var, m) = batchnorm_train(x, gamma, beta, epsilon)
+    running[names[2]], running[names[3]] = batchnorm_running(
+        mean, var, mu, batch_var, m, momentum, unbiased)
+    return y'''
+"""The file's one function of its own: a batchnorm layer's pass from the reference's."""
+
+
+def _passes(net: Network, forward: str, backward: str) -> list[str]:
+    """``forward`` and ``gradients``; with running statistics (batch normalisation) forward
+    takes ``training`` (default: when a mask is given, as the reference) and returns them too,
+    and ``gradients`` returns ``(loss, grads of TRAINABLE, running)``."""
+    stateful = bool(net.state)
+    signature = "params, x, mask=None, training=None" if stateful else "params, x, mask=None"
+    running = ("    training = mask is not None if training is None else training\n"
+               "    running = {}  # the running statistics a training pass leaves\n"
+               if stateful else "")
+    outputs = ", running" if stateful else ""
+    doc = (" and the running statistics\n    a training pass leaves (training: batch "
+           "statistics; default: when a mask is given)" if stateful else "")
+    keys = "TRAINABLE" if stateful else "SHAPES"
+    return [
+        f"def forward({signature}):\n"
+        f'    """The output [N, K] of x, every layer\'s output hs[1:] (hs[0] is x){doc}."""\n'
+        + running + "    hs = [np.asarray(x, DTYPE)]\n" + forward
+        + f"\n    return hs[-1], hs{outputs}",
+        "def gradients(params, x, y, mask=None):\n"
+        f'    """(loss, dL/dparams{outputs}): the forward pass, then every layer\'s backward '
+        'pass in reverse."""\n'
+        + (f"    o, hs{outputs} = forward(params, x, mask, training=True)\n" if stateful
+           else "    o, hs = forward(params, x, mask)\n")
+        + "    t = np.eye(o.shape[1], dtype=DTYPE)[y] if LOSS == \"ce\" else np.asarray(y, DTYPE)\n"
+        "    value, d = loss_and_grad(LOSS, o, t, REDUCTION)  # d = dL/do\n"
+        "    grads = {}\n" + backward + "\n"
+        "    for k in WEIGHTS:  # weight decay\n"
+        "        value = value + 0.5 * WEIGHT_DECAY * np.sum(params[k] ** 2)\n"
+        "        grads[k] = grads[k] + WEIGHT_DECAY * params[k]\n"
+        f"    return float(value), {{k: grads[k] for k in {keys}}}{outputs}",
+    ]
+
+
+
 def write(net: Network) -> str:
     """The file's source."""
     forward, backward = _bodies(net)
@@ -230,32 +294,21 @@ def write(net: Network) -> str:
         + f"DTYPE = {python_string(net.dtype)}\n"
         f"LOSS, REDUCTION = {python_string(net.loss)}, {python_string(net.reduction)}\n"
         + shapes_constant(net)
+        + (trainable_constant(net.trainable) + "  # SHAPES less the running statistics\n"
+           if net.state else "")
         + f"WEIGHT_DECAY = {net.weight_decay!r}  # 0.5 * lambda * sum(W ** 2) over WEIGHTS\n"
         + f"WEIGHTS = ({weights},)\n" + "\n".join([hyperparameters(net.optimizer), *constants]),
         "# The reference's layer functions, copied verbatim when this file was written.",
         *(inspect.getsource(f).strip() for f in functions),
-        "def forward(params, x, mask=None):\n"
-        '    """The output [N, K] of x and every layer\'s output hs[1:] (hs[0] is x)."""\n'
-        "    hs = [np.asarray(x, DTYPE)]\n" + forward + "\n    return hs[-1], hs",
-        "def gradients(params, x, y, mask=None):\n"
-        '    """(loss, dL/dparams): the forward pass, then every layer\'s backward pass in '
-        'reverse."""\n'
-        "    o, hs = forward(params, x, mask)\n"
-        "    t = np.eye(o.shape[1], dtype=DTYPE)[y] if LOSS == \"ce\" else np.asarray(y, DTYPE)\n"
-        "    value, d = loss_and_grad(LOSS, o, t, REDUCTION)  # d = dL/do\n"
-        "    grads = {}\n" + backward + "\n"
-        "    for k in WEIGHTS:  # weight decay\n"
-        "        value = value + 0.5 * WEIGHT_DECAY * np.sum(params[k] ** 2)\n"
-        "        grads[k] = grads[k] + WEIGHT_DECAY * params[k]\n"
-        "    return float(value), {k: grads[k] for k in SHAPES}",
+        BATCHNORM_LAYER if net.state else "",
+        *_passes(net, forward, backward),
         step_source(net.optimizer, "np"),
+        TRAIN_STEP if net.state else "",
         "if __name__ == \"__main__\":\n"
         "    rng = np.random.default_rng(0)\n"
         "    params = {k: 0.1 * rng.standard_normal(s) for k, s in SHAPES.items()}\n"
         f"    x = rng.standard_normal((4, {shape}))\n"
-        f"    y = {labels}\n"
-        "    value, grads = gradients(params, x, y)\n"
-        "    params, state = step(params, init_state(params), grads)\n"
-        "    print(f\"loss {value:.6f}; one step taken\")",
+        f"    y = {labels}\n" + demo_step(bool(net.state), "np")
+        + "    print(f\"loss {value:.6f}; one step taken\")",
     ]
-    return "\n\n\n".join(parts) + "\n"
+    return "\n\n\n".join(part for part in parts if part) + "\n"

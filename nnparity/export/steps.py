@@ -5,6 +5,7 @@ it."""
 
 from __future__ import annotations
 
+from nnparity.files.escape import python_string
 from nnparity.reference.optim import VARIANT_FORMULA, Optimizer, constants, slots
 
 INDENT = " " * 8
@@ -51,3 +52,32 @@ def step_source(opt: Optimizer, xp: str) -> str:
         lines.append(f"{INDENT}{new_keys} = {', '.join(names)}")
     lines.append("    return new_params, new_state")
     return _init_state(names, xp) + "\n\n\n" + "\n".join(lines)
+
+
+TRAIN_STEP = '''def train_step(params, state, x, y, mask=None):
+    """(loss, params, state) after one training step: the optimiser's step on the TRAINABLE
+    parameters, the running statistics replaced by the ones the training pass left (state
+    from init_state of the trainable parameters)."""
+    value, grads, running = gradients(params, x, y, mask)
+    trained, state = step({k: params[k] for k in TRAINABLE}, state, grads)
+    return value, {**params, **trained, **running}, state'''
+"""The training step of a file with running statistics (batch normalisation): ``gradients``
+returns ``(loss, grads, running)``, grads of the ``TRAINABLE`` parameters only."""
+
+
+def trainable_constant(names: list[str]) -> str:
+    """``TRAINABLE = (...)``: the parameters an optimiser updates (SHAPES less the state)."""
+    return f"TRAINABLE = ({''.join(f'{python_string(n)}, ' for n in names)})"
+
+
+def demo_step(stateful: bool, xp: str) -> str:
+    """The ``__main__`` demo's training step (``params``, ``x``, ``y`` given), over the array
+    module ``xp``: with running statistics they start at mean 0, variance 1."""
+    if not stateful:
+        return ("    value, grads = gradients(params, x, y)\n"
+                "    params, state = step(params, init_state(params), grads)\n")
+    return ("    for k in set(SHAPES) - set(TRAINABLE):  # running mean 0, variance 1\n"
+            f'        params[k] = {xp}.full(SHAPES[k], 1.0 if k.endswith(".var") else 0.0, '
+            "DTYPE)\n"
+            "    state = init_state({k: params[k] for k in TRAINABLE})\n"
+            "    value, params, state = train_step(params, state, x, y)\n")
