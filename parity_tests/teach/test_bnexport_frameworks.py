@@ -1,6 +1,7 @@
 """Exports of networks with ``batchnorm`` to torch and Keras: each file passes ``nnparity check
---model-file`` and maps back onto the same layer list (momentum, epsilon and estimator
-included); the estimator a framework does not keep is refused with one line, nothing written."""
+--model-file`` (evaluation and the running statistics after three steps compared) and maps back
+onto the same layer list (momentum, epsilon and estimator included); the estimator a framework
+does not keep is refused with one line, nothing written."""
 
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ def test_the_exported_file_passes_check_model_file(framework: str, tmp_path: Pat
                  "--json", str(report)]) == 0
     (case,) = json.loads(report.read_text())["cases"].values()
     assert NetSpec.from_dict(case["spec"]).net == spec.net
+    (result,) = case["backends"].values()
+    compared = {c["name"] for c in result["comparisons"] if c["passed"]}
+    assert "eval.output" in compared  # evaluation on the running statistics
+    for layer in ("batchnorm1", "batchnorm2"):  # the running statistics after each step
+        assert {f"step{i}.{layer}.{s}" for i in (1, 2, 3) for s in ("mean", "var")} <= compared
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
