@@ -1,8 +1,8 @@
 """Exports of networks with ``batchnorm`` (over channels, over features, inside a residual
 block; both running-variance estimators) to NumPy and JAX, against the reference in float64:
 a training pass's loss, gradients (of the trained parameters only) and running statistics, two
-training steps with momentum (the running statistics carried), and the evaluation pass on the
-running statistics."""
+training steps with momentum (the running statistics carried; with a dropout mask where the net
+drops), and the evaluation pass on the running statistics."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ SPECS = {
         {"kind": "residual", "net": [{"kind": "dense", "units": 4}, {"kind": "sigmoid"},
                                      {"kind": "batchnorm", "momentum": 0.5}]},
         {"kind": "dense", "units": 2}]),
+    "dropout": NetSpec(input_shape=(5,), loss="ce", net=[
+        {"kind": "dense", "units": 6}, {"kind": "tanh"}, {"kind": "batchnorm", "momentum": 0.7},
+        {"kind": "dropout", "keep_prob": 0.5}, {"kind": "dense", "units": 3}]),
 }
 OPTIMIZER = Optimizer("momentum", lr=0.05, momentum=0.9)
 FRAMEWORKS = ["numpy", pytest.param("jax", marks=pytest.mark.jax)]  # jax: skipped without it
@@ -65,6 +68,13 @@ def _export(framework: str, spec: NetSpec, folder: Path) -> ModuleType:
     return module
 
 
+def _mask(spec: NetSpec, rows: int) -> np.ndarray | None:
+    """A 0/1 dropout mask for ``rows`` samples, None without dropout."""
+    if not spec.dropout_units:
+        return None
+    return np.random.default_rng(5).integers(0, 2, (rows, spec.dropout_units)).astype(float)
+
+
 def _problem(spec: NetSpec) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Parameters with gamma, beta and the running statistics away from 1 and 0; 4 samples."""
     rng = np.random.default_rng(7)
@@ -93,8 +103,9 @@ def test_a_training_pass_matches_the_reference(framework: str, name: str,
     spec = SPECS[name]
     module = _export(framework, spec, tmp_path)
     params, x, y = _problem(spec)
-    ref = network.gradients(spec, params, x, y)
-    value, grads, running = module.gradients(params, x, y)
+    mask = _mask(spec, len(x))
+    ref = network.gradients(spec, params, x, y, dropout_mask=mask)
+    value, grads, running = module.gradients(params, x, y, mask)
     _close(value, ref.loss, "loss")
     assert set(grads) == set(ref.grads) == set(module.TRAINABLE)
     for key, grad in ref.grads.items():
@@ -115,11 +126,12 @@ def test_two_training_steps_match_the_reference(framework: str, name: str,
     ref_params, ref_state = params, init_state(OPTIMIZER, {k: params[k] for k in trained})
     ours, state = params, module.init_state({k: params[k] for k in module.TRAINABLE})
     for rows in (slice(0, 4), slice(1, 4)):
-        ref = network.gradients(spec, ref_params, x[rows], y[rows])
+        mask = _mask(spec, len(x[rows]))
+        ref = network.gradients(spec, ref_params, x[rows], y[rows], dropout_mask=mask)
         stepped, ref_state = step(OPTIMIZER, {k: ref_params[k] for k in trained}, ref.grads,
                                   ref_state)
         ref_params = {**ref_params, **stepped, **ref.state}
-        value, ours, state = module.train_step(ours, state, x[rows], y[rows])
+        value, ours, state = module.train_step(ours, state, x[rows], y[rows], mask)
         _close(value, ref.loss, "loss")
     assert set(ours) == set(ref_params)
     for key, value in ref_params.items():
