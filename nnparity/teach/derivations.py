@@ -129,6 +129,28 @@ DERIVATIONS: dict[str, tuple[Step, ...]] = {
         ("dividing by p keeps the expectation, so inference needs no scaling:",
          r"\mathbb{E}[y] = h\, \frac{\mathbb{E}[m]}{p} = h"),
     ),
+    "batchnorm": (
+        ("Through xhat, x_n reaches the loss directly and through mu and sigma^2, which every "
+         "sample shares; with the upstream gradient g = gamma dL/dy:",
+         r"\frac{\partial L}{\partial \sigma^2} = -\tfrac{1}{2} (\sigma^2 + \epsilon)^{-3/2} "
+         r"\sum_n g_n (x_n - \mu),\quad \frac{\partial L}{\partial \mu} = "
+         r"-\frac{\sum_n g_n}{\sqrt{\sigma^2 + \epsilon}}"),
+        ("the three paths summed, with dsigma^2/dx_n = 2 (x_n - mu)/m and dmu/dx_n = 1/m:",
+         r"\frac{\partial L}{\partial x_n} = \frac{g_n}{\sqrt{\sigma^2 + \epsilon}} + "
+         r"\frac{\partial L}{\partial \sigma^2} \frac{2 (x_n - \mu)}{m} + "
+         r"\frac{1}{m} \frac{\partial L}{\partial \mu}"),
+    ),
+    "layernorm": (
+        ("The same chain rule as batch normalisation, with the statistics over a row's D "
+         "features instead of the batch; g = gamma dL/dy, r = 1/sqrt(sigma^2 + epsilon):",
+         r"\frac{\partial L}{\partial x_{ni}} = r_n \Big(g_{ni} - \tfrac{1}{D} \sum_j g_{nj} - "
+         r"\hat x_{ni}\, \tfrac{1}{D} \sum_j g_{nj} \hat x_{nj}\Big)"),
+    ),
+    "gelu": _elementwise(r"\frac{d}{dz} z \Phi(z) = \Phi(z) + z \Phi'(z) = \Phi(z) + "
+                         r"z\, \varphi(z)"),
+    "gelu-tanh": _elementwise(r"\frac{d}{dz} \tfrac{1}{2} z (1 + \tanh u) = \tfrac{1}{2} "
+                              r"(1 + \tanh u) + \tfrac{1}{2} z (1 - \tanh^2 u)\, "
+                              r"\frac{du}{dz}"),
     "sgd": (
         ("A step against the gradient lowers the loss to first order:",
          r"L(W - \eta g) \approx L(W) - \eta \lVert g \rVert^2 \le L(W)"),
@@ -170,6 +192,10 @@ CITES: dict[str, tuple[str, ...]] = {
     "maxpool": ("framework-notes",),
     "flatten": ("framework-notes",),
     "dropout": ("framework-notes",),
+    "batchnorm": (),  # none of the source documents normalises
+    "layernorm": (),
+    "gelu": (),  # none of the source documents uses GELU
+    "gelu-tanh": (),
     "sgd": ("bp-lecture",),
     "momentum": (),  # none of the source documents uses momentum
     "adam": ("fashion-report", "framework-notes"),

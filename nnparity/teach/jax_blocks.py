@@ -135,6 +135,39 @@ def dropout(h: Array, mask: Array, keep_prob: float, dy: Array) -> Out:
     return {"y": y, "dh": vjp(dy)[0]}
 
 
+@jax.jit
+def batchnorm(x: Array, gamma: Array, beta: Array, dy: Array, epsilon: float) -> Out:
+    def bn(x, gamma, beta):  # a training pass: the batch's statistics
+        mu, var = x.mean(axis=0), x.var(axis=0)  # biased variance
+        return gamma * (x - mu) / jnp.sqrt(var + epsilon) + beta
+    y, vjp = jax.vjp(bn, x, gamma, beta)
+    dx, dgamma, dbeta = vjp(dy)
+    return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+@jax.jit
+def layernorm(x: Array, gamma: Array, beta: Array, dy: Array, epsilon: float) -> Out:
+    def ln(x, gamma, beta):  # each row's statistics
+        mu = x.mean(axis=-1, keepdims=True)
+        var = x.var(axis=-1, keepdims=True)
+        return gamma * (x - mu) / jnp.sqrt(var + epsilon) + beta
+    y, vjp = jax.vjp(ln, x, gamma, beta)
+    dx, dgamma, dbeta = vjp(dy)
+    return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+@jax.jit
+def gelu(z: Array, dh: Array) -> Out:
+    h, vjp = jax.vjp(lambda z: jax.nn.gelu(z, approximate=False), z)  # default: tanh
+    return {"h": h, "dz": vjp(dh)[0]}
+
+
+@jax.jit
+def gelu_tanh(z: Array, dh: Array) -> Out:
+    h, vjp = jax.vjp(lambda z: jax.nn.gelu(z, approximate=True), z)
+    return {"h": h, "dz": vjp(dh)[0]}
+
+
 def linear_loss(W: jax.Array, g: jax.Array) -> jax.Array:
     """A loss whose gradient with respect to ``W`` is ``g``."""
     return jnp.sum(W * g)

@@ -141,6 +141,32 @@ def dropout(h: Tensor, mask: Tensor, keep_prob: float, dy: Tensor) -> Out:
     return {"y": y, "dh": tape.gradient(y, h, output_gradients=dy)}
 
 
+def batchnorm(bn: keras.layers.BatchNormalization, x: Tensor, dy: Tensor) -> Out:
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = bn(x, training=True)  # batch statistics (training=False: the moving ones)
+    wrt = [x, bn.gamma, bn.beta]
+    dx, dgamma, dbeta = tape.gradient(y, wrt, output_gradients=dy)
+    return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+def layernorm(ln: keras.layers.LayerNormalization, x: Tensor, dy: Tensor) -> Out:
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = ln(x)  # statistics over each row's last axis
+    wrt = [x, ln.gamma, ln.beta]
+    dx, dgamma, dbeta = tape.gradient(y, wrt, output_gradients=dy)
+    return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+def gelu(z: Tensor, dh: Tensor) -> Out:
+    return elementwise(lambda z: keras.activations.gelu(z, approximate=False), z, dh)
+
+
+def gelu_tanh(z: Tensor, dh: Tensor) -> Out:
+    return elementwise(lambda z: keras.activations.gelu(z, approximate=True), z, dh)
+
+
 def train(optimizer: keras.optimizers.Optimizer, W: keras.Variable,
           grads: list[Tensor]) -> keras.Variable:
     """One step per gradient ``g``, each from a loss whose gradient is ``g``."""

@@ -20,7 +20,11 @@ from typing import Any
 import numpy as np
 
 from nnparity.reference import activations, conv, dense, dropout, losses, optim, params, pool
+from nnparity.reference.layers import batchnorm as batchnorm_layer
 from nnparity.reference.layers import flatten as flatten_layer
+from nnparity.reference.layers import gelu as gelu_layer
+from nnparity.reference.layers import layernorm as layernorm_layer
+from nnparity.reference.layers.base import Run
 from nnparity.reference.spec import MLPSpec
 
 Inputs = dict[str, Any]
@@ -41,7 +45,7 @@ class Block:
     forward: str
     backward: str
     shapes: str
-    code: tuple[tuple[ModuleType, str], ...]
+    code: tuple[tuple[ModuleType | type, str], ...]
     example: Callable[[np.random.Generator, str], Inputs]
     reference: Callable[[Inputs], Outputs]
     function: str
@@ -123,6 +127,15 @@ def _dropout_example(rng: np.random.Generator, dtype: str) -> Inputs:
             "keep_prob": keep_prob, "dy": _normal(rng, dtype, 4, 6)}
 
 
+def _norm_example(rng: np.random.Generator, dtype: str) -> Inputs:
+    return {"x": 2 * _normal(rng, dtype, 6, 4) + 1, "gamma": 1 + _normal(rng, dtype, 4) / 2,
+            "beta": _normal(rng, dtype, 4), "dy": _normal(rng, dtype, 6, 4), "epsilon": 1e-5}
+
+
+def _gelu_example(rng: np.random.Generator, dtype: str) -> Inputs:
+    return {"z": 2 * _normal(rng, dtype, 3, 4), "dh": _normal(rng, dtype, 3, 4)}
+
+
 def _optimizer_example(rng: np.random.Generator, dtype: str) -> Inputs:
     return {"W": _normal(rng, dtype, 3, 4), "grads": [_normal(rng, dtype, 3, 4) for _ in range(3)],
             "lr": 0.1}
@@ -196,6 +209,32 @@ def _dropout(i: Inputs) -> Outputs:
             "dh": dropout.dropout_backward(i["dy"], i["mask"], i["keep_prob"])}
 
 
+def _batchnorm(i: Inputs) -> Outputs:
+    x, gamma, beta = i["x"], i["gamma"], i["beta"]
+    layer = batchnorm_layer.BatchNorm("bn", epsilon=i["epsilon"])
+    params = {layer.gamma: gamma, layer.beta: beta, layer.mean: np.zeros_like(gamma),
+              layer.var: np.ones_like(gamma)}
+    run = Run(x.dtype, training=True)
+    y, cache = layer.forward(x, params, run)
+    dx, grads = layer.backward(i["dy"], x, y, cache, params, run, True)
+    return {"y": y, "dx": dx, "dgamma": grads[layer.gamma], "dbeta": grads[layer.beta]}
+
+
+def _layernorm(i: Inputs) -> Outputs:
+    y, (xhat, r) = layernorm_layer.layernorm(i["x"], i["gamma"], i["beta"], i["epsilon"])
+    dx, dgamma, dbeta = layernorm_layer.layernorm_backward(i["dy"], xhat, r, i["gamma"], True)
+    return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+def _gelu(approximate: str) -> Callable[[Inputs], Outputs]:
+    def reference(i: Inputs) -> Outputs:
+        z = i["z"]
+        inner = gelu_layer.gelu_inner(z, approximate)
+        return {"h": gelu_layer.gelu(z, inner, approximate),
+                "dz": i["dh"] * gelu_layer.gelu_grad(z, inner, approximate)}
+    return reference
+
+
 def _optimizer(name: str) -> Callable[[Inputs], Outputs]:
     def reference(i: Inputs) -> Outputs:
         out = {}
@@ -266,6 +305,66 @@ def _optimizer_blocks() -> list[Block]:
               r"W \leftarrow W - \alpha \frac{m}{\sqrt{v} + \hat\epsilon}",
               "W, g, m, v: any shape", ((optim, "_adam"),), _optimizer_example,
               _optimizer("adam"), "adam", ("PyTorch, optax", "Keras")),
+    ]
+
+
+NORM_SHAPES = "x, y, dL/dy [N, D]; gamma, beta [D]"
+XHAT_GRADS = (r"\frac{\partial L}{\partial \gamma} = \sum \frac{\partial L}{\partial y} "
+              r"\odot \hat x,\; \frac{\partial L}{\partial \beta} = \sum "
+              r"\frac{\partial L}{\partial y}")
+
+
+def _layer_blocks() -> list[Block]:
+    """Batch normalisation, layer normalisation and both GELU forms (the layer kinds' panes)."""
+    gelu_code = tuple((gelu_layer, name) for name in ("gelu_inner", "gelu", "gelu_grad"))
+    return [
+        Block("batchnorm", "Batch normalisation (a training pass)",
+              "Statistics per feature over the batch (the biased variance), then a learned "
+              "scale and shift; the backward goes through the batch statistics, so every "
+              "sample's gradient depends on every other sample. Epsilon 1e-5 in every framework "
+              "(torch's default; Keras' is 1e-3). The running statistics are a trap below.",
+              r"\mu = \tfrac{1}{m} \sum_n x_n,\; \sigma^2 = \tfrac{1}{m} \sum_n (x_n - \mu)^2,\;"
+              r" \hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}},\; "
+              r"y = \gamma \hat x + \beta",
+              r"\frac{\partial L}{\partial x} = \frac{\gamma}{m \sqrt{\sigma^2 + \epsilon}} "
+              r"\Big(m \frac{\partial L}{\partial y} - \sum_n \frac{\partial L}{\partial y_n} - "
+              r"\hat x \sum_n \frac{\partial L}{\partial y_n} \hat x_n\Big),\; " + XHAT_GRADS,
+              NORM_SHAPES + "; m = N (per feature)",
+              ((batchnorm_layer, "batch_statistics"), (batchnorm_layer.BatchNorm, "forward"),
+               (batchnorm_layer.BatchNorm, "backward")), _norm_example, _batchnorm,
+              "batchnorm"),
+        Block("layernorm", "Layer normalisation",
+              "Statistics per sample over its D features (biased variance), then a learned "
+              "scale and shift per feature; epsilon 1e-5 in every framework here (torch's "
+              "default; Keras' is 1e-3: a trap below).",
+              r"\mu_n = \tfrac{1}{D} \sum_i x_{ni},\; \sigma_n^2 = \tfrac{1}{D} \sum_i "
+              r"(x_{ni} - \mu_n)^2,\; r_n = \frac{1}{\sqrt{\sigma_n^2 + \epsilon}},\; "
+              r"y = \gamma \odot (x - \mu) r + \beta",
+              r"g = \frac{\partial L}{\partial y} \odot \gamma,\; "
+              r"\frac{\partial L}{\partial x_n} = r_n \big(g_n - \overline{g_n} - \hat x_n\, "
+              r"\overline{g_n \hat x_n}\big),\; " + XHAT_GRADS,
+              NORM_SHAPES + "; the bar: the mean over a row's D features",
+              ((layernorm_layer, "layernorm"), (layernorm_layer, "layernorm_backward")),
+              _norm_example, _layernorm, "layernorm"),
+        Block("gelu", "GELU (exact, erf)",
+              "torch's nn.GELU() and Keras' gelu default to this form; jax.nn.gelu defaults to "
+              "the tanh form (the next section; the difference is a trap below). "
+              "keras.activations.gelu casts its constants through float32: its float64 rows "
+              "are about 1e-9 off, on purpose (the reference's Keras backend writes GELU with "
+              "keras.ops instead).",
+              r"h = z\, \Phi(z) = \tfrac{1}{2} z \Big(1 + \mathrm{erf}\frac{z}{\sqrt 2}\Big)",
+              r"\frac{\partial L}{\partial z} = \frac{\partial L}{\partial h} \odot "
+              r"\big(\Phi(z) + z\, \varphi(z)\big),\; \varphi(z) = "
+              r"\frac{e^{-z^2/2}}{\sqrt{2\pi}}",
+              ELEMENTWISE, gelu_code, _gelu_example, _gelu("none"), "gelu"),
+        Block("gelu-tanh", "GELU (tanh approximation)",
+              "jax.nn.gelu's default, torch's approximate='tanh', Keras' approximate=True "
+              "(float32 constants again: its float64 rows are off).",
+              r"h = \tfrac{1}{2} z (1 + \tanh u),\; u = \sqrt{2/\pi}\,(z + 0.044715 z^3)",
+              r"\frac{\partial L}{\partial z} = \frac{\partial L}{\partial h} \odot "
+              r"\Big(\tfrac{1}{2} (1 + \tanh u) + \tfrac{1}{2} z (1 - \tanh^2 u) "
+              r"\sqrt{2/\pi}\, (1 + 3 \cdot 0.044715 z^2)\Big)",
+              ELEMENTWISE, gelu_code, _gelu_example, _gelu("tanh"), "gelu_tanh"),
     ]
 
 
@@ -368,5 +467,6 @@ def blocks() -> list[Block]:
               r"\frac{\partial L}{\partial y} \odot m / p", "h, m, y [N, D]; p = keep_prob",
               ((dropout, "dropout"), (dropout, "dropout_backward")), _dropout_example,
               _dropout, "dropout"),
+        *_layer_blocks(),
         *_optimizer_blocks(),
     ]

@@ -164,6 +164,51 @@ def dropout(h: Array, mask: Array, keep_prob: float, dy: Array) -> Out:
     return {"y": h * mask / keep_prob, "dh": dy * mask / keep_prob}
 
 
+def batchnorm(x: Array, gamma: Array, beta: Array, dy: Array, epsilon: float) -> Out:
+    m = x.shape[0]                          # values per feature
+    mu = x.mean(axis=0)                     # batch statistics, per feature
+    var = ((x - mu) ** 2).mean(axis=0)      # biased: divided by m
+    xhat = (x - mu) / np.sqrt(var + epsilon)
+    y = gamma * xhat + beta
+    dbeta = dy.sum(axis=0)
+    dgamma = (dy * xhat).sum(axis=0)
+    dxhat = dy * gamma
+    dvar = (dxhat * (x - mu)).sum(axis=0) * -0.5 * (var + epsilon) ** -1.5
+    dmu = -dxhat.sum(axis=0) / np.sqrt(var + epsilon) - 2 * dvar * (x - mu).mean(axis=0)
+    dx = dxhat / np.sqrt(var + epsilon) + dvar * 2 * (x - mu) / m + dmu / m
+    return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+def layernorm(x: Array, gamma: Array, beta: Array, dy: Array, epsilon: float) -> Out:
+    """Batch normalisation of the transposed rows: the same chain rule, per sample."""
+    xt = batchnorm(x.T, np.ones(x.shape[0]), np.zeros(x.shape[0]), (dy * gamma).T, epsilon)
+    xhat = xt["y"].T
+    return {"y": gamma * xhat + beta, "dx": xt["dx"].T,
+            "dgamma": (dy * xhat).sum(axis=0), "dbeta": dy.sum(axis=0)}
+
+
+def erf(x: Array) -> Array:
+    """erf(x) = 2/sqrt(pi) e^(-x^2) sum_n 2^n x^(2n+1) / (1 3 5 ... (2n+1)): positive terms."""
+    term = total = x
+    for n in range(1, 200):
+        term = term * 2 * x**2 / (2 * n + 1)
+        total = total + term
+    return 2 / np.sqrt(np.pi) * np.exp(-x**2) * total
+
+
+def gelu(z: Array, dh: Array) -> Out:
+    Phi = 0.5 * (1 + erf(z / np.sqrt(2)))           # the standard normal's CDF
+    phi = np.exp(-z**2 / 2) / np.sqrt(2 * np.pi)    # and its density
+    return {"h": z * Phi, "dz": dh * (Phi + z * phi)}
+
+
+def gelu_tanh(z: Array, dh: Array) -> Out:
+    u = np.sqrt(2 / np.pi) * (z + 0.044715 * z**3)
+    h = 0.5 * z * (1 + np.tanh(u))
+    du = np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * z**2)
+    return {"h": h, "dz": dh * (0.5 * (1 + np.tanh(u)) + 0.5 * z * (1 - np.tanh(u)**2) * du)}
+
+
 def keras32(value: float) -> float:
     """A hyperparameter as Keras keeps it: rounded to float32, even for float64 variables."""
     return float(np.float32(value))

@@ -133,6 +133,31 @@ def dropout(h: Tensor, mask: Tensor, keep_prob: float, dy: Tensor) -> Out:
     return {"y": y, "dh": h.grad}
 
 
+def batchnorm(bn: nn.BatchNorm1d, x: Tensor, dy: Tensor) -> Out:
+    bn.train()  # batch statistics (bn.eval() would use the running ones)
+    y = bn(x)
+    y.backward(dy)
+    return {"y": y, "dx": x.grad, "dgamma": bn.weight.grad, "dbeta": bn.bias.grad}
+
+
+def layernorm(ln: nn.LayerNorm, x: Tensor, dy: Tensor) -> Out:
+    y = ln(x)  # statistics over each row's last dimension
+    y.backward(dy)
+    return {"y": y, "dx": x.grad, "dgamma": ln.weight.grad, "dbeta": ln.bias.grad}
+
+
+def gelu(z: Tensor, dh: Tensor) -> Out:
+    h = F.gelu(z)  # exact (erf) by default
+    h.backward(dh)
+    return {"h": h, "dz": z.grad}
+
+
+def gelu_tanh(z: Tensor, dh: Tensor) -> Out:
+    h = F.gelu(z, approximate="tanh")
+    h.backward(dh)
+    return {"h": h, "dz": z.grad}
+
+
 def train(optimizer: torch.optim.Optimizer, W: nn.Parameter,
           grads: list[Tensor]) -> Tensor:
     """One step per gradient ``g``, each from a loss whose gradient is ``g``."""

@@ -96,10 +96,30 @@ def flatten_dense(fn: Callable[..., Out], x: Array, W: Array, b: Array, dz: Arra
     return {"z": out["z"], "dx": nhwc(out["dx"]), "dW": out["dW"].T[np.argsort(order)]}
 
 
+def affine(layer: nn.Module, gamma: Array, beta: Array) -> nn.Module:
+    """A normalisation layer holding ``gamma`` (``weight``) and ``beta`` (``bias``)."""
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(gamma))
+        layer.bias.copy_(torch.from_numpy(beta))
+    return layer
+
+
+def batchnorm(fn: Callable[..., Out], x: Array, gamma: Array, beta: Array, dy: Array,
+              epsilon: float) -> Out:
+    bn = nn.BatchNorm1d(x.shape[1], eps=epsilon, dtype=torch.from_numpy(x).dtype)
+    return fn(affine(bn, gamma, beta), leaf(x), torch.from_numpy(dy))
+
+
+def layernorm(fn: Callable[..., Out], x: Array, gamma: Array, beta: Array, dy: Array,
+              epsilon: float) -> Out:
+    ln = nn.LayerNorm(x.shape[1], eps=epsilon, dtype=torch.from_numpy(x).dtype)
+    return fn(affine(ln, gamma, beta), leaf(x), torch.from_numpy(dy))
+
+
 FEEDERS: dict[str, Callable[..., Out]] = {
     "dense": dense, "prelu": prelu, "weight_decay": parameter, "conv2d": conv2d,
     "maxpool2d": maxpool2d, "flatten_dense": flatten_dense, "sgd": parameter,
-    "momentum": parameter, "adam": parameter}
+    "momentum": parameter, "adam": parameter, "batchnorm": batchnorm, "layernorm": layernorm}
 
 
 def feeder(function: str) -> Callable[..., Out]:

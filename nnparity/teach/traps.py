@@ -15,6 +15,9 @@ import numpy as np
 
 from nnparity.backends.compare import compare_tensor
 from nnparity.reference import activations, conv, optim, pool
+from nnparity.reference.layers import batchnorm as batchnorm_layer
+from nnparity.reference.layers import gelu as gelu_layer
+from nnparity.reference.layers import layernorm as layernorm_layer
 
 from .measure import FRAMEWORKS, call
 
@@ -126,6 +129,134 @@ def pool_ties(modules: Modules) -> Table:
     return Table(("who", "cell that receives dL/dy"), rows)
 
 
+Statistics = tuple[np.ndarray, np.ndarray]
+
+
+def _torch_running(batches: np.ndarray, momentum: float) -> Statistics:
+    import torch
+
+    bn = torch.nn.BatchNorm1d(batches.shape[-1], momentum=momentum, dtype=torch.float64)
+    with torch.no_grad():
+        for x in batches:
+            bn(torch.from_numpy(x))  # a training pass: updates the running statistics
+    return bn.running_mean.numpy(), bn.running_var.numpy()
+
+
+def _keras_running(batches: np.ndarray, momentum: float) -> Statistics:
+    from nnparity.backends.determinism import import_tensorflow
+
+    tf, keras = import_tensorflow()
+    bn = keras.layers.BatchNormalization(momentum=momentum, dtype="float64")
+    for x in batches:
+        bn(tf.constant(x), training=True)
+    return np.asarray(bn.moving_mean.numpy()), np.asarray(bn.moving_variance.numpy())
+
+
+def batchnorm_momentum(modules: Modules) -> Table:
+    """Running statistics after 10 training batches (16 samples, 3 features, mean 2, std 3),
+    from mean 0 and variance 1, against the reference with torch's rule (keep 0.9 of the old
+    value, unbiased batch variance)."""
+    batches = 2 + 3 * np.random.default_rng(15).standard_normal((10, 16, 3))
+
+    def reference(variance: str) -> Statistics:
+        layer = batchnorm_layer.BatchNorm("bn", momentum=0.9, variance=variance)
+        mean, var = np.zeros(3), np.ones(3)
+        for x in batches:
+            mean, var = layer.running_update(mean, var, *batchnorm_layer.batch_statistics(x))
+        return mean, var
+
+    torch_rule = reference("unbiased")
+    runs: list[tuple[str, str, Callable[[], Statistics]]] = [
+        ("reference: keep 0.9, unbiased variance (torch's rule)", "", lambda: torch_rule),
+        ("reference: keep 0.9, biased variance (Keras' rule)", "", lambda: reference("biased")),
+        ("PyTorch BatchNorm1d(momentum=0.1)", "torch", lambda: _torch_running(batches, 0.1)),
+        ("Keras BatchNormalization(momentum=0.1): copied verbatim", "keras",
+         lambda: _keras_running(batches, 0.1)),
+        ("Keras BatchNormalization(momentum=0.9): mapped to 1 - 0.1", "keras",
+         lambda: _keras_running(batches, 0.9))]
+    rows = []
+    for title, needs, measured in runs:
+        if needs and needs not in modules:
+            rows.append((title, "not installed", "", "", ""))
+            continue
+        mean, var = measured()
+        rows.append((title, f"{mean[0]:.4f}", f"{var[0]:.4f}", f"{rel(mean, torch_rule[0]):.1e}",
+                     f"{rel(var, torch_rule[1]):.1e}"))
+    return Table(("after 10 steps", "running mean[0]", "running var[0]",
+                  "mean: max rel gap to torch's rule", "var: max rel gap to torch's rule"), rows)
+
+
+def layernorm_epsilon(modules: Modules) -> Table:
+    """Layer normalisation of the same rows at several scales with torch's epsilon (1e-5) and
+    Keras' (1e-3), unit scale and zero shift: the largest difference of the outputs."""
+    base = np.random.default_rng(16).standard_normal((4, 8))
+    ones, zeros = np.ones(8), np.zeros(8)
+    defaults = "not installed"
+    if "torch" in modules and "keras" in modules:
+        import torch
+
+        from nnparity.backends.determinism import import_tensorflow
+
+        _, keras = import_tensorflow()
+        ln_torch = torch.nn.LayerNorm(8, dtype=torch.float64)  # the defaults, as users get them
+        ln_keras = keras.layers.LayerNormalization(dtype="float64")
+        defaults = f"PyTorch (eps={ln_torch.eps:g}) vs Keras (eps={ln_keras.epsilon:g})"
+    rows = []
+    for scale in (1.0, 0.1, 0.03, 0.01):
+        x = scale * base
+        y_small, y_large = (layernorm_layer.layernorm(x, ones, zeros, eps)[0] for eps in
+                            (layernorm_layer.TORCH_EPSILON, layernorm_layer.KERAS_EPSILON))
+        gap = np.max(np.abs(y_small - y_large))
+        cell = "not installed"
+        if defaults != "not installed":
+            with torch.no_grad():
+                y_torch = ln_torch(torch.from_numpy(x)).numpy()
+            cell = f"{np.max(np.abs(y_torch - np.asarray(ln_keras(x)))):.1e}"
+        rows.append((f"{np.std(x, axis=1).mean():.3f}", f"{gap:.1e}", cell))
+    return Table(("mean row std of x", "reference: max |y(1e-5) - y(1e-3)|",
+                  f"max |y| gap, {defaults}"), rows)
+
+
+def gelu_forms(modules: Modules) -> Table:
+    """GELU's exact and tanh forms on 1201 points of [-6, 6] in float64, and what each
+    framework's ``gelu(z)`` computes with its default form."""
+    z = np.linspace(-6.0, 6.0, 1201)
+    exact, tanh = (gelu_layer.gelu(z, gelu_layer.gelu_inner(z, form), form)
+                   for form in gelu_layer.GELU_FORMS)
+    derivative = {form: gelu_layer.gelu_grad(z, gelu_layer.gelu_inner(z, form), form)
+                  for form in gelu_layer.GELU_FORMS}
+    rows = [("reference, tanh form", f"{np.max(np.abs(tanh - exact)):.1e}",
+             f"{np.max(np.abs(derivative['tanh'] - derivative['none'])):.1e}", "0")]
+
+    def defaults() -> dict[str, Callable[[], np.ndarray]]:
+        found: dict[str, Callable[[], np.ndarray]] = {}
+        if "torch" in modules:
+            import torch
+            found["PyTorch F.gelu(z)"] = lambda: torch.nn.functional.gelu(
+                torch.from_numpy(z)).numpy()
+        if "keras" in modules:
+            from nnparity.backends.determinism import import_tensorflow
+
+            _, keras = import_tensorflow()
+            found["Keras keras.activations.gelu(z)"] = lambda: np.asarray(
+                keras.activations.gelu(z))
+        if "jax" in modules:
+            import jax
+
+            def jax_gelu() -> np.ndarray:
+                with modules["jax"].context():
+                    return np.asarray(jax.nn.gelu(z))
+            found["JAX jax.nn.gelu(z)"] = jax_gelu
+        return found
+
+    for title, h in defaults().items():
+        value = h()
+        rows.append((title, f"{np.max(np.abs(value - exact)):.1e}", "",
+                     f"{np.max(np.abs(value - tanh)):.1e}"))
+    return Table(("who", "max |h - exact|", "max |dh/dz - exact's|", "max |h - tanh form|"),
+                 rows)
+
+
 @dataclass(frozen=True)
 class Trap:
     """One trap section: ``key``, ``title``, ``text`` (plain) and the function that measures."""
@@ -156,4 +287,20 @@ TRAPS = (
     Trap("trap-pool-ties", "Trap: max-pool ties",
          "When a window holds its maximum more than once, the whole gradient goes to one cell: "
          "the first in row-major order, in every framework measured here.", pool_ties),
+    Trap("trap-bn-momentum", "Trap: batch normalisation's momentum",
+         "torch's momentum weighs the new batch (running = (1 - m) running + m batch, default "
+         "0.1), Keras' the old value (running = m running + (1 - m) batch, default 0.99); "
+         "torch's running variance takes the unbiased batch variance, Keras' the biased one. "
+         "Copied verbatim, momentum=0.1 in Keras keeps only a tenth of the old value: the "
+         "running statistics are the last batches'. Mapped to 0.9, only the variance "
+         "estimator differs (a factor m/(m - 1) per batch).", batchnorm_momentum),
+    Trap("trap-ln-epsilon", "Trap: layer normalisation's epsilon",
+         "nn.LayerNorm's default epsilon is 1e-5, LayerNormalization's 1e-3. On rows whose "
+         "variance is not large against epsilon the outputs differ: the smaller the "
+         "activations, the larger the gap. Set epsilon explicitly in both.", layernorm_epsilon),
+    Trap("trap-gelu-forms", "Trap: GELU, exact or tanh",
+         "The tanh form approximates the exact (erf) GELU; torch and Keras default to the "
+         "exact form, jax.nn.gelu to the tanh one. The gap is small but far above float64 "
+         "rounding, so a parity check between frameworks fails unless both use one form.",
+         gelu_forms),
 )
