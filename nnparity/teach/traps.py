@@ -177,7 +177,7 @@ def batchnorm_momentum(modules: Modules) -> Table:
     rows = []
     for title, needs, measured in runs:
         if needs and needs not in modules:
-            rows.append((title, "not installed", "", "", ""))
+            rows.append((title, "not installed", "", "", "not installed"))
             continue
         mean, var = measured()
         rows.append((title, f"{mean[0]:.4f}", f"{var[0]:.4f}", f"{rel(mean, torch_rule[0]):.1e}",
@@ -217,6 +217,23 @@ def layernorm_epsilon(modules: Modules) -> Table:
                   f"max |y| gap, {defaults}"), rows)
 
 
+def _default_gelu(key: str, module: ModuleType, z: np.ndarray) -> tuple[str, np.ndarray]:
+    """``(the call, its value)``: framework ``key``'s GELU on ``z`` in its default form."""
+    if key == "torch":
+        import torch
+
+        return "PyTorch F.gelu(z)", torch.nn.functional.gelu(torch.from_numpy(z)).numpy()
+    if key == "keras":
+        from nnparity.backends.determinism import import_tensorflow
+
+        _, keras = import_tensorflow()
+        return "Keras keras.activations.gelu(z)", np.asarray(keras.activations.gelu(z))
+    import jax
+
+    with module.context():  # x64: float64 stays float64
+        return "JAX jax.nn.gelu(z)", np.asarray(jax.nn.gelu(z))
+
+
 def gelu_forms(modules: Modules) -> Table:
     """GELU's exact and tanh forms on 1201 points of [-6, 6] in float64, and what each
     framework's ``gelu(z)`` computes with its default form."""
@@ -228,29 +245,11 @@ def gelu_forms(modules: Modules) -> Table:
     rows = [("reference, tanh form", f"{np.max(np.abs(tanh - exact)):.1e}",
              f"{np.max(np.abs(derivative['tanh'] - derivative['none'])):.1e}", "0")]
 
-    def defaults() -> dict[str, Callable[[], np.ndarray]]:
-        found: dict[str, Callable[[], np.ndarray]] = {}
-        if "torch" in modules:
-            import torch
-            found["PyTorch F.gelu(z)"] = lambda: torch.nn.functional.gelu(
-                torch.from_numpy(z)).numpy()
-        if "keras" in modules:
-            from nnparity.backends.determinism import import_tensorflow
-
-            _, keras = import_tensorflow()
-            found["Keras keras.activations.gelu(z)"] = lambda: np.asarray(
-                keras.activations.gelu(z))
-        if "jax" in modules:
-            import jax
-
-            def jax_gelu() -> np.ndarray:
-                with modules["jax"].context():
-                    return np.asarray(jax.nn.gelu(z))
-            found["JAX jax.nn.gelu(z)"] = jax_gelu
-        return found
-
-    for title, h in defaults().items():
-        value = h()
+    for framework in FRAMEWORKS:
+        if framework.key not in modules:
+            rows.append((framework.title, "not installed", "", "not installed"))
+            continue
+        title, value = _default_gelu(framework.key, modules[framework.key], z)
         rows.append((title, f"{np.max(np.abs(value - exact)):.1e}", "",
                      f"{np.max(np.abs(value - tanh)):.1e}"))
     return Table(("who", "max |h - exact|", "max |dh/dz - exact's|", "max |h - tanh form|"),
