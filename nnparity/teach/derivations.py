@@ -114,6 +114,12 @@ DERIVATIONS: dict[str, tuple[Step, ...]] = {
          r"\frac{\partial L}{\partial x_{nuvc}} = \sum_{i,j:\,(si+p^*, sj+q^*) = (u, v)} "
          r"\frac{\partial L}{\partial y_{nijc}}"),
     ),
+    "avgpool": (
+        ("Each output is a weighted sum of its window's cells, weight 1/d (d: the real cells), "
+         "so each cell receives 1/d of the gradient of every window that covers it:",
+         r"\frac{\partial L}{\partial x_{n,a,b,c}} = \sum_{(i,j) \ni (a,b)} \frac{1}{d_{ij}}\, "
+         r"\frac{\partial L}{\partial y_{n,i,j,c}}"),
+    ),
     "flatten": (
         ("Flattening only moves numbers, so its backward moves the gradients back:",
          r"\frac{\partial L}{\partial x} = \mathrm{unflat}\Big(\frac{\partial L}{\partial z}"
@@ -190,6 +196,7 @@ CITES: dict[str, tuple[str, ...]] = {
     "conv-same-stride2": ("framework-notes",),
     "conv-valid": ("framework-notes",),
     "maxpool": ("framework-notes",),
+    "avgpool": (),  # none of the source documents averages
     "flatten": ("framework-notes",),
     "dropout": ("framework-notes",),
     "batchnorm": (),  # none of the source documents normalises

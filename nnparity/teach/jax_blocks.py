@@ -119,6 +119,18 @@ def maxpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
     return {"y": y, "dx": vjp(dy)[0]}
 
 
+@partial(jax.jit, static_argnames=("k", "stride"))
+def avgpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
+    def window_sum(a):
+        return jax.lax.reduce_window(a, 0.0, jax.lax.add, (1, k, k, 1),
+                                     (1, stride, stride, 1), "SAME")
+
+    def pool(x):  # divided by each window's real cells, as Keras' SAME
+        return window_sum(x) / window_sum(jnp.ones_like(x))
+    y, vjp = jax.vjp(pool, x)
+    return {"y": y, "dx": vjp(dy)[0]}
+
+
 @jax.jit
 def flatten_dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
     def layer(x, W):

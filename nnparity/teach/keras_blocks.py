@@ -124,6 +124,15 @@ def maxpool2d(x: Tensor, dy: Tensor, k: int, stride: int) -> Out:
     return {"y": y, "dx": tape.gradient(y, x, output_gradients=dy)}
 
 
+def avgpool2d(x: Tensor, dy: Tensor, k: int, stride: int) -> Out:
+    # "same": the mean over the real cells of each window
+    pool = keras.layers.AveragePooling2D(k, stride, padding="same", dtype=x.dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = pool(x)
+    return {"y": y, "dx": tape.gradient(y, x, output_gradients=dy)}
+
+
 def flatten_dense(layer: keras.layers.Dense, x: Tensor, dz: Tensor) -> Out:
     flatten = keras.layers.Flatten(dtype=x.dtype)  # NHWC order
     with tf.GradientTape() as tape:

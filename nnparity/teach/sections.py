@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nnparity.reference import activations, conv, dense, dropout, losses, optim, params, pool
+from nnparity.reference.layers import avgpool as avgpool_layer
 from nnparity.reference.layers import batchnorm as batchnorm_layer
 from nnparity.reference.layers import flatten as flatten_layer
 from nnparity.reference.layers import gelu as gelu_layer
@@ -115,6 +116,12 @@ def _pool_example(rng: np.random.Generator, dtype: str) -> Inputs:
     return {"x": x, "dy": _normal(rng, dtype, 2, ho, wo, 2), "k": 2, "stride": 2}
 
 
+def _avgpool_example(rng: np.random.Generator, dtype: str) -> Inputs:
+    ho, wo = conv.output_hw((5, 5), (3, 3), 2, "SAME")  # SAME pads one cell on every side
+    return {"x": _normal(rng, dtype, 2, 5, 5, 2), "dy": _normal(rng, dtype, 2, ho, wo, 2),
+            "k": 3, "stride": 2}
+
+
 def _flatten_example(rng: np.random.Generator, dtype: str) -> Inputs:
     return {"x": _normal(rng, dtype, 2, 2, 3, 4), "W": _normal(rng, dtype, 24, 5),
             "b": _normal(rng, dtype, 5), "dz": _normal(rng, dtype, 2, 5)}
@@ -194,6 +201,12 @@ def _conv(i: Inputs) -> Outputs:
 def _pool(i: Inputs) -> Outputs:
     y = pool.maxpool2d(i["x"], i["k"], i["stride"], "SAME")
     return {"y": y, "dx": pool.maxpool2d_backward(i["dy"], i["x"], i["k"], i["stride"], "SAME")}
+
+
+def _avgpool(i: Inputs) -> Outputs:
+    x, k, stride = i["x"], i["k"], i["stride"]
+    return {"y": avgpool_layer.avgpool2d(x, k, stride, "SAME"),
+            "dx": avgpool_layer.avgpool2d_backward(i["dy"], x, k, stride, "SAME")}
 
 
 def _flatten(i: Inputs) -> Outputs:
@@ -452,6 +465,19 @@ def blocks() -> list[Block]:
               "x [N, H, W, C], y [N, ceil(H/s), ceil(W/s), C]",
               ((pool, "maxpool2d_argmax"), (pool, "maxpool2d_backward")), _pool_example, _pool,
               "maxpool2d"),
+        Block("avgpool", "Average pool (SAME: the real cells only)",
+              "3x3 windows at stride 2, SAME, on a 5x5 map: the border windows reach over the "
+              "edge, and the mean is over the cells they cover (Keras' AveragePooling2D, "
+              "torch's count_include_pad=False; torch's default counts the padded zeros: a "
+              "trap below).",
+              r"y_{n,i,j,c} = rac{1}{d_{ij}} \sum_{p,q} x^{\mathrm{pad}}_{n,si+p,sj+q,c},\;"
+              r" d_{ij} = \#\{	ext{real cells in the window}\}",
+              r"rac{\partial L}{\partial x^{\mathrm{pad}}_{n,si+p,sj+q,c}} \mathrel{+}= "
+              r"rac{1}{d_{ij}} rac{\partial L}{\partial y_{n,i,j,c}}",
+              "x [N, H, W, C], y [N, ceil(H/s), ceil(W/s), C]",
+              ((avgpool_layer, "divisors"), (avgpool_layer, "avgpool2d"),
+               (avgpool_layer, "avgpool2d_backward")), _avgpool_example, _avgpool,
+              "avgpool2d"),
         Block("flatten", "Flatten (NHWC vs NCHW) into a dense layer",
               "The reference flattens NHWC; PyTorch flattens NCHW, so the rows of the dense "
               "weight must be permuted into NCHW order.",

@@ -153,6 +153,18 @@ def maxpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
     return {"y": y, "dx": unpad(dxp, x, k, stride, "SAME")}
 
 
+def avgpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
+    xp = pad(x, k, stride, "SAME")
+    real = pad(np.ones_like(x), k, stride, "SAME")  # 1 on the map, 0 on the padding
+    y, dxp = np.empty(dy.shape), np.zeros_like(xp)
+    for i in range(dy.shape[1]):
+        for j in range(dy.shape[2]):
+            d = real[at(i, j, k, stride)][0, :, :, 0].sum()  # the window's real cells
+            y[:, i, j] = xp[at(i, j, k, stride)].sum(axis=(1, 2)) / d
+            dxp[at(i, j, k, stride)] += dy[:, i, j][:, None, None, :] / d
+    return {"y": y, "dx": unpad(dxp, x, k, stride, "SAME")}
+
+
 def flatten_dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
     flat = x.reshape(x.shape[0], -1)  # NHWC order: (h, w, c), c fastest
     z = flat @ W + b

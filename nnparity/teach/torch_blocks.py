@@ -121,6 +121,14 @@ def maxpool2d(x: Tensor, dy: Tensor, k: int, stride: int) -> Out:
     return {"y": y, "dx": x.grad}
 
 
+def avgpool2d(x: Tensor, dy: Tensor, k: int, stride: int) -> Out:
+    # SAME on 5x5, k=3, stride 2 pads one cell on every side: torch's symmetric padding
+    pool = nn.AvgPool2d(k, stride, padding=k // 2, count_include_pad=False)
+    y = pool(x)  # the default, count_include_pad=True, would count the padded zeros
+    y.backward(dy)
+    return {"y": y, "dx": x.grad}
+
+
 def flatten_dense(layer: nn.Linear, x: Tensor, dz: Tensor) -> Out:
     z = layer(torch.flatten(x, 1))  # NCHW: one channel plane after another
     z.backward(dz)

@@ -84,7 +84,8 @@ def conv2d(fn: Callable[..., Out], x: Array, W: Array, b: Array, dz: Array, stri
             "dW": out["dW"].permute(2, 3, 1, 0), "db": out["db"]}
 
 
-def maxpool2d(fn: Callable[..., Out], x: Array, dy: Array, k: int, stride: int) -> Out:
+def pool2d(fn: Callable[..., Out], x: Array, dy: Array, k: int, stride: int) -> Out:
+    """A pooling block (max or average): NHWC in and out, NCHW for torch."""
     out = fn(nchw(x, tracked=True), nchw(dy), k, stride)
     return {"y": nhwc(out["y"]), "dx": nhwc(out["dx"])}
 
@@ -118,7 +119,7 @@ def layernorm(fn: Callable[..., Out], x: Array, gamma: Array, beta: Array, dy: A
 
 FEEDERS: dict[str, Callable[..., Out]] = {
     "dense": dense, "prelu": prelu, "weight_decay": parameter, "conv2d": conv2d,
-    "maxpool2d": maxpool2d, "flatten_dense": flatten_dense, "sgd": parameter,
+    "maxpool2d": pool2d, "avgpool2d": pool2d, "flatten_dense": flatten_dense, "sgd": parameter,
     "momentum": parameter, "adam": parameter, "batchnorm": batchnorm, "layernorm": layernorm}
 
 

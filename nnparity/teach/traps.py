@@ -15,6 +15,7 @@ import numpy as np
 
 from nnparity.backends.compare import compare_tensor
 from nnparity.reference import activations, conv, optim, pool
+from nnparity.reference.layers import avgpool as avgpool_layer
 from nnparity.reference.layers import batchnorm as batchnorm_layer
 from nnparity.reference.layers import gelu as gelu_layer
 from nnparity.reference.layers import layernorm as layernorm_layer
@@ -127,6 +128,40 @@ def pool_ties(modules: Modules) -> Table:
             else "not installed"
         rows.append((framework.title, got))
     return Table(("who", "cell that receives dL/dy"), rows)
+
+
+def avgpool_padding(modules: Modules) -> Table:
+    """A 5x5 map of ones, 3x3 windows at stride 2, SAME (one padded cell on every side): the
+    corner output and the gap to the mean over the real cells (Keras' SAME)."""
+    x = np.ones((1, 5, 5, 1))
+    expected = avgpool_layer.avgpool2d(x, 3, 2, "SAME")
+    results: list[tuple[str, np.ndarray | None]] = [
+        ("reference, real cells only", expected),
+        ("reference, count_include_pad",
+         avgpool_layer.avgpool2d(x, 3, 2, "SAME", count_include_pad=True))]
+    if "torch" in modules:
+        import torch
+
+        xt = torch.from_numpy(x).permute(0, 3, 1, 2)
+        for counted in (True, False):
+            pool = torch.nn.AvgPool2d(3, 2, padding=1, count_include_pad=counted)
+            title = "PyTorch AvgPool2d(3, 2, padding=1)" + ("" if counted else
+                                                            ", count_include_pad=False")
+            results.append((title, pool(xt).permute(0, 2, 3, 1).numpy()))
+    else:
+        results.append(("PyTorch", None))
+    if "keras" in modules:
+        from nnparity.backends.determinism import import_tensorflow
+
+        _, keras = import_tensorflow()
+        pool = keras.layers.AveragePooling2D(3, 2, padding="same", dtype="float64")
+        results.append(('Keras AveragePooling2D(3, 2, padding="same")', np.asarray(pool(x))))
+    else:
+        results.append(("Keras", None))
+    rows = [(title, "not installed", "not installed") if y is None else
+            (title, f"{y[0, 0, 0, 0]:.4f}", f"{rel(y, expected):.1e}") for title, y in results]
+    return Table(("who", "corner output y[0, 0, 0, 0]", "max rel gap to the real-cells mean"),
+                 rows)
 
 
 Statistics = tuple[np.ndarray, np.ndarray]
@@ -286,6 +321,11 @@ TRAPS = (
     Trap("trap-pool-ties", "Trap: max-pool ties",
          "When a window holds its maximum more than once, the whole gradient goes to one cell: "
          "the first in row-major order, in every framework measured here.", pool_ties),
+    Trap("trap-avgpool-pad", "Trap: the average pool's padded cells",
+         "Keras' SAME average pool divides each border window by the cells it covers; torch's "
+         "AvgPool2d(padding=...) counts the padded zeros by default (count_include_pad=True): "
+         "the same shapes, smaller values at every border. Pass count_include_pad=False.",
+         avgpool_padding),
     Trap("trap-bn-momentum", "Trap: batch normalisation's momentum",
          "torch's momentum weighs the new batch (running = (1 - m) running + m batch, default "
          "0.1), Keras' the old value (running = m running + (1 - m) batch, default 0.99); "

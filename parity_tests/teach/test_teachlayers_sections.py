@@ -1,7 +1,7 @@
 """The layer kinds' sections of the teaching page (batch normalisation, layer normalisation,
-GELU in both forms) and their traps: on the page, with numbers that come from the measurement
-made while the page is built (a changed reference changes them; a fresh measurement shows the
-same cells)."""
+GELU in both forms, the average pool) and their traps: on the page, with numbers that come from
+the measurement made while the page is built (a changed reference changes them; a fresh
+measurement shows the same cells)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 pytest.importorskip("latex2mathml", reason="the page needs nnparity[teach]")
 pytest.importorskip("pygments", reason="the page needs nnparity[teach]")
 
+from nnparity.reference.layers import avgpool as avgpool_layer
 from nnparity.reference.layers import batchnorm as batchnorm_layer
 from nnparity.reference.layers import gelu as gelu_layer
 from nnparity.reference.layers import layernorm as layernorm_layer
@@ -22,9 +23,10 @@ from nnparity.teach import page, traps
 from nnparity.teach.measure import FRAMEWORKS, load
 from nnparity.teach.sections import blocks
 
-NEW_BLOCKS = ("batchnorm", "layernorm", "gelu", "gelu-tanh")
+NEW_BLOCKS = ("batchnorm", "layernorm", "gelu", "gelu-tanh", "avgpool")
 NEW_TRAPS = {"trap-bn-momentum": traps.batchnorm_momentum,
-             "trap-ln-epsilon": traps.layernorm_epsilon, "trap-gelu-forms": traps.gelu_forms}
+             "trap-ln-epsilon": traps.layernorm_epsilon, "trap-gelu-forms": traps.gelu_forms,
+             "trap-avgpool-pad": traps.avgpool_padding}
 
 
 def _text(fragment: str) -> str:
@@ -88,6 +90,17 @@ def test_the_gelu_trap_reads_the_reference_forms(monkeypatch: pytest.MonkeyPatch
     assert traps.gelu_forms({}).rows[0][1] != f"{np.max(np.abs(tanh - exact)):.1e}"
 
 
+def test_the_avgpool_trap_reads_the_reference_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = traps.avgpool_padding({}).rows
+    assert rows[0][1:] == ("1.0000", "0.0e+00") and rows[1][1] == f"{4 / 9:.4f}"
+    shown = avgpool_layer.avgpool2d
+
+    def doubled(*args, **kwargs):
+        return 2 * shown(*args, **kwargs)
+    monkeypatch.setattr(avgpool_layer, "avgpool2d", doubled)
+    assert traps.avgpool_padding({}).rows[0][1] == "2.0000"
+
+
 def test_the_traps_show_what_the_frameworks_do() -> None:
     modules = _loaded()
     if "torch" in modules and "keras" in modules:
@@ -99,6 +112,12 @@ def test_the_traps_show_what_the_frameworks_do() -> None:
         assert 1e-3 < float(mapped[4]) < 0.2  # the biased estimator: m/(m-1) per batch
         defaults = traps.layernorm_epsilon(modules)
         assert "eps=1e-05" in defaults.headers[2] and "eps=0.001" in defaults.headers[2]
+    if "torch" in modules and "keras" in modules:
+        pools = {row[0]: row for row in traps.avgpool_padding(modules).rows}
+        assert float(pools["PyTorch AvgPool2d(3, 2, padding=1)"][2]) > 0.5  # zeros counted
+        assert float(pools["PyTorch AvgPool2d(3, 2, padding=1), count_include_pad=False"][2]) \
+            < 1e-12
+        assert float(pools['Keras AveragePooling2D(3, 2, padding="same")'][2]) < 1e-12
     gelu = {row[0]: row for row in traps.gelu_forms(modules).rows}
     if "torch" in modules:
         assert float(gelu["PyTorch F.gelu(z)"][1]) < 1e-12  # exact by default
