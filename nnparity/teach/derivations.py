@@ -120,6 +120,12 @@ DERIVATIONS: dict[str, tuple[Step, ...]] = {
          r"\frac{\partial L}{\partial x_{n,a,b,c}} = \sum_{(i,j) \ni (a,b)} \frac{1}{d_{ij}}\, "
          r"\frac{\partial L}{\partial y_{n,i,j,c}}"),
     ),
+    "global-avgpool": (
+        ("Every cell of a channel enters its mean once, with weight 1/(H W):",
+         r"\frac{\partial y_{n,c}}{\partial x_{n,i,j,c}} = \frac{1}{H W} \;\Rightarrow\; "
+         r"\frac{\partial L}{\partial x_{n,i,j,c}} = \frac{1}{H W}\, "
+         r"\frac{\partial L}{\partial y_{n,c}}"),
+    ),
     "flatten": (
         ("Flattening only moves numbers, so its backward moves the gradients back:",
          r"\frac{\partial L}{\partial x} = \mathrm{unflat}\Big(\frac{\partial L}{\partial z}"
@@ -197,6 +203,7 @@ CITES: dict[str, tuple[str, ...]] = {
     "conv-valid": ("framework-notes",),
     "maxpool": ("framework-notes",),
     "avgpool": (),  # none of the source documents averages
+    "global-avgpool": (),
     "flatten": ("framework-notes",),
     "dropout": ("framework-notes",),
     "batchnorm": (),  # none of the source documents normalises

@@ -325,7 +325,8 @@ WITHOUT_EXERCISE = {  # section key -> why it has no exercise
     "dropout": "verify cannot check a dropout layer: it hands your code no dropout mask, and "
                "its reference runs the network without dropout (the identity), so your mask "
                "and its 1/keep_prob scaling would go unchecked",
-    "avgpool": "the CNN exercises' network has a max-pool only: no average pool to complete",
+    **dict.fromkeys(("avgpool", "global-avgpool"), "the CNN exercises' network has a max-pool "
+                    "only: no average pool to complete"),
     **dict.fromkeys(("batchnorm", "layernorm", "gelu", "gelu-tanh"),
                     "the exercises' network is the BP lecture's two-layer MLP (dense layers, "
                     "relu, sigmoid, tanh or RELU3, a loss): it has no normalisation layer "

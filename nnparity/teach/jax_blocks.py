@@ -132,6 +132,12 @@ def avgpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
 
 
 @jax.jit
+def global_avgpool(x: Array, dy: Array) -> Out:
+    y, vjp = jax.vjp(lambda x: jnp.mean(x, axis=(1, 2)), x)  # over H and W
+    return {"y": y, "dx": vjp(dy)[0]}
+
+
+@jax.jit
 def flatten_dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
     def layer(x, W):
         return x.reshape(x.shape[0], -1) @ W + b  # NHWC flatten order

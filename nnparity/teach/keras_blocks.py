@@ -133,6 +133,14 @@ def avgpool2d(x: Tensor, dy: Tensor, k: int, stride: int) -> Out:
     return {"y": y, "dx": tape.gradient(y, x, output_gradients=dy)}
 
 
+def global_avgpool(x: Tensor, dy: Tensor) -> Out:
+    pool = keras.layers.GlobalAveragePooling2D(dtype=x.dtype)  # [N, H, W, C] -> [N, C]
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = pool(x)
+    return {"y": y, "dx": tape.gradient(y, x, output_gradients=dy)}
+
+
 def flatten_dense(layer: keras.layers.Dense, x: Tensor, dz: Tensor) -> Out:
     flatten = keras.layers.Flatten(dtype=x.dtype)  # NHWC order
     with tf.GradientTape() as tape:

@@ -24,6 +24,7 @@ from nnparity.reference.layers import avgpool as avgpool_layer
 from nnparity.reference.layers import batchnorm as batchnorm_layer
 from nnparity.reference.layers import flatten as flatten_layer
 from nnparity.reference.layers import gelu as gelu_layer
+from nnparity.reference.layers import global_avgpool as global_avgpool_layer
 from nnparity.reference.layers import layernorm as layernorm_layer
 from nnparity.reference.layers.base import Run
 from nnparity.reference.spec import MLPSpec
@@ -122,6 +123,10 @@ def _avgpool_example(rng: np.random.Generator, dtype: str) -> Inputs:
             "k": 3, "stride": 2}
 
 
+def _global_avgpool_example(rng: np.random.Generator, dtype: str) -> Inputs:
+    return {"x": _normal(rng, dtype, 2, 3, 4, 2), "dy": _normal(rng, dtype, 2, 2)}
+
+
 def _flatten_example(rng: np.random.Generator, dtype: str) -> Inputs:
     return {"x": _normal(rng, dtype, 2, 2, 3, 4), "W": _normal(rng, dtype, 24, 5),
             "b": _normal(rng, dtype, 5), "dz": _normal(rng, dtype, 2, 5)}
@@ -207,6 +212,12 @@ def _avgpool(i: Inputs) -> Outputs:
     x, k, stride = i["x"], i["k"], i["stride"]
     return {"y": avgpool_layer.avgpool2d(x, k, stride, "SAME"),
             "dx": avgpool_layer.avgpool2d_backward(i["dy"], x, k, stride, "SAME")}
+
+
+def _global_avgpool(i: Inputs) -> Outputs:
+    x, layer = i["x"], global_avgpool_layer.GlobalAvgPool("gap")
+    y, cache = layer.forward(x, {}, Run(x.dtype))
+    return {"y": y, "dx": layer.backward(i["dy"], x, y, cache, {}, Run(x.dtype), True)[0]}
 
 
 def _flatten(i: Inputs) -> Outputs:
@@ -478,6 +489,17 @@ def blocks() -> list[Block]:
               ((avgpool_layer, "divisors"), (avgpool_layer, "avgpool2d"),
                (avgpool_layer, "avgpool2d_backward")), _avgpool_example, _avgpool,
               "avgpool2d"),
+        Block("global-avgpool", "Global average pool",
+              "Each channel's mean over the whole map: a flat [N, C] output a dense layer can "
+              "take without a flatten (torch: AdaptiveAvgPool2d(1), then a flatten; Keras: "
+              "GlobalAveragePooling2D).",
+              r"y_{n,c} = \frac{1}{H W} \sum_{i,j} x_{n,i,j,c}",
+              r"\frac{\partial L}{\partial x_{n,i,j,c}} = \frac{1}{H W} "
+              r"\frac{\partial L}{\partial y_{n,c}}",
+              "x [N, H, W, C], y [N, C]",
+              ((global_avgpool_layer.GlobalAvgPool, "forward"),
+               (global_avgpool_layer.GlobalAvgPool, "backward")), _global_avgpool_example,
+              _global_avgpool, "global_avgpool"),
         Block("flatten", "Flatten (NHWC vs NCHW) into a dense layer",
               "The reference flattens NHWC; PyTorch flattens NCHW, so the rows of the dense "
               "weight must be permuted into NCHW order.",

@@ -165,6 +165,12 @@ def avgpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
     return {"y": y, "dx": unpad(dxp, x, k, stride, "SAME")}
 
 
+def global_avgpool(x: Array, dy: Array) -> Out:
+    cells = x.shape[1] * x.shape[2]  # H W
+    dx = np.ones_like(x) * dy[:, None, None, :] / cells  # every cell gets 1/(H W)
+    return {"y": x.sum(axis=(1, 2)) / cells, "dx": dx}
+
+
 def flatten_dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
     flat = x.reshape(x.shape[0], -1)  # NHWC order: (h, w, c), c fastest
     z = flat @ W + b

@@ -129,6 +129,13 @@ def avgpool2d(x: Tensor, dy: Tensor, k: int, stride: int) -> Out:
     return {"y": y, "dx": x.grad}
 
 
+def global_avgpool(x: Tensor, dy: Tensor) -> Out:
+    pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())  # [N, C, 1, 1] -> [N, C]
+    y = pool(x)
+    y.backward(dy)
+    return {"y": y, "dx": x.grad}
+
+
 def flatten_dense(layer: nn.Linear, x: Tensor, dz: Tensor) -> Out:
     z = layer(torch.flatten(x, 1))  # NCHW: one channel plane after another
     z.backward(dz)

@@ -117,10 +117,16 @@ def layernorm(fn: Callable[..., Out], x: Array, gamma: Array, beta: Array, dy: A
     return fn(affine(ln, gamma, beta), leaf(x), torch.from_numpy(dy))
 
 
+def global_avgpool(fn: Callable[..., Out], x: Array, dy: Array) -> Out:
+    out = fn(nchw(x, tracked=True), torch.from_numpy(dy))
+    return {"y": out["y"], "dx": nhwc(out["dx"])}
+
+
 FEEDERS: dict[str, Callable[..., Out]] = {
     "dense": dense, "prelu": prelu, "weight_decay": parameter, "conv2d": conv2d,
     "maxpool2d": pool2d, "avgpool2d": pool2d, "flatten_dense": flatten_dense, "sgd": parameter,
-    "momentum": parameter, "adam": parameter, "batchnorm": batchnorm, "layernorm": layernorm}
+    "momentum": parameter, "adam": parameter, "batchnorm": batchnorm, "layernorm": layernorm,
+    "global_avgpool": global_avgpool}
 
 
 def feeder(function: str) -> Callable[..., Out]:

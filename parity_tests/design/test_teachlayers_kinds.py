@@ -10,9 +10,9 @@ SECTION_OF_KIND = {  # layer kind -> the page section that teaches it
     "dense": "dense", "conv2d": "conv-valid", "maxpool": "maxpool", "flatten": "flatten",
     "dropout": "dropout", "prelu": "prelu", "gelu": "gelu", "layernorm": "layernorm",
     "batchnorm": "batchnorm", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu",
-    "identity": "identity", "relu3": "relu3", "avgpool": "avgpool"}
+    "identity": "identity", "relu3": "relu3", "avgpool": "avgpool",
+    "global_avgpool": "global-avgpool"}
 WITHOUT_SECTION = {  # layer kind -> why the page has no section for it yet
-    "global_avgpool": "not written yet (issue 22)",
     "residual": "not written yet (issue 22)",
     "leaky_relu": "not written yet (issue 22)"}
 

@@ -1,5 +1,5 @@
 """The layer kinds' sections of the teaching page (batch normalisation, layer normalisation,
-GELU in both forms, the average pool) and their traps: on the page, with numbers that come from
+GELU in both forms, the average pools) and their traps: on the page, with numbers that come from
 the measurement made while the page is built (a changed reference changes them; a fresh
 measurement shows the same cells)."""
 
@@ -23,7 +23,7 @@ from nnparity.teach import page, traps
 from nnparity.teach.measure import FRAMEWORKS, load
 from nnparity.teach.sections import blocks
 
-NEW_BLOCKS = ("batchnorm", "layernorm", "gelu", "gelu-tanh", "avgpool")
+NEW_BLOCKS = ("batchnorm", "layernorm", "gelu", "gelu-tanh", "avgpool", "global-avgpool")
 NEW_TRAPS = {"trap-bn-momentum": traps.batchnorm_momentum,
              "trap-ln-epsilon": traps.layernorm_epsilon, "trap-gelu-forms": traps.gelu_forms,
              "trap-avgpool-pad": traps.avgpool_padding}
