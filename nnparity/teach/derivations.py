@@ -158,6 +158,12 @@ DERIVATIONS: dict[str, tuple[Step, ...]] = {
          r"\frac{\partial L}{\partial x_{ni}} = r_n \Big(g_{ni} - \tfrac{1}{D} \sum_j g_{nj} - "
          r"\hat x_{ni}\, \tfrac{1}{D} \sum_j g_{nj} \hat x_{nj}\Big)"),
     ),
+    "residual": (
+        ("x reaches y along two paths, the skip and f; the chain rule adds them:",
+         r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y}\, "
+         r"\frac{\partial y}{\partial x}\Big|_{\mathrm{skip}} + \frac{\partial L}{\partial y}\, "
+         r"\frac{\partial f}{\partial x} = \frac{\partial L}{\partial y} + \delta W^\top"),
+    ),
     "gelu": _elementwise(r"\frac{d}{dz} z \Phi(z) = \Phi(z) + z \Phi'(z) = \Phi(z) + "
                          r"z\, \varphi(z)"),
     "gelu-tanh": _elementwise(r"\frac{d}{dz} \tfrac{1}{2} z (1 + \tanh u) = \tfrac{1}{2} "
@@ -208,6 +214,7 @@ CITES: dict[str, tuple[str, ...]] = {
     "dropout": ("framework-notes",),
     "batchnorm": (),  # none of the source documents normalises
     "layernorm": (),
+    "residual": (),
     "gelu": (),  # none of the source documents uses GELU
     "gelu-tanh": (),
     "sgd": ("bp-lecture",),

@@ -327,10 +327,10 @@ WITHOUT_EXERCISE = {  # section key -> why it has no exercise
                "and its 1/keep_prob scaling would go unchecked",
     **dict.fromkeys(("avgpool", "global-avgpool"), "the CNN exercises' network has a max-pool "
                     "only: no average pool to complete"),
-    **dict.fromkeys(("batchnorm", "layernorm", "gelu", "gelu-tanh"),
+    **dict.fromkeys(("batchnorm", "layernorm", "gelu", "gelu-tanh", "residual"),
                     "the exercises' network is the BP lecture's two-layer MLP (dense layers, "
-                    "relu, sigmoid, tanh or RELU3, a loss): it has no normalisation layer "
-                    "and no GELU to complete"),
+                    "relu, sigmoid, tanh or RELU3, a loss): it has no normalisation layer, "
+                    "no GELU and no residual block to complete"),
 }
 
 

@@ -175,6 +175,15 @@ def layernorm(x: Array, gamma: Array, beta: Array, dy: Array, epsilon: float) ->
 
 
 @jax.jit
+def residual(x: Array, W: Array, b: Array, dy: Array) -> Out:
+    def block(x, W, b):
+        return x + jnp.tanh(x @ W + b)  # the skip path plus f(x)
+    y, vjp = jax.vjp(block, x, W, b)
+    dx, dW, db = vjp(dy)
+    return {"y": y, "dx": dx, "dW": dW, "db": db}
+
+
+@jax.jit
 def gelu(z: Array, dh: Array) -> Out:
     h, vjp = jax.vjp(lambda z: jax.nn.gelu(z, approximate=False), z)  # default: tanh
     return {"h": h, "dz": vjp(dh)[0]}

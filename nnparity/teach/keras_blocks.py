@@ -176,6 +176,16 @@ def layernorm(ln: keras.layers.LayerNormalization, x: Tensor, dy: Tensor) -> Out
     return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
 
 
+def residual(fc: keras.layers.Dense, x: Tensor, dy: Tensor) -> Out:
+    # fc = keras.layers.Dense(D, activation="tanh")
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = x + fc(x)  # the skip path plus f(x)
+    wrt = [x, fc.kernel, fc.bias]
+    dx, dW, db = tape.gradient(y, wrt, output_gradients=dy)
+    return {"y": y, "dx": dx, "dW": dW, "db": db}
+
+
 def gelu(z: Tensor, dh: Tensor) -> Out:
     return elementwise(lambda z: keras.activations.gelu(z, approximate=False), z, dh)
 

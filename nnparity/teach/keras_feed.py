@@ -82,10 +82,15 @@ def layernorm(fn: Callable[..., Out], x: Array, gamma: Array, beta: Array, dy: A
     return fn(built(layer, (None, x.shape[1]), [gamma, beta]), tf.constant(x), tf.constant(dy))
 
 
+def residual(fn: Callable[..., Out], x: Array, W: Array, b: Array, dy: Array) -> Out:
+    fc = keras.layers.Dense(W.shape[1], activation="tanh", dtype=str(W.dtype))
+    return fn(built(fc, (None, W.shape[0]), [W, b]), tf.constant(x), tf.constant(dy))
+
+
 FEEDERS: dict[str, Callable[..., Out]] = {
     "dense": dense, "prelu": prelu, "weight_decay": variable, "conv2d": conv2d,
     "flatten_dense": flatten_dense, "sgd": variable, "momentum": variable, "adam": variable,
-    "batchnorm": batchnorm, "layernorm": layernorm}
+    "batchnorm": batchnorm, "layernorm": layernorm, "residual": residual}
 
 
 def feeder(function: str) -> Callable[..., Out]:

@@ -26,7 +26,10 @@ from nnparity.reference.layers import flatten as flatten_layer
 from nnparity.reference.layers import gelu as gelu_layer
 from nnparity.reference.layers import global_avgpool as global_avgpool_layer
 from nnparity.reference.layers import layernorm as layernorm_layer
+from nnparity.reference.layers import residual as residual_layer
+from nnparity.reference.layers.activation import Activation
 from nnparity.reference.layers.base import Run
+from nnparity.reference.layers.dense import Dense
 from nnparity.reference.spec import MLPSpec
 
 Inputs = dict[str, Any]
@@ -148,6 +151,11 @@ def _gelu_example(rng: np.random.Generator, dtype: str) -> Inputs:
     return {"z": 2 * _normal(rng, dtype, 3, 4), "dh": _normal(rng, dtype, 3, 4)}
 
 
+def _residual_example(rng: np.random.Generator, dtype: str) -> Inputs:
+    return {"x": _normal(rng, dtype, 4, 3), "W": _normal(rng, dtype, 3, 3),
+            "b": _normal(rng, dtype, 3), "dy": _normal(rng, dtype, 4, 3)}
+
+
 def _optimizer_example(rng: np.random.Generator, dtype: str) -> Inputs:
     return {"W": _normal(rng, dtype, 3, 4), "grads": [_normal(rng, dtype, 3, 4) for _ in range(3)],
             "lr": 0.1}
@@ -257,6 +265,16 @@ def _gelu(approximate: str) -> Callable[[Inputs], Outputs]:
         return {"h": gelu_layer.gelu(z, inner, approximate),
                 "dz": i["dh"] * gelu_layer.gelu_grad(z, inner, approximate)}
     return reference
+
+
+def _residual(i: Inputs) -> Outputs:
+    x = i["x"]
+    block = residual_layer.Residual("res", net=(Dense("fc", units=3, weight="W", bias="b"),
+                                                Activation("act", function="tanh")))
+    params, run = {"W": i["W"], "b": i["b"]}, Run(x.dtype)
+    y, cache = block.forward(x, params, run)
+    dx, grads = block.backward(i["dy"], x, y, cache, params, run, True)
+    return {"y": y, "dx": dx, "dW": grads["W"], "db": grads["b"]}
 
 
 def _optimizer(name: str) -> Callable[[Inputs], Outputs]:
@@ -389,6 +407,18 @@ def _layer_blocks() -> list[Block]:
               r"\Big(\tfrac{1}{2} (1 + \tanh u) + \tfrac{1}{2} z (1 - \tanh^2 u) "
               r"\sqrt{2/\pi}\, (1 + 3 \cdot 0.044715 z^2)\Big)",
               ELEMENTWISE, gelu_code, _gelu_example, _gelu("tanh"), "gelu_tanh"),
+        Block("residual", "Residual block",
+              "y = x + f(x), here f a dense layer and tanh: the skip path passes the gradient "
+              "through unchanged, so dL/dx is the sum of the two paths'.",
+              r"y = x + f(x),\; f(x) = \tanh(x W + b)",
+              r"\delta = \frac{\partial L}{\partial y} \odot (1 - f^2),\; "
+              r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y} + \delta W^\top,\; "
+              r"\frac{\partial L}{\partial W} = x^\top \delta,\; "
+              r"\frac{\partial L}{\partial b} = \mathbf{1}^\top \delta",
+              "x, y [N, D], W [D, D], b [D]",
+              ((residual_layer.Residual, "forward"),
+               (residual_layer.Residual, "backward_with_deltas")),
+              _residual_example, _residual, "residual"),
     ]
 
 
@@ -481,10 +511,10 @@ def blocks() -> list[Block]:
               "edge, and the mean is over the cells they cover (Keras' AveragePooling2D, "
               "torch's count_include_pad=False; torch's default counts the padded zeros: a "
               "trap below).",
-              r"y_{n,i,j,c} = rac{1}{d_{ij}} \sum_{p,q} x^{\mathrm{pad}}_{n,si+p,sj+q,c},\;"
-              r" d_{ij} = \#\{	ext{real cells in the window}\}",
-              r"rac{\partial L}{\partial x^{\mathrm{pad}}_{n,si+p,sj+q,c}} \mathrel{+}= "
-              r"rac{1}{d_{ij}} rac{\partial L}{\partial y_{n,i,j,c}}",
+              r"y_{n,i,j,c} = \frac{1}{d_{ij}} \sum_{p,q} x^{\mathrm{pad}}_{n,si+p,sj+q,c},\;"
+              r" d_{ij} = \#\{\text{real cells in the window}\}",
+              r"\frac{\partial L}{\partial x^{\mathrm{pad}}_{n,si+p,sj+q,c}} \mathrel{+}= "
+              r"\frac{1}{d_{ij}} \frac{\partial L}{\partial y_{n,i,j,c}}",
               "x [N, H, W, C], y [N, ceil(H/s), ceil(W/s), C]",
               ((avgpool_layer, "divisors"), (avgpool_layer, "avgpool2d"),
                (avgpool_layer, "avgpool2d_backward")), _avgpool_example, _avgpool,

@@ -205,6 +205,14 @@ def layernorm(x: Array, gamma: Array, beta: Array, dy: Array, epsilon: float) ->
             "dgamma": (dy * xhat).sum(axis=0), "dbeta": dy.sum(axis=0)}
 
 
+def residual(x: Array, W: Array, b: Array, dy: Array) -> Out:
+    f = np.tanh(x @ W + b)          # the residual path
+    y = x + f                       # plus the skip path
+    delta = dy * (1 - f**2)         # dL/dz of the inner dense layer
+    dx = dy + delta @ W.T           # the two paths' gradients add
+    return {"y": y, "dx": dx, "dW": x.T @ delta, "db": delta.sum(axis=0)}
+
+
 def erf(x: Array) -> Array:
     """erf(x) = 2/sqrt(pi) e^(-x^2) sum_n 2^n x^(2n+1) / (1 3 5 ... (2n+1)): positive terms."""
     term = total = x

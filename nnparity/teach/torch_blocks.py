@@ -161,6 +161,22 @@ def layernorm(ln: nn.LayerNorm, x: Tensor, dy: Tensor) -> Out:
     return {"y": y, "dx": x.grad, "dgamma": ln.weight.grad, "dbeta": ln.bias.grad}
 
 
+class Residual(nn.Module):
+    def __init__(self, fc: nn.Linear) -> None:
+        super().__init__()
+        self.fc = fc
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + torch.tanh(self.fc(x))  # the skip path plus f(x)
+
+
+def residual(block: Residual, x: Tensor, dy: Tensor) -> Out:
+    y = block(x)
+    y.backward(dy)
+    dW = block.fc.weight.grad  # [D_out, D_in]
+    return {"y": y, "dx": x.grad, "dW": dW, "db": block.fc.bias.grad}
+
+
 def gelu(z: Tensor, dh: Tensor) -> Out:
     h = F.gelu(z)  # exact (erf) by default
     h.backward(dh)

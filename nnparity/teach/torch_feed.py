@@ -122,11 +122,16 @@ def global_avgpool(fn: Callable[..., Out], x: Array, dy: Array) -> Out:
     return {"y": out["y"], "dx": nhwc(out["dx"])}
 
 
+def residual(fn: Callable[..., Out], x: Array, W: Array, b: Array, dy: Array) -> Out:
+    out = fn(BLOCKS.Residual(linear(W, b)), leaf(x), torch.from_numpy(dy))
+    return {**out, "dW": out["dW"].T}
+
+
 FEEDERS: dict[str, Callable[..., Out]] = {
     "dense": dense, "prelu": prelu, "weight_decay": parameter, "conv2d": conv2d,
     "maxpool2d": pool2d, "avgpool2d": pool2d, "flatten_dense": flatten_dense, "sgd": parameter,
     "momentum": parameter, "adam": parameter, "batchnorm": batchnorm, "layernorm": layernorm,
-    "global_avgpool": global_avgpool}
+    "global_avgpool": global_avgpool, "residual": residual}
 
 
 def feeder(function: str) -> Callable[..., Out]:

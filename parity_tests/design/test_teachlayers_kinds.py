@@ -11,9 +11,8 @@ SECTION_OF_KIND = {  # layer kind -> the page section that teaches it
     "dropout": "dropout", "prelu": "prelu", "gelu": "gelu", "layernorm": "layernorm",
     "batchnorm": "batchnorm", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu",
     "identity": "identity", "relu3": "relu3", "avgpool": "avgpool",
-    "global_avgpool": "global-avgpool"}
+    "global_avgpool": "global-avgpool", "residual": "residual"}
 WITHOUT_SECTION = {  # layer kind -> why the page has no section for it yet
-    "residual": "not written yet (issue 22)",
     "leaky_relu": "not written yet (issue 22)"}
 
 

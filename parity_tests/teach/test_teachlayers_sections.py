@@ -1,7 +1,7 @@
 """The layer kinds' sections of the teaching page (batch normalisation, layer normalisation,
-GELU in both forms, the average pools) and their traps: on the page, with numbers that come from
-the measurement made while the page is built (a changed reference changes them; a fresh
-measurement shows the same cells)."""
+GELU in both forms, the average pools, the residual block) and their traps: on the page, with
+numbers that come from the measurement made while the page is built (a changed reference
+changes them; a fresh measurement shows the same cells)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from nnparity.teach import page, traps
 from nnparity.teach.measure import FRAMEWORKS, load
 from nnparity.teach.sections import blocks
 
-NEW_BLOCKS = ("batchnorm", "layernorm", "gelu", "gelu-tanh", "avgpool", "global-avgpool")
+NEW_BLOCKS = ("batchnorm", "layernorm", "gelu", "gelu-tanh", "avgpool", "global-avgpool",
+              "residual")
 NEW_TRAPS = {"trap-bn-momentum": traps.batchnorm_momentum,
              "trap-ln-epsilon": traps.layernorm_epsilon, "trap-gelu-forms": traps.gelu_forms,
              "trap-avgpool-pad": traps.avgpool_padding}
@@ -61,6 +62,13 @@ def test_the_new_blocks_and_traps_are_on_the_page_with_the_measured_cells(site: 
         for row in table.rows:
             for cell in row:
                 assert cell in shown, f"{key}: {cell!r} not on the page"
+
+
+def test_no_formula_holds_a_control_character() -> None:
+    """A LaTeX string written without r'' loses its backslash commands (\\f, \\t) silently."""
+    for block in blocks():
+        for formula in (block.forward, block.backward):
+            assert not re.search(r"[\x00-\x1f]", formula), f"{block.key}: {formula!r}"
 
 
 def test_the_batchnorm_trap_reads_the_reference_update(monkeypatch: pytest.MonkeyPatch) -> None:
