@@ -114,6 +114,18 @@ DERIVATIONS: dict[str, tuple[Step, ...]] = {
          r"\frac{\partial L}{\partial x_{nuvc}} = \sum_{i,j:\,(si+p^*, sj+q^*) = (u, v)} "
          r"\frac{\partial L}{\partial y_{nijc}}"),
     ),
+    "avgpool": (
+        ("Each output is a weighted sum of its window's cells, weight 1/d (d: the real cells), "
+         "so each cell receives 1/d of the gradient of every window that covers it:",
+         r"\frac{\partial L}{\partial x_{n,a,b,c}} = \sum_{(i,j) \ni (a,b)} \frac{1}{d_{ij}}\, "
+         r"\frac{\partial L}{\partial y_{n,i,j,c}}"),
+    ),
+    "global-avgpool": (
+        ("Every cell of a channel enters its mean once, with weight 1/(H W):",
+         r"\frac{\partial y_{n,c}}{\partial x_{n,i,j,c}} = \frac{1}{H W} \;\Rightarrow\; "
+         r"\frac{\partial L}{\partial x_{n,i,j,c}} = \frac{1}{H W}\, "
+         r"\frac{\partial L}{\partial y_{n,c}}"),
+    ),
     "flatten": (
         ("Flattening only moves numbers, so its backward moves the gradients back:",
          r"\frac{\partial L}{\partial x} = \mathrm{unflat}\Big(\frac{\partial L}{\partial z}"
@@ -129,6 +141,34 @@ DERIVATIONS: dict[str, tuple[Step, ...]] = {
         ("dividing by p keeps the expectation, so inference needs no scaling:",
          r"\mathbb{E}[y] = h\, \frac{\mathbb{E}[m]}{p} = h"),
     ),
+    "batchnorm": (
+        ("Through xhat, x_n reaches the loss directly and through mu and sigma^2, which every "
+         "sample shares; with the upstream gradient g = gamma dL/dy:",
+         r"\frac{\partial L}{\partial \sigma^2} = -\tfrac{1}{2} (\sigma^2 + \epsilon)^{-3/2} "
+         r"\sum_n g_n (x_n - \mu),\quad \frac{\partial L}{\partial \mu} = "
+         r"-\frac{\sum_n g_n}{\sqrt{\sigma^2 + \epsilon}}"),
+        ("the three paths summed, with dsigma^2/dx_n = 2 (x_n - mu)/m and dmu/dx_n = 1/m:",
+         r"\frac{\partial L}{\partial x_n} = \frac{g_n}{\sqrt{\sigma^2 + \epsilon}} + "
+         r"\frac{\partial L}{\partial \sigma^2} \frac{2 (x_n - \mu)}{m} + "
+         r"\frac{1}{m} \frac{\partial L}{\partial \mu}"),
+    ),
+    "layernorm": (
+        ("The same chain rule as batch normalisation, with the statistics over a row's D "
+         "features instead of the batch; g = gamma dL/dy, r = 1/sqrt(sigma^2 + epsilon):",
+         r"\frac{\partial L}{\partial x_{ni}} = r_n \Big(g_{ni} - \tfrac{1}{D} \sum_j g_{nj} - "
+         r"\hat x_{ni}\, \tfrac{1}{D} \sum_j g_{nj} \hat x_{nj}\Big)"),
+    ),
+    "residual": (
+        ("x reaches y along two paths, the skip and f; the chain rule adds them:",
+         r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y}\, "
+         r"\frac{\partial y}{\partial x}\Big|_{\mathrm{skip}} + \frac{\partial L}{\partial y}\, "
+         r"\frac{\partial f}{\partial x} = \frac{\partial L}{\partial y} + \delta W^\top"),
+    ),
+    "gelu": _elementwise(r"\frac{d}{dz} z \Phi(z) = \Phi(z) + z \Phi'(z) = \Phi(z) + "
+                         r"z\, \varphi(z)"),
+    "gelu-tanh": _elementwise(r"\frac{d}{dz} \tfrac{1}{2} z (1 + \tanh u) = \tfrac{1}{2} "
+                              r"(1 + \tanh u) + \tfrac{1}{2} z (1 - \tanh^2 u)\, "
+                              r"\frac{du}{dz}"),
     "sgd": (
         ("A step against the gradient lowers the loss to first order:",
          r"L(W - \eta g) \approx L(W) - \eta \lVert g \rVert^2 \le L(W)"),
@@ -168,8 +208,15 @@ CITES: dict[str, tuple[str, ...]] = {
     "conv-same-stride2": ("framework-notes",),
     "conv-valid": ("framework-notes",),
     "maxpool": ("framework-notes",),
+    "avgpool": (),  # none of the source documents averages
+    "global-avgpool": (),
     "flatten": ("framework-notes",),
     "dropout": ("framework-notes",),
+    "batchnorm": (),  # none of the source documents normalises
+    "layernorm": (),
+    "residual": (),
+    "gelu": (),  # none of the source documents uses GELU
+    "gelu-tanh": (),
     "sgd": ("bp-lecture",),
     "momentum": (),  # none of the source documents uses momentum
     "adam": ("fashion-report", "framework-notes"),

@@ -8,7 +8,8 @@ optimiser) is chosen for the block, and one function of it is the task. :func:`s
 the file three ways: the stub (the task's body raises ``NotImplementedError``), the solution,
 and the planted bug, whose diagnosis by ``nnparity verify`` is :attr:`Exercise.diagnosis`
 (tested). The convolution, max-pool and flatten sections have theirs in
-:mod:`nnparity.teach.cnn_exercises`; dropout and PReLU have none (:data:`WITHOUT_EXERCISE`).
+:mod:`nnparity.teach.cnn_exercises`; dropout, PReLU, the normalisations and GELU have none
+(:data:`WITHOUT_EXERCISE`).
 """
 
 from __future__ import annotations
@@ -324,6 +325,12 @@ WITHOUT_EXERCISE = {  # section key -> why it has no exercise
     "dropout": "verify cannot check a dropout layer: it hands your code no dropout mask, and "
                "its reference runs the network without dropout (the identity), so your mask "
                "and its 1/keep_prob scaling would go unchecked",
+    **dict.fromkeys(("avgpool", "global-avgpool"), "the CNN exercises' network has a max-pool "
+                    "only: no average pool to complete"),
+    **dict.fromkeys(("batchnorm", "layernorm", "gelu", "gelu-tanh", "residual"),
+                    "the exercises' network is the BP lecture's two-layer MLP (dense layers, "
+                    "relu, sigmoid, tanh or RELU3, a loss): it has no normalisation layer, "
+                    "no GELU and no residual block to complete"),
 }
 
 

@@ -119,6 +119,24 @@ def maxpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
     return {"y": y, "dx": vjp(dy)[0]}
 
 
+@partial(jax.jit, static_argnames=("k", "stride"))
+def avgpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
+    def window_sum(a):
+        return jax.lax.reduce_window(a, 0.0, jax.lax.add, (1, k, k, 1),
+                                     (1, stride, stride, 1), "SAME")
+
+    def pool(x):  # divided by each window's real cells, as Keras' SAME
+        return window_sum(x) / window_sum(jnp.ones_like(x))
+    y, vjp = jax.vjp(pool, x)
+    return {"y": y, "dx": vjp(dy)[0]}
+
+
+@jax.jit
+def global_avgpool(x: Array, dy: Array) -> Out:
+    y, vjp = jax.vjp(lambda x: jnp.mean(x, axis=(1, 2)), x)  # over H and W
+    return {"y": y, "dx": vjp(dy)[0]}
+
+
 @jax.jit
 def flatten_dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
     def layer(x, W):
@@ -133,6 +151,48 @@ def dropout(h: Array, mask: Array, keep_prob: float, dy: Array) -> Out:
     # an explicit mask: no PRNG key
     y, vjp = jax.vjp(lambda h: h * mask / keep_prob, h)
     return {"y": y, "dh": vjp(dy)[0]}
+
+
+@jax.jit
+def batchnorm(x: Array, gamma: Array, beta: Array, dy: Array, epsilon: float) -> Out:
+    def bn(x, gamma, beta):  # a training pass: the batch's statistics
+        mu, var = x.mean(axis=0), x.var(axis=0)  # biased variance
+        return gamma * (x - mu) / jnp.sqrt(var + epsilon) + beta
+    y, vjp = jax.vjp(bn, x, gamma, beta)
+    dx, dgamma, dbeta = vjp(dy)
+    return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+@jax.jit
+def layernorm(x: Array, gamma: Array, beta: Array, dy: Array, epsilon: float) -> Out:
+    def ln(x, gamma, beta):  # each row's statistics
+        mu = x.mean(axis=-1, keepdims=True)
+        var = x.var(axis=-1, keepdims=True)
+        return gamma * (x - mu) / jnp.sqrt(var + epsilon) + beta
+    y, vjp = jax.vjp(ln, x, gamma, beta)
+    dx, dgamma, dbeta = vjp(dy)
+    return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+@jax.jit
+def residual(x: Array, W: Array, b: Array, dy: Array) -> Out:
+    def block(x, W, b):
+        return x + jnp.tanh(x @ W + b)  # the skip path plus f(x)
+    y, vjp = jax.vjp(block, x, W, b)
+    dx, dW, db = vjp(dy)
+    return {"y": y, "dx": dx, "dW": dW, "db": db}
+
+
+@jax.jit
+def gelu(z: Array, dh: Array) -> Out:
+    h, vjp = jax.vjp(lambda z: jax.nn.gelu(z, approximate=False), z)  # default: tanh
+    return {"h": h, "dz": vjp(dh)[0]}
+
+
+@jax.jit
+def gelu_tanh(z: Array, dh: Array) -> Out:
+    h, vjp = jax.vjp(lambda z: jax.nn.gelu(z, approximate=True), z)
+    return {"h": h, "dz": vjp(dh)[0]}
 
 
 def linear_loss(W: jax.Array, g: jax.Array) -> jax.Array:

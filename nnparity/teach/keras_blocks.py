@@ -124,6 +124,23 @@ def maxpool2d(x: Tensor, dy: Tensor, k: int, stride: int) -> Out:
     return {"y": y, "dx": tape.gradient(y, x, output_gradients=dy)}
 
 
+def avgpool2d(x: Tensor, dy: Tensor, k: int, stride: int) -> Out:
+    # "same": the mean over the real cells of each window
+    pool = keras.layers.AveragePooling2D(k, stride, padding="same", dtype=x.dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = pool(x)
+    return {"y": y, "dx": tape.gradient(y, x, output_gradients=dy)}
+
+
+def global_avgpool(x: Tensor, dy: Tensor) -> Out:
+    pool = keras.layers.GlobalAveragePooling2D(dtype=x.dtype)  # [N, H, W, C] -> [N, C]
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = pool(x)
+    return {"y": y, "dx": tape.gradient(y, x, output_gradients=dy)}
+
+
 def flatten_dense(layer: keras.layers.Dense, x: Tensor, dz: Tensor) -> Out:
     flatten = keras.layers.Flatten(dtype=x.dtype)  # NHWC order
     with tf.GradientTape() as tape:
@@ -139,6 +156,42 @@ def dropout(h: Tensor, mask: Tensor, keep_prob: float, dy: Tensor) -> Out:
         tape.watch(h)
         y = h * mask / keep_prob
     return {"y": y, "dh": tape.gradient(y, h, output_gradients=dy)}
+
+
+def batchnorm(bn: keras.layers.BatchNormalization, x: Tensor, dy: Tensor) -> Out:
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = bn(x, training=True)  # batch statistics (training=False: the moving ones)
+    wrt = [x, bn.gamma, bn.beta]
+    dx, dgamma, dbeta = tape.gradient(y, wrt, output_gradients=dy)
+    return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+def layernorm(ln: keras.layers.LayerNormalization, x: Tensor, dy: Tensor) -> Out:
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = ln(x)  # statistics over each row's last axis
+    wrt = [x, ln.gamma, ln.beta]
+    dx, dgamma, dbeta = tape.gradient(y, wrt, output_gradients=dy)
+    return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+def residual(fc: keras.layers.Dense, x: Tensor, dy: Tensor) -> Out:
+    # fc = keras.layers.Dense(D, activation="tanh")
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = x + fc(x)  # the skip path plus f(x)
+    wrt = [x, fc.kernel, fc.bias]
+    dx, dW, db = tape.gradient(y, wrt, output_gradients=dy)
+    return {"y": y, "dx": dx, "dW": dW, "db": db}
+
+
+def gelu(z: Tensor, dh: Tensor) -> Out:
+    return elementwise(lambda z: keras.activations.gelu(z, approximate=False), z, dh)
+
+
+def gelu_tanh(z: Tensor, dh: Tensor) -> Out:
+    return elementwise(lambda z: keras.activations.gelu(z, approximate=True), z, dh)
 
 
 def train(optimizer: keras.optimizers.Optimizer, W: keras.Variable,

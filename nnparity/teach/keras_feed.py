@@ -68,9 +68,29 @@ def flatten_dense(fn: Callable[..., Out], x: Array, W: Array, b: Array, dz: Arra
     return fn(layer, tf.constant(x), tf.constant(dz))
 
 
+def batchnorm(fn: Callable[..., Out], x: Array, gamma: Array, beta: Array, dy: Array,
+              epsilon: float) -> Out:
+    layer = keras.layers.BatchNormalization(epsilon=epsilon, dtype=str(x.dtype))
+    moving = [np.zeros_like(gamma), np.ones_like(gamma)]  # unused by a training pass
+    return fn(built(layer, (None, x.shape[1]), [gamma, beta, *moving]), tf.constant(x),
+              tf.constant(dy))
+
+
+def layernorm(fn: Callable[..., Out], x: Array, gamma: Array, beta: Array, dy: Array,
+              epsilon: float) -> Out:
+    layer = keras.layers.LayerNormalization(epsilon=epsilon, dtype=str(x.dtype))
+    return fn(built(layer, (None, x.shape[1]), [gamma, beta]), tf.constant(x), tf.constant(dy))
+
+
+def residual(fn: Callable[..., Out], x: Array, W: Array, b: Array, dy: Array) -> Out:
+    fc = keras.layers.Dense(W.shape[1], activation="tanh", dtype=str(W.dtype))
+    return fn(built(fc, (None, W.shape[0]), [W, b]), tf.constant(x), tf.constant(dy))
+
+
 FEEDERS: dict[str, Callable[..., Out]] = {
     "dense": dense, "prelu": prelu, "weight_decay": variable, "conv2d": conv2d,
-    "flatten_dense": flatten_dense, "sgd": variable, "momentum": variable, "adam": variable}
+    "flatten_dense": flatten_dense, "sgd": variable, "momentum": variable, "adam": variable,
+    "batchnorm": batchnorm, "layernorm": layernorm, "residual": residual}
 
 
 def feeder(function: str) -> Callable[..., Out]:

@@ -22,7 +22,8 @@ from nnparity.backends.compare import Comparison, compare_tensor, tolerance
 from .sections import Block
 
 DTYPES = ("float64", "float32")
-CNN_BLOCKS = ("conv-same-stride2", "conv-valid", "maxpool", "flatten")
+CNN_BLOCKS = ("conv-same-stride2", "conv-valid", "maxpool", "avgpool", "global-avgpool",
+              "flatten")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,16 @@ from typing import Any
 import numpy as np
 
 from nnparity.reference import activations, conv, dense, dropout, losses, optim, params, pool
+from nnparity.reference.layers import avgpool as avgpool_layer
+from nnparity.reference.layers import batchnorm as batchnorm_layer
 from nnparity.reference.layers import flatten as flatten_layer
+from nnparity.reference.layers import gelu as gelu_layer
+from nnparity.reference.layers import global_avgpool as global_avgpool_layer
+from nnparity.reference.layers import layernorm as layernorm_layer
+from nnparity.reference.layers import residual as residual_layer
+from nnparity.reference.layers.activation import Activation
+from nnparity.reference.layers.base import Run
+from nnparity.reference.layers.dense import Dense
 from nnparity.reference.spec import MLPSpec
 
 Inputs = dict[str, Any]
@@ -41,7 +50,7 @@ class Block:
     forward: str
     backward: str
     shapes: str
-    code: tuple[tuple[ModuleType, str], ...]
+    code: tuple[tuple[ModuleType | type, str], ...]
     example: Callable[[np.random.Generator, str], Inputs]
     reference: Callable[[Inputs], Outputs]
     function: str
@@ -111,6 +120,16 @@ def _pool_example(rng: np.random.Generator, dtype: str) -> Inputs:
     return {"x": x, "dy": _normal(rng, dtype, 2, ho, wo, 2), "k": 2, "stride": 2}
 
 
+def _avgpool_example(rng: np.random.Generator, dtype: str) -> Inputs:
+    ho, wo = conv.output_hw((5, 5), (3, 3), 2, "SAME")  # SAME pads one cell on every side
+    return {"x": _normal(rng, dtype, 2, 5, 5, 2), "dy": _normal(rng, dtype, 2, ho, wo, 2),
+            "k": 3, "stride": 2}
+
+
+def _global_avgpool_example(rng: np.random.Generator, dtype: str) -> Inputs:
+    return {"x": _normal(rng, dtype, 2, 3, 4, 2), "dy": _normal(rng, dtype, 2, 2)}
+
+
 def _flatten_example(rng: np.random.Generator, dtype: str) -> Inputs:
     return {"x": _normal(rng, dtype, 2, 2, 3, 4), "W": _normal(rng, dtype, 24, 5),
             "b": _normal(rng, dtype, 5), "dz": _normal(rng, dtype, 2, 5)}
@@ -121,6 +140,20 @@ def _dropout_example(rng: np.random.Generator, dtype: str) -> Inputs:
     mask = dropout.draw_mask(rng, (4, 6), keep_prob, dtype)
     return {"h": _normal(rng, dtype, 4, 6), "mask": mask,
             "keep_prob": keep_prob, "dy": _normal(rng, dtype, 4, 6)}
+
+
+def _norm_example(rng: np.random.Generator, dtype: str) -> Inputs:
+    return {"x": 2 * _normal(rng, dtype, 6, 4) + 1, "gamma": 1 + _normal(rng, dtype, 4) / 2,
+            "beta": _normal(rng, dtype, 4), "dy": _normal(rng, dtype, 6, 4), "epsilon": 1e-5}
+
+
+def _gelu_example(rng: np.random.Generator, dtype: str) -> Inputs:
+    return {"z": 2 * _normal(rng, dtype, 3, 4), "dh": _normal(rng, dtype, 3, 4)}
+
+
+def _residual_example(rng: np.random.Generator, dtype: str) -> Inputs:
+    return {"x": _normal(rng, dtype, 4, 3), "W": _normal(rng, dtype, 3, 3),
+            "b": _normal(rng, dtype, 3), "dy": _normal(rng, dtype, 4, 3)}
 
 
 def _optimizer_example(rng: np.random.Generator, dtype: str) -> Inputs:
@@ -183,6 +216,18 @@ def _pool(i: Inputs) -> Outputs:
     return {"y": y, "dx": pool.maxpool2d_backward(i["dy"], i["x"], i["k"], i["stride"], "SAME")}
 
 
+def _avgpool(i: Inputs) -> Outputs:
+    x, k, stride = i["x"], i["k"], i["stride"]
+    return {"y": avgpool_layer.avgpool2d(x, k, stride, "SAME"),
+            "dx": avgpool_layer.avgpool2d_backward(i["dy"], x, k, stride, "SAME")}
+
+
+def _global_avgpool(i: Inputs) -> Outputs:
+    x, layer = i["x"], global_avgpool_layer.GlobalAvgPool("gap")
+    y, cache = layer.forward(x, {}, Run(x.dtype))
+    return {"y": y, "dx": layer.backward(i["dy"], x, y, cache, {}, Run(x.dtype), True)[0]}
+
+
 def _flatten(i: Inputs) -> Outputs:
     x = i["x"]
     flat = x.reshape(x.shape[0], -1)  # NHWC flatten, as the CNN does before fc1
@@ -194,6 +239,42 @@ def _flatten(i: Inputs) -> Outputs:
 def _dropout(i: Inputs) -> Outputs:
     return {"y": dropout.dropout(i["h"], i["mask"], i["keep_prob"]),
             "dh": dropout.dropout_backward(i["dy"], i["mask"], i["keep_prob"])}
+
+
+def _batchnorm(i: Inputs) -> Outputs:
+    x, gamma, beta = i["x"], i["gamma"], i["beta"]
+    layer = batchnorm_layer.BatchNorm("bn", epsilon=i["epsilon"])
+    params = {layer.gamma: gamma, layer.beta: beta, layer.mean: np.zeros_like(gamma),
+              layer.var: np.ones_like(gamma)}
+    run = Run(x.dtype, training=True)
+    y, cache = layer.forward(x, params, run)
+    dx, grads = layer.backward(i["dy"], x, y, cache, params, run, True)
+    return {"y": y, "dx": dx, "dgamma": grads[layer.gamma], "dbeta": grads[layer.beta]}
+
+
+def _layernorm(i: Inputs) -> Outputs:
+    y, (xhat, r) = layernorm_layer.layernorm(i["x"], i["gamma"], i["beta"], i["epsilon"])
+    dx, dgamma, dbeta = layernorm_layer.layernorm_backward(i["dy"], xhat, r, i["gamma"], True)
+    return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+def _gelu(approximate: str) -> Callable[[Inputs], Outputs]:
+    def reference(i: Inputs) -> Outputs:
+        z = i["z"]
+        inner = gelu_layer.gelu_inner(z, approximate)
+        return {"h": gelu_layer.gelu(z, inner, approximate),
+                "dz": i["dh"] * gelu_layer.gelu_grad(z, inner, approximate)}
+    return reference
+
+
+def _residual(i: Inputs) -> Outputs:
+    x = i["x"]
+    block = residual_layer.Residual("res", net=(Dense("fc", units=3, weight="W", bias="b"),
+                                                Activation("act", function="tanh")))
+    params, run = {"W": i["W"], "b": i["b"]}, Run(x.dtype)
+    y, cache = block.forward(x, params, run)
+    dx, grads = block.backward(i["dy"], x, y, cache, params, run, True)
+    return {"y": y, "dx": dx, "dW": grads["W"], "db": grads["b"]}
 
 
 def _optimizer(name: str) -> Callable[[Inputs], Outputs]:
@@ -266,6 +347,78 @@ def _optimizer_blocks() -> list[Block]:
               r"W \leftarrow W - \alpha \frac{m}{\sqrt{v} + \hat\epsilon}",
               "W, g, m, v: any shape", ((optim, "_adam"),), _optimizer_example,
               _optimizer("adam"), "adam", ("PyTorch, optax", "Keras")),
+    ]
+
+
+NORM_SHAPES = "x, y, dL/dy [N, D]; gamma, beta [D]"
+XHAT_GRADS = (r"\frac{\partial L}{\partial \gamma} = \sum \frac{\partial L}{\partial y} "
+              r"\odot \hat x,\; \frac{\partial L}{\partial \beta} = \sum "
+              r"\frac{\partial L}{\partial y}")
+
+
+def _layer_blocks() -> list[Block]:
+    """Batch normalisation, layer normalisation and both GELU forms (the layer kinds' panes)."""
+    gelu_code = tuple((gelu_layer, name) for name in ("gelu_inner", "gelu", "gelu_grad"))
+    return [
+        Block("batchnorm", "Batch normalisation (a training pass)",
+              "Statistics per feature over the batch (the biased variance), then a learned "
+              "scale and shift; the backward goes through the batch statistics, so every "
+              "sample's gradient depends on every other sample. Epsilon 1e-5 in every framework "
+              "(torch's default; Keras' is 1e-3). The running statistics are a trap below.",
+              r"\mu = \tfrac{1}{m} \sum_n x_n,\; \sigma^2 = \tfrac{1}{m} \sum_n (x_n - \mu)^2,\;"
+              r" \hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}},\; "
+              r"y = \gamma \hat x + \beta",
+              r"\frac{\partial L}{\partial x} = \frac{\gamma}{m \sqrt{\sigma^2 + \epsilon}} "
+              r"\Big(m \frac{\partial L}{\partial y} - \sum_n \frac{\partial L}{\partial y_n} - "
+              r"\hat x \sum_n \frac{\partial L}{\partial y_n} \hat x_n\Big),\; " + XHAT_GRADS,
+              NORM_SHAPES + "; m = N (per feature)",
+              ((batchnorm_layer, "batch_statistics"), (batchnorm_layer.BatchNorm, "forward"),
+               (batchnorm_layer.BatchNorm, "backward")), _norm_example, _batchnorm,
+              "batchnorm"),
+        Block("layernorm", "Layer normalisation",
+              "Statistics per sample over its D features (biased variance), then a learned "
+              "scale and shift per feature; epsilon 1e-5 in every framework here (torch's "
+              "default; Keras' is 1e-3: a trap below).",
+              r"\mu_n = \tfrac{1}{D} \sum_i x_{ni},\; \sigma_n^2 = \tfrac{1}{D} \sum_i "
+              r"(x_{ni} - \mu_n)^2,\; r_n = \frac{1}{\sqrt{\sigma_n^2 + \epsilon}},\; "
+              r"y = \gamma \odot (x - \mu) r + \beta",
+              r"g = \frac{\partial L}{\partial y} \odot \gamma,\; "
+              r"\frac{\partial L}{\partial x_n} = r_n \big(g_n - \overline{g_n} - \hat x_n\, "
+              r"\overline{g_n \hat x_n}\big),\; " + XHAT_GRADS,
+              NORM_SHAPES + "; the bar: the mean over a row's D features",
+              ((layernorm_layer, "layernorm"), (layernorm_layer, "layernorm_backward")),
+              _norm_example, _layernorm, "layernorm"),
+        Block("gelu", "GELU (exact, erf)",
+              "torch's nn.GELU() and Keras' gelu default to this form; jax.nn.gelu defaults to "
+              "the tanh form (the next section; the difference is a trap below). "
+              "keras.activations.gelu casts its constants through float32: its float64 rows "
+              "are about 1e-9 off, on purpose (the reference's Keras backend writes GELU with "
+              "keras.ops instead).",
+              r"h = z\, \Phi(z) = \tfrac{1}{2} z \Big(1 + \mathrm{erf}\frac{z}{\sqrt 2}\Big)",
+              r"\frac{\partial L}{\partial z} = \frac{\partial L}{\partial h} \odot "
+              r"\big(\Phi(z) + z\, \varphi(z)\big),\; \varphi(z) = "
+              r"\frac{e^{-z^2/2}}{\sqrt{2\pi}}",
+              ELEMENTWISE, gelu_code, _gelu_example, _gelu("none"), "gelu"),
+        Block("gelu-tanh", "GELU (tanh approximation)",
+              "jax.nn.gelu's default, torch's approximate='tanh', Keras' approximate=True "
+              "(float32 constants again: its float64 rows are off).",
+              r"h = \tfrac{1}{2} z (1 + \tanh u),\; u = \sqrt{2/\pi}\,(z + 0.044715 z^3)",
+              r"\frac{\partial L}{\partial z} = \frac{\partial L}{\partial h} \odot "
+              r"\Big(\tfrac{1}{2} (1 + \tanh u) + \tfrac{1}{2} z (1 - \tanh^2 u) "
+              r"\sqrt{2/\pi}\, (1 + 3 \cdot 0.044715 z^2)\Big)",
+              ELEMENTWISE, gelu_code, _gelu_example, _gelu("tanh"), "gelu_tanh"),
+        Block("residual", "Residual block",
+              "y = x + f(x), here f a dense layer and tanh: the skip path passes the gradient "
+              "through unchanged, so dL/dx is the sum of the two paths'.",
+              r"y = x + f(x),\; f(x) = \tanh(x W + b)",
+              r"\delta = \frac{\partial L}{\partial y} \odot (1 - f^2),\; "
+              r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y} + \delta W^\top,\; "
+              r"\frac{\partial L}{\partial W} = x^\top \delta,\; "
+              r"\frac{\partial L}{\partial b} = \mathbf{1}^\top \delta",
+              "x, y [N, D], W [D, D], b [D]",
+              ((residual_layer.Residual, "forward"),
+               (residual_layer.Residual, "backward_with_deltas")),
+              _residual_example, _residual, "residual"),
     ]
 
 
@@ -353,6 +506,30 @@ def blocks() -> list[Block]:
               "x [N, H, W, C], y [N, ceil(H/s), ceil(W/s), C]",
               ((pool, "maxpool2d_argmax"), (pool, "maxpool2d_backward")), _pool_example, _pool,
               "maxpool2d"),
+        Block("avgpool", "Average pool (SAME: the real cells only)",
+              "3x3 windows at stride 2, SAME, on a 5x5 map: the border windows reach over the "
+              "edge, and the mean is over the cells they cover (Keras' AveragePooling2D, "
+              "torch's count_include_pad=False; torch's default counts the padded zeros: a "
+              "trap below).",
+              r"y_{n,i,j,c} = \frac{1}{d_{ij}} \sum_{p,q} x^{\mathrm{pad}}_{n,si+p,sj+q,c},\;"
+              r" d_{ij} = \#\{\text{real cells in the window}\}",
+              r"\frac{\partial L}{\partial x^{\mathrm{pad}}_{n,si+p,sj+q,c}} \mathrel{+}= "
+              r"\frac{1}{d_{ij}} \frac{\partial L}{\partial y_{n,i,j,c}}",
+              "x [N, H, W, C], y [N, ceil(H/s), ceil(W/s), C]",
+              ((avgpool_layer, "divisors"), (avgpool_layer, "avgpool2d"),
+               (avgpool_layer, "avgpool2d_backward")), _avgpool_example, _avgpool,
+              "avgpool2d"),
+        Block("global-avgpool", "Global average pool",
+              "Each channel's mean over the whole map: a flat [N, C] output a dense layer can "
+              "take without a flatten (torch: AdaptiveAvgPool2d(1), then a flatten; Keras: "
+              "GlobalAveragePooling2D).",
+              r"y_{n,c} = \frac{1}{H W} \sum_{i,j} x_{n,i,j,c}",
+              r"\frac{\partial L}{\partial x_{n,i,j,c}} = \frac{1}{H W} "
+              r"\frac{\partial L}{\partial y_{n,c}}",
+              "x [N, H, W, C], y [N, C]",
+              ((global_avgpool_layer.GlobalAvgPool, "forward"),
+               (global_avgpool_layer.GlobalAvgPool, "backward")), _global_avgpool_example,
+              _global_avgpool, "global_avgpool"),
         Block("flatten", "Flatten (NHWC vs NCHW) into a dense layer",
               "The reference flattens NHWC; PyTorch flattens NCHW, so the rows of the dense "
               "weight must be permuted into NCHW order.",
@@ -368,5 +545,6 @@ def blocks() -> list[Block]:
               r"\frac{\partial L}{\partial y} \odot m / p", "h, m, y [N, D]; p = keep_prob",
               ((dropout, "dropout"), (dropout, "dropout_backward")), _dropout_example,
               _dropout, "dropout"),
+        *_layer_blocks(),
         *_optimizer_blocks(),
     ]

@@ -153,6 +153,24 @@ def maxpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
     return {"y": y, "dx": unpad(dxp, x, k, stride, "SAME")}
 
 
+def avgpool2d(x: Array, dy: Array, k: int, stride: int) -> Out:
+    xp = pad(x, k, stride, "SAME")
+    real = pad(np.ones_like(x), k, stride, "SAME")  # 1 on the map, 0 on the padding
+    y, dxp = np.empty(dy.shape), np.zeros_like(xp)
+    for i in range(dy.shape[1]):
+        for j in range(dy.shape[2]):
+            d = real[at(i, j, k, stride)][0, :, :, 0].sum()  # the window's real cells
+            y[:, i, j] = xp[at(i, j, k, stride)].sum(axis=(1, 2)) / d
+            dxp[at(i, j, k, stride)] += dy[:, i, j][:, None, None, :] / d
+    return {"y": y, "dx": unpad(dxp, x, k, stride, "SAME")}
+
+
+def global_avgpool(x: Array, dy: Array) -> Out:
+    cells = x.shape[1] * x.shape[2]  # H W
+    dx = np.ones_like(x) * dy[:, None, None, :] / cells  # every cell gets 1/(H W)
+    return {"y": x.sum(axis=(1, 2)) / cells, "dx": dx}
+
+
 def flatten_dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
     flat = x.reshape(x.shape[0], -1)  # NHWC order: (h, w, c), c fastest
     z = flat @ W + b
@@ -162,6 +180,59 @@ def flatten_dense(x: Array, W: Array, b: Array, dz: Array) -> Out:
 
 def dropout(h: Array, mask: Array, keep_prob: float, dy: Array) -> Out:
     return {"y": h * mask / keep_prob, "dh": dy * mask / keep_prob}
+
+
+def batchnorm(x: Array, gamma: Array, beta: Array, dy: Array, epsilon: float) -> Out:
+    m = x.shape[0]                          # values per feature
+    mu = x.mean(axis=0)                     # batch statistics, per feature
+    var = ((x - mu) ** 2).mean(axis=0)      # biased: divided by m
+    xhat = (x - mu) / np.sqrt(var + epsilon)
+    y = gamma * xhat + beta
+    dbeta = dy.sum(axis=0)
+    dgamma = (dy * xhat).sum(axis=0)
+    dxhat = dy * gamma
+    dvar = (dxhat * (x - mu)).sum(axis=0) * -0.5 * (var + epsilon) ** -1.5
+    dmu = -dxhat.sum(axis=0) / np.sqrt(var + epsilon) - 2 * dvar * (x - mu).mean(axis=0)
+    dx = dxhat / np.sqrt(var + epsilon) + dvar * 2 * (x - mu) / m + dmu / m
+    return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+def layernorm(x: Array, gamma: Array, beta: Array, dy: Array, epsilon: float) -> Out:
+    """Batch normalisation of the transposed rows: the same chain rule, per sample."""
+    xt = batchnorm(x.T, np.ones(x.shape[0]), np.zeros(x.shape[0]), (dy * gamma).T, epsilon)
+    xhat = xt["y"].T
+    return {"y": gamma * xhat + beta, "dx": xt["dx"].T,
+            "dgamma": (dy * xhat).sum(axis=0), "dbeta": dy.sum(axis=0)}
+
+
+def residual(x: Array, W: Array, b: Array, dy: Array) -> Out:
+    f = np.tanh(x @ W + b)          # the residual path
+    y = x + f                       # plus the skip path
+    delta = dy * (1 - f**2)         # dL/dz of the inner dense layer
+    dx = dy + delta @ W.T           # the two paths' gradients add
+    return {"y": y, "dx": dx, "dW": x.T @ delta, "db": delta.sum(axis=0)}
+
+
+def erf(x: Array) -> Array:
+    """erf(x) = 2/sqrt(pi) e^(-x^2) sum_n 2^n x^(2n+1) / (1 3 5 ... (2n+1)): positive terms."""
+    term = total = x
+    for n in range(1, 200):
+        term = term * 2 * x**2 / (2 * n + 1)
+        total = total + term
+    return 2 / np.sqrt(np.pi) * np.exp(-x**2) * total
+
+
+def gelu(z: Array, dh: Array) -> Out:
+    Phi = 0.5 * (1 + erf(z / np.sqrt(2)))           # the standard normal's CDF
+    phi = np.exp(-z**2 / 2) / np.sqrt(2 * np.pi)    # and its density
+    return {"h": z * Phi, "dz": dh * (Phi + z * phi)}
+
+
+def gelu_tanh(z: Array, dh: Array) -> Out:
+    u = np.sqrt(2 / np.pi) * (z + 0.044715 * z**3)
+    h = 0.5 * z * (1 + np.tanh(u))
+    du = np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * z**2)
+    return {"h": h, "dz": dh * (0.5 * (1 + np.tanh(u)) + 0.5 * z * (1 - np.tanh(u)**2) * du)}
 
 
 def keras32(value: float) -> float:

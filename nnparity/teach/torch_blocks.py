@@ -121,6 +121,21 @@ def maxpool2d(x: Tensor, dy: Tensor, k: int, stride: int) -> Out:
     return {"y": y, "dx": x.grad}
 
 
+def avgpool2d(x: Tensor, dy: Tensor, k: int, stride: int) -> Out:
+    # SAME on 5x5, k=3, stride 2 pads one cell on every side: torch's symmetric padding
+    pool = nn.AvgPool2d(k, stride, padding=k // 2, count_include_pad=False)
+    y = pool(x)  # the default, count_include_pad=True, would count the padded zeros
+    y.backward(dy)
+    return {"y": y, "dx": x.grad}
+
+
+def global_avgpool(x: Tensor, dy: Tensor) -> Out:
+    pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())  # [N, C, 1, 1] -> [N, C]
+    y = pool(x)
+    y.backward(dy)
+    return {"y": y, "dx": x.grad}
+
+
 def flatten_dense(layer: nn.Linear, x: Tensor, dz: Tensor) -> Out:
     z = layer(torch.flatten(x, 1))  # NCHW: one channel plane after another
     z.backward(dz)
@@ -131,6 +146,47 @@ def dropout(h: Tensor, mask: Tensor, keep_prob: float, dy: Tensor) -> Out:
     y = h * mask / keep_prob  # F.dropout would draw its own mask
     y.backward(dy)
     return {"y": y, "dh": h.grad}
+
+
+def batchnorm(bn: nn.BatchNorm1d, x: Tensor, dy: Tensor) -> Out:
+    bn.train()  # batch statistics (bn.eval() would use the running ones)
+    y = bn(x)
+    y.backward(dy)
+    return {"y": y, "dx": x.grad, "dgamma": bn.weight.grad, "dbeta": bn.bias.grad}
+
+
+def layernorm(ln: nn.LayerNorm, x: Tensor, dy: Tensor) -> Out:
+    y = ln(x)  # statistics over each row's last dimension
+    y.backward(dy)
+    return {"y": y, "dx": x.grad, "dgamma": ln.weight.grad, "dbeta": ln.bias.grad}
+
+
+class Residual(nn.Module):
+    def __init__(self, fc: nn.Linear) -> None:
+        super().__init__()
+        self.fc = fc
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + torch.tanh(self.fc(x))  # the skip path plus f(x)
+
+
+def residual(block: Residual, x: Tensor, dy: Tensor) -> Out:
+    y = block(x)
+    y.backward(dy)
+    dW = block.fc.weight.grad  # [D_out, D_in]
+    return {"y": y, "dx": x.grad, "dW": dW, "db": block.fc.bias.grad}
+
+
+def gelu(z: Tensor, dh: Tensor) -> Out:
+    h = F.gelu(z)  # exact (erf) by default
+    h.backward(dh)
+    return {"h": h, "dz": z.grad}
+
+
+def gelu_tanh(z: Tensor, dh: Tensor) -> Out:
+    h = F.gelu(z, approximate="tanh")
+    h.backward(dh)
+    return {"h": h, "dz": z.grad}
 
 
 def train(optimizer: torch.optim.Optimizer, W: nn.Parameter,

@@ -84,7 +84,8 @@ def conv2d(fn: Callable[..., Out], x: Array, W: Array, b: Array, dz: Array, stri
             "dW": out["dW"].permute(2, 3, 1, 0), "db": out["db"]}
 
 
-def maxpool2d(fn: Callable[..., Out], x: Array, dy: Array, k: int, stride: int) -> Out:
+def pool2d(fn: Callable[..., Out], x: Array, dy: Array, k: int, stride: int) -> Out:
+    """A pooling block (max or average): NHWC in and out, NCHW for torch."""
     out = fn(nchw(x, tracked=True), nchw(dy), k, stride)
     return {"y": nhwc(out["y"]), "dx": nhwc(out["dx"])}
 
@@ -96,10 +97,41 @@ def flatten_dense(fn: Callable[..., Out], x: Array, W: Array, b: Array, dz: Arra
     return {"z": out["z"], "dx": nhwc(out["dx"]), "dW": out["dW"].T[np.argsort(order)]}
 
 
+def affine(layer: nn.Module, gamma: Array, beta: Array) -> nn.Module:
+    """A normalisation layer holding ``gamma`` (``weight``) and ``beta`` (``bias``)."""
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(gamma))
+        layer.bias.copy_(torch.from_numpy(beta))
+    return layer
+
+
+def batchnorm(fn: Callable[..., Out], x: Array, gamma: Array, beta: Array, dy: Array,
+              epsilon: float) -> Out:
+    bn = nn.BatchNorm1d(x.shape[1], eps=epsilon, dtype=torch.from_numpy(x).dtype)
+    return fn(affine(bn, gamma, beta), leaf(x), torch.from_numpy(dy))
+
+
+def layernorm(fn: Callable[..., Out], x: Array, gamma: Array, beta: Array, dy: Array,
+              epsilon: float) -> Out:
+    ln = nn.LayerNorm(x.shape[1], eps=epsilon, dtype=torch.from_numpy(x).dtype)
+    return fn(affine(ln, gamma, beta), leaf(x), torch.from_numpy(dy))
+
+
+def global_avgpool(fn: Callable[..., Out], x: Array, dy: Array) -> Out:
+    out = fn(nchw(x, tracked=True), torch.from_numpy(dy))
+    return {"y": out["y"], "dx": nhwc(out["dx"])}
+
+
+def residual(fn: Callable[..., Out], x: Array, W: Array, b: Array, dy: Array) -> Out:
+    out = fn(BLOCKS.Residual(linear(W, b)), leaf(x), torch.from_numpy(dy))
+    return {**out, "dW": out["dW"].T}
+
+
 FEEDERS: dict[str, Callable[..., Out]] = {
     "dense": dense, "prelu": prelu, "weight_decay": parameter, "conv2d": conv2d,
-    "maxpool2d": maxpool2d, "flatten_dense": flatten_dense, "sgd": parameter,
-    "momentum": parameter, "adam": parameter}
+    "maxpool2d": pool2d, "avgpool2d": pool2d, "flatten_dense": flatten_dense, "sgd": parameter,
+    "momentum": parameter, "adam": parameter, "batchnorm": batchnorm, "layernorm": layernorm,
+    "global_avgpool": global_avgpool, "residual": residual}
 
 
 def feeder(function: str) -> Callable[..., Out]:

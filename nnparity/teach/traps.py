@@ -15,6 +15,10 @@ import numpy as np
 
 from nnparity.backends.compare import compare_tensor
 from nnparity.reference import activations, conv, optim, pool
+from nnparity.reference.layers import avgpool as avgpool_layer
+from nnparity.reference.layers import batchnorm as batchnorm_layer
+from nnparity.reference.layers import gelu as gelu_layer
+from nnparity.reference.layers import layernorm as layernorm_layer
 
 from .measure import FRAMEWORKS, call
 
@@ -126,6 +130,167 @@ def pool_ties(modules: Modules) -> Table:
     return Table(("who", "cell that receives dL/dy"), rows)
 
 
+def avgpool_padding(modules: Modules) -> Table:
+    """A 5x5 map of ones, 3x3 windows at stride 2, SAME (one padded cell on every side): the
+    corner output and the gap to the mean over the real cells (Keras' SAME)."""
+    x = np.ones((1, 5, 5, 1))
+    expected = avgpool_layer.avgpool2d(x, 3, 2, "SAME")
+    results: list[tuple[str, np.ndarray | None]] = [
+        ("reference, real cells only", expected),
+        ("reference, count_include_pad",
+         avgpool_layer.avgpool2d(x, 3, 2, "SAME", count_include_pad=True))]
+    if "torch" in modules:
+        import torch
+
+        xt = torch.from_numpy(x).permute(0, 3, 1, 2)
+        for counted in (True, False):
+            pool = torch.nn.AvgPool2d(3, 2, padding=1, count_include_pad=counted)
+            title = "PyTorch AvgPool2d(3, 2, padding=1)" + ("" if counted else
+                                                            ", count_include_pad=False")
+            results.append((title, pool(xt).permute(0, 2, 3, 1).numpy()))
+    else:
+        results.append(("PyTorch", None))
+    if "keras" in modules:
+        from nnparity.backends.determinism import import_tensorflow
+
+        _, keras = import_tensorflow()
+        pool = keras.layers.AveragePooling2D(3, 2, padding="same", dtype="float64")
+        results.append(('Keras AveragePooling2D(3, 2, padding="same")', np.asarray(pool(x))))
+    else:
+        results.append(("Keras", None))
+    rows = [(title, "not installed", "not installed") if y is None else
+            (title, f"{y[0, 0, 0, 0]:.4f}", f"{rel(y, expected):.1e}") for title, y in results]
+    return Table(("who", "corner output y[0, 0, 0, 0]", "max rel gap to the real-cells mean"),
+                 rows)
+
+
+Statistics = tuple[np.ndarray, np.ndarray]
+
+
+def _torch_running(batches: np.ndarray, momentum: float) -> Statistics:
+    import torch
+
+    bn = torch.nn.BatchNorm1d(batches.shape[-1], momentum=momentum, dtype=torch.float64)
+    with torch.no_grad():
+        for x in batches:
+            bn(torch.from_numpy(x))  # a training pass: updates the running statistics
+    return bn.running_mean.numpy(), bn.running_var.numpy()
+
+
+def _keras_running(batches: np.ndarray, momentum: float) -> Statistics:
+    from nnparity.backends.determinism import import_tensorflow
+
+    tf, keras = import_tensorflow()
+    bn = keras.layers.BatchNormalization(momentum=momentum, dtype="float64")
+    for x in batches:
+        bn(tf.constant(x), training=True)
+    return np.asarray(bn.moving_mean.numpy()), np.asarray(bn.moving_variance.numpy())
+
+
+def batchnorm_momentum(modules: Modules) -> Table:
+    """Running statistics after 10 training batches (16 samples, 3 features, mean 2, std 3),
+    from mean 0 and variance 1, against the reference with torch's rule (keep 0.9 of the old
+    value, unbiased batch variance)."""
+    batches = 2 + 3 * np.random.default_rng(15).standard_normal((10, 16, 3))
+
+    def reference(variance: str) -> Statistics:
+        layer = batchnorm_layer.BatchNorm("bn", momentum=0.9, variance=variance)
+        mean, var = np.zeros(3), np.ones(3)
+        for x in batches:
+            mean, var = layer.running_update(mean, var, *batchnorm_layer.batch_statistics(x))
+        return mean, var
+
+    torch_rule = reference("unbiased")
+    runs: list[tuple[str, str, Callable[[], Statistics]]] = [
+        ("reference: keep 0.9, unbiased variance (torch's rule)", "", lambda: torch_rule),
+        ("reference: keep 0.9, biased variance (Keras' rule)", "", lambda: reference("biased")),
+        ("PyTorch BatchNorm1d(momentum=0.1)", "torch", lambda: _torch_running(batches, 0.1)),
+        ("Keras BatchNormalization(momentum=0.1): copied verbatim", "keras",
+         lambda: _keras_running(batches, 0.1)),
+        ("Keras BatchNormalization(momentum=0.9): mapped to 1 - 0.1", "keras",
+         lambda: _keras_running(batches, 0.9))]
+    rows = []
+    for title, needs, measured in runs:
+        if needs and needs not in modules:
+            rows.append((title, "not installed", "", "", "not installed"))
+            continue
+        mean, var = measured()
+        rows.append((title, f"{mean[0]:.4f}", f"{var[0]:.4f}", f"{rel(mean, torch_rule[0]):.1e}",
+                     f"{rel(var, torch_rule[1]):.1e}"))
+    return Table(("after 10 steps", "running mean[0]", "running var[0]",
+                  "mean: max rel gap to torch's rule", "var: max rel gap to torch's rule"), rows)
+
+
+def layernorm_epsilon(modules: Modules) -> Table:
+    """Layer normalisation of the same rows at several scales with torch's epsilon (1e-5) and
+    Keras' (1e-3), unit scale and zero shift: the largest difference of the outputs."""
+    base = np.random.default_rng(16).standard_normal((4, 8))
+    ones, zeros = np.ones(8), np.zeros(8)
+    defaults = "not installed"
+    if "torch" in modules and "keras" in modules:
+        import torch
+
+        from nnparity.backends.determinism import import_tensorflow
+
+        _, keras = import_tensorflow()
+        ln_torch = torch.nn.LayerNorm(8, dtype=torch.float64)  # the defaults, as users get them
+        ln_keras = keras.layers.LayerNormalization(dtype="float64")
+        defaults = f"PyTorch (eps={ln_torch.eps:g}) vs Keras (eps={ln_keras.epsilon:g})"
+    rows = []
+    for scale in (1.0, 0.1, 0.03, 0.01):
+        x = scale * base
+        y_small, y_large = (layernorm_layer.layernorm(x, ones, zeros, eps)[0] for eps in
+                            (layernorm_layer.TORCH_EPSILON, layernorm_layer.KERAS_EPSILON))
+        gap = np.max(np.abs(y_small - y_large))
+        cell = "not installed"
+        if defaults != "not installed":
+            with torch.no_grad():
+                y_torch = ln_torch(torch.from_numpy(x)).numpy()
+            cell = f"{np.max(np.abs(y_torch - np.asarray(ln_keras(x)))):.1e}"
+        rows.append((f"{np.std(x, axis=1).mean():.3f}", f"{gap:.1e}", cell))
+    return Table(("mean row std of x", "reference: max |y(1e-5) - y(1e-3)|",
+                  f"max |y| gap, {defaults}"), rows)
+
+
+def _default_gelu(key: str, module: ModuleType, z: np.ndarray) -> tuple[str, np.ndarray]:
+    """``(the call, its value)``: framework ``key``'s GELU on ``z`` in its default form."""
+    if key == "torch":
+        import torch
+
+        return "PyTorch F.gelu(z)", torch.nn.functional.gelu(torch.from_numpy(z)).numpy()
+    if key == "keras":
+        from nnparity.backends.determinism import import_tensorflow
+
+        _, keras = import_tensorflow()
+        return "Keras keras.activations.gelu(z)", np.asarray(keras.activations.gelu(z))
+    import jax
+
+    with module.context():  # x64: float64 stays float64
+        return "JAX jax.nn.gelu(z)", np.asarray(jax.nn.gelu(z))
+
+
+def gelu_forms(modules: Modules) -> Table:
+    """GELU's exact and tanh forms on 1201 points of [-6, 6] in float64, and what each
+    framework's ``gelu(z)`` computes with its default form."""
+    z = np.linspace(-6.0, 6.0, 1201)
+    exact, tanh = (gelu_layer.gelu(z, gelu_layer.gelu_inner(z, form), form)
+                   for form in gelu_layer.GELU_FORMS)
+    derivative = {form: gelu_layer.gelu_grad(z, gelu_layer.gelu_inner(z, form), form)
+                  for form in gelu_layer.GELU_FORMS}
+    rows = [("reference, tanh form", f"{np.max(np.abs(tanh - exact)):.1e}",
+             f"{np.max(np.abs(derivative['tanh'] - derivative['none'])):.1e}", "0")]
+
+    for framework in FRAMEWORKS:
+        if framework.key not in modules:
+            rows.append((framework.title, "not installed", "", "not installed"))
+            continue
+        title, value = _default_gelu(framework.key, modules[framework.key], z)
+        rows.append((title, f"{np.max(np.abs(value - exact)):.1e}", "",
+                     f"{np.max(np.abs(value - tanh)):.1e}"))
+    return Table(("who", "max |h - exact|", "max |dh/dz - exact's|", "max |h - tanh form|"),
+                 rows)
+
+
 @dataclass(frozen=True)
 class Trap:
     """One trap section: ``key``, ``title``, ``text`` (plain) and the function that measures."""
@@ -156,4 +321,25 @@ TRAPS = (
     Trap("trap-pool-ties", "Trap: max-pool ties",
          "When a window holds its maximum more than once, the whole gradient goes to one cell: "
          "the first in row-major order, in every framework measured here.", pool_ties),
+    Trap("trap-avgpool-pad", "Trap: the average pool's padded cells",
+         "Keras' SAME average pool divides each border window by the cells it covers; torch's "
+         "AvgPool2d(padding=...) counts the padded zeros by default (count_include_pad=True): "
+         "the same shapes, smaller values at every border. Pass count_include_pad=False.",
+         avgpool_padding),
+    Trap("trap-bn-momentum", "Trap: batch normalisation's momentum",
+         "torch's momentum weighs the new batch (running = (1 - m) running + m batch, default "
+         "0.1), Keras' the old value (running = m running + (1 - m) batch, default 0.99); "
+         "torch's running variance takes the unbiased batch variance, Keras' the biased one. "
+         "Copied verbatim, momentum=0.1 in Keras keeps only a tenth of the old value: the "
+         "running statistics are the last batches'. Mapped to 0.9, only the variance "
+         "estimator differs (a factor m/(m - 1) per batch).", batchnorm_momentum),
+    Trap("trap-ln-epsilon", "Trap: layer normalisation's epsilon",
+         "nn.LayerNorm's default epsilon is 1e-5, LayerNormalization's 1e-3. On rows whose "
+         "variance is not large against epsilon the outputs differ: the smaller the "
+         "activations, the larger the gap. Set epsilon explicitly in both.", layernorm_epsilon),
+    Trap("trap-gelu-forms", "Trap: GELU, exact or tanh",
+         "The tanh form approximates the exact (erf) GELU; torch and Keras default to the "
+         "exact form, jax.nn.gelu to the tanh one. The gap is small but far above float64 "
+         "rounding, so a parity check between frameworks fails unless both use one form.",
+         gelu_forms),
 )
