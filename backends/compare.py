@@ -70,9 +70,10 @@ def tolerance(dtype: str, operations: Iterable[str] = ("dense",)) -> float:
 
 def tolerance_for(spec: Spec, dtype: str | None = None) -> float:
     """The tolerance of ``spec``'s network (the kinds of its weights) in ``dtype`` (default:
-    the spec's)."""
+    the spec's); a network without dense or conv weights (normalisations, pools, activations
+    only) at the dense row: its sums are no longer than a dense layer's."""
     operations = {spec.param_kind(name) for name in spec.param_shapes() if spec.is_weight(name)}
-    return tolerance(dtype or spec.dtype, operations)
+    return tolerance(dtype or spec.dtype, operations or {"dense"})
 
 
 @dataclass(frozen=True)

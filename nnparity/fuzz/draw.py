@@ -40,13 +40,15 @@ OUTPUTS = {"ce": (2, 5), "bce": (1, 1), "l2": (1, 4), "mse": (1, 4)}
 @dataclass(frozen=True)
 class Slot:
     """Where the next layer goes: the per-sample ``shape`` so far (``(D,)`` or ``(H, W, C)``),
-    whether the previous layer is a dense/conv2d one (``after_param``: an activation may follow)
-    and the spec's one dropout ``keep_prob``."""
+    whether the previous layer is a dense/conv2d/batchnorm one (``after_param``: an activation
+    may follow), the spec's one dropout ``keep_prob`` and the ``previous`` layer's kind (``""``
+    at the input)."""
 
     rng: np.random.Generator
     shape: Shape
     after_param: bool
     keep_prob: float
+    previous: str = ""
 
     @property
     def is_map(self) -> bool:
@@ -113,6 +115,39 @@ def _gelu(slot: Slot) -> dict[str, Any] | None:
     return {"approximate": slot.choice(GELU_FORMS)} if slot.after_param else None
 
 
+BEFORE_BATCHNORM = ("", *(k for k in ACTIVATIONS if k != "identity"), "prelu", "gelu")
+"""Kinds a batchnorm may follow: the input or a non-linear activation. After a layer with a bias
+(or a pool, flatten or another batchnorm of one), the bias's gradient is zero in exact arithmetic
+(the batch mean removes it) and the frameworks' rounding noise in it is no finding."""
+
+
+def _batchnorm(slot: Slot) -> dict[str, Any] | None:
+    if slot.previous not in BEFORE_BATCHNORM:
+        return None
+    return {"momentum": slot.choice((0.9, 0.99)), "epsilon": slot.choice((1e-5, 1e-3)),
+            "variance": slot.choice(("biased", "unbiased"))}
+
+
+def _layernorm(slot: Slot) -> dict[str, Any] | None:
+    return None if slot.is_map else {"epsilon": slot.choice((1e-5, 1e-3))}
+
+
+def _global_avgpool(slot: Slot) -> dict[str, Any] | None:
+    return {} if slot.is_map else None
+
+
+def _residual(slot: Slot) -> dict[str, Any] | None:
+    """A block on a map (a residual takes no flattened map): a SAME stride-1 convolution and a
+    tanh, projected when it changes the channels."""
+    if not slot.is_map:
+        return None
+    filters = slot.integer(1, MAX_CHANNELS)
+    kernel = slot.integer(1, min(3, *slot.shape[:2]))
+    return {"net": [{"kind": "conv2d", "filters": filters, "kernel": kernel, "stride": 1,
+                     "padding": "same"}, {"kind": "tanh"}],
+            "projection": filters != slot.shape[2]}
+
+
 GENERATORS: dict[str, Generator] = {
     "dense": _dense,
     "conv2d": _conv2d,
@@ -122,6 +157,10 @@ GENERATORS: dict[str, Generator] = {
     "dropout": _dropout,
     "prelu": _prelu,
     "gelu": _gelu,
+    "batchnorm": _batchnorm,
+    "layernorm": _layernorm,
+    "global_avgpool": _global_avgpool,
+    "residual": _residual,
     **dict.fromkeys(ACTIVATIONS, _activation),
 }
 """Layer kind -> its field generator (module docstring). A new kind of ``KINDS`` adds a row."""
@@ -139,7 +178,13 @@ class Drawn:
 
 
 def _next_shape(shape: Shape, kind: str, fields: dict[str, Any]) -> Shape:
-    """The per-sample shape after a layer of ``kind`` with ``fields``, by the layer's own rule."""
+    """The per-sample shape after a layer of ``kind`` with ``fields``, by the layer's own rule
+    (a residual block's: its sub-list's, which its skip path matches or projects to)."""
+    if kind == "residual":
+        for entry in fields["net"]:
+            inner = {k: v for k, v in entry.items() if k != "kind"}
+            shape = _next_shape(shape, entry["kind"], inner)
+        return shape
     return make_layer(kind, "drawn", **fields).output_shape(shape)
 
 
@@ -165,15 +210,15 @@ def draw(seed: int, index: int) -> Drawn:
         shape = (int(rng.integers(1, MAX_UNITS + 1)),)
     keep_prob = float(rng.choice(KEEP_PROBS))
     net: list[dict[str, Any]] = []
-    after_param = False
+    after_param, previous = False, ""
     start = shape
     for _ in range(int(rng.integers(0, MAX_BODY + 1))):
         activate = after_param and rng.random() < ACTIVATE_AFTER_PARAM
-        kind, fields = _layer(Slot(rng, shape, after_param, keep_prob),
+        kind, fields = _layer(Slot(rng, shape, after_param, keep_prob, previous),
                               activations if activate else kinds)
         net.append({"kind": kind, **fields})
         shape = _next_shape(shape, kind, fields)
-        after_param = kind in ("dense", "conv2d")
+        after_param, previous = kind in ("dense", "conv2d", "batchnorm"), kind
     if len(shape) == 3:
         net.append({"kind": "flatten"})
     low, high = OUTPUTS[loss]
