@@ -54,6 +54,10 @@ class Layer:
 
     kind: ClassVar[str] = ""
     role: ClassVar[str] = "map"
+    bilinear: ClassVar[bool] = False
+    """Its parameter gradients are sums of products of input and delta (``dense``, ``conv2d``):
+    its backward on ``|input|`` and ``|delta|`` gives those terms summed by size
+    (:func:`reference.network.gradient_scales`)."""
     name: str
 
     def output_shape(self, shape: Shape) -> Shape:

@@ -30,7 +30,6 @@ gradient, never decayed or touched by an optimiser, replaced by each training st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -186,11 +185,3 @@ class BatchNorm(Layer):
         gamma, beta = (np.abs(as_param(params, n, run.dtype)) for n in (self.gamma, self.beta))
         return gamma * (np.abs(x) + np.abs(mu)) / np.sqrt(var + self.epsilon) + beta
 
-
-def cancelled_biases(net: tuple[Layer, ...]) -> list[str]:
-    """The biases of dense/conv layers followed directly by a batchnorm: the normalisation
-    subtracts them again, so their gradient is zero in exact arithmetic and what a framework
-    computes is rounding noise (no relative comparison can judge it)."""
-    return [before.bias for before, after in pairwise(net)
-            if after.kind == "batchnorm" and before.kind in ("dense", "conv2d")
-            and getattr(before, "use_bias", True)]

@@ -24,6 +24,7 @@ class Conv2D(Layer):
 
     kind = "conv2d"
     role = "param"
+    bilinear = True
     filters: int = 1
     kernel: int = 1
     stride: int = 1

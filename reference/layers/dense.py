@@ -24,6 +24,7 @@ class Dense(Layer):
 
     kind = "dense"
     role = "param"
+    bilinear = True
     units: int = 1
     use_bias: bool = True
     weight: str = ""
