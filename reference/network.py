@@ -228,21 +228,18 @@ def preactivation_scale(spec: Spec, params: Params, x: np.ndarray,
 
 def gradient_scales(spec: Spec, params: Params, x: np.ndarray, gradients: Gradients, *,
                     dropout_mask: np.ndarray | None = None) -> Params:
-    """Per parameter of a dense/conv layer (``Layer.bilinear``), the terms its gradient sums,
-    by size: ``|x|^T |delta|`` for ``W`` (``+ |lambda W|`` under weight decay), ``1^T |delta|``
-    for ``b``, each layer's backward run on ``|input|`` and ``|delta|`` (``gradients``: the
-    training pass of ``x`` with ``dropout_mask``). At least ``|dL/dparam|`` entry by entry, and
-    equal to it when nothing cancels; rounding acts on these terms, so a gradient that is zero
-    in exact arithmetic (a bias right before a batch normalisation) is rounding noise a few ulps
-    of them in size."""
+    """Per parameter of a dense, conv or batchnorm layer, the terms its gradient sums, by size
+    (:meth:`~reference.layers.base.Layer.gradient_terms`): ``|x|^T |delta|`` for ``W``
+    (``+ |lambda W|`` under weight decay), ``1^T |delta|`` for a bias or ``beta``,
+    ``sum |delta xhat|`` for ``gamma`` (``gradients``: the training pass of ``x`` with
+    ``dropout_mask``). At least ``|dL/dparam|`` entry by entry, and equal to it when nothing
+    cancels; rounding acts on these terms, so a gradient that is zero in exact arithmetic (a bias
+    right before a batch normalisation) is rounding noise a few ulps of them in size."""
     x = spec.as_input(x)
     run = _run(spec, dropout_mask, x.shape[0], keep=False, training=True)
     scales: Params = {}
     for layer, x_in in _param_inputs(spec.net, _forward(spec, params, x, run)[1]):
-        if not layer.bilinear:  # a normalisation's scale and shift: judged as they are
-            continue
-        scales.update(layer.backward(np.abs(gradients.deltas[layer.name]), np.abs(x_in), None,
-                                     None, params, run, False)[1])
+        scales.update(layer.gradient_terms(gradients.deltas[layer.name], x_in, params, run))
     if spec.weight_decay:
         for name in scales:
             if spec.is_weight(name):

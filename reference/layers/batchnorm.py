@@ -178,6 +178,14 @@ class BatchNorm(Layer):
         dx, dgamma, dbeta = batchnorm_backward(dy, xhat, inv, gamma, need_dx)
         return dx, {self.gamma: dgamma, self.beta: dbeta}
 
+    def gradient_terms(self, dy: np.ndarray, x: np.ndarray, params: Params,
+                       run: Run) -> Params:
+        """``sum |dy xhat|`` for ``gamma``, ``sum |dy|`` for ``beta`` (batch statistics)."""
+        xhat, inv = batchnorm_train(x, 1, 0, self.epsilon)[1][:2]
+        gamma = as_param(params, self.gamma, run.dtype)
+        _, dgamma, dbeta = batchnorm_backward(np.abs(dy), np.abs(xhat), inv, gamma, False)
+        return {self.gamma: dgamma, self.beta: dbeta}
+
     def scale(self, x: np.ndarray, params: Params, run: Run) -> np.ndarray:
         """``|gamma| (|x| + |mu|) / sqrt(var + epsilon) + |beta|`` with the batch statistics:
         the size of the terms rounding acts on, per value of the output."""
