@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from nnparity.backends.compare import FLOAT64_WATCH, TINY, Comparison, Tensors
+from nnparity.backends.compare import FLOAT64_WATCH, TINY, Comparison, Tensors, tolerance
 from nnparity.backends.numpy_backend import NumpyBackend
 from nnparity.backends.protocol import Backend, Params, State
 from nnparity.reference import network
@@ -80,12 +80,13 @@ def rejudge(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray,
             comparisons: list[Comparison], rerun: Rerun | None = None) -> list[Comparison]:
     """The comparisons, with failing gradients of the batch ``(x, y)`` judged again against
     their terms' size, and failing tensors of the steps against their reach when ``rerun`` can
-    re-run the reference (module docstring); in float64, passing ones above
+    re-run the reference (module docstring); at the float64 tolerance, passing ones above
     :data:`compare.FLOAT64_WATCH` too. A comparison that failed for another reason than its
     values (missing, shape, dtype, non-finite: it has a note) stays failed."""
+    float64 = tolerance("float64")
     failing = {(c.stage, c.name) for c in comparisons
                if c.stage in ("grad", "update") and not c.note
-               and (not c.passed or (spec.dtype == "float64" and c.max_rel > FLOAT64_WATCH))}
+               and (not c.passed or (c.tol == float64 and c.max_rel > FLOAT64_WATCH))}
     if not failing:
         return comparisons
     sizes: dict[tuple[str, str], float] = {}
