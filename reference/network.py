@@ -40,6 +40,7 @@ __all__ = [
     "check_params",
     "draw_dropout_mask",
     "forward",
+    "gradient_scales",
     "gradients",
     "logits",
     "loss",
@@ -223,6 +224,28 @@ def preactivation_scale(spec: Spec, params: Params, x: np.ndarray,
     run = _run(spec, None, 0, keep=False)
     return {layer.name: layer.scale(x_in, params, run)
             for layer, x_in in _param_inputs(spec.net, _from_trace(spec.net, x, trace))}
+
+
+def gradient_scales(spec: Spec, params: Params, x: np.ndarray, gradients: Gradients, *,
+                    dropout_mask: np.ndarray | None = None) -> Params:
+    """Per parameter of a dense, conv or batchnorm layer, the terms its gradient sums, by size
+    (:meth:`~reference.layers.base.Layer.gradient_terms`): ``|x|^T |delta|`` for ``W``
+    (``+ |lambda W|`` under weight decay), ``1^T |delta|`` for a bias or ``beta``,
+    ``sum |delta xhat|`` for ``gamma`` (``gradients``: the training pass of ``x`` with
+    ``dropout_mask``). At least ``|dL/dparam|`` entry by entry, and equal to it when nothing
+    cancels; rounding acts on these terms, so a gradient that is zero in exact arithmetic (a bias
+    right before a batch normalisation) is rounding noise a few ulps of them in size."""
+    x = spec.as_input(x)
+    run = _run(spec, dropout_mask, x.shape[0], keep=False, training=True)
+    scales: Params = {}
+    for layer, x_in in _param_inputs(spec.net, _forward(spec, params, x, run)[1]):
+        scales.update(layer.gradient_terms(gradients.deltas[layer.name], x_in, params, run))
+    if spec.weight_decay:
+        for name in scales:
+            if spec.is_weight(name):
+                scales[name] = scales[name] + abs(spec.weight_decay) * np.abs(
+                    np.asarray(params[name], dtype=run.dtype))
+    return scales
 
 
 def _param_inputs(net: tuple[Any, ...], passed: Passed) -> list[tuple[Any, np.ndarray]]:

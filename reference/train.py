@@ -24,6 +24,7 @@ from .dropout import draw_dropout_mask
 from .family import Spec
 from .optim import Optimizer, init_state, update
 from .params import trainable
+from .results import Gradients
 
 SAMPLINGS = ("epoch", "replacement")
 
@@ -72,12 +73,17 @@ class NumpyTrainer:
     ) -> float:
         if dropout_mask is None and self.spec.keep_prob < 1:
             dropout_mask = draw_dropout_mask(self.spec, len(x), self._dropout_rng)
-        result = self._model.gradients(self.spec, self._params, x, y, dropout_mask=dropout_mask,
-                                       checked=True)
+        result = self._gradients(x, y, dropout_mask)
         update(self.optimizer, self._trained, result.grads, self._state)
         for name, value in result.state.items():  # running statistics: the pass's, not a step's
             self._params[name][...] = value
         return result.loss
+
+    def _gradients(self, x: np.ndarray, y: np.ndarray,
+                   dropout_mask: np.ndarray | None) -> Gradients:
+        """The training pass of one step: what :func:`optim.update` then applies."""
+        return self._model.gradients(self.spec, self._params, x, y, dropout_mask=dropout_mask,
+                                     checked=True)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self._model.logits(self.spec, self._params, x)  # CNN: in chunks, bounded memory

@@ -9,7 +9,8 @@ steps kept (``step<i>.<param>``) and, for a backend, the optimiser state after t
 so; :func:`lockstep` records the steps of any trainer, a user's model included. :func:`judge`
 compares every tensor with the reference's at the tolerance table's tolerance
 (:func:`compare.tolerance_for`) and judges the failing tensors downstream of units at a kink
-again (:mod:`nnparity.parity.kink_judge`).
+again (:mod:`nnparity.parity.kink_judge`), then those that cancel to zero in exact arithmetic
+(:mod:`nnparity.parity.rounding_judge`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import numpy as np
 
 from nnparity.backends.compare import Comparison, Tensors, collect, compare_all, tolerance_for
 from nnparity.backends.protocol import Backend, Params
-from nnparity.parity.kink_judge import rejudge
+from nnparity.parity.kink_judge import rejudge as kink_rejudge
+from nnparity.parity.rounding_judge import Rerun
+from nnparity.parity.rounding_judge import rejudge as rounding_rejudge
 from nnparity.reference.family import Spec
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.results import Gradients, Trace
@@ -114,11 +117,17 @@ class Judged:
 
 def judge(spec: Spec, params: Params, batch: Batch, dropout_mask: np.ndarray | None,
           actual: Tensors, expected: Tensors, optimizer: Optimizer | None,
-          tol: float | None = None) -> Judged:
+          tol: float | None = None, rerun: Rerun | None = None) -> Judged:
     """``actual`` against the reference's ``expected`` (both from ``params`` on ``batch`` with
     ``dropout_mask``), at ``tol`` (default: the table's for ``spec``); failing tensors after
     units at a kink judged again, and a failing first step from the kink-side gradients with
-    ``optimizer`` (:func:`kink_judge.rejudge`)."""
+    ``optimizer`` (:func:`kink_judge.rejudge`); then failing tensors that cancel, against the
+    size of what rounding acts on (:func:`rounding_judge.rejudge`; the steps' tensors only
+    with ``rerun``, which runs a backend as ``expected`` was run)."""
     comparisons = compare_all(actual, expected, tolerance_for(spec) if tol is None else tol)
     x, y = batch
-    return Judged(*rejudge(spec, params, x, y, dropout_mask, actual, comparisons, optimizer))
+    comparisons, kinks = kink_rejudge(spec, params, x, y, dropout_mask, actual, comparisons,
+                                      optimizer)
+    comparisons = rounding_rejudge(spec, params, x, y, dropout_mask, actual, expected,
+                                   comparisons, rerun)
+    return Judged(comparisons, kinks)

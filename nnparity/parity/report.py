@@ -171,13 +171,13 @@ def render_table(results: Iterable[CaseResult], verbose: bool = False) -> str:
 def render_text(results: Sequence[CaseResult], skipped_backends: dict[str, str] | None = None,
                 seconds: float | None = None, verbose: bool = False) -> str:
     """What ``nnparity check`` prints: the table, the first divergence (and diagnosis) per
-    failing case, the notes, the float64 watch line and the summary line."""
+    failing case, the notes (each once), the float64 watch line and the summary line."""
     parts = [render_table(results, verbose=verbose)]
     failures = divergences(results)
     if failures:
         parts.append("first divergence per failing case:\n"
                      + "\n".join(f"  {line}" for line in failures))
-    notes = [f"{r.case}: {note}" for r in results for note in r.notes]
+    notes = list(dict.fromkeys(f"{r.case}: {note}" for r in results for note in r.notes))
     if notes:
         parts.append("notes:\n" + "\n".join(f"  {line}" for line in notes))
     watch = watch_line(results)

@@ -6,7 +6,7 @@ batch 1,
 loss/deltas/gradients of batch 1, then ``case.steps`` optimiser steps in lockstep (same batches,
 same order), keeping the params after step 1 and after the last step. Both use the optimiser
 formulation native to the backend (``backend.optimizer_variant``). The tensors are judged by
-:func:`nnparity.parity.judge.judge` (the tolerance table, then the kink judge).
+:func:`nnparity.parity.judge.judge` (the tolerance table, then the kink and rounding judges).
 
 The ``numpy`` backend *is* the reference, so comparing it with itself would prove nothing: it is
 judged against central finite differences instead (float64 cases only, at
@@ -24,12 +24,14 @@ from collections.abc import Callable
 import numpy as np
 
 from nnparity.backends import registry
-from nnparity.backends.compare import Comparison, gradcheck_comparison
+from nnparity.backends.compare import Comparison, Tensors, gradcheck_comparison
 from nnparity.backends.edges import ConventionRefused
 from nnparity.backends.protocol import Backend, Params
 from nnparity.parity.cases import Case
 from nnparity.parity.judge import Batches, judge, mask_kwargs, run_backend
 from nnparity.parity.report import CaseResult
+from nnparity.parity.rounding_judge import CANCELLING
+from nnparity.parity.rounding_judge import NOTE as ROUNDING_NOTE
 from nnparity.reference import network
 from nnparity.reference.family import Spec
 from nnparity.reference.gradcheck import gradcheck
@@ -59,9 +61,13 @@ def compare_backend(
     """
     optimizer = make_optimizer(backend.optimizer_variant)
     reference = registry.get("numpy")
-    expected, actual = (run_backend(b, spec, params, batches, optimizer, steps=steps,
-                                    dropout_mask=dropout_mask) for b in (reference, backend))
-    return judge(spec, params, batches[0], dropout_mask, actual, expected, optimizer).comparisons
+    def rerun(b: Backend) -> Tensors:
+        return run_backend(b, spec, params, batches, optimizer, steps=steps,
+                           dropout_mask=dropout_mask)
+
+    expected, actual = rerun(reference), rerun(backend)
+    return judge(spec, params, batches[0], dropout_mask, actual, expected, optimizer,
+                 rerun=rerun).comparisons
 
 
 def gradcheck_comparisons(
@@ -113,6 +119,8 @@ def run_case(case: Case, backend: Backend, *, seed: int = 0, name: str | None = 
             if any(c.note.startswith("at a kink") for c in result.comparisons):
                 result.notes.append("tensors after units at a kink judged by the reference "
                                     "with the backend's side there")
+            if any(c.note.startswith(ROUNDING_NOTE) for c in result.comparisons):
+                result.notes.append(CANCELLING)
     except ConventionRefused as exc:  # a setting the framework cannot express: not its bug
         result.skipped = str(exc)
     except Exception as exc:  # a backend that raises fails its case; the run goes on

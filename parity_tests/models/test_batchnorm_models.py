@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from nnparity.cli import main
+from nnparity.parity.rounding_judge import CANCELLING, NOTE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "models"
 TORCH = """
@@ -154,9 +155,10 @@ def test_a_torch_cnn_with_batchnorm2d_passes(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.tensorflow
-def test_a_bias_right_before_a_batchnorm_is_named_in_a_note(tmp_path: Path) -> None:
+def test_a_bias_right_before_a_batchnorm_passes_judged_against_its_terms(tmp_path: Path) -> None:
     """Conv2D (with its bias) straight into BatchNormalization: the bias's gradient is zero in
-    exact arithmetic; the check says so, whatever its verdict on that noise."""
+    exact arithmetic, rounding noise on both sides, judged against its terms (the rounding
+    judge) and said so in a note."""
     report = tmp_path / "r.json"
     target = _file(tmp_path, "m.py", """
 import keras
@@ -166,8 +168,9 @@ def model():
     return keras.Sequential([keras.Input((6, 6, 2)), L.Conv2D(3, 3), L.BatchNormalization(),
                              L.ReLU(), L.Flatten(), L.Dense(3)])
 """)
-    main(["check", "--model-file", target, "--loss", "ce", "--json", str(report)])
+    assert main(["check", "--model-file", target, "--loss", "ce", "--json", str(report)]) == 0
     (case,) = _report(report)["cases"].values()
     (result,) = case["backends"].values()
-    assert any(note.startswith("conv1.b: a bias right before a batch normalisation")
-               for note in result["notes"])
+    assert CANCELLING in result["notes"]
+    (bias,) = [c for c in result["comparisons"] if (c["stage"], c["name"]) == ("grad", "conv1.b")]
+    assert bias["note"].startswith(NOTE)

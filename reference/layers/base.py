@@ -77,6 +77,13 @@ class Layer:
         ``need_dx`` (no layer before this one has parameters)."""
         raise NotImplementedError
 
+    def gradient_terms(self, dy: np.ndarray, x: np.ndarray, params: Params,
+                       run: Run) -> Params:
+        """Per parameter, the terms its gradient sums, by size: at least ``|dL/dparam|``, equal
+        to it where nothing cancels (what rounding acts on: :func:`reference.network.
+        gradient_scales`). ``{}``: none known, the gradient is judged by its own size."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
         """The layer's JSON form: ``kind`` and its fields, without the names the spec gives."""
         data = {f.name: v for f, v in zip(fields(self), asdict(self).values(), strict=True)
@@ -89,6 +96,13 @@ STATE_KINDS = frozenset({"mean", "variance"})
 
 NAME_FIELDS = frozenset({"name", "weight", "bias", "slope", "flat_bias", "traced_without_mask"})
 """Fields a spec sets when it builds the list (names and layout), not written by the user."""
+
+
+def bilinear_terms(layer: Layer, dy: np.ndarray, x: np.ndarray, params: Params,
+                   run: Run) -> Params:
+    """:meth:`Layer.gradient_terms` of a layer whose parameter gradients are sums of products
+    of its input and ``dy`` (``dense``, ``conv2d``): its backward on ``|dy|`` and ``|x|``."""
+    return layer.backward(np.abs(dy), np.abs(x), None, None, params, run, False)[1]
 
 
 def as_param(params: Params, name: str, dtype: np.dtype) -> np.ndarray:

@@ -30,7 +30,6 @@ gradient, never decayed or touched by an optimiser, replaced by each training st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -179,6 +178,14 @@ class BatchNorm(Layer):
         dx, dgamma, dbeta = batchnorm_backward(dy, xhat, inv, gamma, need_dx)
         return dx, {self.gamma: dgamma, self.beta: dbeta}
 
+    def gradient_terms(self, dy: np.ndarray, x: np.ndarray, params: Params,
+                       run: Run) -> Params:
+        """``sum |dy xhat|`` for ``gamma``, ``sum |dy|`` for ``beta`` (batch statistics)."""
+        xhat, inv = batchnorm_train(x, 1, 0, self.epsilon)[1][:2]
+        gamma = as_param(params, self.gamma, run.dtype)
+        _, dgamma, dbeta = batchnorm_backward(np.abs(dy), np.abs(xhat), inv, gamma, False)
+        return {self.gamma: dgamma, self.beta: dbeta}
+
     def scale(self, x: np.ndarray, params: Params, run: Run) -> np.ndarray:
         """``|gamma| (|x| + |mu|) / sqrt(var + epsilon) + |beta|`` with the batch statistics:
         the size of the terms rounding acts on, per value of the output."""
@@ -186,11 +193,3 @@ class BatchNorm(Layer):
         gamma, beta = (np.abs(as_param(params, n, run.dtype)) for n in (self.gamma, self.beta))
         return gamma * (np.abs(x) + np.abs(mu)) / np.sqrt(var + self.epsilon) + beta
 
-
-def cancelled_biases(net: tuple[Layer, ...]) -> list[str]:
-    """The biases of dense/conv layers followed directly by a batchnorm: the normalisation
-    subtracts them again, so their gradient is zero in exact arithmetic and what a framework
-    computes is rounding noise (no relative comparison can judge it)."""
-    return [before.bias for before, after in pairwise(net)
-            if after.kind == "batchnorm" and before.kind in ("dense", "conv2d")
-            and getattr(before, "use_bias", True)]

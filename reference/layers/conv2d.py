@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..conv import PADDINGS, conv2d, conv2d_backward, conv2d_cols, im2col, output_size
-from .base import Layer, Params, Run, Shape, as_param, positive_int, spatial
+from .base import Layer, Params, Run, Shape, as_param, bilinear_terms, positive_int, spatial
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ class Conv2D(Layer):
         dx, dW, db = conv2d_backward(dy, x, as_param(params, self.weight, run.dtype),
                                      self.stride, self.padding, cols=cache, need_dx=need_dx)
         return dx, {self.weight: dW, self.bias: db}
+
+    gradient_terms = bilinear_terms
 
     def scale(self, x: np.ndarray, params: Params, run: Run) -> np.ndarray:
         """The convolution of ``|x|`` with ``|W|`` plus ``|b|``, per unit of ``z``."""

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..dense import dense, dense_backward
-from .base import Layer, Params, Run, Shape, as_param, flat, positive_int
+from .base import Layer, Params, Run, Shape, as_param, bilinear_terms, flat, positive_int
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ class Dense(Layer):
         dx, dW, db = dense_backward(dy, x, as_param(params, self.weight, run.dtype), bias_shape,
                                     need_dh=need_dx)
         return dx, {self.weight: dW} if db is None else {self.weight: dW, self.bias: db}
+
+    gradient_terms = bilinear_terms
 
     def scale(self, x: np.ndarray, params: Params, run: Run) -> np.ndarray:
         """``|x| @ |W| + |b|``: the size of the terms rounding acts on, per unit of ``z``."""
