@@ -22,7 +22,7 @@ NNPARITY = {
     "loss": "back['loss']",
     "delta": ["back['dz1']", "back['dz2']"],
     "dW": "back['dW{l}']",
-    "db": [None, "back['db2']"],  # db1 is zero up to rounding: the batchnorm cancels it
+    "db": "back['db{l}']",
     "dgamma": ["back['dgamma']"],
     "dbeta": ["back['dbeta']"],
     "update": "update(W, b, gamma1, beta1, back)",
