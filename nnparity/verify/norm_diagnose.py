@@ -103,3 +103,5 @@ def running_statistics(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 
 
 NORM_HYPOTHESES: tuple[Hypothesis, ...] = (running_statistics, missing_path)
+CODES = (*(f"{kind}-{PATHS[drop][0]}" for kind in STATISTICS for drop in PATHS),
+         "running-variance-estimator", "running-momentum-inverted")
