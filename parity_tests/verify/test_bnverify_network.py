@@ -161,3 +161,18 @@ def test_framework_backends_are_not_run_beside_a_batchnorm_network(tmp_path, cap
     out = capsys.readouterr().out
     assert code == 0 and "torch disagrees" not in out, out
     assert "not run beside a network with batchnorm" in " ".join(out.split())
+
+
+def test_golden_vectors_refuse_a_network_with_a_normalisation(tmp_path, capsys):
+    """A vector would lack gamma, beta and the running statistics: exit 2, one line, nothing
+    written."""
+    spec = {"input_shape": [4], "loss": "ce", "reduction": "sum",
+            "net": [{"kind": "dense", "units": 5}, {"kind": "tanh"}, {"kind": "batchnorm"},
+                    {"kind": "dense", "units": 3}]}
+    folder = tmp_path / "vectors"
+    folder.mkdir()
+    code = main(["vectors", "export", str(folder), "--spec", json.dumps(spec)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "does not carry a normalisation's gamma" in err
+    assert not list(folder.iterdir())
