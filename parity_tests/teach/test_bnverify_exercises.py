@@ -53,3 +53,15 @@ def test_teach_exercises_writes_the_norm_stubs(tmp_path: Path, capsys) -> None:
     assert main(["teach", "--exercises", str(folder)]) == 0
     for exercise in EXERCISES:
         assert (folder / exercise.file_name).read_text() == source(exercise, "stub")
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.key)
+def test_the_section_shows_the_exercise_and_the_bugs_diagnosis(exercise) -> None:
+    import html
+
+    from nnparity.teach.site import _exercise_part
+
+    text = html.unescape(_exercise_part(exercise.key))
+    assert "No exercise" not in text
+    assert exercise.task in text and f"nnparity verify exercises/{exercise.file_name}" in text
+    assert exercise.diagnosis.split("-")[0] in text and "path through the" in text
