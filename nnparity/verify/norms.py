@@ -9,7 +9,8 @@ template over the norm layers, or a list), as it names ``W`` and ``b``:
   ``gamma_new``, ``beta_new``: where the updated ones are, when not there;
 - ``running_mean``, ``running_var``: where it keeps a batchnorm's running statistics ``[D]``
   (written before the first step, read after each step: ``update step<s>.<bn>.mean``/``.var``);
-- ``norm_out``: the layer's output, read after the forward step (``forward h.<name>``);
+- ``norm_out``: the layer's output, read after the forward step (``forward z.<name>`` for a
+  batchnorm, before the activation traced with it; ``h.<name>`` for a layernorm);
 - ``dgamma``, ``dbeta``: read after the backward step (``grad <name>.gamma``/``.beta``).
 
 Inputs handed over: ``gamma<l>``, ``beta<l>`` (and ``running_mean<l>``, ``running_var<l>`` for
@@ -56,8 +57,8 @@ class NormLayer:
     def canonical(self, role: str, step: int = 1) -> tuple[str, str]:
         """The canonical key of ``role`` (``KeyError`` for running statistics of a
         layernorm)."""
-        if role == "norm_out":
-            return "forward", f"h.{self.name}"
+        if role == "norm_out":  # a batchnorm's activation, if any, is traced as its h
+            return "forward", f"{'z' if self.kind == 'batchnorm' else 'h'}.{self.name}"
         if role in ("dgamma", "dbeta"):
             return "grad", self.gamma if role == "dgamma" else self.beta
         param = {"gamma": self.gamma, "beta": self.beta, "running_mean": self.mean,

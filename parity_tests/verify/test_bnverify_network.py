@@ -39,7 +39,7 @@ def test_a_right_batchnorm_network_passes_with_every_norm_tensor(name, tmp_path,
     out = capsys.readouterr().out
     assert code == 0 and result["status"] == "pass", out
     names = {(c["stage"], c["name"]) for c in result["comparisons"]}
-    assert {("forward", "h.batchnorm1"), ("grad", "batchnorm1.gamma"),
+    assert {("forward", "z.batchnorm1"), ("grad", "batchnorm1.gamma"),
             ("grad", "batchnorm1.beta"), ("update", "step1.batchnorm1.gamma"),
             ("update", "step1.batchnorm1.beta"), ("update", "step1.batchnorm1.mean"),
             ("update", "step1.batchnorm1.var"), ("delta", "dense1")} <= names
@@ -76,7 +76,7 @@ def test_a_forgotten_scale_fails_in_the_forward_pass(tmp_path, capsys):
     code, result = verify(path, tmp_path)
     assert code == 1, capsys.readouterr().out
     first = next(c for c in result["comparisons"] if not c["passed"])
-    assert (first["stage"], first["name"]) == ("forward", "h.batchnorm1")
+    assert (first["stage"], first["name"]) == ("forward", "z.batchnorm1")
 
 
 LAYERNORM = '''
@@ -176,3 +176,35 @@ def test_golden_vectors_refuse_a_network_with_a_normalisation(tmp_path, capsys):
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert "does not carry a normalisation's gamma" in err
     assert not list(folder.iterdir())
+
+
+BEFORE_RELU = '''
+import numpy as np
+
+NNPARITY = {
+    "spec": {"input_shape": [4], "loss": "l2", "reduction": "sum",
+             "net": [{"kind": "dense", "units": 5}, {"kind": "batchnorm"}, {"kind": "relu"},
+                     {"kind": "dense", "units": 2}]},
+    "bias_shape": "flat",
+    "forward": "forward(x, W, b, gamma1, beta1)",
+    "z": "out[{i}]",
+    "h": [None, "out[3]"],
+    "norm_out": ["out[2]"],
+}
+
+
+def forward(x, W, b, gamma, beta):
+    z1 = x @ W[0] + b[0]
+    y = gamma * (z1 - z1.mean(0)) / np.sqrt(z1.var(0) + 1e-5) + beta
+    z2 = np.maximum(y, 0) @ W[1] + b[1]
+    return z1, z2, y, z2
+'''
+
+
+def test_norm_out_is_the_batchnorm_output_before_its_activation(tmp_path, capsys):
+    path = tmp_path / "before_relu.py"
+    path.write_text(BEFORE_RELU)
+    code, result = verify(path, tmp_path)
+    assert code == 0, capsys.readouterr().out
+    names = [c["name"] for c in result["comparisons"]]
+    assert names == ["z.dense1", "z.batchnorm1", "z.dense2", "h.dense2"]
