@@ -226,13 +226,15 @@ def _read_updates(runner: Runner, adapter: dict[str, Any], step: int,
 
 def _norm_scope(inputs: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
     """The lists ``gamma``, ``beta``, ``running_mean``, ``running_var`` of the norm layers'
-    inputs (``gamma1, gamma2, ...``)."""
+    inputs (``gamma1, gamma2, ...``); none without them (a global of the learner's file with
+    one of those names stays visible)."""
     lists: dict[str, list[np.ndarray]] = {}
     for base in NORM_PLACES:
         count = 0
         while f"{base}{count + 1}" in inputs:
             count += 1
-        lists[base] = [inputs[f"{base}{i}"] for i in range(1, count + 1)]
+        if count:
+            lists[base] = [inputs[f"{base}{i}"] for i in range(1, count + 1)]
     return lists
 
 

@@ -208,3 +208,14 @@ def test_norm_out_is_the_batchnorm_output_before_its_activation(tmp_path, capsys
     assert code == 0, capsys.readouterr().out
     names = [c["name"] for c in result["comparisons"]]
     assert names == ["z.dense1", "z.batchnorm1", "z.dense2", "h.dense2"]
+
+
+def test_a_network_without_normalisation_keeps_its_globals_named_like_norm_arrays(
+        tmp_path, capsys):
+    """The lists gamma, beta, running_mean, running_var are handed over only for norm
+    layers: a global ``beta`` of an MLP's file stays what the file says."""
+    example = NORMS.parent / "correct_function_row.py"
+    path = tmp_path / "mlp_with_beta.py"
+    path.write_text(example.read_text() + "\nbeta = 0.05\n")
+    code, _ = verify(path, tmp_path, "--adapter", '{"lr": "beta"}')
+    assert code == 0, capsys.readouterr()
