@@ -40,6 +40,40 @@ STATISTICS = {"batchnorm": "batch's (per feature, over the batch)",
               "layernorm": "row's (per sample, over its features)"}
 
 
+def path_diagnosis(kind: str, drop: str, label: str, agreement: str) -> Diagnosis:
+    """The diagnosis of ``kind``'s backward without ``drop``'s path, reproducing ``label``."""
+    _, title, detail = PATHS[drop]
+    return Diagnosis(f"{kind}-{PATHS[drop][0]}", f"{kind} {title}",
+                     f"Your {kind} backward {detail.format(stat=STATISTICS[kind])}.",
+                     f"the reference with that {kind} backward reproduces your {label} "
+                     f"({agreement})")
+
+
+def variance_diagnosis(declared: str, label: str, agreement: str) -> Diagnosis:
+    """The diagnosis of a running variance taking the other estimator than ``declared``."""
+    other = "unbiased" if declared == "biased" else "biased"
+    formula = ("var * m / (m - 1), np.var(x, axis=0, ddof=1)" if other == "unbiased"
+               else "mean((x - mu)^2), np.var(x, axis=0)")
+    return Diagnosis(
+        "running-variance-estimator", "running variance with the other estimator",
+        f"Your running variance takes the {other} batch variance ({formula}); the declared "
+        f"estimator is {declared} (the batchnorm's 'variance': 'biased' is CS231n's and "
+        "Keras', 'unbiased' torch's). The normalisation itself always uses the biased one.",
+        f"the reference with the {other} running variance reproduces your {label} "
+        f"({agreement})")
+
+
+def momentum_diagnosis(m: float, label: str, agreement: str) -> Diagnosis:
+    """The diagnosis of running statistics weighing the batch's value by the momentum ``m``."""
+    return Diagnosis(
+        "running-momentum-inverted", "momentum convention inverted in the running statistics",
+        f"Your running statistics weigh the batch's value by {m:g} and the old one by "
+        f"{1 - m:g}; the declared momentum {m:g} weighs the old one: running = {m:g} * running "
+        f"+ {1 - m:g} * batch (CS231n's and Keras' convention; torch's momentum is the "
+        f"weight of the batch: torch's momentum={1 - m:g} is declared {m:g}).",
+        f"the reference with the momentum inverted reproduces your {label} ({agreement})")
+
+
 def missing_path(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """A normalisation's backward without the terms through its mean, variance or both."""
     spec = ctx.problem.spec
@@ -48,15 +82,10 @@ def missing_path(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
         return None
     for kind in kinds:
         for drop in DROPS:
-            code = f"{kind}-{PATHS[drop][0]}"
-            result = _full(ctx, key, code, with_spec(without_path(spec, kind, drop)))
+            result = _full(ctx, key, f"{kind}-{PATHS[drop][0]}",
+                           with_spec(without_path(spec, kind, drop)))
             if result is not None:
-                _, title, detail = PATHS[drop]
-                return Diagnosis(
-                    code, f"{kind} {title}",
-                    f"Your {kind} backward {detail.format(stat=STATISTICS[kind])}.",
-                    f"the reference with that {kind} backward reproduces your {_label(key)} "
-                    f"({_agreement(result)})")
+                return path_diagnosis(kind, drop, _label(key), _agreement(result))
     return None
 
 
@@ -73,17 +102,7 @@ def running_statistics(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
         result = _full(ctx, key, "running-variance-estimator",
                        problem=replace(ctx.problem, spec=other_variance(spec)))
         if result is not None:
-            other = "unbiased" if layer.variance == "biased" else "biased"
-            formula = ("var * m / (m - 1), np.var(x, axis=0, ddof=1)" if other == "unbiased"
-                       else "mean((x - mu)^2), np.var(x, axis=0)")
-            return Diagnosis(
-                "running-variance-estimator", "running variance with the other estimator",
-                f"Your running variance takes the {other} batch variance ({formula}); the "
-                f"declared estimator is {layer.variance} (the spec's batchnorm 'variance': "
-                "'biased' is CS231n's and Keras', 'unbiased' torch's). The normalisation itself "
-                "always uses the biased one.",
-                f"the reference with the {other} running variance reproduces your "
-                f"{_label(key)} ({_agreement(result)})")
+            return variance_diagnosis(layer.variance, _label(key), _agreement(result))
     inverted = inverted_momentum(spec)
     if inverted is None:
         return None
@@ -91,15 +110,7 @@ def running_statistics(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
                    problem=replace(ctx.problem, spec=inverted))
     if result is None:
         return None
-    m = layer.momentum
-    return Diagnosis(
-        "running-momentum-inverted", "momentum convention inverted in the running statistics",
-        f"Your running statistics weigh the batch's value by {m:g} and the old one by "
-        f"{1 - m:g}; the declared momentum {m:g} weighs the old one: running = {m:g} * running "
-        f"+ {1 - m:g} * batch (CS231n's and Keras' convention; torch's momentum is the "
-        f"weight of the batch: torch's momentum={1 - m:g} is declared {m:g}).",
-        f"the reference with the momentum inverted reproduces your {_label(key)} "
-        f"({_agreement(result)})")
+    return momentum_diagnosis(layer.momentum, _label(key), _agreement(result))
 
 
 NORM_HYPOTHESES: tuple[Hypothesis, ...] = (running_statistics, missing_path)

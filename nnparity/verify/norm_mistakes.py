@@ -33,7 +33,7 @@ DROPS = ("mean", "variance", "both")
 """The paths a backward may leave out: through the mean, through the variance, or both."""
 
 
-def _dx_without(dy: np.ndarray, xhat: np.ndarray, scale: np.ndarray, axes: tuple[int, ...],
+def dx_without(dy: np.ndarray, xhat: np.ndarray, scale: np.ndarray, axes: tuple[int, ...],
                 drop: str) -> np.ndarray:
     """``scale / m * (m dy - [sum(dy)] - [xhat sum(dy xhat)])`` over ``axes`` (``m`` values),
     the bracketed terms left out as ``drop`` says."""
@@ -60,7 +60,7 @@ class BatchNormWithout(BatchNorm):
             return None, grads
         xhat, inv = cache if cache is not None else batchnorm_train(x, 1, 0, self.epsilon)[1][:2]
         gamma = as_param(params, self.gamma, run.dtype)
-        return _dx_without(dy, xhat, gamma * inv, tuple(range(dy.ndim - 1)), self.drop), grads
+        return dx_without(dy, xhat, gamma * inv, tuple(range(dy.ndim - 1)), self.drop), grads
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class LayerNormWithout(LayerNorm):
         gamma = as_param(params, self.weight, run.dtype)
         xhat, r = cache if cache is not None else \
             layernorm(x, gamma, as_param(params, self.bias, run.dtype), self.epsilon)[1]
-        return _dx_without(dy * gamma, xhat, r, (1,), self.drop), grads
+        return dx_without(dy * gamma, xhat, r, (1,), self.drop), grads
 
 
 def without_path(spec: Spec, kind: str, drop: str) -> NetVariant:
