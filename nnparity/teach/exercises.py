@@ -8,7 +8,8 @@ optimiser) is chosen for the block, and one function of it is the task. :func:`s
 the file three ways: the stub (the task's body raises ``NotImplementedError``), the solution,
 and the planted bug, whose diagnosis by ``nnparity verify`` is :attr:`Exercise.diagnosis`
 (tested). The convolution, max-pool and flatten sections have theirs in
-:mod:`nnparity.teach.cnn_exercises`; dropout, PReLU, the normalisations and GELU have none
+:mod:`nnparity.teach.cnn_exercises`, the normalisations theirs in
+:mod:`nnparity.teach.norm_exercises`; dropout, PReLU and GELU have none
 (:data:`WITHOUT_EXERCISE`).
 """
 
@@ -327,10 +328,10 @@ WITHOUT_EXERCISE = {  # section key -> why it has no exercise
                "and its 1/keep_prob scaling would go unchecked",
     **dict.fromkeys(("avgpool", "global-avgpool"), "the CNN exercises' network has a max-pool "
                     "only: no average pool to complete"),
-    **dict.fromkeys(("batchnorm", "layernorm", "gelu", "gelu-tanh", "residual"),
+    **dict.fromkeys(("gelu", "gelu-tanh", "residual"),
                     "the exercises' network is the BP lecture's two-layer MLP (dense layers, "
-                    "relu, sigmoid, tanh or RELU3, a loss): it has no normalisation layer, "
-                    "no GELU and no residual block to complete"),
+                    "relu, sigmoid, tanh or RELU3, a loss): it has no GELU and no residual "
+                    "block to complete"),
 }
 
 
@@ -382,11 +383,13 @@ def source(exercise: Exercise, variant: str = "stub") -> str:
 
 
 def _stubs() -> list[tuple[str, str]]:
-    """Every exercise's ``(file name, stub text)``: the MLP ones, then the CNN ones."""
-    from . import cnn_exercises  # here: it builds on this module's steps
+    """Every exercise's ``(file name, stub text)``: the MLP ones, then the CNN ones, then the
+    normalisations'."""
+    from . import cnn_exercises, norm_exercises  # here: they build on this module
 
     return ([(e.file_name, source(e, "stub")) for e in EXERCISES]
-            + [(e.file_name, cnn_exercises.source(e)) for e in cnn_exercises.EXERCISES])
+            + [(e.file_name, cnn_exercises.source(e)) for e in cnn_exercises.EXERCISES]
+            + [(e.file_name, norm_exercises.source(e)) for e in norm_exercises.EXERCISES])
 
 
 def files(folder: Path) -> list[Path]:

@@ -30,7 +30,7 @@ from nnparity.stopping import check_stop
 from nnparity.training.presets import preset
 from nnparity.training.run import TrainConfig, run_training
 
-from . import cnn_exercises, exercises, figures, gpu_report, page, textbook
+from . import cnn_exercises, exercises, figures, gpu_report, norm_exercises, page, textbook
 from .derivations import CITES, DERIVATIONS
 from .measure import DTYPES, FRAMEWORKS, Framework, Measurement, load, measure
 from .networks import SEED_NETWORKS, model_file, write_networks
@@ -76,15 +76,16 @@ def _exercise_part(key: str) -> str:
     cnn = cnn_exercises.BY_KEY.get(key)
     if cnn is not None:
         return _cnn_exercise_part(cnn)
-    exercise = exercises.BY_KEY.get(key)
+    module: ModuleType = norm_exercises if key in norm_exercises.BY_KEY else exercises
+    exercise = module.BY_KEY.get(key)
     if exercise is None:
         return (f'<p class="note">No exercise: {page.esc(exercises.WITHOUT_EXERCISE[key])}.'
                 "</p>")
     with tempfile.TemporaryDirectory(prefix="nnparity-exercise-") as folder:
-        _, result = exercises.verify(exercise, "bug", Path(folder))
+        _, result = module.verify(exercise, "bug", Path(folder))
     return page.exercise(exercise.task, exercise.file_name, exercise.function,
-                         exercises.declaration_source(exercise),
-                         exercises.stub(exercise), exercise.bug, exercise.solution, result,
+                         module.declaration_source(exercise),
+                         module.stub(exercise), exercise.bug, exercise.solution, result,
                          " ".join(exercise.options))
 
 

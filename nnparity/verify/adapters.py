@@ -71,6 +71,7 @@ from nnparity.reference.optim import Optimizer
 
 from .edges import CONVENTIONS
 from .netview import ParamLayer, has_maps, param_layers
+from .norms import NORM_ROLES, NormLayer, child_plan, norm_layers, with_verify_defaults
 from .notebook import convert, is_notebook
 
 NAME = "NNPARITY"
@@ -87,7 +88,7 @@ PER_LAYER = ("z", "h", "delta", "dW", "db", "W", "b", "W_new", "b_new")
 SCALARS = ("output", "loss")
 OPTIONS = ("spec", "layout", "maps", "kernel", "flatten", "bias_shape", "labels",
            "grads_reduction", "grads_after", "lr", "optimizer", "steps", "relu_at_zero")
-KEYS = (*OPTIONS, *CALLS, *SCALARS, *PER_LAYER)
+KEYS = (*OPTIONS, *CALLS, *SCALARS, *PER_LAYER, *NORM_ROLES)
 OPTIMIZER_KEYS = ("name", "lr", "momentum", "beta1", "beta2", "eps", "variant", "weight_decay")
 DEFAULT_STEPS = 3  # with an optimizer: enough for momentum's and Adam's state to matter
 MAX_STEPS = 100
@@ -113,6 +114,7 @@ class Adapter:
     optimizer: dict[str, Any] | None = None
     steps: int = 1
     relu_at_zero: str | int = "any"
+    norm_roles: dict[str, list[str | None]] = field(default_factory=dict)  # :mod:`.norms`
 
     def make_optimizer(self, lr: float) -> Optimizer:
         """The reference optimiser of the declaration (plain SGD without one) at ``lr``."""
@@ -124,10 +126,15 @@ class Adapter:
         """The learner's layers, numbered from 1 (:mod:`nnparity.verify.netview`)."""
         return param_layers(self.spec)
 
+    @cached_property
+    def norms(self) -> list[NormLayer]:
+        """The learner's normalisation layers, numbered from 1 (:mod:`nnparity.verify.norms`)."""
+        return norm_layers(self.spec)
+
     @property
     def depth(self) -> int:
-        """How many layers have parameters."""
-        return len(self.spec.layer_names)
+        """How many layers have weights (a batchnorm, numbered apart, is not one of them)."""
+        return _depth(self.spec)
 
     @property
     def bias(self) -> bool:
@@ -145,7 +152,13 @@ class Adapter:
                 "lr": self.lr, "grads_after": self.grads_after, "calls": self.calls,
                 "steps": self.steps,
                 "scalars": self.scalars,
-                "roles": self.roles, "depth": self.depth, "bias": self.bias}
+                "roles": self.roles, "depth": self.depth, "bias": self.bias,
+                "norms": child_plan(self.norms, self.norm_roles, self.compares_updates)}
+
+
+def _depth(spec: Spec) -> int:
+    """How many layers of ``spec`` have weights: its layer names but its batchnorms'."""
+    return len(spec.layer_names) - sum(layer.kind == "batchnorm" for layer in spec.net)
 
 
 PARSE_LOCK = threading.Lock()
@@ -243,7 +256,7 @@ def make_spec(data: Any, where: str) -> Spec:
     if not isinstance(data, dict):
         raise InputError(f"{where}: no spec: give 'spec' in {NAME} or --spec")
     try:
-        spec = spec_from_dict(data)
+        spec = spec_from_dict(with_verify_defaults(data))
         param_layers(spec)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{where}: invalid spec: {exc}") from None
@@ -294,16 +307,33 @@ def build_adapter(declaration: dict[str, Any], spec: Spec | None, where: str) ->
         raise InputError(f"{where}: relu_at_zero must be \"any\" or 0, got {relu_at_zero!r}")
     calls = {k: _expression(declaration[k], k, where) for k in CALLS if k in declaration}
     scalars = {k: _expression(declaration[k], k, where) for k in SCALARS if k in declaration}
-    depth = len(spec.layer_names)
+    depth = _depth(spec)
     roles = {k: _per_layer(declaration[k], k, depth, where)
              for k in PER_LAYER if k in declaration}
+    norm_roles = _norm_roles(declaration, spec, where)
     if not all(layer.bias for layer in param_layers(spec)):
         for role in ("b", "db", "b_new"):
             roles.pop(role, None)
     adapter = Adapter(spec, lr=lr, calls=calls, scalars=scalars, roles=roles,
-                      optimizer=optimizer, steps=steps, relu_at_zero=relu_at_zero, **options)
+                      optimizer=optimizer, steps=steps, relu_at_zero=relu_at_zero,
+                      norm_roles=norm_roles, **options)
     _check_steps(adapter, where)
     return adapter
+
+
+def _norm_roles(declaration: dict[str, Any], spec: Spec, where: str
+                ) -> dict[str, list[str | None]]:
+    """The per-norm-layer roles of :mod:`.norms`, one expression per norm layer."""
+    given = [k for k in NORM_ROLES if k in declaration]
+    layers = norm_layers(spec)
+    if given and not layers:
+        raise InputError(f"{where}: {', '.join(given)} declared, but the spec's network has no "
+                         "batchnorm or layernorm layer")
+    running = [k for k in given if k.startswith("running_")]
+    if running and not any(layer.mean for layer in layers):
+        raise InputError(f"{where}: {', '.join(running)} declared, but the spec's network has "
+                         "no batchnorm layer (a layernorm keeps no running statistics)")
+    return {k: _per_layer(declaration[k], k, len(layers), where, "norm layer") for k in given}
 
 
 def _map_layouts(declaration: dict[str, Any], spec: Spec, where: str) -> dict[str, str]:
@@ -362,25 +392,27 @@ def _expression(value: Any, key: str, where: str) -> str:
     return value
 
 
-def _per_layer(value: Any, key: str, depth: int, where: str) -> list[str | None]:
+def _per_layer(value: Any, key: str, depth: int, where: str,
+               layer: str = "layer") -> list[str | None]:
     """One expression per layer from a ``{i}``/``{l}`` template or an explicit list."""
     if isinstance(value, str):
         if "{i}" not in value and "{l}" not in value:
             raise InputError(f"{where}: {NAME}[{key!r}] = {value!r} names one thing for "
-                             f"{depth} layers: use {{i}} (0-based) or {{l}} (1-based), or a list")
+                             f"{depth} {layer}s: use {{i}} (0-based) or {{l}} (1-based), or a "
+                             "list")
         return [_expression(value.replace("{i}", str(i)).replace("{l}", str(i + 1)), key, where)
                 for i in range(depth)]
     if isinstance(value, list):
         if len(value) != depth:
             raise InputError(f"{where}: {NAME}[{key!r}] lists {len(value)} expressions for "
-                             f"{depth} layers")
+                             f"{depth} {layer}s")
         return [None if v is None else _expression(v, key, where) for v in value]
     raise InputError(f"{where}: {NAME}[{key!r}] must be a template string or a list, "
                      f"got {value!r}")
 
 
 def _check_steps(adapter: Adapter, where: str) -> None:
-    declared = set(adapter.roles) | set(adapter.scalars)
+    declared = set(adapter.roles) | set(adapter.scalars) | set(adapter.norm_roles)
     if not adapter.calls.keys() & {"forward", "backward", "update"}:
         raise InputError(f"{where}: {NAME} names no step to run: give 'forward', 'backward' "
                          "and/or 'update' expressions")
@@ -395,6 +427,6 @@ def _check_steps(adapter: Adapter, where: str) -> None:
     if adapter.compares_updates and not ({"W", "W_new"} & set(adapter.roles)):
         raise InputError(f"{where}: an update is run but neither 'W' nor 'W_new' says where the "
                          "updated weights are")
-    if not declared - {"W", "b"} and not adapter.compares_updates:
+    if not declared - {"W", "b", "gamma", "beta"} and not adapter.compares_updates:
         raise InputError(f"{where}: {NAME} exposes nothing to compare: declare output, z, h, "
                          "loss, delta, dW, db or the updated weights")

@@ -9,7 +9,8 @@ do not run), evaluates the adapter's expressions ``steps`` times (forward, backw
 the same batch) and reads the declared tensors after their stage. Sends one frame on the results
 pipe (whose descriptor number ``NNPARITY_VERIFY_CHANNEL`` gives; moved to a close-on-exec
 descriptor before the user's code runs): arrays
-``output``, ``loss``, ``<role>/<layer>`` and ``W_new/<layer>@<step>``; metadata ``lr``,
+``output``, ``loss``, ``<role>/<layer>``, ``W_new/<layer>@<step>`` and a norm layer's
+``<role>/<layer>[@<step>]`` (:mod:`nnparity.verify.norms`); metadata ``lr``,
 ``warnings``, ``left_behind`` (processes the user's code left running), ``missing`` (declared
 tensors the learner's result does not hold: key -> why) and ``error`` (``null``,
 or ``kind`` ``adapter`` for a missing name or unusable value, ``exception`` for an error raised
@@ -45,6 +46,7 @@ MAX_WARNINGS = 5
 MAGIC = b"NNPVERIFY1"
 CHANNEL_VARIABLE = "NNPARITY_VERIFY_CHANNEL"  # the results pipe's descriptor number
 BLOCKED = "nnparity"
+NORM_PLACES = ("gamma", "beta", "running_mean", "running_var")  # nnparity.verify.norms.PLACES
 
 
 class Failure(Exception):
@@ -222,6 +224,37 @@ def _read_updates(runner: Runner, adapter: dict[str, Any], step: int,
                 scope[name][layer - 1] = scope[f"{name}{layer}"]
 
 
+def _norm_scope(inputs: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """The lists ``gamma``, ``beta``, ``running_mean``, ``running_var`` of the norm layers'
+    inputs (``gamma1, gamma2, ...``); none without them (a global of the learner's file with
+    one of those names stays visible)."""
+    lists: dict[str, list[np.ndarray]] = {}
+    for base in NORM_PLACES:
+        count = 0
+        while f"{base}{count + 1}" in inputs:
+            count += 1
+        if count:
+            lists[base] = [inputs[f"{base}{i}"] for i in range(1, count + 1)]
+    return lists
+
+
+def _read_norms(runner: Runner, adapter: dict[str, Any], when: str, step: int,
+                results: dict[str, np.ndarray]) -> None:
+    """The norm layers' tensors read ``when`` (``forward``/``backward`` at step 1, ``step``
+    after every step, keyed ``<role>/<layer>@<step>`` and fed back into the scope's
+    ``<role><layer>`` and list for the next step)."""
+    for role, layer, expr, at in adapter.get("norms", {}).get("reads", []):
+        if at != when or (at != "step" and step != 1):
+            continue
+        key = f"{role}/{layer}@{step}" if at == "step" else f"{role}/{layer}"
+        value = read_tensor(runner, key, expr, f"NNPARITY[{role!r}] for norm layer {layer}",
+                            f"the {when} step" if at != "step" else f"step {step}", results)
+        if at == "step" and value is not None:
+            runner.scope[f"{role}{layer}"] = value.copy()
+            if len(runner.scope.get(role, [])) >= layer:
+                runner.scope[role][layer - 1] = runner.scope[f"{role}{layer}"]
+
+
 def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray],
         results: dict[str, np.ndarray], missing: dict[str, str]) -> float:
     """Run the steps, filling ``results`` as tensors are read (and ``missing`` with the ones
@@ -230,7 +263,8 @@ def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray],
     depth = adapter["depth"]
     weights = [inputs[f"W{i}"] for i in range(1, depth + 1)]
     biases = [inputs[f"b{i}"] for i in range(1, depth + 1)] if adapter["bias"] else []
-    scope: dict[str, Any] = {**inputs, "W": weights, "b": biases, "N": adapter["n"]}
+    scope: dict[str, Any] = {**inputs, "W": weights, "b": biases, "N": adapter["n"],
+                             **_norm_scope(inputs)}
     runner = Runner(module, path, scope, missing)
     scope["lr"] = learning_rate(runner, adapter["lr"])
     calls = adapter["calls"]
@@ -241,6 +275,9 @@ def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray],
             if expr is not None:
                 runner.assign(expr, values[layer - 1].copy(),
                               f"NNPARITY[{role!r}] for layer {layer}")
+    for role, layer, expr in adapter.get("norms", {}).get("places", []):
+        runner.assign(expr, inputs[f"{role}{layer}"].copy(),
+                      f"NNPARITY[{role!r}] for norm layer {layer}")
     gradients = ("delta", "dW", "db")
     late = adapter["grads_after"] == "update"
     plan = [("forward", "out", ("output", "z", "h")),
@@ -257,9 +294,11 @@ def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray],
                                           "the earlier steps")
             if step == 1:
                 read_roles(runner, adapter, pending + roles, f"the {stage} step", results)
+            _read_norms(runner, adapter, stage, step, results)
             pending = ()
         if updates:
             _read_updates(runner, adapter, step, results)
+        _read_norms(runner, adapter, "step", step, results)
     return float(scope["lr"])
 
 

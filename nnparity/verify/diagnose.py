@@ -27,6 +27,7 @@ and is reported only when the learner's tensor matches that prediction within th
 - ``momentum-order``, ``momentum-average``: momentum applied in the wrong order, or averaged;
 - ``adam-bias-correction``, ``adam-epsilon``: Adam without bias correction, or its epsilon in
   another place.
+- the normalisations' (:mod:`nnparity.verify.norm_diagnose`), tried after these.
 
 A loss that differs only by an epsilon inside its log (``log(p + 1e-7)``) while everything
 else matches is not a failure: :func:`log_epsilon` recognises it and the caller accepts it
@@ -946,8 +947,10 @@ def diagnose(ctx: Context, first: Comparison | None) -> Diagnosis | None:
     key = (first.stage, first.name)
     if key not in ctx.user:
         return None
+    from .norm_diagnose import NORM_HYPOTHESES  # here: it builds on this module
+
     with np.errstate(all="ignore"):
-        for hypothesis in HYPOTHESES:
+        for hypothesis in (*HYPOTHESES, *NORM_HYPOTHESES):
             found = hypothesis(ctx, key)
             if found is not None:
                 return found

@@ -18,6 +18,7 @@ from nnparity.reference.family import Spec
 from .adapters import Adapter, build_adapter, read_declaration
 from .edges import DEFAULT_MODE, combine, not_judged
 from .interpreter import Interpreter
+from .layercheck import is_layer_check, verify_layer
 from .layout import canonical_of, learner_index, learner_shapes, to_canonical, user_inputs
 from .problem import check_batch, make_problem, reference_tensors
 from .runner import run_user_file
@@ -74,6 +75,8 @@ def verify_file(path: Path, case: str, options: Options) -> Verdict:
     if not declaration:
         raise InputError(f"{path}: no NNPARITY declaration (and no --adapter): see "
                          "docs/guide/verify.md for its keys")
+    if is_layer_check(declaration):  # a normalisation's forward/backward pair on its own
+        return verify_layer(path, case, declaration, options)
     adapter = build_adapter(declaration, options.spec, str(path))
     memory = check_batch(adapter.spec, options.batch,
                          (adapter.optimizer or {}).get("name", "sgd"), options.force)

@@ -24,6 +24,7 @@ from nnparity.backends.layout import nchw_flatten_order
 from nnparity.reference.family import Spec
 from nnparity.reference.losses import as_targets
 
+from . import norms
 from .adapters import Adapter
 
 # role -> (stage, canonical name pattern: {name} the layer, {W}/{b} its parameters, {s} the step)
@@ -57,6 +58,7 @@ def user_inputs(
         arrays[f"W{layer.index}"] = param_to_user(adapter, layer.weight, params[layer.weight])
         if layer.bias is not None:
             arrays[f"b{layer.index}"] = _bias_to_user(params[layer.bias], adapter.bias_shape)
+    arrays.update(norms.user_inputs(adapter.norms, params))
     return {k: np.ascontiguousarray(v) for k, v in arrays.items()}
 
 
@@ -149,6 +151,9 @@ def canonical_of(adapter: Adapter, key: str, raw_keys: Collection[str] = ()) -> 
         return ("loss", "loss")
     if key == "output":
         return None if f"h/{depth}" in raw_keys else canonical_key(adapter, "h", depth)
+    norm = norms.canonical_of(adapter.norms, key)
+    if norm is not None:
+        return norm
     return canonical_key(adapter, *_parse_key(key))
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from nnparity.reference.family import Spec
 
+from .norms import NORM_KINDS
+
 
 @dataclass(frozen=True)
 class ParamLayer:
@@ -28,12 +30,12 @@ class ParamLayer:
 
 
 def param_layers(spec: Spec) -> list[ParamLayer]:
-    """The layers with parameters, in order (``ValueError`` for a parameter verify cannot hand
-    to the learner: a PReLU's slope)."""
+    """The layers with weights, in order, normalisations left to :mod:`.norms` (``ValueError``
+    for a parameter verify cannot hand to the learner: a PReLU's slope)."""
     found = []
     for layer, shape in zip(spec.net, spec.layer_shapes, strict=False):
         specs: dict[str, Any] = layer.param_specs(shape)
-        if not specs:
+        if not specs or layer.kind in NORM_KINDS:  # numbered apart: :mod:`.norms`
             continue
         kinds = {kind: name for name, (_, kind) in specs.items()}
         if layer.role != "param" or set(kinds) - {"dense", "conv", "bias"}:

@@ -32,6 +32,7 @@ from nnparity.reference.optim import step as optimizer_step
 from .layout import step_label
 from .mistakes import Backward, Update
 from .netview import param_layers
+from .norms import has_batchnorm, running_after, start_values
 
 # exp() overflows above log(max float64) = 709.78; float32 would lose the tolerance at this scale.
 LOGIT_SHIFT = {"float64": 1000.0, "float32": 0.0}
@@ -92,6 +93,7 @@ def make_problem(spec: Spec, seed: int = 0, batch: int = DEFAULT_BATCH,
         if layer.index == len(layers) and spec.loss == "ce" and edges:
             b = b + LOGIT_SHIFT[spec.dtype]
         params[layer.bias] = b.reshape(params[layer.bias].shape).astype(spec.dtype)
+    start_values(spec, params, rng)
     classes = rng.permutation(np.resize(np.arange(max(spec.output_dim, 2)), batch))
     if spec.loss == "ce":
         y = classes.astype(np.int64)
@@ -110,19 +112,26 @@ def reference_tensors(
 ) -> Tensors:
     """Forward, loss, deltas and gradients of the reference on the problem's parameters, then
     the parameters after each of ``problem.steps`` updates on the same batch, in compare order.
+    A network with batchnorm runs its training pass (batch statistics); the running statistics
+    it leaves are part of each step's parameters (``step1.<bn>.mean``, ``.var``).
 
     ``backward`` and ``update`` replace the reference's backward pass and optimiser step (that
     is how :mod:`nnparity.verify.mistakes` builds a mistake on purpose); ``optimizer`` the update
     rule (a framework's formulation).
     """
-    rule = optimizer or problem.update_rule()
-    params, state = problem.params, init_state(rule, problem.params)
+    rule, spec = optimizer or problem.update_rule(), problem.spec
+    training = has_batchnorm(spec)
+    params = problem.params
+    state = init_state(rule, {k: v for k, v in params.items() if not spec.is_state(k)})
     first, updates = None, []
     for step in range(1, problem.steps + 1):
-        trace = network.forward(problem.spec, params, problem.x)
-        grads = backward(problem.spec, params, problem.x, trace, problem.y)
+        trace = network.forward(spec, params, problem.x, training=training)
+        grads = backward(spec, params, problem.x, trace, problem.y)
         first = first or (trace, grads)
-        params, state = update(rule, params, grads.grads, state)
+        running = running_after(spec, params, problem.x, problem.y)
+        trained, state = update(rule, {k: v for k, v in params.items() if k not in running},
+                                grads.grads, state)
+        params = {**trained, **running}
         updates.append((step_label(step), params))
     assert first is not None
     return collect(*first, updates)

@@ -25,11 +25,15 @@ from nnparity.parity.report import CaseResult
 from .diagnose import Context, Diagnosis, diagnose, log_epsilon
 from .edges import EdgeReport
 from .mistakes import keras_exact
+from .norms import has_batchnorm
 from .problem import Problem, backend_tensors, reference_tensors
 
 YOURS = "yours"
 MISSING = "not in your result"  # the note of a declared tensor the learner's result lacks
 WORST = 3  # elements shown side by side when no diagnosis matches
+BATCHNORM_SKIP = ("not run beside a network with batchnorm: its rows would compare the "
+                  "framework's evaluation pass (running statistics) with verify's training pass "
+                  "(batch statistics)")
 
 
 @dataclass
@@ -204,7 +208,7 @@ def alongside(case: str, problem: Problem, reference: Tensors, backends: Sequenc
     spec = problem.spec
     results = []
     for name in backends:
-        why = registry.reason(name)
+        why = BATCHNORM_SKIP if has_batchnorm(spec) else registry.reason(name)
         if why is not None:
             skipped[name] = why
             continue

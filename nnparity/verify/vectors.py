@@ -41,6 +41,7 @@ from nnparity.reference.spec import MLPSpec
 
 from .layout import from_user, step_label, targets
 from .netview import param_layers
+from .norms import norm_layers
 from .problem import Problem, make_problem, reference_tensors
 from .vectors_doc import readme
 
@@ -131,6 +132,11 @@ def files_written(folder: Path, names: list[str]) -> list[Path]:
 def export(folder: Path, specs: dict[str, Spec], seed: int, batch: int, lr: float) -> list[str]:
     """Write every vector (``.npz`` + ``.json``), ``index.json`` and ``README.md``; nothing
     when a vector would hold a non-finite value (:class:`InputError` naming it)."""
+    for name, spec in specs.items():
+        if norm_layers(spec):
+            raise InputError(f"--spec {name}: a golden vector does not carry a normalisation's "
+                             "gamma, beta or running statistics: a network with batchnorm or "
+                             "layernorm is checked with nnparity verify FILE only")
     built = {}
     for name, spec in specs.items():
         problem = make_problem(spec, seed, batch, lr)
