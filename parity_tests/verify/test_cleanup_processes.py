@@ -10,7 +10,6 @@ environment (the learner's working folder is named after the marker) holds the m
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -21,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cleanup_processes import cleaned, left, marked  # parity_tests/, beside the conftest
 from learner_header import HEADER  # parity_tests/verify/, beside this file
 
 from nnparity.errors import InputError
@@ -63,30 +63,6 @@ SPAWNER = """
 STARTED = 6  # marked processes the spawner starts (the thread's only after a moment)
 
 
-def _marked(marker: str) -> list[int]:
-    """Live processes (zombies are not) whose command line or environment holds ``marker``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError, IndexError):
-            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                continue
-            if marker.encode() in (entry / "cmdline").read_bytes() + \
-                    (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-    return found
-
-
-def _gone(marker: str, seconds: float = 3.0) -> list[int]:
-    """The marked processes still alive after ``seconds`` (a killed process needs a moment to be
-    reaped by whoever inherited it)."""
-    deadline = time.monotonic() + seconds
-    while _marked(marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return _marked(marker)
-
-
 def _learner(tmp_path: Path, marker: str, hang: bool) -> Path:
     folder = tmp_path / marker
     folder.mkdir()
@@ -101,17 +77,6 @@ def _verify(path: Path, sandbox_mode: str, *extra: str) -> subprocess.Popen[str]
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-@contextlib.contextmanager
-def _cleaned(marker: str):
-    """Whatever the test asserts, nothing marked is left on the machine afterwards."""
-    try:
-        yield
-    finally:
-        for pid in _marked(marker):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-
-
 @pytest.fixture
 def marker() -> str:
     return f"cleanup-{uuid.uuid4().hex}"
@@ -119,36 +84,36 @@ def marker() -> str:
 
 @pytest.mark.parametrize("mode", sorted(SANDBOXES))
 def test_a_finished_run_leaves_no_process(tmp_path, marker, mode):
-    with _cleaned(marker):
+    with cleaned(marker):
         proc = _verify(_learner(tmp_path, marker, hang=False), mode)
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, out[-2000:] + err[-2000:]
         assert "left process(es) running" in out  # the learner's were named
-        assert _gone(marker) == []
+        assert left(marker) == []
 
 
 @pytest.mark.parametrize("mode", sorted(SANDBOXES))
 def test_a_timeout_leaves_no_process_and_names_no_launcher(tmp_path, marker, mode):
-    with _cleaned(marker):
+    with cleaned(marker):
         proc = _verify(_learner(tmp_path, marker, hang=True), mode, "--timeout", "4")
         out, err = proc.communicate(timeout=120)
         assert "did not finish within 4 s" in out, out[-2000:] + err[-2000:]
         assert "killed by verify: pid" not in out  # verify's own launcher is no learner's
-        assert _gone(marker) == []
+        assert left(marker) == []
 
 
 @pytest.mark.parametrize("mode", sorted(SANDBOXES))
 def test_sigterm_to_verify_leaves_no_process(tmp_path, marker, mode):
-    with _cleaned(marker):
+    with cleaned(marker):
         proc = _verify(_learner(tmp_path, marker, hang=True), mode, "--timeout", "inf")
         deadline = time.monotonic() + 60
-        while len(_marked(marker)) < STARTED and time.monotonic() < deadline:
+        while len(marked(marker)) < STARTED and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert len(_marked(marker)) >= STARTED, "the learner's processes never started"
+        assert len(marked(marker)) >= STARTED, "the learner's processes never started"
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 128 + signal.SIGTERM, out[-2000:] + err[-2000:]
-        assert _gone(marker) == []
+        assert left(marker) == []
 
 
 def _wrapper(tmp_path: Path, marker: str, then: str) -> Path:
@@ -160,19 +125,19 @@ def _wrapper(tmp_path: Path, marker: str, then: str) -> Path:
 
 
 def test_the_python_probe_leaves_no_process(tmp_path, marker):
-    with _cleaned(marker):
+    with cleaned(marker):
         found = interpreter.probe(str(_wrapper(tmp_path, marker,
                                                f'exec {sys.executable} "$@"')))
         assert found.executable == str(tmp_path / "python")
-        assert _gone(marker) == []
+        assert left(marker) == []
 
 
 def test_a_hanging_python_probe_leaves_no_process(tmp_path, marker, monkeypatch):
     monkeypatch.setattr(interpreter, "PROBE_SECONDS", 2)
-    with _cleaned(marker):
+    with cleaned(marker):
         with pytest.raises(InputError, match="does not run"):
             interpreter.probe(str(_wrapper(tmp_path, marker, f"MARK={marker} sleep 1000")))
-        assert _gone(marker) == []
+        assert left(marker) == []
 
 
 def test_a_slow_reader_is_not_told_of_processes_left_behind(monkeypatch):
