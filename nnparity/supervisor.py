@@ -9,10 +9,11 @@ variable :data:`CHILD` naming the write end of a pipe. The child writes its exit
 pipe at the very end of :func:`nnparity.cli.main` (:func:`finished`); a child that ends without
 writing it is an error naming the model files, exit 2. The parent imports no framework,
 forwards SIGINT and SIGTERM to the child (in a process group of its own, so that it gets each
-once; at a terminal, in the parent's, where the terminal's Ctrl-C and Ctrl-Z reach it directly)
-and exits ``128 + signal`` as :mod:`nnparity.stopping` does; on Linux the child is stopped when
-the parent dies (``kill -9``). Reports (``--json``) are written only by a child that finished
-the check.
+once, and what the model file's code left in that group is killed when the child ends; at a
+terminal, in the parent's, where the terminal's Ctrl-C and Ctrl-Z reach it directly) and exits
+``128 + signal`` as :mod:`nnparity.stopping` does; on Linux the child is stopped when the
+parent dies (``kill -9``). Reports (``--json``) are written only by a child that finished the
+check.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import suppress
 from types import FrameType
 
 from nnparity.stopping import SIGNALS
@@ -144,6 +146,9 @@ def supervise(argv: list[str], files: list[str], prog: str) -> int:
         if child is not None and child.poll() is None:
             child.kill()
             child.wait()
+        if child is not None and not interactive:  # what the model file's code left running
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)
     os.set_blocking(read_fd, False)
     try:
         reported = os.read(read_fd, 64).decode().strip()

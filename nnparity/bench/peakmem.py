@@ -11,10 +11,11 @@ launcher (``python -I -S``, about 10 MB) that spawns it and reads its ``ru_maxrs
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
+
+from nnparity.verify.grouped import end_group
 
 LAUNCHER = """
 import os, sys
@@ -55,7 +56,7 @@ def run_measured(argv: list[str], *, timeout: float | None = None, capture: bool
     The child gets ``env`` (default: this process's environment) and ``cwd``; its output is
     captured when ``capture``. On ``timeout`` the launcher and the child are killed (they share a
     new session) and ``subprocess.TimeoutExpired`` is raised; on any other way out (Ctrl-C
-    included) they are killed too before the exception goes on.
+    included, or their exit) whatever is left in their session is killed too.
     """
     read_fd, write_fd = os.pipe()
     try:
@@ -68,10 +69,8 @@ def run_measured(argv: list[str], *, timeout: float | None = None, capture: bool
         write_fd = -1
         try:
             out, err = proc.communicate(timeout=timeout)
-        except BaseException:  # a timeout, Ctrl-C (its own session does not see it), anything
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
+        finally:  # a timeout, Ctrl-C (its own session does not see it), its exit: what is left
+            end_group(proc)
         with os.fdopen(read_fd, "rb") as pipe:
             read_fd = -1
             report = pipe.read()

@@ -345,15 +345,18 @@ class _Blocked(importlib.abc.MetaPathFinder):
 
 def left_behind() -> list[str]:
     """Processes still running besides this one and its sandbox's init (own PID namespace
-    only: outside a sandbox, ``/proc`` shows the whole machine and nothing is listed)."""
+    only: outside a sandbox, ``/proc`` shows the whole machine and nothing is listed); a
+    zombie, which has ended and waits to be reaped, is not one."""
     if os.getpid() > 2:
         return []
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) not in (1, os.getpid()):
             try:
+                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue
                 cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-            except OSError:
+            except (OSError, IndexError):
                 continue
             found.append(cmd[:80] or f"pid {entry.name}")
     return found

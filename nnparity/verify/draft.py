@@ -169,9 +169,20 @@ def build(description: dict[str, Any], path: Path) -> str:
             lines.append(f"    # the weights found ({python_comment(_shapes(weights))}) do not "
                          f"account for every size the model was built with ({sizes}): check "
                          "'spec' and 'W'")
-    lines.append(_entry("W", _template([w["expr"] for w in weights]),
-                        "where the weights live: " + _shapes(weights)))
-    if len(biases) == len(weights):
+    lines += _arrays_and_passes(model, weights, biases, len(biases) == len(weights),
+                                "a batch of 5")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _arrays_and_passes(model: dict[str, Any] | None, weights: list[dict[str, Any]],
+                       biases: list[dict[str, Any]], show_biases: bool, batch: str) -> list[str]:
+    """The ``W`` entry (and ``b`` when ``show_biases``): where the learner's arrays live; then
+    ``forward`` and ``backward``: the call of the ``model``'s that ran as each pass on
+    ``batch`` (the gradients' entries after the backward's), or a line asking for it."""
+    lines = [_entry("W", _template([w["expr"] for w in weights]),
+                    "where the weights live: " + _shapes(weights))]
+    if show_biases:
         lines.append(_entry("b", _template([b["expr"] for b in biases]),
                             "where the biases live: " + _shapes(biases)))
     for role in ("forward", "backward"):
@@ -180,12 +191,12 @@ def build(description: dict[str, Any], path: Path) -> str:
             lines.append(f"    # {python_string(role)}: ...,  # no method of yours ran as the "
                          f"{role} pass with (x) or (x, y): give it yourself")
             continue
-        lines.append(_entry(role, call["call"], f"ran on a batch of 5 and returned "
+        lines.append(_entry(role, call["call"], f"ran on {batch} and returned "
                             f"{len(call['result'])} array(s)"))
         if role == "backward":
-            lines += _gradients(call, shapes, [tuple(b["shape"]) for b in biases])
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+            lines += _gradients(call, [tuple(w["shape"]) for w in weights],
+                                [tuple(b["shape"]) for b in biases])
+    return lines
 
 
 def _gradients(call: dict[str, Any], weights: list[tuple[int, ...]],

@@ -19,7 +19,7 @@ import re
 from itertools import pairwise, product
 from typing import Any
 
-from nnparity.files.escape import python_comment, python_string
+from nnparity.files.escape import python_comment
 from nnparity.reference.netspec import NetSpec
 
 from .draft import (
@@ -27,11 +27,10 @@ from .draft import (
     BIAS,
     CE_WORDS,
     WEIGHT,
+    _arrays_and_passes,
     _biases,
     _entry,
-    _gradients,
     _shapes,
-    _template,
 )
 
 LIST_WEIGHT = re.compile(r"(?i)(^|[^a-z])(w|weights?|kernels?)\[\d+\]$")  # model.W[0]
@@ -224,20 +223,4 @@ def _roles(model: dict[str, Any] | None, module: list[dict[str, Any]],
         else:
             lines.append(f"    # 'model': ...,  # build {python_comment(model['name'])} from "
                          "W1, b1, ... yourself")
-    lines.append(_entry("W", _template([w["expr"] for w in weights]),
-                        "where the weights live: " + _shapes(weights)))
-    if biases:
-        lines.append(_entry("b", _template([b["expr"] for b in biases]),
-                            "where the biases live: " + _shapes(biases)))
-    for role in ("forward", "backward"):
-        call = model.get(role) if model else None
-        if call is None:
-            lines.append(f"    # {python_string(role)}: ...,  # no method of yours ran as the "
-                         f"{role} pass with (x) or (x, y): give it yourself")
-            continue
-        lines.append(_entry(role, call["call"], f"ran on your x and returned "
-                            f"{len(call['result'])} array(s)"))
-        if role == "backward":
-            lines += _gradients(call, [tuple(w["shape"]) for w in weights],
-                                [tuple(b["shape"]) for b in biases])
-    return lines
+    return lines + _arrays_and_passes(model, weights, biases, bool(biases), "your x")

@@ -6,7 +6,8 @@ verify's own interpreter runs the child with ``-I`` (no user site, no ``PYTHONPA
 import path is handed over: every folder of verify's ``sys.path`` outside nnparity's hidden
 folders (site-packages, a user site, ``PYTHONPATH`` entries) is importable by the learner's code,
 nnparity itself never (:mod:`nnparity.verify.child` blocks it too). Another interpreter is asked
-once, outside the sandbox, for its prefixes, NumPy and import path; it must have NumPy.
+once, outside the sandbox (nothing it starts outlives the question), for its prefixes, NumPy and
+import path; it must have NumPy.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from nnparity.errors import InputError
 
 from .fallback import hidden_folders, interpreter_folders, needed_folders
+from .grouped import run_grouped
 
 PROBE_SECONDS = 60
 QUESTION = ("import json, sys, numpy; print(json.dumps({'own': [sys.prefix, sys.base_prefix, "
@@ -54,8 +56,8 @@ def probe(executable: str) -> Interpreter:
     if not exe.is_file():
         raise InputError(f"--python {executable}: no such file")
     try:
-        answer = subprocess.run([str(exe), "-I", "-c", QUESTION], capture_output=True,
-                                text=True, timeout=PROBE_SECONDS, check=False)
+        answer = run_grouped([str(exe), "-I", "-c", QUESTION], timeout=PROBE_SECONDS,
+                             text=True)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InputError(f"--python {executable}: does not run ({exc})") from None
     if answer.returncode != 0:

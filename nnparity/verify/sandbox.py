@@ -46,6 +46,7 @@ from nnparity.errors import InputError
 from . import fallback
 from .child import CHANNEL_VARIABLE
 from .confine import NAMESPACES, landlock_abi
+from .grouped import end_group, run_grouped
 from .interpreter import Interpreter
 from .scratch import Scratch, scratch
 
@@ -58,6 +59,8 @@ PR_SET_CHILD_SUBREAPER = 36
 CHILD_SCRIPT = fallback.SCRIPT_AT  # where the child script is mounted inside bwrap: not in
 # /tmp, which a learner's folder may be (a file in /tmp itself would hide it)
 GRACE_SECONDS = 5.0  # for the launcher to end what it started before it is killed
+HELD_SECONDS = 0.5  # a pipe silent this long after the launcher exited is held by what it left
+DRAIN_SECONDS = 5.0  # the most time spent reading the pipes after the launcher exited
 SETUP_FAILED = 125  # the launcher's exit status when a layer could not be applied
 PROBE = "import numpy\n"
 cancel = threading.Event()  # set: every running learner is stopped (Ctrl-C while grading)
@@ -132,9 +135,9 @@ def bwrap_works() -> str | None:
     if exe is None:
         return "bubblewrap (bwrap) is not installed"
     try:
-        probe = subprocess.run([exe, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-                                "--tmpfs", "/tmp", "--unshare-all", "--die-with-parent",
-                                "--", "true"], capture_output=True, timeout=20, check=False)
+        probe = run_grouped([exe, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+                             "--tmpfs", "/tmp", "--unshare-all", "--die-with-parent", "--",
+                             "true"], timeout=20)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap does not run here ({exc})"
     if probe.returncode != 0:
@@ -225,11 +228,12 @@ def _become_subreaper() -> bool:
         return False
 
 
-def _orphans(token: str) -> list[int]:
-    """Our re-parented children that carry ``token`` in their environment."""
+def _orphans(token: str, launcher: int) -> list[int]:
+    """Our re-parented children that carry ``token`` in their environment (the ``launcher``,
+    our own child, is not one)."""
     me, found = os.getpid(), []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == launcher:
             continue
         try:
             ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -241,11 +245,12 @@ def _orphans(token: str) -> list[int]:
     return found
 
 
-def _kill_orphans(token: str) -> list[str]:
-    """Kill (and reap) the orphans carrying ``token``; their command lines."""
+def _kill_orphans(token: str, launcher: int) -> list[str]:
+    """Kill (and reap) the orphans carrying ``token``, the ``launcher`` spared (it is ended by
+    :func:`_spawned`, which gives it time to end what it started); their PIDs."""
     killed = []
     for _ in range(20):  # a forking learner may race the scan: repeat until none is left
-        pids = _orphans(token)
+        pids = _orphans(token, launcher)
         if not pids:
             break
         for pid in pids:
@@ -281,17 +286,7 @@ def _spawned(cmd: list[str], cwd: Path, env: dict[str, str], pass_fds: tuple[int
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            with suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            with suppress(subprocess.TimeoutExpired):
-                proc.wait(GRACE_SECONDS)
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        end_group(proc, GRACE_SECONDS)
 
 
 def _read_report(fd: int) -> list[dict[str, Any]]:
@@ -368,13 +363,14 @@ def launch(path: Path, job: bytes, *, layers: tuple[str, ...], timeout: float,
                     open_fds.discard(fd)
                 finished = _communicate(proc, job, results_r, timeout, channel_limit)
                 if "namespaces" not in layers:  # before the group is killed: name what was left
-                    finished.left_behind = _kill_orphans(token) or finished.left_behind
+                    finished.left_behind = _kill_orphans(token, proc.pid) or \
+                        finished.left_behind
             _take_report(finished, _read_report(report_r), made)
         finally:
             for fd in open_fds:
                 os.close(fd)
             if "namespaces" not in layers:
-                _kill_orphans(token)
+                _kill_orphans(token, launcher=0)  # the launcher is gone: whatever it left
     finished.seconds = time.perf_counter() - start
     return finished
 
@@ -394,8 +390,10 @@ def _communicate(proc: subprocess.Popen[bytes], job: bytes, results_r: int, time
                  channel_limit: int) -> Finished:
     """Feed ``job``, drain the three pipes (bounded) until the process exits or time runs out.
 
-    Pipes still held open half a second after the process exited belong to processes it left
-    behind: they are not waited for (the caller kills the group) but reported.
+    Once the process has exited, a pipe that stays silent for :data:`HELD_SECONDS` (no data, no
+    end of file) is held open by a process it left behind: not waited for (the caller kills the
+    group) but reported. Silence is measured by ``select`` itself, never by the time between two
+    reads, which a loaded machine stretches while output is still pending.
     """
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     deadline = time.monotonic() + timeout if math.isfinite(timeout) else math.inf
@@ -409,7 +407,7 @@ def _communicate(proc: subprocess.Popen[bytes], job: bytes, results_r: int, time
     sel.register(stdin, selectors.EVENT_WRITE)
     for fd in (out, err, results_r):
         sel.register(fd, selectors.EVENT_READ)
-    exited_at = math.inf
+    drain_until = math.inf  # once the process exited: what it left may write, but not forever
     while len(sel.get_map()) > 0:
         if cancel.is_set():
             raise KeyboardInterrupt
@@ -417,11 +415,13 @@ def _communicate(proc: subprocess.Popen[bytes], job: bytes, results_r: int, time
         if now >= deadline:
             sel.close()
             return Finished(None, bytes(channel), bytes(tails[out]), bytes(tails[err]), overflow)
-        if exited_at == math.inf and proc.poll() is not None:
-            exited_at = now
-        if now - exited_at > 0.5:
+        if drain_until == math.inf and proc.poll() is not None:
+            drain_until = now + DRAIN_SECONDS
+        exited = drain_until < math.inf
+        ready = sel.select(timeout=min(HELD_SECONDS if exited else 0.1, deadline - now))
+        if exited and (not ready or now > drain_until):
             break
-        for key, _ in sel.select(timeout=min(0.1, deadline - now)):
+        for key, _ in ready:
             fd = int(key.fd)
             if fd == stdin:
                 try:

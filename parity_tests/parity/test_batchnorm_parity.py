@@ -15,7 +15,12 @@ import numpy as np
 import pytest
 
 from nnparity.backends import registry
-from nnparity.backends.compare import compare_all, describe_divergence, tolerance_for
+from nnparity.backends.compare import (
+    REORDERED_FLOAT64,
+    compare_all,
+    describe_divergence,
+    tolerance_for,
+)
 from nnparity.parity.cases import STATE_RANGE
 from nnparity.parity.runner import run_backend
 from nnparity.reference import Optimizer
@@ -23,7 +28,7 @@ from nnparity.reference.dropout import draw_dropout_mask
 from nnparity.reference.family import init_params
 from nnparity.reference.netspec import NetSpec
 
-FLOAT64_TOLERANCE = 1e-12
+FLOAT64_TOLERANCE = REORDERED_FLOAT64
 # A bias right before a batchnorm has gradient 0 in exact arithmetic (the normalisation
 # subtracts it again): its computed gradient is rounding noise no two libraries share, so the
 # layer before one has no bias, or an activation between them.

@@ -11,13 +11,18 @@ import numpy as np
 import pytest
 
 from nnparity.backends import registry
-from nnparity.backends.compare import compare_all, describe_divergence, tolerance_for
+from nnparity.backends.compare import (
+    REORDERED_FLOAT64,
+    compare_all,
+    describe_divergence,
+    tolerance_for,
+)
 from nnparity.parity.runner import run_backend
 from nnparity.reference import Optimizer
 from nnparity.reference.family import init_params
 from nnparity.reference.netspec import NetSpec
 
-FLOAT64_TOLERANCE = 1e-12
+FLOAT64_TOLERANCE = REORDERED_FLOAT64
 NET: dict[str, Any] = {
     "input_shape": [9, 9, 2], "loss": "ce", "reduction": "mean",
     "net": [{"kind": "conv2d", "filters": 3, "kernel": 3, "stride": 1, "padding": "same"},

@@ -14,14 +14,19 @@ import numpy as np
 import pytest
 
 from nnparity.backends import registry
-from nnparity.backends.compare import compare_all, describe_divergence, tolerance_for
+from nnparity.backends.compare import (
+    REORDERED_FLOAT64,
+    compare_all,
+    describe_divergence,
+    tolerance_for,
+)
 from nnparity.cli import main
 from nnparity.parity.runner import run_backend
 from nnparity.reference import Optimizer
 from nnparity.reference.family import init_params
 from nnparity.reference.netspec import NetSpec
 
-FLOAT64_TOLERANCE = 1e-12
+FLOAT64_TOLERANCE = REORDERED_FLOAT64
 FLAT: dict[str, Any] = {
     "input_shape": [6], "loss": "ce", "reduction": "mean", "weight_decay": 0.01,
     "net": [{"kind": "dense", "units": 5}, {"kind": "tanh"},

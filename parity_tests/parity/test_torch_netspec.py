@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from nnparity.backends import registry
-from nnparity.backends.compare import compare_all, describe_divergence, tolerance
+from nnparity.backends.compare import REORDERED_FLOAT64, compare_all, describe_divergence, tolerance
 from nnparity.parity.runner import run_backend
 from nnparity.reference import Optimizer
 from nnparity.reference.dropout import draw_dropout_mask
@@ -28,7 +28,7 @@ from nnparity.reference.netspec import NetSpec
 
 pytestmark = pytest.mark.torch
 
-FLOAT64_TOLERANCE = 1e-12
+FLOAT64_TOLERANCE = REORDERED_FLOAT64
 NETS: dict[str, dict[str, Any]] = {
     "issue21-conv": {
         "input_shape": [12, 12, 1], "loss": "ce", "reduction": "mean",

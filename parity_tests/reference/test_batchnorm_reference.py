@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnparity.backends.compare import GRADCHECK_TOLERANCE
+from nnparity.backends.compare import GRADCHECK_TOLERANCE, REORDERED_FLOAT64
 from nnparity.reference import NetSpec, network
 from nnparity.reference.family import init_params
 from nnparity.reference.gradcheck import gradcheck
@@ -64,7 +64,7 @@ def test_deltas_at_the_batchnorm_output_are_the_loss_gradient_in_it() -> None:
     x, y = _batch(spec)
     result = network.gradients(spec, params, x, y)
     np.testing.assert_allclose(result.deltas["batchnorm1"].sum(axis=0),
-                               result.grads["batchnorm1.beta"], rtol=1e-13)
+                               result.grads["batchnorm1.beta"], rtol=REORDERED_FLOAT64)
 
 
 @pytest.mark.parametrize(("variance", "factor"), [("biased", 1.0), ("unbiased", 18 / 17)])
@@ -81,9 +81,9 @@ def test_running_statistics_by_hand(variance: str, factor: float) -> None:
     flat = conv.reshape(-1, 2)
     mean, var = flat.mean(axis=0), flat.var(axis=0) * factor
     np.testing.assert_allclose(z["batchnorm1.mean"], 0.9 * params["batchnorm1.mean"] + 0.1 * mean,
-                               rtol=1e-14)
+                               rtol=REORDERED_FLOAT64)
     np.testing.assert_allclose(z["batchnorm1.var"], 0.9 * params["batchnorm1.var"] + 0.1 * var,
-                               rtol=1e-14)
+                               rtol=REORDERED_FLOAT64)
 
 
 def test_evaluation_uses_the_running_statistics_and_training_the_batch() -> None:
@@ -93,7 +93,7 @@ def test_evaluation_uses_the_running_statistics_and_training_the_batch() -> None
     z = network.forward(spec, params, x).z
     gamma, beta, mean, var = (params[f"batchnorm1.{k}"] for k in ("gamma", "beta", "mean", "var"))
     expected = gamma * (z["dense1"] - mean) / np.sqrt(var + 1e-5) + beta
-    np.testing.assert_allclose(z["batchnorm1"], expected, rtol=1e-14)
+    np.testing.assert_allclose(z["batchnorm1"], expected, rtol=REORDERED_FLOAT64)
     training = network.gradients(spec, params, x, np.zeros(len(x), int)).output
     assert not np.allclose(training, network.forward(spec, params, x).output)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnparity.backends.compare import GRADCHECK_TOLERANCE
+from nnparity.backends.compare import GRADCHECK_TOLERANCE, SAME_OPS_FLOAT64
 from nnparity.reference import NetSpec, network
 from nnparity.reference.family import init_params
 from nnparity.reference.gradcheck import gradcheck
@@ -33,9 +33,9 @@ def test_layernorm_by_hand() -> None:
     x = np.array([[1.0, 2.0, 3.0]])
     y, _ = layernorm(x, np.array([1.0, 2.0, 1.0]), np.array([0.0, 0.0, 1.0]), 1e-5)
     r = 1 / np.sqrt(2 / 3 + 1e-5)
-    np.testing.assert_allclose(y, [[-r, 0.0, r + 1]], rtol=1e-15)
+    np.testing.assert_allclose(y, [[-r, 0.0, r + 1]], rtol=SAME_OPS_FLOAT64)
     keras, _ = layernorm(x, np.ones(3), np.zeros(3), 1e-3)
-    assert abs(keras[0, 0] + 1 / np.sqrt(2 / 3 + 1e-3)) < 1e-15
+    assert keras[0, 0] == pytest.approx(-1 / np.sqrt(2 / 3 + 1e-3), rel=SAME_OPS_FLOAT64)
 
 
 def test_global_avgpool_by_hand() -> None:

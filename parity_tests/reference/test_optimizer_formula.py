@@ -9,9 +9,10 @@ import math
 import numpy as np
 import pytest
 
+from nnparity.backends.compare import REORDERED_FLOAT64
 from nnparity.reference.optim import Formula, Optimizer, init_state, step
 
-RTOL = 1e-12
+RTOL = REORDERED_FLOAT64
 
 
 def _problem(name: str) -> tuple[Optimizer, dict, dict, dict]:

@@ -4,6 +4,7 @@ hand."""
 import numpy as np
 import pytest
 
+from nnparity.backends.compare import SAME_OPS_FLOAT64
 from nnparity.datasets.toy import logic_gate
 from nnparity.reference import MLPSpec, forward, gradients, init_params, predict
 from nnparity.reference.activations import get_activation, sigmoid
@@ -79,13 +80,15 @@ def test_deltas_equal_the_recursion_written_out_by_hand():
     d2 = (d3 @ p["W3"].T) * (z2 > 0)
     d1 = (d2 @ p["W2"].T) * (1 - h1**2)
     result = gradients(spec, p, x, t)
-    np.testing.assert_allclose(result.deltas["layer3"], d3, rtol=0, atol=1e-14)
-    np.testing.assert_allclose(result.deltas["layer2"], d2, rtol=0, atol=1e-14)
-    np.testing.assert_allclose(result.deltas["layer1"], d1, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(result.deltas["layer3"], d3, rtol=0, atol=SAME_OPS_FLOAT64)
+    np.testing.assert_allclose(result.deltas["layer2"], d2, rtol=0, atol=SAME_OPS_FLOAT64)
+    np.testing.assert_allclose(result.deltas["layer1"], d1, rtol=0, atol=SAME_OPS_FLOAT64)
     for name, h_in, d in (("1", x, d1), ("2", h1, d2), ("3", h2, d3)):
-        np.testing.assert_allclose(result.grads[f"W{name}"], h_in.T @ d, atol=1e-14)
-        np.testing.assert_allclose(result.grads[f"b{name}"], d.sum(0, keepdims=True), atol=1e-14)
-    assert result.loss == pytest.approx(0.5 * np.sum((o - t) ** 2), rel=1e-15)
+        np.testing.assert_allclose(result.grads[f"W{name}"], h_in.T @ d, rtol=0,
+                                   atol=SAME_OPS_FLOAT64)
+        np.testing.assert_allclose(result.grads[f"b{name}"], d.sum(0, keepdims=True), rtol=0,
+                                   atol=SAME_OPS_FLOAT64)
+    assert result.loss == pytest.approx(0.5 * np.sum((o - t) ** 2), rel=SAME_OPS_FLOAT64)
 
 
 def test_mean_reduction_divides_deltas_and_loss_by_batch_size():
@@ -94,9 +97,9 @@ def test_mean_reduction_divides_deltas_and_loss_by_batch_size():
     x, y = np.random.default_rng(0).standard_normal((8, 3)), np.arange(8) % 3
     summed = gradients(base, p, x, y)
     mean = gradients(base.with_(reduction="mean"), p, x, y)
-    assert mean.loss == pytest.approx(summed.loss / 8, rel=1e-14)
+    assert mean.loss == pytest.approx(summed.loss / 8, rel=SAME_OPS_FLOAT64)
     for k in summed.grads:
-        np.testing.assert_allclose(mean.grads[k], summed.grads[k] / 8, rtol=1e-13)
+        np.testing.assert_allclose(mean.grads[k], summed.grads[k] / 8, rtol=SAME_OPS_FLOAT64)
 
 
 def test_weight_decay_adds_half_lambda_w_squared_and_lambda_w():
@@ -106,8 +109,9 @@ def test_weight_decay_adds_half_lambda_w_squared_and_lambda_w():
     plain = gradients(spec.with_(weight_decay=0.0), p, x, y)
     decayed = gradients(spec, p, x, y)
     penalty = 0.05 * (np.sum(p["W1"] ** 2) + np.sum(p["W2"] ** 2))
-    assert decayed.loss == pytest.approx(plain.loss + penalty, rel=1e-14)
-    np.testing.assert_allclose(decayed.grads["W1"], plain.grads["W1"] + 0.1 * p["W1"], rtol=1e-14)
+    assert decayed.loss == pytest.approx(plain.loss + penalty, rel=SAME_OPS_FLOAT64)
+    np.testing.assert_allclose(decayed.grads["W1"], plain.grads["W1"] + 0.1 * p["W1"],
+                               rtol=SAME_OPS_FLOAT64)
     np.testing.assert_array_equal(decayed.grads["b1"], plain.grads["b1"])
 
 
@@ -156,8 +160,8 @@ def test_mse_is_the_frameworks_mean_squared_error_without_a_half():
     value, grad = loss_and_grad("mse", o, t, "sum")
     assert value == squares and np.array_equal(grad, 2 * (o - t))
     value, grad = loss_and_grad("mse", o, t, "mean")
-    assert value == pytest.approx(squares / 6, rel=1e-15)
-    np.testing.assert_allclose(grad, 2 * (o - t) / 6, rtol=1e-15)
+    assert value == pytest.approx(squares / 6, rel=SAME_OPS_FLOAT64)
+    np.testing.assert_allclose(grad, 2 * (o - t) / 6, rtol=SAME_OPS_FLOAT64)
 
 
 def test_dropout_after_hidden_layers_is_inverted_with_each_layers_mask_columns():
@@ -174,7 +178,7 @@ def test_dropout_after_hidden_layers_is_inverted_with_each_layers_mask_columns()
     expected = trace.h["layer1"] * np.array([0, 2, 2, 2])
     np.testing.assert_array_equal(trace.h["dropout1"], expected)
     np.testing.assert_allclose(trace.z["layer2"], expected @ params["W2"] + params["b2"],
-                               rtol=1e-15)
+                               rtol=SAME_OPS_FLOAT64)
     g = gradients(spec, params, x, np.arange(5) % 2, dropout_mask=mask)
     assert not g.deltas["layer1"][:, 0].any() and not g.deltas["layer2"][:, 0].any()
     assert not g.grads["W2"][0].any()  # the dropped unit feeds nothing forward

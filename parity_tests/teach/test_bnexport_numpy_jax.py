@@ -10,6 +10,7 @@ import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -96,13 +97,30 @@ def _close(actual: object, expected: np.ndarray, what: str) -> None:
     assert c.passed, f"{what}: max rel {c.max_rel:.1e} {c.note}"
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-@pytest.mark.parametrize("name", SPECS)
-def test_a_training_pass_matches_the_reference(framework: str, name: str,
-                                               tmp_path: Path) -> None:
-    spec = SPECS[name]
-    module = _export(framework, spec, tmp_path)
-    params, x, y = _problem(spec)
+class Exported(NamedTuple):
+    """A spec, its exported file (imported) and the problem it is run on."""
+
+    spec: NetSpec
+    module: ModuleType
+    params: dict[str, np.ndarray]
+    x: np.ndarray
+    y: np.ndarray
+
+
+@pytest.fixture(params=FRAMEWORKS)
+def framework(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(params=list(SPECS))
+def exported(request: pytest.FixtureRequest, framework: str, tmp_path: Path) -> Exported:
+    """Each spec of :data:`SPECS` exported to ``framework``, with its problem."""
+    spec = SPECS[request.param]
+    return Exported(spec, _export(framework, spec, tmp_path), *_problem(spec))
+
+
+def test_a_training_pass_matches_the_reference(exported: Exported) -> None:
+    spec, module, params, x, y = exported
     mask = _mask(spec, len(x))
     ref = network.gradients(spec, params, x, y, dropout_mask=mask)
     value, grads, running = module.gradients(params, x, y, mask)
@@ -115,13 +133,8 @@ def test_a_training_pass_matches_the_reference(framework: str, name: str,
         _close(running[key], value, key)
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-@pytest.mark.parametrize("name", SPECS)
-def test_two_training_steps_match_the_reference(framework: str, name: str,
-                                                tmp_path: Path) -> None:
-    spec = SPECS[name]
-    module = _export(framework, spec, tmp_path)
-    params, x, y = _problem(spec)
+def test_two_training_steps_match_the_reference(exported: Exported) -> None:
+    spec, module, params, x, y = exported
     trained = [k for k in params if k in spec.trained_names]
     ref_params, ref_state = params, init_state(OPTIMIZER, {k: params[k] for k in trained})
     ours, state = params, module.init_state({k: params[k] for k in module.TRAINABLE})
@@ -138,13 +151,8 @@ def test_two_training_steps_match_the_reference(framework: str, name: str,
         _close(ours[key], value, key)
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-@pytest.mark.parametrize("name", SPECS)
-def test_evaluation_uses_the_running_statistics(framework: str, name: str,
-                                                tmp_path: Path) -> None:
-    spec = SPECS[name]
-    module = _export(framework, spec, tmp_path)
-    params, x, _ = _problem(spec)
+def test_evaluation_uses_the_running_statistics(framework: str, exported: Exported) -> None:
+    spec, module, params, x, _ = exported
     output, running = module.forward(params, x)[::2] if framework == "numpy" \
         else module.forward(params, x)
     _close(output, network.forward(spec, params, x, training=False).output, "eval output")

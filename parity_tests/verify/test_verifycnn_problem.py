@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from planted_bugs import EXAMPLES, Planted
 
+from nnparity.backends.compare import REORDERED_FLOAT64
 from nnparity.backends.layout import nchw_flatten_order
 from nnparity.cli import main
 from nnparity.errors import InputError
@@ -38,7 +39,8 @@ def test_the_learners_inputs_compute_the_reference(layouts):
     trace = network.forward(ad.spec, problem.params, problem.x)
     pooled = trace.h["pool1"]  # NHWC [5, 3, 3, 4]
     flat = (pooled.transpose(0, 3, 1, 2) if ad.flatten == "NCHW" else pooled).reshape(5, -1)
-    assert np.allclose(flat @ inputs["W3"] + inputs["b3"], trace.output, atol=1e-12)
+    np.testing.assert_allclose(flat @ inputs["W3"] + inputs["b3"], trace.output,
+                               rtol=REORDERED_FLOAT64)
 
 
 @pytest.mark.parametrize("layouts", [{"maps": "NCHW", "kernel": "OIHW"},
