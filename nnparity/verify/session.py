@@ -21,6 +21,9 @@ from nnparity.backends.compare import (
 )
 from nnparity.parity.judge import judge as judge_run
 from nnparity.parity.report import CaseResult
+from nnparity.parity.rounding_judge import CANCELLING
+from nnparity.parity.rounding_judge import NOTE as ROUNDING_NOTE
+from nnparity.parity.rounding_judge import rejudge as rounding_rejudge
 
 from .diagnose import Context, Diagnosis, diagnose, log_epsilon
 from .edges import EdgeReport
@@ -102,8 +105,12 @@ def judge(
     tol = tolerance_for(spec)
     unread, shapes = unread or {}, shapes or {}
     expected = {k: v for k, v in reference.items() if k in user or k in unread}
-    comparisons = [_in_learner_terms(c, unread, shapes) for c in
-                   compare_all(user, expected, tol, sides=("your result", "the reference"))]
+    judged = rounding_rejudge(spec, problem.params, problem.x, problem.y, None, user, expected,
+                              compare_all(user, expected, tol,
+                                          sides=("your result", "the reference")))
+    comparisons = [_in_learner_terms(c, unread, shapes) for c in judged]
+    if any(c.note.startswith(ROUNDING_NOTE) for c in comparisons):
+        warnings = [*warnings, CANCELLING]
     ctx = Context(problem, reference, user, list(warnings), layout, shapes=shapes)
     notes = _accept_log_epsilon(ctx, comparisons) + _accept_keras_exact(ctx, comparisons)
     yours = CaseResult(case, YOURS, comparisons, seconds=seconds, spec=spec.to_dict(),
