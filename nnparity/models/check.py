@@ -121,6 +121,7 @@ def check(model: UserModel, label: str, *, seed: int = 0, steps: int = STEPS) ->
     spec = model.spec
     result = CaseResult(label, model.backend, spec=spec.to_dict())
     result.notes.append(setup(model))
+    result.notes += getattr(model, "notes", [])  # what an adapter changed to check the model
     cancelled = cancelled_biases(spec.net)
     if cancelled:
         result.notes.append(f"{', '.join(cancelled)}: a bias right before a batch normalisation "
