@@ -1,6 +1,6 @@
 """What ``batchnorm`` does not reach, refused with one line (exit 2): Flax NNX's ``BatchNorm``
-without its scale (the reference's has gamma and beta). (The export writers' refusals of the estimator a framework does
-not keep: ``parity_tests/teach/test_bnexport_frameworks.py``.)"""
+without its scale (the reference's has gamma and beta). (The export writers' refusals of the
+estimator a framework does not keep: ``parity_tests/teach/test_bnexport_frameworks.py``.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ FLAX = """
 from flax import nnx
 def model():
     rngs = nnx.Rngs(0)
-    return nnx.Sequential(nnx.Linear(4, 6, rngs=rngs), nnx.BatchNorm(6, use_scale=False, rngs=rngs), nnx.relu,
+    return nnx.Sequential(nnx.Linear(4, 6, rngs=rngs),
+                          nnx.BatchNorm(6, use_scale=False, rngs=rngs), nnx.relu,
                           nnx.Linear(6, 3, rngs=rngs))
 """
 

@@ -152,3 +152,43 @@ def test_torch_s_momentum_convention_in_a_flax_layer_fails_at_the_running_mean(
     failed = [c for c in result["comparisons"] if not c["passed"]]
     assert failed and {c["stage"] for c in failed} == {"update"}
     assert failed[0]["tensor"] == "step1.batchnorm1.mean"
+
+
+TORCH = """
+import torch
+from torch import nn
+def model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 6, bias=False), nn.BatchNorm1d(6), nn.ReLU(),
+                         nn.Linear(6, 3))
+"""
+FLAX = """
+from flax import nnx
+def model():
+    rngs = nnx.Rngs(0)
+    return nnx.Sequential(nnx.Linear(4, 6, use_bias=False, rngs=rngs),
+                          nnx.BatchNorm(6, momentum={momentum}, rngs=rngs), nnx.relu,
+                          nnx.Linear(6, 3, rngs=rngs))
+"""
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(("momentum", "code", "diagnosis"), [
+    (0.9, 0, None),  # torch's 0.1 mapped: 1 - 0.1
+    (0.1, 1, "batchnorm-momentum"),  # torch's momentum copied verbatim
+])
+def test_a_torch_to_flax_port(momentum: float, code: int, diagnosis: str | None,
+                              tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    (tmp_path / "t.py").write_text(TORCH)
+    (tmp_path / "f.py").write_text(FLAX.format(momentum=momentum))
+    report = tmp_path / "r.json"
+    assert main(["check", "--port", f"{tmp_path / 't.py'}:model", f"{tmp_path / 'f.py'}:model",
+                 "--transfer-weights", "--loss", "ce", "--timeout", "600", "--json",
+                 str(report)]) == code
+    port = next(c for c in json.loads(report.read_text())["cases"].values()
+                if "port" in c["backends"])["backends"]["port"]
+    assert any("running variance estimators differ by design" in note for note in port["notes"])
+    assert {"train.batchnorm1.mean", "train.batchnorm1.var"} <= {c["tensor"]
+                                                                 for c in port["comparisons"]}
+    assert [d["code"] for d in port["diagnosis"]] == ([diagnosis] if diagnosis else [])
