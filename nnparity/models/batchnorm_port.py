@@ -173,5 +173,6 @@ def training_mode(spec: Any, params: Params, x: np.ndarray, output: np.ndarray, 
     return Diagnosis(
         "batchnorm-training-mode",
         f"{label} evaluates on the batch's statistics, not the running ones: a model left in "
-        f"training mode for evaluation (torch: model.eval(); Keras: training=False) "
+        f"training mode for evaluation (torch: model.eval(); Keras: training=False; Flax: "
+        f"model.eval(), or no use_running_average=False in __call__) "
         f"(confirmed: {evidence})", evidence)

@@ -123,6 +123,7 @@ def check(model: UserModel, label: str, *, seed: int = 0, steps: int = STEPS) ->
     spec = model.spec
     result = CaseResult(label, model.backend, spec=spec.to_dict())
     result.notes.append(setup(model))
+    result.notes += getattr(model, "notes", [])  # what an adapter changed to check the model
     started = time.perf_counter()
     try:
         _compare(model, label, seed, steps, result)

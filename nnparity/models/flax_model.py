@@ -3,20 +3,34 @@ onto a spec and run for the check.
 
 Tracing: a Sequential's items are the chain, in order; a module with its own ``__call__`` is
 run once on a random probe while :class:`~.flax_trace.Recorder` records, in call order, the
-calls of its ``nnx.Linear``, ``nnx.Conv`` and ``nnx.Dropout`` layers and of the functions below
-(reached by module attribute: ``nnx.relu(...)``, ``jax.nn.relu(...)``, ``x.reshape(...)``), and
+calls of its layers and of the functions below (reached by module attribute: ``nnx.relu(...)``,
+``jax.nn.relu(...)``, ``x.reshape(...)``, ``jnp.mean(...)``, ``+``), and
 :func:`~.flax_trace.check_chain` checks that each call was given the previous one's output and
-the last one's is what ``__call__`` returns. Layers: ``nnx.Linear``, ``nnx.Conv`` (square kernel
+the last one's is what ``__call__`` returns, or, with a ``+``, that the sums are residual blocks
+``x + f(x)`` chained with the rest (:func:`~.flax_trace.flow`, the sources
+:func:`~.structure.build` takes). Layers: ``nnx.Linear``, ``nnx.Conv`` (square kernel
 and stride, ``SAME``/``VALID`` padding: lax's SAME is TensorFlow's), ``nnx.Dropout`` (its
-rate), the activation functions ``relu``, ``sigmoid``, ``tanh``, ``leaky_relu`` (slope 0.01),
+rate), ``nnx.BatchNorm`` (over the last axis, with scale and bias: Flax's momentum weighs the
+old value, as the reference's; its running variance is biased), ``nnx.LayerNorm`` (over the
+features of ``[N, D]``, its epsilon read: Flax's default is 1e-6), a mean over H and W of an
+NHWC map (``jnp.mean(x, axis=(1, 2))``: a global average pool), the activation functions
+``relu``, ``sigmoid``, ``tanh``, ``leaky_relu`` (slope 0.01),
 ``gelu`` (JAX's default: the tanh form; ``approximate=False`` the exact one) and a final
 ``softmax`` (diagnosed before a cross-entropy), ``nnx.max_pool`` and ``nnx.avg_pool`` (VALID
 or SAME, ``count_include_pad`` read: flax counts SAME's padded cells by default; in a
 Sequential as ``functools.partial(nnx.max_pool, window_shape=..., strides=..., padding=...)``,
 likewise ``gelu`` with ``approximate``), and a reshape that flattens (exactly
-``x.reshape(len(x), -1)`` on the probe). Anything else (a
-branch, a residual add, an unknown layer, a layer called twice) is refused with one error
-naming it.
+``x.reshape(len(x), -1)`` on the probe; in a Sequential, a function whose output is the mean
+over H and W is the global average pool). Anything else (a branch, a sum that is no residual
+block, an unknown layer, a layer called twice) is refused with one error naming it.
+
+Batch normalisation: the running statistics (``nnx.BatchStat``) are split out beside the
+parameters and compared as tensors of their own (``<layer>.mean``, ``<layer>.var``); a
+training pass runs the module in ``train()`` mode, evaluation in ``eval()`` mode (which set
+``use_running_average``; a value the user's ``__call__`` passes wins, and a model that
+evaluates on the batch's statistics is diagnosed). Flax holds them in float32 whatever
+``param_dtype``; in a float64 model the check holds them in float64 (said in a note), so that
+their update is judged at float64's tolerance.
 
 Dropout: the layer holds its stream (``nnx.Dropout(rate, rngs=rngs)``, ``rngs`` having a
 ``dropout`` or ``default`` stream); in training its mask is read from its output (nonzero =
@@ -26,7 +40,7 @@ evaluation pass runs the module in ``eval()`` mode.
 
 Running: the user's items or ``__call__`` run on the model's own parameters, taken out of the
 module with ``nnx.split`` and put back with ``nnx.merge`` inside one ``jax.value_and_grad``:
-gradients are the parameters', and each Linear/Conv output gets a zero added (for a
+gradients are the parameters', and each Linear/Conv/BatchNorm output gets a zero added (for a
 ``__call__``, by the recorder's patch) whose gradient is the delta ``dL/dz``; the forward
 tensors come from one recorded pass before it. The loss is given by name (``ce``, ``bce``,
 ``mse``, ``l2``; optax's and jnp's formulas). An optax ``GradientTransformation`` does not
@@ -56,6 +70,7 @@ from nnparity.reference.optim import Optimizer
 from nnparity.reference.results import Gradients, Trace
 
 from .flax_trace import (
+    PROBED,
     Event,
     Recorder,
     check_chain,
@@ -70,7 +85,11 @@ from .structure import Layer, Structure, build, unsupported
 LAYOUT = "keras"  # Flax holds parameters and images in the canonical layout, as Keras does
 FUNCTIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "gelu", "softmax")
 PARTIALS = ("max_pool", "avg_pool", "gelu")  # a functools.partial of these is read
-ATTRIBUTES = {"weight": "kernel", "bias": "bias"}
+ATTRIBUTES = {"weight": "kernel", "bias": "bias", "gamma": "scale", "beta": "bias",
+              "scale": "scale", "shift": "bias", "mean": "mean", "var": "var"}
+"""A :class:`~.structure.Structure` parameter role -> the Flax module's attribute holding it."""
+WEIGHTED = ("dense", "conv", "batchnorm", "layernorm")
+"""Kinds whose module holds parameters (each may be called once)."""
 
 
 def _describe(i: int, item: Any, x: Any, out: Any) -> Layer:
@@ -78,7 +97,7 @@ def _describe(i: int, item: Any, x: Any, out: Any) -> Layer:
     output)."""
     label = f"layers[{i}] ({getattr(item, '__name__', type(item).__name__)})"
     if isinstance(item, nnx.Module):
-        return describe_module(label, item)
+        return describe_module(label, item, x)
     if isinstance(item, functools.partial) and not item.args:
         name = next((n for n in PARTIALS if item.func is getattr(nnx, n)), None)
         if name:
@@ -89,6 +108,9 @@ def _describe(i: int, item: Any, x: Any, out: Any) -> Layer:
     if callable(item) and np.ndim(out) == 2 \
             and np.array_equal(np.asarray(out), np.asarray(x).reshape(len(x), -1)):
         return Layer("flatten", label)
+    if callable(item) and np.ndim(x) == 4 and np.shape(out) == np.shape(x)[::3] and np.allclose(
+            np.asarray(out), np.asarray(x).mean(axis=(1, 2)), rtol=1e-5, atol=0):
+        return Layer("global_avgpool", label)
     raise unsupported(label)
 
 
@@ -134,9 +156,11 @@ class FlaxUserModel:
     def __init__(self, source: ModelSource) -> None:
         self.source, self.model = source, source.model
         self.sequential = isinstance(self.model, nnx.Sequential)
-        self.graphdef, state, self.rest = nnx.split(self.model, nnx.Param, ...)
+        self.graphdef, state, stats, self.rest = nnx.split(self.model, nnx.Param,
+                                                            nnx.BatchStat, ...)
         paths, self.tree = jax.tree_util.tree_flatten_with_path(state)
         self.leaves = [np.asarray(leaf) for _, leaf in paths]
+        stat_paths, self.stats_tree = jax.tree_util.tree_flatten_with_path(stats)
         first = next((m for m in modules_in_order(self.model)
                       if isinstance(m, nnx.Linear | nnx.Conv)), None)
         if first is None:
@@ -145,26 +169,39 @@ class FlaxUserModel:
         if self.dtype not in ("float64", "float32"):
             raise InputError(f"{source.label}: parameters of dtype {self.dtype}; the reference "
                              "has float64 and float32")
+        self.stats = [np.asarray(leaf, dtype=self.dtype) for _, leaf in stat_paths]
+        self.notes = [] if all(leaf.dtype == self.dtype for _, leaf in stat_paths) else [
+            f"Flax holds BatchNorm's running statistics in float32 whatever param_dtype (and a "
+            f"{self.dtype} training pass rounds them back to float32: JAX warns of the cast); "
+            f"the check holds them in {self.dtype}, so that their update is judged at its "
+            "tolerance"]
         self.loss_name, self.loss_fn = _loss(source)
         shape = source.input_shape or ((first.in_features,) if isinstance(first, nnx.Linear)
                                        else ())
         if not shape:
             raise InputError(f"{source.label}: the model starts with a convolution: give "
                              "input_shape (H, W, C)")
-        layers, module_paths = self._trace(np.random.default_rng(0).standard_normal((2, *shape)))
+        layers, module_paths, sources = self._trace(
+            np.random.default_rng(0).standard_normal((2, *shape)))
         self.kinds = [layer.kind for layer in layers]
         self.structure: Structure = build(layers, tuple(shape), self.loss_name,
-                                          source.reduction, self.dtype)
+                                          source.reduction, self.dtype, sources)
         self.spec = self.structure.spec
-        self.index = self._index([path for path, _ in paths], module_paths)
-        ordinals = [i for i, kind in enumerate(self.kinds) if kind in ("dense", "conv")]
+        self.index, self.stat_index = self._index([path for path, _ in paths],
+                                                  [path for path, _ in stat_paths], module_paths)
+        ordinals = [i for i, kind in enumerate(self.kinds) if kind in ("dense", "conv",
+                                                                        "batchnorm")]
         self.z_ordinal = {i: n for n, i in enumerate(ordinals)}
         self.tx, self.optimizer = _optimizer(source)
         self.tx_state: Any = None
 
     def _merged(self, leaves: list, training: bool) -> nnx.Module:
-        """A copy of the user's module on ``leaves``, its dropout on (``training``) or off."""
+        """A copy of the user's module on ``leaves`` and the running statistics, its dropout
+        and batch statistics on (``training``) or off."""
         model = nnx.merge(self.graphdef, jax.tree_util.tree_unflatten(self.tree, leaves),
+                          # as JAX arrays: Flax writes a NumPy one in place
+                          jax.tree_util.tree_unflatten(self.stats_tree,
+                                                       [jnp.asarray(s) for s in self.stats]),
                           self.rest, copy=True)
         if training:
             model.train()
@@ -183,7 +220,7 @@ class FlaxUserModel:
         events, h, n = [], x, 0
         for i, item in enumerate(model.layers):
             out = item(h)
-            if isinstance(item, nnx.Linear | nnx.Conv):
+            if isinstance(item, PROBED):
                 out = out + zeros[n] if n in zeros else out
                 n += 1
             events.append(Event(functools.partial(_describe, i, item, h, out), h, out,
@@ -191,9 +228,11 @@ class FlaxUserModel:
             h = out
         return h, events
 
-    def _trace(self, probe: np.ndarray) -> tuple[list[Layer], list[tuple | None]]:
-        """The chain's layers, checked to compute ``model(x)`` on ``probe``, and the path in
-        the module of each one's Linear/Conv/Dropout (None for a function)."""
+    def _trace(self, probe: np.ndarray) -> tuple[list[Layer], list[tuple | None],
+                                                 list[tuple[int, ...]] | None]:
+        """The chain's layers, checked to compute ``model(x)`` on ``probe``, the path in the
+        module of each one's layer module (None for a function), and each one's sources when
+        the chain has residual adds (:func:`~.flax_trace.flow`; None: a chain)."""
         x = jnp.asarray(probe, dtype=self.dtype)
         model = self._merged(self.leaves, True)
         with user_code(self.source.label, "the model", f" on an input of shape {x.shape}"):
@@ -206,8 +245,9 @@ class FlaxUserModel:
         for layer in layers:
             if layer.kind == "unsupported":
                 raise unsupported(layer.label)
+        sources = None
         if not self.sequential:
-            check_chain(self.source.label, x, events, layers, output)
+            sources = check_chain(self.source.label, x, events, layers, output)
         # a structural check (the items replay the model), not a verdict: a NaN output matches
         # here and then fails the comparison with the reference as non-finite
         elif not np.array_equal(np.asarray(output), np.asarray(whole), equal_nan=True):
@@ -216,35 +256,42 @@ class FlaxUserModel:
         where = {id(node): tuple(path) for path, node in nnx.iter_graph(model)}
         module_paths = [where[id(e.module)] if e.module is not None else None for e in events]
         for i, (layer, path) in enumerate(zip(layers, module_paths, strict=True)):
-            if layer.kind in ("dense", "conv") and path in module_paths[:i]:
+            if layer.kind in WEIGHTED and path in module_paths[:i]:
                 raise InputError(f"{self.source.label}: {layer.label} is called twice: the "
                                  "reference's layers each have their own weights")
-        return layers, module_paths
+        return layers, module_paths, sources
 
-    def _index(self, paths: list[tuple], module_paths: list[tuple | None]) -> dict[str, int]:
-        """Canonical parameter name -> position of its leaf in the model's parameters."""
-        where = {tuple(p.key for p in path if hasattr(p, "key")): k
-                 for k, path in enumerate(paths)}
-        index = {name: where[(*module_paths[i], ATTRIBUTES[role])]
-                 for name, (i, role) in self.structure.params.items()}
-        unused = set(range(len(paths))) - set(index.values())
-        if unused:
-            label = jax.tree_util.keystr(paths[min(unused)])
-            raise InputError(f"{self.source.label}: parameter {label} is not one the "
-                             "reference's model has")
-        return index
+    def _index(self, paths: list[tuple], stat_paths: list[tuple],
+               module_paths: list[tuple | None]) -> tuple[dict[str, int], dict[str, int]]:
+        """``(canonical parameter name -> position of its leaf in the model's parameters,
+        canonical state name -> position in its running statistics)``."""
+        indices: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        for state, (leaves, index) in enumerate(zip((paths, stat_paths), indices, strict=True)):
+            where = {tuple(p.key for p in path if hasattr(p, "key")): k
+                     for k, path in enumerate(leaves)}
+            index.update({name: where[(*module_paths[i], ATTRIBUTES[role])]
+                          for name, (i, role) in self.structure.params.items()
+                          if self.spec.is_state(name) == bool(state)})
+            unused = set(range(len(leaves))) - set(index.values())
+            if unused:
+                label = jax.tree_util.keystr(leaves[min(unused)])
+                raise InputError(f"{self.source.label}: {('parameter', 'state')[state]} "
+                                 f"{label} is not one the reference's model has")
+        return indices
 
     def params(self) -> dict[str, np.ndarray]:
-        """The model's parameters in the canonical layout."""
-        return {k: layout.from_framework(LAYOUT, k, self.leaves[i], self.spec)
-                for k, i in self.index.items()}
+        """The model's parameters and running statistics in the canonical layout."""
+        return {k: layout.from_framework(LAYOUT, k, leaves[i], self.spec)
+                for leaves, index in ((self.leaves, self.index), (self.stats, self.stat_index))
+                for k, i in index.items()}
 
     def load_params(self, params: dict[str, np.ndarray]) -> None:
         """Set the parameters from the canonical layout (a port's transfer), in the user's
         module too."""
-        for k, i in self.index.items():
-            value = layout.to_framework(LAYOUT, k, params[k], self.spec)
-            self.leaves[i] = value.astype(self.dtype).reshape(self.leaves[i].shape)
+        for leaves, index in ((self.leaves, self.index), (self.stats, self.stat_index)):
+            for k, i in index.items():
+                value = layout.to_framework(LAYOUT, k, params[k], self.spec)
+                leaves[i] = value.astype(self.dtype).reshape(leaves[i].shape)
         nnx.update(self.model, jax.tree_util.tree_unflatten(self.tree, self.leaves))
 
     def _targets(self, y: np.ndarray, n: int) -> jnp.ndarray:
@@ -256,9 +303,10 @@ class FlaxUserModel:
     def _recorded(self, inputs: Any, training: bool) -> tuple[dict[str, np.ndarray],
                                                               np.ndarray | None, Any]:
         """One forward pass of the user's module: ``(tensors by canonical key, the dropout
-        mask it drew (canonical; None without dropout or training), the dropout streams'
-        state after it)``. The caller's gradient pass starts from the state before it, so it
-        draws the same mask; the caller then moves :attr:`rest` on to the state after it."""
+        mask it drew (canonical; None without dropout or training), the running statistics
+        and the dropout streams' state after it)``. The caller's gradient pass starts from the
+        state before it, so it draws the same mask; the caller then moves on to the state
+        after it (:meth:`_moved`)."""
         model = self._merged(self.leaves, training)
         with user_code(self.source.label, "the model", f" on an input of shape {inputs.shape}"):
             _, events = self._forward(model, inputs, {})
@@ -271,7 +319,12 @@ class FlaxUserModel:
             mask = np.concatenate([layout.tensor_from_framework(
                 LAYOUT, self.spec, key, (tensors[key] != 0).astype(self.spec.dtype))
                 for key in self.structure.dropouts], axis=1)
-        return tensors, mask, nnx.split(model, nnx.Param, ...)[2]
+        return tensors, mask, nnx.split(model, nnx.Param, nnx.BatchStat, ...)[2:]
+
+    def _moved(self, drawn: tuple[Any, Any]) -> None:
+        """Take the running statistics and streams' state a pass of :meth:`_recorded` left."""
+        stats, self.rest = drawn
+        self.stats = [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(stats)]
 
     def _loss_of(self, x: np.ndarray, y: np.ndarray,
                  training: bool) -> tuple[Callable[[list, dict], Any], jnp.ndarray]:
@@ -297,7 +350,7 @@ class FlaxUserModel:
         with user_code(self.source.label, "the model", f" on an input of shape {inputs.shape}"):
             loss, (d_leaves, d_zeros) = jax.value_and_grad(loss_of, argnums=(0, 1))(
                 [jnp.asarray(leaf) for leaf in self.leaves], zeros)
-        self.rest = drawn
+        self._moved(drawn)
         trace = edges.make_trace(LAYOUT, self.spec, tensors)
         grads = edges.make_gradients(
             LAYOUT, self.spec, float(loss),
@@ -314,7 +367,7 @@ class FlaxUserModel:
         leaves = [jnp.asarray(leaf) for leaf in self.leaves]
         with user_code(self.source.label, "the model", f" on an input of shape {inputs.shape}"):
             loss, grads = jax.value_and_grad(lambda p: loss_of(p, {}))(leaves)
-        self.rest = drawn
+        self._moved(drawn)
         with user_code(self.source.label, "the optimizer's update"):
             if self.tx_state is None:
                 self.tx_state = self.tx.init(leaves)

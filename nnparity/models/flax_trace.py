@@ -2,20 +2,24 @@
 :class:`~.structure.Layer` objects.
 
 :class:`Recorder` patches, while it is entered (every patch restored on every exit path), the
-``__call__`` of the module's own ``nnx.Linear``, ``nnx.Conv`` and ``nnx.Dropout`` instances'
-classes, the activation functions the user's code reaches by module attribute (``nnx.relu``,
-``nnx.sigmoid``, ``nnx.tanh``, ``nnx.leaky_relu``, ``nnx.softmax``, the same names in
-``jax.nn``, ``jnp.tanh``), ``nnx.max_pool``, ``jnp.reshape`` and an array's ``reshape`` and
-``+``. Calls made inside a recorded call are not recorded (a Linear's own bias add). A
-submodule of another kind is transparent (a block of layers) where everything recorded inside
-it is a layer the reference has, else (nothing recorded, or something refused: a ``LayerNorm``)
-it is recorded as that unknown layer. With
-``zeros``, the ``k``-th Linear/Conv call's output gets ``zeros[k]`` added (the deltas' probes).
+``__call__`` of the module's own ``nnx.Linear``, ``nnx.Conv``, ``nnx.Dropout``,
+``nnx.BatchNorm`` and ``nnx.LayerNorm`` instances' classes, the activation functions the user's
+code reaches by module attribute (``nnx.relu``, ``nnx.sigmoid``, ``nnx.tanh``,
+``nnx.leaky_relu``, ``nnx.gelu``, ``nnx.softmax``, the same names in ``jax.nn``, ``jnp.tanh``),
+``nnx.max_pool``/``nnx.avg_pool`` (and ``flax.linen``'s, the same functions), ``jnp.reshape``,
+``jnp.mean`` and an array's ``reshape``, ``mean`` and ``+``. Calls made inside a recorded call
+are not recorded (a Linear's own bias add, a BatchNorm's own mean). A submodule of another kind
+is transparent (a block of layers) where everything recorded inside it is a layer the reference
+has, else (nothing recorded, or something refused: an ``RMSNorm``) it is recorded as that
+unknown layer. With ``zeros``, the ``k``-th Linear/Conv/BatchNorm call's output gets
+``zeros[k]`` added (the deltas' probes).
 
-:func:`check_chain` then checks that the calls form a chain: each one was given exactly the
-previous one's output (the first the model's input) and the last one's output is what
-``__call__`` returned, i.e. replaying the recorded layers in order gives ``model(x)``; anything
-else (a branch, a residual add, an operation not traced) is refused naming where.
+:func:`check_chain` then checks the data flow: without a ``+``, that each call was given
+exactly the previous one's output (the first the model's input) and the last one's output is
+what ``__call__`` returned, i.e. replaying the recorded layers in order gives ``model(x)``;
+with one, :func:`flow` gives each call's sources (the calls whose outputs it took: the residual
+adds of :func:`.structure.residuals`) and checks that the blocks they form are chained.
+Anything else (a branch, an operation not traced) is refused naming where.
 """
 
 from __future__ import annotations
@@ -27,19 +31,22 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
+from flax import linen, nnx
 from jax._src.array import ArrayImpl
 
 from nnparity.errors import InputError
 
-from .structure import Layer, unsupported
+from .structure import Layer, residuals, unsupported
 
 ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "leaky_relu": "leaky_relu"}
 FUNCTIONS = ((nnx, (*ACTIVATIONS, "gelu", "softmax", "max_pool", "avg_pool")),
              (jax.nn, ("relu", "sigmoid", "leaky_relu", "gelu", "softmax")),
-             (jnp, ("tanh", "reshape")),
-             (ArrayImpl, ("reshape", "__add__", "__radd__")))
-LAYERS = (nnx.Linear, nnx.Conv, nnx.Dropout)
+             (linen, ("max_pool", "avg_pool")),
+             (jnp, ("tanh", "reshape", "mean")),
+             (ArrayImpl, ("reshape", "mean", "__add__", "__radd__")))
+LAYERS = (nnx.Linear, nnx.Conv, nnx.Dropout, nnx.BatchNorm, nnx.LayerNorm)
+PROBED = (nnx.Linear, nnx.Conv, nnx.BatchNorm)
+"""The layers whose output gets a zero probe added: their delta ``dL/dz`` is compared."""
 _MISSING = object()
 
 
@@ -58,8 +65,13 @@ def padding(value: Any, label: str) -> str:
     return value.upper()
 
 
-def describe_module(label: str, module: nnx.Module) -> Layer:
-    """The layer of an ``nnx.Linear``, ``nnx.Conv`` or ``nnx.Dropout``."""
+def describe_module(label: str, module: nnx.Module, x: Any = None) -> Layer:
+    """The layer of an ``nnx.Linear``, ``nnx.Conv``, ``nnx.Dropout``, ``nnx.BatchNorm`` or
+    ``nnx.LayerNorm`` (``x``: its input)."""
+    if isinstance(module, nnx.BatchNorm):
+        return _batchnorm(label, module, x)
+    if isinstance(module, nnx.LayerNorm):
+        return _layernorm(label, module, x)
     if isinstance(module, nnx.Linear):
         return Layer("dense", label, {"in": module.in_features, "out": module.out_features,
                                       "bias": module.use_bias})
@@ -77,6 +89,45 @@ def describe_module(label: str, module: nnx.Module) -> Layer:
     if isinstance(module, nnx.Dropout) and not module.broadcast_dims:
         return Layer("dropout", label, {"keep_prob": 1.0 - float(module.rate)})
     raise unsupported(label)
+
+
+def _batchnorm(label: str, module: nnx.BatchNorm, x: Any) -> Layer:
+    """``nnx.BatchNorm`` over the last axis of ``[N, D]`` or an NHWC map, with ``scale`` and
+    ``bias``: Flax's ``momentum`` weighs the old running value (as the reference's) and its
+    running variance is the batch's biased one."""
+    if np.ndim(x) not in (2, 4) or module.axis not in (-1, np.ndim(x) - 1) \
+            or not module.use_scale or not module.use_bias or module.axis_name is not None:
+        raise unsupported(f"{label} (axis {module.axis} on an input of shape {np.shape(x)}, "
+                          f"use_scale {module.use_scale}, use_bias {module.use_bias}, axis_name "
+                          f"{module.axis_name}: the reference's batchnorm normalises the last "
+                          "axis of [N, D] or an NHWC map, with gamma and beta)")
+    return Layer("batchnorm", label, {"momentum": float(module.momentum),
+                                      "epsilon": float(module.epsilon), "variance": "biased"})
+
+
+def _layernorm(label: str, module: nnx.LayerNorm, x: Any) -> Layer:
+    """``nnx.LayerNorm(D)`` over the features of a flat ``[N, D]`` input, with ``scale`` and
+    ``bias``."""
+    axes = {a % 2 for a in np.atleast_1d(module.reduction_axes)} | {
+        a % 2 for a in np.atleast_1d(module.feature_axes)}
+    if np.ndim(x) != 2 or axes != {1} or not module.use_scale or not module.use_bias:
+        raise unsupported(f"{label} (reduction_axes {module.reduction_axes}, use_scale "
+                          f"{module.use_scale}, use_bias {module.use_bias} on an input of shape "
+                          f"{np.shape(x)}: the reference normalises the features of a flat "
+                          "[N, D] input, with gamma and beta)")
+    return Layer("layernorm", label, {"d": int(module.num_features),
+                                      "epsilon": float(module.epsilon)})
+
+
+def _global_mean(x: Any, args: tuple, kwargs: dict) -> bool:
+    """Whether ``mean(x, *args, **kwargs)`` is a global average pool: over H and W of an NHWC
+    map, nothing else given."""
+    given = dict(zip(("axis", "dtype", "out", "keepdims"), args, strict=False))
+    given.update(kwargs)
+    axis = given.pop("axis", None)
+    if np.ndim(x) != 4 or axis is None or any(v not in (None, False) for v in given.values()):
+        return False
+    return {a % 4 for a in np.atleast_1d(axis)} == {1, 2} and len(np.atleast_1d(axis)) == 2
 
 
 def describe_function(name: str, label: str, args: tuple, kwargs: dict, out: Any) -> Layer:
@@ -104,6 +155,11 @@ def describe_function(name: str, label: str, args: tuple, kwargs: dict, out: Any
             info["count_include_pad"] = mode == "SAME" and bool(
                 given.get("count_include_pad", True))
         return Layer("pool" if name == "max_pool" else "avgpool", label, info)
+    if name == "mean" and _global_mean(x, args[1:], kwargs):
+        return Layer("global_avgpool", label)
+    if name == "__add__" and len(args) == 2 and all(isinstance(a, jax.Array) for a in args) \
+            and np.shape(args[0]) == np.shape(args[1]):
+        return Layer("add", "an addition (+) in __call__")
     if name == "reshape" and x is not None and np.shape(out) == np.shape(x):
         return Layer("identity", label)
     if name == "reshape" and x is not None and np.ndim(out) == 2 and np.ndim(x) in (2, 4) \
@@ -116,13 +172,14 @@ def describe_function(name: str, label: str, args: tuple, kwargs: dict, out: Any
 
 @dataclass
 class Event:
-    """One recorded call: its layer (described on demand), input, output and module (the
-    Linear/Conv/Dropout that ran, else None)."""
+    """One recorded call: its layer (described on demand), input, output, module (the layer
+    of :data:`LAYERS` that ran, else None) and further inputs (an add's second operand)."""
 
     describe: Callable[[], Layer]
     x: Any
     out: Any
     module: nnx.Module | None = None
+    more: tuple = ()
 
 
 def _labels(model: nnx.Module) -> dict[int, str]:
@@ -196,7 +253,8 @@ class Recorder:
             label = f"{name.strip('_')}() in __call__"
             self.events.append(Event(
                 lambda: describe_function(name, label, args, kwargs, out),
-                args[0] if args else None, out))
+                args[0] if args else None, out, more=tuple(args[1:2]) if name == "__add__"
+                else ()))
             return out
         return call
 
@@ -216,12 +274,12 @@ class Recorder:
             self.depth += 1
             try:
                 out = original(module, *args, **kwargs)
-                if isinstance(module, nnx.Linear | nnx.Conv):
+                if isinstance(module, PROBED):
                     out = out + self.zeros[self.params] if self.params in self.zeros else out
                     self.params += 1
             finally:
                 self.depth -= 1
-            self.events.append(Event(lambda: describe_module(label, module), x, out, module))
+            self.events.append(Event(lambda: describe_module(label, module, x), x, out, module))
             return out
         return call
 
@@ -235,22 +293,69 @@ def _supported(event: Event | None) -> bool:
 
 
 def check_chain(source: str, x: Any, events: list[Event], layers: list[Layer],
-                output: Any) -> None:
+                output: Any) -> list[tuple[int, ...]] | None:
     """Exit 2 unless each recorded call was given the previous one's output (the first
-    ``x``) and the last one's output is ``output`` (module docstring)."""
+    ``x``) and the last one's output is ``output``; with an add, :func:`flow`'s sources
+    (module docstring)."""
+    if any(layer.kind == "add" for layer in layers):
+        return flow(source, x, events, layers, output)
     previous, name = x, "the model's input"
     for event, layer in zip(events, layers, strict=True):
         if not _same(event.x, previous):
-            raise InputError(f"{source}: {layer.label} is not given the output of {name}: "
-                             "__call__ does something between them that nnparity does not "
-                             "trace (a branch, a residual add, an unknown layer or function); "
-                             "only chains of layers are supported")
+            raise _not_given(source, layer.label, name)
         previous, name = event.out, layer.label
-    if not _same(output, previous):
+    _returned(source, output, previous, name)
+    return None
+
+
+def _not_given(source: str, label: str, name: str) -> InputError:
+    return InputError(f"{source}: {label} is not given the output of {name}: __call__ does "
+                      "something between them that nnparity does not trace (a branch, an "
+                      "unknown layer or function); only chains of layers and residual blocks "
+                      "x + f(x) are supported")
+
+
+def _returned(source: str, output: Any, last: Any, name: str) -> None:
+    if not _same(output, last):
         raise InputError(f"{source}: __call__ does not return the output of {name}: it does "
-                         "something after it that nnparity does not trace (a residual add, a "
-                         "branch, an unknown layer or function); only chains of layers are "
+                         "something after it that nnparity does not trace (a branch, an "
+                         "unknown layer or function); only chains of layers and residual "
+                         "blocks x + f(x) are supported")
+
+
+def flow(source: str, x: Any, events: list[Event], layers: list[Layer],
+         output: Any) -> list[tuple[int, ...]]:
+    """Per recorded call, the indices of the calls whose outputs it took (-1: ``x``; by
+    identity, else by value, the latest first). Exit 2 for an input no call made, a returned
+    value other than the last call's output, a sum that is no residual block
+    (:func:`.structure.residuals`), or layers and blocks that are not one chain."""
+    def made(t: Any, before: int, label: str) -> int:
+        for match in (lambda a, b: a is b, _same):
+            found = next((k for k in range(before - 1, -1, -1) if match(events[k].out, t)),
+                         -1 if match(x, t) else None)
+            if found is not None:
+                return found
+        raise InputError(f"{source}: {label} takes a tensor that no traced call made (a "
+                         "constant, a parameter outside a layer, or an operation nnparity does "
+                         "not trace); only chains of layers and residual blocks x + f(x) are "
                          "supported")
+    sources = [tuple(made(t, i, layer.label) for t in (event.x, *event.more))
+               for i, (event, layer) in enumerate(zip(events, layers, strict=True))]
+    _returned(source, output, events[-1].out, layers[-1].label)
+    blocks = residuals(layers, sources)
+    inside = {i for block in blocks if block.kind == "residual"
+              for i in [k for k, _ in block.info["body"]] + (
+                  [block.info["projection"][0]] if block.info["projection"] else [])}
+    previous = -1
+    for j, block in enumerate(blocks):
+        if j in inside:
+            continue
+        first = block.info["body"][0][0] if block.kind == "residual" else j
+        if sources[first] != (previous,):
+            raise _not_given(source, layers[first].label, "the model's input" if previous < 0
+                             else layers[previous].label)
+        previous = j
+    return sources
 
 
 def _same(a: Any, b: Any) -> bool:
