@@ -6,10 +6,12 @@ NHWC maps, ``W [k, k, C, F]`` HWIO kernels, flat biases ``b [F]``, one-hot label
 softmax cross-entropy summed, one SGD step), walked over its layer list ``NET``, with its
 ``NNPARITY`` declaration (the spec's ``net`` is the same list). Before the task's layer sits a
 given 1x1 convolution, so that verify compares the task's input gradient too (it never sees
-the gradient of the network's input). The
-task's functions raise ``NotImplementedError`` in the stub, so the stub fails verify naming the
-function to write. The solutions are not shipped (the tests keep them). Dropout and PReLU have
-no exercise (:data:`nnparity.teach.exercises.WITHOUT_EXERCISE` says why).
+the gradient of the network's input). :func:`source` writes the file three ways: the stub (the
+task's functions raise ``NotImplementedError``, so verify fails naming the function to write),
+the solution (:mod:`nnparity.teach.cnn_solutions`, shown on the page in a fold, never in a
+stub), and the planted bug, one line of the solution changed, whose diagnosis by ``nnparity
+verify`` is :attr:`CNNExercise.diagnosis` (tested). Sections without an exercise:
+:data:`nnparity.teach.exercises.WITHOUT_EXERCISE` says why.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 
 from nnparity.files.escape import python_docstring, python_string
 
+from . import cnn_solutions
 from .exercises import STEPS
 
 
@@ -26,14 +29,19 @@ from .exercises import STEPS
 class CNNExercise:
     """``key`` (the page section), ``task`` (plain text), ``functions`` (the names the learner
     writes), ``input_shape`` ``[H, W, C]``, ``net`` (the spec's layer list, which the file's
-    ``NET`` walks), ``flatten`` (the order the file's flatten lays a map out in, declared when
-    it is not NHWC)."""
+    ``NET`` walks), ``solution`` (the source of the task's functions), ``bug`` (``(line,
+    planted)``: a line of the solution and what replaces it, a comment saying what is wrong),
+    ``diagnosis`` (verify's code for the bug), ``flatten`` (the order the file's flatten lays a
+    map out in, declared when it is not NHWC)."""
 
     key: str
     task: str
     functions: tuple[str, ...]
     input_shape: tuple[int, int, int]
     net: tuple[dict, ...]
+    solution: str
+    bug: tuple[str, str]
+    diagnosis: str
     flatten: str = "NHWC"
     im2col: bool = False
     """The file's convolutions are one matrix product of im2col's patches (``conv_cols``)."""
@@ -50,6 +58,14 @@ class CNNExercise:
     def file_name(self) -> str:
         """The stub's file name (``--exercises DIR``)."""
         return f"{self.key.replace('-', '_')}.py"
+
+    @property
+    def planted(self) -> str:
+        """The task's functions with the planted bug (every occurrence of the bug's line)."""
+        line, planted = self.bug
+        if line not in self.solution:
+            raise ValueError(f"{self.key}: the bug's line is not in the solution: {line!r}")
+        return self.solution.replace(line, planted)
 
     def declaration(self) -> dict:
         """The file's ``NNPARITY`` dict."""
@@ -247,8 +263,16 @@ def declaration_source(exercise: CNNExercise) -> str:
     return f"NNPARITY = {json.dumps(exercise.declaration(), indent=4)}"
 
 
-def source(exercise: CNNExercise) -> str:
-    """The exercise's stub file."""
+def stubs(exercise: CNNExercise) -> str:
+    """The task's functions as the stub has them."""
+    return "\n\n".join(stub_function(name) for name in exercise.functions)
+
+
+def source(exercise: CNNExercise, variant: str = "stub") -> str:
+    """The exercise's file: ``stub`` (to complete), ``solution`` or ``bug`` (the planted
+    one)."""
+    written = {"stub": stubs(exercise), "solution": exercise.solution,
+               "bug": exercise.planted}[variant]
     entries = [_net_entry(layer, exercise.im2col) for layer in exercise.net]
     kinds = list(dict.fromkeys(entry[0] for entry in entries))
     command = " ".join(("nnparity verify", exercise.file_name, *exercise.options))
@@ -263,8 +287,7 @@ def source(exercise: CNNExercise) -> str:
         doc, "", "import numpy as np", "",
         declaration_source(exercise), "", "LR = 0.1", "", net,
         "", "", "# --- your part " + "-" * 60, "", "",
-        "\n\n".join(stub_function(name) for name in exercise.functions),
-        "", "# --- given " + "-" * 64, "", "",
+        written, "", "# --- given " + "-" * 64, "", "",
         "\n\n".join(_given(exercise, kinds)), "", _walk(kinds)])
 
 
@@ -281,23 +304,35 @@ EXERCISES = (
                 "cross-correlation) at stride 2 with SAME padding, and its gradients of the "
                 "input, kernel and bias.",
                 ("conv_forward", "conv_backward"), (7, 6, 2),
-                (POINTWISE_LAYER, RELU, _conv(4, 2, "same"), RELU, FLATTEN, OUTPUT)),
+                (POINTWISE_LAYER, RELU, _conv(4, 2, "same"), RELU, FLATTEN, OUTPUT),
+                cnn_solutions.CONV, ("left, right = pads(x.shape[2], k, stride, padding)",
+                                     "right, left = pads(x.shape[2], k, stride, padding)  "
+                                     "# the odd column on the left"), "padding-side"),
     CNNExercise("conv-valid", "Write im2col and col2im: the patches that a VALID, stride-1 "
                 "convolution multiplies by its kernel in one matrix product, and their adjoint, "
                 "which carries the gradient back to the input.", ("im2col", "col2im"),
                 (5, 5, 2), (POINTWISE_LAYER, RELU, _conv(4, 1, "valid"), RELU, FLATTEN, OUTPUT),
-                im2col=True),
+                cnn_solutions.IM2COL, ("+= dcols[:, :, :, i, j, :]",
+                                       "+= dcols[:, :, :, k - 1 - i, k - 1 - j, :]  "
+                                       "# the patch mirrored: the kernel flipped"),
+                "kernel-flip", im2col=True),
     CNNExercise("maxpool", "Write maxpool_forward and maxpool_backward: 2x2 max-pool at stride "
                 "2, SAME (-inf padding), the gradient to each window's first maximum.",
                 ("maxpool_forward", "maxpool_backward"), (5, 5, 2),
                 (POINTWISE_LAYER, RELU, {"kind": "maxpool", "size": 2, "padding": "same"},
                  FLATTEN, OUTPUT),
-                edge_case=True),
+                cnn_solutions.MAXPOOL,
+                ("np.put_along_axis(route, first[:, i, j, None, :], dout[:, i, j, None, :], "
+                 "axis=1)", "route[:] = dout[:, i, j, None, :]  # to every cell of the window"),
+                "maxpool-all", edge_case=True),
     CNNExercise("flatten", "Write flatten_forward and flatten_backward: flatten NHWC maps in "
                 "NCHW order (as torch's x.reshape(N, -1) of an NCHW map), the order the dense "
                 "weight's rows follow, and its backward.",
                 ("flatten_forward", "flatten_backward"), (3, 4, 2),
-                (POINTWISE_LAYER, RELU, FLATTEN, OUTPUT), flatten="NCHW"),
+                (POINTWISE_LAYER, RELU, FLATTEN, OUTPUT), cnn_solutions.FLATTEN,
+                ("return a.transpose(0, 3, 1, 2).reshape(len(a), -1)",
+                 "return a.reshape(len(a), -1)  # NHWC order where NCHW is declared"),
+                "flatten-order", flatten="NCHW"),
 )
 
 BY_KEY = {exercise.key: exercise for exercise in EXERCISES}
