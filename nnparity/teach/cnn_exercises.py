@@ -16,10 +16,9 @@ verify`` is :attr:`CNNExercise.diagnosis` (tested). Sections without an exercise
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from nnparity.files.escape import python_docstring, python_string
+from nnparity.files.escape import python_docstring, python_literal, python_string
 
 from . import cnn_solutions
 from .exercises import STEPS
@@ -113,7 +112,32 @@ SIGNATURES = {
                "[N*Ho*Wo, k*k*C] added back where im2col took it from."),
     "flatten_backward": ('def flatten_backward(d, shape):',
                          "dL/da [N, H, W, C] (shape) from d = dL/dflat [N, C*H*W]."),
+    "gelu_forward": ('def gelu_forward(z):',
+                     "The exact GELU, elementwise: z Phi(z), Phi(z) = (1 + erf(z / sqrt 2)) / 2 "
+                     "the standard normal's CDF (erf() is given)."),
+    "gelu_backward": ('def gelu_backward(d, z):',
+                      "dL/dz from d = dL/dh and the GELU's input z."),
+    "gelu_tanh_forward": ('def gelu_tanh_forward(z):',
+                          "GELU's tanh form, elementwise: 0.5 z (1 + tanh u), u = sqrt(2/pi) "
+                          "(z + 0.044715 z^3)."),
+    "gelu_tanh_backward": ('def gelu_tanh_backward(d, z):',
+                           "dL/dz from d = dL/dh and the layer's input z."),
+    "avgpool_forward": ('def avgpool_forward(a, size, padding):',
+                        "size x size windows at stride size ('same': padded by pads()) -> "
+                        "pooled [N, Ho, Wo, C], each window's mean over its real cells (the "
+                        "padding not counted)."),
+    "avgpool_backward": ('def avgpool_backward(d, shape, size, padding):',
+                         "dL/da [N, H, W, C] (shape) from d = dL/dpooled [N, Ho, Wo, C]."),
+    "global_avgpool_forward": ('def global_avgpool_forward(a):',
+                               "a [N, H, W, C] -> [N, C]: each channel's mean over the map."),
+    "global_avgpool_backward": ('def global_avgpool_backward(d, shape):',
+                                "dL/da [N, H, W, C] (shape) from d = dL/dpooled [N, C]."),
 }
+
+ERF = '''def erf(x):
+    """The error function, elementwise (math.erf on each entry: NumPy has none)."""
+    return np.vectorize(math.erf, otypes=[float])(x)
+'''
 
 POINTWISE = '''def pointwise_forward(x, W, b):
     """A 1x1 convolution: x [N, H, W, C], W [1, 1, C, F], b [F] -> z [N, H, W, F]."""
@@ -175,6 +199,10 @@ FORWARD_BRANCH = {
     "relu": "y, cache = np.maximum(h, 0), None",
     "maxpool": "y, cache = maxpool_forward(h, *args)",
     "flatten": "y, cache = flatten_forward(h), None",
+    "gelu": "y, cache = gelu_forward(h), None",
+    "gelu_tanh": "y, cache = gelu_tanh_forward(h), None",
+    "avgpool": "y, cache = avgpool_forward(h, *args), None",
+    "global_avgpool": "y, cache = global_avgpool_forward(h), None",
 }
 BACKWARD_BRANCH = {
     "conv": "d, dW[i], db[i] = conv_backward(d, h, W[i], *args)",
@@ -184,7 +212,12 @@ BACKWARD_BRANCH = {
     "relu": "d = d * (h > 0)",
     "maxpool": "d = maxpool_backward(d, cache)",
     "flatten": "d = flatten_backward(d, h.shape)",
+    "gelu": "d = gelu_backward(d, h)",
+    "gelu_tanh": "d = gelu_tanh_backward(d, h)",
+    "avgpool": "d = avgpool_backward(d, h.shape, *args)",
+    "global_avgpool": "d = global_avgpool_backward(d, h.shape)",
 }
+GELUS = ("gelu", "gelu_tanh")
 PARAM_KINDS = ("conv", "conv_cols", "pointwise", "dense")
 
 
@@ -197,8 +230,10 @@ def _net_entry(layer: dict, im2col: bool) -> tuple:
         return ("conv_cols",)
     if kind == "conv2d":
         return ("conv", layer.get("stride", 1), layer.get("padding", "valid"))
-    if kind == "maxpool":
-        return ("maxpool", layer["size"], layer.get("padding", "valid"))
+    if kind in ("maxpool", "avgpool"):
+        return (kind, layer["size"], layer.get("padding", "valid"))
+    if kind == "gelu" and layer.get("approximate") == "tanh":
+        return ("gelu_tanh",)
     return (kind,)
 
 
@@ -248,7 +283,9 @@ def stub_function(name: str) -> str:
 
 
 def _given(exercise: CNNExercise, kinds: list[str]) -> list[str]:
-    given = [PADS] if {"conv", "maxpool"} & set(kinds) else []
+    given = [PADS] if {"conv", "maxpool", "avgpool"} & set(kinds) else []
+    if set(GELUS) & set(kinds):
+        given.append(ERF)
     if "pointwise" in kinds:
         given.append(POINTWISE)
     if "conv_cols" in kinds:
@@ -260,7 +297,7 @@ def _given(exercise: CNNExercise, kinds: list[str]) -> list[str]:
 
 def declaration_source(exercise: CNNExercise) -> str:
     """The ``NNPARITY = {...}`` statement of the exercise's file."""
-    return f"NNPARITY = {json.dumps(exercise.declaration(), indent=4)}"
+    return f"NNPARITY = {python_literal(exercise.declaration())}"
 
 
 def stubs(exercise: CNNExercise) -> str:
@@ -284,7 +321,7 @@ def source(exercise: CNNExercise, variant: str = "stub") -> str:
         "verify where its numbers are.")
     net = "NET = [\n" + "".join(f"    {entry!r},\n" for entry in entries) + "]"
     return "\n".join([
-        doc, "", "import numpy as np", "",
+        doc, "", *(["import math"] if set(GELUS) & set(kinds) else []), "import numpy as np", "",
         declaration_source(exercise), "", "LR = 0.1", "", net,
         "", "", "# --- your part " + "-" * 60, "", "",
         written, "", "# --- given " + "-" * 64, "", "",
@@ -333,6 +370,43 @@ EXERCISES = (
                 ("return a.transpose(0, 3, 1, 2).reshape(len(a), -1)",
                  "return a.reshape(len(a), -1)  # NHWC order where NCHW is declared"),
                 "flatten-order", flatten="NCHW"),
+    CNNExercise("gelu", "Write gelu_forward and gelu_backward: the exact GELU, z Phi(z) with "
+                "Phi the standard normal's CDF, and its derivative.",
+                ("gelu_forward", "gelu_backward"), (3, 4, 2),
+                (POINTWISE_LAYER, {"kind": "gelu", "approximate": "none"}, FLATTEN, OUTPUT),
+                cnn_solutions.GELU,
+                ("    cdf = 0.5 * (1 + erf(z / np.sqrt(2)))\n    return z * cdf",
+                 "    cdf = 0.5 * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3)))  "
+                 "# the tanh form where the exact one is declared\n    return z * cdf"),
+                "gelu-form"),
+    CNNExercise("gelu-tanh", "Write gelu_tanh_forward and gelu_tanh_backward: GELU's tanh "
+                "form (jax.nn.gelu's default) and its derivative.",
+                ("gelu_tanh_forward", "gelu_tanh_backward"), (3, 4, 2),
+                (POINTWISE_LAYER, {"kind": "gelu", "approximate": "tanh"}, FLATTEN, OUTPUT),
+                cnn_solutions.GELU_TANH,
+                ("return d * (0.5 * (1 + t) + 0.5 * z * (1 - t**2) * du)",
+                 "return d * 0.5 * (1 + t)  # the product rule's z * pdf term left out"),
+                "gelu-pdf-term"),
+    CNNExercise("avgpool", "Write avgpool_forward and avgpool_backward: 2x2 average pool at "
+                "stride 2, SAME, each window's mean over its real cells (Keras' and "
+                "TensorFlow's count, torch's count_include_pad=False), and its gradient.",
+                ("avgpool_forward", "avgpool_backward"), (5, 5, 2),
+                (POINTWISE_LAYER, RELU, {"kind": "avgpool", "size": 2, "padding": "same"},
+                 FLATTEN, OUTPUT),
+                cnn_solutions.AVGPOOL,
+                ("+= d[:, i, j, None, None, :] / real[:, rows, cols].sum()",
+                 "+= d[:, i, j, None, None, :]  # not divided by the window's count"),
+                "avgpool-undivided"),
+    CNNExercise("global-avgpool", "Write global_avgpool_forward and global_avgpool_backward: "
+                "each channel's mean over the whole map (then a dense layer, no flatten) and "
+                "its gradient.",
+                ("global_avgpool_forward", "global_avgpool_backward"), (3, 4, 2),
+                (POINTWISE_LAYER, RELU, {"kind": "global_avgpool"}, OUTPUT),
+                cnn_solutions.GLOBAL_AVGPOOL,
+                ("return np.broadcast_to(d[:, None, None, :] / (height * width), shape).copy()",
+                 "return np.broadcast_to(d[:, None, None, :], shape).copy()  # not divided by "
+                 "H * W"),
+                "global-avgpool-undivided"),
 )
 
 BY_KEY = {exercise.key: exercise for exercise in EXERCISES}

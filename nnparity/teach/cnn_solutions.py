@@ -92,3 +92,62 @@ def flatten_backward(d, shape):
     n, height, width, c = shape
     return d.reshape(n, c, height, width).transpose(0, 2, 3, 1)
 '''
+
+GELU = '''def gelu_forward(z):
+    cdf = 0.5 * (1 + erf(z / np.sqrt(2)))
+    return z * cdf
+
+
+def gelu_backward(d, z):
+    cdf = 0.5 * (1 + erf(z / np.sqrt(2)))
+    pdf = np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi)
+    return d * (cdf + z * pdf)
+'''
+
+GELU_TANH = '''def gelu_tanh_forward(z):
+    t = np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3))
+    return 0.5 * z * (1 + t)
+
+
+def gelu_tanh_backward(d, z):
+    t = np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3))
+    du = np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * z**2)
+    return d * (0.5 * (1 + t) + 0.5 * z * (1 - t**2) * du)
+'''
+
+AVGPOOL = '''def avgpool_forward(a, size, padding):
+    n, height, width, c = a.shape
+    top, bottom = pads(height, size, size, padding)
+    left, right = pads(width, size, size, padding)
+    widths = ((0, 0), (top, bottom), (left, right), (0, 0))
+    ap, real = np.pad(a, widths), np.pad(np.ones((1, height, width, 1)), widths)
+    ho, wo = ap.shape[1] // size, ap.shape[2] // size
+    out = np.empty((n, ho, wo, c))
+    for i in range(ho):
+        for j in range(wo):
+            rows, cols = slice(i * size, (i + 1) * size), slice(j * size, (j + 1) * size)
+            out[:, i, j, :] = ap[:, rows, cols, :].sum(axis=(1, 2)) / real[:, rows, cols].sum()
+    return out
+
+
+def avgpool_backward(d, shape, size, padding):
+    n, height, width, c = shape
+    top, bottom = pads(height, size, size, padding)
+    left, right = pads(width, size, size, padding)
+    real = np.pad(np.ones((1, height, width, 1)), ((0, 0), (top, bottom), (left, right), (0, 0)))
+    dap = np.zeros((n, height + top + bottom, width + left + right, c))
+    for i in range(d.shape[1]):
+        for j in range(d.shape[2]):
+            rows, cols = slice(i * size, (i + 1) * size), slice(j * size, (j + 1) * size)
+            dap[:, rows, cols, :] += d[:, i, j, None, None, :] / real[:, rows, cols].sum()
+    return dap[:, top:top + height, left:left + width, :]
+'''
+
+GLOBAL_AVGPOOL = '''def global_avgpool_forward(a):
+    return a.mean(axis=(1, 2))
+
+
+def global_avgpool_backward(d, shape):
+    n, height, width, c = shape
+    return np.broadcast_to(d[:, None, None, :] / (height * width), shape).copy()
+'''

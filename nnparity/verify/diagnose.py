@@ -26,7 +26,12 @@ and is reported only when the learner's tensor matches that prediction within th
   fitted);
 - ``momentum-order``, ``momentum-average``: momentum applied in the wrong order, or averaged;
 - ``adam-bias-correction``, ``adam-epsilon``: Adam without bias correction, or its epsilon in
-  another place.
+  another place;
+- ``gelu-pdf-term``, ``gelu-form``: a GELU derivative without its ``z phi(z)`` term, or the
+  other form (tanh/exact) than declared; ``avgpool-undivided``, ``avgpool-count-pad``: an
+  average pool's gradient not divided by its window, or SAME's padded cells counted otherwise
+  than declared; ``global-avgpool-undivided``: a global pool's gradient not divided by H W
+  (:mod:`nnparity.verify.layer_mistakes`).
 
 A loss that differs only by an epsilon inside its log (``log(p + 1e-7)``) while everything
 else matches is not a failure: :func:`log_epsilon` recognises it and the caller accepts it
@@ -52,6 +57,13 @@ from nnparity.reference.optim import Optimizer
 from nnparity.reference.optim import step as optimizer_step
 from nnparity.reference.results import Trace
 
+from .layer_mistakes import (
+    avgpool_other_count,
+    avgpool_undivided,
+    gelu_other_form,
+    gelu_without_pdf,
+    global_avgpool_undivided,
+)
 from .mistakes import (
     SMOOTH,
     Backward,
@@ -901,6 +913,68 @@ def flatten_order(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     return None
 
 
+@dataclass(frozen=True)
+class LayerMistake:
+    """A mistake in a layer kind without parameters: ``build`` makes the spec with it (None when
+    the spec has no such layer), ``stages`` are where it can show first (a backward-only mistake
+    never in the forward pass), ``title`` and ``detail`` what the report says."""
+
+    code: str
+    build: Callable[[Spec], object]
+    stages: tuple[str, ...]
+    title: str
+    detail: str
+
+    def __call__(self, ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+        if key[0] not in self.stages:
+            return None
+        variant = self.build(ctx.problem.spec)
+        if variant is None:
+            return None
+        result = _full(ctx, key, self.code, problem=replace(ctx.problem, spec=variant))
+        if result is None:
+            return None
+        return Diagnosis(self.code, self.title, self.detail,
+                         f"the reference with this mistake built in reproduces your "
+                         f"{_label(key)} ({_agreement(result)})")
+
+
+BACKWARD_STAGES = ("delta", "grad", "update")
+ALL_STAGES = ("forward", "loss", *BACKWARD_STAGES)
+LAYER_MISTAKES = (
+    LayerMistake(
+        "gelu-pdf-term", gelu_without_pdf, BACKWARD_STAGES,
+        "GELU derivative without its z * pdf(z) term",
+        "Your GELU backward multiplies by Phi(z) only (tanh form: 0.5 (1 + tanh u)): h = z "
+        "Phi(z) is a product, so dh/dz = Phi(z) + z phi(z), phi(z) = exp(-z^2 / 2) / sqrt(2 pi) "
+        "(tanh form: + 0.5 z (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 z^2))."),
+    LayerMistake(
+        "gelu-form", gelu_other_form, ALL_STAGES, "GELU in the other form than declared",
+        "Your GELU is the other form than the layer's declared 'approximate': the exact one is "
+        "0.5 z (1 + erf(z / sqrt 2)) (\"none\", torch's and Keras' default), the tanh one 0.5 z "
+        "(1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) (\"tanh\", jax.nn.gelu's default); they "
+        "differ by up to about 1e-3. Compute the declared form, or declare yours."),
+    LayerMistake(
+        "avgpool-undivided", avgpool_undivided, BACKWARD_STAGES,
+        "average-pool gradient not divided by the window",
+        "Your average pool's backward hands each window's whole gradient to every cell: the "
+        "forward divides the window's sum by its size (k * k, or under SAME without "
+        "count_include_pad its real cells), so each cell gets dy / that divisor."),
+    LayerMistake(
+        "avgpool-count-pad", avgpool_other_count, ALL_STAGES,
+        "average pool counting SAME's padding otherwise than declared",
+        "Your SAME average pool divides the border windows by another count than the layer "
+        "declares: count_include_pad false (the default, Keras' and TensorFlow's) divides by "
+        "the window's real cells, true (torch's default) by k * k with the padded zeros "
+        "counted. Divide as declared, or declare what your code does."),
+    LayerMistake(
+        "global-avgpool-undivided", global_avgpool_undivided, BACKWARD_STAGES,
+        "global-average-pool gradient not divided by H * W",
+        "Your global average pool's backward copies dy to every cell: the forward is the mean "
+        "over the H * W cells of each channel, so each cell gets dy / (H * W)."),
+)
+
+
 def log_epsilon(ctx: Context) -> float | None:
     """The epsilon in ``log(p + eps)`` that explains the learner's loss exactly, if one does."""
     spec, key = ctx.problem.spec, ("loss", "loss")
@@ -926,7 +1000,8 @@ CODES = ("softmax-overflow", "non-finite", "bias-axis", "transposed", "shape", "
          "stale-weights", "weight-decay-on-bias", "weight-decay-missing", "l2-factor",
          "constant-gradient", "bias-missing", "hidden-derivative", "transpose-missing",
          "constant-factor", "one-hot-missing", "weight-decay-on-bias-loss",
-         "adam-step-counter", "kernel-flip", "maxpool-all", "padding-side", "flatten-order")
+         "adam-step-counter", "kernel-flip", "maxpool-all", "padding-side", "flatten-order",
+         *(mistake.code for mistake in LAYER_MISTAKES))
 DESCRIPTIVE = ("non-finite", "shape")
 
 # Most specific first; each is tried on the first diverging tensor only.
@@ -935,7 +1010,8 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
     probabilities, momentum, adam, no_change, bias_with_bias, sign, sum_vs_mean, off_by_n,
     factor_two, relu_at_zero, derivative_argument_mixup, last_derivative, stale, weight_decay,
     l2_factor, bias_decay_in_loss, bias_missing, flatten_order, padding_side, kernel_flip,
-    maxpool_to_all, hidden_derivative, transpose_missing, one_hot_missing, constant_factor,
+    maxpool_to_all, *LAYER_MISTAKES,
+    hidden_derivative, transpose_missing, one_hot_missing, constant_factor,
 )
 
 

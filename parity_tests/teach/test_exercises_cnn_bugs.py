@@ -64,3 +64,25 @@ def test_each_cnn_section_shows_its_bug_verdict_and_folded_solution(site: Path) 
         assert shown.strip() == exercise.solution.strip()
         planted = html.unescape(re.sub(r"<[^>]+>", "", body))
         assert exercise.bug[1] in planted
+
+
+def test_the_gelu_and_average_pool_sections_have_exercises() -> None:
+    newer = {"gelu", "gelu-tanh", "avgpool", "global-avgpool"}
+    assert newer <= set(cnn_exercises.BY_KEY)
+    assert not newer & set(exercises.WITHOUT_EXERCISE)
+    gelus = [cnn_exercises.BY_KEY[key] for key in ("gelu", "gelu-tanh")]
+    assert [e.declaration()["spec"]["net"][1]["approximate"] for e in gelus] == ["none", "tanh"]
+    for exercise in gelus:  # NumPy has no erf: the file gives one, on math.erf
+        assert "import math\n" in source(exercise) and "def erf(x):" in source(exercise)
+    assert "import math" not in source(cnn_exercises.BY_KEY["avgpool"])
+
+
+def test_a_declaration_with_a_boolean_is_a_python_literal() -> None:
+    """A declaration is written as a Python dict, not JSON (``true`` is no Python literal)."""
+    import ast
+
+    from nnparity.files.escape import python_literal
+
+    value = {"net": [{"kind": "avgpool", "count_include_pad": True}], "x": [False, None],
+             "s": 'a "true" \\ null\n\u00e9'}
+    assert ast.literal_eval(python_literal(value)) == value

@@ -102,7 +102,7 @@ def test_teach_exercises_writes_the_cnn_stubs_too(tmp_path: Path, capsys) -> Non
     folder = tmp_path / "exercises"
     assert main(["teach", "--exercises", str(folder)]) == 0
     total = len(exercises.EXERCISES) + len(EXERCISES)
-    assert len(list(folder.iterdir())) == total == 18
+    assert len(list(folder.iterdir())) == total == 22
     for exercise in EXERCISES:
         assert (folder / exercise.file_name).read_text() == source(exercise)
     assert f"wrote {total} exercises" in capsys.readouterr().out
