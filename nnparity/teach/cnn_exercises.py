@@ -73,7 +73,10 @@ class CNNExercise:
         declared: dict = {"spec": spec, "bias_shape": "flat", "lr": "LR"}
         if self.flatten != "NHWC":
             declared["flatten"] = self.flatten
-        return {**declared, **{k: v for k, v in STEPS.items() if k != "h"}}
+        steps = {k: v for k, v in STEPS.items() if k != "h"}
+        if any(layer["kind"] == "dropout" for layer in self.net):
+            steps["forward"] = "forward(x, W, b, masks)"  # verify's dropout masks
+        return {**declared, **steps}
 
 
 # --- the file's functions (the task's are left to the learner; the rest is given) -------------
@@ -132,6 +135,12 @@ SIGNATURES = {
                                "a [N, H, W, C] -> [N, C]: each channel's mean over the map."),
     "global_avgpool_backward": ('def global_avgpool_backward(d, shape):',
                                 "dL/da [N, H, W, C] (shape) from d = dL/dpooled [N, C]."),
+    "dropout_forward": ('def dropout_forward(h, mask, keep_prob):',
+                        "Inverted dropout in training: h [N, D] and its 0/1 mask [N, D] (verify "
+                        "draws it and hands it to forward in masks) -> y [N, D], the kept units "
+                        "scaled so that evaluation needs no scaling."),
+    "dropout_backward": ('def dropout_backward(d, mask, keep_prob):',
+                         "dL/dh [N, D] from d = dL/dy and the forward's mask."),
 }
 
 ERF = '''def erf(x):
@@ -203,6 +212,7 @@ FORWARD_BRANCH = {
     "gelu_tanh": "y, cache = gelu_tanh_forward(h), None",
     "avgpool": "y, cache = avgpool_forward(h, *args), None",
     "global_avgpool": "y, cache = global_avgpool_forward(h), None",
+    "dropout": "cache = next(masks)\n            y = dropout_forward(h, cache, *args)",
 }
 BACKWARD_BRANCH = {
     "conv": "d, dW[i], db[i] = conv_backward(d, h, W[i], *args)",
@@ -216,6 +226,7 @@ BACKWARD_BRANCH = {
     "gelu_tanh": "d = gelu_tanh_backward(d, h)",
     "avgpool": "d = avgpool_backward(d, h.shape, *args)",
     "global_avgpool": "d = global_avgpool_backward(d, h.shape)",
+    "dropout": "d = dropout_backward(d, cache, *args)",
 }
 GELUS = ("gelu", "gelu_tanh")
 PARAM_KINDS = ("conv", "conv_cols", "pointwise", "dense")
@@ -232,6 +243,8 @@ def _net_entry(layer: dict, im2col: bool) -> tuple:
         return ("conv", layer.get("stride", 1), layer.get("padding", "valid"))
     if kind in ("maxpool", "avgpool"):
         return (kind, layer["size"], layer.get("padding", "valid"))
+    if kind == "dropout":
+        return ("dropout", layer["keep_prob"])
     if kind == "gelu" and layer.get("approximate") == "tanh":
         return ("gelu_tanh",)
     return (kind,)
@@ -246,9 +259,10 @@ def _walk(kinds: list[str]) -> str:
             lines += [f'{indent}{keyword} kind == "{kind}":', f"{indent}    {table[kind]}"]
         return "\n".join(lines)
 
-    return f'''def forward(x, W, b):
+    masks = "dropout" in kinds
+    return f'''def forward(x, W, b{", masks" if masks else ""}):
     """Every layer with parameters' output z, and per layer of NET (input, output, cache)."""
-    zs, trace, h, i = [], [], x, 0
+    zs, trace, h, i = [], [], x, 0{chr(10) + "    masks = iter(masks)" if masks else ""}
     for kind, *args in NET:
 {branches(FORWARD_BRANCH, "        ")}
         if kind in {PARAM_KINDS!r}:
@@ -407,6 +421,14 @@ EXERCISES = (
                  "return np.broadcast_to(d[:, None, None, :], shape).copy()  # not divided by "
                  "H * W"),
                 "global-avgpool-undivided"),
+    CNNExercise("dropout", "Write dropout_forward and dropout_backward: inverted dropout in "
+                "training, with the mask verify draws and hands to forward (keep_prob 0.5).",
+                ("dropout_forward", "dropout_backward"), (3, 4, 2),
+                (POINTWISE_LAYER, RELU, FLATTEN, {"kind": "dropout", "keep_prob": 0.5}, OUTPUT),
+                cnn_solutions.DROPOUT,
+                ("return h * mask / keep_prob",
+                 "return h * mask  # the kept units not scaled by 1 / keep_prob"),
+                "dropout-scale"),
 )
 
 BY_KEY = {exercise.key: exercise for exercise in EXERCISES}

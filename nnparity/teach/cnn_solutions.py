@@ -151,3 +151,11 @@ def global_avgpool_backward(d, shape):
     n, height, width, c = shape
     return np.broadcast_to(d[:, None, None, :] / (height * width), shape).copy()
 '''
+
+DROPOUT = '''def dropout_forward(h, mask, keep_prob):
+    return h * mask / keep_prob
+
+
+def dropout_backward(d, mask, keep_prob):
+    return d * mask / keep_prob
+'''

@@ -230,7 +230,9 @@ def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray],
     depth = adapter["depth"]
     weights = [inputs[f"W{i}"] for i in range(1, depth + 1)]
     biases = [inputs[f"b{i}"] for i in range(1, depth + 1)] if adapter["bias"] else []
-    scope: dict[str, Any] = {**inputs, "W": weights, "b": biases, "N": adapter["n"]}
+    masks = [inputs[f"mask{i}"] for i in range(1, len(inputs) + 1) if f"mask{i}" in inputs]
+    scope: dict[str, Any] = {**inputs, "W": weights, "b": biases, "masks": masks,
+                             "N": adapter["n"]}
     runner = Runner(module, path, scope, missing)
     scope["lr"] = learning_rate(runner, adapter["lr"])
     calls = adapter["calls"]

@@ -31,7 +31,10 @@ and is reported only when the learner's tensor matches that prediction within th
   other form (tanh/exact) than declared; ``avgpool-undivided``, ``avgpool-count-pad``: an
   average pool's gradient not divided by its window, or SAME's padded cells counted otherwise
   than declared; ``global-avgpool-undivided``: a global pool's gradient not divided by H W
-  (:mod:`nnparity.verify.layer_mistakes`).
+  (:mod:`nnparity.verify.layer_mistakes`); ``dropout-missing``, ``dropout-scale``,
+  ``dropout-backward-mask``: no dropout applied, dropout without its ``1 / keep_prob``, or its
+  backward without the mask
+  (:mod:`nnparity.verify.dropout_masks`).
 
 A loss that differs only by an epsilon inside its log (``log(p + 1e-7)``) while everything
 else matches is not a failure: :func:`log_epsilon` recognises it and the caller accepts it
@@ -57,6 +60,7 @@ from nnparity.reference.optim import Optimizer
 from nnparity.reference.optim import step as optimizer_step
 from nnparity.reference.results import Trace
 
+from .dropout_masks import unmasked_backward, unscaled, without_dropout
 from .layer_mistakes import (
     avgpool_other_count,
     avgpool_undivided,
@@ -972,6 +976,21 @@ LAYER_MISTAKES = (
         "global-average-pool gradient not divided by H * W",
         "Your global average pool's backward copies dy to every cell: the forward is the mean "
         "over the H * W cells of each channel, so each cell gets dy / (H * W)."),
+    LayerMistake(
+        "dropout-missing", without_dropout, ALL_STAGES, "dropout not applied",
+        "Your network runs its dropout layer as the identity: in training, multiply by the "
+        "mask verify hands your code (mask1, ..., or masks[i]) and divide by keep_prob, "
+        "in the forward and the backward pass."),
+    LayerMistake(
+        "dropout-scale", unscaled, ALL_STAGES, "dropout without the 1 / keep_prob scaling",
+        "Your dropout applies the mask but does not divide by keep_prob: inverted dropout "
+        "scales the kept units by 1 / keep_prob in training (forward and backward alike), so "
+        "that evaluation needs no scaling."),
+    LayerMistake(
+        "dropout-backward-mask", unmasked_backward, BACKWARD_STAGES,
+        "dropout backward without the mask",
+        "Your dropout backward passes a gradient to the dropped units: the forward zeroed "
+        "them, so dL/dh = dL/dy * mask / keep_prob, the same mask as the forward's."),
 )
 
 

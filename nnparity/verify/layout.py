@@ -15,7 +15,7 @@ Raw results from the subprocess are keyed ``"output"``, ``"loss"`` or ``"<role>/
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -46,9 +46,11 @@ def targets(spec: Spec, y: np.ndarray) -> np.ndarray:
 
 
 def user_inputs(
-    adapter: Adapter, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray
+    adapter: Adapter, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
+    masks: Sequence[np.ndarray] = (),
 ) -> dict[str, np.ndarray]:
-    """``x``, ``y``, ``W1, b1, ...`` in the learner's layout (fresh C-contiguous copies)."""
+    """``x``, ``y``, ``W1, b1, ...`` and the dropout layers' ``mask1, mask2, ...`` in the
+    learner's layout (fresh C-contiguous copies)."""
     column = adapter.layout == "column"
     labels = y if adapter.labels == "index" else targets(adapter.spec, y)
     arrays = {"x": _act_to_user(adapter, x),
@@ -57,6 +59,8 @@ def user_inputs(
         arrays[f"W{layer.index}"] = param_to_user(adapter, layer.weight, params[layer.weight])
         if layer.bias is not None:
             arrays[f"b{layer.index}"] = _bias_to_user(params[layer.bias], adapter.bias_shape)
+    for index, mask in enumerate(masks, 1):
+        arrays[f"mask{index}"] = _act_to_user(adapter, mask)
     return {k: np.ascontiguousarray(v) for k, v in arrays.items()}
 
 

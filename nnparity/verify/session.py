@@ -23,6 +23,7 @@ from nnparity.parity.judge import judge as judge_run
 from nnparity.parity.report import CaseResult
 
 from .diagnose import Context, Diagnosis, diagnose, log_epsilon
+from .dropout_masks import BACKENDS_SKIPPED, masks_of
 from .edges import EdgeReport
 from .mistakes import keras_exact
 from .problem import Problem, backend_tensors, reference_tensors
@@ -204,7 +205,7 @@ def alongside(case: str, problem: Problem, reference: Tensors, backends: Sequenc
     spec = problem.spec
     results = []
     for name in backends:
-        why = registry.reason(name)
+        why = BACKENDS_SKIPPED if masks_of(spec) else registry.reason(name)
         if why is not None:
             skipped[name] = why
             continue
