@@ -1,6 +1,6 @@
 """Bugs planted into the teaching page's CNN exercises (their solutions, by text substitution),
 beside each exercise's own planted bug: the classic mistakes of the layers without parameters
-(GELU, the average pools), each with the diagnosis verify must name. Imported by the tests
+(GELU, the average pools, dropout), each with the diagnosis verify must name. Imported by the tests
 beside this file; ``test_verify_examples.py`` counts their codes as diagnoses with an example."""
 
 from __future__ import annotations
@@ -58,4 +58,13 @@ BUGS = {
         "avgpool", (("/ real[:, rows, cols].sum()", "/ size**2"),), "avgpool-count-pad"),
     "avgpool_padding_not_counted_where_declared": ExerciseBug(
         "avgpool", (), "avgpool-count-pad", AVGPOOL_LAYER, (("count_include_pad", True),)),
+    "dropout_not_applied": ExerciseBug(
+        "dropout", (("return h * mask / keep_prob", "return h"),
+                    ("return d * mask / keep_prob", "return d")), "dropout-missing"),
+    "dropout_backward_without_mask": ExerciseBug(
+        "dropout", (("return d * mask / keep_prob", "return d / keep_prob"),),
+        "dropout-backward-mask"),
+    "dropout_unscaled_both_ways": ExerciseBug(
+        "dropout", (("return h * mask / keep_prob", "return h * mask"),
+                    ("return d * mask / keep_prob", "return d * mask")), "dropout-scale"),
 }

@@ -1,7 +1,8 @@
 """verify takes a learner's network with GELU (exact or tanh, as declared), an average pool (VALID
 or SAME, ``count_include_pad`` as declared) and a global average pool, and names each one's
 classic mistake, confirmed by the reference re-run with the mistake built in
-(:mod:`nnparity.verify.layer_mistakes`)."""
+(:mod:`nnparity.verify.layer_mistakes`), and dropout's, whose masks it hands over
+(:mod:`nnparity.verify.dropout_masks`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from exercise_bugs import AVGPOOL_LAYER, BUGS, ExerciseBug
 
 from nnparity.reference.family import Spec, spec_from_dict
 from nnparity.teach import cnn_exercises, exercises
-from nnparity.verify import layer_mistakes
+from nnparity.verify import dropout_masks, layer_mistakes
 from nnparity.verify.diagnose import CODES, HYPOTHESES, LAYER_MISTAKES
 from nnparity.verify.problem import make_problem, reference_tensors
 
@@ -51,6 +52,9 @@ def _spec(exercise_key: str) -> Spec:
     (layer_mistakes.avgpool_undivided, "avgpool"),
     (layer_mistakes.avgpool_other_count, "avgpool"),
     (layer_mistakes.global_avgpool_undivided, "global-avgpool"),
+    (dropout_masks.without_dropout, "dropout"),
+    (dropout_masks.unscaled, "dropout"),
+    (dropout_masks.unmasked_backward, "dropout"),
 ])
 def test_each_mistake_changes_the_reference(build, key: str) -> None:
     """A variant equal to the reference would confirm any tensor: each differs on its
@@ -67,8 +71,9 @@ def test_a_network_without_the_layer_has_no_variant() -> None:
     spec = _spec("flatten")
     for build in (layer_mistakes.gelu_without_pdf, layer_mistakes.gelu_other_form,
                   layer_mistakes.avgpool_undivided, layer_mistakes.avgpool_other_count,
-                  layer_mistakes.global_avgpool_undivided):
-        assert build(spec) is None
+                  layer_mistakes.global_avgpool_undivided, dropout_masks.without_dropout,
+                  dropout_masks.unscaled, dropout_masks.unmasked_backward):
+        assert build(make_problem(spec).spec) is None
 
 
 def test_a_valid_pool_has_no_count_variant() -> None:
