@@ -70,3 +70,16 @@ def test_the_frameworks_are_skipped_with_the_reason(tmp_path: Path, capsys) -> N
     assert main(["verify", str(path), "--sandbox", "off"]) == 0
     out = capsys.readouterr().out
     assert f"torch: skipped ({BACKENDS_SKIPPED})" in out
+
+
+def test_golden_vectors_stay_the_evaluation_pass(tmp_path: Path) -> None:
+    """A vector holds no mask: its tensors are the network's without dropout, as they read
+    back (a masked reference would write tensors no program could reproduce)."""
+    from nnparity.verify.vectors import export, load_vector
+
+    export(tmp_path, {"v": spec_from_dict(SPEC)}, 0, 5, 0.1)
+    vector = load_vector(tmp_path, "v")
+    assert not isinstance(vector.problem.spec, MaskedSpec)
+    fresh = reference_tensors(vector.problem)
+    for key, value in vector.expected.items():
+        np.testing.assert_allclose(value, fresh[key], rtol=1e-12, atol=1e-12)
