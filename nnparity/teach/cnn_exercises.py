@@ -74,8 +74,12 @@ class CNNExercise:
         if self.flatten != "NHWC":
             declared["flatten"] = self.flatten
         steps = {k: v for k, v in STEPS.items() if k != "h"}
-        if any(layer["kind"] == "dropout" for layer in self.net):
-            steps["forward"] = "forward(x, W, b, masks)"  # verify's dropout masks
+        handed = [name for kind, name in (("prelu", "a"), ("dropout", "masks"))
+                  if any(layer["kind"] == kind for layer in self.net)]
+        if handed:  # the PReLU slopes, the dropout masks verify hands over
+            steps["forward"] = f"forward(x, W, b, {', '.join(handed)})"
+        if "a" in handed:
+            steps["da"] = "back[4][{i}]"
         return {**declared, **steps}
 
 
@@ -141,6 +145,11 @@ SIGNATURES = {
                         "scaled so that evaluation needs no scaling."),
     "dropout_backward": ('def dropout_backward(d, mask, keep_prob):',
                          "dL/dh [N, D] from d = dL/dy and the forward's mask."),
+    "prelu_forward": ('def prelu_forward(z, a):',
+                      "z [N, H, W, C] and one slope per channel a [C] -> h: z where z > 0, "
+                      "else a z."),
+    "prelu_backward": ('def prelu_backward(d, z, a):',
+                       "From d = dL/dh: dL/dz, and dL/da [C], each channel's slope gradient."),
 }
 
 ERF = '''def erf(x):
@@ -213,6 +222,7 @@ FORWARD_BRANCH = {
     "avgpool": "y, cache = avgpool_forward(h, *args), None",
     "global_avgpool": "y, cache = global_avgpool_forward(h), None",
     "dropout": "cache = next(masks)\n            y = dropout_forward(h, cache, *args)",
+    "prelu": "y, cache = prelu_forward(h, a[k]), (k, a[k])\n            k += 1",
 }
 BACKWARD_BRANCH = {
     "conv": "d, dW[i], db[i] = conv_backward(d, h, W[i], *args)",
@@ -227,6 +237,7 @@ BACKWARD_BRANCH = {
     "avgpool": "d = avgpool_backward(d, h.shape, *args)",
     "global_avgpool": "d = global_avgpool_backward(d, h.shape)",
     "dropout": "d = dropout_backward(d, cache, *args)",
+    "prelu": "k, slope = cache\n            d, da[k] = prelu_backward(d, h, slope)",
 }
 GELUS = ("gelu", "gelu_tanh")
 PARAM_KINDS = ("conv", "conv_cols", "pointwise", "dense")
@@ -259,10 +270,14 @@ def _walk(kinds: list[str]) -> str:
             lines += [f'{indent}{keyword} kind == "{kind}":', f"{indent}    {table[kind]}"]
         return "\n".join(lines)
 
-    masks = "dropout" in kinds
-    return f'''def forward(x, W, b{", masks" if masks else ""}):
+    prelu, masks = "prelu" in kinds, "dropout" in kinds
+    handed = "".join(name for name, used in ((", a", prelu), (", masks", masks)) if used)
+    setup = (("\n    k = 0" if prelu else "") + ("\n    masks = iter(masks)" if masks else ""))
+    slopes = ("\n    da = [None] * sum(kind == \"prelu\" for kind, *_ in NET)" if prelu else "")
+    tail = ", dL/da" if prelu else ""
+    return f'''def forward(x, W, b{handed}):
     """Every layer with parameters' output z, and per layer of NET (input, output, cache)."""
-    zs, trace, h, i = [], [], x, 0{chr(10) + "    masks = iter(masks)" if masks else ""}
+    zs, trace, h, i = [], [], x, 0{setup}
     for kind, *args in NET:
 {branches(FORWARD_BRANCH, "        ")}
         if kind in {PARAM_KINDS!r}:
@@ -274,17 +289,17 @@ def _walk(kinds: list[str]) -> str:
 
 
 def backward(x, y, W, b, out):
-    """The loss, every layer with parameters' delta = dL/dz, and dL/dW, dL/db."""
+    """The loss, every layer with parameters' delta = dL/dz, and dL/dW, dL/db{tail}."""
     zs, trace = out
     loss, d = loss_and_grad(zs[-1], y)
-    deltas, dW, db = [None] * len(W), [None] * len(W), [None] * len(W)
+    deltas, dW, db = [None] * len(W), [None] * len(W), [None] * len(W){slopes}
     i = len(W)
     for (kind, *args), (h, _, cache) in zip(reversed(NET), reversed(trace)):
         if kind in {PARAM_KINDS!r}:
             i -= 1
             deltas[i] = d
 {branches(BACKWARD_BRANCH, "        ")}
-    return loss, deltas, dW, db
+    return loss, deltas, dW, db{", da" if prelu else ""}
 '''
 
 
@@ -429,6 +444,15 @@ EXERCISES = (
                 ("return h * mask / keep_prob",
                  "return h * mask  # the kept units not scaled by 1 / keep_prob"),
                 "dropout-scale"),
+    CNNExercise("prelu", "Write prelu_forward and prelu_backward: PReLU with one learnable "
+                "slope per channel (verify hands the slopes to forward in a), the input's "
+                "gradient and each slope's.",
+                ("prelu_forward", "prelu_backward"), (3, 4, 2),
+                (POINTWISE_LAYER, {"kind": "prelu", "slopes": "unit"}, FLATTEN, OUTPUT),
+                cnn_solutions.PRELU,
+                ("da = np.sum(d * np.minimum(z, 0), axis=(0, 1, 2))",
+                 "da = np.sum(d * np.minimum(z, 0), axis=0)  # over the batch only"),
+                "prelu-slope-axis"),
 )
 
 BY_KEY = {exercise.key: exercise for exercise in EXERCISES}

@@ -159,3 +159,13 @@ DROPOUT = '''def dropout_forward(h, mask, keep_prob):
 def dropout_backward(d, mask, keep_prob):
     return d * mask / keep_prob
 '''
+
+PRELU = '''def prelu_forward(z, a):
+    return np.where(z > 0, z, a * z)
+
+
+def prelu_backward(d, z, a):
+    dz = d * np.where(z > 0, 1.0, a)
+    da = np.sum(d * np.minimum(z, 0), axis=(0, 1, 2))
+    return dz, da
+'''

@@ -7,8 +7,8 @@ layout: ``x [N, D]``, ``W [D_in, D_out]``, ``b [1, D_out]``, one-hot labels ``y 
 optimiser) is chosen for the block, and one function of it is the task. :func:`source` writes
 the file three ways: the stub (the task's body raises ``NotImplementedError``), the solution,
 and the planted bug, whose diagnosis by ``nnparity verify`` is :attr:`Exercise.diagnosis`
-(tested). The convolution, max-pool, flatten, GELU, average-pool and dropout sections have
-theirs in
+(tested). The convolution, max-pool, flatten, GELU, average-pool, dropout and PReLU sections
+have theirs in
 :mod:`nnparity.teach.cnn_exercises`; :data:`WITHOUT_EXERCISE` says why the others have none.
 """
 
@@ -319,8 +319,6 @@ BY_KEY = {exercise.key: exercise for exercise in EXERCISES}
 VARIANTS = ("stub", "solution", "bug")
 
 WITHOUT_EXERCISE = {  # section key -> why it has no exercise
-    "prelu": "verify cannot check a PReLU layer: it hands your code weights and biases only, "
-             "no slope (a network with PReLU is exit 2)",
     **dict.fromkeys(("batchnorm", "layernorm"),
                     "the exercises' networks (the BP lecture's two-layer MLP, the small NumPy "
                     "CNN) have no normalisation layer to complete"),

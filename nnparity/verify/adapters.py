@@ -50,6 +50,8 @@ Where the numbers are (expressions read after their step; per layer either a tem
   ``model`` (in place when an array of that shape and dtype is there, so layers sharing it see
   them; a model that draws random weights is fine) and reads them back after each step as the
   updated parameters when there is an ``update`` step;
+- ``a``, ``da``: per PReLU layer (numbered apart, from 1: :mod:`nnparity.verify.slopes`),
+  where the model keeps its slope (written there like ``W``) and where its gradient is;
 - ``W_new``, ``b_new``: where the updated weights are, when not where ``W``/``b`` say (e.g.
   ``"back[0][{i}]['w']"``); giving them also turns the update comparison on.
 """
@@ -72,6 +74,7 @@ from nnparity.reference.optim import Optimizer
 from .edges import CONVENTIONS
 from .netview import ParamLayer, has_maps, param_layers
 from .notebook import convert, is_notebook
+from .slopes import SLOPE_ROLES, SlopeLayer, slope_layers
 
 NAME = "NNPARITY"
 LAYOUTS = ("row", "column")
@@ -87,7 +90,7 @@ PER_LAYER = ("z", "h", "delta", "dW", "db", "W", "b", "W_new", "b_new")
 SCALARS = ("output", "loss")
 OPTIONS = ("spec", "layout", "maps", "kernel", "flatten", "bias_shape", "labels",
            "grads_reduction", "grads_after", "lr", "optimizer", "steps", "relu_at_zero")
-KEYS = (*OPTIONS, *CALLS, *SCALARS, *PER_LAYER)
+KEYS = (*OPTIONS, *CALLS, *SCALARS, *PER_LAYER, *SLOPE_ROLES)
 OPTIMIZER_KEYS = ("name", "lr", "momentum", "beta1", "beta2", "eps", "variant", "weight_decay")
 DEFAULT_STEPS = 3  # with an optimizer: enough for momentum's and Adam's state to matter
 MAX_STEPS = 100
@@ -124,6 +127,11 @@ class Adapter:
         """The learner's layers, numbered from 1 (:mod:`nnparity.verify.netview`)."""
         return param_layers(self.spec)
 
+    @cached_property
+    def slopes(self) -> list[SlopeLayer]:
+        """The PReLU layers, numbered from 1 apart (:mod:`nnparity.verify.slopes`)."""
+        return slope_layers(self.spec)
+
     @property
     def depth(self) -> int:
         """How many layers have parameters."""
@@ -145,7 +153,8 @@ class Adapter:
                 "lr": self.lr, "grads_after": self.grads_after, "calls": self.calls,
                 "steps": self.steps,
                 "scalars": self.scalars,
-                "roles": self.roles, "depth": self.depth, "bias": self.bias}
+                "roles": self.roles, "depth": self.depth, "bias": self.bias,
+                "slopes": len(self.slopes)}
 
 
 PARSE_LOCK = threading.Lock()
@@ -297,6 +306,9 @@ def build_adapter(declaration: dict[str, Any], spec: Spec | None, where: str) ->
     depth = len(spec.layer_names)
     roles = {k: _per_layer(declaration[k], k, depth, where)
              for k in PER_LAYER if k in declaration}
+    prelus = len(slope_layers(spec))
+    roles |= {k: _per_layer(declaration[k], k, prelus, where)
+              for k in SLOPE_ROLES if k in declaration}
     if not all(layer.bias for layer in param_layers(spec)):
         for role in ("b", "db", "b_new"):
             roles.pop(role, None)

@@ -231,19 +231,20 @@ def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray],
     weights = [inputs[f"W{i}"] for i in range(1, depth + 1)]
     biases = [inputs[f"b{i}"] for i in range(1, depth + 1)] if adapter["bias"] else []
     masks = [inputs[f"mask{i}"] for i in range(1, len(inputs) + 1) if f"mask{i}" in inputs]
-    scope: dict[str, Any] = {**inputs, "W": weights, "b": biases, "masks": masks,
-                             "N": adapter["n"]}
+    slopes = [inputs[f"a{i}"] for i in range(1, adapter["slopes"] + 1)]
+    scope: dict[str, Any] = {**inputs, "W": weights, "b": biases, "a": slopes,
+                             "masks": masks, "N": adapter["n"]}
     runner = Runner(module, path, scope, missing)
     scope["lr"] = learning_rate(runner, adapter["lr"])
     calls = adapter["calls"]
     if "model" in calls:
         scope["model"] = runner.evaluate(calls["model"], "NNPARITY['model']", "import")
-    for role, values in (("W", weights), ("b", biases)):
+    for role, values in (("W", weights), ("b", biases), ("a", slopes)):
         for layer, expr in enumerate(adapter["roles"].get(role, []), 1):
             if expr is not None:
                 runner.assign(expr, values[layer - 1].copy(),
                               f"NNPARITY[{role!r}] for layer {layer}")
-    gradients = ("delta", "dW", "db")
+    gradients = ("delta", "dW", "db", "da")
     late = adapter["grads_after"] == "update"
     plan = [("forward", "out", ("output", "z", "h")),
             ("backward", "back", ("loss",) if late else ("loss", *gradients)),

@@ -34,7 +34,8 @@ and is reported only when the learner's tensor matches that prediction within th
   (:mod:`nnparity.verify.layer_mistakes`); ``dropout-missing``, ``dropout-scale``,
   ``dropout-backward-mask``: no dropout applied, dropout without its ``1 / keep_prob``, or its
   backward without the mask
-  (:mod:`nnparity.verify.dropout_masks`).
+  (:mod:`nnparity.verify.dropout_masks`); ``prelu-slope-axis``: a per-unit PReLU slope's
+  gradient summed over the wrong axes (:mod:`nnparity.verify.slopes`).
 
 A loss that differs only by an epsilon inside its log (``log(p + 1e-7)``) while everything
 else matches is not a failure: :func:`log_epsilon` recognises it and the caller accepts it
@@ -45,14 +46,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 
 from nnparity.backends.compare import Comparison, Tensors, compare_tensor, tolerance_for
 from nnparity.backends.layout import nchw_flatten_order
 from nnparity.reference import network
-from nnparity.reference.activations import get_activation
+from nnparity.reference.activations import PARAMETRIC, get_activation
 from nnparity.reference.family import Spec
 from nnparity.reference.losses import as_targets, softmax
 from nnparity.reference.losses import probabilities as predict_probabilities
@@ -81,6 +82,7 @@ from .mistakes import (
     momentum_average,
     momentum_late,
     negated_update,
+    no_update,
     one_hot_left_out,
     padded_on_the_other_side,
     pool_to_all,
@@ -94,6 +96,7 @@ from .mistakes import (
 )
 from .netview import ParamLayer, param_layers
 from .problem import Problem, reference_tensors
+from .slopes import slope_summed_elsewhere
 
 RELU_FAMILY = ("relu", "leaky_relu")
 NICE_L2_FACTORS = {"0": 0.0, "1/2": 0.5, "2": 2.0}  # c / lambda, named in the message
@@ -339,11 +342,17 @@ def relu_at_zero(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     )
 
 
+def _has_derivative(activation: str) -> bool:
+    """True for an activation whose derivative a learner can leave out (a PReLU, with its
+    slope, is checked by its own gradient: left out of a variant, its slope would vanish)."""
+    return activation not in PARAMETRIC and get_activation(activation).name != "identity"
+
+
 def last_derivative(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """The output layer's activation derivative left out of delta_L."""
     spec = ctx.problem.spec
     name, last = list(spec.layer_activations.items())[-1]
-    if get_activation(last).name == "identity":
+    if not _has_derivative(last):
         return None
     variant = without_derivatives(spec, [name])
     result = ctx.check(key, ctx.variant("last-derivative", with_spec(variant)))
@@ -729,7 +738,7 @@ def hidden_derivative(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """The hidden layers' activation derivative left out of their deltas."""
     spec = ctx.problem.spec
     hidden = [name for name, act in list(spec.layer_activations.items())[:-1]
-              if get_activation(act).name != "identity"]
+              if _has_derivative(act)]
     if not hidden or key[0] in ("forward", "loss"):
         return None
     for layers in [hidden, *([name] for name in hidden if len(hidden) > 1)]:
@@ -921,13 +930,15 @@ def flatten_order(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
 class LayerMistake:
     """A mistake in a layer kind without parameters: ``build`` makes the spec with it (None when
     the spec has no such layer), ``stages`` are where it can show first (a backward-only mistake
-    never in the forward pass), ``title`` and ``detail`` what the report says."""
+    never in the forward pass), ``title`` and ``detail`` what the report says; ``update`` the
+    variant's optimiser step (none for a gradient of another shape, which no step takes)."""
 
     code: str
     build: Callable[[Spec], object]
     stages: tuple[str, ...]
     title: str
     detail: str
+    update: Update = optimizer_step
 
     def __call__(self, ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
         if key[0] not in self.stages:
@@ -935,7 +946,8 @@ class LayerMistake:
         variant = self.build(ctx.problem.spec)
         if variant is None:
             return None
-        result = _full(ctx, key, self.code, problem=replace(ctx.problem, spec=variant))
+        result = _full(ctx, key, f"{self.code}-{self.title}", update=self.update,
+                       problem=replace(ctx.problem, spec=variant))
         if result is None:
             return None
         return Diagnosis(self.code, self.title, self.detail,
@@ -994,6 +1006,19 @@ LAYER_MISTAKES = (
 )
 
 
+PRELU_MISTAKES = (
+    *(LayerMistake(
+        "prelu-slope-axis", partial(slope_summed_elsewhere, axes=axes), ("grad",),
+        f"PReLU slope gradient summed over {where}",
+        f"Your dL/da of a per-unit (per-channel) PReLU slope is summed over {where}: each "
+        "slope a[c] gets the sum of dL/dh * min(z, 0) over the batch and every position of "
+        "its unit or channel, np.sum(..., axis=(0, 1, 2)) for NHWC maps, axis=0 for [N, D] "
+        "(a shared slope sums everything).", no_update)
+      for axes, where in (("every", "every axis"), ("batch", "the batch only"))),
+)
+"""Tried before ``shape``: the slope summed elsewhere has another shape."""
+
+
 def log_epsilon(ctx: Context) -> float | None:
     """The epsilon in ``log(p + eps)`` that explains the learner's loss exactly, if one does."""
     spec, key = ctx.problem.spec, ("loss", "loss")
@@ -1020,12 +1045,13 @@ CODES = ("softmax-overflow", "non-finite", "bias-axis", "transposed", "shape", "
          "constant-gradient", "bias-missing", "hidden-derivative", "transpose-missing",
          "constant-factor", "one-hot-missing", "weight-decay-on-bias-loss",
          "adam-step-counter", "kernel-flip", "maxpool-all", "padding-side", "flatten-order",
-         *(mistake.code for mistake in LAYER_MISTAKES))
+         *dict.fromkeys(mistake.code for mistake in (*LAYER_MISTAKES, *PRELU_MISTAKES)))
 DESCRIPTIVE = ("non-finite", "shape")
 
 # Most specific first; each is tried on the first diverging tensor only.
 HYPOTHESES: tuple[Hypothesis, ...] = (
-    softmax_overflow, non_finite, bias_axis, transposed, constant_gradient, shape,
+    softmax_overflow, non_finite, bias_axis, *PRELU_MISTAKES, transposed, constant_gradient,
+    shape,
     probabilities, momentum, adam, no_change, bias_with_bias, sign, sum_vs_mean, off_by_n,
     factor_two, relu_at_zero, derivative_argument_mixup, last_derivative, stale, weight_decay,
     l2_factor, bias_decay_in_loss, bias_missing, flatten_order, padding_side, kernel_flip,

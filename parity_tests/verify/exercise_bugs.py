@@ -1,7 +1,7 @@
 """Bugs planted into the teaching page's CNN exercises (their solutions, by text substitution),
-beside each exercise's own planted bug: the classic mistakes of the layers without parameters
-(GELU, the average pools, dropout), each with the diagnosis verify must name. Imported by the tests
-beside this file; ``test_verify_examples.py`` counts their codes as diagnoses with an example."""
+beside each exercise's own planted bug: the classic mistakes of GELU, the average pools,
+dropout and PReLU, each with the diagnosis verify must name. Imported by the tests beside this
+file; ``test_verify_examples.py`` counts their codes as diagnoses with an example."""
 
 from __future__ import annotations
 
@@ -67,4 +67,6 @@ BUGS = {
     "dropout_unscaled_both_ways": ExerciseBug(
         "dropout", (("return h * mask / keep_prob", "return h * mask"),
                     ("return d * mask / keep_prob", "return d * mask")), "dropout-scale"),
+    "prelu_slope_summed_over_every_axis": ExerciseBug(
+        "prelu", (("axis=(0, 1, 2))", "axis=(0, 1, 2, 3))"),), "prelu-slope-axis"),
 }
