@@ -88,3 +88,12 @@ def test_a_wrong_input_gradient_is_judged_not_an_error(tmp_path: Path) -> None:
     path = _file(tmp_path, "dz", (("dz = d * np.where(z > 0, 1.0, a)", "dz = d * (z > 0)"),))
     code, result = exercises.verify_file(path)
     assert code == 1 and "delta of conv1 differs" in result["first_divergence"], result
+
+
+def test_verify_writes_the_slope_where_a_says(tmp_path: Path) -> None:
+    """A model keeping its own slopes (drawn, here zeros) gets the reference's written there."""
+    path = _file(tmp_path, "kept", (
+        ('"forward(x, W, b, a)"', '"forward(x, W, b, SLOPES)", "a": "SLOPES[{i}]"'),
+        ("LR = 0.1", "LR = 0.1\nSLOPES = [np.zeros(3)]")))
+    code, result = exercises.verify_file(path)
+    assert (code, result["status"]) == (0, "pass"), result
