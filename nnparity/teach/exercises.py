@@ -322,8 +322,9 @@ WITHOUT_EXERCISE = {  # section key -> why it has no exercise
     **dict.fromkeys(("batchnorm", "layernorm"),
                     "the exercises' networks (the BP lecture's two-layer MLP, the small NumPy "
                     "CNN) have no normalisation layer to complete"),
-    "residual": "the exercises' networks (the BP lecture's two-layer MLP, the small NumPy CNN) "
-                "have no residual block to complete",
+    "residual": "verify cannot check a residual block yet: it numbers the dense and conv "
+                "layers of the network's own list for your code, not those inside a block (a "
+                "network with one is exit 2)",
 }
 
 

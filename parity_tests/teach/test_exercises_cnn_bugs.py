@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from nnparity.files.escape import python_literal
 from nnparity.teach import cnn_exercises, exercises
 from nnparity.teach.cnn_exercises import EXERCISES, source
 
@@ -81,8 +82,25 @@ def test_a_declaration_with_a_boolean_is_a_python_literal() -> None:
     """A declaration is written as a Python dict, not JSON (``true`` is no Python literal)."""
     import ast
 
-    from nnparity.files.escape import python_literal
-
     value = {"net": [{"kind": "avgpool", "count_include_pad": True}], "x": [False, None],
              "s": 'a "true" \\ null\n\u00e9'}
     assert ast.literal_eval(python_literal(value)) == value
+
+
+def test_the_residual_sections_reason_holds(tmp_path: Path, capsys) -> None:
+    """verify refuses a residual block (exit 2), as the section without an exercise says."""
+    from nnparity.cli import main
+
+    exercise = cnn_exercises.BY_KEY["flatten"]
+    declared = cnn_exercises.declaration_source(exercise)
+    block = {"kind": "residual", "net": [{"kind": "conv2d", "filters": 3, "kernel": 1},
+                                         {"kind": "tanh"}]}
+    spec = exercise.declaration()["spec"]
+    net = [*spec["net"][:2], block, *spec["net"][2:]]
+    residual = {**exercise.declaration(), "spec": {**spec, "net": net}}
+    path = tmp_path / "residual.py"
+    path.write_text(source(exercise, "solution").replace(
+        declared, f"NNPARITY = {python_literal(residual)}"))
+    assert main(["verify", str(path), "--backends", "none", "--sandbox", "off"]) == 2
+    assert "cannot hand to your code" in capsys.readouterr().err
+    assert "exit 2" in exercises.WITHOUT_EXERCISE["residual"]
