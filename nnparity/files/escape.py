@@ -4,7 +4,8 @@
 - Python source (``nnparity export``, the teaching page's model files): :func:`python_string`
   and :func:`python_docstring` give literals whose value is exactly the text (backslashes and
   double quotes escaped, every non-printable character as its ``repr`` escape, so a newline or
-  carriage return never ends the literal); :func:`python_comment` keeps a comment on one line.
+  carriage return never ends the literal); :func:`python_comment` keeps a comment on one line;
+  :func:`python_literal` writes a JSON-able value (a declaration dict) as a Python literal.
   Raw text is never put into a literal or a comment any other way.
 - HTML text and attribute values (the teaching page): :func:`html_text` (``& < > " '`` escaped; the
   characters HTML forbids replaced); a file name used as a link: :func:`html_url`.
@@ -21,7 +22,10 @@ The teaching page embeds no script, so no JSON-in-``<script>`` rule is needed.
 from __future__ import annotations
 
 import html as _html
+import io
+import json
 import re
+import tokenize
 import xml.etree.ElementTree as ET
 from urllib.parse import quote
 
@@ -48,6 +52,17 @@ def python_string(text: str) -> str:
 def python_docstring(text: str) -> str:
     """A triple-quoted Python literal whose value is ``text`` (newlines kept as lines)."""
     return '"""' + "".join(_python_char(c, newline=True) for c in text) + '"""'
+
+
+def python_literal(value: object) -> str:
+    """A JSON-able ``value`` (dicts, lists, strings, numbers, booleans, None) as a Python literal,
+    laid out as ``json.dumps(value, indent=4)``: JSON's string escapes are Python's, and its
+    ``true``, ``false`` and ``null`` (same length) become ``True``, ``False`` and ``None``."""
+    names = {"true": "True", "false": "False", "null": "None"}
+    tokens = tokenize.generate_tokens(io.StringIO(json.dumps(value, indent=4)).readline)
+    return tokenize.untokenize(
+        token._replace(string=names.get(token.string, token.string))
+        if token.type == tokenize.NAME else token for token in tokens)
 
 
 def python_comment(text: str) -> str:

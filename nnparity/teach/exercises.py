@@ -7,23 +7,21 @@ layout: ``x [N, D]``, ``W [D_in, D_out]``, ``b [1, D_out]``, one-hot labels ``y 
 optimiser) is chosen for the block, and one function of it is the task. :func:`source` writes
 the file three ways: the stub (the task's body raises ``NotImplementedError``), the solution,
 and the planted bug, whose diagnosis by ``nnparity verify`` is :attr:`Exercise.diagnosis`
-(tested). The convolution, max-pool and flatten sections have theirs in
-:mod:`nnparity.teach.cnn_exercises`, the normalisations theirs in
-:mod:`nnparity.teach.norm_exercises`; dropout, PReLU and GELU have none
-(:data:`WITHOUT_EXERCISE`).
+(tested). The convolution, max-pool, flatten, GELU, average-pool, dropout and PReLU sections
+have theirs in :mod:`nnparity.teach.cnn_exercises`, the normalisations theirs in
+:mod:`nnparity.teach.norm_exercises`; :data:`WITHOUT_EXERCISE` says why the others have none.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nnparity.files.atomic import write_text
-from nnparity.files.escape import python_docstring, python_string
+from nnparity.files.escape import python_docstring, python_literal, python_string
 from nnparity.files.json_input import read_json
 from nnparity.files.outputs import make_output_folder, output_file, output_folder
 
@@ -321,17 +319,9 @@ BY_KEY = {exercise.key: exercise for exercise in EXERCISES}
 VARIANTS = ("stub", "solution", "bug")
 
 WITHOUT_EXERCISE = {  # section key -> why it has no exercise
-    "prelu": "verify cannot check a PReLU layer: it hands your code weights and biases only, "
-             "no slope (a network with PReLU is exit 2)",
-    "dropout": "verify cannot check a dropout layer: it hands your code no dropout mask, and "
-               "its reference runs the network without dropout (the identity), so your mask "
-               "and its 1/keep_prob scaling would go unchecked",
-    **dict.fromkeys(("avgpool", "global-avgpool"), "the CNN exercises' network has a max-pool "
-                    "only: no average pool to complete"),
-    **dict.fromkeys(("gelu", "gelu-tanh", "residual"),
-                    "the exercises' network is the BP lecture's two-layer MLP (dense layers, "
-                    "relu, sigmoid, tanh or RELU3, a loss): it has no GELU and no residual "
-                    "block to complete"),
+    "residual": "verify cannot check a residual block yet: it numbers the dense and conv "
+                "layers of the network's own list for your code, not those inside a block (a "
+                "network with one is exit 2)",
 }
 
 
@@ -350,7 +340,7 @@ def _function(exercise: Exercise, name: str, correct: str, variant: str) -> str:
 
 def declaration_source(exercise: Exercise) -> str:
     """The ``NNPARITY = {...}`` statement of the exercise's file."""
-    return f"NNPARITY = {json.dumps(exercise.declaration(), indent=4)}"
+    return f"NNPARITY = {python_literal(exercise.declaration())}"
 
 
 def source(exercise: Exercise, variant: str = "stub") -> str:

@@ -145,23 +145,6 @@ def exercise(task: str, file_name: str, function: str, declaration: str, stub: s
     """An exercise: the task, the stub's function and declaration, the command that checks it
     (with ``options``), the planted bug with verify's diagnosis of it, the solution in a
     fold."""
-    return _exercise(task, file_name, function, declaration, stub, options,
-                     f"<p>A planted bug:</p>{code(bug)}"
-                     "<p>What verify says about it (run while this page was built):</p>"
-                     f"{verdict(result)}" + fold("solution", code(solution)))
-
-
-def stub_exercise(task: str, file_name: str, functions: str, declaration: str, stub: str,
-                  result: dict, options: str = "") -> str:
-    """An exercise without a shown solution: the task, the stub's functions and declaration,
-    the command that checks it and what verify says about the stub as written."""
-    return _exercise(task, file_name, functions, declaration, stub, options,
-                     "<p>What verify says about the stub as written (run while this page was "
-                     f"built):</p>{verdict(result)}")
-
-
-def _exercise(task: str, file_name: str, function: str, declaration: str, stub: str,
-              options: str, tail: str) -> str:
     command = (f"nnparity teach --exercises exercises\nnnparity verify exercises/{file_name}"
                + (f" {options}" if options else ""))
     anchor = "exercise-" + file_name.removesuffix(".py")
@@ -171,7 +154,10 @@ def _exercise(task: str, file_name: str, function: str, declaration: str, stub: 
             f"{code(stub)}"
             + fold("the file's NNPARITY declaration (where verify finds your numbers)",
                    code(declaration))
-            + f"<p>Check it:</p><pre>{esc(command)}</pre>{tail}</div>")
+            + f"<p>Check it:</p><pre>{esc(command)}</pre>"
+            f"<p>A planted bug:</p>{code(bug)}"
+            "<p>What verify says about it (run while this page was built):</p>"
+            f"{verdict(result)}" + fold("solution", code(solution)) + "</div>")
 
 
 def section(key: str, title: str, body: str, kind: str = "block") -> str:

@@ -71,8 +71,8 @@ def _framework_pane(block: Block, feed: ModuleType) -> str:
 
 
 def _exercise_part(key: str) -> str:
-    """The section's exercise, its planted bug (a CNN exercise: its stub) run through
-    ``nnparity verify`` now; or why the section has none."""
+    """The section's exercise, its planted bug run through ``nnparity verify`` now; or why the
+    section has none."""
     cnn = cnn_exercises.BY_KEY.get(key)
     if cnn is not None:
         return _cnn_exercise_part(cnn)
@@ -90,15 +90,14 @@ def _exercise_part(key: str) -> str:
 
 
 def _cnn_exercise_part(exercise: cnn_exercises.CNNExercise) -> str:
-    text = cnn_exercises.source(exercise)
     with tempfile.TemporaryDirectory(prefix="nnparity-exercise-") as folder:
-        path = Path(folder) / exercise.file_name
-        path.write_text(text)
+        path = Path(folder) / f"bug_{exercise.file_name}"
+        path.write_text(cnn_exercises.source(exercise, "bug"))
         _, result = exercises.verify_file(path, exercise.options)
-    return page.stub_exercise(exercise.task, exercise.file_name,
-                              " and ".join(exercise.functions),
-                              cnn_exercises.declaration_source(exercise), text, result,
-                              " ".join(exercise.options))
+    return page.exercise(exercise.task, exercise.file_name, " and ".join(exercise.functions),
+                         cnn_exercises.declaration_source(exercise),
+                         cnn_exercises.stubs(exercise), exercise.planted, exercise.solution,
+                         result, " ".join(exercise.options))
 
 
 def _block_section(block: Block, modules: dict[str, ModuleType | str]) -> str:

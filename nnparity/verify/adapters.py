@@ -50,6 +50,8 @@ Where the numbers are (expressions read after their step; per layer either a tem
   ``model`` (in place when an array of that shape and dtype is there, so layers sharing it see
   them; a model that draws random weights is fine) and reads them back after each step as the
   updated parameters when there is an ``update`` step;
+- ``a``, ``da``: per PReLU layer (numbered apart, from 1: :mod:`nnparity.verify.slopes`),
+  where the model keeps its slope (written there like ``W``) and where its gradient is;
 - ``W_new``, ``b_new``: where the updated weights are, when not where ``W``/``b`` say (e.g.
   ``"back[0][{i}]['w']"``); giving them also turns the update comparison on.
 """
@@ -73,6 +75,7 @@ from .edges import CONVENTIONS
 from .netview import ParamLayer, has_maps, param_layers
 from .norms import NORM_ROLES, NormLayer, child_plan, norm_layers, with_verify_defaults
 from .notebook import convert, is_notebook
+from .slopes import SLOPE_ROLES, SlopeLayer, slope_layers
 
 NAME = "NNPARITY"
 LAYOUTS = ("row", "column")
@@ -88,7 +91,7 @@ PER_LAYER = ("z", "h", "delta", "dW", "db", "W", "b", "W_new", "b_new")
 SCALARS = ("output", "loss")
 OPTIONS = ("spec", "layout", "maps", "kernel", "flatten", "bias_shape", "labels",
            "grads_reduction", "grads_after", "lr", "optimizer", "steps", "relu_at_zero")
-KEYS = (*OPTIONS, *CALLS, *SCALARS, *PER_LAYER, *NORM_ROLES)
+KEYS = (*OPTIONS, *CALLS, *SCALARS, *PER_LAYER, *NORM_ROLES, *SLOPE_ROLES)
 OPTIMIZER_KEYS = ("name", "lr", "momentum", "beta1", "beta2", "eps", "variant", "weight_decay")
 DEFAULT_STEPS = 3  # with an optimizer: enough for momentum's and Adam's state to matter
 MAX_STEPS = 100
@@ -130,6 +133,9 @@ class Adapter:
     def norms(self) -> list[NormLayer]:
         """The learner's normalisation layers, numbered from 1 (:mod:`nnparity.verify.norms`)."""
         return norm_layers(self.spec)
+    def slopes(self) -> list[SlopeLayer]:
+        """The PReLU layers, numbered from 1 apart (:mod:`nnparity.verify.slopes`)."""
+        return slope_layers(self.spec)
 
     @property
     def depth(self) -> int:
@@ -153,7 +159,8 @@ class Adapter:
                 "steps": self.steps,
                 "scalars": self.scalars,
                 "roles": self.roles, "depth": self.depth, "bias": self.bias,
-                "norms": child_plan(self.norms, self.norm_roles, self.compares_updates)}
+                "norms": child_plan(self.norms, self.norm_roles, self.compares_updates),
+                "slopes": len(self.slopes)}
 
 
 def _depth(spec: Spec) -> int:
@@ -311,6 +318,9 @@ def build_adapter(declaration: dict[str, Any], spec: Spec | None, where: str) ->
     roles = {k: _per_layer(declaration[k], k, depth, where)
              for k in PER_LAYER if k in declaration}
     norm_roles = _norm_roles(declaration, spec, where)
+    prelus = len(slope_layers(spec))
+    roles |= {k: _per_layer(declaration[k], k, prelus, where)
+              for k in SLOPE_ROLES if k in declaration}
     if not all(layer.bias for layer in param_layers(spec)):
         for role in ("b", "db", "b_new"):
             roles.pop(role, None)

@@ -263,14 +263,16 @@ def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray],
     depth = adapter["depth"]
     weights = [inputs[f"W{i}"] for i in range(1, depth + 1)]
     biases = [inputs[f"b{i}"] for i in range(1, depth + 1)] if adapter["bias"] else []
-    scope: dict[str, Any] = {**inputs, "W": weights, "b": biases, "N": adapter["n"],
-                             **_norm_scope(inputs)}
+    masks = [inputs[f"mask{i}"] for i in range(1, len(inputs) + 1) if f"mask{i}" in inputs]
+    slopes = [inputs[f"a{i}"] for i in range(1, adapter["slopes"] + 1)]
+    scope: dict[str, Any] = {**inputs, "W": weights, "b": biases, "a": slopes,
+                             "masks": masks, "N": adapter["n"], **_norm_scope(inputs)}
     runner = Runner(module, path, scope, missing)
     scope["lr"] = learning_rate(runner, adapter["lr"])
     calls = adapter["calls"]
     if "model" in calls:
         scope["model"] = runner.evaluate(calls["model"], "NNPARITY['model']", "import")
-    for role, values in (("W", weights), ("b", biases)):
+    for role, values in (("W", weights), ("b", biases), ("a", slopes)):
         for layer, expr in enumerate(adapter["roles"].get(role, []), 1):
             if expr is not None:
                 runner.assign(expr, values[layer - 1].copy(),
@@ -278,7 +280,7 @@ def run(path: Path, adapter: dict[str, Any], inputs: dict[str, np.ndarray],
     for role, layer, expr in adapter.get("norms", {}).get("places", []):
         runner.assign(expr, inputs[f"{role}{layer}"].copy(),
                       f"NNPARITY[{role!r}] for norm layer {layer}")
-    gradients = ("delta", "dW", "db")
+    gradients = ("delta", "dW", "db", "da")
     late = adapter["grads_after"] == "update"
     plan = [("forward", "out", ("output", "z", "h")),
             ("backward", "back", ("loss",) if late else ("loss", *gradients)),

@@ -26,7 +26,16 @@ and is reported only when the learner's tensor matches that prediction within th
   fitted);
 - ``momentum-order``, ``momentum-average``: momentum applied in the wrong order, or averaged;
 - ``adam-bias-correction``, ``adam-epsilon``: Adam without bias correction, or its epsilon in
-  another place.
+  another place;
+- ``gelu-pdf-term``, ``gelu-form``: a GELU derivative without its ``z phi(z)`` term, or the
+  other form (tanh/exact) than declared; ``avgpool-undivided``, ``avgpool-count-pad``: an
+  average pool's gradient not divided by its window, or SAME's padded cells counted otherwise
+  than declared; ``global-avgpool-undivided``: a global pool's gradient not divided by H W
+  (:mod:`nnparity.verify.layer_mistakes`); ``dropout-missing``, ``dropout-scale``,
+  ``dropout-backward-mask``: no dropout applied, dropout without its ``1 / keep_prob``, or its
+  backward without the mask
+  (:mod:`nnparity.verify.dropout_masks`); ``prelu-slope-axis``: a per-unit PReLU slope's
+  gradient summed over the wrong axes (:mod:`nnparity.verify.slopes`);
 - the normalisations' (:mod:`nnparity.verify.norm_diagnose`), tried after these.
 
 A loss that differs only by an epsilon inside its log (``log(p + 1e-7)``) while everything
@@ -38,14 +47,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 
 from nnparity.backends.compare import Comparison, Tensors, compare_tensor, tolerance_for
 from nnparity.backends.layout import nchw_flatten_order
 from nnparity.reference import network
-from nnparity.reference.activations import get_activation
+from nnparity.reference.activations import PARAMETRIC, get_activation
 from nnparity.reference.family import Spec
 from nnparity.reference.losses import as_targets, softmax
 from nnparity.reference.losses import probabilities as predict_probabilities
@@ -53,6 +62,14 @@ from nnparity.reference.optim import Optimizer
 from nnparity.reference.optim import step as optimizer_step
 from nnparity.reference.results import Trace
 
+from .dropout_masks import unmasked_backward, unscaled, without_dropout
+from .layer_mistakes import (
+    avgpool_other_count,
+    avgpool_undivided,
+    gelu_other_form,
+    gelu_without_pdf,
+    global_avgpool_undivided,
+)
 from .mistakes import (
     SMOOTH,
     Backward,
@@ -66,6 +83,7 @@ from .mistakes import (
     momentum_average,
     momentum_late,
     negated_update,
+    no_update,
     one_hot_left_out,
     padded_on_the_other_side,
     pool_to_all,
@@ -79,6 +97,7 @@ from .mistakes import (
 )
 from .netview import ParamLayer, param_layers
 from .problem import Problem, reference_tensors
+from .slopes import slope_summed_elsewhere
 
 RELU_FAMILY = ("relu", "leaky_relu")
 NICE_L2_FACTORS = {"0": 0.0, "1/2": 0.5, "2": 2.0}  # c / lambda, named in the message
@@ -324,11 +343,17 @@ def relu_at_zero(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     )
 
 
+def _has_derivative(activation: str) -> bool:
+    """True for an activation whose derivative a learner can leave out (a PReLU, with its
+    slope, is checked by its own gradient: left out of a variant, its slope would vanish)."""
+    return activation not in PARAMETRIC and get_activation(activation).name != "identity"
+
+
 def last_derivative(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """The output layer's activation derivative left out of delta_L."""
     spec = ctx.problem.spec
     name, last = list(spec.layer_activations.items())[-1]
-    if get_activation(last).name == "identity":
+    if not _has_derivative(last):
         return None
     variant = without_derivatives(spec, [name])
     result = ctx.check(key, ctx.variant("last-derivative", with_spec(variant)))
@@ -714,7 +739,7 @@ def hidden_derivative(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """The hidden layers' activation derivative left out of their deltas."""
     spec = ctx.problem.spec
     hidden = [name for name, act in list(spec.layer_activations.items())[:-1]
-              if get_activation(act).name != "identity"]
+              if _has_derivative(act)]
     if not hidden or key[0] in ("forward", "loss"):
         return None
     for layers in [hidden, *([name] for name in hidden if len(hidden) > 1)]:
@@ -902,6 +927,99 @@ def flatten_order(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     return None
 
 
+@dataclass(frozen=True)
+class LayerMistake:
+    """A mistake in a layer kind without parameters: ``build`` makes the spec with it (None when
+    the spec has no such layer), ``stages`` are where it can show first (a backward-only mistake
+    never in the forward pass), ``title`` and ``detail`` what the report says; ``update`` the
+    variant's optimiser step (none for a gradient of another shape, which no step takes)."""
+
+    code: str
+    build: Callable[[Spec], object]
+    stages: tuple[str, ...]
+    title: str
+    detail: str
+    update: Update = optimizer_step
+
+    def __call__(self, ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
+        if key[0] not in self.stages:
+            return None
+        variant = self.build(ctx.problem.spec)
+        if variant is None:
+            return None
+        result = _full(ctx, key, f"{self.code}-{self.title}", update=self.update,
+                       problem=replace(ctx.problem, spec=variant))
+        if result is None:
+            return None
+        return Diagnosis(self.code, self.title, self.detail,
+                         f"the reference with this mistake built in reproduces your "
+                         f"{_label(key)} ({_agreement(result)})")
+
+
+BACKWARD_STAGES = ("delta", "grad", "update")
+ALL_STAGES = ("forward", "loss", *BACKWARD_STAGES)
+LAYER_MISTAKES = (
+    LayerMistake(
+        "gelu-pdf-term", gelu_without_pdf, BACKWARD_STAGES,
+        "GELU derivative without its z * pdf(z) term",
+        "Your GELU backward multiplies by Phi(z) only (tanh form: 0.5 (1 + tanh u)): h = z "
+        "Phi(z) is a product, so dh/dz = Phi(z) + z phi(z), phi(z) = exp(-z^2 / 2) / sqrt(2 pi) "
+        "(tanh form: + 0.5 z (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 z^2))."),
+    LayerMistake(
+        "gelu-form", gelu_other_form, ALL_STAGES, "GELU in the other form than declared",
+        "Your GELU is the other form than the layer's declared 'approximate': the exact one is "
+        "0.5 z (1 + erf(z / sqrt 2)) (\"none\", torch's and Keras' default), the tanh one 0.5 z "
+        "(1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) (\"tanh\", jax.nn.gelu's default); they "
+        "differ by up to about 1e-3. Compute the declared form, or declare yours."),
+    LayerMistake(
+        "avgpool-undivided", avgpool_undivided, BACKWARD_STAGES,
+        "average-pool gradient not divided by the window",
+        "Your average pool's backward hands each window's whole gradient to every cell: the "
+        "forward divides the window's sum by its size (k * k, or under SAME without "
+        "count_include_pad its real cells), so each cell gets dy / that divisor."),
+    LayerMistake(
+        "avgpool-count-pad", avgpool_other_count, ALL_STAGES,
+        "average pool counting SAME's padding otherwise than declared",
+        "Your SAME average pool divides the border windows by another count than the layer "
+        "declares: count_include_pad false (the default, Keras' and TensorFlow's) divides by "
+        "the window's real cells, true (torch's default) by k * k with the padded zeros "
+        "counted. Divide as declared, or declare what your code does."),
+    LayerMistake(
+        "global-avgpool-undivided", global_avgpool_undivided, BACKWARD_STAGES,
+        "global-average-pool gradient not divided by H * W",
+        "Your global average pool's backward copies dy to every cell: the forward is the mean "
+        "over the H * W cells of each channel, so each cell gets dy / (H * W)."),
+    LayerMistake(
+        "dropout-missing", without_dropout, ALL_STAGES, "dropout not applied",
+        "Your network runs its dropout layer as the identity: in training, multiply by the "
+        "mask verify hands your code (mask1, ..., or masks[i]) and divide by keep_prob, "
+        "in the forward and the backward pass."),
+    LayerMistake(
+        "dropout-scale", unscaled, ALL_STAGES, "dropout without the 1 / keep_prob scaling",
+        "Your dropout applies the mask but does not divide by keep_prob: inverted dropout "
+        "scales the kept units by 1 / keep_prob in training (forward and backward alike), so "
+        "that evaluation needs no scaling."),
+    LayerMistake(
+        "dropout-backward-mask", unmasked_backward, BACKWARD_STAGES,
+        "dropout backward without the mask",
+        "Your dropout backward passes a gradient to the dropped units: the forward zeroed "
+        "them, so dL/dh = dL/dy * mask / keep_prob, the same mask as the forward's."),
+)
+
+
+PRELU_MISTAKES = (
+    *(LayerMistake(
+        "prelu-slope-axis", partial(slope_summed_elsewhere, axes=axes), ("grad",),
+        f"PReLU slope gradient summed over {where}",
+        f"Your dL/da of a per-unit (per-channel) PReLU slope is summed over {where}: each "
+        "slope a[c] gets the sum of dL/dh * min(z, 0) over the batch and every position of "
+        "its unit or channel, np.sum(..., axis=(0, 1, 2)) for NHWC maps, axis=0 for [N, D] "
+        "(a shared slope sums everything).", no_update)
+      for axes, where in (("every", "every axis"), ("batch", "the batch only"))),
+)
+"""Tried before ``shape``: the slope summed elsewhere has another shape."""
+
+
 def log_epsilon(ctx: Context) -> float | None:
     """The epsilon in ``log(p + eps)`` that explains the learner's loss exactly, if one does."""
     spec, key = ctx.problem.spec, ("loss", "loss")
@@ -927,16 +1045,19 @@ CODES = ("softmax-overflow", "non-finite", "bias-axis", "transposed", "shape", "
          "stale-weights", "weight-decay-on-bias", "weight-decay-missing", "l2-factor",
          "constant-gradient", "bias-missing", "hidden-derivative", "transpose-missing",
          "constant-factor", "one-hot-missing", "weight-decay-on-bias-loss",
-         "adam-step-counter", "kernel-flip", "maxpool-all", "padding-side", "flatten-order")
+         "adam-step-counter", "kernel-flip", "maxpool-all", "padding-side", "flatten-order",
+         *dict.fromkeys(mistake.code for mistake in (*LAYER_MISTAKES, *PRELU_MISTAKES)))
 DESCRIPTIVE = ("non-finite", "shape")
 
 # Most specific first; each is tried on the first diverging tensor only.
 HYPOTHESES: tuple[Hypothesis, ...] = (
-    softmax_overflow, non_finite, bias_axis, transposed, constant_gradient, shape,
+    softmax_overflow, non_finite, bias_axis, *PRELU_MISTAKES, transposed, constant_gradient,
+    shape,
     probabilities, momentum, adam, no_change, bias_with_bias, sign, sum_vs_mean, off_by_n,
     factor_two, relu_at_zero, derivative_argument_mixup, last_derivative, stale, weight_decay,
     l2_factor, bias_decay_in_loss, bias_missing, flatten_order, padding_side, kernel_flip,
-    maxpool_to_all, hidden_derivative, transpose_missing, one_hot_missing, constant_factor,
+    maxpool_to_all, *LAYER_MISTAKES,
+    hidden_derivative, transpose_missing, one_hot_missing, constant_factor,
 )
 
 

@@ -16,6 +16,7 @@ from nnparity.parity.report import CaseResult
 from nnparity.reference.family import Spec
 
 from .adapters import Adapter, build_adapter, read_declaration
+from .dropout_masks import masks_of
 from .edges import DEFAULT_MODE, combine, not_judged
 from .interpreter import Interpreter
 from .layercheck import is_layer_check, verify_layer
@@ -95,7 +96,8 @@ def _run(path: Path, case: str, adapter: Adapter, options: Options, memory: int,
          edges: bool) -> Verdict:
     """The learner's file on one batch (generic, or the edge cases'), judged."""
     problem = make_problem(adapter.spec, options.seed, options.batch, edges=edges)
-    inputs = user_inputs(adapter, problem.params, problem.x, problem.y)
+    inputs = user_inputs(adapter, problem.params, problem.x, problem.y,
+                         masks_of(problem.spec))
     outcome = run_user_file(path, adapter, inputs, problem.n, timeout=options.timeout,
                             sandbox=options.sandbox, memory=memory, root=options.root,
                             python=options.python)

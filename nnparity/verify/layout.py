@@ -15,7 +15,7 @@ Raw results from the subprocess are keyed ``"output"``, ``"loss"`` or ``"<role>/
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -36,6 +36,7 @@ ROLES = {
     "db": ("grad", "{b}"),
     "W_new": ("update", "step{s}.{W}"),
     "b_new": ("update", "step{s}.{b}"),
+    "da": ("grad", "{a}"),
 }
 TO_NCHW, TO_NHWC = (0, 3, 1, 2), (0, 2, 3, 1)
 TO_OIHW, TO_HWIO = (3, 2, 0, 1), (2, 3, 1, 0)
@@ -47,9 +48,11 @@ def targets(spec: Spec, y: np.ndarray) -> np.ndarray:
 
 
 def user_inputs(
-    adapter: Adapter, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray
+    adapter: Adapter, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
+    masks: Sequence[np.ndarray] = (),
 ) -> dict[str, np.ndarray]:
-    """``x``, ``y``, ``W1, b1, ...`` in the learner's layout (fresh C-contiguous copies)."""
+    """``x``, ``y``, ``W1, b1, ...``, the PReLU slopes ``a1, ...`` and the dropout layers'
+    ``mask1, mask2, ...`` in the learner's layout (fresh C-contiguous copies)."""
     column = adapter.layout == "column"
     labels = y if adapter.labels == "index" else targets(adapter.spec, y)
     arrays = {"x": _act_to_user(adapter, x),
@@ -59,6 +62,10 @@ def user_inputs(
         if layer.bias is not None:
             arrays[f"b{layer.index}"] = _bias_to_user(params[layer.bias], adapter.bias_shape)
     arrays.update(norms.user_inputs(adapter.norms, params))
+    for slope in adapter.slopes:
+        arrays[f"a{slope.index}"] = param_to_user(adapter, slope.slope, params[slope.slope])
+    for index, mask in enumerate(masks, 1):
+        arrays[f"mask{index}"] = _act_to_user(adapter, mask)
     return {k: np.ascontiguousarray(v) for k, v in arrays.items()}
 
 
@@ -134,6 +141,10 @@ def canonical_key(adapter: Adapter, role: str, layer: int, step: int = 1) -> tup
     """``("grad", "W2")`` for ``("dW", 2)`` (an MLP), ``("grad", "conv1.W")`` for ``("dW", 1)``
     (a CNN); ``("update", "step3.W2")`` for ``("W_new", 2, 3)``."""
     stage, pattern = ROLES[role]
+    if role == "da":
+        if not 1 <= layer <= len(adapter.slopes):
+            raise KeyError(f"{role}/{layer}")
+        return stage, pattern.format(a=adapter.slopes[layer - 1].slope)
     if not 1 <= layer <= adapter.depth:
         raise KeyError(f"{role}/{layer}")
     entry = adapter.layers[layer - 1]

@@ -30,17 +30,21 @@ class ParamLayer:
 
 
 def param_layers(spec: Spec) -> list[ParamLayer]:
-    """The layers with weights, in order, normalisations left to :mod:`.norms` (``ValueError``
-    for a parameter verify cannot hand to the learner: a PReLU's slope)."""
+    """The layers with weights, in order, normalisations left to :mod:`.norms` (a PReLU's slope
+    is numbered apart: :mod:`nnparity.verify.slopes`; ``ValueError`` for a parameter verify
+    cannot hand to the learner)."""
     found = []
     for layer, shape in zip(spec.net, spec.layer_shapes, strict=False):
         specs: dict[str, Any] = layer.param_specs(shape)
         if not specs or layer.kind in NORM_KINDS:  # numbered apart: :mod:`.norms`
             continue
         kinds = {kind: name for name, (_, kind) in specs.items()}
+        if set(kinds) == {"slope"}:
+            continue
         if layer.role != "param" or set(kinds) - {"dense", "conv", "bias"}:
             raise ValueError(f"layer {layer.name} ({layer.kind}) has parameters verify cannot "
-                             "hand to your code (only dense and conv weights and biases)")
+                             "hand to your code (only dense and conv weights and biases, PReLU "
+                             "slopes, batch and layer normalisations)")
         weight_kind = "conv" if "conv" in kinds else "dense"
         found.append(ParamLayer(len(found) + 1, layer.name, kinds[weight_kind], weight_kind,
                                 kinds.get("bias")))

@@ -29,6 +29,7 @@ from nnparity.reference.family import Spec, init_params
 from nnparity.reference.optim import Optimizer, init_state
 from nnparity.reference.optim import step as optimizer_step
 
+from .dropout_masks import with_masks
 from .layout import step_label
 from .mistakes import Backward, Update
 from .netview import param_layers
@@ -72,7 +73,8 @@ def make_problem(spec: Spec, seed: int = 0, batch: int = DEFAULT_BATCH,
                  lr: float = DEFAULT_LR, edges: bool = True) -> Problem:
     """The seeded problem described in the module docstring: the edge-case batch, or with
     ``edges=False`` the generic one (same weights, no exact zeros, no logit offset). Weights
-    are drawn by the spec's default scheme (``xavier`` for an MLP and a layer list)."""
+    are drawn by the spec's default scheme (``xavier`` for an MLP and a layer list); a network
+    with dropout gets its masks (:func:`nnparity.verify.dropout_masks.with_masks`)."""
     if batch < 2:
         raise ValueError(f"--batch must be at least 2 (sum and mean must differ), got {batch}")
     rng = np.random.default_rng([seed, 6])
@@ -101,7 +103,7 @@ def make_problem(spec: Spec, seed: int = 0, batch: int = DEFAULT_BATCH,
         y = (classes % 2).astype(spec.dtype)
     else:
         y = np.eye(spec.output_dim, dtype=spec.dtype)[classes % spec.output_dim]
-    return Problem(spec, params, x, y, lr)
+    return Problem(with_masks(spec, seed, batch), params, x, y, lr)
 
 
 def reference_tensors(

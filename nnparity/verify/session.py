@@ -26,6 +26,7 @@ from nnparity.parity.rounding_judge import NOTE as ROUNDING_NOTE
 from nnparity.parity.rounding_judge import rejudge as rounding_rejudge
 
 from .diagnose import Context, Diagnosis, diagnose, log_epsilon
+from .dropout_masks import BACKENDS_SKIPPED, masks_of
 from .edges import EdgeReport
 from .mistakes import keras_exact
 from .norms import has_batchnorm
@@ -215,7 +216,8 @@ def alongside(case: str, problem: Problem, reference: Tensors, backends: Sequenc
     spec = problem.spec
     results = []
     for name in backends:
-        why = BATCHNORM_SKIP if has_batchnorm(spec) else registry.reason(name)
+        why = BATCHNORM_SKIP if has_batchnorm(spec) else \
+            BACKENDS_SKIPPED if masks_of(spec) else registry.reason(name)
         if why is not None:
             skipped[name] = why
             continue

@@ -140,6 +140,7 @@ def export(folder: Path, specs: dict[str, Spec], seed: int, batch: int, lr: floa
     built = {}
     for name, spec in specs.items():
         problem = make_problem(spec, seed, batch, lr)
+        problem.spec = spec  # a vector holds no dropout mask: its dropout is the identity
         with np.errstate(all="ignore"):  # an overflow is refused below, by name
             built[name] = _tensors(problem, reference_tensors(problem))
         for key, value in built[name].items():

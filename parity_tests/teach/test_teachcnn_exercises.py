@@ -1,7 +1,7 @@
 """The CNN exercises (convolution, max-pool, flatten): each stub fails ``nnparity verify`` naming
 the function to write (not an adapter error), the same file with the solution filled in passes;
-the solutions live here only; ``teach --exercises`` writes them beside the MLP ones; the
-sections without an exercise (dropout, PReLU) say why."""
+``teach --exercises`` writes them beside the MLP ones; the sections without an exercise say
+why."""
 
 from __future__ import annotations
 
@@ -14,96 +14,7 @@ from nnparity.cli import main
 from nnparity.teach import cnn_exercises, exercises, norm_exercises
 from nnparity.teach.cnn_exercises import EXERCISES, source, stub_function
 
-CONV = '''def conv_forward(x, W, b, stride, padding):
-    k = W.shape[0]
-    top, bottom = pads(x.shape[1], k, stride, padding)
-    left, right = pads(x.shape[2], k, stride, padding)
-    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
-    ho, wo = (xp.shape[1] - k) // stride + 1, (xp.shape[2] - k) // stride + 1
-    z = np.empty((x.shape[0], ho, wo, W.shape[3]))
-    for i in range(ho):
-        for j in range(wo):
-            patch = xp[:, i * stride:i * stride + k, j * stride:j * stride + k, :]
-            z[:, i, j, :] = np.tensordot(patch, W, axes=3) + b
-    return z
-
-
-def conv_backward(d, x, W, stride, padding):
-    k = W.shape[0]
-    top, bottom = pads(x.shape[1], k, stride, padding)
-    left, right = pads(x.shape[2], k, stride, padding)
-    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
-    dxp, dW = np.zeros_like(xp), np.zeros_like(W)
-    for i in range(d.shape[1]):
-        for j in range(d.shape[2]):
-            rows, cols = slice(i * stride, i * stride + k), slice(j * stride, j * stride + k)
-            dW += np.tensordot(xp[:, rows, cols, :], d[:, i, j, :], axes=(0, 0))
-            dxp[:, rows, cols, :] += np.tensordot(d[:, i, j, :], W, axes=(1, 3))
-    dx = dxp[:, top:top + x.shape[1], left:left + x.shape[2], :]
-    return dx, dW, d.sum(axis=(0, 1, 2))
-'''
-
-MAXPOOL = '''def maxpool_forward(a, size, padding):
-    n, height, width, c = a.shape
-    top, bottom = pads(height, size, size, padding)
-    left, right = pads(width, size, size, padding)
-    ap = np.pad(a, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=-np.inf)
-    ho, wo = ap.shape[1] // size, ap.shape[2] // size
-    out, first = np.empty((n, ho, wo, c)), np.empty((n, ho, wo, c), dtype=int)
-    for i in range(ho):
-        for j in range(wo):
-            window = ap[:, i * size:(i + 1) * size, j * size:(j + 1) * size, :]
-            window = window.reshape(n, size * size, c)
-            first[:, i, j, :] = window.argmax(axis=1)
-            out[:, i, j, :] = window.max(axis=1)
-    return out, (a.shape, ap.shape, top, left, size, first)
-
-
-def maxpool_backward(dout, cache):
-    shape, padded, top, left, size, first = cache
-    n, ho, wo, c = dout.shape
-    dap = np.zeros(padded)
-    for i in range(ho):
-        for j in range(wo):
-            route = np.zeros((n, size * size, c))
-            np.put_along_axis(route, first[:, i, j, None, :], dout[:, i, j, None, :], axis=1)
-            dap[:, i * size:(i + 1) * size, j * size:(j + 1) * size, :] = route.reshape(
-                n, size, size, c)
-    return dap[:, top:top + shape[1], left:left + shape[2], :]
-'''
-
-IM2COL = '''def im2col(x, k):
-    n, height, width, c = x.shape
-    ho, wo = height - k + 1, width - k + 1
-    cols = np.empty((n, ho, wo, k, k, c))
-    for i in range(k):
-        for j in range(k):
-            cols[:, :, :, i, j, :] = x[:, i:i + ho, j:j + wo, :]
-    return cols.reshape(n * ho * wo, k * k * c)
-
-
-def col2im(dcols, shape, k):
-    n, height, width, c = shape
-    ho, wo = height - k + 1, width - k + 1
-    dcols = dcols.reshape(n, ho, wo, k, k, c)
-    dx = np.zeros(shape)
-    for i in range(k):
-        for j in range(k):
-            dx[:, i:i + ho, j:j + wo, :] += dcols[:, :, :, i, j, :]
-    return dx
-'''
-
-FLATTEN = '''def flatten_forward(a):
-    return a.transpose(0, 3, 1, 2).reshape(len(a), -1)
-
-
-def flatten_backward(d, shape):
-    n, height, width, c = shape
-    return d.reshape(n, c, height, width).transpose(0, 2, 3, 1)
-'''
-
-SOLUTIONS = {"conv-same-stride2": CONV, "conv-valid": IM2COL, "maxpool": MAXPOOL,
-             "flatten": FLATTEN}
+SOLUTIONS = {exercise.key: exercise.solution for exercise in EXERCISES}
 
 
 def solved(exercise: cnn_exercises.CNNExercise) -> str:
@@ -111,7 +22,8 @@ def solved(exercise: cnn_exercises.CNNExercise) -> str:
     stubs = "\n\n".join(stub_function(name) for name in exercise.functions)
     text = source(exercise)
     assert text.count(stubs) == 1
-    return text.replace(stubs, SOLUTIONS[exercise.key])
+    assert text.replace(stubs, exercise.solution) == source(exercise, "solution")
+    return source(exercise, "solution")
 
 
 @pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.key)
@@ -159,13 +71,14 @@ def test_the_stub_declares_the_network_it_walks() -> None:
         assert values["NNPARITY"] == exercise.declaration()
         assert [entry[0] for entry in values["NET"]] == [
             ("pointwise" if layer.get("kernel") == 1 else "conv_cols" if exercise.im2col
-             else "conv") if layer["kind"] == "conv2d" else layer["kind"]
+             else "conv") if layer["kind"] == "conv2d"
+            else "gelu_tanh" if layer.get("approximate") == "tanh" else layer["kind"]
             for layer in values["NNPARITY"]["spec"]["net"]]
         for name in SOLUTIONS[exercise.key].split("def ")[1:]:
             assert f"def {name.split('(')[0]}(" in source(exercise)
 
 
-def test_no_solution_is_shipped() -> None:
+def test_no_stub_holds_its_solution() -> None:
     for exercise in EXERCISES:
         text = source(exercise)
         assert "np.tensordot(patch" not in text and "transpose(0, 3, 1, 2)" not in text
@@ -182,21 +95,20 @@ def test_every_section_has_an_exercise_or_a_reason() -> None:
     # of the sections verify could check before the new layer kinds, only these two lack one
     newer = {"batchnorm", "layernorm", "gelu", "gelu-tanh", "avgpool", "global-avgpool",
              "residual"}
-    assert set(exercises.WITHOUT_EXERCISE) - newer == {"dropout", "prelu"}
-    assert "mask" in exercises.WITHOUT_EXERCISE["dropout"]
+    assert set(exercises.WITHOUT_EXERCISE) <= newer
 
 
 def test_teach_exercises_writes_the_cnn_stubs_too(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "exercises"
     assert main(["teach", "--exercises", str(folder)]) == 0
     total = len(exercises.EXERCISES) + len(EXERCISES) + len(norm_exercises.EXERCISES)
-    assert len(list(folder.iterdir())) == total == 20
+    assert len(list(folder.iterdir())) == total == 26
     for exercise in EXERCISES:
         assert (folder / exercise.file_name).read_text() == source(exercise)
     assert f"wrote {total} exercises" in capsys.readouterr().out
 
 
-def test_each_cnn_section_shows_its_exercise_and_dropout_says_why_not(site: Path) -> None:
+def test_each_cnn_section_shows_its_exercise_and_the_others_say_why_not(site: Path) -> None:
     import html
     import re
 
@@ -208,9 +120,9 @@ def test_each_cnn_section_shows_its_exercise_and_dropout_says_why_not(site: Path
         body = html.unescape(sections[exercise.key])
         assert f'id="{anchor}"' in body and f'href="#{anchor}"' in body
         assert f"nnparity verify exercises/{exercise.file_name}" in body
-        assert "NotImplementedError: write " + exercise.functions[0] in body
-    for key in ("dropout", "prelu"):
-        assert "No exercise: verify cannot check" in sections[key]
+        assert f"diagnosis [{exercise.diagnosis}]" in body
+    for key, reason in exercises.WITHOUT_EXERCISE.items():
+        assert f"No exercise: {reason}." in html.unescape(sections[key])
 
 
 def test_a_col2im_that_overwrites_overlapping_patches_fails(tmp_path) -> None:
@@ -231,18 +143,3 @@ def test_a_strided_conv_backward_that_overwrites_its_input_gradient_fails(tmp_pa
                                               "dxp[:, rows, cols, :] ="))
     code, result = exercises.verify_file(wrong)
     assert code == 1 and "delta of conv1 differs" in result["first_divergence"], result
-
-
-def test_verify_runs_dropout_as_the_identity_so_dropout_has_no_exercise(tmp_path) -> None:
-    """A file declaring a dropout layer but applying none passes: verify hands no mask and its
-    reference runs without dropout, so a dropout exercise could not fail (the section says so)."""
-    exercise = cnn_exercises.BY_KEY["flatten"]
-    text = solved(exercise)
-    flatten = '                "kind": "flatten"\n            },\n'
-    assert text.count(flatten) == 1
-    path = tmp_path / "no_dropout.py"
-    path.write_text(text.replace(flatten, flatten + '            {"kind": "dropout", '
-                                 '"keep_prob": 0.5},\n'))
-    code, result = exercises.verify_file(path)
-    assert (code, result["status"]) == (0, "pass"), result
-    assert "no dropout mask" in exercises.WITHOUT_EXERCISE["dropout"]
