@@ -24,6 +24,7 @@ from nnparity.backends.compare import Tensors, collect
 from nnparity.backends.protocol import Backend
 from nnparity.errors import InputError
 from nnparity.memory import check_memory, estimate_bytes
+from nnparity.parity.judge import run
 from nnparity.reference import network
 from nnparity.reference.family import Spec, init_params
 from nnparity.reference.optim import Optimizer, init_state
@@ -140,15 +141,13 @@ def reference_tensors(
 
 
 def backend_tensors(backend: Backend, problem: Problem, rule: Optimizer) -> Tensors:
-    """The same tensors from a registered backend (forward, gradients, ``rule``'s steps)."""
-    spec, params, x, y = problem.spec, problem.params, problem.x, problem.y
-    trace = backend.forward(spec, params, x)
-    grads = backend.gradients(spec, params, x, y)
-    state, updates = None, []
-    for step in range(1, problem.steps + 1):
-        params, state, _ = backend.step(spec, params, state, x, y, rule)
-        updates.append((step_label(step), params))
-    return collect(trace, grads, updates)
+    """The same tensors from a registered backend: the one judge's run
+    (:func:`nnparity.parity.judge.run`) on the problem's batch, ``rule``'s steps on it again
+    and again, the parameters after each (and each step's loss, which the reference's tensors
+    leave out: not compared)."""
+    steps = problem.steps
+    return run(backend, problem.spec, problem.params, [(problem.x, problem.y)] * steps, rule,
+               keep=range(1, steps + 1), state=False).tensors
 
 
 def check_batch(spec: Spec, batch: int, optimizer: str = "sgd", force: bool = False) -> int:
