@@ -10,10 +10,10 @@ columns), and names its variables by the canonical names the reference layer car
 (the canonical one); a PReLU's ``alpha`` keeps Keras' shape (``(1, 1, C)`` on a map), so a
 value is reshaped to its variable's shape on the way in.
 
-- ``dense``: ``Dense(units, use_bias)``; ``conv2d``: ``Conv2D`` with TensorFlow's own SAME/VALID;
-  ``maxpool``: ``MaxPooling2D``; ``avgpool``: ``AveragePooling2D`` (VALID, or SAME: the mean
-  of the real cells; with ``count_include_pad``, torch's default, ``ZeroPadding2D`` by SAME's
-  amounts then a VALID pool); ``flatten``: ``Flatten`` (NHWC order, the canonical one);
+- ``dense``: ``Dense(units, use_bias)``; ``conv2d``: ``Conv2D(use_bias)`` with TensorFlow's own
+  SAME/VALID; ``maxpool``: ``MaxPooling2D``; ``avgpool``: ``AveragePooling2D`` (VALID, or SAME:
+  the mean of the real cells; with ``count_include_pad``, torch's default, ``ZeroPadding2D`` by
+  SAME's amounts then a VALID pool); ``flatten``: ``Flatten`` (NHWC order, the canonical one);
   ``global_avgpool``: ``GlobalAveragePooling2D``.
 - ``layernorm``: ``LayerNormalization(epsilon=epsilon)`` (axis -1; ``gamma``, ``beta``).
 - ``dropout``: :class:`MaskedDropout`, ``h * (mask[:, columns] / keep_prob)`` with the given 0/1
@@ -114,7 +114,8 @@ def _dense(layer: Any, shape: Shape, spec: Spec) -> Any:
 
 def _conv2d(layer: Any, shape: Shape, spec: Spec) -> Any:
     return keras.layers.Conv2D(layer.filters, layer.kernel, strides=layer.stride,
-                               padding=layer.padding.lower(), dtype=spec.dtype, name=layer.name)
+                               padding=layer.padding.lower(), use_bias=layer.use_bias,
+                               dtype=spec.dtype, name=layer.name)
 
 
 def _maxpool(layer: Any, shape: Shape, spec: Spec) -> Any:

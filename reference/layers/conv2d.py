@@ -20,7 +20,8 @@ from .base import Layer, Params, Run, Shape, as_param, bilinear_terms, positive_
 @dataclass(frozen=True)
 class Conv2D(Layer):
     """``filters`` output channels, a square ``kernel``, ``stride``, ``padding`` (``SAME`` or
-    ``VALID``; ``same``/``valid`` accepted). Parameters ``<name>.W``, ``<name>.b``."""
+    ``VALID``; ``same``/``valid`` accepted), a bias unless ``use_bias`` is false (as before a
+    batch normalisation, which removes it). Parameters ``<name>.W``, ``<name>.b``."""
 
     kind = "conv2d"
     role = "param"
@@ -28,6 +29,7 @@ class Conv2D(Layer):
     kernel: int = 1
     stride: int = 1
     padding: str = "SAME"
+    use_bias: bool = True
     weight: str = ""
     bias: str = ""
 
@@ -52,24 +54,29 @@ class Conv2D(Layer):
 
     def param_specs(self, shape: Shape) -> dict[str, tuple[Shape, str]]:
         c = spatial(shape, f"{self.name} (conv2d)")[2]
-        return {self.weight: ((self.kernel, self.kernel, c, self.filters), "conv"),
-                self.bias: ((self.filters,), "bias")}
+        specs = {self.weight: ((self.kernel, self.kernel, c, self.filters), "conv")}
+        if self.use_bias:
+            specs[self.bias] = ((self.filters,), "bias")
+        return specs
+
+    def _bias(self, params: Params, run: Run) -> np.ndarray | None:
+        return as_param(params, self.bias, run.dtype) if self.use_bias else None
 
     def forward(self, x: np.ndarray, params: Params, run: Run) -> tuple[np.ndarray, Any]:
         cols = im2col(x, (self.kernel, self.kernel), self.stride, self.padding)
-        z = conv2d_cols(cols, as_param(params, self.weight, run.dtype),
-                        as_param(params, self.bias, run.dtype))
+        z = conv2d_cols(cols, as_param(params, self.weight, run.dtype), self._bias(params, run))
         return z, cols if run.keep else None
 
     def backward(self, dy: np.ndarray, x: np.ndarray, y: np.ndarray, cache: Any,
                  params: Params, run: Run, need_dx: bool) -> tuple[np.ndarray | None, Params]:
         dx, dW, db = conv2d_backward(dy, x, as_param(params, self.weight, run.dtype),
                                      self.stride, self.padding, cols=cache, need_dx=need_dx)
-        return dx, {self.weight: dW, self.bias: db}
+        return dx, {self.weight: dW, self.bias: db} if self.use_bias else {self.weight: dW}
 
     gradient_terms = bilinear_terms
 
     def scale(self, x: np.ndarray, params: Params, run: Run) -> np.ndarray:
         """The convolution of ``|x|`` with ``|W|`` plus ``|b|``, per unit of ``z``."""
+        b = self._bias(params, run)
         return conv2d(np.abs(x), np.abs(as_param(params, self.weight, run.dtype)),
-                      np.abs(as_param(params, self.bias, run.dtype)), self.stride, self.padding)
+                      None if b is None else np.abs(b), self.stride, self.padding)
