@@ -43,7 +43,8 @@ class Act:
 
 @dataclass(frozen=True)
 class Conv:
-    """A convolution ``W [k, k, c_in, c_out]`` (HWIO) on NHWC, TensorFlow padding ``pads``."""
+    """A convolution ``W [k, k, c_in, c_out]`` (HWIO) on NHWC, TensorFlow padding ``pads``;
+    ``bias`` None: none."""
 
     name: str
     k: int
@@ -53,7 +54,7 @@ class Conv:
     padding: str
     pads: Pads
     weight: str
-    bias: str
+    bias: str | None
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def _conv(layer: Any, shape: tuple[int, ...], out: tuple[int, ...], spec: Spec) 
     k = (layer.kernel, layer.kernel)
     return [Conv(layer.name, layer.kernel, shape[2], layer.filters, layer.stride, layer.padding,
                  padding_amounts(shape[:2], k, layer.stride, layer.padding), layer.weight,
-                 layer.bias)]
+                 layer.bias if layer.use_bias else None)]
 
 
 def _pool(layer: Any, shape: tuple[int, ...], out: tuple[int, ...], spec: Spec) -> list[Layer]:

@@ -93,7 +93,8 @@ def _layers(layer: object, decay: str) -> list[str]:
         return [f"# kernel = {python_comment(layer.weight)} (HWIO); "
                 f"{python_comment(layer.padding)} as TensorFlow pads it",
                 f'keras.layers.Conv2D({layer.c_out}, {layer.k}, strides={layer.stride}, '
-                f'padding={python_string(layer.padding.lower())}{decay},',
+                f'padding={python_string(layer.padding.lower())}{decay}'
+                + ("," if layer.bias else ", use_bias=False,"),
                 f'                    dtype=DTYPE, name={python_string(layer.name)}),']
     if isinstance(layer, Pool) and layer.mode == "avg" and layer.count_include_pad:
         return ["# torch's count_include_pad=True: the padded zeros counted in the mean",

@@ -59,8 +59,8 @@ def _forward(layer: object, h: str) -> str:
             return f"gelu({h}, gelu_inner({h}, {form}), {form})"
         return f"{ACTIVATIONS[layer.kind][0].__name__}({h})"
     if isinstance(layer, Conv):
-        return (f"conv2d({h}, params[{python_string(layer.weight)}], "
-                f"params[{python_string(layer.bias)}], {layer.stride}, "
+        bias = f"params[{python_string(layer.bias)}]" if layer.bias else "None"
+        return (f"conv2d({h}, params[{python_string(layer.weight)}], {bias}, {layer.stride}, "
                 f'{python_string(layer.padding)})')
     if isinstance(layer, Pool) and layer.mode == "avg":
         return f"avgpool2d({h}, {_avg_settings(layer)})"
@@ -113,8 +113,8 @@ def _backward(layer: object, h: str, out: str, first: bool) -> list[str]:
         return [f"d = d * {ACTIVATIONS[layer.kind][1].__name__}({h}, {out})"]
     if isinstance(layer, Conv):
         need = ", need_dx=False" if first else ""
-        return [f"d, grads[{python_string(layer.weight)}], grads[{python_string(layer.bias)}]"
-                " = conv2d_backward(",
+        db = f"grads[{python_string(layer.bias)}]" if layer.bias else "_"
+        return [f"d, grads[{python_string(layer.weight)}], {db} = conv2d_backward(",
                 f"    d, {h}, params[{python_string(layer.weight)}], {layer.stride}, "
                 f"{python_string(layer.padding)}{need})"]
     if isinstance(layer, Pool) and layer.mode == "avg":

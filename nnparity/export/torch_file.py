@@ -80,7 +80,8 @@ def _modules(layer: object) -> list[tuple[str, str, str]]:
                      "")]
         return [] if layer.kind == "identity" else [(layer.name, ACTIVATIONS[layer.kind], "")]
     if isinstance(layer, Conv):
-        conv = f"nn.Conv2d({layer.c_in}, {layer.c_out}, {layer.k}, stride={layer.stride}"
+        conv = f"nn.Conv2d({layer.c_in}, {layer.c_out}, {layer.k}, stride={layer.stride}" + (
+            "" if layer.bias else ", bias=False")
         kernel = (f"weight = {layer.weight} as OIHW [{layer.c_out}, {layer.c_in}, {layer.k}, "
                   f"{layer.k}]")
         padding = _symmetric(layer.pads)

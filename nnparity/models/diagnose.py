@@ -99,7 +99,8 @@ def _symmetric_padding(model: Any, params: dict, batch: tuple, mask: Any,
     a = trace.h[before[-1]] if before else spec.as_input(batch[0])
     block = next(x for x in each_layer(spec.net) if x.name == layer and x.role == "param")
     padded = np.pad(a, ((0, 0), (p, p), (p, p), (0, 0)))
-    rerun = conv2d(padded, params[block.weight], params[block.bias], block.stride, "VALID")
+    bias = params[block.bias] if block.use_bias else None
+    rerun = conv2d(padded, params[block.weight], bias, block.stride, "VALID")
     check = compare_tensor("forward", first.name, tensors.get(("forward", first.name)), rerun,
                            tolerance_for(spec))
     if not check.passed:

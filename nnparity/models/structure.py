@@ -154,9 +154,12 @@ def residuals(layers: list[Layer], sources: list[tuple[int, ...]]) -> list[Layer
         if any(layers[i].kind in ("add", "residual") for i in body):
             raise InputError(f"{layer.label}: a residual block inside a residual block; the "
                              "reference's blocks do not nest")
+        identity = projection is not None and _identity(layers[projection])
         out[j] = Layer("residual", layer.label, {
             "body": [(i, out[i]) for i in body],
-            "projection": None if projection is None else (projection, out[projection])})
+            "projection": None if projection is None or identity
+            else (projection, out[projection]),
+            "skip": [projection] if identity else []})
     return out
 
 
@@ -164,10 +167,13 @@ def _block(layers: list[Layer], sources: list[tuple[int, ...]], j: int, skip: in
            end: int) -> tuple[list[int], int | None] | None:
     """``(body indices, projection index or None)`` when ``skip + end`` (the sum at ``j``) is a
     block: ``end`` closes a chain of layers that starts from the block's input, which is ``skip``
-    itself or the input of ``skip``, a single dense/conv layer (the projection); None if not."""
+    itself or the input of ``skip``, a single dense/conv layer (the projection) or an identity
+    module (``nn.Identity``, an identity skip: returned in the projection's place); None if
+    not."""
     candidates: list[tuple[int, int | None]] = []
-    def single(i: int) -> bool:  # one dense/conv layer on one input
-        return i >= 0 and layers[i].kind in ("dense", "conv") and len(sources[i]) == 1
+    def single(i: int) -> bool:  # one dense/conv layer (or identity module) on one input
+        return i >= 0 and (layers[i].kind in ("dense", "conv") or _identity(layers[i])) \
+            and len(sources[i]) == 1
 
     # of two single layers on the same input, the later one is taken for the projection
     tie = single(end) and sources[end] == sources[skip] and end > skip
@@ -275,10 +281,8 @@ def _net_entry(layer: Layer) -> dict[str, Any]:
     if layer.kind == "dense":
         return {"kind": "dense", "units": info["out"], "use_bias": info["bias"]}
     if layer.kind == "conv":
-        if not info["bias"]:
-            raise InputError(f"{layer.label} has no bias: the reference's conv2d has one")
         return {"kind": "conv2d", "filters": info["cout"], "kernel": info["kernel"],
-                "stride": info["stride"], "padding": info["padding"]}
+                "stride": info["stride"], "padding": info["padding"], "use_bias": info["bias"]}
     if layer.kind == "activation":
         extra = {"prelu": {"slopes": info.get("slopes", "shared")},
                  "gelu": {"approximate": info.get("approximate", "none")}}
@@ -295,9 +299,8 @@ def _net_entry(layer: Layer) -> dict[str, Any]:
     if layer.kind == "dropout":
         return {"kind": "dropout", "keep_prob": info["keep_prob"]}
     if layer.kind == "residual":
-        if info["projection"] is not None:
-            _projection(info["projection"][1])
-        return {"kind": "residual", "projection": info["projection"] is not None,
+        skip = {} if info["projection"] is None else _projection(info["projection"][1])
+        return {"kind": "residual", "projection": info["projection"] is not None, **skip,
                 "net": [_net_entry(inner) for _, inner in info["body"]
                         if inner.kind != "identity"]}
     if layer.kind == "batchnorm":
@@ -306,22 +309,28 @@ def _net_entry(layer: Layer) -> dict[str, Any]:
     return {"kind": "flatten"}
 
 
+def _identity(layer: Layer) -> bool:
+    """An identity module (``nn.Identity``, Keras' ``Identity``): the input unchanged."""
+    return layer.kind == "identity" or (layer.kind == "activation"
+                                        and layer.info.get("name") == "identity")
+
+
 def _inner(block: Layer) -> list[int]:
     """The traced indices a residual layer holds: its body's and its projection's."""
     projection = block.info["projection"]
-    return [i for i, _ in block.info["body"]] + ([] if projection is None else [projection[0]])
+    return [i for i, _ in block.info["body"]] + block.info["skip"] + (
+        [] if projection is None else [projection[0]])
 
 
-def _projection(layer: Layer) -> None:
-    """Refuse a skip path the reference's projection (a dense or 1x1 stride-1 conv with a bias)
-    does not compute."""
+def _projection(layer: Layer) -> dict[str, Any]:
+    """The ``residual`` fields of a skip path's projection (its stride, its bias), refusing one
+    the reference's projection (a dense, or a 1x1 VALID conv) does not compute."""
     info = layer.info
-    if layer.kind == "conv" and (info["kernel"] != 1 or info["stride"] != 1):
+    if layer.kind == "conv" and (info["kernel"] != 1 or info["padding"] != "VALID"):
         raise InputError(f"{layer.label} on a residual block's skip path: the reference's "
-                         "projection is a 1x1 convolution of stride 1")
-    if not info["bias"]:
-        raise InputError(f"{layer.label} on a residual block's skip path has no bias: the "
-                         "reference's projection has one")
+                         "projection is a 1x1 convolution without padding")
+    return {"projection_stride": info["stride"] if layer.kind == "conv" else 1,
+            "projection_bias": bool(info["bias"])}
 
 
 def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction: str,
@@ -370,7 +379,8 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
                 visit(layer.net, [k for k, inner in info["body"] if inner.kind != "identity"])
                 if info["projection"] is not None:
                     params[layer.weight] = (info["projection"][0], "weight")
-                    params[layer.bias] = (info["projection"][0], "bias")
+                    if layer.projection_bias:
+                        params[layer.bias] = (info["projection"][0], "bias")
             if layer.kind == "batchnorm":
                 keys[f"z.{layer.name}"] = keys[f"h.{layer.name}"] = i
                 for role in BATCHNORM_ROLES:

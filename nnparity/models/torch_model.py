@@ -349,10 +349,15 @@ class _Recorder(TorchFunctionMode):
 
 def _sources(events: list[tuple]) -> list[tuple[int, ...]]:
     """Per recorded call, the indices of the calls whose outputs are its tensor inputs (-1: a
-    tensor no recorded call made, the model's input)."""
-    made = {id(out): i for i, (_, _, out) in enumerate(events)}
-    return [tuple(made.get(id(t), -1) for t in (x if isinstance(x, tuple) else (x,)))
-            for _, x, _ in events]
+    tensor no recorded call made, the model's input): the latest call before it that returned
+    that tensor (``nn.Identity`` returns its input itself: the calls after it take it from
+    the identity, those before from the input's maker)."""
+    made: dict[int, int] = {}
+    sources = []
+    for i, (_, x, out) in enumerate(events):
+        sources.append(tuple(made.get(id(t), -1) for t in (x if isinstance(x, tuple) else (x,))))
+        made[id(out)] = i
+    return sources
 
 
 def _loss_function(source: ModelSource) -> tuple[str, str, Callable]:
