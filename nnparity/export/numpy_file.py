@@ -31,6 +31,7 @@ from .graph import (
     Pool,
     Residual,
     each_layer,
+    padding_literal,
 )
 from .steps import TRAIN_STEP, demo_step, hyperparameters, step_source, trainable_constant
 from .text import header, shapes_constant
@@ -61,7 +62,7 @@ def _forward(layer: object, h: str) -> str:
     if isinstance(layer, Conv):
         bias = f"params[{python_string(layer.bias)}]" if layer.bias else "None"
         return (f"conv2d({h}, params[{python_string(layer.weight)}], {bias}, {layer.stride}, "
-                f'{python_string(layer.padding)})')
+                f"{padding_literal(layer.padding)})")
     if isinstance(layer, Pool) and layer.mode == "avg":
         return f"avgpool2d({h}, {_avg_settings(layer)})"
     if isinstance(layer, Norm):
@@ -116,7 +117,7 @@ def _backward(layer: object, h: str, out: str, first: bool) -> list[str]:
         db = f"grads[{python_string(layer.bias)}]" if layer.bias else "_"
         return [f"d, grads[{python_string(layer.weight)}], {db} = conv2d_backward(",
                 f"    d, {h}, params[{python_string(layer.weight)}], {layer.stride}, "
-                f"{python_string(layer.padding)}{need})"]
+                f"{padding_literal(layer.padding)}{need})"]
     if isinstance(layer, Pool) and layer.mode == "avg":
         return [f"d = avgpool2d_backward(d, {h}, {_avg_settings(layer)})"]
     if isinstance(layer, Norm):

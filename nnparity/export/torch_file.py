@@ -87,6 +87,8 @@ def _modules(layer: object) -> list[tuple[str, str, str]]:
         padding = _symmetric(layer.pads)
         if layer.pads == NO_PADS:
             return [(layer.name, f"{conv}, dtype=DTYPE)", kernel)]
+        if isinstance(layer.padding, int):  # torch's own padding=p: p zeros on every side
+            return [(layer.name, f"{conv}, padding={layer.padding}, dtype=DTYPE)", kernel)]
         if layer.stride == 1:  # torch's "same" puts the odd pixel bottom/right, as TensorFlow
             return [(layer.name, f'{conv}, padding="same", dtype=DTYPE)', kernel)]
         if padding:

@@ -76,8 +76,8 @@ SUPPORTED = ("Linear/Dense, Conv2d/Conv2D (VALID or TensorFlow SAME padding), Ma
 class Layer:
     """One layer the user's model ran: ``kind`` (:data:`KINDS`), ``label`` (how the user knows
     it, e.g. ``fc1 (Linear)``) and ``info``: ``dense`` ``in``, ``out``, ``bias``; ``conv``
-    ``cin``, ``cout``, ``kernel``, ``stride``, ``padding`` (``SAME``/``VALID``), ``symmetric``
-    (a torch padding ``p`` on every side, mapped as SAME and diagnosed); ``activation``
+    ``cin``, ``cout``, ``kernel``, ``stride``, ``padding`` (``SAME``/``VALID``, or ``p`` zeros on
+    every side where that is neither: torch's ``padding=p``); ``activation``
     ``name`` (a reference activation; ``gelu`` also ``approximate``, ``none`` or ``tanh``);
     ``pool`` (max) and ``avgpool`` ``window``, ``stride``, ``padding`` (``avgpool`` also
     ``count_include_pad``: SAME's padded cells counted, torch's default);
@@ -104,9 +104,6 @@ class Structure:
     """Layer name -> label of the user's activation layer after it (when it has one)."""
     dropouts: list[str] = field(default_factory=list)
     """Traced keys of the user's dropout layers, in the order of their columns of the mask."""
-    symmetric: dict[str, tuple[str, int]] = field(default_factory=dict)
-    """Conv layer name -> ``(label, p)`` for a convolution padded symmetrically by ``p`` where
-    TensorFlow's SAME (as which it is mapped) pads asymmetrically: the port bug diagnosed."""
     loss_input: int | None = None
     """Index of the traced layer whose output the loss takes when that is not the last mapped
     tensor: the final sigmoid before a BCE on probabilities (``nn.BCELoss``,
@@ -195,8 +192,10 @@ def explicit_same(layers: list[Layer]) -> list[Layer]:
     """A zero ``pad`` (``info``: ``amounts`` top, bottom, left, right; ``hw`` of its input) by
     exactly TensorFlow's SAME amounts before a VALID convolution (how a port pads
     asymmetrically) is that convolution with SAME padding; before a VALID average pool, that
-    pool with SAME padding counting the padded zeros (``count_include_pad``). The pad is then
-    neutral; any other pad is ``unsupported``."""
+    pool with SAME padding counting the padded zeros (``count_include_pad``); ``p`` zeros on
+    every side before a VALID convolution (Keras' ``ZeroPadding2D(p)``, torch's ``F.pad``) is
+    that convolution with padding ``p``. The pad is then neutral; any other pad is
+    ``unsupported``."""
     out = list(layers)
     for i, layer in enumerate(out[:-1]):
         after = out[i + 1]
@@ -206,11 +205,15 @@ def explicit_same(layers: list[Layer]) -> list[Layer]:
         k = after.info["kernel" if after.kind == "conv" else "window"]
         (top, bottom), (left, right) = padding_amounts(layer.info["hw"], (k, k),
                                                        after.info["stride"], "SAME")
-        if layer.info["amounts"] == (top, bottom, left, right):
+        amounts = layer.info["amounts"]
+        if amounts == (top, bottom, left, right):
             counted = {"count_include_pad": True} if after.kind == "avgpool" else {}
             out[i] = Layer("identity", layer.label)
             out[i + 1] = Layer(after.kind, after.label,
                                {**after.info, "padding": "SAME", **counted})
+        elif after.kind == "conv" and len(set(amounts)) == 1:
+            out[i] = Layer("identity", layer.label)
+            out[i + 1] = Layer("conv", after.label, {**after.info, "padding": amounts[0]})
     return [Layer("unsupported", layer.label) if layer.kind == "pad" else layer
             for layer in out]
 
@@ -369,7 +372,6 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
     params: dict[str, tuple[int, str]] = {}
     labels: dict[str, str] = {}
     dropouts: list[str] = []
-    symmetric: dict[str, tuple[str, int]] = {}
 
     def visit(net: tuple[Any, ...], indices: list[int]) -> None:
         """Map the spec's layers ``net`` onto the traced layers at ``indices``."""
@@ -390,8 +392,6 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
                 params[layer.weight] = (i, "weight")
                 if getattr(layer, "use_bias", True):
                     params[layer.bias] = (i, "bias")
-                if "symmetric" in layers[i].info:
-                    symmetric[layer.name] = (layers[i].label, layers[i].info["symmetric"])
             else:
                 keys[f"h.{layer.name}"] = i
             if layer.role == "activation":
@@ -406,7 +406,7 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
     visit(spec.net, traced)
     if softmax_at is not None:
         keys[f"h.{spec.layer_names[-1]}"] = softmax_at
-    return Structure(spec, keys, params, softmax_at is not None, labels, dropouts, symmetric)
+    return Structure(spec, keys, params, softmax_at is not None, labels, dropouts)
 
 
 def _after(layers: list[Layer], rest: list[int], allowed: tuple[str, ...]) -> dict[str, int]:
@@ -513,7 +513,6 @@ def _cnn(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
     params: dict[str, tuple[int, str]] = {}
     blocks: list[ConvBlock] = []
     labels: dict[str, str] = {}
-    symmetric: dict[str, tuple[str, int]] = {}
     convs = [(i, rest) for i, rest in groups if layers[i].kind == "conv"]
     denses = groups[len(convs):]
     if any(layers[i].kind != "dense" for i, _ in denses) or not denses:
@@ -528,8 +527,6 @@ def _cnn(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
                                 _activation(layers, found), pool.get("window", 0),
                                 pool.get("stride"), pool.get("padding", "SAME")))
         keys[f"z.conv{n}"] = i
-        if "symmetric" in conv:
-            symmetric[f"conv{n}"] = (layers[i].label, conv["symmetric"])
         if "activation" in found:
             labels[f"conv{n}"] = layers[found["activation"]].label
         keys[f"h.conv{n}"] = found.get("activation", i)
@@ -573,5 +570,4 @@ def _cnn(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
             order.append("h.dropout")
         order += [f"z.fc{n}", f"h.fc{n}"]
     dropouts = ["h.dropout"] if layers[keys["h.dropout"]].kind == "dropout" else []
-    return Structure(spec, {k: keys[k] for k in order}, params, softmax, labels, dropouts,
-                     symmetric)
+    return Structure(spec, {k: keys[k] for k in order}, params, softmax, labels, dropouts)
