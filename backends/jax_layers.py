@@ -138,12 +138,16 @@ def dense(layer: Dense) -> Apply:
 
 
 def conv2d(layer: Conv2D) -> Apply:
-    """``h [N, H, W, C] -> conv(h, W [k, k, C, F]) + b [N, Ho, Wo, F]``."""
+    """``h [N, H, W, C] -> conv(h, W [k, k, C, F]) + b [N, Ho, Wo, F]`` (no ``b`` when
+    ``use_bias`` is off)."""
+    p = layer.padding
+    padding = ((p, p), (p, p)) if isinstance(p, int) else p  # zeros on every side, or a rule
+
     def apply(params: Tree, h: jax.Array, run: Run) -> jax.Array:
         s = layer.stride
-        return lax.conv_general_dilated(h, params[layer.weight], (s, s), layer.padding,
-                                        dimension_numbers=DIMENSIONS,
-                                        precision=HIGHEST) + params[layer.bias]
+        z = lax.conv_general_dilated(h, params[layer.weight], (s, s), padding,
+                                     dimension_numbers=DIMENSIONS, precision=HIGHEST)
+        return z + params[layer.bias] if layer.use_bias else z
     return apply
 
 

@@ -10,9 +10,10 @@ columns), and names its variables by the canonical names the reference layer car
 (the canonical one); a PReLU's ``alpha`` keeps Keras' shape (``(1, 1, C)`` on a map), so a
 value is reshaped to its variable's shape on the way in.
 
-- ``dense``: ``Dense(units, use_bias)``; ``conv2d``: ``Conv2D`` with TensorFlow's own SAME/VALID;
-  ``maxpool``: ``MaxPooling2D``; ``avgpool``: ``AveragePooling2D`` (VALID, or SAME: the mean
-  of the real cells; with ``count_include_pad``, torch's default, ``ZeroPadding2D`` by SAME's
+- ``dense``: ``Dense(units, use_bias)``; ``conv2d``: ``Conv2D(use_bias)`` with TensorFlow's own
+  SAME/VALID (``p`` zeros on every side: ``ZeroPadding2D(p)`` then a VALID ``Conv2D``);
+  ``maxpool``: ``MaxPooling2D``; ``avgpool``: ``AveragePooling2D`` (VALID, or SAME: the mean of
+  the real cells; with ``count_include_pad``, torch's default, ``ZeroPadding2D`` by SAME's
   amounts then a VALID pool); ``flatten``: ``Flatten`` (NHWC order, the canonical one);
   ``global_avgpool``: ``GlobalAveragePooling2D``.
 - ``layernorm``: ``LayerNormalization(epsilon=epsilon)`` (axis -1; ``gamma``, ``beta``).
@@ -113,8 +114,13 @@ def _dense(layer: Any, shape: Shape, spec: Spec) -> Any:
 
 
 def _conv2d(layer: Any, shape: Shape, spec: Spec) -> Any:
-    return keras.layers.Conv2D(layer.filters, layer.kernel, strides=layer.stride,
-                               padding=layer.padding.lower(), dtype=spec.dtype, name=layer.name)
+    explicit = isinstance(layer.padding, int)
+    conv = keras.layers.Conv2D(layer.filters, layer.kernel, strides=layer.stride,
+                               padding="valid" if explicit else layer.padding.lower(),
+                               use_bias=layer.use_bias, dtype=spec.dtype, name=layer.name)
+    if not explicit:
+        return conv
+    return keras.Sequential([keras.layers.ZeroPadding2D(layer.padding, dtype=spec.dtype), conv])
 
 
 def _maxpool(layer: Any, shape: Shape, spec: Spec) -> Any:
@@ -196,6 +202,8 @@ def _activation(function: str | Callable[[Any], Any]) -> Builder:
 
 
 def _kernel_and_bias(layer: Any, keras_layer: Any) -> dict[str, Any]:
+    if isinstance(keras_layer, keras.Sequential):  # zeros padded explicitly, then the conv
+        keras_layer = keras_layer.layers[-1]
     named = {layer.weight: keras_layer.kernel}
     if keras_layer.use_bias:
         named[layer.bias] = keras_layer.bias

@@ -6,7 +6,7 @@ module from the layer, the layer's per-sample canonical input shape (``(D,)`` or
 ``(H, W, C)``) and the spec:
 
 - ``dense``: ``nn.Linear(D, units, bias=use_bias)`` (``weight [units, D] = W.T``);
-- ``conv2d``: ``nn.Conv2d(C, filters, kernel, stride)`` (OIHW kernel) after
+- ``conv2d``: ``nn.Conv2d(C, filters, kernel, stride, bias=use_bias)`` (OIHW kernel) after
   :func:`tf_same_pad`, the pair named ``pad`` and ``conv`` in an ``nn.Sequential``;
 - ``maxpool``: ``nn.MaxPool2d(size, stride)`` after :func:`tf_same_pad` with ``-inf``;
 - ``avgpool``: ``nn.AvgPool2d(size, stride)``; SAME: its own symmetric ``padding`` with
@@ -123,7 +123,7 @@ def _linear(layer: Dense, shape: Shape, spec: Spec) -> nn.Module:
 def _conv2d(layer: Conv2D, shape: Shape, spec: Spec) -> nn.Module:
     pad, padding = tf_same_pad(shape[:2], layer.kernel, layer.stride, layer.padding)
     conv = nn.Conv2d(shape[2], layer.filters, layer.kernel, stride=layer.stride,
-                     padding=padding, dtype=DTYPES[spec.dtype])
+                     padding=padding, bias=layer.use_bias, dtype=DTYPES[spec.dtype])
     return nn.Sequential(OrderedDict(pad=pad, conv=conv))
 
 

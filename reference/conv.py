@@ -25,7 +25,11 @@ Padding follows TensorFlow exactly, per spatial axis of size ``n`` with window `
 - ``SAME``: ``out = ceil(n / s)``, ``total = max((out - 1) * s + k - n, 0)``,
   ``before = total // 2``, ``after = total - before``: an odd total puts the extra row/column at
   the bottom/right. PyTorch's symmetric ``padding=`` cannot express this; a torch backend must pad
-  explicitly with :func:`padding_amounts`.
+  explicitly with :func:`padding_amounts`;
+- an integer ``p`` (a convolution's only: PyTorch's ``padding=p``): ``p`` zeros on every side,
+  ``out = floor((n + 2p - k) / s) + 1``. It equals SAME where SAME is symmetric (stride 1, odd
+  ``k = 2p + 1``) but not, for example, for a stride-2 3x3 convolution of an even map (SAME pads
+  0 above and 1 below, ``padding=1`` one each: ResNet's downsampling convolution).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from __future__ import annotations
 import numpy as np
 
 PADDINGS = ("SAME", "VALID")
+Padding = str | int
+"""``SAME``, ``VALID`` or a number of zeros on every side (module docstring)."""
 
 
 def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
@@ -43,9 +49,11 @@ def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
 
 
 def padding_amounts(
-    hw: tuple[int, int], window: tuple[int, int], stride: int, padding: str
+    hw: tuple[int, int], window: tuple[int, int], stride: int, padding: Padding
 ) -> tuple[tuple[int, int], tuple[int, int]]:
     """``((top, bottom), (left, right))`` for an ``H x W`` map and a ``kh x kw`` window."""
+    if isinstance(padding, int):
+        return (padding, padding), (padding, padding)
     if padding == "VALID":
         return (0, 0), (0, 0)
     if padding != "SAME":
@@ -62,9 +70,12 @@ def pad(
     return np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=value)
 
 
-def output_size(size: int, window: int, stride: int, padding: str) -> int:
+def output_size(size: int, window: int, stride: int, padding: Padding) -> int:
     """Output length along one axis: ``ceil(size / s)`` for SAME, ``ceil((size - k + 1) / s)`` for
-    VALID (0 or less when the window does not fit)."""
+    VALID, ``floor((size + 2p - k) / s) + 1`` for ``p`` zeros (0 or less when the window does not
+    fit)."""
+    if isinstance(padding, int):
+        return (size + 2 * padding - window) // stride + 1 if size + 2 * padding >= window else 0
     if padding == "SAME":
         return -(-size // stride)
     if padding != "VALID":
@@ -73,7 +84,7 @@ def output_size(size: int, window: int, stride: int, padding: str) -> int:
 
 
 def output_hw(
-    hw: tuple[int, int], window: tuple[int, int], stride: int, padding: str
+    hw: tuple[int, int], window: tuple[int, int], stride: int, padding: Padding
 ) -> tuple[int, int]:
     """``(Ho, Wo)`` of an ``H x W`` map (see :func:`output_size`); raises when it would be empty."""
     ho = output_size(hw[0], window[0], stride, padding)
@@ -93,7 +104,7 @@ def windows(xp: np.ndarray, window: tuple[int, int], stride: int) -> np.ndarray:
     return view[:, ::stride, ::stride]
 
 
-def im2col(x: np.ndarray, window: tuple[int, int], stride: int, padding: str) -> np.ndarray:
+def im2col(x: np.ndarray, window: tuple[int, int], stride: int, padding: Padding) -> np.ndarray:
     """The im2col matrix of ``x [N, H, W, C]``: ``cols [N, Ho, Wo, kh*kw*C]``, ``(p, q, c)`` order.
 
     ``cols[n, i, j, (p*kw + q)*C + c] = xp[n, s*i + p, s*j + q, c]``.
@@ -106,7 +117,7 @@ def im2col(x: np.ndarray, window: tuple[int, int], stride: int, padding: str) ->
 
 
 def conv2d(
-    x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1, padding: str = "SAME"
+    x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1, padding: Padding = "SAME"
 ) -> np.ndarray:
     """Forward: ``z [N, Ho, Wo, F] = conv(x [N, H, W, C], W [kh, kw, C, F]) + b [F]``."""
     return conv2d_cols(im2col(x, W.shape[:2], stride, padding), W, b)
@@ -134,7 +145,7 @@ def conv2d_backward(
     x: np.ndarray,
     W: np.ndarray,
     stride: int = 1,
-    padding: str = "SAME",
+    padding: Padding = "SAME",
     *,
     cols: np.ndarray | None = None,
     need_dx: bool = True,
@@ -165,7 +176,7 @@ def conv2d_backward(
 
 
 def col2im(
-    dcols: np.ndarray, x_shape: tuple[int, ...], stride: int, padding: str
+    dcols: np.ndarray, x_shape: tuple[int, ...], stride: int, padding: Padding
 ) -> np.ndarray:
     """Adjoint of :func:`im2col`: add ``dcols [kh, kw, N, Ho, Wo, C]`` back onto ``[N, H, W, C]``
     (:func:`col2im_add` onto zeros of the padded shape), then crop the padding off."""
@@ -175,7 +186,8 @@ def col2im(
 
 
 def padded_zeros(
-    x_shape: tuple[int, ...], window: tuple[int, int], stride: int, padding: str, dtype: np.dtype
+    x_shape: tuple[int, ...], window: tuple[int, int], stride: int, padding: Padding,
+    dtype: np.dtype
 ) -> tuple[np.ndarray, tuple[slice, ...]]:
     """Zeros shaped like ``x [N, H, W, C]`` padded for ``window`` (the ``dxp`` that gradients
     are added onto), and the index that crops the padding off again."""

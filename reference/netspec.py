@@ -13,10 +13,12 @@ rank among the layers of that prefix, from 1: ``conv1``, ``pool1``, ``avgpool1``
 ``dense1``, ``dropout1``, ``res1``. A residual block's sub-list (``{"kind": "residual", "net":
 [...], "projection": false}``) continues the same counters (``res1`` holding ``dense2``,
 ``dense3``), so every name stays unique; its projection's parameters are ``res1.W``, ``res1.b``.
-An activation takes the name of the dense or conv layer it follows (it
-must follow one). Parameters are ``<layer>.W`` (dense ``[in, out]``, conv ``[k, k, cin, cout]``
-HWIO), ``<layer>.b`` (``[out]``) and a PReLU's slope ``<layer>.a`` (``[1]`` shared,
-``[D]``/``[C]`` per unit). Deltas and ``Trace.z`` are keyed by the dense/conv layer names.
+An activation takes the name of the dense, conv, batchnorm or residual layer it follows (it must
+follow one; after a residual block, ResNet's ``relu(x + f(x))``, its output replaces the block's
+``h[res<i>]`` in the trace). Parameters are ``<layer>.W`` (dense ``[in, out]``, conv
+``[k, k, cin, cout]`` HWIO), ``<layer>.b`` (``[out]``) and a PReLU's slope ``<layer>.a``
+(``[1]`` shared, ``[D]``/``[C]`` per unit). Deltas and ``Trace.z`` are keyed by the dense/conv
+layer names.
 
 Inputs are NHWC maps ``[N, H, W, C]`` (``input_shape`` of three) or flat ``[N, D]`` (of one).
 Every dropout layer shares one ``keep_prob`` (the mask is drawn with it).
@@ -73,8 +75,8 @@ def _build(layers: Any, counts: dict[str, int], where: str) -> tuple[Layer, ...]
         cls = KINDS.get(kind)
         if cls is not None and cls.role == "activation":
             if owner is None:
-                raise ValueError(f"{where}{i}: activation {kind!r} must follow a dense or "
-                                 "conv2d layer")
+                raise ValueError(f"{where}{i}: activation {kind!r} must follow a dense, "
+                                 "conv2d, batchnorm or residual layer")
             name, owner = owner, None
         else:
             prefix = PREFIXES.get(kind, kind)
@@ -83,7 +85,7 @@ def _build(layers: Any, counts: dict[str, int], where: str) -> tuple[Layer, ...]
         if cls is not None and cls.role == "block":
             data["net"] = _build(data.get("net"), counts, f"{where}{i}.")
         layer = make_layer(kind, name, **data)
-        owner = name if layer.role == "param" else None
+        owner = name if layer.role in ("param", "block") else None
         net.append(layer)
     return tuple(net)
 

@@ -1,8 +1,10 @@
 """A PyTorch port of a Keras CNN whose ``Conv2D(3, 3, strides=2, padding="same")`` became
 ``nn.Conv2d(2, 3, 3, stride=2, padding=1)``: on an 8x8 input TensorFlow's SAME pads 0 above and
 1 below (0 left, 1 right), torch's ``padding=1`` pads 1 on every side. The output has the same
-size but is shifted by one pixel. Expected (``--input-shape 8,8,2``): fails at ``z.conv1``,
-diagnosed by re-running the reference's convolution with the symmetric padding."""
+size but is shifted by one pixel. On its own (``check --model-file``) the model is a correct
+network with ``"padding": 1`` and passes; as a port of the Keras model (``check --port
+KERAS TORCH --transfer-weights``) it fails at ``z.conv1`` with the ``layer-settings``
+diagnosis naming the two paddings, confirmed by re-running the reference with the port's."""
 
 import torch
 from torch import nn

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nnparity.files.escape import python_string
 from nnparity.reference.activations import ACTIVATIONS
-from nnparity.reference.conv import padding_amounts
+from nnparity.reference.conv import Padding, padding_amounts
 from nnparity.reference.family import Spec
 from nnparity.reference.optim import Optimizer
 
@@ -43,17 +44,18 @@ class Act:
 
 @dataclass(frozen=True)
 class Conv:
-    """A convolution ``W [k, k, c_in, c_out]`` (HWIO) on NHWC, TensorFlow padding ``pads``."""
+    """A convolution ``W [k, k, c_in, c_out]`` (HWIO) on NHWC: ``padding`` TensorFlow's rule
+    or a number of zeros on every side, its amounts ``pads``; ``bias`` None: none."""
 
     name: str
     k: int
     c_in: int
     c_out: int
     stride: int
-    padding: str
+    padding: Padding
     pads: Pads
     weight: str
-    bias: str
+    bias: str | None
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,7 @@ def _conv(layer: Any, shape: tuple[int, ...], out: tuple[int, ...], spec: Spec) 
     k = (layer.kernel, layer.kernel)
     return [Conv(layer.name, layer.kernel, shape[2], layer.filters, layer.stride, layer.padding,
                  padding_amounts(shape[:2], k, layer.stride, layer.padding), layer.weight,
-                 layer.bias)]
+                 layer.bias if layer.use_bias else None)]
 
 
 def _pool(layer: Any, shape: tuple[int, ...], out: tuple[int, ...], spec: Spec) -> list[Layer]:
@@ -289,3 +291,11 @@ def network(spec: Spec, optimizer: Optimizer, title: str) -> Network:
               for placed in PLACERS[layer.kind](layer, shape, out, spec)]
     return Network(title, tuple(layers), tuple(spec.input_shape), spec.output_dim, spec.loss,
                    spec.reduction, spec.weight_decay, spec.dtype, spec.param_shapes(), optimizer)
+
+
+def padding_literal(padding: Padding, pairs: bool = False) -> str:
+    """``padding`` as Python source: a rule's name as a string literal, a number of zeros as
+    itself (``pairs``: ``((p, p), (p, p))``, as ``jax.lax`` takes explicit amounts)."""
+    if isinstance(padding, int):
+        return f"(({padding}, {padding}), ({padding}, {padding}))" if pairs else str(padding)
+    return python_string(padding)

@@ -18,6 +18,7 @@ from .graph import (
     Norm,
     Pool,
     Residual,
+    padding_literal,
 )
 from .steps import TRAIN_STEP, demo_step, hyperparameters, step_source, trainable_constant
 from .text import header, shapes_constant
@@ -46,9 +47,9 @@ def _lines(layer: object) -> list[str]:
         return [f"h = {ACTIVATIONS[layer.kind]}"] if ACTIVATIONS[layer.kind] else []
     if isinstance(layer, Conv):
         return [f'h = jax.lax.conv_general_dilated(h, params[{python_string(layer.weight)}], '
-                f'({layer.stride}, {layer.stride}), {python_string(layer.padding)},',
-                f'                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))'
-                f' + params[{python_string(layer.bias)}]']
+                f'({layer.stride}, {layer.stride}), {padding_literal(layer.padding, pairs=True)},',
+                '                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))'
+                + (f' + params[{python_string(layer.bias)}]' if layer.bias else "")]
     if isinstance(layer, Pool) and layer.mode == "avg":
         sums = (f"jax.lax.reduce_window({{}}, 0.0, jax.lax.add, (1, {layer.k}, {layer.k}, 1), "
                 f"(1, {layer.stride}, {layer.stride}, 1), {python_string(layer.padding)})")

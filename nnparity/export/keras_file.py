@@ -90,10 +90,16 @@ def _layers(layer: object, decay: str) -> list[str]:
         return [f'keras.layers.Activation({ACTIVATIONS[layer.kind]}, dtype=DTYPE, '
                 f'name={python_string(layer.name)}),']
     if isinstance(layer, Conv):
+        explicit = isinstance(layer.padding, int)
+        padded = [f"keras.layers.ZeroPadding2D({layer.padding}, dtype=DTYPE),"] if explicit \
+            else []
         return [f"# kernel = {python_comment(layer.weight)} (HWIO); "
-                f"{python_comment(layer.padding)} as TensorFlow pads it",
+                + (f"{layer.padding} zeros on every side (torch's padding={layer.padding})"
+                   if explicit else f"{python_comment(layer.padding)} as TensorFlow pads it"),
+                *padded,
                 f'keras.layers.Conv2D({layer.c_out}, {layer.k}, strides={layer.stride}, '
-                f'padding={python_string(layer.padding.lower())}{decay},',
+                f'padding={python_string("valid" if explicit else layer.padding.lower())}'
+                f'{decay}' + ("," if layer.bias else ", use_bias=False,"),
                 f'                    dtype=DTYPE, name={python_string(layer.name)}),']
     if isinstance(layer, Pool) and layer.mode == "avg" and layer.count_include_pad:
         return ["# torch's count_include_pad=True: the padded zeros counted in the mean",
@@ -145,12 +151,23 @@ def _calls(layers: tuple[object, ...], decay: str, h: str = "h") -> list[str]:
                          f"{python_string(layer.name + '_add')})([{h}, {keep}])")
             continue
         text = _layers(layer, decay)
-        comments = [line for line in text if line.startswith("#")]
-        code = "\n".join(line for line in text if not line.startswith("#"))
-        if code:
+        lines += [line for line in text if line.startswith("#")]
+        for code in _expressions([line for line in text if not line.startswith("#")]):
             end = code.rfind("),")
-            lines += [*comments, f"{h} = {code[:end]})({h}){code[end + 2:]}"]
+            lines.append(f"{h} = {code[:end]})({h}){code[end + 2:]}")
     return lines
+
+
+def _expressions(code: list[str]) -> list[str]:
+    """The layer expressions of :func:`_layers`' code lines: each ends with a line ending in
+    ``),`` (a trailing comment allowed)."""
+    found, current = [], []
+    for line in code:
+        current.append(line)
+        if line.split("  #")[0].rstrip().endswith("),"):
+            found.append("\n".join(current))
+            current = []
+    return found
 
 
 def _model(net: Network, decay: str, shape: str) -> str:

@@ -31,6 +31,7 @@ from .graph import (
     Pool,
     Residual,
     each_layer,
+    padding_literal,
 )
 from .steps import TRAIN_STEP, demo_step, hyperparameters, step_source, trainable_constant
 from .text import header, shapes_constant
@@ -59,9 +60,9 @@ def _forward(layer: object, h: str) -> str:
             return f"gelu({h}, gelu_inner({h}, {form}), {form})"
         return f"{ACTIVATIONS[layer.kind][0].__name__}({h})"
     if isinstance(layer, Conv):
-        return (f"conv2d({h}, params[{python_string(layer.weight)}], "
-                f"params[{python_string(layer.bias)}], {layer.stride}, "
-                f'{python_string(layer.padding)})')
+        bias = f"params[{python_string(layer.bias)}]" if layer.bias else "None"
+        return (f"conv2d({h}, params[{python_string(layer.weight)}], {bias}, {layer.stride}, "
+                f"{padding_literal(layer.padding)})")
     if isinstance(layer, Pool) and layer.mode == "avg":
         return f"avgpool2d({h}, {_avg_settings(layer)})"
     if isinstance(layer, Norm):
@@ -113,10 +114,10 @@ def _backward(layer: object, h: str, out: str, first: bool) -> list[str]:
         return [f"d = d * {ACTIVATIONS[layer.kind][1].__name__}({h}, {out})"]
     if isinstance(layer, Conv):
         need = ", need_dx=False" if first else ""
-        return [f"d, grads[{python_string(layer.weight)}], grads[{python_string(layer.bias)}]"
-                " = conv2d_backward(",
+        db = f"grads[{python_string(layer.bias)}]" if layer.bias else "_"
+        return [f"d, grads[{python_string(layer.weight)}], {db} = conv2d_backward(",
                 f"    d, {h}, params[{python_string(layer.weight)}], {layer.stride}, "
-                f"{python_string(layer.padding)}{need})"]
+                f"{padding_literal(layer.padding)}{need})"]
     if isinstance(layer, Pool) and layer.mode == "avg":
         return [f"d = avgpool2d_backward(d, {h}, {_avg_settings(layer)})"]
     if isinstance(layer, Norm):

@@ -80,12 +80,15 @@ def _modules(layer: object) -> list[tuple[str, str, str]]:
                      "")]
         return [] if layer.kind == "identity" else [(layer.name, ACTIVATIONS[layer.kind], "")]
     if isinstance(layer, Conv):
-        conv = f"nn.Conv2d({layer.c_in}, {layer.c_out}, {layer.k}, stride={layer.stride}"
+        conv = f"nn.Conv2d({layer.c_in}, {layer.c_out}, {layer.k}, stride={layer.stride}" + (
+            "" if layer.bias else ", bias=False")
         kernel = (f"weight = {layer.weight} as OIHW [{layer.c_out}, {layer.c_in}, {layer.k}, "
                   f"{layer.k}]")
         padding = _symmetric(layer.pads)
         if layer.pads == NO_PADS:
             return [(layer.name, f"{conv}, dtype=DTYPE)", kernel)]
+        if isinstance(layer.padding, int):  # torch's own padding=p: p zeros on every side
+            return [(layer.name, f"{conv}, padding={layer.padding}, dtype=DTYPE)", kernel)]
         if layer.stride == 1:  # torch's "same" puts the odd pixel bottom/right, as TensorFlow
             return [(layer.name, f'{conv}, padding="same", dtype=DTYPE)', kernel)]
         if padding:

@@ -6,9 +6,6 @@ reference with the mistake (or, for a backward, by the tensors around it).
 - ``dropout scaling``: the model's output equals the reference's with the same mask but kept
   units not scaled by ``1 / keep_prob`` (non-inverted dropout, ``h * mask``: the reference
   re-run at ``keep_prob = 1``);
-- ``symmetric padding``: a torch convolution padded symmetrically where TensorFlow's SAME pads
-  asymmetrically (even kernels, stride 2) gives another ``z``: the reference's convolution of
-  its own input to that layer, padded symmetrically, reproduces the model's;
 - ``loss precision``: a Keras loss object computes in its own dtype (``floatx``, float32, by
   default) whatever the model's: the reference's loss of the model's output rounded to that dtype
   matches the model's loss;
@@ -38,8 +35,6 @@ from nnparity.backends.compare import (
     tolerance_for,
 )
 from nnparity.parity.report import Diagnosis
-from nnparity.reference.conv import conv2d, padding_amounts
-from nnparity.reference.layers.residual import each_layer
 from nnparity.reference.losses import as_targets, loss_and_grad, softmax
 from nnparity.reference.optim import Formula, Optimizer, init_state, step
 from nnparity.reference.params import trainable
@@ -81,37 +76,6 @@ def _dropout_scaling(model: Any, params: dict, batch: tuple, mask: Any,
     return Diagnosis("dropout-scaling", f"dropout is not inverted: kept units are not scaled by "
                      f"1/keep_prob = {1 / spec.keep_prob:.4g} in training ({evidence}); scale "
                      "by 1/keep_prob in training and not at evaluation", evidence)
-
-
-def _symmetric_padding(model: Any, params: dict, batch: tuple, mask: Any,
-                       comparisons: list[Comparison], tensors: Tensors) -> Diagnosis | None:
-    """The first failing ``z`` of a symmetrically padded convolution against the reference's
-    convolution of its own input to that layer with the model's padding."""
-    first = first_divergence(comparisons)
-    symmetric = getattr(model.structure, "symmetric", {})
-    if first is None or first.stage != "forward" or first.name[2:] not in symmetric:
-        return None
-    layer, (label, p) = first.name[2:], symmetric[first.name[2:]]
-    spec = model.spec
-    kwargs = {} if mask is None else {"dropout_mask": mask}
-    trace = registry.get("numpy").forward(spec, params, batch[0], **kwargs)
-    before = list(trace.h)[:list(trace.h).index(layer)]  # the h recorded before, in order
-    a = trace.h[before[-1]] if before else spec.as_input(batch[0])
-    block = next(x for x in each_layer(spec.net) if x.name == layer and x.role == "param")
-    padded = np.pad(a, ((0, 0), (p, p), (p, p), (0, 0)))
-    rerun = conv2d(padded, params[block.weight], params[block.bias], block.stride, "VALID")
-    check = compare_tensor("forward", first.name, tensors.get(("forward", first.name)), rerun,
-                           tolerance_for(spec))
-    if not check.passed:
-        return None
-    (top, bottom), (left, right) = padding_amounts(a.shape[1:3], (block.kernel,) * 2,
-                                                   block.stride, "SAME")
-    evidence = (f"the reference's convolution with the symmetric padding reproduces the "
-                f"model's {first.name} (max rel {check.max_rel:.1e})")
-    return Diagnosis("symmetric-padding", f"{label} pads {p} on every side where TensorFlow's "
-                     f"SAME pads top/bottom {top}/{bottom}, left/right {left}/{right}: "
-                     f"{evidence}; pad with F.pad(x, ({left}, {right}, {top}, {bottom})) "
-                     "before a padding=0 convolution", evidence)
 
 
 def _loss_precision(model: Any, batch: tuple, trace: Trace, grads: Gradients,
@@ -213,7 +177,6 @@ def diagnose(model: Any, params: dict, batch: tuple, mask: Any, actual: tuple[Tr
     return (_double_softmax(model, params, batch, mask, trace.output)
             or _training_mode(model, params, batch, comparisons)
             or _dropout_scaling(model, params, batch, mask, trace.output)
-            or _symmetric_padding(model, params, batch, mask, comparisons, tensors)
             or _loss_precision(model, batch, trace, grads, comparisons)
             or _optimizer_formula(model, params, expected, tensors, comparisons)
             or _activation_backward(model, comparisons))

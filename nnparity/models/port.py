@@ -25,6 +25,7 @@ hyperparameters), the port's note states the expected drift between the two form
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,7 @@ from nnparity.backends.compare import (
 )
 from nnparity.errors import InputError
 from nnparity.parity.report import CaseResult, Diagnosis
+from nnparity.reference.layers.residual import each_layer
 from nnparity.reference.params import Params
 
 from . import batchnorm_port
@@ -59,12 +61,22 @@ def _same_network(a: UserModel, b: UserModel, labels: tuple[str, str]) -> None:
             hint = ("; PReLU slope sharing: Keras' PReLU() has one slope per unit, torch's "
                     "nn.PReLU() one shared (use nn.PReLU(num_parameters=D), or "
                     "PReLU(shared_axes=[1]) in Keras)")
+        paddings = [(x.padding, y.padding) for x, y in zip(_convs(a), _convs(b), strict=False)
+                    if x.padding != y.padding]
+        if paddings:
+            hint += (f"; a convolution pads {paddings[0][1]!r} there and {paddings[0][0]!r} here "
+                     f"({SETTING_HINTS[('conv2d', 'padding')]})")
         raise InputError(f"{labels[1]} is not a port of {labels[0]}: parameter {diff} is "
                          f"{shapes_b.get(diff)} there and {shapes_a.get(diff)} here{hint}")
     for what in ("loss", "reduction", "layer_names"):
         if getattr(a.spec, what) != getattr(b.spec, what):
             raise InputError(f"{labels[1]} is not a port of {labels[0]}: {what} "
                              f"{getattr(b.spec, what)} vs {getattr(a.spec, what)}")
+
+
+def _convs(model: UserModel) -> list[Any]:
+    """The model's convolution layers, in order."""
+    return [layer for layer in each_layer(model.spec.net) if layer.kind == "conv2d"]
 
 
 def drift(a: UserModel, b: UserModel, seed: int) -> str | None:
@@ -100,6 +112,11 @@ SETTING_HINTS = {
                               "torch's nn.LayerNorm has eps=1e-5, Keras' LayerNormalization "
                               "epsilon=1e-3 (flax's nnx.LayerNorm 1e-6); give the port the "
                               "original's value",
+    ("conv2d", "padding"): "TensorFlow's SAME pads the odd row and column at the bottom and "
+                           "right (a stride-2 or even-sized convolution); torch's padding=p "
+                           "puts p zeros on every side: pad explicitly, F.pad(x, (0, 1, 0, 1)) "
+                           "before a padding=0 convolution, or ZeroPadding2D(p) before a VALID "
+                           "Conv2D",
     ("avgpool", "count_include_pad"): "torch's AvgPool2d counts the padded cells in the mean "
                                       "(count_include_pad=True by default), Keras' SAME "
                                       "averages the real cells only; set count_include_pad="

@@ -76,8 +76,8 @@ SUPPORTED = ("Linear/Dense, Conv2d/Conv2D (VALID or TensorFlow SAME padding), Ma
 class Layer:
     """One layer the user's model ran: ``kind`` (:data:`KINDS`), ``label`` (how the user knows
     it, e.g. ``fc1 (Linear)``) and ``info``: ``dense`` ``in``, ``out``, ``bias``; ``conv``
-    ``cin``, ``cout``, ``kernel``, ``stride``, ``padding`` (``SAME``/``VALID``), ``symmetric``
-    (a torch padding ``p`` on every side, mapped as SAME and diagnosed); ``activation``
+    ``cin``, ``cout``, ``kernel``, ``stride``, ``padding`` (``SAME``/``VALID``, or ``p`` zeros on
+    every side where that is neither: torch's ``padding=p``); ``activation``
     ``name`` (a reference activation; ``gelu`` also ``approximate``, ``none`` or ``tanh``);
     ``pool`` (max) and ``avgpool`` ``window``, ``stride``, ``padding`` (``avgpool`` also
     ``count_include_pad``: SAME's padded cells counted, torch's default);
@@ -104,9 +104,6 @@ class Structure:
     """Layer name -> label of the user's activation layer after it (when it has one)."""
     dropouts: list[str] = field(default_factory=list)
     """Traced keys of the user's dropout layers, in the order of their columns of the mask."""
-    symmetric: dict[str, tuple[str, int]] = field(default_factory=dict)
-    """Conv layer name -> ``(label, p)`` for a convolution padded symmetrically by ``p`` where
-    TensorFlow's SAME (as which it is mapped) pads asymmetrically: the port bug diagnosed."""
     loss_input: int | None = None
     """Index of the traced layer whose output the loss takes when that is not the last mapped
     tensor: the final sigmoid before a BCE on probabilities (``nn.BCELoss``,
@@ -154,9 +151,12 @@ def residuals(layers: list[Layer], sources: list[tuple[int, ...]]) -> list[Layer
         if any(layers[i].kind in ("add", "residual") for i in body):
             raise InputError(f"{layer.label}: a residual block inside a residual block; the "
                              "reference's blocks do not nest")
+        identity = projection is not None and _identity(layers[projection])
         out[j] = Layer("residual", layer.label, {
             "body": [(i, out[i]) for i in body],
-            "projection": None if projection is None else (projection, out[projection])})
+            "projection": None if projection is None or identity
+            else (projection, out[projection]),
+            "skip": [projection] if identity else []})
     return out
 
 
@@ -164,10 +164,13 @@ def _block(layers: list[Layer], sources: list[tuple[int, ...]], j: int, skip: in
            end: int) -> tuple[list[int], int | None] | None:
     """``(body indices, projection index or None)`` when ``skip + end`` (the sum at ``j``) is a
     block: ``end`` closes a chain of layers that starts from the block's input, which is ``skip``
-    itself or the input of ``skip``, a single dense/conv layer (the projection); None if not."""
+    itself or the input of ``skip``, a single dense/conv layer (the projection) or an identity
+    module (``nn.Identity``, an identity skip: returned in the projection's place); None if
+    not."""
     candidates: list[tuple[int, int | None]] = []
-    def single(i: int) -> bool:  # one dense/conv layer on one input
-        return i >= 0 and layers[i].kind in ("dense", "conv") and len(sources[i]) == 1
+    def single(i: int) -> bool:  # one dense/conv layer (or identity module) on one input
+        return i >= 0 and (layers[i].kind in ("dense", "conv") or _identity(layers[i])) \
+            and len(sources[i]) == 1
 
     # of two single layers on the same input, the later one is taken for the projection
     tie = single(end) and sources[end] == sources[skip] and end > skip
@@ -189,8 +192,10 @@ def explicit_same(layers: list[Layer]) -> list[Layer]:
     """A zero ``pad`` (``info``: ``amounts`` top, bottom, left, right; ``hw`` of its input) by
     exactly TensorFlow's SAME amounts before a VALID convolution (how a port pads
     asymmetrically) is that convolution with SAME padding; before a VALID average pool, that
-    pool with SAME padding counting the padded zeros (``count_include_pad``). The pad is then
-    neutral; any other pad is ``unsupported``."""
+    pool with SAME padding counting the padded zeros (``count_include_pad``); ``p`` zeros on
+    every side before a VALID convolution (Keras' ``ZeroPadding2D(p)``, torch's ``F.pad``) is
+    that convolution with padding ``p``. The pad is then neutral; any other pad is
+    ``unsupported``."""
     out = list(layers)
     for i, layer in enumerate(out[:-1]):
         after = out[i + 1]
@@ -200,11 +205,15 @@ def explicit_same(layers: list[Layer]) -> list[Layer]:
         k = after.info["kernel" if after.kind == "conv" else "window"]
         (top, bottom), (left, right) = padding_amounts(layer.info["hw"], (k, k),
                                                        after.info["stride"], "SAME")
-        if layer.info["amounts"] == (top, bottom, left, right):
+        amounts = layer.info["amounts"]
+        if amounts == (top, bottom, left, right):
             counted = {"count_include_pad": True} if after.kind == "avgpool" else {}
             out[i] = Layer("identity", layer.label)
             out[i + 1] = Layer(after.kind, after.label,
                                {**after.info, "padding": "SAME", **counted})
+        elif after.kind == "conv" and len(set(amounts)) == 1:
+            out[i] = Layer("identity", layer.label)
+            out[i + 1] = Layer("conv", after.label, {**after.info, "padding": amounts[0]})
     return [Layer("unsupported", layer.label) if layer.kind == "pad" else layer
             for layer in out]
 
@@ -275,10 +284,8 @@ def _net_entry(layer: Layer) -> dict[str, Any]:
     if layer.kind == "dense":
         return {"kind": "dense", "units": info["out"], "use_bias": info["bias"]}
     if layer.kind == "conv":
-        if not info["bias"]:
-            raise InputError(f"{layer.label} has no bias: the reference's conv2d has one")
         return {"kind": "conv2d", "filters": info["cout"], "kernel": info["kernel"],
-                "stride": info["stride"], "padding": info["padding"]}
+                "stride": info["stride"], "padding": info["padding"], "use_bias": info["bias"]}
     if layer.kind == "activation":
         extra = {"prelu": {"slopes": info.get("slopes", "shared")},
                  "gelu": {"approximate": info.get("approximate", "none")}}
@@ -295,9 +302,8 @@ def _net_entry(layer: Layer) -> dict[str, Any]:
     if layer.kind == "dropout":
         return {"kind": "dropout", "keep_prob": info["keep_prob"]}
     if layer.kind == "residual":
-        if info["projection"] is not None:
-            _projection(info["projection"][1])
-        return {"kind": "residual", "projection": info["projection"] is not None,
+        skip = {} if info["projection"] is None else _projection(info["projection"][1])
+        return {"kind": "residual", "projection": info["projection"] is not None, **skip,
                 "net": [_net_entry(inner) for _, inner in info["body"]
                         if inner.kind != "identity"]}
     if layer.kind == "batchnorm":
@@ -306,22 +312,28 @@ def _net_entry(layer: Layer) -> dict[str, Any]:
     return {"kind": "flatten"}
 
 
+def _identity(layer: Layer) -> bool:
+    """An identity module (``nn.Identity``, Keras' ``Identity``): the input unchanged."""
+    return layer.kind == "identity" or (layer.kind == "activation"
+                                        and layer.info.get("name") == "identity")
+
+
 def _inner(block: Layer) -> list[int]:
     """The traced indices a residual layer holds: its body's and its projection's."""
     projection = block.info["projection"]
-    return [i for i, _ in block.info["body"]] + ([] if projection is None else [projection[0]])
+    return [i for i, _ in block.info["body"]] + block.info["skip"] + (
+        [] if projection is None else [projection[0]])
 
 
-def _projection(layer: Layer) -> None:
-    """Refuse a skip path the reference's projection (a dense or 1x1 stride-1 conv with a bias)
-    does not compute."""
+def _projection(layer: Layer) -> dict[str, Any]:
+    """The ``residual`` fields of a skip path's projection (its stride, its bias), refusing one
+    the reference's projection (a dense, or a 1x1 VALID conv) does not compute."""
     info = layer.info
-    if layer.kind == "conv" and (info["kernel"] != 1 or info["stride"] != 1):
+    if layer.kind == "conv" and (info["kernel"] != 1 or info["padding"] != "VALID"):
         raise InputError(f"{layer.label} on a residual block's skip path: the reference's "
-                         "projection is a 1x1 convolution of stride 1")
-    if not info["bias"]:
-        raise InputError(f"{layer.label} on a residual block's skip path has no bias: the "
-                         "reference's projection has one")
+                         "projection is a 1x1 convolution without padding")
+    return {"projection_stride": info["stride"] if layer.kind == "conv" else 1,
+            "projection_bias": bool(info["bias"])}
 
 
 def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction: str,
@@ -360,7 +372,6 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
     params: dict[str, tuple[int, str]] = {}
     labels: dict[str, str] = {}
     dropouts: list[str] = []
-    symmetric: dict[str, tuple[str, int]] = {}
 
     def visit(net: tuple[Any, ...], indices: list[int]) -> None:
         """Map the spec's layers ``net`` onto the traced layers at ``indices``."""
@@ -370,7 +381,8 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
                 visit(layer.net, [k for k, inner in info["body"] if inner.kind != "identity"])
                 if info["projection"] is not None:
                     params[layer.weight] = (info["projection"][0], "weight")
-                    params[layer.bias] = (info["projection"][0], "bias")
+                    if layer.projection_bias:
+                        params[layer.bias] = (info["projection"][0], "bias")
             if layer.kind == "batchnorm":
                 keys[f"z.{layer.name}"] = keys[f"h.{layer.name}"] = i
                 for role in BATCHNORM_ROLES:
@@ -380,8 +392,6 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
                 params[layer.weight] = (i, "weight")
                 if getattr(layer, "use_bias", True):
                     params[layer.bias] = (i, "bias")
-                if "symmetric" in layers[i].info:
-                    symmetric[layer.name] = (layers[i].label, layers[i].info["symmetric"])
             else:
                 keys[f"h.{layer.name}"] = i
             if layer.role == "activation":
@@ -396,7 +406,7 @@ def _net(layers: list[Layer], input_shape: tuple[int, ...], loss: str, reduction
     visit(spec.net, traced)
     if softmax_at is not None:
         keys[f"h.{spec.layer_names[-1]}"] = softmax_at
-    return Structure(spec, keys, params, softmax_at is not None, labels, dropouts, symmetric)
+    return Structure(spec, keys, params, softmax_at is not None, labels, dropouts)
 
 
 def _after(layers: list[Layer], rest: list[int], allowed: tuple[str, ...]) -> dict[str, int]:
@@ -503,7 +513,6 @@ def _cnn(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
     params: dict[str, tuple[int, str]] = {}
     blocks: list[ConvBlock] = []
     labels: dict[str, str] = {}
-    symmetric: dict[str, tuple[str, int]] = {}
     convs = [(i, rest) for i, rest in groups if layers[i].kind == "conv"]
     denses = groups[len(convs):]
     if any(layers[i].kind != "dense" for i, _ in denses) or not denses:
@@ -518,8 +527,6 @@ def _cnn(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
                                 _activation(layers, found), pool.get("window", 0),
                                 pool.get("stride"), pool.get("padding", "SAME")))
         keys[f"z.conv{n}"] = i
-        if "symmetric" in conv:
-            symmetric[f"conv{n}"] = (layers[i].label, conv["symmetric"])
         if "activation" in found:
             labels[f"conv{n}"] = layers[found["activation"]].label
         keys[f"h.conv{n}"] = found.get("activation", i)
@@ -563,5 +570,4 @@ def _cnn(layers: list[Layer], groups: list[tuple[int, list[int]]], input_shape: 
             order.append("h.dropout")
         order += [f"z.fc{n}", f"h.fc{n}"]
     dropouts = ["h.dropout"] if layers[keys["h.dropout"]].kind == "dropout" else []
-    return Structure(spec, {k: keys[k] for k in order}, params, softmax, labels, dropouts,
-                     symmetric)
+    return Structure(spec, {k: keys[k] for k in order}, params, softmax, labels, dropouts)

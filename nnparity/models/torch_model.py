@@ -31,7 +31,7 @@ from torch.overrides import TorchFunctionMode
 
 from nnparity.backends import edges, layout
 from nnparity.errors import InputError
-from nnparity.reference.conv import padding_amounts
+from nnparity.reference.conv import Padding, padding_amounts
 from nnparity.reference.losses import as_targets
 from nnparity.reference.optim import Optimizer
 from nnparity.reference.results import Gradients, Trace
@@ -61,12 +61,11 @@ def _pair(value: Any) -> int:
 
 
 def _padding(label: str, torch_padding: Any, hw: tuple[int, int], window: int,
-             stride: int, symmetric: bool = False) -> str:
-    """``VALID`` or ``SAME`` (TensorFlow's rule) for torch's padding on an ``hw`` input; exit 2
-    for a padding that is neither (e.g. symmetric padding where TensorFlow's SAME is
-    asymmetric: an even window or stride 2). With ``symmetric`` (a convolution), a symmetric
-    padding giving SAME's output size is ``SYMMETRIC``: mapped as SAME, the check then shows
-    and diagnoses the difference."""
+             stride: int, explicit: bool = False) -> Padding:
+    """``VALID`` or ``SAME`` (TensorFlow's rule) for torch's padding on an ``hw`` input, or with
+    ``explicit`` (a convolution) the ``p`` zeros torch pads on every side where that is neither
+    (an even window or stride 2: ResNet's downsampling convolution); exit 2 for another padding
+    (a pool's symmetric padding where SAME is asymmetric, per-axis amounts)."""
     if torch_padding in ("valid", 0, (0, 0)):
         return "VALID"
     if torch_padding == "same":
@@ -75,12 +74,11 @@ def _padding(label: str, torch_padding: Any, hw: tuple[int, int], window: int,
     (top, bottom), (left, right) = padding_amounts(hw, (window, window), stride, "SAME")
     if (top, bottom, left, right) == (p, p, p, p):
         return "SAME"
-    if symmetric and p and all((n + 2 * p - window) // stride + 1 == -(-n // stride)
-                               for n in hw):
-        return "SYMMETRIC"
+    if explicit and p:
+        return p
     raise InputError(f"{label}: padding {torch_padding} on a {hw[0]}x{hw[1]} input is neither "
                      f"VALID nor TensorFlow's SAME (top/bottom {top}/{bottom}, left/right "
-                     f"{left}/{right}); the reference has those two")
+                     f"{left}/{right}); the reference's pools have those two")
 
 
 def _describe_module(label: str, module: nn.Module, inputs: tuple, names: dict[str, str]) -> Layer:
@@ -100,13 +98,10 @@ def _describe_module(label: str, module: nn.Module, inputs: tuple, names: dict[s
             raise unsupported(f"{label} (non-square kernel or stride, dilation, groups or "
                               f"padding mode {module.padding_mode!r})")
         hw = tuple(x.shape[2:])
-        padding = _padding(label, module.padding, hw, k, s, symmetric=True)
-        info = {"cin": module.in_channels, "cout": module.out_channels, "kernel": k,
-                "stride": s, "bias": module.bias is not None,
-                "padding": "SAME" if padding == "SYMMETRIC" else padding}
-        if padding == "SYMMETRIC":
-            info["symmetric"] = _pair(module.padding)
-        return Layer("conv", label, info)
+        return Layer("conv", label, {"cin": module.in_channels, "cout": module.out_channels,
+                                     "kernel": k, "stride": s, "bias": module.bias is not None,
+                                     "padding": _padding(label, module.padding, hw, k, s,
+                                                         explicit=True)})
     if isinstance(module, nn.MaxPool2d):
         k = _pair(module.kernel_size)
         s = _pair(module.stride if module.stride is not None else k)
@@ -349,10 +344,15 @@ class _Recorder(TorchFunctionMode):
 
 def _sources(events: list[tuple]) -> list[tuple[int, ...]]:
     """Per recorded call, the indices of the calls whose outputs are its tensor inputs (-1: a
-    tensor no recorded call made, the model's input)."""
-    made = {id(out): i for i, (_, _, out) in enumerate(events)}
-    return [tuple(made.get(id(t), -1) for t in (x if isinstance(x, tuple) else (x,)))
-            for _, x, _ in events]
+    tensor no recorded call made, the model's input): the latest call before it that returned
+    that tensor (``nn.Identity`` returns its input itself: the calls after it take it from
+    the identity, those before from the input's maker)."""
+    made: dict[int, int] = {}
+    sources = []
+    for i, (_, x, out) in enumerate(events):
+        sources.append(tuple(made.get(id(t), -1) for t in (x if isinstance(x, tuple) else (x,))))
+        made[id(out)] = i
+    return sources
 
 
 def _loss_function(source: ModelSource) -> tuple[str, str, Callable]:

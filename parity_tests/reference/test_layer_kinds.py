@@ -116,7 +116,7 @@ def test_a_net_spec_round_trips_through_json() -> None:
 
 
 @pytest.mark.parametrize(("layers", "message"), [
-    ([{"kind": "relu"}, *FLAT], "must follow a dense or conv2d"),
+    ([{"kind": "relu"}, *FLAT], "must follow a dense, conv2d, batchnorm or residual"),
     ([{"kind": "dense", "units": 2, "bias": "x"}], "set by nnparity"),
     ([{"kind": "dense", "units": 0}], "units must be a positive integer"),
     ([{"kind": "pool"}], "unknown layer kind 'pool'"),

@@ -33,7 +33,15 @@ MAP = NetSpec(input_shape=(5, 5, 2), loss="ce", reduction="sum", net=[
     {"kind": "residual", "net": [{"kind": "conv2d", "filters": 3, "kernel": 3},
                                  {"kind": "tanh"}]},
     {"kind": "flatten"}, {"kind": "dense", "units": 3}])
-SPECS = {"flat": FLAT, "map": MAP}
+STRIDED = NetSpec(input_shape=(7, 7, 2), loss="ce", reduction="mean", net=[
+    {"kind": "conv2d", "filters": 3, "kernel": 3, "use_bias": False}, {"kind": "relu"},
+    {"kind": "residual", "projection": True, "projection_stride": 2, "projection_bias": False,
+     "net": [{"kind": "conv2d", "filters": 4, "kernel": 3, "stride": 2, "use_bias": False},
+             {"kind": "tanh"}, {"kind": "conv2d", "filters": 4, "kernel": 3}]},
+    {"kind": "relu"}, {"kind": "global_avgpool"}, {"kind": "dense", "units": 3}])
+"""ResNet's downsampling block: convolutions without bias, a strided 1x1 projection without
+bias, ``relu(x + f(x))``."""
+SPECS = {"flat": FLAT, "map": MAP, "strided": STRIDED}
 
 
 def _export(framework: str, spec: NetSpec, folder: Path) -> Path:

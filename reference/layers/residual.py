@@ -6,8 +6,12 @@ the skip path is a projection ``P(x)`` with its own parameters, so ``y = P(x) + 
 
 - flat input ``x [N, D]``: a dense ``P(x) = x W + b``, ``W [D, D_out]`` (``<name>.W``),
   ``b [D_out]`` (``<name>.b``);
-- map input ``x [N, H, W, C]``: a 1x1 convolution (stride 1) ``W [1, 1, C, C_out]`` (HWIO),
-  ``b [C_out]``; ``f`` must keep ``H`` and ``W``.
+- map input ``x [N, H, W, C]``: a 1x1 convolution ``W [1, 1, C, C_out]`` (HWIO), ``b [C_out]``,
+  VALID, of stride ``projection_stride`` (ResNet's downsampling shortcut: ``f`` then maps
+  ``H x W`` to ``ceil(H / s) x ceil(W / s)``, as a SAME convolution of stride ``s`` does;
+  stride 1: ``f`` keeps ``H`` and ``W``).
+
+``projection_bias`` false: the projection has no ``b`` (as before a batch normalisation).
 
 Backward (``dy = dL/dy``): the sub-list's walk in reverse from ``dy`` gives ``dL/dx`` through
 ``f`` and the sub-list's gradients and deltas; the skip path adds ``dy`` (identity) or the
@@ -29,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Layer, Params, Run, Shape
+from .base import Layer, Params, Run, Shape, positive_int
 from .conv2d import Conv2D
 from .dense import Dense
 
@@ -44,12 +48,15 @@ Passed = list[tuple[np.ndarray, np.ndarray, Any]]
 @dataclass(frozen=True)
 class Residual(Layer):
     """``y = x + f(x)`` over the sub-list ``net`` (module docstring); ``projection``: a dense
-    or 1x1 conv on the skip path (parameters ``<name>.W``, ``<name>.b``)."""
+    or 1x1 conv on the skip path (parameters ``<name>.W``, ``<name>.b``), of stride
+    ``projection_stride`` on a map, with a bias unless ``projection_bias`` is false."""
 
     kind = "residual"
     role = "block"
     net: tuple[Layer, ...] = ()
     projection: bool = False
+    projection_stride: int = 1
+    projection_bias: bool = True
     weight: str = ""
     bias: str = ""
 
@@ -61,9 +68,13 @@ class Residual(Layer):
         if refused:
             raise ValueError(f"{self.name}: a residual block's net cannot hold "
                              f"{', '.join(refused)} layers")
-        if not isinstance(self.projection, bool):
-            raise ValueError(f"{self.name}: projection must be true or false, got "
-                             f"{self.projection!r}")
+        for what in ("projection", "projection_bias"):
+            if not isinstance(getattr(self, what), bool):
+                raise ValueError(f"{self.name}: {what} must be true or false, got "
+                                 f"{getattr(self, what)!r}")
+        positive_int(self.projection_stride, f"{self.name}: projection_stride")
+        if self.projection_stride != 1 and not self.projection:
+            raise ValueError(f"{self.name}: projection_stride needs \"projection\": true")
         object.__setattr__(self, "weight", self.weight or f"{self.name}.W")
         object.__setattr__(self, "bias", self.bias or f"{self.name}.b")
 
@@ -80,19 +91,26 @@ class Residual(Layer):
             return None
         out = self.inner_shapes(shape)[-1]
         if len(shape) == 1:
-            return Dense(self.name, units=out[0], weight=self.weight, bias=self.bias)
-        return Conv2D(self.name, filters=out[-1], kernel=1, stride=1, padding="VALID",
-                      weight=self.weight, bias=self.bias)
+            return Dense(self.name, units=out[0], use_bias=self.projection_bias,
+                         weight=self.weight, bias=self.bias)
+        return Conv2D(self.name, filters=out[-1], kernel=1, stride=self.projection_stride,
+                      padding="VALID", use_bias=self.projection_bias, weight=self.weight,
+                      bias=self.bias)
 
     def output_shape(self, shape: Shape) -> Shape:
         out = self.inner_shapes(shape)[-1]
-        same_kind = len(out) == len(shape) and out[:-1] == tuple(shape)[:-1]
+        s = self.projection_stride
+        if s != 1 and len(shape) != 3:
+            raise ValueError(f"{self.name}: projection_stride {s} needs a map input, got "
+                             f"shape {list(shape)}")
+        strided = tuple(-(-size // s) for size in tuple(shape)[:-1])
+        same_kind = len(out) == len(shape) and out[:-1] == strided
         if out == tuple(shape) or (self.projection and same_kind):
             return out
         if self.projection:
             raise ValueError(f"{self.name}: the block's net maps shape {list(shape)} to "
-                             f"{list(out)}; a projection (dense or 1x1 conv) changes only the "
-                             "last axis")
+                             f"{list(out)}; its projection (dense, or 1x1 conv of stride {s}) "
+                             f"gives {[*strided, out[-1]]}")
         raise ValueError(f"{self.name}: the block's net maps shape {list(shape)} to "
                          f"{list(out)}: set \"projection\": true to project the input")
 
@@ -153,8 +171,11 @@ class Residual(Layer):
         return (upstream + dskip if need_dx else None), grads, deltas
 
     def to_dict(self) -> dict[str, Any]:
+        options = {key: value for key, value in (("projection_stride", self.projection_stride),
+                                                 ("projection_bias", self.projection_bias))
+                   if value != type(self).__dataclass_fields__[key].default}
         return {"kind": self.kind, "net": [layer.to_dict() for layer in self.net],
-                "projection": self.projection}
+                "projection": self.projection, **options}
 
 
 def each_layer(net: tuple[Layer, ...]) -> Iterator[Layer]:
