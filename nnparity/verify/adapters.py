@@ -133,6 +133,8 @@ class Adapter:
     def norms(self) -> list[NormLayer]:
         """The learner's normalisation layers, numbered from 1 (:mod:`nnparity.verify.norms`)."""
         return norm_layers(self.spec)
+
+    @cached_property
     def slopes(self) -> list[SlopeLayer]:
         """The PReLU layers, numbered from 1 apart (:mod:`nnparity.verify.slopes`)."""
         return slope_layers(self.spec)
