@@ -59,7 +59,7 @@ def _number(net: tuple[Any, ...], shapes: list[Any], found: list[ParamLayer],
             _number(layer.net, layer.inner_shapes(shape), found, layer.name)
             continue
         specs: dict[str, Any] = layer.param_specs(shape)
-        if specs and block is not None and layer.role != "param":
+        if specs and block is not None and (layer.role != "param" or layer.kind in NORM_KINDS):
             raise ValueError(f"layer {layer.name} ({layer.kind}) in residual block {block}: "
                              "verify hands your code only the dense and conv parameters of a "
                              "block")

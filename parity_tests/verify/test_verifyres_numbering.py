@@ -62,6 +62,7 @@ def test_the_learner_gets_the_blocks_weights_as_W2_and_W3(tmp_path: Path) -> Non
 @pytest.mark.parametrize("block, named", [
     ({**BLOCK, "projection": True}, "residual with a projection"),
     ({"kind": "residual", "net": [DENSE, {"kind": "prelu"}]}, "in residual block"),
+    ({"kind": "residual", "net": [DENSE, {"kind": "batchnorm"}]}, "in residual block"),
 ])
 def test_a_block_verify_cannot_hand_over_is_exit_2(tmp_path: Path, capsys, block, named):
     spec = {**SPEC, "net": [DENSE, {"kind": "tanh"}, block, {"kind": "dense", "units": 2}]}
