@@ -9,7 +9,9 @@ the file three ways: the stub (the task's body raises ``NotImplementedError``), 
 and the planted bug, whose diagnosis by ``nnparity verify`` is :attr:`Exercise.diagnosis`
 (tested). The convolution, max-pool, flatten, GELU, average-pool, dropout and PReLU sections
 have theirs in :mod:`nnparity.teach.cnn_exercises`, the normalisations theirs in
-:mod:`nnparity.teach.norm_exercises`; :data:`WITHOUT_EXERCISE` says why the others have none.
+:mod:`nnparity.teach.norm_exercises`, the residual block its in
+:mod:`nnparity.teach.residual_exercise`; :data:`WITHOUT_EXERCISE` would say why a section has
+none (every section has one).
 """
 
 from __future__ import annotations
@@ -318,11 +320,7 @@ EXERCISES = (
 BY_KEY = {exercise.key: exercise for exercise in EXERCISES}
 VARIANTS = ("stub", "solution", "bug")
 
-WITHOUT_EXERCISE = {  # section key -> why it has no exercise
-    "residual": "verify cannot check a residual block yet: it numbers the dense and conv "
-                "layers of the network's own list for your code, not those inside a block (a "
-                "network with one is exit 2)",
-}
+WITHOUT_EXERCISE: dict[str, str] = {}  # section key -> why it has no exercise
 
 
 def stub(exercise: Exercise) -> str:
@@ -374,12 +372,14 @@ def source(exercise: Exercise, variant: str = "stub") -> str:
 
 def _stubs() -> list[tuple[str, str]]:
     """Every exercise's ``(file name, stub text)``: the MLP ones, then the CNN ones, then the
-    normalisations'."""
-    from . import cnn_exercises, norm_exercises  # here: they build on this module
+    normalisations', then the residual block's."""
+    from . import cnn_exercises, norm_exercises, residual_exercise  # they build on this module
 
     return ([(e.file_name, source(e, "stub")) for e in EXERCISES]
             + [(e.file_name, cnn_exercises.source(e)) for e in cnn_exercises.EXERCISES]
-            + [(e.file_name, norm_exercises.source(e)) for e in norm_exercises.EXERCISES])
+            + [(e.file_name, norm_exercises.source(e)) for e in norm_exercises.EXERCISES]
+            + [(e.file_name, residual_exercise.source(e))
+               for e in residual_exercise.EXERCISES])
 
 
 def files(folder: Path) -> list[Path]:

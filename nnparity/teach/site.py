@@ -30,7 +30,16 @@ from nnparity.stopping import check_stop
 from nnparity.training.presets import preset
 from nnparity.training.run import TrainConfig, run_training
 
-from . import cnn_exercises, exercises, figures, gpu_report, norm_exercises, page, textbook
+from . import (
+    cnn_exercises,
+    exercises,
+    figures,
+    gpu_report,
+    norm_exercises,
+    page,
+    residual_exercise,
+    textbook,
+)
 from .derivations import CITES, DERIVATIONS
 from .measure import DTYPES, FRAMEWORKS, Framework, Measurement, load, measure
 from .networks import SEED_NETWORKS, model_file, write_networks
@@ -76,7 +85,8 @@ def _exercise_part(key: str) -> str:
     cnn = cnn_exercises.BY_KEY.get(key)
     if cnn is not None:
         return _cnn_exercise_part(cnn)
-    module: ModuleType = norm_exercises if key in norm_exercises.BY_KEY else exercises
+    module: ModuleType = next((m for m in (norm_exercises, residual_exercise)
+                               if key in m.BY_KEY), exercises)
     exercise = module.BY_KEY.get(key)
     if exercise is None:
         return (f'<p class="note">No exercise: {page.esc(exercises.WITHOUT_EXERCISE[key])}.'

@@ -36,6 +36,8 @@ and is reported only when the learner's tensor matches that prediction within th
   backward without the mask
   (:mod:`nnparity.verify.dropout_masks`); ``prelu-slope-axis``: a per-unit PReLU slope's
   gradient summed over the wrong axes (:mod:`nnparity.verify.slopes`);
+  ``residual-skip-gradient``: a residual block's backward without the skip path's gradient
+  (:mod:`nnparity.verify.residual_mistakes`);
 - the normalisations' (:mod:`nnparity.verify.norm_diagnose`), tried after these.
 
 A loss that differs only by an epsilon inside its log (``log(p + 1e-7)``) while everything
@@ -97,6 +99,7 @@ from .mistakes import (
 )
 from .netview import ParamLayer, param_layers
 from .problem import Problem, reference_tensors
+from .residual_mistakes import skip_gradient_missing
 from .slopes import slope_summed_elsewhere
 
 RELU_FAMILY = ("relu", "leaky_relu")
@@ -1004,6 +1007,12 @@ LAYER_MISTAKES = (
         "dropout backward without the mask",
         "Your dropout backward passes a gradient to the dropped units: the forward zeroed "
         "them, so dL/dh = dL/dy * mask / keep_prob, the same mask as the forward's."),
+    LayerMistake(
+        "residual-skip-gradient", skip_gradient_missing, BACKWARD_STAGES,
+        "residual block backward without the skip path's gradient",
+        "Your residual block passes down only the gradient through f: y = x + f(x), so "
+        "dL/dx = dL/dx through f + dL/dy (the skip path's identity; a projection's dy W^T). "
+        "Add dy to the gradient your block returns."),
 )
 
 

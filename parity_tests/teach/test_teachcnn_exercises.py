@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nnparity.cli import main
-from nnparity.teach import cnn_exercises, exercises, norm_exercises
+from nnparity.teach import cnn_exercises, exercises, norm_exercises, residual_exercise
 from nnparity.teach.cnn_exercises import EXERCISES, source, stub_function
 
 SOLUTIONS = {exercise.key: exercise.solution for exercise in EXERCISES}
@@ -89,7 +89,8 @@ def test_every_section_has_an_exercise_or_a_reason() -> None:
     from nnparity.teach.sections import blocks
 
     keys = {block.key for block in blocks()}
-    covered = set(exercises.BY_KEY) | set(cnn_exercises.BY_KEY) | set(norm_exercises.BY_KEY)
+    covered = (set(exercises.BY_KEY) | set(cnn_exercises.BY_KEY) | set(norm_exercises.BY_KEY)
+               | set(residual_exercise.BY_KEY))
     assert covered | set(exercises.WITHOUT_EXERCISE) == keys
     assert not covered & set(exercises.WITHOUT_EXERCISE)
     # of the sections verify could check before the new layer kinds, only these two lack one
@@ -101,8 +102,9 @@ def test_every_section_has_an_exercise_or_a_reason() -> None:
 def test_teach_exercises_writes_the_cnn_stubs_too(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "exercises"
     assert main(["teach", "--exercises", str(folder)]) == 0
-    total = len(exercises.EXERCISES) + len(EXERCISES) + len(norm_exercises.EXERCISES)
-    assert len(list(folder.iterdir())) == total == 26
+    total = (len(exercises.EXERCISES) + len(EXERCISES) + len(norm_exercises.EXERCISES)
+             + len(residual_exercise.EXERCISES))
+    assert len(list(folder.iterdir())) == total == 27
     for exercise in EXERCISES:
         assert (folder / exercise.file_name).read_text() == source(exercise)
     assert f"wrote {total} exercises" in capsys.readouterr().out

@@ -34,9 +34,11 @@ def test_a_stub_is_not_a_pass(tmp_path: Path) -> None:
 def test_every_block_has_an_exercise_or_a_reason() -> None:
     from nnparity.teach.cnn_exercises import BY_KEY as CNN_EXERCISES
     from nnparity.teach.norm_exercises import BY_KEY as NORM_EXERCISES
+    from nnparity.teach.residual_exercise import BY_KEY as RESIDUAL_EXERCISES
     from nnparity.teach.sections import blocks
 
-    keys = {block.key for block in blocks()} - set(CNN_EXERCISES) - set(NORM_EXERCISES)
+    keys = ({block.key for block in blocks()} - set(CNN_EXERCISES) - set(NORM_EXERCISES)
+            - set(RESIDUAL_EXERCISES))
     assert set(exercises.BY_KEY) | set(WITHOUT_EXERCISE) == keys
     assert not set(exercises.BY_KEY) & set(WITHOUT_EXERCISE)
 

@@ -95,11 +95,12 @@ def test_every_diagnosis_has_a_faulty_example():
     from exercise_bugs import BUGS  # planted into the teaching page's exercises
     from planted_bugs import CNN, MLP  # the diagnoses shown by a bug planted into an example
 
+    from nnparity.teach import residual_exercise
     from nnparity.teach.cnn_exercises import EXERCISES
     from nnparity.verify.diagnose import CODES, DESCRIPTIVE
 
     planted = {bug.code for bug in (*CNN.values(), *MLP.values(), *BUGS.values())} \
-        | {exercise.diagnosis for exercise in EXERCISES}
+        | {exercise.diagnosis for exercise in (*EXERCISES, *residual_exercise.EXERCISES)}
     assert set(CODES) - set(DESCRIPTIVE) - {"probabilities"} == \
         {d for _, d in FAULTY.values()} | planted
     assert {p.stem for p in EXAMPLES.glob("*.py")} == set(CORRECT) | set(FAULTY)

@@ -83,9 +83,9 @@ def test_an_unknown_layout_is_named(key, value):
 def test_a_spec_with_parameters_verify_cannot_hand_over_is_exit_2():
     spec = {"input_shape": [4], "loss": "ce", "net": [
         {"kind": "dense", "units": 3},
-        {"kind": "residual", "net": [{"kind": "dense", "units": 3}]},
+        {"kind": "residual", "projection": True, "net": [{"kind": "dense", "units": 3}]},
         {"kind": "dense", "units": 2}]}
-    with pytest.raises(InputError, match="only dense and conv weights and biases"):
+    with pytest.raises(InputError, match="cannot hand to your code"):
         build_adapter({**DECLARED, "spec": spec, "maps": "NHWC"}, None, "test")
 
 
