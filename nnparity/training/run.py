@@ -183,13 +183,15 @@ def with_variance(spec: dict[str, Any], variance: str | None, backend: str) -> d
         raise InputError(f"unknown variance {variance!r}; known: {', '.join(VARIANCE_CHOICES)}")
     chosen = registry.get(backend).batchnorm_variance if variance == "native" else variance
 
-    def walk(layers: Any) -> Any:
-        if not isinstance(layers, list) or not all(isinstance(e, dict) for e in layers):
-            return layers  # the spec's own validation names what is wrong
-        return [{**e, "variance": chosen} if e.get("kind") == "batchnorm"
-                else {**e, "net": walk(e["net"])} if "net" in e else e for e in layers]
+    def walk(entry: Any) -> Any:  # the spec, then each layer; a residual's holds a "net" too
+        if not isinstance(entry, dict):
+            return entry  # the spec's own validation names what is wrong
+        if entry.get("kind") == "batchnorm":
+            return {**entry, "variance": chosen}
+        layers = entry.get("net")
+        return {**entry, "net": [walk(e) for e in layers]} if isinstance(layers, list) else entry
 
-    return {**spec, "net": walk(spec["net"])} if "net" in spec else spec
+    return walk(spec)
 
 
 def run_bytes(config: TrainConfig, split: Split, spec: Spec) -> int:
