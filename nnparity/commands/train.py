@@ -140,8 +140,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         spec = spec_file(args.spec)
         data["spec"] = spec.to_dict()
         data.setdefault("init", default_scheme(spec))
-        if args.dtype:
-            data["spec"]["dtype"] = args.dtype
+    if args.dtype and data.get("spec"):  # a spec file's or a preset's (seed002-cnn-bn)
+        data["spec"] = {**data["spec"], "dtype": args.dtype}
     config = TrainConfig.from_dict(data)
     for name in ("epochs", "steps", "batch", "every", "n_train"):
         value = getattr(config, name, None) if name != "every" else args.every

@@ -6,6 +6,7 @@ override them. What each source document reported for them is in :mod:`nnparity.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 
@@ -133,7 +134,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(name: str) -> dict[str, Any]:
-    """A copy of preset ``name``; ``ValueError`` listing the known names otherwise."""
+    """A copy of preset ``name`` (its ``spec`` too); ``ValueError`` listing the known names
+    otherwise."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-    return dict(PRESETS[name])
+    return copy.deepcopy(PRESETS[name])

@@ -6,6 +6,7 @@ their test accuracies within 0.2 pp of each other."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from nnparity.backends import registry
 from nnparity.cli import main
+from nnparity.commands.train import add_arguments, config_from_args
 from nnparity.reference.family import spec_from_dict
 from nnparity.training.presets import preset
 from nnparity.training.run import with_variance
@@ -43,6 +45,15 @@ def test_the_preset_is_the_notes_cnn_with_a_batchnorm_before_each_conv_relu() ->
     assert kinds == ["conv2d", "batchnorm", "relu", "maxpool"] * 2 + [
         "flatten", "dense", "relu", "dropout", "dense"]
     assert [layer.filters for layer in net if layer.kind == "conv2d"] == [32, 64]
+
+
+def test_dtype_reaches_the_presets_spec_and_leaves_the_preset_as_it_was() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = config_from_args(parser.parse_args(["--preset", "seed002-cnn-bn",
+                                                 "--dtype", "float64"]))
+    assert config.spec["dtype"] == "float64"
+    assert preset("seed002-cnn-bn")["spec"]["dtype"] == "float32"
 
 
 @pytest.mark.parametrize(("backend", "expected"), [
