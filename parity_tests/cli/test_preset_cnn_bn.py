@@ -100,9 +100,11 @@ AGREEMENT_PP = 0.2
 WELL_ABOVE_CHANCE = 90.0  # percent; chance is 10 %
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.data
 def test_the_four_backends_agree_after_1000_steps(need_dataset) -> None:
+    """Tens of CPU-minutes (NumPy alone about 20): deselected by default (``-m long``)."""
     need_dataset("mnist")
     for name in BACKENDS:
         if registry.reason(name):
