@@ -26,6 +26,9 @@ class Backend(ABC):
     - ``name``: the registry name.
     - ``optimizer_variant``: the optimiser formulation it implements natively (``torch`` or
       ``keras``: see :mod:`reference.optim`); it refuses the other one.
+    - ``batchnorm_variance``: the running-variance estimator its framework's batch
+      normalisation keeps (``biased``: Keras', Flax's, the reference's default; torch
+      ``unbiased``), the one a training run's ``variance: native`` picks.
     - ``device``: where it computes (``cpu``; :meth:`on` gives the backend on another device
       where the framework supports one: torch on ``cuda``).
     - dropout: masks are explicit inputs; a trainer draws its own per step from
@@ -35,6 +38,7 @@ class Backend(ABC):
 
     name: str = ""
     optimizer_variant: str = "torch"
+    batchnorm_variance: str = "biased"
     device: str = "cpu"
 
     @abstractmethod

@@ -232,6 +232,7 @@ class TorchBackend(Backend):
 
     name = "torch"
     optimizer_variant = VARIANT
+    batchnorm_variance = "unbiased"  # BatchNorm's running_var, no setting
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = device

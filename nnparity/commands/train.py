@@ -27,6 +27,7 @@ from nnparity.training.presets import PRESETS, preset
 from nnparity.training.run import (
     PLOT_FILES,
     TRAINABLE,
+    VARIANCE_CHOICES,
     Diverged,
     TrainConfig,
     run_training,
@@ -68,6 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train the network of a spec file (an MLP, a CNN or a 'net' list "
                         "of layers) instead of --model/--layers; its input shape must take the "
                         "dataset's rows; --dtype and --init override the file's")
+    parser.add_argument("--variance", choices=VARIANCE_CHOICES,
+                        help="every batchnorm layer's running-variance estimator (native: the "
+                        "backend's own, torch's unbiased, the others' biased; default: the "
+                        "spec's)")
     parser.add_argument("--conv", type=_ints, help="CNN: filters per conv block, e.g. 32,64")
     parser.add_argument("--kernel", type=int, help="CNN: kernel size (default 5)")
     parser.add_argument("--input-scale", type=float, metavar="D",
@@ -135,8 +140,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         spec = spec_file(args.spec)
         data["spec"] = spec.to_dict()
         data.setdefault("init", default_scheme(spec))
-        if args.dtype:
-            data["spec"]["dtype"] = args.dtype
+    if args.dtype and data.get("spec"):  # a spec file's or a preset's (seed002-cnn-bn)
+        data["spec"] = {**data["spec"], "dtype": args.dtype}
     config = TrainConfig.from_dict(data)
     for name in ("epochs", "steps", "batch", "every", "n_train"):
         value = getattr(config, name, None) if name != "every" else args.every
@@ -193,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     check_outputs(args)
     apply_determinism(threads=args.threads, seed=config.seed)
-    network = f"the net of {args.spec}" if config.spec else f"layers {list(config.layers)}"
+    network = f"the net of {args.spec or 'preset ' + args.preset}" if config.spec \
+        else f"layers {list(config.layers)}"
     loss = f"{config.spec['loss']}/{config.spec['reduction']}" if config.spec \
         else f"{config.loss}/{config.reduction}"
     print(f"training {config.dataset} on {config.backend}: {network}, "

@@ -46,6 +46,9 @@ class TrainConfig:
     file's JSON, ``train --spec``) gives the network instead, any family or a ``net`` list.
     ``steps`` ends the run after that many optimiser steps (within ``epochs``).
     ``input_scale`` divides uint8 image pixels (255: ``[0, 1]``; 1: the raw 0-255 values).
+    ``variance`` sets every batchnorm layer's running-variance estimator: ``biased``,
+    ``unbiased`` or ``native`` (the backend's own: torch's unbiased, the others' biased);
+    None keeps the spec's.
     """
 
     dataset: str = "iris"
@@ -75,6 +78,7 @@ class TrainConfig:
     kernel: int = 5
     keep_prob: float = 0.5
     input_scale: float = 255.0
+    variance: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -153,7 +157,7 @@ def make_spec(config: TrainConfig, split: Split) -> Spec:
     rows = tuple(split.x_train.shape[1:])
     try:
         if config.spec is not None:
-            spec = spec_from_dict(config.spec)
+            spec = spec_from_dict(with_variance(config.spec, config.variance, config.backend))
             if math.prod(spec.input_shape) != math.prod(rows):
                 raise InputError(f"the spec's input_shape {list(spec.input_shape)} does not fit "
                                  f"the rows of {config.dataset}, of shape {list(rows)}")
@@ -163,6 +167,31 @@ def make_spec(config: TrainConfig, split: Split) -> Spec:
         return FAMILIES[config.model].spec_class.from_training(rows, **asdict(config))
     except (TypeError, ValueError) as exc:
         raise InputError(str(exc)) from None
+
+
+VARIANCE_CHOICES = ("biased", "unbiased", "native")
+"""``TrainConfig.variance``'s values (``native``: the backend's ``batchnorm_variance``)."""
+
+
+def with_variance(spec: dict[str, Any], variance: str | None, backend: str) -> dict[str, Any]:
+    """``spec`` (a spec's JSON form) with every batchnorm layer's ``variance`` set to
+    ``variance`` (``native``: ``backend``'s own estimator), residual blocks' layers included;
+    unchanged when ``variance`` is None."""
+    if variance is None:
+        return spec
+    if variance not in VARIANCE_CHOICES:
+        raise InputError(f"unknown variance {variance!r}; known: {', '.join(VARIANCE_CHOICES)}")
+    chosen = registry.get(backend).batchnorm_variance if variance == "native" else variance
+
+    def walk(entry: Any) -> Any:  # the spec, then each layer; a residual's holds a "net" too
+        if not isinstance(entry, dict):
+            return entry  # the spec's own validation names what is wrong
+        if entry.get("kind") == "batchnorm":
+            return {**entry, "variance": chosen}
+        layers = entry.get("net")
+        return {**entry, "net": [walk(e) for e in layers]} if isinstance(layers, list) else entry
+
+    return walk(spec)
 
 
 def run_bytes(config: TrainConfig, split: Split, spec: Spec) -> int:
