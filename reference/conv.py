@@ -49,7 +49,7 @@ def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
 
 
 def padding_amounts(
-    hw: tuple[int, int], window: tuple[int, int], stride: int, padding: Padding
+    hw: tuple[int, int], window: tuple[int, int], stride: int, padding: str | int
 ) -> tuple[tuple[int, int], tuple[int, int]]:
     """``((top, bottom), (left, right))`` for an ``H x W`` map and a ``kh x kw`` window."""
     if isinstance(padding, int):
@@ -70,7 +70,7 @@ def pad(
     return np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=value)
 
 
-def output_size(size: int, window: int, stride: int, padding: Padding) -> int:
+def output_size(size: int, window: int, stride: int, padding: str | int) -> int:
     """Output length along one axis: ``ceil(size / s)`` for SAME, ``ceil((size - k + 1) / s)`` for
     VALID, ``floor((size + 2p - k) / s) + 1`` for ``p`` zeros (0 or less when the window does not
     fit)."""
@@ -84,7 +84,7 @@ def output_size(size: int, window: int, stride: int, padding: Padding) -> int:
 
 
 def output_hw(
-    hw: tuple[int, int], window: tuple[int, int], stride: int, padding: Padding
+    hw: tuple[int, int], window: tuple[int, int], stride: int, padding: str | int
 ) -> tuple[int, int]:
     """``(Ho, Wo)`` of an ``H x W`` map (see :func:`output_size`); raises when it would be empty."""
     ho = output_size(hw[0], window[0], stride, padding)
@@ -104,7 +104,7 @@ def windows(xp: np.ndarray, window: tuple[int, int], stride: int) -> np.ndarray:
     return view[:, ::stride, ::stride]
 
 
-def im2col(x: np.ndarray, window: tuple[int, int], stride: int, padding: Padding) -> np.ndarray:
+def im2col(x: np.ndarray, window: tuple[int, int], stride: int, padding: str | int) -> np.ndarray:
     """The im2col matrix of ``x [N, H, W, C]``: ``cols [N, Ho, Wo, kh*kw*C]``, ``(p, q, c)`` order.
 
     ``cols[n, i, j, (p*kw + q)*C + c] = xp[n, s*i + p, s*j + q, c]``.
@@ -117,7 +117,7 @@ def im2col(x: np.ndarray, window: tuple[int, int], stride: int, padding: Padding
 
 
 def conv2d(
-    x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1, padding: Padding = "SAME"
+    x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1, padding: str | int = "SAME"
 ) -> np.ndarray:
     """Forward: ``z [N, Ho, Wo, F] = conv(x [N, H, W, C], W [kh, kw, C, F]) + b [F]``."""
     return conv2d_cols(im2col(x, W.shape[:2], stride, padding), W, b)
@@ -145,7 +145,7 @@ def conv2d_backward(
     x: np.ndarray,
     W: np.ndarray,
     stride: int = 1,
-    padding: Padding = "SAME",
+    padding: str | int = "SAME",
     *,
     cols: np.ndarray | None = None,
     need_dx: bool = True,
@@ -176,7 +176,7 @@ def conv2d_backward(
 
 
 def col2im(
-    dcols: np.ndarray, x_shape: tuple[int, ...], stride: int, padding: Padding
+    dcols: np.ndarray, x_shape: tuple[int, ...], stride: int, padding: str | int
 ) -> np.ndarray:
     """Adjoint of :func:`im2col`: add ``dcols [kh, kw, N, Ho, Wo, C]`` back onto ``[N, H, W, C]``
     (:func:`col2im_add` onto zeros of the padded shape), then crop the padding off."""
@@ -186,7 +186,7 @@ def col2im(
 
 
 def padded_zeros(
-    x_shape: tuple[int, ...], window: tuple[int, int], stride: int, padding: Padding,
+    x_shape: tuple[int, ...], window: tuple[int, int], stride: int, padding: str | int,
     dtype: np.dtype
 ) -> tuple[np.ndarray, tuple[slice, ...]]:
     """Zeros shaped like ``x [N, H, W, C]`` padded for ``window`` (the ``dxp`` that gradients

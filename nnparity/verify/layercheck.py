@@ -77,7 +77,7 @@ class LayerCheck:
         reads = [[role, 1, expr, ROLES[role][2]] for role, expr in self.roles.items()]
         return {"layout": "row", "bias_shape": "flat", "labels": "onehot", "lr": 0.1,
                 "grads_after": "backward", "calls": self.calls, "steps": 1, "scalars": {},
-                "roles": {}, "depth": 0, "bias": False,
+                "roles": {}, "depth": 0, "bias": False, "slopes": 0,
                 "norms": {"places": places, "reads": reads}}
 
 

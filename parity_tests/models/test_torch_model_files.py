@@ -151,8 +151,9 @@ def model():
      "torch.optim.RMSprop(p)}\n", "optimiser RMSprop"),
     ("def model():\n    return {'model': nn.Linear(3, 2), 'loss': nn.CrossEntropyLoss("
      "label_smoothing=0.1)}\n", "no exact counterpart"),
-    ("def model():\n    return nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=2), "
-     "nn.Flatten(), nn.Linear(2 * 5 * 5, 3))\n", "neither VALID nor TensorFlow's SAME"),
+    ("def model():\n    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), "
+     "nn.MaxPool2d(2, 2, padding=1), nn.Flatten(), nn.Linear(2 * 5 * 5, 3))\n",
+     "neither VALID nor TensorFlow's SAME"),
 ])
 def test_what_has_no_exact_counterpart_is_refused(tmp_path, body, message):
     source = load(_write(tmp_path, body) + ":model", (8, 8, 1) if "Conv2d" in body else (),

@@ -119,8 +119,9 @@ def test_json_round_trip() -> None:
     ([{"kind": "residual", "net": [{"kind": "dense", "units": 4},
                                    {"kind": "dropout", "keep_prob": 0.5}]}],
      r"res1: a residual block's net cannot hold dropout"),
-    ([{"kind": "residual", "net": [{"kind": "dense", "units": 4}]}, {"kind": "relu"}],
-     r"net entry 2: activation 'relu' must follow"),
+    ([{"kind": "residual", "net": [{"kind": "dense", "units": 4}]},
+      {"kind": "dropout", "keep_prob": 0.5}, {"kind": "relu"}],
+     r"net entry 3: activation 'relu' must follow"),
 ])
 def test_refusals_name_the_problem(net: list, message: str) -> None:
     with pytest.raises(ValueError, match=message):

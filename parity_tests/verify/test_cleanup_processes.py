@@ -11,6 +11,7 @@ environment (the learner's working folder is named after the marker) holds the m
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,8 +50,8 @@ SPAWNER = """
             time.sleep(1000)
             os._exit(0)
         if os.fork() == 0:
-            os.execvp("sh", ["sh", "-c", "sleep 1000; : {marker}"])
-        subprocess.Popen("sleep 1000; : {marker}", shell=True)
+            os.execv("/bin/sh", ["sh", "-c", "{sleep} 1000; : {marker}"])
+        subprocess.Popen("{sleep} 1000; : {marker}", shell=True)
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1000)", "{marker}"],
                          start_new_session=True, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -61,13 +62,17 @@ SPAWNER = """
         return [z1, np.tanh(z1) @ W2 + b2]
     """
 STARTED = 6  # marked processes the spawner starts (the thread's only after a moment)
+# Programs by their real paths: the fallback's Landlock rules open the system's folders, not
+# a PATH entry elsewhere (CI's newcomer run puts links to the programs in a folder of its own).
+SLEEP = os.path.realpath(shutil.which("sleep") or "/bin/sleep")
 
 
 def _learner(tmp_path: Path, marker: str, hang: bool) -> Path:
     folder = tmp_path / marker
     folder.mkdir()
     path = folder / "learner.py"
-    path.write_text(HEADER + textwrap.dedent(SPAWNER.format(marker=marker, hang=hang)))
+    path.write_text(HEADER + textwrap.dedent(SPAWNER.format(marker=marker, hang=hang,
+                                                            sleep=SLEEP)))
     return path
 
 
@@ -171,7 +176,7 @@ def test_a_process_that_ended_is_not_named_as_left_running(tmp_path, marker):
         ENDED = []
 
         def forward(x, W1, b1, W2, b2):
-            ENDED.append(subprocess.Popen(["true"]))  # never waited for
+            ENDED.append(subprocess.Popen([sys.executable, "-c", "pass"]))  # never waited for
             time.sleep(1)
             z1 = x @ W1 + b1
             return [z1, np.tanh(z1) @ W2 + b2]
