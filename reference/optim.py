@@ -34,7 +34,10 @@ Adam's epsilon in the other place), Adam without bias correction (``bias_correct
 ``p <- p - lr m / (sqrt(v) + eps)``), epsilon inside the root (``eps_inside_root``:
 ``sqrt(v / (1 - b2^t) + eps)``), momentum stepping before the gradient is added (``momentum=
 "late"``: ``p <- p - lr v; v <- mu v + g``) or averaging it (``"average"``: ``v <- mu v +
-(1 - mu) g``). The diagnoses of ``verify`` and of users' models re-run these to confirm a mistake.
+(1 - mu) g``, torch's ``dampening``; in the keras form ``v <- mu' v - lr' ((1 - mu) g)``), AdamW's
+decay put into the gradient as L2 (``decoupled=False``: ``g <- g + wd p``, then Adam). The
+diagnoses of ``verify`` and of users' models re-run these to confirm a mistake
+(:mod:`nnparity.parity.mistaken`).
 
 State is a flat ``dict[str, np.ndarray]`` (``"t"``, ``"m.W1"``, ``"v.W1"``, ...), so it can be
 saved in an ``.npz`` checkpoint beside the params.
@@ -113,7 +116,9 @@ class Formula:
     - ``rounded``: hyperparameters rounded to float32 as Keras does (None: in the keras form
       of a keras optimiser only);
     - ``bias_correction``, ``eps_inside_root``: Adam's;
-    - ``momentum``: ``heavy-ball`` (the frameworks'), ``late``, ``average``.
+    - ``momentum``: ``heavy-ball`` (the frameworks'), ``late``, ``average`` (in the keras
+      form too);
+    - ``decoupled``: AdamW's decay decoupled from the gradient (False: added to it as L2).
     """
 
     form: str | None = None
@@ -121,6 +126,7 @@ class Formula:
     bias_correction: bool = True
     eps_inside_root: bool = False
     momentum: str = "heavy-ball"
+    decoupled: bool = True
 
     def __post_init__(self) -> None:
         if self.form not in (None, *VARIANTS):
@@ -157,7 +163,7 @@ class Formula:
                 "average": ("v = MOMENTUM * v + (1 - MOMENTUM) * g", "p = p - LR * v"),
             }[self.momentum])
         if opt.name == "adamw":
-            lines.append("p = p * (1 - LR * DECAY)")
+            lines.append("p = p * (1 - LR * DECAY)" if self.decoupled else "g = g + DECAY * p")
         correct = self.bias_correction
         lines += ["m = m + (1 - BETA1) * (g - m)", "v = BETA2 * v + (1 - BETA2) * g * g",
                   "root = math.sqrt(1 - BETA2**t)" if correct else "root = 1.0"]
@@ -224,8 +230,10 @@ def update(opt: Optimizer, params: Params, grads: Params, state: State,
     elif opt.name == "momentum":
         _momentum(opt, params, grads, state, formula)
     else:
-        if opt.name == "adamw":
+        if opt.name == "adamw" and formula.decoupled:
             _decoupled_decay(opt, params, formula)
+        elif opt.name == "adamw":  # the decay as L2 in the gradient: a mistake
+            grads = {k: g + opt.decay * params[k] for k, g in grads.items()}
         _adam(opt, params, grads, state, formula)
 
 
@@ -255,6 +263,10 @@ def _momentum(opt: Optimizer, params: Params, grads: Params, state: State,
             p -= opt.lr * v
             v *= opt.momentum
             v += grads[k]
+        elif formula.momentum == "average" and formula.keras(opt):  # v <- mu' v - lr' (1 - mu) g
+            v *= mu_keras
+            v -= lr_keras * ((1 - opt.momentum) * grads[k])
+            p += v
         elif formula.momentum == "average":  # v <- mu v + (1 - mu) g; p <- p - lr v
             v *= opt.momentum
             v += (1 - opt.momentum) * grads[k]

@@ -74,7 +74,7 @@ class NumpyTrainer:
         if dropout_mask is None and self.spec.keep_prob < 1:
             dropout_mask = draw_dropout_mask(self.spec, len(x), self._dropout_rng)
         result = self._gradients(x, y, dropout_mask)
-        update(self.optimizer, self._trained, result.grads, self._state)
+        self._update(result.grads)
         for name, value in result.state.items():  # running statistics: the pass's, not a step's
             self._params[name][...] = value
         return result.loss
@@ -84,6 +84,10 @@ class NumpyTrainer:
         """The training pass of one step: what :func:`optim.update` then applies."""
         return self._model.gradients(self.spec, self._params, x, y, dropout_mask=dropout_mask,
                                      checked=True)
+
+    def _update(self, grads: dict[str, np.ndarray]) -> None:
+        """The optimiser's step from ``grads``, in place on the trainer's params and state."""
+        update(self.optimizer, self._trained, grads, self._state)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self._model.logits(self.spec, self._params, x)  # CNN: in chunks, bounded memory

@@ -55,13 +55,12 @@ import numpy as np
 
 from nnparity.backends.compare import Comparison, Tensors, compare_tensor, tolerance_for
 from nnparity.backends.layout import nchw_flatten_order
-from nnparity.reference import network
+from nnparity.parity.mistaken import NO_MISTAKE, Mistake
 from nnparity.reference.activations import PARAMETRIC, get_activation
 from nnparity.reference.family import Spec
 from nnparity.reference.losses import as_targets, softmax
 from nnparity.reference.losses import probabilities as predict_probabilities
 from nnparity.reference.optim import Optimizer
-from nnparity.reference.optim import step as optimizer_step
 from nnparity.reference.results import Trace
 
 from .dropout_masks import unmasked_backward, unscaled, without_dropout
@@ -74,8 +73,6 @@ from .layer_mistakes import (
 )
 from .mistakes import (
     SMOOTH,
-    Backward,
-    Update,
     adam_counter_per_parameter,
     adam_eps_before_correction,
     adam_with,
@@ -147,14 +144,14 @@ class Context:
         predicted = np.asarray(predicted, dtype=np.asarray(self.reference[key]).dtype)
         return compare_tensor(key[0], key[1], self.user.get(key), predicted, self.tol)
 
-    def variant(self, mistake: str, backward: Backward = network.backward,
-                update: Update = optimizer_step, problem: Problem | None = None) -> Tensors:
+    def variant(self, name: str, mistake: Mistake = NO_MISTAKE,
+                problem: Problem | None = None) -> Tensors:
         """The reference with ``mistake`` built into its backward pass or its update, or run on
         another ``problem`` (the same one with a layer list or parameters holding the mistake);
-        computed once."""
-        if mistake not in self.variants:
-            self.variants[mistake] = reference_tensors(problem or self.problem, backward, update)
-        return self.variants[mistake]
+        computed once per ``name``."""
+        if name not in self.variants:
+            self.variants[name] = reference_tensors(problem or self.problem, mistake)
+        return self.variants[name]
 
     @property
     def rule(self) -> Optimizer:
@@ -283,7 +280,7 @@ def sign(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     """The gradient (or delta) has the opposite sign."""
     if key[0] == "loss":
         return None
-    negated = {**ctx.variant("sign", update=negated_update), **_negated(ctx.reference)}
+    negated = {**ctx.variant("sign", negated_update), **_negated(ctx.reference)}
     result = ctx.check(key, negated)
     if result is None:
         return None
@@ -479,11 +476,12 @@ def bias_axis(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     return None
 
 
-def _full(ctx: Context, key: tuple[str, str], mistake: str, backward: Backward = network.backward,
-          update: Update = optimizer_step, problem: Problem | None = None) -> Comparison | None:
-    """The passing comparison when the reference with ``mistake`` reproduces the tensor (for an
-    updated parameter: at this step and at every later one the learner exposes)."""
-    variant = ctx.variant(mistake, backward, update, problem)
+def _full(ctx: Context, key: tuple[str, str], name: str, mistake: Mistake = NO_MISTAKE,
+          problem: Problem | None = None) -> Comparison | None:
+    """The passing comparison when the reference with ``mistake`` (on ``problem``) reproduces
+    the tensor (for an updated parameter: at this step and at every later one the learner
+    exposes)."""
+    variant = ctx.variant(name, mistake, problem)
     result = ctx.check(key, variant)
     if result is None or key[0] != "update":
         return result
@@ -633,14 +631,14 @@ def momentum(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     rule = ctx.rule
     if rule.name != "momentum" or key[0] != "update":
         return None
-    if (result := _full(ctx, key, "momentum-order", update=momentum_late)) is not None:
+    if (result := _full(ctx, key, "momentum-order", momentum_late)) is not None:
         return Diagnosis(
             "momentum-order", "momentum applied in the wrong order",
             "Your update moves the parameters with the velocity before adding this step's "
             "gradient to it: first v = mu * v + g, then p = p - lr * v.",
             f"the reference updating p before v reproduces your {_label(key)} "
             f"({_agreement(result)})")
-    if (result := _full(ctx, key, "momentum-average", update=momentum_average)) is not None:
+    if (result := _full(ctx, key, "momentum-average", momentum_average)) is not None:
         return Diagnosis(
             "momentum-average", "momentum as a moving average",
             f"Your velocity is v = mu * v + (1 - mu) * g; the declared rule ({rule.variant}) is "
@@ -655,7 +653,7 @@ def adam(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     if ctx.rule.name != "adam" or key[0] != "update":
         return None
     if (result := _full(ctx, key, "adam-no-correction",
-                        update=adam_with(correct=False, eps_inside=False))) is not None:
+                        adam_with(correct=False, eps_inside=False))) is not None:
         return Diagnosis(
             "adam-bias-correction", "Adam without bias correction",
             "Your Adam uses m and v as they are; divide them by (1 - beta1^t) and "
@@ -669,7 +667,7 @@ def adam(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
         [n for n in names if not spec.is_weight(n)]
     for order in (names, weights_first):
         if (result := _full(ctx, key, f"adam-counter-{order}",
-                            update=adam_counter_per_parameter(order))) is not None:
+                            adam_counter_per_parameter(order))) is not None:
             return Diagnosis(
                 "adam-step-counter", "Adam's step counter advanced once per parameter",
                 f"Your Adam adds 1 to t inside the loop over the parameters, so t grows by "
@@ -682,8 +680,8 @@ def adam(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
     if ctx.rule.variant == "torch":
         placements.append(("adam-eps-before", adam_eps_before_correction,
                            "to sqrt(v) before the bias correction (the Keras and DLFS book form)"))
-    for mistake, update, where in placements:
-        if (result := _full(ctx, key, mistake, update=update)) is not None:
+    for code, mistake, where in placements:
+        if (result := _full(ctx, key, code, mistake)) is not None:
             return Diagnosis(
                 "adam-epsilon", "Adam's epsilon in the wrong place",
                 f"Your Adam adds epsilon {where}; the declared rule ({ctx.rule.variant}) "
@@ -942,7 +940,7 @@ class LayerMistake:
     stages: tuple[str, ...]
     title: str
     detail: str
-    update: Update = optimizer_step
+    update: Mistake = NO_MISTAKE
 
     def __call__(self, ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
         if key[0] not in self.stages:
@@ -950,7 +948,7 @@ class LayerMistake:
         variant = self.build(ctx.problem.spec)
         if variant is None:
             return None
-        result = _full(ctx, key, f"{self.code}-{self.title}", update=self.update,
+        result = _full(ctx, key, f"{self.code}-{self.title}", self.update,
                        problem=replace(ctx.problem, spec=variant))
         if result is None:
             return None

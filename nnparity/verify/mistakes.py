@@ -1,9 +1,11 @@
 """Classic mistakes built into the reference on purpose, so a diagnosis can be checked by numbers.
 
-Each function returns a *backward* (``(spec, params, x, trace, y) -> Gradients``, the shape of
-:func:`nnparity.reference.network.backward`) or an *update* (``(optimizer, params, grads, state) ->
-(params, state)``, the shape of :func:`nnparity.reference.optim.step`) with one mistake in it;
-:func:`nnparity.verify.problem.reference_tensors` runs them in place of the correct ones.
+Each is a :class:`~nnparity.parity.mistaken.Mistake` (a backward pass of the shape of
+:func:`nnparity.reference.network.backward`, an optimiser :class:`~nnparity.reference.optim.Formula`
+with a known mistake, or a step of another shape) or a spec whose layer list holds one
+(:class:`NetVariant`); :func:`nnparity.verify.problem.reference_tensors` runs it through the one
+judge's runner as the reference backend with the mistake built in
+(:class:`~nnparity.parity.mistaken.MistakenReference`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nnparity.parity.mistaken import Mistake
 from nnparity.reference import network
 from nnparity.reference.activations import get_activation
 from nnparity.reference.conv import padding_amounts
@@ -29,15 +32,12 @@ from nnparity.reference.layers import (
     Run,
 )
 from nnparity.reference.layers.base import as_param
-from nnparity.reference.optim import Formula, Optimizer
-from nnparity.reference.optim import step as optimizer_step
+from nnparity.reference.optim import Formula, Optimizer, State, update
 from nnparity.reference.results import Gradients, Trace
 
 from .netview import param_layers
 
 Params = dict[str, np.ndarray]
-Backward = Callable[[Spec, Params, np.ndarray, Trace, np.ndarray], Gradients]
-Update = Callable[[Optimizer, Params, Params, Params], tuple[Params, Params]]
 SMOOTH = ("sigmoid", "tanh")  # activations whose derivative is written with h
 
 
@@ -65,24 +65,26 @@ def without_derivatives(spec: Spec, layers: list[str]) -> NetVariant:
                        if layer.role == "activation" and layer.name in layers else layer)
 
 
-def with_spec(variant: Spec) -> Backward:
+def with_spec(variant: Spec) -> Mistake:
     """The backward pass of another spec (another reduction, no weight decay, ...)."""
-    return lambda spec, params, x, trace, y: network.backward(variant, params, x, trace, y)
+    return Mistake(lambda spec, params, x, trace, y: network.backward(variant, params, x,
+                                                                      trace, y))
 
 
-def with_trace(change: Callable[[Trace], Trace]) -> Backward:
+def with_trace(change: Callable[[Trace], Trace]) -> Mistake:
     """The backward pass seeing a changed forward trace."""
-    return lambda spec, params, x, trace, y: network.backward(spec, params, x, change(trace), y)
+    return Mistake(lambda spec, params, x, trace, y: network.backward(spec, params, x,
+                                                                      change(trace), y))
 
 
-def scaled(factor: float) -> Backward:
+def scaled(factor: float) -> Mistake:
     """Deltas and data gradients ``factor`` times the reference's (the loss unchanged)."""
     def backward(spec: Spec, params: Params, x: np.ndarray, trace: Trace,
                  y: np.ndarray) -> Gradients:
         g = network.backward(spec, params, x, trace, y)
         deltas = {k: d * factor for k, d in g.deltas.items()}
         return regrad(spec, params, x, trace, replace(g, deltas=deltas))
-    return backward
+    return Mistake(backward)
 
 
 def regrad(spec: Spec, params: Params, x: np.ndarray, trace: Trace, g: Gradients) -> Gradients:
@@ -104,7 +106,7 @@ def regrad(spec: Spec, params: Params, x: np.ndarray, trace: Trace, g: Gradients
     return replace(g, grads=grads)
 
 
-def derivative_argument(layers: list[str], on: str) -> Backward:
+def derivative_argument(layers: list[str], on: str) -> Mistake:
     """The activation derivative of ``layers`` evaluated on the wrong argument: ``on="z"``, the
     formula in h (``h (1 - h)``, ``1 - h^2``) applied to z; ``on="h"``, the formula in z
     (``s(z)(1 - s(z))``, ``1 - tanh(z)^2``) applied to h."""
@@ -120,19 +122,22 @@ def derivative_argument(layers: list[str], on: str) -> Backward:
                 z[name], h[name] = trace.h[name], get_activation(act).f(trace.h[name])
         wrong = network.backward(spec, params, x, replace(trace, z=z, h=h), y)
         return regrad(spec, params, x, trace, wrong)
-    return backward
+    return Mistake(backward)
 
 
-def bias_decay(spec: Spec, params: Params, x: np.ndarray, trace: Trace,
-               y: np.ndarray) -> Gradients:
-    """Weight decay applied to the biases too: ``db + lambda * b``."""
+def _with_bias_decay(spec: Spec, params: Params, x: np.ndarray, trace: Trace,
+                     y: np.ndarray) -> Gradients:
     g = network.backward(spec, params, x, trace, y)
     grads = {k: v + spec.weight_decay * params[k] if spec.param_kind(k) == "bias" else v
              for k, v in g.grads.items()}
     return replace(g, grads=grads)
 
 
-def stale_weights(lr: float) -> Backward:
+bias_decay = Mistake(_with_bias_decay)
+"""Weight decay applied to the biases too: ``db + lambda * b``."""
+
+
+def stale_weights(lr: float) -> Mistake:
     """Each layer's weights updated (``W - lr * dW``) before the delta below them is computed
     from them: the delta of layer ``i`` sees the new ``W_{i+1}``."""
     def backward(spec: Spec, params: Params, x: np.ndarray, trace: Trace,
@@ -148,38 +153,38 @@ def stale_weights(lr: float) -> Backward:
                 if key is not None:
                     grads[key] = g.grads[key]
         return replace(right, grads=grads, deltas=deltas)
-    return backward
+    return Mistake(backward)
 
 
-def negated_update(opt: Optimizer, params: Params, grads: Params,
-                   state: Params) -> tuple[Params, Params]:
-    """The declared rule fed the negated gradient (the parameters climb the loss)."""
-    return optimizer_step(opt, params, {k: -g for k, g in grads.items()}, state)
+def _negated_step(opt: Optimizer, params: Params, grads: Params, state: State,
+                  formula: Formula) -> None:
+    update(opt, params, {k: -g for k, g in grads.items()}, state, formula)
 
 
-def no_update(opt: Optimizer, params: Params, grads: Params,
-              state: Params) -> tuple[Params, Params]:
-    """An update that changes nothing."""
-    return dict(params), state
+negated_update = Mistake(step=_negated_step)
+"""The declared rule fed the negated gradient (the parameters climb the loss)."""
+no_update = Mistake(step=lambda opt, params, grads, state, formula: None)
+"""An update that changes nothing."""
 
 
-def with_formula(formula: Formula) -> Update:
+def with_formula(formula: Formula) -> Mistake:
     """The declared rule evaluated with one of the formula's known mistakes
     (:class:`nnparity.reference.optim.Formula`: momentum late or averaged, Adam without bias
     correction, epsilon inside the root, epsilon in the other place)."""
-    return lambda opt, params, grads, state: optimizer_step(opt, params, grads, state, formula)
+    return Mistake(formula=formula)
 
 
 momentum_late = with_formula(Formula(momentum="late"))
 """Momentum in the wrong order: ``p -= lr * v; v = mu * v + g``."""
-momentum_average = with_formula(Formula(momentum="average"))
-"""Momentum as a moving average, ``v = mu * v + (1 - mu) * g``."""
+momentum_average = with_formula(Formula(form="torch", momentum="average"))
+"""Momentum as a moving average, ``v = mu * v + (1 - mu) * g`` (as a learner writes it, whatever
+the declared variant)."""
 adam_eps_before_correction = with_formula(Formula(form="keras", rounded=False))
 """Adam with epsilon added to ``sqrt(v)`` before the bias correction (the Keras form, at the
 declared hyperparameters) where the declared rule adds it after."""
 
 
-def adam_with(correct: bool, eps_inside: bool) -> Update:
+def adam_with(correct: bool, eps_inside: bool) -> Mistake:
     """Adam (torch's formulation) without bias correction (``correct=False``) or with the
     epsilon inside the square root (``eps_inside=True``)."""
     return with_formula(Formula(form="torch", bias_correction=correct,
@@ -320,26 +325,25 @@ def flattened_in_order(spec: Spec, order: np.ndarray) -> NetVariant:
                        if isinstance(layer, Flatten) else layer)
 
 
-def one_hot_left_out(spec: Spec, params: Params, x: np.ndarray, trace: Trace,
-                     y: np.ndarray) -> Gradients:
-    """The backward pass from ``dE/do = softmax(o)`` (the one-hot targets never subtracted)."""
+def _from_softmax(spec: Spec, params: Params, x: np.ndarray, trace: Trace,
+                  y: np.ndarray) -> Gradients:
     zeros = np.zeros((len(trace.output), spec.output_dim), dtype=trace.output.dtype)
     return network.backward(spec, params, x, trace, zeros)
 
 
-def adam_counter_per_parameter(order: list[str]) -> Update:
+one_hot_left_out = Mistake(_from_softmax)
+"""The backward pass from ``dE/do = softmax(o)`` (the one-hot targets never subtracted)."""
+
+
+def adam_counter_per_parameter(order: list[str]) -> Mistake:
     """Adam whose step counter ``t`` is advanced once per parameter (in ``order``) instead of
     once per step: the ``k``-th parameter of step ``s`` sees ``t = (s - 1) P + k``."""
-    def update(opt: Optimizer, params: Params, grads: Params,
-               state: Params) -> tuple[Params, Params]:
-        new_params, new_state = dict(params), dict(state)
+    def step(opt: Optimizer, params: Params, grads: Params, state: State,
+             formula: Formula) -> None:
         t = int(state["t"])
         for k, name in enumerate(order):
             own = {"t": np.array(t + k), **{f"{s}.{name}": state[f"{s}.{name}"]
                                             for s in ("m", "v")}}
-            stepped, own = optimizer_step(opt, {name: params[name]}, {name: grads[name]}, own)
-            new_params[name] = stepped[name]
-            new_state.update({key: value for key, value in own.items() if key != "t"})
-        new_state["t"] = np.array(t + len(order))
-        return new_params, new_state
-    return update
+            update(opt, {name: params[name]}, {name: grads[name]}, own, formula)
+        state["t"] = np.array(t + len(order))
+    return Mistake(step=step)

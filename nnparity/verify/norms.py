@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from nnparity.reference import network
 from nnparity.reference.family import Spec
 
 NORM_KINDS = ("batchnorm", "layernorm")
@@ -107,14 +106,6 @@ def start_values(spec: Spec, params: dict[str, np.ndarray], rng: np.random.Gener
         if layer.mean is not None and layer.var is not None:
             params[layer.mean] = (0.5 * rng.standard_normal(shape)).astype(dtype)
             params[layer.var] = rng.uniform(0.5, 1.5, size=shape).astype(dtype)
-
-
-def running_after(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray,
-                  y: np.ndarray) -> dict[str, np.ndarray]:
-    """The running statistics one training pass on ``x`` leaves (empty without batchnorm)."""
-    if not has_batchnorm(spec):
-        return {}
-    return network.gradients(spec, params, x, y, checked=True).state
 
 
 def user_inputs(layers: list[NormLayer], params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

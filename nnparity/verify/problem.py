@@ -21,20 +21,17 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from nnparity.backends.compare import Tensors, collect
-from nnparity.backends.protocol import Backend
+from nnparity.backends.protocol import Backend, Params
 from nnparity.errors import InputError
 from nnparity.memory import check_memory, estimate_bytes
 from nnparity.parity.judge import run
-from nnparity.reference import network
+from nnparity.parity.mistaken import NO_MISTAKE, Mistake, MistakenReference
 from nnparity.reference.family import Spec, init_params
-from nnparity.reference.optim import Optimizer, init_state
-from nnparity.reference.optim import step as optimizer_step
+from nnparity.reference.optim import Optimizer
 
 from .dropout_masks import with_masks
-from .layout import step_label
-from .mistakes import Backward, Update
 from .netview import param_layers
-from .norms import has_batchnorm, running_after, start_values
+from .norms import start_values
 
 # exp() overflows above log(max float64) = 709.78; float32 would lose the tolerance at this scale.
 LOGIT_SHIFT = {"float64": 1000.0, "float32": 0.0}
@@ -107,37 +104,29 @@ def make_problem(spec: Spec, seed: int = 0, batch: int = DEFAULT_BATCH,
     return Problem(with_masks(spec, seed, batch), params, x, y, lr)
 
 
-def reference_tensors(
-    problem: Problem,
-    backward: Backward = network.backward,
-    update: Update = optimizer_step,
-    optimizer: Optimizer | None = None,
-) -> Tensors:
+def reference_tensors(problem: Problem, mistake: Mistake = NO_MISTAKE,
+                      optimizer: Optimizer | None = None) -> Tensors:
     """Forward, loss, deltas and gradients of the reference on the problem's parameters, then
-    the parameters after each of ``problem.steps`` updates on the same batch, in compare order.
-    A network with batchnorm runs its training pass (batch statistics); the running statistics
-    it leaves are part of each step's parameters (``step1.<bn>.mean``, ``.var``).
+    the parameters after each of ``problem.steps`` updates on the same batch, in compare order:
+    the one judge's run (:func:`nnparity.parity.judge.run`) of the reference backend with
+    ``mistake`` built in (:class:`nnparity.parity.mistaken.Mistake`: how
+    :mod:`nnparity.verify.mistakes` builds a mistake on purpose), ``optimizer`` the update rule
+    (default the problem's; a framework's formulation). Every pass is a training pass on the
+    spec's own dropout masks: a network with batchnorm runs on the batch's statistics, and the
+    running statistics it leaves are part of each step's parameters (``step1.<bn>.mean``,
+    ``.var``), after the trained ones; the steps' losses are left out."""
+    spec, steps = problem.spec, problem.steps
+    reference = MistakenReference(mistake, own_masks=True)
+    result = run(reference, spec, problem.params, [(problem.x, problem.y)] * steps,
+                 optimizer or problem.update_rule(), keep=range(1, steps + 1), state=False)
+    return collect(result.trace, result.gradients,
+                   [(label, _trained_first(spec, stepped)) for label, stepped in result.updates])
 
-    ``backward`` and ``update`` replace the reference's backward pass and optimiser step (that
-    is how :mod:`nnparity.verify.mistakes` builds a mistake on purpose); ``optimizer`` the update
-    rule (a framework's formulation).
-    """
-    rule, spec = optimizer or problem.update_rule(), problem.spec
-    training = has_batchnorm(spec)
-    params = problem.params
-    state = init_state(rule, {k: v for k, v in params.items() if not spec.is_state(k)})
-    first, updates = None, []
-    for step in range(1, problem.steps + 1):
-        trace = network.forward(spec, params, problem.x, training=training)
-        grads = backward(spec, params, problem.x, trace, problem.y)
-        first = first or (trace, grads)
-        running = running_after(spec, params, problem.x, problem.y)
-        trained, state = update(rule, {k: v for k, v in params.items() if k not in running},
-                                grads.grads, state)
-        params = {**trained, **running}
-        updates.append((step_label(step), params))
-    assert first is not None
-    return collect(*first, updates)
+
+def _trained_first(spec: Spec, stepped: Params) -> Params:
+    """A step's parameters, the trained ones first, then the state (its loss left out)."""
+    del stepped["loss"]
+    return dict(sorted(stepped.items(), key=lambda item: spec.is_state(item[0])))
 
 
 def backend_tensors(backend: Backend, problem: Problem, rule: Optimizer) -> Tensors:

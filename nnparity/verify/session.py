@@ -165,7 +165,7 @@ def _accept_keras_exact(ctx: Context, comparisons: list[Comparison]) -> list[str
     at = [i for i, c in enumerate(comparisons) if c.stage == "update"]
     if all(comparisons[i].passed for i in at):
         return []
-    exact = ctx.variant("keras-exact", update=keras_exact)
+    exact = ctx.variant("keras-exact", keras_exact)
     checked = {i: ctx.matches((comparisons[i].stage, comparisons[i].name),
                               exact[(comparisons[i].stage, comparisons[i].name)]) for i in at}
     if not all(c.passed for c in checked.values()):

@@ -73,7 +73,7 @@ def test_each_slope_mistake_changes_the_slope_gradient(axes: str) -> None:
     from nnparity.verify.mistakes import no_update
 
     right = reference_tensors(problem)[("grad", "conv1.a")]
-    wrong = reference_tensors(replace(problem, spec=variant), update=no_update)[
+    wrong = reference_tensors(replace(problem, spec=variant), no_update)[
         ("grad", "conv1.a")]
     assert np.shape(wrong) != np.shape(right)
     shared = spec_from_dict({**DECLARED["spec"], "net": [

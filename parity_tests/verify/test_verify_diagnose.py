@@ -127,11 +127,10 @@ def test_no_diagnosis_for_noise_in_an_optimiser_step(spec_name, rule):
     assert first == ("update", "step2.W1") and code is None
 
 
-def _built(backward=None, update=None):
+def _built(mistake):
     """A learner whose tensors are the reference's with a mistake built in."""
     def mutate(problem, user):
-        user.update(reference_tensors(problem, backward or mistakes.network.backward,
-                                      update or mistakes.optimizer_step))
+        user.update(reference_tensors(problem, mistake))
     return mutate
 
 
@@ -157,12 +156,12 @@ def test_off_by_n_and_factor_two_in_both_reductions():
 def test_adam_epsilon_inside_the_square_root():
     spec = SPECS["relu-ce-mean-wd"]
     inside = mistakes.adam_with(correct=True, eps_inside=True)
-    assert judge(spec, _built(update=inside), OPTIMIZERS["adam"], steps=3) == \
+    assert judge(spec, _built(inside), OPTIMIZERS["adam"], steps=3) == \
         (("update", "step1.W1"), "adam-epsilon")
 
 
 @pytest.mark.parametrize("rule", ["momentum", "adam"])
 def test_an_update_that_climbs_is_the_sign(rule):
     spec = SPECS["sigmoid-l2-sum"]
-    assert judge(spec, _built(update=mistakes.negated_update), OPTIMIZERS[rule], steps=3) == \
+    assert judge(spec, _built(mistakes.negated_update), OPTIMIZERS[rule], steps=3) == \
         (("update", "step1.W1"), "sign")
