@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from nnparity.backends import registry
-from nnparity.backends.compare import collect, compare_tensor, tolerance_for
+from nnparity.backends.compare import Tensors, collect, compare_tensor, tolerance_for
 from nnparity.backends.precision import check_device, tensorflow_device
 from nnparity.backends.protocol import Backend
 from nnparity.errors import InputError, NnparityError
@@ -165,12 +165,15 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
                    dropout_mask=mask, step_masks=step_masks, keep=range(1, steps + 1),
                    state=False)
 
+    def rerun(backend: Backend) -> Tensors:  # what the judges and the diagnoses re-run
+        return reference_run(backend).tensors
+
     expected = reference_run(reference)
     # the model's trace is a training pass (batch normalisation on the batch's statistics)
     expected.trace = network.forward(spec, params, x, training=True, **mask_kwargs(mask))
     actual = collect(trace, grads, actual_updates)
     judged = judge(spec, params, (x, y), mask, actual, expected.tensors, model.optimizer, tol,
-                   lambda backend: reference_run(backend).tensors)
+                   rerun)
     result.comparisons, kinks = judged.comparisons, judged.kinks
     if at_eval is not None:
         result.comparisons.append(at_eval)
@@ -181,5 +184,5 @@ def _compare(model: UserModel, label: str, seed: int, steps: int, result: CaseRe
         result.notes.append(CANCELLING)
     if not result.passed:
         found = diagnose(model, params, (x, y), mask, (trace, grads), result.comparisons,
-                         actual, expected.gradients)
+                         actual, rerun)
         result.diagnoses += [found] if found else []

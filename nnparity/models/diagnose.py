@@ -10,7 +10,9 @@ reference with the mistake (or, for a backward, by the tensors around it).
   default) whatever the model's: the reference's loss of the model's output rounded to that dtype
   matches the model's loss;
 - ``optimiser formula`` (a user's optimiser subclass with its own step): gradients match,
-  the first update does not, and the reference's step with a classic mistake reproduces it:
+  the first update does not, and the reference's run with a classic mistake in its optimiser's
+  :class:`~nnparity.reference.optim.Formula` reproduces it
+  (:class:`~nnparity.parity.mistaken.MistakenReference`, run as the judged reference ran):
   Adam's epsilon added as the other framework adds it, AdamW's decay put into the gradient as
   L2, momentum with dampening ``(1 - mu)``;
 - ``batch normalisation in training mode at evaluation``: the evaluation output equals the
@@ -34,9 +36,11 @@ from nnparity.backends.compare import (
     first_divergence,
     tolerance_for,
 )
+from nnparity.parity.mistaken import Mistake, MistakenReference
 from nnparity.parity.report import Diagnosis
+from nnparity.parity.rounding_judge import Rerun
 from nnparity.reference.losses import as_targets, loss_and_grad, softmax
-from nnparity.reference.optim import Formula, Optimizer, init_state, step
+from nnparity.reference.optim import Formula, Optimizer
 from nnparity.reference.params import trainable
 from nnparity.reference.results import Gradients, Trace
 
@@ -97,41 +101,40 @@ def _loss_precision(model: Any, batch: tuple, trace: Trace, grads: Gradients,
                      f"{spec.dtype} ({evidence}); give the loss dtype='{spec.dtype}'", evidence)
 
 
-def _mistakes(opt: Optimizer, params: dict, grads: dict) -> list[tuple[str, dict]]:
-    """``(description, first step's params)`` for each classic mistake in ``opt``'s formula."""
+def _mistakes(opt: Optimizer) -> list[tuple[str, Formula]]:
+    """``(description, formula)`` for each classic mistake in ``opt``'s formula."""
     out = []
     if opt.name == "adam":
         eps_hat = opt.variant == "torch"
         placement = ("to sqrt(v) before the bias correction (epsilon-hat, Keras' placement)"
                      if eps_hat else "after the bias-corrected sqrt(v) (torch's placement)")
-        other = Formula(form="keras" if eps_hat else "torch", rounded=opt.variant == "keras")
         out.append((f"Adam's epsilon added {placement}",
-                    step(opt, params, grads, init_state(opt, params), other)[0]))
+                    Formula(form="keras" if eps_hat else "torch",
+                            rounded=opt.variant == "keras")))
     if opt.name == "adamw":
-        l2 = {k: g + opt.decay * params[k] for k, g in grads.items()}
-        adam = Optimizer(**{**opt.to_dict(), "name": "adam"})
         out.append(("AdamW's decoupled decay applied as L2 in the gradient (Adam with "
-                    "g + wd p)", step(adam, params, l2, init_state(adam, params))[0]))
+                    "g + wd p)", Formula(decoupled=False)))
     if opt.name == "momentum":
-        damped = {k: (1 - opt.momentum) * g for k, g in grads.items()}
         out.append(("momentum with dampening: v = mu v + (1 - mu) g",
-                    step(opt, params, damped, init_state(opt, params))[0]))
+                    Formula(momentum="average")))
     return out
 
 
-def _optimizer_formula(model: Any, params: dict, grads: Gradients, actual: Tensors,
+def _optimizer_formula(model: Any, params: dict, rerun: Rerun, actual: Tensors,
                        comparisons: list[Comparison]) -> Diagnosis | None:
+    """A failing first step that the reference's run with a mistaken formula reproduces
+    (``rerun`` runs a backend as the judged run ran)."""
     first = first_divergence(comparisons)
     if model.optimizer is None or first is None or first.stage != "update" \
             or not first.name.startswith("step1."):
         return None
     spec = model.spec
-    params = trainable(spec, params)  # running statistics are no optimiser's
     tol = tolerance_for(spec)
-    reference = {k: np.asarray(v) for k, v in grads.grads.items()}
-    for text, stepped in _mistakes(model.optimizer, params, reference):
-        checks = [compare_tensor("update", k, actual.get(("update", f"step1.{k}")), v, tol)
-                  for k, v in stepped.items()]
+    for text, formula in _mistakes(model.optimizer):
+        stepped = rerun(MistakenReference(Mistake(formula=formula)))
+        checks = [compare_tensor("update", k, actual.get(("update", f"step1.{k}")),
+                                 stepped[("update", f"step1.{k}")], tol)
+                  for k in trainable(spec, params)]  # running statistics are no optimiser's
         if all(c.passed for c in checks):
             worst = max(c.max_rel for c in checks)
             evidence = (f"the reference's first step with that mistake reproduces the "
@@ -169,14 +172,14 @@ def _training_mode(model: Any, params: dict, batch: tuple,
 
 
 def diagnose(model: Any, params: dict, batch: tuple, mask: Any, actual: tuple[Trace, Gradients],
-             comparisons: list[Comparison], tensors: Tensors,
-             expected: Gradients) -> Diagnosis | None:
+             comparisons: list[Comparison], tensors: Tensors, rerun: Rerun) -> Diagnosis | None:
     """The first explanation that its re-run confirms, or None (``tensors``: the model's
-    collected tensors; ``expected``: the reference's gradients of the batch)."""
+    collected tensors; ``rerun``: runs a backend, the reference with a mistake, as the
+    reference's judged run ran)."""
     trace, grads = actual
     return (_double_softmax(model, params, batch, mask, trace.output)
             or _training_mode(model, params, batch, comparisons)
             or _dropout_scaling(model, params, batch, mask, trace.output)
             or _loss_precision(model, batch, trace, grads, comparisons)
-            or _optimizer_formula(model, params, expected, tensors, comparisons)
+            or _optimizer_formula(model, params, rerun, tensors, comparisons)
             or _activation_backward(model, comparisons))
