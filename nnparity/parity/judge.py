@@ -1,6 +1,8 @@
 """The one judge: a run against the reference, for the parity matrix
 (:mod:`nnparity.parity.runner`),
-users' models (:mod:`nnparity.models.check`) and everything built on them.
+users' models (:mod:`nnparity.models.check`), verify's reference
+(:func:`nnparity.verify.problem.reference_tensors`, through
+:class:`nnparity.parity.mistaken.MistakenReference`) and everything built on them.
 
 A run is the forward pass, loss, deltas and gradients of the first batch, then optimiser steps
 in lockstep (same batches, same order): each step's loss (``step<i>.loss``), the params after the

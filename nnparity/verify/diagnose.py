@@ -933,7 +933,8 @@ class LayerMistake:
     """A mistake in a layer kind without parameters: ``build`` makes the spec with it (None when
     the spec has no such layer), ``stages`` are where it can show first (a backward-only mistake
     never in the forward pass), ``title`` and ``detail`` what the report says; ``update`` the
-    variant's optimiser step (none for a gradient of another shape, which no step takes)."""
+    variant's mistaken step (``mistakes.no_update`` for a gradient of another shape, which no
+    step takes)."""
 
     code: str
     build: Callable[[Spec], object]
