@@ -662,7 +662,7 @@ def adam(ctx: Context, key: tuple[str, str]) -> Diagnosis | None:
             f"the reference without bias correction reproduces your {_label(key)} "
             f"({_agreement(result)})")
     spec = ctx.problem.spec
-    names = list(spec.param_shapes())
+    names = list(spec.trained_names)  # Adam's state: the trained ones, no running statistic
     weights_first = [n for n in names if spec.is_weight(n)] + \
         [n for n in names if not spec.is_weight(n)]
     for order in (names, weights_first):

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nnparity.backends.compare import compare_all, first_divergence, tolerance
 from nnparity.backends.layout import nchw_flatten_order
 from nnparity.backends.numpy_backend import NumpyBackend
 from nnparity.parity.judge import run
@@ -29,6 +30,7 @@ from nnparity.reference.family import init_params, spec_from_dict
 from nnparity.reference.optim import Formula, Optimizer, init_state, step
 from nnparity.verify import mistakes as m
 from nnparity.verify import norm_mistakes
+from nnparity.verify.diagnose import Context, diagnose
 from nnparity.verify.dropout_masks import without_dropout
 from nnparity.verify.problem import Problem, make_problem, reference_tensors
 
@@ -241,3 +243,15 @@ def test_a_mistaken_backward_refuses_a_dropout_mask():
     with pytest.raises(ValueError, match="takes no dropout mask"):
         MistakenReference(m.scaled(2.0)).gradients(spec, params, x, y,
                                                    dropout_mask=np.ones((4, 5)))
+
+
+def test_adam_s_counter_per_parameter_is_diagnosed_in_a_net_with_running_statistics():
+    """The counter's orders are the trained parameters (main took every parameter, the running
+    statistics too, and raised a KeyError on their Adam state)."""
+    problem = _problem(BN, ADAM, 2)
+    reference = reference_tensors(problem)
+    user = reference_tensors(problem, m.adam_counter_per_parameter(list(BN.trained_names)))
+    first = first_divergence(compare_all(user, reference, tolerance("float64")))
+    assert first is not None and first.stage == "update"
+    found = diagnose(Context(problem, reference, user), first)
+    assert found is not None and found.code == "adam-step-counter"
