@@ -24,7 +24,8 @@
 
 Keras models and compiled training steps are cached per spec (and optimiser), so the parity suite
 and ``Backend.step`` in a loop trace each training step once; a trainer owns its cached model while
-it is alive, so two live trainers never share variables.
+it is alive, so two live trainers never share variables. A trainer takes over the model that
+``forward``/``gradients`` built for its spec, when one is free, instead of building another.
 """
 
 from __future__ import annotations
@@ -154,9 +155,10 @@ def optimizer_slots(optimizer: Optimizer, keras_opt: Any) -> dict[str, list[Any]
 class _Compiled:
     """A Keras model (and optionally its optimiser and ``tf.function`` training steps)."""
 
-    def __init__(self, spec: Spec, optimizer: Optimizer | None) -> None:
+    def __init__(self, spec: Spec, optimizer: Optimizer | None,
+                 model: KerasNet | None = None) -> None:
         self.spec, self.optimizer = spec, optimizer
-        self.model = build_model(spec)
+        self.model = model or build_model(spec)
         self.named = self.model.named_variables()
         self.trained = trainable(spec, self.named)  # the moving statistics left out
         self.owner: Callable[[], object | None] = lambda: None
@@ -213,12 +215,23 @@ class _Cache:
         self._entries.move_to_end(key)
         entry = next((e for e in entries if e.owner() is None), None)
         if entry is None:
-            entry = _Compiled(spec, optimizer)
+            entry = _Compiled(spec, optimizer, self._adopt(spec) if optimizer else None)
             entries.append(entry)
         entry.owner = weakref.ref(owner) if owner is not None else (lambda: None)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
         return entry
+
+    def _adopt(self, spec: Spec) -> KerasNet | None:
+        """The model of a free optimiser-less entry of ``spec`` (the one ``forward`` and
+        ``gradients`` used), taken out of the cache, or None: a trainer that follows them on the
+        same spec (the parity run) builds no second model. Its variables are assigned anew."""
+        entries = self._entries.get((spec, None), [])
+        free = next((e for e in entries if e.owner() is None), None)
+        if free is None:
+            return None
+        entries.remove(free)
+        return free.model
 
 
 _cache = _Cache(CACHE_SIZE)

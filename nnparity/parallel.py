@@ -3,6 +3,10 @@ files graded at once): from 1 to :data:`JOBS_MAX`, and never more workers than t
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import signal
+
 from nnparity.errors import InputError
 
 JOBS_MAX = 32
@@ -21,3 +25,10 @@ def worker_count(jobs: int, tasks: int) -> int:
     """Workers to start for ``tasks`` tasks with ``--jobs jobs`` (checked): never more than the
     tasks, at least one."""
     return max(1, min(check_jobs(jobs), tasks))
+
+
+def die_with_parent() -> None:
+    """In a worker process: be killed when the parent dies (Linux ``PR_SET_PDEATHSIG``), so a
+    parent killed outright leaves no worker running on."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the pool's termination
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)

@@ -3,10 +3,12 @@
 Each benchmark times the same work on every installed backend and reports the ratio to the
 NumPy reference (MLP) or to PyTorch (CNN). The MLP benchmarks train one epoch on synthetic data of
 MNIST's size (float32, seeded), the same batches for every backend, plain SGD; the CNN one times an
-Adam step of the three-framework notes' net. Warm-up steps are excluded from the timings and the
-first of them is reported on its own (``first_step``): that is where TensorFlow traces its
-``tf.function`` and XLA compiles the JAX backend's program, once per spec. Times are wall-clock
-seconds, the best of ``repeats`` runs.
+Adam step of the three-framework notes' net. Each row of those tables runs in a process of its
+own, as users train (:mod:`nnparity.bench.rows`); the sweep (:mod:`nnparity.bench.sweep`) takes
+turns in one process between the floor, the reference and plain torch. Warm-up steps are excluded
+from the timings and the first of them is reported on its own (``first_step``): that is where
+TensorFlow traces its ``tf.function`` and XLA compiles the JAX backend's program, once per spec.
+Times are seconds on the chosen clock, the best of ``repeats`` rounds.
 """
 
 from __future__ import annotations
@@ -18,14 +20,13 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 
-from nnparity.allocator import pin_allocator
 from nnparity.backends import registry
 from nnparity.bench.loops import LOOPS, Batches, Epoch
 from nnparity.bench.peakmem import nnparity_argv, run_measured
+from nnparity.bench.rows import Row, rows_of, time_rows
 from nnparity.memory import estimate_bytes
 from nnparity.reference import CNNSpec, MLPSpec, Optimizer, init_params
 from nnparity.reference.conv import output_size
@@ -70,9 +71,10 @@ class Timing:
 # wall: elapsed time; cpu: the process's CPU time, which a loaded machine does not inflate (a
 # fair measure when every row runs one thread, as `bench` sets them up).
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
-# Pause before each timed run of an interleaved round: XLA's threads keep spinning for a few ms
-# after a jax step, and the process CPU clock charged that to the next row (measured: the numpy
-# CNN step read 0.0493 s after jax's rows, 0.0410 s after tensorflow's, 0.0432 s on the wall).
+# Pause before each timed run of a round in one process (the sweep): XLA's threads keep
+# spinning for a few ms after a jax step, and the process CPU clock charged that to the next row
+# (measured: the numpy CNN step read 0.0493 s after jax's rows, 0.0410 s after tensorflow's,
+# 0.0432 s on the wall).
 SETTLE_SECONDS = 0.05
 
 
@@ -121,13 +123,6 @@ def _mlp_spec(bench: MLPBenchmark) -> MLPSpec:
                    dtype="float32")
 
 
-def _first_step(step: Callable[[], object]) -> float:
-    """Seconds of one call of ``step`` (the first: tracing and compilation included)."""
-    started = time.perf_counter()
-    step()
-    return time.perf_counter() - started
-
-
 def mlp_epoch(bench: MLPBenchmark, name: str, batches: Batches) -> Epoch:
     """``epoch(limit)`` of row ``name`` (a backend's trainer, or one of :data:`LOOPS`) for
     ``bench``, from the same initial parameters (xavier, seed 0) and SGD at ``MLP_LR``."""
@@ -152,23 +147,18 @@ def run_mlp_benchmarks(
     names: list[str], rows: int = MNIST_ROWS, repeats: int = 1,
     report: Callable[[Timing], None] | None = None, clock: str = "wall",
 ) -> list[Timing]:
-    """Every MLP benchmark for every row in ``names`` (backends and :data:`LOOPS`), after a
-    warm-up of ``WARMUP_STEPS`` steps, best of ``repeats`` interleaved, with ratios to the
-    reference (``numpy``) and to the floor (``numpy floor``) when they run; glibc's allocator
-    pinned first (:func:`pin_allocator`)."""
-    pin_allocator()
+    """Every MLP benchmark for every row in ``names`` (backends and :data:`LOOPS`), each row in
+    a process of its own (:mod:`nnparity.bench.rows`: glibc's allocator pinned as ``train``
+    pins it, a warm-up of ``WARMUP_STEPS`` steps), best of ``repeats`` rounds, with ratios to the
+    reference (``numpy``) and to the floor (``numpy floor``) when they run."""
     timings = []
-    for bench in MLP_BENCHMARKS:
-        batches = mlp_batches(rows, bench.batch)
-        epochs = {name: mlp_epoch(bench, name, batches) for name in names}
-        first = {name: _first_step(partial(epoch, 1)) for name, epoch in epochs.items()}
-        for epoch in epochs.values():
-            epoch(WARMUP_STEPS)
-        best = best_interleaved({k: partial(e, None) for k, e in epochs.items()}, repeats, clock)
+    for index, bench in enumerate(MLP_BENCHMARKS):
+        measured = time_rows(rows_of(names, ("mlp", str(index), str(rows)), clock), repeats)
         for name in names:
-            t = Timing(bench.name, name, best[name], first[name])
-            t.ratio = t.seconds / best["numpy"] if "numpy" in best else float("nan")
-            t.floor_ratio = t.seconds / best[FLOOR] if FLOOR in best else float("nan")
+            t = Timing(bench.name, name, measured[name].best, measured[name].first_step)
+            t.ratio = t.seconds / measured["numpy"].best if "numpy" in measured else float("nan")
+            t.floor_ratio = t.seconds / measured[FLOOR].best if FLOOR in measured \
+                else float("nan")
             timings.append(t)
             if report:
                 report(t)
@@ -193,13 +183,16 @@ def cnn_step_flops(spec: CNNSpec) -> float:
     return CNN_BATCH * (3 * sum(forward) - forward[0])
 
 
-def matmul_peak(size: int = 2048, repeats: int = 5, clock: str = "wall") -> float:
-    """This machine's float32 matmul rate (FLOP/s) through NumPy, best of ``repeats``."""
+MATMUL_SIZE = 2048
+"""The peak's unit: one ``MATMUL_SIZE``-square float32 NumPy matmul."""
+
+
+def square_matmul(size: int = MATMUL_SIZE) -> Callable[[], object]:
+    """One ``size x size`` float32 matmul of seeded operands, ready to time."""
     rng = np.random.default_rng(0)
     a = rng.random((size, size), dtype=np.float32)
     b = rng.random((size, size), dtype=np.float32)
-    a @ b
-    return 2.0 * size**3 / _best_of(repeats, lambda: a @ b, clock)
+    return lambda: a @ b
 
 
 def cnn_step(backend_name: str) -> Callable[[], None]:
@@ -215,25 +208,29 @@ def cnn_step(backend_name: str) -> Callable[[], None]:
     return lambda: trainer.step(x, y)
 
 
+PEAK_ROW = "numpy matmul"
+"""The row that times :func:`square_matmul` beside the CNN's rows, for the peak."""
+
+
 def run_cnn_benchmarks(
     backends: list[str], repeats: int = 3, report: Callable[[Timing], None] | None = None,
     clock: str = "wall",
 ) -> tuple[list[Timing], float, float]:
-    """One CNN step per backend (best of ``repeats`` after two warm-up steps, the backends taking
-    turns in every round) with ratios to torch (to numpy without torch); also the float32 matmul
-    peak (FLOP/s, same ``clock``) and the step's FLOP count, measured in the same run."""
+    """One CNN step per backend, each in a process of its own (:mod:`nnparity.bench.rows`),
+    best of ``repeats`` rounds, with ratios to torch (to numpy without torch); also the float32
+    matmul peak (FLOP/s, same ``clock``, a row of its own in the same rounds) and the step's
+    FLOP count."""
     name = f"notes' CNN, one Adam step, batch {CNN_BATCH}"
-    steps = {backend: cnn_step(backend) for backend in backends}
-    first = {backend: _first_step(step) for backend, step in steps.items()}
-    for step in steps.values():
-        step()
-    best = best_interleaved(steps, repeats, clock)
-    base = best["torch" if "torch" in backends else "numpy"]
-    timings = [Timing(name, b, best[b], first[b], ratio=best[b] / base) for b in backends]
+    rows = [*rows_of(backends, ("cnn",), clock), Row(PEAK_ROW, ("matmul",), clock)]
+    measured = time_rows(rows, repeats)
+    base = measured["torch" if "torch" in backends else "numpy"].best
+    timings = [Timing(name, b, measured[b].best, measured[b].first_step,
+                      ratio=measured[b].best / base) for b in backends]
     if report:
         for timing in timings:
             report(timing)
-    return timings, matmul_peak(clock=clock), cnn_step_flops(CNNSpec.seed002())
+    peak = 2.0 * MATMUL_SIZE**3 / measured[PEAK_ROW].best
+    return timings, peak, cnn_step_flops(CNNSpec.seed002())
 
 
 def peak_rss_of_training(argv: list[str]) -> float:

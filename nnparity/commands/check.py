@@ -11,6 +11,7 @@ code raises or exits, or that runs past ``--timeout``: :mod:`nnparity.models.gua
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -32,9 +33,11 @@ from nnparity.files.json_input import spec_file
 from nnparity.files.outputs import check_distinct, check_not_inputs
 from nnparity.memory import check_memory, model_input_bytes
 from nnparity.models.source import LOSS_NAMES
+from nnparity.parallel import JOBS_MAX, check_jobs, worker_count
 from nnparity.parity import cases, report
 from nnparity.parity import runner as parity
 from nnparity.parity.check_timing import CheckTiming
+from nnparity.parity.workers import run_backends
 from nnparity.progress import Progress
 
 DIMENSION_MAX = 2**31 - 1
@@ -60,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", metavar="REGEX", dest="pattern",
                         help="only cases whose name matches REGEX (re.search)")
     parser.add_argument("--list", action="store_true", help="list the selected cases and exit")
+    parser.add_argument("--jobs", type=int, metavar="N",
+                        help="backends checked at once, each in a worker process of its own "
+                        "(default: one per core; 1: all in this process; CPU only, the matrix "
+                        "only, not --model-file or --port)")
     parser.add_argument("--json", metavar="FILE", help="write a JSON report (schema version "
                         f"{report.SCHEMA_VERSION}, documented in nnparity/parity/report.py)")
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
@@ -124,24 +131,14 @@ def _backends(requested: str | None,
     """(backends to run, implicitly skipped backend -> reason); explicit problems exit 2. Each
     backend's import is timed into ``timing`` (when given)."""
     timing = timing or CheckTiming()
-    if requested is None:
-        status = {}
-        for name in registry.NAMES:
-            with timing.importing(name):
-                status[name] = registry.reason(name)
-        return ([n for n, why in status.items() if why is None],
-                {n: why for n, why in status.items() if why is not None})
-    names = list(dict.fromkeys(n.strip() for n in requested.split(",") if n.strip()))
-    if not names:
-        raise InputError("--backends is empty; known: " + ", ".join(registry.NAMES))
-    for name in names:
-        if name not in registry.NAMES:
-            raise InputError(f"unknown backend {name!r}; known: {', '.join(registry.NAMES)}")
+    status = {}
+    for name in _requested(requested):
         with timing.importing(name):
-            why = registry.reason(name)
-        if why is not None:
-            raise InputError(f"backend {name!r} is unavailable: {why}")
-    return names, {}
+            status[name] = registry.reason(name)
+        if requested is not None and status[name] is not None:
+            raise InputError(f"backend {name!r} is unavailable: {status[name]}")
+    return ([n for n, why in status.items() if why is None],
+            {n: why for n, why in status.items() if why is not None})
 
 
 def _shape(text: str | None, force: bool) -> tuple[int, ...]:
@@ -174,6 +171,20 @@ def _weights(args: argparse.Namespace, count: int) -> list[str | None]:
                          f"{count} models: give one per model, in their order ('-' for a "
                          "model's own weights)")
     return [None if path == "-" else path for path in given]
+
+
+def selected_cases(args: argparse.Namespace) -> list[cases.Case]:
+    """The cases the options select: ``--spec``'s or the matrix's (``--quick``, ``--full``,
+    ``--model``, ``--dtype``, ``-k``); ``re.error`` for a bad ``-k`` propagates. Workers call it
+    again with the same options (:mod:`nnparity.parity.workers`)."""
+    if args.spec:
+        return _spec_cases(args)
+    return cases.select(_selection(args), pattern=args.pattern, dtype=args.dtype,
+                        model=args.model)
+
+
+def _selection(args: argparse.Namespace) -> str:
+    return "quick" if args.quick else "full" if args.full else "default"
 
 
 def _spec_cases(args: argparse.Namespace) -> list[cases.Case]:
@@ -245,10 +256,11 @@ def run(args: argparse.Namespace) -> int:
                   "--port FIRST.py:NAME SECOND.py:NAME (--transfer-weights to compare the "
                   "architectures only)\n")
         return _report(args, results, {}, seconds, command)
-    selection = "quick" if args.quick else "full" if args.full else "default"
+    selection = _selection(args)
+    if args.jobs is not None:
+        check_jobs(args.jobs)
     try:
-        selected = _spec_cases(args) if args.spec else cases.select(
-            selection, pattern=args.pattern, dtype=args.dtype, model=args.model)
+        selected = selected_cases(args)
     except re.error as exc:
         raise InputError(f"bad -k regex {args.pattern!r}: {exc}") from None
     if not selected:
@@ -259,8 +271,74 @@ def run(args: argparse.Namespace) -> int:
         return 0
     apply_determinism(seed=args.seed)  # before any framework import (TF's oneDNN switch)
     timing = CheckTiming()
-    names, skipped = _backends(args.backends, timing)
     started = time.perf_counter()
+    workers = _workers(args)
+    if workers > 1:
+        names, skipped = _requested(args.backends), {}
+        results = _run_in_workers(names, skipped, args, timing, workers, len(selected))
+    else:
+        names, skipped = _backends(args.backends, timing)
+        results = _run_here(names, skipped, args, timing, selected)
+    seconds = time.perf_counter() - started
+    order = {case.name: i for i, case in enumerate(selected)}
+    results.sort(key=lambda r: (order[r.case], names.index(r.backend)))
+    command = {"selection": "spec" if args.spec else selection, "spec": args.spec,
+               "model": args.model, "backends": names,
+               "dtype": args.dtype, "pattern": args.pattern, "seed": args.seed,
+               "argv": sys.argv[1:]}
+    if args.verbose:
+        print(timing.line())
+    return _report(args, results, skipped, seconds, command)
+
+
+def _workers(args: argparse.Namespace) -> int:
+    """Worker processes for the matrix: ``--jobs`` (default one per core), at most one per
+    backend to run; 1 (this process) on a GPU device or for one backend."""
+    if args.device != "cpu":
+        return 1
+    names = _requested(args.backends)
+    jobs = args.jobs if args.jobs is not None else min(os.cpu_count() or 1, JOBS_MAX)
+    return worker_count(jobs, len(names))
+
+
+def _requested(requested: str | None) -> list[str]:
+    """``--backends`` as known names (unknown or empty: exit 2), or every registered one."""
+    if requested is None:
+        return list(registry.NAMES)
+    names = list(dict.fromkeys(n.strip() for n in requested.split(",") if n.strip()))
+    if not names:
+        raise InputError("--backends is empty; known: " + ", ".join(registry.NAMES))
+    for name in names:
+        if name not in registry.NAMES:
+            raise InputError(f"unknown backend {name!r}; known: {', '.join(registry.NAMES)}")
+    return names
+
+
+def _run_in_workers(names: list[str], skipped: dict[str, str], args: argparse.Namespace,
+                    timing: CheckTiming, workers: int, count: int) -> list[report.CaseResult]:
+    """The matrix with each backend in a worker (:mod:`nnparity.parity.workers`): an
+    unavailable backend is skipped with its reason, or exit 2 when ``--backends`` named it.
+    ``names`` loses the skipped ones; ``timing`` gets each worker's import and compile time."""
+    with Progress(count * len(names), "check") as progress:
+        runs = run_backends(names, args, selected_cases, workers, progress)
+    results = []
+    for run in runs:
+        timing.imports[run.name] = run.timing.imports[run.name]
+        timing.compile += run.timing.compile
+        if run.unavailable is None:
+            results += run.results
+        elif args.backends:
+            raise InputError(f"backend {run.name!r} is unavailable: {run.unavailable}")
+        else:
+            names.remove(run.name)
+            skipped[run.name] = run.unavailable
+    timing.cases, timing.workers = max(run.timing.cases for run in runs), workers
+    return results
+
+
+def _run_here(names: list[str], skipped: dict[str, str], args: argparse.Namespace,
+              timing: CheckTiming, selected: list[cases.Case]) -> list[report.CaseResult]:
+    """The matrix in this process, backend after backend (``--jobs 1``, a GPU, one backend)."""
     results: list[report.CaseResult] = []
     backends = {}
     for name in list(names):
@@ -281,16 +359,7 @@ def run(args: argparse.Namespace) -> int:
             for case in selected:
                 results.append(parity.run_case(case, backend, seed=args.seed, name=name))
                 progress.update(postfix=f"{name} {case.name}")
-    seconds = time.perf_counter() - started
-    order = {case.name: i for i, case in enumerate(selected)}
-    results.sort(key=lambda r: (order[r.case], names.index(r.backend)))
-    command = {"selection": "spec" if args.spec else selection, "spec": args.spec,
-               "model": args.model, "backends": names,
-               "dtype": args.dtype, "pattern": args.pattern, "seed": args.seed,
-               "argv": sys.argv[1:]}
-    if args.verbose:
-        print(timing.line())
-    return _report(args, results, skipped, seconds, command)
+    return results
 
 
 def _report(args: argparse.Namespace, results: list[report.CaseResult], skipped: dict[str, str],

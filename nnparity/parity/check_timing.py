@@ -7,6 +7,10 @@ computing.
   runs eagerly; TensorFlow's ``tf.function`` tracing is not reported by TensorFlow and counts as
   compute.
 - compute: the rest of the cases' time (every backend and the reference).
+
+With backends in worker processes (``check --jobs``), the imports and compile times are each
+worker's, added up, and the cases' time is the longest worker's: the line says how many workers
+ran side by side.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class CheckTiming:
     imports: dict[str, float] = field(default_factory=dict)
     compile: float = 0.0
     cases: float = 0.0
+    workers: int = 1
 
     @contextlib.contextmanager
     def importing(self, name: str) -> Iterator[None]:
@@ -67,5 +72,6 @@ class CheckTiming:
         compute 18.3 s``."""
         each = ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.imports.items())
         total = sum(self.imports.values())
-        return (f"time: import {total:.1f} s ({each}), compile {self.compile:.1f} s (JAX), "
+        side = f" ({self.workers} workers side by side)" if self.workers > 1 else ""
+        return (f"time{side}: import {total:.1f} s ({each}), compile {self.compile:.1f} s (JAX), "
                 f"compute {max(self.cases - self.compile, 0.0):.1f} s")

@@ -10,9 +10,6 @@ reproduction.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +22,7 @@ from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
 from nnparity.cluster import connect
 from nnparity.datasets import catalog
-from nnparity.parallel import worker_count
+from nnparity.parallel import die_with_parent, worker_count
 from nnparity.reference.train import Trainer, error_rate
 from nnparity.training.presets import preset
 from nnparity.training.run import TrainConfig, run_training
@@ -140,13 +137,6 @@ def run_seed(row: Row, seed: int, backend: str, quick: bool, data_dir: str | Non
                    time.perf_counter() - started, result.split.note)
 
 
-def _die_with_parent() -> None:
-    """In a worker: be killed when the parent dies (Linux ``PR_SET_PDEATHSIG``), so a parent
-    killed outright leaves no worker training on."""
-    with contextlib.suppress(OSError, AttributeError):  # not Linux: the pool's termination
-        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
-
-
 def reproduce(
     rows: list[Row], *, plan: list[tuple[str, int]], quick: bool, data_dir: str | None,
     on_done: Callable[[Outcome], None] | None = None, jobs: int = 1, threads: int | None = None,
@@ -169,7 +159,7 @@ def reproduce(
         return _on_cluster(runs, scheduler, partial(_run_task, quick=quick, data_dir=data_dir,
                                                     threads=threads), on_done)
     workers = worker_count(jobs, max(count(row, seeds) for row in rows for _, seeds in plan))
-    pool = get_context("spawn").Pool(workers, initializer=_die_with_parent) if workers > 1 \
+    pool = get_context("spawn").Pool(workers, initializer=die_with_parent) if workers > 1 \
         else None
     try:
         for row in rows:

@@ -46,7 +46,9 @@ def fake_backends(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["check", *args])
+    """``nnparity check ARGS`` in this process (``--jobs 1``: the injected backends exist only
+    here, not in a worker process)."""
+    code = main(["check", "--jobs", "1", *args])
     out, err = capsys.readouterr()
     return code, out, err
 

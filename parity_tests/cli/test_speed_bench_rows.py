@@ -1,0 +1,38 @@
+"""``nnparity bench``'s rows each in a process of their own (:mod:`nnparity.bench.rows`): the row
+runs in a child that imports only its own framework, answers each timing request, and ends with
+the table; a row that cannot start is one clear error."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from nnparity.bench.rows import Row, RowProcess, rows_of, time_rows
+from nnparity.errors import InputError
+
+
+def test_a_row_runs_in_a_child_that_imports_only_its_own_framework() -> None:
+    process = RowProcess(Row("numpy", ("mlp", "0", "100"), "cpu"))
+    try:
+        assert process.process.pid != os.getpid()
+        assert process.first_step > 0 and process.time_once() > 0
+        maps = Path(f"/proc/{process.process.pid}/maps")
+        modules = maps.read_text() if maps.exists() else ""
+        assert "libtorch" not in modules and "_pywrap_tensorflow" not in modules
+    finally:
+        process.close()
+    assert process.process.poll() is not None
+
+
+def test_rows_take_turns_and_every_child_ends() -> None:
+    rows = rows_of(["numpy", "numpy floor"], ("mlp", "0", "100"), "cpu")
+    measured = time_rows(rows, repeats=2)
+    assert set(measured) == {"numpy", "numpy floor"}
+    assert all(0 < m.best < float("inf") and m.first_step > 0 for m in measured.values())
+
+
+def test_a_row_that_cannot_start_is_one_error() -> None:
+    with pytest.raises(InputError, match=r"bench row 'numpy' \(nosuch\) ended without a result"):
+        time_rows([Row("numpy", ("nosuch",), "cpu")], repeats=1)
