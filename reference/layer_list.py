@@ -36,6 +36,14 @@ class LayerList:
         return shapes
 
     @cached_property
+    def first_with_parameters(self) -> int:
+        """Index in ``net`` of the first layer with parameters (or a residual block): the
+        backward pass ends there, the data's own gradient being of no use."""
+        return next(i for i, (layer, shape) in enumerate(zip(self.net, self.layer_shapes,
+                                                             strict=False))
+                    if layer.role in ("param", "block") or layer.param_specs(shape))
+
+    @cached_property
     def _param_specs(self) -> dict[str, tuple[Shape, str]]:
         specs: dict[str, tuple[Shape, str]] = {}
         for layer, shape in zip(self.net, self.layer_shapes, strict=False):

@@ -112,9 +112,7 @@ def _backward(spec: Spec, params: Params, passed: Passed, output: np.ndarray, y:
     n = output.shape[0]
     t = as_targets(spec.loss, y, n, spec.output_dim, run.dtype)
     value, upstream = loss_and_grad(spec.loss, output, t, spec.reduction)
-    first = next(i for i, (layer, shape) in enumerate(zip(spec.net, spec.layer_shapes,
-                                                          strict=False))
-                 if layer.role in ("param", "block") or layer.param_specs(shape))
+    first = spec.first_with_parameters
     deltas: dict[str, np.ndarray] = {}
     grads: dict[str, np.ndarray] = {}
     wd = spec.weight_decay
