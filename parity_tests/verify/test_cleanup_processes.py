@@ -121,6 +121,26 @@ def test_sigterm_to_verify_leaves_no_process(tmp_path, marker, mode):
         assert left(marker) == []
 
 
+@pytest.mark.parametrize("mode", sorted(SANDBOXES))
+def test_ctrl_c_of_a_grading_run_leaves_no_process(tmp_path, marker, mode):
+    """SIGINT (a terminal's Ctrl-C, sent here to nnparity alone) while two learners of a folder
+    run at once: both are cancelled, their processes killed, exit 130."""
+    learner = _learner(tmp_path, marker, hang=True)  # in a folder named after the marker
+    folder = learner.parent
+    (folder / "second.py").write_text(learner.read_text())
+    with cleaned(marker):
+        proc = _verify(folder, mode, "--timeout", "inf", "--jobs", "2")
+        deadline = time.monotonic() + 90
+        while len(marked(marker)) < 2 * STARTED and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(marked(marker)) >= 2 * STARTED, "the learners' processes never started"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signal.SIGINT, out[-2000:] + err[-2000:]
+        assert "Traceback" not in err
+        assert left(marker) == []
+
+
 def _wrapper(tmp_path: Path, marker: str, then: str) -> Path:
     """A ``--python`` that starts a process of its own (holding no pipe), then ``then``."""
     path = tmp_path / "python"
