@@ -14,37 +14,20 @@ bug, whose diagnosis by ``nnparity verify`` is :attr:`NormExercise.diagnosis` (t
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nnparity.files.escape import python_docstring, python_string
-
-from .exercises import INPUT_DIM, verify_file
+from .backward_exercise import BackwardExercise, file_text, verify_variant
+from .exercises import INPUT_DIM
 
 HIDDEN, OUTPUTS, LR = 5, 3, 0.1
 EPS, MOMENTUM = 1e-5, 0.9
 
 
-@dataclass(frozen=True)
-class NormExercise:
+class NormExercise(BackwardExercise):
     """``key`` (the page section: ``batchnorm`` or ``layernorm``), ``task``, ``function`` (the
     backward to write), ``given`` (the forward, correct), ``solution`` and ``bug`` (the
     backward, correct and with the planted mistake), ``diagnosis`` (verify's code for it)."""
-
-    key: str
-    task: str
-    function: str
-    given: str
-    solution: str
-    bug: str
-    diagnosis: str
-    options: tuple[str, ...] = ()
-
-    @property
-    def file_name(self) -> str:
-        """The stub's file name (``--exercises DIR``)."""
-        return f"{self.key}.py"
 
     @property
     def batch(self) -> bool:
@@ -206,12 +189,6 @@ EXERCISES = (
 BY_KEY = {exercise.key: exercise for exercise in EXERCISES}
 
 
-def stub(exercise: NormExercise) -> str:
-    """The backward with its body left to the learner."""
-    signature = exercise.solution.split("\n", 1)[0]
-    return f"{signature}\n    raise NotImplementedError({python_string(exercise.task)})\n"
-
-
 def declaration_source(exercise: NormExercise) -> str:
     """The ``NNPARITY = {...}`` statement of the exercise's file."""
     return f"NNPARITY = {json.dumps(exercise.declaration(), indent=4)}"
@@ -219,25 +196,15 @@ def declaration_source(exercise: NormExercise) -> str:
 
 def source(exercise: NormExercise, variant: str = "stub") -> str:
     """The exercise's file: ``stub`` (to complete), ``solution`` or ``bug`` (the planted one)."""
-    task = {"stub": stub(exercise), "solution": exercise.solution, "bug": exercise.bug}[variant]
-    command = " ".join(("nnparity verify", exercise.file_name, *exercise.options))
-    doc = python_docstring(
-        f"Exercise {exercise.key}: {exercise.task}\n\nComplete {exercise.function} below, then "
-        f"check it with\n\n    {command}\n\nThe rest of the network is given: x -> dense -> "
-        f"tanh -> {exercise.key} -> dense (row layout: x [N, D], W [D_in, D_out], flat b, "
-        "gamma, beta [D], one-hot labels y [N, K]); NNPARITY tells verify where its numbers "
-        "are.")
-    return "\n".join([
-        doc, "", "import numpy as np", "", declaration_source(exercise), "",
-        f"LR = {LR!r}", f"EPS, MOMENTUM = {EPS!r}, {MOMENTUM!r}", f"HIDDEN = {HIDDEN}", "", "",
-        "# --- your part " + "-" * 60, "", "", task, "",
-        "# --- given " + "-" * 64, "", "", exercise.given, "",
-        PARAMS[exercise.key], "", NETWORK.format(key=exercise.key)])
+    return file_text(
+        exercise, variant, declaration=declaration_source(exercise),
+        network=f"The rest of the network is given: x -> dense -> tanh -> {exercise.key} -> "
+        "dense (row layout: x [N, D], W [D_in, D_out], flat b, gamma, beta [D], one-hot labels "
+        "y [N, K]); NNPARITY tells verify where its numbers are.",
+        constants=[f"LR = {LR!r}", f"EPS, MOMENTUM = {EPS!r}, {MOMENTUM!r}", f"HIDDEN = {HIDDEN}"],
+        after_given=[PARAMS[exercise.key], "", NETWORK.format(key=exercise.key)])
 
 
 def verify(exercise: NormExercise, variant: str, folder: Path) -> tuple[int, dict[str, Any]]:
-    """Write the exercise's file in ``variant`` into ``folder`` and verify it
-    (:func:`nnparity.teach.exercises.verify_file`)."""
-    path = folder / f"{variant}_{exercise.file_name}"
-    path.write_text(source(exercise, variant))
-    return verify_file(path, exercise.options)
+    """Write the exercise's file in ``variant`` into ``folder`` and verify it."""
+    return verify_variant(exercise, variant, source(exercise, variant), folder)

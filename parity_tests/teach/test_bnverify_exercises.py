@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nnparity.cli import main
-from nnparity.teach import exercises, norm_exercises
+from nnparity.teach import backward_exercise, exercises, norm_exercises
 from nnparity.teach.norm_exercises import EXERCISES, source, verify
 
 
@@ -35,7 +35,7 @@ def test_the_stub_fails_naming_the_function(exercise, tmp_path: Path) -> None:
 def test_each_file_differs_from_the_solution_in_the_task_only() -> None:
     for exercise in EXERCISES:
         solution, stub = source(exercise, "solution"), source(exercise, "stub")
-        assert solution.replace(exercise.solution, norm_exercises.stub(exercise)) == stub
+        assert solution.replace(exercise.solution, backward_exercise.stub(exercise)) == stub
         assert source(exercise, "bug").replace(exercise.bug, exercise.solution) == solution
         tree = ast.parse(stub)
         declared = next(node for node in tree.body if isinstance(node, ast.Assign)

@@ -9,7 +9,7 @@ import html
 from pathlib import Path
 
 from nnparity.cli import main
-from nnparity.teach import exercises, residual_exercise, site
+from nnparity.teach import backward_exercise, exercises, site
 from nnparity.teach.residual_exercise import BY_KEY, source, verify
 
 EXERCISE = BY_KEY["residual"]
@@ -38,7 +38,7 @@ def test_the_planted_bug_is_diagnosed(tmp_path: Path) -> None:
 
 def test_the_file_differs_from_the_solution_in_the_task_only() -> None:
     solution, stub = source(EXERCISE, "solution"), source(EXERCISE, "stub")
-    assert solution.replace(EXERCISE.solution, residual_exercise.stub(EXERCISE)) == stub
+    assert solution.replace(EXERCISE.solution, backward_exercise.stub(EXERCISE)) == stub
     assert "NotImplementedError" in stub and "NotImplementedError" not in solution
     assert "+ dy" not in stub and "+ dy" not in EXERCISE.bug.split("#")[0]
 
