@@ -31,6 +31,7 @@ from nnparity.training.presets import preset
 from nnparity.training.run import TrainConfig, run_training
 
 from . import (
+    backward_exercise,
     cnn_exercises,
     exercises,
     figures,
@@ -40,6 +41,7 @@ from . import (
     residual_exercise,
     textbook,
 )
+from .backward_exercise import BackwardExercise
 from .derivations import CITES, DERIVATIONS
 from .measure import DTYPES, FRAMEWORKS, Framework, Measurement, load, measure
 from .networks import SEED_NETWORKS, model_file, write_networks
@@ -95,7 +97,8 @@ def _exercise_part(key: str) -> str:
         _, result = module.verify(exercise, "bug", Path(folder))
     return page.exercise(exercise.task, exercise.file_name, exercise.function,
                          module.declaration_source(exercise),
-                         module.stub(exercise), exercise.bug, exercise.solution, result,
+                         (backward_exercise.stub if isinstance(exercise, BackwardExercise)
+                          else exercises.stub)(exercise), exercise.bug, exercise.solution, result,
                          " ".join(exercise.options))
 
 
