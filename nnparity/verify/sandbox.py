@@ -232,14 +232,17 @@ def _orphans(token: str, launcher: int) -> list[int]:
     """Our re-parented children that carry ``token`` in their environment (the ``launcher``,
     our own child, is not one)."""
     me, found = os.getpid(), []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == launcher:
+    needle = f"{TOKEN_VARIABLE}={token}".encode()
+    for name in os.listdir("/proc"):  # twice per run: plain reads, no Path objects
+        if not name.isdigit() or int(name) == launcher:
             continue
         try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == me and f"{TOKEN_VARIABLE}={token}".encode() in \
-                    (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                ppid = int(stat.read().rsplit(b")", 1)[1].split()[1])
+            if ppid == me:
+                with open(f"/proc/{name}/environ", "rb") as environ:
+                    if needle in environ.read().split(b"\0"):
+                        found.append(int(name))
         except (OSError, IndexError, ValueError):
             continue
     return found
