@@ -4,7 +4,8 @@
 
 - **bubblewrap** (``bwrap``, probed by running it once): a read-only view of the filesystem, a
   private writable ``/tmp``, a writable *copy* of the learner's folder mounted at the folder's own
-  path as the working directory (so ``sys.path.append(os.pardir)`` imports keep working), the
+  path as the working directory (so ``sys.path.append(os.pardir)`` imports keep working; while
+  a class is graded, a tmpfs of the sandbox's own filled from the run's shared copy), the
   folders of nnparity's own packages hidden, no network, its own PID namespace (killing the
   sandbox kills every process in it, ``setsid`` or not), dying with its parent;
 - **the fallback** (``auto`` without a usable ``bwrap``): the layers of
