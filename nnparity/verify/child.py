@@ -17,6 +17,10 @@ or ``kind`` ``adapter`` for a missing name or unusable value, ``exception`` for 
 by the user's code, with a ``message`` pointing at the file and line; the tensors read before
 the error are sent too).
 
+Run with ``--fill-from DIR`` (a class graded under bubblewrap), it first copies ``DIR``, the
+grading run's read-only pristine copy of the learner's folder, into its working folder (a tmpfs
+of the sandbox's own).
+
 Imports NumPy and the standard library only (nnparity itself is not importable here); nothing
 is pickled.
 """
@@ -31,6 +35,7 @@ import inspect
 import io
 import json
 import os
+import shutil
 import struct
 import sys
 import traceback
@@ -527,8 +532,19 @@ def _describe_class(name: str, cls: type, names: dict[str, Any]) -> dict[str, An
     return entry
 
 
+def fill(source: Path, folder: Path) -> None:
+    """The working ``folder`` filled from ``source`` before the learner's code runs; a failure is
+    verify's, said so."""
+    try:
+        shutil.copytree(source, folder, symlinks=True, dirs_exist_ok=True)
+    except (OSError, shutil.Error) as exc:
+        raise Failure("exception", f"verify could not copy your folder into the sandbox ({exc}): "
+                      "not your code's fault") from None
+
+
 def main() -> int:
-    """Run one job from stdin; send one frame on the results pipe; exit 0."""
+    """Run one job from stdin (after filling the working folder with ``--fill-from DIR``); send
+    one frame on the results pipe; exit 0."""
     given = int(os.environ.pop(CHANNEL_VARIABLE))
     channel = fcntl.fcntl(given, fcntl.F_DUPFD_CLOEXEC, 100)
     os.close(given)
@@ -543,6 +559,8 @@ def main() -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            if sys.argv[1:2] == ["--fill-from"]:
+                fill(Path(sys.argv[2]), Path.cwd())
             if job.get("describe"):
                 meta["describe"] = describe(load_module(path))
             else:

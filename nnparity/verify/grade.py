@@ -24,6 +24,7 @@ from .layout import canonical_of, learner_index, learner_shapes, to_canonical, u
 from .problem import check_batch, make_problem, reference_tensors
 from .runner import run_user_file
 from .sandbox import Sandbox, cancel
+from .scratch import SharedCopies
 from .session import YOURS, Verdict, failed_run, judge
 
 SUFFIXES = (".py", ".ipynb")  # what a submission is
@@ -44,6 +45,7 @@ class Options:
     edge_cases: str = DEFAULT_MODE  # --edge-cases: off, warn, fail
     root: Path | None = None  # --root: the submission's tree, copied whole
     python: Interpreter | None = None  # --python: the interpreter running the learner's file
+    copies: SharedCopies | None = None  # a grading run's shared copies of the folders
 
 
 def expand(paths: Sequence[Path]) -> list[Path]:
@@ -100,7 +102,7 @@ def _run(path: Path, case: str, adapter: Adapter, options: Options, memory: int,
                          masks_of(problem.spec))
     outcome = run_user_file(path, adapter, inputs, problem.n, timeout=options.timeout,
                             sandbox=options.sandbox, memory=memory, root=options.root,
-                            python=options.python)
+                            python=options.python, copies=options.copies)
     if outcome.error is not None and not outcome.raw and not outcome.missing:
         return failed_run(case, problem, outcome.error, outcome.seconds)
     problem.lr = float(outcome.lr or problem.lr)
@@ -130,9 +132,17 @@ def grade(files: Sequence[Path], options: Options, jobs: int,
           progress: Callable[[Verdict], None]) -> list[Verdict]:
     """Every file, ``jobs`` at a time, in the given order; ``progress`` sees each verdict as it
     is ready (from the calling thread). A file whose declaration or sizes are wrong gets an
-    error verdict; Ctrl-C stops every running learner before it propagates."""
+    error verdict; Ctrl-C stops every running learner before it propagates. Each folder is
+    copied once for all its runs (:class:`SharedCopies`), removed at the end."""
     names = case_names(files)
     cancel.clear()
+    with SharedCopies() as copies:
+        return _grade(files, names, replace(options, copies=copies), jobs, progress)
+
+
+def _grade(files: Sequence[Path], names: list[str], options: Options, jobs: int,
+           progress: Callable[[Verdict], None]) -> list[Verdict]:
+    """:func:`grade`'s pool, ``options`` carrying the run's shared copies."""
 
     def one(index: int) -> Verdict:
         try:

@@ -219,7 +219,8 @@ def verify_layer(path: Path, case: str, declaration: dict[str, Any],
     inputs = {k: np.ascontiguousarray(v) for k, v in problem.arrays.items()}
     outcome = run_user_file(path, check, inputs, options.batch,  # type: ignore[arg-type]
                             timeout=options.timeout, sandbox=options.sandbox, memory=MEMORY,
-                            root=options.root, python=options.python)
+                            root=options.root, python=options.python,
+                            copies=options.copies)
     user: Tensors = {}
     for raw, value in outcome.raw.items():
         role = raw.split("/", 1)[0]

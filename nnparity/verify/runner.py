@@ -31,6 +31,7 @@ from .child import encode, split_frame
 from .interpreter import Interpreter, current
 from .notebook import Script, convert, is_notebook, script_name
 from .sandbox import Finished, Sandbox, run_confined
+from .scratch import SharedCopies
 
 STDERR_LINES = 5
 CHANNEL_SLACK = 1 << 20  # bytes of metadata and archive headers on top of the tensors
@@ -58,11 +59,12 @@ class RunOutcome:
 
 def run_user_file(path: Path, adapter: Adapter, inputs: dict[str, np.ndarray], n: int, *,
                   timeout: float, sandbox: Sandbox, memory: int, root: Path | None = None,
-                  python: Interpreter | None = None) -> RunOutcome:
+                  python: Interpreter | None = None,
+                  copies: SharedCopies | None = None) -> RunOutcome:
     """Run ``path`` on ``inputs`` (user layout) as the adapter declares; ``n`` is the batch size,
     ``memory`` the problem's estimated bytes; ``root`` the tree copied whole (``--root``),
     ``python`` the interpreter (``--python``; default verify's own, its import path handed
-    over)."""
+    over); ``copies``: a grading run's shared copies of the folders."""
     path = path.resolve()
     python = python or current()
     script = convert(path) if is_notebook(path) else None  # run as the script of its cells
@@ -72,7 +74,7 @@ def run_user_file(path: Path, adapter: Adapter, inputs: dict[str, np.ndarray], n
     limit = 4 * adapter.steps * memory + CHANNEL_SLACK
     done = run_confined(path, job, sandbox=sandbox, timeout=timeout, channel_limit=limit,
                         memory=memory, root=root.resolve() if root else None, python=python,
-                        generated={name: script.source} if script else None)
+                        generated={name: script.source} if script else None, copies=copies)
     outcome = _outcome(path, done, timeout)
     outcome.seconds = done.seconds
     outcome.warnings = [*done.notes, *(script.notes if script else ()), *outcome.warnings]

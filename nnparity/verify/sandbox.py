@@ -4,7 +4,8 @@
 
 - **bubblewrap** (``bwrap``, probed by running it once): a read-only view of the filesystem, a
   private writable ``/tmp``, a writable *copy* of the learner's folder mounted at the folder's own
-  path as the working directory (so ``sys.path.append(os.pardir)`` imports keep working), the
+  path as the working directory (so ``sys.path.append(os.pardir)`` imports keep working; while
+  a class is graded, a tmpfs of the sandbox's own filled from the run's shared copy), the
   folders of nnparity's own packages hidden, no network, its own PID namespace (killing the
   sandbox kills every process in it, ``setsid`` or not), dying with its parent;
 - **the fallback** (``auto`` without a usable ``bwrap``): the layers of
@@ -48,7 +49,7 @@ from .child import CHANNEL_VARIABLE
 from .confine import NAMESPACES, landlock_abi
 from .grouped import end_group, run_grouped
 from .interpreter import Interpreter
-from .scratch import Scratch, scratch
+from .scratch import COPY_LIMIT, Scratch, SharedCopies, scratch
 
 MODES = ("require", "auto", "off")
 TAIL_BYTES = 64 * 1024  # per stream
@@ -58,6 +59,8 @@ TOKEN_VARIABLE = "NNPARITY_VERIFY_JOB"
 PR_SET_CHILD_SUBREAPER = 36
 CHILD_SCRIPT = fallback.SCRIPT_AT  # where the child script is mounted inside bwrap: not in
 # /tmp, which a learner's folder may be (a file in /tmp itself would hide it)
+PRISTINE_AT = "/dev/.nnparity/pristine"  # a grading run's shared copy of the folder, read-only
+FOLDER_BYTES = COPY_LIMIT + FILE_SIZE  # the tmpfs a shared copy fills: the copy and the writes
 GRACE_SECONDS = 5.0  # for the launcher to end what it started before it is killed
 HELD_SECONDS = 0.5  # a pipe silent this long after the launcher exited is held by what it left
 DRAIN_SECONDS = 5.0  # the most time spent reading the pipes after the launcher exited
@@ -194,11 +197,13 @@ def resolve(mode: str) -> Sandbox:
 
 
 def _bwrap_command(folder: Path, copy: Path, script: Path, python: list[str],
-                   workdir: Path | None = None, folders: tuple[Path, ...] | None = None
-                   ) -> list[str]:
+                   workdir: Path | None = None, folders: tuple[Path, ...] | None = None,
+                   shared: bool = False) -> list[str]:
     """bubblewrap's command line: ``copy`` bound at ``folder`` (the file's folder, or the root
     of its tree), run from ``workdir`` (default ``folder``); ``folders``: the interpreter's
-    (default: verify's own)."""
+    (default: verify's own); ``shared``: ``copy`` is a grading run's pristine copy, bound
+    read-only at :data:`PRISTINE_AT`, and ``folder`` a tmpfs of :data:`FOLDER_BYTES` that the
+    child script fills from it before the learner's code runs."""
     folders = fallback.interpreter_folders() if folders is None else folders
     cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
            "--size", str(FILE_SIZE), "--tmpfs", "/tmp"]
@@ -213,9 +218,14 @@ def _bwrap_command(folder: Path, copy: Path, script: Path, python: list[str],
     cmd += ["--ro-bind", str(script), CHILD_SCRIPT]
     if Path("/tmp") in folder.parent.parents:  # os.pardir imports, under the private /tmp
         cmd += ["--ro-bind", str(folder.parent), str(folder.parent)]
-    cmd += ["--bind", str(copy), str(folder), "--chdir", str(workdir or folder), "--unshare-all",
-            "--die-with-parent", "--new-session", "--", *python, CHILD_SCRIPT]
-    return cmd
+    if shared:
+        cmd += ["--ro-bind", str(copy), PRISTINE_AT, "--size", str(FOLDER_BYTES),
+                "--tmpfs", str(folder)]
+    else:
+        cmd += ["--bind", str(copy), str(folder)]
+    cmd += ["--chdir", str(workdir or folder), "--unshare-all", "--die-with-parent",
+            "--new-session", "--", *python, CHILD_SCRIPT]
+    return cmd + (["--fill-from", PRISTINE_AT] if shared else [])
 
 
 def _become_subreaper() -> bool:
@@ -232,14 +242,17 @@ def _orphans(token: str, launcher: int) -> list[int]:
     """Our re-parented children that carry ``token`` in their environment (the ``launcher``,
     our own child, is not one)."""
     me, found = os.getpid(), []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == launcher:
+    needle = f"{TOKEN_VARIABLE}={token}".encode()
+    for name in os.listdir("/proc"):  # twice per run: plain reads, no Path objects
+        if not name.isdigit() or int(name) == launcher:
             continue
         try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == me and f"{TOKEN_VARIABLE}={token}".encode() in \
-                    (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                ppid = int(stat.read().rsplit(b")", 1)[1].split()[1])
+            if ppid == me:
+                with open(f"/proc/{name}/environ", "rb") as environ:
+                    if needle in environ.read().split(b"\0"):
+                        found.append(int(name))
         except (OSError, IndexError, ValueError):
             continue
     return found
@@ -306,37 +319,44 @@ def _read_report(fd: int) -> list[dict[str, Any]]:
 def run_confined(path: Path, job: bytes, *, sandbox: Sandbox, timeout: float,
                  channel_limit: int, memory: int, root: Path | None = None,
                  python: Interpreter | None = None,
-                 generated: dict[str, str] | None = None) -> Finished:
+                 generated: dict[str, str] | None = None,
+                 copies: SharedCopies | None = None) -> Finished:
     """Run the child script on ``job`` (its stdin) for the learner's file ``path`` as
     ``sandbox`` says (:func:`resolve`); ``channel_limit`` bounds the results channel (a learner
     flooding it is stopped); ``memory`` is the problem's estimated bytes, added to the
     address-space limit; ``root``: the folder copied whole (default: the file's); ``python``:
     the interpreter running the child (default: verify's); ``generated``: files written beside
-    the learner's in the copy (a notebook's script)."""
+    the learner's in the copy (a notebook's script); ``copies``: a grading run's shared copies
+    (used under bubblewrap, for a file's own folder with nothing generated)."""
     bwrap = sandbox.kind == "bwrap"
     return launch(path, job, layers=() if bwrap else sandbox.layers, bwrap=bwrap,
                   timeout=timeout, channel_limit=channel_limit, memory=memory, root=root,
-                  python=python, generated=generated)
+                  python=python, generated=generated, copies=copies)
 
 
 def launch(path: Path, job: bytes, *, layers: tuple[str, ...], timeout: float,
            channel_limit: int, memory: int, bwrap: bool = False, probe: bool = False,
            root: Path | None = None, python: Interpreter | None = None,
-           generated: dict[str, str] | None = None) -> Finished:
+           generated: dict[str, str] | None = None,
+           copies: SharedCopies | None = None) -> Finished:
     """The launcher with ``layers`` (or bubblewrap) on the scratch copy of ``root`` (default:
     ``path``'s folder), run from ``path``'s folder in it; ``probe``: run ``path`` itself as the
-    script, not the child script."""
+    script, not the child script; ``copies``: under bubblewrap, for ``path``'s own folder with
+    nothing generated, the folder's shared pristine copy fills the sandbox's own tmpfs instead
+    of a copy on disk per run."""
     token = secrets.token_hex(8)
     start = time.perf_counter()
     tree = root or path.parent
     workdir = path.parent.relative_to(tree)
     python = python or Interpreter(sys.executable, fallback.interpreter_folders())
-    with scratch(path, root, generated) as made:
+    pristine = copies.pristine(path) if copies is not None and bwrap and not probe \
+        and root is None and not generated else None
+    with scratch(path, root, generated, pristine) as made:
         if probe:
             shutil.copyfile(path, made.script)
         in_view = bwrap or "namespaces" in layers
         command = _bwrap_command(tree, made.copy, made.script, [python.executable, "-I", "-B"],
-                                 path.parent, python.folders) if bwrap else None
+                                 path.parent, python.folders, made.shared) if bwrap else None
         if "namespaces" not in layers:
             _become_subreaper()
         (results_r, results_w), (report_r, report_w), (config_r, config_w) = \

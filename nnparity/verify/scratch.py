@@ -1,5 +1,10 @@
 """The scratch folder of one run: a writable copy of the learner's folder, a copy of the child
-script, a private temporary folder; removed afterwards whatever the learner did to it."""
+script, a private temporary folder; removed afterwards whatever the learner did to it.
+
+While a class is graded (:class:`SharedCopies`), a folder is copied once for all its runs: under
+bubblewrap each run's writable folder is a tmpfs of the sandbox's own, filled from that pristine
+copy by the child script before the learner's code runs (creating a class folder's files on disk
+for every run was most of a run's set-up)."""
 
 from __future__ import annotations
 
@@ -7,8 +12,9 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +37,7 @@ class Scratch:
     script: Path
     tmp: Path
     left_out: list[str] = field(default_factory=list)
+    shared: bool = False  # ``copy`` is a grading run's pristine copy: read it, never write it
 
     def note(self) -> str | None:
         """One line naming what was left out of the copy, if anything."""
@@ -49,6 +56,17 @@ def _kind(mode: int) -> str | None:
             stat.S_IFBLK: "device"}.get(stat.S_IFMT(mode), "special file")
 
 
+def _too_large(folder: Path) -> bool:
+    """The files under ``folder`` hold more than :data:`COPY_LIMIT` bytes."""
+    size = 0
+    for entry in folder.rglob("*"):
+        if entry.is_file() and not entry.is_symlink():
+            size += entry.stat().st_size
+            if size > COPY_LIMIT:
+                return True
+    return False
+
+
 def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
                  whole: bool = False) -> None:
     """Copy ``folder`` to ``target`` without caches, special files (named in ``left_out``),
@@ -57,18 +75,14 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
     bytes, only ``keep`` (at its place inside it), or exit 2 when the tree was asked for
     (``whole``: ``--root``)."""
     never = {str(target.parent.parent), *map(str, hidden_folders())}
-    size = 0
-    for entry in folder.rglob("*"):
-        if entry.is_file() and not entry.is_symlink():
-            size += entry.stat().st_size
-            if size > COPY_LIMIT:
-                if whole:
-                    raise InputError(f"--root {folder}: more than {COPY_LIMIT >> 20} MiB to "
-                                     "copy for your code to run in: give a smaller folder")
-                place = target / keep.parent.relative_to(folder)
-                place.mkdir(parents=True)
-                shutil.copy2(keep, place / keep.name)
-                return
+    if _too_large(folder):
+        if whole:
+            raise InputError(f"--root {folder}: more than {COPY_LIMIT >> 20} MiB to "
+                             "copy for your code to run in: give a smaller folder")
+        place = target / keep.parent.relative_to(folder)
+        place.mkdir(parents=True)
+        shutil.copy2(keep, place / keep.name)
+        return
 
     def ignore(where: str, names: list[str]) -> set[str]:
         skipped = {n for n in names if n in SKIP_COPY or n.endswith(".pyc")
@@ -90,18 +104,71 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
         raise InputError(f"{source}: cannot be copied for your code to run in ({why})") from None
 
 
+@dataclass(frozen=True)
+class Pristine:
+    """A folder's copy shared by a grading run's sandboxes (never written to) and the special
+    files left out of it."""
+
+    copy: Path
+    left_out: tuple[str, ...]
+
+
+class SharedCopies:
+    """The pristine copies of one grading run, one per learner's folder, made on first use
+    (threads share them) and removed by :meth:`close`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._folders: dict[Path, threading.Lock] = {}
+        self._made: dict[Path, Pristine | None] = {}
+        self._removal = ExitStack()
+
+    def pristine(self, path: Path) -> Pristine | None:
+        """The pristine copy of ``path``'s folder (``None``: the folder is over
+        :data:`COPY_LIMIT`, and each run copies the file alone as before)."""
+        folder = path.parent
+        with self._lock:
+            lock = self._folders.setdefault(folder, threading.Lock())
+        with lock:
+            if folder not in self._made:
+                self._made[folder] = None if _too_large(folder) else self._copy(folder, path)
+            return self._made[folder]
+
+    def _copy(self, folder: Path, path: Path) -> Pristine:
+        base = Path(self._removal.enter_context(tempfile.TemporaryDirectory(
+            prefix="nnparity-verify-", ignore_cleanup_errors=True)))
+        copy, left_out = base / "work" / (folder.name or "root"), []
+        _copy_folder(folder, copy, path, left_out)
+        return Pristine(copy, tuple(left_out))
+
+    def close(self) -> None:
+        """Remove every pristine copy."""
+        self._removal.close()
+
+    def __enter__(self) -> SharedCopies:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @contextmanager
 def scratch(path: Path, root: Path | None = None,
-            generated: dict[str, str] | None = None) -> Iterator[Scratch]:
+            generated: dict[str, str] | None = None,
+            pristine: Pristine | None = None) -> Iterator[Scratch]:
     """The scratch folder for the learner's file ``path``: a copy of ``root`` (``--root``: the
     submission's tree; default: the file's folder) with the ``generated`` files (name: text, a
-    notebook's script) beside the file, removed on exit."""
+    notebook's script) beside the file, removed on exit; with ``pristine`` (the folder's shared
+    copy, no ``root``, nothing generated) no copy of its own: ``copy`` is the pristine one."""
     folder = root or path.parent
     with tempfile.TemporaryDirectory(prefix="nnparity-verify-", ignore_cleanup_errors=True) as tmp:
         base = Path(tmp)
         made = Scratch(base, base / "work" / (folder.name or "root"), base / "child.py",
                        base / "tmp")
-        _copy_folder(folder, made.copy, path, made.left_out, whole=root is not None)
+        if pristine is not None and root is None and not generated:
+            made.copy, made.left_out, made.shared = pristine.copy, list(pristine.left_out), True
+        else:
+            _copy_folder(folder, made.copy, path, made.left_out, whole=root is not None)
         beside = made.copy / path.parent.relative_to(folder)
         for name, text in (generated or {}).items():
             (beside / name).write_text(text, encoding="utf-8")
