@@ -100,8 +100,9 @@ def mlp_table(names: list[str], args: argparse.Namespace, show: Callable[[Timing
     if args.rows < largest:
         raise InputError(f"--rows {args.rows}: the MLP benchmarks need at least one batch of "
                          f"{largest} rows")
-    check_memory(len(names) * mlp_bench_bytes(args.rows), f"bench --rows {args.rows} "
-                 f"({len(names)} rows, each in a process of its own)", "lower --rows", args.force)
+    check_memory(len(names) * mlp_bench_bytes(args.rows), f"bench --rows {args.rows}",
+                 f"lower --rows: {len(names)} rows run at once, each in a process of its own",
+                 args.force)
     timings = run_mlp_benchmarks(names, rows=args.rows, repeats=args.repeats, report=show,
                                  clock=args.clock)
     return markdown_table(timings, args.rows) + memory_line()
