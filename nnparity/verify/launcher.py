@@ -110,8 +110,12 @@ def exec_learner(config: dict[str, Any], in_namespaces: bool) -> None:
 
 
 def descendants(root: int) -> list[int]:
-    """Every live process below ``root`` (zombies are reaped, not listed)."""
+    """Every live process below ``root``: not a zombie (reaped, not listed) and not already
+    exiting (the kernel's ``PF_EXITING``: a process that ended, or that the end of its PID
+    namespace is killing, has no command line left and is no process the learner left running;
+    its children are still searched)."""
     children: dict[int, list[int]] = {}
+    exiting: set[int] = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -120,10 +124,13 @@ def descendants(root: int) -> list[int]:
                 continue
             if stat[0] != "Z":
                 children.setdefault(int(stat[1]), []).append(int(entry))
+                if int(stat[6]) & confine.PF_EXITING:
+                    exiting.add(int(entry))
     found, todo = [], list(children.get(root, []))
     while todo:
         pid = todo.pop()
-        found.append(pid)
+        if pid not in exiting:
+            found.append(pid)
         todo += children.get(pid, [])
     return found
 

@@ -46,7 +46,7 @@ from nnparity.errors import InputError
 
 from . import fallback
 from .child import CHANNEL_VARIABLE
-from .confine import NAMESPACES, landlock_abi
+from .confine import NAMESPACES, PF_EXITING, landlock_abi
 from .grouped import end_group, run_grouped
 from .interpreter import Interpreter
 from .scratch import COPY_LIMIT, Scratch, SharedCopies, scratch
@@ -238,36 +238,41 @@ def _become_subreaper() -> bool:
         return False
 
 
-def _orphans(token: str, launcher: int) -> list[int]:
+def _orphans(token: str, launcher: int) -> tuple[list[int], list[int]]:
     """Our re-parented children that carry ``token`` in their environment (the ``launcher``,
-    our own child, is not one)."""
-    me, found = os.getpid(), []
+    our own child, is not one): ``(running, exiting)``, the exiting ones (the kernel's
+    ``PF_EXITING``: ending on their own, e.g. a sandbox's process as its PID namespace closes)
+    apart, since the learner did not leave them running."""
+    me, running, exiting = os.getpid(), [], []
     needle = f"{TOKEN_VARIABLE}={token}".encode()
     for name in os.listdir("/proc"):  # twice per run: plain reads, no Path objects
         if not name.isdigit() or int(name) == launcher:
             continue
         try:
             with open(f"/proc/{name}/stat", "rb") as stat:
-                ppid = int(stat.read().rsplit(b")", 1)[1].split()[1])
-            if ppid == me:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            if int(fields[1]) == me:
                 with open(f"/proc/{name}/environ", "rb") as environ:
                     if needle in environ.read().split(b"\0"):
-                        found.append(int(name))
+                        ending = int(fields[6]) & PF_EXITING
+                        (exiting if ending else running).append(int(name))
         except (OSError, IndexError, ValueError):
             continue
-    return found
+    return running, exiting
 
 
 def _kill_orphans(token: str, launcher: int) -> list[str]:
     """Kill (and reap) the orphans carrying ``token``, the ``launcher`` spared (it is ended by
-    :func:`_spawned`, which gives it time to end what it started); their PIDs."""
+    :func:`_spawned`, which gives it time to end what it started); the PIDs of those that were
+    running (the exiting ones are reaped, not named)."""
     killed = []
     for _ in range(20):  # a forking learner may race the scan: repeat until none is left
-        pids = _orphans(token, launcher)
-        if not pids:
+        running, exiting = _orphans(token, launcher)
+        if not running and not exiting:
             break
-        for pid in pids:
-            killed.append(f"pid {pid}")
+        for pid in running + exiting:
+            if pid in running:
+                killed.append(f"pid {pid}")
             for kill in (os.killpg, os.kill):
                 with suppress(ProcessLookupError, PermissionError):
                     kill(pid, signal.SIGKILL)

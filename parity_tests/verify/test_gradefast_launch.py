@@ -43,14 +43,15 @@ def test_orphan_scan_finds_the_tokened_orphan_only() -> None:
         deadline = time.monotonic() + 10
         found: list[int] = []
         while not found and time.monotonic() < deadline:
-            found = sandbox._orphans("gradefast-token", launcher=0)
+            found = sandbox._orphans("gradefast-token", launcher=0)[0]
             time.sleep(0.05)
         assert len(found) == 1
-        assert sandbox._orphans("another-token", launcher=0) == []
-        assert sandbox._orphans("gradefast-token", launcher=found[0]) == []
+        assert sandbox._orphans("another-token", launcher=0) == ([], [])
+        assert sandbox._orphans("gradefast-token", launcher=found[0]) == ([], [])
         assert sandbox._kill_orphans("gradefast-token", launcher=0) == [f"pid {found[0]}"]
-        assert sandbox._orphans("gradefast-token", launcher=0) == []
+        assert sandbox._orphans("gradefast-token", launcher=0) == ([], [])
     finally:
-        for pid in sandbox._orphans("gradefast-token", launcher=0):
+        running, exiting = sandbox._orphans("gradefast-token", launcher=0)
+        for pid in running + exiting:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
