@@ -204,10 +204,19 @@ def supervise(config: dict[str, Any], child: int, status_r: int | None) -> int:
     if status_r is not None:  # the init's report of the learner's status (none: setup failed)
         raw = os.read(status_r, 4)
         status = int.from_bytes(raw, "little") if len(raw) == 4 else SETUP_FAILED << 8
-    left = end_descendants()
+    left = learners_left(end_descendants(), config["command"])
     if left:
         send(config["report_fd"], left_behind=left[:MAX_NAMED])
     return status
+
+
+def learners_left(killed: list[str], command: list[str] | None) -> list[str]:
+    """The command lines of ``killed`` that the learner left, not bubblewrap's own second
+    process (the init of the sandbox's PID namespace, a fork of ``command`` with its command
+    line), which may still be ending when the first has returned: the learner's processes
+    inside that namespace end with it, and the child script names them from inside."""
+    own = " ".join(command)[:80] if command else None
+    return [line for line in killed if line != own]
 
 
 def terminate(signum: int, frame: object) -> None:

@@ -71,3 +71,14 @@ def test_verify_names_no_exiting_orphan(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(sandbox, "open", lambda path, mode="r": io.BytesIO(files[path]),
                         raising=False)
     assert sandbox._orphans("t", launcher=0) == ([201], [202])
+
+
+def test_bubblewraps_own_second_process_is_not_the_learners() -> None:
+    """Under bubblewrap the launcher runs ``bwrap ...``; bubblewrap's init (a fork with the same
+    command line) may still be ending when the outer process has returned: it is killed, not
+    named as a process the learner left running (2 files in 100 were told so)."""
+    command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--size",
+               "1000", "--tmpfs", "/tmp", "--unshare-all", "--", "python", "-I", "child.py"]
+    own = " ".join(command)[:80]
+    assert launcher.learners_left([own, "sleep 1000"], command) == ["sleep 1000"]
+    assert launcher.learners_left(["pid 7", own], None) == ["pid 7", own]
