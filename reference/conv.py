@@ -16,8 +16,9 @@ Backward, given ``dz = dL/dz [N, Ho, Wo, F]``::
     dxp[n, s*i + p, s*j + q, c] += sum_f dz[n, i, j, f] * W[p, q, c, f]          (col2im)
 
 and ``dx`` is ``dxp`` with the padding cropped off. col2im loops over the ``kh*kw`` kernel
-offsets only (never over pixels); the backward pass computes ``dcols`` and adds it back a few
-samples at a time (:data:`DCOLS_CHUNK`), so each chunk is still in cache when it is added.
+offsets only (never over pixels); the backward pass computes ``dcols`` a few samples at a time
+(:data:`DCOLS_CHUNK`) and one kernel offset at a time, adding each offset's block back (in
+``(p, q)`` row-major order, as col2im does) while it is still in cache.
 
 Padding follows TensorFlow exactly, per spatial axis of size ``n`` with window ``k``:
 
@@ -134,10 +135,12 @@ def conv2d_cols(cols: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> np.nda
 
 
 DCOLS_CHUNK = 1 << 20
-"""Values of the input gradient's ``dcols`` that :func:`conv2d_backward` holds at a time (4 MB
-in float32): it computes ``dx`` a few samples at a time, so each chunk's ``dcols`` is added back
-(col2im) while still in cache, and the full ``[kh*kw, N*Ho*Wo, C]`` matrix (31 MB for the notes'
-CNN's conv2 at batch 50) never exists."""
+"""Values of the input gradient's ``dcols`` that set :func:`conv2d_backward`'s chunk of samples:
+``DCOLS_CHUNK // (Ho*Wo*kh*kw*C)`` samples at a time (6 for the notes' CNN's conv2). Each
+chunk's ``dcols`` is computed one kernel offset at a time, a ``[samples*Ho*Wo, C]`` block
+(150 KB there) added back while in L2, so the full ``[kh*kw, N*Ho*Wo, C]`` matrix (31 MB at
+batch 50) never exists. The chunk fixes the GEMMs' shapes, and OpenBLAS rounds a row of the
+product differently in GEMMs of other shapes: changing it changes ``dx`` in the last bits."""
 
 
 def conv2d_backward(
@@ -167,11 +170,14 @@ def conv2d_backward(
     dxp, crop = padded_zeros(x.shape, (kh, kw), stride, padding, dz.dtype)
     W_t = W.reshape(kh * kw, c, f).transpose(0, 2, 1)  # W[p, q].T, one [F, C] per offset
     rows = max(1, DCOLS_CHUNK // (ho * wo * kh * kw * c))
-    for s in range(0, n, rows):  # a few samples at a time: their dcols stay in cache for col2im
+    block = np.empty((min(rows, n) * ho * wo, c), dtype=np.result_type(dz, W))
+    for s in range(0, n, rows):  # a few samples at a time (the GEMMs' shapes fix their rounding)
         dz_s = dz2[s * ho * wo:(s + rows) * ho * wo]
-        # dcols[p, q] = dz @ W[p, q].T: one [rows*Ho*Wo, C] block per kernel offset
-        dcols = np.matmul(dz_s, W_t).reshape(kh, kw, -1, ho, wo, c)
-        col2im_add(dcols, dxp[s:s + rows], stride)
+        dcols = block[:len(dz_s)]
+        for p in range(kh):
+            for q in range(kw):  # dcols[p, q] = dz @ W[p, q].T, added back while in cache
+                np.matmul(dz_s, W_t[p * kw + q], out=dcols)
+                add_offset(dxp[s:s + rows], p, q, stride, dcols.reshape(-1, ho, wo, c))
     return dxp[crop], dW, db
 
 
@@ -201,7 +207,14 @@ def col2im_add(dcols: np.ndarray, dxp: np.ndarray, stride: int) -> None:
     """``dxp[n, s*i + p, s*j + q, c] += dcols[p, q, n, i, j, c]`` in place on the padded
     ``dxp [N, Hp, Wp, C]``, looping over the ``(p, q)`` offsets only (offsets first in
     ``dcols``, so each added block is contiguous)."""
-    kh, kw, _, ho, wo, _ = dcols.shape
+    kh, kw = dcols.shape[:2]
     for p in range(kh):
         for q in range(kw):
-            dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :] += dcols[p, q]
+            add_offset(dxp, p, q, stride, dcols[p, q])
+
+
+def add_offset(dxp: np.ndarray, p: int, q: int, stride: int, block: np.ndarray) -> None:
+    """``dxp[n, s*i + p, s*j + q, c] += block[n, i, j, c]``: one kernel offset's ``dcols``
+    ``[N, Ho, Wo, C]`` added onto the padded ``dxp [N, Hp, Wp, C]`` in place."""
+    _, ho, wo, _ = block.shape
+    dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :] += block

@@ -289,9 +289,10 @@ def working_values(spec: Spec, rows: int, *, training: bool = True) -> int:
     estimates. Per sample: every dense/conv layer's ``z`` and ``h`` (a conv layer's im2col
     matrix too), a pool's output and arg-maxes, dropout's output (in training, or when traced
     at evaluation); at the peak of the backward pass the largest conv layer's buffers (the
-    padded input gradient and two maps, plus the chunk of ``dcols`` it holds) and the widest
-    dense layer's delta, upstream gradient and activation derivative (its input's width too
-    when that needs a gradient); at evaluation the widest dense layer's two temporaries."""
+    padded input gradient and two maps, plus the block of ``dcols`` it holds: one kernel
+    offset's, for a chunk of samples) and the widest dense layer's delta, upstream gradient and
+    activation derivative (its input's width too when that needs a gradient); at evaluation
+    the widest dense layer's two temporaries."""
     kept, conv_peak, dense_peak, dcols = 0, 0, 0, 0
     first = True
     for layer, shape, out in _placed(spec.net, spec.layer_shapes):
@@ -303,7 +304,7 @@ def working_values(spec: Spec, rows: int, *, training: bool = True) -> int:
             cols = size // layer.filters * layer.kernel ** 2 * c
             kept += cols + 2 * size
             conv_peak = max(conv_peak, (h + layer.kernel) * (w + layer.kernel) * c + 2 * size)
-            dcols = max(dcols, min(rows * cols, max(DCOLS_CHUNK, cols)))
+            dcols = max(dcols, min(rows * cols, max(DCOLS_CHUNK, cols)) // layer.kernel ** 2)
         elif isinstance(layer, MaxPool):
             kept += 2 * size
         elif isinstance(layer, Dropout):

@@ -34,8 +34,9 @@ def maxpool2d_argmax(
     """Forward with arg-max: ``(y [N, Ho, Wo, C], arg [N, Ho, Wo, C])``, where ``arg = p*k + q``
     is the window offset of the first maximum in row-major order (int8, int32 for k > 11).
 
-    ``y`` is the running ``maximum`` over the ``k*k`` window offsets; then, scanning the offsets
-    in row-major order, ``arg`` takes the first offset whose cell equals ``y``.
+    ``y`` is the running ``maximum`` over the ``k*k`` window offsets; then ``arg`` counts the
+    offsets, in row-major order, before the first whose cell equals ``y``: the first maximum's
+    offset. A window whose ``y`` is NaN (no cell equals it) gets ``arg = 0``.
     """
     ho, wo = output_hw(x.shape[1:3], (k, k), stride, padding)
     xp = pad(x, padding_amounts(x.shape[1:3], (k, k), stride, padding), value=-np.inf)
@@ -48,13 +49,13 @@ def maxpool2d_argmax(
     y = cell(0, 0).copy()
     for p, q in offsets[1:]:
         np.maximum(y, cell(p, q), out=y)
-    arg = np.zeros(y.shape, dtype=np.int8 if k * k <= 127 else np.int32)
-    found = np.zeros(y.shape, dtype=bool)
-    for index, (p, q) in enumerate(offsets):
-        first = cell(p, q) == y
-        first &= ~found                      # an earlier offset already holds the maximum
-        found |= first
-        arg += first * arg.dtype.type(index)
+    missed = cell(0, 0) != y                 # no offset so far holds the maximum
+    arg = missed.astype(np.int8 if k * k <= 127 else np.int32)
+    unequal = np.empty_like(missed)
+    for p, q in offsets[1:]:
+        missed &= np.not_equal(cell(p, q), y, out=unequal)
+        arg += missed                        # one more offset before the first maximum
+    arg[missed] = 0                          # y is NaN: no offset holds it
     return y, arg
 
 
