@@ -156,9 +156,10 @@ def test_ctrl_c_while_measuring_kills_the_child(monkeypatch, tmp_path):
     """The measured child runs in its own session (a terminal's Ctrl-C does not reach it), so an
     interrupt in the parent must kill it and its launcher before going on."""
     marker = tmp_path / "pid"
+    written = f"{marker}.tmp"  # renamed into place: the marker never exists half-written
     child = [sys.executable, "-c",
-             f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); "
-             "time.sleep(60)"]
+             f"import os, time; open({written!r}, 'w').write(str(os.getpid())); "
+             f"os.rename({written!r}, {str(marker)!r}); time.sleep(60)"]
     real = subprocess.Popen.communicate
 
     def interrupted(self, *args, **kwargs):
