@@ -12,9 +12,9 @@ then times one run of the workload each time the parent asks. The parent asks th
 round after round, so a slow moment of a loaded machine hits every row alike, and keeps each
 row's best round.
 
-Workloads (:data:`WORKLOADS`): ``mlp BENCH ROWS`` (one epoch of MLP benchmark number BENCH on ROWS
-synthetic rows), ``cnn`` (one Adam step of the notes' CNN) and ``matmul`` (one 2048^2 float32
-NumPy matmul, the peak's unit); each with the row's name (a backend or a loop).
+Workloads: ``epoch BENCH ROWS`` (one epoch of MLP benchmark number BENCH on ROWS synthetic rows),
+``step`` (one Adam step of the notes' CNN) and ``matmul`` (one 2048^2 float32 NumPy matmul, the
+peak's unit); each with the row's name (a backend or a loop).
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ def _workload(row: Row) -> Callable[[int | None], object]:
     from nnparity.bench import speed
 
     kind, *rest = row.workload
-    if kind == "mlp":
+    if kind == "epoch":
         bench = speed.MLP_BENCHMARKS[int(rest[0])]
         return speed.mlp_epoch(bench, row.name, speed.mlp_batches(int(rest[1]), bench.batch))
-    if kind == "cnn":
+    if kind == "step":
         step = speed.cnn_step(row.name)
         return lambda limit=None: [step() for _ in range(1 if limit is None else limit)]
     if kind == "matmul":

@@ -153,7 +153,7 @@ def run_mlp_benchmarks(
     reference (``numpy``) and to the floor (``numpy floor``) when they run."""
     timings = []
     for index, bench in enumerate(MLP_BENCHMARKS):
-        measured = time_rows(rows_of(names, ("mlp", str(index), str(rows)), clock), repeats)
+        measured = time_rows(rows_of(names, ("epoch", str(index), str(rows)), clock), repeats)
         for name in names:
             t = Timing(bench.name, name, measured[name].best, measured[name].first_step)
             t.ratio = t.seconds / measured["numpy"].best if "numpy" in measured else float("nan")
@@ -221,7 +221,7 @@ def run_cnn_benchmarks(
     matmul peak (FLOP/s, same ``clock``, a row of its own in the same rounds) and the step's
     FLOP count."""
     name = f"notes' CNN, one Adam step, batch {CNN_BATCH}"
-    rows = [*rows_of(backends, ("cnn",), clock), Row(PEAK_ROW, ("matmul",), clock)]
+    rows = [*rows_of(backends, ("step",), clock), Row(PEAK_ROW, ("matmul",), clock)]
     measured = time_rows(rows, repeats)
     base = measured["torch" if "torch" in backends else "numpy"].best
     timings = [Timing(name, b, measured[b].best, measured[b].first_step,

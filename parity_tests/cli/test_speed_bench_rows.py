@@ -14,7 +14,7 @@ from nnparity.errors import InputError
 
 
 def test_a_row_runs_in_a_child_that_imports_only_its_own_framework() -> None:
-    process = RowProcess(Row("numpy", ("mlp", "0", "100"), "cpu"))
+    process = RowProcess(Row("numpy", ("epoch", "0", "100"), "cpu"))
     try:
         assert process.process.pid != os.getpid()
         assert process.first_step > 0 and process.time_once() > 0
@@ -27,7 +27,7 @@ def test_a_row_runs_in_a_child_that_imports_only_its_own_framework() -> None:
 
 
 def test_rows_take_turns_and_every_child_ends() -> None:
-    rows = rows_of(["numpy", "numpy floor"], ("mlp", "0", "100"), "cpu")
+    rows = rows_of(["numpy", "numpy floor"], ("epoch", "0", "100"), "cpu")
     measured = time_rows(rows, repeats=2)
     assert set(measured) == {"numpy", "numpy floor"}
     assert all(0 < m.best < float("inf") and m.first_step > 0 for m in measured.values())

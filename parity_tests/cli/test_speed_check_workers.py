@@ -14,11 +14,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cleanup_processes import cleaned, left, marked  # parity_tests/, beside the conftest
 
 from nnparity.cli import main
 from nnparity.parity.check_timing import CheckTiming
 from nnparity.parity.workers import schedule
-from parity_tests.cleanup_processes import cleaned, left, marked
 
 QUICK_XOR = ["--quick", "-k", "xor", "--dtype", "float64"]
 
@@ -74,8 +74,7 @@ def _without_torch(tmp_path: Path) -> dict[str, str]:
     fake.mkdir()
     (fake / "__init__.py").write_text(
         "raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n")
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(tmp_path), str(Path(__file__).resolve().parents[2])])}
+    return {**os.environ, "PYTHONPATH": str(tmp_path)}
 
 
 def test_a_named_backend_missing_in_its_worker_is_refused(tmp_path: Path) -> None:
