@@ -44,6 +44,8 @@ REORDERED_FLOAT64 = 1e-12
 SAME_OPS_FLOAT64 = 1e-13
 # uint8 pixels / 255 converted to float32 against float64: one float32 rounding.
 FLOAT32_ROUNDING = 1e-7
+# A value a source document prints to 8 decimals: half a unit in the last place, rounded up.
+PRINTED_8_DECIMALS = 1e-8
 # Finite differences against hand-derived gradients, float64.
 GRADCHECK_TOLERANCE = 1e-7
 # Measured float64 agreement is near 1e-14; above this a passing result still deserves a look.

@@ -134,15 +134,20 @@ def time_rows(rows: list[Row], repeats: int) -> dict[str, Measured]:
     """Each row in a process of its own, the rows taking turns in every one of ``repeats``
     rounds; every child ends before this returns, on every way out."""
     with ExitStack() as stack:
-        processes = []
-        for row in rows:
-            process = RowProcess(row)
-            stack.callback(process.close)
-            processes.append(process)
-        best = {p.row.name: float("inf") for p in processes}
-        for _ in range(repeats):
+        processes: list[RowProcess] = []
+        try:
+            for row in rows:
+                process = RowProcess(row)
+                stack.callback(process.close)
+                processes.append(process)
+            best = {p.row.name: float("inf") for p in processes}
+            for _ in range(repeats):
+                for process in processes:
+                    best[process.row.name] = min(best[process.row.name], process.time_once())
+        except BaseException:  # Ctrl-C, a signal's stop, an error: no row finishes its run
             for process in processes:
-                best[process.row.name] = min(best[process.row.name], process.time_once())
+                process.process.kill()
+            raise
         return {p.row.name: Measured(best[p.row.name], p.first_step) for p in processes}
 
 

@@ -36,3 +36,23 @@ def test_rows_take_turns_and_every_child_ends() -> None:
 def test_a_row_that_cannot_start_is_one_error() -> None:
     with pytest.raises(InputError, match=r"bench row 'numpy' \(nosuch\) ended without a result"):
         time_rows([Row("numpy", ("nosuch",), "cpu")], repeats=1)
+
+
+def test_a_stop_kills_every_row_at_once(monkeypatch) -> None:
+    """An interrupt while the rows take turns kills each child instead of waiting for its run."""
+    started: list[RowProcess] = []
+    real_init = RowProcess.__init__
+
+    def tracked(self, row):
+        real_init(self, row)
+        started.append(self)
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RowProcess, "__init__", tracked)
+    monkeypatch.setattr(RowProcess, "time_once", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        time_rows(rows_of(["numpy", "numpy floor"], ("epoch", "0", "100"), "cpu"), repeats=1)
+    assert len(started) == 2
+    assert all(p.process.poll() == -9 for p in started)

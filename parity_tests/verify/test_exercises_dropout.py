@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnparity.backends.compare import REORDERED_FLOAT64
 from nnparity.cli import main
 from nnparity.reference.family import spec_from_dict
 from nnparity.teach import cnn_exercises, exercises
@@ -82,4 +83,5 @@ def test_golden_vectors_stay_the_evaluation_pass(tmp_path: Path) -> None:
     assert not isinstance(vector.problem.spec, MaskedSpec)
     fresh = reference_tensors(vector.problem)
     for key, value in vector.expected.items():
-        np.testing.assert_allclose(value, fresh[key], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(value, fresh[key], rtol=REORDERED_FLOAT64,
+                                   atol=REORDERED_FLOAT64)
