@@ -101,6 +101,11 @@ def _no_variables(layer: Any, keras_layer: Any) -> dict[str, Any]:
     return {}
 
 
+UNINITIALISED = {"kernel_initializer": "zeros", "bias_initializer": "zeros"}
+"""A kernel's and bias's initial value: zeros, not Keras' random draw (which costs milliseconds
+per variable): the backend assigns every variable from the canonical params before use."""
+
+
 class KerasKind(NamedTuple):
     """How one layer kind becomes Keras: the layer, and its variables by canonical name."""
 
@@ -110,14 +115,15 @@ class KerasKind(NamedTuple):
 
 def _dense(layer: Any, shape: Shape, spec: Spec) -> Any:
     return keras.layers.Dense(layer.units, use_bias=layer.use_bias, dtype=spec.dtype,
-                              name=layer.name)
+                              name=layer.name, **UNINITIALISED)
 
 
 def _conv2d(layer: Any, shape: Shape, spec: Spec) -> Any:
     explicit = isinstance(layer.padding, int)
     conv = keras.layers.Conv2D(layer.filters, layer.kernel, strides=layer.stride,
                                padding="valid" if explicit else layer.padding.lower(),
-                               use_bias=layer.use_bias, dtype=spec.dtype, name=layer.name)
+                               use_bias=layer.use_bias, dtype=spec.dtype, name=layer.name,
+                               **UNINITIALISED)
     if not explicit:
         return conv
     return keras.Sequential([keras.layers.ZeroPadding2D(layer.padding, dtype=spec.dtype), conv])

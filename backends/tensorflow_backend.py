@@ -91,7 +91,8 @@ class KerasNet(keras.Model):
 def build_model(spec: Spec) -> KerasNet:
     """The :class:`KerasNet` of ``spec`` with its variables created, in ``spec.dtype``."""
     model = KerasNet(spec)
-    model(tf.zeros((1, *spec.input_shape), spec.dtype))
+    model.trace(tf.zeros((1, *spec.input_shape), spec.dtype))
+    model.built = True
     return model
 
 
@@ -186,7 +187,7 @@ class _Compiled:
                 signature.append(tf.TensorSpec([None, spec.dropout_units], spec.dtype))
             variables = list(self.trained.values())
 
-            @tf.function(input_signature=signature)
+            @tf.function(input_signature=signature, autograph=False)
             def step(x: Any, labels: Any, *mask: Any) -> Any:
                 with tf.GradientTape() as tape:
                     output = self.model.trace(x, *mask, training=True)[0]
