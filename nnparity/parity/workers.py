@@ -26,7 +26,7 @@ from typing import Any
 from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
 from nnparity.backends.precision import pin_torch_precision
-from nnparity.parallel import die_with_parent
+from nnparity.parallel import blas_threads_per_worker, die_with_parent
 from nnparity.parity.cases import Case
 from nnparity.parity.check_timing import CheckTiming
 from nnparity.parity.report import CaseResult
@@ -93,7 +93,8 @@ def run_backends(names: list[str], args: argparse.Namespace, select: Select, wor
     finished case advances ``progress``. The runs come back in the order of ``names``."""
     context = get_context("spawn")
     done: Any = context.Queue()
-    pool = context.Pool(workers, initializer=_start_worker, initargs=(done,))
+    with blas_threads_per_worker(workers):
+        pool = context.Pool(workers, initializer=_start_worker, initargs=(done,))
     try:
         pending = {name: pool.apply_async(run_backend, (name, args, select))
                    for name in schedule(names)}
