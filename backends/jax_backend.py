@@ -53,7 +53,7 @@ from nnparity.reference.params import check_params
 from nnparity.reference.results import Gradients, Trace
 
 from . import edges, jax_layers
-from .jax_layers import FRAMEWORK, Tree, param_from_jax, param_to_jax, params_to_jax
+from .jax_layers import FRAMEWORK, Tree, on_device, param_from_jax, param_to_jax, params_to_jax
 from .protocol import Backend, Params, State
 
 if TYPE_CHECKING:
@@ -210,6 +210,15 @@ def transformation(optimizer: Optimizer) -> optax.GradientTransformation:
     return optax.chain(optax.add_decayed_weights(optimizer.l2), tx) if optimizer.l2 else tx
 
 
+def initial_state(optimizer: Optimizer, params: Tree) -> Any:
+    """The optax state of ``optimizer`` for ``params``: the tree ``init`` makes (traced
+    abstractly) filled with zeros, which is where every state of :func:`transformation` starts
+    (Adam's count too; a test compares it with ``init``). Made by ``init`` itself, each
+    ``zeros_like`` of a new shape compiles a program of its own (0.7 s of the default check)."""
+    shapes = jax.eval_shape(transformation(optimizer).init, params)
+    return jax.tree.map(lambda s: on_device(np.zeros(s.shape, s.dtype)), shapes)
+
+
 # --- the edges: NumPy in, NumPy out --------------------------------------------------------------
 
 
@@ -231,19 +240,19 @@ def _numpy(tree: Any) -> Any:
 
 def _mask(spec: Spec, mask: np.ndarray | None, n: int) -> jax.Array | None:
     mask = edges.dropout_mask_to_framework(FRAMEWORK, spec, edges.as_dropout_mask(spec, mask, n))
-    return None if mask is None else jnp.asarray(mask)
+    return None if mask is None else on_device(mask)
 
 
 def _targets(spec: Spec, y: np.ndarray | None, n: int) -> jax.Array:
     """Dense targets ``[n, K]`` from labels ``y``; zeros for ``None`` (a forward pass only)."""
     if y is None:
-        return jnp.zeros((n, spec.output_dim), spec.dtype)
+        return on_device(np.zeros((n, spec.output_dim), spec.dtype))
     targets, _ = edges.split_labels(spec.loss, y, n, spec.output_dim, spec.dtype)
-    return jnp.asarray(targets)
+    return on_device(targets)
 
 
 def _input(spec: Spec, x: np.ndarray) -> jax.Array:
-    return jnp.asarray(edges.as_input(spec, x))
+    return on_device(edges.as_input(spec, x))
 
 
 class JaxTrainer:
@@ -258,10 +267,10 @@ class JaxTrainer:
                  state: State | None = None, dropout_seed: int = 0, device: str = "cpu") -> None:
         check_params(spec, params)
         self.spec, self.optimizer, self.device = spec, optimizer, device
-        tx = transformation(optimizer)
         with scope(self.device):
             self._params = params_to_jax(spec, params)
-            self._state = tx.init(trainable(spec, self._params))  # running statistics left out
+            # the running statistics of batch normalisation take no optimiser state
+            self._state = initial_state(optimizer, trainable(spec, self._params))
             if state is not None:
                 self._state = self._load_state(state)
         self._dropout_rng = np.random.default_rng(dropout_seed)
@@ -274,7 +283,7 @@ class JaxTrainer:
             for slot, field in SLOTS[self.optimizer.name].items()
         }
         if "m" in SLOTS[self.optimizer.name]:  # Adam's state: its step count too
-            fields["count"] = jnp.asarray(t, dtype=jnp.int32)
+            fields["count"] = on_device(t, np.int32)
         return optax.tree.set(self._state, **fields) if fields else self._state
 
     def step(self, x: np.ndarray, y: np.ndarray, dropout_mask: np.ndarray | None = None) -> float:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -278,10 +278,17 @@ def build(layer: Layer) -> Apply:
 # --- parameters: canonical name -> the tree's entry ----------------------------------------------
 
 
+def on_device(value: Any, dtype: Any = None) -> jax.Array:
+    """A NumPy array (or number) as a JAX array on the default device, a copy (never the
+    caller's memory): ``jax.device_put`` transfers it, where ``jnp.asarray`` compiles a small
+    program (``jit(stage)``) for every new shape and dtype."""
+    return jax.device_put(np.asarray(value, dtype=dtype), may_alias=False)
+
+
 def param_to_jax(spec: Spec, name: str, value: np.ndarray) -> jax.Array:
     """A canonical parameter (or a same-shaped optimiser slot) as the tree's entry ``name``: the
     Keras layout (biases and slopes ``[D]``), in the spec's dtype."""
-    return jnp.asarray(layout.to_framework(FRAMEWORK, name, value, spec), dtype=spec.dtype)
+    return on_device(layout.to_framework(FRAMEWORK, name, value, spec), spec.dtype)
 
 
 def param_from_jax(spec: Spec, name: str, value: jax.Array) -> np.ndarray:
