@@ -21,7 +21,8 @@ def pin_allocator() -> bool:
     process 1.53-1.89x the bare NumPy loop's epoch instead of 1.05x). The trim threshold exceeds
     what a step frees at the top of the heap: the notes' CNN at batch 50 frees 64-96 MiB there
     at the end of each step, and with a 64 MiB threshold glibc gave it back and faulted it in
-    again, 5,600 page faults and 30 ms of system time a step. False where the C
+    again, 5,600 page faults and 30 ms of system time a step (a process left to glibc's own
+    thresholds stops faulting after its second step). False where the C
     library has no ``mallopt`` (not glibc)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
