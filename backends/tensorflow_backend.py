@@ -18,7 +18,9 @@
   warning), so a net with a sigmoid output layer would get a different loss (a test shows it).
 - Gradients and deltas ``dL/dz`` from one ``tf.GradientTape``.
 - Steps by ``keras.optimizers.SGD`` (momentum 0 or mu) and ``keras.optimizers.Adam``: the
-  reference's ``"keras"`` optimiser variant, under ``tf.function``. Keras rounds the learning
+  reference's ``"keras"`` optimiser variant, under ``tf.function`` (without AutoGraph: the step
+  has no Python control flow on tensors, and converting Keras' optimiser code cost a quarter of
+  its tracing). Keras rounds the learning
   rate, momentum and Adam's betas (in the bias corrections) to float32 even for float64
   variables; the reference's ``"keras"`` variant reproduces that (see ``reference/optim.py``).
 

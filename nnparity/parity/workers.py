@@ -35,8 +35,9 @@ from nnparity.progress import Progress
 
 SLOWEST_FIRST = ("tensorflow", "jax", "torch")
 """Backends by the time their share of the default matrix takes (import included), longest
-first: measured on a 2-core machine, TensorFlow about 27 s, JAX 11 s, torch 7 s, the reference's
-finite differences 9 s. Others follow in registry order."""
+first: measured alone on a 2-core machine (process start and import included), TensorFlow about
+29 s, JAX 13 s, torch 9 s, the reference's finite differences 6 s. Others follow in registry
+order."""
 
 Select = Callable[[argparse.Namespace], list[Case]]
 """The command's case selection from its options (a module-level function: workers import it)."""
