@@ -21,7 +21,8 @@ ALLOWED = {
     "nnparity.reference.params": {"check_params"},
     "nnparity.reference.results": {"Gradients", "Trace"},
     ".": {"edges", "jax_layers", "layout"},
-    ".jax_layers": {"FRAMEWORK", "Tree", "param_from_jax", "param_to_jax", "params_to_jax"},
+    ".jax_layers": {"FRAMEWORK", "Tree", "on_device", "param_from_jax", "param_to_jax",
+                    "params_to_jax"},
     ".protocol": {"Backend", "Params", "State"},
 }
 
