@@ -20,9 +20,9 @@
 - Steps by ``keras.optimizers.SGD`` (momentum 0 or mu) and ``keras.optimizers.Adam``: the
   reference's ``"keras"`` optimiser variant, under ``tf.function`` (without AutoGraph: the step
   has no Python control flow on tensors, and converting Keras' optimiser code cost a quarter of
-  its tracing). Keras rounds the learning
-  rate, momentum and Adam's betas (in the bias corrections) to float32 even for float64
-  variables; the reference's ``"keras"`` variant reproduces that (see ``reference/optim.py``).
+  its tracing). Keras rounds the learning rate, momentum and Adam's betas (in the bias
+  corrections) to float32 even for float64 variables; the reference's ``"keras"`` variant
+  reproduces that (see ``reference/optim.py``).
 
 Keras models and compiled training steps are cached per spec (and optimiser), so the parity suite
 and ``Backend.step`` in a loop trace each training step once; a trainer owns its cached model while
@@ -91,7 +91,9 @@ class KerasNet(keras.Model):
 
 
 def build_model(spec: Spec) -> KerasNet:
-    """The :class:`KerasNet` of ``spec`` with its variables created, in ``spec.dtype``."""
+    """The :class:`KerasNet` of ``spec`` with its variables created, in ``spec.dtype``: its
+    layers run once on a zero batch, each building itself; calling the model would first trace
+    it symbolically (Keras' ``compute_output_spec``), 50 ms a model."""
     model = KerasNet(spec)
     model.trace(tf.zeros((1, *spec.input_shape), spec.dtype))
     model.built = True

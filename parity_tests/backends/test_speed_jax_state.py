@@ -9,11 +9,11 @@ import pytest
 pytest.importorskip("jax", reason="jax is not installed")
 pytest.importorskip("optax", reason="optax is not installed")
 
-import jax  # noqa: E402
+import jax
 
-from nnparity.backends.jax_backend import initial_state, scope, transformation  # noqa: E402
-from nnparity.backends.jax_layers import on_device  # noqa: E402
-from nnparity.reference.optim import Optimizer  # noqa: E402
+from nnparity.backends.jax_backend import initial_state, scope, transformation
+from nnparity.backends.jax_layers import on_device
+from nnparity.reference.optim import Optimizer
 
 OPTIMIZERS = [Optimizer("sgd"), Optimizer("sgd", l2=1e-3), Optimizer("momentum"),
               Optimizer("momentum", l2=1e-3), Optimizer("adam"), Optimizer("adam", l2=1e-3),
