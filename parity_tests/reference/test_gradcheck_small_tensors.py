@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnparity.backends import registry
 from nnparity.backends.compare import GRADCHECK_TOLERANCE
 from nnparity.parity import runner
 from nnparity.reference.family import init_params
