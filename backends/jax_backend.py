@@ -107,7 +107,7 @@ def _trace(spec: Spec, params: Tree, x: jax.Array, mask: jax.Array | None,
         for layer in layers:  # a residual block's apply runs its sub-list through chain
             h = jax_layers.build(layer)(params, h, run)
             if layer.role == "param":
-                h = h + (0.0 if probes is None else probes[layer.name])
+                h = h + (0.0 if probes is None else _probe(probes, layer.name, h))
                 out[f"z.{layer.name}"] = out[f"h.{layer.name}"] = h
             elif _traced(layer, mask is not None):
                 out[f"h.{layer.name}"] = h
@@ -116,6 +116,16 @@ def _trace(spec: Spec, params: Tree, x: jax.Array, mask: jax.Array | None,
     run = jax_layers.Run(mask, spec.dropout_columns, chain, training, updates)
     chain(spec.net, params, x)
     return out
+
+
+def _probe(probes: Tree, name: str, z: jax.Array) -> jax.Array:
+    """Layer ``name``'s zero probe, of ``z``'s shape (from ``spec.z_shapes``; a mismatch, which
+    adding would broadcast, raises ``ValueError``)."""
+    probe = probes[name]
+    if probe.shape != z.shape:
+        raise ValueError(f"layer {name!r}: z has shape {list(z.shape)}, the spec says "
+                         f"{list(probe.shape)}")
+    return probe
 
 
 def _output(tensors: OrderedDict[str, jax.Array]) -> jax.Array:
@@ -153,15 +163,15 @@ def evaluate(spec: Spec, params: Tree, x: jax.Array, targets: jax.Array,
              ) -> tuple[OrderedDict[str, jax.Array], jax.Array, Tree, Tree, Tree]:
     """One forward and backward pass: ``(every traced tensor in forward order, loss,
     dL/dparams, dL/dz by layer, the state the pass leaves)``. The deltas are the gradients with
-    respect to zero probes added to each pre-activation. ``training``: batch statistics (the
+    respect to zero probes added to each pre-activation, shaped by ``spec.z_shapes`` (no second
+    trace to find the shapes). ``training``: batch statistics (the
     state: the running statistics they update; empty at evaluation).
 
     The one program XLA compiles per spec and batch shape: ``forward`` (with zero targets),
     ``gradients`` and every training step run it.
     """
-    shapes = jax.eval_shape(partial(_trace, spec, training=training), params, x, mask)
-    probes = {layer: jnp.zeros(shapes[f"z.{layer}"].shape, shapes[f"z.{layer}"].dtype)
-              for layer in spec.layer_names}
+    probes = {layer: jnp.zeros((x.shape[0], *shape), spec.dtype)
+              for layer, shape in spec.z_shapes.items()}
 
     def objective(params: Tree, probes: Tree) -> tuple[jax.Array, tuple[Any, Tree]]:
         updates: Tree = {}

@@ -36,6 +36,20 @@ class LayerList:
         return shapes
 
     @cached_property
+    def placed_layers(self) -> list[tuple[Layer, Shape, Shape]]:
+        """``(layer, per-sample input shape, output shape)`` of every layer, a residual block's
+        sub-list before the block."""
+        return _placed(self.net, self.layer_shapes)
+
+    @cached_property
+    def z_shapes(self) -> dict[str, Shape]:
+        """Layer name -> per-sample shape of its ``z`` (its output, NHWC for a map), for every
+        layer with parameters (:attr:`layer_names`, a residual block's inner layers too)."""
+        shapes = {layer.name: out for layer, _, out in self.placed_layers
+                  if layer.role == "param"}
+        return {name: shapes[name] for name in self.layer_names}
+
+    @cached_property
     def first_with_parameters(self) -> int:
         """Index in ``net`` of the first layer with parameters (or a residual block): the
         backward pass ends there, the data's own gradient being of no use."""
@@ -152,3 +166,14 @@ class LayerList:
             shape = ", ".join(str(d) for d in self.input_shape)
             raise ValueError(f"input of shape {x.shape} does not fit [N, {shape}]")
         return x
+
+
+def _placed(net: tuple[Layer, ...], shapes: list[Shape]) -> list[tuple[Layer, Shape, Shape]]:
+    """``(layer, input shape, output shape)`` of every layer of ``net`` on ``shapes`` (its input
+    and each layer's output), a block's sub-list before it."""
+    found = []
+    for layer, shape, out in zip(net, shapes[:-1], shapes[1:], strict=True):
+        if layer.role == "block":
+            found += _placed(layer.net, layer.inner_shapes(shape))
+        found.append((layer, shape, out))
+    return found

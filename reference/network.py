@@ -273,16 +273,6 @@ def pool_ties(spec: Spec, trace: Trace, scales: dict[str, np.ndarray],
     return ties
 
 
-def _placed(net: tuple[Any, ...], shapes: list[Any]) -> list[tuple[Any, Any, Any]]:
-    """``(layer, input shape, output shape)`` of every layer, a block's sub-list before it."""
-    found = []
-    for layer, shape, out in zip(net, shapes[:-1], shapes[1:], strict=True):
-        if layer.role == "block":
-            found += _placed(layer.net, layer.inner_shapes(shape))
-        found.append((layer, shape, out))
-    return found
-
-
 def working_values(spec: Spec, rows: int, *, training: bool = True) -> int:
     """Values held at the peak of a training step on ``rows`` samples (``training``) or of
     :func:`logits` on them, besides the input (the caller's) and the parameters, for memory
@@ -295,7 +285,7 @@ def working_values(spec: Spec, rows: int, *, training: bool = True) -> int:
     the widest dense layer's two temporaries."""
     kept, conv_peak, dense_peak, dcols = 0, 0, 0, 0
     first = True
-    for layer, shape, out in _placed(spec.net, spec.layer_shapes):
+    for layer, shape, out in spec.placed_layers:
         size = int(np.prod(out))
         if layer.role == "block":  # its output (and its projection's), besides its sub-list's
             kept += 2 * size
