@@ -114,6 +114,10 @@ def im2col(x: np.ndarray, window: tuple[int, int], stride: int, padding: str | i
     xp = pad(x, padding_amounts(x.shape[1:3], window, stride, padding))
     view = windows(xp, window, stride)                      # [N, Ho, Wo, C, kh, kw]
     n, ho, wo, c, kh, kw = view.shape
+    if c == 1:  # offsets-major memory: kh*kw copies of whole maps, not runs of kw values
+        cols = np.empty((kh, kw, c, n, ho, wo), dtype=xp.dtype)
+        cols[...] = view.transpose(4, 5, 3, 0, 1, 2)
+        return cols.transpose(3, 4, 5, 0, 1, 2).reshape(n, ho, wo, kh * kw * c)
     return view.transpose(0, 1, 2, 4, 5, 3).reshape(n, ho, wo, kh * kw * c)
 
 
@@ -167,7 +171,8 @@ def conv2d_backward(
     dW = (cols.reshape(n * ho * wo, kh * kw * c).T @ dz2).reshape(kh, kw, c, f)
     if not need_dx:
         return None, dW, db
-    dxp, crop = padded_zeros(x.shape, (kh, kw), stride, padding, dz.dtype)
+    dx = np.zeros(x.shape, dtype=dz.dtype)
+    (top, _), (left, _) = padding_amounts(x.shape[1:3], (kh, kw), stride, padding)
     W_t = W.reshape(kh * kw, c, f).transpose(0, 2, 1)  # W[p, q].T, one [F, C] per offset
     rows = max(1, DCOLS_CHUNK // (ho * wo * kh * kw * c))
     block = np.empty((min(rows, n) * ho * wo, c), dtype=np.result_type(dz, W))
@@ -177,8 +182,9 @@ def conv2d_backward(
         for p in range(kh):
             for q in range(kw):  # dcols[p, q] = dz @ W[p, q].T, added back while in cache
                 np.matmul(dz_s, W_t[p * kw + q], out=dcols)
-                add_offset(dxp[s:s + rows], p, q, stride, dcols.reshape(-1, ho, wo, c))
-    return dxp[crop], dW, db
+                add_offset(dx[s:s + rows], p - top, q - left, stride,
+                           dcols.reshape(-1, ho, wo, c))
+    return dx, dW, db
 
 
 def col2im(
@@ -213,8 +219,21 @@ def col2im_add(dcols: np.ndarray, dxp: np.ndarray, stride: int) -> None:
             add_offset(dxp, p, q, stride, dcols[p, q])
 
 
-def add_offset(dxp: np.ndarray, p: int, q: int, stride: int, block: np.ndarray) -> None:
-    """``dxp[n, s*i + p, s*j + q, c] += block[n, i, j, c]``: one kernel offset's ``dcols``
-    ``[N, Ho, Wo, C]`` added onto the padded ``dxp [N, Hp, Wp, C]`` in place."""
+def add_offset(dx: np.ndarray, p: int, q: int, stride: int, block: np.ndarray) -> None:
+    """``dx[n, s*i + p, s*j + q, c] += block[n, i, j, c]`` in place wherever that cell lies
+    inside ``dx [N, H, W, C]``: one kernel offset's ``dcols [N, Ho, Wo, C]`` added back. On the
+    padded ``dxp`` every cell does; on the unpadded ``dx`` (``p``, ``q`` less the padding before:
+    negative or past the edge for the offsets that reach into it) the cells that land on padding
+    are skipped, as cropping ``dxp`` would drop them, and every other cell gets the same adds in
+    the same order."""
     _, ho, wo, _ = block.shape
-    dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :] += block
+    (i0, i1), (j0, j1) = (_inside(p, stride, ho, dx.shape[1]), _inside(q, stride, wo, dx.shape[2]))
+    if i0 < i1 and j0 < j1:
+        rows = slice(stride * i0 + p, stride * (i1 - 1) + p + 1, stride)
+        columns = slice(stride * j0 + q, stride * (j1 - 1) + q + 1, stride)
+        dx[:, rows, columns, :] += block[:, i0:i1, j0:j1, :]
+
+
+def _inside(start: int, stride: int, count: int, size: int) -> tuple[int, int]:
+    """``(lo, hi)``: the ``i`` in ``range(count)`` with ``0 <= start + stride*i < size``."""
+    return max(0, -(start // stride)), min(count, -((start - size) // stride))
