@@ -173,17 +173,17 @@ def conv2d_backward(
         return None, dW, db
     dx = np.zeros(x.shape, dtype=dz.dtype)
     (top, _), (left, _) = padding_amounts(x.shape[1:3], (kh, kw), stride, padding)
+    places = [offset_place(p - top, q - left, stride, (ho, wo), x.shape[1:3])
+              for p in range(kh) for q in range(kw)]  # where each offset's dcols adds on
     W_t = W.reshape(kh * kw, c, f).transpose(0, 2, 1)  # W[p, q].T, one [F, C] per offset
     rows = max(1, DCOLS_CHUNK // (ho * wo * kh * kw * c))
     block = np.empty((min(rows, n) * ho * wo, c), dtype=np.result_type(dz, W))
     for s in range(0, n, rows):  # a few samples at a time (the GEMMs' shapes fix their rounding)
         dz_s = dz2[s * ho * wo:(s + rows) * ho * wo]
         dcols = block[:len(dz_s)]
-        for p in range(kh):
-            for q in range(kw):  # dcols[p, q] = dz @ W[p, q].T, added back while in cache
-                np.matmul(dz_s, W_t[p * kw + q], out=dcols)
-                add_offset(dx[s:s + rows], p - top, q - left, stride,
-                           dcols.reshape(-1, ho, wo, c))
+        for offset, (at, part) in enumerate(places):  # (p, q) row-major
+            np.matmul(dz_s, W_t[offset], out=dcols)  # dcols[p, q] = dz @ W[p, q].T
+            dx[s:s + rows][at] += dcols.reshape(-1, ho, wo, c)[part]  # added while in cache
     return dx, dW, db
 
 
@@ -199,13 +199,15 @@ def col2im(
 
 def padded_zeros(
     x_shape: tuple[int, ...], window: tuple[int, int], stride: int, padding: str | int,
-    dtype: np.dtype
+    dtype: np.dtype, *, empty: bool = False
 ) -> tuple[np.ndarray, tuple[slice, ...]]:
     """Zeros shaped like ``x [N, H, W, C]`` padded for ``window`` (the ``dxp`` that gradients
-    are added onto), and the index that crops the padding off again."""
+    are added onto), and the index that crops the padding off again; ``empty``: uninitialised
+    instead (the caller writes every cell)."""
     (top, bottom), (left, right) = padding_amounts(x_shape[1:3], window, stride, padding)
     n, h, w, c = x_shape
-    dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dtype)
+    dxp = (np.empty if empty else np.zeros)((n, h + top + bottom, w + left + right, c),
+                                            dtype=dtype)
     return dxp, (slice(None), slice(top, top + h), slice(left, left + w), slice(None))
 
 
@@ -221,17 +223,30 @@ def col2im_add(dcols: np.ndarray, dxp: np.ndarray, stride: int) -> None:
 
 def add_offset(dx: np.ndarray, p: int, q: int, stride: int, block: np.ndarray) -> None:
     """``dx[n, s*i + p, s*j + q, c] += block[n, i, j, c]`` in place wherever that cell lies
-    inside ``dx [N, H, W, C]``: one kernel offset's ``dcols [N, Ho, Wo, C]`` added back. On the
-    padded ``dxp`` every cell does; on the unpadded ``dx`` (``p``, ``q`` less the padding before:
-    negative or past the edge for the offsets that reach into it) the cells that land on padding
-    are skipped, as cropping ``dxp`` would drop them, and every other cell gets the same adds in
-    the same order."""
-    _, ho, wo, _ = block.shape
-    (i0, i1), (j0, j1) = (_inside(p, stride, ho, dx.shape[1]), _inside(q, stride, wo, dx.shape[2]))
-    if i0 < i1 and j0 < j1:
-        rows = slice(stride * i0 + p, stride * (i1 - 1) + p + 1, stride)
-        columns = slice(stride * j0 + q, stride * (j1 - 1) + q + 1, stride)
-        dx[:, rows, columns, :] += block[:, i0:i1, j0:j1, :]
+    inside ``dx [N, H, W, C]``: one kernel offset's ``dcols [N, Ho, Wo, C]`` added back
+    (:func:`offset_place`)."""
+    at, part = offset_place(p, q, stride, block.shape[1:3], dx.shape[1:3])
+    dx[at] += block[part]
+
+
+Place = tuple[tuple[slice, ...], tuple[slice, ...]]
+
+
+def offset_place(p: int, q: int, stride: int, block_hw: tuple[int, int],
+                 hw: tuple[int, int]) -> Place:
+    """``(at, part)``: the cells ``dx[at]`` of an ``H x W`` map that an offset's
+    ``Ho x Wo`` block adds onto (``dx[n, s*i + p, s*j + q, c] += block[n, i, j, c]``) and the
+    part ``block[part]`` that lands there. On the padded ``dxp`` every cell lands; on the
+    unpadded ``dx`` (``p``, ``q`` less the padding before: negative or past the edge for the
+    offsets that reach into it) the cells that land on padding are left out, as cropping
+    ``dxp`` would drop them, and every other cell gets the same adds in the same order."""
+    (i0, i1), (j0, j1) = (_inside(p, stride, block_hw[0], hw[0]),
+                          _inside(q, stride, block_hw[1], hw[1]))
+    i1, j1 = max(i0, i1), max(j0, j1)  # nothing lands: empty slices
+    rows = slice(stride * i0 + p, stride * i0 + p + stride * (i1 - i0), stride)
+    columns = slice(stride * j0 + q, stride * j0 + q + stride * (j1 - j0), stride)
+    every = slice(None)
+    return (every, rows, columns, every), (every, slice(i0, i1), slice(j0, j1), every)
 
 
 def _inside(start: int, stride: int, count: int, size: int) -> tuple[int, int]:

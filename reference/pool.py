@@ -102,11 +102,15 @@ def maxpool2d_backward(
     """Backward: ``dx [N, H, W, C]`` from ``dy [N, Ho, Wo, C]``, one arg-max per window (first
     maximum in row-major window order). ``arg`` from :func:`maxpool2d_argmax` of the same ``x``
     saves recomputing it. Loops over the ``k*k`` window offsets only, writing each offset's
-    routed gradient straight into place when the windows do not overlap (``s >= k``)."""
+    routed gradient straight into place when the windows do not overlap (``s >= k``), onto an
+    uninitialised map when they tile it (every cell written)."""
     if arg is None:
         _, arg = maxpool2d_argmax(x, k, stride, padding)
-    dxp, crop = padded_zeros(x.shape, (k, k), stride, padding, dy.dtype)
     _, ho, wo, _ = dy.shape
+    (top, bottom), (left, right) = padding_amounts(x.shape[1:3], (k, k), stride, padding)
+    padded = (x.shape[1] + top + bottom, x.shape[2] + left + right)
+    tiled = stride == k and padded == (k * ho, k * wo)  # every cell in exactly one window
+    dxp, crop = padded_zeros(x.shape, (k, k), stride, padding, dy.dtype, empty=tiled)
     for p in range(k):
         for q in range(k):
             cell = dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :]

@@ -163,6 +163,36 @@ def test_relu_then_pool_pooled_first_is_bit_identical(dtype, shape, k, stride, p
         assert same_bits(dz, dh * relu_grad(z, relu(z)))
 
 
+def routed_onto_zeros(dy: np.ndarray, arg: np.ndarray, x_shape: tuple[int, ...], k: int,
+                      stride: int, padding: str) -> np.ndarray:
+    """The plain max-pool backward: each window's ``dy`` added (``np.add.at``) onto zeros at
+    its arg-max, the padding cropped off."""
+    dxp, crop = conv.padded_zeros(x_shape, (k, k), stride, padding, dy.dtype)
+    n, i, j, c = np.indices(dy.shape)
+    np.add.at(dxp, (n, stride * i + arg // k, stride * j + arg % k, c), dy)
+    return dxp[crop]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "k", "stride", "padding"), [
+    ((3, 28, 28, 2), 2, 2, "SAME"),   # windows tile the map: written onto an empty one
+    ((3, 7, 9, 2), 2, 2, "SAME"),     # tile the padded map
+    ((3, 9, 9, 2), 3, 3, "VALID"),    # tile
+    ((3, 8, 7, 2), 3, 3, "VALID"),    # a row/column left over: zeros there
+    ((2, 9, 9, 2), 2, 3, "SAME"),     # gaps between windows
+])
+def test_pool_backward_writes_every_cell(dtype, shape, k, stride, padding):
+    rng = np.random.default_rng(26)
+    x = tied_map(shape, dtype, rng)
+    y, arg = pool.maxpool2d_argmax(x, k, stride, padding)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    filler = np.full(4 * x.size, np.nan, dtype=dtype)
+    del filler  # freed memory full of NaN, for the uninitialised map to reuse
+    dx = pool.maxpool2d_backward(dy, x, k, stride, padding, arg=arg)
+    expected = routed_onto_zeros(dy, arg, x.shape, k, stride, padding)
+    assert np.array_equal(np.abs(dx), np.abs(expected))  # dy * False is -0.0 for dy < 0
+
+
 def test_overlapping_windows_do_not_fuse():
     z = np.zeros((1, 4, 4, 1))
     h, arg = pool.relu_maxpool2d(z, 3, 2, "SAME")
