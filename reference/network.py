@@ -323,7 +323,7 @@ def working_values(spec: Spec, rows: int, *, training: bool = True) -> int:
     estimates. Per sample: every dense/conv layer's ``z`` and ``h`` (a conv layer's im2col
     matrix too), a pool's output and arg-maxes, dropout's output (in training, or when traced
     at evaluation); at the peak of the backward pass the largest conv layer's buffers (the
-    padded input gradient and two maps, plus the block of ``dcols`` it holds: one kernel
+    input gradient, counted padded, and two maps, plus the block of ``dcols`` it holds: one kernel
     offset's, for a chunk of samples) and the widest dense layer's delta, upstream gradient and
     activation derivative (its input's width too when that needs a gradient); at evaluation
     the widest dense layer's two temporaries."""
