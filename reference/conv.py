@@ -35,6 +35,8 @@ Padding follows TensorFlow exactly, per spatial axis of size ``n`` with window `
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 PADDINGS = ("SAME", "VALID")
@@ -134,8 +136,20 @@ def conv2d_cols(cols: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> np.nda
     n, ho, wo, _ = cols.shape
     z = cols.reshape(n * ho * wo, kh * kw * c) @ W.reshape(kh * kw * c, f)  # one 2-D GEMM
     if b is not None:
-        z += b
+        add_bias(z, b)
     return z.reshape(n, ho, wo, f)
+
+
+def add_bias(z: np.ndarray, b: np.ndarray) -> None:
+    """``z [M, F] += b [F]`` in place (C-contiguous ``z``), the same one add per value, over
+    ``[M / r, r * F]`` with ``b`` tiled ``r`` times (``r`` a divisor of ``M``, ``r * F`` at most
+    64 Ki values): NumPy loops over rows of ``r * F`` values instead of ``M`` rows of ``F``
+    (conv1's 39,200 rows of 32: 0.13 ms instead of 0.5)."""
+    m, f = z.shape
+    r = next((r for r in (math.gcd(m, n) for n in (720720, 5040, 120, 12)) if r * f <= 1 << 16),
+             1)
+    wide = z.reshape(m // r, r * f)
+    np.add(wide, np.tile(b, r), out=wide)
 
 
 DCOLS_CHUNK = 1 << 20

@@ -70,6 +70,24 @@ def test_im2col_and_its_gemms_are_bit_identical(dtype, x_shape, k, filters, stri
     assert same_bits(dW, dW_plain) and same_bits(db, db_plain)
 
 
+@pytest.mark.parametrize(("m", "f", "z_dtype", "b_dtype"), [
+    (39200, 32, np.float32, np.float32),   # conv1's z: 560 rows at a time
+    (9800, 64, np.float64, np.float64),
+    (97, 5, np.float32, np.float32),       # a prime number of rows: one at a time
+    (12, 70000, np.float32, np.float32),   # rows too wide to tile
+    (60, 3, np.float32, np.float64),       # a float64 bias onto float32 z, as ``z += b``
+])
+def test_bias_added_in_wide_rows_is_bit_identical(m, f, z_dtype, b_dtype):
+    rng = np.random.default_rng(26)
+    z = rng.standard_normal((m, f)).astype(z_dtype)
+    b = rng.standard_normal(f).astype(b_dtype)
+    b[0], z[0, 1] = -0.0, -0.0
+    expected = z.copy()
+    expected += b
+    conv.add_bias(z, b)
+    assert same_bits(z, expected)
+
+
 def dx_on_padded(dz: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int,
                  padding: str | int) -> np.ndarray:
     """The plain formulation: each chunk's and offset's ``dcols`` (the same GEMMs) added onto a
