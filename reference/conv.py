@@ -35,6 +35,8 @@ Padding follows TensorFlow exactly, per spatial axis of size ``n`` with window `
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 PADDINGS = ("SAME", "VALID")
@@ -114,6 +116,10 @@ def im2col(x: np.ndarray, window: tuple[int, int], stride: int, padding: str | i
     xp = pad(x, padding_amounts(x.shape[1:3], window, stride, padding))
     view = windows(xp, window, stride)                      # [N, Ho, Wo, C, kh, kw]
     n, ho, wo, c, kh, kw = view.shape
+    if c == 1:  # offsets-major memory: kh*kw copies of whole maps, not runs of kw values
+        cols = np.empty((kh, kw, c, n, ho, wo), dtype=xp.dtype)
+        cols[...] = view.transpose(4, 5, 3, 0, 1, 2)
+        return cols.transpose(3, 4, 5, 0, 1, 2).reshape(n, ho, wo, kh * kw * c)
     return view.transpose(0, 1, 2, 4, 5, 3).reshape(n, ho, wo, kh * kw * c)
 
 
@@ -130,8 +136,20 @@ def conv2d_cols(cols: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> np.nda
     n, ho, wo, _ = cols.shape
     z = cols.reshape(n * ho * wo, kh * kw * c) @ W.reshape(kh * kw * c, f)  # one 2-D GEMM
     if b is not None:
-        z += b
+        add_bias(z, b)
     return z.reshape(n, ho, wo, f)
+
+
+def add_bias(z: np.ndarray, b: np.ndarray) -> None:
+    """``z [M, F] += b [F]`` in place (C-contiguous ``z``), the same one add per value, over
+    ``[M / r, r * F]`` with ``b`` tiled ``r`` times (``r`` a divisor of ``M``, ``r * F`` at most
+    64 Ki values): NumPy loops over rows of ``r * F`` values instead of ``M`` rows of ``F``
+    (conv1's 39,200 rows of 32: 0.13 ms instead of 0.5)."""
+    m, f = z.shape
+    r = next((r for r in (math.gcd(m, n) for n in (720720, 5040, 120, 12)) if r * f <= 1 << 16),
+             1)
+    wide = z.reshape(m // r, r * f)
+    np.add(wide, np.tile(b, r), out=wide)
 
 
 DCOLS_CHUNK = 1 << 20
@@ -167,18 +185,20 @@ def conv2d_backward(
     dW = (cols.reshape(n * ho * wo, kh * kw * c).T @ dz2).reshape(kh, kw, c, f)
     if not need_dx:
         return None, dW, db
-    dxp, crop = padded_zeros(x.shape, (kh, kw), stride, padding, dz.dtype)
+    dx = np.zeros(x.shape, dtype=dz.dtype)
+    (top, _), (left, _) = padding_amounts(x.shape[1:3], (kh, kw), stride, padding)
+    places = [offset_place(p - top, q - left, stride, (ho, wo), x.shape[1:3])
+              for p in range(kh) for q in range(kw)]  # where each offset's dcols adds on
     W_t = W.reshape(kh * kw, c, f).transpose(0, 2, 1)  # W[p, q].T, one [F, C] per offset
     rows = max(1, DCOLS_CHUNK // (ho * wo * kh * kw * c))
     block = np.empty((min(rows, n) * ho * wo, c), dtype=np.result_type(dz, W))
     for s in range(0, n, rows):  # a few samples at a time (the GEMMs' shapes fix their rounding)
         dz_s = dz2[s * ho * wo:(s + rows) * ho * wo]
         dcols = block[:len(dz_s)]
-        for p in range(kh):
-            for q in range(kw):  # dcols[p, q] = dz @ W[p, q].T, added back while in cache
-                np.matmul(dz_s, W_t[p * kw + q], out=dcols)
-                add_offset(dxp[s:s + rows], p, q, stride, dcols.reshape(-1, ho, wo, c))
-    return dxp[crop], dW, db
+        for offset, (at, part) in enumerate(places):  # (p, q) row-major
+            np.matmul(dz_s, W_t[offset], out=dcols)  # dcols[p, q] = dz @ W[p, q].T
+            dx[s:s + rows][at] += dcols.reshape(-1, ho, wo, c)[part]  # added while in cache
+    return dx, dW, db
 
 
 def col2im(
@@ -193,13 +213,15 @@ def col2im(
 
 def padded_zeros(
     x_shape: tuple[int, ...], window: tuple[int, int], stride: int, padding: str | int,
-    dtype: np.dtype
+    dtype: np.dtype, *, empty: bool = False
 ) -> tuple[np.ndarray, tuple[slice, ...]]:
     """Zeros shaped like ``x [N, H, W, C]`` padded for ``window`` (the ``dxp`` that gradients
-    are added onto), and the index that crops the padding off again."""
+    are added onto), and the index that crops the padding off again; ``empty``: uninitialised
+    instead (the caller writes every cell)."""
     (top, bottom), (left, right) = padding_amounts(x_shape[1:3], window, stride, padding)
     n, h, w, c = x_shape
-    dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dtype)
+    dxp = (np.empty if empty else np.zeros)((n, h + top + bottom, w + left + right, c),
+                                            dtype=dtype)
     return dxp, (slice(None), slice(top, top + h), slice(left, left + w), slice(None))
 
 
@@ -213,8 +235,34 @@ def col2im_add(dcols: np.ndarray, dxp: np.ndarray, stride: int) -> None:
             add_offset(dxp, p, q, stride, dcols[p, q])
 
 
-def add_offset(dxp: np.ndarray, p: int, q: int, stride: int, block: np.ndarray) -> None:
-    """``dxp[n, s*i + p, s*j + q, c] += block[n, i, j, c]``: one kernel offset's ``dcols``
-    ``[N, Ho, Wo, C]`` added onto the padded ``dxp [N, Hp, Wp, C]`` in place."""
-    _, ho, wo, _ = block.shape
-    dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :] += block
+def add_offset(dx: np.ndarray, p: int, q: int, stride: int, block: np.ndarray) -> None:
+    """``dx[n, s*i + p, s*j + q, c] += block[n, i, j, c]`` in place wherever that cell lies
+    inside ``dx [N, H, W, C]``: one kernel offset's ``dcols [N, Ho, Wo, C]`` added back
+    (:func:`offset_place`)."""
+    at, part = offset_place(p, q, stride, block.shape[1:3], dx.shape[1:3])
+    dx[at] += block[part]
+
+
+Place = tuple[tuple[slice, ...], tuple[slice, ...]]
+
+
+def offset_place(p: int, q: int, stride: int, block_hw: tuple[int, int],
+                 hw: tuple[int, int]) -> Place:
+    """``(at, part)``: the cells ``dx[at]`` of an ``H x W`` map that an offset's
+    ``Ho x Wo`` block adds onto (``dx[n, s*i + p, s*j + q, c] += block[n, i, j, c]``) and the
+    part ``block[part]`` that lands there. On the padded ``dxp`` every cell lands; on the
+    unpadded ``dx`` (``p``, ``q`` less the padding before: negative or past the edge for the
+    offsets that reach into it) the cells that land on padding are left out, as cropping
+    ``dxp`` would drop them, and every other cell gets the same adds in the same order."""
+    (i0, i1), (j0, j1) = (_inside(p, stride, block_hw[0], hw[0]),
+                          _inside(q, stride, block_hw[1], hw[1]))
+    i1, j1 = max(i0, i1), max(j0, j1)  # nothing lands: empty slices
+    rows = slice(stride * i0 + p, stride * i0 + p + stride * (i1 - i0), stride)
+    columns = slice(stride * j0 + q, stride * j0 + q + stride * (j1 - j0), stride)
+    every = slice(None)
+    return (every, rows, columns, every), (every, slice(i0, i1), slice(j0, j1), every)
+
+
+def _inside(start: int, stride: int, count: int, size: int) -> tuple[int, int]:
+    """``(lo, hi)``: the ``i`` in ``range(count)`` with ``0 <= start + stride*i < size``."""
+    return max(0, -(start // stride)), min(count, -((start - size) // stride))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .activations import relu, relu_grad
 from .conv import output_hw, pad, padded_zeros, padding_amounts
 
 
@@ -101,11 +102,15 @@ def maxpool2d_backward(
     """Backward: ``dx [N, H, W, C]`` from ``dy [N, Ho, Wo, C]``, one arg-max per window (first
     maximum in row-major window order). ``arg`` from :func:`maxpool2d_argmax` of the same ``x``
     saves recomputing it. Loops over the ``k*k`` window offsets only, writing each offset's
-    routed gradient straight into place when the windows do not overlap (``s >= k``)."""
+    routed gradient straight into place when the windows do not overlap (``s >= k``), onto an
+    uninitialised map when they tile it (every cell written)."""
     if arg is None:
         _, arg = maxpool2d_argmax(x, k, stride, padding)
-    dxp, crop = padded_zeros(x.shape, (k, k), stride, padding, dy.dtype)
     _, ho, wo, _ = dy.shape
+    (top, bottom), (left, right) = padding_amounts(x.shape[1:3], (k, k), stride, padding)
+    padded = (x.shape[1] + top + bottom, x.shape[2] + left + right)
+    tiled = stride == k and padded == (k * ho, k * wo)  # every cell in exactly one window
+    dxp, crop = padded_zeros(x.shape, (k, k), stride, padding, dy.dtype, empty=tiled)
     for p in range(k):
         for q in range(k):
             cell = dxp[:, p:p + stride * ho:stride, q:q + stride * wo:stride, :]
@@ -114,3 +119,42 @@ def maxpool2d_backward(
             else:
                 cell += dy * (arg == p * k + q)
     return dxp[crop]
+
+
+def relu_maxpool2d(z: np.ndarray, k: int, stride: int,
+                   padding: str) -> tuple[np.ndarray, np.ndarray]:
+    """``maxpool2d(relu(z))`` pooled first: ``(relu(y), arg)`` with ``y, arg`` the pool of
+    ``z [N, H, W, C]`` (:func:`maxpool2d_argmax`), relu on a map ``k*k`` times smaller.
+
+    The same bits as relu then pool: relu never decreases, so a window's maximum of ``relu(z)``
+    is ``relu`` of its maximum of ``z``; NumPy's ``maximum`` hands back its second operand on a
+    tie, so ``relu`` gives ``+0.0`` for ``-0.0`` and every all-nonpositive window pools to
+    ``+0.0`` either way, and a NaN propagates either way. ``arg`` is the pool of ``z``'s: it
+    differs from the pool of ``relu(z)``'s only in windows whose maximum is not positive, where
+    relu passes no gradient to any cell (:func:`relu_maxpool2d_backward`)."""
+    y, arg = maxpool2d_argmax(z, k, stride, padding)
+    return relu(y), arg
+
+
+def relu_maxpool2d_backward(dy: np.ndarray, z: np.ndarray, h: np.ndarray, arg: np.ndarray,
+                            k: int, stride: int, padding: str) -> np.ndarray:
+    """``dL/dz [N, H, W, C]`` of relu then max-pool from ``dy [N, Ho, Wo, C]``, for windows that
+    do not overlap (``stride >= k``), from :func:`relu_maxpool2d`'s ``(h, arg)`` of ``z``:
+    relu's derivative taken on the pooled map, then routed by the pool.
+
+    Each cell gets ``dy * [arg is this cell] * [z > 0]`` (products of 0 and 1: the factors'
+    order leaves the bits alone, ``dy * 0`` keeping ``dy``'s sign and NaN), as relu then pool's
+    backward gives it: at a window's arg-max ``z`` is its maximum (``[h > 0]``), except in a
+    window whose maximum is NaN, which routes to its first cell (arg 0) whatever ``z`` holds
+    there. Overlapping windows would add several windows' terms before relu's factor: not
+    fused."""
+    if stride < k:
+        raise ValueError(f"relu and a max-pool fuse only when windows do not overlap (stride "
+                         f"{stride} < size {k})")
+    grad = relu_grad(h, h)                   # [h > 0] = [z > 0] at the arg-max, NaN aside
+    nan = np.isnan(h)
+    if nan.any():                            # NaN windows route to their first cell
+        ho, wo = h.shape[1:3]
+        xp = pad(z, padding_amounts(z.shape[1:3], (k, k), stride, padding), value=-np.inf)
+        grad[nan] = relu_grad(xp[:, :stride * ho:stride, :stride * wo:stride, :][nan], None)
+    return maxpool2d_backward(dy * grad, z, k, stride, padding, arg=arg)

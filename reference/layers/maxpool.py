@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..conv import PADDINGS, output_size
-from ..pool import maxpool2d_argmax, maxpool2d_backward
+from ..pool import maxpool2d_argmax, maxpool2d_backward, relu_maxpool2d, relu_maxpool2d_backward
 from .base import Layer, Params, Run, Shape, positive_int, spatial
 
 
@@ -49,3 +49,18 @@ class MaxPool(Layer):
     def backward(self, dy: np.ndarray, x: np.ndarray, y: np.ndarray, cache: Any,
                  params: Params, run: Run, need_dx: bool) -> tuple[np.ndarray | None, Params]:
         return maxpool2d_backward(dy, x, self.size, self.stride, self.padding, arg=cache), {}
+
+    @property
+    def fuses_relu(self) -> bool:
+        """Whether a relu right before this pool can run on the pooled map instead (windows
+        that do not overlap: :func:`reference.pool.relu_maxpool2d_backward`)."""
+        return self.stride >= self.size
+
+    def forward_after_relu(self, z: np.ndarray) -> tuple[np.ndarray, Any]:
+        """``(pool(relu(z)), arg)``, pooled first (:func:`reference.pool.relu_maxpool2d`)."""
+        return relu_maxpool2d(z, self.size, self.stride, self.padding)
+
+    def backward_after_relu(self, dy: np.ndarray, z: np.ndarray, h: np.ndarray,
+                            arg: np.ndarray) -> np.ndarray:
+        """``dL/dz`` through relu and this pool (:func:`reference.pool.relu_maxpool2d_backward`)."""
+        return relu_maxpool2d_backward(dy, z, h, arg, self.size, self.stride, self.padding)
