@@ -11,8 +11,11 @@ computes exactly what the reference does and never imports nnparity.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from nnparity.files.escape import python_comment, python_string
 from nnparity.reference import activations, conv, dense, dropout, losses, pool
@@ -148,8 +151,9 @@ def _backward(layer: object, h: str, out: str, first: bool) -> list[str]:
 
 def _dependencies(function: Callable[..., Any], found: dict[str, Any],
                   seen: set[str] | None = None) -> None:
-    """Add to ``found`` (in dependency order) the reference functions and constants that
-    ``function`` names, then ``function`` itself (``seen``: names already being visited)."""
+    """Add to ``found`` (in dependency order) the reference functions, constants and modules
+    that ``function`` names, then ``function`` itself (``seen``: names already being
+    visited)."""
     seen = set() if seen is None else seen
     seen.add(function.__name__)
     code = inspect.unwrap(function).__code__
@@ -164,6 +168,8 @@ def _dependencies(function: Callable[..., Any], found: dict[str, Any],
             continue
         if inspect.isfunction(value) and value.__module__.startswith("nnparity.reference"):
             _dependencies(value, found, seen)
+        elif inspect.ismodule(value):  # math, numpy: imported at the top of the file
+            found[name] = value
         elif isinstance(value, int | float | str | tuple) and name.isupper():
             found[name] = value
     found.setdefault(function.__name__, function)
@@ -282,7 +288,13 @@ def write(net: Network) -> str:
     """The file's source."""
     forward, backward = _bodies(net)
     needed = _functions(net)
-    constants = [f"{k} = {v!r}" for k, v in needed.items() if not callable(v)]
+    modules = {"np": np, **{k: v for k, v in needed.items() if inspect.ismodule(v)}}
+    if net.optimizer.name == "adam":
+        modules["math"] = math
+    imports = "".join(sorted(f"import {m.__name__}" + (f" as {k}" if k != m.__name__ else "")
+                             + "\n" for k, m in modules.items()))
+    constants = [f"{k} = {v!r}" for k, v in needed.items()
+                 if not callable(v) and not inspect.ismodule(v)]
     functions = [v for v in needed.values() if callable(v)]
     weights = ", ".join(python_string(w) for w in net.weights)
     shape = ", ".join(map(str, net.input_shape))
@@ -290,8 +302,9 @@ def write(net: Network) -> str:
               else f"rng.random((4, {net.outputs}))")
     parts = [
         header(net, "NumPy", "numpy", "the same")
-        + ("\nimport math\n" if net.optimizer.name == "adam" else "")
-        + "\nimport numpy as np\n\n"
+        # the copied functions' annotations may name the reference's type aliases: never evaluated
+        + "\nfrom __future__ import annotations\n\n"
+        + imports + "\n"
         + f"DTYPE = {python_string(net.dtype)}\n"
         f"LOSS, REDUCTION = {python_string(net.loss)}, {python_string(net.reduction)}\n"
         + shapes_constant(net)
