@@ -168,9 +168,8 @@ def _dependencies(function: Callable[..., Any], found: dict[str, Any],
             continue
         if inspect.isfunction(value) and value.__module__.startswith("nnparity.reference"):
             _dependencies(value, found, seen)
-        elif inspect.ismodule(value):  # math, numpy: imported at the top of the file
-            found[name] = value
-        elif isinstance(value, int | float | str | tuple) and name.isupper():
+        elif inspect.ismodule(value) or (  # a module (math, numpy) is imported at the top
+                isinstance(value, int | float | str | tuple) and name.isupper()):
             found[name] = value
     found.setdefault(function.__name__, function)
 
