@@ -4,8 +4,9 @@ hand-derived backward pass, layer by layer in reverse), ``init_state`` and ``ste
 
 The layer functions (dense, activations, GELU and its erf, losses, convolution, max- and
 average-pool, layer normalisation, dropout) are the
-reference's own, copied in by :func:`inspect.getsource` when the file is written, so an export
-computes exactly what the reference does and never imports nnparity.
+reference's own, copied in by :func:`inspect.getsource` when the file is written (with the
+constants and the modules, ``math`` and ``numpy``, that they name), so an export computes exactly
+what the reference does and never imports nnparity.
 """
 
 from __future__ import annotations
