@@ -5,24 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conv_formulations import dx_of_whole_chunks  # parity_tests/, beside the conftest
 
 from nnparity.reference import conv
-
-
-def dx_of_whole_chunks(dz: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int,
-                       padding: str) -> np.ndarray:
-    """The former formulation: per chunk of samples, ``dcols [kh, kw, rows, Ho, Wo, C]`` from
-    one ``np.matmul`` over every offset, then :func:`conv.col2im_add`."""
-    kh, kw, c, f = W.shape
-    n, ho, wo, _ = dz.shape
-    dz2 = dz.reshape(n * ho * wo, f)
-    dxp, crop = conv.padded_zeros(x.shape, (kh, kw), stride, padding, dz.dtype)
-    W_t = W.reshape(kh * kw, c, f).transpose(0, 2, 1)
-    rows = max(1, conv.DCOLS_CHUNK // (ho * wo * kh * kw * c))
-    for s in range(0, n, rows):
-        dcols = np.matmul(dz2[s * ho * wo:(s + rows) * ho * wo], W_t)
-        conv.col2im_add(dcols.reshape(kh, kw, -1, ho, wo, c), dxp[s:s + rows], stride)
-    return dxp[crop]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from conv_formulations import dx_of_whole_chunks  # parity_tests/, beside the conftest
 
 from nnparity.reference import CNNSpec, conv, init_params, network, pool
 from nnparity.reference.activations import relu, relu_grad
@@ -88,25 +89,6 @@ def test_bias_added_in_wide_rows_is_bit_identical(m, f, z_dtype, b_dtype):
     assert same_bits(z, expected)
 
 
-def dx_on_padded(dz: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int,
-                 padding: str | int) -> np.ndarray:
-    """The plain formulation: each chunk's and offset's ``dcols`` (the same GEMMs) added onto a
-    padded ``dxp`` by slicing, the padding cropped off at the end."""
-    kh, kw, c, f = W.shape
-    n, ho, wo, _ = dz.shape
-    dz2 = dz.reshape(n * ho * wo, f)
-    dxp, crop = conv.padded_zeros(x.shape, (kh, kw), stride, padding, dz.dtype)
-    W_t = W.reshape(kh * kw, c, f).transpose(0, 2, 1)
-    rows = max(1, conv.DCOLS_CHUNK // (ho * wo * kh * kw * c))
-    for s in range(0, n, rows):
-        dz_s = dz2[s * ho * wo:(s + rows) * ho * wo]
-        for p in range(kh):
-            for q in range(kw):
-                block = np.matmul(dz_s, W_t[p * kw + q]).reshape(-1, ho, wo, c)
-                dxp[s:s + rows, p:p + stride * ho:stride, q:q + stride * wo:stride] += block
-    return dxp[crop]
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("x_shape", "k", "filters", "stride", "padding"), [
     ((50, 14, 14, 32), 5, 64, 1, "SAME"),  # the notes' CNN's conv2
@@ -128,7 +110,7 @@ def test_dx_onto_the_unpadded_map_is_bit_identical(dtype, x_shape, k, filters, s
         monkeypatch.setattr(conv, "DCOLS_CHUNK", 2 * ho * wo * k * k * x_shape[3])
     dx, _, _ = conv.conv2d_backward(dz, x, W, stride, padding)
     assert dx.flags.c_contiguous
-    assert same_bits(dx, dx_on_padded(dz, x, W, stride, padding))
+    assert same_bits(dx, dx_of_whole_chunks(dz, x, W, stride, padding))
 
 
 @pytest.mark.parametrize(("start", "stride", "size"), [(-3, 1, 6), (-3, 2, 6), (2, 3, 5),

@@ -1,0 +1,25 @@
+"""The plain formulation of a convolution's input gradient, which the tests of the reference's
+fast ``conv2d_backward`` compare with to the bit (imported beside the conftest)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnparity.reference import conv
+
+
+def dx_of_whole_chunks(dz: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int,
+                       padding: str | int) -> np.ndarray:
+    """Per chunk of samples (``conv.DCOLS_CHUNK``), ``dcols [kh, kw, rows, Ho, Wo, C]`` from one
+    ``np.matmul`` over every offset (the same GEMM per offset), added onto a padded ``dxp`` by
+    :func:`conv.col2im_add`, the padding cropped off at the end."""
+    kh, kw, c, f = W.shape
+    n, ho, wo, _ = dz.shape
+    dz2 = dz.reshape(n * ho * wo, f)
+    dxp, crop = conv.padded_zeros(x.shape, (kh, kw), stride, padding, dz.dtype)
+    W_t = W.reshape(kh * kw, c, f).transpose(0, 2, 1)
+    rows = max(1, conv.DCOLS_CHUNK // (ho * wo * kh * kw * c))
+    for s in range(0, n, rows):
+        dcols = np.matmul(dz2[s * ho * wo:(s + rows) * ho * wo], W_t)
+        conv.col2im_add(dcols.reshape(kh, kw, -1, ho, wo, c), dxp[s:s + rows], stride)
+    return dxp[crop]
