@@ -11,8 +11,7 @@ first (:data:`SLOWEST_FIRST`), so that two workers finish close together.
 
 A worker dies with its parent (Linux ``PR_SET_PDEATHSIG``) and ignores SIGINT: Ctrl-C reaches the
 command, which terminates the pool (:func:`run_backends`) and stops as it does in one process.
-The pool is terminated once the results are in as well: a worker's own exit (its frameworks'
-finalisers) is not waited for.
+The pool is terminated once the results are in as well: a worker's own exit is not waited for.
 """
 
 from __future__ import annotations
@@ -113,8 +112,8 @@ def run_backends(names: list[str], args: argparse.Namespace, select: Select, wor
             progress.update(postfix=done.get())  # cases whose report was still on its way
     finally:
         # Done, or stopping (Ctrl-C, SIGTERM turned into an exception, an error): the workers
-        # are stopped, not waited for. A worker's own exit, once its results are in, took 2-4 s
-        # (the frameworks' finalisers and freeing a gigabyte) with nothing left to save.
+        # are stopped, not waited for. A worker's own exit, with nothing left to save, ended
+        # 4.4 s after the last result of a full check (1.8 s for a TensorFlow worker of 3 cases).
         pool.terminate()
         pool.join()
     return [runs[name] for name in names]
