@@ -18,7 +18,7 @@ def dx_of_whole_chunks(dz: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int
     dz2 = dz.reshape(n * ho * wo, f)
     dxp, crop = conv.padded_zeros(x.shape, (kh, kw), stride, padding, dz.dtype)
     W_t = W.reshape(kh * kw, c, f).transpose(0, 2, 1)
-    rows = max(1, conv.DCOLS_CHUNK // (ho * wo * kh * kw * c))
+    rows = conv.dcols_samples((ho, wo), W.shape)
     for s in range(0, n, rows):
         dcols = np.matmul(dz2[s * ho * wo:(s + rows) * ho * wo], W_t)
         conv.col2im_add(dcols.reshape(kh, kw, -1, ho, wo, c), dxp[s:s + rows], stride)

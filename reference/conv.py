@@ -161,6 +161,13 @@ batch 50) never exists. The chunk fixes the GEMMs' shapes, and OpenBLAS rounds a
 product differently in GEMMs of other shapes: changing it changes ``dx`` in the last bits."""
 
 
+def dcols_samples(output_hw: tuple[int, int], kernel_shape: tuple[int, ...]) -> int:
+    """Samples per chunk of :func:`conv2d_backward`'s input gradient for an ``[Ho, Wo]`` output
+    and a ``[kh, kw, C, F]`` kernel: ``DCOLS_CHUNK // (Ho*Wo*kh*kw*C)``, at least 1."""
+    kh, kw, c, _ = kernel_shape
+    return max(1, DCOLS_CHUNK // (output_hw[0] * output_hw[1] * kh * kw * c))
+
+
 def conv2d_backward(
     dz: np.ndarray,
     x: np.ndarray,
@@ -190,7 +197,7 @@ def conv2d_backward(
     places = [offset_place(p - top, q - left, stride, (ho, wo), x.shape[1:3])
               for p in range(kh) for q in range(kw)]  # where each offset's dcols adds on
     W_t = W.reshape(kh * kw, c, f).transpose(0, 2, 1)  # W[p, q].T, one [F, C] per offset
-    rows = max(1, DCOLS_CHUNK // (ho * wo * kh * kw * c))
+    rows = dcols_samples(dz.shape[1:3], W.shape)
     block = np.empty((min(rows, n) * ho * wo, c), dtype=np.result_type(dz, W))
     for s in range(0, n, rows):  # a few samples at a time (the GEMMs' shapes fix their rounding)
         dz_s = dz2[s * ho * wo:(s + rows) * ho * wo]

@@ -24,12 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnparity.backends import registry
+from nnparity.bench.cnn_floor import floor_step
 from nnparity.bench.loops import LOOPS, Batches, Epoch
 from nnparity.bench.peakmem import nnparity_argv, run_measured
 from nnparity.bench.rows import Row, rows_of, time_rows
 from nnparity.memory import estimate_bytes
 from nnparity.reference import CNNSpec, MLPSpec, Optimizer, init_params
 from nnparity.reference.conv import output_size
+from nnparity.reference.params import trainable
 
 MNIST_ROWS, MNIST_WIDTH = 60000, 784
 MLP_LR = 0.01
@@ -195,10 +197,21 @@ def square_matmul(size: int = MATMUL_SIZE) -> Callable[[], object]:
     return lambda: a @ b
 
 
+CNN_FLOOR = "numpy GEMMs + Adam"
+"""The CNN table's floor row: the step's matrix products and Adam update alone
+(:mod:`nnparity.bench.cnn_floor`)."""
+
+
 def cnn_step(backend_name: str) -> Callable[[], None]:
     """One Adam step of the three-framework notes' CNN at batch 50, float32, on ``backend_name``
-    (a fresh trainer; the dropout mask drawn by the trainer), on the same seeded batch each call."""
+    (a fresh trainer; the dropout mask drawn by the trainer), on the same seeded batch each call;
+    for :data:`CNN_FLOOR`, the step's products and the reference's Adam update only."""
     spec = CNNSpec.seed002(dtype="float32")
+    if backend_name == CNN_FLOOR:
+        variant = registry.get("numpy").optimizer_variant
+        trained = trainable(spec, {k: np.asarray(v, dtype=spec.dtype)
+                                   for k, v in init_params(spec, seed=0).items()})
+        return floor_step(spec, CNN_BATCH, Optimizer("adam", lr=1e-4, variant=variant), trained)
     rng = np.random.default_rng(0)
     x = rng.random((CNN_BATCH, *spec.input_shape), dtype=np.float32)
     y = rng.integers(0, spec.classes, size=CNN_BATCH)
@@ -217,15 +230,16 @@ def run_cnn_benchmarks(
     clock: str = "wall",
 ) -> tuple[list[Timing], float, float]:
     """One CNN step per backend, each in a process of its own (:mod:`nnparity.bench.rows`),
-    best of ``repeats`` rounds, with ratios to torch (to numpy without torch); also the float32
-    matmul peak (FLOP/s, same ``clock``, a row of its own in the same rounds) and the step's
-    FLOP count."""
+    best of ``repeats`` rounds, with ratios to torch (to numpy without torch), then the
+    :data:`CNN_FLOOR` row; also the float32 matmul peak (FLOP/s, same ``clock``, a row of its own
+    in the same rounds) and the step's FLOP count."""
     name = f"notes' CNN, one Adam step, batch {CNN_BATCH}"
-    rows = [*rows_of(backends, ("step",), clock), Row(PEAK_ROW, ("matmul",), clock)]
+    stepped = [*backends, CNN_FLOOR]
+    rows = [*rows_of(stepped, ("step",), clock), Row(PEAK_ROW, ("matmul",), clock)]
     measured = time_rows(rows, repeats)
     base = measured["torch" if "torch" in backends else "numpy"].best
     timings = [Timing(name, b, measured[b].best, measured[b].first_step,
-                      ratio=measured[b].best / base) for b in backends]
+                      ratio=measured[b].best / base) for b in stepped]
     if report:
         for timing in timings:
             report(timing)

@@ -48,6 +48,7 @@ def test_bench_cnn_interleaves_the_backends_and_counts_the_steps_flops(tmp_path,
     torch_row = next(line for line in text.splitlines() if line.startswith("| torch |"))
     assert "| 1.00 |" in torch_row
     assert any(line.startswith("| numpy |") for line in text.splitlines())
+    assert any(line.startswith("| numpy GEMMs + Adam |") for line in text.splitlines())
     # forward 2 * MACs (conv1 1.25 M, conv2 20.07 M, fc1 6.42 M, fc2 0.02 M FLOP per sample),
     # backward twice that less conv1's input gradient, 50 samples
     assert cnn_step_flops(CNNSpec.seed002()) == 50 * (3 * 27_767_808 - 1_254_400)
