@@ -39,6 +39,9 @@ TOLERANCES: dict[tuple[str, str], float] = {
 # The same float64 computation in another order (a permuted matmul, an adjoint pair, chunked
 # evaluation): only summation order differs, so agreement is to a few ulps.
 REORDERED_FLOAT64 = 1e-12
+# The same float32 computation through another BLAS kernel (OpenBLAS picks its small-matrix and
+# transposed-operand kernels by CPU): a few float32 ulps (2^-23 each) of the largest term.
+REORDERED_FLOAT32 = 1e-6
 # The same float64 operations through another library's kernels (a fused multiply-add, another
 # BLAS blocking, an XLA fusion) on a small problem: a few ulps of each element.
 SAME_OPS_FLOAT64 = 1e-13

@@ -4,9 +4,16 @@ mistake built in (:class:`nnparity.parity.mistaken.MistakenReference`), one loop
 
 ``oneloop_main_digests.json`` holds, per case below, a SHA-256 over every tensor of
 ``reference_tensors`` (its stage, name, dtype, shape and bytes, in compare order) as main's
-hook-based loop computed it (commit ce75dcb, before this change): the one runner gives the same
-tensors, names, order and bits, for an MLP, a CNN with dropout and a batchnorm net, right and
+hook-based loop computed it (commit ce75dcb, before this change), and ``oneloop_main.npz`` those
+tensors' values. The one runner gives the same tensors, names, order, dtypes and shapes, and the
+same values to the last few ulps, for an MLP, a CNN with dropout and a batchnorm net, right and
 with each kind of mistake (a backward, a formula, a step of another shape, a layer list).
+
+Not the same bits on every machine: NumPy's ``exp``/``log`` loops and OpenBLAS' kernels are
+picked by CPU, and AVX-512 ones give other last bits than the AVX2 ones main's digests came
+from. ``python parity_tests/verify/test_oneloop_reference_run.py`` stores the values again (on
+such a CPU with ``OPENBLAS_CORETYPE=Haswell NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL"``), and
+refuses to where they do not hash to main's digests.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ import numpy as np
 import pytest
 
 from nnparity.backends.compare import (
+    REORDERED_FLOAT32,
     REORDERED_FLOAT64,
     compare_all,
+    compare_tensor,
     first_divergence,
     tolerance,
 )
@@ -41,6 +50,7 @@ from nnparity.verify.problem import Problem, make_problem, reference_tensors
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGESTS = json.loads((Path(__file__).parent / "oneloop_main_digests.json").read_text())
+STORED = Path(__file__).parent / "oneloop_main.npz"
 
 MLP = MLPSpec(3, (6, 4, 3), ("relu", "sigmoid", "identity"), loss="ce", reduction="mean",
               weight_decay=1e-2)
@@ -129,20 +139,58 @@ def _digest(tensors: dict) -> str:
     return h.hexdigest()[:32]
 
 
-def test_every_case_has_main_s_digest():
-    assert set(CASES) == set(DIGESTS)
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_reference_tensors_are_main_s_to_the_bit(case):
+def _tensors(case: str) -> dict:
+    """``reference_tensors`` of ``case`` on the current code."""
     spec, optimizer, steps, key = CASES[case]
     problem = _problem(spec, optimizer, steps)
     if key == "keras_rule":
-        tensors = reference_tensors(problem, optimizer=problem.update_rule("keras"))
-    else:
-        problem, mistake = MISTAKES[key](problem)
-        tensors = reference_tensors(problem, mistake)
-    assert _digest(tensors) == DIGESTS[case]
+        return reference_tensors(problem, optimizer=problem.update_rule("keras"))
+    problem, mistake = MISTAKES[key](problem)
+    return reference_tensors(problem, mistake)
+
+
+def _main_s(case: str, tensors: dict) -> dict:
+    """Main's tensors of ``case``: :data:`STORED`'s values (every tensor's, flattened in compare
+    order into one float64 array, exact for float32 too) in the names, order, dtypes and shapes of
+    ``tensors``; the test that they hash to main's digest pins those as well."""
+    with np.load(STORED, allow_pickle=False) as archive:
+        values = archive[case]
+    sizes = [np.size(value) for value in tensors.values()]
+    assert sum(sizes) == values.size, f"{case}: {sum(sizes)} values, main's had {values.size}"
+    parts = np.split(values, np.cumsum(sizes)[:-1])
+    return {key: part.astype(np.asarray(value).dtype).reshape(np.shape(value))
+            for (key, value), part in zip(tensors.items(), parts, strict=True)}
+
+
+def test_every_case_has_main_s_digest_and_tensors():
+    with np.load(STORED, allow_pickle=False) as archive:
+        assert set(CASES) == set(DIGESTS) == set(archive.files)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_reference_tensors_are_main_s(case):
+    """Names, order, dtypes and shapes as main's (the digest of main's values laid out as these
+    tensors are), the values to a few ulps (main's bits on main's kernels, module docstring)."""
+    tensors = _tensors(case)
+    main = _main_s(case, tensors)
+    assert _digest(main) == DIGESTS[case]
+    for (stage, name), value in tensors.items():
+        tol = REORDERED_FLOAT32 if np.asarray(value).dtype == np.float32 else REORDERED_FLOAT64
+        result = compare_tensor(stage, name, np.asarray(value), main[(stage, name)], tol)
+        assert result.passed, result
+
+
+def store_main_tensors() -> None:
+    """Write :data:`STORED` from the current code, refusing where a case's tensors do not hash
+    to main's digest (run it on the kernels main's digests came from: module docstring)."""
+    arrays = {}
+    for case in sorted(CASES):
+        tensors = _tensors(case)
+        if _digest(tensors) != DIGESTS[case]:
+            raise SystemExit(f"{case}: the tensors do not hash to main's digest on these kernels")
+        arrays[case] = np.concatenate([np.ravel(value).astype(np.float64)
+                                       for value in tensors.values()])
+    np.savez_compressed(STORED, **arrays)
 
 
 def _functions(path: Path) -> dict[str, ast.FunctionDef]:
@@ -261,3 +309,7 @@ def test_adam_s_counter_per_parameter_is_diagnosed_in_a_net_with_running_statist
     assert first is not None and first.stage == "update"
     found = diagnose(Context(problem, reference, user), first)
     assert found is not None and found.code == "adam-step-counter"
+
+
+if __name__ == "__main__":
+    store_main_tensors()
