@@ -41,5 +41,5 @@ def dense_backward(
     first layer, whose input is the data.
     """
     dh = delta @ W.T if need_dh else None
-    db = None if bias_shape is None else delta.sum(axis=0).reshape(bias_shape)
+    db = None if bias_shape is None else np.add.reduce(delta, axis=0).reshape(bias_shape)
     return dh, h.T @ delta, db

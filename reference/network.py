@@ -12,7 +12,7 @@ input needs no gradient. A residual block (``role`` ``block``) walks its own sub
 passes; the walk records the sub-list's tensors from the block's cache and takes its inner
 deltas from :meth:`~reference.layers.residual.Residual.backward_with_deltas`.
 
-One fusion, in a training step (:func:`gradients`, ``Run.fused``) only: a ``relu`` right before
+One fusion, in a training step (:func:`gradients`, ``Run.pooled``) only: a ``relu`` right before
 a max-pool whose windows do not overlap runs on the pooled map (the pool of ``z``, then relu:
 :func:`reference.pool.relu_maxpool2d`), and its derivative with it in the backward pass, four
 times fewer values for the notes' CNN's 2x2 pools. The gradients, deltas and loss are the same
@@ -66,20 +66,19 @@ def _run(spec: Spec, mask: np.ndarray | None, n: int, keep: bool = True,
          training: bool = False, fused: bool = False) -> Run:
     """The pass's state with ``mask`` checked: ``[n, spec.dropout_units]`` of 0/1, in the spec's
     dtype (a spec without dropout refuses one); ``training``: batch statistics; ``fused``: the
-    module's fusion."""
+    module's fusion, where the net has a relu and pool it applies to."""
     if mask is not None:
         if not spec.dropout_units:
             raise ValueError("this network has no dropout: dropout_mask must be None")
         mask = check_mask(mask, (n, spec.dropout_units)).astype(spec.dtype, copy=False)
-    return Run(np.dtype(spec.dtype), mask, spec.dropout_columns, keep, training, fused=fused)
+    return Run(np.dtype(spec.dtype), mask, spec.dropout_columns, keep, training,
+               pooled=_relus_pooled(spec.net) if fused else frozenset())
 
 
-def _relus_pooled(net: tuple[Any, ...], run: Run) -> frozenset[int]:
-    """Indices of the relu layers that the pool after them applies (module docstring), when
-    ``run.fused``. The classes themselves only: a subclass (a known mistake's variant,
+def _relus_pooled(net: tuple[Any, ...]) -> frozenset[int]:
+    """Indices of the relu layers that the pool after them can apply (module docstring). The
+    classes themselves only: a subclass (a known mistake's variant,
     :mod:`nnparity.verify.mistakes`) has a forward or backward of its own."""
-    if not run.fused:
-        return frozenset()
     return frozenset(i for i, (layer, after) in enumerate(itertools.pairwise(net))
                      if type(layer) is Activation and layer.function == "relu"
                      and type(after) is MaxPool and after.fuses_relu)
@@ -99,7 +98,7 @@ def _forward(spec: Spec, params: Params, x: np.ndarray, run: Run) -> tuple[Trace
     trace = Trace(output=x)
     passed: Passed = []
     h = x
-    pooled = _relus_pooled(spec.net, run)
+    pooled = run.pooled
     for i, layer in enumerate(spec.net):
         if i in pooled:  # the pool after it applies it, on its pooled map
             passed.append((h, h, None))
@@ -143,7 +142,7 @@ def _backward(spec: Spec, params: Params, passed: Passed, output: np.ndarray, y:
     deltas: dict[str, np.ndarray] = {}
     grads: dict[str, np.ndarray] = {}
     wd = spec.weight_decay
-    pooled = _relus_pooled(spec.net, run)
+    pooled = run.pooled
     for i in range(len(spec.net) - 1, first - 1, -1):
         layer = spec.net[i]
         if i in pooled:  # its derivative came with its pool's gradient

@@ -37,15 +37,16 @@ class Run:
     dropout ``mask [N, units]`` (None: evaluation) with each dropout layer's ``columns``, and
     ``keep``: whether layers keep what spares their backward recomputing it (im2col matrices,
     arg-maxes); ``training``: layers use batch statistics (batch normalisation) and leave the
-    state they update (running statistics, by parameter name) in ``updates``; ``fused``: the
-    walk's fusions are on (a training step's: :mod:`reference.network`)."""
+    state they update (running statistics, by parameter name) in ``updates``; ``pooled``: the
+    indices of the relu layers that the max-pool after them applies in this pass (a training
+    step's fusion: :mod:`reference.network`)."""
 
     dtype: np.dtype
     mask: np.ndarray | None = None
     columns: dict[str, slice] | None = None
     keep: bool = True
     training: bool = False
-    fused: bool = False
+    pooled: frozenset[int] = frozenset()
     updates: dict[str, np.ndarray] = field(default_factory=dict)
 
 
