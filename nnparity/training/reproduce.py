@@ -22,7 +22,7 @@ from nnparity.backends import registry
 from nnparity.backends.determinism import apply_determinism
 from nnparity.cluster import connect
 from nnparity.datasets import catalog
-from nnparity.parallel import die_with_parent, worker_count
+from nnparity.parallel import blas_threads_per_worker, die_with_parent, worker_count
 from nnparity.reference.train import Trainer, error_rate
 from nnparity.training.presets import preset
 from nnparity.training.run import TrainConfig, run_training
@@ -159,8 +159,10 @@ def reproduce(
         return _on_cluster(runs, scheduler, partial(_run_task, quick=quick, data_dir=data_dir,
                                                     threads=threads), on_done)
     workers = worker_count(jobs, max(count(row, seeds) for row in rows for _, seeds in plan))
-    pool = get_context("spawn").Pool(workers, initializer=die_with_parent) if workers > 1 \
-        else None
+    pool = None
+    if workers > 1:
+        with blas_threads_per_worker(workers):  # the cores shared out, not a BLAS pool each
+            pool = get_context("spawn").Pool(workers, initializer=die_with_parent)
     try:
         for row in rows:
             for backend, seeds in plan:
