@@ -13,13 +13,11 @@ def dx_of_whole_chunks(dz: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int
     """Per chunk of samples (``conv.DCOLS_CHUNK``), ``dcols [kh, kw, rows, Ho, Wo, C]`` from one
     ``np.matmul`` over every offset (the same GEMM per offset), added onto a padded ``dxp`` by
     :func:`conv.col2im_add`, the padding cropped off at the end."""
-    kh, kw, c, f = W.shape
-    n, ho, wo, _ = dz.shape
-    dz2 = dz.reshape(n * ho * wo, f)
+    kh, kw, c, _ = W.shape
+    ho, wo = dz.shape[1:3]
     dxp, crop = conv.padded_zeros(x.shape, (kh, kw), stride, padding, dz.dtype)
-    W_t = W.reshape(kh * kw, c, f).transpose(0, 2, 1)
     rows = conv.dcols_samples((ho, wo), W.shape)
-    for s in range(0, n, rows):
-        dcols = np.matmul(dz2[s * ho * wo:(s + rows) * ho * wo], W_t)
+    for s, dz_s in conv.dz_chunks(dz, W.shape):
+        dcols = np.matmul(dz_s, conv.offset_kernels(W))  # every offset's GEMM at once
         conv.col2im_add(dcols.reshape(kh, kw, -1, ho, wo, c), dxp[s:s + rows], stride)
     return dxp[crop]

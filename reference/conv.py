@@ -36,6 +36,7 @@ Padding follows TensorFlow exactly, per spatial axis of size ``n`` with window `
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -168,6 +169,23 @@ def dcols_samples(output_hw: tuple[int, int], kernel_shape: tuple[int, ...]) -> 
     return max(1, DCOLS_CHUNK // (output_hw[0] * output_hw[1] * kh * kw * c))
 
 
+def dz_chunks(dz: np.ndarray, kernel_shape: tuple[int, ...]) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`conv2d_backward`'s chunks of ``dz [N, Ho, Wo, F]`` for a ``[kh, kw, C, F]`` kernel:
+    ``(first sample, rows [samples*Ho*Wo, F])``, :func:`dcols_samples` samples each (views)."""
+    n, ho, wo, f = dz.shape
+    rows = dcols_samples((ho, wo), kernel_shape)
+    dz2 = dz.reshape(n * ho * wo, f)
+    for s in range(0, n, rows):
+        yield s, dz2[s * ho * wo:(s + rows) * ho * wo]
+
+
+def offset_kernels(W: np.ndarray) -> np.ndarray:
+    """``W[p, q].T`` of a ``[kh, kw, C, F]`` kernel for every offset, ``(p, q)`` row-major:
+    ``[kh*kw, F, C]`` (a view), each the right operand of an offset's ``dcols = dz @ W[p, q].T``."""
+    kh, kw, c, f = W.shape
+    return W.reshape(kh * kw, c, f).transpose(0, 2, 1)
+
+
 def conv2d_backward(
     dz: np.ndarray,
     x: np.ndarray,
@@ -196,12 +214,11 @@ def conv2d_backward(
     (top, _), (left, _) = padding_amounts(x.shape[1:3], (kh, kw), stride, padding)
     places = [offset_place(p - top, q - left, stride, (ho, wo), x.shape[1:3])
               for p in range(kh) for q in range(kw)]  # where each offset's dcols adds on
-    W_t = W.reshape(kh * kw, c, f).transpose(0, 2, 1)  # W[p, q].T, one [F, C] per offset
+    W_t = offset_kernels(W)
     rows = dcols_samples(dz.shape[1:3], W.shape)
     block = np.empty((min(rows, n) * ho * wo, c), dtype=np.result_type(dz, W))
-    for s in range(0, n, rows):  # a few samples at a time (the GEMMs' shapes fix their rounding)
-        dz_s = dz2[s * ho * wo:(s + rows) * ho * wo]
-        dcols = block[:len(dz_s)]
+    for s, dz_s in dz_chunks(dz, W.shape):  # a few samples at a time (the GEMMs' shapes fix
+        dcols = block[:len(dz_s)]            # their rounding)
         for offset, (at, part) in enumerate(places):  # (p, q) row-major
             np.matmul(dz_s, W_t[offset], out=dcols)  # dcols[p, q] = dz @ W[p, q].T
             dx[s:s + rows][at] += dcols.reshape(-1, ho, wo, c)[part]  # added while in cache

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnparity.reference import CNNSpec, Optimizer
-from nnparity.reference.conv import dcols_samples, im2col
+from nnparity.reference.conv import dz_chunks, im2col, offset_kernels
 from nnparity.reference.optim import init_state, update
 
 
@@ -60,16 +60,13 @@ def products(spec: CNNSpec, batch: int, seed: int = 0) -> list[Product]:
         cols = im2col(filled(batch, h, w, c), (k, k), block.stride, block.padding)
         n, ho, wo, depth = cols.shape
         cols2 = cols.reshape(n * ho * wo, depth)
-        W, dz = filled(depth, f), filled(n * ho * wo, f)
-        found += [Product(cols2, W, np.empty((n * ho * wo, f), dtype)),
-                  Product(cols2.T, dz, np.empty((depth, f), dtype))]
+        W, dz = filled(k, k, c, f), filled(n, ho, wo, f)
+        found += [Product(cols2, W.reshape(depth, f), np.empty((n * ho * wo, f), dtype)),
+                  Product(cols2.T, dz.reshape(-1, f), np.empty((depth, f), dtype))]
         if first:  # the first layer's input gradient is never computed
-            rows = dcols_samples((ho, wo), (k, k, c, f))
-            W_t = W.reshape(k * k, c, f).transpose(0, 2, 1)  # W[p, q].T, one [F, C] per offset
-            for s in range(0, n, rows):
-                dz_s = dz[s * ho * wo:(s + rows) * ho * wo]
+            for _, dz_s in dz_chunks(dz, W.shape):
                 dcols = np.empty((len(dz_s), c), dtype)
-                found += [Product(dz_s, W_t[offset], dcols) for offset in range(k * k)]
+                found += [Product(dz_s, W_t, dcols) for W_t in offset_kernels(W)]
     for d_in, d_out in itertools.pairwise(spec.dense_widths):
         h, W, delta = filled(batch, d_in), filled(d_in, d_out), filled(batch, d_out)
         found += [Product(h, W, np.empty((batch, d_out), dtype)),
