@@ -59,11 +59,16 @@ def _kind(mode: int) -> str | None:
 def _too_large(folder: Path) -> bool:
     """The files under ``folder`` hold more than :data:`COPY_LIMIT` bytes."""
     size = 0
-    for entry in folder.rglob("*"):
-        if entry.is_file() and not entry.is_symlink():
-            size += entry.stat().st_size
-            if size > COPY_LIMIT:
-                return True
+    for where, _, names in os.walk(folder):  # a folder gone since it was listed is passed over
+        for name in names:
+            try:
+                mode = os.lstat(os.path.join(where, name))
+            except OSError:  # gone since it was listed: another process's file in /tmp
+                continue
+            if stat.S_ISREG(mode.st_mode):
+                size += mode.st_size
+                if size > COPY_LIMIT:
+                    return True
     return False
 
 
@@ -73,7 +78,9 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
     nnparity's own folders (a learner's file in its checkout) and the scratch folder ``target``
     lies in (a learner's file in ``/tmp``); when the folder holds more than :data:`COPY_LIMIT`
     bytes, only ``keep`` (at its place inside it), or exit 2 when the tree was asked for
-    (``whole``: ``--root``)."""
+    (``whole``: ``--root``). An entry that vanishes while it is copied (another process's
+    file in a shared folder such as ``/tmp``) is not part of the folder any more: left out
+    without a note; the learner's file itself must be copied."""
     never = {str(target.parent.parent), *map(str, hidden_folders())}
     if _too_large(folder):
         if whole:
@@ -90,6 +97,9 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
         for name in set(names) - skipped:
             try:
                 kind = _kind(os.lstat(os.path.join(where, name)).st_mode)
+            except FileNotFoundError:
+                skipped.add(name)
+                continue
             except OSError:
                 kind = "unreadable entry"
             if kind is not None:
@@ -100,8 +110,13 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
     try:
         shutil.copytree(folder, target, symlinks=True, ignore=ignore)
     except shutil.Error as exc:
-        source, _, why = exc.args[0][0]
-        raise InputError(f"{source}: cannot be copied for your code to run in ({why})") from None
+        failed = [(source, why) for source, _, why in exc.args[0] if os.path.lexists(source)]
+        if failed:
+            source, why = failed[0]
+            raise InputError(f"{source}: cannot be copied for your code to run in ({why})"
+                             ) from None
+    if not os.path.lexists(target / keep.relative_to(folder)):
+        raise InputError(f"{keep}: removed while it was being copied for your code to run in")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,6 @@ def test_a_file_directly_in_tmp_runs_under_bubblewrap(capsys) -> None:
         code = main(["verify", str(path), "--backends", "none", "--sandbox", "require"])
     finally:
         path.unlink()
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
     assert "1 passed, 0 failed" in out
