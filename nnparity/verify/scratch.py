@@ -21,6 +21,7 @@ from pathlib import Path
 from nnparity.errors import InputError
 
 from .fallback import hidden_folders
+from .held import PREFIX, held_folder
 
 COPY_LIMIT = 256 * 2**20  # a learner's folder larger than this is not copied
 SKIP_COPY = ("__pycache__", ".git")
@@ -75,13 +76,14 @@ def _too_large(folder: Path) -> bool:
 def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
                  whole: bool = False) -> None:
     """Copy ``folder`` to ``target`` without caches, special files (named in ``left_out``),
-    nnparity's own folders (a learner's file in its checkout) and the scratch folder ``target``
-    lies in (a learner's file in ``/tmp``); when the folder holds more than :data:`COPY_LIMIT`
-    bytes, only ``keep`` (at its place inside it), or exit 2 when the tree was asked for
-    (``whole``: ``--root``). An entry that vanishes while it is copied (another process's
-    file in a shared folder such as ``/tmp``) is not part of the folder any more: left out
-    without a note; the learner's file itself must be copied."""
-    never = {str(target.parent.parent), *map(str, hidden_folders())}
+    nnparity's own folders (a learner's file in its checkout) and verify's scratch folders,
+    this run's and others' (a learner's file in ``/tmp``); when the folder holds more than
+    :data:`COPY_LIMIT` bytes, only ``keep`` (at its place inside it), or exit 2 when the tree
+    was asked for (``whole``: ``--root``). An entry that vanishes while it is copied (another
+    process's file in a shared folder such as ``/tmp``) is not part of the folder any more:
+    left out without a note; the learner's file itself must be copied."""
+    never = {*map(str, hidden_folders())}
+    scratch_top = os.path.realpath(tempfile.gettempdir())
     if _too_large(folder):
         if whole:
             raise InputError(f"--root {folder}: more than {COPY_LIMIT >> 20} MiB to "
@@ -93,7 +95,8 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
 
     def ignore(where: str, names: list[str]) -> set[str]:
         skipped = {n for n in names if n in SKIP_COPY or n.endswith(".pyc")
-                   or os.path.join(where, n) in never}
+                   or os.path.join(where, n) in never
+                   or (n.startswith(PREFIX) and os.path.realpath(where) == scratch_top)}
         for name in set(names) - skipped:
             try:
                 kind = _kind(os.lstat(os.path.join(where, name)).st_mode)
@@ -150,8 +153,7 @@ class SharedCopies:
             return self._made[folder]
 
     def _copy(self, folder: Path, path: Path) -> Pristine:
-        base = Path(self._removal.enter_context(tempfile.TemporaryDirectory(
-            prefix="nnparity-verify-", ignore_cleanup_errors=True)))
+        base = self._removal.enter_context(held_folder())
         copy, left_out = base / "work" / (folder.name or "root"), []
         _copy_folder(folder, copy, path, left_out)
         return Pristine(copy, tuple(left_out))
@@ -176,8 +178,7 @@ def scratch(path: Path, root: Path | None = None,
     notebook's script) beside the file, removed on exit; with ``pristine`` (the folder's shared
     copy, no ``root``, nothing generated) no copy of its own: ``copy`` is the pristine one."""
     folder = root or path.parent
-    with tempfile.TemporaryDirectory(prefix="nnparity-verify-", ignore_cleanup_errors=True) as tmp:
-        base = Path(tmp)
+    with held_folder() as base:
         made = Scratch(base, base / "work" / (folder.name or "root"), base / "child.py",
                        base / "tmp")
         if pristine is not None and root is None and not generated:

@@ -6,6 +6,7 @@ its copy is left out, not an error (every run in such a folder failed with ``can
 from __future__ import annotations
 
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -122,3 +123,17 @@ def test_a_folder_churned_by_another_process_copies_every_time(tmp_path: Path) -
     finally:
         stop.set()
         churning.join()
+
+
+def test_a_learner_in_the_temporary_folder_gets_no_scratch_folders_copied(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another verify's scratch folder beside a learner's file in ``/tmp`` (a whole class's
+    copies, under ``--jobs``) is not the learner's: not copied, and not raced with."""
+    folder = _folder(tmp_path)
+    (folder / "nnparity-verify-another").mkdir()
+    (folder / "nnparity-verify-another" / "copy.py").write_text("someone else's\n")
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    with scratch.scratch(folder / "learner.py") as made:
+        assert made.root.parent == folder
+        names = sorted(p.name for p in made.copy.iterdir())
+    assert names == ["data.csv", "learner.py", "other.txt", "sub"]
