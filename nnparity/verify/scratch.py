@@ -77,7 +77,8 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
                  whole: bool = False) -> None:
     """Copy ``folder`` to ``target`` without caches, special files (named in ``left_out``),
     nnparity's own folders (a learner's file in its checkout) and verify's scratch folders,
-    this run's and others' (a learner's file in ``/tmp``); when the folder holds more than
+    this run's and others' (a learner's file in ``/tmp``), though the folders on the way to
+    ``keep``, the learner's file, are copied whatever their names; when the folder holds more than
     :data:`COPY_LIMIT` bytes, only ``keep`` (at its place inside it), or exit 2 when the tree
     was asked for (``whole``: ``--root``). An entry that vanishes while it is copied (another
     process's file in a shared folder such as ``/tmp``) is not part of the folder any more:
@@ -93,10 +94,13 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
         shutil.copy2(keep, place / keep.name)
         return
 
+    along = {os.fspath(place) for place in (keep, *keep.parents)}  # the learner's file's way
+
     def ignore(where: str, names: list[str]) -> set[str]:
-        skipped = {n for n in names if n in SKIP_COPY or n.endswith(".pyc")
-                   or os.path.join(where, n) in never
-                   or (n.startswith(PREFIX) and os.path.realpath(where) == scratch_top)}
+        skipped = {n for n in names if os.path.join(where, n) in never
+                   or (os.path.join(where, n) not in along
+                       and (n in SKIP_COPY or n.endswith(".pyc")
+                            or (n.startswith(PREFIX) and os.path.realpath(where) == scratch_top)))}
         for name in set(names) - skipped:
             try:
                 kind = _kind(os.lstat(os.path.join(where, name)).st_mode)
@@ -118,7 +122,7 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
             source, why = failed[0]
             raise InputError(f"{source}: cannot be copied for your code to run in ({why})"
                              ) from None
-    if not os.path.lexists(target / keep.relative_to(folder)):
+    if not os.path.lexists(keep) and not os.path.lexists(target / keep.relative_to(folder)):
         raise InputError(f"{keep}: removed while it was being copied for your code to run in")
 
 
