@@ -22,6 +22,7 @@ from nnparity import __version__, commands, jax_cache, supervisor
 from nnparity.backends.registry import BackendUnavailable
 from nnparity.errors import NnparityError
 from nnparity.files import outputs
+from nnparity.files.escape import terminal_line
 from nnparity.stopping import Stopped, check_stop, stop_on_signals
 
 ORDER = ("info", "check", "gradcheck", "fuzz", "train", "reproduce", "data", "verify", "vectors",
@@ -54,11 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(cmd)
         cmd.set_defaults(run=module.run)
     return parser
-
-
-def one_line(message: str) -> str:
-    """``message`` on one line: line breaks (from a file's names or values) shown escaped."""
-    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
         code = exc.exit_code if isinstance(exc, NnparityError) else 2
         if isinstance(exc, FloatingPointError):
             code = 1
-        print(f"nnparity {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"nnparity {args.command}: error: {terminal_line(exc)}", file=sys.stderr)
         return code
     finally:
         outputs.release()  # FIFOs written to: their readers see the end of the stream

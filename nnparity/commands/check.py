@@ -29,6 +29,7 @@ from nnparity.backends.precision import (
 )
 from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seconds, seed
 from nnparity.errors import InputError
+from nnparity.files.escape import terminal_line, terminal_text
 from nnparity.files.json_input import spec_file
 from nnparity.files.outputs import check_distinct, check_not_inputs
 from nnparity.memory import check_memory, model_input_bytes
@@ -267,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"no {selection} case matches -k {args.pattern!r}"
                          + (f" and --dtype {args.dtype}" if args.dtype else ""))
     if args.list:
-        print("\n".join(case.name for case in selected))
+        print("\n".join(terminal_line(case.name) for case in selected))
         return 0
     apply_determinism(seed=args.seed)  # before any framework import (TF's oneDNN switch)
     timing = CheckTiming()
@@ -372,7 +373,7 @@ def _report(args: argparse.Namespace, results: list[report.CaseResult], skipped:
         if note and not r.diagnoses:
             r.diagnoses.append(report.Diagnosis("tf32", note, f"first divergence max rel "
                                                 f"{first.max_rel:.1e} within TF32 rounding"))
-    print(report.render_text(results, skipped, seconds, verbose=args.verbose))
+    print(terminal_text(report.render_text(results, skipped, seconds, verbose=args.verbose)))
     failures = report.divergences(results)
     meta = {"skipped_backends": skipped}
     if args.json:

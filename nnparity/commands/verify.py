@@ -18,6 +18,7 @@ from pathlib import Path
 from nnparity.backends.registry import NAMES
 from nnparity.commands._args import DEFAULT_TIMEOUT, SEED_RANGE, seed
 from nnparity.errors import InputError
+from nnparity.files.escape import terminal_line, terminal_text
 from nnparity.files.outputs import check_distinct, check_not_inputs, files_in
 from nnparity.parallel import JOBS_MAX, check_jobs
 from nnparity.parity import report
@@ -165,11 +166,12 @@ def _verify_files(args: argparse.Namespace, files: list[Path], many: bool
     options = _options(args, files, many)
     if not many:
         verdict = verify_file(files[0], files[0].name, options)
-        print(output.render(verdict, verbose=args.verbose, level=args.feedback))
+        print(terminal_text(output.render(verdict, verbose=args.verbose, level=args.feedback)))
         print()
         return [verdict], options.sandbox
     verdicts = grade(files, options, args.jobs,
-                     lambda v: print(output.student_line(v, args.feedback), flush=True))
+                     lambda v: print(terminal_line(output.student_line(v, args.feedback)),
+                                             flush=True))
     return verdicts, options.sandbox
 
 
@@ -206,7 +208,7 @@ def _init(args: argparse.Namespace) -> int:
                                   root=_root(args.root, files),
                                   python=probe(args.python) if args.python else None)
     except DescribeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal_line(exc)}", file=sys.stderr)
         return 1
     print(draft.build(described, files[0]), end="")
     return 0
@@ -240,16 +242,17 @@ def run(args: argparse.Namespace) -> int:
     if args.results:
         verdicts = _verify_results(args)
         for verdict in verdicts:
-            print(output.render(verdict, verbose=args.verbose, level=args.feedback))
+            print(terminal_text(output.render(verdict, verbose=args.verbose,
+                                              level=args.feedback)))
             print()
         if len(verdicts) > 1 and args.feedback == "full":
-            print("\n".join(output.failures(verdicts)))
+            print("\n".join(map(terminal_line, output.failures(verdicts))))
     elif args.file:
         verdicts, sandbox = _verify_files(args, files, many)
     else:
         raise InputError("give your Python file(s) or folder(s), or --results FILE --vectors DIR")
     summary = output.grade_summary if many else output.summary
-    print(summary(verdicts, time.perf_counter() - start))  # one summary line per run
+    print(terminal_line(summary(verdicts, time.perf_counter() - start)))  # one per run
     command = {"name": "verify", "files": [str(f) for f in args.file],
                "results": str(args.results) if args.results else None, "seed": args.seed,
                "batch": args.batch, "sandbox": sandbox.to_json() if sandbox else None,

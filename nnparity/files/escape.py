@@ -13,6 +13,10 @@
   attributes are first cleared of the characters XML 1.0 cannot hold (ElementTree escapes
   ``& < > "`` but writes control characters as they are, which no parser reads back, and a
   carriage return in text raw, which a parser reads as a line feed).
+- A terminal (verify's and check's reports, the one-line errors): :func:`terminal_line` for a
+  line (every non-printable character as its escape: a learner's file name or message cannot
+  start a line, return the cursor or send an escape sequence that rewrites a verdict already
+  shown) and :func:`terminal_text` for a report whose line feeds are its own.
 - Text drawn by matplotlib (titles of the training and metrics figures, in PNG and SVG):
   :func:`plot_text`, so that ``$`` is not read as mathtext. matplotlib escapes its SVG output.
 
@@ -65,10 +69,27 @@ def python_literal(value: object) -> str:
         if token.type == tokenize.NAME else token for token in tokens)
 
 
+def _visible(text: str) -> str:
+    """Every non-printable character of ``text`` as its ``repr`` escape (``\\n``, ``\\r``,
+    ``\\x1b``, ``\\u202e``, ...)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def python_comment(text: str) -> str:
     """``text`` for a ``#`` comment: every non-printable character (a line break above all) as
     its escape, so the comment cannot end early and start code."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return _visible(text)
+
+
+def terminal_line(text: object) -> str:
+    """``text`` for one line of a terminal: every non-printable character as its escape."""
+    return _visible(str(text))
+
+
+def terminal_text(text: object) -> str:
+    """``text`` for a terminal, its line feeds kept, every other non-printable character (a
+    carriage return, an escape sequence) as its escape."""
+    return "\n".join(_visible(line) for line in str(text).split("\n"))
 
 
 def html_text(text: object) -> str:

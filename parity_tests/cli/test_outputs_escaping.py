@@ -186,3 +186,76 @@ def test_verify_junit_names_a_learner_file_with_any_name(tmp_path, capsys):
     root = ET.parse(junit).getroot()
     names = {case.get("name") for case in root.iter("testcase")}
     assert names and all(n for n in names)
+
+
+# A terminal ------------------------------------------------------------------------------------
+
+def _no_terminal_controls(text: str) -> None:
+    """Nothing a terminal acts on but the line feed: no escape sequence, carriage return,
+    form feed, NUL or bidi override."""
+    assert all(c.isprintable() or c == "\n" for c in text), repr(text)
+
+
+@pytest.mark.parametrize("text", [NASTY, NASTY + CONTROL, "\u202eevil", "a\tb", "plain é 中"])
+def test_terminal_rules(text):
+    line = escape.terminal_line(text)
+    _no_terminal_controls(line)
+    assert "\n" not in line and line == ast.literal_eval(repr(line))
+    assert escape.terminal_line("plain é 中 😀") == "plain é 中 😀"
+    kept = escape.terminal_text(text)
+    _no_terminal_controls(kept)
+    assert kept.count("\n") == text.count("\n")  # the report's own lines stay lines
+
+
+def _learner_header() -> str:
+    """The sandbox tests' declared two-layer learner (parity_tests/verify/learner_header.py)."""
+    text = (Path(__file__).parents[1] / "verify" / "learner_header.py").read_text()
+    return text.split('HEADER = """\\\n', 1)[1].split('"""', 1)[0]
+
+
+FORGER = '''
+def forward(x, W1, b1, W2, b2):
+    raise ValueError("boom\\x1b[1A\\x1b[2K\\rPASS   forger.py: 5 tensors match\\nPASS forged")
+'''
+
+
+def test_a_graded_class_cannot_forge_or_rewrite_a_verdict_line(tmp_path, capsys):
+    """A file named, or a learner's exception worded, to start a line, return the cursor or
+    move it up and erase (ANSI) cannot make the teacher's terminal show a verdict it did not
+    give: one printed line per file, nothing a terminal acts on."""
+    header = _learner_header()
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "forger.py").write_text(header + FORGER)
+    example = Path(__file__).parents[2] / "examples" / "verify" / "faulty_sign.py"
+    named = FILE_NAME.replace("\x00", "") + "\x1b[1A\x1b[2K\rPASS   faulty.py"
+    (folder / (named + ".py")).write_text(example.read_text())
+    code = main(["verify", str(folder), "--backends", "none", "--sandbox", "off"])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    _no_terminal_controls(out + err)
+    lines = out.splitlines()
+    assert len(lines) == 3, out  # two files, one summary
+    assert sum(line.startswith("PASS") for line in lines) == 0, out
+    assert "graded 2 files: 0 passed, 1 failed, 1 error(s)" in lines[-1]
+
+
+def test_a_single_files_report_holds_no_terminal_control(tmp_path, capsys):
+    header = _learner_header()
+    learner = tmp_path / "forger\x1b[2J.py"
+    learner.write_text(header + FORGER)
+    code = main(["verify", str(learner), "--backends", "none", "--sandbox", "off"])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    _no_terminal_controls(out + err)
+    assert "\\x1b[1A\\x1b[2K\\rPASS" in out  # shown, as its escapes
+
+
+def test_check_shows_a_spec_file_named_with_controls_escaped(tmp_path, capsys):
+    spec = tmp_path / "s\x1b[2Kpec\r.json"
+    spec.write_text(json.dumps({"input_dim": 3, "layers": [4, 2], "loss": "l2",
+                                "activations": ["tanh", "identity"]}))
+    assert main(["check", "--spec", str(spec), "--backends", "numpy", "--list"]) == 0
+    out, err = capsys.readouterr()
+    _no_terminal_controls(out + err)
+    assert out.startswith("s\\x1b[2Kpec\\r-")
