@@ -38,8 +38,8 @@ def _lock(folder: str, wait: bool) -> int | None:
 
 @functools.cache
 def sweep() -> tuple[str, ...]:
-    """Remove the marked scratch folders in the temporary folder that no live process holds
-    (once per process); the names removed."""
+    """Remove this user's marked scratch folders in the temporary folder that no live process
+    holds (once per process); the names removed."""
     top = tempfile.gettempdir()
     try:
         names = sorted(n for n in os.listdir(top) if n.startswith(PREFIX))
@@ -51,12 +51,14 @@ def sweep() -> tuple[str, ...]:
         if not os.path.isfile(os.path.join(folder, HELD)):
             continue  # not ours, or still being set up
         fd = _lock(folder, wait=False)
-        if fd is not None:
-            try:
+        if fd is None:
+            continue
+        try:
+            if os.fstat(fd).st_uid == os.getuid():  # another user's is not ours to remove
                 shutil.rmtree(folder, ignore_errors=True)
-            finally:
-                os.close(fd)
-            removed.append(name)
+                removed.append(name)
+        finally:
+            os.close(fd)
     return tuple(removed)
 
 

@@ -102,3 +102,17 @@ def test_the_next_verify_removes_what_a_killed_one_left(tmp_path: Path) -> None:
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert _scratch_folders(top) == []
+
+
+def test_another_users_folder_is_never_swept(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a shared machine, a marked, unheld folder of another user's is left to them."""
+    if os.getuid() != 0:
+        pytest.skip("making a folder another user's needs root (chown)")
+    theirs = tmp_path / f"{held.PREFIX}theirs"
+    theirs.mkdir()
+    (theirs / held.HELD).touch()
+    os.chown(theirs, 65534, 65534)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert held.sweep.__wrapped__() == ()
+    assert (theirs / held.HELD).is_file()
