@@ -9,8 +9,10 @@ follows ``--feedback`` (:mod:`.feedback`): no number of the reference below ``fu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -70,10 +72,18 @@ def results(verdict: Verdict, points: dict[str, float], level: str) -> dict[str,
             "visibility": VISIBILITY, "tests": tests}
 
 
-def file_name(case: str) -> str:
-    """A submission's results file in ``--gradescope DIR``: its case name, path separators and
-    anything but letters, digits, ``.``, ``-`` and ``_`` replaced by ``_``, then ``.json``."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", case) + ".json"
+def file_names(cases: Sequence[str]) -> list[str]:
+    """Each submission's results file in ``--gradescope DIR``: its case name, path separators
+    and anything but letters, digits, ``.``, ``-`` and ``_`` replaced by ``_``, then ``.json``;
+    where that would give two submissions one file (names that differ only in the replaced
+    characters, ``李明.py`` and ``王芳.py``, or only in letter case, which some file systems
+    ignore), each of them gets ``-`` and the first 8 hex digits of its name's SHA-256 before
+    ``.json``, so that no submission's results replace another's."""
+    slugs = [re.sub(r"[^A-Za-z0-9._-]", "_", case) for case in cases]
+    shared = Counter(slug.casefold() for slug in slugs)
+    return [f"{slug}-{hashlib.sha256(case.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+            f".json" if shared[slug.casefold()] > 1 else f"{slug}.json"
+            for case, slug in zip(cases, slugs, strict=True)]
 
 
 def check_target(target: str, many: bool) -> None:
@@ -93,6 +103,6 @@ def write(verdicts: Sequence[Verdict], target: str, many: bool, points: dict[str
         atomic.write_text(target, text)
         return
     folder = make_output_folder(target)
-    for verdict in verdicts:
+    for verdict, name in zip(verdicts, file_names([v.case for v in verdicts]), strict=True):
         text = json.dumps(results(verdict, points, level), indent=2) + "\n"
-        atomic.write_text(Path(folder, file_name(verdict.case)), text)
+        atomic.write_text(Path(folder, name), text)

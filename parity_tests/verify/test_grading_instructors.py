@@ -118,6 +118,26 @@ def test_gradescope_one_file_per_submission(tmp_path, capsys):
         files["empty.py.json"]["output"]
 
 
+def test_gradescope_never_writes_two_submissions_into_one_file(tmp_path, capsys):
+    """Names that differ only in the characters the file name replaces (every CJK name of the
+    same length), or only in letter case, each get a results file of their own."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    passing = {"李明.py", "a b.py", "Hw.py", "solo.py"}
+    for name in (*passing, "王芳.py", "a_b.py", "hw.py"):
+        example = "correct_layers" if name in passing else "faulty_sign"
+        (folder / name).write_text((EXAMPLES / f"{example}.py").read_text())
+    out = tmp_path / "gradescope"
+    assert main(["verify", str(folder), "--gradescope", str(out)]) == 1
+    capsys.readouterr()
+    files = {p.name: json.loads(p.read_text()) for p in out.iterdir()}
+    assert len(files) == 7 and "solo.py.json" in files
+    assert len({name.casefold() for name in files}) == 7
+    scores = sorted(data["score"] for data in files.values())
+    assert scores == [2.0, 2.0, 2.0, 4.0, 4.0, 4.0, 4.0]  # faulty_sign: forward and loss
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+\.json", name) for name in files)
+
+
 def test_gradescope_targets_are_checked_first(tmp_path, capsys):
     folder = tmp_path / "class"
     folder.mkdir()
