@@ -50,9 +50,9 @@ class Script:
     def cite(self, text: str) -> str:
         """``text`` with every ``net.ipynb.py:LINE`` told by cell, and the script's name by
         the notebook's."""
-        name = re.escape(script_name(self.notebook))
-        text = re.sub(rf"{name}:(\d+)", lambda m: self.where(int(m.group(1))), text)
-        return re.sub(name, self.notebook.name, text)
+        name = script_name(self.notebook)
+        text = re.sub(rf"{re.escape(name)}:(\d+)", lambda m: self.where(int(m.group(1))), text)
+        return text.replace(name, self.notebook.name)  # as text: a name may hold "\1"
 
 
 def convert(path: Path) -> Script:

@@ -59,6 +59,20 @@ def test_a_failure_cites_the_cell_and_its_line(tmp_path, capsys):
     assert "broken.ipynb.py" not in out
 
 
+@pytest.mark.parametrize("name", [r"hw\1.ipynb", r"a\g<0>b.ipynb", "x$1.ipynb"])
+def test_a_notebook_named_like_a_regex_template_is_cited_by_its_name(tmp_path, capsys, name):
+    """A backslash and digit (or ``\\g<0>``) in a notebook's name is text: it was read as a
+    group reference of the citation's substitution, a traceback instead of a verdict."""
+    source = cells()
+    source.append(new_code_cell("raise ValueError('boom')"))
+    path = write(tmp_path, name, source)
+    code = main(["verify", str(path), "--backends", "none"])
+    out, err = capsys.readouterr()
+    assert code == 1 and err == "", out + err
+    assert f"error: {name}, cell {len(source)}, line 1: importing the file raised " \
+           "ValueError: boom" in out, out
+
+
 def test_the_declaration_may_sit_in_any_cell_and_errors_cite_it(tmp_path, capsys):
     source = cells()
     declaration = source.pop(5)
