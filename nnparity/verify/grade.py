@@ -3,6 +3,7 @@ per file (a bad declaration in one submission fails that submission, not the run
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -49,12 +50,13 @@ class Options:
 
 
 def expand(paths: Sequence[Path]) -> list[Path]:
-    """Files as given, folders as the ``*.py`` and ``*.ipynb`` files directly inside them
-    (sorted); exit 2 for anything else or for nothing at all."""
+    """Files as given, folders as the ``*.py`` and ``*.ipynb`` entries directly inside them
+    that are no folders (sorted: a broken link or a FIFO so named is a submission that gets an
+    error verdict, not one left out of the count); exit 2 for anything else or for nothing."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in SUFFIXES)
+            found = sorted(p for p in path.iterdir() if p.suffix in SUFFIXES and not p.is_dir())
             if not found:
                 raise InputError(f"{path}: no .py or .ipynb files in this folder")
             files += found
@@ -71,9 +73,28 @@ def case_names(files: Sequence[Path]) -> list[str]:
     return [str(f) if names.count(f.name) > 1 else f.name for f in files]
 
 
+def _not_a_file(path: Path) -> str | None:
+    """What ``path`` is when it is no regular file (a FIFO would block the read that follows),
+    else ``None``."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if path.is_symlink():
+            return "a broken or looping symbolic link"
+        return f"unreadable ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    return {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device",
+            stat.S_IFBLK: "a device", stat.S_IFDIR: "a folder"}.get(stat.S_IFMT(mode),
+                                                                   "a special file")
+
+
 def verify_file(path: Path, case: str, options: Options) -> Verdict:
     """One file against the reference (see :mod:`nnparity.verify`): the math on the generic
     batch, then, when it passes, the edge cases on the edge batch (:mod:`.edges`)."""
+    why = _not_a_file(path)
+    if why is not None:
+        raise InputError(f"{path}: {why}, not a file to verify")
     declaration = {**read_declaration(path), **options.adapter}
     if not declaration:
         raise InputError(f"{path}: no NNPARITY declaration (and no --adapter): see "
