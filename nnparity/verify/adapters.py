@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import ast
 import threading
+import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -212,9 +213,12 @@ def _source(path: Path) -> tuple[str, Callable[[int], str]]:
         script = convert(path)
         return script.source, lambda line: str(path.parent / script.where(line))
     try:
-        return path.read_text(encoding="utf-8"), lambda line: f"{path}:{line}"
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not a UTF-8 Python file ({exc.reason})") from None
+        with tokenize.open(path) as stream:  # decoded as Python does: a BOM, a coding cookie
+            return stream.read(), lambda line: f"{path}:{line}"
+    except (UnicodeDecodeError, SyntaxError) as exc:  # SyntaxError: the coding line's
+        why = exc.reason if isinstance(exc, UnicodeDecodeError) else exc.msg
+        raise InputError(f"{path}: not Python source in UTF-8 or the encoding its coding line "
+                         f"declares ({why})") from None
 
 
 def _assigned_name(node: ast.stmt) -> str | None:
