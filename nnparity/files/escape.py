@@ -43,9 +43,7 @@ _NOT_HTML = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 def _python_char(char: str, newline: bool) -> str:
     if char in '\\"':
         return "\\" + char
-    if char.isprintable() or (newline and char == "\n"):
-        return char
-    return repr(char)[1:-1]  # \n, \r, \t, \x00, \u2028, \udcff, ...
+    return char if newline and char == "\n" else _visible(char)  # \r, \x00, \u2028, ...
 
 
 def python_string(text: str) -> str:

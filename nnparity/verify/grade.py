@@ -25,7 +25,7 @@ from .layout import canonical_of, learner_index, learner_shapes, to_canonical, u
 from .problem import check_batch, make_problem, reference_tensors
 from .runner import run_user_file
 from .sandbox import Sandbox, cancel
-from .scratch import SharedCopies
+from .scratch import SharedCopies, special_kind
 from .session import YOURS, Verdict, failed_run, judge
 
 SUFFIXES = (".py", ".ipynb")  # what a submission is
@@ -84,9 +84,7 @@ def _not_a_file(path: Path) -> str | None:
         return f"unreadable ({exc.strerror or exc})"
     if stat.S_ISREG(mode):
         return None
-    return {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device",
-            stat.S_IFBLK: "a device", stat.S_IFDIR: "a folder"}.get(stat.S_IFMT(mode),
-                                                                   "a special file")
+    return f"a {special_kind(mode) or 'folder'}"  # stat() follows links: no link is left
 
 
 def verify_file(path: Path, case: str, options: Options) -> Verdict:

@@ -49,7 +49,7 @@ class Scratch:
                 f"were left out of the copy your code ran in: {shown}")
 
 
-def _kind(mode: int) -> str | None:
+def special_kind(mode: int) -> str | None:
     """``None`` for what is copied (files, folders, links), else the special file's kind."""
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode):
         return None
@@ -103,7 +103,7 @@ def _copy_folder(folder: Path, target: Path, keep: Path, left_out: list[str],
                             or (n.startswith(PREFIX) and os.path.realpath(where) == scratch_top)))}
         for name in set(names) - skipped:
             try:
-                kind = _kind(os.lstat(os.path.join(where, name)).st_mode)
+                kind = special_kind(os.lstat(os.path.join(where, name)).st_mode)
             except FileNotFoundError:
                 skipped.add(name)
                 continue

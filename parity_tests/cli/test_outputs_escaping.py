@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import runpy
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -209,8 +210,8 @@ def test_terminal_rules(text):
 
 def _learner_header() -> str:
     """The sandbox tests' declared two-layer learner (parity_tests/verify/learner_header.py)."""
-    text = (Path(__file__).parents[1] / "verify" / "learner_header.py").read_text()
-    return text.split('HEADER = """\\\n', 1)[1].split('"""', 1)[0]
+    return runpy.run_path(str(Path(__file__).parents[1] / "verify" / "learner_header.py"))[
+        "HEADER"]
 
 
 FORGER = '''

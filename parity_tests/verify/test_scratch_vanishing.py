@@ -19,7 +19,7 @@ from nnparity.verify import scratch
 def _remove_when_listed(monkeypatch: pytest.MonkeyPatch, folder: Path, *gone: str) -> None:
     """Remove ``gone`` (files or folders of ``folder``) once the copy has listed ``folder``:
     the copy's check of each listed entry's kind runs after the listing, before the copying."""
-    kind = scratch._kind
+    kind = scratch.special_kind
 
     def vanishing(mode: int) -> str | None:
         for name in gone:
@@ -32,7 +32,7 @@ def _remove_when_listed(monkeypatch: pytest.MonkeyPatch, folder: Path, *gone: st
                 entry.unlink()
         return kind(mode)
 
-    monkeypatch.setattr(scratch, "_kind", vanishing)
+    monkeypatch.setattr(scratch, "special_kind", vanishing)
 
 
 def _folder(tmp_path: Path) -> Path:
